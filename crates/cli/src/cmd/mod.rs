@@ -1,0 +1,43 @@
+//! One module per subcommand; this file is the table of contents.
+
+use clap::{Args, Parser, Subcommand};
+
+mod version;
+
+/// Build lean, immutable Linux systems out of containers.
+///
+/// baleen reads LinuxKit's YAML language: a kernel, init images, onboot/onshutdown containers,
+/// long-running services, files and volumes, all OCI images. It pulls them, assembles a root
+/// filesystem where every system service is a container, and writes what the target boots.
+#[derive(Debug, Parser)]
+#[command(name = "baleen", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print baleen's version and the commit it was built from.
+    Version(version::VersionArgs),
+}
+
+/// Runs the chosen subcommand and returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Version(args) => version::run(args),
+    }
+}

@@ -1,0 +1,2 @@
+//! baleen-init: PID 1 inside every baleen image.
+fn main() {}

@@ -1,0 +1,40 @@
+//! Helpers for baleen's test suites (a dev-dependency only).
+//!
+//! - [`require_tool`]: find an external program a test cross-checks with. Under
+//!   `cargo xtask test` (`BALEEN_REQUIRE_TOOLS=1`) a missing tool fails the test, because xtask
+//!   installed it; under a bare `cargo test` the test is skipped with a message.
+
+use std::path::PathBuf;
+
+/// True when the suite runs under `cargo xtask test`, where every external tool is installed.
+pub fn tools_required() -> bool {
+    std::env::var_os("BALEEN_REQUIRE_TOOLS").is_some_and(|v| v == "1")
+}
+
+/// Looks `prog` up on `PATH` (and in `/usr/sbin`, `/sbin`, where Debian puts some checkers).
+///
+/// Returns `None` (after printing why) when it is missing and tools are not required; panics when
+/// they are.
+pub fn require_tool(prog: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into(), "/usr/bin".into()])
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file());
+    match found {
+        Some(p) => Some(p),
+        None if tools_required() => {
+            panic!("`{prog}` is not installed, but BALEEN_REQUIRE_TOOLS=1 (cargo xtask test installs it)")
+        }
+        None => {
+            eprintln!("skipping: `{prog}` is not installed (cargo xtask test installs it)");
+            None
+        }
+    }
+}
+
+/// The workspace root, for tests that read examples/ or ../shared/.
+pub fn workspace_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().and_then(|p| p.parent()).expect("crates/testkit is two levels deep").to_path_buf()
+}
