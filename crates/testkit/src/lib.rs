@@ -3,6 +3,9 @@
 //! - [`require_tool`]: find an external program a test cross-checks with. Under
 //!   `cargo xtask test` (`BALEEN_REQUIRE_TOOLS=1`) a missing tool fails the test, because xtask
 //!   installed it; under a bare `cargo test` the test is skipped with a message.
+//! - [`kernel::debian_cloud_kernel`]: Debian's cloud kernel and modules for boot tests, cached.
+
+pub mod kernel;
 
 use std::path::PathBuf;
 
