@@ -1,1 +1,33 @@
-//! TODO: filled in by its issue.
+//! LinuxKit's YAML language for baleen (spec `linuxkit-compat.md` §1–2).
+//!
+//! - [`Config`] and friends ([`Image`], [`ImageConfig`], [`File`], [`Volume`]): the typed
+//!   configuration, every key of LinuxKit's schema and nothing else.
+//! - [`load`] / [`load_all`]: bytes → validated [`Config`], every problem a [`Diagnostic`] with
+//!   file:line:column, key path (`services[2].capabilities[0]`) and a "did you mean" when a key or
+//!   capability is misspelled. [`append`] merges files like `linuxkit build a.yml b.yml`.
+//! - [`reference`]: LinuxKit's reference expansion and a syntax check of image references.
+//! - [`IdMap`]: the per-container uid/gid numbering that files and containers refer to.
+//! - [`TemplateResolver`]: how `@pkg:` templates are resolved, supplied by the caller.
+//! - [`parse_label`]: the `org.mobyproject.config` image label, validated with the same rules.
+//!
+//! Non-goals: no I/O at all (callers hand over names and bytes), no network, no knowledge of
+//! registries or output formats.
+
+mod check;
+mod config;
+mod decode;
+mod diag;
+mod ids;
+mod load;
+mod merge;
+mod node;
+mod schema;
+
+pub mod reference;
+
+pub use check::{bind, expand_capabilities, rlimit, tmpfs, Bind, Rlimit, ALL_CAPABILITIES};
+pub use config::*;
+pub use diag::{Diagnostic, Diagnostics};
+pub use ids::{IdMap, FIRST_ID};
+pub use load::{load, parse_label, Source, TemplateResolver};
+pub use merge::{append, check_merged, load_all};

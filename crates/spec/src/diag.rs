@@ -1,0 +1,156 @@
+//! Diagnostics: what is wrong, where (file:line:column), and at which key path, rendered like
+//! rustc so that the offending line and a caret sit under the message.
+
+use crate::node::Pos;
+use std::fmt;
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file name as the user gave it (`-` for stdin).
+    pub file: String,
+    /// 1-based line and column.
+    pub line: usize,
+    pub col: usize,
+    /// Key path to the offending node, e.g. `services[2].capabilities[0]` (empty: the document).
+    pub path: String,
+    pub message: String,
+    /// A suggestion ("did you mean `services`?"), shown as `= help:`.
+    pub help: Option<String>,
+    /// The source line and the caret width, for rendering.
+    pub source_line: Option<String>,
+    pub width: usize,
+}
+
+impl Diagnostic {
+    /// A diagnostic at `pos` of `src`, with the source line cut out for rendering.
+    pub fn at(file: &str, src: &str, pos: Pos, path: &str, message: String) -> Self {
+        let source_line = src.lines().nth(pos.line.saturating_sub(1)).map(str::to_string);
+        Diagnostic {
+            file: file.to_string(),
+            line: pos.line,
+            col: pos.col,
+            path: path.to_string(),
+            message,
+            help: None,
+            source_line,
+            width: pos.width.max(1),
+        }
+    }
+
+    /// A diagnostic about a file as a whole (no useful position inside it).
+    pub fn whole_file(file: &str, message: String) -> Self {
+        Diagnostic {
+            file: file.to_string(),
+            line: 1,
+            col: 1,
+            path: String::new(),
+            message,
+            help: None,
+            source_line: None,
+            width: 1,
+        }
+    }
+
+    pub fn with_help(mut self, help: Option<String>) -> Self {
+        self.help = help;
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// ```text
+    /// error: services[0]: unknown key `capabilites`
+    ///  --> a.yml:7:5
+    ///   |
+    /// 7 |     capabilites:
+    ///   |     ^^^^^^^^^^^
+    ///   = help: did you mean `capabilities`?
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            writeln!(f, "error: {}", self.message)?;
+        } else {
+            writeln!(f, "error: {}: {}", self.path, self.message)?;
+        }
+        let num = self.line.to_string();
+        let pad = " ".repeat(num.len());
+        write!(f, "{pad}--> {}:{}:{}", self.file, self.line, self.col)?;
+        if let Some(line) = &self.source_line {
+            // Columns count characters; tabs are kept so the caret lines up in a terminal.
+            let lead: String = line
+                .chars()
+                .take(self.col.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            let avail = line.chars().count().saturating_sub(self.col.saturating_sub(1)).max(1);
+            let carets = "^".repeat(self.width.min(avail));
+            write!(f, "\n{pad} |\n{num} | {line}\n{pad} | {lead}{carets}")?;
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\n{pad} = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in a set of files; the error type of loading and merging.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// "did you mean `x`?" for the closest of `candidates`, when one is close enough to be a typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_rustc() {
+        let src = "services:\n  - name: a\n    servies: 1\n";
+        let d = Diagnostic::at(
+            "a.yml",
+            src,
+            Pos { line: 3, col: 5, width: 7 },
+            "services[0].servies",
+            "unknown key `servies`".into(),
+        )
+        .with_help(did_you_mean("servies", ["name", "services"]));
+        assert_eq!(
+            d.to_string(),
+            "error: services[0].servies: unknown key `servies`\n --> a.yml:3:5\n  |\n3 |     servies: 1\n  |     ^^^^^^^\n  = help: did you mean `services`?"
+        );
+    }
+
+    #[test]
+    fn suggestions_need_similarity() {
+        assert_eq!(did_you_mean("xyz", ["services", "kernel"]), None);
+        assert_eq!(
+            did_you_mean("kernal", ["services", "kernel"]).unwrap(),
+            "did you mean `kernel`?"
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! Loading one file: parse → templates (§1.7) → schema and per-file rules → [`Config`].
+
+use crate::config::Config;
+use crate::decode::{index_path, key_path, Decoder};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::node::{self, Kind, Node};
+use crate::schema;
+use std::path::Path;
+
+/// Computes what an `@pkg:PATH` template stands for: the image reference (`docker.io/org/name:tag`)
+/// that `baleen pkg show-tag` prints for the package directory. Supplied by the caller, because
+/// that needs the filesystem.
+pub trait TemplateResolver {
+    fn pkg_tag(&self, dir: &Path) -> Result<String, String>;
+}
+
+/// One configuration document handed over by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The name to show in messages (`-` for stdin).
+    pub name: &'a str,
+    pub text: &'a str,
+    /// The directory `@pkg:` paths are relative to: the file's directory. `None` for stdin or a
+    /// URL, where LinuxKit does not expand templates either.
+    pub template_dir: Option<&'a Path>,
+}
+
+/// Parses and validates one file. Every problem found is reported, not only the first.
+pub fn load(
+    src: Source<'_>,
+    resolver: Option<&dyn TemplateResolver>,
+) -> Result<Config, Diagnostics> {
+    let root = match node::parse(src.text) {
+        Ok(Some(root)) => root,
+        // An empty document is an empty config: the schema has no root type.
+        Ok(None) => return Ok(Config::default()),
+        Err(e) => {
+            let d = Diagnostic::at(
+                src.name,
+                src.text,
+                e.pos,
+                "",
+                format!("YAML syntax error: {}", e.message),
+            );
+            return Err(Diagnostics(vec![d]));
+        }
+    };
+    let mut d = Decoder::new(src.name, src.text);
+    let mut root = root;
+    if let (Some(dir), Some(resolver)) = (src.template_dir, resolver) {
+        expand_templates(&mut d, &mut root, "", dir, resolver);
+    }
+    let cfg = schema::config(&mut d, &root);
+    if d.diags.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(Diagnostics(d.diags))
+    }
+}
+
+/// Replaces every scalar `@pkg:PATH` with the resolved reference, in place.
+fn expand_templates(
+    d: &mut Decoder,
+    node: &mut Node,
+    path: &str,
+    dir: &Path,
+    resolver: &dyn TemplateResolver,
+) {
+    match &mut node.kind {
+        Kind::Scalar { text, .. } => {
+            if let Some(pkg) = text.strip_prefix("@pkg:") {
+                match resolver.pkg_tag(&dir.join(pkg)) {
+                    Ok(tag) => *text = tag,
+                    Err(e) => {
+                        d.error(node.pos, path, format!("cannot expand template `{text}`: {e}"))
+                    }
+                }
+            }
+        }
+        Kind::Seq(items) => {
+            for (i, n) in items.iter_mut().enumerate() {
+                expand_templates(d, n, &index_path(path, i), dir, resolver);
+            }
+        }
+        Kind::Map(pairs) => {
+            for (k, v) in pairs.iter_mut() {
+                let key = match &k.kind {
+                    Kind::Scalar { text, .. } => text.clone(),
+                    _ => String::new(),
+                };
+                expand_templates(d, v, &key_path(path, &key), dir, resolver);
+            }
+        }
+    }
+}
+
+/// Parses an `org.mobyproject.config` label (YAML or JSON) with the same rules as an image entry;
+/// `name` and `image` are not allowed in it (§2.1). `what` names the image in messages.
+pub fn parse_label(what: &str, text: &str) -> Result<crate::config::ImageConfig, Diagnostics> {
+    let name = format!("org.mobyproject.config label of {what}");
+    let root = match node::parse(text) {
+        Ok(Some(root)) => root,
+        Ok(None) => return Ok(Default::default()),
+        Err(e) => {
+            let d =
+                Diagnostic::at(&name, text, e.pos, "", format!("YAML syntax error: {}", e.message));
+            return Err(Diagnostics(vec![d]));
+        }
+    };
+    let mut d = Decoder::new(&name, text);
+    let cfg = schema::label(&mut d, &root);
+    match cfg {
+        Some(c) if d.diags.is_empty() => Ok(c),
+        _ => Err(Diagnostics(d.diags)),
+    }
+}
