@@ -6,6 +6,7 @@
 //! - [`kernel::debian_cloud_kernel`]: Debian's cloud kernel and modules for boot tests, cached.
 
 pub mod kernel;
+pub mod layers;
 
 use std::path::PathBuf;
 

@@ -1,1 +1,34 @@
-//! TODO: filled in by its issue.
+//! The image tree: the one ordered stream of filesystem entries that every output format
+//! consumes.
+//!
+//! Key types: [`Entry`] (one filesystem object: path, [`EntryKind`], mode, owner, mtime, PAX
+//! records), [`EntrySink`] (what formats implement), [`Layer`] and [`Image`] (plain inputs: a
+//! layer is a `Read` of a tar, gzip or zstd blob), [`flatten`] (whiteouts, as
+//! go-containerregistry's `mutate.Extract`), and [`TreeWriter`], which writes LinuxKit's sections
+//! in LinuxKit's order: kernel, init, volumes, onboot, onshutdown, services, files.
+//!
+//! Invariants: entry data streams from the layer to the sink (memory is O(paths), never
+//! O(bytes), except the kernel when `--decompress-kernel` asks for it and the small apk
+//! databases); paths from images never contain `..` or a leading `/`; synthesized entries carry
+//! [`DEFAULT_MTIME`] and uid/gid 0; the same inputs give the same stream.
+//!
+//! Non-goals: writing any output format (crates/formats), reading YAML or rendering
+//! `config.json` (crates/spec), pulling images (crates/oci), touching host paths.
+
+mod entry;
+mod files;
+mod flatten;
+mod image;
+mod kernel;
+mod layer;
+mod writer;
+
+pub use entry::{
+    Collect, Entry, EntryKind, EntrySink, Mtime, DEFAULT_MTIME, PAX_LOCATION, PAX_SOURCE,
+};
+pub use files::{parent_dir_mode, FileData, FileItem, FileKind};
+pub use flatten::flatten;
+pub use image::{Image, RESOLVCONF_SYMLINK};
+pub use kernel::{decompress_kernel, KernelOptions};
+pub use layer::{clean_path, decompress, parse_pax_time, Layer, LayerError};
+pub use writer::{origin_of, Bundle, RootfsMount, Section, TreeError, TreeWriter};

@@ -1,0 +1,158 @@
+//! The kernel section (LinuxKit's `kernelFilter`): from a kernel image keep the entry named
+//! `binary` (default `kernel`) as `boot/kernel`, write `boot/cmdline`, expand the entry named
+//! `tar` (default `kernel.tar`) into `/`, and keep the entry named `ucode` as `boot/ucode.cpio`.
+//! Everything else in the image is ignored.
+
+use crate::entry::{Entry, EntryKind, Mtime, DEFAULT_MTIME, PAX_LOCATION, PAX_SOURCE};
+use crate::image::{image_tar, Emit, Image, ImageError};
+use crate::layer::for_each_entry;
+use std::io::{self, Read};
+
+/// The `kernel:` section of the YAML, minus the image.
+#[derive(Debug, Clone, Default)]
+pub struct KernelOptions {
+    /// Written verbatim to `boot/cmdline` (no newline added).
+    pub cmdline: String,
+    /// Name of the kernel file in the image; empty means `kernel`.
+    pub binary: String,
+    /// Name of the modules tar; `None` means `kernel.tar`, `Some("none")`/`Some("")` means none.
+    pub tar: Option<String>,
+    /// Name of the microcode cpio; `None` or empty means none.
+    pub ucode: Option<String>,
+    /// `--decompress-kernel`: gunzip the kernel, or the gzip payload of a bzImage.
+    pub decompress: bool,
+}
+
+impl KernelOptions {
+    fn names(&self) -> (String, String, String) {
+        let binary =
+            if self.binary.is_empty() { "kernel".to_string() } else { self.binary.clone() };
+        let tar = match self.tar.as_deref() {
+            None => "kernel.tar".to_string(),
+            Some("none") => String::new(),
+            Some(t) => t.to_string(),
+        };
+        (binary, tar, self.ucode.clone().unwrap_or_default())
+    }
+}
+
+struct State {
+    found_kernel: bool,
+    found_tar: bool,
+    found_ucode: bool,
+}
+
+pub(crate) fn kernel_section(
+    image: Image,
+    opts: &KernelOptions,
+    emit: &mut Emit<'_>,
+) -> Result<(), ImageError> {
+    let (binary, tar_name, ucode) = opts.names();
+    let reference = image.reference.clone();
+    let mut st = State { found_kernel: false, found_tar: false, found_ucode: false };
+    let mut filter = |entry: &Entry, data: &mut dyn Read| -> Result<(), ImageError> {
+        let origin: Vec<(String, String)> = entry.pax.clone();
+        let boot = |path: &str, kind: EntryKind, mode: u32| {
+            let mut e = Entry::new(path, kind, mode);
+            e.pax = origin.clone();
+            e
+        };
+        if entry.path == binary {
+            if st.found_kernel {
+                return Err(ImageError::Other(format!("found more than one kernel {binary:?}")));
+            }
+            st.found_kernel = true;
+            if !st.found_ucode {
+                emit(&boot("boot", EntryKind::Dir, 0o755), &mut io::empty())?;
+            }
+            let cmdline = opts.cmdline.as_bytes();
+            emit(
+                &boot("boot/cmdline", EntryKind::File { size: cmdline.len() as u64 }, 0o644),
+                &mut &cmdline[..],
+            )?;
+            if opts.decompress {
+                let mut raw = Vec::new();
+                data.read_to_end(&mut raw)
+                    .map_err(|e| ImageError::Other(format!("reading kernel {binary:?}: {e}")))?;
+                let plain = decompress_kernel(&raw).map_err(|e| {
+                    ImageError::Other(format!("decompressing kernel {binary:?}: {e}"))
+                })?;
+                let k =
+                    boot("boot/kernel", EntryKind::File { size: plain.len() as u64 }, entry.mode);
+                return emit(&k, &mut &plain[..]);
+            }
+            let k = boot("boot/kernel", EntryKind::File { size: entry.size() }, entry.mode);
+            return emit(&k, data);
+        }
+        if !tar_name.is_empty() && entry.path == tar_name {
+            st.found_tar = true;
+            let id = format!("{tar_name} in {reference}");
+            return for_each_entry(
+                &id,
+                data,
+                |mut inner: Entry, inner_data| -> Result<(), ImageError> {
+                    inner.set_pax(PAX_SOURCE, &reference);
+                    inner.set_pax(PAX_LOCATION, "kernel");
+                    emit(&inner, inner_data)
+                },
+            );
+        }
+        if !ucode.is_empty() && entry.path == ucode {
+            st.found_ucode = true;
+            if !st.found_kernel {
+                emit(&boot("boot", EntryKind::Dir, 0o755), &mut io::empty())?;
+            }
+            let mut u = boot("boot/ucode.cpio", EntryKind::File { size: entry.size() }, entry.mode);
+            u.mtime = Mtime::secs(DEFAULT_MTIME);
+            return emit(&u, data);
+        }
+        Ok(())
+    };
+    image_tar("kernel", Some(image), "", None, &mut filter)?;
+    if !st.found_kernel {
+        return Err(ImageError::Other(format!(
+            "did not find kernel {binary:?} in the kernel image"
+        )));
+    }
+    if !tar_name.is_empty() && !st.found_tar {
+        return Err(ImageError::Other(format!(
+            "did not find kernel tar {tar_name:?} in the kernel image"
+        )));
+    }
+    Ok(())
+}
+
+/// Decompresses a gzip kernel, or the gzip payload of an x86 bzImage (boot protocol ≥ 2.08).
+pub fn decompress_kernel(raw: &[u8]) -> Result<Vec<u8>, String> {
+    fn gunzip(data: &[u8]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(data)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("gunzip: {e}"))?;
+        Ok(out)
+    }
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        return gunzip(raw);
+    }
+    let le16 = |o: usize| u16::from_le_bytes([raw[o], raw[o + 1]]);
+    let le32 = |o: usize| u32::from_le_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]);
+    if raw.len() > 0x250 && le16(0x1fe) == 0xaa55 && &raw[0x202..0x206] == b"HdrS" {
+        let (major, minor) = (raw[0x206], raw[0x207]);
+        if (major, minor) < (2, 8) {
+            return Err(format!("unsupported bzImage boot protocol {major}.{minor}"));
+        }
+        let setup_sectors = u64::from(raw[0x1f1]);
+        let offset = u64::from(le32(0x248)) + (setup_sectors + 1) * 512;
+        let len = u64::from(le32(0x24c));
+        let end = offset + len;
+        if end > raw.len() as u64 {
+            return Err("the bzImage payload runs past the end of the image".into());
+        }
+        let payload = &raw[offset as usize..end as usize];
+        if payload.starts_with(&[0x1f, 0x8b]) {
+            return gunzip(payload);
+        }
+        return Err(format!("unsupported bzImage payload format at offset {offset}"));
+    }
+    Err("not a gzip kernel nor a bzImage with a gzip payload".into())
+}

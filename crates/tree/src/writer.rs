@@ -1,0 +1,343 @@
+//! [`TreeWriter`]: the sections of a LinuxKit build, in LinuxKit's order, pushed into one sink.
+//!
+//! The caller (the build crate) calls, in order: [`TreeWriter::kernel`], [`TreeWriter::init`] for
+//! each init image then [`TreeWriter::finish_init`], [`TreeWriter::volume`] for each volume,
+//! [`TreeWriter::bundle`] for each onboot, onshutdown and service container,
+//! [`TreeWriter::files`], and [`TreeWriter::dockerfile`] for the `docker` format. Each method
+//! streams; nothing is kept but a map of extracted image references and the apk databases.
+
+use crate::entry::{Entry, EntryKind, EntrySink, Mtime, PAX_LOCATION, PAX_SOURCE};
+use crate::files::{emit_files, FileItem};
+use crate::image::{emit_prefix, image_tar, Image, ImageError, RESOLVCONF_SYMLINK};
+use crate::kernel::{kernel_section, KernelOptions};
+use crate::layer::LayerError;
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("{location} {image}: {source}")]
+    Layer { location: String, image: String, source: Box<LayerError> },
+    #[error("{location} {image}: writing entry {path:?}: {source}")]
+    Sink { location: String, image: String, path: String, source: io::Error },
+    #[error("{location} {image}: {message}")]
+    Image { location: String, image: String, message: String },
+    #[error("{location}: {message}")]
+    Files { location: String, message: String },
+}
+
+impl TreeError {
+    fn from_image(location: &str, image: &str, e: ImageError) -> Self {
+        let (location, image) = (location.to_string(), image.to_string());
+        match e {
+            ImageError::Layer(source) => {
+                TreeError::Layer { location, image, source: Box::new(source) }
+            }
+            ImageError::Sink { path, source } => TreeError::Sink { location, image, path, source },
+            ImageError::Other(message) => TreeError::Image { location, image, message },
+        }
+    }
+}
+
+/// The container sections, each a directory under `containers/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Onboot,
+    Onshutdown,
+    Services,
+}
+
+impl Section {
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Onboot => "onboot",
+            Section::Onshutdown => "onshutdown",
+            Section::Services => "services",
+        }
+    }
+
+    /// `containers/onboot/000-name`, `containers/services/name`.
+    pub fn bundle_path(self, index: usize, name: &str) -> String {
+        match self {
+            Section::Services => format!("containers/services/{name}"),
+            s => format!("containers/{}/{index:03}-{name}", s.name()),
+        }
+    }
+}
+
+/// A mount LinuxKit prepends to a bundle's `runtime.json` so that its `rootfs` is a mount point.
+/// Fields left `None` are omitted from the JSON, as Go's `omitempty` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootfsMount {
+    pub destination: String,
+    pub kind: Option<String>,
+    pub source: Option<String>,
+    pub options: Vec<String>,
+}
+
+/// One onboot/onshutdown/service container.
+pub struct Bundle<'a> {
+    pub section: Section,
+    pub index: usize,
+    pub name: &'a str,
+    pub image: Image,
+    /// The final `readonly` (YAML > label): rootfs extracted to `rootfs/`, else to `lower/` with
+    /// an overlay at run time.
+    pub readonly: bool,
+    /// `config.json` bytes (from crates/spec).
+    pub config_json: &'a [u8],
+    /// Renders `runtime.json` given the rootfs mounts to prepend to the user's runtime mounts.
+    pub runtime_json: &'a mut dyn FnMut(&[RootfsMount]) -> Vec<u8>,
+}
+
+impl std::fmt::Debug for Bundle<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundle")
+            .field("section", &self.section)
+            .field("index", &self.index)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+const APK_DB: &str = "lib/apk/db/installed";
+const DOCKERFILE: &str = "\nFROM scratch\n\nCOPY . ./\n\nENTRYPOINT [\"/bin/rc.init\"]\n";
+
+/// Writes the image tree section by section into a sink.
+#[derive(Debug)]
+pub struct TreeWriter<S: EntrySink> {
+    sink: S,
+    /// image reference → where its root was first extracted (de-duplication, §3.2).
+    extracted: HashMap<String, String>,
+    apk_dbs: Vec<Vec<u8>>,
+}
+
+fn sink_emit<S: EntrySink>(
+    sink: &mut S,
+) -> impl FnMut(&Entry, &mut dyn Read) -> Result<(), ImageError> + '_ {
+    move |entry, data| {
+        sink.add(entry, data)
+            .map_err(|source| ImageError::Sink { path: entry.path.clone(), source })
+    }
+}
+
+impl<S: EntrySink> TreeWriter<S> {
+    pub fn new(sink: S) -> Self {
+        TreeWriter { sink, extracted: HashMap::new(), apk_dbs: Vec::new() }
+    }
+
+    pub fn into_sink(self) -> S {
+        self.sink
+    }
+
+    /// The kernel section: `boot`, `boot/cmdline`, `boot/kernel`, the kernel tar's entries,
+    /// `boot/ucode.cpio`, in the order the image holds them.
+    pub fn kernel(&mut self, image: Image, opts: &KernelOptions) -> Result<(), TreeError> {
+        let reference = image.reference.clone();
+        let mut emit = sink_emit(&mut self.sink);
+        kernel_section(image, opts, &mut emit)
+            .map_err(|e| TreeError::from_image("kernel", &reference, e))
+    }
+
+    /// Init image `index`, flattened into `/` with `etc/resolv.conf` as a symlink.
+    pub fn init(&mut self, index: usize, image: Image) -> Result<(), TreeError> {
+        let location = format!("init[{index}]");
+        let reference = image.reference.clone();
+        let sink = &mut self.sink;
+        let dbs = &mut self.apk_dbs;
+        let mut emit = |entry: &Entry, data: &mut dyn Read| -> Result<(), ImageError> {
+            let res = if entry.path == APK_DB {
+                // Keep a copy of each apk database (small text) to consolidate them afterwards.
+                let mut tee = Tee { inner: data, copy: Vec::new() };
+                let r = sink.add(entry, &mut tee);
+                dbs.push(tee.copy);
+                r
+            } else {
+                sink.add(entry, data)
+            };
+            res.map_err(|source| ImageError::Sink { path: entry.path.clone(), source })
+        };
+        image_tar(&location, Some(image), "", Some(RESOLVCONF_SYMLINK), &mut emit)
+            .map_err(|e| TreeError::from_image(&location, &reference, e))
+    }
+
+    /// After the init images: when more than one carried an apk database, appends their
+    /// concatenation (each followed by two newlines) so `apk` sees every package.
+    pub fn finish_init(&mut self) -> Result<(), TreeError> {
+        let dbs = std::mem::take(&mut self.apk_dbs);
+        if dbs.len() < 2 {
+            return Ok(());
+        }
+        let mut data = Vec::new();
+        for db in &dbs {
+            data.extend_from_slice(db);
+            data.extend_from_slice(b"\n\n");
+        }
+        let mut entry = Entry::new(APK_DB, EntryKind::File { size: data.len() as u64 }, 0o644)
+            .with_origin("LINUXKIT.apkinit", "init");
+        entry.mtime = Mtime::secs(0);
+        self.sink.add(&entry, &mut &data[..]).map_err(|source| TreeError::Sink {
+            location: "init".into(),
+            image: "LINUXKIT.apkinit".into(),
+            path: APK_DB.into(),
+            source,
+        })
+    }
+
+    /// Volume `index`: `containers/volumes/<name>/lower` (the image's root, or empty), then the
+    /// `tmp` and `merged` directories (always, even for read-only volumes, as LinuxKit does).
+    pub fn volume(
+        &mut self,
+        index: usize,
+        name: &str,
+        image: Option<Image>,
+    ) -> Result<(), TreeError> {
+        let location = format!("volume[{index}]");
+        let reference = image.as_ref().map_or("empty".to_string(), |i| i.reference.clone());
+        let base = format!("containers/volumes/{name}");
+        let mut emit = sink_emit(&mut self.sink);
+        let res = (|| {
+            image_tar(
+                &location,
+                image,
+                &format!("{base}/lower/"),
+                Some(RESOLVCONF_SYMLINK),
+                &mut emit,
+            )?;
+            for dir in ["tmp", "merged"] {
+                let e = Entry::new(format!("{base}/{dir}"), EntryKind::Dir, 0o755)
+                    .with_origin("linuxkit.volumes", &location);
+                emit(&e, &mut io::empty())?;
+            }
+            Ok(())
+        })();
+        res.map_err(|e| TreeError::from_image(&location, &reference, e))
+    }
+
+    /// One container bundle (LinuxKit's `ImageBundle`).
+    pub fn bundle(&mut self, b: Bundle<'_>) -> Result<(), TreeError> {
+        let location = format!("{}[{}]", b.section.name(), b.index);
+        let reference = b.image.reference.clone();
+        let prefix = b.section.bundle_path(b.index, b.name);
+        let root_dir = if b.readonly { "rootfs" } else { "lower" };
+        let previous = self.extracted.get(&reference).cloned();
+        let mut emit = sink_emit(&mut self.sink);
+        let origin = |e: Entry| e.with_origin(&reference, &location);
+        let res = (|| -> Result<String, ImageError> {
+            let root = match &previous {
+                None => {
+                    let root = format!("{prefix}/{root_dir}");
+                    image_tar(&location, Some(b.image), &format!("{root}/"), None, &mut emit)?;
+                    root
+                }
+                Some(root) => {
+                    emit_prefix(&format!("{prefix}/"), &reference, &location, &mut emit)?;
+                    root.clone()
+                }
+            };
+            let cfg = origin(Entry::new(
+                format!("{prefix}/config.json"),
+                EntryKind::File { size: b.config_json.len() as u64 },
+                0o644,
+            ));
+            emit(&cfg, &mut &b.config_json[..])?;
+            let mounts = if !b.readonly {
+                let tmp = format!("{prefix}/tmp");
+                emit(&origin(Entry::new(tmp.clone(), EntryKind::Dir, 0o755)), &mut io::empty())?;
+                emit(
+                    &origin(Entry::new(format!("{prefix}/rootfs"), EntryKind::Dir, 0o755)),
+                    &mut io::empty(),
+                )?;
+                vec![
+                    RootfsMount {
+                        destination: format!("/{tmp}"),
+                        kind: Some("tmpfs".into()),
+                        source: Some("tmpfs".into()),
+                        options: vec![],
+                    },
+                    RootfsMount {
+                        destination: format!("/{tmp}"),
+                        kind: None,
+                        source: None,
+                        options: vec!["remount".into(), "private".into()],
+                    },
+                    RootfsMount {
+                        destination: format!("/{prefix}/rootfs"),
+                        kind: Some("overlay".into()),
+                        source: Some("overlay".into()),
+                        options: vec![
+                            format!("lowerdir=/{root}"),
+                            format!("upperdir=/{tmp}/upper"),
+                            format!("workdir=/{tmp}/work"),
+                        ],
+                    },
+                ]
+            } else {
+                if previous.is_some() {
+                    emit(
+                        &origin(Entry::new(format!("{prefix}/rootfs"), EntryKind::Dir, 0o755)),
+                        &mut io::empty(),
+                    )?;
+                }
+                vec![RootfsMount {
+                    destination: format!("/{prefix}/rootfs"),
+                    kind: None,
+                    source: Some(format!("/{root}")),
+                    options: vec!["bind".into()],
+                }]
+            };
+            let runtime = (b.runtime_json)(&mounts);
+            let rt = origin(Entry::new(
+                format!("{prefix}/runtime.json"),
+                EntryKind::File { size: runtime.len() as u64 },
+                0o644,
+            ));
+            emit(&rt, &mut &runtime[..])?;
+            Ok(root)
+        })();
+        let root = res.map_err(|e| TreeError::from_image(&location, &reference, e))?;
+        self.extracted.entry(reference).or_insert(root);
+        Ok(())
+    }
+
+    /// The `files` section (§1.3). Items carry their YAML index; skipped optional files are
+    /// simply absent.
+    pub fn files(&mut self, items: Vec<FileItem>) -> Result<(), TreeError> {
+        emit_files(items, &mut self.sink)
+    }
+
+    /// The `Dockerfile` entry the `docker` format appends (mode 0644, no PAX records).
+    pub fn dockerfile(&mut self) -> Result<(), TreeError> {
+        let e = Entry::new("Dockerfile", EntryKind::File { size: DOCKERFILE.len() as u64 }, 0o644);
+        self.sink.add(&e, &mut DOCKERFILE.as_bytes()).map_err(|source| TreeError::Sink {
+            location: "docker".into(),
+            image: "Dockerfile".into(),
+            path: "Dockerfile".into(),
+            source,
+        })
+    }
+
+    /// Copies entries through unchanged (e.g. sections reused from `--input-tar`).
+    pub fn raw(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        self.sink.add(entry, data)
+    }
+}
+
+/// Passes data through while keeping a copy.
+struct Tee<'a> {
+    inner: &'a mut dyn Read,
+    copy: Vec<u8>,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Reads the `LINUXKIT.source`/`LINUXKIT.location` pair of an entry.
+pub fn origin_of(entry: &Entry) -> (Option<&str>, Option<&str>) {
+    (entry.pax(PAX_SOURCE), entry.pax(PAX_LOCATION))
+}
