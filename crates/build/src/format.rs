@@ -1,0 +1,154 @@
+//! Output formats: LinuxKit's names, which of them baleen writes today, and the files each one
+//! produces (`linuxkit-compat.md` §6).
+
+use std::fmt;
+
+/// An output format, named as `linuxkit build -f` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Format {
+    Tar,
+    Docker,
+    KernelInitrd,
+    TarKernelInitrd,
+    KernelSquashfs,
+    KernelErofs,
+    KernelIso,
+    IsoBios,
+    IsoEfi,
+    IsoEfiInitrd,
+    RawBios,
+    RawEfi,
+    Qcow2Bios,
+    Qcow2Efi,
+    Vhd,
+    DynamicVhd,
+    Vmdk,
+    Gcp,
+    Aws,
+    Uki,
+}
+
+/// Every format, in LinuxKit's documentation order.
+pub const ALL: &[Format] = &[
+    Format::Tar,
+    Format::Docker,
+    Format::KernelInitrd,
+    Format::TarKernelInitrd,
+    Format::KernelSquashfs,
+    Format::KernelErofs,
+    Format::KernelIso,
+    Format::IsoBios,
+    Format::IsoEfi,
+    Format::IsoEfiInitrd,
+    Format::RawBios,
+    Format::RawEfi,
+    Format::Qcow2Bios,
+    Format::Qcow2Efi,
+    Format::Vhd,
+    Format::DynamicVhd,
+    Format::Vmdk,
+    Format::Gcp,
+    Format::Aws,
+    Format::Uki,
+];
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Tar => "tar",
+            Format::Docker => "docker",
+            Format::KernelInitrd => "kernel+initrd",
+            Format::TarKernelInitrd => "tar-kernel-initrd",
+            Format::KernelSquashfs => "kernel+squashfs",
+            Format::KernelErofs => "kernel+erofs",
+            Format::KernelIso => "kernel+iso",
+            Format::IsoBios => "iso-bios",
+            Format::IsoEfi => "iso-efi",
+            Format::IsoEfiInitrd => "iso-efi-initrd",
+            Format::RawBios => "raw-bios",
+            Format::RawEfi => "raw-efi",
+            Format::Qcow2Bios => "qcow2-bios",
+            Format::Qcow2Efi => "qcow2-efi",
+            Format::Vhd => "vhd",
+            Format::DynamicVhd => "dynamic-vhd",
+            Format::Vmdk => "vmdk",
+            Format::Gcp => "gcp",
+            Format::Aws => "aws",
+            Format::Uki => "uki",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        ALL.iter().copied().find(|f| f.name() == s)
+    }
+
+    /// Formats baleen writes today. The others are accepted by validation (LinuxKit files name
+    /// them) and refused by `build` with a message saying so.
+    pub fn supported(self) -> bool {
+        matches!(
+            self,
+            Format::Tar | Format::Docker | Format::KernelInitrd | Format::TarKernelInitrd
+        )
+    }
+
+    /// `tar` and `docker` are single streams that may go to `--o` / stdout; LinuxKit requires
+    /// them to be the only format of a build.
+    pub fn streamable(self) -> bool {
+        matches!(self, Format::Tar | Format::Docker)
+    }
+
+    /// The files written for base name `B` (`<dir>/<name>`), as suffixes of `B`.
+    pub fn outputs(self) -> &'static [&'static str] {
+        match self {
+            Format::Tar => &[".tar"],
+            Format::Docker => &[".docker"],
+            Format::KernelInitrd => &["-kernel", "-initrd.img", "-cmdline"],
+            Format::TarKernelInitrd => &["-initrd.tar"],
+            Format::KernelSquashfs => &["-kernel", "-cmdline", "-squashfs.img"],
+            Format::KernelErofs => &["-kernel", "-cmdline", "-erofs.img"],
+            Format::KernelIso => &["-kernel", "-cmdline", ".iso"],
+            Format::IsoBios => &[".iso"],
+            Format::IsoEfi => &["-efi.iso"],
+            Format::IsoEfiInitrd => &["-efi-initrd.iso"],
+            Format::RawBios => &["-bios.img"],
+            Format::RawEfi => &["-efi.img"],
+            Format::Qcow2Bios => &[".qcow2"],
+            Format::Qcow2Efi => &["-efi.qcow2"],
+            Format::Vhd | Format::DynamicVhd => &[".vhd"],
+            Format::Vmdk => &[".vmdk"],
+            Format::Gcp => &[".img.tar.gz"],
+            Format::Aws => &[".raw"],
+            Format::Uki => &[".efi"],
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The names of every format, comma-separated, for help texts and errors.
+pub fn all_names() -> String {
+    ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for f in ALL {
+            assert_eq!(Format::parse(f.name()), Some(*f));
+        }
+        assert_eq!(Format::parse("kernel-initrd"), None);
+    }
+
+    #[test]
+    fn only_tar_and_docker_stream() {
+        let streamable: Vec<_> = ALL.iter().filter(|f| f.streamable()).collect();
+        assert_eq!(streamable, [&Format::Tar, &Format::Docker]);
+    }
+}

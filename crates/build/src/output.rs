@@ -1,0 +1,112 @@
+//! Output files that appear whole or not at all.
+//!
+//! Each output is written to a temporary file in its destination directory and renamed over the
+//! destination only when the whole build succeeded: a failed or interrupted build leaves the
+//! previous good output in place, and no truncated file where it was.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
+
+/// Files being written; committed together by [`Outputs::commit`], discarded on drop.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    pending: Vec<(NamedTempFile, PathBuf)>,
+}
+
+/// A writer for one pending output.
+pub type OutputWriter = BufWriter<File>;
+
+impl Outputs {
+    /// Starts the output `dest`, returning a writer to its temporary file. Files are created
+    /// with mode 0644 (LinuxKit's), whatever the umask.
+    pub fn create(&mut self, dest: &Path) -> io::Result<OutputWriter> {
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(
+                ".{}.",
+                dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+            ))
+            .suffix(".partial")
+            .tempfile_in(dir)?;
+        set_mode_0644(tmp.as_file())?;
+        let file = tmp.reopen()?;
+        self.pending.push((tmp, dest.to_path_buf()));
+        Ok(BufWriter::with_capacity(1 << 20, file))
+    }
+
+    /// Flushes and renames every pending output into place; returns the destinations.
+    pub fn commit(self) -> io::Result<Vec<PathBuf>> {
+        let mut done = Vec::with_capacity(self.pending.len());
+        for (tmp, dest) in self.pending {
+            tmp.as_file().sync_all()?;
+            tmp.persist(&dest).map_err(|e| e.error)?;
+            done.push(dest);
+        }
+        Ok(done)
+    }
+}
+
+fn set_mode_0644(file: &File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+}
+
+/// Writes through to `w`, counting bytes.
+#[derive(Debug)]
+pub struct Counting<W> {
+    pub inner: W,
+    pub written: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncommitted_outputs_leave_the_old_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("img.tar");
+        std::fs::write(&dest, b"good").unwrap();
+        {
+            let mut outs = Outputs::default();
+            let mut w = outs.create(&dest).unwrap();
+            w.write_all(b"half").unwrap();
+            // dropped without commit: a failed build
+        }
+        assert_eq!(std::fs::read(&dest).unwrap(), b"good");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "the temporary file is removed");
+    }
+
+    #[test]
+    fn committed_outputs_replace_and_are_0644() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x-kernel");
+        let mut outs = Outputs::default();
+        let mut w = outs.create(&dest).unwrap();
+        w.write_all(b"new").unwrap();
+        w.flush().unwrap();
+        drop(w);
+        assert_eq!(outs.commit().unwrap(), vec![dest.clone()]);
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+        assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+}
