@@ -477,3 +477,23 @@ pub enum VolumeFormat {
     /// An OCI image layout of the image.
     Oci,
 }
+
+impl Config {
+    /// A copy with every image reference in LinuxKit's canonical form
+    /// (`alpine` → `docker.io/library/alpine`), as its `metadata: yaml` output shows them.
+    pub fn with_expanded_refs(&self) -> Config {
+        let x = crate::reference::expand;
+        let mut c = self.clone();
+        if let Some(k) = c.kernel.as_mut() {
+            k.image = k.image.as_deref().filter(|s| !s.is_empty()).map(x).or(k.image.take());
+        }
+        c.init = c.init.iter().map(|s| x(s)).collect();
+        for img in c.onboot.iter_mut().chain(&mut c.onshutdown).chain(&mut c.services) {
+            img.image = x(&img.image);
+        }
+        for v in &mut c.volumes {
+            v.image = v.image.as_deref().filter(|s| !s.is_empty()).map(x).or(v.image.take());
+        }
+        c
+    }
+}

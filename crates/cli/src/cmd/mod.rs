@@ -2,6 +2,9 @@
 
 use clap::{Args, Parser, Subcommand};
 
+mod build;
+mod config_input;
+mod validate;
 mod version;
 
 /// Build lean, immutable Linux systems out of containers.
@@ -31,6 +34,11 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check LinuxKit YAML files (merged like `build`): every problem with file:line:column,
+    /// key path and a suggestion. Exit 0 valid, 1 invalid, 2 usage.
+    Validate(validate::ValidateArgs),
+    /// Build a system image from LinuxKit YAML files (for now: `--dry-run` only).
+    Build(build::BuildArgs),
     /// Print baleen's version and the commit it was built from.
     Version(version::VersionArgs),
 }
@@ -38,6 +46,8 @@ pub enum Command {
 /// Runs the chosen subcommand and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Build(args) => build::run(args),
         Command::Version(args) => version::run(args),
     }
 }

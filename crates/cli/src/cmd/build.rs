@@ -1,0 +1,345 @@
+//! `baleen build FILE...`: LinuxKit's build flags (spec §3.4) parsed into a validated
+//! [`BuildPlan`]. `--dry-run` prints the merged config; the image pipeline itself is not wired
+//! yet, and says so.
+
+use super::config_input::{self, OutFormat};
+use crate::exit::UsageError;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// Output formats, by LinuxKit's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Format {
+    /// `NAME-kernel`, `NAME-initrd.img`, `NAME-cmdline` (the default).
+    #[value(name = "kernel+initrd")]
+    KernelInitrd,
+    /// The whole filesystem as one tar (`NAME.tar`, or `--o`).
+    Tar,
+    /// The tar plus a Dockerfile entry, for `docker import` (`NAME.docker`, or `--o`).
+    Docker,
+    /// `NAME-initrd.tar` holding kernel, initrd.img and cmdline.
+    #[value(name = "tar-kernel-initrd")]
+    TarKernelInitrd,
+    /// `NAME-kernel`, `NAME-cmdline`, `NAME-squashfs.img`.
+    #[value(name = "kernel+squashfs")]
+    KernelSquashfs,
+    /// `NAME-kernel`, `NAME-cmdline`, `NAME-erofs.img`.
+    #[value(name = "kernel+erofs")]
+    KernelErofs,
+    /// `NAME-kernel`, `NAME-cmdline`, `NAME.iso`.
+    #[value(name = "kernel+iso")]
+    KernelIso,
+    /// Bootable BIOS ISO, `NAME.iso`.
+    #[value(name = "iso-bios")]
+    IsoBios,
+    /// Bootable EFI ISO, `NAME-efi.iso`.
+    #[value(name = "iso-efi")]
+    IsoEfi,
+    /// EFI ISO booting kernel+initrd, `NAME-efi-initrd.iso`.
+    #[value(name = "iso-efi-initrd")]
+    IsoEfiInitrd,
+    /// BIOS disk image, `NAME-bios.img`.
+    #[value(name = "raw-bios")]
+    RawBios,
+    /// EFI disk image, `NAME-efi.img`.
+    #[value(name = "raw-efi")]
+    RawEfi,
+    /// BIOS qcow2 disk, `NAME.qcow2` (sized by `--size`).
+    #[value(name = "qcow2-bios")]
+    Qcow2Bios,
+    /// EFI qcow2 disk, `NAME-efi.qcow2`.
+    #[value(name = "qcow2-efi")]
+    Qcow2Efi,
+    /// Raw disk for AWS, `NAME.raw` (sized by `--size`).
+    Aws,
+    /// Google Cloud image, `NAME.img.tar.gz`.
+    Gcp,
+    /// Fixed-size VHD, `NAME.vhd`.
+    Vhd,
+    /// Dynamic VHD, `NAME.vhd`.
+    #[value(name = "dynamic-vhd")]
+    DynamicVhd,
+    /// VMware disk, `NAME.vmdk`.
+    Vmdk,
+    /// Raspberry Pi 3 SD-card tar, `NAME.tar` (arm64 only).
+    Rpi3,
+}
+
+impl Format {
+    /// Formats that are one stream and may go to `--o` (or stdout).
+    pub fn streamable(self) -> bool {
+        matches!(self, Format::Tar | Format::Docker)
+    }
+}
+
+/// Target architectures LinuxKit builds for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Arch {
+    Amd64,
+    Arm64,
+    Riscv64,
+}
+
+impl Arch {
+    fn host() -> Self {
+        match std::env::consts::ARCH {
+            "aarch64" => Arch::Arm64,
+            "riscv64" => Arch::Riscv64,
+            _ => Arch::Amd64,
+        }
+    }
+}
+
+/// Build a bootable system image from LinuxKit YAML files.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// LinuxKit YAML files, merged left to right (a later kernel overrides; init, onboot,
+    /// onshutdown, services, files and volumes are concatenated). `-` reads stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Output formats, repeatable or comma-separated. Default: kernel+initrd, or tar with `--o`.
+    #[arg(short = 'f', long = "format", value_enum, value_delimiter = ',', value_name = "FORMAT")]
+    pub formats: Vec<Format>,
+    /// Write the single streamable output (tar, docker) to this file; `-` is stdout. Excludes
+    /// `--name` and `--dir`.
+    #[arg(long = "o", short = 'o', value_name = "FILE")]
+    pub output: Option<String>,
+    /// Directory for the outputs [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Base name of the outputs [default: the first file's name without extension; `moby` for
+    /// stdin].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Architecture to build for [default: the host's].
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+    /// Pull images even when they are cached.
+    #[arg(long)]
+    pub pull: bool,
+    /// Write the kernel uncompressed (gunzip it, or the gzip payload of a bzImage).
+    #[arg(long)]
+    pub decompress_kernel: bool,
+    /// A previous build's tar: unchanged parts are reused from it.
+    #[arg(long, value_name = "TAR")]
+    pub input_tar: Option<PathBuf>,
+    /// Image cache directory (LinuxKit's layout).
+    #[arg(long, env = "LINUXKIT_CACHE", default_value = "~/.linuxkit/cache", value_name = "DIR")]
+    pub cache: String,
+    /// Do not add an SBOM of the images to the output.
+    #[arg(long)]
+    pub no_sbom: bool,
+    /// Write the SBOM to this file instead of into the image.
+    #[arg(long, value_name = "FILE")]
+    pub sbom_output: Option<PathBuf>,
+    /// Use the current time in the SBOM instead of a fixed one (not reproducible).
+    #[arg(long)]
+    pub sbom_current_time: bool,
+    /// Disk size for formats with a fixed-size disk (qcow2-bios, aws): a number with an optional
+    /// K, M, G or T suffix (MiB when none).
+    #[arg(long, default_value = "1024M")]
+    pub size: String,
+    /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With `--dry-run`: print the config as JSON.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+}
+
+/// Where the outputs go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// `--o -`.
+    Stdout,
+    /// `--o FILE`.
+    File(PathBuf),
+    /// `DIR/NAME…` per format.
+    Dir { dir: PathBuf, name: String },
+}
+
+/// The validated build request, independent of clap: what the pipeline consumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildPlan {
+    pub files: Vec<String>,
+    pub formats: Vec<Format>,
+    pub output: Output,
+    pub arch: Arch,
+    pub pull: bool,
+    pub decompress_kernel: bool,
+    pub input_tar: Option<PathBuf>,
+    pub cache: PathBuf,
+    pub sbom: bool,
+    pub sbom_output: Option<PathBuf>,
+    pub sbom_current_time: bool,
+    pub size_mib: u64,
+}
+
+impl BuildPlan {
+    /// Checks flag combinations LinuxKit rejects, and fills in defaults.
+    pub fn from_args(a: &BuildArgs) -> Result<BuildPlan, UsageError> {
+        let mut formats: Vec<Format> = Vec::new();
+        for f in &a.formats {
+            if !formats.contains(f) {
+                formats.push(*f);
+            }
+        }
+        if formats.is_empty() {
+            formats.push(if a.output.is_some() { Format::Tar } else { Format::KernelInitrd });
+        }
+        let stream: Vec<_> = formats.iter().filter(|f| f.streamable()).collect();
+        if !stream.is_empty() && formats.len() > 1 {
+            return Err(UsageError(format!(
+                "format `{}` is a single stream and must be the only format",
+                stream[0].to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+            )));
+        }
+        let output = match &a.output {
+            Some(o) => {
+                if a.name.is_some() || a.dir.is_some() {
+                    return Err(UsageError("--o cannot be combined with --name or --dir".into()));
+                }
+                if !formats[0].streamable() {
+                    return Err(UsageError(
+                        "--o writes one stream: use it with -f tar or -f docker".into(),
+                    ));
+                }
+                if o == "-" {
+                    Output::Stdout
+                } else {
+                    Output::File(o.into())
+                }
+            }
+            None => {
+                let name = a.name.clone().unwrap_or_else(|| default_name(&a.files[0]));
+                Output::Dir { dir: a.dir.clone().unwrap_or_else(|| ".".into()), name }
+            }
+        };
+        Ok(BuildPlan {
+            files: a.files.clone(),
+            formats,
+            output,
+            arch: a.arch.unwrap_or_else(Arch::host),
+            pull: a.pull,
+            decompress_kernel: a.decompress_kernel,
+            input_tar: a.input_tar.clone(),
+            cache: expand_home(&a.cache),
+            sbom: !a.no_sbom,
+            sbom_output: a.sbom_output.clone(),
+            sbom_current_time: a.sbom_current_time,
+            size_mib: parse_size_mib(&a.size)?,
+        })
+    }
+}
+
+/// `path/to/sshd.yml` → `sshd`; stdin → `moby` (LinuxKit's default).
+fn default_name(file: &str) -> String {
+    if file == "-" {
+        return "moby".into();
+    }
+    let base = file.rsplit('/').next().unwrap_or(file);
+    match base.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem.to_string(),
+        _ => base.to_string(),
+    }
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// `1024M`, `1G`, `512` (MiB) → MiB.
+fn parse_size_mib(s: &str) -> Result<u64, UsageError> {
+    let bad =
+        || UsageError(format!("--size `{s}`: expected a number with optional K, M, G or T suffix"));
+    let (num, mult_kib) = match s.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&s[..s.len() - 1], 1u64),
+        Some('M') => (&s[..s.len() - 1], 1 << 10),
+        Some('G') => (&s[..s.len() - 1], 1 << 20),
+        Some('T') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1 << 10),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let kib = n.checked_mul(mult_kib).ok_or_else(bad)?;
+    Ok(kib.div_ceil(1024))
+}
+
+pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
+    let plan = BuildPlan::from_args(&args)?;
+    let inputs = config_input::read_inputs(&plan.files)?;
+    let cfg = match config_input::load(&inputs) {
+        Ok(cfg) => cfg,
+        Err(diags) => {
+            config_input::report(&diags);
+            return Ok(crate::exit::FAILURE);
+        }
+    };
+    if !args.dry_run {
+        anyhow::bail!(
+            "building images is not implemented yet; `baleen build --dry-run` checks the config and shows the plan"
+        );
+    }
+    config_input::print_config(&cfg, if args.json { OutFormat::Json } else { OutFormat::Yaml })?;
+    let formats: Vec<String> = plan
+        .formats
+        .iter()
+        .filter_map(|f| f.to_possible_value().map(|v| v.get_name().to_string()))
+        .collect();
+    let dest = match &plan.output {
+        Output::Stdout => "stdout".to_string(),
+        Output::File(p) => p.display().to_string(),
+        Output::Dir { dir, name } => dir.join(name).display().to_string(),
+    };
+    let arch = plan.arch.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+    eprintln!("dry run: would build {} for {arch} into {dest}", formats.join(","));
+    Ok(crate::exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        b: BuildArgs,
+    }
+
+    fn plan(args: &[&str]) -> Result<BuildPlan, UsageError> {
+        let t = T::try_parse_from(std::iter::once("build").chain(args.iter().copied())).unwrap();
+        BuildPlan::from_args(&t.b)
+    }
+
+    #[test]
+    fn defaults() {
+        let p = plan(&["dir/sshd.yml"]).unwrap();
+        assert_eq!(p.formats, [Format::KernelInitrd]);
+        assert_eq!(p.output, Output::Dir { dir: ".".into(), name: "sshd".into() });
+        assert_eq!(p.size_mib, 1024);
+        assert!(p.sbom);
+        assert_eq!(plan(&["-", "--o", "-"]).unwrap().formats, [Format::Tar]);
+        assert_eq!(
+            plan(&["-"]).unwrap().output,
+            Output::Dir { dir: ".".into(), name: "moby".into() }
+        );
+    }
+
+    #[test]
+    fn formats_repeat_and_split_on_commas() {
+        let p = plan(&["a.yml", "-f", "iso-bios,raw-efi", "--format", "kernel+initrd"]).unwrap();
+        assert_eq!(p.formats, [Format::IsoBios, Format::RawEfi, Format::KernelInitrd]);
+    }
+
+    #[test]
+    fn rejected_combinations() {
+        assert!(plan(&["a.yml", "-f", "tar,iso-bios"]).is_err());
+        assert!(plan(&["a.yml", "--o", "x.tar", "--name", "n"]).is_err());
+        assert!(plan(&["a.yml", "--o", "x", "-f", "iso-bios"]).is_err());
+        assert!(plan(&["a.yml", "--size", "big"]).is_err());
+        assert_eq!(plan(&["a.yml", "--size", "2G"]).unwrap().size_mib, 2048);
+    }
+}
