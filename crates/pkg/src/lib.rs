@@ -8,6 +8,10 @@
 //! image gets what the `.deb` data archives hold plus what `build.yml` declares), no emulation for
 //! foreign architectures (an arm64 image is assembled from arm64 `.deb`s).
 
+pub mod deb;
+pub mod image;
+pub mod layer;
+pub mod lock;
 pub mod spec;
 pub mod tag;
 

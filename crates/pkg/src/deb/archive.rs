@@ -1,0 +1,366 @@
+//! A Debian archive over plain HTTP, verified end to end: `InRelease` must carry a valid OpenPGP
+//! signature by one of Debian's archive keys (shipped in `crates/pkg/keys/`, so non-Debian hosts
+//! work), `Packages.xz` must match the SHA-256 that InRelease lists, and each `.deb` must match
+//! the size and SHA-256 of its `Packages` entry (or of `packages.lock`).
+//!
+//! Downloads are cached under the cache directory keyed by SHA-256, so a rebuild with a lock file
+//! is offline. Non-goals: `Valid-Until` and key-expiry checks, `by-hash` URLs, diffs (`pdiff`).
+
+use super::resolve::Index;
+use pgp::composed::{CleartextSignedMessage, Deserializable, SignedPublicKey};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Debian's archive keys (`debian-archive-keyring.gpg` of Debian 12's `debian-archive-keyring`).
+const DEBIAN_KEYRING: &[u8] = include_bytes!("../../keys/debian-archive-keyring.gpg");
+
+/// How long a fetched InRelease is reused before asking the archive again.
+const INRELEASE_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("fetching {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("fetching {url}: {source}")]
+    FetchIo { url: String, source: std::io::Error },
+    #[error("{url}: no valid signature by a Debian archive key ({message})")]
+    Signature { url: String, message: String },
+    #[error("{url} lists no SHA256 entry for {path}")]
+    NoIndex { url: String, path: String },
+    #[error("{what} from {url}: SHA-256 {actual}, but {source_of_truth} says {expected}")]
+    Hash { what: String, url: String, actual: String, expected: String, source_of_truth: String },
+    #[error("{what} from {url}: {actual} bytes, but {source_of_truth} says {expected}")]
+    Size { what: String, url: String, actual: u64, expected: u64, source_of_truth: String },
+    #[error("{action} {path}: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("decompressing {url}: {source}")]
+    Decompress { url: String, source: std::io::Error },
+}
+
+/// What a `.deb` must be: pool path, size and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebRef {
+    pub name: String,
+    pub version: String,
+    pub filename: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// One suite of one archive, with a download cache.
+#[derive(Debug)]
+pub struct Archive {
+    pub mirror: String,
+    pub suite: String,
+    cache: PathBuf,
+    agent: ureq::Agent,
+}
+
+impl Archive {
+    /// `mirror` is the archive root (`http://deb.debian.org/debian`), `cache` a directory such as
+    /// `~/.baleen/cache/debian`.
+    pub fn new(mirror: &str, suite: &str, cache: &Path) -> Archive {
+        let config = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(20)))
+            .timeout_recv_body(Some(Duration::from_secs(300)))
+            .build();
+        Archive {
+            mirror: mirror.trim_end_matches('/').to_owned(),
+            suite: suite.to_owned(),
+            cache: cache.to_owned(),
+            agent: ureq::Agent::new_with_config(config),
+        }
+    }
+
+    /// The verified `Packages` index of `main` for `arch`.
+    pub fn index(&self, arch: &str) -> Result<Index, Error> {
+        let url = format!("{}/dists/{}/InRelease", self.mirror, self.suite);
+        let release = self.inrelease(&url)?;
+        let path = format!("main/binary-{arch}/Packages.xz");
+        let (sha256, size) = release_entry(&release, &path)
+            .ok_or_else(|| Error::NoIndex { url: url.clone(), path: path.clone() })?;
+        let pkgs_url = format!("{}/dists/{}/{path}", self.mirror, self.suite);
+        let what = format!("{} {path}", self.suite);
+        let file = self.fetch_verified(&pkgs_url, &what, &sha256, size, &url)?;
+        let f = std::fs::File::open(&file).map_err(|source| Error::Io {
+            action: "opening",
+            path: file.clone(),
+            source,
+        })?;
+        let mut text = String::new();
+        liblzma::read::XzDecoder::new(std::io::BufReader::new(f))
+            .read_to_string(&mut text)
+            .map_err(|source| Error::Decompress { url: pkgs_url.clone(), source })?;
+        Ok(Index::parse(arch, &text))
+    }
+
+    /// The path of the verified `.deb` in the cache, downloading it if needed.
+    pub fn fetch_deb(&self, deb: &DebRef) -> Result<PathBuf, Error> {
+        let url = format!("{}/{}", self.mirror, deb.filename);
+        let what = format!("package {} {}", deb.name, deb.version);
+        self.fetch_verified(&url, &what, &deb.sha256, deb.size, "the package index")
+    }
+
+    /// The signed text of InRelease, verified; reused from the cache while fresh.
+    fn inrelease(&self, url: &str) -> Result<String, Error> {
+        let cached = self
+            .cache
+            .join("dists")
+            .join(&self.suite)
+            .join(sanitize(&self.mirror))
+            .join("InRelease");
+        let fresh = std::fs::metadata(&cached)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < INRELEASE_MAX_AGE);
+        let text = match fresh.then(|| std::fs::read_to_string(&cached).ok()).flatten() {
+            Some(t) => t,
+            None => {
+                let mut body = String::new();
+                self.get(url)?
+                    .read_to_string(&mut body)
+                    .map_err(|source| Error::FetchIo { url: url.to_owned(), source })?;
+                body
+            }
+        };
+        // Verified on every use, cached or not: the cache is not trusted more than the network.
+        let signed = verify_inrelease(&text)
+            .map_err(|message| Error::Signature { url: url.to_owned(), message })?;
+        if !fresh {
+            write_atomic(&cached, text.as_bytes())?;
+        }
+        Ok(signed)
+    }
+
+    fn get(&self, url: &str) -> Result<impl Read, Error> {
+        let resp = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|e| Error::Fetch { url: url.to_owned(), message: e.to_string() })?;
+        Ok(resp.into_body().into_with_config().limit(u64::MAX).reader())
+    }
+
+    /// Downloads `url` into the cache under its SHA-256 unless already there, checking size and
+    /// hash either way.
+    fn fetch_verified(
+        &self,
+        url: &str,
+        what: &str,
+        sha256: &str,
+        size: u64,
+        truth: &str,
+    ) -> Result<PathBuf, Error> {
+        let dest = self.cache.join("by-hash").join(sha256);
+        if dest.is_file() {
+            let (actual, n) = hash_file(&dest)?;
+            if actual == sha256 && n == size {
+                return Ok(dest);
+            }
+            // A damaged cache entry is refetched, not trusted and not fatal.
+            tracing::warn!("cached {what} at {} is damaged; fetching it again", dest.display());
+        }
+        let dir = dest.parent().expect("by-hash has a parent");
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            action: "creating",
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|source| Error::Io {
+            action: "creating a file in",
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut hasher = Sha256::new();
+        let mut reader = self.get(url)?;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n: u64 = 0;
+        loop {
+            let k = reader
+                .read(&mut buf)
+                .map_err(|source| Error::FetchIo { url: url.to_owned(), source })?;
+            if k == 0 {
+                break;
+            }
+            n += k as u64;
+            if n > size {
+                break; // more than announced: stop reading, report below
+            }
+            hasher.update(&buf[..k]);
+            tmp.write_all(&buf[..k]).map_err(|source| Error::Io {
+                action: "writing",
+                path: tmp.path().to_owned(),
+                source,
+            })?;
+        }
+        check(what, url, truth, sha256, size, &hex::encode(hasher.finalize()), n)?;
+        tmp.persist(&dest).map_err(|e| Error::Io {
+            action: "storing",
+            path: dest.clone(),
+            source: e.error,
+        })?;
+        Ok(dest)
+    }
+}
+
+/// Checks a download against what a signed source says; size first, as it explains most hash
+/// mismatches (truncation).
+pub fn check(
+    what: &str,
+    url: &str,
+    truth: &str,
+    sha256: &str,
+    size: u64,
+    actual: &str,
+    n: u64,
+) -> Result<(), Error> {
+    if n != size {
+        return Err(Error::Size {
+            what: what.to_owned(),
+            url: url.to_owned(),
+            actual: n,
+            expected: size,
+            source_of_truth: truth.to_owned(),
+        });
+    }
+    if actual != sha256 {
+        return Err(Error::Hash {
+            what: what.to_owned(),
+            url: url.to_owned(),
+            actual: actual.to_owned(),
+            expected: sha256.to_owned(),
+            source_of_truth: truth.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// SHA-256 and length of a file.
+pub fn hash_file(path: &Path) -> Result<(String, u64), Error> {
+    let mut f = std::fs::File::open(path).map_err(|source| Error::Io {
+        action: "opening",
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut h = Sha256::new();
+    let n = std::io::copy(&mut f, &mut h).map_err(|source| Error::Io {
+        action: "reading",
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok((hex::encode(h.finalize()), n))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().expect("cache paths have parents");
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        action: "creating",
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|source| Error::Io {
+        action: "creating a file in",
+        path: dir.to_owned(),
+        source,
+    })?;
+    tmp.write_all(bytes).map_err(|source| Error::Io {
+        action: "writing",
+        path: path.to_owned(),
+        source,
+    })?;
+    tmp.persist(path).map_err(|e| Error::Io {
+        action: "storing",
+        path: path.to_owned(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+fn sanitize(url: &str) -> String {
+    url.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect()
+}
+
+/// Verifies a clear-signed InRelease against Debian's archive keys (primary keys and subkeys) and
+/// returns the signed text. Any one valid signature suffices, as with apt.
+pub fn verify_inrelease(text: &str) -> Result<String, String> {
+    verify_with(text, DEBIAN_KEYRING)
+}
+
+/// [`verify_inrelease`] with another binary keyring (tests).
+pub fn verify_with(text: &str, keyring: &[u8]) -> Result<String, String> {
+    let (msg, _) = CleartextSignedMessage::from_string(text)
+        .map_err(|e| format!("not a clear-signed message: {e}"))?;
+    let keys: Vec<SignedPublicKey> = SignedPublicKey::from_bytes_many(keyring)
+        .map_err(|e| format!("reading the keyring: {e}"))?
+        .filter_map(Result::ok)
+        .collect();
+    for key in &keys {
+        if msg.verify(key).is_ok() {
+            return Ok(msg.signed_text().replace("\r\n", "\n"));
+        }
+        for sub in &key.public_subkeys {
+            if msg.verify(sub).is_ok() {
+                return Ok(msg.signed_text().replace("\r\n", "\n"));
+            }
+        }
+    }
+    Err(format!(
+        "{} signature(s), none made by one of {} trusted keys",
+        msg.signatures().len(),
+        keys.len()
+    ))
+}
+
+/// The `(sha256, size)` of `path` in a Release file's `SHA256:` list.
+pub fn release_entry(release: &str, path: &str) -> Option<(String, u64)> {
+    let para = super::control::parse(release).into_iter().next()?;
+    para.get("SHA256")?.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        let (hash, size, p) = (w.next()?, w.next()?, w.next()?);
+        (p == path).then(|| (hash.to_owned(), size.parse().unwrap_or(0)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_entries() {
+        let r = "Origin: Debian\nSHA256:\n 0123 100 main/binary-amd64/Packages\n abcd 42 main/binary-amd64/Packages.xz\n";
+        assert_eq!(release_entry(r, "main/binary-amd64/Packages.xz"), Some(("abcd".into(), 42)));
+        assert_eq!(release_entry(r, "main/binary-arm64/Packages.xz"), None);
+    }
+
+    #[test]
+    fn the_shipped_keyring_parses() {
+        let keys: Vec<_> = SignedPublicKey::from_bytes_many(DEBIAN_KEYRING)
+            .unwrap()
+            .filter_map(Result::ok)
+            .collect();
+        assert!(keys.len() >= 6, "{} keys", keys.len());
+    }
+
+    #[test]
+    fn unsigned_or_tampered_text_is_rejected() {
+        assert!(verify_inrelease("Origin: Debian\n").unwrap_err().contains("not a clear-signed"));
+    }
+
+    #[test]
+    fn size_before_hash() {
+        let e = check("package x 1", "http://a/x.deb", "packages.lock", "aa", 10, "bb", 9)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("package x 1") && e.contains("9 bytes") && e.contains("packages.lock"),
+            "{e}"
+        );
+        let e = check("package x 1", "http://a/x.deb", "packages.lock", "aa", 10, "bb", 10)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SHA-256 bb") && e.contains("says aa"), "{e}");
+    }
+}

@@ -1,0 +1,292 @@
+//! Writing a component as an OCI image: one gzip layer per platform, a config, a manifest, and an
+//! image index naming every platform, all byte-deterministic (fixed gzip header, no timestamps,
+//! JSON keys in a fixed order).
+//!
+//! Blobs go to a [`Sink`]: the content store of `baleen-oci`, or a plain OCI image-layout
+//! directory ([`LayoutDir`]).
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub const MT_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MT_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MT_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const MT_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{action} {path}: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("compressing the {arch} layer: {source}")]
+    Compress { arch: String, source: std::io::Error },
+    #[error("storing {what}: {message}")]
+    Store { what: String, message: String },
+}
+
+/// A stored blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desc {
+    pub media_type: String,
+    /// `sha256:<hex>`
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Desc {
+    fn json(&self) -> Value {
+        json!({"mediaType": self.media_type, "digest": self.digest, "size": self.size})
+    }
+}
+
+/// Where the image's blobs and name go.
+pub trait Sink {
+    /// Stores `size` bytes with digest `digest` read from `r`.
+    fn put_blob(&mut self, digest: &str, size: u64, r: &mut dyn Read) -> Result<(), Error>;
+    /// Names the root (an index) `name` (`org/image:tag`).
+    fn tag(&mut self, name: &str, root: &Desc) -> Result<(), Error>;
+}
+
+/// One platform's content: an uncompressed layer tar and the image config.
+#[derive(Debug)]
+pub struct PlatformImage {
+    /// Debian architecture (amd64, arm64, riscv64).
+    pub arch: String,
+    pub layer_tar: std::fs::File,
+    pub config: crate::spec::ImageConfig,
+    /// Image labels, e.g. `org.mobyproject.config`.
+    pub labels: Vec<(String, String)>,
+}
+
+/// The OCI architecture of a Debian one.
+pub fn oci_arch(debian: &str) -> &str {
+    match debian {
+        "amd64" => "amd64",
+        "arm64" => "arm64",
+        "riscv64" => "riscv64",
+        other => other,
+    }
+}
+
+/// Writes every platform and an index naming them; tags the index `name` and returns it.
+pub fn write_image(
+    sink: &mut dyn Sink,
+    name: &str,
+    platforms: Vec<PlatformImage>,
+) -> Result<Desc, Error> {
+    let mut manifests = Vec::new();
+    for p in platforms {
+        let arch = p.arch.clone();
+        let (layer, diff_id, mut gz) = compress(p.layer_tar, &arch)?;
+        gz.seek(SeekFrom::Start(0))
+            .map_err(|source| Error::Compress { arch: arch.clone(), source })?;
+        sink.put_blob(&layer.digest, layer.size, &mut gz)?;
+
+        let mut cfg = serde_json::Map::new();
+        if let Some(e) = &p.config.entrypoint {
+            cfg.insert("Entrypoint".into(), json!(e));
+        }
+        if let Some(c) = &p.config.cmd {
+            cfg.insert("Cmd".into(), json!(c));
+        }
+        if !p.config.env.is_empty() {
+            cfg.insert("Env".into(), json!(p.config.env));
+        }
+        if let Some(w) = &p.config.workdir {
+            cfg.insert("WorkingDir".into(), json!(w));
+        }
+        if !p.labels.is_empty() {
+            let labels: serde_json::Map<String, Value> =
+                p.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            cfg.insert("Labels".into(), Value::Object(labels));
+        }
+        let config = json!({
+            "architecture": oci_arch(&arch),
+            "os": "linux",
+            "config": Value::Object(cfg),
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "history": [{"created_by": "baleen pkg build", "comment": "Debian packages, files and binaries from build.yml"}],
+        });
+        let config = put_json(sink, MT_CONFIG, &config)?;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MT_MANIFEST,
+            "config": config.json(),
+            "layers": [layer.json()],
+        });
+        let m = put_json(sink, MT_MANIFEST, &manifest)?;
+        let mut entry = m.json();
+        entry["platform"] = json!({"architecture": oci_arch(&arch), "os": "linux"});
+        manifests.push(entry);
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": manifests});
+    let root = put_json(sink, MT_INDEX, &index)?;
+    sink.tag(name, &root)?;
+    Ok(root)
+}
+
+fn put_json(sink: &mut dyn Sink, media_type: &str, v: &Value) -> Result<Desc, Error> {
+    let bytes = serde_json::to_vec(v).expect("JSON values serialise");
+    let d = Desc {
+        media_type: media_type.to_owned(),
+        digest: sha256_digest(&bytes),
+        size: bytes.len() as u64,
+    };
+    sink.put_blob(&d.digest, d.size, &mut &bytes[..])?;
+    Ok(d)
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A writer that hashes what passes through it.
+struct HashWriter<W> {
+    inner: W,
+    hash: Sha256,
+    n: u64,
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let k = self.inner.write(buf)?;
+        self.hash.update(&buf[..k]);
+        self.n += k as u64;
+        Ok(k)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Gzips the tar into a temp file: returns the layer descriptor, the diff ID, and the file.
+fn compress(mut tar: std::fs::File, arch: &str) -> Result<(Desc, String, std::fs::File), Error> {
+    let err = |source| Error::Compress { arch: arch.to_owned(), source };
+    tar.seek(SeekFrom::Start(0)).map_err(err)?;
+    let out = tempfile::tempfile().map_err(err)?;
+    let compressed = HashWriter { inner: out, hash: Sha256::new(), n: 0 };
+    // A fixed header: no file name, mtime 0, OS "unknown" — gzip bytes depend on content only.
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(compressed, flate2::Compression::default());
+    let mut plain = HashWriter { inner: gz, hash: Sha256::new(), n: 0 };
+    std::io::copy(&mut tar, &mut plain).map_err(err)?;
+    let diff_id = format!("sha256:{}", hex::encode(plain.hash.finalize()));
+    let compressed = plain.inner.finish().map_err(err)?;
+    let desc = Desc {
+        media_type: MT_LAYER_GZIP.to_owned(),
+        digest: format!("sha256:{}", hex::encode(compressed.hash.finalize())),
+        size: compressed.n,
+    };
+    Ok((desc, diff_id, compressed.inner))
+}
+
+/// A plain OCI image-layout directory (`oci-layout`, `index.json`, `blobs/sha256/`), for
+/// `--output DIR` and tests.
+#[derive(Debug)]
+pub struct LayoutDir {
+    pub dir: PathBuf,
+}
+
+impl LayoutDir {
+    pub fn create(dir: &Path) -> Result<LayoutDir, Error> {
+        let blobs = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).map_err(|source| Error::Io {
+            action: "creating",
+            path: blobs,
+            source,
+        })?;
+        let layout = dir.join("oci-layout");
+        std::fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
+            .map_err(|source| Error::Io { action: "writing", path: layout, source })?;
+        Ok(LayoutDir { dir: dir.to_owned() })
+    }
+}
+
+impl Sink for LayoutDir {
+    fn put_blob(&mut self, digest: &str, _size: u64, r: &mut dyn Read) -> Result<(), Error> {
+        let hex = digest.trim_start_matches("sha256:");
+        let path = self.dir.join("blobs/sha256").join(hex);
+        let mut f = std::fs::File::create(&path).map_err(|source| Error::Io {
+            action: "creating",
+            path: path.clone(),
+            source,
+        })?;
+        std::io::copy(r, &mut f).map_err(|source| Error::Io { action: "writing", path, source })?;
+        Ok(())
+    }
+
+    fn tag(&mut self, name: &str, root: &Desc) -> Result<(), Error> {
+        let path = self.dir.join("index.json");
+        let mut index: Value = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": []}));
+        let mut entry = root.json();
+        entry["annotations"] = json!({"org.opencontainers.image.ref.name": name});
+        let list = index["manifests"].as_array_mut().expect("index.json has a manifests list");
+        list.retain(|d| d["annotations"]["org.opencontainers.image.ref.name"] != name);
+        list.push(entry);
+        let bytes = serde_json::to_vec(&index).expect("JSON values serialise");
+        std::fs::write(&path, bytes).map_err(|source| Error::Io { action: "writing", path, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(content: &[u8]) -> std::fs::File {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(content).unwrap();
+        f
+    }
+
+    fn build(dir: &Path, content: &[u8]) -> Desc {
+        let mut sink = LayoutDir::create(dir).unwrap();
+        let p = PlatformImage {
+            arch: "amd64".into(),
+            layer_tar: layer(content),
+            config: crate::spec::ImageConfig {
+                cmd: Some(vec!["/bin/sh".into()]),
+                ..Default::default()
+            },
+            labels: vec![("org.mobyproject.config".into(), r#"{"pid":"host"}"#.into())],
+        };
+        write_image(&mut sink, "baleen/x:1", vec![p]).unwrap()
+    }
+
+    #[test]
+    fn same_input_same_digest_and_a_valid_layout() {
+        let t = tempfile::tempdir().unwrap();
+        let a = build(&t.path().join("a"), b"tar bytes");
+        let b = build(&t.path().join("b"), b"tar bytes");
+        assert_eq!(a, b);
+        let c = build(&t.path().join("c"), b"tar byteZ");
+        assert_ne!(a.digest, c.digest);
+
+        let idx: Value =
+            serde_json::from_slice(&std::fs::read(t.path().join("a/index.json")).unwrap()).unwrap();
+        assert_eq!(
+            idx["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+            "baleen/x:1"
+        );
+        // Every blob's name is its digest.
+        for e in std::fs::read_dir(t.path().join("a/blobs/sha256")).unwrap() {
+            let e = e.unwrap();
+            let bytes = std::fs::read(e.path()).unwrap();
+            assert_eq!(
+                sha256_digest(&bytes),
+                format!("sha256:{}", e.file_name().to_string_lossy())
+            );
+        }
+        let index_blob = std::fs::read(
+            t.path().join("a/blobs/sha256").join(a.digest.trim_start_matches("sha256:")),
+        )
+        .unwrap();
+        let index: Value = serde_json::from_slice(&index_blob).unwrap();
+        assert_eq!(index["manifests"][0]["platform"]["architecture"], "amd64");
+    }
+}

@@ -1,0 +1,177 @@
+//! `packages.lock`: the resolved Debian packages of a component, one line each, so a build needs
+//! no archive index and the tag covers the exact `.deb`s.
+//!
+//! ```text
+//! # baleen packages.lock: written by `baleen pkg lock`; do not edit.
+//! request 9f2c…  (SHA-256 of build.yml's debian section, to detect a stale lock)
+//! suite bookworm
+//! amd64 busybox-static 1:1.35.0-4+b3 pool/main/b/busybox/busybox-static_1.35.0-4+b3_amd64.deb <sha256> <size>
+//! ```
+//! The mirror is not recorded: the pool path is the same on every mirror, and the lock (hence the
+//! tag) must not depend on which mirror the host's apt sources name.
+
+use crate::deb::archive::DebRef;
+use crate::spec::Debian;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub const LOCK_FILE: &str = "packages.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: {message}")]
+    Syntax { path: PathBuf, line: usize, message: String },
+}
+
+/// One locked package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locked {
+    pub arch: String,
+    pub deb: DebRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    pub request: String,
+    pub suite: String,
+    pub packages: Vec<Locked>,
+}
+
+/// The hash of what a lock resolves: suite, packages, excludes and architectures.
+pub fn request_hash(debian: &Debian, suite: &str, arches: &[String]) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("suite {suite}\n").as_bytes());
+    for p in &debian.packages {
+        h.update(format!("package {p}\n").as_bytes());
+    }
+    for p in &debian.exclude {
+        h.update(format!("exclude {p}\n").as_bytes());
+    }
+    for a in arches {
+        h.update(format!("arch {a}\n").as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+impl Lock {
+    pub fn render(&self) -> String {
+        let mut s =
+            String::from("# baleen packages.lock: written by `baleen pkg lock`; do not edit.\n");
+        s.push_str(&format!("request {}\nsuite {}\n", self.request, self.suite));
+        for p in &self.packages {
+            let d = &p.deb;
+            s.push_str(&format!(
+                "{} {} {} {} {} {}\n",
+                p.arch, d.name, d.version, d.filename, d.sha256, d.size
+            ));
+        }
+        s
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<(), Error> {
+        let path = dir.join(LOCK_FILE);
+        std::fs::write(&path, self.render()).map_err(|source| Error::Write { path, source })
+    }
+
+    /// Reads `<dir>/packages.lock`; `None` when there is none.
+    pub fn load(dir: &Path) -> Result<Option<Lock>, Error> {
+        let path = dir.join(LOCK_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text, &path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Read { path, source }),
+        }
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Lock, Error> {
+        let mut lock = Lock { request: String::new(), suite: String::new(), packages: Vec::new() };
+        for (i, line) in text.lines().enumerate() {
+            let syntax =
+                |message: String| Error::Syntax { path: path.to_owned(), line: i + 1, message };
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let w: Vec<&str> = line.split_whitespace().collect();
+            match w.as_slice() {
+                ["request", h] => lock.request = (*h).to_owned(),
+                ["suite", s] => lock.suite = (*s).to_owned(),
+                [arch, name, version, filename, sha256, size] => {
+                    let size = size
+                        .parse()
+                        .map_err(|_| syntax(format!("size {size:?} is not a number")))?;
+                    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(syntax(format!("{name}: {sha256:?} is not a SHA-256")));
+                    }
+                    lock.packages.push(Locked {
+                        arch: (*arch).to_owned(),
+                        deb: DebRef {
+                            name: (*name).to_owned(),
+                            version: (*version).to_owned(),
+                            filename: (*filename).to_owned(),
+                            sha256: (*sha256).to_owned(),
+                            size,
+                        },
+                    });
+                }
+                _ => {
+                    return Err(syntax(
+                        "expected `arch name version filename sha256 size`".to_owned(),
+                    ))
+                }
+            }
+        }
+        Ok(lock)
+    }
+
+    /// The packages for one architecture.
+    pub fn for_arch<'a>(&'a self, arch: &'a str) -> impl Iterator<Item = &'a DebRef> + 'a {
+        self.packages.iter().filter(move |p| p.arch == arch).map(|p| &p.deb)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_errors() {
+        let lock = Lock {
+            request: "ab".repeat(32),
+            suite: "bookworm".into(),
+            packages: vec![Locked {
+                arch: "amd64".into(),
+                deb: DebRef {
+                    name: "busybox-static".into(),
+                    version: "1:1.35.0-4+b3".into(),
+                    filename: "pool/main/b/busybox/busybox-static_1.35.0-4+b3_amd64.deb".into(),
+                    sha256: "cd".repeat(32),
+                    size: 123,
+                },
+            }],
+        };
+        let p = Path::new("pkg/init/packages.lock");
+        assert_eq!(Lock::parse(&lock.render(), p).unwrap(), lock);
+        let err = Lock::parse("suite bookworm\namd64 x 1 pool/x.deb nothex 3\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("pkg/init/packages.lock:2:") && err.contains("x:"), "{err}");
+    }
+
+    #[test]
+    fn request_hash_sees_every_field() {
+        let d = Debian { packages: vec!["a".into()], exclude: vec![], suite: None, mirror: None };
+        let a = request_hash(&d, "bookworm", &["amd64".into()]);
+        assert_ne!(a, request_hash(&d, "trixie", &["amd64".into()]));
+        assert_ne!(a, request_hash(&d, "bookworm", &["arm64".into()]));
+        let d2 = Debian { exclude: vec!["b".into()], ..d.clone() };
+        assert_ne!(a, request_hash(&d2, "bookworm", &["amd64".into()]));
+        // The mirror is not part of the request.
+        let d3 = Debian { mirror: Some("http://elsewhere".into()), ..d };
+        assert_eq!(a, request_hash(&d3, "bookworm", &["amd64".into()]));
+    }
+}
