@@ -1,1 +1,41 @@
-//! TODO: filled in by its issue.
+//! OCI images for baleen: references, a registry client, and a verified content store.
+//!
+//! Key types:
+//! - [`Reference`] (`alpine` → `docker.io/library/alpine:latest`), [`Digest`], [`Platform`].
+//! - [`Store`]: an OCI image layout on disk (default `~/.baleen/cache`), the same layout and
+//!   `index.json` annotations as LinuxKit's cache, so either tool reads the other's. Every blob
+//!   is written to a temp file, verified (digest and size) and renamed into place.
+//! - [`Image`]: one platform's manifest, config and layers, all present in the store.
+//! - [`pull`] / [`push`] (async, on tokio; [`pull_blocking`], [`pull_all_blocking`] and
+//!   [`push_blocking`] for synchronous callers), [`archive::export`] / [`archive::import`].
+//!
+//! Invariants, stated as absences: no blob reaches `blobs/` unverified; no name in index.json
+//! points at content that was not completely stored first; no plain HTTP except to loopback
+//! hosts and hosts listed as insecure; no knowledge of YAML.
+//!
+//! Non-goals: Docker schema 1 manifests, signature verification (cosign/notation), resumable
+//! range downloads, OAuth2 identity tokens.
+
+pub mod archive;
+mod digest;
+pub mod manifest;
+mod platform;
+mod pull;
+mod push;
+mod reference;
+pub mod registry;
+mod store;
+
+pub use digest::{Digest, DigestError, Hasher};
+/// Descriptor and manifest types, re-exported so callers use the same `oci-spec` version.
+pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+pub use platform::{Platform, PlatformError};
+pub use pull::{
+    pull, pull_all, pull_all_blocking, pull_blocking, pull_with, PullError, PullOptions,
+};
+pub use push::{push, push_blocking, PushError, PushOptions};
+pub use reference::{Reference, ReferenceError, DOCKER_HUB};
+pub use registry::{Client, RegistryError, RegistryOptions};
+/// The index.json annotations that name cached images.
+pub use store::index::{name_of, CONTAINERD_NAME, REF_NAME};
+pub use store::{Blob, GcReport, Image, Ingest, Store, StoreError};

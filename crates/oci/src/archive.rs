@@ -1,0 +1,419 @@
+//! Image archives: export to an OCI image-layout tar, import from one or from a `docker save`
+//! tar (both the legacy `manifest.json` + `<id>/layer.tar` form and Docker 25's OCI form).
+//!
+//! Import streams the tar once: every blob is written to the store as it passes (verified
+//! against its name when it has one), small metadata files are kept in memory, and names are
+//! written to index.json at the end. A hostile archive can therefore leave unnamed blobs, which
+//! `gc` removes, but never a named image with wrong content. Export is deterministic: entries
+//! sorted, mtimes 0, owner root.
+
+use crate::digest::Digest;
+use crate::manifest::{Manifest, MAX_MANIFEST_BYTES, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::store::index::{name_of, CONTAINERD_NAME, REF_NAME};
+use crate::store::{Blob, Store, StoreError};
+use oci_spec::image::{Descriptor, MediaType};
+use std::collections::{BTreeSet, HashMap};
+use std::io::{self, Read, Write};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("exporting {reference}: no image of that name in the store")]
+    NotFound { reference: String },
+    #[error("{what}: {source}")]
+    Store { what: String, source: Box<StoreError> },
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    #[error("importing: archive entry {entry}: {source}")]
+    Entry { entry: String, source: Box<StoreError> },
+    #[error("importing: {file} is larger than {limit} bytes")]
+    TooLarge { file: String, limit: u64 },
+    #[error("importing: parsing {file}: {source}")]
+    Json { file: String, source: serde_json::Error },
+    #[error("importing: {0}")]
+    Invalid(String),
+}
+
+fn store_err(what: impl Into<String>) -> impl FnOnce(StoreError) -> ArchiveError {
+    let what = what.into();
+    move |source| ArchiveError::Store { what, source: Box::new(source) }
+}
+
+/// Writes `r` as an OCI image-layout tar. With `platform`, only that platform's manifest is
+/// the root; without, the stored root when all its children are present, else the host
+/// platform's manifest. Returns the root descriptor written.
+pub fn export(
+    store: &Store,
+    r: &Reference,
+    platform: Option<&Platform>,
+    w: impl Write,
+) -> Result<Descriptor, ArchiveError> {
+    let what = format!("exporting {r}");
+    let root = store
+        .lookup(r)
+        .map_err(store_err(&what))?
+        .ok_or_else(|| ArchiveError::NotFound { reference: r.to_string() })?;
+    let (_, m) = store
+        .manifest(r, &root)
+        .map_err(store_err(&what))?
+        .ok_or_else(|| ArchiveError::NotFound { reference: r.to_string() })?;
+    let complete = match &m {
+        Manifest::Image(_) => true,
+        Manifest::Index(i) => i
+            .manifests()
+            .iter()
+            .all(|c| Digest::from_oci(c.digest()).is_ok_and(|d| store.has_blob(&d))),
+    };
+    let root = match (platform, complete) {
+        (None, true) => root,
+        (p, _) => {
+            let host = Platform::host();
+            let p = p.unwrap_or(&host);
+            let (d, pm) = store
+                .platform_manifest(r, &root, p)
+                .map_err(store_err(&what))?
+                .ok_or_else(|| ArchiveError::NotFound { reference: format!("{r} ({p})") })?;
+            let bytes = store.read_blob(&d, MAX_MANIFEST_BYTES).map_err(store_err(&what))?;
+            let mt = crate::manifest::media_type_of(&Manifest::Image(pm), &bytes);
+            Descriptor::new(mt, bytes.len() as u64, d.to_oci())
+        }
+    };
+    // Every blob the root reaches (all must be present).
+    let mut blobs = BTreeSet::new();
+    let mut todo = vec![root.clone()];
+    let mut single_manifest = None;
+    while let Some(d) = todo.pop() {
+        let digest =
+            Digest::from_oci(d.digest()).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+        if !blobs.insert(digest.clone()) {
+            continue;
+        }
+        if !store.has_blob(&digest) {
+            return Err(store_err(&what)(StoreError::BlobMissing {
+                digest,
+                store: store.dir().to_path_buf(),
+            }));
+        }
+        let mt = d.media_type().to_string();
+        if mt.contains("manifest") || mt.contains("index") {
+            if let Some((_, m)) = store.manifest(r, &d).map_err(store_err(&what))? {
+                if let (Manifest::Image(im), true) = (&m, d == root) {
+                    single_manifest = Some(im.clone());
+                }
+                todo.extend(m.children().into_iter().cloned());
+            }
+        }
+    }
+    let mut named = root.clone();
+    let mut ann = HashMap::new();
+    ann.insert(REF_NAME.to_string(), r.to_string());
+    ann.insert(CONTAINERD_NAME.to_string(), r.to_string());
+    named.set_annotations(Some(ann));
+    named.set_platform(None);
+    let index =
+        serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [named]});
+    let mut tar = tar::Builder::new(w);
+    let io_err = |e| ArchiveError::Io { what: what.clone(), source: e };
+    append(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io_err)?;
+    append(&mut tar, "index.json", &serde_json::to_vec(&index).expect("serialises"))
+        .map_err(io_err)?;
+    // manifest.json lets `docker load` (before Docker 25) read the archive too.
+    if let Some(im) = single_manifest {
+        let path =
+            |d: &oci_spec::image::Digest| format!("blobs/{}", d.to_string().replacen(':', "/", 1));
+        let repo_tag = match &r.tag {
+            Some(t) => vec![format!("{}:{t}", r.locator())],
+            None => vec![],
+        };
+        let dm = serde_json::json!([{
+            "Config": path(im.config().digest()),
+            "RepoTags": repo_tag,
+            "Layers": im.layers().iter().map(|l| path(l.digest())).collect::<Vec<_>>(),
+        }]);
+        append(&mut tar, "manifest.json", &serde_json::to_vec(&dm).expect("serialises"))
+            .map_err(io_err)?;
+    }
+    let algorithms: BTreeSet<&str> = blobs.iter().map(|d| d.algorithm()).collect();
+    append_dir(&mut tar, "blobs/").map_err(io_err)?;
+    for alg in algorithms {
+        append_dir(&mut tar, &format!("blobs/{alg}/")).map_err(io_err)?;
+    }
+    for d in &blobs {
+        let f = store.open_blob(d).map_err(store_err(&what))?;
+        let len = f.metadata().map_err(io_err)?.len();
+        let mut h = header(tar::EntryType::Regular, len, 0o644);
+        tar.append_data(&mut h, format!("blobs/{}/{}", d.algorithm(), d.hex()), f)
+            .map_err(io_err)?;
+    }
+    tar.into_inner().map_err(io_err)?.flush().map_err(io_err)?;
+    Ok(root)
+}
+
+fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8]) -> io::Result<()> {
+    let mut h = header(tar::EntryType::Regular, data.len() as u64, 0o644);
+    tar.append_data(&mut h, path, data)
+}
+
+fn append_dir<W: Write>(tar: &mut tar::Builder<W>, path: &str) -> io::Result<()> {
+    let mut h = header(tar::EntryType::Directory, 0, 0o755);
+    tar.append_data(&mut h, path, io::empty())
+}
+
+/// Normalises a tar path: no leading `./` or `/`, no `.` components; `None` when it climbs out.
+fn clean(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn read_small(entry: impl Read, file: &str) -> Result<Vec<u8>, ArchiveError> {
+    let mut buf = Vec::new();
+    entry
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| ArchiveError::Io { what: format!("importing: reading {file}"), source: e })?;
+    if buf.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(ArchiveError::TooLarge { file: file.to_string(), limit: MAX_MANIFEST_BYTES });
+    }
+    Ok(buf)
+}
+
+/// Imports an OCI image-layout tar or a `docker save` tar into the store. `name` names an
+/// image the archive leaves unnamed (or renames the only one). Returns the names written.
+pub fn import(
+    store: &Store,
+    r: impl Read,
+    name: Option<&Reference>,
+) -> Result<Vec<Reference>, ArchiveError> {
+    let mut archive = tar::Archive::new(r);
+    let mut index_json = None;
+    let mut docker_manifest = None;
+    // Files of a legacy docker save, by path, and symlinks between them.
+    let mut files: HashMap<String, Blob> = HashMap::new();
+    let mut links: HashMap<String, String> = HashMap::new();
+    let io_err = |e| ArchiveError::Io { what: "importing: reading the archive".into(), source: e };
+    for entry in archive.entries().map_err(io_err)? {
+        let mut entry = entry.map_err(io_err)?;
+        let raw = entry.path().map_err(io_err)?.to_string_lossy().into_owned();
+        let Some(path) = clean(&raw) else { continue };
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            if let Some(target) = entry.link_name().map_err(io_err)? {
+                let target = target.to_string_lossy().into_owned();
+                let joined = if kind.is_symlink() {
+                    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                    format!("{dir}/{target}")
+                } else {
+                    target
+                };
+                if let Some(t) = clean(&joined) {
+                    links.insert(path, t);
+                }
+            }
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        match path.as_str() {
+            "index.json" => index_json = Some(read_small(&mut entry, "index.json")?),
+            "manifest.json" => docker_manifest = Some(read_small(&mut entry, "manifest.json")?),
+            "oci-layout" | "repositories" => {}
+            p if p.starts_with("blobs/") => {
+                let digest = p["blobs/".len()..].replacen('/', ":", 1);
+                let d = Digest::parse(&digest)
+                    .map_err(|e| ArchiveError::Invalid(format!("entry {p}: {e}")))?;
+                let blob = store.write_blob(&mut entry, Some(&d)).map_err(|source| {
+                    ArchiveError::Entry { entry: p.to_string(), source: Box::new(source) }
+                })?;
+                files.insert(path, blob);
+            }
+            p if p.ends_with(".tar") || p.ends_with(".json") => {
+                let blob = store.write_blob(&mut entry, None).map_err(|source| {
+                    ArchiveError::Entry { entry: p.to_string(), source: Box::new(source) }
+                })?;
+                files.insert(path, blob);
+            }
+            _ => {}
+        }
+    }
+    match (index_json, docker_manifest) {
+        (Some(ij), _) if has_names(&ij, name.is_some())? => import_oci(store, &ij, name),
+        (_, Some(dm)) => import_docker(store, &dm, &files, &links, name),
+        (Some(ij), None) => import_oci(store, &ij, name),
+        (None, None) => Err(ArchiveError::Invalid(
+            "the archive has neither index.json (OCI layout) nor manifest.json (docker save)"
+                .into(),
+        )),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LayoutIndex {
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+}
+
+fn full_name(d: &Descriptor) -> Option<Reference> {
+    let n = name_of(d)?;
+    // OCI layouts often carry just a tag ("latest") in ref.name; only full names count.
+    let ann = d.annotations().as_ref()?;
+    let n = ann.get(CONTAINERD_NAME).map(String::as_str).unwrap_or(n);
+    if n.contains('/') || n.contains('.') {
+        Reference::parse(n).ok()
+    } else {
+        None
+    }
+}
+
+fn has_names(ij: &[u8], have_override: bool) -> Result<bool, ArchiveError> {
+    let idx: LayoutIndex = serde_json::from_slice(ij)
+        .map_err(|source| ArchiveError::Json { file: "index.json".into(), source })?;
+    Ok(have_override || idx.manifests.iter().any(|d| full_name(d).is_some()))
+}
+
+fn import_oci(
+    store: &Store,
+    ij: &[u8],
+    name: Option<&Reference>,
+) -> Result<Vec<Reference>, ArchiveError> {
+    let idx: LayoutIndex = serde_json::from_slice(ij)
+        .map_err(|source| ArchiveError::Json { file: "index.json".into(), source })?;
+    let mut out = Vec::new();
+    for d in &idx.manifests {
+        let target = match (name, full_name(d)) {
+            (Some(n), _) if idx.manifests.len() == 1 => n.clone(),
+            (_, Some(n)) => n,
+            (_, None) => {
+                return Err(ArchiveError::Invalid(format!(
+                    "image {} in index.json has no full name annotation ({CONTAINERD_NAME} or {REF_NAME}); pass a name to import it under",
+                    d.digest()
+                )))
+            }
+        };
+        let digest = Digest::from_oci(d.digest())
+            .map_err(|e| ArchiveError::Invalid(format!("index.json: {e}")))?;
+        if !store.has_blob(&digest) {
+            return Err(ArchiveError::Invalid(format!(
+                "index.json names {digest} for {target}, but the archive does not contain it"
+            )));
+        }
+        let mut root = d.clone();
+        root.set_annotations(None);
+        store.tag(&target, root).map_err(store_err(format!("importing {target}")))?;
+        out.push(target);
+    }
+    Ok(out)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+fn import_docker(
+    store: &Store,
+    dm: &[u8],
+    files: &HashMap<String, Blob>,
+    links: &HashMap<String, String>,
+    name: Option<&Reference>,
+) -> Result<Vec<Reference>, ArchiveError> {
+    let entries: Vec<DockerEntry> = serde_json::from_slice(dm)
+        .map_err(|source| ArchiveError::Json { file: "manifest.json".into(), source })?;
+    let find = |p: &str| -> Result<&Blob, ArchiveError> {
+        let mut p = clean(p).unwrap_or_default();
+        for _ in 0..8 {
+            match links.get(&p) {
+                Some(t) => p = t.clone(),
+                None => break,
+            }
+        }
+        files.get(&p).ok_or_else(|| {
+            ArchiveError::Invalid(format!(
+                "manifest.json names {p}, which the archive does not contain"
+            ))
+        })
+    };
+    let mut out = Vec::new();
+    for e in &entries {
+        let config = find(&e.config)?;
+        let mut layers = Vec::new();
+        for l in &e.layers {
+            let b = find(l)?;
+            layers.push(serde_json::json!({"mediaType": layer_media_type(store, &b.digest)?, "digest": b.digest.to_string(), "size": b.size}));
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config.digest.to_string(), "size": config.size},
+            "layers": layers,
+        });
+        let bytes = serde_json::to_vec(&manifest).expect("serialises");
+        let blob = store
+            .write_blob(&bytes[..], None)
+            .map_err(store_err("importing: writing the manifest"))?;
+        let desc = Descriptor::new(MediaType::ImageManifest, blob.size, blob.digest.to_oci());
+        let mut names: Vec<Reference> = Vec::new();
+        match name {
+            Some(n) if entries.len() == 1 => names.push(n.clone()),
+            _ => {
+                for t in e.repo_tags.iter().flatten() {
+                    names.push(
+                        Reference::parse(t).map_err(|err| {
+                            ArchiveError::Invalid(format!("manifest.json: {err}"))
+                        })?,
+                    );
+                }
+            }
+        }
+        if names.is_empty() {
+            return Err(ArchiveError::Invalid(format!(
+                "image {} in manifest.json has no RepoTags; pass a name to import it under",
+                e.config
+            )));
+        }
+        for n in names {
+            store.tag(&n, desc.clone()).map_err(store_err(format!("importing {n}")))?;
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+/// Docker saves layers uncompressed, but some tools gzip or zstd them: look at the magic.
+fn layer_media_type(store: &Store, d: &Digest) -> Result<&'static str, ArchiveError> {
+    let mut magic = [0u8; 4];
+    let mut f = store.open_blob(d).map_err(store_err("importing: reading a layer"))?;
+    let n = f
+        .read(&mut magic)
+        .map_err(|e| ArchiveError::Io { what: "importing: reading a layer".into(), source: e })?;
+    Ok(match &magic[..n] {
+        [0x1f, 0x8b, ..] => "application/vnd.oci.image.layer.v1.tar+gzip",
+        [0x28, 0xb5, 0x2f, 0xfd] => "application/vnd.oci.image.layer.v1.tar+zstd",
+        _ => "application/vnd.oci.image.layer.v1.tar",
+    })
+}

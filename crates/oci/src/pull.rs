@@ -1,0 +1,292 @@
+//! Pulling: reference → root manifest (→ platform manifest) → config → layers, each blob
+//! verified into the store, layers in parallel; the name is written to index.json last, so an
+//! interrupted pull leaves no name pointing at missing content, and a re-run fetches only what
+//! is not yet stored.
+
+use crate::digest::Digest;
+use crate::manifest::{media_type_of, Manifest, ManifestError};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::registry::{Client, RegistryError, RegistryOptions};
+use crate::store::{Image, Store, StoreError};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use oci_spec::image::Descriptor;
+
+/// How to pull.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// Ask the registry even when the store has the image (tags move).
+    pub always: bool,
+    pub registry: RegistryOptions,
+    /// Progress bars for layer downloads; `None` on a non-terminal.
+    pub progress: Option<indicatif::MultiProgress>,
+    /// Blobs of one image downloaded at once.
+    pub parallel: usize,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            always: false,
+            registry: RegistryOptions::default(),
+            progress: None,
+            parallel: 6,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("pulling {reference}: {source}")]
+    Registry { reference: String, source: Box<RegistryError> },
+    #[error("pulling {reference}: {source}")]
+    Store { reference: String, source: Box<StoreError> },
+    #[error("pulling {reference}: {source}")]
+    Manifest { reference: String, source: Box<ManifestError> },
+    #[error("pulling {reference}: the registry sent manifest {actual} when asked for {expected}; nothing was stored")]
+    ManifestDigest { reference: String, expected: Digest, actual: Digest },
+    #[error("pulling {reference}: starting the async runtime: {detail}")]
+    Runtime { reference: String, detail: String },
+}
+
+/// Pulls `r` for platform `p` into `store` and returns the image. When the store already has
+/// it (and `opts.always` is false) no request is made.
+pub async fn pull(
+    store: &Store,
+    r: &Reference,
+    p: &Platform,
+    opts: &PullOptions,
+) -> Result<Image, PullError> {
+    let client = Client::new(&opts.registry).map_err(|source| PullError::Registry {
+        reference: r.to_string(),
+        source: Box::new(source),
+    })?;
+    pull_with(&client, store, r, p, opts).await
+}
+
+/// [`pull`] with a caller-owned client, so many pulls share connections and tokens.
+pub async fn pull_with(
+    client: &Client,
+    store: &Store,
+    r: &Reference,
+    p: &Platform,
+    opts: &PullOptions,
+) -> Result<Image, PullError> {
+    let reference = r.to_string();
+    let store_err =
+        |source| PullError::Store { reference: reference.clone(), source: Box::new(source) };
+    let reg_err =
+        |source| PullError::Registry { reference: reference.clone(), source: Box::new(source) };
+    if !opts.always {
+        if let Some(img) = store.resolve(r, p).map_err(store_err)? {
+            tracing::debug!(%reference, "already in the store");
+            return Ok(img);
+        }
+    }
+    tracing::info!(%reference, platform = %p, "pulling");
+    let (root_desc, root) =
+        fetch_manifest(client, store, r, &r.manifest_key(), r.digest.as_ref()).await?;
+    let manifest = match root {
+        Manifest::Image(m) => m,
+        Manifest::Index(i) => {
+            let child = Manifest::select(&i, &reference, p).map_err(|source| {
+                PullError::Manifest { reference: reference.clone(), source: Box::new(source) }
+            })?;
+            let d = Digest::from_oci(child.digest()).map_err(|e| PullError::Manifest {
+                reference: reference.clone(),
+                source: Box::new(ManifestError::BadDigest {
+                    digest: Digest::sha256_of(b""),
+                    source: e,
+                }),
+            })?;
+            match fetch_manifest(client, store, r, &d.to_string(), Some(&d)).await?.1 {
+                Manifest::Image(m) => m,
+                Manifest::Index(_) => {
+                    return Err(PullError::Manifest {
+                        reference,
+                        source: Box::new(ManifestError::UnknownKind {
+                            digest: d,
+                            media_type: "an index nested in an index".into(),
+                        }),
+                    })
+                }
+            }
+        }
+    };
+    // The config first: it is small, and a re-run after a failure then has it already.
+    let config = manifest.config();
+    if !store.has_blob(&Digest::from_oci(config.digest()).map_err(|e| bad_digest(&reference, e))?) {
+        client.fetch_blob(r, config, store, None).await.map_err(reg_err)?;
+    }
+    let mut missing = Vec::new();
+    for l in manifest.layers() {
+        let d = Digest::from_oci(l.digest()).map_err(|e| bad_digest(&reference, e))?;
+        if !store.has_blob(&d) && !missing.iter().any(|m: &Descriptor| m.digest() == l.digest()) {
+            missing.push(l.clone());
+        }
+    }
+    let bars: Vec<Option<indicatif::ProgressBar>> =
+        missing.iter().map(|l| opts.progress.as_ref().map(|mp| layer_bar(mp, r, l))).collect();
+    stream::iter(missing.iter().zip(bars.iter()))
+        .map(|(l, bar)| async move {
+            let out = client.fetch_blob(r, l, store, bar.as_ref()).await;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            out
+        })
+        .buffer_unordered(opts.parallel.max(1))
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(reg_err)?;
+    store.tag(r, root_desc.clone()).map_err(store_err)?;
+    let img = store.image_from_root(r, &root_desc, p).map_err(store_err)?.ok_or_else(|| {
+        store_err(StoreError::NotFound(format!(
+            "{reference} (its blobs vanished during the pull; is a gc running?)"
+        )))
+    })?;
+    let have = Platform::new(
+        &img.config.os().to_string(),
+        &img.config.architecture().to_string(),
+        img.config.variant().as_deref(),
+    );
+    if !p.matches(&have) {
+        tracing::warn!(%reference, "image is for {have}, not the requested {p}");
+    }
+    Ok(img)
+}
+
+fn bad_digest(reference: &str, e: crate::digest::DigestError) -> PullError {
+    PullError::Manifest {
+        reference: reference.to_string(),
+        source: Box::new(ManifestError::BadDigest { digest: Digest::sha256_of(b""), source: e }),
+    }
+}
+
+fn layer_bar(
+    mp: &indicatif::MultiProgress,
+    r: &Reference,
+    l: &Descriptor,
+) -> indicatif::ProgressBar {
+    let pb = mp.add(indicatif::ProgressBar::new(l.size()));
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ");
+    pb.set_style(style);
+    let hex = l.digest().to_string();
+    let short = hex.split(':').nth(1).unwrap_or(&hex).chars().take(12).collect::<String>();
+    pb.set_prefix(format!("{} {short}", r.repository));
+    pb
+}
+
+/// Gets a manifest by `key` (tag or digest), from the store when `expected` is stored already,
+/// else from the registry; verifies it against `expected` and stores it.
+async fn fetch_manifest(
+    client: &Client,
+    store: &Store,
+    r: &Reference,
+    key: &str,
+    expected: Option<&Digest>,
+) -> Result<(Descriptor, Manifest), PullError> {
+    let reference = r.to_string();
+    let (bytes, hint) = match expected.filter(|d| store.has_blob(d)) {
+        Some(d) => {
+            let limit = client.options().max_manifest_bytes;
+            let b = store.read_blob(d, limit).map_err(|source| PullError::Store {
+                reference: reference.clone(),
+                source: Box::new(source),
+            })?;
+            (b, None)
+        }
+        None => client.get_manifest(r, key).await.map_err(|source| PullError::Registry {
+            reference: reference.clone(),
+            source: Box::new(source),
+        })?,
+    };
+    let digest = match expected {
+        Some(e) => {
+            let mut h = e.hasher();
+            h.update(&bytes);
+            let actual = h.finish();
+            if actual != *e {
+                return Err(PullError::ManifestDigest { reference, expected: e.clone(), actual });
+            }
+            actual
+        }
+        None => Digest::sha256_of(&bytes),
+    };
+    let m = Manifest::parse(&bytes, &digest, hint.as_deref()).map_err(|source| {
+        PullError::Manifest { reference: reference.clone(), source: Box::new(source) }
+    })?;
+    if !store.has_blob(&digest) {
+        store.write_blob(&bytes[..], Some(&digest)).map_err(|source| PullError::Store {
+            reference: reference.clone(),
+            source: Box::new(source),
+        })?;
+    }
+    let desc = Descriptor::new(media_type_of(&m, &bytes), bytes.len() as u64, digest.to_oci());
+    Ok((desc, m))
+}
+
+/// Pulls many images at once on one runtime and one client (what a build does); results are
+/// in the order of `refs`.
+pub async fn pull_all(
+    store: &Store,
+    refs: &[(Reference, Platform)],
+    opts: &PullOptions,
+) -> Vec<Result<Image, PullError>> {
+    let client = match Client::new(&opts.registry) {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = e.to_string();
+            return refs
+                .iter()
+                .map(|(r, _)| {
+                    Err(PullError::Registry {
+                        reference: r.to_string(),
+                        source: Box::new(RegistryError::Client(msg.clone())),
+                    })
+                })
+                .collect();
+        }
+    };
+    let client = &client;
+    futures_util::future::join_all(refs.iter().map(|(r, p)| pull_with(client, store, r, p, opts)))
+        .await
+}
+
+/// A runtime for the blocking wrappers: two workers are plenty for I/O-bound pulls.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+}
+
+/// [`pull`] for callers without an async runtime. Must not be called from inside one.
+pub fn pull_blocking(
+    store: &Store,
+    r: &Reference,
+    p: &Platform,
+    opts: &PullOptions,
+) -> Result<Image, PullError> {
+    let rt = runtime()
+        .map_err(|e| PullError::Runtime { reference: r.to_string(), detail: e.to_string() })?;
+    rt.block_on(pull(store, r, p, opts))
+}
+
+/// [`pull_all`] for callers without an async runtime: every image of a build in parallel.
+pub fn pull_all_blocking(
+    store: &Store,
+    refs: &[(Reference, Platform)],
+    opts: &PullOptions,
+) -> Vec<Result<Image, PullError>> {
+    match runtime() {
+        Ok(rt) => rt.block_on(pull_all(store, refs, opts)),
+        Err(e) => refs
+            .iter()
+            .map(|(r, _)| {
+                Err(PullError::Runtime { reference: r.to_string(), detail: e.to_string() })
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,543 @@
+//! A focused client for the OCI distribution API v2 on `reqwest` + `tokio`.
+//!
+//! Why not `oci-client`: baleen must stream every blob straight into the store's ingest file
+//! while hashing it and stop the moment a blob runs past its descriptor size; it also needs
+//! Docker's `config.json` credential lookup and loopback/insecure scheme fallback. Those are most
+//! of the work and `oci-client` would sit in the way of each, so the client here is small:
+//! endpoint selection, auth (Bearer token flow and Basic), bounded retries, and typed errors.
+//!
+//! Non-goals: resumable (Range) blob downloads — a retry starts the blob over; OAuth2 refresh
+//! tokens; Docker schema 1 manifests.
+
+pub mod auth;
+
+use crate::digest::Digest;
+use crate::manifest::ACCEPT_MANIFESTS;
+use crate::reference::{Reference, DOCKER_HUB};
+use crate::store::{Blob, Store, StoreError};
+use auth::{Challenge, Found};
+use oci_spec::image::Descriptor;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How to reach registries. `Default` is what `baleen` uses without flags.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Hosts (`host[:port]`) that may be reached over plain HTTP or with an unverified
+    /// certificate. Loopback hosts may always fall back to plain HTTP.
+    pub insecure: Vec<String>,
+    /// Extra PEM CA certificates to trust, besides the system and webpki roots.
+    pub ca_certs: Vec<PathBuf>,
+    /// Directory holding `config.json`; default `$DOCKER_CONFIG`, else `~/.docker`.
+    pub docker_config: Option<PathBuf>,
+    /// Extra attempts after a dropped connection or a 5xx/429 answer (backoff 250 ms, doubling).
+    pub retries: u32,
+    /// Largest manifest accepted, in bytes.
+    pub max_manifest_bytes: u64,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure: Vec::new(),
+            ca_certs: Vec::new(),
+            docker_config: None,
+            retries: 3,
+            max_manifest_bytes: crate::manifest::MAX_MANIFEST_BYTES,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("reading CA certificate {path}: {detail}")]
+    CaCert { path: PathBuf, detail: String },
+    #[error("setting up the HTTP client: {0}")]
+    Client(String),
+    #[error("connecting to registry {registry}: {detail}")]
+    Connect { registry: String, detail: String },
+    #[error("{what}: registry {registry} answered {status}: {body}")]
+    Status { what: String, registry: String, status: u16, body: String },
+    #[error("manifest unknown: {reference}")]
+    ManifestUnknown { reference: String },
+    #[error("blob unknown: {digest} in {repository}")]
+    BlobUnknown { repository: String, digest: Digest },
+    #[error("registry {registry} requires authentication, and no credentials for it were found (looked in {looked})")]
+    NoCredentials { registry: String, looked: String },
+    #[error("registry {registry} rejected the credentials from {source_name} (401 Unauthorized)")]
+    BadCredentials { registry: String, source_name: String },
+    #[error("looking up credentials for {registry}: {detail}")]
+    Credentials { registry: String, detail: String },
+    #[error("registry {registry}: token server {realm}: {detail}")]
+    Token { registry: String, realm: String, detail: String },
+    #[error("{what}: larger than the {limit}-byte limit")]
+    TooLarge { what: String, limit: u64 },
+    #[error("{what}: registry announced {announced} bytes, the descriptor says {expected}")]
+    WrongLength { what: String, announced: u64, expected: u64 },
+    #[error("{what}: connection to {registry} lost after {received} bytes: {detail}")]
+    Interrupted { what: String, registry: String, received: u64, detail: String },
+    #[error("{what}: {source}")]
+    Store { what: String, source: Box<StoreError> },
+    #[error("{what}: {detail}")]
+    Protocol { what: String, detail: String },
+}
+
+/// The error and its sources on one line: reqwest's own message rarely says why.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[derive(Default)]
+struct RegistryState {
+    /// `https://host` or `http://host`, chosen on first contact.
+    base: Option<String>,
+    credentials: Option<Found>,
+    /// Basic auth applies to every request; bearer tokens are per scope.
+    basic: Option<String>,
+    tokens: HashMap<String, String>,
+}
+
+/// One client for many requests and registries; share it (`&Client`) across concurrent pulls
+/// so that connections, schemes and tokens are reused.
+pub struct Client {
+    http: reqwest::Client,
+    /// For hosts listed in `insecure`: accepts any certificate.
+    http_insecure: reqwest::Client,
+    opts: RegistryOptions,
+    state: Mutex<HashMap<String, RegistryState>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("opts", &self.opts).finish_non_exhaustive()
+    }
+}
+
+fn is_loopback(registry: &str) -> bool {
+    let host =
+        registry
+            .rsplit_once(':')
+            .map_or(registry, |(h, p)| if p.contains(']') { registry } else { h });
+    host == "localhost" || host.starts_with("127.") || host == "[::1]"
+}
+
+impl Client {
+    pub fn new(opts: &RegistryOptions) -> Result<Client, RegistryError> {
+        let mut roots = Vec::new();
+        for path in &opts.ca_certs {
+            let pem = std::fs::read(path)
+                .map_err(|e| RegistryError::CaCert { path: path.clone(), detail: e.to_string() })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| RegistryError::CaCert { path: path.clone(), detail: chain(&e) })?;
+            if certs.is_empty() {
+                return Err(RegistryError::CaCert {
+                    path: path.clone(),
+                    detail: "no PEM certificate in it".into(),
+                });
+            }
+            roots.extend(certs);
+        }
+        let build = |insecure: bool| {
+            let mut b = reqwest::Client::builder()
+                .user_agent(concat!("baleen/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(30))
+                .read_timeout(Duration::from_secs(120))
+                .danger_accept_invalid_certs(insecure);
+            for c in &roots {
+                b = b.add_root_certificate(c.clone());
+            }
+            b.build().map_err(|e| RegistryError::Client(chain(&e)))
+        };
+        Ok(Client {
+            http: build(false)?,
+            http_insecure: build(true)?,
+            opts: opts.clone(),
+            state: Mutex::default(),
+        })
+    }
+
+    pub fn options(&self) -> &RegistryOptions {
+        &self.opts
+    }
+
+    fn client_for(&self, registry: &str) -> &reqwest::Client {
+        if self.opts.insecure.iter().any(|h| h == registry) {
+            &self.http_insecure
+        } else {
+            &self.http
+        }
+    }
+
+    /// `https://host` or, for loopback and insecure hosts that do not speak TLS, `http://host`.
+    async fn base(&self, registry: &str) -> Result<String, RegistryError> {
+        if let Some(b) = self.state.lock().expect("lock").get(registry).and_then(|s| s.base.clone())
+        {
+            return Ok(b);
+        }
+        let host = if registry == DOCKER_HUB { "registry-1.docker.io" } else { registry };
+        let https = format!("https://{host}");
+        let may_fall_back =
+            is_loopback(registry) || self.opts.insecure.iter().any(|h| h == registry);
+        let base = if !may_fall_back {
+            https
+        } else {
+            let client = self.client_for(registry);
+            match client.get(format!("{https}/v2/")).send().await {
+                Ok(_) => https,
+                Err(tls_err) => {
+                    let http = format!("http://{host}");
+                    match client.get(format!("{http}/v2/")).send().await {
+                        Ok(r) if r.status() == StatusCode::BAD_REQUEST => {
+                            // A TLS server answering plain HTTP: the HTTPS failure is the story.
+                            return Err(RegistryError::Connect {
+                                registry: registry.into(),
+                                detail: chain(&tls_err),
+                            });
+                        }
+                        Ok(_) => http,
+                        Err(e) => {
+                            return Err(RegistryError::Connect {
+                                registry: registry.into(),
+                                detail: chain(&e),
+                            })
+                        }
+                    }
+                }
+            }
+        };
+        tracing::debug!(registry, %base, "registry endpoint");
+        self.state.lock().expect("lock").entry(registry.to_string()).or_default().base =
+            Some(base.clone());
+        Ok(base)
+    }
+
+    fn cached_auth(&self, registry: &str, scope: &str) -> Option<String> {
+        let st = self.state.lock().expect("lock");
+        let s = st.get(registry)?;
+        s.tokens.get(scope).cloned().or_else(|| s.basic.clone())
+    }
+
+    fn credentials(&self, registry: &str) -> Result<Found, RegistryError> {
+        if let Some(f) =
+            self.state.lock().expect("lock").get(registry).and_then(|s| s.credentials.clone())
+        {
+            return Ok(f);
+        }
+        let dir = auth::config_dir(self.opts.docker_config.as_deref());
+        let found = auth::lookup(&dir, registry)?;
+        self.state.lock().expect("lock").entry(registry.to_string()).or_default().credentials =
+            Some(found.clone());
+        Ok(found)
+    }
+
+    /// Answers a 401 challenge: caches a Basic header or fetches a bearer token for `scope`.
+    async fn authenticate(
+        &self,
+        registry: &str,
+        scope: &str,
+        challenge: Option<&str>,
+    ) -> Result<(), RegistryError> {
+        let found = self.credentials(registry)?;
+        let challenge = challenge.and_then(Challenge::parse);
+        let no_creds = || RegistryError::NoCredentials {
+            registry: registry.into(),
+            looked: found.source.clone(),
+        };
+        match challenge {
+            Some(c) if c.scheme == "bearer" => {
+                let realm = c.params.get("realm").cloned().unwrap_or_default();
+                let token_err = |detail: String| RegistryError::Token {
+                    registry: registry.into(),
+                    realm: realm.clone(),
+                    detail,
+                };
+                let mut url = reqwest::Url::parse(&realm)
+                    .map_err(|e| token_err(format!("invalid realm URL: {e}")))?;
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(service) = c.params.get("service") {
+                        q.append_pair("service", service);
+                    }
+                    q.append_pair("scope", scope);
+                }
+                let mut req = self.client_for(registry).get(url);
+                if let Some(cred) = &found.credential {
+                    req = req.header(AUTHORIZATION, cred.basic_header());
+                }
+                let resp = req.send().await.map_err(|e| token_err(chain(&e)))?;
+                match resp.status() {
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                        if found.credential.is_some() =>
+                    {
+                        return Err(RegistryError::BadCredentials {
+                            registry: registry.into(),
+                            source_name: found.source,
+                        });
+                    }
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(no_creds()),
+                    s if !s.is_success() => return Err(token_err(format!("answered {s}"))),
+                    _ => {}
+                }
+                #[derive(serde::Deserialize)]
+                struct TokenAnswer {
+                    token: Option<String>,
+                    access_token: Option<String>,
+                }
+                let body = resp.bytes().await.map_err(|e| token_err(chain(&e)))?;
+                let t: TokenAnswer = serde_json::from_slice(&body)
+                    .map_err(|e| token_err(format!("unreadable answer: {e}")))?;
+                let token = t
+                    .token
+                    .or(t.access_token)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| token_err("answer holds no token".into()))?;
+                self.state
+                    .lock()
+                    .expect("lock")
+                    .entry(registry.into())
+                    .or_default()
+                    .tokens
+                    .insert(scope.into(), format!("Bearer {token}"));
+                Ok(())
+            }
+            _ => {
+                // Basic (or an unparseable challenge, which registries only send for Basic).
+                let cred = found.credential.as_ref().ok_or_else(no_creds)?;
+                self.state.lock().expect("lock").entry(registry.into()).or_default().basic =
+                    Some(cred.basic_header());
+                Ok(())
+            }
+        }
+    }
+
+    async fn backoff(attempt: u32) {
+        tokio::time::sleep(Duration::from_millis(250u64 << attempt.min(6))).await;
+    }
+
+    /// Sends a request built by `build(client, base_url)` to `r`'s registry with auth for
+    /// `repository:<repo>:<actions>`, answering one auth challenge and retrying dropped
+    /// connections and 5xx/429 answers a bounded number of times.
+    pub(crate) async fn send(
+        &self,
+        registry: &str,
+        repository: &str,
+        actions: &str,
+        what: &str,
+        build: &(dyn Fn(&reqwest::Client, &str) -> RequestBuilder + Sync),
+    ) -> Result<Response, RegistryError> {
+        let base = self.base(registry).await?;
+        let client = self.client_for(registry);
+        let scope = format!("repository:{repository}:{actions}");
+        let mut authenticated = false;
+        let mut attempt = 0;
+        loop {
+            let mut req = build(client, &base);
+            if let Some(h) = self.cached_auth(registry, &scope) {
+                req = req.header(AUTHORIZATION, h);
+            }
+            match req.send().await {
+                Err(e) if attempt < self.opts.retries && !e.is_builder() => {
+                    tracing::debug!("{what}: {}; retrying", chain(&e));
+                    Self::backoff(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(RegistryError::Connect {
+                        registry: registry.into(),
+                        detail: format!("{what}: {}", chain(&e)),
+                    })
+                }
+                Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED => {
+                    if authenticated {
+                        let found = self.credentials(registry)?;
+                        return Err(match found.credential {
+                            Some(_) => RegistryError::BadCredentials {
+                                registry: registry.into(),
+                                source_name: found.source,
+                            },
+                            None => RegistryError::NoCredentials {
+                                registry: registry.into(),
+                                looked: found.source,
+                            },
+                        });
+                    }
+                    let challenge = resp
+                        .headers()
+                        .get(WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    self.authenticate(registry, &scope, challenge.as_deref()).await?;
+                    authenticated = true;
+                }
+                Ok(resp)
+                    if (resp.status().is_server_error()
+                        || resp.status() == StatusCode::TOO_MANY_REQUESTS)
+                        && attempt < self.opts.retries =>
+                {
+                    tracing::debug!("{what}: {}; retrying", resp.status());
+                    Self::backoff(attempt).await;
+                    attempt += 1;
+                }
+                Ok(resp) => return Ok(resp),
+            }
+        }
+    }
+
+    /// Turns an unexpected answer into an error carrying the registry's own message.
+    pub(crate) async fn unexpected(registry: &str, what: &str, resp: Response) -> RegistryError {
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        let body: String = body.trim().chars().take(400).collect();
+        RegistryError::Status { what: what.into(), registry: registry.into(), status, body }
+    }
+
+    /// Fetches a manifest or index by tag or digest: bytes (capped) and Content-Type.
+    pub async fn get_manifest(
+        &self,
+        r: &Reference,
+        key: &str,
+    ) -> Result<(Vec<u8>, Option<String>), RegistryError> {
+        let what = format!("fetching manifest {}/{}:{key}", r.registry, r.repository);
+        let path = format!("/v2/{}/manifests/{key}", r.repository);
+        let resp = self
+            .send(&r.registry, &r.repository, "pull", &what, &|c, base| {
+                c.get(format!("{base}{path}")).header(ACCEPT, ACCEPT_MANIFESTS)
+            })
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            let shown = if key.contains(':') {
+                format!("{}@{key}", r.locator())
+            } else {
+                format!("{}:{key}", r.locator())
+            };
+            return Err(RegistryError::ManifestUnknown { reference: shown });
+        }
+        if !resp.status().is_success() {
+            return Err(Self::unexpected(&r.registry, &what, resp).await);
+        }
+        let limit = self.opts.max_manifest_bytes;
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(RegistryError::TooLarge { what, limit });
+        }
+        let ctype = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
+        let mut resp = resp;
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    body.extend_from_slice(&c);
+                    if body.len() as u64 > limit {
+                        return Err(RegistryError::TooLarge { what, limit });
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(RegistryError::Interrupted {
+                        what,
+                        registry: r.registry.clone(),
+                        received: body.len() as u64,
+                        detail: chain(&e),
+                    })
+                }
+            }
+        }
+        Ok((body, ctype))
+    }
+
+    /// Streams a blob into the store, verifying size while it arrives and the digest at the end.
+    /// A dropped connection restarts the blob (bounded); a wrong size or digest does not.
+    pub async fn fetch_blob(
+        &self,
+        r: &Reference,
+        desc: &Descriptor,
+        store: &Store,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<Blob, RegistryError> {
+        let digest = Digest::from_oci(desc.digest()).map_err(|e| RegistryError::Protocol {
+            what: format!("fetching a blob of {r}"),
+            detail: e.to_string(),
+        })?;
+        let expected = desc.size();
+        let what = format!("fetching blob {digest} of {}", r.locator());
+        let path = format!("/v2/{}/blobs/{digest}", r.repository);
+        let mut attempt = 0;
+        loop {
+            let mut resp = self
+                .send(&r.registry, &r.repository, "pull", &what, &|c, base| {
+                    c.get(format!("{base}{path}"))
+                })
+                .await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Err(RegistryError::BlobUnknown { repository: r.locator(), digest });
+            }
+            if !resp.status().is_success() {
+                return Err(Self::unexpected(&r.registry, &what, resp).await);
+            }
+            if let Some(announced) = resp
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            {
+                if announced != expected {
+                    return Err(RegistryError::WrongLength { what, announced, expected });
+                }
+            }
+            let store_err =
+                |source| RegistryError::Store { what: what.clone(), source: Box::new(source) };
+            let mut ingest = store.ingest(Some(&digest), Some(expected)).map_err(store_err)?;
+            if let Some(pb) = progress {
+                pb.set_position(0);
+            }
+            let interrupted = loop {
+                match resp.chunk().await {
+                    Ok(Some(c)) => {
+                        // Writing to the page cache is quick; a blocking write here costs less
+                        // than a hop to a blocking thread per chunk.
+                        ingest.write(&c).map_err(store_err)?;
+                        if let Some(pb) = progress {
+                            pb.inc(c.len() as u64);
+                        }
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(e),
+                }
+            };
+            match interrupted {
+                None => {
+                    return ingest.commit(Some(&digest), Some(expected)).map_err(store_err);
+                }
+                Some(e) if attempt < self.opts.retries => {
+                    tracing::info!("{what}: {}; starting the blob over", chain(&e));
+                    Self::backoff(attempt).await;
+                    attempt += 1;
+                }
+                Some(e) => {
+                    return Err(RegistryError::Interrupted {
+                        what,
+                        registry: r.registry.clone(),
+                        received: ingest.len(),
+                        detail: chain(&e),
+                    })
+                }
+            }
+        }
+    }
+}
