@@ -11,6 +11,7 @@
 
 pub mod files;
 pub mod format;
+pub mod images;
 pub mod output;
 
 pub use format::Format;
