@@ -1,0 +1,129 @@
+//! Running one LinuxKit bundle (`containers/<section>/<dir>/{config.json,runtime.json,rootfs}`)
+//! as a container, without runc.
+//!
+//! [`Bundle::load`] reads the two JSON files; [`setup`] holds the namespace-side logic behind the
+//! syscall seam; [`spawn`] (Linux only) clones the process into its new namespaces, holds it on
+//! a pipe while init does the parent-side work (cgroup, interfaces, bindNS), then lets it set
+//! itself up and exec. A setup failure in the child comes back as text on a close-on-exec pipe.
+
+pub mod setup;
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub mod spawn;
+
+use crate::caps::{self, CapError};
+use crate::spec::{self, Config, Runtime, SpecError};
+use crate::sys::CapSets;
+use std::path::{Path, PathBuf};
+
+/// Errors loading or starting a container.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("loading bundle {bundle}: {source}")]
+    Spec { bundle: PathBuf, source: SpecError },
+    #[error("bundle {bundle}: {source}")]
+    Caps { bundle: PathBuf, source: CapError },
+    #[error("bundle {bundle}: config.json has no process.args")]
+    NoArgs { bundle: PathBuf },
+    #[error("preparing {bundle}: {source}")]
+    Prepare { bundle: PathBuf, source: setup::SetupError },
+    #[error("starting {bundle}: {what}: {source}")]
+    Start { bundle: PathBuf, what: String, source: std::io::Error },
+    #[error("starting {bundle}: {message}")]
+    Child { bundle: PathBuf, message: String },
+}
+
+/// A loaded bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The name used in events and logs: the directory name (`001-format`, `sshd`).
+    pub name: String,
+    pub dir: PathBuf,
+    pub config: Config,
+    pub runtime: Runtime,
+    pub caps: CapSets,
+}
+
+impl Bundle {
+    /// Reads `dir/config.json` and `dir/runtime.json`.
+    pub fn load(dir: &Path) -> Result<Bundle, ContainerError> {
+        let spec_err = |source| ContainerError::Spec { bundle: dir.into(), source };
+        let config = spec::load_config(dir).map_err(spec_err)?;
+        let runtime = spec::load_runtime(dir).map_err(spec_err)?;
+        if config.process.args.is_empty() {
+            return Err(ContainerError::NoArgs { bundle: dir.into() });
+        }
+        let caps = caps::sets(config.process.capabilities.as_ref())
+            .map_err(|source| ContainerError::Caps { bundle: dir.into(), source })?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(Bundle { name, dir: dir.into(), config, runtime, caps })
+    }
+
+    /// The absolute root directory (`root.path`, relative to the bundle).
+    pub fn rootfs(&self) -> PathBuf {
+        let p = Path::new(&self.config.root.path);
+        if p.is_absolute() {
+            p.into()
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    /// The cgroup (under /sys/fs/cgroup) the container runs in: `linux.cgroupsPath`, else
+    /// `baleen/<name>`.
+    pub fn cgroup(&self) -> String {
+        match self.config.linux.cgroups_path.as_deref() {
+            Some(p) if !p.is_empty() => p.trim_start_matches('/').to_owned(),
+            _ => format!("baleen/{}", self.name),
+        }
+    }
+
+    /// The `CLONE_NEW*` flags for the namespaces config.json asks to be new (no path).
+    pub fn clone_flags(&self) -> Result<i32, ContainerError> {
+        use crate::sys::ns;
+        let mut flags = 0;
+        for n in &self.config.linux.namespaces {
+            if n.path.as_deref().is_some_and(|p| !p.is_empty()) {
+                continue;
+            }
+            flags |= match n.kind.as_str() {
+                "pid" => ns::NEWPID,
+                "network" => ns::NEWNET,
+                "mount" => ns::NEWNS,
+                "ipc" => ns::NEWIPC,
+                "uts" => ns::NEWUTS,
+                "cgroup" => ns::NEWCGROUP,
+                other => {
+                    return Err(ContainerError::Start {
+                        bundle: self.dir.clone(),
+                        what: format!("a new {other} namespace"),
+                        source: std::io::ErrorKind::Unsupported.into(),
+                    })
+                }
+            };
+        }
+        // pivot_root and the container's mounts need a mount namespace of its own; LinuxKit
+        // always lists one, and a bundle without one would change init's mounts.
+        Ok(flags | ns::NEWNS)
+    }
+
+    /// True when the container has a network namespace of its own (then init brings its
+    /// loopback up, as runc does).
+    pub fn new_net(&self) -> bool {
+        self.config.linux.namespaces.iter().any(|n| n.kind == "network" && n.path.is_none())
+    }
+}
+
+/// Unmounts what [`setup::prepare_host`] mounted for a finished container (best effort, as
+/// LinuxKit's cleanup).
+pub fn cleanup(sys: &mut dyn crate::sys::Sys, b: &Bundle) {
+    let abs = |p: &str| if p.starts_with('/') { PathBuf::from(p) } else { b.rootfs().join(p) };
+    let mut seen = Vec::new();
+    for m in b.runtime.mounts.iter().rev() {
+        let d = abs(&m.destination);
+        if !seen.contains(&d) {
+            let _ = sys.umount(&d, true);
+            seen.push(d);
+        }
+    }
+}

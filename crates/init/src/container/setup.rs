@@ -1,0 +1,330 @@
+//! What happens around a container, as calls on [`Sys`]:
+//!
+//! - [`prepare_host`]: in init's own mount namespace before the container starts — runtime.json
+//!   `mounts` (the rootfs bind or the tmpfs + overlay LinuxKit writes), `mkdir`, `cgroups`.
+//! - [`setup_child`]: in the new process, inside its namespaces, before exec — the config.json
+//!   mounts, devices, pivot_root, masked/readonly paths, sysctl, read-only root, rlimits, ids,
+//!   capabilities, no_new_privs. The order follows runc's, so a LinuxKit bundle behaves as
+//!   under runc.
+//!
+//! Non-goals: user namespaces with id maps, seccomp (reported, not applied), AppArmor/SELinux.
+
+use crate::mountopts;
+use crate::spec::{Config, Mount, Runtime};
+use crate::sys::{ms, ns, CapSets, DevKind, Sys};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A step of container setup that failed: what was being done, to what, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {path}: {source}")]
+pub struct SetupError {
+    pub what: &'static str,
+    pub path: String,
+    pub source: io::Error,
+}
+
+fn step<T>(what: &'static str, path: &Path, r: io::Result<T>) -> Result<T, SetupError> {
+    r.map_err(|source| SetupError { what, path: path.display().to_string(), source })
+}
+
+fn unsupported(what: &'static str, path: &str) -> SetupError {
+    SetupError { what, path: path.into(), source: io::ErrorKind::Unsupported.into() }
+}
+
+/// `path` under `root`, whatever its leading slashes (`/dev` → `<root>/dev`).
+pub fn under(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
+}
+
+/// runtime.json in the root namespace. Relative paths resolve against the container's rootfs,
+/// as LinuxKit's `prepareFilesystem` does.
+pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<(), SetupError> {
+    let abs = |p: &str| if p.starts_with('/') { PathBuf::from(p) } else { rootfs.join(p) };
+    for m in &rt.mounts {
+        let dest = abs(&m.destination);
+        step("creating mount point", &dest, sys.mkdir_all(&dest, 0o755))?;
+        // Overlay needs its upper and work directories to exist.
+        for o in &m.options {
+            if let Some((k, v)) = o.split_once('=') {
+                if k == "upperdir" || k == "workdir" {
+                    step(
+                        "creating overlay directory",
+                        Path::new(v),
+                        sys.mkdir_all(v.as_ref(), 0o755),
+                    )?;
+                }
+            }
+        }
+        mount_one(sys, m, &dest)?;
+    }
+    for d in &rt.mkdir {
+        let d = abs(d);
+        step("creating directory", &d, sys.mkdir_all(&d, 0o755))?;
+    }
+    for cg in &rt.cgroups {
+        let d = under(Path::new("/sys/fs/cgroup"), cg);
+        step("creating cgroup", &d, sys.mkdir_all(&d, 0o755))?;
+    }
+    Ok(())
+}
+
+/// One mount entry at an absolute destination: the main call, then a read-only/flag remount
+/// for binds (the kernel ignores flags on the first bind call), then the propagation change.
+fn mount_one(sys: &mut dyn Sys, m: &Mount, dest: &Path) -> Result<(), SetupError> {
+    let p = mountopts::parse(&m.options);
+    let kind = m.kind.as_deref().unwrap_or("");
+    let bind = p.flags & ms::BIND != 0 || kind == "bind";
+    if bind {
+        let src = m.source.as_deref().unwrap_or("");
+        let flags = ms::BIND | (p.flags & ms::REC);
+        step("bind-mounting onto", dest, sys.mount(Some(src), dest, None, flags, None))?;
+        let rest = p.plain() & !(ms::BIND | ms::REC);
+        if rest != 0 {
+            let flags = ms::REMOUNT | ms::BIND | rest;
+            step("remounting", dest, sys.mount(None, dest, None, flags, None))?;
+        }
+    } else if p.flags & ms::REMOUNT != 0 || (kind.is_empty() && m.source.is_none()) {
+        // LinuxKit's `{destination, options: [remount, private]}`: a remount and/or a
+        // propagation change of an existing mount.
+        if p.plain() & ms::REMOUNT != 0 {
+            let r = sys.mount(None, dest, None, p.plain(), p.data.as_deref());
+            step("remounting", dest, r)?;
+        }
+    } else {
+        let (src, fstype) = match kind {
+            // Only the unified hierarchy exists under baleen-init (cgroup v1 is a non-goal).
+            "cgroup" | "cgroup2" => ("cgroup2", "cgroup2"),
+            _ => (m.source.as_deref().unwrap_or(kind), kind),
+        };
+        let r = sys.mount(Some(src), dest, Some(fstype), p.plain(), p.data.as_deref());
+        step("mounting", dest, r)?;
+    }
+    if p.propagation() != 0 {
+        let r = sys.mount(None, dest, None, p.propagation(), None);
+        step("changing propagation of", dest, r)?;
+    }
+    Ok(())
+}
+
+/// The device nodes runc creates in a container's tmpfs `/dev`: (name, major, minor).
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+const DEV_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+/// Joins the namespaces that config.json names by path (the new ones were created by clone).
+pub fn join_namespaces(sys: &mut dyn Sys, cfg: &Config) -> Result<(), SetupError> {
+    for n in &cfg.linux.namespaces {
+        let Some(path) = n.path.as_deref().filter(|p| !p.is_empty()) else { continue };
+        let t = match n.kind.as_str() {
+            "network" => ns::NEWNET,
+            "ipc" => ns::NEWIPC,
+            "uts" => ns::NEWUTS,
+            "mount" => ns::NEWNS,
+            "cgroup" => ns::NEWCGROUP,
+            // A pid namespace joined by path applies to children only: not supported.
+            other => return Err(unsupported("joining a namespace by path of type", other)),
+        };
+        step("joining namespace", Path::new(path), sys.setns(Path::new(path), t))?;
+    }
+    Ok(())
+}
+
+/// Everything between clone and exec, in the child. `rootfs` is the absolute bundle rootfs.
+pub fn setup_child(
+    sys: &mut dyn Sys,
+    cfg: &Config,
+    rootfs: &Path,
+    caps: &CapSets,
+) -> Result<(), SetupError> {
+    let root = Path::new("/");
+    // Mounts made for the container must not propagate back to init's namespace (/ is shared).
+    let prop = match cfg.linux.rootfs_propagation.as_deref() {
+        Some("shared") | Some("rshared") => ms::SHARED | ms::REC,
+        Some("private") | Some("rprivate") => ms::PRIVATE | ms::REC,
+        _ => ms::SLAVE | ms::REC,
+    };
+    step("setting propagation of", root, sys.mount(None, root, None, prop, None))?;
+    // pivot_root needs the new root to be a mount point.
+    let r = sys.mount(Some(&rootfs.to_string_lossy()), rootfs, None, ms::BIND | ms::REC, None);
+    step("bind-mounting the root", rootfs, r)?;
+
+    let mut ro_tmpfs = Vec::new();
+    let mut dev_is_bind = false;
+    for m in &cfg.mounts {
+        let dest = under(rootfs, &m.destination);
+        let mut p = mountopts::parse(&m.options);
+        let bind = p.flags & ms::BIND != 0 || m.kind.as_deref() == Some("bind");
+        if bind {
+            let src = m.source.as_deref().unwrap_or("");
+            if sys.probe(Path::new(src)) == Some(false) {
+                if let Some(parent) = dest.parent() {
+                    step("creating mount point", parent, sys.mkdir_all(parent, 0o755))?;
+                }
+                step("creating mount point", &dest, sys.touch(&dest))?;
+            } else {
+                step("creating mount point", &dest, sys.mkdir_all(&dest, 0o755))?;
+            }
+            dev_is_bind |= m.destination.trim_end_matches('/') == "/dev";
+        } else {
+            step("creating mount point", &dest, sys.mkdir_all(&dest, 0o755))?;
+        }
+        let mut m = m.clone();
+        // A read-only tmpfs (LinuxKit's /dev for readonly containers) is filled first and made
+        // read-only at the end, as runc does.
+        if m.kind.as_deref() == Some("tmpfs") && p.flags & ms::RDONLY != 0 {
+            m.options.retain(|o| o != "ro");
+            p.flags &= !ms::RDONLY;
+            ro_tmpfs.push(dest.clone());
+        }
+        mount_one(sys, &m, &dest)?;
+    }
+
+    let dev = rootfs.join("dev");
+    let has_dev_mount = cfg.mounts.iter().any(|m| m.destination.trim_end_matches('/') == "/dev");
+    if has_dev_mount && !dev_is_bind {
+        for (name, major, minor) in DEFAULT_DEVICES {
+            let p = dev.join(name);
+            step("creating device", &p, sys.mknod(&p, DevKind::Char, 0o666, major, minor))?;
+        }
+        for (name, target) in DEV_LINKS {
+            let p = dev.join(name);
+            step("creating symlink", &p, sys.symlink(target, &p))?;
+        }
+    }
+    for d in &cfg.linux.devices {
+        let p = under(rootfs, &d.path);
+        let kind = match d.kind.as_str() {
+            "c" | "u" => DevKind::Char,
+            "b" => DevKind::Block,
+            "p" => DevKind::Fifo,
+            other => return Err(unsupported("creating a device of type", other)),
+        };
+        if let Some(parent) = p.parent() {
+            step("creating device directory", parent, sys.mkdir_all(parent, 0o755))?;
+        }
+        let mode = d.file_mode.unwrap_or(0o666);
+        step("creating device", &p, sys.mknod(&p, kind, mode, d.major, d.minor))?;
+        if d.uid.is_some() || d.gid.is_some() {
+            let r = sys.chown(&p, d.uid.unwrap_or(0), d.gid.unwrap_or(0));
+            step("changing owner of", &p, r)?;
+        }
+    }
+    for d in ro_tmpfs {
+        let r = sys.mount(None, &d, None, ms::REMOUNT | ms::RDONLY, None);
+        step("remounting read-only", &d, r)?;
+    }
+
+    // sysctls go through init's /proc, which resolves per-namespace keys (net.*, kernel.*
+    // under a new uts/ipc namespace) for the calling process — already in the new namespaces.
+    for (k, v) in &cfg.linux.sysctl {
+        let p = under(Path::new("/proc/sys"), &k.replace('.', "/"));
+        step("setting sysctl", &p, sys.write_file(&p, v.as_bytes()))?;
+    }
+    for mp in &cfg.linux.masked_paths {
+        let p = under(rootfs, mp);
+        let r = match sys.probe(&p) {
+            None => continue,
+            Some(true) => sys.mount(Some("tmpfs"), &p, Some("tmpfs"), ms::RDONLY, None),
+            Some(false) => sys.mount(Some("/dev/null"), &p, None, ms::BIND, None),
+        };
+        step("masking", &p, r)?;
+    }
+    for rp in &cfg.linux.readonly_paths {
+        let p = under(rootfs, rp);
+        if sys.probe(&p).is_none() {
+            continue;
+        }
+        let s = p.to_string_lossy();
+        step(
+            "bind-mounting read-only",
+            &p,
+            sys.mount(Some(&s), &p, None, ms::BIND | ms::REC, None),
+        )?;
+        let flags = ms::REMOUNT | ms::BIND | ms::RDONLY | ms::REC;
+        step("remounting read-only", &p, sys.mount(None, &p, None, flags, None))?;
+    }
+
+    if let Some(h) = cfg.hostname.as_deref().filter(|h| !h.is_empty()) {
+        if cfg.linux.namespaces.iter().any(|n| n.kind == "uts" && n.path.is_none()) {
+            step("setting hostname", Path::new(h), sys.sethostname(h))?;
+        }
+    }
+
+    // runc's trick: pivot_root(".", ".") stacks the old root under the new one; detaching it
+    // leaves only the container's tree, with no directory needed for the old root.
+    step("entering", rootfs, sys.chdir(rootfs))?;
+    let dot = Path::new(".");
+    step("pivot_root to", rootfs, sys.pivot_root(dot, dot))?;
+    step("detaching the old root", root, sys.mount(None, dot, None, ms::SLAVE | ms::REC, None))?;
+    step("detaching the old root", root, sys.umount(dot, true))?;
+    step("entering", root, sys.chdir(root))?;
+    if cfg.root.readonly {
+        let flags = ms::REMOUNT | ms::BIND | ms::RDONLY;
+        step("remounting read-only", root, sys.mount(None, root, None, flags, None))?;
+    }
+
+    for rl in &cfg.process.rlimits {
+        let Some(res) = rlimit_number(&rl.kind) else {
+            return Err(unsupported("setting rlimit", &rl.kind));
+        };
+        step("setting rlimit", Path::new(&rl.kind), sys.setrlimit(res, rl.soft, rl.hard))?;
+    }
+    if let Some(adj) = cfg.process.oom_score_adj {
+        let p = Path::new("/proc/self/oom_score_adj");
+        step("setting", p, sys.write_file(p, adj.to_string().as_bytes()))?;
+    }
+    let cwd = cfg.process.cwd.as_deref().unwrap_or("/");
+    step("changing directory to", Path::new(cwd), sys.chdir(Path::new(cwd)))?;
+
+    step("dropping bounding capabilities", root, sys.drop_bounding(caps.bounding))?;
+    let u = &cfg.process.user;
+    let r = sys.set_ids(u.uid, u.gid, &u.additional_gids);
+    step("switching to uid", Path::new(&u.uid.to_string()), r)?;
+    step("setting capabilities", root, sys.set_caps(caps))?;
+    if cfg.process.no_new_privileges {
+        step("setting no_new_privs", root, sys.no_new_privs())?;
+    }
+    Ok(())
+}
+
+/// `RLIMIT_NOFILE` → 7.
+pub fn rlimit_number(name: &str) -> Option<u32> {
+    const NAMES: [&str; 16] = [
+        "CPU",
+        "FSIZE",
+        "DATA",
+        "STACK",
+        "CORE",
+        "RSS",
+        "NPROC",
+        "NOFILE",
+        "MEMLOCK",
+        "AS",
+        "LOCKS",
+        "SIGPENDING",
+        "MSGQUEUE",
+        "NICE",
+        "RTPRIO",
+        "RTTIME",
+    ];
+    let bare = name.strip_prefix("RLIMIT_").unwrap_or(name);
+    NAMES.iter().position(|n| *n == bare).map(|i| i as u32)
+}
+
+#[cfg(test)]
+#[path = "setup_tests.rs"]
+mod tests;

@@ -1,0 +1,225 @@
+use super::*;
+use crate::spec::{Capabilities, Namespace};
+use crate::sys::fake::Fake;
+
+const ROOT: &str = "/containers/services/x/rootfs";
+
+/// A config.json as LinuxKit generates it (defaults of §2.2), readonly or not.
+fn linuxkit_config(readonly: bool) -> Config {
+    let ro = if readonly { ",\"ro\"" } else { "" };
+    let json = format!(
+        r#"{{
+        "process": {{"args": ["/bin/sh"], "cwd": "/", "user": {{"uid": 0, "gid": 0}}}},
+        "root": {{"path": "rootfs", "readonly": {readonly}}},
+        "mounts": [
+            {{"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+              "options": ["nosuid","strictatime","mode=755","size=65536k"{ro}]}},
+            {{"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+              "options": ["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620"]}},
+            {{"destination": "/etc/x.conf", "type": "bind", "source": "/etc/x.conf",
+              "options": ["rbind","ro"]}},
+            {{"destination": "/proc", "type": "proc", "source": "proc",
+              "options": ["nosuid","nodev","noexec","relatime"]}},
+            {{"destination": "/sys", "type": "sysfs", "source": "sysfs",
+              "options": ["nosuid","noexec","nodev"{ro}]}},
+            {{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+              "options": ["nosuid","noexec","nodev","relatime","ro"]}}
+        ],
+        "linux": {{"namespaces": [{{"type": "pid"}}, {{"type": "mount"}}],
+                   "maskedPaths": ["/proc/kcore", "/proc/acpi"],
+                   "readonlyPaths": ["/proc/sys"]}}
+    }}"#
+    );
+    serde_json::from_str(&json).unwrap()
+}
+
+fn fake() -> Fake {
+    Fake::new()
+        .file("/etc/x.conf")
+        .file("/containers/services/x/rootfs/proc/kcore")
+        .dir("/containers/services/x/rootfs/proc/sys")
+}
+
+#[test]
+fn mounts_run_in_config_order_before_pivot() {
+    let cfg = linuxkit_config(true);
+    let mut f = fake();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default()).unwrap();
+    let mounts: Vec<&str> = f.matching("mount ");
+    let expect = [
+        "mount - / - rec|slave -",
+        "mount /containers/services/x/rootfs /containers/services/x/rootfs - bind|rec -",
+        // /dev is filled while writable and made read-only afterwards.
+        "mount tmpfs /containers/services/x/rootfs/dev tmpfs nosuid|strictatime mode=755,size=65536k",
+        "mount devpts /containers/services/x/rootfs/dev/pts devpts nosuid|noexec newinstance,ptmxmode=0666,mode=0620",
+        "mount /etc/x.conf /containers/services/x/rootfs/etc/x.conf - bind|rec -",
+        "mount - /containers/services/x/rootfs/etc/x.conf - bind|remount|ro -",
+        "mount proc /containers/services/x/rootfs/proc proc nosuid|nodev|noexec|relatime -",
+        "mount sysfs /containers/services/x/rootfs/sys sysfs ro|nosuid|nodev|noexec -",
+        "mount cgroup2 /containers/services/x/rootfs/sys/fs/cgroup cgroup2 ro|nosuid|nodev|noexec|relatime -",
+        "mount - /containers/services/x/rootfs/dev - remount|ro -",
+        // kcore is a file: /dev/null over it; /proc/acpi does not exist: skipped.
+        "mount /dev/null /containers/services/x/rootfs/proc/kcore - bind -",
+        "mount /containers/services/x/rootfs/proc/sys /containers/services/x/rootfs/proc/sys - bind|rec -",
+        "mount - /containers/services/x/rootfs/proc/sys - bind|rec|remount|ro -",
+        "mount - . - rec|slave -",
+        "mount - / - bind|remount|ro -",
+    ];
+    assert_eq!(mounts, expect);
+    // The bind target for a file is a file; the default devices land in the tmpfs /dev.
+    assert!(f.calls.contains(&"touch /containers/services/x/rootfs/etc/x.conf".to_owned()));
+    assert!(f.calls.contains(&"mknod /containers/services/x/rootfs/dev/null c 1:3 666".to_owned()));
+    assert!(f
+        .calls
+        .contains(&"symlink /containers/services/x/rootfs/dev/ptmx -> pts/ptmx".to_owned()));
+    let pos = |s: &str| f.calls.iter().position(|c| c.starts_with(s)).unwrap();
+    assert!(pos("mknod") < pos("mount - /containers/services/x/rootfs/dev - remount|ro"));
+    assert!(pos("pivot_root . .") < pos("umount . detach"));
+    assert!(pos("umount . detach") < pos("mount - / - bind|remount|ro"));
+}
+
+#[test]
+fn writable_root_is_not_remounted() {
+    let cfg = linuxkit_config(false);
+    let mut f = fake();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default()).unwrap();
+    assert!(!f.calls.iter().any(|c| c.starts_with("mount - / - bind|remount|ro")));
+    assert!(!f.calls.iter().any(|c| c.contains("/dev - remount|ro")));
+}
+
+#[test]
+fn capabilities_drop_bounding_before_ids_then_set() {
+    let mut cfg = linuxkit_config(true);
+    cfg.process.user.uid = 100;
+    cfg.process.user.gid = 101;
+    cfg.process.user.additional_gids = vec![5];
+    cfg.process.no_new_privileges = true;
+    cfg.process.capabilities = Some(Capabilities {
+        bounding: vec!["CAP_NET_ADMIN".into(), "CAP_NET_BIND_SERVICE".into()],
+        effective: vec!["CAP_NET_ADMIN".into()],
+        permitted: vec!["CAP_NET_ADMIN".into(), "CAP_NET_BIND_SERVICE".into()],
+        inheritable: vec!["CAP_NET_BIND_SERVICE".into()],
+        ambient: vec!["CAP_NET_BIND_SERVICE".into()],
+    });
+    let caps = crate::caps::sets(cfg.process.capabilities.as_ref()).unwrap();
+    let mut f = fake();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &caps).unwrap();
+    let tail: Vec<&str> = f.calls.iter().rev().take(4).rev().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "drop_bounding keep=0x1400",
+            "set_ids 100:101 groups [5]",
+            "set_caps eff=0x1000 prm=0x1400 inh=0x400 amb=0x400",
+            "no_new_privs"
+        ]
+    );
+}
+
+#[test]
+fn no_capabilities_means_empty_sets() {
+    let cfg = linuxkit_config(true);
+    let caps = crate::caps::sets(cfg.process.capabilities.as_ref()).unwrap();
+    let mut f = fake();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &caps).unwrap();
+    assert!(f.calls.contains(&"drop_bounding keep=0x0".to_owned()));
+    assert!(f.calls.contains(&"set_caps eff=0x0 prm=0x0 inh=0x0 amb=0x0".to_owned()));
+}
+
+#[test]
+fn sysctl_hostname_rlimits_and_devices() {
+    let mut cfg = linuxkit_config(false);
+    cfg.hostname = Some("box".into());
+    cfg.linux.namespaces.push(Namespace { kind: "uts".into(), path: None });
+    cfg.linux.sysctl.insert("net.ipv4.ip_forward".into(), "1".into());
+    cfg.process.rlimits.push(crate::spec::Rlimit {
+        kind: "RLIMIT_NOFILE".into(),
+        hard: 10,
+        soft: 5,
+    });
+    cfg.process.oom_score_adj = Some(-500);
+    cfg.linux.devices.push(crate::spec::Device {
+        path: "/dev/fuse".into(),
+        kind: "c".into(),
+        major: 10,
+        minor: 229,
+        file_mode: Some(0o600),
+        uid: Some(1),
+        gid: None,
+    });
+    let mut f = fake();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default()).unwrap();
+    for want in [
+        "write /proc/sys/net/ipv4/ip_forward 1",
+        "sethostname box",
+        "setrlimit 7 5 10",
+        "write /proc/self/oom_score_adj -500",
+        "mknod /containers/services/x/rootfs/dev/fuse c 10:229 600",
+        "chown /containers/services/x/rootfs/dev/fuse 1:0",
+    ] {
+        assert!(f.calls.iter().any(|c| c == want), "missing {want:?} in {:#?}", f.calls);
+    }
+}
+
+#[test]
+fn a_failing_step_names_itself() {
+    let cfg = linuxkit_config(true);
+    let mut f = fake();
+    f.fail.push("mount proc".into());
+    let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default()).unwrap_err();
+    assert_eq!(e.to_string(), format!("mounting {ROOT}/proc: {}", io::Error::from_raw_os_error(1)));
+}
+
+#[test]
+fn prepare_host_runs_linuxkit_runtime_mounts() {
+    // runtime.json for a writable container, as LinuxKit writes it (§2.6).
+    let rt: Runtime = serde_json::from_str(
+        r#"{
+        "mounts": [
+            {"destination": "/containers/onboot/001-x/tmp", "type": "tmpfs", "source": "tmpfs"},
+            {"destination": "/containers/onboot/001-x/tmp", "options": ["remount", "private"]},
+            {"destination": "/containers/onboot/001-x/rootfs", "type": "overlay", "source": "overlay",
+             "options": ["lowerdir=/containers/onboot/001-x/lower",
+                         "upperdir=/containers/onboot/001-x/tmp/upper",
+                         "workdir=/containers/onboot/001-x/tmp/work"]}
+        ],
+        "mkdir": ["/var/lib/x", "rel"],
+        "cgroups": ["/dockerd"]
+    }"#,
+    )
+    .unwrap();
+    let mut f =
+        Fake::new().dir("/containers/onboot/001-x/tmp").dir("/containers/onboot/001-x/rootfs");
+    prepare_host(&mut f, Path::new("/containers/onboot/001-x/rootfs"), &rt).unwrap();
+    assert_eq!(
+        f.calls,
+        [
+            "mount tmpfs /containers/onboot/001-x/tmp tmpfs 0 -",
+            "mount - /containers/onboot/001-x/tmp - remount -",
+            "mount - /containers/onboot/001-x/tmp - private -",
+            "mkdir /containers/onboot/001-x/tmp/upper 755",
+            "mkdir /containers/onboot/001-x/tmp/work 755",
+            "mount overlay /containers/onboot/001-x/rootfs overlay 0 \
+             lowerdir=/containers/onboot/001-x/lower,upperdir=/containers/onboot/001-x/tmp/upper,\
+             workdir=/containers/onboot/001-x/tmp/work",
+            "mkdir /var/lib/x 755",
+            "mkdir /containers/onboot/001-x/rootfs/rel 755",
+            "mkdir /sys/fs/cgroup/dockerd 755",
+        ]
+    );
+}
+
+#[test]
+fn joins_namespaces_by_path() {
+    let mut cfg = linuxkit_config(false);
+    cfg.linux
+        .namespaces
+        .push(Namespace { kind: "network".into(), path: Some("/run/netns/x".into()) });
+    let mut f = Fake::new();
+    join_namespaces(&mut f, &cfg).unwrap();
+    assert_eq!(f.calls, ["setns /run/netns/x 0x40000000"]);
+    cfg.linux
+        .namespaces
+        .push(Namespace { kind: "pid".into(), path: Some("/proc/1/ns/pid".into()) });
+    assert!(join_namespaces(&mut Fake::new(), &cfg).is_err());
+}

@@ -1,0 +1,243 @@
+//! Process creation for a container: clone(2) with the namespace flags, a sync pipe so init can
+//! place the child in its cgroup, give it interfaces and bind its namespaces before it runs,
+//! and an error pipe that closes on exec.
+//!
+//! init is single-threaded (one poll loop), so the child of a raw clone may allocate and run
+//! ordinary Rust code until exec.
+
+use super::{setup, Bundle, ContainerError};
+use crate::sys::real::{cstr, Real};
+use crate::sys::Sys;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+/// A started container.
+#[derive(Debug)]
+pub struct Started {
+    pub pid: i32,
+    /// Read ends of the container's stdout and stderr.
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a two-element array for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two new descriptors that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn enable_controllers(cgroup: &str) {
+    // cgroup v2: a controller is usable in a group only when every ancestor enables it for its
+    // children. Failures (a controller the kernel lacks) only mean the limit is not applied.
+    let mut dir = std::path::PathBuf::from("/sys/fs/cgroup");
+    for part in cgroup.split('/').filter(|p| !p.is_empty()) {
+        for c in ["+cpu", "+memory", "+pids"] {
+            let _ = std::fs::write(dir.join("cgroup.subtree_control"), c);
+        }
+        dir.push(part);
+    }
+}
+
+fn apply_cgroup(b: &Bundle, pid: i32) -> std::io::Result<()> {
+    let cg = b.cgroup();
+    let dir = Path::new("/sys/fs/cgroup").join(&cg);
+    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return Ok(()); // no cgroup2 mounted (e.g. a test host): run unconfined
+    }
+    let r = &b.config.linux.resources;
+    let limited = r.memory.is_some() || r.cpu.is_some() || r.pids.is_some();
+    if limited {
+        enable_controllers(&cg);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let set = |file: &str, v: String| {
+        std::fs::write(dir.join(file), v).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("writing {}/{file}: {e}", dir.display()))
+        })
+    };
+    if let Some(m) = &r.memory {
+        if let Some(l) = m.limit.filter(|l| *l > 0) {
+            set("memory.max", l.to_string())?;
+        }
+        if let Some(l) = m.reservation.filter(|l| *l > 0) {
+            set("memory.low", l.to_string())?;
+        }
+    }
+    if let Some(p) = &r.pids {
+        if p.limit > 0 {
+            set("pids.max", p.limit.to_string())?;
+        }
+    }
+    if let Some(c) = &r.cpu {
+        if let Some(s) = c.shares.filter(|s| *s > 0) {
+            // runc's conversion of cgroup v1 shares [2, 262144] to v2 weight [1, 10000].
+            let w = 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142;
+            set("cpu.weight", w.to_string())?;
+        }
+        if let Some(q) = c.quota.filter(|q| *q > 0) {
+            set("cpu.max", format!("{q} {}", c.period.unwrap_or(100_000)))?;
+        }
+    }
+    set("cgroup.procs", pid.to_string())
+}
+
+fn bind_namespaces(b: &Bundle, pid: i32) -> Result<(), String> {
+    let mut sys = Real;
+    for (ns, path) in b.runtime.bind_ns.entries() {
+        let p = Path::new(path);
+        if let Some(d) = p.parent() {
+            sys.mkdir_all(d, 0o755).map_err(|e| format!("creating {}: {e}", d.display()))?;
+        }
+        sys.touch(p).map_err(|e| format!("creating {path}: {e}"))?;
+        let src = format!("/proc/{pid}/ns/{ns}");
+        sys.mount(Some(&src), p, None, crate::sys::ms::BIND, None)
+            .map_err(|e| format!("binding {ns} namespace at {path}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Finds `prog` on the container's PATH (after pivot_root) as execvp would.
+fn lookup(prog: &str, env: &[String]) -> String {
+    if prog.contains('/') {
+        return prog.to_owned();
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .map(|d| format!("{d}/{prog}"))
+        .find(|p| Path::new(p).is_file())
+        .unwrap_or_else(|| prog.to_owned())
+}
+
+/// The child between clone and exec. Returns only with an error message.
+fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: OwnedFd) -> String {
+    let mut byte = [0u8; 1];
+    if File::from(go).read_exact(&mut byte).is_err() || byte[0] != b'g' {
+        return String::new(); // init gave up on us; exit quietly
+    }
+    // Leave init's signal state behind: blocked signals and ignored SIGPIPE survive exec.
+    // SAFETY: sigset_t is plain data; we fill it with sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..32 {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        libc::setsid();
+    }
+    let null = match File::options().read(true).open("/dev/null") {
+        Ok(f) => f,
+        Err(e) => return format!("opening /dev/null: {e}"),
+    };
+    for (fd, target) in [(null.as_raw_fd(), 0), (stdout.as_raw_fd(), 1), (stderr.as_raw_fd(), 2)] {
+        // SAFETY: dup2 onto the standard descriptors; both are open descriptors we own.
+        if unsafe { libc::dup2(fd, target) } < 0 {
+            return format!("redirecting fd {target}: {}", std::io::Error::last_os_error());
+        }
+    }
+    let mut sys = Real;
+    if let Err(e) = setup::join_namespaces(&mut sys, &b.config) {
+        return e.to_string();
+    }
+    if b.new_net() {
+        if let Err(e) = crate::netlink::link_up("lo") {
+            return format!("bringing up lo: {e}");
+        }
+    }
+    if let Err(e) = setup::setup_child(&mut sys, &b.config, &b.rootfs(), &b.caps) {
+        return e.to_string();
+    }
+    let p = &b.config.process;
+    let prog = lookup(&p.args[0], &p.env);
+    let to_c = |v: &[String]| v.iter().map(|s| cstr(s)).collect::<Result<Vec<_>, _>>();
+    let (Ok(args), Ok(env), Ok(cprog)) = (to_c(&p.args), to_c(&p.env), cstr(&prog)) else {
+        return "an argument or environment entry contains a NUL byte".into();
+    };
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings that outlive
+    // the call; execve only returns on failure.
+    unsafe { libc::execve(cprog.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    let _ = err.flush();
+    format!("exec {prog}: {}", std::io::Error::last_os_error())
+}
+
+/// Starts the bundle's process. On success the process has exec'd its program.
+pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
+    let start_err = |what: &str, source| ContainerError::Start {
+        bundle: b.dir.clone(),
+        what: what.into(),
+        source,
+    };
+    let flags = b.clone_flags()?;
+    let (go_r, go_w) = pipe().map_err(|e| start_err("creating a pipe", e))?;
+    let (err_r, err_w) = pipe().map_err(|e| start_err("creating a pipe", e))?;
+    let (out_r, out_w) = pipe().map_err(|e| start_err("creating a pipe", e))?;
+    let (serr_r, serr_w) = pipe().map_err(|e| start_err("creating a pipe", e))?;
+
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack) in a single-threaded process: the
+    // child gets a copy of the address space and continues here with a return value of 0.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(start_err("clone", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        drop((go_w, err_r, out_r, serr_r));
+        let mut err = File::from(err_w);
+        let msg = child(b, go_r, &mut err, out_w, serr_w);
+        let _ = err.write_all(msg.as_bytes());
+        // SAFETY: _exit ends the child without running init's atexit handlers or destructors.
+        unsafe { libc::_exit(127) };
+    }
+    let pid = pid as i32;
+    drop((go_r, err_w, out_w, serr_w));
+    let mut go = File::from(go_w);
+
+    let parent_side = (|| -> Result<(), String> {
+        apply_cgroup(b, pid).map_err(|e| format!("placing pid {pid} in its cgroup: {e}"))?;
+        for i in &b.runtime.interfaces {
+            crate::netlink::apply_interface(i, pid).map_err(|e| e.to_string())?;
+        }
+        bind_namespaces(b, pid)
+    })();
+    if let Err(message) = parent_side {
+        drop(go); // the child reads EOF and exits
+        reap(pid);
+        return Err(ContainerError::Child { bundle: b.dir.clone(), message });
+    }
+    go.write_all(b"g").map_err(|e| start_err("releasing the child", e))?;
+    drop(go);
+    let mut message = String::new();
+    let _ = File::from(err_r).read_to_string(&mut message);
+    if !message.is_empty() {
+        reap(pid);
+        return Err(ContainerError::Child { bundle: b.dir.clone(), message });
+    }
+    Ok(Started { pid, stdout: out_r, stderr: serr_r })
+}
+
+fn reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into a local integer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}

@@ -1,0 +1,162 @@
+//! The boot sequence, start to power-off. Each phase ends with a protocol line, which is also
+//! the boot timeline the benchmarks read.
+
+use crate::boot;
+use crate::cmdline;
+use crate::console::event;
+use crate::modules;
+use crate::supervisor::{self, Kind, Supervisor};
+use crate::sys::real::Real;
+use crate::sys::Sys;
+use std::path::Path;
+
+fn warn(msg: &str) {
+    event(&format!("warning {msg}"));
+}
+
+#[allow(unsafe_code)]
+fn disable_ctrl_alt_del() {
+    // SAFETY: reboot(2) with a constant command; CAD then arrives as SIGINT to PID 1.
+    unsafe { libc::reboot(libc::RB_DISABLE_CAD) };
+}
+
+/// Runs PID 1. Never returns: the machine powers off or reboots at the end.
+pub fn run() -> ! {
+    event("init started");
+    if std::process::id() != 1 {
+        eprintln!("baleen-init: must run as PID 1 (use `baleen-init ctl …` as a client)");
+        std::process::exit(1);
+    }
+    let sigfd = match supervisor::signal_fd() {
+        Ok(fd) => fd,
+        Err(e) => {
+            warn(&format!("creating the signalfd: {e}; cannot supervise"));
+            crate::shutdown::power(crate::shutdown::Action::Poweroff, 1)
+        }
+    };
+    disable_ctrl_alt_del();
+    let mut sys = Real;
+    if let Err(e) = boot::mount_proc(&mut sys) {
+        warn(&format!("mounting /proc: {e}"));
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if boot::root_is_initramfs(&mounts) {
+        let _ = sys.umount(Path::new("/proc"), true);
+        if let Err(e) = boot::switch_to_tmpfs(&mut sys) {
+            warn(&format!("moving the initramfs to a tmpfs: {e}; containers may not start"));
+        }
+        if let Err(e) = boot::mount_proc(&mut sys) {
+            warn(&format!("mounting /proc: {e}"));
+        }
+    }
+    for w in boot::early_mounts(&mut sys) {
+        warn(&w);
+    }
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let (knobs, unknown) = cmdline::parse(&cmdline);
+    for w in unknown {
+        warn(&w);
+    }
+    // LinuxKit's rc.init limits: NOFILE 1048576, NPROC unlimited (numbers as in rlimit_number).
+    let _ = sys.setrlimit(7, 1_048_576, 1_048_576);
+    let _ = sys.setrlimit(6, u64::MAX, u64::MAX);
+    resolv_conf();
+    for f in sysctl_files() {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for (path, value) in boot::sysctl_lines(&text) {
+            if let Err(e) = sys.write_file(Path::new(&path), value.as_bytes()) {
+                warn(&format!("sysctl {path} from {}: {e}", f.display()));
+            }
+        }
+    }
+    if let Err(e) = crate::netlink::link_up("lo") {
+        warn(&format!("bringing up lo: {e}"));
+    }
+    event("phase mounts done");
+
+    load_modules(&knobs);
+    let etc = std::fs::read_to_string("/etc/hostname").ok();
+    let mac = std::fs::read_to_string("/sys/class/net/eth0/address").ok();
+    if let Some(h) = boot::hostname(etc.as_deref(), mac.as_deref()) {
+        if let Err(e) = sys.sethostname(&h) {
+            warn(&format!("setting hostname {h}: {e}"));
+        }
+    }
+    event("phase modules done");
+
+    let mut sup = Supervisor::new(knobs, sigfd);
+    let go_on = sup.run_sequence(Kind::Onboot, Path::new("/containers/onboot"));
+    event("phase onboot done");
+    if go_on {
+        sup.start_services(Path::new("/containers/services"));
+        event("phase services started");
+    }
+    let action = sup.wait_for_shutdown();
+    sup.shutdown(action, Path::new("/containers/onshutdown"))
+}
+
+fn resolv_conf() {
+    // Containers such as dhcpcd write resolv.conf through the symlink LinuxKit images carry.
+    let Ok(target) = std::fs::read_link("/etc/resolv.conf") else { return };
+    let target = if target.is_absolute() { target } else { Path::new("/etc").join(target) };
+    if let Some(d) = target.parent() {
+        let _ = std::fs::create_dir_all(d);
+    }
+    if !target.exists() {
+        let _ = std::fs::write(&target, "");
+    }
+}
+
+fn sysctl_files() -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    if Path::new("/etc/sysctl.conf").is_file() {
+        v.push("/etc/sysctl.conf".into());
+    }
+    if let Ok(rd) = std::fs::read_dir("/etc/sysctl.d") {
+        let mut d: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        d.sort();
+        v.extend(d.into_iter().filter(|p| p.extension().is_some_and(|e| e == "conf")));
+    }
+    v
+}
+
+fn load_modules(knobs: &cmdline::Knobs) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let dir = Path::new("/lib/modules").join(release.trim());
+    let mut names: Vec<String> = std::fs::read_to_string("/etc/baleen/modules")
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    names.extend(knobs.modules.iter().cloned());
+    if !dir.is_dir() {
+        if !names.is_empty() {
+            warn(&format!("no {}: modules {} not loaded", dir.display(), names.join(",")));
+        }
+        return;
+    }
+    let ix = modules::Index::load(&dir);
+    let mut loader = modules::Kernel;
+    for r in modules::load(&ix, &names, &mut loader) {
+        warn(&r);
+    }
+    if ix.has_alias {
+        let mut wanted: Vec<String> = modules::device_aliases(Path::new("/sys/devices"))
+            .iter()
+            .flat_map(|a| ix.match_alias(a))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        // Coldplug failures are normal (aliases for absent hardware variants): debug only.
+        let report = modules::load(&ix, &wanted, &mut loader);
+        if knobs.debug {
+            for r in report {
+                warn(&r);
+            }
+        }
+    } else {
+        warn(&format!("no modules.alias in {}: hardware modules not probed", dir.display()));
+    }
+}

@@ -1,0 +1,38 @@
+//! baleen-init: the static PID 1 inside every baleen image. It brings the system up the way
+//! LinuxKit's init + rc.init do, then runs every bundle under `/containers` as a container
+//! itself — no runc, no containerd.
+//!
+//! Map:
+//! - [`boot`]: leave the initramfs for a tmpfs, mount the API filesystems, hostname, sysctl.
+//! - [`modules`]: explicit and coldplug module loading ([`modules::Index`]).
+//! - [`spec`]: the `config.json` / `runtime.json` LinuxKit writes ([`spec::Config`],
+//!   [`spec::Runtime`]).
+//! - [`container`]: a [`container::Bundle`] and how it becomes a process: host-side prepare,
+//!   clone, child-side setup ([`container::setup`]), exec.
+//! - [`supervisor`]: the one-thread poll loop — onboot in order, services concurrently, logs,
+//!   reaping, `baleen-ctl`, shutdown.
+//! - [`sys`]: the syscall seam ([`sys::Sys`]) with a recording fake for tests.
+//! - [`console`]: the init↔`baleen run` protocol lines.
+//!
+//! Non-goals: user namespaces with id maps, seccomp (parsed, reported, not applied), cgroup
+//! v1, restarting services, hooks, anything async or networked beyond rtnetlink.
+
+pub mod boot;
+pub mod caps;
+pub mod cmdline;
+pub mod console;
+pub mod container;
+pub mod logs;
+pub mod modules;
+pub mod mountopts;
+pub mod netlink;
+pub mod shutdown;
+pub mod spec;
+#[cfg(target_os = "linux")]
+pub mod supervisor;
+pub mod sys;
+
+#[cfg(target_os = "linux")]
+mod init;
+#[cfg(target_os = "linux")]
+pub use init::run;

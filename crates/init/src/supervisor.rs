@@ -1,0 +1,513 @@
+//! The PID 1 loop: one thread, one poll(2) over a signalfd, the containers' output pipes and
+//! the `baleen-ctl` socket. It runs onboot containers one at a time to completion, starts the
+//! services, reaps every child (containers and orphans alike), and on a shutdown signal stops
+//! services, runs onshutdown containers and powers off.
+//!
+//! Invariants: no threads (so clone in [`crate::container::spawn`] is safe); no restarts
+//! (LinuxKit semantics); every protocol line goes through [`crate::console::event`].
+
+use crate::cmdline::{Knobs, OnbootFailure};
+use crate::console;
+use crate::container::{self, setup, spawn, Bundle};
+use crate::logs::{Log, Stream};
+use crate::shutdown::{self, Action};
+use crate::sys::real::Real;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where `baleen-ctl` connects.
+pub const CTL_SOCKET: &str = "/run/baleen/ctl.sock";
+
+/// The three kinds of container, as named in protocol lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Onboot,
+    Service,
+    Onshutdown,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Onboot => "onboot",
+            Kind::Service => "service",
+            Kind::Onshutdown => "onshutdown",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Child {
+    name: String,
+    kind: Kind,
+    bundle: Bundle,
+    fds: Vec<(OwnedFd, Stream)>,
+    exit: Option<i32>,
+    kill_at: Option<Instant>,
+}
+
+/// The supervisor's state.
+#[derive(Debug)]
+pub struct Supervisor {
+    knobs: Knobs,
+    sigfd: OwnedFd,
+    ctl: Option<UnixListener>,
+    children: BTreeMap<i32, Child>,
+    logs: BTreeMap<String, Log>,
+    /// Set by a shutdown signal (or an onboot failure under `onboot_failure=poweroff`).
+    pub shutdown: Option<Action>,
+    pub onboot_failed: bool,
+}
+
+#[allow(unsafe_code)]
+fn sigset(signals: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: set is a valid sigset_t.
+    unsafe { libc::sigemptyset(&mut set) };
+    for &s in signals {
+        // SAFETY: set is a valid sigset_t and s a signal number.
+        unsafe { libc::sigaddset(&mut set, s) };
+    }
+    set
+}
+
+const HANDLED: [i32; 7] = [
+    libc::SIGCHLD,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGPWR,
+    libc::SIGHUP,
+];
+
+/// Blocks the signals init handles and returns a signalfd for them. Called first thing, so
+/// no SIGCHLD or shutdown request is lost during early boot. Blocked signals are queued even
+/// for PID 1, which the kernel otherwise shields from signals without a handler.
+#[allow(unsafe_code)]
+pub fn signal_fd() -> std::io::Result<OwnedFd> {
+    let set = sigset(&HANDLED);
+    // SAFETY: set is a valid sigset_t; the old mask is not needed.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    // SAFETY: creates a new descriptor from a valid sigset_t.
+    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[allow(unsafe_code)]
+fn set_nonblocking(fd: &OwnedFd) {
+    // SAFETY: fcntl flag manipulation on a descriptor we own.
+    unsafe {
+        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+}
+
+/// Reads what is available; `None` at EOF or on error, `Some(empty)` when it would block.
+#[allow(unsafe_code)]
+fn read_some(fd: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: buf is writable for its length.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n > 0 {
+        Some(n as usize)
+    } else if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+impl Supervisor {
+    pub fn new(knobs: Knobs, sigfd: OwnedFd) -> Supervisor {
+        let ctl = std::fs::create_dir_all("/run/baleen").ok().and_then(|_| {
+            let _ = std::fs::remove_file(CTL_SOCKET);
+            let l = UnixListener::bind(CTL_SOCKET).ok()?;
+            l.set_nonblocking(true).ok()?;
+            Some(l)
+        });
+        Supervisor {
+            knobs,
+            sigfd,
+            ctl,
+            children: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            shutdown: None,
+            onboot_failed: false,
+        }
+    }
+
+    fn start(&mut self, kind: Kind, dir: &Path) -> Result<i32, String> {
+        let bundle = Bundle::load(dir).map_err(|e| e.to_string())?;
+        let mut sys = Real;
+        if let Err(e) = setup::prepare_host(&mut sys, &bundle.rootfs(), &bundle.runtime) {
+            container::cleanup(&mut sys, &bundle);
+            return Err(format!("preparing {}: {e}", dir.display()));
+        }
+        if bundle.config.linux.seccomp.is_some() && self.knobs.debug {
+            console::event(&format!(
+                "warning {} asks for seccomp, which is not applied",
+                bundle.name
+            ));
+        }
+        let started = match spawn::spawn(&bundle) {
+            Ok(s) => s,
+            Err(e) => {
+                container::cleanup(&mut sys, &bundle);
+                return Err(e.to_string());
+            }
+        };
+        set_nonblocking(&started.stdout);
+        set_nonblocking(&started.stderr);
+        let name = bundle.name.clone();
+        self.logs.insert(name.clone(), Log::new(Some(Path::new("/var/log")), &name));
+        let fds = vec![(started.stdout, Stream::Stdout), (started.stderr, Stream::Stderr)];
+        self.children
+            .insert(started.pid, Child { name, kind, bundle, fds, exit: None, kill_at: None });
+        Ok(started.pid)
+    }
+
+    /// Runs every bundle in `dir` (sorted) to completion. Returns false when the boot must stop.
+    pub fn run_sequence(&mut self, kind: Kind, dir: &Path) -> bool {
+        for d in sorted_dirs(dir) {
+            let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let w = kind.word();
+            let code = match self.start(kind, &d) {
+                Ok(pid) => {
+                    console::event(&format!("{w} {name} started pid {pid}"));
+                    while self.children.get(&pid).is_some_and(|c| c.exit.is_none()) {
+                        self.poll(Duration::from_millis(500));
+                    }
+                    self.finish(pid)
+                }
+                Err(e) => {
+                    console::event(&format!("{w} {name} exited 127"));
+                    if kind == Kind::Onboot {
+                        console::event(&format!("{w} {name} failed: {e}"));
+                        self.onboot_failed = true;
+                    } else {
+                        console::event(&format!("warning {e}"));
+                    }
+                    127
+                }
+            };
+            if kind == Kind::Onboot
+                && code != 0
+                && self.knobs.onboot_failure == OnbootFailure::Poweroff
+            {
+                self.shutdown.get_or_insert(Action::Poweroff);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Starts every service (sorted); they then run concurrently.
+    pub fn start_services(&mut self, dir: &Path) {
+        for d in sorted_dirs(dir) {
+            let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            match self.start(Kind::Service, &d) {
+                Ok(pid) => console::event(&format!("service {name} started pid {pid}")),
+                Err(e) => {
+                    console::event(&format!("service {name} exited 127"));
+                    console::event(&format!("warning {e}"));
+                }
+            }
+        }
+    }
+
+    /// Supervises until a shutdown is requested.
+    pub fn wait_for_shutdown(&mut self) -> Action {
+        loop {
+            if let Some(a) = self.shutdown {
+                return a;
+            }
+            self.poll(Duration::from_secs(5));
+            let done: Vec<i32> = self
+                .children
+                .iter()
+                .filter(|(_, c)| c.exit.is_some() && c.kind == Kind::Service)
+                .map(|(p, _)| *p)
+                .collect();
+            for pid in done {
+                self.finish(pid);
+            }
+        }
+    }
+
+    /// Collects a finished child: drains its pipes, prints the protocol lines, unmounts its
+    /// root. Returns the exit code.
+    fn finish(&mut self, pid: i32) -> i32 {
+        let Some(mut c) = self.children.remove(&pid) else { return 0 };
+        let code = c.exit.unwrap_or(0);
+        self.drain(&mut c, true);
+        if let Some(log) = self.logs.get_mut(&c.name) {
+            let rest = log.finish();
+            if self.knobs.debug {
+                for l in rest {
+                    console::emit(&console::echo_line(console::uptime(), &c.name, &l));
+                }
+            }
+        }
+        console::event(&format!("{} {} exited {code}", c.kind.word(), c.name));
+        if c.kind == Kind::Onboot && code != 0 {
+            self.onboot_failed = true;
+            let why = self.logs.get(&c.name).map_or_else(String::new, |l| {
+                let mut t = l.tail(Stream::Stderr, 3);
+                if t.is_empty() {
+                    t = l.tail(Stream::Stdout, 3);
+                }
+                t.join(" | ")
+            });
+            let why = if why.is_empty() { "no output".to_owned() } else { why };
+            console::event(&format!("onboot {} failed: {why}", c.name));
+        }
+        container::cleanup(&mut Real, &c.bundle);
+        code
+    }
+
+    /// Moves pending output of `c` into its log; with `to_eof`, reads until the pipes are
+    /// empty and closes them (the process has exited; orphans holding them are ignored).
+    fn drain(&mut self, c: &mut Child, to_eof: bool) {
+        let mut buf = [0u8; 16384];
+        let log = self.logs.get_mut(&c.name);
+        let Some(log) = log else { return };
+        c.fds.retain(|(fd, stream)| loop {
+            match read_some(fd, &mut buf) {
+                Some(0) => return !to_eof,
+                Some(n) => {
+                    for l in log.feed(*stream, &buf[..n]) {
+                        if self.knobs.debug {
+                            console::emit(&console::echo_line(console::uptime(), &c.name, &l));
+                        }
+                    }
+                    if !to_eof {
+                        return true;
+                    }
+                }
+                None => return false,
+            }
+        });
+    }
+
+    /// One round of the loop: waits up to `timeout` for a signal, output or a ctl client.
+    #[allow(unsafe_code)]
+    pub fn poll(&mut self, timeout: Duration) {
+        let mut fds =
+            vec![libc::pollfd { fd: self.sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if let Some(l) = &self.ctl {
+            fds.push(libc::pollfd { fd: l.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        for c in self.children.values() {
+            for (fd, _) in &c.fds {
+                fds.push(libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            }
+        }
+        let mut timeout = timeout;
+        if self.children.values().any(|c| c.kill_at.is_some()) {
+            timeout = timeout.min(Duration::from_millis(200));
+        }
+        // SAFETY: fds is a valid array of pollfd for its length.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout.as_millis() as i32) };
+        if fds[0].revents != 0 {
+            self.read_signals();
+        }
+        if self.ctl.is_some() && fds[1].revents != 0 {
+            self.serve_ctl();
+        }
+        let pids: Vec<i32> = self.children.keys().copied().collect();
+        for pid in pids {
+            if let Some(mut c) = self.children.remove(&pid) {
+                self.drain(&mut c, false);
+                if c.kill_at.is_some_and(|t| Instant::now() >= t) && c.exit.is_none() {
+                    let _ = shutdown_kill(pid, libc::SIGKILL);
+                    c.kill_at = None;
+                }
+                self.children.insert(pid, c);
+            }
+        }
+    }
+
+    #[allow(unsafe_code)]
+    fn read_signals(&mut self) {
+        // SAFETY: signalfd_siginfo is plain data that read() fills.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        loop {
+            // SAFETY: info is writable for `size` bytes.
+            let n = unsafe {
+                libc::read(
+                    self.sigfd.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    size,
+                )
+            };
+            if n != size as isize {
+                break;
+            }
+            let sig = info.ssi_signo as i32;
+            if sig == libc::SIGCHLD {
+                self.reap();
+            } else if let Some(a) = Action::from_signal(sig) {
+                if self.shutdown.is_none() {
+                    console::event(&format!("signal {sig}: {}", a.word()));
+                }
+                self.shutdown.get_or_insert(a);
+            }
+        }
+        // SIGCHLD coalesces: reap on every wake-up to be sure.
+        self.reap();
+    }
+
+    /// Reaps every exited child; records exit codes of containers, drops orphans.
+    #[allow(unsafe_code)]
+    fn reap(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes the status into a local integer.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                break;
+            }
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+            if let Some(c) = self.children.get_mut(&pid) {
+                c.exit = Some(code);
+            }
+        }
+    }
+
+    fn running_services(&self) -> Vec<i32> {
+        self.children
+            .iter()
+            .filter(|(_, c)| c.kind == Kind::Service && c.exit.is_none())
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// Stops services, runs onshutdown containers, tears down, powers off. Never returns.
+    pub fn shutdown(mut self, action: Action, onshutdown: &Path) -> ! {
+        console::event("shutdown begin");
+        let pids = self.running_services();
+        let grace = Duration::from_secs(self.knobs.shutdown_grace);
+        let mut real = Real;
+        shutdown::stop_services(&mut real, &pids, grace, &mut |d| {
+            let until = Instant::now() + d;
+            loop {
+                let left = self.running_services();
+                if left.is_empty() || Instant::now() >= until {
+                    return left;
+                }
+                self.poll(Duration::from_millis(100));
+            }
+        });
+        let done: Vec<i32> = self.children.keys().copied().collect();
+        for pid in done {
+            if self.children.get(&pid).is_some_and(|c| c.exit.is_some()) {
+                self.finish(pid);
+            }
+        }
+        self.run_sequence(Kind::Onshutdown, onshutdown);
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        shutdown::teardown(&mut real, &mounts);
+        let status = shutdown::status(self.onboot_failed);
+        console::event(&format!("poweroff status {status}"));
+        shutdown::power(action, status)
+    }
+
+    fn serve_ctl(&mut self) {
+        let Some(l) = &self.ctl else { return };
+        let Ok((mut s, _)) = l.accept() else { return };
+        let _ = s.set_nonblocking(false);
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut req = Vec::new();
+        let mut byte = [0u8; 1];
+        while req.len() < 512 && s.read(&mut byte).is_ok_and(|n| n == 1) && byte[0] != b'\n' {
+            req.push(byte[0]);
+        }
+        let req = String::from_utf8_lossy(&req).into_owned();
+        let reply = self.ctl_reply(req.trim());
+        let _ = s.write_all(reply.as_bytes());
+    }
+
+    fn ctl_reply(&mut self, req: &str) -> String {
+        let (cmd, arg) = req.split_once(' ').unwrap_or((req, ""));
+        match cmd {
+            "ps" => {
+                let mut out = String::from("NAME KIND PID STATE\n");
+                for (pid, c) in &self.children {
+                    let state = c.exit.map_or("running".to_owned(), |e| format!("exited {e}"));
+                    out += &format!("{} {} {pid} {state}\n", c.name, c.kind.word());
+                }
+                for name in self.logs.keys() {
+                    if !self.children.values().any(|c| &c.name == name) {
+                        out += &format!("{name} - - finished\n");
+                    }
+                }
+                out
+            }
+            "logs" => match self.logs.get(arg) {
+                Some(l) => l.lines().map(|l| format!("{l}\n")).collect(),
+                None => format!("error: no container {arg:?}\n"),
+            },
+            "stop" => {
+                let grace = Duration::from_secs(self.knobs.shutdown_grace);
+                match self.children.iter_mut().find(|(_, c)| c.name == arg && c.exit.is_none()) {
+                    Some((pid, c)) => {
+                        let _ = shutdown_kill(*pid, libc::SIGTERM);
+                        c.kill_at = Some(Instant::now() + grace);
+                        format!("stopping {arg} (pid {pid})\n")
+                    }
+                    None => format!("error: no running container {arg:?}\n"),
+                }
+            }
+            _ => "error: commands are ps, logs NAME, stop NAME\n".to_owned(),
+        }
+    }
+}
+
+fn shutdown_kill(pid: i32, sig: i32) -> std::io::Result<()> {
+    crate::sys::Sys::kill(&mut Real, pid, sig)
+}
+
+/// `baleen-ctl ps|logs NAME|stop NAME`: the in-guest client. Returns the exit code.
+pub fn ctl_main(args: &[String]) -> i32 {
+    if args.is_empty() {
+        eprintln!("usage: baleen-ctl ps | logs NAME | stop NAME");
+        return 2;
+    }
+    let mut s = match std::os::unix::net::UnixStream::connect(CTL_SOCKET) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("baleen-ctl: connecting to {CTL_SOCKET}: {e}");
+            return 1;
+        }
+    };
+    let req = format!("{}\n", args.join(" "));
+    let mut reply = String::new();
+    if let Err(e) = s.write_all(req.as_bytes()).and_then(|_| s.read_to_string(&mut reply)) {
+        eprintln!("baleen-ctl: talking to init: {e}");
+        return 1;
+    }
+    print!("{reply}");
+    i32::from(reply.starts_with("error:"))
+}

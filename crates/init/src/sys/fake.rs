@@ -1,0 +1,181 @@
+//! A recording [`Sys`]: every call is appended to a transcript as one readable line, so tests
+//! assert the order of mounts and the capability sets as text. Paths "exist" when the test
+//! declares them or an earlier call created them; calls listed in `fail` return an error.
+
+use super::{ms, CapSets, DevKind, Sys};
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The recording fake. `calls` is the transcript.
+#[derive(Debug, Default)]
+pub struct Fake {
+    pub calls: Vec<String>,
+    /// Known paths: `true` = directory, `false` = file.
+    pub paths: BTreeMap<PathBuf, bool>,
+    /// Transcript prefixes that fail with EPERM instead of being recorded as done.
+    pub fail: Vec<String>,
+}
+
+impl Fake {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declares that a directory exists.
+    pub fn dir(mut self, p: &str) -> Self {
+        self.paths.insert(p.into(), true);
+        self
+    }
+
+    /// Declares that a file exists.
+    pub fn file(mut self, p: &str) -> Self {
+        self.paths.insert(p.into(), false);
+        self
+    }
+
+    /// Transcript lines starting with `prefix`.
+    pub fn matching(&self, prefix: &str) -> Vec<&str> {
+        self.calls.iter().filter(|c| c.starts_with(prefix)).map(String::as_str).collect()
+    }
+
+    fn record(&mut self, line: String) -> io::Result<()> {
+        let failed = self.fail.iter().any(|f| line.starts_with(f.as_str()));
+        self.calls.push(if failed { format!("{line} -> EPERM") } else { line });
+        if failed {
+            Err(io::Error::from_raw_os_error(1))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn opt(s: Option<&str>) -> &str {
+    s.unwrap_or("-")
+}
+
+impl Sys for Fake {
+    fn mount(
+        &mut self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: u64,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        let line = format!(
+            "mount {} {} {} {} {}",
+            opt(source),
+            target.display(),
+            opt(fstype),
+            ms::render(flags),
+            opt(data)
+        );
+        self.record(line)
+    }
+
+    fn umount(&mut self, target: &Path, detach: bool) -> io::Result<()> {
+        self.record(format!("umount {}{}", target.display(), if detach { " detach" } else { "" }))
+    }
+
+    fn mkdir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        if self.paths.get(path) == Some(&true) {
+            return Ok(());
+        }
+        self.record(format!("mkdir {} {mode:o}", path.display()))?;
+        self.paths.insert(path.to_owned(), true);
+        Ok(())
+    }
+
+    fn touch(&mut self, path: &Path) -> io::Result<()> {
+        if self.paths.contains_key(path) {
+            return Ok(());
+        }
+        self.record(format!("touch {}", path.display()))?;
+        self.paths.insert(path.to_owned(), false);
+        Ok(())
+    }
+
+    fn probe(&mut self, path: &Path) -> Option<bool> {
+        self.paths.get(path).copied()
+    }
+
+    fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()> {
+        self.record(format!("write {} {}", path.display(), String::from_utf8_lossy(data)))
+    }
+
+    fn symlink(&mut self, target: &str, link: &Path) -> io::Result<()> {
+        self.record(format!("symlink {} -> {target}", link.display()))
+    }
+
+    fn mknod(
+        &mut self,
+        path: &Path,
+        kind: DevKind,
+        mode: u32,
+        major: u64,
+        minor: u64,
+    ) -> io::Result<()> {
+        let k = match kind {
+            DevKind::Char => 'c',
+            DevKind::Block => 'b',
+            DevKind::Fifo => 'p',
+        };
+        self.record(format!("mknod {} {k} {major}:{minor} {mode:o}", path.display()))
+    }
+
+    fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        self.record(format!("chown {} {uid}:{gid}", path.display()))
+    }
+
+    fn chdir(&mut self, path: &Path) -> io::Result<()> {
+        self.record(format!("chdir {}", path.display()))
+    }
+
+    fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()> {
+        self.record(format!("pivot_root {} {}", new_root.display(), put_old.display()))
+    }
+
+    fn chroot(&mut self, path: &Path) -> io::Result<()> {
+        self.record(format!("chroot {}", path.display()))
+    }
+
+    fn sethostname(&mut self, name: &str) -> io::Result<()> {
+        self.record(format!("sethostname {name}"))
+    }
+
+    fn setns(&mut self, path: &Path, nstype: i32) -> io::Result<()> {
+        self.record(format!("setns {} {nstype:#x}", path.display()))
+    }
+
+    fn setrlimit(&mut self, resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+        self.record(format!("setrlimit {resource} {soft} {hard}"))
+    }
+
+    fn set_ids(&mut self, uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
+        self.record(format!("set_ids {uid}:{gid} groups {groups:?}"))
+    }
+
+    fn drop_bounding(&mut self, keep: u64) -> io::Result<()> {
+        self.record(format!("drop_bounding keep={keep:#x}"))
+    }
+
+    fn set_caps(&mut self, c: &CapSets) -> io::Result<()> {
+        self.record(format!(
+            "set_caps eff={:#x} prm={:#x} inh={:#x} amb={:#x}",
+            c.effective, c.permitted, c.inheritable, c.ambient
+        ))
+    }
+
+    fn no_new_privs(&mut self) -> io::Result<()> {
+        self.record("no_new_privs".into())
+    }
+
+    fn sync(&mut self) {
+        self.calls.push("sync".into());
+    }
+
+    fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()> {
+        self.record(format!("kill {pid} {sig}"))
+    }
+}

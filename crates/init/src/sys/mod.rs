@@ -1,0 +1,170 @@
+//! The syscall seam: every privileged call init makes while setting up the system or a container
+//! goes through [`Sys`], so the order of mounts, the capability sets and the shutdown sequence
+//! can be unit-tested with the recording [`fake::Fake`] without root. [`real::Real`] is the only
+//! implementation that touches the kernel.
+//!
+//! Non-goals: process creation, pipes and the event loop stay outside the seam (they are tested
+//! by the qemu boot), because faking `clone` would test the fake.
+
+use std::io;
+use std::path::Path;
+
+pub mod fake;
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub mod real;
+
+/// Capability sets as bit masks (bit n = capability number n).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+/// The kind of device node to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevKind {
+    Char,
+    Block,
+    Fifo,
+}
+
+/// Mount flags, the kernel's `MS_*` values (kept here so the crate builds on any host).
+pub mod ms {
+    pub const RDONLY: u64 = 1;
+    pub const NOSUID: u64 = 2;
+    pub const NODEV: u64 = 4;
+    pub const NOEXEC: u64 = 8;
+    pub const SYNCHRONOUS: u64 = 16;
+    pub const REMOUNT: u64 = 32;
+    pub const MANDLOCK: u64 = 64;
+    pub const DIRSYNC: u64 = 128;
+    pub const NOSYMFOLLOW: u64 = 256;
+    pub const NOATIME: u64 = 1024;
+    pub const NODIRATIME: u64 = 2048;
+    pub const BIND: u64 = 4096;
+    pub const MOVE: u64 = 8192;
+    pub const REC: u64 = 16384;
+    pub const SILENT: u64 = 32768;
+    pub const UNBINDABLE: u64 = 1 << 17;
+    pub const PRIVATE: u64 = 1 << 18;
+    pub const SLAVE: u64 = 1 << 19;
+    pub const SHARED: u64 = 1 << 20;
+    pub const RELATIME: u64 = 1 << 21;
+    pub const STRICTATIME: u64 = 1 << 24;
+    /// Propagation-type flags: the kernel applies them in a mount call of their own.
+    pub const PROPAGATION: u64 = UNBINDABLE | PRIVATE | SLAVE | SHARED;
+
+    /// Renders flags for logs and the fake's transcript: `bind|rec|ro`.
+    pub fn render(flags: u64) -> String {
+        const NAMES: &[(u64, &str)] = &[
+            (BIND, "bind"),
+            (MOVE, "move"),
+            (REC, "rec"),
+            (REMOUNT, "remount"),
+            (RDONLY, "ro"),
+            (NOSUID, "nosuid"),
+            (NODEV, "nodev"),
+            (NOEXEC, "noexec"),
+            (SYNCHRONOUS, "sync"),
+            (MANDLOCK, "mand"),
+            (DIRSYNC, "dirsync"),
+            (NOSYMFOLLOW, "nosymfollow"),
+            (NOATIME, "noatime"),
+            (NODIRATIME, "nodiratime"),
+            (SILENT, "silent"),
+            (UNBINDABLE, "unbindable"),
+            (PRIVATE, "private"),
+            (SLAVE, "slave"),
+            (SHARED, "shared"),
+            (RELATIME, "relatime"),
+            (STRICTATIME, "strictatime"),
+        ];
+        let parts: Vec<&str> =
+            NAMES.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, n)| *n).collect();
+        if parts.is_empty() {
+            "0".to_owned()
+        } else {
+            parts.join("|")
+        }
+    }
+}
+
+/// Namespace kinds, the kernel's `CLONE_NEW*` values.
+pub mod ns {
+    pub const NEWNS: i32 = 0x0002_0000;
+    pub const NEWCGROUP: i32 = 0x0200_0000;
+    pub const NEWUTS: i32 = 0x0400_0000;
+    pub const NEWIPC: i32 = 0x0800_0000;
+    pub const NEWUSER: i32 = 0x1000_0000;
+    pub const NEWPID: i32 = 0x2000_0000;
+    pub const NEWNET: i32 = 0x4000_0000;
+}
+
+/// The privileged calls init makes. Paths are absolute unless a method says otherwise.
+pub trait Sys {
+    /// mount(2). `None` source/fstype/data are passed as NULL.
+    fn mount(
+        &mut self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: u64,
+        data: Option<&str>,
+    ) -> io::Result<()>;
+    /// umount2(2).
+    fn umount(&mut self, target: &Path, detach: bool) -> io::Result<()>;
+    /// `mkdir -p` with `mode` for the directories it creates.
+    fn mkdir_all(&mut self, path: &Path, mode: u32) -> io::Result<()>;
+    /// Creates an empty regular file if nothing exists at `path` (a bind-mount target).
+    fn touch(&mut self, path: &Path) -> io::Result<()>;
+    /// `Some(true)` for a directory (following symlinks), `Some(false)` for anything else,
+    /// `None` when nothing is there.
+    fn probe(&mut self, path: &Path) -> Option<bool>;
+    /// Writes `data` to an existing file (sysctl, cgroup and /proc knobs).
+    fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()>;
+    /// symlink(2): `link` → `target`.
+    fn symlink(&mut self, target: &str, link: &Path) -> io::Result<()>;
+    /// mknod(2).
+    fn mknod(
+        &mut self,
+        path: &Path,
+        kind: DevKind,
+        mode: u32,
+        major: u64,
+        minor: u64,
+    ) -> io::Result<()>;
+    /// chown(2) without following a final symlink.
+    fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
+    /// chdir(2).
+    fn chdir(&mut self, path: &Path) -> io::Result<()>;
+    /// pivot_root(2).
+    fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()>;
+    /// chroot(2).
+    fn chroot(&mut self, path: &Path) -> io::Result<()>;
+    /// sethostname(2).
+    fn sethostname(&mut self, name: &str) -> io::Result<()>;
+    /// Joins the namespace file at `path` (setns(2)); `nstype` is a [`ns`] constant.
+    fn setns(&mut self, path: &Path, nstype: i32) -> io::Result<()>;
+    /// setrlimit(2).
+    fn setrlimit(&mut self, resource: u32, soft: u64, hard: u64) -> io::Result<()>;
+    /// Switches to `uid`/`gid` with `groups` as supplementary groups, keeping the permitted
+    /// capabilities across the uid change (`PR_SET_KEEPCAPS`) so [`Sys::set_caps`] can apply
+    /// the configured sets afterwards.
+    fn set_ids(&mut self, uid: u32, gid: u32, groups: &[u32]) -> io::Result<()>;
+    /// Drops from the bounding set every capability not in `keep` (needs CAP_SETPCAP, so it
+    /// runs before [`Sys::set_ids`]).
+    fn drop_bounding(&mut self, keep: u64) -> io::Result<()>;
+    /// Sets the effective/permitted/inheritable sets and raises the ambient ones (after
+    /// [`Sys::set_ids`]; the bounding set is not touched).
+    fn set_caps(&mut self, caps: &CapSets) -> io::Result<()>;
+    /// `PR_SET_NO_NEW_PRIVS`.
+    fn no_new_privs(&mut self) -> io::Result<()>;
+    /// sync(2).
+    fn sync(&mut self);
+    /// kill(2).
+    fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()>;
+}

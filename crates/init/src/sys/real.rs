@@ -1,0 +1,227 @@
+//! The kernel-backed [`Sys`]: thin wrappers over libc. Each `unsafe` block passes pointers to
+//! NUL-terminated strings or plain structs that outlive the call.
+
+use super::{CapSets, DevKind, Sys};
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// The real kernel.
+#[derive(Debug, Default)]
+pub struct Real;
+
+pub(crate) fn cpath(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::ErrorKind::InvalidInput.into())
+}
+
+pub(crate) fn cstr(s: &str) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::ErrorKind::InvalidInput.into())
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn check_long(rc: libc::c_long) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `prctl` with integer arguments.
+pub(crate) fn prctl(op: libc::c_int, a: libc::c_ulong, b: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: prctl with integer-only arguments reads and writes no user memory.
+    check(unsafe { libc::prctl(op, a, b, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+}
+
+/// The highest capability number the running kernel knows.
+pub(crate) fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+impl Sys for Real {
+    fn mount(
+        &mut self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: u64,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        let src = source.map(cstr).transpose()?;
+        let tgt = cpath(target)?;
+        let fst = fstype.map(cstr).transpose()?;
+        let dat = data.map(cstr).transpose()?;
+        let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        // SAFETY: every pointer is NULL or a NUL-terminated string alive for the call.
+        check(unsafe {
+            libc::mount(p(&src), tgt.as_ptr(), p(&fst), flags as libc::c_ulong, p(&dat).cast())
+        })
+    }
+
+    fn umount(&mut self, target: &Path, detach: bool) -> io::Result<()> {
+        let tgt = cpath(target)?;
+        let flags = if detach { libc::MNT_DETACH } else { 0 };
+        // SAFETY: tgt is a NUL-terminated string alive for the call.
+        check(unsafe { libc::umount2(tgt.as_ptr(), flags) })
+    }
+
+    fn mkdir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(mode).create(path)
+    }
+
+    fn touch(&mut self, path: &Path) -> io::Result<()> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Ok(());
+        }
+        std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path).map(drop)
+    }
+
+    fn probe(&mut self, path: &Path) -> Option<bool> {
+        std::fs::metadata(path).ok().map(|m| m.is_dir())
+    }
+
+    fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        std::fs::OpenOptions::new().write(true).open(path)?.write_all(data)
+    }
+
+    fn symlink(&mut self, target: &str, link: &Path) -> io::Result<()> {
+        std::os::unix::fs::symlink(target, link)
+    }
+
+    fn mknod(
+        &mut self,
+        path: &Path,
+        kind: DevKind,
+        mode: u32,
+        major: u64,
+        minor: u64,
+    ) -> io::Result<()> {
+        let p = cpath(path)?;
+        let fmt = match kind {
+            DevKind::Char => libc::S_IFCHR,
+            DevKind::Block => libc::S_IFBLK,
+            DevKind::Fifo => libc::S_IFIFO,
+        };
+        let dev = libc::makedev(major as u32, minor as u32);
+        // SAFETY: p is a NUL-terminated string alive for the call.
+        check(unsafe { libc::mknod(p.as_ptr(), fmt | (mode & 0o7777), dev) })
+    }
+
+    fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+    }
+
+    fn chdir(&mut self, path: &Path) -> io::Result<()> {
+        std::env::set_current_dir(path)
+    }
+
+    fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()> {
+        let a = cpath(new_root)?;
+        let b = cpath(put_old)?;
+        // SAFETY: both arguments are NUL-terminated strings alive for the call.
+        check_long(unsafe { libc::syscall(libc::SYS_pivot_root, a.as_ptr(), b.as_ptr()) })
+    }
+
+    fn chroot(&mut self, path: &Path) -> io::Result<()> {
+        std::os::unix::fs::chroot(path)
+    }
+
+    fn sethostname(&mut self, name: &str) -> io::Result<()> {
+        // SAFETY: the pointer and length describe `name`'s bytes.
+        check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })
+    }
+
+    fn setns(&mut self, path: &Path, nstype: i32) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(path)?;
+        // SAFETY: setns takes a file descriptor we own for the duration of the call.
+        check(unsafe { libc::setns(f.as_raw_fd(), nstype) })
+    }
+
+    fn setrlimit(&mut self, resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+        let lim = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+        // SAFETY: lim is a valid rlimit struct alive for the call.
+        check(unsafe { libc::setrlimit(resource as _, &lim) })
+    }
+
+    fn set_ids(&mut self, uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
+        prctl(libc::PR_SET_KEEPCAPS, 1, 0)?;
+        // SAFETY: the pointer and length describe `groups`, a slice of gid_t-sized integers.
+        check(unsafe { libc::setgroups(groups.len() as _, groups.as_ptr()) })?;
+        // SAFETY: integer-only syscall.
+        check(unsafe { libc::setresgid(gid, gid, gid) })?;
+        // SAFETY: integer-only syscall.
+        check(unsafe { libc::setresuid(uid, uid, uid) })
+    }
+
+    fn drop_bounding(&mut self, keep: u64) -> io::Result<()> {
+        for cap in 0..=last_cap() {
+            if keep & (1 << cap) == 0 {
+                match prctl(libc::PR_CAPBSET_DROP, cap.into(), 0) {
+                    // A capability the kernel does not know is not in the set anyway.
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                    r => r?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set_caps(&mut self, c: &CapSets) -> io::Result<()> {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        let hdr = Header { version: 0x2008_0522, pid: 0 }; // _LINUX_CAPABILITY_VERSION_3
+        let word = |m: u64, i: u32| (m >> (32 * i)) as u32;
+        let data = [0, 1].map(|i| Data {
+            effective: word(c.effective, i),
+            permitted: word(c.permitted, i),
+            inheritable: word(c.inheritable, i),
+        });
+        // SAFETY: hdr and the two-element data array are the v3 layout capset expects.
+        check_long(unsafe { libc::syscall(libc::SYS_capset, &hdr, data.as_ptr()) })?;
+        prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as _, 0)?;
+        for cap in 0..64u64 {
+            if c.ambient & (1 << cap) != 0 {
+                prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as _, cap as _)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn no_new_privs(&mut self) -> io::Result<()> {
+        prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
+    }
+
+    fn sync(&mut self) {
+        // SAFETY: sync takes no arguments.
+        unsafe { libc::sync() }
+    }
+
+    fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()> {
+        // SAFETY: integer-only syscall.
+        check(unsafe { libc::kill(pid, sig) })
+    }
+}
