@@ -1,1 +1,26 @@
-//! TODO: filled in by its issue.
+//! Streaming, deterministic, path-free writers for the formats LinuxKit writes without Docker.
+//!
+//! Key types: [`TarWriter`] (PAX tar with Go's `archive/tar` headers: `tar`, and `docker` when
+//! the tree appends its `Dockerfile`), [`CpioWriter`] (newc cpio with LinuxKit's header quirks),
+//! [`ParallelGzip`] (one gzip member compressed on all cores, same bytes for any thread count),
+//! [`InitrdWriter`] (`kernel+initrd`: kernel, cmdline, ucode + compressed cpio) and
+//! [`write_tar_kernel_initrd`] (`tar-kernel-initrd`). Every writer is an
+//! [`baleen_tree::EntrySink`] or a plain function over `W: Write`.
+//!
+//! Invariants: no host paths, no network, no clocks — output depends only on the entries; no
+//! file data is buffered whole (except the small `cmdline` and microcode).
+//!
+//! Non-goals: choosing file names or writing files (the build crate does temp + rename), the
+//! Docker-based formats (ISO, disks: later crates or modules).
+
+mod cpio;
+mod gzip;
+mod initrd;
+mod tar;
+
+pub use crate::cpio::{relative_path, CpioWriter};
+pub use crate::gzip::{deflate_block, ParallelGzip, BLOCK_SIZE};
+pub use crate::initrd::{
+    write_tar_kernel_initrd, InitrdCompression, InitrdOptions, InitrdOutput, InitrdWriter,
+};
+pub use crate::tar::{pax_record, pax_time, TarWriter};

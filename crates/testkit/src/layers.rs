@@ -43,7 +43,7 @@ pub fn opaque(dir: &str) -> TestEntry {
 /// Fixed mtime of test entries, so layers are byte-stable.
 pub const TEST_MTIME: u64 = 1_600_000_000;
 
-/// Builds an uncompressed tar layer. Names go into the header verbatim (≤ 100 bytes).
+/// Builds an uncompressed tar layer. Names up to 100 bytes go into the header verbatim.
 pub fn tar_layer(entries: &[TestEntry]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for e in entries {
@@ -92,6 +92,11 @@ pub fn tar_layer(entries: &[TestEntry]) -> Vec<u8> {
                 (path, &[])
             }
         };
+        if path.len() > 100 {
+            // Long names go through the tar crate's GNU long-name extension (no `..` allowed).
+            b.append_data(&mut h, path, data).expect("writing to a Vec");
+            continue;
+        }
         let raw = &mut h.as_old_mut().name;
         raw[..path.len()].copy_from_slice(path.as_bytes());
         h.set_cksum();

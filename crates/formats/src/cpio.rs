@@ -1,0 +1,214 @@
+//! A newc (`070701`) cpio writer with the header choices of the Go package LinuxKit uses
+//! (github.com/surma/gocpio), so an initrd's cpio matches LinuxKit's byte for byte:
+//! inode numbers count up from 721 (the trailer takes the next one), nlink is 2 for
+//! directories and 1 otherwise, the device is 3:1 on every entry, the check field is 0, names
+//! and data are padded to 4 bytes, and the archive ends with `TRAILER!!!` padded to 512 bytes.
+//! Hard links become relative symlinks (LinuxKit's choice: a cpio hard link repeats the data).
+//!
+//! Non-goals: reading cpio, the old binary or `070702` (crc) formats.
+
+use baleen_tree::{Entry, EntryKind, EntrySink};
+use std::io::{self, Read, Write};
+
+const FIRST_INODE: u64 = 721;
+
+const S_IFIFO: u32 = 0o010000;
+const S_IFCHR: u32 = 0o020000;
+const S_IFDIR: u32 = 0o040000;
+const S_IFBLK: u32 = 0o060000;
+const S_IFREG: u32 = 0o100000;
+const S_IFLNK: u32 = 0o120000;
+
+#[derive(Debug)]
+pub struct CpioWriter<W: Write> {
+    out: W,
+    written: u64,
+    inode: u64,
+}
+
+/// Go's `filepath.Rel(base, target)` for two clean relative paths.
+pub fn relative_path(base: &str, target: &str) -> String {
+    let split = |s: &str| -> Vec<String> {
+        s.split('/').filter(|p| !p.is_empty() && *p != ".").map(String::from).collect()
+    };
+    let (b, t) = (split(base), split(target));
+    let common = b.iter().zip(&t).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); b.len() - common];
+    parts.extend(t[common..].iter().cloned());
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+impl<W: Write> CpioWriter<W> {
+    pub fn new(out: W) -> Self {
+        CpioWriter { out, written: 0, inode: FIRST_INODE }
+    }
+
+    fn put(&mut self, b: &[u8]) -> io::Result<()> {
+        self.out.write_all(b)?;
+        self.written += b.len() as u64;
+        Ok(())
+    }
+
+    fn pad(&mut self, to: u64) -> io::Result<()> {
+        let n = ((to - self.written % to) % to) as usize;
+        self.put(&vec![0u8; n])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn header(
+        &mut self,
+        name: &str,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        nlink: u32,
+        mtime: i64,
+        size: u64,
+        rdev: (u32, u32),
+    ) -> io::Result<()> {
+        self.pad(4)?;
+        // Fields are 8 hex digits; ids and times beyond 32 bits are cut, as they cannot be said.
+        let h = format!(
+            "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+            self.inode as u32,
+            mode,
+            uid as u32,
+            gid as u32,
+            nlink,
+            mtime.max(0) as u32,
+            size as u32,
+            3,
+            1,
+            rdev.0,
+            rdev.1,
+            name.len() + 1,
+            0
+        );
+        self.put(h.as_bytes())?;
+        self.put(name.as_bytes())?;
+        self.put(&[0])?;
+        self.inode += 1;
+        self.pad(4)
+    }
+
+    /// Writes the trailer, pads to 512 bytes and returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.header("TRAILER!!!", 0, 0, 0, 1, 0, 0, (0, 0))?;
+        self.pad(512)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> EntrySink for CpioWriter<W> {
+    fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        let perm = entry.mode & 0o7777;
+        let (ifmt, nlink, rdev) = match &entry.kind {
+            EntryKind::File { .. } => (S_IFREG, 1, (0, 0)),
+            EntryKind::Dir => (S_IFDIR, 2, (0, 0)),
+            EntryKind::Symlink { .. } | EntryKind::HardLink { .. } => (S_IFLNK, 1, (0, 0)),
+            EntryKind::Char { major, minor } => (S_IFCHR, 1, (*major, *minor)),
+            EntryKind::Block { major, minor } => (S_IFBLK, 1, (*major, *minor)),
+            EntryKind::Fifo => (S_IFIFO, 1, (0, 0)),
+        };
+        let link = match &entry.kind {
+            EntryKind::Symlink { target } => Some(target.clone()),
+            EntryKind::HardLink { target } => {
+                let dir = entry.path.rfind('/').map_or("", |i| &entry.path[..i]);
+                Some(relative_path(dir, target))
+            }
+            _ => None,
+        };
+        if entry.size() > u64::from(u32::MAX) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "entry {:?}: {} bytes do not fit a newc cpio (4 GiB limit)",
+                    entry.path,
+                    entry.size()
+                ),
+            ));
+        }
+        let size = link.as_ref().map_or(entry.size(), |l| l.len() as u64);
+        self.header(
+            &entry.path,
+            ifmt | perm,
+            entry.uid,
+            entry.gid,
+            nlink,
+            entry.mtime.secs,
+            size,
+            rdev,
+        )?;
+        if let Some(l) = link {
+            return self.put(l.as_bytes());
+        }
+        let want = entry.size();
+        if want > 0 {
+            let mut counted = Counted { inner: &mut self.out, n: 0 };
+            io::copy(&mut data.take(want), &mut counted)?;
+            let n = counted.n;
+            self.written += n;
+            if n != want {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("entry {:?}: {want} bytes announced, {n} supplied", entry.path),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Counted<'a, W: Write> {
+    inner: &'a mut W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_match_go_filepath_rel() {
+        assert_eq!(relative_path("bin", "bin/busybox"), "busybox");
+        assert_eq!(relative_path("usr/bin", "bin/busybox"), "../../bin/busybox");
+        assert_eq!(relative_path("", "bin/busybox"), "bin/busybox");
+        assert_eq!(relative_path("a/b", "a/c/d"), "../c/d");
+    }
+
+    #[test]
+    fn header_layout_and_trailer() {
+        let mut w = CpioWriter::new(Vec::new());
+        let e = Entry::new("a", EntryKind::File { size: 3 }, 0o644);
+        w.add(&e, &mut &b"xyz"[..]).unwrap();
+        let out = w.finish().unwrap();
+        let head = std::str::from_utf8(&out[..110]).unwrap();
+        assert_eq!(&head[..6], "070701");
+        assert_eq!(&head[6..14], "000002d1"); // inode 721
+        assert_eq!(&head[14..22], "000081a4"); // regular 0644
+        assert_eq!(&head[38..46], "00000001"); // nlink
+        assert_eq!(&head[62..78], "0000000300000001"); // dev 3:1
+        assert_eq!(&out[110..112], b"a\0");
+        assert_eq!(&out[112..115], b"xyz"); // 112 is 4-aligned
+        assert_eq!(out.len() % 512, 0);
+        let trailer = std::str::from_utf8(&out[116..226]).unwrap();
+        assert_eq!(&trailer[6..14], "000002d2");
+        assert_eq!(&out[226..237], b"TRAILER!!!\0");
+    }
+}

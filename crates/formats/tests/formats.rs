@@ -1,0 +1,335 @@
+//! The writers against trees made from in-memory images, read back by our own parsers, the
+//! `tar` crate, and the reference tools when installed (`tar`, `cpio`, `gzip`, `zstd`).
+
+use baleen_formats::*;
+use baleen_testkit::layers::*;
+use baleen_testkit::require_tool;
+use baleen_tree::*;
+use std::io::{Cursor, Read, Write};
+use std::process::{Command, Stdio};
+
+fn image(reference: &str, entries: &[TestEntry]) -> Image {
+    Image {
+        reference: reference.into(),
+        layers: vec![Layer::new(
+            "sha256:test",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            Cursor::new(gzip(&tar_layer(entries))),
+        )],
+    }
+}
+
+/// A small system: kernel with modules and microcode, one init image, one service, files.
+fn build_tree<S: EntrySink>(sink: S) -> S {
+    let long = format!("usr/share/{}/{}", "d".repeat(80), "file-with-a-long-name.txt");
+    let mods =
+        tar_layer(&[dir("lib"), dir("lib/modules"), file("lib/modules/6.1/modules.dep", b"dep")]);
+    let kernel = image(
+        "docker.io/linuxkit/kernel:6.1",
+        &[
+            file("intel-ucode.cpio", b"UCODE-CPIO"),
+            file("kernel", b"KERNEL-BYTES"),
+            file("kernel.tar", &mods),
+        ],
+    );
+    let init = image(
+        "docker.io/linuxkit/init:1",
+        &[
+            dir("bin"),
+            file_mode("bin/busybox", &[0x7f; 3000], 0o755),
+            hardlink("bin/sh", "bin/busybox"),
+            symlink("usr/bin/env", "/bin/busybox"),
+            file(&long, b"long"),
+            TestEntry::Char { path: "dev/null".into(), major: 1, minor: 3 },
+        ],
+    );
+    let svc = image("docker.io/library/nginx:1", &[file("usr/sbin/nginx", b"nginx")]);
+    let mut w = TreeWriter::new(sink);
+    let opts = KernelOptions {
+        cmdline: "console=ttyS0".into(),
+        ucode: Some("intel-ucode.cpio".into()),
+        ..Default::default()
+    };
+    w.kernel(kernel, &opts).unwrap();
+    w.init(0, init).unwrap();
+    w.finish_init().unwrap();
+    let mut rt = |_: &[RootfsMount]| b"{\"mounts\":[]}".to_vec();
+    w.bundle(Bundle {
+        section: Section::Services,
+        index: 0,
+        name: "nginx",
+        image: svc,
+        readonly: true,
+        config_json: b"{}",
+        runtime_json: &mut rt,
+    })
+    .unwrap();
+    w.files(vec![FileItem {
+        index: 0,
+        path: "etc/config".into(),
+        kind: FileKind::Contents(FileData::Bytes(b"cfg".to_vec())),
+        mode: None,
+        uid: 0,
+        gid: 0,
+    }])
+    .unwrap();
+    w.into_sink()
+}
+
+fn tar_bytes() -> Vec<u8> {
+    build_tree(TarWriter::new(Vec::new())).finish().unwrap()
+}
+
+#[test]
+fn tar_reads_back_with_every_entry_tagged() {
+    let bytes = tar_bytes();
+    assert_eq!(bytes, tar_bytes(), "two builds differ");
+    let mut ar = tar::Archive::new(&bytes[..]);
+    let mut names = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+        let pax: Vec<(String, String)> = e
+            .pax_extensions()
+            .unwrap()
+            .map(|x| {
+                x.map(|r| r.unwrap())
+                    .map(|r| (r.key().unwrap().to_string(), r.value().unwrap().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(pax.iter().any(|(k, _)| k == "LINUXKIT.source"), "{name} lacks LINUXKIT.source");
+        assert!(
+            pax.iter().any(|(k, _)| k == "LINUXKIT.location"),
+            "{name} lacks LINUXKIT.location"
+        );
+        if name == "bin/sh" {
+            assert_eq!(e.header().entry_type(), tar::EntryType::Link);
+        }
+        if name == "bin/busybox" {
+            let mut d = Vec::new();
+            e.read_to_end(&mut d).unwrap();
+            assert_eq!(d.len(), 3000);
+        }
+        names.push(name);
+    }
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("usr/share/ddd") && n.ends_with("file-with-a-long-name.txt")));
+    assert_eq!(&names[..4], &["boot", "boot/ucode.cpio", "boot/cmdline", "boot/kernel"]);
+    assert!(names.contains(&"containers/services/nginx/rootfs/usr/sbin/nginx".to_string()));
+    assert_eq!(names.last().unwrap(), "etc/config");
+    // Go writes no record padding: the archive ends right after its two zero blocks.
+    assert_eq!(bytes.len() % 512, 0);
+    assert!(bytes[bytes.len() - 1024..].iter().all(|&b| b == 0));
+}
+
+#[test]
+fn tar_headers_are_go_archive_tar_pax() {
+    let mut w = TarWriter::new(Vec::new());
+    let e = Entry::new("etc", EntryKind::Dir, 0o755).with_origin("linuxkit.files", "files[0]");
+    w.add(&e, &mut std::io::empty()).unwrap();
+    let b = w.finish().unwrap();
+    // The extended header Go writes: name <dir>/PaxHeaders.0/<base>, zero mode/ids/mtime.
+    assert_eq!(&b[..16], b"PaxHeaders.0/etc");
+    assert_eq!(&b[100..108], b"0000000\0");
+    assert_eq!(b[156], b'x');
+    assert_eq!(&b[257..265], b"ustar\x0000");
+    let body = std::str::from_utf8(&b[512..512 + 64]).unwrap();
+    assert!(
+        body.starts_with("30 LINUXKIT.location=files[0]\n34 LINUXKIT.source=linuxkit.files\n"),
+        "{body:?}"
+    );
+    let h = &b[1024..1536];
+    assert_eq!(&h[..4], b"etc\0");
+    assert_eq!(&h[100..108], b"0000755\0");
+    assert_eq!(&h[136..148], b"13075437410\0"); // 1492533000
+    assert_eq!(h[156], b'5');
+    assert_eq!(&h[329..345], b"0000000\x000000000\0");
+    assert_eq!(&h[154..156], b"\0 ");
+}
+
+#[test]
+fn tar_is_listed_by_gnu_tar() {
+    let Some(tar_bin) = require_tool("tar") else { return };
+    let dir = tempdir();
+    let path = dir.join("t.tar");
+    std::fs::write(&path, tar_bytes()).unwrap();
+    let out = Command::new(tar_bin).arg("-tvf").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = String::from_utf8(out.stdout).unwrap();
+    assert!(listing.contains("bin/sh link to bin/busybox"), "{listing}");
+    assert!(listing.contains("containers/services/nginx/runtime.json"), "{listing}");
+    assert!(listing.contains("file-with-a-long-name.txt"), "{listing}");
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "baleen-formats-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A minimal newc reader: (name, mode, nlink, data) per entry, trailer excluded.
+fn read_newc(mut b: &[u8]) -> Vec<(String, u32, u32, Vec<u8>, u32)> {
+    let total = b.len();
+    let mut out = Vec::new();
+    loop {
+        let hex = |s: &[u8]| u32::from_str_radix(std::str::from_utf8(s).unwrap(), 16).unwrap();
+        assert_eq!(&b[..6], b"070701");
+        let ino = hex(&b[6..14]);
+        let mode = hex(&b[14..22]);
+        let nlink = hex(&b[38..46]);
+        let size = hex(&b[54..62]) as usize;
+        assert_eq!((hex(&b[62..70]), hex(&b[70..78])), (3, 1));
+        let namesize = hex(&b[94..102]) as usize;
+        let name = String::from_utf8(b[110..110 + namesize - 1].to_vec()).unwrap();
+        let pos = total - b.len();
+        let data_start = (pos + 110 + namesize).next_multiple_of(4) - pos;
+        let data = b[data_start..data_start + size].to_vec();
+        let next = (pos + data_start + size).next_multiple_of(4) - pos;
+        b = &b[next..];
+        if name == "TRAILER!!!" {
+            assert_eq!(total % 512, 0);
+            return out;
+        }
+        out.push((name, mode, nlink, data, ino));
+    }
+}
+
+fn initrd(compression: InitrdCompression, threads: usize) -> InitrdOutput<Vec<u8>, Vec<u8>> {
+    let opts = InitrdOptions { compression, threads, prepend_ucode: true };
+    build_tree(InitrdWriter::new(Vec::new(), Vec::new(), opts)).finish().unwrap()
+}
+
+#[test]
+fn kernel_initrd_gzip_splits_boot_and_reads_back() {
+    let out = initrd(InitrdCompression::Gzip, 2);
+    assert_eq!(out.kernel, b"KERNEL-BYTES");
+    assert_eq!(out.cmdline, b"console=ttyS0");
+    assert!(out.initrd.starts_with(b"UCODE-CPIO"));
+    assert_eq!(out.initrd_len as usize, out.initrd.len());
+    let gz = &out.initrd[10..];
+    assert_eq!(gz.len() % 4, 0);
+    let mut cpio = Vec::new();
+    flate2::read::GzDecoder::new(gz).read_to_end(&mut cpio).unwrap();
+    let entries = read_newc(&cpio);
+    let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names[0], "boot", "the boot directory itself stays, as in LinuxKit");
+    assert!(!names.iter().any(|n| n.starts_with("boot/")));
+    assert_eq!(entries[0].4, 721);
+    let sh = entries.iter().find(|e| e.0 == "bin/sh").unwrap();
+    assert_eq!(
+        (sh.1 & 0o170000, sh.3.as_slice()),
+        (0o120000, &b"busybox"[..]),
+        "hard link → relative symlink"
+    );
+    let etc = entries.iter().find(|e| e.0 == "etc").unwrap();
+    assert_eq!((etc.1, etc.2), (0o040755, 2));
+    let null = entries.iter().find(|e| e.0 == "dev/null").unwrap();
+    assert_eq!(null.1 & 0o170000, 0o020000);
+    assert_eq!(entries.iter().find(|e| e.0 == "bin/busybox").unwrap().3.len(), 3000);
+    assert_eq!(out.initrd, initrd(InitrdCompression::Gzip, 1).initrd, "1 and 2 threads differ");
+}
+
+#[test]
+fn kernel_initrd_zstd_is_thread_independent() {
+    let a = initrd(InitrdCompression::Zstd, 1);
+    let b = initrd(InitrdCompression::Zstd, 3);
+    assert_eq!(a.initrd, b.initrd);
+    let z = &a.initrd[10..];
+    let cpio = zstd::decode_all(z).unwrap();
+    assert!(read_newc(&cpio).iter().any(|e| e.0 == "etc/config"));
+}
+
+fn tool_accepts(tool: &str, args: &[&str], input: &[u8]) -> Option<String> {
+    let bin = require_tool(tool)?;
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn reference_tools_accept_the_initrd() {
+    let gz = initrd(InitrdCompression::Gzip, 2).initrd[10..].to_vec();
+    let mut cpio = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut cpio).unwrap();
+    // The initrd's zero padding after the member makes gzip warn: test the member itself.
+    let mut member = ParallelGzip::new(Vec::new(), flate2::Compression::default(), 2);
+    member.write_all(&cpio).unwrap();
+    tool_accepts("gzip", &["-t"], &member.finish().unwrap());
+    let zs = initrd(InitrdCompression::Zstd, 2).initrd[10..].to_vec();
+    tool_accepts("zstd", &["-t"], &zs);
+    if let Some(listing) = tool_accepts("cpio", &["-it", "--quiet"], &cpio) {
+        for want in [
+            "boot",
+            "bin/sh",
+            "etc/config",
+            "containers/services/nginx/config.json",
+            "lib/modules/6.1/modules.dep",
+        ] {
+            assert!(listing.lines().any(|l| l == want), "cpio -t lacks {want}: {listing}");
+        }
+    }
+}
+
+#[test]
+fn tar_kernel_initrd_holds_the_four_files() {
+    let opts = InitrdOptions { prepend_ucode: false, ..Default::default() };
+    let out = build_tree(InitrdWriter::new(Vec::new(), Vec::new(), opts)).finish().unwrap();
+    assert!(out.initrd.starts_with(&[0x1f, 0x8b]));
+    assert_eq!(out.ucode, b"UCODE-CPIO");
+    let tar = write_tar_kernel_initrd(
+        Vec::new(),
+        &mut &out.kernel[..],
+        out.kernel_len,
+        &mut &out.initrd[..],
+        out.initrd_len,
+        &out.cmdline,
+        &out.ucode,
+    )
+    .unwrap();
+    let mut ar = tar::Archive::new(&tar[..]);
+    let got: Vec<(String, u32, u64)> = ar
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.path().unwrap().display().to_string(),
+                e.header().mode().unwrap(),
+                e.header().mtime().unwrap(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+    assert_eq!(names, ["kernel", "initrd.img", "cmdline", "ucode.cpio"]);
+    assert!(got.iter().all(|g| g.1 == 0o644 && g.2 == DEFAULT_MTIME as u64));
+}
+
+#[test]
+fn ucode_after_initrd_content_is_a_clear_error() {
+    let mut w = InitrdWriter::new(Vec::new(), Vec::new(), InitrdOptions::default());
+    w.add(&Entry::new("etc", EntryKind::Dir, 0o755), &mut std::io::empty()).unwrap();
+    w.add(&Entry::new("etc/motd", EntryKind::File { size: 2 }, 0o644), &mut &b"hi"[..]).unwrap();
+    let err = w
+        .add(&Entry::new("boot/ucode.cpio", EntryKind::File { size: 1 }, 0o644), &mut &b"u"[..])
+        .unwrap_err();
+    assert!(err.to_string().contains("microcode must come first"), "{err}");
+}
