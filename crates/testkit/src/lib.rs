@@ -4,7 +4,9 @@
 //!   `cargo xtask test` (`BALEEN_REQUIRE_TOOLS=1`) a missing tool fails the test, because xtask
 //!   installed it; under a bare `cargo test` the test is skipped with a message.
 //! - [`kernel::debian_cloud_kernel`]: Debian's cloud kernel and modules for boot tests, cached.
+//! - [`boot::BootTest`]: boot under qemu (TCG), wait for console markers, drive, stop.
 
+pub mod boot;
 pub mod kernel;
 pub mod layers;
 

@@ -1,0 +1,345 @@
+//! The validated description of one VM ([`QemuPlan`]) and the qemu argv it becomes.
+//!
+//! [`QemuPlan::argv`] is a pure function: every random or host-dependent value (UUID, MAC, the
+//! accelerator verdict, the firmware files) was settled when the plan was prepared, so the same
+//! plan always yields the same command line. The order of the arguments follows LinuxKit's
+//! `run_qemu.go` (spec §8.1) so that a user comparing `ps` output sees the same shape; baleen adds
+//! `isa-debug-exit` and `-no-reboot` at the end for the init↔run exit-status protocol.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The guest architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    /// The architecture this binary runs on, when qemu can emulate it.
+    pub fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
+    }
+
+    /// `qemu-system-<arch>`.
+    pub fn qemu_binary(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "qemu-system-x86_64",
+            Arch::Aarch64 => "qemu-system-aarch64",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The accelerator qemu is started with, after probing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// What the VM boots from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootSource {
+    /// `-kernel`/`-initrd`/`-append` (LinuxKit's `PREFIX-kernel`, `PREFIX-initrd.img`,
+    /// `PREFIX-cmdline`).
+    KernelInitrd { kernel: PathBuf, initrd: PathBuf, cmdline: String },
+    /// A kernel with the root filesystem as a squashfs disk (`root=/dev/sda` is appended).
+    Squashfs { kernel: PathBuf, squashfs: PathBuf, cmdline: String },
+    /// A bootable ISO as the first CD-ROM, `-boot d`.
+    Iso(PathBuf),
+    /// A bootable disk image, attached as disk 0.
+    Disk { path: PathBuf, format: String },
+    /// A unified kernel image: an EFI application that OVMF starts through `-kernel`.
+    Uki(PathBuf),
+}
+
+/// The firmware the VM starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Firmware {
+    /// qemu's own SeaBIOS.
+    Bios,
+    /// OVMF: the code image read-only, and (when the firmware comes as code + vars) this VM's own
+    /// copy of the variable store, so that one VM's boot entries never leak into another's.
+    Uefi { code: PathBuf, vars: Option<PathBuf> },
+}
+
+/// One extra disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disk {
+    pub path: PathBuf,
+    /// qemu's format name (`raw`, `qcow2`, `vpc`, `vmdk`); `None` lets qemu probe.
+    pub format: Option<String>,
+    /// Size in MiB when the file is to be created.
+    pub size_mb: Option<u64>,
+}
+
+/// How the guest's network is wired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Networking {
+    /// qemu's user-mode network (slirp), with `--publish` port forwards.
+    User,
+    /// No network device at all.
+    None,
+    /// An existing tap interface.
+    Tap(String),
+    /// A bridge through qemu-bridge-helper.
+    Bridge(String),
+}
+
+/// The transport of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// A host port forwarded to a guest port (`--publish host:guest[/proto]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publish {
+    pub host: u16,
+    pub guest: u16,
+    pub proto: Proto,
+}
+
+/// Everything needed to start one VM; see the module docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuPlan {
+    pub arch: Arch,
+    pub cpus: u32,
+    pub mem_mb: u64,
+    pub boot: BootSource,
+    pub firmware: Firmware,
+    pub disks: Vec<Disk>,
+    /// The metadata CD-ROM (`--data`/`--data-file`), already written.
+    pub data_iso: Option<PathBuf>,
+    pub networking: Networking,
+    pub publish: Vec<Publish>,
+    /// Locally administered unicast MAC, persisted in the state dir.
+    pub mac: String,
+    pub uuid: String,
+    pub accel: Accel,
+    pub state_dir: PathBuf,
+    /// Show a graphical window instead of putting the console on stdio.
+    pub gui: bool,
+    /// Extra raw `-device` values.
+    pub devices: Vec<String>,
+}
+
+/// The I/O port of the `isa-debug-exit` device through which init reports a non-zero status.
+pub const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+impl QemuPlan {
+    /// The qemu binary for this plan's architecture.
+    pub fn qemu_binary(&self) -> &'static str {
+        self.arch.qemu_binary()
+    }
+
+    /// Where qemu writes its pid.
+    pub fn pidfile(&self) -> PathBuf {
+        self.state_dir.join("qemu.pid")
+    }
+
+    /// The qemu arguments (without the program name), in LinuxKit's order.
+    pub fn argv(&self) -> Vec<OsString> {
+        let mut a = Argv::default();
+        a.push("-smp").push(self.cpus.to_string());
+        a.push("-m").push(self.mem_mb.to_string());
+        a.push("-uuid").push(&self.uuid);
+        a.push("-pidfile").push(self.pidfile());
+
+        let emulated = self.arch != Arch::host();
+        match self.arch {
+            Arch::X86_64 => {
+                a.push("-machine").push(format!("q35,accel={}", self.accel.as_str()));
+            }
+            Arch::Aarch64 => {
+                if self.accel == Accel::Kvm && !emulated {
+                    a.push("-cpu").push("host");
+                    a.push("-machine").push("virt,gic_version=host,accel=kvm");
+                } else {
+                    a.push("-cpu").push("cortex-a57");
+                    a.push("-machine").push("virt,accel=tcg");
+                }
+            }
+        }
+        a.push("-object").push("rng-random,id=rng0,filename=/dev/urandom");
+        a.push("-device").push("virtio-rng-pci,rng=rng0");
+
+        // Disks: the boot disk (or squashfs root) first, then --disk ones. Index 2 is where
+        // q35 puts the CD-ROM, so it is skipped when an ISO boots.
+        let mut disks: Vec<(PathBuf, Option<String>)> = Vec::new();
+        match &self.boot {
+            BootSource::Disk { path, format } => disks.push((path.clone(), Some(format.clone()))),
+            BootSource::Squashfs { squashfs, .. } => {
+                disks.push((squashfs.clone(), Some("raw".into())))
+            }
+            _ => {}
+        }
+        disks.extend(self.disks.iter().map(|d| (d.path.clone(), d.format.clone())));
+        let booting_iso = matches!(self.boot, BootSource::Iso(_));
+        let mut index = 0u32;
+        for (path, format) in &disks {
+            if booting_iso && index == 2 {
+                index += 1;
+            }
+            let mut v = OsString::from("file=");
+            v.push(escape_comma(path));
+            if let Some(f) = format {
+                v.push(format!(",format={f}"));
+            }
+            v.push(format!(",index={index},media=disk"));
+            a.push("-drive").push(v);
+            index += 1;
+        }
+
+        let mut isos: Vec<&Path> = Vec::new();
+        if let BootSource::Iso(p) = &self.boot {
+            a.push("-boot").push("d");
+            isos.push(p);
+        }
+        if let Some(d) = &self.data_iso {
+            isos.push(d);
+        }
+        for (i, iso) in isos.iter().enumerate() {
+            if i == 0 {
+                a.push("-cdrom").push(iso);
+            } else {
+                if index == 2 {
+                    index += 1;
+                }
+                let mut v = OsString::from("file=");
+                v.push(escape_comma(iso));
+                v.push(format!(",index={index},media=cdrom"));
+                a.push("-drive").push(v);
+                index += 1;
+            }
+        }
+
+        if let Firmware::Uefi { code, vars } = &self.firmware {
+            let mut v = OsString::from("if=pflash,format=raw,unit=0,readonly=on,file=");
+            v.push(escape_comma(code));
+            a.push("-drive").push(v);
+            if let Some(vars) = vars {
+                let mut v = OsString::from("if=pflash,format=raw,unit=1,file=");
+                v.push(escape_comma(vars));
+                a.push("-drive").push(v);
+            }
+        }
+
+        match &self.boot {
+            BootSource::KernelInitrd { kernel, initrd, cmdline } => {
+                a.push("-kernel").push(kernel);
+                a.push("-initrd").push(initrd);
+                a.push("-append").push(cmdline);
+            }
+            BootSource::Squashfs { kernel, cmdline, .. } => {
+                a.push("-kernel").push(kernel);
+                let cmdline = if cmdline.is_empty() {
+                    "root=/dev/sda".to_owned()
+                } else {
+                    format!("{cmdline} root=/dev/sda")
+                };
+                a.push("-append").push(cmdline);
+            }
+            BootSource::Uki(uki) => {
+                a.push("-kernel").push(uki);
+            }
+            BootSource::Iso(_) | BootSource::Disk { .. } => {}
+        }
+
+        match &self.networking {
+            Networking::None => {
+                a.push("-net").push("none");
+            }
+            net => {
+                a.push("-device").push(format!("virtio-net-pci,netdev=t0,mac={}", self.mac));
+                let netdev = match net {
+                    Networking::User => {
+                        let mut v = "user,id=t0".to_owned();
+                        for p in &self.publish {
+                            let proto = match p.proto {
+                                Proto::Tcp => "tcp",
+                                Proto::Udp => "udp",
+                            };
+                            v.push_str(&format!(",hostfwd={proto}::{}-:{}", p.host, p.guest));
+                        }
+                        v
+                    }
+                    Networking::Tap(ifname) => {
+                        format!("tap,id=t0,ifname={ifname},script=no,downscript=no")
+                    }
+                    Networking::Bridge(br) => format!("bridge,id=t0,br={br}"),
+                    Networking::None => unreachable!("handled above"),
+                };
+                a.push("-netdev").push(netdev);
+            }
+        }
+
+        if !self.gui {
+            a.push("-nographic");
+        }
+        for d in &self.devices {
+            a.push("-device").push(d);
+        }
+        // The init↔run protocol: init writes a non-zero status to this port and qemu exits with
+        // (status << 1) | 1. There is no ISA bus on aarch64's virt machine.
+        if self.arch == Arch::X86_64 {
+            a.push("-device")
+                .push(format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04"));
+        }
+        // A guest that reboots (or panics with panic=-1) ends the run instead of looping.
+        a.push("-no-reboot");
+        a.0
+    }
+}
+
+/// qemu's option parser splits on commas; a literal comma in a path is written twice.
+fn escape_comma(p: &Path) -> OsString {
+    let s = p.as_os_str();
+    match s.to_str() {
+        Some(text) if text.contains(',') => text.replace(',', ",,").into(),
+        _ => s.to_owned(),
+    }
+}
+
+#[derive(Default)]
+struct Argv(Vec<OsString>);
+
+impl Argv {
+    fn push(&mut self, v: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.0.push(v.as_ref().to_owned());
+        self
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

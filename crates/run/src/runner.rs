@@ -1,0 +1,462 @@
+//! Running a [`QemuPlan`]: spawning qemu, teeing the serial console, enforcing `--timeout`,
+//! stopping cleanly on Ctrl-C, and mapping the end to an exit status ([`Verdict`]).
+//!
+//! qemu runs with `-nographic`, so the serial console (muxed with qemu's monitor, as LinuxKit) is
+//! qemu's stdout. A reader thread copies it to our stdout and to the console log as it arrives
+//! (byte by byte, so a `login: ` prompt without a newline shows at once), keeps it for
+//! [`Vm::wait_for`], and feeds complete lines to a [`ConsoleWatch`]. A VM is stopped with
+//! SIGTERM, on which qemu shuts down cleanly (flushing disk caches); SIGKILL follows only when it
+//! does not exit within [`STOP_GRACE`].
+
+use crate::console::{verdict, ConsoleWatch, Event, QemuEnd, Verdict};
+use crate::plan::QemuPlan;
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long qemu gets to exit after SIGTERM before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The console kept in memory is capped; past this the oldest half is dropped (the log file keeps
+/// everything).
+const MAX_CONSOLE_IN_MEMORY: usize = 16 << 20;
+
+/// What qemu's stdin is connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinMode {
+    /// The user's terminal: type into the guest's serial console (Ctrl-A X quits qemu).
+    Inherit,
+    Null,
+    /// Written by [`Vm::send`] (boot tests driving a shell).
+    Piped,
+}
+
+/// How to supervise the VM.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Copy the console to our stdout.
+    pub echo: bool,
+    /// The console log; default `<state>/console.log`.
+    pub console_file: Option<PathBuf>,
+    pub stdin: StdinMode,
+    /// Stop the VM after this long ([`QemuEnd::TimedOut`], exit 124).
+    pub timeout: Option<Duration>,
+    /// Turn SIGINT/SIGTERM to baleen into a clean stop of the VM (the CLI; not tests).
+    pub handle_signals: bool,
+    /// Print the boot timeline on stderr once services started (or at the end).
+    pub measure: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            echo: true,
+            console_file: None,
+            stdin: StdinMode::Inherit,
+            timeout: None,
+            handle_signals: false,
+            measure: false,
+        }
+    }
+}
+
+/// Running a VM failed (as opposed to the VM failing, which is a [`Verdict`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("starting {program} (Debian package qemu-system-x86 or qemu-system-arm)")]
+    Spawn { program: String, source: io::Error },
+    #[error("opening the console log {path}")]
+    ConsoleFile { path: PathBuf, source: io::Error },
+    #[error("waiting for qemu (pid {pid})")]
+    Wait { pid: u32, source: io::Error },
+}
+
+/// How the run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub end: QemuEnd,
+    pub verdict: Verdict,
+    pub watch: ConsoleWatch,
+    pub console_file: PathBuf,
+}
+
+#[derive(Default)]
+struct ConsoleState {
+    bytes: Vec<u8>,
+    partial: Vec<u8>,
+    watch: ConsoleWatch,
+    eof: bool,
+    measured: bool,
+    /// Host time from qemu's start to init's first line (firmware + kernel, as the host sees it).
+    host_to_init: Option<Duration>,
+}
+
+struct Shared {
+    state: Mutex<ConsoleState>,
+    cond: Condvar,
+}
+
+/// A running VM. Dropping it kills qemu.
+pub struct Vm {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    shared: Arc<Shared>,
+    reader: Option<JoinHandle<()>>,
+    config: RunConfig,
+    console_file: PathBuf,
+    started: Instant,
+    saved_termios: Option<rustix::termios::Termios>,
+    finished: bool,
+    /// The full command line, for logs and error messages.
+    pub command: Vec<OsString>,
+}
+
+impl std::fmt::Debug for Vm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vm").field("pid", &self.child.id()).field("command", &self.command).finish()
+    }
+}
+
+fn console_path(plan: &QemuPlan, config: &RunConfig) -> PathBuf {
+    config.console_file.clone().unwrap_or_else(|| plan.state_dir.join("console.log"))
+}
+
+/// The full qemu command line as one shell-like string, for `-v` logs.
+pub fn display_command(plan: &QemuPlan) -> String {
+    std::iter::once(plan.qemu_binary().to_owned())
+        .chain(plan.argv().iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Starts qemu in its own process group, console to the log file, and returns its pid without
+/// waiting (`--detached`). Stop it with `kill <pid>` (also in `<state>/qemu.pid`).
+pub fn start_detached(plan: &QemuPlan, console_file: Option<&Path>) -> Result<u32, RunError> {
+    use std::os::unix::process::CommandExt;
+    let log =
+        console_file.map(Path::to_owned).unwrap_or_else(|| plan.state_dir.join("console.log"));
+    let open = |p: &Path| {
+        std::fs::File::create(p)
+            .map_err(|source| RunError::ConsoleFile { path: p.to_owned(), source })
+    };
+    let out = open(&log)?;
+    let err = open(&plan.state_dir.join("qemu.log"))?;
+    let child = Command::new(plan.qemu_binary())
+        .args(plan.argv())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        // Its own process group: Ctrl-C in this terminal must not reach it.
+        .process_group(0)
+        .spawn()
+        .map_err(|source| RunError::Spawn { program: plan.qemu_binary().into(), source })?;
+    Ok(child.id())
+}
+
+impl Vm {
+    /// Starts qemu for `plan`.
+    pub fn start(plan: &QemuPlan, config: RunConfig) -> Result<Vm, RunError> {
+        let console_file = console_path(plan, &config);
+        let log = std::fs::File::create(&console_file)
+            .map_err(|source| RunError::ConsoleFile { path: console_file.clone(), source })?;
+        let argv = plan.argv();
+        tracing::info!("{}", display_command(plan));
+
+        let saved_termios = if config.stdin == StdinMode::Inherit {
+            let stdin = io::stdin();
+            let fd = stdin.as_fd();
+            rustix::termios::isatty(fd).then(|| rustix::termios::tcgetattr(fd).ok()).flatten()
+        } else {
+            None
+        };
+        let mut child = Command::new(plan.qemu_binary())
+            .args(&argv)
+            .stdin(match config.stdin {
+                StdinMode::Inherit => Stdio::inherit(),
+                StdinMode::Null => Stdio::null(),
+                StdinMode::Piped => Stdio::piped(),
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| RunError::Spawn { program: plan.qemu_binary().into(), source })?;
+        let started = Instant::now();
+        let shared =
+            Arc::new(Shared { state: Mutex::new(ConsoleState::default()), cond: Condvar::new() });
+        let stdout = child.stdout.take().expect("stdout was piped");
+        let reader = {
+            let shared = Arc::clone(&shared);
+            let (echo, measure) = (config.echo, config.measure);
+            std::thread::spawn(move || pump(stdout, log, echo, measure, started, &shared))
+        };
+        let mut command = vec![OsString::from(plan.qemu_binary())];
+        command.extend(argv);
+        Ok(Vm {
+            stdin: child.stdin.take(),
+            child,
+            shared,
+            reader: Some(reader),
+            config,
+            console_file,
+            started,
+            saved_termios,
+            finished: false,
+            command,
+        })
+    }
+
+    /// qemu's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The console log file.
+    pub fn console_file(&self) -> &Path {
+        &self.console_file
+    }
+
+    /// The console so far (lossy UTF-8, `\r` removed).
+    pub fn console(&self) -> String {
+        let st = self.shared.state.lock().expect("console lock");
+        String::from_utf8_lossy(&st.bytes).replace('\r', "")
+    }
+
+    /// What the console's protocol lines said so far.
+    pub fn watch(&self) -> ConsoleWatch {
+        self.shared.state.lock().expect("console lock").watch.clone()
+    }
+
+    /// Waits until the console contains `marker`; returns the console so far. `Err` carries the
+    /// console too, when the time ran out or the VM ended first.
+    pub fn wait_for(&self, marker: &str, timeout: Duration) -> Result<String, WaitError> {
+        let deadline = Instant::now() + timeout;
+        let needle = marker.as_bytes();
+        let mut st = self.shared.state.lock().expect("console lock");
+        loop {
+            if st.bytes.windows(needle.len().max(1)).any(|w| w == needle) {
+                return Ok(String::from_utf8_lossy(&st.bytes).replace('\r', ""));
+            }
+            let console = || String::from_utf8_lossy(&st.bytes).replace('\r', "");
+            if st.eof {
+                return Err(WaitError::Ended { marker: marker.into(), console: console() });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(WaitError::TimedOut {
+                    marker: marker.into(),
+                    secs: timeout.as_secs_f64(),
+                    console: console(),
+                });
+            }
+            st = self.shared.cond.wait_timeout(st, deadline - now).expect("console lock").0;
+        }
+    }
+
+    /// Types `bytes` into the serial console ([`StdinMode::Piped`] only).
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.stdin {
+            Some(s) => s.write_all(bytes).and_then(|_| s.flush()),
+            None => Err(io::Error::other("the VM's stdin is not piped (StdinMode::Piped)")),
+        }
+    }
+
+    /// Asks qemu to quit (SIGTERM), then kills it after [`STOP_GRACE`]. Returns how it ended.
+    pub fn stop(&mut self) -> io::Result<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Ok(status);
+        }
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = Instant::now() + STOP_GRACE;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                return self.child.wait();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the VM to end (enforcing the timeout and, when configured, turning Ctrl-C into a
+    /// clean stop) and maps the end to a [`Verdict`].
+    pub fn wait(&mut self) -> Result<RunOutcome, RunError> {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let mut hooks = Vec::new();
+        if self.config.handle_signals {
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                if let Ok(id) = signal_hook::flag::register(sig, Arc::clone(&interrupted)) {
+                    hooks.push(id);
+                }
+            }
+        }
+        let pid = self.child.id();
+        let wait_err = |source| RunError::Wait { pid, source };
+        let end = loop {
+            if let Some(status) = self.child.try_wait().map_err(wait_err)? {
+                break if interrupted.load(Ordering::SeqCst) {
+                    QemuEnd::Interrupted
+                } else {
+                    end_of(status)
+                };
+            }
+            if interrupted.load(Ordering::SeqCst) {
+                self.stop().map_err(wait_err)?;
+                break QemuEnd::Interrupted;
+            }
+            if let Some(t) = self.config.timeout {
+                if self.started.elapsed() >= t {
+                    self.stop().map_err(wait_err)?;
+                    break QemuEnd::TimedOut { secs: t.as_secs() };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        for id in hooks {
+            signal_hook::low_level::unregister(id);
+        }
+        self.finish();
+        let st = self.shared.state.lock().expect("console lock");
+        if self.config.measure && !st.measured {
+            eprint!("{}", measure_report(&st));
+        }
+        Ok(RunOutcome {
+            end,
+            verdict: verdict(end, &st.watch),
+            watch: st.watch.clone(),
+            console_file: self.console_file.clone(),
+        })
+    }
+
+    /// Joins the reader (qemu has exited, so its stdout reaches EOF) and restores the terminal.
+    fn finish(&mut self) {
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        if let Some(t) = self.saved_termios.take() {
+            let _ = rustix::termios::tcsetattr(
+                io::stdin().as_fd(),
+                rustix::termios::OptionalActions::Now,
+                &t,
+            );
+        }
+        self.finished = true;
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.finish();
+        }
+    }
+}
+
+/// A marker did not show up.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("{marker:?} did not appear on the console within {secs} s")]
+    TimedOut { marker: String, secs: f64, console: String },
+    #[error("the VM ended before {marker:?} appeared on the console")]
+    Ended { marker: String, console: String },
+}
+
+impl WaitError {
+    /// The console up to the failure.
+    pub fn console(&self) -> &str {
+        match self {
+            WaitError::TimedOut { console, .. } | WaitError::Ended { console, .. } => console,
+        }
+    }
+}
+
+fn end_of(status: std::process::ExitStatus) -> QemuEnd {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => QemuEnd::Exited(code),
+        (None, Some(sig)) => QemuEnd::Signalled(sig),
+        (None, None) => QemuEnd::Exited(1),
+    }
+}
+
+fn measure_report(st: &ConsoleState) -> String {
+    match st.watch.timeline() {
+        None => "measure: init printed no `baleen: init started` line on the console\n".into(),
+        Some(tl) => {
+            let mut s = tl.render();
+            if let Some(h) = st.host_to_init {
+                s.push_str(&format!(
+                    "  {:>8.3}  host: qemu start -> init (includes firmware)\n",
+                    h.as_secs_f64()
+                ));
+            }
+            s
+        }
+    }
+}
+
+/// The reader thread: console bytes → stdout, log, memory, line watcher.
+fn pump(
+    mut from: impl Read,
+    log: std::fs::File,
+    echo: bool,
+    measure: bool,
+    started: Instant,
+    shared: &Shared,
+) {
+    let mut log = io::BufWriter::new(log);
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        if echo {
+            let mut out = io::stdout().lock();
+            // A closed stdout (`baleen run | head`) must not stop the VM's supervision.
+            let _ = out.write_all(chunk).and_then(|_| out.flush());
+        }
+        let _ = log.write_all(chunk).and_then(|_| log.flush());
+        let mut st = shared.state.lock().expect("console lock");
+        st.bytes.extend_from_slice(chunk);
+        if st.bytes.len() > MAX_CONSOLE_IN_MEMORY {
+            st.bytes.drain(..MAX_CONSOLE_IN_MEMORY / 2);
+        }
+        st.partial.extend_from_slice(chunk);
+        while let Some(pos) = st.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = st.partial.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line);
+            st.watch.feed(&line);
+            if st.host_to_init.is_none()
+                && st.watch.events.last().is_some_and(|(_, e)| *e == Event::InitStarted)
+            {
+                st.host_to_init = Some(started.elapsed());
+            }
+            if measure && !st.measured && st.watch.services_started() {
+                st.measured = true;
+                eprint!("{}", measure_report(&st));
+            }
+        }
+        drop(st);
+        shared.cond.notify_all();
+    }
+    let mut st = shared.state.lock().expect("console lock");
+    if !st.partial.is_empty() {
+        let line = String::from_utf8_lossy(&std::mem::take(&mut st.partial)).into_owned();
+        st.watch.feed(&line);
+    }
+    st.eof = true;
+    drop(st);
+    shared.cond.notify_all();
+}
