@@ -9,6 +9,9 @@
 //! - [`IdMap`]: the per-container uid/gid numbering that files and containers refer to.
 //! - [`TemplateResolver`]: how `@pkg:` templates are resolved, supplied by the caller.
 //! - [`parse_label`]: the `org.mobyproject.config` image label, validated with the same rules.
+//! - [`runtime::config_to_oci`] / [`runtime::runtime_json`]: a container's `config.json` and
+//!   `runtime.json` ([`oci::Spec`], [`oci::RuntimeJson`]), byte-compatible with LinuxKit through
+//!   [`oci::to_go_json`].
 //!
 //! Non-goals: no I/O at all (callers hand over names and bytes), no network, no knowledge of
 //! registries or output formats.
@@ -22,6 +25,9 @@ mod load;
 mod merge;
 mod node;
 mod schema;
+
+pub mod oci;
+pub mod runtime;
 
 pub mod reference;
 
