@@ -4,9 +4,11 @@
 //!   `cargo xtask test` (`BALEEN_REQUIRE_TOOLS=1`) a missing tool fails the test, because xtask
 //!   installed it; under a bare `cargo test` the test is skipped with a message.
 //! - [`kernel::debian_cloud_kernel`]: Debian's cloud kernel and modules for boot tests, cached.
+//! - [`init::init_binary`]: the static baleen-init, built once per test process.
 //! - [`boot::BootTest`]: boot under qemu (TCG), wait for console markers, drive, stop.
 
 pub mod boot;
+pub mod init;
 pub mod kernel;
 pub mod layers;
 

@@ -1,0 +1,386 @@
+//! One real boot: Debian's cloud kernel under qemu (TCG) with baleen-init as `/init` and a
+//! bundle tree laid out as LinuxKit writes it (config.json/runtime.json written here by hand,
+//! in LinuxKit's form, linuxkit-compat.md §2, §3.2). One boot checks many things at once, to
+//! keep the suite's qemu time small:
+//!
+//! onboot order; a failing onboot reported with its stderr; overlay (a module) for a writable
+//! root; a readonly root refusing writes; no capabilities refusing mknod; a service reading a
+//! `files` entry through a bind; a `net: new` service reaching the host namespace over a veth
+//! pair from runtime.json (veth is a module, its dependencies read without modules.dep); a
+//! `poweroff` from a `pid: host` service; services stopped with SIGTERM; onshutdown ran; the
+//! poweroff status reaching the host as qemu's exit code through isa-debug-exit.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BUSYBOX_ROOT: &str = "/containers/onboot/000-first/rootfs";
+
+/// One container of the test image.
+struct C {
+    section: &'static str,
+    dir: &'static str,
+    script: &'static str,
+    readonly: bool,
+    caps: &'static [&'static str],
+    net_new: bool,
+    pid_host: bool,
+    binds: &'static [&'static str],
+    interfaces: Value,
+    mkdir: &'static [&'static str],
+}
+
+impl C {
+    fn new(section: &'static str, dir: &'static str, script: &'static str) -> C {
+        C {
+            section,
+            dir,
+            script,
+            readonly: true,
+            caps: &[],
+            net_new: false,
+            pid_host: false,
+            binds: &[],
+            interfaces: json!([]),
+            mkdir: &[],
+        }
+    }
+
+    fn prefix(&self) -> String {
+        format!("/containers/{}/{}", self.section, self.dir)
+    }
+
+    /// config.json as LinuxKit's ConfigToOCI writes it: default mounts + binds sorted by
+    /// destination, namespaces in its order, capabilities in all sets.
+    fn config(&self) -> Value {
+        let ro = |mut v: Vec<&'static str>| {
+            if self.readonly {
+                v.push("ro");
+            }
+            v
+        };
+        let mut mounts = vec![
+            json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                   "options": ro(vec!["nosuid", "strictatime", "mode=755", "size=65536k"])}),
+            json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                   "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
+            json!({"destination": "/proc", "type": "proc", "source": "proc",
+                   "options": ["nosuid", "nodev", "noexec", "relatime"]}),
+            json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                   "options": ro(vec!["nosuid", "noexec", "nodev"])}),
+            json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                   "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+        ];
+        for b in self.binds {
+            let (src, dst) = b.split_once(':').unwrap();
+            mounts.push(json!({"destination": dst, "type": "bind", "source": src,
+                               "options": ["rw", "rbind", "rshared"]}));
+        }
+        mounts.sort_by(|a, b| a["destination"].as_str().cmp(&b["destination"].as_str()));
+        let mut namespaces = vec![];
+        if self.net_new {
+            namespaces.push(json!({"type": "network"}));
+        }
+        if !self.pid_host {
+            namespaces.push(json!({"type": "pid"}));
+        }
+        namespaces.push(json!({"type": "mount"}));
+        let mut process = json!({
+            "user": {"uid": 0, "gid": 0},
+            "args": ["/bin/sh", "-c", self.script],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "cwd": "/"
+        });
+        if !self.caps.is_empty() {
+            process["capabilities"] = json!({
+                "bounding": self.caps, "effective": self.caps,
+                "inheritable": self.caps, "permitted": self.caps
+            });
+        }
+        json!({
+            "ociVersion": "1.2.1",
+            "process": process,
+            "root": {"path": "rootfs", "readonly": self.readonly},
+            "mounts": mounts,
+            "linux": {"resources": {}, "namespaces": namespaces}
+        })
+    }
+
+    /// runtime.json as LinuxKit's ImageBundle writes it; every container roots at the first
+    /// one's extraction (LinuxKit's de-duplication of the same image).
+    fn runtime(&self) -> Value {
+        let p = self.prefix();
+        let mounts = if self.readonly {
+            json!([{"source": BUSYBOX_ROOT, "destination": format!("{p}/rootfs"),
+                    "options": ["bind"]}])
+        } else {
+            json!([
+                {"source": "tmpfs", "type": "tmpfs", "destination": format!("{p}/tmp")},
+                {"destination": format!("{p}/tmp"), "options": ["remount", "private"]},
+                {"source": "overlay", "type": "overlay", "destination": format!("{p}/rootfs"),
+                 "options": [format!("lowerdir={BUSYBOX_ROOT}"), format!("upperdir={p}/tmp/upper"),
+                             format!("workdir={p}/tmp/work")]}
+            ])
+        };
+        json!({
+            "cgroups": [], "mounts": mounts, "mkdir": self.mkdir, "interfaces": self.interfaces,
+            "bindNS": {"cgroup": "", "ipc": "", "mnt": "", "net": "", "pid": "", "user": "",
+                       "uts": ""},
+            "namespace": ""
+        })
+    }
+}
+
+fn containers() -> Vec<C> {
+    let shared = &["/run/baleen-test:/run/baleen-test"];
+    vec![
+        C::new(
+            "onboot",
+            "000-first",
+            "echo first-ran; if touch /probe 2>/dev/null; then echo ro-BROKEN; else echo ro-refused; fi",
+        ),
+        C::new("onboot", "001-fail", "echo formatting; echo no disk found >&2; exit 3"),
+        C {
+            readonly: false,
+            ..C::new(
+                "onboot",
+                "002-nocaps",
+                "echo x > /written && echo rw-ok; mknod /n c 1 3 || echo mknod-refused",
+            )
+        },
+        C {
+            binds: &["/etc/test-file:/etc/test-file", "/run/baleen-test:/run/baleen-test"],
+            mkdir: &["/run/baleen-test"],
+            ..C::new(
+                "services",
+                "files",
+                "cat /etc/test-file; touch /run/baleen-test/files-ok; \
+                 trap 'echo files-got-term; exit 0' TERM; while :; do sleep 1; done",
+            )
+        },
+        C {
+            net_new: true,
+            caps: &["CAP_NET_ADMIN", "CAP_NET_RAW"],
+            binds: shared,
+            mkdir: &["/run/baleen-test"],
+            interfaces: json!([{"name": "vc0", "peer": "vh0", "createInRoot": false}]),
+            ..C::new(
+                "services",
+                "net",
+                "ip addr add 10.9.0.2/24 dev vc0; ip link set vc0 up; i=0; \
+                 while [ $i -lt 150 ]; do \
+                   if ping -c1 -W1 10.9.0.1 >/dev/null 2>&1; then \
+                     echo ping-ok; touch /run/baleen-test/ping-ok; break; fi; \
+                   i=$((i+1)); sleep 0.2; done; \
+                 trap 'exit 0' TERM; while :; do sleep 1; done",
+            )
+        },
+        C {
+            caps: &["CAP_NET_ADMIN"],
+            ..C::new(
+                "services",
+                "nethost",
+                "i=0; while ! ip link show vh0 >/dev/null 2>&1 && [ $i -lt 150 ]; do \
+                   i=$((i+1)); sleep 0.2; done; \
+                 ip addr add 10.9.0.1/24 dev vh0 && ip link set vh0 up && echo host-side-up; \
+                 trap 'exit 0' TERM; while :; do sleep 1; done",
+            )
+        },
+        C {
+            pid_host: true,
+            binds: shared,
+            mkdir: &["/run/baleen-test"],
+            ..C::new(
+                "services",
+                "zz-poweroff",
+                "i=0; while [ $i -lt 300 ]; do \
+                   [ -e /run/baleen-test/ping-ok ] && [ -e /run/baleen-test/files-ok ] && break; \
+                   i=$((i+1)); sleep 0.2; done; \
+                 echo powering-off; poweroff 2>/dev/null || kill -USR2 1",
+            )
+        },
+        C::new("onshutdown", "000-marker", "echo onshutdown-marker-ok"),
+    ]
+}
+
+fn write(path: &Path, data: impl AsRef<[u8]>) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, data).unwrap();
+}
+
+/// Lays out the initrd tree and packs it with `cpio`.
+fn build_initrd(dir: &Path, init: &Path, kernel: &baleen_testkit::kernel::Kernel) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let root = dir.join("root");
+    let _ = std::fs::remove_dir_all(&root);
+    for d in ["dev", "proc", "sys", "run", "tmp", "var", "etc/baleen"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(init, root.join("init")).unwrap();
+    write(&root.join("etc/test-file"), "hello from files\n");
+    write(&root.join("etc/baleen/modules"), "overlay\nveth\n");
+    let mods = root.join("lib/modules").join(&kernel.release);
+    for m in ["kernel/fs/overlayfs/overlay.ko", "kernel/drivers/net/veth.ko"] {
+        write(&mods.join(m), std::fs::read(kernel.modules.join(m)).unwrap());
+    }
+
+    // The busybox image, extracted once at the first container's rootfs (LinuxKit de-dup).
+    let bb = root.join(BUSYBOX_ROOT.trim_start_matches('/'));
+    for d in ["bin", "dev", "proc", "sys", "tmp", "run/baleen-test", "etc"] {
+        std::fs::create_dir_all(bb.join(d)).unwrap();
+    }
+    write(&bb.join("etc/test-file"), ""); // the bind's mount point (the root is read-only)
+    std::fs::copy("/bin/busybox", bb.join("bin/busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8(list.stdout).unwrap().lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", bb.join("bin").join(applet)).unwrap();
+        }
+    }
+    for c in containers() {
+        let b = root.join(c.prefix().trim_start_matches('/'));
+        std::fs::create_dir_all(b.join("rootfs")).unwrap();
+        if !c.readonly {
+            std::fs::create_dir_all(b.join("tmp")).unwrap();
+        }
+        write(&b.join("config.json"), serde_json::to_vec_pretty(&c.config()).unwrap());
+        write(&b.join("runtime.json"), serde_json::to_vec_pretty(&c.runtime()).unwrap());
+    }
+    std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let out = dir.join("initrd.img");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > '{}'",
+            out.display()
+        ))
+        .current_dir(&root)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cpio failed");
+    out
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[test]
+fn boots_linuxkit_bundles_and_powers_off_with_status() {
+    let Some(qemu) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
+    if baleen_testkit::require_tool("cpio").is_none() {
+        return;
+    }
+    if !Path::new("/bin/busybox").is_file() {
+        assert!(!baleen_testkit::tools_required(), "busybox-static is not installed");
+        eprintln!("skipping: /bin/busybox (busybox-static) is not installed");
+        return;
+    }
+    let Some(kernel) = baleen_testkit::kernel::debian_cloud_kernel() else { return };
+    let init = baleen_testkit::init::init_binary();
+    let dir = baleen_testkit::kernel::cache_dir().join(format!("init-boot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let initrd = build_initrd(&dir, &init, &kernel);
+
+    let console_path = dir.join("console.log");
+    let mut child = Command::new(qemu)
+        .args(["-accel", "tcg", "-m", "512", "-smp", "1", "-nographic", "-no-reboot"])
+        .args(["-net", "none", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .arg("-kernel")
+        .arg(&kernel.vmlinuz)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args(["-append", "console=ttyS0 panic=-1 baleen.debug=1 baleen.shutdown_grace=3"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&console_path).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting qemu");
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let console = String::from_utf8_lossy(&std::fs::read(&console_path).unwrap()).into_owned();
+    let fail = |why: String| -> ! {
+        panic!(
+            "{why}\n--- last 60 console lines ({}) ---\n{}",
+            console_path.display(),
+            tail(&console, 60)
+        )
+    };
+    let Some(status) = status else { fail("qemu still running after 150 s".into()) };
+
+    // Protocol lines and container output, in the order they must appear.
+    let ordered = [
+        "baleen: init started",
+        "baleen: phase mounts done",
+        "baleen: phase modules done",
+        "baleen: onboot 000-first started pid ",
+        "000-first: ro-refused",
+        "baleen: onboot 000-first exited 0",
+        "baleen: onboot 001-fail started pid ",
+        "baleen: onboot 001-fail exited 3",
+        "baleen: onboot 001-fail failed: no disk found",
+        "baleen: onboot 002-nocaps started pid ",
+        "002-nocaps: rw-ok",
+        "002-nocaps: mknod-refused",
+        "baleen: onboot 002-nocaps exited 0",
+        "baleen: phase onboot done",
+        "baleen: service files started pid ",
+        "baleen: service net started pid ",
+        "baleen: service nethost started pid ",
+        "baleen: service zz-poweroff started pid ",
+        "baleen: phase services started",
+        "zz-poweroff: powering-off",
+        "baleen: shutdown begin",
+        "baleen: onshutdown 000-marker started pid ",
+        "000-marker: onshutdown-marker-ok",
+        "baleen: onshutdown 000-marker exited 0",
+        "baleen: poweroff status 1",
+    ];
+    let mut at = 0;
+    for want in ordered {
+        match console[at..].find(want) {
+            Some(i) => at += i + want.len(),
+            None => fail(format!("console lacks {want:?} (after the previous marker)")),
+        }
+    }
+    // Order among concurrent services is free; these must just be there.
+    for want in [
+        "files: hello from files",
+        "nethost: host-side-up",
+        "net: ping-ok",
+        "files: files-got-term",
+        "baleen: service files exited 0",
+    ] {
+        if !console.contains(want) {
+            fail(format!("console lacks {want:?}"));
+        }
+    }
+    // mknod failed for want of CAP_MKNOD, not because the root was read-only.
+    if !console.lines().any(|l| l.contains("002-nocaps: mknod:") && l.contains("not permitted")) {
+        fail("mknod was not refused with EPERM".into());
+    }
+    if console.contains("ro-BROKEN") || console.contains("baleen: warning module") {
+        fail("a read-only root accepted a write, or a module failed to load".into());
+    }
+    // Status 1 on poweroff goes out through isa-debug-exit: qemu exits (1 << 1) | 1.
+    if status.code() != Some(3) {
+        fail(format!("qemu exited {status:?}, want 3"));
+    }
+    if std::env::var_os("BALEEN_KEEP_TEST_DIR").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
