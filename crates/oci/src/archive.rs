@@ -106,11 +106,12 @@ pub fn export(
         }
     }
     let mut named = root.clone();
-    let mut ann = HashMap::new();
-    ann.insert(REF_NAME.to_string(), r.to_string());
-    ann.insert(CONTAINERD_NAME.to_string(), r.to_string());
-    named.set_annotations(Some(ann));
+    named.set_annotations(None);
     named.set_platform(None);
+    // Built as JSON rather than through the descriptor's HashMap, so the key order is fixed.
+    let mut named = serde_json::to_value(&named).expect("serialises");
+    named["annotations"] =
+        serde_json::json!({CONTAINERD_NAME: r.to_string(), REF_NAME: r.to_string()});
     let index =
         serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [named]});
     let mut tar = tar::Builder::new(w);

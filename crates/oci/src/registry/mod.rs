@@ -205,7 +205,7 @@ impl Client {
                             // A TLS server answering plain HTTP: the HTTPS failure is the story.
                             return Err(RegistryError::Connect {
                                 registry: registry.into(),
-                                detail: chain(&tls_err),
+                                detail: with_tls_hint(chain(&tls_err)),
                             });
                         }
                         Ok(_) => http,
@@ -358,7 +358,7 @@ impl Client {
                 Err(e) => {
                     return Err(RegistryError::Connect {
                         registry: registry.into(),
-                        detail: format!("{what}: {}", chain(&e)),
+                        detail: with_tls_hint(format!("{what}: {}", chain(&e))),
                     })
                 }
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED => {
@@ -539,5 +539,14 @@ impl Client {
                 }
             }
         }
+    }
+}
+
+/// Certificate failures get a hint at the two ways out.
+fn with_tls_hint(detail: String) -> String {
+    if detail.contains("certificate") {
+        format!("{detail} (trust the registry's CA with --cert-file, or list the host with --insecure-registry)")
+    } else {
+        detail
     }
 }

@@ -1,0 +1,396 @@
+//! A real registry for tests: Debian's `docker-registry` (distribution v2.8) on 127.0.0.1, with
+//! its storage in a temp dir, in one of three modes: plain HTTP, htpasswd basic auth, or TLS
+//! with a CA made for the test. Killed on drop. No mock of the protocol anywhere.
+//!
+//! ```no_run
+//! let Some(reg) = baleen_testkit::registry::Registry::start(Default::default()) else { return };
+//! let image_ref = format!("{}/test/app:v1", reg.host);
+//! ```
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How the registry is reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Plain HTTP, anonymous.
+    #[default]
+    Plain,
+    /// Plain HTTP with htpasswd (bcrypt) basic auth for this user and password.
+    Htpasswd { user: String, password: String },
+    /// HTTPS with a certificate for 127.0.0.1/localhost signed by a CA made for the test
+    /// ([`Registry::ca_cert`]).
+    Tls,
+}
+
+/// A running registry. The storage directory survives [`Registry::kill`] and
+/// [`Registry::restart`], so a test can stop it mid-pull and bring it back.
+#[derive(Debug)]
+pub struct Registry {
+    /// `127.0.0.1:<port>`, the registry part of image references.
+    pub host: String,
+    pub port: u16,
+    pub mode: Mode,
+    /// The CA certificate (PEM) that signed the server certificate, in TLS mode.
+    pub ca_cert: Option<PathBuf>,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Registry {
+    /// Starts a registry, or returns `None` (skipping the test) when `docker-registry` or a
+    /// tool the mode needs (`htpasswd`, `openssl`) is missing and tools are not required.
+    pub fn start(mode: Mode) -> Option<Registry> {
+        crate::require_tool("docker-registry")?;
+        let dir = tempfile::Builder::new().prefix("baleen-registry-").tempdir().expect("temp dir");
+        let mut ca_cert = None;
+        match &mode {
+            Mode::Plain => {}
+            Mode::Htpasswd { user, password } => {
+                let htpasswd = crate::require_tool("htpasswd")?;
+                let out = Command::new(htpasswd)
+                    .args(["-Bbn", user, password])
+                    .output()
+                    .expect("running htpasswd");
+                assert!(
+                    out.status.success(),
+                    "htpasswd failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                std::fs::write(dir.path().join("htpasswd"), &out.stdout).expect("writing htpasswd");
+            }
+            Mode::Tls => {
+                let openssl = crate::require_tool("openssl")?;
+                make_certificates(&openssl, dir.path());
+                ca_cert = Some(dir.path().join("ca.pem"));
+            }
+        }
+        let mut reg = Registry { host: String::new(), port: 0, mode, ca_cert, dir, child: None };
+        for _ in 0..5 {
+            // Picking a free port then handing it over is racy; try a few.
+            reg.port = crate::boot::free_port();
+            reg.host = format!("127.0.0.1:{}", reg.port);
+            if reg.spawn() {
+                return Some(reg);
+            }
+        }
+        panic!("docker-registry did not start; log:\n{}", reg.log());
+    }
+
+    /// A plain-HTTP anonymous registry.
+    pub fn plain() -> Option<Registry> {
+        Registry::start(Mode::Plain)
+    }
+
+    /// Where the registry keeps its data (`docker/registry/v2/...` below it).
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The file the registry serves for a blob (`sha256:<hex>`): tests corrupt or truncate it.
+    pub fn blob_data(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+        self.storage().join(format!("docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+    }
+
+    /// The registry's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// A `DOCKER_CONFIG`-style directory whose config.json holds these credentials for this
+    /// registry.
+    pub fn docker_config(&self, user: &str, password: &str) -> PathBuf {
+        let d = self.dir.path().join(format!("docker-config-{user}-{}", password.len()));
+        std::fs::create_dir_all(&d).expect("creating docker config dir");
+        let auth = base64_encode(format!("{user}:{password}").as_bytes());
+        let json = format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, self.host);
+        std::fs::write(d.join("config.json"), json).expect("writing config.json");
+        d
+    }
+
+    /// Stops the registry (SIGKILL), keeping its storage.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        assert!(
+            self.spawn(),
+            "docker-registry did not restart on port {}; log:\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
+    fn config(&self) -> String {
+        let d = self.dir.path().display();
+        let mut c = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {d}/data\n  delete:\n    enabled: true\n\
+             http:\n  addr: 127.0.0.1:{}\n  secret: baleen-test-secret\n",
+            self.port
+        );
+        match &self.mode {
+            Mode::Plain => {}
+            Mode::Htpasswd { .. } => c.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: baleen-test\n    path: {d}/htpasswd\n"
+            )),
+            Mode::Tls => c.push_str(&format!(
+                "  tls:\n    certificate: {d}/server.pem\n    key: {d}/server.key\n"
+            )),
+        }
+        c
+    }
+
+    /// Spawns the registry and waits (bounded) until it accepts connections. False when it
+    /// exited (port taken) or never answered.
+    fn spawn(&mut self) -> bool {
+        let cfg = self.dir.path().join("config.yml");
+        std::fs::write(&cfg, self.config()).expect("writing registry config");
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("registry.log"))
+            .expect("opening registry log");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawning docker-registry");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.child = None;
+                return false;
+            }
+            if self.answers() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        false
+    }
+
+    /// For plain HTTP: `GET /v2/` gets an HTTP answer. For TLS: the port accepts connections
+    /// (the Go server listens only once it is ready to serve).
+    fn answers(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        if self.mode == Mode::Tls {
+            return true;
+        }
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn make_certificates(openssl: &Path, dir: &Path) {
+    let run = |args: &[&str]| {
+        let out =
+            Command::new(openssl).current_dir(dir).args(args).output().expect("running openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "3",
+        "-subj",
+        "/CN=baleen test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    run(&csr);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("writing ext.cnf");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "3",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+/// Standard base64, enough for one config.json line (testkit keeps its dependencies few).
+fn base64_encode(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_known_values() {
+        assert_eq!(super::base64_encode(b"me:secret"), "bWU6c2VjcmV0");
+        assert_eq!(super::base64_encode(b"a"), "YQ==");
+        assert_eq!(super::base64_encode(b"ab"), "YWI=");
+    }
+}
+
+/// A TCP proxy in front of a registry that can "kill" it mid-transfer: once one connection has
+/// carried `cut_after` bytes from the registry, that connection is dropped and every later
+/// connection is closed at once, which is what a client sees when the registry dies. Reset it
+/// with [`Proxy::heal`].
+#[derive(Debug)]
+pub struct Proxy {
+    /// `127.0.0.1:<port>` of the proxy.
+    pub host: String,
+    state: std::sync::Arc<ProxyState>,
+}
+
+#[derive(Debug)]
+struct ProxyState {
+    upstream: std::sync::atomic::AtomicU16,
+    cut_after: std::sync::atomic::AtomicU64,
+    down: std::sync::atomic::AtomicBool,
+    /// Bytes sent by the registry through the proxy, all connections.
+    forwarded: std::sync::atomic::AtomicU64,
+}
+
+impl Proxy {
+    /// Starts a proxy to `127.0.0.1:upstream_port`. `cut_after` 0 means never cut.
+    pub fn start(upstream_port: u16, cut_after: u64) -> Proxy {
+        use std::sync::atomic::*;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding proxy port");
+        let host = format!("127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let state = std::sync::Arc::new(ProxyState {
+            upstream: AtomicU16::new(upstream_port),
+            cut_after: AtomicU64::new(cut_after),
+            down: AtomicBool::new(false),
+            forwarded: AtomicU64::new(0),
+        });
+        let st = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if st.down.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(upstream) =
+                    TcpStream::connect(("127.0.0.1", st.upstream.load(Ordering::SeqCst)))
+                else {
+                    continue;
+                };
+                let st = st.clone();
+                std::thread::spawn(move || pipe(client, upstream, st));
+            }
+        });
+        Proxy { host, state }
+    }
+
+    /// Undoes a cut: new connections go through, no more cutting, to `upstream_port`.
+    pub fn heal(&self, upstream_port: u16) {
+        use std::sync::atomic::Ordering;
+        self.state.upstream.store(upstream_port, Ordering::SeqCst);
+        self.state.cut_after.store(0, Ordering::SeqCst);
+        self.state.down.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether a cut happened.
+    pub fn tripped(&self) -> bool {
+        self.state.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Bytes the registry sent through the proxy so far.
+    pub fn forwarded(&self) -> u64 {
+        self.state.forwarded.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn pipe(client: TcpStream, upstream: TcpStream, st: std::sync::Arc<ProxyState>) {
+    use std::sync::atomic::Ordering;
+    let (mut c_read, mut u_write) =
+        (client.try_clone().expect("clone"), upstream.try_clone().expect("clone"));
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c_read, &mut u_write);
+        let _ = u_write.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut u_read, mut c_write) = (upstream, client);
+    let mut buf = [0u8; 16 << 10];
+    let mut sent = 0u64;
+    loop {
+        let n = match u_read.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let limit = st.cut_after.load(Ordering::SeqCst);
+        if st.down.load(Ordering::SeqCst) || (limit > 0 && sent + n as u64 > limit) {
+            st.down.store(true, Ordering::SeqCst);
+            break;
+        }
+        if c_write.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        sent += n as u64;
+        st.forwarded.fetch_add(n as u64, Ordering::SeqCst);
+    }
+    let _ = c_write.shutdown(std::net::Shutdown::Both);
+    let _ = u_read.shutdown(std::net::Shutdown::Both);
+    let _ = up.join();
+}
