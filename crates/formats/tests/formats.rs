@@ -333,3 +333,30 @@ fn ucode_after_initrd_content_is_a_clear_error() {
         .unwrap_err();
     assert!(err.to_string().contains("microcode must come first"), "{err}");
 }
+
+#[test]
+fn input_tar_copies_give_the_same_bytes() {
+    let first = tar_bytes();
+    let mut w = TreeWriter::new(TarWriter::new(Vec::new()));
+    let copied =
+        w.copy_from_tar(&mut &first[..], "docker.io/linuxkit/kernel:6.1", "kernel").unwrap();
+    assert_eq!(copied, 7);
+    w.copy_from_tar(&mut &first[..], "docker.io/linuxkit/init:1", "init[0]").unwrap();
+    w.finish_init().unwrap();
+    w.copy_from_tar(&mut &first[..], "docker.io/library/nginx:1", "services[0]").unwrap();
+    w.files(vec![FileItem {
+        index: 0,
+        path: "etc/config".into(),
+        kind: FileKind::Contents(FileData::Bytes(b"cfg".to_vec())),
+        mode: None,
+        uid: 0,
+        gid: 0,
+    }])
+    .unwrap();
+    let second = w.into_sink().finish().unwrap();
+    assert!(first == second, "an incremental build differs from the full one");
+    assert_eq!(
+        read_tar_file(&mut &second[..], "/etc/config").unwrap().as_deref(),
+        Some(&b"cfg"[..])
+    );
+}

@@ -233,6 +233,15 @@ pub(crate) fn for_each_entry<E: From<LayerError>>(
     Ok(())
 }
 
+/// A numeric header field; an empty one (all NUL or spaces) reads as 0, as Go's reader does.
+fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> Option<u64> {
+    match parsed {
+        Ok(v) => Some(v),
+        Err(_) if raw.iter().all(|&b| b == 0 || b == b' ') => Some(0),
+        Err(_) => None,
+    }
+}
+
 /// Turns a tar entry into our model. `None` for entries that carry no file (global PAX headers,
 /// the root directory itself).
 fn convert<R: Read>(id: &str, te: &mut tar::Entry<'_, R>) -> Result<Option<Entry>, LayerError> {
@@ -305,12 +314,19 @@ fn convert<R: Read>(id: &str, te: &mut tar::Entry<'_, R>) -> Result<Option<Entry
     let mut entry = Entry {
         path,
         kind,
-        mode: header.mode().map_err(|_| err_path("bad mode field"))? & 0o7777,
-        uid: header.uid().map_err(|_| err_path("bad uid field"))?,
-        gid: header.gid().map_err(|_| err_path("bad gid field"))?,
+        mode: numeric(header.mode().map(u64::from), &header.as_old().mode)
+            .ok_or_else(|| err_path("bad mode field"))? as u32
+            & 0o7777,
+        uid: numeric(header.uid(), &header.as_old().uid)
+            .ok_or_else(|| err_path("bad uid field"))?,
+        gid: numeric(header.gid(), &header.as_old().gid)
+            .ok_or_else(|| err_path("bad gid field"))?,
         uname: header.username().ok().flatten().unwrap_or_default().to_string(),
         gname: header.groupname().ok().flatten().unwrap_or_default().to_string(),
-        mtime: Mtime::secs(header.mtime().map_err(|_| err_path("bad mtime field"))? as i64),
+        mtime: Mtime::secs(
+            numeric(header.mtime(), &header.as_old().mtime)
+                .ok_or_else(|| err_path("bad mtime field"))? as i64,
+        ),
         pax: Vec::new(),
     };
     if let Some(exts) =

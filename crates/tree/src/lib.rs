@@ -19,6 +19,7 @@ mod entry;
 mod files;
 mod flatten;
 mod image;
+mod input;
 mod kernel;
 mod layer;
 mod writer;
@@ -29,6 +30,7 @@ pub use entry::{
 pub use files::{parent_dir_mode, FileData, FileItem, FileKind};
 pub use flatten::flatten;
 pub use image::{Image, RESOLVCONF_SYMLINK};
+pub use input::{for_each_section_entry, read_tar_file};
 pub use kernel::{decompress_kernel, KernelOptions};
 pub use layer::{clean_path, decompress, parse_pax_time, Layer, LayerError};
 pub use writer::{origin_of, Bundle, RootfsMount, Section, TreeError, TreeWriter};

@@ -317,9 +317,43 @@ impl<S: EntrySink> TreeWriter<S> {
         })
     }
 
-    /// Copies entries through unchanged (e.g. sections reused from `--input-tar`).
+    /// Copies entries through unchanged.
     pub fn raw(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
         self.sink.add(entry, data)
+    }
+
+    /// `--input-tar`: copies the section `location` of image `source` from a previous build's tar
+    /// instead of extracting the image again (init sections still feed the apk consolidation).
+    /// Returns how many entries were copied.
+    pub fn copy_from_tar(
+        &mut self,
+        tar: &mut dyn Read,
+        source: &str,
+        location: &str,
+    ) -> Result<u64, TreeError> {
+        let mut n = 0u64;
+        let is_init = location.starts_with("init[");
+        let sink = &mut self.sink;
+        let dbs = &mut self.apk_dbs;
+        crate::input::for_each_section_entry(
+            tar,
+            source,
+            location,
+            |entry: &Entry, data: &mut dyn Read| -> Result<(), ImageError> {
+                n += 1;
+                let res = if is_init && entry.path == APK_DB {
+                    let mut tee = Tee { inner: data, copy: Vec::new() };
+                    let r = sink.add(entry, &mut tee);
+                    dbs.push(tee.copy);
+                    r
+                } else {
+                    sink.add(entry, data)
+                };
+                res.map_err(|source| ImageError::Sink { path: entry.path.clone(), source })
+            },
+        )
+        .map_err(|e| TreeError::from_image(location, source, e))?;
+        Ok(n)
     }
 }
 
