@@ -290,3 +290,11 @@ pub fn pull_all_blocking(
             .collect(),
     }
 }
+
+/// Progress bars on stderr when it is a terminal, else `None` (logs and pipes stay clean).
+pub fn terminal_progress() -> Option<indicatif::MultiProgress> {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal().then(|| {
+        indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
+    })
+}

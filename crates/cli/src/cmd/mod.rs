@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 
 mod build;
+mod cache;
 mod config_input;
 mod validate;
 mod version;
@@ -39,6 +40,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Build a system image from LinuxKit YAML files (for now: `--dry-run` only).
     Build(build::BuildArgs),
+    /// Manage the local image store: ls, rm, clean, gc, pull, push, export, import.
+    Cache(cache::CacheArgs),
     /// Print baleen's version and the commit it was built from.
     Version(version::VersionArgs),
 }
@@ -48,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Build(args) => build::run(args),
+        Command::Cache(args) => cache::run(args),
         Command::Version(args) => version::run(args),
     }
 }

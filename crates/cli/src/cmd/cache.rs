@@ -1,0 +1,224 @@
+//! `baleen cache …`: the local image store (an OCI image layout that LinuxKit's cache can share).
+
+use anyhow::{bail, Context};
+use baleen_oci::{archive, Platform, PullOptions, PushOptions, Reference, RegistryOptions, Store};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// The image store: an OCI image layout directory (LinuxKit's ~/.linuxkit/cache works too).
+    /// Default ~/.baleen/cache.
+    #[arg(long, global = true, env = "BALEEN_CACHE", value_name = "DIR")]
+    cache: Option<PathBuf>,
+    #[command(subcommand)]
+    command: CacheCommand,
+}
+
+/// How to reach registries (pull and push).
+#[derive(Debug, Args, Clone)]
+struct RegistryFlags {
+    /// Allow plain HTTP and unverified TLS for this registry host[:port] (repeatable).
+    /// Loopback registries may always use plain HTTP.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure: Vec<String>,
+    /// Also trust the CA certificates in this PEM file (repeatable).
+    #[arg(long = "cert-file", value_name = "PEM")]
+    cert_files: Vec<PathBuf>,
+    /// Directory holding Docker's config.json with credentials [default: $DOCKER_CONFIG or
+    /// ~/.docker].
+    #[arg(long, value_name = "DIR")]
+    docker_config: Option<PathBuf>,
+}
+
+impl RegistryFlags {
+    fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            insecure: self.insecure.clone(),
+            ca_certs: self.cert_files.clone(),
+            docker_config: self.docker_config.clone(),
+            ..RegistryOptions::default()
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheCommand {
+    /// List the images in the store: name and root digest.
+    Ls,
+    /// Remove images from the store by name (their blobs go at the next `gc`).
+    Rm {
+        #[arg(required = true, value_name = "REF")]
+        refs: Vec<String>,
+    },
+    /// Remove every image from the store, and their blobs.
+    Clean,
+    /// Delete blobs that no image in the store uses, and leftovers of interrupted pulls.
+    Gc,
+    /// Pull images into the store (only what is not there yet, unless --always).
+    Pull {
+        #[arg(required = true, value_name = "REF")]
+        refs: Vec<String>,
+        /// Platform to pull, os/arch[/variant] or an architecture [default: this machine's].
+        #[arg(long, visible_alias = "arch", value_name = "PLATFORM")]
+        platform: Option<String>,
+        /// Ask the registry even when the store has the image (tags can move).
+        #[arg(long)]
+        always: bool,
+        #[command(flatten)]
+        registry: RegistryFlags,
+    },
+    /// Push an image from the store to a registry.
+    Push {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Push under another name [default: the same name].
+        #[arg(long, value_name = "REF")]
+        to: Option<String>,
+        #[command(flatten)]
+        registry: RegistryFlags,
+    },
+    /// Write an image as an OCI image-layout tar (also loadable by `docker load`).
+    Export {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Output file, `-` for stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Export only this platform's image [default: all platforms the store holds].
+        #[arg(long, value_name = "PLATFORM")]
+        platform: Option<String>,
+    },
+    /// Read an OCI image-layout tar or a `docker save` tar into the store.
+    Import {
+        /// Archive file, `-` for stdin.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Name for an image the archive leaves unnamed (or to rename its only image).
+        #[arg(long, value_name = "REF")]
+        name: Option<String>,
+    },
+}
+
+fn parse_ref(s: &str) -> anyhow::Result<Reference> {
+    Reference::parse(s).map_err(|e| crate::exit::UsageError(e.to_string()).into())
+}
+
+fn parse_platform(s: Option<&str>) -> anyhow::Result<Platform> {
+    match s {
+        Some(p) => Platform::parse(p).map_err(|e| crate::exit::UsageError(e.to_string()).into()),
+        None => Ok(Platform::host()),
+    }
+}
+
+pub fn run(args: CacheArgs) -> anyhow::Result<i32> {
+    let dir = args.cache.clone().unwrap_or_else(Store::default_dir);
+    let store =
+        Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
+    match args.command {
+        CacheCommand::Ls => {
+            let list = store.list()?;
+            let width = list.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max("IMAGE".len());
+            println!("{:<width$}  DIGEST", "IMAGE");
+            for (name, d) in list {
+                println!("{name:<width$}  {}", d.digest());
+            }
+        }
+        CacheCommand::Rm { refs } => {
+            let mut missing = Vec::new();
+            for r in &refs {
+                if !store.remove(&parse_ref(r)?)? {
+                    missing.push(r.as_str());
+                }
+            }
+            if !missing.is_empty() {
+                bail!("no image named {} in {}", missing.join(", "), dir.display());
+            }
+        }
+        CacheCommand::Clean => {
+            for (name, _) in store.list()? {
+                store.remove(&parse_ref(&name)?)?;
+            }
+            let report = store.gc()?;
+            eprintln!("removed {} blobs, {} bytes", report.blobs_removed, report.bytes_freed);
+        }
+        CacheCommand::Gc => {
+            let report = store.gc()?;
+            eprintln!(
+                "removed {} blobs, {} bytes; {} blobs in use",
+                report.blobs_removed, report.bytes_freed, report.blobs_kept
+            );
+        }
+        CacheCommand::Pull { refs, platform, always, registry } => {
+            let p = parse_platform(platform.as_deref())?;
+            let refs = refs
+                .iter()
+                .map(|r| Ok((parse_ref(r)?, p.clone())))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let opts = PullOptions {
+                always,
+                registry: registry.options(),
+                progress: baleen_oci::terminal_progress(),
+                ..PullOptions::default()
+            };
+            let mut failed = 0;
+            for ((r, _), result) in
+                refs.iter().zip(baleen_oci::pull_all_blocking(&store, &refs, &opts))
+            {
+                match result {
+                    Ok(img) => println!("{r}  {}", img.manifest_digest),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} images could not be pulled", refs.len());
+            }
+        }
+        CacheCommand::Push { reference, to, registry } => {
+            let local = parse_ref(&reference)?;
+            let remote = match &to {
+                Some(t) => parse_ref(t)?,
+                None => local.clone(),
+            };
+            let opts = PushOptions { registry: registry.options(), ..PushOptions::default() };
+            let digest = baleen_oci::push_blocking(&store, &local, &remote, &opts)?;
+            println!("{remote}  {digest}");
+        }
+        CacheCommand::Export { reference, output, platform } => {
+            let r = parse_ref(&reference)?;
+            let p = platform.as_deref().map(|p| parse_platform(Some(p))).transpose()?;
+            if output.as_os_str() == "-" {
+                let out = std::io::stdout().lock();
+                archive::export(&store, &r, p.as_ref(), std::io::BufWriter::new(out))?;
+            } else {
+                // Written next to the target and renamed, so a failed export leaves no half file.
+                let parent = output
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                let tmp = tempfile::NamedTempFile::new_in(parent)
+                    .with_context(|| format!("creating a temp file in {}", parent.display()))?;
+                archive::export(&store, &r, p.as_ref(), std::io::BufWriter::new(tmp.as_file()))?;
+                tmp.persist(&output).with_context(|| format!("writing {}", output.display()))?;
+            }
+        }
+        CacheCommand::Import { file, name } => {
+            let name = name.as_deref().map(parse_ref).transpose()?;
+            let names = if file.as_os_str() == "-" {
+                archive::import(&store, std::io::stdin().lock(), name.as_ref())?
+            } else {
+                let f = std::fs::File::open(&file)
+                    .with_context(|| format!("opening {}", file.display()))?;
+                archive::import(&store, std::io::BufReader::new(f), name.as_ref())
+                    .with_context(|| format!("importing {}", file.display()))?
+            };
+            for n in names {
+                println!("{n}");
+            }
+        }
+    }
+    Ok(crate::exit::OK)
+}
