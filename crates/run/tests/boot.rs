@@ -3,23 +3,23 @@
 //! onboot container reported through isa-debug-exit, a clean poweroff, and a hung guest.
 
 use baleen_run::{Event, QemuEnd, EXIT_TIMEOUT};
-use baleen_testkit::boot::{busybox_initrd, debug_exit_elf, test_options, BootTest};
+use baleen_testkit::boot::{busybox_initrd, debug_exit_elf, test_options, BootTest, ScratchDir};
 use baleen_testkit::kernel::debian_cloud_kernel;
 use std::path::PathBuf;
 use std::time::Duration;
 
 const BOOT: Duration = Duration::from_secs(120);
 
-/// A kernel and an initrd whose `/init` is `script` (after the common preamble), or `None` when
-/// the tools are missing (skip).
-fn guest(name: &str, script: &str) -> Option<(PathBuf, PathBuf)> {
+/// A kernel and an initrd whose `/init` is `script` (after the common preamble), in a scratch
+/// dir that lives as long as the returned guard; `None` when the tools are missing (skip).
+fn guest(name: &str, script: &str) -> Option<(ScratchDir, PathBuf, PathBuf)> {
     let kernel = debian_cloud_kernel()?;
     let dir = BootTest::scratch_dir(name);
     let init = format!(
         "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmount -t proc proc /proc\n{script}\n"
     );
     let initrd = busybox_initrd(&dir, &init, &[("bin/debug-exit", &debug_exit_elf(3), 0o755)])?;
-    Some((kernel.vmlinuz, initrd))
+    Some((dir, kernel.vmlinuz, initrd))
 }
 
 #[test]
@@ -34,7 +34,7 @@ echo "[    0.500] baleen: poweroff status 3"
 echo "debug-exit returned"
 sleep 600
 "#;
-    let Some((kernel, initrd)) = guest("onboot-fails", script) else { return };
+    let Some((_dir, kernel, initrd)) = guest("onboot-fails", script) else { return };
     let Some(vm) =
         BootTest::kernel_initrd("onboot-fails", &kernel, &initrd, "console=ttyS0 panic=-1")
     else {
@@ -58,7 +58,7 @@ echo "[    0.460] baleen: phase services started"
 echo "[    0.900] baleen: poweroff status 0"
 poweroff -f
 "#;
-    let Some((kernel, initrd)) = guest("poweroff", script) else { return };
+    let Some((_dir, kernel, initrd)) = guest("poweroff", script) else { return };
     let Some(vm) = BootTest::kernel_initrd("poweroff", &kernel, &initrd, "console=ttyS0 panic=-1")
     else {
         return;
@@ -74,7 +74,7 @@ poweroff -f
 
 #[test]
 fn hung_guest_is_stopped_by_the_timeout_with_124() {
-    let Some((kernel, initrd)) = guest("hang", "echo guest-is-up\nsleep 600") else { return };
+    let Some((_dir, kernel, initrd)) = guest("hang", "echo guest-is-up\nsleep 600") else { return };
     let dir = BootTest::scratch_dir("hang-vm");
     let prefix = dir.join("vm");
     std::os::unix::fs::symlink(&kernel, dir.join("vm-kernel")).unwrap();
@@ -90,4 +90,67 @@ fn hung_guest_is_stopped_by_the_timeout_with_124() {
     assert_eq!(out.end, QemuEnd::TimedOut { secs: 5 });
     assert_eq!(out.verdict.code, EXIT_TIMEOUT);
     assert!(out.verdict.message.unwrap().contains("--timeout"));
+}
+
+/// The published-port path end to end: user networking, `--publish`, a guest HTTP server.
+/// Debian's cloud kernel has virtio-net as modules, so the initrd carries and loads them.
+#[test]
+fn published_port_reaches_a_guest_http_server() {
+    use std::io::{Read, Write};
+    let Some(kernel) = debian_cloud_kernel() else { return };
+    let mods = [
+        "kernel/drivers/virtio/virtio_ring.ko",
+        "kernel/drivers/virtio/virtio.ko",
+        "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+        "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+        "kernel/drivers/virtio/virtio_pci.ko",
+        "kernel/net/core/failover.ko",
+        "kernel/drivers/net/net_failover.ko",
+        "kernel/drivers/net/virtio_net.ko",
+    ];
+    let blobs: Vec<(String, Vec<u8>)> = mods
+        .iter()
+        .map(|m| {
+            let name = m.rsplit('/').next().unwrap();
+            (format!("mod/{name}"), std::fs::read(kernel.modules.join(m)).unwrap())
+        })
+        .collect();
+    let load: String =
+        mods.iter().map(|m| format!("insmod /mod/{}\n", m.rsplit('/').next().unwrap())).collect();
+    let script = format!(
+        "{load}ip link set lo up\nip link set eth0 up\nip addr add 10.0.2.15/24 dev eth0\n\
+         mkdir -p /www\necho hello-from-the-guest > /www/index.html\n\
+         httpd -p 80 -h /www\necho httpd-is-up\nsleep 600"
+    );
+    let dir = BootTest::scratch_dir("publish");
+    let init = format!(
+        "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmount -t proc proc /proc\n\
+         mount -t sysfs sys /sys\n{script}\n"
+    );
+    let extra: Vec<(&str, &[u8], u32)> =
+        blobs.iter().map(|(p, b)| (p.as_str(), b.as_slice(), 0o644)).collect();
+    let Some(initrd) = busybox_initrd(&dir, &init, &extra) else { return };
+    std::os::unix::fs::symlink(&kernel.vmlinuz, dir.join("vm-kernel")).unwrap();
+    std::os::unix::fs::symlink(&initrd, dir.join("vm-initrd.img")).unwrap();
+    std::fs::write(dir.join("vm-cmdline"), "console=ttyS0").unwrap();
+    let port = baleen_testkit::boot::free_port();
+    let mut opts = test_options(dir.join("vm"), &dir);
+    opts.networking = baleen_run::Networking::User;
+    opts.publish = vec![baleen_run::flags::parse_publish(&format!("{port}:80")).unwrap()];
+    let Some(vm) = BootTest::with_options("publish", opts, BOOT) else { return };
+    vm.wait_for("httpd-is-up", BOOT);
+    let mut body = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !body.contains("hello-from-the-guest") {
+        assert!(std::time::Instant::now() < deadline, "no HTTP answer on port {port}: {body:?}");
+        body.clear();
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n");
+            let _ = s.read_to_string(&mut body);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(body.starts_with("HTTP/1.") && body.contains(" 200 "), "{body}");
+    vm.stop();
 }

@@ -104,9 +104,10 @@ impl BootTest {
         Some(Self::start(name, opts, &dir, timeout))
     }
 
-    /// A scratch directory for files a test builds for this VM (initrds, disks).
-    pub fn scratch_dir(name: &str) -> PathBuf {
-        vm_dir(name)
+    /// A scratch directory for files a test builds for this VM (initrds, disks); removed when
+    /// dropped, unless the test is failing.
+    pub fn scratch_dir(name: &str) -> ScratchDir {
+        ScratchDir(vm_dir(name))
     }
 
     fn start(name: &str, opts: RunOptions, dir: &Path, timeout: Duration) -> BootTest {
@@ -159,16 +160,13 @@ impl BootTest {
     }
 
     /// Waits for the VM to end by itself (it is killed at the start-time timeout) and returns how
-    /// it ended. Removes the VM's files when it powered off cleanly.
+    /// it ended.
     pub fn wait_exit(mut self) -> RunOutcome {
         let mut vm = self.vm.take().expect("the VM is alive");
         let out = vm
             .wait()
             .unwrap_or_else(|e| panic!("boot test {}: waiting for qemu: {}", self.name, chain(&e)));
         self.done = true;
-        if out.verdict.code == 0 {
-            let _ = std::fs::remove_dir_all(&self.state);
-        }
         out
     }
 
@@ -178,14 +176,14 @@ impl BootTest {
             let _ = vm.stop();
         }
         self.done = true;
-        let _ = std::fs::remove_dir_all(&self.state);
     }
 }
 
 impl Drop for BootTest {
     fn drop(&mut self) {
+        let panicking = std::thread::panicking();
         if let Some(vm) = &self.vm {
-            if std::thread::panicking() && !self.done {
+            if panicking && !self.done {
                 eprintln!(
                     "--- boot test {}: last {TAIL_LINES} console lines ({}) ---\n{}",
                     self.name,
@@ -196,6 +194,35 @@ impl Drop for BootTest {
         }
         // Dropping the Vm kills qemu.
         self.vm = None;
+        // A failing test keeps its console log and state for a look afterwards.
+        if !panicking {
+            let _ = std::fs::remove_dir_all(&self.state);
+        }
+    }
+}
+
+/// A directory under the test cache, removed on drop unless the thread is panicking.
+#[derive(Debug)]
+pub struct ScratchDir(PathBuf);
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for ScratchDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 

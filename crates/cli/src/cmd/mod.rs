@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 mod build;
 mod cache;
 mod config_input;
+mod run;
 mod validate;
 mod version;
 
@@ -42,6 +43,9 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Manage the local image store: ls, rm, clean, gc, pull, push, export, import.
     Cache(cache::CacheArgs),
+    /// Boot an output (kernel+initrd, ISO, disk image, UKI) in qemu with its console here;
+    /// exits with the guest's status (0 clean poweroff, N a failed onboot container, 124 timeout).
+    Run(run::RunArgs),
     /// Print baleen's version and the commit it was built from.
     Version(version::VersionArgs),
 }
@@ -52,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Validate(args) => validate::run(args),
         Command::Build(args) => build::run(args),
         Command::Cache(args) => cache::run(args),
+        Command::Run(args) => run::run(args),
         Command::Version(args) => version::run(args),
     }
 }

@@ -1,0 +1,208 @@
+//! `baleen run [qemu] PATH`: boot an output locally, LinuxKit's flags.
+
+use anyhow::{Context, Result};
+use baleen_run::flags::{parse_accel, parse_networking, parse_publish, parse_timeout};
+use baleen_run::{
+    AccelChoice, Arch, BootKind, DataSource, DiskSpec, Networking, Publish, RunConfig, RunOptions,
+    StdinMode, Vm,
+};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const AFTER_HELP: &str = "\
+PATH is what `baleen build` (or `linuxkit build`) wrote:
+  out/name            a kernel+initrd prefix: out/name-kernel, out/name-initrd.img and
+                      out/name-cmdline (out/name-kernel itself works too); with
+                      out/name-squashfs.img instead of the initrd, a squashfs root
+  name.iso            an ISO, booted from the CD-ROM (name-efi.iso: under UEFI)
+  name.efi            a unified kernel image, started by OVMF (UEFI)
+  name.raw/.img/.qcow2/.vhd/.vmdk
+                      a disk image, as disk 0 (a name ending in -efi, or --uefi: UEFI)
+
+The console is the VM's serial port, on this terminal and in <state>/console.log
+(--console-file). Type into it directly; Ctrl-A X quits qemu, Ctrl-C stops the VM.
+The state directory (default: PATH's prefix + \"-state\") keeps the MAC address, created
+disks, the UEFI variable store, data.iso and qemu.pid between runs.
+
+Acceleration: `--accel auto` uses KVM only when a probe guest really runs under it (the
+verdict is cached in ~/.cache/baleen) and otherwise falls back to TCG with a one-line
+notice; `--accel tcg` never touches /dev/kvm.
+
+Exit status:
+  0      the guest powered off cleanly (every onboot container exited 0)
+  N      baleen-init reported `poweroff status N` (e.g. 1: an onboot container failed; its
+         name is in the message), on the console or through isa-debug-exit (qemu's (N<<1)|1)
+  1      qemu could not start, or the guest kernel panicked
+  124    --timeout expired; the VM was stopped
+  130    interrupted (Ctrl-C); the VM was stopped
+
+Examples:
+  baleen run out/minimal
+  baleen run qemu --accel tcg --timeout 2m --measure out/minimal
+  baleen run --mem 2048 --disk size=4G --publish 8080:80 out/webserver
+  baleen run --detached --state /tmp/vm1 out/sshd.iso";
+
+/// Boot a kernel+initrd, ISO, disk image or UKI in qemu, console on this terminal.
+#[derive(Debug, Args)]
+#[command(after_long_help = AFTER_HELP, override_usage = "baleen run [OPTIONS] [qemu] <PATH>")]
+pub struct RunArgs {
+    /// An optional backend (only `qemu` for now) and the output to boot; see below.
+    #[arg(value_name = "[qemu] PATH", num_args = 1..=2, required = true)]
+    target: Vec<PathBuf>,
+    /// Virtual CPUs.
+    #[arg(long, default_value_t = 1)]
+    cpus: u32,
+    /// Memory in MiB.
+    #[arg(long, default_value_t = 1024)]
+    mem: u64,
+    /// An extra disk, `[file=]PATH[,size=N[M|G]][,format=F]` (repeatable). Missing files are
+    /// created with qemu-img (size in GiB unless M; qcow2 unless format=); without a path the
+    /// disk is <state>/disk.img, disk1.img…
+    #[arg(long, value_name = "SPEC", value_parser = DiskSpec::parse)]
+    disk: Vec<DiskSpec>,
+    /// Metadata for the guest, as a file `config` on a CD-ROM (read by pkg/metadata).
+    #[arg(long, conflicts_with = "data_file")]
+    data: Option<String>,
+    /// Like --data, from a file.
+    #[arg(long, value_name = "FILE")]
+    data_file: Option<PathBuf>,
+    /// Forward a host port to the guest, `HOST:GUEST[/tcp|/udp]` (repeatable; user networking).
+    #[arg(long, value_name = "HOST:GUEST", value_parser = parse_publish)]
+    publish: Vec<Publish>,
+    /// `user` (qemu's built-in NAT, default), `none`, `tap,IFNAME` or `bridge,BRIDGE`.
+    #[arg(long, default_value = "user", value_parser = parse_networking)]
+    networking: Networking,
+    /// `auto` (KVM when it really works, else TCG), `kvm` or `tcg`.
+    #[arg(long, default_value = "auto", value_parser = parse_accel)]
+    accel: AccelChoice,
+    /// The VM's state directory [default: PATH's prefix + "-state"].
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Start the VM in the background, console to the console file, and return its pid.
+    #[arg(long)]
+    detached: bool,
+    /// Also write the console here [default: <state>/console.log].
+    #[arg(long, value_name = "FILE")]
+    console_file: Option<PathBuf>,
+    /// PATH is a kernel+initrd prefix, whatever its name.
+    #[arg(long, conflicts_with_all = ["iso", "squashfs"])]
+    kernel: bool,
+    /// PATH is an ISO, whatever its name.
+    #[arg(long, conflicts_with = "squashfs")]
+    iso: bool,
+    /// PATH is a kernel+squashfs prefix.
+    #[arg(long)]
+    squashfs: bool,
+    /// Boot with UEFI firmware (OVMF) instead of BIOS.
+    #[arg(long)]
+    uefi: bool,
+    /// UEFI firmware to use (implies --uefi) [default: Debian's OVMF_CODE_4M.fd with a copy of
+    /// OVMF_VARS_4M.fd in the state dir].
+    #[arg(long, value_name = "FILE")]
+    fw: Option<PathBuf>,
+    /// Guest architecture [default: the host's].
+    #[arg(long, value_enum)]
+    arch: Option<ArchArg>,
+    /// Open a graphical window; the console is then not on this terminal.
+    #[arg(long)]
+    gui: bool,
+    /// An extra qemu `-device` value (repeatable).
+    #[arg(long, value_name = "DEVICE")]
+    device: Vec<String>,
+    /// Stop the VM after this long (`90`, `90s`, `5m`) and exit 124.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
+    /// Print the boot timeline from baleen-init's console lines (kernel→init, init→each
+    /// service, total) on stderr once services started.
+    #[arg(long)]
+    measure: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ArchArg {
+    #[value(name = "x86_64", alias = "amd64")]
+    X86_64,
+    #[value(name = "aarch64", alias = "arm64")]
+    Aarch64,
+}
+
+pub fn run(args: RunArgs) -> Result<i32> {
+    let path = match args.target.as_slice() {
+        [path] => path.clone(),
+        [backend, path] if backend.as_os_str() == "qemu" => path.clone(),
+        [backend, _] => {
+            return Err(crate::exit::UsageError(format!(
+                "unknown run backend {:?}: only `qemu` is supported",
+                backend.to_string_lossy()
+            ))
+            .into())
+        }
+        _ => unreachable!("clap takes one or two values"),
+    };
+    let mut opts = RunOptions::new(path.clone());
+    opts.arch = match args.arch {
+        None => Arch::host(),
+        Some(ArchArg::X86_64) => Arch::X86_64,
+        Some(ArchArg::Aarch64) => Arch::Aarch64,
+    };
+    opts.cpus = args.cpus;
+    opts.mem_mb = args.mem;
+    opts.disks = args.disk;
+    opts.data = match (args.data, args.data_file) {
+        (Some(s), _) => Some(DataSource::Inline(s)),
+        (None, Some(f)) => Some(DataSource::File(f)),
+        (None, None) => None,
+    };
+    opts.networking = args.networking;
+    opts.publish = args.publish;
+    opts.accel = args.accel;
+    opts.state_dir = args.state;
+    opts.boot_kind = if args.kernel {
+        Some(BootKind::Kernel)
+    } else if args.iso {
+        Some(BootKind::Iso)
+    } else if args.squashfs {
+        Some(BootKind::Squashfs)
+    } else {
+        None
+    };
+    opts.uefi = args.uefi;
+    opts.fw = args.fw;
+    opts.gui = args.gui;
+    opts.devices = args.device;
+
+    let prepared = baleen_run::prepare(&opts)
+        .with_context(|| format!("preparing to boot {}", path.display()))?;
+    for notice in &prepared.notices {
+        eprintln!("{notice}");
+    }
+    let plan = prepared.plan;
+
+    if args.detached {
+        let pid = baleen_run::start_detached(&plan, args.console_file.as_deref())
+            .with_context(|| format!("starting {}", path.display()))?;
+        let console = args.console_file.unwrap_or_else(|| plan.state_dir.join("console.log"));
+        println!("{pid}");
+        eprintln!(
+            "VM started in the background (pid {pid}); console in {}; stop it with `kill {pid}`",
+            console.display()
+        );
+        return Ok(crate::exit::OK);
+    }
+
+    let config = RunConfig {
+        echo: !plan.gui,
+        console_file: args.console_file,
+        stdin: StdinMode::Inherit,
+        timeout: args.timeout,
+        handle_signals: true,
+        measure: args.measure,
+    };
+    let mut vm = Vm::start(&plan, config).with_context(|| format!("booting {}", path.display()))?;
+    let outcome = vm.wait().with_context(|| format!("running {}", path.display()))?;
+    if let Some(msg) = &outcome.verdict.message {
+        eprintln!("baleen run: {msg} (console: {})", outcome.console_file.display());
+    }
+    Ok(outcome.verdict.code)
+}
