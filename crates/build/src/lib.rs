@@ -13,6 +13,8 @@ pub mod files;
 pub mod format;
 pub mod images;
 pub mod output;
+pub mod pipeline;
 
 pub use format::Format;
 pub use output::Outputs;
+pub use pipeline::{build, BuildError, Output, Request};

@@ -123,9 +123,10 @@ pub struct BuildArgs {
     /// A previous build's tar: unchanged parts are reused from it.
     #[arg(long, value_name = "TAR")]
     pub input_tar: Option<PathBuf>,
-    /// Image cache directory (LinuxKit's layout).
-    #[arg(long, env = "LINUXKIT_CACHE", default_value = "~/.linuxkit/cache", value_name = "DIR")]
-    pub cache: String,
+    /// Image cache directory: an OCI image layout in LinuxKit's cache format, so
+    /// `--cache ~/.linuxkit/cache` shares LinuxKit's. Default: ~/.baleen/cache.
+    #[arg(long, env = "BALEEN_CACHE", value_name = "DIR")]
+    pub cache: Option<String>,
     /// Do not add an SBOM of the images to the output.
     #[arg(long)]
     pub no_sbom: bool,
@@ -223,7 +224,7 @@ impl BuildPlan {
             pull: a.pull,
             decompress_kernel: a.decompress_kernel,
             input_tar: a.input_tar.clone(),
-            cache: expand_home(&a.cache),
+            cache: a.cache.as_deref().map(expand_home).unwrap_or_else(baleen_oci::Store::default_dir),
             sbom: !a.no_sbom,
             sbom_output: a.sbom_output.clone(),
             sbom_current_time: a.sbom_current_time,
@@ -278,9 +279,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
         }
     };
     if !args.dry_run {
-        anyhow::bail!(
-            "building images is not implemented yet; `baleen build --dry-run` checks the config and shows the plan"
-        );
+        return super::build_run::execute(&plan, &cfg);
     }
     config_input::print_config(&cfg, if args.json { OutFormat::Json } else { OutFormat::Yaml })?;
     let formats: Vec<String> = plan

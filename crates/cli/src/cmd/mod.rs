@@ -3,8 +3,10 @@
 use clap::{Args, Parser, Subcommand};
 
 mod build;
+mod build_run;
 mod cache;
 mod config_input;
+mod pkg;
 mod run;
 mod validate;
 mod version;
@@ -39,13 +41,17 @@ pub enum Command {
     /// Check LinuxKit YAML files (merged like `build`): every problem with file:line:column,
     /// key path and a suggestion. Exit 0 valid, 1 invalid, 2 usage.
     Validate(validate::ValidateArgs),
-    /// Build a system image from LinuxKit YAML files (for now: `--dry-run` only).
+    /// Build a system image from LinuxKit YAML files: pull the images, assemble the root
+    /// filesystem, write the requested formats (default kernel+initrd).
     Build(build::BuildArgs),
-    /// Manage the local image store: ls, rm, clean, gc, pull, push, export, import.
-    Cache(cache::CacheArgs),
+    /// Build component images (kernel, init, services) from build.yml directories: Debian
+    /// packages, files and workspace binaries, without Docker.
+    Pkg(pkg::PkgArgs),
     /// Boot an output (kernel+initrd, ISO, disk image, UKI) in qemu with its console here;
     /// exits with the guest's status (0 clean poweroff, N a failed onboot container, 124 timeout).
     Run(run::RunArgs),
+    /// Manage the local image store: ls, rm, clean, gc, pull, push, export, import.
+    Cache(cache::CacheArgs),
     /// Print baleen's version and the commit it was built from.
     Version(version::VersionArgs),
 }
@@ -55,8 +61,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Build(args) => build::run(args),
-        Command::Cache(args) => cache::run(args),
+        Command::Pkg(args) => pkg::run(args),
         Command::Run(args) => run::run(args),
+        Command::Cache(args) => cache::run(args),
         Command::Version(args) => version::run(args),
     }
 }

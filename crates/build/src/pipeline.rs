@@ -1,0 +1,420 @@
+//! The pipeline: images pulled once, containers rendered once, then for each format one pass of
+//! the image tree into that format's writer, and all outputs committed together.
+
+use crate::files::{self, FilesError};
+use crate::format::Format;
+use crate::images::{self, ImagesError};
+use crate::output::Outputs;
+use baleen_formats::{InitrdCompression, InitrdOptions, InitrdWriter, TarWriter};
+use baleen_oci::{Platform, PullOptions, Reference, Store};
+use baleen_spec::{Config, IdMap, ImageConfig};
+use baleen_tree::{Bundle, EntrySink, KernelOptions, RootfsMount, Section, TreeError, TreeWriter};
+use std::collections::HashMap;
+use std::io::{self, Seek, Write};
+use std::path::PathBuf;
+use tracing::info;
+
+/// Where the outputs go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// `<dir>/<name>` plus each format's suffixes.
+    Base { dir: PathBuf, name: String },
+    /// One streamable format to this file (`--o FILE`).
+    File(PathBuf),
+    /// One streamable format to standard output (`--o -`).
+    Stdout,
+}
+
+/// Everything a build needs, validated by the caller.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub config: &'a Config,
+    pub formats: Vec<Format>,
+    pub output: Output,
+    pub platform: Platform,
+    pub store: &'a Store,
+    pub pull: PullOptions,
+    pub decompress_kernel: bool,
+    pub compression: InitrdCompression,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("format `{0}` is not supported yet (baleen writes: tar, docker, kernel+initrd, tar-kernel-initrd)")]
+    Unsupported(Format),
+    #[error("format `{0}` is a single stream and must be the only format of the build")]
+    NotAlone(Format),
+    #[error("format `{0}` cannot be written to a single file or stdout; use --dir/--name")]
+    NotStreamable(Format),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Images(Vec<ImagesError>),
+    /// Every image that could not be pulled, one line each (`services[0] "svc": …`).
+    #[error("{}", .0.join("\n"))]
+    Pull(Vec<String>),
+    #[error("{location}: image {reference}: {message}")]
+    Label { location: String, reference: String, message: String },
+    #[error("{location}: {message}")]
+    Container { location: String, message: String },
+    #[error("volumes[{index}] {name:?}: {message}")]
+    Volume { index: usize, name: String, message: String },
+    #[error(transparent)]
+    Files(#[from] FilesError),
+    #[error("writing {format}: {source}")]
+    Tree { format: Format, source: TreeError },
+    #[error("writing {format} output: {source}")]
+    Io { format: Format, source: io::Error },
+}
+
+/// One container, rendered.
+struct Container {
+    section: Section,
+    index: usize,
+    name: String,
+    /// The image string as the YAML wrote it (the key of the images map).
+    image: String,
+    readonly: bool,
+    config_json: Vec<u8>,
+    runtime: baleen_spec::oci::RuntimeJson,
+}
+
+/// Runs the build; returns the files written (empty for stdout).
+pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
+    check_formats(req)?;
+    let images = fetch(req)?;
+    let ids = IdMap::new(req.config);
+    let containers = render(req.config, &images, &ids)?;
+    let mut outputs = Outputs::default();
+    for &format in &req.formats {
+        info!(format = %format, "writing");
+        write_format(req, format, &images, &containers, &ids, &mut outputs)?;
+    }
+    outputs.commit().map_err(|source| BuildError::Io { format: req.formats[0], source })
+}
+
+fn check_formats(req: &Request<'_>) -> Result<(), BuildError> {
+    for &f in &req.formats {
+        if !f.supported() {
+            return Err(BuildError::Unsupported(f));
+        }
+        if f.streamable() && req.formats.len() > 1 {
+            return Err(BuildError::NotAlone(f));
+        }
+        if !f.streamable() && !matches!(req.output, Output::Base { .. }) {
+            return Err(BuildError::NotStreamable(f));
+        }
+    }
+    Ok(())
+}
+
+/// Every image of the config, pulled in parallel when missing (or always, with `--pull`).
+fn fetch(req: &Request<'_>) -> Result<HashMap<String, baleen_oci::Image>, BuildError> {
+    let named = images::collect(req.config);
+    let mut refs = Vec::with_capacity(named.len());
+    let mut errors = Vec::new();
+    for (text, location) in &named {
+        match images::parse_reference(text, location) {
+            Ok(r) => refs.push((r, req.platform.clone())),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(BuildError::Images(errors));
+    }
+    // Images already in the store are used as they are unless --pull; the rest are pulled.
+    let mut found = HashMap::new();
+    let mut to_pull: Vec<(Reference, Platform)> = Vec::new();
+    let mut to_pull_names = Vec::new();
+    for ((text, location), (r, p)) in named.iter().zip(&refs) {
+        let local = if req.pull.always { None } else { req.store.resolve(r, p).ok().flatten() };
+        match local {
+            Some(img) => {
+                found.insert(text.clone(), img);
+            }
+            None => {
+                to_pull.push((r.clone(), p.clone()));
+                to_pull_names.push((text.clone(), location.clone()));
+            }
+        }
+    }
+    if !to_pull.is_empty() {
+        info!(count = to_pull.len(), "pulling images");
+        let results = baleen_oci::pull_all_blocking(req.store, &to_pull, &req.pull);
+        let mut errors = Vec::new();
+        for ((text, location), ((r, _), result)) in
+            to_pull_names.into_iter().zip(to_pull.iter().zip(results))
+        {
+            match result {
+                Ok(img) => {
+                    found.insert(text, img);
+                }
+                Err(e) => errors.push(format!("{location}: {e}{}", pull_hint(r))),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(BuildError::Pull(errors));
+        }
+    }
+    Ok(found)
+}
+
+fn pull_hint(r: &Reference) -> String {
+    match r.repository.strip_prefix("baleen/") {
+        Some(name) => format!(
+            "\n  hint: baleen's own components are built locally: `baleen pkg build pkg/{name}`"
+        ),
+        None => String::new(),
+    }
+}
+
+/// config.json and runtime.json of every container (YAML > label > image config).
+fn render(
+    cfg: &Config,
+    images: &HashMap<String, baleen_oci::Image>,
+    ids: &IdMap,
+) -> Result<Vec<Container>, BuildError> {
+    let mut out = Vec::new();
+    let sections = [
+        (Section::Onboot, &cfg.onboot),
+        (Section::Onshutdown, &cfg.onshutdown),
+        (Section::Services, &cfg.services),
+    ];
+    for (section, list) in sections {
+        for (index, entry) in list.iter().enumerate() {
+            let location = format!("{}[{index}] {:?}", section.name(), entry.name);
+            let image = &images[&entry.image];
+            let label = match images::label(image) {
+                Some(text) => Some(parse_label(text, &location, image)?),
+                None => None,
+            };
+            let defaults = image_defaults(image);
+            let (spec, runtime) = baleen_spec::runtime::config_to_oci(
+                &entry.name,
+                &entry.config,
+                label.as_ref(),
+                &defaults,
+                ids,
+            )
+            .map_err(|e| BuildError::Container {
+                location: location.clone(),
+                message: e.to_string(),
+            })?;
+            let readonly = spec.root.as_ref().is_some_and(|r| r.readonly);
+            out.push(Container {
+                section,
+                index,
+                name: entry.name.clone(),
+                image: entry.image.clone(),
+                readonly,
+                config_json: baleen_spec::oci::to_go_json(&spec).into_bytes(),
+                runtime,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn parse_label(
+    text: &str,
+    location: &str,
+    image: &baleen_oci::Image,
+) -> Result<ImageConfig, BuildError> {
+    baleen_spec::parse_label(&image.reference.to_string(), text).map_err(|d| BuildError::Label {
+        location: location.to_string(),
+        reference: image.reference.to_string(),
+        message: d.to_string(),
+    })
+}
+
+fn image_defaults(image: &baleen_oci::Image) -> baleen_spec::runtime::ImageDefaults {
+    let c = image.config.config().as_ref();
+    baleen_spec::runtime::ImageDefaults {
+        entrypoint: c.and_then(|c| c.entrypoint().clone()).unwrap_or_default(),
+        cmd: c.and_then(|c| c.cmd().clone()).unwrap_or_default(),
+        env: c.and_then(|c| c.env().clone()),
+        working_dir: c.and_then(|c| c.working_dir().clone()).unwrap_or_default(),
+    }
+}
+
+fn write_format(
+    req: &Request<'_>,
+    format: Format,
+    images: &HashMap<String, baleen_oci::Image>,
+    containers: &[Container],
+    ids: &IdMap,
+    outputs: &mut Outputs,
+) -> Result<(), BuildError> {
+    let io_err = |source| BuildError::Io { format, source };
+    let tree_err = |source| BuildError::Tree { format, source };
+    match format {
+        Format::Tar | Format::Docker => {
+            let mut out: Box<dyn Write> = match &req.output {
+                Output::Stdout => Box::new(io::BufWriter::new(io::stdout().lock())),
+                Output::File(p) => Box::new(outputs.create(p).map_err(io_err)?),
+                Output::Base { dir, name } => Box::new(
+                    outputs
+                        .create(&dir.join(format!("{name}{}", format.outputs()[0])))
+                        .map_err(io_err)?,
+                ),
+            };
+            let mut tw = TreeWriter::new(TarWriter::new(&mut out));
+            assemble(req, images, containers, ids, &mut tw).map_err(|e| match e {
+                BuildError::Tree { source, .. } => tree_err(source),
+                other => other,
+            })?;
+            if format == Format::Docker {
+                tw.dockerfile().map_err(tree_err)?;
+            }
+            tw.into_sink().finish().map_err(io_err)?;
+            out.flush().map_err(io_err)
+        }
+        Format::KernelInitrd => {
+            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
+            let base = |suffix: &str| dir.join(format!("{name}{suffix}"));
+            // The kernel and initrd go to temporary files first: LinuxKit writes only the
+            // non-empty ones, which is known at the end.
+            let (kernel, initrd, cmdline, _ucode) =
+                initrd_parts(req, images, containers, ids, true, format)?;
+            for (suffix, mut file, len) in
+                [("-kernel", kernel.0, kernel.1), ("-initrd.img", initrd.0, initrd.1)]
+            {
+                if len > 0 {
+                    let mut w = outputs.create(&base(suffix)).map_err(io_err)?;
+                    file.rewind().map_err(io_err)?;
+                    io::copy(&mut file, &mut w).map_err(io_err)?;
+                    w.flush().map_err(io_err)?;
+                }
+            }
+            if !cmdline.is_empty() {
+                let mut w = outputs.create(&base("-cmdline")).map_err(io_err)?;
+                w.write_all(&cmdline).map_err(io_err)?;
+                w.flush().map_err(io_err)?;
+            }
+            Ok(())
+        }
+        Format::TarKernelInitrd => {
+            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
+            let (mut kernel, mut initrd, cmdline, ucode) =
+                initrd_parts(req, images, containers, ids, false, format)?;
+            kernel.0.rewind().map_err(io_err)?;
+            initrd.0.rewind().map_err(io_err)?;
+            let mut w = outputs.create(&dir.join(format!("{name}-initrd.tar"))).map_err(io_err)?;
+            baleen_formats::write_tar_kernel_initrd(
+                &mut w,
+                &mut kernel.0,
+                kernel.1,
+                &mut initrd.0,
+                initrd.1,
+                &cmdline,
+                &ucode,
+            )
+            .map_err(io_err)?;
+            w.flush().map_err(io_err)
+        }
+        other => Err(BuildError::Unsupported(other)),
+    }
+}
+
+type Part = (std::fs::File, u64);
+
+/// One tree pass into an [`InitrdWriter`] over two anonymous temporary files.
+fn initrd_parts(
+    req: &Request<'_>,
+    images: &HashMap<String, baleen_oci::Image>,
+    containers: &[Container],
+    ids: &IdMap,
+    prepend_ucode: bool,
+    format: Format,
+) -> Result<(Part, Part, Vec<u8>, Vec<u8>), BuildError> {
+    let io_err = |source| BuildError::Io { format, source };
+    let kernel = tempfile::tempfile().map_err(io_err)?;
+    let initrd = tempfile::tempfile().map_err(io_err)?;
+    let opts = InitrdOptions { compression: req.compression, threads: 0, prepend_ucode };
+    let writer = InitrdWriter::new(io::BufWriter::new(kernel), io::BufWriter::new(initrd), opts);
+    let mut tw = TreeWriter::new(writer);
+    assemble(req, images, containers, ids, &mut tw).map_err(|e| match e {
+        BuildError::Tree { source, .. } => BuildError::Tree { format, source },
+        other => other,
+    })?;
+    let out = tw.into_sink().finish().map_err(io_err)?;
+    let kernel = out.kernel.into_inner().map_err(|e| io_err(e.into_error()))?;
+    let initrd = out.initrd.into_inner().map_err(|e| io_err(e.into_error()))?;
+    Ok(((kernel, out.kernel_len), (initrd, out.initrd_len), out.cmdline, out.ucode))
+}
+
+/// One pass of the image tree, in LinuxKit's section order, into `tw`.
+fn assemble<S: EntrySink>(
+    req: &Request<'_>,
+    images: &HashMap<String, baleen_oci::Image>,
+    containers: &[Container],
+    ids: &IdMap,
+    tw: &mut TreeWriter<S>,
+) -> Result<(), BuildError> {
+    let cfg = req.config;
+    let tree = |source| BuildError::Tree { format: req.formats[0], source };
+    let open = |reference: &str, location: &str| -> Result<baleen_tree::Image, BuildError> {
+        images::open_for_tree(req.store, &images[reference], location)
+            .map_err(|e| BuildError::Images(vec![e]))
+    };
+    if let Some(k) = &cfg.kernel {
+        if let Some(image) = k.image.as_deref().filter(|s| !s.is_empty()) {
+            let opts = KernelOptions {
+                cmdline: k.cmdline.clone().unwrap_or_default(),
+                binary: k.binary.clone().unwrap_or_default(),
+                tar: k.tar.clone(),
+                ucode: k.ucode.clone(),
+                decompress: req.decompress_kernel,
+            };
+            tw.kernel(open(image, "kernel")?, &opts).map_err(tree)?;
+        }
+    }
+    for (i, reference) in cfg.init.iter().enumerate() {
+        tw.init(i, open(reference, &format!("init[{i}]"))?).map_err(tree)?;
+    }
+    tw.finish_init().map_err(tree)?;
+    for (i, v) in cfg.volumes.iter().enumerate() {
+        if v.format == Some(baleen_spec::VolumeFormat::Oci) {
+            return Err(BuildError::Volume {
+                index: i,
+                name: v.name.clone(),
+                message: "`format: oci` volumes are not supported yet".into(),
+            });
+        }
+        let image = match v.image.as_deref().filter(|s| !s.is_empty()) {
+            Some(r) => Some(open(r, &format!("volumes[{i}]"))?),
+            None => None,
+        };
+        tw.volume(i, &v.name, image).map_err(tree)?;
+    }
+    for c in containers {
+        let mut runtime_json = |mounts: &[RootfsMount]| -> Vec<u8> {
+            let mut rt = c.runtime.clone();
+            let head: Vec<baleen_spec::oci::Mount> = mounts.iter().map(to_spec_mount).collect();
+            rt.mounts.splice(0..0, head);
+            baleen_spec::oci::to_go_json(&rt).into_bytes()
+        };
+        let location = format!("{}[{}]", c.section.name(), c.index);
+        tw.bundle(Bundle {
+            section: c.section,
+            index: c.index,
+            name: &c.name,
+            image: open(&c.image, &location)?,
+            readonly: c.readonly,
+            config_json: &c.config_json,
+            runtime_json: &mut runtime_json,
+        })
+        .map_err(tree)?;
+    }
+    let items = files::resolve(cfg, ids)?;
+    tw.files(items).map_err(tree)?;
+    Ok(())
+}
+
+fn to_spec_mount(m: &RootfsMount) -> baleen_spec::oci::Mount {
+    baleen_spec::oci::Mount {
+        destination: m.destination.clone(),
+        kind: m.kind.clone().unwrap_or_default(),
+        source: m.source.clone().unwrap_or_default(),
+        options: m.options.clone(),
+        ..Default::default()
+    }
+}

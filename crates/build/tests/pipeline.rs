@@ -1,0 +1,222 @@
+//! The whole pipeline on images made by the test: YAML → store → tree → tar and kernel+initrd.
+//! No network and no qemu: the boot test (tests/boot.rs) covers booting.
+
+use baleen_build::{build, Format, Output, Request};
+use baleen_formats::InitrdCompression;
+use baleen_oci::{Platform, PullOptions, Store};
+use baleen_testkit::image::ImageBuilder;
+use baleen_testkit::layers::{dir, file, file_mode, tar_layer};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+const YAML: &str = r#"
+kernel:
+  image: baleen/test-kernel:1
+  cmdline: "console=ttyS0"
+init:
+  - baleen/test-init:1
+onboot:
+  - name: first
+    image: baleen/test-svc:1
+    command: ["/bin/svc", "boot"]
+services:
+  - name: svc
+    image: baleen/test-svc:1
+    capabilities.add: [CAP_SYS_TIME]
+files:
+  - path: etc/motd
+    contents: "hello\n"
+    mode: "0644"
+"#;
+
+fn store(at: &Path) -> Store {
+    let modules = tar_layer(&[
+        dir("lib/modules/6.1.0-test/"),
+        file("lib/modules/6.1.0-test/kernel/x.ko", b"\x7fELF module"),
+    ]);
+    ImageBuilder::new()
+        .layer(&[file("kernel", b"KERNEL BYTES"), file("kernel.tar", &modules)])
+        .build()
+        .write_layout(at, "docker.io/baleen/test-kernel:1");
+    ImageBuilder::new()
+        .layer(&[file_mode("init", b"#!/bin/init\n", 0o755), dir("etc")])
+        .build()
+        .write_layout(at, "docker.io/baleen/test-init:1");
+    let label = r#"{"readonly": true, "capabilities": ["CAP_NET_ADMIN"]}"#;
+    ImageBuilder::new()
+        .layer(&[file_mode("bin/svc", b"svc", 0o755), file("etc/hostname", b"drop me")])
+        .config(
+            serde_json::json!({"Cmd": ["/bin/svc"], "Labels": {"org.mobyproject.config": label}}),
+        )
+        .build()
+        .write_layout(at, "docker.io/baleen/test-svc:1");
+    Store::open(at).unwrap()
+}
+
+fn config(yaml: &str) -> baleen_spec::Config {
+    let src = baleen_spec::Source { name: "test.yml", text: yaml, template_dir: None };
+    baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"))
+}
+
+fn run(
+    store: &Store,
+    cfg: &baleen_spec::Config,
+    formats: &[Format],
+    out: &Path,
+) -> Result<Vec<std::path::PathBuf>, baleen_build::BuildError> {
+    build(&Request {
+        config: cfg,
+        formats: formats.to_vec(),
+        output: Output::Base { dir: out.to_path_buf(), name: "sys".into() },
+        platform: Platform::new("linux", "amd64", None),
+        store,
+        pull: PullOptions::default(),
+        decompress_kernel: false,
+        compression: InitrdCompression::Gzip,
+    })
+}
+
+/// path → (mode, data) of every tar entry (the last wins, as on extraction).
+fn read_tar(bytes: &[u8]) -> BTreeMap<String, (u32, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut ar = tar::Archive::new(bytes);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().trim_end_matches('/').to_string();
+        let mode = e.header().mode().unwrap();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        out.insert(path, (mode, data));
+    }
+    out
+}
+
+#[test]
+fn tar_holds_every_section_with_linuxkit_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let out = tmp.path().join("out");
+    let written = run(&store, &config(YAML), &[Format::Tar], &out).unwrap();
+    assert_eq!(written, vec![out.join("sys.tar")]);
+    let entries = read_tar(&std::fs::read(out.join("sys.tar")).unwrap());
+
+    assert_eq!(entries["boot/kernel"].1, b"KERNEL BYTES");
+    assert_eq!(entries["boot/cmdline"].1, b"console=ttyS0");
+    assert!(
+        entries.contains_key("lib/modules/6.1.0-test/kernel/x.ko"),
+        "kernel.tar expanded into /"
+    );
+    assert_eq!(entries["init"].0 & 0o777, 0o755);
+    // The label makes the image read-only: extracted to rootfs/, once, and shared.
+    assert!(entries.contains_key("containers/onboot/000-first/rootfs/bin/svc"));
+    assert!(
+        !entries.contains_key("containers/services/svc/rootfs/bin/svc"),
+        "same image extracted once"
+    );
+    assert!(
+        !entries.contains_key("containers/onboot/000-first/rootfs/etc/hostname"),
+        "LinuxKit drops etc/hostname"
+    );
+    assert_eq!(entries["etc/motd"], (0o644, b"hello\n".to_vec()));
+
+    let svc: serde_json::Value =
+        serde_json::from_slice(&entries["containers/services/svc/config.json"].1).unwrap();
+    assert_eq!(svc["process"]["args"], serde_json::json!(["/bin/svc"]), "image Cmd");
+    assert_eq!(svc["root"]["readonly"], true, "readonly from the label");
+    assert_eq!(
+        svc["process"]["capabilities"]["effective"],
+        serde_json::json!(["CAP_NET_ADMIN", "CAP_SYS_TIME"]),
+        "label capabilities + capabilities.add"
+    );
+    let first: serde_json::Value =
+        serde_json::from_slice(&entries["containers/onboot/000-first/config.json"].1).unwrap();
+    assert_eq!(first["process"]["args"], serde_json::json!(["/bin/svc", "boot"]), "YAML command");
+    let rt: serde_json::Value =
+        serde_json::from_slice(&entries["containers/services/svc/runtime.json"].1).unwrap();
+    assert_eq!(rt["mounts"][0]["source"], "/containers/onboot/000-first/rootfs", "{rt}");
+}
+
+#[test]
+fn kernel_initrd_outputs_and_their_cpio() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let out = tmp.path().join("out");
+    let mut written = run(&store, &config(YAML), &[Format::KernelInitrd], &out).unwrap();
+    written.sort();
+    let names: Vec<_> =
+        written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["sys-cmdline", "sys-initrd.img", "sys-kernel"]);
+    assert_eq!(std::fs::read(out.join("sys-kernel")).unwrap(), b"KERNEL BYTES");
+    assert_eq!(std::fs::read(out.join("sys-cmdline")).unwrap(), b"console=ttyS0");
+
+    let gz = std::fs::read(out.join("sys-initrd.img")).unwrap();
+    let mut cpio = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut cpio).unwrap();
+    let text = String::from_utf8_lossy(&cpio);
+    assert!(text.contains("containers/services/svc/config.json"));
+    assert!(!text.contains("boot/kernel"), "boot/ stays out of the initrd");
+    assert!(cpio.windows(10).any(|w| w == b"TRAILER!!!"));
+
+    if let Some(cpio_tool) = baleen_testkit::require_tool("cpio") {
+        let listing = std::process::Command::new(cpio_tool)
+            .args(["-it", "--quiet"])
+            .stdin(
+                std::fs::File::open(out.join("sys-initrd.img"))
+                    .map(|_| {
+                        let dec = tmp.path().join("initrd.cpio");
+                        std::fs::write(&dec, &cpio).unwrap();
+                        std::fs::File::open(dec).unwrap()
+                    })
+                    .unwrap(),
+            )
+            .output()
+            .unwrap();
+        assert!(listing.status.success());
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        for p in ["init", "etc/motd", "containers/onboot/000-first/rootfs/bin/svc"] {
+            assert!(listing.lines().any(|l| l == p), "cpio -t lacks {p}:\n{listing}");
+        }
+    }
+}
+
+#[test]
+fn two_builds_are_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let cfg = config(YAML);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run(&store, &cfg, &[Format::KernelInitrd, Format::TarKernelInitrd], &a).unwrap();
+    run(&store, &cfg, &[Format::KernelInitrd, Format::TarKernelInitrd], &b).unwrap();
+    for name in ["sys-kernel", "sys-initrd.img", "sys-cmdline", "sys-initrd.tar"] {
+        let (x, y) = (std::fs::read(a.join(name)).unwrap(), std::fs::read(b.join(name)).unwrap());
+        assert!(x == y, "{name} differs between two builds");
+    }
+}
+
+#[test]
+fn a_missing_image_names_the_container_and_keeps_the_old_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let out = tmp.path().join("out");
+    run(&store, &config(YAML), &[Format::Tar], &out).unwrap();
+    let good = std::fs::read(out.join("sys.tar")).unwrap();
+
+    // A registry that does not answer: port 9 on loopback (discard) is closed here.
+    let broken = YAML.replace(
+        "baleen/test-svc:1\n    capabilities",
+        "127.0.0.1:9/none/missing:1\n    capabilities",
+    );
+    let err = run(&store, &config(&broken), &[Format::Tar], &out).unwrap_err().to_string();
+    assert!(err.contains("services[0] \"svc\""), "{err}");
+    assert!(err.contains("127.0.0.1:9/none/missing:1"), "{err}");
+    assert_eq!(std::fs::read(out.join("sys.tar")).unwrap(), good, "the previous output is intact");
+}
+
+#[test]
+fn unsupported_formats_say_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let err = run(&store, &config(YAML), &[Format::Vmdk], tmp.path()).unwrap_err().to_string();
+    assert!(err.contains("`vmdk` is not supported yet"), "{err}");
+}
