@@ -360,3 +360,96 @@ fn input_tar_copies_give_the_same_bytes() {
         Some(&b"cfg"[..])
     );
 }
+
+/// The same entries as tests/golden/gen_tar.go, through our writer.
+fn golden_entries() -> Vec<(Entry, Vec<u8>)> {
+    let e = |path: &str, kind: EntryKind, mode: u32| Entry::new(path, kind, mode);
+    let long = format!(
+        "containers/onboot/000-dhcpcd/lower/usr/share/{}/a-file-with-a-long-name.conf",
+        "d".repeat(70)
+    );
+    let mut busybox = e("bin/busybox", EntryKind::File { size: 5 }, 0o4755)
+        .with_origin("docker.io/linuxkit/init:1", "init[0]");
+    busybox.uname = "root".into();
+    busybox.gname = "root".into();
+    busybox.mtime = Mtime { secs: 1_600_000_000, nanos: 123_456_789 };
+    busybox.set_pax("SCHILY.xattr.security.capability", "cap");
+    let mut big_uid = e("var/big-uid", EntryKind::File { size: 1 }, 0o600)
+        .with_origin("linuxkit.files", "files[1]");
+    big_uid.uid = 3_000_000;
+    big_uid.gid = 100;
+    vec![
+        (
+            e("dev", EntryKind::Dir, 0o755).with_origin("docker.io/linuxkit/init:1", "init[0]"),
+            vec![],
+        ),
+        (busybox, b"hello".to_vec()),
+        (
+            e(&long, EntryKind::File { size: 4 }, 0o644)
+                .with_origin("docker.io/linuxkit/dhcpcd:1", "onboot[0]"),
+            b"long".to_vec(),
+        ),
+        (
+            e("etc/link", EntryKind::Symlink { target: format!("/{}", "t".repeat(120)) }, 0o777)
+                .with_origin("linuxkit.files", "files[0]"),
+            vec![],
+        ),
+        (
+            e(
+                "containers/services/x/lower/bin/sh",
+                EntryKind::HardLink { target: "containers/services/x/lower/bin/busybox".into() },
+                0o755,
+            )
+            .with_origin("x", "services[0]"),
+            vec![],
+        ),
+        (
+            e("dev/null", EntryKind::Char { major: 1, minor: 3 }, 0o666)
+                .with_origin("x", "init[0]"),
+            vec![],
+        ),
+        (big_uid, b"u".to_vec()),
+        (
+            e("etc/café", EntryKind::File { size: 1 }, 0o644)
+                .with_origin("linuxkit.files", "files[2]"),
+            b"c".to_vec(),
+        ),
+        (e("Dockerfile", EntryKind::File { size: 14 }, 0o644), b"\nFROM scratch\n".to_vec()),
+        (
+            e(
+                &format!("{}/{}", "p".repeat(60), "n".repeat(60)),
+                EntryKind::File { size: 5 },
+                0o644,
+            ),
+            b"split".to_vec(),
+        ),
+    ]
+}
+
+#[test]
+fn tar_matches_go_archive_tar_golden() {
+    let golden =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/go-archive-tar.tar"))
+            .unwrap();
+    let mut w = TarWriter::new(Vec::new());
+    for (entry, data) in golden_entries() {
+        w.add(&entry, &mut &data[..]).unwrap();
+    }
+    let ours = w.finish().unwrap();
+    if ours != golden {
+        let at = ours
+            .iter()
+            .zip(&golden)
+            .position(|(a, b)| a != b)
+            .unwrap_or(ours.len().min(golden.len()));
+        let block = at / 512 * 512;
+        panic!(
+            "differs from Go at byte {at} (block at {block}, field offset {}); lengths {} vs {}\nours: {:?}\ngo:   {:?}",
+            at - block,
+            ours.len(),
+            golden.len(),
+            String::from_utf8_lossy(&ours[block..(block + 512).min(ours.len())]),
+            String::from_utf8_lossy(&golden[block..(block + 512).min(golden.len())])
+        );
+    }
+}

@@ -137,9 +137,13 @@ pub fn decompress_kernel(raw: &[u8]) -> Result<Vec<u8>, String> {
     let le16 = |o: usize| u16::from_le_bytes([raw[o], raw[o + 1]]);
     let le32 = |o: usize| u32::from_le_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]);
     if raw.len() > 0x250 && le16(0x1fe) == 0xaa55 && &raw[0x202..0x206] == b"HdrS" {
-        let (major, minor) = (raw[0x206], raw[0x207]);
-        if (major, minor) < (2, 8) {
-            return Err(format!("unsupported bzImage boot protocol {major}.{minor}"));
+        let version = le16(0x206);
+        if version < 0x0208 {
+            return Err(format!(
+                "unsupported bzImage boot protocol {}.{:02}",
+                version >> 8,
+                version & 0xff
+            ));
         }
         let setup_sectors = u64::from(raw[0x1f1]);
         let offset = u64::from(le32(0x248)) + (setup_sectors + 1) * 512;
@@ -155,4 +159,33 @@ pub fn decompress_kernel(raw: &[u8]) -> Result<Vec<u8>, String> {
         return Err(format!("unsupported bzImage payload format at offset {offset}"));
     }
     Err("not a gzip kernel nor a bzImage with a gzip payload".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn bzimage_gzip_payload_is_extracted() {
+        let payload = gz(b"vmlinux bytes");
+        let mut img = vec![0u8; 1024];
+        img[0x1f1] = 1; // one setup sector: the payload offset counts from 2 * 512
+        img[0x1fe..0x200].copy_from_slice(&0xaa55u16.to_le_bytes());
+        img[0x202..0x206].copy_from_slice(b"HdrS");
+        img[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+        img[0x248..0x24c].copy_from_slice(&0u32.to_le_bytes());
+        img[0x24c..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        img.extend_from_slice(&payload);
+        assert_eq!(decompress_kernel(&img).unwrap(), b"vmlinux bytes");
+        img[0x206..0x208].copy_from_slice(&0x0204u16.to_le_bytes());
+        assert!(decompress_kernel(&img).unwrap_err().contains("2.04"));
+        assert!(decompress_kernel(b"not a kernel").is_err());
+    }
 }
