@@ -480,7 +480,8 @@ pub enum VolumeFormat {
 
 impl Config {
     /// A copy with every image reference in LinuxKit's canonical form
-    /// (`alpine` → `docker.io/library/alpine`), as its `metadata: yaml` output shows them.
+    /// (`alpine` → `docker.io/library/alpine`), as its `metadata: yaml` output shows them: kernel,
+    /// init, onboot, onshutdown and services; volume images are left as written.
     pub fn with_expanded_refs(&self) -> Config {
         let x = crate::reference::expand;
         let mut c = self.clone();
@@ -491,9 +492,7 @@ impl Config {
         for img in c.onboot.iter_mut().chain(&mut c.onshutdown).chain(&mut c.services) {
             img.image = x(&img.image);
         }
-        for v in &mut c.volumes {
-            v.image = v.image.as_deref().filter(|s| !s.is_empty()).map(x).or(v.image.take());
-        }
+        // Volume images stay as written: LinuxKit's `UpdateImages` leaves them alone.
         c
     }
 }
