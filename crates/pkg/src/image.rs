@@ -46,6 +46,8 @@ pub trait Sink {
     fn put_blob(&mut self, digest: &str, size: u64, r: &mut dyn Read) -> Result<(), Error>;
     /// Names the root (an index) `name` (`org/image:tag`).
     fn tag(&mut self, name: &str, root: &Desc) -> Result<(), Error>;
+    /// The root named `name`, when the sink has it (a build with that tag is then skipped).
+    fn lookup(&self, name: &str) -> Option<Desc>;
 }
 
 /// One platform's content: an uncompressed layer tar and the image config.
@@ -205,7 +207,28 @@ impl LayoutDir {
     }
 }
 
+impl LayoutDir {
+    fn index(&self) -> Option<Value> {
+        std::fs::read(self.dir.join("index.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+}
+
 impl Sink for LayoutDir {
+    fn lookup(&self, name: &str) -> Option<Desc> {
+        let index = self.index()?;
+        let d = index["manifests"]
+            .as_array()?
+            .iter()
+            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == name)?;
+        Some(Desc {
+            media_type: d["mediaType"].as_str()?.to_owned(),
+            digest: d["digest"].as_str()?.to_owned(),
+            size: d["size"].as_u64()?,
+        })
+    }
+
     fn put_blob(&mut self, digest: &str, _size: u64, r: &mut dyn Read) -> Result<(), Error> {
         let hex = digest.trim_start_matches("sha256:");
         let path = self.dir.join("blobs/sha256").join(hex);
@@ -220,9 +243,8 @@ impl Sink for LayoutDir {
 
     fn tag(&mut self, name: &str, root: &Desc) -> Result<(), Error> {
         let path = self.dir.join("index.json");
-        let mut index: Value = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+        let mut index: Value = self
+            .index()
             .unwrap_or_else(|| json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": []}));
         let mut entry = root.json();
         entry["annotations"] = json!({"org.opencontainers.image.ref.name": name});

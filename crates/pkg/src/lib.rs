@@ -8,13 +8,18 @@
 //! image gets what the `.deb` data archives hold plus what `build.yml` declares), no emulation for
 //! foreign architectures (an arm64 image is assembled from arm64 `.deb`s).
 
+pub mod builder;
 pub mod deb;
 pub mod image;
+pub mod kmod;
 pub mod layer;
 pub mod lock;
 pub mod spec;
+mod store;
+pub use store::{open_store, push};
 pub mod tag;
 
+pub use builder::{build, lock, Built, Options};
 pub use spec::BuildSpec;
 pub use tag::{show_tag, Tag};
 

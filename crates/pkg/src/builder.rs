@@ -1,0 +1,396 @@
+//! `pkg lock` and `pkg build`: build.yml → packages.lock → verified `.deb`s → one layer per
+//! platform → an OCI image tagged `<org>/<image>:<tag>`.
+
+use crate::deb::archive::{self, Archive};
+use crate::deb::sources;
+use crate::image::{self, PlatformImage, Sink};
+use crate::layer::{self, LayerBuilder};
+use crate::lock::{self, Lock, Locked};
+use crate::spec::{BuildSpec, RustBinary};
+use crate::{kmod, tag};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The suite used when build.yml names none.
+pub const DEFAULT_SUITE: &str = "bookworm";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Spec(#[from] crate::spec::Error),
+    #[error("{0}")]
+    Tag(#[from] tag::Error),
+    #[error("{0}")]
+    Lock(#[from] lock::Error),
+    #[error("package {dir}: {source}")]
+    Archive { dir: PathBuf, source: Box<archive::Error> },
+    #[error("package {dir}: {source}")]
+    Resolve { dir: PathBuf, source: crate::deb::resolve::Error },
+    #[error("package {dir}: {source}")]
+    Layer { dir: PathBuf, source: layer::Error },
+    #[error("package {dir}: {source}")]
+    Kmod { dir: PathBuf, source: kmod::Error },
+    #[error("package {dir}: {source}")]
+    Image { dir: PathBuf, source: image::Error },
+    #[error("{path} is stale: build.yml's debian section changed since it was written; run `baleen pkg lock {dir}`")]
+    StaleLock { path: PathBuf, dir: PathBuf },
+    #[error("{path} has no {arch} packages; run `baleen pkg lock {dir}`")]
+    LockMissingArch { path: PathBuf, arch: String, dir: PathBuf },
+    #[error("package {dir}: files[{index}]: reading {path}: {source}")]
+    Source { dir: PathBuf, index: usize, path: PathBuf, source: std::io::Error },
+    #[error("package {dir}: kernel: no boot/vmlinuz-* in the Debian packages")]
+    NoKernel { dir: PathBuf },
+    #[error("package {dir}: rust {package}: {message}")]
+    Cargo { dir: PathBuf, package: String, message: String },
+    #[error("package {dir}: {what}: {source}")]
+    Io { dir: PathBuf, what: String, source: std::io::Error },
+}
+
+/// How to reach the archive and where to cache.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Archive root overriding build.yml and the host's apt sources.
+    pub mirror: Option<String>,
+    /// Download cache, e.g. `~/.baleen/cache/debian`.
+    pub cache: PathBuf,
+    /// Root of the host whose apt sources name the archive (normally `/`).
+    pub host_root: PathBuf,
+    /// Debian architectures overriding build.yml's `arches`.
+    pub arches: Option<Vec<String>>,
+}
+
+impl Options {
+    /// Defaults: host apt sources, cache under `~/.baleen/cache/debian`.
+    pub fn new() -> Options {
+        let home =
+            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+        Options {
+            mirror: None,
+            cache: home.join(".baleen/cache/debian"),
+            host_root: PathBuf::from("/"),
+            arches: None,
+        }
+    }
+
+    fn arches(&self, spec: &BuildSpec) -> Vec<String> {
+        self.arches.clone().unwrap_or_else(|| spec.arches.clone())
+    }
+
+    fn archive(&self, spec: &BuildSpec) -> Archive {
+        let suite = suite_of(spec);
+        let mirror = self
+            .mirror
+            .clone()
+            .or_else(|| spec.debian.as_ref().and_then(|d| d.mirror.clone()))
+            .unwrap_or_else(|| {
+                sources::mirror_for(&sources::host_sources(&self.host_root), &suite)
+            });
+        Archive::new(&mirror, &suite, &self.cache)
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn suite_of(spec: &BuildSpec) -> String {
+    spec.debian.as_ref().and_then(|d| d.suite.clone()).unwrap_or_else(|| DEFAULT_SUITE.to_owned())
+}
+
+/// Resolves build.yml's Debian packages for every architecture against the archive's signed
+/// index and writes `packages.lock`. Returns the lock (empty when there are no packages).
+pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
+    let spec = BuildSpec::load(dir)?;
+    let arches = opts.arches(&spec);
+    let suite = suite_of(&spec);
+    let Some(debian) = &spec.debian else {
+        return Ok(Lock { request: String::new(), suite, packages: Vec::new() });
+    };
+    let archive = opts.archive(&spec);
+    let mut packages = Vec::new();
+    for arch in &arches {
+        let index =
+            archive.index(arch).map_err(|source| Error::Archive { dir: dir.to_owned(), source: Box::new(source) })?;
+        let closure = index
+            .resolve(&debian.packages, &debian.exclude)
+            .map_err(|source| Error::Resolve { dir: dir.to_owned(), source })?;
+        packages.extend(closure.into_iter().map(|p| Locked {
+            arch: arch.clone(),
+            deb: archive::DebRef {
+                name: p.name,
+                version: p.version,
+                filename: p.filename,
+                sha256: p.sha256,
+                size: p.size,
+            },
+        }));
+    }
+    let lock = Lock { request: lock::request_hash(debian, &suite, &arches), suite, packages };
+    lock.write(dir)?;
+    Ok(lock)
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub tag: tag::Tag,
+    /// The image index digest, `sha256:…`.
+    pub digest: String,
+    /// False when the tag was already in the sink and nothing was built.
+    pub built: bool,
+}
+
+/// Builds the package in `dir` into `sink`. Writes `packages.lock` first when there is none.
+/// Skips the build when `sink` already has the tag, unless `force`.
+pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Result<Built, Error> {
+    let spec = BuildSpec::load(dir)?;
+    let arches = opts.arches(&spec);
+    let locked = match &spec.debian {
+        None => None,
+        Some(debian) => {
+            let path = dir.join(lock::LOCK_FILE);
+            let l = match Lock::load(dir)? {
+                Some(l) => l,
+                None => {
+                    tracing::info!("{}: no packages.lock yet; resolving", dir.display());
+                    lock(dir, opts)?
+                }
+            };
+            if l.request != lock::request_hash(debian, &suite_of(&spec), &l_arches(&l, &arches)) {
+                return Err(Error::StaleLock { path, dir: dir.to_owned() });
+            }
+            for a in &arches {
+                if l.for_arch(a).next().is_none() {
+                    return Err(Error::LockMissingArch {
+                        path: path.clone(),
+                        arch: a.clone(),
+                        dir: dir.to_owned(),
+                    });
+                }
+            }
+            Some(l)
+        }
+    };
+    // The tag is computed after locking: the lock is one of its inputs.
+    let tag = tag::tag(dir)?;
+    let name = tag.to_string();
+    if !force {
+        if let Some(d) = sink.lookup(&name) {
+            return Ok(Built { tag, digest: d.digest, built: false });
+        }
+    }
+    let archive = opts.archive(&spec);
+    let mut platforms = Vec::new();
+    for arch in &arches {
+        let layer = build_layer(dir, &spec, arch, locked.as_ref(), &archive)?;
+        let mut labels = Vec::new();
+        if let Some(l) = spec.label_json() {
+            labels.push(("org.mobyproject.config".to_owned(), l));
+        }
+        labels.extend(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        platforms.push(PlatformImage {
+            arch: arch.clone(),
+            layer_tar: layer,
+            config: spec.config.clone(),
+            labels,
+        });
+    }
+    let root = image::write_image(sink, &name, platforms)
+        .map_err(|source| Error::Image { dir: dir.to_owned(), source })?;
+    Ok(Built { tag, digest: root.digest, built: true })
+}
+
+/// The lock was written for the arches it lists; a `--platforms` subset is still fresh.
+fn l_arches(l: &Lock, wanted: &[String]) -> Vec<String> {
+    let mut have: Vec<String> = Vec::new();
+    for p in &l.packages {
+        if !have.contains(&p.arch) {
+            have.push(p.arch.clone());
+        }
+    }
+    if wanted.iter().all(|a| have.contains(a)) {
+        have
+    } else {
+        wanted.to_vec()
+    }
+}
+
+fn build_layer(
+    dir: &Path,
+    spec: &BuildSpec,
+    arch: &str,
+    locked: Option<&Lock>,
+    archive: &Archive,
+) -> Result<std::fs::File, Error> {
+    let lerr = |source| Error::Layer { dir: dir.to_owned(), source };
+    // A kernel component keeps lib/modules whole until the modules are chosen.
+    let drop = if spec.kernel.is_some() { Vec::new() } else { spec.drop_globs() };
+    let mut l = LayerBuilder::new(&drop).map_err(lerr)?;
+    if let Some(lock) = locked {
+        for deb in lock.for_arch(arch) {
+            let path = archive
+                .fetch_deb(deb)
+                .map_err(|source| Error::Archive { dir: dir.to_owned(), source: Box::new(source) })?;
+            l.add_deb(&path, &format!("{} {} ({})", deb.name, deb.version, deb.filename))
+                .map_err(lerr)?;
+        }
+    }
+    if let Some(k) = &spec.kernel {
+        l = kernel_layout(dir, l, &k.modules)?;
+    }
+    for (i, f) in spec.files.iter().enumerate() {
+        let mode = f.mode.map(|m| m.0);
+        if let Some(src) = &f.source {
+            let p = dir.join(src);
+            let file = std::fs::File::open(&p).map_err(|source| Error::Source {
+                dir: dir.to_owned(),
+                index: i,
+                path: p.clone(),
+                source,
+            })?;
+            use std::os::unix::fs::PermissionsExt;
+            let exec =
+                file.metadata().map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+            l.add_file(&f.path, mode.unwrap_or(if exec { 0o755 } else { 0o644 }), file)
+                .map_err(lerr)?;
+        } else if let Some(c) = &f.contents {
+            l.add_file(&f.path, mode.unwrap_or(0o644), c.as_bytes()).map_err(lerr)?;
+        } else if f.directory {
+            l.add_dir(&f.path, mode.unwrap_or(0o755)).map_err(lerr)?;
+        } else if let Some(t) = &f.symlink {
+            l.add_symlink(&f.path, t).map_err(lerr)?;
+        }
+    }
+    for s in &spec.symlinks {
+        for p in &s.paths {
+            l.add_symlink(p, &s.target).map_err(lerr)?;
+        }
+    }
+    for r in &spec.rust {
+        let bin = cargo_build(dir, r, arch)?;
+        let f = std::fs::File::open(&bin).map_err(|source| Error::Io {
+            dir: dir.to_owned(),
+            what: format!("opening {}", bin.display()),
+            source,
+        })?;
+        l.add_file(&r.path, 0o755, f).map_err(lerr)?;
+    }
+    let out = tempfile::tempfile().map_err(|source| Error::Io {
+        dir: dir.to_owned(),
+        what: "creating a temp file".into(),
+        source,
+    })?;
+    let mut out = l.write_tar(std::io::BufWriter::new(out)).map_err(lerr)?;
+    out.flush().map_err(|source| Error::Io {
+        dir: dir.to_owned(),
+        what: "writing the layer".into(),
+        source,
+    })?;
+    out.into_inner().map_err(|e| Error::Io {
+        dir: dir.to_owned(),
+        what: "writing the layer".into(),
+        source: e.into_error(),
+    })
+}
+
+/// Turns an unpacked Debian kernel into LinuxKit's kernel image layout: `kernel` (the bzImage)
+/// and `kernel.tar` (the chosen modules with generated modules.dep/alias/softdep).
+fn kernel_layout(
+    dir: &Path,
+    mut debs: LayerBuilder,
+    wanted: &[String],
+) -> Result<LayerBuilder, Error> {
+    let lerr = |source| Error::Layer { dir: dir.to_owned(), source };
+    let kerr = |source| Error::Kmod { dir: dir.to_owned(), source };
+    let vmlinuz = debs
+        .nodes()
+        .keys()
+        .find(|p| p.starts_with("boot/vmlinuz-"))
+        .cloned()
+        .ok_or_else(|| Error::NoKernel { dir: dir.to_owned() })?;
+    let release = vmlinuz.trim_start_matches("boot/vmlinuz-").to_owned();
+    let moddir = format!("lib/modules/{release}/");
+    let mut mods = kmod::Modules { release: release.clone(), ..Default::default() };
+    let paths: Vec<String> =
+        debs.nodes().keys().filter(|p| p.starts_with(&moddir)).cloned().collect();
+    for p in &paths {
+        let rel = &p[moddir.len()..];
+        if let Some(name) = kmod::module_name(rel) {
+            let bytes = debs.read(p).unwrap_or_default();
+            let elf = kmod::decompress(p, bytes).map_err(kerr)?;
+            let info = kmod::modinfo(p, &elf).map_err(kerr)?;
+            mods.modules.insert(name, (rel.to_owned(), info));
+        }
+    }
+    if let Some(b) = debs.read(&format!("{moddir}modules.builtin")) {
+        mods.set_builtin(&String::from_utf8_lossy(&b));
+    }
+    let selected = mods.select(wanted).map_err(kerr)?;
+
+    let mut tar = LayerBuilder::new(&[]).map_err(lerr)?;
+    for name in &selected {
+        let rel = &mods.modules[name].0;
+        let bytes = debs.read(&format!("{moddir}{rel}")).unwrap_or_default();
+        tar.add_file(&format!("{moddir}{rel}"), 0o644, &bytes[..]).map_err(lerr)?;
+    }
+    for keep in ["modules.builtin", "modules.builtin.modinfo", "modules.order"] {
+        if let Some(b) = debs.read(&format!("{moddir}{keep}")) {
+            tar.add_file(&format!("{moddir}{keep}"), 0o644, &b[..]).map_err(lerr)?;
+        }
+    }
+    for (file, text) in [
+        ("modules.dep", mods.modules_dep(&selected)),
+        ("modules.alias", mods.modules_alias(&selected)),
+        ("modules.softdep", mods.modules_softdep(&selected)),
+    ] {
+        tar.add_file(&format!("{moddir}{file}"), 0o644, text.as_bytes()).map_err(lerr)?;
+    }
+    let kt = tar.write_tar(Vec::new()).map_err(lerr)?;
+
+    let mut out = LayerBuilder::new(&[]).map_err(lerr)?;
+    let kernel = debs.read(&vmlinuz).unwrap_or_default();
+    out.add_file("kernel", 0o644, &kernel[..]).map_err(lerr)?;
+    out.add_file("kernel.tar", 0o644, &kt[..]).map_err(lerr)?;
+    Ok(out)
+}
+
+/// The Rust target triple of a Debian architecture, for static (musl) binaries.
+pub fn musl_target(arch: &str) -> &'static str {
+    match arch {
+        "arm64" => "aarch64-unknown-linux-musl",
+        "riscv64" => "riscv64gc-unknown-linux-musl",
+        _ => "x86_64-unknown-linux-musl",
+    }
+}
+
+/// Builds a workspace binary with cargo and returns its path. Static binaries use the musl
+/// target and the `release-init` profile (size-optimised, abort on panic, stripped).
+fn cargo_build(dir: &Path, r: &RustBinary, arch: &str) -> Result<PathBuf, Error> {
+    let err =
+        |message: String| Error::Cargo { dir: dir.to_owned(), package: r.package.clone(), message };
+    let root = tag::workspace_root(dir)
+        .ok_or_else(|| err("no Cargo workspace above the package".into()))?;
+    let bin = r.bin.clone().unwrap_or_else(|| r.package.clone());
+    let target_dir = root.join("target/init-build");
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(&root)
+        .args(["build", "--locked", "-p", &r.package, "--bin", &bin, "--target-dir"])
+        .arg(&target_dir);
+    let out = if r.static_ {
+        let triple = musl_target(arch);
+        cmd.args(["--target", triple, "--profile", "release-init"]);
+        target_dir.join(triple).join("release-init").join(&bin)
+    } else {
+        cmd.arg("--release");
+        target_dir.join("release").join(&bin)
+    };
+    tracing::info!("building {} ({bin}) for {arch}", r.package);
+    let status = cmd.status().map_err(|e| err(format!("running cargo: {e}")))?;
+    if !status.success() {
+        return Err(err(format!("cargo build failed ({status}); with static: true the target needs `rustup target add {}`", musl_target(arch))));
+    }
+    Ok(out)
+}
