@@ -137,6 +137,7 @@ pub struct InitrdOutput<K, I> {
 pub struct InitrdWriter<K: Write, I: Write> {
     kernel: K,
     kernel_len: u64,
+    kernel_seen: bool,
     initrd: Initrd<I>,
     ucode_len: u64,
     cmdline: Vec<u8>,
@@ -158,6 +159,7 @@ impl<K: Write, I: Write> InitrdWriter<K, I> {
         InitrdWriter {
             kernel,
             kernel_len: 0,
+            kernel_seen: false,
             initrd: Initrd::NotStarted(initrd, Vec::new()),
             ucode_len: 0,
             cmdline: Vec::new(),
@@ -209,6 +211,14 @@ impl<K: Write, I: Write> EntrySink for InitrdWriter<K, I> {
     fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
         match entry.path.as_str() {
             "boot/kernel" => {
+                // LinuxKit keeps the last one; a stream cannot take back what it wrote.
+                if self.kernel_seen {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "boot/kernel appears twice in the tree (a `files` entry at boot/kernel?)",
+                    ));
+                }
+                self.kernel_seen = true;
                 self.kernel_len = io::copy(&mut data.take(entry.size()), &mut self.kernel)?;
                 Ok(())
             }
@@ -222,6 +232,12 @@ impl<K: Write, I: Write> EntrySink for InitrdWriter<K, I> {
                 if !self.opts.prepend_ucode {
                     self.ucode = ucode;
                     return Ok(());
+                }
+                if self.ucode_len > 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "boot/ucode.cpio appears twice in the tree",
+                    ));
                 }
                 match &mut self.initrd {
                     Initrd::NotStarted(out, _) => {
