@@ -114,3 +114,57 @@ pub fn parse_label(what: &str, text: &str) -> Result<crate::config::ImageConfig,
         _ => Err(Diagnostics(d.diags)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_use_the_image_rules_without_name_and_image() {
+        let l = parse_label(
+            "x:1",
+            r#"{"capabilities":["CAP_SYS_ADMIN"],"pid":"host","readonly":true}"#,
+        )
+        .unwrap();
+        assert_eq!(l.capabilities, Some(vec!["CAP_SYS_ADMIN".to_string()]));
+        assert_eq!(l.readonly, Some(true));
+        let err = parse_label("x:1", r#"{"name":"n","capabilities":["CAP_NOPE"]}"#).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("unknown key `name`"), "{text}");
+        assert!(text.contains("unknown capability `CAP_NOPE`"), "{text}");
+        assert!(text.contains("org.mobyproject.config label of x:1"), "{text}");
+        assert!(parse_label("x:1", "[1, 2]").is_err());
+        assert_eq!(parse_label("x:1", "").unwrap(), Default::default());
+    }
+
+    struct Fixed;
+    impl TemplateResolver for Fixed {
+        fn pkg_tag(&self, dir: &Path) -> Result<String, String> {
+            match dir.file_name().and_then(|n| n.to_str()) {
+                Some("getty") => Ok("docker.io/baleen/getty:0123456789abcdef".into()),
+                _ => Err(format!("no package in {}", dir.display())),
+            }
+        }
+    }
+
+    #[test]
+    fn templates_expand_only_for_files_on_disk() {
+        let text = "services:\n  - name: getty\n    image: \"@pkg:../pkg/getty\"\n";
+        let dir = Path::new("/cfg");
+        let on_disk = Source { name: "a.yml", text, template_dir: Some(dir) };
+        let cfg = load(on_disk, Some(&Fixed)).unwrap();
+        assert_eq!(cfg.services[0].image, "docker.io/baleen/getty:0123456789abcdef");
+        let stdin = Source { name: "-", text, template_dir: None };
+        let err = load(stdin, Some(&Fixed)).unwrap_err();
+        assert!(err.0[0].help.as_deref().unwrap_or("").contains("templates"), "{err}");
+        let missing = "onboot:\n  - name: x\n    image: \"@pkg:nope\"\n";
+        let err =
+            load(Source { name: "a.yml", text: missing, template_dir: Some(dir) }, Some(&Fixed))
+                .unwrap_err();
+        assert_eq!(
+            (err.0[0].line, err.0[0].col, err.0[0].path.as_str()),
+            (3, 12, "onboot[0].image")
+        );
+        assert!(err.0[0].message.contains("no package in /cfg/nope"), "{err}");
+    }
+}

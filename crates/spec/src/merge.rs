@@ -139,3 +139,62 @@ pub fn load_all(
         Err(Diagnostics(diags))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src<'a>(name: &'a str, text: &'a str) -> Source<'a> {
+        Source { name, text, template_dir: None }
+    }
+
+    #[test]
+    fn kernel_fields_follow_append_config() {
+        let a = "kernel:\n  image: k/a:1\n  cmdline: a\n  tar: kernel.tar\n  ucode: u.cpio\n";
+        let b = "kernel:\n  image: \"\"\n  binary: bzImage\n  tar: \"\"\n";
+        let cfg = load_all(&[src("a.yml", a), src("b.yml", b)], None).unwrap();
+        let k = cfg.kernel.unwrap();
+        assert_eq!(k.image.as_deref(), Some("k/a:1"), "an empty later image does not override");
+        assert_eq!(k.cmdline.as_deref(), Some("a"));
+        assert_eq!(k.binary.as_deref(), Some("bzImage"));
+        assert_eq!(k.tar.as_deref(), Some(""), "a present tar overrides, even empty");
+        assert_eq!(k.ucode.as_deref(), Some("u.cpio"));
+    }
+
+    #[test]
+    fn names_resolve_across_files() {
+        let a = "onboot:\n  - name: a\n    image: x\n    uid: b\n";
+        let b = "services:\n  - name: b\n    image: y\nfiles:\n  - path: f\n    contents: \"\"\n    gid: a\n";
+        assert!(load_all(&[src("a.yml", a)], None).is_err(), "b is unknown in a.yml alone");
+        let cfg = load_all(&[src("a.yml", a), src("b.yml", b)], None).unwrap();
+        let ids = IdMap::new(&cfg);
+        assert_eq!((ids.get("a"), ids.get("b")), (Some(100), Some(101)));
+    }
+
+    #[test]
+    fn volumes_resolve_across_files() {
+        let a = "onboot:\n  - name: a\n    image: x\n    binds: [\"v:/v:ro\"]\n";
+        let b = "volumes:\n  - name: v\n    readonly: true\n";
+        load_all(&[src("a.yml", a), src("b.yml", b)], None).unwrap();
+        let err = load_all(&[src("a.yml", a)], None).unwrap_err();
+        assert!(err.to_string().contains("unknown volume `v`"), "{err}");
+    }
+
+    #[test]
+    fn errors_of_every_file_are_reported() {
+        let err = load_all(&[src("a.yml", "kernal: {}\n"), src("b.yml", "servces: []\n")], None)
+            .unwrap_err();
+        assert_eq!(err.0.len(), 2);
+        assert_eq!((err.0[0].file.as_str(), err.0[1].file.as_str()), ("a.yml", "b.yml"));
+    }
+
+    #[test]
+    fn later_duplicate_names_take_the_id() {
+        let a = "onboot:\n  - name: x\n    image: i\n  - name: x\n    image: i\nservices:\n  - name: y\n    image: i\n";
+        let cfg = load_all(&[src("a.yml", a)], None).unwrap();
+        let ids = IdMap::new(&cfg);
+        assert_eq!((ids.get("x"), ids.get("y")), (Some(101), Some(102)));
+        assert_eq!(ids.resolve(&crate::IdRef::Name("root".into())), Ok(0));
+        assert!(ids.resolve(&crate::IdRef::Num(-1)).is_err());
+    }
+}

@@ -566,3 +566,44 @@ pub fn runtime_json(mut rt: RuntimeJson, prefix: &str, root: &str, readonly: boo
 pub fn is_readonly(yaml: &ImageConfig, label: Option<&ImageConfig>) -> bool {
     yaml.readonly.or(label.and_then(|l| l.readonly)).unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gen(yaml: &str) -> Result<(Spec, RuntimeJson), RuntimeError> {
+        let cfg: ImageConfig = crate::parse_label("t", yaml).unwrap();
+        config_to_oci("t", &cfg, None, &ImageDefaults::default(), &IdMap::default())
+    }
+
+    #[test]
+    fn errors_name_the_container() {
+        let mut c = ImageConfig { capabilities: Some(vec!["CAP_X".into()]), ..Default::default() };
+        let e = config_to_oci("svc", &c, None, &ImageDefaults::default(), &IdMap::default())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "container `svc`: unknown capability `CAP_X`");
+        c.capabilities = None;
+        c.uid = Some(cfg::IdRef::Name("nobody".into()));
+        let e = config_to_oci("svc", &c, None, &ImageDefaults::default(), &IdMap::default())
+            .unwrap_err();
+        assert!(e.to_string().contains("cannot find id for `nobody`"), "{e}");
+    }
+
+    #[test]
+    fn cwd_falls_back_to_root_and_empty_strings_are_unset() {
+        let (spec, _) = gen("cwd: \"\"\nhostname: \"\"").unwrap();
+        assert_eq!(spec.process.unwrap().cwd, "/");
+        assert_eq!(spec.hostname, "");
+    }
+
+    #[test]
+    fn an_explicit_empty_env_overrides_the_image() {
+        let img = ImageDefaults { env: Some(vec!["PATH=/bin".into()]), ..Default::default() };
+        let cfg = crate::parse_label("t", "env: []").unwrap();
+        let (spec, _) = config_to_oci("t", &cfg, None, &img, &IdMap::default()).unwrap();
+        assert!(spec.process.unwrap().env.is_empty());
+        let (spec, _) =
+            config_to_oci("t", &ImageConfig::default(), None, &img, &IdMap::default()).unwrap();
+        assert_eq!(spec.process.unwrap().env, ["PATH=/bin"]);
+    }
+}
