@@ -23,6 +23,8 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("erofs-utils", "fsck.erofs on erofs roots"),
     ("gdisk", "sgdisk -v on GPT disks"),
     ("busybox-static", "a tiny userland for early boot tests"),
+    ("isolinux", "a BIOS-bootable ISO for the run ISO boot test"),
+    ("syslinux-common", "ldlinux.c32 for that ISO"),
 ];
 
 /// Packages the demo needs beyond a Rust toolchain.

@@ -154,3 +154,47 @@ fn published_port_reaches_a_guest_http_server() {
     assert!(body.starts_with("HTTP/1.") && body.contains(" 200 "), "{body}");
     vm.stop();
 }
+
+/// ISO boot (`-cdrom`, `-boot d`, SeaBIOS → isolinux) and typing into the serial console: the
+/// guest reads a line from /dev/console and echoes it back, then powers off.
+#[test]
+fn iso_boots_from_the_cdrom_and_the_console_takes_input() {
+    let Some(genisoimage) = baleen_testkit::require_tool("genisoimage") else { return };
+    let isolinux = std::path::Path::new("/usr/lib/ISOLINUX/isolinux.bin");
+    let ldlinux = std::path::Path::new("/usr/lib/syslinux/modules/bios/ldlinux.c32");
+    if !isolinux.is_file() || !ldlinux.is_file() {
+        assert!(!baleen_testkit::tools_required(), "isolinux / syslinux-common are not installed");
+        eprintln!("skipping: isolinux / syslinux-common are not installed");
+        return;
+    }
+    let script = "echo type-something\nread line\necho \"got:$line\"\npoweroff -f";
+    let Some((dir, kernel, initrd)) = guest("iso", script) else { return };
+    let root = dir.join("iso-root");
+    std::fs::create_dir_all(root.join("isolinux")).unwrap();
+    std::fs::copy(isolinux, root.join("isolinux/isolinux.bin")).unwrap();
+    std::fs::copy(ldlinux, root.join("isolinux/ldlinux.c32")).unwrap();
+    std::fs::copy(&kernel, root.join("vmlinuz")).unwrap();
+    std::fs::copy(&initrd, root.join("initrd.img")).unwrap();
+    std::fs::write(
+        root.join("isolinux/isolinux.cfg"),
+        "DEFAULT linux\nLABEL linux\n  KERNEL /vmlinuz\n  INITRD /initrd.img\n  \
+         APPEND console=ttyS0 panic=-1\n",
+    )
+    .unwrap();
+    let iso = dir.join("test.iso");
+    let ok = std::process::Command::new(genisoimage)
+        .args(["-quiet", "-o"])
+        .arg(&iso)
+        .args(["-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat", "-no-emul-boot"])
+        .args(["-boot-load-size", "4", "-boot-info-table"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "genisoimage failed");
+    let Some(mut vm) = BootTest::path("iso", &iso) else { return };
+    vm.wait_for("type-something", BOOT);
+    vm.send("hello-over-serial\n");
+    vm.wait_for("got:hello-over-serial", Duration::from_secs(60));
+    let out = vm.wait_exit();
+    assert_eq!(out.verdict.code, 0, "{:?}", out.verdict.message);
+}
