@@ -131,14 +131,6 @@ fn dry_run_prints_the_merged_config_and_round_trips() {
 }
 
 #[test]
-fn build_without_dry_run_says_it_is_not_there_yet() {
-    let file = baleen_testkit::workspace_root().join("examples/minimal.yml");
-    let out = baleen(&["build", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
-}
-
-#[test]
 fn usage_errors_exit_2() {
     assert_eq!(baleen(&["validate"]).status.code(), Some(2));
     assert_eq!(baleen(&["validate", "/nonexistent/x.yml"]).status.code(), Some(2));
