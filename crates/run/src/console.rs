@@ -188,6 +188,9 @@ pub enum QemuEnd {
     },
     /// Stopped because the user pressed Ctrl-C (or baleen got SIGTERM).
     Interrupted,
+    /// Stopped by baleen after the console showed a kernel panic (a kernel without `panic=N`
+    /// would otherwise sit there until the timeout).
+    KernelPanicked,
 }
 
 /// Maps qemu's end and the console to baleen's exit status, per the init↔run protocol:
@@ -215,6 +218,13 @@ pub fn verdict(end: QemuEnd, watch: &ConsoleWatch) -> Verdict {
         QemuEnd::Interrupted => Verdict {
             code: EXIT_INTERRUPTED,
             message: Some("interrupted; the VM was stopped".into()),
+        },
+        QemuEnd::KernelPanicked => Verdict {
+            code: 1,
+            message: Some(format!(
+                "the guest kernel panicked: {}; baleen stopped the VM",
+                watch.panic.as_deref().unwrap_or("Kernel panic")
+            )),
         },
         QemuEnd::Signalled(sig) => {
             Verdict { code: 128 + sig, message: Some(format!("qemu was killed by signal {sig}")) }
@@ -357,6 +367,9 @@ mod tests {
         assert_eq!(v.code, EXIT_TIMEOUT);
         assert!(v.message.unwrap().contains("5 s"));
         assert_eq!(verdict(QemuEnd::Interrupted, &ConsoleWatch::default()).code, 130);
+        let v = verdict(QemuEnd::KernelPanicked, &w);
+        assert_eq!(v.code, 1);
+        assert!(v.message.unwrap().contains("Attempted to kill init"));
         assert_eq!(verdict(QemuEnd::Signalled(9), &ConsoleWatch::default()).code, 137);
     }
 

@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 /// How long qemu gets to exit after SIGTERM before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
 
+/// How long a panicked guest may keep printing (the panic's backtrace) before baleen stops it.
+pub const PANIC_GRACE: Duration = Duration::from_secs(2);
+
 /// The console kept in memory is capped; past this the oldest half is dropped (the log file keeps
 /// everything).
 const MAX_CONSOLE_IN_MEMORY: usize = 16 << 20;
@@ -300,6 +303,7 @@ impl Vm {
         }
         let pid = self.child.id();
         let wait_err = |source| RunError::Wait { pid, source };
+        let mut panic_seen: Option<Instant> = None;
         let end = loop {
             if let Some(status) = self.child.try_wait().map_err(wait_err)? {
                 break if interrupted.load(Ordering::SeqCst) {
@@ -318,6 +322,15 @@ impl Vm {
                     break QemuEnd::TimedOut { secs: t.as_secs() };
                 }
             }
+            if panic_seen.is_none() && self.watch_panicked() {
+                panic_seen = Some(Instant::now());
+            }
+            // With `panic=N` the kernel reboots and -no-reboot ends qemu by itself; without it
+            // the guest would sit there until the timeout.
+            if panic_seen.is_some_and(|t| t.elapsed() >= PANIC_GRACE) {
+                self.stop().map_err(wait_err)?;
+                break QemuEnd::KernelPanicked;
+            }
             std::thread::sleep(Duration::from_millis(50));
         };
         for id in hooks {
@@ -334,6 +347,10 @@ impl Vm {
             watch: st.watch.clone(),
             console_file: self.console_file.clone(),
         })
+    }
+
+    fn watch_panicked(&self) -> bool {
+        self.shared.state.lock().expect("console lock").watch.panic.is_some()
     }
 
     /// Joins the reader (qemu has exited, so its stdout reaches EOF) and restores the terminal.

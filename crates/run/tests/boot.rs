@@ -198,3 +198,19 @@ fn iso_boots_from_the_cdrom_and_the_console_takes_input() {
     let out = vm.wait_exit();
     assert_eq!(out.verdict.code, 0, "{:?}", out.verdict.message);
 }
+
+/// A kernel panic without `panic=N` on the cmdline: baleen stops the VM and says why, instead of
+/// waiting for the timeout.
+#[test]
+fn kernel_panic_is_reported_and_the_vm_stopped() {
+    // init exits at once: "Kernel panic - not syncing: Attempted to kill init!"
+    let Some((_dir, kernel, initrd)) = guest("panic", "echo about-to-exit\nexit 7") else { return };
+    let Some(vm) = BootTest::kernel_initrd("panic", &kernel, &initrd, "console=ttyS0") else {
+        return;
+    };
+    let out = vm.wait_exit();
+    assert_eq!(out.end, QemuEnd::KernelPanicked);
+    assert_eq!(out.verdict.code, 1);
+    let msg = out.verdict.message.unwrap();
+    assert!(msg.contains("Attempted to kill init"), "{msg}");
+}
