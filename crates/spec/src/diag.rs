@@ -77,15 +77,26 @@ impl fmt::Display for Diagnostic {
         let pad = " ".repeat(num.len());
         write!(f, "{pad}--> {}:{}:{}", self.file, self.line, self.col)?;
         if let Some(line) = &self.source_line {
+            // Long lines (minified JSON, hostile input) are cut to a window around the column.
+            let chars: Vec<char> = line.chars().collect();
+            let col0 = self.col.saturating_sub(1).min(chars.len());
+            let start = col0.saturating_sub(WINDOW / 2);
+            let end = (start + WINDOW).min(chars.len());
+            let mut shown: String = chars[start..end].iter().collect();
+            let mut lead_prefix = String::new();
+            if start > 0 {
+                shown.insert(0, '…');
+                lead_prefix.push(' ');
+            }
+            if end < chars.len() {
+                shown.push('…');
+            }
             // Columns count characters; tabs are kept so the caret lines up in a terminal.
-            let lead: String = line
-                .chars()
-                .take(self.col.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            let avail = line.chars().count().saturating_sub(self.col.saturating_sub(1)).max(1);
+            let lead: String =
+                chars[start..col0].iter().map(|c| if *c == '\t' { '\t' } else { ' ' }).collect();
+            let avail = end.saturating_sub(col0).max(1);
             let carets = "^".repeat(self.width.min(avail));
-            write!(f, "\n{pad} |\n{num} | {line}\n{pad} | {lead}{carets}")?;
+            write!(f, "\n{pad} |\n{num} | {shown}\n{pad} | {lead_prefix}{lead}{carets}")?;
         }
         if let Some(help) = &self.help {
             write!(f, "\n{pad} = help: {help}")?;
@@ -93,6 +104,9 @@ impl fmt::Display for Diagnostic {
         Ok(())
     }
 }
+
+/// Characters of a source line shown around the column.
+const WINDOW: usize = 120;
 
 /// Every problem found in a set of files; the error type of loading and merging.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,6 +157,19 @@ mod tests {
             d.to_string(),
             "error: services[0].servies: unknown key `servies`\n --> a.yml:3:5\n  |\n3 |     servies: 1\n  |     ^^^^^^^\n  = help: did you mean `services`?"
         );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        let line = format!("{}BAD{}", "x".repeat(500), "y".repeat(500));
+        let d =
+            Diagnostic::at("a.yml", &line, Pos { line: 1, col: 501, width: 3 }, "", "bad".into());
+        let text = d.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[3].chars().count() < 140, "{}", lines[3]);
+        let char_col = |l: &str, pat: &str| l[..l.find(pat).unwrap()].chars().count();
+        assert_eq!(char_col(lines[4], "^"), char_col(lines[3], "BAD"), "{text}");
+        assert!(lines[3].contains('…'));
     }
 
     #[test]
