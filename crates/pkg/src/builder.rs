@@ -112,8 +112,9 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
     let archive = opts.archive(&spec);
     let mut packages = Vec::new();
     for arch in &arches {
-        let index =
-            archive.index(arch).map_err(|source| Error::Archive { dir: dir.to_owned(), source: Box::new(source) })?;
+        let index = archive
+            .index(arch)
+            .map_err(|source| Error::Archive { dir: dir.to_owned(), source: Box::new(source) })?;
         let closure = index
             .resolve(&debian.packages, &debian.exclude)
             .map_err(|source| Error::Resolve { dir: dir.to_owned(), source })?;
@@ -231,9 +232,10 @@ fn build_layer(
     let mut l = LayerBuilder::new(&drop).map_err(lerr)?;
     if let Some(lock) = locked {
         for deb in lock.for_arch(arch) {
-            let path = archive
-                .fetch_deb(deb)
-                .map_err(|source| Error::Archive { dir: dir.to_owned(), source: Box::new(source) })?;
+            let path = archive.fetch_deb(deb).map_err(|source| Error::Archive {
+                dir: dir.to_owned(),
+                source: Box::new(source),
+            })?;
             l.add_deb(&path, &format!("{} {} ({})", deb.name, deb.version, deb.filename))
                 .map_err(lerr)?;
         }
@@ -393,4 +395,59 @@ fn cargo_build(dir: &Path, r: &RustBinary, arch: &str) -> Result<PathBuf, Error>
         return Err(err(format!("cargo build failed ({status}); with static: true the target needs `rustup target add {}`", musl_target(arch))));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel layout from Debian's real cloud kernel (unpacked and cached by testkit):
+    /// modules chosen with their dependencies, depmod's files generated.
+    #[test]
+    fn kernel_layout_of_the_debian_cloud_kernel() {
+        let Some(k) = baleen_testkit::kernel::debian_cloud_kernel() else { return };
+        let mut debs = LayerBuilder::new(&[]).unwrap();
+        let vmlinuz = format!("boot/vmlinuz-{}", k.release);
+        debs.add_file(&vmlinuz, 0o644, std::fs::File::open(&k.vmlinuz).unwrap()).unwrap();
+        let mut stack = vec![k.modules.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(&k.root).unwrap().to_string_lossy().into_owned();
+                    debs.add_file(&rel, 0o644, std::fs::File::open(&p).unwrap()).unwrap();
+                }
+            }
+        }
+        let wanted = ["virtio-net".to_owned(), "overlay".to_owned(), "ext4".to_owned()];
+        let mut out = kernel_layout(Path::new("pkg/kernel"), debs, &wanted).unwrap();
+        let kernel = out.read("kernel").unwrap();
+        assert_eq!(kernel, std::fs::read(&k.vmlinuz).unwrap());
+        let kt = out.read("kernel.tar").unwrap();
+        let mut files = std::collections::BTreeMap::new();
+        for e in tar::Archive::new(&kt[..]).entries().unwrap() {
+            let mut e = e.unwrap();
+            let p = e.path().unwrap().display().to_string();
+            let mut s = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut s).unwrap();
+            files.insert(p, s);
+        }
+        let m = format!("lib/modules/{}/", k.release);
+        let dep = String::from_utf8(files[&format!("{m}modules.dep")].clone()).unwrap();
+        assert!(dep.contains("kernel/drivers/net/virtio_net.ko: "), "{dep}");
+        assert!(dep.contains("kernel/net/core/failover.ko"), "{dep}");
+        let alias = String::from_utf8(files[&format!("{m}modules.alias")].clone()).unwrap();
+        assert!(alias.contains("alias virtio:d00000001v* virtio_net"), "{alias}");
+        assert!(files.contains_key(&format!("{m}kernel/fs/overlayfs/overlay.ko")));
+        assert!(files.contains_key(&format!("{m}modules.builtin")));
+        // Only what was asked for and its dependencies.
+        let kos = files.keys().filter(|p| p.ends_with(".ko")).count();
+        assert!(kos < 10, "{kos} modules: {:?}", files.keys().collect::<Vec<_>>());
+
+        let debs = LayerBuilder::new(&[]).unwrap();
+        let err = kernel_layout(Path::new("pkg/kernel"), debs, &wanted).unwrap_err().to_string();
+        assert!(err.contains("no boot/vmlinuz-*"), "{err}");
+    }
 }

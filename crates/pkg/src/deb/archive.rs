@@ -11,7 +11,12 @@ use pgp::composed::{CleartextSignedMessage, Deserializable, SignedPublicKey};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Parsed indexes by `<arch> <sha256 of Packages.xz>`.
+static INDEXES: Mutex<std::collections::BTreeMap<String, Arc<Index>>> =
+    Mutex::new(std::collections::BTreeMap::new());
 
 /// Debian's archive keys (`debian-archive-keyring.gpg` of Debian 12's `debian-archive-keyring`).
 const DEBIAN_KEYRING: &[u8] = include_bytes!("../../keys/debian-archive-keyring.gpg");
@@ -74,8 +79,9 @@ impl Archive {
         }
     }
 
-    /// The verified `Packages` index of `main` for `arch`.
-    pub fn index(&self, arch: &str) -> Result<Index, Error> {
+    /// The verified `Packages` index of `main` for `arch`. Parsed once per process for each
+    /// `Packages.xz` digest: `pkg lock` of many packages reads the 40 MB index once.
+    pub fn index(&self, arch: &str) -> Result<Arc<Index>, Error> {
         let url = format!("{}/dists/{}/InRelease", self.mirror, self.suite);
         let release = self.inrelease(&url)?;
         let path = format!("main/binary-{arch}/Packages.xz");
@@ -83,6 +89,10 @@ impl Archive {
             .ok_or_else(|| Error::NoIndex { url: url.clone(), path: path.clone() })?;
         let pkgs_url = format!("{}/dists/{}/{path}", self.mirror, self.suite);
         let what = format!("{} {path}", self.suite);
+        let memo_key = format!("{arch} {sha256}");
+        if let Some(idx) = INDEXES.lock().expect("index memo lock").get(&memo_key) {
+            return Ok(idx.clone());
+        }
         let file = self.fetch_verified(&pkgs_url, &what, &sha256, size, &url)?;
         let f = std::fs::File::open(&file).map_err(|source| Error::Io {
             action: "opening",
@@ -93,7 +103,9 @@ impl Archive {
         liblzma::read::XzDecoder::new(std::io::BufReader::new(f))
             .read_to_string(&mut text)
             .map_err(|source| Error::Decompress { url: pkgs_url.clone(), source })?;
-        Ok(Index::parse(arch, &text))
+        let idx = Arc::new(Index::parse(arch, &text));
+        INDEXES.lock().expect("index memo lock").insert(memo_key, idx.clone());
+        Ok(idx)
     }
 
     /// The path of the verified `.deb` in the cache, downloading it if needed.
