@@ -167,6 +167,13 @@ impl QemuPlan {
         self.state_dir.join("qemu.pid")
     }
 
+    /// qemu's QMP control socket, through which baleen presses the ACPI power button. `None`
+    /// when the state dir's path is too long for a unix socket address (108 bytes on Linux).
+    pub fn qmp_socket(&self) -> Option<PathBuf> {
+        let p = self.state_dir.join("qmp.sock");
+        (p.as_os_str().len() < 100).then_some(p)
+    }
+
     /// The qemu arguments (without the program name), in LinuxKit's order.
     pub fn argv(&self) -> Vec<OsString> {
         let mut a = Argv::default();
@@ -308,6 +315,12 @@ impl QemuPlan {
         }
         for d in &self.devices {
             a.push("-device").push(d);
+        }
+        if let Some(qmp) = self.qmp_socket() {
+            let mut v = OsString::from("unix:");
+            v.push(escape_comma(&qmp));
+            v.push(",server=on,wait=off");
+            a.push("-qmp").push(v);
         }
         // The init↔run protocol: init writes a non-zero status to this port and qemu exits with
         // (status << 1) | 1. There is no ISA bus on aarch64's virt machine.

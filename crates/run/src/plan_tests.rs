@@ -39,7 +39,8 @@ const HEAD: &str = "-smp 1 -m 1024 -uuid 00000000-0000-4000-8000-000000000000 -p
                     -machine q35,accel=tcg \
                     -object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0";
 const NET: &str = "-device virtio-net-pci,netdev=t0,mac=02:00:00:00:00:01 -netdev user,id=t0";
-const TAIL: &str = "-nographic -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot";
+const TAIL: &str = "-nographic -qmp unix:/s/qmp.sock,server=on,wait=off \
+                    -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot";
 
 #[test]
 fn kernel_initrd_boot() {
@@ -189,7 +190,7 @@ fn gui_and_extra_devices() {
     let l = line(&p);
     assert!(!l.contains("-nographic"), "{l}");
     assert!(l.ends_with(
-        "-device virtio-balloon -device usb-kbd \
+        "-device virtio-balloon -device usb-kbd -qmp unix:/s/qmp.sock,server=on,wait=off \
          -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot"
     ));
 }
@@ -207,7 +208,19 @@ fn aarch64_under_tcg_uses_virt_and_no_isa_device() {
     assert_eq!(p.qemu_binary(), "qemu-system-aarch64");
     let l = line(&p);
     assert!(l.contains(" -cpu cortex-a57 -machine virt,accel=tcg "), "{l}");
-    assert!(!l.contains("isa-debug-exit") && l.ends_with("-nographic -no-reboot"), "{l}");
+    assert!(
+        !l.contains("isa-debug-exit")
+            && l.ends_with("-nographic -qmp unix:/s/qmp.sock,server=on,wait=off -no-reboot"),
+        "{l}"
+    );
+}
+
+#[test]
+fn no_qmp_socket_when_the_state_path_is_too_long_for_a_socket() {
+    let mut p = base(kernel_boot());
+    p.state_dir = PathBuf::from(format!("/{}", "d".repeat(120)));
+    assert_eq!(p.qmp_socket(), None);
+    assert!(!line(&p).contains("-qmp"));
 }
 
 #[test]

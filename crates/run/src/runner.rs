@@ -4,9 +4,14 @@
 //! qemu runs with `-nographic`, so the serial console (muxed with qemu's monitor, as LinuxKit) is
 //! qemu's stdout. A reader thread copies it to our stdout and to the console log as it arrives
 //! (byte by byte, so a `login: ` prompt without a newline shows at once), keeps it for
-//! [`Vm::wait_for`], and feeds complete lines to a [`ConsoleWatch`]. A VM is stopped with
-//! SIGTERM, on which qemu shuts down cleanly (flushing disk caches); SIGKILL follows only when it
-//! does not exit within [`STOP_GRACE`].
+//! [`Vm::wait_for`], and feeds complete lines to a [`ConsoleWatch`].
+//!
+//! Stopping, gently first: [`Vm::powerdown`] presses the ACPI power button through qemu's QMP
+//! socket, so baleen-init runs the onshutdown containers and powers off; [`Vm::stop`] sends qemu
+//! SIGTERM, on which it quits at once but cleanly (disk caches flushed); SIGKILL follows only when
+//! it does not exit within [`STOP_GRACE`]. Ctrl-C typed at a terminal reaches qemu directly (it
+//! shares the terminal's process group) and quits it; SIGINT/SIGTERM sent to baleen alone press
+//! the power button and wait [`SHUTDOWN_GRACE`].
 
 use crate::console::{verdict, ConsoleWatch, Event, QemuEnd, Verdict};
 use crate::plan::QemuPlan;
@@ -25,6 +30,10 @@ pub const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// How long a panicked guest may keep printing (the panic's backtrace) before baleen stops it.
 pub const PANIC_GRACE: Duration = Duration::from_secs(2);
+
+/// How long the guest gets to power off after the ACPI power button (Ctrl-C, SIGTERM) before
+/// qemu is stopped. A second Ctrl-C stops it at once.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// The console kept in memory is capped; past this the oldest half is dropped (the log file keeps
 /// everything).
@@ -78,6 +87,8 @@ pub enum RunError {
     ConsoleFile { path: PathBuf, source: io::Error },
     #[error("waiting for qemu (pid {pid})")]
     Wait { pid: u32, source: io::Error },
+    #[error("pressing the power button of qemu (pid {pid}) through its QMP socket")]
+    Qmp { pid: u32, source: io::Error },
 }
 
 /// How the run ended.
@@ -116,6 +127,7 @@ pub struct Vm {
     started: Instant,
     saved_termios: Option<rustix::termios::Termios>,
     finished: bool,
+    qmp: Option<PathBuf>,
     /// The full command line, for logs and error messages.
     pub command: Vec<OsString>,
 }
@@ -150,6 +162,9 @@ pub fn start_detached(plan: &QemuPlan, console_file: Option<&Path>) -> Result<u3
     };
     let out = open(&log)?;
     let err = open(&plan.state_dir.join("qemu.log"))?;
+    if let Some(q) = plan.qmp_socket() {
+        let _ = std::fs::remove_file(q);
+    }
     let child = Command::new(plan.qemu_binary())
         .args(plan.argv())
         .stdin(Stdio::null())
@@ -166,6 +181,10 @@ impl Vm {
     /// Starts qemu for `plan`.
     pub fn start(plan: &QemuPlan, config: RunConfig) -> Result<Vm, RunError> {
         let console_file = console_path(plan, &config);
+        // A socket left by a VM that was killed would make qemu's bind fail.
+        if let Some(q) = plan.qmp_socket() {
+            let _ = std::fs::remove_file(q);
+        }
         let log = std::fs::File::create(&console_file)
             .map_err(|source| RunError::ConsoleFile { path: console_file.clone(), source })?;
         let argv = plan.argv();
@@ -201,6 +220,7 @@ impl Vm {
         let mut command = vec![OsString::from(plan.qemu_binary())];
         command.extend(argv);
         Ok(Vm {
+            qmp: plan.qmp_socket(),
             stdin: child.stdin.take(),
             child,
             shared,
@@ -269,6 +289,24 @@ impl Vm {
         }
     }
 
+    /// Presses the guest's ACPI power button (QMP `system_powerdown`); baleen-init then runs
+    /// the onshutdown containers and powers off. Returns at once; see [`Vm::shutdown`].
+    pub fn powerdown(&self) -> io::Result<()> {
+        match &self.qmp {
+            Some(sock) => qmp_execute(sock, "system_powerdown"),
+            None => Err(io::Error::other("no QMP socket (the state dir path is too long)")),
+        }
+    }
+
+    /// Presses the power button and waits up to `grace` for the guest to power off; a guest that
+    /// does not is stopped ([`QemuEnd::TimedOut`]).
+    pub fn shutdown(&mut self, grace: Duration) -> Result<RunOutcome, RunError> {
+        let pid = self.child.id();
+        self.powerdown().map_err(|source| RunError::Qmp { pid, source })?;
+        self.config.timeout = Some(self.started.elapsed() + grace);
+        self.wait()
+    }
+
     /// Asks qemu to quit (SIGTERM), then kills it after [`STOP_GRACE`]. Returns how it ended.
     pub fn stop(&mut self) -> io::Result<std::process::ExitStatus> {
         if let Ok(Some(status)) = self.child.try_wait() {
@@ -304,15 +342,39 @@ impl Vm {
         let pid = self.child.id();
         let wait_err = |source| RunError::Wait { pid, source };
         let mut panic_seen: Option<Instant> = None;
+        let mut powerdown_at: Option<Instant> = None;
         let end = loop {
             if let Some(status) = self.child.try_wait().map_err(wait_err)? {
                 break if interrupted.load(Ordering::SeqCst) {
+                    // Ctrl-C at a terminal: qemu got the SIGINT too and quit.
                     QemuEnd::Interrupted
+                } else if powerdown_at.is_some() {
+                    // The guest powered off after the power button: its own status counts,
+                    // but the user did ask to stop it.
+                    match end_of(status) {
+                        QemuEnd::Exited(0) => QemuEnd::Interrupted,
+                        other => other,
+                    }
                 } else {
                     end_of(status)
                 };
             }
-            if interrupted.load(Ordering::SeqCst) {
+            if interrupted.swap(false, Ordering::SeqCst) {
+                // First signal: the power button, so onshutdown runs; a second one, or a guest
+                // that does not power off in time, or no QMP socket: stop qemu now.
+                if powerdown_at.is_none() && self.powerdown().is_ok() {
+                    eprintln!(
+                        "baleen run: pressed the VM's power button; waiting up to {} s for it to \
+                         power off (Ctrl-C again to stop it now)",
+                        SHUTDOWN_GRACE.as_secs()
+                    );
+                    powerdown_at = Some(Instant::now());
+                } else {
+                    self.stop().map_err(wait_err)?;
+                    break QemuEnd::Interrupted;
+                }
+            }
+            if powerdown_at.is_some_and(|t| t.elapsed() >= SHUTDOWN_GRACE) {
                 self.stop().map_err(wait_err)?;
                 break QemuEnd::Interrupted;
             }
@@ -395,6 +457,37 @@ impl WaitError {
             WaitError::TimedOut { console, .. } | WaitError::Ended { console, .. } => console,
         }
     }
+}
+
+/// Runs one QMP command: read the greeting, negotiate capabilities, execute, and wait for the
+/// reply (skipping asynchronous events such as `POWERDOWN`).
+fn qmp_execute(sock: &Path, command: &str) -> io::Result<()> {
+    use std::io::BufRead;
+    let stream = std::os::unix::net::UnixStream::connect(sock)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = io::BufReader::new(stream);
+    let mut reply = || -> io::Result<String> {
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "QMP socket closed"));
+            }
+            if line.contains("\"return\"") || line.contains("\"error\"") || line.contains("\"QMP\"")
+            {
+                return Ok(line);
+            }
+        }
+    };
+    reply()?; // the greeting
+    for cmd in ["qmp_capabilities", command] {
+        writer.write_all(format!("{{\"execute\":\"{cmd}\"}}\n").as_bytes())?;
+        let line = reply()?;
+        if line.contains("\"error\"") {
+            return Err(io::Error::other(format!("QMP {cmd}: {}", line.trim())));
+        }
+    }
+    Ok(())
 }
 
 fn end_of(status: std::process::ExitStatus) -> QemuEnd {

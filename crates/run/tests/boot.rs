@@ -214,3 +214,35 @@ fn kernel_panic_is_reported_and_the_vm_stopped() {
     let msg = out.verdict.message.unwrap();
     assert!(msg.contains("Attempted to kill init"), "{msg}");
 }
+
+/// The harness's clean shutdown: QMP `system_powerdown` presses the ACPI power button. The guest
+/// (with the kernel's `button` driver, as baleen-init loads it) sees the ACPI interrupt and
+/// powers off.
+#[test]
+fn shutdown_presses_the_acpi_power_button() {
+    let Some(kernel) = debian_cloud_kernel() else { return };
+    let button = std::fs::read(kernel.modules.join("kernel/drivers/acpi/button.ko")).unwrap();
+    let dir = BootTest::scratch_dir("powerdown");
+    let init = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+insmod /mod/button.ko
+before=$(grep acpi /proc/interrupts)
+echo waiting-for-power-button
+while [ "$(grep acpi /proc/interrupts)" = "$before" ]; do sleep 0.2; done
+echo power-button-pressed
+poweroff -f
+"#;
+    let Some(initrd) = busybox_initrd(&dir, init, &[("mod/button.ko", &button, 0o644)]) else {
+        return;
+    };
+    let Some(vm) =
+        BootTest::kernel_initrd("powerdown", &kernel.vmlinuz, &initrd, "console=ttyS0 quiet")
+    else {
+        return;
+    };
+    vm.wait_for("waiting-for-power-button", BOOT);
+    let out = vm.shutdown(Duration::from_secs(60));
+    assert_eq!(out.end, QemuEnd::Exited(0), "{:?}", out.verdict);
+    assert_eq!(out.verdict.code, 0);
+}

@@ -170,6 +170,27 @@ impl BootTest {
         out
     }
 
+    /// Presses the ACPI power button and waits up to `grace` for the guest to power off
+    /// (baleen-init runs the onshutdown containers first: check `watch` for
+    /// `Event::OnshutdownExited`). A guest that does not is stopped: `end` is then `TimedOut`.
+    pub fn shutdown(mut self, grace: Duration) -> RunOutcome {
+        let mut vm = self.vm.take().expect("the VM is alive");
+        let out = vm.shutdown(grace);
+        self.done = true;
+        match out {
+            Ok(out) => out,
+            Err(e) => {
+                let console = vm.console();
+                panic!(
+                    "boot test {}: shutting down: {}\n--- last {TAIL_LINES} console lines ---\n{}",
+                    self.name,
+                    chain(&e),
+                    tail(&console, TAIL_LINES)
+                )
+            }
+        }
+    }
+
     /// Stops the VM now (SIGTERM to qemu, then SIGKILL).
     pub fn stop(mut self) {
         if let Some(mut vm) = self.vm.take() {

@@ -22,6 +22,8 @@ PATH is what `baleen build` (or `linuxkit build`) wrote:
 
 The console is the VM's serial port, on this terminal and in <state>/console.log
 (--console-file). Type into it directly; Ctrl-A X quits qemu, Ctrl-C stops the VM.
+SIGTERM to baleen presses the VM's ACPI power button first (onshutdown runs), then
+stops qemu after 15 s.
 The state directory (default: PATH's prefix + \"-state\") keeps the MAC address, created
 disks, the UEFI variable store, data.iso and qemu.pid between runs.
 
