@@ -25,6 +25,8 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("busybox-static", "a tiny userland for early boot tests"),
     ("isolinux", "a BIOS-bootable ISO for the run ISO boot test"),
     ("syslinux-common", "ldlinux.c32 for that ISO"),
+    ("systemd-boot-efi", "the EFI stub of the UKI boot test"),
+    ("binutils", "objcopy, assembling that UKI"),
 ];
 
 /// Packages the demo needs beyond a Rust toolchain.

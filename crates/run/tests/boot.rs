@@ -246,3 +246,42 @@ poweroff -f
     assert_eq!(out.end, QemuEnd::Exited(0), "{:?}", out.verdict);
     assert_eq!(out.verdict.code, 0);
 }
+
+/// A unified kernel image (systemd's EFI stub + kernel + initrd + cmdline, assembled with
+/// objcopy) boots under OVMF through `-kernel`, with this VM's own copy of the UEFI variables;
+/// its status comes back through isa-debug-exit as from any other boot.
+#[test]
+fn uki_boots_under_ovmf() {
+    let stub = std::path::Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub");
+    let ovmf = std::path::Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd");
+    let Some(objcopy) = baleen_testkit::require_tool("objcopy") else { return };
+    if !stub.is_file() || !ovmf.is_file() {
+        assert!(!baleen_testkit::tools_required(), "systemd-boot-efi / ovmf are not installed");
+        eprintln!("skipping: systemd-boot-efi / ovmf are not installed");
+        return;
+    }
+    let script = "echo \"[    0.500] baleen: poweroff status 3\"\n/bin/debug-exit\nsleep 600";
+    let Some((dir, kernel, initrd)) = guest("uki", script) else { return };
+    let cmdline = dir.join("cmdline.txt");
+    std::fs::write(&cmdline, "console=ttyS0 panic=-1").unwrap();
+    let kernel_len = std::fs::metadata(&kernel).unwrap().len();
+    let linux_vma: u64 = 0x200_0000;
+    let initrd_vma = (linux_vma + kernel_len).next_multiple_of(0x10_0000);
+    let uki = dir.join("test.efi");
+    let mut cmd = std::process::Command::new(objcopy);
+    for (name, file, vma) in [
+        (".cmdline", cmdline.as_path(), 0x3_0000u64),
+        (".linux", kernel.as_path(), linux_vma),
+        (".initrd", initrd.as_path(), initrd_vma),
+    ] {
+        cmd.arg("--add-section").arg(format!("{name}={}", file.display()));
+        cmd.arg("--change-section-vma").arg(format!("{name}={vma:#x}"));
+    }
+    assert!(cmd.arg(stub).arg(&uki).status().unwrap().success(), "objcopy failed");
+
+    let Some(vm) = BootTest::path("uki", &uki) else { return };
+    vm.wait_for("poweroff status 3", BOOT);
+    let out = vm.wait_exit();
+    assert_eq!(out.end, QemuEnd::Exited((3 << 1) | 1));
+    assert_eq!(out.verdict.code, 3);
+}
