@@ -249,9 +249,10 @@ poweroff -f
 
 /// A unified kernel image (systemd's EFI stub + kernel + initrd + cmdline, assembled with
 /// objcopy) boots under OVMF through `-kernel`, with this VM's own copy of the UEFI variables;
-/// its status comes back through isa-debug-exit as from any other boot.
+/// its status comes back through isa-debug-exit as from any other boot. Then the same UKI boots
+/// from an EFI disk image.
 #[test]
-fn uki_boots_under_ovmf() {
+fn uki_and_efi_disk_boot_under_ovmf() {
     let stub = std::path::Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub");
     let ovmf = std::path::Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd");
     let Some(objcopy) = baleen_testkit::require_tool("objcopy") else { return };
@@ -284,4 +285,30 @@ fn uki_boots_under_ovmf() {
     let out = vm.wait_exit();
     assert_eq!(out.end, QemuEnd::Exited((3 << 1) | 1));
     assert_eq!(out.verdict.code, 3);
+
+    // The same UKI as \EFI\BOOT\BOOTX64.EFI on a FAT disk named `*-efi.img`: detected as a
+    // raw disk that needs UEFI, found by OVMF's removable-media boot path.
+    let (Some(mkfs), Some(mmd), Some(mcopy)) = (
+        baleen_testkit::require_tool("mkfs.vfat"),
+        baleen_testkit::require_tool("mmd"),
+        baleen_testkit::require_tool("mcopy"),
+    ) else {
+        return;
+    };
+    let disk = dir.join("esp-efi.img");
+    std::fs::File::create(&disk).unwrap().set_len(40 << 20).unwrap();
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(std::process::Command::new(mkfs).arg(&disk));
+    run(std::process::Command::new(mmd).arg("-i").arg(&disk).args(["::/EFI", "::/EFI/BOOT"]));
+    run(std::process::Command::new(mcopy)
+        .arg("-i")
+        .arg(&disk)
+        .arg(&uki)
+        .arg("::/EFI/BOOT/BOOTX64.EFI"));
+    let Some(vm) = BootTest::path("esp", &disk) else { return };
+    vm.wait_for("poweroff status 3", BOOT);
+    assert_eq!(vm.wait_exit().verdict.code, 3);
 }
