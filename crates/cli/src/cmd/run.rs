@@ -129,7 +129,16 @@ enum ArchArg {
     Aarch64,
 }
 
-pub fn run(args: RunArgs) -> Result<i32> {
+/// The flags as [`RunOptions`], plus what only the CLI uses.
+struct Parsed {
+    opts: RunOptions,
+    detached: bool,
+    console_file: Option<PathBuf>,
+    timeout: Option<Duration>,
+    measure: bool,
+}
+
+fn parse(args: RunArgs) -> Result<Parsed> {
     let path = match args.target.as_slice() {
         [path] => path.clone(),
         [backend, path] if backend.as_os_str() == "qemu" => path.clone(),
@@ -173,7 +182,18 @@ pub fn run(args: RunArgs) -> Result<i32> {
     opts.fw = args.fw;
     opts.gui = args.gui;
     opts.devices = args.device;
+    Ok(Parsed {
+        opts,
+        detached: args.detached,
+        console_file: args.console_file,
+        timeout: args.timeout,
+        measure: args.measure,
+    })
+}
 
+pub fn run(args: RunArgs) -> Result<i32> {
+    let Parsed { opts, detached, console_file, timeout, measure } = parse(args)?;
+    let path = opts.path.clone();
     let prepared = baleen_run::prepare(&opts)
         .with_context(|| format!("preparing to boot {}", path.display()))?;
     for notice in &prepared.notices {
@@ -181,10 +201,10 @@ pub fn run(args: RunArgs) -> Result<i32> {
     }
     let plan = prepared.plan;
 
-    if args.detached {
-        let pid = baleen_run::start_detached(&plan, args.console_file.as_deref())
+    if detached {
+        let pid = baleen_run::start_detached(&plan, console_file.as_deref())
             .with_context(|| format!("starting {}", path.display()))?;
-        let console = args.console_file.unwrap_or_else(|| plan.state_dir.join("console.log"));
+        let console = console_file.unwrap_or_else(|| plan.state_dir.join("console.log"));
         println!("{pid}");
         eprintln!(
             "VM started in the background (pid {pid}); console in {}; stop it with `kill {pid}`",
@@ -195,11 +215,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
 
     let config = RunConfig {
         echo: !plan.gui,
-        console_file: args.console_file,
+        console_file,
         stdin: StdinMode::Inherit,
-        timeout: args.timeout,
+        timeout,
         handle_signals: true,
-        measure: args.measure,
+        measure,
     };
     let mut vm = Vm::start(&plan, config).with_context(|| format!("booting {}", path.display()))?;
     let outcome = vm.wait().with_context(|| format!("running {}", path.display()))?;
@@ -207,4 +227,80 @@ pub fn run(args: RunArgs) -> Result<i32> {
         eprintln!("baleen run: {msg} (console: {})", outcome.console_file.display());
     }
     Ok(outcome.verdict.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse_line(line: &str) -> Result<Parsed> {
+        let cli = crate::cmd::Cli::try_parse_from(line.split_whitespace())?;
+        match cli.command {
+            crate::cmd::Command::Run(args) => parse(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn linuxkit_flags_map_to_options() {
+        let p = parse_line(
+            "baleen run qemu --cpus 2 --mem 2048 --disk size=1G --publish 8080:80 \
+             --publish 53:53/udp --accel tcg --state /tmp/s --uefi --timeout 2m --measure out/m",
+        )
+        .unwrap();
+        assert_eq!(p.opts.path, PathBuf::from("out/m"));
+        assert_eq!((p.opts.cpus, p.opts.mem_mb), (2, 2048));
+        assert_eq!(p.opts.disks, vec![DiskSpec { path: None, size_mb: Some(1024), format: None }]);
+        assert_eq!(p.opts.publish.len(), 2);
+        assert_eq!(p.opts.accel, AccelChoice::Tcg);
+        assert_eq!(p.opts.state_dir, Some(PathBuf::from("/tmp/s")));
+        assert!(p.opts.uefi && p.measure && !p.detached);
+        assert_eq!(p.timeout, Some(Duration::from_secs(120)));
+        assert_eq!(p.opts.networking, Networking::User);
+    }
+
+    #[test]
+    fn the_backend_word_is_optional() {
+        let p = parse_line("baleen run out/m.iso").unwrap();
+        assert_eq!(p.opts.path, PathBuf::from("out/m.iso"));
+        assert_eq!(p.opts.accel, AccelChoice::Auto);
+        assert_eq!((p.opts.cpus, p.opts.mem_mb), (1, 1024));
+        let err = parse_line("baleen run hyperkit out/m").err().unwrap();
+        assert!(err.to_string().contains("only `qemu`"), "{err}");
+        assert!(err.chain().any(|e| e.is::<crate::exit::UsageError>()));
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_clap_with_the_reason() {
+        for (line, want) in [
+            ("baleen run --disk d.img,bus=virtio out/m", "unknown key"),
+            ("baleen run --publish 80 out/m", "HOST:GUEST"),
+            ("baleen run --networking vde out/m", "tap,<ifname>"),
+            ("baleen run --accel hvf out/m", "auto, kvm or tcg"),
+            ("baleen run --timeout 5d out/m", "--timeout"),
+            ("baleen run --data a --data-file b out/m", "cannot be used with"),
+            ("baleen run --iso --kernel out/m", "cannot be used with"),
+        ] {
+            let err = parse_line(line).err().unwrap_or_else(|| panic!("{line} was accepted"));
+            assert!(err.to_string().contains(want), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn boot_kind_overrides() {
+        assert_eq!(
+            parse_line("baleen run --kernel x").unwrap().opts.boot_kind,
+            Some(BootKind::Kernel)
+        );
+        assert_eq!(parse_line("baleen run --iso x").unwrap().opts.boot_kind, Some(BootKind::Iso));
+        assert_eq!(
+            parse_line("baleen run --squashfs x").unwrap().opts.boot_kind,
+            Some(BootKind::Squashfs)
+        );
+        assert_eq!(
+            parse_line("baleen run --data-file cfg.json x").unwrap().opts.data,
+            Some(DataSource::File("cfg.json".into()))
+        );
+    }
 }
