@@ -363,9 +363,10 @@ impl Vm {
                 // First signal: the power button, so onshutdown runs; a second one, or a guest
                 // that does not power off in time, or no QMP socket: stop qemu now.
                 if powerdown_at.is_none() && self.powerdown().is_ok() {
-                    eprintln!(
-                        "baleen run: pressed the VM's power button; waiting up to {} s for it to \
-                         power off (Ctrl-C again to stop it now)",
+                    // \r: qemu may have the terminal in raw mode, where \n does not return.
+                    eprint!(
+                        "\r\nbaleen run: pressed the VM's power button; waiting up to {} s for \
+                         it to power off (Ctrl-C again to stop it now)\r\n",
                         SHUTDOWN_GRACE.as_secs()
                     );
                     powerdown_at = Some(Instant::now());
