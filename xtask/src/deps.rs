@@ -15,6 +15,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("openssl", "the CA and certificate of the registry TLS tests"),
     ("skopeo", "cross-checking pushed images"),
     ("cpio", "cross-checking initrds"),
+    ("libarchive-tools", "bsdtar, cross-checking initrd cpio and tar outputs"),
     ("xorriso", "cross-checking ISOs"),
     ("genisoimage", "isoinfo, cross-checking ISOs"),
     ("dosfstools", "fsck.vfat on FAT images"),

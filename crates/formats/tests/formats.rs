@@ -276,6 +276,19 @@ fn reference_tools_accept_the_initrd() {
     tool_accepts("gzip", &["-t"], &member.finish().unwrap());
     let zs = initrd(InitrdCompression::Zstd, 2).initrd[10..].to_vec();
     tool_accepts("zstd", &["-t"], &zs);
+    if let Some(listing) = tool_accepts("bsdtar", &["-tvf", "-"], &cpio) {
+        assert!(listing.contains("bin/sh -> busybox"), "bsdtar: {listing}");
+        assert!(
+            listing.contains("containers/services/nginx/rootfs/usr/sbin/nginx"),
+            "bsdtar: {listing}"
+        );
+    }
+    if let Some(listing) = tool_accepts("bsdtar", &["-tf", "-"], &tar_bytes()) {
+        assert!(
+            listing.lines().any(|l| l.ends_with("file-with-a-long-name.txt")),
+            "bsdtar: {listing}"
+        );
+    }
     if let Some(listing) = tool_accepts("cpio", &["-it", "--quiet"], &cpio) {
         for want in [
             "boot",
