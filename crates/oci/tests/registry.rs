@@ -112,6 +112,15 @@ fn push_then_pull_round_trips_and_second_pull_stays_local() {
         assert_eq!(out.stdout, img.manifest.data, "skopeo sees the manifest baleen pushed");
     }
 
+    // By digest: fetched and verified against the digest, found again locally by it.
+    let pinned =
+        Reference::parse(&format!("{}/test/app@{}", reg.host, img.manifest.digest)).unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let store2 = Store::open(dir2.path()).unwrap();
+    let got2 = pull_blocking(&store2, &pinned, &amd64(), &opts()).unwrap();
+    assert_eq!(got2.manifest_digest, got.manifest_digest);
+    assert!(store.resolve(&pinned, &amd64()).unwrap().is_some(), "digest lookup across names");
+
     // With the registry gone, the same pull is answered from the store.
     reg.kill();
     let again = pull_blocking(&store, &r, &amd64(), &opts()).unwrap();
@@ -491,4 +500,56 @@ fn imports_a_docker_save_tar() {
     let digests: Vec<String> = img.layer_digests().iter().map(|d| d.to_string()).collect();
     assert_eq!(digests, vec![layer_digest.clone(), layer_digest]);
     assert_eq!(img.layers[0].media_type().to_string(), "application/vnd.oci.image.layer.v1.tar");
+}
+
+/// `credHelpers` runs `docker-credential-<name> get` from PATH. PATH is process-wide, so the
+/// pull runs in a child process of this test binary with a PATH that holds a fake helper.
+#[test]
+fn credential_helper_supplies_credentials() {
+    if let Ok(host) = std::env::var("BALEEN_TEST_HELPER_CHILD") {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let r = Reference::parse(&format!("{host}/test/helper:v1")).unwrap();
+        pull_blocking(&store, &r, &amd64(), &opts()).unwrap();
+        return;
+    }
+    let mode = Mode::Htpasswd { user: "bob".into(), password: "hunter2".into() };
+    let Some(reg) = Registry::start(mode) else { return };
+    let good = reg.docker_config("bob", "hunter2");
+    let name = format!("{}/test/helper:v1", reg.host);
+    let popts = PushOptions {
+        registry: RegistryOptions { docker_config: Some(good), ..Default::default() },
+        ..Default::default()
+    };
+    publish(&two_layer_image(30), &name, &popts);
+
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("docker-credential-baleentest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nserver=$(cat)\n[ \"$server\" = \"{}\" ] || {{ echo \"credentials not found in native keychain\"; exit 1; }}\necho '{{\"ServerURL\":\"'$server'\",\"Username\":\"bob\",\"Secret\":\"hunter2\"}}'\n",
+            reg.host
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cfg.path().join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"baleentest"}}}}"#, reg.host),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "credential_helper_supplies_credentials", "--nocapture"])
+        .env("BALEEN_TEST_HELPER_CHILD", &reg.host)
+        .env("DOCKER_CONFIG", cfg.path())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "child pull failed:\n{text}");
+    assert!(text.contains("1 passed"), "child ran the pull:\n{text}");
 }

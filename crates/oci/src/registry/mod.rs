@@ -350,7 +350,11 @@ impl Client {
                 req = req.header(AUTHORIZATION, h);
             }
             match req.send().await {
-                Err(e) if attempt < self.opts.retries && !e.is_builder() => {
+                Err(e)
+                    if attempt < self.opts.retries
+                        && !e.is_builder()
+                        && !chain(&e).contains("certificate") =>
+                {
                     tracing::debug!("{what}: {}; retrying", chain(&e));
                     Self::backoff(attempt).await;
                     attempt += 1;

@@ -30,15 +30,17 @@ impl Store {
             if !is_manifest {
                 continue;
             }
-            if let Some((_, m)) = self.manifest(&anon, &d)? {
+            // A blob that does not parse as a manifest is a leaf: gc must not fail on it.
+            if let Ok(Some((_, m))) = self.manifest(&anon, &d) {
                 todo.extend(m.children().into_iter().cloned());
             }
         }
         Ok(seen)
     }
 
-    /// Deletes unreachable blobs and leftover temp files. Waits until no other process has this
-    /// store open (they might be writing blobs they have not named yet).
+    /// Deletes unreachable blobs and leftover temp files. Waits until no other [`Store`] on this
+    /// directory is open, in any process (they might be writing blobs they have not named yet);
+    /// so a process must not call it while holding a second `Store` on the same directory.
     pub fn gc(&self) -> Result<GcReport, StoreError> {
         let lock_path = self.dir.join("ingest/.lock");
         // Converting our shared lock to exclusive waits for the other holders.
