@@ -1,0 +1,34 @@
+#!/bin/sh
+# mountie [-label L | -uuid U | -device DEV] [-type T] MOUNTPOINT
+# Waits up to 10 s for the device, mounts it at MOUNTPOINT (created if missing). /var is bound
+# rshared from the host, so a mount under /var is seen by the whole system.
+by=""
+type=""
+while [ $# -gt 1 ]; do
+  case "$1" in
+    -label) by="LABEL=$2"; shift 2;;
+    -uuid) by="UUID=$2"; shift 2;;
+    -device) by="$2"; shift 2;;
+    -type) type=$2; shift 2;;
+    *) echo "mountie: unknown flag $1" >&2; exit 2;;
+  esac
+done
+mnt=$1
+[ -n "$mnt" ] || { echo "usage: mountie [-label L|-uuid U|-device D] [-type T] MOUNTPOINT" >&2; exit 2; }
+[ -n "$by" ] || by="LABEL=DATA"
+i=0
+dev=""
+while [ $i -lt 100 ]; do
+  case "$by" in
+    LABEL=*|UUID=*) dev=$(findfs "$by" 2>/dev/null);;
+    *) [ -b "$by" ] && dev=$by;;
+  esac
+  [ -n "$dev" ] && break
+  mdev -s 2>/dev/null
+  sleep 0.1
+  i=$((i+1))
+done
+[ -n "$dev" ] || { echo "mountie: no device $by" >&2; exit 1; }
+mkdir -p "$mnt"
+echo "mountie: mounting $dev on $mnt"
+exec mount ${type:+-t "$type"} "$dev" "$mnt"
