@@ -142,6 +142,13 @@ fn load_modules(knobs: &cmdline::Knobs) {
     for r in modules::load(&ix, &names, &mut loader) {
         warn(&r);
     }
+    // The ACPI power button driver, so a host's "power off" reaches init (see acpi.rs);
+    // quietly, as a kernel may build it in or leave it out.
+    for r in modules::load(&ix, &["button".to_owned()], &mut loader) {
+        if knobs.debug && !r.ends_with("not found") {
+            warn(&r);
+        }
+    }
     if ix.has_alias {
         let mut wanted: Vec<String> = modules::device_aliases(Path::new("/sys/devices"))
             .iter()

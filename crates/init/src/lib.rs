@@ -13,10 +13,12 @@
 //!   reaping, `baleen-ctl`, shutdown.
 //! - [`sys`]: the syscall seam ([`sys::Sys`]) with a recording fake for tests.
 //! - [`console`]: the init↔`baleen run` protocol lines.
+//! - [`acpi`]: the ACPI power button over generic netlink.
 //!
 //! Non-goals: user namespaces with id maps, seccomp (parsed, reported, not applied), cgroup
 //! v1, restarting services, hooks, anything async or networked beyond rtnetlink.
 
+pub mod acpi;
 pub mod boot;
 pub mod caps;
 pub mod cmdline;

@@ -56,6 +56,7 @@ pub struct Supervisor {
     knobs: Knobs,
     sigfd: OwnedFd,
     ctl: Option<UnixListener>,
+    acpi: Option<crate::acpi::Listener>,
     children: BTreeMap<i32, Child>,
     logs: BTreeMap<String, Log>,
     /// Set by a shutdown signal (or an onboot failure under `onboot_failure=poweroff`).
@@ -146,6 +147,7 @@ impl Supervisor {
             knobs,
             sigfd,
             ctl,
+            acpi: crate::acpi::Listener::open().ok(),
             children: BTreeMap::new(),
             logs: BTreeMap::new(),
             shutdown: None,
@@ -309,14 +311,16 @@ impl Supervisor {
     /// One round of the loop: waits up to `timeout` for a signal, output or a ctl client.
     #[allow(unsafe_code)]
     pub fn poll(&mut self, timeout: Duration) {
-        let mut fds =
-            vec![libc::pollfd { fd: self.sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-        if let Some(l) = &self.ctl {
-            fds.push(libc::pollfd { fd: l.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        }
+        let pollin = |fd: i32| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // Slots 0..3: signals, the ctl socket, ACPI events (-1 = absent, ignored by poll).
+        let mut fds = vec![
+            pollin(self.sigfd.as_raw_fd()),
+            pollin(self.ctl.as_ref().map_or(-1, |l| l.as_raw_fd())),
+            pollin(self.acpi.as_ref().map_or(-1, |a| a.fd.as_raw_fd())),
+        ];
         for c in self.children.values() {
             for (fd, _) in &c.fds {
-                fds.push(libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                fds.push(pollin(fd.as_raw_fd()));
             }
         }
         let mut timeout = timeout;
@@ -328,8 +332,14 @@ impl Supervisor {
         if fds[0].revents != 0 {
             self.read_signals();
         }
-        if self.ctl.is_some() && fds[1].revents != 0 {
+        if fds[1].revents != 0 {
             self.serve_ctl();
+        }
+        if fds[2].revents != 0 && self.acpi.as_ref().is_some_and(|a| a.power_pressed()) {
+            if self.shutdown.is_none() {
+                console::event("shutdown requested: acpi power button (poweroff)");
+            }
+            self.shutdown.get_or_insert(Action::Poweroff);
         }
         let pids: Vec<i32> = self.children.keys().copied().collect();
         for pid in pids {
@@ -366,7 +376,7 @@ impl Supervisor {
                 self.reap();
             } else if let Some(a) = Action::from_signal(sig) {
                 if self.shutdown.is_none() {
-                    console::event(&format!("signal {sig}: {}", a.word()));
+                    console::event(&format!("shutdown requested: signal {sig} ({})", a.word()));
                 }
                 self.shutdown.get_or_insert(a);
             }

@@ -29,6 +29,8 @@ struct C {
     binds: &'static [&'static str],
     interfaces: Value,
     mkdir: &'static [&'static str],
+    resources: Value,
+    bind_net: &'static str,
 }
 
 impl C {
@@ -44,6 +46,8 @@ impl C {
             binds: &[],
             interfaces: json!([]),
             mkdir: &[],
+            resources: json!({}),
+            bind_net: "",
         }
     }
 
@@ -103,7 +107,7 @@ impl C {
             "process": process,
             "root": {"path": "rootfs", "readonly": self.readonly},
             "mounts": mounts,
-            "linux": {"resources": {}, "namespaces": namespaces}
+            "linux": {"resources": self.resources, "namespaces": namespaces}
         })
     }
 
@@ -125,8 +129,8 @@ impl C {
         };
         json!({
             "cgroups": [], "mounts": mounts, "mkdir": self.mkdir, "interfaces": self.interfaces,
-            "bindNS": {"cgroup": "", "ipc": "", "mnt": "", "net": "", "pid": "", "user": "",
-                       "uts": ""},
+            "bindNS": {"cgroup": "", "ipc": "", "mnt": "", "net": self.bind_net, "pid": "",
+                       "user": "", "uts": ""},
             "namespace": ""
         })
     }
@@ -152,10 +156,15 @@ fn containers() -> Vec<C> {
         C {
             binds: &["/etc/test-file:/etc/test-file", "/run/baleen-test:/run/baleen-test"],
             mkdir: &["/run/baleen-test"],
+            resources: json!({"memory": {"limit": 67108864}, "pids": {"limit": 64}}),
             ..C::new(
                 "services",
                 "files",
-                "cat /etc/test-file; touch /run/baleen-test/files-ok; \
+                "cat /etc/test-file; \
+                 echo cgroup $(cat /proc/self/cgroup) \
+                   mem $(cat /sys/fs/cgroup/baleen/files/memory.max) \
+                   pids $(cat /sys/fs/cgroup/baleen/files/pids.max); \
+                 touch /run/baleen-test/files-ok; \
                  trap 'echo files-got-term; exit 0' TERM; while :; do sleep 1; done",
             )
         },
@@ -165,6 +174,7 @@ fn containers() -> Vec<C> {
             binds: shared,
             mkdir: &["/run/baleen-test"],
             interfaces: json!([{"name": "vc0", "peer": "vh0", "createInRoot": false}]),
+            bind_net: "/run/netns/net",
             ..C::new(
                 "services",
                 "net",
@@ -189,14 +199,23 @@ fn containers() -> Vec<C> {
         },
         C {
             pid_host: true,
-            binds: shared,
-            mkdir: &["/run/baleen-test"],
+            caps: &["CAP_SYS_ADMIN"],
+            binds: &[
+                "/run/baleen-test:/run/baleen-test",
+                "/run/netns:/run/netns",
+                "/run/baleen:/run/baleen",
+                "/init:/usr/bin/baleen-ctl",
+            ],
+            mkdir: &["/run/baleen-test", "/run/netns"],
             ..C::new(
                 "services",
                 "zz-poweroff",
                 "i=0; while [ $i -lt 300 ]; do \
                    [ -e /run/baleen-test/ping-ok ] && [ -e /run/baleen-test/files-ok ] && break; \
                    i=$((i+1)); sleep 0.2; done; \
+                 nsenter --net=/run/netns/net ip -o addr show vc0 | grep -q 10.9.0.2 \
+                   && echo bindns-ok; \
+                 baleen-ctl ps; baleen-ctl logs 001-fail; \
                  echo powering-off; poweroff 2>/dev/null || kill -USR2 1",
             )
         },
@@ -209,8 +228,14 @@ fn write(path: &Path, data: impl AsRef<[u8]>) {
     std::fs::write(path, data).unwrap();
 }
 
-/// Lays out the initrd tree and packs it with `cpio`.
-fn build_initrd(dir: &Path, init: &Path, kernel: &baleen_testkit::kernel::Kernel) -> PathBuf {
+/// Lays out the initrd tree (init, `files`, modules, bundles) and packs it with `cpio`.
+fn build_initrd(
+    dir: &Path,
+    init: &Path,
+    kernel: &baleen_testkit::kernel::Kernel,
+    containers: &[C],
+    modules: &[&str],
+) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let root = dir.join("root");
     let _ = std::fs::remove_dir_all(&root);
@@ -218,19 +243,25 @@ fn build_initrd(dir: &Path, init: &Path, kernel: &baleen_testkit::kernel::Kernel
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy(init, root.join("init")).unwrap();
+    std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
     write(&root.join("etc/test-file"), "hello from files\n");
-    write(&root.join("etc/baleen/modules"), "overlay\nveth\n");
     let mods = root.join("lib/modules").join(&kernel.release);
-    for m in ["kernel/fs/overlayfs/overlay.ko", "kernel/drivers/net/veth.ko"] {
+    let mut names = String::new();
+    for m in modules {
         write(&mods.join(m), std::fs::read(kernel.modules.join(m)).unwrap());
+        let name = m.rsplit('/').next().unwrap().trim_end_matches(".ko");
+        names += &format!("{name}\n");
     }
+    write(&root.join("etc/baleen/modules"), names);
 
     // The busybox image, extracted once at the first container's rootfs (LinuxKit de-dup).
     let bb = root.join(BUSYBOX_ROOT.trim_start_matches('/'));
-    for d in ["bin", "dev", "proc", "sys", "tmp", "run/baleen-test", "etc"] {
+    for d in ["bin", "dev", "proc", "sys", "tmp", "run/baleen-test", "run/netns", "run/baleen"] {
         std::fs::create_dir_all(bb.join(d)).unwrap();
     }
-    write(&bb.join("etc/test-file"), ""); // the bind's mount point (the root is read-only)
+    // Mount points of file binds (the root is read-only).
+    write(&bb.join("etc/test-file"), "");
+    write(&bb.join("usr/bin/baleen-ctl"), "");
     std::fs::copy("/bin/busybox", bb.join("bin/busybox")).unwrap();
     let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
     for applet in String::from_utf8(list.stdout).unwrap().lines() {
@@ -238,7 +269,7 @@ fn build_initrd(dir: &Path, init: &Path, kernel: &baleen_testkit::kernel::Kernel
             std::os::unix::fs::symlink("busybox", bb.join("bin").join(applet)).unwrap();
         }
     }
-    for c in containers() {
+    for c in containers {
         let b = root.join(c.prefix().trim_start_matches('/'));
         std::fs::create_dir_all(b.join("rootfs")).unwrap();
         if !c.readonly {
@@ -247,7 +278,6 @@ fn build_initrd(dir: &Path, init: &Path, kernel: &baleen_testkit::kernel::Kernel
         write(&b.join("config.json"), serde_json::to_vec_pretty(&c.config()).unwrap());
         write(&b.join("runtime.json"), serde_json::to_vec_pretty(&c.runtime()).unwrap());
     }
-    std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
 
     let out = dir.join("initrd.img");
     let status = Command::new("sh")
@@ -268,42 +298,102 @@ fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-#[test]
-fn boots_linuxkit_bundles_and_powers_off_with_status() {
-    let Some(qemu) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
-    if baleen_testkit::require_tool("cpio").is_none() {
-        return;
+/// A finished boot: the console and how qemu exited (`None`: killed at the time limit).
+struct Booted {
+    console: String,
+    console_path: PathBuf,
+    code: Option<i32>,
+    dir: PathBuf,
+}
+
+impl Booted {
+    fn fail(&self, why: String) -> ! {
+        panic!(
+            "{why}\n--- last 60 console lines ({}) ---\n{}",
+            self.console_path.display(),
+            tail(&self.console, 60)
+        )
     }
+
+    /// Asserts that `markers` appear in this order.
+    fn in_order(&self, markers: &[&str]) {
+        let mut at = 0;
+        for want in markers {
+            match self.console[at..].find(want) {
+                Some(i) => at += i + want.len(),
+                None => self.fail(format!("console lacks {want:?} (after the previous marker)")),
+            }
+        }
+    }
+
+    fn contains(&self, markers: &[&str]) {
+        for want in markers {
+            if !self.console.contains(want) {
+                self.fail(format!("console lacks {want:?}"));
+            }
+        }
+    }
+
+    fn done(self) {
+        if std::env::var_os("BALEEN_KEEP_TEST_DIR").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Boots an initrd of `containers` under qemu (TCG, 150 s limit). `during` runs once the
+/// console shows `wait_for` (with the path of qemu's monitor socket). `None`: skipped.
+fn boot(
+    name: &str,
+    containers: &[C],
+    modules: &[&str],
+    cmdline: &str,
+    wait_for: Option<&str>,
+    during: impl FnOnce(&Path),
+) -> Option<Booted> {
+    let qemu = baleen_testkit::require_tool("qemu-system-x86_64")?;
+    baleen_testkit::require_tool("cpio")?;
     if !Path::new("/bin/busybox").is_file() {
         assert!(!baleen_testkit::tools_required(), "busybox-static is not installed");
         eprintln!("skipping: /bin/busybox (busybox-static) is not installed");
-        return;
+        return None;
     }
-    let Some(kernel) = baleen_testkit::kernel::debian_cloud_kernel() else { return };
+    let kernel = baleen_testkit::kernel::debian_cloud_kernel()?;
     let init = baleen_testkit::init::init_binary();
-    let dir = baleen_testkit::kernel::cache_dir().join(format!("init-boot-{}", std::process::id()));
+    let dir = baleen_testkit::kernel::cache_dir()
+        .join(format!("init-boot-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let initrd = build_initrd(&dir, &init, &kernel);
+    let initrd = build_initrd(&dir, &init, &kernel, containers, modules);
 
     let console_path = dir.join("console.log");
+    let monitor = dir.join("monitor.sock");
     let mut child = Command::new(qemu)
         .args(["-accel", "tcg", "-m", "512", "-smp", "1", "-nographic", "-no-reboot"])
         .args(["-net", "none", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .arg("-monitor")
+        .arg(format!("unix:{},server=on,wait=off", monitor.display()))
         .arg("-kernel")
         .arg(&kernel.vmlinuz)
         .arg("-initrd")
         .arg(&initrd)
-        .args(["-append", "console=ttyS0 panic=-1 baleen.debug=1 baleen.shutdown_grace=3"])
+        .args(["-append", &format!("console=ttyS0 panic=-1 {cmdline}")])
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&console_path).unwrap())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("starting qemu");
     let deadline = Instant::now() + Duration::from_secs(150);
+    let mut during = Some(during);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break Some(s);
+        }
+        if let (Some(marker), Some(_)) = (wait_for, &during) {
+            let so_far = std::fs::read(&console_path).unwrap_or_default();
+            if String::from_utf8_lossy(&so_far).contains(marker) {
+                (during.take().unwrap())(&monitor);
+            }
         }
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -313,14 +403,18 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let console = String::from_utf8_lossy(&std::fs::read(&console_path).unwrap()).into_owned();
-    let fail = |why: String| -> ! {
-        panic!(
-            "{why}\n--- last 60 console lines ({}) ---\n{}",
-            console_path.display(),
-            tail(&console, 60)
-        )
-    };
-    let Some(status) = status else { fail("qemu still running after 150 s".into()) };
+    let b = Booted { console, console_path, code: status.and_then(|s| s.code()), dir };
+    if status.is_none() {
+        b.fail("qemu still running after 150 s".into());
+    }
+    Some(b)
+}
+
+#[test]
+fn boots_linuxkit_bundles_and_powers_off_with_status() {
+    let modules = ["kernel/fs/overlayfs/overlay.ko", "kernel/drivers/net/veth.ko"];
+    let cmdline = "baleen.debug=1 baleen.shutdown_grace=3";
+    let Some(b) = boot("bundles", &containers(), &modules, cmdline, None, |_| {}) else { return };
 
     // Protocol lines and container output, in the order they must appear.
     let ordered = [
@@ -350,37 +444,91 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "baleen: onshutdown 000-marker exited 0",
         "baleen: poweroff status 1",
     ];
-    let mut at = 0;
-    for want in ordered {
-        match console[at..].find(want) {
-            Some(i) => at += i + want.len(),
-            None => fail(format!("console lacks {want:?} (after the previous marker)")),
-        }
-    }
+    b.in_order(&ordered);
     // Order among concurrent services is free; these must just be there.
-    for want in [
+    b.contains(&[
         "files: hello from files",
         "nethost: host-side-up",
         "net: ping-ok",
         "files: files-got-term",
         "baleen: service files exited 0",
-    ] {
-        if !console.contains(want) {
-            fail(format!("console lacks {want:?}"));
-        }
-    }
+        "files: cgroup 0::/baleen/files mem 67108864 pids 64",
+        "zz-poweroff: bindns-ok",
+        "zz-poweroff: files service ",
+        "zz-poweroff: no disk found",
+    ]);
     // mknod failed for want of CAP_MKNOD, not because the root was read-only.
-    if !console.lines().any(|l| l.contains("002-nocaps: mknod:") && l.contains("not permitted")) {
-        fail("mknod was not refused with EPERM".into());
+    if !b.console.lines().any(|l| l.contains("002-nocaps: mknod:") && l.contains("not permitted")) {
+        b.fail("mknod was not refused with EPERM".into());
     }
-    if console.contains("ro-BROKEN") || console.contains("baleen: warning module") {
-        fail("a read-only root accepted a write, or a module failed to load".into());
+    if b.console.contains("ro-BROKEN") || b.console.contains("baleen: warning module") {
+        b.fail("a read-only root accepted a write, or a module failed to load".into());
     }
     // Status 1 on poweroff goes out through isa-debug-exit: qemu exits (1 << 1) | 1.
-    if status.code() != Some(3) {
-        fail(format!("qemu exited {status:?}, want 3"));
+    if b.code != Some(3) {
+        b.fail(format!("qemu exited {:?}, want 3", b.code));
     }
-    if std::env::var_os("BALEEN_KEEP_TEST_DIR").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
+    b.done();
+}
+
+/// The host's "power button" (qemu `system_powerdown`) reaches init through ACPI; with every
+/// onboot container successful the status is 0 and init powers off with reboot(2): qemu 0.
+#[test]
+fn acpi_power_button_powers_off_cleanly() {
+    let containers = vec![
+        C::new("onboot", "000-first", "echo first-ran"),
+        C::new(
+            "services",
+            "idle",
+            "trap 'echo idle-got-term; exit 0' TERM; while :; do sleep 1; done",
+        ),
+        C::new("onshutdown", "000-bye", "echo bye"),
+    ];
+    let modules = ["kernel/drivers/acpi/button.ko"];
+    let Some(b) = boot(
+        "acpi",
+        &containers,
+        &modules,
+        "baleen.debug=1",
+        Some("baleen: phase services started"),
+        |monitor| {
+            // The human monitor drops input that arrives before its prompt.
+            use std::io::{Read, Write};
+            let mut s = std::os::unix::net::UnixStream::connect(monitor).expect("qemu monitor");
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 512];
+            while !String::from_utf8_lossy(&seen).contains("(qemu)") {
+                let n = s.read(&mut buf).expect("reading the monitor prompt");
+                assert!(n > 0, "qemu monitor closed");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(b"system_powerdown\n").unwrap();
+            // The next prompt means the command ran; closing earlier can discard it.
+            seen.clear();
+            while !String::from_utf8_lossy(&seen).contains("(qemu)") {
+                match s.read(&mut buf) {
+                    Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+        },
+    ) else {
+        return;
+    };
+    b.in_order(&[
+        "baleen: onboot 000-first exited 0",
+        "baleen: phase services started",
+        "baleen: shutdown requested: acpi power button (poweroff)",
+        "baleen: shutdown begin",
+        "idle: idle-got-term",
+        "baleen: service idle exited 0",
+        "000-bye: bye",
+        "baleen: onshutdown 000-bye exited 0",
+        "baleen: poweroff status 0",
+    ]);
+    if b.code != Some(0) {
+        b.fail(format!("qemu exited {:?}, want 0", b.code));
     }
+    b.done();
 }
