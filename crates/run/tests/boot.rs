@@ -3,7 +3,10 @@
 //! onboot container reported through isa-debug-exit, a clean poweroff, and a hung guest.
 
 use baleen_run::{Event, QemuEnd, EXIT_TIMEOUT};
-use baleen_testkit::boot::{busybox_initrd, debug_exit_elf, test_options, BootTest, ScratchDir};
+use baleen_testkit::boot::{
+    busybox_initrd, debug_exit_elf, free_port, http_get, tcp_banner, test_options, BootTest,
+    ScratchDir,
+};
 use baleen_testkit::kernel::debian_cloud_kernel;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -96,7 +99,6 @@ fn hung_guest_is_stopped_by_the_timeout_with_124() {
 /// Debian's cloud kernel has virtio-net as modules, so the initrd carries and loads them.
 #[test]
 fn published_port_reaches_a_guest_http_server() {
-    use std::io::{Read, Write};
     let Some(kernel) = debian_cloud_kernel() else { return };
     let mods = [
         "kernel/drivers/virtio/virtio_ring.ko",
@@ -120,12 +122,14 @@ fn published_port_reaches_a_guest_http_server() {
     let script = format!(
         "{load}ip link set lo up\nip link set eth0 up\nip addr add 10.0.2.15/24 dev eth0\n\
          mkdir -p /www\necho hello-from-the-guest > /www/index.html\n\
-         httpd -p 80 -h /www\necho httpd-is-up\nsleep 600"
+         httpd -p 80 -h /www\necho httpd-is-up\n\
+         while true; do echo SSH-2.0-fake | nc -l -p 22; done &\nsleep 1\necho banner-is-up\n\
+         sleep 600"
     );
     let dir = BootTest::scratch_dir("publish");
     let init = format!(
         "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmount -t proc proc /proc\n\
-         mount -t sysfs sys /sys\n{script}\n"
+         mount -t sysfs sys /sys\nmount -t devtmpfs dev /dev\n{script}\n"
     );
     let extra: Vec<(&str, &[u8], u32)> =
         blobs.iter().map(|(p, b)| (p.as_str(), b.as_slice(), 0o644)).collect();
@@ -133,25 +137,21 @@ fn published_port_reaches_a_guest_http_server() {
     std::os::unix::fs::symlink(&kernel.vmlinuz, dir.join("vm-kernel")).unwrap();
     std::os::unix::fs::symlink(&initrd, dir.join("vm-initrd.img")).unwrap();
     std::fs::write(dir.join("vm-cmdline"), "console=ttyS0").unwrap();
-    let port = baleen_testkit::boot::free_port();
+    let port = free_port();
+    let port2 = std::iter::repeat_with(free_port).find(|p| *p != port).unwrap();
     let mut opts = test_options(dir.join("vm"), &dir);
     opts.networking = baleen_run::Networking::User;
-    opts.publish = vec![baleen_run::flags::parse_publish(&format!("{port}:80")).unwrap()];
+    opts.publish = vec![
+        baleen_run::flags::parse_publish(&format!("{port}:80")).unwrap(),
+        baleen_run::flags::parse_publish(&format!("{port2}:22")).unwrap(),
+    ];
     let Some(vm) = BootTest::with_options("publish", opts, BOOT) else { return };
     vm.wait_for("httpd-is-up", BOOT);
-    let mut body = String::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !body.contains("hello-from-the-guest") {
-        assert!(std::time::Instant::now() < deadline, "no HTTP answer on port {port}: {body:?}");
-        body.clear();
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-            let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n");
-            let _ = s.read_to_string(&mut body);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let body = http_get(port, "/index.html", "hello-from-the-guest", Duration::from_secs(30));
     assert!(body.starts_with("HTTP/1.") && body.contains(" 200 "), "{body}");
+    // A guest service that speaks first (as sshd's banner): busybox nc serving one line.
+    vm.wait_for("banner-is-up", BOOT);
+    assert_eq!(tcp_banner(port2, "SSH-2.0-", Duration::from_secs(30)), "SSH-2.0-fake");
     vm.stop();
 }
 

@@ -364,6 +364,55 @@ pub fn debug_exit_elf(status: u8) -> Vec<u8> {
     elf
 }
 
+/// `GET path` over HTTP/1.0 from 127.0.0.1:`port` (a `--publish`ed guest port), retried until
+/// an answer containing `expect` arrives or `timeout` passes (user networking accepts the
+/// connection before the guest listens, so early attempts see a reset). Returns the whole
+/// response, headers included; panics with the last response on timeout.
+pub fn http_get(port: u16, path: &str, expect: &str, timeout: Duration) -> String {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut body = String::new();
+            let req = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            if s.write_all(req.as_bytes()).is_ok() && s.read_to_string(&mut body).is_ok() {
+                if body.contains(expect) {
+                    return body;
+                }
+                last = body;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no HTTP answer containing {expect:?} on 127.0.0.1:{port}{path} within {timeout:?}; last: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The first line a TCP server sends on 127.0.0.1:`port` (an SSH banner: `SSH-2.0-…`), retried
+/// until one starting with `prefix` arrives or `timeout` passes (then panics).
+pub fn tcp_banner(port: u16, prefix: &str, timeout: Duration) -> String {
+    use std::io::BufRead;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut line = String::new();
+            if std::io::BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with(prefix) {
+                return line.trim_end().to_owned();
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no banner starting {prefix:?} on 127.0.0.1:{port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// A free TCP port on 127.0.0.1 for `--publish` (racy by nature; good enough for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
