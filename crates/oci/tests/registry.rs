@@ -553,3 +553,34 @@ fn credential_helper_supplies_credentials() {
     assert!(out.status.success(), "child pull failed:\n{text}");
     assert!(text.contains("1 passed"), "child ran the pull:\n{text}");
 }
+
+#[test]
+fn bearer_token_flow_with_docker_config_credentials() {
+    let mode = Mode::Token { user: "carol".into(), password: "tok-pass".into() };
+    let Some(reg) = Registry::start(mode) else { return };
+    let good = reg.docker_config("carol", "tok-pass");
+    let bad = reg.docker_config("carol", "nope");
+    let with = |dir: &Path| RegistryOptions {
+        docker_config: Some(dir.to_path_buf()),
+        retries: 0,
+        ..Default::default()
+    };
+    let img = two_layer_image(40);
+    let name = format!("{}/test/token:v1", reg.host);
+    publish(&img, &name, &PushOptions { registry: with(&good), ..Default::default() });
+    assert!(reg.tokens_issued() > 0, "push went through the token server");
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = Reference::parse(&name).unwrap();
+    let err = pull_blocking(&store, &r, &amd64(), &PullOptions { registry: with(&bad), ..opts() })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("registry {} rejected the credentials", reg.host)), "{err}");
+    let before = reg.tokens_issued();
+    let got = pull_blocking(&store, &r, &amd64(), &PullOptions { registry: with(&good), ..opts() })
+        .unwrap();
+    assert_eq!(got.manifest_digest.to_string(), img.manifest.digest);
+    // One token for the pull scope serves the manifest, the config and both layers.
+    assert_eq!(reg.tokens_issued() - before, 1);
+}

@@ -24,6 +24,9 @@ pub enum Mode {
     /// HTTPS with a certificate for 127.0.0.1/localhost signed by a CA made for the test
     /// ([`Registry::ca_cert`]).
     Tls,
+    /// Plain HTTP with bearer-token auth (the flow Docker Hub and ghcr.io use): a token server
+    /// in this process checks these basic credentials and issues RS256 JWTs the registry trusts.
+    Token { user: String, password: String },
 }
 
 /// A running registry. The storage directory survives [`Registry::kill`] and
@@ -38,6 +41,8 @@ pub struct Registry {
     pub ca_cert: Option<PathBuf>,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Port and request counter of the token server, in token mode.
+    token: Option<(u16, std::sync::Arc<std::sync::atomic::AtomicUsize>)>,
 }
 
 impl Registry {
@@ -67,8 +72,17 @@ impl Registry {
                 make_certificates(&openssl, dir.path());
                 ca_cert = Some(dir.path().join("ca.pem"));
             }
+            Mode::Token { .. } => {}
         }
-        let mut reg = Registry { host: String::new(), port: 0, mode, ca_cert, dir, child: None };
+        let token = match &mode {
+            Mode::Token { user, password } => {
+                let openssl = crate::require_tool("openssl")?;
+                Some(token::start(&openssl, dir.path(), user, password))
+            }
+            _ => None,
+        };
+        let mut reg =
+            Registry { host: String::new(), port: 0, mode, ca_cert, dir, child: None, token };
         for _ in 0..5 {
             // Picking a free port then handing it over is racy; try a few.
             reg.port = crate::boot::free_port();
@@ -112,6 +126,11 @@ impl Registry {
         d
     }
 
+    /// How many tokens the token server issued (token mode; 0 otherwise).
+    pub fn tokens_issued(&self) -> usize {
+        self.token.as_ref().map_or(0, |t| t.1.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     /// Stops the registry (SIGKILL), keeping its storage.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -147,6 +166,15 @@ impl Registry {
             Mode::Tls => c.push_str(&format!(
                 "  tls:\n    certificate: {d}/server.pem\n    key: {d}/server.key\n"
             )),
+            Mode::Token { .. } => {
+                let port = self.token.as_ref().map_or(0, |t| t.0);
+                c.push_str(&format!(
+                    "auth:\n  token:\n    realm: http://127.0.0.1:{port}/token\n    \
+                     service: {}\n    issuer: {}\n    rootcertbundle: {d}/token.pem\n",
+                    token::SERVICE,
+                    token::ISSUER
+                ));
+            }
         }
         c
     }
@@ -393,4 +421,178 @@ fn pipe(client: TcpStream, upstream: TcpStream, st: std::sync::Arc<ProxyState>) 
     let _ = c_write.shutdown(std::net::Shutdown::Both);
     let _ = u_read.shutdown(std::net::Shutdown::Both);
     let _ = up.join();
+}
+
+/// The token server of [`Mode::Token`]: `GET /token?service=…&scope=…` with basic auth answers
+/// `{"token": JWT}` granting exactly the requested scopes. JWTs are RS256, signed by `openssl`
+/// with a key whose self-signed certificate (`token.pem`) the registry trusts; the certificate
+/// rides in the `x5c` header, which is how distribution finds the key.
+mod token {
+    use std::io::{BufRead, BufReader, Write};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    pub const SERVICE: &str = "baleen-test";
+    pub const ISSUER: &str = "baleen-test-issuer";
+
+    pub fn start(
+        openssl: &Path,
+        dir: &Path,
+        user: &str,
+        password: &str,
+    ) -> (u16, Arc<AtomicUsize>) {
+        let run = |args: &[&str]| {
+            let out = Command::new(openssl).current_dir(dir).args(args).output().expect("openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.pem",
+            "-days",
+            "3",
+            "-subj",
+            "/CN=baleen token issuer",
+        ]);
+        run(&["x509", "-in", "token.pem", "-outform", "DER", "-out", "token.der"]);
+        let der = std::fs::read(dir.join("token.der")).expect("token.der");
+        let x5c = super::base64_encode(&der);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("token port");
+        let port = listener.local_addr().expect("addr").port();
+        let count = Arc::new(AtomicUsize::new(0));
+        let expected =
+            format!("Basic {}", super::base64_encode(format!("{user}:{password}").as_bytes()));
+        let (openssl, dir, user, issued) =
+            (openssl.to_path_buf(), dir.to_path_buf(), user.to_string(), count.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut authorized = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("authorization") && v.trim() == expected {
+                            authorized = true;
+                        }
+                    }
+                }
+                let (status, body) = if authorized {
+                    let target = request_line.split(' ').nth(1).unwrap_or("");
+                    let jwt = issue(&openssl, &dir, &x5c, &user, &scopes(target));
+                    issued.fetch_add(1, Ordering::SeqCst);
+                    ("200 OK", format!(r#"{{"token":"{jwt}"}}"#))
+                } else {
+                    ("401 Unauthorized", r#"{"details":"bad credentials"}"#.to_string())
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (port, count)
+    }
+
+    fn percent_decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'%' if i + 2 < b.len() => {
+                    let h = std::str::from_utf8(&b[i + 1..i + 3])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
+                    out.push(h.unwrap_or(b'%'));
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                c => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// The `access` claim for every `scope=repository:NAME:ACTIONS` in the request target.
+    fn scopes(target: &str) -> String {
+        let query = target.split_once('?').map_or("", |(_, q)| q);
+        let mut access = Vec::new();
+        for pair in query.split('&') {
+            let Some(("scope", v)) = pair.split_once('=') else { continue };
+            for scope in percent_decode(v).split(' ') {
+                let mut parts = scope.splitn(3, ':');
+                let (Some(kind), Some(name), Some(actions)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                let actions: Vec<String> = actions.split(',').map(|a| format!("\"{a}\"")).collect();
+                access.push(format!(
+                    r#"{{"type":"{kind}","name":"{name}","actions":[{}]}}"#,
+                    actions.join(",")
+                ));
+            }
+        }
+        format!("[{}]", access.join(","))
+    }
+
+    fn b64url(data: &[u8]) -> String {
+        super::base64_encode(data)
+            .replace('+', "-")
+            .replace('/', "_")
+            .trim_end_matches('=')
+            .to_string()
+    }
+
+    fn issue(openssl: &PathBuf, dir: &Path, x5c: &str, user: &str, access: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let header = format!(r#"{{"alg":"RS256","typ":"JWT","x5c":["{x5c}"]}}"#);
+        let claims = format!(
+            r#"{{"iss":"{ISSUER}","sub":"{user}","aud":"{SERVICE}","exp":{},"nbf":{},"iat":{},"jti":"{now}-{}","access":{access}}}"#,
+            now + 600,
+            now - 60,
+            now - 60,
+            access.len()
+        );
+        let input = format!("{}.{}", b64url(header.as_bytes()), b64url(claims.as_bytes()));
+        let mut child = Command::new(openssl)
+            .current_dir(dir)
+            .args(["dgst", "-sha256", "-sign", "token.key"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("openssl dgst");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("writing to openssl");
+        let out = child.wait_with_output().expect("openssl dgst");
+        assert!(out.status.success(), "openssl dgst failed");
+        format!("{input}.{}", b64url(&out.stdout))
+    }
 }
