@@ -67,14 +67,14 @@ pub fn resolve(choice: AccelChoice, arch: Arch, cache_dir: &Path) -> Result<Reso
                 return Ok(Resolved { accel: Accel::Kvm, notice: None });
             }
             let key = cache_key(arch);
-            if let Some(cached) = read_cache(cache_dir, &key) {
+            if let Some(cached) = read_cache(cache_dir, &key, now_secs()) {
                 return Ok(from_verdict(cached));
             }
             let verdict = match probe(arch.qemu_binary(), cache_dir, Accel::Kvm, PROBE_BUDGET) {
                 Ok(()) => Verdict::Works,
                 Err(why) => Verdict::Unusable(why),
             };
-            write_cache(cache_dir, &key, &verdict);
+            write_cache(cache_dir, &key, &verdict, now_secs());
             Ok(from_verdict(verdict))
         }
     }
@@ -113,27 +113,40 @@ fn cache_key(arch: Arch) -> String {
 
 const CACHE_FILE: &str = "accel-probe";
 
-fn read_cache(dir: &Path, key: &str) -> Option<Verdict> {
-    let text = std::fs::read_to_string(dir.join(CACHE_FILE)).ok()?;
-    text.lines().rev().find_map(|line| {
-        let mut parts = line.splitn(3, '\t');
-        if parts.next()? != key {
-            return None;
-        }
-        match parts.next()? {
-            "kvm" => Some(Verdict::Works),
-            "tcg" => Some(Verdict::Unusable(parts.next().unwrap_or("cached verdict").into())),
-            _ => None,
-        }
-    })
+/// How long a "KVM unusable" verdict is trusted. A probe that lost to a momentarily overloaded
+/// host must not condemn KVM forever; a healthy verdict stays until qemu or the kernel changes.
+const NEGATIVE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
-fn write_cache(dir: &Path, key: &str, v: &Verdict) {
+/// One line per verdict, `key \t kvm|tcg \t unix-seconds \t reason`; the last line for a key
+/// wins.
+fn read_cache(dir: &Path, key: &str, now: u64) -> Option<Verdict> {
+    let text = std::fs::read_to_string(dir.join(CACHE_FILE)).ok()?;
+    let line = text.lines().rev().find(|l| l.split('\t').next() == Some(key))?;
+    let mut parts = line.splitn(4, '\t').skip(1);
+    let verdict = parts.next()?;
+    let at: u64 = parts.next()?.parse().ok()?;
+    match verdict {
+        "kvm" => Some(Verdict::Works),
+        "tcg" if now.saturating_sub(at) < NEGATIVE_TTL.as_secs() => {
+            Some(Verdict::Unusable(parts.next().unwrap_or("cached verdict").into()))
+        }
+        _ => None,
+    }
+}
+
+fn write_cache(dir: &Path, key: &str, v: &Verdict, now: u64) {
     // A cache that cannot be written only means the probe runs again next time.
     let _ = std::fs::create_dir_all(dir);
     let line = match v {
-        Verdict::Works => format!("{key}\tkvm\n"),
-        Verdict::Unusable(why) => format!("{key}\ttcg\t{why}\n"),
+        Verdict::Works => format!("{key}\tkvm\t{now}\t\n"),
+        Verdict::Unusable(why) => format!("{key}\ttcg\t{now}\t{why}\n"),
     };
     if let Ok(mut f) =
         std::fs::OpenOptions::new().create(true).append(true).open(dir.join(CACHE_FILE))
@@ -243,13 +256,28 @@ mod tests {
     #[test]
     fn cache_round_trips_and_prefers_the_latest_line() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_cache(dir.path(), "k"), None);
-        write_cache(dir.path(), "k", &Verdict::Unusable("slow".into()));
-        assert_eq!(read_cache(dir.path(), "k"), Some(Verdict::Unusable("slow".into())));
-        write_cache(dir.path(), "other", &Verdict::Works);
-        assert_eq!(read_cache(dir.path(), "k"), Some(Verdict::Unusable("slow".into())));
-        write_cache(dir.path(), "k", &Verdict::Works);
-        assert_eq!(read_cache(dir.path(), "k"), Some(Verdict::Works));
+        let d = dir.path();
+        assert_eq!(read_cache(d, "k", 1000), None);
+        write_cache(d, "k", &Verdict::Unusable("slow".into()), 1000);
+        assert_eq!(read_cache(d, "k", 1000), Some(Verdict::Unusable("slow".into())));
+        write_cache(d, "other", &Verdict::Works, 1000);
+        assert_eq!(read_cache(d, "k", 1000), Some(Verdict::Unusable("slow".into())));
+        write_cache(d, "k", &Verdict::Works, 1001);
+        assert_eq!(read_cache(d, "k", 1001), Some(Verdict::Works));
+        // A key that is a prefix of another is not confused with it.
+        assert_eq!(read_cache(d, "k2", 1001), None);
+    }
+
+    #[test]
+    fn a_negative_verdict_expires_and_a_positive_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let day = NEGATIVE_TTL.as_secs();
+        write_cache(d, "no", &Verdict::Unusable("hung".into()), 1000);
+        write_cache(d, "yes", &Verdict::Works, 1000);
+        assert!(read_cache(d, "no", 1000 + day - 1).is_some());
+        assert_eq!(read_cache(d, "no", 1000 + day), None, "re-probed after a day");
+        assert_eq!(read_cache(d, "yes", 1000 + 100 * day), Some(Verdict::Works));
     }
 
     #[test]
