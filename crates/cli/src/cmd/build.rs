@@ -63,6 +63,9 @@ pub enum Format {
     Vmdk,
     /// Raspberry Pi 3 SD-card tar, `NAME.tar` (arm64 only).
     Rpi3,
+    /// Unified kernel image: one EFI binary with kernel, initrd and cmdline, `NAME.efi`
+    /// (baleen's addition).
+    Uki,
 }
 
 impl Format {
@@ -73,6 +76,13 @@ impl Format {
 }
 
 /// Target architectures LinuxKit builds for.
+/// Initrd compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compress {
+    Gzip,
+    Zstd,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Arch {
     Amd64,
@@ -120,6 +130,10 @@ pub struct BuildArgs {
     /// Write the kernel uncompressed (gunzip it, or the gzip payload of a bzImage).
     #[arg(long)]
     pub decompress_kernel: bool,
+    /// How the initrd's cpio is compressed: gzip (LinuxKit's, on all cores) or zstd (smaller and
+    /// faster to unpack at boot; Debian's kernels and most others accept it).
+    #[arg(long, value_enum, default_value = "gzip", value_name = "ALGO")]
+    pub compress: Compress,
     /// A previous build's tar: unchanged parts are reused from it.
     #[arg(long, value_name = "TAR")]
     pub input_tar: Option<PathBuf>,
@@ -168,6 +182,7 @@ pub struct BuildPlan {
     pub arch: Arch,
     pub pull: bool,
     pub decompress_kernel: bool,
+    pub compress: Compress,
     pub input_tar: Option<PathBuf>,
     pub cache: PathBuf,
     pub sbom: bool,
@@ -223,8 +238,13 @@ impl BuildPlan {
             arch: a.arch.unwrap_or_else(Arch::host),
             pull: a.pull,
             decompress_kernel: a.decompress_kernel,
+            compress: a.compress,
             input_tar: a.input_tar.clone(),
-            cache: a.cache.as_deref().map(expand_home).unwrap_or_else(baleen_oci::Store::default_dir),
+            cache: a
+                .cache
+                .as_deref()
+                .map(expand_home)
+                .unwrap_or_else(baleen_oci::Store::default_dir),
             sbom: !a.no_sbom,
             sbom_output: a.sbom_output.clone(),
             sbom_current_time: a.sbom_current_time,

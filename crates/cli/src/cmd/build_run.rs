@@ -1,6 +1,6 @@
 //! `baleen build` without `--dry-run`: the validated plan handed to the pipeline.
 
-use super::build::{Arch, BuildPlan, Output as PlanOutput};
+use super::build::{Arch, BuildPlan, Compress, Output as PlanOutput};
 use anyhow::Context;
 use baleen_build::{Format, Output, Request};
 use baleen_formats::InitrdCompression;
@@ -9,7 +9,9 @@ use clap::ValueEnum;
 
 pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config) -> anyhow::Result<i32> {
     if plan.input_tar.is_some() {
-        anyhow::bail!("--input-tar is not supported yet: build without it (outputs are reproducible anyway)");
+        anyhow::bail!(
+            "--input-tar is not supported yet: build without it (outputs are reproducible anyway)"
+        );
     }
     let formats = plan
         .formats
@@ -40,7 +42,10 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config) -> anyhow::Result<i3
         store: &store,
         pull,
         decompress_kernel: plan.decompress_kernel,
-        compression: InitrdCompression::Gzip,
+        compression: match plan.compress {
+            Compress::Gzip => InitrdCompression::Gzip,
+            Compress::Zstd => InitrdCompression::Zstd,
+        },
     };
     let written = baleen_build::build(&request).context("build failed")?;
     for path in written {
