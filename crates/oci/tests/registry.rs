@@ -584,3 +584,30 @@ fn bearer_token_flow_with_docker_config_credentials() {
     // One token for the pull scope serves the manifest, the config and both layers.
     assert_eq!(reg.tokens_issued() - before, 1);
 }
+
+#[test]
+fn server_errors_are_retried_a_bounded_number_of_times() {
+    let Some(reg) = Registry::plain() else { return };
+    let img = two_layer_image(50);
+    publish(&img, &format!("{}/test/flaky:v1", reg.host), &push_opts());
+    let proxy = Proxy::start(reg.port, 0);
+    let r = Reference::parse(&format!("{}/test/flaky:v1", proxy.host)).unwrap();
+    let with_retries = |n| PullOptions {
+        always: true,
+        registry: RegistryOptions { retries: n, ..Default::default() },
+        ..Default::default()
+    };
+    // The endpoint probe takes two connections (HTTPS, then plain HTTP); the manifest
+    // request then meets two more 503s and succeeds on its third attempt.
+    proxy.fail_next(4);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let got = pull_blocking(&store, &r, &amd64(), &with_retries(3)).unwrap();
+    assert_eq!(got.manifest_digest.to_string(), img.manifest.digest);
+
+    proxy.fail_next(4);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let err = pull_blocking(&store, &r, &amd64(), &with_retries(0)).unwrap_err().to_string();
+    assert!(err.contains("503"), "{err}");
+}

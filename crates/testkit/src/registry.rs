@@ -338,6 +338,8 @@ struct ProxyState {
     down: std::sync::atomic::AtomicBool,
     /// Bytes sent by the registry through the proxy, all connections.
     forwarded: std::sync::atomic::AtomicU64,
+    /// The next this-many connections get `503 Service Unavailable` instead of the registry.
+    fail_next: std::sync::atomic::AtomicUsize,
 }
 
 impl Proxy {
@@ -351,6 +353,7 @@ impl Proxy {
             cut_after: AtomicU64::new(cut_after),
             down: AtomicBool::new(false),
             forwarded: AtomicU64::new(0),
+            fail_next: AtomicUsize::new(0),
         });
         let st = state.clone();
         std::thread::spawn(move || {
@@ -358,6 +361,28 @@ impl Proxy {
                 let Ok(client) = client else { continue };
                 if st.down.load(Ordering::SeqCst) {
                     drop(client);
+                    continue;
+                }
+                let failing = st
+                    .fail_next
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+                if failing.is_ok() {
+                    // Answer after the request head, as a server would (hyper rejects a
+                    // response that arrives before its request).
+                    let mut client = client;
+                    let _ = client.set_read_timeout(Some(Duration::from_millis(300)));
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                        match client.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => break,
+                        }
+                    }
+                    let _ = client.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    let _ = client.shutdown(std::net::Shutdown::Both);
                     continue;
                 }
                 let Ok(upstream) =
@@ -378,6 +403,11 @@ impl Proxy {
         self.state.upstream.store(upstream_port, Ordering::SeqCst);
         self.state.cut_after.store(0, Ordering::SeqCst);
         self.state.down.store(false, Ordering::SeqCst);
+    }
+
+    /// Answers the next `n` connections with a 503, as an overloaded registry would.
+    pub fn fail_next(&self, n: usize) {
+        self.state.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Whether a cut happened.
