@@ -73,7 +73,7 @@ enum CacheCommand {
         #[arg(value_name = "REF")]
         reference: String,
         /// Push under another name [default: the same name].
-        #[arg(long, value_name = "REF")]
+        #[arg(long, visible_alias = "remote-name", value_name = "REF")]
         to: Option<String>,
         #[command(flatten)]
         registry: RegistryFlags,
@@ -83,7 +83,7 @@ enum CacheCommand {
         #[arg(value_name = "REF")]
         reference: String,
         /// Output file, `-` for stdout.
-        #[arg(short, long, value_name = "FILE")]
+        #[arg(short, long, visible_alias = "outfile", value_name = "FILE")]
         output: PathBuf,
         /// Export only this platform's image [default: all platforms the store holds].
         #[arg(long, value_name = "PLATFORM")]
