@@ -312,3 +312,89 @@ fn uki_and_efi_disk_boot_under_ovmf() {
     vm.wait_for("poweroff status 3", BOOT);
     assert_eq!(vm.wait_exit().verdict.code, 3);
 }
+
+/// The issue's "done when", with the real baleen-init: a deliberately broken onboot container
+/// (LinuxKit's bundle layout, written here by hand) under `baleen.onboot_failure=poweroff` makes
+/// the run end non-zero with the container's name and its stderr in the message.
+#[test]
+fn real_init_names_a_broken_onboot_container() {
+    use std::os::unix::fs::PermissionsExt;
+    if baleen_testkit::require_tool("qemu-system-x86_64").is_none() {
+        return;
+    }
+    let Some(kernel) = debian_cloud_kernel() else { return };
+    let init = baleen_testkit::init::init_binary();
+    let dir = BootTest::scratch_dir("real-init");
+    let root = dir.join("root");
+    let bundle = root.join("containers/onboot/000-broken");
+    let rootfs = bundle.join("rootfs");
+    for d in ["dev", "proc", "sys", "run", "tmp", "var", "etc"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    for d in ["bin", "dev", "proc", "sys", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy(&init, root.join("init")).unwrap();
+    std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    // config.json in LinuxKit's ConfigToOCI shape (defaults: ro root, pid+mount namespaces).
+    let config = r#"{
+  "ociVersion": "1.2.1",
+  "process": {
+    "user": {"uid": 0, "gid": 0},
+    "args": ["/bin/sh", "-c", "echo cannot-frobnicate-the-widget >&2; exit 3"],
+    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    "cwd": "/"
+  },
+  "root": {"path": "rootfs", "readonly": true},
+  "mounts": [
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+     "options": ["nosuid", "strictatime", "mode=755", "size=65536k", "ro"]},
+    {"destination": "/proc", "type": "proc", "source": "proc",
+     "options": ["nosuid", "nodev", "noexec", "relatime"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+     "options": ["nosuid", "noexec", "nodev", "ro"]}
+  ],
+  "linux": {"resources": {}, "namespaces": [{"type": "pid"}, {"type": "mount"}]}
+}"#;
+    let runtime = r#"{
+  "cgroups": [],
+  "mounts": [{"source": "/containers/onboot/000-broken/rootfs",
+              "destination": "/containers/onboot/000-broken/rootfs", "options": ["bind"]}],
+  "mkdir": [], "interfaces": [],
+  "bindNS": {"cgroup": "", "ipc": "", "mnt": "", "net": "", "pid": "", "user": "", "uts": ""},
+  "namespace": ""
+}"#;
+    std::fs::write(bundle.join("config.json"), config).unwrap();
+    std::fs::write(bundle.join("runtime.json"), runtime).unwrap();
+    let initrd = dir.join("initrd.img");
+    let ok = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > '{}'",
+            initrd.display()
+        ))
+        .current_dir(&root)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "cpio failed");
+
+    let Some(vm) = BootTest::kernel_initrd(
+        "real-init",
+        &kernel.vmlinuz,
+        &initrd,
+        "console=ttyS0 baleen.onboot_failure=poweroff",
+    ) else {
+        return;
+    };
+    vm.wait_for("baleen: poweroff status", BOOT);
+    let out = vm.wait_exit();
+    assert_ne!(out.verdict.code, 0);
+    let msg = out.verdict.message.unwrap_or_default();
+    eprintln!("baleen run would say: {msg} (exit {})", out.verdict.code);
+    assert!(
+        msg.contains("000-broken") && msg.contains("cannot-frobnicate-the-widget"),
+        "the message names the container and quotes its stderr: {msg}"
+    );
+}
