@@ -22,6 +22,7 @@ mod image;
 mod input;
 mod kernel;
 mod layer;
+mod listing;
 mod writer;
 
 pub use entry::{
@@ -33,4 +34,5 @@ pub use image::{Image, RESOLVCONF_SYMLINK};
 pub use input::{for_each_section_entry, read_tar_file};
 pub use kernel::{decompress_kernel, KernelOptions};
 pub use layer::{clean_path, decompress, parse_pax_time, Layer, LayerError};
+pub use listing::{describe, Listing};
 pub use writer::{origin_of, Bundle, RootfsMount, Section, TreeError, TreeWriter};

@@ -471,3 +471,38 @@ fn same_inputs_give_the_same_stream() {
     };
     assert_eq!(build(), build());
 }
+
+#[test]
+fn listing_lines_for_golden_files() {
+    let mut out = Vec::new();
+    {
+        let mut w = TreeWriter::new(Listing::new(&mut out));
+        w.files(vec![
+            FileItem {
+                index: 0,
+                path: "etc/motd".into(),
+                kind: FileKind::Contents(FileData::Bytes(b"hi".to_vec())),
+                mode: Some(0o644),
+                uid: 0,
+                gid: 0,
+            },
+            FileItem {
+                index: 1,
+                path: "bin/sh".into(),
+                kind: FileKind::Symlink("busybox".into()),
+                mode: Some(0o777),
+                uid: 0,
+                gid: 0,
+            },
+        ])
+        .unwrap();
+    }
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text,
+        "d 0755 0:0 1492533000 etc  <linuxkit.files files[0]>\n\
+         f 0644 0:0 1492533000 etc/motd size=2 fnv=08ba5f07b55ec3da  <linuxkit.files files[0]>\n\
+         d 0777 0:0 1492533000 bin  <linuxkit.files files[1]>\n\
+         l 0777 0:0 1492533000 bin/sh -> busybox  <linuxkit.files files[1]>\n"
+    );
+}
