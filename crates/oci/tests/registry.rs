@@ -611,3 +611,63 @@ fn server_errors_are_retried_a_bounded_number_of_times() {
     let err = pull_blocking(&store, &r, &amd64(), &with_retries(0)).unwrap_err().to_string();
     assert!(err.contains("503"), "{err}");
 }
+
+/// A cache as LinuxKit leaves it after pulling a Docker Hub image: a Docker manifest list as the
+/// root, only the host platform's manifest (Docker media types) and blobs present.
+#[test]
+fn reads_a_linuxkit_style_cache_with_docker_media_types() {
+    let img = two_layer_image(60);
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = dir.path().join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| {
+        let d = baleen_testkit::image::sha256(data);
+        std::fs::write(blobs.join(d.strip_prefix("sha256:").unwrap()), data).unwrap();
+        d
+    };
+    for l in &img.layers {
+        put(&l.data);
+    }
+    put(&img.config.data);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": img.config.digest, "size": img.config.data.len()},
+        "layers": img.layers.iter().map(|l| serde_json::json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": l.digest, "size": l.data.len()})).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let md = put(&manifest);
+    let absent = format!("sha256:{}", "ab".repeat(32));
+    let list = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": md, "size": manifest.len(), "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": absent, "size": 500, "platform": {"architecture": "arm", "os": "linux", "variant": "v7"}},
+        ],
+    }))
+    .unwrap();
+    let ld = put(&list);
+    std::fs::write(dir.path().join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        dir.path().join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+            "digest": ld, "size": list.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "docker.io/library/alpine:3.20"},
+        }]}))
+        .unwrap(),
+    )
+    .unwrap();
+
+    let store = Store::open(dir.path()).unwrap();
+    let r = Reference::parse("alpine:3.20").unwrap();
+    let got = store.resolve(&r, &amd64()).unwrap().expect("amd64 is complete");
+    assert_eq!(got.manifest_digest.to_string(), md);
+    assert_eq!(got.layers.len(), 2);
+    assert!(store.resolve(&r, &Platform::parse("linux/arm/v7").unwrap()).unwrap().is_none());
+    let err = store.resolve(&r, &Platform::parse("linux/arm64").unwrap()).unwrap_err().to_string();
+    assert!(err.contains("has no linux/arm64 variant; it has: linux/amd64, linux/arm/v7"), "{err}");
+    // gc keeps everything the list reaches locally.
+    assert_eq!(store.gc().unwrap().blobs_removed, 0);
+}
