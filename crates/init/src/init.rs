@@ -87,7 +87,7 @@ pub fn run() -> ! {
     let mut sup = Supervisor::new(knobs, sigfd);
     let go_on = sup.run_sequence(Kind::Onboot, Path::new("/containers/onboot"));
     event("phase onboot done");
-    if go_on {
+    if go_on && sup.shutdown.is_none() {
         sup.start_services(Path::new("/containers/services"));
         event("phase services started");
     }
@@ -150,17 +150,27 @@ fn load_modules(knobs: &cmdline::Knobs) {
         }
     }
     if ix.has_alias {
-        let mut wanted: Vec<String> = modules::device_aliases(Path::new("/sys/devices"))
-            .iter()
-            .flat_map(|a| ix.match_alias(a))
-            .collect();
-        wanted.sort();
-        wanted.dedup();
-        // Coldplug failures are normal (aliases for absent hardware variants): debug only.
-        let report = modules::load(&ix, &wanted, &mut loader);
-        if knobs.debug {
-            for r in report {
-                warn(&r);
+        // Loading a bus driver adds devices with aliases of their own (virtio_pci → virtio0 →
+        // virtio_net), so probe again until a pass finds nothing new.
+        let mut tried = std::collections::BTreeSet::new();
+        for _ in 0..4 {
+            let mut wanted: Vec<String> = modules::device_aliases(Path::new("/sys/devices"))
+                .iter()
+                .flat_map(|a| ix.match_alias(a))
+                .filter(|m| !tried.contains(m))
+                .collect();
+            wanted.sort();
+            wanted.dedup();
+            if wanted.is_empty() {
+                break;
+            }
+            tried.extend(wanted.iter().cloned());
+            // Coldplug failures are normal (aliases of absent hardware variants): debug only.
+            let report = modules::load(&ix, &wanted, &mut loader);
+            if knobs.debug {
+                for r in report {
+                    warn(&r);
+                }
             }
         }
     } else {

@@ -162,11 +162,9 @@ impl Supervisor {
             container::cleanup(&mut sys, &bundle);
             return Err(format!("preparing {}: {e}", dir.display()));
         }
-        if bundle.config.linux.seccomp.is_some() && self.knobs.debug {
-            console::event(&format!(
-                "warning {} asks for seccomp, which is not applied",
-                bundle.name
-            ));
+        if bundle.config.linux.seccomp.is_some() {
+            // Said every time: running without a filter the image asked for weakens it.
+            console::event(&format!("warning {}: seccomp is not applied yet", bundle.name));
         }
         let started = match spawn::spawn(&bundle) {
             Ok(s) => s,
@@ -188,6 +186,10 @@ impl Supervisor {
     /// Runs every bundle in `dir` (sorted) to completion. Returns false when the boot must stop.
     pub fn run_sequence(&mut self, kind: Kind, dir: &Path) -> bool {
         for d in sorted_dirs(dir) {
+            // A poweroff requested during boot skips the rest of it (onshutdown always runs).
+            if kind == Kind::Onboot && self.shutdown.is_some() {
+                return false;
+            }
             let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let w = kind.word();
             let code = match self.start(kind, &d) {

@@ -234,7 +234,7 @@ fn build_initrd(
     init: &Path,
     kernel: &baleen_testkit::kernel::Kernel,
     containers: &[C],
-    modules: &[&str],
+    m: &Modules,
 ) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let root = dir.join("root");
@@ -246,13 +246,20 @@ fn build_initrd(
     std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
     write(&root.join("etc/test-file"), "hello from files\n");
     let mods = root.join("lib/modules").join(&kernel.release);
-    let mut names = String::new();
-    for m in modules {
-        write(&mods.join(m), std::fs::read(kernel.modules.join(m)).unwrap());
-        let name = m.rsplit('/').next().unwrap().trim_end_matches(".ko");
-        names += &format!("{name}\n");
+    for f in m.files {
+        write(&mods.join(f), std::fs::read(kernel.modules.join(f)).unwrap());
     }
-    write(&root.join("etc/baleen/modules"), names);
+    write(&root.join("etc/baleen/modules"), m.explicit.join("\n"));
+    if m.depmod {
+        // modules.dep and modules.alias, as the kernel component will ship them.
+        let ok = Command::new("/bin/busybox")
+            .args(["depmod", "-b"])
+            .arg(&root)
+            .arg(&kernel.release)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "busybox depmod failed");
+    }
 
     // The busybox image, extracted once at the first container's rootfs (LinuxKit de-dup).
     let bb = root.join(BUSYBOX_ROOT.trim_start_matches('/'));
@@ -298,6 +305,14 @@ fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// The modules an initrd carries: files under lib/modules/<release>, the names listed in
+/// /etc/baleen/modules, and whether modules.dep/modules.alias are generated.
+struct Modules {
+    files: &'static [&'static str],
+    explicit: &'static [&'static str],
+    depmod: bool,
+}
+
 /// A finished boot: the console and how qemu exited (`None`: killed at the time limit).
 struct Booted {
     console: String,
@@ -341,12 +356,14 @@ impl Booted {
     }
 }
 
-/// Boots an initrd of `containers` under qemu (TCG, 150 s limit). `during` runs once the
-/// console shows `wait_for` (with the path of qemu's monitor socket). `None`: skipped.
+/// Boots an initrd of `containers` under qemu (TCG, 150 s limit, `qemu_args` added). `during`
+/// runs once the console shows `wait_for` (with the path of qemu's monitor socket). `None`:
+/// skipped.
 fn boot(
     name: &str,
     containers: &[C],
-    modules: &[&str],
+    modules: &Modules,
+    qemu_args: &[&str],
     cmdline: &str,
     wait_for: Option<&str>,
     during: impl FnOnce(&Path),
@@ -373,6 +390,7 @@ fn boot(
         .args(["-net", "none", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .arg("-monitor")
         .arg(format!("unix:{},server=on,wait=off", monitor.display()))
+        .args(qemu_args)
         .arg("-kernel")
         .arg(&kernel.vmlinuz)
         .arg("-initrd")
@@ -412,9 +430,16 @@ fn boot(
 
 #[test]
 fn boots_linuxkit_bundles_and_powers_off_with_status() {
-    let modules = ["kernel/fs/overlayfs/overlay.ko", "kernel/drivers/net/veth.ko"];
+    // No modules.dep: dependencies come from each module's .modinfo.
+    let modules = Modules {
+        files: &["kernel/fs/overlayfs/overlay.ko", "kernel/drivers/net/veth.ko"],
+        explicit: &["overlay", "veth"],
+        depmod: false,
+    };
     let cmdline = "baleen.debug=1 baleen.shutdown_grace=3";
-    let Some(b) = boot("bundles", &containers(), &modules, cmdline, None, |_| {}) else { return };
+    let Some(b) = boot("bundles", &containers(), &modules, &[], cmdline, None, |_| {}) else {
+        return;
+    };
 
     // Protocol lines and container output, in the order they must appear.
     let ordered = [
@@ -480,15 +505,35 @@ fn acpi_power_button_powers_off_cleanly() {
         C::new(
             "services",
             "idle",
-            "trap 'echo idle-got-term; exit 0' TERM; while :; do sleep 1; done",
+            "echo host $(hostname); trap 'echo idle-got-term; exit 0' TERM; \
+             while :; do sleep 1; done",
         ),
         C::new("onshutdown", "000-bye", "echo bye"),
     ];
-    let modules = ["kernel/drivers/acpi/button.ko"];
+    // Coldplug through modules.alias: virtio_pci for the NIC's PCI id, then virtio_net for the
+    // virtio device it creates (a second pass), then the hostname from eth0's MAC.
+    let modules = Modules {
+        files: &[
+            "kernel/drivers/acpi/button.ko",
+            "kernel/drivers/virtio/virtio.ko",
+            "kernel/drivers/virtio/virtio_ring.ko",
+            "kernel/drivers/virtio/virtio_pci.ko",
+            "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+            "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+            "kernel/drivers/net/virtio_net.ko",
+            "kernel/drivers/net/net_failover.ko",
+            "kernel/net/core/failover.ko",
+        ],
+        explicit: &[],
+        depmod: true,
+    };
+    let nic =
+        ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56"];
     let Some(b) = boot(
         "acpi",
         &containers,
         &modules,
+        &nic,
         "baleen.debug=1",
         Some("baleen: phase services started"),
         |monitor| {
@@ -519,6 +564,7 @@ fn acpi_power_button_powers_off_cleanly() {
     b.in_order(&[
         "baleen: onboot 000-first exited 0",
         "baleen: phase services started",
+        "idle: host linuxkit-525400123456",
         "baleen: shutdown requested: acpi power button (poweroff)",
         "baleen: shutdown begin",
         "idle: idle-got-term",
