@@ -8,6 +8,7 @@ use crate::modules;
 use crate::supervisor::{self, Kind, Supervisor};
 use crate::sys::real::Real;
 use crate::sys::Sys;
+use crate::volumes;
 use std::path::Path;
 
 fn warn(msg: &str) {
@@ -84,6 +85,9 @@ pub fn run() -> ! {
     }
     event("phase modules done");
 
+    for e in volumes::setup(&mut sys, &volumes::scan(Path::new("/containers/volumes"))) {
+        warn(&e);
+    }
     let mut sup = Supervisor::new(knobs, sigfd);
     let go_on = sup.run_sequence(Kind::Onboot, Path::new("/containers/onboot"));
     event("phase onboot done");

@@ -14,6 +14,7 @@
 //! - [`sys`]: the syscall seam ([`sys::Sys`]) with a recording fake for tests.
 //! - [`console`]: the init↔`baleen run` protocol lines.
 //! - [`acpi`]: the ACPI power button over generic netlink.
+//! - [`volumes`]: `containers/volumes/*` made ready for binds before any container starts.
 //!
 //! Non-goals: user namespaces with id maps, seccomp (parsed, reported, not applied), cgroup
 //! v1, restarting services, hooks, anything async or networked beyond rtnetlink.
@@ -33,6 +34,7 @@ pub mod spec;
 #[cfg(target_os = "linux")]
 pub mod supervisor;
 pub mod sys;
+pub mod volumes;
 
 #[cfg(target_os = "linux")]
 mod init;

@@ -154,13 +154,17 @@ fn containers() -> Vec<C> {
             )
         },
         C {
-            binds: &["/etc/test-file:/etc/test-file", "/run/baleen-test:/run/baleen-test"],
+            binds: &[
+                "/etc/test-file:/etc/test-file",
+                "/run/baleen-test:/run/baleen-test",
+                "/containers/volumes/data/merged:/data",
+            ],
             mkdir: &["/run/baleen-test"],
             resources: json!({"memory": {"limit": 67108864}, "pids": {"limit": 64}}),
             ..C::new(
                 "services",
                 "files",
-                "cat /etc/test-file; \
+                "cat /etc/test-file; cat /data/seed; echo w > /data/new && echo volume-rw-ok; \
                  echo cgroup $(cat /proc/self/cgroup) \
                    mem $(cat /sys/fs/cgroup/baleen/files/memory.max) \
                    pids $(cat /sys/fs/cgroup/baleen/files/pids.max); \
@@ -263,7 +267,13 @@ fn build_initrd(
 
     // The busybox image, extracted once at the first container's rootfs (LinuxKit de-dup).
     let bb = root.join(BUSYBOX_ROOT.trim_start_matches('/'));
-    for d in ["bin", "dev", "proc", "sys", "tmp", "run/baleen-test", "run/netns", "run/baleen"] {
+    // A volume as LinuxKit's build lays it out (lower/ with the contents, tmp/, merged/).
+    write(&root.join("containers/volumes/data/lower/seed"), "volume seed\n");
+    for d in ["tmp", "merged"] {
+        std::fs::create_dir_all(root.join("containers/volumes/data").join(d)).unwrap();
+    }
+    let dirs = ["bin", "dev", "proc", "sys", "tmp", "data", "run/baleen-test", "run/netns"];
+    for d in dirs.iter().chain(&["run/baleen"]) {
         std::fs::create_dir_all(bb.join(d)).unwrap();
     }
     // Mount points of file binds (the root is read-only).
@@ -473,6 +483,8 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
     // Order among concurrent services is free; these must just be there.
     b.contains(&[
         "files: hello from files",
+        "files: volume seed",
+        "files: volume-rw-ok",
         "nethost: host-side-up",
         "net: ping-ok",
         "files: files-got-term",
