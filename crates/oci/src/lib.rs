@@ -13,8 +13,8 @@
 //! points at content that was not completely stored first; no plain HTTP except to loopback
 //! hosts and hosts listed as insecure; no knowledge of YAML.
 //!
-//! Non-goals: Docker schema 1 manifests, signature verification (cosign/notation), resumable
-//! range downloads, OAuth2 identity tokens.
+//! Non-goals: Docker schema 1 manifests, signature verification (cosign/notation), resuming a
+//! blob across runs (only within one pull), OAuth2 identity tokens.
 
 pub mod archive;
 mod digest;

@@ -671,3 +671,25 @@ fn reads_a_linuxkit_style_cache_with_docker_media_types() {
     // gc keeps everything the list reaches locally.
     assert_eq!(store.gc().unwrap().blobs_removed, 0);
 }
+
+#[test]
+fn dropped_connection_resumes_the_blob_where_it_broke_off() {
+    let Some(reg) = Registry::plain() else { return };
+    let big = 3 << 20;
+    let img = ImageBuilder::new().layer(&[file("big", &noise(big, 70))]).build();
+    publish(&img, &format!("{}/test/resume:v1", reg.host), &push_opts());
+    let proxy = Proxy::start(reg.port, 1 << 20);
+    proxy.cut_once();
+    let r = Reference::parse(&format!("{}/test/resume:v1", proxy.host)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let got = pull_blocking(&store, &r, &amd64(), &opts()).unwrap();
+    assert_eq!(got.manifest_digest.to_string(), img.manifest.digest);
+    let layer = img.layers[0].data.len() as u64;
+    // Starting over would have sent ~1 MiB + the whole layer again.
+    assert!(
+        proxy.forwarded() < layer + (256 << 10),
+        "forwarded {} for a {layer}-byte layer",
+        proxy.forwarded()
+    );
+}

@@ -340,6 +340,8 @@ struct ProxyState {
     forwarded: std::sync::atomic::AtomicU64,
     /// The next this-many connections get `503 Service Unavailable` instead of the registry.
     fail_next: std::sync::atomic::AtomicUsize,
+    /// After a cut, keep serving new connections (a dropped connection, not a dead registry).
+    cut_once: std::sync::atomic::AtomicBool,
 }
 
 impl Proxy {
@@ -354,6 +356,7 @@ impl Proxy {
             down: AtomicBool::new(false),
             forwarded: AtomicU64::new(0),
             fail_next: AtomicUsize::new(0),
+            cut_once: AtomicBool::new(false),
         });
         let st = state.clone();
         std::thread::spawn(move || {
@@ -405,6 +408,12 @@ impl Proxy {
         self.state.down.store(false, Ordering::SeqCst);
     }
 
+    /// Makes the cut drop only the one connection: later connections go through (a flaky
+    /// network rather than a dead registry).
+    pub fn cut_once(&self) {
+        self.state.cut_once.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Answers the next `n` connections with a 503, as an overloaded registry would.
     pub fn fail_next(&self, n: usize) {
         self.state.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
@@ -439,7 +448,11 @@ fn pipe(client: TcpStream, upstream: TcpStream, st: std::sync::Arc<ProxyState>) 
         };
         let limit = st.cut_after.load(Ordering::SeqCst);
         if st.down.load(Ordering::SeqCst) || (limit > 0 && sent + n as u64 > limit) {
-            st.down.store(true, Ordering::SeqCst);
+            if st.cut_once.load(Ordering::SeqCst) {
+                st.cut_after.store(0, Ordering::SeqCst);
+            } else {
+                st.down.store(true, Ordering::SeqCst);
+            }
             break;
         }
         if c_write.write_all(&buf[..n]).is_err() {
