@@ -61,6 +61,16 @@ pub(crate) fn kernel_section(
             if st.found_kernel {
                 return Err(ImageError::Other(format!("found more than one kernel {binary:?}")));
             }
+            // LinuxKit would write an empty boot/kernel for a link; say what to name instead.
+            match &entry.kind {
+                EntryKind::File { .. } => {}
+                EntryKind::Symlink { target } | EntryKind::HardLink { target } => {
+                    return Err(ImageError::Other(format!(
+                        "kernel {binary:?} is a link to {target:?}: name the file itself with `kernel.binary`"
+                    )))
+                }
+                other => return Err(ImageError::Other(format!("kernel {binary:?} is not a regular file ({other:?})"))),
+            }
             st.found_kernel = true;
             if !st.found_ucode {
                 emit(&boot("boot", EntryKind::Dir, 0o755), &mut io::empty())?;

@@ -506,3 +506,12 @@ fn listing_lines_for_golden_files() {
          l 0777 0:0 1492533000 bin/sh -> busybox  <linuxkit.files files[1]>\n"
     );
 }
+
+#[test]
+fn a_kernel_that_is_a_symlink_says_what_to_name() {
+    let img =
+        image("k", vec![tar_layer(&[symlink("kernel", "vmlinuz-6.1"), file("vmlinuz-6.1", b"k")])]);
+    let opts = KernelOptions { tar: Some("none".into()), ..Default::default() };
+    let err = run(|w| w.kernel(img, &opts)).unwrap_err().to_string();
+    assert!(err.contains("vmlinuz-6.1") && err.contains("kernel.binary"), "{err}");
+}
