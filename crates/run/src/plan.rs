@@ -4,7 +4,9 @@
 //! accelerator verdict, the firmware files) was settled when the plan was prepared, so the same
 //! plan always yields the same command line. The order of the arguments follows LinuxKit's
 //! `run_qemu.go` (spec §8.1) so that a user comparing `ps` output sees the same shape; baleen adds
-//! `isa-debug-exit` and `-no-reboot` at the end for the init↔run exit-status protocol.
+//! `isa-debug-exit` and `-no-reboot` at the end for the init↔run exit-status protocol and a QMP
+//! socket for the power button. One deliberate difference: `--disk` disks and the metadata CD-ROM
+//! sit on a virtio-scsi controller, not q35's AHCI (Debian's cloud kernel has no AHCI driver).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -200,54 +202,43 @@ impl QemuPlan {
         a.push("-object").push("rng-random,id=rng0,filename=/dev/urandom");
         a.push("-device").push("virtio-rng-pci,rng=rng0");
 
-        // Disks: the boot disk (or squashfs root) first, then --disk ones. Index 2 is where
-        // q35 puts the CD-ROM, so it is skipped when an ISO boots.
-        let mut disks: Vec<(PathBuf, Option<String>)> = Vec::new();
+        // What the firmware boots from sits where LinuxKit puts it: disk 0 or the CD-ROM on
+        // q35's AHCI controller.
         match &self.boot {
-            BootSource::Disk { path, format } => disks.push((path.clone(), Some(format.clone()))),
+            BootSource::Disk { path, format } => {
+                a.push("-drive").push(drive(path, Some(format), ",index=0,media=disk"));
+            }
             BootSource::Squashfs { squashfs, .. } => {
-                disks.push((squashfs.clone(), Some("raw".into())))
+                a.push("-drive").push(drive(squashfs, Some("raw"), ",index=0,media=disk"));
             }
-            _ => {}
-        }
-        disks.extend(self.disks.iter().map(|d| (d.path.clone(), d.format.clone())));
-        let booting_iso = matches!(self.boot, BootSource::Iso(_));
-        let mut index = 0u32;
-        for (path, format) in &disks {
-            if booting_iso && index == 2 {
-                index += 1;
-            }
-            let mut v = OsString::from("file=");
-            v.push(escape_comma(path));
-            if let Some(f) = format {
-                v.push(format!(",format={f}"));
-            }
-            v.push(format!(",index={index},media=disk"));
-            a.push("-drive").push(v);
-            index += 1;
-        }
-
-        let mut isos: Vec<&Path> = Vec::new();
-        if let BootSource::Iso(p) = &self.boot {
-            a.push("-boot").push("d");
-            isos.push(p);
-        }
-        if let Some(d) = &self.data_iso {
-            isos.push(d);
-        }
-        for (i, iso) in isos.iter().enumerate() {
-            if i == 0 {
+            BootSource::Iso(iso) => {
+                a.push("-boot").push("d");
                 a.push("-cdrom").push(iso);
-            } else {
-                if index == 2 {
-                    index += 1;
-                }
-                let mut v = OsString::from("file=");
-                v.push(escape_comma(iso));
-                v.push(format!(",index={index},media=cdrom"));
-                a.push("-drive").push(v);
-                index += 1;
             }
+            BootSource::KernelInitrd { .. } | BootSource::Uki(_) => {}
+        }
+        // What only the guest kernel reads (--disk, the metadata CD-ROM) sits on virtio-scsi
+        // instead, unlike LinuxKit: Debian's cloud kernel, baleen's default, has no AHCI driver
+        // at all, while LinuxKit's kernels have virtio-scsi too. Guest names stay /dev/sdX and
+        // /dev/sr0.
+        if !self.disks.is_empty() || self.data_iso.is_some() {
+            a.push("-device").push("virtio-scsi-pci,id=scsi0");
+        }
+        for (i, d) in self.disks.iter().enumerate() {
+            a.push("-drive").push(drive(
+                &d.path,
+                d.format.as_deref(),
+                &format!(",if=none,id=disk{i}"),
+            ));
+            a.push("-device").push(format!("scsi-hd,drive=disk{i},bus=scsi0.0"));
+        }
+        if let Some(iso) = &self.data_iso {
+            a.push("-drive").push(drive(
+                iso,
+                Some("raw"),
+                ",if=none,id=data,media=cdrom,readonly=on",
+            ));
+            a.push("-device").push("scsi-cd,drive=data,bus=scsi0.0");
         }
 
         if let Firmware::Uefi { code, vars } = &self.firmware {
@@ -332,6 +323,17 @@ impl QemuPlan {
         a.push("-no-reboot");
         a.0
     }
+}
+
+/// A `-drive` value: `file=PATH[,format=F]` and the rest.
+fn drive(path: &Path, format: Option<&str>, rest: &str) -> OsString {
+    let mut v = OsString::from("file=");
+    v.push(escape_comma(path));
+    if let Some(f) = format {
+        v.push(format!(",format={f}"));
+    }
+    v.push(rest);
+    v
 }
 
 /// qemu's option parser splits on commas; a literal comma in a path is written twice.

@@ -72,32 +72,40 @@ fn kvm_cpus_and_memory() {
 }
 
 #[test]
-fn iso_boot_with_data_and_disks_skips_index_2() {
+fn iso_boot_with_data_and_disks() {
     let mut p = base(BootSource::Iso("a.iso".into()));
     p.disks = vec![
         Disk { path: "d0.qcow2".into(), format: Some("qcow2".into()), size_mb: None },
         Disk { path: "d1.img".into(), format: None, size_mb: None },
-        Disk { path: "d2.img".into(), format: Some("raw".into()), size_mb: None },
     ];
     p.data_iso = Some("/s/data.iso".into());
     assert_eq!(
         line(&p),
         format!(
-            "{HEAD} -drive file=d0.qcow2,format=qcow2,index=0,media=disk \
-             -drive file=d1.img,index=1,media=disk \
-             -drive file=d2.img,format=raw,index=3,media=disk \
-             -boot d -cdrom a.iso -drive file=/s/data.iso,index=4,media=cdrom {NET} {TAIL}"
+            "{HEAD} -boot d -cdrom a.iso -device virtio-scsi-pci,id=scsi0 \
+             -drive file=d0.qcow2,format=qcow2,if=none,id=disk0 \
+             -device scsi-hd,drive=disk0,bus=scsi0.0 \
+             -drive file=d1.img,if=none,id=disk1 -device scsi-hd,drive=disk1,bus=scsi0.0 \
+             -drive file=/s/data.iso,format=raw,if=none,id=data,media=cdrom,readonly=on \
+             -device scsi-cd,drive=data,bus=scsi0.0 {NET} {TAIL}"
         )
     );
 }
 
 #[test]
-fn data_iso_alone_is_the_cdrom() {
+fn data_iso_alone_is_a_scsi_cdrom() {
     let mut p = base(kernel_boot());
     p.data_iso = Some("/s/data.iso".into());
     let l = line(&p);
-    assert!(l.contains(" -cdrom /s/data.iso -kernel out/m-kernel "), "{l}");
-    assert!(!l.contains("-boot d"), "{l}");
+    assert!(
+        l.contains(
+            " -device virtio-scsi-pci,id=scsi0 \
+             -drive file=/s/data.iso,format=raw,if=none,id=data,media=cdrom,readonly=on \
+             -device scsi-cd,drive=data,bus=scsi0.0 -kernel out/m-kernel "
+        ),
+        "{l}"
+    );
+    assert!(!l.contains("-boot d") && !l.contains("-cdrom"), "{l}");
 }
 
 #[test]
@@ -112,7 +120,9 @@ fn disk_boot_is_disk_zero_with_its_format() {
         line(&p),
         format!(
             "{HEAD} -drive file=x.qcow2,format=qcow2,index=0,media=disk \
-             -drive file=/s/disk.img,format=qcow2,index=1,media=disk {NET} {TAIL}"
+             -device virtio-scsi-pci,id=scsi0 \
+             -drive file=/s/disk.img,format=qcow2,if=none,id=disk0 \
+             -device scsi-hd,drive=disk0,bus=scsi0.0 {NET} {TAIL}"
         )
     );
 }

@@ -398,3 +398,59 @@ fn real_init_names_a_broken_onboot_container() {
         "the message names the container and quotes its stderr: {msg}"
     );
 }
+
+/// `--data` and `--disk` as Debian's cloud kernel sees them: on virtio-scsi, the metadata
+/// CD-ROM as /dev/sr0 with a file `config` (our ISO9660 writer read by Linux's isofs), the disk
+/// as /dev/sda.
+#[test]
+fn data_cdrom_and_extra_disk_are_visible_to_the_guest() {
+    let Some(kernel) = debian_cloud_kernel() else { return };
+    let mods = [
+        "kernel/drivers/virtio/virtio_ring.ko",
+        "kernel/drivers/virtio/virtio.ko",
+        "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+        "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+        "kernel/drivers/virtio/virtio_pci.ko",
+        "kernel/drivers/scsi/scsi_common.ko",
+        "kernel/drivers/scsi/scsi_mod.ko",
+        "kernel/drivers/scsi/virtio_scsi.ko",
+        "kernel/drivers/scsi/sd_mod.ko",
+        "kernel/drivers/cdrom/cdrom.ko",
+        "kernel/drivers/scsi/sr_mod.ko",
+        "kernel/fs/isofs/isofs.ko",
+    ];
+    let blobs: Vec<(String, Vec<u8>)> = mods
+        .iter()
+        .map(|m| {
+            let name = m.rsplit('/').next().unwrap();
+            (format!("mod/{name}"), std::fs::read(kernel.modules.join(m)).unwrap())
+        })
+        .collect();
+    let load: String =
+        mods.iter().map(|m| format!("insmod /mod/{}\n", m.rsplit('/').next().unwrap())).collect();
+    let init = format!(
+        "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmount -t proc proc /proc\n\
+         mount -t sysfs sys /sys\nmount -t devtmpfs dev /dev\n{load}\
+         for i in $(seq 50); do [ -b /dev/sr0 ] && [ -b /dev/sda ] && break; sleep 0.2; done\n\
+         mkdir -p /mnt && mount -t iso9660 -o ro /dev/sr0 /mnt\n\
+         echo \"config:$(cat /mnt/config)\"\n\
+         echo \"sda-sectors:$(cat /sys/block/sda/size)\"\npoweroff -f\n"
+    );
+    let dir = BootTest::scratch_dir("data-disk");
+    let extra: Vec<(&str, &[u8], u32)> =
+        blobs.iter().map(|(p, b)| (p.as_str(), b.as_slice(), 0o644)).collect();
+    let Some(initrd) = busybox_initrd(&dir, &init, &extra) else { return };
+    std::os::unix::fs::symlink(&kernel.vmlinuz, dir.join("vm-kernel")).unwrap();
+    std::os::unix::fs::symlink(&initrd, dir.join("vm-initrd.img")).unwrap();
+    std::fs::write(dir.join("vm-cmdline"), "console=ttyS0 quiet").unwrap();
+    let disk = dir.join("extra.img");
+    std::fs::File::create(&disk).unwrap().set_len(16 << 20).unwrap();
+    let mut opts = test_options(dir.join("vm"), &dir);
+    opts.data = Some(baleen_run::DataSource::Inline("{\"hostname\":\"baleen-test\"}".into()));
+    opts.disks =
+        vec![baleen_run::DiskSpec::parse(&format!("{},format=raw", disk.display())).unwrap()];
+    let Some(vm) = BootTest::with_options("data-disk", opts, BOOT) else { return };
+    vm.wait_for("config:{\"hostname\":\"baleen-test\"}", BOOT);
+    vm.wait_for("sda-sectors:32768", BOOT);
+    assert_eq!(vm.wait_exit().verdict.code, 0);
+}
