@@ -253,8 +253,29 @@ pub async fn pull_all(
         }
     };
     let client = &client;
-    futures_util::future::join_all(refs.iter().map(|(r, p)| pull_with(client, store, r, p, opts)))
-        .await
+    // A build often names one image several times: pull each distinct one once, in parallel,
+    // then answer the repeats from the store (no network; a failed one is simply tried again).
+    let mut first: Vec<usize> = Vec::new();
+    for (i, item) in refs.iter().enumerate() {
+        if !first.iter().any(|&j| refs[j] == *item) {
+            first.push(i);
+        }
+    }
+    let distinct = futures_util::future::join_all(
+        first.iter().map(|&i| pull_with(client, store, &refs[i].0, &refs[i].1, opts)),
+    )
+    .await;
+    let mut out: Vec<Option<Result<Image, PullError>>> = refs.iter().map(|_| None).collect();
+    for (&i, result) in first.iter().zip(distinct) {
+        out[i] = Some(result);
+    }
+    let repeat = PullOptions { always: false, ..opts.clone() };
+    for (i, (r, p)) in refs.iter().enumerate() {
+        if out[i].is_none() {
+            out[i] = Some(pull_with(client, store, r, p, &repeat).await);
+        }
+    }
+    out.into_iter().map(|o| o.expect("every slot filled")).collect()
 }
 
 /// A runtime for the blocking wrappers: two workers are plenty for I/O-bound pulls.

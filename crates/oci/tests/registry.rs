@@ -693,3 +693,30 @@ fn dropped_connection_resumes_the_blob_where_it_broke_off() {
         proxy.forwarded()
     );
 }
+
+#[test]
+fn pull_all_fetches_repeated_images_once() {
+    let Some(reg) = Registry::plain() else { return };
+    let img = two_layer_image(80);
+    let name = format!("{}/test/rep:v1", reg.host);
+    publish(&img, &name, &push_opts());
+    let proxy = Proxy::start(reg.port, 0);
+    let r = Reference::parse(&format!("{}/test/rep:v1", proxy.host)).unwrap();
+    let missing = Reference::parse(&format!("{}/test/absent:v1", proxy.host)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let refs = vec![(r.clone(), amd64()), (missing, amd64()), (r.clone(), amd64()), (r, amd64())];
+    let results = baleen_oci::pull_all_blocking(&store, &refs, &opts());
+    assert_eq!(results.len(), 4);
+    for i in [0, 2, 3] {
+        assert_eq!(results[i].as_ref().unwrap().manifest_digest.to_string(), img.manifest.digest);
+    }
+    let err = results[1].as_ref().unwrap_err().to_string();
+    assert!(err.contains("manifest unknown"), "{err}");
+    let layers: u64 = img.layers.iter().map(|l| l.data.len() as u64).sum();
+    assert!(
+        proxy.forwarded() < layers + (32 << 10),
+        "layers fetched more than once: {}",
+        proxy.forwarded()
+    );
+}
