@@ -38,15 +38,34 @@ pub(crate) struct Decoder<'s> {
     pub file: &'s str,
     pub src: &'s str,
     pub diags: Vec<Diagnostic>,
+    /// Byte offset of each line start, so that cutting out a source line is O(1): every image
+    /// entry keeps its line, and a config may have thousands.
+    line_starts: Vec<usize>,
 }
 
 impl<'s> Decoder<'s> {
     pub fn new(file: &'s str, src: &'s str) -> Self {
-        Decoder { file, src, diags: Vec::new() }
+        let line_starts =
+            std::iter::once(0).chain(src.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Decoder { file, src, diags: Vec::new(), line_starts }
+    }
+
+    /// The text of 1-based line `line`, without its line break.
+    fn line(&self, line: usize) -> Option<&'s str> {
+        let start = *self.line_starts.get(line.checked_sub(1)?)?;
+        let end = self.line_starts.get(line).map_or(self.src.len(), |e| e - 1);
+        Some(self.src[start..end].trim_end_matches('\r'))
+    }
+
+    fn diag(&self, pos: Pos, path: &str, message: String) -> Diagnostic {
+        let mut d = Diagnostic::at(self.file, "", pos, path, message);
+        d.source_line = self.line(pos.line).map(str::to_string);
+        d
     }
 
     pub fn error(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
-        self.diags.push(Diagnostic::at(self.file, self.src, pos, path, message.into()));
+        let d = self.diag(pos, path, message.into());
+        self.diags.push(d);
     }
 
     pub fn error_help(
@@ -56,8 +75,8 @@ impl<'s> Decoder<'s> {
         message: impl Into<String>,
         help: Option<String>,
     ) {
-        self.diags
-            .push(Diagnostic::at(self.file, self.src, pos, path, message.into()).with_help(help));
+        let d = self.diag(pos, path, message.into()).with_help(help);
+        self.diags.push(d);
     }
 
     pub fn origin(&self, pos: Pos, path: &str) -> Origin {
@@ -67,7 +86,7 @@ impl<'s> Decoder<'s> {
             col: pos.col,
             width: pos.width,
             path: path.to_string(),
-            source_line: self.src.lines().nth(pos.line.saturating_sub(1)).map(str::to_string),
+            source_line: self.line(pos.line).map(str::to_string),
         }
     }
 
@@ -251,5 +270,21 @@ impl<'s> Decoder<'s> {
             }
         }
         Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_lines_by_number() {
+        let d = Decoder::new("f", "a: 1\r\nb: 2\n\nlast");
+        assert_eq!(d.line(1), Some("a: 1"));
+        assert_eq!(d.line(2), Some("b: 2"));
+        assert_eq!(d.line(3), Some(""));
+        assert_eq!(d.line(4), Some("last"));
+        assert_eq!(d.line(5), None);
+        assert_eq!(d.line(0), None);
     }
 }

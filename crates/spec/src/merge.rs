@@ -30,8 +30,10 @@ pub fn append(acc: &mut Config, next: Config) -> Result<(), Diagnostics> {
         }
     }
     let mut diags = Vec::new();
+    let known: std::collections::HashMap<&str, &crate::config::Image> =
+        acc.services.iter().rev().map(|s| (s.name.as_str(), s)).collect();
     for svc in &next.services {
-        if let Some(first) = acc.services.iter().find(|s| s.name == svc.name) {
+        if let Some(first) = known.get(svc.name.as_str()) {
             let msg = format!(
                 "cannot append config files: duplicate service name `{}` (first in {}:{}:{})",
                 svc.name, first.origin.file, first.origin.line, first.origin.col
@@ -78,6 +80,8 @@ pub(crate) fn at_origin(o: &Origin, message: String) -> Diagnostic {
 /// named by a bind or mount exists, and read-only volumes are mounted read-only.
 pub fn check_merged(cfg: &Config) -> Result<(), Diagnostics> {
     let ids = IdMap::new(cfg);
+    let volumes: std::collections::HashMap<&str, &crate::config::Volume> =
+        cfg.volumes.iter().map(|v| (v.name.as_str(), v)).collect();
     let mut diags = Vec::new();
     for NameUse { name, kind, origin } in &cfg.uses {
         match kind {
@@ -87,7 +91,7 @@ pub fn check_merged(cfg: &Config) -> Result<(), Diagnostics> {
                     diags.push(at_origin(origin, e).with_help(help));
                 }
             }
-            UseKind::Volume { writable } => match cfg.volumes.iter().find(|v| &v.name == name) {
+            UseKind::Volume { writable } => match volumes.get(name.as_str()) {
                 None => {
                     let help = did_you_mean(name, cfg.volumes.iter().map(|v| v.name.as_str()))
                         .or_else(|| Some("host paths must be absolute (start with `/`); other sources name a volume".into()));

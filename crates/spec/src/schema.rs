@@ -9,6 +9,7 @@ use crate::config::*;
 use crate::decode::{index_path, key_path, Decoder};
 use crate::node::{Node, Pos};
 use crate::reference;
+use std::collections::HashMap;
 
 const TOP_KEYS: &[&str] =
     &["kernel", "init", "onboot", "onshutdown", "services", "files", "volumes", "trust"];
@@ -127,9 +128,9 @@ pub(crate) fn config(d: &mut Decoder, root: &Node) -> Config {
         }
     }
     // LinuxKit checks only service names for uniqueness (onboot may repeat) [verified].
-    let mut seen: Vec<&Image> = Vec::new();
+    let mut seen: HashMap<&str, &Image> = HashMap::new();
     for img in &cfg.services {
-        if let Some(first) = seen.iter().find(|s| s.name == img.name) {
+        if let Some(first) = seen.get(img.name.as_str()) {
             let msg = format!(
                 "duplicate service name `{}` (first at line {})",
                 img.name, first.origin.line
@@ -137,7 +138,7 @@ pub(crate) fn config(d: &mut Decoder, root: &Node) -> Config {
             let o = &img.origin;
             d.error(Pos { line: o.line, col: o.col, width: o.width }, &o.path, msg);
         } else {
-            seen.push(img);
+            seen.insert(&img.name, img);
         }
     }
     if let Some(n) = f.get("files") {
@@ -145,9 +146,9 @@ pub(crate) fn config(d: &mut Decoder, root: &Node) -> Config {
     }
     if let Some(n) = f.get("volumes") {
         cfg.volumes = d.list(n, "volumes", volume).unwrap_or_default();
-        let mut names: Vec<&Volume> = Vec::new();
+        let mut names: HashMap<&str, &Volume> = HashMap::new();
         for v in &cfg.volumes {
-            if let Some(first) = names.iter().find(|s| s.name == v.name) {
+            if let Some(first) = names.get(v.name.as_str()) {
                 let msg = format!(
                     "duplicate volume name `{}` (first at line {})",
                     v.name, first.origin.line
@@ -155,7 +156,7 @@ pub(crate) fn config(d: &mut Decoder, root: &Node) -> Config {
                 let o = &v.origin;
                 d.error(Pos { line: o.line, col: o.col, width: o.width }, &o.path, msg);
             } else {
-                names.push(v);
+                names.insert(&v.name, v);
             }
         }
     }
