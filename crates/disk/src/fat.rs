@@ -1,0 +1,480 @@
+//! A FAT16/FAT32 volume writer for the few files a boot partition holds.
+//!
+//! Ours rather than the `fatfs` crate: `fatfs` formats and then edits a volume in place through
+//! `Read + Write + Seek`, which needs the whole volume as a seekable file and stamps the host's
+//! clock unless patched; here the layout is computed up front (every file contiguous, clusters
+//! handed out in path order) so the volume streams out in one pass and its bytes depend only on
+//! the inputs: timestamps are LinuxKit's epoch, the serial comes from the caller (a content
+//! hash).
+//!
+//! FAT16 is used while the data region fits 65,524 clusters of 512 bytes (volumes up to 32 MiB),
+//! FAT32 beyond (the cluster count alone decides the type, as the FAT specification says).
+//! Non-goals: long file names (every name must be an upper-case 8.3 name), FAT12, editing.
+
+use crate::uki::write_zeros;
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+
+pub const SECTOR: u64 = 512;
+/// 2017-04-18 16:30:00, LinuxKit's build epoch, as FAT's date and time fields.
+const FAT_DATE: u16 = ((2017 - 1980) << 9) | (4 << 5) | 18;
+const FAT_TIME: u16 = (16 << 11) | (30 << 5);
+const FAT16_MAX_CLUSTERS: u64 = 65_524;
+const FAT16_ROOT_ENTRIES: u64 = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FatError {
+    #[error("FAT name {path:?}: each part must be an upper-case 8.3 name (A-Z 0-9 _ -)")]
+    BadName { path: String },
+    #[error("FAT path {path:?} is both a file and a directory")]
+    Clash { path: String },
+    #[error("{needed} bytes of files and directories do not fit a {size}-byte FAT volume")]
+    TooSmall { needed: u64, size: u64 },
+    #[error("FAT volume of {size} bytes is too small (at least 4 MiB)")]
+    Tiny { size: u64 },
+    #[error("reading {path:?} into the FAT volume: {source}")]
+    Read { path: String, source: io::Error },
+    #[error("file {path:?} gave {got} bytes, {want} were announced")]
+    Length { path: String, got: u64, want: u64 },
+    #[error("writing the FAT volume: {source}")]
+    Write { source: io::Error },
+}
+
+/// One file of the volume: `path` like `EFI/BOOT/BOOTX64.EFI`, `len` bytes read from `data`.
+pub struct FatFile<'a> {
+    pub path: String,
+    pub len: u64,
+    pub data: &'a mut dyn Read,
+}
+
+impl std::fmt::Debug for FatFile<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FatFile").field("path", &self.path).field("len", &self.len).finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FatType {
+    Fat16,
+    Fat32,
+}
+
+/// The fixed parts of a volume.
+#[derive(Debug, Clone)]
+pub struct FatOptions {
+    /// Volume size in bytes (a multiple of 512).
+    pub size: u64,
+    pub serial: u32,
+    /// Up to 11 characters, upper case.
+    pub label: String,
+    /// Sectors before the volume on its disk (BPB "hidden sectors").
+    pub hidden_sectors: u32,
+}
+
+/// A directory, by path ("" is the root), with its children.
+#[derive(Debug, Default)]
+struct Dir {
+    dirs: BTreeMap<String, ()>,
+    files: BTreeMap<String, usize>,
+}
+
+struct Geometry {
+    kind: FatType,
+    sectors: u64,
+    reserved: u64,
+    fat_sectors: u64,
+    root_sectors: u64,
+    clusters: u64,
+}
+
+impl Geometry {
+    fn new(size: u64) -> Result<Geometry, FatError> {
+        let sectors = size / SECTOR;
+        if sectors < 8192 {
+            return Err(FatError::Tiny { size });
+        }
+        // One 512-byte cluster keeps the layout simple and wastes little on a few large files;
+        // FAT32's table grows to 0.8% of the volume, which is fine for boot partitions.
+        let fat16 = Self::solve(FatType::Fat16, sectors);
+        if fat16.clusters <= FAT16_MAX_CLUSTERS {
+            return Ok(fat16);
+        }
+        Ok(Self::solve(FatType::Fat32, sectors))
+    }
+
+    fn solve(kind: FatType, sectors: u64) -> Geometry {
+        let (reserved, root_sectors, entry) = match kind {
+            FatType::Fat16 => (4, FAT16_ROOT_ENTRIES * 32 / SECTOR, 2),
+            FatType::Fat32 => (32, 0, 4),
+        };
+        let fat_for = |clusters: u64| ((clusters + 2) * entry).div_ceil(SECTOR);
+        let rest = |fat_sectors: u64| sectors - reserved - 2 * fat_sectors - root_sectors;
+        // Find a table size that exactly covers the clusters left beside it. A few rounds
+        // settle it; should they not, the larger table (which covers any fewer clusters) wins.
+        let mut fat_sectors = fat_for(sectors);
+        for _ in 0..16 {
+            let next = fat_for(rest(fat_sectors));
+            if next == fat_sectors {
+                break;
+            }
+            fat_sectors = next.max(fat_for(rest(next)));
+        }
+        Geometry { kind, sectors, reserved, fat_sectors, root_sectors, clusters: rest(fat_sectors) }
+    }
+
+    fn data_start(&self) -> u64 {
+        self.reserved + 2 * self.fat_sectors + self.root_sectors
+    }
+}
+
+/// The bytes a set of files needs beyond their own data, to size a volume: directory clusters,
+/// the FATs and reserved sectors, rounded generously.
+pub fn min_volume_size(files: &[(&str, u64)]) -> u64 {
+    let data: u64 = files.iter().map(|(_, len)| len.div_ceil(SECTOR) * SECTOR).sum();
+    let dirs = (files.len() as u64 * 4 + 1) * 4 * SECTOR;
+    // FAT32's two tables at 4 bytes per 512-byte cluster, plus reserved sectors and root.
+    let overhead = data / 64 + 64 * 1024;
+    (data + dirs + overhead).max(4 << 20)
+}
+
+fn check_name(part: &str, path: &str) -> Result<[u8; 11], FatError> {
+    let bad = || FatError::BadName { path: path.to_string() };
+    let (base, ext) = part.split_once('.').unwrap_or((part, ""));
+    let ok = |s: &str, max: usize| {
+        s.len() <= max
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    };
+    if base.is_empty() || !ok(base, 8) || !ok(ext, 3) {
+        return Err(bad());
+    }
+    let mut name = [b' '; 11];
+    name[..base.len()].copy_from_slice(base.as_bytes());
+    name[8..8 + ext.len()].copy_from_slice(ext.as_bytes());
+    Ok(name)
+}
+
+fn dir_entry(name: [u8; 11], attr: u8, cluster: u32, size: u32) -> [u8; 32] {
+    let mut e = [0u8; 32];
+    e[..11].copy_from_slice(&name);
+    e[11] = attr;
+    e[14..16].copy_from_slice(&FAT_TIME.to_le_bytes());
+    e[16..18].copy_from_slice(&FAT_DATE.to_le_bytes());
+    e[18..20].copy_from_slice(&FAT_DATE.to_le_bytes());
+    e[20..22].copy_from_slice(&((cluster >> 16) as u16).to_le_bytes());
+    e[22..24].copy_from_slice(&FAT_TIME.to_le_bytes());
+    e[24..26].copy_from_slice(&FAT_DATE.to_le_bytes());
+    e[26..28].copy_from_slice(&(cluster as u16).to_le_bytes());
+    e[28..32].copy_from_slice(&size.to_le_bytes());
+    e
+}
+
+/// What sits in the data region, in order: a run of clusters per directory and file.
+enum Extent {
+    /// A directory's bytes, built in memory (small).
+    Dir(Vec<u8>),
+    /// File `index`, `len` bytes.
+    File(usize, u64),
+}
+
+/// Writes a FAT volume of `opts.size` bytes holding `files` (and the directories their paths
+/// name) to `out`.
+pub fn write_fat<W: Write>(
+    files: &mut [FatFile<'_>],
+    opts: &FatOptions,
+    mut out: W,
+) -> Result<FatType, FatError> {
+    let geo = Geometry::new(opts.size)?;
+    // The directory tree, from the file paths.
+    let mut dirs: BTreeMap<String, Dir> = BTreeMap::new();
+    dirs.insert(String::new(), Dir::default());
+    for (i, f) in files.iter().enumerate() {
+        let parts: Vec<&str> = f.path.split('/').collect();
+        let mut parent = String::new();
+        for (depth, part) in parts.iter().enumerate() {
+            check_name(part, &f.path)?;
+            let here =
+                if parent.is_empty() { part.to_string() } else { format!("{parent}/{part}") };
+            let last = depth + 1 == parts.len();
+            let clash = FatError::Clash { path: here.clone() };
+            let entry = dirs.get_mut(&parent).expect("parents are made first");
+            if last {
+                if entry.dirs.contains_key(*part)
+                    || entry.files.insert(part.to_string(), i).is_some()
+                {
+                    return Err(clash);
+                }
+            } else {
+                if entry.files.contains_key(*part) {
+                    return Err(clash);
+                }
+                entry.dirs.insert(part.to_string(), ());
+                dirs.entry(here.clone()).or_default();
+            }
+            parent = here;
+        }
+    }
+
+    // Clusters: directories first (in path order; FAT32's root is one of them), then files.
+    let cluster_bytes = SECTOR;
+    let mut next: u64 = 2;
+    let mut dir_cluster: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (path, d) in &dirs {
+        if path.is_empty() && geo.kind == FatType::Fat16 {
+            continue; // FAT16's root has its own fixed region
+        }
+        let entries = d.dirs.len() + d.files.len() + if path.is_empty() { 1 } else { 2 };
+        let n = ((entries as u64 + 1) * 32).div_ceil(cluster_bytes);
+        dir_cluster.insert(path.clone(), (next, n));
+        next += n;
+    }
+    let mut file_cluster = vec![(0u64, 0u64); files.len()];
+    let mut by_path: Vec<usize> = (0..files.len()).collect();
+    by_path.sort_by(|a, b| files[*a].path.cmp(&files[*b].path));
+    for &i in &by_path {
+        let n = files[i].len.div_ceil(cluster_bytes);
+        file_cluster[i] = (if n == 0 { 0 } else { next }, n);
+        next += n;
+    }
+    let used = next - 2;
+    if used > geo.clusters {
+        return Err(FatError::TooSmall { needed: used * cluster_bytes, size: opts.size });
+    }
+
+    // Directory contents.
+    let cluster_of = |path: &str| dir_cluster.get(path).map_or(0, |c| c.0) as u32;
+    let mut extents = Vec::new();
+    let mut root16 = Vec::new();
+    for (path, d) in &dirs {
+        let mut bytes = Vec::new();
+        if path.is_empty() {
+            bytes.extend_from_slice(&dir_entry(label_name(&opts.label), 0x08, 0, 0));
+        } else {
+            // ".." of a first-level directory says cluster 0, meaning the root, on FAT32 too.
+            let parent = path.rsplit_once('/').map_or(0, |p| cluster_of(p.0));
+            bytes.extend_from_slice(&dir_entry(*b".          ", 0x10, cluster_of(path), 0));
+            bytes.extend_from_slice(&dir_entry(*b"..         ", 0x10, parent, 0));
+        }
+        // Sub-directories and files together, by name, as a listing would show them.
+        let mut names: Vec<(&String, Option<usize>)> = d
+            .dirs
+            .keys()
+            .map(|k| (k, None))
+            .chain(d.files.iter().map(|(k, i)| (k, Some(*i))))
+            .collect();
+        names.sort();
+        for (name, file) in names {
+            let short = check_name(name, name)?;
+            bytes.extend_from_slice(&match file {
+                None => {
+                    let child =
+                        if path.is_empty() { name.clone() } else { format!("{path}/{name}") };
+                    dir_entry(short, 0x10, cluster_of(&child), 0)
+                }
+                Some(i) => dir_entry(short, 0x20, file_cluster[i].0 as u32, files[i].len as u32),
+            });
+        }
+        match dir_cluster.get(path) {
+            Some(&(_, n)) => {
+                bytes.resize((n * cluster_bytes) as usize, 0);
+                extents.push(Extent::Dir(bytes));
+            }
+            None => root16 = bytes,
+        }
+    }
+    for &i in &by_path {
+        extents.push(Extent::File(i, files[i].len));
+    }
+
+    let w = |source| FatError::Write { source };
+    // Boot sector, FSInfo and backups.
+    let boot = boot_sector(&geo, opts);
+    let mut reserved = vec![0u8; (geo.reserved * SECTOR) as usize];
+    reserved[..512].copy_from_slice(&boot);
+    if geo.kind == FatType::Fat32 {
+        let info = fs_info(geo.clusters - used, next);
+        reserved[512..1024].copy_from_slice(&info);
+        reserved[6 * 512..7 * 512].copy_from_slice(&boot);
+        reserved[7 * 512..8 * 512].copy_from_slice(&info);
+    }
+    out.write_all(&reserved).map_err(w)?;
+
+    // The two FATs: every run is one chain, the clusters of the next run follow.
+    let mut runs: Vec<(u64, u64)> = dir_cluster.values().copied().collect();
+    runs.extend(file_cluster.iter().copied().filter(|r| r.1 > 0));
+    runs.sort();
+    for _ in 0..2 {
+        let mut fat = FatStream::new(geo.kind, &mut out);
+        fat.push(match geo.kind {
+            FatType::Fat16 => 0xfff8,
+            FatType::Fat32 => 0x0fff_fff8,
+        })
+        .map_err(w)?;
+        fat.push(match geo.kind {
+            FatType::Fat16 => 0xffff,
+            FatType::Fat32 => 0x0fff_ffff,
+        })
+        .map_err(w)?;
+        for &(start, n) in &runs {
+            for c in start..start + n {
+                let v = if c + 1 == start + n { fat.eoc() } else { (c + 1) as u32 };
+                fat.push(v).map_err(w)?;
+            }
+        }
+        let written = fat.count;
+        let total_bytes = geo.fat_sectors * SECTOR;
+        let entry = if geo.kind == FatType::Fat16 { 2 } else { 4 };
+        fat.flush().map_err(w)?;
+        write_zeros(&mut out, total_bytes - written * entry).map_err(w)?;
+    }
+    if geo.kind == FatType::Fat16 {
+        root16.resize((geo.root_sectors * SECTOR) as usize, 0);
+        out.write_all(&root16).map_err(w)?;
+    }
+
+    for e in extents {
+        match e {
+            Extent::Dir(bytes) => out.write_all(&bytes).map_err(w)?,
+            Extent::File(i, len) => {
+                let f = &mut files[i];
+                let got = io::copy(&mut (&mut f.data).take(len), &mut out)
+                    .map_err(|source| FatError::Read { path: f.path.clone(), source })?;
+                if got != len {
+                    return Err(FatError::Length { path: f.path.clone(), got, want: len });
+                }
+                write_zeros(&mut out, len.div_ceil(cluster_bytes) * cluster_bytes - len)
+                    .map_err(w)?;
+            }
+        }
+    }
+    let written = (geo.data_start() + used) * SECTOR;
+    write_zeros(&mut out, opts.size - written).map_err(w)?;
+    Ok(geo.kind)
+}
+
+fn label_name(label: &str) -> [u8; 11] {
+    let mut name = [b' '; 11];
+    for (d, s) in name.iter_mut().zip(label.bytes()) {
+        *d = s.to_ascii_uppercase();
+    }
+    name
+}
+
+fn boot_sector(geo: &Geometry, opts: &FatOptions) -> [u8; 512] {
+    let mut b = [0u8; 512];
+    let fat32 = geo.kind == FatType::Fat32;
+    b[..3].copy_from_slice(if fat32 { &[0xeb, 0x58, 0x90] } else { &[0xeb, 0x3c, 0x90] });
+    b[3..11].copy_from_slice(b"BALEEN  ");
+    b[11..13].copy_from_slice(&(SECTOR as u16).to_le_bytes());
+    b[13] = 1; // sectors per cluster
+    b[14..16].copy_from_slice(&(geo.reserved as u16).to_le_bytes());
+    b[16] = 2;
+    let root_entries = if fat32 { 0 } else { FAT16_ROOT_ENTRIES as u16 };
+    b[17..19].copy_from_slice(&root_entries.to_le_bytes());
+    if geo.sectors < 65_536 && !fat32 {
+        b[19..21].copy_from_slice(&(geo.sectors as u16).to_le_bytes());
+    } else {
+        b[32..36].copy_from_slice(&(geo.sectors as u32).to_le_bytes());
+    }
+    b[21] = 0xf8;
+    if !fat32 {
+        b[22..24].copy_from_slice(&(geo.fat_sectors as u16).to_le_bytes());
+    }
+    b[24..26].copy_from_slice(&32u16.to_le_bytes()); // sectors per track
+    b[26..28].copy_from_slice(&64u16.to_le_bytes()); // heads
+    b[28..32].copy_from_slice(&opts.hidden_sectors.to_le_bytes());
+    let ext = if fat32 {
+        b[36..40].copy_from_slice(&(geo.fat_sectors as u32).to_le_bytes());
+        b[44..48].copy_from_slice(&2u32.to_le_bytes()); // root cluster
+        b[48..50].copy_from_slice(&1u16.to_le_bytes()); // FSInfo sector
+        b[50..52].copy_from_slice(&6u16.to_le_bytes()); // backup boot sector
+        64
+    } else {
+        36
+    };
+    b[ext] = 0x80;
+    b[ext + 2] = 0x29;
+    b[ext + 3..ext + 7].copy_from_slice(&opts.serial.to_le_bytes());
+    b[ext + 7..ext + 18].copy_from_slice(&label_name(&opts.label));
+    b[ext + 18..ext + 26].copy_from_slice(if fat32 { b"FAT32   " } else { b"FAT16   " });
+    // Not a BIOS boot sector: halt if something tries to run it.
+    b[ext + 26..ext + 29].copy_from_slice(&[0xfa, 0xf4, 0xeb]);
+    b[ext + 29] = 0xfd;
+    b[510] = 0x55;
+    b[511] = 0xaa;
+    b
+}
+
+fn fs_info(free: u64, next_free: u64) -> [u8; 512] {
+    let mut b = [0u8; 512];
+    b[..4].copy_from_slice(&0x4161_5252u32.to_le_bytes());
+    b[484..488].copy_from_slice(&0x6141_7272u32.to_le_bytes());
+    b[488..492].copy_from_slice(&(free as u32).to_le_bytes());
+    b[492..496].copy_from_slice(&(next_free as u32).to_le_bytes());
+    b[508..512].copy_from_slice(&0xaa55_0000u32.to_le_bytes());
+    b
+}
+
+/// FAT entries out through a small buffer.
+struct FatStream<'w, W: Write> {
+    kind: FatType,
+    out: &'w mut W,
+    buf: Vec<u8>,
+    count: u64,
+}
+
+impl<'w, W: Write> FatStream<'w, W> {
+    fn new(kind: FatType, out: &'w mut W) -> Self {
+        FatStream { kind, out, buf: Vec::with_capacity(1 << 16), count: 0 }
+    }
+    fn eoc(&self) -> u32 {
+        match self.kind {
+            FatType::Fat16 => 0xffff,
+            FatType::Fat32 => 0x0fff_ffff,
+        }
+    }
+    fn push(&mut self, v: u32) -> io::Result<()> {
+        match self.kind {
+            FatType::Fat16 => self.buf.extend_from_slice(&(v as u16).to_le_bytes()),
+            FatType::Fat32 => self.buf.extend_from_slice(&v.to_le_bytes()),
+        }
+        self.count += 1;
+        if self.buf.len() >= 1 << 16 {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+    fn flush(self) -> io::Result<()> {
+        self.out.write_all(&self.buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_follows_the_cluster_count() {
+        assert_eq!(Geometry::new(16 << 20).unwrap().kind, FatType::Fat16);
+        assert_eq!(Geometry::new(32 << 20).unwrap().kind, FatType::Fat16);
+        let g = Geometry::new(33 << 20).unwrap();
+        assert_eq!(g.kind, FatType::Fat32);
+        assert!(g.clusters > FAT16_MAX_CLUSTERS);
+        for size in [33u64 << 20, 42 << 20, 300 << 20, 5 << 30] {
+            let g = Geometry::new(size).unwrap();
+            assert!((g.clusters + 2) * 4 <= g.fat_sectors * SECTOR, "{size}: table covers");
+            assert!((g.clusters + 2 + 128) * 4 > g.fat_sectors * SECTOR, "{size}: table tight");
+        }
+        assert!(Geometry::new(2 << 20).is_err());
+        assert!(Geometry::new(4 << 20).unwrap().clusters >= 4085, "not FAT12");
+    }
+
+    #[test]
+    fn names_must_be_8_3_upper_case() {
+        assert!(check_name("BOOTX64.EFI", "x").is_ok());
+        assert!(check_name("bootx64.efi", "x").is_err());
+        assert!(check_name("LONGERTHAN8.EFI", "x").is_err());
+        assert_eq!(&check_name("EFI", "x").unwrap(), b"EFI        ");
+    }
+}

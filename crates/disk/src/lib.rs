@@ -1,0 +1,22 @@
+//! In-process writers for the formats that LinuxKit makes with `docker run linuxkit/mkimage-*`:
+//! the EFI family first.
+//!
+//! Key items: [`write_uki`] (systemd's EFI stub + `.osrel`, `.cmdline`, `.initrd`, `.linux`, laid
+//! out as `ukify` does), [`fat::write_fat`] (FAT16/32 volumes, laid out up front and streamed),
+//! [`gpt::Gpt`] (protective MBR + primary/backup GPT), [`write_efi_disk`] (`raw-efi`: GPT + ESP
+//! with the UKI as `EFI/BOOT/BOOTX64.EFI`).
+//!
+//! Invariants: no host paths, no network, no clocks, no randomness — every byte depends only on
+//! the inputs; identifiers (disk GUIDs, FAT serials) are derived from content hashes; file data
+//! is streamed, never held whole.
+//!
+//! Non-goals: choosing output file names or creating files (crates/build does temp + rename),
+//! finding the boot loader binaries (the caller passes their bytes), signing.
+
+pub mod efi;
+pub mod fat;
+pub mod gpt;
+pub mod uki;
+
+pub use efi::{write_efi_disk, write_esp, EfiDiskError, EfiDiskLayout};
+pub use uki::{default_osrel, write_uki, UkiError, UkiParts};

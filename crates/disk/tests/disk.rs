@@ -1,0 +1,190 @@
+//! The disk crate against readers it does not share code with: the `object` crate for UKIs,
+//! and, when installed, the reference tools (`sgdisk`, `fsck.vfat`, `mtools`, `qemu-img`,
+//! `xorriso`, `isoinfo`).
+
+mod uki {
+    use baleen_disk::{write_uki, UkiParts};
+    use object::read::pe::PeFile64;
+    use object::{Object, ObjectSection};
+    use std::io::Cursor;
+
+    pub const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+
+    /// Debian's stub, or None (skipped) when systemd-boot-efi is not installed.
+    pub fn stub() -> Option<Vec<u8>> {
+        match std::fs::read(STUB) {
+            Ok(b) => Some(b),
+            Err(_) => {
+                assert!(
+                    !baleen_testkit::tools_required(),
+                    "{STUB} missing: install systemd-boot-efi"
+                );
+                eprintln!("skipping: {STUB} is not installed");
+                None
+            }
+        }
+    }
+
+    pub fn build(stub: &[u8], kernel: &[u8], initrd: &[u8], cmdline: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let parts = UkiParts {
+            kernel: &mut Cursor::new(kernel.to_vec()),
+            initrd: &mut Cursor::new(initrd.to_vec()),
+            cmdline,
+            osrel: b"ID=baleen\n",
+        };
+        let n = write_uki(stub, parts, &mut out).unwrap();
+        assert_eq!(n, out.len() as u64);
+        out
+    }
+
+    /// The PE checksum as the spec defines it, over the whole file, written independently.
+    fn pe_checksum(file: &[u8], checksum_at: usize) -> u32 {
+        let mut sum: u64 = 0;
+        let mut i = 0;
+        while i < file.len() {
+            let lo = if (checksum_at..checksum_at + 4).contains(&i) { 0 } else { file[i] };
+            let hi = if i + 1 >= file.len() || (checksum_at..checksum_at + 4).contains(&(i + 1)) {
+                0
+            } else {
+                file[i + 1]
+            };
+            sum += u64::from(u16::from_le_bytes([lo, hi]));
+            sum = (sum & 0xffff) + (sum >> 16);
+            i += 2;
+        }
+        (sum + file.len() as u64) as u32
+    }
+
+    #[test]
+    fn uki_sections_parse_back_with_their_contents() {
+        let Some(stub) = stub() else { return };
+        let kernel: Vec<u8> = (0..100_001u32).map(|i| (i * 7 % 251) as u8).collect();
+        let initrd: Vec<u8> = (0..5_555u32).map(|i| (i % 13) as u8).collect();
+        let uki = build(&stub, &kernel, &initrd, b"console=ttyS0");
+        let pe = PeFile64::parse(&*uki).expect("the UKI parses as PE32+");
+        let names: Vec<_> = pe.sections().map(|s| s.name().unwrap().to_string()).collect();
+        assert_eq!(&names[names.len() - 4..], [".osrel", ".cmdline", ".initrd", ".linux"]);
+        assert!(names.contains(&".sdmagic".to_string()), "the stub's sections are kept: {names:?}");
+        let data = |n: &str| pe.section_by_name(n).unwrap().data().unwrap().to_vec();
+        assert_eq!(&data(".linux")[..kernel.len()], &kernel[..]);
+        assert_eq!(&data(".initrd")[..initrd.len()], &initrd[..]);
+        assert_eq!(&data(".cmdline")[..13], b"console=ttyS0");
+        assert_eq!(&data(".osrel")[..10], b"ID=baleen\n");
+        let opt = pe.nt_headers().optional_header;
+        let align = u64::from(opt.section_alignment.get(object::LittleEndian));
+        let mut prev_end = 0;
+        for s in pe.sections() {
+            let (va, size) = (s.address(), s.size());
+            assert!(va >= prev_end, "sections overlap at {va:#x}");
+            prev_end = va + size;
+            if names[names.len() - 4..].contains(&s.name().unwrap().to_string()) {
+                assert_eq!(va % align, 0, "{} aligned", s.name().unwrap());
+            }
+        }
+        let size_of_image = u64::from(opt.size_of_image.get(object::LittleEndian));
+        assert!(size_of_image >= prev_end && size_of_image % align == 0);
+        assert_eq!(
+            pe.nt_headers().file_header.pointer_to_symbol_table.get(object::LittleEndian),
+            0
+        );
+        let e_lfanew = u32::from_le_bytes(uki[0x3c..0x40].try_into().unwrap()) as usize;
+        let checksum_at = e_lfanew + 24 + 64;
+        let stored = u32::from_le_bytes(uki[checksum_at..checksum_at + 4].try_into().unwrap());
+        assert_eq!(stored, pe_checksum(&uki, checksum_at));
+    }
+
+    #[test]
+    fn uki_is_deterministic_and_skips_empty_sections() {
+        let Some(stub) = stub() else { return };
+        let a = build(&stub, b"kernel", b"", b"");
+        assert_eq!(a, build(&stub, b"kernel", b"", b""));
+        let pe = PeFile64::parse(&*a).unwrap();
+        assert!(pe.section_by_name(".initrd").is_none());
+        assert!(pe.section_by_name(".cmdline").is_none());
+        assert_ne!(a, build(&stub, b"kernel", b"x", b""));
+    }
+}
+
+mod efi_disk {
+    use baleen_disk::{write_efi_disk, EfiDiskLayout};
+    use std::process::Command;
+
+    fn run(cmd: &mut Command) -> String {
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+        text
+    }
+
+    /// A disk image with a fake "UKI" of `len` patterned bytes.
+    fn disk(len: usize, seed: &[u8]) -> (Vec<u8>, Vec<u8>, EfiDiskLayout) {
+        let uki: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
+        let mut out = Vec::new();
+        let layout = write_efi_disk(&mut &uki[..], uki.len() as u64, seed, &mut out).unwrap();
+        assert_eq!(out.len() as u64, layout.disk_size);
+        assert_eq!(layout.disk_size % (1 << 20), 0);
+        (out, uki, layout)
+    }
+
+    fn check_with_tools(len: usize) {
+        let (img, uki, layout) = disk(len, b"seed");
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("disk-efi.img");
+        std::fs::write(&path, &img).unwrap();
+        if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
+            let text = run(Command::new(&sgdisk).arg("-v").arg(&path));
+            assert!(text.contains("No problems found"), "{text}");
+            let info = run(Command::new(&sgdisk).args(["-i", "1"]).arg(&path));
+            assert!(info.contains("C12A7328-F81F-11D2-BA4B-00A0C93EC93B"), "{info}");
+            assert!(info.contains("First sector: 2048"), "{info}");
+        }
+        let esp = tmp.path().join("esp.img");
+        let (a, b) = (layout.esp_start as usize, (layout.esp_start + layout.esp_size) as usize);
+        std::fs::write(&esp, &img[a..b]).unwrap();
+        if let Some(fsck) = baleen_testkit::require_tool("fsck.vfat") {
+            let text = run(Command::new(fsck).arg("-n").arg("-v").arg(&esp));
+            assert!(text.contains("4 files,"), "two directories, their dots, one file: {text}");
+            for bad in ["Fixing", "wrong", "correct", "Invalid", "Free cluster"] {
+                assert!(!text.contains(bad), "fsck.vfat found problems:\n{text}");
+            }
+        }
+        if let Some(mcopy) = baleen_testkit::require_tool("mcopy") {
+            let back = tmp.path().join("back.efi");
+            let spec = format!("{}@@{}", path.display(), layout.esp_start);
+            run(Command::new(mcopy)
+                .arg("-n")
+                .arg("-i")
+                .arg(&spec)
+                .arg("::/EFI/BOOT/BOOTX64.EFI")
+                .arg(&back));
+            assert_eq!(std::fs::read(&back).unwrap(), uki, "the UKI reads back through mtools");
+            let dir = run(Command::new("mdir").arg("-i").arg(&spec).arg("::/EFI/BOOT"));
+            assert!(dir.contains("2017-04-18") && dir.contains("16:30"), "epoch timestamps: {dir}");
+        }
+    }
+
+    #[test]
+    fn small_esp_is_fat16_and_passes_sgdisk_fsck_and_mtools() {
+        check_with_tools(3_000_001);
+    }
+
+    #[test]
+    fn large_esp_is_fat32_and_passes_sgdisk_fsck_and_mtools() {
+        check_with_tools(40 << 20);
+    }
+
+    #[test]
+    fn efi_disk_is_deterministic_and_ids_follow_the_seed() {
+        let (a, _, _) = disk(100_000, b"one");
+        assert_eq!(a, disk(100_000, b"one").0);
+        let (b, _, _) = disk(100_000, b"two");
+        // Only the derived identifiers differ: disk GUID, partition GUID, CRCs, FAT serial.
+        let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+        assert!(differing > 0 && differing < 200, "{differing} bytes differ");
+    }
+}
