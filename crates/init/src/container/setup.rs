@@ -37,6 +37,39 @@ pub fn under(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 
+/// `path` inside the container's `root` as the container would resolve it: symlinks are
+/// followed but read relative to `root`, and `..` stops at `root` (runc's securejoin). Without
+/// this a rootfs symlink such as `etc -> /run/host` would point a mount point, mkdir or mknod
+/// at init's own filesystem.
+pub fn secure_join(sys: &mut dyn Sys, root: &Path, path: &str) -> PathBuf {
+    let mut todo: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        match part.as_str() {
+            "" | "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let here = done.iter().fold(root.to_path_buf(), |p, c| p.join(c)).join(&part);
+        match sys.read_link(&here) {
+            // Like the kernel, give up expanding after 40 links; the rest is taken literally.
+            Some(target) if links < 40 => {
+                links += 1;
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                todo.extend(target.split('/').rev().map(str::to_owned));
+            }
+            _ => done.push(part),
+        }
+    }
+    done.iter().fold(root.to_path_buf(), |p, c| p.join(c))
+}
+
 /// runtime.json in the root namespace. Relative paths resolve against the container's rootfs,
 /// as LinuxKit's `prepareFilesystem` does.
 pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<(), SetupError> {
@@ -97,7 +130,17 @@ fn mount_one(sys: &mut dyn Sys, m: &Mount, dest: &Path) -> Result<(), SetupError
             "cgroup" | "cgroup2" => ("cgroup2", "cgroup2"),
             _ => (m.source.as_deref().unwrap_or(kind), kind),
         };
-        let r = sys.mount(Some(src), dest, Some(fstype), p.plain(), p.data.as_deref());
+        let mut r = sys.mount(Some(src), dest, Some(fstype), p.plain(), p.data.as_deref());
+        if fstype == "cgroup2" && r.as_ref().is_err_and(cgroup2_refused) {
+            // As runc: a fresh cgroup2 mount is refused where `/sys` came in by an rbind
+            // (EBUSY: getty-style images bind the host's /sys) or outside a cgroup namespace
+            // (EPERM); the host's hierarchy is bound instead, read-only when asked.
+            r = sys.mount(Some("/sys/fs/cgroup"), dest, None, ms::BIND | ms::REC, None);
+            if r.is_ok() && p.plain() & ms::RDONLY != 0 {
+                let flags = ms::REMOUNT | ms::BIND | ms::RDONLY;
+                r = sys.mount(None, dest, None, flags, None);
+            }
+        }
         step("mounting", dest, r)?;
     }
     if p.propagation() != 0 {
@@ -105,6 +148,10 @@ fn mount_one(sys: &mut dyn Sys, m: &Mount, dest: &Path) -> Result<(), SetupError
         step("changing propagation of", dest, r)?;
     }
     Ok(())
+}
+
+fn cgroup2_refused(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(16 /* EBUSY */) | Some(1 /* EPERM */))
 }
 
 /// The device nodes runc creates in a container's tmpfs `/dev`: (name, major, minor).
@@ -165,7 +212,7 @@ pub fn setup_child(
     let mut ro_tmpfs = Vec::new();
     let mut dev_is_bind = false;
     for m in &cfg.mounts {
-        let dest = under(rootfs, &m.destination);
+        let dest = secure_join(sys, rootfs, &m.destination);
         let mut p = mountopts::parse(&m.options);
         let bind = p.flags & ms::BIND != 0 || m.kind.as_deref() == Some("bind");
         if bind {
@@ -206,7 +253,7 @@ pub fn setup_child(
         }
     }
     for d in &cfg.linux.devices {
-        let p = under(rootfs, &d.path);
+        let p = secure_join(sys, rootfs, &d.path);
         let kind = match d.kind.as_str() {
             "c" | "u" => DevKind::Char,
             "b" => DevKind::Block,
@@ -235,7 +282,7 @@ pub fn setup_child(
         step("setting sysctl", &p, sys.write_file(&p, v.as_bytes()))?;
     }
     for mp in &cfg.linux.masked_paths {
-        let p = under(rootfs, mp);
+        let p = secure_join(sys, rootfs, mp);
         let r = match sys.probe(&p) {
             None => continue,
             Some(true) => sys.mount(Some("tmpfs"), &p, Some("tmpfs"), ms::RDONLY, None),
@@ -244,7 +291,7 @@ pub fn setup_child(
         step("masking", &p, r)?;
     }
     for rp in &cfg.linux.readonly_paths {
-        let p = under(rootfs, rp);
+        let p = secure_join(sys, rootfs, rp);
         if sys.probe(&p).is_none() {
             continue;
         }

@@ -223,3 +223,30 @@ fn joins_namespaces_by_path() {
         .push(Namespace { kind: "pid".into(), path: Some("/proc/1/ns/pid".into()) });
     assert!(join_namespaces(&mut Fake::new(), &cfg).is_err());
 }
+
+#[test]
+fn symlinks_in_the_rootfs_cannot_escape_it() {
+    let root = Path::new(ROOT);
+    let mut f = Fake::new()
+        .link("/containers/services/x/rootfs/etc", "/run/host")
+        .link("/containers/services/x/rootfs/run/host", "../../../../../../outside")
+        .link("/containers/services/x/rootfs/var/lib", "data")
+        .link("/containers/services/x/rootfs/loop", "loop");
+    let j = |f: &mut Fake, p: &str| secure_join(f, root, p).display().to_string();
+    assert_eq!(j(&mut f, "/etc/passwd"), format!("{ROOT}/outside/passwd"));
+    assert_eq!(j(&mut f, "/var/lib/x"), format!("{ROOT}/var/data/x"));
+    assert_eq!(j(&mut f, "/../../x/./y/"), format!("{ROOT}/x/y"));
+    assert_eq!(j(&mut f, "/loop/z"), format!("{ROOT}/loop/z"));
+}
+
+/// Regression: a bind whose destination goes through a rootfs symlink to an absolute path
+/// lands inside the rootfs, not on init's filesystem.
+#[test]
+fn mount_points_resolve_symlinks_inside_the_rootfs() {
+    let mut cfg = linuxkit_config(false);
+    cfg.mounts.retain(|m| m.destination == "/etc/x.conf");
+    let mut f = fake().link("/containers/services/x/rootfs/etc", "/run/evil");
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default()).unwrap();
+    assert!(f.calls.contains(&format!("touch {ROOT}/run/evil/x.conf")), "{:#?}", f.calls);
+    assert!(!f.calls.iter().any(|c| c.contains(" /run/evil")), "{:#?}", f.calls);
+}

@@ -15,6 +15,8 @@ pub struct Fake {
     pub paths: BTreeMap<PathBuf, bool>,
     /// Transcript prefixes that fail with EPERM instead of being recorded as done.
     pub fail: Vec<String>,
+    /// Symlinks: path → target.
+    pub links: BTreeMap<PathBuf, String>,
 }
 
 impl Fake {
@@ -31,6 +33,12 @@ impl Fake {
     /// Declares that a file exists.
     pub fn file(mut self, p: &str) -> Self {
         self.paths.insert(p.into(), false);
+        self
+    }
+
+    /// Declares a symlink.
+    pub fn link(mut self, p: &str, target: &str) -> Self {
+        self.links.insert(p.into(), target.into());
         self
     }
 
@@ -98,6 +106,10 @@ impl Sys for Fake {
 
     fn probe(&mut self, path: &Path) -> Option<bool> {
         self.paths.get(path).copied()
+    }
+
+    fn read_link(&mut self, path: &Path) -> Option<String> {
+        self.links.get(path).cloned()
     }
 
     fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()> {

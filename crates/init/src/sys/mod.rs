@@ -124,6 +124,8 @@ pub trait Sys {
     /// `Some(true)` for a directory (following symlinks), `Some(false)` for anything else,
     /// `None` when nothing is there.
     fn probe(&mut self, path: &Path) -> Option<bool>;
+    /// The target of a symlink, `None` when `path` is not one.
+    fn read_link(&mut self, path: &Path) -> Option<String>;
     /// Writes `data` to an existing file (sysctl, cgroup and /proc knobs).
     fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()>;
     /// symlink(2): `link` → `target`.

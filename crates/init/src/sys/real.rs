@@ -92,6 +92,10 @@ impl Sys for Real {
         std::fs::metadata(path).ok().map(|m| m.is_dir())
     }
 
+    fn read_link(&mut self, path: &Path) -> Option<String> {
+        std::fs::read_link(path).ok().map(|t| t.to_string_lossy().into_owned())
+    }
+
     fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()> {
         use std::io::Write;
         std::fs::OpenOptions::new().write(true).open(path)?.write_all(data)
