@@ -211,6 +211,29 @@ mod tests {
         assert_eq!(r.manifest_key(), "latest");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn canonical_form_parses_back_to_itself(
+            host in proptest::option::of(proptest::sample::select(vec!["ghcr.io", "localhost:5000", "127.0.0.1:1234", "index.docker.io", "a.b.c"])),
+            repo in "[a-z0-9]{1,8}([._-][a-z0-9]{1,4})?(/[a-z0-9]{1,8}){0,2}",
+            tag in proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
+            digest in proptest::option::of("[0-9a-f]{64}"),
+        ) {
+            let mut s = match host { Some(h) => format!("{h}/{repo}"), None => repo };
+            if let Some(t) = tag { s = format!("{s}:{t}"); }
+            if let Some(d) = digest { s = format!("{s}@sha256:{d}"); }
+            let r = Reference::parse(&s).unwrap();
+            let again = Reference::parse(&r.to_string()).unwrap();
+            proptest::prop_assert_eq!(&again, &r);
+            proptest::prop_assert_eq!(again.to_string(), r.to_string());
+        }
+
+        #[test]
+        fn never_panics(s in ".{0,80}") {
+            let _ = Reference::parse(&s);
+        }
+    }
+
     #[test]
     fn rejects_bad_references() {
         assert_eq!(Reference::parse(""), Err(ReferenceError::Empty));

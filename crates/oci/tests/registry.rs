@@ -720,3 +720,61 @@ fn pull_all_fetches_repeated_images_once() {
         proxy.forwarded()
     );
 }
+
+/// Archives written by another tool: skopeo's `oci-archive` (ref.name holds only a tag) and
+/// `docker-archive` (the `docker save` format), both imported and checked against the source.
+#[test]
+fn imports_archives_that_skopeo_writes() {
+    let Some(skopeo) = baleen_testkit::require_tool("skopeo") else { return };
+    let Some(reg) = Registry::plain() else { return };
+    let img = two_layer_image(90);
+    let name = format!("{}/test/sko:v1", reg.host);
+    publish(&img, &name, &push_opts());
+    let work = tempfile::tempdir().unwrap();
+    let oci = work.path().join("oci.tar");
+    let docker = work.path().join("docker.tar");
+    for dest in [
+        format!("oci-archive:{}:v1", oci.display()),
+        format!("docker-archive:{}:saved/sko:v1", docker.display()),
+    ] {
+        let out = std::process::Command::new(&skopeo)
+            .args(["copy", "--quiet", "--src-tls-verify=false", &format!("docker://{name}"), &dest])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo copy to {dest}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let f = || std::io::BufReader::new(std::fs::File::open(&oci).unwrap());
+    let err = archive::import(&store, f(), None).unwrap_err().to_string();
+    assert!(err.contains("pass a name"), "{err}");
+    let named = Reference::parse("example.org/imported/sko:v1").unwrap();
+    assert_eq!(archive::import(&store, f(), Some(&named)).unwrap(), vec![named.clone()]);
+    let got = store.resolve(&named, &amd64()).unwrap().expect("oci-archive import resolves");
+    assert_eq!(
+        got.manifest_digest.to_string(),
+        img.manifest.digest,
+        "oci-archive keeps the manifest"
+    );
+
+    let saved = std::io::BufReader::new(std::fs::File::open(&docker).unwrap());
+    let names = archive::import(&store, saved, None).unwrap();
+    let r = Reference::parse("saved/sko:v1").unwrap();
+    assert_eq!(names, vec![r.clone()]);
+    let got = store.resolve(&r, &amd64()).unwrap().expect("docker-archive import resolves");
+    // docker-archive stores layers uncompressed: their digests are the config's diff_ids.
+    let config: serde_json::Value = serde_json::from_slice(&img.config.data).unwrap();
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let digests: Vec<String> = got.layer_digests().iter().map(|d| d.to_string()).collect();
+    assert_eq!(digests, diff_ids);
+}
