@@ -571,3 +571,79 @@ fn pump(
     drop(st);
     shared.cond.notify_all();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out its chunks one `read` at a time, as a pipe would.
+    struct Chunks(Vec<Vec<u8>>);
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let c = self.0.remove(0);
+            buf[..c.len()].copy_from_slice(&c);
+            Ok(c.len())
+        }
+    }
+
+    fn shared() -> Shared {
+        Shared { state: Mutex::new(ConsoleState::default()), cond: Condvar::new() }
+    }
+
+    #[test]
+    fn lines_split_across_reads_are_joined_and_logged_verbatim() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("console.log");
+        let chunks = vec![
+            b"SeaBIOS\r\n[    0.40".to_vec(),
+            b"0] baleen: init started\r\n[    0.5] baleen: poweroff sta".to_vec(),
+            b"tus 2\r\nlogin: ".to_vec(),
+        ];
+        let sh = shared();
+        pump(
+            Chunks(chunks.clone()),
+            std::fs::File::create(&log_path).unwrap(),
+            false,
+            false,
+            Instant::now(),
+            &sh,
+        );
+        let st = sh.state.lock().unwrap();
+        assert!(st.eof);
+        assert_eq!(st.bytes, chunks.concat());
+        assert_eq!(std::fs::read(&log_path).unwrap(), chunks.concat(), "the log is byte-exact");
+        assert_eq!(st.watch.events.first().map(|e| &e.1), Some(&Event::InitStarted));
+        assert_eq!(st.watch.poweroff_status, Some(2));
+        assert!(st.host_to_init.is_some());
+    }
+
+    #[test]
+    fn a_last_line_without_newline_is_still_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = shared();
+        pump(
+            Chunks(vec![b"[ 1.0] baleen: poweroff status 4".to_vec()]),
+            std::fs::File::create(dir.path().join("log")).unwrap(),
+            false,
+            false,
+            Instant::now(),
+            &sh,
+        );
+        assert_eq!(sh.state.lock().unwrap().watch.poweroff_status, Some(4));
+    }
+
+    #[test]
+    fn measure_report_names_what_is_missing() {
+        let st = ConsoleState::default();
+        assert!(measure_report(&st).contains("no `baleen: init started`"));
+        let mut st = ConsoleState::default();
+        st.watch.feed("[    0.300] baleen: init started");
+        st.host_to_init = Some(Duration::from_millis(2500));
+        let r = measure_report(&st);
+        assert!(r.contains("0.300  kernel -> init") && r.contains("2.500  host"), "{r}");
+    }
+}
