@@ -127,3 +127,62 @@ pub fn cleanup(sys: &mut dyn crate::sys::Sys, b: &Bundle) {
         }
     }
 }
+
+/// What init would do for a bundle, as the fake's transcript: the host-side steps, the clone
+/// flags, then the child's steps up to exec. `baleen-init plan DIR` prints it, so a bundle can
+/// be checked on any machine without booting it. Paths are not looked at (the fake knows none).
+pub fn plan(dir: &Path) -> Result<Vec<String>, ContainerError> {
+    let b = Bundle::load(dir)?;
+    let mut f = crate::sys::fake::Fake::new();
+    let rootfs = b.rootfs();
+    setup::prepare_host(&mut f, &rootfs, &b.runtime)
+        .map_err(|source| ContainerError::Prepare { bundle: dir.into(), source })?;
+    let mut out: Vec<String> = f.calls.drain(..).map(|c| format!("host: {c}")).collect();
+    out.push(format!("clone {:#x} cgroup {}", b.clone_flags()?, b.cgroup()));
+    for i in &b.runtime.interfaces {
+        out.push(format!("interface {} add {:?} peer {:?}", i.name, i.add, i.peer));
+    }
+    for (ns, path) in b.runtime.bind_ns.entries() {
+        out.push(format!("bindNS {ns} {path}"));
+    }
+    let child = setup::join_namespaces(&mut f, &b.config)
+        .and_then(|_| setup::setup_child(&mut f, &b.config, &rootfs, &b.caps));
+    out.extend(f.calls.drain(..).map(|c| format!("child: {c}")));
+    if let Err(e) = child {
+        out.push(format!("child: error: {e}"));
+    }
+    out.push(format!("exec {:?}", b.config.process.args));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plan_lists_host_then_child_steps() {
+        let dir = std::env::temp_dir().join(format!("baleen-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"process": {"args": ["/bin/true"]}, "root": {"path": "rootfs", "readonly": true},
+                "linux": {"namespaces": [{"type": "network"}, {"type": "mount"}]}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("runtime.json"),
+            format!(r#"{{"mounts": [{{"source": "{d}/rootfs", "destination": "{d}/rootfs", "options": ["bind"]}}],
+                         "bindNS": {{"net": "/run/netns/x"}}}}"#),
+        )
+        .unwrap();
+        let plan = super::plan(&dir).unwrap();
+        let name = dir.file_name().unwrap().to_string_lossy();
+        assert_eq!(plan[0], format!("host: mkdir {d}/rootfs 755"));
+        assert_eq!(plan[1], format!("host: mount {d}/rootfs {d}/rootfs - bind -"));
+        assert_eq!(plan[2], format!("clone 0x40020000 cgroup baleen/{name}"));
+        assert_eq!(plan[3], "bindNS net /run/netns/x");
+        assert_eq!(plan[4], "child: mount - / - rec|slave -");
+        assert!(plan.contains(&"child: drop_bounding keep=0x0".to_owned()), "{plan:#?}");
+        assert_eq!(plan.last().unwrap(), "exec [\"/bin/true\"]");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -205,6 +205,12 @@ pub fn setup_child(
         _ => ms::SLAVE | ms::REC,
     };
     step("setting propagation of", root, sys.mount(None, root, None, prop, None))?;
+    if prop & ms::SHARED != 0 {
+        // pivot_root refuses a new root whose parent mount is shared (EINVAL). As runc does,
+        // the mount already at the root (runtime.json's overlay or bind) is made private on its
+        // own, so binds from the host below it stay shared. Not a mount point: nothing to do.
+        let _ = sys.mount(None, rootfs, None, ms::PRIVATE, None);
+    }
     // pivot_root needs the new root to be a mount point.
     let r = sys.mount(Some(&rootfs.to_string_lossy()), rootfs, None, ms::BIND | ms::REC, None);
     step("bind-mounting the root", rootfs, r)?;
