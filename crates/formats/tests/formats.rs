@@ -466,3 +466,17 @@ fn tar_matches_go_archive_tar_golden() {
         );
     }
 }
+
+#[test]
+fn one_pass_into_tar_and_initrd_equals_two_passes() {
+    let mut fan = Fanout::new();
+    let tar = fan.spawn(TarWriter::new(Vec::new()));
+    let opts =
+        InitrdOptions { compression: InitrdCompression::Gzip, threads: 2, prepend_ucode: true };
+    let initrd = fan.spawn(InitrdWriter::new(Vec::new(), Vec::new(), opts));
+    build_tree(fan).close();
+    assert!(tar.join().unwrap().finish().unwrap() == tar_bytes());
+    let one = initrd.join().unwrap().finish().unwrap();
+    let two = self::initrd(InitrdCompression::Gzip, 2);
+    assert!(one.initrd == two.initrd && one.kernel == two.kernel && one.cmdline == two.cmdline);
+}

@@ -5,7 +5,9 @@
 //! records), [`EntrySink`] (what formats implement), [`Layer`] and [`Image`] (plain inputs: a
 //! layer is a `Read` of a tar, gzip or zstd blob), [`flatten`] (whiteouts, as
 //! go-containerregistry's `mutate.Extract`), and [`TreeWriter`], which writes LinuxKit's sections
-//! in LinuxKit's order: kernel, init, volumes, onboot, onshutdown, services, files.
+//! in LinuxKit's order: kernel, init, volumes, onboot, onshutdown, services, files. Sinks
+//! compose: [`Fanout`] feeds several sinks (formats) from one pass, [`Listing`] prints a tree for
+//! golden files, [`Collect`] keeps it in memory for tests.
 //!
 //! Invariants: entry data streams from the layer to the sink (memory is O(paths), never
 //! O(bytes), except the kernel when `--decompress-kernel` asks for it and the small apk
@@ -16,6 +18,7 @@
 //! `config.json` (crates/spec), pulling images (crates/oci), touching host paths.
 
 mod entry;
+mod fanout;
 mod files;
 mod flatten;
 mod image;
@@ -28,6 +31,7 @@ mod writer;
 pub use entry::{
     Collect, Entry, EntryKind, EntrySink, Mtime, DEFAULT_MTIME, PAX_LOCATION, PAX_SOURCE,
 };
+pub use fanout::{Branch, Fanout};
 pub use files::{parent_dir_mode, FileData, FileItem, FileKind};
 pub use flatten::flatten;
 pub use image::{Image, RESOLVCONF_SYMLINK};

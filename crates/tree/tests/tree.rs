@@ -515,3 +515,56 @@ fn a_kernel_that_is_a_symlink_says_what_to_name() {
     let err = run(|w| w.kernel(img, &opts)).unwrap_err().to_string();
     assert!(err.contains("vmlinuz-6.1") && err.contains("kernel.binary"), "{err}");
 }
+
+/// Reads only the first byte of each file, then fails on the path it is told to.
+#[derive(Debug)]
+struct Picky {
+    fail_on: &'static str,
+    seen: Vec<(String, Vec<u8>)>,
+}
+
+impl EntrySink for Picky {
+    fn add(&mut self, entry: &Entry, data: &mut dyn std::io::Read) -> std::io::Result<()> {
+        if entry.path == self.fail_on {
+            return Err(std::io::Error::other("picky"));
+        }
+        let mut first = [0u8; 1];
+        let n = if entry.size() > 0 { data.read(&mut first)? } else { 0 };
+        self.seen.push((entry.path.clone(), first[..n].to_vec()));
+        Ok(())
+    }
+}
+
+#[test]
+fn fanout_feeds_every_branch_the_same_stream() {
+    let big: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
+    let layers = || vec![tar_layer(&[file("big", &big), file("small", b"s"), dir("d")])];
+    let mut fan = Fanout::new();
+    let a = fan.spawn(Collect::default());
+    let b = fan.spawn(Picky { fail_on: "none", seen: vec![] });
+    let c = fan.spawn(Picky { fail_on: "small", seen: vec![] });
+    let mut w = TreeWriter::new(fan);
+    w.init(0, image("img", layers())).unwrap();
+    w.into_sink().close();
+    let direct = run(|w| w.init(0, image("img", layers()))).unwrap();
+    let a = a.join().unwrap();
+    assert_eq!(a.entries, direct.entries);
+    let b = b.join().unwrap();
+    assert_eq!(b.seen.len(), direct.entries.len());
+    assert_eq!(b.seen[0], ("big".to_string(), vec![0u8]));
+    let err = c.join().unwrap_err().to_string();
+    assert!(err.contains("small") && err.contains("picky"), "{err}");
+}
+
+#[test]
+fn fanout_reports_a_failing_source_to_the_caller_and_the_branches() {
+    let mut t = tar_layer(&[file("claims", &[7u8; 600_000])]);
+    t.truncate(512 + 300_000);
+    let mut fan = Fanout::new();
+    let a = fan.spawn(Collect::default());
+    let mut w = TreeWriter::new(fan);
+    let err = w.init(0, image("img", vec![t])).unwrap_err().to_string();
+    assert!(err.contains("claims"), "{err}");
+    w.into_sink().close();
+    assert!(a.join().is_err());
+}
