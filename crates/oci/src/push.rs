@@ -145,6 +145,8 @@ async fn push_blobs<'d>(
     cx: &Ctx<'_>,
     blobs: impl Iterator<Item = &'d Descriptor>,
 ) -> Result<(), PushError> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let mut todo = Vec::new();
     for desc in blobs {
         let d = Digest::from_oci(desc.digest()).map_err(|e| {
             cx.reg_err(RegistryError::Protocol {
@@ -152,10 +154,21 @@ async fn push_blobs<'d>(
                 detail: e.to_string(),
             })
         })?;
-        push_blob(cx, &d, desc.size()).await?;
+        if !todo.iter().any(|(t, _)| *t == d) {
+            todo.push((d, desc.size()));
+        }
     }
+    // Layers go up in parallel; each holds at most one chunk in memory.
+    stream::iter(todo.iter())
+        .map(|(d, size)| push_blob(cx, d, *size))
+        .buffer_unordered(PARALLEL_UPLOADS)
+        .try_collect::<Vec<()>>()
+        .await?;
     Ok(())
 }
+
+/// Blob uploads of one push at once.
+const PARALLEL_UPLOADS: usize = 4;
 
 /// A Location header made absolute, with `extra` query pairs added.
 fn location(

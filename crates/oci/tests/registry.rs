@@ -778,3 +778,19 @@ fn imports_archives_that_skopeo_writes() {
     let digests: Vec<String> = got.layer_digests().iter().map(|d| d.to_string()).collect();
     assert_eq!(digests, diff_ids);
 }
+
+#[test]
+fn insecure_registry_skips_certificate_checks() {
+    let Some(reg) = Registry::start(Mode::Tls) else { return };
+    let insecure =
+        RegistryOptions { insecure: vec![reg.host.clone()], retries: 0, ..Default::default() };
+    let img = two_layer_image(100);
+    let name = format!("{}/test/insecure:v1", reg.host);
+    publish(&img, &name, &PushOptions { registry: insecure.clone(), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = Reference::parse(&name).unwrap();
+    let got =
+        pull_blocking(&store, &r, &amd64(), &PullOptions { registry: insecure, ..opts() }).unwrap();
+    assert_eq!(got.manifest_digest.to_string(), img.manifest.digest);
+}
