@@ -1,5 +1,6 @@
 //! Any bytes as a config file, alone and merged with a valid one: loading never panics, never
-//! hangs on aliases, and every diagnostic renders (carets, multi-byte characters, tabs).
+//! hangs on aliases, and every diagnostic renders (carets, multi-byte characters, tabs). A config
+//! that loads prints (as `--dry-run` does) to YAML that loads back to the same config.
 #![no_main]
 
 use baleen_spec::{load_all, Source};
@@ -16,6 +17,12 @@ fuzz_target!(|data: &[u8]| {
             Ok(cfg) => {
                 let _ = cfg.with_expanded_refs();
                 let _ = baleen_spec::IdMap::new(&cfg);
+                let printed = serde_saphyr::to_string(&cfg).expect("a loaded config serializes");
+                let again = Source { name: "printed.yml", text: &printed, template_dir: None };
+                let back = load_all(&[again], None)
+                    .unwrap_or_else(|d| panic!("printed config does not load:\n{printed}\n{d}"));
+                let json = |c: &baleen_spec::Config| serde_json::to_value(c).unwrap();
+                assert_eq!(json(&back), json(&cfg), "printed:\n{printed}");
             }
             Err(diags) => {
                 assert!(!diags.0.is_empty());
