@@ -428,6 +428,13 @@ impl Vm {
                 &t,
             );
         }
+        // SeaBIOS's first bytes include ESC[?7l, which turns off line wrapping in the user's
+        // terminal for good; turn it back on.
+        let stdout = io::stdout();
+        if self.config.echo && rustix::termios::isatty(stdout.as_fd()) {
+            let mut out = stdout.lock();
+            let _ = out.write_all(b"\x1b[?7h").and_then(|_| out.flush());
+        }
         self.finished = true;
     }
 }
