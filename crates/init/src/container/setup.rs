@@ -7,7 +7,7 @@
 //!   capabilities, no_new_privs. The order follows runc's, so a LinuxKit bundle behaves as
 //!   under runc.
 //!
-//! Non-goals: user namespaces with id maps, seccomp (reported, not applied), AppArmor/SELinux.
+//! Non-goals: user namespaces with id maps, AppArmor/SELinux.
 
 use crate::mountopts;
 use crate::spec::{Config, Mount, Runtime};
@@ -196,6 +196,7 @@ pub fn setup_child(
     cfg: &Config,
     rootfs: &Path,
     caps: &CapSets,
+    seccomp: Option<&[crate::seccomp::Insn]>,
 ) -> Result<(), SetupError> {
     let root = Path::new("/");
     // Mounts made for the container must not propagate back to init's namespace (/ is shared).
@@ -343,13 +344,22 @@ pub fn setup_child(
     let cwd = cfg.process.cwd.as_deref().unwrap_or("/");
     step("changing directory to", Path::new(cwd), sys.chdir(Path::new(cwd)))?;
 
+    // Without no_new_privs only a privileged process may install a filter, so it goes in
+    // before the capabilities are dropped (runc does the same); with it, as late as possible.
+    let nnp = cfg.process.no_new_privileges;
+    if let (Some(prog), false) = (seccomp, nnp) {
+        step("installing the seccomp filter", root, sys.seccomp(prog))?;
+    }
     step("dropping bounding capabilities", root, sys.drop_bounding(caps.bounding))?;
     let u = &cfg.process.user;
     let r = sys.set_ids(u.uid, u.gid, &u.additional_gids);
     step("switching to uid", Path::new(&u.uid.to_string()), r)?;
     step("setting capabilities", root, sys.set_caps(caps))?;
-    if cfg.process.no_new_privileges {
+    if nnp {
         step("setting no_new_privs", root, sys.no_new_privs())?;
+        if let Some(prog) = seccomp {
+            step("installing the seccomp filter", root, sys.seccomp(prog))?;
+        }
     }
     Ok(())
 }
