@@ -17,6 +17,11 @@ use std::thread::JoinHandle;
 
 pub const BLOCK_SIZE: usize = 1 << 20;
 
+/// The default thread cap: 2 × 8 blocks in flight (in + out) is ~32 MiB, inside the memory
+/// budget of a build (150 MB peak) on any machine; past 8 cores deflate rarely keeps up with
+/// the layer reading anyway.
+pub const MAX_THREADS: usize = 8;
+
 /// The fixed gzip header: deflate, no flags, MTIME 0, XFL 0, OS 255 (unknown, as Go writes).
 const HEADER: [u8; 10] = [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff];
 
@@ -66,10 +71,11 @@ impl<W: Write> std::fmt::Debug for ParallelGzip<W> {
 }
 
 impl<W: Write> ParallelGzip<W> {
-    /// `threads` = 0 uses every core; 1 compresses on the calling thread.
+    /// `threads` = 0 uses every core, up to [`MAX_THREADS`]; 1 compresses on the calling
+    /// thread. The bytes do not depend on it.
     pub fn new(inner: W, level: Compression, threads: usize) -> Self {
         let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS)
         } else {
             threads
         };

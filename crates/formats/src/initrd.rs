@@ -79,9 +79,10 @@ impl<W: Write> Compressor<W> {
             InitrdCompression::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(pad, 3)?;
                 // zstd's multi-threaded output is the same for any number of workers ≥ 1, but
-                // differs from single-threaded mode (0): always use at least one worker.
+                // differs from single-threaded mode (0): always use at least one worker. Each
+                // worker holds jobs of several MiB, so the default is capped to stay in budget.
                 let threads = if opts.threads == 0 {
-                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
                 } else {
                     opts.threads
                 };

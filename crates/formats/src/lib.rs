@@ -19,7 +19,7 @@ mod initrd;
 mod tar;
 
 pub use crate::cpio::{relative_path, CpioWriter};
-pub use crate::gzip::{deflate_block, ParallelGzip, BLOCK_SIZE};
+pub use crate::gzip::{deflate_block, ParallelGzip, BLOCK_SIZE, MAX_THREADS};
 pub use crate::initrd::{
     write_tar_kernel_initrd, InitrdCompression, InitrdOptions, InitrdOutput, InitrdWriter,
 };
