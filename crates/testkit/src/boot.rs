@@ -45,8 +45,30 @@ impl std::fmt::Debug for BootTest {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Failed tests keep their directories for a look; a day later they are swept away.
+const KEEP_FAILED: Duration = Duration::from_secs(24 * 3600);
+
+fn sweep_old(boot_dir: &Path) {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(boot_dir) else { return };
+        for e in entries.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > KEEP_FAILED);
+            if old {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
+}
+
 /// A fresh directory for one VM's files.
 fn vm_dir(name: &str) -> PathBuf {
+    sweep_old(&crate::kernel::cache_dir().join("boot"));
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let dir =
         crate::kernel::cache_dir().join("boot").join(format!("{name}-{}-{n}", std::process::id()));
