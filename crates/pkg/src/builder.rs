@@ -35,7 +35,7 @@ pub enum Error {
     Image { dir: PathBuf, source: image::Error },
     #[error("{path} is stale: build.yml's debian section changed since it was written; run `baleen pkg lock {dir}`")]
     StaleLock { path: PathBuf, dir: PathBuf },
-    #[error("{path} has no {arch} packages; run `baleen pkg lock {dir}`")]
+    #[error("{path} has no {arch} packages; run `baleen pkg lock --platforms` with every platform you build, e.g. linux/amd64,linux/{arch}, on {dir}")]
     LockMissingArch { path: PathBuf, arch: String, dir: PathBuf },
     #[error("package {dir}: files[{index}]: reading {path}: {source}")]
     Source { dir: PathBuf, index: usize, path: PathBuf, source: std::io::Error },
@@ -160,9 +160,6 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
                     lock(dir, opts)?
                 }
             };
-            if l.request != lock::request_hash(debian, &suite_of(&spec), &l_arches(&l, &arches)) {
-                return Err(Error::StaleLock { path, dir: dir.to_owned() });
-            }
             for a in &arches {
                 if l.for_arch(a).next().is_none() {
                     return Err(Error::LockMissingArch {
@@ -171,6 +168,10 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
                         dir: dir.to_owned(),
                     });
                 }
+            }
+            // Checked after the architectures: a missing one is the more useful message.
+            if l.request != lock::request_hash(debian, &suite_of(&spec), &l_arches(&l, &arches)) {
+                return Err(Error::StaleLock { path, dir: dir.to_owned() });
             }
             Some(l)
         }

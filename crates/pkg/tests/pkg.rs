@@ -217,3 +217,17 @@ fn a_tampered_inrelease_fails_verification() {
     let err = baleen_pkg::deb::archive::verify_inrelease(&tampered).unwrap_err();
     assert!(err.contains("none made by"), "{err}");
 }
+
+#[test]
+fn a_platform_missing_from_the_lock_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let Some(d) = locked_busybox(t.path()) else { return };
+    let mut o = options();
+    o.arches = Some(vec!["amd64".into(), "arm64".into()]);
+    let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
+    let err = baleen_pkg::build(&d, &o, &mut sink, false).unwrap_err().to_string();
+    assert!(
+        err.contains("no arm64 packages") && err.contains("baleen pkg lock --platforms"),
+        "{err}"
+    );
+}
