@@ -211,9 +211,13 @@ pub fn detect(path: &Path, kind: Option<BootKind>) -> Result<Detected, PrepareEr
 pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
     let detected = detect(&opts.path, opts.boot_kind)?;
     if !opts.publish.is_empty() && opts.networking != Networking::User {
-        return Err(PrepareError::PublishNeedsUser {
-            networking: format!("{:?}", opts.networking).to_lowercase(),
-        });
+        let networking = match &opts.networking {
+            Networking::User => "user".to_owned(),
+            Networking::None => "none".to_owned(),
+            Networking::Tap(i) => format!("tap,{i}"),
+            Networking::Bridge(b) => format!("bridge,{b}"),
+        };
+        return Err(PrepareError::PublishNeedsUser { networking });
     }
     let state_dir = opts
         .state_dir

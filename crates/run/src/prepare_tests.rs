@@ -131,9 +131,11 @@ fn prepare_writes_the_data_iso() {
 fn publish_needs_user_networking() {
     let d = tempfile::tempdir().unwrap();
     let mut o = options(d.path());
-    o.networking = Networking::None;
+    o.networking = Networking::Tap("tap0".into());
     o.publish = vec![crate::flags::parse_publish("80:80").unwrap()];
-    assert!(matches!(prepare(&o), Err(PrepareError::PublishNeedsUser { .. })));
+    let err = prepare(&o).unwrap_err();
+    assert!(matches!(err, PrepareError::PublishNeedsUser { .. }));
+    assert!(err.to_string().ends_with("(got --networking tap,tap0)"), "{err}");
 }
 
 #[test]
