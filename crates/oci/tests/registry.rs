@@ -583,6 +583,27 @@ fn bearer_token_flow_with_docker_config_credentials() {
     assert_eq!(got.manifest_digest.to_string(), img.manifest.digest);
     // One token for the pull scope serves the manifest, the config and both layers.
     assert_eq!(reg.tokens_issued() - before, 1);
+
+    // An identity token (OAuth2 refresh token, as `az acr login` stores) is exchanged by POST.
+    let identity = reg.docker_config_identity_token("tok-pass");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let got =
+        pull_blocking(&store, &r, &amd64(), &PullOptions { registry: with(&identity), ..opts() })
+            .unwrap();
+    assert_eq!(got.manifest_digest.to_string(), img.manifest.digest);
+    let wrong = reg.docker_config_identity_token("not-the-token");
+    let err = pull_blocking(
+        &store,
+        &r,
+        &amd64(),
+        &PullOptions { registry: with(&wrong), always: true, ..opts() },
+    )
+    .unwrap_err()
+    .to_string();
+    eprintln!("{err}");
+    assert!(err.contains("rejected the credentials"), "{err}");
+    assert!(err.contains(&wrong.join("config.json").display().to_string()), "{err}");
 }
 
 #[test]

@@ -126,6 +126,16 @@ impl Registry {
         d
     }
 
+    /// A `DOCKER_CONFIG`-style directory whose config.json holds an identity token (OAuth2
+    /// refresh token) for this registry; in token mode the password is accepted as one.
+    pub fn docker_config_identity_token(&self, token: &str) -> PathBuf {
+        let d = self.dir.path().join(format!("docker-config-identity-{}", token.len()));
+        std::fs::create_dir_all(&d).expect("creating docker config dir");
+        let json = format!(r#"{{"auths":{{"{}":{{"identitytoken":"{token}"}}}}}}"#, self.host);
+        std::fs::write(d.join("config.json"), json).expect("writing config.json");
+        d
+    }
+
     /// How many tokens the token server issued (token mode; 0 otherwise).
     pub fn tokens_issued(&self) -> usize {
         self.token.as_ref().map_or(0, |t| t.1.load(std::sync::atomic::Ordering::SeqCst))
@@ -517,6 +527,7 @@ mod token {
         let count = Arc::new(AtomicUsize::new(0));
         let expected =
             format!("Basic {}", super::base64_encode(format!("{user}:{password}").as_bytes()));
+        let password = password.to_string();
         let (openssl, dir, user, issued) =
             (openssl.to_path_buf(), dir.to_path_buf(), user.to_string(), count.clone());
         std::thread::spawn(move || {
@@ -526,6 +537,7 @@ mod token {
                 let mut request_line = String::new();
                 let _ = reader.read_line(&mut request_line);
                 let mut authorized = false;
+                let mut length = 0usize;
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
@@ -535,13 +547,34 @@ mod token {
                         if k.eq_ignore_ascii_case("authorization") && v.trim() == expected {
                             authorized = true;
                         }
+                        if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
                     }
                 }
+                // OAuth2 (an identity token): POST grant_type=refresh_token; the password
+                // doubles as the refresh token.
+                let mut target = request_line.split(' ').nth(1).unwrap_or("").to_string();
+                let oauth = request_line.starts_with("POST ");
+                if oauth {
+                    let mut body = vec![0u8; length.min(65536)];
+                    let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                    let form = String::from_utf8_lossy(&body).into_owned();
+                    let field = |name: &str| {
+                        form.split('&')
+                            .filter_map(|p| p.split_once('='))
+                            .find(|(k, _)| *k == name)
+                            .map(|(_, v)| percent_decode(v))
+                    };
+                    authorized = field("grant_type").as_deref() == Some("refresh_token")
+                        && field("refresh_token").as_deref() == Some(password.as_str());
+                    target = format!("/token?{form}");
+                }
                 let (status, body) = if authorized {
-                    let target = request_line.split(' ').nth(1).unwrap_or("");
-                    let jwt = issue(&openssl, &dir, &x5c, &user, &scopes(target));
+                    let jwt = issue(&openssl, &dir, &x5c, &user, &scopes(&target));
                     issued.fetch_add(1, Ordering::SeqCst);
-                    ("200 OK", format!(r#"{{"token":"{jwt}"}}"#))
+                    let key = if oauth { "access_token" } else { "token" };
+                    ("200 OK", format!(r#"{{"{key}":"{jwt}"}}"#))
                 } else {
                     ("401 Unauthorized", r#"{"details":"bad credentials"}"#.to_string())
                 };

@@ -1,8 +1,9 @@
 //! Credentials and auth challenges: `~/.docker/config.json` (`auths`, `credHelpers`,
 //! `credsStore` through `docker-credential-<name> get`), and the `WWW-Authenticate` header.
 //!
-//! Non-goal: OAuth2 identity tokens (`identitytoken`, helper answers with user `<token>`); such
-//! entries are reported as unusable rather than sent as passwords.
+//! An identity token (`identitytoken` in `auths`, or a helper answering user `<token>`) is an
+//! OAuth2 refresh token: it is exchanged at the token server (POST, `grant_type=refresh_token`)
+//! and never sent as a password.
 
 use super::RegistryError;
 use base64::Engine as _;
@@ -16,6 +17,8 @@ use std::process::{Command, Stdio};
 pub struct Credential {
     pub username: String,
     pub password: String,
+    /// An OAuth2 refresh token, used instead of the password with bearer-token registries.
+    pub identity_token: Option<String>,
 }
 
 impl std::fmt::Debug for Credential {
@@ -131,19 +134,32 @@ pub fn lookup(dir: &Path, registry: &str) -> Result<Found, RegistryError> {
                     detail: format!("{source}: `auth` is not base64 of user:password"),
                 });
             };
-            return Ok(Found { credential: Some(Credential { username, password }), source });
-        }
-        if let (Some(u), Some(p)) = (&e.username, &e.password) {
             return Ok(Found {
-                credential: Some(Credential { username: u.clone(), password: p.clone() }),
+                credential: Some(Credential {
+                    username,
+                    password,
+                    identity_token: e.identitytoken.clone(),
+                }),
                 source,
             });
         }
-        if e.identitytoken.is_some() {
-            return Err(RegistryError::Credentials {
-                registry: registry.to_string(),
-                detail: format!("{source} holds an identity token, which baleen does not support; use a username and password or token"),
+        if let (Some(u), Some(p)) = (&e.username, &e.password) {
+            return Ok(Found {
+                credential: Some(Credential {
+                    username: u.clone(),
+                    password: p.clone(),
+                    identity_token: e.identitytoken.clone(),
+                }),
+                source,
             });
+        }
+        if let Some(t) = e.identitytoken.as_ref().filter(|t| !t.is_empty()) {
+            let credential = Credential {
+                username: e.username.clone().unwrap_or_default(),
+                password: String::new(),
+                identity_token: Some(t.clone()),
+            };
+            return Ok(Found { credential: Some(credential), source });
         }
     }
     if let Some(helper) = &cfg.creds_store {
@@ -197,11 +213,14 @@ fn run_helper(
         err(format!("{prog} get printed something other than credentials JSON: {e}"))
     })?;
     if a.username == "<token>" {
-        return Err(err(format!(
-            "{prog} returned an identity token, which baleen does not support"
-        )));
+        let c = Credential {
+            username: String::new(),
+            password: String::new(),
+            identity_token: Some(a.secret),
+        };
+        return Ok(Some(c));
     }
-    Ok(Some(Credential { username: a.username, password: a.secret }))
+    Ok(Some(Credential { username: a.username, password: a.secret, identity_token: None }))
 }
 
 /// A parsed `WWW-Authenticate` header: `Bearer realm="…",service="…",scope="…"` or `Basic …`.

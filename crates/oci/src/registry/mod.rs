@@ -284,10 +284,37 @@ impl Client {
                     }
                     q.append_pair("scope", scope);
                 }
-                let mut req = self.client_for(registry).get(url);
-                if let Some(cred) = &found.credential {
-                    req = req.header(AUTHORIZATION, cred.basic_header());
-                }
+                let identity = found.credential.as_ref().and_then(|c| c.identity_token.clone());
+                let req = match identity {
+                    // OAuth2: trade the refresh token for an access token; the realm URL
+                    // without our query, the parameters in a form body.
+                    Some(refresh) => {
+                        let mut form = reqwest::Url::parse("http://form.invalid/").expect("valid");
+                        form.query_pairs_mut()
+                            .append_pair("grant_type", "refresh_token")
+                            .append_pair("refresh_token", &refresh)
+                            .append_pair(
+                                "service",
+                                c.params.get("service").map_or("", String::as_str),
+                            )
+                            .append_pair("scope", scope)
+                            .append_pair("client_id", "baleen");
+                        let body = form.query().unwrap_or_default().to_string();
+                        let mut post_url = url.clone();
+                        post_url.set_query(None);
+                        self.client_for(registry)
+                            .post(post_url)
+                            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                            .body(body)
+                    }
+                    None => {
+                        let mut req = self.client_for(registry).get(url);
+                        if let Some(cred) = &found.credential {
+                            req = req.header(AUTHORIZATION, cred.basic_header());
+                        }
+                        req
+                    }
+                };
                 let resp = req.send().await.map_err(|e| token_err(chain(&e)))?;
                 match resp.status() {
                     StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
@@ -327,6 +354,15 @@ impl Client {
             _ => {
                 // Basic (or an unparseable challenge, which registries only send for Basic).
                 let cred = found.credential.as_ref().ok_or_else(no_creds)?;
+                if cred.identity_token.is_some() && cred.password.is_empty() {
+                    return Err(RegistryError::Credentials {
+                        registry: registry.into(),
+                        detail: format!(
+                            "{} holds an identity token, but the registry asks for a password (Basic auth)",
+                            found.source
+                        ),
+                    });
+                }
                 self.state.lock().expect("lock").entry(registry.into()).or_default().basic =
                     Some(cred.basic_header());
                 Ok(())
