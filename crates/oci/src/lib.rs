@@ -14,7 +14,7 @@
 //! hosts and hosts listed as insecure; no knowledge of YAML.
 //!
 //! Non-goals: Docker schema 1 manifests, signature verification (cosign/notation), resuming a
-//! blob across runs (only within one pull), OAuth2 identity tokens.
+//! blob across runs (only within one pull).
 
 pub mod archive;
 mod digest;
