@@ -16,8 +16,10 @@
 //! - [`acpi`]: the ACPI power button over generic netlink.
 //! - [`volumes`]: `containers/volumes/*` made ready for binds before any container starts.
 //!
-//! Non-goals: user namespaces with id maps, seccomp (parsed, reported, not applied), cgroup
-//! v1, restarting services, hooks, anything async or networked beyond rtnetlink.
+//! - [`seccomp`]: OCI seccomp profiles compiled to BPF (x86_64).
+//!
+//! Non-goals: user namespaces with id maps, cgroup v1, restarting services, hooks, anything
+//! async or networked beyond rtnetlink.
 
 pub mod acpi;
 pub mod boot;
@@ -29,6 +31,7 @@ pub mod logs;
 pub mod modules;
 pub mod mountopts;
 pub mod netlink;
+pub mod seccomp;
 pub mod shutdown;
 pub mod spec;
 #[cfg(target_os = "linux")]

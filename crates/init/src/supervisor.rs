@@ -162,10 +162,6 @@ impl Supervisor {
             container::cleanup(&mut sys, &bundle);
             return Err(format!("preparing {}: {e}", dir.display()));
         }
-        if bundle.config.linux.seccomp.is_some() {
-            // Said every time: running without a filter the image asked for weakens it.
-            console::event(&format!("warning {}: seccomp is not applied yet", bundle.name));
-        }
         let started = match spawn::spawn(&bundle) {
             Ok(s) => s,
             Err(e) => {

@@ -31,6 +31,8 @@ struct C {
     mkdir: &'static [&'static str],
     resources: Value,
     bind_net: &'static str,
+    seccomp: Option<Value>,
+    no_new_privs: bool,
 }
 
 impl C {
@@ -48,6 +50,8 @@ impl C {
             mkdir: &[],
             resources: json!({}),
             bind_net: "",
+            seccomp: None,
+            no_new_privs: false,
         }
     }
 
@@ -102,12 +106,19 @@ impl C {
                 "inheritable": self.caps, "permitted": self.caps
             });
         }
+        if self.no_new_privs {
+            process["noNewPrivileges"] = json!(true);
+        }
+        let mut linux = json!({"resources": self.resources, "namespaces": namespaces});
+        if let Some(sc) = &self.seccomp {
+            linux["seccomp"] = sc.clone();
+        }
         json!({
             "ociVersion": "1.2.1",
             "process": process,
             "root": {"path": "rootfs", "readonly": self.readonly},
             "mounts": mounts,
-            "linux": {"resources": self.resources, "namespaces": namespaces}
+            "linux": linux
         })
     }
 
@@ -200,6 +211,16 @@ fn containers() -> Vec<C> {
                  ip addr add 10.9.0.1/24 dev vh0 && ip link set vh0 up && echo host-side-up; \
                  trap 'exit 0' TERM; while :; do sleep 1; done",
             )
+        },
+        C {
+            no_new_privs: true,
+            seccomp: Some(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                              "errnoRet": 18}]
+            })),
+            ..C::new("services", "sec", "mkdir /tmp/x; echo sec-done")
         },
         C {
             pid_host: true,
@@ -493,7 +514,14 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "zz-poweroff: bindns-ok",
         "zz-poweroff: files service ",
         "zz-poweroff: no disk found",
+        "sec: sec-done",
+        "baleen: service sec exited 0",
     ]);
+    // The seccomp filter answered mkdir with the profile's errno (EXDEV), before the
+    // read-only root could (EROFS).
+    if !b.console.lines().any(|l| l.contains("sec: mkdir:") && l.contains("cross-device")) {
+        b.fail("seccomp did not refuse mkdir with EXDEV".into());
+    }
     // mknod failed for want of CAP_MKNOD, not because the root was read-only.
     if !b.console.lines().any(|l| l.contains("002-nocaps: mknod:") && l.contains("not permitted")) {
         b.fail("mknod was not refused with EPERM".into());

@@ -23,6 +23,8 @@ pub enum ContainerError {
     Spec { bundle: PathBuf, source: SpecError },
     #[error("bundle {bundle}: {source}")]
     Caps { bundle: PathBuf, source: CapError },
+    #[error("bundle {bundle}: {source}")]
+    Seccomp { bundle: PathBuf, source: crate::seccomp::SeccompError },
     #[error("bundle {bundle}: config.json has no process.args")]
     NoArgs { bundle: PathBuf },
     #[error("preparing {bundle}: {source}")]
@@ -42,6 +44,8 @@ pub struct Bundle {
     pub config: Config,
     pub runtime: Runtime,
     pub caps: CapSets,
+    /// The compiled `linux.seccomp` filter.
+    pub seccomp: Option<Vec<crate::seccomp::Insn>>,
 }
 
 impl Bundle {
@@ -55,8 +59,15 @@ impl Bundle {
         }
         let caps = caps::sets(config.process.capabilities.as_ref())
             .map_err(|source| ContainerError::Caps { bundle: dir.into(), source })?;
+        let seccomp = config
+            .linux
+            .seccomp
+            .as_ref()
+            .map(crate::seccomp::compile)
+            .transpose()
+            .map_err(|source| ContainerError::Seccomp { bundle: dir.into(), source })?;
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(Bundle { name, dir: dir.into(), config, runtime, caps })
+        Ok(Bundle { name, dir: dir.into(), config, runtime, caps, seccomp })
     }
 
     /// The absolute root directory (`root.path`, relative to the bundle).
@@ -145,8 +156,9 @@ pub fn plan(dir: &Path) -> Result<Vec<String>, ContainerError> {
     for (ns, path) in b.runtime.bind_ns.entries() {
         out.push(format!("bindNS {ns} {path}"));
     }
-    let child = setup::join_namespaces(&mut f, &b.config)
-        .and_then(|_| setup::setup_child(&mut f, &b.config, &rootfs, &b.caps));
+    let child = setup::join_namespaces(&mut f, &b.config).and_then(|_| {
+        setup::setup_child(&mut f, &b.config, &rootfs, &b.caps, b.seccomp.as_deref())
+    });
     out.extend(f.calls.drain(..).map(|c| format!("child: {c}")));
     if let Err(e) = child {
         out.push(format!("child: error: {e}"));

@@ -44,7 +44,7 @@ fn fake() -> Fake {
 fn mounts_run_in_config_order_before_pivot() {
     let cfg = linuxkit_config(true);
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default()).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
     let mounts: Vec<&str> = f.matching("mount ");
     let expect = [
         "mount - / - rec|slave -",
@@ -82,7 +82,7 @@ fn mounts_run_in_config_order_before_pivot() {
 fn writable_root_is_not_remounted() {
     let cfg = linuxkit_config(false);
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default()).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
     assert!(!f.calls.iter().any(|c| c.starts_with("mount - / - bind|remount|ro")));
     assert!(!f.calls.iter().any(|c| c.contains("/dev - remount|ro")));
 }
@@ -103,7 +103,7 @@ fn capabilities_drop_bounding_before_ids_then_set() {
     });
     let caps = crate::caps::sets(cfg.process.capabilities.as_ref()).unwrap();
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &caps).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &caps, None).unwrap();
     let tail: Vec<&str> = f.calls.iter().rev().take(4).rev().map(String::as_str).collect();
     assert_eq!(
         tail,
@@ -121,7 +121,7 @@ fn no_capabilities_means_empty_sets() {
     let cfg = linuxkit_config(true);
     let caps = crate::caps::sets(cfg.process.capabilities.as_ref()).unwrap();
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &caps).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &caps, None).unwrap();
     assert!(f.calls.contains(&"drop_bounding keep=0x0".to_owned()));
     assert!(f.calls.contains(&"set_caps eff=0x0 prm=0x0 inh=0x0 amb=0x0".to_owned()));
 }
@@ -148,7 +148,7 @@ fn sysctl_hostname_rlimits_and_devices() {
         gid: None,
     });
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default()).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
     for want in [
         "write /proc/sys/net/ipv4/ip_forward 1",
         "sethostname box",
@@ -166,7 +166,7 @@ fn a_failing_step_names_itself() {
     let cfg = linuxkit_config(true);
     let mut f = fake();
     f.fail.push("mount proc".into());
-    let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default()).unwrap_err();
+    let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap_err();
     assert_eq!(e.to_string(), format!("mounting {ROOT}/proc: {}", io::Error::from_raw_os_error(1)));
 }
 
@@ -246,7 +246,23 @@ fn mount_points_resolve_symlinks_inside_the_rootfs() {
     let mut cfg = linuxkit_config(false);
     cfg.mounts.retain(|m| m.destination == "/etc/x.conf");
     let mut f = fake().link("/containers/services/x/rootfs/etc", "/run/evil");
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default()).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
     assert!(f.calls.contains(&format!("touch {ROOT}/run/evil/x.conf")), "{:#?}", f.calls);
     assert!(!f.calls.iter().any(|c| c.contains(" /run/evil")), "{:#?}", f.calls);
+}
+
+#[test]
+fn seccomp_goes_last_with_no_new_privs_and_first_without() {
+    let prog =
+        crate::seccomp::compile(&serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})).unwrap();
+    let mut cfg = linuxkit_config(false);
+    cfg.process.no_new_privileges = true;
+    let mut f = fake();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), Some(&prog)).unwrap();
+    assert_eq!(f.calls[f.calls.len() - 2..], ["no_new_privs", "seccomp 7 insns"]);
+    cfg.process.no_new_privileges = false;
+    let mut f = fake();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), Some(&prog)).unwrap();
+    let pos = |s: &str| f.calls.iter().position(|c| c.starts_with(s)).unwrap();
+    assert!(pos("seccomp") < pos("drop_bounding"), "{:#?}", f.calls);
 }

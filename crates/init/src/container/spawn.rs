@@ -153,7 +153,9 @@ fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: Owned
             return format!("bringing up lo: {e}");
         }
     }
-    if let Err(e) = setup::setup_child(&mut sys, &b.config, &b.rootfs(), &b.caps) {
+    if let Err(e) =
+        setup::setup_child(&mut sys, &b.config, &b.rootfs(), &b.caps, b.seccomp.as_deref())
+    {
         return e.to_string();
     }
     let p = &b.config.process;

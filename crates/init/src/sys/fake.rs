@@ -183,6 +183,10 @@ impl Sys for Fake {
         self.record("no_new_privs".into())
     }
 
+    fn seccomp(&mut self, prog: &[crate::seccomp::Insn]) -> io::Result<()> {
+        self.record(format!("seccomp {} insns", prog.len()))
+    }
+
     fn sync(&mut self) {
         self.calls.push("sync".into());
     }

@@ -165,6 +165,8 @@ pub trait Sys {
     fn set_caps(&mut self, caps: &CapSets) -> io::Result<()>;
     /// `PR_SET_NO_NEW_PRIVS`.
     fn no_new_privs(&mut self) -> io::Result<()>;
+    /// Installs a seccomp filter (needs no_new_privs or CAP_SYS_ADMIN).
+    fn seccomp(&mut self, prog: &[crate::seccomp::Insn]) -> io::Result<()>;
     /// sync(2).
     fn sync(&mut self);
     /// kill(2).

@@ -219,6 +219,21 @@ impl Sys for Real {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
     }
 
+    fn seccomp(&mut self, prog: &[crate::seccomp::Insn]) -> io::Result<()> {
+        #[repr(C)]
+        struct Fprog {
+            len: u16,
+            filter: *const crate::seccomp::Insn,
+        }
+        let len = u16::try_from(prog.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let fprog = Fprog { len, filter: prog.as_ptr() };
+        const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+        // SAFETY: fprog points at `len` sock_filter-layout instructions alive for the call.
+        check_long(unsafe {
+            libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0 as libc::c_ulong, &fprog)
+        })
+    }
+
     fn sync(&mut self) {
         // SAFETY: sync takes no arguments.
         unsafe { libc::sync() }
