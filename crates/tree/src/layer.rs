@@ -277,6 +277,8 @@ fn convert<R: Read>(id: &str, te: &mut tar::Entry<'_, R>) -> Result<Option<Entry
         Ok((major, minor))
     };
     let kind = match etype {
+        // Old (v7) archives mark directories only by a trailing `/` on a regular-file type.
+        tar::EntryType::Regular if etype.as_byte() == 0 && name.ends_with('/') => EntryKind::Dir,
         tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File { size: te.size() },
         tar::EntryType::Directory => EntryKind::Dir,
         tar::EntryType::Symlink => EntryKind::Symlink { target: link.unwrap_or_default() },
