@@ -128,6 +128,12 @@ impl<S: EntrySink + ?Sized> EntrySink for &mut S {
     }
 }
 
+impl<S: EntrySink + ?Sized> EntrySink for Box<S> {
+    fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        (**self).add(entry, data)
+    }
+}
+
 /// A sink that keeps entries and their data in memory: for tests and small trees only.
 #[derive(Debug, Default)]
 pub struct Collect {
