@@ -305,7 +305,13 @@ pub fn load(ix: &Index, names: &[String], loader: &mut dyn Loader) -> Vec<String
         missing.into_iter().map(|m| format!("module {m} not found")).collect();
     for f in files {
         if let Err(e) = loader.load(&f) {
-            report.push(format!("module {} failed: {e}", f.display()));
+            let hint = if compressed(&f) {
+                " (a compressed module needs a kernel with CONFIG_MODULE_DECOMPRESS; \
+                 Debian 12's has none: ship modules uncompressed)"
+            } else {
+                ""
+            };
+            report.push(format!("module {} failed: {e}{hint}", f.display()));
         }
     }
     report
