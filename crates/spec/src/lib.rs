@@ -12,6 +12,8 @@
 //! - [`runtime::config_to_oci`] / [`runtime::runtime_json`]: a container's `config.json` and
 //!   `runtime.json` ([`oci::Spec`], [`oci::RuntimeJson`]), byte-compatible with LinuxKit through
 //!   [`oci::to_go_json`].
+//! - [`metadata::yaml`] / [`metadata::json`]: the contents of a `metadata: yaml|json` file, as
+//!   LinuxKit serializes the merged config.
 //!
 //! Non-goals: no I/O at all (callers hand over names and bytes), no network, no knowledge of
 //! registries or output formats.
@@ -26,6 +28,7 @@ mod merge;
 mod node;
 mod schema;
 
+pub mod metadata;
 pub mod oci;
 pub mod runtime;
 

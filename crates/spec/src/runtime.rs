@@ -344,7 +344,7 @@ fn id_mappings(
         .collect()
 }
 
-fn convert_resources(name: &str, r: &cfg::Resources) -> Result<Resources, RuntimeError> {
+pub(crate) fn convert_resources(name: &str, r: &cfg::Resources) -> Result<Resources, RuntimeError> {
     let throttle = |v: &Option<Vec<cfg::ThrottleDevice>>,
                     field: &'static str|
      -> Result<Vec<ThrottleDevice>, RuntimeError> {
