@@ -480,3 +480,29 @@ fn one_pass_into_tar_and_initrd_equals_two_passes() {
     let two = self::initrd(InitrdCompression::Gzip, 2);
     assert!(one.initrd == two.initrd && one.kernel == two.kernel && one.cmdline == two.cmdline);
 }
+
+#[test]
+fn our_tar_reads_back_into_the_same_entries() {
+    let entries = golden_entries();
+    let mut w = TarWriter::new(Vec::new());
+    for (entry, data) in &entries {
+        w.add(entry, &mut &data[..]).unwrap();
+    }
+    let bytes = w.finish().unwrap();
+    let mut back = Collect::default();
+    let layers = vec![Layer::new("ours", "application/x-tar", Cursor::new(bytes))];
+    flatten(layers, |e: Entry, d: &mut dyn Read| {
+        back.add(&e, d).map_err(|source| LayerError::Read { layer: "collect".into(), source })
+    })
+    .unwrap();
+    // PAX records come back sorted, as written; their order carries no meaning.
+    let sorted = |v: Vec<(Entry, Vec<u8>)>| -> Vec<(Entry, Vec<u8>)> {
+        v.into_iter()
+            .map(|(mut e, d)| {
+                e.pax.sort();
+                (e, d)
+            })
+            .collect()
+    };
+    assert_eq!(sorted(back.entries), sorted(entries));
+}
