@@ -259,7 +259,8 @@ pub fn setup_child(
             step("creating symlink", &p, sys.symlink(target, &p))?;
         }
     }
-    for d in &cfg.linux.devices {
+    // As runc: with the host's /dev bound in, its nodes are used as they are.
+    for d in cfg.linux.devices.iter().filter(|_| !dev_is_bind) {
         let p = secure_join(sys, rootfs, &d.path);
         let kind = match d.kind.as_str() {
             "c" | "u" => DevKind::Char,
@@ -271,7 +272,10 @@ pub fn setup_child(
             step("creating device directory", parent, sys.mkdir_all(parent, 0o755))?;
         }
         let mode = d.file_mode.unwrap_or(0o666);
-        step("creating device", &p, sys.mknod(&p, kind, mode, d.major, d.minor))?;
+        match sys.mknod(&p, kind, mode, d.major, d.minor) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            r => step("creating device", &p, r)?,
+        }
         if d.uid.is_some() || d.gid.is_some() {
             let r = sys.chown(&p, d.uid.unwrap_or(0), d.gid.unwrap_or(0));
             step("changing owner of", &p, r)?;

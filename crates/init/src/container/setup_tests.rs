@@ -266,3 +266,25 @@ fn seccomp_goes_last_with_no_new_privs_and_first_without() {
     let pos = |s: &str| f.calls.iter().position(|c| c.starts_with(s)).unwrap();
     assert!(pos("seccomp") < pos("drop_bounding"), "{:#?}", f.calls);
 }
+
+#[test]
+fn devices_are_not_made_in_a_bound_host_dev() {
+    let mut cfg = linuxkit_config(false);
+    cfg.mounts.retain(|m| m.destination != "/dev" && m.destination != "/dev/pts");
+    cfg.mounts.push(Mount {
+        destination: "/dev".into(),
+        kind: Some("bind".into()),
+        source: Some("/dev".into()),
+        options: vec!["rbind".into(), "rw".into()],
+    });
+    cfg.linux.devices.push(crate::spec::Device {
+        path: "/dev/console".into(),
+        kind: "c".into(),
+        major: 5,
+        minor: 1,
+        ..Default::default()
+    });
+    let mut f = fake().dir("/dev");
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
+    assert!(!f.calls.iter().any(|c| c.starts_with("mknod")), "{:#?}", f.calls);
+}
