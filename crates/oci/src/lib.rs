@@ -31,8 +31,8 @@ pub use digest::{Digest, DigestError, Hasher};
 pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 pub use platform::{Platform, PlatformError};
 pub use pull::{
-    pull, pull_all, pull_all_blocking, pull_blocking, pull_with, terminal_progress, PullError,
-    PullOptions,
+    is_published, is_published_blocking, pull, pull_all, pull_all_blocking, pull_blocking,
+    pull_with, terminal_progress, PullError, PullOptions,
 };
 pub use push::{push, push_blocking, PushError, PushOptions};
 pub use reference::{Reference, ReferenceError, DOCKER_HUB};

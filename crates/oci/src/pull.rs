@@ -319,3 +319,46 @@ pub fn terminal_progress() -> Option<indicatif::MultiProgress> {
         indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
     })
 }
+
+/// Whether the registry serves, under `r`'s name, exactly the root the store holds for it (what
+/// LinuxKit's `cache rm/clean --published-only` asks before dropping a cached image).
+pub async fn is_published(
+    store: &Store,
+    r: &Reference,
+    opts: &RegistryOptions,
+) -> Result<bool, PullError> {
+    let reference = r.to_string();
+    let Some(root) = store.lookup(r).map_err(|source| PullError::Store {
+        reference: reference.clone(),
+        source: Box::new(source),
+    })?
+    else {
+        return Ok(false);
+    };
+    let client = Client::new(opts).map_err(|source| PullError::Registry {
+        reference: reference.clone(),
+        source: Box::new(source),
+    })?;
+    match client.get_manifest(r, &r.manifest_key()).await {
+        Ok((bytes, _)) => {
+            let local = root.digest().to_string();
+            let mut h =
+                Digest::parse(&local).map_or_else(|_| crate::Hasher::sha256(), |d| d.hasher());
+            h.update(&bytes);
+            Ok(h.finish().to_string() == local)
+        }
+        Err(RegistryError::ManifestUnknown { .. }) => Ok(false),
+        Err(source) => Err(PullError::Registry { reference, source: Box::new(source) }),
+    }
+}
+
+/// [`is_published`] for callers without an async runtime.
+pub fn is_published_blocking(
+    store: &Store,
+    r: &Reference,
+    opts: &RegistryOptions,
+) -> Result<bool, PullError> {
+    let rt = runtime()
+        .map_err(|e| PullError::Runtime { reference: r.to_string(), detail: e.to_string() })?;
+    rt.block_on(is_published(store, r, opts))
+}

@@ -815,3 +815,21 @@ fn insecure_registry_skips_certificate_checks() {
         pull_blocking(&store, &r, &amd64(), &PullOptions { registry: insecure, ..opts() }).unwrap();
     assert_eq!(got.manifest_digest.to_string(), img.manifest.digest);
 }
+
+#[test]
+fn is_published_compares_the_remote_root_with_the_stored_one() {
+    let Some(reg) = Registry::plain() else { return };
+    let img = two_layer_image(110);
+    let name = format!("{}/test/pub:v1", reg.host);
+    let src = publish(&img, &name, &push_opts());
+    let store = Store::open(src.path()).unwrap();
+    let reg_opts = RegistryOptions { retries: 0, ..Default::default() };
+    let r = Reference::parse(&name).unwrap();
+    assert!(baleen_oci::is_published_blocking(&store, &r, &reg_opts).unwrap());
+    // The same name locally pointing at other content: not what the registry has.
+    two_layer_image(111).write_layout(src.path(), &name);
+    assert!(!baleen_oci::is_published_blocking(&store, &r, &reg_opts).unwrap());
+    let never = Reference::parse(&format!("{}/test/never:v1", reg.host)).unwrap();
+    two_layer_image(112).write_layout(src.path(), &never.to_string());
+    assert!(!baleen_oci::is_published_blocking(&store, &never, &reg_opts).unwrap());
+}

@@ -50,9 +50,20 @@ enum CacheCommand {
     Rm {
         #[arg(required = true, value_name = "REF")]
         refs: Vec<String>,
+        /// Only those whose registry serves exactly the stored image (safe to fetch again).
+        #[arg(long)]
+        published_only: bool,
+        #[command(flatten)]
+        registry: RegistryFlags,
     },
     /// Remove every image from the store, and their blobs.
-    Clean,
+    Clean {
+        /// Only images whose registry serves exactly the stored image.
+        #[arg(long)]
+        published_only: bool,
+        #[command(flatten)]
+        registry: RegistryFlags,
+    },
     /// Delete blobs that no image in the store uses, and leftovers of interrupted pulls.
     Gc,
     /// Pull images into the store (only what is not there yet, unless --always).
@@ -98,6 +109,15 @@ enum CacheCommand {
         #[arg(long, value_name = "REF")]
         name: Option<String>,
     },
+}
+
+/// Whether `r` may be dropped under --published-only; says so on stderr when it is kept.
+fn published(store: &Store, r: &Reference, flags: &RegistryFlags) -> anyhow::Result<bool> {
+    let yes = baleen_oci::is_published_blocking(store, r, &flags.options())?;
+    if !yes {
+        eprintln!("keeping {r}: the registry does not serve this exact image");
+    }
+    Ok(yes)
 }
 
 fn parse_ref(s: &str) -> anyhow::Result<Reference> {
@@ -148,20 +168,27 @@ fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
                 println!("{name:<width$}  {}", d.digest());
             }
         }
-        CacheCommand::Rm { refs } => {
+        CacheCommand::Rm { refs, published_only, registry } => {
             let mut missing = Vec::new();
             for r in &refs {
-                if !store.remove(&parse_ref(r)?)? {
-                    missing.push(r.as_str());
+                let r = parse_ref(r)?;
+                if published_only && !published(&store, &r, &registry)? {
+                    continue;
+                }
+                if !store.remove(&r)? {
+                    missing.push(r.to_string());
                 }
             }
             if !missing.is_empty() {
                 bail!("no image named {} in {}", missing.join(", "), dir.display());
             }
         }
-        CacheCommand::Clean => {
+        CacheCommand::Clean { published_only, registry } => {
             for (name, _) in store.list()? {
-                store.remove(&parse_ref(&name)?)?;
+                let r = parse_ref(&name)?;
+                if !published_only || published(&store, &r, &registry)? {
+                    store.remove(&r)?;
+                }
             }
             let report = store.gc()?;
             eprintln!("removed {} blobs, {} bytes", report.blobs_removed, report.bytes_freed);
