@@ -586,3 +586,35 @@ fn fanout_reports_a_failing_source_to_the_caller_and_the_branches() {
     w.into_sink().close();
     assert!(a.join().is_err());
 }
+
+#[test]
+fn mutated_layers_give_errors_never_panics() {
+    let base = tar_layer(&[
+        dir("etc"),
+        file("etc/a", b"aaaa"),
+        hardlink("etc/b", "etc/a"),
+        symlink("etc/c", "a"),
+        TestEntry::Char { path: "dev/x".into(), major: 1, minor: 1 },
+        whiteout("etc/d"),
+        opaque("var"),
+    ]);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..400 {
+        let mut t = base.clone();
+        for _ in 0..(1 + round % 8) {
+            let at = (next() % t.len() as u64) as usize;
+            t[at] = next() as u8;
+        }
+        if round % 5 == 0 {
+            t.truncate((next() % t.len() as u64) as usize);
+        }
+        let layers = if round % 3 == 0 { vec![gzip(&t)] } else { vec![t] };
+        let _ = run(|w| w.init(0, image("fuzz", layers)));
+    }
+}
