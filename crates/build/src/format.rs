@@ -88,7 +88,7 @@ impl Format {
         matches!(
             self,
             Format::Tar | Format::Docker | Format::KernelInitrd | Format::TarKernelInitrd
-        )
+        ) || crate::disk::writes(self)
     }
 
     /// `tar` and `docker` are single streams that may go to `--o` / stdout; LinuxKit requires
@@ -127,6 +127,11 @@ impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The names of the formats baleen writes, comma-separated, for errors.
+pub fn supported_names() -> String {
+    ALL.iter().filter(|f| f.supported()).map(|f| f.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// The names of every format, comma-separated, for help texts and errors.

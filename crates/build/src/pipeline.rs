@@ -40,7 +40,7 @@ pub struct Request<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("format `{0}` is not supported yet (baleen writes: tar, docker, kernel+initrd, tar-kernel-initrd)")]
+    #[error("format `{0}` is not supported yet (baleen writes: {names})", names = crate::format::supported_names())]
     Unsupported(Format),
     #[error("format `{0}` is a single stream and must be the only format of the build")]
     NotAlone(Format),
@@ -63,6 +63,8 @@ pub enum BuildError {
     Tree { format: Format, source: TreeError },
     #[error("writing {format} output: {source}")]
     Io { format: Format, source: io::Error },
+    #[error("writing {format}: {source}")]
+    Disk { format: Format, source: crate::disk::DiskError },
 }
 
 /// One container, rendered.
@@ -84,9 +86,11 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
     let ids = IdMap::new(req.config);
     let containers = render(req.config, &images, &ids)?;
     let mut outputs = Outputs::default();
+    // The EFI formats share one UKI, made by the first of them.
+    let mut uki = None;
     for &format in &req.formats {
         info!(format = %format, "writing");
-        write_format(req, format, &images, &containers, &ids, &mut outputs)?;
+        write_format(req, format, &images, &containers, &ids, &mut outputs, &mut uki)?;
     }
     outputs.commit().map_err(|source| BuildError::Io { format: req.formats[0], source })
 }
@@ -242,6 +246,7 @@ fn write_format(
     containers: &[Container],
     ids: &IdMap,
     outputs: &mut Outputs,
+    uki: &mut Option<crate::disk::Uki>,
 ) -> Result<(), BuildError> {
     let io_err = |source| BuildError::Io { format, source };
     let tree_err = |source| BuildError::Tree { format, source };
@@ -309,6 +314,21 @@ fn write_format(
             )
             .map_err(io_err)?;
             w.flush().map_err(io_err)
+        }
+        f if crate::disk::writes(f) => {
+            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
+            let disk_err = |source| BuildError::Disk { format, source };
+            if uki.is_none() {
+                let (kernel, initrd, cmdline, _ucode) =
+                    initrd_parts(req, images, containers, ids, true, format)?;
+                let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
+                *uki = Some(
+                    crate::disk::Uki::make(boot, req.store, &req.platform, name)
+                        .map_err(disk_err)?,
+                );
+            }
+            let uki = uki.as_mut().expect("made above");
+            crate::disk::write(f, uki, dir, name, outputs).map_err(disk_err)
         }
         other => Err(BuildError::Unsupported(other)),
     }

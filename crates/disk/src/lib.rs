@@ -4,7 +4,9 @@
 //! Key items: [`write_uki`] (systemd's EFI stub + `.osrel`, `.cmdline`, `.initrd`, `.linux`, laid
 //! out as `ukify` does), [`fat::write_fat`] (FAT16/32 volumes, laid out up front and streamed),
 //! [`gpt::Gpt`] (protective MBR + primary/backup GPT), [`write_efi_disk`] (`raw-efi`: GPT + ESP
-//! with the UKI as `EFI/BOOT/BOOTX64.EFI`).
+//! with the UKI as `EFI/BOOT/BOOTX64.EFI`), and the wrappers of a raw disk that store only its
+//! non-zero parts: [`write_qcow2`] (v3), [`write_vhd`] (fixed and dynamic), [`write_vmdk`]
+//! (stream-optimized).
 //!
 //! Invariants: no host paths, no network, no clocks, no randomness — every byte depends only on
 //! the inputs; identifiers (disk GUIDs, FAT serials) are derived from content hashes; file data
@@ -16,7 +18,17 @@
 pub mod efi;
 pub mod fat;
 pub mod gpt;
+mod hashing;
+pub mod qcow2;
+mod sparse;
 pub mod uki;
+pub mod vhd;
+pub mod vmdk;
 
 pub use efi::{write_efi_disk, write_esp, EfiDiskError, EfiDiskLayout};
+pub use hashing::HashingWriter;
+pub use qcow2::write_qcow2;
+pub use sparse::SparseError;
 pub use uki::{default_osrel, write_uki, UkiError, UkiParts};
+pub use vhd::{write_vhd, VhdKind};
+pub use vmdk::write_vmdk;

@@ -188,3 +188,76 @@ mod efi_disk {
         assert!(differing > 0 && differing < 200, "{differing} bytes differ");
     }
 }
+
+mod wrappers {
+    use baleen_disk::{write_efi_disk, write_qcow2, write_vhd, write_vmdk, VhdKind};
+    use std::path::Path;
+    use std::process::Command;
+
+    fn qemu_img(args: &[&str], paths: &[&Path]) -> String {
+        let bin = baleen_testkit::require_tool("qemu-img").unwrap();
+        let out = Command::new(bin).args(args).args(paths).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "qemu-img {args:?} {paths:?}:\n{text}");
+        text
+    }
+
+    /// Every wrapper of one raw EFI disk (with a 5 MiB hole in the middle of the UKI, so that
+    /// sparse runs occur inside the data too) reads back as the same disk in qemu-img.
+    #[test]
+    fn qcow2_vhd_and_vmdk_read_back_as_the_raw_disk() {
+        if baleen_testkit::require_tool("qemu-img").is_none() {
+            return;
+        }
+        let mut uki: Vec<u8> = (0..9_000_000usize).map(|i| (i * 7 % 251) as u8).collect();
+        uki[2_000_000..7_000_000].fill(0);
+        let mut raw = Vec::new();
+        let layout = write_efi_disk(&mut &uki[..], uki.len() as u64, b"seed", &mut raw).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let raw_path = tmp.path().join("d.raw");
+        std::fs::write(&raw_path, &raw).unwrap();
+        let size = layout.disk_size;
+        let mut cur = std::io::Cursor::new(raw.clone());
+        let write = |name: &str, f: &mut dyn FnMut(&mut Vec<u8>)| {
+            let mut a = Vec::new();
+            f(&mut a);
+            let mut b = Vec::new();
+            f(&mut b);
+            assert!(a == b, "{name} is deterministic");
+            let p = tmp.path().join(name);
+            std::fs::write(&p, &a).unwrap();
+            (p, a.len())
+        };
+        let (qcow2, qlen) = write("d.qcow2", &mut |o| {
+            write_qcow2(&mut cur.clone(), size, o).unwrap();
+        });
+        assert!((qlen as u64) < size - 4_000_000, "zero clusters are not stored ({qlen} bytes)");
+        let (vhd, _) = write("d.vhd", &mut |o| {
+            write_vhd(&mut cur.clone(), size, VhdKind::Fixed, b"seed", o).unwrap();
+        });
+        let (dvhd, dlen) = write("dyn.vhd", &mut |o| {
+            write_vhd(&mut cur.clone(), size, VhdKind::Dynamic, b"seed", o).unwrap();
+        });
+        assert!((dlen as u64) < size, "dynamic VHD is sparse");
+        let (vmdk, vlen) = write("d.vmdk", &mut |o| {
+            write_vmdk(&mut cur, size, "d.vmdk", b"seed", o).unwrap();
+        });
+        assert!((vlen as u64) < size / 2, "grains are compressed");
+
+        let text = qemu_img(&["check"], &[&qcow2]);
+        assert!(text.contains("No errors were found"), "{text}");
+        let text = qemu_img(&["check"], &[&vmdk]);
+        assert!(text.contains("No errors were found"), "{text}");
+        for (p, fmt) in [(&qcow2, "qcow2"), (&vhd, "vpc"), (&dvhd, "vpc"), (&vmdk, "vmdk")] {
+            let info = qemu_img(&["info", "--output=json", "-f", fmt], &[p]);
+            assert!(info.contains(&format!("\"virtual-size\": {size}")), "{}: {info}", p.display());
+            qemu_img(&["compare", "-f", fmt, "-F", "raw"], &[p, &raw_path]);
+        }
+        let info = qemu_img(&["info", "-f", "vmdk"], &[&vmdk]);
+        assert!(info.contains("streamOptimized"), "{info}");
+    }
+}

@@ -1,0 +1,201 @@
+//! The EFI formats (`uki`, `raw-efi`, `aws`, `qcow2-efi`, `vhd`, `dynamic-vhd`, `vmdk`,
+//! `iso-efi`, `iso-efi-initrd`): the build's kernel, initrd and command line made into a UKI on
+//! systemd's EFI stub, then placed on a disk or an ISO by crates/disk.
+//!
+//! Every one of them starts from the same UKI, written once to a temporary file while its
+//! SHA-256 is taken: that hash is the seed of every GUID and serial, so two builds of the same
+//! system give the same bytes. The stub comes from the `baleen/systemd-boot` component when the
+//! store has one, else from Debian's `systemd-boot-efi` on the host.
+
+use crate::format::Format;
+use crate::output::Outputs;
+use baleen_disk::{
+    write_efi_disk, write_qcow2, write_uki, write_vhd, write_vmdk, HashingWriter, UkiParts, VhdKind,
+};
+use baleen_oci::{Platform, Store};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// Where Debian's `systemd-boot-efi` puts the stub, inside the component image and on hosts.
+pub const STUB_PATH: &str = "usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+const COMPONENT: &str = "docker.io/baleen/systemd-boot:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    #[error(
+        "no systemd EFI stub: the store has no baleen/systemd-boot image and /{STUB_PATH} is \
+         missing; install Debian's systemd-boot-efi or build pkg/systemd-boot \
+         (`baleen pkg build pkg/systemd-boot`)"
+    )]
+    NoStub,
+    #[error("reading the EFI stub from {image}: {message}")]
+    StubImage { image: String, message: String },
+    #[error("reading the EFI stub {path}: {source}")]
+    StubFile { path: PathBuf, source: io::Error },
+    #[error("building the UKI: {0}")]
+    Uki(#[source] baleen_disk::UkiError),
+    #[error("writing the EFI disk: {0}")]
+    Efi(#[source] baleen_disk::EfiDiskError),
+    #[error("converting the raw EFI disk: {0}")]
+    Wrap(#[source] baleen_disk::SparseError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+fn io(what: &str) -> impl FnOnce(io::Error) -> DiskError + '_ {
+    move |source| DiskError::Io { what: what.to_string(), source }
+}
+
+/// The formats written here.
+pub fn writes(f: Format) -> bool {
+    matches!(
+        f,
+        Format::Uki
+            | Format::RawEfi
+            | Format::Aws
+            | Format::Qcow2Efi
+            | Format::Vhd
+            | Format::DynamicVhd
+            | Format::Vmdk
+    )
+}
+
+/// What the kernel-booting part of the pipeline produced.
+#[derive(Debug)]
+pub struct Boot {
+    pub kernel: File,
+    pub initrd: File,
+    pub cmdline: Vec<u8>,
+}
+
+/// A UKI in a temporary file, with the hash of its bytes.
+#[derive(Debug)]
+pub struct Uki {
+    file: File,
+    len: u64,
+    seed: [u8; 32],
+}
+
+impl Uki {
+    /// Builds the UKI of `boot` on the stub found for `store` / `platform`; `name` goes into
+    /// its `.osrel`.
+    pub fn make(
+        mut boot: Boot,
+        store: &Store,
+        platform: &Platform,
+        name: &str,
+    ) -> Result<Uki, DiskError> {
+        let stub = find_stub(store, platform)?;
+        make_uki(&stub, &mut boot, name)
+    }
+
+    fn reader(&mut self) -> Result<BufReader<&mut File>, DiskError> {
+        self.file.rewind().map_err(io("rewinding the UKI"))?;
+        Ok(BufReader::with_capacity(1 << 20, &mut self.file))
+    }
+}
+
+/// Writes `format`'s output for base name `<dir>/<name>`.
+pub fn write(
+    format: Format,
+    uki: &mut Uki,
+    dir: &Path,
+    name: &str,
+    outputs: &mut Outputs,
+) -> Result<(), DiskError> {
+    let dest = dir.join(format!("{name}{}", format.outputs()[0]));
+    let mut out = outputs.create(&dest).map_err(io("creating the output"))?;
+    match format {
+        Format::Uki => {
+            io::copy(&mut uki.reader()?, &mut out).map_err(io("copying the UKI"))?;
+        }
+        Format::RawEfi | Format::Aws => {
+            let (len, seed) = (uki.len, uki.seed);
+            write_efi_disk(&mut uki.reader()?, len, &seed, &mut out).map_err(DiskError::Efi)?;
+        }
+        Format::Qcow2Efi | Format::Vhd | Format::DynamicVhd | Format::Vmdk => {
+            // The wrappers read the raw disk twice (which clusters hold data, then the data):
+            // it goes to a temporary file first.
+            let tmp = tempfile::tempfile().map_err(io("creating a temporary raw disk"))?;
+            let mut w = BufWriter::with_capacity(1 << 20, tmp);
+            let (len, seed) = (uki.len, uki.seed);
+            let layout =
+                write_efi_disk(&mut uki.reader()?, len, &seed, &mut w).map_err(DiskError::Efi)?;
+            let mut raw = w.into_inner().map_err(|e| io("writing the raw disk")(e.into_error()))?;
+            let size = layout.disk_size;
+            let wrap = DiskError::Wrap;
+            match format {
+                Format::Qcow2Efi => {
+                    write_qcow2(&mut raw, size, &mut out).map(drop).map_err(wrap)?
+                }
+                Format::Vhd => {
+                    write_vhd(&mut raw, size, VhdKind::Fixed, &seed, &mut out).map_err(wrap)?
+                }
+                Format::DynamicVhd => {
+                    write_vhd(&mut raw, size, VhdKind::Dynamic, &seed, &mut out).map_err(wrap)?
+                }
+                _ => {
+                    let file = format!("{name}.vmdk");
+                    write_vmdk(&mut raw, size, &file, &seed, &mut out).map_err(wrap)?
+                }
+            }
+        }
+        other => unreachable!("{other} is not a disk format"),
+    }
+    out.flush().map_err(io("writing the output"))
+}
+
+fn make_uki(stub: &[u8], boot: &mut Boot, name: &str) -> Result<Uki, DiskError> {
+    let tmp = tempfile::tempfile().map_err(io("creating a temporary file for the UKI"))?;
+    let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp));
+    boot.kernel.rewind().map_err(io("rewinding the kernel"))?;
+    boot.initrd.rewind().map_err(io("rewinding the initrd"))?;
+    let osrel = baleen_disk::default_osrel(name);
+    let parts = UkiParts {
+        kernel: &mut BufReader::new(&mut boot.kernel),
+        initrd: &mut BufReader::new(&mut boot.initrd),
+        cmdline: &boot.cmdline,
+        osrel: &osrel,
+    };
+    write_uki(stub, parts, &mut w).map_err(DiskError::Uki)?;
+    let (buf, seed, len) = w.finish();
+    let file = buf.into_inner().map_err(|e| io("writing the UKI")(e.into_error()))?;
+    Ok(Uki { file, len, seed })
+}
+
+/// The stub from the newest-named `baleen/systemd-boot` image in the store, else the host's.
+fn find_stub(store: &Store, platform: &Platform) -> Result<Vec<u8>, DiskError> {
+    let names = store
+        .list()
+        .map_err(|e| DiskError::StubImage { image: "the store".into(), message: e.to_string() })?;
+    if let Some((image, _)) = names.iter().rev().find(|(n, _)| n.starts_with(COMPONENT)) {
+        let err = |message: String| DiskError::StubImage { image: image.clone(), message };
+        let reference = baleen_oci::Reference::parse(image).map_err(|e| err(e.to_string()))?;
+        let img = store
+            .resolve(&reference, platform)
+            .map_err(|e| err(e.to_string()))?
+            .ok_or_else(|| err(format!("no image for {platform}")))?;
+        // Top layer first: the last layer that has the file wins.
+        for layer in img.layers.iter().rev() {
+            let digest = baleen_oci::Digest::parse(layer.digest().as_ref())
+                .map_err(|e| err(e.to_string()))?;
+            let blob = store.open_blob(&digest).map_err(|e| err(e.to_string()))?;
+            let id = digest.to_string();
+            let mut tar = baleen_tree::decompress(&id, layer.media_type().as_ref(), Box::new(blob))
+                .map_err(|e| err(e.to_string()))?;
+            if let Some(bytes) =
+                baleen_tree::read_tar_file(&mut tar, STUB_PATH).map_err(|e| err(e.to_string()))?
+            {
+                return Ok(bytes);
+            }
+        }
+        return Err(err(format!("no /{STUB_PATH} in the image")));
+    }
+    let host = Path::new("/").join(STUB_PATH);
+    match std::fs::read(&host) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DiskError::NoStub),
+        Err(source) => Err(DiskError::StubFile { path: host, source }),
+    }
+}

@@ -1,0 +1,200 @@
+//! The EFI formats end to end: the spine system (Debian's cloud kernel, baleen-init, busybox
+//! containers) built by the pipeline into a UKI, a raw EFI disk and its wrappers; each output
+//! byte-identical across two builds, checked by the reference tools when installed, and booted
+//! under OVMF (TCG) to the spine's markers — one boot per format at most.
+
+use baleen_build::{build, Format, Output, Request};
+use baleen_formats::InitrdCompression;
+use baleen_oci::{Platform, PullOptions, Store};
+use baleen_testkit::boot::BootTest;
+use baleen_testkit::image::ImageBuilder;
+use baleen_testkit::layers::{dir, file, file_mode, symlink, tar_layer};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const YAML: &str = r#"
+kernel:
+  image: baleen/spine-kernel:1
+  cmdline: "console=ttyS0 panic=-1 baleen.modules=overlay baleen.debug=1"
+init:
+  - baleen/spine-init:1
+onboot:
+  - name: hello
+    image: baleen/spine-busybox:1
+    command: ["/bin/sh", "-c", "echo spine-onboot-ok"]
+onshutdown:
+  - name: bye
+    image: baleen/spine-busybox:1
+    command: ["/bin/sh", "-c", "echo spine-onshutdown-ok"]
+services:
+  - name: reader
+    image: baleen/spine-busybox:1
+    binds:
+      - /etc/motd:/etc/motd:ro
+    command: ["/bin/sh", "-c", "echo writable > /tmp-test && cat /tmp-test && cat /etc/motd; trap 'exit 0' TERM; while :; do sleep 1; done"]
+  - name: zz-poweroff
+    image: baleen/spine-busybox:1
+    pid: host
+    command: ["/bin/sh", "-c", "sleep 2; echo spine-powering-off; kill -USR2 1"]
+files:
+  - path: etc/motd
+    contents: "spine-files-ok\n"
+    mode: "0644"
+"#;
+
+/// Images from the real parts: Debian's kernel and overlay module, the static baleen-init, and
+/// Debian's static busybox as the containers' userland.
+fn store(at: &Path, kernel: &baleen_testkit::kernel::Kernel) -> Store {
+    let overlay = "kernel/fs/overlayfs/overlay.ko";
+    let modules_dir = format!("lib/modules/{}", kernel.release);
+    // Every directory is listed, as in LinuxKit's kernel tars: the kernel's initramfs unpacker
+    // creates no missing parents.
+    let modules = tar_layer(&[
+        dir("lib/"),
+        dir("lib/modules/"),
+        dir(&format!("{modules_dir}/")),
+        dir(&format!("{modules_dir}/kernel/")),
+        dir(&format!("{modules_dir}/kernel/fs/")),
+        dir(&format!("{modules_dir}/kernel/fs/overlayfs/")),
+        file(
+            &format!("{modules_dir}/{overlay}"),
+            &std::fs::read(kernel.modules.join(overlay)).unwrap(),
+        ),
+    ]);
+    ImageBuilder::new()
+        .layer(&[
+            file("kernel", &std::fs::read(&kernel.vmlinuz).unwrap()),
+            file("kernel.tar", &modules),
+        ])
+        .build()
+        .write_layout(at, "docker.io/baleen/spine-kernel:1");
+    let init = std::fs::read(baleen_testkit::init::init_binary()).unwrap();
+    ImageBuilder::new()
+        .layer(&[file_mode("init", &init, 0o755)])
+        .build()
+        .write_layout(at, "docker.io/baleen/spine-init:1");
+    let busybox = std::fs::read("/bin/busybox").unwrap();
+    ImageBuilder::new()
+        .layer(&[
+            dir("bin"),
+            file_mode("bin/busybox", &busybox, 0o755),
+            symlink("bin/sh", "busybox"),
+            symlink("bin/cat", "busybox"),
+            symlink("bin/sleep", "busybox"),
+            symlink("bin/kill", "busybox"),
+            dir("tmp"),
+        ])
+        .build()
+        .write_layout(at, "docker.io/baleen/spine-busybox:1");
+    Store::open(at).unwrap()
+}
+
+const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+
+/// The spine system's store, or None (skipped) when the kernel, busybox or the stub are missing.
+fn setup(tmp: &Path) -> Option<(baleen_spec::Config, Store)> {
+    baleen_testkit::require_tool("busybox")?;
+    if !Path::new(STUB).is_file() {
+        assert!(!baleen_testkit::tools_required(), "{STUB} missing: install systemd-boot-efi");
+        eprintln!("skipping: {STUB} is not installed");
+        return None;
+    }
+    let kernel = baleen_testkit::kernel::debian_cloud_kernel()?;
+    let store = store(&tmp.join("store"), &kernel);
+    let src = baleen_spec::Source { name: "spine.yml", text: YAML, template_dir: None };
+    let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
+    Some((cfg, store))
+}
+
+fn build_into(
+    cfg: &baleen_spec::Config,
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+) -> Vec<PathBuf> {
+    build(&Request {
+        config: cfg,
+        formats: formats.to_vec(),
+        output: Output::Base { dir: out.to_path_buf(), name: "spine".into() },
+        platform: Platform::new("linux", "amd64", None),
+        store,
+        pull: PullOptions::default(),
+        decompress_kernel: false,
+        compression: InitrdCompression::Zstd,
+    })
+    .unwrap_or_else(|e| panic!("building {formats:?}: {e}"))
+}
+
+fn run(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+const EFI_FORMATS: &[Format] =
+    &[Format::Uki, Format::RawEfi, Format::Aws, Format::Qcow2Efi, Format::Vhd, Format::Vmdk];
+
+#[test]
+fn efi_formats_are_byte_identical_across_two_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let a = build_into(&cfg, &store, EFI_FORMATS, &tmp.path().join("a"));
+    let b = build_into(&cfg, &store, EFI_FORMATS, &tmp.path().join("b"));
+    let names: Vec<_> =
+        a.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        names,
+        ["spine.efi", "spine-efi.img", "spine.raw", "spine-efi.qcow2", "spine.vhd", "spine.vmdk"]
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{} differs", x.display());
+    }
+    // aws is the same raw EFI disk under LinuxKit's name.
+    assert!(std::fs::read(&a[1]).unwrap() == std::fs::read(&a[2]).unwrap());
+    if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
+        let text = run(std::process::Command::new(sgdisk).arg("-v").arg(&a[1]));
+        assert!(text.contains("No problems found"), "{text}");
+    }
+    if let Some(mcopy) = baleen_testkit::require_tool("mcopy") {
+        let back = tmp.path().join("back.efi");
+        let spec = format!("{}@@1M", a[1].display());
+        run(std::process::Command::new(mcopy)
+            .arg("-n")
+            .arg("-i")
+            .arg(&spec)
+            .arg("::/EFI/BOOT/BOOTX64.EFI")
+            .arg(&back));
+        assert!(
+            std::fs::read(&back).unwrap() == std::fs::read(&a[0]).unwrap(),
+            "the ESP holds the UKI"
+        );
+    }
+}
+
+/// The spine's markers, in order, then a clean poweroff.
+fn boots_to_services(vm: BootTest) {
+    let t = Duration::from_secs(240);
+    vm.wait_for("spine-onboot-ok", t);
+    vm.wait_for("spine-files-ok", t);
+    vm.wait_for("spine-onshutdown-ok", t);
+    vm.wait_for("baleen: poweroff status 0", t);
+    let outcome = vm.wait_exit();
+    assert_eq!(outcome.verdict.code, 0, "a clean poweroff exits 0: {:?}", outcome.verdict.message);
+}
+
+/// One build, then one OVMF boot per format: the raw EFI disk and its qcow2 (the VHD and VMDK
+/// hold the same disk, as `qemu-img compare` shows in the test above).
+#[test]
+fn raw_efi_and_qcow2_efi_boot_under_ovmf() {
+    let Some(_) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let out =
+        build_into(&cfg, &store, &[Format::RawEfi, Format::Qcow2Efi], &tmp.path().join("out"));
+    for (name, path) in [("raw-efi", &out[0]), ("qcow2-efi", &out[1])] {
+        let Some(vm) = BootTest::path(name, path) else { return };
+        boots_to_services(vm);
+    }
+}

@@ -1,0 +1,47 @@
+//! Reading a raw disk image by clusters, for the formats that store only what is not zero.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SparseError {
+    #[error("reading the raw disk at offset {offset}: {source}")]
+    Read { offset: u64, source: io::Error },
+    #[error("writing the disk image: {source}")]
+    Write { source: io::Error },
+}
+
+/// One flag per `cluster`-byte cluster of the first `size` bytes of `raw`: does it hold a
+/// non-zero byte. Leaves `raw` at an unspecified position.
+pub fn nonzero_clusters<R: Read + Seek>(
+    raw: &mut R,
+    size: u64,
+    cluster: u64,
+) -> Result<Vec<bool>, SparseError> {
+    raw.rewind().map_err(|source| SparseError::Read { offset: 0, source })?;
+    let n = size.div_ceil(cluster);
+    let mut flags = Vec::with_capacity(n as usize);
+    let mut buf = vec![0u8; cluster as usize];
+    for c in 0..n {
+        let len = cluster.min(size - c * cluster) as usize;
+        raw.read_exact(&mut buf[..len])
+            .map_err(|source| SparseError::Read { offset: c * cluster, source })?;
+        flags.push(buf[..len].iter().any(|b| *b != 0));
+    }
+    Ok(flags)
+}
+
+/// Reads cluster `c` into `buf` (its length is the cluster size), zero-padded past `size`.
+pub fn copy_cluster<R: Read + Seek>(
+    raw: &mut R,
+    size: u64,
+    c: u64,
+    buf: &mut [u8],
+) -> Result<(), SparseError> {
+    let offset = c * buf.len() as u64;
+    let len = (buf.len() as u64).min(size - offset) as usize;
+    let read = |source| SparseError::Read { offset, source };
+    raw.seek(SeekFrom::Start(offset)).map_err(read)?;
+    raw.read_exact(&mut buf[..len]).map_err(read)?;
+    buf[len..].fill(0);
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! VMDK, stream-optimized (the kind VMware and VirtualBox import, and LinuxKit's `vmdk`): a
+//! sparse header whose grain directory offset says "at the end", the descriptor, every
+//! non-zero 64 KiB grain compressed with zlib behind its grain marker, then the grain tables,
+//! the grain directory, a footer (the header with the real directory offset) and the
+//! end-of-stream marker. Written front to back; only the grain directory and tables (4 bytes per
+//! grain) are kept in memory.
+
+use crate::gpt::derived_u32;
+use crate::sparse::{copy_cluster, nonzero_clusters, SparseError};
+use flate2::write::ZlibEncoder;
+use flate2::Compression;
+use std::io::{Read, Seek, Write};
+
+const SECTOR: u64 = 512;
+const GRAIN_SECTORS: u64 = 128;
+const GRAIN: u64 = GRAIN_SECTORS * SECTOR;
+const GT_ENTRIES: u64 = 512;
+const GD_AT_END: u64 = u64::MAX;
+const MARKER_GT: u32 = 1;
+const MARKER_GD: u32 = 2;
+const MARKER_FOOTER: u32 = 3;
+
+fn header(capacity: u64, descriptor_sectors: u64, gd_offset: u64) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..4].copy_from_slice(b"KDMV");
+    h[4..8].copy_from_slice(&3u32.to_le_bytes());
+    // Valid newline test, compressed grains, markers.
+    h[8..12].copy_from_slice(&(1u32 | 1 << 16 | 1 << 17).to_le_bytes());
+    h[12..20].copy_from_slice(&capacity.to_le_bytes());
+    h[20..28].copy_from_slice(&GRAIN_SECTORS.to_le_bytes());
+    h[28..36].copy_from_slice(&1u64.to_le_bytes()); // descriptor at sector 1
+    h[36..44].copy_from_slice(&descriptor_sectors.to_le_bytes());
+    h[44..48].copy_from_slice(&(GT_ENTRIES as u32).to_le_bytes());
+    h[56..64].copy_from_slice(&gd_offset.to_le_bytes());
+    let overhead = (1 + descriptor_sectors).next_multiple_of(GRAIN_SECTORS);
+    h[64..72].copy_from_slice(&overhead.to_le_bytes());
+    h[73..77].copy_from_slice(b"\n \r\n");
+    h[77..79].copy_from_slice(&1u16.to_le_bytes()); // deflate
+    h
+}
+
+fn marker(value: u64, kind: u32) -> [u8; 512] {
+    let mut m = [0u8; 512];
+    m[..8].copy_from_slice(&value.to_le_bytes());
+    m[12..16].copy_from_slice(&kind.to_le_bytes());
+    m
+}
+
+fn descriptor(capacity: u64, file_name: &str, seed: &[u8]) -> Vec<u8> {
+    let cylinders = (capacity / (255 * 63)).min(65_535);
+    let text = format!(
+        "# Disk DescriptorFile\nversion=1\nCID={:08x}\nparentCID=ffffffff\n\
+         createType=\"streamOptimized\"\n\n# Extent description\n\
+         RW {capacity} SPARSE \"{file_name}\"\n\n# The Disk Data Base\n#DDB\n\n\
+         ddb.virtualHWVersion = \"4\"\nddb.geometry.cylinders = \"{cylinders}\"\n\
+         ddb.geometry.heads = \"255\"\nddb.geometry.sectors = \"63\"\n\
+         ddb.adapterType = \"lsilogic\"\n",
+        derived_u32(seed, "vmdk-cid")
+    );
+    let mut bytes = text.into_bytes();
+    bytes.resize(bytes.len().next_multiple_of(SECTOR as usize), 0);
+    bytes
+}
+
+/// Converts the `size`-byte raw image into a stream-optimized VMDK on `out`; `file_name` is
+/// the extent name in the descriptor, `seed` fixes the content id.
+pub fn write_vmdk<R: Read + Seek, W: Write>(
+    raw: &mut R,
+    size: u64,
+    file_name: &str,
+    seed: &[u8],
+    mut out: W,
+) -> Result<(), SparseError> {
+    let w = |source| SparseError::Write { source };
+    let capacity = size.div_ceil(SECTOR);
+    let used = nonzero_clusters(raw, size, GRAIN)?;
+    let desc = descriptor(capacity, file_name, seed);
+    let desc_sectors = desc.len() as u64 / SECTOR;
+    out.write_all(&header(capacity, desc_sectors, GD_AT_END)).map_err(w)?;
+    out.write_all(&desc).map_err(w)?;
+    let mut at = 1 + desc_sectors; // in sectors
+    let overhead = (1 + desc_sectors).next_multiple_of(GRAIN_SECTORS);
+    crate::uki::write_zeros(&mut out, (overhead - at) * SECTOR).map_err(w)?;
+    at = overhead;
+
+    let mut gt = vec![0u32; used.len().next_multiple_of(GT_ENTRIES as usize)];
+    let mut buf = vec![0u8; GRAIN as usize];
+    let mut packed = Vec::with_capacity(GRAIN as usize + 1024);
+    for (g, &u) in used.iter().enumerate() {
+        if !u {
+            continue;
+        }
+        copy_cluster(raw, size, g as u64, &mut buf)?;
+        packed.clear();
+        packed.extend_from_slice(&(g as u64 * GRAIN_SECTORS).to_le_bytes());
+        packed.extend_from_slice(&[0; 4]);
+        let mut z = ZlibEncoder::new(packed, Compression::default());
+        z.write_all(&buf).map_err(w)?;
+        packed = z.finish().map_err(w)?;
+        let clen = (packed.len() - 12) as u32;
+        packed[8..12].copy_from_slice(&clen.to_le_bytes());
+        packed.resize(packed.len().next_multiple_of(SECTOR as usize), 0);
+        out.write_all(&packed).map_err(w)?;
+        gt[g] = at as u32;
+        at += packed.len() as u64 / SECTOR;
+    }
+
+    // Grain tables (only those with a grain), then the directory pointing at them.
+    let gt_sectors = GT_ENTRIES * 4 / SECTOR;
+    let mut gd = vec![0u32; gt.len() / GT_ENTRIES as usize];
+    for (t, table) in gt.chunks(GT_ENTRIES as usize).enumerate() {
+        if table.iter().all(|e| *e == 0) {
+            continue;
+        }
+        out.write_all(&marker(gt_sectors, MARKER_GT)).map_err(w)?;
+        at += 1;
+        gd[t] = at as u32;
+        let bytes: Vec<u8> = table.iter().flat_map(|e| e.to_le_bytes()).collect();
+        out.write_all(&bytes).map_err(w)?;
+        at += gt_sectors;
+    }
+    let mut gd_bytes: Vec<u8> = gd.iter().flat_map(|e| e.to_le_bytes()).collect();
+    gd_bytes.resize(gd_bytes.len().next_multiple_of(SECTOR as usize), 0);
+    let gd_sectors = gd_bytes.len() as u64 / SECTOR;
+    out.write_all(&marker(gd_sectors, MARKER_GD)).map_err(w)?;
+    at += 1;
+    let gd_at = at;
+    out.write_all(&gd_bytes).map_err(w)?;
+    out.write_all(&marker(1, MARKER_FOOTER)).map_err(w)?;
+    out.write_all(&header(capacity, desc_sectors, gd_at)).map_err(w)?;
+    out.write_all(&[0u8; 512]).map_err(w) // end of stream
+}
