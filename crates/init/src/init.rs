@@ -88,6 +88,7 @@ pub fn run() -> ! {
     for e in volumes::setup(&mut sys, &volumes::scan(Path::new("/containers/volumes"))) {
         warn(&e);
     }
+    run_scripts(Path::new("/etc/init.d"));
     let mut sup = Supervisor::new(knobs, sigfd);
     let go_on = sup.run_sequence(Kind::Onboot, Path::new("/containers/onboot"));
     event("phase onboot done");
@@ -96,7 +97,34 @@ pub fn run() -> ! {
         event("phase services started");
     }
     let action = sup.wait_for_shutdown();
-    sup.shutdown(action, Path::new("/containers/onshutdown"))
+    sup.shutdown(action, Path::new("/containers/onshutdown"), || {
+        run_scripts(Path::new("/etc/shutdown.d"))
+    })
+}
+
+/// Runs each executable regular file in `dir`, in name order, to completion, with the console
+/// as stdout/stderr — LinuxKit's rc.init/rc.shutdown hooks, for scripts an image adds with
+/// `files:` (init runs onboot/onshutdown itself, so LinuxKit's own `010-onboot`-style links are
+/// not expected here).
+fn run_scripts(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut files: Vec<_> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .collect();
+    files.sort();
+    for f in files {
+        // std resets the signal mask and SIGPIPE for the child.
+        match std::process::Command::new(&f).stdin(std::process::Stdio::null()).status() {
+            Ok(st) if st.success() => {}
+            Ok(st) => warn(&format!("{} exited {}", f.display(), st.code().unwrap_or(128))),
+            Err(e) => warn(&format!("running {}: {e}", f.display())),
+        }
+    }
 }
 
 fn resolv_conf() {

@@ -412,8 +412,9 @@ impl Supervisor {
             .collect()
     }
 
-    /// Stops services, runs onshutdown containers, tears down, powers off. Never returns.
-    pub fn shutdown(mut self, action: Action, onshutdown: &Path) -> ! {
+    /// Stops services, runs onshutdown containers, then `hooks` (/etc/shutdown.d), tears down,
+    /// powers off. Never returns.
+    pub fn shutdown(mut self, action: Action, onshutdown: &Path, hooks: impl FnOnce()) -> ! {
         console::event("shutdown begin");
         let pids = self.running_services();
         let grace = Duration::from_secs(self.knobs.shutdown_grace);
@@ -435,6 +436,7 @@ impl Supervisor {
             }
         }
         self.run_sequence(Kind::Onshutdown, onshutdown);
+        hooks();
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
         shutdown::teardown(&mut real, &mounts);
         let status = shutdown::status(self.onboot_failed);

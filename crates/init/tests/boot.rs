@@ -288,6 +288,15 @@ fn build_initrd(
 
     // The busybox image, extracted once at the first container's rootfs (LinuxKit de-dup).
     let bb = root.join(BUSYBOX_ROOT.trim_start_matches('/'));
+    // rc.init/rc.shutdown hooks an image may add with `files:`.
+    let sh = format!("#!{BUSYBOX_ROOT}/bin/busybox sh\n");
+    for (path, text) in [
+        ("etc/init.d/010-hello", "echo init.d-ran"),
+        ("etc/shutdown.d/010-bye", "echo shutdown.d-ran"),
+    ] {
+        write(&root.join(path), format!("{sh}{text}\n"));
+        std::fs::set_permissions(root.join(path), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     // A volume as LinuxKit's build lays it out (lower/ with the contents, tmp/, merged/).
     write(&root.join("containers/volumes/data/lower/seed"), "volume seed\n");
     for d in ["tmp", "merged"] {
@@ -477,6 +486,7 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "baleen: init started",
         "baleen: phase mounts done",
         "baleen: phase modules done",
+        "init.d-ran",
         "baleen: onboot 000-first started pid ",
         "000-first: ro-refused",
         "baleen: onboot 000-first exited 0",
@@ -498,6 +508,7 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "baleen: onshutdown 000-marker started pid ",
         "000-marker: onshutdown-marker-ok",
         "baleen: onshutdown 000-marker exited 0",
+        "shutdown.d-ran",
         "baleen: poweroff status 1",
     ];
     b.in_order(&ordered);
