@@ -217,6 +217,6 @@ fn a_missing_image_names_the_container_and_keeps_the_old_output() {
 fn unsupported_formats_say_so() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store(&tmp.path().join("store"));
-    let err = run(&store, &config(YAML), &[Format::Vmdk], tmp.path()).unwrap_err().to_string();
-    assert!(err.contains("`vmdk` is not supported yet"), "{err}");
+    let err = run(&store, &config(YAML), &[Format::IsoBios], tmp.path()).unwrap_err().to_string();
+    assert!(err.contains("`iso-bios` is not supported yet"), "{err}");
 }
