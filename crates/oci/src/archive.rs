@@ -49,6 +49,17 @@ pub fn export(
     platform: Option<&Platform>,
     w: impl Write,
 ) -> Result<Descriptor, ArchiveError> {
+    export_as(store, r, r, platform, w)
+}
+
+/// [`export`] naming the image `name` inside the archive (LinuxKit's `cache export --name`).
+pub fn export_as(
+    store: &Store,
+    r: &Reference,
+    name: &Reference,
+    platform: Option<&Platform>,
+    w: impl Write,
+) -> Result<Descriptor, ArchiveError> {
     let what = format!("exporting {r}");
     let root = store
         .lookup(r)
@@ -111,7 +122,7 @@ pub fn export(
     // Built as JSON rather than through the descriptor's HashMap, so the key order is fixed.
     let mut named = serde_json::to_value(&named).expect("serialises");
     named["annotations"] =
-        serde_json::json!({CONTAINERD_NAME: r.to_string(), REF_NAME: r.to_string()});
+        serde_json::json!({CONTAINERD_NAME: name.to_string(), REF_NAME: name.to_string()});
     let index =
         serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [named]});
     let mut tar = tar::Builder::new(w);
@@ -123,8 +134,8 @@ pub fn export(
     if let Some(im) = single_manifest {
         let path =
             |d: &oci_spec::image::Digest| format!("blobs/{}", d.to_string().replacen(':', "/", 1));
-        let repo_tag = match &r.tag {
-            Some(t) => vec![format!("{}:{t}", r.locator())],
+        let repo_tag = match &name.tag {
+            Some(t) => vec![format!("{}:{t}", name.locator())],
             None => vec![],
         };
         let dm = serde_json::json!([{

@@ -99,6 +99,9 @@ enum CacheCommand {
         /// Export only this platform's image [default: all platforms the store holds].
         #[arg(long, value_name = "PLATFORM")]
         platform: Option<String>,
+        /// Name the image this inside the archive [default: its name in the store].
+        #[arg(long, value_name = "REF")]
+        name: Option<String>,
     },
     /// Read an OCI image-layout tar or a `docker save` tar into the store.
     Import {
@@ -238,12 +241,16 @@ fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
             let digest = baleen_oci::push_blocking(&store, &local, &remote, &opts)?;
             println!("{remote}  {digest}");
         }
-        CacheCommand::Export { reference, output, platform } => {
+        CacheCommand::Export { reference, output, platform, name } => {
             let r = parse_ref(&reference)?;
+            let name = match &name {
+                Some(n) => parse_ref(n)?,
+                None => r.clone(),
+            };
             let p = platform.as_deref().map(|p| parse_platform(Some(p))).transpose()?;
             if output.as_os_str() == "-" {
                 let out = std::io::stdout().lock();
-                archive::export(&store, &r, p.as_ref(), std::io::BufWriter::new(out))?;
+                archive::export_as(&store, &r, &name, p.as_ref(), std::io::BufWriter::new(out))?;
             } else {
                 // Written next to the target and renamed, so a failed export leaves no half file.
                 let parent = output
@@ -252,7 +259,13 @@ fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
                     .unwrap_or(std::path::Path::new("."));
                 let tmp = tempfile::NamedTempFile::new_in(parent)
                     .with_context(|| format!("creating a temp file in {}", parent.display()))?;
-                archive::export(&store, &r, p.as_ref(), std::io::BufWriter::new(tmp.as_file()))?;
+                archive::export_as(
+                    &store,
+                    &r,
+                    &name,
+                    p.as_ref(),
+                    std::io::BufWriter::new(tmp.as_file()),
+                )?;
                 tmp.persist(&output).with_context(|| format!("writing {}", output.display()))?;
             }
         }
