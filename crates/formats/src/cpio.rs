@@ -106,7 +106,7 @@ impl<W: Write> CpioWriter<W> {
 
 impl<W: Write> EntrySink for CpioWriter<W> {
     fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
-        let perm = entry.mode & 0o7777;
+        let perm = entry.perm();
         let (ifmt, nlink, rdev) = match &entry.kind {
             EntryKind::File { .. } => (S_IFREG, 1, (0, 0)),
             EntryKind::Dir => (S_IFDIR, 2, (0, 0)),

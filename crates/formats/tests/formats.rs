@@ -506,3 +506,31 @@ fn our_tar_reads_back_into_the_same_entries() {
     };
     assert_eq!(sorted(back.entries), sorted(entries));
 }
+
+#[test]
+fn file_type_bits_in_layer_modes_are_kept_in_tar_and_masked_in_cpio() {
+    // Docker's classic builder writes 0100755: LinuxKit's tar copies the field as it is.
+    let img = image("old", &[file_mode("bin/tool", b"t", 0o100755)]);
+    let mut w = TreeWriter::new(TarWriter::new(Vec::new()));
+    w.init(0, img).unwrap();
+    let tar = w.into_sink().finish().unwrap();
+    let mut ar = tar::Archive::new(&tar[..]);
+    let mode = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap().to_str() == Some("bin/tool"))
+        .unwrap()
+        .header()
+        .mode()
+        .unwrap();
+    assert_eq!(mode, 0o100755);
+    let img = image("old", &[file_mode("bin/tool", b"t", 0o100755)]);
+    let mut w =
+        TreeWriter::new(InitrdWriter::new(Vec::new(), Vec::new(), InitrdOptions::default()));
+    w.init(0, img).unwrap();
+    let out = w.into_sink().finish().unwrap();
+    let mut cpio = Vec::new();
+    flate2::read::GzDecoder::new(&out.initrd[..]).read_to_end(&mut cpio).unwrap();
+    assert_eq!(read_newc(&cpio).iter().find(|e| e.0 == "bin/tool").unwrap().1, 0o100755);
+}

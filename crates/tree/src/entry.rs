@@ -57,7 +57,10 @@ pub enum EntryKind {
 pub struct Entry {
     pub path: String,
     pub kind: EntryKind,
-    /// Permission bits plus setuid/setgid/sticky (`mode & 0o7777`); the type is in `kind`.
+    /// The tar mode field: permission bits plus setuid/setgid/sticky, and, for entries from
+    /// images whose layers carry them (Docker's classic builder), file-type bits such as
+    /// `0o100000`, kept so the tar matches LinuxKit's. The type is in `kind`; use
+    /// [`Entry::perm`] for the permissions.
     pub mode: u32,
     pub uid: u64,
     pub gid: u64,
@@ -83,6 +86,11 @@ impl Entry {
             mtime: Mtime::secs(DEFAULT_MTIME),
             pax: Vec::new(),
         }
+    }
+
+    /// Permission bits with setuid/setgid/sticky: `mode & 0o7777`.
+    pub fn perm(&self) -> u32 {
+        self.mode & 0o7777
     }
 
     /// Bytes of data that follow the header: only regular files have any.

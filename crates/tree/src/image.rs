@@ -118,6 +118,9 @@ pub(crate) fn image_tar(
             }
             // LinuxKit keeps the header's type here; a symlink or link with content would make
             // its tar writer fail, so the replacement is always a regular file.
+            if !matches!(entry.kind, EntryKind::File { .. }) {
+                entry.mode = entry.perm();
+            }
             entry.kind = EntryKind::File { size: content.len() as u64 };
             return emit(&entry, &mut content.as_bytes());
         }

@@ -316,9 +316,11 @@ fn convert<R: Read>(id: &str, te: &mut tar::Entry<'_, R>) -> Result<Option<Entry
     let mut entry = Entry {
         path,
         kind,
+        // Kept as the image wrote it: Docker's classic builder sets file-type bits (0100644)
+        // and LinuxKit's tar copies them; consumers take `perm()`.
         mode: numeric(header.mode().map(u64::from), &header.as_old().mode)
             .ok_or_else(|| err_path("bad mode field"))? as u32
-            & 0o7777,
+            & 0o7777777,
         uid: numeric(header.uid(), &header.as_old().uid)
             .ok_or_else(|| err_path("bad uid field"))?,
         gid: numeric(header.gid(), &header.as_old().gid)
