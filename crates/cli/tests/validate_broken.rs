@@ -74,6 +74,9 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
     ("mount_readonly_volume_rw", "onboot:\n  - name: a\n    image: alpine\n    mounts:\n      - type: bind\n        source: vola\n        destination: /d\n        options: [rw, ro]\nvolumes:\n  - name: vola\n    readonly: true\n", "6:17", "onboot[0].mounts[0].source", "is read-only"),
     ("duplicate_key", "kernel:\n  image: linuxkit/kernel:1\n  image: linuxkit/kernel:2\n", "3:3", "kernel.image", "duplicate key `image` (first at line 2)"),
     ("trust_unknown_key", "trust:\n  orgs: [linuxkit]\n", "2:3", "trust.orgs", "did you mean `org`?"),
+    ("misindented_image_key", "services:\n  - name: a\n    image: alpine\ncapabilities: [CAP_CHOWN]\n", "4:1", "capabilities", "belongs in an onboot/onshutdown/services entry: check its indentation"),
+    ("misindented_file_key", "files:\n  - path: etc/x\n  contents: hi\n", "3:3", "", "did not find expected '-' indicator"),
+    ("file_key_in_image", "onboot:\n  - name: a\n    image: alpine\n    contents: hi\n", "4:5", "onboot[0].contents", "belongs in a `files` entry"),
     ("syntax_error", "services:\n  - name: a\n    image: [alpine\n", "4:1", "", "YAML syntax error"),
     ("tab_indent", "kernel:\n\timage: x\n", "2:2", "", "YAML syntax error"),
 ];

@@ -141,6 +141,16 @@ impl<'s> Decoder<'s> {
             first_seen.push((key, k.pos));
             if !allowed.contains(&key) {
                 let help = did_you_mean(key, allowed.iter().copied())
+                    .or_else(|| {
+                        // A key valid elsewhere is usually an indentation slip.
+                        let homes = crate::schema::homes_of(key);
+                        (!homes.is_empty()).then(|| {
+                            format!(
+                                "`{key}` belongs in {}: check its indentation",
+                                homes.join(" or ")
+                            )
+                        })
+                    })
                     .or_else(|| Some(format!("valid keys here: {}", allowed.join(", "))));
                 self.error_help(k.pos, &kpath, format!("unknown key `{key}`"), help);
                 continue;

@@ -89,6 +89,27 @@ const FILE_KEYS: &[&str] = &[
 ];
 const VOLUME_KEYS: &[&str] = &["name", "image", "readonly", "format", "platforms"];
 
+/// Where in a config `key` is a valid key, for the hint on an unknown key.
+pub(crate) fn homes_of(key: &str) -> Vec<&'static str> {
+    let places: [(&[&str], &'static str); 8] = [
+        (TOP_KEYS, "the top level"),
+        (KERNEL_KEYS, "`kernel`"),
+        (&["name", "image"], "an onboot/onshutdown/services entry"),
+        (IMAGE_CONFIG_KEYS, "an onboot/onshutdown/services entry"),
+        (FILE_KEYS, "a `files` entry"),
+        (VOLUME_KEYS, "a `volumes` entry"),
+        (MOUNT_KEYS, "a mount"),
+        (RUNTIME_KEYS, "`runtime`"),
+    ];
+    let mut out: Vec<&'static str> = Vec::new();
+    for (keys, place) in places {
+        if keys.contains(&key) && !out.contains(&place) {
+            out.push(place);
+        }
+    }
+    out
+}
+
 /// Reads `key` of `f` with `read` when present.
 macro_rules! opt {
     ($d:expr, $f:expr, $path:expr, $key:expr, $read:ident) => {
