@@ -13,7 +13,7 @@
 //! entry without records is plain USTAR (long names split into prefix/name when possible). The
 //! archive ends with two zero blocks and no record padding.
 
-use baleen_tree::{Entry, EntryKind, EntrySink, Mtime};
+use baleen_tree::{Entry, EntryKind, EntrySink};
 use std::io::{self, Read, Write};
 
 const BLOCK: usize = 512;
@@ -72,19 +72,8 @@ pub fn pax_record(key: &str, value: &str) -> String {
     rec
 }
 
-/// Go's `formatPAXTime`.
-pub fn pax_time(t: Mtime) -> String {
-    if t.nanos == 0 {
-        return t.secs.to_string();
-    }
-    let (sign, secs, nanos) = if t.secs < 0 {
-        ("-", -(t.secs + 1), 1_000_000_000 - t.nanos)
-    } else {
-        ("", t.secs, t.nanos)
-    };
-    let s = format!("{sign}{secs}.{nanos:09}");
-    s.trim_end_matches('0').to_string()
-}
+/// Go's `formatPAXTime` (lives in the tree crate, which also needs it for atime/ctime).
+pub use baleen_tree::format_pax_time as pax_time;
 
 /// Go's `splitUSTARPath`.
 fn split_ustar(name: &str) -> Option<(&str, &str)> {
@@ -310,6 +299,7 @@ impl<W: Write> Write for CountingWrite<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baleen_tree::Mtime;
 
     #[test]
     fn pax_records_count_their_own_length() {

@@ -191,6 +191,20 @@ pub fn parse_pax_time(s: &str) -> Option<Mtime> {
     })
 }
 
+/// Go's `formatPAXTime`: whole seconds, or seconds and a fraction without trailing zeros.
+pub fn format_pax_time(t: Mtime) -> String {
+    if t.nanos == 0 {
+        return t.secs.to_string();
+    }
+    let (sign, secs, nanos) = if t.secs < 0 {
+        ("-", -(t.secs + 1), 1_000_000_000 - t.nanos)
+    } else {
+        ("", t.secs, t.nanos)
+    };
+    let s = format!("{sign}{secs}.{nanos:09}");
+    s.trim_end_matches('0').to_string()
+}
+
 /// Reads a tar stream entry by entry, calling `f` with each entry (path cleaned, checked) and its
 /// data. `id` names the stream in errors. Whatever `f` leaves unread is drained.
 pub(crate) fn for_each_entry<E: From<LayerError>>(
@@ -348,6 +362,12 @@ fn convert<R: Read>(id: &str, te: &mut tar::Entry<'_, R>) -> Result<Option<Entry
                 "gid" => entry.gid = value.parse().map_err(|_| err_path("bad PAX gid"))?,
                 "uname" => entry.uname = value,
                 "gname" => entry.gname = value,
+                // Go parses these into times and formats them again when writing.
+                "atime" | "ctime" => {
+                    let t =
+                        parse_pax_time(&value).ok_or_else(|| err_path("bad PAX atime/ctime"))?;
+                    entry.set_pax(&key, &format_pax_time(t));
+                }
                 k if is_basic_pax_key(k) => {}
                 _ => entry.set_pax(&key, &value),
             }

@@ -37,6 +37,6 @@ pub use flatten::flatten;
 pub use image::{Image, RESOLVCONF_SYMLINK};
 pub use input::{for_each_section_entry, read_tar_file};
 pub use kernel::{decompress_kernel, KernelOptions};
-pub use layer::{clean_path, decompress, parse_pax_time, Layer, LayerError};
+pub use layer::{clean_path, decompress, format_pax_time, parse_pax_time, Layer, LayerError};
 pub use listing::{describe, Listing};
 pub use writer::{origin_of, Bundle, RootfsMount, Section, TreeError, TreeWriter};
