@@ -149,7 +149,9 @@ impl<S: EntrySink> TreeWriter<S> {
             let res = if entry.path == APK_DB {
                 // Keep a copy of each apk database (small text) to consolidate them afterwards.
                 let mut tee = Tee { inner: data, copy: Vec::new() };
-                let r = sink.add(entry, &mut tee);
+                let r = sink
+                    .add(entry, &mut tee)
+                    .and_then(|()| io::copy(&mut tee, &mut io::sink()).map(|_| ()));
                 dbs.push(tee.copy);
                 r
             } else {
@@ -343,7 +345,9 @@ impl<S: EntrySink> TreeWriter<S> {
                 n += 1;
                 let res = if is_init && entry.path == APK_DB {
                     let mut tee = Tee { inner: data, copy: Vec::new() };
-                    let r = sink.add(entry, &mut tee);
+                    let r = sink
+                        .add(entry, &mut tee)
+                        .and_then(|()| io::copy(&mut tee, &mut io::sink()).map(|_| ()));
                     dbs.push(tee.copy);
                     r
                 } else {
