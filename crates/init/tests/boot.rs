@@ -33,6 +33,7 @@ struct C {
     bind_net: &'static str,
     seccomp: Option<Value>,
     no_new_privs: bool,
+    userns: bool,
 }
 
 impl C {
@@ -52,6 +53,7 @@ impl C {
             bind_net: "",
             seccomp: None,
             no_new_privs: false,
+            userns: false,
         }
     }
 
@@ -93,6 +95,9 @@ impl C {
         if !self.pid_host {
             namespaces.push(json!({"type": "pid"}));
         }
+        if self.userns {
+            namespaces.push(json!({"type": "user"}));
+        }
         namespaces.push(json!({"type": "mount"}));
         let mut process = json!({
             "user": {"uid": 0, "gid": 0},
@@ -112,6 +117,11 @@ impl C {
         let mut linux = json!({"resources": self.resources, "namespaces": namespaces});
         if let Some(sc) = &self.seccomp {
             linux["seccomp"] = sc.clone();
+        }
+        if self.userns {
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            linux["uidMappings"] = map.clone();
+            linux["gidMappings"] = map;
         }
         json!({
             "ociVersion": "1.2.1",
@@ -221,6 +231,15 @@ fn containers() -> Vec<C> {
                               "errnoRet": 18}]
             })),
             ..C::new("services", "sec", "mkdir /tmp/x; echo sec-done")
+        },
+        C {
+            userns: true,
+            caps: &["CAP_CHOWN"],
+            ..C::new(
+                "services",
+                "userns",
+                "echo map $(cat /proc/self/uid_map); echo uid $(id -u); touch /dev/null && echo dev-ok",
+            )
         },
         C {
             pid_host: true,
@@ -526,6 +545,10 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "zz-poweroff: files service ",
         "zz-poweroff: no disk found",
         "sec: sec-done",
+        "userns: map 0 100000 65536",
+        "userns: uid 0",
+        "userns: dev-ok",
+        "baleen: service userns exited 0",
         "baleen: service sec exited 0",
     ]);
     // The seccomp filter answered mkdir with the profile's errno (EXDEV), before the

@@ -104,6 +104,7 @@ impl Bundle {
                 "ipc" => ns::NEWIPC,
                 "uts" => ns::NEWUTS,
                 "cgroup" => ns::NEWCGROUP,
+                "user" => ns::NEWUSER,
                 other => {
                     return Err(ContainerError::Start {
                         bundle: self.dir.clone(),

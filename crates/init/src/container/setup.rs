@@ -7,7 +7,8 @@
 //!   capabilities, no_new_privs. The order follows runc's, so a LinuxKit bundle behaves as
 //!   under runc.
 //!
-//! Non-goals: user namespaces with id maps, AppArmor/SELinux.
+//! Non-goals: AppArmor/SELinux. User namespaces get their id maps from the parent
+//! ([`crate::container::spawn`]); here they only change what may be mounted or created.
 
 use crate::mountopts;
 use crate::spec::{Config, Mount, Runtime};
@@ -114,8 +115,7 @@ fn mount_one(sys: &mut dyn Sys, m: &Mount, dest: &Path) -> Result<(), SetupError
         step("bind-mounting onto", dest, sys.mount(Some(src), dest, None, flags, None))?;
         let rest = p.plain() & !(ms::BIND | ms::REC);
         if rest != 0 {
-            let flags = ms::REMOUNT | ms::BIND | rest;
-            step("remounting", dest, sys.mount(None, dest, None, flags, None))?;
+            step("remounting", dest, remount_bind(sys, dest, rest))?;
         }
     } else if p.flags & ms::REMOUNT != 0 || (kind.is_empty() && m.source.is_none()) {
         // LinuxKit's `{destination, options: [remount, private]}`: a remount and/or a
@@ -131,14 +131,21 @@ fn mount_one(sys: &mut dyn Sys, m: &Mount, dest: &Path) -> Result<(), SetupError
             _ => (m.source.as_deref().unwrap_or(kind), kind),
         };
         let mut r = sys.mount(Some(src), dest, Some(fstype), p.plain(), p.data.as_deref());
+        if fstype == "sysfs" && r.as_ref().is_err_and(|e| e.raw_os_error() == Some(1)) {
+            // sysfs belongs to the network namespace's owner: a user namespace sharing the
+            // host's network gets the host's /sys bound instead (runc does the same).
+            r = sys.mount(Some("/sys"), dest, None, ms::BIND | ms::REC, None);
+            if r.is_ok() && p.plain() & ms::RDONLY != 0 {
+                r = remount_bind(sys, dest, ms::RDONLY);
+            }
+        }
         if fstype == "cgroup2" && r.as_ref().is_err_and(cgroup2_refused) {
             // As runc: a fresh cgroup2 mount is refused where `/sys` came in by an rbind
             // (EBUSY: getty-style images bind the host's /sys) or outside a cgroup namespace
             // (EPERM); the host's hierarchy is bound instead, read-only when asked.
             r = sys.mount(Some("/sys/fs/cgroup"), dest, None, ms::BIND | ms::REC, None);
             if r.is_ok() && p.plain() & ms::RDONLY != 0 {
-                let flags = ms::REMOUNT | ms::BIND | ms::RDONLY;
-                r = sys.mount(None, dest, None, flags, None);
+                r = remount_bind(sys, dest, ms::RDONLY);
             }
         }
         step("mounting", dest, r)?;
@@ -148,6 +155,16 @@ fn mount_one(sys: &mut dyn Sys, m: &Mount, dest: &Path) -> Result<(), SetupError
         step("changing propagation of", dest, r)?;
     }
     Ok(())
+}
+
+/// Remounts the bind mount at `dest` with `flags` added to the ones it already has. A user
+/// namespace may not drop nosuid/nodev/noexec/atime flags a mount came in with (the kernel
+/// locks them: EPERM), so a read-only remount must repeat them, as runc does.
+fn remount_bind(sys: &mut dyn Sys, dest: &Path, flags: u64) -> io::Result<()> {
+    const KEEP: u64 =
+        ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::NOATIME | ms::NODIRATIME | ms::RELATIME;
+    let have = sys.mount_flags(dest) & KEEP;
+    sys.mount(None, dest, None, ms::REMOUNT | ms::BIND | flags | have, None)
 }
 
 fn cgroup2_refused(e: &io::Error) -> bool {
@@ -174,9 +191,13 @@ const DEV_LINKS: [(&str, &str); 5] = [
 
 /// Joins the namespaces that config.json names by path (the new ones were created by clone).
 pub fn join_namespaces(sys: &mut dyn Sys, cfg: &Config) -> Result<(), SetupError> {
-    for n in &cfg.linux.namespaces {
+    // A user namespace first: it decides what the others may be joined with.
+    let mut order: Vec<_> = cfg.linux.namespaces.iter().collect();
+    order.sort_by_key(|n| n.kind != "user");
+    for n in order {
         let Some(path) = n.path.as_deref().filter(|p| !p.is_empty()) else { continue };
         let t = match n.kind.as_str() {
+            "user" => ns::NEWUSER,
             "network" => ns::NEWNET,
             "ipc" => ns::NEWIPC,
             "uts" => ns::NEWUTS,
@@ -199,6 +220,11 @@ pub fn setup_child(
     seccomp: Option<&[crate::seccomp::Insn]>,
 ) -> Result<(), SetupError> {
     let root = Path::new("/");
+    if cfg.linux.namespaces.iter().any(|n| n.kind == "user") {
+        // Init's uid 0 is not mapped in the container's user namespace: become its root, or
+        // files made on its own mounts (the /dev tmpfs) would fail with EOVERFLOW.
+        step("becoming root of the user namespace", root, sys.set_ids(0, 0, &[]))?;
+    }
     // Mounts made for the container must not propagate back to init's namespace (/ is shared).
     let prop = match cfg.linux.rootfs_propagation.as_deref() {
         Some("shared") | Some("rshared") => ms::SHARED | ms::REC,
@@ -252,7 +278,13 @@ pub fn setup_child(
     if has_dev_mount && !dev_is_bind {
         for (name, major, minor) in DEFAULT_DEVICES {
             let p = dev.join(name);
-            step("creating device", &p, sys.mknod(&p, DevKind::Char, 0o666, major, minor))?;
+            let mut r = sys.mknod(&p, DevKind::Char, 0o666, major, minor);
+            if r.as_ref().is_err_and(|e| e.raw_os_error() == Some(1 /* EPERM */)) {
+                // In a user namespace nodes cannot be made: bind the host's, as runc does.
+                let host = format!("/dev/{name}");
+                r = sys.touch(&p).and_then(|_| sys.mount(Some(&host), &p, None, ms::BIND, None));
+            }
+            step("creating device", &p, r)?;
         }
         for (name, target) in DEV_LINKS {
             let p = dev.join(name);
@@ -312,8 +344,7 @@ pub fn setup_child(
             &p,
             sys.mount(Some(&s), &p, None, ms::BIND | ms::REC, None),
         )?;
-        let flags = ms::REMOUNT | ms::BIND | ms::RDONLY | ms::REC;
-        step("remounting read-only", &p, sys.mount(None, &p, None, flags, None))?;
+        step("remounting read-only", &p, remount_bind(sys, &p, ms::RDONLY | ms::REC))?;
     }
 
     if let Some(h) = cfg.hostname.as_deref().filter(|h| !h.is_empty()) {
@@ -331,8 +362,7 @@ pub fn setup_child(
     step("detaching the old root", root, sys.umount(dot, true))?;
     step("entering", root, sys.chdir(root))?;
     if cfg.root.readonly {
-        let flags = ms::REMOUNT | ms::BIND | ms::RDONLY;
-        step("remounting read-only", root, sys.mount(None, root, None, flags, None))?;
+        step("remounting read-only", root, remount_bind(sys, root, ms::RDONLY))?;
     }
 
     for rl in &cfg.process.rlimits {

@@ -288,3 +288,31 @@ fn devices_are_not_made_in_a_bound_host_dev() {
     setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
     assert!(!f.calls.iter().any(|c| c.starts_with("mknod")), "{:#?}", f.calls);
 }
+
+#[test]
+fn in_a_user_namespace_devices_and_sysfs_come_from_the_host() {
+    let cfg = linuxkit_config(false);
+    let mut f = fake();
+    f.fail.push(format!("mknod {ROOT}/dev/null"));
+    f.fail.push("mount sysfs".into());
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
+    for want in [
+        format!("touch {ROOT}/dev/null"),
+        format!("mount /dev/null {ROOT}/dev/null - bind -"),
+        format!("mount /sys {ROOT}/sys - bind|rec -"),
+    ] {
+        assert!(f.calls.contains(&want), "missing {want:?} in {:#?}", f.calls);
+    }
+}
+
+#[test]
+fn the_user_namespace_is_joined_first() {
+    let mut cfg = linuxkit_config(false);
+    cfg.linux.namespaces = vec![
+        Namespace { kind: "network".into(), path: Some("/run/netns/x".into()) },
+        Namespace { kind: "user".into(), path: Some("/proc/9/ns/user".into()) },
+    ];
+    let mut f = Fake::new();
+    join_namespaces(&mut f, &cfg).unwrap();
+    assert_eq!(f.calls, ["setns /proc/9/ns/user 0x10000000", "setns /run/netns/x 0x40000000"]);
+}

@@ -87,6 +87,22 @@ fn apply_cgroup(b: &Bundle, pid: i32) -> std::io::Result<()> {
     set("cgroup.procs", pid.to_string())
 }
 
+/// Writes the new user namespace's uid/gid maps (`linux.uidMappings`/`gidMappings`; the
+/// identity map when none are given, so "user: new" alone still runs).
+fn id_maps(b: &Bundle, pid: i32) -> Result<(), String> {
+    let l = &b.config.linux;
+    for (file, maps) in [("uid_map", &l.uid_mappings), ("gid_map", &l.gid_mappings)] {
+        let text: String = if maps.is_empty() {
+            "0 0 4294967295\n".into()
+        } else {
+            maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
+        };
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|e| format!("writing {path}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn bind_namespaces(b: &Bundle, pid: i32) -> Result<(), String> {
     let mut sys = Real;
     for (ns, path) in b.runtime.bind_ns.entries() {
@@ -216,6 +232,9 @@ pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
     let mut go = File::from(go_w);
 
     let parent_side = (|| -> Result<(), String> {
+        if flags & crate::sys::ns::NEWUSER != 0 {
+            id_maps(b, pid)?;
+        }
         apply_cgroup(b, pid).map_err(|e| format!("placing pid {pid} in its cgroup: {e}"))?;
         for i in &b.runtime.interfaces {
             crate::netlink::apply_interface(i, pid).map_err(|e| e.to_string())?;

@@ -108,6 +108,10 @@ impl Sys for Fake {
         self.paths.get(path).copied()
     }
 
+    fn mount_flags(&mut self, _path: &Path) -> u64 {
+        0
+    }
+
     fn read_link(&mut self, path: &Path) -> Option<String> {
         self.links.get(path).cloned()
     }

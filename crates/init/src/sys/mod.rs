@@ -124,6 +124,8 @@ pub trait Sys {
     /// `Some(true)` for a directory (following symlinks), `Some(false)` for anything else,
     /// `None` when nothing is there.
     fn probe(&mut self, path: &Path) -> Option<bool>;
+    /// The `MS_*` flags of the mount holding `path` (statvfs), 0 when unknown.
+    fn mount_flags(&mut self, path: &Path) -> u64;
     /// The target of a symlink, `None` when `path` is not one.
     fn read_link(&mut self, path: &Path) -> Option<String>;
     /// Writes `data` to an existing file (sysctl, cgroup and /proc knobs).

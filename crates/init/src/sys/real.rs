@@ -92,6 +92,29 @@ impl Sys for Real {
         std::fs::metadata(path).ok().map(|m| m.is_dir())
     }
 
+    fn mount_flags(&mut self, path: &Path) -> u64 {
+        let Ok(p) = cpath(path) else { return 0 };
+        // SAFETY: statvfs is plain data that the call fills.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: p is NUL-terminated and st a valid statvfs, both alive for the call.
+        if unsafe { libc::statvfs(p.as_ptr(), &mut st) } != 0 {
+            return 0;
+        }
+        use super::ms;
+        const ST: [(u64, u64); 8] = [
+            (1, ms::RDONLY),
+            (2, ms::NOSUID),
+            (4, ms::NODEV),
+            (8, ms::NOEXEC),
+            (16, ms::SYNCHRONOUS),
+            (1024, ms::NOATIME),
+            (2048, ms::NODIRATIME),
+            (4096, ms::RELATIME),
+        ];
+        let f = st.f_flag as u64;
+        ST.iter().filter(|(st, _)| f & st != 0).fold(0, |acc, (_, m)| acc | m)
+    }
+
     fn read_link(&mut self, path: &Path) -> Option<String> {
         std::fs::read_link(path).ok().map(|t| t.to_string_lossy().into_owned())
     }
