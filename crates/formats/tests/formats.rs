@@ -534,3 +534,36 @@ fn file_type_bits_in_layer_modes_are_kept_in_tar_and_masked_in_cpio() {
     flate2::read::GzDecoder::new(&out.initrd[..]).read_to_end(&mut cpio).unwrap();
     assert_eq!(read_newc(&cpio).iter().find(|e| e.0 == "bin/tool").unwrap().1, 0o100755);
 }
+
+/// Runs this test binary again with another time zone and umask: the child writes its outputs,
+/// the parent compares them with its own.
+#[test]
+fn outputs_do_not_depend_on_time_zone_or_umask() {
+    if let Some(dir) = std::env::var_os("BALEEN_DETERMINISM_CHILD") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::write(dir.join("tar"), tar_bytes()).unwrap();
+        std::fs::write(dir.join("initrd"), initrd(InitrdCompression::Gzip, 1).initrd).unwrap();
+        return;
+    }
+    let dir = tempdir().join("determinism");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("umask 077; exec \"$0\" --exact outputs_do_not_depend_on_time_zone_or_umask --test-threads 1")
+        .arg(&exe)
+        .env("TZ", "Pacific/Kiritimati")
+        .env("LC_ALL", "C")
+        .env("BALEEN_DETERMINISM_CHILD", &dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        std::fs::read(dir.join("tar")).unwrap() == tar_bytes(),
+        "the tar depends on TZ or umask"
+    );
+    assert!(
+        std::fs::read(dir.join("initrd")).unwrap() == initrd(InitrdCompression::Gzip, 2).initrd,
+        "the initrd depends on TZ, umask or threads"
+    );
+}
