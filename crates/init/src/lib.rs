@@ -18,7 +18,7 @@
 //!
 //! - [`seccomp`]: OCI seccomp profiles compiled to BPF (x86_64).
 //!
-//! Non-goals: user namespaces with id maps, cgroup v1, restarting services, hooks, anything
+//! Non-goals: cgroup v1, restarting services, OCI hooks, joining a pid namespace by path, anything
 //! async or networked beyond rtnetlink.
 
 pub mod acpi;
