@@ -153,7 +153,7 @@ fn tar_headers_are_go_archive_tar_pax() {
 fn tar_is_listed_by_gnu_tar() {
     let Some(tar_bin) = require_tool("tar") else { return };
     let dir = tempdir();
-    let path = dir.join("t.tar");
+    let path = dir.path().join("t.tar");
     std::fs::write(&path, tar_bytes()).unwrap();
     let out = Command::new(tar_bin).arg("-tvf").arg(&path).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -163,14 +163,8 @@ fn tar_is_listed_by_gnu_tar() {
     assert!(listing.contains("file-with-a-long-name.txt"), "{listing}");
 }
 
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "baleen-formats-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
 }
 
 /// A minimal newc reader: (name, mode, nlink, data) per entry, trailer excluded.
@@ -545,8 +539,8 @@ fn outputs_do_not_depend_on_time_zone_or_umask() {
         std::fs::write(dir.join("initrd"), initrd(InitrdCompression::Gzip, 1).initrd).unwrap();
         return;
     }
-    let dir = tempdir().join("determinism");
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempdir();
+    let dir = tmp.path();
     let exe = std::env::current_exe().unwrap();
     let status = Command::new("sh")
         .arg("-c")
@@ -554,7 +548,7 @@ fn outputs_do_not_depend_on_time_zone_or_umask() {
         .arg(&exe)
         .env("TZ", "Pacific/Kiritimati")
         .env("LC_ALL", "C")
-        .env("BALEEN_DETERMINISM_CHILD", &dir)
+        .env("BALEEN_DETERMINISM_CHILD", dir)
         .status()
         .unwrap();
     assert!(status.success());
