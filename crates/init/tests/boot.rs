@@ -260,6 +260,7 @@ fn containers() -> Vec<C> {
                  nsenter --net=/run/netns/net ip -o addr show vc0 | grep -q 10.9.0.2 \
                    && echo bindns-ok; \
                  baleen-ctl ps; baleen-ctl logs 001-fail; \
+                 baleen-ctl stop nethost; sleep 1; \
                  echo powering-off; poweroff 2>/dev/null || kill -USR2 1",
             )
         },
@@ -522,6 +523,8 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "baleen: service nethost started pid ",
         "baleen: service zz-poweroff started pid ",
         "baleen: phase services started",
+        "zz-poweroff: stopping nethost (pid ",
+        "baleen: service nethost exited 0",
         "zz-poweroff: powering-off",
         "baleen: shutdown begin",
         "baleen: onshutdown 000-marker started pid ",
