@@ -207,10 +207,7 @@ impl Supervisor {
                     127
                 }
             };
-            if kind == Kind::Onboot
-                && code != 0
-                && self.knobs.onboot_failure == OnbootFailure::Poweroff
-            {
+            if stops_boot(kind, code, self.knobs.onboot_failure) {
                 self.shutdown.get_or_insert(Action::Poweroff);
                 return false;
             }
@@ -495,6 +492,12 @@ impl Supervisor {
     }
 }
 
+/// Whether a finished container ends the boot: only a failed onboot container, and only under
+/// `baleen.onboot_failure=poweroff` (LinuxKit goes on).
+fn stops_boot(kind: Kind, code: i32, policy: OnbootFailure) -> bool {
+    kind == Kind::Onboot && code != 0 && policy == OnbootFailure::Poweroff
+}
+
 fn shutdown_kill(pid: i32, sig: i32) -> std::io::Result<()> {
     crate::sys::Sys::kill(&mut Real, pid, sig)
 }
@@ -520,4 +523,18 @@ pub fn ctl_main(args: &[String]) -> i32 {
     }
     print!("{reply}");
     i32::from(reply.starts_with("error:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_failed_onboot_under_poweroff_policy_stops_the_boot() {
+        use OnbootFailure::*;
+        assert!(stops_boot(Kind::Onboot, 1, Poweroff));
+        assert!(!stops_boot(Kind::Onboot, 1, Continue));
+        assert!(!stops_boot(Kind::Onboot, 0, Poweroff));
+        assert!(!stops_boot(Kind::Onshutdown, 1, Poweroff));
+    }
 }
