@@ -10,7 +10,8 @@
 use crate::format::Format;
 use crate::output::Outputs;
 use baleen_disk::{
-    write_efi_disk, write_qcow2, write_uki, write_vhd, write_vmdk, HashingWriter, UkiParts, VhdKind,
+    write_efi_disk, write_efi_iso, write_qcow2, write_uki, write_vhd, write_vmdk, HashingWriter,
+    UkiParts, VhdKind,
 };
 use baleen_oci::{Platform, Store};
 use std::fs::File;
@@ -37,6 +38,8 @@ pub enum DiskError {
     Uki(#[source] baleen_disk::UkiError),
     #[error("writing the EFI disk: {0}")]
     Efi(#[source] baleen_disk::EfiDiskError),
+    #[error("writing the EFI ISO: {0}")]
+    Iso(#[source] baleen_disk::IsoError),
     #[error("converting the raw EFI disk: {0}")]
     Wrap(#[source] baleen_disk::SparseError),
     #[error("{what}: {source}")]
@@ -58,6 +61,8 @@ pub fn writes(f: Format) -> bool {
             | Format::Vhd
             | Format::DynamicVhd
             | Format::Vmdk
+            | Format::IsoEfi
+            | Format::IsoEfiInitrd
     )
 }
 
@@ -113,6 +118,10 @@ pub fn write(
         Format::RawEfi | Format::Aws => {
             let (len, seed) = (uki.len, uki.seed);
             write_efi_disk(&mut uki.reader()?, len, &seed, &mut out).map_err(DiskError::Efi)?;
+        }
+        Format::IsoEfi | Format::IsoEfiInitrd => {
+            let (len, seed) = (uki.len, uki.seed);
+            write_efi_iso(&mut uki.reader()?, len, &seed, &mut out).map_err(DiskError::Iso)?;
         }
         Format::Qcow2Efi | Format::Vhd | Format::DynamicVhd | Format::Vmdk => {
             // The wrappers read the raw disk twice (which clusters hold data, then the data):

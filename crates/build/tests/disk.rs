@@ -133,8 +133,15 @@ fn run(cmd: &mut std::process::Command) -> String {
     text
 }
 
-const EFI_FORMATS: &[Format] =
-    &[Format::Uki, Format::RawEfi, Format::Aws, Format::Qcow2Efi, Format::Vhd, Format::Vmdk];
+const EFI_FORMATS: &[Format] = &[
+    Format::Uki,
+    Format::RawEfi,
+    Format::Aws,
+    Format::Qcow2Efi,
+    Format::Vhd,
+    Format::Vmdk,
+    Format::IsoEfiInitrd,
+];
 
 #[test]
 fn efi_formats_are_byte_identical_across_two_builds() {
@@ -146,7 +153,15 @@ fn efi_formats_are_byte_identical_across_two_builds() {
         a.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(
         names,
-        ["spine.efi", "spine-efi.img", "spine.raw", "spine-efi.qcow2", "spine.vhd", "spine.vmdk"]
+        [
+            "spine.efi",
+            "spine-efi.img",
+            "spine.raw",
+            "spine-efi.qcow2",
+            "spine.vhd",
+            "spine.vmdk",
+            "spine-efi-initrd.iso"
+        ]
     );
     for (x, y) in a.iter().zip(&b) {
         assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{} differs", x.display());
@@ -184,17 +199,25 @@ fn boots_to_services(vm: BootTest) {
     assert_eq!(outcome.verdict.code, 0, "a clean poweroff exits 0: {:?}", outcome.verdict.message);
 }
 
-/// One build, then one OVMF boot per format: the raw EFI disk and its qcow2 (the VHD and VMDK
-/// hold the same disk, as `qemu-img compare` shows in the test above).
+/// One build, then one OVMF boot per format: the raw EFI disk, its qcow2 and the EFI ISO (the
+/// VHD and VMDK hold the same disk, as `qemu-img compare` shows in the test above).
 #[test]
-fn raw_efi_and_qcow2_efi_boot_under_ovmf() {
+fn raw_efi_qcow2_efi_and_iso_efi_initrd_boot_under_ovmf() {
     let Some(_) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
     let tmp = tempfile::tempdir().unwrap();
     let Some((cfg, store)) = setup(tmp.path()) else { return };
-    let out =
-        build_into(&cfg, &store, &[Format::RawEfi, Format::Qcow2Efi], &tmp.path().join("out"));
+    let formats = [Format::RawEfi, Format::Qcow2Efi, Format::IsoEfiInitrd];
+    let out = build_into(&cfg, &store, &formats, &tmp.path().join("out"));
     for (name, path) in [("raw-efi", &out[0]), ("qcow2-efi", &out[1])] {
         let Some(vm) = BootTest::path(name, path) else { return };
         boots_to_services(vm);
     }
+    // `-efi-initrd.iso` is not named `-efi`: ask for UEFI, as `baleen run --uefi` would.
+    let dir = BootTest::scratch_dir("iso-efi-initrd");
+    let mut opts = baleen_testkit::boot::test_options(&out[2], &dir);
+    opts.uefi = true;
+    let Some(vm) = BootTest::with_options("iso-efi-initrd", opts, Duration::from_secs(300)) else {
+        return;
+    };
+    boots_to_services(vm);
 }

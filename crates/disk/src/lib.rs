@@ -6,7 +6,8 @@
 //! [`gpt::Gpt`] (protective MBR + primary/backup GPT), [`write_efi_disk`] (`raw-efi`: GPT + ESP
 //! with the UKI as `EFI/BOOT/BOOTX64.EFI`), and the wrappers of a raw disk that store only its
 //! non-zero parts: [`write_qcow2`] (v3), [`write_vhd`] (fixed and dynamic), [`write_vmdk`]
-//! (stream-optimized).
+//! (stream-optimized); [`write_efi_iso`] (ISO9660 + El Torito EFI entry on a FAT image of the
+//! UKI).
 //!
 //! Invariants: no host paths, no network, no clocks, no randomness — every byte depends only on
 //! the inputs; identifiers (disk GUIDs, FAT serials) are derived from content hashes; file data
@@ -19,6 +20,7 @@ pub mod efi;
 pub mod fat;
 pub mod gpt;
 mod hashing;
+pub mod iso;
 pub mod qcow2;
 mod sparse;
 pub mod uki;
@@ -27,6 +29,7 @@ pub mod vmdk;
 
 pub use efi::{write_efi_disk, write_esp, EfiDiskError, EfiDiskLayout};
 pub use hashing::HashingWriter;
+pub use iso::{write_efi_iso, IsoError};
 pub use qcow2::write_qcow2;
 pub use sparse::SparseError;
 pub use uki::{default_osrel, write_uki, UkiError, UkiParts};

@@ -261,3 +261,80 @@ mod wrappers {
         assert!(info.contains("streamOptimized"), "{info}");
     }
 }
+
+mod iso {
+    use baleen_disk::write_efi_iso;
+    use std::process::Command;
+
+    fn tool(name: &str, args: &[&str], path: &std::path::Path) -> Option<String> {
+        tool_then(name, args, path, &[])
+    }
+
+    fn tool_then(
+        name: &str,
+        args: &[&str],
+        path: &std::path::Path,
+        then: &[&str],
+    ) -> Option<String> {
+        let bin = baleen_testkit::require_tool(name)?;
+        let out = Command::new(bin).args(args).arg(path).args(then).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{name} {args:?}:\n{text}");
+        Some(text)
+    }
+
+    #[test]
+    fn efi_iso_passes_xorriso_and_isoinfo_and_holds_the_uki() {
+        let uki: Vec<u8> = (0..3_000_000usize).map(|i| (i * 13 % 241) as u8).collect();
+        let mut img = Vec::new();
+        let n = write_efi_iso(&mut &uki[..], uki.len() as u64, b"seed", &mut img).unwrap();
+        assert_eq!(n, img.len() as u64);
+        let mut again = Vec::new();
+        write_efi_iso(&mut &uki[..], uki.len() as u64, b"seed", &mut again).unwrap();
+        assert!(img == again, "deterministic");
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("x-efi.iso");
+        std::fs::write(&path, &img).unwrap();
+        if let Some(text) =
+            tool_then("xorriso", &["-indev"], &path, &["-report_el_torito", "plain"])
+        {
+            assert!(text.contains("El Torito boot img :   1  UEFI  y   none"), "{text}");
+        }
+        if let Some(text) = tool("isoinfo", &["-d", "-i"], &path) {
+            assert!(text.contains("Volume id: BALEEN"), "{text}");
+            assert!(text.contains("Eltorito validation header"), "{text}");
+            assert!(text.contains("Arch 239") && text.contains("No Emulation"), "{text}");
+        }
+        if let Some(text) = tool("isoinfo", &["-l", "-i"], &path) {
+            assert!(text.contains("EFIBOOT.IMG;1"), "{text}");
+            assert!(text.contains("Apr 18 2017"), "epoch dates: {text}");
+        }
+        // The boot image, taken out of the ISO by name, is a FAT volume with the UKI.
+        if let (Some(_), Some(mcopy)) =
+            (baleen_testkit::require_tool("isoinfo"), baleen_testkit::require_tool("mcopy"))
+        {
+            let out = Command::new("isoinfo")
+                .args(["-x", "/BOOT/EFIBOOT.IMG;1", "-i"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let esp = tmp.path().join("esp.img");
+            std::fs::write(&esp, &out.stdout).unwrap();
+            tool("fsck.vfat", &["-n"], &esp);
+            let back = tmp.path().join("back.efi");
+            let st = Command::new(mcopy)
+                .arg("-i")
+                .arg(&esp)
+                .arg("::/EFI/BOOT/BOOTX64.EFI")
+                .arg(&back)
+                .status()
+                .unwrap();
+            assert!(st.success());
+            assert!(std::fs::read(&back).unwrap() == uki);
+        }
+    }
+}
