@@ -52,6 +52,51 @@ pub fn parse(text: &str) -> Vec<Paragraph> {
     out
 }
 
+/// Like [`parse`], lazily, keeping only the named fields: a 50 MB `Packages` file is mostly
+/// descriptions, and copying them is most of the cost of reading it.
+pub fn parse_only<'a>(
+    text: &'a str,
+    fields: &'a [&'a str],
+) -> impl Iterator<Item = Paragraph> + 'a {
+    let mut lines = text.lines().enumerate();
+    std::iter::from_fn(move || {
+        let mut cur = Paragraph::default();
+        let mut keeping = false;
+        for (i, line) in lines.by_ref() {
+            if line.trim().is_empty() {
+                if cur.line != 0 {
+                    return Some(cur);
+                }
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            if cur.line == 0 {
+                cur.line = i + 1;
+            }
+            if line.starts_with([' ', '\t']) {
+                if keeping {
+                    if let Some((_, v)) = cur.fields.last_mut() {
+                        v.push('\n');
+                        v.push_str(line.trim());
+                    }
+                }
+                continue;
+            }
+            keeping = false;
+            if let Some((k, v)) = line.split_once(':') {
+                let k = k.trim();
+                if fields.iter().any(|f| f.eq_ignore_ascii_case(k)) {
+                    cur.fields.push((k.to_owned(), v.trim().to_owned()));
+                    keeping = true;
+                }
+            }
+        }
+        (cur.line != 0).then_some(cur)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +111,19 @@ mod tests {
         assert_eq!(ps[1].get("Depends"), Some("c"));
         assert_eq!(ps[1].line, 10);
         assert_eq!(ps[1].get("Version"), None);
+    }
+
+    #[test]
+    fn parse_only_keeps_the_named_fields() {
+        let text = "Package: a\nDescription: x\n long\nDepends: b,\n c\n\nPackage: b\n";
+        let ps: Vec<_> = parse_only(text, &["Package", "Depends"]).collect();
+        assert_eq!(ps.len(), 2);
+        assert_eq!(
+            ps[0].fields,
+            [("Package".to_owned(), "a".to_owned()), ("Depends".to_owned(), "b,\nc".to_owned())]
+        );
+        assert_eq!(ps[1].get("package"), Some("b"));
+        assert_eq!(ps[1].line, 7);
     }
 
     #[test]

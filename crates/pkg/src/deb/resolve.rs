@@ -33,14 +33,22 @@ pub struct Package {
     pub name: String,
     pub version: String,
     pub arch: String,
-    /// `Pre-Depends` then `Depends`.
-    pub depends: Vec<Clause>,
+    /// `Pre-Depends` then `Depends`, unparsed: parsed only for the packages a resolution
+    /// reaches (see [`Package::depends`]), which keeps reading a 63 000-package index cheap.
+    pub depends_raw: String,
     /// (virtual name, provided version)
     pub provides: Vec<(String, Option<String>)>,
     /// Pool path relative to the archive root.
     pub filename: String,
     pub sha256: String,
     pub size: u64,
+}
+
+impl Package {
+    /// The parsed `Pre-Depends` and `Depends` clauses.
+    pub fn depends(&self) -> Vec<Clause> {
+        parse_relations(&self.depends_raw)
+    }
 }
 
 /// Packages by name (highest version first) and virtual names by provider.
@@ -106,8 +114,11 @@ impl Index {
             if parch != arch && parch != "all" {
                 continue;
             }
-            let mut depends = parse_relations(p.get("Pre-Depends").unwrap_or(""));
-            depends.extend(parse_relations(p.get("Depends").unwrap_or("")));
+            let depends_raw = format!(
+                "{}, {}",
+                p.get("Pre-Depends").unwrap_or(""),
+                p.get("Depends").unwrap_or("")
+            );
             let provides: Vec<(String, Option<String>)> =
                 parse_relations(p.get("Provides").unwrap_or(""))
                     .into_iter()
@@ -118,7 +129,7 @@ impl Index {
                 name: name.to_owned(),
                 version: version.to_owned(),
                 arch: parch.to_owned(),
-                depends,
+                depends_raw,
                 provides,
                 filename: p.get("Filename").unwrap_or("").to_owned(),
                 sha256: p.get("SHA256").unwrap_or("").to_owned(),
@@ -138,7 +149,18 @@ impl Index {
 
     /// Parses `Packages` text.
     pub fn parse(arch: &str, text: &str) -> Index {
-        Self::from_paragraphs(arch, super::control::parse(text))
+        const FIELDS: &[&str] = &[
+            "Package",
+            "Version",
+            "Architecture",
+            "Pre-Depends",
+            "Depends",
+            "Provides",
+            "Filename",
+            "SHA256",
+            "Size",
+        ];
+        Self::from_paragraphs(arch, super::control::parse_only(text, FIELDS))
     }
 
     fn add(&mut self, pkg: Package) {
@@ -165,7 +187,7 @@ impl Index {
     /// The closure of `roots` under `Pre-Depends`/`Depends`, minus `exclude`, sorted by name.
     pub fn resolve(&self, roots: &[String], exclude: &[String]) -> Result<Vec<Package>, Error> {
         let mut chosen: BTreeMap<String, &Package> = BTreeMap::new();
-        let mut queue: VecDeque<(&Package, &Clause)> = VecDeque::new();
+        let mut queue: VecDeque<(&Package, Clause)> = VecDeque::new();
         for root in roots {
             if exclude.contains(root) {
                 continue;
@@ -202,8 +224,8 @@ impl Index {
                 None => {
                     return Err(Error::Unsatisfiable {
                         package: format!("{} {}", from.name, from.version),
-                        dependency: clause_text(clause),
-                        why: self.why(clause, &chosen),
+                        dependency: clause_text(&clause),
+                        why: self.why(&clause, &chosen),
                     })
                 }
             }
@@ -215,10 +237,10 @@ impl Index {
         &'a self,
         pkg: &'a Package,
         chosen: &mut BTreeMap<String, &'a Package>,
-        queue: &mut VecDeque<(&'a Package, &'a Clause)>,
+        queue: &mut VecDeque<(&'a Package, Clause)>,
     ) {
         if chosen.insert(pkg.name.clone(), pkg).is_none() {
-            queue.extend(pkg.depends.iter().map(|c| (pkg, c)));
+            queue.extend(pkg.depends().into_iter().map(|c| (pkg, c)));
         }
     }
 
