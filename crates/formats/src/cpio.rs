@@ -5,9 +5,16 @@
 //! and data are padded to 4 bytes, and the archive ends with `TRAILER!!!` padded to 512 bytes.
 //! Hard links become relative symlinks (LinuxKit's choice: a cpio hard link repeats the data).
 //!
+//! One addition to LinuxKit: a directory that an entry needs but the stream never named is
+//! written first (0755, root, the fixed epoch). The kernel's initramfs unpacker creates no
+//! missing parents, so without it such a file would silently not exist at boot. Streams that
+//! name every directory (every image from a Dockerfile or a Debian package does) are written
+//! exactly as before.
+//!
 //! Non-goals: reading cpio, the old binary or `070702` (crc) formats.
 
-use baleen_tree::{Entry, EntryKind, EntrySink};
+use baleen_tree::{Entry, EntryKind, EntrySink, Mtime, DEFAULT_MTIME};
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 
 const FIRST_INODE: u64 = 721;
@@ -24,6 +31,8 @@ pub struct CpioWriter<W: Write> {
     out: W,
     written: u64,
     inode: u64,
+    /// Directories written so far (memory is O(directories), not O(entries)).
+    dirs: HashSet<String>,
 }
 
 /// Go's `filepath.Rel(base, target)` for two clean relative paths.
@@ -44,7 +53,7 @@ pub fn relative_path(base: &str, target: &str) -> String {
 
 impl<W: Write> CpioWriter<W> {
     pub fn new(out: W) -> Self {
-        CpioWriter { out, written: 0, inode: FIRST_INODE }
+        CpioWriter { out, written: 0, inode: FIRST_INODE, dirs: HashSet::new() }
     }
 
     fn put(&mut self, b: &[u8]) -> io::Result<()> {
@@ -95,6 +104,25 @@ impl<W: Write> CpioWriter<W> {
         self.pad(4)
     }
 
+    /// Writes each ancestor directory of `path` that has not been written yet.
+    fn parents(&mut self, path: &str) -> io::Result<()> {
+        let mut end = 0;
+        while let Some(i) = path[end..].find('/') {
+            end += i;
+            let dir = &path[..end];
+            end += 1;
+            if dir.is_empty() || dir == "." || self.dirs.contains(dir) {
+                continue;
+            }
+            let e = Entry {
+                mtime: Mtime { secs: DEFAULT_MTIME, nanos: 0 },
+                ..Entry::new(dir, EntryKind::Dir, 0o755)
+            };
+            self.add(&e, &mut io::empty())?;
+        }
+        Ok(())
+    }
+
     /// Writes the trailer, pads to 512 bytes and returns the writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.header("TRAILER!!!", 0, 0, 0, 1, 0, 0, (0, 0))?;
@@ -106,6 +134,11 @@ impl<W: Write> CpioWriter<W> {
 
 impl<W: Write> EntrySink for CpioWriter<W> {
     fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        let path = entry.path.trim_end_matches('/');
+        self.parents(path)?;
+        if matches!(entry.kind, EntryKind::Dir) {
+            self.dirs.insert(path.to_string());
+        }
         let perm = entry.perm();
         let (ifmt, nlink, rdev) = match &entry.kind {
             EntryKind::File { .. } => (S_IFREG, 1, (0, 0)),
@@ -183,6 +216,50 @@ impl<W: Write> Write for Counted<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names in a newc archive, in order.
+    fn names(cpio: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + 110 <= cpio.len() && &cpio[at..at + 6] == b"070701" {
+            let field = |i: usize| {
+                let s = std::str::from_utf8(&cpio[at + 6 + i * 8..at + 14 + i * 8]).unwrap();
+                usize::from_str_radix(s, 16).unwrap()
+            };
+            let (size, namesize) = (field(6), field(11));
+            let name = String::from_utf8(cpio[at + 110..at + 110 + namesize - 1].to_vec()).unwrap();
+            let data = (at + 110 + namesize).div_ceil(4) * 4;
+            at = (data + size).div_ceil(4) * 4;
+            if name == "TRAILER!!!" {
+                break;
+            }
+            out.push(name);
+        }
+        out
+    }
+
+    #[test]
+    fn missing_parent_directories_are_written_once_before_their_children() {
+        let mut w = CpioWriter::new(Vec::new());
+        let f = |p: &str| Entry::new(p, EntryKind::File { size: 0 }, 0o644);
+        w.add(&f("lib/modules/6.1/a.ko"), &mut io::empty()).unwrap();
+        w.add(&f("lib/modules/6.1/b.ko"), &mut io::empty()).unwrap();
+        w.add(&Entry::new("bin", EntryKind::Dir, 0o700), &mut io::empty()).unwrap();
+        w.add(&f("bin/sh"), &mut io::empty()).unwrap();
+        let names = names(&w.finish().unwrap());
+        assert_eq!(
+            names,
+            [
+                "lib",
+                "lib/modules",
+                "lib/modules/6.1",
+                "lib/modules/6.1/a.ko",
+                "lib/modules/6.1/b.ko",
+                "bin",
+                "bin/sh"
+            ]
+        );
+    }
 
     #[test]
     fn relative_paths_match_go_filepath_rel() {
