@@ -1,4 +1,4 @@
-//! The EFI formats (`uki`, `raw-efi`, `aws`, `qcow2-efi`, `vhd`, `dynamic-vhd`, `vmdk`,
+//! The EFI formats (`uki`, `raw-efi`, `aws`, `qcow2-efi`, `vhd`, `dynamic-vhd`, `vmdk`, `gcp`,
 //! `iso-efi`, `iso-efi-initrd`): the build's kernel, initrd and command line made into a UKI on
 //! systemd's EFI stub, then placed on a disk or an ISO by crates/disk.
 //!
@@ -10,8 +10,8 @@
 use crate::format::Format;
 use crate::output::Outputs;
 use baleen_disk::{
-    write_efi_disk, write_efi_iso, write_qcow2, write_uki, write_vhd, write_vmdk, HashingWriter,
-    UkiParts, VhdKind,
+    write_efi_disk, write_efi_iso, write_gcp_tar, write_qcow2, write_uki, write_vhd, write_vmdk,
+    HashingWriter, UkiParts, VhdKind,
 };
 use baleen_oci::{Platform, Store};
 use std::fs::File;
@@ -63,6 +63,7 @@ pub fn writes(f: Format) -> bool {
             | Format::Vmdk
             | Format::IsoEfi
             | Format::IsoEfiInitrd
+            | Format::Gcp
     )
 }
 
@@ -123,7 +124,7 @@ pub fn write(
             let (len, seed) = (uki.len, uki.seed);
             write_efi_iso(&mut uki.reader()?, len, &seed, &mut out).map_err(DiskError::Iso)?;
         }
-        Format::Qcow2Efi | Format::Vhd | Format::DynamicVhd | Format::Vmdk => {
+        Format::Qcow2Efi | Format::Vhd | Format::DynamicVhd | Format::Vmdk | Format::Gcp => {
             // The wrappers read the raw disk twice (which clusters hold data, then the data):
             // it goes to a temporary file first.
             let tmp = tempfile::tempfile().map_err(io("creating a temporary raw disk"))?;
@@ -138,6 +139,7 @@ pub fn write(
                 Format::Qcow2Efi => {
                     write_qcow2(&mut raw, size, &mut out).map(drop).map_err(wrap)?
                 }
+                Format::Gcp => write_gcp_tar(&mut raw, size, &mut out).map_err(wrap)?,
                 Format::Vhd => {
                     write_vhd(&mut raw, size, VhdKind::Fixed, &seed, &mut out).map_err(wrap)?
                 }

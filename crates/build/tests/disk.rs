@@ -141,6 +141,7 @@ const EFI_FORMATS: &[Format] = &[
     Format::Vhd,
     Format::Vmdk,
     Format::IsoEfiInitrd,
+    Format::Gcp,
 ];
 
 #[test]
@@ -160,7 +161,8 @@ fn efi_formats_are_byte_identical_across_two_builds() {
             "spine-efi.qcow2",
             "spine.vhd",
             "spine.vmdk",
-            "spine-efi-initrd.iso"
+            "spine-efi-initrd.iso",
+            "spine.img.tar.gz"
         ]
     );
     for (x, y) in a.iter().zip(&b) {
@@ -220,4 +222,30 @@ fn raw_efi_qcow2_efi_and_iso_efi_initrd_boot_under_ovmf() {
         return;
     };
     boots_to_services(vm);
+}
+
+/// A `baleen/systemd-boot` component in the store wins over the host's stub.
+#[test]
+fn the_stub_comes_from_the_systemd_boot_component_when_the_store_has_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let host = std::fs::read(STUB).unwrap();
+    let at = host.windows(8).position(|w| w == b"DOS mode").expect("the stub's DOS message");
+    let mut marked = host.clone();
+    marked[at..at + 8].copy_from_slice(b"BLN mode");
+    ImageBuilder::new()
+        .layer(&[
+            dir("usr/"),
+            dir("usr/lib/"),
+            dir("usr/lib/systemd/"),
+            dir("usr/lib/systemd/boot/"),
+            dir("usr/lib/systemd/boot/efi/"),
+            file("usr/lib/systemd/boot/efi/linuxx64.efi.stub", &marked),
+        ])
+        .build()
+        .write_layout(&tmp.path().join("store"), "docker.io/baleen/systemd-boot:1");
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let out = build_into(&cfg, &store, &[Format::Uki], &tmp.path().join("out"));
+    let uki = std::fs::read(&out[0]).unwrap();
+    assert_eq!(&uki[at..at + 8], b"BLN mode", "the component's stub was used");
 }

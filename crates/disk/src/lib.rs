@@ -7,7 +7,7 @@
 //! with the UKI as `EFI/BOOT/BOOTX64.EFI`), and the wrappers of a raw disk that store only its
 //! non-zero parts: [`write_qcow2`] (v3), [`write_vhd`] (fixed and dynamic), [`write_vmdk`]
 //! (stream-optimized); [`write_efi_iso`] (ISO9660 + El Torito EFI entry on a FAT image of the
-//! UKI).
+//! UKI), [`write_gcp_tar`] (`disk.raw` in a gzip'd tar, as Compute Engine imports it).
 //!
 //! Invariants: no host paths, no network, no clocks, no randomness — every byte depends only on
 //! the inputs; identifiers (disk GUIDs, FAT serials) are derived from content hashes; file data
@@ -18,6 +18,7 @@
 
 pub mod efi;
 pub mod fat;
+pub mod gcp;
 pub mod gpt;
 mod hashing;
 pub mod iso;
@@ -28,6 +29,7 @@ pub mod vhd;
 pub mod vmdk;
 
 pub use efi::{write_efi_disk, write_esp, EfiDiskError, EfiDiskLayout};
+pub use gcp::write_gcp_tar;
 pub use hashing::HashingWriter;
 pub use iso::{write_efi_iso, IsoError};
 pub use qcow2::write_qcow2;

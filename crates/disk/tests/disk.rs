@@ -338,3 +338,32 @@ mod iso {
         }
     }
 }
+
+mod gcp {
+    use baleen_disk::write_gcp_tar;
+    use std::process::Command;
+
+    #[test]
+    fn gcp_tar_holds_disk_raw_and_gnu_tar_agrees() {
+        let raw: Vec<u8> = (0..3_000_000usize).map(|i| (i % 7) as u8).collect();
+        let mut a = Vec::new();
+        write_gcp_tar(&mut std::io::Cursor::new(&raw), raw.len() as u64, &mut a).unwrap();
+        let mut b = Vec::new();
+        write_gcp_tar(&mut std::io::Cursor::new(&raw), raw.len() as u64, &mut b).unwrap();
+        assert!(a == b, "deterministic");
+        let Some(tar) = baleen_testkit::require_tool("tar") else { return };
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("x.img.tar.gz");
+        std::fs::write(&p, &a).unwrap();
+        let out = Command::new(&tar).arg("-tvzf").arg(&p).output().unwrap();
+        let list = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            list.contains("3000000 2017-04-18") && list.trim_end().ends_with("disk.raw"),
+            "{list}"
+        );
+        let st = Command::new(&tar).arg("-xzf").arg(&p).arg("-C").arg(tmp.path()).status().unwrap();
+        assert!(st.success());
+        assert!(std::fs::read(tmp.path().join("disk.raw")).unwrap() == raw);
+    }
+}

@@ -1,0 +1,62 @@
+//! Compute Engine's import format: a gzip'd tar whose only member is `disk.raw`.
+//!
+//! The tar header is written here (one ustar header, nothing else to say): the member's mtime
+//! is LinuxKit's epoch, owner root, mode 0644; the gzip header carries no name and mtime 0, so
+//! the archive depends only on the disk. Non-goals: GNU sparse members (the gzip stream makes
+//! zero runs small anyway), disks over ustar's 8 GiB member size.
+
+use crate::sparse::SparseError;
+use flate2::{Compression, GzBuilder};
+use std::io::{self, Read, Seek, Write};
+
+/// 2017-04-18T16:30:00Z.
+const EPOCH: u64 = 1_492_533_000;
+
+fn octal(field: &mut [u8], v: u64) {
+    let digits = field.len() - 1;
+    let text = format!("{v:0digits$o}");
+    field[..digits].copy_from_slice(text.as_bytes());
+    field[digits] = 0;
+}
+
+fn header(size: u64) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..8].copy_from_slice(b"disk.raw");
+    octal(&mut h[100..108], 0o644);
+    octal(&mut h[108..116], 0);
+    octal(&mut h[116..124], 0);
+    octal(&mut h[124..136], size);
+    octal(&mut h[136..148], EPOCH);
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].fill(b' ');
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    let text = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(text.as_bytes());
+    h
+}
+
+/// Writes `disk.raw` (the `size`-byte raw image) as a gzip'd tar to `out`.
+pub fn write_gcp_tar<R: Read + Seek, W: Write>(
+    raw: &mut R,
+    size: u64,
+    out: W,
+) -> Result<(), SparseError> {
+    let w = |source| SparseError::Write { source };
+    if size >= 1 << 33 {
+        let source = io::Error::new(io::ErrorKind::InvalidInput, "over ustar's 8 GiB");
+        return Err(SparseError::Write { source });
+    }
+    let mut gz = GzBuilder::new().mtime(0).write(out, Compression::best());
+    gz.write_all(&header(size)).map_err(w)?;
+    raw.rewind().map_err(|source| SparseError::Read { offset: 0, source })?;
+    let n = io::copy(&mut raw.take(size), &mut gz).map_err(w)?;
+    if n != size {
+        let source = io::Error::new(io::ErrorKind::UnexpectedEof, "raw disk too short");
+        return Err(SparseError::Read { offset: n, source });
+    }
+    crate::uki::write_zeros(&mut gz, size.next_multiple_of(512) - size + 1024).map_err(w)?;
+    gz.finish().map_err(w)?;
+    Ok(())
+}
