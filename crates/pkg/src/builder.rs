@@ -18,33 +18,51 @@ pub const DEFAULT_SUITE: &str = "bookworm";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
-    Spec(#[from] crate::spec::Error),
+    Spec(crate::spec::Error),
     #[error("{0}")]
-    Tag(#[from] tag::Error),
+    Tag(tag::Error),
     #[error("{0}")]
-    Lock(#[from] lock::Error),
-    #[error("package {dir}: {source}")]
-    Archive { dir: PathBuf, source: Box<archive::Error> },
-    #[error("package {dir}: {source}")]
-    Resolve { dir: PathBuf, source: crate::deb::resolve::Error },
-    #[error("package {dir}: {source}")]
-    Layer { dir: PathBuf, source: layer::Error },
-    #[error("package {dir}: {source}")]
-    Kmod { dir: PathBuf, source: kmod::Error },
-    #[error("package {dir}: {source}")]
-    Image { dir: PathBuf, source: image::Error },
+    Lock(lock::Error),
+    #[error("package {dir}: {cause}")]
+    Archive { dir: PathBuf, cause: Box<archive::Error> },
+    #[error("package {dir}: {cause}")]
+    Resolve { dir: PathBuf, cause: crate::deb::resolve::Error },
+    #[error("package {dir}: {cause}")]
+    Layer { dir: PathBuf, cause: layer::Error },
+    #[error("package {dir}: {cause}")]
+    Kmod { dir: PathBuf, cause: kmod::Error },
+    #[error("package {dir}: {cause}")]
+    Image { dir: PathBuf, cause: image::Error },
     #[error("{path} is stale: build.yml's debian section changed since it was written; run `baleen pkg lock {dir}`")]
     StaleLock { path: PathBuf, dir: PathBuf },
     #[error("{path} has no {arch} packages; run `baleen pkg lock --platforms` with every platform you build, e.g. linux/amd64,linux/{arch}, on {dir}")]
     LockMissingArch { path: PathBuf, arch: String, dir: PathBuf },
-    #[error("package {dir}: files[{index}]: reading {path}: {source}")]
-    Source { dir: PathBuf, index: usize, path: PathBuf, source: std::io::Error },
+    #[error("package {dir}: files[{index}]: reading {path}: {cause}")]
+    Source { dir: PathBuf, index: usize, path: PathBuf, cause: std::io::Error },
     #[error("package {dir}: kernel: no boot/vmlinuz-* in the Debian packages")]
     NoKernel { dir: PathBuf },
     #[error("package {dir}: rust {package}: {message}")]
     Cargo { dir: PathBuf, package: String, message: String },
-    #[error("package {dir}: {what}: {source}")]
-    Io { dir: PathBuf, what: String, source: std::io::Error },
+    #[error("package {dir}: {what}: {cause}")]
+    Io { dir: PathBuf, what: String, cause: std::io::Error },
+}
+
+impl From<crate::spec::Error> for Error {
+    fn from(e: crate::spec::Error) -> Self {
+        Error::Spec(e)
+    }
+}
+
+impl From<tag::Error> for Error {
+    fn from(e: tag::Error) -> Self {
+        Error::Tag(e)
+    }
+}
+
+impl From<lock::Error> for Error {
+    fn from(e: lock::Error) -> Self {
+        Error::Lock(e)
+    }
 }
 
 /// How to reach the archive and where to cache.
@@ -114,10 +132,10 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
     for arch in &arches {
         let index = archive
             .index(arch)
-            .map_err(|source| Error::Archive { dir: dir.to_owned(), source: Box::new(source) })?;
+            .map_err(|cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) })?;
         let closure = index
             .resolve(&debian.packages, &debian.exclude)
-            .map_err(|source| Error::Resolve { dir: dir.to_owned(), source })?;
+            .map_err(|cause| Error::Resolve { dir: dir.to_owned(), cause })?;
         packages.extend(closure.into_iter().map(|p| Locked {
             arch: arch.clone(),
             deb: archive::DebRef {
@@ -201,7 +219,7 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
         });
     }
     let root = image::write_image(sink, &name, platforms)
-        .map_err(|source| Error::Image { dir: dir.to_owned(), source })?;
+        .map_err(|cause| Error::Image { dir: dir.to_owned(), cause })?;
     Ok(Built { tag, digest: root.digest, built: true })
 }
 
@@ -227,16 +245,15 @@ fn build_layer(
     locked: Option<&Lock>,
     archive: &Archive,
 ) -> Result<std::fs::File, Error> {
-    let lerr = |source| Error::Layer { dir: dir.to_owned(), source };
+    let lerr = |cause| Error::Layer { dir: dir.to_owned(), cause };
     // A kernel component keeps lib/modules whole until the modules are chosen.
     let drop = if spec.kernel.is_some() { Vec::new() } else { spec.drop_globs() };
     let mut l = LayerBuilder::new(&drop).map_err(lerr)?;
     if let Some(lock) = locked {
         for deb in lock.for_arch(arch) {
-            let path = archive.fetch_deb(deb).map_err(|source| Error::Archive {
-                dir: dir.to_owned(),
-                source: Box::new(source),
-            })?;
+            let path = archive
+                .fetch_deb(deb)
+                .map_err(|cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) })?;
             l.add_deb(&path, &format!("{} {} ({})", deb.name, deb.version, deb.filename))
                 .map_err(lerr)?;
         }
@@ -248,11 +265,11 @@ fn build_layer(
         let mode = f.mode.map(|m| m.0);
         if let Some(src) = &f.source {
             let p = dir.join(src);
-            let file = std::fs::File::open(&p).map_err(|source| Error::Source {
+            let file = std::fs::File::open(&p).map_err(|cause| Error::Source {
                 dir: dir.to_owned(),
                 index: i,
                 path: p.clone(),
-                source,
+                cause,
             })?;
             use std::os::unix::fs::PermissionsExt;
             let exec =
@@ -274,28 +291,28 @@ fn build_layer(
     }
     for r in &spec.rust {
         let bin = cargo_build(dir, r, arch)?;
-        let f = std::fs::File::open(&bin).map_err(|source| Error::Io {
+        let f = std::fs::File::open(&bin).map_err(|cause| Error::Io {
             dir: dir.to_owned(),
             what: format!("opening {}", bin.display()),
-            source,
+            cause,
         })?;
         l.add_file(&r.path, 0o755, f).map_err(lerr)?;
     }
-    let out = tempfile::tempfile().map_err(|source| Error::Io {
+    let out = tempfile::tempfile().map_err(|cause| Error::Io {
         dir: dir.to_owned(),
         what: "creating a temp file".into(),
-        source,
+        cause,
     })?;
     let mut out = l.write_tar(std::io::BufWriter::new(out)).map_err(lerr)?;
-    out.flush().map_err(|source| Error::Io {
+    out.flush().map_err(|cause| Error::Io {
         dir: dir.to_owned(),
         what: "writing the layer".into(),
-        source,
+        cause,
     })?;
     out.into_inner().map_err(|e| Error::Io {
         dir: dir.to_owned(),
         what: "writing the layer".into(),
-        source: e.into_error(),
+        cause: e.into_error(),
     })
 }
 
@@ -306,8 +323,8 @@ fn kernel_layout(
     mut debs: LayerBuilder,
     wanted: &[String],
 ) -> Result<LayerBuilder, Error> {
-    let lerr = |source| Error::Layer { dir: dir.to_owned(), source };
-    let kerr = |source| Error::Kmod { dir: dir.to_owned(), source };
+    let lerr = |cause| Error::Layer { dir: dir.to_owned(), cause };
+    let kerr = |cause| Error::Kmod { dir: dir.to_owned(), cause };
     let vmlinuz = debs
         .nodes()
         .keys()

@@ -17,10 +17,10 @@ pub const MT_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("compressing the {arch} layer: {source}")]
-    Compress { arch: String, source: std::io::Error },
+    #[error("{action} {path}: {cause}")]
+    Io { action: &'static str, path: PathBuf, cause: std::io::Error },
+    #[error("compressing the {arch} layer: {cause}")]
+    Compress { arch: String, cause: std::io::Error },
     #[error("storing {what}: {message}")]
     Store { what: String, message: String },
 }
@@ -82,7 +82,7 @@ pub fn write_image(
         let arch = p.arch.clone();
         let (layer, diff_id, mut gz) = compress(p.layer_tar, &arch)?;
         gz.seek(SeekFrom::Start(0))
-            .map_err(|source| Error::Compress { arch: arch.clone(), source })?;
+            .map_err(|cause| Error::Compress { arch: arch.clone(), cause })?;
         sink.put_blob(&layer.digest, layer.size, &mut gz)?;
 
         let mut cfg = serde_json::Map::new();
@@ -164,7 +164,7 @@ impl<W: Write> Write for HashWriter<W> {
 
 /// Gzips the tar into a temp file: returns the layer descriptor, the diff ID, and the file.
 fn compress(mut tar: std::fs::File, arch: &str) -> Result<(Desc, String, std::fs::File), Error> {
-    let err = |source| Error::Compress { arch: arch.to_owned(), source };
+    let err = |cause| Error::Compress { arch: arch.to_owned(), cause };
     tar.seek(SeekFrom::Start(0)).map_err(err)?;
     let out = tempfile::tempfile().map_err(err)?;
     let compressed = HashWriter { inner: out, hash: Sha256::new(), n: 0 };
@@ -195,14 +195,14 @@ pub struct LayoutDir {
 impl LayoutDir {
     pub fn create(dir: &Path) -> Result<LayoutDir, Error> {
         let blobs = dir.join("blobs/sha256");
-        std::fs::create_dir_all(&blobs).map_err(|source| Error::Io {
+        std::fs::create_dir_all(&blobs).map_err(|cause| Error::Io {
             action: "creating",
             path: blobs,
-            source,
+            cause,
         })?;
         let layout = dir.join("oci-layout");
         std::fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
-            .map_err(|source| Error::Io { action: "writing", path: layout, source })?;
+            .map_err(|cause| Error::Io { action: "writing", path: layout, cause })?;
         Ok(LayoutDir { dir: dir.to_owned() })
     }
 }
@@ -232,12 +232,12 @@ impl Sink for LayoutDir {
     fn put_blob(&mut self, digest: &str, _size: u64, r: &mut dyn Read) -> Result<(), Error> {
         let hex = digest.trim_start_matches("sha256:");
         let path = self.dir.join("blobs/sha256").join(hex);
-        let mut f = std::fs::File::create(&path).map_err(|source| Error::Io {
+        let mut f = std::fs::File::create(&path).map_err(|cause| Error::Io {
             action: "creating",
             path: path.clone(),
-            source,
+            cause,
         })?;
-        std::io::copy(r, &mut f).map_err(|source| Error::Io { action: "writing", path, source })?;
+        std::io::copy(r, &mut f).map_err(|cause| Error::Io { action: "writing", path, cause })?;
         Ok(())
     }
 
@@ -252,7 +252,7 @@ impl Sink for LayoutDir {
         list.retain(|d| d["annotations"]["org.opencontainers.image.ref.name"] != name);
         list.push(entry);
         let bytes = serde_json::to_vec(&index).expect("JSON values serialise");
-        std::fs::write(&path, bytes).map_err(|source| Error::Io { action: "writing", path, source })
+        std::fs::write(&path, bytes).map_err(|cause| Error::Io { action: "writing", path, cause })
     }
 }
 

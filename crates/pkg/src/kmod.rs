@@ -12,8 +12,8 @@ use std::io::Read;
 pub enum Error {
     #[error("{path}: {message}")]
     Elf { path: String, message: String },
-    #[error("decompressing {path}: {source}")]
-    Decompress { path: String, source: std::io::Error },
+    #[error("decompressing {path}: {cause}")]
+    Decompress { path: String, cause: std::io::Error },
     #[error("kernel module {name:?} is neither a module of {release} nor built into it")]
     Unknown { name: String, release: String },
 }
@@ -42,7 +42,7 @@ pub fn module_name(path: &str) -> Option<String> {
 
 /// The uncompressed ELF of a module file, by its extension.
 pub fn decompress(path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, Error> {
-    let err = |source| Error::Decompress { path: path.to_owned(), source };
+    let err = |cause| Error::Decompress { path: path.to_owned(), cause };
     let mut out = Vec::new();
     if path.ends_with(".xz") {
         liblzma::read::XzDecoder::new(&bytes[..]).read_to_end(&mut out).map_err(err)?;

@@ -15,8 +15,8 @@ pub const EPOCH: u64 = 0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading {what}: {source}")]
-    Read { what: String, source: std::io::Error },
+    #[error("reading {what}: {cause}")]
+    Read { what: String, cause: std::io::Error },
     #[error("{what}: no data.tar member (is it a .deb?)")]
     NoData { what: String },
     #[error("{what}: unsupported data archive {member}")]
@@ -25,8 +25,8 @@ pub enum Error {
     Escape { what: String, path: String },
     #[error("drop glob {glob:?}: {message}")]
     Glob { glob: String, message: String },
-    #[error("spooling layer data in {dir}: {source}")]
-    Spool { dir: PathBuf, source: std::io::Error },
+    #[error("spooling layer data in {dir}: {cause}")]
+    Spool { dir: PathBuf, cause: std::io::Error },
     #[error("writing the layer tar: {0}")]
     Write(std::io::Error),
 }
@@ -70,7 +70,7 @@ impl LayerBuilder {
             })
             .collect::<Result<_, _>>()?;
         let dir = std::env::temp_dir();
-        let spool = tempfile::tempfile().map_err(|source| Error::Spool { dir, source })?;
+        let spool = tempfile::tempfile().map_err(|cause| Error::Spool { dir, cause })?;
         Ok(LayerBuilder { spool, spool_len: 0, nodes: BTreeMap::new(), drop })
     }
 
@@ -81,7 +81,7 @@ impl LayerBuilder {
 
     /// Unpacks the `data.tar.{xz,zst,gz}` member of a `.deb`; `what` names it in errors.
     pub fn add_deb(&mut self, deb: &Path, what: &str) -> Result<(), Error> {
-        let read = |source| Error::Read { what: what.to_owned(), source };
+        let read = |cause| Error::Read { what: what.to_owned(), cause };
         let f = File::open(deb).map_err(read)?;
         let mut ar = ar::Archive::new(std::io::BufReader::new(f));
         while let Some(member) = ar.next_entry() {
@@ -105,7 +105,7 @@ impl LayerBuilder {
     /// Adds every entry of a tar stream. With `apply_drop`, entries matching the drop globs are
     /// skipped.
     pub fn add_tar(&mut self, r: impl Read, what: &str, apply_drop: bool) -> Result<(), Error> {
-        let read = |source| Error::Read { what: what.to_owned(), source };
+        let read = |cause| Error::Read { what: what.to_owned(), cause };
         let mut archive = tar::Archive::new(r);
         for entry in archive.entries().map_err(read)? {
             let mut entry = entry.map_err(read)?;
@@ -174,7 +174,7 @@ impl LayerBuilder {
         let path = norm(path)
             .ok_or_else(|| Error::Escape { what: "build.yml".into(), path: path.to_owned() })?;
         let (offset, len) =
-            self.spool_from(&mut r).map_err(|source| Error::Read { what: path.clone(), source })?;
+            self.spool_from(&mut r).map_err(|cause| Error::Read { what: path.clone(), cause })?;
         self.nodes.insert(path, Node { kind: Kind::File { offset, len }, mode, uid: 0, gid: 0 });
         Ok(())
     }

@@ -4,6 +4,17 @@
 //! ([`tag::show_tag`]) is a content hash of everything the build reads, so the same inputs give the
 //! same tag and the same image bytes.
 //!
+//! Map:
+//! - [`deb`]: the Debian archive — deb822 ([`deb::control`]), versions, the resolver
+//!   ([`deb::resolve::Index`]), the verified HTTP client ([`deb::archive::Archive`]: signed
+//!   InRelease, hashed Packages.xz and `.deb`s) and the host's apt sources.
+//! - [`lock`]: `packages.lock` ([`lock::Lock`]), the resolved closure a build uses.
+//! - [`layer`]: [`layer::LayerBuilder`], `.deb` data + declared files → one sorted, fixed-time tar.
+//! - [`kmod`]: `.modinfo` reading and depmod's text files for the kernel component.
+//! - [`image`]: OCI config/manifest/index writing into an [`image::Sink`] (the `baleen-oci`
+//!   store, or an image-layout directory).
+//! - [`builder`]: `lock` and `build`, tying the above together.
+//!
 //! Non-goals: no Dockerfiles, no maintainer scripts (Debian `postinst` and friends never run: the
 //! image gets what the `.deb` data archives hold plus what `build.yml` declares), no emulation for
 //! foreign architectures (an arm64 image is assembled from arm64 `.deb`s).
@@ -16,18 +27,9 @@ pub mod layer;
 pub mod lock;
 pub mod spec;
 mod store;
-pub use store::{open_store, push};
 pub mod tag;
 
 pub use builder::{build, lock, Built, Options};
 pub use spec::BuildSpec;
+pub use store::{open_store, push};
 pub use tag::{show_tag, Tag};
-
-/// The error of any operation of this crate, named by module.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Spec(#[from] spec::Error),
-    #[error("{0}")]
-    Tag(#[from] tag::Error),
-}

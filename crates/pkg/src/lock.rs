@@ -19,10 +19,10 @@ pub const LOCK_FILE: &str = "packages.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("writing {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error("reading {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
+    #[error("writing {path}: {cause}")]
+    Write { path: PathBuf, cause: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Syntax { path: PathBuf, line: usize, message: String },
 }
@@ -74,7 +74,7 @@ impl Lock {
 
     pub fn write(&self, dir: &Path) -> Result<(), Error> {
         let path = dir.join(LOCK_FILE);
-        std::fs::write(&path, self.render()).map_err(|source| Error::Write { path, source })
+        std::fs::write(&path, self.render()).map_err(|cause| Error::Write { path, cause })
     }
 
     /// Reads `<dir>/packages.lock`; `None` when there is none.
@@ -83,7 +83,7 @@ impl Lock {
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::parse(&text, &path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Read { path, source }),
+            Err(cause) => Err(Error::Read { path, cause }),
         }
     }
 

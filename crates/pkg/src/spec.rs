@@ -29,8 +29,8 @@ pub const DEFAULT_DROP: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("reading {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {what}")]
@@ -202,7 +202,7 @@ impl BuildSpec {
     pub fn load(dir: &Path) -> Result<BuildSpec, Error> {
         let path = dir.join(BUILD_YML);
         let text = std::fs::read_to_string(&path)
-            .map_err(|source| Error::Read { path: path.clone(), source })?;
+            .map_err(|cause| Error::Read { path: path.clone(), cause })?;
         Self::parse(&text, &path)
     }
 

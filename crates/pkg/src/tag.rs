@@ -18,15 +18,21 @@ pub const TAG_HEX_LEN: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
-    Spec(#[from] spec::Error),
-    #[error("hashing {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Spec(spec::Error),
+    #[error("hashing {path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("rust package {package:?} of {dir}: no Cargo workspace above the package directory")]
     NoWorkspace { package: String, dir: PathBuf },
     #[error("reading {path}: {message}")]
     Toml { path: PathBuf, message: String },
     #[error("rust package {package:?}: no member of the workspace at {root} has that name")]
     UnknownCrate { package: String, root: PathBuf },
+}
+
+impl From<spec::Error> for Error {
+    fn from(e: spec::Error) -> Self {
+        Error::Spec(e)
+    }
 }
 
 /// A package's full tag, `<org>/<image>:<hash>`.
@@ -108,13 +114,13 @@ fn hash_tree(h: &mut Sha256, label: &str, dir: &Path) -> Result<(), Error> {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
-    let io = |source| Error::Io { path: dir.to_owned(), source };
+    let io = |cause| Error::Io { path: dir.to_owned(), cause };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let path = entry.path();
-        let ft = entry.file_type().map_err(|source| Error::Io { path: path.clone(), source })?;
+        let ft = entry.file_type().map_err(|cause| Error::Io { path: path.clone(), cause })?;
         if ft.is_dir() {
             if name.starts_with('.') || name == "target" {
                 continue;
@@ -130,7 +136,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
 
 fn hash_file(h: &mut Sha256, rel: &str, path: &Path) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
-    let io = |source| Error::Io { path: path.to_owned(), source };
+    let io = |cause| Error::Io { path: path.to_owned(), cause };
     let meta = std::fs::symlink_metadata(path).map_err(io)?;
     if meta.file_type().is_symlink() {
         let target = std::fs::read_link(path).map_err(io)?;
@@ -242,7 +248,7 @@ impl Workspace {
 
 fn read_toml(path: &Path) -> Result<toml::Table, Error> {
     let text = std::fs::read_to_string(path)
-        .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        .map_err(|cause| Error::Io { path: path.to_owned(), cause })?;
     text.parse::<toml::Table>()
         .map_err(|e| Error::Toml { path: path.to_owned(), message: e.to_string() })
 }

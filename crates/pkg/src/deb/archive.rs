@@ -28,8 +28,8 @@ const INRELEASE_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
 pub enum Error {
     #[error("fetching {url}: {message}")]
     Fetch { url: String, message: String },
-    #[error("fetching {url}: {source}")]
-    FetchIo { url: String, source: std::io::Error },
+    #[error("fetching {url}: {cause}")]
+    FetchIo { url: String, cause: std::io::Error },
     #[error("{url}: no valid signature by a Debian archive key ({message})")]
     Signature { url: String, message: String },
     #[error("{url} lists no SHA256 entry for {path}")]
@@ -38,10 +38,10 @@ pub enum Error {
     Hash { what: String, url: String, actual: String, expected: String, source_of_truth: String },
     #[error("{what} from {url}: {actual} bytes, but {source_of_truth} says {expected}")]
     Size { what: String, url: String, actual: u64, expected: u64, source_of_truth: String },
-    #[error("{action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("decompressing {url}: {source}")]
-    Decompress { url: String, source: std::io::Error },
+    #[error("{action} {path}: {cause}")]
+    Io { action: &'static str, path: PathBuf, cause: std::io::Error },
+    #[error("decompressing {url}: {cause}")]
+    Decompress { url: String, cause: std::io::Error },
 }
 
 /// What a `.deb` must be: pool path, size and SHA-256.
@@ -94,15 +94,15 @@ impl Archive {
             return Ok(idx.clone());
         }
         let file = self.fetch_verified(&pkgs_url, &what, &sha256, size, &url)?;
-        let f = std::fs::File::open(&file).map_err(|source| Error::Io {
+        let f = std::fs::File::open(&file).map_err(|cause| Error::Io {
             action: "opening",
             path: file.clone(),
-            source,
+            cause,
         })?;
         let mut text = String::new();
         liblzma::read::XzDecoder::new(std::io::BufReader::new(f))
             .read_to_string(&mut text)
-            .map_err(|source| Error::Decompress { url: pkgs_url.clone(), source })?;
+            .map_err(|cause| Error::Decompress { url: pkgs_url.clone(), cause })?;
         let idx = Arc::new(Index::parse(arch, &text));
         INDEXES.lock().expect("index memo lock").insert(memo_key, idx.clone());
         Ok(idx)
@@ -134,7 +134,7 @@ impl Archive {
                 let mut body = String::new();
                 self.get(url)?
                     .read_to_string(&mut body)
-                    .map_err(|source| Error::FetchIo { url: url.to_owned(), source })?;
+                    .map_err(|cause| Error::FetchIo { url: url.to_owned(), cause })?;
                 body
             }
         };
@@ -176,15 +176,15 @@ impl Archive {
             tracing::warn!("cached {what} at {} is damaged; fetching it again", dest.display());
         }
         let dir = dest.parent().expect("by-hash has a parent");
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        std::fs::create_dir_all(dir).map_err(|cause| Error::Io {
             action: "creating",
             path: dir.to_owned(),
-            source,
+            cause,
         })?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|source| Error::Io {
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|cause| Error::Io {
             action: "creating a file in",
             path: dir.to_owned(),
-            source,
+            cause,
         })?;
         let mut hasher = Sha256::new();
         let mut reader = self.get(url)?;
@@ -193,7 +193,7 @@ impl Archive {
         loop {
             let k = reader
                 .read(&mut buf)
-                .map_err(|source| Error::FetchIo { url: url.to_owned(), source })?;
+                .map_err(|cause| Error::FetchIo { url: url.to_owned(), cause })?;
             if k == 0 {
                 break;
             }
@@ -202,17 +202,17 @@ impl Archive {
                 break; // more than announced: stop reading, report below
             }
             hasher.update(&buf[..k]);
-            tmp.write_all(&buf[..k]).map_err(|source| Error::Io {
+            tmp.write_all(&buf[..k]).map_err(|cause| Error::Io {
                 action: "writing",
                 path: tmp.path().to_owned(),
-                source,
+                cause,
             })?;
         }
         check(what, url, truth, sha256, size, &hex::encode(hasher.finalize()), n)?;
         tmp.persist(&dest).map_err(|e| Error::Io {
             action: "storing",
             path: dest.clone(),
-            source: e.error,
+            cause: e.error,
         })?;
         Ok(dest)
     }
@@ -252,41 +252,41 @@ pub fn check(
 
 /// SHA-256 and length of a file.
 pub fn hash_file(path: &Path) -> Result<(String, u64), Error> {
-    let mut f = std::fs::File::open(path).map_err(|source| Error::Io {
+    let mut f = std::fs::File::open(path).map_err(|cause| Error::Io {
         action: "opening",
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     let mut h = Sha256::new();
-    let n = std::io::copy(&mut f, &mut h).map_err(|source| Error::Io {
+    let n = std::io::copy(&mut f, &mut h).map_err(|cause| Error::Io {
         action: "reading",
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     Ok((hex::encode(h.finalize()), n))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = path.parent().expect("cache paths have parents");
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+    std::fs::create_dir_all(dir).map_err(|cause| Error::Io {
         action: "creating",
         path: dir.to_owned(),
-        source,
+        cause,
     })?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|source| Error::Io {
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|cause| Error::Io {
         action: "creating a file in",
         path: dir.to_owned(),
-        source,
+        cause,
     })?;
-    tmp.write_all(bytes).map_err(|source| Error::Io {
+    tmp.write_all(bytes).map_err(|cause| Error::Io {
         action: "writing",
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     tmp.persist(path).map_err(|e| Error::Io {
         action: "storing",
         path: path.to_owned(),
-        source: e.error,
+        cause: e.error,
     })?;
     Ok(())
 }
