@@ -208,8 +208,13 @@ impl BuildSpec {
 
     /// Parses and validates build.yml text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<BuildSpec, Error> {
-        let spec: BuildSpec = serde_saphyr::from_str(text)
-            .map_err(|e| Error::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let spec: BuildSpec = serde_saphyr::from_str(text).map_err(|e| {
+            // serde-saphyr's snippet names the file `<input>` and starts with its own
+            // "error: "; the CLI prints that prefix already.
+            let message = e.to_string().replace("<input>", &path.display().to_string());
+            let message = message.trim_start_matches("error: ").to_owned();
+            Error::Parse { path: path.to_owned(), message }
+        })?;
         spec.validate(path)?;
         Ok(spec)
     }
