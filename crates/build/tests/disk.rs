@@ -228,7 +228,7 @@ fn raw_efi_qcow2_efi_and_iso_efi_initrd_boot_under_ovmf() {
 #[test]
 fn the_stub_comes_from_the_systemd_boot_component_when_the_store_has_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let Some((cfg, _)) = setup(tmp.path()) else { return };
     let host = std::fs::read(STUB).unwrap();
     let at = host.windows(8).position(|w| w == b"DOS mode").expect("the stub's DOS message");
     let mut marked = host.clone();
