@@ -231,3 +231,35 @@ fn a_platform_missing_from_the_lock_is_named() {
         "{err}"
     );
 }
+
+/// A package without Debian packages needs no network: build it into a store, push it to a
+/// real registry (Debian's docker-registry on loopback) and pull it back into another store.
+#[test]
+fn build_into_the_store_push_and_pull_back() {
+    let Some(reg) = baleen_testkit::registry::Registry::plain() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let d = pkg_dir(t.path(), "image: hello\nfiles:\n  - {path: /etc/motd, contents: \"hi\\n\"}\nconfig:\n  cmd: [/bin/true]\nlabel:\n  readonly: true\n");
+    let mut store = baleen_pkg::open_store(Some(&t.path().join("store"))).unwrap();
+    let built = baleen_pkg::build(&d, &options(), &mut store, false).unwrap();
+    assert!(built.built);
+    let again = baleen_pkg::build(&d, &options(), &mut store, false).unwrap();
+    assert!(!again.built, "the store has the tag: nothing to build");
+    assert_eq!(again.digest, built.digest);
+
+    let name = built.tag.to_string();
+    let remote = baleen_pkg::push(&store, &name, Some(&reg.host), &[]).unwrap();
+    assert_eq!(remote, format!("{}/{name}", reg.host));
+
+    let other = baleen_oci::Store::open(&t.path().join("other")).unwrap();
+    let r = baleen_oci::Reference::parse(&remote).unwrap();
+    let img = baleen_oci::pull_blocking(
+        &other,
+        &r,
+        &baleen_oci::Platform::new("linux", "amd64", None),
+        &Default::default(),
+    )
+    .unwrap();
+    let labels = img.config.config().as_ref().unwrap().labels().clone().unwrap();
+    assert_eq!(labels["org.mobyproject.config"], r#"{"readonly":true}"#);
+    assert_eq!(img.layers.len(), 1);
+}
