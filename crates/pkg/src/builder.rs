@@ -79,13 +79,13 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults: host apt sources, cache under `~/.baleen/cache/debian`.
+    /// Defaults: host apt sources, downloads cached in `debian/` of the store directory
+    /// (`$BALEEN_CACHE`, else `~/.baleen/cache`).
     pub fn new() -> Options {
-        let home =
-            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
         Options {
             mirror: None,
-            cache: home.join(".baleen/cache/debian"),
+            // Next to the image store, so `BALEEN_CACHE` moves both.
+            cache: baleen_oci::Store::default_dir().join("debian"),
             host_root: PathBuf::from("/"),
             arches: None,
         }
