@@ -840,3 +840,29 @@ fn is_published_compares_the_remote_root_with_the_stored_one() {
     two_layer_image(112).write_layout(src.path(), &never.to_string());
     assert!(!baleen_oci::is_published_blocking(&store, &never, &reg_opts).unwrap());
 }
+
+/// gc must not run while another Store on the directory is open: that one may hold blobs it
+/// has written but not yet named.
+#[test]
+fn gc_waits_for_other_users_of_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let builder = Store::open(dir.path()).unwrap();
+    let unnamed = builder.write_blob(&b"written, not yet named"[..], None).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = dir.path().to_path_buf();
+    let gc = std::thread::spawn(move || {
+        let store = Store::open(&path).unwrap();
+        let report = store.gc().unwrap();
+        tx.send(()).unwrap();
+        report
+    });
+    // Still blocked while `builder` is open, however long we look.
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(500)).is_err(),
+        "gc ran under an open store"
+    );
+    assert!(builder.has_blob(&unnamed.digest));
+    drop(builder);
+    let report = gc.join().unwrap();
+    assert_eq!(report.blobs_removed, 1);
+}

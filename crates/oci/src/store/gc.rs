@@ -44,7 +44,8 @@ impl Store {
     pub fn gc(&self) -> Result<GcReport, StoreError> {
         let lock_path = self.dir.join("ingest/.lock");
         // Converting our shared lock to exclusive waits for the other holders.
-        if fs4::fs_std::FileExt::try_lock_exclusive(&self.users_lock).is_err() {
+        // `Ok(false)` means another holder (fs4 reports would-block as a value, not an error).
+        if !matches!(fs4::fs_std::FileExt::try_lock_exclusive(&self.users_lock), Ok(true)) {
             tracing::warn!(
                 "waiting for other baleen processes using {} to finish",
                 self.dir.display()
