@@ -848,6 +848,8 @@ fn gc_waits_for_other_users_of_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let builder = Store::open(dir.path()).unwrap();
     let unnamed = builder.write_blob(&b"written, not yet named"[..], None).unwrap();
+    // What a SIGKILLed pull leaves behind.
+    std::fs::write(dir.path().join("ingest/blob-killed"), b"partial").unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let path = dir.path().to_path_buf();
     let gc = std::thread::spawn(move || {
@@ -865,4 +867,5 @@ fn gc_waits_for_other_users_of_the_store() {
     drop(builder);
     let report = gc.join().unwrap();
     assert_eq!(report.blobs_removed, 1);
+    assert!(ingest_leftovers(dir.path()).is_empty(), "gc removes temp files of dead pulls");
 }
