@@ -87,7 +87,7 @@ pub fn run(args: PkgArgs) -> anyhow::Result<i32> {
         }
         PkgCommand::Lock(a) => {
             let opts = options(&a.archive)?;
-            for dir in &a.dirs {
+            for dir in package_dirs(&a.dirs) {
                 let lock = baleen_pkg::lock(dir, &opts)
                     .with_context(|| format!("locking {}", dir.display()))?;
                 eprintln!(
@@ -99,6 +99,20 @@ pub fn run(args: PkgArgs) -> anyhow::Result<i32> {
             Ok(crate::exit::OK)
         }
     }
+}
+
+/// The arguments that are directories: `pkg build pkg/*` also matches `pkg/README.md`, which is
+/// skipped with a note rather than failing the whole run.
+fn package_dirs(args: &[PathBuf]) -> Vec<&PathBuf> {
+    args.iter()
+        .filter(|p| {
+            let file = p.is_file();
+            if file {
+                eprintln!("skipping {}: not a package directory", p.display());
+            }
+            !file
+        })
+        .collect()
 }
 
 fn options(a: &ArchiveArgs) -> anyhow::Result<baleen_pkg::Options> {
@@ -135,7 +149,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         }
     };
     let mut built = Vec::new();
-    for dir in &a.dirs {
+    for dir in package_dirs(&a.dirs) {
         let b = baleen_pkg::build(dir, &opts, sink, a.force)
             .with_context(|| format!("building {}", dir.display()))?;
         let verb = if b.built { "built" } else { "up to date" };
