@@ -19,6 +19,8 @@ pub struct PushOptions {
     pub chunk_threshold: u64,
     /// Size of each PATCH of a chunked upload. Bounds the memory a push uses.
     pub chunk_size: u64,
+    /// Also tag each platform's manifest `<tag>-<arch>` (LinuxKit's `--with-arch-tags`).
+    pub arch_tags: bool,
 }
 
 impl Default for PushOptions {
@@ -26,6 +28,7 @@ impl Default for PushOptions {
         PushOptions {
             registry: RegistryOptions::default(),
             chunk_threshold: 32 << 20,
+            arch_tags: false,
             chunk_size: 16 << 20,
         }
     }
@@ -114,9 +117,28 @@ pub async fn push(
         for (desc, d, cm) in children {
             push_blobs(&cx, std::iter::once(cm.config()).chain(cm.layers())).await?;
             put_manifest(&cx, &d, desc.media_type().as_ref(), &d.to_string()).await?;
+            let arch = desc.platform().as_ref().map(|p| p.architecture().to_string());
+            if let Some(tag) = arch_tag(&cx, arch) {
+                put_manifest(&cx, &d, desc.media_type().as_ref(), &tag).await?;
+            }
         }
     } else if let Manifest::Image(im) = &m {
         push_blobs(&cx, std::iter::once(im.config()).chain(im.layers())).await?;
+        if cx.opts.arch_tags {
+            let config: Option<oci_spec::image::ImageConfiguration> =
+                Digest::from_oci(im.config().digest())
+                    .ok()
+                    .and_then(|d| store.read_blob(&d, crate::store::MAX_CONFIG_BYTES).ok())
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+            let arch = config.map(|c| c.architecture().to_string());
+            if let Some(tag) = arch_tag(&cx, arch) {
+                let bytes = store
+                    .read_blob(&root_digest, crate::manifest::MAX_MANIFEST_BYTES)
+                    .map_err(|e| cx.store_err(e))?;
+                let media_type = media_type_of(&m, &bytes).to_string();
+                put_manifest(&cx, &root_digest, &media_type, &tag).await?;
+            }
+        }
     }
     let bytes = store
         .read_blob(&root_digest, crate::manifest::MAX_MANIFEST_BYTES)
@@ -124,6 +146,14 @@ pub async fn push(
     let media_type = media_type_of(&m, &bytes).to_string();
     put_manifest(&cx, &root_digest, &media_type, &remote.manifest_key()).await?;
     Ok(root_digest)
+}
+
+/// `<tag>-<arch>` when arch tags are wanted and the remote reference has a tag.
+fn arch_tag(cx: &Ctx<'_>, arch: Option<String>) -> Option<String> {
+    match (cx.opts.arch_tags, &cx.remote.tag, arch) {
+        (true, Some(tag), Some(arch)) if !arch.is_empty() => Some(format!("{tag}-{arch}")),
+        _ => None,
+    }
 }
 
 /// [`push`] for callers without an async runtime.

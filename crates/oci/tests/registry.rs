@@ -179,6 +179,19 @@ fn index_selects_platform_and_names_the_ones_it_has() {
         .to_string();
     assert!(err.contains("has no linux/arm64 variant; it has: linux/amd64, linux/arm/v7"), "{err}");
 
+    // --with-arch-tags: each platform's manifest also under <tag>-<arch>.
+    let tagged = Reference::parse(&format!("{}/test/multi:2", reg.host)).unwrap();
+    let arch_opts = PushOptions { arch_tags: true, ..push_opts() };
+    push_blocking(&Store::open(src.path()).unwrap(), &r, &tagged, &arch_opts).unwrap();
+    for (suffix, want) in [("2-amd64", &a), ("2-arm", &arm)] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let by_arch = Reference::parse(&format!("{}/test/multi:{suffix}", reg.host)).unwrap();
+        let p = Platform::parse(&format!("{}/{}", want.os, want.arch)).unwrap();
+        let got = pull_blocking(&s, &by_arch, &p, &opts()).unwrap();
+        assert_eq!(got.manifest_digest.to_string(), want.manifest.digest, "{suffix}");
+    }
+
     // Pushing the partial local copy refuses rather than publishing a broken index.
     let elsewhere = Reference::parse(&format!("{}/test/partial:1", reg.host)).unwrap();
     let err = push_blocking(&store, &r, &elsewhere, &push_opts()).unwrap_err().to_string();

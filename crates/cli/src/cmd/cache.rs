@@ -86,6 +86,9 @@ enum CacheCommand {
         /// Push under another name [default: the same name].
         #[arg(long, visible_alias = "remote-name", value_name = "REF")]
         to: Option<String>,
+        /// Also tag each platform's manifest <tag>-<arch>, e.g. v1-amd64.
+        #[arg(long)]
+        with_arch_tags: bool,
         #[command(flatten)]
         registry: RegistryFlags,
     },
@@ -231,13 +234,17 @@ fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
                 bail!("{failed} of {} images could not be pulled", refs.len());
             }
         }
-        CacheCommand::Push { reference, to, registry } => {
+        CacheCommand::Push { reference, to, with_arch_tags, registry } => {
             let local = parse_ref(&reference)?;
             let remote = match &to {
                 Some(t) => parse_ref(t)?,
                 None => local.clone(),
             };
-            let opts = PushOptions { registry: registry.options(), ..PushOptions::default() };
+            let opts = PushOptions {
+                registry: registry.options(),
+                arch_tags: with_arch_tags,
+                ..PushOptions::default()
+            };
             let digest = baleen_oci::push_blocking(&store, &local, &remote, &opts)?;
             println!("{remote}  {digest}");
         }

@@ -20,7 +20,7 @@ mod image;
 pub(crate) mod index;
 
 pub use gc::GcReport;
-pub use image::Image;
+pub use image::{Image, MAX_CONFIG_BYTES};
 
 use crate::digest::{Digest, Hasher};
 use crate::manifest::ManifestError;
