@@ -1,0 +1,113 @@
+//! `cargo xtask bench [--quick]`: reproducible performance figures, printed as Markdown and
+//! appended to docs/benchmarks.md with the date, the machine and baleen's commit.
+//!
+//! What it measures, each as child processes timed with `wait4` (own peak RSS per child):
+//! build time cold (pulled from a loopback registry) and warm, for every output format that
+//! builds today; sizes of the outputs and of the init; growth of time and memory with the size
+//! of a service image and with the number of services; boot timeline under qemu (TCG); pulls,
+//! baleen vs `skopeo copy`; our parallel gzip vs `pigz` and `gzip` on the same cpio. Every
+//! comparison alternates its contenders run by run (A B A B…), so ratios hold on a busy machine.
+//!
+//! Not a test: `cargo xtask test` never runs it. The dev-profile xtask only builds the release
+//! binaries (baleen, and xtask itself, whose optimised copy generates the images and is the
+//! parallel-gzip contender) and hands over to them.
+
+mod gen;
+mod measure;
+mod sections;
+
+use crate::deps;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// What the bench installs, with what for.
+const BENCH_PACKAGES: &[(&str, &str)] = &[
+    ("qemu-system-x86", "boot timings"),
+    ("seabios", "BIOS firmware for the boots"),
+    ("docker-registry", "the loopback registry cold builds pull from"),
+    ("skopeo", "the pull comparison"),
+    ("pigz", "the compression comparison"),
+    ("gzip", "the compression comparison"),
+    ("busybox-static", "the services' userland"),
+];
+
+pub fn run(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("--gzip-worker") {
+        return gzip_worker(&args[1..]);
+    }
+    let mut quick = false;
+    for a in args {
+        match a.as_str() {
+            "--quick" => quick = true,
+            other => {
+                bail!("bench: unknown argument `{other}` (usage: cargo xtask bench [--quick])")
+            }
+        }
+    }
+    let root = crate::tasks::root();
+    if cfg!(debug_assertions) {
+        return hand_over(&root, args);
+    }
+    let started = Instant::now();
+    deps::ensure_packages(BENCH_PACKAGES)?;
+    let mut bench = sections::Bench::prepare(&root, quick)?;
+    bench.run_all()?;
+    let report = bench.report(started.elapsed(), quick)?;
+    print!("{report}");
+    let doc = root.join("docs/benchmarks.md");
+    let mut text = std::fs::read_to_string(&doc).unwrap_or_else(|_| "# Benchmarks\n".into());
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(&report);
+    std::fs::write(&doc, text).with_context(|| format!("appending to {}", doc.display()))?;
+    eprintln!("xtask: bench: appended to {}", doc.display());
+    Ok(())
+}
+
+/// Builds the release binaries, then runs the optimised xtask with the same arguments: image
+/// generation and the in-process gzip must not be measured (or wait) in a debug build.
+fn hand_over(root: &Path, args: &[String]) -> Result<()> {
+    eprintln!("xtask: bench: building release binaries (baleen, xtask)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "-q", "-p", "baleen", "-p", "xtask"])
+        .current_dir(root)
+        .status()
+        .context("running cargo build --release")?;
+    if !status.success() {
+        bail!("cargo build --release -p baleen -p xtask failed");
+    }
+    let status = Command::new(release_bin(root, "xtask"))
+        .arg("bench")
+        .args(args)
+        .current_dir(root)
+        .env("CARGO", cargo)
+        .status()
+        .context("starting the release xtask")?;
+    if !status.success() {
+        bail!("the benchmark failed ({status})");
+    }
+    Ok(())
+}
+
+pub fn release_bin(root: &Path, name: &str) -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    target.join("release").join(name)
+}
+
+/// `xtask bench --gzip-worker IN OUT`: baleen's ParallelGzip (every core, level 6, as the initrd
+/// writer uses it) from file to file, the contender of `pigz -6` and `gzip -6`.
+fn gzip_worker(args: &[String]) -> Result<()> {
+    let [input, output] = args else { bail!("usage: xtask bench --gzip-worker IN OUT") };
+    let mut r = std::fs::File::open(input).with_context(|| format!("opening {input}"))?;
+    let w = std::fs::File::create(output).with_context(|| format!("creating {output}"))?;
+    let mut gz = baleen_formats::ParallelGzip::new(w, flate2::Compression::default(), 0);
+    std::io::copy(&mut r, &mut gz).with_context(|| format!("compressing {input}"))?;
+    gz.finish()?.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! Timing and peak memory of child processes, medians, and a description of the machine.
+//!
+//! Every figure comes from a child process waited for with `wait4(2)` on its own pid: the
+//! rusage it returns is that child's alone. `getrusage(RUSAGE_CHILDREN)` would report the
+//! largest of all children so far, so a small build after a big one would inherit its peak.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One finished child: wall time, its own peak RSS, and what it printed.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub wall: Duration,
+    pub max_rss_kib: u64,
+    /// Read by the tests; the sections send bulky stdout to files instead.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` to completion, its stdout and stderr going to files in `scratch` (pipes could fill
+/// and stall a chatty child while we sit in `wait4`). Fails when it exits non-zero.
+pub fn run(cmd: &mut Command, scratch: &Path) -> Result<Sample> {
+    run_to(cmd, scratch, None)
+}
+
+/// As [`run`], with stdout going to `stdout` when given (then [`Sample::stdout`] is empty).
+pub fn run_to(cmd: &mut Command, scratch: &Path, stdout: Option<&Path>) -> Result<Sample> {
+    std::fs::create_dir_all(scratch)?;
+    let err_path = scratch.join("child.stderr");
+    let out_path = stdout.map_or_else(|| scratch.join("child.stdout"), Path::to_path_buf);
+    let out = std::fs::File::create(&out_path)?;
+    let err = std::fs::File::create(&err_path)?;
+    let start = Instant::now();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let (status, max_rss_kib) = wait4(child.id())?;
+    let wall = start.elapsed();
+    let stdout = match stdout {
+        Some(_) => String::new(),
+        None => std::fs::read_to_string(&out_path).unwrap_or_default(),
+    };
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    if status != 0 {
+        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!("{cmd:?} failed (wait status {status:#x}):\n{}", tail.join("\n"));
+    }
+    Ok(Sample { wall, max_rss_kib, stdout, stderr })
+}
+
+/// Waits for `pid` and returns (its exit code, or 0x100 + signal; its peak RSS in KiB).
+#[allow(unsafe_code)]
+fn wait4(pid: u32) -> Result<(i32, u64)> {
+    let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is a plain C struct of integers and timevals; all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `status` and `usage` are live, exclusively borrowed locals of the right types
+        // for the duration of the call; `pid` is our own unreaped child.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err).context("wait4 on a benchmark child");
+        }
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        0x100 + libc::WTERMSIG(status)
+    };
+    // Linux reports ru_maxrss in KiB.
+    Ok((code, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
+}
+
+/// Median, min and max of a series.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+impl Stats {
+    pub fn of(values: &[f64]) -> Stats {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = match n {
+            0 => f64::NAN,
+            _ if n % 2 == 1 => v[n / 2],
+            _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        };
+        Stats {
+            median,
+            min: *v.first().unwrap_or(&f64::NAN),
+            max: *v.last().unwrap_or(&f64::NAN),
+            n,
+        }
+    }
+
+    /// `1.23 s (1.10–1.40)`, with the unit and precision given.
+    pub fn show(&self, unit: &str, precision: usize) -> String {
+        if self.n == 1 {
+            return format!("{:.*} {unit} (1 run)", precision, self.median);
+        }
+        format!("{:.p$} {unit} ({:.p$}–{:.p$})", self.median, self.min, self.max, p = precision)
+    }
+}
+
+/// Seconds of each sample's wall time.
+pub fn secs(samples: &[Sample]) -> Vec<f64> {
+    samples.iter().map(|s| s.wall.as_secs_f64()).collect()
+}
+
+/// Peak RSS of each sample in MiB.
+pub fn rss_mib(samples: &[Sample]) -> Vec<f64> {
+    samples.iter().map(|s| s.max_rss_kib as f64 / 1024.0).collect()
+}
+
+/// `12.3 MiB`, `1.20 GiB`, `512 B`.
+pub fn bytes(n: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let f = n as f64;
+    if f >= 1024.0 * MIB {
+        format!("{:.2} GiB", f / (1024.0 * MIB))
+    } else if f >= MIB {
+        format!("{:.1} MiB", f / MIB)
+    } else if f >= 1024.0 {
+        format!("{:.1} KiB", f / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// The machine, for the heading: cores, RAM, kernel, CPU model.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let ram_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|v| v.split_once(':'))
+        .map_or("unknown CPU".to_string(), |(_, m)| m.trim().to_string());
+    format!(
+        "{cores} cores, {:.1} GiB RAM, Linux {kernel}, {cpu}",
+        ram_kib as f64 / (1024.0 * 1024.0)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_series() {
+        let s = Stats::of(&[3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
+        assert_eq!(Stats::of(&[4.0, 1.0, 2.0, 3.0]).median, 2.5);
+    }
+
+    #[test]
+    fn wait4_reports_the_childs_own_peak() {
+        let tmp = std::env::temp_dir().join(format!("xtask-measure-{}", std::process::id()));
+        // A child that touches ~64 MiB, then one that touches almost nothing: the second must
+        // not inherit the first's peak (what RUSAGE_CHILDREN would report).
+        let big = run(
+            Command::new("sh")
+                .args(["-c", "x=$(head -c 50000000 /dev/zero | tr '\\0' a); echo ${#x}"]),
+            &tmp,
+        )
+        .unwrap();
+        let small = run(&mut Command::new("true"), &tmp).unwrap();
+        std::fs::remove_dir_all(&tmp).ok();
+        assert_eq!(big.stdout.trim(), "50000000");
+        assert!(big.max_rss_kib > 40 * 1024, "the shell held 50 MB in {} KiB", big.max_rss_kib);
+        assert!(small.max_rss_kib < 16 * 1024, "true used {} KiB", small.max_rss_kib);
+        assert!(small.max_rss_kib > 0);
+    }
+
+    #[test]
+    fn a_failing_child_is_an_error() {
+        let tmp = std::env::temp_dir().join(format!("xtask-measure-f-{}", std::process::id()));
+        let err = run(Command::new("sh").args(["-c", "echo oops >&2; exit 3"]), &tmp).unwrap_err();
+        std::fs::remove_dir_all(&tmp).ok();
+        assert!(err.to_string().contains("oops"), "{err}");
+    }
+}
