@@ -271,7 +271,7 @@ fn mounts(
                 o
             }
         };
-        put(bind.destination, "bind", bind.source, opts);
+        put(bind.destination, "bind", &volume_source(bind.source), opts);
     }
     for m in pick(&yaml.mounts, &label.mounts).into_iter().flatten() {
         let dest = m.destination.clone().unwrap_or_default();
@@ -288,10 +288,21 @@ fn mounts(
         } else {
             dest
         };
+        let source = if kind == "bind" { volume_source(&source) } else { source };
         // LinuxKit rebuilds the mount from these four fields: id mappings are dropped.
         put(&dest, &kind, &source, m.options.clone().unwrap_or_default());
     }
     Ok(map.into_values().collect())
+}
+
+/// A bind source that is not a path names a volume (§1.4, checked when the config was loaded):
+/// the container binds the volume's merged view, as LinuxKit rewrites it.
+fn volume_source(source: &str) -> String {
+    if source.starts_with('/') {
+        source.to_string()
+    } else {
+        format!("/containers/volumes/{source}/merged")
+    }
 }
 
 fn namespaces(yaml: &ImageConfig, label: &ImageConfig) -> Vec<Namespace> {
