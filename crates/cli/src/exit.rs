@@ -11,12 +11,29 @@ pub const USAGE: i32 = 2;
 ///
 /// An error whose chain holds a [`UsageError`] maps to [`USAGE`].
 pub fn report(err: &anyhow::Error) -> i32 {
-    eprintln!("error: {err:#}");
+    eprintln!("error: {}", message(err));
     if err.chain().any(|e| e.is::<UsageError>()) {
         USAGE
     } else {
         FAILURE
     }
+}
+
+/// The error chain as one line, `outer: inner: …`. The library errors name their cause in their
+/// own message (so that each reads whole when logged alone), so a cause is kept only when the
+/// text so far does not already hold it: nothing is said twice.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let m = cause.to_string();
+        if !text.contains(&m) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&m);
+        }
+    }
+    text
 }
 
 /// A command-line mistake that clap could not catch (conflicting values, a missing file
@@ -50,4 +67,45 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .without_time()
         .with_target(false)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Inner;
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("connection refused")
+        }
+    }
+    impl std::error::Error for Inner {}
+
+    #[derive(Debug)]
+    struct Outer(Inner);
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "pulling alpine: {}", self.0)
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let err = anyhow::Error::new(Outer(Inner)).context("building minimal.yml");
+        assert_eq!(message(&err), "building minimal.yml: pulling alpine: connection refused");
+        let plain = anyhow::Error::new(Inner).context("pulling alpine");
+        assert_eq!(message(&plain), "pulling alpine: connection refused");
+    }
+
+    #[test]
+    fn usage_errors_exit_2_and_others_1() {
+        assert_eq!(report(&anyhow::Error::new(UsageError("bad flag".into()))), USAGE);
+        assert_eq!(report(&anyhow::anyhow!("broken")), FAILURE);
+    }
 }

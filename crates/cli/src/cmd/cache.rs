@@ -138,27 +138,7 @@ fn parse_platform(s: Option<&str>) -> anyhow::Result<Platform> {
 }
 
 pub fn run(args: CacheArgs) -> anyhow::Result<i32> {
-    run_cache(args).map_err(flatten)
-}
-
-/// The library errors repeat their cause in their own message (the project's convention), so
-/// printing the whole chain would say everything twice: keep a cause only when the text so far
-/// does not already hold it. Usage errors pass through untouched (they set the exit code).
-fn flatten(err: anyhow::Error) -> anyhow::Error {
-    if err.chain().any(|e| e.is::<crate::exit::UsageError>()) {
-        return err;
-    }
-    let mut text = String::new();
-    for cause in err.chain() {
-        let m = cause.to_string();
-        if !text.contains(&m) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&m);
-        }
-    }
-    anyhow::anyhow!(text)
+    run_cache(args)
 }
 
 fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
