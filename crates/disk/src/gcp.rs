@@ -1,12 +1,13 @@
 //! Compute Engine's import format: a gzip'd tar whose only member is `disk.raw`.
 //!
 //! The tar header is written here (one ustar header, nothing else to say): the member's mtime
-//! is LinuxKit's epoch, owner root, mode 0644; the gzip header carries no name and mtime 0, so
+//! is LinuxKit's epoch, owner root, mode 0644; the gzip header (baleen-formats' parallel gzip) carries no name and mtime 0, so
 //! the archive depends only on the disk. Non-goals: GNU sparse members (the gzip stream makes
 //! zero runs small anyway), disks over ustar's 8 GiB member size.
 
 use crate::sparse::SparseError;
-use flate2::{Compression, GzBuilder};
+use baleen_formats::ParallelGzip;
+use flate2::Compression;
 use std::io::{self, Read, Seek, Write};
 
 /// 2017-04-18T16:30:00Z.
@@ -48,7 +49,8 @@ pub fn write_gcp_tar<R: Read + Seek, W: Write>(
         let source = io::Error::new(io::ErrorKind::InvalidInput, "over ustar's 8 GiB");
         return Err(SparseError::Write { source });
     }
-    let mut gz = GzBuilder::new().mtime(0).write(out, Compression::best());
+    // One gzip member compressed on every core; its bytes do not depend on the thread count.
+    let mut gz = ParallelGzip::new(out, Compression::best(), 0);
     gz.write_all(&header(size)).map_err(w)?;
     raw.rewind().map_err(|source| SparseError::Read { offset: 0, source })?;
     let n = io::copy(&mut raw.take(size), &mut gz).map_err(w)?;

@@ -3,7 +3,7 @@
 //! non-zero 64 KiB grain compressed with zlib behind its grain marker, then the grain tables,
 //! the grain directory, a footer (the header with the real directory offset) and the
 //! end-of-stream marker. Written front to back; only the grain directory and tables (4 bytes per
-//! grain) are kept in memory.
+//! grain) and one batch of grains are kept in memory.
 
 use crate::gpt::derived_u32;
 use crate::sparse::{copy_cluster, nonzero_clusters, SparseError};
@@ -62,6 +62,20 @@ fn descriptor(capacity: u64, file_name: &str, seed: &[u8]) -> Vec<u8> {
     bytes
 }
 
+/// One grain behind its marker (grain LBA, compressed length), padded to a sector.
+fn pack(g: u64, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut packed = Vec::with_capacity(GRAIN as usize + 1024);
+    packed.extend_from_slice(&(g * GRAIN_SECTORS).to_le_bytes());
+    packed.extend_from_slice(&[0; 4]);
+    let mut z = ZlibEncoder::new(packed, Compression::default());
+    z.write_all(data)?;
+    let mut packed = z.finish()?;
+    let clen = (packed.len() - 12) as u32;
+    packed[8..12].copy_from_slice(&clen.to_le_bytes());
+    packed.resize(packed.len().next_multiple_of(SECTOR as usize), 0);
+    Ok(packed)
+}
+
 /// Converts the `size`-byte raw image into a stream-optimized VMDK on `out`; `file_name` is
 /// the extent name in the descriptor, `seed` fixes the content id.
 pub fn write_vmdk<R: Read + Seek, W: Write>(
@@ -84,25 +98,37 @@ pub fn write_vmdk<R: Read + Seek, W: Write>(
     at = overhead;
 
     let mut gt = vec![0u32; used.len().next_multiple_of(GT_ENTRIES as usize)];
-    let mut buf = vec![0u8; GRAIN as usize];
-    let mut packed = Vec::with_capacity(GRAIN as usize + 1024);
-    for (g, &u) in used.iter().enumerate() {
-        if !u {
-            continue;
+    // Grains are compressed on every core, a batch at a time, and written in grain order, so
+    // the bytes do not depend on the thread count; a batch bounds the memory held.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let batch = threads * 16;
+    let present: Vec<u64> = (0..used.len() as u64).filter(|g| used[*g as usize]).collect();
+    for group in present.chunks(batch) {
+        let mut grains = Vec::with_capacity(group.len());
+        for &g in group {
+            let mut buf = vec![0u8; GRAIN as usize];
+            copy_cluster(raw, size, g, &mut buf)?;
+            grains.push((g, buf));
         }
-        copy_cluster(raw, size, g as u64, &mut buf)?;
-        packed.clear();
-        packed.extend_from_slice(&(g as u64 * GRAIN_SECTORS).to_le_bytes());
-        packed.extend_from_slice(&[0; 4]);
-        let mut z = ZlibEncoder::new(packed, Compression::default());
-        z.write_all(&buf).map_err(w)?;
-        packed = z.finish().map_err(w)?;
-        let clen = (packed.len() - 12) as u32;
-        packed[8..12].copy_from_slice(&clen.to_le_bytes());
-        packed.resize(packed.len().next_multiple_of(SECTOR as usize), 0);
-        out.write_all(&packed).map_err(w)?;
-        gt[g] = at as u32;
-        at += packed.len() as u64 / SECTOR;
+        let per = grains.len().div_ceil(threads);
+        let packed: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = grains
+                .chunks(per)
+                .map(|chunk| {
+                    s.spawn(move || chunk.iter().map(|(g, b)| pack(*g, b)).collect::<Vec<_>>())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a grain compressor panicked"))
+                .collect()
+        });
+        for ((g, _), p) in grains.iter().zip(packed) {
+            let p = p.map_err(w)?;
+            out.write_all(&p).map_err(w)?;
+            gt[*g as usize] = at as u32;
+            at += p.len() as u64 / SECTOR;
+        }
     }
 
     // Grain tables (only those with a grain), then the directory pointing at them.
