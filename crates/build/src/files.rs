@@ -85,23 +85,15 @@ fn kind_of(index: usize, f: &File, cfg: &Config) -> Result<Option<FileKind>, Fil
     })
 }
 
-/// The merged config, image references expanded, as LinuxKit's `metadata: yaml|json` writes it.
+/// The merged config, image references expanded, as LinuxKit's `metadata: yaml|json` writes it
+/// (byte for byte: crates/spec renders Go's encoders).
 fn render_metadata(cfg: &Config, kind: &str) -> Result<Vec<u8>, String> {
-    let expanded = cfg.with_expanded_refs();
-    match kind {
-        "yaml" => serde_saphyr::to_string(&expanded)
-            .map(String::into_bytes)
-            .map_err(|e| format!("rendering metadata as YAML: {e}")),
-        "json" => {
-            let mut out = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-            serde::Serialize::serialize(&expanded, &mut ser)
-                .map_err(|e| format!("rendering metadata as JSON: {e}"))?;
-            Ok(out)
-        }
-        other => Err(format!("unsupported metadata type `{other}` (use yaml or json)")),
-    }
+    let text = match kind {
+        "yaml" => baleen_spec::metadata::yaml(cfg),
+        "json" => baleen_spec::metadata::json(cfg),
+        other => return Err(format!("unsupported metadata type `{other}` (use yaml or json)")),
+    };
+    text.map(String::into_bytes).map_err(|e| format!("rendering metadata as {kind}: {e}"))
 }
 
 fn expand_home(source: &str) -> PathBuf {
