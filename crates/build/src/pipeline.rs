@@ -8,7 +8,7 @@ use crate::output::Outputs;
 use baleen_formats::{InitrdCompression, InitrdOptions, InitrdWriter, TarWriter};
 use baleen_oci::{Platform, PullOptions, Reference, Store};
 use baleen_spec::{Config, IdMap, ImageConfig};
-use baleen_tree::{Bundle, EntrySink, KernelOptions, RootfsMount, Section, TreeError, TreeWriter};
+use baleen_tree::{Bundle, EntrySink, KernelOptions, Section, TreeError, TreeWriter};
 use std::collections::HashMap;
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
@@ -406,10 +406,10 @@ fn assemble<S: EntrySink>(
         tw.volume(i, &v.name, image).map_err(tree)?;
     }
     for c in containers {
-        let mut runtime_json = |mounts: &[RootfsMount]| -> Vec<u8> {
-            let mut rt = c.runtime.clone();
-            let head: Vec<baleen_spec::oci::Mount> = mounts.iter().map(to_spec_mount).collect();
-            rt.mounts.splice(0..0, head);
+        let prefix = c.section.bundle_path(c.index, &c.name);
+        let mut runtime_json = |root: &str| -> Vec<u8> {
+            let rt =
+                baleen_spec::runtime::runtime_json(c.runtime.clone(), &prefix, root, c.readonly);
             baleen_spec::oci::to_go_json(&rt).into_bytes()
         };
         let location = format!("{}[{}]", c.section.name(), c.index);
@@ -427,14 +427,4 @@ fn assemble<S: EntrySink>(
     let items = files::resolve(cfg, ids)?;
     tw.files(items).map_err(tree)?;
     Ok(())
-}
-
-fn to_spec_mount(m: &RootfsMount) -> baleen_spec::oci::Mount {
-    baleen_spec::oci::Mount {
-        destination: m.destination.clone(),
-        kind: m.kind.clone().unwrap_or_default(),
-        source: m.source.clone().unwrap_or_default(),
-        options: m.options.clone(),
-        ..Default::default()
-    }
 }

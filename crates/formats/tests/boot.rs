@@ -71,7 +71,7 @@ fn boot_with(compression: InitrdCompression, marker: &str) {
     ]);
     w.init(0, Image { reference: "test/init".into(), layers: init }).unwrap();
     w.finish_init().unwrap();
-    let mut rt = |_: &[RootfsMount]| b"{}".to_vec();
+    let mut rt = |_: &str| b"{}".to_vec();
     let svc = Image { reference: "test/hello".into(), layers: layer(&[file("hello.txt", b"hi")]) };
     w.bundle(Bundle {
         section: Section::Services,

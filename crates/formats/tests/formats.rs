@@ -53,7 +53,7 @@ fn build_tree<S: EntrySink>(sink: S) -> S {
     w.kernel(kernel, &opts).unwrap();
     w.init(0, init).unwrap();
     w.finish_init().unwrap();
-    let mut rt = |_: &[RootfsMount]| b"{\"mounts\":[]}".to_vec();
+    let mut rt = |_: &str| b"{\"mounts\":[]}".to_vec();
     w.bundle(Bundle {
         section: Section::Services,
         index: 0,

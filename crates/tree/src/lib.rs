@@ -39,4 +39,4 @@ pub use input::{for_each_section_entry, read_tar_file};
 pub use kernel::{decompress_kernel, KernelOptions};
 pub use layer::{clean_path, decompress, format_pax_time, parse_pax_time, Layer, LayerError};
 pub use listing::{describe, Listing};
-pub use writer::{origin_of, Bundle, RootfsMount, Section, TreeError, TreeWriter};
+pub use writer::{origin_of, Bundle, Section, TreeError, TreeWriter};

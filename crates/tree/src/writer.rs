@@ -65,16 +65,6 @@ impl Section {
     }
 }
 
-/// A mount LinuxKit prepends to a bundle's `runtime.json` so that its `rootfs` is a mount point.
-/// Fields left `None` are omitted from the JSON, as Go's `omitempty` does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RootfsMount {
-    pub destination: String,
-    pub kind: Option<String>,
-    pub source: Option<String>,
-    pub options: Vec<String>,
-}
-
 /// One onboot/onshutdown/service container.
 pub struct Bundle<'a> {
     pub section: Section,
@@ -86,8 +76,10 @@ pub struct Bundle<'a> {
     pub readonly: bool,
     /// `config.json` bytes (from crates/spec).
     pub config_json: &'a [u8],
-    /// Renders `runtime.json` given the rootfs mounts to prepend to the user's runtime mounts.
-    pub runtime_json: &'a mut dyn FnMut(&[RootfsMount]) -> Vec<u8>,
+    /// Renders `runtime.json` given where the image's root was extracted (`containers/onboot/
+    /// 000-a/lower`, or another bundle's copy when the image was extracted before). The rootfs
+    /// mounts themselves are crates/spec's to write (`runtime::runtime_json`).
+    pub runtime_json: &'a mut dyn FnMut(&str) -> Vec<u8>,
 }
 
 impl std::fmt::Debug for Bundle<'_> {
@@ -243,52 +235,20 @@ impl<S: EntrySink> TreeWriter<S> {
                 0o644,
             ));
             emit(&cfg, &mut &b.config_json[..])?;
-            let mounts = if !b.readonly {
+            if !b.readonly {
                 let tmp = format!("{prefix}/tmp");
-                emit(&origin(Entry::new(tmp.clone(), EntryKind::Dir, 0o755)), &mut io::empty())?;
+                emit(&origin(Entry::new(tmp, EntryKind::Dir, 0o755)), &mut io::empty())?;
                 emit(
                     &origin(Entry::new(format!("{prefix}/rootfs"), EntryKind::Dir, 0o755)),
                     &mut io::empty(),
                 )?;
-                vec![
-                    RootfsMount {
-                        destination: format!("/{tmp}"),
-                        kind: Some("tmpfs".into()),
-                        source: Some("tmpfs".into()),
-                        options: vec![],
-                    },
-                    RootfsMount {
-                        destination: format!("/{tmp}"),
-                        kind: None,
-                        source: None,
-                        options: vec!["remount".into(), "private".into()],
-                    },
-                    RootfsMount {
-                        destination: format!("/{prefix}/rootfs"),
-                        kind: Some("overlay".into()),
-                        source: Some("overlay".into()),
-                        options: vec![
-                            format!("lowerdir=/{root}"),
-                            format!("upperdir=/{tmp}/upper"),
-                            format!("workdir=/{tmp}/work"),
-                        ],
-                    },
-                ]
-            } else {
-                if previous.is_some() {
-                    emit(
-                        &origin(Entry::new(format!("{prefix}/rootfs"), EntryKind::Dir, 0o755)),
-                        &mut io::empty(),
-                    )?;
-                }
-                vec![RootfsMount {
-                    destination: format!("/{prefix}/rootfs"),
-                    kind: None,
-                    source: Some(format!("/{root}")),
-                    options: vec!["bind".into()],
-                }]
-            };
-            let runtime = (b.runtime_json)(&mounts);
+            } else if previous.is_some() {
+                emit(
+                    &origin(Entry::new(format!("{prefix}/rootfs"), EntryKind::Dir, 0o755)),
+                    &mut io::empty(),
+                )?;
+            }
+            let runtime = (b.runtime_json)(&root);
             let rt = origin(Entry::new(
                 format!("{prefix}/runtime.json"),
                 EntryKind::File { size: runtime.len() as u64 },
