@@ -13,6 +13,7 @@ pub mod disk;
 pub mod files;
 pub mod format;
 pub mod images;
+pub mod incremental;
 pub mod output;
 pub mod pipeline;
 

@@ -4,6 +4,7 @@
 use crate::files::{self, FilesError};
 use crate::format::Format;
 use crate::images::{self, ImagesError};
+use crate::incremental::{IncrementalError, Previous};
 use crate::output::Outputs;
 use baleen_formats::{InitrdCompression, InitrdOptions, InitrdWriter, TarWriter};
 use baleen_oci::{Platform, PullOptions, Reference, Store};
@@ -36,6 +37,8 @@ pub struct Request<'a> {
     pub pull: PullOptions,
     pub decompress_kernel: bool,
     pub compression: InitrdCompression,
+    /// `--input-tar`: a previous build's tar to copy unchanged sections from.
+    pub input_tar: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,12 @@ pub enum BuildError {
     Volume { index: usize, name: String, message: String },
     #[error(transparent)]
     Files(#[from] FilesError),
+    #[error(transparent)]
+    Incremental(#[from] IncrementalError),
+    #[error("--input-tar cannot be combined with --pull (the copied sections would not be pulled again)")]
+    InputTarWithPull,
+    #[error("--input-tar {0} is also an output of this build: give the new build another name")]
+    InputTarIsOutput(PathBuf),
     #[error("writing {format}: {source}")]
     Tree { format: Format, source: TreeError },
     #[error("writing {format} output: {source}")]
@@ -79,20 +88,59 @@ struct Container {
     runtime: baleen_spec::oci::RuntimeJson,
 }
 
+/// What every format pass reads, prepared once: the images, the rendered containers, the ids,
+/// and the previous build (`--input-tar`).
+struct Prepared {
+    images: HashMap<String, baleen_oci::Image>,
+    containers: Vec<Container>,
+    ids: IdMap,
+    previous: Option<Previous>,
+}
+
 /// Runs the build; returns the files written (empty for stdout).
 pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
     check_formats(req)?;
+    let previous = match &req.input_tar {
+        Some(path) => {
+            check_input_tar(req, path)?;
+            Some(Previous::load(path, req.config)?)
+        }
+        None => None,
+    };
     let images = fetch(req)?;
     let ids = IdMap::new(req.config);
     let containers = render(req.config, &images, &ids)?;
+    let prep = Prepared { images, containers, ids, previous };
     let mut outputs = Outputs::default();
     // The EFI formats share one UKI, made by the first of them.
     let mut uki = None;
     for &format in &req.formats {
         info!(format = %format, "writing");
-        write_format(req, format, &images, &containers, &ids, &mut outputs, &mut uki)?;
+        write_format(req, format, &prep, &mut outputs, &mut uki)?;
     }
     outputs.commit().map_err(|source| BuildError::Io { format: req.formats[0], source })
+}
+
+fn check_input_tar(req: &Request<'_>, path: &std::path::Path) -> Result<(), BuildError> {
+    if req.pull.always {
+        return Err(BuildError::InputTarWithPull);
+    }
+    let same = |out: &std::path::Path| {
+        std::fs::canonicalize(out).ok().is_some_and(|o| std::fs::canonicalize(path).ok() == Some(o))
+    };
+    let outputs: Vec<PathBuf> = match &req.output {
+        Output::Stdout => vec![],
+        Output::File(p) => vec![p.clone()],
+        Output::Base { dir, name } => req
+            .formats
+            .iter()
+            .flat_map(|f| f.outputs().iter().map(|s| dir.join(format!("{name}{s}"))))
+            .collect(),
+    };
+    match outputs.into_iter().find(|o| same(o)) {
+        Some(o) => Err(BuildError::InputTarIsOutput(o)),
+        None => Ok(()),
+    }
 }
 
 fn check_formats(req: &Request<'_>) -> Result<(), BuildError> {
@@ -242,9 +290,7 @@ fn image_defaults(image: &baleen_oci::Image) -> baleen_spec::runtime::ImageDefau
 fn write_format(
     req: &Request<'_>,
     format: Format,
-    images: &HashMap<String, baleen_oci::Image>,
-    containers: &[Container],
-    ids: &IdMap,
+    prep: &Prepared,
     outputs: &mut Outputs,
     uki: &mut Option<crate::disk::Uki>,
 ) -> Result<(), BuildError> {
@@ -262,7 +308,7 @@ fn write_format(
                 ),
             };
             let mut tw = TreeWriter::new(TarWriter::new(&mut out));
-            assemble(req, images, containers, ids, &mut tw).map_err(|e| match e {
+            assemble(req, prep, &mut tw).map_err(|e| match e {
                 BuildError::Tree { source, .. } => tree_err(source),
                 other => other,
             })?;
@@ -277,8 +323,7 @@ fn write_format(
             let base = |suffix: &str| dir.join(format!("{name}{suffix}"));
             // The kernel and initrd go to temporary files first: LinuxKit writes only the
             // non-empty ones, which is known at the end.
-            let (kernel, initrd, cmdline, _ucode) =
-                initrd_parts(req, images, containers, ids, true, format)?;
+            let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
             for (suffix, mut file, len) in
                 [("-kernel", kernel.0, kernel.1), ("-initrd.img", initrd.0, initrd.1)]
             {
@@ -298,8 +343,7 @@ fn write_format(
         }
         Format::TarKernelInitrd => {
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
-            let (mut kernel, mut initrd, cmdline, ucode) =
-                initrd_parts(req, images, containers, ids, false, format)?;
+            let (mut kernel, mut initrd, cmdline, ucode) = initrd_parts(req, prep, false, format)?;
             kernel.0.rewind().map_err(io_err)?;
             initrd.0.rewind().map_err(io_err)?;
             let mut w = outputs.create(&dir.join(format!("{name}-initrd.tar"))).map_err(io_err)?;
@@ -319,8 +363,7 @@ fn write_format(
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
             let disk_err = |source| BuildError::Disk { format, source };
             if uki.is_none() {
-                let (kernel, initrd, cmdline, _ucode) =
-                    initrd_parts(req, images, containers, ids, true, format)?;
+                let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
                 let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
                 *uki = Some(
                     crate::disk::Uki::make(boot, req.store, &req.platform, name)
@@ -339,9 +382,7 @@ type Part = (std::fs::File, u64);
 /// One tree pass into an [`InitrdWriter`] over two anonymous temporary files.
 fn initrd_parts(
     req: &Request<'_>,
-    images: &HashMap<String, baleen_oci::Image>,
-    containers: &[Container],
-    ids: &IdMap,
+    prep: &Prepared,
     prepend_ucode: bool,
     format: Format,
 ) -> Result<(Part, Part, Vec<u8>, Vec<u8>), BuildError> {
@@ -351,7 +392,7 @@ fn initrd_parts(
     let opts = InitrdOptions { compression: req.compression, threads: 0, prepend_ucode };
     let writer = InitrdWriter::new(io::BufWriter::new(kernel), io::BufWriter::new(initrd), opts);
     let mut tw = TreeWriter::new(writer);
-    assemble(req, images, containers, ids, &mut tw).map_err(|e| match e {
+    assemble(req, prep, &mut tw).map_err(|e| match e {
         BuildError::Tree { source, .. } => BuildError::Tree { format, source },
         other => other,
     })?;
@@ -364,31 +405,49 @@ fn initrd_parts(
 /// One pass of the image tree, in LinuxKit's section order, into `tw`.
 fn assemble<S: EntrySink>(
     req: &Request<'_>,
-    images: &HashMap<String, baleen_oci::Image>,
-    containers: &[Container],
-    ids: &IdMap,
+    prep: &Prepared,
     tw: &mut TreeWriter<S>,
 ) -> Result<(), BuildError> {
+    let Prepared { images, containers, ids, previous } = prep;
+    let previous = previous.as_ref();
     let cfg = req.config;
     let tree = |source| BuildError::Tree { format: req.formats[0], source };
     let open = |reference: &str, location: &str| -> Result<baleen_tree::Image, BuildError> {
         images::open_for_tree(req.store, &images[reference], location)
             .map_err(|e| BuildError::Images(vec![e]))
     };
+    // Copies a section from the previous build when it did not change; false when it must be
+    // built. (LinuxKit logs the same line.)
+    let copy = |tw: &mut TreeWriter<S>, image: &str, location: &str, unchanged: bool| {
+        let Some(prev) = previous.filter(|_| unchanged) else { return Ok(false) };
+        info!("copying {location} from the input tar");
+        let source = images[image].reference.to_string();
+        let mut tar =
+            prev.open().map_err(|e| BuildError::Io { format: req.formats[0], source: e })?;
+        tw.copy_from_tar(&mut tar, &source, location).map_err(tree)?;
+        Ok::<bool, BuildError>(true)
+    };
     if let Some(k) = &cfg.kernel {
+        let unchanged = previous.is_some_and(|p| p.kernel_unchanged(cfg));
         if let Some(image) = k.image.as_deref().filter(|s| !s.is_empty()) {
-            let opts = KernelOptions {
-                cmdline: k.cmdline.clone().unwrap_or_default(),
-                binary: k.binary.clone().unwrap_or_default(),
-                tar: k.tar.clone(),
-                ucode: k.ucode.clone(),
-                decompress: req.decompress_kernel,
-            };
-            tw.kernel(open(image, "kernel")?, &opts).map_err(tree)?;
+            if !copy(tw, image, "kernel", unchanged)? {
+                let opts = KernelOptions {
+                    cmdline: k.cmdline.clone().unwrap_or_default(),
+                    binary: k.binary.clone().unwrap_or_default(),
+                    tar: k.tar.clone(),
+                    ucode: k.ucode.clone(),
+                    decompress: req.decompress_kernel,
+                };
+                tw.kernel(open(image, "kernel")?, &opts).map_err(tree)?;
+            }
         }
     }
     for (i, reference) in cfg.init.iter().enumerate() {
-        tw.init(i, open(reference, &format!("init[{i}]"))?).map_err(tree)?;
+        let location = format!("init[{i}]");
+        let unchanged = previous.is_some_and(|p| p.init_unchanged(cfg, i));
+        if !copy(tw, reference, &location, unchanged)? {
+            tw.init(i, open(reference, &location)?).map_err(tree)?;
+        }
     }
     tw.finish_init().map_err(tree)?;
     for (i, v) in cfg.volumes.iter().enumerate() {
@@ -399,7 +458,14 @@ fn assemble<S: EntrySink>(
                 message: "`format: oci` volumes are not supported yet".into(),
             });
         }
-        let image = match v.image.as_deref().filter(|s| !s.is_empty()) {
+        let image = v.image.as_deref().filter(|s| !s.is_empty());
+        let unchanged = previous.is_some_and(|p| p.volume_unchanged(cfg, i));
+        if let Some(r) = image.filter(|_| unchanged) {
+            if copy(tw, r, &format!("volume[{i}]"), true)? {
+                continue;
+            }
+        }
+        let image = match image {
             Some(r) => Some(open(r, &format!("volumes[{i}]"))?),
             None => None,
         };
@@ -413,6 +479,17 @@ fn assemble<S: EntrySink>(
             baleen_spec::oci::to_go_json(&rt).into_bytes()
         };
         let location = format!("{}[{}]", c.section.name(), c.index);
+        let unchanged =
+            previous.is_some_and(|p| p.container_unchanged(cfg, c.section.name(), c.index));
+        if copy(tw, &c.image, &location, unchanged)? {
+            let root = if c.readonly { "rootfs" } else { "lower" };
+            let prefix = c.section.bundle_path(c.index, &c.name);
+            tw.note_copied_bundle(
+                &images[&c.image].reference.to_string(),
+                format!("{prefix}/{root}"),
+            );
+            continue;
+        }
         tw.bundle(Bundle {
             section: c.section,
             index: c.index,

@@ -108,6 +108,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
         pull: PullOptions::default(),
         decompress_kernel: false,
         compression,
+        input_tar: None,
     })
     .expect("building the spine system");
     let cmdline = std::fs::read_to_string(out.join("spine-cmdline")).unwrap();

@@ -121,6 +121,7 @@ fn build_into(
         pull: PullOptions::default(),
         decompress_kernel: false,
         compression: InitrdCompression::Zstd,
+        input_tar: None,
     })
     .unwrap_or_else(|e| panic!("building {formats:?}: {e}"))
 }

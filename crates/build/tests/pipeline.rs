@@ -74,6 +74,7 @@ fn run(
         pull: PullOptions::default(),
         decompress_kernel: false,
         compression: InitrdCompression::Gzip,
+        input_tar: None,
     })
 }
 
@@ -219,4 +220,74 @@ fn unsupported_formats_say_so() {
     let store = store(&tmp.path().join("store"));
     let err = run(&store, &config(YAML), &[Format::IsoBios], tmp.path()).unwrap_err().to_string();
     assert!(err.contains("`iso-bios` is not supported yet"), "{err}");
+}
+
+fn run_incremental(
+    store: &Store,
+    cfg: &baleen_spec::Config,
+    out: &Path,
+    input_tar: Option<&Path>,
+) -> Result<Vec<std::path::PathBuf>, baleen_build::BuildError> {
+    build(&Request {
+        config: cfg,
+        formats: vec![Format::Tar],
+        output: Output::Base { dir: out.to_path_buf(), name: "sys".into() },
+        platform: Platform::new("linux", "amd64", None),
+        store,
+        pull: PullOptions::default(),
+        decompress_kernel: false,
+        compression: InitrdCompression::Gzip,
+        input_tar: input_tar.map(Path::to_path_buf),
+    })
+}
+
+#[test]
+fn input_tar_copies_unchanged_sections_and_matches_a_full_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let yaml = format!("{YAML}  - path: etc/linuxkit-config\n    metadata: yaml\n");
+    let changed = yaml.replace(
+        "capabilities.add: [CAP_SYS_TIME]",
+        "capabilities.add: [CAP_SYS_TIME]\n    env: [CHANGED=1]",
+    );
+    assert_ne!(yaml, changed);
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    run_incremental(&store, &config(&yaml), &a, None).unwrap();
+    run_incremental(&store, &config(&changed), &b, None).unwrap();
+
+    // Break the init image's layer: only a copy from the input tar can still produce init.
+    let init = baleen_oci::Reference::parse("baleen/test-init:1").unwrap();
+    let image = store.resolve(&init, &Platform::new("linux", "amd64", None)).unwrap().unwrap();
+    let digest = baleen_oci::Digest::parse(image.layers[0].digest().as_ref()).unwrap();
+    std::fs::write(store.blob_path(&digest), b"not a layer any more").unwrap();
+    assert!(
+        run_incremental(&store, &config(&changed), &tmp.path().join("d"), None).is_err(),
+        "a full build now fails"
+    );
+
+    run_incremental(&store, &config(&changed), &c, Some(&a.join("sys.tar"))).unwrap();
+    let (full, incremental) =
+        (std::fs::read(b.join("sys.tar")).unwrap(), std::fs::read(c.join("sys.tar")).unwrap());
+    assert!(full == incremental, "an --input-tar rebuild differs from a full build");
+    let svc: serde_json::Value =
+        serde_json::from_slice(&read_tar(&incremental)["containers/services/svc/config.json"].1)
+            .unwrap();
+    assert_eq!(
+        svc["process"]["env"],
+        serde_json::json!(["CHANGED=1"]),
+        "the changed service was rebuilt"
+    );
+}
+
+#[test]
+fn input_tar_needs_a_metadata_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let out = tmp.path().join("a");
+    run_incremental(&store, &config(YAML), &out, None).unwrap();
+    let err =
+        run_incremental(&store, &config(YAML), &tmp.path().join("b"), Some(&out.join("sys.tar")))
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("needs a `files` entry with `metadata: yaml`"), "{err}");
 }

@@ -284,6 +284,13 @@ impl<S: EntrySink> TreeWriter<S> {
         self.sink.add(entry, data)
     }
 
+    /// `--input-tar`: a bundle copied from a previous build holds `reference`'s root at `root`
+    /// (unless an earlier bundle already did), so later bundles of the same image reuse it exactly
+    /// as they would in a full build.
+    pub fn note_copied_bundle(&mut self, reference: &str, root: String) {
+        self.extracted.entry(reference.to_string()).or_insert(root);
+    }
+
     /// `--input-tar`: copies the section `location` of image `source` from a previous build's tar
     /// instead of extracting the image again (init sections still feed the apk consolidation).
     /// Returns how many entries were copied.

@@ -8,11 +8,6 @@ use baleen_oci::{Platform, PullOptions, Store};
 use clap::ValueEnum;
 
 pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config) -> anyhow::Result<i32> {
-    if plan.input_tar.is_some() {
-        anyhow::bail!(
-            "--input-tar is not supported yet: build without it (outputs are reproducible anyway)"
-        );
-    }
     let formats = plan
         .formats
         .iter()
@@ -42,6 +37,7 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config) -> anyhow::Result<i3
         store: &store,
         pull,
         decompress_kernel: plan.decompress_kernel,
+        input_tar: plan.input_tar.clone(),
         compression: match plan.compress {
             Compress::Gzip => InitrdCompression::Gzip,
             Compress::Zstd => InitrdCompression::Zstd,
