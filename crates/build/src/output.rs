@@ -5,7 +5,7 @@
 //! previous good output in place, and no truncated file where it was.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
@@ -60,6 +60,7 @@ fn set_mode_0644(file: &File) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn uncommitted_outputs_leave_the_old_file_alone() {
