@@ -367,3 +367,26 @@ mod gcp {
         assert!(std::fs::read(tmp.path().join("disk.raw")).unwrap() == raw);
     }
 }
+
+mod sizing {
+    use baleen_disk::iso::esp_image_size;
+    use baleen_disk::{write_esp, EfiDiskLayout};
+    use std::io::Read;
+
+    /// The sizes chosen for the ESP and the ISO's boot image always hold the UKI, on both sides
+    /// of the FAT16/FAT32 boundary (32 MiB) and at MiB edges.
+    #[test]
+    fn chosen_fat_sizes_always_fit_the_uki() {
+        let mut sizes: Vec<u64> = (0..6).map(|i| 1 + i * 3_456_789).collect();
+        for mib in [3u64, 4, 31, 32, 33] {
+            sizes.extend([(mib << 20) - 1, (mib << 20) + 1]);
+        }
+        for len in sizes {
+            for size in [EfiDiskLayout::for_uki(len).esp_size, esp_image_size(len)] {
+                let mut data = std::io::repeat(7).take(len);
+                write_esp(&mut data, len, size, 0, b"s", std::io::sink())
+                    .unwrap_or_else(|e| panic!("{len} bytes in {size}: {e}"));
+            }
+        }
+    }
+}
