@@ -2,7 +2,8 @@
 //! `EFI/BOOT/BOOTX64.EFI`, a UKI. UEFI firmware boots that removable-media path by itself, so
 //! no boot loader (systemd-boot, GRUB) and no loader configuration are needed.
 //!
-//! Layout: partition at 1 MiB, ESP sized to its content plus 1 MiB and rounded up to a MiB,
+//! Layout: partition at 1 MiB, ESP (FAT32) sized to its content plus 1 MiB, rounded up to a
+//! MiB, at least 33 MiB,
 //! 1 MiB after it for the backup GPT; disk GUID, partition GUID and FAT serial derived from the
 //! `seed` (a hash of the UKI).
 
@@ -12,6 +13,7 @@ use crate::uki::write_zeros;
 use std::io::{self, Read, Write};
 
 const MIB: u64 = 1 << 20;
+const ESP_MIN: u64 = 33 * MIB;
 /// Where UEFI looks on removable media for x86-64.
 pub const BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
 
@@ -33,7 +35,12 @@ pub struct EfiDiskLayout {
 
 impl EfiDiskLayout {
     pub fn for_uki(uki_len: u64) -> EfiDiskLayout {
-        let esp_size = (fat::min_volume_size(&[(BOOT_PATH, uki_len)]) + MIB).next_multiple_of(MIB);
+        // At least 33 MiB, so that the ESP is FAT32 (65,525 clusters or more): the UEFI
+        // specification asks for FAT32 on a system partition, and some firmware reads nothing
+        // else from a fixed disk. (FAT16 stays for the small boot image of EFI ISOs.)
+        let esp_size = (fat::min_volume_size(&[(BOOT_PATH, uki_len)]) + MIB)
+            .next_multiple_of(MIB)
+            .max(ESP_MIN);
         EfiDiskLayout { esp_start: MIB, esp_size, disk_size: MIB + esp_size + MIB }
     }
 }

@@ -133,6 +133,8 @@ mod efi_disk {
 
     fn check_with_tools(len: usize) {
         let (img, uki, layout) = disk(len, b"seed");
+        assert!(layout.esp_size >= 33 << 20, "FAT32 needs 65,525 clusters");
+        assert_eq!(&img[layout.esp_start as usize + 82..][..8], b"FAT32   ");
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("disk-efi.img");
         std::fs::write(&path, &img).unwrap();
@@ -169,12 +171,12 @@ mod efi_disk {
     }
 
     #[test]
-    fn small_esp_is_fat16_and_passes_sgdisk_fsck_and_mtools() {
+    fn small_esp_is_the_33_mib_fat32_minimum_and_passes_sgdisk_fsck_and_mtools() {
         check_with_tools(3_000_001);
     }
 
     #[test]
-    fn large_esp_is_fat32_and_passes_sgdisk_fsck_and_mtools() {
+    fn large_esp_passes_sgdisk_fsck_and_mtools() {
         check_with_tools(40 << 20);
     }
 
@@ -324,7 +326,8 @@ mod iso {
                 .unwrap();
             let esp = tmp.path().join("esp.img");
             std::fs::write(&esp, &out.stdout).unwrap();
-            tool("fsck.vfat", &["-n"], &esp);
+            let text = tool("fsck.vfat", &["-n", "-v"], &esp).unwrap();
+            assert!(text.contains("16 bit entries"), "a small boot image is FAT16: {text}");
             let back = tmp.path().join("back.efi");
             let st = Command::new(mcopy)
                 .arg("-i")
