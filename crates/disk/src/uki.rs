@@ -91,6 +91,12 @@ fn parse_stub(stub: &[u8]) -> Result<StubLayout, UkiError> {
     let size_of_image = u64::from(u32_at(stub, opt + 56, "truncated optional header")?);
     let size_of_headers = u32_at(stub, opt + 60, "truncated optional header")? as usize;
     let section_table = opt + opt_len;
+    // The fields written later (up to the certificate directory entry) and the section table
+    // must lie inside the headers, which are all of the stub that is rewritten.
+    if opt + 152 > section_table || section_table + nsections * SECTION_HEADER_LEN > size_of_headers
+    {
+        return Err(UkiError::BadStub { what: "headers do not fit SizeOfHeaders", offset: opt });
+    }
     let mut raw_end = size_of_headers as u64;
     let mut va_end = size_of_image;
     let mut first_raw = usize::MAX;

@@ -393,3 +393,32 @@ mod sizing {
         }
     }
 }
+
+mod hostile_stub {
+    use baleen_disk::{write_uki, UkiParts};
+    use std::io::Cursor;
+
+    /// Every header byte of the stub set to 0xff or 0x00, and the stub cut short anywhere in
+    /// its headers: write_uki returns an error or a UKI, never panics.
+    #[test]
+    fn mangled_stubs_give_errors_not_panics() {
+        let Some(stub) = super::uki::stub() else { return };
+        let try_one = |s: &[u8]| {
+            let parts = UkiParts {
+                kernel: &mut Cursor::new(vec![1u8; 64]),
+                initrd: &mut Cursor::new(vec![2u8; 64]),
+                cmdline: b"x",
+                osrel: b"y",
+            };
+            let _ = write_uki(s, parts, std::io::sink());
+        };
+        for i in 0..0x300 {
+            for v in [0x00, 0xff] {
+                let mut s = stub.clone();
+                s[i] = v;
+                try_one(&s);
+            }
+            try_one(&stub[..i]);
+        }
+    }
+}
