@@ -118,7 +118,9 @@ pub fn write(
         }
         Format::RawEfi | Format::Aws => {
             let (len, seed) = (uki.len, uki.seed);
-            write_efi_disk(&mut uki.reader()?, len, &seed, &mut out).map_err(DiskError::Efi)?;
+            let mut holes = Holes::new(&mut out);
+            write_efi_disk(&mut uki.reader()?, len, &seed, &mut holes).map_err(DiskError::Efi)?;
+            holes.finish().map_err(io("writing the raw disk"))?;
         }
         Format::IsoEfi | Format::IsoEfiInitrd => {
             let (len, seed) = (uki.len, uki.seed);
@@ -130,8 +132,10 @@ pub fn write(
             let tmp = tempfile::tempfile().map_err(io("creating a temporary raw disk"))?;
             let mut w = BufWriter::with_capacity(1 << 20, tmp);
             let (len, seed) = (uki.len, uki.seed);
-            let layout =
-                write_efi_disk(&mut uki.reader()?, len, &seed, &mut w).map_err(DiskError::Efi)?;
+            let mut holes = Holes::new(&mut w);
+            let layout = write_efi_disk(&mut uki.reader()?, len, &seed, &mut holes)
+                .map_err(DiskError::Efi)?;
+            holes.finish().map_err(io("writing the raw disk"))?;
             let mut raw = w.into_inner().map_err(|e| io("writing the raw disk")(e.into_error()))?;
             let size = layout.disk_size;
             let wrap = DiskError::Wrap;
@@ -155,6 +159,48 @@ pub fn write(
         other => unreachable!("{other} is not a disk format"),
     }
     out.flush().map_err(io("writing the output"))
+}
+
+/// Turns large all-zero writes into holes in the file (a seek past them), so that raw disks take
+/// the space of their content. Same bytes when read; [`Holes::finish`] writes the last byte so
+/// that a trailing hole still counts in the length.
+struct Holes<W: Write + Seek> {
+    inner: W,
+    skipped: u64,
+}
+
+impl<W: Write + Seek> Holes<W> {
+    /// Zero runs shorter than this are written: seeking for every small gap costs more.
+    const MIN_HOLE: usize = 4096;
+
+    fn new(inner: W) -> Self {
+        Holes { inner, skipped: 0 }
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        if self.skipped > 0 {
+            self.inner.seek(io::SeekFrom::Current(self.skipped as i64 - 1))?;
+            self.inner.write_all(&[0])?;
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: Write + Seek> Write for Holes<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() >= Self::MIN_HOLE && buf.iter().all(|b| *b == 0) {
+            self.skipped += buf.len() as u64;
+            return Ok(buf.len());
+        }
+        if self.skipped > 0 {
+            self.inner.seek(io::SeekFrom::Current(self.skipped as i64))?;
+            self.skipped = 0;
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn make_uki(stub: &[u8], boot: &mut Boot, name: &str) -> Result<Uki, DiskError> {
