@@ -256,3 +256,37 @@ fn find_stub(store: &Store, platform: &Platform) -> Result<Vec<u8>, DiskError> {
         Err(source) => Err(DiskError::StubFile { path: host, source }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn through_holes(parts: &[&[u8]]) -> (Vec<u8>, u64) {
+        let mut f = tempfile::tempfile().unwrap();
+        let mut h = Holes::new(&mut f);
+        for p in parts {
+            h.write_all(p).unwrap();
+        }
+        h.finish().unwrap();
+        f.rewind().unwrap();
+        let mut back = Vec::new();
+        f.read_to_end(&mut back).unwrap();
+        let len = f.metadata().unwrap().len();
+        (back, len)
+    }
+
+    #[test]
+    fn holes_keep_the_bytes_and_the_length() {
+        let zeros = vec![0u8; 8192];
+        let (back, len) = through_holes(&[b"a", &zeros, b"b", &zeros]);
+        assert_eq!(len, 2 + 2 * 8192);
+        let mut want = b"a".to_vec();
+        want.extend_from_slice(&zeros);
+        want.push(b'b');
+        want.extend_from_slice(&zeros);
+        assert_eq!(back, want);
+        let (back, len) = through_holes(&[&zeros]);
+        assert_eq!((back, len), (zeros.clone(), 8192), "a file of one hole");
+    }
+}
