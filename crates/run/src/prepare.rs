@@ -185,7 +185,9 @@ pub fn detect(path: &Path, kind: Option<BootKind>) -> Result<Detected, PrepareEr
     }
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
     let stem = path.with_extension("");
-    let named_efi = stem.to_string_lossy().ends_with("-efi");
+    // LinuxKit's EFI names: `B-efi.img`, `B-efi.qcow2`, `B-efi.iso`, `B-efi-initrd.iso`.
+    let stem_text = stem.to_string_lossy();
+    let named_efi = stem_text.ends_with("-efi") || stem_text.ends_with("-efi-initrd");
     let kind = kind.unwrap_or(match ext.as_deref() {
         Some("iso") => BootKind::Iso,
         Some("efi") => BootKind::Uki,

@@ -59,6 +59,7 @@ fn file_types_by_name() {
     let cases: &[(&str, Is, bool)] = &[
         ("a.iso", |b| matches!(b, BootSource::Iso(_)), false),
         ("a-efi.iso", |b| matches!(b, BootSource::Iso(_)), true),
+        ("a-efi-initrd.iso", |b| matches!(b, BootSource::Iso(_)), true),
         ("a.efi", |b| matches!(b, BootSource::Uki(_)), true),
         ("a.qcow2", |b| matches!(b, BootSource::Disk { format, .. } if format == "qcow2"), false),
         (
