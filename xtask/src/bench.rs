@@ -34,8 +34,10 @@ const BENCH_PACKAGES: &[(&str, &str)] = &[
 ];
 
 pub fn run(args: &[String]) -> Result<()> {
-    if args.first().map(String::as_str) == Some("--gzip-worker") {
-        return gzip_worker(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("--gzip-worker") => return gzip_worker(&args[1..]),
+        Some("--rusage-child") => return measure::rusage_child(&args[1..]),
+        _ => {}
     }
     let mut quick = false;
     for a in args {

@@ -3,11 +3,43 @@
 //! Every figure comes from a child process waited for with `wait4(2)` on its own pid: the
 //! rusage it returns is that child's alone. `getrusage(RUSAGE_CHILDREN)` would report the
 //! largest of all children so far, so a small build after a big one would inherit its peak.
+//!
+//! A child's peak RSS also starts at its parent's: `posix_spawn` shares the parent's memory
+//! until `exec`, and the kernel folds that memory's high-water mark into the child's
+//! `ru_maxrss`. The bench process holds tens of MiB (it made the images), so with a launcher set
+//! ([`use_launcher`]) each child is started by a fresh, small `xtask bench --rusage-child`
+//! that waits for it and reports its rusage: the figures then include ~2 MiB of that launcher,
+//! not the bench's memory.
 
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+static LAUNCHER: OnceLock<PathBuf> = OnceLock::new();
+
+/// Starts every later child through `xtask` (this binary): `xtask bench --rusage-child FILE --
+/// PROGRAM ARGS…`.
+pub fn use_launcher(xtask: PathBuf) {
+    let _ = LAUNCHER.set(xtask);
+}
+
+/// The launcher side: runs `PROGRAM ARGS…` with our stdio, writes `<exit code> <peak RSS KiB>`
+/// to FILE, and exits with the program's code.
+pub fn rusage_child(args: &[String]) -> Result<()> {
+    let [file, dashdash, program, rest @ ..] = args else {
+        bail!("usage: xtask bench --rusage-child FILE -- PROGRAM [ARGS...]")
+    };
+    if dashdash != "--" {
+        bail!("usage: xtask bench --rusage-child FILE -- PROGRAM [ARGS...]");
+    }
+    let child =
+        Command::new(program).args(rest).spawn().with_context(|| format!("starting {program}"))?;
+    let (code, rss) = wait4(child.id())?;
+    std::fs::write(file, format!("{code} {rss}\n")).with_context(|| format!("writing {file}"))?;
+    std::process::exit(code.min(255));
+}
 
 /// One finished child: wall time, its own peak RSS, and what it printed.
 #[derive(Debug, Clone)]
@@ -33,6 +65,27 @@ pub fn run_to(cmd: &mut Command, scratch: &Path, stdout: Option<&Path>) -> Resul
     let out_path = stdout.map_or_else(|| scratch.join("child.stdout"), Path::to_path_buf);
     let out = std::fs::File::create(&out_path)?;
     let err = std::fs::File::create(&err_path)?;
+    let rusage_file = scratch.join("child.rusage");
+    let mut launched;
+    let cmd = match LAUNCHER.get() {
+        None => cmd,
+        Some(launcher) => {
+            launched = Command::new(launcher);
+            launched.args(["bench", "--rusage-child"]).arg(&rusage_file).arg("--");
+            launched.arg(cmd.get_program()).args(cmd.get_args());
+            if let Some(dir) = cmd.get_current_dir() {
+                launched.current_dir(dir);
+            }
+            for (k, v) in cmd.get_envs() {
+                match v {
+                    Some(v) => launched.env(k, v),
+                    None => launched.env_remove(k),
+                };
+            }
+            &mut launched
+        }
+    };
+    let _ = std::fs::remove_file(&rusage_file);
     let start = Instant::now();
     let child = cmd
         .stdin(Stdio::null())
@@ -40,8 +93,20 @@ pub fn run_to(cmd: &mut Command, scratch: &Path, stdout: Option<&Path>) -> Resul
         .stderr(err)
         .spawn()
         .with_context(|| format!("starting {cmd:?}"))?;
-    let (status, max_rss_kib) = wait4(child.id())?;
+    let (mut status, mut max_rss_kib) = wait4(child.id())?;
     let wall = start.elapsed();
+    if LAUNCHER.get().is_some() {
+        let text = std::fs::read_to_string(&rusage_file).unwrap_or_default();
+        let mut it = text.split_whitespace().map(str::parse::<u64>);
+        match (it.next(), it.next()) {
+            (Some(Ok(code)), Some(Ok(rss))) => {
+                status = i32::try_from(code).unwrap_or(i32::MAX);
+                max_rss_kib = rss;
+            }
+            _ if status == 0 => bail!("the launcher wrote no rusage for {cmd:?}"),
+            _ => {} // the launcher failed: its own status and message say why
+        }
+    }
     let stdout = match stdout {
         Some(_) => String::new(),
         None => std::fs::read_to_string(&out_path).unwrap_or_default(),

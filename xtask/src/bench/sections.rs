@@ -34,7 +34,11 @@ const FORMATS: &[&str] = &[
     "vhd",
     "dynamic-vhd",
     "vmdk",
+    "uki",
 ];
+
+/// The formats `--quick` times (the others are still built once, for their sizes).
+const QUICK_FORMATS: &[&str] = &["kernel+initrd", "tar", "docker", "tar-kernel-initrd"];
 
 const MIB: u64 = 1 << 20;
 /// Bumped when the generated images change, so the cached store is not reused stale.
@@ -62,6 +66,7 @@ impl Bench {
         let target =
             super::release_bin(root, "x").parent().and_then(Path::parent).map(Path::to_path_buf);
         let target = target.context("no target directory")?;
+        measure::use_launcher(std::env::current_exe().context("finding the xtask binary")?);
         let work = target.join("baleen-bench");
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work)?;
@@ -183,14 +188,25 @@ impl Bench {
     /// Each format of the minimal system, cold (every image pulled from the loopback registry
     /// into an empty cache) and warm (everything cached), alternating.
     fn build_times(&mut self) -> Result<()> {
-        let runs = self.runs(5).max(5);
+        let runs = 5; // the issue asks for at least 5, --quick included
         let yaml = minimal_yaml(&format!("{}/", self.registry.host));
         let warm = self.work.join("warm-cache");
         self.build(&yaml, "minimal", &warm, &self.work.join("warmup"), &["-f", "tar"])?;
+        let formats: Vec<&str> = if self.quick {
+            self.formats.iter().copied().filter(|f| QUICK_FORMATS.contains(f)).collect()
+        } else {
+            self.formats.clone()
+        };
+        if formats.len() < self.formats.len() {
+            self.notes.push(format!(
+                "`--quick` times {} only; `cargo xtask bench` times every format.",
+                formats.join(", ")
+            ));
+        }
         let mut rows: Vec<(Vec<Sample>, Vec<Sample>)> =
-            vec![(Vec::new(), Vec::new()); self.formats.len()];
+            vec![(Vec::new(), Vec::new()); formats.len()];
         for _ in 0..runs {
-            for (i, f) in self.formats.iter().enumerate() {
+            for (i, f) in formats.iter().enumerate() {
                 let cold = self.work.join("cold-cache");
                 let _ = std::fs::remove_dir_all(&cold);
                 let out = self.work.join("out").join(f);
@@ -205,7 +221,7 @@ impl Bench {
             t,
             "| format | cold | warm | peak RSS cold | peak RSS warm |\n|---|---|---|---|---|"
         );
-        for (f, (cold, warm)) in self.formats.iter().zip(&rows) {
+        for (f, (cold, warm)) in formats.iter().zip(&rows) {
             let _ = writeln!(
                 t,
                 "| {f} | {} | {} | {} | {} |",
@@ -225,7 +241,9 @@ impl Bench {
         let _ = writeln!(t, "### Sizes: the `minimal` system\n");
         let _ = writeln!(t, "| output | file | size |\n|---|---|---|");
         for f in &self.formats {
-            let dir = self.work.join("out").join(f);
+            // The probe built every format once from the same images (under their docker.io
+            // names rather than the registry's), so every format has its sizes, even in --quick.
+            let dir = self.work.join("probe").join(f);
             let mut files: Vec<_> =
                 std::fs::read_dir(&dir)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
             files.sort();
@@ -288,7 +306,7 @@ impl Bench {
                 let initrd =
                     self.work.join("grow").join(label).join("kernel+initrd/big-initrd.img");
                 let cpio = self.work.join("initrd.cpio");
-                let mut r = flate2::read::MultiGzDecoder::new(std::fs::File::open(&initrd)?);
+                let mut r = flate2::read::GzDecoder::new(std::fs::File::open(&initrd)?);
                 std::io::copy(&mut r, &mut std::fs::File::create(&cpio)?)?;
             }
             for f in formats {
@@ -663,8 +681,10 @@ fn services_yaml(n: usize) -> String {
     y
 }
 
+/// The initrd is one gzip member padded with zeros to 4 bytes (LinuxKit's layout): a single-member
+/// decoder stops at the member's end, where a multi-member one would read the padding as a header.
 fn gunzipped_len(path: &Path) -> Result<u64> {
-    let mut r = flate2::read::MultiGzDecoder::new(std::fs::File::open(path)?);
+    let mut r = flate2::read::GzDecoder::new(std::fs::File::open(path)?);
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
