@@ -229,6 +229,25 @@ fn raw_efi_qcow2_efi_and_iso_efi_initrd_boot_under_ovmf() {
     boots_to_services(vm);
 }
 
+/// The VHD and the streamOptimized VMDK boot too, not only compare equal to the raw disk: qemu
+/// reads them as a hypervisor would. Their names carry no `-efi`: UEFI is asked for, as
+/// `baleen run --uefi` does.
+#[test]
+fn vhd_and_vmdk_boot_under_ovmf() {
+    let Some(_) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let out = build_into(&cfg, &store, &[Format::Vhd, Format::Vmdk], &tmp.path().join("out"));
+    for (name, path) in [("vhd", &out[0]), ("vmdk", &out[1])] {
+        let mut opts = baleen_testkit::boot::test_options(path, &BootTest::scratch_dir(name));
+        opts.uefi = true;
+        let Some(vm) = BootTest::with_options(name, opts, Duration::from_secs(300)) else {
+            return;
+        };
+        boots_to_services(vm);
+    }
+}
+
 /// A `baleen/systemd-boot` component in the store wins over the host's stub.
 #[test]
 fn the_stub_comes_from_the_systemd_boot_component_when_the_store_has_one() {
