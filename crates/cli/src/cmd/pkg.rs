@@ -43,8 +43,9 @@ struct BuildArgs {
     /// Build even when the store already has the tag.
     #[arg(long)]
     force: bool,
-    /// Content store directory (default $BALEEN_CACHE, else ~/.baleen/cache).
-    #[arg(long, value_name = "DIR")]
+    /// Content store directory (default $BALEEN_CACHE, else ~/.baleen/cache). `--cache` works
+    /// too, as for `baleen build` and `baleen cache`.
+    #[arg(long, visible_alias = "cache", value_name = "DIR")]
     store: Option<PathBuf>,
     /// Write an OCI image layout directory instead of using the content store.
     #[arg(long, value_name = "DIR", conflicts_with = "store")]
