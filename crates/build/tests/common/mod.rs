@@ -1,0 +1,96 @@
+//! The spine system the boot tests share: Debian's cloud kernel and its overlay module, the
+//! static baleen-init, and Debian's static busybox as the containers' userland, written as OCI
+//! images into a store; and the YAML that names them.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use baleen_oci::Store;
+use baleen_testkit::image::ImageBuilder;
+use baleen_testkit::layers::{dir, file, file_mode, symlink, tar_layer};
+use std::path::Path;
+
+/// onboot `hello`, onshutdown `bye`, services `reader` (a writable root reading a `files` entry
+/// through a bind) and `zz-poweroff`.
+pub const SPINE_YAML: &str = r#"
+kernel:
+  image: baleen/spine-kernel:1
+  cmdline: "console=ttyS0 panic=-1 baleen.modules=overlay baleen.debug=1"
+init:
+  - baleen/spine-init:1
+onboot:
+  - name: hello
+    image: baleen/spine-busybox:1
+    command: ["/bin/sh", "-c", "echo spine-onboot-ok"]
+onshutdown:
+  - name: bye
+    image: baleen/spine-busybox:1
+    command: ["/bin/sh", "-c", "echo spine-onshutdown-ok"]
+services:
+  - name: reader
+    image: baleen/spine-busybox:1
+    binds:
+      - /etc/motd:/etc/motd:ro
+    command: ["/bin/sh", "-c", "echo writable > /tmp-test && cat /tmp-test && cat /etc/motd; trap 'exit 0' TERM; while :; do sleep 1; done"]
+  - name: zz-poweroff
+    image: baleen/spine-busybox:1
+    pid: host
+    command: ["/bin/sh", "-c", "sleep 2; echo spine-powering-off; kill -USR2 1"]
+files:
+  - path: etc/motd
+    contents: "spine-files-ok\n"
+    mode: "0644"
+"#;
+
+/// The spine YAML, loaded.
+pub fn spine_config() -> baleen_spec::Config {
+    let src = baleen_spec::Source { name: "spine.yml", text: SPINE_YAML, template_dir: None };
+    baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"))
+}
+
+/// Images from the real parts: Debian's kernel and overlay module, the static baleen-init, and
+/// Debian's static busybox as the containers' userland.
+pub fn spine_store(at: &Path, kernel: &baleen_testkit::kernel::Kernel) -> Store {
+    let overlay = "kernel/fs/overlayfs/overlay.ko";
+    let modules_dir = format!("lib/modules/{}", kernel.release);
+    // Every directory is listed, as in LinuxKit's kernel tars: the kernel's initramfs unpacker
+    // creates no missing parents.
+    let modules = tar_layer(&[
+        dir("lib/"),
+        dir("lib/modules/"),
+        dir(&format!("{modules_dir}/")),
+        dir(&format!("{modules_dir}/kernel/")),
+        dir(&format!("{modules_dir}/kernel/fs/")),
+        dir(&format!("{modules_dir}/kernel/fs/overlayfs/")),
+        file(
+            &format!("{modules_dir}/{overlay}"),
+            &std::fs::read(kernel.modules.join(overlay)).unwrap(),
+        ),
+    ]);
+    ImageBuilder::new()
+        .layer(&[
+            file("kernel", &std::fs::read(&kernel.vmlinuz).unwrap()),
+            file("kernel.tar", &modules),
+        ])
+        .build()
+        .write_layout(at, "docker.io/baleen/spine-kernel:1");
+    let init = std::fs::read(baleen_testkit::init::init_binary()).unwrap();
+    ImageBuilder::new()
+        .layer(&[file_mode("init", &init, 0o755)])
+        .build()
+        .write_layout(at, "docker.io/baleen/spine-init:1");
+    let busybox = std::fs::read("/bin/busybox").unwrap();
+    ImageBuilder::new()
+        // No `bin` entry: the initrd writer must create the missing parent, or the kernel's
+        // unpacker silently drops bin/busybox (regression: found booting this test).
+        .layer(&[
+            file_mode("bin/busybox", &busybox, 0o755),
+            symlink("bin/sh", "busybox"),
+            symlink("bin/cat", "busybox"),
+            symlink("bin/sleep", "busybox"),
+            symlink("bin/kill", "busybox"),
+            dir("tmp"),
+        ])
+        .build()
+        .write_layout(at, "docker.io/baleen/spine-busybox:1");
+    Store::open(at).unwrap()
+}
