@@ -1,7 +1,7 @@
-//! The images a config names: collected once each, resolved in the content store (pulled when
-//! missing or when `--pull` asks), and opened as layer streams for the tree.
+//! The images a config names: collected once each, and opened as layer streams for the tree
+//! (resolving and pulling them is the pipeline's `fetch`).
 
-use baleen_oci::{Image, Platform, Reference, Store};
+use baleen_oci::{Image, Reference, Store};
 use std::collections::BTreeMap;
 
 /// The `org.mobyproject.config` label: LinuxKit's runtime defaults carried by an image.
@@ -11,10 +11,6 @@ pub const LABEL: &str = "org.mobyproject.config";
 pub enum ImagesError {
     #[error("{location}: image reference {reference:?}: {message}")]
     Reference { location: String, reference: String, message: String },
-    #[error("{location}: image {reference} ({platform}) is not in the cache at {cache}; {hint}")]
-    Missing { location: String, reference: String, platform: String, cache: String, hint: String },
-    #[error("{location}: image {reference}: reading the cache: {message}")]
-    Store { location: String, reference: String, message: String },
     #[error("{location}: image {reference}: opening layer {digest}: {message}")]
     Layer { location: String, reference: String, digest: String, message: String },
 }
@@ -57,41 +53,6 @@ pub fn parse_reference(reference: &str, location: &str) -> Result<Reference, Ima
         reference: reference.to_string(),
         message: e.to_string(),
     })
-}
-
-/// The store's image for `reference`, or an error saying how to get it there.
-pub fn resolve_local(
-    store: &Store,
-    reference: &Reference,
-    platform: &Platform,
-    location: &str,
-) -> Result<Image, ImagesError> {
-    match store.resolve(reference, platform) {
-        Ok(Some(image)) => Ok(image),
-        Ok(None) => Err(ImagesError::Missing {
-            location: location.to_string(),
-            reference: reference.to_string(),
-            platform: platform.to_string(),
-            cache: store.dir().display().to_string(),
-            hint: hint_for(reference),
-        }),
-        Err(e) => Err(ImagesError::Store {
-            location: location.to_string(),
-            reference: reference.to_string(),
-            message: e.to_string(),
-        }),
-    }
-}
-
-fn hint_for(reference: &Reference) -> String {
-    if reference.repository.starts_with("baleen/") {
-        let name = reference.repository.trim_start_matches("baleen/");
-        format!(
-            "build it with `baleen pkg build pkg/{name}` or pull it from a registry that has it"
-        )
-    } else {
-        "pull it (`baleen cache pull`) or build it with `baleen pkg build`".to_string()
-    }
 }
 
 /// The image as the tree reads it: its canonical name and its layers as streams, bottom first.

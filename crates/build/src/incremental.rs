@@ -25,7 +25,10 @@ pub enum IncrementalError {
 #[derive(Debug)]
 pub struct Previous {
     path: PathBuf,
+    /// The previous build's config, as its metadata file recorded it (references expanded).
     config: Config,
+    /// This build's config with references expanded, once, to compare section by section.
+    now: Config,
 }
 
 impl Previous {
@@ -53,7 +56,11 @@ impl Previous {
             file,
             message: d.to_string(),
         })?;
-        Ok(Previous { path: path.to_path_buf(), config: config.with_expanded_refs() })
+        Ok(Previous {
+            path: path.to_path_buf(),
+            config: config.with_expanded_refs(),
+            now: cfg.with_expanded_refs(),
+        })
     }
 
     pub fn open(&self) -> std::io::Result<std::fs::File> {
@@ -61,25 +68,25 @@ impl Previous {
     }
 
     /// The kernel section (image, cmdline, binary, tar, ucode) is the same.
-    pub fn kernel_unchanged(&self, now: &Config) -> bool {
-        now.with_expanded_refs().kernel == self.config.kernel
+    pub fn kernel_unchanged(&self) -> bool {
+        self.now.kernel == self.config.kernel
     }
 
-    pub fn init_unchanged(&self, now: &Config, i: usize) -> bool {
-        self.config.init.get(i) == now.with_expanded_refs().init.get(i)
+    pub fn init_unchanged(&self, i: usize) -> bool {
+        self.config.init.get(i) == self.now.init.get(i)
     }
 
-    pub fn volume_unchanged(&self, now: &Config, i: usize) -> bool {
+    pub fn volume_unchanged(&self, i: usize) -> bool {
         let strip = |v: &baleen_spec::Volume| baleen_spec::Volume {
             origin: Default::default(),
             ..v.clone()
         };
         let old = self.config.volumes.get(i).map(strip);
-        old.is_some() && old == now.with_expanded_refs().volumes.get(i).map(strip)
+        old.is_some() && old == self.now.volumes.get(i).map(strip)
     }
 
     /// The whole YAML entry of container `i` of `section` is the same.
-    pub fn container_unchanged(&self, now: &Config, section: &str, i: usize) -> bool {
+    pub fn container_unchanged(&self, section: &str, i: usize) -> bool {
         let pick = |c: &Config| -> Option<Image> {
             let list = match section {
                 "onboot" => &c.onboot,
@@ -89,6 +96,6 @@ impl Previous {
             list.get(i).map(|img| Image { origin: Default::default(), ..img.clone() })
         };
         let old = pick(&self.config);
-        old.is_some() && old == pick(&now.with_expanded_refs())
+        old.is_some() && old == pick(&self.now)
     }
 }

@@ -428,7 +428,7 @@ fn assemble<S: EntrySink>(
         Ok::<bool, BuildError>(true)
     };
     if let Some(k) = &cfg.kernel {
-        let unchanged = previous.is_some_and(|p| p.kernel_unchanged(cfg));
+        let unchanged = previous.is_some_and(|p| p.kernel_unchanged());
         if let Some(image) = k.image.as_deref().filter(|s| !s.is_empty()) {
             if !copy(tw, image, "kernel", unchanged)? {
                 let opts = KernelOptions {
@@ -444,7 +444,7 @@ fn assemble<S: EntrySink>(
     }
     for (i, reference) in cfg.init.iter().enumerate() {
         let location = format!("init[{i}]");
-        let unchanged = previous.is_some_and(|p| p.init_unchanged(cfg, i));
+        let unchanged = previous.is_some_and(|p| p.init_unchanged(i));
         if !copy(tw, reference, &location, unchanged)? {
             tw.init(i, open(reference, &location)?).map_err(tree)?;
         }
@@ -459,7 +459,7 @@ fn assemble<S: EntrySink>(
             });
         }
         let image = v.image.as_deref().filter(|s| !s.is_empty());
-        let unchanged = previous.is_some_and(|p| p.volume_unchanged(cfg, i));
+        let unchanged = previous.is_some_and(|p| p.volume_unchanged(i));
         if let Some(r) = image.filter(|_| unchanged) {
             if copy(tw, r, &format!("volume[{i}]"), true)? {
                 continue;
@@ -479,8 +479,7 @@ fn assemble<S: EntrySink>(
             baleen_spec::oci::to_go_json(&rt).into_bytes()
         };
         let location = format!("{}[{}]", c.section.name(), c.index);
-        let unchanged =
-            previous.is_some_and(|p| p.container_unchanged(cfg, c.section.name(), c.index));
+        let unchanged = previous.is_some_and(|p| p.container_unchanged(c.section.name(), c.index));
         if copy(tw, &c.image, &location, unchanged)? {
             let root = if c.readonly { "rootfs" } else { "lower" };
             let prefix = c.section.bundle_path(c.index, &c.name);
