@@ -96,7 +96,9 @@ fn render_metadata(cfg: &Config, kind: &str) -> Result<Vec<u8>, String> {
     text.map(String::into_bytes).map_err(|e| format!("rendering metadata as {kind}: {e}"))
 }
 
-fn expand_home(source: &str) -> PathBuf {
+/// `~/rest` → `$HOME/rest`, as LinuxKit expands `files: source` and `--cache`; other paths as
+/// they are.
+pub fn expand_home(source: &str) -> PathBuf {
     match (source.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(source),

@@ -243,7 +243,7 @@ impl BuildPlan {
             cache: a
                 .cache
                 .as_deref()
-                .map(expand_home)
+                .map(baleen_build::files::expand_home)
                 .unwrap_or_else(baleen_oci::Store::default_dir),
             sbom: !a.no_sbom,
             sbom_output: a.sbom_output.clone(),
@@ -262,13 +262,6 @@ fn default_name(file: &str) -> String {
     match base.rsplit_once('.') {
         Some((stem, _)) if !stem.is_empty() => stem.to_string(),
         _ => base.to_string(),
-    }
-}
-
-fn expand_home(p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(p),
     }
 }
 
