@@ -2,8 +2,14 @@
 //! console says about how the VM ended.
 //!
 //! init prints one event per line, `[    0.412] baleen: <event> <args…>` (the bracket is
-//! CLOCK_BOOTTIME seconds). Lines may arrive with `\r\n`, and kernel messages may be glued in
-//! front of a line, so the parser looks for `] baleen: ` anywhere and reads the bracket before it.
+//! CLOCK_BOOTTIME seconds). init writes each line in one `write(2)`, but the kernel's printk
+//! reaches the UART directly while init's bytes wait in the tty buffer, so a kernel message can
+//! land anywhere in init's line: in front of it (no newline between), at its end (before init's
+//! `\r\n`), or in its middle (init's line then resumes after the kernel's `\r\n`). So
+//! [`parse_line`] looks for `] baleen: ` anywhere, reads the bracket before it and cuts the event
+//! at a printk timestamp (`[    7.678532]`: six decimals, where init prints three); and
+//! [`ConsoleWatch`] keeps the head of a line a kernel message split, and joins it with the next
+//! line that is not the kernel's before reading it.
 
 use std::fmt::Write as _;
 
@@ -49,6 +55,11 @@ pub fn parse_line(line: &str) -> Option<(f64, Event)> {
     let open = line[..at].rfind('[')?;
     let time: f64 = line[open + 1..at].trim().parse().ok()?;
     let rest = line[at + "] baleen: ".len()..].trim_end_matches(['\r', '\n']);
+    // A kernel message that arrived before init's line end is not part of the event.
+    let rest = match kernel_stamp_after(rest, 0) {
+        Some(k) => &rest[..k],
+        None => rest,
+    };
     let words: Vec<&str> = rest.split(' ').collect();
     let num = |s: &str| s.parse::<i32>().ok();
     let pid = |s: &str| s.parse::<u32>().ok();
@@ -89,17 +100,88 @@ pub struct ConsoleWatch {
     pub failed_onboot: Vec<(String, String)>,
     /// The kernel's `Kernel panic - not syncing: …` line.
     pub panic: Option<String>,
+    /// The head of a line that a kernel message cut (everything before its printk stamp), until
+    /// the next line that is not the kernel's brings the rest.
+    split: Option<Split>,
+}
+
+/// A line cut by a kernel message, see [`ConsoleWatch::feed`].
+#[derive(Debug, Clone)]
+struct Split {
+    head: String,
+    /// Where the head's own reading sits in `events`, when it read as an event: replaced once
+    /// the rest arrives, kept if it never does (the guest powered off, the rest was only `\r`).
+    provisional: Option<usize>,
 }
 
 impl ConsoleWatch {
+    /// Takes one console line (with or without its `\r\n`).
+    ///
+    /// A line in which a kernel message starts after column 0 was cut by it: its head is read
+    /// at once (an event at the very end of the output must not be lost) but kept, and the next
+    /// line that is not a kernel message, when it has text, is its rest: the joined line is read
+    /// again and replaces that first reading.
     pub fn feed(&mut self, line: &str) {
         if let Some(pos) = line.find("Kernel panic - not syncing") {
             if self.panic.is_none() {
                 self.panic = Some(line[pos..].trim_end().to_owned());
             }
         }
-        let Some((t, event)) = parse_line(line) else { return };
-        match &event {
+        let text = line.trim_end_matches(['\r', '\n']);
+        if let Some(split) = self.split.take() {
+            if kernel_stamp_at(text, 0).is_some() {
+                // Another kernel message between the two halves: still waiting.
+                self.split = Some(split);
+            } else {
+                if !text.is_empty() {
+                    if let Some(i) = split.provisional {
+                        self.events.remove(i);
+                        self.replay();
+                    }
+                    let joined = split.head + text;
+                    self.read(&joined);
+                }
+                return;
+            }
+        }
+        self.read(text);
+    }
+
+    /// Reads one line of text (no line end), holding its head when a kernel message cut it.
+    fn read(&mut self, text: &str) {
+        if let Some(k) = kernel_stamp_after(text, 1) {
+            let head = &text[..k];
+            // A head ending in `\r` was a whole line: the kernel wrote between `\r` and `\n`.
+            if !head.ends_with('\r') {
+                let provisional = self.record(head).then(|| self.events.len() - 1);
+                self.split = Some(Split { head: head.to_owned(), provisional });
+                return;
+            }
+        }
+        self.record(text);
+    }
+
+    /// Parses `line` and, when it is a protocol line, appends its event. True if it was.
+    fn record(&mut self, line: &str) -> bool {
+        let Some((t, event)) = parse_line(line) else { return false };
+        self.apply(&event);
+        self.events.push((t, event));
+        true
+    }
+
+    /// Rebuilds what the events imply after one of them was replaced.
+    fn replay(&mut self) {
+        self.poweroff_status = None;
+        self.failed_onboot.clear();
+        let events = std::mem::take(&mut self.events);
+        for (_, e) in &events {
+            self.apply(e);
+        }
+        self.events = events;
+    }
+
+    fn apply(&mut self, event: &Event) {
+        match event {
             Event::PoweroffStatus(n) => self.poweroff_status = Some(*n),
             Event::OnbootExited { dir, code }
                 if *code != 0 && !self.failed_onboot.iter().any(|(d, _)| d == dir) =>
@@ -114,7 +196,6 @@ impl ConsoleWatch {
             }
             _ => {}
         }
-        self.events.push((t, event));
     }
 
     /// True once init said every service was started.
@@ -138,6 +219,34 @@ impl ConsoleWatch {
         }
         Some(tl)
     }
+}
+
+/// Where a printk timestamp (`[` spaces digits `.` six digits `]`) starts in `text`, at or after
+/// byte `from`. init's own stamps have three decimals, so they never match.
+fn kernel_stamp_after(text: &str, from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    (from..bytes.len()).find(|&i| bytes[i] == b'[' && kernel_stamp_at(text, i).is_some())
+}
+
+/// The length of the printk timestamp starting at byte `at` of `text`, if one does.
+fn kernel_stamp_at(text: &str, at: usize) -> Option<usize> {
+    let b = text.as_bytes().get(at..)?;
+    if b.first() != Some(&b'[') {
+        return None;
+    }
+    let mut i = 1;
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let int = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    i += int;
+    if int == 0 || b.get(i) != Some(&b'.') {
+        return None;
+    }
+    i += 1;
+    let frac = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    i += frac;
+    (frac == 6 && b.get(i) == Some(&b']')).then_some(i + 1)
 }
 
 /// `--measure` output: guest seconds from kernel start to init, init to each step, and total.
@@ -321,6 +430,92 @@ mod tests {
         assert_eq!(parse_line("[    1.000] virtio_net: baleen: nope"), None);
         assert_eq!(parse_line("baleen: init started"), None);
         assert_eq!(parse_line("[  x.y] baleen: init started"), None);
+    }
+
+    /// A real transcript (a webserver example boot): the kernel's message arrived between init's
+    /// text and its `\r\n`, which then came alone.
+    #[test]
+    fn a_kernel_message_before_inits_line_end_is_not_part_of_the_event() {
+        let w = watch(&[
+            "[    7.718] baleen: service httpd exited 127\r\n",
+            "[    7.741] baleen: warning starting /containers/services/httpd: bind-mounting onto /containers/services/httpd/rootfs/www: No such file or directory (os error 2)[    7.678532] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link becomes ready\r\n",
+            "\r\n",
+            "[    7.771] baleen: phase services started\r\n",
+        ]);
+        let got: Vec<&Event> = w.events.iter().map(|(_, e)| e).collect();
+        assert_eq!(
+            got,
+            [
+                &Event::ServiceExited { name: "httpd".into(), code: 127 },
+                &Event::Unknown("warning starting /containers/services/httpd: bind-mounting onto /containers/services/httpd/rootfs/www: No such file or directory (os error 2)".into()),
+                &Event::Phase("services started".into()),
+            ]
+        );
+        // The same with the event the timeline needs: before, `started[` was not `started`.
+        let w = watch(&[
+            "[    3.358] baleen: init started[    3.353806] tsc: Refined TSC clocksource calibration: 2445.405 MHz\r\n",
+            "\r\n",
+            "[    3.420] baleen: phase services started[    3.364178] clocksource: Switched to clocksource tsc\r\n",
+        ]);
+        assert!(w.services_started());
+        assert!((w.timeline().unwrap().kernel_to_init - 3.358).abs() < 1e-9);
+    }
+
+    /// The kernel lines that print around init's start under TCG (from a bench boot's console),
+    /// cutting init's `init started` and `phase services started` in the middle, as the UART
+    /// interleaves them: init's line resumes after the kernel's `\r\n`. Before, `--measure`
+    /// printed nothing for such a boot. Every event is read, in order, at init's times.
+    #[test]
+    fn a_line_cut_in_the_middle_by_kernel_messages_is_joined_again() {
+        let transcript = "[    3.308101] Run /init as init process\r\n\
+[    3.41[    3.353806] tsc: Refined TSC clocksource calibration: 2445.405 MHz\r\n\
+[    3.356797] clocksource: tsc: mask: 0xffffffffffffffff max_cycles: 0x233fc3b4c22, max_idle_ns: 440795229441 ns\r\n\
+5] baleen: init started\r\n\
+[    3.547] baleen: phase mounts done\r\n\
+[    3.912] baleen: service shell started pid 82\r\n\
+[    3.927] baleen: phase services sta[    3.364178] clocksource: Switched to clocksource tsc\r\n\
+rted\r\n\
+[    4.940] baleen: shutdown begin\r\n\
+[    5.101] baleen: poweroff status 0[    5.172473] reboot: Power down\r\n";
+        let w = watch(&transcript.split_inclusive('\n').collect::<Vec<_>>());
+        let got: Vec<(f64, Event)> = w.events.clone();
+        assert_eq!(
+            got,
+            vec![
+                (3.415, Event::InitStarted),
+                (3.547, Event::Phase("mounts done".into())),
+                (3.912, Event::ServiceStarted { name: "shell".into(), pid: 82 }),
+                (3.927, Event::Phase("services started".into())),
+                (4.940, Event::ShutdownBegin),
+                // The last line's rest never came (the guest powered off): its head stands.
+                (5.101, Event::PoweroffStatus(0)),
+            ]
+        );
+        assert_eq!(w.poweroff_status, Some(0));
+        let tl = w.timeline().unwrap();
+        assert!((tl.kernel_to_init - 3.415).abs() < 1e-9);
+        assert_eq!(tl.steps[1].0, "service shell started");
+    }
+
+    #[test]
+    fn a_provisional_reading_is_replaced_with_its_side_effects() {
+        // `poweroff status 1` was the head of `poweroff status 12`.
+        let w = watch(&[
+            "[    9.000] baleen: poweroff status 1[    9.000100] reboot: Power down\r\n",
+            "2\r\n",
+        ]);
+        assert_eq!(w.events, vec![(9.0, Event::PoweroffStatus(12))]);
+        assert_eq!(w.poweroff_status, Some(12));
+        // Other text cut by the kernel (a shell prompt) does not make up events.
+        let w = watch(&[
+            "linuxkit-4e48d863f53d:~# \u{1b}[6n[    8.739581] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link becomes ready\r\n",
+            "\r\n",
+        ]);
+        assert!(w.events.is_empty());
+        assert_eq!(kernel_stamp_after("[    3.415] baleen: x", 0), None);
+        assert_eq!(kernel_stamp_after("ab[ 12.000001] k", 0), Some(2));
+        assert_eq!(kernel_stamp_at("[12.000001]", 0), Some(11));
+        assert_eq!(kernel_stamp_at("[12.0000011]", 0), None);
     }
 
     #[test]
