@@ -17,6 +17,7 @@
 //! - [`volumes`]: `containers/volumes/*` made ready for binds before any container starts.
 //!
 //! - [`seccomp`]: OCI seccomp profiles compiled to BPF (x86_64).
+//! - [`devcg`]: `linux.resources.devices` compiled to an eBPF device-cgroup program.
 //!
 //! Non-goals: cgroup v1, restarting services, OCI hooks, joining a pid namespace by path, anything
 //! async or networked beyond rtnetlink.
@@ -27,6 +28,7 @@ pub mod caps;
 pub mod cmdline;
 pub mod console;
 pub mod container;
+pub mod devcg;
 pub mod logs;
 pub mod modules;
 pub mod mountopts;

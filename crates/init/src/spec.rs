@@ -125,6 +125,8 @@ pub struct Resources {
     pub memory: Option<Memory>,
     pub cpu: Option<Cpu>,
     pub pids: Option<Pids>,
+    /// The device cgroup rules ([`crate::devcg`]).
+    pub devices: Vec<crate::devcg::DeviceRule>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -4,7 +4,9 @@
 //! keep the suite's qemu time small:
 //!
 //! onboot order; a failing onboot reported with its stderr; overlay (a module) for a writable
-//! root; a readonly root refusing writes; no capabilities refusing mknod; a service reading a
+//! root; a readonly root refusing writes (EROFS); no capabilities refusing mknod; a device
+//! cgroup (eBPF) allowing mknod and kmsg but refusing to open ttyS0; a service born in another
+//! service's pid namespace joined by path; a service reading a
 //! `files` entry through a bind; a `net: new` service reaching the host namespace over a veth
 //! pair from runtime.json (veth is a module, its dependencies read without modules.dep); a
 //! `poweroff` from a `pid: host` service; services stopped with SIGTERM; onshutdown ran; the
@@ -34,6 +36,9 @@ struct C {
     seccomp: Option<Value>,
     no_new_privs: bool,
     userns: bool,
+    /// A pid namespace to join by path (empty: new, or the host's with `pid_host`).
+    pid_path: &'static str,
+    bind_pid: &'static str,
 }
 
 impl C {
@@ -54,6 +59,8 @@ impl C {
             seccomp: None,
             no_new_privs: false,
             userns: false,
+            pid_path: "",
+            bind_pid: "",
         }
     }
 
@@ -92,7 +99,9 @@ impl C {
         if self.net_new {
             namespaces.push(json!({"type": "network"}));
         }
-        if !self.pid_host {
+        if !self.pid_path.is_empty() {
+            namespaces.push(json!({"type": "pid", "path": self.pid_path}));
+        } else if !self.pid_host {
             namespaces.push(json!({"type": "pid"}));
         }
         if self.userns {
@@ -150,7 +159,7 @@ impl C {
         };
         json!({
             "cgroups": [], "mounts": mounts, "mkdir": self.mkdir, "interfaces": self.interfaces,
-            "bindNS": {"cgroup": "", "ipc": "", "mnt": "", "net": self.bind_net, "pid": "",
+            "bindNS": {"cgroup": "", "ipc": "", "mnt": "", "net": self.bind_net, "pid": self.bind_pid,
                        "user": "", "uts": ""},
             "namespace": ""
         })
@@ -163,7 +172,7 @@ fn containers() -> Vec<C> {
         C::new(
             "onboot",
             "000-first",
-            "echo first-ran; if touch /probe 2>/dev/null; then echo ro-BROKEN; else echo ro-refused; fi",
+            "echo first-ran; if touch /probe; then echo ro-BROKEN; else echo ro-refused; fi",
         ),
         C::new("onboot", "001-fail", "echo formatting; echo no disk found >&2; exit 3"),
         C {
@@ -174,7 +183,24 @@ fn containers() -> Vec<C> {
                 "echo x > /written && echo rw-ok; mknod /n c 1 3 || echo mknod-refused",
             )
         },
+        // A device cgroup (eBPF): LinuxKit's rule for a `devices:` entry (kmsg), runc's
+        // defaults (mknod of anything), and nothing else: ttyS0 cannot be opened.
         C {
+            readonly: false,
+            caps: &["CAP_MKNOD"],
+            resources: json!({"devices": [
+                {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwm"}
+            ]}),
+            ..C::new(
+                "services",
+                "devcg",
+                "mknod /k c 1 11 && mknod /s c 4 64 && echo devcg-mknod-ok; \
+                 echo devcg-kmsg > /k && echo devcg-allowed-ok; \
+                 echo x > /s && echo devcg-BROKEN; cat /dev/null && echo devcg-null-ok",
+            )
+        },
+        C {
+            bind_pid: "/run/baleen-test/files-pid",
             binds: &[
                 "/etc/test-file:/etc/test-file",
                 "/run/baleen-test:/run/baleen-test",
@@ -220,6 +246,15 @@ fn containers() -> Vec<C> {
                    i=$((i+1)); sleep 0.2; done; \
                  ip addr add 10.9.0.1/24 dev vh0 && ip link set vh0 up && echo host-side-up; \
                  trap 'exit 0' TERM; while :; do sleep 1; done",
+            )
+        },
+        // Born in the `files` service's pid namespace (joined by the path bindNS made).
+        C {
+            pid_path: "/run/baleen-test/files-pid",
+            ..C::new(
+                "services",
+                "pidjoin",
+                "grep -q files-got-term /proc/1/cmdline && echo pidns-joined-files",
             )
         },
         C {
@@ -553,7 +588,23 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "userns: dev-ok",
         "baleen: service userns exited 0",
         "baleen: service sec exited 0",
+        "devcg: devcg-mknod-ok",
+        "devcg: devcg-allowed-ok",
+        "devcg: devcg-null-ok",
+        "pidjoin: pidns-joined-files",
+        "baleen: service pidjoin exited 0",
     ]);
+    // The device cgroup refused opening ttyS0 (EPERM), which mknod was allowed to create.
+    if !b
+        .console
+        .lines()
+        .any(|l| l.contains("devcg: ") && l.contains("/s: Operation not permitted"))
+        || b.console.contains("devcg-BROKEN")
+    {
+        b.fail("the device cgroup did not refuse /dev/ttyS0 with EPERM".into());
+    }
+    // The read-only root refused the write as such.
+    b.contains(&["000-first: touch: /probe: Read-only file system"]);
     // The seccomp filter answered mkdir with the profile's errno (EXDEV), before the
     // read-only root could (EROFS).
     if !b.console.lines().any(|l| l.contains("sec: mkdir:") && l.contains("cross-device")) {

@@ -25,6 +25,8 @@ pub enum ContainerError {
     Caps { bundle: PathBuf, source: CapError },
     #[error("bundle {bundle}: {source}")]
     Seccomp { bundle: PathBuf, source: crate::seccomp::SeccompError },
+    #[error("bundle {bundle}: {source}")]
+    Devices { bundle: PathBuf, source: crate::devcg::DevcgError },
     #[error("bundle {bundle}: config.json has no process.args")]
     NoArgs { bundle: PathBuf },
     #[error("preparing {bundle}: {source}")]
@@ -46,6 +48,8 @@ pub struct Bundle {
     pub caps: CapSets,
     /// The compiled `linux.seccomp` filter.
     pub seccomp: Option<Vec<crate::seccomp::Insn>>,
+    /// The compiled `linux.resources.devices` program (none without rules).
+    pub devcg: Option<Vec<crate::devcg::Insn>>,
 }
 
 impl Bundle {
@@ -66,8 +70,10 @@ impl Bundle {
             .map(crate::seccomp::compile)
             .transpose()
             .map_err(|source| ContainerError::Seccomp { bundle: dir.into(), source })?;
+        let devcg = crate::devcg::compile(&config.linux.resources.devices)
+            .map_err(|source| ContainerError::Devices { bundle: dir.into(), source })?;
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(Bundle { name, dir: dir.into(), config, runtime, caps, seccomp })
+        Ok(Bundle { name, dir: dir.into(), config, runtime, caps, seccomp, devcg })
     }
 
     /// The absolute root directory (`root.path`, relative to the bundle).
@@ -150,7 +156,13 @@ pub fn plan(dir: &Path) -> Result<Vec<String>, ContainerError> {
     setup::prepare_host(&mut f, &rootfs, &b.runtime)
         .map_err(|source| ContainerError::Prepare { bundle: dir.into(), source })?;
     let mut out: Vec<String> = f.calls.drain(..).map(|c| format!("host: {c}")).collect();
+    if let Some(p) = setup::pid_ns_path(&b.config) {
+        out.push(format!("join pid namespace {} around the clone", p.display()));
+    }
     out.push(format!("clone {:#x} cgroup {}", b.clone_flags()?, b.cgroup()));
+    if let Some(p) = &b.devcg {
+        out.push(format!("device cgroup program {} insns", p.len()));
+    }
     for i in &b.runtime.interfaces {
         out.push(format!("interface {} add {:?} peer {:?}", i.name, i.add, i.peer));
     }

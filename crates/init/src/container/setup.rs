@@ -203,12 +203,43 @@ pub fn join_namespaces(sys: &mut dyn Sys, cfg: &Config) -> Result<(), SetupError
             "uts" => ns::NEWUTS,
             "mount" => ns::NEWNS,
             "cgroup" => ns::NEWCGROUP,
-            // A pid namespace joined by path applies to children only: not supported.
+            // setns to a pid namespace applies to children only: the parent joined it before
+            // clone ([`in_pid_namespace`]), so this process was born in it.
+            "pid" => continue,
             other => return Err(unsupported("joining a namespace by path of type", other)),
         };
         step("joining namespace", Path::new(path), sys.setns(Path::new(path), t))?;
     }
     Ok(())
+}
+
+/// The pid namespace config.json names by path, if any.
+pub fn pid_ns_path(cfg: &Config) -> Option<&Path> {
+    cfg.linux
+        .namespaces
+        .iter()
+        .find(|n| n.kind == "pid")
+        .and_then(|n| n.path.as_deref())
+        .filter(|p| !p.is_empty())
+        .map(Path::new)
+}
+
+/// Runs `fork` (the clone of the container's process) with init's pid namespace for children
+/// set to the one config.json names by path, so the process is born in it — what runc does by
+/// joining before its last fork; setns(2) cannot move a running process into a pid namespace.
+/// Init's own namespace for children is restored after, from `/proc/self/ns/pid` (a process's
+/// own, active namespace, which setns does not change). Without a path, `fork` just runs.
+pub fn in_pid_namespace<S: Sys + ?Sized, T>(
+    sys: &mut S,
+    cfg: &Config,
+    fork: impl FnOnce(&mut S) -> T,
+) -> Result<T, SetupError> {
+    let Some(path) = pid_ns_path(cfg) else { return Ok(fork(sys)) };
+    step("joining pid namespace", path, sys.setns(path, ns::NEWPID))?;
+    let out = fork(sys);
+    let own = Path::new("/proc/self/ns/pid");
+    step("returning to init's pid namespace", own, sys.setns(own, ns::NEWPID))?;
+    Ok(out)
 }
 
 /// Everything between clone and exec, in the child. `rootfs` is the absolute bundle rootfs.

@@ -218,10 +218,42 @@ fn joins_namespaces_by_path() {
     let mut f = Fake::new();
     join_namespaces(&mut f, &cfg).unwrap();
     assert_eq!(f.calls, ["setns /run/netns/x 0x40000000"]);
+    // A pid namespace by path is the parent's business (before clone): the child skips it.
     cfg.linux
         .namespaces
         .push(Namespace { kind: "pid".into(), path: Some("/proc/1/ns/pid".into()) });
+    let mut f = Fake::new();
+    join_namespaces(&mut f, &cfg).unwrap();
+    assert_eq!(f.calls, ["setns /run/netns/x 0x40000000"]);
+    cfg.linux.namespaces.push(Namespace { kind: "time".into(), path: Some("/x".into()) });
     assert!(join_namespaces(&mut Fake::new(), &cfg).is_err());
+}
+
+#[test]
+fn a_pid_namespace_by_path_is_joined_around_the_fork() {
+    let mut cfg = linuxkit_config(false);
+    cfg.linux.namespaces =
+        vec![Namespace { kind: "pid".into(), path: Some("/run/pidns/a".into()) }];
+    let mut f = Fake::new();
+    let pid = in_pid_namespace(&mut f, &cfg, |f| {
+        f.calls.push("fork".into());
+        42
+    })
+    .unwrap();
+    assert_eq!(pid, 42);
+    assert_eq!(
+        f.calls,
+        ["setns /run/pidns/a 0x20000000", "fork", "setns /proc/self/ns/pid 0x20000000"]
+    );
+    // A failed join forks nothing.
+    let mut f = Fake { fail: vec!["setns /run/pidns/a".into()], ..Fake::new() };
+    let r = in_pid_namespace(&mut f, &cfg, |f| f.calls.push("fork".into()));
+    assert!(r.unwrap_err().to_string().contains("joining pid namespace /run/pidns/a"));
+    assert!(!f.calls.contains(&"fork".to_owned()));
+    // A new pid namespace (no path) is clone's business: no setns at all.
+    let mut f = Fake::new();
+    in_pid_namespace(&mut f, &linuxkit_config(false), |f| f.calls.push("fork".into())).unwrap();
+    assert_eq!(f.calls, ["fork"]);
 }
 
 #[test]

@@ -84,6 +84,9 @@ fn apply_cgroup(b: &Bundle, pid: i32) -> std::io::Result<()> {
             set("cpu.max", format!("{q} {}", c.period.unwrap_or(100_000)))?;
         }
     }
+    if let Some(prog) = &b.devcg {
+        crate::devcg::attach(&dir, prog).map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
     set("cgroup.procs", pid.to_string())
 }
 
@@ -204,28 +207,40 @@ pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
     let (out_r, out_w) = pipe().map_err(|e| start_err("creating a pipe", e))?;
     let (serr_r, serr_w) = pipe().map_err(|e| start_err("creating a pipe", e))?;
 
-    // SAFETY: a fork-like clone (no CLONE_VM, no new stack) in a single-threaded process: the
-    // child gets a copy of the address space and continues here with a return value of 0.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
+    // A pid namespace named by path is entered around the clone (the child is born in it).
+    // The pipes go into the closure and come back out in the parent.
+    let fds = (go_r, go_w, err_r, err_w, out_r, out_w, serr_r, serr_w);
+    let cloned = setup::in_pid_namespace(&mut Real, &b.config, move |_| {
+        // SAFETY: a fork-like clone (no CLONE_VM, no new stack) in a single-threaded process:
+        // the child gets a copy of the address space and continues here with a return value
+        // of 0.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+        if pid == 0 {
+            // The child never leaves this block, so never runs the parent's restoring setns.
+            let (go_r, go_w, err_r, err_w, out_r, out_w, serr_r, serr_w) = fds;
+            drop((go_w, err_r, out_r, serr_r));
+            let mut err = File::from(err_w);
+            let msg = child(b, go_r, &mut err, out_w, serr_w);
+            let _ = err.write_all(msg.as_bytes());
+            // SAFETY: _exit ends the child without running init's atexit handlers or
+            // destructors.
+            unsafe { libc::_exit(127) };
+        }
+        (pid, std::io::Error::last_os_error(), fds)
+    });
+    let (pid, clone_err, (go_r, go_w, err_r, err_w, out_r, out_w, serr_r, serr_w)) = cloned
+        .map_err(|e| ContainerError::Child { bundle: b.dir.clone(), message: e.to_string() })?;
     if pid < 0 {
-        return Err(start_err("clone", std::io::Error::last_os_error()));
-    }
-    if pid == 0 {
-        drop((go_w, err_r, out_r, serr_r));
-        let mut err = File::from(err_w);
-        let msg = child(b, go_r, &mut err, out_w, serr_w);
-        let _ = err.write_all(msg.as_bytes());
-        // SAFETY: _exit ends the child without running init's atexit handlers or destructors.
-        unsafe { libc::_exit(127) };
+        return Err(start_err("clone", clone_err));
     }
     let pid = pid as i32;
     drop((go_r, err_w, out_w, serr_w));
