@@ -14,13 +14,19 @@
 //! Docker-based formats (ISO, disks: later crates or modules).
 
 mod cpio;
+mod erofs;
+mod fstree;
 mod gzip;
 mod initrd;
+mod squashfs;
 mod tar;
 
 pub use crate::cpio::{relative_path, CpioWriter};
+pub use crate::erofs::{ErofsError, ErofsWriter};
+pub use crate::fstree::TreeError as FsTreeError;
 pub use crate::gzip::{deflate_block, ParallelGzip, BLOCK_SIZE, MAX_THREADS};
 pub use crate::initrd::{
     write_tar_kernel_initrd, InitrdCompression, InitrdOptions, InitrdOutput, InitrdWriter,
 };
+pub use crate::squashfs::{SquashfsError, SquashfsWriter};
 pub use crate::tar::{pax_record, pax_time, TarWriter};
