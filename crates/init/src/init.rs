@@ -41,6 +41,12 @@ pub fn run() -> ! {
         warn(&format!("mounting /proc: {e}"));
     }
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    // The small initrd of kernel+squashfs/erofs/iso: mount the real root and exec its init.
+    let proc_cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let marker = Path::new(crate::stage1::MARKER).exists();
+    if crate::stage1::wanted(boot::root_is_initramfs(&mounts), marker, &proc_cmdline) {
+        crate::stage1::run(&mut sys, &proc_cmdline);
+    }
     if boot::root_is_initramfs(&mounts) {
         let _ = sys.umount(Path::new("/proc"), true);
         if let Err(e) = boot::switch_to_tmpfs(&mut sys) {

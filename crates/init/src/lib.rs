@@ -14,6 +14,8 @@
 //! - [`sys`]: the syscall seam ([`sys::Sys`]) with a recording fake for tests.
 //! - [`console`]: the init↔`baleen run` protocol lines.
 //! - [`acpi`]: the ACPI power button over generic netlink.
+//! - [`stage1`]: the small initrd of `kernel+squashfs|erofs|iso` — mount `root=` under an
+//!   overlay and exec its init.
 //! - [`volumes`]: `containers/volumes/*` made ready for binds before any container starts.
 //!
 //! - [`seccomp`]: OCI seccomp profiles compiled to BPF (x86_64).
@@ -36,6 +38,7 @@ pub mod netlink;
 pub mod seccomp;
 pub mod shutdown;
 pub mod spec;
+pub mod stage1;
 #[cfg(target_os = "linux")]
 pub mod supervisor;
 pub mod sys;
