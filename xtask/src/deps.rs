@@ -26,6 +26,8 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("busybox-static", "a tiny userland for early boot tests"),
     ("isolinux", "a BIOS-bootable ISO for the run ISO boot test"),
     ("syslinux-common", "ldlinux.c32 for that ISO"),
+    ("syslinux", "the SYSLINUX installer the BIOS disks take ldlinux.sys from"),
+    ("fdisk", "sfdisk -d on MBR disks"),
     ("systemd-boot-efi", "the EFI stub of the UKI boot test"),
     ("binutils", "objcopy, assembling that UKI"),
 ];

@@ -16,7 +16,9 @@ pub mod images;
 pub mod incremental;
 pub mod output;
 pub mod pipeline;
+pub mod sbom;
 
 pub use format::Format;
 pub use output::Outputs;
 pub use pipeline::{build, BuildError, Output, Request};
+pub use sbom::SbomOptions;

@@ -6,6 +6,7 @@ use crate::format::Format;
 use crate::images::{self, ImagesError};
 use crate::incremental::{IncrementalError, Previous};
 use crate::output::Outputs;
+use crate::sbom::{SbomError, SbomOptions};
 use baleen_formats::{InitrdCompression, InitrdOptions, InitrdWriter, TarWriter};
 use baleen_oci::{Platform, PullOptions, Reference, Store};
 use baleen_spec::{Config, IdMap, ImageConfig};
@@ -39,6 +40,8 @@ pub struct Request<'a> {
     pub compression: InitrdCompression,
     /// `--input-tar`: a previous build's tar to copy unchanged sections from.
     pub input_tar: Option<PathBuf>,
+    /// `--no-sbom`, `--sbom-output`, `--sbom-current-time` (spec §3 step 9).
+    pub sbom: SbomOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +67,8 @@ pub enum BuildError {
     Files(#[from] FilesError),
     #[error(transparent)]
     Incremental(#[from] IncrementalError),
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
     #[error("--input-tar cannot be combined with --pull (the copied sections would not be pulled again)")]
     InputTarWithPull,
     #[error("--input-tar {0} is also an output of this build: give the new build another name")]
@@ -95,6 +100,8 @@ struct Prepared {
     containers: Vec<Container>,
     ids: IdMap,
     previous: Option<Previous>,
+    /// The merged SBOM's path in the tree and bytes, unless `--no-sbom`.
+    sbom: Option<(String, Vec<u8>)>,
 }
 
 /// Runs the build; returns the files written (empty for stdout).
@@ -110,7 +117,8 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
     let images = fetch(req)?;
     let ids = IdMap::new(req.config);
     let containers = render(req.config, &images, &ids)?;
-    let prep = Prepared { images, containers, ids, previous };
+    let sbom = merged_sbom(req, &images, &containers)?;
+    let prep = Prepared { images, containers, ids, previous, sbom };
     let mut outputs = Outputs::default();
     // The EFI formats share one UKI, made by the first of them.
     let mut uki = None;
@@ -308,13 +316,15 @@ fn write_format(
                 ),
             };
             let mut tw = TreeWriter::new(TarWriter::new(&mut out));
-            assemble(req, prep, &mut tw).map_err(|e| match e {
+            assemble_sections(req, prep, &mut tw).map_err(|e| match e {
                 BuildError::Tree { source, .. } => tree_err(source),
                 other => other,
             })?;
             if format == Format::Docker {
                 tw.dockerfile().map_err(tree_err)?;
             }
+            // LinuxKit writes the SBOM last, after the Dockerfile.
+            write_sbom(prep, &mut tw).map_err(tree_err)?;
             tw.into_sink().finish().map_err(io_err)?;
             out.flush().map_err(io_err)
         }
@@ -402,13 +412,91 @@ fn initrd_parts(
     Ok(((kernel, out.kernel_len), (initrd, out.initrd_len), out.cmdline, out.ucode))
 }
 
-/// One pass of the image tree, in LinuxKit's section order, into `tw`.
+/// One pass of the image tree, in LinuxKit's section order, into `tw`, the SBOM last.
 fn assemble<S: EntrySink>(
     req: &Request<'_>,
     prep: &Prepared,
     tw: &mut TreeWriter<S>,
 ) -> Result<(), BuildError> {
-    let Prepared { images, containers, ids, previous } = prep;
+    assemble_sections(req, prep, tw)?;
+    write_sbom(prep, tw).map_err(|source| BuildError::Tree { format: req.formats[0], source })
+}
+
+/// The SBOM entry: mode 0644 at the fixed epoch, no `LINUXKIT.*` records (as LinuxKit's).
+fn write_sbom<S: EntrySink>(prep: &Prepared, tw: &mut TreeWriter<S>) -> Result<(), TreeError> {
+    let Some((path, bytes)) = &prep.sbom else { return Ok(()) };
+    let entry = baleen_tree::Entry::new(
+        path.clone(),
+        baleen_tree::EntryKind::File { size: bytes.len() as u64 },
+        0o644,
+    );
+    tw.raw(&entry, &mut &bytes[..]).map_err(|source| TreeError::Sink {
+        location: "sbom".into(),
+        image: "SBOM".into(),
+        path: path.clone(),
+        source,
+    })
+}
+
+/// Every SPDX document attested for the images the tree extracts, merged (spec §3 step 9):
+/// kernel and init at `/`, volumes under their `lower/`, each container image once, under the
+/// first bundle that extracts it (later bundles of the same image share that copy).
+fn merged_sbom(
+    req: &Request<'_>,
+    images: &HashMap<String, baleen_oci::Image>,
+    containers: &[Container],
+) -> Result<Option<(String, Vec<u8>)>, BuildError> {
+    let opts = &req.sbom;
+    if !opts.enabled {
+        return Ok(None);
+    }
+    let path = opts.tree_path();
+    crate::sbom::check_path(&path)?;
+    let cfg = req.config;
+    let mut inputs = Vec::new();
+    let mut add = |reference: &str, location: &str, prefix: &str| -> Result<(), BuildError> {
+        let image = &images[reference];
+        inputs.extend(crate::sbom::find_inputs(req.store, image, location, prefix)?);
+        Ok(())
+    };
+    if let Some(image) = cfg.kernel.as_ref().and_then(|k| k.image.as_deref()) {
+        if !image.is_empty() {
+            add(image, "kernel", "")?;
+        }
+    }
+    for (i, reference) in cfg.init.iter().enumerate() {
+        add(reference, &format!("init[{i}]"), "")?;
+    }
+    for (i, v) in cfg.volumes.iter().enumerate() {
+        if let Some(image) = v.image.as_deref().filter(|s| !s.is_empty()) {
+            if v.format != Some(baleen_spec::VolumeFormat::Oci) {
+                add(
+                    image,
+                    &format!("volumes[{i}]"),
+                    &format!("containers/volumes/{}/lower/", v.name),
+                )?;
+            }
+        }
+    }
+    let mut extracted = std::collections::HashSet::new();
+    for c in containers {
+        if extracted.insert(images[&c.image].reference.to_string()) {
+            let root = if c.readonly { "rootfs" } else { "lower" };
+            let prefix = format!("{}/{root}/", c.section.bundle_path(c.index, &c.name));
+            add(&c.image, &format!("{}[{}]", c.section.name(), c.index), &prefix)?;
+        }
+    }
+    let created = crate::sbom::created(opts.current_time);
+    Ok(Some((path, crate::sbom::merge(&inputs, &created))))
+}
+
+/// The sections of the image tree, in LinuxKit's order, into `tw` (no SBOM).
+fn assemble_sections<S: EntrySink>(
+    req: &Request<'_>,
+    prep: &Prepared,
+    tw: &mut TreeWriter<S>,
+) -> Result<(), BuildError> {
+    let Prepared { images, containers, ids, previous, sbom: _ } = prep;
     let previous = previous.as_ref();
     let cfg = req.config;
     let tree = |source| BuildError::Tree { format: req.formats[0], source };

@@ -47,6 +47,7 @@ fn build_into(
         decompress_kernel: false,
         compression: InitrdCompression::Zstd,
         input_tar: None,
+        sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {formats:?}: {e}"))
 }

@@ -61,6 +61,7 @@ pub fn write_esp<W: Write>(
         serial: gpt::derived_u32(seed, "fat-serial"),
         label: "EFI".into(),
         hidden_sectors,
+        boot_code: None,
     };
     fat::write_fat(&mut files, &opts, out).map(|_| ())
 }

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 pub const SECTOR: u64 = 512;
+/// One sector per cluster (see [`Geometry::new`]).
+const CLUSTER: u64 = SECTOR;
 /// 2017-04-18 16:30:00, LinuxKit's build epoch, as FAT's date and time fields.
 const FAT_DATE: u16 = ((2017 - 1980) << 9) | (4 << 5) | 18;
 const FAT_TIME: u16 = (16 << 11) | (30 << 5);
@@ -69,6 +71,10 @@ pub struct FatOptions {
     pub label: String,
     /// Sectors before the volume on its disk (BPB "hidden sectors").
     pub hidden_sectors: u32,
+    /// A boot loader's boot sector (SYSLINUX's): its jump (bytes 0–2) and its code (bytes
+    /// 90–509, after the largest BPB, FAT32's) replace ours, our BPB stays, as `syslinux
+    /// --install` merges them. `None`: a boot sector that halts.
+    pub boot_code: Option<Box<[u8; 512]>>,
 }
 
 /// A directory, by path ("" is the root), with its children.
@@ -177,6 +183,101 @@ enum Extent {
     File(usize, u64),
 }
 
+/// Where every directory and file of a volume goes: computed from names and lengths alone, so
+/// that a caller can learn a file's sectors before writing it ([`file_sectors`]).
+struct Plan {
+    geo: Geometry,
+    dirs: BTreeMap<String, Dir>,
+    /// First cluster and cluster count of each directory (FAT16's root has none).
+    dir_cluster: BTreeMap<String, (u64, u64)>,
+    /// First cluster (0 when empty) and cluster count of each file, by index.
+    file_cluster: Vec<(u64, u64)>,
+    /// File indices in path order: the order of their data.
+    by_path: Vec<usize>,
+    /// The first unused cluster.
+    next: u64,
+}
+
+impl Plan {
+    fn new(files: &[(&str, u64)], size: u64) -> Result<Plan, FatError> {
+        let geo = Geometry::new(size)?;
+        // The directory tree, from the file paths.
+        let mut dirs: BTreeMap<String, Dir> = BTreeMap::new();
+        dirs.insert(String::new(), Dir::default());
+        for (i, (path, _)) in files.iter().enumerate() {
+            let parts: Vec<&str> = path.split('/').collect();
+            let mut parent = String::new();
+            for (depth, part) in parts.iter().enumerate() {
+                check_name(part, path)?;
+                let here =
+                    if parent.is_empty() { part.to_string() } else { format!("{parent}/{part}") };
+                let last = depth + 1 == parts.len();
+                let clash = FatError::Clash { path: here.clone() };
+                let entry = dirs.get_mut(&parent).expect("parents are made first");
+                if last {
+                    if entry.dirs.contains_key(*part)
+                        || entry.files.insert(part.to_string(), i).is_some()
+                    {
+                        return Err(clash);
+                    }
+                } else {
+                    if entry.files.contains_key(*part) {
+                        return Err(clash);
+                    }
+                    entry.dirs.insert(part.to_string(), ());
+                    dirs.entry(here.clone()).or_default();
+                }
+                parent = here;
+            }
+        }
+
+        // Clusters: directories first (in path order; FAT32's root is one of them), then files.
+        let mut next: u64 = 2;
+        let mut dir_cluster: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for (path, d) in &dirs {
+            if path.is_empty() && geo.kind == FatType::Fat16 {
+                continue; // FAT16's root has its own fixed region
+            }
+            let entries = d.dirs.len() + d.files.len() + if path.is_empty() { 1 } else { 2 };
+            let n = ((entries as u64 + 1) * 32).div_ceil(CLUSTER);
+            dir_cluster.insert(path.clone(), (next, n));
+            next += n;
+        }
+        let mut file_cluster = vec![(0u64, 0u64); files.len()];
+        let mut by_path: Vec<usize> = (0..files.len()).collect();
+        by_path.sort_by(|a, b| files[*a].0.cmp(files[*b].0));
+        for &i in &by_path {
+            let n = files[i].1.div_ceil(CLUSTER);
+            file_cluster[i] = (if n == 0 { 0 } else { next }, n);
+            next += n;
+        }
+        let used = next - 2;
+        if used > geo.clusters {
+            return Err(FatError::TooSmall { needed: used * CLUSTER, size });
+        }
+        Ok(Plan { geo, dirs, dir_cluster, file_cluster, by_path, next })
+    }
+
+    /// The sector (from the volume's start) of a cluster.
+    fn sector_of(&self, cluster: u64) -> u64 {
+        self.geo.data_start() + (cluster - 2) * (CLUSTER / SECTOR)
+    }
+}
+
+/// The FAT type [`write_fat`] chooses for a volume of `size` bytes.
+pub fn fat_type(size: u64) -> Result<FatType, FatError> {
+    Geometry::new(size).map(|g| g.kind)
+}
+
+/// The first sector (counted from the volume's start) of each file as [`write_fat`] lays out
+/// `files` (path, length) on a volume of `size` bytes; 0 for an empty file. Every file is
+/// contiguous, so a boot loader that must know where it lives (SYSLINUX's `ldlinux.sys`) can be
+/// patched before it is written.
+pub fn file_sectors(files: &[(&str, u64)], size: u64) -> Result<Vec<u64>, FatError> {
+    let plan = Plan::new(files, size)?;
+    Ok(plan.file_cluster.iter().map(|&(c, n)| if n == 0 { 0 } else { plan.sector_of(c) }).collect())
+}
+
 /// Writes a FAT volume of `opts.size` bytes holding `files` (and the directories their paths
 /// name) to `out`.
 pub fn write_fat<W: Write>(
@@ -184,62 +285,11 @@ pub fn write_fat<W: Write>(
     opts: &FatOptions,
     mut out: W,
 ) -> Result<FatType, FatError> {
-    let geo = Geometry::new(opts.size)?;
-    // The directory tree, from the file paths.
-    let mut dirs: BTreeMap<String, Dir> = BTreeMap::new();
-    dirs.insert(String::new(), Dir::default());
-    for (i, f) in files.iter().enumerate() {
-        let parts: Vec<&str> = f.path.split('/').collect();
-        let mut parent = String::new();
-        for (depth, part) in parts.iter().enumerate() {
-            check_name(part, &f.path)?;
-            let here =
-                if parent.is_empty() { part.to_string() } else { format!("{parent}/{part}") };
-            let last = depth + 1 == parts.len();
-            let clash = FatError::Clash { path: here.clone() };
-            let entry = dirs.get_mut(&parent).expect("parents are made first");
-            if last {
-                if entry.dirs.contains_key(*part)
-                    || entry.files.insert(part.to_string(), i).is_some()
-                {
-                    return Err(clash);
-                }
-            } else {
-                if entry.files.contains_key(*part) {
-                    return Err(clash);
-                }
-                entry.dirs.insert(part.to_string(), ());
-                dirs.entry(here.clone()).or_default();
-            }
-            parent = here;
-        }
-    }
-
-    // Clusters: directories first (in path order; FAT32's root is one of them), then files.
-    let cluster_bytes = SECTOR;
-    let mut next: u64 = 2;
-    let mut dir_cluster: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (path, d) in &dirs {
-        if path.is_empty() && geo.kind == FatType::Fat16 {
-            continue; // FAT16's root has its own fixed region
-        }
-        let entries = d.dirs.len() + d.files.len() + if path.is_empty() { 1 } else { 2 };
-        let n = ((entries as u64 + 1) * 32).div_ceil(cluster_bytes);
-        dir_cluster.insert(path.clone(), (next, n));
-        next += n;
-    }
-    let mut file_cluster = vec![(0u64, 0u64); files.len()];
-    let mut by_path: Vec<usize> = (0..files.len()).collect();
-    by_path.sort_by(|a, b| files[*a].path.cmp(&files[*b].path));
-    for &i in &by_path {
-        let n = files[i].len.div_ceil(cluster_bytes);
-        file_cluster[i] = (if n == 0 { 0 } else { next }, n);
-        next += n;
-    }
+    let names: Vec<(&str, u64)> = files.iter().map(|f| (f.path.as_str(), f.len)).collect();
+    let Plan { geo, dirs, dir_cluster, file_cluster, by_path, next } =
+        Plan::new(&names, opts.size)?;
     let used = next - 2;
-    if used > geo.clusters {
-        return Err(FatError::TooSmall { needed: used * cluster_bytes, size: opts.size });
-    }
+    let cluster_bytes = CLUSTER;
 
     // Directory contents.
     let cluster_of = |path: &str| dir_cluster.get(path).map_or(0, |c| c.0) as u32;
@@ -400,6 +450,10 @@ fn boot_sector(geo: &Geometry, opts: &FatOptions) -> [u8; 512] {
     // Not a BIOS boot sector: halt if something tries to run it.
     b[ext + 26..ext + 29].copy_from_slice(&[0xfa, 0xf4, 0xeb]);
     b[ext + 29] = 0xfd;
+    if let Some(code) = &opts.boot_code {
+        b[..3].copy_from_slice(&code[..3]);
+        b[90..510].copy_from_slice(&code[90..510]);
+    }
     b[510] = 0x55;
     b[511] = 0xaa;
     b

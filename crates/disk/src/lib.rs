@@ -6,8 +6,10 @@
 //! [`gpt::Gpt`] (protective MBR + primary/backup GPT), [`write_efi_disk`] (`raw-efi`: GPT + ESP
 //! with the UKI as `EFI/BOOT/BOOTX64.EFI`), and the wrappers of a raw disk that store only its
 //! non-zero parts: [`write_qcow2`] (v3), [`write_vhd`] (fixed and dynamic), [`write_vmdk`]
-//! (stream-optimized); [`write_efi_iso`] (ISO9660 + El Torito EFI entry on a FAT image of the
-//! UKI), [`write_gcp_tar`] (`disk.raw` in a gzip'd tar, as Compute Engine imports it).
+//! (stream-optimized); [`write_bios_disk`] (`raw-bios`: MBR + FAT with SYSLINUX installed by
+//! [`syslinux::Syslinux`] without running it) and [`write_hybrid_disk`] (the EFI disk made
+//! BIOS-bootable too: `gptmbr.bin`, SYSLINUX beside the UKI); [`write_efi_iso`] (ISO9660 + El
+//! Torito EFI entry on a FAT image of the UKI), [`write_gcp_tar`] (`disk.raw` in a gzip'd tar, as Compute Engine imports it).
 //!
 //! Invariants: no host paths, no network, no clocks, no randomness — every byte depends only on
 //! the inputs; identifiers (disk GUIDs, FAT serials) are derived from content hashes; file data
@@ -16,24 +18,29 @@
 //! Non-goals: choosing output file names or creating files (crates/build does temp + rename),
 //! finding the boot loader binaries (the caller passes their bytes), signing.
 
+pub mod bios;
 pub mod efi;
 pub mod fat;
 pub mod gcp;
 pub mod gpt;
 mod hashing;
 pub mod iso;
+pub mod mbr;
 pub mod qcow2;
 mod sparse;
+pub mod syslinux;
 pub mod uki;
 pub mod vhd;
 pub mod vmdk;
 
+pub use bios::{write_bios_disk, write_hybrid_disk, BiosError, BiosLoader, BootFiles, DiskLayout};
 pub use efi::{write_efi_disk, write_esp, EfiDiskError, EfiDiskLayout};
 pub use gcp::write_gcp_tar;
 pub use hashing::HashingWriter;
 pub use iso::{write_efi_iso, IsoError};
 pub use qcow2::write_qcow2;
 pub use sparse::SparseError;
+pub use syslinux::{Syslinux, SyslinuxError};
 pub use uki::{default_osrel, write_uki, UkiError, UkiParts};
 pub use vhd::{write_vhd, VhdKind};
 pub use vmdk::write_vmdk;

@@ -144,8 +144,8 @@ pub struct BuildArgs {
     /// Do not add an SBOM of the images to the output.
     #[arg(long)]
     pub no_sbom: bool,
-    /// Write the SBOM to this file instead of into the image.
-    #[arg(long, value_name = "FILE")]
+    /// Path of the merged SBOM inside the image [default: sbom.spdx.json].
+    #[arg(long, value_name = "PATH")]
     pub sbom_output: Option<PathBuf>,
     /// Use the current time in the SBOM instead of a fixed one (not reproducible).
     #[arg(long)]
