@@ -38,45 +38,22 @@ pub fn under(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 
-/// `path` inside the container's `root` as the container would resolve it: symlinks are
-/// followed but read relative to `root`, and `..` stops at `root` (runc's securejoin). Without
-/// this a rootfs symlink such as `etc -> /run/host` would point a mount point, mkdir or mknod
-/// at init's own filesystem.
-pub fn secure_join(sys: &mut dyn Sys, root: &Path, path: &str) -> PathBuf {
-    let mut todo: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
-    let mut done: Vec<String> = Vec::new();
-    let mut links = 0;
-    while let Some(part) = todo.pop() {
-        match part.as_str() {
-            "" | "." => continue,
-            ".." => {
-                done.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let here = done.iter().fold(root.to_path_buf(), |p, c| p.join(c)).join(&part);
-        match sys.read_link(&here) {
-            // Like the kernel, give up expanding after 40 links; the rest is taken literally.
-            Some(target) if links < 40 => {
-                links += 1;
-                if target.starts_with('/') {
-                    done.clear();
-                }
-                todo.extend(target.split('/').rev().map(str::to_owned));
-            }
-            _ => done.push(part),
-        }
-    }
-    done.iter().fold(root.to_path_buf(), |p, c| p.join(c))
-}
+pub use crate::sys::inroot::secure_join;
 
 /// runtime.json in the root namespace. Relative paths resolve against the container's rootfs,
 /// as LinuxKit's `prepareFilesystem` does.
 pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<(), SetupError> {
-    let abs = |p: &str| if p.starts_with('/') { PathBuf::from(p) } else { rootfs.join(p) };
+    // A relative path is the image's: resolved inside its rootfs, never through its symlinks
+    // out of it. Absolute ones come from the image builder's own lines and are trusted.
+    let abs = |sys: &mut dyn Sys, p: &str| {
+        if p.starts_with('/') {
+            PathBuf::from(p)
+        } else {
+            sys.resolve_in_root(rootfs, p)
+        }
+    };
     for m in &rt.mounts {
-        let dest = abs(&m.destination);
+        let dest = abs(sys, &m.destination);
         step("creating mount point", &dest, sys.mkdir_all(&dest, 0o755))?;
         // Overlay needs its upper and work directories to exist.
         for o in &m.options {
@@ -93,7 +70,7 @@ pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<()
         mount_one(sys, m, &dest)?;
     }
     for d in &rt.mkdir {
-        let d = abs(d);
+        let d = abs(sys, d);
         step("creating directory", &d, sys.mkdir_all(&d, 0o755))?;
     }
     for cg in &rt.cgroups {
@@ -276,7 +253,7 @@ pub fn setup_child(
     let mut ro_tmpfs = Vec::new();
     let mut dev_is_bind = false;
     for m in &cfg.mounts {
-        let dest = secure_join(sys, rootfs, &m.destination);
+        let dest = sys.resolve_in_root(rootfs, &m.destination);
         let mut p = mountopts::parse(&m.options);
         let bind = p.flags & ms::BIND != 0 || m.kind.as_deref() == Some("bind");
         if bind {
@@ -324,7 +301,7 @@ pub fn setup_child(
     }
     // As runc: with the host's /dev bound in, its nodes are used as they are.
     for d in cfg.linux.devices.iter().filter(|_| !dev_is_bind) {
-        let p = secure_join(sys, rootfs, &d.path);
+        let p = sys.resolve_in_root(rootfs, &d.path);
         let kind = match d.kind.as_str() {
             "c" | "u" => DevKind::Char,
             "b" => DevKind::Block,
@@ -356,7 +333,7 @@ pub fn setup_child(
         step("setting sysctl", &p, sys.write_file(&p, v.as_bytes()))?;
     }
     for mp in &cfg.linux.masked_paths {
-        let p = secure_join(sys, rootfs, mp);
+        let p = sys.resolve_in_root(rootfs, mp);
         let r = match sys.probe(&p) {
             None => continue,
             Some(true) => sys.mount(Some("tmpfs"), &p, Some("tmpfs"), ms::RDONLY, None),
@@ -365,7 +342,7 @@ pub fn setup_child(
         step("masking", &p, r)?;
     }
     for rp in &cfg.linux.readonly_paths {
-        let p = secure_join(sys, rootfs, rp);
+        let p = sys.resolve_in_root(rootfs, rp);
         if sys.probe(&p).is_none() {
             continue;
         }

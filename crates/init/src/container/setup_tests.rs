@@ -209,6 +209,28 @@ fn prepare_host_runs_linuxkit_runtime_mounts() {
     );
 }
 
+/// A hostile image: `etc -> /` in its rootfs must not turn runtime.json's relative `mkdir`
+/// or mount destination into init's own `/etc`.
+#[test]
+fn relative_runtime_paths_resolve_inside_the_rootfs() {
+    let rt: Runtime = serde_json::from_str(
+        r#"{"mounts": [{"destination": "etc/conf", "type": "tmpfs", "source": "tmpfs"}],
+            "mkdir": ["etc/state"]}"#,
+    )
+    .unwrap();
+    let root = "/containers/services/x/rootfs";
+    let mut f = Fake::new().link(&format!("{root}/etc"), "/");
+    prepare_host(&mut f, Path::new(root), &rt).unwrap();
+    assert_eq!(
+        f.calls,
+        [
+            format!("mkdir {root}/conf 755"),
+            format!("mount tmpfs {root}/conf tmpfs 0 -"),
+            format!("mkdir {root}/state 755"),
+        ]
+    );
+}
+
 #[test]
 fn joins_namespaces_by_path() {
     let mut cfg = linuxkit_config(false);

@@ -1,15 +1,18 @@
 //! OCI `linux.seccomp` → a classic BPF program for `seccomp(2)`, without libseccomp.
 //!
-//! The program checks the architecture (x86_64 only; any other ABI, x32 included, kills the
-//! process — a filter that cannot name a foreign ABI's syscalls must not let them through),
+//! The program checks the architecture ([`Arch`]: the one init was built for, x86_64 or aarch64;
+//! any other ABI, x86_64's x32 and aarch64's 32-bit compat included, kills the process — a
+//! filter that cannot name a foreign ABI's syscalls must not let them through),
 //! then tests each (rule, syscall name) in order and returns the first matching rule's action,
 //! else the default action. Argument conditions of one rule are ANDed; rules are ORed, as in
 //! libseccomp. 64-bit arguments are compared as two 32-bit halves.
 //!
-//! Non-goals: architectures other than x86_64, `SCMP_ACT_NOTIFY`, filter flags, the
-//! `listenerPath`. Syscall names this kernel table does not know are skipped, as runc does.
+//! Non-goals: filters for several architectures at once (a profile listing `SCMP_ARCH_X86`
+//! next to `SCMP_ARCH_X86_64` gets only the native one), `SCMP_ACT_NOTIFY`, filter flags, the
+//! `listenerPath`. Syscall names the native table does not know are skipped, as runc does.
 
 mod table;
+mod table_aarch64;
 
 use serde::Deserialize;
 
@@ -24,8 +27,8 @@ pub enum SeccompError {
     Op(String),
     #[error("seccomp argument index {0} is out of range (0..6)")]
     Index(u32),
-    #[error("seccomp profile does not allow x86_64 (architectures: {0:?})")]
-    Arch(Vec<String>),
+    #[error("seccomp profile does not allow {0} (architectures: {1:?})")]
+    Arch(&'static str, Vec<String>),
     #[error("seccomp program for syscall {0} is too long for a BPF jump")]
     TooLong(String),
 }
@@ -78,13 +81,53 @@ const JGE_K: u16 = 0x35;
 const AND_K: u16 = 0x54;
 const RET_K: u16 = 0x06;
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
 const X32_BIT: u32 = 0x4000_0000;
 pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
 pub const RET_ALLOW: u32 = 0x7fff_0000;
 
-/// The number of a syscall on x86_64.
-pub fn number(name: &str) -> Option<u32> {
-    table::SYSCALLS.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| table::SYSCALLS[i].1)
+/// The architectures a filter can be compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    /// The architecture init runs on (x86_64 on anything but aarch64).
+    pub const NATIVE: Arch =
+        if cfg!(target_arch = "aarch64") { Arch::Aarch64 } else { Arch::X86_64 };
+
+    /// The `AUDIT_ARCH_*` value `seccomp_data.arch` holds for this ABI.
+    pub fn audit(self) -> u32 {
+        match self {
+            Arch::X86_64 => AUDIT_ARCH_X86_64,
+            Arch::Aarch64 => AUDIT_ARCH_AARCH64,
+        }
+    }
+
+    fn scmp(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "SCMP_ARCH_X86_64",
+            Arch::Aarch64 => "SCMP_ARCH_AARCH64",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+
+    /// The number of a syscall on this architecture.
+    pub fn number(self, name: &str) -> Option<u32> {
+        let t = match self {
+            Arch::X86_64 => table::SYSCALLS,
+            Arch::Aarch64 => table_aarch64::SYSCALLS,
+        };
+        t.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| t[i].1)
+    }
 }
 
 fn action(name: &str, errno: Option<u32>) -> Result<u32, SeccompError> {
@@ -166,25 +209,35 @@ fn arg_code(a: &Arg) -> Result<Vec<(u16, To, To, u32)>, SeccompError> {
     })
 }
 
-/// Compiles the OCI `linux.seccomp` object.
+/// Compiles the OCI `linux.seccomp` object for the architecture init runs on.
 pub fn compile(profile: &serde_json::Value) -> Result<Vec<Insn>, SeccompError> {
+    compile_for(profile, Arch::NATIVE)
+}
+
+/// Compiles the OCI `linux.seccomp` object for `arch`.
+pub fn compile_for(profile: &serde_json::Value, arch: Arch) -> Result<Vec<Insn>, SeccompError> {
     let p: Profile = serde_json::from_value(profile.clone())?;
-    if !p.architectures.is_empty() && !p.architectures.iter().any(|a| a == "SCMP_ARCH_X86_64") {
-        return Err(SeccompError::Arch(p.architectures));
+    if !p.architectures.is_empty() && !p.architectures.iter().any(|a| a == arch.scmp()) {
+        return Err(SeccompError::Arch(arch.name(), p.architectures));
     }
     let default = action(&p.default_action, p.default_errno_ret)?;
     let mut prog = vec![
         Insn { code: LD_ABS_W, jt: 0, jf: 0, k: 4 },
-        Insn { code: JEQ_K, jt: 1, jf: 0, k: AUDIT_ARCH_X86_64 },
-        Insn { code: RET_K, jt: 0, jf: 0, k: RET_KILL_PROCESS },
-        Insn { code: LD_ABS_W, jt: 0, jf: 0, k: 0 },
-        Insn { code: JGE_K, jt: 0, jf: 1, k: X32_BIT },
+        Insn { code: JEQ_K, jt: 1, jf: 0, k: arch.audit() },
         Insn { code: RET_K, jt: 0, jf: 0, k: RET_KILL_PROCESS },
     ];
+    if arch == Arch::X86_64 {
+        // x32 shares x86_64's AUDIT_ARCH and marks its numbers with a high bit instead.
+        prog.extend([
+            Insn { code: LD_ABS_W, jt: 0, jf: 0, k: 0 },
+            Insn { code: JGE_K, jt: 0, jf: 1, k: X32_BIT },
+            Insn { code: RET_K, jt: 0, jf: 0, k: RET_KILL_PROCESS },
+        ]);
+    }
     for rule in &p.syscalls {
         let act = action(&rule.action, rule.errno_ret)?;
         for name in &rule.names {
-            let Some(nr) = number(name) else { continue };
+            let Some(nr) = arch.number(name) else { continue };
             // Every block reloads the syscall number: argument checks overwrite A.
             let mut block = vec![ld(0), (JEQ_K, To::Next, To::Fail, nr)];
             let mut arg_ends = Vec::new();
@@ -258,16 +311,61 @@ mod tests {
     const EPERM: u32 = 0x0005_0001;
 
     fn nr(n: &str) -> u32 {
-        number(n).unwrap()
+        Arch::X86_64.number(n).unwrap()
+    }
+
+    fn compile(v: &serde_json::Value) -> Result<Vec<Insn>, SeccompError> {
+        compile_for(v, Arch::X86_64)
     }
 
     #[test]
     fn table_is_sorted_and_known() {
         assert!(table::SYSCALLS.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(number("read"), Some(0));
-        assert_eq!(number("mkdir"), Some(83));
-        assert_eq!(number("mkdirat"), Some(258));
-        assert_eq!(number("no_such_call"), None);
+        let x = Arch::X86_64;
+        assert_eq!(x.number("read"), Some(0));
+        assert_eq!(x.number("mkdir"), Some(83));
+        assert_eq!(x.number("mkdirat"), Some(258));
+        assert_eq!(x.number("no_such_call"), None);
+        assert!(table_aarch64::SYSCALLS.windows(2).all(|w| w[0].0 < w[1].0));
+        let a = Arch::Aarch64;
+        // Spot checks against arm64's generic table: no mkdir/open, only the *at forms.
+        assert_eq!(a.number("read"), Some(63));
+        assert_eq!(a.number("mkdirat"), Some(34));
+        assert_eq!(a.number("openat"), Some(56));
+        assert_eq!(a.number("clone3"), Some(435));
+        assert_eq!(a.number("fcntl"), Some(25));
+        assert_eq!(a.number("mkdir"), None);
+        assert_eq!(a.number("open"), None);
+    }
+
+    #[test]
+    fn aarch64_checks_its_own_arch_and_numbers() {
+        let profile = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                          "errnoRet": 18}]
+        });
+        let p = compile_for(&profile, Arch::Aarch64).unwrap();
+        // arch check (3), one block for mkdirat (mkdir is unknown there: skipped), default.
+        assert_eq!(p.len(), 3 + 3 + 1, "{p:?}");
+        assert_eq!(p[1].k, 0xc000_00b7);
+        let arch = AUDIT_ARCH_AARCH64;
+        assert_eq!(run(&p, arch, 34, [0; 6]), 0x0005_0012);
+        // read (63) is not in the profile: the default.
+        assert_eq!(run(&p, arch, 63, [0; 6]), RET_ALLOW);
+        // No x32-style bit on arm64: high numbers are just numbers; other ABIs die.
+        assert_eq!(run(&p, arch, X32_BIT | 63, [0; 6]), RET_ALLOW);
+        assert_eq!(run(&p, AUDIT_ARCH_X86_64, 34, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(run(&p, 0x4000_0028 /* AUDIT_ARCH_ARM */, 34, [0; 6]), RET_KILL_PROCESS);
+        // An x86_64-only profile is refused on aarch64, naming the architecture.
+        let e = compile_for(
+            &json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"]}),
+            Arch::Aarch64,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("does not allow aarch64"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::io;
 use std::path::Path;
 
 pub mod fake;
+pub mod inroot;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub mod real;
@@ -128,6 +129,11 @@ pub trait Sys {
     fn mount_flags(&mut self, path: &Path) -> u64;
     /// The target of a symlink, `None` when `path` is not one.
     fn read_link(&mut self, path: &Path) -> Option<String>;
+    /// `path` inside the container root `root` as the container will resolve it, as a host
+    /// path under `root` ([`inroot`]). The default walks with [`Sys::read_link`].
+    fn resolve_in_root(&mut self, root: &Path, path: &str) -> std::path::PathBuf {
+        inroot::secure_join(self, root, path)
+    }
     /// Writes `data` to an existing file (sysctl, cgroup and /proc knobs).
     fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()>;
     /// symlink(2): `link` → `target`.

@@ -119,6 +119,11 @@ impl Sys for Real {
         std::fs::read_link(path).ok().map(|t| t.to_string_lossy().into_owned())
     }
 
+    fn resolve_in_root(&mut self, root: &Path, path: &str) -> std::path::PathBuf {
+        super::inroot::kernel_resolve(root, path)
+            .unwrap_or_else(|| super::inroot::secure_join(self, root, path))
+    }
+
     fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()> {
         use std::io::Write;
         std::fs::OpenOptions::new().write(true).open(path)?.write_all(data)
