@@ -73,8 +73,17 @@ pub enum BootSource {
     /// `-kernel`/`-initrd`/`-append` (LinuxKit's `PREFIX-kernel`, `PREFIX-initrd.img`,
     /// `PREFIX-cmdline`).
     KernelInitrd { kernel: PathBuf, initrd: PathBuf, cmdline: String },
-    /// A kernel with the root filesystem as a squashfs disk (`root=/dev/sda` is appended).
-    Squashfs { kernel: PathBuf, squashfs: PathBuf, cmdline: String },
+    /// A kernel with the root filesystem as a disk (`kernel+squashfs`, `kernel+erofs`:
+    /// `root=/dev/sda` is appended) or, with `cdrom`, a CD-ROM (`kernel+iso`: `root=/dev/sr0`).
+    /// With baleen's stage-1 initrd (`PREFIX-root-initrd.img`) the root sits on virtio-scsi,
+    /// which Debian's cloud kernel drives; without one, on disk 0 as LinuxKit puts it.
+    Squashfs {
+        kernel: PathBuf,
+        squashfs: PathBuf,
+        cmdline: String,
+        initrd: Option<PathBuf>,
+        cdrom: bool,
+    },
     /// A bootable ISO as the first CD-ROM, `-boot d`.
     Iso(PathBuf),
     /// A bootable disk image, attached as disk 0.
@@ -208,21 +217,35 @@ impl QemuPlan {
             BootSource::Disk { path, format } => {
                 a.push("-drive").push(drive(path, Some(format), ",index=0,media=disk"));
             }
-            BootSource::Squashfs { squashfs, .. } => {
+            BootSource::Squashfs { squashfs, initrd: None, .. } => {
                 a.push("-drive").push(drive(squashfs, Some("raw"), ",index=0,media=disk"));
             }
             BootSource::Iso(iso) => {
                 a.push("-boot").push("d");
                 a.push("-cdrom").push(iso);
             }
-            BootSource::KernelInitrd { .. } | BootSource::Uki(_) => {}
+            BootSource::KernelInitrd { .. } | BootSource::Uki(_) | BootSource::Squashfs { .. } => {}
         }
         // What only the guest kernel reads (--disk, the metadata CD-ROM) sits on virtio-scsi
         // instead, unlike LinuxKit: Debian's cloud kernel, baleen's default, has no AHCI driver
         // at all, while LinuxKit's kernels have virtio-scsi too. Guest names stay /dev/sdX and
         // /dev/sr0.
-        if !self.disks.is_empty() || self.data_iso.is_some() {
+        let scsi_root = match &self.boot {
+            BootSource::Squashfs { squashfs, initrd: Some(_), cdrom, .. } => {
+                Some((squashfs, cdrom))
+            }
+            _ => None,
+        };
+        if !self.disks.is_empty() || self.data_iso.is_some() || scsi_root.is_some() {
             a.push("-device").push("virtio-scsi-pci,id=scsi0");
+        }
+        // The root first, so that it is /dev/sda (or /dev/sr0) whatever --disk adds.
+        if let Some((image, cdrom)) = scsi_root {
+            let media = if *cdrom { ",media=cdrom" } else { "" };
+            let rest = format!(",if=none,id=root{media},readonly=on");
+            a.push("-drive").push(drive(image, Some("raw"), &rest));
+            let dev = if *cdrom { "scsi-cd" } else { "scsi-hd" };
+            a.push("-device").push(format!("{dev},drive=root,bus=scsi0.0"));
         }
         for (i, d) in self.disks.iter().enumerate() {
             a.push("-drive").push(drive(
@@ -258,13 +281,14 @@ impl QemuPlan {
                 a.push("-initrd").push(initrd);
                 a.push("-append").push(cmdline);
             }
-            BootSource::Squashfs { kernel, cmdline, .. } => {
+            BootSource::Squashfs { kernel, cmdline, initrd, cdrom, .. } => {
                 a.push("-kernel").push(kernel);
-                let cmdline = if cmdline.is_empty() {
-                    "root=/dev/sda".to_owned()
-                } else {
-                    format!("{cmdline} root=/dev/sda")
-                };
+                if let Some(initrd) = initrd {
+                    a.push("-initrd").push(initrd);
+                }
+                let root = if *cdrom { "root=/dev/sr0" } else { "root=/dev/sda" };
+                let cmdline =
+                    if cmdline.is_empty() { root.to_owned() } else { format!("{cmdline} {root}") };
                 a.push("-append").push(cmdline);
             }
             BootSource::Uki(uki) => {

@@ -163,12 +163,54 @@ fn squashfs_root_is_disk_zero_and_root_is_appended() {
         kernel: "m-kernel".into(),
         squashfs: "m-squashfs.img".into(),
         cmdline: "console=ttyS0".into(),
+        initrd: None,
+        cdrom: false,
     });
     assert_eq!(
         line(&p),
         format!(
             "{HEAD} -drive file=m-squashfs.img,format=raw,index=0,media=disk \
              -kernel m-kernel -append console=ttyS0 root=/dev/sda {NET} {TAIL}"
+        )
+    );
+}
+
+#[test]
+fn stage1_roots_sit_on_virtio_scsi_before_any_disk() {
+    let mut p = base(BootSource::Squashfs {
+        kernel: "m-kernel".into(),
+        squashfs: "m-erofs.img".into(),
+        cmdline: "console=ttyS0".into(),
+        initrd: Some("m-root-initrd.img".into()),
+        cdrom: false,
+    });
+    p.disks = vec![Disk { path: "d.img".into(), format: Some("raw".into()), size_mb: None }];
+    assert_eq!(
+        line(&p),
+        format!(
+            "{HEAD} -device virtio-scsi-pci,id=scsi0 \
+             -drive file=m-erofs.img,format=raw,if=none,id=root,readonly=on \
+             -device scsi-hd,drive=root,bus=scsi0.0 \
+             -drive file=d.img,format=raw,if=none,id=disk0 -device scsi-hd,drive=disk0,bus=scsi0.0 \
+             -kernel m-kernel -initrd m-root-initrd.img -append console=ttyS0 root=/dev/sda \
+             {NET} {TAIL}"
+        )
+    );
+    p.disks.clear();
+    p.boot = BootSource::Squashfs {
+        kernel: "m-kernel".into(),
+        squashfs: "m.iso".into(),
+        cmdline: String::new(),
+        initrd: Some("m-root-initrd.img".into()),
+        cdrom: true,
+    };
+    assert_eq!(
+        line(&p),
+        format!(
+            "{HEAD} -device virtio-scsi-pci,id=scsi0 \
+             -drive file=m.iso,format=raw,if=none,id=root,media=cdrom,readonly=on \
+             -device scsi-cd,drive=root,bus=scsi0.0 \
+             -kernel m-kernel -initrd m-root-initrd.img -append root=/dev/sr0 {NET} {TAIL}"
         )
     );
 }

@@ -136,10 +136,11 @@ pub struct Detected {
 pub fn detect(path: &Path, kind: Option<BootKind>) -> Result<Detected, PrepareError> {
     let text = path.to_string_lossy();
     // Accept the kernel (or initrd, or cmdline) file itself as well as the prefix.
-    let prefix_text = ["-kernel", "-initrd.img", "-cmdline", "-squashfs.img"]
-        .iter()
-        .find_map(|s| text.strip_suffix(s))
-        .unwrap_or(&text);
+    let prefix_text =
+        ["-kernel", "-initrd.img", "-cmdline", "-squashfs.img", "-erofs.img", "-root-initrd.img"]
+            .iter()
+            .find_map(|s| text.strip_suffix(s))
+            .unwrap_or(&text);
     let prefix = PathBuf::from(prefix_text);
     let with = |suffix: &str| PathBuf::from(format!("{prefix_text}{suffix}"));
     let kernel = with("-kernel");
@@ -159,18 +160,34 @@ pub fn detect(path: &Path, kind: Option<BootKind>) -> Result<Detected, PrepareEr
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => "console=ttyS0".to_owned(),
             Err(source) => return Err(PrepareError::Cmdline { path: cmdline_path, source }),
         };
+        // kernel+squashfs, kernel+erofs, then (after kernel+initrd) kernel+iso; baleen's
+        // stage-1 initrd rides along when the build wrote one.
+        let stage1 = Some(with("-root-initrd.img")).filter(|p| p.is_file());
+        let root = |squashfs: PathBuf, cdrom: bool, cmdline: String| BootSource::Squashfs {
+            kernel: kernel.clone(),
+            squashfs,
+            cmdline,
+            initrd: stage1.clone(),
+            cdrom,
+        };
         let squashfs = with("-squashfs.img");
-        if kind == Some(BootKind::Squashfs) || (kind.is_none() && squashfs.is_file()) {
-            if !squashfs.is_file() {
-                return Err(PrepareError::MissingPart { kernel, missing: squashfs });
+        let erofs = with("-erofs.img");
+        let image = if squashfs.is_file() || kind == Some(BootKind::Squashfs) {
+            Some(squashfs)
+        } else {
+            Some(erofs).filter(|e| e.is_file() && kind.is_none())
+        };
+        if let Some(image) = image.filter(|_| kind != Some(BootKind::Kernel)) {
+            if !image.is_file() {
+                return Err(PrepareError::MissingPart { kernel, missing: image });
             }
-            return Ok(Detected {
-                boot: BootSource::Squashfs { kernel, squashfs, cmdline },
-                needs_uefi: false,
-                prefix,
-            });
+            return Ok(Detected { boot: root(image, false, cmdline), needs_uefi: false, prefix });
         }
         let initrd = with("-initrd.img");
+        let iso = with(".iso");
+        if !initrd.is_file() && kind.is_none() && stage1.is_some() && iso.is_file() {
+            return Ok(Detected { boot: root(iso, true, cmdline), needs_uefi: false, prefix });
+        }
         if !initrd.is_file() {
             return Err(PrepareError::MissingPart { kernel, missing: initrd });
         }

@@ -53,6 +53,34 @@ fn squashfs_prefix_wins_over_initrd() {
 }
 
 #[test]
+fn erofs_and_kernel_iso_prefixes_take_the_stage1_initrd() {
+    let d = tempfile::tempdir().unwrap();
+    touch(&d.path().join("m-kernel"));
+    touch(&d.path().join("m-erofs.img"));
+    let got = detect(&d.path().join("m"), None).unwrap();
+    assert!(matches!(got.boot, BootSource::Squashfs { initrd: None, cdrom: false, .. }));
+    touch(&d.path().join("m-root-initrd.img"));
+    let got = detect(&d.path().join("m-erofs.img"), None).unwrap();
+    assert!(
+        matches!(&got.boot, BootSource::Squashfs { squashfs, initrd: Some(i), cdrom: false, .. }
+            if squashfs.ends_with("m-erofs.img") && i.ends_with("m-root-initrd.img")),
+        "{:?}",
+        got.boot
+    );
+    let d = tempfile::tempdir().unwrap();
+    touch(&d.path().join("k-kernel"));
+    touch(&d.path().join("k.iso"));
+    assert!(detect(&d.path().join("k"), None).is_err(), "kernel+iso boots through stage 1 only");
+    touch(&d.path().join("k-root-initrd.img"));
+    let got = detect(&d.path().join("k"), None).unwrap();
+    assert!(
+        matches!(&got.boot, BootSource::Squashfs { squashfs, cdrom: true, .. } if squashfs.ends_with("k.iso")),
+        "{:?}",
+        got.boot
+    );
+}
+
+#[test]
 fn file_types_by_name() {
     let d = tempfile::tempdir().unwrap();
     type Is = fn(&BootSource) -> bool;
