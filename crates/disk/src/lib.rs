@@ -25,6 +25,7 @@ pub mod gcp;
 pub mod gpt;
 mod hashing;
 pub mod iso;
+pub mod isolinux;
 pub mod mbr;
 pub mod qcow2;
 mod sparse;
@@ -37,7 +38,7 @@ pub use bios::{write_bios_disk, write_hybrid_disk, BiosError, BiosLoader, BootFi
 pub use efi::{write_efi_disk, write_esp, EfiDiskError, EfiDiskLayout};
 pub use gcp::write_gcp_tar;
 pub use hashing::HashingWriter;
-pub use iso::{write_efi_iso, IsoError};
+pub use iso::{write_efi_iso, BiosBoot, IsoError, IsoOptions, IsoTree, IsoWriteError};
 pub use qcow2::write_qcow2;
 pub use sparse::SparseError;
 pub use syslinux::{Syslinux, SyslinuxError};

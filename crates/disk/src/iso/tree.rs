@@ -1,0 +1,270 @@
+//! Pass 1 of the ISO writer: [`IsoTree`], an [`EntrySink`] that keeps the tree's metadata in
+//! memory and spools file data, in stream order, to a file the caller gives it.
+//!
+//! ISO 9660 puts every directory before the data it points to, and a directory's size depends on
+//! its children's names: nothing can be written until the tree has ended. Spooling keeps memory
+//! at O(entries) whatever the file sizes; pass 2 ([`IsoTree::write`]) copies the data back.
+//! Later entries win, as on extraction: a re-emitted directory updates its metadata and keeps
+//! its children; any other replacement drops what was there. Hard links share the data (and
+//! the extent) of their target.
+
+use super::IsoWriteError;
+use baleen_tree::{Entry, EntryKind, EntrySink, DEFAULT_MTIME};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Meta {
+    /// Permission bits with setuid/setgid/sticky (no type bits).
+    pub perm: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: i64,
+}
+
+impl Meta {
+    fn of(e: &Entry) -> Meta {
+        Meta { perm: e.perm(), uid: e.uid as u32, gid: e.gid as u32, mtime: e.mtime.secs }
+    }
+
+    pub(super) fn synthesized(perm: u32) -> Meta {
+        Meta { perm, uid: 0, gid: 0, mtime: DEFAULT_MTIME }
+    }
+}
+
+#[derive(Debug)]
+pub(super) enum Kind {
+    /// Children by POSIX name.
+    Dir(BTreeMap<String, u32>),
+    /// Index into the blobs.
+    File(u32),
+    Symlink(String),
+    Char(u32, u32),
+    Block(u32, u32),
+    Fifo,
+    /// The El Torito boot catalog, made by the writer.
+    Catalog,
+}
+
+#[derive(Debug)]
+pub(super) struct Node {
+    pub name: String,
+    pub meta: Meta,
+    pub kind: Kind,
+}
+
+/// A file's data in the spool.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Blob {
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// The metadata of a tree and its spooled file data; see the module doc.
+#[derive(Debug)]
+pub struct IsoTree<S> {
+    pub(super) nodes: Vec<Node>,
+    pub(super) blobs: Vec<Blob>,
+    pub(super) spool: S,
+    spool_len: u64,
+    /// The blob of the last entry added, for [`IsoTree::reread_last`].
+    last: Option<Blob>,
+    /// SHA-256 of every entry's metadata and data, in stream order: the seed of identifiers.
+    pub(super) hash: Sha256,
+    buf: Vec<u8>,
+}
+
+pub(super) const ROOT: u32 = 0;
+
+fn bad(e: IsoWriteError) -> io::Error {
+    io::Error::other(e)
+}
+
+impl<S: Read + Write + Seek> IsoTree<S> {
+    /// A tree with an empty root (0755, root-owned, LinuxKit's epoch) spooling to `spool`,
+    /// which should be empty and positioned at its start.
+    pub fn new(spool: S) -> Self {
+        IsoTree {
+            nodes: vec![Node {
+                name: String::new(),
+                meta: Meta::synthesized(0o755),
+                kind: Kind::Dir(BTreeMap::new()),
+            }],
+            blobs: Vec::new(),
+            spool,
+            spool_len: 0,
+            last: None,
+            hash: Sha256::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Reads back the data of the entry just added (empty if it had none): lets one tree pass
+    /// feed a second sink without reading the source twice.
+    pub fn reread_last(&mut self) -> io::Result<io::Take<&mut S>> {
+        let blob = self.last.unwrap_or(Blob { offset: self.spool_len, len: 0 });
+        self.spool.seek(SeekFrom::Start(blob.offset))?;
+        Ok((&mut self.spool).take(blob.len))
+    }
+
+    fn child(&self, dir: u32, name: &str) -> Option<u32> {
+        match &self.nodes[dir as usize].kind {
+            Kind::Dir(children) => children.get(name).copied(),
+            _ => None,
+        }
+    }
+
+    /// The node at `path` (relative, `/`-separated), if any.
+    pub(super) fn lookup(&self, path: &str) -> Option<u32> {
+        let mut at = ROOT;
+        for c in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            at = self.child(at, c)?;
+        }
+        Some(at)
+    }
+
+    /// Puts `node` at `parent/name`, replacing what was there (a directory over a directory
+    /// only takes the new metadata).
+    pub(super) fn place(&mut self, parent: u32, node: Node) -> u32 {
+        if let Some(old) = self.child(parent, &node.name) {
+            let o = &mut self.nodes[old as usize];
+            match (&o.kind, &node.kind) {
+                (Kind::Dir(_), Kind::Dir(_)) => o.meta = node.meta,
+                _ => *o = node,
+            }
+            return old;
+        }
+        let id = self.nodes.len() as u32;
+        let name = node.name.clone();
+        self.nodes.push(node);
+        if let Kind::Dir(children) = &mut self.nodes[parent as usize].kind {
+            children.insert(name, id);
+        }
+        id
+    }
+
+    /// The directory that holds `path`'s last component, created (0755, root, epoch) where
+    /// missing; a non-directory in the way is replaced, as extraction would have to.
+    pub(super) fn parent_of<'p>(&mut self, path: &'p str) -> Result<(u32, &'p str), IsoWriteError> {
+        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        if comps.contains(&"..") {
+            return Err(IsoWriteError::BadPath { path: path.to_string() });
+        }
+        let Some((last, dirs)) = comps.split_last() else { return Ok((ROOT, "")) };
+        let mut at = ROOT;
+        for d in dirs {
+            at = match self.child(at, d) {
+                Some(c) if matches!(self.nodes[c as usize].kind, Kind::Dir(_)) => c,
+                _ => self.place(
+                    at,
+                    Node {
+                        name: (*d).to_string(),
+                        meta: Meta::synthesized(0o755),
+                        kind: Kind::Dir(BTreeMap::new()),
+                    },
+                ),
+            };
+        }
+        Ok((at, last))
+    }
+
+    fn add_entry(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<(), io::Error> {
+        self.last = None;
+        let (parent, name) = self.parent_of(&entry.path).map_err(bad)?;
+        let meta = Meta::of(entry);
+        self.hash.update(entry.path.as_bytes());
+        self.hash.update([0]);
+        self.hash.update(format!(
+            "{:?} {:o} {} {} {}",
+            entry.kind, meta.perm, meta.uid, meta.gid, meta.mtime
+        ));
+        let kind = match &entry.kind {
+            EntryKind::Dir => Kind::Dir(BTreeMap::new()),
+            EntryKind::File { size } => {
+                let offset = self.spool_len;
+                self.spool.seek(SeekFrom::Start(offset))?;
+                let n = self.spool_copy(&mut data.take(*size))?;
+                if n != *size {
+                    return Err(bad(IsoWriteError::ShortData {
+                        path: entry.path.clone(),
+                        want: *size,
+                        got: n,
+                    }));
+                }
+                self.spool_len += n;
+                let blob = Blob { offset, len: n };
+                self.last = Some(blob);
+                self.blobs.push(blob);
+                Kind::File(self.blobs.len() as u32 - 1)
+            }
+            EntryKind::Symlink { target } => Kind::Symlink(target.clone()),
+            EntryKind::HardLink { target } => {
+                let t = self.lookup(target).ok_or_else(|| {
+                    bad(IsoWriteError::HardLink {
+                        path: entry.path.clone(),
+                        target: target.clone(),
+                    })
+                })?;
+                match &self.nodes[t as usize].kind {
+                    Kind::File(b) => Kind::File(*b),
+                    Kind::Symlink(s) => Kind::Symlink(s.clone()),
+                    Kind::Char(a, b) => Kind::Char(*a, *b),
+                    Kind::Block(a, b) => Kind::Block(*a, *b),
+                    Kind::Fifo => Kind::Fifo,
+                    Kind::Dir(_) | Kind::Catalog => {
+                        return Err(bad(IsoWriteError::HardLink {
+                            path: entry.path.clone(),
+                            target: target.clone(),
+                        }))
+                    }
+                }
+            }
+            EntryKind::Char { major, minor } => Kind::Char(*major, *minor),
+            EntryKind::Block { major, minor } => Kind::Block(*major, *minor),
+            EntryKind::Fifo => Kind::Fifo,
+        };
+        if name.is_empty() {
+            // The root itself: only its metadata can change.
+            if matches!(kind, Kind::Dir(_)) {
+                self.nodes[ROOT as usize].meta = meta;
+            }
+            return Ok(());
+        }
+        self.place(parent, Node { name: name.to_string(), meta, kind });
+        Ok(())
+    }
+}
+
+impl<S: Read + Write + Seek> IsoTree<S> {
+    /// Copies `data` to the spool (at its current position), hashing it; returns the length.
+    fn spool_copy(&mut self, data: &mut dyn Read) -> io::Result<u64> {
+        // Large chunks: the spool is usually an unbuffered file.
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(COPY_CHUNK, 0);
+        let mut n = 0u64;
+        let result = loop {
+            let k = match data.read(&mut buf) {
+                Ok(0) => break Ok(n),
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            };
+            self.hash.update(&buf[..k]);
+            if let Err(e) = self.spool.write_all(&buf[..k]) {
+                break Err(e);
+            }
+            n += k as u64;
+        };
+        self.buf = buf;
+        result
+    }
+}
+
+const COPY_CHUNK: usize = 256 * 1024;
+
+impl<S: Read + Write + Seek> EntrySink for IsoTree<S> {
+    fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        self.add_entry(entry, data)
+    }
+}
