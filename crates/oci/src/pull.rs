@@ -86,6 +86,7 @@ pub async fn pull_with(
     tracing::info!(%reference, platform = %p, "pulling");
     let (root_desc, root) =
         fetch_manifest(client, store, r, &r.manifest_key(), r.digest.as_ref()).await?;
+    let mut attestation = None;
     let manifest = match root {
         Manifest::Image(m) => m,
         Manifest::Index(i) => {
@@ -99,6 +100,7 @@ pub async fn pull_with(
                     source: e,
                 }),
             })?;
+            attestation = attestation_for(&i, &d);
             match fetch_manifest(client, store, r, &d.to_string(), Some(&d)).await?.1 {
                 Manifest::Image(m) => m,
                 Manifest::Index(_) => {
@@ -139,6 +141,12 @@ pub async fn pull_with(
         .try_collect::<Vec<_>>()
         .await
         .map_err(reg_err)?;
+    if let Some(att) = attestation {
+        // SBOMs are advisory: an image whose attestation cannot be fetched still builds.
+        if let Err(e) = fetch_spdx_attestation(client, store, r, &att).await {
+            tracing::warn!(%reference, "not using its SBOM attestation: {e}");
+        }
+    }
     store.tag(r, root_desc.clone()).map_err(store_err)?;
     let img = store.image_from_root(r, &root_desc, p).map_err(store_err)?.ok_or_else(|| {
         store_err(StoreError::NotFound(format!(
@@ -154,6 +162,50 @@ pub async fn pull_with(
         tracing::warn!(%reference, "image is for {have}, not the requested {p}");
     }
     Ok(img)
+}
+
+/// buildkit's attestation manifest for platform manifest `d` in index `i` (annotated
+/// `vnd.docker.reference.type: attestation-manifest`, `vnd.docker.reference.digest: d`).
+fn attestation_for(i: &oci_spec::image::ImageIndex, d: &Digest) -> Option<Digest> {
+    let want = d.to_string();
+    i.manifests().iter().find_map(|m| {
+        let ann = m.annotations().as_ref()?;
+        let is_att = ann.get(ATTESTATION_TYPE_KEY).map(String::as_str) == Some(ATTESTATION_TYPE)
+            && ann.get(ATTESTATION_DIGEST_KEY) == Some(&want);
+        is_att.then(|| Digest::from_oci(m.digest()).ok()).flatten()
+    })
+}
+
+const ATTESTATION_TYPE_KEY: &str = "vnd.docker.reference.type";
+const ATTESTATION_TYPE: &str = "attestation-manifest";
+const ATTESTATION_DIGEST_KEY: &str = "vnd.docker.reference.digest";
+const PREDICATE_TYPE_KEY: &str = "in-toto.io/predicate-type";
+const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
+
+/// Stores the attestation manifest `att` and its SPDX statement layers (the SBOMs a build
+/// merges), verified like any blob; other attestations (provenance) are not fetched.
+async fn fetch_spdx_attestation(
+    client: &Client,
+    store: &Store,
+    r: &Reference,
+    att: &Digest,
+) -> Result<(), PullError> {
+    let Manifest::Image(m) = fetch_manifest(client, store, r, &att.to_string(), Some(att)).await?.1
+    else {
+        return Ok(());
+    };
+    for l in m.layers() {
+        let spdx = l.annotations().as_ref().and_then(|a| a.get(PREDICATE_TYPE_KEY))
+            == Some(&SPDX_PREDICATE.to_string());
+        let d = Digest::from_oci(l.digest()).map_err(|e| bad_digest(&r.to_string(), e))?;
+        if spdx && !store.has_blob(&d) {
+            client.fetch_blob(r, l, store, None).await.map_err(|source| PullError::Registry {
+                reference: r.to_string(),
+                source: Box::new(source),
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn bad_digest(reference: &str, e: crate::digest::DigestError) -> PullError {
