@@ -87,7 +87,12 @@ impl Format {
     pub fn supported(self) -> bool {
         matches!(
             self,
-            Format::Tar | Format::Docker | Format::KernelInitrd | Format::TarKernelInitrd
+            Format::Tar
+                | Format::Docker
+                | Format::KernelInitrd
+                | Format::TarKernelInitrd
+                | Format::KernelSquashfs
+                | Format::KernelErofs
         ) || crate::disk::writes(self)
     }
 
@@ -104,8 +109,9 @@ impl Format {
             Format::Docker => &[".docker"],
             Format::KernelInitrd => &["-kernel", "-initrd.img", "-cmdline"],
             Format::TarKernelInitrd => &["-initrd.tar"],
-            Format::KernelSquashfs => &["-kernel", "-cmdline", "-squashfs.img"],
-            Format::KernelErofs => &["-kernel", "-cmdline", "-erofs.img"],
+            // baleen adds the stage-1 initrd that mounts the root (crate::rootfs).
+            Format::KernelSquashfs => &["-kernel", "-cmdline", "-squashfs.img", "-root-initrd.img"],
+            Format::KernelErofs => &["-kernel", "-cmdline", "-erofs.img", "-root-initrd.img"],
             Format::KernelIso => &["-kernel", "-cmdline", ".iso"],
             Format::IsoBios => &[".iso"],
             Format::IsoEfi => &["-efi.iso"],

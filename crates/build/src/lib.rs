@@ -16,6 +16,7 @@ pub mod images;
 pub mod incremental;
 pub mod output;
 pub mod pipeline;
+pub mod rootfs;
 pub mod sbom;
 
 pub use format::Format;

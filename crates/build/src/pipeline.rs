@@ -79,6 +79,8 @@ pub enum BuildError {
     Io { format: Format, source: io::Error },
     #[error("writing {format}: {source}")]
     Disk { format: Format, source: crate::disk::DiskError },
+    #[error("writing {format}: {source}")]
+    Rootfs { format: Format, source: crate::rootfs::RootfsError },
 }
 
 /// One container, rendered.
@@ -382,6 +384,12 @@ fn write_format(
             }
             let uki = uki.as_mut().expect("made above");
             crate::disk::write(f, uki, dir, name, outputs).map_err(disk_err)
+        }
+        Format::KernelSquashfs | Format::KernelErofs => {
+            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
+            crate::rootfs::write(format, dir, name, outputs, |sink| {
+                assemble(req, prep, &mut TreeWriter::new(sink))
+            })
         }
         other => Err(BuildError::Unsupported(other)),
     }

@@ -20,6 +20,7 @@
 //!
 //! - [`seccomp`]: OCI seccomp profiles compiled to BPF (x86_64).
 //! - [`devcg`]: `linux.resources.devices` compiled to an eBPF device-cgroup program.
+//! - [`hooks`]: OCI lifecycle hooks run around a container.
 //!
 //! Non-goals: cgroup v1, restarting services, OCI hooks, joining a pid namespace by path, anything
 //! async or networked beyond rtnetlink.
@@ -31,6 +32,7 @@ pub mod cmdline;
 pub mod console;
 pub mod container;
 pub mod devcg;
+pub mod hooks;
 pub mod logs;
 pub mod modules;
 pub mod mountopts;

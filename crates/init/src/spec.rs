@@ -2,7 +2,7 @@
 //! of the OCI runtime spec that LinuxKit generates) and `runtime.json`. Unknown keys are
 //! ignored, as runc ignores them; missing keys take the OCI defaults.
 //!
-//! Non-goals: hooks, `process.terminal`/consoleSize, apparmor/selinux labels, Windows/Solaris
+//! Non-goals: `process.terminal`/consoleSize, apparmor/selinux labels, Windows/Solaris
 //! sections, cgroup v1 parameters.
 
 use serde::Deserialize;
@@ -27,6 +27,7 @@ pub struct Config {
     pub hostname: Option<String>,
     pub mounts: Vec<Mount>,
     pub linux: Linux,
+    pub hooks: Option<crate::hooks::Hooks>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -276,6 +276,14 @@ impl Supervisor {
             console::event(&format!("onboot {} failed: {why}", c.name));
         }
         container::cleanup(&mut Real, &c.bundle);
+        if let Some(h) = &c.bundle.config.hooks {
+            let state = spawn::hook_state(&c.bundle, "stopped", None);
+            let state = state.as_state();
+            let mut exec = crate::hooks::Exec;
+            for e in crate::hooks::run_all_warn(&mut exec, "poststop", &h.poststop, &state) {
+                console::event(&format!("warning {}: {e}", c.name));
+            }
+        }
         code
     }
 

@@ -39,6 +39,7 @@ struct C {
     /// A pid namespace to join by path (empty: new, or the host's with `pid_host`).
     pid_path: &'static str,
     bind_pid: &'static str,
+    hooks: Option<Value>,
 }
 
 impl C {
@@ -61,6 +62,7 @@ impl C {
             userns: false,
             pid_path: "",
             bind_pid: "",
+            hooks: None,
         }
     }
 
@@ -132,13 +134,17 @@ impl C {
             linux["uidMappings"] = map.clone();
             linux["gidMappings"] = map;
         }
-        json!({
+        let mut config = json!({
             "ociVersion": "1.2.1",
             "process": process,
             "root": {"path": "rootfs", "readonly": self.readonly},
             "mounts": mounts,
             "linux": linux
-        })
+        });
+        if let Some(h) = &self.hooks {
+            config["hooks"] = h.clone();
+        }
+        config
     }
 
     /// runtime.json as LinuxKit's ImageBundle writes it; every container roots at the first
@@ -248,9 +254,15 @@ fn containers() -> Vec<C> {
                  trap 'exit 0' TERM; while :; do sleep 1; done",
             )
         },
-        // Born in the `files` service's pid namespace (joined by the path bindNS made).
+        // Born in the `files` service's pid namespace (joined by the path bindNS made), with
+        // OCI hooks that print the state they read to init's console.
         C {
             pid_path: "/run/baleen-test/files-pid",
+            hooks: Some(json!({
+                "prestart": [hook("echo hook-prestart $(cat) >&2")],
+                "poststart": [hook("echo hook-poststart $(cat) >&2")],
+                "poststop": [hook("echo hook-poststop $(cat) >&2; exit 4")]
+            })),
             ..C::new(
                 "services",
                 "pidjoin",
@@ -301,6 +313,12 @@ fn containers() -> Vec<C> {
         },
         C::new("onshutdown", "000-marker", "echo onshutdown-marker-ok"),
     ]
+}
+
+/// An OCI hook running `script` with the busybox of the test image (on init's side).
+fn hook(script: &str) -> Value {
+    json!({"path": format!("{BUSYBOX_ROOT}/bin/busybox"), "args": ["sh", "-c", script],
+           "timeout": 20})
 }
 
 fn write(path: &Path, data: impl AsRef<[u8]>) {
@@ -593,6 +611,16 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "devcg: devcg-null-ok",
         "pidjoin: pidns-joined-files",
         "baleen: service pidjoin exited 0",
+    ]);
+    // OCI hooks: the state JSON on stdin at each phase; a failing poststop is a warning.
+    b.in_order(&[
+        r#"hook-prestart {"ociVersion":"1.2.1","id":"pidjoin","status":"creating","pid":"#,
+        "baleen: service pidjoin started pid ",
+    ]);
+    b.contains(&[
+        r#"hook-poststart {"ociVersion":"1.2.1","id":"pidjoin","status":"running","pid":"#,
+        r#"hook-poststop {"ociVersion":"1.2.1","id":"pidjoin","status":"stopped","bundle":"/containers/services/pidjoin","annotations":{}}"#,
+        "baleen: warning pidjoin: poststop hook /containers/onboot/000-first/rootfs/bin/busybox: exited with exit status: 4",
     ]);
     // The device cgroup refused opening ttyS0 (EPERM), which mknod was allowed to create.
     if !b

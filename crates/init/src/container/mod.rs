@@ -27,6 +27,8 @@ pub enum ContainerError {
     Seccomp { bundle: PathBuf, source: crate::seccomp::SeccompError },
     #[error("bundle {bundle}: {source}")]
     Devices { bundle: PathBuf, source: crate::devcg::DevcgError },
+    #[error("bundle {bundle}: {source}")]
+    Hooks { bundle: PathBuf, source: crate::hooks::HookError },
     #[error("bundle {bundle}: config.json has no process.args")]
     NoArgs { bundle: PathBuf },
     #[error("preparing {bundle}: {source}")]
@@ -70,6 +72,10 @@ impl Bundle {
             .map(crate::seccomp::compile)
             .transpose()
             .map_err(|source| ContainerError::Seccomp { bundle: dir.into(), source })?;
+        if let Some(h) = &config.hooks {
+            crate::hooks::check(h)
+                .map_err(|source| ContainerError::Hooks { bundle: dir.into(), source })?;
+        }
         let devcg = crate::devcg::compile(&config.linux.resources.devices)
             .map_err(|source| ContainerError::Devices { bundle: dir.into(), source })?;
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -6,6 +6,7 @@
 //! ordinary Rust code until exec.
 
 use super::{setup, Bundle, ContainerError};
+use crate::hooks;
 use crate::sys::real::{cstr, Real};
 use crate::sys::Sys;
 use std::fs::File;
@@ -254,7 +255,16 @@ pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
         for i in &b.runtime.interfaces {
             crate::netlink::apply_interface(i, pid).map_err(|e| e.to_string())?;
         }
-        bind_namespaces(b, pid)
+        bind_namespaces(b, pid)?;
+        // The namespaces exist and the process waits: prestart + createRuntime hooks.
+        if let Some(h) = &b.config.hooks {
+            let state = hook_state(b, "creating", Some(pid));
+            let state = state.as_state();
+            for (phase, list) in [("prestart", &h.prestart), ("createRuntime", &h.create_runtime)] {
+                hooks::run_all(&mut hooks::Exec, phase, list, &state).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
     })();
     if let Err(message) = parent_side {
         drop(go); // the child reads EOF and exits
@@ -269,7 +279,33 @@ pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
         reap(pid);
         return Err(ContainerError::Child { bundle: b.dir.clone(), message });
     }
+    if let Some(h) = &b.config.hooks {
+        let state = hook_state(b, "running", Some(pid));
+        for e in hooks::run_all_warn(&mut hooks::Exec, "poststart", &h.poststart, &state.as_state())
+        {
+            crate::console::event(&format!("warning {}: {e}", b.name));
+        }
+    }
     Ok(Started { pid, stdout: out_r, stderr: serr_r })
+}
+
+/// The owned parts of a hook's [`hooks::State`].
+pub struct HookState {
+    id: String,
+    status: &'static str,
+    pid: Option<i32>,
+    bundle: String,
+}
+
+impl HookState {
+    pub fn as_state(&self) -> hooks::State<'_> {
+        hooks::State { id: &self.id, status: self.status, pid: self.pid, bundle: &self.bundle }
+    }
+}
+
+/// The state hooks of `b` read.
+pub fn hook_state(b: &Bundle, status: &'static str, pid: Option<i32>) -> HookState {
+    HookState { id: b.name.clone(), status, pid, bundle: b.dir.display().to_string() }
 }
 
 fn reap(pid: i32) {
