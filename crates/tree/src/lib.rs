@@ -26,6 +26,7 @@ mod input;
 mod kernel;
 mod layer;
 mod listing;
+mod oci_layout;
 mod writer;
 
 pub use entry::{
@@ -39,4 +40,5 @@ pub use input::{for_each_section_entry, read_tar_file};
 pub use kernel::{decompress_kernel, KernelOptions};
 pub use layer::{clean_path, decompress, format_pax_time, parse_pax_time, Layer, LayerError};
 pub use listing::{describe, Listing};
+pub use oci_layout::{OciLayout, OCI_LAYOUT_FILE};
 pub use writer::{origin_of, Bundle, Section, TreeError, TreeWriter};

@@ -208,6 +208,36 @@ impl<S: EntrySink> TreeWriter<S> {
         res.map_err(|e| TreeError::from_image(&location, &reference, e))
     }
 
+    /// Volume `index` with `format: oci`: `containers/volumes/<name>/lower/` holds the image as
+    /// an OCI image layout (see [`crate::OciLayout`]), then the `tmp` and `merged` directories
+    /// as for any volume.
+    pub fn oci_volume(
+        &mut self,
+        index: usize,
+        name: &str,
+        layout: crate::OciLayout<'_>,
+    ) -> Result<(), TreeError> {
+        let location = format!("volume[{index}]");
+        let reference = layout.reference.clone();
+        let base = format!("containers/volumes/{name}");
+        let mut emit = sink_emit(&mut self.sink);
+        let res = (|| {
+            crate::oci_layout::emit_layout(
+                &format!("{base}/lower/"),
+                &location,
+                layout,
+                &mut emit,
+            )?;
+            for dir in ["tmp", "merged"] {
+                let e = Entry::new(format!("{base}/{dir}"), EntryKind::Dir, 0o755)
+                    .with_origin("linuxkit.volumes", &location);
+                emit(&e, &mut io::empty())?;
+            }
+            Ok(())
+        })();
+        res.map_err(|e| TreeError::from_image(&location, &reference, e))
+    }
+
     /// One container bundle (LinuxKit's `ImageBundle`).
     pub fn bundle(&mut self, b: Bundle<'_>) -> Result<(), TreeError> {
         let location = format!("{}[{}]", b.section.name(), b.index);
