@@ -14,6 +14,7 @@ pub mod files;
 pub mod format;
 pub mod images;
 pub mod incremental;
+pub mod oci_volume;
 pub mod output;
 pub mod pipeline;
 pub mod rootfs;

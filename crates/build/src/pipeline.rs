@@ -69,6 +69,8 @@ pub enum BuildError {
     Incremental(#[from] IncrementalError),
     #[error(transparent)]
     Sbom(#[from] SbomError),
+    #[error(transparent)]
+    OciVolume(#[from] crate::oci_volume::OciVolumeError),
     #[error("--input-tar cannot be combined with --pull (the copied sections would not be pulled again)")]
     InputTarWithPull,
     #[error("--input-tar {0} is also an output of this build: give the new build another name")]
@@ -104,6 +106,8 @@ struct Prepared {
     previous: Option<Previous>,
     /// The merged SBOM's path in the tree and bytes, unless `--no-sbom`.
     sbom: Option<(String, Vec<u8>)>,
+    /// Per volume, its OCI layout when it is `format: oci`.
+    oci_volumes: Vec<Option<crate::oci_volume::OciVolume>>,
 }
 
 /// Runs the build; returns the files written (empty for stdout).
@@ -120,7 +124,8 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
     let ids = IdMap::new(req.config);
     let containers = render(req.config, &images, &ids)?;
     let sbom = merged_sbom(req, &images, &containers)?;
-    let prep = Prepared { images, containers, ids, previous, sbom };
+    let oci_volumes = oci_volumes(req, &images)?;
+    let prep = Prepared { images, containers, ids, previous, sbom, oci_volumes };
     let mut outputs = Outputs::default();
     // The EFI formats share one UKI, made by the first of them.
     let mut uki = None;
@@ -498,13 +503,38 @@ fn merged_sbom(
     Ok(Some((path, crate::sbom::merge(&inputs, &created))))
 }
 
+/// The OCI layouts of `format: oci` volumes (their other platforms pulled when missing).
+fn oci_volumes(
+    req: &Request<'_>,
+    images: &HashMap<String, baleen_oci::Image>,
+) -> Result<Vec<Option<crate::oci_volume::OciVolume>>, BuildError> {
+    let mut out = Vec::new();
+    for (i, v) in req.config.volumes.iter().enumerate() {
+        let image = v.image.as_deref().filter(|s| !s.is_empty());
+        out.push(match image {
+            Some(image) if v.format == Some(baleen_spec::VolumeFormat::Oci) => {
+                Some(crate::oci_volume::prepare(
+                    req.store,
+                    &req.pull,
+                    i,
+                    &v.name,
+                    &images[image].reference,
+                    v.platforms.as_deref().unwrap_or_default(),
+                )?)
+            }
+            _ => None,
+        });
+    }
+    Ok(out)
+}
+
 /// The sections of the image tree, in LinuxKit's order, into `tw` (no SBOM).
 fn assemble_sections<S: EntrySink>(
     req: &Request<'_>,
     prep: &Prepared,
     tw: &mut TreeWriter<S>,
 ) -> Result<(), BuildError> {
-    let Prepared { images, containers, ids, previous, sbom: _ } = prep;
+    let Prepared { images, containers, ids, previous, sbom: _, oci_volumes } = prep;
     let previous = previous.as_ref();
     let cfg = req.config;
     let tree = |source| BuildError::Tree { format: req.formats[0], source };
@@ -547,12 +577,20 @@ fn assemble_sections<S: EntrySink>(
     }
     tw.finish_init().map_err(tree)?;
     for (i, v) in cfg.volumes.iter().enumerate() {
-        if v.format == Some(baleen_spec::VolumeFormat::Oci) {
-            return Err(BuildError::Volume {
-                index: i,
-                name: v.name.clone(),
-                message: "`format: oci` volumes are not supported yet".into(),
-            });
+        if let (Some(layout), Some(image)) = (&oci_volumes[i], v.image.as_deref()) {
+            let unchanged = previous.is_some_and(|p| p.volume_unchanged(i));
+            if copy(tw, image, &format!("volume[{i}]"), unchanged)? {
+                continue;
+            }
+            let mut open = |d: &str| layout.open(req.store, d);
+            let layout = baleen_tree::OciLayout {
+                reference: layout.reference.clone(),
+                blobs: layout.blobs.clone(),
+                index_json: layout.index_json.clone(),
+                open: &mut open,
+            };
+            tw.oci_volume(i, &v.name, layout).map_err(tree)?;
+            continue;
         }
         let image = v.image.as_deref().filter(|s| !s.is_empty());
         let unchanged = previous.is_some_and(|p| p.volume_unchanged(i));
