@@ -21,6 +21,9 @@ pub struct Knobs {
     /// Seconds services get between SIGTERM and SIGKILL (`baleen.shutdown_grace=`, default 5
     /// as LinuxKit's rc.shutdown).
     pub shutdown_grace: u64,
+    /// `baleen.devices=strict`: a container without device rules gets runc's default-deny
+    /// program too, as under LinuxKit (default `rules`: only bundles with rules get one).
+    pub strict_devices: bool,
 }
 
 impl Default for Knobs {
@@ -30,6 +33,7 @@ impl Default for Knobs {
             modules: Vec::new(),
             debug: false,
             shutdown_grace: 5,
+            strict_devices: false,
         }
     }
 }
@@ -49,6 +53,8 @@ pub fn parse(cmdline: &str) -> (Knobs, Vec<String>) {
                 k.modules.extend(v.split(',').filter(|m| !m.is_empty()).map(str::to_owned))
             }
             ("debug", v) => k.debug = v != "0",
+            ("devices", "strict") => k.strict_devices = true,
+            ("devices", "rules") => k.strict_devices = false,
             ("shutdown_grace", v) if v.parse::<u64>().is_ok() => {
                 k.shutdown_grace = v.parse().unwrap_or(5)
             }
@@ -66,12 +72,13 @@ mod tests {
     fn parses_knobs_and_ignores_the_rest() {
         let (k, w) = parse(
             "console=ttyS0 baleen.onboot_failure=poweroff baleen.modules=veth,overlay \
-             baleen.debug=1 baleen.shutdown_grace=1 baleen.bogus=2 quiet",
+             baleen.debug=1 baleen.shutdown_grace=1 baleen.bogus=2 baleen.devices=strict quiet",
         );
         assert_eq!(k.onboot_failure, OnbootFailure::Poweroff);
         assert_eq!(k.modules, ["veth", "overlay"]);
         assert!(k.debug);
         assert_eq!(k.shutdown_grace, 1);
+        assert!(k.strict_devices);
         assert_eq!(w, ["ignoring unknown kernel argument baleen.bogus=2"]);
         assert_eq!(parse("").0, Knobs::default());
     }

@@ -14,7 +14,7 @@
 //! Deviation: a bundle without any device rule gets no program (every device node its
 //! `/dev` holds stays usable), because images written for baleen-init before this existed
 //! (a getty opening `/dev/ttyS0` through a bind of the host's `/dev`) carry none; LinuxKit
-//! under runc would deny them. Non-goals: cgroup v1 `devices.allow`, runc's emulator for v1
+//! under runc would deny them. `baleen.devices=strict` gives them [`default_program`]. Non-goals: cgroup v1 `devices.allow`, runc's emulator for v1
 //! partial-wildcard quirks.
 
 use serde::Deserialize;
@@ -230,6 +230,12 @@ pub fn program(default_allow: bool, rules: &[Rule]) -> Vec<Insn> {
     p.push(insn(MOV32_K, 0, 0, 0, i32::from(default_allow)));
     p.push(insn(EXIT, 0, 0, 0, 0));
     p
+}
+
+/// runc's program for a container without rules: default deny and the built-in allows
+/// (`baleen.devices=strict`).
+pub fn default_program() -> Vec<Insn> {
+    program(false, &RUNC_DEFAULTS)
 }
 
 /// The program for a bundle's `linux.resources.devices`, `None` when it has no rules.

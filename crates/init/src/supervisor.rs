@@ -156,7 +156,10 @@ impl Supervisor {
     }
 
     fn start(&mut self, kind: Kind, dir: &Path) -> Result<i32, String> {
-        let bundle = Bundle::load(dir).map_err(|e| e.to_string())?;
+        let mut bundle = Bundle::load(dir).map_err(|e| e.to_string())?;
+        if self.knobs.strict_devices && bundle.devcg.is_none() {
+            bundle.devcg = Some(crate::devcg::default_program());
+        }
         let mut sys = Real;
         if let Err(e) = setup::prepare_host(&mut sys, &bundle.rootfs(), &bundle.runtime) {
             container::cleanup(&mut sys, &bundle);

@@ -4,7 +4,8 @@
 //! keep the suite's qemu time small:
 //!
 //! onboot order; a failing onboot reported with its stderr; overlay (a module) for a writable
-//! root; a readonly root refusing writes (EROFS); no capabilities refusing mknod; a device
+//! root; a readonly root refusing writes (EROFS); no capabilities refusing mknod; a bind whose
+//! destination goes through the image's `hostile -> /` symlink staying inside it; a device
 //! cgroup (eBPF) allowing mknod and kmsg but refusing to open ttyS0; a service born in another
 //! service's pid namespace joined by path; a service reading a
 //! `files` entry through a bind; a `net: new` service reaching the host namespace over a veth
@@ -191,9 +192,12 @@ fn containers() -> Vec<C> {
         },
         // A device cgroup (eBPF): LinuxKit's rule for a `devices:` entry (kmsg), runc's
         // defaults (mknod of anything), and nothing else: ttyS0 cannot be opened.
+        // Also a hostile path: the image's `hostile -> /` symlink must keep the bind's mount
+        // point inside the rootfs (its /tmp), not init's /tmp.
         C {
             readonly: false,
             caps: &["CAP_MKNOD"],
+            binds: &["/etc/test-file:/hostile/tmp/escape"],
             resources: json!({"devices": [
                 {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwm"}
             ]}),
@@ -202,7 +206,8 @@ fn containers() -> Vec<C> {
                 "devcg",
                 "mknod /k c 1 11 && mknod /s c 4 64 && echo devcg-mknod-ok; \
                  echo devcg-kmsg > /k && echo devcg-allowed-ok; \
-                 echo x > /s && echo devcg-BROKEN; cat /dev/null && echo devcg-null-ok",
+                 echo x > /s && echo devcg-BROKEN; cat /dev/null && echo devcg-null-ok; \
+                 echo inside $(cat /tmp/escape)",
             )
         },
         C {
@@ -296,6 +301,7 @@ fn containers() -> Vec<C> {
                 "/run/netns:/run/netns",
                 "/run/baleen:/run/baleen",
                 "/init:/usr/bin/baleen-ctl",
+                "/tmp:/host-tmp",
             ],
             mkdir: &["/run/baleen-test", "/run/netns"],
             ..C::new(
@@ -307,6 +313,7 @@ fn containers() -> Vec<C> {
                  nsenter --net=/run/netns/net ip -o addr show vc0 | grep -q 10.9.0.2 \
                    && echo bindns-ok; \
                  baleen-ctl ps; baleen-ctl logs 001-fail; \
+                 [ -e /host-tmp/escape ] && echo ESCAPED || echo no-escape; \
                  baleen-ctl stop nethost; sleep 1; \
                  echo powering-off; poweroff 2>/dev/null || kill -USR2 1",
             )
@@ -375,10 +382,22 @@ fn build_initrd(
     for d in ["tmp", "merged"] {
         std::fs::create_dir_all(root.join("containers/volumes/data").join(d)).unwrap();
     }
-    let dirs = ["bin", "dev", "proc", "sys", "tmp", "data", "run/baleen-test", "run/netns"];
+    let dirs = [
+        "bin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "data",
+        "run/baleen-test",
+        "run/netns",
+        "host-tmp",
+        "hostdev",
+    ];
     for d in dirs.iter().chain(&["run/baleen"]) {
         std::fs::create_dir_all(bb.join(d)).unwrap();
     }
+    std::os::unix::fs::symlink("/", bb.join("hostile")).unwrap();
     // Mount points of file binds (the root is read-only).
     write(&bb.join("etc/test-file"), "");
     write(&bb.join("usr/bin/baleen-ctl"), "");
@@ -609,6 +628,8 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "devcg: devcg-mknod-ok",
         "devcg: devcg-allowed-ok",
         "devcg: devcg-null-ok",
+        "devcg: inside hello from files",
+        "zz-poweroff: no-escape",
         "pidjoin: pidns-joined-files",
         "baleen: service pidjoin exited 0",
     ]);
@@ -645,6 +666,11 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
     if b.console.contains("ro-BROKEN") || b.console.contains("baleen: warning module") {
         b.fail("a read-only root accepted a write, or a module failed to load".into());
     }
+    if b.console.contains("ESCAPED") {
+        b.fail(
+            "a bind through the image's `hostile -> /` symlink created init's /tmp/escape".into(),
+        );
+    }
     // Status 1 on poweroff goes out through isa-debug-exit: qemu exits (1 << 1) | 1.
     if b.code != Some(3) {
         b.fail(format!("qemu exited {:?}, want 3", b.code));
@@ -658,12 +684,18 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
 fn acpi_power_button_powers_off_cleanly() {
     let containers = vec![
         C::new("onboot", "000-first", "echo first-ran"),
-        C::new(
-            "services",
-            "idle",
-            "echo host $(hostname); trap 'echo idle-got-term; exit 0' TERM; \
-             while :; do sleep 1; done",
-        ),
+        // baleen.devices=strict: no device rules, yet runc's default-deny program applies —
+        // the host's ttyS0, bound in, cannot be opened; /dev/null can.
+        C {
+            binds: &["/dev:/hostdev"],
+            ..C::new(
+                "services",
+                "idle",
+                "echo host $(hostname); echo x > /hostdev/ttyS0 || echo strict-denied; \
+                 cat /hostdev/null && echo strict-null-ok; \
+                 trap 'echo idle-got-term; exit 0' TERM; while :; do sleep 1; done",
+            )
+        },
         C::new("onshutdown", "000-bye", "echo bye"),
     ];
     // Coldplug through modules.alias: virtio_pci for the NIC's PCI id, then virtio_net for the
@@ -690,8 +722,8 @@ fn acpi_power_button_powers_off_cleanly() {
         &containers,
         &modules,
         &nic,
-        "baleen.debug=1",
-        Some("baleen: phase services started"),
+        "baleen.debug=1 baleen.devices=strict",
+        Some("idle: strict-null-ok"),
         |monitor| {
             // The human monitor drops input that arrives before its prompt.
             use std::io::{Read, Write};
@@ -721,6 +753,8 @@ fn acpi_power_button_powers_off_cleanly() {
         "baleen: onboot 000-first exited 0",
         "baleen: phase services started",
         "idle: host linuxkit-525400123456",
+        "idle: strict-denied",
+        "idle: strict-null-ok",
         "baleen: shutdown requested: acpi power button (poweroff)",
         "baleen: shutdown begin",
         "idle: idle-got-term",
