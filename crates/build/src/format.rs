@@ -94,6 +94,7 @@ impl Format {
                 | Format::KernelSquashfs
                 | Format::KernelErofs
         ) || crate::disk::writes(self)
+            || crate::bios::writes(self)
     }
 
     /// `tar` and `docker` are single streams that may go to `--o` / stdout; LinuxKit requires

@@ -9,6 +9,7 @@
 //! Non-goals: parsing command-line flags (crates/cli), knowing how a format is laid out
 //! (crates/formats), how layers are flattened (crates/tree) or how registries speak (crates/oci).
 
+pub mod bios;
 pub mod disk;
 pub mod files;
 pub mod format;

@@ -42,6 +42,9 @@ pub struct Request<'a> {
     pub input_tar: Option<PathBuf>,
     /// `--no-sbom`, `--sbom-output`, `--sbom-current-time` (spec §3 step 9).
     pub sbom: SbomOptions,
+    /// `--size` in bytes: the disk length of `qcow2-bios` (virtual) and `aws`, as LinuxKit's;
+    /// `None` sizes them to their content.
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -376,6 +379,13 @@ fn write_format(
             .map_err(io_err)?;
             w.flush().map_err(io_err)
         }
+        f if crate::bios::writes(f) => {
+            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
+            let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
+            let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
+            crate::bios::write(f, boot, req.store, &req.platform, req.size, dir, name, outputs)
+                .map_err(|source| BuildError::Disk { format, source })
+        }
         f if crate::disk::writes(f) => {
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
             let disk_err = |source| BuildError::Disk { format, source };
@@ -388,7 +398,7 @@ fn write_format(
                 );
             }
             let uki = uki.as_mut().expect("made above");
-            crate::disk::write(f, uki, dir, name, outputs).map_err(disk_err)
+            crate::disk::write_sized(f, uki, req.size, dir, name, outputs).map_err(disk_err)
         }
         Format::KernelSquashfs | Format::KernelErofs => {
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };

@@ -161,6 +161,7 @@ fn tar_build(store: &Store, out: &Path, sbom: SbomOptions) -> Vec<u8> {
         decompress_kernel: false,
         compression: InitrdCompression::Gzip,
         input_tar: None,
+        size: None,
         sbom,
     })
     .unwrap();
@@ -360,6 +361,7 @@ fn images_without_attestations_still_get_an_empty_sbom() {
         decompress_kernel: false,
         compression: InitrdCompression::Gzip,
         input_tar: None,
+        size: None,
         sbom: on(),
     })
     .unwrap();
