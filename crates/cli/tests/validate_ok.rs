@@ -119,7 +119,7 @@ fn dry_run_prints_the_merged_config_and_round_trips() {
     let out = baleen(&["build", "--dry-run", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let yaml = String::from_utf8(out.stdout).unwrap();
-    assert!(yaml.starts_with("kernel:\n  image: linuxkit/kernel:6.12.59\n"), "{yaml}");
+    assert!(yaml.starts_with("kernel:\n    image: linuxkit/kernel:6.12.59\n"), "{yaml}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("kernel+initrd"));
     // What dry-run prints is itself a valid config that prints the same.
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
@@ -157,4 +157,19 @@ fn stdin_is_a_file_named_dash() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--> -:2:5"));
+}
+
+#[test]
+fn quiet_validate_prints_nothing_on_success_and_still_reports_errors() {
+    let ok = baleen_testkit::workspace_root().join("examples/minimal.yml");
+    let out = baleen(&["-q", "validate", ok.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, "kernel:\n  imag: x\n").unwrap();
+    let out = baleen(&["validate", "-q", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yml:2:3"));
 }
