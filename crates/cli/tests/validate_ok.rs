@@ -158,3 +158,18 @@ fn stdin_is_a_file_named_dash() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--> -:2:5"));
 }
+
+#[test]
+fn quiet_validate_prints_nothing_on_success_and_still_reports_errors() {
+    let ok = baleen_testkit::workspace_root().join("examples/minimal.yml");
+    let out = baleen(&["-q", "validate", ok.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, "kernel:\n  imag: x\n").unwrap();
+    let out = baleen(&["validate", "-q", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yml:2:3"));
+}

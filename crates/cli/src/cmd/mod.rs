@@ -59,7 +59,7 @@ pub enum Command {
 /// Runs the chosen subcommand and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Validate(args) => validate::run(args),
+        Command::Validate(args) => validate::run(args, cli.global.quiet),
         Command::Build(args) => build::run(args),
         Command::Pkg(args) => pkg::run(args),
         Command::Run(args) => run::run(args),

@@ -22,7 +22,8 @@ pub struct ValidateArgs {
     expand_refs: bool,
 }
 
-pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
+/// `quiet` (`-q`) drops the summary line: the exit status alone says the files are valid.
+pub fn run(args: ValidateArgs, quiet: bool) -> anyhow::Result<i32> {
     let inputs = config_input::read_inputs(&args.files)?;
     let cfg = match config_input::load(&inputs) {
         Ok(cfg) => cfg,
@@ -35,6 +36,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
     if let Some(format) = format {
         let cfg = if args.expand_refs { cfg.with_expanded_refs() } else { cfg.clone() };
         config_input::print_config(&cfg, format)?;
+    }
+    if quiet {
+        return Ok(crate::exit::OK);
     }
     eprintln!(
         "{}: valid ({} init, {} onboot, {} onshutdown, {} services, {} files, {} volumes)",
