@@ -390,6 +390,7 @@ fn conformance(stem: &str) {
         decompress_kernel: false,
         compression: InitrdCompression::Gzip,
         input_tar: None,
+        size: None,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {stem}: {e}"));

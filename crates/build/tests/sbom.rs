@@ -59,8 +59,9 @@ fn spdx(package: &str, version: &str, file: &str) -> Value {
 }
 
 /// Writes `builder`'s image under `name` as the amd64 entry of an index that also holds an
-/// attestation manifest for it with one SPDX statement.
-fn attested(at: &Path, name: &str, builder: ImageBuilder, document: Value) {
+/// attestation manifest for it with one SPDX statement. Returns the digests of the statement and
+/// of the (skipped) provenance layer.
+fn attested(at: &Path, name: &str, builder: ImageBuilder, document: Value) -> (String, String) {
     let img = builder.build();
     img.write_layout(at, name);
     let statement = json!({
@@ -112,23 +113,24 @@ fn attested(at: &Path, name: &str, builder: ImageBuilder, document: Value) {
         }
     }
     std::fs::write(&path, serde_json::to_vec(&top).unwrap()).unwrap();
+    (statement_digest, config_digest)
 }
 
 fn store(at: &Path) -> Store {
-    attested(
+    let _ = attested(
         at,
         "docker.io/baleen/sbom-kernel:1",
         ImageBuilder::new()
             .layer(&[file("kernel", b"KERNEL"), file("kernel.tar", &tar_layer(&[]))]),
         spdx("linux", "6.6", "/kernel"),
     );
-    attested(
+    let _ = attested(
         at,
         "docker.io/baleen/sbom-init:1",
         ImageBuilder::new().layer(&[file_mode("init", b"#!/bin/sh\n", 0o755)]),
         spdx("init", "1.0", "/init"),
     );
-    attested(
+    let _ = attested(
         at,
         "docker.io/baleen/sbom-app:1",
         ImageBuilder::new()
@@ -301,7 +303,7 @@ fn two_builds_are_byte_identical_and_the_namespace_follows_the_content() {
 
 fn store_with_other_app(at: &Path) {
     store(at);
-    attested(
+    let _ = attested(
         at,
         "docker.io/baleen/sbom-app:1",
         ImageBuilder::new()
@@ -370,4 +372,54 @@ fn images_without_attestations_still_get_an_empty_sbom() {
     let doc: Value = serde_json::from_slice(&last.4).unwrap();
     assert!(doc.get("packages").is_none() && doc.get("files").is_none(), "{doc}");
     assert_eq!(doc["creationInfo"]["creators"], json!(["Organization: LinuxKit", "Tool: baleen"]));
+}
+
+#[test]
+fn attestations_are_pulled_with_the_image_and_cached() {
+    let Some(mut reg) = baleen_testkit::registry::Registry::plain() else { return };
+    let name = format!("{}/test/sbom-app:1", reg.host);
+    let src = tempfile::tempdir().unwrap();
+    let (statement, provenance) = attested(
+        src.path(),
+        &name,
+        ImageBuilder::new().layer(&[file_mode("bin/app", b"app", 0o755)]),
+        spdx("app", "3.0", "/bin/app"),
+    );
+    let r = baleen_oci::Reference::parse(&name).unwrap();
+    let push = baleen_oci::PushOptions::default();
+    baleen_oci::push_blocking(&Store::open(src.path()).unwrap(), &r, &r, &push).unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let yaml = format!("onboot:\n  - name: app\n    image: {name}\n");
+    let src = baleen_spec::Source { name: "p.yml", text: &yaml, template_dir: None };
+    let cfg = baleen_spec::load_all(&[src], None).unwrap();
+    let run = |out: &Path| {
+        build(&Request {
+            config: &cfg,
+            formats: vec![Format::Tar],
+            output: Output::File(out.to_path_buf()),
+            platform: Platform::new("linux", "amd64", None),
+            store: &store,
+            pull: PullOptions::default(),
+            decompress_kernel: false,
+            compression: InitrdCompression::Gzip,
+            input_tar: None,
+            size: None,
+            sbom: on(),
+        })
+        .unwrap();
+        entries(&std::fs::read(out).unwrap()).pop().unwrap().4
+    };
+    let first = run(&tmp.path().join("a.tar"));
+    let doc: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(doc["packages"][0]["name"], "app", "{doc}");
+    assert_eq!(doc["files"][0]["fileName"], "containers/onboot/000-app/lower/bin/app");
+    let has = |d: &str| store.has_blob(&baleen_oci::Digest::parse(d).unwrap());
+    assert!(has(&statement), "the SPDX statement is cached in the store");
+    assert!(!has(&provenance), "other attestations are not fetched");
+
+    // From the store alone: the registry is gone, the SBOM is the same.
+    reg.kill();
+    assert!(run(&tmp.path().join("b.tar")) == first);
 }
