@@ -1,0 +1,82 @@
+//! `baleen cache` as a user runs it: list, export, import into another store, remove, gc, and
+//! the errors for a missing image and a damaged archive (which must leave the store as it was).
+
+use baleen_testkit::image::ImageBuilder;
+use baleen_testkit::layers::{file, file_mode};
+use std::path::Path;
+use std::process::{Command, Output};
+
+const NAME: &str = "docker.io/baleen/cache-cli:1";
+
+fn baleen(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_baleen"))
+        .arg("cache")
+        .args(args)
+        .arg("--cache")
+        .arg(store)
+        .env_remove("BALEEN_CACHE")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn blob_count(store: &Path) -> usize {
+    std::fs::read_dir(store.join("blobs/sha256")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn export_import_rm_gc_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let image = ImageBuilder::new()
+        .layer(&[file_mode("bin/tool", b"#!/bin/sh\necho hi\n", 0o755), file("etc/motd", b"hi")])
+        .build();
+    image.write_layout(&a, NAME);
+
+    let listed = ok(baleen(&a, &["ls"]));
+    assert!(listed.contains(NAME) && listed.contains(&image.manifest.digest), "{listed}");
+
+    let archive = tmp.path().join("img.tar");
+    ok(baleen(&a, &["export", NAME, "-o", archive.to_str().unwrap()]));
+    ok(baleen(&b, &["import", archive.to_str().unwrap()]));
+    let listed = ok(baleen(&b, &["ls"]));
+    assert!(listed.contains(NAME) && listed.contains(&image.manifest.digest), "{listed}");
+    assert_eq!(blob_count(&b), image.blobs().len());
+
+    ok(baleen(&b, &["rm", NAME]));
+    assert!(!ok(baleen(&b, &["ls"])).contains(NAME));
+    ok(baleen(&b, &["gc"]));
+    assert_eq!(blob_count(&b), 0, "gc leaves no blob that no image uses");
+}
+
+#[test]
+fn missing_image_and_damaged_archive_are_errors_that_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    ImageBuilder::new().layer(&[file("a", b"a")]).build().write_layout(&store, NAME);
+    let before = ok(baleen(&store, &["ls"]));
+
+    let out = baleen(&store, &["export", "docker.io/baleen/absent:1", "-o", "/dev/null"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absent"), "the error names the image");
+
+    // An export cut short: the import must fail and leave the store exactly as it was.
+    let other = tmp.path().join("o");
+    let big = vec![7u8; 256 * 1024];
+    ImageBuilder::new()
+        .layer(&[file("big", &big)])
+        .build()
+        .write_layout(&other, "docker.io/baleen/cut:1");
+    let full = tmp.path().join("full.tar");
+    ok(baleen(&other, &["export", "docker.io/baleen/cut:1", "-o", full.to_str().unwrap()]));
+    let bytes = std::fs::read(&full).unwrap();
+    let cut = tmp.path().join("cut.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = baleen(&store, &["import", cut.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0), "a truncated archive is refused");
+    assert_eq!(ok(baleen(&store, &["ls"])), before, "the store is unchanged");
+}
