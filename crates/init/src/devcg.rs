@@ -243,8 +243,10 @@ pub fn compile(spec: &[DeviceRule]) -> Result<Option<Vec<Insn>>, DevcgError> {
     Ok(rules(spec)?.map(|(default_allow, r)| program(default_allow, &r)))
 }
 
-/// Loads `prog` and attaches it to the cgroup directory `cgroup` (replacing a program a
-/// previous container of the same name left there). The cgroup keeps the program alive.
+/// Loads `prog` and attaches it to the cgroup directory `cgroup`, with `BPF_F_ALLOW_MULTI` as
+/// runc does, so a runtime inside the container (containerd + runc) can still attach programs
+/// to the cgroups below — every program on the path must then allow an access. The cgroup
+/// keeps the program alive.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub fn attach(cgroup: &std::path::Path, prog: &[Insn]) -> Result<(), DevcgError> {
@@ -253,6 +255,7 @@ pub fn attach(cgroup: &std::path::Path, prog: &[Insn]) -> Result<(), DevcgError>
     const BPF_PROG_ATTACH: libc::c_long = 8;
     const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
     const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
 
     /// The `BPF_PROG_LOAD` part of `union bpf_attr`, up to `expected_attach_type`.
     #[repr(C)]
@@ -324,9 +327,7 @@ pub fn attach(cgroup: &std::path::Path, prog: &[Insn]) -> Result<(), DevcgError>
         target_fd: dir.as_raw_fd() as u32,
         attach_bpf_fd: prog_fd.as_raw_fd() as u32,
         attach_type: BPF_CGROUP_DEVICE,
-        // No flags: one program per cgroup, replacing any there (a finished container of the
-        // same name); the parents carry none.
-        attach_flags: 0,
+        attach_flags: BPF_F_ALLOW_MULTI,
     };
     // SAFETY: attr is a live, initialised struct of the size passed.
     let rc = unsafe {

@@ -56,6 +56,12 @@ fn apply_cgroup(b: &Bundle, pid: i32) -> std::io::Result<()> {
     if limited {
         enable_controllers(&cg);
     }
+    if b.devcg.is_some() {
+        // Programs add up on a cgroup (ALLOW_MULTI): a group an earlier container of the same
+        // name left behind goes, with its program, before this one's is attached. A group
+        // still in use stays (rmdir fails) and the programs combine.
+        let _ = std::fs::remove_dir(&dir);
+    }
     std::fs::create_dir_all(&dir)?;
     let set = |file: &str, v: String| {
         std::fs::write(dir.join(file), v).map_err(|e| {
