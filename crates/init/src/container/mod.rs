@@ -214,6 +214,24 @@ mod tests {
         assert_eq!(plan[4], "child: mount - / - rec|slave -");
         assert!(plan.contains(&"child: drop_bounding keep=0x0".to_owned()), "{plan:#?}");
         assert_eq!(plan.last().unwrap(), "exec [\"/bin/true\"]");
+
+        // A pid namespace by path is joined around the clone; device rules make a program.
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"process": {"args": ["/bin/true"]},
+                "linux": {"namespaces": [{"type": "pid", "path": "/run/pidns/a"}],
+                          "resources": {"devices": [{"allow": true, "type": "c", "major": 1,
+                                                     "minor": 11, "access": "rw"}]}}}"#,
+        )
+        .unwrap();
+        let plan = super::plan(&dir).unwrap();
+        assert_eq!(plan[2], "join pid namespace /run/pidns/a around the clone");
+        assert_eq!(plan[3], format!("clone 0x20000 cgroup baleen/{name}"));
+        // Loads (6); runc's defaults: two mknod-only rules with an access test (6 each), eight
+        // rwm nodes (5 each), pts/* (4); the bundle's rule with an access test (8); default (2).
+        let insns = 6 + 2 * 6 + 8 * 5 + 4 + 8 + 2;
+        assert_eq!(plan[4], format!("device cgroup program {insns} insns"));
+        assert!(!plan.iter().any(|l| l.contains("setns")), "{plan:#?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
