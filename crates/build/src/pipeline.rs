@@ -590,6 +590,7 @@ fn assemble_sections<S: EntrySink>(
         if let (Some(layout), Some(image)) = (&oci_volumes[i], v.image.as_deref()) {
             let unchanged = previous.is_some_and(|p| p.volume_unchanged(i));
             if copy(tw, image, &format!("volume[{i}]"), unchanged)? {
+                tw.volume_dirs(i, &v.name).map_err(tree)?;
                 continue;
             }
             let mut open = |d: &str| layout.open(req.store, d);
@@ -606,6 +607,7 @@ fn assemble_sections<S: EntrySink>(
         let unchanged = previous.is_some_and(|p| p.volume_unchanged(i));
         if let Some(r) = image.filter(|_| unchanged) {
             if copy(tw, r, &format!("volume[{i}]"), true)? {
+                tw.volume_dirs(i, &v.name).map_err(tree)?;
                 continue;
             }
         }

@@ -478,3 +478,35 @@ fn test_cases_000_build_010_reproducible() {
 fn test_cases_000_build_070_volumes_006_mount_types() {
     conformance("test-cases-000_build-070_volumes-006_mount_types");
 }
+
+#[test]
+fn input_tar_rebuild_of_a_volume_is_byte_identical() {
+    host_paths();
+    let yaml = "init:\n  - linuxkit/init:b5506cc74a6812dc40982cacfd2f4328f8a4b12a\nvolumes:\n  - name: vola\n    image: alpine:3.21\nfiles:\n  - path: etc/linuxkit.yml\n    metadata: yaml\n";
+    let src = baleen_spec::Source { name: "v.yml", text: yaml, template_dir: None };
+    let cfg = baleen_spec::load_all(&[src], None).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = stand_ins(&tmp.path().join("store"));
+    let run = |out: &Path, input: Option<&Path>| {
+        build(&Request {
+            config: &cfg,
+            formats: vec![Format::Tar],
+            output: Output::File(out.to_path_buf()),
+            platform: Platform::new("linux", "amd64", None),
+            store: &store,
+            pull: PullOptions::default(),
+            decompress_kernel: false,
+            compression: InitrdCompression::Gzip,
+            input_tar: input.map(Path::to_path_buf),
+            size: None,
+            sbom: Default::default(),
+        })
+        .unwrap();
+        std::fs::read(out).unwrap()
+    };
+    let full = run(&tmp.path().join("a.tar"), None);
+    let again = run(&tmp.path().join("b.tar"), Some(&tmp.path().join("a.tar")));
+    let list = |t: &[u8]| read_tree(t, &[]).listing;
+    assert_eq!(list(&again), list(&full));
+    assert!(again == full);
+}

@@ -198,12 +198,7 @@ impl<S: EntrySink> TreeWriter<S> {
                 Some(RESOLVCONF_SYMLINK),
                 &mut emit,
             )?;
-            for dir in ["tmp", "merged"] {
-                let e = Entry::new(format!("{base}/{dir}"), EntryKind::Dir, 0o755)
-                    .with_origin("linuxkit.volumes", &location);
-                emit(&e, &mut io::empty())?;
-            }
-            Ok(())
+            emit_volume_dirs(&base, &location, &mut emit)
         })();
         res.map_err(|e| TreeError::from_image(&location, &reference, e))
     }
@@ -228,14 +223,19 @@ impl<S: EntrySink> TreeWriter<S> {
                 layout,
                 &mut emit,
             )?;
-            for dir in ["tmp", "merged"] {
-                let e = Entry::new(format!("{base}/{dir}"), EntryKind::Dir, 0o755)
-                    .with_origin("linuxkit.volumes", &location);
-                emit(&e, &mut io::empty())?;
-            }
-            Ok(())
+            emit_volume_dirs(&base, &location, &mut emit)
         })();
         res.map_err(|e| TreeError::from_image(&location, &reference, e))
+    }
+
+    /// `--input-tar`: the `tmp` and `merged` directories of volume `index`, after its `lower`
+    /// was copied from the previous build (they are tagged `linuxkit.volumes`, not with the
+    /// image, so the copy by image and location does not carry them).
+    pub fn volume_dirs(&mut self, index: usize, name: &str) -> Result<(), TreeError> {
+        let location = format!("volume[{index}]");
+        let mut emit = sink_emit(&mut self.sink);
+        emit_volume_dirs(&format!("containers/volumes/{name}"), &location, &mut emit)
+            .map_err(|e| TreeError::from_image(&location, "linuxkit.volumes", e))
     }
 
     /// One container bundle (LinuxKit's `ImageBundle`).
@@ -356,6 +356,20 @@ impl<S: EntrySink> TreeWriter<S> {
         .map_err(|e| TreeError::from_image(location, source, e))?;
         Ok(n)
     }
+}
+
+/// A volume's `tmp` and `merged` directories (always, even for read-only volumes, as LinuxKit).
+fn emit_volume_dirs(
+    base: &str,
+    location: &str,
+    emit: &mut crate::image::Emit<'_>,
+) -> Result<(), ImageError> {
+    for dir in ["tmp", "merged"] {
+        let e = Entry::new(format!("{base}/{dir}"), EntryKind::Dir, 0o755)
+            .with_origin("linuxkit.volumes", location);
+        emit(&e, &mut io::empty())?;
+    }
+    Ok(())
 }
 
 /// Passes data through while keeping a copy.
