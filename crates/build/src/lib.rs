@@ -2,9 +2,10 @@
 //! output files out.
 //!
 //! Key types: [`Format`] (LinuxKit's format names and their output files), [`Outputs`] (files
-//! that appear whole or not at all). The pipeline pulls every image of the config, renders each
-//! container's `config.json`/`runtime.json`, streams the image tree into each format's writer,
-//! and commits the outputs together.
+//! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]). The
+//! pipeline pulls every image of the config, renders each container's `config.json`/
+//! `runtime.json`, streams the image tree into each format's writer, and commits the outputs
+//! together.
 //!
 //! Non-goals: parsing command-line flags (crates/cli), knowing how a format is laid out
 //! (crates/formats), how layers are flattened (crates/tree) or how registries speak (crates/oci).
