@@ -1,0 +1,197 @@
+//! kernel+squashfs and kernel+erofs of the spine system, built by the pipeline and booted as
+//! `baleen run PREFIX` boots them: Debian's cloud kernel, baleen's stage-1 initrd (which loads
+//! virtio-scsi, sd_mod and the filesystem from the kernel image's modules, mounts the root
+//! under a tmpfs overlay and execs the root's baleen-init), the image as /dev/sda. Each boot
+//! checks onboot, a writable service reading a `files` entry, and a clean poweroff; the outputs
+//! are checked first without qemu (names, the stage-1 initrd's contents, two builds identical).
+
+use baleen_build::{build, Format, Output, Request};
+use baleen_formats::InitrdCompression;
+use baleen_oci::{Platform, PullOptions, Store};
+use baleen_testkit::boot::BootTest;
+use baleen_testkit::image::ImageBuilder;
+use baleen_testkit::layers::{dir, file, tar_layer, TestEntry};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+mod common;
+use common::{spine_store, SPINE_YAML};
+
+/// What stage 1 needs from Debian's modules, with what they depend on (read from `.modinfo`).
+const ROOT_MODULES: &[&str] =
+    &["virtio_pci", "virtio_scsi", "sd_mod", "squashfs", "erofs", "overlay", "sr_mod", "isofs"];
+
+fn depends(ko: &[u8]) -> Vec<String> {
+    let key = b"\0depends=";
+    let Some(at) = ko.windows(key.len()).position(|w| w == key) else { return vec![] };
+    let rest = &ko[at + key.len()..];
+    let end = rest.iter().position(|&b| b == 0).unwrap();
+    String::from_utf8_lossy(&rest[..end])
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// A kernel image like pkg/kernel's but without modules.dep (the build must read `.modinfo`).
+fn rootfs_kernel(store: &Path, kernel: &baleen_testkit::kernel::Kernel) {
+    let mut by_name = std::collections::BTreeMap::new();
+    let mut stack = vec![kernel.modules.join("kernel")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Some(n) = p.file_name().unwrap().to_str().unwrap().strip_suffix(".ko") {
+                by_name.insert(n.replace('-', "_"), p);
+            }
+        }
+    }
+    let mut want: Vec<String> = ROOT_MODULES.iter().map(|s| s.to_string()).collect();
+    let mut files = BTreeSet::new();
+    while let Some(n) = want.pop() {
+        let Some(p) = by_name.get(&n) else { continue };
+        if files.insert(p.clone()) {
+            want.extend(depends(&std::fs::read(p).unwrap()));
+        }
+    }
+    let base = format!("lib/modules/{}", kernel.release);
+    let mut entries: Vec<TestEntry> = Vec::new();
+    let mut dirs = BTreeSet::new();
+    for p in &files {
+        let rel = p.strip_prefix(&kernel.modules).unwrap().to_str().unwrap().to_owned();
+        let path = format!("{base}/{rel}");
+        let parts: Vec<&str> = path.split('/').collect();
+        for i in 1..parts.len() {
+            let d = format!("{}/", parts[..i].join("/"));
+            if dirs.insert(d.clone()) {
+                entries.push(dir(&d));
+            }
+        }
+        entries.push(file(&path, &std::fs::read(p).unwrap()));
+    }
+    ImageBuilder::new()
+        .layer(&[
+            file("kernel", &std::fs::read(&kernel.vmlinuz).unwrap()),
+            file("kernel.tar", &tar_layer(&entries)),
+        ])
+        .build()
+        .write_layout(store, "docker.io/baleen/rootfs-kernel:1");
+}
+
+fn build_to(store: &Store, format: Format, out: &Path) {
+    let yaml = SPINE_YAML.replace("baleen/spine-kernel:1", "baleen/rootfs-kernel:1");
+    let src = baleen_spec::Source { name: "rootfs.yml", text: &yaml, template_dir: None };
+    let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
+    build(&Request {
+        config: &cfg,
+        formats: vec![format],
+        output: Output::Base { dir: out.to_owned(), name: "spine".into() },
+        platform: Platform::new("linux", "amd64", None),
+        store,
+        pull: PullOptions::default(),
+        decompress_kernel: false,
+        compression: InitrdCompression::Gzip,
+        input_tar: None,
+        size: None,
+        sbom: Default::default(),
+    })
+    .unwrap_or_else(|e| panic!("building {format}: {e}"));
+}
+
+/// The names in the stage-1 initrd (gzip'd newc cpio).
+fn initrd_names(path: &Path) -> Vec<String> {
+    let mut cpio = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()),
+        &mut cpio,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 110 <= cpio.len() && &cpio[at..at + 6] == b"070701" {
+        let field = |i: usize| {
+            let s = std::str::from_utf8(&cpio[at + 6 + i * 8..at + 14 + i * 8]).unwrap();
+            usize::from_str_radix(s, 16).unwrap()
+        };
+        let (size, namesize) = (field(6), field(11));
+        let name = String::from_utf8(cpio[at + 110..at + 110 + namesize - 1].to_vec()).unwrap();
+        at = ((at + 110 + namesize).div_ceil(4) * 4 + size).div_ceil(4) * 4;
+        if name == "TRAILER!!!" {
+            break;
+        }
+        out.push(name);
+    }
+    out
+}
+
+fn boot_rootfs(format: Format, image_suffix: &str, name: &str) {
+    let Some(_) = baleen_testkit::require_tool("busybox") else { return };
+    let Some(kernel) = baleen_testkit::kernel::debian_cloud_kernel() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let store = spine_store(&tmp.path().join("store"), &kernel);
+    rootfs_kernel(&tmp.path().join("store"), &kernel);
+    let (out, again) = (tmp.path().join("out"), tmp.path().join("again"));
+    build_to(&store, format, &out);
+    build_to(&store, format, &again);
+    for suffix in ["-kernel", "-cmdline", image_suffix, "-root-initrd.img"] {
+        let (a, b) = (out.join(format!("spine{suffix}")), again.join(format!("spine{suffix}")));
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "{suffix} differs between builds"
+        );
+    }
+    let names = initrd_names(&out.join("spine-root-initrd.img"));
+    for want in [
+        "init",
+        "etc/baleen-stage1",
+        "kernel/drivers/scsi/virtio_scsi.ko",
+        "kernel/drivers/scsi/scsi_mod.ko",
+        "modules.dep",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want || n.ends_with(&format!("/{want}"))),
+            "{want} in the stage-1 initrd: {names:?}"
+        );
+    }
+    assert!(
+        !names.iter().any(|n| n.contains("containers")),
+        "only stage 1 in the initrd: {names:?}"
+    );
+
+    let Some(vm) = BootTest::path(name, &out.join("spine")) else { return };
+    let t = Duration::from_secs(200);
+    vm.wait_for("baleen: stage1 root /dev/sda", t);
+    vm.wait_for("spine-onboot-ok", t);
+    vm.wait_for("writable", t);
+    vm.wait_for("spine-files-ok", t);
+    let console = vm.wait_for("baleen: poweroff status 0", t);
+    // Stage 1 runs first, then the root's own init from the start.
+    let at =
+        |m: &str| console.find(m).unwrap_or_else(|| panic!("{m:?} on the console:\n{console}"));
+    assert!(at("baleen: stage1 started") < at("baleen: stage1 modules loaded"));
+    assert!(at("baleen: stage1 root mounted") < at("baleen: stage1 switching root"));
+    let second_init = console.rfind("baleen: init started").unwrap();
+    assert!(
+        at("baleen: stage1 switching root") < second_init,
+        "the root's init runs after the switch"
+    );
+    assert!(at("baleen: phase mounts done") > second_init);
+    for l in console.lines().filter(|l| l.contains("baleen: stage1") || l.contains("init started"))
+    {
+        eprintln!("{name}: {l}");
+    }
+    let outcome = vm.wait_exit();
+    assert_eq!(outcome.verdict.code, 0, "a clean poweroff exits 0: {:?}", outcome.verdict.message);
+}
+
+#[test]
+fn kernel_squashfs_boots_through_stage1_to_services() {
+    boot_rootfs(Format::KernelSquashfs, "-squashfs.img", "rootfs-squashfs");
+}
+
+#[test]
+fn kernel_erofs_boots_through_stage1_to_services() {
+    boot_rootfs(Format::KernelErofs, "-erofs.img", "rootfs-erofs");
+}
