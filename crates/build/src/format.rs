@@ -95,6 +95,7 @@ impl Format {
                 | Format::KernelErofs
         ) || crate::disk::writes(self)
             || crate::bios::writes(self)
+            || crate::iso::writes(self)
     }
 
     /// `tar` and `docker` are single streams that may go to `--o` / stdout; LinuxKit requires

@@ -16,6 +16,7 @@ pub mod files;
 pub mod format;
 pub mod images;
 pub mod incremental;
+pub mod iso;
 pub mod oci_volume;
 pub mod output;
 pub mod pipeline;

@@ -86,6 +86,8 @@ pub enum BuildError {
     Disk { format: Format, source: crate::disk::DiskError },
     #[error("writing {format}: {source}")]
     Rootfs { format: Format, source: crate::rootfs::RootfsError },
+    #[error("writing {format}: {source}")]
+    Iso { format: Format, source: crate::iso::IsoBuildError },
 }
 
 /// One container, rendered.
@@ -399,6 +401,18 @@ fn write_format(
             }
             let uki = uki.as_mut().expect("made above");
             crate::disk::write_sized(f, uki, req.size, dir, name, outputs).map_err(disk_err)
+        }
+        Format::KernelIso | Format::IsoBios => {
+            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
+            let iso = crate::iso::IsoRequest {
+                format,
+                store: req.store,
+                platform: &req.platform,
+                compression: req.compression,
+                dir,
+                name,
+            };
+            crate::iso::write(&iso, outputs, |sink| assemble(req, prep, &mut TreeWriter::new(sink)))
         }
         Format::KernelSquashfs | Format::KernelErofs => {
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };

@@ -1,0 +1,344 @@
+//! The ISO 9660 formats written from the image tree: `kernel+iso` (`B-kernel`, `B-cmdline` and
+//! `B.iso`, the tree minus `boot/`, as LinuxKit's `genisoimage -R` makes it) and `iso-bios`
+//! (`B.iso`: the whole tree, plus `boot/initrd.img` and ISOLINUX, bootable from a CD and,
+//! hybrid, from a disk).
+//!
+//! One tree pass each. File data is spooled to an anonymous temporary file in the output
+//! directory (ISO directories come before the data, see `baleen_disk::iso`); for `iso-bios` the
+//! same pass also writes the initrd, reading each file back from the spool rather than the
+//! images twice.
+//!
+//! `iso-bios` boots `/boot/kernel` with `initrd=/boot/initrd.img`, the initrd `kernel+initrd`
+//! writes, where LinuxKit boots with `root=/dev/sr0` and the ISO as root filesystem: Debian's
+//! cloud kernel has ISO 9660 and the CD-ROM driver as modules (docs/compat.md). ISOLINUX comes
+//! from the `baleen/isolinux` component in the store, else from the host's Debian `isolinux` and
+//! `syslinux-common`.
+
+use crate::format::Format;
+use crate::output::Outputs;
+use crate::BuildError;
+use baleen_disk::{BiosBoot, IsoOptions, IsoTree, IsoWriteError};
+use baleen_formats::{InitrdCompression, InitrdOptions, InitrdWriter};
+use baleen_oci::{Platform, Store};
+use baleen_tree::{Entry, EntryKind, EntrySink};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// Where Debian puts the ISOLINUX files, in the component image and on hosts.
+pub const ISOLINUX_BIN: &str = "usr/lib/ISOLINUX/isolinux.bin";
+pub const ISOHDPFX_BIN: &str = "usr/lib/ISOLINUX/isohdpfx.bin";
+pub const LDLINUX_C32: &str = "usr/lib/syslinux/modules/bios/ldlinux.c32";
+const COMPONENT: &str = "docker.io/baleen/isolinux:";
+/// LinuxKit's volume id (`genisoimage -V LinuxKit`).
+const VOLUME_ID: &str = "LinuxKit";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IsoBuildError {
+    #[error(
+        "no ISOLINUX: the store has no baleen/isolinux image and /{ISOLINUX_BIN} is missing; \
+         install Debian's isolinux and syslinux-common or build pkg/isolinux \
+         (`baleen pkg build pkg/isolinux`)"
+    )]
+    NoIsolinux,
+    #[error("reading ISOLINUX from {image}: {message}")]
+    Component { image: String, message: String },
+    #[error("reading {path}: {source}")]
+    Host { path: PathBuf, source: io::Error },
+    #[error("the image tree has no boot/kernel: {0} needs a kernel section")]
+    NoKernel(Format),
+    #[error("{0}")]
+    Iso(#[source] IsoWriteError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+fn io_err(what: &str) -> impl FnOnce(io::Error) -> IsoBuildError + '_ {
+    move |source| IsoBuildError::Io { what: what.to_string(), source }
+}
+
+/// The formats written here.
+pub fn writes(f: Format) -> bool {
+    matches!(f, Format::KernelIso | Format::IsoBios)
+}
+
+/// What the build passes down: where the outputs go and how the tree is produced.
+pub struct IsoRequest<'a> {
+    pub format: Format,
+    pub store: &'a Store,
+    pub platform: &'a Platform,
+    pub compression: InitrdCompression,
+    pub dir: &'a Path,
+    pub name: &'a str,
+}
+
+/// Writes `req.format`'s files; `assemble` runs the one tree pass into the sink it is given.
+pub fn write(
+    req: &IsoRequest<'_>,
+    outputs: &mut Outputs,
+    assemble: impl FnOnce(&mut dyn EntrySink) -> Result<(), BuildError>,
+) -> Result<(), BuildError> {
+    let format = req.format;
+    let fail = |source| BuildError::Iso { format, source };
+    let base = |suffix: &str| req.dir.join(format!("{}{suffix}", req.name));
+    // The spool lives next to the output: it is as big as the ISO, and /tmp may be a tmpfs.
+    std::fs::create_dir_all(req.dir)
+        .map_err(|e| fail(io_err("creating the output directory")(e)))?;
+    let spool =
+        tempfile::tempfile_in(req.dir).map_err(|e| fail(io_err("creating the ISO spool")(e)))?;
+    let mut tree = IsoTree::new(spool);
+    let opts;
+    let isolinux;
+    match format {
+        Format::KernelIso => {
+            let mut split =
+                SplitBoot::new().map_err(|e| fail(io_err("creating a temporary kernel")(e)))?;
+            split.iso = Some(&mut tree);
+            assemble(&mut split)?;
+            let SplitBoot { mut kernel, kernel_len, cmdline, .. } = split;
+            if kernel_len == 0 {
+                return Err(fail(IsoBuildError::NoKernel(format)));
+            }
+            let mut w =
+                outputs.create(&base("-kernel")).map_err(|e| fail(io_err("B-kernel")(e)))?;
+            kernel.rewind().map_err(|e| fail(io_err("B-kernel")(e)))?;
+            io::copy(&mut kernel, &mut w).map_err(|e| fail(io_err("B-kernel")(e)))?;
+            w.flush().map_err(|e| fail(io_err("B-kernel")(e)))?;
+            if !cmdline.is_empty() {
+                let mut w =
+                    outputs.create(&base("-cmdline")).map_err(|e| fail(io_err("B-cmdline")(e)))?;
+                w.write_all(&cmdline).map_err(|e| fail(io_err("B-cmdline")(e)))?;
+                w.flush().map_err(|e| fail(io_err("B-cmdline")(e)))?;
+            }
+            opts = IsoOptions { volume_id: VOLUME_ID, bios: None };
+        }
+        Format::IsoBios => {
+            // Found first: a missing boot loader should not cost a whole tree pass.
+            isolinux = find_isolinux(req.store, req.platform).map_err(fail)?;
+            let initrd_file = tempfile::tempfile_in(req.dir)
+                .map_err(|e| fail(io_err("creating the initrd")(e)))?;
+            let initrd_opts =
+                InitrdOptions { compression: req.compression, threads: 0, prepend_ucode: true };
+            let initrd = InitrdWriter::new(io::sink(), BufWriter::new(initrd_file), initrd_opts);
+            let mut both = Both { iso: &mut tree, initrd };
+            assemble(&mut both)?;
+            let out = both.initrd.finish().map_err(|e| fail(io_err("writing the initrd")(e)))?;
+            if out.kernel_len == 0 {
+                return Err(fail(IsoBuildError::NoKernel(format)));
+            }
+            let mut initrd = out
+                .initrd
+                .into_inner()
+                .map_err(|e| fail(io_err("writing the initrd")(e.into_error())))?;
+            initrd.rewind().map_err(|e| fail(io_err("rewinding the initrd")(e)))?;
+            add_file(&mut tree, "boot/initrd.img", 0o644, out.initrd_len, &mut initrd)
+                .map_err(fail)?;
+            let cfg = isolinux_cfg(&out.cmdline);
+            add_file(
+                &mut tree,
+                "isolinux/isolinux.bin",
+                0o444,
+                isolinux.bin.len() as u64,
+                &mut &isolinux.bin[..],
+            )
+            .map_err(fail)?;
+            add_file(
+                &mut tree,
+                "isolinux/ldlinux.c32",
+                0o444,
+                isolinux.ldlinux.len() as u64,
+                &mut &isolinux.ldlinux[..],
+            )
+            .map_err(fail)?;
+            add_file(
+                &mut tree,
+                "isolinux/isolinux.cfg",
+                0o444,
+                cfg.len() as u64,
+                &mut cfg.as_bytes(),
+            )
+            .map_err(fail)?;
+            opts = IsoOptions {
+                volume_id: VOLUME_ID,
+                bios: Some(BiosBoot {
+                    image: "isolinux/isolinux.bin",
+                    catalog: "isolinux/boot.cat",
+                    load_sectors: 4,
+                    hybrid_mbr: Some(&isolinux.hdpfx),
+                }),
+            };
+        }
+        other => return Err(BuildError::Unsupported(other)),
+    }
+    let out = outputs.create(&base(".iso")).map_err(|e| fail(io_err("creating B.iso")(e)))?;
+    let mut out = BufWriter::with_capacity(1 << 20, out);
+    tree.write(&opts, &mut out).map_err(|e| fail(IsoBuildError::Iso(e)))?;
+    out.flush().map_err(|e| fail(io_err("writing B.iso")(e)))
+}
+
+/// ISOLINUX's configuration: boot `/boot/kernel` with the initrd and the command line, at once.
+pub fn isolinux_cfg(cmdline: &[u8]) -> String {
+    let cmdline = String::from_utf8_lossy(cmdline);
+    let append = format!("initrd=/boot/initrd.img {}", cmdline.trim());
+    format!(
+        "default linux\nprompt 0\ntimeout 0\nlabel linux\n  kernel /boot/kernel\n  append {}\n",
+        append.trim_end()
+    )
+}
+
+fn add_file(
+    tree: &mut IsoTree<File>,
+    path: &str,
+    mode: u32,
+    len: u64,
+    data: &mut dyn Read,
+) -> Result<(), IsoBuildError> {
+    let e = Entry::new(path, EntryKind::File { size: len }, mode);
+    tree.add(&e, data).map_err(io_err(&format!("adding /{path} to the ISO")))
+}
+
+/// `kernel+iso`'s split: `boot/` kept aside (kernel to a temporary file, command line in
+/// memory, the rest dropped, as LinuxKit strips `boot/` from these images), the rest to the ISO.
+struct SplitBoot<'a> {
+    iso: Option<&'a mut IsoTree<File>>,
+    kernel: File,
+    kernel_len: u64,
+    cmdline: Vec<u8>,
+}
+
+impl SplitBoot<'_> {
+    fn new() -> io::Result<Self> {
+        Ok(SplitBoot {
+            iso: None,
+            kernel: tempfile::tempfile()?,
+            kernel_len: 0,
+            cmdline: Vec::new(),
+        })
+    }
+}
+
+impl EntrySink for SplitBoot<'_> {
+    fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        let path = entry.path.as_str();
+        if path == "boot" || path.starts_with("boot/") {
+            match path {
+                "boot/kernel" => {
+                    self.kernel.set_len(0)?;
+                    self.kernel.rewind()?;
+                    let mut w = BufWriter::with_capacity(1 << 20, &mut self.kernel);
+                    self.kernel_len = io::copy(&mut data.take(entry.size()), &mut w)?;
+                    w.flush()?;
+                }
+                "boot/cmdline" => {
+                    self.cmdline.clear();
+                    data.take(entry.size()).read_to_end(&mut self.cmdline)?;
+                }
+                _ => {
+                    io::copy(data, &mut io::sink())?;
+                }
+            }
+            return Ok(());
+        }
+        self.iso.as_mut().expect("set before the pass").add(entry, data)
+    }
+}
+
+/// `iso-bios`'s pass: every entry to the ISO, and each one again, read back from the ISO's
+/// spool, to the initrd writer (which takes out `boot/` itself).
+struct Both<'a> {
+    iso: &'a mut IsoTree<File>,
+    initrd: InitrdWriter<io::Sink, BufWriter<File>>,
+}
+
+impl EntrySink for Both<'_> {
+    fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        self.iso.add(entry, data)?;
+        let mut again = self.iso.reread_last()?;
+        self.initrd.add(entry, &mut again)
+    }
+}
+
+/// The ISOLINUX files a BIOS ISO needs.
+#[derive(Debug)]
+pub struct Isolinux {
+    pub bin: Vec<u8>,
+    pub hdpfx: Vec<u8>,
+    pub ldlinux: Vec<u8>,
+}
+
+/// ISOLINUX from the newest `baleen/isolinux` image in the store, else from the host.
+pub fn find_isolinux(store: &Store, platform: &Platform) -> Result<Isolinux, IsoBuildError> {
+    let paths = [ISOLINUX_BIN, ISOHDPFX_BIN, LDLINUX_C32];
+    let names = store.list().map_err(|e| IsoBuildError::Component {
+        image: "the store".into(),
+        message: e.to_string(),
+    })?;
+    let files = match names.iter().rev().find(|(n, _)| n.starts_with(COMPONENT)) {
+        Some((image, _)) => from_component(store, platform, image, &paths)?,
+        None => {
+            let mut files = Vec::new();
+            for p in paths {
+                let host = Path::new("/").join(p);
+                match std::fs::read(&host) {
+                    Ok(b) => files.push(b),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        return Err(IsoBuildError::NoIsolinux)
+                    }
+                    Err(source) => return Err(IsoBuildError::Host { path: host, source }),
+                }
+            }
+            files
+        }
+    };
+    let [bin, hdpfx, ldlinux]: [Vec<u8>; 3] = files.try_into().expect("three paths");
+    Ok(Isolinux { bin, hdpfx, ldlinux })
+}
+
+fn from_component(
+    store: &Store,
+    platform: &Platform,
+    image: &str,
+    paths: &[&str],
+) -> Result<Vec<Vec<u8>>, IsoBuildError> {
+    let err = |message: String| IsoBuildError::Component { image: image.to_string(), message };
+    let reference = baleen_oci::Reference::parse(image).map_err(|e| err(e.to_string()))?;
+    let img = store
+        .resolve(&reference, platform)
+        .map_err(|e| err(e.to_string()))?
+        .ok_or_else(|| err(format!("no image for {platform}")))?;
+    let mut found = Vec::new();
+    for path in paths {
+        // Top layer first: the last layer that has the file wins.
+        let mut bytes = None;
+        for layer in img.layers.iter().rev() {
+            let digest = baleen_oci::Digest::parse(layer.digest().as_ref())
+                .map_err(|e| err(e.to_string()))?;
+            let blob = store.open_blob(&digest).map_err(|e| err(e.to_string()))?;
+            let id = digest.to_string();
+            let mut tar = baleen_tree::decompress(&id, layer.media_type().as_ref(), Box::new(blob))
+                .map_err(|e| err(e.to_string()))?;
+            bytes = baleen_tree::read_tar_file(&mut tar, path).map_err(|e| err(e.to_string()))?;
+            if bytes.is_some() {
+                break;
+            }
+        }
+        found.push(bytes.ok_or_else(|| err(format!("no /{path} in the image")))?);
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolinux_cfg_boots_the_kernel_with_the_initrd_at_once() {
+        let cfg = isolinux_cfg(b"console=ttyS0 panic=-1\n");
+        assert_eq!(
+            cfg,
+            "default linux\nprompt 0\ntimeout 0\nlabel linux\n  kernel /boot/kernel\n  \
+             append initrd=/boot/initrd.img console=ttyS0 panic=-1\n"
+        );
+        assert!(isolinux_cfg(b"").contains("append initrd=/boot/initrd.img\n"));
+    }
+}
