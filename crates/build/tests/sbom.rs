@@ -423,3 +423,28 @@ fn attestations_are_pulled_with_the_image_and_cached() {
     reg.kill();
     assert!(run(&tmp.path().join("b.tar")) == first);
 }
+
+#[test]
+fn docker_format_writes_the_dockerfile_then_the_sbom() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let cfg = config();
+    let out = tmp.path().join("d.docker");
+    build(&Request {
+        config: &cfg,
+        formats: vec![Format::Docker],
+        output: Output::File(out.clone()),
+        platform: Platform::new("linux", "amd64", None),
+        store: &store,
+        pull: PullOptions::default(),
+        decompress_kernel: false,
+        compression: InitrdCompression::Gzip,
+        input_tar: None,
+        size: None,
+        sbom: on(),
+    })
+    .unwrap();
+    let all = entries(&std::fs::read(out).unwrap());
+    let last: Vec<&str> = all[all.len() - 2..].iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(last, ["Dockerfile", "sbom.spdx.json"], "LinuxKit's order");
+}
