@@ -146,6 +146,9 @@ pub fn closure(
 /// stage 1 needs.
 pub struct Gather<'a> {
     fs: &'a mut dyn EntrySink,
+    /// Hand `boot/` to `fs` too instead of keeping the kernel and cmdline (a writer that splits
+    /// `boot/` itself, as `kernel+iso`'s does).
+    pass_boot: bool,
     kernel: File,
     kernel_len: u64,
     cmdline: Vec<u8>,
@@ -156,7 +159,7 @@ pub struct Gather<'a> {
 impl EntrySink for Gather<'_> {
     fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
         let path = entry.path.as_str();
-        if path == "boot" || path.starts_with("boot/") {
+        if !self.pass_boot && (path == "boot" || path.starts_with("boot/")) {
             match path {
                 "boot/kernel" => {
                     self.kernel.set_len(0)?;
@@ -215,12 +218,19 @@ impl<'a> Gather<'a> {
     pub fn new(fs: &'a mut dyn EntrySink) -> io::Result<Self> {
         Ok(Gather {
             fs,
+            pass_boot: false,
             kernel: tempfile::tempfile()?,
             kernel_len: 0,
             cmdline: Vec::new(),
             init: None,
             modules: Modules::new()?,
         })
+    }
+
+    /// A gatherer that passes every entry, `boot/` included, to `fs` and only copies what the
+    /// stage-1 initrd needs.
+    pub fn tap(fs: &'a mut dyn EntrySink) -> io::Result<Self> {
+        Ok(Gather { pass_boot: true, ..Gather::new(fs)? })
     }
 
     pub fn finish(self) -> Gathered {
@@ -375,7 +385,20 @@ pub fn finish_boot_files(
         w.write_all(&g.cmdline).map_err(|e| fail(io_err("B-cmdline")(e)))?;
         w.flush().map_err(|e| fail(io_err("B-cmdline")(e)))?;
     }
-    let w = outputs.create(&base(ROOT_INITRD)).map_err(|e| fail(io_err(ROOT_INITRD)(e)))?;
+    write_stage1(format, g, dir, name, outputs)
+}
+
+/// `B-root-initrd.img` from a gathered pass (for `kernel+iso`, whose writer makes the rest).
+pub fn write_stage1(
+    format: Format,
+    mut g: Gathered,
+    dir: &Path,
+    name: &str,
+    outputs: &mut Outputs,
+) -> Result<(), crate::BuildError> {
+    let fail = |source| crate::BuildError::Rootfs { format, source };
+    let path = dir.join(format!("{name}{ROOT_INITRD}"));
+    let w = outputs.create(&path).map_err(|e| fail(io_err(ROOT_INITRD)(e)))?;
     let mut w = stage1_initrd(format, g.init.as_deref(), &mut g.modules, w).map_err(fail)?;
     w.flush().map_err(|e| fail(io_err(ROOT_INITRD)(e)))
 }
@@ -424,6 +447,53 @@ mod tests {
         let elf = b"\x7fELF junk\0license=GPL\0depends=scsi_mod,cdrom\0intree=Y\0";
         assert_eq!(modinfo_depends(elf), ["scsi_mod", "cdrom"]);
         assert!(modinfo_depends(b"\0depends=\0").is_empty());
+    }
+
+    fn feed(sink: &mut dyn EntrySink) {
+        let f = |p: &str, d: &[u8]| {
+            (Entry::new(p, EntryKind::File { size: d.len() as u64 }, 0o644), d.to_vec())
+        };
+        for (e, d) in [
+            f("boot/kernel", b"KERNEL"),
+            f("boot/cmdline", b"console=ttyS0"),
+            f("boot/ucode.cpio", b"UCODE"),
+            f("init", b"baleen-init /etc/baleen-stage1"),
+            f("lib/modules/6.1/kernel/fs/erofs/erofs.ko", b"\0depends=crc\0"),
+            f("lib/modules/6.1/kernel/lib/crc.ko", b"crc"),
+            f("lib/modules/6.1/modules.dep", b"kernel/fs/erofs/erofs.ko: kernel/lib/crc.ko\n"),
+            f("etc/motd", b"hi"),
+        ] {
+            sink.add(&e, &mut &d[..]).unwrap();
+        }
+    }
+
+    #[test]
+    fn gather_keeps_boot_aside_and_copies_what_stage1_needs() {
+        let mut fs = baleen_tree::Collect::default();
+        let mut g = Gather::new(&mut fs).unwrap();
+        feed(&mut g);
+        let mut g = g.finish();
+        assert!(!fs.paths().iter().any(|p| p.starts_with("boot")), "{:?}", fs.paths());
+        assert_eq!(fs.get("init").unwrap().1, b"baleen-init /etc/baleen-stage1");
+        assert_eq!(fs.paths().len(), 5, "everything but boot/ reaches the filesystem");
+        assert_eq!((g.kernel_len, g.cmdline.as_slice()), (6, &b"console=ttyS0"[..]));
+        assert_eq!(g.modules.release.as_deref(), Some("6.1"));
+        assert_eq!(g.modules.read("kernel/lib/crc.ko").unwrap(), b"crc");
+        let gz = stage1_initrd(Format::KernelErofs, g.init.as_deref(), &mut g.modules, Vec::new());
+        let mut cpio = Vec::new();
+        flate2::read::GzDecoder::new(&gz.unwrap()[..]).read_to_end(&mut cpio).unwrap();
+        let text = String::from_utf8_lossy(&cpio);
+        for want in
+            ["lib/modules/6.1/kernel/lib/crc.ko", "kernel/fs/erofs/erofs.ko: kernel/lib/crc.ko"]
+        {
+            assert!(text.contains(want), "{want} in the initrd");
+        }
+
+        let mut fs = baleen_tree::Collect::default();
+        let mut t = Gather::tap(&mut fs).unwrap();
+        feed(&mut t);
+        assert_eq!(t.finish().kernel_len, 0, "a tap leaves boot/ to the writer");
+        assert_eq!(fs.get("boot/kernel").unwrap().1, b"KERNEL");
     }
 
     #[test]
