@@ -41,6 +41,8 @@ struct C {
     pid_path: &'static str,
     bind_pid: &'static str,
     hooks: Option<Value>,
+    /// More `linux` keys (maskedPaths, readonlyPaths).
+    linux_extra: Value,
 }
 
 impl C {
@@ -64,6 +66,7 @@ impl C {
             pid_path: "",
             bind_pid: "",
             hooks: None,
+            linux_extra: json!({}),
         }
     }
 
@@ -129,6 +132,9 @@ impl C {
         let mut linux = json!({"resources": self.resources, "namespaces": namespaces});
         if let Some(sc) = &self.seccomp {
             linux["seccomp"] = sc.clone();
+        }
+        for (k, v) in self.linux_extra.as_object().unwrap() {
+            linux[k] = v.clone();
         }
         if self.userns {
             let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
@@ -282,7 +288,16 @@ fn containers() -> Vec<C> {
                 "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
                               "errnoRet": 18}]
             })),
-            ..C::new("services", "sec", "mkdir /tmp/x; echo sec-done")
+            // Masked and read-only paths, mounted on the pinned (/proc/self/fd) targets.
+            linux_extra: json!({"maskedPaths": ["/proc/kcore", "/proc/acpi"],
+                                "readonlyPaths": ["/proc/sys"]}),
+            ..C::new(
+                "services",
+                "sec",
+                "mkdir /tmp/x; echo kcore $(wc -c < /proc/kcore) acpi $(ls /proc/acpi | wc -l); \
+                 grep -q ' /proc/sys proc ro,' /proc/self/mounts && echo proc-sys-ro; \
+                 echo sec-done",
+            )
         },
         C {
             userns: true,
@@ -620,6 +635,8 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "zz-poweroff: files service ",
         "zz-poweroff: no disk found",
         "sec: sec-done",
+        "sec: kcore 0 acpi 0",
+        "sec: proc-sys-ro",
         "userns: map 0 100000 65536",
         "userns: uid 0",
         "userns: dev-ok",

@@ -67,7 +67,7 @@ pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<()
                 }
             }
         }
-        mount_one(sys, m, &dest)?;
+        mount_one(sys, m, &dest, None)?;
     }
     for d in &rt.mkdir {
         let d = abs(sys, d);
@@ -82,23 +82,38 @@ pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<()
 
 /// One mount entry at an absolute destination: the main call, then a read-only/flag remount
 /// for binds (the kernel ignores flags on the first bind call), then the propagation change.
-fn mount_one(sys: &mut dyn Sys, m: &Mount, dest: &Path) -> Result<(), SetupError> {
+/// With `root` (the container's), each call names the destination as [`Sys::pin`] gives it,
+/// opened again right before the call — so the follow-up calls reach the new mount on top, not
+/// the directory under it. Messages name `dest`.
+fn mount_one(
+    sys: &mut dyn Sys,
+    m: &Mount,
+    dest: &Path,
+    root: Option<&Path>,
+) -> Result<(), SetupError> {
+    let at = |sys: &mut dyn Sys| match root {
+        Some(r) => step("opening mount point", dest, sys.pin(r, dest)),
+        None => Ok(dest.to_path_buf()),
+    };
     let p = mountopts::parse(&m.options);
     let kind = m.kind.as_deref().unwrap_or("");
     let bind = p.flags & ms::BIND != 0 || kind == "bind";
     if bind {
         let src = m.source.as_deref().unwrap_or("");
         let flags = ms::BIND | (p.flags & ms::REC);
-        step("bind-mounting onto", dest, sys.mount(Some(src), dest, None, flags, None))?;
+        let target = at(sys)?;
+        step("bind-mounting onto", dest, sys.mount(Some(src), &target, None, flags, None))?;
         let rest = p.plain() & !(ms::BIND | ms::REC);
         if rest != 0 {
-            step("remounting", dest, remount_bind(sys, dest, rest))?;
+            let target = at(sys)?;
+            step("remounting", dest, remount_bind(sys, &target, rest))?;
         }
     } else if p.flags & ms::REMOUNT != 0 || (kind.is_empty() && m.source.is_none()) {
         // LinuxKit's `{destination, options: [remount, private]}`: a remount and/or a
         // propagation change of an existing mount.
         if p.plain() & ms::REMOUNT != 0 {
-            let r = sys.mount(None, dest, None, p.plain(), p.data.as_deref());
+            let target = at(sys)?;
+            let r = sys.mount(None, &target, None, p.plain(), p.data.as_deref());
             step("remounting", dest, r)?;
         }
     } else {
@@ -107,28 +122,34 @@ fn mount_one(sys: &mut dyn Sys, m: &Mount, dest: &Path) -> Result<(), SetupError
             "cgroup" | "cgroup2" => ("cgroup2", "cgroup2"),
             _ => (m.source.as_deref().unwrap_or(kind), kind),
         };
-        let mut r = sys.mount(Some(src), dest, Some(fstype), p.plain(), p.data.as_deref());
-        if fstype == "sysfs" && r.as_ref().is_err_and(|e| e.raw_os_error() == Some(1)) {
-            // sysfs belongs to the network namespace's owner: a user namespace sharing the
-            // host's network gets the host's /sys bound instead (runc does the same).
-            r = sys.mount(Some("/sys"), dest, None, ms::BIND | ms::REC, None);
+        let target = at(sys)?;
+        let mut r = sys.mount(Some(src), &target, Some(fstype), p.plain(), p.data.as_deref());
+        // The fallbacks bind where the refused mount would have gone (nothing on top yet).
+        let fallback =
+            if fstype == "sysfs" && r.as_ref().is_err_and(|e| e.raw_os_error() == Some(1)) {
+                // sysfs belongs to the network namespace's owner: a user namespace sharing the
+                // host's network gets the host's /sys bound instead (runc does the same).
+                Some("/sys")
+            } else if fstype == "cgroup2" && r.as_ref().is_err_and(cgroup2_refused) {
+                // As runc: a fresh cgroup2 mount is refused where `/sys` came in by an rbind
+                // (EBUSY: getty-style images bind the host's /sys) or outside a cgroup namespace
+                // (EPERM); the host's hierarchy is bound instead, read-only when asked.
+                Some("/sys/fs/cgroup")
+            } else {
+                None
+            };
+        if let Some(host) = fallback {
+            r = sys.mount(Some(host), &target, None, ms::BIND | ms::REC, None);
             if r.is_ok() && p.plain() & ms::RDONLY != 0 {
-                r = remount_bind(sys, dest, ms::RDONLY);
-            }
-        }
-        if fstype == "cgroup2" && r.as_ref().is_err_and(cgroup2_refused) {
-            // As runc: a fresh cgroup2 mount is refused where `/sys` came in by an rbind
-            // (EBUSY: getty-style images bind the host's /sys) or outside a cgroup namespace
-            // (EPERM); the host's hierarchy is bound instead, read-only when asked.
-            r = sys.mount(Some("/sys/fs/cgroup"), dest, None, ms::BIND | ms::REC, None);
-            if r.is_ok() && p.plain() & ms::RDONLY != 0 {
-                r = remount_bind(sys, dest, ms::RDONLY);
+                let target = at(sys)?;
+                r = remount_bind(sys, &target, ms::RDONLY);
             }
         }
         step("mounting", dest, r)?;
     }
     if p.propagation() != 0 {
-        let r = sys.mount(None, dest, None, p.propagation(), None);
+        let target = at(sys)?;
+        let r = sys.mount(None, &target, None, p.propagation(), None);
         step("changing propagation of", dest, r)?;
     }
     Ok(())
@@ -278,7 +299,7 @@ pub fn setup_child(
             p.flags &= !ms::RDONLY;
             ro_tmpfs.push(dest.clone());
         }
-        mount_one(sys, &m, &dest)?;
+        mount_one(sys, &m, &dest, Some(rootfs))?;
     }
 
     let dev = rootfs.join("dev");
@@ -334,10 +355,12 @@ pub fn setup_child(
     }
     for mp in &cfg.linux.masked_paths {
         let p = sys.resolve_in_root(rootfs, mp);
-        let r = match sys.probe(&p) {
-            None => continue,
-            Some(true) => sys.mount(Some("tmpfs"), &p, Some("tmpfs"), ms::RDONLY, None),
-            Some(false) => sys.mount(Some("/dev/null"), &p, None, ms::BIND, None),
+        let Some(dir) = sys.probe(&p) else { continue };
+        let at = step("opening", &p, sys.pin(rootfs, &p))?;
+        let r = if dir {
+            sys.mount(Some("tmpfs"), &at, Some("tmpfs"), ms::RDONLY, None)
+        } else {
+            sys.mount(Some("/dev/null"), &at, None, ms::BIND, None)
         };
         step("masking", &p, r)?;
     }
@@ -346,13 +369,13 @@ pub fn setup_child(
         if sys.probe(&p).is_none() {
             continue;
         }
-        let s = p.to_string_lossy();
-        step(
-            "bind-mounting read-only",
-            &p,
-            sys.mount(Some(&s), &p, None, ms::BIND | ms::REC, None),
-        )?;
-        step("remounting read-only", &p, remount_bind(sys, &p, ms::RDONLY | ms::REC))?;
+        let at = step("opening", &p, sys.pin(rootfs, &p))?;
+        let s = at.to_string_lossy();
+        let r = sys.mount(Some(&s), &at, None, ms::BIND | ms::REC, None);
+        step("bind-mounting read-only", &p, r)?;
+        // Opened again: the remount is for the bind just made on top.
+        let at = step("opening", &p, sys.pin(rootfs, &p))?;
+        step("remounting read-only", &p, remount_bind(sys, &at, ms::RDONLY | ms::REC))?;
     }
 
     if let Some(h) = cfg.hostname.as_deref().filter(|h| !h.is_empty()) {

@@ -9,10 +9,10 @@
 //! resolves the whole path in one step. Either returns a host path under the root; the part of
 //! the path that does not exist yet is appended as it is, for the caller to create.
 //!
-//! Non-goals: holding the resolved file open for the mount (`/proc/self/fd/N` targets): a
-//! process racing init inside the same root could still swap a component between resolution
-//! and use. Containers are set up before their program runs, so only another container
-//! sharing the root could try.
+//! Against a swap between resolution and use (another container sharing the root replacing a
+//! directory by a symlink), [`pin`] opens the resolved path again refusing every symlink and
+//! hands mount(2) `/proc/self/fd/N`, as runc does. Non-goals: the same for mkdir and mknod,
+//! which have no such form here; kernels without openat2 get no pinning.
 
 use super::Sys;
 use std::path::{Path, PathBuf};
@@ -131,6 +131,62 @@ pub fn kernel_resolve(root: &Path, path: &str) -> Option<PathBuf> {
     None
 }
 
+/// `path` (under `root`, symlink-free as resolved) opened again with `O_PATH` and
+/// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`: `/proc/self/fd/N` for mount(2) to use. A symlink
+/// swapped in since resolution fails (ELOOP); without openat2 (ENOSYS), `path` itself. The
+/// descriptor is left open, close-on-exec: pinning is done by the container's process, which
+/// execs its program right after setup.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn pin(root: &Path, path: &Path) -> std::io::Result<PathBuf> {
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+    const RESOLVE_BENEATH: u64 = 0x08;
+    let rel = path.strip_prefix(root).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not under the root")
+    })?;
+    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(root)?;
+    let c = crate::sys::real::cpath(rel)?;
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: c is NUL-terminated and how a live open_how of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOSYS) => Ok(path.to_path_buf()),
+            _ => Err(e),
+        };
+    }
+    // SAFETY: openat2 returned a new descriptor that nothing else owns; it is deliberately
+    // kept open (close-on-exec) for the mount that names it.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    Ok(PathBuf::from(format!("/proc/self/fd/{}", fd.into_raw_fd())))
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -167,6 +223,15 @@ mod tests {
             ("../../a", "a"),
             ("", ""),
         ];
+        // Pinning: a resolved path opens again; one through a symlink is refused.
+        let p = pin(&root, &root.join("a/b")).unwrap();
+        if p.starts_with("/proc/self/fd") {
+            assert_eq!(std::fs::read_link(&p).unwrap(), root.join("a/b"));
+            let e = pin(&root, &root.join("lnk")).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+            assert!(pin(&root, &root.join("up/a")).is_err());
+            assert!(pin(&root, &base.join("outside")).is_err(), "not under the root");
+        }
         // Kernels before 5.6 have no openat2: there only the walk answers.
         let kernel = kernel_resolve(&root, "").is_some();
         for (path, want) in cases {

@@ -134,6 +134,14 @@ pub trait Sys {
     fn resolve_in_root(&mut self, root: &Path, path: &str) -> std::path::PathBuf {
         inroot::secure_join(self, root, path)
     }
+    /// What to hand mount(2) for `path`, a path under `root` that [`Sys::resolve_in_root`]
+    /// gave and that exists now. The default is `path`; the real kernel opens it again below
+    /// `root` refusing every symlink (so a component swapped for one since fails) and returns
+    /// `/proc/self/fd/N` ([`inroot::pin`]).
+    fn pin(&mut self, root: &Path, path: &Path) -> io::Result<std::path::PathBuf> {
+        let _ = root;
+        Ok(path.to_path_buf())
+    }
     /// Writes `data` to an existing file (sysctl, cgroup and /proc knobs).
     fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()>;
     /// symlink(2): `link` → `target`.

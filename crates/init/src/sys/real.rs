@@ -119,6 +119,10 @@ impl Sys for Real {
         std::fs::read_link(path).ok().map(|t| t.to_string_lossy().into_owned())
     }
 
+    fn pin(&mut self, root: &Path, path: &Path) -> io::Result<std::path::PathBuf> {
+        super::inroot::pin(root, path)
+    }
+
     fn resolve_in_root(&mut self, root: &Path, path: &str) -> std::path::PathBuf {
         super::inroot::kernel_resolve(root, path)
             .unwrap_or_else(|| super::inroot::secure_join(self, root, path))
