@@ -10,7 +10,7 @@
 use crate::format::Format;
 use crate::output::Outputs;
 use baleen_disk::{
-    write_efi_disk, write_efi_iso, write_gcp_tar, write_qcow2, write_uki, write_vhd, write_vmdk,
+    write_efi_iso, write_gcp_tar, write_hybrid_disk, write_qcow2, write_uki, write_vhd, write_vmdk,
     HashingWriter, UkiParts, VhdKind,
 };
 use baleen_oci::{Platform, Store};
@@ -42,6 +42,17 @@ pub enum DiskError {
     Iso(#[source] baleen_disk::IsoError),
     #[error("converting the raw EFI disk: {0}")]
     Wrap(#[source] baleen_disk::SparseError),
+    #[error(
+        "no SYSLINUX for the BIOS boot of this disk: the store has no baleen/isolinux image and \
+         /{sys} or /{mbr} is missing; install Debian's syslinux and syslinux-common or build \
+         pkg/isolinux (`baleen pkg build pkg/isolinux`)",
+        sys = crate::bios::SYSLINUX_BIN, mbr = crate::bios::GPTMBR_BIN
+    )]
+    NoBiosLoader,
+    #[error("reading SYSLINUX from {image}: {message}")]
+    BiosLoader { image: String, message: String },
+    #[error("writing the BIOS-bootable disk: {0}")]
+    Bios(#[source] baleen_disk::BiosError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
 }
@@ -75,12 +86,15 @@ pub struct Boot {
     pub cmdline: Vec<u8>,
 }
 
-/// A UKI in a temporary file, with the hash of its bytes.
+/// A UKI in a temporary file, with the hash of its bytes; the kernel, initrd and command line
+/// it was made of, and SYSLINUX when found, for the BIOS half of the hybrid disks.
 #[derive(Debug)]
 pub struct Uki {
     file: File,
     len: u64,
     seed: [u8; 32],
+    boot: Boot,
+    bios: Option<baleen_disk::BiosLoader>,
 }
 
 impl Uki {
@@ -93,7 +107,9 @@ impl Uki {
         name: &str,
     ) -> Result<Uki, DiskError> {
         let stub = find_stub(store, platform)?;
-        make_uki(&stub, &mut boot, name)
+        let (file, len, seed) = make_uki(&stub, &mut boot, name)?;
+        let bios = crate::bios::find_loader(store, platform)?;
+        Ok(Uki { file, len, seed, boot, bios })
     }
 
     fn reader(&mut self) -> Result<BufReader<&mut File>, DiskError> {
@@ -110,6 +126,19 @@ pub fn write(
     name: &str,
     outputs: &mut Outputs,
 ) -> Result<(), DiskError> {
+    write_sized(format, uki, None, dir, name, outputs)
+}
+
+/// [`write`], with `size` (`--size`, bytes) fixing the length of the `aws` disk as LinuxKit's
+/// does; the other formats keep their natural size.
+pub fn write_sized(
+    format: Format,
+    uki: &mut Uki,
+    size: Option<u64>,
+    dir: &Path,
+    name: &str,
+    outputs: &mut Outputs,
+) -> Result<(), DiskError> {
     let dest = dir.join(format!("{name}{}", format.outputs()[0]));
     let mut out = outputs.create(&dest).map_err(io("creating the output"))?;
     match format {
@@ -117,9 +146,8 @@ pub fn write(
             io::copy(&mut uki.reader()?, &mut out).map_err(io("copying the UKI"))?;
         }
         Format::RawEfi | Format::Aws => {
-            let (len, seed) = (uki.len, uki.seed);
             let mut holes = Holes::new(&mut out);
-            write_efi_disk(&mut uki.reader()?, len, &seed, &mut holes).map_err(DiskError::Efi)?;
+            write_hybrid(uki, size.filter(|_| format == Format::Aws), &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
         }
         Format::IsoEfi | Format::IsoEfiInitrd => {
@@ -131,13 +159,11 @@ pub fn write(
             // it goes to a temporary file first.
             let tmp = tempfile::tempfile().map_err(io("creating a temporary raw disk"))?;
             let mut w = BufWriter::with_capacity(1 << 20, tmp);
-            let (len, seed) = (uki.len, uki.seed);
+            let seed = uki.seed;
             let mut holes = Holes::new(&mut w);
-            let layout = write_efi_disk(&mut uki.reader()?, len, &seed, &mut holes)
-                .map_err(DiskError::Efi)?;
+            let size = write_hybrid(uki, None, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
             let mut raw = w.into_inner().map_err(|e| io("writing the raw disk")(e.into_error()))?;
-            let size = layout.disk_size;
             let wrap = DiskError::Wrap;
             match format {
                 Format::Qcow2Efi => {
@@ -161,10 +187,23 @@ pub fn write(
     out.flush().map_err(io("writing the output"))
 }
 
+/// The hybrid disk of `uki` (BIOS through SYSLINUX, UEFI through the UKI) to `out`; its size.
+fn write_hybrid<W: Write>(uki: &mut Uki, size: Option<u64>, out: W) -> Result<u64, DiskError> {
+    let Uki { file, len, seed, boot, bios } = uki;
+    let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
+    file.rewind().map_err(io("rewinding the UKI"))?;
+    let mut uki_reader = BufReader::with_capacity(1 << 20, file);
+    let mut slots = (None, None);
+    let files = crate::bios::boot_files(boot, &mut slots)?;
+    let layout = write_hybrid_disk(loader, files, &mut uki_reader, *len, &seed[..], size, out)
+        .map_err(DiskError::Bios)?;
+    Ok(layout.disk_size)
+}
+
 /// Turns large all-zero writes into holes in the file (a seek past them), so that raw disks take
 /// the space of their content. Same bytes when read; [`Holes::finish`] writes the last byte so
 /// that a trailing hole still counts in the length.
-struct Holes<W: Write + Seek> {
+pub(crate) struct Holes<W: Write + Seek> {
     inner: W,
     skipped: u64,
 }
@@ -173,11 +212,11 @@ impl<W: Write + Seek> Holes<W> {
     /// Zero runs shorter than this are written: seeking for every small gap costs more.
     const MIN_HOLE: usize = 4096;
 
-    fn new(inner: W) -> Self {
+    pub(crate) fn new(inner: W) -> Self {
         Holes { inner, skipped: 0 }
     }
 
-    fn finish(mut self) -> io::Result<()> {
+    pub(crate) fn finish(mut self) -> io::Result<()> {
         if self.skipped > 0 {
             self.inner.seek(io::SeekFrom::Current(self.skipped as i64 - 1))?;
             self.inner.write_all(&[0])?;
@@ -203,7 +242,7 @@ impl<W: Write + Seek> Write for Holes<W> {
     }
 }
 
-fn make_uki(stub: &[u8], boot: &mut Boot, name: &str) -> Result<Uki, DiskError> {
+fn make_uki(stub: &[u8], boot: &mut Boot, name: &str) -> Result<(File, u64, [u8; 32]), DiskError> {
     let tmp = tempfile::tempfile().map_err(io("creating a temporary file for the UKI"))?;
     let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp));
     boot.kernel.rewind().map_err(io("rewinding the kernel"))?;
@@ -218,7 +257,7 @@ fn make_uki(stub: &[u8], boot: &mut Boot, name: &str) -> Result<Uki, DiskError> 
     write_uki(stub, parts, &mut w).map_err(DiskError::Uki)?;
     let (buf, seed, len) = w.finish();
     let file = buf.into_inner().map_err(|e| io("writing the UKI")(e.into_error()))?;
-    Ok(Uki { file, len, seed })
+    Ok((file, len, seed))
 }
 
 /// The stub from the newest-named `baleen/systemd-boot` image in the store, else the host's.

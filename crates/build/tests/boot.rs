@@ -30,6 +30,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
         decompress_kernel: false,
         compression,
         input_tar: None,
+        size: None,
         sbom: Default::default(),
     })
     .expect("building the spine system");

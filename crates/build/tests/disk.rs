@@ -47,6 +47,7 @@ fn build_into(
         decompress_kernel: false,
         compression: InitrdCompression::Zstd,
         input_tar: None,
+        size: None,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {formats:?}: {e}"))
@@ -95,10 +96,12 @@ fn efi_formats_are_byte_identical_across_two_builds() {
     for (x, y) in a.iter().zip(&b) {
         assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{} differs", x.display());
     }
-    // Raw disks are written with holes where they hold zeros.
+    // Raw disks are written with holes where they hold zeros: at least the MiB before the ESP,
+    // the MiB after it and the ESP's free space (the hybrid ESP, holding the kernel and initrd
+    // beside the UKI, is sized to them, so little of it is free).
     let meta = std::fs::metadata(&a[1]).unwrap();
     let allocated = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
-    assert!(allocated < meta.len() - (8 << 20), "{allocated} of {} bytes allocated", meta.len());
+    assert!(allocated < meta.len() - (2 << 20), "{allocated} of {} bytes allocated", meta.len());
     // aws is the same raw EFI disk under LinuxKit's name.
     assert!(std::fs::read(&a[1]).unwrap() == std::fs::read(&a[2]).unwrap());
     if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {

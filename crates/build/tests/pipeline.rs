@@ -75,6 +75,7 @@ fn run(
         decompress_kernel: false,
         compression: InitrdCompression::Gzip,
         input_tar: None,
+        size: None,
         sbom: Default::default(),
     })
 }
@@ -239,6 +240,7 @@ fn run_incremental(
         decompress_kernel: false,
         compression: InitrdCompression::Gzip,
         input_tar: input_tar.map(Path::to_path_buf),
+        size: None,
         sbom: Default::default(),
     })
 }

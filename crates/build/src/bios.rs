@@ -1,0 +1,181 @@
+//! The BIOS disk formats (`raw-bios`, `qcow2-bios`) and the BIOS half of the hybrid cloud disks:
+//! finding SYSLINUX and its MBR codes, and handing the build's kernel, initrd and command line
+//! to crates/disk.
+//!
+//! The loader comes from the `baleen/isolinux` component when the store has one (the
+//! newest-named tag), else from the host's Debian `syslinux` and `syslinux-common` packages at
+//! the same paths. `/usr/bin/syslinux` is read as data and never run.
+//!
+//! Key items: [`find_loader`], [`write`], [`writes`]. The seed of the raw-bios disk signature
+//! and FAT serial is the SHA-256 of kernel, initrd and command line.
+
+use crate::disk::{Boot, DiskError};
+use crate::format::Format;
+use crate::output::Outputs;
+use baleen_disk::{write_bios_disk, write_qcow2, BiosLoader, BootFiles, HashingWriter, Syslinux};
+use baleen_oci::{Platform, Store};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::path::Path;
+
+/// The component holding the BIOS loaders (pkg/isolinux).
+const COMPONENT: &str = "docker.io/baleen/isolinux:";
+/// Debian's SYSLINUX installer, which embeds the boot sector, ldlinux.sys and ldlinux.c32.
+pub const SYSLINUX_BIN: &str = "usr/bin/syslinux";
+pub const MBR_BIN: &str = "usr/lib/syslinux/mbr/mbr.bin";
+pub const GPTMBR_BIN: &str = "usr/lib/syslinux/mbr/gptmbr.bin";
+
+/// The formats written here.
+pub fn writes(f: Format) -> bool {
+    matches!(f, Format::RawBios | Format::Qcow2Bios)
+}
+
+fn loader_err(image: &str) -> impl Fn(String) -> DiskError + '_ {
+    move |message| DiskError::BiosLoader { image: image.to_string(), message }
+}
+
+/// Where the loader files came from, and their bytes (SYSLINUX_BIN, MBR_BIN, GPTMBR_BIN).
+type Found = (String, Vec<Vec<u8>>);
+
+/// Reads the loader files from the newest `baleen/isolinux` image of the store: `None` when
+/// the store has none.
+fn from_component(store: &Store, platform: &Platform) -> Result<Option<Found>, DiskError> {
+    let names = store.list().map_err(|e| loader_err("the store")(e.to_string()))?;
+    let Some((image, _)) = names.iter().rev().find(|(n, _)| n.starts_with(COMPONENT)) else {
+        return Ok(None);
+    };
+    let err = loader_err(image);
+    let reference = baleen_oci::Reference::parse(image).map_err(|e| err(e.to_string()))?;
+    let img = store
+        .resolve(&reference, platform)
+        .map_err(|e| err(e.to_string()))?
+        .ok_or_else(|| err(format!("no image for {platform}")))?;
+    let mut found = Vec::new();
+    for path in [SYSLINUX_BIN, MBR_BIN, GPTMBR_BIN] {
+        // Top layer first: the last layer that has the file wins.
+        let mut bytes = None;
+        for layer in img.layers.iter().rev() {
+            let digest = baleen_oci::Digest::parse(layer.digest().as_ref())
+                .map_err(|e| err(e.to_string()))?;
+            let blob = store.open_blob(&digest).map_err(|e| err(e.to_string()))?;
+            let mut tar = baleen_tree::decompress(
+                &digest.to_string(),
+                layer.media_type().as_ref(),
+                Box::new(blob),
+            )
+            .map_err(|e| err(e.to_string()))?;
+            bytes = baleen_tree::read_tar_file(&mut tar, path).map_err(|e| err(e.to_string()))?;
+            if bytes.is_some() {
+                break;
+            }
+        }
+        found.push(bytes.ok_or_else(|| err(format!("no /{path} in the image")))?);
+    }
+    Ok(Some((image.clone(), found)))
+}
+
+/// SYSLINUX and its MBR codes from the component or the host; `None` when neither has them.
+pub fn find_loader(store: &Store, platform: &Platform) -> Result<Option<BiosLoader>, DiskError> {
+    let (origin, files) = match from_component(store, platform)? {
+        Some(found) => found,
+        None => {
+            let mut files = Vec::new();
+            for path in [SYSLINUX_BIN, MBR_BIN, GPTMBR_BIN] {
+                let host = Path::new("/").join(path);
+                match std::fs::read(&host) {
+                    Ok(bytes) => files.push(bytes),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => {
+                        return Err(loader_err("the host")(format!("{}: {e}", host.display())))
+                    }
+                }
+            }
+            ("the host".to_string(), files)
+        }
+    };
+    let err = loader_err(&origin);
+    let [syslinux, mbr, gptmbr]: [Vec<u8>; 3] = files.try_into().expect("three paths");
+    let syslinux =
+        Syslinux::from_installer(&syslinux).map_err(|e| err(format!("/{SYSLINUX_BIN}: {e}")))?;
+    BiosLoader::new(syslinux, mbr, gptmbr).map_err(|e| err(e.to_string())).map(Some)
+}
+
+/// The loader, or the error saying how to get one.
+pub fn require_loader(store: &Store, platform: &Platform) -> Result<BiosLoader, DiskError> {
+    find_loader(store, platform)?.ok_or(DiskError::NoBiosLoader)
+}
+
+fn io_err(what: &str) -> impl FnOnce(io::Error) -> DiskError + '_ {
+    move |source| DiskError::Io { what: what.to_string(), source }
+}
+
+/// The SHA-256 of the kernel, initrd and command line: the raw-bios disk's seed.
+fn seed(boot: &mut Boot) -> Result<[u8; 32], DiskError> {
+    let mut h = HashingWriter::new(io::sink());
+    for f in [&mut boot.kernel, &mut boot.initrd] {
+        f.rewind().map_err(io_err("rewinding the kernel and initrd"))?;
+        io::copy(&mut BufReader::new(&mut *f), &mut h)
+            .map_err(io_err("hashing the kernel and initrd"))?;
+    }
+    h.write_all(&boot.cmdline).map_err(io_err("hashing the command line"))?;
+    Ok(h.finish().1)
+}
+
+/// The boot files rewound, with their lengths, as crates/disk takes them; the readers live in
+/// the caller's `slots`.
+pub fn boot_files<'a>(
+    boot: &'a mut Boot,
+    slots: &'a mut (Option<BufReader<&'a mut File>>, Option<BufReader<&'a mut File>>),
+) -> Result<BootFiles<'a>, DiskError> {
+    let Boot { kernel, initrd, cmdline } = boot;
+    let kernel_len = kernel.metadata().map_err(io_err("reading the kernel"))?.len();
+    let initrd_len = initrd.metadata().map_err(io_err("reading the initrd"))?.len();
+    kernel.rewind().map_err(io_err("rewinding the kernel"))?;
+    initrd.rewind().map_err(io_err("rewinding the initrd"))?;
+    let (ks, is) = slots;
+    let k: &'a mut dyn Read = ks.insert(BufReader::with_capacity(1 << 20, kernel));
+    let i: &'a mut dyn Read = is.insert(BufReader::with_capacity(1 << 20, initrd));
+    Ok(BootFiles { kernel: k, kernel_len, initrd: i, initrd_len, cmdline })
+}
+
+/// Writes `raw-bios` or `qcow2-bios` for base name `<dir>/<name>`; `size` (`--size`, bytes)
+/// fixes qcow2-bios's virtual size.
+#[allow(clippy::too_many_arguments)]
+pub fn write(
+    format: Format,
+    mut boot: Boot,
+    store: &Store,
+    platform: &Platform,
+    size: Option<u64>,
+    dir: &Path,
+    name: &str,
+    outputs: &mut Outputs,
+) -> Result<(), DiskError> {
+    let loader = require_loader(store, platform)?;
+    let seed = seed(&mut boot)?;
+    let dest = dir.join(format!("{name}{}", format.outputs()[0]));
+    let mut out = outputs.create(&dest).map_err(io_err("creating the output"))?;
+    let mut slots = (None, None);
+    match format {
+        Format::RawBios => {
+            let files = boot_files(&mut boot, &mut slots)?;
+            let mut holes = crate::disk::Holes::new(&mut out);
+            write_bios_disk(&loader, files, &seed, None, &mut holes).map_err(DiskError::Bios)?;
+            holes.finish().map_err(io_err("writing the raw disk"))?;
+        }
+        Format::Qcow2Bios => {
+            let tmp = tempfile::tempfile().map_err(io_err("creating a temporary raw disk"))?;
+            let mut w = BufWriter::with_capacity(1 << 20, tmp);
+            let files = boot_files(&mut boot, &mut slots)?;
+            let mut holes = crate::disk::Holes::new(&mut w);
+            let layout = write_bios_disk(&loader, files, &seed, size, &mut holes)
+                .map_err(DiskError::Bios)?;
+            holes.finish().map_err(io_err("writing the raw disk"))?;
+            let mut raw =
+                w.into_inner().map_err(|e| io_err("writing the raw disk")(e.into_error()))?;
+            write_qcow2(&mut raw, layout.disk_size, &mut out).map(drop).map_err(DiskError::Wrap)?;
+        }
+        other => unreachable!("{other} is not a BIOS disk format"),
+    }
+    out.flush().map_err(io_err("writing the output"))
+}

@@ -1,0 +1,196 @@
+//! The BIOS disk formats end to end: the spine system built by the pipeline into `raw-bios`,
+//! `qcow2-bios` and the hybrid `aws` disk; each byte-identical across two builds, checked by
+//! sfdisk, sgdisk, qemu-img and mtools, sized by `--size`, and booted under SeaBIOS (TCG) to
+//! the spine's markers — three boots in all. (The hybrid disks' OVMF boots are in disk.rs.)
+
+use baleen_build::{build, Format, Output, Request};
+use baleen_formats::InitrdCompression;
+use baleen_oci::{Platform, PullOptions, Store};
+use baleen_testkit::boot::BootTest;
+use common::{spine_config, spine_store};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+mod common;
+
+const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+const MIB: u64 = 1 << 20;
+
+/// The spine system's store, or None (skipped) when the kernel, busybox, SYSLINUX or the stub
+/// (for the hybrid aws disk's UKI) are missing.
+fn setup(tmp: &Path) -> Option<(baleen_spec::Config, Store)> {
+    baleen_testkit::require_tool("busybox")?;
+    baleen_testkit::require_tool("syslinux")?;
+    if !Path::new(STUB).is_file() {
+        assert!(!baleen_testkit::tools_required(), "{STUB} missing: install systemd-boot-efi");
+        eprintln!("skipping: {STUB} is not installed");
+        return None;
+    }
+    let kernel = baleen_testkit::kernel::debian_cloud_kernel()?;
+    let store = spine_store(&tmp.join("store"), &kernel);
+    Some((spine_config(), store))
+}
+
+fn try_build(
+    cfg: &baleen_spec::Config,
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+    size: Option<u64>,
+) -> Result<Vec<PathBuf>, baleen_build::BuildError> {
+    build(&Request {
+        config: cfg,
+        formats: formats.to_vec(),
+        output: Output::Base { dir: out.to_path_buf(), name: "spine".into() },
+        platform: Platform::new("linux", "amd64", None),
+        store,
+        pull: PullOptions::default(),
+        decompress_kernel: false,
+        compression: InitrdCompression::Zstd,
+        input_tar: None,
+        sbom: Default::default(),
+        size,
+    })
+}
+
+fn build_into(
+    cfg: &baleen_spec::Config,
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+) -> Vec<PathBuf> {
+    try_build(cfg, store, formats, out, None)
+        .unwrap_or_else(|e| panic!("building {formats:?}: {e}"))
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+const FORMATS: &[Format] = &[Format::KernelInitrd, Format::RawBios, Format::Qcow2Bios, Format::Aws];
+
+#[test]
+fn bios_formats_are_byte_identical_and_pass_the_checkers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let a = build_into(&cfg, &store, FORMATS, &tmp.path().join("a"));
+    let b = build_into(&cfg, &store, FORMATS, &tmp.path().join("b"));
+    let names: Vec<_> =
+        a.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        names,
+        [
+            "spine-kernel",
+            "spine-initrd.img",
+            "spine-cmdline",
+            "spine-bios.img",
+            "spine.qcow2",
+            "spine.raw"
+        ]
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{} differs", x.display());
+    }
+    let (kernel, initrd, raw_bios, qcow2, aws) = (&a[0], &a[1], &a[3], &a[4], &a[5]);
+    if let Some(sfdisk) = baleen_testkit::require_tool("sfdisk") {
+        let text = run(Command::new(sfdisk).arg("-d").arg(raw_bios));
+        assert!(text.contains("start=        2048") && text.contains("bootable"), "{text}");
+    }
+    if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
+        let text = run(Command::new(&sgdisk).arg("-v").arg(aws));
+        assert!(text.contains("No problems found"), "{text}");
+        let text = run(Command::new(&sgdisk).args(["-i", "1"]).arg(aws));
+        assert!(text.contains("Attribute flags: 0000000000000004"), "{text}");
+    }
+    if let Some(qemu_img) = baleen_testkit::require_tool("qemu-img") {
+        run(Command::new(&qemu_img).arg("check").arg(qcow2));
+        // qcow2-bios holds the raw-bios disk.
+        run(Command::new(&qemu_img)
+            .args(["compare", "-f", "qcow2", "-F", "raw"])
+            .arg(qcow2)
+            .arg(raw_bios));
+    }
+    let Some(mcopy) = baleen_testkit::require_tool("mcopy") else { return };
+    for disk in [raw_bios, aws] {
+        let spec = format!("{}@@1M", disk.display());
+        for (name, want) in [("KERNEL", kernel), ("INITRD.IMG", initrd)] {
+            let back = tmp.path().join("back");
+            run(Command::new(&mcopy)
+                .arg("-n")
+                .arg("-i")
+                .arg(&spec)
+                .arg(format!("::{name}"))
+                .arg(&back));
+            assert!(
+                std::fs::read(&back).unwrap() == std::fs::read(want).unwrap(),
+                "{name} on {} is the build's",
+                disk.display()
+            );
+        }
+        let back = tmp.path().join("cfg");
+        run(Command::new(&mcopy).arg("-n").arg("-i").arg(&spec).arg("::SYSLINUX.CFG").arg(&back));
+        let cfg_text = std::fs::read_to_string(&back).unwrap();
+        let cmdline = std::fs::read_to_string(&a[2]).unwrap();
+        assert!(cfg_text.contains(&format!("APPEND {cmdline}\n")), "{cfg_text}");
+    }
+}
+
+#[test]
+fn size_fixes_the_disk_length_and_refuses_too_small() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let size = 300 * MIB;
+    let out = try_build(
+        &cfg,
+        &store,
+        &[Format::Qcow2Bios, Format::Aws],
+        &tmp.path().join("a"),
+        Some(size),
+    )
+    .unwrap();
+    assert_eq!(std::fs::metadata(&out[1]).unwrap().len(), size, "aws is --size long");
+    if let Some(qemu_img) = baleen_testkit::require_tool("qemu-img") {
+        let info = run(Command::new(&qemu_img).args(["info", "--output=json"]).arg(&out[0]));
+        assert!(info.contains(&format!("\"virtual-size\": {size}")), "{info}");
+    }
+    if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
+        let text = run(Command::new(&sgdisk).arg("-v").arg(&out[1]));
+        assert!(text.contains("No problems found"), "the backup GPT moved to the end: {text}");
+    }
+    let err = try_build(&cfg, &store, &[Format::Aws], &tmp.path().join("b"), Some(8 * MIB))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the disk needs") && err.contains("more than the 8388608 bytes"), "{err}");
+}
+
+/// The spine's markers, in order, then a clean poweroff.
+fn boots_to_services(vm: BootTest) {
+    let t = Duration::from_secs(240);
+    vm.wait_for("spine-onboot-ok", t);
+    vm.wait_for("spine-files-ok", t);
+    vm.wait_for("spine-onshutdown-ok", t);
+    vm.wait_for("baleen: poweroff status 0", t);
+    let outcome = vm.wait_exit();
+    assert_eq!(outcome.verdict.code, 0, "a clean poweroff exits 0: {:?}", outcome.verdict.message);
+}
+
+/// One build, then one SeaBIOS boot per format: raw-bios (mbr.bin → SYSLINUX on FAT16/32),
+/// qcow2-bios (the same disk through qemu's qcow2 driver) and aws (gptmbr.bin → SYSLINUX on the
+/// hybrid disk's ESP).
+#[test]
+fn raw_bios_qcow2_bios_and_aws_boot_under_seabios() {
+    let Some(_) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let formats = [Format::RawBios, Format::Qcow2Bios, Format::Aws];
+    let out = build_into(&cfg, &store, &formats, &tmp.path().join("out"));
+    for (name, path) in [("raw-bios", &out[0]), ("qcow2-bios", &out[1]), ("aws-bios", &out[2])] {
+        let Some(vm) = BootTest::path(name, path) else { return };
+        boots_to_services(vm);
+    }
+}
