@@ -114,7 +114,7 @@ impl Format {
             // baleen adds the stage-1 initrd that mounts the root (crate::rootfs).
             Format::KernelSquashfs => &["-kernel", "-cmdline", "-squashfs.img", "-root-initrd.img"],
             Format::KernelErofs => &["-kernel", "-cmdline", "-erofs.img", "-root-initrd.img"],
-            Format::KernelIso => &["-kernel", "-cmdline", ".iso"],
+            Format::KernelIso => &["-kernel", "-cmdline", ".iso", "-root-initrd.img"],
             Format::IsoBios => &[".iso"],
             Format::IsoEfi => &["-efi.iso"],
             Format::IsoEfiInitrd => &["-efi-initrd.iso"],

@@ -1,5 +1,6 @@
 //! The ISO 9660 formats written from the image tree: `kernel+iso` (`B-kernel`, `B-cmdline` and
-//! `B.iso`, the tree minus `boot/`, as LinuxKit's `genisoimage -R` makes it) and `iso-bios`
+//! `B.iso`, the tree minus `boot/`, as LinuxKit's `genisoimage -R` makes it, plus baleen's
+//! `B-root-initrd.img` that mounts it, see `crate::rootfs`) and `iso-bios`
 //! (`B.iso`: the whole tree, plus `boot/initrd.img` and ISOLINUX, bootable from a CD and,
 //! hybrid, from a disk).
 //!
@@ -89,27 +90,15 @@ pub fn write(
     let mut tree = IsoTree::new(spool);
     let opts;
     let isolinux;
+    let mut gathered = None;
     match format {
         Format::KernelIso => {
-            let mut split =
-                SplitBoot::new().map_err(|e| fail(io_err("creating a temporary kernel")(e)))?;
-            split.iso = Some(&mut tree);
-            assemble(&mut split)?;
-            let SplitBoot { mut kernel, kernel_len, cmdline, .. } = split;
-            if kernel_len == 0 {
-                return Err(fail(IsoBuildError::NoKernel(format)));
-            }
-            let mut w =
-                outputs.create(&base("-kernel")).map_err(|e| fail(io_err("B-kernel")(e)))?;
-            kernel.rewind().map_err(|e| fail(io_err("B-kernel")(e)))?;
-            io::copy(&mut kernel, &mut w).map_err(|e| fail(io_err("B-kernel")(e)))?;
-            w.flush().map_err(|e| fail(io_err("B-kernel")(e)))?;
-            if !cmdline.is_empty() {
-                let mut w =
-                    outputs.create(&base("-cmdline")).map_err(|e| fail(io_err("B-cmdline")(e)))?;
-                w.write_all(&cmdline).map_err(|e| fail(io_err("B-cmdline")(e)))?;
-                w.flush().map_err(|e| fail(io_err("B-cmdline")(e)))?;
-            }
+            // B's root-filesystem split: boot/ aside, the rest to the ISO, and what the
+            // stage-1 initrd needs (init, the root modules) copied on the way.
+            let mut g = crate::rootfs::Gather::new(&mut tree)
+                .map_err(|e| fail(io_err("creating temporary files")(e)))?;
+            assemble(&mut g)?;
+            gathered = Some(g.finish());
             opts = IsoOptions { volume_id: VOLUME_ID, bios: None };
         }
         Format::IsoBios => {
@@ -173,7 +162,12 @@ pub fn write(
     let out = outputs.create(&base(".iso")).map_err(|e| fail(io_err("creating B.iso")(e)))?;
     let mut out = BufWriter::with_capacity(1 << 20, out);
     tree.write(&opts, &mut out).map_err(|e| fail(IsoBuildError::Iso(e)))?;
-    out.flush().map_err(|e| fail(io_err("writing B.iso")(e)))
+    out.flush().map_err(|e| fail(io_err("writing B.iso")(e)))?;
+    match gathered {
+        // B-kernel, B-cmdline and B-root-initrd.img, as kernel+squashfs writes them.
+        Some(g) => crate::rootfs::finish_boot_files(format, g, req.dir, req.name, outputs),
+        None => Ok(()),
+    }
 }
 
 /// ISOLINUX's configuration: boot `/boot/kernel` with the initrd and the command line, at once.
@@ -195,52 +189,6 @@ fn add_file(
 ) -> Result<(), IsoBuildError> {
     let e = Entry::new(path, EntryKind::File { size: len }, mode);
     tree.add(&e, data).map_err(io_err(&format!("adding /{path} to the ISO")))
-}
-
-/// `kernel+iso`'s split: `boot/` kept aside (kernel to a temporary file, command line in
-/// memory, the rest dropped, as LinuxKit strips `boot/` from these images), the rest to the ISO.
-struct SplitBoot<'a> {
-    iso: Option<&'a mut IsoTree<File>>,
-    kernel: File,
-    kernel_len: u64,
-    cmdline: Vec<u8>,
-}
-
-impl SplitBoot<'_> {
-    fn new() -> io::Result<Self> {
-        Ok(SplitBoot {
-            iso: None,
-            kernel: tempfile::tempfile()?,
-            kernel_len: 0,
-            cmdline: Vec::new(),
-        })
-    }
-}
-
-impl EntrySink for SplitBoot<'_> {
-    fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
-        let path = entry.path.as_str();
-        if path == "boot" || path.starts_with("boot/") {
-            match path {
-                "boot/kernel" => {
-                    self.kernel.set_len(0)?;
-                    self.kernel.rewind()?;
-                    let mut w = BufWriter::with_capacity(1 << 20, &mut self.kernel);
-                    self.kernel_len = io::copy(&mut data.take(entry.size()), &mut w)?;
-                    w.flush()?;
-                }
-                "boot/cmdline" => {
-                    self.cmdline.clear();
-                    data.take(entry.size()).read_to_end(&mut self.cmdline)?;
-                }
-                _ => {
-                    io::copy(data, &mut io::sink())?;
-                }
-            }
-            return Ok(());
-        }
-        self.iso.as_mut().expect("set before the pass").add(entry, data)
-    }
 }
 
 /// `iso-bios`'s pass: every entry to the ISO, and each one again, read back from the ISO's

@@ -135,6 +135,7 @@ fn kernel_iso_holds_the_tree_minus_boot() {
     build_into(&cfg, &store, &[Format::KernelIso], &out);
     build_into(&cfg, &store, &[Format::Tar], &out);
     assert!(out.join("spine-kernel").is_file());
+    assert!(out.join("spine-root-initrd.img").is_file(), "the stage-1 initrd that mounts the ISO");
     assert!(std::fs::read_to_string(out.join("spine-cmdline")).unwrap().contains("console=ttyS0"));
     let list = |archive: &Path| -> Vec<String> {
         let o = Command::new("bsdtar")
