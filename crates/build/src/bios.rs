@@ -143,7 +143,7 @@ pub fn boot_files<'a>(
 #[allow(clippy::too_many_arguments)]
 pub fn write(
     format: Format,
-    mut boot: Boot,
+    boot: &mut Boot,
     store: &Store,
     platform: &Platform,
     size: Option<u64>,
@@ -152,13 +152,13 @@ pub fn write(
     outputs: &mut Outputs,
 ) -> Result<(), DiskError> {
     let loader = require_loader(store, platform)?;
-    let seed = seed(&mut boot)?;
+    let seed = seed(boot)?;
     let dest = dir.join(format!("{name}{}", format.outputs()[0]));
     let mut out = outputs.create(&dest).map_err(io_err("creating the output"))?;
     let mut slots = (None, None);
     match format {
         Format::RawBios => {
-            let files = boot_files(&mut boot, &mut slots)?;
+            let files = boot_files(boot, &mut slots)?;
             let mut holes = crate::disk::Holes::new(&mut out);
             write_bios_disk(&loader, files, &seed, None, &mut holes).map_err(DiskError::Bios)?;
             holes.finish().map_err(io_err("writing the raw disk"))?;
@@ -166,7 +166,7 @@ pub fn write(
         Format::Qcow2Bios => {
             let tmp = tempfile::tempfile().map_err(io_err("creating a temporary raw disk"))?;
             let mut w = BufWriter::with_capacity(1 << 20, tmp);
-            let files = boot_files(&mut boot, &mut slots)?;
+            let files = boot_files(boot, &mut slots)?;
             let mut holes = crate::disk::Holes::new(&mut w);
             let layout = write_bios_disk(&loader, files, &seed, size, &mut holes)
                 .map_err(DiskError::Bios)?;

@@ -86,35 +86,72 @@ pub struct Boot {
     pub cmdline: Vec<u8>,
 }
 
-/// A UKI in a temporary file, with the hash of its bytes; the kernel, initrd and command line
-/// it was made of, and SYSLINUX when found, for the BIOS half of the hybrid disks.
+/// The build's kernel, initrd and command line, shared by every disk format of a build (one
+/// tree pass for all of them); the UKI made of them, once an EFI format asks for it, with the
+/// hash of its bytes; and SYSLINUX when found, for the BIOS half of the hybrid disks.
 #[derive(Debug)]
 pub struct Uki {
+    boot: Boot,
+    made: Option<Made>,
+    bios: Option<baleen_disk::BiosLoader>,
+}
+
+/// A UKI in a temporary file.
+#[derive(Debug)]
+struct Made {
     file: File,
     len: u64,
     seed: [u8; 32],
-    boot: Boot,
-    bios: Option<baleen_disk::BiosLoader>,
 }
 
 impl Uki {
     /// Builds the UKI of `boot` on the stub found for `store` / `platform`; `name` goes into
     /// its `.osrel`.
     pub fn make(
-        mut boot: Boot,
+        boot: Boot,
         store: &Store,
         platform: &Platform,
         name: &str,
     ) -> Result<Uki, DiskError> {
-        let stub = find_stub(store, platform)?;
-        let (file, len, seed) = make_uki(&stub, &mut boot, name)?;
-        let bios = crate::bios::find_loader(store, platform)?;
-        Ok(Uki { file, len, seed, boot, bios })
+        let mut uki = Uki::from_boot(boot);
+        uki.ensure(store, platform, name)?;
+        Ok(uki)
+    }
+
+    /// The boot files alone: the BIOS formats need no EFI stub.
+    pub fn from_boot(boot: Boot) -> Uki {
+        Uki { boot, made: None, bios: None }
+    }
+
+    /// Makes the UKI (and looks for SYSLINUX) unless done already.
+    pub fn ensure(
+        &mut self,
+        store: &Store,
+        platform: &Platform,
+        name: &str,
+    ) -> Result<(), DiskError> {
+        if self.made.is_none() {
+            let stub = find_stub(store, platform)?;
+            let (file, len, seed) = make_uki(&stub, &mut self.boot, name)?;
+            self.bios = crate::bios::find_loader(store, platform)?;
+            self.made = Some(Made { file, len, seed });
+        }
+        Ok(())
+    }
+
+    /// The kernel, initrd and command line.
+    pub fn boot_mut(&mut self) -> &mut Boot {
+        &mut self.boot
+    }
+
+    fn made(&mut self) -> &mut Made {
+        self.made.as_mut().expect("Uki::ensure runs before an EFI format is written")
     }
 
     fn reader(&mut self) -> Result<BufReader<&mut File>, DiskError> {
-        self.file.rewind().map_err(io("rewinding the UKI"))?;
-        Ok(BufReader::with_capacity(1 << 20, &mut self.file))
+        let file = &mut self.made().file;
+        file.rewind().map_err(io("rewinding the UKI"))?;
+        Ok(BufReader::with_capacity(1 << 20, file))
     }
 }
 
@@ -151,7 +188,7 @@ pub fn write_sized(
             holes.finish().map_err(io("writing the raw disk"))?;
         }
         Format::IsoEfi | Format::IsoEfiInitrd => {
-            let (len, seed) = (uki.len, uki.seed);
+            let (len, seed) = (uki.made().len, uki.made().seed);
             write_efi_iso(&mut uki.reader()?, len, &seed, &mut out).map_err(DiskError::Iso)?;
         }
         Format::Qcow2Efi | Format::Vhd | Format::DynamicVhd | Format::Vmdk | Format::Gcp => {
@@ -159,7 +196,7 @@ pub fn write_sized(
             // it goes to a temporary file first.
             let tmp = tempfile::tempfile().map_err(io("creating a temporary raw disk"))?;
             let mut w = BufWriter::with_capacity(1 << 20, tmp);
-            let seed = uki.seed;
+            let seed = uki.made().seed;
             let mut holes = Holes::new(&mut w);
             let size = write_hybrid(uki, None, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
@@ -189,7 +226,8 @@ pub fn write_sized(
 
 /// The hybrid disk of `uki` (BIOS through SYSLINUX, UEFI through the UKI) to `out`; its size.
 fn write_hybrid<W: Write>(uki: &mut Uki, size: Option<u64>, out: W) -> Result<u64, DiskError> {
-    let Uki { file, len, seed, boot, bios } = uki;
+    let Uki { boot, made, bios } = uki;
+    let Made { file, len, seed } = made.as_mut().expect("Uki::ensure runs first");
     let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
     file.rewind().map_err(io("rewinding the UKI"))?;
     let mut uki_reader = BufReader::with_capacity(1 << 20, file);

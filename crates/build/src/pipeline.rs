@@ -383,8 +383,13 @@ fn write_format(
         }
         f if crate::bios::writes(f) => {
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
-            let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
-            let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
+            // The disk formats share one tree pass: the first of them makes the boot files.
+            if uki.is_none() {
+                let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
+                let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
+                *uki = Some(crate::disk::Uki::from_boot(boot));
+            }
+            let boot = uki.as_mut().expect("made above").boot_mut();
             crate::bios::write(f, boot, req.store, &req.platform, req.size, dir, name, outputs)
                 .map_err(|source| BuildError::Disk { format, source })
         }
@@ -400,6 +405,7 @@ fn write_format(
                 );
             }
             let uki = uki.as_mut().expect("made above");
+            uki.ensure(req.store, &req.platform, name).map_err(disk_err)?;
             crate::disk::write_sized(f, uki, req.size, dir, name, outputs).map_err(disk_err)
         }
         Format::KernelIso | Format::IsoBios => {
