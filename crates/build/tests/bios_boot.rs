@@ -7,6 +7,8 @@ use baleen_build::{build, Format, Output, Request};
 use baleen_formats::InitrdCompression;
 use baleen_oci::{Platform, PullOptions, Store};
 use baleen_testkit::boot::BootTest;
+use baleen_testkit::image::ImageBuilder;
+use baleen_testkit::layers::{dir, file};
 use common::{spine_config, spine_store};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -193,4 +195,31 @@ fn boots_to_services(vm: BootTest) {
     vm.wait_for("baleen: poweroff status 0", t);
     let outcome = vm.wait_exit();
     assert_eq!(outcome.verdict.code, 0, "a clean poweroff exits 0: {:?}", outcome.verdict.message);
+}
+
+/// A `baleen/isolinux` component in the store wins over the host's SYSLINUX.
+#[test]
+fn syslinux_comes_from_the_isolinux_component_when_the_store_has_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, _)) = setup(tmp.path()) else { return };
+    let host = |p: &str| std::fs::read(Path::new("/").join(p)).unwrap();
+    let mut mbr = host("usr/lib/syslinux/mbr/mbr.bin");
+    mbr[..6].copy_from_slice(b"BALEEN");
+    ImageBuilder::new()
+        .layer(&[
+            dir("usr/"),
+            dir("usr/bin/"),
+            file("usr/bin/syslinux", &host("usr/bin/syslinux")),
+            dir("usr/lib/"),
+            dir("usr/lib/syslinux/"),
+            dir("usr/lib/syslinux/mbr/"),
+            file("usr/lib/syslinux/mbr/mbr.bin", &mbr),
+            file("usr/lib/syslinux/mbr/gptmbr.bin", &host("usr/lib/syslinux/mbr/gptmbr.bin")),
+        ])
+        .build()
+        .write_layout(&tmp.path().join("store"), "docker.io/baleen/isolinux:1");
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let out = build_into(&cfg, &store, &[Format::RawBios], &tmp.path().join("out"));
+    let disk = std::fs::read(&out[0]).unwrap();
+    assert_eq!(&disk[..440], &mbr[..], "the component's mbr.bin was used");
 }
