@@ -102,7 +102,7 @@ fn bios_formats_are_reproducible_pass_the_checkers_and_boot_under_seabios() {
     for (x, y) in a.iter().zip(&b) {
         assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{} differs", x.display());
     }
-    let (kernel, initrd, raw_bios, qcow2, aws) = (&a[0], &a[1], &a[3], &a[4], &a[5]);
+    let (raw_bios, qcow2, aws) = (&a[3], &a[4], &a[5]);
     if let Some(sfdisk) = baleen_testkit::require_tool("sfdisk") {
         let text = run(Command::new(sfdisk).arg("-d").arg(raw_bios));
         assert!(text.contains("start=        2048") && text.contains("bootable"), "{text}");
