@@ -525,6 +525,55 @@ mod tests {
     }
 
     #[test]
+    fn file_sectors_say_where_write_fat_puts_each_file() {
+        let (a, b) = (vec![1u8; 70_000], vec![2u8; 513]);
+        let names = [("Z/B.BIN", b.len() as u64), ("A.BIN", a.len() as u64), ("E", 0)];
+        for size in [8u64 << 20, 40 << 20] {
+            let at = file_sectors(&names, size).unwrap();
+            let (mut ra, mut rb, mut re) = (&a[..], &b[..], &[][..]);
+            let mut files = [
+                FatFile { path: "Z/B.BIN".into(), len: b.len() as u64, data: &mut rb },
+                FatFile { path: "A.BIN".into(), len: a.len() as u64, data: &mut ra },
+                FatFile { path: "E".into(), len: 0, data: &mut re },
+            ];
+            let opts = FatOptions {
+                size,
+                serial: 1,
+                label: "T".into(),
+                hidden_sectors: 0,
+                boot_code: None,
+            };
+            let mut vol = Vec::new();
+            write_fat(&mut files, &opts, &mut vol).unwrap();
+            let sector = |i: usize| (at[i] * SECTOR) as usize;
+            assert_eq!(&vol[sector(0)..sector(0) + b.len()], &b[..], "{size}: Z/B.BIN");
+            assert_eq!(&vol[sector(1)..sector(1) + a.len()], &a[..], "{size}: A.BIN");
+            assert_eq!(at[2], 0, "an empty file has no sectors");
+        }
+    }
+
+    #[test]
+    fn boot_code_replaces_jump_and_code_but_not_the_bpb() {
+        let mut code = Box::new([0xccu8; 512]);
+        code[..3].copy_from_slice(&[0xeb, 0x58, 0x90]);
+        let geo = Geometry::new(40 << 20).unwrap();
+        let opts = FatOptions {
+            size: 40 << 20,
+            serial: 7,
+            label: "T".into(),
+            hidden_sectors: 2048,
+            boot_code: Some(code),
+        };
+        let b = boot_sector(&geo, &opts);
+        assert_eq!(&b[..3], &[0xeb, 0x58, 0x90]);
+        assert_eq!(&b[3..11], b"BALEEN  ", "our OEM name and BPB stay");
+        assert_eq!(u32::from_le_bytes(b[28..32].try_into().unwrap()), 2048);
+        assert_eq!(u32::from_le_bytes(b[67..71].try_into().unwrap()), 7, "FAT32 serial kept");
+        assert!(b[90..510].iter().all(|x| *x == 0xcc));
+        assert_eq!(&b[510..], &[0x55, 0xaa]);
+    }
+
+    #[test]
     fn names_must_be_8_3_upper_case() {
         assert!(check_name("BOOTX64.EFI", "x").is_ok());
         assert!(check_name("bootx64.efi", "x").is_err());
