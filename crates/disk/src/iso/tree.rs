@@ -70,8 +70,10 @@ pub struct IsoTree<S> {
     spool_len: u64,
     /// The blob of the last entry added, for [`IsoTree::reread_last`].
     last: Option<Blob>,
-    /// SHA-256 of every entry's metadata and data, in stream order: the seed of identifiers.
+    /// SHA-256 of every entry's metadata, in stream order, and a CRC-32 of all file data: the
+    /// seed of identifiers. (SHA-256 over the data would cost more than the rest of the pass.)
     pub(super) hash: Sha256,
+    pub(super) data_crc: flate2::Crc,
     buf: Vec<u8>,
 }
 
@@ -96,6 +98,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             spool_len: 0,
             last: None,
             hash: Sha256::new(),
+            data_crc: flate2::Crc::new(),
             buf: Vec::new(),
         }
     }
@@ -237,7 +240,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
 }
 
 impl<S: Read + Write + Seek> IsoTree<S> {
-    /// Copies `data` to the spool (at its current position), hashing it; returns the length.
+    /// Copies `data` to the spool (at its current position), summing it; returns the length.
     fn spool_copy(&mut self, data: &mut dyn Read) -> io::Result<u64> {
         // Large chunks: the spool is usually an unbuffered file.
         let mut buf = std::mem::take(&mut self.buf);
@@ -250,7 +253,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => break Err(e),
             };
-            self.hash.update(&buf[..k]);
+            self.data_crc.update(&buf[..k]);
             if let Err(e) = self.spool.write_all(&buf[..k]) {
                 break Err(e);
             }

@@ -385,7 +385,10 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         // System area.
         let mut system = vec![0u8; 16 * SECTOR];
         if let (Some(tpl), Some(blob)) = (hybrid, boot_blob) {
-            let id = u32::from_le_bytes(self.hash.clone().finalize()[..4].try_into().expect("4"));
+            let mut h = self.hash.clone();
+            h.update(self.data_crc.sum().to_le_bytes());
+            h.update(self.data_crc.amount().to_le_bytes());
+            let id = u32::from_le_bytes(h.finalize()[..4].try_into().expect("4 bytes"));
             let mbr = isolinux::isohybrid_mbr(tpl, places.blob_lba[blob as usize], total, id)
                 .map_err(IsoWriteError::Boot)?;
             system[..512].copy_from_slice(&mbr);
@@ -540,4 +543,50 @@ fn path_table(dirs: &[Dir], big: bool) -> Vec<u8> {
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tree::{Blob, Node};
+    use super::*;
+    use baleen_tree::{Entry, EntryKind, EntrySink};
+
+    const PLAIN: IsoOptions<'static> = IsoOptions { volume_id: "LinuxKit", bios: None };
+
+    #[test]
+    fn a_file_of_4_gib_is_refused_with_its_path() {
+        // The blob is only described: the check comes before any data is read.
+        let mut t = IsoTree::new(std::io::Cursor::new(Vec::new()));
+        t.blobs.push(Blob { offset: 0, len: 1 << 32 });
+        let (parent, name) = t.parent_of("var/big.img").unwrap();
+        let node =
+            Node { name: name.to_string(), meta: Meta::synthesized(0o644), kind: Kind::File(0) };
+        t.place(parent, node);
+        let err = t.write(&PLAIN, std::io::sink()).unwrap_err();
+        assert!(
+            matches!(&err, IsoWriteError::FileTooLarge { path, size } if path == "var/big.img" && *size == 1 << 32),
+            "{err}"
+        );
+        assert!(err.to_string().contains("var/big.img"));
+    }
+
+    #[test]
+    fn a_symlink_too_long_for_rock_ridge_is_refused_with_its_path() {
+        let mut t = IsoTree::new(std::io::Cursor::new(Vec::new()));
+        let target = "x/".repeat(1500);
+        let e = Entry::new("etc/link", EntryKind::Symlink { target }, 0o777);
+        t.add(&e, &mut std::io::empty()).unwrap();
+        let err = t.write(&PLAIN, std::io::sink()).unwrap_err();
+        assert!(matches!(&err, IsoWriteError::TooLong { path } if path == "etc/link"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_tree_is_a_valid_volume() {
+        let t = IsoTree::new(std::io::Cursor::new(Vec::new()));
+        let mut out = Vec::new();
+        let n = t.write(&PLAIN, &mut out).unwrap();
+        assert_eq!(n, out.len() as u64);
+        assert_eq!(&out[16 * 2048 + 1..16 * 2048 + 6], b"CD001");
+        assert_eq!(&out[16 * 2048 + 40..16 * 2048 + 48], b"LinuxKit");
+    }
 }
