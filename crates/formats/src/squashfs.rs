@@ -59,6 +59,8 @@ pub struct SquashfsWriter<W: Write + Seek> {
     tree: FsTree<Blocks>,
     pos: u64,
     level: flate2::Compression,
+    /// Blocks compressed at once (the machine's cores, at most 8).
+    threads: usize,
 }
 
 /// zlib of `data`, or `None` when that is not smaller.
@@ -73,30 +75,54 @@ impl<W: Write + Seek> SquashfsWriter<W> {
     /// Starts an image at the start of `out` (the superblock is written at the end).
     pub fn new(mut out: W) -> io::Result<Self> {
         out.write_all(&[0u8; 96])?;
-        Ok(SquashfsWriter { out, tree: FsTree::new(), pos: 96, level: flate2::Compression::new(6) })
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let level = flate2::Compression::new(6);
+        Ok(SquashfsWriter { out, tree: FsTree::new(), pos: 96, level, threads })
     }
 
+    /// Compresses a file's blocks, a batch of `threads` at a time on as many threads (each
+    /// block on its own, so the bytes do not depend on the thread count), and writes them in
+    /// order.
     fn write_file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<Blocks> {
         let mut blocks = Blocks { start: self.pos, sizes: Vec::new() };
-        let mut buf = vec![0u8; BLOCK_SIZE];
         let mut left = size;
         while left > 0 {
-            let want = left.min(BLOCK_SIZE as u64) as usize;
-            let chunk = &mut buf[..want];
-            data.read_exact(chunk).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("squashfs: entry {path:?}: {size} bytes announced, fewer supplied"),
-                )
-            })?;
-            let (bytes, stored) = match compress(chunk, self.level)? {
-                Some(c) => (c, 0),
-                None => (chunk.to_vec(), UNCOMPRESSED_DATA_BIT),
+            let mut batch = Vec::with_capacity(self.threads);
+            while left > 0 && batch.len() < self.threads {
+                let want = left.min(BLOCK_SIZE as u64) as usize;
+                let mut chunk = vec![0u8; want];
+                data.read_exact(&mut chunk).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("squashfs: entry {path:?}: {size} bytes announced, fewer supplied"),
+                    )
+                })?;
+                batch.push(chunk);
+                left -= want as u64;
+            }
+            let level = self.level;
+            let packed: Vec<io::Result<Option<Vec<u8>>>> = if batch.len() == 1 {
+                vec![compress(&batch[0], level)]
+            } else {
+                std::thread::scope(|s| {
+                    let jobs: Vec<_> =
+                        batch.iter().map(|c| s.spawn(move || compress(c, level))).collect();
+                    jobs.into_iter()
+                        .map(|j| {
+                            j.join().unwrap_or_else(|_| Err(io::Error::other("zlib panicked")))
+                        })
+                        .collect()
+                })
             };
-            self.out.write_all(&bytes)?;
-            self.pos += bytes.len() as u64;
-            blocks.sizes.push(bytes.len() as u32 | stored);
-            left -= want as u64;
+            for (raw, packed) in batch.into_iter().zip(packed) {
+                let (bytes, stored) = match packed? {
+                    Some(c) => (c, 0),
+                    None => (raw, UNCOMPRESSED_DATA_BIT),
+                };
+                self.out.write_all(&bytes)?;
+                self.pos += bytes.len() as u64;
+                blocks.sizes.push(bytes.len() as u32 | stored);
+            }
         }
         Ok(blocks)
     }
@@ -404,5 +430,40 @@ impl Tables<'_> {
         };
         self.inodes.push(&body)?;
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn image(threads: usize) -> Vec<u8> {
+        let mut w = SquashfsWriter::new(Cursor::new(Vec::new())).unwrap();
+        w.threads = threads;
+        // Five blocks and a tail, half of them incompressible.
+        let mut x = 7u64;
+        let data: Vec<u8> = (0..5 * BLOCK_SIZE + 100)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if (i / BLOCK_SIZE) % 2 == 0 {
+                    x as u8
+                } else {
+                    b'a'
+                }
+            })
+            .collect();
+        let e = Entry::new("big", EntryKind::File { size: data.len() as u64 }, 0o644);
+        w.add(&e, &mut &data[..]).unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn bytes_do_not_depend_on_the_thread_count() {
+        let one = image(1);
+        assert!(one == image(3), "3 threads");
+        assert!(one == image(8), "8 threads");
     }
 }
