@@ -1,9 +1,10 @@
-//! kernel+squashfs and kernel+erofs of the spine system, built by the pipeline and booted as
-//! `baleen run PREFIX` boots them: Debian's cloud kernel, baleen's stage-1 initrd (which loads
-//! virtio-scsi, sd_mod and the filesystem from the kernel image's modules, mounts the root
-//! under a tmpfs overlay and execs the root's baleen-init), the image as /dev/sda. Each boot
-//! checks onboot, a writable service reading a `files` entry, and a clean poweroff; the outputs
-//! are checked first without qemu (names, the stage-1 initrd's contents, two builds identical).
+//! kernel+squashfs, kernel+erofs and kernel+iso of the spine system, built by the pipeline and
+//! booted as `baleen run PREFIX` boots them: Debian's cloud kernel, baleen's stage-1 initrd
+//! (which loads virtio-scsi, sd_mod/sr_mod and the filesystem from the kernel image's modules,
+//! mounts the root under a tmpfs overlay and execs the root's baleen-init), the image as a
+//! virtio-scsi disk (/dev/sda) or, for kernel+iso, CD-ROM (/dev/sr0). Each boot checks onboot, a
+//! writable service reading a `files` entry, and a clean poweroff; the outputs are checked first
+//! without qemu (the stage-1 initrd's contents, every file identical across two builds).
 
 use baleen_build::{build, Format, Output, Request};
 use baleen_formats::InitrdCompression;
@@ -126,7 +127,7 @@ fn initrd_names(path: &Path) -> Vec<String> {
     out
 }
 
-fn boot_rootfs(format: Format, image_suffix: &str, name: &str) {
+fn boot_rootfs(format: Format, image_suffix: &str, name: &str, root: &str) {
     let Some(_) = baleen_testkit::require_tool("busybox") else { return };
     let Some(kernel) = baleen_testkit::kernel::debian_cloud_kernel() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -162,7 +163,7 @@ fn boot_rootfs(format: Format, image_suffix: &str, name: &str) {
 
     let Some(vm) = BootTest::path(name, &out.join("spine")) else { return };
     let t = Duration::from_secs(200);
-    vm.wait_for("baleen: stage1 root /dev/sda", t);
+    vm.wait_for(&format!("baleen: stage1 root {root}"), t);
     vm.wait_for("spine-onboot-ok", t);
     vm.wait_for("writable", t);
     vm.wait_for("spine-files-ok", t);
@@ -188,10 +189,15 @@ fn boot_rootfs(format: Format, image_suffix: &str, name: &str) {
 
 #[test]
 fn kernel_squashfs_boots_through_stage1_to_services() {
-    boot_rootfs(Format::KernelSquashfs, "-squashfs.img", "rootfs-squashfs");
+    boot_rootfs(Format::KernelSquashfs, "-squashfs.img", "rootfs-squashfs", "/dev/sda squashfs");
 }
 
 #[test]
 fn kernel_erofs_boots_through_stage1_to_services() {
-    boot_rootfs(Format::KernelErofs, "-erofs.img", "rootfs-erofs");
+    boot_rootfs(Format::KernelErofs, "-erofs.img", "rootfs-erofs", "/dev/sda erofs");
+}
+
+#[test]
+fn kernel_iso_boots_through_stage1_from_the_cdrom() {
+    boot_rootfs(Format::KernelIso, ".iso", "rootfs-iso", "/dev/sr0 iso9660");
 }
