@@ -27,6 +27,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("isolinux", "a BIOS-bootable ISO for the run ISO boot test"),
     ("syslinux-common", "ldlinux.c32 for that ISO"),
     ("syslinux", "the SYSLINUX installer the BIOS disks take ldlinux.sys from"),
+    ("syslinux-utils", "isohybrid, cross-checking the iso-bios hybrid MBR"),
     ("fdisk", "sfdisk -d on MBR disks"),
     ("systemd-boot-efi", "the EFI stub of the UKI boot test"),
     ("binutils", "objcopy, assembling that UKI"),

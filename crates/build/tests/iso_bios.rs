@@ -1,5 +1,5 @@
 //! The ISO formats end to end on the spine system: `iso-bios` built twice (byte-identical), its
-//! El Torito entry and hybrid MBR checked by xorriso, then booted under SeaBIOS (TCG) from the
+//! El Torito entry and hybrid MBR checked by xorriso and syslinux's `isohybrid` (same bytes), then booted under SeaBIOS (TCG) from the
 //! CD-ROM and, the same file, as a raw disk (the isohybrid MBR) to the spine's markers — two
 //! boots; and `kernel+iso`, whose ISO holds the tree minus `boot/` (compared entry by entry with
 //! the tar of the same build through bsdtar).
@@ -103,6 +103,28 @@ fn iso_bios_has_a_bios_catalog_and_a_hybrid_mbr() {
     {
         assert!(listing.contains(&format!("'{p}'")), "{p}: {listing}");
     }
+}
+
+/// syslinux's own `isohybrid`, run on a copy whose sector 0 is zeroed (with our disk id, which
+/// it would otherwise draw at random), writes back exactly the same image.
+#[test]
+fn isohybrid_makes_the_same_mbr() {
+    let Some(iso) = spine_iso() else { return };
+    let Some(_) = baleen_testkit::require_tool("isohybrid") else { return };
+    let ours = std::fs::read(iso).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("copy.iso");
+    let mut zeroed = ours.clone();
+    zeroed[..512].fill(0);
+    std::fs::write(&copy, &zeroed).unwrap();
+    let id = u32::from_le_bytes(ours[440..444].try_into().unwrap());
+    let out =
+        Command::new("isohybrid").arg("--id").arg(format!("{id:#x}")).arg(&copy).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let theirs = std::fs::read(&copy).unwrap();
+    assert_eq!(theirs.len(), ours.len(), "same padding");
+    assert_eq!(&theirs[..512], &ours[..512], "same MBR as isohybrid");
+    assert!(theirs == ours, "isohybrid changes nothing else");
 }
 
 #[test]
