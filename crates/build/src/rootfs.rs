@@ -14,8 +14,9 @@
 //! (spilled to an anonymous temporary file, so memory stays flat whatever the kernel ships), and
 //! `modules.dep`.
 //!
-//! Non-goals: the ISO of `kernel+iso` (its writer is the ISO module's; [`stage1_initrd`] serves it
-//! too), microcode (LinuxKit drops `boot/` whole).
+//! `kernel+iso` (crate::iso) uses the same [`Gather`] and [`finish_boot_files`] around its ISO.
+//!
+//! Non-goals: microcode (LinuxKit drops `boot/` whole).
 
 use crate::format::Format;
 use crate::output::Outputs;
@@ -146,9 +147,6 @@ pub fn closure(
 /// stage 1 needs.
 pub struct Gather<'a> {
     fs: &'a mut dyn EntrySink,
-    /// Hand `boot/` to `fs` too instead of keeping the kernel and cmdline (a writer that splits
-    /// `boot/` itself, as `kernel+iso`'s does).
-    pass_boot: bool,
     kernel: File,
     kernel_len: u64,
     cmdline: Vec<u8>,
@@ -159,7 +157,7 @@ pub struct Gather<'a> {
 impl EntrySink for Gather<'_> {
     fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
         let path = entry.path.as_str();
-        if !self.pass_boot && (path == "boot" || path.starts_with("boot/")) {
+        if path == "boot" || path.starts_with("boot/") {
             match path {
                 "boot/kernel" => {
                     self.kernel.set_len(0)?;
@@ -218,19 +216,12 @@ impl<'a> Gather<'a> {
     pub fn new(fs: &'a mut dyn EntrySink) -> io::Result<Self> {
         Ok(Gather {
             fs,
-            pass_boot: false,
             kernel: tempfile::tempfile()?,
             kernel_len: 0,
             cmdline: Vec::new(),
             init: None,
             modules: Modules::new()?,
         })
-    }
-
-    /// A gatherer that passes every entry, `boot/` included, to `fs` and only copies what the
-    /// stage-1 initrd needs.
-    pub fn tap(fs: &'a mut dyn EntrySink) -> io::Result<Self> {
-        Ok(Gather { pass_boot: true, ..Gather::new(fs)? })
     }
 
     pub fn finish(self) -> Gathered {
@@ -388,8 +379,8 @@ pub fn finish_boot_files(
     write_stage1(format, g, dir, name, outputs)
 }
 
-/// `B-root-initrd.img` from a gathered pass (for `kernel+iso`, whose writer makes the rest).
-pub fn write_stage1(
+/// `B-root-initrd.img` from a gathered pass.
+fn write_stage1(
     format: Format,
     mut g: Gathered,
     dir: &Path,
@@ -488,12 +479,6 @@ mod tests {
         {
             assert!(text.contains(want), "{want} in the initrd");
         }
-
-        let mut fs = baleen_tree::Collect::default();
-        let mut t = Gather::tap(&mut fs).unwrap();
-        feed(&mut t);
-        assert_eq!(t.finish().kernel_len, 0, "a tap leaves boot/ to the writer");
-        assert_eq!(fs.get("boot/kernel").unwrap().1, b"KERNEL");
     }
 
     #[test]
