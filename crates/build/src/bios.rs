@@ -168,14 +168,72 @@ pub fn write(
             let mut w = BufWriter::with_capacity(1 << 20, tmp);
             let files = boot_files(boot, &mut slots)?;
             let mut holes = crate::disk::Holes::new(&mut w);
-            let layout = write_bios_disk(&loader, files, &seed, size, &mut holes)
+            // The disk at its natural size; `--size` only adds zeros after it (an MBR disk has
+            // nothing at its end), which the qcow2 writer reads from memory, not from a file.
+            let natural = write_bios_disk(&loader, files, &seed, None, &mut holes)
                 .map_err(DiskError::Bios)?;
+            let layout = natural.sized(size).map_err(DiskError::Bios)?;
             holes.finish().map_err(io_err("writing the raw disk"))?;
-            let mut raw =
-                w.into_inner().map_err(|e| io_err("writing the raw disk")(e.into_error()))?;
+            let raw = w.into_inner().map_err(|e| io_err("writing the raw disk")(e.into_error()))?;
+            let mut raw = ZeroExtended { inner: raw, len: natural.disk_size, pos: 0 };
             write_qcow2(&mut raw, layout.disk_size, &mut out).map(drop).map_err(DiskError::Wrap)?;
         }
         other => unreachable!("{other} is not a BIOS disk format"),
     }
     out.flush().map_err(io_err("writing the output"))
+}
+
+/// `len` bytes of `inner`, then zeros for as long as the reader asks.
+struct ZeroExtended<R> {
+    inner: R,
+    len: u64,
+    pos: u64,
+}
+
+impl<R: Read + Seek> Read for ZeroExtended<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.len {
+            let want = buf.len().min((self.len - self.pos) as usize);
+            let n = self.inner.read(&mut buf[..want])?;
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        buf.fill(0);
+        self.pos += buf.len() as u64;
+        Ok(buf.len())
+    }
+}
+
+impl<R: Read + Seek> Seek for ZeroExtended<R> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            io::SeekFrom::Start(p) => Some(p),
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            io::SeekFrom::End(_) => None,
+        }
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek outside the disk"))?;
+        self.inner.seek(io::SeekFrom::Start(pos.min(self.len)))?;
+        self.pos = pos;
+        Ok(pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_extended_reads_the_file_then_zeros() {
+        let mut r = ZeroExtended { inner: io::Cursor::new(b"abc".to_vec()), len: 3, pos: 0 };
+        let mut buf = [9u8; 5];
+        r.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"abc\0\0");
+        r.seek(io::SeekFrom::Start(1)).unwrap();
+        let mut two = [0u8; 2];
+        r.read_exact(&mut two).unwrap();
+        assert_eq!(&two, b"bc");
+        r.seek(io::SeekFrom::Start(100)).unwrap();
+        r.read_exact(&mut two).unwrap();
+        assert_eq!(two, [0, 0]);
+    }
 }

@@ -166,18 +166,26 @@ fn size_fixes_the_disk_length_and_refuses_too_small() {
     let out = try_build(
         &cfg,
         &store,
-        &[Format::Qcow2Bios, Format::Aws],
+        &[Format::RawBios, Format::Qcow2Bios, Format::Aws],
         &tmp.path().join("a"),
         Some(size),
     )
     .unwrap();
-    assert_eq!(std::fs::metadata(&out[1]).unwrap().len(), size, "aws is --size long");
+    let (raw_bios, qcow2, aws) = (&out[0], &out[1], &out[2]);
+    assert!(std::fs::metadata(raw_bios).unwrap().len() < size, "--size leaves raw-bios alone");
+    assert_eq!(std::fs::metadata(aws).unwrap().len(), size, "aws is --size long");
     if let Some(qemu_img) = baleen_testkit::require_tool("qemu-img") {
-        let info = run(Command::new(&qemu_img).args(["info", "--output=json"]).arg(&out[0]));
+        let info = run(Command::new(&qemu_img).args(["info", "--output=json"]).arg(qcow2));
         assert!(info.contains(&format!("\"virtual-size\": {size}")), "{info}");
+        run(Command::new(&qemu_img).arg("check").arg(qcow2));
+        // The raw-bios disk, then zeros.
+        run(Command::new(&qemu_img)
+            .args(["compare", "-f", "qcow2", "-F", "raw"])
+            .arg(qcow2)
+            .arg(raw_bios));
     }
     if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
-        let text = run(Command::new(&sgdisk).arg("-v").arg(&out[1]));
+        let text = run(Command::new(&sgdisk).arg("-v").arg(aws));
         assert!(text.contains("No problems found"), "the backup GPT moved to the end: {text}");
     }
     let err = try_build(&cfg, &store, &[Format::Qcow2Bios], &tmp.path().join("b"), Some(8 * MIB))
