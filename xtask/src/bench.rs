@@ -8,10 +8,19 @@
 //! baleen vs `skopeo copy`; our parallel gzip vs `pigz` and `gzip` on the same cpio. Every
 //! comparison alternates its contenders run by run (A B A B…), so ratios hold on a busy machine.
 //!
+//! It also times what a new user waits for with the examples: `baleen pkg build` of each
+//! component they name (cold and warm `.deb` cache), `baleen build` of each `examples/*.yml`
+//! (cold and warm), and boots of two of them; and every format on a 1 GiB system next to `cp`
+//! of its output (`--format-size`, 256 MiB by default: at 1 GiB that table alone takes half an
+//! hour on 2 cores). `--only SECTION,…` runs some sections; the heading names the command, so a
+//! partial table says what it is.
+//!
 //! Not a test: `cargo xtask test` never runs it. The dev-profile xtask only builds the release
 //! binaries (baleen, and xtask itself, whose optimised copy generates the images and is the
 //! parallel-gzip contender) and hands over to them.
 
+mod bigformats;
+mod examples;
 mod gen;
 mod measure;
 mod sections;
@@ -40,11 +49,28 @@ pub fn run(args: &[String]) -> Result<()> {
         _ => {}
     }
     let mut quick = false;
-    for a in args {
+    let mut only: Option<Vec<String>> = None;
+    let mut format_size = "256m";
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
+            "--format-size" => {
+                let v = it.next().map(String::as_str).unwrap_or("");
+                format_size = sections::size_points(false)
+                    .into_iter()
+                    .map(|(l, _)| l)
+                    .find(|l| *l == v)
+                    .with_context(|| {
+                        format!("--format-size: `{v}` is not one of 16m, 256m, 1g, 2g")
+                    })?;
+            }
+            "--only" => {
+                let list = it.next().context("--only needs a comma-separated list of sections")?;
+                only = Some(list.split(',').map(str::to_owned).collect());
+            }
             other => {
-                bail!("bench: unknown argument `{other}` (usage: cargo xtask bench [--quick])")
+                bail!("bench: unknown argument `{other}` (usage: cargo xtask bench [--quick] [--only SECTION,…] [--format-size 16m|256m|1g|2g])")
             }
         }
     }
@@ -54,9 +80,10 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let started = Instant::now();
     deps::ensure_packages(BENCH_PACKAGES)?;
-    let mut bench = sections::Bench::prepare(&root, quick)?;
-    bench.run_all()?;
-    let report = bench.report(started.elapsed(), quick)?;
+    let mut bench = sections::Bench::prepare(&root, quick, format_size)?;
+    bench.run_all(only.as_deref())?;
+    let command = std::iter::once("cargo xtask bench").chain(args.iter().map(String::as_str));
+    let report = bench.report(started.elapsed(), &command.collect::<Vec<_>>().join(" "))?;
     print!("{report}");
     let doc = root.join("docs/benchmarks.md");
     let mut text = std::fs::read_to_string(&doc).unwrap_or_else(|_| "# Benchmarks\n".into());

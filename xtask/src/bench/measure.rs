@@ -60,6 +60,17 @@ pub fn run(cmd: &mut Command, scratch: &Path) -> Result<Sample> {
 
 /// As [`run`], with stdout going to `stdout` when given (then [`Sample::stdout`] is empty).
 pub fn run_to(cmd: &mut Command, scratch: &Path, stdout: Option<&Path>) -> Result<Sample> {
+    spawn_and_wait(cmd, scratch, stdout, None)
+}
+
+/// Spawns `cmd` (through the launcher when set), hands its stdin pipe to `stdin` when given
+/// (else stdin is /dev/null), and waits for it with `wait4`.
+fn spawn_and_wait(
+    cmd: &mut Command,
+    scratch: &Path,
+    stdout: Option<&Path>,
+    stdin: Option<std::sync::mpsc::Sender<std::process::ChildStdin>>,
+) -> Result<Sample> {
     std::fs::create_dir_all(scratch)?;
     let err_path = scratch.join("child.stderr");
     let out_path = stdout.map_or_else(|| scratch.join("child.stdout"), Path::to_path_buf);
@@ -87,13 +98,18 @@ pub fn run_to(cmd: &mut Command, scratch: &Path, stdout: Option<&Path>) -> Resul
     };
     let _ = std::fs::remove_file(&rusage_file);
     let start = Instant::now();
-    let child = cmd
-        .stdin(Stdio::null())
+    let mut child = cmd
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(out)
         .stderr(err)
         .spawn()
         .with_context(|| format!("starting {cmd:?}"))?;
-    let (mut status, mut max_rss_kib) = wait4(child.id())?;
+    if let (Some(tx), Some(pipe)) = (&stdin, child.stdin.take()) {
+        let _ = tx.send(pipe);
+    }
+    let waited = wait4(child.id());
+    drop(stdin); // tells the typist the child is gone
+    let (mut status, mut max_rss_kib) = waited?;
     let wall = start.elapsed();
     if LAUNCHER.get().is_some() {
         let text = std::fs::read_to_string(&rusage_file).unwrap_or_default();
@@ -118,6 +134,39 @@ pub fn run_to(cmd: &mut Command, scratch: &Path, stdout: Option<&Path>) -> Resul
         bail!("{cmd:?} failed (wait status {status:#x}):\n{}", tail.join("\n"));
     }
     Ok(Sample { wall, max_rss_kib, stdout, stderr })
+}
+
+/// As [`run`], with stdin a pipe: once the child's stdout (a file in `scratch`) shows `cue`,
+/// `answer` is written to its stdin, as a person at the console would type it. Used to power
+/// off an example whose shell never exits by itself.
+pub fn run_answering(cmd: &mut Command, scratch: &Path, cue: &str, answer: &str) -> Result<Sample> {
+    let stdout = scratch.join("answering.stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<std::process::ChildStdin>();
+    let (cue, answer, watched) = (cue.to_owned(), answer.to_owned(), stdout.clone());
+    // The typist: waits for the cue in the child's output, then types; stops when the child
+    // is gone (the sender side closes).
+    let typist = std::thread::spawn(move || {
+        let Ok(mut stdin) = rx.recv() else { return };
+        loop {
+            if std::fs::read(&watched)
+                .is_ok_and(|b| String::from_utf8_lossy(&b).contains(cue.as_str()))
+            {
+                use std::io::Write;
+                let _ = stdin.write_all(answer.as_bytes()).and_then(|()| stdin.flush());
+                // Keep the pipe open until the child exits: an EOF on the console is not ours
+                // to send.
+                let _ = rx.recv();
+                return;
+            }
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+        }
+    });
+    let result = spawn_and_wait(cmd, scratch, Some(&stdout), Some(tx));
+    let _ = typist.join();
+    result
 }
 
 /// Waits for `pid` and returns (its exit code, or 0x100 + signal; its peak RSS in KiB).

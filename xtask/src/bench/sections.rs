@@ -12,31 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// Every output format by LinuxKit's name; those that do not build yet are listed in the notes,
-/// so the table grows as formats land without touching the bench.
-const FORMATS: &[&str] = &[
-    "kernel+initrd",
-    "tar",
-    "docker",
-    "tar-kernel-initrd",
-    "kernel+squashfs",
-    "kernel+erofs",
-    "kernel+iso",
-    "iso-bios",
-    "iso-efi",
-    "iso-efi-initrd",
-    "raw-bios",
-    "raw-efi",
-    "qcow2-bios",
-    "qcow2-efi",
-    "aws",
-    "gcp",
-    "vhd",
-    "dynamic-vhd",
-    "vmdk",
-    "uki",
-];
-
 /// The formats `--quick` times (the others are still built once, for their sizes).
 const QUICK_FORMATS: &[&str] = &["kernel+initrd", "tar", "docker", "tar-kernel-initrd"];
 
@@ -46,23 +21,27 @@ const GEN: &str = "v1";
 
 /// State shared by the sections.
 pub struct Bench {
-    quick: bool,
-    root: PathBuf,
+    pub(super) quick: bool,
+    pub(super) root: PathBuf,
     /// Scratch for this run, emptied first: outputs, caches of the cold builds.
-    work: PathBuf,
+    pub(super) work: PathBuf,
     /// Images kept across runs (generating 3 GiB of layers takes a while).
-    store: PathBuf,
-    baleen: PathBuf,
-    xtask: PathBuf,
+    pub(super) store: PathBuf,
+    pub(super) baleen: PathBuf,
+    pub(super) xtask: PathBuf,
     init: PathBuf,
-    registry: Registry,
-    formats: Vec<&'static str>,
-    tables: String,
-    notes: Vec<String>,
+    pub(super) registry: Registry,
+    /// The formats that built in the probe, in `baleen build --help`'s order.
+    pub(super) formats: Vec<String>,
+    pub(super) tables: String,
+    pub(super) notes: Vec<String>,
+    /// The size point of the every-format table (`--format-size`).
+    pub(super) format_size: &'static str,
 }
 
 impl Bench {
-    pub fn prepare(root: &Path, quick: bool) -> Result<Bench> {
+    /// `format_size`: the size point (`16m`, `256m`, `1g`, `2g`) of the every-format table.
+    pub fn prepare(root: &Path, quick: bool, format_size: &'static str) -> Result<Bench> {
         let target =
             super::release_bin(root, "x").parent().and_then(Path::parent).map(Path::to_path_buf);
         let target = target.context("no target directory")?;
@@ -83,7 +62,11 @@ impl Bench {
                 gen::write_image(&store, &name, MIB, 100 + i)?;
             }
         }
-        for &(label, size) in &size_points(quick) {
+        let mut points = size_points(quick);
+        if !points.iter().any(|(l, _)| *l == format_size) {
+            points.extend(size_points(false).into_iter().filter(|(l, _)| *l == format_size));
+        }
+        for &(label, size) in &points {
             let name = format!("docker.io/bench/big-{label}:{GEN}");
             if !gen::has_image(&store, &name) {
                 eprintln!("xtask: bench: generating a {label} image (kept for later runs)");
@@ -103,6 +86,7 @@ impl Bench {
             formats: Vec::new(),
             tables: String::new(),
             notes: Vec::new(),
+            format_size,
         };
         for image in ["kernel", "init", "busybox", "big-256m"] {
             bench.push(image)?;
@@ -128,20 +112,41 @@ impl Bench {
         }
     }
 
-    pub fn run_all(&mut self) -> Result<()> {
+    /// Runs every section, or those named in `only` (after the format probe, which the others
+    /// need). Later sections read what earlier ones wrote: `boot` needs `builds` and `sizes`,
+    /// `compression` needs `size-growth`.
+    pub fn run_all(&mut self, only: Option<&[String]>) -> Result<()> {
+        type Section = fn(&mut Bench) -> Result<()>;
+        let sections: [(&str, Section); 10] = [
+            ("builds", Bench::build_times),
+            ("sizes", Bench::sizes),
+            ("size-growth", Bench::size_growth),
+            ("services", Bench::service_growth),
+            ("boot", Bench::boot),
+            ("pulls", Bench::pulls),
+            ("compression", Bench::compression),
+            ("examples", Bench::examples),
+            ("big-formats", Bench::big_formats),
+            ("formats", |_| Ok(())),
+        ];
+        if let Some(only) = only {
+            if let Some(bad) = only.iter().find(|o| !sections.iter().any(|(n, _)| n == o)) {
+                let names: Vec<&str> = sections.iter().map(|(n, _)| *n).collect();
+                bail!("bench: no section `{bad}` (sections: {})", names.join(", "));
+            }
+        }
         self.probe_formats()?;
-        self.build_times()?;
-        self.sizes()?;
-        self.size_growth()?;
-        self.service_growth()?;
-        self.boot()?;
-        self.pulls()?;
-        self.compression()?;
+        for (name, section) in sections {
+            if only.is_none_or(|o| o.iter().any(|n| n == name)) {
+                eprintln!("xtask: bench: {name}");
+                section(self)?;
+            }
+        }
         Ok(())
     }
 
     /// A `baleen build` of `yaml` (written to the work dir) into `out`, with `cache`.
-    fn build(
+    pub(super) fn build(
         &self,
         yaml: &str,
         name: &str,
@@ -160,26 +165,36 @@ impl Bench {
 
     fn probe_formats(&mut self) -> Result<()> {
         let yaml = minimal_yaml("");
-        let mut unsupported = Vec::new();
-        for &f in FORMATS {
-            let out = self.work.join("probe").join(f);
-            match self.build(&yaml, "minimal", &self.store.clone(), &out, &["-f", f]) {
+        let (mut not_yet, mut failed) = (Vec::new(), Vec::new());
+        for f in format_names(&self.baleen)? {
+            let out = self.work.join("probe").join(&f);
+            match self.build(&yaml, "minimal", &self.store.clone(), &out, &["-f", &f]) {
                 Ok(_) => self.formats.push(f),
                 Err(e) => {
                     let msg = format!("{e:#}");
                     let line =
                         msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-                    unsupported.push(format!("`{f}` ({})", line.trim_start_matches("error: ")));
+                    if line.contains("is not supported yet") {
+                        not_yet.push(format!("`{f}`"));
+                    } else {
+                        failed.push(format!("`{f}` ({})", line.trim_start_matches("error: ")));
+                    }
                 }
             }
         }
         if self.formats.is_empty() {
             bail!("no output format builds; see {}", self.work.join("logs").display());
         }
-        if !unsupported.is_empty() {
+        if !not_yet.is_empty() {
             self.notes.push(format!(
-                "Formats that do not build yet, left out: {}.",
-                unsupported.join("; ")
+                "Formats `baleen build --help` names that baleen does not write yet, left out: {}.",
+                not_yet.join(", ")
+            ));
+        }
+        if !failed.is_empty() {
+            self.notes.push(format!(
+                "Formats that failed to build the minimal system, left out: {}.",
+                failed.join("; ")
             ));
         }
         Ok(())
@@ -192,8 +207,8 @@ impl Bench {
         let yaml = minimal_yaml(&format!("{}/", self.registry.host));
         let warm = self.work.join("warm-cache");
         self.build(&yaml, "minimal", &warm, &self.work.join("warmup"), &["-f", "tar"])?;
-        let formats: Vec<&str> = if self.quick {
-            self.formats.iter().copied().filter(|f| QUICK_FORMATS.contains(f)).collect()
+        let formats: Vec<String> = if self.quick {
+            self.formats.iter().filter(|f| QUICK_FORMATS.contains(&f.as_str())).cloned().collect()
         } else {
             self.formats.clone()
         };
@@ -291,7 +306,7 @@ impl Bench {
         let mut out_sizes = vec![vec![0u64; formats.len()]; points.len()];
         for (p, &(label, size)) in points.iter().enumerate() {
             // Big points take 20–60 s a build here: fewer runs keep the full bench in budget.
-            let runs = if size > 256 * MIB { 2 } else { 3 };
+            let runs = if size > 256 * MIB { 1 } else { 3 };
             let yaml = sized_yaml(label);
             for _ in 0..runs {
                 for (i, f) in formats.iter().enumerate() {
@@ -316,7 +331,7 @@ impl Bench {
         let mut t = String::new();
         let _ =
             writeln!(t, "### Growth with image size: minimal system + one service of N bytes\n");
-        let _ = writeln!(t, "Generated data (seeded, gzip ratio ≈ 0.55), layers of ≤ 256 MiB, all cached (warm). Median (min–max) of 3 runs, 2 for points above 256 MiB.\n");
+        let _ = writeln!(t, "Generated data (seeded, gzip ratio ≈ 0.55), layers of ≤ 256 MiB, all cached (warm). Median (min–max) of 3 runs; one run for points above 256 MiB.\n");
         let _ = writeln!(t, "| service image | format | time | throughput | peak RSS | output |\n|---|---|---|---|---|---|");
         for (p, &(_, size)) in points.iter().enumerate() {
             for (i, f) in formats.iter().enumerate() {
@@ -384,7 +399,7 @@ impl Bench {
 
     /// The minimal system booted under TCG, gzip and zstd initrds alternating.
     fn boot(&mut self) -> Result<()> {
-        let runs = self.runs(5);
+        let runs = 3;
         let prefixes = [
             ("gzip", self.work.join("out/kernel+initrd/minimal")),
             ("zstd", self.work.join("out-zstd/minimal")),
@@ -563,13 +578,12 @@ impl Bench {
         Ok(())
     }
 
-    /// The Markdown block appended to docs/benchmarks.md.
-    pub fn report(&self, took: Duration, quick: bool) -> Result<String> {
+    /// The Markdown block appended to docs/benchmarks.md; `command` is how the run was started.
+    pub fn report(&self, took: Duration, command: &str) -> Result<String> {
         let date = Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]).output()?;
         let date = String::from_utf8_lossy(&date.stdout).trim().to_string();
         let commit = git(&self.root, &["rev-parse", "--short=12", "HEAD"]);
         let dirty = !git(&self.root, &["status", "--porcelain", "--untracked-files=no"]).is_empty();
-        let command = if quick { "cargo xtask bench --quick" } else { "cargo xtask bench" };
         let mut s = String::new();
         let _ = writeln!(s, "## {date}: `{command}`\n");
         let _ = writeln!(s, "- machine: {}", measure::machine());
@@ -595,6 +609,38 @@ impl Bench {
     }
 }
 
+/// Every format `baleen build` names, read from its `--help` ("Possible values:" of
+/// `--format`), so formats added to baleen are benchmarked without touching the bench. Those it
+/// names but does not write yet fail the probe and go to the notes.
+fn format_names(baleen: &Path) -> Result<Vec<String>> {
+    let out = Command::new(baleen).args(["build", "--help"]).output()?;
+    let names = possible_formats(&String::from_utf8_lossy(&out.stdout));
+    if names.is_empty() {
+        bail!("`baleen build --help` lists no formats under --format's possible values");
+    }
+    Ok(names)
+}
+
+/// The `- NAME: …` items of the first "Possible values:" list after `--format`.
+fn possible_formats(help: &str) -> Vec<String> {
+    let Some(at) = help.find("--format") else { return Vec::new() };
+    let Some(list) = help[at..].find("Possible values:") else { return Vec::new() };
+    let mut names = Vec::new();
+    for line in help[at + list..].lines().skip(1) {
+        let line = line.trim();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(item) = line.strip_prefix("- ") {
+            let name = item.split(':').next().unwrap_or("").trim();
+            if !name.is_empty() && !name.contains(' ') {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
 fn git(root: &Path, args: &[&str]) -> String {
     Command::new("git")
         .args(args)
@@ -605,7 +651,7 @@ fn git(root: &Path, args: &[&str]) -> String {
 }
 
 /// The image-size points: (label, bytes).
-fn size_points(quick: bool) -> Vec<(&'static str, u64)> {
+pub(super) fn size_points(quick: bool) -> Vec<(&'static str, u64)> {
     let mut v = vec![("16m", 16 * MIB), ("256m", 256 * MIB)];
     if !quick {
         v.extend([("1g", 1024 * MIB), ("2g", 2048 * MIB)]);
@@ -684,7 +730,7 @@ fn minimal_yaml(prefix: &str) -> String {
         )
 }
 
-fn sized_yaml(label: &str) -> String {
+pub(super) fn sized_yaml(label: &str) -> String {
     head("")
         + &format!(
             "  - name: big\n    image: bench/big-{label}:{GEN}\n    command: [\"/bin/sh\"]\n"
@@ -716,7 +762,7 @@ fn gunzipped_len(path: &Path) -> Result<u64> {
     }
 }
 
-fn dir_size(dir: &Path) -> Result<u64> {
+pub(super) fn dir_size(dir: &Path) -> Result<u64> {
     let mut n = 0;
     for e in std::fs::read_dir(dir)? {
         n += e?.metadata()?.len();
@@ -726,15 +772,15 @@ fn dir_size(dir: &Path) -> Result<u64> {
 
 /// The figures the boot table shows.
 #[derive(Debug, Clone, PartialEq)]
-struct Timeline {
-    kernel_to_init: f64,
-    init_to_first_service: f64,
-    total: f64,
+pub(super) struct Timeline {
+    pub(super) kernel_to_init: f64,
+    pub(super) init_to_first_service: f64,
+    pub(super) total: f64,
 }
 
 /// Reads `baleen run --measure`'s table: `  1.234  kernel -> init`, `  0.5  init -> service x
 /// started`, `  2.0  total`.
-fn parse_timeline(stderr: &str) -> Option<Timeline> {
+pub(super) fn parse_timeline(stderr: &str) -> Option<Timeline> {
     let mut kernel_to_init = None;
     let mut first = None;
     let mut total = None;
@@ -766,6 +812,13 @@ mod tests {
             Some(Timeline { kernel_to_init: 1.5, init_to_first_service: 0.4, total: 1.92 })
         );
         assert_eq!(parse_timeline("measure: init printed no `baleen: init started` line"), None);
+    }
+
+    #[test]
+    fn formats_are_read_from_the_help_text() {
+        let help = "Options:\n  -f, --format <FORMAT>\n          Output formats.\n\n          Possible values:\n          - kernel+initrd:     `NAME-kernel`, `NAME-initrd.img`, `NAME-cmdline` (the default)\n          - docker:            The tar plus a Dockerfile entry, for `docker import` (`NAME.docker`,\n            or `--o`)\n          - uki:               Unified kernel image\n\n  -v, --verbose...\n          Possible values:\n          - nope: x\n";
+        assert_eq!(possible_formats(help), ["kernel+initrd", "docker", "uki"]);
+        assert!(possible_formats("no formats here").is_empty());
     }
 
     #[test]
