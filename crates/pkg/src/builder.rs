@@ -104,7 +104,8 @@ impl Options {
             .unwrap_or_else(|| {
                 sources::mirror_for(&sources::host_sources(&self.host_root), &suite)
             });
-        Archive::new(&mirror, &suite, &self.cache)
+        let check = spec.debian.as_ref().is_none_or(|d| d.check_valid_until);
+        Archive::new(&mirror, &suite, &self.cache).check_valid_until(check)
     }
 }
 

@@ -164,7 +164,13 @@ mod tests {
 
     #[test]
     fn request_hash_sees_every_field() {
-        let d = Debian { packages: vec!["a".into()], exclude: vec![], suite: None, mirror: None };
+        let d = Debian {
+            packages: vec!["a".into()],
+            exclude: vec![],
+            suite: None,
+            mirror: None,
+            check_valid_until: true,
+        };
         let a = request_hash(&d, "bookworm", &["amd64".into()]);
         assert_ne!(a, request_hash(&d, "trixie", &["amd64".into()]));
         assert_ne!(a, request_hash(&d, "bookworm", &["arm64".into()]));

@@ -93,6 +93,13 @@ pub struct Debian {
     /// Archive URL, default: the host's apt sources, else `http://deb.debian.org/debian`.
     #[serde(default)]
     pub mirror: Option<String>,
+    /// Refuse an InRelease past its `Valid-Until` (default true; apt's `Check-Valid-Until`).
+    #[serde(default = "default_true")]
+    pub check_valid_until: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// One entry added to the image. Exactly one of `source`, `contents`, `directory`, `symlink`.

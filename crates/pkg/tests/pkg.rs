@@ -263,3 +263,41 @@ fn build_into_the_store_push_and_pull_back() {
     assert_eq!(labels["org.mobyproject.config"], r#"{"readonly":true}"#);
     assert_eq!(img.layers.len(), 1);
 }
+
+/// InRelease files clear-signed by a throw-away key (tests/fixtures/release/gen.sh): one past its
+/// Valid-Until, one valid until 2099. Served from a loopback "mirror" to a real `Archive`.
+#[test]
+fn an_expired_release_is_refused_naming_the_suite_and_the_date() {
+    use baleen_pkg::deb::archive::Archive;
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release");
+    let key = std::fs::read(fx.join("test-key.gpg")).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let index_error = |file: &str, check: bool, keyring: Option<&[u8]>| {
+        let port = serve(std::fs::read(fx.join(file)).unwrap());
+        let cache = t.path().join(format!("{file}-{check}-{}", keyring.is_some()));
+        let mut a = Archive::new(
+            &format!("http://127.0.0.1:{port}/debian-security"),
+            "bookworm-security",
+            &cache,
+        )
+        .check_valid_until(check);
+        if let Some(k) = keyring {
+            a = a.with_keyring(k.to_vec());
+        }
+        a.index("amd64").unwrap_err().to_string()
+    };
+    let e = index_error("InRelease-expired", true, Some(&key));
+    assert!(
+        e.contains("bookworm-security suite's Release expired on Sat, 30 Nov 2024 08:15:01 UTC")
+            && e.contains("/debian-security/dists/bookworm-security/InRelease"),
+        "{e}"
+    );
+    // Past the InRelease, the fixture's Packages.xz (size 0) is what fails: the date was accepted.
+    for (file, check) in [("InRelease-valid", true), ("InRelease-expired", false)] {
+        let e = index_error(file, check, Some(&key));
+        assert!(e.contains("Packages.xz") && e.contains("says 0"), "{file} check={check}: {e}");
+    }
+    // The test key is not one of Debian's: the default keyring refuses before any date check.
+    let e = index_error("InRelease-valid", true, None);
+    assert!(e.contains("no valid signature by a Debian archive key"), "{e}");
+}

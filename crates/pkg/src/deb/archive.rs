@@ -4,7 +4,8 @@
 //! the size and SHA-256 of its `Packages` entry (or of `packages.lock`).
 //!
 //! Downloads are cached under the cache directory keyed by SHA-256, so a rebuild with a lock file
-//! is offline. Non-goals: `Valid-Until` and key-expiry checks, `by-hash` URLs, diffs (`pdiff`).
+//! is offline. An InRelease past its `Valid-Until` date is refused (apt's `Check-Valid-Until`),
+//! unless the caller opts out. Non-goals: key-expiry checks, `by-hash` URLs, diffs (`pdiff`).
 
 use super::resolve::Index;
 use pgp::composed::{CleartextSignedMessage, Deserializable, SignedPublicKey};
@@ -42,6 +43,10 @@ pub enum Error {
     Io { action: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("decompressing {url}: {cause}")]
     Decompress { url: String, cause: std::io::Error },
+    #[error("{url}: the {suite} suite's Release expired on {valid_until} (its Valid-Until); the mirror is stale or replays an old Release: use another mirror, or allow it with `check-valid-until: false` in build.yml's debian section")]
+    Expired { url: String, suite: String, valid_until: String },
+    #[error("{url}: Valid-Until {value:?} is not a date like \"Sat, 30 Nov 2024 08:15:01 UTC\"")]
+    BadDate { url: String, value: String },
 }
 
 /// What a `.deb` must be: pool path, size and SHA-256.
@@ -61,6 +66,8 @@ pub struct Archive {
     pub suite: String,
     cache: PathBuf,
     agent: ureq::Agent,
+    check_valid_until: bool,
+    keyring: std::borrow::Cow<'static, [u8]>,
 }
 
 impl Archive {
@@ -76,7 +83,21 @@ impl Archive {
             suite: suite.to_owned(),
             cache: cache.to_owned(),
             agent: ureq::Agent::new_with_config(config),
+            check_valid_until: true,
+            keyring: std::borrow::Cow::Borrowed(DEBIAN_KEYRING),
         }
+    }
+
+    /// Trusts the keys of this binary keyring instead of Debian's (a private archive, tests).
+    pub fn with_keyring(mut self, keyring: Vec<u8>) -> Archive {
+        self.keyring = std::borrow::Cow::Owned(keyring);
+        self
+    }
+
+    /// Whether an InRelease past its `Valid-Until` is refused (the default, as apt).
+    pub fn check_valid_until(mut self, check: bool) -> Archive {
+        self.check_valid_until = check;
+        self
     }
 
     /// The verified `Packages` index of `main` for `arch`. Parsed once per process for each
@@ -128,21 +149,31 @@ impl Archive {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age < INRELEASE_MAX_AGE);
-        let text = match fresh.then(|| std::fs::read_to_string(&cached).ok()).flatten() {
-            Some(t) => t,
-            None => {
-                let mut body = String::new();
-                self.get(url)?
-                    .read_to_string(&mut body)
-                    .map_err(|cause| Error::FetchIo { url: url.to_owned(), cause })?;
-                body
+        if fresh {
+            if let Ok(text) = std::fs::read_to_string(&cached) {
+                // Verified on every use, cached or not: the cache is not trusted more than the
+                // network. A cached copy that expired since is fetched again.
+                match self.verified(&text, url) {
+                    Err(Error::Expired { .. }) => {}
+                    r => return r,
+                }
             }
-        };
-        // Verified on every use, cached or not: the cache is not trusted more than the network.
-        let signed = verify_inrelease(&text)
+        }
+        let mut text = String::new();
+        self.get(url)?
+            .read_to_string(&mut text)
+            .map_err(|cause| Error::FetchIo { url: url.to_owned(), cause })?;
+        let signed = self.verified(&text, url)?;
+        write_atomic(&cached, text.as_bytes())?;
+        Ok(signed)
+    }
+
+    /// The signed text of an InRelease, if signed by a trusted key and not expired.
+    fn verified(&self, text: &str, url: &str) -> Result<String, Error> {
+        let signed = verify_with(text, &self.keyring)
             .map_err(|message| Error::Signature { url: url.to_owned(), message })?;
-        if !fresh {
-            write_atomic(&cached, text.as_bytes())?;
+        if self.check_valid_until {
+            check_valid_until(&signed, std::time::SystemTime::now(), url, &self.suite)?;
         }
         Ok(signed)
     }
@@ -326,6 +357,39 @@ pub fn verify_with(text: &str, keyring: &[u8]) -> Result<String, String> {
     ))
 }
 
+/// Refuses a (verified) Release text whose `Valid-Until` is before `now`. A Release without the
+/// field never expires, as with apt. A signature alone does not stop a mirror from serving an old
+/// Release forever (and with it old, vulnerable packages): the date does.
+pub fn check_valid_until(
+    release: &str,
+    now: std::time::SystemTime,
+    url: &str,
+    suite: &str,
+) -> Result<(), Error> {
+    let Some(para) = super::control::parse(release).into_iter().next() else { return Ok(()) };
+    let Some(value) = para.get("Valid-Until").map(str::trim) else { return Ok(()) };
+    let until = parse_release_date(value)
+        .ok_or_else(|| Error::BadDate { url: url.to_owned(), value: value.to_owned() })?;
+    if now > until {
+        return Err(Error::Expired {
+            url: url.to_owned(),
+            suite: suite.to_owned(),
+            valid_until: value.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A Release date: RFC 2822 as Debian writes it, `Sat, 30 Nov 2024 08:15:01 UTC` (`UTC`, `GMT`
+/// or `+0000`). httpdate parses the same layout with `GMT`.
+fn parse_release_date(value: &str) -> Option<std::time::SystemTime> {
+    let (stamp, zone) = value.rsplit_once(' ')?;
+    if !matches!(zone, "UTC" | "GMT" | "+0000" | "Z") {
+        return None;
+    }
+    httpdate::parse_http_date(&format!("{stamp} GMT")).ok()
+}
+
 /// The `(sha256, size)` of `path` in a Release file's `SHA256:` list.
 pub fn release_entry(release: &str, path: &str) -> Option<(String, u64)> {
     let para = super::control::parse(release).into_iter().next()?;
@@ -345,6 +409,29 @@ mod tests {
         let r = "Origin: Debian\nSHA256:\n 0123 100 main/binary-amd64/Packages\n abcd 42 main/binary-amd64/Packages.xz\n";
         assert_eq!(release_entry(r, "main/binary-amd64/Packages.xz"), Some(("abcd".into(), 42)));
         assert_eq!(release_entry(r, "main/binary-arm64/Packages.xz"), None);
+    }
+
+    #[test]
+    fn valid_until_in_the_past_is_refused_naming_suite_and_date() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let r = "Suite: bookworm\nValid-Until: Sat, 30 Nov 2024 08:15:01 UTC\nSHA256:\n aa 1 x\n";
+        let before = UNIX_EPOCH + Duration::from_secs(1_732_954_500); // 08:15:00 that day
+        let after = UNIX_EPOCH + Duration::from_secs(1_732_954_502);
+        check_valid_until(r, before, "http://m/dists/bookworm/InRelease", "bookworm").unwrap();
+        let e = check_valid_until(r, after, "http://m/dists/bookworm/InRelease", "bookworm")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bookworm suite") && e.contains("Sat, 30 Nov 2024 08:15:01 UTC"), "{e}");
+        assert!(e.contains("check-valid-until: false"), "the opt-out is named: {e}");
+        // No field: never expires (Debian's main suites carry none; -security and -updates do).
+        check_valid_until("Suite: bookworm\n", after, "u", "bookworm").unwrap();
+        let e = check_valid_until("Valid-Until: tomorrow\n", after, "u", "s").unwrap_err();
+        assert!(e.to_string().contains("\"tomorrow\""), "{e}");
+        assert_eq!(
+            parse_release_date("Sat, 30 Nov 2024 08:15:01 +0000"),
+            parse_release_date("Sat, 30 Nov 2024 08:15:01 UTC")
+        );
+        assert_eq!(parse_release_date("Sat, 30 Nov 2024 08:15:01 CET"), None);
     }
 
     #[test]
