@@ -23,6 +23,7 @@ mod bigformats;
 mod examples;
 mod gen;
 mod measure;
+mod parse;
 mod sections;
 
 use crate::deps;

@@ -9,7 +9,8 @@
 //! Examples that do not build (one being written while the bench runs) go to the notes.
 
 use super::measure::{self, bytes, rss_mib, secs, Sample, Stats};
-use super::sections::{parse_timeline, Bench, Timeline};
+use super::parse::{parse_timeline, Timeline};
+use super::sections::Bench;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
