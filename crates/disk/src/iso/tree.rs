@@ -148,7 +148,9 @@ impl<S: Read + Write + Seek> IsoTree<S> {
     }
 
     /// The directory that holds `path`'s last component, created (0755, root, epoch) where
-    /// missing; a non-directory in the way is replaced, as extraction would have to.
+    /// missing. A symlink in the way to a directory of the tree is followed, as the kernel's
+    /// initramfs unpacker and tar do (`lib -> usr/lib` with entries under `lib/modules`); any other
+    /// non-directory in the way is replaced.
     pub(super) fn parent_of<'p>(&mut self, path: &'p str) -> Result<(u32, &'p str), IsoWriteError> {
         let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
         if comps.contains(&"..") {
@@ -156,20 +158,67 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         }
         let Some((last, dirs)) = comps.split_last() else { return Ok((ROOT, "")) };
         let mut at = ROOT;
+        let mut at_path: Vec<String> = Vec::new();
         for d in dirs {
-            at = match self.child(at, d) {
-                Some(c) if matches!(self.nodes[c as usize].kind, Kind::Dir(_)) => c,
-                _ => self.place(
-                    at,
-                    Node {
-                        name: (*d).to_string(),
-                        meta: Meta::synthesized(0o755),
-                        kind: Kind::Dir(BTreeMap::new()),
-                    },
-                ),
+            let followed = match self.child(at, d).map(|c| &self.nodes[c as usize].kind) {
+                Some(Kind::Dir(_)) => {
+                    at = self.child(at, d).expect("just found");
+                    at_path.push((*d).to_string());
+                    continue;
+                }
+                Some(Kind::Symlink(target)) => {
+                    let target = target.clone();
+                    self.resolve_dir(&at_path, &target, 0)
+                }
+                _ => None,
             };
+            match followed {
+                Some((dir, dir_path)) => (at, at_path) = (dir, dir_path),
+                None => {
+                    at = self.place(
+                        at,
+                        Node {
+                            name: (*d).to_string(),
+                            meta: Meta::synthesized(0o755),
+                            kind: Kind::Dir(BTreeMap::new()),
+                        },
+                    );
+                    at_path.push((*d).to_string());
+                }
+            }
         }
         Ok((at, last))
+    }
+
+    /// The directory a symlink with `target`, in the directory at `from`, leads to, if it is one
+    /// of the tree (symlinks followed, at most 16 deep, `..` stopping at the root).
+    fn resolve_dir(&self, from: &[String], target: &str, depth: u32) -> Option<(u32, Vec<String>)> {
+        if depth > 16 {
+            return None;
+        }
+        let mut want: Vec<String> =
+            if target.starts_with('/') { Vec::new() } else { from.to_vec() };
+        for c in target.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            if c == ".." {
+                want.pop();
+            } else {
+                want.push(c.to_string());
+            }
+        }
+        let mut at = ROOT;
+        let mut at_path: Vec<String> = Vec::new();
+        for c in &want {
+            let child = self.child(at, c)?;
+            match &self.nodes[child as usize].kind {
+                Kind::Dir(_) => {
+                    at = child;
+                    at_path.push(c.clone());
+                }
+                Kind::Symlink(t) => (at, at_path) = self.resolve_dir(&at_path, t, depth + 1)?,
+                _ => return None,
+            }
+        }
+        Some((at, at_path))
     }
 
     fn add_entry(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<(), io::Error> {
@@ -269,5 +318,39 @@ const COPY_CHUNK: usize = 256 * 1024;
 impl<S: Read + Write + Seek> EntrySink for IsoTree<S> {
     fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
         self.add_entry(entry, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(t: &mut IsoTree<io::Cursor<Vec<u8>>>, path: &str, kind: EntryKind) {
+        let data = vec![b'x'; kind_size(&kind)];
+        t.add(&Entry::new(path, kind, 0o755), &mut &data[..]).unwrap();
+    }
+
+    fn kind_size(k: &EntryKind) -> usize {
+        match k {
+            EntryKind::File { size } => *size as usize,
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn entries_under_a_symlinked_directory_land_in_its_target() {
+        let mut t = IsoTree::new(io::Cursor::new(Vec::new()));
+        add(&mut t, "usr/lib", EntryKind::Dir);
+        add(&mut t, "lib", EntryKind::Symlink { target: "usr/lib".into() });
+        add(&mut t, "lib/modules/6.1/x.ko", EntryKind::File { size: 3 });
+        add(&mut t, "opt/a", EntryKind::Symlink { target: "../usr/./lib/".into() });
+        add(&mut t, "opt/a/y", EntryKind::File { size: 1 });
+        add(&mut t, "loop", EntryKind::Symlink { target: "loop".into() });
+        add(&mut t, "loop/z", EntryKind::File { size: 1 });
+        assert!(matches!(t.nodes[t.lookup("lib").unwrap() as usize].kind, Kind::Symlink(_)));
+        assert!(t.lookup("usr/lib/modules/6.1/x.ko").is_some());
+        assert!(t.lookup("usr/lib/y").is_some(), "relative targets resolve from the link's dir");
+        assert!(t.lookup("loop/z").is_some(), "a symlink loop is replaced by a directory");
+        assert!(matches!(t.nodes[t.lookup("loop").unwrap() as usize].kind, Kind::Dir(_)));
     }
 }
