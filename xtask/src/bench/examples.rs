@@ -264,11 +264,20 @@ impl Bench {
                 cmd.args(["run", "--accel", "tcg", "--measure", "--timeout", "4m", "--state"]);
                 cmd.arg(&state).arg(self.work.join("ex-out").join(name).join(name));
                 let logs = self.work.join("logs");
-                let s = measure::run_answering(&mut cmd, &logs, "login on", "poweroff\n")
-                    .with_context(|| format!("booting examples/{name}.yml"))?;
-                match parse_timeline(&s.stderr) {
-                    Some(tl) => timelines[i].push(tl),
-                    None => lost += 1,
+                // A boot that fails is a note, not the end of the bench (its tables so far
+                // are worth keeping).
+                match measure::run_answering(&mut cmd, &logs, "login on", "poweroff\n") {
+                    Ok(s) => match parse_timeline(&s.stderr) {
+                        Some(tl) => timelines[i].push(tl),
+                        None => lost += 1,
+                    },
+                    Err(e) => {
+                        lost += 1;
+                        let msg = format!("{e:#}");
+                        let last = msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                        self.notes
+                            .push(format!("A boot of examples/{name}.yml failed: {}", last.trim()));
+                    }
                 }
             }
         }
