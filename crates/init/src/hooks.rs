@@ -3,16 +3,19 @@
 //! (`args[0]` as argv[0]), only its `env`, and its `timeout` in seconds.
 //!
 //! When they run: `prestart` and `createRuntime` after the container's namespaces, cgroup and
-//! interfaces exist, before its setup and program (a failure aborts the start); `poststart`
-//! once the program runs; `poststop` after it exited and its mounts are gone (a failure of
-//! these two is a warning, and the remaining hooks still run).
+//! interfaces exist, before its setup and program; `createContainer` by the container's
+//! process, in its namespaces, after its mounts and before pivot_root (paths as init sees
+//! them); `startContainer` by the container's process right before its program, inside the
+//! container (its paths, ids, capabilities and seccomp filter) — a failure of any of these
+//! aborts the start; `poststart` once the program runs; `poststop` after it exited and its
+//! mounts are gone (a failure of these two is a warning, and the remaining hooks still run).
+//! Every hook but `startContainer` is run in init's namespaces.
 //!
 //! Key items: [`Hook`], [`State`], the [`Runner`] seam ([`Exec`] runs processes; tests record),
 //! [`run_all`] and [`run_all_warn`].
 //!
-//! Non-goals: `createContainer` and `startContainer`, which run inside the container's
-//! namespaces (a bundle carrying them is refused when loaded, not half-run). LinuxKit's YAML
-//! has no hooks; they come from hand-written or converted bundles.
+//! LinuxKit's YAML has no hooks; they come from hand-written or converted bundles. Non-goals:
+//! `process`-less (`runc create` only) lifecycles: a container is created and started at once.
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -45,8 +48,6 @@ pub struct Hook {
 pub enum HookError {
     #[error("{phase} hook {path}: {why}")]
     Failed { phase: &'static str, path: String, why: String },
-    #[error("hooks.{0} is not supported (it runs inside the container's namespaces)")]
-    Unsupported(&'static str),
     #[error("{phase} hook {path}: timeout {timeout} must be positive")]
     Timeout { phase: &'static str, path: String, timeout: i64 },
 }
@@ -85,17 +86,13 @@ pub trait Runner {
     fn run(&mut self, hook: &Hook, stdin: &[u8], timeout: Duration) -> Result<(), String>;
 }
 
-/// Refuses hooks that would have to run inside the container.
+/// Refuses a non-positive `timeout` (the spec requires one greater than zero).
 pub fn check(h: &Hooks) -> Result<(), HookError> {
-    if !h.create_container.is_empty() {
-        return Err(HookError::Unsupported("createContainer"));
-    }
-    if !h.start_container.is_empty() {
-        return Err(HookError::Unsupported("startContainer"));
-    }
     for (phase, list) in [
         ("prestart", &h.prestart),
         ("createRuntime", &h.create_runtime),
+        ("createContainer", &h.create_container),
+        ("startContainer", &h.start_container),
         ("poststart", &h.poststart),
         ("poststop", &h.poststop),
     ] {
@@ -119,9 +116,18 @@ pub fn run_all(
     hooks: &[Hook],
     state: &State,
 ) -> Result<(), HookError> {
-    let stdin = state.json();
+    run_stdin(runner, phase, hooks, &state.json())
+}
+
+/// [`run_all`] with the state already rendered ([`State::json`]).
+pub fn run_stdin(
+    runner: &mut dyn Runner,
+    phase: &'static str,
+    hooks: &[Hook],
+    stdin: &[u8],
+) -> Result<(), HookError> {
     for h in hooks {
-        runner.run(h, &stdin, timeout_of(h)).map_err(|why| HookError::Failed {
+        runner.run(h, stdin, timeout_of(h)).map_err(|why| HookError::Failed {
             phase,
             path: h.path.clone(),
             why,
@@ -263,11 +269,10 @@ mod tests {
     }
 
     #[test]
-    fn in_container_hooks_and_bad_timeouts_are_refused() {
-        let h = Hooks { start_container: vec![hook("/x", None)], ..Hooks::default() };
-        assert!(check(&h).unwrap_err().to_string().contains("hooks.startContainer"));
-        let h = Hooks { create_container: vec![hook("/x", None)], ..Hooks::default() };
-        assert!(check(&h).unwrap_err().to_string().contains("hooks.createContainer"));
+    fn bad_timeouts_are_refused() {
+        let h = Hooks { start_container: vec![hook("/x", Some(-1))], ..Hooks::default() };
+        let e = check(&h).unwrap_err().to_string();
+        assert!(e.contains("startContainer hook /x") && e.contains("positive"), "{e}");
         let h = Hooks { poststop: vec![hook("/x", Some(0))], ..Hooks::default() };
         assert!(check(&h).unwrap_err().to_string().contains("must be positive"));
         let h = Hooks { prestart: vec![hook("/x", Some(3))], ..Hooks::default() };

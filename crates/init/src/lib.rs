@@ -22,8 +22,7 @@
 //! - [`devcg`]: `linux.resources.devices` compiled to an eBPF device-cgroup program.
 //! - [`hooks`]: OCI lifecycle hooks run around a container.
 //!
-//! Non-goals: cgroup v1, restarting services, OCI hooks that run inside the container
-//! (`createContainer`, `startContainer`), anything async or networked beyond rtnetlink.
+//! Non-goals: cgroup v1, restarting services, anything async or networked beyond rtnetlink.
 
 pub mod acpi;
 pub mod boot;

@@ -271,6 +271,10 @@ fn containers() -> Vec<C> {
             pid_path: "/run/baleen-test/files-pid",
             hooks: Some(json!({
                 "prestart": [hook("echo hook-prestart $(cat) >&2")],
+                "createContainer": [hook("echo hook-createContainer $(cat) >&2")],
+                // Run inside the container: its own /bin/sh.
+                "startContainer": [{"path": "/bin/sh",
+                                    "args": ["sh", "-c", "echo hook-startContainer $(cat) >&2"]}],
                 "poststart": [hook("echo hook-poststart $(cat) >&2")],
                 "poststop": [hook("echo hook-poststop $(cat) >&2; exit 4")]
             })),
@@ -654,6 +658,11 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
     b.in_order(&[
         r#"hook-prestart {"ociVersion":"1.2.1","id":"pidjoin","status":"creating","pid":"#,
         "baleen: service pidjoin started pid ",
+    ]);
+    // The in-container ones print into the container's stderr, hence its log.
+    b.in_order(&[
+        r#"pidjoin: hook-createContainer {"ociVersion":"1.2.1","id":"pidjoin","status":"creating","pid":"#,
+        r#"pidjoin: hook-startContainer {"ociVersion":"1.2.1","id":"pidjoin","status":"created","pid":"#,
     ]);
     b.contains(&[
         r#"hook-poststart {"ociVersion":"1.2.1","id":"pidjoin","status":"running","pid":"#,

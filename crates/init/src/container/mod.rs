@@ -176,7 +176,13 @@ pub fn plan(dir: &Path) -> Result<Vec<String>, ContainerError> {
         out.push(format!("bindNS {ns} {path}"));
     }
     let child = setup::join_namespaces(&mut f, &b.config).and_then(|_| {
-        setup::setup_child(&mut f, &b.config, &rootfs, &b.caps, b.seccomp.as_deref())
+        let state = crate::hooks::State {
+            id: &b.name,
+            status: "creating",
+            pid: None,
+            bundle: &b.dir.to_string_lossy(),
+        };
+        setup::setup_child(&mut f, &b.config, &rootfs, &b.caps, b.seccomp.as_deref(), &state)
     });
     out.extend(f.calls.drain(..).map(|c| format!("child: {c}")));
     if let Err(e) = child {

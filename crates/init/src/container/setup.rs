@@ -247,8 +247,10 @@ pub fn setup_child(
     rootfs: &Path,
     caps: &CapSets,
     seccomp: Option<&[crate::seccomp::Insn]>,
+    hook_state: &crate::hooks::State,
 ) -> Result<(), SetupError> {
     let root = Path::new("/");
+    let hooks = cfg.hooks.as_ref();
     if cfg.linux.namespaces.iter().any(|n| n.kind == "user") {
         // Init's uid 0 is not mapped in the container's user namespace: become its root, or
         // files made on its own mounts (the /dev tmpfs) would fail with EOVERFLOW.
@@ -384,6 +386,11 @@ pub fn setup_child(
         }
     }
 
+    if let Some(h) = hooks.filter(|h| !h.create_container.is_empty()) {
+        let r = sys.run_hooks("createContainer", &h.create_container, &hook_state.json());
+        step("running hooks before pivot_root in", rootfs, r)?;
+    }
+
     // runc's trick: pivot_root(".", ".") stacks the old root under the new one; detaching it
     // leaves only the container's tree, with no directory needed for the old root.
     step("entering", rootfs, sys.chdir(rootfs))?;
@@ -425,6 +432,11 @@ pub fn setup_child(
         if let Some(prog) = seccomp {
             step("installing the seccomp filter", root, sys.seccomp(prog))?;
         }
+    }
+    if let Some(h) = hooks.filter(|h| !h.start_container.is_empty()) {
+        let started = crate::hooks::State { status: "created", ..hook_state.clone() };
+        let r = sys.run_hooks("startContainer", &h.start_container, &started.json());
+        step("running hooks in", root, r)?;
     }
     Ok(())
 }

@@ -4,6 +4,14 @@ use crate::sys::fake::Fake;
 
 const ROOT: &str = "/containers/services/x/rootfs";
 
+/// The state hooks would read.
+const HS: crate::hooks::State = crate::hooks::State {
+    id: "x",
+    status: "creating",
+    pid: Some(7),
+    bundle: "/containers/services/x",
+};
+
 /// A config.json as LinuxKit generates it (defaults of §2.2), readonly or not.
 fn linuxkit_config(readonly: bool) -> Config {
     let ro = if readonly { ",\"ro\"" } else { "" };
@@ -44,7 +52,7 @@ fn fake() -> Fake {
 fn mounts_run_in_config_order_before_pivot() {
     let cfg = linuxkit_config(true);
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
     let mounts: Vec<&str> = f.matching("mount ");
     let expect = [
         "mount - / - rec|slave -",
@@ -82,7 +90,7 @@ fn mounts_run_in_config_order_before_pivot() {
 fn writable_root_is_not_remounted() {
     let cfg = linuxkit_config(false);
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
     assert!(!f.calls.iter().any(|c| c.starts_with("mount - / - bind|remount|ro")));
     assert!(!f.calls.iter().any(|c| c.contains("/dev - remount|ro")));
 }
@@ -103,7 +111,7 @@ fn capabilities_drop_bounding_before_ids_then_set() {
     });
     let caps = crate::caps::sets(cfg.process.capabilities.as_ref()).unwrap();
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &caps, None).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &caps, None, &HS).unwrap();
     let tail: Vec<&str> = f.calls.iter().rev().take(4).rev().map(String::as_str).collect();
     assert_eq!(
         tail,
@@ -121,7 +129,7 @@ fn no_capabilities_means_empty_sets() {
     let cfg = linuxkit_config(true);
     let caps = crate::caps::sets(cfg.process.capabilities.as_ref()).unwrap();
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &caps, None).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &caps, None, &HS).unwrap();
     assert!(f.calls.contains(&"drop_bounding keep=0x0".to_owned()));
     assert!(f.calls.contains(&"set_caps eff=0x0 prm=0x0 inh=0x0 amb=0x0".to_owned()));
 }
@@ -148,7 +156,7 @@ fn sysctl_hostname_rlimits_and_devices() {
         gid: None,
     });
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
     for want in [
         "write /proc/sys/net/ipv4/ip_forward 1",
         "sethostname box",
@@ -166,7 +174,7 @@ fn a_failing_step_names_itself() {
     let cfg = linuxkit_config(true);
     let mut f = fake();
     f.fail.push("mount proc".into());
-    let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap_err();
+    let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap_err();
     assert_eq!(e.to_string(), format!("mounting {ROOT}/proc: {}", io::Error::from_raw_os_error(1)));
 }
 
@@ -300,7 +308,7 @@ fn mount_points_resolve_symlinks_inside_the_rootfs() {
     let mut cfg = linuxkit_config(false);
     cfg.mounts.retain(|m| m.destination == "/etc/x.conf");
     let mut f = fake().link("/containers/services/x/rootfs/etc", "/run/evil");
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
     assert!(f.calls.contains(&format!("touch {ROOT}/run/evil/x.conf")), "{:#?}", f.calls);
     assert!(!f.calls.iter().any(|c| c.contains(" /run/evil")), "{:#?}", f.calls);
 }
@@ -312,11 +320,11 @@ fn seccomp_goes_last_with_no_new_privs_and_first_without() {
     let mut cfg = linuxkit_config(false);
     cfg.process.no_new_privileges = true;
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), Some(&prog)).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), Some(&prog), &HS).unwrap();
     assert_eq!(f.calls[f.calls.len() - 2..], ["no_new_privs", "seccomp 7 insns"]);
     cfg.process.no_new_privileges = false;
     let mut f = fake();
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), Some(&prog)).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), Some(&prog), &HS).unwrap();
     let pos = |s: &str| f.calls.iter().position(|c| c.starts_with(s)).unwrap();
     assert!(pos("seccomp") < pos("drop_bounding"), "{:#?}", f.calls);
 }
@@ -339,7 +347,7 @@ fn devices_are_not_made_in_a_bound_host_dev() {
         ..Default::default()
     });
     let mut f = fake().dir("/dev");
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
     assert!(!f.calls.iter().any(|c| c.starts_with("mknod")), "{:#?}", f.calls);
 }
 
@@ -349,7 +357,7 @@ fn in_a_user_namespace_devices_and_sysfs_come_from_the_host() {
     let mut f = fake();
     f.fail.push(format!("mknod {ROOT}/dev/null"));
     f.fail.push("mount sysfs".into());
-    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
     for want in [
         format!("touch {ROOT}/dev/null"),
         format!("mount /dev/null {ROOT}/dev/null - bind -"),
@@ -369,4 +377,33 @@ fn the_user_namespace_is_joined_first() {
     let mut f = Fake::new();
     join_namespaces(&mut f, &cfg).unwrap();
     assert_eq!(f.calls, ["setns /proc/9/ns/user 0x10000000", "setns /run/netns/x 0x40000000"]);
+}
+
+#[test]
+fn in_container_hooks_run_before_pivot_root_and_right_before_exec() {
+    let mut cfg = linuxkit_config(true);
+    let hook = |p: &str| crate::hooks::Hook { path: p.into(), ..Default::default() };
+    cfg.hooks = Some(crate::hooks::Hooks {
+        create_container: vec![hook("/usr/bin/cc1"), hook("/usr/bin/cc2")],
+        start_container: vec![hook("/bin/sc")],
+        ..Default::default()
+    });
+    cfg.process.no_new_privileges = true;
+    let mut f = fake();
+    let prog =
+        crate::seccomp::compile(&serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})).unwrap();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), Some(&prog), &HS).unwrap();
+    let at = |prefix: &str| f.calls.iter().position(|c| c.starts_with(prefix)).unwrap();
+    let cc = at("hooks createContainer /usr/bin/cc1 /usr/bin/cc2");
+    // After every mount into the rootfs (the last: /dev made read-only), before pivot_root.
+    assert!(at(&format!("mount - {ROOT}/dev - remount|ro")) < cc, "{:#?}", f.calls);
+    assert!(cc < at("pivot_root"));
+    // Inside the container, last: after the ids, capabilities and the seccomp filter.
+    assert_eq!(f.calls.last().unwrap(), "hooks startContainer /bin/sc");
+    assert!(at("seccomp") < f.calls.len() - 1);
+    // A failing hook stops the setup with what was being done.
+    let mut f = Fake { fail: vec!["hooks createContainer".into()], ..fake() };
+    let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap_err();
+    assert!(e.to_string().starts_with("running hooks before pivot_root in"), "{e}");
+    assert!(!f.calls.iter().any(|c| c.starts_with("pivot_root")));
 }

@@ -170,6 +170,10 @@ fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: Owned
             return format!("redirecting fd {target}: {}", std::io::Error::last_os_error());
         }
     }
+    // Our pid as init sees it, for the hooks' state: /proc is still init's here.
+    let host_pid =
+        std::fs::read_link("/proc/self").ok().and_then(|p| p.to_str().and_then(|s| s.parse().ok()));
+    let state = hook_state(b, "creating", host_pid);
     let mut sys = Real;
     if let Err(e) = setup::join_namespaces(&mut sys, &b.config) {
         return e.to_string();
@@ -179,9 +183,9 @@ fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: Owned
             return format!("bringing up lo: {e}");
         }
     }
-    if let Err(e) =
-        setup::setup_child(&mut sys, &b.config, &b.rootfs(), &b.caps, b.seccomp.as_deref())
-    {
+    let state = state.as_state();
+    let seccomp = b.seccomp.as_deref();
+    if let Err(e) = setup::setup_child(&mut sys, &b.config, &b.rootfs(), &b.caps, seccomp, &state) {
         return e.to_string();
     }
     let p = &b.config.process;

@@ -191,6 +191,16 @@ impl Sys for Fake {
         self.record(format!("seccomp {} insns", prog.len()))
     }
 
+    fn run_hooks(
+        &mut self,
+        phase: &'static str,
+        hooks: &[crate::hooks::Hook],
+        _state: &[u8],
+    ) -> io::Result<()> {
+        let paths: Vec<&str> = hooks.iter().map(|h| h.path.as_str()).collect();
+        self.record(format!("hooks {phase} {}", paths.join(" ")))
+    }
+
     fn sync(&mut self) {
         self.calls.push("sync".into());
     }

@@ -183,6 +183,14 @@ pub trait Sys {
     fn no_new_privs(&mut self) -> io::Result<()>;
     /// Installs a seccomp filter (needs no_new_privs or CAP_SYS_ADMIN).
     fn seccomp(&mut self, prog: &[crate::seccomp::Insn]) -> io::Result<()>;
+    /// Runs OCI hooks of `phase` from the calling process, each with `state` on stdin
+    /// ([`crate::hooks`]); the first failure is returned.
+    fn run_hooks(
+        &mut self,
+        phase: &'static str,
+        hooks: &[crate::hooks::Hook],
+        state: &[u8],
+    ) -> io::Result<()>;
     /// sync(2).
     fn sync(&mut self);
     /// kill(2).

@@ -251,6 +251,16 @@ impl Sys for Real {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
     }
 
+    fn run_hooks(
+        &mut self,
+        phase: &'static str,
+        hooks: &[crate::hooks::Hook],
+        state: &[u8],
+    ) -> io::Result<()> {
+        crate::hooks::run_stdin(&mut crate::hooks::Exec, phase, hooks, state)
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+
     fn seccomp(&mut self, prog: &[crate::seccomp::Insn]) -> io::Result<()> {
         #[repr(C)]
         struct Fprog {
