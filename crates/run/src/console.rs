@@ -132,6 +132,11 @@ impl ConsoleWatch {
             if kernel_stamp_at(text, 0).is_some() {
                 // Another kernel message between the two halves: still waiting.
                 self.split = Some(split);
+            } else if text.starts_with('[') && parse_line(text).is_some() {
+                // A whole protocol line of its own: the head was not a cut protocol line (a
+                // shell prompt, escape codes), or its rest is lost; the head's reading stands.
+                self.read(text);
+                return;
             } else {
                 if !text.is_empty() {
                     if let Some(i) = split.provisional {
@@ -512,6 +517,12 @@ rted\r\n\
             "\r\n",
         ]);
         assert!(w.events.is_empty());
+        // A whole protocol line after a cut head is read on its own, not glued to the head.
+        let w = watch(&[
+            "[    9.000] baleen: shutdown begin[    9.000100] reboot: Power down\r\n",
+            "[    9.100] baleen: poweroff status 3\r\n",
+        ]);
+        assert_eq!(w.events, vec![(9.0, Event::ShutdownBegin), (9.1, Event::PoweroffStatus(3))]);
         assert_eq!(kernel_stamp_after("[    3.415] baleen: x", 0), None);
         assert_eq!(kernel_stamp_after("ab[ 12.000001] k", 0), Some(2));
         assert_eq!(kernel_stamp_at("[12.000001]", 0), Some(11));
