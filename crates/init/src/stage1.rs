@@ -13,6 +13,7 @@
 //! Non-goals: `rootflags=`, UUID/LABEL root names, encrypted or network roots, freeing the
 //! initramfs after the switch (it holds only init and a dozen modules).
 
+use crate::sys::{ms, Sys};
 use std::path::Path;
 
 /// The file that makes an initramfs a stage-1 one.
@@ -80,6 +81,38 @@ pub fn wanted(root_is_initramfs: bool, marker_present: bool, cmdline: &str) -> b
     root_is_initramfs && marker_present && root_arg(cmdline).is_some()
 }
 
+/// Mounts `root` read-only as `fstype` on [`LOWER`], a tmpfs on [`RW`], and the overlay of both
+/// on [`NEW_ROOT`]. The error says which step failed on what.
+pub fn mount_root(sys: &mut dyn Sys, root: &str, fstype: &str) -> Result<(), String> {
+    for d in [LOWER, RW, NEW_ROOT] {
+        let _ = sys.mkdir_all(Path::new(d), 0o755);
+    }
+    sys.mount(Some(root), Path::new(LOWER), Some(fstype), ms::RDONLY, None)
+        .map_err(|e| format!("mounting {root} ({fstype}) read-only on {LOWER}: {e}"))?;
+    sys.mount(Some("tmpfs"), Path::new(RW), Some("tmpfs"), 0, Some("mode=755"))
+        .map_err(|e| format!("mounting a tmpfs on {RW}: {e}"))?;
+    for d in ["upper", "work"] {
+        let _ = sys.mkdir_all(&Path::new(RW).join(d), 0o755);
+    }
+    let opts = overlay_options(LOWER, RW);
+    sys.mount(Some("overlay"), Path::new(NEW_ROOT), Some("overlay"), 0, Some(&opts))
+        .map_err(|e| format!("mounting the overlay {opts} on {NEW_ROOT}: {e}"))
+}
+
+/// Drops stage 1's API mounts (the root's init makes its own) and makes [`NEW_ROOT`] the root:
+/// chdir, move it onto `/`, chroot, chdir — what busybox's `switch_root` does, minus deleting
+/// the initramfs.
+pub fn switch_root(sys: &mut dyn Sys) -> Result<(), String> {
+    for d in ["/sys", "/proc", "/dev"] {
+        let _ = sys.umount(Path::new(d), true);
+    }
+    sys.chdir(Path::new(NEW_ROOT))
+        .and_then(|()| sys.mount(Some("."), Path::new("/"), None, ms::MOVE, None))
+        .and_then(|()| sys.chroot(Path::new(".")))
+        .and_then(|()| sys.chdir(Path::new("/")))
+        .map_err(|e| format!("switching to the root on {NEW_ROOT}: {e}"))
+}
+
 #[cfg(target_os = "linux")]
 pub use real::run;
 
@@ -88,7 +121,6 @@ mod real {
     use super::*;
     use crate::console::event;
     use crate::modules;
-    use crate::sys::{ms, Sys};
     use std::io::Read;
     use std::os::unix::process::CommandExt;
 
@@ -174,39 +206,13 @@ mod real {
         };
         event(&format!("stage1 root {root} {fstype}"));
 
-        for d in [LOWER, RW, NEW_ROOT] {
-            let _ = sys.mkdir_all(Path::new(d), 0o755);
-        }
-        let ro = ms::RDONLY;
-        if let Err(e) = sys.mount(Some(&root), Path::new(LOWER), Some(&fstype), ro, None) {
-            fail(&format!("mounting {root} ({fstype}) read-only on {LOWER}: {e}"));
-        }
-        if let Err(e) = sys.mount(Some("tmpfs"), Path::new(RW), Some("tmpfs"), 0, Some("mode=755"))
-        {
-            fail(&format!("mounting a tmpfs on {RW}: {e}"));
-        }
-        for d in ["upper", "work"] {
-            let _ = sys.mkdir_all(&Path::new(RW).join(d), 0o755);
-        }
-        let opts = overlay_options(LOWER, RW);
-        if let Err(e) =
-            sys.mount(Some("overlay"), Path::new(NEW_ROOT), Some("overlay"), 0, Some(&opts))
-        {
-            fail(&format!("mounting the overlay {opts} on {NEW_ROOT}: {e}"));
+        if let Err(e) = mount_root(sys, &root, &fstype) {
+            fail(&e);
         }
         event("stage1 root mounted");
 
-        // The full init mounts the API filesystems itself; stage 1's go away.
-        for d in ["/sys", "/proc", "/dev"] {
-            let _ = sys.umount(Path::new(d), true);
-        }
-        let switched = sys
-            .chdir(Path::new(NEW_ROOT))
-            .and_then(|()| sys.mount(Some("."), Path::new("/"), None, ms::MOVE, None))
-            .and_then(|()| sys.chroot(Path::new(".")))
-            .and_then(|()| sys.chdir(Path::new("/")));
-        if let Err(e) = switched {
-            fail(&format!("switching to the root on {NEW_ROOT}: {e}"));
+        if let Err(e) = switch_root(sys) {
+            fail(&e);
         }
         event("stage1 switching root");
         let e = std::process::Command::new("/init").exec();
@@ -253,6 +259,57 @@ mod tests {
         assert!(!wanted(false, true, "root=/dev/sda"), "already on a real root");
         assert!(!wanted(true, false, "root=/dev/sda"), "a full system initrd has no marker");
         assert!(!wanted(true, true, "console=ttyS0"), "no root named");
+    }
+
+    #[test]
+    fn root_mounted_read_only_under_a_tmpfs_overlay_then_switched() {
+        use crate::sys::fake::Fake;
+        let mut f = Fake::new();
+        mount_root(&mut f, "/dev/sda", "erofs").unwrap();
+        switch_root(&mut f).unwrap();
+        let mounts: Vec<&str> = f.matching("mount");
+        assert_eq!(mounts.len(), 4, "{:?}", f.calls);
+        assert!(
+            mounts[0].starts_with("mount /dev/sda /.baleen/lower erofs")
+                && mounts[0].contains("ro"),
+            "{}",
+            mounts[0]
+        );
+        assert!(mounts[1].starts_with("mount tmpfs /.baleen/rw tmpfs"), "{}", mounts[1]);
+        assert!(
+            mounts[2].ends_with(
+                "lowerdir=/.baleen/lower,upperdir=/.baleen/rw/upper,workdir=/.baleen/rw/work"
+            ),
+            "{}",
+            mounts[2]
+        );
+        assert!(
+            mounts[3].starts_with("mount . / - ") && mounts[3].contains("move"),
+            "{}",
+            mounts[3]
+        );
+        let pos = |p: &str| {
+            f.calls
+                .iter()
+                .position(|c| c.starts_with(p))
+                .unwrap_or_else(|| panic!("{p}: {:?}", f.calls))
+        };
+        assert!(
+            pos("mkdir /.baleen/rw/upper") < pos("mount overlay"),
+            "upper exists before the overlay"
+        );
+        assert!(pos("umount /dev") < pos("mount . /"), "stage 1's /dev goes before the switch");
+        assert!(pos("mount . /") < pos("chroot ."));
+    }
+
+    #[test]
+    fn a_failed_root_mount_names_the_device_and_type() {
+        use crate::sys::fake::Fake;
+        let mut f = Fake::new();
+        f.fail.push("mount /dev/sr0".into());
+        let e = mount_root(&mut f, "/dev/sr0", "iso9660").unwrap_err();
+        assert!(e.contains("/dev/sr0 (iso9660) read-only"), "{e}");
+        assert!(f.matching("mount overlay").is_empty(), "nothing mounted over a missing lower");
     }
 
     #[test]
