@@ -107,7 +107,26 @@ impl Options {
         let check = spec.debian.as_ref().is_none_or(|d| d.check_valid_until);
         Archive::new(&mirror, &suite, &self.cache).check_valid_until(check)
     }
+
+    /// The `<suite>-security` archive when build.yml asks for it. `--mirror` does not move it:
+    /// Debian serves security updates from their own archive.
+    fn security_archive(&self, spec: &BuildSpec) -> Option<Archive> {
+        let debian = spec.debian.as_ref().filter(|d| d.security)?;
+        let suite = format!("{}-security", suite_of(spec));
+        let mirror = debian.security_mirror.clone().unwrap_or_else(|| {
+            let found = sources::mirror_for(&sources::host_sources(&self.host_root), &suite);
+            if found == sources::DEFAULT_MIRROR {
+                DEFAULT_SECURITY_MIRROR.to_owned()
+            } else {
+                found
+            }
+        });
+        Some(Archive::new(&mirror, &suite, &self.cache).check_valid_until(debian.check_valid_until))
+    }
 }
+
+/// Debian's security archive, used when the host's apt sources name none.
+pub const DEFAULT_SECURITY_MIRROR: &str = "http://deb.debian.org/debian-security";
 
 impl Default for Options {
     fn default() -> Self {
@@ -129,11 +148,15 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
         return Ok(Lock { request: String::new(), suite, packages: Vec::new() });
     };
     let archive = opts.archive(&spec);
+    let security = opts.security_archive(&spec);
+    let aerr = |cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) };
     let mut packages = Vec::new();
     for arch in &arches {
-        let index = archive
-            .index(arch)
-            .map_err(|cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) })?;
+        let mut index = archive.index(arch).map_err(aerr)?;
+        if let Some(sec) = &security {
+            let updates = sec.index(arch).map_err(aerr)?;
+            index = std::sync::Arc::new(index.overlay(&updates, &sec.suite));
+        }
         let closure = index
             .resolve(&debian.packages, &debian.exclude)
             .map_err(|cause| Error::Resolve { dir: dir.to_owned(), cause })?;
@@ -145,6 +168,7 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
                 filename: p.filename,
                 sha256: p.sha256,
                 size: p.size,
+                suite: p.suite,
             },
         }));
     }
@@ -203,10 +227,10 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
             return Ok(Built { tag, digest: d.digest, built: false });
         }
     }
-    let archive = opts.archive(&spec);
+    let archives = Archives { main: opts.archive(&spec), security: opts.security_archive(&spec) };
     let mut platforms = Vec::new();
     for arch in &arches {
-        let layer = build_layer(dir, &spec, arch, locked.as_ref(), &archive)?;
+        let layer = build_layer(dir, &spec, arch, locked.as_ref(), &archives)?;
         let mut labels = Vec::new();
         if let Some(l) = spec.label_json() {
             labels.push(("org.mobyproject.config".to_owned(), l));
@@ -239,12 +263,33 @@ fn l_arches(l: &Lock, wanted: &[String]) -> Vec<String> {
     }
 }
 
+/// The archives a build fetches from: the main suite, and its security suite when asked for.
+struct Archives {
+    main: Archive,
+    security: Option<Archive>,
+}
+
+impl Archives {
+    /// The archive serving a locked package's suite.
+    fn for_deb(&self, deb: &archive::DebRef) -> Result<&Archive, archive::Error> {
+        match &deb.suite {
+            None => Ok(&self.main),
+            Some(s) => self.security.as_ref().filter(|a| &a.suite == s).ok_or_else(|| {
+                archive::Error::UnknownSuite {
+                    package: format!("{} {}", deb.name, deb.version),
+                    suite: s.clone(),
+                }
+            }),
+        }
+    }
+}
+
 fn build_layer(
     dir: &Path,
     spec: &BuildSpec,
     arch: &str,
     locked: Option<&Lock>,
-    archive: &Archive,
+    archives: &Archives,
 ) -> Result<std::fs::File, Error> {
     let lerr = |cause| Error::Layer { dir: dir.to_owned(), cause };
     // A kernel component keeps lib/modules whole until the modules are chosen.
@@ -252,7 +297,9 @@ fn build_layer(
     let mut l = LayerBuilder::new(&drop).map_err(lerr)?;
     if let Some(lock) = locked {
         for deb in lock.for_arch(arch) {
-            let path = archive
+            let path = archives
+                .for_deb(deb)
+                .map_err(|e| Error::Archive { dir: dir.to_owned(), cause: Box::new(e) })?
                 .fetch_deb(deb)
                 .map_err(|cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) })?;
             l.add_deb(&path, &format!("{} {} ({})", deb.name, deb.version, deb.filename))

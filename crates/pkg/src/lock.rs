@@ -6,7 +6,10 @@
 //! request 9f2c…  (SHA-256 of build.yml's debian section, to detect a stale lock)
 //! suite bookworm
 //! amd64 busybox-static 1:1.35.0-4+b3 pool/main/b/busybox/busybox-static_1.35.0-4+b3_amd64.deb <sha256> <size>
+//! amd64 libssl3 3.0.17-1~deb12u3 pool/updates/main/o/openssl/libssl3_….deb <sha256> <size> bookworm-security
 //! ```
+//! A seventh column names the suite a package came from when it is not the main one (with
+//! `debian.security: true`, the `<suite>-security` updates).
 //! The mirror is not recorded: the pool path is the same on every mirror, and the lock (hence the
 //! tag) must not depend on which mirror the host's apt sources name.
 
@@ -54,6 +57,10 @@ pub fn request_hash(debian: &Debian, suite: &str, arches: &[String]) -> String {
     for a in arches {
         h.update(format!("arch {a}\n").as_bytes());
     }
+    // Only when on, so that locks written before the option existed stay fresh.
+    if debian.security {
+        h.update(b"security\n");
+    }
     hex::encode(h.finalize())
 }
 
@@ -65,9 +72,13 @@ impl Lock {
         for p in &self.packages {
             let d = &p.deb;
             s.push_str(&format!(
-                "{} {} {} {} {} {}\n",
+                "{} {} {} {} {} {}",
                 p.arch, d.name, d.version, d.filename, d.sha256, d.size
             ));
+            if let Some(suite) = &d.suite {
+                s.push_str(&format!(" {suite}"));
+            }
+            s.push('\n');
         }
         s
     }
@@ -100,7 +111,7 @@ impl Lock {
             match w.as_slice() {
                 ["request", h] => lock.request = (*h).to_owned(),
                 ["suite", s] => lock.suite = (*s).to_owned(),
-                [arch, name, version, filename, sha256, size] => {
+                [arch, name, version, filename, sha256, size, suite @ ..] if suite.len() < 2 => {
                     let size = size
                         .parse()
                         .map_err(|_| syntax(format!("size {size:?} is not a number")))?;
@@ -115,12 +126,13 @@ impl Lock {
                             filename: (*filename).to_owned(),
                             sha256: (*sha256).to_owned(),
                             size,
+                            suite: suite.first().map(|s| (*s).to_owned()),
                         },
                     });
                 }
                 _ => {
                     return Err(syntax(
-                        "expected `arch name version filename sha256 size`".to_owned(),
+                        "expected `arch name version filename sha256 size [suite]`".to_owned(),
                     ))
                 }
             }
@@ -151,11 +163,16 @@ mod tests {
                     filename: "pool/main/b/busybox/busybox-static_1.35.0-4+b3_amd64.deb".into(),
                     sha256: "cd".repeat(32),
                     size: 123,
+                    suite: None,
                 },
             }],
         };
         let p = Path::new("pkg/init/packages.lock");
         assert_eq!(Lock::parse(&lock.render(), p).unwrap(), lock);
+        let mut sec = lock.clone();
+        sec.packages[0].deb.suite = Some("bookworm-security".into());
+        assert!(sec.render().contains(" 123 bookworm-security\n"), "{}", sec.render());
+        assert_eq!(Lock::parse(&sec.render(), p).unwrap(), sec);
         let err = Lock::parse("suite bookworm\namd64 x 1 pool/x.deb nothex 3\n", p)
             .unwrap_err()
             .to_string();
@@ -170,6 +187,8 @@ mod tests {
             suite: None,
             mirror: None,
             check_valid_until: true,
+            security: false,
+            security_mirror: None,
         };
         let a = request_hash(&d, "bookworm", &["amd64".into()]);
         assert_ne!(a, request_hash(&d, "trixie", &["amd64".into()]));
@@ -177,7 +196,9 @@ mod tests {
         let d2 = Debian { exclude: vec!["b".into()], ..d.clone() };
         assert_ne!(a, request_hash(&d2, "bookworm", &["amd64".into()]));
         // The mirror is not part of the request.
-        let d3 = Debian { mirror: Some("http://elsewhere".into()), ..d };
+        let d3 = Debian { mirror: Some("http://elsewhere".into()), ..d.clone() };
         assert_eq!(a, request_hash(&d3, "bookworm", &["amd64".into()]));
+        let d4 = Debian { security: true, ..d };
+        assert_ne!(a, request_hash(&d4, "bookworm", &["amd64".into()]));
     }
 }

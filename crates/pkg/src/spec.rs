@@ -96,6 +96,14 @@ pub struct Debian {
     /// Refuse an InRelease past its `Valid-Until` (default true; apt's `Check-Valid-Until`).
     #[serde(default = "default_true")]
     pub check_valid_until: bool,
+    /// Also resolve from `<suite>-security` (Debian's security updates), the newest version of
+    /// either suite winning, as apt. Default false: turning it on re-resolves (`pkg lock`).
+    #[serde(default)]
+    pub security: bool,
+    /// Archive of the security suite, default: the host's apt sources, else
+    /// `http://deb.debian.org/debian-security`.
+    #[serde(default)]
+    pub security_mirror: Option<String>,
 }
 
 fn default_true() -> bool {

@@ -301,3 +301,47 @@ fn an_expired_release_is_refused_naming_the_suite_and_the_date() {
     let e = index_error("InRelease-valid", true, None);
     assert!(e.contains("no valid signature by a Debian archive key"), "{e}");
 }
+
+/// With `debian.security: true`, every locked package is the newest of the two suites' versions
+/// and the lock names the suite of those from `bookworm-security` (checked against both real
+/// indexes, so the test holds whatever the archive holds today).
+#[test]
+fn security_updates_win_when_newer_and_the_lock_names_their_suite() {
+    use baleen_pkg::deb::archive::Archive;
+    let t = tempfile::tempdir().unwrap();
+    let d = pkg_dir(
+        t.path(),
+        "image: sec\ndebian:\n  packages: [openssh-server, libssl3]\n  security: true\n",
+    );
+    let lock = match baleen_pkg::lock(&d, &options()) {
+        Ok(l) => l,
+        Err(e) if !baleen_testkit::tools_required() && e.to_string().contains("fetching") => {
+            eprintln!("skipping: the Debian archive is unreachable: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let o = options();
+    let main = Archive::new(baleen_pkg::deb::sources::DEFAULT_MIRROR, "bookworm", &o.cache);
+    let sec =
+        Archive::new(baleen_pkg::builder::DEFAULT_SECURITY_MIRROR, "bookworm-security", &o.cache);
+    let (main, sec) = (main.index("amd64").unwrap(), sec.index("amd64").unwrap());
+    let text = std::fs::read_to_string(d.join("packages.lock")).unwrap();
+    let mut from_security = 0;
+    for p in lock.for_arch("amd64") {
+        let newer_in_security = sec.get(&p.name).is_some_and(|s| {
+            main.get(&p.name)
+                .is_none_or(|m| baleen_pkg::deb::version::compare(&s.version, &m.version).is_gt())
+        });
+        if newer_in_security {
+            from_security += 1;
+            assert_eq!(p.suite.as_deref(), Some("bookworm-security"), "{}", p.name);
+            assert_eq!(p.version, sec.get(&p.name).unwrap().version);
+            assert!(p.filename.starts_with("pool/updates/"), "{}", p.filename);
+            assert!(text.contains(&format!("{} bookworm-security\n", p.size)), "{text}");
+        } else {
+            assert_eq!(p.suite, None, "{} {}", p.name, p.version);
+        }
+    }
+    eprintln!("{from_security} of {} packages from bookworm-security", lock.packages.len());
+}

@@ -45,6 +45,8 @@ pub enum Error {
     Decompress { url: String, cause: std::io::Error },
     #[error("{url}: the {suite} suite's Release expired on {valid_until} (its Valid-Until); the mirror is stale or replays an old Release: use another mirror, or allow it with `check-valid-until: false` in build.yml's debian section")]
     Expired { url: String, suite: String, valid_until: String },
+    #[error("package {package} is locked from suite {suite}, which build.yml does not use (debian.security); run `baleen pkg lock`")]
+    UnknownSuite { package: String, suite: String },
     #[error("{url}: Valid-Until {value:?} is not a date like \"Sat, 30 Nov 2024 08:15:01 UTC\"")]
     BadDate { url: String, value: String },
 }
@@ -57,6 +59,8 @@ pub struct DebRef {
     pub filename: String,
     pub sha256: String,
     pub size: u64,
+    /// The suite it comes from when not the package's main suite (`bookworm-security`).
+    pub suite: Option<String>,
 }
 
 /// One suite of one archive, with a download cache.

@@ -42,6 +42,9 @@ pub struct Package {
     pub filename: String,
     pub sha256: String,
     pub size: u64,
+    /// The suite whose index listed this version when it is not the main one (e.g.
+    /// `bookworm-security`, see [`Index::overlay`]); `None` for the main suite.
+    pub suite: Option<String>,
 }
 
 impl Package {
@@ -52,7 +55,7 @@ impl Package {
 }
 
 /// Packages by name (highest version first) and virtual names by provider.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Index {
     pub arch: String,
     packages: HashMap<String, Vec<Package>>,
@@ -134,16 +137,38 @@ impl Index {
                 filename: p.get("Filename").unwrap_or("").to_owned(),
                 sha256: p.get("SHA256").unwrap_or("").to_owned(),
                 size: p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
+                suite: None,
             };
             idx.add(pkg);
         }
-        for list in idx.packages.values_mut() {
+        idx.sort();
+        idx
+    }
+
+    fn sort(&mut self) {
+        // Stable: at equal versions the package added first (the main suite's) stays first.
+        for list in self.packages.values_mut() {
             list.sort_by(|a, b| compare(&b.version, &a.version));
         }
-        for list in idx.providers.values_mut() {
+        for list in self.providers.values_mut() {
             list.sort();
             list.dedup();
         }
+    }
+
+    /// This index with the packages of `other` (another suite of the same release, such as its
+    /// `-security` updates) added and marked with `suite`. Every version of a name is a
+    /// candidate, so the resolver takes the newest one meeting a constraint from either suite,
+    /// as apt does with sources of equal priority; at equal versions the main suite's wins.
+    pub fn overlay(&self, other: &Index, suite: &str) -> Index {
+        let mut idx = self.clone();
+        let mut extra: Vec<&Package> = other.packages.values().flatten().collect();
+        // HashMap order is random: add in a fixed order so equal versions tie the same way.
+        extra.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        for p in extra {
+            idx.add(Package { suite: Some(suite.to_owned()), ..p.clone() });
+        }
+        idx.sort();
         idx
     }
 
@@ -438,6 +463,43 @@ Depends: libc6 (>= 3.0)
         assert!(err.contains("old 1"), "{err}");
         assert!(err.contains("libc6 (>= 3.0)"), "{err}");
         assert!(err.contains("2.36-9+deb12u10"), "{err}");
+    }
+
+    #[test]
+    fn the_newest_version_of_either_suite_wins_and_names_its_suite() {
+        let security = "\
+Package: libc6
+Version: 2.36-9+deb12u11
+Architecture: amd64
+Filename: pool/updates/main/g/glibc/libc6_2.36-9+deb12u11_amd64.deb
+SHA256: 11
+Size: 5
+
+Package: perl
+Version: 5.30
+Architecture: all
+Filename: pool/updates/main/p/perl/perl_5.30_all.deb
+
+Package: exim4-daemon-light
+Version: 4.96
+Architecture: amd64
+Provides: mail-transport-agent
+Filename: pool/updates/main/e/exim4/exim4-daemon-light_4.96_amd64.deb
+";
+        let main = Index::parse("amd64", PACKAGES);
+        let idx = main.overlay(&Index::parse("amd64", security), "bookworm-security");
+        let got = idx.resolve(&["app".into()], &[]).unwrap();
+        let by = |n: &str| got.iter().find(|p| p.name == n).unwrap().clone();
+        let libc = by("libc6");
+        assert_eq!(libc.version, "2.36-9+deb12u11", "the security update is newer");
+        assert_eq!(libc.suite.as_deref(), Some("bookworm-security"));
+        assert_eq!(libc.filename, "pool/updates/main/g/glibc/libc6_2.36-9+deb12u11_amd64.deb");
+        // An older version in the security suite does not win.
+        assert_eq!((by("perl").version.as_str(), by("perl").suite), ("5.36", None));
+        // The same version in both: the main suite's.
+        assert_eq!(by("exim4-daemon-light").suite, None);
+        // The overlay left the main index alone.
+        assert_eq!(main.get("libc6").unwrap().version, "2.36-9+deb12u10");
     }
 
     #[test]
