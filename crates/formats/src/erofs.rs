@@ -16,7 +16,7 @@
 //!
 //! Non-goals: compression, xattrs, chunk-based files, a superblock checksum.
 
-use crate::fstree::{encode_dev, FsTree, Kind, TreeError};
+use crate::fstree::{encode_dev, FsTree, Kind};
 use baleen_tree::{Entry, EntryKind, EntrySink, DEFAULT_MTIME};
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -31,8 +31,6 @@ const LAYOUT_FLAT_INLINE: u16 = 2;
 /// What went wrong writing an erofs image.
 #[derive(Debug, thiserror::Error)]
 pub enum ErofsError {
-    #[error("erofs: {0}")]
-    Tree(#[from] TreeError),
     #[error("erofs: writing the image: {0}")]
     Io(#[from] io::Error),
     #[error("erofs: the image needs more than 2^32 blocks of 4 KiB")]

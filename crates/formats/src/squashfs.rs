@@ -11,12 +11,14 @@
 //! (a directory's listing needs its children's inode references); inode numbers are assigned
 //! breadth-first from the root (1). Deterministic: mkfs time is the fixed epoch, ids are
 //! numbered in order of first use, and a block is stored uncompressed only when zlib does not
-//! make it smaller.
+//! make it smaller. A file's blocks are compressed on all cores, each on its own, so the bytes
+//! do not depend on the thread count. Errors about an entry (a short file, a hard link to
+//! nothing) come back from `add` as `io::Error`s wrapping a message or an `FsTreeError`.
 //!
 //! Non-goals: fragments (tails are short blocks: `-no-fragments`), xattrs, the NFS export table,
 //! duplicate detection, sparse blocks, directory indexes (lookups scan the listing).
 
-use crate::fstree::{encode_dev, FsTree, Kind, TreeError};
+use crate::fstree::{encode_dev, FsTree, Kind};
 use baleen_tree::{Entry, EntryKind, EntrySink, DEFAULT_MTIME};
 use flate2::write::ZlibEncoder;
 use std::collections::HashMap;
@@ -37,8 +39,6 @@ const COMPRESSION_GZIP: u16 = 1;
 /// What went wrong writing a squashfs image.
 #[derive(Debug, thiserror::Error)]
 pub enum SquashfsError {
-    #[error("squashfs: {0}")]
-    Tree(#[from] TreeError),
     #[error("squashfs: writing the image: {0}")]
     Io(#[from] io::Error),
     #[error("squashfs: more than 65536 distinct uids and gids")]
