@@ -4,11 +4,14 @@
 //! the tree appends its `Dockerfile`), [`CpioWriter`] (newc cpio with LinuxKit's header quirks),
 //! [`ParallelGzip`] (one gzip member compressed on all cores, same bytes for any thread count),
 //! [`InitrdWriter`] (`kernel+initrd`: kernel, cmdline, ucode + compressed cpio) and
-//! [`write_tar_kernel_initrd`] (`tar-kernel-initrd`). Every writer is an
-//! [`baleen_tree::EntrySink`] or a plain function over `W: Write`.
+//! [`write_tar_kernel_initrd`] (`tar-kernel-initrd`), [`SquashfsWriter`] and [`ErofsWriter`]
+//! (the root images of `kernel+squashfs`/`kernel+erofs`, over `W: Write + Seek`: their
+//! superblocks are written last). Every writer is an [`baleen_tree::EntrySink`] or a plain
+//! function over `W: Write`.
 //!
 //! Invariants: no host paths, no network, no clocks — output depends only on the entries; no
-//! file data is buffered whole (except the small `cmdline` and microcode).
+//! file data is buffered whole (except the small `cmdline` and microcode); the filesystem
+//! writers hold metadata only (O(paths)).
 //!
 //! Non-goals: choosing file names or writing files (the build crate does temp + rename), the
 //! Docker-based formats (ISO, disks: later crates or modules).
