@@ -99,7 +99,7 @@ pub fn write(
                 .map_err(|e| fail(io_err("creating temporary files")(e)))?;
             assemble(&mut g)?;
             gathered = Some(g.finish());
-            opts = IsoOptions { volume_id: VOLUME_ID, bios: None };
+            opts = IsoOptions { volume_id: VOLUME_ID, joliet: true, bios: None };
         }
         Format::IsoBios => {
             // Found first: a missing boot loader should not cost a whole tree pass.
@@ -149,6 +149,7 @@ pub fn write(
             .map_err(fail)?;
             opts = IsoOptions {
                 volume_id: VOLUME_ID,
+                joliet: true,
                 bios: Some(BiosBoot {
                     image: "isolinux/isolinux.bin",
                     catalog: "isolinux/boot.cat",

@@ -54,7 +54,9 @@ fn main() {
     let out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).unwrap());
     let t = Instant::now();
     let mut out = out;
-    let n = tree.write(&IsoOptions { volume_id: "LinuxKit", bios: None }, &mut out).unwrap();
+    let n = tree
+        .write(&IsoOptions { volume_id: "LinuxKit", joliet: true, bios: None }, &mut out)
+        .unwrap();
     out.flush().unwrap();
     drop(out);
     let pass2 = t.elapsed().as_secs_f64();

@@ -15,11 +15,14 @@
 //! on-disk input tree and writes through `Read + Write + Seek`, where ours must take the tree's
 //! entry stream with file data spooled once and write to a plain `Write`.
 //!
-//! Non-goals: Joliet (Linux, xorriso and libarchive read the Rock Ridge names; LinuxKit's
-//! `genisoimage -J` adds a Joliet tree that only Windows would use), multi-extent files (a file
-//! of 4 GiB or more is refused with its path), `RR_MOVED` relocation of deep directories, zisofs.
+//! With [`IsoOptions::joliet`], a Joliet tree as `genisoimage -J -joliet-long` adds (module
+//! `joliet`).
+//!
+//! Non-goals: multi-extent files (a file of 4 GiB or more is refused with its path),
+//! `RR_MOVED` relocation of deep directories, zisofs.
 
 mod efi;
+mod joliet;
 mod rock;
 mod tree;
 mod write;

@@ -89,7 +89,7 @@ fn write_iso(
     Ok(out)
 }
 
-const PLAIN: IsoOptions<'static> = IsoOptions { volume_id: "LinuxKit", bios: None };
+const PLAIN: IsoOptions<'static> = IsoOptions { volume_id: "LinuxKit", joliet: true, bios: None };
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
@@ -235,6 +235,16 @@ fn isoinfo_sees_the_volume_and_rock_ridge() {
     let d = run(Command::new("isoinfo").arg("-d").arg("-i").arg(&path));
     assert!(d.contains("Volume id: LinuxKit"), "{d}");
     assert!(d.contains("Rock Ridge signatures version 1 found"), "{d}");
+    assert!(d.contains("Joliet with UCS level 3 found"), "{d}");
+    // The Joliet tree: long and non-ASCII names, files only where Rock Ridge has links too.
+    let j = run(Command::new("isoinfo").arg("-J").arg("-l").arg("-i").arg(&path));
+    assert!(j.contains("Directory listing of /level0/level1/level2/level3/level4/level5/level6/level7/level8/level9/level10/level11/"), "{j}");
+    assert_eq!(j.matches("entry-with-a-longish-name-").count(), 300, "{j}");
+    // isoinfo prints Joliet names in Latin-1.
+    assert!(j.contains("caf\u{fffd}.conf;1"), "{j}");
+    assert!(j.contains(&"n".repeat(103)) && !j.contains(&"n".repeat(104)), "names cut at 103: {j}");
+    assert!(j.contains(" Foo.txt") && j.contains(" foo.txt") && j.contains(" FOO.TXT"), "{j}");
+    assert!(!j.contains(" sh "), "no symlinks in Joliet: {j}");
     assert!(d.contains(&format!("Volume size is: {}", iso.len() / 2048)), "{d}");
     let l = run(Command::new("isoinfo").arg("-R").arg("-l").arg("-i").arg(&path));
     assert!(l.contains("Directory listing of /many/"), "{l}");
@@ -316,6 +326,7 @@ fn boot_tree() -> Vec<(Entry, Vec<u8>)> {
 fn boot_opts(mbr: Option<&[u8]>) -> IsoOptions<'_> {
     IsoOptions {
         volume_id: "LinuxKit",
+        joliet: true,
         bios: Some(BiosBoot {
             image: "isolinux/isolinux.bin",
             catalog: "isolinux/boot.cat",

@@ -1,15 +1,17 @@
 //! Pass 2 of the ISO writer: [`IsoTree::write`] lays the volume out and streams it.
 //!
 //! Layout, in 2048-byte sectors: 0–15 system area (zeros, or the hybrid MBR), 16 primary volume
-//! descriptor, 17 El Torito boot record (BIOS boot only), then the terminator, the L and M path
-//! tables, every directory in breadth-first order (the path table's order), the Rock Ridge
-//! continuation areas, the boot catalog, and file data in directory order, each file on its own
-//! extent (hard links share one). A hybrid image is padded to a whole MiB, the cylinder
-//! `isohybrid` rounds to.
+//! descriptor, 17 El Torito boot record (BIOS boot only: El Torito wants it at 17), the Joliet
+//! supplementary descriptor, the terminator; the L and M path tables, then Joliet's; every
+//! directory in breadth-first order (the path table's order), the Rock Ridge continuation areas,
+//! the Joliet directories, the boot catalog, and file data in directory order, each file on its
+//! own extent (hard links share one, both trees point at it). A hybrid image is padded to a whole
+//! MiB, the cylinder `isohybrid` rounds to.
 //!
 //! Directory records sort by ISO 9660 identifier (ECMA-119 9.3); identifiers come from the POSIX
 //! names (see `rock::Names`), the names themselves are in Rock Ridge `NM`.
 
+use super::joliet::{self, JDir};
 use super::rock::{self, both16, both32, record_date, sort_key, Names};
 use super::tree::{Kind, Meta, ROOT};
 use super::{IsoTree, IsoWriteError};
@@ -28,6 +30,8 @@ const PVD_LBA: u32 = 16;
 pub struct IsoOptions<'a> {
     /// The primary volume descriptor's volume identifier (LinuxKit: `LinuxKit`).
     pub volume_id: &'a str,
+    /// Adds a Joliet tree (`genisoimage -J -joliet-long`), as LinuxKit's ISOs have.
+    pub joliet: bool,
     pub bios: Option<BiosBoot<'a>>,
 }
 
@@ -270,6 +274,33 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         Ok((records, areas))
     }
 
+    /// The records of Joliet directory `j`; `extent` places files (directories are the
+    /// Joliet tree's own).
+    fn joliet_records(
+        &self,
+        jdirs: &[JDir],
+        jdir_of: &[u32],
+        j: usize,
+        extent: &dyn Fn(u32) -> (u32, u32),
+    ) -> Vec<Vec<u8>> {
+        let d = &jdirs[j];
+        let date = |node: u32| record_date(self.nodes[node as usize].meta.mtime);
+        let place = |d: &JDir| (d.lba, d.sectors * SECTOR as u32);
+        let parent = &jdirs[d.parent];
+        let mut records = Vec::with_capacity(d.children.len() + 2);
+        let (e, s) = place(d);
+        records.push(record(&[0], e, s, date(d.node), true, &[]));
+        let (e, s) = place(parent);
+        records.push(record(&[1], e, s, date(parent.node), true, &[]));
+        for (id, child) in &d.children {
+            let dir = matches!(self.nodes[*child as usize].kind, Kind::Dir(_));
+            let (e, s) =
+                if dir { place(&jdirs[jdir_of[*child as usize] as usize]) } else { extent(*child) };
+            records.push(record(id, e, s, date(*child), dir, &[]));
+        }
+        records
+    }
+
     /// Writes the volume to `out`; returns its length in bytes.
     pub fn write<W: Write>(mut self, opts: &IsoOptions<'_>, out: W) -> Result<u64, IsoWriteError> {
         // The catalog is a file of the tree, so that it is visible (and not overwritten).
@@ -325,19 +356,43 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             dirs[di].sectors = sectors_of(&records);
         }
         let ce_sectors = if ce_allocs.is_empty() { 0 } else { ce_cursor.0 + 1 };
+        let mut jdirs = if opts.joliet { joliet::directories(&self) } else { Vec::new() };
+        let mut jdir_of = vec![u32::MAX; if opts.joliet { self.nodes.len() } else { 0 }];
+        for (i, d) in jdirs.iter().enumerate() {
+            jdir_of[d.node as usize] = i as u32;
+        }
+        for j in 0..jdirs.len() {
+            let records = self.joliet_records(&jdirs, &jdir_of, j, &|_| (0, 0));
+            jdirs[j].sectors = sectors_of(&records);
+        }
 
         // Placement.
-        let path_table_len = path_table(&dirs, false).len();
+        let iso_pt =
+            |dirs: &[Dir], big| path_table(dirs.iter().map(|d| (&d.id[..], d.lba, d.parent)), big);
+        let j_pt =
+            |dirs: &[JDir], big| path_table(dirs.iter().map(|d| (&d.id[..], d.lba, d.parent)), big);
+        let path_table_len = iso_pt(&dirs, false).len();
         let pt_sectors = path_table_len.div_ceil(SECTOR) as u32;
-        let mut lba = PVD_LBA + 1 + u32::from(opts.bios.is_some()) + 1;
+        let j_pt_len = j_pt(&jdirs, false).len();
+        let j_pt_sectors = if opts.joliet { j_pt_len.div_ceil(SECTOR) as u32 } else { 0 };
+        let descriptors = 1 + u32::from(opts.bios.is_some()) + u32::from(opts.joliet) + 1;
+        let mut lba = PVD_LBA + descriptors;
         let (l_table, m_table) = (lba, lba + pt_sectors);
         lba += 2 * pt_sectors;
+        let (j_l_table, j_m_table) = (lba, lba + j_pt_sectors);
+        lba += 2 * j_pt_sectors;
         for d in &mut dirs {
             d.lba = lba;
             lba += d.sectors;
         }
+        // Continuation areas right after the directories that point at them: libarchive reads
+        // the volume forward and misses a CE it has to go back for, or one past the Joliet tree.
         let ce_lba = lba;
         lba += ce_sectors;
+        for d in &mut jdirs {
+            d.lba = lba;
+            lba += d.sectors;
+        }
         if opts.bios.is_some() {
             places.catalog_lba = lba;
             lba += 1;
@@ -426,6 +481,11 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         pvd[864..881].copy_from_slice(NO_DATE);
         pvd[881] = 1;
         out.put(&pvd)?;
+        let svd = opts.joliet.then(|| {
+            let root = &jdirs[0];
+            let rec = record(&[0], root.lba, root.sectors * SECTOR as u32, root_date, true, &[]);
+            joliet::svd(&pvd, opts.volume_id, j_pt_len as u32, j_l_table, j_m_table, &rec)
+        });
         if opts.bios.is_some() {
             let mut br = vec![0u8; SECTOR];
             br[1..6].copy_from_slice(b"CD001");
@@ -434,6 +494,10 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             br[71..75].copy_from_slice(&places.catalog_lba.to_le_bytes());
             out.put(&br)?;
         }
+        // After the boot record, which El Torito wants at sector 17.
+        if let Some(svd) = &svd {
+            out.put(svd)?;
+        }
         let mut term = vec![0u8; SECTOR];
         term[0] = 255;
         term[1..6].copy_from_slice(b"CD001");
@@ -441,8 +505,14 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         out.put(&term)?;
         // Path tables.
         for big in [false, true] {
-            out.put(&path_table(&dirs, big))?;
+            out.put(&iso_pt(&dirs, big))?;
             out.pad_to_sector()?;
+        }
+        if opts.joliet {
+            for big in [false, true] {
+                out.put(&j_pt(&jdirs, big))?;
+                out.pad_to_sector()?;
+            }
         }
         // Directories, then their continuation areas.
         let mut ce_area = vec![0u8; ce_sectors as usize * SECTOR];
@@ -459,19 +529,14 @@ impl<S: Read + Write + Seek> IsoTree<S> {
                 let start = at.0 as usize * SECTOR + at.1 as usize;
                 ce_area[start..start + area.len()].copy_from_slice(area);
             }
-            let mut used = 0usize;
-            for r in &records {
-                if used + r.len() > SECTOR {
-                    out.put(&vec![0u8; SECTOR - used])?;
-                    used = 0;
-                }
-                out.put(r)?;
-                used += r.len();
-            }
-            out.pad_to_sector()?;
+            write_records(&mut out, &records)?;
             debug_assert_eq!(out.n, u64::from(dirs[di].lba + dirs[di].sectors) * SECTOR as u64);
         }
         out.put(&ce_area)?;
+        for j in 0..jdirs.len() {
+            let records = self.joliet_records(&jdirs, &jdir_of, j, &extent);
+            write_records(&mut out, &records)?;
+        }
         if let (Some(b), Some(blob)) = (&opts.bios, boot_blob) {
             out.put(&isolinux::bios_catalog(places.blob_lba[blob as usize], b.load_sectors))?;
         }
@@ -508,6 +573,23 @@ impl<S: Read + Write + Seek> IsoTree<S> {
     }
 }
 
+/// A directory's records, none split across sectors, padded to a whole sector.
+fn write_records<W: Write>(
+    out: &mut Counting<W>,
+    records: &[Vec<u8>],
+) -> Result<(), IsoWriteError> {
+    let mut used = 0usize;
+    for r in records {
+        if used + r.len() > SECTOR {
+            out.put(&vec![0u8; SECTOR - used])?;
+            used = 0;
+        }
+        out.put(r)?;
+        used += r.len();
+    }
+    out.pad_to_sector()
+}
+
 fn sectors_of(records: &[Vec<u8>]) -> u32 {
     let mut sectors = 1;
     let mut used = 0usize;
@@ -523,18 +605,17 @@ fn sectors_of(records: &[Vec<u8>]) -> u32 {
 
 /// The path table, little- or big-endian: every directory in breadth-first order, with its
 /// parent's number (1-based).
-fn path_table(dirs: &[Dir], big: bool) -> Vec<u8> {
+fn path_table<'a>(dirs: impl Iterator<Item = (&'a [u8], u32, usize)>, big: bool) -> Vec<u8> {
     let mut t = Vec::new();
-    for d in dirs {
-        let id = &d.id;
+    for (id, lba, parent) in dirs {
         t.push(id.len() as u8);
         t.push(0);
-        let parent = (d.parent + 1) as u16;
+        let parent = (parent + 1) as u16;
         if big {
-            t.extend_from_slice(&d.lba.to_be_bytes());
+            t.extend_from_slice(&lba.to_be_bytes());
             t.extend_from_slice(&parent.to_be_bytes());
         } else {
-            t.extend_from_slice(&d.lba.to_le_bytes());
+            t.extend_from_slice(&lba.to_le_bytes());
             t.extend_from_slice(&parent.to_le_bytes());
         }
         t.extend_from_slice(id);
@@ -551,7 +632,8 @@ mod tests {
     use super::*;
     use baleen_tree::{Entry, EntryKind, EntrySink};
 
-    const PLAIN: IsoOptions<'static> = IsoOptions { volume_id: "LinuxKit", bios: None };
+    const PLAIN: IsoOptions<'static> =
+        IsoOptions { volume_id: "LinuxKit", joliet: true, bios: None };
 
     #[test]
     fn a_file_of_4_gib_is_refused_with_its_path() {
