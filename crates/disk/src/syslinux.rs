@@ -133,7 +133,7 @@ impl Syslinux {
             .map(|i| i * 4)
             .find(|&i| u32_at(rest, i) == LDLINUX_MAGIC)
             .ok_or_else(|| bad("no LDLINUX_MAGIC patch area"))?;
-        if at + 24 > SECTOR {
+        if at + 24 > SECTOR || at + 24 > rest.len() {
             return Err(bad("the patch area is not in the first sector"));
         }
         let epa = u16_at(rest, at + 22);
@@ -336,6 +336,21 @@ mod tests {
         let mut bin = fake_installer();
         bin[100 + 512 + 600 + 14..100 + 512 + 600 + 16].copy_from_slice(&20u16.to_le_bytes());
         assert!(matches!(Syslinux::from_installer(&bin), Err(SyslinuxError::BadImage { .. })));
+    }
+
+    #[test]
+    fn cut_or_corrupted_binaries_give_errors_not_panics() {
+        let bin = fake_installer();
+        for cut in 0..bin.len() {
+            let _ = Syslinux::from_installer(&bin[..cut]);
+        }
+        for at in (0..bin.len()).step_by(7) {
+            let mut bad = bin.clone();
+            bad[at] ^= 0xff;
+            if let Ok(s) = Syslinux::from_installer(&bad) {
+                s.install(123).unwrap();
+            }
+        }
     }
 
     #[test]
