@@ -114,4 +114,48 @@ fn main() {
     let f = w.finish().unwrap().into_inner().unwrap();
     f.sync_all().unwrap();
     report("erofs (uncompressed)", t.elapsed().as_secs_f64(), f.metadata().unwrap().len());
+
+    // The reference tools on the same tree written out as files (not counted in their time).
+    let tree = dir.path().join("tree");
+    for (path, size, seed) in &files {
+        let p = tree.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let mut buf = vec![0u8; *size];
+        fill(&mut buf, *seed);
+        std::fs::write(p, buf).unwrap();
+    }
+    let tool = |step: &str, prog: &str, args: &[&std::ffi::OsStr], out: &std::path::Path| {
+        let t = Instant::now();
+        match std::process::Command::new(prog)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+        {
+            Ok(s) if s.success() => {
+                let len = std::fs::metadata(out).map_or(0, |m| m.len());
+                println!(
+                    "| {step} | {:.1} | {:.0} | {} | (separate process) |",
+                    t.elapsed().as_secs_f64(),
+                    mib as f64 / t.elapsed().as_secs_f64(),
+                    len >> 20
+                );
+            }
+            _ => println!("| {step} | not run ({prog} missing or failed) | | | |"),
+        }
+    };
+    let sq = dir.path().join("ref.squashfs");
+    tool(
+        "mksquashfs -no-fragments (gzip 9, all cores)",
+        "mksquashfs",
+        &[
+            tree.as_os_str(),
+            sq.as_os_str(),
+            "-noappend".as_ref(),
+            "-no-fragments".as_ref(),
+            "-quiet".as_ref(),
+        ],
+        &sq,
+    );
+    let er = dir.path().join("ref.erofs");
+    tool("mkfs.erofs (uncompressed)", "mkfs.erofs", &[er.as_os_str(), tree.as_os_str()], &er);
 }
