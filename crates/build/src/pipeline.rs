@@ -55,6 +55,11 @@ pub enum BuildError {
     NotAlone(Format),
     #[error("format `{0}` cannot be written to a single file or stdout; use --dir/--name")]
     NotStreamable(Format),
+    #[error(
+        "formats `{first}` and `{second}` both write NAME{suffix} (as in LinuxKit); build them \
+         separately with different --name values"
+    )]
+    SameOutput { first: Format, second: Format, suffix: &'static str },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Images(Vec<ImagesError>),
     /// Every image that could not be pulled, one line each (`services[0] "svc": …`).
@@ -173,6 +178,29 @@ fn check_formats(req: &Request<'_>) -> Result<(), BuildError> {
         }
         if !f.streamable() && !matches!(req.output, Output::Base { .. }) {
             return Err(BuildError::NotStreamable(f));
+        }
+    }
+    same_output(&req.formats)
+}
+
+/// Refuses two formats that would write different contents to one file (`iso-bios` and
+/// `kernel+iso` both write `B.iso`, `vhd` and `dynamic-vhd` both `B.vhd`): the later one would
+/// silently replace the earlier. The kernel, command line and stage-1 initrd that several
+/// formats share are the same bytes whichever writes them.
+fn same_output(formats: &[Format]) -> Result<(), BuildError> {
+    const SHARED: &[&str] = &["-kernel", "-cmdline", crate::rootfs::ROOT_INITRD];
+    for (i, &first) in formats.iter().enumerate() {
+        for &second in &formats[i + 1..] {
+            if first == second {
+                continue;
+            }
+            let clash = first
+                .outputs()
+                .iter()
+                .find(|s| !SHARED.contains(s) && second.outputs().contains(s));
+            if let Some(&suffix) = clash {
+                return Err(BuildError::SameOutput { first, second, suffix });
+            }
         }
     }
     Ok(())

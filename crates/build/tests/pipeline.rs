@@ -225,6 +225,21 @@ fn every_format_is_written() {
     }
 }
 
+#[test]
+fn two_formats_writing_one_file_are_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let out = tmp.path().join("out");
+    for (a, b, suffix) in
+        [(Format::IsoBios, Format::KernelIso, ".iso"), (Format::Vhd, Format::DynamicVhd, ".vhd")]
+    {
+        let err = run(&store, &config(YAML), &[Format::KernelInitrd, a, b], &out).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&format!("`{a}` and `{b}` both write NAME{suffix}")), "{text}");
+    }
+    assert!(!out.exists(), "nothing is written when the formats clash");
+}
+
 fn run_incremental(
     store: &Store,
     cfg: &baleen_spec::Config,
