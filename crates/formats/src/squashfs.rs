@@ -56,12 +56,20 @@ struct Blocks {
 #[derive(Debug)]
 pub struct SquashfsWriter<W: Write + Seek> {
     out: W,
-    tree: FsTree<Blocks>,
+    /// Regular files' data is an index into `files`.
+    tree: FsTree<usize>,
+    files: Vec<Blocks>,
+    /// Blocks read but not yet written, with the file each belongs to: compressed together
+    /// across files (most files of a root are smaller than a block), written in stream order.
+    pending: Vec<(usize, Vec<u8>)>,
     pos: u64,
     level: flate2::Compression,
-    /// Blocks compressed at once (the machine's cores, at most 8).
+    /// Threads compressing a batch (the machine's cores, at most 8).
     threads: usize,
 }
+
+/// Blocks per batch and thread: enough to keep the threads busy, little memory (128 KiB each).
+const BATCH_PER_THREAD: usize = 4;
 
 /// zlib of `data`, or `None` when that is not smaller.
 fn compress(data: &[u8], level: flate2::Compression) -> io::Result<Option<Vec<u8>>> {
@@ -77,63 +85,102 @@ impl<W: Write + Seek> SquashfsWriter<W> {
         out.write_all(&[0u8; 96])?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         let level = flate2::Compression::new(6);
-        Ok(SquashfsWriter { out, tree: FsTree::new(), pos: 96, level, threads })
+        Ok(SquashfsWriter {
+            out,
+            tree: FsTree::new(),
+            files: Vec::new(),
+            pending: Vec::new(),
+            pos: 96,
+            level,
+            threads,
+        })
     }
 
-    /// Compresses a file's blocks, a batch of `threads` at a time on as many threads (each
-    /// block on its own, so the bytes do not depend on the thread count), and writes them in
-    /// order.
-    fn write_file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<Blocks> {
-        let mut blocks = Blocks { start: self.pos, sizes: Vec::new() };
+    /// Reads a file's blocks into the pending batch (flushing it when full); returns the file's
+    /// index in `files`.
+    fn write_file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<usize> {
+        let idx = self.files.len();
+        // `start` is set when the first block is written; an empty file has none and keeps 0
+        // (not the current position, which depends on how much of the batch is written).
+        self.files.push(Blocks { start: 0, sizes: Vec::new() });
         let mut left = size;
         while left > 0 {
-            let mut batch = Vec::with_capacity(self.threads);
-            while left > 0 && batch.len() < self.threads {
-                let want = left.min(BLOCK_SIZE as u64) as usize;
-                let mut chunk = vec![0u8; want];
-                data.read_exact(&mut chunk).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("squashfs: entry {path:?}: {size} bytes announced, fewer supplied"),
-                    )
-                })?;
-                batch.push(chunk);
-                left -= want as u64;
-            }
-            let level = self.level;
-            let packed: Vec<io::Result<Option<Vec<u8>>>> = if batch.len() == 1 {
-                vec![compress(&batch[0], level)]
-            } else {
-                std::thread::scope(|s| {
-                    let jobs: Vec<_> =
-                        batch.iter().map(|c| s.spawn(move || compress(c, level))).collect();
-                    jobs.into_iter()
-                        .map(|j| {
-                            j.join().unwrap_or_else(|_| Err(io::Error::other("zlib panicked")))
-                        })
-                        .collect()
-                })
-            };
-            for (raw, packed) in batch.into_iter().zip(packed) {
-                let (bytes, stored) = match packed? {
-                    Some(c) => (c, 0),
-                    None => (raw, UNCOMPRESSED_DATA_BIT),
-                };
-                self.out.write_all(&bytes)?;
-                self.pos += bytes.len() as u64;
-                blocks.sizes.push(bytes.len() as u32 | stored);
+            let want = left.min(BLOCK_SIZE as u64) as usize;
+            let mut chunk = vec![0u8; want];
+            data.read_exact(&mut chunk).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("squashfs: entry {path:?}: {size} bytes announced, fewer supplied"),
+                )
+            })?;
+            self.pending.push((idx, chunk));
+            left -= want as u64;
+            if self.pending.len() >= self.threads * BATCH_PER_THREAD {
+                self.flush()?;
             }
         }
-        Ok(blocks)
+        Ok(idx)
+    }
+
+    /// Compresses the pending blocks, consecutive runs on `threads` threads (each block on its
+    /// own, so the bytes do not depend on the thread count), and writes them in order.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let level = self.level;
+        let pending = std::mem::take(&mut self.pending);
+        let packed: Vec<io::Result<Option<Vec<u8>>>> = if self.threads == 1 || pending.len() == 1 {
+            pending.iter().map(|(_, c)| compress(c, level)).collect()
+        } else {
+            let per = pending.len().div_ceil(self.threads);
+            std::thread::scope(|s| {
+                let jobs: Vec<_> = pending
+                    .chunks(per)
+                    .map(|run| {
+                        s.spawn(move || {
+                            run.iter().map(|(_, c)| compress(c, level)).collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                let mut all = Vec::with_capacity(pending.len());
+                for j in jobs {
+                    match j.join() {
+                        Ok(v) => all.extend(v),
+                        Err(_) => return vec![Err(io::Error::other("squashfs: zlib panicked"))],
+                    }
+                }
+                all
+            })
+        };
+        if packed.len() != pending.len() {
+            return Err(io::Error::other("squashfs: a compression thread failed"));
+        }
+        for ((idx, raw), packed) in pending.into_iter().zip(packed) {
+            let (bytes, stored) = match packed? {
+                Some(c) => (c, 0),
+                None => (raw, UNCOMPRESSED_DATA_BIT),
+            };
+            let file = &mut self.files[idx];
+            if file.sizes.is_empty() {
+                file.start = self.pos;
+            }
+            file.sizes.push(bytes.len() as u32 | stored);
+            self.out.write_all(&bytes)?;
+            self.pos += bytes.len() as u64;
+        }
+        Ok(())
     }
 
     /// Writes the tables and the superblock; returns the output.
     pub fn finish(mut self) -> Result<W, SquashfsError> {
+        self.flush()?;
         let (order, names) = self.tree.reachable();
         let numbers: HashMap<usize, u32> =
             order.iter().enumerate().map(|(i, &n)| (n, i as u32 + 1)).collect();
         let mut t = Tables {
             tree: &self.tree,
+            files: &self.files,
             names: &names,
             numbers: &numbers,
             inodes: Meta::new(self.level),
@@ -256,7 +303,8 @@ impl Meta {
 
 /// The inode and directory tables being written.
 struct Tables<'a> {
-    tree: &'a FsTree<Blocks>,
+    tree: &'a FsTree<usize>,
+    files: &'a [Blocks],
     names: &'a [u32],
     numbers: &'a HashMap<usize, u32>,
     inodes: Meta,
@@ -315,6 +363,7 @@ impl Tables<'_> {
         let mut body = Vec::new();
         let r = match &self.tree.nodes[n].kind {
             Kind::File { size, data } => {
+                let data = &self.files[*data];
                 let sizes = data.sizes.iter().flat_map(|s| s.to_le_bytes());
                 if nlink == 1 && *size <= u64::from(u32::MAX) && data.start <= u64::from(u32::MAX) {
                     let r = self.header(n, 2)?;
@@ -457,6 +506,13 @@ mod tests {
             .collect();
         let e = Entry::new("big", EntryKind::File { size: data.len() as u64 }, 0o644);
         w.add(&e, &mut &data[..]).unwrap();
+        // Small files share batches with each other and with the big one's tail.
+        for i in 0..50usize {
+            let d = &data[i * 1000..i * 1000 + i * 997];
+            let e =
+                Entry::new(format!("small/{i}"), EntryKind::File { size: d.len() as u64 }, 0o644);
+            w.add(&e, &mut &d[..]).unwrap();
+        }
         w.finish().unwrap().into_inner()
     }
 
