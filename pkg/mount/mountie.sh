@@ -29,6 +29,14 @@ while [ $i -lt 100 ]; do
   i=$((i+1))
 done
 [ -n "$dev" ] || { echo "mountie: no device $by" >&2; exit 1; }
-mkdir -p "$mnt"
-echo "mountie: mounting $dev on $mnt"
-exec mount ${type:+-t "$type"} "$dev" "$mnt"
+# Sharing init's pid namespace (the label's pid: host), mount in init's mount namespace: the
+# mount is then system-wide whatever becomes of the /var bind's propagation inside this
+# container (a runtime that leaves it a slave keeps the mount here, to vanish on exit).
+# Without it (own pid namespace: this is PID 1), the rshared /var bind carries the mount out.
+host=""
+if [ "$$" != 1 ] && nsenter --mount=/proc/1/ns/mnt true 2>/dev/null; then
+  host="nsenter --mount=/proc/1/ns/mnt"
+fi
+$host mkdir -p "$mnt"
+echo "mountie: mounting $dev on $mnt${host:+ (in init's mount namespace)}"
+exec $host mount ${type:+-t "$type"} "$dev" "$mnt"

@@ -4,7 +4,7 @@
 //! Components come from Debian's archive into a store cached under target/baleen-test-cache/,
 //! so an unchanged component is not rebuilt on the next run.
 
-use baleen_run::{Networking, Proto, Publish};
+use baleen_run::{DiskSpec, Networking, Proto, Publish};
 use baleen_testkit::boot::{free_port, http_get, tcp_banner, BootTest};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,19 +50,36 @@ fn store() -> &'static Path {
 
 /// Builds `examples/NAME.yml` and boots it with `publish` (host port → guest port).
 fn boot(name: &str, publish: &[(u16, u16)]) -> Option<(BootTest, tempfile::TempDir)> {
+    let out = build(name)?;
+    let vm = start(name, &out, publish, Vec::new())?;
+    Some((vm, out))
+}
+
+/// Builds `examples/NAME.yml` into a temporary directory.
+fn build(name: &str) -> Option<tempfile::TempDir> {
     baleen_testkit::require_tool("qemu-system-x86_64")?;
     let store = store();
     let out = tempfile::tempdir().unwrap();
     let example = format!("examples/{name}.yml");
     baleen(store, &["build", &example, "--dir", out.path().to_str().unwrap()]);
+    Some(out)
+}
+
+/// Boots the build of `name` in `out`, with `publish` (host port → guest port) and `disks`.
+fn start(
+    name: &str,
+    out: &tempfile::TempDir,
+    publish: &[(u16, u16)],
+    disks: Vec<DiskSpec>,
+) -> Option<BootTest> {
     let vm = format!("example-{name}");
     let mut opts =
         baleen_testkit::boot::test_options(out.path().join(name), &BootTest::scratch_dir(&vm));
     opts.networking = Networking::User;
     opts.publish =
         publish.iter().map(|&(host, guest)| Publish { host, guest, proto: Proto::Tcp }).collect();
-    let vm = BootTest::with_options(&vm, opts, Duration::from_secs(360))?;
-    Some((vm, out))
+    opts.disks = disks;
+    BootTest::with_options(&vm, opts, Duration::from_secs(360))
 }
 
 /// Types `poweroff` at the root shell and expects a clean power-off.
@@ -126,5 +143,51 @@ fn volumes_are_shared_between_onboot_and_services() {
     vm.send("sleep 1; cat /var/log/reader.log\n");
     vm.wait_for("seeded-at-boot", T);
     vm.wait_for("index.html", T);
+    power_off(vm);
+}
+
+/// The container host: `format` and `mount` put a blank `--disk` at /var/lib/containerd, the
+/// containerd service answers `ctr`, and its hello.sh imports an image and runs it as a container
+/// under containerd (shim + runc). A second boot on the same disk finds the image still there.
+#[test]
+fn container_host_runs_a_container_under_containerd_with_images_on_its_data_disk() {
+    let Some(out) = build("container-host") else { return };
+    let disk_dir = tempfile::tempdir().unwrap();
+    let disk = || {
+        vec![DiskSpec {
+            path: Some(disk_dir.path().join("data.qcow2")),
+            size_mb: Some(256),
+            format: None,
+        }]
+    };
+    // Waits (in the guest, up to 5 minutes) for hello.sh to finish, then shows the service's log
+    // and the data disk's mount as init sees it (getty shares the host's pid namespace).
+    let check = "i=0; while [ $i -lt 150 ] && ! grep -q '^hello: done' /var/log/containerd.log; \
+                 do sleep 2; i=$((i+1)); done; cat /var/log/containerd.log; \
+                 grep ' /var/lib/containerd ' /proc/1/mounts\n";
+
+    let Some(mut vm) = start("container-host", &out, &[], disk()) else { return };
+    let console = vm.wait_for("login on", T);
+    for line in ["onboot 002-format exited 0", "onboot 003-mount exited 0"] {
+        assert!(console.contains(&format!("baleen: {line}")), "{line}");
+    }
+    assert!(console.contains("baleen: service containerd started"), "containerd runs");
+    vm.send(check);
+    // `ctr version` reached the daemon: the server half is only printed over the socket.
+    vm.wait_for("Server:", T);
+    vm.wait_for("image docker.io/baleen/hello:1 imported", T);
+    // Printed by the container's own shell: busybox in the imported image, run by runc.
+    vm.wait_for("hello-from-a-container-42", T);
+    // The partition format made, mounted where containerd keeps its content and snapshots.
+    vm.wait_for("/dev/sda1 /var/lib/containerd ext4", T);
+    power_off(vm);
+
+    let Some(mut vm) = start("container-host", &out, &[], disk()) else { return };
+    vm.wait_for("login on", T);
+    vm.send(check);
+    vm.wait_for("image docker.io/baleen/hello:1 kept on the data disk", T);
+    vm.wait_for("hello-from-a-container-42", T);
+    let console = vm.wait_for("/var/lib/containerd ext4", T);
+    assert!(!console.contains("imported"), "the second boot must not import the image again");
     power_off(vm);
 }
