@@ -53,6 +53,15 @@ impl Bench {
             let cp = measure::run(&mut cmd, &self.work.join("logs"))?;
             let _ = std::fs::remove_dir_all(&out);
             let _ = std::fs::remove_dir_all(&copy);
+            // Each row as it is measured: at 1 GiB this table takes long, and a stopped run
+            // should still have told what it saw.
+            eprintln!(
+                "xtask: bench: {f} with {label}: build {:.1} s, peak RSS {:.1} MiB, output {}, cp {:.2} s",
+                build.wall.as_secs_f64(),
+                build.max_rss_kib as f64 / 1024.0,
+                bytes(size),
+                cp.wall.as_secs_f64()
+            );
             rows.push((f, build, cp, size));
         }
         let mut t = String::new();
