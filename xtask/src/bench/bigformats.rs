@@ -65,10 +65,12 @@ impl Bench {
             rows.push((f, build, cp, size));
         }
         let mut t = String::new();
-        let _ =
-            writeln!(t, "### Each format with a 1 GiB service image, next to `cp` of its output\n");
+        let _ = writeln!(
+            t,
+            "### Each format with a {label} service image, next to `cp` of its output\n"
+        );
         let _ = writeln!(t, "The minimal system plus one service of {label} (generated, gzip ratio ≈ 0.55), all cached; one run per format. `cp`: the same output files copied once more (from the page cache, sparse files kept sparse). Goal (issue 9): build within 2× of `cp`, memory flat.\n");
-        let _ = writeln!(t, "| format | build | peak RSS | output | build throughput | `cp` | build ÷ `cp` |\n|---|---|---|---|---|---|---|");
+        let _ = writeln!(t, "| format | build | peak RSS | output | output written per s | `cp` | build ÷ `cp` |\n|---|---|---|---|---|---|---|");
         for (f, build, cp, size) in &rows {
             let (b, c) = (build.wall.as_secs_f64(), cp.wall.as_secs_f64());
             let _ = writeln!(
