@@ -441,7 +441,14 @@ impl Bench {
                 walls[i].push(s.wall.as_secs_f64());
             }
         }
-        let kvm = self.kvm_boot()?;
+        let kvm = if self.quick {
+            self.notes.push(
+                "`--quick` does not try KVM (`--accel auto`); `cargo xtask bench` does.".into(),
+            );
+            None
+        } else {
+            self.kvm_boot()?
+        };
         let mut t = String::new();
         let _ = writeln!(t, "### Boot: the `minimal` system under qemu, TCG\n");
         let _ = writeln!(t, "Guest clock, from baleen-init's console lines (`baleen run --accel tcg --measure`). Median (min–max) of {runs} boots. Host: `baleen run` from start to the guest's poweroff (1 s after services start).\n");
