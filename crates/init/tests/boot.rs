@@ -196,6 +196,21 @@ fn containers() -> Vec<C> {
                 "echo x > /written && echo rw-ok; mknod /n c 1 3 || echo mknod-refused",
             )
         },
+        // LinuxKit's mount image: rootfsPropagation shared and an rshared bind carry a mount
+        // made in the container out to init, where a later container finds it.
+        C {
+            caps: &["CAP_SYS_ADMIN"],
+            binds: shared,
+            mkdir: &["/run/baleen-test"],
+            linux_extra: json!({"rootfsPropagation": "shared"}),
+            ..C::new(
+                "onboot",
+                "003-mounter",
+                "mkdir -p /run/baleen-test/shared && \
+                 mount -t tmpfs shared /run/baleen-test/shared && \
+                 echo carried-out > /run/baleen-test/shared/mark && echo mounter-ok",
+            )
+        },
         // A device cgroup (eBPF): LinuxKit's rule for a `devices:` entry (kmsg), runc's
         // defaults (mknod of anything), and nothing else: ttyS0 cannot be opened.
         // Also a hostile path: the image's `hostile -> /` symlink must keep the bind's mount
@@ -229,6 +244,7 @@ fn containers() -> Vec<C> {
                 "services",
                 "files",
                 "cat /etc/test-file; cat /data/seed; echo w > /data/new && echo volume-rw-ok; \
+                 echo shared-mount $(cat /run/baleen-test/shared/mark); \
                  echo cgroup $(cat /proc/self/cgroup) \
                    mem $(cat /sys/fs/cgroup/baleen/files/memory.max) \
                    pids $(cat /sys/fs/cgroup/baleen/files/pids.max); \
@@ -630,6 +646,8 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "files: hello from files",
         "files: volume seed",
         "files: volume-rw-ok",
+        "files: shared-mount carried-out",
+        "003-mounter: mounter-ok",
         "nethost: host-side-up",
         "net: ping-ok",
         "files: files-got-term",

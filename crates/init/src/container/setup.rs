@@ -391,11 +391,18 @@ pub fn setup_child(
         step("running hooks before pivot_root in", rootfs, r)?;
     }
 
-    // runc's trick: pivot_root(".", ".") stacks the old root under the new one; detaching it
-    // leaves only the container's tree, with no directory needed for the old root.
+    // runc's trick: pivot_root(".", ".") stacks the old root on top of the new one at /;
+    // detaching it leaves only the container's tree, with no directory needed for the old root.
+    // "." must be the old root for the rslave (so its unmount cannot propagate to init): after
+    // the pivot the working directory is still the new root, whose rshared binds would become
+    // slaves and stop carrying mounts out (LinuxKit's mount image relies on them). So, as runc
+    // does, come back into the old root through a descriptor opened before the pivot.
+    let old_root = step("opening the old root", root, sys.open_dir(root))?;
     step("entering", rootfs, sys.chdir(rootfs))?;
     let dot = Path::new(".");
     step("pivot_root to", rootfs, sys.pivot_root(dot, dot))?;
+    step("entering the old root", root, sys.fchdir(&old_root))?;
+    drop(old_root);
     step("detaching the old root", root, sys.mount(None, dot, None, ms::SLAVE | ms::REC, None))?;
     step("detaching the old root", root, sys.umount(dot, true))?;
     step("entering", root, sys.chdir(root))?;

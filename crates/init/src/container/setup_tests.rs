@@ -83,6 +83,10 @@ fn mounts_run_in_config_order_before_pivot() {
     let pos = |s: &str| f.calls.iter().position(|c| c.starts_with(s)).unwrap();
     assert!(pos("mknod") < pos("mount - /containers/services/x/rootfs/dev - remount|ro"));
     assert!(pos("pivot_root . .") < pos("umount . detach"));
+    // The rslave after the pivot is for the old root, entered again by descriptor.
+    assert!(pos("open_dir /") < pos("pivot_root . ."));
+    assert!(pos("pivot_root . .") < pos("fchdir"));
+    assert!(pos("fchdir") < pos("mount - . - rec|slave"));
     assert!(pos("umount . detach") < pos("mount - / - bind|remount|ro"));
 }
 

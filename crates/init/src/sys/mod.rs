@@ -159,6 +159,11 @@ pub trait Sys {
     fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
     /// chdir(2).
     fn chdir(&mut self, path: &Path) -> io::Result<()>;
+    /// Opens a directory to return to it later with [`Sys::fchdir`], even once it is no longer
+    /// reachable by path (the old root across pivot_root).
+    fn open_dir(&mut self, path: &Path) -> io::Result<std::fs::File>;
+    /// fchdir(2) into a directory from [`Sys::open_dir`].
+    fn fchdir(&mut self, dir: &std::fs::File) -> io::Result<()>;
     /// pivot_root(2).
     fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()>;
     /// chroot(2).

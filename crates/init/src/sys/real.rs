@@ -164,6 +164,20 @@ impl Sys for Real {
         std::env::set_current_dir(path)
     }
 
+    fn open_dir(&mut self, path: &Path) -> io::Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(path)
+    }
+
+    fn fchdir(&mut self, dir: &std::fs::File) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor belongs to `dir`, which outlives the call.
+        check(unsafe { libc::fchdir(dir.as_raw_fd()) })
+    }
+
     fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()> {
         let a = cpath(new_root)?;
         let b = cpath(put_old)?;
