@@ -202,3 +202,46 @@ fn the_stub_comes_from_the_systemd_boot_component_when_the_store_has_one() {
     let uki = std::fs::read(&out[0]).unwrap();
     assert_eq!(&uki[at..at + 8], b"BLN mode", "the component's stub was used");
 }
+
+/// The formats the tests above do not boot, one boot each: the bare UKI (OVMF loads it as
+/// `baleen run spine.efi` does), `iso-efi`, `dynamic-vhd` (OVMF), and the disk inside `gcp`'s
+/// tar.gz, taken out as Compute Engine does and booted under SeaBIOS (GCE's default firmware;
+/// the cloud disks are hybrid).
+#[test]
+fn uki_iso_efi_dynamic_vhd_and_gcp_boot() {
+    let Some(_) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
+    let Some(tar) = baleen_testkit::require_tool("tar") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let out = build_into(
+        &cfg,
+        &store,
+        &[Format::Uki, Format::IsoEfi, Format::DynamicVhd, Format::Gcp],
+        &tmp.path().join("out"),
+    );
+    let file = |suffix: &str| {
+        out.iter()
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix} among {out:?}"))
+            .clone()
+    };
+    let gcp = tmp.path().join("gcp");
+    std::fs::create_dir_all(&gcp).unwrap();
+    run(std::process::Command::new(tar).arg("-xzf").arg(file(".img.tar.gz")).arg("-C").arg(&gcp));
+    let raw = gcp.join("disk.raw");
+    assert!(raw.is_file(), "gcp's tar holds disk.raw");
+
+    for (name, path, uefi) in [
+        ("uki", file(".efi"), true),
+        ("iso-efi", file("-efi.iso"), true),
+        ("dynamic-vhd", file(".vhd"), true),
+        ("gcp-disk", raw, false),
+    ] {
+        let mut opts = baleen_testkit::boot::test_options(&path, &BootTest::scratch_dir(name));
+        opts.uefi = uefi;
+        let Some(vm) = BootTest::with_options(name, opts, Duration::from_secs(300)) else {
+            return;
+        };
+        boots_to_services(vm);
+    }
+}
