@@ -61,8 +61,6 @@ pub enum Format {
     DynamicVhd,
     /// VMware disk, `NAME.vmdk`.
     Vmdk,
-    /// Raspberry Pi 3 SD-card tar, `NAME.tar` (arm64 only).
-    Rpi3,
     /// Unified kernel image: one EFI binary with kernel, initrd and cmdline, `NAME.efi`
     /// (baleen's addition).
     Uki,
