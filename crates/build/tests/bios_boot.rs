@@ -3,16 +3,14 @@
 //! sfdisk, sgdisk, qemu-img and mtools, sized by `--size`, and booted under SeaBIOS (TCG) to
 //! the spine's markers — three boots in all. (The hybrid disks' OVMF boots are in disk.rs.)
 
-use baleen_build::{build, Format, Output, Request};
-use baleen_formats::InitrdCompression;
-use baleen_oci::{Platform, PullOptions, Store};
+use baleen_build::Format;
+use baleen_oci::Store;
 use baleen_testkit::boot::BootTest;
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file};
-use common::{spine_config, spine_store};
+use common::{boots_to_services, build_into, run, spine_config, spine_store, try_build};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 mod common;
 
@@ -32,46 +30,6 @@ fn setup(tmp: &Path) -> Option<(baleen_spec::Config, Store)> {
     let kernel = baleen_testkit::kernel::debian_cloud_kernel()?;
     let store = spine_store(&tmp.join("store"), &kernel);
     Some((spine_config(), store))
-}
-
-fn try_build(
-    cfg: &baleen_spec::Config,
-    store: &Store,
-    formats: &[Format],
-    out: &Path,
-    size: Option<u64>,
-) -> Result<Vec<PathBuf>, baleen_build::BuildError> {
-    build(&Request {
-        config: cfg,
-        formats: formats.to_vec(),
-        output: Output::Base { dir: out.to_path_buf(), name: "spine".into() },
-        platform: Platform::new("linux", "amd64", None),
-        store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        compression: InitrdCompression::Zstd,
-        input_tar: None,
-        sbom: Default::default(),
-        size,
-    })
-}
-
-fn build_into(
-    cfg: &baleen_spec::Config,
-    store: &Store,
-    formats: &[Format],
-    out: &Path,
-) -> Vec<PathBuf> {
-    try_build(cfg, store, formats, out, None)
-        .unwrap_or_else(|e| panic!("building {formats:?}: {e}"))
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
 }
 
 const FORMATS: &[Format] = &[Format::KernelInitrd, Format::RawBios, Format::Qcow2Bios, Format::Aws];
@@ -192,17 +150,6 @@ fn size_fixes_the_disk_length_and_refuses_too_small() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("the disk needs") && err.contains("more than the 8388608 bytes"), "{err}");
-}
-
-/// The spine's markers, in order, then a clean poweroff.
-fn boots_to_services(vm: BootTest) {
-    let t = Duration::from_secs(240);
-    vm.wait_for("spine-onboot-ok", t);
-    vm.wait_for("spine-files-ok", t);
-    vm.wait_for("spine-onshutdown-ok", t);
-    vm.wait_for("baleen: poweroff status 0", t);
-    let outcome = vm.wait_exit();
-    assert_eq!(outcome.verdict.code, 0, "a clean poweroff exits 0: {:?}", outcome.verdict.message);
 }
 
 /// A `baleen/isolinux` component in the store wins over the host's SYSLINUX.

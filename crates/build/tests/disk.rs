@@ -3,14 +3,13 @@
 //! byte-identical across two builds, checked by the reference tools when installed, and booted
 //! under OVMF (TCG) to the spine's markers — one boot per format at most.
 
-use baleen_build::{build, Format, Output, Request};
-use baleen_formats::InitrdCompression;
-use baleen_oci::{Platform, PullOptions, Store};
+use baleen_build::Format;
+use baleen_oci::Store;
 use baleen_testkit::boot::BootTest;
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file};
-use common::{spine_config, spine_store};
-use std::path::{Path, PathBuf};
+use common::{boots_to_services, build_into, run, spine_config, spine_store};
+use std::path::Path;
 use std::time::Duration;
 
 mod common;
@@ -29,36 +28,6 @@ fn setup(tmp: &Path) -> Option<(baleen_spec::Config, Store)> {
     let store = spine_store(&tmp.join("store"), &kernel);
     let cfg = spine_config();
     Some((cfg, store))
-}
-
-fn build_into(
-    cfg: &baleen_spec::Config,
-    store: &Store,
-    formats: &[Format],
-    out: &Path,
-) -> Vec<PathBuf> {
-    build(&Request {
-        config: cfg,
-        formats: formats.to_vec(),
-        output: Output::Base { dir: out.to_path_buf(), name: "spine".into() },
-        platform: Platform::new("linux", "amd64", None),
-        store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        compression: InitrdCompression::Zstd,
-        input_tar: None,
-        size: None,
-        sbom: Default::default(),
-    })
-    .unwrap_or_else(|e| panic!("building {formats:?}: {e}"))
-}
-
-fn run(cmd: &mut std::process::Command) -> String {
-    let out = cmd.output().unwrap();
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
 }
 
 const EFI_FORMATS: &[Format] = &[
@@ -122,17 +91,6 @@ fn efi_formats_are_byte_identical_across_two_builds() {
             "the ESP holds the UKI"
         );
     }
-}
-
-/// The spine's markers, in order, then a clean poweroff.
-fn boots_to_services(vm: BootTest) {
-    let t = Duration::from_secs(240);
-    vm.wait_for("spine-onboot-ok", t);
-    vm.wait_for("spine-files-ok", t);
-    vm.wait_for("spine-onshutdown-ok", t);
-    vm.wait_for("baleen: poweroff status 0", t);
-    let outcome = vm.wait_exit();
-    assert_eq!(outcome.verdict.code, 0, "a clean poweroff exits 0: {:?}", outcome.verdict.message);
 }
 
 /// One build, then one OVMF boot per format: the raw EFI disk, its qcow2 and the EFI ISO (the

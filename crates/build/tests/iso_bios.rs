@@ -4,15 +4,13 @@
 //! boots; and `kernel+iso`, whose ISO holds the tree minus `boot/` (compared entry by entry with
 //! the tar of the same build through bsdtar).
 
-use baleen_build::{build, Format, Output, Request};
-use baleen_formats::InitrdCompression;
-use baleen_oci::{Platform, PullOptions, Store};
+use baleen_build::Format;
+use baleen_oci::Store;
 use baleen_testkit::boot::BootTest;
-use common::{spine_config, spine_store};
+use common::{boots_to_services, build_into, spine_config, spine_store};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 mod common;
 
@@ -28,23 +26,6 @@ fn setup(tmp: &Path) -> Option<(baleen_spec::Config, Store)> {
     let kernel = baleen_testkit::kernel::debian_cloud_kernel()?;
     let store = spine_store(&tmp.join("store"), &kernel);
     Some((spine_config(), store))
-}
-
-fn build_into(cfg: &baleen_spec::Config, store: &Store, formats: &[Format], out: &Path) {
-    build(&Request {
-        config: cfg,
-        formats: formats.to_vec(),
-        output: Output::Base { dir: out.to_path_buf(), name: "spine".into() },
-        platform: Platform::new("linux", "amd64", None),
-        store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        compression: InitrdCompression::Zstd,
-        input_tar: None,
-        sbom: Default::default(),
-        size: None,
-    })
-    .unwrap_or_else(|e| panic!("building {formats:?}: {e}"));
 }
 
 /// The iso-bios of the spine, built once for every test of this binary (and checked to be
@@ -64,16 +45,6 @@ fn spine_iso() -> Option<&'static Path> {
     })
     .as_ref()
     .map(|(_, p)| p.as_path())
-}
-
-fn boots_to_services(vm: BootTest) {
-    let t = Duration::from_secs(240);
-    vm.wait_for("spine-onboot-ok", t);
-    vm.wait_for("spine-files-ok", t);
-    vm.wait_for("spine-onshutdown-ok", t);
-    vm.wait_for("baleen: poweroff status 0", t);
-    let outcome = vm.wait_exit();
-    assert_eq!(outcome.verdict.code, 0, "a clean poweroff exits 0: {:?}", outcome.verdict.message);
 }
 
 #[test]

@@ -4,10 +4,69 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
-use baleen_oci::Store;
+use baleen_build::{build, BuildError, Format, Output, Request};
+use baleen_formats::InitrdCompression;
+use baleen_oci::{Platform, PullOptions, Store};
+use baleen_testkit::boot::BootTest;
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file, file_mode, symlink, tar_layer};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Builds `formats` of `cfg` as `<out>/spine*` (zstd initrd, amd64, no pull), `size` as
+/// `--size`.
+pub fn try_build(
+    cfg: &baleen_spec::Config,
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+    size: Option<u64>,
+) -> Result<Vec<PathBuf>, BuildError> {
+    build(&Request {
+        config: cfg,
+        formats: formats.to_vec(),
+        output: Output::Base { dir: out.to_path_buf(), name: "spine".into() },
+        platform: Platform::new("linux", "amd64", None),
+        store,
+        pull: PullOptions::default(),
+        decompress_kernel: false,
+        compression: InitrdCompression::Zstd,
+        input_tar: None,
+        sbom: Default::default(),
+        size,
+    })
+}
+
+/// [`try_build`] without `--size`, panicking with the formats and the error.
+pub fn build_into(
+    cfg: &baleen_spec::Config,
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+) -> Vec<PathBuf> {
+    try_build(cfg, store, formats, out, None)
+        .unwrap_or_else(|e| panic!("building {formats:?}: {e}"))
+}
+
+/// Runs a reference tool, asserting success; its stdout and stderr.
+pub fn run(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+/// The spine's markers, in order, then a clean poweroff.
+pub fn boots_to_services(vm: BootTest) {
+    let t = Duration::from_secs(240);
+    vm.wait_for("spine-onboot-ok", t);
+    vm.wait_for("spine-files-ok", t);
+    vm.wait_for("spine-onshutdown-ok", t);
+    vm.wait_for("baleen: poweroff status 0", t);
+    let outcome = vm.wait_exit();
+    assert_eq!(outcome.verdict.code, 0, "a clean poweroff exits 0: {:?}", outcome.verdict.message);
+}
 
 /// onboot `hello`, onshutdown `bye`, services `reader` (a writable root reading a `files` entry
 /// through a bind) and `zz-poweroff`.
