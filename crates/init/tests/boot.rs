@@ -349,7 +349,9 @@ fn containers() -> Vec<C> {
                    && echo bindns-ok; \
                  baleen-ctl ps; baleen-ctl logs 001-fail; \
                  [ -e /host-tmp/escape ] && echo ESCAPED || echo no-escape; \
-                 baleen-ctl stop nethost; sleep 1; \
+                 baleen-ctl stop nethost; i=0; \
+                 while baleen-ctl ps | grep -q '^nethost .*running' && [ $i -lt 150 ]; do \
+                   i=$((i+1)); sleep 0.2; done; \
                  echo powering-off; poweroff 2>/dev/null || kill -USR2 1",
             )
         },
