@@ -38,7 +38,8 @@ pub fn test(extra: &[String]) -> Result<()> {
     // Tests that need an external tool (qemu, docker-registry…) fail instead of skipping when
     // this is set: under xtask every tool has been installed above.
     t.env("BALEEN_REQUIRE_TOOLS", "1");
-    t.args(["test", "--workspace"]).args(extra);
+    // --no-fail-fast: one failing test binary must not hide how the others fare.
+    t.args(["test", "--workspace", "--no-fail-fast"]).args(extra);
     step("cargo test", t)
 }
 
