@@ -41,10 +41,13 @@ pub const DEMO_PACKAGES: &[(&str, &str)] = &[
 
 /// The musl target the static init is built for.
 pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+/// The arm64 one, for the test that builds the init component for two platforms.
+pub const ARM64_MUSL_TARGET: &str = "aarch64-unknown-linux-musl";
 
 pub fn ensure_all() -> Result<()> {
     ensure_packages(TEST_PACKAGES)?;
     ensure_rust_target(MUSL_TARGET)?;
+    ensure_rust_target(ARM64_MUSL_TARGET)?;
     ensure_rust_components(&["rustfmt", "clippy"])
 }
 

@@ -450,6 +450,13 @@ fn cargo_build(dir: &Path, r: &RustBinary, arch: &str) -> Result<PathBuf, Error>
     let out = if r.static_ {
         let triple = musl_target(arch);
         cmd.args(["--target", triple, "--profile", "release-init"]);
+        // Another architecture's static musl binary links with the toolchain's own lld (the
+        // musl target ships its crt and libc), so no cross gcc is needed; a linker the user
+        // chose for that target wins.
+        let linker = format!("CARGO_TARGET_{}_LINKER", triple.to_uppercase().replace('-', "_"));
+        if !triple.starts_with(std::env::consts::ARCH) && std::env::var_os(&linker).is_none() {
+            cmd.env(linker, "rust-lld");
+        }
         target_dir.join(triple).join("release-init").join(&bin)
     } else {
         cmd.arg("--release");

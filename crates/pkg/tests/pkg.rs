@@ -345,3 +345,66 @@ fn security_updates_win_when_newer_and_the_lock_names_their_suite() {
     }
     eprintln!("{from_security} of {} packages from bookworm-security", lock.packages.len());
 }
+
+/// The ELF machine of the file at `path` inside the first layer of the image `manifest`.
+fn elf_machine(layout: &Path, manifest: &str, path: &str) -> u16 {
+    let blob = |d: &str| layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(manifest)).unwrap()).unwrap();
+    for layer in m["layers"].as_array().unwrap() {
+        let f = std::fs::File::open(blob(layer["digest"].as_str().unwrap())).unwrap();
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some(path) {
+                let mut head = [0u8; 20];
+                e.read_exact(&mut head).unwrap();
+                assert_eq!(&head[..4], b"\x7fELF", "{path} is an ELF file");
+                return u16::from_le_bytes([head[18], head[19]]);
+            }
+        }
+    }
+    panic!("{path} is in no layer of {manifest}");
+}
+
+/// `--platforms linux/amd64,linux/arm64` on the real init component: Debian's arm64 busybox and
+/// baleen-init cross-built for aarch64 (static musl, linked by the toolchain's lld), one image
+/// per platform under one index.
+#[test]
+fn the_init_component_builds_for_amd64_and_arm64() {
+    let installed = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("aarch64-unknown-linux-musl"))
+        .unwrap_or(false);
+    if !installed {
+        assert!(!baleen_testkit::tools_required(), "rustup target aarch64-unknown-linux-musl");
+        eprintln!("skipping: the aarch64-unknown-linux-musl target is not installed");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let dir = baleen_testkit::workspace_root().join("pkg/init");
+    let mut o = options();
+    o.arches = Some(vec!["amd64".into(), "arm64".into()]);
+    let out = t.path().join("out");
+    let mut sink = LayoutDir::create(&out).unwrap();
+    let built = baleen_pkg::build(&dir, &o, &mut sink, true).unwrap();
+    let blob = |d: &str| out.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&built.digest)).unwrap()).unwrap();
+    let mut seen = Vec::new();
+    for m in index["manifests"].as_array().unwrap() {
+        let arch = m["platform"]["architecture"].as_str().unwrap().to_owned();
+        let digest = m["digest"].as_str().unwrap();
+        let want = match arch.as_str() {
+            "amd64" => 62,  // EM_X86_64
+            "arm64" => 183, // EM_AARCH64
+            other => panic!("unexpected platform {other}"),
+        };
+        assert_eq!(elf_machine(&out, digest, "init"), want, "{arch} /init");
+        assert_eq!(elf_machine(&out, digest, "bin/busybox"), want, "{arch} busybox");
+        seen.push(arch);
+    }
+    seen.sort();
+    assert_eq!(seen, ["amd64", "arm64"]);
+}
