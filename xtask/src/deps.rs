@@ -91,20 +91,28 @@ pub fn ensure_packages(pkgs: &[(&str, &str)]) -> Result<()> {
         }
         Ok(())
     };
-    // A fresh machine may have no package lists yet; an install without them finds nothing.
-    if apt(&["install", "-y", "--no-install-recommends"]
-        .iter()
-        .chain(&names)
-        .copied()
-        .collect::<Vec<_>>())
-    .is_err()
-    {
-        apt(&["update", "-q"])?;
-        apt(&["install", "-y", "--no-install-recommends"]
-            .iter()
-            .chain(&names)
-            .copied()
-            .collect::<Vec<_>>())?;
+    let install = |names: &[&str]| -> Result<()> {
+        let args: Vec<&str> =
+            ["install", "-y", "--no-install-recommends"].iter().chain(names).copied().collect();
+        // A fresh machine may have no package lists yet; an install without them finds nothing.
+        if apt(&args).is_err() {
+            apt(&["update", "-q"])?;
+            apt(&args)?;
+        }
+        Ok(())
+    };
+    install(&names)?;
+    // apt may resolve a conflict by removing a package that was already there: a machine with
+    // qemu-utils from backports loses it when Debian's qemu-system-x86 comes in. Install again
+    // whatever of the whole list is missing now; the second pass takes the matching versions.
+    let removed: Vec<&str> = pkgs.iter().map(|(p, _)| *p).filter(|p| !installed(p)).collect();
+    if !removed.is_empty() {
+        eprintln!("xtask: apt removed or skipped {}; installing again", removed.join(" "));
+        install(&removed)?;
+        let still: Vec<&str> = removed.into_iter().filter(|p| !installed(p)).collect();
+        if !still.is_empty() {
+            bail!("apt-get did not install {}: see its output above", still.join(" "));
+        }
     }
     Ok(())
 }
