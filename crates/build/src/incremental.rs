@@ -85,17 +85,45 @@ impl Previous {
         old.is_some() && old == self.now.volumes.get(i).map(strip)
     }
 
-    /// The whole YAML entry of container `i` of `section` is the same.
+    /// Container `i` of `section` can be copied: its whole YAML entry is the same, and so is the
+    /// container whose extraction of the image it uses. A bundle whose image an earlier container
+    /// also uses holds only its config and points at that container's root (§3.2), so when the
+    /// owner of the image moved or changed, the copy would point at the wrong root, or keep its
+    /// own where a full build now shares one: it is built again instead.
     pub fn container_unchanged(&self, section: &str, i: usize) -> bool {
-        let pick = |c: &Config| -> Option<Image> {
-            let list = match section {
-                "onboot" => &c.onboot,
-                "onshutdown" => &c.onshutdown,
-                _ => &c.services,
-            };
-            list.get(i).map(|img| Image { origin: Default::default(), ..img.clone() })
+        let (Some(old), Some(now)) =
+            (entry(&self.config, section, i), entry(&self.now, section, i))
+        else {
+            return false;
         };
-        let old = pick(&self.config);
-        old.is_some() && old == pick(&self.now)
+        if old != now {
+            return false;
+        }
+        let (old_owner, now_owner) =
+            (owner(&self.config, &old.image), owner(&self.now, &now.image));
+        old_owner.is_some()
+            && old_owner == now_owner
+            && old_owner.and_then(|(s, j)| entry(&self.config, s, j))
+                == now_owner.and_then(|(s, j)| entry(&self.now, s, j))
     }
+}
+
+fn section<'a>(c: &'a Config, section: &str) -> &'a [Image] {
+    match section {
+        "onboot" => &c.onboot,
+        "onshutdown" => &c.onshutdown,
+        _ => &c.services,
+    }
+}
+
+/// Container `i` of `section` without its source position, to compare across configs.
+fn entry(c: &Config, name: &str, i: usize) -> Option<Image> {
+    section(c, name).get(i).map(|img| Image { origin: Default::default(), ..img.clone() })
+}
+
+/// The first container, in build order, that uses `image`: the one whose bundle holds its root.
+fn owner(c: &Config, image: &str) -> Option<(&'static str, usize)> {
+    ["onboot", "onshutdown", "services"].into_iter().find_map(|name| {
+        section(c, name).iter().position(|img| img.image == image).map(|i| (name, i))
+    })
 }

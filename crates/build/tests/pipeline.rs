@@ -51,6 +51,13 @@ fn store(at: &Path) -> Store {
         )
         .build()
         .write_layout(at, "docker.io/baleen/test-svc:1");
+    ImageBuilder::new()
+        .layer(&[file_mode("bin/svc", b"svc two", 0o755)])
+        .config(
+            serde_json::json!({"Cmd": ["/bin/svc"], "Labels": {"org.mobyproject.config": label}}),
+        )
+        .build()
+        .write_layout(at, "docker.io/baleen/test-svc:2");
     Store::open(at).unwrap()
 }
 
@@ -297,6 +304,31 @@ fn input_tar_copies_unchanged_sections_and_matches_a_full_build() {
         serde_json::json!(["CHANGED=1"]),
         "the changed service was rebuilt"
     );
+}
+
+#[test]
+fn input_tar_follows_the_container_that_holds_a_shared_image() {
+    // `svc` shares `first`'s extraction of test-svc:1. When `first` moves to another image, a
+    // copied `svc` would point at a root that now holds that other image; in the other
+    // direction a copied `svc` would keep its own root where a full build shares `first`'s.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let shared = format!("{YAML}  - path: etc/linuxkit-config\n    metadata: yaml\n");
+    let apart = shared.replacen("image: baleen/test-svc:1", "image: baleen/test-svc:2", 1);
+    assert_ne!(shared, apart);
+    for (n, (before, after)) in [(&shared, &apart), (&apart, &shared)].into_iter().enumerate() {
+        let dir = |d: &str| tmp.path().join(format!("{n}{d}"));
+        run_incremental(&store, &config(before), &dir("prev"), None).unwrap();
+        run_incremental(&store, &config(after), &dir("full"), None).unwrap();
+        run_incremental(&store, &config(after), &dir("inc"), Some(&dir("prev").join("sys.tar")))
+            .unwrap();
+        let full = std::fs::read(dir("full").join("sys.tar")).unwrap();
+        let incremental = std::fs::read(dir("inc").join("sys.tar")).unwrap();
+        let entries = read_tar(&incremental);
+        let own_root = entries.contains_key("containers/services/svc/rootfs/bin/svc");
+        assert_eq!(own_root, after == &apart, "case {n}: svc has its own root only when apart");
+        assert!(full == incremental, "case {n}: the --input-tar rebuild differs from a full build");
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `baleen build FILE...`: LinuxKit's build flags (spec §3.4) parsed into a validated
-//! [`BuildPlan`]. `--dry-run` prints the merged config; the image pipeline itself is not wired
-//! yet, and says so.
+//! [`BuildPlan`]. `--dry-run` prints the merged config and what would be built; otherwise
+//! `build_run` hands the plan to the pipeline in crates/build.
 
 use super::config_input::{self, OutFormat};
 use crate::exit::UsageError;

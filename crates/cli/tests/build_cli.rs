@@ -1,0 +1,126 @@
+//! `baleen build` as a user runs it against a local image cache: the tar on stdout (`--o -`) is
+//! the same stream as `--o FILE` and nothing else reaches stdout; `--input-tar` refuses, as
+//! LinuxKit does, to rebuild into the file it reads and to be combined with `--pull`, leaving
+//! the previous tar as it was, and otherwise rebuilds into another file what a full build writes.
+
+use baleen_testkit::image::ImageBuilder;
+use baleen_testkit::layers::{dir, file_mode};
+use std::path::Path;
+use std::process::{Command, Output};
+
+const YAML: &str = r#"
+init:
+  - baleen/cli-init:1
+services:
+  - name: svc
+    image: baleen/cli-svc:1
+files:
+  - path: etc/linuxkit-config
+    metadata: yaml
+"#;
+
+fn store(at: &Path) {
+    ImageBuilder::new()
+        .layer(&[file_mode("init", b"#!/bin/init\n", 0o755), dir("etc")])
+        .build()
+        .write_layout(at, "docker.io/baleen/cli-init:1");
+    ImageBuilder::new()
+        .layer(&[file_mode("bin/svc", b"svc", 0o755)])
+        .config(serde_json::json!({"Cmd": ["/bin/svc"]}))
+        .build()
+        .write_layout(at, "docker.io/baleen/cli-svc:1");
+}
+
+fn baleen(store: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_baleen"))
+        .current_dir(dir)
+        .arg("build")
+        .arg("--cache")
+        .arg(store)
+        .args(args)
+        .env_remove("BALEEN_CACHE")
+        .env("BALEEN_LOG", "info")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn tar_on_stdout_is_the_file_stream_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    store(&cache);
+    std::fs::write(tmp.path().join("sys.yml"), YAML).unwrap();
+
+    let to_file = baleen(&cache, tmp.path(), &["--o", "sys.tar", "sys.yml"]);
+    ok(&to_file);
+    let file = std::fs::read(tmp.path().join("sys.tar")).unwrap();
+    assert!(file.len() > 1024 && file.len() % 512 == 0, "a tar: {} bytes", file.len());
+
+    let to_stdout = baleen(&cache, tmp.path(), &["-o", "-", "sys.yml"]);
+    ok(&to_stdout);
+    assert!(to_stdout.stdout == file, "stdout differs from --o FILE (logs on stdout?)");
+    let entries: Vec<String> = tar::Archive::new(&to_stdout.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(entries.iter().any(|p| p == "containers/services/svc/lower/bin/svc"), "{entries:?}");
+
+    let docker = baleen(&cache, tmp.path(), &["-f", "docker", "--o", "-", "sys.yml"]);
+    ok(&docker);
+    let names: Vec<String> = tar::Archive::new(&docker.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names[names.len() - 2..],
+        ["Dockerfile", "sbom.spdx.json"],
+        "-f docker: the Dockerfile, then the SBOM, close the stream (LinuxKit's order)"
+    );
+}
+
+#[test]
+fn input_tar_refuses_its_own_output_and_pull_then_matches_a_full_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    store(&cache);
+    std::fs::write(tmp.path().join("sys.yml"), YAML).unwrap();
+    ok(&baleen(&cache, tmp.path(), &["--o", "sys.tar", "sys.yml"]));
+    let before = std::fs::read(tmp.path().join("sys.tar")).unwrap();
+    let changed = YAML.replace("name: svc\n", "name: svc\n    env: [CHANGED=1]\n");
+    std::fs::write(tmp.path().join("sys.yml"), changed).unwrap();
+
+    for (args, says) in [
+        (&["--o", "sys.tar", "--input-tar", "sys.tar"][..], "is also an output of this build"),
+        (
+            &["--o", "new.tar", "--input-tar", "sys.tar", "--pull"][..],
+            "cannot be combined with --pull",
+        ),
+    ] {
+        let out = baleen(&cache, tmp.path(), &[args, &["sys.yml"]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(
+            std::fs::read(tmp.path().join("sys.tar")).unwrap() == before,
+            "{args:?}: input changed"
+        );
+        assert!(!tmp.path().join("new.tar").exists(), "{args:?}: wrote an output");
+    }
+
+    ok(&baleen(&cache, tmp.path(), &["--o", "full.tar", "sys.yml"]));
+    let out = baleen(&cache, tmp.path(), &["--o", "new.tar", "--input-tar", "sys.tar", "sys.yml"]);
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("copying init[0] from the input tar"), "{stderr}");
+    let (full, rebuilt) = (
+        std::fs::read(tmp.path().join("full.tar")).unwrap(),
+        std::fs::read(tmp.path().join("new.tar")).unwrap(),
+    );
+    assert!(full == rebuilt, "the --input-tar rebuild differs from a full build");
+}
