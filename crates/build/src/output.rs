@@ -40,6 +40,12 @@ impl Outputs {
         Ok(BufWriter::with_capacity(1 << 20, file))
     }
 
+    /// Gives up the pending output `dest` (one that turned out empty): its temporary file is
+    /// removed and whatever was at `dest` before stays.
+    pub fn discard(&mut self, dest: &Path) {
+        self.pending.retain(|(_, d)| d != dest);
+    }
+
     /// Flushes and renames every pending output into place; returns the destinations.
     pub fn commit(self) -> io::Result<Vec<PathBuf>> {
         let mut done = Vec::with_capacity(self.pending.len());
@@ -76,6 +82,20 @@ mod tests {
         assert_eq!(std::fs::read(&dest).unwrap(), b"good");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "the temporary file is removed");
+    }
+
+    #[test]
+    fn a_discarded_output_is_not_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kept, empty) = (dir.path().join("x-initrd.img"), dir.path().join("x-kernel"));
+        std::fs::write(&empty, b"old kernel").unwrap();
+        let mut outs = Outputs::default();
+        outs.create(&kept).unwrap().write_all(b"initrd").unwrap();
+        drop(outs.create(&empty).unwrap());
+        outs.discard(&empty);
+        assert_eq!(outs.commit().unwrap(), vec![kept.clone()]);
+        assert_eq!(std::fs::read(&empty).unwrap(), b"old kernel");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temporary file left");
     }
 
     #[test]

@@ -371,17 +371,18 @@ fn write_format(
         Format::KernelInitrd => {
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
             let base = |suffix: &str| dir.join(format!("{name}{suffix}"));
-            // The kernel and initrd go to temporary files first: LinuxKit writes only the
-            // non-empty ones, which is known at the end.
-            let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
-            for (suffix, mut file, len) in
-                [("-kernel", kernel.0, kernel.1), ("-initrd.img", initrd.0, initrd.1)]
-            {
-                if len > 0 {
-                    let mut w = outputs.create(&base(suffix)).map_err(io_err)?;
-                    file.rewind().map_err(io_err)?;
-                    io::copy(&mut file, &mut w).map_err(io_err)?;
-                    w.flush().map_err(io_err)?;
+            // Straight into the outputs, in one pass. LinuxKit writes only the non-empty ones,
+            // which is known at the end: an empty one is given up then.
+            let (kernel_path, initrd_path) = (base("-kernel"), base("-initrd.img"));
+            let kernel = outputs.create(&kernel_path).map_err(io_err)?;
+            let initrd = outputs.create(&initrd_path).map_err(io_err)?;
+            let (kernel, initrd, cmdline, _ucode) =
+                initrd_into(req, prep, true, format, kernel, initrd)?;
+            for (path, (mut w, len)) in [(kernel_path, kernel), (initrd_path, initrd)] {
+                w.flush().map_err(io_err)?;
+                if len == 0 {
+                    drop(w);
+                    outputs.discard(&path);
                 }
             }
             if !cmdline.is_empty() {
@@ -460,7 +461,8 @@ fn write_format(
 
 type Part = (std::fs::File, u64);
 
-/// One tree pass into an [`InitrdWriter`] over two anonymous temporary files.
+/// One tree pass into an [`InitrdWriter`] over two anonymous temporary files, for the formats
+/// that read the kernel and initrd back (disks, UKI, tar-kernel-initrd).
 fn initrd_parts(
     req: &Request<'_>,
     prep: &Prepared,
@@ -468,19 +470,35 @@ fn initrd_parts(
     format: Format,
 ) -> Result<(Part, Part, Vec<u8>, Vec<u8>), BuildError> {
     let io_err = |source| BuildError::Io { format, source };
-    let kernel = tempfile::tempfile().map_err(io_err)?;
-    let initrd = tempfile::tempfile().map_err(io_err)?;
+    let kernel = io::BufWriter::new(tempfile::tempfile().map_err(io_err)?);
+    let initrd = io::BufWriter::new(tempfile::tempfile().map_err(io_err)?);
+    let ((kernel, klen), (initrd, ilen), cmdline, ucode) =
+        initrd_into(req, prep, prepend_ucode, format, kernel, initrd)?;
+    let kernel = kernel.into_inner().map_err(|e| io_err(e.into_error()))?;
+    let initrd = initrd.into_inner().map_err(|e| io_err(e.into_error()))?;
+    Ok(((kernel, klen), (initrd, ilen), cmdline, ucode))
+}
+
+/// One tree pass into an [`InitrdWriter`] over `kernel` and `initrd`: returns them with the
+/// bytes written to each, the command line and the microcode.
+#[allow(clippy::type_complexity)]
+fn initrd_into<K: Write, I: Write>(
+    req: &Request<'_>,
+    prep: &Prepared,
+    prepend_ucode: bool,
+    format: Format,
+    kernel: K,
+    initrd: I,
+) -> Result<((K, u64), (I, u64), Vec<u8>, Vec<u8>), BuildError> {
+    let io_err = |source| BuildError::Io { format, source };
     let opts = InitrdOptions { compression: req.compression, threads: 0, prepend_ucode };
-    let writer = InitrdWriter::new(io::BufWriter::new(kernel), io::BufWriter::new(initrd), opts);
-    let mut tw = TreeWriter::new(writer);
+    let mut tw = TreeWriter::new(InitrdWriter::new(kernel, initrd, opts));
     assemble(req, prep, &mut tw).map_err(|e| match e {
         BuildError::Tree { source, .. } => BuildError::Tree { format, source },
         other => other,
     })?;
     let out = tw.into_sink().finish().map_err(io_err)?;
-    let kernel = out.kernel.into_inner().map_err(|e| io_err(e.into_error()))?;
-    let initrd = out.initrd.into_inner().map_err(|e| io_err(e.into_error()))?;
-    Ok(((kernel, out.kernel_len), (initrd, out.initrd_len), out.cmdline, out.ucode))
+    Ok(((out.kernel, out.kernel_len), (out.initrd, out.initrd_len), out.cmdline, out.ucode))
 }
 
 /// One pass of the image tree, in LinuxKit's section order, into `tw`, the SBOM last.

@@ -160,6 +160,20 @@ fn kernel_initrd_outputs_and_their_cpio() {
     assert_eq!(std::fs::read(out.join("sys-kernel")).unwrap(), b"KERNEL BYTES");
     assert_eq!(std::fs::read(out.join("sys-cmdline")).unwrap(), b"console=ttyS0");
 
+    // Without a kernel section only the initrd is written (LinuxKit writes the non-empty
+    // parts), and the previous build's kernel is left where it was.
+    let i = YAML.find("init:").unwrap();
+    let no_kernel = run(&store, &config(&YAML[i..]), &[Format::KernelInitrd], &out).unwrap();
+    assert_eq!(no_kernel, [out.join("sys-initrd.img")]);
+    assert_eq!(std::fs::read(out.join("sys-kernel")).unwrap(), b"KERNEL BYTES");
+    let partial = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().ends_with(".partial"));
+    assert!(partial.is_none(), "a temporary file stayed behind: {partial:?}");
+    let written = run(&store, &config(YAML), &[Format::KernelInitrd], &out).unwrap();
+    assert_eq!(written.len(), 3);
+
     let gz = std::fs::read(out.join("sys-initrd.img")).unwrap();
     let mut cpio = Vec::new();
     flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut cpio).unwrap();
