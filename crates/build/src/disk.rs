@@ -198,7 +198,10 @@ pub fn write_sized(
             let mut w = BufWriter::with_capacity(1 << 20, tmp);
             let seed = uki.made().seed;
             let mut holes = Holes::new(&mut w);
-            let size = write_hybrid(uki, None, &mut holes)?;
+            // Compute Engine imports only disks of whole GiB (LinuxKit's are always 1 GiB):
+            // gcp's is its natural size rounded up to one; the zeros are holes until the gzip.
+            let whole_gib = (format == Format::Gcp).then(|| hybrid_size(uki).next_multiple_of(GIB));
+            let size = write_hybrid(uki, whole_gib, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
             let mut raw = w.into_inner().map_err(|e| io("writing the raw disk")(e.into_error()))?;
             let wrap = DiskError::Wrap;
@@ -222,6 +225,23 @@ pub fn write_sized(
         other => unreachable!("{other} is not a disk format"),
     }
     out.flush().map_err(io("writing the output"))
+}
+
+const GIB: u64 = 1 << 30;
+
+/// The natural size of `uki`'s hybrid disk: what [`write_hybrid`] writes without a size.
+fn hybrid_size(uki: &mut Uki) -> u64 {
+    let Uki { boot, made, bios } = uki;
+    let (Some(made), Some(loader)) = (made.as_ref(), bios.as_ref()) else { return 0 };
+    let len = |f: &std::fs::File| f.metadata().map(|m| m.len()).unwrap_or(0);
+    baleen_disk::DiskLayout::hybrid(
+        &loader.syslinux,
+        len(&boot.kernel),
+        len(&boot.initrd),
+        &boot.cmdline,
+        made.len,
+    )
+    .disk_size
 }
 
 /// The hybrid disk of `uki` (BIOS through SYSLINUX, UEFI through the UKI) to `out`; its size.

@@ -41,6 +41,8 @@ fn store() -> &'static Path {
                 pkgs.insert(part.split('"').next().unwrap().to_string());
             }
         }
+        // The boot loaders the disk formats take from the store (the host's are the fallback).
+        pkgs.extend(["pkg/isolinux".to_string(), "pkg/systemd-boot".to_string()]);
         let mut args = vec!["pkg", "build"];
         args.extend(pkgs.iter().map(String::as_str));
         baleen(&store, &args);
@@ -57,11 +59,16 @@ fn boot(name: &str, publish: &[(u16, u16)]) -> Option<(BootTest, tempfile::TempD
 
 /// Builds `examples/NAME.yml` into a temporary directory.
 fn build(name: &str) -> Option<tempfile::TempDir> {
+    build_formats(name, "kernel+initrd")
+}
+
+/// Builds `examples/NAME.yml` as `formats` (`-f`) into a temporary directory.
+fn build_formats(name: &str, formats: &str) -> Option<tempfile::TempDir> {
     baleen_testkit::require_tool("qemu-system-x86_64")?;
     let store = store();
     let out = tempfile::tempdir().unwrap();
     let example = format!("examples/{name}.yml");
-    baleen(store, &["build", &example, "--dir", out.path().to_str().unwrap()]);
+    baleen(store, &["build", "-f", formats, &example, "--dir", out.path().to_str().unwrap()]);
     Some(out)
 }
 
@@ -101,6 +108,29 @@ fn minimal_boots_to_a_root_shell_with_its_services_as_containers() {
     // busybox ps's row for PID 1 (the kernel's "Run /init as init process" must not count).
     vm.wait_for("1 root     /init", T);
     power_off(vm);
+}
+
+/// The minimal example as the disks a user writes to a USB stick or a VM: `raw-bios` under
+/// SeaBIOS (SYSLINUX from pkg/isolinux) and `raw-efi` under OVMF (the UKI on pkg/systemd-boot's
+/// stub), each to the getty's shell.
+#[test]
+fn minimal_boots_from_its_bios_and_efi_disks() {
+    let Some(out) = build_formats("minimal", "raw-bios,raw-efi") else { return };
+    for file in ["minimal-bios.img", "minimal-efi.img"] {
+        let vm = format!("example-minimal-{file}");
+        let mut opts =
+            baleen_testkit::boot::test_options(out.path().join(file), &BootTest::scratch_dir(&vm));
+        opts.networking = Networking::User; // dhcpcd's onboot wants an interface
+        let Some(mut vm) = BootTest::with_options(&vm, opts, Duration::from_secs(360)) else {
+            return;
+        };
+        let console = vm.wait_for("login on", T);
+        assert!(console.contains("baleen: onboot 000-dhcpcd exited 0"), "{file}: dhcpcd");
+        assert!(console.contains("baleen: service getty started"), "{file}: getty runs");
+        vm.send("echo disk-$((6*7))\n");
+        vm.wait_for("disk-42", T);
+        power_off(vm);
+    }
 }
 
 #[test]
