@@ -166,7 +166,7 @@ fn untar_gcp(tar_gz: &Path, dir: &Path) -> std::path::PathBuf {
 
 /// Copies `r` to `f`, seeking over zero MiBs so that the GiB disk stays a sparse file.
 fn sparse_copy(r: &mut dyn std::io::Read, f: &mut std::fs::File) {
-    use std::io::{Read, Seek, Write};
+    use std::io::{Seek, Write};
     let mut buf = vec![0u8; 1 << 20];
     let mut len = 0u64;
     loop {
