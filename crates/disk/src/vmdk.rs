@@ -52,7 +52,7 @@ fn descriptor(capacity: u64, file_name: &str, seed: &[u8]) -> Vec<u8> {
         "# Disk DescriptorFile\nversion=1\nCID={:08x}\nparentCID=ffffffff\n\
          createType=\"streamOptimized\"\n\n# Extent description\n\
          RW {capacity} SPARSE \"{file_name}\"\n\n# The Disk Data Base\n#DDB\n\n\
-         ddb.virtualHWVersion = \"4\"\nddb.geometry.cylinders = \"{cylinders}\"\n\
+         ddb.virtualHWVersion = \"6\"\nddb.geometry.cylinders = \"{cylinders}\"\n\
          ddb.geometry.heads = \"255\"\nddb.geometry.sectors = \"63\"\n\
          ddb.adapterType = \"lsilogic\"\n",
         derived_u32(seed, "vmdk-cid")

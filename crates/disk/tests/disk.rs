@@ -261,6 +261,10 @@ mod wrappers {
         }
         let info = qemu_img(&["info", "-f", "vmdk"], &[&vmdk]);
         assert!(info.contains("streamOptimized"), "{info}");
+        // The descriptor LinuxKit's `qemu-img convert -o compat6` writes: hardware version 6.
+        let bytes = std::fs::read(&vmdk).unwrap();
+        let hw = b"ddb.virtualHWVersion = \"6\"";
+        assert!(bytes.windows(hw.len()).any(|w| w == hw), "the descriptor says hardware 6");
     }
 }
 
