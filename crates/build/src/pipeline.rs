@@ -619,15 +619,20 @@ fn assemble_sections<S: EntrySink>(
             .map_err(|e| BuildError::Images(vec![e]))
     };
     // Copies a section from the previous build when it did not change; false when it must be
-    // built. (LinuxKit logs the same line.)
+    // built: also when the input tar holds no entry of it (a tar not made from this config's
+    // previous version), which copies nothing. (LinuxKit logs the same line.)
     let copy = |tw: &mut TreeWriter<S>, image: &str, location: &str, unchanged: bool| {
         let Some(prev) = previous.filter(|_| unchanged) else { return Ok(false) };
-        info!("copying {location} from the input tar");
         let source = images[image].reference.to_string();
         let mut tar =
             prev.open().map_err(|e| BuildError::Io { format: req.formats[0], source: e })?;
-        tw.copy_from_tar(&mut tar, &source, location).map_err(tree)?;
-        Ok::<bool, BuildError>(true)
+        let copied = tw.copy_from_tar(&mut tar, &source, location).map_err(tree)?;
+        if copied == 0 {
+            info!("{location} is not in the input tar: building it");
+        } else {
+            info!("copied {location} from the input tar ({copied} entries)");
+        }
+        Ok::<bool, BuildError>(copied > 0)
     };
     if let Some(k) = &cfg.kernel {
         let unchanged = previous.is_some_and(|p| p.kernel_unchanged());

@@ -346,6 +346,31 @@ fn input_tar_follows_the_container_that_holds_a_shared_image() {
 }
 
 #[test]
+fn input_tar_without_a_section_builds_it() {
+    // A tar with the right metadata file but none of the sections (not a previous build of
+    // this config): every section is built, nothing is left out.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let yaml = format!("{YAML}  - path: etc/linuxkit-config\n    metadata: yaml\n");
+    let full = tmp.path().join("full");
+    run_incremental(&store, &config(&yaml), &full, None).unwrap();
+    let full = std::fs::read(full.join("sys.tar")).unwrap();
+    let metadata = &read_tar(&full)["etc/linuxkit-config"].1;
+    let mut bare = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(metadata.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    bare.append_data(&mut h, "etc/linuxkit-config", &metadata[..]).unwrap();
+    let bare_path = tmp.path().join("bare.tar");
+    std::fs::write(&bare_path, bare.into_inner().unwrap()).unwrap();
+
+    let out = tmp.path().join("inc");
+    run_incremental(&store, &config(&yaml), &out, Some(&bare_path)).unwrap();
+    assert!(std::fs::read(out.join("sys.tar")).unwrap() == full, "sections went missing");
+}
+
+#[test]
 fn input_tar_needs_a_metadata_file() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store(&tmp.path().join("store"));

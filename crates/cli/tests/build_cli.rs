@@ -117,7 +117,7 @@ fn input_tar_refuses_its_own_output_and_pull_then_matches_a_full_build() {
     let out = baleen(&cache, tmp.path(), &["--o", "new.tar", "--input-tar", "sys.tar", "sys.yml"]);
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("copying init[0] from the input tar"), "{stderr}");
+    assert!(stderr.contains("copied init[0] from the input tar"), "{stderr}");
     let (full, rebuilt) = (
         std::fs::read(tmp.path().join("full.tar")).unwrap(),
         std::fs::read(tmp.path().join("new.tar")).unwrap(),
