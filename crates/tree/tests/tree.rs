@@ -137,6 +137,11 @@ fn run(
 fn init_image_filter_drops_replaces_touches_and_tags() {
     let l = tar_layer(&[
         file(".dockerenv", b""),
+        file("Dockerfile", b"FROM scratch"),
+        dir("dev"),
+        file("dev/console", b""),
+        dir("dev/pts"),
+        dir("dev/shm"),
         dir("etc"),
         file("etc/hostname", b"h"),
         file("etc/hosts", b"1.2.3.4 x"),
@@ -145,9 +150,12 @@ fn init_image_filter_drops_replaces_touches_and_tags() {
         hardlink("bin/sh", "bin/busybox"),
     ]);
     let c = run(|w| w.init(0, image("docker.io/linuxkit/init:1", vec![l]))).unwrap();
+    // Dropped: .dockerenv, Dockerfile, dev/console, dev/pts, dev/shm, etc/hostname. The touch
+    // entries follow even where the image has the path (`dev`, `etc`: docs/compat.md).
     assert_eq!(
         c.paths(),
         vec![
+            "dev",
             "etc",
             "etc/hosts",
             "etc/resolv.conf",
@@ -167,7 +175,8 @@ fn init_image_filter_drops_replaces_touches_and_tags() {
     let (hosts, data) = c.get("etc/hosts").unwrap();
     assert_eq!(hosts.mtime, Mtime::secs(DEFAULT_MTIME));
     assert_eq!(data.len(), 160);
-    let resolv = &c.entries[2].0;
+    let resolv = &c.entries[3].0;
+    assert_eq!(resolv.path, "etc/resolv.conf");
     assert_eq!(resolv.kind, EntryKind::Symlink { target: "/run/resolvconf/resolv.conf".into() });
     for (e, _) in &c.entries {
         assert_eq!(
