@@ -1,10 +1,12 @@
-//! `baleen build` as a user runs it against a local image cache: the tar on stdout (`--o -`) is
+//! `baleen build` as a user runs it against a local image cache: `--arch` picks each image's
+//! platform from its index and `--decompress-kernel` unpacks a gzip'd kernel; the tar on stdout
+//! (`--o -`) is
 //! the same stream as `--o FILE` and nothing else reaches stdout; `--input-tar` refuses, as
 //! LinuxKit does, to rebuild into the file it reads and to be combined with `--pull`, leaving
 //! the previous tar as it was, and otherwise rebuilds into another file what a full build writes.
 
-use baleen_testkit::image::ImageBuilder;
-use baleen_testkit::layers::{dir, file_mode};
+use baleen_testkit::image::{index_of, ImageBuilder};
+use baleen_testkit::layers::{dir, file, file_mode, gzip};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -123,4 +125,55 @@ fn input_tar_refuses_its_own_output_and_pull_then_matches_a_full_build() {
         std::fs::read(tmp.path().join("new.tar")).unwrap(),
     );
     assert!(full == rebuilt, "the --input-tar rebuild differs from a full build");
+}
+
+#[test]
+fn arch_picks_the_platform_and_decompress_kernel_unpacks_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let kernel = |arch: &str| {
+        let bytes = format!("{arch} kernel bytes ").repeat(64);
+        ImageBuilder::new()
+            .platform("linux", arch, None)
+            .layer(&[file("kernel", &gzip(bytes.as_bytes()))])
+            .build()
+    };
+    index_of(&[kernel("amd64"), kernel("arm64")])
+        .write_layout(&cache, "docker.io/baleen/cli-kernel:1");
+    let init = |arch: &str| {
+        ImageBuilder::new()
+            .platform("linux", arch, None)
+            .layer(&[file_mode("init", format!("{arch} init").as_bytes(), 0o755)])
+            .build()
+    };
+    index_of(&[init("amd64"), init("arm64")]).write_layout(&cache, "docker.io/baleen/cli-init:1");
+    let yaml = "kernel:\n  image: baleen/cli-kernel:1\n  cmdline: console=ttyAMA0\n  tar: none\ninit:\n  - baleen/cli-init:1\n";
+    std::fs::write(tmp.path().join("arm.yml"), yaml).unwrap();
+
+    let read = |name: &str| std::fs::read(tmp.path().join(name)).unwrap();
+    ok(&baleen(&cache, tmp.path(), &["--arch", "arm64", "arm.yml"]));
+    assert!(
+        read("arm-kernel") == gzip("arm64 kernel bytes ".repeat(64).as_bytes()),
+        "arm64's kernel, as stored"
+    );
+    ok(&baleen(
+        &cache,
+        tmp.path(),
+        &["--arch", "arm64", "--decompress-kernel", "--name", "d", "arm.yml"],
+    ));
+    assert_eq!(read("d-kernel"), "arm64 kernel bytes ".repeat(64).into_bytes(), "gunzipped");
+    let tar = |name: &str| {
+        let mut out = Vec::new();
+        for e in tar::Archive::new(&read(name)[..]).entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_string_lossy() == "init" {
+                std::io::Read::read_to_end(&mut e, &mut out).unwrap();
+            }
+        }
+        out
+    };
+    ok(&baleen(&cache, tmp.path(), &["--arch", "arm64", "--o", "arm.tar", "arm.yml"]));
+    assert_eq!(tar("arm.tar"), b"arm64 init", "the arm64 init image");
+    ok(&baleen(&cache, tmp.path(), &["--arch", "amd64", "--o", "amd.tar", "arm.yml"]));
+    assert_eq!(tar("amd.tar"), b"amd64 init", "the amd64 one for --arch amd64");
 }
