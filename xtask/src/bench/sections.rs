@@ -255,7 +255,12 @@ impl Bench {
     fn sizes(&mut self) -> Result<()> {
         let mut t = String::new();
         let _ = writeln!(t, "### Sizes: the `minimal` system\n");
-        let _ = writeln!(t, "| output | file | size |\n|---|---|---|");
+        let _ = writeln!(
+            t,
+            "Allocated: the disk space the file takes (`st_blocks`); less than its size where the \
+             writer left holes for zeros (raw disks, aws). A cp or download keeps the size.\n"
+        );
+        let _ = writeln!(t, "| output | file | size | allocated |\n|---|---|---|---|");
         for f in &self.formats {
             // The probe built every format once from the same images (under their docker.io
             // names rather than the registry's), so every format has its sizes, even in --quick.
@@ -265,11 +270,17 @@ impl Bench {
             files.sort();
             for p in files {
                 let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                let len = std::fs::metadata(&p)?.len();
-                let _ = writeln!(t, "| {f} | {name} | {} |", bytes(len));
+                let meta = std::fs::metadata(&p)?;
+                let allocated = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+                let _ = writeln!(
+                    t,
+                    "| {f} | {name} | {} | {} |",
+                    bytes(meta.len()),
+                    bytes(allocated.min(meta.len().next_multiple_of(4096)))
+                );
                 if name.ends_with("-initrd.img") {
                     let raw = gunzipped_len(&p)?;
-                    let _ = writeln!(t, "| {f} | {name}, uncompressed cpio | {} |", bytes(raw));
+                    let _ = writeln!(t, "| {f} | {name}, uncompressed cpio | {} | |", bytes(raw));
                 }
             }
         }
@@ -285,13 +296,13 @@ impl Bench {
         let len = std::fs::metadata(zstd.join("minimal-initrd.img"))?.len();
         let _ = writeln!(
             t,
-            "| kernel+initrd `--compress zstd` | minimal-initrd.img | {} |",
+            "| kernel+initrd `--compress zstd` | minimal-initrd.img | {} | |",
             bytes(len)
         );
         let init = std::fs::metadata(&self.init)?.len();
         let _ = writeln!(
             t,
-            "| the init | baleen-init (static, musl, release-init) | {} |",
+            "| the init | baleen-init (static, musl, release-init) | {} | |",
             bytes(init)
         );
         self.tables.push_str(&t);
@@ -302,7 +313,8 @@ impl Bench {
     /// One service image of growing size: time and peak RSS of kernel+initrd and tar builds.
     fn size_growth(&mut self) -> Result<()> {
         let points = size_points(self.quick);
-        let formats = ["kernel+initrd", "tar"];
+        // A disk format too: raw-efi holds the initrd inside the UKI and beside it on the ESP.
+        let formats = ["kernel+initrd", "tar", "raw-efi"];
         let mut samples = vec![vec![Vec::new(); formats.len()]; points.len()];
         let mut out_sizes = vec![vec![0u64; formats.len()]; points.len()];
         for (p, &(label, size)) in points.iter().enumerate() {
