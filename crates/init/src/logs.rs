@@ -25,14 +25,27 @@ pub struct Log {
     file: Option<std::fs::File>,
     written: u64,
     ring: VecDeque<(Stream, String)>,
+    /// The last [`TAIL_LINES`] of each stream, apart from the ring: a chatty stdout cannot push
+    /// the stderr lines of a failure report out.
+    tails: [VecDeque<String>; 2],
     partial: [Vec<u8>; 2],
 }
+
+/// Lines kept per stream for [`Log::tail`].
+pub const TAIL_LINES: usize = 3;
 
 impl Log {
     /// A log written to `dir/<name>.log` (`dir` = None keeps it in memory only).
     pub fn new(dir: Option<&Path>, name: &str) -> Log {
         let path = dir.map(|d| d.join(format!("{name}.log")));
-        Log { path, file: None, written: 0, ring: VecDeque::new(), partial: [vec![], vec![]] }
+        Log {
+            path,
+            file: None,
+            written: 0,
+            ring: VecDeque::new(),
+            tails: Default::default(),
+            partial: [vec![], vec![]],
+        }
     }
 
     /// Feeds raw bytes from a stream; returns the complete lines they finished.
@@ -74,6 +87,11 @@ impl Log {
         if self.ring.len() == RING_LINES {
             self.ring.pop_front();
         }
+        let tail = &mut self.tails[stream as usize];
+        if tail.len() == TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line.clone());
         self.ring.push_back((stream, line));
     }
 
@@ -96,11 +114,10 @@ impl Log {
         }
     }
 
-    /// The last `n` lines of one stream (for failure reports).
-    pub fn tail(&self, stream: Stream, n: usize) -> Vec<&str> {
-        let v: Vec<&str> =
-            self.ring.iter().filter(|(s, _)| *s == stream).map(|(_, l)| l.as_str()).collect();
-        v[v.len().saturating_sub(n)..].to_vec()
+    /// The last [`TAIL_LINES`] lines of one stream (for failure reports), whatever the other
+    /// stream wrote since.
+    pub fn tail(&self, stream: Stream) -> Vec<&str> {
+        self.tails[stream as usize].iter().map(String::as_str).collect()
     }
 
     /// Every line in the ring, oldest first.
@@ -118,10 +135,21 @@ mod tests {
         let mut log = Log::new(None, "x");
         assert!(log.feed(Stream::Stdout, b"hel").is_empty());
         assert_eq!(log.feed(Stream::Stdout, b"lo\nwor"), ["hello"]);
-        log.feed(Stream::Stderr, b"e1\ne2\ne3\n");
+        log.feed(Stream::Stderr, b"e0\ne1\ne2\ne3\n");
         assert_eq!(log.finish(), ["wor"]);
-        assert_eq!(log.tail(Stream::Stderr, 2), ["e2", "e3"]);
-        assert_eq!(log.lines().count(), 5);
+        assert_eq!(log.tail(Stream::Stderr), ["e1", "e2", "e3"]);
+        assert_eq!(log.lines().count(), 6);
+    }
+
+    #[test]
+    fn a_chatty_stdout_keeps_the_stderr_tail() {
+        let mut log = Log::new(None, "x");
+        log.feed(Stream::Stderr, b"mkfs: no disk found\n");
+        for _ in 0..2 * RING_LINES {
+            log.feed(Stream::Stdout, b"progress\n");
+        }
+        assert_eq!(log.tail(Stream::Stderr), ["mkfs: no disk found"]);
+        assert_eq!(log.lines().count(), RING_LINES, "the ring itself stays bounded");
     }
 
     #[test]

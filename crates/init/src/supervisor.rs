@@ -200,11 +200,11 @@ impl Supervisor {
                     self.finish(pid)
                 }
                 Err(e) => {
-                    console::event(&format!("{w} {name} exited 127"));
                     if kind == Kind::Onboot {
-                        console::event(&format!("{w} {name} failed: {e}"));
+                        console::event(&format!("{w} {name} exited 127: {e}"));
                         self.onboot_failed = true;
                     } else {
+                        console::event(&format!("{w} {name} exited 127"));
                         console::event(&format!("warning {e}"));
                     }
                     127
@@ -265,18 +265,20 @@ impl Supervisor {
                 }
             }
         }
-        console::event(&format!("{} {} exited {code}", c.kind.word(), c.name));
         if c.kind == Kind::Onboot && code != 0 {
+            // One line that says it all: `onboot 001-format exited 1: <last stderr lines>`.
             self.onboot_failed = true;
             let why = self.logs.get(&c.name).map_or_else(String::new, |l| {
-                let mut t = l.tail(Stream::Stderr, 3);
+                let mut t = l.tail(Stream::Stderr);
                 if t.is_empty() {
-                    t = l.tail(Stream::Stdout, 3);
+                    t = l.tail(Stream::Stdout);
                 }
                 t.join(" | ")
             });
             let why = if why.is_empty() { "no output".to_owned() } else { why };
-            console::event(&format!("onboot {} failed: {why}", c.name));
+            console::event(&format!("onboot {} exited {code}: {why}", c.name));
+        } else {
+            console::event(&format!("{} {} exited {code}", c.kind.word(), c.name));
         }
         container::cleanup(&mut Real, &c.bundle);
         if let Some(h) = &c.bundle.config.hooks {

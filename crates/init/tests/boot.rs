@@ -11,7 +11,9 @@
 //! `files` entry through a bind; a `net: new` service reaching the host namespace over a veth
 //! pair from runtime.json (veth is a module, its dependencies read without modules.dep); a
 //! `poweroff` from a `pid: host` service; services stopped with SIGTERM; onshutdown ran; the
-//! poweroff status reaching the host as qemu's exit code through isa-debug-exit.
+//! poweroff status reaching the host as qemu's exit code through isa-debug-exit. Three short
+//! boots beside it: the ACPI power button; `baleen.onboot_failure=poweroff` ending the boot at
+//! the first failing onboot container; a service ignoring SIGTERM killed after the grace.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -430,6 +432,7 @@ fn build_initrd(
         "run/netns",
         "host-tmp",
         "hostdev",
+        "hostlog",
     ];
     for d in dirs.iter().chain(&["run/baleen"]) {
         std::fs::create_dir_all(bb.join(d)).unwrap();
@@ -620,8 +623,7 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "000-first: ro-refused",
         "baleen: onboot 000-first exited 0",
         "baleen: onboot 001-fail started pid ",
-        "baleen: onboot 001-fail exited 3",
-        "baleen: onboot 001-fail failed: no disk found",
+        "baleen: onboot 001-fail exited 3: no disk found",
         "baleen: onboot 002-nocaps started pid ",
         "002-nocaps: rw-ok",
         "002-nocaps: mknod-refused",
@@ -809,6 +811,112 @@ fn acpi_power_button_powers_off_cleanly() {
         "baleen: onshutdown 000-bye exited 0",
         "baleen: poweroff status 0",
     ]);
+    if b.code != Some(0) {
+        b.fail(format!("qemu exited {:?}, want 0", b.code));
+    }
+    b.done();
+}
+
+/// `baleen.onboot_failure=poweroff`: the first failing onboot container ends the boot — the
+/// next onboot container and the services never start, onshutdown still runs — and init
+/// powers off with status 1 (qemu 3). The failure is one line with its stderr, not stdout.
+#[test]
+fn an_onboot_failure_under_the_poweroff_policy_ends_the_boot() {
+    let containers = vec![
+        C::new("onboot", "000-first", "echo first-ok"),
+        C::new(
+            "onboot",
+            "001-fail",
+            "echo formatting; echo mkfs: /dev/sdz: no such disk >&2; exit 3",
+        ),
+        C::new("onboot", "002-never", "echo never-ran"),
+        C::new("services", "svc", "echo svc-ran; while :; do sleep 1; done"),
+        C::new("onshutdown", "000-bye", "echo bye"),
+    ];
+    let modules = Modules { files: &[], explicit: &[], depmod: false };
+    let Some(b) = boot(
+        "policy",
+        &containers,
+        &modules,
+        &[],
+        "baleen.onboot_failure=poweroff baleen.debug=1",
+        None,
+        |_| {},
+    ) else {
+        return;
+    };
+    b.in_order(&[
+        "baleen: onboot 000-first exited 0",
+        "baleen: onboot 001-fail started pid ",
+        "baleen: onboot 001-fail exited 3: mkfs: /dev/sdz: no such disk",
+        "baleen: shutdown begin",
+        "000-bye: bye",
+        "baleen: onshutdown 000-bye exited 0",
+        "baleen: poweroff status 1",
+    ]);
+    for never in ["002-never", "never-ran", "service svc", "svc-ran"] {
+        if b.console.contains(never) {
+            b.fail(format!("{never:?} appeared: the boot went on after the failure"));
+        }
+    }
+    if b.code != Some(3) {
+        b.fail(format!("qemu exited {:?}, want 3", b.code));
+    }
+    b.done();
+}
+
+/// A service that ignores SIGTERM is killed (status 137) once `baleen.shutdown_grace` is
+/// over; the polite one exits on TERM; onshutdown runs after both are gone.
+#[test]
+fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
+    let containers = vec![
+        C::new("onboot", "000-first", "echo first-ok"),
+        C::new(
+            "services",
+            "polite",
+            "trap 'echo polite-got-term; exit 0' TERM; echo polite-up; while :; do sleep 1; done",
+        ),
+        C::new(
+            "services",
+            "stubborn",
+            "trap 'echo stubborn-ignores-term' TERM; echo stubborn-up; while :; do sleep 1; done",
+        ),
+        // Powers off once both have set their traps (they print after), read from init's logs.
+        C {
+            pid_host: true,
+            binds: &["/var/log:/hostlog"],
+            ..C::new(
+                "services",
+                "zz-poweroff",
+                "until grep -q stubborn-up /hostlog/stubborn.log && grep -q polite-up \
+                 /hostlog/polite.log; do sleep 1; done 2>/dev/null; kill -USR2 1",
+            )
+        },
+        C::new("onshutdown", "000-after", "echo after-services"),
+    ];
+    let modules = Modules { files: &[], explicit: &[], depmod: false };
+    let Some(b) = boot(
+        "grace",
+        &containers,
+        &modules,
+        &[],
+        "baleen.shutdown_grace=2 baleen.debug=1",
+        None,
+        |_| {},
+    ) else {
+        return;
+    };
+    b.in_order(&[
+        "baleen: shutdown begin",
+        "baleen: service stubborn exited 137",
+        "000-after: after-services",
+    ]);
+    b.contains(&[
+        "polite: polite-got-term",
+        "baleen: service polite exited 0",
+        "stubborn: stubborn-ignores-term",
+    ]);
+    b.in_order(&["baleen: onshutdown 000-after exited 0", "baleen: poweroff status 0"]);
     if b.code != Some(0) {
         b.fail(format!("qemu exited {:?}, want 0", b.code));
     }

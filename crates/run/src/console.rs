@@ -23,10 +23,13 @@ pub enum Event {
         dir: String,
         pid: u32,
     },
+    /// `onboot DIR exited CODE`, or for a failure `onboot DIR exited CODE: LAST STDERR LINES`.
     OnbootExited {
         dir: String,
         code: i32,
+        message: Option<String>,
     },
+    /// `onboot DIR failed: MESSAGE`: the second line older inits printed after a failure.
     OnbootFailed {
         dir: String,
         message: String,
@@ -69,7 +72,13 @@ pub fn parse_line(line: &str) -> Option<(f64, Event)> {
         ["onboot", dir, "started", "pid", p] => {
             Event::OnbootStarted { dir: (*dir).into(), pid: pid(p)? }
         }
-        ["onboot", dir, "exited", c] => Event::OnbootExited { dir: (*dir).into(), code: num(c)? },
+        ["onboot", dir, "exited", c] => {
+            Event::OnbootExited { dir: (*dir).into(), code: num(c)?, message: None }
+        }
+        ["onboot", dir, "exited", c, ..] if c.ends_with(':') => {
+            let message = rest.split_once(": ").map(|(_, m)| m.to_owned());
+            Event::OnbootExited { dir: (*dir).into(), code: num(&c[..c.len() - 1])?, message }
+        }
         ["onboot", dir, "failed:", ..] => {
             let message = rest.split_once(" failed: ").map(|(_, m)| m).unwrap_or("").to_owned();
             Event::OnbootFailed { dir: (*dir).into(), message }
@@ -188,10 +197,11 @@ impl ConsoleWatch {
     fn apply(&mut self, event: &Event) {
         match event {
             Event::PoweroffStatus(n) => self.poweroff_status = Some(*n),
-            Event::OnbootExited { dir, code }
+            Event::OnbootExited { dir, code, message }
                 if *code != 0 && !self.failed_onboot.iter().any(|(d, _)| d == dir) =>
             {
-                self.failed_onboot.push((dir.clone(), format!("exited {code}")));
+                let message = message.clone().unwrap_or_else(|| format!("exited {code}"));
+                self.failed_onboot.push((dir.clone(), message));
             }
             Event::OnbootFailed { dir, message } => {
                 match self.failed_onboot.iter_mut().find(|(d, _)| d == dir) {
@@ -215,7 +225,7 @@ impl ConsoleWatch {
         for (t, e) in &self.events {
             let label = match e {
                 Event::Phase(p) => format!("phase {p}"),
-                Event::OnbootExited { dir, code } => format!("onboot {dir} exited {code}"),
+                Event::OnbootExited { dir, code, .. } => format!("onboot {dir} exited {code}"),
                 Event::ServiceStarted { name, .. } => format!("service {name} started"),
                 _ => continue,
             };
@@ -394,7 +404,15 @@ mod tests {
             ),
             (
                 "[    0.700] baleen: onboot 001-broken exited 2",
-                Event::OnbootExited { dir: "001-broken".into(), code: 2 },
+                Event::OnbootExited { dir: "001-broken".into(), code: 2, message: None },
+            ),
+            (
+                "[    0.700] baleen: onboot 001-format exited 1: mkfs: no disk | exit 1",
+                Event::OnbootExited {
+                    dir: "001-format".into(),
+                    code: 1,
+                    message: Some("mkfs: no disk | exit 1".into()),
+                },
             ),
             (
                 "[    0.701] baleen: onboot 001-broken failed: no such file | exit 2",
@@ -540,14 +558,20 @@ rted\r\n\
     #[test]
     fn a_failed_onboot_container_is_named() {
         let w = watch(&[
-            "[ 0.7] baleen: onboot 001-broken exited 3",
-            "[ 0.7] baleen: onboot 001-broken failed: sh: nope: not found",
+            "[ 0.7] baleen: onboot 001-broken exited 3: sh: nope: not found",
             "[ 0.9] baleen: poweroff status 1",
         ]);
         let v = verdict(QemuEnd::Exited(3), &w);
         assert_eq!(v.code, 1);
         let msg = v.message.unwrap();
         assert!(msg.contains("001-broken") && msg.contains("nope: not found"), "{msg}");
+        // The two lines an older init printed say the same.
+        let old = watch(&[
+            "[ 0.7] baleen: onboot 001-broken exited 3",
+            "[ 0.7] baleen: onboot 001-broken failed: sh: nope: not found",
+            "[ 0.9] baleen: poweroff status 1",
+        ]);
+        assert_eq!(verdict(QemuEnd::Exited(3), &old).message, Some(msg));
     }
 
     #[test]

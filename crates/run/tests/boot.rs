@@ -30,8 +30,7 @@ fn failed_onboot_container_is_named_and_its_status_comes_back_through_isa_debug_
     let script = r#"
 echo "[    0.400] baleen: init started"
 echo "[    0.410] baleen: onboot 001-broken started pid 12"
-echo "[    0.420] baleen: onboot 001-broken exited 2"
-echo "[    0.421] baleen: onboot 001-broken failed: sh: frobnicate: not found"
+echo "[    0.420] baleen: onboot 001-broken exited 2: sh: frobnicate: not found"
 echo "[    0.500] baleen: poweroff status 3"
 /bin/debug-exit
 echo "debug-exit returned"
