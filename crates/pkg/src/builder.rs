@@ -224,7 +224,18 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
     let name = tag.to_string();
     if !force {
         if let Some(d) = sink.lookup(&name) {
-            return Ok(Built { tag, digest: d.digest, built: false });
+            let have = sink.architectures(&d);
+            let covered = have.as_ref().is_none_or(|have| {
+                arches.iter().all(|a| have.iter().any(|h| h == image::oci_arch(a)))
+            });
+            if covered {
+                return Ok(Built { tag, digest: d.digest, built: false });
+            }
+            tracing::info!(
+                "{name} is stored for {} only: building it for {}",
+                have.unwrap_or_default().join(", "),
+                arches.join(", ")
+            );
         }
     }
     let archives = Archives { main: opts.archive(&spec), security: opts.security_archive(&spec) };

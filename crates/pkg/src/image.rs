@@ -40,6 +40,18 @@ impl Desc {
     }
 }
 
+/// The architectures an OCI index (JSON bytes) names.
+pub fn index_architectures(index: &[u8]) -> Option<Vec<String>> {
+    let index: Value = serde_json::from_slice(index).ok()?;
+    let manifests = index["manifests"].as_array()?;
+    Some(
+        manifests
+            .iter()
+            .filter_map(|m| m["platform"]["architecture"].as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
 /// Where the image's blobs and name go.
 pub trait Sink {
     /// Stores `size` bytes with digest `digest` read from `r`.
@@ -48,6 +60,12 @@ pub trait Sink {
     fn tag(&mut self, name: &str, root: &Desc) -> Result<(), Error>;
     /// The root named `name`, when the sink has it (a build with that tag is then skipped).
     fn lookup(&self, name: &str) -> Option<Desc>;
+    /// The OCI architectures the index `root` names, when the sink can read it back. A tag
+    /// names the package's inputs, not the platforms asked for: a build for more platforms
+    /// than the stored image holds is not skipped.
+    fn architectures(&self, _root: &Desc) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// One platform's content: an uncompressed layer tar and the image config.
@@ -216,6 +234,11 @@ impl LayoutDir {
 }
 
 impl Sink for LayoutDir {
+    fn architectures(&self, root: &Desc) -> Option<Vec<String>> {
+        let hex = root.digest.trim_start_matches("sha256:");
+        index_architectures(&std::fs::read(self.dir.join("blobs/sha256").join(hex)).ok()?)
+    }
+
     fn lookup(&self, name: &str) -> Option<Desc> {
         let index = self.index()?;
         let d = index["manifests"]

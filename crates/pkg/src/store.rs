@@ -41,6 +41,11 @@ impl Sink for Store {
             size: d.size(),
         })
     }
+
+    fn architectures(&self, root: &Desc) -> Option<Vec<String>> {
+        let digest = Digest::parse(&root.digest).ok()?;
+        crate::image::index_architectures(&std::fs::read(self.blob_path(&digest)).ok()?)
+    }
 }
 
 /// Opens the content store at `dir`, or the default one (`$BALEEN_CACHE`, `~/.baleen/cache`).
