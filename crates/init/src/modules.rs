@@ -1,10 +1,11 @@
 //! Kernel modules: an explicit list (`/etc/baleen/modules`, `baleen.modules=`) plus coldplug
 //! (each `/sys/devices/**/modalias` matched against `modules.alias`), loaded dependencies first
-//! with finit_module(2). `.ko.xz`/`.ko.zst`/`.ko.gz` are handed to the kernel to decompress.
+//! with finit_module(2). `.ko.xz`/`.ko.zst`/`.ko.gz` are decompressed here and loaded with
+//! init_module(2): not every kernel decompresses modules itself (Debian 12's does not).
 //!
 //! A kernel tree may lack `modules.dep`/`modules.alias` (Debian's package generates them in
 //! postinst). Then modules are found by walking `kernel/`, dependencies are read from each
-//! uncompressed module's `.modinfo` `depends=` string, and coldplug is skipped (reported once).
+//! module's `.modinfo` `depends=` string, and coldplug is skipped (reported once).
 //! Failures are reported, never fatal. Non-goals: module parameters, blacklists, softdeps.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,9 +27,52 @@ pub fn module_name(file: &str) -> String {
     normalize(stem)
 }
 
-/// True for module files the kernel must decompress.
+/// True for compressed module files.
 pub fn compressed(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "xz" || e == "zst" || e == "gz")
+}
+
+/// The largest module accepted after decompression (the biggest in Debian's kernels are a few
+/// MiB): a corrupt or hostile file cannot exhaust init's memory.
+pub const MAX_MODULE: u64 = 64 << 20;
+
+/// The ELF bytes of a module file: `.ko` as it is, `.ko.zst`/`.ko.xz`/`.ko.gz` decompressed.
+pub fn read_module(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let bad = |e: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("decompressing: {e}"))
+    };
+    let mut out = Vec::new();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("zst") => {
+            let d = ruzstd::decoding::StreamingDecoder::new(io::BufReader::new(file))
+                .map_err(|e| bad(&e))?;
+            d.take(MAX_MODULE + 1).read_to_end(&mut out)?;
+        }
+        Some("xz") => {
+            // lzma-rs decodes into a writer; the limit is checked after (xz has no size cap of
+            // its own to stream against), the file itself being bounded.
+            let len = file.metadata()?.len();
+            if len > MAX_MODULE {
+                return Err(bad(&format!("{len} bytes compressed")));
+            }
+            lzma_rs::xz_decompress(&mut io::BufReader::new(file), &mut out).map_err(|e| bad(&e))?;
+        }
+        Some("gz") => {
+            flate2::read::GzDecoder::new(file).take(MAX_MODULE + 1).read_to_end(&mut out)?;
+        }
+        _ => {
+            file.take(MAX_MODULE + 1).read_to_end(&mut out)?;
+        }
+    }
+    if out.len() as u64 > MAX_MODULE {
+        return Err(bad(&format!("over {MAX_MODULE} bytes")));
+    }
+    if compressed(path) && !out.starts_with(b"\x7fELF") {
+        return Err(bad(&"the result is not an ELF module"));
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone)]
@@ -113,11 +157,7 @@ impl Index {
         if let Some(d) = &e.deps {
             return d.clone();
         }
-        let path = self.dir.join(&e.path);
-        if compressed(&path) {
-            return Vec::new();
-        }
-        std::fs::read(&path).map(|b| modinfo_depends(&b)).unwrap_or_default()
+        read_module(&self.dir.join(&e.path)).map(|b| modinfo_depends(&b)).unwrap_or_default()
     }
 
     /// Files to load for `names`, dependencies first, each once. Names built into the kernel
@@ -281,13 +321,24 @@ pub struct Kernel;
 impl Loader for Kernel {
     fn load(&mut self, path: &Path) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        const MODULE_INIT_COMPRESSED_FILE: libc::c_int = 4;
-        let f = std::fs::File::open(path)?;
-        let flags = if compressed(path) { MODULE_INIT_COMPRESSED_FILE } else { 0 };
         let params = c"";
-        // SAFETY: the fd is open for the call and params is a NUL-terminated empty string.
-        let rc =
-            unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), params.as_ptr(), flags) };
+        let rc = if compressed(path) {
+            let image = read_module(path)?;
+            // SAFETY: image is a live buffer of image.len() bytes for the call, and params a
+            // NUL-terminated empty string.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_init_module,
+                    image.as_ptr(),
+                    image.len() as libc::c_ulong,
+                    params.as_ptr(),
+                )
+            }
+        } else {
+            let f = std::fs::File::open(path)?;
+            // SAFETY: the fd is open for the call and params is a NUL-terminated empty string.
+            unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), params.as_ptr(), 0) }
+        };
         if rc < 0 {
             let e = io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EEXIST) {
@@ -305,13 +356,7 @@ pub fn load(ix: &Index, names: &[String], loader: &mut dyn Loader) -> Vec<String
         missing.into_iter().map(|m| format!("module {m} not found")).collect();
     for f in files {
         if let Err(e) = loader.load(&f) {
-            let hint = if compressed(&f) {
-                " (a compressed module needs a kernel with CONFIG_MODULE_DECOMPRESS; \
-                 Debian 12's has none: ship modules uncompressed)"
-            } else {
-                ""
-            };
-            report.push(format!("module {} failed: {e}{hint}", f.display()));
+            report.push(format!("module {} failed: {e}", f.display()));
         }
     }
     report
@@ -320,6 +365,49 @@ pub fn load(ix: &Index, names: &[String], loader: &mut dyn Loader) -> Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressed_modules_are_read_back_and_their_deps_found() {
+        let dir = std::env::temp_dir().join(format!("baleen-init-kz-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("kernel/a")).unwrap();
+        let module = |deps: &str| {
+            let mut m = b"\x7fELF\x02\x01\x01".to_vec();
+            m.extend(std::iter::repeat_n(0u8, 5000));
+            m.extend(format!("\0license=GPL\0depends={deps}\0").as_bytes());
+            m
+        };
+        let base = module("");
+        std::fs::write(dir.join("kernel/a/base.ko"), &base).unwrap();
+        let zst = zstd::encode_all(&module("base")[..], 19).unwrap();
+        std::fs::write(dir.join("kernel/a/mid.ko.zst"), zst).unwrap();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &module("mid,base")[..], &mut xz).unwrap();
+        std::fs::write(dir.join("kernel/a/top.ko.xz"), xz).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &module("top")).unwrap();
+        std::fs::write(dir.join("kernel/a/leaf.ko.gz"), gz.finish().unwrap()).unwrap();
+
+        assert_eq!(read_module(&dir.join("kernel/a/mid.ko.zst")).unwrap(), module("base"));
+        assert_eq!(read_module(&dir.join("kernel/a/top.ko.xz")).unwrap(), module("mid,base"));
+        assert_eq!(read_module(&dir.join("kernel/a/leaf.ko.gz")).unwrap(), module("top"));
+        // No modules.dep: the order comes from the decompressed .modinfo strings.
+        let ix = Index::load(&dir);
+        let (files, missing) = ix.plan(&["leaf".into()]);
+        assert!(missing.is_empty(), "{missing:?}");
+        let names: Vec<String> = files.iter().map(|f| module_name(&f.to_string_lossy())).collect();
+        assert_eq!(names, ["base", "mid", "top", "leaf"]);
+
+        // Garbage that decompresses to something other than a module, and a truncated file.
+        let not_elf = zstd::encode_all(&b"#!/bin/sh\n"[..], 3).unwrap();
+        std::fs::write(dir.join("kernel/a/bad.ko.zst"), not_elf).unwrap();
+        let e = read_module(&dir.join("kernel/a/bad.ko.zst")).unwrap_err().to_string();
+        assert!(e.contains("not an ELF module"), "{e}");
+        let full = std::fs::read(dir.join("kernel/a/top.ko.xz")).unwrap();
+        std::fs::write(dir.join("kernel/a/cut.ko.xz"), &full[..full.len() / 2]).unwrap();
+        assert!(read_module(&dir.join("kernel/a/cut.ko.xz")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn glob_matches_modalias_patterns() {

@@ -4,7 +4,7 @@
 //! keep the suite's qemu time small:
 //!
 //! onboot order; a failing onboot reported with its stderr; overlay (a module) for a writable
-//! root; a readonly root refusing writes (EROFS); no capabilities refusing mknod; a bind whose
+//! root (loaded from `overlay.ko.xz`, veth from `veth.ko.zst`); a readonly root refusing writes (EROFS); no capabilities refusing mknod; a bind whose
 //! destination goes through the image's `hostile -> /` symlink staying inside it; a device
 //! cgroup (eBPF) allowing mknod and kmsg but refusing to open ttyS0; a service born in another
 //! service's pid namespace joined by path; a service reading a
@@ -391,7 +391,24 @@ fn build_initrd(
     write(&root.join("etc/test-file"), "hello from files\n");
     let mods = root.join("lib/modules").join(&kernel.release);
     for f in m.files {
-        write(&mods.join(f), std::fs::read(kernel.modules.join(f)).unwrap());
+        // `.ko.xz` and `.ko.zst` are made from the kernel's `.ko` as kernel builds compress
+        // them (`xz --check=crc32 --lzma2=dict=1MiB`, zstd): init decompresses them itself.
+        let data = match f.rsplit_once('.') {
+            Some((ko, "xz")) => {
+                let out = Command::new("xz")
+                    .args(["--check=crc32", "--lzma2=dict=1MiB", "-c"])
+                    .arg(kernel.modules.join(ko))
+                    .output()
+                    .expect("xz (xz-utils)");
+                assert!(out.status.success(), "xz failed");
+                out.stdout
+            }
+            Some((ko, "zst")) => {
+                zstd::encode_all(&std::fs::read(kernel.modules.join(ko)).unwrap()[..], 19).unwrap()
+            }
+            _ => std::fs::read(kernel.modules.join(f)).unwrap(),
+        };
+        write(&mods.join(f), data);
     }
     write(&root.join("etc/baleen/modules"), m.explicit.join("\n"));
     if m.depmod {
@@ -604,7 +621,7 @@ fn boot(
 fn boots_linuxkit_bundles_and_powers_off_with_status() {
     // No modules.dep: dependencies come from each module's .modinfo.
     let modules = Modules {
-        files: &["kernel/fs/overlayfs/overlay.ko", "kernel/drivers/net/veth.ko"],
+        files: &["kernel/fs/overlayfs/overlay.ko.xz", "kernel/drivers/net/veth.ko.zst"],
         explicit: &["overlay", "veth"],
         depmod: false,
     };
