@@ -13,7 +13,9 @@
 //! `poweroff` from a `pid: host` service; services stopped with SIGTERM; onshutdown ran; the
 //! poweroff status reaching the host as qemu's exit code through isa-debug-exit. Three short
 //! boots beside it: the ACPI power button; `baleen.onboot_failure=poweroff` ending the boot at
-//! the first failing onboot container; a service ignoring SIGTERM killed after the grace.
+//! the first failing onboot container; a service ignoring SIGTERM killed after the grace, beside
+//! one whose uid, gids, rlimits, ambient capabilities, noNewPrivileges, oomScoreAdj and sysctl
+//! are read back from /proc.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -45,6 +47,8 @@ struct C {
     hooks: Option<Value>,
     /// More `linux` keys (maskedPaths, readonlyPaths).
     linux_extra: Value,
+    /// More `process` keys (user, rlimits, oomScoreAdj, capabilities with ambient), replacing.
+    process_extra: Value,
 }
 
 impl C {
@@ -69,6 +73,7 @@ impl C {
             bind_pid: "",
             hooks: None,
             linux_extra: json!({}),
+            process_extra: json!({}),
         }
     }
 
@@ -130,6 +135,9 @@ impl C {
         }
         if self.no_new_privs {
             process["noNewPrivileges"] = json!(true);
+        }
+        for (k, v) in self.process_extra.as_object().unwrap() {
+            process[k] = v.clone();
         }
         let mut linux = json!({"resources": self.resources, "namespaces": namespaces});
         if let Some(sc) = &self.seccomp {
@@ -909,6 +917,30 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
                  /hostlog/polite.log; do sleep 1; done 2>/dev/null; kill -USR2 1",
             )
         },
+        // The process identity config.json asks for, as the kernel reports it.
+        C {
+            net_new: true,
+            process_extra: json!({
+                "user": {"uid": 1000, "gid": 1000, "additionalGids": [27, 100]},
+                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}],
+                "oomScoreAdj": 500,
+                "noNewPrivileges": true,
+                "capabilities": {
+                    "bounding": ["CAP_NET_BIND_SERVICE"], "effective": ["CAP_NET_BIND_SERVICE"],
+                    "inheritable": ["CAP_NET_BIND_SERVICE"], "permitted": ["CAP_NET_BIND_SERVICE"],
+                    "ambient": ["CAP_NET_BIND_SERVICE"]
+                }
+            }),
+            linux_extra: json!({"sysctl": {"net.ipv4.ip_forward": "1"}}),
+            ..C::new(
+                "services",
+                "identity",
+                "grep -E '^(Uid|Gid|Groups|CapEff|CapAmb|NoNewPrivs):' /proc/self/status \
+                 | tr -s '\\t ' ' '; grep 'open files' /proc/self/limits | tr -s ' '; \
+                 echo oom $(cat /proc/self/oom_score_adj); \
+                 echo fwd $(cat /proc/sys/net/ipv4/ip_forward)",
+            )
+        },
         C::new("onshutdown", "000-after", "echo after-services"),
     ];
     let modules = Modules { files: &[], explicit: &[], depmod: false };
@@ -934,6 +966,18 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
         "stubborn: stubborn-ignores-term",
     ]);
     b.in_order(&["baleen: onshutdown 000-after exited 0", "baleen: poweroff status 0"]);
+    // CAP_NET_BIND_SERVICE is bit 10: effective and ambient hold it, and nothing else.
+    b.contains(&[
+        "identity: Uid: 1000 1000 1000 1000",
+        "identity: Gid: 1000 1000 1000 1000",
+        "identity: Groups: 27 100",
+        "identity: CapEff: 0000000000000400",
+        "identity: CapAmb: 0000000000000400",
+        "identity: NoNewPrivs: 1",
+        "identity: Max open files 256 512 files",
+        "identity: oom 500",
+        "identity: fwd 1",
+    ]);
     if b.code != Some(0) {
         b.fail(format!("qemu exited {:?}, want 0", b.code));
     }
