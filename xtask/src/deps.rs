@@ -25,6 +25,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("gdisk", "sgdisk -v on GPT disks"),
     ("busybox-static", "a tiny userland for early boot tests"),
     ("xz-utils", "xz-compressed kernel modules for the init boot test"),
+    ("openssh-client", "ssh-keygen and ssh: logging in to the sshd example with a key"),
     ("isolinux", "a BIOS-bootable ISO for the run ISO boot test"),
     ("syslinux-common", "ldlinux.c32 for that ISO"),
     ("syslinux", "the SYSLINUX installer the BIOS disks take ldlinux.sys from"),

@@ -156,13 +156,58 @@ fn webserver_serves_its_site_to_the_host() {
     power_off(vm);
 }
 
+/// The sshd example as its header says to use it: the builder's `~/.ssh/id_rsa.pub` (here a
+/// key made for the test, under a HOME of its own) becomes root's authorized key, and `ssh`
+/// from the host logs in with it and runs a command.
 #[test]
-fn sshd_answers_with_an_ssh_banner() {
+fn sshd_lets_the_builders_key_log_in() {
+    let Some(ssh) = baleen_testkit::require_tool("ssh") else { return };
+    let Some(keygen) = baleen_testkit::require_tool("ssh-keygen") else { return };
+    let Some(_) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+    let key = home.path().join(".ssh/id_rsa");
+    let made = Command::new(keygen)
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ssh-keygen failed");
+    let store = store();
+    let out = tempfile::tempdir().unwrap();
+    let built = Command::new(env!("CARGO_BIN_EXE_baleen"))
+        .args(["build", "examples/sshd.yml", "--dir"])
+        .arg(out.path())
+        .current_dir(baleen_testkit::workspace_root())
+        .env("BALEEN_CACHE", store)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+
     let port = free_port();
-    let Some((vm, _out)) = boot("sshd", &[(port, 22)]) else { return };
+    let Some(vm) = start("sshd", &out, &[(port, 22)], Vec::new()) else { return };
     vm.wait_for("baleen: service sshd started", T);
     let banner = tcp_banner(port, "SSH-2.0-", T);
     assert!(banner.contains("OpenSSH"), "{banner}");
+    let deadline = std::time::Instant::now() + T;
+    let answer = loop {
+        let o = Command::new(&ssh)
+            .args(["-F", "/dev/null", "-i"])
+            .arg(&key)
+            .args(["-p", &port.to_string()])
+            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=20"])
+            .args(["root@127.0.0.1", "echo key-login-$((6*7)); id -u"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        if o.status.success() || std::time::Instant::now() > deadline {
+            break format!("{text}{}", String::from_utf8_lossy(&o.stderr));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert!(answer.contains("key-login-42\n0\n"), "ssh with the key: {answer}");
     vm.wait_for("login on", T);
     power_off(vm);
 }
