@@ -133,6 +133,31 @@ fn minimal_boots_from_its_bios_and_efi_disks() {
     }
 }
 
+/// User data from `baleen run --data` (a CD-ROM with `config`) lands in /run/config through
+/// pkg/metadata, key lines in /run/config/ssh/authorized_keys.
+#[test]
+fn metadata_reads_user_data_from_the_cdrom() {
+    let Some(out) = build("metadata") else { return };
+    let mut opts = baleen_testkit::boot::test_options(
+        out.path().join("metadata"),
+        &BootTest::scratch_dir("example-metadata"),
+    );
+    opts.networking = Networking::User;
+    opts.data = Some(baleen_run::DataSource::Inline(
+        "hello-from-user-data\nssh-ed25519 AAAAtest k\n".into(),
+    ));
+    let Some(mut vm) = BootTest::with_options("example-metadata", opts, Duration::from_secs(360))
+    else {
+        return;
+    };
+    let console = vm.wait_for("login on", T);
+    assert!(console.contains("baleen: onboot 001-metadata exited 0"), "metadata ran");
+    vm.send("echo ud-$(head -1 /run/config/userdata); echo keys-$(cat /run/config/ssh/authorized_keys)\n");
+    vm.wait_for("ud-hello-from-user-data", T);
+    vm.wait_for("keys-ssh-ed25519 AAAAtest k", T);
+    power_off(vm);
+}
+
 #[test]
 fn getty_runs_sysctl_at_boot() {
     let Some((mut vm, _out)) = boot("getty", &[]) else { return };
