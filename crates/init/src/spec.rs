@@ -28,7 +28,13 @@ pub struct Config {
     pub mounts: Vec<Mount>,
     pub linux: Linux,
     pub hooks: Option<crate::hooks::Hooks>,
+    /// From the YAML's or label's `annotations`; [`RESTART_ANNOTATION`] is init's.
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
+
+/// The annotation a service sets to be restarted when it exits: `always`, `on-failure`, or
+/// `no` (the default, LinuxKit's: a service that exits stays down).
+pub const RESTART_ANNOTATION: &str = "org.baleen.restart";
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]

@@ -11,6 +11,7 @@ use crate::console;
 use crate::container::{self, setup, spawn, Bundle};
 use crate::logs::{Log, Stream};
 use crate::shutdown::{self, Action};
+use crate::spec::RESTART_ANNOTATION;
 use crate::sys::real::Real;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -48,6 +49,9 @@ struct Child {
     fds: Vec<(OwnedFd, Stream)>,
     exit: Option<i32>,
     kill_at: Option<Instant>,
+    started: Instant,
+    /// The back-off that preceded this start, for the next one.
+    delay: Option<Duration>,
 }
 
 /// The supervisor's state.
@@ -62,6 +66,40 @@ pub struct Supervisor {
     /// Set by a shutdown signal (or an onboot failure under `onboot_failure=poweroff`).
     pub shutdown: Option<Action>,
     pub onboot_failed: bool,
+    /// Services waiting to be started again (their [`RESTART_ANNOTATION`]).
+    restarts: Vec<Restart>,
+}
+
+/// A service to start again at `at`; `delay` is the back-off that led there.
+#[derive(Debug)]
+struct Restart {
+    dir: PathBuf,
+    name: String,
+    at: Instant,
+    delay: Duration,
+}
+
+/// The first back-off and its cap: 1 s, doubling while the service keeps failing fast.
+const RESTART_FIRST: Duration = Duration::from_secs(1);
+const RESTART_MAX: Duration = Duration::from_secs(30);
+/// A service that ran this long before exiting starts again after [`RESTART_FIRST`].
+const RESTART_RESET: Duration = Duration::from_secs(10);
+
+/// Whether a service that exited with `code` is started again under `policy`.
+fn restarts(policy: Option<&str>, code: i32) -> bool {
+    match policy {
+        Some("always") => true,
+        Some("on-failure") => code != 0,
+        _ => false,
+    }
+}
+
+/// The next back-off after one of `prev` for a service that ran `ran`.
+fn next_delay(prev: Option<Duration>, ran: Duration) -> Duration {
+    match prev {
+        Some(d) if ran < RESTART_RESET => (d * 2).min(RESTART_MAX),
+        _ => RESTART_FIRST,
+    }
 }
 
 #[allow(unsafe_code)]
@@ -152,6 +190,7 @@ impl Supervisor {
             logs: BTreeMap::new(),
             shutdown: None,
             onboot_failed: false,
+            restarts: Vec::new(),
         }
     }
 
@@ -177,8 +216,17 @@ impl Supervisor {
         let name = bundle.name.clone();
         self.logs.insert(name.clone(), Log::new(Some(Path::new("/var/log")), &name));
         let fds = vec![(started.stdout, Stream::Stdout), (started.stderr, Stream::Stderr)];
-        self.children
-            .insert(started.pid, Child { name, kind, bundle, fds, exit: None, kill_at: None });
+        let child = Child {
+            name,
+            kind,
+            bundle,
+            fds,
+            exit: None,
+            kill_at: None,
+            started: Instant::now(),
+            delay: None,
+        };
+        self.children.insert(started.pid, child);
         Ok(started.pid)
     }
 
@@ -238,7 +286,9 @@ impl Supervisor {
             if let Some(a) = self.shutdown {
                 return a;
             }
-            self.poll(Duration::from_secs(5));
+            let now = Instant::now();
+            let wait = self.restarts.iter().map(|r| r.at.saturating_duration_since(now)).min();
+            self.poll(wait.unwrap_or(Duration::from_secs(5)).min(Duration::from_secs(5)));
             let done: Vec<i32> = self
                 .children
                 .iter()
@@ -246,7 +296,43 @@ impl Supervisor {
                 .map(|(p, _)| *p)
                 .collect();
             for pid in done {
-                self.finish(pid);
+                let Some(c) = self.children.get(&pid) else { continue };
+                let policy = c.bundle.config.annotations.get(RESTART_ANNOTATION).cloned();
+                let (dir, name) = (c.bundle.dir.clone(), c.name.clone());
+                let (ran, prev) = (c.started.elapsed(), c.delay);
+                let code = self.finish(pid);
+                if self.shutdown.is_none() && restarts(policy.as_deref(), code) {
+                    let delay = next_delay(prev, ran);
+                    console::event(&format!(
+                        "service {name} restarting in {} s ({RESTART_ANNOTATION}={})",
+                        delay.as_secs(),
+                        policy.unwrap_or_default()
+                    ));
+                    self.restarts.push(Restart { dir, name, at: Instant::now() + delay, delay });
+                }
+            }
+            self.start_due_restarts();
+        }
+    }
+
+    /// Starts the services whose restart back-off is over.
+    fn start_due_restarts(&mut self) {
+        let now = Instant::now();
+        let (due, later): (Vec<Restart>, Vec<Restart>) =
+            std::mem::take(&mut self.restarts).into_iter().partition(|r| r.at <= now);
+        self.restarts = later;
+        for r in due {
+            match self.start(Kind::Service, &r.dir) {
+                Ok(pid) => {
+                    console::event(&format!("service {} started pid {pid}", r.name));
+                    if let Some(c) = self.children.get_mut(&pid) {
+                        c.delay = Some(r.delay);
+                    }
+                }
+                Err(e) => {
+                    console::event(&format!("service {} exited 127", r.name));
+                    console::event(&format!("warning {e}"));
+                }
             }
         }
     }
@@ -541,6 +627,19 @@ pub fn ctl_main(args: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_policy_and_back_off() {
+        assert!(!restarts(None, 1), "LinuxKit's default: a service stays down");
+        assert!(!restarts(Some("no"), 1));
+        assert!(restarts(Some("on-failure"), 1) && !restarts(Some("on-failure"), 0));
+        assert!(restarts(Some("always"), 0));
+        let s = Duration::from_secs;
+        assert_eq!(next_delay(None, s(0)), s(1));
+        assert_eq!(next_delay(Some(s(1)), s(0)), s(2), "failing fast doubles");
+        assert_eq!(next_delay(Some(s(16)), s(0)), s(30), "capped");
+        assert_eq!(next_delay(Some(s(30)), s(60)), s(1), "a long run resets it");
+    }
 
     #[test]
     fn only_a_failed_onboot_under_poweroff_policy_stops_the_boot() {

@@ -49,6 +49,8 @@ struct C {
     linux_extra: Value,
     /// More `process` keys (user, rlimits, oomScoreAdj, capabilities with ambient), replacing.
     process_extra: Value,
+    /// config.json `annotations`.
+    annotations: Value,
 }
 
 impl C {
@@ -74,6 +76,7 @@ impl C {
             hooks: None,
             linux_extra: json!({}),
             process_extra: json!({}),
+            annotations: json!({}),
         }
     }
 
@@ -160,6 +163,9 @@ impl C {
         });
         if let Some(h) = &self.hooks {
             config["hooks"] = h.clone();
+        }
+        if self.annotations != json!({}) {
+            config["annotations"] = self.annotations.clone();
         }
         config
     }
@@ -914,7 +920,8 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
                 "services",
                 "zz-poweroff",
                 "until grep -q stubborn-up /hostlog/stubborn.log && grep -q polite-up \
-                 /hostlog/polite.log; do sleep 1; done 2>/dev/null; kill -USR2 1",
+                 /hostlog/polite.log && grep -q flaky-second-run /hostlog/flaky.log; \
+                 do sleep 1; done 2>/dev/null; kill -USR2 1",
             )
         },
         // The process identity config.json asks for, as the kernel reports it.
@@ -939,6 +946,18 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
                  | tr -s '\\t ' ' '; grep 'open files' /proc/self/limits | tr -s ' '; \
                  echo oom $(cat /proc/self/oom_score_adj); \
                  echo fwd $(cat /proc/sys/net/ipv4/ip_forward)",
+            )
+        },
+        // Fails once, is started again after the 1 s back-off (on-failure), then succeeds
+        // and stays down.
+        C {
+            binds: &["/tmp:/host-tmp"],
+            annotations: json!({"org.baleen.restart": "on-failure"}),
+            ..C::new(
+                "services",
+                "flaky",
+                "if [ -e /host-tmp/flaky ]; then echo flaky-second-run; exit 0; fi; \
+                 touch /host-tmp/flaky; echo flaky-first-run; exit 1",
             )
         },
         C::new("onshutdown", "000-after", "echo after-services"),
@@ -966,6 +985,17 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
         "stubborn: stubborn-ignores-term",
     ]);
     b.in_order(&["baleen: onshutdown 000-after exited 0", "baleen: poweroff status 0"]);
+    b.in_order(&[
+        "flaky: flaky-first-run",
+        "baleen: service flaky exited 1",
+        "baleen: service flaky restarting in 1 s (org.baleen.restart=on-failure)",
+        "baleen: service flaky started pid ",
+        "flaky: flaky-second-run",
+        "baleen: service flaky exited 0",
+    ]);
+    if b.console.matches("service flaky restarting").count() != 1 {
+        b.fail("flaky restarted after exiting 0 (on-failure)".into());
+    }
     // CAP_NET_BIND_SERVICE is bit 10: effective and ambient hold it, and nothing else.
     b.contains(&[
         "identity: Uid: 1000 1000 1000 1000",
