@@ -11,7 +11,7 @@ use crate::format::Format;
 use crate::output::Outputs;
 use baleen_disk::{
     write_efi_iso, write_gcp_tar, write_hybrid_disk, write_qcow2, write_uki, write_vhd, write_vmdk,
-    HashingWriter, UkiParts, VhdKind,
+    DiskLayout, HashingWriter, UkiParts, VhdKind,
 };
 use baleen_oci::{Platform, Store};
 use std::fs::File;
@@ -184,7 +184,11 @@ pub fn write_sized(
         }
         Format::RawEfi | Format::Aws => {
             let mut holes = Holes::new(&mut out);
-            write_hybrid(uki, size.filter(|_| format == Format::Aws), &mut holes)?;
+            let size = match size.filter(|_| format == Format::Aws) {
+                Some(n) => Size::Exact(n),
+                None => Size::Natural,
+            };
+            write_hybrid(uki, size, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
         }
         Format::IsoEfi | Format::IsoEfiInitrd => {
@@ -200,8 +204,8 @@ pub fn write_sized(
             let mut holes = Holes::new(&mut w);
             // Compute Engine imports only disks of whole GiB (LinuxKit's are always 1 GiB):
             // gcp's is its natural size rounded up to one; the zeros are holes until the gzip.
-            let whole_gib = (format == Format::Gcp).then(|| hybrid_size(uki).next_multiple_of(GIB));
-            let size = write_hybrid(uki, whole_gib, &mut holes)?;
+            let sizing = if format == Format::Gcp { Size::RoundUp(GIB) } else { Size::Natural };
+            let size = write_hybrid(uki, sizing, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
             let mut raw = w.into_inner().map_err(|e| io("writing the raw disk")(e.into_error()))?;
             let wrap = DiskError::Wrap;
@@ -229,23 +233,19 @@ pub fn write_sized(
 
 const GIB: u64 = 1 << 30;
 
-/// The natural size of `uki`'s hybrid disk: what [`write_hybrid`] writes without a size.
-fn hybrid_size(uki: &mut Uki) -> u64 {
-    let Uki { boot, made, bios } = uki;
-    let (Some(made), Some(loader)) = (made.as_ref(), bios.as_ref()) else { return 0 };
-    let len = |f: &std::fs::File| f.metadata().map(|m| m.len()).unwrap_or(0);
-    baleen_disk::DiskLayout::hybrid(
-        &loader.syslinux,
-        len(&boot.kernel),
-        len(&boot.initrd),
-        &boot.cmdline,
-        made.len,
-    )
-    .disk_size
+/// How long a hybrid disk is.
+#[derive(Debug, Clone, Copy)]
+enum Size {
+    /// What its content needs.
+    Natural,
+    /// `--size` (aws).
+    Exact(u64),
+    /// The natural size rounded up to a multiple (gcp: whole GiB).
+    RoundUp(u64),
 }
 
 /// The hybrid disk of `uki` (BIOS through SYSLINUX, UEFI through the UKI) to `out`; its size.
-fn write_hybrid<W: Write>(uki: &mut Uki, size: Option<u64>, out: W) -> Result<u64, DiskError> {
+fn write_hybrid<W: Write>(uki: &mut Uki, size: Size, out: W) -> Result<u64, DiskError> {
     let Uki { boot, made, bios } = uki;
     let Made { file, len, seed } = made.as_mut().expect("Uki::ensure runs first");
     let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
@@ -253,6 +253,15 @@ fn write_hybrid<W: Write>(uki: &mut Uki, size: Option<u64>, out: W) -> Result<u6
     let mut uki_reader = BufReader::with_capacity(1 << 20, file);
     let mut slots = (None, None);
     let files = crate::bios::boot_files(boot, &mut slots)?;
+    let size = match size {
+        Size::Natural => None,
+        Size::Exact(n) => Some(n),
+        Size::RoundUp(m) => {
+            let (k, i) = (files.kernel_len, files.initrd_len);
+            let natural = DiskLayout::hybrid(&loader.syslinux, k, i, files.cmdline, *len);
+            Some(natural.disk_size.next_multiple_of(m))
+        }
+    };
     let layout = write_hybrid_disk(loader, files, &mut uki_reader, *len, &seed[..], size, out)
         .map_err(DiskError::Bios)?;
     Ok(layout.disk_size)

@@ -46,6 +46,15 @@ fn baleen(store: &Path, dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The paths of a tar's entries, in stream order.
+fn entry_names(tar: &[u8]) -> Vec<String> {
+    tar::Archive::new(tar)
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
 fn ok(out: &Output) {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
@@ -65,20 +74,12 @@ fn tar_on_stdout_is_the_file_stream_and_nothing_else() {
     let to_stdout = baleen(&cache, tmp.path(), &["-o", "-", "sys.yml"]);
     ok(&to_stdout);
     assert!(to_stdout.stdout == file, "stdout differs from --o FILE (logs on stdout?)");
-    let entries: Vec<String> = tar::Archive::new(&to_stdout.stdout[..])
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let entries = entry_names(&to_stdout.stdout);
     assert!(entries.iter().any(|p| p == "containers/services/svc/lower/bin/svc"), "{entries:?}");
 
     let docker = baleen(&cache, tmp.path(), &["-f", "docker", "--o", "-", "sys.yml"]);
     ok(&docker);
-    let names: Vec<String> = tar::Archive::new(&docker.stdout[..])
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names = entry_names(&docker.stdout);
     assert_eq!(
         names[names.len() - 2..],
         ["Dockerfile", "sbom.spdx.json"],

@@ -14,10 +14,16 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(240);
 
 fn baleen(store: &Path, args: &[&str]) {
+    baleen_env(store, args, &[]);
+}
+
+/// [`baleen`] with more environment variables (`HOME` for `~/` in `files:`).
+fn baleen_env(store: &Path, args: &[&str], env: &[(&str, &Path)]) {
     let out = Command::new(env!("CARGO_BIN_EXE_baleen"))
         .args(args)
         .current_dir(baleen_testkit::workspace_root())
         .env("BALEEN_CACHE", store)
+        .envs(env.iter().copied())
         .output()
         .expect("running baleen");
     assert!(
@@ -80,13 +86,23 @@ fn start(
     disks: Vec<DiskSpec>,
 ) -> Option<BootTest> {
     let vm = format!("example-{name}");
-    let mut opts =
-        baleen_testkit::boot::test_options(out.path().join(name), &BootTest::scratch_dir(&vm));
-    opts.networking = Networking::User;
+    let mut opts = options(&vm, out.path().join(name));
     opts.publish =
         publish.iter().map(|&(host, guest)| Publish { host, guest, proto: Proto::Tcp }).collect();
     opts.disks = disks;
-    BootTest::with_options(&vm, opts, Duration::from_secs(360))
+    launch(&vm, opts)
+}
+
+/// The boot options of VM `vm` for `path`: TCG, user networking as `baleen run` defaults to.
+fn options(vm: &str, path: PathBuf) -> baleen_run::RunOptions {
+    let mut opts = baleen_testkit::boot::test_options(path, &BootTest::scratch_dir(vm));
+    opts.networking = Networking::User;
+    opts
+}
+
+/// Boots VM `vm` with `opts` (stopped after 6 minutes).
+fn launch(vm: &str, opts: baleen_run::RunOptions) -> Option<BootTest> {
+    BootTest::with_options(vm, opts, Duration::from_secs(360))
 }
 
 /// Types `poweroff` at the root shell and expects a clean power-off.
@@ -118,12 +134,7 @@ fn minimal_boots_from_its_bios_and_efi_disks() {
     let Some(out) = build_formats("minimal", "raw-bios,raw-efi") else { return };
     for file in ["minimal-bios.img", "minimal-efi.img"] {
         let vm = format!("example-minimal-{file}");
-        let mut opts =
-            baleen_testkit::boot::test_options(out.path().join(file), &BootTest::scratch_dir(&vm));
-        opts.networking = Networking::User; // dhcpcd's onboot wants an interface
-        let Some(mut vm) = BootTest::with_options(&vm, opts, Duration::from_secs(360)) else {
-            return;
-        };
+        let Some(mut vm) = launch(&vm, options(&vm, out.path().join(file))) else { return };
         let console = vm.wait_for("login on", T);
         assert!(console.contains("baleen: onboot 000-dhcpcd exited 0"), "{file}: dhcpcd");
         assert!(console.contains("baleen: service getty started"), "{file}: getty runs");
@@ -138,18 +149,11 @@ fn minimal_boots_from_its_bios_and_efi_disks() {
 #[test]
 fn metadata_reads_user_data_from_the_cdrom() {
     let Some(out) = build("metadata") else { return };
-    let mut opts = baleen_testkit::boot::test_options(
-        out.path().join("metadata"),
-        &BootTest::scratch_dir("example-metadata"),
-    );
-    opts.networking = Networking::User;
+    let mut opts = options("example-metadata", out.path().join("metadata"));
     opts.data = Some(baleen_run::DataSource::Inline(
         "hello-from-user-data\nssh-ed25519 AAAAtest k\n".into(),
     ));
-    let Some(mut vm) = BootTest::with_options("example-metadata", opts, Duration::from_secs(360))
-    else {
-        return;
-    };
+    let Some(mut vm) = launch("example-metadata", opts) else { return };
     let console = vm.wait_for("login on", T);
     assert!(console.contains("baleen: onboot 001-metadata exited 0"), "metadata ran");
     vm.send("echo ud-$(head -1 /run/config/userdata); echo keys-$(cat /run/config/ssh/authorized_keys)\n");
@@ -200,15 +204,8 @@ fn sshd_lets_the_builders_key_log_in() {
     assert!(made.success(), "ssh-keygen failed");
     let store = store();
     let out = tempfile::tempdir().unwrap();
-    let built = Command::new(env!("CARGO_BIN_EXE_baleen"))
-        .args(["build", "examples/sshd.yml", "--dir"])
-        .arg(out.path())
-        .current_dir(baleen_testkit::workspace_root())
-        .env("BALEEN_CACHE", store)
-        .env("HOME", home.path())
-        .output()
-        .unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let dir = out.path().to_str().unwrap();
+    baleen_env(store, &["build", "examples/sshd.yml", "--dir", dir], &[("HOME", home.path())]);
 
     let port = free_port();
     let Some(vm) = start("sshd", &out, &[(port, 22)], Vec::new()) else { return };

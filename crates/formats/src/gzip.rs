@@ -132,42 +132,40 @@ impl<W: Write> ParallelGzip<W> {
 
     fn submit(&mut self, last: bool) -> io::Result<()> {
         self.header()?;
-        if !last && is_zero(&self.buf) {
-            let block = match &self.zero_block {
-                Some(b) => b.clone(),
-                None => {
-                    self.zero_block.insert(deflate_block(&self.buf, false, self.level)?).clone()
-                }
-            };
+        // A full block of zeros: the bytes deflated the first time, in order like any block.
+        let ready = if !last && is_zero(&self.buf) {
             self.buf.clear();
-            if self.jobs.is_none() {
+            Some(match &self.zero_block {
+                Some(b) => b.clone(),
+                None => self
+                    .zero_block
+                    .insert(deflate_block(&vec![0; BLOCK_SIZE], false, self.level)?)
+                    .clone(),
+            })
+        } else {
+            None
+        };
+        let (reply, rx) = mpsc::sync_channel(1);
+        match (&self.jobs, ready) {
+            (None, Some(block)) => return self.inner.write_all(&block),
+            (None, None) => {
+                let block = deflate_block(&self.buf, last, self.level)?;
+                self.buf.clear();
                 return self.inner.write_all(&block);
             }
-            // In order behind the blocks still being compressed.
-            let (reply, rx) = mpsc::sync_channel(1);
-            let _ = reply.send(Ok(block));
-            self.pending.push_back(rx);
-            while self.pending.len() >= self.max_pending {
-                self.collect_one()?;
+            (Some(_), Some(block)) => {
+                let _ = reply.send(Ok(block));
             }
-            return Ok(());
-        }
-        let data =
-            std::mem::replace(&mut self.buf, Vec::with_capacity(if last { 0 } else { BLOCK_SIZE }));
-        match &self.jobs {
-            None => {
-                let block = deflate_block(&data, last, self.level)?;
-                self.inner.write_all(&block)?;
-            }
-            Some(tx) => {
-                let (reply, rx) = mpsc::sync_channel(1);
+            (Some(tx), None) => {
+                let cap = if last { 0 } else { BLOCK_SIZE };
+                let data = std::mem::replace(&mut self.buf, Vec::with_capacity(cap));
                 tx.send(Job { data, last, reply })
                     .map_err(|_| io::Error::other("the gzip workers stopped"))?;
-                self.pending.push_back(rx);
-                while self.pending.len() >= self.max_pending {
-                    self.collect_one()?;
-                }
             }
+        }
+        self.pending.push_back(rx);
+        while self.pending.len() >= self.max_pending {
+            self.collect_one()?;
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ pub struct Log {
     path: Option<PathBuf>,
     file: Option<std::fs::File>,
     written: u64,
-    ring: VecDeque<(Stream, String)>,
+    ring: VecDeque<String>,
     /// The last [`TAIL_LINES`] of each stream, apart from the ring: a chatty stdout cannot push
     /// the stderr lines of a failure report out.
     tails: [VecDeque<String>; 2],
@@ -92,7 +92,7 @@ impl Log {
             tail.pop_front();
         }
         tail.push_back(line.clone());
-        self.ring.push_back((stream, line));
+        self.ring.push_back(line);
     }
 
     fn write_file(&mut self, line: &str) {
@@ -122,7 +122,7 @@ impl Log {
 
     /// Every line in the ring, oldest first.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
-        self.ring.iter().map(|(_, l)| l.as_str())
+        self.ring.iter().map(String::as_str)
     }
 }
 

@@ -270,12 +270,21 @@ impl Supervisor {
     pub fn start_services(&mut self, dir: &Path) {
         for d in sorted_dirs(dir) {
             let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            match self.start(Kind::Service, &d) {
-                Ok(pid) => console::event(&format!("service {name} started pid {pid}")),
-                Err(e) => {
-                    console::event(&format!("service {name} exited 127"));
-                    console::event(&format!("warning {e}"));
-                }
+            self.start_service(&d, &name);
+        }
+    }
+
+    /// Starts one service with its console lines; its pid, or None when it could not start.
+    fn start_service(&mut self, dir: &Path, name: &str) -> Option<i32> {
+        match self.start(Kind::Service, dir) {
+            Ok(pid) => {
+                console::event(&format!("service {name} started pid {pid}"));
+                Some(pid)
+            }
+            Err(e) => {
+                console::event(&format!("service {name} exited 127"));
+                console::event(&format!("warning {e}"));
+                None
             }
         }
     }
@@ -322,17 +331,10 @@ impl Supervisor {
             std::mem::take(&mut self.restarts).into_iter().partition(|r| r.at <= now);
         self.restarts = later;
         for r in due {
-            match self.start(Kind::Service, &r.dir) {
-                Ok(pid) => {
-                    console::event(&format!("service {} started pid {pid}", r.name));
-                    if let Some(c) = self.children.get_mut(&pid) {
-                        c.delay = Some(r.delay);
-                    }
-                }
-                Err(e) => {
-                    console::event(&format!("service {} exited 127", r.name));
-                    console::event(&format!("warning {e}"));
-                }
+            if let Some(c) =
+                self.start_service(&r.dir, &r.name).and_then(|p| self.children.get_mut(&p))
+            {
+                c.delay = Some(r.delay);
             }
         }
     }

@@ -323,9 +323,7 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         );
     }
     // Status 1 on poweroff goes out through isa-debug-exit: qemu exits (1 << 1) | 1.
-    if b.code != Some(3) {
-        b.fail(format!("qemu exited {:?}, want 3", b.code));
-    }
+    b.exit_code(3);
     b.done();
 }
 
@@ -414,9 +412,7 @@ fn acpi_power_button_powers_off_cleanly() {
         "baleen: onshutdown 000-bye exited 0",
         "baleen: poweroff status 0",
     ]);
-    if b.code != Some(0) {
-        b.fail(format!("qemu exited {:?}, want 0", b.code));
-    }
+    b.exit_code(0);
     b.done();
 }
 
@@ -462,9 +458,7 @@ fn an_onboot_failure_under_the_poweroff_policy_ends_the_boot() {
             b.fail(format!("{never:?} appeared: the boot went on after the failure"));
         }
     }
-    if b.code != Some(3) {
-        b.fail(format!("qemu exited {:?}, want 3", b.code));
-    }
+    b.exit_code(3);
     b.done();
 }
 
@@ -580,8 +574,6 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
         "identity: oom 500",
         "identity: fwd 1",
     ]);
-    if b.code != Some(0) {
-        b.fail(format!("qemu exited {:?}, want 0", b.code));
-    }
+    b.exit_code(0);
     b.done();
 }

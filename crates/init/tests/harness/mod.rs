@@ -358,6 +358,13 @@ impl Booted {
         }
     }
 
+    /// Asserts how qemu exited (isa-debug-exit: `(status << 1) | 1`, 0 for a clean reboot(2)).
+    pub fn exit_code(&self, want: i32) {
+        if self.code != Some(want) {
+            self.fail(format!("qemu exited {:?}, want {want}", self.code));
+        }
+    }
+
     pub fn done(self) {
         if std::env::var_os("BALEEN_KEEP_TEST_DIR").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
