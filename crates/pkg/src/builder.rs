@@ -95,7 +95,7 @@ impl Options {
         self.arches.clone().unwrap_or_else(|| spec.arches.clone())
     }
 
-    fn archive(&self, spec: &BuildSpec) -> Archive {
+    fn archive(&self, dir: &Path, spec: &BuildSpec) -> Result<Archive, Error> {
         let suite = suite_of(spec);
         let mirror = self
             .mirror
@@ -105,7 +105,19 @@ impl Options {
                 sources::mirror_for(&sources::host_sources(&self.host_root), &suite)
             });
         let check = spec.debian.as_ref().is_none_or(|d| d.check_valid_until);
-        Archive::new(&mirror, &suite, &self.cache).check_valid_until(check)
+        let archive = Archive::new(&mirror, &suite, &self.cache).check_valid_until(check);
+        match spec.debian.as_ref().and_then(|d| d.keyring.as_deref()) {
+            None => Ok(archive),
+            Some(k) => {
+                let path = dir.join(k);
+                let keys = std::fs::read(&path).map_err(|cause| Error::Io {
+                    dir: dir.to_owned(),
+                    what: format!("debian.keyring: reading {}", path.display()),
+                    cause,
+                })?;
+                Ok(archive.with_keyring(keys))
+            }
+        }
     }
 
     /// The `<suite>-security` archive when build.yml asks for it. `--mirror` does not move it:
@@ -147,7 +159,7 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
     let Some(debian) = &spec.debian else {
         return Ok(Lock { request: String::new(), suite, packages: Vec::new() });
     };
-    let archive = opts.archive(&spec);
+    let archive = opts.archive(dir, &spec)?;
     let security = opts.security_archive(&spec);
     let aerr = |cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) };
     let mut packages = Vec::new();
@@ -238,7 +250,8 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
             );
         }
     }
-    let archives = Archives { main: opts.archive(&spec), security: opts.security_archive(&spec) };
+    let archives =
+        Archives { main: opts.archive(dir, &spec)?, security: opts.security_archive(&spec) };
     let mut platforms = Vec::new();
     for arch in &arches {
         let layer = build_layer(dir, &spec, arch, locked.as_ref(), &archives)?;

@@ -189,6 +189,7 @@ mod tests {
             check_valid_until: true,
             security: false,
             security_mirror: None,
+            keyring: None,
         };
         let a = request_hash(&d, "bookworm", &["amd64".into()]);
         assert_ne!(a, request_hash(&d, "trixie", &["amd64".into()]));

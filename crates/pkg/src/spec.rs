@@ -104,6 +104,10 @@ pub struct Debian {
     /// `http://deb.debian.org/debian-security`.
     #[serde(default)]
     pub security_mirror: Option<String>,
+    /// A binary OpenPGP keyring (`gpg --export`) in the package directory whose keys are trusted
+    /// instead of Debian's for the main suite's InRelease: a private mirror (apt's `signed-by`).
+    #[serde(default)]
+    pub keyring: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -292,6 +296,13 @@ impl BuildSpec {
                 ));
             }
         }
+        if let Some(k) = self.debian.as_ref().and_then(|d| d.keyring.as_deref()) {
+            if !stays_inside(k) {
+                return invalid(format!(
+                    "debian.keyring {k:?} must stay inside the package directory"
+                ));
+            }
+        }
         if self.kernel.is_some() && self.debian.is_none() {
             return invalid("kernel: needs debian.packages naming the kernel package".to_owned());
         }
@@ -386,6 +397,11 @@ mod tests {
         );
         assert!(parse("image: p\nfiles:\n- {path: /etc/x, source: ../../etc/passwd}\n").is_err());
         assert!(parse("image: p\nfiles:\n- {path: /etc/x, contents: a, mode: \"0999\"}\n").is_err());
+        let keyring =
+            |k: &str| parse(&format!("image: p\ndebian:\n  packages: [a]\n  keyring: {k}\n"));
+        assert!(keyring("keys/archive.gpg").is_ok());
+        let err = keyring("../../etc/apt/trusted.gpg").unwrap_err().to_string();
+        assert!(err.contains("debian.keyring") && err.contains("stay inside"), "{err}");
     }
 
     #[test]

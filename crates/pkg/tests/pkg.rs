@@ -446,3 +446,134 @@ fn every_component_builds_twice_to_the_same_digest() {
         assert_eq!(digests[0], digests[1], "pkg/{name} built twice differs");
     }
 }
+
+/// Serves the files under `root` by request path (404 for anything else) on a loopback port.
+fn serve_dir(root: PathBuf) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let path = head.split(' ').nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
+            match std::fs::read(root.join(&path)) {
+                Ok(body) if !path.contains("..") => {
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(&body);
+                }
+                _ => {
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                }
+            }
+        }
+    });
+    port
+}
+
+/// A package directory using the private archive of tests/fixtures/release/private (signed by
+/// the fixture's test key, trusted through `debian.keyring`), served from loopback.
+fn private_archive_pkg(root: &Path, packages: &str) -> PathBuf {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release");
+    let port = serve_dir(fx.join("private"));
+    let d = pkg_dir(
+        root,
+        &format!(
+            "image: private\ndebian:\n  packages: [{packages}]\n  mirror: http://127.0.0.1:{port}\n  keyring: test-key.gpg\n"
+        ),
+    );
+    std::fs::copy(fx.join("test-key.gpg"), d.join("test-key.gpg")).unwrap();
+    d
+}
+
+fn private_options(root: &Path) -> Options {
+    let mut o = options();
+    o.cache = root.join("cache");
+    o
+}
+
+/// A private mirror whose InRelease is signed by the key build.yml names: locked, fetched,
+/// verified and built end to end, with no Debian key involved.
+#[test]
+fn a_private_archive_signed_by_the_keyring_named_in_build_yml() {
+    let t = tempfile::tempdir().unwrap();
+    let d = private_archive_pkg(t.path(), "baleen-hello");
+    let o = private_options(t.path());
+    let lock = baleen_pkg::lock(&d, &o).unwrap();
+    assert_eq!(lock.packages.len(), 1);
+    assert_eq!(
+        (lock.packages[0].deb.name.as_str(), lock.packages[0].deb.version.as_str()),
+        ("baleen-hello", "1.0")
+    );
+    let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
+    let built = baleen_pkg::build(&d, &o, &mut sink, false).unwrap();
+    let blob = |d: &str| t.path().join("out/blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&built.digest)).unwrap()).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    let f = std::fs::File::open(blob(m["layers"][0]["digest"].as_str().unwrap())).unwrap();
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let mut greeting = String::new();
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some("usr/share/baleen-hello/greeting") {
+            e.read_to_string(&mut greeting).unwrap();
+        }
+    }
+    assert_eq!(greeting, "hello from a private archive\n");
+
+    // Without the keyring, Debian's keys are trusted, and they did not sign this archive.
+    let yml = std::fs::read_to_string(d.join("build.yml")).unwrap();
+    std::fs::write(d.join("build.yml"), yml.replace("  keyring: test-key.gpg\n", "")).unwrap();
+    let err = baleen_pkg::lock(&d, &private_options(&t.path().join("2"))).unwrap_err().to_string();
+    assert!(err.contains("no valid signature by a Debian archive key"), "{err}");
+}
+
+/// `pkg lock` of a package whose dependency no version in the archive meets: the error names
+/// the package, the dependency, and what the archive has for each alternative.
+#[test]
+fn an_unsatisfiable_dependency_is_named_by_pkg_lock() {
+    let t = tempfile::tempdir().unwrap();
+    let d = private_archive_pkg(t.path(), "baleen-app");
+    let err = baleen_pkg::lock(&d, &private_options(t.path())).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            r#"cannot satisfy baleen-app 2.0's dependency "libbaleen (>= 2.0) | baleen-compat""#
+        ) && err.contains("the archive has libbaleen 1.5")
+            && err.contains("no package or provider named baleen-compat"),
+        "{err}"
+    );
+    assert!(err.starts_with(&format!("package {}", d.display())), "{err}");
+    assert!(!d.join("packages.lock").exists(), "no lock is written for a failed resolution");
+}
+
+/// A locked package whose archive cannot be reached at build time: the error names the package
+/// and the URL, and the cache keeps nothing.
+#[test]
+fn an_unreachable_archive_at_build_time_names_the_package() {
+    let t = tempfile::tempdir().unwrap();
+    let Some(d) = locked_busybox(t.path()) else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut o = options();
+    o.cache = t.path().join("empty-cache");
+    o.mirror = Some(format!("http://127.0.0.1:{port}/debian"));
+    let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
+    let err = baleen_pkg::build(&d, &o, &mut sink, true).unwrap_err().to_string();
+    assert!(
+        err.contains("downloading package busybox-static ")
+            && err.contains(&format!("http://127.0.0.1:{port}/debian/pool/main/b/busybox/")),
+        "{err}"
+    );
+    let kept = std::fs::read_dir(o.cache.join("by-hash")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(kept, 0);
+}

@@ -47,6 +47,8 @@ pub enum Error {
     Expired { url: String, suite: String, valid_until: String },
     #[error("package {package} is locked from suite {suite}, which build.yml does not use (debian.security); run `baleen pkg lock`")]
     UnknownSuite { package: String, suite: String },
+    #[error("downloading {what}: {cause}")]
+    Download { what: String, cause: Box<Error> },
     #[error("{url}: Valid-Until {value:?} is not a date like \"Sat, 30 Nov 2024 08:15:01 UTC\"")]
     BadDate { url: String, value: String },
 }
@@ -137,7 +139,16 @@ impl Archive {
     pub fn fetch_deb(&self, deb: &DebRef) -> Result<PathBuf, Error> {
         let url = format!("{}/{}", self.mirror, deb.filename);
         let what = format!("package {} {}", deb.name, deb.version);
-        self.fetch_verified(&url, &what, &deb.sha256, deb.size, "the package index")
+        self.fetch_verified(&url, &what, &deb.sha256, deb.size, "the package index").map_err(|e| {
+            match e {
+                // The transfer failed: say which package it was for (a hash or size mismatch
+                // already names it).
+                Error::Fetch { .. } | Error::FetchIo { .. } => {
+                    Error::Download { what, cause: Box::new(e) }
+                }
+                e => e,
+            }
+        })
     }
 
     /// The signed text of InRelease, verified; reused from the cache while fresh.
