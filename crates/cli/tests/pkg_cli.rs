@@ -1,0 +1,125 @@
+//! `baleen pkg` as a user runs it, on packages without Debian packages (no network): show-tag
+//! agrees with build, an unchanged package is not rebuilt, a file among the directories is
+//! skipped, a bad build.yml is an error with its line, and `--push` reaches a real registry
+//! (Debian's docker-registry on loopback) from which another store pulls the image back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BUILD_YML: &str = "image: hello\norg: baleentest\nfiles:\n  - {path: /etc/motd, contents: \"hi\\n\"}\nconfig:\n  cmd: [/bin/true]\nlabel:\n  readonly: true\n";
+
+fn baleen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_baleen"))
+        .args(args)
+        .env_remove("BALEEN_CACHE")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> (String, String) {
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    (String::from_utf8(out.stdout).unwrap(), err)
+}
+
+fn package(root: &Path, yml: &str) -> PathBuf {
+    let d = root.join("hello");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("build.yml"), yml).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn show_tag_build_and_up_to_date() {
+    let t = tempfile::tempdir().unwrap();
+    let d = package(t.path(), BUILD_YML);
+    let store = t.path().join("store");
+    let (tag, _) = ok(baleen(&["pkg", "show-tag", s(&d)]));
+    let tag = tag.trim().to_owned();
+    assert!(tag.starts_with("baleentest/hello:") && tag.len() > "baleentest/hello:".len(), "{tag}");
+    let (canonical, _) = ok(baleen(&["pkg", "show-tag", "--canonical", s(&d)]));
+    assert_eq!(canonical.trim(), format!("docker.io/{tag}"));
+
+    // A stray file among the arguments (pkg/* matches pkg/README.md) is skipped with a note.
+    let readme = t.path().join("README.md");
+    std::fs::write(&readme, "x").unwrap();
+    let (out, err) = ok(baleen(&["pkg", "build", "--store", s(&store), s(&d), s(&readme)]));
+    assert_eq!(out, format!("{tag}\n"), "stdout is the tag and nothing else");
+    assert!(
+        err.contains(&format!("skipping {}: not a package directory", readme.display())),
+        "{err}"
+    );
+    assert!(err.contains(&format!("built {tag} sha256:")), "{err}");
+    let (out, err) = ok(baleen(&["pkg", "build", "--store", s(&store), s(&d)]));
+    assert_eq!(out, format!("{tag}\n"));
+    assert!(err.contains(&format!("up to date {tag}")), "{err}");
+    let (out, err) = ok(baleen(&["pkg", "build", "--force", "--store", s(&store), s(&d)]));
+    assert_eq!(out, format!("{tag}\n"));
+    assert!(err.contains(&format!("built {tag}")), "--force builds again: {err}");
+    let (listed, _) = ok(baleen(&["cache", "ls", "--cache", s(&store)]));
+    assert!(listed.contains(&format!("docker.io/{tag}")), "{listed}");
+
+    // Any change to the package's files is a new tag.
+    std::fs::write(d.join("extra"), "x").unwrap();
+    let (moved, _) = ok(baleen(&["pkg", "show-tag", s(&d)]));
+    assert_ne!(moved.trim(), tag);
+}
+
+#[test]
+fn a_bad_build_yml_is_an_error_with_its_line() {
+    let t = tempfile::tempdir().unwrap();
+    let d = package(t.path(), &BUILD_YML.replace("files:", "fils:"));
+    for args in [vec!["pkg", "show-tag", s(&d)], vec!["pkg", "build", "--output", "o", s(&d)]] {
+        let out = baleen(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?} succeeded");
+        assert!(
+            err.contains("build.yml") && err.contains("fils") && err.contains(":3:"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = baleen(&["pkg", "show-tag", s(&t.path().join("missing"))]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+}
+
+#[test]
+fn build_push_and_pull_back() {
+    let Some(reg) = baleen_testkit::registry::Registry::plain() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let d = package(t.path(), BUILD_YML);
+    let store = t.path().join("store");
+    let (tag, err) = ok(baleen(&[
+        "pkg",
+        "build",
+        "--store",
+        s(&store),
+        "--push",
+        "--registry",
+        &reg.host,
+        s(&d),
+    ]));
+    let remote = format!("{}/{}", reg.host, tag.trim());
+    assert!(err.contains(&format!("pushed {remote}")), "{err}");
+
+    let other = t.path().join("other");
+    ok(baleen(&["cache", "pull", "--cache", s(&other), &remote]));
+    let (listed, _) = ok(baleen(&["cache", "ls", "--cache", s(&other)]));
+    let (mine, _) = ok(baleen(&["cache", "ls", "--cache", s(&store)]));
+    let digest = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.contains(name))
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("sha256:")))
+            .map(str::to_owned)
+    };
+    let pulled = digest(&listed, &remote).unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(Some(pulled), digest(&mine, tag.trim()), "the registry holds the built image");
+
+    // --registry needs --push.
+    let out = baleen(&["pkg", "build", "--store", s(&store), "--registry", &reg.host, s(&d)]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
