@@ -15,7 +15,8 @@
 //! `baleen.onboot_failure=poweroff` ending the boot at the first failing onboot container; a
 //! service ignoring SIGTERM killed after the grace, beside one restarted once by
 //! `org.baleen.restart=on-failure` and one whose uid, gids, rlimits, ambient capabilities,
-//! noNewPrivileges, oomScoreAdj and sysctl are read back from /proc.
+//! noNewPrivileges, oomScoreAdj and sysctl are read back from /proc, an orphan reaped by init,
+//! loopback up, `createInRoot` links, cgroup CPU weight and max, and resolv.conf's target made.
 
 mod harness;
 
@@ -463,7 +464,9 @@ fn an_onboot_failure_under_the_poweroff_policy_ends_the_boot() {
 }
 
 /// A service that ignores SIGTERM is killed (status 137) once `baleen.shutdown_grace` is
-/// over; the polite one exits on TERM; onshutdown runs after both are gone.
+/// over; the polite one exits on TERM; onshutdown runs after both are gone. Beside them: a
+/// restart, a process identity, an orphan reaped, lo up in init's and a new namespace,
+/// runtime.json links made in and out of the root namespace, CPU limits, resolv.conf's target.
 #[test]
 fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
     let containers = vec![
@@ -479,15 +482,63 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
             "trap 'echo stubborn-ignores-term' TERM; echo stubborn-up; while :; do sleep 1; done",
         ),
         // Powers off once both have set their traps (they print after), read from init's logs.
+        // Before that, from init's namespaces: the orphan left by `orphaner` was reaped (no
+        // zombie), lo is up, the dummy links went into netcheck's namespace and not here, and
+        // init made the target of the /etc/resolv.conf symlink.
         C {
             pid_host: true,
-            binds: &["/var/log:/hostlog"],
+            caps: &["CAP_NET_ADMIN"],
+            binds: &["/var/log:/hostlog", "/tmp:/host-tmp", "/run:/hostrun"],
             ..C::new(
                 "services",
                 "zz-poweroff",
                 "until grep -q stubborn-up /hostlog/stubborn.log && grep -q polite-up \
-                 /hostlog/polite.log && grep -q flaky-second-run /hostlog/flaky.log; \
-                 do sleep 1; done 2>/dev/null; kill -USR2 1",
+                 /hostlog/polite.log && grep -q flaky-second-run /hostlog/flaky.log && \
+                 grep -q netcheck-done /hostlog/netcheck.log && [ -s /host-tmp/orphan ]; \
+                 do sleep 1; done 2>/dev/null; \
+                 p=$(cat /host-tmp/orphan); i=0; \
+                 while [ -e /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status && \
+                   [ $i -lt 100 ]; do i=$((i+1)); sleep 0.2; done; sleep 1; \
+                 if [ -e /proc/$p ]; then echo orphan-left $(grep State /proc/$p/status); \
+                 else echo orphan-reaped; fi; \
+                 ip -o link show lo | grep -q 'LOOPBACK,UP' && echo host-lo-up; \
+                 ip link show dm0 >/dev/null 2>&1 || echo dm0-not-in-root; \
+                 ip link show dm1 >/dev/null 2>&1 || echo dm1-not-in-root; \
+                 [ -f /hostrun/resolvconf/resolv.conf ] && echo resolv-target-made; \
+                 kill -USR2 1",
+            )
+        },
+        // Its child's child outlives it: an orphan, reparented to init, which must reap it.
+        C {
+            pid_host: true,
+            binds: &["/tmp:/host-tmp"],
+            ..C::new(
+                "services",
+                "orphaner",
+                "sh -c 'sleep 2 & echo $! > /host-tmp/orphan.new'; \
+                 mv /host-tmp/orphan.new /host-tmp/orphan; echo orphaner-done",
+            )
+        },
+        // A new network namespace: lo up (as runc does), two runtime.json links made by init,
+        // one created in init's namespace and moved (createInRoot), one created in place; and
+        // a CPU share and quota as cgroup v2 weight and max.
+        C {
+            net_new: true,
+            caps: &["CAP_NET_RAW"],
+            interfaces: json!([
+                {"name": "dm0", "add": "dummy", "createInRoot": true},
+                {"name": "dm1", "add": "dummy"}
+            ]),
+            resources: json!({"cpu": {"shares": 512, "quota": 50000, "period": 100000}}),
+            ..C::new(
+                "services",
+                "netcheck",
+                "ip -o link show lo | grep -q 'LOOPBACK,UP' && ping -c1 -W2 127.0.0.1 >/dev/null \
+                   && echo netns-lo-up; \
+                 ip -o link show dm0 >/dev/null && echo dm0-here; \
+                 ip -o link show dm1 >/dev/null && echo dm1-here; \
+                 echo cpu $(cat /sys/fs/cgroup/baleen/netcheck/cpu.weight) \
+                   $(cat /sys/fs/cgroup/baleen/netcheck/cpu.max); echo netcheck-done",
             )
         },
         // The process identity config.json asks for, as the kernel reports it.
@@ -528,7 +579,8 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
         },
         C::new("onshutdown", "000-after", "echo after-services"),
     ];
-    let modules = Modules { files: &[], explicit: &[], depmod: false };
+    let modules =
+        Modules { files: &["kernel/drivers/net/dummy.ko"], explicit: &["dummy"], depmod: false };
     let Some(b) = boot(
         "grace",
         &containers,
@@ -573,6 +625,19 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
         "identity: Max open files 256 512 files",
         "identity: oom 500",
         "identity: fwd 1",
+    ]);
+    // runc's shares→weight: 1 + (512 - 2) * 9999 / 262142 = 20.
+    b.contains(&[
+        "orphaner: orphaner-done",
+        "zz-poweroff: orphan-reaped",
+        "zz-poweroff: host-lo-up",
+        "zz-poweroff: dm0-not-in-root",
+        "zz-poweroff: dm1-not-in-root",
+        "zz-poweroff: resolv-target-made",
+        "netcheck: netns-lo-up",
+        "netcheck: dm0-here",
+        "netcheck: dm1-here",
+        "netcheck: cpu 20 50000 100000",
     ]);
     b.exit_code(0);
     b.done();

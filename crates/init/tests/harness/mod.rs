@@ -209,6 +209,9 @@ pub fn build_initrd(
     std::fs::copy(init, root.join("init")).unwrap();
     std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
     write(&root.join("etc/test-file"), "hello from files\n");
+    // As LinuxKit's init image: dhcpcd writes resolv.conf through this link; init makes its target.
+    std::os::unix::fs::symlink("/run/resolvconf/resolv.conf", root.join("etc/resolv.conf"))
+        .unwrap();
     let mods = root.join("lib/modules").join(&kernel.release);
     for f in m.files {
         // `.ko.xz` and `.ko.zst` are made from the kernel's `.ko` as kernel builds compress
@@ -268,6 +271,7 @@ pub fn build_initrd(
         "run/baleen-test",
         "run/netns",
         "host-tmp",
+        "hostrun",
         "hostdev",
         "hostlog",
     ];
