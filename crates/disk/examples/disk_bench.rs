@@ -1,7 +1,9 @@
-//! Time and peak memory of each EFI-family writer for a payload of N MiB, against a plain copy
-//! of the same bytes. `cargo run --release -p baleen-disk --example disk_bench -- 1024`
-//! (needs Debian's systemd-boot-efi for the stub). The payload is incompressible: the worst
-//! case for vmdk and gcp, which compress.
+//! Time and peak memory of each disk and ISO writer for a payload of N MiB, against a plain copy
+//! of the same bytes: the formats' own cost, without making the kernel and initrd.
+//! `cargo run --release -p baleen-disk --example disk_bench -- 1024` (needs Debian's
+//! systemd-boot-efi for the stub; the BIOS writers also syslinux and syslinux-common, and are
+//! left out without them). The payload is incompressible: the worst case for vmdk and gcp,
+//! which compress. `cargo xtask bench` runs it and tabulates the rows.
 
 use baleen_disk::*;
 use std::fs::File;
@@ -19,6 +21,22 @@ fn peak_rss_mib() -> u64 {
 /// Resets the peak-RSS counter so that each step is measured on its own.
 fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Debian's SYSLINUX (syslinux, syslinux-common), as the BIOS tests read it.
+fn bios_loader() -> Option<BiosLoader> {
+    let installer = std::fs::read("/usr/bin/syslinux").ok()?;
+    let mbr = std::fs::read("/usr/lib/syslinux/mbr/mbr.bin").ok()?;
+    let gptmbr = std::fs::read("/usr/lib/syslinux/mbr/gptmbr.bin").ok()?;
+    BiosLoader::new(Syslinux::from_installer(&installer).ok()?, mbr, gptmbr).ok()
+}
+
+fn boot<'a>(
+    kernel: &'a mut dyn std::io::Read,
+    kernel_len: u64,
+    initrd: &'a mut dyn std::io::Read,
+) -> BootFiles<'a> {
+    BootFiles { kernel, kernel_len, initrd, initrd_len: 0, cmdline: b"console=ttyS0" }
 }
 
 fn main() {
@@ -137,6 +155,40 @@ fn main() {
         drop(o);
         report(name, t, file);
     }
+    if let Some(loader) = bios_loader() {
+        let kernel_len = std::fs::metadata(p("kernel")).unwrap().len();
+        reset_peak();
+        let t = Instant::now();
+        let mut o = out("disk-bios.img");
+        let (mut k, mut i) = (BufReader::new(File::open(p("kernel")).unwrap()), &b""[..]);
+        write_bios_disk(&loader, boot(&mut k, kernel_len, &mut i), &seed, None, &mut o).unwrap();
+        o.flush().unwrap();
+        drop(o);
+        report("raw-bios", t, "disk-bios.img");
+
+        // The BIOS+EFI disk of qcow2-bios, aws and gcp: SYSLINUX and the UKI on one ESP.
+        reset_peak();
+        let t = Instant::now();
+        let mut o = out("disk-hybrid.img");
+        let (mut k, mut i) = (BufReader::new(File::open(p("kernel")).unwrap()), &b""[..]);
+        let mut uki = BufReader::new(File::open(p("uki.efi")).unwrap());
+        write_hybrid_disk(
+            &loader,
+            boot(&mut k, kernel_len, &mut i),
+            &mut uki,
+            uki_len,
+            &seed,
+            None,
+            &mut o,
+        )
+        .unwrap();
+        o.flush().unwrap();
+        drop(o);
+        report("hybrid", t, "disk-hybrid.img");
+    } else {
+        eprintln!("note: no /usr/bin/syslinux or /usr/lib/syslinux/mbr: BIOS writers left out");
+    }
+
     reset_peak();
     let t = Instant::now();
     let mut o = out("efi.iso");

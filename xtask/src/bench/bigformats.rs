@@ -9,7 +9,7 @@
 
 use super::measure::{self, bytes, Sample};
 use super::sections::{dir_size, size_points, sized_yaml, Bench};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::process::Command;
 
@@ -91,5 +91,115 @@ impl Bench {
             ));
         }
         Ok(())
+    }
+}
+
+/// One row of `disk_bench`: `name secs s MiB/s MiB/s RSS MiB RSS (N MiB out)`.
+struct WriterRow {
+    name: String,
+    secs: f64,
+    mib_per_s: f64,
+    rss_mib: u64,
+    out_mib: u64,
+}
+
+fn writer_row(line: &str) -> Option<WriterRow> {
+    let (head, out) = line.rsplit_once('(')?;
+    let out_mib = out.split_whitespace().next()?.parse().ok()?;
+    let w: Vec<&str> = head.split_whitespace().collect();
+    // The name may hold a space ("cp (ref)" is printed as `cp (ref)`, so split from the end).
+    let n = w.len();
+    if n < 7 || w[n - 1] != "RSS" || w[n - 4] != "MiB/s" || w[n - 6] != "s" {
+        return None;
+    }
+    Some(WriterRow {
+        name: w[..n - 7].join(" "),
+        secs: w[n - 7].parse().ok()?,
+        mib_per_s: w[n - 5].parse().ok()?,
+        rss_mib: w[n - 3].parse().ok()?,
+        out_mib,
+    })
+}
+
+impl Bench {
+    /// Each disk and ISO writer alone (`crates/disk/examples/disk_bench.rs`), from a kernel of
+    /// the `--format-size` point (64 MiB with `--quick`) and an empty initrd, next to a copy of
+    /// the raw disk: what the format itself costs, with the kernel and initrd already made.
+    pub fn writers(&mut self) -> Result<()> {
+        let mib = if self.quick {
+            64
+        } else {
+            match self.format_size {
+                "1g" => 1024,
+                "2g" => 2048,
+                "16m" => 16,
+                _ => 256,
+            }
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(&cargo)
+            .args(["build", "--release", "-q", "-p", "baleen-disk", "--example", "disk_bench"])
+            .current_dir(&self.root)
+            .status()?;
+        anyhow::ensure!(status.success(), "cargo build --example disk_bench failed");
+        let exe = super::release_bin(&self.root, "x").with_file_name("examples").join("disk_bench");
+        let scratch = self.work.join("writers");
+        std::fs::create_dir_all(&scratch)?;
+        let out = Command::new(&exe)
+            .arg(mib.to_string())
+            .env("BENCH_DIR", &scratch)
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        anyhow::ensure!(out.status.success(), "{} failed", exe.display());
+        let rows: Vec<WriterRow> =
+            String::from_utf8_lossy(&out.stdout).lines().filter_map(writer_row).collect();
+        let cp = rows.iter().find(|r| r.name == "cp (ref)").map(|r| r.mib_per_s);
+        let cp = cp.filter(|c| *c > 0.0).context("disk_bench printed no `cp (ref)` row")?;
+        let rw = rows.iter().find(|r| r.name == "read+write").map(|r| r.mib_per_s);
+        let rw = rw.filter(|c| *c > 0.0).context("disk_bench printed no `read+write` row")?;
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "### Each writer alone: a {} kernel, next to a copy of the raw disk\n",
+            bytes(mib << 20)
+        );
+        let _ = writeln!(t, "`cargo run --release -p baleen-disk --example disk_bench -- {mib}`: an incompressible kernel (the worst case for vmdk and gcp, which deflate) and an empty initrd, written by each format's writer in one process; `cp (ref)` is `std::fs::copy` of the raw EFI disk (as `cp`, copy_file_range(2): the kernel moves the bytes, no process touches them); `read+write` copies it through a 1 MiB buffer, as any program that makes the bytes must write them. The ratios compare bytes written per second. Goal (issue 9): within 2× of a raw copy. hybrid is the BIOS+EFI disk of qcow2-bios, aws and gcp before conversion.\n");
+        let _ = writeln!(t, "| writer | time | output | written per s | peak RSS | ÷ cp | ÷ read+write |\n|---|---|---|---|---|---|---|");
+        for r in &rows {
+            let _ = writeln!(
+                t,
+                "| {} | {:.2} s | {} MiB | {:.0} MiB/s | {} MiB | {:.2}× | {:.2}× |",
+                r.name,
+                r.secs,
+                r.out_mib,
+                r.mib_per_s,
+                r.rss_mib,
+                cp / r.mib_per_s.max(f64::MIN_POSITIVE),
+                rw / r.mib_per_s.max(f64::MIN_POSITIVE)
+            );
+        }
+        self.tables.push_str(&t);
+        self.tables.push('\n');
+        let _ = std::fs::remove_dir_all(&scratch);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn disk_bench_rows_parse() {
+        let r = super::writer_row(
+            "cp (ref)        0.52 s     1968 MiB/s     3 MiB RSS  (1025 MiB out)",
+        )
+        .unwrap();
+        assert_eq!((r.name.as_str(), r.out_mib, r.rss_mib), ("cp (ref)", 1025, 3));
+        assert!((r.secs - 0.52).abs() < 1e-9 && (r.mib_per_s - 1968.0).abs() < 1e-9);
+        let r = super::writer_row(
+            "dynamic-vhd     4.60 s      228 MiB/s     6 MiB RSS  (1025 MiB out)",
+        )
+        .unwrap();
+        assert_eq!(r.name, "dynamic-vhd");
+        assert!(super::writer_row("payload 1024 MiB; each row: seconds").is_none());
     }
 }

@@ -118,7 +118,7 @@ impl Bench {
     /// `compression` needs `size-growth`.
     pub fn run_all(&mut self, only: Option<&[String]>) -> Result<()> {
         type Section = fn(&mut Bench) -> Result<()>;
-        let sections: [(&str, Section); 10] = [
+        let sections: [(&str, Section); 11] = [
             ("builds", Bench::build_times),
             ("sizes", Bench::sizes),
             ("size-growth", Bench::size_growth),
@@ -128,6 +128,7 @@ impl Bench {
             ("compression", Bench::compression),
             ("examples", Bench::examples),
             ("big-formats", Bench::big_formats),
+            ("writers", Bench::writers),
             ("formats", |_| Ok(())),
         ];
         if let Some(only) = only {
