@@ -170,7 +170,7 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
             index = std::sync::Arc::new(index.overlay(&updates, &sec.suite));
         }
         let closure = index
-            .resolve(&debian.packages, &debian.exclude)
+            .resolve(&debian.for_arch(arch), &debian.exclude)
             .map_err(|cause| Error::Resolve { dir: dir.to_owned(), cause })?;
         packages.extend(closure.into_iter().map(|p| Locked {
             arch: arch.clone(),

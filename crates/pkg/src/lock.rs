@@ -57,6 +57,12 @@ pub fn request_hash(debian: &Debian, suite: &str, arches: &[String]) -> String {
     for a in arches {
         h.update(format!("arch {a}\n").as_bytes());
     }
+    // Only when given, so that locks written before the option existed stay fresh.
+    for (a, list) in &debian.arch_packages {
+        for p in list {
+            h.update(format!("arch-package {a} {p}\n").as_bytes());
+        }
+    }
     // Only when on, so that locks written before the option existed stay fresh.
     if debian.security {
         h.update(b"security\n");
@@ -190,6 +196,7 @@ mod tests {
             security: false,
             security_mirror: None,
             keyring: None,
+            arch_packages: Default::default(),
         };
         let a = request_hash(&d, "bookworm", &["amd64".into()]);
         assert_ne!(a, request_hash(&d, "trixie", &["amd64".into()]));
@@ -199,7 +206,12 @@ mod tests {
         // The mirror is not part of the request.
         let d3 = Debian { mirror: Some("http://elsewhere".into()), ..d.clone() };
         assert_eq!(a, request_hash(&d3, "bookworm", &["amd64".into()]));
-        let d4 = Debian { security: true, ..d };
+        let d4 = Debian { security: true, ..d.clone() };
         assert_ne!(a, request_hash(&d4, "bookworm", &["amd64".into()]));
+        let d5 = Debian {
+            arch_packages: [("arm64".to_owned(), vec!["k".to_owned()])].into_iter().collect(),
+            ..d
+        };
+        assert_ne!(a, request_hash(&d5, "bookworm", &["amd64".into()]));
     }
 }

@@ -83,7 +83,12 @@ pub struct BuildSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Debian {
     /// Package names; their `Depends`/`Pre-Depends` closure is installed.
+    #[serde(default)]
     pub packages: Vec<String>,
+    /// More package names for one architecture only (a kernel is `linux-image-cloud-amd64`
+    /// on amd64, `linux-image-cloud-arm64` on arm64), by Debian architecture.
+    #[serde(default)]
+    pub arch_packages: std::collections::BTreeMap<String, Vec<String>>,
     /// Packages left out of the closure even when something depends on them.
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -108,6 +113,14 @@ pub struct Debian {
     /// instead of Debian's for the main suite's InRelease: a private mirror (apt's `signed-by`).
     #[serde(default)]
     pub keyring: Option<String>,
+}
+
+impl Debian {
+    /// The packages asked for on `arch`: `packages`, then `arch-packages` of that architecture.
+    pub fn for_arch(&self, arch: &str) -> Vec<String> {
+        let extra = self.arch_packages.get(arch).into_iter().flatten();
+        self.packages.iter().chain(extra).cloned().collect()
+    }
 }
 
 fn default_true() -> bool {
@@ -294,6 +307,15 @@ impl BuildSpec {
                     "rust[{i}] ({}): path {:?} leaves the image root",
                     r.package, r.path
                 ));
+            }
+        }
+        if let Some(d) = &self.debian {
+            for a in d.arch_packages.keys() {
+                if !matches!(a.as_str(), "amd64" | "arm64" | "riscv64") {
+                    return invalid(format!(
+                        "debian.arch-packages: {a:?} is not one of amd64, arm64, riscv64"
+                    ));
+                }
             }
         }
         if let Some(k) = self.debian.as_ref().and_then(|d| d.keyring.as_deref()) {

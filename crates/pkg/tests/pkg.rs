@@ -480,13 +480,13 @@ fn serve_dir(root: PathBuf) -> u16 {
 
 /// A package directory using the private archive of tests/fixtures/release/private (signed by
 /// the fixture's test key, trusted through `debian.keyring`), served from loopback.
-fn private_archive_pkg(root: &Path, packages: &str) -> PathBuf {
+fn private_archive_pkg(root: &Path, debian: &str) -> PathBuf {
     let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release");
     let port = serve_dir(fx.join("private"));
     let d = pkg_dir(
         root,
         &format!(
-            "image: private\ndebian:\n  packages: [{packages}]\n  mirror: http://127.0.0.1:{port}\n  keyring: test-key.gpg\n"
+            "image: private\ndebian:\n  {debian}\n  mirror: http://127.0.0.1:{port}\n  keyring: test-key.gpg\n"
         ),
     );
     std::fs::copy(fx.join("test-key.gpg"), d.join("test-key.gpg")).unwrap();
@@ -504,7 +504,7 @@ fn private_options(root: &Path) -> Options {
 #[test]
 fn a_private_archive_signed_by_the_keyring_named_in_build_yml() {
     let t = tempfile::tempdir().unwrap();
-    let d = private_archive_pkg(t.path(), "baleen-hello");
+    let d = private_archive_pkg(t.path(), "packages: [baleen-hello]");
     let o = private_options(t.path());
     let lock = baleen_pkg::lock(&d, &o).unwrap();
     assert_eq!(lock.packages.len(), 1);
@@ -514,23 +514,12 @@ fn a_private_archive_signed_by_the_keyring_named_in_build_yml() {
     );
     let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
     let built = baleen_pkg::build(&d, &o, &mut sink, false).unwrap();
-    let blob = |d: &str| t.path().join("out/blobs/sha256").join(d.trim_start_matches("sha256:"));
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blob(&built.digest)).unwrap()).unwrap();
-    let m: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap(),
-    )
-    .unwrap();
-    let f = std::fs::File::open(blob(m["layers"][0]["digest"].as_str().unwrap())).unwrap();
-    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    let mut greeting = String::new();
-    for e in a.entries().unwrap() {
-        let mut e = e.unwrap();
-        if e.path().unwrap().to_str() == Some("usr/share/baleen-hello/greeting") {
-            e.read_to_string(&mut greeting).unwrap();
-        }
-    }
-    assert_eq!(greeting, "hello from a private archive\n");
+    let greetings = file_per_platform(&t.path().join("out"), &built.digest, "greeting");
+    assert_eq!(
+        greetings,
+        [("amd64".into(), "hello from a private archive\n".into())],
+        "one platform, the .deb's file in its layer"
+    );
 
     // Without the keyring, Debian's keys are trusted, and they did not sign this archive.
     let yml = std::fs::read_to_string(d.join("build.yml")).unwrap();
@@ -539,12 +528,68 @@ fn a_private_archive_signed_by_the_keyring_named_in_build_yml() {
     assert!(err.contains("no valid signature by a Debian archive key"), "{err}");
 }
 
+/// For each platform of the image index `digest` in the layout: its architecture and the
+/// contents of the first file of its first layer whose name ends with `suffix`.
+fn file_per_platform(layout: &Path, digest: &str, suffix: &str) -> Vec<(String, String)> {
+    let blob = |d: &str| layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let json = |d: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(blob(d)).unwrap()).unwrap()
+    };
+    let index = json(digest);
+    let mut out = Vec::new();
+    for m in index["manifests"].as_array().unwrap() {
+        let arch = m["platform"]["architecture"].as_str().unwrap().to_owned();
+        let manifest = json(m["digest"].as_str().unwrap());
+        let f =
+            std::fs::File::open(blob(manifest["layers"][0]["digest"].as_str().unwrap())).unwrap();
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
+        let mut text = String::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str().is_some_and(|p| p.ends_with(suffix)) {
+                e.read_to_string(&mut text).unwrap();
+                break;
+            }
+        }
+        out.push((arch, text));
+    }
+    out
+}
+
+/// `debian.arch-packages`: a package asked for on one architecture only is locked and
+/// installed for that one, each platform from its own architecture's index and `.deb`s.
+#[test]
+fn arch_packages_are_locked_and_installed_per_platform() {
+    let t = tempfile::tempdir().unwrap();
+    let d = private_archive_pkg(
+        t.path(),
+        "arch-packages:\n    amd64: [baleen-hello]\n    arm64: [baleen-greeting-arm64]",
+    );
+    let mut o = private_options(t.path());
+    o.arches = Some(vec!["amd64".into(), "arm64".into()]);
+    let lock = baleen_pkg::lock(&d, &o).unwrap();
+    let names =
+        |arch: &str| -> Vec<String> { lock.for_arch(arch).map(|p| p.name.clone()).collect() };
+    assert_eq!(names("amd64"), ["baleen-hello"]);
+    assert_eq!(names("arm64"), ["baleen-greeting-arm64"]);
+    let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
+    let built = baleen_pkg::build(&d, &o, &mut sink, false).unwrap();
+    let got = file_per_platform(&t.path().join("out"), &built.digest, "greeting");
+    assert_eq!(
+        got,
+        [
+            ("amd64".into(), "hello from a private archive\n".into()),
+            ("arm64".into(), "hello from arm64\n".into())
+        ]
+    );
+}
+
 /// `pkg lock` of a package whose dependency no version in the archive meets: the error names
 /// the package, the dependency, and what the archive has for each alternative.
 #[test]
 fn an_unsatisfiable_dependency_is_named_by_pkg_lock() {
     let t = tempfile::tempdir().unwrap();
-    let d = private_archive_pkg(t.path(), "baleen-app");
+    let d = private_archive_pkg(t.path(), "packages: [baleen-app]");
     let err = baleen_pkg::lock(&d, &private_options(t.path())).unwrap_err().to_string();
     assert!(
         err.contains(
