@@ -16,7 +16,8 @@
 //! service ignoring SIGTERM killed after the grace, beside one restarted once by
 //! `org.baleen.restart=on-failure` and one whose uid, gids, rlimits, ambient capabilities,
 //! noNewPrivileges, oomScoreAdj and sysctl are read back from /proc, an orphan reaped by init,
-//! loopback up, `createInRoot` links, cgroup CPU weight and max, and resolv.conf's target made.
+//! loopback up, `createInRoot` links, cgroup CPU weight and max, resolv.conf's target made, and
+//! /etc/sysctl.d applied.
 
 mod harness;
 
@@ -466,7 +467,8 @@ fn an_onboot_failure_under_the_poweroff_policy_ends_the_boot() {
 /// A service that ignores SIGTERM is killed (status 137) once `baleen.shutdown_grace` is
 /// over; the polite one exits on TERM; onshutdown runs after both are gone. Beside them: a
 /// restart, a process identity, an orphan reaped, lo up in init's and a new namespace,
-/// runtime.json links made in and out of the root namespace, CPU limits, resolv.conf's target.
+/// runtime.json links made in and out of the root namespace, CPU limits, resolv.conf's target,
+/// /etc/sysctl.d.
 #[test]
 fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
     let containers = vec![
@@ -484,7 +486,7 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
         // Powers off once both have set their traps (they print after), read from init's logs.
         // Before that, from init's namespaces: the orphan left by `orphaner` was reaped (no
         // zombie), lo is up, the dummy links went into netcheck's namespace and not here, and
-        // init made the target of the /etc/resolv.conf symlink.
+        // init made the target of the /etc/resolv.conf symlink and applied /etc/sysctl.d.
         C {
             pid_host: true,
             caps: &["CAP_NET_ADMIN"],
@@ -505,6 +507,7 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
                  ip link show dm0 >/dev/null 2>&1 || echo dm0-not-in-root; \
                  ip link show dm1 >/dev/null 2>&1 || echo dm1-not-in-root; \
                  [ -f /hostrun/resolvconf/resolv.conf ] && echo resolv-target-made; \
+                 echo ttl $(cat /proc/sys/net/ipv4/ip_default_ttl); \
                  kill -USR2 1",
             )
         },
@@ -634,6 +637,7 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
         "zz-poweroff: dm0-not-in-root",
         "zz-poweroff: dm1-not-in-root",
         "zz-poweroff: resolv-target-made",
+        "zz-poweroff: ttl 42",
         "netcheck: netns-lo-up",
         "netcheck: dm0-here",
         "netcheck: dm1-here",

@@ -209,6 +209,8 @@ pub fn build_initrd(
     std::fs::copy(init, root.join("init")).unwrap();
     std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
     write(&root.join("etc/test-file"), "hello from files\n");
+    // A sysctl file an image adds with `files:`, applied by init before any container.
+    write(&root.join("etc/sysctl.d/90-test.conf"), "# a comment\nnet.ipv4.ip_default_ttl = 42\n");
     // As LinuxKit's init image: dhcpcd writes resolv.conf through this link; init makes its target.
     std::os::unix::fs::symlink("/run/resolvconf/resolv.conf", root.join("etc/resolv.conf"))
         .unwrap();
