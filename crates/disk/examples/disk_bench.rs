@@ -43,9 +43,11 @@ fn main() {
     let mib: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(256);
     let stub = std::fs::read("/usr/lib/systemd/boot/efi/linuxx64.efi.stub")
         .expect("install systemd-boot-efi for the stub");
-    let dir =
-        tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into()))
-            .unwrap();
+    // BENCH_KEEP=1 leaves the outputs, to look into.
+    let dir = tempfile::Builder::new()
+        .keep(std::env::var_os("BENCH_KEEP").is_some())
+        .tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into()))
+        .unwrap();
     let p = |n: &str| dir.path().join(n);
     // An incompressible "kernel" of N MiB.
     {

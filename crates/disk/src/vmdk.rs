@@ -67,7 +67,14 @@ fn pack(g: u64, data: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut packed = Vec::with_capacity(GRAIN as usize + 1024);
     packed.extend_from_slice(&(g * GRAIN_SECTORS).to_le_bytes());
     packed.extend_from_slice(&[0; 4]);
-    let mut z = ZlibEncoder::new(packed, Compression::default());
+    // Already-compressed grains (the kernel, the gzip'd initrd) are stored: deflate would
+    // spend its full time on them for nothing (see baleen_formats::incompressible).
+    let level = if baleen_formats::incompressible(data) {
+        Compression::none()
+    } else {
+        Compression::default()
+    };
+    let mut z = ZlibEncoder::new(packed, level);
     z.write_all(data)?;
     let mut packed = z.finish()?;
     let clen = (packed.len() - 12) as u32;

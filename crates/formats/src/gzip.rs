@@ -31,8 +31,44 @@ struct Job {
     reply: SyncSender<io::Result<Vec<u8>>>,
 }
 
+/// Whether deflating `data` would not pay: a quick trial deflate of three 4 KiB samples (start,
+/// middle, end) saves under 1 %. Disk images and initrds are mostly already-compressed bytes
+/// (a gzip'd initrd inside a disk, `.ko.xz` modules, firmware), on which zlib spends its full
+/// time to gain nothing; such a block is stored instead (deflate's stored blocks, still one
+/// valid stream) at copy speed. The answer depends only on the bytes, so the output stays
+/// deterministic; a block that would have shrunk by under ~1 % may be stored, never more.
+pub fn incompressible(data: &[u8]) -> bool {
+    const SAMPLE: usize = 4096;
+    if data.len() < 4 * SAMPLE {
+        return false;
+    }
+    let mid = data.len() / 2 - SAMPLE / 2;
+    // Level 2, not 1: zlib-rs's level 1 (as zlib-ng's) codes with the fixed Huffman table only,
+    // which cannot see a skewed byte distribution (a FAT, sequential numbers), so it would call
+    // such bytes incompressible.
+    let mut c = Compress::new(Compression::new(2), false);
+    let mut out = Vec::with_capacity(3 * SAMPLE + 1024);
+    for part in [&data[..SAMPLE], &data[mid..mid + SAMPLE], &data[data.len() - SAMPLE..]] {
+        let before = c.total_in();
+        while c.total_in() - before < SAMPLE as u64 {
+            let done = (c.total_in() - before) as usize;
+            out.reserve(SAMPLE);
+            if c.compress_vec(&part[done..], &mut out, FlushCompress::None).is_err() {
+                return false;
+            }
+        }
+    }
+    out.reserve(SAMPLE);
+    if c.compress_vec(&[], &mut out, FlushCompress::Finish).is_err() {
+        return false;
+    }
+    (c.total_out() as usize) * 100 >= 3 * SAMPLE * 99
+}
+
 /// Deflates one block on its own; `last` ends the stream, otherwise a sync flush aligns it.
+/// An [`incompressible`] block is stored, not deflated.
 pub fn deflate_block(data: &[u8], last: bool, level: Compression) -> io::Result<Vec<u8>> {
+    let level = if incompressible(data) { Compression::none() } else { level };
     let mut c = Compress::new(level, false);
     let mut out = Vec::with_capacity(data.len() / 2 + 1024);
     let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
@@ -295,6 +331,49 @@ mod tests {
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&reference[..]).read_to_end(&mut back).unwrap();
         assert!(back == data);
+    }
+
+    /// Bytes no deflate can shrink (xorshift), as a gzip'd initrd or kernel is.
+    fn noise(n: usize) -> Vec<u8> {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn incompressible_blocks_are_stored_and_others_deflated() {
+        let n = noise(BLOCK_SIZE);
+        assert!(incompressible(&n));
+        let stored = deflate_block(&n, false, Compression::best()).unwrap();
+        // Stored blocks: 5 bytes of header per ≤ 64 KiB, plus the sync flush's empty block.
+        assert!(stored.len() <= n.len() + 5 * (n.len() / 65535 + 1) + 10, "{}", stored.len());
+        // Mostly-compressible and tiny inputs are deflated as before.
+        let text = sample(BLOCK_SIZE);
+        assert!(!incompressible(&text));
+        assert!(!incompressible(&n[..8000]));
+        let mut mixed = n[..BLOCK_SIZE / 2].to_vec();
+        mixed.extend(vec![7u8; BLOCK_SIZE / 2]);
+        assert!(!incompressible(&mixed), "compressible at the middle and end samples");
+        // A FAT of one contiguous file: sequential u32 cluster numbers, no repeats for LZ77 to
+        // find, but skewed bytes that Huffman coding shrinks to ~60 %.
+        let fat: Vec<u8> = (2..BLOCK_SIZE as u32 / 4 + 2).flat_map(u32::to_le_bytes).collect();
+        assert!(!incompressible(&fat), "a FAT table is compressible");
+        // Whatever was chosen, the stream round-trips, with 1 thread and with 3.
+        let mut data = n.clone();
+        data.extend(sample(BLOCK_SIZE + 99));
+        data.extend(noise(3 * BLOCK_SIZE / 2));
+        let one = gz(&data, 1);
+        assert_eq!(one, gz(&data, 3));
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&one[..]).read_to_end(&mut back).unwrap();
+        assert!(back == data);
+        assert!(one.len() < data.len(), "the text block still shrank: {}", one.len());
     }
 
     #[test]

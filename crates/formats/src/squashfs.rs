@@ -71,8 +71,12 @@ pub struct SquashfsWriter<W: Write + Seek> {
 /// Blocks per batch and thread: enough to keep the threads busy, little memory (128 KiB each).
 const BATCH_PER_THREAD: usize = 4;
 
-/// zlib of `data`, or `None` when that is not smaller.
+/// zlib of `data`, or `None` when that is not smaller (stored as is, as squashfs allows) or
+/// would not pay (already-compressed bytes, see [`crate::gzip::incompressible`]).
 fn compress(data: &[u8], level: flate2::Compression) -> io::Result<Option<Vec<u8>>> {
+    if crate::gzip::incompressible(data) {
+        return Ok(None);
+    }
     let mut z = ZlibEncoder::new(Vec::with_capacity(data.len() / 2), level);
     z.write_all(data)?;
     let c = z.finish()?;
