@@ -45,7 +45,7 @@ fn main() {
         .expect("install systemd-boot-efi for the stub");
     // BENCH_KEEP=1 leaves the outputs, to look into.
     let dir = tempfile::Builder::new()
-        .keep(std::env::var_os("BENCH_KEEP").is_some())
+        .disable_cleanup(std::env::var_os("BENCH_KEEP").is_some())
         .tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into()))
         .unwrap();
     let p = |n: &str| dir.path().join(n);
