@@ -1,13 +1,17 @@
 //! A `Packages` index and the dependency closure of a set of package names.
 //!
 //! The resolver follows `Pre-Depends` and `Depends` (not `Recommends`/`Suggests`), takes the first
-//! satisfiable alternative of `a | b`, the highest version that meets a constraint, and a virtual
-//! package's first provider by name when no real package has the name. It does not check
+//! alternative of `a | b` whose own dependencies can be met (backtracking to the next when not),
+//! the highest version that meets a constraint, and a virtual package's first provider by name
+//! when no real package has the name. It does not check
 //! `Conflicts`/`Breaks`: an image is assembled from one archive snapshot, where they hold. It is
 //! deterministic: same index, same request, same closure.
 
 use super::version::{compare, Op};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// How many second-choice alternatives one resolution may try (see `Index::run`).
+const BACKTRACK_BUDGET: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -223,6 +227,23 @@ impl Index {
                 })?;
             self.choose(pkg, &mut chosen, &mut queue);
         }
+        let mut budget = BACKTRACK_BUDGET;
+        let chosen = self.run(chosen, queue, exclude, &mut budget)?;
+        Ok(chosen.into_values().cloned().collect())
+    }
+
+    /// Works through `queue` until every clause holds. At a clause with several alternatives the
+    /// archive can give, each is tried in order with the rest of the resolution (a copy of the
+    /// state), and the first that completes wins: `a | b` where `a` needs something missing
+    /// resolves with `b`. `budget` caps the alternatives tried, against pathological indexes;
+    /// when everything fails, the error is the first alternative's (the one apt would take).
+    fn run<'a>(
+        &'a self,
+        mut chosen: BTreeMap<String, &'a Package>,
+        mut queue: VecDeque<(&'a Package, Clause)>,
+        exclude: &[String],
+        budget: &mut usize,
+    ) -> Result<BTreeMap<String, &'a Package>, Error> {
         while let Some((from, clause)) = queue.pop_front() {
             let satisfied = clause.iter().any(|r| {
                 exclude.contains(&r.name)
@@ -232,30 +253,55 @@ impl Index {
             if satisfied {
                 continue;
             }
-            let pick = clause.iter().find_map(|r| {
-                let real = self
-                    .packages
-                    .get(&r.name)
-                    .and_then(|l| l.iter().find(|p| meets(&p.version, &r.constraint)));
-                // A real package already chosen at a version that fails the constraint cannot be
-                // replaced by another version: only one version of a name is installed.
-                if real.is_some() && chosen.contains_key(&r.name) {
-                    return None;
-                }
-                real.or_else(|| self.first_provider(&r.name, r.constraint.as_ref()))
-            });
-            match pick {
-                Some(p) => self.choose(p, &mut chosen, &mut queue),
-                None => {
+            let picks: Vec<&Package> = clause
+                .iter()
+                .filter_map(|r| {
+                    let real = self
+                        .packages
+                        .get(&r.name)
+                        .and_then(|l| l.iter().find(|p| meets(&p.version, &r.constraint)));
+                    // A real package already chosen at a version that fails the constraint
+                    // cannot be replaced by another version: only one version of a name is
+                    // installed.
+                    if real.is_some() && chosen.contains_key(&r.name) {
+                        return None;
+                    }
+                    real.or_else(|| self.first_provider(&r.name, r.constraint.as_ref()))
+                })
+                .collect();
+            match picks.as_slice() {
+                [] => {
                     return Err(Error::Unsatisfiable {
                         package: format!("{} {}", from.name, from.version),
                         dependency: clause_text(&clause),
                         why: self.why(&clause, &chosen),
                     })
                 }
+                [only] => self.choose(only, &mut chosen, &mut queue),
+                [first, rest @ ..] => {
+                    let attempt = |p: &'a Package, budget: &mut usize| {
+                        let (mut c, mut q) = (chosen.clone(), queue.clone());
+                        self.choose(p, &mut c, &mut q);
+                        self.run(c, q, exclude, budget)
+                    };
+                    let first_error = match attempt(first, budget) {
+                        Ok(done) => return Ok(done),
+                        Err(e) => e,
+                    };
+                    for p in rest {
+                        if *budget == 0 {
+                            break;
+                        }
+                        *budget -= 1;
+                        if let Ok(done) = attempt(p, budget) {
+                            return Ok(done);
+                        }
+                    }
+                    return Err(first_error);
+                }
             }
         }
-        Ok(chosen.into_values().cloned().collect())
+        Ok(chosen)
     }
 
     fn choose<'a>(
@@ -454,6 +500,47 @@ Depends: libc6 (>= 3.0)
         let idx = Index::parse("amd64", PACKAGES);
         let err = idx.resolve(&["app".into(), "no-such-pkg".into()], &[]).unwrap_err().to_string();
         assert!(err.contains("unknown Debian package \"no-such-pkg\""), "{err}");
+    }
+
+    #[test]
+    fn an_alternative_whose_dependencies_fail_gives_way_to_the_next() {
+        let idx = Index::parse(
+            "amd64",
+            "\
+Package: app
+Version: 1
+Architecture: amd64
+Depends: first | second, tail
+
+Package: first
+Version: 1
+Architecture: amd64
+Depends: base, gone (>= 2)
+
+Package: gone
+Version: 1
+Architecture: amd64
+
+Package: second
+Version: 1
+Architecture: amd64
+Depends: base
+
+Package: base
+Version: 1
+Architecture: amd64
+
+Package: tail
+Version: 1
+Architecture: amd64
+Depends: first | second
+",
+        );
+        let got = idx.resolve(&["app".into()], &[]).unwrap();
+        assert_eq!(names(&got), ["app=1", "base=1", "second=1", "tail=1"]);
+        // With no way out, the error is about the first alternative, as without backtracking.
+        let err = idx.resolve(&["first".into()], &[]).unwrap_err().to_string();
+        assert!(err.contains("first 1's dependency \"gone (>= 2)\""), "{err}");
     }
 
     #[test]
