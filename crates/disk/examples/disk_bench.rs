@@ -32,6 +32,9 @@ fn bios_loader() -> Option<BiosLoader> {
 }
 
 /// Writes every dirty page back (sync(1)).
+/// Runs per step; the fastest is reported.
+const RUNS: usize = 3;
+
 fn settle() {
     let _ = std::process::Command::new("sync").status();
 }
@@ -71,145 +74,113 @@ fn main() {
         w.flush().unwrap();
     }
     std::fs::write(p("initrd"), b"").unwrap();
-    println!("payload {mib} MiB; each row: seconds, MiB/s of output, peak RSS MiB");
-    let report = |name: &str, t: Instant, out: &str| {
-        let secs = t.elapsed().as_secs_f64();
-        let len = std::fs::metadata(p(out)).unwrap().len();
+    println!(
+        "payload {mib} MiB; each row: seconds (best of {RUNS}), MiB/s of output, peak RSS MiB"
+    );
+    let keep = std::env::var_os("BENCH_KEEP").is_some();
+    // Runs `f` (which writes `file`) RUNS times and prints the fastest: the first run also
+    // brings its inputs into the page cache, which this machine's may have let go. Before each
+    // run the previous outputs are deleted or synced, so no run pays for another's write-back.
+    let step = |name: &str, file: &str, f: &mut dyn FnMut(BufWriter<File>)| {
+        let mut best = f64::MAX;
+        let mut rss = 0;
+        for _ in 0..RUNS {
+            let _ = std::fs::remove_file(p(file));
+            settle();
+            reset_peak();
+            let t = Instant::now();
+            f(BufWriter::with_capacity(1 << 20, File::create(p(file)).unwrap()));
+            best = best.min(t.elapsed().as_secs_f64());
+            rss = rss.max(peak_rss_mib());
+        }
+        let len = std::fs::metadata(p(file)).unwrap().len();
         println!(
-            "{name:<12} {secs:>7.2} s {:>8.0} MiB/s {:>5} MiB RSS  ({} MiB out)",
-            len as f64 / secs / 1048576.0,
-            peak_rss_mib(),
+            "{name:<12} {best:>7.2} s {:>8.0} MiB/s {rss:>5} MiB RSS  ({} MiB out)",
+            len as f64 / best / 1048576.0,
             len >> 20
         );
-        // Each step starts with no write-back of the previous ones pending, so that none pays
-        // for another's dirty pages: outputs no later step reads are deleted (their dirty
-        // pages dropped, unless BENCH_KEEP), the rest synced.
-        if !["uki.efi", "disk-efi.img"].contains(&out) && std::env::var_os("BENCH_KEEP").is_none() {
-            let _ = std::fs::remove_file(p(out));
+        // Outputs no later step reads go (their dirty pages dropped), unless BENCH_KEEP.
+        if !keep && !["uki.efi", "disk-efi.img"].contains(&file) {
+            let _ = std::fs::remove_file(p(file));
         }
-        settle();
     };
-    settle();
-    let out = |n: &str| BufWriter::with_capacity(1 << 20, File::create(p(n)).unwrap());
+    let input = |n: &str| BufReader::with_capacity(1 << 20, File::open(p(n)).unwrap());
 
-    reset_peak();
-    let t = Instant::now();
-    let mut w = HashingWriter::new(out("uki.efi"));
-    let parts = UkiParts {
-        kernel: &mut BufReader::new(File::open(p("kernel")).unwrap()),
-        initrd: &mut BufReader::new(File::open(p("initrd")).unwrap()),
-        cmdline: b"console=ttyS0",
-        osrel: b"ID=baleen\n",
-    };
-    write_uki(&stub, parts, &mut w).unwrap();
-    let (mut bw, seed, uki_len) = w.finish();
-    bw.flush().unwrap();
-    report("uki", t, "uki.efi");
-
-    reset_peak();
-    let t = Instant::now();
-    let mut o = out("disk-efi.img");
-    let layout = write_efi_disk(
-        &mut BufReader::new(File::open(p("uki.efi")).unwrap()),
-        uki_len,
-        &seed,
-        &mut o,
-    )
-    .unwrap();
-    o.flush().unwrap();
-    drop(o);
-    report("raw-efi", t, "disk-efi.img");
-
-    reset_peak();
-    let t = Instant::now();
-    std::fs::copy(p("disk-efi.img"), p("copy.img")).unwrap();
-    report("cp (ref)", t, "copy.img");
-    let t = Instant::now();
-    {
-        let mut r = BufReader::with_capacity(1 << 20, File::open(p("disk-efi.img")).unwrap());
-        let mut o = out("copy2.img");
-        std::io::copy(&mut r, &mut o).unwrap();
+    let mut uki = (Vec::new(), 0);
+    step("uki", "uki.efi", &mut |o| {
+        let mut w = HashingWriter::new(o);
+        let parts = UkiParts {
+            kernel: &mut input("kernel"),
+            initrd: &mut input("initrd"),
+            cmdline: b"console=ttyS0",
+            osrel: b"ID=baleen\n",
+        };
+        write_uki(&stub, parts, &mut w).unwrap();
+        let (mut bw, seed, len) = w.finish();
+        bw.flush().unwrap();
+        uki = (seed.to_vec(), len);
+    });
+    let (seed, uki_len) = uki;
+    let mut size = 0;
+    step("raw-efi", "disk-efi.img", &mut |mut o| {
+        size = write_efi_disk(&mut input("uki.efi"), uki_len, &seed, &mut o).unwrap().disk_size;
         o.flush().unwrap();
-    }
-    report("read+write", t, "copy2.img");
+    });
+    step("cp (ref)", "copy.img", &mut |o| {
+        drop(o);
+        std::fs::copy(p("disk-efi.img"), p("copy.img")).unwrap();
+    });
+    step("read+write", "copy2.img", &mut |mut o| {
+        std::io::copy(&mut input("disk-efi.img"), &mut o).unwrap();
+        o.flush().unwrap();
+    });
 
-    let size = layout.disk_size;
     let raw = || File::open(p("disk-efi.img")).unwrap();
-    type Step = Box<dyn Fn(&mut File, &mut BufWriter<File>)>;
-    let steps: Vec<(&str, &str, Step)> = vec![
+    let seed = &seed[..];
+    type Convert<'a> = Box<dyn Fn(&mut File, &mut BufWriter<File>) + 'a>;
+    let steps: Vec<(&str, &str, Convert)> = vec![
         (
             "qcow2-efi",
             "disk.qcow2",
-            Box::new(move |r, o| {
+            Box::new(|r, o| {
                 write_qcow2(r, size, o).unwrap();
             }),
         ),
-        (
-            "vhd",
-            "disk.vhd",
-            Box::new(move |r, o| write_vhd(r, size, VhdKind::Fixed, &seed, o).unwrap()),
-        ),
+        ("vhd", "disk.vhd", Box::new(|r, o| write_vhd(r, size, VhdKind::Fixed, seed, o).unwrap())),
         (
             "dynamic-vhd",
             "dyn.vhd",
-            Box::new(move |r, o| write_vhd(r, size, VhdKind::Dynamic, &seed, o).unwrap()),
+            Box::new(|r, o| write_vhd(r, size, VhdKind::Dynamic, seed, o).unwrap()),
         ),
-        (
-            "vmdk",
-            "disk.vmdk",
-            Box::new(move |r, o| write_vmdk(r, size, "disk.vmdk", &seed, o).unwrap()),
-        ),
-        ("gcp", "disk.img.tar.gz", Box::new(move |r, o| write_gcp_tar(r, size, o).unwrap())),
+        ("vmdk", "disk.vmdk", Box::new(|r, o| write_vmdk(r, size, "disk.vmdk", seed, o).unwrap())),
+        ("gcp", "disk.img.tar.gz", Box::new(|r, o| write_gcp_tar(r, size, o).unwrap())),
     ];
     for (name, file, f) in steps {
-        reset_peak();
-        let t = Instant::now();
-        let mut o = out(file);
-        f(&mut raw(), &mut o);
-        o.flush().unwrap();
-        drop(o);
-        report(name, t, file);
+        step(name, file, &mut |mut o| {
+            f(&mut raw(), &mut o);
+            o.flush().unwrap();
+        });
     }
     if let Some(loader) = bios_loader() {
         let kernel_len = std::fs::metadata(p("kernel")).unwrap().len();
-        reset_peak();
-        let t = Instant::now();
-        let mut o = out("disk-bios.img");
-        let (mut k, mut i) = (BufReader::new(File::open(p("kernel")).unwrap()), &b""[..]);
-        write_bios_disk(&loader, boot(&mut k, kernel_len, &mut i), &seed, None, &mut o).unwrap();
-        o.flush().unwrap();
-        drop(o);
-        report("raw-bios", t, "disk-bios.img");
-
+        step("raw-bios", "disk-bios.img", &mut |mut o| {
+            let (mut k, mut i) = (input("kernel"), &b""[..]);
+            write_bios_disk(&loader, boot(&mut k, kernel_len, &mut i), seed, None, &mut o).unwrap();
+            o.flush().unwrap();
+        });
         // The BIOS+EFI disk of qcow2-bios, aws and gcp: SYSLINUX and the UKI on one ESP.
-        reset_peak();
-        let t = Instant::now();
-        let mut o = out("disk-hybrid.img");
-        let (mut k, mut i) = (BufReader::new(File::open(p("kernel")).unwrap()), &b""[..]);
-        let mut uki = BufReader::new(File::open(p("uki.efi")).unwrap());
-        write_hybrid_disk(
-            &loader,
-            boot(&mut k, kernel_len, &mut i),
-            &mut uki,
-            uki_len,
-            &seed,
-            None,
-            &mut o,
-        )
-        .unwrap();
-        o.flush().unwrap();
-        drop(o);
-        report("hybrid", t, "disk-hybrid.img");
+        step("hybrid", "disk-hybrid.img", &mut |mut o| {
+            let (mut k, mut i) = (input("kernel"), &b""[..]);
+            let files = boot(&mut k, kernel_len, &mut i);
+            write_hybrid_disk(&loader, files, &mut input("uki.efi"), uki_len, seed, None, &mut o)
+                .unwrap();
+            o.flush().unwrap();
+        });
     } else {
         eprintln!("note: no /usr/bin/syslinux or /usr/lib/syslinux/mbr: BIOS writers left out");
     }
-
-    reset_peak();
-    let t = Instant::now();
-    let mut o = out("efi.iso");
-    write_efi_iso(&mut BufReader::new(File::open(p("uki.efi")).unwrap()), uki_len, &seed, &mut o)
-        .unwrap();
-    o.flush().unwrap();
-    drop(o);
-    report("iso-efi", t, "efi.iso");
+    step("iso-efi", "efi.iso", &mut |mut o| {
+        write_efi_iso(&mut input("uki.efi"), uki_len, seed, &mut o).unwrap();
+        o.flush().unwrap();
+    });
 }

@@ -67,16 +67,19 @@ fn pack(g: u64, data: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut packed = Vec::with_capacity(GRAIN as usize + 1024);
     packed.extend_from_slice(&(g * GRAIN_SECTORS).to_le_bytes());
     packed.extend_from_slice(&[0; 4]);
-    // Already-compressed grains (the kernel, the gzip'd initrd) are stored: deflate would
-    // spend its full time on them for nothing (see baleen_formats::incompressible).
-    let level = if baleen_formats::incompressible(data) {
-        Compression::none()
+    let mut packed = if baleen_formats::incompressible(data) {
+        // Already-compressed grains (the kernel, the gzip'd initrd) are stored: deflate would
+        // spend its full time on them for nothing. A zlib stream: header (deflate, 32 KiB
+        // window, no dictionary, FCHECK making it a multiple of 31), stored blocks, Adler-32.
+        packed.extend_from_slice(&[0x78, 0x01]);
+        packed.extend(baleen_formats::stored_deflate(data, true));
+        packed.extend_from_slice(&adler2::adler32_slice(data).to_be_bytes());
+        packed
     } else {
-        Compression::default()
+        let mut z = ZlibEncoder::new(packed, Compression::default());
+        z.write_all(data)?;
+        z.finish()?
     };
-    let mut z = ZlibEncoder::new(packed, level);
-    z.write_all(data)?;
-    let mut packed = z.finish()?;
     let clen = (packed.len() - 12) as u32;
     packed[8..12].copy_from_slice(&clen.to_le_bytes());
     packed.resize(packed.len().next_multiple_of(SECTOR as usize), 0);

@@ -45,10 +45,24 @@ pub fn incompressible(data: &[u8]) -> bool {
     let mid = data.len() / 2 - SAMPLE / 2;
     // Level 2, not 1: zlib-rs's level 1 (as zlib-ng's) codes with the fixed Huffman table only,
     // which cannot see a skewed byte distribution (a FAT, sequential numbers), so it would call
-    // such bytes incompressible.
-    let mut c = Compress::new(Compression::new(2), false);
+    // such bytes incompressible. One compressor per thread, reset between calls: a new one
+    // allocates and clears zlib's window and tables, which costs more than the trial itself.
+    thread_local! {
+        static TRIAL: std::cell::RefCell<Compress> =
+            std::cell::RefCell::new(Compress::new(Compression::new(2), false));
+    }
+    TRIAL.with(|c| {
+        let mut c = c.borrow_mut();
+        c.reset();
+        trial(&mut c, [&data[..SAMPLE], &data[mid..mid + SAMPLE], &data[data.len() - SAMPLE..]])
+    })
+}
+
+/// Whether deflating the three 4 KiB samples saves under 1 %.
+fn trial(c: &mut Compress, parts: [&[u8]; 3]) -> bool {
+    const SAMPLE: usize = 4096;
     let mut out = Vec::with_capacity(3 * SAMPLE + 1024);
-    for part in [&data[..SAMPLE], &data[mid..mid + SAMPLE], &data[data.len() - SAMPLE..]] {
+    for part in parts {
         let before = c.total_in();
         while c.total_in() - before < SAMPLE as u64 {
             let done = (c.total_in() - before) as usize;
@@ -65,10 +79,34 @@ pub fn incompressible(data: &[u8]) -> bool {
     (c.total_out() as usize) * 100 >= 3 * SAMPLE * 99
 }
 
+/// `data` as deflate stored blocks (RFC 1951 §3.2.4), written here rather than by zlib so that
+/// storing runs at copy speed: from a byte boundary (the start of a stream, or after a sync
+/// flush or another stored block) each block is one header byte (BFINAL, BTYPE 00, padding),
+/// LEN and NLEN, then up to 65535 bytes. The stream stays byte-aligned after it, so no sync
+/// flush is needed; `last` sets BFINAL on the last block (an empty one for empty `data`).
+pub fn stored_deflate(data: &[u8], last: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / 65535 + 1));
+    let mut chunks = data.chunks(65535).peekable();
+    if chunks.peek().is_none() {
+        out.extend_from_slice(&[u8::from(last), 0, 0, 0xff, 0xff]);
+    }
+    while let Some(chunk) = chunks.next() {
+        let final_block = last && chunks.peek().is_none();
+        let len = chunk.len() as u16;
+        out.push(u8::from(final_block));
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
 /// Deflates one block on its own; `last` ends the stream, otherwise a sync flush aligns it.
-/// An [`incompressible`] block is stored, not deflated.
+/// An [`incompressible`] block is stored ([`stored_deflate`]), not deflated.
 pub fn deflate_block(data: &[u8], last: bool, level: Compression) -> io::Result<Vec<u8>> {
-    let level = if incompressible(data) { Compression::none() } else { level };
+    if incompressible(data) {
+        return Ok(stored_deflate(data, last));
+    }
     let mut c = Compress::new(level, false);
     let mut out = Vec::with_capacity(data.len() / 2 + 1024);
     let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
@@ -351,8 +389,20 @@ mod tests {
         let n = noise(BLOCK_SIZE);
         assert!(incompressible(&n));
         let stored = deflate_block(&n, false, Compression::best()).unwrap();
-        // Stored blocks: 5 bytes of header per ≤ 64 KiB, plus the sync flush's empty block.
-        assert!(stored.len() <= n.len() + 5 * (n.len() / 65535 + 1) + 10, "{}", stored.len());
+        // Stored blocks: 5 bytes of header per ≤ 64 KiB.
+        assert_eq!(stored.len(), n.len() + 5 * n.len().div_ceil(65535));
+        // Each alone, last or not, inflates back (with zlib's own reader).
+        for (data, last) in
+            [(&n[..], true), (&n[..70_000], false), (&n[..0], true), (&n[..0], false)]
+        {
+            let mut d = flate2::Decompress::new(false);
+            let mut back = Vec::with_capacity(data.len() + 1);
+            let z = stored_deflate(data, last);
+            let st = d.decompress_vec(&z, &mut back, flate2::FlushDecompress::Sync).unwrap();
+            assert_eq!(back, data, "len {} last {last}", data.len());
+            assert_eq!(d.total_in() as usize, z.len());
+            assert_eq!(st == Status::StreamEnd, last);
+        }
         // Mostly-compressible and tiny inputs are deflated as before.
         let text = sample(BLOCK_SIZE);
         assert!(!incompressible(&text));
