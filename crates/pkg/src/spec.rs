@@ -310,6 +310,12 @@ impl BuildSpec {
             }
         }
         if let Some(d) = &self.debian {
+            if d.packages.is_empty() && d.arch_packages.values().all(Vec::is_empty) {
+                return invalid(
+                    "debian: names no package (give packages, or arch-packages per architecture)"
+                        .to_owned(),
+                );
+            }
             for a in d.arch_packages.keys() {
                 if !matches!(a.as_str(), "amd64" | "arm64" | "riscv64") {
                     return invalid(format!(
@@ -419,6 +425,19 @@ mod tests {
         );
         assert!(parse("image: p\nfiles:\n- {path: /etc/x, source: ../../etc/passwd}\n").is_err());
         assert!(parse("image: p\nfiles:\n- {path: /etc/x, contents: a, mode: \"0999\"}\n").is_err());
+        let s = parse(
+            "image: k\ndebian:\n  arch-packages:\n    amd64: [linux-image-cloud-amd64]\n    arm64: [linux-image-cloud-arm64]\n",
+        )
+        .unwrap();
+        let d = s.debian.unwrap();
+        assert_eq!(d.arch_packages["arm64"], ["linux-image-cloud-arm64"]);
+        assert_eq!(d.for_arch("amd64"), ["linux-image-cloud-amd64"]);
+        assert!(d.for_arch("riscv64").is_empty());
+        let err =
+            parse("image: k\ndebian:\n  arch-packages: {i386: [x]}\n").unwrap_err().to_string();
+        assert!(err.contains("arch-packages") && err.contains("i386"), "{err}");
+        let err = parse("image: k\ndebian:\n  suite: bookworm\n").unwrap_err().to_string();
+        assert!(err.contains("names no package"), "{err}");
         let keyring =
             |k: &str| parse(&format!("image: p\ndebian:\n  packages: [a]\n  keyring: {k}\n"));
         assert!(keyring("keys/archive.gpg").is_ok());

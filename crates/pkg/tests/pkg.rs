@@ -27,6 +27,14 @@ label:
   readonly: true
 ";
 
+/// Options reaching the archive at `http://127.0.0.1:PORT/debian`, caching in `cache`.
+fn mirror_options(cache: PathBuf, port: u16) -> Options {
+    let mut o = options();
+    o.cache = cache;
+    o.mirror = Some(format!("http://127.0.0.1:{port}/debian"));
+    o
+}
+
 fn pkg_dir(root: &Path, yml: &str) -> PathBuf {
     let d = root.join("bb");
     std::fs::create_dir_all(&d).unwrap();
@@ -145,9 +153,7 @@ fn an_unreachable_archive_names_the_url() {
     let d = pkg_dir(t.path(), BUSYBOX_PKG);
     // A port nothing listens on: bind, read the port, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut o = options();
-    o.cache = t.path().join("cache");
-    o.mirror = Some(format!("http://127.0.0.1:{port}/debian"));
+    let o = mirror_options(t.path().join("cache"), port);
     let err = baleen_pkg::lock(&d, &o).unwrap_err().to_string();
     assert!(
         err.contains(&format!("http://127.0.0.1:{port}/debian/dists/bookworm/InRelease")),
@@ -188,9 +194,7 @@ fn a_tampered_deb_is_rejected_naming_the_package() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 1;
     let port = serve(bytes);
-    let mut o = options();
-    o.cache = t.path().join("empty-cache");
-    o.mirror = Some(format!("http://127.0.0.1:{port}/debian"));
+    let o = mirror_options(t.path().join("empty-cache"), port);
     let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
     let err = baleen_pkg::build(&d, &o, &mut sink, true).unwrap_err().to_string();
     assert!(
@@ -609,9 +613,7 @@ fn an_unreachable_archive_at_build_time_names_the_package() {
     let t = tempfile::tempdir().unwrap();
     let Some(d) = locked_busybox(t.path()) else { return };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut o = options();
-    o.cache = t.path().join("empty-cache");
-    o.mirror = Some(format!("http://127.0.0.1:{port}/debian"));
+    let o = mirror_options(t.path().join("empty-cache"), port);
     let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
     let err = baleen_pkg::build(&d, &o, &mut sink, true).unwrap_err().to_string();
     assert!(
