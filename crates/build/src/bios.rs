@@ -139,7 +139,7 @@ pub fn boot_files<'a>(
 }
 
 /// Writes `raw-bios` or `qcow2-bios` for base name `<dir>/<name>`; `size` (`--size`, bytes)
-/// fixes qcow2-bios's virtual size.
+/// fixes qcow2-bios's virtual size (default: [`crate::disk::default_disk_size`]).
 #[allow(clippy::too_many_arguments)]
 pub fn write(
     format: Format,
@@ -172,7 +172,8 @@ pub fn write(
             // nothing at its end), which the qcow2 writer reads from memory, not from a file.
             let natural = write_bios_disk(&loader, files, &seed, None, &mut holes)
                 .map_err(DiskError::Bios)?;
-            let layout = natural.sized(size).map_err(DiskError::Bios)?;
+            let size = size.unwrap_or_else(|| crate::disk::default_disk_size(natural.disk_size));
+            let layout = natural.sized(Some(size)).map_err(DiskError::Bios)?;
             holes.finish().map_err(io_err("writing the raw disk"))?;
             let raw = w.into_inner().map_err(|e| io_err("writing the raw disk")(e.into_error()))?;
             let mut raw = ZeroExtended { inner: raw, len: natural.disk_size, pos: 0 };

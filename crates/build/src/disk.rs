@@ -184,9 +184,11 @@ pub fn write_sized(
         }
         Format::RawEfi | Format::Aws => {
             let mut holes = Holes::new(&mut out);
-            let size = match size.filter(|_| format == Format::Aws) {
-                Some(n) => Size::Exact(n),
-                None => Size::Natural,
+            let size = match (format, size) {
+                (Format::Aws, Some(n)) => Size::Exact(n),
+                // LinuxKit's 1 GiB, or whole GiB for a system that needs more.
+                (Format::Aws, None) => Size::RoundUp(GIB),
+                _ => Size::Natural,
             };
             write_hybrid(uki, size, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
@@ -232,6 +234,13 @@ pub fn write_sized(
 }
 
 const GIB: u64 = 1 << 30;
+
+/// The length of a fixed-size disk (`aws`, `qcow2-bios`) without `--size`: LinuxKit's 1 GiB,
+/// or, for a system that needs more (where LinuxKit's build fails), its natural size rounded up
+/// to whole GiB.
+pub fn default_disk_size(natural: u64) -> u64 {
+    natural.next_multiple_of(GIB).max(GIB)
+}
 
 /// How long a hybrid disk is.
 #[derive(Debug, Clone, Copy)]
@@ -367,6 +376,14 @@ fn find_stub(store: &Store, platform: &Platform) -> Result<Vec<u8>, DiskError> {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn the_default_disk_is_one_gib_or_whole_gib_beyond() {
+        assert_eq!(default_disk_size(25 << 20), GIB);
+        assert_eq!(default_disk_size(GIB), GIB);
+        assert_eq!(default_disk_size(GIB + 512), 2 * GIB);
+        assert_eq!(default_disk_size(5 * GIB - 1), 5 * GIB);
+    }
 
     fn through_holes(parts: &[&[u8]]) -> (Vec<u8>, u64) {
         let mut f = tempfile::tempfile().unwrap();

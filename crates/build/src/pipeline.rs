@@ -43,7 +43,8 @@ pub struct Request<'a> {
     /// `--no-sbom`, `--sbom-output`, `--sbom-current-time` (spec §3 step 9).
     pub sbom: SbomOptions,
     /// `--size` in bytes: the disk length of `qcow2-bios` (virtual) and `aws`, as LinuxKit's;
-    /// `None` sizes them to their content.
+    /// `None`: LinuxKit's 1 GiB, or the content rounded up to whole GiB when it needs more
+    /// ([`crate::disk::default_disk_size`]).
     pub size: Option<u64>,
 }
 

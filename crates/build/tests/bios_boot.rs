@@ -61,6 +61,9 @@ fn bios_formats_are_reproducible_pass_the_checkers_and_boot_under_seabios() {
         assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{} differs", x.display());
     }
     let (raw_bios, qcow2, aws) = (&a[3], &a[4], &a[5]);
+    // Without --size: LinuxKit's 1 GiB (sparse), for the fixed-size disks only.
+    assert_eq!(std::fs::metadata(aws).unwrap().len(), 1 << 30, "aws defaults to 1 GiB");
+    assert!(std::fs::metadata(raw_bios).unwrap().len() < 1 << 30, "raw-bios keeps its size");
     if let Some(sfdisk) = baleen_testkit::require_tool("sfdisk") {
         let text = run(Command::new(sfdisk).arg("-d").arg(raw_bios));
         assert!(text.contains("start=        2048") && text.contains("bootable"), "{text}");
@@ -73,6 +76,11 @@ fn bios_formats_are_reproducible_pass_the_checkers_and_boot_under_seabios() {
     }
     if let Some(qemu_img) = baleen_testkit::require_tool("qemu-img") {
         run(Command::new(&qemu_img).arg("check").arg(qcow2));
+        let info = run(Command::new(&qemu_img).args(["info", "--output=json"]).arg(qcow2));
+        assert!(
+            info.contains("\"virtual-size\": 1073741824"),
+            "qcow2-bios defaults to 1 GiB: {info}"
+        );
         // qcow2-bios holds the raw-bios disk.
         run(Command::new(&qemu_img)
             .args(["compare", "-f", "qcow2", "-F", "raw"])

@@ -149,9 +149,10 @@ pub struct BuildArgs {
     #[arg(long)]
     pub sbom_current_time: bool,
     /// Disk size for formats with a fixed-size disk (qcow2-bios, aws): a number with an optional
-    /// K, M, G or T suffix (MiB when none).
-    #[arg(long, default_value = "1024M")]
-    pub size: String,
+    /// K, M, G or T suffix (MiB when none). A system that needs more is an error. [default:
+    /// 1024M as LinuxKit, grown to a whole number of GiB for a system that needs more]
+    #[arg(long, value_name = "SIZE")]
+    pub size: Option<String>,
     /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -186,7 +187,8 @@ pub struct BuildPlan {
     pub sbom: bool,
     pub sbom_output: Option<PathBuf>,
     pub sbom_current_time: bool,
-    pub size_mib: u64,
+    /// `--size`, MiB; `None`: the formats' default (1 GiB, or whole GiB when more is needed).
+    pub size_mib: Option<u64>,
 }
 
 impl BuildPlan {
@@ -246,7 +248,7 @@ impl BuildPlan {
             sbom: !a.no_sbom,
             sbom_output: a.sbom_output.clone(),
             sbom_current_time: a.sbom_current_time,
-            size_mib: parse_size_mib(&a.size)?,
+            size_mib: a.size.as_deref().map(parse_size_mib).transpose()?,
         })
     }
 }
@@ -365,7 +367,7 @@ mod tests {
         let p = plan(&["dir/sshd.yml"]).unwrap();
         assert_eq!(p.formats, [Format::KernelInitrd]);
         assert_eq!(p.output, Output::Dir { dir: ".".into(), name: "sshd".into() });
-        assert_eq!(p.size_mib, 1024);
+        assert_eq!(p.size_mib, None);
         assert!(p.sbom);
         assert_eq!(plan(&["-", "--o", "-"]).unwrap().formats, [Format::Tar]);
         assert_eq!(
@@ -386,6 +388,6 @@ mod tests {
         assert!(plan(&["a.yml", "--o", "x.tar", "--name", "n"]).is_err());
         assert!(plan(&["a.yml", "--o", "x", "-f", "iso-bios"]).is_err());
         assert!(plan(&["a.yml", "--size", "big"]).is_err());
-        assert_eq!(plan(&["a.yml", "--size", "2G"]).unwrap().size_mib, 2048);
+        assert_eq!(plan(&["a.yml", "--size", "2G"]).unwrap().size_mib, Some(2048));
     }
 }
