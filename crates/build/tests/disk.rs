@@ -71,8 +71,13 @@ fn efi_formats_are_byte_identical_across_two_builds() {
     let meta = std::fs::metadata(&a[1]).unwrap();
     let allocated = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
     assert!(allocated < meta.len() - (2 << 20), "{allocated} of {} bytes allocated", meta.len());
-    // aws is the same raw EFI disk under LinuxKit's name.
-    assert!(std::fs::read(&a[1]).unwrap() == std::fs::read(&a[2]).unwrap());
+    // aws is the same hybrid disk at LinuxKit's default 1 GiB: the same ESP (from 1 MiB to a
+    // MiB before raw-efi's end), its backup GPT at the new end.
+    let (raw, aws) = (std::fs::read(&a[1]).unwrap(), std::fs::read(&a[2]).unwrap());
+    assert_eq!(aws.len(), 1 << 30, "aws without --size is 1 GiB");
+    let esp = 1 << 20..raw.len() - (1 << 20);
+    assert!(raw[esp.clone()] == aws[esp], "aws holds raw-efi's ESP");
+    drop((raw, aws));
     let gcp = untar_gcp(&a[7], &tmp.path().join("gcp"));
     let gcp_len = std::fs::metadata(&gcp).unwrap().len();
     assert!(gcp_len > 0 && gcp_len % (1 << 30) == 0, "gcp's disk.raw is whole GiB: {gcp_len}");
@@ -89,7 +94,7 @@ fn efi_formats_are_byte_identical_across_two_builds() {
         assert!(info.contains(&format!("\"virtual-size\": {gcp_len}")), "{info}");
     }
     if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
-        for disk in [&a[1], &gcp] {
+        for disk in [&a[1], &a[2], &gcp] {
             let text = run(std::process::Command::new(&sgdisk).arg("-v").arg(disk));
             assert!(text.contains("No problems found"), "{}: {text}", disk.display());
         }
