@@ -303,7 +303,7 @@ impl<W: Write + Seek> Holes<W> {
 
 impl<W: Write + Seek> Write for Holes<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.len() >= Self::MIN_HOLE && buf.iter().all(|b| *b == 0) {
+        if buf.len() >= Self::MIN_HOLE && baleen_formats::is_zero(buf) {
             self.skipped += buf.len() as u64;
             return Ok(buf.len());
         }

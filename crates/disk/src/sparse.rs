@@ -25,7 +25,7 @@ pub fn nonzero_clusters<R: Read + Seek>(
         let len = cluster.min(size - c * cluster) as usize;
         raw.read_exact(&mut buf[..len])
             .map_err(|source| SparseError::Read { offset: c * cluster, source })?;
-        flags.push(buf[..len].iter().any(|b| *b != 0));
+        flags.push(!baleen_formats::is_zero(&buf[..len]));
     }
     Ok(flags)
 }
