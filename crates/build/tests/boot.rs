@@ -1,7 +1,8 @@
 //! The spine, end to end: a YAML system whose kernel, init and containers are OCI images in the
 //! store, built by the pipeline into kernel+initrd, booted under qemu (TCG) with Debian's cloud
 //! kernel and baleen-init. One boot per initrd compression (gzip, zstd); each checks onboot,
-//! a writable (overlay) service reading a `files` entry, onshutdown and a clean poweroff.
+//! a writable (overlay) service reading a `files` entry, an incompressible file read back
+//! intact (stored blocks in the gzip initrd), onshutdown and a clean poweroff.
 
 use baleen_build::{build, Format, Output, Request};
 use baleen_formats::InitrdCompression;
@@ -47,6 +48,10 @@ fn boot_with(compression: InitrdCompression, name: &str) {
     vm.wait_for("spine-onboot-ok", t);
     vm.wait_for("writable", t);
     vm.wait_for("spine-files-ok", t);
+    // The incompressible file, stored (not deflated) in the gzip initrd, arrived intact.
+    let digest = baleen_testkit::image::sha256(&common::spine_noise());
+    let digest = digest.trim_start_matches("sha256:");
+    vm.wait_for(&format!("{digest}  /noise"), t);
     vm.wait_for("spine-onshutdown-ok", t);
     let console = vm.wait_for("baleen: poweroff status 0", t);
     assert!(

@@ -89,7 +89,7 @@ services:
     image: baleen/spine-busybox:1
     binds:
       - /etc/motd:/etc/motd:ro
-    command: ["/bin/sh", "-c", "echo writable > /tmp-test && cat /tmp-test && cat /etc/motd; trap 'exit 0' TERM; while :; do sleep 1; done"]
+    command: ["/bin/sh", "-c", "echo writable > /tmp-test && cat /tmp-test && cat /etc/motd; busybox sha256sum /noise; trap 'exit 0' TERM; while :; do sleep 1; done"]
   - name: zz-poweroff
     image: baleen/spine-busybox:1
     pid: host
@@ -99,6 +99,19 @@ files:
     contents: "spine-files-ok\n"
     mode: "0644"
 "#;
+
+/// 3 MiB of xorshift output, in the spine's busybox image as `/noise`.
+pub fn spine_noise() -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
 
 /// The spine YAML, loaded.
 pub fn spine_config() -> baleen_spec::Config {
@@ -148,6 +161,10 @@ pub fn spine_store(at: &Path, kernel: &baleen_testkit::kernel::Kernel) -> Store 
             symlink("bin/sleep", "busybox"),
             symlink("bin/kill", "busybox"),
             dir("tmp"),
+            // Bytes no deflate shrinks (as a gzip'd or xz'd file in a real image): the initrd's
+            // gzip stores them, so every boot of the spine proves the kernel inflates stored
+            // blocks; the reader prints their SHA-256 (see SPINE_NOISE_SHA256).
+            file("noise", &spine_noise()),
         ])
         .build()
         .write_layout(at, "docker.io/baleen/spine-busybox:1");
