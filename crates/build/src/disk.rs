@@ -209,7 +209,9 @@ pub fn write_sized(
             let sizing = if format == Format::Gcp { Size::RoundUp(GIB) } else { Size::Natural };
             let size = write_hybrid(uki, sizing, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
-            let mut raw = w.into_inner().map_err(|e| io("writing the raw disk")(e.into_error()))?;
+            let raw = w.into_inner().map_err(|e| io("writing the raw disk")(e.into_error()))?;
+            let mut raw =
+                crate::sparse_file::SparseFile::new(raw).map_err(io("reading the raw disk"))?;
             let wrap = DiskError::Wrap;
             match format {
                 Format::Qcow2Efi => {

@@ -22,6 +22,7 @@ pub mod output;
 pub mod pipeline;
 pub mod rootfs;
 pub mod sbom;
+mod sparse_file;
 
 pub use format::Format;
 pub use output::Outputs;
