@@ -73,7 +73,8 @@ fn show_tag_build_and_up_to_date() {
 fn a_bad_build_yml_is_an_error_with_its_line() {
     let t = tempfile::tempdir().unwrap();
     let d = package(t.path(), &BUILD_YML.replace("files:", "fils:"));
-    for args in [vec!["pkg", "show-tag", s(&d)], vec!["pkg", "build", "--output", "o", s(&d)]] {
+    let o = t.path().join("o");
+    for args in [vec!["pkg", "show-tag", s(&d)], vec!["pkg", "build", "--output", s(&o), s(&d)]] {
         let out = baleen(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_ne!(out.status.code(), Some(0), "{args:?} succeeded");
@@ -82,6 +83,7 @@ fn a_bad_build_yml_is_an_error_with_its_line() {
             "{args:?}: {err}"
         );
     }
+    assert!(!o.exists(), "a failed pkg build creates no output layout");
     let out = baleen(&["pkg", "show-tag", s(&t.path().join("missing"))]);
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));

@@ -137,6 +137,10 @@ fn options(a: &ArchiveArgs) -> anyhow::Result<baleen_pkg::Options> {
 
 fn build(a: BuildArgs) -> anyhow::Result<i32> {
     let opts = options(&a.archive)?;
+    // Every build.yml is read before anything is created: a typo leaves no empty layout behind.
+    for dir in package_dirs(&a.dirs) {
+        baleen_pkg::show_tag(dir).with_context(|| format!("building {}", dir.display()))?;
+    }
     let mut layout;
     let mut store;
     let sink: &mut dyn baleen_pkg::image::Sink = match &a.output {
