@@ -166,3 +166,39 @@ pub fn write_vmdk<R: Read + Seek, W: Write>(
     out.write_all(&header(capacity, desc_sectors, gd_at)).map_err(w)?;
     out.write_all(&[0u8; 512]).map_err(w) // end of stream
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn unpack(packed: &[u8]) -> Vec<u8> {
+        let clen = u32::from_le_bytes(packed[8..12].try_into().unwrap()) as usize;
+        let mut back = Vec::new();
+        flate2::read::ZlibDecoder::new(&packed[12..12 + clen]).read_to_end(&mut back).unwrap();
+        back
+    }
+
+    #[test]
+    fn an_incompressible_grain_is_stored_and_a_compressible_one_deflated() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let noise: Vec<u8> = (0..GRAIN)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let stored = pack(3, &noise).unwrap();
+        assert_eq!(&stored[..8], &(3 * GRAIN_SECTORS).to_le_bytes(), "grain LBA");
+        assert_eq!(&stored[12..14], &[0x78, 0x01], "our zlib header: stored, not zlib's");
+        assert_eq!(stored.len() % SECTOR as usize, 0);
+        assert!(unpack(&stored) == noise);
+
+        let text: Vec<u8> = (0..GRAIN as usize).map(|i| b"grain "[i % 6]).collect();
+        let deflated = pack(4, &text).unwrap();
+        assert!(deflated.len() < 4096, "{} bytes", deflated.len());
+        assert!(unpack(&deflated) == text);
+    }
+}

@@ -39,6 +39,10 @@ pub enum Error {
     LockMissingArch { path: PathBuf, arch: String, dir: PathBuf },
     #[error("package {dir}: files[{index}]: reading {path}: {cause}")]
     Source { dir: PathBuf, index: usize, path: PathBuf, cause: std::io::Error },
+    #[error("package {dir}: debian.keyring {path}: {message}")]
+    Keyring { dir: PathBuf, path: PathBuf, message: String },
+    #[error("package {dir}: debian: no package for {arch} (packages is empty and arch-packages has no {arch} entry)")]
+    NoPackagesForArch { dir: PathBuf, arch: String },
     #[error("package {dir}: kernel: no boot/vmlinuz-* in the Debian packages")]
     NoKernel { dir: PathBuf },
     #[error("package {dir}: rust {package}: {message}")]
@@ -110,12 +114,18 @@ impl Options {
             None => Ok(archive),
             Some(k) => {
                 let path = dir.join(k);
-                let keys = std::fs::read(&path).map_err(|cause| Error::Io {
+                let err = |message: String| Error::Keyring {
                     dir: dir.to_owned(),
-                    what: format!("debian.keyring: reading {}", path.display()),
-                    cause,
-                })?;
-                Ok(archive.with_keyring(keys))
+                    path: path.clone(),
+                    message,
+                };
+                let keys = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
+                if archive::keyring_keys(&keys) == 0 {
+                    return Err(err(format!(
+                        "no OpenPGP public key in it; it must be a binary keyring (gpg --export KEY > {k})"
+                    )));
+                }
+                Ok(archive.with_keyring(keys, &format!("a key of {}", path.display())))
             }
         }
     }
@@ -164,13 +174,17 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
     let aerr = |cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) };
     let mut packages = Vec::new();
     for arch in &arches {
+        let wanted = debian.for_arch(arch);
+        if wanted.is_empty() {
+            return Err(Error::NoPackagesForArch { dir: dir.to_owned(), arch: arch.clone() });
+        }
         let mut index = archive.index(arch).map_err(aerr)?;
         if let Some(sec) = &security {
             let updates = sec.index(arch).map_err(aerr)?;
             index = std::sync::Arc::new(index.overlay(&updates, &sec.suite));
         }
         let closure = index
-            .resolve(&debian.for_arch(arch), &debian.exclude)
+            .resolve(&wanted, &debian.exclude)
             .map_err(|cause| Error::Resolve { dir: dir.to_owned(), cause })?;
         packages.extend(closure.into_iter().map(|p| Locked {
             arch: arch.clone(),

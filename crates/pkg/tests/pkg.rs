@@ -286,7 +286,7 @@ fn an_expired_release_is_refused_naming_the_suite_and_the_date() {
         )
         .check_valid_until(check);
         if let Some(k) = keyring {
-            a = a.with_keyring(k.to_vec());
+            a = a.with_keyring(k.to_vec(), "the test key");
         }
         a.index("amd64").unwrap_err().to_string()
     };
@@ -525,10 +525,30 @@ fn a_private_archive_signed_by_the_keyring_named_in_build_yml() {
         "one platform, the .deb's file in its layer"
     );
 
+    // A keyring of other keys (Debian's) is refused, naming it; one that holds no binary key
+    // (armored text) is refused before any download.
+    let relock = |name: &str| {
+        let o = private_options(&t.path().join(name));
+        baleen_pkg::lock(&d, &o).unwrap_err().to_string()
+    };
+    let debian_keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys/debian-archive-keyring.gpg");
+    std::fs::copy(&debian_keys, d.join("test-key.gpg")).unwrap();
+    let err = relock("other-keys");
+    assert!(
+        err.contains(&format!(
+            "no valid signature by a key of {}",
+            d.join("test-key.gpg").display()
+        )),
+        "{err}"
+    );
+    std::fs::write(d.join("test-key.gpg"), "-----BEGIN PGP PUBLIC KEY BLOCK-----\n").unwrap();
+    let err = relock("armored");
+    assert!(err.contains("debian.keyring") && err.contains("no OpenPGP public key"), "{err}");
+
     // Without the keyring, Debian's keys are trusted, and they did not sign this archive.
     let yml = std::fs::read_to_string(d.join("build.yml")).unwrap();
     std::fs::write(d.join("build.yml"), yml.replace("  keyring: test-key.gpg\n", "")).unwrap();
-    let err = baleen_pkg::lock(&d, &private_options(&t.path().join("2"))).unwrap_err().to_string();
+    let err = relock("2");
     assert!(err.contains("no valid signature by a Debian archive key"), "{err}");
 }
 
@@ -578,6 +598,11 @@ fn arch_packages_are_locked_and_installed_per_platform() {
     assert_eq!(names("arm64"), ["baleen-greeting-arm64"]);
     let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
     let built = baleen_pkg::build(&d, &o, &mut sink, false).unwrap();
+    // A platform that arch-packages leaves without any package is an error, not an empty image.
+    let mut riscv = o.clone();
+    riscv.arches = Some(vec!["riscv64".into()]);
+    let err = baleen_pkg::lock(&d, &riscv).unwrap_err().to_string();
+    assert!(err.contains("no package for riscv64"), "{err}");
     let got = file_per_platform(&t.path().join("out"), &built.digest, "greeting");
     assert_eq!(
         got,

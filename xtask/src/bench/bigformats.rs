@@ -150,7 +150,7 @@ impl Bench {
             .env("BENCH_DIR", &scratch)
             .stderr(std::process::Stdio::inherit())
             .output()?;
-        anyhow::ensure!(out.status.success(), "{} failed", exe.display());
+        anyhow::ensure!(out.status.success(), "{} failed ({})", exe.display(), out.status);
         let rows: Vec<WriterRow> =
             String::from_utf8_lossy(&out.stdout).lines().filter_map(writer_row).collect();
         let cp = rows.iter().find(|r| r.name == "cp (ref)").map(|r| r.mib_per_s);
@@ -201,5 +201,8 @@ mod tests {
         .unwrap();
         assert_eq!(r.name, "dynamic-vhd");
         assert!(super::writer_row("payload 1024 MiB; each row: seconds").is_none());
+        let header =
+            "payload 1024 MiB; each row: seconds (best of 3), MiB/s of output, peak RSS MiB";
+        assert!(super::writer_row(header).is_none());
     }
 }

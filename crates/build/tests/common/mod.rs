@@ -163,7 +163,7 @@ pub fn spine_store(at: &Path, kernel: &baleen_testkit::kernel::Kernel) -> Store 
             dir("tmp"),
             // Bytes no deflate shrinks (as a gzip'd or xz'd file in a real image): the initrd's
             // gzip stores them, so every boot of the spine proves the kernel inflates stored
-            // blocks; the reader prints their SHA-256 (see SPINE_NOISE_SHA256).
+            // blocks; the reader prints their SHA-256, which tests/boot.rs checks.
             file("noise", &spine_noise()),
         ])
         .build()

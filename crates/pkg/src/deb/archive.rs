@@ -31,8 +31,8 @@ pub enum Error {
     Fetch { url: String, message: String },
     #[error("fetching {url}: {cause}")]
     FetchIo { url: String, cause: std::io::Error },
-    #[error("{url}: no valid signature by a Debian archive key ({message})")]
-    Signature { url: String, message: String },
+    #[error("{url}: no valid signature by {keys} ({message})")]
+    Signature { url: String, keys: String, message: String },
     #[error("{url} lists no SHA256 entry for {path}")]
     NoIndex { url: String, path: String },
     #[error("{what} from {url}: SHA-256 {actual}, but {source_of_truth} says {expected}")]
@@ -74,6 +74,8 @@ pub struct Archive {
     agent: ureq::Agent,
     check_valid_until: bool,
     keyring: std::borrow::Cow<'static, [u8]>,
+    /// Whose keys those are, for errors: "a Debian archive key" or "a key of <file>".
+    keys: String,
 }
 
 impl Archive {
@@ -91,12 +93,15 @@ impl Archive {
             agent: ureq::Agent::new_with_config(config),
             check_valid_until: true,
             keyring: std::borrow::Cow::Borrowed(DEBIAN_KEYRING),
+            keys: "a Debian archive key".to_owned(),
         }
     }
 
-    /// Trusts the keys of this binary keyring instead of Debian's (a private archive, tests).
-    pub fn with_keyring(mut self, keyring: Vec<u8>) -> Archive {
+    /// Trusts the keys of this binary keyring instead of Debian's (a private archive, tests);
+    /// `name` says whose they are in errors (`a key of pkg/x/archive.gpg`).
+    pub fn with_keyring(mut self, keyring: Vec<u8>, name: &str) -> Archive {
         self.keyring = std::borrow::Cow::Owned(keyring);
+        self.keys = name.to_owned();
         self
     }
 
@@ -185,8 +190,11 @@ impl Archive {
 
     /// The signed text of an InRelease, if signed by a trusted key and not expired.
     fn verified(&self, text: &str, url: &str) -> Result<String, Error> {
-        let signed = verify_with(text, &self.keyring)
-            .map_err(|message| Error::Signature { url: url.to_owned(), message })?;
+        let signed = verify_with(text, &self.keyring).map_err(|message| Error::Signature {
+            url: url.to_owned(),
+            keys: self.keys.clone(),
+            message,
+        })?;
         if self.check_valid_until {
             check_valid_until(&signed, std::time::SystemTime::now(), url, &self.suite)?;
         }
@@ -345,6 +353,11 @@ fn sanitize(url: &str) -> String {
 /// returns the signed text. Any one valid signature suffices, as with apt.
 pub fn verify_inrelease(text: &str) -> Result<String, String> {
     verify_with(text, DEBIAN_KEYRING)
+}
+
+/// How many OpenPGP public keys a binary keyring holds (0 for an armored or foreign file).
+pub fn keyring_keys(keyring: &[u8]) -> usize {
+    SignedPublicKey::from_bytes_many(keyring).map_or(0, |keys| keys.filter(Result::is_ok).count())
 }
 
 /// [`verify_inrelease`] with another binary keyring (tests).

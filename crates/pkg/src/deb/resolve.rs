@@ -21,6 +21,24 @@ pub enum Error {
     Unsatisfiable { package: String, dependency: String, why: String },
 }
 
+impl Error {
+    /// The error once the backtracking budget ran out: other choices were left untried.
+    fn gave_up(self) -> Error {
+        match self {
+            Error::Unsatisfiable { package, dependency, why } if !why.contains(GAVE_UP) => {
+                let why = format!(
+                    "{why}{GAVE_UP} {BACKTRACK_BUDGET} other alternatives of earlier `a | b` \
+                     dependencies (name the one you want in packages, or exclude the others)"
+                );
+                Error::Unsatisfiable { package, dependency, why }
+            }
+            e => e,
+        }
+    }
+}
+
+const GAVE_UP: &str = "; gave up after trying";
+
 /// One `name [(op version)]` of a dependency field; `:any`/`:native` qualifiers are dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relation {
@@ -290,7 +308,7 @@ impl Index {
                     };
                     for p in rest {
                         if *budget == 0 {
-                            break;
+                            return Err(first_error.gave_up());
                         }
                         *budget -= 1;
                         if let Ok(done) = attempt(p, budget) {
@@ -541,6 +559,25 @@ Depends: first | second
         // With no way out, the error is about the first alternative, as without backtracking.
         let err = idx.resolve(&["first".into()], &[]).unwrap_err().to_string();
         assert!(err.contains("first 1's dependency \"gone (>= 2)\""), "{err}");
+    }
+
+    #[test]
+    fn backtracking_stops_at_its_budget_and_says_so() {
+        // 12 choices of two alternatives, every one failing: 4096 combinations.
+        let mut text = String::from("Package: app\nVersion: 1\nArchitecture: amd64\nDepends: ");
+        let clauses: Vec<String> = (0..12).map(|i| format!("a{i} | b{i}")).collect();
+        text.push_str(&clauses.join(", "));
+        text.push_str(", last\n\n");
+        for i in 0..12 {
+            for p in ["a", "b"] {
+                text.push_str(&format!("Package: {p}{i}\nVersion: 1\nArchitecture: amd64\n\n"));
+            }
+        }
+        text.push_str("Package: last\nVersion: 1\nArchitecture: amd64\nDepends: gone\n");
+        let idx = Index::parse("amd64", &text);
+        let err = idx.resolve(&["app".into()], &[]).unwrap_err().to_string();
+        assert!(err.contains("last 1's dependency \"gone\""), "{err}");
+        assert!(err.contains("gave up after trying 1000 other alternatives"), "{err}");
     }
 
     #[test]
