@@ -181,15 +181,7 @@ mod tests {
 
     #[test]
     fn an_incompressible_grain_is_stored_and_a_compressible_one_deflated() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let noise: Vec<u8> = (0..GRAIN)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = baleen_testkit::noise(GRAIN as usize, 0x9e37_79b9_7f4a_7c15);
         let stored = pack(3, &noise).unwrap();
         assert_eq!(&stored[..8], &(3 * GRAIN_SECTORS).to_le_bytes(), "grain LBA");
         assert_eq!(&stored[12..14], &[0x78, 0x01], "our zlib header: stored, not zlib's");

@@ -219,13 +219,7 @@ mod wrappers {
         let mut uki: Vec<u8> = (0..9_000_000usize).map(|i| (i * 7 % 251) as u8).collect();
         uki[2_000_000..7_000_000].fill(0);
         // And 1.5 MB no deflate shrinks (as a kernel or gzip'd initrd): stored vmdk grains.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for b in &mut uki[7_200_000..8_700_000] {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
-        }
+        uki[7_200_000..8_700_000].copy_from_slice(&baleen_testkit::noise(1_500_000, 0x9e37));
         let mut raw = Vec::new();
         let layout = write_efi_disk(&mut &uki[..], uki.len() as u64, b"seed", &mut raw).unwrap();
         let tmp = tempfile::tempdir().unwrap();

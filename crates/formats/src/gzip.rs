@@ -375,17 +375,9 @@ mod tests {
         assert!(back == data);
     }
 
-    /// Bytes no deflate can shrink (xorshift), as a gzip'd initrd or kernel is.
+    /// Bytes no deflate can shrink, as a gzip'd initrd or kernel is.
     fn noise(n: usize) -> Vec<u8> {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        baleen_testkit::noise(n, 0x9e37_79b9_7f4a_7c15)
     }
 
     #[test]

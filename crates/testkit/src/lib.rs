@@ -18,6 +18,20 @@ pub mod registry;
 
 use std::path::PathBuf;
 
+/// `len` deterministic bytes no deflate can shrink (xorshift64, low byte of each step), as
+/// already-compressed data is; `seed` picks the sequence.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// True when the suite runs under `cargo xtask test`, where every external tool is installed.
 pub fn tools_required() -> bool {
     std::env::var_os("BALEEN_REQUIRE_TOOLS").is_some_and(|v| v == "1")

@@ -100,17 +100,9 @@ files:
     mode: "0644"
 "#;
 
-/// 3 MiB of xorshift output, in the spine's busybox image as `/noise`.
+/// 3 MiB of incompressible bytes, in the spine's busybox image as `/noise`.
 pub fn spine_noise() -> Vec<u8> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..3 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    baleen_testkit::noise(3 << 20, 0x2545_f491_4f6c_dd1d)
 }
 
 /// The spine YAML, loaded.

@@ -9,17 +9,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 /// Deterministic pseudo-random bytes (xorshift), so that compression cannot hide a wrong offset.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+pub use baleen_testkit::noise;
 
 fn e(path: &str, kind: EntryKind, mode: u32) -> Entry {
     Entry::new(path, kind, mode)
