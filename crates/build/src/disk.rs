@@ -187,7 +187,7 @@ pub fn write_sized(
             let size = match (format, size) {
                 (Format::Aws, Some(n)) => Size::Exact(n),
                 // LinuxKit's 1 GiB, or whole GiB for a system that needs more.
-                (Format::Aws, None) => Size::RoundUp(GIB),
+                (Format::Aws, None) => Size::WholeGib,
                 _ => Size::Natural,
             };
             write_hybrid(uki, size, &mut holes)?;
@@ -206,7 +206,7 @@ pub fn write_sized(
             let mut holes = Holes::new(&mut w);
             // Compute Engine imports only disks of whole GiB (LinuxKit's are always 1 GiB):
             // gcp's is its natural size rounded up to one; the zeros are holes until the gzip.
-            let sizing = if format == Format::Gcp { Size::RoundUp(GIB) } else { Size::Natural };
+            let sizing = if format == Format::Gcp { Size::WholeGib } else { Size::Natural };
             let size = write_hybrid(uki, sizing, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
             let raw = w.into_inner().map_err(|e| io("writing the raw disk")(e.into_error()))?;
@@ -251,8 +251,8 @@ enum Size {
     Natural,
     /// `--size` (aws).
     Exact(u64),
-    /// The natural size rounded up to a multiple (gcp: whole GiB).
-    RoundUp(u64),
+    /// [`default_disk_size`]: at least 1 GiB, whole GiB (gcp always; aws without `--size`).
+    WholeGib,
 }
 
 /// The hybrid disk of `uki` (BIOS through SYSLINUX, UEFI through the UKI) to `out`; its size.
@@ -267,10 +267,10 @@ fn write_hybrid<W: Write>(uki: &mut Uki, size: Size, out: W) -> Result<u64, Disk
     let size = match size {
         Size::Natural => None,
         Size::Exact(n) => Some(n),
-        Size::RoundUp(m) => {
+        Size::WholeGib => {
             let (k, i) = (files.kernel_len, files.initrd_len);
             let natural = DiskLayout::hybrid(&loader.syslinux, k, i, files.cmdline, *len);
-            Some(natural.disk_size.next_multiple_of(m))
+            Some(default_disk_size(natural.disk_size))
         }
     };
     let layout = write_hybrid_disk(loader, files, &mut uki_reader, *len, &seed[..], size, out)

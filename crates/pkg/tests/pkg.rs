@@ -64,21 +64,23 @@ fn locked_busybox(root: &Path) -> Option<PathBuf> {
     Some(d)
 }
 
+/// The path of blob `digest` (`sha256:…`) in the OCI layout `layout`.
+fn blob(layout: &Path, digest: &str) -> PathBuf {
+    layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+}
+
+/// Blob `digest` of `layout`, parsed as JSON (an index, manifest or config).
+fn blob_json(layout: &Path, digest: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(blob(layout, digest)).unwrap()).unwrap()
+}
+
 fn layer_listing(layout: &Path, index_digest: &str) -> Vec<String> {
-    let blob = |d: &str| layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blob(index_digest)).unwrap()).unwrap();
-    let m: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap(),
-    )
-    .unwrap();
-    let cfg: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(blob(m["config"]["digest"].as_str().unwrap())).unwrap(),
-    )
-    .unwrap();
+    let index = blob_json(layout, index_digest);
+    let m = blob_json(layout, index["manifests"][0]["digest"].as_str().unwrap());
+    let cfg = blob_json(layout, m["config"]["digest"].as_str().unwrap());
     assert_eq!(cfg["config"]["Labels"]["org.mobyproject.config"], r#"{"readonly":true}"#);
     assert_eq!(cfg["config"]["Cmd"][0], "/bin/sh");
-    let f = std::fs::File::open(blob(m["layers"][0]["digest"].as_str().unwrap())).unwrap();
+    let f = std::fs::File::open(blob(layout, m["layers"][0]["digest"].as_str().unwrap())).unwrap();
     let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
     a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
 }
@@ -352,11 +354,9 @@ fn security_updates_win_when_newer_and_the_lock_names_their_suite() {
 
 /// The ELF machine of the file at `path` inside the first layer of the image `manifest`.
 fn elf_machine(layout: &Path, manifest: &str, path: &str) -> u16 {
-    let blob = |d: &str| layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blob(manifest)).unwrap()).unwrap();
+    let m = blob_json(layout, manifest);
     for layer in m["layers"].as_array().unwrap() {
-        let f = std::fs::File::open(blob(layer["digest"].as_str().unwrap())).unwrap();
+        let f = std::fs::File::open(blob(layout, layer["digest"].as_str().unwrap())).unwrap();
         let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
         for e in a.entries().unwrap() {
             let mut e = e.unwrap();
@@ -400,9 +400,7 @@ fn the_init_component_builds_for_amd64_and_arm64() {
     assert!(built.built, "an amd64-only image does not answer for amd64+arm64");
     let again = baleen_pkg::build(&dir, &o, &mut sink, false).unwrap();
     assert!(!again.built && again.digest == built.digest, "both platforms stored: up to date");
-    let blob = |d: &str| out.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blob(&built.digest)).unwrap()).unwrap();
+    let index = blob_json(&out, &built.digest);
     let mut seen = Vec::new();
     for m in index["manifests"].as_array().unwrap() {
         let arch = m["platform"]["architecture"].as_str().unwrap().to_owned();
@@ -555,17 +553,13 @@ fn a_private_archive_signed_by_the_keyring_named_in_build_yml() {
 /// For each platform of the image index `digest` in the layout: its architecture and the
 /// contents of the first file of its first layer whose name ends with `suffix`.
 fn file_per_platform(layout: &Path, digest: &str, suffix: &str) -> Vec<(String, String)> {
-    let blob = |d: &str| layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
-    let json = |d: &str| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(blob(d)).unwrap()).unwrap()
-    };
-    let index = json(digest);
+    let index = blob_json(layout, digest);
     let mut out = Vec::new();
     for m in index["manifests"].as_array().unwrap() {
         let arch = m["platform"]["architecture"].as_str().unwrap().to_owned();
-        let manifest = json(m["digest"].as_str().unwrap());
-        let f =
-            std::fs::File::open(blob(manifest["layers"][0]["digest"].as_str().unwrap())).unwrap();
+        let manifest = blob_json(layout, m["digest"].as_str().unwrap());
+        let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+        let f = std::fs::File::open(blob(layout, layer)).unwrap();
         let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
         let mut text = String::new();
         for e in a.entries().unwrap() {

@@ -126,16 +126,8 @@ impl Bench {
     /// the `--format-size` point (64 MiB with `--quick`) and an empty initrd, next to a copy of
     /// the raw disk: what the format itself costs, with the kernel and initrd already made.
     pub fn writers(&mut self) -> Result<()> {
-        let mib = if self.quick {
-            64
-        } else {
-            match self.format_size {
-                "1g" => 1024,
-                "2g" => 2048,
-                "16m" => 16,
-                _ => 256,
-            }
-        };
+        let point = size_points(false).into_iter().find(|(l, _)| *l == self.format_size);
+        let mib = if self.quick { 64 } else { point.map_or(256, |(_, n)| n >> 20) };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(&cargo)
             .args(["build", "--release", "-q", "-p", "baleen-disk", "--example", "disk_bench"])
