@@ -41,6 +41,10 @@ const BENCH_PACKAGES: &[(&str, &str)] = &[
     ("pigz", "the compression comparison"),
     ("gzip", "the compression comparison"),
     ("busybox-static", "the services' userland"),
+    ("systemd-boot-efi", "the EFI stub of every EFI format"),
+    ("isolinux", "the BIOS loader of iso-bios"),
+    ("syslinux-common", "ldlinux.c32 for iso-bios"),
+    ("syslinux", "the SYSLINUX of the BIOS disks"),
 ];
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -81,6 +85,8 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let started = Instant::now();
     deps::ensure_packages(BENCH_PACKAGES)?;
+    // The systems benchmarked boot baleen-init, a static musl binary.
+    deps::ensure_rust_target(deps::MUSL_TARGET)?;
     let mut bench = sections::Bench::prepare(&root, quick, format_size)?;
     bench.run_all(only.as_deref())?;
     let command = std::iter::once("cargo xtask bench").chain(args.iter().map(String::as_str));
