@@ -2,8 +2,8 @@
 //!
 //! The input is cut into fixed 1 MiB blocks; each is deflated on its own (no shared dictionary,
 //! so a block's bytes depend only on its input) and ends with a sync flush, except the last,
-//! which finishes the stream. Concatenated, they form one valid deflate stream; the CRC-32 is
-//! computed in order on the calling thread. Why our own and not `gzp`: we need the output to be
+//! which finishes the stream. Concatenated, they form one valid deflate stream; each block's
+//! CRC-32 is taken on its worker too, and the calling thread combines them in order. Why our own and not `gzp`: we need the output to be
 //! identical with 1 and N threads and a fixed header (MTIME 0, OS 255), and it is ~150 lines.
 //!
 //! Memory: at most `2 × threads` blocks in flight (input and output), so a few MiB.
@@ -28,56 +28,96 @@ const HEADER: [u8; 10] = [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff];
 struct Job {
     data: Vec<u8>,
     last: bool,
-    reply: SyncSender<io::Result<Vec<u8>>>,
+    reply: SyncSender<io::Result<Deflated>>,
 }
 
-/// Size of each sample [`incompressible`] deflates.
+/// A block deflated, with the CRC-32 of its input: workers take both off the calling thread,
+/// which combines the CRCs in order (zlib's crc32_combine).
+struct Deflated {
+    bytes: Vec<u8>,
+    crc: Crc,
+}
+
+fn deflated(data: &[u8], last: bool, level: Compression) -> io::Result<Deflated> {
+    let mut crc = Crc::new();
+    crc.update(data);
+    Ok(Deflated { bytes: deflate_block(data, last, level)?, crc })
+}
+
+/// A block in the output's order: on a worker, done, or the shared block of zeros.
+enum Pending {
+    Worker(Receiver<io::Result<Deflated>>),
+    Ready(Deflated),
+    Zeros,
+}
+
+/// Size of each sample [`incompressible`] looks at.
 const SAMPLE: usize = 4096;
 
-/// Whether deflating `data` would not pay: a quick trial deflate of 4 KiB samples, one per
-/// 16 KiB up to 16 of them (every 64 KiB of a 1 MiB block, a quarter of a 64 KiB vmdk grain),
-/// each saving under 1 %. Disk images and initrds are mostly already-compressed bytes (a gzip'd
+/// Whether deflating `data` would not pay: samples of 4 KiB, one per 16 KiB up to 16 of them
+/// (every 64 KiB of a 1 MiB block, a quarter of a 64 KiB vmdk grain), none of which deflate
+/// could shrink by 1 %. Disk images and initrds are mostly already-compressed bytes (a gzip'd
 /// initrd inside a disk, `.ko.xz` modules, firmware), on which zlib spends its full time to gain
 /// nothing; such a block is stored instead (deflate's stored blocks, still one valid stream) at
-/// copy speed. One sample that shrinks makes the whole block deflated, so a block is stored only
-/// when compressible bytes, if any, lie between samples (runs under 64 KiB in a 1 MiB block).
-/// The answer depends only on the bytes: the output stays deterministic.
+/// copy speed. One sample that would shrink makes the whole block deflated, so a block is stored
+/// only when compressible bytes, if any, lie between samples (runs under 64 KiB in a 1 MiB
+/// block). The answer depends only on the bytes, in integer arithmetic: the output stays
+/// deterministic on every machine.
 pub fn incompressible(data: &[u8]) -> bool {
     if data.len() < 4 * SAMPLE {
         return false;
     }
     let n = (data.len() / (4 * SAMPLE)).clamp(3, 16);
     let stride = (data.len() - SAMPLE) / (n - 1);
-    // Level 2, not 1: zlib-rs's level 1 (as zlib-ng's) codes with the fixed Huffman table only,
-    // which cannot see a skewed byte distribution (a FAT, sequential numbers), so it would call
-    // such bytes incompressible. One compressor per thread, reset between samples: a new one
-    // allocates and clears zlib's window and tables, which costs more than the trial itself.
-    thread_local! {
-        static TRIAL: std::cell::RefCell<(Compress, Vec<u8>)> = std::cell::RefCell::new((
-            Compress::new(Compression::new(2), false),
-            Vec::with_capacity(2 * SAMPLE),
-        ));
-    }
-    TRIAL.with(|t| {
-        let (c, out) = &mut *t.borrow_mut();
-        (0..n).all(|i| stays_the_same_size(c, out, &data[i * stride..i * stride + SAMPLE]))
-    })
+    (0..n).all(|i| sample_incompressible(&data[i * stride..i * stride + SAMPLE]))
 }
 
-/// Whether deflating `sample` alone saves under 1 %.
-fn stays_the_same_size(c: &mut Compress, out: &mut Vec<u8>, sample: &[u8]) -> bool {
-    c.reset();
-    out.clear();
-    loop {
-        let done = c.total_in() as usize;
-        out.reserve(SAMPLE);
-        match c.compress_vec(&sample[done..], out, FlushCompress::Finish) {
-            Ok(Status::StreamEnd) => break,
-            Ok(_) => {}
-            Err(_) => return false,
+/// Σ count² of the byte values of a 4 KiB sample above which Huffman coding would save about
+/// 1 %: uniform bytes give 69 600 ± 350; bytes drawn from 240 of the 256 values (7.9 bits a
+/// byte, where Huffman codes start to save 1 %) give 73 900.
+const SKEWED: u64 = 73_000;
+
+/// Whether neither of deflate's two stages would shrink `sample` (4 KiB) by 1 %: its bytes are
+/// evenly spread (Huffman coding gains nothing) and it holds no repeats of 4 bytes or more
+/// (LZ77 gains nothing). Why not a trial deflate, as before: building zlib's Huffman trees for
+/// each 4 KiB costs 40 µs, six times this, and the test runs on every block of every disk.
+fn sample_incompressible(sample: &[u8]) -> bool {
+    // Four count tables, so that runs of one byte do not stall on one counter.
+    let mut counts = [[0u32; 256]; 4];
+    for quad in sample.chunks_exact(4) {
+        for (table, b) in counts.iter_mut().zip(quad) {
+            table[usize::from(*b)] += 1;
         }
     }
-    out.len() * 100 >= sample.len() * 99
+    let squares: u64 =
+        (0..256).map(|v| u64::from(counts.iter().map(|t| t[v]).sum::<u32>()).pow(2)).sum();
+    squares <= SKEWED && lz_savings(sample) * 100 < sample.len()
+}
+
+/// About how many bytes LZ77 would save on `sample` (at most 64 KiB): greedy matches of 4 bytes
+/// or more (up to deflate's 258), found through a hash of the next 4 bytes, each saving its
+/// length less the ~3 bytes a length and distance code take.
+fn lz_savings(sample: &[u8]) -> usize {
+    const BITS: u32 = 12;
+    // The 4 bytes last seen in each slot and where (position + 1; 0 is none).
+    let mut seen = [(0u32, 0u16); 1 << BITS];
+    let (mut saved, mut i) = (0, 0);
+    while i + 4 <= sample.len() {
+        let key = u32::from_le_bytes(sample[i..i + 4].try_into().expect("4 bytes"));
+        let slot = (key.wrapping_mul(0x9e37_79b1) >> (32 - BITS)) as usize;
+        let (was, at) = seen[slot];
+        seen[slot] = (key, (i + 1) as u16);
+        if at > 0 && was == key {
+            let from = usize::from(at) - 1;
+            let same = sample[from + 4..].iter().zip(&sample[i + 4..]);
+            let len = 4 + same.take(254).take_while(|(a, b)| a == b).count();
+            saved += len - 3;
+            i += len;
+        } else {
+            i += 1;
+        }
+    }
+    saved
 }
 
 /// `data` as deflate stored blocks (RFC 1951 §3.2.4), written here rather than by zlib so that
@@ -133,13 +173,13 @@ pub struct ParallelGzip<W: Write> {
     buf: Vec<u8>,
     crc: Crc,
     header_done: bool,
-    pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
+    pending: VecDeque<Pending>,
     jobs: Option<SyncSender<Job>>,
     workers: Vec<JoinHandle<()>>,
     max_pending: usize,
     /// A full block of zeros, deflated once: disk images (gcp's `disk.raw`) are mostly zeros,
     /// and a block's bytes depend only on its input, so the same bytes serve every such block.
-    zero_block: Option<Vec<u8>>,
+    zero_block: Option<Deflated>,
 }
 
 impl<W: Write> std::fmt::Debug for ParallelGzip<W> {
@@ -170,7 +210,7 @@ impl<W: Write> ParallelGzip<W> {
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    let _ = job.reply.send(deflate_block(&job.data, job.last, level));
+                    let _ = job.reply.send(deflated(&job.data, job.last, level));
                 }));
             }
             jobs = Some(tx);
@@ -198,47 +238,44 @@ impl<W: Write> ParallelGzip<W> {
     }
 
     fn collect_one(&mut self) -> io::Result<()> {
-        if let Some(rx) = self.pending.pop_front() {
-            let block = rx.recv().map_err(|_| io::Error::other("a gzip worker thread died"))??;
-            self.inner.write_all(&block)?;
-        }
-        Ok(())
+        let block = match self.pending.pop_front() {
+            None => return Ok(()),
+            Some(Pending::Worker(rx)) => {
+                rx.recv().map_err(|_| io::Error::other("a gzip worker thread died"))??
+            }
+            Some(Pending::Ready(block)) => block,
+            Some(Pending::Zeros) => {
+                let zeros = self.zero_block.as_ref().expect("made before it is queued");
+                self.crc.combine(&zeros.crc);
+                return self.inner.write_all(&zeros.bytes);
+            }
+        };
+        self.crc.combine(&block.crc);
+        self.inner.write_all(&block.bytes)
     }
 
     fn submit(&mut self, last: bool) -> io::Result<()> {
         self.header()?;
-        // A full block of zeros: the bytes deflated the first time, in order like any block.
-        let ready = if !last && is_zero(&self.buf) {
+        let next = if !last && is_zero(&self.buf) {
+            // A full block of zeros: deflated the first time, in order like any block.
+            if self.zero_block.is_none() {
+                self.zero_block = Some(deflated(&self.buf, false, self.level)?);
+            }
             self.buf.clear();
-            Some(match &self.zero_block {
-                Some(b) => b.clone(),
-                None => self
-                    .zero_block
-                    .insert(deflate_block(&vec![0; BLOCK_SIZE], false, self.level)?)
-                    .clone(),
-            })
+            Pending::Zeros
+        } else if let Some(tx) = &self.jobs {
+            let (reply, rx) = mpsc::sync_channel(1);
+            let cap = if last { 0 } else { BLOCK_SIZE };
+            let data = std::mem::replace(&mut self.buf, Vec::with_capacity(cap));
+            tx.send(Job { data, last, reply })
+                .map_err(|_| io::Error::other("the gzip workers stopped"))?;
+            Pending::Worker(rx)
         } else {
-            None
+            let block = deflated(&self.buf, last, self.level)?;
+            self.buf.clear();
+            Pending::Ready(block)
         };
-        let (reply, rx) = mpsc::sync_channel(1);
-        match (&self.jobs, ready) {
-            (None, Some(block)) => return self.inner.write_all(&block),
-            (None, None) => {
-                let block = deflate_block(&self.buf, last, self.level)?;
-                self.buf.clear();
-                return self.inner.write_all(&block);
-            }
-            (Some(_), Some(block)) => {
-                let _ = reply.send(Ok(block));
-            }
-            (Some(tx), None) => {
-                let cap = if last { 0 } else { BLOCK_SIZE };
-                let data = std::mem::replace(&mut self.buf, Vec::with_capacity(cap));
-                tx.send(Job { data, last, reply })
-                    .map_err(|_| io::Error::other("the gzip workers stopped"))?;
-            }
-        }
-        self.pending.push_back(rx);
+        self.pending.push_back(next);
         while self.pending.len() >= self.max_pending {
             self.collect_one()?;
         }
@@ -279,7 +316,6 @@ pub fn is_zero(data: &[u8]) -> bool {
 impl<W: Write> Write for ParallelGzip<W> {
     fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
         let total = data.len();
-        self.crc.update(data);
         while !data.is_empty() {
             let room = BLOCK_SIZE - self.buf.len();
             let n = room.min(data.len());
@@ -418,6 +454,9 @@ mod tests {
         // find, but skewed bytes that Huffman coding shrinks to ~60 %.
         let fat: Vec<u8> = (2..BLOCK_SIZE as u32 / 4 + 2).flat_map(u32::to_le_bytes).collect();
         assert!(!incompressible(&fat), "a FAT table is compressible");
+        // The opposite: evenly spread bytes, but repeated, which only LZ77 shrinks.
+        let repeated: Vec<u8> = n[..1000].iter().copied().cycle().take(BLOCK_SIZE).collect();
+        assert!(!incompressible(&repeated), "repeats of noise are compressible");
         // Whatever was chosen, the stream round-trips, with 1 thread and with 3.
         let mut data = n.clone();
         data.extend(sample(BLOCK_SIZE + 99));
@@ -428,6 +467,30 @@ mod tests {
         flate2::read::GzDecoder::new(&one[..]).read_to_end(&mut back).unwrap();
         assert!(back == data);
         assert!(one.len() < data.len(), "the text block still shrank: {}", one.len());
+    }
+
+    #[test]
+    fn the_sample_test_weighs_both_deflate_stages() {
+        let n = noise(SAMPLE);
+        assert!(lz_savings(&n) < 10, "{}", lz_savings(&n));
+        assert!(sample_incompressible(&n));
+        // 41 bytes copied from 3000 bytes back: one 41-byte match, 38 bytes saved, under 1 %.
+        let mut copied = n.clone();
+        copied.copy_within(0..41, 3000);
+        assert!((38..48).contains(&lz_savings(&copied)), "{}", lz_savings(&copied));
+        assert!(sample_incompressible(&copied));
+        copied.copy_within(100..160, 3200);
+        assert!(!sample_incompressible(&copied), "two matches, ~95 bytes: over 1 %");
+        // A run of one byte: overlapping matches of 258, as deflate codes it.
+        assert!(lz_savings(&[9; SAMPLE]) > SAMPLE * 98 / 100, "{}", lz_savings(&[9; SAMPLE]));
+        // Noise over 224 of the 256 byte values, no repeats: Huffman codes save ~2 %.
+        let narrow: Vec<u8> = n.iter().map(|b| b % 224).collect();
+        assert!(lz_savings(&narrow) < 10);
+        assert!(!sample_incompressible(&narrow));
+        let mut c = Compress::new(Compression::best(), false);
+        let mut out = Vec::with_capacity(2 * SAMPLE);
+        c.compress_vec(&narrow, &mut out, FlushCompress::Finish).unwrap();
+        assert!(out.len() * 100 < SAMPLE * 99, "zlib agrees: {} bytes", out.len());
     }
 
     #[test]

@@ -117,7 +117,8 @@ enum Initrd<I: Write> {
     /// Nothing compressed yet; data-less entries wait in `pending` so that the microcode, which
     /// the kernel section emits right after the `boot` directory, can still go first.
     NotStarted(I, Vec<Entry>),
-    Started(CpioWriter<Compressor<I>>),
+    /// Boxed: the compressor's state is a few hundred bytes, the other variants a few words.
+    Started(Box<CpioWriter<Compressor<I>>>),
     Poisoned,
 }
 
@@ -180,7 +181,7 @@ impl<K: Write, I: Write> InitrdWriter<K, I> {
             for e in &pending {
                 cpio.add(e, &mut io::empty())?;
             }
-            self.initrd = Initrd::Started(cpio);
+            self.initrd = Initrd::Started(Box::new(cpio));
         }
         match &mut self.initrd {
             Initrd::Started(c) => Ok(c),
