@@ -62,12 +62,27 @@ fn descriptor(capacity: u64, file_name: &str, seed: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// One grain behind its marker (grain LBA, compressed length), padded to a sector.
-fn pack(g: u64, data: &[u8]) -> std::io::Result<Vec<u8>> {
+/// Grains a thread takes at a time (1 MiB), and tests for compressibility as one: a run that
+/// deflate could not shrink anywhere the test samples (once per grain) is stored whole; in any
+/// other run each grain is tested on its own (four samples) and stored or deflated.
+const RUN: usize = 16;
+
+/// The grains `grains` (LBA-ordered grain numbers) whose bytes lie one after the other in
+/// `bytes`, each packed ([`pack`]).
+fn pack_run(grains: &[u64], bytes: &[u8]) -> Vec<std::io::Result<Vec<u8>>> {
+    let all_stored = grains.len() == RUN && baleen_formats::incompressible(bytes);
+    let each = bytes.chunks(GRAIN as usize);
+    let store = |data| all_stored || baleen_formats::incompressible(data);
+    grains.iter().zip(each).map(|(g, data)| pack(*g, data, store(data))).collect()
+}
+
+/// One grain behind its marker (grain LBA, compressed length), padded to a sector; `store`
+/// stores its bytes rather than deflate them.
+fn pack(g: u64, data: &[u8], store: bool) -> std::io::Result<Vec<u8>> {
     let mut packed = Vec::with_capacity(GRAIN as usize + 1024);
     packed.extend_from_slice(&(g * GRAIN_SECTORS).to_le_bytes());
     packed.extend_from_slice(&[0; 4]);
-    let mut packed = if baleen_formats::incompressible(data) {
+    let mut packed = if store {
         // Already-compressed grains (the kernel, the gzip'd initrd) are stored: deflate would
         // spend its full time on them for nothing. A zlib stream: header (deflate, 32 KiB
         // window, no dictionary, FCHECK making it a multiple of 31), stored blocks, Adler-32.
@@ -108,32 +123,25 @@ pub fn write_vmdk<R: Read + Seek, W: Write>(
     at = overhead;
 
     let mut gt = vec![0u32; used.len().next_multiple_of(GT_ENTRIES as usize)];
-    // Grains are compressed on every core, a batch at a time, and written in grain order, so
-    // the bytes do not depend on the thread count; a batch bounds the memory held.
+    // Grains are compressed on every core, a run of them per thread, and written in grain
+    // order, so the bytes do not depend on the thread count; a batch bounds the memory held.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let batch = threads * 16;
     let present: Vec<u64> = (0..used.len() as u64).filter(|g| used[*g as usize]).collect();
-    for group in present.chunks(batch) {
-        let mut grains = Vec::with_capacity(group.len());
-        for &g in group {
-            let mut buf = vec![0u8; GRAIN as usize];
-            copy_cluster(raw, size, g, &mut buf)?;
-            grains.push((g, buf));
+    let mut bytes = Vec::new();
+    for group in present.chunks(threads * RUN) {
+        bytes.resize(group.len() * GRAIN as usize, 0);
+        for (&g, buf) in group.iter().zip(bytes.chunks_mut(GRAIN as usize)) {
+            copy_cluster(raw, size, g, buf)?;
         }
-        let per = grains.len().div_ceil(threads);
         let packed: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = grains
-                .chunks(per)
-                .map(|chunk| {
-                    s.spawn(move || chunk.iter().map(|(g, b)| pack(*g, b)).collect::<Vec<_>>())
-                })
-                .collect();
+            let runs = group.chunks(RUN).zip(bytes.chunks(RUN * GRAIN as usize));
+            let handles: Vec<_> = runs.map(|(gs, b)| s.spawn(move || pack_run(gs, b))).collect();
             handles
                 .into_iter()
                 .flat_map(|h| h.join().expect("a grain compressor panicked"))
                 .collect()
         });
-        for ((g, _), p) in grains.iter().zip(packed) {
+        for (g, p) in group.iter().zip(packed) {
             let p = p.map_err(w)?;
             out.write_all(&p).map_err(w)?;
             gt[*g as usize] = at as u32;
@@ -182,15 +190,39 @@ mod tests {
     #[test]
     fn an_incompressible_grain_is_stored_and_a_compressible_one_deflated() {
         let noise = baleen_testkit::noise(GRAIN as usize, 0x9e37_79b9_7f4a_7c15);
-        let stored = pack(3, &noise).unwrap();
+        let stored = pack_run(&[3], &noise).pop().unwrap().unwrap();
         assert_eq!(&stored[..8], &(3 * GRAIN_SECTORS).to_le_bytes(), "grain LBA");
         assert_eq!(&stored[12..14], &[0x78, 0x01], "our zlib header: stored, not zlib's");
         assert_eq!(stored.len() % SECTOR as usize, 0);
         assert!(unpack(&stored) == noise);
 
         let text: Vec<u8> = (0..GRAIN as usize).map(|i| b"grain "[i % 6]).collect();
-        let deflated = pack(4, &text).unwrap();
+        let deflated = pack_run(&[4], &text).pop().unwrap().unwrap();
         assert!(deflated.len() < 4096, "{} bytes", deflated.len());
         assert!(unpack(&deflated) == text);
+    }
+
+    #[test]
+    fn a_run_of_noise_is_stored_whole_and_a_mixed_run_grain_by_grain() {
+        let grain = GRAIN as usize;
+        let noise = baleen_testkit::noise(RUN * grain, 7);
+        let grains: Vec<u64> = (10..10 + RUN as u64).collect();
+        let packed = pack_run(&grains, &noise);
+        for (i, p) in packed.iter().enumerate() {
+            let p = p.as_ref().unwrap();
+            assert_eq!(&p[12..14], &[0x78, 0x01], "grain {i} stored");
+            assert!(unpack(p) == noise[i * grain..(i + 1) * grain]);
+        }
+        // Text in grain 5, where one of the run's samples falls: the run as a whole looks
+        // compressible, so each grain is tested alone and only grain 5 is deflated.
+        let mut mixed = noise.clone();
+        let text: Vec<u8> = (0..grain).map(|i| b"grain "[i % 6]).collect();
+        mixed[5 * grain..6 * grain].copy_from_slice(&text);
+        let packed = pack_run(&grains, &mixed);
+        for (i, p) in packed.iter().enumerate() {
+            let p = p.as_ref().unwrap();
+            assert_eq!(p[12..14] == [0x78, 0x01], i != 5, "grain {i}");
+            assert!(unpack(p) == mixed[i * grain..(i + 1) * grain]);
+        }
     }
 }
