@@ -7,7 +7,7 @@
 //! the same paths. `/usr/bin/syslinux` is read as data and never run.
 //!
 //! Key items: [`find_loader`], [`write`], [`writes`]. The seed of the raw-bios disk signature
-//! and FAT serial is the SHA-256 of kernel, initrd and command line.
+//! and FAT serial is the BLAKE3 hash of kernel, initrd and command line.
 
 use crate::disk::{Boot, DiskError};
 use crate::format::Format;
@@ -109,7 +109,7 @@ fn io_err(what: &str) -> impl FnOnce(io::Error) -> DiskError + '_ {
     move |source| DiskError::Io { what: what.to_string(), source }
 }
 
-/// The SHA-256 of the kernel, initrd and command line: the raw-bios disk's seed.
+/// The BLAKE3 hash of the kernel, initrd and command line: the raw-bios disk's seed.
 fn seed(boot: &mut Boot) -> Result<[u8; 32], DiskError> {
     let mut h = HashingWriter::new(io::sink());
     for f in [&mut boot.kernel, &mut boot.initrd] {
