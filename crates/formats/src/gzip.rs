@@ -3,8 +3,9 @@
 //! The input is cut into fixed 1 MiB blocks; each is deflated on its own (no shared dictionary,
 //! so a block's bytes depend only on its input) and ends with a sync flush, except the last,
 //! which finishes the stream. Concatenated, they form one valid deflate stream; each block's
-//! CRC-32 is taken on its worker too, and the calling thread combines them in order. Why our own and not `gzp`: we need the output to be
-//! identical with 1 and N threads and a fixed header (MTIME 0, OS 255), and it is ~150 lines.
+//! CRC-32 is taken on its worker too, and the calling thread combines them in order. Why our
+//! own and not `gzp`: we need the output to be identical with 1 and N threads and a fixed header
+//! (MTIME 0, OS 255), and it is ~150 lines.
 //!
 //! Memory: at most `2 × threads` blocks in flight (input and output), so a few MiB.
 
@@ -454,7 +455,8 @@ mod tests {
         // find, but skewed bytes that Huffman coding shrinks to ~60 %.
         let fat: Vec<u8> = (2..BLOCK_SIZE as u32 / 4 + 2).flat_map(u32::to_le_bytes).collect();
         assert!(!incompressible(&fat), "a FAT table is compressible");
-        // The opposite: evenly spread bytes, but repeated, which only LZ77 shrinks.
+        // Noise repeated every 1000 bytes: each 4 KiB sample sees every byte value about four
+        // times over (skewed counts) and long repeats.
         let repeated: Vec<u8> = n[..1000].iter().copied().cycle().take(BLOCK_SIZE).collect();
         assert!(!incompressible(&repeated), "repeats of noise are compressible");
         // Whatever was chosen, the stream round-trips, with 1 thread and with 3.
