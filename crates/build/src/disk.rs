@@ -3,8 +3,8 @@
 //! systemd's EFI stub, then placed on a disk or an ISO by crates/disk.
 //!
 //! Every one of them starts from the same UKI, written once to a temporary file while its
-//! BLAKE3 hash is taken: that hash is the seed of every GUID and serial, so two builds of the same
-//! system give the same bytes. The stub comes from the `baleen/systemd-boot` component when the
+//! BLAKE3 hash is taken: that hash is the seed of every GUID and serial, so two builds of the
+//! same system give the same bytes. The stub comes from the `baleen/systemd-boot` component when the
 //! store has one, else from Debian's `systemd-boot-efi` on the host.
 
 use crate::format::Format;

@@ -31,10 +31,13 @@ fn bios_loader() -> Option<BiosLoader> {
     BiosLoader::new(Syslinux::from_installer(&installer).ok()?, mbr, gptmbr).ok()
 }
 
-/// Writes every dirty page back (sync(1)).
+/// The outputs later steps read (the UKI, the raw EFI disk): always made, always kept.
+const INPUTS: [&str; 2] = ["uki.efi", "disk-efi.img"];
+
 /// Runs per step; the fastest is reported.
 const RUNS: usize = 3;
 
+/// Writes every dirty page back (sync(1)).
 fn settle() {
     let _ = std::process::Command::new("sync").status();
 }
@@ -86,7 +89,7 @@ fn main() {
     let only = std::env::var("BENCH_ONLY").ok();
     let step = |name: &str, file: &str, f: &mut dyn FnMut(BufWriter<File>)| {
         let wanted = only.as_deref().is_none_or(|o| o.split(',').any(|w| w == name));
-        if !wanted && !["uki.efi", "disk-efi.img"].contains(&file) {
+        if !wanted && !INPUTS.contains(&file) {
             return;
         }
         let mut best = f64::MAX;
@@ -107,7 +110,7 @@ fn main() {
             len >> 20
         );
         // Outputs no later step reads go (their dirty pages dropped), unless BENCH_KEEP.
-        if !keep && !["uki.efi", "disk-efi.img"].contains(&file) {
+        if !keep && !INPUTS.contains(&file) {
             let _ = std::fs::remove_file(p(file));
         }
     };
