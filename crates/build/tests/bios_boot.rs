@@ -186,3 +186,62 @@ fn syslinux_comes_from_the_isolinux_component_when_the_store_has_one() {
     let disk = std::fs::read(&out[0]).unwrap();
     assert_eq!(&disk[..440], &mbr[..], "the component's mbr.bin was used");
 }
+
+/// FAT32 with 4 KiB clusters, which only volumes over 260 MiB get: the spine's hybrid disk
+/// written again on a 300 MiB partition, then booted through SYSLINUX under SeaBIOS and through
+/// OVMF's FAT driver. Two boots.
+#[test]
+fn hybrid_disk_with_4_kib_clusters_boots_under_seabios_and_ovmf() {
+    use baleen_disk::bios::write_hybrid_disk_on;
+    use baleen_disk::{BiosLoader, BootFiles, DiskLayout, Syslinux};
+    use std::fs::File;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let Some(_) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
+    let out =
+        build_into(&cfg, &store, &[Format::KernelInitrd, Format::Uki], &tmp.path().join("out"));
+    let (kernel, initrd, uki) = (&out[0], &out[1], &out[3]);
+    let cmdline = std::fs::read(&out[2]).unwrap();
+    let host = |p: &str| std::fs::read(Path::new("/usr/lib/syslinux/mbr").join(p)).unwrap();
+    let syslinux = Syslinux::from_installer(&std::fs::read("/usr/bin/syslinux").unwrap()).unwrap();
+    let loader = BiosLoader::new(syslinux, host("mbr.bin"), host("gptmbr.bin")).unwrap();
+    let len = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let need = DiskLayout::hybrid(&loader.syslinux, len(kernel), len(initrd), &cmdline, len(uki));
+    assert!(need.part_size < 260 * MIB, "the spine alone gets 512-byte clusters");
+    let layout = DiskLayout { part_size: 300 * MIB, disk_size: 302 * MIB, ..need };
+
+    let disk = tmp.path().join("big.raw");
+    let mut w = std::io::BufWriter::new(File::create(&disk).unwrap());
+    let boot = BootFiles {
+        kernel: &mut File::open(kernel).unwrap(),
+        kernel_len: len(kernel),
+        initrd: &mut File::open(initrd).unwrap(),
+        initrd_len: len(initrd),
+        cmdline: &cmdline,
+    };
+    write_hybrid_disk_on(
+        &loader,
+        boot,
+        &mut File::open(uki).unwrap(),
+        len(uki),
+        b"big",
+        layout,
+        &mut w,
+    )
+    .unwrap();
+    drop(w);
+    let mut bpb = [0u8; 14];
+    std::os::unix::fs::FileExt::read_exact_at(&File::open(&disk).unwrap(), &mut bpb, MIB).unwrap();
+    assert_eq!(bpb[13], 8, "4 KiB clusters");
+
+    for (name, uefi) in [("big-bios", false), ("big-efi", true)] {
+        let mut opts = baleen_testkit::boot::test_options(&disk, &BootTest::scratch_dir(name));
+        opts.uefi = uefi;
+        let Some(vm) = BootTest::with_options(name, opts, std::time::Duration::from_secs(300))
+        else {
+            return;
+        };
+        boots_to_services(vm);
+    }
+}

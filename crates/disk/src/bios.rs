@@ -48,6 +48,8 @@ pub enum BiosError {
     Write(#[source] io::Error),
     #[error("the disk needs {needed} bytes ({mib} MiB), more than the {size} bytes asked for", mib = needed.div_ceil(MIB))]
     TooSmall { needed: u64, size: u64 },
+    #[error("the boot partition needs {needed} bytes at byte {start} and 1 MiB after it on the disk; the layout gives {size} bytes on a {disk}-byte disk")]
+    Partition { needed: u64, start: u64, size: u64, disk: u64 },
     #[error("{which} boot code is {len} bytes; an MBR has room for 440")]
     Code { which: &'static str, len: usize },
 }
@@ -233,12 +235,12 @@ pub fn write_bios_disk<W: Write>(
 /// makes the disk exactly that long (the backup GPT moves to its end).
 pub fn write_hybrid_disk<W: Write>(
     loader: &BiosLoader,
-    mut boot: BootFiles<'_>,
+    boot: BootFiles<'_>,
     uki: &mut dyn Read,
     uki_len: u64,
     seed: &[u8],
     size: Option<u64>,
-    mut out: W,
+    out: W,
 ) -> Result<DiskLayout, BiosError> {
     let layout = DiskLayout::hybrid(
         &loader.syslinux,
@@ -248,6 +250,41 @@ pub fn write_hybrid_disk<W: Write>(
         uki_len,
     )
     .sized(size)?;
+    write_hybrid_disk_on(loader, boot, uki, uki_len, seed, layout, out)
+}
+
+/// [`write_hybrid_disk`] on a layout of the caller's: the partition where
+/// [`DiskLayout::hybrid`] puts it, at least as large (an ESP with room to spare), with 1 MiB of
+/// disk after it for the backup GPT.
+pub fn write_hybrid_disk_on<W: Write>(
+    loader: &BiosLoader,
+    mut boot: BootFiles<'_>,
+    uki: &mut dyn Read,
+    uki_len: u64,
+    seed: &[u8],
+    layout: DiskLayout,
+    mut out: W,
+) -> Result<DiskLayout, BiosError> {
+    let need = DiskLayout::hybrid(
+        &loader.syslinux,
+        boot.kernel_len,
+        boot.initrd_len,
+        boot.cmdline,
+        uki_len,
+    );
+    if layout.part_start != need.part_start
+        || layout.part_size < need.part_size
+        || layout.part_size % gpt::SECTOR != 0
+        || layout.disk_size < layout.part_start + layout.part_size + MIB
+        || layout.disk_size % gpt::SECTOR != 0
+    {
+        return Err(BiosError::Partition {
+            needed: need.part_size,
+            start: need.part_start,
+            size: layout.part_size,
+            disk: layout.disk_size,
+        });
+    }
     let first = layout.part_start / gpt::SECTOR;
     let table = Gpt {
         sectors: layout.disk_size / gpt::SECTOR,

@@ -9,6 +9,10 @@
 //!
 //! FAT16 is used while the data region fits 65,524 clusters of 512 bytes (volumes up to 32 MiB),
 //! FAT32 beyond (the cluster count alone decides the type, as the FAT specification says).
+//! FAT32's clusters grow with the volume as the specification's table does (fatgen103,
+//! `DskTableFAT32`): 512 bytes up to 260 MiB, 4 KiB up to 8 GiB, then 8, 16 and 32 KiB, which
+//! keeps the two tables at 0.2% of the volume or less (at 512-byte clusters a 1 GiB volume
+//! would carry 16 MiB of tables, to write and, for vmdk and gcp, to compress).
 //! Non-goals: long file names (every name must be an upper-case 8.3 name), FAT12, editing.
 
 use crate::uki::write_zeros;
@@ -16,8 +20,8 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 pub const SECTOR: u64 = 512;
-/// One sector per cluster (see [`Geometry::new`]).
-const CLUSTER: u64 = SECTOR;
+/// The largest cluster [`Geometry::new`] chooses (64 sectors, FAT32 volumes over 32 GiB).
+const MAX_CLUSTER: u64 = 64 * SECTOR;
 /// 2017-04-18 16:30:00, LinuxKit's build epoch, as FAT's date and time fields.
 const FAT_DATE: u16 = ((2017 - 1980) << 9) | (4 << 5) | 18;
 const FAT_TIME: u16 = (16 << 11) | (30 << 5);
@@ -87,6 +91,8 @@ struct Dir {
 struct Geometry {
     kind: FatType,
     sectors: u64,
+    /// Sectors per cluster.
+    spc: u64,
     reserved: u64,
     fat_sectors: u64,
     root_sectors: u64,
@@ -99,22 +105,30 @@ impl Geometry {
         if sectors < 8192 {
             return Err(FatError::Tiny { size });
         }
-        // One 512-byte cluster keeps the layout simple and wastes little on a few large files;
-        // FAT32's table grows to 0.8% of the volume, which is fine for boot partitions.
-        let fat16 = Self::solve(FatType::Fat16, sectors);
+        // FAT16 keeps one 512-byte cluster: its volumes are small. FAT32 follows the
+        // specification's table, so that every cluster count is far from the FAT16 limit and
+        // the volume looks like any formatted by mkfs.fat or Windows.
+        let fat16 = Self::solve(FatType::Fat16, sectors, 1);
         if fat16.clusters <= FAT16_MAX_CLUSTERS {
             return Ok(fat16);
         }
-        Ok(Self::solve(FatType::Fat32, sectors))
+        let spc = match size {
+            s if s <= 260 << 20 => 1,
+            s if s <= 8 << 30 => 8,
+            s if s <= 16 << 30 => 16,
+            s if s <= 32 << 30 => 32,
+            _ => MAX_CLUSTER / SECTOR,
+        };
+        Ok(Self::solve(FatType::Fat32, sectors, spc))
     }
 
-    fn solve(kind: FatType, sectors: u64) -> Geometry {
+    fn solve(kind: FatType, sectors: u64, spc: u64) -> Geometry {
         let (reserved, root_sectors, entry) = match kind {
             FatType::Fat16 => (4, FAT16_ROOT_ENTRIES * 32 / SECTOR, 2),
             FatType::Fat32 => (32, 0, 4),
         };
         let fat_for = |clusters: u64| ((clusters + 2) * entry).div_ceil(SECTOR);
-        let rest = |fat_sectors: u64| sectors - reserved - 2 * fat_sectors - root_sectors;
+        let rest = |fat_sectors: u64| (sectors - reserved - 2 * fat_sectors - root_sectors) / spc;
         // Find a table size that exactly covers the clusters left beside it. A few rounds
         // settle it; should they not, the larger table (which covers any fewer clusters) wins.
         let mut fat_sectors = fat_for(sectors);
@@ -125,7 +139,15 @@ impl Geometry {
             }
             fat_sectors = next.max(fat_for(rest(next)));
         }
-        Geometry { kind, sectors, reserved, fat_sectors, root_sectors, clusters: rest(fat_sectors) }
+        // Start the data region on a cluster boundary, as mkfs.fat does (reserved sectors take
+        // up the difference): clusters then line up with the disk's 4 KiB blocks.
+        let reserved = reserved + (spc - (reserved + 2 * fat_sectors + root_sectors) % spc) % spc;
+        let clusters = (sectors - reserved - 2 * fat_sectors - root_sectors) / spc;
+        Geometry { kind, sectors, spc, reserved, fat_sectors, root_sectors, clusters }
+    }
+
+    fn cluster_bytes(&self) -> u64 {
+        self.spc * SECTOR
     }
 
     fn data_start(&self) -> u64 {
@@ -138,7 +160,9 @@ impl Geometry {
 pub fn min_volume_size(files: &[(&str, u64)]) -> u64 {
     let data: u64 = files.iter().map(|(_, len)| len.div_ceil(SECTOR) * SECTOR).sum();
     let dirs = (files.len() as u64 * 4 + 1) * 4 * SECTOR;
-    // FAT32's two tables at 4 bytes per 512-byte cluster, plus reserved sectors and root.
+    // FAT32's two tables at 4 bytes per 512-byte cluster, plus reserved sectors and root. Larger
+    // clusters come only over 260 MiB, where this allowance (over 4 MiB) is many times their
+    // rounding of a boot partition's few files and directories.
     let overhead = data / 64 + 64 * 1024;
     (data + dirs + overhead).max(4 << 20)
 }
@@ -239,7 +263,7 @@ impl Plan {
                 continue; // FAT16's root has its own fixed region
             }
             let entries = d.dirs.len() + d.files.len() + if path.is_empty() { 1 } else { 2 };
-            let n = ((entries as u64 + 1) * 32).div_ceil(CLUSTER);
+            let n = ((entries as u64 + 1) * 32).div_ceil(geo.cluster_bytes());
             dir_cluster.insert(path.clone(), (next, n));
             next += n;
         }
@@ -247,20 +271,20 @@ impl Plan {
         let mut by_path: Vec<usize> = (0..files.len()).collect();
         by_path.sort_by(|a, b| files[*a].0.cmp(files[*b].0));
         for &i in &by_path {
-            let n = files[i].1.div_ceil(CLUSTER);
+            let n = files[i].1.div_ceil(geo.cluster_bytes());
             file_cluster[i] = (if n == 0 { 0 } else { next }, n);
             next += n;
         }
         let used = next - 2;
         if used > geo.clusters {
-            return Err(FatError::TooSmall { needed: used * CLUSTER, size });
+            return Err(FatError::TooSmall { needed: used * geo.cluster_bytes(), size });
         }
         Ok(Plan { geo, dirs, dir_cluster, file_cluster, by_path, next })
     }
 
     /// The sector (from the volume's start) of a cluster.
     fn sector_of(&self, cluster: u64) -> u64 {
-        self.geo.data_start() + (cluster - 2) * (CLUSTER / SECTOR)
+        self.geo.data_start() + (cluster - 2) * self.geo.spc
     }
 }
 
@@ -289,7 +313,7 @@ pub fn write_fat<W: Write>(
     let Plan { geo, dirs, dir_cluster, file_cluster, by_path, next } =
         Plan::new(&names, opts.size)?;
     let used = next - 2;
-    let cluster_bytes = CLUSTER;
+    let cluster_bytes = geo.cluster_bytes();
 
     // Directory contents.
     let cluster_of = |path: &str| dir_cluster.get(path).map_or(0, |c| c.0) as u32;
@@ -397,7 +421,7 @@ pub fn write_fat<W: Write>(
             }
         }
     }
-    let written = (geo.data_start() + used) * SECTOR;
+    let written = (geo.data_start() + used * geo.spc) * SECTOR;
     write_zeros(&mut out, opts.size - written).map_err(w)?;
     Ok(geo.kind)
 }
@@ -416,7 +440,7 @@ fn boot_sector(geo: &Geometry, opts: &FatOptions) -> [u8; 512] {
     b[..3].copy_from_slice(if fat32 { &[0xeb, 0x58, 0x90] } else { &[0xeb, 0x3c, 0x90] });
     b[3..11].copy_from_slice(b"BALEEN  ");
     b[11..13].copy_from_slice(&(SECTOR as u16).to_le_bytes());
-    b[13] = 1; // sectors per cluster
+    b[13] = geo.spc as u8;
     b[14..16].copy_from_slice(&(geo.reserved as u16).to_le_bytes());
     b[16] = 2;
     let root_entries = if fat32 { 0 } else { FAT16_ROOT_ENTRIES as u16 };
@@ -522,6 +546,95 @@ mod tests {
         }
         assert!(Geometry::new(2 << 20).is_err());
         assert!(Geometry::new(4 << 20).unwrap().clusters >= 4085, "not FAT12");
+    }
+
+    #[test]
+    fn fat32_clusters_grow_with_the_volume_and_the_data_starts_on_one() {
+        let table = [
+            (32u64 << 20, 1),
+            (33 << 20, 1),
+            (260 << 20, 1),
+            ((260 << 20) + 512, 8),
+            (1 << 30, 8),
+            (8 << 30, 8),
+            ((8 << 30) + 512, 16),
+            (20 << 30, 32),
+            (40 << 30, 64),
+        ];
+        for (size, spc) in table {
+            let g = Geometry::new(size).unwrap();
+            assert_eq!(g.spc, spc, "{size}");
+            assert_eq!(g.data_start() % spc, 0, "{size}: data on a cluster boundary");
+            assert!(g.kind == FatType::Fat16 || g.clusters > FAT16_MAX_CLUSTERS + 16, "{size}");
+            let entry = if g.kind == FatType::Fat16 { 2 } else { 4 };
+            assert!((g.clusters + 2) * entry <= g.fat_sectors * SECTOR, "{size}: table covers");
+            assert!(g.data_start() + g.clusters * spc <= g.sectors, "{size}: clusters fit");
+        }
+    }
+
+    #[test]
+    fn min_volume_size_holds_the_files_at_the_cluster_it_gets() {
+        let small: Vec<String> = (0..40).map(|i| format!("D{}/F{i}.BIN", i % 8)).collect();
+        for len in [0u64, 1, 200 << 20, (255 << 20) + 1, 258 << 20, 3 << 30] {
+            let mut files = vec![("A.BIN", len), ("D/B.BIN", 1), ("D/E/C.BIN", 4097)];
+            files.extend(small.iter().map(|p| (p.as_str(), 10)));
+            let size = min_volume_size(&files);
+            for extra in [0, 1 << 20, 2 << 20] {
+                let size = (size + extra).next_multiple_of(1 << 20);
+                Plan::new(&files, size).unwrap_or_else(|e| panic!("{len} in {size}: {e}"));
+            }
+        }
+    }
+
+    /// The first `keep` bytes written, and how many there were in all.
+    struct Head {
+        keep: usize,
+        bytes: Vec<u8>,
+        total: u64,
+    }
+
+    impl Write for Head {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let room = self.keep.saturating_sub(self.bytes.len()).min(buf.len());
+            self.bytes.extend_from_slice(&buf[..room]);
+            self.total += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn four_kib_clusters_chain_and_place_files_as_file_sectors_says() {
+        let size = 300u64 << 20;
+        let (a, b) = (vec![1u8; 9000], vec![2u8; 4096]);
+        let names = [("B.BIN", b.len() as u64), ("A.BIN", a.len() as u64)];
+        let at = file_sectors(&names, size).unwrap();
+        let (mut ra, mut rb) = (&a[..], &b[..]);
+        let mut files = [
+            FatFile { path: "B.BIN".into(), len: b.len() as u64, data: &mut rb },
+            FatFile { path: "A.BIN".into(), len: a.len() as u64, data: &mut ra },
+        ];
+        let opts =
+            FatOptions { size, serial: 1, label: "T".into(), hidden_sectors: 0, boot_code: None };
+        let mut head = Head { keep: 4 << 20, bytes: Vec::new(), total: 0 };
+        assert_eq!(write_fat(&mut files, &opts, &mut head).unwrap(), FatType::Fat32);
+        assert_eq!(head.total, size);
+        let vol = head.bytes;
+        assert_eq!(vol[13], 8, "4 KiB clusters");
+        let sector = |i: usize| (at[i] * SECTOR) as usize;
+        assert_eq!(&vol[sector(0)..sector(0) + b.len()], &b[..], "B.BIN");
+        assert_eq!(&vol[sector(1)..sector(1) + a.len()], &a[..], "A.BIN");
+        assert_eq!(sector(0) - sector(1), 3 * 4096, "A.BIN's 9000 bytes take three clusters");
+        // The FAT: root (cluster 2) alone, A.BIN 3 → 4 → 5 → end, B.BIN 6 → end.
+        let reserved = u64::from(u16::from_le_bytes([vol[14], vol[15]])) * SECTOR;
+        let fat = |c: usize| {
+            let at = reserved as usize + 4 * c;
+            u32::from_le_bytes(vol[at..at + 4].try_into().unwrap())
+        };
+        let chain: Vec<u32> = (2..8).map(fat).collect();
+        assert_eq!(chain, [0x0fff_ffff, 4, 5, 0x0fff_ffff, 0x0fff_ffff, 0]);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! writes, and the raw-bios and hybrid disks pass `sfdisk`, `sgdisk -v`, `fsck.vfat -n` and read
 //! back through mtools. Boots are in crates/build/tests/bios_boot.rs.
 
-use baleen_disk::{write_bios_disk, write_hybrid_disk, BiosError, BiosLoader, BootFiles, Syslinux};
+use baleen_disk::bios::write_hybrid_disk_on;
+use baleen_disk::{
+    write_bios_disk, write_hybrid_disk, BiosError, BiosLoader, BootFiles, DiskLayout, Syslinux,
+};
 use std::path::Path;
 use std::process::Command;
 
@@ -211,4 +214,53 @@ fn hybrid_disk_passes_sgdisk_and_holds_both_loaders() {
     assert!(back == uki, "the UKI reads back");
     let k = read_back(&path, "KERNEL", &tmp.path().join("k")).unwrap();
     assert!(k == kernel, "the kernel reads back");
+}
+
+/// A layout of the caller's may give the partition room to spare, never less than its files
+/// need, nor move it, nor leave no room for the backup GPT.
+#[test]
+fn hybrid_layout_of_the_callers_must_hold_the_files() {
+    let Some(loader) = loader() else { return };
+    let need = DiskLayout::hybrid(&loader.syslinux, 5, 5, b"", 5);
+    let write = |layout: DiskLayout| {
+        let boot = BootFiles {
+            kernel: &mut &[1u8; 5][..],
+            kernel_len: 5,
+            initrd: &mut &[2u8; 5][..],
+            initrd_len: 5,
+            cmdline: b"",
+        };
+        let mut out = Count(0);
+        write_hybrid_disk_on(&loader, boot, &mut &[3u8; 5][..], 5, b"s", layout, &mut out)?;
+        Ok::<u64, BiosError>(out.0)
+    };
+    assert_eq!(write(need).unwrap(), need.disk_size);
+    let big = DiskLayout {
+        part_size: need.part_size + 300 * MIB,
+        disk_size: need.disk_size + 301 * MIB,
+        ..need
+    };
+    assert_eq!(write(big).unwrap(), big.disk_size);
+    for bad in [
+        DiskLayout { part_size: need.part_size - MIB, ..need },
+        DiskLayout { part_start: 2 * MIB, ..need },
+        DiskLayout { disk_size: need.disk_size - MIB, ..need },
+        DiskLayout { part_size: need.part_size + 1, disk_size: need.disk_size + MIB, ..need },
+    ] {
+        let e = write(bad).unwrap_err().to_string();
+        assert!(e.contains(&format!("needs {} bytes", need.part_size)), "{bad:?}: {e}");
+    }
+}
+
+/// Counts the bytes written to it.
+struct Count(u64);
+
+impl std::io::Write for Count {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -108,6 +108,7 @@ mod uki {
 
 mod efi_disk {
     use baleen_disk::{write_efi_disk, EfiDiskLayout};
+    use std::io::{Read, Seek, SeekFrom};
     use std::process::Command;
 
     fn run(cmd: &mut Command) -> String {
@@ -131,13 +132,40 @@ mod efi_disk {
         (out, uki, layout)
     }
 
-    fn check_with_tools(len: usize) {
-        let (img, uki, layout) = disk(len, b"seed");
-        assert!(layout.esp_size >= 33 << 20, "FAT32 needs 65,525 clusters");
-        assert_eq!(&img[layout.esp_start as usize + 82..][..8], b"FAT32   ");
+    /// The patterned bytes `disk` uses, `len` of them, without holding them.
+    struct Pattern {
+        at: usize,
+        len: usize,
+    }
+
+    impl std::io::Read for Pattern {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.len - self.at);
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = ((self.at + i) * 31 % 253) as u8;
+            }
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// An EFI disk holding `len` patterned bytes as its UKI, written to a file and checked by
+    /// sgdisk, fsck.vfat (on the ESP alone) and mtools (reading the UKI back). Returns the
+    /// ESP's sectors per cluster.
+    fn check_with_tools(len: usize) -> u8 {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("disk-efi.img");
-        std::fs::write(&path, &img).unwrap();
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let layout =
+            write_efi_disk(&mut Pattern { at: 0, len }, len as u64, b"seed", &mut file).unwrap();
+        drop(file);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), layout.disk_size);
+        assert!(layout.esp_size >= 33 << 20, "FAT32 needs 65,525 clusters");
+        let mut boot = [0u8; 512];
+        let mut disk = std::fs::File::open(&path).unwrap();
+        disk.seek(SeekFrom::Start(layout.esp_start)).unwrap();
+        disk.read_exact(&mut boot).unwrap();
+        assert_eq!(&boot[82..90], b"FAT32   ");
         if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
             let text = run(Command::new(&sgdisk).arg("-v").arg(&path));
             assert!(text.contains("No problems found"), "{text}");
@@ -145,15 +173,18 @@ mod efi_disk {
             assert!(info.contains("C12A7328-F81F-11D2-BA4B-00A0C93EC93B"), "{info}");
             assert!(info.contains("First sector: 2048"), "{info}");
         }
-        let esp = tmp.path().join("esp.img");
-        let (a, b) = (layout.esp_start as usize, (layout.esp_start + layout.esp_size) as usize);
-        std::fs::write(&esp, &img[a..b]).unwrap();
         if let Some(fsck) = baleen_testkit::require_tool("fsck.vfat") {
+            let esp = tmp.path().join("esp.img");
+            disk.seek(SeekFrom::Start(layout.esp_start)).unwrap();
+            let mut out = std::fs::File::create(&esp).unwrap();
+            std::io::copy(&mut (&mut disk).take(layout.esp_size), &mut out).unwrap();
             let text = run(Command::new(fsck).arg("-n").arg("-v").arg(&esp));
             assert!(text.contains("4 files,"), "two directories, their dots, one file: {text}");
             for bad in ["Fixing", "wrong", "correct", "Invalid", "Free cluster"] {
                 assert!(!text.contains(bad), "fsck.vfat found problems:\n{text}");
             }
+            let spc = format!("{:>10} bytes per cluster", u32::from(boot[13]) * 512);
+            assert!(text.contains(&spc), "fsck.vfat reads the cluster size: {text}");
         }
         if let Some(mcopy) = baleen_testkit::require_tool("mcopy") {
             let back = tmp.path().join("back.efi");
@@ -164,20 +195,40 @@ mod efi_disk {
                 .arg(&spec)
                 .arg("::/EFI/BOOT/BOOTX64.EFI")
                 .arg(&back));
-            assert_eq!(std::fs::read(&back).unwrap(), uki, "the UKI reads back through mtools");
+            let mut got = std::io::BufReader::new(std::fs::File::open(&back).unwrap());
+            let mut want = Pattern { at: 0, len };
+            let (mut a, mut b) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+            let mut read = 0;
+            loop {
+                let n = want.read(&mut b).unwrap();
+                got.read_exact(&mut a[..n]).unwrap();
+                assert!(a[..n] == b[..n], "the UKI reads back through mtools, at {read}");
+                read += n;
+                if n == 0 {
+                    break;
+                }
+            }
+            assert_eq!(got.read(&mut a).unwrap(), 0, "no more than the UKI");
             let dir = run(Command::new("mdir").arg("-i").arg(&spec).arg("::/EFI/BOOT"));
             assert!(dir.contains("2017-04-18") && dir.contains("16:30"), "epoch timestamps: {dir}");
         }
+        boot[13]
     }
 
     #[test]
     fn small_esp_is_the_33_mib_fat32_minimum_and_passes_sgdisk_fsck_and_mtools() {
-        check_with_tools(3_000_001);
+        assert_eq!(check_with_tools(3_000_001), 1);
     }
 
     #[test]
     fn large_esp_passes_sgdisk_fsck_and_mtools() {
-        check_with_tools(40 << 20);
+        assert_eq!(check_with_tools(40 << 20), 1);
+    }
+
+    /// Over 260 MiB FAT32 takes 4 KiB clusters (the FAT specification's table).
+    #[test]
+    fn esp_over_260_mib_has_4_kib_clusters_and_passes_sgdisk_fsck_and_mtools() {
+        assert_eq!(check_with_tools((270 << 20) + 12_345), 8);
     }
 
     #[test]
@@ -384,11 +435,12 @@ mod sizing {
     use std::io::Read;
 
     /// The sizes chosen for the ESP and the ISO's boot image always hold the UKI, on both sides
-    /// of the FAT16/FAT32 boundary (32 MiB) and at MiB edges.
+    /// of the FAT16/FAT32 boundary (32 MiB), of FAT32's step from 512-byte to 4 KiB clusters
+    /// (260 MiB), and at MiB edges.
     #[test]
     fn chosen_fat_sizes_always_fit_the_uki() {
         let mut sizes: Vec<u64> = (0..6).map(|i| 1 + i * 3_456_789).collect();
-        for mib in [3u64, 4, 31, 32, 33] {
+        for mib in [3u64, 4, 31, 32, 33, 256, 257, 258, 259, 260] {
             sizes.extend([(mib << 20) - 1, (mib << 20) + 1]);
         }
         for len in sizes {
