@@ -3,7 +3,8 @@
 //! non-zero 64 KiB grain compressed with zlib behind its grain marker, then the grain tables,
 //! the grain directory, a footer (the header with the real directory offset) and the
 //! end-of-stream marker. Written front to back; only the grain directory and tables (4 bytes per
-//! grain) and one batch of grains are kept in memory.
+//! grain) and three batches of grains (being packed, queued, being written: 1 MiB per core
+//! each) are kept in memory.
 
 use crate::gpt::derived_u32;
 use crate::sparse::{copy_cluster, nonzero_clusters, SparseError};
@@ -87,7 +88,7 @@ fn pack(g: u64, data: &[u8], store: bool) -> std::io::Result<Vec<u8>> {
         // spend its full time on them for nothing. A zlib stream: header (deflate, 32 KiB
         // window, no dictionary, FCHECK making it a multiple of 31), stored blocks, Adler-32.
         packed.extend_from_slice(&[0x78, 0x01]);
-        packed.extend(baleen_formats::stored_deflate(data, true));
+        baleen_formats::stored_deflate_into(data, true, &mut packed);
         packed.extend_from_slice(&adler2::adler32_slice(data).to_be_bytes());
         packed
     } else {
@@ -103,7 +104,7 @@ fn pack(g: u64, data: &[u8], store: bool) -> std::io::Result<Vec<u8>> {
 
 /// Converts the `size`-byte raw image into a stream-optimized VMDK on `out`; `file_name` is
 /// the extent name in the descriptor, `seed` fixes the content id.
-pub fn write_vmdk<R: Read + Seek, W: Write>(
+pub fn write_vmdk<R: Read + Seek, W: Write + Send>(
     raw: &mut R,
     size: u64,
     file_name: &str,
@@ -125,29 +126,45 @@ pub fn write_vmdk<R: Read + Seek, W: Write>(
     let mut gt = vec![0u32; used.len().next_multiple_of(GT_ENTRIES as usize)];
     // Grains are compressed on every core, a run of them per thread, and written in grain
     // order, so the bytes do not depend on the thread count; a batch bounds the memory held.
+    // A thread of its own writes each batch while the next is read and packed.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let present: Vec<u64> = (0..used.len() as u64).filter(|g| used[*g as usize]).collect();
-    let mut bytes = Vec::new();
-    for group in present.chunks(threads * RUN) {
-        bytes.resize(group.len() * GRAIN as usize, 0);
-        for (&g, buf) in group.iter().zip(bytes.chunks_mut(GRAIN as usize)) {
-            copy_cluster(raw, size, g, buf)?;
-        }
-        let packed: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
-            let runs = group.chunks(RUN).zip(bytes.chunks(RUN * GRAIN as usize));
-            let handles: Vec<_> = runs.map(|(gs, b)| s.spawn(move || pack_run(gs, b))).collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a grain compressor panicked"))
-                .collect()
+    std::thread::scope(|s| -> Result<(), SparseError> {
+        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+        let sink = &mut out;
+        let writer = s.spawn(move || -> std::io::Result<()> {
+            for batch in received {
+                batch.iter().try_for_each(|p| sink.write_all(p))?;
+            }
+            Ok(())
         });
-        for (g, p) in group.iter().zip(packed) {
-            let p = p.map_err(w)?;
-            out.write_all(&p).map_err(w)?;
-            gt[*g as usize] = at as u32;
-            at += p.len() as u64 / SECTOR;
+        let mut bytes = Vec::new();
+        for group in present.chunks(threads * RUN) {
+            bytes.resize(group.len() * GRAIN as usize, 0);
+            for (&g, buf) in group.iter().zip(bytes.chunks_mut(GRAIN as usize)) {
+                copy_cluster(raw, size, g, buf)?;
+            }
+            let packed: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
+                let runs = group.chunks(RUN).zip(bytes.chunks(RUN * GRAIN as usize));
+                let handles: Vec<_> =
+                    runs.map(|(gs, b)| s.spawn(move || pack_run(gs, b))).collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("a grain compressor panicked"))
+                    .collect()
+            });
+            let packed = packed.into_iter().collect::<std::io::Result<Vec<_>>>().map_err(w)?;
+            for (g, p) in group.iter().zip(&packed) {
+                gt[*g as usize] = at as u32;
+                at += p.len() as u64 / SECTOR;
+            }
+            if batches.send(packed).is_err() {
+                break; // the writer stopped on an error, which join returns
+            }
         }
-    }
+        drop(batches);
+        writer.join().expect("the grain writer panicked").map_err(w)
+    })?;
 
     // Grain tables (only those with a grain), then the directory pointing at them.
     let gt_sectors = GT_ENTRIES * 4 / SECTOR;
@@ -200,6 +217,43 @@ mod tests {
         let deflated = pack_run(&[4], &text).pop().unwrap().unwrap();
         assert!(deflated.len() < 4096, "{} bytes", deflated.len());
         assert!(unpack(&deflated) == text);
+    }
+
+    /// Fails the one write that reaches byte `fail_at`, takes every other.
+    struct FailsOnce {
+        at: usize,
+        fail_at: Option<usize>,
+    }
+
+    impl Write for FailsOnce {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.fail_at.is_some_and(|f| self.at + buf.len() > f) {
+                self.fail_at = None;
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.at += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A write that fails, in the header, amid the grains (in the writer thread) or in the
+    /// tables after them, comes back as the error: not lost, no hang, no panic.
+    #[test]
+    fn a_failing_write_is_an_error_wherever_it_fails() {
+        let raw = baleen_testkit::noise(8 << 20, 3);
+        let write = |fail_at| {
+            let mut cur = std::io::Cursor::new(&raw);
+            let out = FailsOnce { at: 0, fail_at };
+            write_vmdk(&mut cur, raw.len() as u64, "d.vmdk", b"s", out)
+        };
+        for fail_at in [0, 100, 64 << 10, 3 << 20, (8 << 20) + 100_000] {
+            let e = write(Some(fail_at)).expect_err("a write failed");
+            assert!(e.to_string().contains("disk full"), "{fail_at}: {e}");
+        }
+        write(None).unwrap();
     }
 
     #[test]

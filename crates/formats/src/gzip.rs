@@ -128,6 +128,13 @@ fn lz_savings(sample: &[u8]) -> usize {
 /// flush is needed; `last` sets BFINAL on the last block (an empty one for empty `data`).
 pub fn stored_deflate(data: &[u8], last: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / 65535 + 1));
+    stored_deflate_into(data, last, &mut out);
+    out
+}
+
+/// [`stored_deflate`] appended to `out`, for a caller that frames the blocks (saves a copy).
+pub fn stored_deflate_into(data: &[u8], last: bool, out: &mut Vec<u8>) {
+    out.reserve(data.len() + 5 * (data.len() / 65535 + 1));
     let mut chunks = data.chunks(65535).peekable();
     if chunks.peek().is_none() {
         out.extend_from_slice(&[u8::from(last), 0, 0, 0xff, 0xff]);
@@ -140,7 +147,6 @@ pub fn stored_deflate(data: &[u8], last: bool) -> Vec<u8> {
         out.extend_from_slice(&(!len).to_le_bytes());
         out.extend_from_slice(chunk);
     }
-    out
 }
 
 /// Deflates one block on its own; `last` ends the stream, otherwise a sync flush aligns it.

@@ -28,7 +28,8 @@ pub use crate::cpio::{relative_path, CpioWriter};
 pub use crate::erofs::{ErofsError, ErofsWriter};
 pub use crate::fstree::TreeError as FsTreeError;
 pub use crate::gzip::{
-    deflate_block, incompressible, is_zero, stored_deflate, ParallelGzip, BLOCK_SIZE, MAX_THREADS,
+    deflate_block, incompressible, is_zero, stored_deflate, stored_deflate_into, ParallelGzip,
+    BLOCK_SIZE, MAX_THREADS,
 };
 pub use crate::initrd::{
     write_tar_kernel_initrd, InitrdCompression, InitrdOptions, InitrdOutput, InitrdWriter,
