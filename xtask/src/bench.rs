@@ -20,6 +20,7 @@
 //! parallel-gzip contender) and hands over to them.
 
 mod bigformats;
+mod boot;
 mod examples;
 mod gen;
 mod measure;
