@@ -63,9 +63,9 @@ fn descriptor(capacity: u64, file_name: &str, seed: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// Grains a thread takes at a time (1 MiB), and tests for compressibility as one: a run that
-/// deflate could not shrink anywhere the test samples (once per grain) is stored whole; in any
-/// other run each grain is tested on its own (four samples) and stored or deflated.
+/// Grains a thread takes at a time (1 MiB), and tests for compressibility as one: a run whose
+/// samples (one per grain) promise deflate under 1 % is stored whole; in any other run each
+/// grain is tested on its own (four samples) and stored or deflated.
 const RUN: usize = 16;
 
 /// The grains `grains` (LBA-ordered grain numbers) whose bytes lie one after the other in

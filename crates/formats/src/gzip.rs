@@ -9,6 +9,7 @@
 //!
 //! Memory: at most `2 × threads` blocks in flight (input and output), so a few MiB.
 
+use crate::compressibility::incompressible;
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -50,75 +51,6 @@ enum Pending {
     Worker(Receiver<io::Result<Deflated>>),
     Ready(Deflated),
     Zeros,
-}
-
-/// Size of each sample [`incompressible`] looks at.
-const SAMPLE: usize = 4096;
-
-/// Whether deflating `data` would not pay: samples of 4 KiB, one per 16 KiB up to 16 of them
-/// (every 64 KiB of a 1 MiB block, a quarter of a 64 KiB vmdk grain), none of which deflate
-/// could shrink by 1 %. Disk images and initrds are mostly already-compressed bytes (a gzip'd
-/// initrd inside a disk, `.ko.xz` modules, firmware), on which zlib spends its full time to gain
-/// nothing; such a block is stored instead (deflate's stored blocks, still one valid stream) at
-/// copy speed. One sample that would shrink makes the whole block deflated, so a block is stored
-/// only when compressible bytes, if any, lie between samples (runs under 64 KiB in a 1 MiB
-/// block). The answer depends only on the bytes, in integer arithmetic: the output stays
-/// deterministic on every machine.
-pub fn incompressible(data: &[u8]) -> bool {
-    if data.len() < 4 * SAMPLE {
-        return false;
-    }
-    let n = (data.len() / (4 * SAMPLE)).clamp(3, 16);
-    let stride = (data.len() - SAMPLE) / (n - 1);
-    (0..n).all(|i| sample_incompressible(&data[i * stride..i * stride + SAMPLE]))
-}
-
-/// Σ count² of the byte values of a 4 KiB sample above which Huffman coding would save about
-/// 1 %: uniform bytes give 69 600 ± 350; bytes drawn from 240 of the 256 values (7.9 bits a
-/// byte, where Huffman codes start to save 1 %) give 73 900.
-const SKEWED: u64 = 73_000;
-
-/// Whether neither of deflate's two stages would shrink `sample` (4 KiB) by 1 %: its bytes are
-/// evenly spread (Huffman coding gains nothing) and it holds no repeats of 4 bytes or more
-/// (LZ77 gains nothing). Why not a trial deflate, as before: building zlib's Huffman trees for
-/// each 4 KiB costs 40 µs, six times this, and the test runs on every block of every disk.
-fn sample_incompressible(sample: &[u8]) -> bool {
-    // Four count tables, so that runs of one byte do not stall on one counter.
-    let mut counts = [[0u32; 256]; 4];
-    for quad in sample.chunks_exact(4) {
-        for (table, b) in counts.iter_mut().zip(quad) {
-            table[usize::from(*b)] += 1;
-        }
-    }
-    let squares: u64 =
-        (0..256).map(|v| u64::from(counts.iter().map(|t| t[v]).sum::<u32>()).pow(2)).sum();
-    squares <= SKEWED && lz_savings(sample) * 100 < sample.len()
-}
-
-/// About how many bytes LZ77 would save on `sample` (at most 64 KiB): greedy matches of 4 bytes
-/// or more (up to deflate's 258), found through a hash of the next 4 bytes, each saving its
-/// length less the ~3 bytes a length and distance code take.
-fn lz_savings(sample: &[u8]) -> usize {
-    const BITS: u32 = 12;
-    // The 4 bytes last seen in each slot and where (position + 1; 0 is none).
-    let mut seen = [(0u32, 0u16); 1 << BITS];
-    let (mut saved, mut i) = (0, 0);
-    while i + 4 <= sample.len() {
-        let key = u32::from_le_bytes(sample[i..i + 4].try_into().expect("4 bytes"));
-        let slot = (key.wrapping_mul(0x9e37_79b1) >> (32 - BITS)) as usize;
-        let (was, at) = seen[slot];
-        seen[slot] = (key, (i + 1) as u16);
-        if at > 0 && was == key {
-            let from = usize::from(at) - 1;
-            let same = sample[from + 4..].iter().zip(&sample[i + 4..]);
-            let len = 4 + same.take(254).take_while(|(a, b)| a == b).count();
-            saved += len - 3;
-            i += len;
-        } else {
-            i += 1;
-        }
-    }
-    saved
 }
 
 /// `data` as deflate stored blocks (RFC 1951 §3.2.4), written here rather than by zlib so that
@@ -475,30 +407,6 @@ mod tests {
         flate2::read::GzDecoder::new(&one[..]).read_to_end(&mut back).unwrap();
         assert!(back == data);
         assert!(one.len() < data.len(), "the text block still shrank: {}", one.len());
-    }
-
-    #[test]
-    fn the_sample_test_weighs_both_deflate_stages() {
-        let n = noise(SAMPLE);
-        assert!(lz_savings(&n) < 10, "{}", lz_savings(&n));
-        assert!(sample_incompressible(&n));
-        // 41 bytes copied from 3000 bytes back: one 41-byte match, 38 bytes saved, under 1 %.
-        let mut copied = n.clone();
-        copied.copy_within(0..41, 3000);
-        assert!((38..48).contains(&lz_savings(&copied)), "{}", lz_savings(&copied));
-        assert!(sample_incompressible(&copied));
-        copied.copy_within(100..160, 3200);
-        assert!(!sample_incompressible(&copied), "two matches, ~95 bytes: over 1 %");
-        // A run of one byte: overlapping matches of 258, as deflate codes it.
-        assert!(lz_savings(&[9; SAMPLE]) > SAMPLE * 98 / 100, "{}", lz_savings(&[9; SAMPLE]));
-        // Noise over 224 of the 256 byte values, no repeats: Huffman codes save ~2 %.
-        let narrow: Vec<u8> = n.iter().map(|b| b % 224).collect();
-        assert!(lz_savings(&narrow) < 10);
-        assert!(!sample_incompressible(&narrow));
-        let mut c = Compress::new(Compression::best(), false);
-        let mut out = Vec::with_capacity(2 * SAMPLE);
-        c.compress_vec(&narrow, &mut out, FlushCompress::Finish).unwrap();
-        assert!(out.len() * 100 < SAMPLE * 99, "zlib agrees: {} bytes", out.len());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! Non-goals: choosing file names or writing files (the build crate does temp + rename), the
 //! Docker-based formats (ISO, disks: later crates or modules).
 
+mod compressibility;
 mod cpio;
 mod erofs;
 mod fstree;
@@ -24,12 +25,13 @@ mod initrd;
 mod squashfs;
 mod tar;
 
+pub use crate::compressibility::incompressible;
 pub use crate::cpio::{relative_path, CpioWriter};
 pub use crate::erofs::{ErofsError, ErofsWriter};
 pub use crate::fstree::TreeError as FsTreeError;
 pub use crate::gzip::{
-    deflate_block, incompressible, is_zero, stored_deflate, stored_deflate_into, ParallelGzip,
-    BLOCK_SIZE, MAX_THREADS,
+    deflate_block, is_zero, stored_deflate, stored_deflate_into, ParallelGzip, BLOCK_SIZE,
+    MAX_THREADS,
 };
 pub use crate::initrd::{
     write_tar_kernel_initrd, InitrdCompression, InitrdOptions, InitrdOutput, InitrdWriter,

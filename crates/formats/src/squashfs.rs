@@ -74,7 +74,7 @@ const BATCH_PER_THREAD: usize = 4;
 /// zlib of `data`, or `None` when that is not smaller (stored as is, as squashfs allows) or
 /// would not pay (already-compressed bytes, see [`crate::gzip::incompressible`]).
 fn compress(data: &[u8], level: flate2::Compression) -> io::Result<Option<Vec<u8>>> {
-    if crate::gzip::incompressible(data) {
+    if crate::compressibility::incompressible(data) {
         return Ok(None);
     }
     let mut z = ZlibEncoder::new(Vec::with_capacity(data.len() / 2), level);
