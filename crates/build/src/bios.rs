@@ -164,7 +164,7 @@ pub fn write(
             holes.finish().map_err(io_err("writing the raw disk"))?;
         }
         Format::Qcow2Bios => {
-            let tmp = tempfile::tempfile().map_err(io_err("creating a temporary raw disk"))?;
+            let tmp = crate::scratch::file().map_err(io_err("creating a temporary raw disk"))?;
             let mut w = BufWriter::with_capacity(1 << 20, tmp);
             let files = boot_files(boot, &mut slots)?;
             let mut holes = crate::disk::Holes::new(&mut w);

@@ -200,7 +200,7 @@ pub fn write_sized(
         Format::Qcow2Efi | Format::Vhd | Format::DynamicVhd | Format::Vmdk | Format::Gcp => {
             // The wrappers read the raw disk twice (which clusters hold data, then the data):
             // it goes to a temporary file first.
-            let tmp = tempfile::tempfile().map_err(io("creating a temporary raw disk"))?;
+            let tmp = crate::scratch::file().map_err(io("creating a temporary raw disk"))?;
             let mut w = BufWriter::with_capacity(1 << 20, tmp);
             let seed = uki.made().seed;
             let mut holes = Holes::new(&mut w);
@@ -321,7 +321,7 @@ impl<W: Write + Seek> Write for Holes<W> {
 }
 
 fn make_uki(stub: &[u8], boot: &mut Boot, name: &str) -> Result<(File, u64, [u8; 32]), DiskError> {
-    let tmp = tempfile::tempfile().map_err(io("creating a temporary file for the UKI"))?;
+    let tmp = crate::scratch::file().map_err(io("creating a temporary file for the UKI"))?;
     let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp));
     boot.kernel.rewind().map_err(io("rewinding the kernel"))?;
     boot.initrd.rewind().map_err(io("rewinding the initrd"))?;

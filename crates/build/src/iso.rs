@@ -82,11 +82,8 @@ pub fn write(
     let format = req.format;
     let fail = |source| BuildError::Iso { format, source };
     let base = |suffix: &str| req.dir.join(format!("{}{suffix}", req.name));
-    // The spool lives next to the output: it is as big as the ISO, and /tmp may be a tmpfs.
-    std::fs::create_dir_all(req.dir)
-        .map_err(|e| fail(io_err("creating the output directory")(e)))?;
-    let spool =
-        tempfile::tempfile_in(req.dir).map_err(|e| fail(io_err("creating the ISO spool")(e)))?;
+    // The spool is as big as the ISO: a scratch file, not on /tmp (see crate::scratch).
+    let spool = crate::scratch::file().map_err(|e| fail(io_err("creating the ISO spool")(e)))?;
     let mut tree = IsoTree::new(spool);
     let opts;
     let isolinux;
@@ -104,8 +101,8 @@ pub fn write(
         Format::IsoBios => {
             // Found first: a missing boot loader should not cost a whole tree pass.
             isolinux = find_isolinux(req.store, req.platform).map_err(fail)?;
-            let initrd_file = tempfile::tempfile_in(req.dir)
-                .map_err(|e| fail(io_err("creating the initrd")(e)))?;
+            let initrd_file =
+                crate::scratch::file().map_err(|e| fail(io_err("creating the initrd")(e)))?;
             let initrd_opts =
                 InitrdOptions { compression: req.compression, threads: 0, prepend_ucode: true };
             let initrd = InitrdWriter::new(io::sink(), BufWriter::new(initrd_file), initrd_opts);

@@ -22,6 +22,7 @@ pub mod output;
 pub mod pipeline;
 pub mod rootfs;
 pub mod sbom;
+pub mod scratch;
 mod sparse_file;
 
 pub use format::Format;

@@ -471,8 +471,8 @@ fn initrd_parts(
     format: Format,
 ) -> Result<(Part, Part, Vec<u8>, Vec<u8>), BuildError> {
     let io_err = |source| BuildError::Io { format, source };
-    let kernel = io::BufWriter::new(tempfile::tempfile().map_err(io_err)?);
-    let initrd = io::BufWriter::new(tempfile::tempfile().map_err(io_err)?);
+    let kernel = io::BufWriter::new(crate::scratch::file().map_err(io_err)?);
+    let initrd = io::BufWriter::new(crate::scratch::file().map_err(io_err)?);
     let ((kernel, klen), (initrd, ilen), cmdline, ucode) =
         initrd_into(req, prep, prepend_ucode, format, kernel, initrd)?;
     let kernel = kernel.into_inner().map_err(|e| io_err(e.into_error()))?;

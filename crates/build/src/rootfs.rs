@@ -85,7 +85,7 @@ pub struct Modules {
 impl Modules {
     fn new() -> io::Result<Self> {
         Ok(Modules {
-            spill: tempfile::tempfile()?,
+            spill: crate::scratch::file()?,
             at: 0,
             release: None,
             files: BTreeMap::new(),
@@ -216,7 +216,7 @@ impl<'a> Gather<'a> {
     pub fn new(fs: &'a mut dyn EntrySink) -> io::Result<Self> {
         Ok(Gather {
             fs,
-            kernel: tempfile::tempfile()?,
+            kernel: crate::scratch::file()?,
             kernel_len: 0,
             cmdline: Vec::new(),
             init: None,

@@ -98,8 +98,17 @@ impl Arch {
     }
 }
 
+/// What `baleen build --help` ends with.
+const AFTER_HELP: &str = "\
+Environment:
+  BALEEN_CACHE  the image cache (as --cache)
+  TMPDIR        where large intermediates go (kernel, initrd, UKI, raw disks before conversion,
+                the ISO spool: about the size of the outputs), unnamed and gone when the build
+                ends. Default /var/tmp, not /tmp, which is often a RAM-backed tmpfs";
+
 /// Build a bootable system image from LinuxKit YAML files.
 #[derive(Debug, Args)]
+#[command(after_long_help = AFTER_HELP)]
 pub struct BuildArgs {
     /// LinuxKit YAML files, merged left to right (a later kernel overrides; init, onboot,
     /// onshutdown, services, files and volumes are concatenated). `-` reads stdin.
