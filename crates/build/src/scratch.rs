@@ -23,10 +23,18 @@ pub fn dir() -> PathBuf {
     std::env::temp_dir()
 }
 
-/// A new, empty, unnamed scratch file in [`dir`].
+/// A new, empty, unnamed scratch file in [`dir`] (the system's temporary directory when
+/// `/var/tmp` is chosen but refuses it, as a read-only one would).
 pub fn file() -> io::Result<File> {
     let dir = dir();
-    tempfile::tempfile_in(&dir).map_err(|e| {
+    let made = tempfile::tempfile_in(&dir).or_else(|e| {
+        let fallback = std::env::temp_dir();
+        if std::env::var_os("TMPDIR").is_some_and(|d| !d.is_empty()) || fallback == dir {
+            return Err(e);
+        }
+        tempfile::tempfile_in(fallback)
+    });
+    made.map_err(|e| {
         io::Error::new(e.kind(), format!("creating a scratch file in {}: {e}", dir.display()))
     })
 }
