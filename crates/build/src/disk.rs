@@ -193,11 +193,19 @@ pub fn write_sized(
             write_hybrid(uki, size, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
         }
+        Format::Vhd => {
+            // A fixed VHD is the raw disk and a footer: written as raw-efi is, no read-back.
+            let mut holes = Holes::new(&mut out);
+            let size = write_hybrid(uki, Size::Natural, &mut holes)?;
+            holes.finish().map_err(io("writing the raw disk"))?;
+            let footer = baleen_disk::vhd::fixed_vhd_footer(size, &uki.made().seed);
+            out.write_all(&footer).map_err(io("writing the VHD footer"))?;
+        }
         Format::IsoEfi | Format::IsoEfiInitrd => {
             let (len, seed) = (uki.made().len, uki.made().seed);
             write_efi_iso(&mut uki.reader()?, len, &seed, &mut out).map_err(DiskError::Iso)?;
         }
-        Format::Qcow2Efi | Format::Vhd | Format::DynamicVhd | Format::Vmdk | Format::Gcp => {
+        Format::Qcow2Efi | Format::DynamicVhd | Format::Vmdk | Format::Gcp => {
             // The wrappers read the raw disk twice (which clusters hold data, then the data):
             // it goes to a temporary file first.
             let tmp = crate::scratch::file().map_err(io("creating a temporary raw disk"))?;
@@ -218,9 +226,6 @@ pub fn write_sized(
                     write_qcow2(&mut raw, size, &mut out).map(drop).map_err(wrap)?
                 }
                 Format::Gcp => write_gcp_tar(&mut raw, size, &mut out).map_err(wrap)?,
-                Format::Vhd => {
-                    write_vhd(&mut raw, size, VhdKind::Fixed, &seed, &mut out).map_err(wrap)?
-                }
                 Format::DynamicVhd => {
                     write_vhd(&mut raw, size, VhdKind::Dynamic, &seed, &mut out).map_err(wrap)?
                 }

@@ -80,6 +80,10 @@ fn efi_formats_are_byte_identical_across_two_builds() {
     let aws = std::fs::File::open(&a[2]).unwrap();
     std::os::unix::fs::FileExt::read_exact_at(&aws, &mut aws_esp, esp.start as u64).unwrap();
     assert!(raw[esp] == aws_esp[..], "aws holds raw-efi's ESP");
+    // A fixed VHD is the raw disk and a 512-byte footer.
+    let vhd = std::fs::read(&a[4]).unwrap();
+    assert!(vhd[..vhd.len() - 512] == raw[..], "vhd starts with the raw-efi disk");
+    assert_eq!(&vhd[vhd.len() - 512..][..8], b"conectix");
     let gcp = untar_gcp(&a[7], &tmp.path().join("gcp"));
     let gcp_len = std::fs::metadata(&gcp).unwrap().len();
     assert!(gcp_len > 0 && gcp_len % (1 << 30) == 0, "gcp's disk.raw is whole GiB: {gcp_len}");

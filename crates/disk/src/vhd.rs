@@ -82,6 +82,12 @@ fn footer(size: u64, kind: VhdKind, data_offset: u64, seed: &[u8]) -> [u8; 512] 
     f
 }
 
+/// The footer that makes a `size`-byte raw disk (a multiple of 512), followed by it, a fixed
+/// VHD: for a caller that writes the raw disk itself and need not read it back.
+pub fn fixed_vhd_footer(size: u64, seed: &[u8]) -> [u8; 512] {
+    footer(size, VhdKind::Fixed, NO_OFFSET, seed)
+}
+
 /// Converts the `size`-byte raw image (a multiple of 512) into a VHD of `kind` on `out`.
 pub fn write_vhd<R: Read + Seek, W: Write>(
     raw: &mut R,
@@ -99,7 +105,7 @@ pub fn write_vhd<R: Read + Seek, W: Write>(
                 let source = io::Error::new(io::ErrorKind::UnexpectedEof, "raw disk too short");
                 return Err(SparseError::Read { offset: n, source });
             }
-            out.write_all(&footer(size, kind, NO_OFFSET, seed)).map_err(w)
+            out.write_all(&fixed_vhd_footer(size, seed)).map_err(w)
         }
         VhdKind::Dynamic => write_dynamic(raw, size, seed, out),
     }
