@@ -205,17 +205,52 @@ pub fn write_sized(
             let (len, seed) = (uki.made().len, uki.made().seed);
             write_efi_iso(&mut uki.reader()?, len, &seed, &mut out).map_err(DiskError::Iso)?;
         }
-        Format::Qcow2Efi | Format::DynamicVhd | Format::Vmdk | Format::Gcp => {
+        Format::Vmdk | Format::Gcp => {
+            // Both read the raw disk once, front to back: it is converted as it is written,
+            // through a pipe, with no scratch copy.
+            let seed = uki.made().seed;
+            // Compute Engine imports only disks of whole GiB (LinuxKit's are always 1 GiB):
+            // gcp's is its natural size rounded up to one; the zeros cost little in the gzip.
+            let sizing = if format == Format::Gcp { Size::WholeGib } else { Size::Natural };
+            let size = hybrid_layout(uki, sizing)?.disk_size;
+            let (mut raw_in, mut raw_out) = crate::pipe::pipe(4);
+            let (made, wrapped) = std::thread::scope(|s| {
+                let writer = s.spawn(move || -> Result<u64, DiskError> {
+                    let n = write_hybrid(uki, sizing, &mut raw_in)?;
+                    raw_in.flush().map_err(io("writing the raw disk"))?;
+                    Ok(n)
+                });
+                let wrapped = if format == Format::Gcp {
+                    write_gcp_tar(&mut raw_out, size, &mut out)
+                } else {
+                    write_vmdk(&mut raw_out, size, &format!("{name}.vmdk"), &seed, &mut out)
+                };
+                drop(raw_out); // a writer still sending sees a broken pipe and stops
+                (writer.join().expect("the raw disk writer panicked"), wrapped)
+            });
+            match (made, wrapped) {
+                (Ok(n), Ok(())) if n == size => {}
+                (Ok(n), Ok(())) => {
+                    let e = io::Error::other(format!("{n} bytes written, {size} laid out"));
+                    return Err(io("writing the raw disk")(e));
+                }
+                // The converter's own failure (writing the output) made the writer stop.
+                (_, Err(e @ baleen_disk::SparseError::Write { .. })) => {
+                    return Err(DiskError::Wrap(e))
+                }
+                // A short raw disk: the writer's error says why.
+                (Err(e), _) => return Err(e),
+                (Ok(_), Err(e)) => return Err(DiskError::Wrap(e)),
+            }
+        }
+        Format::Qcow2Efi | Format::DynamicVhd => {
             // The wrappers read the raw disk twice (which clusters hold data, then the data):
             // it goes to a temporary file first.
             let tmp = crate::scratch::file().map_err(io("creating a temporary raw disk"))?;
             let mut w = BufWriter::with_capacity(1 << 20, tmp);
             let seed = uki.made().seed;
             let mut holes = Holes::new(&mut w);
-            // Compute Engine imports only disks of whole GiB (LinuxKit's are always 1 GiB):
-            // gcp's is its natural size rounded up to one; the zeros are holes until the gzip.
-            let sizing = if format == Format::Gcp { Size::WholeGib } else { Size::Natural };
-            let size = write_hybrid(uki, sizing, &mut holes)?;
+            let size = write_hybrid(uki, Size::Natural, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
             let raw = w.into_inner().map_err(|e| io("writing the raw disk")(e.into_error()))?;
             let mut raw =
@@ -225,14 +260,7 @@ pub fn write_sized(
                 Format::Qcow2Efi => {
                     write_qcow2(&mut raw, size, &mut out).map(drop).map_err(wrap)?
                 }
-                Format::Gcp => write_gcp_tar(&mut raw, size, &mut out).map_err(wrap)?,
-                Format::DynamicVhd => {
-                    write_vhd(&mut raw, size, VhdKind::Dynamic, &seed, &mut out).map_err(wrap)?
-                }
-                _ => {
-                    let file = format!("{name}.vmdk");
-                    write_vmdk(&mut raw, size, &file, &seed, &mut out).map_err(wrap)?
-                }
+                _ => write_vhd(&mut raw, size, VhdKind::Dynamic, &seed, &mut out).map_err(wrap)?,
             }
         }
         other => unreachable!("{other} is not a disk format"),
@@ -260,8 +288,10 @@ enum Size {
     WholeGib,
 }
 
-/// The hybrid disk of `uki` (BIOS through SYSLINUX, UEFI through the UKI) to `out`; its size.
+/// The hybrid disk of `uki` (BIOS through SYSLINUX, UEFI through the UKI) to `out`; its size,
+/// which [`hybrid_layout`] tells beforehand.
 fn write_hybrid<W: Write>(uki: &mut Uki, size: Size, out: W) -> Result<u64, DiskError> {
+    let size = sized(uki, size)?;
     let Uki { boot, made, bios } = uki;
     let Made { file, len, seed } = made.as_mut().expect("Uki::ensure runs first");
     let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
@@ -269,18 +299,35 @@ fn write_hybrid<W: Write>(uki: &mut Uki, size: Size, out: W) -> Result<u64, Disk
     let mut uki_reader = BufReader::with_capacity(1 << 20, file);
     let mut slots = (None, None);
     let files = crate::bios::boot_files(boot, &mut slots)?;
-    let size = match size {
-        Size::Natural => None,
-        Size::Exact(n) => Some(n),
-        Size::WholeGib => {
-            let (k, i) = (files.kernel_len, files.initrd_len);
-            let natural = DiskLayout::hybrid(&loader.syslinux, k, i, files.cmdline, *len);
-            Some(default_disk_size(natural.disk_size))
-        }
-    };
     let layout = write_hybrid_disk(loader, files, &mut uki_reader, *len, &seed[..], size, out)
         .map_err(DiskError::Bios)?;
     Ok(layout.disk_size)
+}
+
+/// The layout [`write_hybrid`] writes, without writing it.
+fn hybrid_layout(uki: &mut Uki, size: Size) -> Result<DiskLayout, DiskError> {
+    let size = sized(uki, size)?;
+    let (natural, _) = natural_layout(uki)?;
+    natural.sized(size).map_err(DiskError::Bios)
+}
+
+/// The hybrid disk's layout at its natural size, and the loader.
+fn natural_layout(uki: &mut Uki) -> Result<(DiskLayout, &baleen_disk::BiosLoader), DiskError> {
+    let Uki { boot, made, bios } = uki;
+    let len = made.as_ref().expect("Uki::ensure runs first").len;
+    let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
+    let len_of = |f: &File| f.metadata().map(|m| m.len()).map_err(io("reading the boot files"));
+    let (k, i) = (len_of(&boot.kernel)?, len_of(&boot.initrd)?);
+    Ok((DiskLayout::hybrid(&loader.syslinux, k, i, &boot.cmdline, len), loader))
+}
+
+/// `--size` for the hybrid disk: none for its natural size, or the length asked for.
+fn sized(uki: &mut Uki, size: Size) -> Result<Option<u64>, DiskError> {
+    Ok(match size {
+        Size::Natural => None,
+        Size::Exact(n) => Some(n),
+        Size::WholeGib => Some(default_disk_size(natural_layout(uki)?.0.disk_size)),
+    })
 }
 
 /// Turns large all-zero writes into holes in the file (a seek past them), so that raw disks take

@@ -19,6 +19,7 @@ pub mod incremental;
 pub mod iso;
 pub mod oci_volume;
 pub mod output;
+mod pipe;
 pub mod pipeline;
 pub mod rootfs;
 pub mod sbom;

@@ -7,10 +7,10 @@
 //! each) are kept in memory.
 
 use crate::gpt::derived_u32;
-use crate::sparse::{copy_cluster, nonzero_clusters, SparseError};
+use crate::sparse::SparseError;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Write};
 
 const SECTOR: u64 = 512;
 const GRAIN_SECTORS: u64 = 128;
@@ -102,9 +102,10 @@ fn pack(g: u64, data: &[u8], store: bool) -> std::io::Result<Vec<u8>> {
     Ok(packed)
 }
 
-/// Converts the `size`-byte raw image into a stream-optimized VMDK on `out`; `file_name` is
-/// the extent name in the descriptor, `seed` fixes the content id.
-pub fn write_vmdk<R: Read + Seek, W: Write + Send>(
+/// Converts the `size`-byte raw image, read from `raw` once front to back (from where it
+/// stands: it can be a pipe), into a stream-optimized VMDK on `out`; `file_name` is the extent
+/// name in the descriptor, `seed` fixes the content id.
+pub fn write_vmdk<R: Read, W: Write + Send>(
     raw: &mut R,
     size: u64,
     file_name: &str,
@@ -113,7 +114,7 @@ pub fn write_vmdk<R: Read + Seek, W: Write + Send>(
 ) -> Result<(), SparseError> {
     let w = |source| SparseError::Write { source };
     let capacity = size.div_ceil(SECTOR);
-    let used = nonzero_clusters(raw, size, GRAIN)?;
+    let grains = size.div_ceil(GRAIN);
     let desc = descriptor(capacity, file_name, seed);
     let desc_sectors = desc.len() as u64 / SECTOR;
     out.write_all(&header(capacity, desc_sectors, GD_AT_END)).map_err(w)?;
@@ -123,12 +124,12 @@ pub fn write_vmdk<R: Read + Seek, W: Write + Send>(
     crate::uki::write_zeros(&mut out, (overhead - at) * SECTOR).map_err(w)?;
     at = overhead;
 
-    let mut gt = vec![0u32; used.len().next_multiple_of(GT_ENTRIES as usize)];
+    let mut gt = vec![0u32; (grains as usize).next_multiple_of(GT_ENTRIES as usize)];
     // Grains are compressed on every core, a run of them per thread, and written in grain
     // order, so the bytes do not depend on the thread count; a batch bounds the memory held.
     // A thread of its own writes each batch while the next is read and packed.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let present: Vec<u64> = (0..used.len() as u64).filter(|g| used[*g as usize]).collect();
+    let batch = threads * RUN;
     std::thread::scope(|s| -> Result<(), SparseError> {
         let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
         let sink = &mut out;
@@ -138,12 +139,28 @@ pub fn write_vmdk<R: Read + Seek, W: Write + Send>(
             }
             Ok(())
         });
-        let mut bytes = Vec::new();
-        for group in present.chunks(threads * RUN) {
-            bytes.resize(group.len() * GRAIN as usize, 0);
-            for (&g, buf) in group.iter().zip(bytes.chunks_mut(GRAIN as usize)) {
-                copy_cluster(raw, size, g, buf)?;
+        let mut bytes = vec![0u8; batch * GRAIN as usize];
+        let (mut group, mut next) = (Vec::with_capacity(batch), 0u64);
+        loop {
+            // The next `batch` grains that hold a non-zero byte (all-zero ones are left out:
+            // readers take a grain with no table entry as zeros), read in order.
+            group.clear();
+            while group.len() < batch && next < grains {
+                let slot = &mut bytes[group.len() * GRAIN as usize..][..GRAIN as usize];
+                let len = GRAIN.min(size - next * GRAIN) as usize;
+                let offset = next * GRAIN;
+                raw.read_exact(&mut slot[..len])
+                    .map_err(|source| SparseError::Read { offset, source })?;
+                slot[len..].fill(0);
+                if !baleen_formats::is_zero(slot) {
+                    group.push(next);
+                }
+                next += 1;
             }
+            if group.is_empty() {
+                break;
+            }
+            let bytes = &bytes[..group.len() * GRAIN as usize];
             let packed: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
                 let runs = group.chunks(RUN).zip(bytes.chunks(RUN * GRAIN as usize));
                 let handles: Vec<_> =

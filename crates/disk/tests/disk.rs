@@ -277,7 +277,7 @@ mod wrappers {
         let raw_path = tmp.path().join("d.raw");
         std::fs::write(&raw_path, &raw).unwrap();
         let size = layout.disk_size;
-        let mut cur = std::io::Cursor::new(raw.clone());
+        let cur = std::io::Cursor::new(raw.clone());
         let write = |name: &str, f: &mut dyn FnMut(&mut Vec<u8>)| {
             let mut a = Vec::new();
             f(&mut a);
@@ -300,7 +300,7 @@ mod wrappers {
         });
         assert!((dlen as u64) < size, "dynamic VHD is sparse");
         let (vmdk, vlen) = write("d.vmdk", &mut |o| {
-            write_vmdk(&mut cur, size, "d.vmdk", b"seed", o).unwrap();
+            write_vmdk(&mut cur.clone(), size, "d.vmdk", b"seed", o).unwrap();
         });
         assert!((vlen as u64) < size / 2, "grains are compressed");
 
