@@ -10,8 +10,8 @@
 use crate::format::Format;
 use crate::output::Outputs;
 use baleen_disk::{
-    write_efi_iso, write_gcp_tar, write_hybrid_disk, write_qcow2, write_uki, write_vhd, write_vmdk,
-    DiskLayout, HashingWriter, UkiParts, VhdKind,
+    write_efi_iso, write_gcp_tar, write_hybrid_disk_on, write_qcow2, write_uki, write_vhd,
+    write_vmdk, DiskLayout, HashingWriter, UkiParts, VhdKind,
 };
 use baleen_oci::{Platform, Store};
 use std::fs::File;
@@ -212,13 +212,13 @@ pub fn write_sized(
             // Compute Engine imports only disks of whole GiB (LinuxKit's are always 1 GiB):
             // gcp's is its natural size rounded up to one; the zeros cost little in the gzip.
             let sizing = if format == Format::Gcp { Size::WholeGib } else { Size::Natural };
-            let size = hybrid_layout(uki, sizing)?.disk_size;
+            let layout = hybrid_layout(uki, sizing)?;
+            let size = layout.disk_size;
             let (mut raw_in, mut raw_out) = crate::pipe::pipe(4);
             let (made, wrapped) = std::thread::scope(|s| {
-                let writer = s.spawn(move || -> Result<u64, DiskError> {
-                    let n = write_hybrid(uki, sizing, &mut raw_in)?;
-                    raw_in.flush().map_err(io("writing the raw disk"))?;
-                    Ok(n)
+                let writer = s.spawn(move || -> Result<(), DiskError> {
+                    write_hybrid_on(uki, layout, &mut raw_in)?;
+                    raw_in.flush().map_err(io("writing the raw disk"))
                 });
                 let wrapped = if format == Format::Gcp {
                     write_gcp_tar(&mut raw_out, size, &mut out)
@@ -229,18 +229,14 @@ pub fn write_sized(
                 (writer.join().expect("the raw disk writer panicked"), wrapped)
             });
             match (made, wrapped) {
-                (Ok(n), Ok(())) if n == size => {}
-                (Ok(n), Ok(())) => {
-                    let e = io::Error::other(format!("{n} bytes written, {size} laid out"));
-                    return Err(io("writing the raw disk")(e));
-                }
+                (Ok(()), Ok(())) => {}
                 // The converter's own failure (writing the output) made the writer stop.
                 (_, Err(e @ baleen_disk::SparseError::Write { .. })) => {
                     return Err(DiskError::Wrap(e))
                 }
                 // A short raw disk: the writer's error says why.
                 (Err(e), _) => return Err(e),
-                (Ok(_), Err(e)) => return Err(DiskError::Wrap(e)),
+                (Ok(()), Err(e)) => return Err(DiskError::Wrap(e)),
             }
         }
         Format::Qcow2Efi | Format::DynamicVhd => {
@@ -288,10 +284,16 @@ enum Size {
     WholeGib,
 }
 
-/// The hybrid disk of `uki` (BIOS through SYSLINUX, UEFI through the UKI) to `out`; its size,
-/// which [`hybrid_layout`] tells beforehand.
+/// The hybrid disk of `uki` (BIOS through SYSLINUX, UEFI through the UKI) to `out`, sized
+/// `size`; its length.
 fn write_hybrid<W: Write>(uki: &mut Uki, size: Size, out: W) -> Result<u64, DiskError> {
-    let size = sized(uki, size)?;
+    let layout = hybrid_layout(uki, size)?;
+    write_hybrid_on(uki, layout, out)?;
+    Ok(layout.disk_size)
+}
+
+/// The hybrid disk of `uki` on `layout` (from [`hybrid_layout`]) to `out`.
+fn write_hybrid_on<W: Write>(uki: &mut Uki, layout: DiskLayout, out: W) -> Result<(), DiskError> {
     let Uki { boot, made, bios } = uki;
     let Made { file, len, seed } = made.as_mut().expect("Uki::ensure runs first");
     let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
@@ -299,35 +301,25 @@ fn write_hybrid<W: Write>(uki: &mut Uki, size: Size, out: W) -> Result<u64, Disk
     let mut uki_reader = BufReader::with_capacity(1 << 20, file);
     let mut slots = (None, None);
     let files = crate::bios::boot_files(boot, &mut slots)?;
-    let layout = write_hybrid_disk(loader, files, &mut uki_reader, *len, &seed[..], size, out)
+    write_hybrid_disk_on(loader, files, &mut uki_reader, *len, &seed[..], layout, out)
         .map_err(DiskError::Bios)?;
-    Ok(layout.disk_size)
+    Ok(())
 }
 
-/// The layout [`write_hybrid`] writes, without writing it.
-fn hybrid_layout(uki: &mut Uki, size: Size) -> Result<DiskLayout, DiskError> {
-    let size = sized(uki, size)?;
-    let (natural, _) = natural_layout(uki)?;
-    natural.sized(size).map_err(DiskError::Bios)
-}
-
-/// The hybrid disk's layout at its natural size, and the loader.
-fn natural_layout(uki: &mut Uki) -> Result<(DiskLayout, &baleen_disk::BiosLoader), DiskError> {
+/// Where the hybrid disk of `uki` puts its partition and how long it is, for `size`.
+fn hybrid_layout(uki: &Uki, size: Size) -> Result<DiskLayout, DiskError> {
     let Uki { boot, made, bios } = uki;
-    let len = made.as_ref().expect("Uki::ensure runs first").len;
+    let uki_len = made.as_ref().expect("Uki::ensure runs first").len;
     let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
     let len_of = |f: &File| f.metadata().map(|m| m.len()).map_err(io("reading the boot files"));
     let (k, i) = (len_of(&boot.kernel)?, len_of(&boot.initrd)?);
-    Ok((DiskLayout::hybrid(&loader.syslinux, k, i, &boot.cmdline, len), loader))
-}
-
-/// `--size` for the hybrid disk: none for its natural size, or the length asked for.
-fn sized(uki: &mut Uki, size: Size) -> Result<Option<u64>, DiskError> {
-    Ok(match size {
+    let natural = DiskLayout::hybrid(&loader.syslinux, k, i, &boot.cmdline, uki_len);
+    let size = match size {
         Size::Natural => None,
         Size::Exact(n) => Some(n),
-        Size::WholeGib => Some(default_disk_size(natural_layout(uki)?.0.disk_size)),
-    })
+        Size::WholeGib => Some(default_disk_size(natural.disk_size)),
+    };
+    natural.sized(size).map_err(DiskError::Bios)
 }
 
 /// Turns large all-zero writes into holes in the file (a seek past them), so that raw disks take

@@ -242,15 +242,13 @@ pub fn write_hybrid_disk<W: Write>(
     size: Option<u64>,
     out: W,
 ) -> Result<DiskLayout, BiosError> {
-    let layout = DiskLayout::hybrid(
-        &loader.syslinux,
-        boot.kernel_len,
-        boot.initrd_len,
-        boot.cmdline,
-        uki_len,
-    )
-    .sized(size)?;
+    let layout = hybrid_need(loader, &boot, uki_len).sized(size)?;
     write_hybrid_disk_on(loader, boot, uki, uki_len, seed, layout, out)
+}
+
+/// The hybrid disk's layout at its natural size for these files.
+fn hybrid_need(loader: &BiosLoader, boot: &BootFiles<'_>, uki_len: u64) -> DiskLayout {
+    DiskLayout::hybrid(&loader.syslinux, boot.kernel_len, boot.initrd_len, boot.cmdline, uki_len)
 }
 
 /// [`write_hybrid_disk`] on a layout of the caller's: the partition where
@@ -265,13 +263,7 @@ pub fn write_hybrid_disk_on<W: Write>(
     layout: DiskLayout,
     mut out: W,
 ) -> Result<DiskLayout, BiosError> {
-    let need = DiskLayout::hybrid(
-        &loader.syslinux,
-        boot.kernel_len,
-        boot.initrd_len,
-        boot.cmdline,
-        uki_len,
-    );
+    let need = hybrid_need(loader, &boot, uki_len);
     if layout.part_start != need.part_start
         || layout.part_size < need.part_size
         || layout.part_size % gpt::SECTOR != 0

@@ -34,7 +34,10 @@ pub mod uki;
 pub mod vhd;
 pub mod vmdk;
 
-pub use bios::{write_bios_disk, write_hybrid_disk, BiosError, BiosLoader, BootFiles, DiskLayout};
+pub use bios::{
+    write_bios_disk, write_hybrid_disk, write_hybrid_disk_on, BiosError, BiosLoader, BootFiles,
+    DiskLayout,
+};
 pub use efi::{write_efi_disk, write_esp, EfiDiskError, EfiDiskLayout};
 pub use gcp::write_gcp_tar;
 pub use hashing::HashingWriter;
