@@ -1,9 +1,12 @@
 //! A byte pipe between two threads, so that a raw disk can be converted (vmdk, gcp) while it is
-//! written instead of going through a scratch file: 1 MiB chunks through a bounded channel.
+//! written instead of going through a scratch file: 1 MiB chunks through a bounded channel, the
+//! emptied ones sent back for reuse (a fresh 1 MiB buffer is a fresh mapping, faulted in page by
+//! page).
 //!
 //! The writer's end fails with `BrokenPipe` once the reader's end is gone; the reader sees the
 //! end of the stream once the writer's end is dropped, so a writer that stops early shows as a
-//! short stream, and the caller reports the writer's own error.
+//! short stream, and the caller reports the writer's own error. The writer must `flush` at the
+//! end: what it buffered is sent then, not when it is dropped.
 
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -13,17 +16,22 @@ const CHUNK: usize = 1 << 20;
 /// The two ends of a pipe holding at most `chunks` MiB in flight.
 pub fn pipe(chunks: usize) -> (PipeWriter, PipeReader) {
     let (tx, rx) = sync_channel(chunks);
-    (PipeWriter { tx, buf: Vec::with_capacity(CHUNK) }, PipeReader { rx, chunk: Vec::new(), at: 0 })
+    let (spare_tx, spare_rx) = sync_channel(chunks + 2);
+    let writer = PipeWriter { tx, spares: spare_rx, buf: Vec::with_capacity(CHUNK) };
+    (writer, PipeReader { rx, spares: spare_tx, chunk: Vec::new(), at: 0 })
 }
 
 pub struct PipeWriter {
     tx: SyncSender<Vec<u8>>,
+    spares: Receiver<Vec<u8>>,
     buf: Vec<u8>,
 }
 
 impl PipeWriter {
     fn send(&mut self) -> io::Result<()> {
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        let mut next = self.spares.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        next.clear();
+        let full = std::mem::replace(&mut self.buf, next);
         self.tx
             .send(full)
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the reader stopped"))
@@ -51,6 +59,7 @@ impl Write for PipeWriter {
 
 pub struct PipeReader {
     rx: Receiver<Vec<u8>>,
+    spares: SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
 }
@@ -59,7 +68,14 @@ impl Read for PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at == self.chunk.len() {
             match self.rx.recv() {
-                Ok(chunk) => (self.chunk, self.at) = (chunk, 0),
+                Ok(chunk) => {
+                    let done = std::mem::replace(&mut self.chunk, chunk);
+                    self.at = 0;
+                    // Back to the writer; dropped when it has spares enough or is gone.
+                    if done.capacity() >= CHUNK {
+                        let _ = self.spares.try_send(done);
+                    }
+                }
                 Err(_) => return Ok(0), // the writer's end is gone: end of stream
             }
         }

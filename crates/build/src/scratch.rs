@@ -9,30 +9,28 @@
 
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The directory scratch files go to.
 pub fn dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TMPDIR").filter(|d| !d.is_empty()) {
-        return dir.into();
+    let from_env = std::env::var_os("TMPDIR").is_some_and(|d| !d.is_empty());
+    let var_tmp = Path::new("/var/tmp");
+    if !from_env && var_tmp.is_dir() {
+        return var_tmp.into();
     }
-    let var_tmp = PathBuf::from("/var/tmp");
-    if var_tmp.is_dir() {
-        return var_tmp;
-    }
-    std::env::temp_dir()
+    std::env::temp_dir() // $TMPDIR, else /tmp
 }
 
 /// A new, empty, unnamed scratch file in [`dir`] (the system's temporary directory when
 /// `/var/tmp` is chosen but refuses it, as a read-only one would).
 pub fn file() -> io::Result<File> {
     let dir = dir();
+    let fallback = std::env::temp_dir();
     let made = tempfile::tempfile_in(&dir).or_else(|e| {
-        let fallback = std::env::temp_dir();
-        if std::env::var_os("TMPDIR").is_some_and(|d| !d.is_empty()) || fallback == dir {
+        if dir == fallback {
             return Err(e);
         }
-        tempfile::tempfile_in(fallback)
+        tempfile::tempfile_in(&fallback)
     });
     made.map_err(|e| {
         io::Error::new(e.kind(), format!("creating a scratch file in {}: {e}", dir.display()))

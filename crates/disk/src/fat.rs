@@ -11,8 +11,9 @@
 //! FAT32 beyond (the cluster count alone decides the type, as the FAT specification says).
 //! FAT32's clusters grow with the volume as the specification's table does (fatgen103,
 //! `DskTableFAT32`): 512 bytes up to 260 MiB, 4 KiB up to 8 GiB, then 8, 16 and 32 KiB, which
-//! keeps the two tables at 0.2% of the volume or less (at 512-byte clusters a 1 GiB volume
-//! would carry 16 MiB of tables, to write and, for vmdk and gcp, to compress).
+//! keeps the two tables at 0.2% of any volume over 260 MiB (at 512-byte clusters, 1.6%: a 1 GiB
+//! volume would carry 16 MiB of tables, to write and, for vmdk and gcp, to compress). Just over
+//! 32 MiB, where FAT32 would get too few clusters to count as FAT32, FAT16 takes 1 KiB clusters.
 //! Non-goals: long file names (every name must be an upper-case 8.3 name), FAT12, editing.
 
 use crate::uki::write_zeros;
@@ -20,8 +21,6 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 pub const SECTOR: u64 = 512;
-/// The largest cluster [`Geometry::new`] chooses (64 sectors, FAT32 volumes over 32 GiB).
-const MAX_CLUSTER: u64 = 64 * SECTOR;
 /// 2017-04-18 16:30:00, LinuxKit's build epoch, as FAT's date and time fields.
 const FAT_DATE: u16 = ((2017 - 1980) << 9) | (4 << 5) | 18;
 const FAT_TIME: u16 = (16 << 11) | (30 << 5);
@@ -106,8 +105,8 @@ impl Geometry {
             return Err(FatError::Tiny { size });
         }
         // FAT16 keeps one 512-byte cluster: its volumes are small. FAT32 follows the
-        // specification's table, so that every cluster count is far from the FAT16 limit and
-        // the volume looks like any formatted by mkfs.fat or Windows.
+        // specification's table, so that the volume looks like any formatted by mkfs.fat or
+        // Windows.
         let fat16 = Self::solve(FatType::Fat16, sectors, 1);
         if fat16.clusters <= FAT16_MAX_CLUSTERS {
             return Ok(fat16);
@@ -117,9 +116,16 @@ impl Geometry {
             s if s <= 8 << 30 => 8,
             s if s <= 16 << 30 => 16,
             s if s <= 32 << 30 => 32,
-            _ => MAX_CLUSTER / SECTOR,
+            _ => 64,
         };
-        Ok(Self::solve(FatType::Fat32, sectors, spc))
+        let fat32 = Self::solve(FatType::Fat32, sectors, spc);
+        // Readers tell the type by the cluster count alone, and FAT32's larger tables leave a
+        // volume just over FAT16's limit (32.26 to 32.5 MiB) short of 65,525 clusters: there
+        // FAT16 takes two sectors a cluster instead. The specification asks for a margin of 16.
+        if fat32.clusters <= FAT16_MAX_CLUSTERS + 16 {
+            return Ok(Self::solve(FatType::Fat16, sectors, 2));
+        }
+        Ok(fat32)
     }
 
     fn solve(kind: FatType, sectors: u64, spc: u64) -> Geometry {
@@ -548,6 +554,24 @@ mod tests {
         assert!(Geometry::new(4 << 20).unwrap().clusters >= 4085, "not FAT12");
     }
 
+    /// Every volume from 32 to 33 MiB, sector by sector: FAT16 within its cluster limit, or
+    /// FAT32 clear of it by the specification's margin; never a FAT32 with a FAT16 count.
+    #[test]
+    fn no_volume_size_gets_a_cluster_count_of_the_other_type() {
+        for sectors in (32u64 << 11)..=(33 << 11) {
+            let g = Geometry::new(sectors * SECTOR).unwrap();
+            match g.kind {
+                FatType::Fat16 => assert!((4085..=FAT16_MAX_CLUSTERS).contains(&g.clusters)),
+                FatType::Fat32 => assert!(g.clusters > FAT16_MAX_CLUSTERS + 16, "{sectors}"),
+            }
+            let entry = if g.kind == FatType::Fat16 { 2 } else { 4 };
+            assert!((g.clusters + 2) * entry <= g.fat_sectors * SECTOR, "{sectors}: covered");
+            assert!(g.data_start() + g.clusters * g.spc <= g.sectors, "{sectors}: fits");
+        }
+        let gap = Geometry::new(66_300 * SECTOR).unwrap();
+        assert_eq!((gap.kind, gap.spc), (FatType::Fat16, 2), "32.4 MiB");
+    }
+
     #[test]
     fn fat32_clusters_grow_with_the_volume_and_the_data_starts_on_one() {
         let table = [
@@ -641,7 +665,7 @@ mod tests {
     fn file_sectors_say_where_write_fat_puts_each_file() {
         let (a, b) = (vec![1u8; 70_000], vec![2u8; 513]);
         let names = [("Z/B.BIN", b.len() as u64), ("A.BIN", a.len() as u64), ("E", 0)];
-        for size in [8u64 << 20, 40 << 20] {
+        for size in [8u64 << 20, 66_300 * SECTOR, 40 << 20] {
             let at = file_sectors(&names, size).unwrap();
             let (mut ra, mut rb, mut re) = (&a[..], &b[..], &[][..]);
             let mut files = [

@@ -38,10 +38,21 @@ pub fn copy_cluster<R: Read + Seek>(
     buf: &mut [u8],
 ) -> Result<(), SparseError> {
     let offset = c * buf.len() as u64;
+    raw.seek(SeekFrom::Start(offset)).map_err(|source| SparseError::Read { offset, source })?;
+    read_cluster(raw, size, c, buf)
+}
+
+/// Reads cluster `c` into `buf` from where `raw` stands (its start, in a front-to-back read),
+/// zero-padded past `size`.
+pub fn read_cluster<R: Read>(
+    raw: &mut R,
+    size: u64,
+    c: u64,
+    buf: &mut [u8],
+) -> Result<(), SparseError> {
+    let offset = c * buf.len() as u64;
     let len = (buf.len() as u64).min(size - offset) as usize;
-    let read = |source| SparseError::Read { offset, source };
-    raw.seek(SeekFrom::Start(offset)).map_err(read)?;
-    raw.read_exact(&mut buf[..len]).map_err(read)?;
+    raw.read_exact(&mut buf[..len]).map_err(|source| SparseError::Read { offset, source })?;
     buf[len..].fill(0);
     Ok(())
 }

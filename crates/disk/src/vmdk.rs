@@ -3,11 +3,11 @@
 //! non-zero 64 KiB grain compressed with zlib behind its grain marker, then the grain tables,
 //! the grain directory, a footer (the header with the real directory offset) and the
 //! end-of-stream marker. Written front to back; only the grain directory and tables (4 bytes per
-//! grain) and three batches of grains (being packed, queued, being written: 1 MiB per core
-//! each) are kept in memory.
+//! grain) and four batches of grains (read, packed, queued, being written: 1 MiB per core each)
+//! are kept in memory.
 
 use crate::gpt::derived_u32;
-use crate::sparse::SparseError;
+use crate::sparse::{read_cluster, SparseError};
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 use std::io::{Read, Write};
@@ -147,11 +147,7 @@ pub fn write_vmdk<R: Read, W: Write + Send>(
             group.clear();
             while group.len() < batch && next < grains {
                 let slot = &mut bytes[group.len() * GRAIN as usize..][..GRAIN as usize];
-                let len = GRAIN.min(size - next * GRAIN) as usize;
-                let offset = next * GRAIN;
-                raw.read_exact(&mut slot[..len])
-                    .map_err(|source| SparseError::Read { offset, source })?;
-                slot[len..].fill(0);
+                read_cluster(raw, size, next, slot)?;
                 if !baleen_formats::is_zero(slot) {
                     group.push(next);
                 }
@@ -266,7 +262,11 @@ mod tests {
             let out = FailsOnce { at: 0, fail_at };
             write_vmdk(&mut cur, raw.len() as u64, "d.vmdk", b"s", out)
         };
-        for fail_at in [0, 100, 64 << 10, 3 << 20, (8 << 20) + 100_000] {
+        let mut whole = FailsOnce { at: 0, fail_at: None };
+        let mut cur = std::io::Cursor::new(&raw);
+        write_vmdk(&mut cur, raw.len() as u64, "d.vmdk", b"s", &mut whole).unwrap();
+        // After the grains come over 4 KiB of tables, directory, footer and markers.
+        for fail_at in [0, 100, 64 << 10, 3 << 20, (8 << 20) + 100_000, whole.at - 1000] {
             let e = write(Some(fail_at)).expect_err("a write failed");
             assert!(e.to_string().contains("disk full"), "{fail_at}: {e}");
         }

@@ -29,10 +29,11 @@ pub fn incompressible(data: &[u8]) -> bool {
 }
 
 /// About how many bytes deflate would save on `sample` (4 KiB) as part of a larger block: the
-/// Huffman estimate and the LZ77 one added (they overlap on runs, which are compressible either
-/// way).
+/// Huffman estimate (none below zero: zlib stores what it cannot shrink, so noise around a
+/// compressible region does not cancel it) and the LZ77 one added (they overlap on runs, which
+/// are compressible either way).
 fn sample_savings(sample: &[u8]) -> i64 {
-    huffman_savings(sample) + lz_savings(sample) as i64
+    huffman_savings(sample).max(0) + lz_savings(sample) as i64
 }
 
 /// log2(x) in 32.32 fixed point, for 1 ≤ x < 2^31: the integer part from the highest set bit,
@@ -93,7 +94,7 @@ fn huffman_savings(sample: &[u8]) -> i64 {
     (bits >> 35) as i64 - HUFFMAN_SHORTFALL
 }
 
-/// About how many bytes LZ77 would save on `sample` (at most 64 KiB): greedy matches of 4 bytes
+/// About how many bytes LZ77 would save on `sample` (under 64 KiB): greedy matches of 4 bytes
 /// or more (up to deflate's 258), found through a hash of the next 4 bytes, each saving its
 /// length less the ~3 bytes a length and distance code take.
 fn lz_savings(sample: &[u8]) -> usize {

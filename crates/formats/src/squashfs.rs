@@ -72,7 +72,7 @@ pub struct SquashfsWriter<W: Write + Seek> {
 const BATCH_PER_THREAD: usize = 4;
 
 /// zlib of `data`, or `None` when that is not smaller (stored as is, as squashfs allows) or
-/// would not pay (already-compressed bytes, see [`crate::gzip::incompressible`]).
+/// would not pay (already-compressed bytes, see [`crate::compressibility::incompressible`]).
 fn compress(data: &[u8], level: flate2::Compression) -> io::Result<Option<Vec<u8>>> {
     if crate::compressibility::incompressible(data) {
         return Ok(None);
