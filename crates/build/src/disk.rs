@@ -302,8 +302,8 @@ fn write_hybrid_on<W: Write>(uki: &mut Uki, layout: DiskLayout, out: W) -> Resul
     let mut slots = (None, None);
     let files = crate::bios::boot_files(boot, &mut slots)?;
     write_hybrid_disk_on(loader, files, &mut uki_reader, *len, &seed[..], layout, out)
-        .map_err(DiskError::Bios)?;
-    Ok(())
+        .map(drop)
+        .map_err(DiskError::Bios)
 }
 
 /// Where the hybrid disk of `uki` puts its partition and how long it is, for `size`.

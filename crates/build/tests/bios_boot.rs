@@ -192,8 +192,7 @@ fn syslinux_comes_from_the_isolinux_component_when_the_store_has_one() {
 /// OVMF's FAT driver. Two boots.
 #[test]
 fn hybrid_disk_with_4_kib_clusters_boots_under_seabios_and_ovmf() {
-    use baleen_disk::bios::write_hybrid_disk_on;
-    use baleen_disk::{BiosLoader, BootFiles, DiskLayout, Syslinux};
+    use baleen_disk::{write_hybrid_disk_on, BootFiles, DiskLayout};
     use std::fs::File;
 
     let tmp = tempfile::tempdir().unwrap();
@@ -203,9 +202,8 @@ fn hybrid_disk_with_4_kib_clusters_boots_under_seabios_and_ovmf() {
         build_into(&cfg, &store, &[Format::KernelInitrd, Format::Uki], &tmp.path().join("out"));
     let (kernel, initrd, uki) = (&out[0], &out[1], &out[3]);
     let cmdline = std::fs::read(&out[2]).unwrap();
-    let host = |p: &str| std::fs::read(Path::new("/usr/lib/syslinux/mbr").join(p)).unwrap();
-    let syslinux = Syslinux::from_installer(&std::fs::read("/usr/bin/syslinux").unwrap()).unwrap();
-    let loader = BiosLoader::new(syslinux, host("mbr.bin"), host("gptmbr.bin")).unwrap();
+    let platform = baleen_oci::Platform::new("linux", "amd64", None);
+    let loader = baleen_build::bios::require_loader(&store, &platform).unwrap();
     let len = |p: &Path| std::fs::metadata(p).unwrap().len();
     let need = DiskLayout::hybrid(&loader.syslinux, len(kernel), len(initrd), &cmdline, len(uki));
     assert!(need.part_size < 260 * MIB, "the spine alone gets 512-byte clusters");

@@ -65,17 +65,9 @@ impl Bench {
         let _ = writeln!(t, "Guest clock, from baleen-init's console lines (`baleen run --accel tcg --measure`). Median (min–max) of {runs} boots. Host: `baleen run` from start to the guest's poweroff (1 s after services start).\n");
         let _ = writeln!(t, "| initrd | kernel→init | init→first service | total | host, whole run |\n|---|---|---|---|---|");
         for (i, (label, _)) in prefixes.iter().enumerate() {
-            let col = |k: fn(&Timeline) -> f64| {
-                Stats::of(&timelines[i].iter().map(k).collect::<Vec<_>>()).show("s", 3)
-            };
-            let _ = writeln!(
-                t,
-                "| {label} | {} | {} | {} | {} |",
-                col(|t| t.kernel_to_init),
-                col(|t| t.init_to_first_service),
-                col(|t| t.total),
-                Stats::of(&walls[i]).show("s", 2),
-            );
+            let [a, b, c] = Timeline::cells(&timelines[i]);
+            let wall = Stats::of(&walls[i]).show("s", 2);
+            let _ = writeln!(t, "| {label} | {a} | {b} | {c} | {wall} |");
         }
         if let Some((tl, wall)) = &kvm {
             let _ = writeln!(

@@ -289,16 +289,8 @@ impl Bench {
             "| example | kernel→init | init→first service | total |\n|---|---|---|---|"
         );
         for (i, name) in booted.iter().enumerate() {
-            let col = |k: fn(&Timeline) -> f64| {
-                Stats::of(&timelines[i].iter().map(k).collect::<Vec<_>>()).show("s", 3)
-            };
-            let _ = writeln!(
-                t,
-                "| {name} | {} | {} | {} |",
-                col(|t| t.kernel_to_init),
-                col(|t| t.init_to_first_service),
-                col(|t| t.total),
-            );
+            let [a, b, c] = Timeline::cells(&timelines[i]);
+            let _ = writeln!(t, "| {name} | {a} | {b} | {c} |");
         }
         self.tables.push_str(&t);
         self.tables.push('\n');

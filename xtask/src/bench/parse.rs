@@ -45,6 +45,16 @@ pub(super) struct Timeline {
     pub(super) total: f64,
 }
 
+impl Timeline {
+    /// The three columns of a boot table for these boots: median (min–max) of each figure.
+    pub(super) fn cells(boots: &[Timeline]) -> [String; 3] {
+        let col = |k: fn(&Timeline) -> f64| {
+            super::measure::Stats::of(&boots.iter().map(k).collect::<Vec<_>>()).show("s", 3)
+        };
+        [col(|t| t.kernel_to_init), col(|t| t.init_to_first_service), col(|t| t.total)]
+    }
+}
+
 /// Reads `baleen run --measure`'s table: `  1.234  kernel -> init`, `  0.5  init -> service x
 /// started`, `  2.0  total`.
 pub(super) fn parse_timeline(stderr: &str) -> Option<Timeline> {
