@@ -21,8 +21,8 @@ pub struct Knobs {
     /// Seconds services get between SIGTERM and SIGKILL (`baleen.shutdown_grace=`, default 5
     /// as LinuxKit's rc.shutdown).
     pub shutdown_grace: u64,
-    /// `baleen.devices=strict`: a container without device rules gets runc's default-deny
-    /// program too, as under LinuxKit (default `rules`: only bundles with rules get one).
+    /// `baleen.devices=strict` (the default): a container without device rules gets runc's
+    /// default-deny program, as under LinuxKit; `rules`: only bundles with rules get one.
     pub strict_devices: bool,
 }
 
@@ -33,7 +33,7 @@ impl Default for Knobs {
             modules: Vec::new(),
             debug: false,
             shutdown_grace: 5,
-            strict_devices: false,
+            strict_devices: true,
         }
     }
 }
@@ -72,13 +72,14 @@ mod tests {
     fn parses_knobs_and_ignores_the_rest() {
         let (k, w) = parse(
             "console=ttyS0 baleen.onboot_failure=poweroff baleen.modules=veth,overlay \
-             baleen.debug=1 baleen.shutdown_grace=1 baleen.bogus=2 baleen.devices=strict quiet",
+             baleen.debug=1 baleen.shutdown_grace=1 baleen.bogus=2 baleen.devices=rules quiet",
         );
         assert_eq!(k.onboot_failure, OnbootFailure::Poweroff);
         assert_eq!(k.modules, ["veth", "overlay"]);
         assert!(k.debug);
         assert_eq!(k.shutdown_grace, 1);
-        assert!(k.strict_devices);
+        assert!(!k.strict_devices);
+        assert!(Knobs::default().strict_devices, "runc's device policy is the default");
         assert_eq!(w, ["ignoring unknown kernel argument baleen.bogus=2"]);
         assert_eq!(parse("").0, Knobs::default());
     }

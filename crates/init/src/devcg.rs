@@ -11,10 +11,11 @@
 //! Key items: [`Rule`], [`rules`] (the effective list), [`program`] (eBPF [`Insn`]s), [`compile`],
 //! and on Linux [`attach`] (`bpf(BPF_PROG_LOAD)` + `BPF_PROG_ATTACH` on the cgroup's fd).
 //!
-//! Deviation: a bundle without any device rule gets no program (every device node its
-//! `/dev` holds stays usable), because images written for baleen-init before this existed
-//! (a getty opening `/dev/ttyS0` through a bind of the host's `/dev`) carry none; LinuxKit
-//! under runc would deny them. `baleen.devices=strict` gives them [`default_program`]. Non-goals: cgroup v1 `devices.allow`, runc's emulator for v1
+//! A bundle without any device rule gets the same program with no rules of its own
+//! ([`default_program`]): runc's built-ins and nothing else, so a device node shipped in an
+//! image (`c 1:11`, `b 8:0`) cannot be opened by a container that was not granted it.
+//! `baleen.devices=rules` on the kernel command line restores the old leniency (no program
+//! for a bundle without rules). Non-goals: cgroup v1 `devices.allow`, runc's emulator for v1
 //! partial-wildcard quirks.
 
 use serde::Deserialize;
@@ -129,11 +130,8 @@ fn check(index: usize, r: &DeviceRule) -> Result<Rule, DevcgError> {
 }
 
 /// The effective rule list for a bundle's rules: `(default allow, rules in order, later ones
-/// winning)`. `None` when the bundle has no rules (see the module docs).
-pub fn rules(spec: &[DeviceRule]) -> Result<Option<(bool, Vec<Rule>)>, DevcgError> {
-    if spec.is_empty() {
-        return Ok(None);
-    }
+/// winning)`; with no rules, default deny and runc's built-ins.
+pub fn rules(spec: &[DeviceRule]) -> Result<(bool, Vec<Rule>), DevcgError> {
     let mut default_allow = false;
     let mut out = Vec::new();
     for (i, r) in spec.iter().enumerate() {
@@ -146,7 +144,7 @@ pub fn rules(spec: &[DeviceRule]) -> Result<Option<(bool, Vec<Rule>)>, DevcgErro
         }
     }
     out.extend(RUNC_DEFAULTS);
-    Ok(Some((default_allow, out)))
+    Ok((default_allow, out))
 }
 
 /// One eBPF instruction (`struct bpf_insn`).
@@ -232,15 +230,15 @@ pub fn program(default_allow: bool, rules: &[Rule]) -> Vec<Insn> {
     p
 }
 
-/// runc's program for a container without rules: default deny and the built-in allows
-/// (`baleen.devices=strict`).
+/// runc's program for a container without rules: default deny and the built-in allows.
 pub fn default_program() -> Vec<Insn> {
     program(false, &RUNC_DEFAULTS)
 }
 
-/// The program for a bundle's `linux.resources.devices`, `None` when it has no rules.
-pub fn compile(spec: &[DeviceRule]) -> Result<Option<Vec<Insn>>, DevcgError> {
-    Ok(rules(spec)?.map(|(default_allow, r)| program(default_allow, &r)))
+/// The program for a bundle's `linux.resources.devices` ([`default_program`] without rules).
+pub fn compile(spec: &[DeviceRule]) -> Result<Vec<Insn>, DevcgError> {
+    let (default_allow, r) = rules(spec)?;
+    Ok(program(default_allow, &r))
 }
 
 /// Loads `prog` and attaches it to the cgroup directory `cgroup`, with `BPF_F_ALLOW_MULTI` as
@@ -408,7 +406,7 @@ mod tests {
                 access: Some("w".into()),
             },
         ];
-        let (default_allow, r) = rules(&spec).unwrap().unwrap();
+        let (default_allow, r) = rules(&spec).unwrap();
         assert!(!default_allow);
         assert_eq!(r.len(), 2 + RUNC_DEFAULTS.len());
         assert_eq!(&r[2..], &RUNC_DEFAULTS);
@@ -446,7 +444,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let (default_allow, r) = rules(&spec).unwrap().unwrap();
+        let (default_allow, r) = rules(&spec).unwrap();
         assert!(default_allow);
         assert_eq!(r, RUNC_DEFAULTS);
         // LinuxKit's `devices: [{path: all, type: b}]` is an ordinary rule without numbers.
@@ -457,7 +455,7 @@ mod tests {
             access: Some("rwm".into()),
             ..Default::default()
         }];
-        let (default_allow, r) = rules(&all_b).unwrap().unwrap();
+        let (default_allow, r) = rules(&all_b).unwrap();
         assert!(!default_allow);
         assert_eq!(
             r[0],
@@ -471,9 +469,67 @@ mod tests {
         );
     }
 
+    /// Runs a device program (the handful of opcodes [`program`] emits) on one access, as
+    /// the kernel would: the verdict, 1 allow or 0 deny.
+    fn run(p: &[Insn], dev_type: u8, major: u32, minor: u32, access: u8) -> i32 {
+        let ctx = [u32::from(dev_type) | (u32::from(access) << 16), major, minor];
+        let mut r = [0u32; 11];
+        let mut pc = 0;
+        loop {
+            let i = p[pc];
+            let (d, s) = (usize::from(i.dst), usize::from(i.src));
+            pc += 1;
+            match i.code {
+                LDX_W => r[d] = ctx[usize::try_from(i.off).unwrap() / 4],
+                AND32_K => r[d] &= i.imm as u32,
+                RSH32_K => r[d] >>= i.imm,
+                MOV32_K => r[d] = i.imm as u32,
+                MOV32_X => r[d] = r[s],
+                JNE_K if r[d] != i.imm as u32 => pc += usize::try_from(i.off).unwrap(),
+                JNE_X if r[d] != r[s] => pc += usize::try_from(i.off).unwrap(),
+                JNE_K | JNE_X => {}
+                EXIT => return r[0] as i32,
+                other => panic!("opcode {other:#x} not emitted by program()"),
+            }
+        }
+    }
+
+    /// A container granted no device gets runc's policy: the image's own `c 1:11` (kmsg) or
+    /// `b 8:0` (a disk) cannot be opened, the harmless nodes and mknod of anything can.
     #[test]
-    fn no_rules_no_program_and_bad_rules_are_refused() {
-        assert!(compile(&[]).unwrap().is_none());
+    fn no_rules_is_default_deny_with_runc_builtins() {
+        let p = compile(&[]).unwrap();
+        assert_eq!(p, default_program());
+        let rw = ACC_READ | ACC_WRITE;
+        assert_eq!(run(&p, DEV_CHAR, 1, 11, ACC_WRITE), 0, "kmsg");
+        assert_eq!(run(&p, DEV_BLOCK, 8, 0, ACC_READ), 0, "sda");
+        assert_eq!(run(&p, DEV_CHAR, 4, 64, rw), 0, "ttyS0");
+        for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (136, 7)] {
+            assert_eq!(run(&p, DEV_CHAR, major, minor, rw), 1, "c {major}:{minor}");
+        }
+        assert_eq!(run(&p, DEV_CHAR, 1, 11, ACC_MKNOD), 1, "mknod is runc's built-in");
+        assert_eq!(run(&p, DEV_BLOCK, 8, 0, ACC_MKNOD), 1);
+        // `devices: [{path: all, type: a}]` (LinuxKit's rule without numbers) allows them all.
+        let all = [DeviceRule { allow: true, access: Some("rwm".into()), ..Default::default() }];
+        let p = compile(&all).unwrap();
+        assert_eq!(run(&p, DEV_CHAR, 1, 11, ACC_WRITE), 1);
+        assert_eq!(run(&p, DEV_BLOCK, 8, 0, ACC_READ), 1);
+        // A rule for kmsg only: kmsg yes, the disk still no.
+        let kmsg = [DeviceRule {
+            allow: true,
+            kind: Some("c".into()),
+            major: Some(1),
+            minor: Some(11),
+            access: Some("rw".into()),
+        }];
+        let p = compile(&kmsg).unwrap();
+        assert_eq!(run(&p, DEV_CHAR, 1, 11, ACC_WRITE), 1);
+        assert_eq!(run(&p, DEV_CHAR, 1, 11, ACC_MKNOD), 1, "built-in mknod");
+        assert_eq!(run(&p, DEV_BLOCK, 8, 0, ACC_READ), 0);
+    }
+
+    #[test]
+    fn bad_rules_are_refused() {
         let bad = |r: DeviceRule| compile(&[r]).unwrap_err().to_string();
         let e = bad(DeviceRule {
             kind: Some("x".into()),

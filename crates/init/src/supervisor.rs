@@ -196,8 +196,9 @@ impl Supervisor {
 
     fn start(&mut self, kind: Kind, dir: &Path) -> Result<i32, String> {
         let mut bundle = Bundle::load(dir).map_err(|e| e.to_string())?;
-        if self.knobs.strict_devices && bundle.devcg.is_none() {
-            bundle.devcg = Some(crate::devcg::default_program());
+        if !self.knobs.strict_devices && bundle.config.linux.resources.devices.is_empty() {
+            // `baleen.devices=rules`: the old leniency for bundles without rules.
+            bundle.devcg = None;
         }
         let mut sys = Real;
         if let Err(e) = setup::prepare_host(&mut sys, &bundle.rootfs(), &bundle.runtime) {

@@ -42,6 +42,28 @@ fn containers() -> Vec<C> {
                 "echo x > /written && echo rw-ok; mknod /n c 1 3 || echo mknod-refused",
             )
         },
+        // A hostile image run with nothing granted (issue 20): its own `c 1:11` node, the
+        // host's sysrq and core_pattern are all out of reach. Before, all three worked.
+        C::new(
+            "onboot",
+            "004-hostile",
+            "echo x > /hostile-kmsg && echo KMSG-OPENED || echo kmsg-refused; \
+             echo h > /proc/sysrq-trigger && echo SYSRQ-WRITTEN || echo sysrq-refused; \
+             echo '|/bin/false %p' > /proc/sys/kernel/core_pattern; \
+             grep -q false /proc/sys/kernel/core_pattern && echo CORE-CHANGED || echo core-kept",
+        ),
+        // A 41-link chain (c0 -> … -> c40 -> /tmp) as a bind target, a device path and a
+        // runtime mkdir: each start fails with ELOOP, and nothing appears in init's /tmp.
+        C {
+            binds: &["/etc/test-file:/c0/bindescape"],
+            ..C::new("onboot", "005-chain-bind", "echo CHAIN-BIND-RAN")
+        },
+        C {
+            linux_extra: json!({"devices": [{"path": "/c0/devescape", "type": "c",
+                                             "major": 1, "minor": 3}]}),
+            ..C::new("onboot", "006-chain-dev", "echo CHAIN-DEV-RAN")
+        },
+        C { mkdir: &["c0/mkdirescape"], ..C::new("onboot", "007-chain-mkdir", "echo CHAIN-MKDIR-RAN") },
         // LinuxKit's mount image: rootfsPropagation shared and an rshared bind carry a mount
         // made in the container out to init, where a later container finds it.
         C {
@@ -195,6 +217,7 @@ fn containers() -> Vec<C> {
                    && echo bindns-ok; \
                  baleen-ctl ps; baleen-ctl logs 001-fail; \
                  [ -e /host-tmp/escape ] && echo ESCAPED || echo no-escape; \
+                 ls /host-tmp | grep escape && echo CHAIN-ESCAPED || echo no-chain-escape; \
                  baleen-ctl stop nethost; i=0; \
                  while baleen-ctl ps | grep -q '^nethost .*running' && [ $i -lt 150 ]; do \
                    i=$((i+1)); sleep 0.2; done; \
@@ -233,6 +256,13 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "002-nocaps: rw-ok",
         "002-nocaps: mknod-refused",
         "baleen: onboot 002-nocaps exited 0",
+        "004-hostile: kmsg-refused",
+        "004-hostile: sysrq-refused",
+        "004-hostile: core-kept",
+        "baleen: onboot 004-hostile exited 0",
+        "baleen: onboot 005-chain-bind exited 127: ",
+        "baleen: onboot 006-chain-dev exited 127: ",
+        "baleen: onboot 007-chain-mkdir exited 127: ",
         "baleen: phase onboot done",
         "baleen: service files started pid ",
         "baleen: service net started pid ",
@@ -278,6 +308,7 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "devcg: devcg-null-ok",
         "devcg: inside hello from files",
         "zz-poweroff: no-escape",
+        "zz-poweroff: no-chain-escape",
         "pidjoin: pidns-joined-files",
         "baleen: service pidjoin exited 0",
     ]);
@@ -319,6 +350,26 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
     if b.console.contains("ro-BROKEN") || b.console.contains("baleen: warning module") {
         b.fail("a read-only root accepted a write, or a module failed to load".into());
     }
+    // Each chain start failed for the chain itself, naming the path.
+    for (dir, path) in [
+        ("005-chain-bind", "/c0/bindescape"),
+        ("006-chain-dev", "/c0/devescape"),
+        ("007-chain-mkdir", "c0/mkdirescape"),
+    ] {
+        let ok = b.console.lines().any(|l| {
+            l.contains(&format!("onboot {dir} exited 127: "))
+                && l.contains(path)
+                && l.contains("(os error 40)")
+        });
+        if !ok {
+            b.fail(format!("{dir} did not fail with ELOOP on {path}"));
+        }
+    }
+    for broken in ["KMSG-OPENED", "SYSRQ-WRITTEN", "CORE-CHANGED", "CHAIN-", "sysrq: HELP"] {
+        if b.console.contains(broken) {
+            b.fail(format!("{broken:?}: a capability-less container reached the host"));
+        }
+    }
     if b.console.contains("ESCAPED") {
         b.fail(
             "a bind through the image's `hostile -> /` symlink created init's /tmp/escape".into(),
@@ -335,8 +386,9 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
 fn acpi_power_button_powers_off_cleanly() {
     let containers = vec![
         C::new("onboot", "000-first", "echo first-ran"),
-        // baleen.devices=strict: no device rules, yet runc's default-deny program applies —
-        // the host's ttyS0, bound in, cannot be opened; /dev/null can.
+        // No device rules, yet runc's default-deny program applies (the default now; before,
+        // only with baleen.devices=strict) — the host's ttyS0, bound in, cannot be opened;
+        // /dev/null can.
         C {
             binds: &["/dev:/hostdev"],
             ..C::new(
@@ -373,7 +425,7 @@ fn acpi_power_button_powers_off_cleanly() {
         &containers,
         &modules,
         &nic,
-        "baleen.debug=1 baleen.devices=strict",
+        "baleen.debug=1",
         Some("idle: strict-null-ok"),
         |monitor| {
             // The human monitor drops input that arrives before its prompt.

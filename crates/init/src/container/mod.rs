@@ -6,6 +6,7 @@
 //! a pipe while init does the parent-side work (cgroup, interfaces, bindNS), then lets it set
 //! itself up and exec. A setup failure in the child comes back as text on a close-on-exec pipe.
 
+pub mod confine;
 pub mod setup;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
@@ -50,7 +51,8 @@ pub struct Bundle {
     pub caps: CapSets,
     /// The compiled `linux.seccomp` filter.
     pub seccomp: Option<Vec<crate::seccomp::Insn>>,
-    /// The compiled `linux.resources.devices` program (none without rules).
+    /// The compiled `linux.resources.devices` program (runc's default without rules; `None`
+    /// only under `baleen.devices=rules`).
     pub devcg: Option<Vec<crate::devcg::Insn>>,
 }
 
@@ -77,6 +79,7 @@ impl Bundle {
                 .map_err(|source| ContainerError::Hooks { bundle: dir.into(), source })?;
         }
         let devcg = crate::devcg::compile(&config.linux.resources.devices)
+            .map(Some)
             .map_err(|source| ContainerError::Devices { bundle: dir.into(), source })?;
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Ok(Bundle { name, dir: dir.into(), config, runtime, caps, seccomp, devcg })
@@ -141,10 +144,19 @@ impl Bundle {
 /// Unmounts what [`setup::prepare_host`] mounted for a finished container (best effort, as
 /// LinuxKit's cleanup).
 pub fn cleanup(sys: &mut dyn crate::sys::Sys, b: &Bundle) {
-    let abs = |p: &str| if p.starts_with('/') { PathBuf::from(p) } else { b.rootfs().join(p) };
+    let rootfs = b.rootfs();
     let mut seen = Vec::new();
     for m in b.runtime.mounts.iter().rev() {
-        let d = abs(&m.destination);
+        // Resolved as prepare_host resolved it: `rootfs.join` would follow the image's
+        // `etc -> /` and unmount init's own /etc.
+        let d = if m.destination.starts_with('/') {
+            PathBuf::from(&m.destination)
+        } else {
+            match sys.resolve_in_root(&rootfs, &m.destination) {
+                Ok(d) => d,
+                Err(_) => continue,
+            }
+        };
         if !seen.contains(&d) {
             let _ = sys.umount(&d, true);
             seen.push(d);
@@ -194,6 +206,36 @@ pub fn plan(dir: &Path) -> Result<Vec<String>, ContainerError> {
 
 #[cfg(test)]
 mod tests {
+    /// Cleanup unmounts a relative runtime.json mount where prepare_host made it: inside the
+    /// rootfs, not through the image's `etc -> /` at init's own /etc.
+    #[test]
+    fn cleanup_resolves_relative_mounts_inside_the_rootfs() {
+        let dir = std::path::Path::new("/containers/services/x");
+        let runtime: crate::spec::Runtime = serde_json::from_str(
+            r#"{"mounts": [{"type": "tmpfs", "source": "tmpfs", "destination": "etc/x"},
+                           {"source": "/a", "destination": "/abs", "options": ["bind"]}]}"#,
+        )
+        .unwrap();
+        let config: crate::spec::Config =
+            serde_json::from_str(r#"{"process": {"args": ["x"]}, "root": {"path": "rootfs"}}"#)
+                .unwrap();
+        let b = super::Bundle {
+            name: "x".into(),
+            dir: dir.into(),
+            config,
+            runtime,
+            caps: Default::default(),
+            seccomp: None,
+            devcg: None,
+        };
+        let mut f = crate::sys::fake::Fake::new().link("/containers/services/x/rootfs/etc", "/");
+        super::cleanup(&mut f, &b);
+        assert_eq!(
+            f.calls,
+            ["umount /abs detach", "umount /containers/services/x/rootfs/x detach"]
+        );
+    }
+
     #[test]
     fn plan_lists_host_then_child_steps() {
         let dir = std::env::temp_dir().join(format!("baleen-plan-{}", std::process::id()));
@@ -216,8 +258,11 @@ mod tests {
         assert_eq!(plan[0], format!("host: mkdir {d}/rootfs 755"));
         assert_eq!(plan[1], format!("host: mount {d}/rootfs {d}/rootfs - bind -"));
         assert_eq!(plan[2], format!("clone 0x40020000 cgroup baleen/{name}"));
-        assert_eq!(plan[3], "bindNS net /run/netns/x");
-        assert_eq!(plan[4], "child: mount - / - rec|slave -");
+        // No device rules: runc's default deny and its built-ins (6 loads, 2 mknod-only
+        // rules of 6, 8 rwm nodes of 5, pts/* of 4, the default of 2).
+        assert_eq!(plan[3], format!("device cgroup program {} insns", 6 + 12 + 40 + 4 + 2));
+        assert_eq!(plan[4], "bindNS net /run/netns/x");
+        assert_eq!(plan[5], "child: mount - / - rec|slave -");
         assert!(plan.contains(&"child: drop_bounding keep=0x0".to_owned()), "{plan:#?}");
         assert_eq!(plan.last().unwrap(), "exec [\"/bin/true\"]");
 

@@ -10,9 +10,10 @@
 //! Non-goals: AppArmor/SELinux. User namespaces get their id maps from the parent
 //! ([`crate::container::spawn`]); here they only change what may be mounted or created.
 
+use super::confine;
 use crate::mountopts;
 use crate::spec::{Config, Mount, Runtime};
-use crate::sys::{ms, ns, CapSets, DevKind, Sys};
+use crate::sys::{ms, ns, CapSets, DevKind, Node, Pinned, Sys};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -40,21 +41,36 @@ pub fn under(root: &Path, path: &str) -> PathBuf {
 
 pub use crate::sys::inroot::secure_join;
 
+/// A relative runtime.json path is the image's: resolved inside its rootfs, never through its
+/// symlinks out of it, and then created and mounted only beneath it (`Some(rootfs)`).
+/// Absolute ones come from the image builder's own lines and are trusted (`None`); `baleen
+/// build` lists them among the grants it shows.
+fn host_path<'r>(
+    sys: &mut dyn Sys,
+    rootfs: &'r Path,
+    p: &str,
+) -> Result<(PathBuf, Option<&'r Path>), SetupError> {
+    if p.starts_with('/') {
+        return Ok((PathBuf::from(p), None));
+    }
+    let r = sys.resolve_in_root(rootfs, p);
+    Ok((step("resolving in the container's root", Path::new(p), r)?, Some(rootfs)))
+}
+
+/// `mkdir -p` of `dir`: beneath `root` when there is one ([`Sys::create_in`]).
+fn make_dir(sys: &mut dyn Sys, root: Option<&Path>, dir: &Path) -> std::io::Result<()> {
+    match root {
+        Some(r) => sys.create_in(r, dir, Node::Dir(0o755)),
+        None => sys.mkdir_all(dir, 0o755),
+    }
+}
+
 /// runtime.json in the root namespace. Relative paths resolve against the container's rootfs,
 /// as LinuxKit's `prepareFilesystem` does.
 pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<(), SetupError> {
-    // A relative path is the image's: resolved inside its rootfs, never through its symlinks
-    // out of it. Absolute ones come from the image builder's own lines and are trusted.
-    let abs = |sys: &mut dyn Sys, p: &str| {
-        if p.starts_with('/') {
-            PathBuf::from(p)
-        } else {
-            sys.resolve_in_root(rootfs, p)
-        }
-    };
     for m in &rt.mounts {
-        let dest = abs(sys, &m.destination);
-        step("creating mount point", &dest, sys.mkdir_all(&dest, 0o755))?;
+        let (dest, root) = host_path(sys, rootfs, &m.destination)?;
+        step("creating mount point", &dest, make_dir(sys, root, &dest))?;
         // Overlay needs its upper and work directories to exist.
         for o in &m.options {
             if let Some((k, v)) = o.split_once('=') {
@@ -67,11 +83,11 @@ pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<()
                 }
             }
         }
-        mount_one(sys, m, &dest, None)?;
+        mount_one(sys, m, &dest, root)?;
     }
     for d in &rt.mkdir {
-        let d = abs(sys, d);
-        step("creating directory", &d, sys.mkdir_all(&d, 0o755))?;
+        let (d, root) = host_path(sys, rootfs, d)?;
+        step("creating directory", &d, make_dir(sys, root, &d))?;
     }
     for cg in &rt.cgroups {
         let d = under(Path::new("/sys/fs/cgroup"), cg);
@@ -93,7 +109,7 @@ fn mount_one(
 ) -> Result<(), SetupError> {
     let at = |sys: &mut dyn Sys| match root {
         Some(r) => step("opening mount point", dest, sys.pin(r, dest)),
-        None => Ok(dest.to_path_buf()),
+        None => Ok(Pinned::plain(dest)),
     };
     let p = mountopts::parse(&m.options);
     let kind = m.kind.as_deref().unwrap_or("");
@@ -187,6 +203,36 @@ const DEV_LINKS: [(&str, &str); 5] = [
     ("ptmx", "pts/ptmx"),
 ];
 
+/// `path` inside the container's root ([`Sys::resolve_in_root`]), as a setup step.
+fn resolve(sys: &mut dyn Sys, rootfs: &Path, path: &str) -> Result<PathBuf, SetupError> {
+    let r = sys.resolve_in_root(rootfs, path);
+    step("resolving in the container's root", Path::new(path), r)
+}
+
+/// runc's default nodes and links in the container's tmpfs `/dev`, made beneath the root.
+fn default_devices(sys: &mut dyn Sys, rootfs: &Path) -> Result<(), SetupError> {
+    let dev = resolve(sys, rootfs, "/dev")?;
+    for (name, major, minor) in DEFAULT_DEVICES {
+        let p = dev.join(name);
+        let node = Node::Device { kind: DevKind::Char, mode: 0o666, major, minor, owner: None };
+        let mut r = sys.create_in(rootfs, &p, node);
+        if r.as_ref().is_err_and(|e| e.raw_os_error() == Some(1 /* EPERM */)) {
+            // In a user namespace nodes cannot be made: bind the host's, as runc does.
+            let host = format!("/dev/{name}");
+            r = sys.create_in(rootfs, &p, Node::File).and_then(|_| {
+                let at = sys.pin(rootfs, &p)?;
+                sys.mount(Some(&host), &at, None, ms::BIND, None)
+            });
+        }
+        step("creating device", &p, r)?;
+    }
+    for (name, target) in DEV_LINKS {
+        let p = dev.join(name);
+        step("creating symlink", &p, sys.create_in(rootfs, &p, Node::Symlink(target)))?;
+    }
+    Ok(())
+}
+
 /// Joins the namespaces that config.json names by path (the new ones were created by clone).
 pub fn join_namespaces(sys: &mut dyn Sys, cfg: &Config) -> Result<(), SetupError> {
     // A user namespace first: it decides what the others may be joined with.
@@ -272,27 +318,26 @@ pub fn setup_child(
     // pivot_root needs the new root to be a mount point.
     let r = sys.mount(Some(&rootfs.to_string_lossy()), rootfs, None, ms::BIND | ms::REC, None);
     step("bind-mounting the root", rootfs, r)?;
+    if confine::root_nodev(caps) {
+        // A device node shipped in the image stays inert (the mounts on top keep their own
+        // flags: the /dev tmpfs still serves its nodes).
+        // It keeps read-only when it is (a bind of a path on init's read-only root is): in a
+        // user namespace the kernel locks that flag, and clearing it is EPERM.
+        let ro = sys.mount_flags(rootfs) & ms::RDONLY;
+        step("remounting nodev", rootfs, remount_bind(sys, rootfs, ms::NODEV | ro))?;
+    }
 
     let mut ro_tmpfs = Vec::new();
     let mut dev_is_bind = false;
     for m in &cfg.mounts {
-        let dest = sys.resolve_in_root(rootfs, &m.destination);
+        let dest = resolve(sys, rootfs, &m.destination)?;
         let mut p = mountopts::parse(&m.options);
         let bind = p.flags & ms::BIND != 0 || m.kind.as_deref() == Some("bind");
-        if bind {
-            let src = m.source.as_deref().unwrap_or("");
-            if sys.probe(Path::new(src)) == Some(false) {
-                if let Some(parent) = dest.parent() {
-                    step("creating mount point", parent, sys.mkdir_all(parent, 0o755))?;
-                }
-                step("creating mount point", &dest, sys.touch(&dest))?;
-            } else {
-                step("creating mount point", &dest, sys.mkdir_all(&dest, 0o755))?;
-            }
-            dev_is_bind |= m.destination.trim_end_matches('/') == "/dev";
-        } else {
-            step("creating mount point", &dest, sys.mkdir_all(&dest, 0o755))?;
-        }
+        // A file bind needs a file to mount on; everything else a directory.
+        let file = bind && sys.probe(Path::new(m.source.as_deref().unwrap_or(""))) == Some(false);
+        let node = if file { Node::File } else { Node::Dir(0o755) };
+        step("creating mount point", &dest, sys.create_in(rootfs, &dest, node))?;
+        dev_is_bind |= bind && m.destination.trim_end_matches('/') == "/dev";
         let mut m = m.clone();
         // A read-only tmpfs (LinuxKit's /dev for readonly containers) is filled first and made
         // read-only at the end, as runc does.
@@ -304,27 +349,13 @@ pub fn setup_child(
         mount_one(sys, &m, &dest, Some(rootfs))?;
     }
 
-    let dev = rootfs.join("dev");
     let has_dev_mount = cfg.mounts.iter().any(|m| m.destination.trim_end_matches('/') == "/dev");
     if has_dev_mount && !dev_is_bind {
-        for (name, major, minor) in DEFAULT_DEVICES {
-            let p = dev.join(name);
-            let mut r = sys.mknod(&p, DevKind::Char, 0o666, major, minor);
-            if r.as_ref().is_err_and(|e| e.raw_os_error() == Some(1 /* EPERM */)) {
-                // In a user namespace nodes cannot be made: bind the host's, as runc does.
-                let host = format!("/dev/{name}");
-                r = sys.touch(&p).and_then(|_| sys.mount(Some(&host), &p, None, ms::BIND, None));
-            }
-            step("creating device", &p, r)?;
-        }
-        for (name, target) in DEV_LINKS {
-            let p = dev.join(name);
-            step("creating symlink", &p, sys.symlink(target, &p))?;
-        }
+        default_devices(sys, rootfs)?;
     }
     // As runc: with the host's /dev bound in, its nodes are used as they are.
     for d in cfg.linux.devices.iter().filter(|_| !dev_is_bind) {
-        let p = sys.resolve_in_root(rootfs, &d.path);
+        let p = resolve(sys, rootfs, &d.path)?;
         let kind = match d.kind.as_str() {
             "c" | "u" => DevKind::Char,
             "b" => DevKind::Block,
@@ -332,17 +363,14 @@ pub fn setup_child(
             other => return Err(unsupported("creating a device of type", other)),
         };
         if let Some(parent) = p.parent() {
-            step("creating device directory", parent, sys.mkdir_all(parent, 0o755))?;
+            let r = sys.create_in(rootfs, parent, Node::Dir(0o755));
+            step("creating device directory", parent, r)?;
         }
+        let owner =
+            (d.uid.is_some() || d.gid.is_some()).then(|| (d.uid.unwrap_or(0), d.gid.unwrap_or(0)));
         let mode = d.file_mode.unwrap_or(0o666);
-        match sys.mknod(&p, kind, mode, d.major, d.minor) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            r => step("creating device", &p, r)?,
-        }
-        if d.uid.is_some() || d.gid.is_some() {
-            let r = sys.chown(&p, d.uid.unwrap_or(0), d.gid.unwrap_or(0));
-            step("changing owner of", &p, r)?;
-        }
+        let node = Node::Device { kind, mode, major: d.major, minor: d.minor, owner };
+        step("creating device", &p, sys.create_in(rootfs, &p, node))?;
     }
     for d in ro_tmpfs {
         let r = sys.mount(None, &d, None, ms::REMOUNT | ms::RDONLY, None);
@@ -355,8 +383,9 @@ pub fn setup_child(
         let p = under(Path::new("/proc/sys"), &k.replace('.', "/"));
         step("setting sysctl", &p, sys.write_file(&p, v.as_bytes()))?;
     }
-    for mp in &cfg.linux.masked_paths {
-        let p = sys.resolve_in_root(rootfs, mp);
+    let (masked, readonly) = confine::paths(cfg, caps);
+    for mp in &masked {
+        let p = resolve(sys, rootfs, mp)?;
         let Some(dir) = sys.probe(&p) else { continue };
         let at = step("opening", &p, sys.pin(rootfs, &p))?;
         let r = if dir {
@@ -366,13 +395,13 @@ pub fn setup_child(
         };
         step("masking", &p, r)?;
     }
-    for rp in &cfg.linux.readonly_paths {
-        let p = sys.resolve_in_root(rootfs, rp);
+    for rp in &readonly {
+        let p = resolve(sys, rootfs, rp)?;
         if sys.probe(&p).is_none() {
             continue;
         }
         let at = step("opening", &p, sys.pin(rootfs, &p))?;
-        let s = at.to_string_lossy();
+        let s = at.to_string_lossy().into_owned();
         let r = sys.mount(Some(&s), &at, None, ms::BIND | ms::REC, None);
         step("bind-mounting read-only", &p, r)?;
         // Opened again: the remount is for the bind just made on top.
@@ -422,6 +451,9 @@ pub fn setup_child(
     }
     let cwd = cfg.process.cwd.as_deref().unwrap_or("/");
     step("changing directory to", Path::new(cwd), sys.chdir(Path::new(cwd)))?;
+    // runc's check for CVE-2024-21626: a cwd reached through a descriptor that leaked from
+    // outside (`/proc/self/fd/N`) lies outside the new root, and getcwd says so.
+    step("checking the working directory", Path::new(cwd), sys.getcwd())?;
 
     // Without no_new_privs only a privileged process may install a filter, so it goes in
     // before the capabilities are dropped (runc does the same); with it, as late as possible.

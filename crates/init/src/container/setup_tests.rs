@@ -57,6 +57,8 @@ fn mounts_run_in_config_order_before_pivot() {
     let expect = [
         "mount - / - rec|slave -",
         "mount /containers/services/x/rootfs /containers/services/x/rootfs - bind|rec -",
+        // Not granted CAP_MKNOD: device nodes in the image's own tree are inert.
+        "mount - /containers/services/x/rootfs - bind|remount|nodev -",
         // /dev is filled while writable and made read-only afterwards.
         "mount tmpfs /containers/services/x/rootfs/dev tmpfs nosuid|strictatime mode=755,size=65536k",
         "mount devpts /containers/services/x/rootfs/dev/pts devpts nosuid|noexec newinstance,ptmxmode=0666,mode=0620",
@@ -88,6 +90,34 @@ fn mounts_run_in_config_order_before_pivot() {
     assert!(pos("pivot_root . .") < pos("fchdir"));
     assert!(pos("fchdir") < pos("mount - . - rec|slave"));
     assert!(pos("umount . detach") < pos("mount - / - bind|remount|ro"));
+}
+
+/// A bundle with no masked or read-only paths, not granted CAP_SYS_ADMIN, gets containerd's:
+/// `/proc/sysrq-trigger` and `/proc/sys` (core_pattern) read-only, kcore masked. Granted
+/// CAP_SYS_ADMIN (pkg/sysctl, format, mount) it keeps the plain view; granted CAP_MKNOD its
+/// root keeps device nodes working.
+#[test]
+fn default_masks_and_nodev_for_the_unprivileged_only() {
+    let mut cfg = linuxkit_config(true);
+    cfg.linux.masked_paths.clear();
+    cfg.linux.readonly_paths.clear();
+    let r = |p: &str| format!("{ROOT}/{p}");
+    let mut f = fake().file(&r("proc/sysrq-trigger")).dir(&r("sys/firmware"));
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
+    for want in [
+        format!("mount /dev/null {} - bind -", r("proc/kcore")),
+        format!("mount tmpfs {} tmpfs ro -", r("sys/firmware")),
+        format!("mount - {} - bind|rec|remount|ro -", r("proc/sys")),
+        format!("mount - {} - bind|rec|remount|ro -", r("proc/sysrq-trigger")),
+        format!("mount - {ROOT} - bind|remount|nodev -"),
+    ] {
+        assert!(f.calls.contains(&want), "{want}\n{:#?}", f.calls);
+    }
+    let caps = CapSets { bounding: 1 << 21 | 1 << 27, ..CapSets::default() };
+    let mut f = fake().file(&r("proc/sysrq-trigger")).dir(&r("sys/firmware"));
+    setup_child(&mut f, &cfg, Path::new(ROOT), &caps, None, &HS).unwrap();
+    assert!(!f.calls.iter().any(|c| c.contains("/proc/") && c.contains("remount|ro")));
+    assert!(!f.calls.iter().any(|c| c.contains("nodev -")), "{:#?}", f.calls);
 }
 
 #[test]
@@ -298,11 +328,93 @@ fn symlinks_in_the_rootfs_cannot_escape_it() {
         .link("/containers/services/x/rootfs/run/host", "../../../../../../outside")
         .link("/containers/services/x/rootfs/var/lib", "data")
         .link("/containers/services/x/rootfs/loop", "loop");
-    let j = |f: &mut Fake, p: &str| secure_join(f, root, p).display().to_string();
+    let j = |f: &mut Fake, p: &str| secure_join(f, root, p).unwrap().display().to_string();
     assert_eq!(j(&mut f, "/etc/passwd"), format!("{ROOT}/outside/passwd"));
     assert_eq!(j(&mut f, "/var/lib/x"), format!("{ROOT}/var/data/x"));
     assert_eq!(j(&mut f, "/../../x/./y/"), format!("{ROOT}/x/y"));
-    assert_eq!(j(&mut f, "/loop/z"), format!("{ROOT}/loop/z"));
+    // A loop is ELOOP, never the link taken literally (which the host would then follow).
+    let e = secure_join(&mut f, root, "/loop/z").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(40), "{e}");
+}
+
+/// `l0 -> l1 -> … -> lN -> /tmp`: the kernel's 40 links resolve inside the root; 41 are ELOOP.
+/// Before, the walk kept the 41st link as a literal component, so the mkdir/touch/mknod that
+/// followed went through it to init's /tmp.
+fn chain(links: usize) -> Fake {
+    let mut f = Fake::new();
+    for i in 0..links {
+        let target = if i + 1 == links { "/tmp".to_owned() } else { format!("l{}", i + 1) };
+        f = f.link(&format!("{ROOT}/l{i}"), &target);
+    }
+    f
+}
+
+#[test]
+fn a_chain_of_41_symlinks_is_eloop_not_a_way_out() {
+    let root = Path::new(ROOT);
+    let ok = secure_join(&mut chain(40), root, "/l0/x").unwrap();
+    assert_eq!(ok, root.join("tmp/x"));
+    let e = secure_join(&mut chain(41), root, "/l0/x").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(40), "{e}");
+
+    // As a bind target, a device path and a runtime mkdir: the start fails naming the path,
+    // and nothing is made anywhere.
+    let mut cfg = linuxkit_config(false);
+    cfg.mounts.retain(|m| m.destination == "/etc/x.conf");
+    cfg.mounts[0].destination = "/l0/bindescape".into();
+    let mut f = chain(41).file("/etc/x.conf");
+    let e = setup_child(&mut f, &cfg, root, &CapSets::default(), None, &HS).unwrap_err();
+    assert!(e.to_string().contains("/l0/bindescape"), "{e}");
+    assert!(!f.calls.iter().any(|c| c.contains("escape")), "{:#?}", f.calls);
+
+    let mut cfg = linuxkit_config(false);
+    cfg.linux.devices.push(crate::spec::Device {
+        path: "/l0/devescape".into(),
+        kind: "c".into(),
+        major: 1,
+        minor: 3,
+        file_mode: None,
+        uid: None,
+        gid: None,
+    });
+    let mut f = chain(41);
+    let e = setup_child(&mut f, &cfg, root, &CapSets::default(), None, &HS).unwrap_err();
+    assert!(e.to_string().contains("/l0/devescape"), "{e}");
+    assert!(!f.calls.iter().any(|c| c.contains("escape")), "{:#?}", f.calls);
+
+    let rt: crate::spec::Runtime =
+        serde_json::from_str(r#"{"mkdir": ["l0/mkdirescape"]}"#).unwrap();
+    let mut f = chain(41);
+    let e = prepare_host(&mut f, root, &rt).unwrap_err();
+    assert!(e.to_string().contains("l0/mkdirescape"), "{e}");
+    assert!(f.calls.is_empty(), "{:#?}", f.calls);
+}
+
+/// Whatever a resolver answers, nothing is made outside the container's root: the seam
+/// refuses a path that is not under it.
+#[test]
+fn create_in_refuses_paths_outside_the_root() {
+    let mut f = Fake::new();
+    let e = f.create_in(Path::new(ROOT), Path::new("/tmp/x"), crate::sys::Node::File);
+    assert_eq!(e.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    let inside = Path::new(ROOT).join("../../../../tmp/x");
+    let e = f.create_in(Path::new(ROOT), &inside, crate::sys::Node::Dir(0o755));
+    assert_eq!(e.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    assert!(f.calls.is_empty());
+}
+
+/// CVE-2024-21626: a cwd that getcwd reports outside the root (reached through a leaked
+/// descriptor) stops the start.
+#[test]
+fn a_working_directory_outside_the_root_is_refused() {
+    let mut cfg = linuxkit_config(false);
+    cfg.process.cwd = Some("/proc/self/fd/7".into());
+    let mut f = fake();
+    f.cwd = Some("(unreachable)/host".into());
+    let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS);
+    let e = e.unwrap_err().to_string();
+    assert!(e.contains("checking the working directory /proc/self/fd/7"), "{e}");
+    assert!(!f.calls.iter().any(|c| c.starts_with("set_ids")), "{:#?}", f.calls);
 }
 
 /// Regression: a bind whose destination goes through a rootfs symlink to an absolute path

@@ -17,6 +17,10 @@ pub struct Fake {
     pub fail: Vec<String>,
     /// Symlinks: path → target.
     pub links: BTreeMap<PathBuf, String>,
+    /// What getcwd answers after the next chdir (`None`: the directory changed to).
+    pub cwd: Option<String>,
+    /// The directory the last chdir named.
+    pub last_chdir: Option<PathBuf>,
 }
 
 impl Fake {
@@ -145,7 +149,19 @@ impl Sys for Fake {
     }
 
     fn chdir(&mut self, path: &Path) -> io::Result<()> {
+        self.last_chdir = Some(path.to_owned());
         self.record(format!("chdir {}", path.display()))
+    }
+
+    fn getcwd(&mut self) -> io::Result<PathBuf> {
+        let cwd = match &self.cwd {
+            Some(c) => c.clone(),
+            None => self.last_chdir.as_ref().map_or("/".into(), |p| p.display().to_string()),
+        };
+        if !cwd.starts_with('/') {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{cwd:?} is outside")));
+        }
+        Ok(cwd.into())
     }
 
     fn open_dir(&mut self, path: &Path) -> io::Result<std::fs::File> {

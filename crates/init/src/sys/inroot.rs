@@ -11,15 +11,23 @@
 //!
 //! Against a swap between resolution and use (another container sharing the root replacing a
 //! directory by a symlink), [`pin`] opens the resolved path again refusing every symlink and
-//! hands mount(2) `/proc/self/fd/N`, as runc does. Non-goals: the same for mkdir and mknod,
-//! which have no such form here; kernels without openat2 get no pinning.
+//! hands mount(2) `/proc/self/fd/N`, as runc does, and [`create_beneath`] makes directories,
+//! files, device nodes and symlinks from a descriptor of the root, one component at a time,
+//! refusing symlinks: what it makes is under the root whatever the tree does meanwhile.
+//! Non-goal: pinning on kernels without openat2 (before 5.6), where [`pin`] hands over the
+//! path ([`create_beneath`] needs only `openat`, so it works everywhere).
 
-use super::Sys;
-use std::path::{Path, PathBuf};
+use super::{DevKind, Node, Pinned, Sys};
+use std::io;
+use std::path::{Component, Path, PathBuf};
 
-/// The walk: `path` inside `root`, reading symlinks with `sys`. Like the kernel, it gives up
-/// expanding after 40 links and takes the rest literally.
-pub fn secure_join<S: Sys + ?Sized>(sys: &mut S, root: &Path, path: &str) -> PathBuf {
+/// The kernel's `MAXSYMLINKS`: more links than this in one resolution is ELOOP.
+const MAX_LINKS: usize = 40;
+
+/// The walk: `path` inside `root`, reading symlinks with `sys`. Like the kernel, it refuses a
+/// path that needs more than 40 links (ELOOP) — taking the 41st literally instead, as it once
+/// did, would let the host follow it out of the root.
+pub fn secure_join<S: Sys + ?Sized>(sys: &mut S, root: &Path, path: &str) -> io::Result<PathBuf> {
     let mut todo: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
     let mut done: Vec<String> = Vec::new();
     let mut links = 0;
@@ -34,17 +42,34 @@ pub fn secure_join<S: Sys + ?Sized>(sys: &mut S, root: &Path, path: &str) -> Pat
         }
         let here = done.iter().fold(root.to_path_buf(), |p, c| p.join(c)).join(&part);
         match sys.read_link(&here) {
-            Some(target) if links < 40 => {
+            Some(_) if links == MAX_LINKS => return Err(io::Error::from_raw_os_error(ELOOP)),
+            Some(target) => {
                 links += 1;
                 if target.starts_with('/') {
                     done.clear();
                 }
                 todo.extend(target.split('/').rev().map(str::to_owned));
             }
-            _ => done.push(part),
+            None => done.push(part),
         }
     }
-    done.iter().fold(root.to_path_buf(), |p, c| p.join(c))
+    Ok(done.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+}
+
+/// ELOOP on every architecture Linux runs this on (also on hosts without `libc::ELOOP`).
+const ELOOP: i32 = 40;
+
+/// `path` relative to `root`, made only of plain names (what the resolvers return), or
+/// InvalidInput.
+pub fn under_root<'a>(root: &Path, path: &'a Path) -> io::Result<Vec<&'a std::ffi::OsStr>> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidInput, "path is not under the root");
+    let rel = path.strip_prefix(root).map_err(|_| bad())?;
+    rel.components()
+        .map(|c| match c {
+            Component::Normal(n) => Ok(n),
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 /// The kernel's answer: the longest existing prefix of `path` opened with `openat2(O_PATH,
@@ -134,12 +159,11 @@ pub fn kernel_resolve(root: &Path, path: &str) -> Option<PathBuf> {
 /// `path` (under `root`, symlink-free as resolved) opened again with `O_PATH` and
 /// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`: `/proc/self/fd/N` for mount(2) to use. A symlink
 /// swapped in since resolution fails (ELOOP); without openat2 (ENOSYS), `path` itself. The
-/// descriptor is left open, close-on-exec: pinning is done by the container's process, which
-/// execs its program right after setup.
+/// descriptor lives as long as the [`Pinned`] (close-on-exec).
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-pub fn pin(root: &Path, path: &Path) -> std::io::Result<PathBuf> {
-    use std::os::fd::{AsRawFd, IntoRawFd};
+pub fn pin(root: &Path, path: &Path) -> std::io::Result<Pinned> {
+    use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     #[repr(C)]
     struct OpenHow {
@@ -177,14 +201,149 @@ pub fn pin(root: &Path, path: &Path) -> std::io::Result<PathBuf> {
     if fd < 0 {
         let e = std::io::Error::last_os_error();
         return match e.raw_os_error() {
-            Some(libc::ENOSYS) => Ok(path.to_path_buf()),
+            Some(libc::ENOSYS) => Ok(Pinned::plain(path)),
             _ => Err(e),
         };
     }
-    // SAFETY: openat2 returned a new descriptor that nothing else owns; it is deliberately
-    // kept open (close-on-exec) for the mount that names it.
+    // SAFETY: openat2 returned a new descriptor that nothing else owns.
     let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
-    Ok(PathBuf::from(format!("/proc/self/fd/{}", fd.into_raw_fd())))
+    Ok(Pinned::fd(fd))
+}
+
+/// Makes `node` at `path` (under `root`, as the resolvers give it) without ever following a
+/// symlink: from a descriptor of `root`, each directory is opened with
+/// `O_NOFOLLOW | O_DIRECTORY` (made with `mkdirat` when missing), and the last component is
+/// made with `mkdirat`/`openat(O_CREAT | O_NOFOLLOW)`/`mknodat`/`symlinkat` in the last
+/// directory opened. A symlink met on the way is ELOOP: a tree changed since resolution fails
+/// the start instead of reaching outside the root.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn create_beneath(root: &Path, path: &Path, node: Node<'_>) -> io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+
+    let names = under_root(root, path)?;
+    let cname = |n: &std::ffi::OsStr| {
+        std::ffi::CString::new(n.as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    };
+    let check = |rc: libc::c_int| if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) };
+    // A symlink where a directory or a new node must be: name it as one (ELOOP), not as
+    // "not a directory" or "exists".
+    let is_link = |dir: &OwnedFd, c: &std::ffi::CStr| {
+        // SAFETY: st is plain data that fstatat fills; c is NUL-terminated.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: dir is a live descriptor, c NUL-terminated, st valid for writes.
+        let rc = unsafe {
+            libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW)
+        };
+        rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+    };
+    let loop_err = || io::Error::from_raw_os_error(ELOOP);
+    let open_dir = |dir: &OwnedFd, c: &std::ffi::CStr| -> io::Result<OwnedFd> {
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: dir is a live descriptor and c NUL-terminated.
+        let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: openat returned a new descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let step_into = |dir: &OwnedFd, c: &std::ffi::CStr, mode: u32| -> io::Result<OwnedFd> {
+        match open_dir(dir, c) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                // SAFETY: dir is a live descriptor and c NUL-terminated.
+                match check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode) }) {
+                    Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
+                    _ => {}
+                }
+                open_dir(dir, c).map_err(|e| if is_link(dir, c) { loop_err() } else { e })
+            }
+            Err(e) if is_link(dir, c) => {
+                let _ = e;
+                Err(loop_err())
+            }
+            r => r,
+        }
+    };
+
+    let rootc = crate::sys::real::cpath(root)?;
+    // SAFETY: rootc is NUL-terminated. The root itself is the bundle's, named by init.
+    let fd =
+        unsafe { libc::open(rootc.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: open returned a new descriptor that nothing else owns.
+    let mut dir = unsafe { OwnedFd::from_raw_fd(fd) };
+    let Some((last, parents)) = names.split_last() else {
+        // The root itself: it exists, and only a directory may be asked of it.
+        return match node {
+            Node::Dir(_) => Ok(()),
+            _ => Err(io::ErrorKind::AlreadyExists.into()),
+        };
+    };
+    let dir_mode = match node {
+        Node::Dir(mode) => mode,
+        _ => 0o755,
+    };
+    for n in parents {
+        dir = step_into(&dir, &cname(n)?, dir_mode)?;
+    }
+    let c = cname(last)?;
+    let at = dir.as_raw_fd();
+    match node {
+        Node::Dir(mode) => step_into(&dir, &c, mode).map(drop),
+        Node::File => {
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+            // SAFETY: at is a live descriptor and c NUL-terminated.
+            match check(unsafe { libc::openat(at, c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) }) {
+                Ok(fd) => {
+                    // SAFETY: openat returned a new descriptor that nothing else owns.
+                    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+                    Ok(())
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    if is_link(&dir, &c) {
+                        Err(loop_err())
+                    } else {
+                        Ok(())
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Node::Device { kind, mode, major, minor, owner } => {
+            let fmt = match kind {
+                DevKind::Char => libc::S_IFCHR,
+                DevKind::Block => libc::S_IFBLK,
+                DevKind::Fifo => libc::S_IFIFO,
+            };
+            let (major, minor) = (u32::try_from(major), u32::try_from(minor));
+            let (Ok(major), Ok(minor)) = (major, minor) else {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "device number too large"));
+            };
+            let dev = libc::makedev(major, minor);
+            // SAFETY: at is a live descriptor and c NUL-terminated.
+            match check(unsafe { libc::mknodat(at, c.as_ptr(), fmt | (mode & 0o7777), dev) }) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) && !is_link(&dir, &c) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Err(loop_err()),
+                r => r.map(drop)?,
+            }
+            if let Some((uid, gid)) = owner {
+                let nofollow = libc::AT_SYMLINK_NOFOLLOW;
+                // SAFETY: at is a live descriptor and c NUL-terminated.
+                check(unsafe { libc::fchownat(at, c.as_ptr(), uid, gid, nofollow) })?;
+            }
+            Ok(())
+        }
+        Node::Symlink(target) => {
+            let t = crate::sys::real::cstr(target)?;
+            // SAFETY: both strings are NUL-terminated and at a live descriptor.
+            check(unsafe { libc::symlinkat(t.as_ptr(), at, c.as_ptr()) }).map(drop)
+        }
+    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -236,9 +395,9 @@ mod tests {
         let kernel = kernel_resolve(&root, "").is_some();
         for (path, want) in cases {
             let want = root.join(want);
-            let walked = secure_join(&mut Real, &root, path);
+            let walked = secure_join(&mut Real, &root, path).unwrap();
             assert_eq!(walked, want, "walk of {path:?}");
-            let resolved = Real.resolve_in_root(&root, path);
+            let resolved = Real.resolve_in_root(&root, path).unwrap();
             assert_eq!(resolved, want, "resolve_in_root of {path:?}");
             // The kernel answers by itself, except across a dangling symlink, which it hands
             // to the walk.
@@ -249,6 +408,59 @@ mod tests {
                 assert_eq!(by_kernel, Some(want), "kernel_resolve of {path:?}");
             }
         }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// 41 links to init's side are ELOOP for the kernel and the walk alike (the walk used to
+    /// keep the 41st as a literal name, which mkdir then followed out of the root).
+    #[test]
+    fn forty_one_links_are_eloop_for_both_resolvers() {
+        let (base, root) = hostile_root();
+        for i in 0..41 {
+            let target = if i == 40 { "/outside-target".to_owned() } else { format!("c{}", i + 1) };
+            std::os::unix::fs::symlink(target, root.join(format!("c{i}"))).unwrap();
+        }
+        let e = Real.resolve_in_root(&root, "c0/x").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+        let e = secure_join(&mut Real, &root, "c0/x").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+        // 40 are fine, as for the kernel.
+        assert_eq!(Real.resolve_in_root(&root, "c1/x").unwrap(), root.join("outside-target/x"));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// create_beneath makes what it is asked inside the root, and refuses (ELOOP) a symlink
+    /// in the way — swapped in after resolution — instead of following it out.
+    #[test]
+    fn create_beneath_never_follows_a_symlink() {
+        let (base, root) = hostile_root();
+        let outside = base.join("outside");
+        create_beneath(&root, &root.join("new/dir/deep"), Node::Dir(0o755)).unwrap();
+        assert!(root.join("new/dir/deep").is_dir());
+        create_beneath(&root, &root.join("new/file"), Node::File).unwrap();
+        assert!(root.join("new/file").is_file());
+        create_beneath(&root, &root.join("new/file"), Node::File).unwrap(); // exists: fine
+        create_beneath(&root, &root.join("new/ln"), Node::Symlink("/x")).unwrap();
+        assert_eq!(std::fs::read_link(root.join("new/ln")).unwrap(), Path::new("/x"));
+        let fifo =
+            Node::Device { kind: DevKind::Fifo, mode: 0o600, major: 0, minor: 0, owner: None };
+        create_beneath(&root, &root.join("new/fifo"), fifo).unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(root.join("new/fifo")).unwrap().file_type().is_fifo());
+
+        // `up` and `sibling` are symlinks out of the root: every kind of node refuses them,
+        // as a parent and as the last component.
+        std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
+        for p in ["up/escape", "sibling/escape", "out/escape", "out"] {
+            for node in [Node::Dir(0o755), Node::File, fifo, Node::Symlink("/y")] {
+                let e = create_beneath(&root, &root.join(p), node).unwrap_err();
+                if p != "out" || node != Node::Symlink("/y") {
+                    assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{p} {node:?}: {e}");
+                }
+            }
+        }
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "made outside the root");
+        assert!(create_beneath(&root, &outside.join("x"), Node::File).is_err(), "not under");
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -33,6 +33,54 @@ pub enum DevKind {
     Fifo,
 }
 
+/// What [`Sys::create_in`] makes at a path inside a container's root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node<'a> {
+    /// `mkdir -p` with this mode for the directories it creates.
+    Dir(u32),
+    /// An empty regular file, unless something (not a symlink) is there already.
+    File,
+    /// mknod(2), then the owner when one is given.
+    Device { kind: DevKind, mode: u32, major: u64, minor: u64, owner: Option<(u32, u32)> },
+    /// A symlink pointing at the string.
+    Symlink(&'a str),
+}
+
+/// A path for mount(2) from [`Sys::pin`]: on the real kernel `/proc/self/fd/N` of a descriptor
+/// this value holds, closed when it is dropped (after the mount that names it).
+#[derive(Debug)]
+pub struct Pinned {
+    path: std::path::PathBuf,
+    _fd: Option<std::os::fd::OwnedFd>,
+}
+
+impl Pinned {
+    /// `path` as it is, holding nothing (the fake; kernels without openat2).
+    pub fn plain(path: &Path) -> Pinned {
+        Pinned { path: path.to_path_buf(), _fd: None }
+    }
+
+    /// `/proc/self/fd/N` for `fd`, kept open as long as this value.
+    pub fn fd(fd: std::os::fd::OwnedFd) -> Pinned {
+        use std::os::fd::AsRawFd;
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd()).into();
+        Pinned { path, _fd: Some(fd) }
+    }
+}
+
+impl AsRef<Path> for Pinned {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::ops::Deref for Pinned {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// Mount flags, the kernel's `MS_*` values (kept here so the crate builds on any host).
 pub mod ms {
     pub const RDONLY: u64 = 1;
@@ -130,17 +178,46 @@ pub trait Sys {
     /// The target of a symlink, `None` when `path` is not one.
     fn read_link(&mut self, path: &Path) -> Option<String>;
     /// `path` inside the container root `root` as the container will resolve it, as a host
-    /// path under `root` ([`inroot`]). The default walks with [`Sys::read_link`].
-    fn resolve_in_root(&mut self, root: &Path, path: &str) -> std::path::PathBuf {
+    /// path under `root` ([`inroot`]); ELOOP past 40 symlinks. The default walks with
+    /// [`Sys::read_link`].
+    fn resolve_in_root(&mut self, root: &Path, path: &str) -> io::Result<std::path::PathBuf> {
         inroot::secure_join(self, root, path)
     }
     /// What to hand mount(2) for `path`, a path under `root` that [`Sys::resolve_in_root`]
     /// gave and that exists now. The default is `path`; the real kernel opens it again below
     /// `root` refusing every symlink (so a component swapped for one since fails) and returns
     /// `/proc/self/fd/N` ([`inroot::pin`]).
-    fn pin(&mut self, root: &Path, path: &Path) -> io::Result<std::path::PathBuf> {
-        let _ = root;
-        Ok(path.to_path_buf())
+    fn pin(&mut self, root: &Path, path: &Path) -> io::Result<Pinned> {
+        inroot::under_root(root, path)?;
+        Ok(Pinned::plain(path))
+    }
+    /// Makes `node` at `path`, a path under `root` that [`Sys::resolve_in_root`] gave. The real
+    /// kernel walks from a descriptor of `root` one component at a time refusing symlinks
+    /// (`mkdirat`/`mknodat`/`symlinkat` in the last directory opened), so nothing is ever made
+    /// outside `root` ([`inroot::create_beneath`]). The default (the fake) checks that `path`
+    /// is under `root` and makes it by path.
+    fn create_in(&mut self, root: &Path, path: &Path, node: Node<'_>) -> io::Result<()> {
+        inroot::under_root(root, path)?;
+        match node {
+            Node::Dir(mode) => self.mkdir_all(path, mode),
+            Node::File => self.touch(path),
+            Node::Device { kind, mode, major, minor, owner } => {
+                match self.mknod(path, kind, mode, major, minor) {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    r => r?,
+                }
+                match owner {
+                    Some((uid, gid)) => self.chown(path, uid, gid),
+                    None => Ok(()),
+                }
+            }
+            Node::Symlink(target) => self.symlink(target, path),
+        }
+    }
+    /// The working directory, or an error when it is not reachable from the root
+    /// (getcwd(2) answers `(unreachable)…`: a directory outside a chroot or pivoted root).
+    fn getcwd(&mut self) -> io::Result<std::path::PathBuf> {
+        Ok("/".into())
     }
     /// Writes `data` to an existing file (sysctl, cgroup and /proc knobs).
     fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()>;

@@ -119,13 +119,39 @@ impl Sys for Real {
         std::fs::read_link(path).ok().map(|t| t.to_string_lossy().into_owned())
     }
 
-    fn pin(&mut self, root: &Path, path: &Path) -> io::Result<std::path::PathBuf> {
+    fn pin(&mut self, root: &Path, path: &Path) -> io::Result<super::Pinned> {
         super::inroot::pin(root, path)
     }
 
-    fn resolve_in_root(&mut self, root: &Path, path: &str) -> std::path::PathBuf {
-        super::inroot::kernel_resolve(root, path)
-            .unwrap_or_else(|| super::inroot::secure_join(self, root, path))
+    fn resolve_in_root(&mut self, root: &Path, path: &str) -> io::Result<std::path::PathBuf> {
+        match super::inroot::kernel_resolve(root, path) {
+            Some(p) => Ok(p),
+            None => super::inroot::secure_join(self, root, path),
+        }
+    }
+
+    fn create_in(&mut self, root: &Path, path: &Path, node: super::Node<'_>) -> io::Result<()> {
+        super::inroot::create_beneath(root, path, node)
+    }
+
+    fn getcwd(&mut self) -> io::Result<std::path::PathBuf> {
+        use std::os::unix::ffi::OsStringExt;
+        let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+        // The raw call, not libc's getcwd: the check must not depend on whether the C library
+        // turns the kernel's "(unreachable)" answer into an error.
+        // SAFETY: buf is valid for writes of its length.
+        let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+        check_long(n)?;
+        let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        buf.truncate(len);
+        if buf.first() != Some(&b'/') {
+            let shown = String::from_utf8_lossy(&buf).into_owned();
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the working directory {shown:?} is outside the root"),
+            ));
+        }
+        Ok(std::ffi::OsString::from_vec(buf).into())
     }
 
     fn write_file(&mut self, path: &Path, data: &[u8]) -> io::Result<()> {

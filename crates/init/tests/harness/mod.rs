@@ -281,6 +281,12 @@ pub fn build_initrd(
         std::fs::create_dir_all(bb.join(d)).unwrap();
     }
     std::os::unix::fs::symlink("/", bb.join("hostile")).unwrap();
+    // 41 links, c0 -> c1 -> … -> c40 -> /tmp: one more than the kernel follows. Taken
+    // literally, the 41st would lead the host to its own /tmp.
+    for i in 0..41 {
+        let target = if i == 40 { "/tmp".to_owned() } else { format!("c{}", i + 1) };
+        std::os::unix::fs::symlink(target, bb.join(format!("c{i}"))).unwrap();
+    }
     // Mount points of file binds (the root is read-only).
     write(&bb.join("etc/test-file"), "");
     write(&bb.join("usr/bin/baleen-ctl"), "");
@@ -312,6 +318,32 @@ pub fn build_initrd(
         .status()
         .unwrap();
     assert!(status.success(), "cpio failed");
+    // A hostile image's own device node, `c 1:11` (kmsg) mode 0666, at the image's
+    // /hostile-kmsg: appended as a second newc archive (the kernel unpacks concatenated
+    // ones), so making it needs no root on the test host.
+    let node = format!("{}/hostile-kmsg", BUSYBOX_ROOT.trim_start_matches('/'));
+    let mut cpio = std::fs::OpenOptions::new().append(true).open(&out).unwrap();
+    std::io::Write::write_all(&mut cpio, &newc_char_device(&node, 0o666, 1, 11)).unwrap();
+    out
+}
+
+/// One newc archive holding a character device node, then its trailer.
+fn newc_char_device(name: &str, mode: u32, major: u32, minor: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut entry = |ino: u32, mode: u32, rdev: (u32, u32), name: &str| {
+        let header = format!(
+            "070701{ino:08x}{mode:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+            0, 0, 1, 0, 0, 0, 0, rdev.0, rdev.1, name.len() + 1, 0
+        );
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+    };
+    entry(1, 0o020000 | mode, (major, minor), name);
+    entry(0, 0, (0, 0), "TRAILER!!!");
     out
 }
 
