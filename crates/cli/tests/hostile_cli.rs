@@ -19,6 +19,7 @@ fn baleen(dir: &Path, args: &[&str]) -> Output {
 fn failed_cleanly(out: &Output, what: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+    assert!(!stderr.contains('\x1b'), "{what}: a raw ESC reached stderr:\n{stderr}");
     stderr
 }
 
@@ -59,4 +60,54 @@ fn aliasing_a_big_scalar_is_an_error_not_an_oom() {
     assert!(stderr.contains("bytes of text"), "{stderr}");
     assert!(stderr.contains("--> bomb.yml:5:"), "{stderr}");
     assert!(stderr.contains("error: files[1].contents["), "{stderr}");
+}
+
+/// An error quoting an input printed its bytes raw: a key holding `ESC[2J ESC[31m` cleared the
+/// terminal and printed a fake success in red.
+#[test]
+fn terminal_escapes_in_a_yaml_are_shown_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = "services:\n  - name: a\n    image: alpine\n    \"\x1b[2J\x1b[31mFAKE: build succeeded\": 1\n";
+    std::fs::write(tmp.path().join("esc.yml"), yaml).unwrap();
+    let stderr = failed_cleanly(&baleen(tmp.path(), &["validate", "esc.yml"]), "validate");
+    assert!(stderr.contains("\\x1b[2J\\x1b[31mFAKE: build succeeded"), "{stderr}");
+    assert!(stderr.contains("--> esc.yml:4:5"), "{stderr}");
+}
+
+/// The same three attacks from an image's `org.mobyproject.config` label, which `build` parses
+/// with the same parser.
+#[test]
+fn hostile_labels_are_clean_errors() {
+    // Block style: flow nesting past 256 levels is already refused by saphyr's scanner.
+    let deep = format!("{}x\n", "- ".repeat(30_000));
+    let bomb = format!(
+        "{{\"env\": [&big \"{}\"], \"sysctl\": {{\"x\": [{}]}}}}",
+        "x".repeat(64 << 10),
+        vec!["*big"; 1000].join(",")
+    );
+    let escape = "{\"capabilities\": [\"\x1b[2J\x1b[31mFAKE: build succeeded\"]}".to_string();
+    let cases = [
+        ("deep", deep, "deeper than 128 levels"),
+        ("bomb", bomb, "bytes of text"),
+        ("escape", escape, "unknown capability `\\x1b[2J\\x1b[31mFAKE: build succeeded`"),
+    ];
+    for (name, label, want) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        ImageBuilder::new()
+            .layer(&[file_mode("bin/svc", b"svc", 0o755)])
+            .config(serde_json::json!({"Labels": {"org.mobyproject.config": label}}))
+            .build()
+            .write_layout(&cache, "docker.io/baleen/hostile:1");
+        let yaml = "services:\n  - name: svc\n    image: baleen/hostile:1\n";
+        std::fs::write(tmp.path().join("sys.yml"), yaml).unwrap();
+        let out = baleen(
+            tmp.path(),
+            &["build", "--cache", cache.to_str().unwrap(), "-f", "tar", "--o", "x.tar", "sys.yml"],
+        );
+        let stderr = failed_cleanly(&out, name);
+        assert!(stderr.contains(want), "{name}: {stderr}");
+        assert!(stderr.contains("org.mobyproject.config label of"), "{name}: {stderr}");
+        assert!(!tmp.path().join("x.tar").exists(), "{name}: an output was written");
+    }
 }
