@@ -30,6 +30,7 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config) -> anyhow::Result<i3
         .with_context(|| format!("opening the image cache {}", plan.cache.display()))?;
     let pull = PullOptions { always: plan.pull, ..PullOptions::default() };
     let request = Request {
+        privileges: Default::default(),
         config: cfg,
         formats,
         output,
