@@ -94,13 +94,9 @@ pub fn grants(spec: &Spec, runtime: &RuntimeJson) -> Vec<Grant> {
             out.push(Grant::SysAdmin);
         }
     }
-    for m in &spec.mounts {
-        let is_bind = m.kind == "bind" || m.options.iter().any(|o| o == "bind" || o == "rbind");
-        let source = lexical_clean(&m.source);
-        if is_bind && HOST_PATHS.contains(&source.as_str()) {
-            out.push(Grant::HostBind { source, destination: m.destination.clone() });
-        }
-    }
+    // runtime.json's mounts are made from the root namespace too: `source: /` into the rootfs
+    // is the same grant as a bind in config.json.
+    out.extend(spec.mounts.iter().chain(&runtime.mounts).filter_map(host_bind));
     if let Some(linux) = &spec.linux {
         let rules = linux.resources.iter().flat_map(|r| &r.devices);
         for rule in rules.filter(|r| r.allow && r.major.is_none() && r.minor.is_none()) {
@@ -120,6 +116,14 @@ pub fn grants(spec: &Spec, runtime: &RuntimeJson) -> Vec<Grant> {
     out.sort();
     out.dedup();
     out
+}
+
+/// A bind (or rbind) of one of [`HOST_PATHS`].
+fn host_bind(m: &crate::oci::Mount) -> Option<Grant> {
+    let is_bind = m.kind == "bind" || m.options.iter().any(|o| o == "bind" || o == "rbind");
+    let source = lexical_clean(&m.source);
+    (is_bind && HOST_PATHS.contains(&source.as_str()))
+        .then(|| Grant::HostBind { source, destination: m.destination.clone() })
 }
 
 /// Labels each of `merged` (the container rendered with its label) with its origin: `Yaml` when
@@ -214,8 +218,8 @@ mod tests {
         assert_eq!(label_only("{pid: host}"), ["host pid namespace (label)"]);
         assert_eq!(label_only("{net: host}"), Vec::<String>::new(), "the default anyway");
         assert_eq!(
-            label_only("{runtime: {mkdir: [/var/lib/x, rel/dir], mounts: [{type: bind, source: /a, destination: /b}, {type: bind, source: /a, destination: rel}]}}"),
-            ["host mkdir /var/lib/x (label)", "host mount /b (label)"]
+            label_only("{runtime: {mkdir: [/var/lib/x, rel/dir], mounts: [{type: bind, source: /a, destination: /b}, {type: bind, source: /a, destination: rel}, {type: bind, source: /, destination: rel2}]}}"),
+            ["bind / at rel2 (label)", "host mkdir /var/lib/x (label)", "host mount /b (label)"]
         );
     }
 
