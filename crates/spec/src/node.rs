@@ -292,21 +292,13 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
             }
             Event::Alias(id) => {
                 let Some((node, height)) = anchors.get(&id) else {
-                    return Err(SyntaxError {
-                        pos,
-                        path: stack_path(&stack),
-                        message: "alias to an unknown anchor".into(),
-                    });
+                    return Err(at(pos, &stack, "alias to an unknown anchor".into()));
                 };
                 let height = *height;
                 if stack.len() + height > MAX_DEPTH {
                     return Err(too_deep(pos, &stack));
                 }
-                spend(&mut budget, node).map_err(|message| SyntaxError {
-                    pos,
-                    path: stack_path(&stack),
-                    message,
-                })?;
+                spend(&mut budget, node, "aliases expand to").map_err(|m| at(pos, &stack, m))?;
                 let mut node = node.clone();
                 node.pos = pos;
                 Some((node, 0, height))
@@ -340,6 +332,10 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
         };
         let Some((node, anchor, height)) = finished else { continue };
         if anchor != 0 {
+            // The stored copy costs as much as an expansion: anchors nested 127 deep around one
+            // big scalar would otherwise copy it 127 times.
+            let what = "anchors nested in anchors copy";
+            spend(&mut budget, &node, what).map_err(|m| at(node.pos, &stack, m))?;
             anchors.insert(anchor, (node.clone(), height));
         }
         match stack.last_mut() {
@@ -360,26 +356,31 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     Ok(root.filter(|n| n.scalar() != Some(Value::Null)))
 }
 
+/// An error at `pos`, the node about to be added under `stack`.
+fn at(pos: Pos, stack: &[Frame], message: String) -> SyntaxError {
+    SyntaxError { pos, path: stack_path(stack), message }
+}
+
 fn too_deep(pos: Pos, stack: &[Frame]) -> SyntaxError {
-    SyntaxError {
+    at(
         pos,
-        path: stack_path(stack),
-        message: format!(
+        stack,
+        format!(
             "sequences and mappings nest deeper than {MAX_DEPTH} levels (aliases included); \
              refusing to parse"
         ),
-    }
+    )
 }
 
-/// Charges one alias expansion of `node` to the budget.
-fn spend(budget: &mut AliasBudget, node: &Node) -> Result<(), String> {
+/// Charges one copy of `node` (an alias expansion, or an anchor's stored copy) to the budget.
+fn spend(budget: &mut AliasBudget, node: &Node, what: &str) -> Result<(), String> {
     let (nodes, bytes) = size(node);
     if nodes > budget.nodes {
-        return Err(format!("aliases expand to more than {ALIAS_NODES} nodes; refusing to expand"));
+        return Err(format!("{what} more than {ALIAS_NODES} nodes; refusing to expand"));
     }
     if bytes > budget.bytes {
         return Err(format!(
-            "aliases expand to more than {} bytes of text ({ALIAS_BYTES_PER_INPUT_BYTE} times the \
+            "{what} more than {} bytes of text ({ALIAS_BYTES_PER_INPUT_BYTE} times the \
              document's size, at least {ALIAS_BYTES_FLOOR} and at most {ALIAS_BYTES_CAP}); \
              refusing to expand",
             budget.bytes_limit
@@ -568,6 +569,10 @@ mod tests {
         assert!(err.message.contains(&format!("{ALIAS_BYTES_FLOOR}")), "{err:?}");
         assert_eq!(err.pos.line, 2, "{err:?}");
         assert!(err.path.starts_with("copies["), "{err:?}");
+        // Anchors nested around one big scalar copy it once per anchor.
+        let big_inside = format!("{}&a {big}{}\n", "&a [".repeat(100), "]".repeat(100));
+        let err = parse(&big_inside).unwrap_err();
+        assert!(err.message.contains("anchors nested in anchors copy more than"), "{err:?}");
         // A few copies of a small anchor, as real files use them, are fine.
         let small = format!("b: &b [{}]\nc: [*b, *b, *b, *b, *b]\n", "CAP_SYS_ADMIN, ".repeat(20));
         assert!(parse(&small).is_ok());
