@@ -210,6 +210,9 @@ fn label_privileges_are_listed_and_deny_label_refuses_them() {
     assert!(stderr(&allowed).contains(table), "{}", stderr(&allowed));
     assert_eq!(stderr(&allowed).matches("host-level privileges").count(), 1, "once per build");
     assert!(!stderr(&allowed).contains("services/svc"), "svc has no such grant");
+    let quiet = baleen(&cache, tmp.path(), &["-q", "--o", "q.tar", "sys.yml"]);
+    ok(&quiet);
+    assert!(!stderr(&quiet).contains("host-level"), "-q: {}", stderr(&quiet));
 
     let denied =
         baleen(&cache, tmp.path(), &["--o", "d.tar", "--privileges=deny-label", "sys.yml"]);

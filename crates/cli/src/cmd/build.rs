@@ -121,7 +121,7 @@ Host-level privileges:
   org.mobyproject.config label: a bind (or rbind) of /, /dev, /proc or /sys; all capabilities or
   CAP_SYS_ADMIN; all devices (devices: path all, or a device rule without major/minor); the host
   pid namespace (pid: host); runtime mkdir or mounts at absolute, host paths. Containers without
-  any are not listed. --dry-run lists what the YAML grants (it reads no image).
+  any are not listed (nor with -q). --dry-run lists what the YAML grants (it reads no image).
   --privileges=deny-label refuses a grant only a label asks for.";
 
 /// Build a bootable system image from LinuxKit YAML files.
@@ -315,7 +315,8 @@ fn parse_size_mib(s: &str) -> Result<u64, UsageError> {
     Ok(kib.div_ceil(1024))
 }
 
-pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
+/// `quiet` (`-q`) drops the table of privileged containers (errors are still printed).
+pub fn run(args: BuildArgs, quiet: bool) -> anyhow::Result<i32> {
     let plan = BuildPlan::from_args(&args)?;
     let inputs = config_input::read_inputs(&plan.files)?;
     let cfg = match config_input::load(&inputs) {
@@ -326,7 +327,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
         }
     };
     if !args.dry_run {
-        return super::build_run::execute(&plan, &cfg);
+        return super::build_run::execute(&plan, &cfg, quiet);
     }
     if args.json {
         config_input::print_config(&cfg, OutFormat::Json)?;
@@ -346,7 +347,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
     let arch = plan.arch.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
     eprintln!("dry run: would build {} for {arch} into {dest}", formats.join(","));
     let privileged = baleen_build::privileges::yaml_grants(&cfg);
-    if !privileged.is_empty() {
+    if !privileged.is_empty() && !quiet {
         eprint!("{}", privilege_table(&privileged));
         eprintln!("(image labels may grant more: build reads them, --dry-run does not)");
     }

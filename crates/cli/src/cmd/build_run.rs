@@ -7,7 +7,7 @@ use baleen_formats::InitrdCompression;
 use baleen_oci::{Platform, PullOptions, Store};
 use clap::ValueEnum;
 
-pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config) -> anyhow::Result<i32> {
+pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyhow::Result<i32> {
     let formats = plan
         .formats
         .iter()
@@ -37,7 +37,10 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config) -> anyhow::Result<i3
         PrivilegePolicy::DenyLabel => baleen_build::PrivilegePolicy::DenyLabel,
     };
     let request = Request {
-        privileges: baleen_build::Privileges { policy, report: Some(&report) },
+        privileges: baleen_build::Privileges {
+            policy,
+            report: if quiet { None } else { Some(&report) },
+        },
         config: cfg,
         formats,
         output,
