@@ -4,7 +4,7 @@
 //! Key types: [`Format`] (LinuxKit's format names and their output files), [`Outputs`] (files
 //! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]). The
 //! pipeline pulls every image of the config, renders each container's `config.json`/
-//! `runtime.json`, streams the image tree into each format's writer, and commits the outputs
+//! `runtime.json` (listing the containers with host-level power, [`privileges`]), streams the image tree into each format's writer, and commits the outputs
 //! together.
 //!
 //! Non-goals: parsing command-line flags (crates/cli), knowing how a format is laid out
@@ -21,6 +21,7 @@ pub mod oci_volume;
 pub mod output;
 mod pipe;
 pub mod pipeline;
+pub mod privileges;
 pub mod rootfs;
 pub mod sbom;
 pub mod scratch;
@@ -29,4 +30,5 @@ mod sparse_file;
 pub use format::Format;
 pub use output::Outputs;
 pub use pipeline::{build, BuildError, Output, Request};
+pub use privileges::{PrivilegePolicy, Privileged, Privileges};
 pub use sbom::SbomOptions;

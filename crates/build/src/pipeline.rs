@@ -42,6 +42,8 @@ pub struct Request<'a> {
     pub input_tar: Option<PathBuf>,
     /// `--no-sbom`, `--sbom-output`, `--sbom-current-time` (spec §3 step 9).
     pub sbom: SbomOptions,
+    /// `--privileges` and who is shown the containers with host-level power.
+    pub privileges: crate::privileges::Privileges<'a>,
     /// `--size` in bytes: the disk length of `qcow2-bios` (virtual) and `aws`, as LinuxKit's;
     /// `None`: LinuxKit's 1 GiB, or the content rounded up to whole GiB when it needs more
     /// ([`crate::disk::default_disk_size`]).
@@ -72,6 +74,8 @@ pub enum BuildError {
     Container { location: String, message: String },
     #[error("volumes[{index}] {name:?}: {message}")]
     Volume { index: usize, name: String, message: String },
+    #[error(transparent)]
+    LabelGrants(#[from] crate::privileges::LabelGrantsDenied),
     #[error(transparent)]
     Files(#[from] FilesError),
     #[error(transparent)]
@@ -106,6 +110,8 @@ struct Container {
     readonly: bool,
     config_json: Vec<u8>,
     runtime: baleen_spec::oci::RuntimeJson,
+    /// Host-level grants, each from the YAML or the label.
+    grants: Vec<baleen_spec::privileges::Granted>,
 }
 
 /// What every format pass reads, prepared once: the images, the rendered containers, the ids,
@@ -134,6 +140,7 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
     let images = fetch(req)?;
     let ids = IdMap::new(req.config);
     let containers = render(req.config, &images, &ids)?;
+    crate::privileges::enforce(&req.privileges, &privileged(&containers))?;
     let sbom = merged_sbom(req, &images, &containers)?;
     let oci_volumes = oci_volumes(req, &images)?;
     let prep = Prepared { images, containers, ids, previous, sbom, oci_volumes };
@@ -288,13 +295,25 @@ fn render(
                 None => None,
             };
             let defaults = image_defaults(image);
-            let (spec, runtime) = baleen_spec::runtime::config_to_oci(
+            let (spec, runtime, grants) = baleen_spec::runtime::config_to_oci(
                 &entry.name,
                 &entry.config,
                 label.as_ref(),
                 &defaults,
                 ids,
             )
+            .and_then(|(spec, runtime)| {
+                let rendered = (&spec, &runtime);
+                let grants = crate::privileges::attributed(
+                    &entry.name,
+                    &entry.config,
+                    label.as_ref(),
+                    rendered,
+                    &defaults,
+                    ids,
+                )?;
+                Ok((spec, runtime, grants))
+            })
             .map_err(|e| BuildError::Container {
                 location: location.clone(),
                 message: e.to_string(),
@@ -308,10 +327,26 @@ fn render(
                 readonly,
                 config_json: baleen_spec::oci::to_go_json(&spec).into_bytes(),
                 runtime,
+                grants,
             });
         }
     }
     Ok(out)
+}
+
+/// The rendered containers that get host-level power.
+fn privileged(containers: &[Container]) -> Vec<crate::privileges::Privileged> {
+    containers
+        .iter()
+        .filter(|c| !c.grants.is_empty())
+        .map(|c| crate::privileges::Privileged {
+            section: c.section.name(),
+            index: c.index,
+            name: c.name.clone(),
+            image: c.image.clone(),
+            grants: c.grants.clone(),
+        })
+        .collect()
 }
 
 fn parse_label(

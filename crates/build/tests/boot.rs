@@ -22,6 +22,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
     let cfg = spine_config();
     let out = tmp.path().join("out");
     build(&Request {
+        privileges: Default::default(),
         config: &cfg,
         formats: vec![Format::KernelInitrd],
         output: Output::Base { dir: out.clone(), name: "spine".into() },

@@ -381,6 +381,7 @@ fn conformance(stem: &str) {
     let store = stand_ins(&tmp.path().join("store"));
     let out = tmp.path().join("out.tar");
     build(&Request {
+        privileges: Default::default(),
         config: &cfg,
         formats: vec![Format::Tar],
         output: Output::File(out.clone()),
@@ -489,6 +490,7 @@ fn input_tar_rebuild_of_a_volume_is_byte_identical() {
     let store = stand_ins(&tmp.path().join("store"));
     let run = |out: &Path, input: Option<&Path>| {
         build(&Request {
+            privileges: Default::default(),
             config: &cfg,
             formats: vec![Format::Tar],
             output: Output::File(out.to_path_buf()),

@@ -37,6 +37,7 @@ fn build_tar(store: &Store, yaml: &str, out: &Path) -> Vec<u8> {
     let src = baleen_spec::Source { name: "v.yml", text: yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
     build(&Request {
+        privileges: Default::default(),
         config: &cfg,
         formats: vec![Format::Tar],
         output: Output::File(out.to_path_buf()),
@@ -155,6 +156,7 @@ fn unknown_platform_is_an_error_naming_the_volume() {
     let src = baleen_spec::Source { name: "v.yml", text: yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap();
     let err = build(&Request {
+        privileges: Default::default(),
         config: &cfg,
         formats: vec![Format::Tar],
         output: Output::File(tmp.path().join("x.tar")),

@@ -73,6 +73,7 @@ fn run(
     out: &Path,
 ) -> Result<Vec<std::path::PathBuf>, baleen_build::BuildError> {
     build(&Request {
+        privileges: Default::default(),
         config: cfg,
         formats: formats.to_vec(),
         output: Output::Base { dir: out.to_path_buf(), name: "sys".into() },
@@ -268,6 +269,7 @@ fn run_incremental(
     input_tar: Option<&Path>,
 ) -> Result<Vec<std::path::PathBuf>, baleen_build::BuildError> {
     build(&Request {
+        privileges: Default::default(),
         config: cfg,
         formats: vec![Format::Tar],
         output: Output::Base { dir: out.to_path_buf(), name: "sys".into() },

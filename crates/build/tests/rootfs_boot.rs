@@ -86,6 +86,7 @@ fn build_to(store: &Store, format: Format, out: &Path) {
     let src = baleen_spec::Source { name: "rootfs.yml", text: &yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
     build(&Request {
+        privileges: Default::default(),
         config: &cfg,
         formats: vec![format],
         output: Output::Base { dir: out.to_owned(), name: "spine".into() },

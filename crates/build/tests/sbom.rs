@@ -154,6 +154,7 @@ fn config() -> baleen_spec::Config {
 fn tar_build(store: &Store, out: &Path, sbom: SbomOptions) -> Vec<u8> {
     let cfg = config();
     build(&Request {
+        privileges: Default::default(),
         config: &cfg,
         formats: vec![Format::Tar],
         output: Output::File(out.to_path_buf()),
@@ -354,6 +355,7 @@ fn images_without_attestations_still_get_an_empty_sbom() {
     let cfg = baleen_spec::load_all(&[src], None).unwrap();
     let out = tmp.path().join("p.tar");
     build(&Request {
+        privileges: Default::default(),
         config: &cfg,
         formats: vec![Format::Tar],
         output: Output::File(out.clone()),
@@ -396,6 +398,7 @@ fn attestations_are_pulled_with_the_image_and_cached() {
     let cfg = baleen_spec::load_all(&[src], None).unwrap();
     let run = |out: &Path| {
         build(&Request {
+            privileges: Default::default(),
             config: &cfg,
             formats: vec![Format::Tar],
             output: Output::File(out.to_path_buf()),
@@ -431,6 +434,7 @@ fn docker_format_writes_the_dockerfile_then_the_sbom() {
     let cfg = config();
     let out = tmp.path().join("d.docker");
     build(&Request {
+        privileges: Default::default(),
         config: &cfg,
         formats: vec![Format::Docker],
         output: Output::File(out.clone()),

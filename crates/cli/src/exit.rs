@@ -11,7 +11,7 @@ pub const USAGE: i32 = 2;
 ///
 /// An error whose chain holds a [`UsageError`] maps to [`USAGE`].
 pub fn report(err: &anyhow::Error) -> i32 {
-    eprintln!("error: {}", message(err));
+    eprint_error(&format!("error: {}", message(err)));
     if err.chain().any(|e| e.is::<UsageError>()) {
         USAGE
     } else {
@@ -34,6 +34,38 @@ pub fn message(err: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// Prints an error text on stderr with [`escape_controls`]: every error that reaches the user goes
+/// through here.
+pub fn eprint_error(text: &str) {
+    eprintln!("{}", escape_controls(text));
+}
+
+/// Error texts quote their inputs (YAML keys, image labels, layer paths, registry replies), and
+/// a terminal obeys the escape sequences in them (`\x1b[2J\x1b[31mFAKE: build succeeded`).
+/// Control characters other than newline and tab, and the invisible bidirectional overrides,
+/// are shown as `\x1b` / `\u{202e}` instead. Newlines are kept: multi-line messages (one problem
+/// per line, rustc-style diagnostics) are built that way on purpose.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let hostile = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !hostile(c) {
+            out.push(c);
+        } else if u32::from(c) < 0x80 {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A command-line mistake that clap could not catch (conflicting values, a missing file
@@ -101,6 +133,16 @@ mod tests {
         assert_eq!(message(&err), "building minimal.yml: pulling alpine: connection refused");
         let plain = anyhow::Error::new(Inner).context("pulling alpine");
         assert_eq!(message(&plain), "pulling alpine: connection refused");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_but_newlines_kept() {
+        let hostile = "key `\x1b[2J\x1b[31mFAKE: build succeeded\r\u{9b}1m\u{202e}`\nnext line\tok";
+        assert_eq!(
+            escape_controls(hostile),
+            "key `\\x1b[2J\\x1b[31mFAKE: build succeeded\\x0d\\u{9b}1m\\u{202e}`\nnext line\tok"
+        );
+        assert!(matches!(escape_controls("plain ü"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

@@ -178,3 +178,74 @@ fn arch_picks_the_platform_and_decompress_kernel_unpacks_it() {
     ok(&baleen(&cache, tmp.path(), &["--arch", "amd64", "--o", "amd.tar", "arm.yml"]));
     assert_eq!(tar("amd.tar"), b"amd64 init", "the amd64 one for --arch amd64");
 }
+
+/// An image label granted its container host root (all capabilities, a bind of `/`) without a
+/// word: the build now lists it, attributes it to the label, and `--privileges=deny-label`
+/// refuses it unless the YAML grants the same.
+#[test]
+fn label_privileges_are_listed_and_deny_label_refuses_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    store(&cache);
+    let label = r#"{"capabilities": ["all"], "binds": ["/:/hostroot"]}"#;
+    ImageBuilder::new()
+        .layer(&[file_mode("bin/evil", b"evil", 0o755)])
+        .config(serde_json::json!({"Labels": {"org.mobyproject.config": label}}))
+        .build()
+        .write_layout(&cache, "docker.io/baleen/cli-evil:1");
+    let yaml = YAML.replace(
+        "    image: baleen/cli-svc:1\n",
+        "    image: baleen/cli-svc:1\n  - name: evil\n    image: baleen/cli-evil:1\n    pid: host\n",
+    );
+    std::fs::write(tmp.path().join("sys.yml"), &yaml).unwrap();
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    let allowed = baleen(&cache, tmp.path(), &["--o", "a.tar", "sys.yml"]);
+    ok(&allowed);
+    let table = "containers with host-level privileges:
+  CONTAINER      SOURCE GRANTS
+  services/evil  yaml   host pid namespace
+                 label  all capabilities, bind / at /hostroot
+";
+    assert!(stderr(&allowed).contains(table), "{}", stderr(&allowed));
+    assert_eq!(stderr(&allowed).matches("host-level privileges").count(), 1, "once per build");
+    assert!(!stderr(&allowed).contains("services/svc"), "svc has no such grant");
+    let quiet = baleen(&cache, tmp.path(), &["-q", "--o", "q.tar", "sys.yml"]);
+    ok(&quiet);
+    assert!(!stderr(&quiet).contains("host-level"), "-q: {}", stderr(&quiet));
+
+    let denied =
+        baleen(&cache, tmp.path(), &["--o", "d.tar", "--privileges=deny-label", "sys.yml"]);
+    assert_eq!(denied.status.code(), Some(1), "{}", stderr(&denied));
+    assert!(
+        stderr(&denied).contains(
+            "services[1] \"evil\": image baleen/cli-evil:1: its org.mobyproject.config label \
+             grants all capabilities, bind / at /hostroot, refused by --privileges=deny-label"
+        ),
+        "{}",
+        stderr(&denied)
+    );
+    assert!(!tmp.path().join("d.tar").exists(), "no output when refused");
+
+    // The YAML asking for the same grants accepts them.
+    let explicit = yaml.replace(
+        "    pid: host\n",
+        "    pid: host\n    capabilities: [all]\n    binds: [\"/:/hostroot\"]\n",
+    );
+    std::fs::write(tmp.path().join("sys.yml"), explicit).unwrap();
+    let out = baleen(&cache, tmp.path(), &["--o", "e.tar", "--privileges=deny-label", "sys.yml"]);
+    ok(&out);
+    assert!(
+        stderr(&out).contains(
+            "  services/evil  yaml   all capabilities, bind / at /hostroot, host pid namespace\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(tmp.path().join("e.tar").exists());
+
+    // --dry-run reads no image: it lists what the YAML grants.
+    let dry = baleen(&cache, tmp.path(), &["--dry-run", "sys.yml"]);
+    ok(&dry);
+    assert!(stderr(&dry).contains("  services/evil  yaml   all capabilities"), "{}", stderr(&dry));
+}

@@ -77,6 +77,12 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
     ("misindented_image_key", "services:\n  - name: a\n    image: alpine\ncapabilities: [CAP_CHOWN]\n", "4:1", "capabilities", "belongs in an onboot/onshutdown/services entry: check its indentation"),
     ("misindented_file_key", "files:\n  - path: etc/x\n  contents: hi\n", "3:3", "", "did not find expected '-' indicator"),
     ("file_key_in_image", "onboot:\n  - name: a\n    image: alpine\n    contents: hi\n", "4:5", "onboot[0].contents", "belongs in a `files` entry"),
+    ("file_path_dotdot", "files:\n  - path: ../../../../tmp/x\n    contents: hi\n", "2:11", "files[0].path", "has a `..` component"),
+    ("file_path_absolute_dotdot", "files:\n  - path: /etc/../../../x2\n    contents: hi\n", "2:11", "files[0].path", "has a `..` component"),
+    ("service_name_dotdot_path", "services:\n  - name: ../../../etc\n    image: alpine\n", "2:11", "services[0].name", "container name contains `/`"),
+    ("onboot_name_slash", "onboot:\n  - name: a/b\n    image: alpine\n", "2:11", "onboot[0].name", "container name contains `/`"),
+    ("onshutdown_name_empty", "onshutdown:\n  - name: \"\"\n    image: alpine\n", "2:11", "onshutdown[0].name", "container name is empty"),
+    ("service_name_dotdot", "services:\n  - name: \"..\"\n    image: alpine\n", "2:11", "services[0].name", "container name is `.` or `..`"),
     ("syntax_error", "services:\n  - name: a\n    image: [alpine\n", "4:1", "", "YAML syntax error"),
     ("tab_indent", "kernel:\n\timage: x\n", "2:2", "", "YAML syntax error"),
 ];

@@ -204,6 +204,40 @@ pub fn volume_name_ok(name: &str) -> bool {
     name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// A container's `name` is one directory of the image (`containers/services/<name>`,
+/// `containers/onboot/000-<name>`), so it must be exactly one path component: LinuxKit writes
+/// `../../../etc` or `a/b` verbatim, which lands outside `containers/` (a deliberate fix, see
+/// docs/compat.md). Control characters are refused too: the name is printed in messages.
+pub fn container_name(name: &str) -> Result<(), String> {
+    let problem = if name.is_empty() {
+        "is empty"
+    } else if name == "." || name == ".." {
+        "is `.` or `..`"
+    } else if name.contains('/') {
+        "contains `/`"
+    } else if name.chars().any(char::is_control) {
+        "contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "container name {problem}: it names the container's directory, so it must be one path \
+         component"
+    ))
+}
+
+/// A `files` entry's `path` must stay inside the image: no `..` component, whatever the
+/// components before it (`etc/../x` included, which LinuxKit accepts; refusing every `..` is
+/// simpler to check and to trust, and no LinuxKit example uses one).
+pub fn file_path(path: &str) -> Result<(), String> {
+    if path.split('/').any(|c| c == "..") {
+        return Err(format!(
+            "file path `{path}` has a `..` component; paths stay inside the image root"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +289,15 @@ mod tests {
         assert_eq!(octal_mode("0644").unwrap(), 0o644);
         assert!(octal_mode("0999").is_err());
         assert!(volume_name_ok("a_b-1"));
+        assert!(container_name("getty-1.2_x").is_ok());
+        for bad in ["", ".", "..", "../../../etc", "a/b", "/", "a\x1b[2J"] {
+            assert!(container_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(file_path("etc/linuxkit-config").is_ok());
+        assert!(file_path("/etc/./x..y/..z").is_ok());
+        for bad in ["../../../../tmp/x", "/etc/../../../x2", "etc/..", ".."] {
+            assert!(file_path(bad).is_err(), "{bad:?}");
+        }
         assert!(!volume_name_ok("A"));
     }
 }

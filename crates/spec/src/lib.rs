@@ -12,6 +12,9 @@
 //! - [`runtime::config_to_oci`] / [`runtime::runtime_json`]: a container's `config.json` and
 //!   `runtime.json` ([`oci::Spec`], [`oci::RuntimeJson`]), byte-compatible with LinuxKit through
 //!   [`oci::to_go_json`].
+//! - [`privileges::grants`] / [`privileges::attribute`]: the host-level power a rendered
+//!   container gets (binds of `/`, all capabilities, all devices…) and whether the YAML or the
+//!   image label asked for it.
 //! - [`metadata::yaml`] / [`metadata::json`]: the contents of a `metadata: yaml|json` file, as
 //!   LinuxKit serializes the merged config.
 //!
@@ -30,6 +33,7 @@ mod schema;
 
 pub mod metadata;
 pub mod oci;
+pub mod privileges;
 pub mod runtime;
 
 pub mod reference;

@@ -39,7 +39,7 @@ pub fn load(
                 src.name,
                 src.text,
                 e.pos,
-                "",
+                &e.path,
                 format!("YAML syntax error: {}", e.message),
             );
             return Err(Diagnostics(vec![d]));
@@ -102,8 +102,8 @@ pub fn parse_label(what: &str, text: &str) -> Result<crate::config::ImageConfig,
         Ok(Some(root)) => root,
         Ok(None) => return Ok(Default::default()),
         Err(e) => {
-            let d =
-                Diagnostic::at(&name, text, e.pos, "", format!("YAML syntax error: {}", e.message));
+            let message = format!("YAML syntax error: {}", e.message);
+            let d = Diagnostic::at(&name, text, e.pos, &e.path, message);
             return Err(Diagnostics(vec![d]));
         }
     };

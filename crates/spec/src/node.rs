@@ -9,9 +9,11 @@
 //! (duplicate names, capabilities, binds), with one error type.
 //!
 //! Only the first document of a stream is read, as `yaml.v3`'s `Unmarshal` does. Aliases are
-//! expanded (with a budget, so a "billion laughs" document is an error, not an OOM), and `<<`
-//! merge keys are applied like yaml.v3 does.
+//! expanded (with a budget in nodes and in bytes of text, so a "billion laughs" document is an
+//! error, not an OOM), and `<<` merge keys are applied like yaml.v3 does. Nesting is bounded
+//! ([`MAX_DEPTH`]), so that nothing walking the tree can overflow the stack.
 
+use crate::decode::{index_path, key_path};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
 
@@ -196,36 +198,65 @@ fn looks_like_float(s: &str) -> bool {
     i == b.len()
 }
 
-/// A YAML syntax error (or an alias bomb) with its position.
+/// A YAML syntax error, or a document past one of the limits below, with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
     pub pos: Pos,
+    /// Key path of the offending node (`services[0][0]`); empty when the scanner failed.
+    pub path: String,
     pub message: String,
 }
 
+/// How deep sequences and mappings may nest, aliases included. LinuxKit files nest about 6
+/// levels; every consumer of the tree (decoding, cloning, dropping) recurses, so an unbounded
+/// depth is a stack overflow waiting for a hostile file or image label.
+pub const MAX_DEPTH: usize = 128;
+
 /// Upper bound on nodes created by alias expansion; far beyond any real config.
-const ALIAS_BUDGET: usize = 100_000;
+const ALIAS_NODES: usize = 100_000;
+/// Upper bound on scalar text created by alias expansion: this many times the document's size,
+/// but at least [`ALIAS_BYTES_FLOOR`] and at most [`ALIAS_BYTES_CAP`]. Counting nodes alone lets
+/// one 1 MiB scalar aliased 99,999 times through.
+const ALIAS_BYTES_PER_INPUT_BYTE: usize = 16;
+const ALIAS_BYTES_FLOOR: usize = 1 << 20;
+const ALIAS_BYTES_CAP: usize = 64 << 20;
+
+/// Key path components shown in a limit error before `…` (a path at the depth limit is long).
+const PATH_SHOWN: usize = 8;
 
 enum Frame {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
-    Map { pos: Pos, anchor: usize, pairs: Vec<(Node, Node)>, key: Option<Node> },
+    Seq { pos: Pos, anchor: usize, items: Vec<Node>, height: usize },
+    Map { pos: Pos, anchor: usize, pairs: Vec<(Node, Node)>, key: Option<Node>, height: usize },
+}
+
+/// What alias expansion may still create.
+struct AliasBudget {
+    nodes: usize,
+    bytes: usize,
+    bytes_limit: usize,
 }
 
 /// Parses the first document of `text`. `Ok(None)` for an empty stream or a document that is
 /// only comments.
 pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
-    let mut budget = ALIAS_BUDGET;
+    // Each anchored node with its height (nesting levels it spans).
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let bytes_limit = text
+        .len()
+        .saturating_mul(ALIAS_BYTES_PER_INPUT_BYTE)
+        .clamp(ALIAS_BYTES_FLOOR, ALIAS_BYTES_CAP);
+    let mut budget = AliasBudget { nodes: ALIAS_NODES, bytes: bytes_limit, bytes_limit };
     let mut root: Option<Node> = None;
     let mut seen_doc = false;
     for ev in Parser::new_from_str(text) {
         let (ev, span) = ev.map_err(|e| SyntaxError {
             pos: Pos { line: e.marker().line(), col: e.marker().col() + 1, width: 1 },
+            path: String::new(),
             message: e.info().to_string(),
         })?;
         let pos = Pos::from_span(&span);
-        let finished: Option<(Node, usize)> = match ev {
+        let finished: Option<(Node, usize, usize)> = match ev {
             Event::DocumentStart(_) => {
                 if seen_doc {
                     break;
@@ -256,67 +287,143 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
                 Some((
                     Node { pos, kind: Kind::Scalar { text: text.into_owned(), style, tag } },
                     anchor,
+                    0,
                 ))
             }
             Event::Alias(id) => {
-                let Some(node) = anchors.get(&id) else {
-                    return Err(SyntaxError { pos, message: "alias to an unknown anchor".into() });
+                let Some((node, height)) = anchors.get(&id) else {
+                    return Err(at(pos, &stack, "alias to an unknown anchor".into()));
                 };
-                let n = count(node);
-                if n > budget {
-                    return Err(SyntaxError {
-                        pos,
-                        message: format!(
-                            "aliases expand to more than {ALIAS_BUDGET} nodes; refusing to expand"
-                        ),
-                    });
+                let height = *height;
+                if stack.len() + height > MAX_DEPTH {
+                    return Err(too_deep(pos, &stack));
                 }
-                budget -= n;
+                spend(&mut budget, node, "aliases expand to").map_err(|m| at(pos, &stack, m))?;
                 let mut node = node.clone();
                 node.pos = pos;
-                Some((node, 0))
+                Some((node, 0, height))
             }
             Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::Seq { pos, anchor, items: Vec::new() });
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(pos, &stack));
+                }
+                stack.push(Frame::Seq { pos, anchor, items: Vec::new(), height: 0 });
                 None
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map { pos, anchor, pairs: Vec::new(), key: None });
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(pos, &stack));
+                }
+                stack.push(Frame::Map { pos, anchor, pairs: Vec::new(), key: None, height: 0 });
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Frame::Seq { pos, anchor, items }) => {
-                    Some((Node { pos, kind: Kind::Seq(items) }, anchor))
+                Some(Frame::Seq { pos, anchor, items, height }) => {
+                    Some((Node { pos, kind: Kind::Seq(items) }, anchor, height + 1))
                 }
-                Some(Frame::Map { pos, anchor, pairs, .. }) => {
-                    Some((Node { pos, kind: Kind::Map(apply_merge_keys(pairs)) }, anchor))
-                }
+                Some(Frame::Map { pos, anchor, pairs, height, .. }) => Some((
+                    Node { pos, kind: Kind::Map(apply_merge_keys(pairs)) },
+                    anchor,
+                    height + 1,
+                )),
                 None => None,
             },
             Event::StreamStart | Event::Nothing => None,
         };
-        let Some((node, anchor)) = finished else { continue };
+        let Some((node, anchor, height)) = finished else { continue };
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            // The stored copy costs as much as an expansion: anchors nested 127 deep around one
+            // big scalar would otherwise copy it 127 times.
+            let what = "anchors nested in anchors copy";
+            spend(&mut budget, &node, what).map_err(|m| at(node.pos, &stack, m))?;
+            anchors.insert(anchor, (node.clone(), height));
         }
         match stack.last_mut() {
             None => root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { pairs, key, .. }) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => pairs.push((k, node)),
-            },
+            Some(Frame::Seq { items, height: h, .. }) => {
+                *h = (*h).max(height);
+                items.push(node);
+            }
+            Some(Frame::Map { pairs, key, height: h, .. }) => {
+                *h = (*h).max(height);
+                match key.take() {
+                    None => *key = Some(node),
+                    Some(k) => pairs.push((k, node)),
+                }
+            }
         }
     }
     Ok(root.filter(|n| n.scalar() != Some(Value::Null)))
 }
 
-fn count(node: &Node) -> usize {
-    match &node.kind {
-        Kind::Scalar { .. } => 1,
-        Kind::Seq(items) => 1 + items.iter().map(count).sum::<usize>(),
-        Kind::Map(pairs) => 1 + pairs.iter().map(|(k, v)| count(k) + count(v)).sum::<usize>(),
+/// An error at `pos`, the node about to be added under `stack`.
+fn at(pos: Pos, stack: &[Frame], message: String) -> SyntaxError {
+    SyntaxError { pos, path: stack_path(stack), message }
+}
+
+fn too_deep(pos: Pos, stack: &[Frame]) -> SyntaxError {
+    at(
+        pos,
+        stack,
+        format!(
+            "sequences and mappings nest deeper than {MAX_DEPTH} levels (aliases included); \
+             refusing to parse"
+        ),
+    )
+}
+
+/// Charges one copy of `node` (an alias expansion, or an anchor's stored copy) to the budget.
+fn spend(budget: &mut AliasBudget, node: &Node, what: &str) -> Result<(), String> {
+    let (nodes, bytes) = size(node);
+    if nodes > budget.nodes {
+        return Err(format!("{what} more than {ALIAS_NODES} nodes; refusing to expand"));
     }
+    if bytes > budget.bytes {
+        return Err(format!(
+            "{what} more than {} bytes of text ({ALIAS_BYTES_PER_INPUT_BYTE} times the \
+             document's size, at least {ALIAS_BYTES_FLOOR} and at most {ALIAS_BYTES_CAP}); \
+             refusing to expand",
+            budget.bytes_limit
+        ));
+    }
+    budget.nodes -= nodes;
+    budget.bytes -= bytes;
+    Ok(())
+}
+
+/// Nodes and bytes of scalar text in `node`. Recursive, but every stored node is at most
+/// [`MAX_DEPTH`] deep.
+fn size(node: &Node) -> (usize, usize) {
+    match &node.kind {
+        Kind::Scalar { text, .. } => (1, text.len()),
+        Kind::Seq(items) => items.iter().map(size).fold((1, 0), add),
+        Kind::Map(pairs) => pairs.iter().map(|(k, v)| add(size(k), size(v))).fold((1, 0), add),
+    }
+}
+
+fn add(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
+    (a.0.saturating_add(b.0), a.1.saturating_add(b.1))
+}
+
+/// The key path of the node about to be added under `stack`, cut after [`PATH_SHOWN`] steps.
+fn stack_path(stack: &[Frame]) -> String {
+    let mut path = String::new();
+    for (i, frame) in stack.iter().enumerate() {
+        if i == PATH_SHOWN {
+            path.push('…');
+            break;
+        }
+        path = match frame {
+            Frame::Seq { items, .. } => index_path(&path, items.len()),
+            Frame::Map { key: Some(k), .. } => match &k.kind {
+                Kind::Scalar { text, .. } => key_path(&path, text),
+                _ => key_path(&path, "?"),
+            },
+            // The node is a key: the path ends at its mapping.
+            Frame::Map { key: None, .. } => break,
+        };
+    }
+    path
 }
 
 /// yaml.v3 merge keys: `<<: *base` (or a list of them) adds the keys the mapping lacks.
@@ -412,6 +519,63 @@ mod tests {
         }
         let err = parse(&s).unwrap_err();
         assert!(err.message.contains("refusing"), "{err:?}");
+    }
+
+    /// `services:\n  - - - … x` nested 30,000 deep overflowed the stack (exit 134) in every
+    /// command; it is now an error at the first sequence past the limit.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let text = format!("services:\n  {}x\n", "- ".repeat(30_000));
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("deeper than 128 levels"), "{err:?}");
+        assert_eq!((err.pos.line, err.pos.col), (2, 3 + 2 * (MAX_DEPTH - 1)), "{err:?}");
+        assert!(err.path.starts_with("services[0][0][0]") && err.path.ends_with('…'), "{err:?}");
+        // Flow collections count the same way.
+        let flow = format!("a: {}{}", "[".repeat(200), "]".repeat(200));
+        assert!(parse(&flow).unwrap_err().message.contains("deeper than"));
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_fine() {
+        let ok = format!("{}x{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        let over = format!("[{ok}]");
+        assert!(parse(&over).is_err());
+    }
+
+    /// Each anchor may nest 127 levels and contain an alias to the previous one: depth grows by
+    /// 127 per line without ever opening a deep collection.
+    #[test]
+    fn aliases_cannot_nest_past_the_depth_limit() {
+        let deep = |inner: &str| format!("{}{inner}{}", "[".repeat(100), "]".repeat(100));
+        let mut s = format!("a0: &a0 {}\n", deep("x"));
+        for i in 1..40 {
+            s.push_str(&format!("a{i}: &a{i} {}\n", deep(&format!("*a{}", i - 1))));
+        }
+        let err = parse(&s).unwrap_err();
+        assert!(err.message.contains("aliases included"), "{err:?}");
+        assert_eq!(err.pos.line, 2, "{err:?}");
+    }
+
+    /// A budget in nodes let one big scalar aliased thousands of times allocate until the
+    /// process died (1 MiB × 99,000 in the report; 64 KiB × 40 here, past the 1 MiB floor).
+    #[test]
+    fn aliasing_one_big_scalar_is_budgeted_in_bytes() {
+        let big = "x".repeat(64 << 10);
+        let aliases = vec!["*big"; 40].join(", ");
+        let text = format!("big: &big {big}\ncopies: [{aliases}]\n");
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("bytes of text"), "{err:?}");
+        assert!(err.message.contains(&format!("{ALIAS_BYTES_FLOOR}")), "{err:?}");
+        assert_eq!(err.pos.line, 2, "{err:?}");
+        assert!(err.path.starts_with("copies["), "{err:?}");
+        // Anchors nested around one big scalar copy it once per anchor.
+        let big_inside = format!("{}&a {big}{}\n", "&a [".repeat(100), "]".repeat(100));
+        let err = parse(&big_inside).unwrap_err();
+        assert!(err.message.contains("anchors nested in anchors copy more than"), "{err:?}");
+        // A few copies of a small anchor, as real files use them, are fine.
+        let small = format!("b: &b [{}]\nc: [*b, *b, *b, *b, *b]\n", "CAP_SYS_ADMIN, ".repeat(20));
+        assert!(parse(&small).is_ok());
     }
 
     #[test]

@@ -224,6 +224,11 @@ fn image(d: &mut Decoder, n: &Node, path: &str, uses: &mut Vec<NameUse>) -> Opti
     let name_node = d.required(&f, path, "name");
     let image_node = d.required(&f, path, "image");
     let name = name_node.and_then(|n| d.string(n, &key_path(path, "name")));
+    if let (Some(name), Some(node)) = (&name, name_node) {
+        if let Err(msg) = check::container_name(name) {
+            d.error(node.pos, &key_path(path, "name"), msg);
+        }
+    }
     let image = image_node.and_then(|n| d.string(n, &key_path(path, "image")));
     if let (Some(img), Some(node)) = (&image, image_node) {
         image_ref(d, node.pos, &key_path(path, "image"), img);
@@ -650,6 +655,9 @@ fn file(d: &mut Decoder, n: &Node, path: &str, uses: &mut Vec<NameUse>) -> Optio
     }
     let at = |key: &str| f.get(key).map_or(n.pos, |k| k.pos);
     let p = |key: &str| key_path(path, key);
+    if let Err(msg) = check::file_path(&file.path) {
+        d.error(at("path"), &p("path"), msg);
+    }
     if let (Some(m), Some(node)) = (&file.mode, f.get("mode")) {
         if let Err(msg) = check::octal_mode(m) {
             d.error(node.pos, &p("mode"), msg);

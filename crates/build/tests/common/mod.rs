@@ -23,6 +23,7 @@ pub fn try_build(
     size: Option<u64>,
 ) -> Result<Vec<PathBuf>, BuildError> {
     build(&Request {
+        privileges: Default::default(),
         config: cfg,
         formats: formats.to_vec(),
         output: Output::Base { dir: out.to_path_buf(), name: "spine".into() },

@@ -81,6 +81,15 @@ pub enum Compress {
     Zstd,
 }
 
+/// `--privileges`: what a host-level grant asked for only by an image label does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrivilegePolicy {
+    /// LinuxKit's behaviour: the label's grants apply (and are listed).
+    Allow,
+    /// A grant only the label asks for is an error; granting it in the YAML accepts it.
+    DenyLabel,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Arch {
     Amd64,
@@ -104,7 +113,16 @@ Environment:
   BALEEN_CACHE  the image cache (as --cache)
   TMPDIR        where large intermediates go (kernel, initrd, UKI, raw disks before conversion,
                 the ISO spool: about the size of the outputs), unnamed and gone when the build
-                ends. Default /var/tmp, not /tmp, which is often a RAM-backed tmpfs";
+                ends. Default /var/tmp, not /tmp, which is often a RAM-backed tmpfs
+
+Host-level privileges:
+  Before writing anything, build lists on stderr the containers that get host-level power, one
+  row each with the grants and whether they come from the YAML or the image's
+  org.mobyproject.config label: a bind (or rbind) of /, /dev, /proc or /sys; all capabilities or
+  CAP_SYS_ADMIN; all devices (devices: path all, or a device rule without major/minor); the host
+  pid namespace (pid: host); runtime mkdir or mounts at absolute, host paths. Containers without
+  any are not listed (nor with -q). --dry-run lists what the YAML grants (it reads no image).
+  --privileges=deny-label refuses a grant only a label asks for.";
 
 /// Build a bootable system image from LinuxKit YAML files.
 #[derive(Debug, Args)]
@@ -162,6 +180,11 @@ pub struct BuildArgs {
     /// 1024M as LinuxKit, grown to a whole number of GiB for a system that needs more]
     #[arg(long, value_name = "SIZE")]
     pub size: Option<String>,
+    /// What a host-level grant (see "Host-level privileges" below) that only an image label asks
+    /// for does: `allow`,
+    /// LinuxKit's behaviour, or `deny-label`, an error naming the container, grant and image.
+    #[arg(long, value_enum, default_value = "allow", value_name = "POLICY")]
+    pub privileges: PrivilegePolicy,
     /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -198,6 +221,7 @@ pub struct BuildPlan {
     pub sbom_current_time: bool,
     /// `--size`, MiB; `None`: the formats' default (1 GiB, or whole GiB when more is needed).
     pub size_mib: Option<u64>,
+    pub privileges: PrivilegePolicy,
 }
 
 impl BuildPlan {
@@ -258,6 +282,7 @@ impl BuildPlan {
             sbom_output: a.sbom_output.clone(),
             sbom_current_time: a.sbom_current_time,
             size_mib: a.size.as_deref().map(parse_size_mib).transpose()?,
+            privileges: a.privileges,
         })
     }
 }
@@ -290,7 +315,8 @@ fn parse_size_mib(s: &str) -> Result<u64, UsageError> {
     Ok(kib.div_ceil(1024))
 }
 
-pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
+/// `quiet` (`-q`) drops the table of privileged containers (errors are still printed).
+pub fn run(args: BuildArgs, quiet: bool) -> anyhow::Result<i32> {
     let plan = BuildPlan::from_args(&args)?;
     let inputs = config_input::read_inputs(&plan.files)?;
     let cfg = match config_input::load(&inputs) {
@@ -301,7 +327,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
         }
     };
     if !args.dry_run {
-        return super::build_run::execute(&plan, &cfg);
+        return super::build_run::execute(&plan, &cfg, quiet);
     }
     if args.json {
         config_input::print_config(&cfg, OutFormat::Json)?;
@@ -320,7 +346,41 @@ pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
     };
     let arch = plan.arch.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
     eprintln!("dry run: would build {} for {arch} into {dest}", formats.join(","));
+    let privileged = baleen_build::privileges::yaml_grants(&cfg);
+    if !privileged.is_empty() && !quiet {
+        eprint!("{}", privilege_table(&privileged));
+        eprintln!("(image labels may grant more: build reads them, --dry-run does not)");
+    }
     Ok(crate::exit::OK)
+}
+
+/// The containers with host-level power, one row each (a second row when some grants come from
+/// the YAML and others from the label), aligned, control characters escaped.
+pub fn privilege_table(list: &[baleen_build::Privileged]) -> String {
+    use baleen_spec::privileges::Origin;
+    let mut rows: Vec<[String; 3]> = Vec::new();
+    for p in list {
+        let esc = |s: &str| crate::exit::escape_controls(s).into_owned();
+        let mut name = esc(&format!("{}/{}", p.section, p.name));
+        for origin in [Origin::Yaml, Origin::Label] {
+            let grants: Vec<String> = p
+                .grants
+                .iter()
+                .filter(|g| g.origin == origin)
+                .map(|g| g.grant.to_string())
+                .collect();
+            if !grants.is_empty() {
+                rows.push([std::mem::take(&mut name), origin.to_string(), esc(&grants.join(", "))]);
+            }
+        }
+    }
+    let width = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0).max(9);
+    let mut out = String::from("containers with host-level privileges:\n");
+    out.push_str(&format!("  {:width$}  {:6} GRANTS\n", "CONTAINER", "SOURCE"));
+    for [name, origin, grants] in rows {
+        out.push_str(&format!("  {name:width$}  {origin:6} {grants}\n"));
+    }
+    out
 }
 
 /// The merged config as LinuxKit's `--dry-run` prints it: yaml.v3's 4-space indent, sequences
@@ -358,6 +418,44 @@ mod tests {
         // Round-trips through baleen's own parser.
         let src = baleen_spec::Source { name: "dry.yml", text: &out, template_dir: None };
         assert_eq!(baleen_spec::load_all(&[src], None).unwrap().onboot[0].name, "dhcpcd");
+    }
+
+    #[test]
+    fn the_privilege_table_has_one_row_per_container_and_origin() {
+        use baleen_spec::privileges::{Grant, Granted, Origin};
+        let g = |grant, origin| Granted { grant, origin };
+        let list = [
+            baleen_build::Privileged {
+                section: "onboot",
+                index: 0,
+                name: "sysctl".into(),
+                image: "linuxkit/sysctl:1".into(),
+                grants: vec![g(Grant::SysAdmin, Origin::Yaml)],
+            },
+            baleen_build::Privileged {
+                section: "services",
+                index: 2,
+                name: "evil\x1b[2J".into(),
+                image: "baleen/evil:1".into(),
+                grants: vec![
+                    g(Grant::AllCapabilities, Origin::Label),
+                    g(
+                        Grant::HostBind { source: "/".into(), destination: "/hostroot".into() },
+                        Origin::Label,
+                    ),
+                    g(Grant::HostPid, Origin::Yaml),
+                ],
+            },
+        ];
+        assert_eq!(
+            privilege_table(&list),
+            "containers with host-level privileges:
+  CONTAINER             SOURCE GRANTS
+  onboot/sysctl         yaml   CAP_SYS_ADMIN
+  services/evil\\x1b[2J  yaml   host pid namespace
+                        label  all capabilities, bind / at /hostroot
+"
+        );
     }
 
     #[derive(Parser)]

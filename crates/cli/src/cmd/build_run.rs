@@ -1,13 +1,13 @@
 //! `baleen build` without `--dry-run`: the validated plan handed to the pipeline.
 
-use super::build::{Arch, BuildPlan, Compress, Output as PlanOutput};
+use super::build::{Arch, BuildPlan, Compress, Output as PlanOutput, PrivilegePolicy};
 use anyhow::Context;
 use baleen_build::{Format, Output, Request};
 use baleen_formats::InitrdCompression;
 use baleen_oci::{Platform, PullOptions, Store};
 use clap::ValueEnum;
 
-pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config) -> anyhow::Result<i32> {
+pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyhow::Result<i32> {
     let formats = plan
         .formats
         .iter()
@@ -29,7 +29,18 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config) -> anyhow::Result<i3
     let store = Store::open(&plan.cache)
         .with_context(|| format!("opening the image cache {}", plan.cache.display()))?;
     let pull = PullOptions { always: plan.pull, ..PullOptions::default() };
+    let report = |list: &[baleen_build::Privileged]| {
+        eprint!("{}", super::build::privilege_table(list));
+    };
+    let policy = match plan.privileges {
+        PrivilegePolicy::Allow => baleen_build::PrivilegePolicy::Allow,
+        PrivilegePolicy::DenyLabel => baleen_build::PrivilegePolicy::DenyLabel,
+    };
     let request = Request {
+        privileges: baleen_build::Privileges {
+            policy,
+            report: if quiet { None } else { Some(&report) },
+        },
         config: cfg,
         formats,
         output,

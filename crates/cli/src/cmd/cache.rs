@@ -205,7 +205,7 @@ fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
                 match result {
                     Ok(img) => println!("{r}  {}", img.manifest_digest),
                     Err(e) => {
-                        eprintln!("error: {e}");
+                        crate::exit::eprint_error(&format!("error: {e}"));
                         failed += 1;
                     }
                 }

@@ -77,7 +77,7 @@ pub fn load(inputs: &[Input]) -> Result<Config, Diagnostics> {
 
 /// Prints diagnostics rustc-style on stderr and a closing count line.
 pub fn report(diags: &Diagnostics) {
-    eprintln!("{diags}\n");
+    crate::exit::eprint_error(&format!("{diags}\n"));
     let n = diags.0.len();
     eprintln!("error: configuration is invalid ({n} problem{})", if n == 1 { "" } else { "s" });
 }

@@ -60,7 +60,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Validate(args) => validate::run(args, cli.global.quiet),
-        Command::Build(args) => build::run(args),
+        Command::Build(args) => build::run(args, cli.global.quiet),
         Command::Pkg(args) => pkg::run(args),
         Command::Run(args) => run::run(args),
         Command::Cache(args) => cache::run(args),

@@ -1,0 +1,113 @@
+//! Hostile YAML files and image labels (issue 21): each must end in a clean error (exit 1, the
+//! file or label, line:column and the limit named) rather than a stack overflow (exit 134) or an
+//! allocation that kills the process, and no terminal escape they carry reaches stderr raw.
+
+use baleen_testkit::image::ImageBuilder;
+use baleen_testkit::layers::file_mode;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn baleen(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_baleen"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("BALEEN_CACHE")
+        .output()
+        .unwrap()
+}
+
+fn failed_cleanly(out: &Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+    assert!(!stderr.contains('\x1b'), "{what}: a raw ESC reached stderr:\n{stderr}");
+    stderr
+}
+
+/// `services:\n  - - - … x`, 30,000 deep: every command that reads it aborted on a stack
+/// overflow (exit 134).
+#[test]
+fn deeply_nested_yaml_is_an_error_in_validate_and_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = format!("services:\n  {}x\n", "- ".repeat(30_000));
+    std::fs::write(tmp.path().join("deep.yml"), yaml).unwrap();
+    let cache = tmp.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    for args in [
+        &["validate", "deep.yml"][..],
+        &["build", "--cache", cache, "--dry-run", "deep.yml"],
+        &["build", "--cache", cache, "-f", "tar", "--o", "x.tar", "deep.yml"],
+    ] {
+        let stderr = failed_cleanly(&baleen(tmp.path(), args), args[0]);
+        assert!(stderr.contains("deeper than 128 levels"), "{args:?}: {stderr}");
+        assert!(stderr.contains("--> deep.yml:2:257"), "{args:?}: {stderr}");
+        assert!(stderr.contains("error: services[0][0]"), "{args:?}: {stderr}");
+    }
+}
+
+/// One 1 MiB scalar aliased 99,000 times (a 1.3 MB file) allocated until the process died: the
+/// alias budget counted nodes, not bytes.
+#[test]
+fn aliasing_a_big_scalar_is_an_error_not_an_oom() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = "x".repeat(1 << 20);
+    let aliases = vec!["*big"; 99_000].join(",");
+    let yaml = format!(
+        "files:\n  - path: a\n    contents: &big {big}\n  - path: b\n    contents: [{aliases}]\n"
+    );
+    std::fs::write(tmp.path().join("bomb.yml"), yaml).unwrap();
+    let stderr = failed_cleanly(&baleen(tmp.path(), &["validate", "bomb.yml"]), "validate");
+    assert!(stderr.contains("aliases expand to more than"), "{stderr}");
+    assert!(stderr.contains("bytes of text"), "{stderr}");
+    assert!(stderr.contains("--> bomb.yml:5:"), "{stderr}");
+    assert!(stderr.contains("error: files[1].contents["), "{stderr}");
+}
+
+/// An error quoting an input printed its bytes raw: a key holding `ESC[2J ESC[31m` cleared the
+/// terminal and printed a fake success in red.
+#[test]
+fn terminal_escapes_in_a_yaml_are_shown_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = "services:\n  - name: a\n    image: alpine\n    \"\x1b[2J\x1b[31mFAKE: build succeeded\": 1\n";
+    std::fs::write(tmp.path().join("esc.yml"), yaml).unwrap();
+    let stderr = failed_cleanly(&baleen(tmp.path(), &["validate", "esc.yml"]), "validate");
+    assert!(stderr.contains("\\x1b[2J\\x1b[31mFAKE: build succeeded"), "{stderr}");
+    assert!(stderr.contains("--> esc.yml:4:5"), "{stderr}");
+}
+
+/// The same three attacks from an image's `org.mobyproject.config` label, which `build` parses
+/// with the same parser.
+#[test]
+fn hostile_labels_are_clean_errors() {
+    // Block style: flow nesting past 256 levels is already refused by saphyr's scanner.
+    let deep = format!("{}x\n", "- ".repeat(30_000));
+    let bomb = format!(
+        "{{\"env\": [&big \"{}\"], \"sysctl\": {{\"x\": [{}]}}}}",
+        "x".repeat(64 << 10),
+        vec!["*big"; 1000].join(",")
+    );
+    let escape = "{\"capabilities\": [\"\x1b[2J\x1b[31mFAKE: build succeeded\"]}".to_string();
+    let cases = [
+        ("deep", deep, "deeper than 128 levels"),
+        ("bomb", bomb, "bytes of text"),
+        ("escape", escape, "unknown capability `\\x1b[2J\\x1b[31mFAKE: build succeeded`"),
+    ];
+    for (name, label, want) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        ImageBuilder::new()
+            .layer(&[file_mode("bin/svc", b"svc", 0o755)])
+            .config(serde_json::json!({"Labels": {"org.mobyproject.config": label}}))
+            .build()
+            .write_layout(&cache, "docker.io/baleen/hostile:1");
+        let yaml = "services:\n  - name: svc\n    image: baleen/hostile:1\n";
+        std::fs::write(tmp.path().join("sys.yml"), yaml).unwrap();
+        let out = baleen(
+            tmp.path(),
+            &["build", "--cache", cache.to_str().unwrap(), "-f", "tar", "--o", "x.tar", "sys.yml"],
+        );
+        let stderr = failed_cleanly(&out, name);
+        assert!(stderr.contains(want), "{name}: {stderr}");
+        assert!(stderr.contains("org.mobyproject.config label of"), "{name}: {stderr}");
+        assert!(!tmp.path().join("x.tar").exists(), "{name}: an output was written");
+    }
+}
