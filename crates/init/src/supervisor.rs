@@ -52,6 +52,9 @@ struct Child {
     started: Instant,
     /// The back-off that preceded this start, for the next one.
     delay: Option<Duration>,
+    /// An onboot container stopped because a shutdown was requested while it ran: how it
+    /// ends is not a failure of the boot.
+    stopped: bool,
 }
 
 /// The supervisor's state.
@@ -226,6 +229,7 @@ impl Supervisor {
             kill_at: None,
             started: Instant::now(),
             delay: None,
+            stopped: false,
         };
         self.children.insert(started.pid, child);
         Ok(started.pid)
@@ -244,6 +248,11 @@ impl Supervisor {
                 Ok(pid) => {
                     console::event(&format!("{w} {name} started pid {pid}"));
                     while self.children.get(&pid).is_some_and(|c| c.exit.is_none()) {
+                        if kind == Kind::Onboot && self.shutdown.is_some() {
+                            // A poweroff asked for during boot (pkg/poweroff as the last onboot
+                            // step, the power button): the boot is over, this step with it.
+                            self.stop_for_shutdown(pid);
+                        }
                         self.poll(Duration::from_millis(500));
                     }
                     self.finish(pid)
@@ -265,6 +274,20 @@ impl Supervisor {
             }
         }
         true
+    }
+
+    /// SIGTERM to a running onboot container once a shutdown is requested, SIGKILL after the
+    /// grace, as for services.
+    fn stop_for_shutdown(&mut self, pid: i32) {
+        let grace = Duration::from_secs(self.knobs.shutdown_grace);
+        let Some(c) = self.children.get_mut(&pid) else { return };
+        if c.stopped {
+            return;
+        }
+        c.stopped = true;
+        c.kill_at = Some(Instant::now() + grace);
+        console::event(&format!("stopping onboot {} for the shutdown", c.name));
+        let _ = shutdown_kill(pid, libc::SIGTERM);
     }
 
     /// Starts every service (sorted); they then run concurrently.
@@ -354,7 +377,10 @@ impl Supervisor {
                 }
             }
         }
-        if c.kind == Kind::Onboot && code != 0 {
+        if c.stopped {
+            // Not `exited`: `baleen run` counts a non-zero `onboot … exited` as a failure.
+            console::event(&format!("onboot {} stopped {code}", c.name));
+        } else if c.kind == Kind::Onboot && code != 0 {
             // One line that says it all: `onboot 001-format exited 1: <last stderr lines>`.
             self.onboot_failed = true;
             let why = self.logs.get(&c.name).map_or_else(String::new, |l| {

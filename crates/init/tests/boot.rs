@@ -11,7 +11,8 @@
 //! host namespace over a veth pair from runtime.json (veth's dependencies read without
 //! modules.dep); a `poweroff` from a `pid: host` service; services stopped with SIGTERM;
 //! onshutdown ran; the poweroff status reaching the host as qemu's exit code through
-//! isa-debug-exit. Three short boots beside it: the ACPI power button;
+//! isa-debug-exit. Four short boots beside it: the ACPI power button; a poweroff asked for by an
+//! onboot container, which stops that container at once and keeps the earlier failure's status;
 //! `baleen.onboot_failure=poweroff` ending the boot at the first failing onboot container; a
 //! service ignoring SIGTERM killed after the grace, beside one restarted once by
 //! `org.baleen.restart=on-failure` and one whose uid, gids, rlimits, ambient capabilities,
@@ -696,5 +697,52 @@ fn a_service_ignoring_sigterm_is_killed_after_the_grace() {
         "netcheck: cpu 20 50000 100000",
     ]);
     b.exit_code(0);
+    b.done();
+}
+
+/// A poweroff requested while an onboot container runs (pkg/poweroff as the last onboot step:
+/// `kill -USR2 1`, then a 30 s fallback) stops that container at once instead of waiting for
+/// it, skips the rest of the boot, runs onshutdown, and keeps the status of the onboot step
+/// that failed before (1: qemu 3). The stopped container is not a failure of its own. Before,
+/// init waited out the 30 s and the fallback fired.
+#[test]
+fn a_shutdown_during_onboot_stops_the_step_and_keeps_the_status() {
+    let containers = vec![
+        C::new("onboot", "000-broken", "echo broken-on-purpose >&2; exit 3"),
+        C {
+            pid_host: true,
+            caps: &["CAP_KILL"],
+            ..C::new(
+                "onboot",
+                "001-poweroff",
+                "echo requesting; kill -USR2 1; sleep 30; echo FALLBACK-FIRED",
+            )
+        },
+        C::new("onboot", "002-never", "echo never-ran"),
+        C::new("services", "svc", "echo svc-ran; while :; do sleep 1; done"),
+        C::new("onshutdown", "000-bye", "echo bye"),
+    ];
+    let modules = Modules { files: &[], explicit: &[], depmod: false };
+    let Some(b) = boot("onboot-stop", &containers, &modules, &[], "baleen.debug=1", None, |_| {})
+    else {
+        return;
+    };
+    b.in_order(&[
+        "baleen: onboot 000-broken exited 3: broken-on-purpose",
+        "baleen: onboot 001-poweroff started pid ",
+        "001-poweroff: requesting",
+        "baleen: shutdown requested: ",
+        "baleen: stopping onboot 001-poweroff for the shutdown",
+        "baleen: onboot 001-poweroff stopped 143",
+        "baleen: shutdown begin",
+        "baleen: onshutdown 000-bye exited 0",
+        "baleen: poweroff status 1",
+    ]);
+    for never in ["FALLBACK-FIRED", "never-ran", "svc-ran", "001-poweroff exited"] {
+        if b.console.contains(never) {
+            b.fail(format!("{never:?} appeared: init waited for the onboot step or went on"));
+        }
+    }
+    b.exit_code(3);
     b.done();
 }
