@@ -182,7 +182,8 @@ fn load_modules(knobs: &cmdline::Knobs) {
     }
     // The ACPI power button driver, so a host's "power off" reaches init (see acpi.rs);
     // quietly, as a kernel may build it in or leave it out.
-    for r in modules::load(&ix, &["button".to_owned()], &mut loader) {
+    let by_name: Vec<String> = modules::BY_NAME.iter().map(|m| (*m).to_owned()).collect();
+    for r in modules::load(&ix, &by_name, &mut loader) {
         if knobs.debug && !r.ends_with("not found") {
             warn(&r);
         }

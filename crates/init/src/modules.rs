@@ -36,6 +36,11 @@ pub fn compressed(path: &Path) -> bool {
 /// MiB): a corrupt or hostile file cannot exhaust init's memory.
 pub const MAX_MODULE: u64 = 64 << 20;
 
+/// The modules init loads by name whatever an image lists: `button`, the ACPI power button's
+/// driver, so a host's "power off" (qemu `system_powerdown`, SIGTERM to `baleen run`) reaches
+/// init. The kernel component must ship them (the examples' boot test checks pkg/kernel does).
+pub const BY_NAME: &[&str] = &["button"];
+
 /// The ELF bytes of a module file: `.ko` as it is, `.ko.zst`/`.ko.xz`/`.ko.gz` decompressed.
 pub fn read_module(path: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read;
