@@ -178,3 +178,28 @@ fn arch_picks_the_platform_and_decompress_kernel_unpacks_it() {
     ok(&baleen(&cache, tmp.path(), &["--arch", "amd64", "--o", "amd.tar", "arm.yml"]));
     assert_eq!(tar("amd.tar"), b"amd64 init", "the amd64 one for --arch amd64");
 }
+
+/// Issue 21: `--max-size` bounds the tree; the error names the image and layer and says how to
+/// lift the limit, which `--max-size none` does.
+#[test]
+fn max_size_refuses_a_larger_tree_and_none_lifts_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    store(&cache);
+    ImageBuilder::new()
+        .layer(&[file("big", &baleen_testkit::noise(3 << 20, 1))])
+        .build()
+        .write_layout(&cache, "docker.io/baleen/cli-big:1");
+    std::fs::write(tmp.path().join("big.yml"), YAML.replace("cli-svc", "cli-big")).unwrap();
+    let out = baleen(&cache, tmp.path(), &["big.yml", "-f", "tar", "--max-size", "2M"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for want in ["docker.io/baleen/cli-big:1", "layer sha256:", "svc/lower/big\"", "limit of 2 MiB"]
+    {
+        assert!(err.contains(want), "{want:?} missing from: {err}");
+    }
+    assert!(err.contains("--max-size none"), "{err}");
+    assert!(!tmp.path().join("big.tar").exists());
+    ok(&baleen(&cache, tmp.path(), &["big.yml", "-f", "tar", "--max-size", "none"]));
+    assert!(tmp.path().join("big.tar").exists());
+}

@@ -493,7 +493,7 @@ fn our_tar_reads_back_into_the_same_entries() {
     let bytes = w.finish().unwrap();
     let mut back = Collect::default();
     let layers = vec![Layer::new("ours", "application/x-tar", Cursor::new(bytes))];
-    flatten(layers, |e: Entry, d: &mut dyn Read| {
+    flatten(layers, None, |_: &str, e: Entry, d: &mut dyn Read| {
         back.add(&e, d).map_err(|source| LayerError::Read { layer: "collect".into(), source })
     })
     .unwrap();

@@ -14,8 +14,11 @@
 
 use crate::entry::{Entry, EntryKind};
 use crate::layer::{decompress, for_each_entry, Layer, LayerError};
+use crate::limits::{Counting, Expanding, Expansion};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::Read;
+use std::rc::Rc;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -116,18 +119,28 @@ impl PathIndex {
     }
 }
 
-/// Calls `f` for every visible entry of the image whose layers are given bottom first (manifest
-/// order), streaming each entry's data from its layer.
+/// Calls `f` with the layer's id for every visible entry of the image whose layers are given
+/// bottom first (manifest order), streaming each entry's data from its layer. A layer that
+/// expands past `expansion` is an error naming it ([`LayerError::Limit`]).
 pub fn flatten<E: From<LayerError>>(
     layers: Vec<Layer>,
-    mut f: impl FnMut(Entry, &mut dyn Read) -> Result<(), E>,
+    expansion: Option<Expansion>,
+    mut f: impl FnMut(&str, Entry, &mut dyn Read) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut index = PathIndex::new();
     for layer in layers.into_iter().rev() {
         let Layer { id, media_type, reader } = layer;
-        let mut stream = decompress(&id, &media_type, reader)?;
+        let compressed = Rc::new(Cell::new(0));
+        let counted = Box::new(Counting { inner: reader, count: Rc::clone(&compressed) });
+        let mut stream = Expanding {
+            inner: decompress(&id, &media_type, counted)?,
+            compressed,
+            bound: expansion,
+            expanded: 0,
+            tripped: None,
+        };
         let mut opaque_here: Vec<String> = Vec::new();
-        for_each_entry(&id, &mut stream, |entry, data| {
+        let result = for_each_entry(&id, &mut stream, |entry, data| {
             let (dir, base) = split(&entry.path);
             if base == OPAQUE_MARKER {
                 opaque_here.push(dir.to_string());
@@ -154,8 +167,13 @@ pub fn flatten<E: From<LayerError>>(
             if tombstone {
                 return Ok(());
             }
-            f(entry, data)
-        })?;
+            f(&id, entry, data)
+        });
+        // The bomb, not the read error it caused in whatever was reading.
+        if let Some(source) = stream.tripped.take() {
+            return Err(LayerError::Limit { layer: id, source }.into());
+        }
+        result?;
         // An opaque marker hides lower layers only, not its own layer's siblings.
         for dir in opaque_here {
             let n = index.node(&dir);

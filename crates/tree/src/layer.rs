@@ -50,6 +50,8 @@ pub enum LayerError {
     UnsupportedType { layer: String, path: String, kind: char },
     #[error("layer {layer}: entry {path:?}: {what}")]
     BadHeader { layer: String, path: String, what: String },
+    #[error("layer {layer}: {source}")]
+    Limit { layer: String, source: crate::limits::LimitError },
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];

@@ -25,6 +25,7 @@ mod image;
 mod input;
 mod kernel;
 mod layer;
+mod limits;
 mod listing;
 mod oci_layout;
 mod writer;
@@ -39,6 +40,10 @@ pub use image::{Image, RESOLVCONF_SYMLINK};
 pub use input::{for_each_section_entry, read_tar_file};
 pub use kernel::{decompress_kernel, KernelOptions};
 pub use layer::{clean_path, decompress, format_pax_time, parse_pax_time, Layer, LayerError};
+pub use limits::{
+    bytes, Expansion, LimitError, Limits, DEFAULT_MAX_EXPANSION, DEFAULT_MAX_TREE_BYTES,
+    EXPANSION_FLOOR,
+};
 pub use listing::{describe, Listing};
 pub use oci_layout::{OciLayout, OCI_LAYOUT_FILE};
 pub use writer::{origin_of, Bundle, Section, TreeError, TreeWriter};

@@ -24,7 +24,8 @@ fn flat(layers: Vec<Vec<u8>>) -> Result<Collect, LayerError> {
     let mut c = Collect::default();
     flatten(
         layers.into_iter().enumerate().map(|(i, b)| layer(i, b)).collect(),
-        |e: Entry, d: &mut dyn std::io::Read| {
+        None,
+        |_: &str, e: Entry, d: &mut dyn std::io::Read| {
             c.add(&e, d).map_err(|source| LayerError::Read { layer: "sink".into(), source })
         },
     )?;
