@@ -492,11 +492,18 @@ fn our_tar_reads_back_into_the_same_entries() {
     }
     let bytes = w.finish().unwrap();
     let mut back = Collect::default();
-    let layers = vec![Layer::new("ours", "application/x-tar", Cursor::new(bytes))];
+    // The hard link's target, which the golden entries leave out, from a layer below.
+    let target = tar_layer(&[file("containers/services/x/lower/bin/busybox", b"bb")]);
+    let layers = vec![
+        Layer::new("below", "application/x-tar", Cursor::new(target)),
+        Layer::new("ours", "application/x-tar", Cursor::new(bytes)),
+    ];
     flatten(layers, None, |_: &str, e: Entry, d: &mut dyn Read| {
         back.add(&e, d).map_err(|source| LayerError::Read { layer: "collect".into(), source })
     })
     .unwrap();
+    let below = back.entries.pop().unwrap();
+    assert_eq!(below.0.path, "containers/services/x/lower/bin/busybox");
     // PAX records come back sorted, as written; their order carries no meaning.
     let sorted = |v: Vec<(Entry, Vec<u8>)>| -> Vec<(Entry, Vec<u8>)> {
         v.into_iter()

@@ -57,13 +57,14 @@ impl Node {
 }
 
 /// Where a path stands while layers are read topmost first.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lookup {
-    /// An upper layer (or this one) already decided this path.
-    Decided,
     /// An ancestor is a whiteout, a non-directory or opaque: the path does not exist.
     Hidden,
-    Visible,
+    /// Nothing read so far named it or a path below it.
+    Absent,
+    /// An upper layer (or this one) named it, or (`Seen::Not`) only paths below it.
+    Named(Seen),
 }
 
 /// The paths seen so far, as a tree of components (node 0 is the root).
@@ -78,22 +79,31 @@ impl PathIndex {
     }
 
     fn lookup(&self, path: &str) -> Lookup {
+        // An opaque marker at the top of an upper layer hides every lower layer.
+        if self.nodes[0].opaque {
+            return Lookup::Hidden;
+        }
         let mut at = 0;
         let mut parts = path.split('/').peekable();
         while let Some(part) = parts.next() {
             let Some(&child) = self.nodes[at].children.get(part) else {
-                return Lookup::Visible;
+                return Lookup::Absent;
             };
             at = child;
             let node = &self.nodes[at];
             if parts.peek().is_none() {
-                return if node.seen == Seen::Not { Lookup::Visible } else { Lookup::Decided };
+                return Lookup::Named(node.seen);
             }
             if node.opaque || matches!(node.seen, Seen::Other | Seen::Whiteout) {
                 return Lookup::Hidden;
             }
         }
-        Lookup::Visible
+        Lookup::Absent
+    }
+
+    /// Whether a lower layer's entry at `path` still shows.
+    fn visible(&self, path: &str) -> bool {
+        matches!(self.lookup(path), Lookup::Absent | Lookup::Named(Seen::Not))
     }
 
     /// The node of `path` (`""` is the root), made with its ancestors when missing.
@@ -128,6 +138,7 @@ pub fn flatten<E: From<LayerError>>(
     mut f: impl FnMut(&str, Entry, &mut dyn Read) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut index = PathIndex::new();
+    let mut links: Vec<Link> = Vec::new();
     for layer in layers.into_iter().rev() {
         let Layer { id, media_type, reader } = layer;
         let compressed = Rc::new(Cell::new(0));
@@ -155,7 +166,7 @@ pub fn flatten<E: From<LayerError>>(
             } else {
                 entry.path.as_str()
             };
-            if index.lookup(name) != Lookup::Visible {
+            if !index.visible(name) {
                 return Ok(());
             }
             let seen = match (tombstone, &entry.kind) {
@@ -166,6 +177,20 @@ pub fn flatten<E: From<LayerError>>(
             index.insert(name, seen);
             if tombstone {
                 return Ok(());
+            }
+            if let EntryKind::HardLink { target } = &entry.kind {
+                let link =
+                    || Link { layer: id.clone(), path: entry.path.clone(), target: target.clone() };
+                if *target == entry.path {
+                    return Err(
+                        LayerError::HardLinkToSelf { layer: id.clone(), path: entry.path }.into()
+                    );
+                }
+                match index.lookup(target) {
+                    // In a lower layer, or later in this one: known once every layer is read.
+                    Lookup::Absent => links.push(link()),
+                    found => link().check(found)?,
+                }
             }
             f(&id, entry, data)
         });
@@ -180,5 +205,33 @@ pub fn flatten<E: From<LayerError>>(
             index.nodes[n].opaque = true;
         }
     }
+    for link in links {
+        let found = index.lookup(&link.target);
+        link.check(found)?;
+    }
     Ok(())
+}
+
+/// A hard link whose target was not known when it was read.
+struct Link {
+    layer: String,
+    path: String,
+    target: String,
+}
+
+impl Link {
+    /// Whether the link can be made on extraction: its target must be a non-directory of the
+    /// image (Linux refuses hard links to directories, and to nothing).
+    fn check(self, target: Lookup) -> Result<(), LayerError> {
+        let Link { layer, path, target: to } = self;
+        match target {
+            Lookup::Named(Seen::Other) => Ok(()),
+            Lookup::Named(Seen::Dir | Seen::Not) => {
+                Err(LayerError::HardLinkToDir { layer, path, target: to })
+            }
+            Lookup::Named(Seen::Whiteout) | Lookup::Hidden | Lookup::Absent => {
+                Err(LayerError::HardLinkMissing { layer, path, target: to })
+            }
+        }
+    }
 }

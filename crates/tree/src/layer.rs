@@ -50,6 +50,18 @@ pub enum LayerError {
     UnsupportedType { layer: String, path: String, kind: char },
     #[error("layer {layer}: entry {path:?}: {what}")]
     BadHeader { layer: String, path: String, what: String },
+    #[error("layer {layer}: entry {path:?}: the hard link links to itself")]
+    HardLinkToSelf { layer: String, path: String },
+    #[error(
+        "layer {layer}: entry {path:?}: hard link target {target:?} is a directory (a hard link \
+         must name a file)"
+    )]
+    HardLinkToDir { layer: String, path: String, target: String },
+    #[error(
+        "layer {layer}: entry {path:?}: hard link target {target:?}: no such file in the image \
+         (not earlier in this layer, nor in a layer below)"
+    )]
+    HardLinkMissing { layer: String, path: String, target: String },
     #[error("layer {layer}: {source}")]
     Limit { layer: String, source: crate::limits::LimitError },
 }

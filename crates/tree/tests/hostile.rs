@@ -89,3 +89,74 @@ fn max_size_counts_every_section_and_none_lifts_it() {
     let mut w = TreeWriter::with_limits(Collect::default(), Limits::NONE);
     w.files(files(1001)).unwrap();
 }
+
+fn flat(layers: Vec<Vec<u8>>) -> Result<Collect, TreeError> {
+    init(Limits::NONE, image(layers))
+}
+
+/// The image's own paths in a collected init section (the touch list left out).
+fn own_paths(c: &Collect) -> Vec<&str> {
+    let touched = ["dev", "dev/pts", "dev/shm", "etc", "etc/hosts", "etc/mtab", "etc/resolv.conf"];
+    c.paths().into_iter().filter(|p| !touched.contains(p) && *p != "proc" && *p != "sys").collect()
+}
+
+#[test]
+fn hard_link_to_a_directory_is_refused_naming_layer_and_entry() {
+    let err = flat(vec![tar_layer(&[dir("etc"), hardlink("bin/etc", "etc")])]).unwrap_err();
+    let text = err.to_string();
+    for want in ["docker.io/evil/bomb:1", "sha256:layer0", "\"bin/etc\"", "is a directory"] {
+        assert!(text.contains(want), "{want:?} missing from: {text}");
+    }
+    // A directory from a lower layer, or one only implied by the paths below it.
+    let lower = tar_layer(&[dir("usr"), file("usr/lib/x", b"x")]);
+    let err = flat(vec![lower.clone(), tar_layer(&[hardlink("a", "usr")])]).unwrap_err();
+    assert!(err.to_string().contains("is a directory"), "{err}");
+    let err = flat(vec![lower, tar_layer(&[hardlink("a", "usr/lib")])]).unwrap_err();
+    assert!(err.to_string().contains("is a directory"), "{err}");
+}
+
+#[test]
+fn hard_link_to_itself_is_refused() {
+    let err = flat(vec![tar_layer(&[hardlink("bin/sh", "./bin/sh")])]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("sha256:layer0") && text.contains("\"bin/sh\""), "{text}");
+    assert!(text.contains("links to itself"), "{text}");
+}
+
+#[test]
+fn hard_link_to_a_missing_or_whited_out_target_is_refused() {
+    let err = flat(vec![tar_layer(&[hardlink("bin/sh", "bin/busybox")])]).unwrap_err();
+    let text = err.to_string();
+    for want in ["sha256:layer0", "\"bin/sh\"", "\"bin/busybox\"", "no such file"] {
+        assert!(text.contains(want), "{want:?} missing from: {text}");
+    }
+    // The target exists below, but an upper layer removed it.
+    let lower = tar_layer(&[file("bin/busybox", b"bb")]);
+    let upper = tar_layer(&[whiteout("bin/busybox")]);
+    let top = tar_layer(&[hardlink("bin/sh", "bin/busybox")]);
+    let err = flat(vec![lower, upper, top]).unwrap_err();
+    assert!(err.to_string().contains("sha256:layer2"), "{err}");
+}
+
+#[test]
+fn hard_links_to_files_of_the_same_or_a_lower_layer_are_kept() {
+    let lower = tar_layer(&[file("bin/busybox", b"bb")]);
+    let upper = tar_layer(&[
+        hardlink("bin/sh", "bin/busybox"),
+        file("usr/bin/env", b"env"),
+        hardlink("usr/bin/env2", "usr/bin/env"),
+        hardlink("bin/ash", "bin/sh"),
+    ]);
+    let c = flat(vec![lower, upper]).unwrap();
+    assert_eq!(own_paths(&c), ["bin/sh", "usr/bin/env", "usr/bin/env2", "bin/ash", "bin/busybox"]);
+}
+
+/// Issue 21: an opaque marker at the image root (`.wh..wh..opq` at top level) was ignored; as
+/// the OCI spec says, it hides everything the lower layers have.
+#[test]
+fn an_opaque_marker_at_the_root_hides_every_lower_layer() {
+    let lower = tar_layer(&[dir("usr"), file("usr/old", b"o"), file("top", b"t")]);
+    let upper = tar_layer(&[file(".wh..wh..opq", b""), file("new", b"n"), dir("usr")]);
+    let c = flat(vec![lower, upper]).unwrap();
+    assert_eq!(own_paths(&c), ["new", "usr"]);
+}
