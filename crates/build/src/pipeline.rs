@@ -272,7 +272,11 @@ fn limit_hint(e: &TreeError) -> &'static str {
             "\n  hint: if the layer is meant to expand so much, allow it with --max-expansion \
              RATIO, or turn the check off with --max-expansion none"
         }
-        None => "",
+        // What the kernel cannot create: no flag would help.
+        Some(LimitError::PathTooLong { .. })
+        | Some(LimitError::NameTooLong { .. })
+        | Some(LimitError::TargetTooLong { .. })
+        | None => "",
     }
 }
 

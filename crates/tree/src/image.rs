@@ -59,7 +59,7 @@ const TOUCH: &[(&str, &str)] = &[
 pub(crate) enum ImageError {
     #[error("{0}")]
     Layer(#[from] LayerError),
-    #[error("{}writing entry {path:?}: {source}", in_layer(layer))]
+    #[error("{}writing entry {}: {source}", in_layer(layer), crate::limits::shown(path))]
     Sink { layer: Option<String>, path: String, source: io::Error },
     #[error("{0}")]
     Other(String),

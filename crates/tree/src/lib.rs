@@ -41,8 +41,8 @@ pub use input::{for_each_section_entry, read_tar_file};
 pub use kernel::{decompress_kernel, KernelOptions};
 pub use layer::{clean_path, decompress, format_pax_time, parse_pax_time, Layer, LayerError};
 pub use limits::{
-    bytes, Expansion, LimitError, Limits, DEFAULT_MAX_EXPANSION, DEFAULT_MAX_TREE_BYTES,
-    EXPANSION_FLOOR,
+    bytes, shown, Expansion, LimitError, Limits, DEFAULT_MAX_EXPANSION, DEFAULT_MAX_TREE_BYTES,
+    EXPANSION_FLOOR, NAME_MAX, PATH_MAX,
 };
 pub use listing::{describe, Listing};
 pub use oci_layout::{OciLayout, OCI_LAYOUT_FILE};

@@ -10,7 +10,7 @@
 //! Non-goals: bounding memory (the tree streams), or the kernel decompressed in memory for
 //! `--decompress-kernel` (bounded by the kernel's own size).
 
-use crate::entry::{Entry, EntrySink};
+use crate::entry::{Entry, EntryKind, EntrySink};
 use std::cell::Cell;
 use std::io::{self, Read};
 use std::rc::Rc;
@@ -69,6 +69,57 @@ pub enum LimitError {
         bytes(*floor)
     )]
     Expands { expanded: u64, compressed: u64, ratio: u64, floor: u64 },
+    #[error(
+        "the path is {len} bytes long; Linux takes at most {PATH_MAX} (PATH_MAX, with its NUL)"
+    )]
+    PathTooLong { len: usize },
+    #[error(
+        "the name {} is {len} bytes long; Linux takes at most {NAME_MAX} (NAME_MAX)",
+        shown(name)
+    )]
+    NameTooLong { name: String, len: usize },
+    #[error("the {what} target is {len} bytes long; Linux takes at most {PATH_MAX} (PATH_MAX)")]
+    TargetTooLong { what: &'static str, len: usize },
+}
+
+/// The longest path Linux takes (`PATH_MAX`, 4096, counts the NUL); paths in the tree have no
+/// leading `/`, which the kernel's initramfs unpacker does not add either.
+pub const PATH_MAX: usize = 4095;
+/// The longest name of one path component (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
+/// Refuses what no Linux filesystem can hold, for every format: a path past [`PATH_MAX`], a
+/// component past [`NAME_MAX`], a link target past [`PATH_MAX`].
+fn check_names(entry: &Entry) -> Result<(), LimitError> {
+    if let Some(name) = entry.path.split('/').find(|c| c.len() > NAME_MAX) {
+        return Err(LimitError::NameTooLong { name: name.to_string(), len: name.len() });
+    }
+    if entry.path.len() > PATH_MAX {
+        return Err(LimitError::PathTooLong { len: entry.path.len() });
+    }
+    let (what, target) = match &entry.kind {
+        EntryKind::Symlink { target } => ("symlink", target),
+        EntryKind::HardLink { target } => ("hard link", target),
+        _ => return Ok(()),
+    };
+    if target.len() > PATH_MAX {
+        return Err(LimitError::TargetTooLong { what, len: target.len() });
+    }
+    Ok(())
+}
+
+/// A name from an input, quoted for an error message: whole when short, else its start and end
+/// around `…` with its length, so a 100 KB path does not bury the message.
+pub fn shown(s: &str) -> String {
+    const HEAD: usize = 60;
+    const TAIL: usize = 40;
+    if s.len() <= HEAD + TAIL + 20 {
+        return format!("{s:?}");
+    }
+    let head = s.char_indices().take_while(|(i, _)| *i < HEAD).map(|(_, c)| c);
+    let tail_start = (s.len() - TAIL..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(s.len());
+    let short: String = head.chain("…".chars()).chain(s[tail_start..].chars()).collect();
+    format!("{short:?} ({} bytes)", s.len())
 }
 
 /// `64 GiB`, `1.5 MiB`, `512 bytes`.
@@ -141,8 +192,9 @@ impl<R: Read> Read for Expanding<R> {
     }
 }
 
-/// The sink every `TreeWriter` writes through: adds up the entries' sizes and refuses the
-/// entry that would take the tree past [`Limits::max_tree_bytes`], before its data is read.
+/// The sink every `TreeWriter` writes through: refuses names Linux cannot hold, adds up the
+/// entries' sizes and refuses the entry that would take the tree past
+/// [`Limits::max_tree_bytes`], before its data is read.
 #[derive(Debug)]
 pub(crate) struct Bounded<S> {
     pub inner: S,
@@ -152,6 +204,7 @@ pub(crate) struct Bounded<S> {
 
 impl<S: EntrySink> EntrySink for Bounded<S> {
     fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
+        check_names(entry).map_err(io::Error::other)?;
         let total = self.total.saturating_add(entry.size());
         if let Some(limit) = self.max.filter(|&m| total > m) {
             return Err(io::Error::other(LimitError::TreeTooLarge { total, limit }));
@@ -176,5 +229,14 @@ mod tests {
         assert_eq!(bytes(3 << 19), "1.5 MiB");
         assert_eq!(bytes(512), "512 bytes");
         assert_eq!(bytes(1 << 20), "1 MiB");
+    }
+
+    #[test]
+    fn long_names_are_shown_by_their_ends() {
+        assert_eq!(shown("etc/x"), "\"etc/x\"");
+        let long = format!("é{}z", "a".repeat(5000));
+        let s = shown(&long);
+        assert!(s.starts_with("\"éaaa") && s.ends_with("aaz\" (5003 bytes)"), "{s}");
+        assert!(s.len() < 120, "{s}");
     }
 }

@@ -20,15 +20,16 @@ pub enum TreeError {
     #[error("{location} {image}: {source}")]
     Layer { location: String, image: String, source: Box<LayerError> },
     #[error(
-        "{location} {image}: {}writing entry {path:?}: {source}",
-        crate::image::in_layer(layer)
+        "{location} {image}: {}writing entry {}: {source}",
+        crate::image::in_layer(layer),
+        crate::limits::shown(path)
     )]
     Sink { location: String, image: String, layer: Option<String>, path: String, source: io::Error },
     #[error("{location} {image}: {message}")]
     Image { location: String, image: String, message: String },
     #[error("{location}: {message}")]
     Files { location: String, message: String },
-    #[error("{location}: writing {path:?}: {source}")]
+    #[error("{location}: writing {}: {source}", crate::limits::shown(path))]
     FilesSink { location: String, path: String, source: io::Error },
 }
 

@@ -160,3 +160,76 @@ fn an_opaque_marker_at_the_root_hides_every_lower_layer() {
     let c = flat(vec![lower, upper]).unwrap();
     assert_eq!(own_paths(&c), ["new", "usr"]);
 }
+
+/// A path of `len` bytes: 100-byte components (`aaa…/bbb…/…`), the last one cut to fit.
+fn long_path(len: usize) -> String {
+    let mut p = String::new();
+    let mut c = b'a';
+    while p.len() < len {
+        if !p.is_empty() {
+            p.push('/');
+        }
+        let n = (len - p.len()).min(100);
+        p.extend(std::iter::repeat_n(c as char, n));
+        c = if c == b'z' { b'a' } else { c + 1 };
+    }
+    p
+}
+
+fn one_file(path: &str) -> Image {
+    image(vec![tar_layer(&[file(path, b"x")])])
+}
+
+/// Issue 21: paths longer than PATH_MAX went into an initrd without a word, and the kernel
+/// cannot create them. 4095 bytes (and the NUL) is the most Linux takes.
+#[test]
+fn a_path_longer_than_path_max_is_refused_naming_layer_and_shortened_path() {
+    assert!(init(Limits::NONE, one_file(&long_path(4095))).is_ok());
+    let err = init(Limits::NONE, one_file(&long_path(4096))).unwrap_err();
+    let text = err.to_string();
+    for want in ["init[0]", "docker.io/evil/bomb:1", "sha256:layer0", "4096 bytes", "PATH_MAX"] {
+        assert!(text.contains(want), "{want:?} missing from: {text}");
+    }
+    assert!(text.len() < 600, "the path is shortened for display: {text}");
+    // Under a bundle's prefix, the same layer goes over.
+    let mut c = Collect::default();
+    let mut w = TreeWriter::with_limits(&mut c, Limits::NONE);
+    let mut rt = |_: &str| Vec::new();
+    let err = w
+        .bundle(Bundle {
+            section: Section::Services,
+            index: 0,
+            name: "svc",
+            image: one_file(&long_path(4090)),
+            readonly: true,
+            config_json: b"{}",
+            runtime_json: &mut rt,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("PATH_MAX"), "{err}");
+}
+
+#[test]
+fn a_name_longer_than_name_max_or_a_symlink_target_past_path_max_is_refused() {
+    let name = |n: usize| format!("etc/{}", "n".repeat(n));
+    assert!(init(Limits::NONE, one_file(&name(255))).is_ok());
+    let err = init(Limits::NONE, one_file(&name(256))).unwrap_err().to_string();
+    assert!(err.contains("sha256:layer0") && err.contains("NAME_MAX"), "{err}");
+    assert!(err.contains("256 bytes"), "{err}");
+    // Test layers keep link names in the 100-byte header field: the files section makes the
+    // long symlink.
+    let mut w = TreeWriter::with_limits(Collect::default(), Limits::NONE);
+    let items = |n: usize| {
+        vec![FileItem {
+            index: 0,
+            path: "etc/l".into(),
+            kind: FileKind::Symlink("t".repeat(n)),
+            mode: None,
+            uid: 0,
+            gid: 0,
+        }]
+    };
+    w.files(items(4095)).unwrap();
+    let err = w.files(items(4096)).unwrap_err().to_string();
+    assert!(err.contains("files[0]") && err.contains("symlink target"), "{err}");
+}
