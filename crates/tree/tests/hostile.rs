@@ -233,3 +233,50 @@ fn a_name_longer_than_name_max_or_a_symlink_target_past_path_max_is_refused() {
     let err = w.files(items(4096)).unwrap_err().to_string();
     assert!(err.contains("files[0]") && err.contains("symlink target"), "{err}");
 }
+
+/// A tar whose one symlink has a target that is not UTF-8 (raw bytes in the header).
+fn bad_symlink_target() -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_size(0);
+    h.as_old_mut().name[..5].copy_from_slice(b"etc/l");
+    h.as_old_mut().linkname[..4].copy_from_slice(b"t\xff\xfe/");
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &[][..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// Issue 21: a symlink whose target is not UTF-8 was reported as "the name is not UTF-8",
+/// though the name was fine.
+#[test]
+fn a_symlink_target_that_is_not_utf8_is_blamed_not_the_name() {
+    let err = flat(vec![bad_symlink_target()]).unwrap_err().to_string();
+    assert!(err.contains("\"etc/l\"") && err.contains("link target"), "{err}");
+    assert!(err.contains("not UTF-8") && !err.contains("the name is"), "{err}");
+}
+
+/// Issue 21: a layer gzipped twice failed with "failed to read entire block"; a layer that is
+/// not a tar at all gave some header complaint. Each now says what the layer is.
+#[test]
+fn a_layer_compressed_twice_or_not_a_tar_says_so() {
+    let tar = tar_layer(&[file("a", b"a")]);
+    let err = flat(vec![gzip(&gzip(&tar))]).unwrap_err().to_string();
+    assert!(err.contains("sha256:layer0") && err.contains("compressed twice"), "{err}");
+    assert!(err.contains("gzip inside gzip"), "{err}");
+    let err = flat(vec![zstd(&gzip(&tar))]).unwrap_err().to_string();
+    assert!(err.contains("gzip inside zstd"), "{err}");
+    let err = flat(vec![baleen_testkit::noise(4096, 3)]).unwrap_err().to_string();
+    assert!(err.contains("sha256:layer0") && err.contains("not a tar archive"), "{err}");
+    let err = flat(vec![b"{\"not\": \"a tar\"}".to_vec()]).unwrap_err().to_string();
+    assert!(err.contains("not a tar archive"), "{err}");
+    let mut xz = b"\xfd7zXZ\0".to_vec();
+    xz.extend_from_slice(&[0u8; 600]);
+    let err = flat(vec![xz.clone()]).unwrap_err().to_string();
+    assert!(err.contains("compressed with xz"), "{err}");
+    let err = flat(vec![gzip(&xz)]).unwrap_err().to_string();
+    assert!(err.contains("xz inside gzip"), "{err}");
+    // An empty layer is an empty tar, as before.
+    assert!(flat(vec![Vec::new(), tar]).is_ok());
+}
