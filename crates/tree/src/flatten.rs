@@ -71,11 +71,22 @@ enum Lookup {
 #[derive(Debug)]
 struct PathIndex {
     nodes: Vec<Node>,
+    /// The directory the last entry was in (or that it was), and its node: a tar lists a
+    /// directory's entries together, so most entries start there instead of at the root, and a
+    /// path costs one lookup, not one per component. Valid until the next entry changes the
+    /// index; opaque markers clear it.
+    last_dir: String,
+    last_node: Option<usize>,
 }
 
 impl PathIndex {
     fn new() -> Self {
-        PathIndex { nodes: vec![Node::new()] }
+        PathIndex { nodes: vec![Node::new()], last_dir: String::new(), last_node: None }
+    }
+
+    fn hides_below(&self, n: usize) -> bool {
+        let node = &self.nodes[n];
+        node.opaque || matches!(node.seen, Seen::Other | Seen::Whiteout)
     }
 
     fn lookup(&self, path: &str) -> Lookup {
@@ -90,42 +101,81 @@ impl PathIndex {
                 return Lookup::Absent;
             };
             at = child;
-            let node = &self.nodes[at];
             if parts.peek().is_none() {
-                return Lookup::Named(node.seen);
+                return Lookup::Named(self.nodes[at].seen);
             }
-            if node.opaque || matches!(node.seen, Seen::Other | Seen::Whiteout) {
+            if self.hides_below(at) {
                 return Lookup::Hidden;
             }
         }
         Lookup::Absent
     }
 
-    /// Whether a lower layer's entry at `path` still shows.
-    fn visible(&self, path: &str) -> bool {
-        matches!(self.lookup(path), Lookup::Absent | Lookup::Named(Seen::Not))
-    }
-
-    /// The node of `path` (`""` is the root), made with its ancestors when missing.
-    fn node(&mut self, path: &str) -> usize {
-        let mut at = 0;
-        for part in path.split('/').filter(|p| !p.is_empty()) {
-            at = match self.nodes[at].children.get(part) {
-                Some(&n) => n,
-                None => {
-                    let n = self.nodes.len();
-                    self.nodes.push(Node::new());
-                    self.nodes[at].children.insert(part.into(), n);
-                    n
-                }
-            };
+    fn child(&mut self, at: usize, part: &str) -> usize {
+        match self.nodes[at].children.get(part) {
+            Some(&n) => n,
+            None => {
+                let n = self.nodes.len();
+                self.nodes.push(Node::new());
+                self.nodes[at].children.insert(part.into(), n);
+                n
+            }
         }
-        at
     }
 
-    fn insert(&mut self, path: &str, seen: Seen) {
-        let n = self.node(path);
+    /// The node of directory `dir` (`""` is the root), made with its missing ancestors, unless
+    /// it or an ancestor hides what is below it.
+    fn open_dir(&mut self, dir: &str) -> Option<usize> {
+        if self.nodes[0].opaque {
+            return None;
+        }
+        let at = match self.last_node {
+            Some(n) if self.last_dir == dir => n,
+            _ => {
+                let mut at = 0;
+                for part in dir.split('/').filter(|p| !p.is_empty()) {
+                    at = self.child(at, part);
+                    if self.hides_below(at) {
+                        return None;
+                    }
+                }
+                at
+            }
+        };
+        (!self.hides_below(at)).then_some(at)
+    }
+
+    fn remember(&mut self, dir: &str, node: usize) {
+        self.last_dir.clear();
+        self.last_dir.push_str(dir);
+        self.last_node = Some(node);
+    }
+
+    /// Records what the layer being read makes of `name`, unless an upper layer (or an earlier
+    /// entry of this one) decided it or something above it hides it; returns whether it did.
+    fn decide(&mut self, name: &str, seen: Seen) -> bool {
+        let (dir, base) = split(name);
+        let Some(parent) = self.open_dir(dir) else { return false };
+        self.remember(dir, parent);
+        let n = self.child(parent, base);
+        if self.nodes[n].seen != Seen::Not {
+            return false;
+        }
         self.nodes[n].seen = seen;
+        if seen == Seen::Dir {
+            self.remember(name, n);
+        }
+        true
+    }
+
+    /// Marks directory `dir` opaque for the layers below.
+    fn make_opaque(&mut self, dir: &str) {
+        let mut at = 0;
+        for part in dir.split('/').filter(|p| !p.is_empty()) {
+            at = self.child(at, part);
+        }
+        self.nodes[at].opaque = true;
+        self.last_node = None;
     }
 }
 
@@ -166,15 +216,14 @@ pub fn flatten<E: From<LayerError>>(
             } else {
                 entry.path.as_str()
             };
-            if !index.visible(name) {
-                return Ok(());
-            }
             let seen = match (tombstone, &entry.kind) {
                 (true, _) => Seen::Whiteout,
                 (false, EntryKind::Dir) => Seen::Dir,
                 (false, _) => Seen::Other,
             };
-            index.insert(name, seen);
+            if !index.decide(name, seen) {
+                return Ok(());
+            }
             if tombstone {
                 return Ok(());
             }
@@ -201,8 +250,7 @@ pub fn flatten<E: From<LayerError>>(
         result?;
         // An opaque marker hides lower layers only, not its own layer's siblings.
         for dir in opaque_here {
-            let n = index.node(&dir);
-            index.nodes[n].opaque = true;
+            index.make_opaque(&dir);
         }
     }
     for link in links {

@@ -164,6 +164,15 @@ pub fn decompress(
 /// dropped (Docker extracts `/etc/x` as `etc/x`), `..` above a rooted path is dropped, and `..`
 /// above a relative path is an escape (`None`). `.` and the empty path become `""`.
 pub fn clean_path(name: &str) -> Option<String> {
+    // Most names are clean already: no copy of their components (deep paths have thousands).
+    let clean = !name.is_empty()
+        && !name.as_bytes().windows(2).any(|w| w == b"//")
+        && !name.starts_with('/')
+        && !name.ends_with('/')
+        && !name.split('/').any(|p| p == "." || p == "..");
+    if clean {
+        return Some(name.to_string());
+    }
     let rooted = name.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in name.split('/') {
@@ -469,6 +478,9 @@ mod tests {
 
     #[test]
     fn clean_path_is_go_clean_made_relative() {
+        assert_eq!(clean_path("etc/passwd").as_deref(), Some("etc/passwd"));
+        assert_eq!(clean_path("a/./b").as_deref(), Some("a/b"));
+        assert_eq!(clean_path("a/b/").as_deref(), Some("a/b"));
         assert_eq!(clean_path("./etc/").as_deref(), Some("etc"));
         assert_eq!(clean_path("/etc//passwd").as_deref(), Some("etc/passwd"));
         assert_eq!(clean_path("a/../b").as_deref(), Some("b"));

@@ -58,6 +58,18 @@ fn flatten_topmost_first_whiteouts_and_opaque_dirs() {
     assert_eq!(c.get("etc/a").unwrap().1, b"new a");
 }
 
+/// flatten starts each lookup at the directory of the entry before: an opaque marker of an upper
+/// layer, on a directory that layer never named, still hides the lower layer's contents even
+/// right after the lower layer named that directory.
+#[test]
+fn flatten_opaque_marker_without_its_directory_entry() {
+    let bottom =
+        tar_layer(&[dir("opt"), file("opt/gone", b"g"), dir("opt/sub"), file("opt/sub/x", b"x")]);
+    let top = tar_layer(&[opaque("opt"), file("keep", b"k")]);
+    let c = flat(vec![bottom, top]).unwrap();
+    assert_eq!(c.paths(), vec!["keep", "opt"]);
+}
+
 #[test]
 fn flatten_duplicates_in_one_layer_keep_the_first_like_linuxkit() {
     let l = tar_layer(&[file("a", b"first"), file("a", b"second"), file("./b", b"b")]);
