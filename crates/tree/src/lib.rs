@@ -7,11 +7,15 @@
 //! go-containerregistry's `mutate.Extract`), and [`TreeWriter`], which writes LinuxKit's sections
 //! in LinuxKit's order: kernel, init, volumes, onboot, onshutdown, services, files. Sinks
 //! compose: [`Fanout`] feeds several sinks (formats) from one pass, [`Listing`] prints a tree for
-//! golden files, [`Collect`] keeps it in memory for tests.
+//! golden files, [`Collect`] keeps it in memory for tests. [`Limits`] bound what a tree may
+//! expand to (a decompression bomb, `--max-size`); [`LimitError`] says which bound an error is
+//! about ([`TreeError::limit`]).
 //!
 //! Invariants: entry data streams from the layer to the sink (memory is O(paths), never
 //! O(bytes), except the kernel when `--decompress-kernel` asks for it and the small apk
-//! databases); paths from images never contain `..` or a leading `/`; synthesized entries carry
+//! databases); paths from images never contain `..` or a leading `/`; no path reaches a sink
+//! longer than [`PATH_MAX`] or with a component longer than [`NAME_MAX`]; no hard link reaches a
+//! sink whose target is itself, a directory or absent from the image; synthesized entries carry
 //! [`DEFAULT_MTIME`] and uid/gid 0; the same inputs give the same stream.
 //!
 //! Non-goals: writing any output format (crates/formats), reading YAML or rendering
