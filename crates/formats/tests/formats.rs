@@ -634,3 +634,32 @@ fn deeply_nested_directories_are_not_cubic() {
     assert_eq!(tar_names.len(), DEPTH + FILES + 9, "the layer's entries and the touch list");
     assert_eq!(cpio_names, tar_names);
 }
+
+/// Issue 21's layer itself, 5,000 nested directories: paths pass PATH_MAX at level 2,048, so the
+/// initrd writer never gets them (the kernel could not create them) and the build is refused
+/// there, naming the layer, within the watchdog.
+#[test]
+fn directories_nested_past_path_max_are_refused_quickly() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut entries = Vec::new();
+        let mut path = String::from("d");
+        for _ in 0..5000 {
+            entries.push(dir(&path));
+            path.push_str("/d");
+        }
+        let layer = gzip(&tar_layer(&entries));
+        let img = Image {
+            reference: "deep".into(),
+            layers: vec![Layer::new("sha256:deep", "", Cursor::new(layer))],
+        };
+        let mut w = TreeWriter::new(InitrdWriter::new(Vec::new(), Vec::new(), Default::default()));
+        tx.send(w.init(0, img).map_err(|e| e.to_string())).unwrap();
+    });
+    let result = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("5,000 nested directories refused within a minute");
+    let err = result.unwrap_err();
+    assert!(err.contains("sha256:deep") && err.contains("PATH_MAX"), "{err}");
+    assert!(err.contains("(4097 bytes)"), "the entry at level 2,049: {err}");
+}
