@@ -443,7 +443,7 @@ fn a_decompression_bomb_fails_naming_the_layer_and_flag() {
     for want in [
         "services[0] docker.io/baleen/test-bomb:1",
         "layer sha256:",
-        "more than 100 times its size",
+        "more than 100 times its compressed size",
         "--max-expansion none",
     ] {
         assert!(text.contains(want), "{want:?} missing from: {text}");

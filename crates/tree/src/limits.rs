@@ -64,8 +64,8 @@ pub enum LimitError {
     )]
     TreeTooLarge { total: u64, limit: u64 },
     #[error(
-        "the layer expanded to {expanded} bytes from {compressed} compressed, more than {ratio} \
-         times its size (past {}): refused as a decompression bomb",
+        "the layer expanded to {expanded} bytes from {compressed} compressed, more than \
+         {ratio} times its compressed size (past {}): refused as a decompression bomb",
         bytes(*floor)
     )]
     Expands { expanded: u64, compressed: u64, ratio: u64, floor: u64 },
