@@ -27,6 +27,11 @@ pub mod sbom;
 pub mod scratch;
 mod sparse_file;
 
+/// What the tree refuses to expand to (`--max-size`, `--max-expansion`), from crates/tree.
+pub mod limits {
+    pub use baleen_tree::{Expansion, LimitError, Limits, EXPANSION_FLOOR};
+}
+
 pub use format::Format;
 pub use output::Outputs;
 pub use pipeline::{build, BuildError, Output, Request};

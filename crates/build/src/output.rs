@@ -1,18 +1,94 @@
-//! Output files that appear whole or not at all.
+//! Output files that appear whole or not at all, and no `.partial` file left behind.
 //!
-//! Each output is written to a temporary file in its destination directory and renamed over the
-//! destination only when the whole build succeeded: a failed or interrupted build leaves the
-//! previous good output in place, and no truncated file where it was.
+//! Each output is written to a temporary file in its destination directory,
+//! `.NAME.XXXXXX.partial`, and renamed over the destination only when the whole build succeeded:
+//! a failed or interrupted build leaves the previous good output in place, and no truncated file
+//! where it was. The temporary file goes away when the build fails ([`Outputs`] is dropped),
+//! when the process is told to stop ([`abandon_all`], which the CLI calls on SIGINT/SIGTERM), and
+//! otherwise (kill -9, a crash, a power cut) at the next build into that directory: a `.partial`
+//! file is locked (`flock`) by the build writing it from the moment it has that name, so a file
+//! whose lock is free belongs to no live build and is removed ([`remove_stale`]). The lock is
+//! taken under a `.locking` name and the file renamed to `.partial` only then, so no build can
+//! see a live build's file unlocked (a build killed between the two leaves an empty `.locking`
+//! file, which is not swept: its lock cannot prove anything).
+//!
+//! The one piece of process-wide state is the list of pending files that [`abandon_all`] removes
+//! (a signal handler cannot reach the `Outputs` on the stack of the thread it interrupted). No
+//! signal handler is installed here.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
-use tempfile::NamedTempFile;
+use std::sync::Mutex;
+use tempfile::{NamedTempFile, TempPath};
+use tracing::info;
+
+const PARTIAL: &str = ".partial";
+const LOCKING: &str = ".locking";
+/// tempfile's random part: six letters and digits.
+const RANDOM_LEN: usize = 6;
+
+/// Every pending temporary file of the process, and whether [`abandon_all`] ran.
+struct Registry {
+    paths: Vec<PathBuf>,
+    abandoned: bool,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry { paths: Vec::new(), abandoned: false });
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    // A panic while holding it leaves a list that is still right: keep using it.
+    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Removes every pending output of the process and refuses new ones: for a signal handler, just
+/// before the process exits. A commit in progress finishes first (it holds the same lock), so
+/// each output is either in place or gone. Returns the files removed.
+pub fn abandon_all() -> Vec<PathBuf> {
+    let mut reg = registry();
+    reg.abandoned = true;
+    let mut removed = Vec::new();
+    for path in reg.paths.drain(..) {
+        if std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+fn interrupted() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "the build was interrupted")
+}
+
+/// One output being written.
+#[derive(Debug)]
+struct Pending {
+    /// Holds the lock that tells other builds this file is alive.
+    file: File,
+    /// `.NAME.XXXXXX.partial`, next to `dest`.
+    path: PathBuf,
+    dest: PathBuf,
+    /// Renamed into place: nothing to remove.
+    done: bool,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut reg = registry();
+        reg.paths.retain(|p| p != &self.path);
+        if !self.done {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
 
 /// Files being written; committed together by [`Outputs::commit`], discarded on drop.
 #[derive(Debug, Default)]
 pub struct Outputs {
-    pending: Vec<(NamedTempFile, PathBuf)>,
+    pending: Vec<Pending>,
+    /// Directories already swept of stale `.partial` files.
+    swept: HashSet<PathBuf>,
 }
 
 /// A writer for one pending output.
@@ -20,42 +96,119 @@ pub type OutputWriter = BufWriter<File>;
 
 impl Outputs {
     /// Starts the output `dest`, returning a writer to its temporary file. Files are created
-    /// with mode 0644 (LinuxKit's), whatever the umask.
+    /// with mode 0644 (LinuxKit's), whatever the umask. The first output in a directory removes
+    /// the `.partial` files there that no live build holds.
     pub fn create(&mut self, dest: &Path) -> io::Result<OutputWriter> {
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
         std::fs::create_dir_all(dir)?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(
-                ".{}.",
-                dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
-            ))
-            .suffix(".partial")
+        if self.swept.insert(dir.to_path_buf()) {
+            for path in remove_stale(dir)? {
+                info!(path = %path.display(), "removed a partial output of a build that is gone");
+            }
+        }
+        let name = dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let tmp: NamedTempFile = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .rand_bytes(RANDOM_LEN)
+            .suffix(LOCKING)
             .tempfile_in(dir)?;
         set_mode_0644(tmp.as_file())?;
-        let file = tmp.reopen()?;
-        self.pending.push((tmp, dest.to_path_buf()));
-        Ok(BufWriter::with_capacity(1 << 20, file))
+        // A new file: nobody else can hold its lock.
+        try_lock(tmp.as_file())?;
+        let (file, locking) = tmp.into_parts();
+        let path = partial_name(&locking);
+        let writer = file.try_clone()?;
+        let mut reg = registry();
+        if reg.abandoned {
+            return Err(interrupted());
+        }
+        persist_noclobber(locking, &path)?;
+        reg.paths.push(path.clone());
+        drop(reg);
+        self.pending.push(Pending { file, path, dest: dest.to_path_buf(), done: false });
+        Ok(BufWriter::with_capacity(1 << 20, writer))
     }
 
     /// Gives up the pending output `dest` (one that turned out empty): its temporary file is
     /// removed and whatever was at `dest` before stays.
     pub fn discard(&mut self, dest: &Path) {
-        self.pending.retain(|(_, d)| d != dest);
+        self.pending.retain(|p| p.dest != dest);
     }
 
     /// Flushes and renames every pending output into place; returns the destinations.
-    pub fn commit(self) -> io::Result<Vec<PathBuf>> {
+    pub fn commit(mut self) -> io::Result<Vec<PathBuf>> {
         let mut done = Vec::with_capacity(self.pending.len());
-        for (tmp, dest) in self.pending {
-            tmp.as_file().sync_all()?;
-            tmp.persist(&dest).map_err(|e| e.error)?;
-            done.push(dest);
+        for p in &self.pending {
+            p.file.sync_all()?;
         }
+        let reg = registry();
+        if reg.abandoned {
+            return Err(interrupted());
+        }
+        for p in &mut self.pending {
+            std::fs::rename(&p.path, &p.dest)?;
+            p.done = true;
+            done.push(p.dest.clone());
+        }
+        drop(reg);
         Ok(done)
     }
+}
+
+/// `.NAME.XXXXXX.locking` → `.NAME.XXXXXX.partial`.
+fn partial_name(locking: &Path) -> PathBuf {
+    let name = locking.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let stem = name.strip_suffix(LOCKING).unwrap_or(&name);
+    locking.with_file_name(format!("{stem}{PARTIAL}"))
+}
+
+/// Renames without replacing anything (the random part makes a clash unlikely, not impossible).
+fn persist_noclobber(from: TempPath, to: &Path) -> io::Result<()> {
+    from.persist_noclobber(to).map_err(|e| e.error)
+}
+
+/// Whether `name` is one of our temporary outputs: `.NAME.XXXXXX.partial`.
+fn is_partial(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(PARTIAL)) else {
+        return false;
+    };
+    match rest.rsplit_once('.') {
+        Some((stem, random)) => {
+            !stem.is_empty()
+                && random.len() == RANDOM_LEN
+                && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+        None => false,
+    }
+}
+
+/// Removes the `.NAME.XXXXXX.partial` files in `dir` whose lock is free: their build died
+/// (a live build holds the lock until it commits or gives up). Returns the files removed.
+pub fn remove_stale(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for item in std::fs::read_dir(dir)? {
+        let item = item?;
+        if !item.file_name().to_str().is_some_and(is_partial) {
+            continue;
+        }
+        let path = item.path();
+        // Gone meanwhile (its build finished), or not ours to open: leave it.
+        let Ok(file) = File::open(&path) else { continue };
+        if try_lock(&file).is_ok() && std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+/// An exclusive `flock` on the open file, without waiting: held until every descriptor of this
+/// open file is closed (including at process death). `File::try_lock` needs Rust 1.89.
+fn try_lock(file: &File) -> io::Result<()> {
+    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(io::Error::from)
 }
 
 fn set_mode_0644(file: &File) -> io::Result<()> {
@@ -67,6 +220,15 @@ fn set_mode_0644(file: &File) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
 
     #[test]
     fn uncommitted_outputs_leave_the_old_file_alone() {
@@ -80,8 +242,7 @@ mod tests {
             // dropped without commit: a failed build
         }
         assert_eq!(std::fs::read(&dest).unwrap(), b"good");
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "the temporary file is removed");
+        assert_eq!(names(dir.path()), ["img.tar"], "the temporary file is removed");
     }
 
     #[test]
@@ -95,7 +256,7 @@ mod tests {
         outs.discard(&empty);
         assert_eq!(outs.commit().unwrap(), vec![kept.clone()]);
         assert_eq!(std::fs::read(&empty).unwrap(), b"old kernel");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temporary file left");
+        assert_eq!(names(dir.path()), ["x-initrd.img", "x-kernel"], "no temporary file left");
     }
 
     #[test]
@@ -111,5 +272,37 @@ mod tests {
         assert_eq!(outs.commit().unwrap(), vec![dest.clone()]);
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn partial_names_are_recognised_exactly() {
+        assert!(is_partial(".sys.tar.Ab12Cd.partial"));
+        assert!(is_partial(".a.b.c.xxxxxx.partial"));
+        assert!(!is_partial("sys.tar.Ab12Cd.partial"), "not hidden");
+        assert!(!is_partial(".sys.tar.Ab12.partial"), "not tempfile's random part");
+        assert!(!is_partial(".Ab12Cd.partial"));
+        assert!(!is_partial(".sys.tar.Ab12Cd.locking"));
+    }
+
+    /// Issue 21: an interrupted build left `.NAME.XXXX.partial` files of hundreds of MB in the
+    /// output directory forever. A file whose lock is free (what a dead build leaves) is removed
+    /// by the next build into the directory; one a live build holds is not.
+    #[test]
+    fn the_next_build_removes_dead_partials_and_keeps_live_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".old.tar.Ab12Cd.partial");
+        std::fs::write(&dead, vec![0u8; 4096]).unwrap();
+        let mut live = Outputs::default();
+        live.create(&dir.path().join("other.tar")).unwrap();
+        let live_name = names(dir.path()).into_iter().find(|n| n.starts_with(".other")).unwrap();
+        let mut outs = Outputs::default();
+        outs.create(&dir.path().join("sys.tar")).unwrap();
+        let now = names(dir.path());
+        assert!(!now.contains(&".old.tar.Ab12Cd.partial".to_string()), "{now:?}");
+        assert!(now.contains(&live_name), "the live build's file is kept: {now:?}");
+        assert!(now.iter().any(|n| n.starts_with(".sys.tar.") && n.ends_with(".partial")));
+        assert!(!now.iter().any(|n| n.ends_with(LOCKING)), "{now:?}");
+        drop((live, outs));
+        assert!(names(dir.path()).is_empty());
     }
 }

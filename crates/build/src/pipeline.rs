@@ -10,7 +10,9 @@ use crate::sbom::{SbomError, SbomOptions};
 use baleen_formats::{InitrdCompression, InitrdOptions, InitrdWriter, TarWriter};
 use baleen_oci::{Platform, PullOptions, Reference, Store};
 use baleen_spec::{Config, IdMap, ImageConfig};
-use baleen_tree::{Bundle, EntrySink, KernelOptions, Section, TreeError, TreeWriter};
+use baleen_tree::{
+    Bundle, EntrySink, KernelOptions, LimitError, Limits, Section, TreeError, TreeWriter,
+};
 use std::collections::HashMap;
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
@@ -48,6 +50,8 @@ pub struct Request<'a> {
     /// `None`: LinuxKit's 1 GiB, or the content rounded up to whole GiB when it needs more
     /// ([`crate::disk::default_disk_size`]).
     pub size: Option<u64>,
+    /// `--max-size`, `--max-expansion`: what the tree refuses to expand to.
+    pub limits: Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +92,7 @@ pub enum BuildError {
     InputTarWithPull,
     #[error("--input-tar {0} is also an output of this build: give the new build another name")]
     InputTarIsOutput(PathBuf),
-    #[error("writing {format}: {source}")]
+    #[error("writing {format}: {source}{}", limit_hint(source))]
     Tree { format: Format, source: TreeError },
     #[error("writing {format} output: {source}")]
     Io { format: Format, source: io::Error },
@@ -265,6 +269,24 @@ fn fetch(req: &Request<'_>) -> Result<HashMap<String, baleen_oci::Image>, BuildE
     Ok(found)
 }
 
+/// How to raise the limit a tree error is about (the flags of `baleen build`).
+fn limit_hint(e: &TreeError) -> &'static str {
+    match e.limit() {
+        Some(LimitError::TreeTooLarge { .. }) => {
+            "\n  hint: raise the limit with --max-size SIZE, or lift it with --max-size none"
+        }
+        Some(LimitError::Expands { .. }) => {
+            "\n  hint: if the layer is meant to expand so much, allow it with --max-expansion \
+             RATIO, or turn the check off with --max-expansion none"
+        }
+        // What the kernel cannot create: no flag would help.
+        Some(LimitError::PathTooLong { .. })
+        | Some(LimitError::NameTooLong { .. })
+        | Some(LimitError::TargetTooLong { .. })
+        | None => "",
+    }
+}
+
 fn pull_hint(r: &Reference) -> String {
     match r.repository.strip_prefix("baleen/") {
         Some(name) => format!(
@@ -391,7 +413,7 @@ fn write_format(
                         .map_err(io_err)?,
                 ),
             };
-            let mut tw = TreeWriter::new(TarWriter::new(&mut out));
+            let mut tw = TreeWriter::with_limits(TarWriter::new(&mut out), req.limits);
             assemble_sections(req, prep, &mut tw).map_err(|e| match e {
                 BuildError::Tree { source, .. } => tree_err(source),
                 other => other,
@@ -483,12 +505,14 @@ fn write_format(
                 dir,
                 name,
             };
-            crate::iso::write(&iso, outputs, |sink| assemble(req, prep, &mut TreeWriter::new(sink)))
+            crate::iso::write(&iso, outputs, |sink| {
+                assemble(req, prep, &mut TreeWriter::with_limits(sink, req.limits))
+            })
         }
         Format::KernelSquashfs | Format::KernelErofs => {
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
             crate::rootfs::write(format, dir, name, outputs, |sink| {
-                assemble(req, prep, &mut TreeWriter::new(sink))
+                assemble(req, prep, &mut TreeWriter::with_limits(sink, req.limits))
             })
         }
         other => Err(BuildError::Unsupported(other)),
@@ -528,7 +552,7 @@ fn initrd_into<K: Write, I: Write>(
 ) -> Result<((K, u64), (I, u64), Vec<u8>, Vec<u8>), BuildError> {
     let io_err = |source| BuildError::Io { format, source };
     let opts = InitrdOptions { compression: req.compression, threads: 0, prepend_ucode };
-    let mut tw = TreeWriter::new(InitrdWriter::new(kernel, initrd, opts));
+    let mut tw = TreeWriter::with_limits(InitrdWriter::new(kernel, initrd, opts), req.limits);
     assemble(req, prep, &mut tw).map_err(|e| match e {
         BuildError::Tree { source, .. } => BuildError::Tree { format, source },
         other => other,
@@ -558,6 +582,7 @@ fn write_sbom<S: EntrySink>(prep: &Prepared, tw: &mut TreeWriter<S>) -> Result<(
     tw.raw(&entry, &mut &bytes[..]).map_err(|source| TreeError::Sink {
         location: "sbom".into(),
         image: "SBOM".into(),
+        layer: None,
         path: path.clone(),
         source,
     })

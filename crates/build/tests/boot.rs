@@ -30,6 +30,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
         store: &store,
         pull: PullOptions::default(),
         decompress_kernel: false,
+        limits: Default::default(),
         compression,
         input_tar: None,
         size: None,

@@ -1,6 +1,7 @@
 //! The whole pipeline on images made by the test: YAML → store → tree → tar and kernel+initrd.
 //! No network and no qemu: the boot test (tests/boot.rs) covers booting.
 
+use baleen_build::limits::Limits;
 use baleen_build::{build, Format, Output, Request};
 use baleen_formats::InitrdCompression;
 use baleen_oci::{Platform, PullOptions, Store};
@@ -72,6 +73,17 @@ fn run(
     formats: &[Format],
     out: &Path,
 ) -> Result<Vec<std::path::PathBuf>, baleen_build::BuildError> {
+    run_limited(store, cfg, formats, out, Default::default())
+}
+
+/// [`run`] within `limits` (`--max-size`, `--max-expansion`).
+fn run_limited(
+    store: &Store,
+    cfg: &baleen_spec::Config,
+    formats: &[Format],
+    out: &Path,
+    limits: Limits,
+) -> Result<Vec<std::path::PathBuf>, baleen_build::BuildError> {
     build(&Request {
         privileges: Default::default(),
         config: cfg,
@@ -81,6 +93,7 @@ fn run(
         store,
         pull: PullOptions::default(),
         decompress_kernel: false,
+        limits,
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
@@ -277,6 +290,7 @@ fn run_incremental(
         store,
         pull: PullOptions::default(),
         decompress_kernel: false,
+        limits: Default::default(),
         compression: InitrdCompression::Gzip,
         input_tar: input_tar.map(Path::to_path_buf),
         size: None,
@@ -383,4 +397,57 @@ fn input_tar_needs_a_metadata_file() {
             .unwrap_err()
             .to_string();
     assert!(err.contains("needs a `files` entry with `metadata: yaml`"), "{err}");
+}
+
+/// Issue 21: nothing bounded what a tree expands to. The error names the format, the image, the
+/// layer, the entry and the limit, says which flag raises it, and no output is written.
+#[test]
+fn a_tree_past_max_size_fails_naming_image_layer_and_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let out = tmp.path().join("out");
+    let limits = Limits { max_tree_bytes: Some(10), expansion: None };
+    for format in [Format::Tar, Format::KernelInitrd] {
+        let err = run_limited(&store, &config(YAML), &[format], &out, limits).unwrap_err();
+        let text = err.to_string();
+        for want in [
+            "docker.io/baleen/test-kernel:1",
+            "layer sha256:",
+            "writing entry \"boot/cmdline\"",
+            "limit of 10 bytes",
+            "hint: raise the limit with --max-size SIZE",
+        ] {
+            assert!(text.contains(want), "{format}: {want:?} missing from: {text}");
+        }
+    }
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "no output");
+}
+
+/// Issue 21: a 20 MB layer of zeros streamed 20 GiB into a tar. A layer past the expansion
+/// bound (lowered here to 1 MiB through the API `--max-expansion` sets) fails the build naming
+/// it, and the hint says how to allow it.
+#[test]
+fn a_decompression_bomb_fails_naming_the_layer_and_flag() {
+    use baleen_build::limits::Expansion;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let out = tmp.path().join("out");
+    ImageBuilder::new()
+        .layer(&[file("zeros", &vec![0u8; 4 << 20])])
+        .build()
+        .write_layout(&tmp.path().join("store"), "docker.io/baleen/test-bomb:1");
+    let yaml =
+        YAML.replace("baleen/test-svc:1\n    capabilities", "baleen/test-bomb:1\n    capabilities");
+    let limits =
+        Limits { max_tree_bytes: None, expansion: Some(Expansion { ratio: 100, floor: 1 << 20 }) };
+    let err = run_limited(&store, &config(&yaml), &[Format::Tar], &out, limits).unwrap_err();
+    let text = err.to_string();
+    for want in [
+        "services[0] docker.io/baleen/test-bomb:1",
+        "layer sha256:",
+        "more than 100 times its compressed size",
+        "--max-expansion none",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from: {text}");
+    }
 }

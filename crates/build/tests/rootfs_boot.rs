@@ -94,6 +94,7 @@ fn build_to(store: &Store, format: Format, out: &Path) {
         store,
         pull: PullOptions::default(),
         decompress_kernel: false,
+        limits: Default::default(),
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,

@@ -249,3 +249,97 @@ fn label_privileges_are_listed_and_deny_label_refuses_them() {
     ok(&dry);
     assert!(stderr(&dry).contains("  services/evil  yaml   all capabilities"), "{}", stderr(&dry));
 }
+
+/// Issue 21: `--max-size` bounds the tree; the error names the image and layer and says how to
+/// lift the limit, which `--max-size none` does.
+#[test]
+fn max_size_refuses_a_larger_tree_and_none_lifts_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    store(&cache);
+    ImageBuilder::new()
+        .layer(&[file("big", &baleen_testkit::noise(3 << 20, 1))])
+        .build()
+        .write_layout(&cache, "docker.io/baleen/cli-big:1");
+    std::fs::write(tmp.path().join("big.yml"), YAML.replace("cli-svc", "cli-big")).unwrap();
+    let out = baleen(&cache, tmp.path(), &["big.yml", "-f", "tar", "--max-size", "2M"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for want in ["docker.io/baleen/cli-big:1", "layer sha256:", "svc/lower/big\"", "limit of 2 MiB"]
+    {
+        assert!(err.contains(want), "{want:?} missing from: {err}");
+    }
+    assert!(err.contains("--max-size none"), "{err}");
+    assert!(!tmp.path().join("big.tar").exists());
+    ok(&baleen(&cache, tmp.path(), &["big.yml", "-f", "tar", "--max-size", "none"]));
+    assert!(tmp.path().join("big.tar").exists());
+}
+
+/// The `.partial` files in `dir`.
+fn partials(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect()
+}
+
+/// Issue 21: an interrupted build left `.NAME.XXXX.partial` files in the output directory
+/// forever. The build is held still by a `files` source that is a FIFO nobody writes (opening
+/// it blocks once the tar output was started), then sent SIGTERM: it dies of the signal and its
+/// partial output goes with it.
+#[test]
+fn a_build_stopped_by_sigterm_leaves_no_partial_output() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    store(&cache);
+    let fifo = tmp.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let yaml = format!("{YAML}  - path: etc/held\n    source: {}\n", fifo.display());
+    std::fs::write(tmp.path().join("held.yml"), yaml).unwrap();
+    let out = tmp.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baleen"))
+        .current_dir(tmp.path())
+        .args(["build", "--cache"])
+        .arg(&cache)
+        .args(["held.yml", "-f", "tar", "--dir"])
+        .arg(&out)
+        .env_remove("BALEEN_CACHE")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out.exists() || partials(&out).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the build never started its output");
+        assert!(child.try_wait().unwrap().is_none(), "the build ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.signal(), Some(15), "dies of SIGTERM: {output:?}");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("removed 1 partial output"), "{err}");
+    assert_eq!(partials(&out), Vec::<String>::new());
+}
+
+/// What a build killed with SIGKILL leaves (a partial whose lock is free) is removed by the next
+/// build into the directory; a live build's partial (its lock held, here by this test) is not.
+#[test]
+fn the_next_build_removes_a_dead_builds_partial_but_not_a_live_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    store(&cache);
+    std::fs::write(tmp.path().join("sys.yml"), YAML).unwrap();
+    let dead = tmp.path().join(".sys.tar.dead01.partial");
+    std::fs::write(&dead, vec![0u8; 1 << 20]).unwrap();
+    let live = tmp.path().join(".other.tar.live01.partial");
+    let held = std::fs::File::create(&live).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    ok(&baleen(&cache, tmp.path(), &["sys.yml", "-f", "tar"]));
+    assert!(tmp.path().join("sys.tar").exists());
+    assert_eq!(partials(tmp.path()), [".other.tar.live01.partial"]);
+    drop(held);
+}

@@ -104,16 +104,21 @@ impl<W: Write> CpioWriter<W> {
         self.pad(4)
     }
 
-    /// Writes each ancestor directory of `path` that has not been written yet.
+    /// Writes each ancestor directory of `path` that has not been written yet. A directory in
+    /// `dirs` had its own ancestors written before it, so the walk goes up only as far as the
+    /// nearest written one: one lookup per entry in the usual stream that names its directories
+    /// first, not one per ancestor (which made deep nesting cubic).
     fn parents(&mut self, path: &str) -> io::Result<()> {
-        let mut end = 0;
-        while let Some(i) = path[end..].find('/') {
-            end += i;
-            let dir = &path[..end];
-            end += 1;
+        let mut missing = Vec::new();
+        let mut dir = path;
+        while let Some(i) = dir.rfind('/') {
+            dir = &dir[..i];
             if dir.is_empty() || dir == "." || self.dirs.contains(dir) {
-                continue;
+                break;
             }
+            missing.push(dir);
+        }
+        for dir in missing.into_iter().rev() {
             let e = Entry {
                 mtime: Mtime { secs: DEFAULT_MTIME, nanos: 0 },
                 ..Entry::new(dir, EntryKind::Dir, 0o755)
@@ -246,6 +251,7 @@ mod tests {
         w.add(&f("lib/modules/6.1/b.ko"), &mut io::empty()).unwrap();
         w.add(&Entry::new("bin", EntryKind::Dir, 0o700), &mut io::empty()).unwrap();
         w.add(&f("bin/sh"), &mut io::empty()).unwrap();
+        w.add(&f("bin/x/y/z"), &mut io::empty()).unwrap();
         let names = names(&w.finish().unwrap());
         assert_eq!(
             names,
@@ -256,7 +262,10 @@ mod tests {
                 "lib/modules/6.1/a.ko",
                 "lib/modules/6.1/b.ko",
                 "bin",
-                "bin/sh"
+                "bin/sh",
+                "bin/x",
+                "bin/x/y",
+                "bin/x/y/z"
             ]
         );
     }

@@ -93,8 +93,11 @@ pub(crate) fn emit_files<S: EntrySink + ?Sized>(
                     .with_origin("linuxkit.files", &location);
                 e.uid = item.uid;
                 e.gid = item.gid;
-                sink.add(&e, &mut std::io::empty())
-                    .map_err(|e| fail(format!("writing {root:?}: {e}")))?;
+                sink.add(&e, &mut std::io::empty()).map_err(|source| TreeError::FilesSink {
+                    location: location.clone(),
+                    path: root.clone(),
+                    source,
+                })?;
             }
         }
         added.insert(path.clone());
@@ -114,7 +117,11 @@ pub(crate) fn emit_files<S: EntrySink + ?Sized>(
         let mut e = Entry::new(entry_path, kind, mode).with_origin("linuxkit.files", &location);
         e.uid = item.uid;
         e.gid = item.gid;
-        sink.add(&e, &mut data).map_err(|err| fail(format!("writing {path:?}: {err}")))?;
+        sink.add(&e, &mut data).map_err(|source| TreeError::FilesSink {
+            location: location.clone(),
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@
 use crate::entry::{Entry, EntryKind, Mtime, DEFAULT_MTIME};
 use crate::flatten::flatten;
 use crate::layer::{Layer, LayerError};
+use crate::limits::Expansion;
 use std::io::{self, Read};
 
 /// An image as the tree consumes it: its canonical reference (written to `LINUXKIT.source`) and
@@ -58,10 +59,27 @@ const TOUCH: &[(&str, &str)] = &[
 pub(crate) enum ImageError {
     #[error("{0}")]
     Layer(#[from] LayerError),
-    #[error("writing entry {path:?}: {source}")]
-    Sink { path: String, source: io::Error },
+    #[error("{}writing entry {}: {source}", in_layer(layer), crate::limits::shown(path))]
+    Sink { layer: Option<String>, path: String, source: io::Error },
     #[error("{0}")]
     Other(String),
+}
+
+/// `layer sha256:…: ` when the entry came from a layer.
+pub(crate) fn in_layer(layer: &Option<String>) -> String {
+    layer.as_ref().map_or(String::new(), |l| format!("layer {l}: "))
+}
+
+impl ImageError {
+    /// Names the layer an entry that the sink refused came from.
+    fn blaming(self, id: &str) -> Self {
+        match self {
+            ImageError::Sink { layer: None, path, source } => {
+                ImageError::Sink { layer: Some(id.to_string()), path, source }
+            }
+            other => other,
+        }
+    }
 }
 
 pub(crate) type Emit<'a> = dyn FnMut(&Entry, &mut dyn Read) -> Result<(), ImageError> + 'a;
@@ -90,19 +108,21 @@ pub(crate) fn emit_prefix(
 }
 
 /// Writes `image` under `prefix` (empty or ending in `/`). `None` writes only the prefix
-/// directories, tagged `empty`, as LinuxKit does for a blank volume.
+/// directories, tagged `empty`, as LinuxKit does for a blank volume. A layer that expands past
+/// `expansion` is an error.
 pub(crate) fn image_tar(
     location: &str,
     image: Option<Image>,
     prefix: &str,
     resolv: Option<&str>,
+    expansion: Option<Expansion>,
     emit: &mut Emit<'_>,
 ) -> Result<(), ImageError> {
     let source = image.as_ref().map_or("empty", |i| i.reference.as_str()).to_string();
     emit_prefix(prefix, &source, location, emit)?;
     let Some(image) = image else { return Ok(()) };
     let mut mtab_found = false;
-    flatten(image.layers, |mut entry: Entry, data: &mut dyn Read| -> Result<(), ImageError> {
+    let mut each = |mut entry: Entry, data: &mut dyn Read| -> Result<(), ImageError> {
         let name = std::mem::take(&mut entry.path);
         if EXCLUDE.contains(&name.as_str()) {
             return Ok(());
@@ -132,6 +152,9 @@ pub(crate) fn image_tar(
             *target = format!("{prefix}{target}");
         }
         emit(&entry, data)
+    };
+    flatten(image.layers, expansion, |layer: &str, entry, data: &mut dyn Read| {
+        each(entry, data).map_err(|e| e.blaming(layer))
     })?;
     for (key, name) in TOUCH {
         if *key == "etc/mtab" && mtab_found {

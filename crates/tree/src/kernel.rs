@@ -45,6 +45,7 @@ struct State {
 pub(crate) fn kernel_section(
     image: Image,
     opts: &KernelOptions,
+    expansion: Option<crate::limits::Expansion>,
     emit: &mut Emit<'_>,
 ) -> Result<(), ImageError> {
     let (binary, tar_name, ucode) = opts.names();
@@ -118,7 +119,7 @@ pub(crate) fn kernel_section(
         }
         Ok(())
     };
-    image_tar("kernel", Some(image), "", None, &mut filter)?;
+    image_tar("kernel", Some(image), "", None, expansion, &mut filter)?;
     if !st.found_kernel {
         return Err(ImageError::Other(format!(
             "did not find kernel {binary:?} in the kernel image"

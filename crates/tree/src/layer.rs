@@ -46,40 +46,133 @@ pub enum LayerError {
     LinkEscapes { layer: String, path: String, target: String },
     #[error("layer {layer}: entry {path:?}: the name is not UTF-8")]
     NotUtf8 { layer: String, path: String },
+    #[error("layer {layer}: entry {path:?}: its link target {target:?} is not UTF-8")]
+    LinkNotUtf8 { layer: String, path: String, target: String },
+    #[error(
+        "layer {layer}: the layer is compressed twice ({inner} inside {outer}): its content must \
+         be a tar archive"
+    )]
+    CompressedTwice { layer: String, outer: &'static str, inner: &'static str },
+    #[error(
+        "layer {layer}: the layer is compressed with {what}; layers are gzip, zstd or plain tar"
+    )]
+    UnsupportedCompression { layer: String, what: &'static str },
+    #[error("layer {layer}: the layer is not a tar archive ({why})")]
+    NotTar { layer: String, why: &'static str },
     #[error("layer {layer}: entry {path:?}: unsupported tar entry type {kind:?}")]
     UnsupportedType { layer: String, path: String, kind: char },
     #[error("layer {layer}: entry {path:?}: {what}")]
     BadHeader { layer: String, path: String, what: String },
+    #[error("layer {layer}: entry {path:?}: the hard link links to itself")]
+    HardLinkToSelf { layer: String, path: String },
+    #[error(
+        "layer {layer}: entry {path:?}: hard link target {target:?} is a directory (a hard link \
+         must name a file)"
+    )]
+    HardLinkToDir { layer: String, path: String, target: String },
+    #[error(
+        "layer {layer}: entry {path:?}: hard link target {target:?}: no such file in the image \
+         (not earlier in this layer, nor in a layer below)"
+    )]
+    HardLinkMissing { layer: String, path: String, target: String },
+    #[error("layer {layer}: {source}")]
+    Limit { layer: String, source: crate::limits::LimitError },
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
+/// What a stream's first bytes say it is compressed with, if anything.
+fn compression_of(head: &[u8]) -> Option<&'static str> {
+    const MAGICS: &[(&[u8], &str)] =
+        &[(GZIP_MAGIC, "gzip"), (ZSTD_MAGIC, "zstd"), (b"\xfd7zXZ\0", "xz")];
+    // bzip2: `BZh`, the block size digit, then the block magic (π's digits), which no tar
+    // name starts with.
+    let bzip2 = head.len() >= 10
+        && head.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&head[3])
+        && &head[4..10] == b"1AY&SY";
+    if bzip2 {
+        return Some("bzip2");
+    }
+    MAGICS.iter().find(|(m, _)| head.starts_with(m)).map(|(_, name)| *name)
+}
+
+/// Why a tar stream's first block is not a tar header, if it is not. Nothing, or an all-zero
+/// block (the end of an empty archive), is a tar.
+fn not_a_tar_header(block: &[u8]) -> Option<&'static str> {
+    if block.is_empty() || block.iter().all(|&b| b == 0) {
+        return None;
+    }
+    if block.len() < 512 {
+        return Some("it is shorter than one 512-byte tar header");
+    }
+    let stored = std::str::from_utf8(&block[148..156])
+        .ok()
+        .map(|s| s.trim_matches(|c: char| c == ' ' || c == '\0'))
+        .and_then(|s| u32::from_str_radix(s, 8).ok());
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| if (148..156).contains(&i) { u32::from(b' ') } else { u32::from(b) })
+        .sum();
+    match stored {
+        None => Some("its first 512 bytes are not a tar header"),
+        Some(s) if s != sum => Some("its first 512 bytes are not a tar header: bad checksum"),
+        Some(_) => None,
+    }
+}
+
 /// Wraps a layer blob in the right decompressor. Magic bytes win over the media type: registries
-/// and old Docker manifests do not always say what they ship.
+/// and old Docker manifests do not always say what they ship. The first block of what comes out
+/// is checked: a layer compressed twice, with an unsupported algorithm, or that is no tar at all
+/// says so, instead of whatever the tar reader would trip on.
 pub fn decompress(
     id: &str,
     media_type: &str,
     reader: Box<dyn Read>,
 ) -> Result<Box<dyn Read>, LayerError> {
+    let read_err = |source| LayerError::Read { layer: id.to_string(), source };
     let mut buf = BufReader::with_capacity(64 * 1024, reader);
-    let head =
-        buf.fill_buf().map_err(|source| LayerError::Read { layer: id.to_string(), source })?;
-    if head.starts_with(GZIP_MAGIC) || (head.is_empty() && media_type.contains("gzip")) {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(buf)))
-    } else if head.starts_with(ZSTD_MAGIC) {
-        let dec = zstd::stream::read::Decoder::with_buffer(buf)
-            .map_err(|source| LayerError::Read { layer: id.to_string(), source })?;
-        Ok(Box::new(dec))
-    } else {
-        Ok(Box::new(buf))
+    let head = buf.fill_buf().map_err(read_err)?;
+    let (outer, mut stream): (Option<&'static str>, Box<dyn Read>) =
+        if head.starts_with(GZIP_MAGIC) || (head.is_empty() && media_type.contains("gzip")) {
+            (Some("gzip"), Box::new(flate2::read::MultiGzDecoder::new(buf)))
+        } else if head.starts_with(ZSTD_MAGIC) {
+            let dec = zstd::stream::read::Decoder::with_buffer(buf).map_err(read_err)?;
+            (Some("zstd"), Box::new(dec))
+        } else if let Some(what) = compression_of(head) {
+            return Err(LayerError::UnsupportedCompression { layer: id.to_string(), what });
+        } else {
+            (None, Box::new(buf))
+        };
+    let mut first = Vec::with_capacity(512);
+    (&mut stream).take(512).read_to_end(&mut first).map_err(read_err)?;
+    if let Some(inner) = compression_of(&first) {
+        return Err(match outer {
+            Some(outer) => LayerError::CompressedTwice { layer: id.to_string(), outer, inner },
+            None => LayerError::UnsupportedCompression { layer: id.to_string(), what: inner },
+        });
     }
+    if let Some(why) = not_a_tar_header(&first) {
+        return Err(LayerError::NotTar { layer: id.to_string(), why });
+    }
+    Ok(Box::new(io::Cursor::new(first).chain(stream)))
 }
 
 /// Cleans a path the way Go's `path.Clean` does, then makes it root-relative: a leading `/` is
 /// dropped (Docker extracts `/etc/x` as `etc/x`), `..` above a rooted path is dropped, and `..`
 /// above a relative path is an escape (`None`). `.` and the empty path become `""`.
 pub fn clean_path(name: &str) -> Option<String> {
+    // Most names are clean already: no copy of their components (deep paths have thousands).
+    let clean = !name.is_empty()
+        && !name.as_bytes().windows(2).any(|w| w == b"//")
+        && !name.starts_with('/')
+        && !name.ends_with('/')
+        && !name.split('/').any(|p| p == "." || p == "..");
+    if clean {
+        return Some(name.to_string());
+    }
     let rooted = name.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in name.split('/') {
@@ -279,10 +372,13 @@ fn convert<R: Read>(id: &str, te: &mut tar::Entry<'_, R>) -> Result<Option<Entry
         return Ok(None);
     }
     let link = match te.link_name_bytes() {
-        Some(l) => Some(
-            String::from_utf8(l.into_owned())
-                .map_err(|_| LayerError::NotUtf8 { layer: id.to_string(), path: shown.clone() })?,
-        ),
+        Some(l) => {
+            Some(String::from_utf8(l.into_owned()).map_err(|e| LayerError::LinkNotUtf8 {
+                layer: id.to_string(),
+                path: shown.clone(),
+                target: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            })?)
+        }
         None => None,
     };
     let device = |h: &tar::Header| -> Result<(u32, u32), LayerError> {
@@ -382,6 +478,9 @@ mod tests {
 
     #[test]
     fn clean_path_is_go_clean_made_relative() {
+        assert_eq!(clean_path("etc/passwd").as_deref(), Some("etc/passwd"));
+        assert_eq!(clean_path("a/./b").as_deref(), Some("a/b"));
+        assert_eq!(clean_path("a/b/").as_deref(), Some("a/b"));
         assert_eq!(clean_path("./etc/").as_deref(), Some("etc"));
         assert_eq!(clean_path("/etc//passwd").as_deref(), Some("etc/passwd"));
         assert_eq!(clean_path("a/../b").as_deref(), Some("b"));

@@ -11,6 +11,7 @@ use crate::files::{emit_files, FileItem};
 use crate::image::{emit_prefix, image_tar, Image, ImageError, RESOLVCONF_SYMLINK};
 use crate::kernel::{kernel_section, KernelOptions};
 use crate::layer::LayerError;
+use crate::limits::{limit_of, Bounded, LimitError, Limits};
 use std::collections::HashMap;
 use std::io::{self, Read};
 
@@ -18,12 +19,18 @@ use std::io::{self, Read};
 pub enum TreeError {
     #[error("{location} {image}: {source}")]
     Layer { location: String, image: String, source: Box<LayerError> },
-    #[error("{location} {image}: writing entry {path:?}: {source}")]
-    Sink { location: String, image: String, path: String, source: io::Error },
+    #[error(
+        "{location} {image}: {}writing entry {}: {source}",
+        crate::image::in_layer(layer),
+        crate::limits::shown(path)
+    )]
+    Sink { location: String, image: String, layer: Option<String>, path: String, source: io::Error },
     #[error("{location} {image}: {message}")]
     Image { location: String, image: String, message: String },
     #[error("{location}: {message}")]
     Files { location: String, message: String },
+    #[error("{location}: writing {}: {source}", crate::limits::shown(path))]
+    FilesSink { location: String, path: String, source: io::Error },
 }
 
 impl TreeError {
@@ -33,8 +40,24 @@ impl TreeError {
             ImageError::Layer(source) => {
                 TreeError::Layer { location, image, source: Box::new(source) }
             }
-            ImageError::Sink { path, source } => TreeError::Sink { location, image, path, source },
+            ImageError::Sink { layer, path, source } => {
+                TreeError::Sink { location, image, layer, path, source }
+            }
             ImageError::Other(message) => TreeError::Image { location, image, message },
+        }
+    }
+
+    /// The [`Limits`] bound this error is about, if it is one (the caller tells how to raise it).
+    pub fn limit(&self) -> Option<&LimitError> {
+        match self {
+            TreeError::Layer { source, .. } => match source.as_ref() {
+                LayerError::Limit { source, .. } => Some(source),
+                _ => None,
+            },
+            TreeError::Sink { source, .. } | TreeError::FilesSink { source, .. } => {
+                limit_of(source)
+            }
+            _ => None,
         }
     }
 }
@@ -95,10 +118,11 @@ impl std::fmt::Debug for Bundle<'_> {
 const APK_DB: &str = "lib/apk/db/installed";
 const DOCKERFILE: &str = "\nFROM scratch\n\nCOPY . ./\n\nENTRYPOINT [\"/bin/rc.init\"]\n";
 
-/// Writes the image tree section by section into a sink.
+/// Writes the image tree section by section into a sink, within its [`Limits`].
 #[derive(Debug)]
 pub struct TreeWriter<S: EntrySink> {
-    sink: S,
+    sink: Bounded<S>,
+    limits: Limits,
     /// image reference → where its root was first extracted (de-duplication, §3.2).
     extracted: HashMap<String, String>,
     apk_dbs: Vec<Vec<u8>>,
@@ -108,18 +132,31 @@ fn sink_emit<S: EntrySink>(
     sink: &mut S,
 ) -> impl FnMut(&Entry, &mut dyn Read) -> Result<(), ImageError> + '_ {
     move |entry, data| {
-        sink.add(entry, data)
-            .map_err(|source| ImageError::Sink { path: entry.path.clone(), source })
+        sink.add(entry, data).map_err(|source| ImageError::Sink {
+            layer: None,
+            path: entry.path.clone(),
+            source,
+        })
     }
 }
 
 impl<S: EntrySink> TreeWriter<S> {
+    /// A writer within the default [`Limits`].
     pub fn new(sink: S) -> Self {
-        TreeWriter { sink, extracted: HashMap::new(), apk_dbs: Vec::new() }
+        Self::with_limits(sink, Limits::default())
+    }
+
+    pub fn with_limits(sink: S, limits: Limits) -> Self {
+        TreeWriter {
+            sink: Bounded { inner: sink, max: limits.max_tree_bytes, total: 0 },
+            limits,
+            extracted: HashMap::new(),
+            apk_dbs: Vec::new(),
+        }
     }
 
     pub fn into_sink(self) -> S {
-        self.sink
+        self.sink.inner
     }
 
     /// The kernel section: `boot`, `boot/cmdline`, `boot/kernel`, the kernel tar's entries,
@@ -127,7 +164,7 @@ impl<S: EntrySink> TreeWriter<S> {
     pub fn kernel(&mut self, image: Image, opts: &KernelOptions) -> Result<(), TreeError> {
         let reference = image.reference.clone();
         let mut emit = sink_emit(&mut self.sink);
-        kernel_section(image, opts, &mut emit)
+        kernel_section(image, opts, self.limits.expansion, &mut emit)
             .map_err(|e| TreeError::from_image("kernel", &reference, e))
     }
 
@@ -149,9 +186,10 @@ impl<S: EntrySink> TreeWriter<S> {
             } else {
                 sink.add(entry, data)
             };
-            res.map_err(|source| ImageError::Sink { path: entry.path.clone(), source })
+            res.map_err(|source| ImageError::Sink { layer: None, path: entry.path.clone(), source })
         };
-        image_tar(&location, Some(image), "", Some(RESOLVCONF_SYMLINK), &mut emit)
+        let expansion = self.limits.expansion;
+        image_tar(&location, Some(image), "", Some(RESOLVCONF_SYMLINK), expansion, &mut emit)
             .map_err(|e| TreeError::from_image(&location, &reference, e))
     }
 
@@ -173,6 +211,7 @@ impl<S: EntrySink> TreeWriter<S> {
         self.sink.add(&entry, &mut &data[..]).map_err(|source| TreeError::Sink {
             location: "init".into(),
             image: "LINUXKIT.apkinit".into(),
+            layer: None,
             path: APK_DB.into(),
             source,
         })
@@ -189,6 +228,7 @@ impl<S: EntrySink> TreeWriter<S> {
         let location = format!("volume[{index}]");
         let reference = image.as_ref().map_or("empty".to_string(), |i| i.reference.clone());
         let base = format!("containers/volumes/{name}");
+        let expansion = self.limits.expansion;
         let mut emit = sink_emit(&mut self.sink);
         let res = (|| {
             image_tar(
@@ -196,6 +236,7 @@ impl<S: EntrySink> TreeWriter<S> {
                 image,
                 &format!("{base}/lower/"),
                 Some(RESOLVCONF_SYMLINK),
+                expansion,
                 &mut emit,
             )?;
             emit_volume_dirs(&base, &location, &mut emit)
@@ -245,13 +286,15 @@ impl<S: EntrySink> TreeWriter<S> {
         let prefix = b.section.bundle_path(b.index, b.name);
         let root_dir = if b.readonly { "rootfs" } else { "lower" };
         let previous = self.extracted.get(&reference).cloned();
+        let expansion = self.limits.expansion;
         let mut emit = sink_emit(&mut self.sink);
         let origin = |e: Entry| e.with_origin(&reference, &location);
         let res = (|| -> Result<String, ImageError> {
             let root = match &previous {
                 None => {
                     let root = format!("{prefix}/{root_dir}");
-                    image_tar(&location, Some(b.image), &format!("{root}/"), None, &mut emit)?;
+                    let root_slash = format!("{root}/");
+                    image_tar(&location, Some(b.image), &root_slash, None, expansion, &mut emit)?;
                     root
                 }
                 Some(root) => {
@@ -304,6 +347,7 @@ impl<S: EntrySink> TreeWriter<S> {
         self.sink.add(&e, &mut DOCKERFILE.as_bytes()).map_err(|source| TreeError::Sink {
             location: "docker".into(),
             image: "Dockerfile".into(),
+            layer: None,
             path: "Dockerfile".into(),
             source,
         })
@@ -350,7 +394,11 @@ impl<S: EntrySink> TreeWriter<S> {
                 } else {
                     sink.add(entry, data)
                 };
-                res.map_err(|source| ImageError::Sink { path: entry.path.clone(), source })
+                res.map_err(|source| ImageError::Sink {
+                    layer: None,
+                    path: entry.path.clone(),
+                    source,
+                })
             },
         )
         .map_err(|e| TreeError::from_image(location, source, e))?;

@@ -24,7 +24,8 @@ fn flat(layers: Vec<Vec<u8>>) -> Result<Collect, LayerError> {
     let mut c = Collect::default();
     flatten(
         layers.into_iter().enumerate().map(|(i, b)| layer(i, b)).collect(),
-        |e: Entry, d: &mut dyn std::io::Read| {
+        None,
+        |_: &str, e: Entry, d: &mut dyn std::io::Read| {
             c.add(&e, d).map_err(|source| LayerError::Read { layer: "sink".into(), source })
         },
     )?;
@@ -55,6 +56,18 @@ fn flatten_topmost_first_whiteouts_and_opaque_dirs() {
     let c = flat(vec![gzip(&bottom), zstd(&top)]).unwrap();
     assert_eq!(c.paths(), vec!["etc/a", "opt", "opt/kept", "etc", "bin"]);
     assert_eq!(c.get("etc/a").unwrap().1, b"new a");
+}
+
+/// flatten starts each lookup at the directory of the entry before: an opaque marker of an upper
+/// layer, on a directory that layer never named, still hides the lower layer's contents even
+/// right after the lower layer named that directory.
+#[test]
+fn flatten_opaque_marker_without_its_directory_entry() {
+    let bottom =
+        tar_layer(&[dir("opt"), file("opt/gone", b"g"), dir("opt/sub"), file("opt/sub/x", b"x")]);
+    let top = tar_layer(&[opaque("opt"), file("keep", b"k")]);
+    let c = flat(vec![bottom, top]).unwrap();
+    assert_eq!(c.paths(), vec!["keep", "opt"]);
 }
 
 #[test]

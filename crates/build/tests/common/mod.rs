@@ -31,6 +31,7 @@ pub fn try_build(
         store,
         pull: PullOptions::default(),
         decompress_kernel: false,
+        limits: Default::default(),
         compression: InitrdCompression::Zstd,
         input_tar: None,
         sbom: Default::default(),

@@ -185,6 +185,16 @@ pub struct BuildArgs {
     /// LinuxKit's behaviour, or `deny-label`, an error naming the container, grant and image.
     #[arg(long, value_enum, default_value = "allow", value_name = "POLICY")]
     pub privileges: PrivilegePolicy,
+    /// The most file data the image tree may hold, as for --size (K, M, G or T; MiB when no
+    /// suffix). A layer whose entries take the tree past it is an error naming the image and the
+    /// layer. `none` (or 0) lifts the limit. [default: 64G]
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Refuse a layer that decompresses to more than RATIO times its compressed size once past
+    /// 1 GiB (a decompression bomb: 20 MB of gzip can hold 20 GiB of zeros). `none` (or 0) turns
+    /// the check off. [default: 100]
+    #[arg(long, value_name = "RATIO")]
+    pub max_expansion: Option<String>,
     /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -222,6 +232,8 @@ pub struct BuildPlan {
     /// `--size`, MiB; `None`: the formats' default (1 GiB, or whole GiB when more is needed).
     pub size_mib: Option<u64>,
     pub privileges: PrivilegePolicy,
+    /// `--max-size` and `--max-expansion`.
+    pub limits: baleen_build::limits::Limits,
 }
 
 impl BuildPlan {
@@ -281,10 +293,35 @@ impl BuildPlan {
             sbom: !a.no_sbom,
             sbom_output: a.sbom_output.clone(),
             sbom_current_time: a.sbom_current_time,
-            size_mib: a.size.as_deref().map(parse_size_mib).transpose()?,
+            size_mib: a.size.as_deref().map(|s| parse_size_mib("--size", s)).transpose()?,
             privileges: a.privileges,
+            limits: limits(a)?,
         })
     }
+}
+
+/// `--max-size` and `--max-expansion` over the defaults; `none` or 0 lifts either.
+fn limits(a: &BuildArgs) -> Result<baleen_build::limits::Limits, UsageError> {
+    let lifted = |s: &str| s == "none" || s == "0";
+    let mut limits = baleen_build::limits::Limits::default();
+    if let Some(s) = a.max_size.as_deref() {
+        limits.max_tree_bytes =
+            if lifted(s) { None } else { Some(parse_size_bytes("--max-size", s)?) };
+    }
+    if let Some(s) = a.max_expansion.as_deref() {
+        limits.expansion = if lifted(s) {
+            None
+        } else {
+            let ratio = s.parse().map_err(|_| {
+                UsageError(format!("--max-expansion `{s}`: expected a whole number or `none`"))
+            })?;
+            Some(baleen_build::limits::Expansion {
+                ratio,
+                floor: baleen_build::limits::EXPANSION_FLOOR,
+            })
+        };
+    }
+    Ok(limits)
 }
 
 /// `path/to/sshd.yml` → `sshd`; stdin → `moby` (LinuxKit's default).
@@ -299,10 +336,17 @@ fn default_name(file: &str) -> String {
     }
 }
 
-/// `1024M`, `1G`, `512` (MiB) → MiB.
-fn parse_size_mib(s: &str) -> Result<u64, UsageError> {
+/// [`parse_size_mib`] in bytes.
+fn parse_size_bytes(flag: &str, s: &str) -> Result<u64, UsageError> {
+    parse_size_mib(flag, s)?
+        .checked_mul(1 << 20)
+        .ok_or_else(|| UsageError(format!("{flag} `{s}`: too large")))
+}
+
+/// `1024M`, `1G`, `512` (MiB) → MiB; `flag` names the flag in the error.
+fn parse_size_mib(flag: &str, s: &str) -> Result<u64, UsageError> {
     let bad =
-        || UsageError(format!("--size `{s}`: expected a number with optional K, M, G or T suffix"));
+        || UsageError(format!("{flag} `{s}`: expected a number with optional K, M, G or T suffix"));
     let (num, mult_kib) = match s.chars().last().map(|c| c.to_ascii_uppercase()) {
         Some('K') => (&s[..s.len() - 1], 1u64),
         Some('M') => (&s[..s.len() - 1], 1 << 10),
@@ -496,5 +540,21 @@ mod tests {
         assert!(plan(&["a.yml", "--o", "x", "-f", "iso-bios"]).is_err());
         assert!(plan(&["a.yml", "--size", "big"]).is_err());
         assert_eq!(plan(&["a.yml", "--size", "2G"]).unwrap().size_mib, Some(2048));
+    }
+
+    #[test]
+    fn max_size_and_max_expansion_set_or_lift_the_limits() {
+        use baleen_build::limits::{Expansion, Limits, EXPANSION_FLOOR};
+        assert_eq!(plan(&["a.yml"]).unwrap().limits, Limits::default());
+        let p = plan(&["a.yml", "--max-size", "2G", "--max-expansion", "500"]).unwrap();
+        assert_eq!(p.limits.max_tree_bytes, Some(2 << 30));
+        assert_eq!(p.limits.expansion, Some(Expansion { ratio: 500, floor: EXPANSION_FLOOR }));
+        let p = plan(&["a.yml", "--max-size", "none", "--max-expansion", "0"]).unwrap();
+        assert_eq!(p.limits, Limits::NONE);
+        assert_eq!(plan(&["a.yml", "--max-size", "0"]).unwrap().limits.max_tree_bytes, None);
+        let err = plan(&["a.yml", "--max-expansion", "lots"]).unwrap_err().to_string();
+        assert!(err.contains("--max-expansion `lots`"), "{err}");
+        let err = plan(&["a.yml", "--max-size", "1X"]).unwrap_err().to_string();
+        assert!(err.contains("--max-size `1X`"), "{err}");
     }
 }

@@ -50,6 +50,7 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
         decompress_kernel: plan.decompress_kernel,
         input_tar: plan.input_tar.clone(),
         size: plan.size_mib.map(|m| m << 20),
+        limits: plan.limits,
         sbom: baleen_build::SbomOptions {
             enabled: plan.sbom,
             path: plan.sbom_output.as_ref().map(|p| p.to_string_lossy().into_owned()),
@@ -60,9 +61,46 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
             Compress::Zstd => InitrdCompression::Zstd,
         },
     };
+    let _cleanup = CleanupOnSignal::install()?;
     let written = baleen_build::build(&request).context("build failed")?;
     for path in written {
         println!("{}", path.display());
     }
     Ok(crate::exit::OK)
+}
+
+/// While a build runs, SIGINT and SIGTERM remove its `.partial` outputs before the process dies
+/// of the signal (the default action would leave them in the output directory). Dropping it
+/// restores the default.
+struct CleanupOnSignal {
+    handle: signal_hook::iterator::Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CleanupOnSignal {
+    fn install() -> anyhow::Result<Self> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+            .context("installing the SIGINT/SIGTERM handler")?;
+        let handle = signals.handle();
+        let thread = std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let removed = baleen_build::output::abandon_all();
+                eprintln!("baleen: interrupted; removed {} partial output(s)", removed.len());
+                // Die of the signal, as without the handler: the caller sees how it ended.
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+                std::process::exit(128 + signal);
+            }
+        });
+        Ok(CleanupOnSignal { handle, thread: Some(thread) })
+    }
+}
+
+impl Drop for CleanupOnSignal {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
