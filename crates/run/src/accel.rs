@@ -34,13 +34,15 @@ pub enum AccelError {
 pub struct Resolved {
     pub accel: Accel,
     pub notice: Option<String>,
+    /// The verdict came from the cache: the notice was printed when the probe ran.
+    pub cached: bool,
 }
 
 /// Resolves `--accel` for a guest of `arch`. `cache_dir` holds the probe's verdict (and its
 /// scratch disk); without one the probe runs every time.
 pub fn resolve(choice: AccelChoice, arch: Arch, cache_dir: &Path) -> Result<Resolved, AccelError> {
     let host = Arch::host();
-    let tcg = |notice: Option<String>| Ok(Resolved { accel: Accel::Tcg, notice });
+    let tcg = |notice: Option<String>| Ok(Resolved { accel: Accel::Tcg, notice, cached: false });
     match choice {
         AccelChoice::Tcg => tcg(None),
         AccelChoice::Kvm => {
@@ -52,7 +54,7 @@ pub fn resolve(choice: AccelChoice, arch: Arch, cache_dir: &Path) -> Result<Reso
                 .write(true)
                 .open("/dev/kvm")
                 .map_err(AccelError::NoKvm)?;
-            Ok(Resolved { accel: Accel::Kvm, notice: None })
+            Ok(Resolved { accel: Accel::Kvm, notice: None, cached: false })
         }
         AccelChoice::Auto => {
             if arch != host {
@@ -64,11 +66,12 @@ pub fn resolve(choice: AccelChoice, arch: Arch, cache_dir: &Path) -> Result<Reso
             }
             if arch != Arch::X86_64 {
                 // The probe payload is x86 code; trust KVM elsewhere.
-                return Ok(Resolved { accel: Accel::Kvm, notice: None });
+                return Ok(Resolved { accel: Accel::Kvm, notice: None, cached: false });
             }
             let key = cache_key(arch);
             if let Some(cached) = read_cache(cache_dir, &key, now_secs()) {
-                return Ok(from_verdict(cached));
+                // Said once, when the probe ran: a cached verdict's notice is for -v only.
+                return Ok(Resolved { cached: true, ..from_verdict(cached) });
             }
             let verdict = match probe(arch.qemu_binary(), cache_dir, Accel::Kvm, PROBE_BUDGET) {
                 Ok(()) => Verdict::Works,
@@ -88,9 +91,10 @@ enum Verdict {
 
 fn from_verdict(v: Verdict) -> Resolved {
     match v {
-        Verdict::Works => Resolved { accel: Accel::Kvm, notice: None },
+        Verdict::Works => Resolved { accel: Accel::Kvm, notice: None, cached: false },
         Verdict::Unusable(why) => Resolved {
             accel: Accel::Tcg,
+            cached: false,
             notice: Some(format!(
                 "note: KVM is not usable here ({why}); using TCG emulation (slower). \
                  --accel tcg skips this check"
@@ -292,7 +296,7 @@ mod tests {
     fn tcg_is_chosen_without_touching_kvm() {
         let dir = tempfile::tempdir().unwrap();
         let r = resolve(AccelChoice::Tcg, Arch::X86_64, dir.path()).unwrap();
-        assert_eq!(r, Resolved { accel: Accel::Tcg, notice: None });
+        assert_eq!(r, Resolved { accel: Accel::Tcg, notice: None, cached: false });
         assert!(!dir.path().join(CACHE_FILE).exists());
     }
 

@@ -109,6 +109,8 @@ pub struct ConsoleWatch {
     pub failed_onboot: Vec<(String, String)>,
     /// The kernel's `Kernel panic - not syncing: …` line.
     pub panic: Option<String>,
+    /// The firmware's line saying it found nothing to boot (SeaBIOS, OVMF).
+    pub no_boot_device: Option<String>,
     /// The head of a line that a kernel message cut (everything before its printk stamp), until
     /// the next line that is not the kernel's brings the rest.
     split: Option<Split>,
@@ -134,6 +136,11 @@ impl ConsoleWatch {
         if let Some(pos) = line.find("Kernel panic - not syncing") {
             if self.panic.is_none() {
                 self.panic = Some(line[pos..].trim_end().to_owned());
+            }
+        }
+        if self.no_boot_device.is_none() {
+            if let Some(pos) = NO_BOOT_DEVICE.iter().find_map(|m| line.find(m)) {
+                self.no_boot_device = Some(line[pos..].trim_end().to_owned());
             }
         }
         let text = line.trim_end_matches(['\r', '\n']);
@@ -296,6 +303,10 @@ pub struct Verdict {
     pub message: Option<String>,
 }
 
+/// What firmware prints when nothing it was given boots: SeaBIOS, then OVMF's boot manager.
+/// Seeing one, the VM would only sit there (SeaBIOS retries every minute) until the timeout.
+const NO_BOOT_DEVICE: [&str; 2] = ["No bootable device", "No bootable option or device was found"];
+
 /// Exit status when `--timeout` killed the VM (as timeout(1)).
 pub const EXIT_TIMEOUT: i32 = 124;
 /// Exit status when the user interrupted the run (128 + SIGINT).
@@ -315,6 +326,8 @@ pub enum QemuEnd {
     /// Stopped by baleen after the console showed a kernel panic (a kernel without `panic=N`
     /// would otherwise sit there until the timeout).
     KernelPanicked,
+    /// Stopped by baleen after the firmware said it found nothing to boot.
+    NoBootDevice,
 }
 
 /// Maps qemu's end and the console to baleen's exit status, per the init↔run protocol:
@@ -348,6 +361,14 @@ pub fn verdict(end: QemuEnd, watch: &ConsoleWatch) -> Verdict {
             message: Some(format!(
                 "the guest kernel panicked: {}; baleen stopped the VM",
                 watch.panic.as_deref().unwrap_or("Kernel panic")
+            )),
+        },
+        QemuEnd::NoBootDevice => Verdict {
+            code: 1,
+            message: Some(format!(
+                "the firmware found nothing to boot ({:?}); baleen stopped the VM — is PATH a \
+                 bootable output of `baleen build`?",
+                watch.no_boot_device.as_deref().unwrap_or("No bootable device")
             )),
         },
         QemuEnd::Signalled(sig) => {
@@ -601,6 +622,23 @@ rted\r\n\
         assert_eq!(v.code, 1);
         assert!(v.message.unwrap().contains("Attempted to kill init"));
         assert_eq!(verdict(QemuEnd::Signalled(9), &ConsoleWatch::default()).code, 137);
+    }
+
+    /// SeaBIOS's and OVMF's "nothing to boot" lines are noticed, and the stop they lead to
+    /// is a failure that says so, not a timeout.
+    #[test]
+    fn the_firmware_finding_nothing_to_boot_is_a_failure() {
+        for line in [
+            "No bootable device.  Retrying in 60 seconds.\r",
+            "BdsDxe: No bootable option or device was found.",
+        ] {
+            let w = watch(&[line]);
+            assert!(w.no_boot_device.is_some(), "{line}");
+            let v = verdict(QemuEnd::NoBootDevice, &w);
+            assert_eq!(v.code, 1);
+            assert!(v.message.unwrap().contains("found nothing to boot"), "{line}");
+        }
+        assert!(watch(&["[ 1.0] baleen: init started"]).no_boot_device.is_none());
     }
 
     #[test]

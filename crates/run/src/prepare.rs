@@ -84,6 +84,19 @@ pub enum PrepareError {
          ISO, a disk image or a UKI)"
     )]
     NotFound { path: PathBuf },
+    #[error(
+        "{path} is a directory: baleen run takes what `baleen build` wrote in one — a prefix such \
+         as out/minimal (for out/minimal-kernel and out/minimal-initrd.img), an ISO, a disk \
+         image or a UKI"
+    )]
+    IsDirectory { path: PathBuf },
+    #[error("reading {path} to see what it is")]
+    Sniff { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{path} is not something qemu can boot: not an ISO 9660 image, a disk image (MBR or GPT, \
+         qcow2, VHD, VMDK) or a UKI, nor a kernel+initrd prefix ({what}){hint}"
+    )]
+    NotBootable { path: PathBuf, what: String, hint: &'static str },
     #[error("{kernel} exists but {missing} does not (a kernel+initrd boot needs both)")]
     MissingPart { kernel: PathBuf, missing: PathBuf },
     #[error("reading the kernel command line {path}")]
@@ -118,7 +131,10 @@ pub enum PrepareError {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub plan: QemuPlan,
+    /// To print.
     pub notices: Vec<String>,
+    /// Said before (a cached KVM verdict's fallback): for `-v` only.
+    pub quiet_notices: Vec<String>,
 }
 
 /// What PATH names, before any file is created.
@@ -197,33 +213,129 @@ pub fn detect(path: &Path, kind: Option<BootKind>) -> Result<Detected, PrepareEr
             prefix,
         });
     }
+    if path.is_dir() {
+        return Err(PrepareError::IsDirectory { path: path.to_owned() });
+    }
     if !path.is_file() {
         return Err(PrepareError::NotFound { path: path.to_owned() });
     }
+    // What the bytes say: an explicit --iso/--uefi-style kind is the user's word, otherwise a
+    // file that is no bootable image (a YAML file, a log) is refused before qemu sits at
+    // "No bootable device".
+    let content = match kind {
+        Some(_) => None,
+        None => Some(sniff(path)?),
+    };
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
     let stem = path.with_extension("");
     // LinuxKit's EFI names: `B-efi.img`, `B-efi.qcow2`, `B-efi.iso`, `B-efi-initrd.iso`.
     let stem_text = stem.to_string_lossy();
     let named_efi = stem_text.ends_with("-efi") || stem_text.ends_with("-efi-initrd");
-    let kind = kind.unwrap_or(match ext.as_deref() {
-        Some("iso") => BootKind::Iso,
-        Some("efi") => BootKind::Uki,
+    let kind = kind.unwrap_or(match (ext.as_deref(), content) {
+        (_, Some(Content::Iso)) | (Some("iso"), _) => BootKind::Iso,
+        (_, Some(Content::Uki)) | (Some("efi"), _) => BootKind::Uki,
         _ => BootKind::Disk,
     });
     let (boot, needs_uefi) = match kind {
         BootKind::Iso => (BootSource::Iso(path.to_owned()), named_efi),
         BootKind::Uki => (BootSource::Uki(path.to_owned()), true),
         _ => {
-            let format = match ext.as_deref() {
-                Some("qcow2") => "qcow2",
-                Some("vhd") => "vpc",
-                Some("vmdk") => "vmdk",
+            let format = match (content, ext.as_deref()) {
+                (Some(Content::Qcow2), _) | (None, Some("qcow2")) => "qcow2",
+                (Some(Content::Vhd), _) | (None, Some("vhd")) => "vpc",
+                (Some(Content::Vmdk), _) | (None, Some("vmdk")) => "vmdk",
                 _ => "raw",
             };
             (BootSource::Disk { path: path.to_owned(), format: format.into() }, named_efi)
         }
     };
     Ok(Detected { boot, needs_uefi, prefix: stem })
+}
+
+/// The accelerator's notice goes to the user once, when the probe ran; a cached verdict's is
+/// for `-v` (it printed on every run).
+fn split_notices(resolved: accel::Resolved) -> (Vec<String>, Vec<String>) {
+    match (resolved.notice, resolved.cached) {
+        (Some(n), false) => (vec![n], Vec::new()),
+        (Some(n), true) => (Vec::new(), vec![n]),
+        (None, _) => (Vec::new(), Vec::new()),
+    }
+}
+
+/// What the first bytes of an image file say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Content {
+    Iso,
+    Uki,
+    Qcow2,
+    Vhd,
+    Vmdk,
+    /// An MBR boot signature (raw disks, GPT's protective MBR).
+    RawDisk,
+}
+
+/// Reads the magic numbers of `path`: ISO 9660's `CD001` at 32769 (before the MBR signature a
+/// hybrid ISO also has), qcow2's `QFI\xfb`, VMDK's `KDMV` or descriptor, VHD's `conectix`
+/// (first sector for dynamic, last for fixed), a PE (`MZ` … `PE\0\0`: a UKI), an MBR's
+/// `55 AA`. A kernel alone (ELF, bzImage's `HdrS`) and anything else are refused, saying what
+/// the file looks like.
+fn sniff(path: &Path) -> Result<Content, PrepareError> {
+    use std::io::{Seek, SeekFrom};
+    let err = |source| PrepareError::Sniff { path: path.to_owned(), source };
+    let mut f = std::fs::File::open(path).map_err(err)?;
+    let len = f.metadata().map_err(err)?.len();
+    let mut head = Vec::with_capacity(34 * 1024);
+    (&mut f).take(34 * 1024).read_to_end(&mut head).map_err(err)?;
+    let at = |off: usize, magic: &[u8]| head.get(off..off + magic.len()) == Some(magic);
+    let le32 =
+        |off: usize| head.get(off..off + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let content = if at(32769, b"CD001") {
+        Some(Content::Iso)
+    } else if at(0, b"QFI\xfb") {
+        Some(Content::Qcow2)
+    } else if at(0, b"KDMV") || at(0, b"# Disk DescriptorFile") {
+        Some(Content::Vmdk)
+    } else if at(0, b"conectix") {
+        Some(Content::Vhd)
+    } else if at(0, b"MZ")
+        && le32(0x3c).and_then(|o| usize::try_from(o).ok()).is_some_and(|o| at(o, b"PE\0\0"))
+    {
+        Some(Content::Uki)
+    } else if at(0, b"\x7fELF") || at(0x202, b"HdrS") {
+        let what = "it is a kernel by itself".to_owned();
+        let hint = "; boot the prefix `baleen build` wrote beside it: PREFIX for \
+                    PREFIX-kernel, PREFIX-initrd.img and PREFIX-cmdline";
+        return Err(PrepareError::NotBootable { path: path.to_owned(), what, hint });
+    } else if at(510, &[0x55, 0xaa]) {
+        Some(Content::RawDisk)
+    } else {
+        None
+    };
+    if let Some(c) = content {
+        return Ok(c);
+    }
+    if len >= 512 {
+        let mut footer = [0u8; 8];
+        f.seek(SeekFrom::Start(len - 512)).map_err(err)?;
+        f.read_exact(&mut footer).map_err(err)?;
+        if &footer == b"conectix" {
+            return Ok(Content::Vhd);
+        }
+    }
+    let shown: String =
+        head.iter().take(16).flat_map(|b| std::ascii::escape_default(*b)).map(char::from).collect();
+    let what = if head.is_empty() {
+        "it is empty".to_owned()
+    } else {
+        format!("it starts with \"{shown}\"")
+    };
+    let text = !head.is_empty() && head.iter().take(4096).all(|b| b.is_ascii() && *b != 0);
+    let hint = if text {
+        "; a YAML file is built first: `baleen build FILE.yml`, then `baleen run NAME`"
+    } else {
+        ""
+    };
+    Err(PrepareError::NotBootable { path: path.to_owned(), what, hint })
 }
 
 /// Prepares the state directory and everything in it, and returns the plan.
@@ -289,7 +401,8 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
         gui: opts.gui,
         devices: opts.devices.clone(),
     };
-    Ok(Prepared { plan, notices: resolved.notice.into_iter().collect() })
+    let (notices, quiet_notices) = split_notices(resolved);
+    Ok(Prepared { plan, notices, quiet_notices })
 }
 
 /// `$XDG_CACHE_HOME/baleen`, `~/.cache/baleen`, or the state dir when neither is known.

@@ -80,6 +80,67 @@ fn erofs_and_kernel_iso_prefixes_take_the_stage1_initrd() {
     );
 }
 
+/// A file with the magic numbers its name promises (a raw disk: an MBR signature).
+fn image(p: &Path) {
+    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+    let mut b = vec![0u8; 34 * 1024];
+    match name.rsplit('.').next().unwrap() {
+        "iso" => b[32769..32774].copy_from_slice(b"CD001"),
+        "efi" => {
+            b[..2].copy_from_slice(b"MZ");
+            b[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+            b[0x80..0x84].copy_from_slice(b"PE\0\0");
+        }
+        "qcow2" => b[..4].copy_from_slice(b"QFI\xfb"),
+        "vhd" => b[..8].copy_from_slice(b"conectix"),
+        "vmdk" => b[..4].copy_from_slice(b"KDMV"),
+        _ => b[510..512].copy_from_slice(&[0x55, 0xaa]),
+    }
+    std::fs::write(p, b).unwrap();
+}
+
+/// `baleen run ok.yml` booted the YAML as a raw disk and sat at "No bootable device": now a
+/// file that is no image, a bare kernel and a directory are refused with what they are.
+#[test]
+fn what_is_not_bootable_is_refused_by_its_content() {
+    let d = tempfile::tempdir().unwrap();
+    let yml = d.path().join("ok.yml");
+    std::fs::write(&yml, "kernel:\n  image: linuxkit/kernel:6.6\n").unwrap();
+    let e = detect(&yml, None).unwrap_err().to_string();
+    assert!(e.contains("is not something qemu can boot") && e.contains("baleen build"), "{e}");
+    assert!(e.contains("starts with \"kernel:\\n  image:\""), "{e}");
+    let empty = d.path().join("empty.img");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(detect(&empty, None).unwrap_err().to_string().contains("it is empty"));
+    let bz = d.path().join("vmlinuz");
+    let mut b = vec![0u8; 4096];
+    b[0x202..0x206].copy_from_slice(b"HdrS");
+    b[510..512].copy_from_slice(&[0x55, 0xaa]); // a bzImage has the boot signature too
+    std::fs::write(&bz, b).unwrap();
+    let e = detect(&bz, None).unwrap_err().to_string();
+    assert!(e.contains("a kernel by itself") && e.contains("PREFIX-initrd.img"), "{e}");
+    let e = detect(d.path(), None).unwrap_err().to_string();
+    assert!(e.contains("is a directory"), "{e}");
+    // Content wins over a name that says nothing: a qcow2 called .img, an ISO called .bin.
+    let q = d.path().join("disk.img");
+    let mut b = vec![0u8; 1024];
+    b[..4].copy_from_slice(b"QFI\xfb");
+    std::fs::write(&q, b).unwrap();
+    let got = detect(&q, None).unwrap().boot;
+    assert!(matches!(&got, BootSource::Disk { format, .. } if format == "qcow2"), "{got:?}");
+    let iso = d.path().join("cd.bin");
+    image(&d.path().join("x.iso"));
+    std::fs::rename(d.path().join("x.iso"), &iso).unwrap();
+    assert!(matches!(detect(&iso, None).unwrap().boot, BootSource::Iso(_)));
+    // A fixed VHD: a raw disk with the footer at its end.
+    let vhd = d.path().join("fixed.disk");
+    let mut b = vec![0u8; 4096];
+    b[4096 - 512..4096 - 504].copy_from_slice(b"conectix");
+    std::fs::write(&vhd, b).unwrap();
+    let got = detect(&vhd, None).unwrap().boot;
+    assert!(matches!(&got, BootSource::Disk { format, .. } if format == "vpc"), "{got:?}");
+}
+
 #[test]
 fn file_types_by_name() {
     let d = tempfile::tempdir().unwrap();
@@ -102,7 +163,7 @@ fn file_types_by_name() {
     ];
     for (name, is, uefi) in cases {
         let p = d.path().join(name);
-        touch(&p);
+        image(&p);
         let got = detect(&p, None).unwrap();
         assert!(is(&got.boot), "{name}: {:?}", got.boot);
         assert_eq!(got.needs_uefi, *uefi, "{name}");
@@ -231,4 +292,16 @@ fn debian_ovmf_is_found() {
             vars: Some(d.path().join("m-state/OVMF_VARS_4M.fd")),
         }
     );
+}
+
+/// "KVM is not usable" printed on every run: once per probe now, then only with -v.
+#[test]
+fn a_cached_kvm_verdict_is_not_repeated() {
+    let r = |cached| crate::accel::Resolved {
+        accel: Accel::Tcg,
+        notice: Some("note: KVM is not usable here".into()),
+        cached,
+    };
+    assert_eq!(split_notices(r(false)), (vec!["note: KVM is not usable here".into()], vec![]));
+    assert_eq!(split_notices(r(true)), (vec![], vec!["note: KVM is not usable here".into()]));
 }

@@ -388,6 +388,10 @@ impl Vm {
             if panic_seen.is_none() && self.watch_panicked() {
                 panic_seen = Some(Instant::now());
             }
+            if self.watch_found_no_boot_device() {
+                self.stop().map_err(wait_err)?;
+                break QemuEnd::NoBootDevice;
+            }
             // With `panic=N` the kernel reboots and -no-reboot ends qemu by itself; without it
             // the guest would sit there until the timeout.
             if panic_seen.is_some_and(|t| t.elapsed() >= PANIC_GRACE) {
@@ -414,6 +418,10 @@ impl Vm {
 
     fn watch_panicked(&self) -> bool {
         self.shared.state.lock().expect("console lock").watch.panic.is_some()
+    }
+
+    fn watch_found_no_boot_device(&self) -> bool {
+        self.shared.state.lock().expect("console lock").watch.no_boot_device.is_some()
     }
 
     /// Joins the reader (qemu has exited, so its stdout reaches EOF) and restores the terminal.

@@ -453,3 +453,23 @@ fn data_cdrom_and_extra_disk_are_visible_to_the_guest() {
     vm.wait_for("sda-sectors:32768", BOOT);
     assert_eq!(vm.wait_exit().verdict.code, 0);
 }
+
+/// Something the firmware cannot boot (here a file of text given as `--iso`): SeaBIOS says
+/// "No bootable device" and retries every minute; the run stops there with status 1 and says
+/// why, instead of sitting until `--timeout` (124).
+#[test]
+fn nothing_to_boot_stops_the_run_with_a_message() {
+    let dir = BootTest::scratch_dir("no-boot");
+    let junk = dir.join("notes.bin");
+    std::fs::write(&junk, "kernel:\n  image: linuxkit/kernel\n".repeat(2000)).unwrap();
+    let mut opts = test_options(junk, &dir);
+    opts.boot_kind = Some(baleen_run::BootKind::Iso);
+    let Some(vm) = BootTest::with_options("no-boot", opts, Duration::from_secs(300)) else {
+        return;
+    };
+    let out = vm.wait_exit();
+    assert_eq!(out.end, QemuEnd::NoBootDevice, "{:?}", out.verdict);
+    assert_eq!(out.verdict.code, 1);
+    let msg = out.verdict.message.unwrap();
+    assert!(msg.contains("found nothing to boot"), "{msg}");
+}

@@ -35,7 +35,8 @@ Exit status:
   0      the guest powered off cleanly (every onboot container exited 0)
   N      baleen-init reported `poweroff status N` (e.g. 1: an onboot container failed; its
          name is in the message), on the console or through isa-debug-exit (qemu's (N<<1)|1)
-  1      qemu could not start, or the guest kernel panicked
+  1      qemu could not start, the guest kernel panicked, or the firmware found nothing
+         to boot (a PATH that is no image is refused before qemu starts)
   124    --timeout expired; the VM was stopped
   130    interrupted (Ctrl-C); the VM was stopped
 
@@ -198,6 +199,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .with_context(|| format!("preparing to boot {}", path.display()))?;
     for notice in &prepared.notices {
         eprintln!("{notice}");
+    }
+    for notice in &prepared.quiet_notices {
+        tracing::info!("{notice}");
     }
     let plan = prepared.plan;
 
