@@ -159,7 +159,8 @@ pub fn write(
     match format {
         Format::RawBios => {
             let files = boot_files(boot, &mut slots)?;
-            let mut holes = crate::disk::Holes::new(&mut out);
+            let sparse = crate::output::is_regular(&out);
+            let mut holes = crate::disk::Holes::with_sparse(&mut out, sparse);
             write_bios_disk(&loader, files, &seed, None, &mut holes).map_err(DiskError::Bios)?;
             holes.finish().map_err(io_err("writing the raw disk"))?;
         }

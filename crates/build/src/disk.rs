@@ -183,7 +183,8 @@ pub fn write_sized(
             io::copy(&mut uki.reader()?, &mut out).map_err(io("copying the UKI"))?;
         }
         Format::RawEfi | Format::Aws => {
-            let mut holes = Holes::new(&mut out);
+            let sparse = crate::output::is_regular(&out);
+            let mut holes = Holes::with_sparse(&mut out, sparse);
             let size = match (format, size) {
                 (Format::Aws, Some(n)) => Size::Exact(n),
                 // LinuxKit's 1 GiB, or whole GiB for a system that needs more.
@@ -195,7 +196,8 @@ pub fn write_sized(
         }
         Format::Vhd => {
             // A fixed VHD is the raw disk and a footer: written as raw-efi is, no read-back.
-            let mut holes = Holes::new(&mut out);
+            let sparse = crate::output::is_regular(&out);
+            let mut holes = Holes::with_sparse(&mut out, sparse);
             let size = write_hybrid(uki, Size::Natural, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
             let footer = baleen_disk::vhd::fixed_vhd_footer(size, &uki.made().seed);
@@ -328,6 +330,8 @@ fn hybrid_layout(uki: &Uki, size: Size) -> Result<DiskLayout, DiskError> {
 pub(crate) struct Holes<W: Write + Seek> {
     inner: W,
     skipped: u64,
+    /// False for a device written in place: every zero is written.
+    sparse: bool,
 }
 
 impl<W: Write + Seek> Holes<W> {
@@ -335,7 +339,12 @@ impl<W: Write + Seek> Holes<W> {
     const MIN_HOLE: usize = 4096;
 
     pub(crate) fn new(inner: W) -> Self {
-        Holes { inner, skipped: 0 }
+        Holes { inner, skipped: 0, sparse: true }
+    }
+
+    /// Holes only when `sparse` ([`crate::output::is_regular`] for an output).
+    pub(crate) fn with_sparse(inner: W, sparse: bool) -> Self {
+        Holes { inner, skipped: 0, sparse }
     }
 
     pub(crate) fn finish(mut self) -> io::Result<()> {
@@ -349,7 +358,7 @@ impl<W: Write + Seek> Holes<W> {
 
 impl<W: Write + Seek> Write for Holes<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.len() >= Self::MIN_HOLE && baleen_formats::is_zero(buf) {
+        if self.sparse && buf.len() >= Self::MIN_HOLE && baleen_formats::is_zero(buf) {
             self.skipped += buf.len() as u64;
             return Ok(buf.len());
         }

@@ -71,10 +71,15 @@ struct Pending {
     dest: PathBuf,
     /// Renamed into place: nothing to remove.
     done: bool,
+    /// `dest` is a device, a FIFO…: written in place, never renamed over ([`Outputs::create`]).
+    direct: bool,
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
+        if self.direct {
+            return;
+        }
         let mut reg = registry();
         reg.paths.retain(|p| p != &self.path);
         if !self.done {
@@ -98,7 +103,18 @@ impl Outputs {
     /// Starts the output `dest`, returning a writer to its temporary file. Files are created
     /// with mode 0644 (LinuxKit's), whatever the umask. The first output in a directory removes
     /// the `.partial` files there that no live build holds.
+    ///
+    /// A `dest` that exists and is not a regular file (`/dev/null`, a block device, a FIFO) is
+    /// opened and written in place: renaming a temporary file over it would replace a device
+    /// node with a regular file (`--o /dev/null` run as root did, after writing the whole
+    /// output into the RAM of devtmpfs). Such an output is not atomic; a directory is an error.
     pub fn create(&mut self, dest: &Path) -> io::Result<OutputWriter> {
+        if let Some(file) = open_special(dest)? {
+            let writer = file.try_clone()?;
+            let (path, dest) = (dest.to_path_buf(), dest.to_path_buf());
+            self.pending.push(Pending { file, path, dest, done: true, direct: true });
+            return Ok(BufWriter::with_capacity(1 << 20, writer));
+        }
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -128,7 +144,13 @@ impl Outputs {
         persist_noclobber(locking, &path)?;
         reg.paths.push(path.clone());
         drop(reg);
-        self.pending.push(Pending { file, path, dest: dest.to_path_buf(), done: false });
+        self.pending.push(Pending {
+            file,
+            path,
+            dest: dest.to_path_buf(),
+            done: false,
+            direct: false,
+        });
         Ok(BufWriter::with_capacity(1 << 20, writer))
     }
 
@@ -141,7 +163,7 @@ impl Outputs {
     /// Flushes and renames every pending output into place; returns the destinations.
     pub fn commit(mut self) -> io::Result<Vec<PathBuf>> {
         let mut done = Vec::with_capacity(self.pending.len());
-        for p in &self.pending {
+        for p in self.pending.iter().filter(|p| !p.direct) {
             p.file.sync_all()?;
         }
         let reg = registry();
@@ -149,6 +171,10 @@ impl Outputs {
             return Err(interrupted());
         }
         for p in &mut self.pending {
+            if p.direct {
+                done.push(p.dest.clone());
+                continue;
+            }
             std::fs::rename(&p.path, &p.dest)?;
             p.done = true;
             done.push(p.dest.clone());
@@ -156,6 +182,32 @@ impl Outputs {
         drop(reg);
         Ok(done)
     }
+}
+
+/// `dest` opened for writing in place when it exists and is no regular file (following a
+/// symlink, as writing to it would); `None` for a regular file or nothing (the atomic path).
+fn open_special(dest: &Path) -> io::Result<Option<File>> {
+    let meta = match std::fs::metadata(dest) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if meta.is_file() {
+        return Ok(None);
+    }
+    if meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            format!("{} is a directory (--dir names the output directory)", dest.display()),
+        ));
+    }
+    std::fs::OpenOptions::new().write(true).open(dest).map(Some)
+}
+
+/// Whether the output behind `w` is a regular file: only there may zeros become holes
+/// (a block device written in place must get its zeros).
+pub fn is_regular(w: &OutputWriter) -> bool {
+    w.get_ref().metadata().is_ok_and(|m| m.is_file())
 }
 
 /// `.NAME.XXXXXX.locking` → `.NAME.XXXXXX.partial`.
@@ -272,6 +324,58 @@ mod tests {
         assert_eq!(outs.commit().unwrap(), vec![dest.clone()]);
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    /// `--o /dev/null` as root renamed a regular file over the device node (every later
+    /// `> /dev/null` then filled a file in RAM). A device or a FIFO is written in place, and
+    /// nothing is created beside it.
+    #[test]
+    fn devices_and_fifos_are_written_in_place_never_renamed_over() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        // A null device of the test's own (making one needs root), never the machine's.
+        let null = dir.path().join("null");
+        let (dev, mode) = (rustix::fs::makedev(1, 3), rustix::fs::Mode::from_raw_mode(0o666));
+        let char_dev = rustix::fs::FileType::CharacterDevice;
+        if rustix::fs::mknodat(rustix::fs::CWD, &null, char_dev, mode, dev).is_ok() {
+            let mut outs = Outputs::default();
+            let mut w = outs.create(&null).unwrap();
+            assert!(!is_regular(&w));
+            w.write_all(&[0u8; 70_000]).unwrap();
+            w.flush().unwrap();
+            drop(w);
+            assert_eq!(outs.commit().unwrap(), std::slice::from_ref(&null));
+            assert!(std::fs::metadata(&null).unwrap().file_type().is_char_device());
+            assert_eq!(names(dir.path()), ["null"], "a file was left beside the device");
+            std::fs::remove_file(&null).unwrap();
+        }
+
+        let fifo = dir.path().join("out.fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        let mut outs = Outputs::default();
+        let mut w = outs.create(&fifo).unwrap();
+        w.write_all(b"streamed").unwrap();
+        w.flush().unwrap();
+        drop(w);
+        outs.commit().unwrap();
+        assert_eq!(reader.join().unwrap(), b"streamed");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(names(dir.path()), ["out.fifo"]);
+
+        // A directory is a clear error, not a rename onto it.
+        let e = Outputs::default().create(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("is a directory"), "{e}");
     }
 
     #[test]

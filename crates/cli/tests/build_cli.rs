@@ -343,3 +343,60 @@ fn the_next_build_removes_a_dead_builds_partial_but_not_a_live_ones() {
     assert_eq!(partials(tmp.path()), [".other.tar.live01.partial"]);
     drop(held);
 }
+
+/// `build --o /dev/null` as root renamed a regular file over the system's /dev/null (and wrote
+/// the whole output into devtmpfs first). An output that is a device or a FIFO is written in
+/// place: `--o` to /dev/null, and a `--dir` output whose name is a FIFO another process reads.
+#[test]
+fn outputs_that_are_devices_or_fifos_are_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    store(&cache);
+    std::fs::write(tmp.path().join("sys.yml"), YAML).unwrap();
+    // A null device of the test's own (`c 1:3`), so that a regression cannot replace the
+    // machine's /dev/null; making one needs root, as the bug did.
+    let null = tmp.path().join("null");
+    let dev = rustix::fs::makedev(1, 3);
+    let mode = rustix::fs::Mode::from_raw_mode(0o666);
+    match rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &null,
+        rustix::fs::FileType::CharacterDevice,
+        mode,
+        dev,
+    ) {
+        Ok(()) => {
+            ok(&baleen(&cache, tmp.path(), &["--o", "null", "sys.yml"]));
+            assert!(std::fs::metadata(&null).unwrap().file_type().is_char_device());
+            let stray = std::fs::read_dir(tmp.path())
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".null."));
+            assert!(!stray, "a temporary file was left beside the device");
+        }
+        Err(e) => eprintln!("skipping the device part (mknod: {e}); the FIFO part runs"),
+    }
+
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let fifo = out.join("sys.tar");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    ok(&baleen(&cache, tmp.path(), &["-f", "tar", "--dir", "out", "sys.yml"]));
+    let streamed = reader.join().unwrap();
+    assert!(entry_names(&streamed).iter().any(|p| p == "containers/services/svc/lower/bin/svc"));
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["sys.tar"], "nothing else in the output directory");
+}
