@@ -14,7 +14,7 @@ use crate::reference::Reference;
 use crate::store::index::{name_of, CONTAINERD_NAME, REF_NAME};
 use crate::store::{Blob, Store, StoreError};
 use oci_spec::image::{Descriptor, MediaType};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 
 #[derive(Debug, thiserror::Error)]
@@ -91,13 +91,13 @@ pub fn export_as(
         }
     };
     // Every blob the root reaches (all must be present).
-    let mut blobs = BTreeSet::new();
+    let mut blobs = BTreeMap::new();
     let mut todo = vec![root.clone()];
     let mut single_manifest = None;
     while let Some(d) = todo.pop() {
         let digest =
             Digest::from_oci(d.digest()).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
-        if !blobs.insert(digest.clone()) {
+        if blobs.insert(digest.clone(), d.size()).is_some() {
             continue;
         }
         if !store.has_blob(&digest) {
@@ -146,17 +146,17 @@ pub fn export_as(
         append(&mut tar, "manifest.json", &serde_json::to_vec(&dm).expect("serialises"))
             .map_err(io_err)?;
     }
-    let algorithms: BTreeSet<&str> = blobs.iter().map(|d| d.algorithm()).collect();
+    let algorithms: BTreeSet<&str> = blobs.keys().map(|d| d.algorithm()).collect();
     append_dir(&mut tar, "blobs/").map_err(io_err)?;
     for alg in algorithms {
         append_dir(&mut tar, &format!("blobs/{alg}/")).map_err(io_err)?;
     }
-    for d in &blobs {
-        let f = store.open_blob(d).map_err(store_err(&what))?;
-        let len = f.metadata().map_err(io_err)?.len();
-        let mut h = header(tar::EntryType::Regular, len, 0o644);
+    for (d, size) in &blobs {
+        // Checked as read: a blob damaged on disk fails the export instead of going out.
+        let f = store.open_verified(d, Some(*size)).map_err(store_err(&what))?;
+        let mut h = header(tar::EntryType::Regular, *size, 0o644);
         tar.append_data(&mut h, format!("blobs/{}/{}", d.algorithm(), d.hex()), f)
-            .map_err(io_err)?;
+            .map_err(|e| store_err(&what)(StoreError::from_read(e, store.blob_path(d))))?;
     }
     tar.into_inner().map_err(io_err)?.flush().map_err(io_err)?;
     Ok(root)
