@@ -80,3 +80,65 @@ fn missing_image_and_damaged_archive_are_errors_that_change_nothing() {
     assert_ne!(out.status.code(), Some(0), "a truncated archive is refused");
     assert_eq!(ok(baleen(&store, &["ls"])), before, "the store is unchanged");
 }
+
+/// Runs `baleen cache ARGS` with `envs`; kills it and fails the test if it runs past 120 s.
+fn baleen_watched(store: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baleen"))
+        .arg("cache")
+        .args(args)
+        .arg("--cache")
+        .arg(store)
+        .env_remove("BALEEN_CACHE")
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("baleen cache {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn pull_from_a_stalled_registry_reports_the_wait_and_gives_up() {
+    use baleen_testkit::registry::{Proxy, Registry};
+    let Some(reg) = Registry::plain() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("{}/test/stalled:v1", reg.host);
+    // Incompressible, so the gzip'd layer stays 1 MiB: far more than four attempts get.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    let image = ImageBuilder::new().layer(&[file("big", &noise)]).build();
+    let src = tmp.path().join("src");
+    image.write_layout(&src, &name);
+    ok(baleen(&src, &["push", &name]));
+    let proxy = Proxy::start(reg.port, 0);
+    proxy.stall_after(64 << 10);
+    let through = format!("{}/test/stalled:v1", proxy.host);
+    let store = tmp.path().join("dst");
+    let out = baleen_watched(
+        &store,
+        &["pull", "--platform", "linux/amd64", &through],
+        &[("BALEEN_REGISTRY_STALL_SECS", "2")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    for retry in ["retrying (2/4)", "retrying (3/4)", "retrying (4/4)"] {
+        assert!(stderr.contains(&format!("sent no data for 2 s, {retry}")), "{stderr}");
+    }
+    assert!(stderr.contains("gave up after 4 attempts"), "{stderr}");
+    assert!(stderr.contains(&image.layers[0].digest), "{stderr}");
+}

@@ -6,6 +6,10 @@
 //! of the work and `oci-client` would sit in the way of each, so the client here is small:
 //! endpoint selection, auth (Bearer token flow and Basic), bounded retries, and typed errors.
 //!
+//! A registry that sends nothing for [`RegistryOptions::stall_timeout`], or trickles a blob
+//! below [`RegistryOptions::min_rate`], is treated as a dropped connection (retried, bounded)
+//! and said so on stderr.
+//!
 //! A blob whose connection drops resumes with a Range request within the same pull; across
 //! runs only whole verified blobs are reused. Non-goals: OAuth2 refresh tokens; Docker schema 1
 //! manifests.
@@ -45,16 +49,54 @@ pub struct RegistryOptions {
     pub retries: u32,
     /// Largest manifest accepted, in bytes.
     pub max_manifest_bytes: u64,
+    /// A registry that sends nothing for this long (no answer, or no byte of a body) is given
+    /// up on for this attempt: retried (a blob resumes with a Range request), then failed.
+    pub stall_timeout: Duration,
+    /// The slowest a blob may arrive, in bytes per second, averaged over each `rate_window`: a
+    /// registry trickling bytes just often enough never to stall is retried, then failed.
+    pub min_rate: u64,
+    pub rate_window: Duration,
+}
+
+/// Default [`RegistryOptions::stall_timeout`]: long enough for a registry busy assembling a
+/// large blob, short against the 2 minutes a stalled connection used to hang per attempt.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`RegistryOptions::min_rate`]: 1 KiB/s, a seventh of a 56k modem and 88 MB a day;
+/// a link slower than that cannot usefully pull images.
+pub const MIN_RATE: u64 = 1024;
+/// Default [`RegistryOptions::rate_window`].
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Environment variables overriding the defaults (for tests and odd links): seconds of silence,
+/// and bytes per second.
+pub const STALL_TIMEOUT_ENV: &str = "BALEEN_REGISTRY_STALL_SECS";
+pub const MIN_RATE_ENV: &str = "BALEEN_REGISTRY_MIN_RATE";
+
+fn env_number(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    match v.trim().parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            tracing::warn!("ignoring {name}={v:?}: not a whole number");
+            None
+        }
+    }
 }
 
 impl Default for RegistryOptions {
+    /// The defaults above, with `$BALEEN_REGISTRY_STALL_SECS` and `$BALEEN_REGISTRY_MIN_RATE`
+    /// applied when set; the rate window is twice the stall timeout when that is overridden.
     fn default() -> Self {
+        let stall = env_number(STALL_TIMEOUT_ENV).filter(|&s| s > 0).map(Duration::from_secs);
         RegistryOptions {
             insecure: Vec::new(),
             ca_certs: Vec::new(),
             docker_config: None,
             retries: 3,
             max_manifest_bytes: crate::manifest::MAX_MANIFEST_BYTES,
+            stall_timeout: stall.unwrap_or(STALL_TIMEOUT),
+            min_rate: env_number(MIN_RATE_ENV).unwrap_or(MIN_RATE),
+            rate_window: stall.map_or(RATE_WINDOW, |s| s * 2),
         }
     }
 }
@@ -87,6 +129,8 @@ pub enum RegistryError {
     WrongLength { what: String, announced: u64, expected: u64 },
     #[error("{what}: connection to {registry} lost after {received} bytes: {detail}")]
     Interrupted { what: String, registry: String, received: u64, detail: String },
+    #[error("{what}: registry {registry} {stall} ({received} bytes received); gave up after {attempts} attempts")]
+    Stalled { what: String, registry: String, stall: Stall, received: u64, attempts: u32 },
     #[error("{what}: {source}")]
     Store { what: String, source: Box<StoreError> },
     #[error("{what}: {detail}")]
@@ -164,7 +208,7 @@ impl Client {
             let mut b = reqwest::Client::builder()
                 .user_agent(concat!("baleen/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(30))
-                .read_timeout(Duration::from_secs(120))
+                .read_timeout(opts.stall_timeout)
                 .danger_accept_invalid_certs(insecure);
             for c in &roots {
                 b = b.add_root_certificate(c.clone());
@@ -401,7 +445,15 @@ impl Client {
                         && !e.is_builder()
                         && !chain(&e).contains("certificate") =>
                 {
-                    tracing::debug!("{what}: {}; retrying", chain(&e));
+                    if e.is_timeout() {
+                        let secs = self.opts.stall_timeout.as_secs();
+                        let (n, of) = (attempt + 2, self.opts.retries + 1);
+                        tracing::warn!(
+                            "{what}: no answer from {registry} for {secs} s, retrying ({n}/{of})"
+                        );
+                    } else {
+                        tracing::debug!("{what}: {}; retrying", chain(&e));
+                    }
                     Self::backoff(attempt).await;
                     attempt += 1;
                 }
@@ -586,40 +638,128 @@ impl Client {
             if let Some(pb) = progress {
                 pb.set_position(ingest.len());
             }
+            let mut rate = RateWatch::new(&self.opts);
             let interrupted = loop {
-                match resp.chunk().await {
-                    Ok(Some(c)) => {
+                let chunk = tokio::time::timeout(self.opts.stall_timeout, resp.chunk()).await;
+                match chunk {
+                    Ok(Ok(Some(c))) => {
                         // Writing to the page cache is quick; a blocking write here costs less
                         // than a hop to a blocking thread per chunk.
                         ingest.write(&c).map_err(store_err)?;
                         if let Some(pb) = progress {
                             pb.inc(c.len() as u64);
                         }
+                        if let Some(slow) = rate.arrived(c.len() as u64) {
+                            break Some(Cut::Stalled(slow));
+                        }
                     }
-                    Ok(None) => break None,
-                    Err(e) => break Some(e),
+                    Ok(Ok(None)) => break None,
+                    Ok(Err(e)) if e.is_timeout() => {
+                        break Some(Cut::Stalled(Stall::Silent(self.opts.stall_timeout)))
+                    }
+                    Ok(Err(e)) => break Some(Cut::Dropped(chain(&e))),
+                    Err(_) => break Some(Cut::Stalled(Stall::Silent(self.opts.stall_timeout))),
                 }
             };
+            let (n, of) = (attempt + 2, self.opts.retries + 1);
             match interrupted {
                 None => {
                     return ingest.commit(Some(&digest), Some(expected)).map_err(store_err);
                 }
-                Some(e) if attempt < self.opts.retries => {
-                    tracing::info!("{what}: {} after {} bytes; resuming", chain(&e), ingest.len());
-                    partial = Some(ingest);
-                    Self::backoff(attempt).await;
-                    attempt += 1;
+                Some(Cut::Dropped(e)) if attempt < self.opts.retries => {
+                    tracing::info!("{what}: {e} after {} bytes; resuming", ingest.len());
                 }
-                Some(e) => {
+                Some(Cut::Stalled(stall)) if attempt < self.opts.retries => {
+                    tracing::warn!("{what}: {} {stall}, retrying ({n}/{of})", r.registry);
+                }
+                Some(Cut::Dropped(detail)) => {
                     return Err(RegistryError::Interrupted {
                         what,
                         registry: r.registry.clone(),
                         received: ingest.len(),
-                        detail: chain(&e),
+                        detail,
+                    })
+                }
+                Some(Cut::Stalled(stall)) => {
+                    return Err(RegistryError::Stalled {
+                        what,
+                        registry: r.registry.clone(),
+                        stall,
+                        received: ingest.len(),
+                        attempts: attempt + 1,
                     })
                 }
             }
+            partial = Some(ingest);
+            Self::backoff(attempt).await;
+            attempt += 1;
         }
+    }
+}
+
+/// How a registry failed to keep a blob coming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stall {
+    /// Nothing arrived for this long.
+    Silent(Duration),
+    /// Only `bytes` arrived in `window`, below `min_rate` bytes per second.
+    Slow { bytes: u64, window: Duration, min_rate: u64 },
+}
+
+impl std::fmt::Display for Stall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stall::Silent(d) => write!(f, "sent no data for {} s", d.as_secs()),
+            Stall::Slow { bytes, window, min_rate } => write!(
+                f,
+                "sent only {bytes} bytes in {} s, below the minimum of {min_rate} bytes/s",
+                window.as_secs()
+            ),
+        }
+    }
+}
+
+/// Why one attempt at a blob ended early.
+enum Cut {
+    Dropped(String),
+    Stalled(Stall),
+}
+
+/// The minimum-rate rule: every `rate_window` of a download must bring `min_rate` bytes per
+/// second on average. Checked as chunks arrive (silence is the stall timeout's business).
+struct RateWatch {
+    window: Duration,
+    min_rate: u64,
+    start: tokio::time::Instant,
+    bytes: u64,
+}
+
+impl RateWatch {
+    fn new(opts: &RegistryOptions) -> RateWatch {
+        RateWatch {
+            window: opts.rate_window,
+            min_rate: opts.min_rate,
+            start: tokio::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    fn arrived(&mut self, n: u64) -> Option<Stall> {
+        self.bytes += n;
+        if self.window.is_zero() || self.start.elapsed() < self.window {
+            return None;
+        }
+        let wanted = self.min_rate.saturating_mul(self.window.as_secs().max(1));
+        if self.bytes < wanted {
+            return Some(Stall::Slow {
+                bytes: self.bytes,
+                window: self.window,
+                min_rate: self.min_rate,
+            });
+        }
+        self.start = tokio::time::Instant::now();
+        self.bytes = 0;
+        None
     }
 }
 
