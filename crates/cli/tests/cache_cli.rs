@@ -142,3 +142,54 @@ fn pull_from_a_stalled_registry_reports_the_wait_and_gives_up() {
     assert!(stderr.contains("gave up after 4 attempts"), "{stderr}");
     assert!(stderr.contains(&image.layers[0].digest), "{stderr}");
 }
+
+#[test]
+fn verify_finds_damaged_and_missing_blobs_and_repair_makes_them_pullable_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    let image = |text: &[u8]| ImageBuilder::new().layer(&[file("etc/motd", text)]).build();
+    let (damaged, missing, intact) = (image(b"one"), image(b"two"), image(b"three"));
+    damaged.write_layout(&store, "docker.io/baleen/damaged:1");
+    missing.write_layout(&store, "docker.io/baleen/missing:1");
+    intact.write_layout(&store, "docker.io/baleen/intact:1");
+    assert_eq!(ok(baleen(&store, &["verify"])), "", "nothing to say about a sound store");
+    let blob = |d: &str| store.join("blobs/sha256").join(d.strip_prefix("sha256:").unwrap());
+    let layer = blob(&damaged.layers[0].digest);
+    let mut bytes = std::fs::read(&layer).unwrap();
+    bytes[10] ^= 0x20;
+    std::fs::write(&layer, &bytes).unwrap();
+    std::fs::remove_file(blob(&missing.config.digest)).unwrap();
+
+    let out = baleen(&store, &["verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains(&format!("blob {} is damaged", damaged.layers[0].digest)), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "docker.io/baleen/damaged:1: layer {} is damaged",
+            damaged.layers[0].digest
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "docker.io/baleen/missing:1: config {} is missing",
+            missing.config.digest
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("intact"), "{stdout}");
+    assert!(layer.exists(), "plain verify changes nothing");
+
+    let repaired = ok(baleen(&store, &["verify", "--repair"]));
+    assert!(repaired.contains("removed docker.io/baleen/damaged:1"), "{repaired}");
+    assert!(repaired.contains("removed docker.io/baleen/missing:1"), "{repaired}");
+    assert!(!layer.exists());
+    let aside = store.join("quarantine").join(format!("sha256-{}", &damaged.layers[0].digest[7..]));
+    assert_eq!(std::fs::read(aside).unwrap(), bytes, "moved aside, not deleted");
+    let listed = ok(baleen(&store, &["ls"]));
+    assert!(
+        listed.contains("intact") && !listed.contains("damaged") && !listed.contains("missing")
+    );
+    assert_eq!(ok(baleen(&store, &["verify"])), "", "the repaired store verifies clean");
+}

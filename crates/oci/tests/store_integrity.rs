@@ -75,3 +75,38 @@ fn push_of_a_blob_damaged_on_disk_fails_instead_of_publishing_it() {
     assert!(!blob.exists());
     assert_eq!(quarantined(dir.path()), 1);
 }
+
+#[test]
+fn verify_reports_a_descriptor_size_that_disagrees_with_the_blob() {
+    let img = image();
+    let dir = tempfile::tempdir().unwrap();
+    img.write_layout(dir.path(), "docker.io/test/sound:v1");
+    let store = Store::open(dir.path()).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&img.manifest.data).unwrap();
+    manifest["layers"][0]["size"] = (img.layers[0].data.len() as u64 + 1).into();
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let blob = store.write_blob(&bytes[..], None).unwrap();
+    let desc = baleen_oci::Descriptor::new(
+        baleen_oci::MediaType::ImageManifest,
+        blob.size,
+        blob.digest.to_oci(),
+    );
+    let name = Reference::parse("docker.io/test/lying:v1").unwrap();
+    store.tag(&name, desc).unwrap();
+
+    let report = store.verify(false).unwrap();
+    assert_eq!(report.names_checked, 2);
+    let wanted = baleen_oci::Problem::WrongSize {
+        name: name.to_string(),
+        role: "layer",
+        digest: Digest::parse(&img.layers[0].digest).unwrap(),
+        expected: img.layers[0].data.len() as u64 + 1,
+        actual: img.layers[0].data.len() as u64,
+    };
+    assert_eq!(report.problems, vec![wanted]);
+    let report = store.verify(true).unwrap();
+    assert_eq!(report.names_removed, vec![name.to_string()]);
+    assert!(report.moved_aside.is_empty(), "the blob itself is sound");
+    assert!(store.verify(false).unwrap().problems.is_empty());
+    assert_eq!(store.list().unwrap().len(), 1);
+}

@@ -17,11 +17,13 @@
 //! replaced by rename, never edited in place. Non-goals: other digest algorithms on disk than
 //! the ones [`crate::Digest`] accepts, and containerd's `ingest` resume format.
 
+mod check;
 mod gc;
 mod image;
 pub(crate) mod index;
 mod verify;
 
+pub use check::{Problem, VerifyReport};
 pub use gc::GcReport;
 pub use image::{Image, MAX_CONFIG_BYTES};
 pub use verify::{BlobCheck, VerifiedBlob, QUARANTINE};
