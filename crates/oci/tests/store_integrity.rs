@@ -110,3 +110,27 @@ fn verify_reports_a_descriptor_size_that_disagrees_with_the_blob() {
     assert!(store.verify(false).unwrap().problems.is_empty());
     assert_eq!(store.list().unwrap().len(), 1);
 }
+
+#[test]
+fn a_pull_over_a_damaged_manifest_and_config_fetches_them_again() {
+    let Some(reg) = Registry::plain() else { return };
+    let img = image();
+    let name = format!("{}/test/heal:v1", reg.host);
+    let src = tempfile::tempdir().unwrap();
+    img.write_layout(src.path(), &name);
+    let r = Reference::parse(&name).unwrap();
+    push_blocking(&Store::open(src.path()).unwrap(), &r, &r, &Default::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let amd64 = baleen_oci::Platform::new("linux", "amd64", None);
+    baleen_oci::pull_blocking(&store, &r, &amd64, &Default::default()).unwrap();
+    for d in [&img.manifest.digest, &img.config.digest] {
+        let path = store.blob_path(&Digest::parse(d).unwrap());
+        let text = std::fs::read_to_string(&path).unwrap().replacen("sha256", "SHA256", 1);
+        std::fs::write(path, text).unwrap();
+    }
+    let got = baleen_oci::pull_blocking(&store, &r, &amd64, &Default::default()).unwrap();
+    assert_eq!(got.manifest_digest.to_string(), img.manifest.digest);
+    assert!(store.verify(false).unwrap().problems.is_empty(), "the store is whole again");
+    assert_eq!(quarantined(dir.path()), 2);
+}

@@ -47,6 +47,10 @@ impl Check {
             .and_then(|()| std::fs::rename(&self.blob_path, &quarantined));
         let verdict = match moved {
             Ok(()) => Verdict::Damaged { found, quarantined },
+            // Another reader of the same blob moved it first.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Verdict::Damaged { found, quarantined }
+            }
             Err(e) => {
                 tracing::warn!("moving damaged blob {} aside: {e}", self.blob_path.display());
                 Verdict::Damaged { found, quarantined: self.blob_path.clone() }
