@@ -15,6 +15,10 @@
 //! manifests.
 
 pub mod auth;
+mod stall;
+
+pub use stall::Stall;
+use stall::{Cut, RateWatch};
 
 use crate::digest::Digest;
 use crate::manifest::ACCEPT_MANIFESTS;
@@ -694,72 +698,6 @@ impl Client {
             Self::backoff(attempt).await;
             attempt += 1;
         }
-    }
-}
-
-/// How a registry failed to keep a blob coming.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stall {
-    /// Nothing arrived for this long.
-    Silent(Duration),
-    /// Only `bytes` arrived in `window`, below `min_rate` bytes per second.
-    Slow { bytes: u64, window: Duration, min_rate: u64 },
-}
-
-impl std::fmt::Display for Stall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Stall::Silent(d) => write!(f, "sent no data for {} s", d.as_secs()),
-            Stall::Slow { bytes, window, min_rate } => write!(
-                f,
-                "sent only {bytes} bytes in {} s, below the minimum of {min_rate} bytes/s",
-                window.as_secs()
-            ),
-        }
-    }
-}
-
-/// Why one attempt at a blob ended early.
-enum Cut {
-    Dropped(String),
-    Stalled(Stall),
-}
-
-/// The minimum-rate rule: every `rate_window` of a download must bring `min_rate` bytes per
-/// second on average. Checked as chunks arrive (silence is the stall timeout's business).
-struct RateWatch {
-    window: Duration,
-    min_rate: u64,
-    start: tokio::time::Instant,
-    bytes: u64,
-}
-
-impl RateWatch {
-    fn new(opts: &RegistryOptions) -> RateWatch {
-        RateWatch {
-            window: opts.rate_window,
-            min_rate: opts.min_rate,
-            start: tokio::time::Instant::now(),
-            bytes: 0,
-        }
-    }
-
-    fn arrived(&mut self, n: u64) -> Option<Stall> {
-        self.bytes += n;
-        if self.window.is_zero() || self.start.elapsed() < self.window {
-            return None;
-        }
-        let wanted = self.min_rate.saturating_mul(self.window.as_secs().max(1));
-        if self.bytes < wanted {
-            return Some(Stall::Slow {
-                bytes: self.bytes,
-                window: self.window,
-                min_rate: self.min_rate,
-            });
-        }
-        self.start = tokio::time::Instant::now();
-        self.bytes = 0;
-        None
     }
 }
 
