@@ -109,3 +109,28 @@ fn a_registry_that_trickles_fails_the_pull_by_the_minimum_rate() {
     assert!(msg.contains("below the minimum of 1024 bytes/s"), "says what happened: {msg}");
     assert!(matches!(stalled(&err), Some((Stall::Slow { .. }, 2))), "{msg}");
 }
+
+#[test]
+fn a_registry_that_never_answers_a_manifest_request_fails_after_bounded_retries() {
+    let Some(reg) = Registry::plain() else { return };
+    let img = big_image();
+    publish(&img, &format!("{}/test/mute:v1", reg.host));
+    let proxy = Proxy::start(reg.port, 0);
+    proxy.stall_requests("/manifests/");
+    let r = Reference::parse(&format!("{}/test/mute:v1", proxy.host)).unwrap();
+    let err = pull_with_watchdog(r).expect_err("an unanswered request must fail the pull");
+    let msg = err.to_string();
+    assert!(msg.contains("fetching manifest") && msg.contains("sent no data for 2 s"), "{msg}");
+    assert_eq!(stalled(&err), Some((&Stall::Silent(Duration::from_secs(2)), 2)), "{msg}");
+}
+
+#[test]
+fn a_registry_that_answers_nothing_fails_at_the_first_contact() {
+    let Some(reg) = Registry::plain() else { return };
+    let proxy = Proxy::start(reg.port, 0);
+    proxy.stall_requests("GET ");
+    let r = Reference::parse(&format!("{}/test/none:v1", proxy.host)).unwrap();
+    let err = pull_with_watchdog(r).expect_err("a silent registry must fail the pull");
+    let msg = err.to_string();
+    assert!(msg.contains("probing registry") && msg.contains("sent no data for 2 s"), "{msg}");
+}

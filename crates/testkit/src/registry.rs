@@ -357,6 +357,8 @@ struct ProxyState {
     stall_after: std::sync::atomic::AtomicU64,
     /// After `stall_after`: one byte every this many milliseconds; 0 means none at all.
     trickle_ms: std::sync::atomic::AtomicU64,
+    /// A connection whose request holds these bytes gets no answer (headers included).
+    stall_requests: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 impl Proxy {
@@ -374,6 +376,7 @@ impl Proxy {
             cut_once: AtomicBool::new(false),
             stall_after: AtomicU64::new(0),
             trickle_ms: AtomicU64::new(0),
+            stall_requests: std::sync::Mutex::new(None),
         });
         let st = state.clone();
         std::thread::spawn(move || {
@@ -448,6 +451,12 @@ impl Proxy {
         self.state.stall_after.store(bytes, Ordering::SeqCst);
     }
 
+    /// Leaves every request whose text holds `pattern` (e.g. `/manifests/`) unanswered, the
+    /// connection open: a registry that accepts a request and never replies.
+    pub fn stall_requests(&self, pattern: &str) {
+        *self.state.stall_requests.lock().expect("lock") = Some(pattern.as_bytes().to_vec());
+    }
+
     /// Answers the next `n` connections with a 503, as an overloaded registry would.
     pub fn fail_next(&self, n: usize) {
         self.state.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
@@ -468,8 +477,24 @@ fn pipe(client: TcpStream, upstream: TcpStream, st: std::sync::Arc<ProxyState>) 
     use std::sync::atomic::Ordering;
     let (mut c_read, mut u_write) =
         (client.try_clone().expect("clone"), upstream.try_clone().expect("clone"));
+    let muted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (up_st, up_muted) = (st.clone(), muted.clone());
     let up = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c_read, &mut u_write);
+        let mut buf = [0u8; 16 << 10];
+        loop {
+            let n = match c_read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let pattern = up_st.stall_requests.lock().expect("lock").clone();
+            if pattern.is_some_and(|p| buf[..n].windows(p.len()).any(|w| w == p.as_slice())) {
+                // Before forwarding, so the answer cannot slip through first.
+                up_muted.store(true, Ordering::SeqCst);
+            }
+            if u_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
         let _ = u_write.shutdown(std::net::Shutdown::Write);
     });
     let (mut u_read, mut c_write) = (upstream, client);
@@ -488,6 +513,10 @@ fn pipe(client: TcpStream, upstream: TcpStream, st: std::sync::Arc<ProxyState>) 
                 st.down.store(true, Ordering::SeqCst);
             }
             break;
+        }
+        if muted.load(Ordering::SeqCst) {
+            // Unanswered: drop what the registry says, until the client gives up.
+            continue;
         }
         let stall = st.stall_after.load(Ordering::SeqCst);
         let mut now = n;

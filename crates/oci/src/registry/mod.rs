@@ -29,7 +29,7 @@ use oci_spec::image::Descriptor;
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE, WWW_AUTHENTICATE,
 };
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -61,6 +61,10 @@ pub struct RegistryOptions {
     pub min_rate: u64,
     pub rate_window: Duration,
 }
+
+/// The longest wait for any read outside [`RegistryOptions::stall_timeout`]'s watch: a
+/// registry may take a while to acknowledge an upload (it hashes or copies what it received).
+const SLOW_ANSWER: Duration = Duration::from_secs(120);
 
 /// Default [`RegistryOptions::stall_timeout`]: long enough for a registry busy assembling a
 /// large blob, short against the 2 minutes a stalled connection used to hang per attempt.
@@ -212,7 +216,7 @@ impl Client {
             let mut b = reqwest::Client::builder()
                 .user_agent(concat!("baleen/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(30))
-                .read_timeout(opts.stall_timeout)
+                .read_timeout(SLOW_ANSWER)
                 .danger_accept_invalid_certs(insecure);
             for c in &roots {
                 b = b.add_root_certificate(c.clone());
@@ -254,11 +258,20 @@ impl Client {
             https
         } else {
             let client = self.client_for(registry);
-            match client.get(format!("{https}/v2/")).send().await {
+            let stall = self.opts.stall_timeout;
+            let silent = || RegistryError::Stalled {
+                what: format!("probing registry {registry}"),
+                registry: registry.into(),
+                stall: Stall::Silent(stall),
+                received: 0,
+                attempts: 1,
+            };
+            let probe = |url: String| tokio::time::timeout(stall, client.get(url).send());
+            match probe(format!("{https}/v2/")).await.map_err(|_| silent())? {
                 Ok(_) => https,
                 Err(tls_err) => {
                     let http = format!("http://{host}");
-                    match client.get(format!("{http}/v2/")).send().await {
+                    match probe(format!("{http}/v2/")).await.map_err(|_| silent())? {
                         Ok(r) if r.status() == StatusCode::BAD_REQUEST => {
                             // A TLS server answering plain HTTP: the HTTPS failure is the story.
                             return Err(RegistryError::Connect {
@@ -443,15 +456,42 @@ impl Client {
             if let Some(h) = self.cached_auth(registry, &scope) {
                 req = req.header(AUTHORIZATION, h);
             }
-            match req.send().await {
+            // A read (GET/HEAD) must be answered within the stall timeout; an upload keeps the
+            // client's longer read timeout, SLOW_ANSWER.
+            let is_read = req
+                .try_clone()
+                .and_then(|r| r.build().ok())
+                .is_some_and(|r| matches!(*r.method(), Method::GET | Method::HEAD));
+            let (n, of) = (attempt + 2, self.opts.retries + 1);
+            let sent = if is_read {
+                tokio::time::timeout(self.opts.stall_timeout, req.send()).await.ok()
+            } else {
+                Some(req.send().await)
+            };
+            let Some(sent) = sent else {
+                let stall = Stall::Silent(self.opts.stall_timeout);
+                if attempt < self.opts.retries {
+                    tracing::warn!("{what}: {registry} {stall}, retrying ({n}/{of})");
+                    Self::backoff(attempt).await;
+                    attempt += 1;
+                    continue;
+                }
+                return Err(RegistryError::Stalled {
+                    what: what.into(),
+                    registry: registry.into(),
+                    stall,
+                    received: 0,
+                    attempts: attempt + 1,
+                });
+            };
+            match sent {
                 Err(e)
                     if attempt < self.opts.retries
                         && !e.is_builder()
                         && !chain(&e).contains("certificate") =>
                 {
                     if e.is_timeout() {
-                        let secs = self.opts.stall_timeout.as_secs();
-                        let (n, of) = (attempt + 2, self.opts.retries + 1);
+                        let secs = SLOW_ANSWER.as_secs();
                         tracing::warn!(
                             "{what}: no answer from {registry} for {secs} s, retrying ({n}/{of})"
                         );
@@ -547,20 +587,30 @@ impl Client {
         let mut resp = resp;
         let mut body = Vec::new();
         loop {
-            match resp.chunk().await {
-                Ok(Some(c)) => {
+            let chunk = tokio::time::timeout(self.opts.stall_timeout, resp.chunk()).await;
+            match chunk {
+                Ok(Ok(Some(c))) => {
                     body.extend_from_slice(&c);
                     if body.len() as u64 > limit {
                         return Err(RegistryError::TooLarge { what, limit });
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => {
                     return Err(RegistryError::Interrupted {
                         what,
                         registry: r.registry.clone(),
                         received: body.len() as u64,
                         detail: chain(&e),
+                    })
+                }
+                Err(_) => {
+                    return Err(RegistryError::Stalled {
+                        what,
+                        registry: r.registry.clone(),
+                        stall: Stall::Silent(self.opts.stall_timeout),
+                        received: body.len() as u64,
+                        attempts: 1,
                     })
                 }
             }
@@ -658,9 +708,6 @@ impl Client {
                         }
                     }
                     Ok(Ok(None)) => break None,
-                    Ok(Err(e)) if e.is_timeout() => {
-                        break Some(Cut::Stalled(Stall::Silent(self.opts.stall_timeout)))
-                    }
                     Ok(Err(e)) => break Some(Cut::Dropped(chain(&e))),
                     Err(_) => break Some(Cut::Stalled(Stall::Silent(self.opts.stall_timeout))),
                 }
