@@ -117,3 +117,33 @@ fn a_damaged_manifest_in_the_store_is_pulled_again_by_the_build() {
         "the damaged manifest was moved aside"
     );
 }
+
+/// The single-file reads (BIOS and ISO loaders, the EFI stub) go through `images::read_file`:
+/// the topmost layer holding the file wins, and a damaged layer is an error (before, these
+/// reads took the store's bytes as they were).
+#[test]
+fn a_component_file_is_read_from_the_top_layer_and_a_damaged_layer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "docker.io/baleen/isolinux:test";
+    // An uncompressed top layer: a changed byte decompresses fine, only the digest tells.
+    let top = tar_layer(&[file("usr/lib/loader.bin", b"new loader")]);
+    ImageBuilder::new()
+        .layer(&[file("usr/lib/loader.bin", b"old loader")])
+        .raw_layer(top.clone(), top, "application/vnd.oci.image.layer.v1.tar")
+        .build()
+        .write_layout(dir.path(), name);
+    let store = Store::open(dir.path()).unwrap();
+    let image = store.resolve(&Reference::parse(name).unwrap(), &amd64()).unwrap().expect("stored");
+    let read = |path| baleen_build::images::read_file(&store, &image, "the loader", path);
+    assert_eq!(read("usr/lib/loader.bin").unwrap().as_deref(), Some(&b"new loader"[..]));
+    assert_eq!(read("usr/lib/none").unwrap(), None);
+
+    let top = store.blob_path(&Digest::parse(image.layers[1].digest().as_ref()).unwrap());
+    let mut bytes = std::fs::read(&top).unwrap();
+    let at = bytes.windows(10).position(|w| w == b"new loader").expect("the file data");
+    bytes[at] = b'J';
+    std::fs::write(&top, bytes).unwrap();
+    let err = chain(&read("usr/lib/loader.bin").expect_err("a damaged layer must be refused"));
+    assert!(err.contains(image.layers[1].digest().as_ref()) && err.contains(name), "{err}");
+    assert!(err.contains("damaged"), "{err}");
+}
