@@ -513,14 +513,8 @@ fn check_complete(
         let Some(limit) = limit.filter(|_| role != "config") else { continue };
         let what = format!("importing {name}");
         let bytes = store.read_blob(&digest, limit).map_err(store_err(&what))?;
-        let reference = Reference::parse(&name).unwrap_or_else(|_| {
-            Reference::parse("docker.io/library/unnamed:latest").expect("a valid reference")
-        });
         let m = Manifest::parse(&bytes, &digest, Some(d.media_type().as_ref())).map_err(|e| {
-            store_err(&what)(StoreError::Manifest {
-                reference: reference.to_string(),
-                source: Box::new(e),
-            })
+            store_err(&what)(StoreError::Manifest { reference: name.clone(), source: Box::new(e) })
         })?;
         match m {
             Manifest::Index(i) if role == "manifest" => {

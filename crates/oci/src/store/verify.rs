@@ -113,6 +113,11 @@ impl Check {
             }),
         }
     }
+
+    /// The error once the blob is known to be damaged.
+    fn failure(&self) -> Option<StoreError> {
+        self.verdict.as_ref().and_then(|v| self.error(v))
+    }
 }
 
 fn lock(c: &Mutex<Check>) -> std::sync::MutexGuard<'_, Check> {
@@ -144,16 +149,14 @@ impl VerifiedBlob {
 impl Read for VerifiedBlob {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut c = lock(&self.check);
-        if let Some(v @ Verdict::Damaged { .. }) = &c.verdict {
-            let v = v.clone();
-            return Err(io::Error::new(io::ErrorKind::InvalidData, c.error(&v).expect("damaged")));
+        if let Some(e) = c.failure() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
         let n = c.file.read(buf)?;
-        match c.account(&buf[..n]) {
-            Some(v @ Verdict::Damaged { .. }) => {
-                Err(io::Error::new(io::ErrorKind::InvalidData, c.error(&v).expect("damaged")))
-            }
-            _ => Ok(n),
+        c.account(&buf[..n]);
+        match c.failure() {
+            Some(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            None => Ok(n),
         }
     }
 }
