@@ -391,6 +391,18 @@ fn make_uki(stub: &[u8], boot: &mut Boot, name: &str) -> Result<(File, u64, [u8;
     Ok((file, len, seed))
 }
 
+/// An error and its causes on one line, for the messages that carry a cause as text.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// The stub from the newest-named `baleen/systemd-boot` image in the store, else the host's.
 fn find_stub(store: &Store, platform: &Platform) -> Result<Vec<u8>, DiskError> {
     let names = store
@@ -404,18 +416,10 @@ fn find_stub(store: &Store, platform: &Platform) -> Result<Vec<u8>, DiskError> {
             .map_err(|e| err(e.to_string()))?
             .ok_or_else(|| err(format!("no image for {platform}")))?;
         // Top layer first: the last layer that has the file wins.
-        for layer in img.layers.iter().rev() {
-            let digest = baleen_oci::Digest::parse(layer.digest().as_ref())
-                .map_err(|e| err(e.to_string()))?;
-            let blob = store.open_blob(&digest).map_err(|e| err(e.to_string()))?;
-            let id = digest.to_string();
-            let mut tar = baleen_tree::decompress(&id, layer.media_type().as_ref(), Box::new(blob))
-                .map_err(|e| err(e.to_string()))?;
-            if let Some(bytes) =
-                baleen_tree::read_tar_file(&mut tar, STUB_PATH).map_err(|e| err(e.to_string()))?
-            {
-                return Ok(bytes);
-            }
+        if let Some(bytes) = crate::images::read_file(store, &img, "the EFI stub", STUB_PATH)
+            .map_err(|e| err(chain(&e)))?
+        {
+            return Ok(bytes);
         }
         return Err(err(format!("no /{STUB_PATH} in the image")));
     }

@@ -11,8 +11,33 @@ pub const LABEL: &str = "org.mobyproject.config";
 pub enum ImagesError {
     #[error("{location}: image reference {reference:?}: {message}")]
     Reference { location: String, reference: String, message: String },
-    #[error("{location}: image {reference}: opening layer {digest}: {message}")]
+    #[error("{location}: image {reference}: reading layer {digest}: {message}")]
     Layer { location: String, reference: String, digest: String, message: String },
+    #[error("{location}: image {reference}")]
+    Damaged { location: String, reference: String, source: Box<baleen_oci::StoreError> },
+}
+
+/// The digest checks of the layers handed to the tree: [`Checks::finish`] after the tree is
+/// done with them, so a damaged layer fails the build even when the tree stopped reading early.
+#[derive(Debug)]
+pub struct Checks {
+    location: String,
+    reference: String,
+    checks: Vec<baleen_oci::BlobCheck>,
+}
+
+impl Checks {
+    /// `Err` naming the image and the first damaged layer (which is now moved aside).
+    pub fn finish(&self) -> Result<(), ImagesError> {
+        for c in &self.checks {
+            c.finish().map_err(|source| ImagesError::Damaged {
+                location: self.location.clone(),
+                reference: self.reference.clone(),
+                source: Box::new(source),
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Every image reference of a config with the first place it is used (`kernel`, `init[0]`,
@@ -55,13 +80,15 @@ pub fn parse_reference(reference: &str, location: &str) -> Result<Reference, Ima
     })
 }
 
-/// The image as the tree reads it: its canonical name and its layers as streams, bottom first.
+/// The image as the tree reads it: its canonical name and its layers as streams, bottom first,
+/// each checked against its digest as it is read (and by the returned [`Checks`]).
 pub fn open_for_tree(
     store: &Store,
     image: &Image,
     location: &str,
-) -> Result<baleen_tree::Image, ImagesError> {
+) -> Result<(baleen_tree::Image, Checks), ImagesError> {
     let mut layers = Vec::with_capacity(image.layers.len());
+    let mut checks = Vec::with_capacity(image.layers.len());
     for desc in &image.layers {
         let digest = desc.digest().to_string();
         let parsed = baleen_oci::Digest::parse(&digest).map_err(|e| ImagesError::Layer {
@@ -70,19 +97,60 @@ pub fn open_for_tree(
             digest: digest.clone(),
             message: e.to_string(),
         })?;
-        let file = store.open_blob(&parsed).map_err(|e| ImagesError::Layer {
-            location: location.to_string(),
-            reference: image.reference.to_string(),
-            digest: digest.clone(),
-            message: e.to_string(),
-        })?;
-        let reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let blob =
+            store.open_verified(&parsed, Some(desc.size())).map_err(|e| ImagesError::Layer {
+                location: location.to_string(),
+                reference: image.reference.to_string(),
+                digest: digest.clone(),
+                message: e.to_string(),
+            })?;
+        checks.push(blob.check());
+        let reader = std::io::BufReader::with_capacity(1 << 20, blob);
         layers.push(baleen_tree::Layer::new(digest, desc.media_type().to_string(), reader));
     }
-    Ok(baleen_tree::Image { reference: image.reference.to_string(), layers })
+    let tree = baleen_tree::Image { reference: image.reference.to_string(), layers };
+    let reference = image.reference.to_string();
+    Ok((tree, Checks { location: location.to_string(), reference, checks }))
 }
 
 /// The image's `org.mobyproject.config` label text, if it has one.
 pub fn label(image: &Image) -> Option<&str> {
     image.config.config().as_ref()?.labels().as_ref()?.get(LABEL).map(String::as_str)
+}
+
+/// The bytes of `path` in the topmost layer of `image` that has it (`None` when none does).
+/// Each layer looked at is checked against its digest, also past the file, so a damaged
+/// component (a boot loader, the EFI stub) fails the build instead of landing in it.
+pub fn read_file(
+    store: &Store,
+    image: &Image,
+    location: &str,
+    path: &str,
+) -> Result<Option<Vec<u8>>, ImagesError> {
+    let reference = image.reference.to_string();
+    for desc in image.layers.iter().rev() {
+        let digest = desc.digest().to_string();
+        let layer_err = |message: String| ImagesError::Layer {
+            location: location.to_string(),
+            reference: reference.clone(),
+            digest: digest.clone(),
+            message,
+        };
+        let parsed = baleen_oci::Digest::parse(&digest).map_err(|e| layer_err(e.to_string()))?;
+        let blob = store
+            .open_verified(&parsed, Some(desc.size()))
+            .map_err(|e| layer_err(e.to_string()))?;
+        let check = Checks {
+            location: location.to_string(),
+            reference: reference.clone(),
+            checks: vec![blob.check()],
+        };
+        let found = baleen_tree::decompress(&digest, desc.media_type().as_ref(), Box::new(blob))
+            .and_then(|mut tar| baleen_tree::read_tar_file(&mut tar, path));
+        check.finish()?;
+        if let Some(bytes) = found.map_err(|e| layer_err(e.to_string()))? {
+            return Ok(Some(bytes));
+        }
+    }
+    Ok(None)
 }

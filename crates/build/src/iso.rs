@@ -255,19 +255,8 @@ fn from_component(
     let mut found = Vec::new();
     for path in paths {
         // Top layer first: the last layer that has the file wins.
-        let mut bytes = None;
-        for layer in img.layers.iter().rev() {
-            let digest = baleen_oci::Digest::parse(layer.digest().as_ref())
-                .map_err(|e| err(e.to_string()))?;
-            let blob = store.open_blob(&digest).map_err(|e| err(e.to_string()))?;
-            let id = digest.to_string();
-            let mut tar = baleen_tree::decompress(&id, layer.media_type().as_ref(), Box::new(blob))
-                .map_err(|e| err(e.to_string()))?;
-            bytes = baleen_tree::read_tar_file(&mut tar, path).map_err(|e| err(e.to_string()))?;
-            if bytes.is_some() {
-                break;
-            }
-        }
+        let bytes = crate::images::read_file(store, &img, "the ISO loader", path)
+            .map_err(|e| err(crate::disk::chain(&e)))?;
         found.push(bytes.ok_or_else(|| err(format!("no /{path} in the image")))?);
     }
     Ok(found)

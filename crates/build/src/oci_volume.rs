@@ -46,7 +46,9 @@ impl OciVolume {
             }
         }
         let d = Digest::parse(digest).map_err(|e| io::Error::other(e.to_string()))?;
-        let f = store.open_blob(&d).map_err(|e| io::Error::other(e.to_string()))?;
+        let size = self.blobs.iter().find(|(b, _)| b == digest).map(|(_, s)| *s);
+        // Checked as read: the tree reads each blob to its size, which completes the check.
+        let f = store.open_verified(&d, size).map_err(io::Error::other)?;
         Ok(Box::new(io::BufReader::with_capacity(1 << 20, f)))
     }
 }

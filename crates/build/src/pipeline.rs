@@ -69,6 +69,8 @@ pub enum BuildError {
     SameOutput { first: Format, second: Format, suffix: &'static str },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Images(Vec<ImagesError>),
+    #[error("writing {format}: checking the layers read")]
+    Damaged { format: Format, source: ImagesError },
     /// Every image that could not be pulled, one line each (`services[0] "svc": …`).
     #[error("{}", .0.join("\n"))]
     Pull(Vec<String>),
@@ -675,9 +677,14 @@ fn assemble_sections<S: EntrySink>(
     let previous = previous.as_ref();
     let cfg = req.config;
     let tree = |source| BuildError::Tree { format: req.formats[0], source };
-    let open = |reference: &str, location: &str| -> Result<baleen_tree::Image, BuildError> {
+    let open = |reference: &str, location: &str| {
         images::open_for_tree(req.store, &images[reference], location)
             .map_err(|e| BuildError::Images(vec![e]))
+    };
+    // A damaged layer explains whatever the tree made of it: its error comes first.
+    let checked = |checks: images::Checks, result: Result<(), baleen_tree::TreeError>| {
+        checks.finish().map_err(|source| BuildError::Damaged { format: req.formats[0], source })?;
+        result.map_err(tree)
     };
     // Copies a section from the previous build when it did not change; false when it must be
     // built: also when the input tar holds no entry of it (a tar not made from this config's
@@ -706,7 +713,8 @@ fn assemble_sections<S: EntrySink>(
                     ucode: k.ucode.clone(),
                     decompress: req.decompress_kernel,
                 };
-                tw.kernel(open(image, "kernel")?, &opts).map_err(tree)?;
+                let (image, checks) = open(image, "kernel")?;
+                checked(checks, tw.kernel(image, &opts))?;
             }
         }
     }
@@ -714,7 +722,8 @@ fn assemble_sections<S: EntrySink>(
         let location = format!("init[{i}]");
         let unchanged = previous.is_some_and(|p| p.init_unchanged(i));
         if !copy(tw, reference, &location, unchanged)? {
-            tw.init(i, open(reference, &location)?).map_err(tree)?;
+            let (image, checks) = open(reference, &location)?;
+            checked(checks, tw.init(i, image))?;
         }
     }
     tw.finish_init().map_err(tree)?;
@@ -743,11 +752,13 @@ fn assemble_sections<S: EntrySink>(
                 continue;
             }
         }
-        let image = match image {
-            Some(r) => Some(open(r, &format!("volumes[{i}]"))?),
-            None => None,
-        };
-        tw.volume(i, &v.name, image).map_err(tree)?;
+        match image {
+            Some(r) => {
+                let (image, checks) = open(r, &format!("volumes[{i}]"))?;
+                checked(checks, tw.volume(i, &v.name, Some(image)))?;
+            }
+            None => tw.volume(i, &v.name, None).map_err(tree)?,
+        }
     }
     for c in containers {
         let prefix = c.section.bundle_path(c.index, &c.name);
@@ -767,16 +778,17 @@ fn assemble_sections<S: EntrySink>(
             );
             continue;
         }
-        tw.bundle(Bundle {
+        let (image, checks) = open(&c.image, &location)?;
+        let result = tw.bundle(Bundle {
             section: c.section,
             index: c.index,
             name: &c.name,
-            image: open(&c.image, &location)?,
+            image,
             readonly: c.readonly,
             config_json: &c.config_json,
             runtime_json: &mut runtime_json,
-        })
-        .map_err(tree)?;
+        });
+        checked(checks, result)?;
     }
     let items = files::resolve(cfg, ids)?;
     tw.files(items).map_err(tree)?;

@@ -88,7 +88,15 @@ pub fn find(
     };
     let Some(root) = store.lookup(&image.reference).ok().flatten() else { return Ok(vec![]) };
     let Ok(root_digest) = Digest::parse(root.digest().as_ref()) else { return Ok(vec![]) };
-    let Some(index) = read_json(store, &root_digest, MAX_MANIFEST_BYTES) else { return Ok(vec![]) };
+    let damaged = |d: &Digest| {
+        let d = d.clone();
+        move |e: baleen_oci::StoreError| err(&d, e.to_string())
+    };
+    let Some(index) =
+        read_json(store, &root_digest, MAX_MANIFEST_BYTES).map_err(damaged(&root_digest))?
+    else {
+        return Ok(vec![]);
+    };
     let manifest = image.manifest_digest.to_string();
     let attestations: Vec<&Value> = index["manifests"]
         .as_array()
@@ -111,7 +119,9 @@ pub fn find(
     let Some(att_digest) = att["digest"].as_str().and_then(|d| Digest::parse(d).ok()) else {
         return Err(err(&root_digest, "an attestation manifest without a valid digest".into()));
     };
-    let Some(att_manifest) = read_json(store, &att_digest, MAX_MANIFEST_BYTES) else {
+    let Some(att_manifest) =
+        read_json(store, &att_digest, MAX_MANIFEST_BYTES).map_err(damaged(&att_digest))?
+    else {
         tracing::debug!(reference = %image.reference, "attestation manifest not in the store");
         return Ok(vec![]);
     };
@@ -125,7 +135,8 @@ pub fn find(
         let Some(d) = layer["digest"].as_str().and_then(|d| Digest::parse(d).ok()) else {
             return Err(err(&att_digest, "an attestation layer without a valid digest".into()));
         };
-        let Some(statement) = read_json(store, &d, MAX_STATEMENT_BYTES) else {
+        let Some(statement) = read_json(store, &d, MAX_STATEMENT_BYTES).map_err(damaged(&d))?
+        else {
             tracing::debug!(reference = %image.reference, digest = %d, "SBOM layer not in the store");
             continue;
         };
@@ -156,12 +167,21 @@ pub fn find_inputs(
         .collect())
 }
 
-fn read_json(store: &Store, d: &Digest, limit: u64) -> Option<Value> {
+/// A stored JSON blob; `None` when absent or unreadable (an image without a usable SBOM), but
+/// an error when it is damaged: a statement that changed on disk must not ship, nor vanish.
+fn read_json(
+    store: &Store,
+    d: &Digest,
+    limit: u64,
+) -> Result<Option<Value>, baleen_oci::StoreError> {
     if !store.has_blob(d) {
-        return None;
+        return Ok(None);
     }
-    let bytes = store.read_blob(d, limit).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    match store.read_blob(d, limit) {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+        Err(e @ baleen_oci::StoreError::Damaged { .. }) => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The merged SPDX 2.3 document, as JSON text (Go's escaping and 4-space indent).

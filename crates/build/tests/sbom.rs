@@ -456,3 +456,42 @@ fn docker_format_writes_the_dockerfile_then_the_sbom() {
     let last: Vec<&str> = all[all.len() - 2..].iter().map(|e| e.0.as_str()).collect();
     assert_eq!(last, ["Dockerfile", "sbom.spdx.json"], "LinuxKit's order");
 }
+
+#[test]
+fn a_statement_damaged_in_the_store_fails_the_build_instead_of_vanishing_from_the_sbom() {
+    let tmp = tempfile::tempdir().unwrap();
+    let at = tmp.path().join("store");
+    let store = store(&at);
+    let blobs = at.join("blobs/sha256");
+    let statement = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            text.contains("in-toto.io/Statement") && text.contains("\"2.1\"")
+        })
+        .expect("the app's SPDX statement");
+    let text = std::fs::read_to_string(&statement).unwrap().replace("\"2.1\"", "\"6.6\"");
+    std::fs::write(&statement, text).unwrap();
+    let cfg = config();
+    let out = tmp.path().join("a.tar");
+    let err = build(&Request {
+        config: &cfg,
+        formats: vec![Format::Tar],
+        output: Output::File(out.clone()),
+        platform: Platform::new("linux", "amd64", None),
+        store: &store,
+        pull: PullOptions::default(),
+        decompress_kernel: false,
+        compression: InitrdCompression::Gzip,
+        input_tar: None,
+        size: None,
+        sbom: on(),
+    })
+    .expect_err("a damaged statement must fail the build")
+    .to_string();
+    let hex = statement.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains(&hex) && err.contains("damaged"), "{err}");
+    assert!(err.contains("baleen/sbom-app:1"), "names the image: {err}");
+    assert!(!out.exists());
+}

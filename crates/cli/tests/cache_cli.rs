@@ -80,3 +80,116 @@ fn missing_image_and_damaged_archive_are_errors_that_change_nothing() {
     assert_ne!(out.status.code(), Some(0), "a truncated archive is refused");
     assert_eq!(ok(baleen(&store, &["ls"])), before, "the store is unchanged");
 }
+
+/// Runs `baleen cache ARGS` with `envs`; kills it and fails the test if it runs past 120 s.
+fn baleen_watched(store: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baleen"))
+        .arg("cache")
+        .args(args)
+        .arg("--cache")
+        .arg(store)
+        .env_remove("BALEEN_CACHE")
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("baleen cache {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn pull_from_a_stalled_registry_reports_the_wait_and_gives_up() {
+    use baleen_testkit::registry::{Proxy, Registry};
+    let Some(reg) = Registry::plain() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("{}/test/stalled:v1", reg.host);
+    // Incompressible, so the gzip'd layer stays 1 MiB: far more than four attempts get.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    let image = ImageBuilder::new().layer(&[file("big", &noise)]).build();
+    let src = tmp.path().join("src");
+    image.write_layout(&src, &name);
+    ok(baleen(&src, &["push", &name]));
+    let proxy = Proxy::start(reg.port, 0);
+    proxy.stall_after(64 << 10);
+    let through = format!("{}/test/stalled:v1", proxy.host);
+    let store = tmp.path().join("dst");
+    let out = baleen_watched(
+        &store,
+        &["pull", "--platform", "linux/amd64", &through],
+        &[("BALEEN_REGISTRY_STALL_SECS", "2")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    for retry in ["retrying (2/4)", "retrying (3/4)", "retrying (4/4)"] {
+        assert!(stderr.contains(&format!("sent no data for 2 s, {retry}")), "{stderr}");
+    }
+    assert!(stderr.contains("gave up after 4 attempts"), "{stderr}");
+    assert!(stderr.contains(&image.layers[0].digest), "{stderr}");
+}
+
+#[test]
+fn verify_finds_damaged_and_missing_blobs_and_repair_makes_them_pullable_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    let image = |text: &[u8]| ImageBuilder::new().layer(&[file("etc/motd", text)]).build();
+    let (damaged, missing, intact) = (image(b"one"), image(b"two"), image(b"three"));
+    damaged.write_layout(&store, "docker.io/baleen/damaged:1");
+    missing.write_layout(&store, "docker.io/baleen/missing:1");
+    intact.write_layout(&store, "docker.io/baleen/intact:1");
+    assert_eq!(ok(baleen(&store, &["verify"])), "", "nothing to say about a sound store");
+    let blob = |d: &str| store.join("blobs/sha256").join(d.strip_prefix("sha256:").unwrap());
+    let layer = blob(&damaged.layers[0].digest);
+    let mut bytes = std::fs::read(&layer).unwrap();
+    bytes[10] ^= 0x20;
+    std::fs::write(&layer, &bytes).unwrap();
+    std::fs::remove_file(blob(&missing.config.digest)).unwrap();
+
+    let out = baleen(&store, &["verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains(&format!("blob {} is damaged", damaged.layers[0].digest)), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "docker.io/baleen/damaged:1: layer {} is damaged",
+            damaged.layers[0].digest
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "docker.io/baleen/missing:1: config {} is missing",
+            missing.config.digest
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("intact"), "{stdout}");
+    assert!(layer.exists(), "plain verify changes nothing");
+
+    let repaired = ok(baleen(&store, &["verify", "--repair"]));
+    assert!(repaired.contains("removed docker.io/baleen/damaged:1"), "{repaired}");
+    assert!(repaired.contains("removed docker.io/baleen/missing:1"), "{repaired}");
+    assert!(!layer.exists());
+    let aside = store.join("quarantine").join(format!("sha256-{}", &damaged.layers[0].digest[7..]));
+    assert_eq!(std::fs::read(aside).unwrap(), bytes, "moved aside, not deleted");
+    let listed = ok(baleen(&store, &["ls"]));
+    assert!(
+        listed.contains("intact") && !listed.contains("damaged") && !listed.contains("missing")
+    );
+    assert_eq!(ok(baleen(&store, &["verify"])), "", "the repaired store verifies clean");
+}

@@ -3,8 +3,10 @@
 //!
 //! Import streams the tar once: every blob is written to the store as it passes (verified
 //! against its name when it has one), small metadata files are kept in memory, and names are
-//! written to index.json at the end. A hostile archive can therefore leave unnamed blobs, which
-//! `gc` removes, but never a named image with wrong content. Export is deterministic: entries
+//! written to index.json at the end, each only after everything it needs was found in the
+//! store, within limits and of the sizes its descriptors say (and, for `docker save`, each
+//! layer is the one the config's `diff_ids` names). A hostile archive can therefore leave
+//! unnamed blobs, which `gc` removes, but never a named image with wrong or missing content. Export is deterministic: entries
 //! sorted, mtimes 0, owner root.
 
 use crate::digest::Digest;
@@ -14,7 +16,7 @@ use crate::reference::Reference;
 use crate::store::index::{name_of, CONTAINERD_NAME, REF_NAME};
 use crate::store::{Blob, Store, StoreError};
 use oci_spec::image::{Descriptor, MediaType};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +35,30 @@ pub enum ArchiveError {
     Json { file: String, source: serde_json::Error },
     #[error("importing: {0}")]
     Invalid(String),
+    #[error("importing {name}: {role} {digest} is in neither the archive nor the store")]
+    MissingBlob { name: String, role: &'static str, digest: String },
+    #[error(
+        "importing {name}: {role} {digest} holds {actual} bytes, its descriptor says {expected}"
+    )]
+    WrongSize { name: String, role: &'static str, digest: String, expected: u64, actual: u64 },
+    #[error("importing {name}: {role} {digest} is {size} bytes, past the {limit}-byte limit for a {role}")]
+    OverLimit { name: String, role: &'static str, digest: String, size: u64, limit: u64 },
+    #[error("importing {name}: the index names no platform manifest that the archive holds")]
+    NoPlatform { name: String },
+    #[error("importing {name}: the config lists {diff_ids} rootfs.diff_ids for {layers} layers")]
+    LayerCount { name: String, diff_ids: usize, layers: usize },
+    #[error("importing {name}: layer {index} ({digest}) unpacks to {actual}, but rootfs.diff_ids[{index}] in the config says {expected}")]
+    DiffId { name: String, index: usize, digest: String, expected: String, actual: String },
+    #[error("importing {name}: reading layer {digest} to check its diff_id")]
+    LayerRead { name: String, digest: String, source: io::Error },
+    #[error("importing: manifest.json names {path}, but that archive entry is a symlink to {target}, which points outside the archive")]
+    EscapingLink { path: String, target: String },
+    #[error("importing: manifest.json names {path}, but that archive entry is a chain of more than {MAX_LINKS} symlinks")]
+    LinkChain { path: String },
 }
+
+/// Symlinks followed between docker-save entries before giving up.
+const MAX_LINKS: usize = 8;
 
 fn store_err(what: impl Into<String>) -> impl FnOnce(StoreError) -> ArchiveError {
     let what = what.into();
@@ -91,13 +116,13 @@ pub fn export_as(
         }
     };
     // Every blob the root reaches (all must be present).
-    let mut blobs = BTreeSet::new();
+    let mut blobs = BTreeMap::new();
     let mut todo = vec![root.clone()];
     let mut single_manifest = None;
     while let Some(d) = todo.pop() {
         let digest =
             Digest::from_oci(d.digest()).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
-        if !blobs.insert(digest.clone()) {
+        if blobs.insert(digest.clone(), d.size()).is_some() {
             continue;
         }
         if !store.has_blob(&digest) {
@@ -146,17 +171,17 @@ pub fn export_as(
         append(&mut tar, "manifest.json", &serde_json::to_vec(&dm).expect("serialises"))
             .map_err(io_err)?;
     }
-    let algorithms: BTreeSet<&str> = blobs.iter().map(|d| d.algorithm()).collect();
+    let algorithms: BTreeSet<&str> = blobs.keys().map(|d| d.algorithm()).collect();
     append_dir(&mut tar, "blobs/").map_err(io_err)?;
     for alg in algorithms {
         append_dir(&mut tar, &format!("blobs/{alg}/")).map_err(io_err)?;
     }
-    for d in &blobs {
-        let f = store.open_blob(d).map_err(store_err(&what))?;
-        let len = f.metadata().map_err(io_err)?.len();
-        let mut h = header(tar::EntryType::Regular, len, 0o644);
+    for (d, size) in &blobs {
+        // Checked as read: a blob damaged on disk fails the export instead of going out.
+        let f = store.open_verified(d, Some(*size)).map_err(store_err(&what))?;
+        let mut h = header(tar::EntryType::Regular, *size, 0o644);
         tar.append_data(&mut h, format!("blobs/{}/{}", d.algorithm(), d.hex()), f)
-            .map_err(io_err)?;
+            .map_err(|e| store_err(&what)(StoreError::from_read(e, store.blob_path(d))))?;
     }
     tar.into_inner().map_err(io_err)?.flush().map_err(io_err)?;
     Ok(root)
@@ -222,7 +247,7 @@ pub fn import(
     let mut docker_manifest = None;
     // Files of a legacy docker save, by path, and symlinks between them.
     let mut files: HashMap<String, Blob> = HashMap::new();
-    let mut links: HashMap<String, String> = HashMap::new();
+    let mut links: HashMap<String, Link> = HashMap::new();
     let io_err = |e| ArchiveError::Io { what: "importing: reading the archive".into(), source: e };
     for entry in archive.entries().map_err(io_err)? {
         let mut entry = entry.map_err(io_err)?;
@@ -236,11 +261,11 @@ pub fn import(
                     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
                     format!("{dir}/{target}")
                 } else {
-                    target
+                    target.clone()
                 };
-                if let Some(t) = clean(&joined) {
-                    links.insert(path, t);
-                }
+                // An escaping target is kept as the raw text, marked, to say so if it is used.
+                let t = clean(&joined).map_or_else(|| Link::Escapes(target), Link::To);
+                links.insert(path, t);
             }
             continue;
         }
@@ -278,6 +303,13 @@ pub fn import(
                 .into(),
         )),
     }
+}
+
+/// Where a link entry of the archive points.
+#[derive(Debug)]
+enum Link {
+    To(String),
+    Escapes(String),
 }
 
 #[derive(serde::Deserialize)]
@@ -323,13 +355,7 @@ fn import_oci(
                 )))
             }
         };
-        let digest = Digest::from_oci(d.digest())
-            .map_err(|e| ArchiveError::Invalid(format!("index.json: {e}")))?;
-        if !store.has_blob(&digest) {
-            return Err(ArchiveError::Invalid(format!(
-                "index.json names {digest} for {target}, but the archive does not contain it"
-            )));
-        }
+        check_complete(store, &target, d)?;
         let mut root = d.clone();
         root.set_annotations(None);
         store.tag(&target, root).map_err(store_err(format!("importing {target}")))?;
@@ -351,17 +377,27 @@ fn import_docker(
     store: &Store,
     dm: &[u8],
     files: &HashMap<String, Blob>,
-    links: &HashMap<String, String>,
+    links: &HashMap<String, Link>,
     name: Option<&Reference>,
 ) -> Result<Vec<Reference>, ArchiveError> {
     let entries: Vec<DockerEntry> = serde_json::from_slice(dm)
         .map_err(|source| ArchiveError::Json { file: "manifest.json".into(), source })?;
-    let find = |p: &str| -> Result<&Blob, ArchiveError> {
-        let mut p = clean(p).unwrap_or_default();
-        for _ in 0..8 {
-            match links.get(&p) {
-                Some(t) => p = t.clone(),
-                None => break,
+    let find = |named: &str| -> Result<&Blob, ArchiveError> {
+        let mut p = clean(named).unwrap_or_default();
+        let mut hops = 0;
+        while let Some(link) = links.get(&p) {
+            hops += 1;
+            match link {
+                _ if hops > MAX_LINKS => {
+                    return Err(ArchiveError::LinkChain { path: named.to_string() })
+                }
+                Link::To(t) => p = t.clone(),
+                Link::Escapes(target) => {
+                    return Err(ArchiveError::EscapingLink {
+                        path: p.clone(),
+                        target: target.clone(),
+                    })
+                }
             }
         }
         files.get(&p).ok_or_else(|| {
@@ -374,9 +410,12 @@ fn import_docker(
     for e in &entries {
         let config = find(&e.config)?;
         let mut layers = Vec::new();
+        let mut layer_blobs = Vec::new();
         for l in &e.layers {
             let b = find(l)?;
-            layers.push(serde_json::json!({"mediaType": layer_media_type(store, &b.digest)?, "digest": b.digest.to_string(), "size": b.size}));
+            let media_type = layer_media_type(store, &b.digest)?;
+            layers.push(serde_json::json!({"mediaType": media_type, "digest": b.digest.to_string(), "size": b.size}));
+            layer_blobs.push((b.digest.clone(), media_type));
         }
         let manifest = serde_json::json!({
             "schemaVersion": 2,
@@ -389,6 +428,10 @@ fn import_docker(
             .write_blob(&bytes[..], None)
             .map_err(store_err("importing: writing the manifest"))?;
         let desc = Descriptor::new(MediaType::ImageManifest, blob.size, blob.digest.to_oci());
+        let shown =
+            e.repo_tags.iter().flatten().next().cloned().unwrap_or_else(|| e.config.clone());
+        check_complete(store, &shown, &desc)?;
+        check_diff_ids(store, &shown, &config.digest, &layer_blobs)?;
         let mut names: Vec<Reference> = Vec::new();
         match name {
             Some(n) if entries.len() == 1 => names.push(n.clone()),
@@ -428,4 +471,139 @@ fn layer_media_type(store: &Store, d: &Digest) -> Result<&'static str, ArchiveEr
         [0x28, 0xb5, 0x2f, 0xfd] => "application/vnd.oci.image.layer.v1.tar+zstd",
         _ => "application/vnd.oci.image.layer.v1.tar",
     })
+}
+
+/// Checks that everything the name `name` would need is in the store, within limits, with the
+/// sizes its descriptors say: the root, (for an index) the platform manifests the archive holds
+/// — at least one — and their configs and layers. Run before a name is written.
+fn check_complete(
+    store: &Store,
+    name: &impl std::fmt::Display,
+    root: &Descriptor,
+) -> Result<(), ArchiveError> {
+    let name = name.to_string();
+    let mut todo = vec![(root.clone(), "manifest", true)];
+    let mut platforms = None;
+    while let Some((d, role, required)) = todo.pop() {
+        let digest = Digest::from_oci(d.digest())
+            .map_err(|e| ArchiveError::Invalid(format!("{name}: {role}: {e}")))?;
+        let limit = match role {
+            "layer" => None,
+            "config" => Some(crate::store::MAX_CONFIG_BYTES),
+            _ => Some(MAX_MANIFEST_BYTES),
+        };
+        let shown = digest.to_string();
+        if let Some(limit) = limit.filter(|&l| d.size() > l) {
+            let (name, digest, size) = (name.clone(), shown, d.size());
+            return Err(ArchiveError::OverLimit { name, role, digest, size, limit });
+        }
+        let Ok(meta) = std::fs::metadata(store.blob_path(&digest)) else {
+            if required {
+                return Err(ArchiveError::MissingBlob { name, role, digest: shown });
+            }
+            continue;
+        };
+        if meta.len() != d.size() {
+            let (expected, actual) = (d.size(), meta.len());
+            return Err(ArchiveError::WrongSize { name, role, digest: shown, expected, actual });
+        }
+        if role == "platform manifest" {
+            platforms = Some(platforms.unwrap_or(0) + 1);
+        }
+        let Some(limit) = limit.filter(|_| role != "config") else { continue };
+        let what = format!("importing {name}");
+        let bytes = store.read_blob(&digest, limit).map_err(store_err(&what))?;
+        let m = Manifest::parse(&bytes, &digest, Some(d.media_type().as_ref())).map_err(|e| {
+            store_err(&what)(StoreError::Manifest { reference: name.clone(), source: Box::new(e) })
+        })?;
+        match m {
+            Manifest::Index(i) if role == "manifest" => {
+                platforms = Some(0);
+                let children = i.manifests().iter().rev();
+                todo.extend(children.map(|c| (c.clone(), "platform manifest", false)));
+            }
+            Manifest::Index(_) => {
+                return Err(ArchiveError::Invalid(format!(
+                    "{name}: platform manifest {digest} is itself an index"
+                )))
+            }
+            Manifest::Image(m) => {
+                // A stack: the config is checked first, then the layers bottom up.
+                todo.extend(m.layers().iter().rev().map(|l| (l.clone(), "layer", true)));
+                todo.push((m.config().clone(), "config", true));
+            }
+        }
+    }
+    if platforms == Some(0) {
+        return Err(ArchiveError::NoPlatform { name });
+    }
+    Ok(())
+}
+
+/// `docker save` configs name each layer by the digest of its uncompressed tar
+/// (`rootfs.diff_ids`); a layer that is not the one the config describes is refused.
+fn check_diff_ids(
+    store: &Store,
+    name: &str,
+    config: &Digest,
+    layers: &[(Digest, &str)],
+) -> Result<(), ArchiveError> {
+    #[derive(serde::Deserialize)]
+    struct RootFs {
+        #[serde(default)]
+        diff_ids: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Config {
+        rootfs: Option<RootFs>,
+    }
+    let what = format!("importing {name}");
+    let bytes =
+        store.read_blob(config, crate::store::MAX_CONFIG_BYTES).map_err(store_err(&what))?;
+    let parsed: Config = serde_json::from_slice(&bytes)
+        .map_err(|source| ArchiveError::Json { file: format!("config {config}"), source })?;
+    let diff_ids = parsed.rootfs.map(|r| r.diff_ids).unwrap_or_default();
+    if diff_ids.len() != layers.len() {
+        let (name, diff_ids, layers) = (name.to_string(), diff_ids.len(), layers.len());
+        return Err(ArchiveError::LayerCount { name, diff_ids, layers });
+    }
+    for (index, ((digest, media_type), expected)) in layers.iter().zip(&diff_ids).enumerate() {
+        let read_err = |source| ArchiveError::LayerRead {
+            name: name.to_string(),
+            digest: digest.to_string(),
+            source,
+        };
+        let actual = if media_type.ends_with("tar") {
+            digest.clone()
+        } else {
+            let blob = store.open_verified(digest, None).map_err(store_err(&what))?;
+            let blob = io::BufReader::new(blob);
+            let mut tar: Box<dyn Read> = if media_type.ends_with("gzip") {
+                Box::new(flate2::read::MultiGzDecoder::new(blob))
+            } else {
+                Box::new(zstd::stream::read::Decoder::new(blob).map_err(read_err)?)
+            };
+            let mut h = crate::digest::Hasher::sha256();
+            let mut buf = vec![0u8; 256 << 10];
+            loop {
+                match tar.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => h.update(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(read_err(e)),
+                }
+            }
+            h.finish()
+        };
+        if actual.to_string() != *expected {
+            return Err(ArchiveError::DiffId {
+                name: name.to_string(),
+                index,
+                digest: digest.to_string(),
+                expected: expected.clone(),
+                actual: actual.to_string(),
+            });
+        }
+    }
+    Ok(())
 }

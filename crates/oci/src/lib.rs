@@ -9,7 +9,10 @@
 //! - [`pull`] / [`push`] (async, on tokio; [`pull_blocking`], [`pull_all_blocking`] and
 //!   [`push_blocking`] for synchronous callers), [`archive::export`] / [`archive::import`].
 //!
-//! Invariants, stated as absences: no blob reaches `blobs/` unverified; no name in index.json
+//! - [`VerifiedBlob`]: a stored blob read back with its digest checked ([`Store::open_verified`]).
+//!
+//! Invariants, stated as absences: no blob reaches `blobs/` unverified, and none is read back
+//! unverified (a damaged one is moved to `quarantine/`); no name in index.json
 //! points at content that was not completely stored first; no plain HTTP except to loopback
 //! hosts and hosts listed as insecure; no knowledge of YAML.
 //!
@@ -39,4 +42,7 @@ pub use reference::{Reference, ReferenceError, DOCKER_HUB};
 pub use registry::{Client, RegistryError, RegistryOptions};
 /// The index.json annotations that name cached images.
 pub use store::index::{name_of, CONTAINERD_NAME, REF_NAME};
-pub use store::{Blob, GcReport, Image, Ingest, Store, StoreError};
+pub use store::{
+    Blob, BlobCheck, GcReport, Image, Ingest, Problem, Store, StoreError, VerifiedBlob,
+    VerifyReport, QUARANTINE,
+};

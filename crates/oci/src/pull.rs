@@ -78,9 +78,15 @@ pub async fn pull_with(
     let reg_err =
         |source| PullError::Registry { reference: reference.clone(), source: Box::new(source) };
     if !opts.always {
-        if let Some(img) = store.resolve(r, p).map_err(store_err)? {
-            tracing::debug!(%reference, "already in the store");
-            return Ok(img);
+        match store.resolve(r, p) {
+            Ok(Some(img)) => {
+                tracing::debug!(%reference, "already in the store");
+                return Ok(img);
+            }
+            Ok(None) => {}
+            // Moved aside already: fetching it again is the repair.
+            Err(e @ StoreError::Damaged { .. }) => tracing::warn!("{reference}: {e}"),
+            Err(e) => return Err(store_err(e)),
         }
     }
     tracing::info!(%reference, platform = %p, "pulling");
@@ -117,7 +123,18 @@ pub async fn pull_with(
     };
     // The config first: it is small, and a re-run after a failure then has it already.
     let config = manifest.config();
-    if !store.has_blob(&Digest::from_oci(config.digest()).map_err(|e| bad_digest(&reference, e))?) {
+    let config_digest = Digest::from_oci(config.digest()).map_err(|e| bad_digest(&reference, e))?;
+    // A stored config is small enough to check here; a damaged one is moved aside and fetched.
+    let sound = store.has_blob(&config_digest)
+        && match store.verify_blob(&config_digest, Some(config.size())) {
+            Ok(()) => true,
+            Err(e @ StoreError::Damaged { .. }) => {
+                tracing::warn!("{reference}: {e}");
+                false
+            }
+            Err(e) => return Err(store_err(e)),
+        };
+    if !sound {
         client.fetch_blob(r, config, store, None).await.map_err(reg_err)?;
     }
     let mut missing = Vec::new();
@@ -243,15 +260,25 @@ async fn fetch_manifest(
     expected: Option<&Digest>,
 ) -> Result<(Descriptor, Manifest), PullError> {
     let reference = r.to_string();
-    let (bytes, hint) = match expected.filter(|d| store.has_blob(d)) {
-        Some(d) => {
-            let limit = client.options().max_manifest_bytes;
-            let b = store.read_blob(d, limit).map_err(|source| PullError::Store {
-                reference: reference.clone(),
-                source: Box::new(source),
-            })?;
-            (b, None)
-        }
+    let stored = match expected.filter(|d| store.has_blob(d)) {
+        Some(d) => match store.read_blob(d, client.options().max_manifest_bytes) {
+            Ok(b) => Some(b),
+            // Moved aside already: fetching it again is the repair.
+            Err(e @ StoreError::Damaged { .. }) => {
+                tracing::warn!("{reference}: {e}");
+                None
+            }
+            Err(source) => {
+                return Err(PullError::Store {
+                    reference: reference.clone(),
+                    source: Box::new(source),
+                })
+            }
+        },
+        None => None,
+    };
+    let (bytes, hint) = match stored {
+        Some(b) => (b, None),
         None => client.get_manifest(r, key).await.map_err(|source| PullError::Registry {
             reference: reference.clone(),
             source: Box::new(source),

@@ -281,10 +281,10 @@ async fn push_blob(cx: &Ctx<'_>, d: &Digest, size: u64) -> Result<(), PushError>
         return Err(cx.reg_err(Client::unexpected(reg, &what, start).await));
     }
     let base = start.url().origin().ascii_serialization();
-    let mut file = cx.store.open_blob(d).map_err(|e| cx.store_err(e))?;
-    let read_err = |e: std::io::Error| {
-        cx.store_err(StoreError::Io { action: "reading", path: cx.store.blob_path(d), source: e })
-    };
+    // Checked as read: a blob damaged on disk fails the push instead of being published.
+    let mut file = cx.store.open_verified(d, Some(size)).map_err(|e| cx.store_err(e))?;
+    let read_err =
+        |e: std::io::Error| cx.store_err(StoreError::from_read(e, cx.store.blob_path(d)));
     let mut url = location(&base, &start, &[]).map_err(|e| cx.reg_err(e))?;
     let mut offset = 0u64;
     if size > cx.opts.chunk_threshold {

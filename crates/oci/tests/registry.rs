@@ -487,7 +487,7 @@ fn imports_a_docker_save_tar() {
     let layer_digest = baleen_testkit::image::sha256(&layer);
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest, layer_digest]},
     }))
     .unwrap();
     let manifest = serde_json::to_vec(&serde_json::json!([{

@@ -352,6 +352,13 @@ struct ProxyState {
     fail_next: std::sync::atomic::AtomicUsize,
     /// After a cut, keep serving new connections (a dropped connection, not a dead registry).
     cut_once: std::sync::atomic::AtomicBool,
+    /// Once a connection has carried this many bytes from the registry, it stops forwarding
+    /// (or trickles, with `trickle_ms`) while keeping the connection open. 0: never.
+    stall_after: std::sync::atomic::AtomicU64,
+    /// After `stall_after`: one byte every this many milliseconds; 0 means none at all.
+    trickle_ms: std::sync::atomic::AtomicU64,
+    /// A connection whose request holds these bytes gets no answer (headers included).
+    stall_requests: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 impl Proxy {
@@ -367,6 +374,9 @@ impl Proxy {
             forwarded: AtomicU64::new(0),
             fail_next: AtomicUsize::new(0),
             cut_once: AtomicBool::new(false),
+            stall_after: AtomicU64::new(0),
+            trickle_ms: AtomicU64::new(0),
+            stall_requests: std::sync::Mutex::new(None),
         });
         let st = state.clone();
         std::thread::spawn(move || {
@@ -424,6 +434,29 @@ impl Proxy {
         self.state.cut_once.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Makes every connection go silent, open, once it has carried `bytes` from the registry:
+    /// a stalled registry.
+    pub fn stall_after(&self, bytes: u64) {
+        use std::sync::atomic::Ordering;
+        self.state.trickle_ms.store(0, Ordering::SeqCst);
+        self.state.stall_after.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Like [`Proxy::stall_after`], but then sends one byte every `every`: a registry that
+    /// never quite stalls.
+    pub fn trickle_after(&self, bytes: u64, every: Duration) {
+        use std::sync::atomic::Ordering;
+        let ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.state.trickle_ms.store(ms, Ordering::SeqCst);
+        self.state.stall_after.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Leaves every request whose text holds `pattern` (e.g. `/manifests/`) unanswered, the
+    /// connection open: a registry that accepts a request and never replies.
+    pub fn stall_requests(&self, pattern: &str) {
+        *self.state.stall_requests.lock().expect("lock") = Some(pattern.as_bytes().to_vec());
+    }
+
     /// Answers the next `n` connections with a 503, as an overloaded registry would.
     pub fn fail_next(&self, n: usize) {
         self.state.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
@@ -444,8 +477,24 @@ fn pipe(client: TcpStream, upstream: TcpStream, st: std::sync::Arc<ProxyState>) 
     use std::sync::atomic::Ordering;
     let (mut c_read, mut u_write) =
         (client.try_clone().expect("clone"), upstream.try_clone().expect("clone"));
+    let muted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (up_st, up_muted) = (st.clone(), muted.clone());
     let up = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c_read, &mut u_write);
+        let mut buf = [0u8; 16 << 10];
+        loop {
+            let n = match c_read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let pattern = up_st.stall_requests.lock().expect("lock").clone();
+            if pattern.is_some_and(|p| buf[..n].windows(p.len()).any(|w| w == p.as_slice())) {
+                // Before forwarding, so the answer cannot slip through first.
+                up_muted.store(true, Ordering::SeqCst);
+            }
+            if u_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
         let _ = u_write.shutdown(std::net::Shutdown::Write);
     });
     let (mut u_read, mut c_write) = (upstream, client);
@@ -465,15 +514,50 @@ fn pipe(client: TcpStream, upstream: TcpStream, st: std::sync::Arc<ProxyState>) 
             }
             break;
         }
-        if c_write.write_all(&buf[..n]).is_err() {
+        if muted.load(Ordering::SeqCst) {
+            // Unanswered: drop what the registry says, until the client gives up.
+            continue;
+        }
+        let stall = st.stall_after.load(Ordering::SeqCst);
+        let mut now = n;
+        if stall > 0 && sent + n as u64 > stall {
+            now = usize::try_from(stall.saturating_sub(sent)).unwrap_or(n).min(n);
+        }
+        if c_write.write_all(&buf[..now]).is_err() {
             break;
         }
-        sent += n as u64;
-        st.forwarded.fetch_add(n as u64, Ordering::SeqCst);
+        sent += now as u64;
+        st.forwarded.fetch_add(now as u64, Ordering::SeqCst);
+        if now < n && !slow_drip(&mut c_write, &buf[now..n], &st) {
+            break;
+        }
     }
     let _ = c_write.shutdown(std::net::Shutdown::Both);
     let _ = u_read.shutdown(std::net::Shutdown::Both);
     let _ = up.join();
+}
+
+/// Past the stall point: sends `rest` one byte per `trickle_ms`, or nothing (then waits for the
+/// client to give up). Returns whether the client is still there.
+fn slow_drip(c_write: &mut TcpStream, rest: &[u8], st: &ProxyState) -> bool {
+    use std::sync::atomic::Ordering;
+    let ms = st.trickle_ms.load(Ordering::SeqCst);
+    if ms == 0 {
+        // Silent: hold the connection open until the client closes it.
+        let mut probe = c_write.try_clone().expect("clone");
+        let _ = probe.set_read_timeout(None);
+        let mut byte = [0u8; 1];
+        while matches!(probe.read(&mut byte), Ok(n) if n > 0) {}
+        return false;
+    }
+    for b in rest {
+        std::thread::sleep(Duration::from_millis(ms));
+        if c_write.write_all(std::slice::from_ref(b)).is_err() {
+            return false;
+        }
+        st.forwarded.fetch_add(1, Ordering::SeqCst);
+    }
+    true
 }
 
 /// The token server of [`Mode::Token`]: `GET /token?service=…&scope=…` with basic auth answers

@@ -66,6 +66,17 @@ enum CacheCommand {
     },
     /// Delete blobs that no image in the store uses, and leftovers of interrupted pulls.
     Gc,
+    /// Check the store: hash every blob against its digest, and check that every image's
+    /// manifests, config and layers are present with the sizes their descriptors say.
+    ///
+    /// Prints one line per problem; exits 1 when anything is wrong. With --repair, damaged
+    /// blobs are moved to <store>/quarantine/ and the names that need missing or damaged blobs
+    /// are removed, so the next build or pull fetches them again; it then exits 0.
+    Verify {
+        /// Move damaged blobs aside and remove the names that reach them.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Pull images into the store (only what is not there yet, unless --always).
     Pull {
         #[arg(required = true, value_name = "REF")]
@@ -186,6 +197,7 @@ fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
                 report.blobs_removed, report.bytes_freed, report.blobs_kept
             );
         }
+        CacheCommand::Verify { repair } => return verify(&store, repair),
         CacheCommand::Pull { refs, platform, always, registry } => {
             let p = parse_platform(platform.as_deref())?;
             let refs = refs
@@ -272,4 +284,26 @@ fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(crate::exit::OK)
+}
+
+/// `cache verify [--repair]`: problems on stdout, a summary on stderr.
+fn verify(store: &Store, repair: bool) -> anyhow::Result<i32> {
+    let report = store.verify(repair)?;
+    for p in &report.problems {
+        println!("{p}");
+    }
+    for path in &report.moved_aside {
+        println!("moved aside to {}", path.display());
+    }
+    for name in &report.names_removed {
+        println!("removed {name} (the next build or pull fetches it again)");
+    }
+    eprintln!(
+        "checked {} blobs ({} bytes) and {} names: {} problems",
+        report.blobs_checked,
+        report.bytes_checked,
+        report.names_checked,
+        report.problems.len()
+    );
+    Ok(if report.problems.is_empty() || repair { crate::exit::OK } else { crate::exit::FAILURE })
 }

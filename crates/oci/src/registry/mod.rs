@@ -6,11 +6,19 @@
 //! of the work and `oci-client` would sit in the way of each, so the client here is small:
 //! endpoint selection, auth (Bearer token flow and Basic), bounded retries, and typed errors.
 //!
+//! A registry that sends nothing for [`RegistryOptions::stall_timeout`], or trickles a blob
+//! below [`RegistryOptions::min_rate`], is treated as a dropped connection (retried, bounded)
+//! and said so on stderr.
+//!
 //! A blob whose connection drops resumes with a Range request within the same pull; across
 //! runs only whole verified blobs are reused. Non-goals: OAuth2 refresh tokens; Docker schema 1
 //! manifests.
 
 pub mod auth;
+mod stall;
+
+pub use stall::Stall;
+use stall::{Cut, RateWatch};
 
 use crate::digest::Digest;
 use crate::manifest::ACCEPT_MANIFESTS;
@@ -21,7 +29,7 @@ use oci_spec::image::Descriptor;
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE, WWW_AUTHENTICATE,
 };
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -45,16 +53,58 @@ pub struct RegistryOptions {
     pub retries: u32,
     /// Largest manifest accepted, in bytes.
     pub max_manifest_bytes: u64,
+    /// A registry that sends nothing for this long (no answer, or no byte of a body) is given
+    /// up on for this attempt: retried (a blob resumes with a Range request), then failed.
+    pub stall_timeout: Duration,
+    /// The slowest a blob may arrive, in bytes per second, averaged over each `rate_window`: a
+    /// registry trickling bytes just often enough never to stall is retried, then failed.
+    pub min_rate: u64,
+    pub rate_window: Duration,
+}
+
+/// The longest wait for any read outside [`RegistryOptions::stall_timeout`]'s watch: a
+/// registry may take a while to acknowledge an upload (it hashes or copies what it received).
+const SLOW_ANSWER: Duration = Duration::from_secs(120);
+
+/// Default [`RegistryOptions::stall_timeout`]: long enough for a registry busy assembling a
+/// large blob, short against the 2 minutes a stalled connection used to hang per attempt.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`RegistryOptions::min_rate`]: 1 KiB/s, a seventh of a 56k modem and 88 MB a day;
+/// a link slower than that cannot usefully pull images.
+pub const MIN_RATE: u64 = 1024;
+/// Default [`RegistryOptions::rate_window`].
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Environment variables overriding the defaults (for tests and odd links): seconds of silence,
+/// and bytes per second.
+pub const STALL_TIMEOUT_ENV: &str = "BALEEN_REGISTRY_STALL_SECS";
+pub const MIN_RATE_ENV: &str = "BALEEN_REGISTRY_MIN_RATE";
+
+fn env_number(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    match v.trim().parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            tracing::warn!("ignoring {name}={v:?}: not a whole number");
+            None
+        }
+    }
 }
 
 impl Default for RegistryOptions {
+    /// The defaults above, with `$BALEEN_REGISTRY_STALL_SECS` and `$BALEEN_REGISTRY_MIN_RATE`
+    /// applied when set; the rate window is twice the stall timeout when that is overridden.
     fn default() -> Self {
+        let stall = env_number(STALL_TIMEOUT_ENV).filter(|&s| s > 0).map(Duration::from_secs);
         RegistryOptions {
             insecure: Vec::new(),
             ca_certs: Vec::new(),
             docker_config: None,
             retries: 3,
             max_manifest_bytes: crate::manifest::MAX_MANIFEST_BYTES,
+            stall_timeout: stall.unwrap_or(STALL_TIMEOUT),
+            min_rate: env_number(MIN_RATE_ENV).unwrap_or(MIN_RATE),
+            rate_window: stall.map_or(RATE_WINDOW, |s| s * 2),
         }
     }
 }
@@ -87,6 +137,8 @@ pub enum RegistryError {
     WrongLength { what: String, announced: u64, expected: u64 },
     #[error("{what}: connection to {registry} lost after {received} bytes: {detail}")]
     Interrupted { what: String, registry: String, received: u64, detail: String },
+    #[error("{what}: registry {registry} {stall} ({received} bytes received); gave up after {attempts} attempts")]
+    Stalled { what: String, registry: String, stall: Stall, received: u64, attempts: u32 },
     #[error("{what}: {source}")]
     Store { what: String, source: Box<StoreError> },
     #[error("{what}: {detail}")]
@@ -164,7 +216,7 @@ impl Client {
             let mut b = reqwest::Client::builder()
                 .user_agent(concat!("baleen/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(30))
-                .read_timeout(Duration::from_secs(120))
+                .read_timeout(SLOW_ANSWER)
                 .danger_accept_invalid_certs(insecure);
             for c in &roots {
                 b = b.add_root_certificate(c.clone());
@@ -206,11 +258,20 @@ impl Client {
             https
         } else {
             let client = self.client_for(registry);
-            match client.get(format!("{https}/v2/")).send().await {
+            let stall = self.opts.stall_timeout;
+            let silent = || RegistryError::Stalled {
+                what: format!("probing registry {registry}"),
+                registry: registry.into(),
+                stall: Stall::Silent(stall),
+                received: 0,
+                attempts: 1,
+            };
+            let probe = |url: String| tokio::time::timeout(stall, client.get(url).send());
+            match probe(format!("{https}/v2/")).await.map_err(|_| silent())? {
                 Ok(_) => https,
                 Err(tls_err) => {
                     let http = format!("http://{host}");
-                    match client.get(format!("{http}/v2/")).send().await {
+                    match probe(format!("{http}/v2/")).await.map_err(|_| silent())? {
                         Ok(r) if r.status() == StatusCode::BAD_REQUEST => {
                             // A TLS server answering plain HTTP: the HTTPS failure is the story.
                             return Err(RegistryError::Connect {
@@ -395,13 +456,48 @@ impl Client {
             if let Some(h) = self.cached_auth(registry, &scope) {
                 req = req.header(AUTHORIZATION, h);
             }
-            match req.send().await {
+            // A read (GET/HEAD) must be answered within the stall timeout; an upload keeps the
+            // client's longer read timeout, SLOW_ANSWER.
+            let is_read = req
+                .try_clone()
+                .and_then(|r| r.build().ok())
+                .is_some_and(|r| matches!(*r.method(), Method::GET | Method::HEAD));
+            let (n, of) = (attempt + 2, self.opts.retries + 1);
+            let sent = if is_read {
+                tokio::time::timeout(self.opts.stall_timeout, req.send()).await.ok()
+            } else {
+                Some(req.send().await)
+            };
+            let Some(sent) = sent else {
+                let stall = Stall::Silent(self.opts.stall_timeout);
+                if attempt < self.opts.retries {
+                    tracing::warn!("{what}: {registry} {stall}, retrying ({n}/{of})");
+                    Self::backoff(attempt).await;
+                    attempt += 1;
+                    continue;
+                }
+                return Err(RegistryError::Stalled {
+                    what: what.into(),
+                    registry: registry.into(),
+                    stall,
+                    received: 0,
+                    attempts: attempt + 1,
+                });
+            };
+            match sent {
                 Err(e)
                     if attempt < self.opts.retries
                         && !e.is_builder()
                         && !chain(&e).contains("certificate") =>
                 {
-                    tracing::debug!("{what}: {}; retrying", chain(&e));
+                    if e.is_timeout() {
+                        let secs = SLOW_ANSWER.as_secs();
+                        tracing::warn!(
+                            "{what}: no answer from {registry} for {secs} s, retrying ({n}/{of})"
+                        );
+                    } else {
+                        tracing::debug!("{what}: {}; retrying", chain(&e));
+                    }
                     Self::backoff(attempt).await;
                     attempt += 1;
                 }
@@ -491,20 +587,30 @@ impl Client {
         let mut resp = resp;
         let mut body = Vec::new();
         loop {
-            match resp.chunk().await {
-                Ok(Some(c)) => {
+            let chunk = tokio::time::timeout(self.opts.stall_timeout, resp.chunk()).await;
+            match chunk {
+                Ok(Ok(Some(c))) => {
                     body.extend_from_slice(&c);
                     if body.len() as u64 > limit {
                         return Err(RegistryError::TooLarge { what, limit });
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => {
                     return Err(RegistryError::Interrupted {
                         what,
                         registry: r.registry.clone(),
                         received: body.len() as u64,
                         detail: chain(&e),
+                    })
+                }
+                Err(_) => {
+                    return Err(RegistryError::Stalled {
+                        what,
+                        registry: r.registry.clone(),
+                        stall: Stall::Silent(self.opts.stall_timeout),
+                        received: body.len() as u64,
+                        attempts: 1,
                     })
                 }
             }
@@ -586,39 +692,58 @@ impl Client {
             if let Some(pb) = progress {
                 pb.set_position(ingest.len());
             }
+            let mut rate = RateWatch::new(&self.opts);
             let interrupted = loop {
-                match resp.chunk().await {
-                    Ok(Some(c)) => {
+                let chunk = tokio::time::timeout(self.opts.stall_timeout, resp.chunk()).await;
+                match chunk {
+                    Ok(Ok(Some(c))) => {
                         // Writing to the page cache is quick; a blocking write here costs less
                         // than a hop to a blocking thread per chunk.
                         ingest.write(&c).map_err(store_err)?;
                         if let Some(pb) = progress {
                             pb.inc(c.len() as u64);
                         }
+                        if let Some(slow) = rate.arrived(c.len() as u64) {
+                            break Some(Cut::Stalled(slow));
+                        }
                     }
-                    Ok(None) => break None,
-                    Err(e) => break Some(e),
+                    Ok(Ok(None)) => break None,
+                    Ok(Err(e)) => break Some(Cut::Dropped(chain(&e))),
+                    Err(_) => break Some(Cut::Stalled(Stall::Silent(self.opts.stall_timeout))),
                 }
             };
+            let (n, of) = (attempt + 2, self.opts.retries + 1);
             match interrupted {
                 None => {
                     return ingest.commit(Some(&digest), Some(expected)).map_err(store_err);
                 }
-                Some(e) if attempt < self.opts.retries => {
-                    tracing::info!("{what}: {} after {} bytes; resuming", chain(&e), ingest.len());
-                    partial = Some(ingest);
-                    Self::backoff(attempt).await;
-                    attempt += 1;
+                Some(Cut::Dropped(e)) if attempt < self.opts.retries => {
+                    tracing::info!("{what}: {e} after {} bytes; resuming", ingest.len());
                 }
-                Some(e) => {
+                Some(Cut::Stalled(stall)) if attempt < self.opts.retries => {
+                    tracing::warn!("{what}: {} {stall}, retrying ({n}/{of})", r.registry);
+                }
+                Some(Cut::Dropped(detail)) => {
                     return Err(RegistryError::Interrupted {
                         what,
                         registry: r.registry.clone(),
                         received: ingest.len(),
-                        detail: chain(&e),
+                        detail,
+                    })
+                }
+                Some(Cut::Stalled(stall)) => {
+                    return Err(RegistryError::Stalled {
+                        what,
+                        registry: r.registry.clone(),
+                        stall,
+                        received: ingest.len(),
+                        attempts: attempt + 1,
                     })
                 }
             }
+            partial = Some(ingest);
+            Self::backoff(attempt).await;
+            attempt += 1;
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Garbage collection: delete blobs that no name in index.json reaches, and stray temp files.
+//! Garbage collection: delete blobs that no name in index.json reaches, damaged blobs moved to
+//! `quarantine/`, and stray temp files.
 
 use super::index::digest_of;
 use super::{io_err, Store, StoreError};
@@ -76,6 +77,17 @@ impl Store {
                     report.blobs_kept += 1;
                     continue;
                 }
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                std::fs::remove_file(entry.path()).map_err(io_err("removing", &entry.path()))?;
+                report.blobs_removed += 1;
+                report.bytes_freed += size;
+            }
+        }
+        // Damaged blobs moved aside by a read: kept for inspection until now.
+        let quarantine = self.dir.join(super::QUARANTINE);
+        if let Ok(entries) = std::fs::read_dir(&quarantine) {
+            for entry in entries {
+                let entry = entry.map_err(io_err("listing", &quarantine))?;
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 std::fs::remove_file(entry.path()).map_err(io_err("removing", &entry.path()))?;
                 report.blobs_removed += 1;

@@ -6,21 +6,27 @@
 //!                             org.opencontainers.image.ref.name: docker.io/library/alpine:3.20
 //! <dir>/blobs/sha256/<hex>    content, only ever written whole and verified
 //! <dir>/ingest/               temp files of blobs being written (same filesystem, for rename)
+//! <dir>/quarantine/           blobs found damaged when read back (`<alg>-<hex>`), until gc
 //! <dir>/.lock                 flock: held exclusively while index.json is rewritten (LinuxKit's)
 //! <dir>/ingest/.lock          flock: shared while a Store is open, exclusive during gc
 //! ```
 //!
 //! Invariants: a file in `blobs/` always has the digest its name says (temp → verify → fsync →
-//! rename, so a killed writer leaves at most a stray temp file in `ingest/`); `index.json` is
+//! rename, so a killed writer leaves at most a stray temp file in `ingest/`), and readers check
+//! that it still does (`verify`: a disk may flip a bit later); `index.json` is
 //! replaced by rename, never edited in place. Non-goals: other digest algorithms on disk than
 //! the ones [`crate::Digest`] accepts, and containerd's `ingest` resume format.
 
+mod check;
 mod gc;
 mod image;
 pub(crate) mod index;
+mod verify;
 
+pub use check::{Problem, VerifyReport};
 pub use gc::GcReport;
 pub use image::{Image, MAX_CONFIG_BYTES};
+pub use verify::{BlobCheck, VerifiedBlob, QUARANTINE};
 
 use crate::digest::{Digest, Hasher};
 use crate::manifest::ManifestError;
@@ -51,6 +57,8 @@ pub enum StoreError {
     BadDescriptor { reference: String, digest: Digest, bad: String },
     #[error("image {reference}: parsing config {digest}: {source}")]
     Config { reference: String, digest: Digest, source: serde_json::Error },
+    #[error("blob {digest} in the store is damaged ({found}); moved it aside to {quarantined}, so that pulling the image again fetches it anew")]
+    Damaged { digest: Digest, found: String, quarantined: PathBuf },
     #[error("no image named {0} in the store")]
     NotFound(String),
 }
@@ -135,7 +143,8 @@ impl Store {
         })
     }
 
-    /// Reads a whole blob into memory, refusing ones past `limit` bytes (for manifests/configs).
+    /// Reads a whole blob into memory, refusing ones past `limit` bytes (for manifests/configs),
+    /// and checks it against its digest (a damaged one is moved aside: [`StoreError::Damaged`]).
     pub fn read_blob(&self, d: &Digest, limit: u64) -> Result<Vec<u8>, StoreError> {
         let f = self.open_blob(d)?;
         let mut buf = Vec::new();
@@ -143,6 +152,7 @@ impl Store {
         if buf.len() as u64 > limit {
             return Err(StoreError::TooLarge { digest: d.to_string(), limit });
         }
+        self.verify_bytes(d, &buf)?;
         Ok(buf)
     }
 
