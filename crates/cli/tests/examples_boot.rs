@@ -123,6 +123,9 @@ fn minimal_boots_to_a_root_shell_with_its_services_as_containers() {
     vm.wait_for("shell-42", T);
     // busybox ps's row for PID 1 (the kernel's "Run /init as init process" must not count).
     vm.wait_for("1 root     /init", T);
+    // init's control client is on the shell's PATH (a link to /proc/1/root/init).
+    vm.send("baleen-ctl ps\n");
+    vm.wait_for("000-dhcpcd onboot - exited 0", T);
     power_off(vm);
 }
 

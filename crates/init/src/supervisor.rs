@@ -14,14 +14,13 @@ use crate::shutdown::{self, Action};
 use crate::spec::RESTART_ANNOTATION;
 use crate::sys::real::Real;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where `baleen-ctl` connects.
-pub const CTL_SOCKET: &str = "/run/baleen/ctl.sock";
+mod ctl;
+pub use ctl::{ctl_main, CTL_SOCKET};
 
 /// The three kinds of container, as named in protocol lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +54,16 @@ struct Child {
     /// An onboot container stopped because a shutdown was requested while it ran: how it
     /// ends is not a failure of the boot.
     stopped: bool,
+    /// `baleen-ctl restart`: started again as soon as it has exited.
+    restart_requested: bool,
+}
+
+/// A container that ran and exited, for `baleen-ctl ps` and `start`.
+#[derive(Debug, Clone)]
+struct Finished {
+    kind: Kind,
+    code: i32,
+    dir: PathBuf,
 }
 
 /// The supervisor's state.
@@ -71,6 +80,10 @@ pub struct Supervisor {
     pub onboot_failed: bool,
     /// Services waiting to be started again (their [`RESTART_ANNOTATION`]).
     restarts: Vec<Restart>,
+    /// Containers that exited, by name (the latest run of each).
+    finished: BTreeMap<String, Finished>,
+    /// `baleen-ctl logs -f` clients: the container they follow and their socket.
+    followers: Vec<(String, UnixStream)>,
 }
 
 /// A service to start again at `at`; `delay` is the back-off that led there.
@@ -194,6 +207,8 @@ impl Supervisor {
             shutdown: None,
             onboot_failed: false,
             restarts: Vec::new(),
+            finished: BTreeMap::new(),
+            followers: Vec::new(),
         }
     }
 
@@ -230,6 +245,7 @@ impl Supervisor {
             started: Instant::now(),
             delay: None,
             stopped: false,
+            restart_requested: false,
         };
         self.children.insert(started.pid, child);
         Ok(started.pid)
@@ -333,8 +349,11 @@ impl Supervisor {
                 let policy = c.bundle.config.annotations.get(RESTART_ANNOTATION).cloned();
                 let (dir, name) = (c.bundle.dir.clone(), c.name.clone());
                 let (ran, prev) = (c.started.elapsed(), c.delay);
+                let asked = c.restart_requested;
                 let code = self.finish(pid);
-                if self.shutdown.is_none() && restarts(policy.as_deref(), code) {
+                if self.shutdown.is_none() && asked {
+                    self.start_service(&dir, &name);
+                } else if self.shutdown.is_none() && restarts(policy.as_deref(), code) {
                     let delay = next_delay(prev, ran);
                     console::event(&format!(
                         "service {name} restarting in {} s ({RESTART_ANNOTATION}={})",
@@ -395,6 +414,10 @@ impl Supervisor {
         } else {
             console::event(&format!("{} {} exited {code}", c.kind.word(), c.name));
         }
+        self.finished
+            .insert(c.name.clone(), Finished { kind: c.kind, code, dir: c.bundle.dir.clone() });
+        // Followers of this container get EOF: it is over.
+        self.followers.retain(|(name, _)| name != &c.name);
         container::cleanup(&mut Real, &c.bundle);
         if let Some(h) = &c.bundle.config.hooks {
             let state = spawn::hook_state(&c.bundle, "stopped", None);
@@ -421,6 +444,7 @@ impl Supervisor {
                         if self.knobs.debug {
                             console::emit(&console::echo_line(console::uptime(), &c.name, &l));
                         }
+                        ctl::send_to_followers(&mut self.followers, &c.name, &l);
                     }
                     if !to_eof {
                         return true;
@@ -568,56 +592,6 @@ impl Supervisor {
         console::event(&format!("poweroff status {status}"));
         shutdown::power(action, status)
     }
-
-    fn serve_ctl(&mut self) {
-        let Some(l) = &self.ctl else { return };
-        let Ok((mut s, _)) = l.accept() else { return };
-        let _ = s.set_nonblocking(false);
-        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut req = Vec::new();
-        let mut byte = [0u8; 1];
-        while req.len() < 512 && s.read(&mut byte).is_ok_and(|n| n == 1) && byte[0] != b'\n' {
-            req.push(byte[0]);
-        }
-        let req = String::from_utf8_lossy(&req).into_owned();
-        let reply = self.ctl_reply(req.trim());
-        let _ = s.write_all(reply.as_bytes());
-    }
-
-    fn ctl_reply(&mut self, req: &str) -> String {
-        let (cmd, arg) = req.split_once(' ').unwrap_or((req, ""));
-        match cmd {
-            "ps" => {
-                let mut out = String::from("NAME KIND PID STATE\n");
-                for (pid, c) in &self.children {
-                    let state = c.exit.map_or("running".to_owned(), |e| format!("exited {e}"));
-                    out += &format!("{} {} {pid} {state}\n", c.name, c.kind.word());
-                }
-                for name in self.logs.keys() {
-                    if !self.children.values().any(|c| &c.name == name) {
-                        out += &format!("{name} - - finished\n");
-                    }
-                }
-                out
-            }
-            "logs" => match self.logs.get(arg) {
-                Some(l) => l.lines().map(|l| format!("{l}\n")).collect(),
-                None => format!("error: no container {arg:?}\n"),
-            },
-            "stop" => {
-                let grace = Duration::from_secs(self.knobs.shutdown_grace);
-                match self.children.iter_mut().find(|(_, c)| c.name == arg && c.exit.is_none()) {
-                    Some((pid, c)) => {
-                        let _ = shutdown_kill(*pid, libc::SIGTERM);
-                        c.kill_at = Some(Instant::now() + grace);
-                        format!("stopping {arg} (pid {pid})\n")
-                    }
-                    None => format!("error: no running container {arg:?}\n"),
-                }
-            }
-            _ => "error: commands are ps, logs NAME, stop NAME\n".to_owned(),
-        }
-    }
 }
 
 /// Whether a finished container ends the boot: only a failed onboot container, and only under
@@ -628,29 +602,6 @@ fn stops_boot(kind: Kind, code: i32, policy: OnbootFailure) -> bool {
 
 fn shutdown_kill(pid: i32, sig: i32) -> std::io::Result<()> {
     crate::sys::Sys::kill(&mut Real, pid, sig)
-}
-
-/// `baleen-ctl ps|logs NAME|stop NAME`: the in-guest client. Returns the exit code.
-pub fn ctl_main(args: &[String]) -> i32 {
-    if args.is_empty() {
-        eprintln!("usage: baleen-ctl ps | logs NAME | stop NAME");
-        return 2;
-    }
-    let mut s = match std::os::unix::net::UnixStream::connect(CTL_SOCKET) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("baleen-ctl: connecting to {CTL_SOCKET}: {e}");
-            return 1;
-        }
-    };
-    let req = format!("{}\n", args.join(" "));
-    let mut reply = String::new();
-    if let Err(e) = s.write_all(req.as_bytes()).and_then(|_| s.read_to_string(&mut reply)) {
-        eprintln!("baleen-ctl: talking to init: {e}");
-        return 1;
-    }
-    print!("{reply}");
-    i32::from(reply.starts_with("error:"))
 }
 
 #[cfg(test)]

@@ -199,7 +199,15 @@ fn containers() -> Vec<C> {
         },
         C {
             pid_host: true,
-            caps: &["CAP_SYS_ADMIN"],
+            // What `baleen-ctl exec` needs to join a container and set its identity.
+            caps: &[
+                "CAP_SYS_ADMIN",
+                "CAP_SYS_CHROOT",
+                "CAP_SYS_PTRACE",
+                "CAP_SETUID",
+                "CAP_SETGID",
+                "CAP_SETPCAP",
+            ],
             binds: &[
                 "/run/baleen-test:/run/baleen-test",
                 "/run/netns:/run/netns",
@@ -217,11 +225,22 @@ fn containers() -> Vec<C> {
                  nsenter --net=/run/netns/net ip -o addr show vc0 | grep -q 10.9.0.2 \
                    && echo bindns-ok; \
                  baleen-ctl ps; baleen-ctl logs 001-fail; \
+                 baleen-ctl logs fail | grep -q 'no disk found' && echo ctl-logs-yaml-name-ok; \
+                 baleen-ctl ps | grep -q '^001-fail onboot - exited 3$' && echo ctl-ps-exit-ok; \
+                 baleen-ctl exec files sh -c 'cat /etc/test-file; \
+                   grep -q files-got-term /proc/1/cmdline && echo ctl-exec-in-pidns; exit 7'; \
+                 echo ctl-exec-status-$?; \
+                 timeout 2 baleen-ctl logs -f files | sed 's/^/follow: /'; \
                  [ -e /host-tmp/escape ] && echo ESCAPED || echo no-escape; \
                  ls /host-tmp | grep escape && echo CHAIN-ESCAPED || echo no-chain-escape; \
                  baleen-ctl stop nethost; i=0; \
                  while baleen-ctl ps | grep -q '^nethost .*running' && [ $i -lt 150 ]; do \
                    i=$((i+1)); sleep 0.2; done; \
+                 baleen-ctl start nethost | sed 's/^/ctl-/'; \
+                 p=$(baleen-ctl ps | grep '^nethost ' | cut -d' ' -f3); \
+                 baleen-ctl restart nethost | sed 's/^/ctl-/'; i=0; \
+                 until baleen-ctl ps | grep '^nethost .* running' | grep -qv \" $p running\" \
+                   || [ $i -ge 150 ]; do i=$((i+1)); sleep 0.2; done; \
                  echo powering-off; poweroff 2>/dev/null || kill -USR2 1",
             )
         },
@@ -309,6 +328,14 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "devcg: devcg-null-ok",
         "devcg: inside hello from files",
         "zz-poweroff: no-escape",
+        "zz-poweroff: ctl-logs-yaml-name-ok",
+        "zz-poweroff: ctl-ps-exit-ok",
+        "zz-poweroff: hello from files",
+        "zz-poweroff: ctl-exec-in-pidns",
+        "zz-poweroff: ctl-exec-status-7",
+        "zz-poweroff: follow: hello from files",
+        "zz-poweroff: ctl-started nethost (pid ",
+        "zz-poweroff: ctl-restarting nethost (pid ",
         "zz-poweroff: no-chain-escape",
         "pidjoin: pidns-joined-files",
         "baleen: service pidjoin exited 0",
@@ -350,6 +377,10 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
     }
     if b.console.contains("ro-BROKEN") || b.console.contains("baleen: warning module") {
         b.fail("a read-only root accepted a write, or a module failed to load".into());
+    }
+    // baleen-ctl start and restart ran nethost twice more.
+    if b.console.matches("baleen: service nethost started pid ").count() != 3 {
+        b.fail("nethost was not started again by `baleen-ctl start` and `restart`".into());
     }
     // Each chain start failed for the chain itself, naming the path.
     for (dir, path) in [

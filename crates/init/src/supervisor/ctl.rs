@@ -1,0 +1,311 @@
+//! `baleen-ctl`: init's control socket and its in-guest client.
+//!
+//! The server side answers one request line per connection (`/run/baleen/ctl.sock`) from
+//! init's poll loop: `ps`, `logs [-f] NAME`, `stop NAME`, `start NAME`, `restart NAME`, and
+//! `info NAME` (what `exec` needs). `logs -f` keeps the connection: every new line of the
+//! container is written to it until the container exits. NAME is the container's directory
+//! name (`000-dhcpcd`, `sshd`) or the name the YAML gave it (`dhcpcd`).
+//!
+//! The client is the same binary called as `baleen-ctl` (or `baleen-init ctl`). `exec NAME
+//! CMD…` runs CMD inside a running container, as `ctr task exec` does: the client joins the
+//! container's cgroup and namespaces itself (so it needs the privileges a getty or sshd
+//! container has), then starts CMD with the container's user, capabilities, no_new_privs,
+//! seccomp filter and environment, and returns its exit status.
+//!
+//! Non-goals: rlimits, oom_score_adj and AppArmor for `exec`; a terminal of its own (CMD gets
+//! the caller's stdio).
+
+use super::{shutdown_kill, Kind, Supervisor};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// Where `baleen-ctl` connects.
+pub const CTL_SOCKET: &str = "/run/baleen/ctl.sock";
+
+const USAGE: &str = "usage: baleen-ctl ps | logs [-f] NAME | stop NAME | start NAME | \
+                     restart NAME | exec NAME CMD [ARG…]";
+
+/// What the server does with a request.
+enum Reply {
+    /// Write this and close.
+    Text(String),
+    /// Write this, then keep the connection for the new lines of the container.
+    Follow { name: String, text: String },
+}
+
+/// The one container `arg` names among `names`: the exact directory name, else the one whose
+/// name without its `NNN-` order prefix is `arg` (the YAML's name).
+fn resolve<'a>(arg: &str, names: impl Iterator<Item = &'a str>) -> Result<String, String> {
+    let mut by_yaml = Vec::new();
+    for n in names {
+        if n == arg {
+            return Ok(n.to_owned());
+        }
+        let bare = match n.split_once('-') {
+            Some((num, rest)) if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => rest,
+            _ => n,
+        };
+        if bare == arg && !by_yaml.contains(&n) {
+            by_yaml.push(n);
+        }
+    }
+    match by_yaml.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(format!("error: no container {arg:?}\n")),
+        many => Err(format!("error: {arg:?} names several containers: {}\n", many.join(", "))),
+    }
+}
+
+/// Writes `line` to every follower of `name`; a follower that cannot take it is dropped.
+pub(super) fn send_to_followers(followers: &mut Vec<(String, UnixStream)>, name: &str, line: &str) {
+    followers.retain_mut(|(n, s)| n != name || s.write_all(format!("{line}\n").as_bytes()).is_ok());
+}
+
+impl Supervisor {
+    pub(super) fn serve_ctl(&mut self) {
+        let Some(l) = &self.ctl else { return };
+        let Ok((mut s, _)) = l.accept() else { return };
+        let _ = s.set_nonblocking(false);
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut req = Vec::new();
+        let mut byte = [0u8; 1];
+        while req.len() < 4096 && s.read(&mut byte).is_ok_and(|n| n == 1) && byte[0] != b'\n' {
+            req.push(byte[0]);
+        }
+        let req = String::from_utf8_lossy(&req).into_owned();
+        match self.ctl_reply(req.trim()) {
+            Reply::Text(t) => {
+                let _ = s.write_all(t.as_bytes());
+            }
+            Reply::Follow { name, text } => {
+                // A follower that stops reading must not stall PID 1: writes time out.
+                let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
+                if s.write_all(text.as_bytes()).is_ok() {
+                    self.followers.push((name, s));
+                }
+            }
+        }
+    }
+
+    /// Every container name init knows: running, finished, or with a log.
+    fn known_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.children.values().map(|c| c.name.clone()).collect();
+        v.extend(self.finished.keys().cloned());
+        v.extend(self.logs.keys().cloned());
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    fn ctl_reply(&mut self, req: &str) -> Reply {
+        let words: Vec<&str> = req.split_whitespace().collect();
+        let names = self.known_names();
+        let name = |arg: &str| resolve(arg, names.iter().map(String::as_str));
+        let text = match words.as_slice() {
+            ["ps"] => self.ps(),
+            ["logs", "-f", arg] | ["logs", "--follow", arg] => match name(arg) {
+                Ok(n) => {
+                    let text = self.ring(&n);
+                    if self.running_pid(&n).is_some() {
+                        return Reply::Follow { name: n, text };
+                    }
+                    text
+                }
+                Err(e) => e,
+            },
+            ["logs", arg] => match name(arg) {
+                Ok(n) => self.ring(&n),
+                Err(e) => e,
+            },
+            ["stop", arg] => match name(arg) {
+                Ok(n) => self.ctl_stop(&n, false),
+                Err(e) => e,
+            },
+            ["restart", arg] => match name(arg) {
+                Ok(n) if self.running_pid(&n).is_some() => self.ctl_stop(&n, true),
+                Ok(n) => self.ctl_start(&n),
+                Err(e) => e,
+            },
+            ["start", arg] => match name(arg) {
+                Ok(n) => self.ctl_start(&n),
+                Err(e) => e,
+            },
+            ["info", arg] => match name(arg) {
+                Ok(n) => match self.running_pid(&n) {
+                    Some(pid) => {
+                        let c = &self.children[&pid];
+                        format!(
+                            "pid {pid} dir {} cgroup {}\n",
+                            c.bundle.dir.display(),
+                            c.bundle.cgroup()
+                        )
+                    }
+                    None => format!("error: {n} is not running\n"),
+                },
+                Err(e) => e,
+            },
+            _ => format!("error: {USAGE}\n"),
+        };
+        Reply::Text(text)
+    }
+
+    /// `NAME KIND PID STATE`: running containers, then finished ones with their exit code.
+    fn ps(&self) -> String {
+        let mut out = String::from("NAME KIND PID STATE\n");
+        for (pid, c) in &self.children {
+            let state = c.exit.map_or("running".to_owned(), |e| format!("exited {e}"));
+            out += &format!("{} {} {pid} {state}\n", c.name, c.kind.word());
+        }
+        for (name, f) in &self.finished {
+            if !self.children.values().any(|c| &c.name == name) {
+                out += &format!("{name} {} - exited {}\n", f.kind.word(), f.code);
+            }
+        }
+        out
+    }
+
+    fn ring(&self, name: &str) -> String {
+        self.logs
+            .get(name)
+            .map_or_else(String::new, |l| l.lines().map(|l| format!("{l}\n")).collect())
+    }
+
+    fn running_pid(&self, name: &str) -> Option<i32> {
+        self.children.iter().find(|(_, c)| c.name == name && c.exit.is_none()).map(|(p, _)| *p)
+    }
+
+    /// SIGTERM, then SIGKILL after the grace; with `again`, started once it has exited.
+    fn ctl_stop(&mut self, name: &str, again: bool) -> String {
+        let grace = Duration::from_secs(self.knobs.shutdown_grace);
+        let Some(pid) = self.running_pid(name) else {
+            return format!("error: {name} is not running\n");
+        };
+        let Some(c) = self.children.get_mut(&pid) else { return String::new() };
+        if again && c.kind != Kind::Service {
+            return format!(
+                "error: {name} is an {} container; only services restart\n",
+                c.kind.word()
+            );
+        }
+        let _ = shutdown_kill(pid, libc::SIGTERM);
+        c.kill_at = Some(Instant::now() + grace);
+        c.restart_requested = again;
+        let verb = if again { "restarting" } else { "stopping" };
+        format!("{verb} {name} (pid {pid})\n")
+    }
+
+    /// Starts a service that is not running (one that exited, or was stopped).
+    fn ctl_start(&mut self, name: &str) -> String {
+        if self.running_pid(name).is_some() {
+            return format!("error: {name} is running\n");
+        }
+        if self.shutdown.is_some() {
+            return "error: the system is shutting down\n".to_owned();
+        }
+        let Some(f) = self.finished.get(name).cloned() else {
+            return format!("error: {name} has not run yet\n");
+        };
+        if f.kind != Kind::Service {
+            return format!(
+                "error: {name} is an {} container; only services start\n",
+                f.kind.word()
+            );
+        }
+        match self.start_service(&f.dir, name) {
+            Some(pid) => format!("started {name} (pid {pid})\n"),
+            None => format!("error: {name} could not start; see the console\n"),
+        }
+    }
+}
+
+/// The in-guest client. Returns the exit code.
+pub fn ctl_main(args: &[String]) -> i32 {
+    match args.first().map(String::as_str) {
+        None | Some("-h" | "--help" | "help") => {
+            eprintln!("{USAGE}");
+            2
+        }
+        Some("exec") => match args {
+            [_, name, cmd @ ..] if !cmd.is_empty() => exec::run(name, cmd),
+            _ => {
+                eprintln!("{USAGE}");
+                2
+            }
+        },
+        Some(_) => match request(&args.join(" ")) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("baleen-ctl: {e}");
+                1
+            }
+        },
+    }
+}
+
+/// Sends one request and copies the answer to stdout as it comes (`logs -f` streams until
+/// the container exits). Exit code 1 when the answer is an error.
+fn request(req: &str) -> std::io::Result<i32> {
+    let mut s = UnixStream::connect(CTL_SOCKET)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("connecting to {CTL_SOCKET}: {e}")))?;
+    s.write_all(format!("{req}\n").as_bytes())?;
+    let mut out = std::io::stdout().lock();
+    let mut buf = [0u8; 8192];
+    let mut first = Vec::new();
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if first.len() < 6 {
+            first.extend_from_slice(&buf[..n.min(6 - first.len())]);
+        }
+        out.write_all(&buf[..n])?;
+        out.flush()?;
+    }
+    Ok(i32::from(first.starts_with(b"error:")))
+}
+
+/// One request's whole answer (for `exec`'s `info`).
+fn ask(req: &str) -> Result<String, String> {
+    let mut s =
+        UnixStream::connect(CTL_SOCKET).map_err(|e| format!("connecting to {CTL_SOCKET}: {e}"))?;
+    let mut reply = String::new();
+    s.write_all(format!("{req}\n").as_bytes())
+        .and_then(|_| s.read_to_string(&mut reply))
+        .map_err(|e| format!("talking to init: {e}"))?;
+    match reply.strip_prefix("error: ") {
+        Some(e) => Err(e.trim().to_owned()),
+        None => Ok(reply),
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod exec;
+#[cfg(not(target_os = "linux"))]
+mod exec {
+    pub fn run(_: &str, _: &[String]) -> i32 {
+        eprintln!("baleen-ctl exec: Linux only");
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve;
+
+    #[test]
+    fn names_resolve_as_the_directory_or_the_yaml_name() {
+        let names = ["000-dhcpcd", "001-format", "getty", "sshd", "000-bye", "002-12"];
+        let r = |a: &str| resolve(a, names.iter().copied());
+        assert_eq!(r("000-dhcpcd").unwrap(), "000-dhcpcd");
+        assert_eq!(r("dhcpcd").unwrap(), "000-dhcpcd", "the YAML's name");
+        assert_eq!(r("getty").unwrap(), "getty");
+        assert_eq!(r("12").unwrap(), "002-12");
+        assert!(r("nope").unwrap_err().contains("no container \"nope\""));
+        // An onboot and an onshutdown container may share a YAML name: say which exist.
+        let two = ["000-bye", "003-bye"];
+        let e = resolve("bye", two.iter().copied()).unwrap_err();
+        assert!(e.contains("000-bye, 003-bye"), "{e}");
+    }
+}
