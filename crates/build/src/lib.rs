@@ -2,7 +2,8 @@
 //! output files out.
 //!
 //! Key types: [`Format`] (LinuxKit's format names and their output files), [`Outputs`] (files
-//! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]). The
+//! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]), [`Signing`]
+//! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`]). The
 //! pipeline pulls every image of the config, renders each container's `config.json`/
 //! `runtime.json`, streams the image tree into each format's writer, and commits the outputs
 //! together.
@@ -24,9 +25,11 @@ pub mod pipeline;
 pub mod rootfs;
 pub mod sbom;
 pub mod scratch;
+pub mod sign;
 mod sparse_file;
 
 pub use format::Format;
 pub use output::Outputs;
 pub use pipeline::{build, BuildError, Output, Request};
 pub use sbom::SbomOptions;
+pub use sign::Signing;

@@ -83,6 +83,7 @@ fn run(
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: Default::default(),
     })
 }
@@ -278,6 +279,7 @@ fn run_incremental(
         compression: InitrdCompression::Gzip,
         input_tar: input_tar.map(Path::to_path_buf),
         size: None,
+        sign: None,
         sbom: Default::default(),
     })
 }

@@ -164,6 +164,7 @@ fn tar_build(store: &Store, out: &Path, sbom: SbomOptions) -> Vec<u8> {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom,
     })
     .unwrap();
@@ -364,6 +365,7 @@ fn images_without_attestations_still_get_an_empty_sbom() {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: on(),
     })
     .unwrap();
@@ -406,6 +408,7 @@ fn attestations_are_pulled_with_the_image_and_cached() {
             compression: InitrdCompression::Gzip,
             input_tar: None,
             size: None,
+            sign: None,
             sbom: on(),
         })
         .unwrap();
@@ -441,6 +444,7 @@ fn docker_format_writes_the_dockerfile_then_the_sbom() {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: on(),
     })
     .unwrap();

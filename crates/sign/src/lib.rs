@@ -51,6 +51,9 @@ pub fn sign<R: Read + Seek, W: Write>(
     mut out: W,
 ) -> Result<u64, SignError> {
     let layout = PeLayout::read(input).map_err(SignError::Pe)?;
+    if let Some((offset, len)) = layout.signature {
+        return Err(SignError::Pe(PeError::AlreadySigned { offset, len }));
+    }
     let digest = layout.digest(input).map_err(SignError::Pe)?;
     let signature = pkcs7::signed_data(pair, &digest).map_err(SignError::Pkcs7)?;
     let table = win_certificate(&signature)?;

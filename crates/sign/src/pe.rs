@@ -36,6 +36,8 @@ pub struct PeLayout {
     pub cert_dir_at: usize,
     /// Sections with file data, as (PointerToRawData, SizeOfRawData), sorted by pointer.
     pub sections: Vec<(u64, u64)>,
+    /// The certificate table of a signed file, as (file offset, length).
+    pub signature: Option<(u64, u64)>,
     /// Length of the file.
     pub len: u64,
 }
@@ -120,10 +122,15 @@ impl PeLayout {
         }
         let cert_dir_at = dirs_at + 8 * CERT_DIRECTORY;
         let cert_len = field(h, cert_dir_at + 4, 4, "truncated data directories")?;
-        if cert_len != 0 {
-            let offset = field(h, cert_dir_at, 4, "truncated data directories")?;
-            return Err(PeError::AlreadySigned { offset, len: cert_len });
+        let cert_at = field(h, cert_dir_at, 4, "truncated data directories")?;
+        // Authenticode leaves out the table as the last thing in the file, nothing after it.
+        if cert_len != 0 && cert_at + cert_len != len {
+            return Err(PeError::Malformed {
+                what: "certificate table not at the end",
+                offset: cert_dir_at,
+            });
         }
+        let signature = (cert_len != 0).then_some((cert_at, cert_len));
         let table = opt + opt_len;
         let mut sections = Vec::new();
         for i in 0..nsections {
@@ -148,12 +155,14 @@ impl PeLayout {
             cert_dir_at: to_usize(cert_dir_at)?,
             headers,
             sections,
+            signature,
             len,
         })
     }
 
-    /// The Authenticode SHA-256 image hash of the file `r` as it will be signed: `len` rounded
-    /// up to 8 with zeros (where the certificate table will start), as sbsign pads it.
+    /// The Authenticode SHA-256 image hash of the file `r`: of a signed file, the hash its
+    /// signature covers; of an unsigned one, the hash it will be signed with, `len` rounded up
+    /// to 8 with zeros (where the certificate table will start), as sbsign pads it.
     pub fn digest<R: Read + Seek>(&self, r: &mut R) -> Result<[u8; 32], PeError> {
         let mut sha = Sha256::new();
         let h = &self.headers;
@@ -166,10 +175,13 @@ impl PeLayout {
             hashed += size;
         }
         // The spec's "extra data": what follows SUM_OF_BYTES_HASHED, up to the certificate table.
-        if self.len > hashed {
-            copy_range(r, hashed, self.len - hashed, |b| sha.update(b))?;
+        let end = self.len - self.signature.map_or(0, |(_, len)| len);
+        if end > hashed {
+            copy_range(r, hashed, end - hashed, |b| sha.update(b))?;
         }
-        sha.update(&[0u8; 8][..padding(self.len)]);
+        if self.signature.is_none() {
+            sha.update(&[0u8; 8][..padding(self.len)]);
+        }
         Ok(sha.finalize().into())
     }
 }

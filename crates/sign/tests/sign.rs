@@ -50,6 +50,12 @@ fn sbverify_accepts_and_rejects_one_changed_byte(kind: KeyKind) {
     let Some(s) = setup(kind) else { return };
     let signed = sign_bytes(&load(&s.key, &s.cert), &s.pe).unwrap();
     let path = write(s.dir.path(), "signed.efi", &signed);
+    // What the signature covers is the unsigned image's hash.
+    let hash = |b: &[u8]| {
+        let mut r = std::io::Cursor::new(b);
+        PeLayout::read(&mut r).unwrap().digest(&mut r).unwrap()
+    };
+    assert_eq!(hash(&signed), hash(&s.pe));
     let (ok, text) = sbverify(&s.cert, &path).unwrap();
     eprintln!("sbverify ({kind:?}): {text}");
     assert!(ok, "sbverify refused the {kind:?} signature:\n{text}");

@@ -104,7 +104,15 @@ Environment:
   BALEEN_CACHE  the image cache (as --cache)
   TMPDIR        where large intermediates go (kernel, initrd, UKI, raw disks before conversion,
                 the ISO spool: about the size of the outputs), unnamed and gone when the build
-                ends. Default /var/tmp, not /tmp, which is often a RAM-backed tmpfs";
+                ends. Default /var/tmp, not /tmp, which is often a RAM-backed tmpfs
+  BALEEN_SIGN_KEY, BALEEN_SIGN_CERT
+                the files --sign-key and --sign-cert name, so that a CI job sets them once
+
+Secure Boot:
+  --sign-key KEY.pem --sign-cert CERT.pem signs the UKI with an Authenticode signature, as
+  `sbsign` does, so that UEFI firmware with CERT in its db boots it: the `uki` file itself and
+  the UKI that every EFI disk and ISO boots. The same key and inputs give the same bytes. How to
+  make a key pair and enroll it: docs/security.md";
 
 /// Build a bootable system image from LinuxKit YAML files.
 #[derive(Debug, Args)]
@@ -162,6 +170,15 @@ pub struct BuildArgs {
     /// 1024M as LinuxKit, grown to a whole number of GiB for a system that needs more]
     #[arg(long, value_name = "SIZE")]
     pub size: Option<String>,
+    /// Sign the UKI for UEFI Secure Boot with this PEM private key: RSA (2048 bits or more) or
+    /// ECDSA P-256, unencrypted PKCS#8, PKCS#1 or SEC1. Needs --sign-cert; applies to the
+    /// formats that carry a UKI (uki and the EFI disks and ISOs).
+    #[arg(long, env = "BALEEN_SIGN_KEY", value_name = "KEY.pem")]
+    pub sign_key: Option<PathBuf>,
+    /// The PEM X.509 certificate of --sign-key's public key, embedded in the signature; the
+    /// firmware must have it (or its issuer) in db.
+    #[arg(long, env = "BALEEN_SIGN_CERT", value_name = "CERT.pem")]
+    pub sign_cert: Option<PathBuf>,
     /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -198,6 +215,8 @@ pub struct BuildPlan {
     pub sbom_current_time: bool,
     /// `--size`, MiB; `None`: the formats' default (1 GiB, or whole GiB when more is needed).
     pub size_mib: Option<u64>,
+    /// `--sign-key` and `--sign-cert`.
+    pub sign: Option<baleen_build::Signing>,
 }
 
 impl BuildPlan {
@@ -240,6 +259,7 @@ impl BuildPlan {
                 Output::Dir { dir: a.dir.clone().unwrap_or_else(|| ".".into()), name }
             }
         };
+        let sign = signing(a, &formats)?;
         Ok(BuildPlan {
             files: a.files.clone(),
             formats,
@@ -258,8 +278,39 @@ impl BuildPlan {
             sbom_output: a.sbom_output.clone(),
             sbom_current_time: a.sbom_current_time,
             size_mib: a.size.as_deref().map(parse_size_mib).transpose()?,
+            sign,
         })
     }
+}
+
+/// `--sign-key` and `--sign-cert`, both or neither, with a format that has a UKI to sign.
+fn signing(a: &BuildArgs, formats: &[Format]) -> Result<Option<baleen_build::Signing>, UsageError> {
+    let (key, cert) = match (&a.sign_key, &a.sign_cert) {
+        (None, None) => return Ok(None),
+        (Some(key), Some(cert)) => (key.clone(), cert.clone()),
+        (Some(_), None) => {
+            return Err(UsageError("--sign-key needs --sign-cert (or BALEEN_SIGN_CERT)".into()))
+        }
+        (None, Some(_)) => {
+            return Err(UsageError("--sign-cert needs --sign-key (or BALEEN_SIGN_KEY)".into()))
+        }
+    };
+    let names: Vec<String> = formats
+        .iter()
+        .filter_map(|f| f.to_possible_value().map(|v| v.get_name().to_string()))
+        .collect();
+    let signable = names
+        .iter()
+        .filter_map(|n| baleen_build::Format::parse(n))
+        .any(baleen_build::sign::carries_uki);
+    if !signable {
+        return Err(UsageError(format!(
+            "--sign-key signs the UKI, and none of the formats {} carries one; these do: {}",
+            names.join(", "),
+            baleen_build::sign::signable_names()
+        )));
+    }
+    Ok(Some(baleen_build::Signing { key, cert }))
 }
 
 /// `path/to/sshd.yml` → `sshd`; stdin → `moby` (LinuxKit's default).
@@ -398,5 +449,22 @@ mod tests {
         assert!(plan(&["a.yml", "--o", "x", "-f", "iso-bios"]).is_err());
         assert!(plan(&["a.yml", "--size", "big"]).is_err());
         assert_eq!(plan(&["a.yml", "--size", "2G"]).unwrap().size_mib, Some(2048));
+    }
+
+    #[test]
+    fn signing_needs_both_files_and_a_format_with_a_uki() {
+        let err = plan(&["a.yml", "-f", "uki", "--sign-key", "k.pem"]).unwrap_err();
+        assert!(err.0.contains("--sign-key needs --sign-cert"), "{}", err.0);
+        let err = plan(&["a.yml", "-f", "uki", "--sign-cert", "c.pem"]).unwrap_err();
+        assert!(err.0.contains("--sign-cert needs --sign-key"), "{}", err.0);
+        let both = ["--sign-key", "k.pem", "--sign-cert", "c.pem"];
+        let err =
+            plan(&[&["a.yml", "-f", "kernel+initrd,raw-bios"][..], &both].concat()).unwrap_err();
+        assert!(err.0.contains("none of the formats kernel+initrd, raw-bios"), "{}", err.0);
+        assert!(err.0.contains("raw-efi") && err.0.contains("uki"), "{}", err.0);
+        let p = plan(&[&["a.yml", "-f", "kernel+initrd,raw-efi"][..], &both].concat()).unwrap();
+        let want = baleen_build::Signing { key: "k.pem".into(), cert: "c.pem".into() };
+        assert_eq!(p.sign, Some(want));
+        assert_eq!(plan(&["a.yml"]).unwrap().sign, None);
     }
 }
