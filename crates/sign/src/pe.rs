@@ -241,6 +241,23 @@ impl PeChecksum {
         self.sum = (s & 0xffff_ffff) + (s >> 32);
     }
 
+    /// Feeds `n` zero bytes: they add nothing to the sum but count in the length and in the
+    /// pairing of bytes into words.
+    pub fn add_zeros(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.len += n;
+        let mut rest = n;
+        if let Some(lo) = self.pending.take() {
+            self.sum += u64::from(lo);
+            rest -= 1;
+        }
+        if rest % 2 == 1 {
+            self.pending = Some(0);
+        }
+    }
+
     /// The checksum of everything fed so far.
     pub fn finish(self) -> u32 {
         let mut s = self.sum + self.pending.map_or(0, u64::from);
@@ -274,6 +291,20 @@ mod tests {
         for chunk in bytes.chunks(7) {
             pieces.add(chunk);
         }
+        assert_eq!(pieces.finish(), whole.finish());
+    }
+
+    #[test]
+    fn zeros_keep_the_pairing_of_the_bytes_around_them() {
+        let mut bytes = vec![0x11u8, 0x22, 0x33];
+        bytes.extend([0; 5]);
+        bytes.extend([0x44, 0x55, 0x66]);
+        let mut whole = PeChecksum::default();
+        whole.add(&bytes);
+        let mut pieces = PeChecksum::default();
+        pieces.add(&[0x11, 0x22, 0x33]);
+        pieces.add_zeros(5);
+        pieces.add(&[0x44, 0x55, 0x66]);
         assert_eq!(pieces.finish(), whole.finish());
     }
 
