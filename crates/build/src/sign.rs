@@ -40,13 +40,19 @@ pub fn signable_names() -> String {
     ALL.iter().filter(|f| carries_uki(**f)).map(|f| f.name()).collect::<Vec<_>>().join(", ")
 }
 
+/// An error unless one of `formats` carries a UKI to sign.
+pub fn check_formats(formats: &[Format]) -> Result<(), SigningError> {
+    if formats.iter().copied().any(carries_uki) {
+        return Ok(());
+    }
+    let names = formats.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
+    Err(SigningError::NothingToSign { formats: names })
+}
+
 impl Signing {
     /// The key pair, checked to be one; an error unless one of `formats` carries a UKI.
     pub fn load(&self, formats: &[Format]) -> Result<KeyPair, SigningError> {
-        if !formats.iter().copied().any(carries_uki) {
-            let names = formats.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
-            return Err(SigningError::NothingToSign { formats: names });
-        }
+        check_formats(formats)?;
         let read = |what, path: &PathBuf| {
             std::fs::read_to_string(path).map_err(|source| SigningError::Read {
                 what,

@@ -109,23 +109,26 @@ fn a_key_that_is_not_the_certificates_fails_before_any_output_is_written() {
 }
 
 /// Secure Boot enforcing, with Debian's snakeoil key pair enrolled (`OVMF_VARS_4M.snakeoil.fd`
-/// has its certificate as PK, KEK and db): the raw EFI disk signed with that key boots to the
-/// spine's containers; the same disk with one byte of the UKI's `.linux` changed does not start.
+/// has its certificate as PK, KEK and db): the raw EFI disk and the EFI ISO signed with that key
+/// boot to the spine's containers; the disk with one byte of the UKI's `.linux` changed does not
+/// start.
 #[test]
-fn ovmf_secure_boot_starts_the_signed_disk_and_refuses_a_changed_one() {
+fn ovmf_secure_boot_starts_the_signed_disk_and_iso_and_refuses_a_changed_disk() {
     let Some(vm) = SecureBootVm::find() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let Some((cfg, store)) = setup(tmp.path()) else { return };
     let key = vm.key(tmp.path());
-    let formats = [Format::Uki, Format::RawEfi];
+    let formats = [Format::Uki, Format::RawEfi, Format::IsoEfi];
     let out = signed_build(&cfg, &store, &formats, &tmp.path().join("out"), &key, &vm.cert);
-    let (uki, disk) = (&out[0], &out[1]);
-    let console = vm.boot(disk, &tmp.path().join("good"), "spine-onboot-ok");
-    assert!(console.contains("spine-onboot-ok"), "the signed disk did not boot:\n{console}");
-    assert!(
-        console.contains("Secure boot enabled"),
-        "systemd-stub did not see Secure Boot enforcing:\n{console}"
-    );
+    let (uki, disk, iso) = (&out[0], &out[1], &out[2]);
+    for (name, image) in [("disk", disk), ("iso", iso)] {
+        let console = vm.boot(image, &tmp.path().join(name), "spine-onboot-ok");
+        assert!(console.contains("spine-onboot-ok"), "the signed {name} did not boot:\n{console}");
+        assert!(
+            console.contains("Secure boot enabled"),
+            "the kernel did not see Secure Boot enforcing:\n{console}"
+        );
+    }
 
     // The same change as above, made inside the disk: the UKI is stored whole in the ESP.
     let uki_bytes = std::fs::read(uki).unwrap();

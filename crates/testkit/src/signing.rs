@@ -107,9 +107,10 @@ impl SecureBootVm {
         plain
     }
 
-    /// Boots the raw disk `disk` (a fresh copy of the variable store in `dir`) until the console
-    /// shows `until`, the VM exits, or [`SECURE_BOOT_TIMEOUT`] passes; returns the console.
-    pub fn boot(&self, disk: &Path, dir: &Path, until: &str) -> String {
+    /// Boots `image` (a raw disk, or an ISO when its name ends in `.iso`; a fresh copy of the
+    /// variable store in `dir`) until the console shows `until`, the VM exits, or
+    /// [`SECURE_BOOT_TIMEOUT`] passes; returns the console.
+    pub fn boot(&self, image: &Path, dir: &Path, until: &str) -> String {
         use std::io::Read;
         std::fs::create_dir_all(dir).expect("creating the VM dir");
         let vars = dir.join("vars.fd");
@@ -117,12 +118,13 @@ impl SecureBootVm {
         let pflash = |unit: u8, ro: &str, file: &Path| {
             format!("if=pflash,format=raw,unit={unit}{ro},file={}", file.display())
         };
+        let media = if image.extension().is_some_and(|e| e == "iso") { "cdrom" } else { "disk" };
         let mut child = Command::new(&self.qemu)
             .args(["-machine", "q35,smm=on,accel=tcg", "-m", "512", "-smp", "1"])
             .args(["-global", "driver=cfi.pflash01,property=secure,value=on"])
             .args(["-drive", &pflash(0, ",readonly=on", &self.code)])
             .args(["-drive", &pflash(1, "", &vars)])
-            .args(["-drive", &format!("file={},format=raw,index=0,media=disk", disk.display())])
+            .args(["-drive", &format!("file={},format=raw,index=0,media={media}", image.display())])
             .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
             .args(["-net", "none"])
             .stdin(std::process::Stdio::null())

@@ -295,21 +295,9 @@ fn signing(a: &BuildArgs, formats: &[Format]) -> Result<Option<baleen_build::Sig
             return Err(UsageError("--sign-cert needs --sign-key (or BALEEN_SIGN_KEY)".into()))
         }
     };
-    let names: Vec<String> = formats
-        .iter()
-        .filter_map(|f| f.to_possible_value().map(|v| v.get_name().to_string()))
-        .collect();
-    let signable = names
-        .iter()
-        .filter_map(|n| baleen_build::Format::parse(n))
-        .any(baleen_build::sign::carries_uki);
-    if !signable {
-        return Err(UsageError(format!(
-            "--sign-key signs the UKI, and none of the formats {} carries one; these do: {}",
-            names.join(", "),
-            baleen_build::sign::signable_names()
-        )));
-    }
+    let names = formats.iter().filter_map(|f| f.to_possible_value());
+    let formats: Vec<_> = names.filter_map(|v| baleen_build::Format::parse(v.get_name())).collect();
+    baleen_build::sign::check_formats(&formats).map_err(|e| UsageError(e.to_string()))?;
     Ok(Some(baleen_build::Signing { key, cert }))
 }
 
