@@ -32,7 +32,7 @@ const WIN_CERT_TYPE_PKCS_SIGNED_DATA: u16 = 0x0002;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
-    #[error("reading the EFI binary's PE headers")]
+    #[error("reading the EFI binary to sign")]
     Pe(#[source] PeError),
     #[error("making the Authenticode signature")]
     Pkcs7(#[source] Pkcs7Error),

@@ -49,6 +49,7 @@ pub enum Pkcs7Error {
 fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = value.len();
+    // Both casts are bounded: a short length is < 0x80, a long one has at most 8 bytes.
     if len < 0x80 {
         out.push(len as u8);
     } else {

@@ -76,6 +76,11 @@ fn sbverify_accepts_an_rsa_signature_and_rejects_a_changed_byte() {
 }
 
 #[test]
+fn sbverify_accepts_an_rsa_4096_signature_and_rejects_a_changed_byte() {
+    sbverify_accepts_and_rejects_one_changed_byte(KeyKind::Rsa4096);
+}
+
+#[test]
 fn sbverify_accepts_an_ecdsa_p256_signature_and_rejects_a_changed_byte() {
     sbverify_accepts_and_rejects_one_changed_byte(KeyKind::EcP256);
 }
@@ -157,7 +162,7 @@ fn same_bytes_from_both_key_encodings(kind: KeyKind, convert: &[&str]) {
     ]);
     openssl(&args);
     let text = std::fs::read_to_string(&traditional).unwrap();
-    let label = if kind == KeyKind::Rsa2048 { "RSA PRIVATE KEY" } else { "EC PRIVATE KEY" };
+    let label = if kind == KeyKind::EcP256 { "EC PRIVATE KEY" } else { "RSA PRIVATE KEY" };
     assert!(text.contains(&format!("BEGIN {label}")), "openssl wrote {text}");
     let other = sign_bytes(&load(&traditional, &s.cert), &s.pe).unwrap();
     assert!(first == other, "{kind:?}: the {label} form of the key signs differently");

@@ -10,6 +10,7 @@ use std::process::Command;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     Rsa2048,
+    Rsa4096,
     EcP256,
 }
 
@@ -20,6 +21,7 @@ pub fn key_pair(dir: &Path, name: &str, kind: KeyKind) -> Option<(PathBuf, PathB
     let (key, cert) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.crt")));
     let newkey: &[&str] = match kind {
         KeyKind::Rsa2048 => &["-newkey", "rsa:2048"],
+        KeyKind::Rsa4096 => &["-newkey", "rsa:4096"],
         KeyKind::EcP256 => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
     };
     let out = Command::new(openssl)

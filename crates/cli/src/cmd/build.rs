@@ -170,7 +170,7 @@ pub struct BuildArgs {
     /// 1024M as LinuxKit, grown to a whole number of GiB for a system that needs more]
     #[arg(long, value_name = "SIZE")]
     pub size: Option<String>,
-    /// Sign the UKI for UEFI Secure Boot with this PEM private key: RSA (2048 bits or more) or
+    /// Sign the UKI for UEFI Secure Boot with this PEM private key: RSA (2048 to 4096 bits) or
     /// ECDSA P-256, unencrypted PKCS#8, PKCS#1 or SEC1. Needs --sign-cert; applies to the
     /// formats that carry a UKI (uki and the EFI disks and ISOs).
     #[arg(long, env = "BALEEN_SIGN_KEY", value_name = "KEY.pem")]
