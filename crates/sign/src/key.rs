@@ -21,8 +21,9 @@ const RSA_ENCRYPTION: der::asn1::ObjectIdentifier =
 const EC_PUBLIC_KEY: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
-/// The smallest RSA modulus accepted: UEFI firmware verifies RSA-2048 and up.
-const MIN_RSA_BITS: usize = 2048;
+/// The RSA moduli accepted: UEFI firmware verifies RSA-2048 and up, and the `rsa` crate reads
+/// no public key (the certificate's) past 4096 bits.
+const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -34,8 +35,8 @@ pub enum KeyError {
     Decode { kind: &'static str, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("unsupported private key algorithm {0} (RSA and ECDSA P-256 are)")]
     Algorithm(String),
-    #[error("the RSA key has {0} bits; at least {MIN_RSA_BITS} are needed")]
-    RsaTooSmall(usize),
+    #[error("the RSA key has {0} bits; 2048 to 4096 are supported")]
+    RsaSize(usize),
     #[error("the certificate file has no PEM certificate (BEGIN CERTIFICATE)")]
     NoCertificate,
     #[error("decoding the PEM X.509 certificate")]
@@ -134,8 +135,8 @@ impl SigningKey {
 
     fn rsa(key: rsa::RsaPrivateKey) -> Result<SigningKey, KeyError> {
         let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
-        if bits < MIN_RSA_BITS {
-            return Err(KeyError::RsaTooSmall(bits));
+        if !RSA_BITS.contains(&bits) {
+            return Err(KeyError::RsaSize(bits));
         }
         Ok(SigningKey::Rsa(Box::new(key)))
     }

@@ -201,6 +201,20 @@ fn a_signed_binary_is_not_signed_again() {
 }
 
 #[test]
+fn rsa_keys_outside_2048_to_4096_bits_are_refused_by_size() {
+    let Some(_) = baleen_testkit::require_tool("openssl") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for bits in ["1024", "4160"] {
+        let path = dir.path().join(format!("{bits}.key"));
+        openssl(&["genrsa".as_ref(), "-out".as_ref(), path.as_os_str(), bits.as_ref()]);
+        let err = baleen_sign::SigningKey::from_pem(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_err();
+        assert!(matches!(err, KeyError::RsaSize(_)), "{bits}: {err}");
+        assert!(err.to_string().contains(&format!("has {bits} bits")), "{err}");
+    }
+}
+
+#[test]
 fn an_encrypted_key_is_refused_with_how_to_decrypt_it() {
     let pem = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
     let err = baleen_sign::SigningKey::from_pem(pem).unwrap_err();
