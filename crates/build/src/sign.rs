@@ -60,7 +60,9 @@ impl Signing {
                 source,
             })
         };
-        let key = read("key", &self.key)?;
+        // The PEM text is wiped when dropped, as the decoded key is (the `rsa` and `p256` types
+        // zeroize themselves).
+        let key = zeroize::Zeroizing::new(read("key", &self.key)?);
         let cert = read("certificate", &self.cert)?;
         KeyPair::from_pem(&key, &cert).map_err(|source| SigningError::Pair {
             key: self.key.clone(),
