@@ -4,9 +4,10 @@
 //!
 //! Every one of them starts from the same UKI, written once to a temporary file while its
 //! BLAKE3 hash is taken: that hash is the seed of every GUID and serial, so two builds of the
-//! same system give the same bytes. With `--sign-key` the UKI is signed right after it is
-//! made (`sign_uki`), before that hash is taken: every format then embeds the signed one. The stub comes from the `baleen/systemd-boot` component when the
-//! store has one, else from Debian's `systemd-boot-efi` on the host.
+//! same system give the same bytes. With `--sign-key` the UKI is signed right after it is made
+//! (`sign_uki`), before that hash is taken: every format then embeds the signed one. The stub
+//! comes from the `baleen/systemd-boot` component when the store has one, else from Debian's
+//! `systemd-boot-efi` on the host.
 
 use crate::format::Format;
 use crate::output::Outputs;

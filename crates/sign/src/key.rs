@@ -68,7 +68,7 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-/// The PEM blocks of `text` as (label, base64 body) pairs, in order. Files from `openssl
+/// The PEM blocks of `text` as (label, the whole block from BEGIN to END) pairs, in order. Files from `openssl
 /// ecparam -genkey` hold an `EC PARAMETERS` block before the key; it is skipped by label.
 fn pem_blocks(text: &str) -> Vec<(&str, &str)> {
     let mut blocks = Vec::new();
@@ -102,8 +102,8 @@ impl SigningKey {
                     return SigningKey::rsa(key);
                 }
                 "EC PRIVATE KEY" => {
-                    let key =
-                        p256::SecretKey::from_sec1_pem(block).map_err(decode_err("SEC1 EC"))?;
+                    let key = p256::SecretKey::from_sec1_pem(block)
+                        .map_err(decode_err("SEC1 EC (P-256 only)"))?;
                     return Ok(SigningKey::P256(key.into()));
                 }
                 "PRIVATE KEY" => return SigningKey::from_pkcs8_pem(block),
@@ -126,7 +126,7 @@ impl SigningKey {
             }
             EC_PUBLIC_KEY => {
                 let key = p256::SecretKey::from_pkcs8_der(der)
-                    .map_err(decode_err("PKCS#8 EC (P-256)"))?;
+                    .map_err(decode_err("PKCS#8 EC (P-256 only)"))?;
                 Ok(SigningKey::P256(key.into()))
             }
             other => Err(KeyError::Algorithm(other.to_string())),

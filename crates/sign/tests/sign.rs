@@ -178,6 +178,40 @@ fn ecdsa_signatures_are_byte_identical_for_sec1_and_pkcs8_keys() {
     same_bytes_from_both_key_encodings(KeyKind::EcP256, &["ec"]);
 }
 
+/// `openssl ecparam -genkey` writes an `EC PARAMETERS` block before the key.
+#[test]
+fn an_ecparam_key_file_with_its_parameters_block_signs() {
+    let Some(s) = setup(KeyKind::EcP256) else { return };
+    let key = s.dir.path().join("ecparam.key");
+    let cert = s.dir.path().join("ecparam.crt");
+    let (k, c) = (key.as_os_str(), cert.as_os_str());
+    openssl(&[
+        "ecparam".as_ref(),
+        "-name".as_ref(),
+        "prime256v1".as_ref(),
+        "-genkey".as_ref(),
+        "-out".as_ref(),
+        k,
+    ]);
+    assert!(std::fs::read_to_string(&key).unwrap().starts_with("-----BEGIN EC PARAMETERS-----"));
+    let req: [&OsStr; 9] = [
+        "req".as_ref(),
+        "-new".as_ref(),
+        "-x509".as_ref(),
+        "-subj".as_ref(),
+        "/CN=ecparam".as_ref(),
+        "-key".as_ref(),
+        k,
+        "-out".as_ref(),
+        c,
+    ];
+    openssl(&req);
+    let signed = sign_bytes(&load(&key, &cert), &s.pe).unwrap();
+    let path = write(s.dir.path(), "ecparam.efi", &signed);
+    let (ok, text) = sbverify(&cert, &path).unwrap();
+    assert!(ok, "{text}");
+}
+
 #[test]
 fn a_key_that_is_not_the_certificates_is_refused() {
     let Some(s) = setup(KeyKind::EcP256) else { return };

@@ -39,9 +39,10 @@ pub fn key_pair(dir: &Path, name: &str, kind: KeyKind) -> Option<(PathBuf, PathB
 }
 
 /// `openssl ARGS...`, asserting success; its stdout.
-pub fn openssl(args: &[&std::ffi::OsStr]) -> Vec<u8> {
+pub fn openssl<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<u8> {
     let out = Command::new("openssl").args(args).output().expect("running openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    assert!(out.status.success(), "openssl {shown:?}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
