@@ -254,3 +254,27 @@ fn an_encrypted_key_is_refused_with_how_to_decrypt_it() {
     let err = baleen_sign::SigningKey::from_pem(pem).unwrap_err();
     assert!(err.to_string().contains("openssl pkey"), "{err}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Hostile headers: any bytes of the stub's first KiB changed, the file perhaps cut anywhere. The
+    /// reader and the hash return an error or a value, never panic, and never read past the end.
+    #[test]
+    fn damaged_headers_are_an_error_not_a_panic(
+        flips in proptest::collection::vec((0usize..1024, proptest::prelude::any::<u8>()), 1..8),
+        cut in proptest::option::of(proptest::prelude::any::<proptest::sample::Index>()),
+    ) {
+        let Some(mut bytes) = efi_binary() else { return Ok(()) };
+        for (at, value) in flips {
+            bytes[at] = value;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        let mut r = std::io::Cursor::new(&bytes);
+        if let Ok(layout) = PeLayout::read(&mut r) {
+            let _ = layout.digest(&mut r);
+        }
+    }
+}
