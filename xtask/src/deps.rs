@@ -33,6 +33,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("fdisk", "sfdisk -d on MBR disks"),
     ("systemd-boot-efi", "the EFI stub of the UKI boot test"),
     ("binutils", "objcopy, assembling that UKI"),
+    ("sbsigntool", "sbverify/sbsign, cross-checking Secure Boot signatures"),
 ];
 
 /// Packages the demo needs beyond a Rust toolchain.

@@ -4,8 +4,10 @@
 //!
 //! Every one of them starts from the same UKI, written once to a temporary file while its
 //! BLAKE3 hash is taken: that hash is the seed of every GUID and serial, so two builds of the
-//! same system give the same bytes. The stub comes from the `baleen/systemd-boot` component when the
-//! store has one, else from Debian's `systemd-boot-efi` on the host.
+//! same system give the same bytes. With `--sign-key` the UKI is signed right after it is made
+//! (`sign_uki`), before that hash is taken: every format then embeds the signed one. The stub
+//! comes from the `baleen/systemd-boot` component when the store has one, else from Debian's
+//! `systemd-boot-efi` on the host.
 
 use crate::format::Format;
 use crate::output::Outputs;
@@ -36,6 +38,8 @@ pub enum DiskError {
     StubFile { path: PathBuf, source: io::Error },
     #[error("building the UKI: {0}")]
     Uki(#[source] baleen_disk::UkiError),
+    #[error("signing the UKI")]
+    Sign(#[source] baleen_sign::SignError),
     #[error("writing the EFI disk: {0}")]
     Efi(#[source] baleen_disk::EfiDiskError),
     #[error("writing the EFI ISO: {0}")]
@@ -105,16 +109,17 @@ struct Made {
 }
 
 impl Uki {
-    /// Builds the UKI of `boot` on the stub found for `store` / `platform`; `name` goes into
-    /// its `.osrel`.
+    /// Builds the UKI of `boot` on the stub found for `store` / `platform`, signed by `signer`
+    /// when given; `name` goes into its `.osrel`.
     pub fn make(
         boot: Boot,
         store: &Store,
         platform: &Platform,
         name: &str,
+        signer: Option<&baleen_sign::KeyPair>,
     ) -> Result<Uki, DiskError> {
         let mut uki = Uki::from_boot(boot);
-        uki.ensure(store, platform, name)?;
+        uki.ensure(store, platform, name, signer)?;
         Ok(uki)
     }
 
@@ -123,16 +128,21 @@ impl Uki {
         Uki { boot, made: None, bios: None }
     }
 
-    /// Makes the UKI (and looks for SYSLINUX) unless done already.
+    /// Makes the UKI, signed by `signer` when given (and looks for SYSLINUX), unless done
+    /// already.
     pub fn ensure(
         &mut self,
         store: &Store,
         platform: &Platform,
         name: &str,
+        signer: Option<&baleen_sign::KeyPair>,
     ) -> Result<(), DiskError> {
         if self.made.is_none() {
             let stub = find_stub(store, platform)?;
-            let (file, len, seed) = make_uki(&stub, &mut self.boot, name)?;
+            let (mut file, mut len, mut seed) = make_uki(&stub, &mut self.boot, name)?;
+            if let Some(pair) = signer {
+                (file, len, seed) = sign_uki(pair, file)?;
+            }
             self.bios = crate::bios::find_loader(store, platform)?;
             self.made = Some(Made { file, len, seed });
         }
@@ -401,6 +411,23 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// The UKI in `unsigned` with an Authenticode signature by `pair`, in a new temporary file; its
+/// length and hash, which seed the disks' GUIDs (so a signed build's disks differ from an
+/// unsigned one's, and two signed builds with one key are identical).
+fn sign_uki(
+    pair: &baleen_sign::KeyPair,
+    mut unsigned: File,
+) -> Result<(File, u64, [u8; 32]), DiskError> {
+    unsigned.rewind().map_err(io("rewinding the UKI"))?;
+    let tmp = crate::scratch::file().map_err(io("creating a temporary file for the signed UKI"))?;
+    let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp));
+    let mut input = BufReader::with_capacity(1 << 20, unsigned);
+    baleen_sign::sign(pair, &mut input, &mut w).map_err(DiskError::Sign)?;
+    let (buf, seed, len) = w.finish();
+    let file = buf.into_inner().map_err(|e| io("writing the signed UKI")(e.into_error()))?;
+    Ok((file, len, seed))
 }
 
 /// The stub from the newest-named `baleen/systemd-boot` image in the store, else the host's.

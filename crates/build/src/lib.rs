@@ -2,7 +2,8 @@
 //! output files out.
 //!
 //! Key types: [`Format`] (LinuxKit's format names and their output files), [`Outputs`] (files
-//! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]). The
+//! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]), [`Signing`]
+//! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`]). The
 //! pipeline pulls every image of the config, renders each container's `config.json`/
 //! `runtime.json` (listing the containers with host-level power, [`privileges`]), streams the image tree into each format's writer, and commits the outputs
 //! together.
@@ -25,6 +26,7 @@ pub mod privileges;
 pub mod rootfs;
 pub mod sbom;
 pub mod scratch;
+pub mod sign;
 mod sparse_file;
 
 /// What the tree refuses to expand to (`--max-size`, `--max-expansion`), from crates/tree.
@@ -37,3 +39,4 @@ pub use output::Outputs;
 pub use pipeline::{build, BuildError, Output, Request};
 pub use privileges::{PrivilegePolicy, Privileged, Privileges};
 pub use sbom::SbomOptions;
+pub use sign::Signing;

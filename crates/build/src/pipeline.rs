@@ -52,6 +52,8 @@ pub struct Request<'a> {
     pub size: Option<u64>,
     /// `--max-size`, `--max-expansion`: what the tree refuses to expand to.
     pub limits: Limits,
+    /// `--sign-key`/`--sign-cert`: sign the UKI for Secure Boot.
+    pub sign: Option<crate::sign::Signing>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,8 @@ pub enum BuildError {
     Rootfs { format: Format, source: crate::rootfs::RootfsError },
     #[error("writing {format}: {source}")]
     Iso { format: Format, source: crate::iso::IsoBuildError },
+    #[error(transparent)]
+    Signing(#[from] crate::sign::SigningError),
 }
 
 /// One container, rendered.
@@ -131,11 +135,15 @@ struct Prepared {
     sbom: Option<(String, Vec<u8>)>,
     /// Per volume, its OCI layout when it is `format: oci`.
     oci_volumes: Vec<Option<crate::oci_volume::OciVolume>>,
+    /// The key pair the UKI is signed with.
+    signer: Option<baleen_sign::KeyPair>,
 }
 
 /// Runs the build; returns the files written (empty for stdout).
 pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
     check_formats(req)?;
+    // Before any image is pulled or file written: a bad key fails fast.
+    let signer = req.sign.as_ref().map(|s| s.load(&req.formats)).transpose()?;
     let previous = match &req.input_tar {
         Some(path) => {
             check_input_tar(req, path)?;
@@ -149,7 +157,7 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
     crate::privileges::enforce(&req.privileges, &privileged(&containers))?;
     let sbom = merged_sbom(req, &images, &containers)?;
     let oci_volumes = oci_volumes(req, &images)?;
-    let prep = Prepared { images, containers, ids, previous, sbom, oci_volumes };
+    let prep = Prepared { images, containers, ids, previous, sbom, oci_volumes, signer };
     let mut outputs = Outputs::default();
     // The EFI formats share one UKI, made by the first of them.
     let mut uki = None;
@@ -485,16 +493,17 @@ fn write_format(
         f if crate::disk::writes(f) => {
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
             let disk_err = |source| BuildError::Disk { format, source };
+            let signer = prep.signer.as_ref();
             if uki.is_none() {
                 let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
                 let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
                 *uki = Some(
-                    crate::disk::Uki::make(boot, req.store, &req.platform, name)
+                    crate::disk::Uki::make(boot, req.store, &req.platform, name, signer)
                         .map_err(disk_err)?,
                 );
             }
             let uki = uki.as_mut().expect("made above");
-            uki.ensure(req.store, &req.platform, name).map_err(disk_err)?;
+            uki.ensure(req.store, &req.platform, name, signer).map_err(disk_err)?;
             crate::disk::write_sized(f, uki, req.size, dir, name, outputs).map_err(disk_err)
         }
         Format::KernelIso | Format::IsoBios => {
@@ -673,7 +682,7 @@ fn assemble_sections<S: EntrySink>(
     prep: &Prepared,
     tw: &mut TreeWriter<S>,
 ) -> Result<(), BuildError> {
-    let Prepared { images, containers, ids, previous, sbom: _, oci_volumes } = prep;
+    let Prepared { images, containers, ids, previous, sbom: _, oci_volumes, signer: _ } = prep;
     let previous = previous.as_ref();
     let cfg = req.config;
     let tree = |source| BuildError::Tree { format: req.formats[0], source };

@@ -34,6 +34,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
         compression,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: Default::default(),
     })
     .expect("building the spine system");

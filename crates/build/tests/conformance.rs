@@ -393,6 +393,7 @@ fn conformance(stem: &str) {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {stem}: {e}"));
@@ -503,6 +504,7 @@ fn input_tar_rebuild_of_a_volume_is_byte_identical() {
             compression: InitrdCompression::Gzip,
             input_tar: input.map(Path::to_path_buf),
             size: None,
+            sign: None,
             sbom: Default::default(),
         })
         .unwrap();

@@ -30,6 +30,9 @@ fn build_tar(store: &Store, image: &str, out: &Path) -> Result<(), baleen_build:
         input_tar: None,
         size: None,
         sbom: Default::default(),
+        privileges: Default::default(),
+        limits: Default::default(),
+        sign: None,
     })
     .map(|_| ())
 }

@@ -49,6 +49,7 @@ fn build_tar(store: &Store, yaml: &str, out: &Path) -> Vec<u8> {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("{e}"));
@@ -169,6 +170,7 @@ fn unknown_platform_is_an_error_naming_the_volume() {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: Default::default(),
     })
     .unwrap_err()

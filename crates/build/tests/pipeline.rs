@@ -97,6 +97,7 @@ fn run_limited(
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: Default::default(),
     })
 }
@@ -294,6 +295,7 @@ fn run_incremental(
         compression: InitrdCompression::Gzip,
         input_tar: input_tar.map(Path::to_path_buf),
         size: None,
+        sign: None,
         sbom: Default::default(),
     })
 }

@@ -98,6 +98,7 @@ fn build_to(store: &Store, format: Format, out: &Path) {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {format}: {e}"));

@@ -166,6 +166,7 @@ fn tar_build(store: &Store, out: &Path, sbom: SbomOptions) -> Vec<u8> {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom,
     })
     .unwrap();
@@ -368,6 +369,7 @@ fn images_without_attestations_still_get_an_empty_sbom() {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: on(),
     })
     .unwrap();
@@ -412,6 +414,7 @@ fn attestations_are_pulled_with_the_image_and_cached() {
             compression: InitrdCompression::Gzip,
             input_tar: None,
             size: None,
+            sign: None,
             sbom: on(),
         })
         .unwrap();
@@ -449,6 +452,7 @@ fn docker_format_writes_the_dockerfile_then_the_sbom() {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
+        sign: None,
         sbom: on(),
     })
     .unwrap();
@@ -487,6 +491,9 @@ fn a_statement_damaged_in_the_store_fails_the_build_instead_of_vanishing_from_th
         input_tar: None,
         size: None,
         sbom: on(),
+        privileges: Default::default(),
+        limits: Default::default(),
+        sign: None,
     })
     .expect_err("a damaged statement must fail the build")
     .to_string();

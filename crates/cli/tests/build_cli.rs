@@ -400,3 +400,57 @@ fn outputs_that_are_devices_or_fifos_are_written_in_place() {
     let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["sys.tar"], "nothing else in the output directory");
 }
+
+/// `BALEEN_SIGN_KEY`/`BALEEN_SIGN_CERT` name the files as the flags do: one without the other,
+/// or a build with no UKI to sign, is a usage error (exit 2); a key that is not the
+/// certificate's fails (exit 1) naming both files, before anything is written.
+#[test]
+fn signing_flags_come_from_the_environment_and_are_checked_before_the_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store_dir = tmp.path().join("store");
+    store(&store_dir);
+    std::fs::write(tmp.path().join("s.yml"), YAML).unwrap();
+    let Some((key, cert)) = baleen_testkit::signing::key_pair(
+        tmp.path(),
+        "a",
+        baleen_testkit::signing::KeyKind::EcP256,
+    ) else {
+        return;
+    };
+    let (other_key, _) = baleen_testkit::signing::key_pair(
+        tmp.path(),
+        "b",
+        baleen_testkit::signing::KeyKind::EcP256,
+    )
+    .unwrap();
+    let run = |args: &[&str], env: &[(&str, &Path)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_baleen"));
+        cmd.current_dir(tmp.path()).arg("build").arg("--cache").arg(&store_dir).args(args);
+        cmd.env_remove("BALEEN_SIGN_KEY").env_remove("BALEEN_SIGN_CERT");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["-f", "uki", "s.yml"], &[("BALEEN_SIGN_KEY", &key)]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--sign-key needs --sign-cert"), "{err}");
+
+    let both = [("BALEEN_SIGN_KEY", key.as_path()), ("BALEEN_SIGN_CERT", cert.as_path())];
+    let (code, err) = run(&["-f", "kernel+initrd", "s.yml"], &both);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("none of the formats kernel+initrd carries one"), "{err}");
+    assert!(err.contains("raw-efi") && err.contains("uki"), "{err}");
+
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let mut args = vec!["-f", "uki", "--dir", out.to_str().unwrap()];
+    args.extend(["--sign-key", other_key.to_str().unwrap(), "--sign-cert", cert.to_str().unwrap()]);
+    args.push("s.yml");
+    let (code, err) = run(&args, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(other_key.to_str().unwrap()) && err.contains("not a pair"), "{err}");
+    eprintln!("{err}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing is written");
+}

@@ -16,7 +16,8 @@
 //! is streamed, never held whole.
 //!
 //! Non-goals: choosing output file names or creating files (crates/build does temp + rename),
-//! finding the boot loader binaries (the caller passes their bytes), signing.
+//! finding the boot loader binaries (the caller passes their bytes), signing (crates/sign;
+//! crates/build signs the UKI it makes).
 
 pub mod bios;
 pub mod efi;

@@ -7,6 +7,7 @@
 //! last so that the kernel has room to grow in place. The PE checksum is recomputed; there is no
 //! timestamp to set (the stub's stays). Non-goals: signing, `.dtb`/`.splash`/`.pcrsig` sections.
 
+use baleen_sign::PeChecksum;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 /// `IMAGE_SCN_CNT_INITIALIZED_DATA | IMAGE_SCN_MEM_READ`, what ukify gives its sections.
@@ -130,34 +131,6 @@ fn parse_stub(stub: &[u8]) -> Result<StubLayout, UkiError> {
     })
 }
 
-/// The PE checksum's running sum: 16-bit little-endian words with end-around carry. Every
-/// piece fed to it starts at an even file offset (file alignment is even), so pieces can be
-/// summed one after the other.
-#[derive(Default)]
-struct PeSum(u64);
-
-impl PeSum {
-    fn add(&mut self, bytes: &[u8]) {
-        let mut s = self.0;
-        let mut chunks = bytes.chunks_exact(2);
-        for w in &mut chunks {
-            s += u64::from(u16::from_le_bytes([w[0], w[1]]));
-        }
-        if let [last] = chunks.remainder() {
-            s += u64::from(*last);
-        }
-        // Fold now and then; a u64 cannot overflow within one call of any realistic size.
-        self.0 = (s & 0xffff_ffff) + (s >> 32);
-    }
-    fn finish(self, len: u64) -> u32 {
-        let mut s = self.0;
-        while s >> 16 != 0 {
-            s = (s & 0xffff) + (s >> 16);
-        }
-        (s + len) as u32
-    }
-}
-
 enum Source<'a> {
     Bytes(&'a [u8]),
     Reader(&'a mut dyn ReadSeek),
@@ -251,15 +224,17 @@ pub fn write_uki<K: Read + Seek, I: Read + Seek, W: Write>(
         set32(&mut head, dirs + 4 * 8 + 4, 0);
     }
 
-    let mut sum = PeSum::default();
+    let mut sum = PeChecksum::default();
     sum.add(&head);
-    for s in &mut sections {
+    let mut pos = head.len() as u64;
+    for (s, &at) in sections.iter_mut().zip(&placed) {
+        sum.add_zeros(at - pos);
+        pos = at + s.len;
         match &mut s.data {
             Source::Bytes(b) => sum.add(b),
             Source::Reader(r) => {
                 let name = s.name;
                 let mut buf = vec![0u8; 1 << 16];
-                // Full even-sized chunks keep the word pairing of the file.
                 loop {
                     let n = read_full(*r, &mut buf)
                         .map_err(|source| UkiError::Read { name, source })?;
@@ -272,7 +247,8 @@ pub fn write_uki<K: Read + Seek, I: Read + Seek, W: Write>(
             }
         }
     }
-    let checksum = sum.finish(total);
+    sum.add_zeros(total - pos);
+    let checksum = sum.finish();
     set32(&mut head, layout.opt + 64, checksum);
 
     let w = |source| UkiError::Write { source };
@@ -334,14 +310,6 @@ pub fn default_osrel(name: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pe_checksum_folds_carries() {
-        let mut s = PeSum::default();
-        s.add(&[0xff, 0xff, 0x02, 0x00]);
-        // 0xffff + 0x0002 = 0x10001 -> 0x0002, plus length 4.
-        assert_eq!(s.finish(4), 6);
-    }
 
     #[test]
     fn rejects_a_non_pe_stub() {

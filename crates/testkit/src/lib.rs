@@ -15,6 +15,7 @@ pub mod init;
 pub mod kernel;
 pub mod layers;
 pub mod registry;
+pub mod signing;
 
 use std::path::PathBuf;
 

@@ -22,6 +22,18 @@ pub fn try_build(
     out: &Path,
     size: Option<u64>,
 ) -> Result<Vec<PathBuf>, BuildError> {
+    try_build_signed(cfg, store, formats, out, size, None)
+}
+
+/// [`try_build`] with `--sign-key`/`--sign-cert`.
+pub fn try_build_signed(
+    cfg: &baleen_spec::Config,
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+    size: Option<u64>,
+    sign: Option<baleen_build::Signing>,
+) -> Result<Vec<PathBuf>, BuildError> {
     build(&Request {
         privileges: Default::default(),
         config: cfg,
@@ -36,6 +48,7 @@ pub fn try_build(
         input_tar: None,
         sbom: Default::default(),
         size,
+        sign,
     })
 }
 

@@ -114,6 +114,14 @@ Environment:
   TMPDIR        where large intermediates go (kernel, initrd, UKI, raw disks before conversion,
                 the ISO spool: about the size of the outputs), unnamed and gone when the build
                 ends. Default /var/tmp, not /tmp, which is often a RAM-backed tmpfs
+  BALEEN_SIGN_KEY, BALEEN_SIGN_CERT
+                the files --sign-key and --sign-cert name, so that a CI job sets them once
+
+Secure Boot:
+  --sign-key KEY.pem --sign-cert CERT.pem signs the UKI with an Authenticode signature, as
+  `sbsign` does, so that UEFI firmware with CERT in its db boots it: the `uki` file itself and
+  the UKI that every EFI disk and ISO boots. The same key and inputs give the same bytes. How to
+  make a key pair and enroll it: docs/security.md
 
 Host-level privileges:
   Before writing anything, build lists on stderr the containers that get host-level power, one
@@ -195,6 +203,15 @@ pub struct BuildArgs {
     /// the check off. [default: 100]
     #[arg(long, value_name = "RATIO")]
     pub max_expansion: Option<String>,
+    /// Sign the UKI for UEFI Secure Boot with this PEM private key: RSA (2048 to 4096 bits) or
+    /// ECDSA P-256, unencrypted PKCS#8, PKCS#1 or SEC1. Needs --sign-cert; applies to the
+    /// formats that carry a UKI (uki and the EFI disks and ISOs).
+    #[arg(long, env = "BALEEN_SIGN_KEY", value_name = "KEY.pem")]
+    pub sign_key: Option<PathBuf>,
+    /// The PEM X.509 certificate of --sign-key's public key, embedded in the signature; the
+    /// firmware must have it (or its issuer) in db.
+    #[arg(long, env = "BALEEN_SIGN_CERT", value_name = "CERT.pem")]
+    pub sign_cert: Option<PathBuf>,
     /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -234,6 +251,8 @@ pub struct BuildPlan {
     pub privileges: PrivilegePolicy,
     /// `--max-size` and `--max-expansion`.
     pub limits: baleen_build::limits::Limits,
+    /// `--sign-key` and `--sign-cert`.
+    pub sign: Option<baleen_build::Signing>,
 }
 
 impl BuildPlan {
@@ -276,6 +295,7 @@ impl BuildPlan {
                 Output::Dir { dir: a.dir.clone().unwrap_or_else(|| ".".into()), name }
             }
         };
+        let sign = signing(a, &formats)?;
         Ok(BuildPlan {
             files: a.files.clone(),
             formats,
@@ -296,6 +316,7 @@ impl BuildPlan {
             size_mib: a.size.as_deref().map(|s| parse_size_mib("--size", s)).transpose()?,
             privileges: a.privileges,
             limits: limits(a)?,
+            sign,
         })
     }
 }
@@ -322,6 +343,24 @@ fn limits(a: &BuildArgs) -> Result<baleen_build::limits::Limits, UsageError> {
         };
     }
     Ok(limits)
+}
+
+/// `--sign-key` and `--sign-cert`, both or neither, with a format that has a UKI to sign.
+fn signing(a: &BuildArgs, formats: &[Format]) -> Result<Option<baleen_build::Signing>, UsageError> {
+    let (key, cert) = match (&a.sign_key, &a.sign_cert) {
+        (None, None) => return Ok(None),
+        (Some(key), Some(cert)) => (key.clone(), cert.clone()),
+        (Some(_), None) => {
+            return Err(UsageError("--sign-key needs --sign-cert (or BALEEN_SIGN_CERT)".into()))
+        }
+        (None, Some(_)) => {
+            return Err(UsageError("--sign-cert needs --sign-key (or BALEEN_SIGN_KEY)".into()))
+        }
+    };
+    let names = formats.iter().filter_map(|f| f.to_possible_value());
+    let formats: Vec<_> = names.filter_map(|v| baleen_build::Format::parse(v.get_name())).collect();
+    baleen_build::sign::check_formats(&formats).map_err(|e| UsageError(e.to_string()))?;
+    Ok(Some(baleen_build::Signing { key, cert }))
 }
 
 /// `path/to/sshd.yml` → `sshd`; stdin → `moby` (LinuxKit's default).
@@ -556,5 +595,22 @@ mod tests {
         assert!(err.contains("--max-expansion `lots`"), "{err}");
         let err = plan(&["a.yml", "--max-size", "1X"]).unwrap_err().to_string();
         assert!(err.contains("--max-size `1X`"), "{err}");
+    }
+
+    #[test]
+    fn signing_needs_both_files_and_a_format_with_a_uki() {
+        let err = plan(&["a.yml", "-f", "uki", "--sign-key", "k.pem"]).unwrap_err();
+        assert!(err.0.contains("--sign-key needs --sign-cert"), "{}", err.0);
+        let err = plan(&["a.yml", "-f", "uki", "--sign-cert", "c.pem"]).unwrap_err();
+        assert!(err.0.contains("--sign-cert needs --sign-key"), "{}", err.0);
+        let both = ["--sign-key", "k.pem", "--sign-cert", "c.pem"];
+        let err =
+            plan(&[&["a.yml", "-f", "kernel+initrd,raw-bios"][..], &both].concat()).unwrap_err();
+        assert!(err.0.contains("none of the formats kernel+initrd, raw-bios"), "{}", err.0);
+        assert!(err.0.contains("raw-efi") && err.0.contains("uki"), "{}", err.0);
+        let p = plan(&[&["a.yml", "-f", "kernel+initrd,raw-efi"][..], &both].concat()).unwrap();
+        let want = baleen_build::Signing { key: "k.pem".into(), cert: "c.pem".into() };
+        assert_eq!(p.sign, Some(want));
+        assert_eq!(plan(&["a.yml"]).unwrap().sign, None);
     }
 }

@@ -51,6 +51,7 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
         input_tar: plan.input_tar.clone(),
         size: plan.size_mib.map(|m| m << 20),
         limits: plan.limits,
+        sign: plan.sign.clone(),
         sbom: baleen_build::SbomOptions {
             enabled: plan.sbom,
             path: plan.sbom_output.as_ref().map(|p| p.to_string_lossy().into_owned()),

@@ -1,0 +1,150 @@
+//! `--sign-key`/`--sign-cert` end to end: the spine system built into a signed UKI and a raw EFI
+//! disk, checked by sbverify (accepted; refused after one byte of `.linux` changes),
+//! byte-identical across two builds, and booted under OVMF with Secure Boot enforcing.
+
+use baleen_build::{BuildError, Format, Signing};
+use baleen_oci::Store;
+use baleen_sign::PeLayout;
+use baleen_testkit::signing::{key_pair, sbverify, KeyKind, SecureBootVm};
+use common::{run, spine_config, spine_store, try_build_signed};
+use std::path::{Path, PathBuf};
+
+mod common;
+
+const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+
+/// The spine system's store, or None (skipped) when the kernel, busybox or the stub are missing.
+fn setup(tmp: &Path) -> Option<(baleen_spec::Config, Store)> {
+    baleen_testkit::require_tool("busybox")?;
+    if !Path::new(STUB).is_file() {
+        assert!(!baleen_testkit::tools_required(), "{STUB} missing: install systemd-boot-efi");
+        eprintln!("skipping: {STUB} is not installed");
+        return None;
+    }
+    let kernel = baleen_testkit::kernel::debian_cloud_kernel()?;
+    Some((spine_config(), spine_store(&tmp.join("store"), &kernel)))
+}
+
+fn signed_build(
+    cfg: &baleen_spec::Config,
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+    key: &Path,
+    cert: &Path,
+) -> Vec<PathBuf> {
+    let sign = Signing { key: key.to_owned(), cert: cert.to_owned() };
+    try_build_signed(cfg, store, formats, out, None, Some(sign))
+        .unwrap_or_else(|e| panic!("building {formats:?} signed: {e}"))
+}
+
+/// The file offset of a byte in the middle of the UKI's `.linux` (the last section, by layout).
+fn a_linux_byte(uki: &[u8]) -> usize {
+    let layout = PeLayout::read(&mut std::io::Cursor::new(uki)).unwrap();
+    let &(ptr, size) = layout.sections.last().unwrap();
+    assert_eq!(
+        &uki[ptr as usize + 0x202..ptr as usize + 0x206],
+        b"HdrS",
+        "the last section is the kernel (bzImage header)"
+    );
+    (ptr + size / 2) as usize
+}
+
+#[test]
+fn a_signed_uki_passes_sbverify_is_reproducible_and_fails_with_a_changed_linux_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let Some((key, cert)) = key_pair(tmp.path(), "uki", KeyKind::Rsa2048) else { return };
+    let formats = [Format::Uki, Format::RawEfi];
+    let a = signed_build(&cfg, &store, &formats, &tmp.path().join("a"), &key, &cert);
+    let b = signed_build(&cfg, &store, &formats, &tmp.path().join("b"), &key, &cert);
+    for (x, y) in a.iter().zip(&b) {
+        assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{} differs", x.display());
+    }
+    let Some((ok, text)) = sbverify(&cert, &a[0]) else { return };
+    eprintln!("sbverify spine.efi: {text}");
+    assert!(ok, "sbverify refused the signed UKI:\n{text}");
+
+    let mut uki = std::fs::read(&a[0]).unwrap();
+    let at = a_linux_byte(&uki);
+    uki[at] ^= 0x01;
+    let tampered = tmp.path().join("tampered.efi");
+    std::fs::write(&tampered, &uki).unwrap();
+    let (ok, text) = sbverify(&cert, &tampered).unwrap();
+    eprintln!("sbverify tampered.efi: {text}");
+    assert!(!ok, "sbverify accepted a UKI with a changed .linux byte:\n{text}");
+
+    // The disk boots the signed UKI: its ESP holds that very file.
+    if let Some(mcopy) = baleen_testkit::require_tool("mcopy") {
+        let back = tmp.path().join("back.efi");
+        let spec = format!("{}@@1M", a[1].display());
+        run(std::process::Command::new(mcopy)
+            .arg("-n")
+            .arg("-i")
+            .arg(&spec)
+            .arg("::/EFI/BOOT/BOOTX64.EFI")
+            .arg(&back));
+        assert!(
+            std::fs::read(&back).unwrap() == std::fs::read(&a[0]).unwrap(),
+            "the ESP holds the signed UKI"
+        );
+    }
+}
+
+#[test]
+fn a_key_that_is_not_the_certificates_fails_before_any_output_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let Some((_, cert)) = key_pair(tmp.path(), "one", KeyKind::EcP256) else { return };
+    let Some((key, _)) = key_pair(tmp.path(), "two", KeyKind::EcP256) else { return };
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let sign = Signing { key: key.clone(), cert: cert.clone() };
+    let err = try_build_signed(&cfg, &store, &[Format::Uki], &out, None, Some(sign)).unwrap_err();
+    let text =
+        format!("{err}: {}", std::error::Error::source(&err).map(|s| s.to_string()).unwrap());
+    assert!(matches!(err, BuildError::Signing(_)), "{text}");
+    assert!(text.contains(&key.display().to_string()) && text.contains("not a pair"), "{text}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing is written");
+}
+
+/// Secure Boot enforcing, with Debian's snakeoil key pair enrolled (`OVMF_VARS_4M.snakeoil.fd`
+/// has its certificate as PK, KEK and db): the raw EFI disk and the EFI ISO signed with that key
+/// boot to the spine's containers; the disk with one byte of the UKI's `.linux` changed does not
+/// start.
+#[test]
+fn ovmf_secure_boot_starts_the_signed_disk_and_iso_and_refuses_a_changed_disk() {
+    let Some(vm) = SecureBootVm::find() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((cfg, store)) = setup(tmp.path()) else { return };
+    let key = vm.key(tmp.path());
+    let formats = [Format::Uki, Format::RawEfi, Format::IsoEfi];
+    let out = signed_build(&cfg, &store, &formats, &tmp.path().join("out"), &key, &vm.cert);
+    let (uki, disk, iso) = (&out[0], &out[1], &out[2]);
+    for (name, image) in [("disk", disk), ("iso", iso)] {
+        let console = vm.boot(image, &tmp.path().join(name), "spine-onboot-ok");
+        assert!(console.contains("spine-onboot-ok"), "the signed {name} did not boot:\n{console}");
+        assert!(
+            console.contains("Secure boot enabled"),
+            "the kernel did not see Secure Boot enforcing:\n{console}"
+        );
+    }
+
+    // The same change as above, made inside the disk: the UKI is stored whole in the ESP.
+    let uki_bytes = std::fs::read(uki).unwrap();
+    let at = a_linux_byte(&uki_bytes);
+    let mut raw = std::fs::read(disk).unwrap();
+    let in_disk =
+        raw.windows(4096).position(|w| w == &uki_bytes[..4096]).expect("the UKI in the disk");
+    raw[in_disk + at] ^= 0x01;
+    let tampered = tmp.path().join("tampered-efi.img");
+    std::fs::write(&tampered, &raw).unwrap();
+    let console = vm.boot(&tampered, &tmp.path().join("bad"), "Access Denied");
+    assert!(
+        !console.contains("Linux version") && !console.contains("spine-onboot-ok"),
+        "the changed disk started a kernel:\n{console}"
+    );
+    assert!(console.contains("Access Denied"), "OVMF did not say why it refused:\n{console}");
+    let refusal = console.lines().find(|l| l.contains("Access Denied")).unwrap_or_default();
+    eprintln!("OVMF on the changed disk: {}", refusal.trim());
+}
