@@ -321,7 +321,7 @@ pub enum QemuEnd {
     TimedOut {
         secs: u64,
     },
-    /// Stopped because the user pressed Ctrl-C (or baleen got SIGTERM).
+    /// Stopped because baleen got SIGINT or SIGTERM.
     Interrupted,
     /// Stopped by baleen after the console showed a kernel panic (a kernel without `panic=N`
     /// would otherwise sit there until the timeout).

@@ -327,6 +327,13 @@ impl QemuPlan {
 
         if !self.gui {
             a.push("-nographic");
+            // -qmp below counts as a monitor, so -nographic alone would give a plain stdio
+            // serial port: no Ctrl-A escapes, and Ctrl-C (signal=on) killing qemu. Spelled
+            // out, as -nographic means without -qmp: serial and monitor muxed on stdio, and
+            // Ctrl-C a byte for the guest (signal=off).
+            a.push("-chardev").push("stdio,id=con0,mux=on,signal=off");
+            a.push("-serial").push("chardev:con0");
+            a.push("-mon").push("chardev=con0,mode=readline");
         }
         for d in &self.devices {
             a.push("-device").push(d);

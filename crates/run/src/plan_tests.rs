@@ -39,7 +39,11 @@ const HEAD: &str = "-smp 1 -m 1024 -uuid 00000000-0000-4000-8000-000000000000 -p
                     -machine q35,accel=tcg \
                     -object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0";
 const NET: &str = "-device virtio-net-pci,netdev=t0,mac=02:00:00:00:00:01 -netdev user,id=t0";
-const TAIL: &str = "-nographic -qmp unix:/s/qmp.sock,server=on,wait=off \
+/// The console: serial and monitor muxed on stdio, Ctrl-C for the guest.
+const CONSOLE: &str = "-nographic -chardev stdio,id=con0,mux=on,signal=off -serial chardev:con0 -mon chardev=con0,mode=readline";
+
+const TAIL: &str = "-nographic -chardev stdio,id=con0,mux=on,signal=off -serial chardev:con0 \
+    -mon chardev=con0,mode=readline -qmp unix:/s/qmp.sock,server=on,wait=off \
                     -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot";
 
 #[test]
@@ -262,7 +266,9 @@ fn aarch64_under_tcg_uses_virt_and_no_isa_device() {
     assert!(l.contains(" -cpu cortex-a57 -machine virt,accel=tcg "), "{l}");
     assert!(
         !l.contains("isa-debug-exit")
-            && l.ends_with("-nographic -qmp unix:/s/qmp.sock,server=on,wait=off -no-reboot"),
+            && l.ends_with(&format!(
+                "{CONSOLE} -qmp unix:/s/qmp.sock,server=on,wait=off -no-reboot"
+            )),
         "{l}"
     );
 }

@@ -1,5 +1,5 @@
 //! Running a [`QemuPlan`]: spawning qemu, teeing the serial console, enforcing `--timeout`,
-//! stopping cleanly on Ctrl-C, and mapping the end to an exit status ([`Verdict`]).
+//! stopping cleanly on SIGINT/SIGTERM, and mapping the end to an exit status ([`Verdict`]).
 //!
 //! qemu runs with `-nographic`, so the serial console (muxed with qemu's monitor, as LinuxKit) is
 //! qemu's stdout. A reader thread copies it to our stdout and to the console log as it arrives
@@ -9,9 +9,9 @@
 //! Stopping, gently first: [`Vm::powerdown`] presses the ACPI power button through qemu's QMP
 //! socket, so baleen-init runs the onshutdown containers and powers off; [`Vm::stop`] sends qemu
 //! SIGTERM, on which it quits at once but cleanly (disk caches flushed); SIGKILL follows only when
-//! it does not exit within [`STOP_GRACE`]. Ctrl-C typed at a terminal reaches qemu directly (it
-//! shares the terminal's process group) and quits it; SIGINT/SIGTERM sent to baleen alone press
-//! the power button and wait [`SHUTDOWN_GRACE`].
+//! it does not exit within [`STOP_GRACE`]. At a terminal, Ctrl-C is a byte for the guest (the
+//! console is muxed with `signal=off`) and `Ctrl-A X` quits qemu; SIGINT/SIGTERM sent to baleen
+//! press the power button and wait [`SHUTDOWN_GRACE`].
 
 use crate::console::{verdict, ConsoleWatch, Event, QemuEnd, Verdict};
 use crate::plan::QemuPlan;
@@ -31,8 +31,8 @@ pub const STOP_GRACE: Duration = Duration::from_secs(3);
 /// How long a panicked guest may keep printing (the panic's backtrace) before baleen stops it.
 pub const PANIC_GRACE: Duration = Duration::from_secs(2);
 
-/// How long the guest gets to power off after the ACPI power button (Ctrl-C, SIGTERM) before
-/// qemu is stopped. A second Ctrl-C stops it at once.
+/// How long the guest gets to power off after the ACPI power button (SIGINT, SIGTERM) before
+/// qemu is stopped. A second signal stops it at once.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// The console kept in memory is capped; past this the oldest half is dropped (the log file keeps
@@ -327,8 +327,8 @@ impl Vm {
         }
     }
 
-    /// Waits for the VM to end (enforcing the timeout and, when configured, turning Ctrl-C into a
-    /// clean stop) and maps the end to a [`Verdict`].
+    /// Waits for the VM to end (enforcing the timeout and, when configured, turning SIGINT or
+    /// SIGTERM into a clean stop) and maps the end to a [`Verdict`].
     pub fn wait(&mut self) -> Result<RunOutcome, RunError> {
         let interrupted = Arc::new(AtomicBool::new(false));
         let mut hooks = Vec::new();
@@ -346,7 +346,7 @@ impl Vm {
         let end = loop {
             if let Some(status) = self.child.try_wait().map_err(wait_err)? {
                 break if interrupted.load(Ordering::SeqCst) {
-                    // Ctrl-C at a terminal: qemu got the SIGINT too and quit.
+                    // A SIGINT that reached qemu too (its process group) and made it quit.
                     QemuEnd::Interrupted
                 } else if powerdown_at.is_some() {
                     // The guest powered off after the power button: its own status counts,
@@ -366,7 +366,7 @@ impl Vm {
                     // \r: qemu may have the terminal in raw mode, where \n does not return.
                     eprint!(
                         "\r\nbaleen run: pressed the VM's power button; waiting up to {} s for \
-                         it to power off (Ctrl-C again to stop it now)\r\n",
+                         it to power off (a second SIGINT or SIGTERM stops it now)\r\n",
                         SHUTDOWN_GRACE.as_secs()
                     );
                     powerdown_at = Some(Instant::now());

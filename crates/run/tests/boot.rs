@@ -473,3 +473,22 @@ fn nothing_to_boot_stops_the_run_with_a_message() {
     let msg = out.verdict.message.unwrap();
     assert!(msg.contains("found nothing to boot"), "{msg}");
 }
+
+/// The console keys `run --help` promises: Ctrl-A H lists them and Ctrl-A X quits qemu. They
+/// did nothing: `-qmp` counts as a monitor, so `-nographic` alone gave a plain stdio serial
+/// without qemu's mux (and Ctrl-C, with signal=on, killed the VM instead of reaching the guest).
+#[test]
+fn ctrl_a_h_lists_the_console_keys_and_ctrl_a_x_quits() {
+    let Some((_dir, kernel, initrd)) = guest("ctrl-a", "echo guest-is-up\nsleep 600") else {
+        return;
+    };
+    let Some(mut vm) = BootTest::kernel_initrd("ctrl-a", &kernel, &initrd, "console=ttyS0") else {
+        return;
+    };
+    vm.wait_for("guest-is-up", BOOT);
+    vm.send("\x01h");
+    vm.wait_for("C-a x    exit emulator", BOOT);
+    vm.send("\x01x");
+    let out = vm.wait_exit();
+    assert_eq!(out.end, QemuEnd::Exited(0), "{:?}", out.verdict);
+}

@@ -21,9 +21,10 @@ PATH is what `baleen build` (or `linuxkit build`) wrote:
                       a disk image, as disk 0 (a name ending in -efi, or --uefi: UEFI)
 
 The console is the VM's serial port, on this terminal and in <state>/console.log
-(--console-file). Type into it directly; Ctrl-A X quits qemu, Ctrl-C stops the VM.
-SIGTERM to baleen presses the VM's ACPI power button first (onshutdown runs), then
-stops qemu after 15 s.
+(--console-file). Type into it directly, as with qemu -nographic: Ctrl-C goes to the guest
+(it interrupts the guest's command), Ctrl-A X quits qemu, Ctrl-A C switches to qemu's
+monitor and back, Ctrl-A H lists these keys. SIGINT or SIGTERM to baleen presses the VM's
+ACPI power button first (onshutdown runs), then stops qemu after 15 s.
 The state directory (default: PATH's prefix + \"-state\") keeps the MAC address, created
 disks, the UEFI variable store, data.iso and qemu.pid between runs.
 
@@ -38,7 +39,7 @@ Exit status:
   1      qemu could not start, the guest kernel panicked, or the firmware found nothing
          to boot (a PATH that is no image is refused before qemu starts)
   124    --timeout expired; the VM was stopped
-  130    interrupted (Ctrl-C); the VM was stopped
+  130    interrupted (SIGINT or SIGTERM to baleen); the VM was stopped
 
 Examples:
   baleen run out/minimal
