@@ -1,11 +1,17 @@
 //! The init binary as it ships in pkg/init: static (no program interpreter, so no dynamic
-//! loader or libc is needed in the image) and within the 5 MB budget, stripped.
+//! loader or libc is needed in the image), stripped, and near the size docs/init.md, README
+//! and ARCHITECTURE.md give (≈ 1.2 MB; the budget was 5 MB).
 
 #[test]
-fn the_init_is_static_and_under_5_mb() {
+fn the_init_is_static_stripped_and_about_the_documented_size() {
     let path = baleen_testkit::init::init_binary();
     let elf = std::fs::read(&path).unwrap();
-    assert!(elf.len() <= 5_000_000, "{}: {} bytes", path.display(), elf.len());
+    assert!(
+        elf.len() <= 1_500_000,
+        "{}: {} bytes: update the docs' 1.2 MB",
+        path.display(),
+        elf.len()
+    );
     assert_eq!(&elf[..5], b"\x7fELF\x02", "a 64-bit ELF file");
     let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
     let phoff = u64::from_le_bytes(elf[32..40].try_into().unwrap()) as usize;

@@ -643,3 +643,25 @@ fn an_unreachable_archive_at_build_time_names_the_package() {
     let kept = std::fs::read_dir(o.cache.join("by-hash")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(kept, 0);
 }
+
+/// docs/pkg.md's list of the component library names every directory of `pkg/` (it once left
+/// out httpd) and nothing that is not there.
+#[test]
+fn docs_list_every_component_of_the_library() {
+    let root = baleen_testkit::workspace_root();
+    let doc = std::fs::read_to_string(root.join("docs/pkg.md")).unwrap();
+    let start = doc.find("The component library lives in `pkg/` (").unwrap();
+    let list = &doc[start..];
+    let list = &list[list.find('(').unwrap() + 1..list.find(')').unwrap()];
+    let mut documented: Vec<String> =
+        list.split(',').map(|s| s.split_whitespace().collect::<String>()).collect();
+    documented.sort();
+    let mut dirs: Vec<String> = std::fs::read_dir(root.join("pkg"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("build.yml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(documented, dirs, "docs/pkg.md's component list");
+}

@@ -20,13 +20,13 @@ pub enum Format {
     /// `NAME-initrd.tar` holding kernel, initrd.img and cmdline.
     #[value(name = "tar-kernel-initrd")]
     TarKernelInitrd,
-    /// `NAME-kernel`, `NAME-cmdline`, `NAME-squashfs.img`.
+    /// `NAME-kernel`, `NAME-cmdline`, `NAME-squashfs.img`, and `NAME-root-initrd.img` (stage 1).
     #[value(name = "kernel+squashfs")]
     KernelSquashfs,
-    /// `NAME-kernel`, `NAME-cmdline`, `NAME-erofs.img`.
+    /// `NAME-kernel`, `NAME-cmdline`, `NAME-erofs.img`, and `NAME-root-initrd.img` (stage 1).
     #[value(name = "kernel+erofs")]
     KernelErofs,
-    /// `NAME-kernel`, `NAME-cmdline`, `NAME.iso`.
+    /// `NAME-kernel`, `NAME-cmdline`, `NAME.iso`, and `NAME-root-initrd.img` (stage 1).
     #[value(name = "kernel+iso")]
     KernelIso,
     /// Bootable BIOS ISO, `NAME.iso`.
@@ -167,7 +167,8 @@ pub struct BuildArgs {
     /// faster to unpack at boot; Debian's kernels and most others accept it).
     #[arg(long, value_enum, default_value = "gzip", value_name = "ALGO")]
     pub compress: Compress,
-    /// A previous build's tar: unchanged parts are reused from it.
+    /// A previous build's tar: unchanged parts are reused from it. The YAML needs a `files` entry
+    /// with `metadata: yaml` (or `json`): the previous config is read from it, as LinuxKit does.
     #[arg(long, value_name = "TAR")]
     pub input_tar: Option<PathBuf>,
     /// Image cache directory: an OCI image layout in LinuxKit's cache format, so
@@ -483,6 +484,25 @@ fn dry_run_yaml(cfg: &baleen_spec::Config) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `build --help` names every file each format writes (it once left out the stage-1
+    /// `NAME-root-initrd.img` of kernel+squashfs/erofs/iso).
+    #[test]
+    fn format_help_names_every_output_file() {
+        use clap::ValueEnum;
+        for f in Format::value_variants() {
+            let v = f.to_possible_value().unwrap();
+            let help = v.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let built = baleen_build::Format::parse(v.get_name()).unwrap();
+            for suffix in built.outputs() {
+                assert!(
+                    help.contains(&format!("NAME{suffix}")),
+                    "{}: help {help:?} does not name NAME{suffix}",
+                    v.get_name()
+                );
+            }
+        }
+    }
     use clap::Parser;
 
     #[test]
