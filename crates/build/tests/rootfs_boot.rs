@@ -20,8 +20,18 @@ mod common;
 use common::{spine_store, SPINE_YAML};
 
 /// What stage 1 needs from Debian's modules, with what they depend on (read from `.modinfo`).
-const ROOT_MODULES: &[&str] =
-    &["virtio_pci", "virtio_scsi", "sd_mod", "squashfs", "erofs", "overlay", "sr_mod", "isofs"];
+const ROOT_MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_scsi",
+    "sd_mod",
+    "squashfs",
+    "erofs",
+    "overlay",
+    "sr_mod",
+    "isofs",
+    "dm_mod",
+    "dm_verity",
+];
 
 fn depends(ko: &[u8]) -> Vec<String> {
     let key = b"\0depends=";
@@ -31,7 +41,7 @@ fn depends(ko: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(&rest[..end])
         .split(',')
         .filter(|s| !s.is_empty())
-        .map(String::from)
+        .map(|s| s.replace('-', "_"))
         .collect()
 }
 
@@ -82,6 +92,10 @@ fn rootfs_kernel(store: &Path, kernel: &baleen_testkit::kernel::Kernel) {
 }
 
 fn build_to(store: &Store, format: Format, out: &Path) {
+    build_with(store, format, out, false)
+}
+
+fn build_with(store: &Store, format: Format, out: &Path, verity: bool) {
     let yaml = SPINE_YAML.replace("baleen/spine-kernel:1", "baleen/rootfs-kernel:1");
     let src = baleen_spec::Source { name: "rootfs.yml", text: &yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
@@ -99,6 +113,7 @@ fn build_to(store: &Store, format: Format, out: &Path) {
         input_tar: None,
         size: None,
         sign: None,
+        verity,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {format}: {e}"));
@@ -203,4 +218,63 @@ fn kernel_erofs_boots_through_stage1_to_services() {
 #[test]
 fn kernel_iso_boots_through_stage1_from_the_cdrom() {
     boot_rootfs(Format::KernelIso, ".iso", "rootfs-iso", "/dev/sr0 iso9660");
+}
+
+/// `--verity` output checked without qemu: two builds identical, the words on `-cmdline`, and
+/// `veritysetup verify` accepting the image's own tree at the offset those words give.
+fn verity_outputs(format: Format, image_suffix: &str) -> Option<(tempfile::TempDir, String)> {
+    let kernel = baleen_testkit::kernel::debian_cloud_kernel()?;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = spine_store(&tmp.path().join("store"), &kernel);
+    rootfs_kernel(&tmp.path().join("store"), &kernel);
+    let (out, again) = (tmp.path().join("out"), tmp.path().join("again"));
+    build_with(&store, format, &out, true);
+    build_with(&store, format, &again, true);
+    for suffix in ["-kernel", "-cmdline", image_suffix, "-root-initrd.img"] {
+        let (a, b) = (out.join(format!("spine{suffix}")), again.join(format!("spine{suffix}")));
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "{suffix} differs between two --verity builds"
+        );
+    }
+    let cmdline = std::fs::read_to_string(out.join("spine-cmdline")).unwrap();
+    let word = |k: &str| {
+        cmdline
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .unwrap_or_else(|| panic!("{k} on {cmdline:?}"))
+            .to_owned()
+    };
+    let (root, blocks) = (word("roothash="), word("baleen.verity_data_blocks="));
+    assert!(cmdline.starts_with("console=ttyS0"), "the YAML's words stay first: {cmdline}");
+    let img = out.join(format!("spine{image_suffix}"));
+    let blocks: u64 = blocks.parse().unwrap();
+    let names = initrd_names(&out.join("spine-root-initrd.img"));
+    for want in ["dm-mod.ko", "dm-verity.ko", "dm-bufio.ko"] {
+        assert!(names.iter().any(|n| n.ends_with(want)), "{want} in the stage-1 initrd");
+    }
+    if baleen_testkit::require_tool("veritysetup").is_some() {
+        let img = img.to_str().unwrap();
+        let off = format!("--hash-offset={}", blocks * 4096);
+        let out = std::process::Command::new("veritysetup")
+            .args(["verify", &off, img, img, &root])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "veritysetup verify: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some((tmp, root))
+}
+
+#[test]
+fn kernel_squashfs_with_verity_is_reproducible_and_veritysetup_accepts_it() {
+    verity_outputs(Format::KernelSquashfs, "-squashfs.img");
+}
+
+#[test]
+fn kernel_erofs_with_verity_is_reproducible_and_veritysetup_accepts_it() {
+    verity_outputs(Format::KernelErofs, "-erofs.img");
 }
