@@ -40,6 +40,8 @@ pub enum VerityError {
     Read { at: u64, source: io::Error },
     #[error("dm-verity: writing the hash tree")]
     Write(#[source] io::Error),
+    #[error("dm-verity: tree level {level} got {got} blocks where the layout has {want} (a bug)")]
+    Layout { level: usize, got: u64, want: u64 },
 }
 
 /// Where each level of the tree lives, in hash blocks after the superblock's block.
@@ -285,10 +287,9 @@ pub fn write_tree<R: Read, W: Write + Seek>(
         (Some(d), _) | (None, Some(d)) => d,
         (None, None) => return Err(VerityError::Empty),
     };
-    for (l, &(_, blocks)) in e.levels.iter().zip(&layout.levels) {
-        if l.written != blocks {
-            // The layout and the data disagree: a bug here, not in the input.
-            return Err(VerityError::Truncated { expected: data_len, got: at });
+    for (level, (l, &(_, want))) in e.levels.iter().zip(&layout.levels).enumerate() {
+        if l.written != want {
+            return Err(VerityError::Layout { level, got: l.written, want });
         }
     }
     let tree = VerityTree { root_hash, salt, uuid: uuid_from(&salt), layout };
