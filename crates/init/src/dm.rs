@@ -2,7 +2,9 @@
 //! `/dev/mapper/control` (`linux/dm-ioctl.h`), as `veritysetup open` would but with no tool in
 //! the initrd: DM_DEV_CREATE names a device, DM_TABLE_LOAD gives it one read-only `verity`
 //! target, DM_DEV_SUSPEND without the suspend flag makes that table live. The device node is
-//! devtmpfs's `/dev/dm-N` (no udev makes `/dev/mapper/NAME`).
+//! devtmpfs's `/dev/dm-N` (no udev makes `/dev/mapper/NAME`). The ioctls go through
+//! [`crate::sys::Sys::dm_ioctl`], so the recording fake shows their order and contents
+//! ([`describe`]).
 //!
 //! The root hash, data size and salt come from the kernel command line that `baleen build
 //! --verity` wrote (`roothash=`, `baleen.verity_data_blocks=`, `baleen.verity_salt=`); the hash
@@ -133,47 +135,58 @@ pub fn minor(dev: u64) -> u64 {
     (dev & 0xff) | ((dev >> 12) & !0xff)
 }
 
-#[cfg(target_os = "linux")]
-pub use real::open_verity;
-
-#[cfg(target_os = "linux")]
-mod real {
-    use super::*;
-    use std::fs::File;
-    use std::os::fd::AsRawFd;
-
-    #[allow(unsafe_code)]
-    fn ioctl(ctl: &File, request: u32, buf: &mut [u8]) -> std::io::Result<()> {
-        // SAFETY: `buf` is a live, writable buffer at least IOCTL_SIZE long whose header's
-        // data_size says how long it is; the kernel reads and writes no more than that.
-        let r = unsafe { libc::ioctl(ctl.as_raw_fd(), request as _, buf.as_mut_ptr()) };
-        if r < 0 {
-            return Err(std::io::Error::last_os_error());
+/// One line for an ioctl buffer, as the recording fake writes it:
+/// `dm CMD NAME flags=F [TARGET START+LEN PARAMS]`.
+pub fn describe(request: u32, buf: &[u8]) -> String {
+    let cmd = match request {
+        DEV_CREATE => "DEV_CREATE",
+        TABLE_LOAD => "TABLE_LOAD",
+        DEV_SUSPEND => "DEV_SUSPEND",
+        _ => "?",
+    };
+    let text = |b: &[u8]| {
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        String::from_utf8_lossy(&b[..end]).into_owned()
+    };
+    let word =
+        |at: usize| buf.get(at..at + 4).map_or(0, |w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+    let name = buf.get(48..48 + DM_NAME_LEN).map(text).unwrap_or_default();
+    let mut line = format!("dm {cmd} {name} flags={}", word(28));
+    if word(20) == 1 {
+        if let Some(spec) = buf.get(IOCTL_SIZE..) {
+            let len = spec.get(8..16).map_or(0, |w| {
+                u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
+            });
+            let kind = spec.get(24..SPEC_SIZE).map(text).unwrap_or_default();
+            let params = spec.get(SPEC_SIZE..).map(text).unwrap_or_default();
+            line.push_str(&format!(" {kind} 0+{len} {params}"));
         }
-        Ok(())
     }
+    line
+}
 
-    /// Maps `dev` through a read-only `verity` target and returns its node (`/dev/dm-N`).
-    pub fn open_verity(dev: &str, args: &VerityArgs) -> Result<String, String> {
-        let ctl = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/mapper/control")
-            .map_err(|e| format!("opening /dev/mapper/control (is dm_mod loaded?): {e}"))?;
-        let mut create = ioctl_buffer(NAME, 0, None);
-        ioctl(&ctl, DEV_CREATE, &mut create).map_err(|e| format!("DM_DEV_CREATE {NAME}: {e}"))?;
-        let mut d = [0u8; 8];
-        d.copy_from_slice(&create[40..48]);
-        let node = format!("/dev/dm-{}", minor(u64::from_ne_bytes(d)));
-        let table = args.table(dev);
-        let mut load = ioctl_buffer(NAME, READONLY_FLAG, Some((args.sectors(), "verity", &table)));
-        ioctl(&ctl, TABLE_LOAD, &mut load)
-            .map_err(|e| format!("DM_TABLE_LOAD {NAME} (verity {table}): {e}"))?;
-        let mut resume = ioctl_buffer(NAME, 0, None);
-        ioctl(&ctl, DEV_SUSPEND, &mut resume)
-            .map_err(|e| format!("DM_DEV_SUSPEND (resume) {NAME}: {e}"))?;
-        Ok(node)
-    }
+/// Maps `dev` through a read-only `verity` target and returns its node (`/dev/dm-N`). The
+/// error names the step and the table.
+pub fn open_verity(
+    sys: &mut dyn crate::sys::Sys,
+    dev: &str,
+    args: &VerityArgs,
+) -> Result<String, String> {
+    let mut create = ioctl_buffer(NAME, 0, None);
+    sys.dm_ioctl(DEV_CREATE, &mut create).map_err(|e| {
+        format!("DM_DEV_CREATE {NAME} on /dev/mapper/control (is dm_mod loaded?): {e}")
+    })?;
+    let mut d = [0u8; 8];
+    d.copy_from_slice(&create[40..48]);
+    let node = format!("/dev/dm-{}", minor(u64::from_ne_bytes(d)));
+    let table = args.table(dev);
+    let mut load = ioctl_buffer(NAME, READONLY_FLAG, Some((args.sectors(), "verity", &table)));
+    sys.dm_ioctl(TABLE_LOAD, &mut load)
+        .map_err(|e| format!("DM_TABLE_LOAD {NAME} (verity {table}): {e}"))?;
+    let mut resume = ioctl_buffer(NAME, 0, None);
+    sys.dm_ioctl(DEV_SUSPEND, &mut resume)
+        .map_err(|e| format!("DM_DEV_SUSPEND (resume) {NAME}: {e}"))?;
+    Ok(node)
 }
 
 #[cfg(test)]
@@ -224,6 +237,31 @@ mod tests {
         assert_eq!(spec[8..16], 2400u64.to_ne_bytes(), "length in sectors");
         assert_eq!(&spec[24..30], b"verity");
         assert_eq!(&spec[40..46], b"1 a b\0");
+    }
+
+    #[test]
+    fn verity_is_created_loaded_read_only_then_resumed() {
+        use crate::sys::fake::Fake;
+        let line = format!("roothash={H} baleen.verity_data_blocks=300 baleen.verity_salt={H}");
+        let args = verity_args(&line).unwrap().unwrap();
+        let mut f = Fake::new();
+        assert_eq!(open_verity(&mut f, "/dev/sda", &args).unwrap(), "/dev/dm-0");
+        assert_eq!(
+            f.calls,
+            [
+                "dm DEV_CREATE baleen-root flags=0".to_owned(),
+                format!(
+                    "dm TABLE_LOAD baleen-root flags=1 verity 0+2400 \
+                     1 /dev/sda /dev/sda 4096 4096 300 301 sha256 {H} {H}"
+                ),
+                "dm DEV_SUSPEND baleen-root flags=0".to_owned(),
+            ]
+        );
+        let mut f = Fake::new();
+        f.fail.push("dm TABLE_LOAD".into());
+        let e = open_verity(&mut f, "/dev/sda", &args).unwrap_err();
+        assert!(e.starts_with("DM_TABLE_LOAD baleen-root (verity 1 /dev/sda"), "{e}");
+        assert_eq!(f.matching("dm DEV_SUSPEND").len(), 0, "no resume without a table");
     }
 
     #[test]

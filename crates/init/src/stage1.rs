@@ -203,7 +203,7 @@ mod real {
         let (root, why) = match &verity {
             None => (root, String::new()),
             Some(args) => {
-                let node = crate::dm::open_verity(&root, args)
+                let node = crate::dm::open_verity(sys, &root, args)
                     .unwrap_or_else(|e| fail(&format!("verity: mapping {root}: {e}")));
                 if !wait_for(Path::new(&node)) {
                     fail(&format!("verity: {node} for {root} did not appear"));
