@@ -34,6 +34,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("systemd-boot-efi", "the EFI stub of the UKI boot test"),
     ("binutils", "objcopy, assembling that UKI"),
     ("sbsigntool", "sbverify/sbsign, cross-checking Secure Boot signatures"),
+    ("cryptsetup-bin", "veritysetup, cross-checking dm-verity hash trees"),
 ];
 
 /// Packages the demo needs beyond a Rust toolchain.

@@ -3,7 +3,8 @@
 //!
 //! Key types: [`Format`] (LinuxKit's format names and their output files), [`Outputs`] (files
 //! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]), [`Signing`]
-//! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`]). The
+//! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`]), [`verity`]
+//! (`--verity`: a dm-verity hash tree after the root image of kernel+squashfs/erofs). The
 //! pipeline pulls every image of the config, renders each container's `config.json`/
 //! `runtime.json` (listing the containers with host-level power, [`privileges`]), streams the image tree into each format's writer, and commits the outputs
 //! together.
@@ -28,6 +29,7 @@ pub mod sbom;
 pub mod scratch;
 pub mod sign;
 mod sparse_file;
+pub mod verity;
 
 /// What the tree refuses to expand to (`--max-size`, `--max-expansion`), from crates/tree.
 pub mod limits {

@@ -54,6 +54,8 @@ pub struct Request<'a> {
     pub limits: Limits,
     /// `--sign-key`/`--sign-cert`: sign the UKI for Secure Boot.
     pub sign: Option<crate::sign::Signing>,
+    /// `--verity`: a dm-verity hash tree after the root image (kernel+squashfs/erofs only).
+    pub verity: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,8 @@ pub enum BuildError {
     Iso { format: Format, source: crate::iso::IsoBuildError },
     #[error(transparent)]
     Signing(#[from] crate::sign::SigningError),
+    #[error(transparent)]
+    Verity(#[from] crate::verity::VerityFormatsError),
 }
 
 /// One container, rendered.
@@ -143,6 +147,9 @@ struct Prepared {
 pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
     check_formats(req)?;
     // Before any image is pulled or file written: a bad key fails fast.
+    if req.verity {
+        crate::verity::check_formats(&req.formats)?;
+    }
     let signer = req.sign.as_ref().map(|s| s.load(&req.formats)).transpose()?;
     let previous = match &req.input_tar {
         Some(path) => {
@@ -522,7 +529,7 @@ fn write_format(
         }
         Format::KernelSquashfs | Format::KernelErofs => {
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
-            crate::rootfs::write(format, dir, name, outputs, |sink| {
+            crate::rootfs::write(format, req.verity, dir, name, outputs, |sink| {
                 assemble(req, prep, &mut TreeWriter::with_limits(sink, req.limits))
             })
         }

@@ -19,7 +19,7 @@
 //! Non-goals: microcode (LinuxKit drops `boot/` whole).
 
 use crate::format::Format;
-use crate::output::Outputs;
+use crate::output::{OutputWriter, Outputs};
 use baleen_formats::{CpioWriter, ErofsWriter, SquashfsWriter};
 use baleen_tree::{Entry, EntryKind, EntrySink};
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,8 +30,8 @@ use std::path::Path;
 /// The suffix of the stage-1 initrd (cannot clash with `kernel+initrd`'s `-initrd.img`).
 pub const ROOT_INITRD: &str = "-root-initrd.img";
 
-/// What stage 1 loads: virtio PCI, disks and CD-ROMs behind virtio-blk/virtio-scsi, and the
-/// root filesystems and overlay. Names a kernel builds in are simply not found in its modules.
+/// What stage 1 loads: virtio PCI, disks and CD-ROMs behind virtio-blk/virtio-scsi, the root
+/// filesystems and overlay, and device-mapper's verity target (for `--verity` roots). Names a kernel builds in are simply not found in its modules.
 pub const STAGE1_MODULES: &[&str] = &[
     "virtio_pci",
     "virtio_blk",
@@ -44,6 +44,8 @@ pub const STAGE1_MODULES: &[&str] = &[
     "erofs",
     "overlay",
     "loop",
+    "dm_mod",
+    "dm_verity",
 ];
 
 /// The marker baleen-init looks for; its presence in the init binary says the init can do it.
@@ -64,6 +66,8 @@ pub enum RootfsError {
     Squashfs(#[from] baleen_formats::SquashfsError),
     #[error("writing the erofs image: {0}")]
     Erofs(#[from] baleen_formats::ErofsError),
+    #[error("appending the dm-verity hash tree to the root image")]
+    Verity(#[from] baleen_formats::VerityError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
 }
@@ -317,6 +321,7 @@ pub fn stage1_initrd<W: Write>(
 /// `B-cmdline` (each only when non-empty, as `kernel+initrd`) and `B-root-initrd.img`.
 pub fn write(
     format: Format,
+    verity: bool,
     dir: &Path,
     name: &str,
     outputs: &mut Outputs,
@@ -326,32 +331,47 @@ pub fn write(
     let base = |suffix: &str| dir.join(format!("{name}{suffix}"));
     let image = base(format.outputs()[2]);
     let out = outputs.create(&image).map_err(|e| fail(io_err("creating the image")(e)))?;
-    let gathered = match format {
+    let (mut gathered, out) = match format {
         Format::KernelSquashfs => {
             let mut fs = SquashfsWriter::new(out).map_err(|e| fail(io_err("squashfs")(e)))?;
             let mut g = Gather::new(&mut fs).map_err(|e| fail(io_err("temporary files")(e)))?;
             assemble(&mut g)?;
             let g = g.finish();
-            fs.finish()
-                .map_err(|e| fail(e.into()))?
-                .flush()
-                .map_err(|e| fail(io_err("flushing")(e)))?;
-            g
+            let out = fs.finish().map_err(|e| fail(e.into()))?;
+            (g, out)
         }
         Format::KernelErofs => {
             let mut fs = ErofsWriter::new(out).map_err(|e| fail(io_err("erofs")(e)))?;
             let mut g = Gather::new(&mut fs).map_err(|e| fail(io_err("temporary files")(e)))?;
             assemble(&mut g)?;
             let g = g.finish();
-            fs.finish()
-                .map_err(|e| fail(e.into()))?
-                .flush()
-                .map_err(|e| fail(io_err("flushing")(e)))?;
-            g
+            let out = fs.finish().map_err(|e| fail(e.into()))?;
+            (g, out)
         }
         other => return Err(crate::BuildError::Unsupported(other)),
     };
+    if verity {
+        append_verity(out, &mut gathered.cmdline).map_err(fail)?;
+    } else {
+        let mut out = out;
+        out.flush().map_err(|e| fail(io_err("flushing")(e)))?;
+    }
     finish_boot_files(format, gathered, dir, name, outputs)
+}
+
+/// Appends the hash tree after the filesystem in `out` and its words to the command line.
+fn append_verity(mut out: OutputWriter, cmdline: &mut Vec<u8>) -> Result<(), RootfsError> {
+    let data_len = out.stream_position().map_err(io_err("flushing the root image"))?;
+    let file = out.into_inner().map_err(|e| io_err("flushing the root image")(e.into_error()))?;
+    let tree = crate::verity::append(&file, data_len)?;
+    while cmdline.last().is_some_and(u8::is_ascii_whitespace) {
+        cmdline.pop();
+    }
+    if !cmdline.is_empty() {
+        cmdline.push(b' ');
+    }
+    cmdline.extend_from_slice(crate::verity::cmdline_words(&tree).as_bytes());
+    Ok(())
 }
 
 /// `B-kernel`, `B-cmdline` and `B-root-initrd.img` from a gathered pass.

@@ -35,6 +35,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
         input_tar: None,
         size: None,
         sign: None,
+        verity: false,
         sbom: Default::default(),
     })
     .expect("building the spine system");

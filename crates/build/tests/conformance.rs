@@ -394,6 +394,7 @@ fn conformance(stem: &str) {
         input_tar: None,
         size: None,
         sign: None,
+        verity: false,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {stem}: {e}"));
@@ -505,6 +506,7 @@ fn input_tar_rebuild_of_a_volume_is_byte_identical() {
             input_tar: input.map(Path::to_path_buf),
             size: None,
             sign: None,
+            verity: false,
             sbom: Default::default(),
         })
         .unwrap();

@@ -33,6 +33,7 @@ fn build_tar(store: &Store, image: &str, out: &Path) -> Result<(), baleen_build:
         privileges: Default::default(),
         limits: Default::default(),
         sign: None,
+        verity: false,
     })
     .map(|_| ())
 }

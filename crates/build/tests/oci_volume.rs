@@ -50,6 +50,7 @@ fn build_tar(store: &Store, yaml: &str, out: &Path) -> Vec<u8> {
         input_tar: None,
         size: None,
         sign: None,
+        verity: false,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("{e}"));
@@ -171,6 +172,7 @@ fn unknown_platform_is_an_error_naming_the_volume() {
         input_tar: None,
         size: None,
         sign: None,
+        verity: false,
         sbom: Default::default(),
     })
     .unwrap_err()

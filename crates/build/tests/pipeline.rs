@@ -98,6 +98,7 @@ fn run_limited(
         input_tar: None,
         size: None,
         sign: None,
+        verity: false,
         sbom: Default::default(),
     })
 }
@@ -296,6 +297,7 @@ fn run_incremental(
         input_tar: input_tar.map(Path::to_path_buf),
         size: None,
         sign: None,
+        verity: false,
         sbom: Default::default(),
     })
 }

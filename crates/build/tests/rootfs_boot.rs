@@ -5,6 +5,8 @@
 //! virtio-scsi disk (/dev/sda) or, for kernel+iso, CD-ROM (/dev/sr0). Each boot checks onboot, a
 //! writable service reading a `files` entry, and a clean poweroff; the outputs are checked first
 //! without qemu (the stage-1 initrd's contents, every file identical across two builds).
+//! `--verity`: both root formats boot through the verity target, and with one byte of the root
+//! changed stop in stage 1 with the verity line and a non-zero verdict.
 
 use baleen_build::{build, Format, Output, Request};
 use baleen_formats::InitrdCompression;
@@ -20,8 +22,18 @@ mod common;
 use common::{spine_store, SPINE_YAML};
 
 /// What stage 1 needs from Debian's modules, with what they depend on (read from `.modinfo`).
-const ROOT_MODULES: &[&str] =
-    &["virtio_pci", "virtio_scsi", "sd_mod", "squashfs", "erofs", "overlay", "sr_mod", "isofs"];
+const ROOT_MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_scsi",
+    "sd_mod",
+    "squashfs",
+    "erofs",
+    "overlay",
+    "sr_mod",
+    "isofs",
+    "dm_mod",
+    "dm_verity",
+];
 
 fn depends(ko: &[u8]) -> Vec<String> {
     let key = b"\0depends=";
@@ -31,7 +43,7 @@ fn depends(ko: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(&rest[..end])
         .split(',')
         .filter(|s| !s.is_empty())
-        .map(String::from)
+        .map(|s| s.replace('-', "_"))
         .collect()
 }
 
@@ -82,6 +94,10 @@ fn rootfs_kernel(store: &Path, kernel: &baleen_testkit::kernel::Kernel) {
 }
 
 fn build_to(store: &Store, format: Format, out: &Path) {
+    build_with(store, format, out, false)
+}
+
+fn build_with(store: &Store, format: Format, out: &Path, verity: bool) {
     let yaml = SPINE_YAML.replace("baleen/spine-kernel:1", "baleen/rootfs-kernel:1");
     let src = baleen_spec::Source { name: "rootfs.yml", text: &yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
@@ -99,6 +115,7 @@ fn build_to(store: &Store, format: Format, out: &Path) {
         input_tar: None,
         size: None,
         sign: None,
+        verity,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {format}: {e}"));
@@ -203,4 +220,105 @@ fn kernel_erofs_boots_through_stage1_to_services() {
 #[test]
 fn kernel_iso_boots_through_stage1_from_the_cdrom() {
     boot_rootfs(Format::KernelIso, ".iso", "rootfs-iso", "/dev/sr0 iso9660");
+}
+
+/// `--verity` output checked without qemu: two builds identical, the words on `-cmdline`, and
+/// `veritysetup verify` accepting the image's own tree at the offset those words give.
+fn verity_outputs(format: Format, image_suffix: &str) -> Option<(tempfile::TempDir, String)> {
+    let kernel = baleen_testkit::kernel::debian_cloud_kernel()?;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = spine_store(&tmp.path().join("store"), &kernel);
+    rootfs_kernel(&tmp.path().join("store"), &kernel);
+    let (out, again) = (tmp.path().join("out"), tmp.path().join("again"));
+    build_with(&store, format, &out, true);
+    build_with(&store, format, &again, true);
+    for suffix in ["-kernel", "-cmdline", image_suffix, "-root-initrd.img"] {
+        let (a, b) = (out.join(format!("spine{suffix}")), again.join(format!("spine{suffix}")));
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "{suffix} differs between two --verity builds"
+        );
+    }
+    let cmdline = std::fs::read_to_string(out.join("spine-cmdline")).unwrap();
+    let word = |k: &str| {
+        cmdline
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .unwrap_or_else(|| panic!("{k} on {cmdline:?}"))
+            .to_owned()
+    };
+    let (root, blocks) = (word("roothash="), word("baleen.verity_data_blocks="));
+    assert!(cmdline.starts_with("console=ttyS0"), "the YAML's words stay first: {cmdline}");
+    let img = out.join(format!("spine{image_suffix}"));
+    let blocks: u64 = blocks.parse().unwrap();
+    let names = initrd_names(&out.join("spine-root-initrd.img"));
+    for want in ["dm-mod.ko", "dm-verity.ko", "dm-bufio.ko"] {
+        assert!(names.iter().any(|n| n.ends_with(want)), "{want} in the stage-1 initrd");
+    }
+    if baleen_testkit::require_tool("veritysetup").is_some() {
+        let img = img.to_str().unwrap();
+        let off = format!("--hash-offset={}", blocks * 4096);
+        let out = std::process::Command::new("veritysetup")
+            .args(["verify", &off, img, img, &root])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "veritysetup verify: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some((tmp, root))
+}
+
+#[test]
+fn kernel_squashfs_with_verity_is_reproducible_and_veritysetup_accepts_it() {
+    verity_outputs(Format::KernelSquashfs, "-squashfs.img");
+}
+
+#[test]
+fn kernel_erofs_with_verity_is_reproducible_and_veritysetup_accepts_it() {
+    verity_outputs(Format::KernelErofs, "-erofs.img");
+}
+
+/// A `--verity` system boots through the verity target; the same image with one byte of its
+/// first filesystem block changed stops in stage 1 with the verity line and a non-zero verdict.
+fn verity_boot(format: Format, image_suffix: &str, name: &str) {
+    let Some(_) = baleen_testkit::require_tool("busybox") else { return };
+    let Some((tmp, root)) = verity_outputs(format, image_suffix) else { return };
+    let prefix = tmp.path().join("out").join("spine");
+    let t = Duration::from_secs(200);
+    let Some(vm) = BootTest::path(name, &prefix) else { return };
+    vm.wait_for(&format!("baleen: stage1 verity /dev/sda as /dev/dm-0 roothash={root}"), t);
+    vm.wait_for("baleen: stage1 root /dev/dm-0", t);
+    vm.wait_for("spine-onboot-ok", t);
+    vm.wait_for("spine-files-ok", t);
+    vm.wait_for("baleen: poweroff status 0", t);
+    let outcome = vm.wait_exit();
+    assert_eq!(outcome.verdict.code, 0, "the intact system: {:?}", outcome.verdict.message);
+
+    // Byte 2000 lies in block 0 (past both filesystems' superblocks): the first read of the
+    // mapped root fails verification.
+    let img = prefix.with_file_name(format!("spine{image_suffix}"));
+    let mut bytes = std::fs::read(&img).unwrap();
+    bytes[2000] ^= 0x40;
+    std::fs::write(&img, &bytes).unwrap();
+    let Some(vm) = BootTest::path(&format!("{name}-changed"), &prefix) else { return };
+    let console = vm.wait_for("baleen: error stage1: verity: /dev/sda does not match", t);
+    let line = console.lines().find(|l| l.contains("error stage1")).unwrap().to_owned();
+    assert!(line.contains(&format!("roothash={root}")), "{line}");
+    assert!(!console.contains("baleen: stage1 root mounted"), "nothing mounted: {console}");
+    let outcome = vm.wait_exit();
+    assert_ne!(outcome.verdict.code, 0, "a changed root is a failed run: {line}");
+    eprintln!("{name}: {line}");
+}
+
+#[test]
+fn kernel_squashfs_with_verity_boots_and_a_changed_byte_stops_it() {
+    verity_boot(Format::KernelSquashfs, "-squashfs.img", "verity-squashfs");
+}
+
+#[test]
+fn kernel_erofs_with_verity_boots_and_a_changed_byte_stops_it() {
+    verity_boot(Format::KernelErofs, "-erofs.img", "verity-erofs");
 }

@@ -167,6 +167,7 @@ fn tar_build(store: &Store, out: &Path, sbom: SbomOptions) -> Vec<u8> {
         input_tar: None,
         size: None,
         sign: None,
+        verity: false,
         sbom,
     })
     .unwrap();
@@ -370,6 +371,7 @@ fn images_without_attestations_still_get_an_empty_sbom() {
         input_tar: None,
         size: None,
         sign: None,
+        verity: false,
         sbom: on(),
     })
     .unwrap();
@@ -415,6 +417,7 @@ fn attestations_are_pulled_with_the_image_and_cached() {
             input_tar: None,
             size: None,
             sign: None,
+            verity: false,
             sbom: on(),
         })
         .unwrap();
@@ -453,6 +456,7 @@ fn docker_format_writes_the_dockerfile_then_the_sbom() {
         input_tar: None,
         size: None,
         sign: None,
+        verity: false,
         sbom: on(),
     })
     .unwrap();
@@ -494,6 +498,7 @@ fn a_statement_damaged_in_the_store_fails_the_build_instead_of_vanishing_from_th
         privileges: Default::default(),
         limits: Default::default(),
         sign: None,
+        verity: false,
     })
     .expect_err("a damaged statement must fail the build")
     .to_string();

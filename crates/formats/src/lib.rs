@@ -6,7 +6,8 @@
 //! [`InitrdWriter`] (`kernel+initrd`: kernel, cmdline, ucode + compressed cpio) and
 //! [`write_tar_kernel_initrd`] (`tar-kernel-initrd`), [`SquashfsWriter`] and [`ErofsWriter`]
 //! (the root images of `kernel+squashfs`/`kernel+erofs`, over `W: Write + Seek`: their
-//! superblocks are written last). Every writer is an [`baleen_tree::EntrySink`] or a plain
+//! superblocks are written last), [`write_verity_tree`] (a dm-verity hash tree over such an
+//! image, in veritysetup's format). Every writer is an [`baleen_tree::EntrySink`] or a plain
 //! function over `W: Write`.
 //!
 //! Invariants: no host paths, no network, no clocks — output depends only on the entries; no
@@ -24,6 +25,7 @@ mod gzip;
 mod initrd;
 mod squashfs;
 mod tar;
+mod verity;
 
 pub use crate::compressibility::incompressible;
 pub use crate::cpio::{relative_path, CpioWriter};
@@ -38,3 +40,7 @@ pub use crate::initrd::{
 };
 pub use crate::squashfs::{SquashfsError, SquashfsWriter};
 pub use crate::tar::{pax_record, pax_time, TarWriter};
+pub use crate::verity::{
+    content_salt, write_tree as write_verity_tree, VerityError, VerityLayout, VerityTree,
+    VERITY_BLOCK,
+};

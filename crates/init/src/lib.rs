@@ -31,6 +31,7 @@ pub mod cmdline;
 pub mod console;
 pub mod container;
 pub mod devcg;
+pub mod dm;
 pub mod hooks;
 pub mod logs;
 pub mod modules;

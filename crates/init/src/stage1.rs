@@ -10,6 +10,11 @@
 //! root, and exec its `/init` — the full baleen-init, which then boots normally on a root that
 //! is not an initramfs.
 //!
+//! With `roothash=` on the command line (`baleen build --verity`), the root is first mapped
+//! through device-mapper's `verity` target ([`crate::dm`]) and mounted from `/dev/dm-N`: a block
+//! that does not match the root hash reads as EIO, so the probe or the mount fails, and stage 1
+//! stops with one `error stage1: verity: …` line and powers off with status 1.
+//!
 //! Non-goals: `rootflags=`, UUID/LABEL root names, encrypted or network roots, freeing the
 //! initramfs after the switch (it holds only init and a dozen modules).
 
@@ -184,19 +189,35 @@ mod real {
         load_modules(&marker_modules(&text));
         event("stage1 modules loaded");
 
-        let dev = Path::new(&root);
-        if !wait_for(dev) {
+        if !wait_for(Path::new(&root)) {
             fail(&format!(
                 "root device {root} did not appear within {} s; block devices: {}",
                 DEVICE_WAIT_MS / 1000,
                 block_devices()
             ));
         }
+        let verity =
+            crate::dm::verity_args(cmdline).unwrap_or_else(|e| fail(&format!("verity: {e}")));
+        // What a failure below is blamed on: with verity, a read error is a block that does not
+        // match the root hash.
+        let (root, why) = match &verity {
+            None => (root, String::new()),
+            Some(args) => {
+                let node = crate::dm::open_verity(sys, &root, args)
+                    .unwrap_or_else(|e| fail(&format!("verity: mapping {root}: {e}")));
+                if !wait_for(Path::new(&node)) {
+                    fail(&format!("verity: {node} for {root} did not appear"));
+                }
+                event(&format!("stage1 verity {root} as {node} roothash={}", args.root_hash));
+                let why = args.blame(&root);
+                (node, why)
+            }
+        };
         let mut head = Vec::with_capacity(PROBE_BYTES);
-        let read = std::fs::File::open(dev)
+        let read = std::fs::File::open(&root)
             .and_then(|f| f.take(PROBE_BYTES as u64).read_to_end(&mut head));
         if let Err(e) = read {
-            fail(&format!("reading {root}: {e}"));
+            fail(&format!("{why}reading {root}: {e}"));
         }
         let fstype = match forced.as_deref().or(fs_type(&head)) {
             Some(t) => t.to_owned(),
@@ -207,7 +228,7 @@ mod real {
         event(&format!("stage1 root {root} {fstype}"));
 
         if let Err(e) = mount_root(sys, &root, &fstype) {
-            fail(&e);
+            fail(&format!("{why}{e}"));
         }
         event("stage1 root mounted");
 

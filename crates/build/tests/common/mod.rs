@@ -49,6 +49,7 @@ pub fn try_build_signed(
         sbom: Default::default(),
         size,
         sign,
+        verity: false,
     })
 }
 

@@ -123,6 +123,15 @@ Secure Boot:
   the UKI that every EFI disk and ISO boots. The same key and inputs give the same bytes. How to
   make a key pair and enroll it: docs/security.md
 
+dm-verity:
+  --verity (kernel+squashfs, kernel+erofs) appends a dm-verity hash tree to NAME-squashfs.img /
+  NAME-erofs.img, right after the filesystem (hash offset = its size, a multiple of 4096;
+  veritysetup's format, salt = SHA-256 of the filesystem), and puts roothash=HEX
+  baleen.verity_data_blocks=N baleen.verity_salt=HEX on NAME-cmdline. Stage 1 maps the root
+  through the kernel's verity target and stops the boot (`verity: ...` on the console) when a
+  block does not match. Check it offline with
+  `veritysetup verify IMG IMG ROOTHASH --hash-offset=N*4096`. See docs/security.md
+
 Host-level privileges:
   Before writing anything, build lists on stderr the containers that get host-level power, one
   row each with the grants and whether they come from the YAML or the image's
@@ -213,6 +222,11 @@ pub struct BuildArgs {
     /// firmware must have it (or its issuer) in db.
     #[arg(long, env = "BALEEN_SIGN_CERT", value_name = "CERT.pem")]
     pub sign_cert: Option<PathBuf>,
+    /// Protect the root filesystem of kernel+squashfs or kernel+erofs with dm-verity: a hash
+    /// tree after the filesystem in the same image, `roothash=` on NAME-cmdline, and stage 1
+    /// refuses to boot a root that does not match.
+    #[arg(long)]
+    pub verity: bool,
     /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -254,6 +268,8 @@ pub struct BuildPlan {
     pub limits: baleen_build::limits::Limits,
     /// `--sign-key` and `--sign-cert`.
     pub sign: Option<baleen_build::Signing>,
+    /// `--verity`.
+    pub verity: bool,
 }
 
 impl BuildPlan {
@@ -297,6 +313,10 @@ impl BuildPlan {
             }
         };
         let sign = signing(a, &formats)?;
+        if a.verity {
+            baleen_build::verity::check_formats(&build_formats(&formats))
+                .map_err(|e| UsageError(e.to_string()))?;
+        }
         Ok(BuildPlan {
             files: a.files.clone(),
             formats,
@@ -318,6 +338,7 @@ impl BuildPlan {
             privileges: a.privileges,
             limits: limits(a)?,
             sign,
+            verity: a.verity,
         })
     }
 }
@@ -358,10 +379,15 @@ fn signing(a: &BuildArgs, formats: &[Format]) -> Result<Option<baleen_build::Sig
             return Err(UsageError("--sign-cert needs --sign-key (or BALEEN_SIGN_KEY)".into()))
         }
     };
-    let names = formats.iter().filter_map(|f| f.to_possible_value());
-    let formats: Vec<_> = names.filter_map(|v| baleen_build::Format::parse(v.get_name())).collect();
-    baleen_build::sign::check_formats(&formats).map_err(|e| UsageError(e.to_string()))?;
+    baleen_build::sign::check_formats(&build_formats(formats))
+        .map_err(|e| UsageError(e.to_string()))?;
     Ok(Some(baleen_build::Signing { key, cert }))
+}
+
+/// The CLI's formats as the build crate's.
+fn build_formats(formats: &[Format]) -> Vec<baleen_build::Format> {
+    let names = formats.iter().filter_map(|f| f.to_possible_value());
+    names.filter_map(|v| baleen_build::Format::parse(v.get_name())).collect()
 }
 
 /// `path/to/sshd.yml` → `sshd`; stdin → `moby` (LinuxKit's default).
@@ -632,5 +658,16 @@ mod tests {
         let want = baleen_build::Signing { key: "k.pem".into(), cert: "c.pem".into() };
         assert_eq!(p.sign, Some(want));
         assert_eq!(plan(&["a.yml"]).unwrap().sign, None);
+    }
+
+    #[test]
+    fn verity_only_with_root_image_formats() {
+        let err = plan(&["a.yml", "-f", "kernel+squashfs,raw-efi", "--verity"]).unwrap_err();
+        assert!(err.0.contains("kernel+erofs write; not raw-efi"), "{}", err.0);
+        let err = plan(&["a.yml", "--verity"]).unwrap_err();
+        assert!(err.0.ends_with("not kernel+initrd"), "the default format: {}", err.0);
+        let p = plan(&["a.yml", "-f", "kernel+erofs", "--verity"]).unwrap();
+        assert!(p.verity);
+        assert!(!plan(&["a.yml", "-f", "kernel+erofs"]).unwrap().verity);
     }
 }

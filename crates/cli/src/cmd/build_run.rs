@@ -52,6 +52,7 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
         size: plan.size_mib.map(|m| m << 20),
         limits: plan.limits,
         sign: plan.sign.clone(),
+        verity: plan.verity,
         sbom: baleen_build::SbomOptions {
             enabled: plan.sbom,
             path: plan.sbom_output.as_ref().map(|p| p.to_string_lossy().into_owned()),

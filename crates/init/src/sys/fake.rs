@@ -234,4 +234,9 @@ impl Sys for Fake {
     fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()> {
         self.record(format!("kill {pid} {sig}"))
     }
+
+    fn dm_ioctl(&mut self, request: u32, buf: &mut [u8]) -> io::Result<()> {
+        // The kernel's answer to DM_DEV_CREATE: dev stays 0, so the node is /dev/dm-0.
+        self.record(crate::dm::describe(request, buf))
+    }
 }

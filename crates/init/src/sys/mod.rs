@@ -277,4 +277,7 @@ pub trait Sys {
     fn sync(&mut self);
     /// kill(2).
     fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()>;
+    /// A device-mapper ioctl on `/dev/mapper/control`: `buf` is a `struct dm_ioctl` (and what
+    /// follows it) that the kernel reads and answers in place ([`crate::dm`]).
+    fn dm_ioctl(&mut self, request: u32, buf: &mut [u8]) -> io::Result<()>;
 }

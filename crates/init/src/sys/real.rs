@@ -325,4 +325,16 @@ impl Sys for Real {
         // SAFETY: integer-only syscall.
         check(unsafe { libc::kill(pid, sig) })
     }
+
+    fn dm_ioctl(&mut self, request: u32, buf: &mut [u8]) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        if buf.len() < crate::dm::IOCTL_SIZE {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let ctl = std::fs::OpenOptions::new().read(true).write(true).open("/dev/mapper/control")?;
+        // SAFETY: `buf` is a live, writable buffer at least IOCTL_SIZE long (checked above) whose
+        // header's data_size (crate::dm::ioctl_buffer) says how long it is; the kernel reads and
+        // writes no more than that.
+        check(unsafe { libc::ioctl(ctl.as_raw_fd(), request as _, buf.as_mut_ptr()) })
+    }
 }
