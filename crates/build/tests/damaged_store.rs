@@ -5,6 +5,7 @@
 use baleen_build::{build, Format, Output, Request};
 use baleen_formats::InitrdCompression;
 use baleen_oci::{pull_blocking, push_blocking, Digest, Platform, PullOptions, Reference, Store};
+use baleen_testkit::boot::chain;
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{file, tar_layer};
 use baleen_testkit::registry::Registry;
@@ -36,18 +37,6 @@ fn build_tar(store: &Store, image: &str, out: &Path) -> Result<(), baleen_build:
         verity: false,
     })
     .map(|_| ())
-}
-
-/// The error and its causes, as the CLI prints them.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! move the blob aside; `gc` clears what was moved aside.
 
 use baleen_oci::{archive, push_blocking, Digest, Reference, Store, QUARANTINE};
+use baleen_testkit::boot::chain;
 use baleen_testkit::image::{BuiltImage, ImageBuilder};
 use baleen_testkit::layers::file;
 use baleen_testkit::registry::Registry;
@@ -20,17 +21,6 @@ fn damage_layer(store: &Store, img: &BuiltImage) -> PathBuf {
     bytes[last] ^= 1;
     std::fs::write(&blob, bytes).unwrap();
     blob
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 fn quarantined(store: &Path) -> usize {
