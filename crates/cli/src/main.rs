@@ -3,11 +3,16 @@
 
 mod cmd;
 mod exit;
+mod linuxkit_argv;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() {
-    let cli = cmd::Cli::parse();
+    let argv = match linuxkit_argv::rewrite(&cmd::Cli::command(), std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(err) => std::process::exit(exit::report(&err.into())),
+    };
+    let cli = cmd::Cli::parse_from(argv);
     exit::init_logging(cli.global.verbose, cli.global.quiet);
     let code = match cmd::run(cli) {
         Ok(code) => code,
