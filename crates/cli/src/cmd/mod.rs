@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Build(args) => build::run(args, cli.global.quiet),
         Command::Pkg(args) => pkg::run(args),
         Command::Run(args) => run::run(args),
-        Command::Cache(args) => cache::run(args),
+        Command::Cache(args) => cache::run(args, cli.global.quiet),
         Command::Version(args) => version::run(args),
     }
 }
