@@ -125,3 +125,30 @@ fn build_push_and_pull_back() {
     let out = baleen(&["pkg", "build", "--store", s(&store), "--registry", &reg.host, s(&d)]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A LinuxKit package (build.yml + Dockerfile) was "built" as an empty image.
+#[test]
+fn a_linuxkit_dockerfile_package_is_refused_not_built_empty() {
+    let t = tempfile::tempdir().unwrap();
+    let d = package(t.path(), "image: hello\norg: linuxkit\n");
+    std::fs::write(d.join("Dockerfile"), "FROM alpine:3.20\nRUN apk add curl\n").unwrap();
+    let o = t.path().join("o");
+    for args in [vec!["pkg", "build", "--output", s(&o), s(&d)], vec!["pkg", "show-tag", s(&d)]] {
+        let out = baleen(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!err.contains("built"), "{args:?}: {err}");
+        assert!(
+            err.contains("LinuxKit package")
+                && err.contains("Dockerfile")
+                && err.contains("linuxkit pkg build"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!o.exists(), "nothing is written");
+    // LinuxKit's own build.yml keys: the parse error says why they are unknown.
+    std::fs::write(d.join("build.yml"), "image: hello\nnetwork: true\n").unwrap();
+    let out = baleen(&["pkg", "build", "--output", s(&o), s(&d)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("network") && err.contains("LinuxKit packages"), "{err}");
+}
