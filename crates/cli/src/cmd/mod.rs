@@ -17,7 +17,7 @@ mod version;
 /// long-running services, files and volumes, all OCI images. It pulls them, assembles a root
 /// filesystem where every system service is a container, and writes what the target boots.
 #[derive(Debug, Parser)]
-#[command(name = "baleen", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "baleen", version = version::LONG, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
