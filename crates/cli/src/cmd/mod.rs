@@ -8,6 +8,7 @@ mod cache;
 mod config_input;
 mod pkg;
 mod run;
+mod shell;
 mod validate;
 mod version;
 
@@ -54,6 +55,10 @@ pub enum Command {
     Cache(cache::CacheArgs),
     /// Print baleen's version and the commit it was built from.
     Version(version::VersionArgs),
+    /// Print a completion script for bash, zsh, fish, elvish or powershell on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page baleen(1) on stdout, or write every subcommand's page with --dir.
+    Man(shell::ManArgs),
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
@@ -65,5 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(args),
         Command::Cache(args) => cache::run(args, cli.global.quiet),
         Command::Version(args) => version::run(args),
+        Command::Completions(args) => shell::completions(args),
+        Command::Man(args) => shell::man(args, cli.global.quiet),
     }
 }
