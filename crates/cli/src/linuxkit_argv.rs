@@ -93,6 +93,12 @@ const LINUXKIT_ONLY: &[(&str, &[&str], &str)] = &[
         "baleen's image is already a multi-platform index under its content tag; push it under \
          a release name with `baleen cache push REF --to NAME:TAG`",
     ),
+    (
+        "cache export",
+        &["format"],
+        "baleen writes one archive that OCI tools and `docker load` both read (LinuxKit's oci \
+         and docker formats in one); `filesystem` has no equivalent",
+    ),
     ("pkg", &["skip-platforms"], "list the platforms to build with --platforms"),
     ("pkg", &["build-yml"], "baleen always reads DIR/build.yml"),
     ("pkg", &["dry-run"], "`baleen pkg show-tag DIR` prints the tag without building anything"),
@@ -244,6 +250,8 @@ mod tests {
         assert!(err.contains("`--docker`") && err.contains("cache import"), "{err}");
         let err = rewritten("pkg build --org me pkg/x").unwrap_err().0;
         assert!(err.contains("`baleen pkg build`") && err.contains("org:"), "{err}");
+        let err = rewritten("cache export -format docker r -o x.tar").unwrap_err().0;
+        assert!(err.contains("docker load"), "{err}");
         let err = rewritten("run -virtiofs /srv out/x").unwrap_err().0;
         assert!(err.contains("--data"), "{err}");
         // The same word is fine where it is a baleen flag or a value.
