@@ -213,7 +213,9 @@ mod tests {
 
     fn rewritten(args: &str) -> Result<String, UsageError> {
         let argv = std::iter::once("baleen").chain(args.split(' ')).map(OsString::from).collect();
-        let out = rewrite(&crate::cmd::Cli::command(), argv)?;
+        let mut command = crate::cmd::Cli::command();
+        command.build();
+        let out = rewrite(&command, argv)?;
         Ok(out.iter().skip(1).map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "))
     }
 
@@ -227,6 +229,8 @@ mod tests {
             rewritten("run -mem=2048 -cpus 2 -accel tcg out/x").unwrap(),
             "run --mem=2048 --cpus 2 --accel tcg out/x"
         );
+        assert_eq!(rewritten("-version").unwrap(), "--version");
+        assert_eq!(rewritten("build -help").unwrap(), "build --help");
         assert_eq!(
             rewritten("cache export -outfile x.tar -platform linux/amd64 r").unwrap(),
             "cache export --outfile x.tar --platform linux/amd64 r"

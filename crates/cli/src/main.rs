@@ -8,7 +8,10 @@ mod linuxkit_argv;
 use clap::{CommandFactory, Parser};
 
 fn main() {
-    let argv = match linuxkit_argv::rewrite(&cmd::Cli::command(), std::env::args_os().collect()) {
+    // Built, so that clap's own --help and --version are among the flags (`-version` too).
+    let mut command = cmd::Cli::command();
+    command.build();
+    let argv = match linuxkit_argv::rewrite(&command, std::env::args_os().collect()) {
         Ok(argv) => argv,
         Err(err) => std::process::exit(exit::report(&err.into())),
     };
