@@ -137,8 +137,10 @@ fn options(a: &ArchiveArgs) -> anyhow::Result<baleen_pkg::Options> {
 
 fn build(a: BuildArgs) -> anyhow::Result<i32> {
     let opts = options(&a.archive)?;
+    // Once: each skipped file is noted once.
+    let dirs = package_dirs(&a.dirs);
     // Every build.yml is read before anything is created: a typo leaves no empty layout behind.
-    for dir in package_dirs(&a.dirs) {
+    for dir in &dirs {
         baleen_pkg::show_tag(dir).with_context(|| format!("building {}", dir.display()))?;
     }
     let mut layout;
@@ -154,7 +156,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         }
     };
     let mut built = Vec::new();
-    for dir in package_dirs(&a.dirs) {
+    for dir in dirs {
         let b = baleen_pkg::build(dir, &opts, sink, a.force)
             .with_context(|| format!("building {}", dir.display()))?;
         let verb = if b.built { "built" } else { "up to date" };
