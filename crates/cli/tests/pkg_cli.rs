@@ -150,3 +150,23 @@ fn a_linuxkit_dockerfile_package_is_refused_not_built_empty() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("network") && err.contains("LinuxKit packages"), "{err}");
 }
+
+/// On a terminal, `pkg build` printed each tag twice: on stdout (the data) and in the note on
+/// stderr. Run under `script`, which gives it a terminal for both.
+#[test]
+fn a_tag_is_shown_once_on_a_terminal() {
+    let t = tempfile::tempdir().unwrap();
+    let d = package(t.path(), BUILD_YML);
+    let store = t.path().join("store");
+    let (tag, _) = ok(baleen(&["pkg", "show-tag", s(&d)]));
+    let line =
+        format!("{} pkg build --store {} {}", env!("CARGO_BIN_EXE_baleen"), s(&store), s(&d));
+    let out = match Command::new("script").args(["-qec", &line, "/dev/null"]).output() {
+        Ok(out) => out,
+        Err(e) => return eprintln!("skipping: no script(1) for a terminal: {e}"),
+    };
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert_eq!(shown.matches(tag.trim()).count(), 1, "{shown}");
+    assert!(shown.contains("built sha256:"), "{shown}");
+}

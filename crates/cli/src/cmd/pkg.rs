@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -160,7 +161,13 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         let b = baleen_pkg::build(dir, &opts, sink, a.force)
             .with_context(|| format!("building {}", dir.display()))?;
         let verb = if b.built { "built" } else { "up to date" };
-        eprintln!("{}: {verb} {} {}", dir.display(), b.tag, b.digest);
+        // The tag is the data, on stdout; when that is the terminal too, the note on stderr does
+        // not repeat it.
+        if std::io::stdout().is_terminal() {
+            eprintln!("{}: {verb} {}", dir.display(), b.digest);
+        } else {
+            eprintln!("{}: {verb} {} {}", dir.display(), b.tag, b.digest);
+        }
         println!("{}", b.tag);
         built.push(b);
     }
