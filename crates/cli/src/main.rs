@@ -3,11 +3,19 @@
 
 mod cmd;
 mod exit;
+mod linuxkit_argv;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() {
-    let cli = cmd::Cli::parse();
+    // Built, so that clap's own --help and --version are among the flags (`-version` too).
+    let mut command = cmd::Cli::command();
+    command.build();
+    let argv = match linuxkit_argv::rewrite(&command, std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(err) => std::process::exit(exit::report(&err.into())),
+    };
+    let cli = cmd::Cli::parse_from(argv);
     exit::init_logging(cli.global.verbose, cli.global.quiet);
     let code = match cmd::run(cli) {
         Ok(code) => code,

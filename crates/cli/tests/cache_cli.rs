@@ -193,3 +193,130 @@ fn verify_finds_damaged_and_missing_blobs_and_repair_makes_them_pullable_again()
     );
     assert_eq!(ok(baleen(&store, &["verify"])), "", "the repaired store verifies clean");
 }
+
+/// `cache export` of a multi-platform image (what `pkg build` stores) had no manifest.json, so
+/// `docker load` could not read it; exports were mode 0600; export and rm said nothing.
+#[test]
+fn export_of_an_index_has_manifest_json_mode_0644_and_says_what_it_did() {
+    use baleen_testkit::image::index_of;
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    let host = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        "riscv64" => "riscv64",
+        _ => "amd64",
+    };
+    let other = if host == "amd64" { "arm64" } else { "amd64" };
+    let images: Vec<_> = [host, other]
+        .iter()
+        .map(|arch| {
+            ImageBuilder::new()
+                .layer(&[file("etc/arch", arch.as_bytes())])
+                .platform("linux", arch, None)
+                .build()
+        })
+        .collect();
+    index_of(&images).write_layout(&store, NAME);
+
+    let archive = tmp.path().join("img.tar");
+    let out = baleen(&store, &["export", NAME, "-o", archive.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    ok(out);
+    assert!(said.contains("exported") && said.contains("img.tar"), "{said}");
+    let mode = std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "exports are readable as build outputs are");
+
+    let mut manifest = None;
+    for e in tar::Archive::new(std::fs::File::open(&archive).unwrap()).entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some("manifest.json") {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+            manifest = Some(serde_json::from_str::<serde_json::Value>(&text).unwrap());
+        }
+    }
+    let manifest = manifest.expect("the archive has a manifest.json for docker load");
+    let host_image = &images[0];
+    let config = format!("blobs/{}", host_image.config.digest.replacen(':', "/", 1));
+    assert_eq!(manifest[0]["Config"], config.as_str(), "the host platform's image: {manifest}");
+    assert_eq!(manifest[0]["RepoTags"][0], NAME);
+    assert_eq!(manifest[0]["Layers"].as_array().unwrap().len(), 1);
+
+    let out = baleen(&store, &["rm", NAME]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    ok(out);
+    assert!(said.contains("removed") && said.contains(NAME), "{said}");
+    index_of(&images).write_layout(&store, NAME);
+    let out = baleen(&store, &["-q", "rm", NAME]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "-q: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Read-only commands on a mistyped --cache created an empty store there and listed nothing.
+#[test]
+fn ls_on_a_missing_store_is_an_error_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let typo = tmp.path().join("cahce");
+    for args in [&["ls"][..], &["export", NAME, "-o", "x.tar"], &["gc"], &["verify"]] {
+        let out = baleen(&typo, args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("cahce") && err.contains("not an image store"), "{args:?}: {err}");
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+}
+
+/// `cache import /etc/passwd` quoted the file's content in the error (the tar reader's message
+/// holds the header bytes).
+#[test]
+fn importing_a_file_that_is_no_tar_does_not_print_its_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("passwd");
+    let mut text = String::from("root:x:0:0:SECRET-CONTENT:/root:/bin/bash\n");
+    while text.len() < 2048 {
+        text.push_str("daemon:x:1:1:SECRET-CONTENT:/usr/sbin:/usr/sbin/nologin\n");
+    }
+    std::fs::write(&secret, &text).unwrap();
+    let out = baleen(&tmp.path().join("s"), &["import", secret.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not a tar archive"), "{err}");
+    assert!(!err.contains("SECRET") && !err.contains("root:x"), "{err}");
+}
+
+/// `cache export -o` to a FIFO (or a device) writes into it, as build's outputs do, instead of
+/// renaming a temporary file over it.
+#[test]
+fn export_to_a_fifo_writes_into_it_and_keeps_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    ImageBuilder::new().layer(&[file("a", b"a")]).build().write_layout(&store, NAME);
+    let fifo = tmp.path().join("pipe");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    ok(baleen(&store, &["export", NAME, "-o", fifo.to_str().unwrap()]));
+    // Checked before joining: a replaced FIFO never gets a writer, and the reader would hang.
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+    let streamed = reader.join().unwrap();
+    let names: Vec<String> = tar::Archive::new(&streamed[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == "index.json"), "{names:?}");
+    let left: Vec<_> =
+        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "nothing beside the store and the FIFO: {left:?}");
+}

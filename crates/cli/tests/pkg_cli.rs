@@ -49,10 +49,8 @@ fn show_tag_build_and_up_to_date() {
     std::fs::write(&readme, "x").unwrap();
     let (out, err) = ok(baleen(&["pkg", "build", "--store", s(&store), s(&d), s(&readme)]));
     assert_eq!(out, format!("{tag}\n"), "stdout is the tag and nothing else");
-    assert!(
-        err.contains(&format!("skipping {}: not a package directory", readme.display())),
-        "{err}"
-    );
+    let skipped = format!("skipping {}: not a package directory", readme.display());
+    assert_eq!(err.matches(&skipped).count(), 1, "noted once: {err}");
     assert!(err.contains(&format!("built {tag} sha256:")), "{err}");
     let (out, err) = ok(baleen(&["pkg", "build", "--store", s(&store), s(&d)]));
     assert_eq!(out, format!("{tag}\n"));
@@ -124,4 +122,51 @@ fn build_push_and_pull_back() {
     // --registry needs --push.
     let out = baleen(&["pkg", "build", "--store", s(&store), "--registry", &reg.host, s(&d)]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A LinuxKit package (build.yml + Dockerfile) was "built" as an empty image.
+#[test]
+fn a_linuxkit_dockerfile_package_is_refused_not_built_empty() {
+    let t = tempfile::tempdir().unwrap();
+    let d = package(t.path(), "image: hello\norg: linuxkit\n");
+    std::fs::write(d.join("Dockerfile"), "FROM alpine:3.20\nRUN apk add curl\n").unwrap();
+    let o = t.path().join("o");
+    for args in [vec!["pkg", "build", "--output", s(&o), s(&d)], vec!["pkg", "show-tag", s(&d)]] {
+        let out = baleen(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!err.contains("built"), "{args:?}: {err}");
+        assert!(
+            err.contains("LinuxKit package")
+                && err.contains("Dockerfile")
+                && err.contains("linuxkit pkg build"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!o.exists(), "nothing is written");
+    // LinuxKit's own build.yml keys: the parse error says why they are unknown.
+    std::fs::write(d.join("build.yml"), "image: hello\nnetwork: true\n").unwrap();
+    let out = baleen(&["pkg", "build", "--output", s(&o), s(&d)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("network") && err.contains("LinuxKit packages"), "{err}");
+}
+
+/// On a terminal, `pkg build` printed each tag twice: on stdout (the data) and in the note on
+/// stderr. Run under `script`, which gives it a terminal for both.
+#[test]
+fn a_tag_is_shown_once_on_a_terminal() {
+    let t = tempfile::tempdir().unwrap();
+    let d = package(t.path(), BUILD_YML);
+    let store = t.path().join("store");
+    let (tag, _) = ok(baleen(&["pkg", "show-tag", s(&d)]));
+    let line =
+        format!("{} pkg build --store {} {}", env!("CARGO_BIN_EXE_baleen"), s(&store), s(&d));
+    let out = match Command::new("script").args(["-qec", &line, "/dev/null"]).output() {
+        Ok(out) => out,
+        Err(e) => return eprintln!("skipping: no script(1) for a terminal: {e}"),
+    };
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert_eq!(shown.matches(tag.trim()).count(), 1, "{shown}");
+    assert!(shown.contains("built sha256:"), "{shown}");
 }

@@ -51,6 +51,10 @@ pub enum ArchiveError {
     DiffId { name: String, index: usize, digest: String, expected: String, actual: String },
     #[error("importing {name}: reading layer {digest} to check its diff_id")]
     LayerRead { name: String, digest: String, source: io::Error },
+    /// No cause attached: the tar reader's message quotes the header's bytes, which for a file
+    /// that is no tar (`cache import /etc/passwd`) are the file's content.
+    #[error("importing: tar header {number} (at byte {offset}) is not a valid tar header: the input is not a tar archive, or is damaged there")]
+    NotTar { number: u64, offset: u64 },
     #[error("importing: manifest.json names {path}, but that archive entry is a symlink to {target}, which points outside the archive")]
     EscapingLink { path: String, target: String },
     #[error("importing: manifest.json names {path}, but that archive entry is a chain of more than {MAX_LINKS} symlinks")]
@@ -140,6 +144,18 @@ pub fn export_as(
                 todo.extend(m.children().into_iter().cloned());
             }
         }
+    }
+    // An index (what `pkg build` stores) still gets a manifest.json, naming the image `docker
+    // load` would run here: the requested platform's, else this machine's. An index without
+    // that platform gets none (OCI loaders still read the archive); a blob that cannot be read
+    // fails below, where every blob is copied.
+    if single_manifest.is_none() {
+        let host = Platform::host();
+        single_manifest = store
+            .platform_manifest(r, &root, platform.unwrap_or(&host))
+            .ok()
+            .flatten()
+            .map(|(_, m)| m);
     }
     let mut named = root.clone();
     named.set_annotations(None);
@@ -249,8 +265,20 @@ pub fn import(
     let mut files: HashMap<String, Blob> = HashMap::new();
     let mut links: HashMap<String, Link> = HashMap::new();
     let io_err = |e| ArchiveError::Io { what: "importing: reading the archive".into(), source: e };
-    for entry in archive.entries().map_err(io_err)? {
-        let mut entry = entry.map_err(io_err)?;
+    let mut offset = 0u64;
+    for (number, entry) in (1u64..).zip(archive.entries().map_err(io_err)?) {
+        let mut entry = entry.map_err(|e| match e.kind() {
+            // The tar crate's header errors (bad checksum, a non-numeric field) are `Other`;
+            // truncation is `UnexpectedEof` and keeps its cause.
+            io::ErrorKind::Other => ArchiveError::NotTar { number, offset },
+            _ => io_err(e),
+        })?;
+        // Where the next header starts: after this entry's data, padded to 512 bytes.
+        offset = entry
+            .raw_file_position()
+            .saturating_add(entry.size())
+            .div_ceil(512)
+            .saturating_mul(512);
         let raw = entry.path().map_err(io_err)?.to_string_lossy().into_owned();
         let Some(path) = clean(&raw) else { continue };
         let kind = entry.header().entry_type();

@@ -35,6 +35,8 @@ pub enum Error {
     Parse { path: PathBuf, message: String },
     #[error("{path}: {what}")]
     Invalid { path: PathBuf, what: String },
+    #[error("{dir} is a LinuxKit package (a Dockerfile, and no debian, files, symlinks, rust or kernel in its build.yml): baleen does not run Dockerfiles, so it would build an empty image. Build it with `linuxkit pkg build` (or docker) and name the image in the YAML, or describe its content in build.yml (docs/pkg.md)")]
+    DockerfilePackage { dir: PathBuf },
 }
 
 /// A parsed `build.yml`.
@@ -230,12 +232,37 @@ fn yes() -> bool {
 }
 
 impl BuildSpec {
-    /// Reads and validates `<dir>/build.yml`.
+    /// Reads and validates `<dir>/build.yml`. A LinuxKit package (a Dockerfile beside a
+    /// build.yml that declares no content) is refused: built as ours, it would be an empty image.
     pub fn load(dir: &Path) -> Result<BuildSpec, Error> {
         let path = dir.join(BUILD_YML);
         let text = std::fs::read_to_string(&path)
             .map_err(|cause| Error::Read { path: path.clone(), cause })?;
-        Self::parse(&text, &path)
+        let dockerfile = dir.join("Dockerfile").is_file();
+        let spec = Self::parse(&text, &path).map_err(|e| match e {
+            // LinuxKit's own keys (network, buildArgs, dockerfile…) are unknown here: say why.
+            Error::Parse { path, message } if dockerfile => Error::Parse {
+                path,
+                message: format!(
+                    "{message}\n(the directory holds a Dockerfile: LinuxKit packages are not \
+                     supported, see docs/pkg.md)"
+                ),
+            },
+            e => e,
+        })?;
+        if dockerfile && !spec.has_content() {
+            return Err(Error::DockerfilePackage { dir: dir.to_owned() });
+        }
+        Ok(spec)
+    }
+
+    /// Whether build.yml puts anything into the image (else only config and labels).
+    fn has_content(&self) -> bool {
+        self.debian.is_some()
+            || !self.files.is_empty()
+            || !self.symlinks.is_empty()
+            || !self.rust.is_empty()
+            || self.kernel.is_some()
     }
 
     /// Parses and validates build.yml text; `path` names it in errors.

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct CacheArgs {
     /// The image store: an OCI image layout directory (LinuxKit's ~/.linuxkit/cache works too).
-    /// Default ~/.baleen/cache.
+    /// Default ~/.baleen/cache. Only pull and import create it; other commands refuse a
+    /// directory that is not a store.
     #[arg(long, global = true, env = "BALEEN_CACHE", value_name = "DIR")]
     cache: Option<PathBuf>,
     #[command(subcommand)]
@@ -103,7 +104,9 @@ enum CacheCommand {
         #[command(flatten)]
         registry: RegistryFlags,
     },
-    /// Write an image as an OCI image-layout tar (also loadable by `docker load`).
+    /// Write an image as an OCI image-layout tar, with a manifest.json for `docker load` (of
+    /// the --platform image, or this machine's, for a multi-platform image). Mode 0644; a
+    /// device or FIFO is written in place.
     Export {
         #[arg(value_name = "REF")]
         reference: String,
@@ -148,14 +151,34 @@ fn parse_platform(s: Option<&str>) -> anyhow::Result<Platform> {
     }
 }
 
-pub fn run(args: CacheArgs) -> anyhow::Result<i32> {
-    run_cache(args)
+/// What a command did, on stderr unless `-q` (data, such as `ls`, goes to stdout).
+struct Notes {
+    quiet: bool,
 }
 
-fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
+impl Notes {
+    fn say(&self, text: std::fmt::Arguments) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+}
+
+pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
     let dir = args.cache.clone().unwrap_or_else(Store::default_dir);
+    // Only pull and import add images; every other command on a directory that is no store
+    // (a mistyped --cache) would otherwise create an empty one there and report nothing.
+    let adds = matches!(args.command, CacheCommand::Pull { .. } | CacheCommand::Import { .. });
+    if !adds && !dir.join("oci-layout").is_file() {
+        bail!(
+            "{} is not an image store (it has no oci-layout file): check --cache and \
+             BALEEN_CACHE; `cache pull`, `cache import`, `build` and `pkg build` create one",
+            dir.display()
+        );
+    }
     let store =
         Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
+    let notes = Notes { quiet };
     match args.command {
         CacheCommand::Ls => {
             let list = store.list()?;
@@ -172,7 +195,9 @@ fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
                 if published_only && !published(&store, &r, &registry)? {
                     continue;
                 }
-                if !store.remove(&r)? {
+                if store.remove(&r)? {
+                    notes.say(format_args!("removed {r} (its blobs go at the next `cache gc`)"));
+                } else {
                     missing.push(r.to_string());
                 }
             }
@@ -251,22 +276,20 @@ fn run_cache(args: CacheArgs) -> anyhow::Result<i32> {
                 let out = std::io::stdout().lock();
                 archive::export_as(&store, &r, &name, p.as_ref(), std::io::BufWriter::new(out))?;
             } else {
-                // Written next to the target and renamed, so a failed export leaves no half file.
-                let parent = output
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(std::path::Path::new("."));
-                let tmp = tempfile::NamedTempFile::new_in(parent)
-                    .with_context(|| format!("creating a temp file in {}", parent.display()))?;
-                archive::export_as(
-                    &store,
-                    &r,
-                    &name,
-                    p.as_ref(),
-                    std::io::BufWriter::new(tmp.as_file()),
-                )?;
-                tmp.persist(&output).with_context(|| format!("writing {}", output.display()))?;
+                // As build's outputs: mode 0644, written beside the target and renamed (a failed
+                // export leaves no half file), but a device or FIFO is written in place.
+                let writing = || format!("writing {}", output.display());
+                let mut outputs = baleen_build::output::Outputs::default();
+                let w = outputs.create(&output).with_context(writing)?;
+                archive::export_as(&store, &r, &name, p.as_ref(), w)?;
+                outputs.commit().with_context(writing)?;
             }
+            let to = if output.as_os_str() == "-" {
+                "stdout".to_string()
+            } else {
+                output.display().to_string()
+            };
+            notes.say(format_args!("exported {r} to {to}"));
         }
         CacheCommand::Import { file, name } => {
             let name = name.as_deref().map(parse_ref).transpose()?;

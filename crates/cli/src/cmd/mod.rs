@@ -8,6 +8,7 @@ mod cache;
 mod config_input;
 mod pkg;
 mod run;
+mod shell;
 mod validate;
 mod version;
 
@@ -17,7 +18,7 @@ mod version;
 /// long-running services, files and volumes, all OCI images. It pulls them, assembles a root
 /// filesystem where every system service is a container, and writes what the target boots.
 #[derive(Debug, Parser)]
-#[command(name = "baleen", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "baleen", version = version::LONG, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -54,6 +55,10 @@ pub enum Command {
     Cache(cache::CacheArgs),
     /// Print baleen's version and the commit it was built from.
     Version(version::VersionArgs),
+    /// Print a completion script for bash, zsh, fish, elvish or powershell on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page baleen(1) on stdout, or write every subcommand's page with --dir.
+    Man(shell::ManArgs),
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
@@ -63,7 +68,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Build(args) => build::run(args, cli.global.quiet),
         Command::Pkg(args) => pkg::run(args),
         Command::Run(args) => run::run(args),
-        Command::Cache(args) => cache::run(args),
+        Command::Cache(args) => cache::run(args, cli.global.quiet),
         Command::Version(args) => version::run(args),
+        Command::Completions(args) => shell::completions(args),
+        Command::Man(args) => shell::man(args, cli.global.quiet),
     }
 }

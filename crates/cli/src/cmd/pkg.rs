@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -137,8 +138,10 @@ fn options(a: &ArchiveArgs) -> anyhow::Result<baleen_pkg::Options> {
 
 fn build(a: BuildArgs) -> anyhow::Result<i32> {
     let opts = options(&a.archive)?;
+    // Once: each skipped file is noted once.
+    let dirs = package_dirs(&a.dirs);
     // Every build.yml is read before anything is created: a typo leaves no empty layout behind.
-    for dir in package_dirs(&a.dirs) {
+    for dir in &dirs {
         baleen_pkg::show_tag(dir).with_context(|| format!("building {}", dir.display()))?;
     }
     let mut layout;
@@ -154,11 +157,17 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         }
     };
     let mut built = Vec::new();
-    for dir in package_dirs(&a.dirs) {
+    for dir in dirs {
         let b = baleen_pkg::build(dir, &opts, sink, a.force)
             .with_context(|| format!("building {}", dir.display()))?;
         let verb = if b.built { "built" } else { "up to date" };
-        eprintln!("{}: {verb} {} {}", dir.display(), b.tag, b.digest);
+        // The tag is the data, on stdout; when that is the terminal too, the note on stderr does
+        // not repeat it.
+        if std::io::stdout().is_terminal() {
+            eprintln!("{}: {verb} {}", dir.display(), b.digest);
+        } else {
+            eprintln!("{}: {verb} {} {}", dir.display(), b.tag, b.digest);
+        }
         println!("{}", b.tag);
         built.push(b);
     }
