@@ -267,6 +267,27 @@ fn ls_on_a_missing_store_is_an_error_and_creates_nothing() {
     }
 }
 
+/// On a fresh machine the default store (~/.baleen/cache) does not exist yet: `cache ls` lists
+/// nothing and `gc` has nothing to do, without an error and without creating it (a mistyped
+/// --cache is still an error, above).
+#[test]
+fn the_missing_default_store_is_empty_not_an_error() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["ls"][..], &["gc"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_baleen"))
+            .arg("cache")
+            .args(args)
+            .env_remove("BALEEN_CACHE")
+            .env("HOME", home.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.contains("no image store at") && err.contains(".baleen/cache"), "{err}");
+        assert!(!home.path().join(".baleen").exists(), "{args:?} created the store");
+    }
+}
+
 /// `cache import /etc/passwd` quoted the file's content in the error (the tar reader's message
 /// holds the header bytes).
 #[test]

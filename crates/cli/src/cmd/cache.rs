@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub struct CacheArgs {
     /// The image store: an OCI image layout directory (LinuxKit's ~/.linuxkit/cache works too).
     /// Default ~/.baleen/cache. Only pull and import create it; other commands refuse a
-    /// directory that is not a store.
+    /// directory that is not a store (the default one not made yet is empty for ls and gc).
     #[arg(long, global = true, env = "BALEEN_CACHE", value_name = "DIR")]
     cache: Option<PathBuf>,
     #[command(subcommand)]
@@ -169,6 +169,18 @@ pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
     // Only pull and import add images; every other command on a directory that is no store
     // (a mistyped --cache) would otherwise create an empty one there and report nothing.
     let adds = matches!(args.command, CacheCommand::Pull { .. } | CacheCommand::Import { .. });
+    let reads_all = matches!(args.command, CacheCommand::Ls | CacheCommand::Gc);
+    if !adds && reads_all && args.cache.is_none() && !dir.exists() {
+        // A fresh machine: the default store is simply empty, not mistyped.
+        if matches!(args.command, CacheCommand::Ls) {
+            println!("IMAGE  DIGEST");
+        }
+        Notes { quiet }.say(format_args!(
+            "no image store at {} yet: pull, import, build and pkg build create it",
+            dir.display()
+        ));
+        return Ok(0);
+    }
     if !adds && !dir.join("oci-layout").is_file() {
         bail!(
             "{} is not an image store (it has no oci-layout file): check --cache and \
