@@ -126,7 +126,16 @@ pub fn fuzz(seconds: Option<&str>) -> Result<()> {
         run.current_dir(&fuzz_dir)
             // cargo-fuzz needs nightly flags; the one stable toolchain here accepts them this way.
             .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", target, "--", &format!("-max_total_time={seconds}")]);
+            // libFuzzer's default per-input timeout is 20 minutes: a hang would eat the whole
+            // run instead of being reported. 10 s is what the issue allows a hostile input.
+            .args([
+                "fuzz",
+                "run",
+                target,
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-timeout=10",
+            ]);
         step(&format!("fuzz {target} for {seconds}s"), run)?;
     }
     Ok(())

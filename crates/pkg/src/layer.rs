@@ -83,7 +83,14 @@ impl LayerBuilder {
     pub fn add_deb(&mut self, deb: &Path, what: &str) -> Result<(), Error> {
         let read = |cause| Error::Read { what: what.to_owned(), cause };
         let f = File::open(deb).map_err(read)?;
-        let mut ar = ar::Archive::new(std::io::BufReader::new(f));
+        self.add_deb_from(std::io::BufReader::new(f), what)
+    }
+
+    /// [`LayerBuilder::add_deb`] on a `.deb` already open as a stream: the entry point of the
+    /// `deb` fuzz target (fuzz/), which feeds it untrusted bytes without a file.
+    pub fn add_deb_from(&mut self, deb: impl Read, what: &str) -> Result<(), Error> {
+        let read = |cause| Error::Read { what: what.to_owned(), cause };
+        let mut ar = ar::Archive::new(deb);
         while let Some(member) = ar.next_entry() {
             let member = member.map_err(read)?;
             let name = String::from_utf8_lossy(member.header().identifier()).into_owned();
