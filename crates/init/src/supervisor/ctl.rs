@@ -57,6 +57,29 @@ fn resolve<'a>(arg: &str, names: impl Iterator<Item = &'a str>) -> Result<String
     }
 }
 
+/// The request line, read within `budget` in all: a client that trickles bytes (or sends
+/// none) cannot hold PID 1's loop longer than that (a per-read timeout could, byte by byte).
+/// `None` when no whole line came in time or it is too long.
+fn read_request(s: &mut UnixStream, budget: Duration) -> Option<String> {
+    let deadline = Instant::now() + budget;
+    let mut req = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        if let Some(i) = req.iter().position(|b| *b == b'\n') {
+            req.truncate(i);
+            return Some(String::from_utf8_lossy(&req).into_owned());
+        }
+        let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
+        if req.len() > 4096 || s.set_read_timeout(Some(left)).is_err() {
+            return None;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 /// Writes `line` to every follower of `name`; a follower that cannot take it is dropped.
 pub(super) fn send_to_followers(followers: &mut Vec<(String, UnixStream)>, name: &str, line: &str) {
     followers.retain_mut(|(n, s)| n != name || s.write_all(format!("{line}\n").as_bytes()).is_ok());
@@ -67,13 +90,7 @@ impl Supervisor {
         let Some(l) = &self.ctl else { return };
         let Ok((mut s, _)) = l.accept() else { return };
         let _ = s.set_nonblocking(false);
-        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut req = Vec::new();
-        let mut byte = [0u8; 1];
-        while req.len() < 4096 && s.read(&mut byte).is_ok_and(|n| n == 1) && byte[0] != b'\n' {
-            req.push(byte[0]);
-        }
-        let req = String::from_utf8_lossy(&req).into_owned();
+        let Some(req) = read_request(&mut s, Duration::from_secs(1)) else { return };
         match self.ctl_reply(req.trim()) {
             Reply::Text(t) => {
                 let _ = s.write_all(t.as_bytes());
@@ -293,6 +310,20 @@ mod exec {
 #[cfg(test)]
 mod tests {
     use super::resolve;
+
+    /// A client that sends part of a request and then nothing, or trickles it, gets no answer
+    /// and does not keep the loop: the whole line must come within the budget.
+    #[test]
+    fn a_request_must_arrive_whole_within_the_budget() {
+        use std::io::Write;
+        let (mut client, mut server) = std::os::unix::net::UnixStream::pair().unwrap();
+        client.write_all(b"ps\n").unwrap();
+        let got = super::read_request(&mut server, std::time::Duration::from_secs(5));
+        assert_eq!(got.as_deref(), Some("ps"));
+        client.write_all(b"logs no-newline").unwrap();
+        let got = super::read_request(&mut server, std::time::Duration::from_millis(200));
+        assert_eq!(got, None, "an unfinished line is no request");
+    }
 
     #[test]
     fn names_resolve_as_the_directory_or_the_yaml_name() {
