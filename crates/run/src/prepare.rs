@@ -240,10 +240,13 @@ pub fn detect(path: &Path, kind: Option<BootKind>) -> Result<Detected, PrepareEr
         BootKind::Iso => (BootSource::Iso(path.to_owned()), named_efi),
         BootKind::Uki => (BootSource::Uki(path.to_owned()), true),
         _ => {
-            let format = match (content, ext.as_deref()) {
-                (Some(Content::Qcow2), _) | (None, Some("qcow2")) => "qcow2",
-                (Some(Content::Vhd), _) | (None, Some("vhd")) => "vpc",
-                (Some(Content::Vmdk), _) | (None, Some("vmdk")) => "vmdk",
+            // The name, never the bytes, picks an image format that can name other files
+            // (a qcow2 backing or data file, a VMDK extent): a hostile `disk.img` must not make
+            // qemu open host files. The content only decides whether PATH boots at all.
+            let format = match ext.as_deref() {
+                Some("qcow2") => "qcow2",
+                Some("vhd") => "vpc",
+                Some("vmdk") => "vmdk",
                 _ => "raw",
             };
             (BootSource::Disk { path: path.to_owned(), format: format.into() }, named_efi)
