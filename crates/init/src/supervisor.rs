@@ -56,6 +56,8 @@ struct Child {
     stopped: bool,
     /// `baleen-ctl restart`: started again as soon as it has exited.
     restart_requested: bool,
+    /// `baleen-ctl stop`: stays down whatever its restart policy says.
+    held: bool,
 }
 
 /// A container that ran and exited, for `baleen-ctl ps` and `start`.
@@ -246,6 +248,7 @@ impl Supervisor {
             delay: None,
             stopped: false,
             restart_requested: false,
+            held: false,
         };
         self.children.insert(started.pid, child);
         Ok(started.pid)
@@ -290,6 +293,11 @@ impl Supervisor {
             }
         }
         true
+    }
+
+    /// Whether a container of that name runs now.
+    fn is_running(&self, name: &str) -> bool {
+        self.children.values().any(|c| c.name == name && c.exit.is_none())
     }
 
     /// SIGTERM to a running onboot container once a shutdown is requested, SIGKILL after the
@@ -349,11 +357,11 @@ impl Supervisor {
                 let policy = c.bundle.config.annotations.get(RESTART_ANNOTATION).cloned();
                 let (dir, name) = (c.bundle.dir.clone(), c.name.clone());
                 let (ran, prev) = (c.started.elapsed(), c.delay);
-                let asked = c.restart_requested;
+                let (asked, held) = (c.restart_requested, c.held);
                 let code = self.finish(pid);
                 if self.shutdown.is_none() && asked {
                     self.start_service(&dir, &name);
-                } else if self.shutdown.is_none() && restarts(policy.as_deref(), code) {
+                } else if self.shutdown.is_none() && !held && restarts(policy.as_deref(), code) {
                     let delay = next_delay(prev, ran);
                     console::event(&format!(
                         "service {name} restarting in {} s ({RESTART_ANNOTATION}={})",
@@ -373,6 +381,8 @@ impl Supervisor {
         let (due, later): (Vec<Restart>, Vec<Restart>) =
             std::mem::take(&mut self.restarts).into_iter().partition(|r| r.at <= now);
         self.restarts = later;
+        // A service `baleen-ctl start` ran meanwhile is not started a second time.
+        let due: Vec<Restart> = due.into_iter().filter(|r| !self.is_running(&r.name)).collect();
         for r in due {
             if let Some(c) =
                 self.start_service(&r.dir, &r.name).and_then(|p| self.children.get_mut(&p))

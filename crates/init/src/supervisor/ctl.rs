@@ -208,6 +208,8 @@ impl Supervisor {
         let _ = shutdown_kill(pid, libc::SIGTERM);
         c.kill_at = Some(Instant::now() + grace);
         c.restart_requested = again;
+        // Stopped by hand: not brought back by its restart policy either.
+        c.held = !again;
         let verb = if again { "restarting" } else { "stopping" };
         format!("{verb} {name} (pid {pid})\n")
     }
@@ -229,6 +231,8 @@ impl Supervisor {
                 f.kind.word()
             );
         }
+        // Started now, not again when a pending restart back-off ends.
+        self.restarts.retain(|r| r.name != name);
         match self.start_service(&f.dir, name) {
             Some(pid) => format!("started {name} (pid {pid})\n"),
             None => format!("error: {name} could not start; see the console\n"),
