@@ -351,18 +351,7 @@ mod tests {
         }
 
         let fifo = dir.path().join("out.fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
-        let reader = {
-            let fifo = fifo.clone();
-            std::thread::spawn(move || std::fs::read(fifo).unwrap())
-        };
+        let reader = baleen_testkit::fifo_reader(&fifo);
         let mut outs = Outputs::default();
         let mut w = outs.create(&fifo).unwrap();
         w.write_all(b"streamed").unwrap();

@@ -381,18 +381,7 @@ fn outputs_that_are_devices_or_fifos_are_written_in_place() {
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let fifo = out.join("sys.tar");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
-    let reader = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || std::fs::read(fifo).unwrap())
-    };
+    let reader = baleen_testkit::fifo_reader(&fifo);
     ok(&baleen(&cache, tmp.path(), &["-f", "tar", "--dir", "out", "sys.yml"]));
     let streamed = reader.join().unwrap();
     assert!(entry_names(&streamed).iter().any(|p| p == "containers/services/svc/lower/bin/svc"));

@@ -315,18 +315,7 @@ fn export_to_a_fifo_writes_into_it_and_keeps_it() {
     let store = tmp.path().join("s");
     ImageBuilder::new().layer(&[file("a", b"a")]).build().write_layout(&store, NAME);
     let fifo = tmp.path().join("pipe");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
-    let reader = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || std::fs::read(fifo).unwrap())
-    };
+    let reader = baleen_testkit::fifo_reader(&fifo);
     ok(baleen(&store, &["export", NAME, "-o", fifo.to_str().unwrap()]));
     // Checked before joining: a replaced FIFO never gets a writer, and the reader would hang.
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");

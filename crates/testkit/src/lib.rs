@@ -65,3 +65,12 @@ pub fn workspace_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     here.parent().and_then(|p| p.parent()).expect("crates/testkit is two levels deep").to_path_buf()
 }
+
+/// Makes a FIFO at `path` (with coreutils' `mkfifo`) and a thread reading it to the end: what a
+/// test gives an output that must be written in place, not renamed over.
+pub fn fifo_reader(path: &std::path::Path) -> std::thread::JoinHandle<Vec<u8>> {
+    let made = std::process::Command::new("mkfifo").arg(path).status().expect("running mkfifo");
+    assert!(made.success(), "mkfifo {} failed", path.display());
+    let path = path.to_path_buf();
+    std::thread::spawn(move || std::fs::read(path).expect("reading the FIFO"))
+}
