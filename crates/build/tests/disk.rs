@@ -105,19 +105,8 @@ fn efi_formats_are_byte_identical_across_two_builds() {
             assert!(text.contains("No problems found"), "{}: {text}", disk.display());
         }
     }
-    if let Some(mcopy) = baleen_testkit::require_tool("mcopy") {
-        let back = tmp.path().join("back.efi");
-        let spec = format!("{}@@1M", a[1].display());
-        run(std::process::Command::new(mcopy)
-            .arg("-n")
-            .arg("-i")
-            .arg(&spec)
-            .arg("::/EFI/BOOT/BOOTX64.EFI")
-            .arg(&back));
-        assert!(
-            std::fs::read(&back).unwrap() == std::fs::read(&a[0]).unwrap(),
-            "the ESP holds the UKI"
-        );
+    if let Some(back) = common::esp_boot_file(&a[1], tmp.path()) {
+        assert!(back == std::fs::read(&a[0]).unwrap(), "the ESP holds the UKI");
     }
 }
 

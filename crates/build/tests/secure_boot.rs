@@ -6,7 +6,7 @@ use baleen_build::{BuildError, Format, Signing};
 use baleen_oci::Store;
 use baleen_sign::PeLayout;
 use baleen_testkit::signing::{key_pair, sbverify, KeyKind, SecureBootVm};
-use common::{run, spine_config, spine_store, try_build_signed};
+use common::{spine_config, spine_store, try_build_signed};
 use std::path::{Path, PathBuf};
 
 mod common;
@@ -75,19 +75,8 @@ fn a_signed_uki_passes_sbverify_is_reproducible_and_fails_with_a_changed_linux_b
     assert!(!ok, "sbverify accepted a UKI with a changed .linux byte:\n{text}");
 
     // The disk boots the signed UKI: its ESP holds that very file.
-    if let Some(mcopy) = baleen_testkit::require_tool("mcopy") {
-        let back = tmp.path().join("back.efi");
-        let spec = format!("{}@@1M", a[1].display());
-        run(std::process::Command::new(mcopy)
-            .arg("-n")
-            .arg("-i")
-            .arg(&spec)
-            .arg("::/EFI/BOOT/BOOTX64.EFI")
-            .arg(&back));
-        assert!(
-            std::fs::read(&back).unwrap() == std::fs::read(&a[0]).unwrap(),
-            "the ESP holds the signed UKI"
-        );
+    if let Some(back) = common::esp_boot_file(&a[1], tmp.path()) {
+        assert!(back == std::fs::read(&a[0]).unwrap(), "the ESP holds the signed UKI");
     }
 }
 

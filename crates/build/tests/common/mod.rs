@@ -178,3 +178,19 @@ pub fn spine_store(at: &Path, kernel: &baleen_testkit::kernel::Kernel) -> Store 
         .write_layout(at, "docker.io/baleen/spine-busybox:1");
     Store::open(at).unwrap()
 }
+
+/// The ESP's `/EFI/BOOT/BOOTX64.EFI` of the EFI disk `disk` (its ESP at 1 MiB), read back with
+/// mtools' `mcopy` into `scratch`; `None` when mtools is not installed.
+#[allow(dead_code)] // not every test binary that includes this module reads an ESP
+pub fn esp_boot_file(disk: &Path, scratch: &Path) -> Option<Vec<u8>> {
+    let mcopy = baleen_testkit::require_tool("mcopy")?;
+    let back = scratch.join("back.efi");
+    let spec = format!("{}@@1M", disk.display());
+    run(std::process::Command::new(mcopy)
+        .arg("-n")
+        .arg("-i")
+        .arg(&spec)
+        .arg("::/EFI/BOOT/BOOTX64.EFI")
+        .arg(&back));
+    Some(std::fs::read(&back).unwrap())
+}
