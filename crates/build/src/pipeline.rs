@@ -708,9 +708,13 @@ fn assemble_sections<S: EntrySink>(
     let copy = |tw: &mut TreeWriter<S>, image: &str, location: &str, unchanged: bool| {
         let Some(prev) = previous.filter(|_| unchanged) else { return Ok(false) };
         let source = images[image].reference.to_string();
-        let mut tar =
-            prev.open().map_err(|e| BuildError::Io { format: req.formats[0], source: e })?;
-        let copied = tw.copy_from_tar(&mut tar, &source, location).map_err(tree)?;
+        let section = prev
+            .section(&source, location)
+            .map_err(|e| BuildError::Io { format: req.formats[0], source: e })?;
+        let copied = match section {
+            Some(mut tar) => tw.copy_from_tar(&mut tar, &source, location).map_err(tree)?,
+            None => 0,
+        };
         if copied == 0 {
             info!("{location} is not in the input tar: building it");
         } else {
