@@ -56,6 +56,8 @@ pub struct Request<'a> {
     pub sign: Option<crate::sign::Signing>,
     /// `--verity`: a dm-verity hash tree after the root image (kernel+squashfs/erofs only).
     pub verity: bool,
+    /// `--budget`: sizes checked before the outputs are committed.
+    pub budget: crate::budget::Budget,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +114,8 @@ pub enum BuildError {
     Signing(#[from] crate::sign::SigningError),
     #[error(transparent)]
     Verity(#[from] crate::verity::VerityFormatsError),
+    #[error(transparent)]
+    OverBudget(#[from] crate::budget::OverBudget),
 }
 
 /// One container, rendered.
@@ -141,6 +145,8 @@ struct Prepared {
     oci_volumes: Vec<Option<crate::oci_volume::OciVolume>>,
     /// The key pair the UKI is signed with.
     signer: Option<baleen_sign::KeyPair>,
+    /// Sizes noted while writing, for `--budget`.
+    measured: std::cell::RefCell<crate::budget::Measured>,
 }
 
 /// Runs the build; returns the files written (empty for stdout).
@@ -164,13 +170,20 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
     crate::privileges::enforce(&req.privileges, &privileged(&containers))?;
     let sbom = merged_sbom(req, &images, &containers)?;
     let oci_volumes = oci_volumes(req, &images)?;
-    let prep = Prepared { images, containers, ids, previous, sbom, oci_volumes, signer };
+    let measured = Default::default();
+    let prep = Prepared { images, containers, ids, previous, sbom, oci_volumes, signer, measured };
     let mut outputs = Outputs::default();
     // The EFI formats share one UKI, made by the first of them.
     let mut uki = None;
     for &format in &req.formats {
         info!(format = %format, "writing");
         write_format(req, format, &prep, &mut outputs, &mut uki)?;
+    }
+    if !req.budget.is_empty() {
+        let io_err = |source| BuildError::Io { format: req.formats[0], source };
+        let mut measured = prep.measured.take();
+        measured.outputs = outputs.sizes().map_err(io_err)?;
+        crate::budget::check(&req.budget, &measured)?;
     }
     outputs.commit().map_err(|source| BuildError::Io { format: req.formats[0], source })
 }
@@ -576,6 +589,11 @@ fn initrd_into<K: Write, I: Write>(
         other => other,
     })?;
     let out = tw.into_sink().finish().map_err(io_err)?;
+    {
+        let mut m = prep.measured.borrow_mut();
+        crate::budget::Measured::note(&mut m.kernel, out.kernel_len);
+        crate::budget::Measured::note(&mut m.initrd, out.initrd_len);
+    }
     Ok(((out.kernel, out.kernel_len), (out.initrd, out.initrd_len), out.cmdline, out.ucode))
 }
 
@@ -591,6 +609,9 @@ fn assemble<S: EntrySink>(
 
 /// The SBOM entry: mode 0644 at the fixed epoch, no `LINUXKIT.*` records (as LinuxKit's).
 fn write_sbom<S: EntrySink>(prep: &Prepared, tw: &mut TreeWriter<S>) -> Result<(), TreeError> {
+    // The SBOM is the last entry of every tree: with it, the tree's size is the image's.
+    let sbom = prep.sbom.as_ref().map_or(0, |(_, b)| b.len() as u64);
+    crate::budget::Measured::note(&mut prep.measured.borrow_mut().image, tw.tree_bytes() + sbom);
     let Some((path, bytes)) = &prep.sbom else { return Ok(()) };
     let entry = baleen_tree::Entry::new(
         path.clone(),
@@ -689,7 +710,16 @@ fn assemble_sections<S: EntrySink>(
     prep: &Prepared,
     tw: &mut TreeWriter<S>,
 ) -> Result<(), BuildError> {
-    let Prepared { images, containers, ids, previous, sbom: _, oci_volumes, signer: _ } = prep;
+    let Prepared {
+        images,
+        containers,
+        ids,
+        previous,
+        sbom: _,
+        oci_volumes,
+        signer: _,
+        measured: _,
+    } = prep;
     let previous = previous.as_ref();
     let cfg = req.config;
     let tree = |source| BuildError::Tree { format: req.formats[0], source };

@@ -53,6 +53,7 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
         limits: plan.limits,
         sign: plan.sign.clone(),
         verity: plan.verity,
+        budget: plan.budget.clone(),
         sbom: baleen_build::SbomOptions {
             enabled: plan.sbom,
             path: plan.sbom_output.as_ref().map(|p| p.to_string_lossy().into_owned()),
