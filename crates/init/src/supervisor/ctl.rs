@@ -3,7 +3,8 @@
 //! The server side answers one request line per connection (`/run/baleen/ctl.sock`) from
 //! init's poll loop: `ps`, `logs [-f] NAME`, `stop NAME`, `start NAME`, `restart NAME`, and
 //! `info NAME` (what `exec` needs). `logs -f` keeps the connection: every new line of the
-//! container is written to it until the container exits. NAME is the container's directory
+//! container is written to it until the container exits. Answers and followed lines are
+//! written at the client's pace, never blocking init ([`follow`]). NAME is the container's directory
 //! name (`000-dhcpcd`, `sshd`) or the name the YAML gave it (`dhcpcd`).
 //!
 //! The client is the same binary called as `baleen-ctl` (or `baleen-init ctl`). `exec NAME
@@ -26,12 +27,15 @@ pub const CTL_SOCKET: &str = "/run/baleen/ctl.sock";
 const USAGE: &str = "usage: baleen-ctl ps | logs [-f] NAME | stop NAME | start NAME | \
                      restart NAME | exec NAME CMD [ARG…]";
 
+mod follow;
+pub(super) use follow::{send as send_to_followers, Follower};
+
 /// What the server does with a request.
 enum Reply {
     /// Write this and close.
     Text(String),
-    /// Write this, then keep the connection for the new lines of the container.
-    Follow { name: String, text: String },
+    /// Write the container's log so far, then its new lines until it exits.
+    Follow(String),
 }
 
 /// The one container `arg` names among `names`: the exact directory name, else the one whose
@@ -80,29 +84,27 @@ fn read_request(s: &mut UnixStream, budget: Duration) -> Option<String> {
     }
 }
 
-/// Writes `line` to every follower of `name`; a follower that cannot take it is dropped.
-pub(super) fn send_to_followers(followers: &mut Vec<(String, UnixStream)>, name: &str, line: &str) {
-    followers.retain_mut(|(n, s)| n != name || s.write_all(format!("{line}\n").as_bytes()).is_ok());
-}
-
 impl Supervisor {
     pub(super) fn serve_ctl(&mut self) {
         let Some(l) = &self.ctl else { return };
         let Ok((mut s, _)) = l.accept() else { return };
         let _ = s.set_nonblocking(false);
         let Some(req) = read_request(&mut s, Duration::from_secs(1)) else { return };
-        match self.ctl_reply(req.trim()) {
-            Reply::Text(t) => {
-                let _ = s.write_all(t.as_bytes());
-            }
-            Reply::Follow { name, text } => {
-                // A follower that stops reading must not stall PID 1: writes time out.
-                let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
-                if s.write_all(text.as_bytes()).is_ok() {
-                    self.followers.push((name, s));
-                }
-            }
+        if self.followers.len() >= follow::MAX_FOLLOWERS {
+            // Clients that do not read hold their slots: no more queues for now.
+            let _ = s.set_nonblocking(true);
+            let _ = s.write_all(b"error: too many baleen-ctl clients at once\n");
+            return;
         }
+        let client = match self.ctl_reply(req.trim()) {
+            Reply::Text(t) => Follower::new(None, s, t.lines()),
+            Reply::Follow(name) => {
+                let log = self.logs.get(&name);
+                Follower::new(Some(name), s, log.into_iter().flat_map(|l| l.lines()))
+            }
+        };
+        // Kept while it follows or has an answer still to write; the poll loop writes the rest.
+        self.followers.extend(client.filter(Follower::live));
     }
 
     /// Every container name init knows: running, finished, or with a log.
@@ -122,13 +124,8 @@ impl Supervisor {
         let text = match words.as_slice() {
             ["ps"] => self.ps(),
             ["logs", "-f", arg] | ["logs", "--follow", arg] => match name(arg) {
-                Ok(n) => {
-                    let text = self.ring(&n);
-                    if self.running_pid(&n).is_some() {
-                        return Reply::Follow { name: n, text };
-                    }
-                    text
-                }
+                Ok(n) if self.running_pid(&n).is_some() => return Reply::Follow(n),
+                Ok(n) => self.ring(&n),
                 Err(e) => e,
             },
             ["logs", arg] => match name(arg) {
@@ -314,6 +311,47 @@ mod exec {
 #[cfg(test)]
 mod tests {
     use super::resolve;
+    use crate::supervisor::{Finished, Kind, Restart, Supervisor};
+    use std::time::{Duration, Instant};
+
+    /// A supervisor with no socket, children or signals of its own.
+    fn supervisor() -> Supervisor {
+        let sigfd = std::fs::File::open("/dev/null").unwrap().into();
+        Supervisor {
+            knobs: crate::cmdline::Knobs::default(),
+            sigfd,
+            ctl: None,
+            acpi: None,
+            children: Default::default(),
+            logs: Default::default(),
+            shutdown: None,
+            onboot_failed: false,
+            restarts: Vec::new(),
+            finished: Default::default(),
+            followers: Vec::new(),
+        }
+    }
+
+    /// `baleen-ctl start` during a restart back-off starts the service now and cancels the
+    /// pending restart, which would otherwise start it a second time when the back-off ends.
+    #[test]
+    fn start_cancels_a_pending_restart() {
+        let mut s = supervisor();
+        let dir = std::env::temp_dir().join("baleen-no-such-bundle/svc");
+        let kind = Kind::Service;
+        s.finished.insert("svc".into(), Finished { kind, code: 1, dir: dir.clone() });
+        s.finished.insert("other".into(), Finished { kind, code: 1, dir: dir.clone() });
+        let at = Instant::now() + Duration::from_secs(30);
+        let delay = Duration::from_secs(30);
+        for name in ["svc", "other"] {
+            s.restarts.push(Restart { dir: dir.clone(), name: name.into(), at, delay });
+        }
+        let super::Reply::Text(t) = s.ctl_reply("start svc") else { panic!("not a text reply") };
+        // The bundle does not exist, so the start itself fails, and says so.
+        assert_eq!(t, "error: svc could not start; see the console\n");
+        let pending: Vec<&str> = s.restarts.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(pending, ["other"], "only the started service's restart is cancelled");
+    }
 
     /// A client that sends part of a request and then nothing, or trickles it, gets no answer
     /// and does not keep the loop: the whole line must come within the budget.
