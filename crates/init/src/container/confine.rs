@@ -10,6 +10,7 @@
 //!   sysctl, format and mount keep their view of `/proc`).
 //! - [`root_nodev`]: the container's root mounted `nodev` unless it is granted `CAP_MKNOD`, so
 //!   a device node shipped in an image is inert even where the device cgroup would allow it.
+//! - [`sysctl_refused`]: runc's check that a sysctl belongs to the container's namespaces.
 //! - The device cgroup's default deny lives in [`crate::devcg`].
 
 use crate::spec::Config;
@@ -53,6 +54,35 @@ pub fn paths(cfg: &Config, caps: &CapSets) -> (Vec<String>, Vec<String>) {
     }
     let own = |v: &[&str]| v.iter().map(|p| (*p).to_owned()).collect();
     (own(&DEFAULT_MASKED), own(&DEFAULT_READONLY))
+}
+
+/// Why `key` may not be set for this container, as runc's validator says it: a sysctl is set
+/// through init's /proc, so only a key that belongs to a namespace the container has apart
+/// from init's (listed in config.json, new or joined) stays the container's; any other would
+/// change the whole machine (`kernel.core_pattern`: host root).
+pub fn sysctl_refused(cfg: &Config, key: &str) -> Option<&'static str> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let has = |kind: &str| cfg.linux.namespaces.iter().any(|n| n.kind == kind);
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        return (!has("ipc")).then_some("the container shares init's ipc namespace");
+    }
+    if key.starts_with("net.") {
+        return (!has("network")).then_some("the container shares init's network namespace");
+    }
+    match key {
+        "kernel.domainname" if has("uts") => None,
+        "kernel.hostname" => Some("config.json's hostname sets it"),
+        _ => Some("it belongs to no namespace of the container's own"),
+    }
 }
 
 /// Whether the container's root is remounted `nodev`: unless it is granted `CAP_MKNOD`.

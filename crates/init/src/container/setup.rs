@@ -90,7 +90,7 @@ pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<()
         step("creating directory", &d, make_dir(sys, root, &d))?;
     }
     for cg in &rt.cgroups {
-        let d = under(Path::new("/sys/fs/cgroup"), cg);
+        let d = under(Path::new("/sys/fs/cgroup"), &super::cgroup_under_root(cg));
         step("creating cgroup", &d, sys.mkdir_all(&d, 0o755))?;
     }
     Ok(())
@@ -413,6 +413,10 @@ pub fn setup_child(
     // sysctls go through init's /proc, which resolves per-namespace keys (net.*, kernel.*
     // under a new uts/ipc namespace) for the calling process — already in the new namespaces.
     for (k, v) in &cfg.linux.sysctl {
+        if let Some(why) = confine::sysctl_refused(cfg, k) {
+            let source = io::Error::new(io::ErrorKind::PermissionDenied, why);
+            return Err(SetupError { what: "refusing sysctl", path: k.clone(), source });
+        }
         let p = under(Path::new("/proc/sys"), &k.replace('.', "/"));
         step("setting sysctl", &p, sys.write_file(&p, v.as_bytes()))?;
     }

@@ -174,6 +174,7 @@ fn sysctl_hostname_rlimits_and_devices() {
     let mut cfg = linuxkit_config(false);
     cfg.hostname = Some("box".into());
     cfg.linux.namespaces.push(Namespace { kind: "uts".into(), path: None });
+    cfg.linux.namespaces.push(Namespace { kind: "network".into(), path: None });
     cfg.linux.sysctl.insert("net.ipv4.ip_forward".into(), "1".into());
     cfg.process.rlimits.push(crate::spec::Rlimit {
         kind: "RLIMIT_NOFILE".into(),
@@ -580,4 +581,49 @@ fn listed_devices_on_the_nodev_root_are_bound_usable() {
     let mut f = fake();
     setup_child(&mut f, &with_dev, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
     assert_eq!(binds(&f), 1, "in a /dev tmpfs only kcore's mask: {:#?}", f.calls);
+}
+
+/// The bug: runtime.json `cgroups` entries were joined to /sys/fs/cgroup as given, so
+/// `../../../etc/x` made /etc/x on the host.
+#[test]
+fn runtime_cgroups_stay_under_the_cgroup_tree() {
+    let rt: Runtime =
+        serde_json::from_str(r#"{"cgroups": ["../../../etc/x", "/baleen/y"]}"#).unwrap();
+    let mut f = Fake::new();
+    prepare_host(&mut f, Path::new(ROOT), &rt).unwrap();
+    assert_eq!(f.calls, ["mkdir /sys/fs/cgroup/etc/x 755", "mkdir /sys/fs/cgroup/baleen/y 755"]);
+}
+
+/// The bug: any sysctl config.json listed was written through init's /proc, so a bundle (an
+/// image label) could set `kernel.core_pattern` for the whole machine. As runc, only keys of
+/// a namespace the container has apart from init's are set; the rest fail the start.
+#[test]
+fn only_sysctls_of_the_containers_own_namespaces_are_set() {
+    let mut cfg = linuxkit_config(false);
+    cfg.linux.sysctl.insert("kernel.core_pattern".into(), "|/bin/evil".into());
+    let e = setup_child(&mut fake(), &cfg, Path::new(ROOT), &CapSets::default(), None, &HS)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("refusing sysctl kernel.core_pattern: "), "{e}");
+
+    let ns = |kinds: &[&str]| -> Vec<Namespace> {
+        kinds.iter().map(|k| Namespace { kind: (*k).into(), path: None }).collect()
+    };
+    let refused = |kinds: &[&str], key: &str| {
+        let mut cfg = linuxkit_config(false);
+        cfg.linux.namespaces = ns(kinds);
+        cfg.linux.sysctl.insert(key.into(), "1".into());
+        let mut f = fake();
+        let r = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS);
+        assert_eq!(r.is_err(), !f.calls.iter().any(|c| c.starts_with("write /proc/sys/")));
+        r.is_err()
+    };
+    assert!(refused(&["mount"], "net.ipv4.ip_forward"), "the host's network");
+    assert!(!refused(&["mount", "network"], "net.ipv4.ip_forward"));
+    assert!(refused(&["mount"], "kernel.shmmax"), "the host's ipc");
+    assert!(!refused(&["mount", "ipc"], "kernel.shmmax"));
+    assert!(!refused(&["mount", "ipc"], "fs.mqueue.msg_max"));
+    assert!(!refused(&["mount", "uts"], "kernel.domainname"));
+    assert!(refused(&["mount", "uts"], "kernel.hostname"), "the hostname field is for that");
+    assert!(refused(&["mount", "uts", "ipc", "network"], "kernel.sysrq"));
 }
