@@ -234,7 +234,8 @@ fn containers() -> Vec<C> {
                  baleen-ctl logs fail | grep -q 'no disk found' && echo ctl-logs-yaml-name-ok; \
                  baleen-ctl ps | grep -q '^001-fail onboot - exited 3$' && echo ctl-ps-exit-ok; \
                  baleen-ctl exec files sh -c 'cat /etc/test-file; \
-                   grep -q files-got-term /proc/1/cmdline && echo ctl-exec-in-pidns; exit 7'; \
+                   grep -q files-got-term /proc/1/cmdline && echo ctl-exec-in-pidns; \
+                   grep -qx 0::/baleen/files /proc/self/cgroup && echo ctl-exec-in-cgroup; exit 7'; \
                  echo ctl-exec-status-$?; \
                  timeout 2 baleen-ctl logs -f files | sed 's/^/follow: /'; \
                  [ -e /host-tmp/escape ] && echo ESCAPED || echo no-escape; \
@@ -340,6 +341,7 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "zz-poweroff: ctl-ps-exit-ok",
         "zz-poweroff: hello from files",
         "zz-poweroff: ctl-exec-in-pidns",
+        "zz-poweroff: ctl-exec-in-cgroup",
         "zz-poweroff: ctl-exec-status-7",
         "zz-poweroff: follow: hello from files",
         "zz-poweroff: ctl-started nethost (pid ",

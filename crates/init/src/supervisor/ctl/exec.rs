@@ -67,11 +67,19 @@ fn hold(pid: i32, again: impl FnOnce() -> Result<i32, String>) -> Result<OwnedFd
     }
 }
 
-/// Moves this process into the cgroup `cgroup` below `root` (`/sys/fs/cgroup`).
-fn join_cgroup(root: &Path, cgroup: &str) -> Result<(), String> {
-    let procs = root.join(cgroup).join("cgroup.procs");
-    std::fs::write(&procs, std::process::id().to_string())
-        .map_err(|e| format!("joining its cgroup ({}): {e}", procs.display()))
+/// Moves this process into the cgroup `cgroup`, below the first of `roots` that takes it: the
+/// caller's /sys/fs/cgroup, else init's (a getty or sshd container may see the tree
+/// read-only). The error names every attempt.
+fn join_cgroup(roots: &[&Path], cgroup: &str) -> Result<(), String> {
+    let mut tried = Vec::new();
+    for root in roots {
+        let procs = root.join(cgroup).join("cgroup.procs");
+        match std::fs::write(&procs, std::process::id().to_string()) {
+            Ok(()) => return Ok(()),
+            Err(e) => tried.push(format!("{}: {e}", procs.display())),
+        }
+    }
+    Err(format!("joining its cgroup ({})", tried.join("; ")))
 }
 
 fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
@@ -86,7 +94,8 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
     };
     let b = Bundle::load(&dir).map_err(|e| e.to_string())?;
     // Init's view of the cgroup tree is the host's /sys/fs/cgroup (getty and sshd bind /sys).
-    join_cgroup(Path::new("/sys/fs/cgroup"), &cgroup)?;
+    let roots = [Path::new("/sys/fs/cgroup"), Path::new("/proc/1/root/sys/fs/cgroup")];
+    join_cgroup(&roots, &cgroup)?;
 
     // The namespaces that differ from ours (setns into one's own user namespace is EINVAL),
     // read while the pidfd holds the process: /proc/PID is still the container's.
@@ -167,12 +176,15 @@ mod tests {
     #[test]
     fn a_failed_cgroup_join_fails_the_exec() {
         let root = std::env::temp_dir().join(format!("baleen-exec-cg-{}", std::process::id()));
-        let e = super::join_cgroup(&root, "baleen/gone").unwrap_err();
-        let procs = root.join("baleen/gone/cgroup.procs");
-        assert!(e.starts_with(&format!("joining its cgroup ({}): ", procs.display())), "{e}");
-        std::fs::create_dir_all(root.join("baleen/here")).unwrap();
-        super::join_cgroup(&root, "baleen/here").unwrap();
-        let written = std::fs::read_to_string(root.join("baleen/here/cgroup.procs")).unwrap();
+        let (a, b) = (root.join("a"), root.join("b"));
+        let e = super::join_cgroup(&[&a, &b], "baleen/gone").unwrap_err();
+        let (pa, pb) = (a.join("baleen/gone/cgroup.procs"), b.join("baleen/gone/cgroup.procs"));
+        let want = format!("joining its cgroup ({}: ", pa.display());
+        assert!(e.starts_with(&want) && e.contains(&format!("; {}: ", pb.display())), "{e}");
+        // The second root serves when the first does not (a read-only view of the tree).
+        std::fs::create_dir_all(b.join("baleen/here")).unwrap();
+        super::join_cgroup(&[&a, &b], "baleen/here").unwrap();
+        let written = std::fs::read_to_string(b.join("baleen/here/cgroup.procs")).unwrap();
         assert_eq!(written, std::process::id().to_string());
         std::fs::remove_dir_all(&root).unwrap();
     }
