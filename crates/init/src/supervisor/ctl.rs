@@ -97,7 +97,8 @@ impl Supervisor {
             return;
         }
         let client = match self.ctl_reply(req.trim()) {
-            Reply::Text(t) => Follower::new(None, s, t.lines()),
+            // Split at newlines only: a log line's own `\r` stays.
+            Reply::Text(t) => Follower::new(None, s, t.split_terminator('\n')),
             Reply::Follow(name) => {
                 let log = self.logs.get(&name);
                 Follower::new(Some(name), s, log.into_iter().flat_map(|l| l.lines()))
@@ -330,6 +331,29 @@ mod tests {
             finished: Default::default(),
             followers: Vec::new(),
         }
+    }
+
+    /// An answer goes out byte for byte through the client's queue: a log line's own `\r`
+    /// (a CRLF-writing program) stays, every line ends with one newline.
+    #[test]
+    fn an_answer_keeps_its_bytes() {
+        use std::io::{Read, Write};
+        let dir = std::env::temp_dir().join(format!("baleen-ctl-answer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("ctl.sock");
+        let mut s = supervisor();
+        s.ctl = Some(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+        let mut log = crate::logs::Log::new(None, "svc");
+        log.feed(crate::logs::Stream::Stdout, b"crlf\r\nplain\n");
+        s.logs.insert("svc".into(), log);
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        c.write_all(b"logs svc\n").unwrap();
+        s.serve_ctl();
+        assert!(s.followers.is_empty(), "a short answer is written at once and closed");
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "crlf\r\nplain\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// `baleen-ctl start` during a restart back-off starts the service now and cancels the
