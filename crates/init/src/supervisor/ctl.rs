@@ -4,8 +4,8 @@
 //! init's poll loop: `ps`, `logs [-f] NAME`, `stop NAME`, `start NAME`, `restart NAME`, and
 //! `info NAME` (what `exec` needs). `logs -f` keeps the connection: every new line of the
 //! container is written to it until the container exits. Answers and followed lines are
-//! written at the client's pace, never blocking init ([`follow`]). NAME is the container's directory
-//! name (`000-dhcpcd`, `sshd`) or the name the YAML gave it (`dhcpcd`).
+//! written at the client's pace, never blocking init ([`follow`]). NAME is the container's
+//! directory name (`000-dhcpcd`, `sshd`) or the name the YAML gave it (`dhcpcd`).
 //!
 //! The client is the same binary called as `baleen-ctl` (or `baleen-init ctl`). `exec NAME
 //! CMD…` runs CMD inside a running container, as `ctr task exec` does: the client joins the
