@@ -86,6 +86,8 @@ pub struct Supervisor {
     finished: BTreeMap<String, Finished>,
     /// `baleen-ctl` clients still being answered: `logs -f` ones and answers not yet written.
     followers: Vec<ctl::Follower>,
+    /// `baleen-ctl` connections whose request line is still coming.
+    requests: Vec<ctl::Pending>,
 }
 
 /// A service to start again at `at`; `delay` is the back-off that led there.
@@ -211,6 +213,7 @@ impl Supervisor {
             restarts: Vec::new(),
             finished: BTreeMap::new(),
             followers: Vec::new(),
+            requests: Vec::new(),
         }
     }
 
@@ -492,7 +495,16 @@ impl Supervisor {
             let events = if f.wants_write() { libc::POLLOUT } else { 0 };
             fds.push(libc::pollfd { fd: f.fd(), events, revents: 0 });
         }
+        // Then the connections whose request is still coming.
+        fds.extend(self.requests.iter().map(|p| pollin(p.fd())));
         let mut timeout = timeout;
+        // A request still coming is given up at its deadline.
+        let now = Instant::now();
+        if let Some(d) =
+            self.requests.iter().map(|p| p.deadline.saturating_duration_since(now)).min()
+        {
+            timeout = timeout.min(d);
+        }
         if self.children.values().any(|c| c.kill_at.is_some()) {
             timeout = timeout.min(Duration::from_millis(200));
         }
@@ -510,7 +522,7 @@ impl Supervisor {
         if fds[0].revents != 0 {
             self.read_signals();
         }
-        if fds[1].revents != 0 {
+        if fds[1].revents != 0 || !self.requests.is_empty() {
             self.serve_ctl();
         }
         if fds[2].revents != 0 && self.acpi.as_ref().is_some_and(|a| a.power_pressed()) {
