@@ -15,7 +15,7 @@ use crate::spec::RESTART_ANNOTATION;
 use crate::sys::real::Real;
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -84,8 +84,10 @@ pub struct Supervisor {
     restarts: Vec<Restart>,
     /// Containers that exited, by name (the latest run of each).
     finished: BTreeMap<String, Finished>,
-    /// `baleen-ctl logs -f` clients: the container they follow and their socket.
-    followers: Vec<(String, UnixStream)>,
+    /// `baleen-ctl` clients still being answered: `logs -f` ones and answers not yet written.
+    followers: Vec<ctl::Follower>,
+    /// `baleen-ctl` connections whose request line is still coming.
+    requests: Vec<ctl::Pending>,
 }
 
 /// A service to start again at `at`; `delay` is the back-off that led there.
@@ -211,6 +213,7 @@ impl Supervisor {
             restarts: Vec::new(),
             finished: BTreeMap::new(),
             followers: Vec::new(),
+            requests: Vec::new(),
         }
     }
 
@@ -426,8 +429,13 @@ impl Supervisor {
         }
         self.finished
             .insert(c.name.clone(), Finished { kind: c.kind, code, dir: c.bundle.dir.clone() });
-        // Followers of this container get EOF: it is over.
-        self.followers.retain(|(name, _)| name != &c.name);
+        // Followers of this container get what is queued, then EOF: it is over.
+        for f in &mut self.followers {
+            if f.follows.as_deref() == Some(c.name.as_str()) {
+                f.end();
+            }
+        }
+        self.followers.retain(ctl::Follower::live);
         container::cleanup(&mut Real, &c.bundle);
         if let Some(h) = &c.bundle.config.hooks {
             let state = spawn::hook_state(&c.bundle, "stopped", None);
@@ -480,16 +488,41 @@ impl Supervisor {
                 fds.push(pollin(fd.as_raw_fd()));
             }
         }
+        // Then the ctl clients: writable when they have something queued; a hang-up or an
+        // error is reported whatever the events asked.
+        let first_client = fds.len();
+        for f in &self.followers {
+            let events = if f.wants_write() { libc::POLLOUT } else { 0 };
+            fds.push(libc::pollfd { fd: f.fd(), events, revents: 0 });
+        }
+        // Then the connections whose request is still coming.
+        fds.extend(self.requests.iter().map(|p| pollin(p.fd())));
         let mut timeout = timeout;
+        // A request still coming is given up at its deadline.
+        let now = Instant::now();
+        if let Some(d) =
+            self.requests.iter().map(|p| p.deadline.saturating_duration_since(now)).min()
+        {
+            timeout = timeout.min(d);
+        }
         if self.children.values().any(|c| c.kill_at.is_some()) {
             timeout = timeout.min(Duration::from_millis(200));
         }
         // SAFETY: fds is a valid array of pollfd for its length.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout.as_millis() as i32) };
+        // Before anything can add or drop clients, so the slots still match.
+        let mut slots = fds[first_client..].iter();
+        self.followers.retain_mut(|f| {
+            let r = slots.next().map_or(0, |p| p.revents);
+            if r & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                return false;
+            }
+            (r & libc::POLLOUT == 0 || f.flush()) && f.live()
+        });
         if fds[0].revents != 0 {
             self.read_signals();
         }
-        if fds[1].revents != 0 {
+        if fds[1].revents != 0 || !self.requests.is_empty() {
             self.serve_ctl();
         }
         if fds[2].revents != 0 && self.acpi.as_ref().is_some_and(|a| a.power_pressed()) {

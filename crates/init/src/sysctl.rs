@@ -6,7 +6,8 @@
 //!
 //! - `kernel.msgmax`, `msgmnb`, `msgmni`, `sem`, `shmall`, `shmmax`, `shmmni`,
 //!   `shm_rmid_forced` and `fs.mqueue.*` with a new or joined IPC namespace;
-//! - `kernel.hostname` and `kernel.domainname` with a UTS namespace;
+//! - `kernel.domainname` with a UTS namespace (`kernel.hostname` never: config.json's
+//!   `hostname` sets it, and runc refuses the two together);
 //! - `net.*` with a network namespace other than the host's.
 //!
 //! This file has no dependencies: baleen-init enforces it when a container starts, and the
@@ -41,6 +42,8 @@ pub enum Refusal {
     NotNamespaced,
     /// Scoped, but the container does not have its own namespace of that kind.
     HostNamespace(Scope),
+    /// `kernel.hostname`: the `hostname` field sets it.
+    Hostname,
 }
 
 impl std::fmt::Display for Refusal {
@@ -50,6 +53,7 @@ impl std::fmt::Display for Refusal {
             Refusal::NotNamespaced => {
                 f.write_str("is not in a separate kernel namespace: setting it would change the host")
             }
+            Refusal::Hostname => f.write_str("conflicts with the hostname field, which sets it"),
             Refusal::HostNamespace(s) => write!(
                 f,
                 "is only allowed with a {} namespace of the container's own (the container shares the host's)",
@@ -78,7 +82,8 @@ pub fn scope(key: &str) -> Result<Scope, Refusal> {
         ["net", ..] => Ok(Scope::Net),
         ["fs", "mqueue", ..] => Ok(Scope::Ipc),
         ["kernel", k] if IPC_KERNEL.contains(k) => Ok(Scope::Ipc),
-        ["kernel", "hostname" | "domainname"] => Ok(Scope::Uts),
+        ["kernel", "domainname"] => Ok(Scope::Uts),
+        ["kernel", "hostname"] => Err(Refusal::Hostname),
         _ => Err(Refusal::NotNamespaced),
     }
 }
@@ -130,8 +135,9 @@ mod tests {
         assert_eq!(check("kernel.shmmax", only("ipc")), Ok(()));
         assert_eq!(check("fs.mqueue.msg_max", only("ipc")), Ok(()));
         assert_eq!(check("kernel.shmmax", only("uts")), Err(Refusal::HostNamespace(Scope::Ipc)));
-        assert_eq!(check("kernel.hostname", only("uts")), Ok(()));
-        assert_eq!(check("kernel.hostname", |_| false), Err(Refusal::HostNamespace(Scope::Uts)));
+        assert_eq!(check("kernel.domainname", only("uts")), Ok(()));
+        assert_eq!(check("kernel.domainname", |_| false), Err(Refusal::HostNamespace(Scope::Uts)));
+        assert_eq!(check("kernel.hostname", |_| true), Err(Refusal::Hostname));
         // `kernel.sem` is scoped; `kernel.sem.x` is not a sysctl of the IPC namespace.
         assert_eq!(check("kernel.sem.x", |_| true), Err(Refusal::NotNamespaced));
     }

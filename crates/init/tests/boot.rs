@@ -32,15 +32,21 @@ fn containers() -> Vec<C> {
         C::new(
             "onboot",
             "000-first",
-            "echo first-ran; if touch /probe; then echo ro-BROKEN; else echo ro-refused; fi",
+            "echo first-ran; if touch /probe; then echo ro-BROKEN; else echo ro-refused; fi; \
+             grep -q ' /dev tmpfs ro,nosuid' /proc/self/mounts && echo dev-ro-nosuid",
         ),
         C::new("onboot", "001-fail", "echo formatting; echo no disk found >&2; exit 3"),
+        // Its root is nodev (no CAP_MKNOD), yet the node its linux.devices names works, as
+        // under runc; before, writing it was EACCES.
         C {
             readonly: false,
+            linux_extra: json!({"devices": [{"path": "/devs/listed-null", "type": "c",
+                                             "major": 1, "minor": 3}]}),
             ..C::new(
                 "onboot",
                 "002-nocaps",
-                "echo x > /written && echo rw-ok; mknod /n c 1 3 || echo mknod-refused",
+                "echo x > /written && echo rw-ok; mknod /n c 1 3 || echo mknod-refused; \
+                 echo x > /devs/listed-null && echo listed-dev-ok",
             )
         },
         // A hostile image run with nothing granted (issue 20): its own `c 1:11` node, the
@@ -228,7 +234,8 @@ fn containers() -> Vec<C> {
                  baleen-ctl logs fail | grep -q 'no disk found' && echo ctl-logs-yaml-name-ok; \
                  baleen-ctl ps | grep -q '^001-fail onboot - exited 3$' && echo ctl-ps-exit-ok; \
                  baleen-ctl exec files sh -c 'cat /etc/test-file; \
-                   grep -q files-got-term /proc/1/cmdline && echo ctl-exec-in-pidns; exit 7'; \
+                   grep -q files-got-term /proc/1/cmdline && echo ctl-exec-in-pidns; \
+                   grep -qx 0::/baleen/files /proc/self/cgroup && echo ctl-exec-in-cgroup; exit 7'; \
                  echo ctl-exec-status-$?; \
                  timeout 2 baleen-ctl logs -f files | sed 's/^/follow: /'; \
                  [ -e /host-tmp/escape ] && echo ESCAPED || echo no-escape; \
@@ -269,12 +276,14 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "init.d-ran",
         "baleen: onboot 000-first started pid ",
         "000-first: ro-refused",
+        "000-first: dev-ro-nosuid",
         "baleen: onboot 000-first exited 0",
         "baleen: onboot 001-fail started pid ",
         "baleen: onboot 001-fail exited 3: no disk found",
         "baleen: onboot 002-nocaps started pid ",
         "002-nocaps: rw-ok",
         "002-nocaps: mknod-refused",
+        "002-nocaps: listed-dev-ok",
         "baleen: onboot 002-nocaps exited 0",
         "004-hostile: kmsg-refused",
         "004-hostile: sysrq-refused",
@@ -332,6 +341,7 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "zz-poweroff: ctl-ps-exit-ok",
         "zz-poweroff: hello from files",
         "zz-poweroff: ctl-exec-in-pidns",
+        "zz-poweroff: ctl-exec-in-cgroup",
         "zz-poweroff: ctl-exec-status-7",
         "zz-poweroff: follow: hello from files",
         "zz-poweroff: ctl-started nethost (pid ",

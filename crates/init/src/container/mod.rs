@@ -32,6 +32,8 @@ pub enum ContainerError {
     Hooks { bundle: PathBuf, source: crate::hooks::HookError },
     #[error("bundle {bundle}: config.json has no process.args")]
     NoArgs { bundle: PathBuf },
+    #[error("bundle {bundle}: linux.cgroupsPath {path:?} names the root cgroup")]
+    RootCgroup { bundle: PathBuf, path: String },
     #[error("preparing {bundle}: {source}")]
     Prepare { bundle: PathBuf, source: setup::SetupError },
     #[error("starting {bundle}: {what}: {source}")]
@@ -81,6 +83,13 @@ impl Bundle {
         let devcg = crate::devcg::compile(&config.linux.resources.devices)
             .map(Some)
             .map_err(|source| ContainerError::Devices { bundle: dir.into(), source })?;
+        if let Some(p) = config.linux.cgroups_path.as_deref() {
+            // Init's own cgroup: the container's limits and device program would be
+            // everyone's.
+            if !p.is_empty() && cgroup_under_root(p).is_empty() {
+                return Err(ContainerError::RootCgroup { bundle: dir.into(), path: p.into() });
+            }
+        }
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Ok(Bundle { name, dir: dir.into(), config, runtime, caps, seccomp, devcg })
     }
@@ -96,10 +105,10 @@ impl Bundle {
     }
 
     /// The cgroup (under /sys/fs/cgroup) the container runs in: `linux.cgroupsPath`, else
-    /// `baleen/<name>`.
+    /// `baleen/<name>`; never above /sys/fs/cgroup ([`cgroup_under_root`]).
     pub fn cgroup(&self) -> String {
         match self.config.linux.cgroups_path.as_deref() {
-            Some(p) if !p.is_empty() => p.trim_start_matches('/').to_owned(),
+            Some(p) if !p.is_empty() => cgroup_under_root(p),
             _ => format!("baleen/{}", self.name),
         }
     }
@@ -139,6 +148,23 @@ impl Bundle {
     pub fn new_net(&self) -> bool {
         self.config.linux.namespaces.iter().any(|n| n.kind == "network" && n.path.is_none())
     }
+}
+
+/// A cgroup path from a bundle made relative to the cgroup root and cleaned as if it were
+/// rooted there, as runc cleans it: `..` cannot climb out of /sys/fs/cgroup (`../../../tmp/x`
+/// made `/tmp/x` on the host, with memory.max and cgroup.procs files in it). Empty: the root.
+pub fn cgroup_under_root(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
 }
 
 /// Unmounts what [`setup::prepare_host`] mounted for a finished container (best effort, as
@@ -234,6 +260,36 @@ mod tests {
             f.calls,
             ["umount /abs detach", "umount /containers/services/x/rootfs/x detach"]
         );
+    }
+
+    /// The bug: `linux.cgroupsPath` (an image label may set it) was joined to /sys/fs/cgroup
+    /// as given, so `../../../tmp/x` placed the container's cgroup files in the host's /tmp,
+    /// and `/` or `baleen/..` put it, and its device program, on init's own root cgroup.
+    #[test]
+    fn a_cgroup_path_cannot_leave_the_cgroup_tree_or_name_its_root() {
+        use super::cgroup_under_root as c;
+        assert_eq!(c("../../../tmp/x"), "tmp/x");
+        assert_eq!(c("/baleen/./a/../b/"), "baleen/b");
+        assert_eq!(c("baleen/.."), "");
+        let dir = std::env::temp_dir().join(format!("baleen-cgpath-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let load = |cg: &str| {
+            std::fs::write(
+                dir.join("config.json"),
+                format!(r#"{{"process": {{"args": ["x"]}}, "linux": {{"cgroupsPath": "{cg}"}}}}"#),
+            )
+            .unwrap();
+            super::Bundle::load(&dir)
+        };
+        assert_eq!(load("../../../tmp/x").unwrap().cgroup(), "tmp/x");
+        for root in ["/", "baleen/..", "../.."] {
+            let e = load(root).unwrap_err().to_string();
+            assert!(
+                e.ends_with(&format!("linux.cgroupsPath {root:?} names the root cgroup")),
+                "{e}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<()
         step("creating directory", &d, make_dir(sys, root, &d))?;
     }
     for cg in &rt.cgroups {
-        let d = under(Path::new("/sys/fs/cgroup"), cg);
+        let d = under(Path::new("/sys/fs/cgroup"), &super::cgroup_under_root(cg));
         step("creating cgroup", &d, sys.mkdir_all(&d, 0o755))?;
     }
     Ok(())
@@ -249,6 +249,26 @@ fn default_devices(sys: &mut dyn Sys, rootfs: &Path) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// A `linux.devices` node made on the container's root, which is `nodev` unless it is granted
+/// `CAP_MKNOD` ([`confine::root_nodev`]): bound onto itself and that bind remounted without
+/// `nodev` (but `nosuid`, `noexec`, and read-only with a read-only root), so this node works as
+/// under runc (whose root is not `nodev`) and every other node in the image stays inert.
+fn usable_device(
+    sys: &mut dyn Sys,
+    rootfs: &Path,
+    node: &Path,
+    readonly: bool,
+) -> Result<(), SetupError> {
+    let at = step("opening device", node, sys.pin(rootfs, node))?;
+    let src = at.to_string_lossy().into_owned();
+    step("bind-mounting device", node, sys.mount(Some(&src), &at, None, ms::BIND, None))?;
+    // Opened again: the remount is for the bind just made on top.
+    let at = step("opening device", node, sys.pin(rootfs, node))?;
+    let ro = if readonly { ms::RDONLY } else { 0 };
+    let flags = ms::REMOUNT | ms::BIND | ms::NOSUID | ms::NOEXEC | ro;
+    step("remounting device without nodev", node, sys.mount(None, &at, None, flags, None))
+}
+
 /// Joins the namespaces that config.json names by path (the new ones were created by clone).
 pub fn join_namespaces(sys: &mut dyn Sys, cfg: &Config) -> Result<(), SetupError> {
     // A user namespace first: it decides what the others may be joined with.
@@ -345,8 +365,11 @@ pub fn setup_child(
 
     let mut ro_tmpfs = Vec::new();
     let mut dev_is_bind = false;
+    // Where config.json mounts go: a device node below one is not on the (nodev) root.
+    let mut mounted = Vec::new();
     for m in &cfg.mounts {
         let dest = resolve(sys, rootfs, &m.destination)?;
+        mounted.push(dest.clone());
         let mut p = mountopts::parse(&m.options);
         let bind = p.flags & ms::BIND != 0 || m.kind.as_deref() == Some("bind");
         // A file bind needs a file to mount on; everything else a directory.
@@ -356,13 +379,20 @@ pub fn setup_child(
         dev_is_bind |= bind && m.destination.trim_end_matches('/') == "/dev";
         let mut m = m.clone();
         // A read-only tmpfs (LinuxKit's /dev for readonly containers) is filled first and made
-        // read-only at the end, as runc does.
-        if m.kind.as_deref() == Some("tmpfs") && p.flags & ms::RDONLY != 0 {
+        // read-only at the end, as runc does, with the flags it was mounted with (a plain
+        // remount clears the nosuid/nodev/noexec it is not given).
+        let ro = m.kind.as_deref() == Some("tmpfs") && p.flags & ms::RDONLY != 0;
+        if ro {
             m.options.retain(|o| o != "ro");
             p.flags &= !ms::RDONLY;
-            ro_tmpfs.push(dest.clone());
         }
         mount_one(sys, &m, &dest, Some(rootfs))?;
+        if ro {
+            // Held from right after the mount: the remount reaches this tmpfs even if the path
+            // is swapped (for a symlink, another mount) meanwhile.
+            let at = step("opening", &dest, sys.pin(rootfs, &dest))?;
+            ro_tmpfs.push((dest, at, p.plain()));
+        }
     }
 
     let has_dev_mount = cfg.mounts.iter().any(|m| m.destination.trim_end_matches('/') == "/dev");
@@ -387,9 +417,12 @@ pub fn setup_child(
         let mode = d.file_mode.unwrap_or(0o666);
         let node = Node::Device { kind, mode, major: d.major, minor: d.minor, owner };
         step("creating device", &p, sys.create_in(rootfs, &p, node))?;
+        if confine::root_nodev(caps) && !mounted.iter().any(|m| p.starts_with(m)) {
+            usable_device(sys, rootfs, &p, cfg.root.readonly)?;
+        }
     }
-    for d in ro_tmpfs {
-        let r = sys.mount(None, &d, None, ms::REMOUNT | ms::RDONLY, None);
+    for (d, at, flags) in ro_tmpfs {
+        let r = sys.mount(None, &at, None, ms::REMOUNT | ms::RDONLY | flags, None);
         step("remounting read-only", &d, r)?;
     }
 

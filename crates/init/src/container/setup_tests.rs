@@ -67,7 +67,8 @@ fn mounts_run_in_config_order_before_pivot() {
         "mount proc /containers/services/x/rootfs/proc proc nosuid|nodev|noexec|relatime -",
         "mount sysfs /containers/services/x/rootfs/sys sysfs ro|nosuid|nodev|noexec -",
         "mount cgroup2 /containers/services/x/rootfs/sys/fs/cgroup cgroup2 ro|nosuid|nodev|noexec|relatime -",
-        "mount - /containers/services/x/rootfs/dev - remount|ro -",
+        // Read-only with the flags it was mounted with (a plain remount would clear nosuid).
+        "mount - /containers/services/x/rootfs/dev - remount|ro|nosuid|strictatime -",
         // kcore is a file: /dev/null over it; /proc/acpi does not exist: skipped.
         "mount /dev/null /containers/services/x/rootfs/proc/kcore - bind -",
         "mount /containers/services/x/rootfs/proc/sys /containers/services/x/rootfs/proc/sys - bind|rec -",
@@ -562,4 +563,106 @@ fn in_container_hooks_run_before_pivot_root_and_right_before_exec() {
     let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap_err();
     assert!(e.to_string().starts_with("running hooks before pivot_root in"), "{e}");
     assert!(!f.calls.iter().any(|c| c.starts_with("pivot_root")));
+}
+
+/// The bug: the read-only remount of a tmpfs named its path again at the end of setup, so a
+/// path swapped meanwhile (a symlink, another mount) got the remount instead; and a plain
+/// remount given only `ro` cleared the tmpfs's nosuid. Now the remount names the descriptor
+/// opened right after the mount, with the flags it was mounted with.
+#[test]
+fn a_read_only_tmpfs_is_remounted_through_its_own_mount_with_its_flags() {
+    let cfg = linuxkit_config(true);
+    let mut f = fake();
+    f.pins = true;
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
+    let pos = |s: &str| f.calls.iter().position(|c| c.starts_with(s)).unwrap();
+    let mounted = pos("mount tmpfs /proc/self/fd/");
+    let pin = &f.calls[mounted + 1];
+    let fd = pin.strip_prefix(&format!("pin {ROOT}/dev -> ")).unwrap_or_else(|| panic!("{pin}"));
+    let remount = format!("mount - {fd} - remount|ro|nosuid|strictatime -");
+    assert!(pos(&remount) > pos("mknod"), "{:#?}", f.calls);
+    assert!(!f.calls.iter().any(|c| c.starts_with(&format!("mount - {ROOT}/dev "))));
+}
+
+/// A `linux.devices` entry with no /dev mount in the bundle: the node is made on the root,
+/// which is nodev (not granted CAP_MKNOD), so it is bound onto itself and that bind alone made
+/// dev-capable, as it would work under runc. Not needed below a /dev mount or with CAP_MKNOD.
+#[test]
+fn listed_devices_on_the_nodev_root_are_bound_usable() {
+    let fuse = crate::spec::Device {
+        path: "/dev/fuse".into(),
+        kind: "c".into(),
+        major: 10,
+        minor: 229,
+        ..Default::default()
+    };
+    let mut cfg = linuxkit_config(true);
+    cfg.mounts.retain(|m| m.destination != "/dev" && m.destination != "/dev/pts");
+    cfg.linux.devices.push(fuse);
+    let mut f = fake();
+    f.pins = true;
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
+    let node = format!("{ROOT}/dev/fuse");
+    let i = f.calls.iter().position(|c| c == &format!("mknod {node} c 10:229 666")).unwrap();
+    let fd = |c: &str| c.strip_prefix(&format!("pin {node} -> ")).unwrap().to_owned();
+    let (a, b) = (fd(&f.calls[i + 1]), fd(&f.calls[i + 3]));
+    assert_eq!(f.calls[i + 2], format!("mount {a} {a} - bind -"));
+    // nodev cleared on this bind only; read-only as the root is.
+    assert_eq!(f.calls[i + 4], format!("mount - {b} - bind|remount|ro|nosuid|noexec -"));
+
+    let binds = |f: &Fake| f.calls.iter().filter(|c| c.ends_with(" - bind -")).count();
+    let mknod = CapSets { bounding: 1 << 27, ..CapSets::default() };
+    let mut f = fake();
+    setup_child(&mut f, &cfg, Path::new(ROOT), &mknod, None, &HS).unwrap();
+    assert_eq!(binds(&f), 1, "with CAP_MKNOD only kcore's mask: {:#?}", f.calls);
+    let mut with_dev = linuxkit_config(true);
+    with_dev.linux.devices = cfg.linux.devices.clone();
+    let mut f = fake();
+    setup_child(&mut f, &with_dev, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
+    assert_eq!(binds(&f), 1, "in a /dev tmpfs only kcore's mask: {:#?}", f.calls);
+}
+
+/// The bug: runtime.json `cgroups` entries were joined to /sys/fs/cgroup as given, so
+/// `../../../etc/x` made /etc/x on the host.
+#[test]
+fn runtime_cgroups_stay_under_the_cgroup_tree() {
+    let rt: Runtime =
+        serde_json::from_str(r#"{"cgroups": ["../../../etc/x", "/baleen/y"]}"#).unwrap();
+    let mut f = Fake::new();
+    prepare_host(&mut f, Path::new(ROOT), &rt).unwrap();
+    assert_eq!(f.calls, ["mkdir /sys/fs/cgroup/etc/x 755", "mkdir /sys/fs/cgroup/baleen/y 755"]);
+}
+
+/// The bug: any sysctl config.json listed was written through init's /proc, so a bundle (an
+/// image label) could set `kernel.core_pattern` for the whole machine. As runc, only keys of
+/// a namespace the container has apart from init's are set; the rest fail the start.
+#[test]
+fn only_sysctls_of_the_containers_own_namespaces_are_set() {
+    let mut cfg = linuxkit_config(false);
+    cfg.linux.sysctl.insert("kernel.core_pattern".into(), "|/bin/evil".into());
+    let e = setup_child(&mut fake(), &cfg, Path::new(ROOT), &CapSets::default(), None, &HS)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("setting sysctl /proc/sys/kernel/core_pattern: "), "{e}");
+
+    let ns = |kinds: &[&str]| -> Vec<Namespace> {
+        kinds.iter().map(|k| Namespace { kind: (*k).into(), path: None }).collect()
+    };
+    let refused = |kinds: &[&str], key: &str| {
+        let mut cfg = linuxkit_config(false);
+        cfg.linux.namespaces = ns(kinds);
+        cfg.linux.sysctl.insert(key.into(), "1".into());
+        let mut f = fake();
+        let r = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS);
+        assert_eq!(r.is_err(), !f.calls.iter().any(|c| c.starts_with("write /proc/sys/")));
+        r.is_err()
+    };
+    assert!(refused(&["mount"], "net.ipv4.ip_forward"), "the host's network");
+    assert!(!refused(&["mount", "network"], "net.ipv4.ip_forward"));
+    assert!(refused(&["mount"], "kernel.shmmax"), "the host's ipc");
+    assert!(!refused(&["mount", "ipc"], "kernel.shmmax"));
+    assert!(!refused(&["mount", "ipc"], "fs.mqueue.msg_max"));
+    assert!(!refused(&["mount", "uts"], "kernel.domainname"));
+    assert!(refused(&["mount", "uts"], "kernel.hostname"), "the hostname field is for that");
+    assert!(refused(&["mount", "uts", "ipc", "network"], "kernel.sysrq"));
 }

@@ -3,8 +3,9 @@
 //! The server side answers one request line per connection (`/run/baleen/ctl.sock`) from
 //! init's poll loop: `ps`, `logs [-f] NAME`, `stop NAME`, `start NAME`, `restart NAME`, and
 //! `info NAME` (what `exec` needs). `logs -f` keeps the connection: every new line of the
-//! container is written to it until the container exits. NAME is the container's directory
-//! name (`000-dhcpcd`, `sshd`) or the name the YAML gave it (`dhcpcd`).
+//! container is written to it until the container exits. Answers and followed lines are
+//! written at the client's pace, never blocking init ([`follow`]). NAME is the container's
+//! directory name (`000-dhcpcd`, `sshd`) or the name the YAML gave it (`dhcpcd`).
 //!
 //! The client is the same binary called as `baleen-ctl` (or `baleen-init ctl`). `exec NAME
 //! CMD…` runs CMD inside a running container, as `ctr task exec` does: the client joins the
@@ -26,12 +27,15 @@ pub const CTL_SOCKET: &str = "/run/baleen/ctl.sock";
 const USAGE: &str = "usage: baleen-ctl ps | logs [-f] NAME | stop NAME | start NAME | \
                      restart NAME | exec NAME CMD [ARG…]";
 
+mod follow;
+pub(super) use follow::{send as send_to_followers, Follower};
+
 /// What the server does with a request.
 enum Reply {
     /// Write this and close.
     Text(String),
-    /// Write this, then keep the connection for the new lines of the container.
-    Follow { name: String, text: String },
+    /// Write the container's log so far, then its new lines until it exits.
+    Follow(String),
 }
 
 /// The one container `arg` names among `names`: the exact directory name, else the one whose
@@ -57,52 +61,95 @@ fn resolve<'a>(arg: &str, names: impl Iterator<Item = &'a str>) -> Result<String
     }
 }
 
-/// The request line, read within `budget` in all: a client that trickles bytes (or sends
-/// none) cannot hold PID 1's loop longer than that (a per-read timeout could, byte by byte).
-/// `None` when no whole line came in time or it is too long.
-fn read_request(s: &mut UnixStream, budget: Duration) -> Option<String> {
-    let deadline = Instant::now() + budget;
-    let mut req = Vec::new();
-    let mut buf = [0u8; 512];
-    loop {
-        if let Some(i) = req.iter().position(|b| *b == b'\n') {
-            req.truncate(i);
-            return Some(String::from_utf8_lossy(&req).into_owned());
-        }
-        let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
-        if req.len() > 4096 || s.set_read_timeout(Some(left)).is_err() {
-            return None;
-        }
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => req.extend_from_slice(&buf[..n]),
+/// A connection whose request line has not all come yet. It must come whole within
+/// [`REQUEST_BUDGET`] of the connection (a client that trickles bytes cannot keep its slot), at
+/// most 4 KiB; at most [`MAX_PENDING`] wait at once.
+#[derive(Debug)]
+pub(super) struct Pending {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    pub(super) deadline: Instant,
+}
+
+const REQUEST_BUDGET: Duration = Duration::from_secs(1);
+const MAX_PENDING: usize = 16;
+
+/// What a pending connection has come to.
+#[derive(Debug, PartialEq)]
+enum Progress {
+    Wait,
+    Line(String),
+    Drop,
+}
+
+impl Pending {
+    pub(super) fn fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.stream)
+    }
+
+    /// Reads what has come, without blocking.
+    fn progress(&mut self, now: Instant) -> Progress {
+        let mut chunk = [0u8; 512];
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                return Progress::Line(String::from_utf8_lossy(&self.buf[..i]).into_owned());
+            }
+            if self.buf.len() > 4096 || now >= self.deadline {
+                return Progress::Drop;
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Progress::Drop,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Progress::Wait,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Progress::Drop,
+            }
         }
     }
 }
 
-/// Writes `line` to every follower of `name`; a follower that cannot take it is dropped.
-pub(super) fn send_to_followers(followers: &mut Vec<(String, UnixStream)>, name: &str, line: &str) {
-    followers.retain_mut(|(n, s)| n != name || s.write_all(format!("{line}\n").as_bytes()).is_ok());
-}
-
 impl Supervisor {
+    /// Accepts every waiting connection and answers every request that has come whole. Nothing
+    /// here blocks: a request still coming waits for the next round of the loop.
     pub(super) fn serve_ctl(&mut self) {
-        let Some(l) = &self.ctl else { return };
-        let Ok((mut s, _)) = l.accept() else { return };
-        let _ = s.set_nonblocking(false);
-        let Some(req) = read_request(&mut s, Duration::from_secs(1)) else { return };
-        match self.ctl_reply(req.trim()) {
-            Reply::Text(t) => {
-                let _ = s.write_all(t.as_bytes());
-            }
-            Reply::Follow { name, text } => {
-                // A follower that stops reading must not stall PID 1: writes time out.
-                let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
-                if s.write_all(text.as_bytes()).is_ok() {
-                    self.followers.push((name, s));
+        if let Some(l) = &self.ctl {
+            while let Ok((s, _)) = l.accept() {
+                if self.requests.len() < MAX_PENDING && s.set_nonblocking(true).is_ok() {
+                    let deadline = Instant::now() + REQUEST_BUDGET;
+                    self.requests.push(Pending { stream: s, buf: Vec::new(), deadline });
                 }
             }
         }
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        for mut p in std::mem::take(&mut self.requests) {
+            match p.progress(now) {
+                Progress::Wait => self.requests.push(p),
+                Progress::Line(req) => ready.push((p.stream, req)),
+                Progress::Drop => {}
+            }
+        }
+        for (s, req) in ready {
+            self.answer(s, req.trim());
+        }
+    }
+
+    fn answer(&mut self, s: UnixStream, req: &str) {
+        if self.followers.len() >= follow::MAX_FOLLOWERS {
+            // Clients that do not read hold their slots: no more queues for now.
+            let _ = (&s).write_all(b"error: too many baleen-ctl clients at once\n");
+            return;
+        }
+        let client = match self.ctl_reply(req) {
+            // Split at newlines only: a log line's own `\r` stays.
+            Reply::Text(t) => Follower::new(None, s, t.split_terminator('\n')),
+            Reply::Follow(name) => {
+                let log = self.logs.get(&name);
+                Follower::new(Some(name), s, log.into_iter().flat_map(|l| l.lines()))
+            }
+        };
+        // Kept while it follows or has an answer still to write; the poll loop writes the rest.
+        self.followers.extend(client.filter(Follower::live));
     }
 
     /// Every container name init knows: running, finished, or with a log.
@@ -122,13 +169,8 @@ impl Supervisor {
         let text = match words.as_slice() {
             ["ps"] => self.ps(),
             ["logs", "-f", arg] | ["logs", "--follow", arg] => match name(arg) {
-                Ok(n) => {
-                    let text = self.ring(&n);
-                    if self.running_pid(&n).is_some() {
-                        return Reply::Follow { name: n, text };
-                    }
-                    text
-                }
+                Ok(n) if self.running_pid(&n).is_some() => return Reply::Follow(n),
+                Ok(n) => self.ring(&n),
                 Err(e) => e,
             },
             ["logs", arg] => match name(arg) {
@@ -314,19 +356,123 @@ mod exec {
 #[cfg(test)]
 mod tests {
     use super::resolve;
+    use crate::supervisor::{Finished, Kind, Restart, Supervisor};
+    use std::time::{Duration, Instant};
 
-    /// A client that sends part of a request and then nothing, or trickles it, gets no answer
-    /// and does not keep the loop: the whole line must come within the budget.
+    /// A supervisor with no socket, children or signals of its own.
+    fn supervisor() -> Supervisor {
+        let sigfd = std::fs::File::open("/dev/null").unwrap().into();
+        Supervisor {
+            knobs: crate::cmdline::Knobs::default(),
+            sigfd,
+            ctl: None,
+            acpi: None,
+            children: Default::default(),
+            logs: Default::default(),
+            shutdown: None,
+            onboot_failed: false,
+            restarts: Vec::new(),
+            finished: Default::default(),
+            followers: Vec::new(),
+            requests: Vec::new(),
+        }
+    }
+
+    /// An answer goes out byte for byte through the client's queue: a log line's own `\r`
+    /// (a CRLF-writing program) stays, every line ends with one newline.
+    #[test]
+    fn an_answer_keeps_its_bytes() {
+        use std::io::{Read, Write};
+        let dir = std::env::temp_dir().join(format!("baleen-ctl-answer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("ctl.sock");
+        let mut s = supervisor();
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        l.set_nonblocking(true).unwrap(); // as Supervisor::new makes it
+        s.ctl = Some(l);
+        let mut log = crate::logs::Log::new(None, "svc");
+        log.feed(crate::logs::Stream::Stdout, b"crlf\r\nplain\n");
+        s.logs.insert("svc".into(), log);
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        c.write_all(b"logs svc\n").unwrap();
+        s.serve_ctl();
+        assert!(s.followers.is_empty(), "a short answer is written at once and closed");
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "crlf\r\nplain\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The bug: init read a request with blocking reads for up to 1 s, so a client that
+    /// connected and was slow to ask held PID 1's loop (signals, reaping, every other client)
+    /// and was then dropped. Now connections wait in the loop, each read as its bytes come.
+    #[test]
+    fn a_client_slow_to_ask_holds_nothing_and_is_answered() {
+        use std::io::{Read, Write};
+        let dir = std::env::temp_dir().join(format!("baleen-ctl-slow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("ctl.sock");
+        let mut s = supervisor();
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        l.set_nonblocking(true).unwrap();
+        s.ctl = Some(l);
+        let mut slow = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        let mut quick = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        quick.write_all(b"ps\n").unwrap();
+        s.serve_ctl();
+        s.serve_ctl();
+        slow.write_all(b"ps\n").unwrap();
+        s.serve_ctl();
+        for c in [&mut quick, &mut slow] {
+            let mut got = String::new();
+            c.read_to_string(&mut got).unwrap();
+            assert_eq!(got, "NAME KIND PID STATE\n");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `baleen-ctl start` during a restart back-off starts the service now and cancels the
+    /// pending restart, which would otherwise start it a second time when the back-off ends.
+    #[test]
+    fn start_cancels_a_pending_restart() {
+        let mut s = supervisor();
+        let dir = std::env::temp_dir().join("baleen-no-such-bundle/svc");
+        let kind = Kind::Service;
+        s.finished.insert("svc".into(), Finished { kind, code: 1, dir: dir.clone() });
+        s.finished.insert("other".into(), Finished { kind, code: 1, dir: dir.clone() });
+        let at = Instant::now() + Duration::from_secs(30);
+        let delay = Duration::from_secs(30);
+        for name in ["svc", "other"] {
+            s.restarts.push(Restart { dir: dir.clone(), name: name.into(), at, delay });
+        }
+        let super::Reply::Text(t) = s.ctl_reply("start svc") else { panic!("not a text reply") };
+        // The bundle does not exist, so the start itself fails, and says so.
+        assert_eq!(t, "error: svc could not start; see the console\n");
+        let pending: Vec<&str> = s.restarts.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(pending, ["other"], "only the started service's restart is cancelled");
+    }
+
+    /// A request must come whole, within the budget and 4 KiB; until then it waits.
     #[test]
     fn a_request_must_arrive_whole_within_the_budget() {
+        use super::{Pending, Progress};
         use std::io::Write;
-        let (mut client, mut server) = std::os::unix::net::UnixStream::pair().unwrap();
-        client.write_all(b"ps\n").unwrap();
-        let got = super::read_request(&mut server, std::time::Duration::from_secs(5));
-        assert_eq!(got.as_deref(), Some("ps"));
+        let (mut client, server) = std::os::unix::net::UnixStream::pair().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(5);
+        let mut p = Pending { stream: server, buf: Vec::new(), deadline };
+        assert_eq!(p.progress(now), Progress::Wait);
         client.write_all(b"logs no-newline").unwrap();
-        let got = super::read_request(&mut server, std::time::Duration::from_millis(200));
-        assert_eq!(got, None, "an unfinished line is no request");
+        assert_eq!(p.progress(now), Progress::Wait, "an unfinished line is no request yet");
+        assert_eq!(p.progress(deadline), Progress::Drop, "and none at all past the budget");
+        client.write_all(b"\n").unwrap();
+        assert_eq!(p.progress(now), Progress::Line("logs no-newline".into()));
+        let (mut client, server) = std::os::unix::net::UnixStream::pair().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut p = Pending { stream: server, buf: Vec::new(), deadline };
+        client.write_all(&[b'x'; 5000]).unwrap();
+        assert_eq!(p.progress(now), Progress::Drop, "too long");
     }
 
     #[test]

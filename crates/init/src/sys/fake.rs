@@ -21,6 +21,9 @@ pub struct Fake {
     pub cwd: Option<String>,
     /// The directory the last chdir named.
     pub last_chdir: Option<PathBuf>,
+    /// [`Sys::pin`] records `pin PATH -> /proc/self/fd/N` and answers that path, N counting
+    /// up, so a test sees which opening a mount used (off: the path itself, unrecorded).
+    pub pins: bool,
 }
 
 impl Fake {
@@ -106,6 +109,17 @@ impl Sys for Fake {
         self.record(format!("touch {}", path.display()))?;
         self.paths.insert(path.to_owned(), false);
         Ok(())
+    }
+
+    fn pin(&mut self, root: &Path, path: &Path) -> io::Result<super::Pinned> {
+        super::inroot::under_root(root, path)?;
+        if !self.pins {
+            return Ok(super::Pinned::plain(path));
+        }
+        let n = self.calls.iter().filter(|c| c.starts_with("pin ")).count() + 3;
+        let fd = format!("/proc/self/fd/{n}");
+        self.record(format!("pin {} -> {fd}", path.display()))?;
+        Ok(super::Pinned::plain(Path::new(&fd)))
     }
 
     fn probe(&mut self, path: &Path) -> Option<bool> {

@@ -352,8 +352,11 @@ mod tests {
     use crate::sys::real::Real;
 
     /// A rootfs with every kind of escaping symlink, in a temp dir (no root needed).
-    fn hostile_root() -> (PathBuf, PathBuf) {
-        let base = std::env::temp_dir().join(format!("baleen-inroot-{}", std::process::id()));
+    /// A fresh tree per test (`name`): tests run in parallel, and one removing a shared tree
+    /// while another walked it failed the other now and then.
+    fn hostile_root(name: &str) -> (PathBuf, PathBuf) {
+        let dir = format!("baleen-inroot-{name}-{}", std::process::id());
+        let base = std::env::temp_dir().join(dir);
         let _ = std::fs::remove_dir_all(&base);
         let root = base.join("rootfs");
         std::fs::create_dir_all(root.join("a/b")).unwrap();
@@ -370,7 +373,7 @@ mod tests {
 
     #[test]
     fn escaping_symlinks_stay_inside_the_root() {
-        let (base, root) = hostile_root();
+        let (base, root) = hostile_root("escape");
         let cases = [
             ("etc/passwd", "passwd"),
             ("/etc/../etc/shadow", "shadow"),
@@ -415,7 +418,7 @@ mod tests {
     /// keep the 41st as a literal name, which mkdir then followed out of the root).
     #[test]
     fn forty_one_links_are_eloop_for_both_resolvers() {
-        let (base, root) = hostile_root();
+        let (base, root) = hostile_root("eloop");
         for i in 0..41 {
             let target = if i == 40 { "/outside-target".to_owned() } else { format!("c{}", i + 1) };
             std::os::unix::fs::symlink(target, root.join(format!("c{i}"))).unwrap();
@@ -433,7 +436,7 @@ mod tests {
     /// in the way — swapped in after resolution — instead of following it out.
     #[test]
     fn create_beneath_never_follows_a_symlink() {
-        let (base, root) = hostile_root();
+        let (base, root) = hostile_root("create");
         let outside = base.join("outside");
         create_beneath(&root, &root.join("new/dir/deep"), Node::Dir(0o755)).unwrap();
         assert!(root.join("new/dir/deep").is_dir());

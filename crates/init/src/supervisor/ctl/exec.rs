@@ -1,15 +1,19 @@
 //! `baleen-ctl exec NAME CMD…`: the client joins a running container and starts CMD there.
 //!
-//! Order: ask init for the container's pid, bundle and cgroup; load the bundle (its user,
-//! capabilities, seccomp filter, environment); move into its cgroup; open every namespace of
-//! its process, then join them (a user namespace first, the mount namespace last, which also
-//! makes the container's root ours); spawn CMD, which applies the container's identity between
-//! fork and exec (so it is born in the container's pid namespace, as `nsenter` does); wait.
+//! Order: ask init for the container's pid, bundle and cgroup; hold the process by a pidfd and
+//! ask init again, so the pid is known to be the container's and not a reused one; load the
+//! bundle (its user, capabilities, seccomp filter, environment); move into its cgroup, or fail
+//! (CMD would escape the container's limits and device rules); join every namespace of the
+//! process that differs from ours in one setns(2) on the pidfd (Linux 5.8; the mount namespace,
+//! joined with the others, also makes the container's root ours); spawn CMD, which applies the
+//! container's identity between fork and exec (so it is born in the container's pid
+//! namespace, as `nsenter` does); wait.
 
 use super::ask;
 use crate::container::Bundle;
 use crate::sys::real::Real;
 use crate::sys::{ns, Sys};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 
@@ -33,10 +37,54 @@ fn parse_info(reply: &str) -> Option<(i32, PathBuf, String)> {
     }
 }
 
-fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
+/// The container's `info`, parsed.
+fn info(name: &str) -> Result<(i32, PathBuf, String), String> {
     let reply = ask(&format!("info {name}"))?;
-    let (pid, dir, cgroup) =
-        parse_info(&reply).ok_or_else(|| format!("init answered {:?}", reply.trim()))?;
+    parse_info(&reply).ok_or_else(|| format!("init answered {:?}", reply.trim()))
+}
+
+#[allow(unsafe_code)]
+fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let fd = i32::try_from(fd).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A pidfd for `pid`, checked against init's record (`again`: its pid for the container now).
+/// A pid read from init may have been reused by another process by the time it is opened; once
+/// it is held, the process cannot be reaped and its pid not reused, so init still naming that
+/// pid means the pidfd is the container's.
+fn hold(pid: i32, again: impl FnOnce() -> Result<i32, String>) -> Result<OwnedFd, String> {
+    let fd = pidfd_open(pid).map_err(|e| format!("opening process {pid}: {e}"))?;
+    match again()? {
+        now if now == pid => Ok(fd),
+        now => Err(format!("it restarted meanwhile (pid {pid}, now {now}); try again")),
+    }
+}
+
+/// Moves this process into the cgroup `cgroup`, below the first of `roots` that takes it: the
+/// caller's /sys/fs/cgroup, else init's (a getty or sshd container may see the tree
+/// read-only). The error names every attempt.
+fn join_cgroup(roots: &[&Path], cgroup: &str) -> Result<(), String> {
+    let mut tried = Vec::new();
+    for root in roots {
+        let procs = root.join(cgroup).join("cgroup.procs");
+        match std::fs::write(&procs, std::process::id().to_string()) {
+            Ok(()) => return Ok(()),
+            Err(e) => tried.push(format!("{}: {e}", procs.display())),
+        }
+    }
+    Err(format!("joining its cgroup ({})", tried.join("; ")))
+}
+
+fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
+    let (pid, dir, cgroup) = info(name)?;
+    let pidfd = hold(pid, || info(name).map(|(p, _, _)| p))?;
     // The bundle as init sees it; a caller that does not bind /containers but shares the
     // host's pid namespace reaches it through init's root.
     let dir = if dir.join("config.json").is_file() {
@@ -46,11 +94,12 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
     };
     let b = Bundle::load(&dir).map_err(|e| e.to_string())?;
     // Init's view of the cgroup tree is the host's /sys/fs/cgroup (getty and sshd bind /sys).
-    let procs = Path::new("/sys/fs/cgroup").join(&cgroup).join("cgroup.procs");
-    let _ = std::fs::write(&procs, std::process::id().to_string());
+    let roots = [Path::new("/sys/fs/cgroup"), Path::new("/proc/1/root/sys/fs/cgroup")];
+    join_cgroup(&roots, &cgroup)?;
 
-    // Open them all first: once in the container's mount namespace, /proc is its.
-    let mut joins = Vec::new();
+    // The namespaces that differ from ours (setns into one's own user namespace is EINVAL),
+    // read while the pidfd holds the process: /proc/PID is still the container's.
+    let mut kinds = 0;
     for (file, kind) in [
         ("user", ns::NEWUSER),
         ("cgroup", ns::NEWCGROUP),
@@ -62,16 +111,17 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
     ] {
         let theirs = PathBuf::from(format!("/proc/{pid}/ns/{file}"));
         let ours = PathBuf::from(format!("/proc/self/ns/{file}"));
-        // The same namespace: nothing to join (setns into one's own user namespace is EINVAL).
-        if std::fs::read_link(&theirs).ok() == std::fs::read_link(&ours).ok() {
-            continue;
+        let link = std::fs::read_link(&theirs)
+            .map_err(|e| format!("reading {}: {e}", theirs.display()))?;
+        if std::fs::read_link(&ours).ok() != Some(link) {
+            kinds |= kind;
         }
-        let f = std::fs::File::open(&theirs)
-            .map_err(|e| format!("opening {}: {e}", theirs.display()))?;
-        joins.push((file, kind, f));
     }
-    for (file, kind, f) in &joins {
-        setns(f, *kind).map_err(|e| format!("joining its {file} namespace: {e}"))?;
+    if kinds != 0 {
+        setns(&pidfd, kinds).map_err(|e| match e.raw_os_error() {
+            Some(libc::EINVAL) => format!("joining its namespaces (needs Linux 5.8): {e}"),
+            _ => format!("joining its namespaces: {e}"),
+        })?;
     }
 
     let p = &b.config.process;
@@ -111,10 +161,9 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
 }
 
 #[allow(unsafe_code)]
-fn setns(f: &std::fs::File, kind: i32) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: f is an open namespace file; setns reads nothing else.
-    if unsafe { libc::setns(f.as_raw_fd(), kind) } < 0 {
+fn setns(pidfd: &OwnedFd, kinds: i32) -> std::io::Result<()> {
+    // SAFETY: pidfd is an open pidfd; setns reads nothing else.
+    if unsafe { libc::setns(pidfd.as_raw_fd(), kinds) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
@@ -122,6 +171,39 @@ fn setns(f: &std::fs::File, kind: i32) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    /// The bug: a failed write to the cgroup's `cgroup.procs` was ignored, and CMD ran outside
+    /// the container's cgroup (its limits and device rules). Now it is an error naming the file.
+    #[test]
+    fn a_failed_cgroup_join_fails_the_exec() {
+        let root = std::env::temp_dir().join(format!("baleen-exec-cg-{}", std::process::id()));
+        let (a, b) = (root.join("a"), root.join("b"));
+        let e = super::join_cgroup(&[&a, &b], "baleen/gone").unwrap_err();
+        let (pa, pb) = (a.join("baleen/gone/cgroup.procs"), b.join("baleen/gone/cgroup.procs"));
+        let want = format!("joining its cgroup ({}: ", pa.display());
+        assert!(e.starts_with(&want) && e.contains(&format!("; {}: ", pb.display())), "{e}");
+        // The second root serves when the first does not (a read-only view of the tree).
+        std::fs::create_dir_all(b.join("baleen/here")).unwrap();
+        super::join_cgroup(&[&a, &b], "baleen/here").unwrap();
+        let written = std::fs::read_to_string(b.join("baleen/here/cgroup.procs")).unwrap();
+        assert_eq!(written, std::process::id().to_string());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The bug: namespaces were entered by pid (`/proc/PID/ns/*`), which another process may
+    /// hold by then. The process is now held by a pidfd checked against init's record.
+    #[test]
+    fn the_process_is_held_by_a_pidfd_checked_against_inits_record() {
+        let me = i32::try_from(std::process::id()).unwrap();
+        let fd = super::hold(me, || Ok(me)).unwrap();
+        let fdinfo = format!("/proc/self/fdinfo/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let fdinfo = std::fs::read_to_string(fdinfo).unwrap();
+        assert!(fdinfo.lines().any(|l| l == format!("Pid:\t{me}")), "{fdinfo}");
+        let e = super::hold(me, || Ok(me + 1)).unwrap_err();
+        assert!(e.contains("restarted meanwhile"), "{e}");
+        let e = super::hold(me, || Err("it is not running".into())).unwrap_err();
+        assert_eq!(e, "it is not running");
+    }
+
     #[test]
     fn info_is_parsed() {
         let got = super::parse_info("pid 42 dir /containers/services/sshd cgroup baleen/sshd\n");
