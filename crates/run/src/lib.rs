@@ -15,6 +15,7 @@
 
 pub mod accel;
 pub mod console;
+pub mod efivars;
 pub mod flags;
 pub mod iso;
 pub mod plan;
