@@ -169,3 +169,46 @@ impl SecureBootVm {
         text
     }
 }
+
+/// virt-firmware's `virt-fw-vars`, the reference writer of OVMF variable stores: from `PATH`, or
+/// installed once with `pip install --target` into `target/baleen-test-cache/virt-firmware/`
+/// (Debian bookworm has no python3-virt-firmware). `None` (skipped, saying why) when neither
+/// works and tools are not required.
+pub fn virt_fw_vars() -> Option<Command> {
+    if let Ok(out) = Command::new("virt-fw-vars").arg("--help").output() {
+        if out.status.success() {
+            return Some(Command::new("virt-fw-vars"));
+        }
+    }
+    let dir = crate::kernel::cache_dir().join("virt-firmware");
+    let script = dir.join("bin/virt-fw-vars");
+    if !script.is_file() {
+        // Into a private directory first, renamed into place: concurrent tests race safely.
+        let tmp = dir.with_file_name(format!("virt-firmware.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let out = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .arg(&tmp)
+            .arg("virt-firmware")
+            .output();
+        let failed = match &out {
+            Ok(o) if o.status.success() => None,
+            Ok(o) => Some(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
+            Err(e) => Some(format!("running python3 -m pip: {e}")),
+        };
+        if let Some(why) = failed {
+            let _ = std::fs::remove_dir_all(&tmp);
+            assert!(!crate::tools_required(), "pip install virt-firmware failed: {why}");
+            eprintln!(
+                "skipping: virt-fw-vars is not installed and pip could not install it: {why}"
+            );
+            return None;
+        }
+        if std::fs::rename(&tmp, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp); // another test won the race
+        }
+    }
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).env("PYTHONPATH", &dir);
+    Some(cmd)
+}
