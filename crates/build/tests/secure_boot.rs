@@ -105,7 +105,8 @@ fn a_key_that_is_not_the_certificates_fails_before_any_output_is_written() {
 /// OVMF with Secure Boot enforcing and only a throw-away certificate enrolled as PK, KEK and db.
 /// The raw EFI disk and the EFI ISO signed with its key boot to the spine's containers and a
 /// clean poweroff; the disk with one byte of the UKI's `.linux` changed, and an unsigned UKI,
-/// do not start, and the run fails.
+/// do not start, and the run fails. Under Microsoft's keys (no `--enroll`) the signed disk does
+/// not start either.
 #[test]
 fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones() {
     let Some(_) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
@@ -127,15 +128,16 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
             .expect("building the unsigned UKI");
 
     // The state dir lives as long as the returned guard (removed then, unless failing).
-    let boot = |name: &str, image: &Path| {
+    let enrolled = SecureBoot::Enroll(cert.clone());
+    let boot = |name: &str, image: &Path, keys: &SecureBoot| {
         let dir = BootTest::scratch_dir(name);
         let mut opts = test_options(image, &dir);
-        opts.secure_boot = Some(SecureBoot::Enroll(cert.clone()));
+        opts.secure_boot = Some(keys.clone());
         let vm = BootTest::with_options(name, opts, Duration::from_secs(400));
         (dir, vm.expect("qemu was found above"))
     };
     for (name, image) in [("secure-disk", disk), ("secure-iso", iso)] {
-        let (_dir, vm) = boot(name, image);
+        let (_dir, vm) = boot(name, image, &enrolled);
         vm.wait_for("Secure boot enabled", Duration::from_secs(300));
         boots_to_services(vm);
     }
@@ -151,13 +153,15 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
     let tampered = tmp.path().join("tampered-efi.img");
     std::fs::write(&tampered, &raw).unwrap();
     // OVMF names the refused disk; a refused `-kernel` UKI it skips silently, then finds
-    // nothing else to boot.
+    // nothing else to boot. Without --enroll (Microsoft's keys) our key is not trusted either.
+    let ms = SecureBoot::MicrosoftKeys;
     let refused = [
-        ("secure-tampered", &tampered, "Access Denied"),
-        ("secure-unsigned", &unsigned[0], "No bootable option"),
+        ("secure-tampered", &tampered, &enrolled, "Access Denied"),
+        ("secure-unsigned", &unsigned[0], &enrolled, "No bootable option"),
+        ("secure-ms-keys", disk, &ms, "Access Denied"),
     ];
-    for (name, image, line) in refused {
-        let (_dir, vm) = boot(name, image);
+    for (name, image, keys, line) in refused {
+        let (_dir, vm) = boot(name, image, keys);
         let console = vm.wait_for(line, Duration::from_secs(300));
         let outcome = vm.wait_exit();
         assert!(!console.contains("Linux version"), "{name}: a kernel started:\n{console}");
