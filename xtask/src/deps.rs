@@ -35,6 +35,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("binutils", "objcopy, assembling that UKI"),
     ("sbsigntool", "sbverify/sbsign, cross-checking Secure Boot signatures"),
     ("cryptsetup-bin", "veritysetup, cross-checking dm-verity hash trees"),
+    ("python3-pip", "pip install virt-firmware: virt-fw-vars, cross-checking --enroll's store"),
 ];
 
 /// Packages the demo needs beyond a Rust toolchain.

@@ -1,13 +1,17 @@
 //! `--sign-key`/`--sign-cert` end to end: the spine system built into a signed UKI and a raw EFI
 //! disk, checked by sbverify (accepted; refused after one byte of `.linux` changes),
-//! byte-identical across two builds, and booted under OVMF with Secure Boot enforcing.
+//! byte-identical across two builds, and booted by `baleen run --secure-boot --enroll` under OVMF
+//! with Secure Boot enforcing.
 
 use baleen_build::{BuildError, Format, Signing};
 use baleen_oci::Store;
+use baleen_run::{secure_boot, SecureBoot};
 use baleen_sign::PeLayout;
-use baleen_testkit::signing::{key_pair, sbverify, KeyKind, SecureBootVm};
-use common::{spine_config, spine_store, try_build_signed};
+use baleen_testkit::boot::{test_options, BootTest};
+use baleen_testkit::signing::{key_pair, sbverify, KeyKind};
+use common::{boots_to_services, spine_config, spine_store, try_build_signed};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 mod common;
 
@@ -97,29 +101,49 @@ fn a_key_that_is_not_the_certificates_fails_before_any_output_is_written() {
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing is written");
 }
 
-/// Secure Boot enforcing, with Debian's snakeoil key pair enrolled (`OVMF_VARS_4M.snakeoil.fd`
-/// has its certificate as PK, KEK and db): the raw EFI disk and the EFI ISO signed with that key
-/// boot to the spine's containers; the disk with one byte of the UKI's `.linux` changed does not
-/// start.
+/// `baleen run --secure-boot --enroll CERT` (the run library's entry point, as the CLI calls it):
+/// OVMF with Secure Boot enforcing and only a throw-away certificate enrolled as PK, KEK and db.
+/// The raw EFI disk and the EFI ISO signed with its key boot to the spine's containers and a
+/// clean poweroff; the disk with one byte of the UKI's `.linux` changed, and an unsigned UKI,
+/// do not start, and the run fails. Under Microsoft's keys (no `--enroll`) the signed disk does
+/// not start either.
 #[test]
-fn ovmf_secure_boot_starts_the_signed_disk_and_iso_and_refuses_a_changed_disk() {
-    let Some(vm) = SecureBootVm::find() else { return };
+fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones() {
+    let Some(_) = baleen_testkit::require_tool("qemu-system-x86_64") else { return };
+    let ovmf = Path::new(secure_boot::OVMF_DIR);
+    let firmware = [secure_boot::SECBOOT_CODE, secure_boot::EMPTY_VARS].map(|f| ovmf.join(f));
+    if let Some(missing) = firmware.iter().find(|p| !p.is_file()) {
+        assert!(!baleen_testkit::tools_required(), "{missing:?} missing: install Debian's ovmf");
+        eprintln!("skipping: {missing:?} missing (Debian's ovmf)");
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let Some((cfg, store)) = setup(tmp.path()) else { return };
-    let key = vm.key(tmp.path());
+    let Some((key, cert)) = key_pair(tmp.path(), "db", KeyKind::Rsa2048) else { return };
     let formats = [Format::Uki, Format::RawEfi, Format::IsoEfi];
-    let out = signed_build(&cfg, &store, &formats, &tmp.path().join("out"), &key, &vm.cert);
+    let out = signed_build(&cfg, &store, &formats, &tmp.path().join("out"), &key, &cert);
     let (uki, disk, iso) = (&out[0], &out[1], &out[2]);
-    for (name, image) in [("disk", disk), ("iso", iso)] {
-        let console = vm.boot(image, &tmp.path().join(name), "spine-onboot-ok");
-        assert!(console.contains("spine-onboot-ok"), "the signed {name} did not boot:\n{console}");
-        assert!(
-            console.contains("Secure boot enabled"),
-            "the kernel did not see Secure Boot enforcing:\n{console}"
-        );
+    let unsigned =
+        try_build_signed(&cfg, &store, &[Format::Uki], &tmp.path().join("plain"), None, None)
+            .expect("building the unsigned UKI");
+
+    // The state dir lives as long as the returned guard (removed then, unless failing).
+    let enrolled = SecureBoot::Enroll(cert.clone());
+    let boot = |name: &str, image: &Path, keys: &SecureBoot| {
+        let dir = BootTest::scratch_dir(name);
+        let mut opts = test_options(image, &dir);
+        opts.secure_boot = Some(keys.clone());
+        let vm = BootTest::with_options(name, opts, Duration::from_secs(400));
+        (dir, vm.expect("qemu was found above"))
+    };
+    for (name, image) in [("secure-disk", disk), ("secure-iso", iso)] {
+        let (_dir, vm) = boot(name, image, &enrolled);
+        vm.wait_for("Secure boot enabled", Duration::from_secs(300));
+        boots_to_services(vm);
     }
 
-    // The same change as above, made inside the disk: the UKI is stored whole in the ESP.
+    // The same change as in the sbverify test above, made inside the disk: the UKI is stored
+    // whole in the ESP.
     let uki_bytes = std::fs::read(uki).unwrap();
     let at = a_linux_byte(&uki_bytes);
     let mut raw = std::fs::read(disk).unwrap();
@@ -128,12 +152,22 @@ fn ovmf_secure_boot_starts_the_signed_disk_and_iso_and_refuses_a_changed_disk() 
     raw[in_disk + at] ^= 0x01;
     let tampered = tmp.path().join("tampered-efi.img");
     std::fs::write(&tampered, &raw).unwrap();
-    let console = vm.boot(&tampered, &tmp.path().join("bad"), "Access Denied");
-    assert!(
-        !console.contains("Linux version") && !console.contains("spine-onboot-ok"),
-        "the changed disk started a kernel:\n{console}"
-    );
-    assert!(console.contains("Access Denied"), "OVMF did not say why it refused:\n{console}");
-    let refusal = console.lines().find(|l| l.contains("Access Denied")).unwrap_or_default();
-    eprintln!("OVMF on the changed disk: {}", refusal.trim());
+    // OVMF names the refused disk; a refused `-kernel` UKI it skips silently, then finds
+    // nothing else to boot. Without --enroll (Microsoft's keys) our key is not trusted either.
+    let ms = SecureBoot::MicrosoftKeys;
+    let refused = [
+        ("secure-tampered", &tampered, &enrolled, "Access Denied"),
+        ("secure-unsigned", &unsigned[0], &enrolled, "No bootable option"),
+        ("secure-ms-keys", disk, &ms, "Access Denied"),
+    ];
+    for (name, image, keys, line) in refused {
+        let (_dir, vm) = boot(name, image, keys);
+        let console = vm.wait_for(line, Duration::from_secs(300));
+        let outcome = vm.wait_exit();
+        assert!(!console.contains("Linux version"), "{name}: a kernel started:\n{console}");
+        assert_eq!(outcome.verdict.code, 1, "{name}: {:?}\n{console}", outcome.verdict.message);
+        let msg = outcome.verdict.message.unwrap_or_default();
+        eprintln!("baleen run on {name}: {msg}");
+        assert!(msg.contains(line), "{name}: the verdict does not say why: {msg}");
+    }
 }

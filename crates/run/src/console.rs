@@ -109,7 +109,8 @@ pub struct ConsoleWatch {
     pub failed_onboot: Vec<(String, String)>,
     /// The kernel's `Kernel panic - not syncing: …` line.
     pub panic: Option<String>,
-    /// The firmware's line saying it found nothing to boot (SeaBIOS, OVMF).
+    /// The firmware's line saying it found nothing to boot (SeaBIOS, OVMF), or that Secure
+    /// Boot refused what it was to boot (OVMF's `… Access Denied`).
     pub no_boot_device: Option<String>,
     /// The head of a line that a kernel message cut (everything before its printk stamp), until
     /// the next line that is not the kernel's brings the rest.
@@ -141,6 +142,10 @@ impl ConsoleWatch {
         if self.no_boot_device.is_none() {
             if let Some(pos) = NO_BOOT_DEVICE.iter().find_map(|m| line.find(m)) {
                 self.no_boot_device = Some(line[pos..].trim_end().to_owned());
+            } else if let Some(pos) = line.find(SECURE_BOOT_REFUSAL.0) {
+                if line.contains(SECURE_BOOT_REFUSAL.1) {
+                    self.no_boot_device = Some(line[pos..].trim_end().to_owned());
+                }
             }
         }
         let text = line.trim_end_matches(['\r', '\n']);
@@ -307,6 +312,11 @@ pub struct Verdict {
 /// Seeing one, the VM would only sit there (SeaBIOS retries every minute) until the timeout.
 const NO_BOOT_DEVICE: [&str; 2] = ["No bootable device", "No bootable option or device was found"];
 
+/// OVMF's line when Secure Boot refuses a boot option's EFI binary (not signed by a key in db,
+/// or changed since): `BdsDxe: failed to load Boot0001 "…" from …: Access Denied`. Nothing else
+/// the VM was given would boot either, so it counts as nothing to boot.
+const SECURE_BOOT_REFUSAL: (&str, &str) = ("BdsDxe: failed to load", ": Access Denied");
+
 /// Exit status when `--timeout` killed the VM (as timeout(1)).
 pub const EXIT_TIMEOUT: i32 = 124;
 /// Exit status when the user interrupted the run (128 + SIGINT).
@@ -363,11 +373,25 @@ pub fn verdict(end: QemuEnd, watch: &ConsoleWatch) -> Verdict {
                 watch.panic.as_deref().unwrap_or("Kernel panic")
             )),
         },
+        QemuEnd::NoBootDevice
+            if watch.no_boot_device.as_deref().is_some_and(|l| l.contains("Access Denied")) =>
+        {
+            Verdict {
+                code: 1,
+                message: Some(format!(
+                    "the firmware refused to start PATH ({:?}): Secure Boot starts only EFI \
+                     binaries signed by a certificate in db and unchanged since; baleen stopped \
+                     the VM",
+                    watch.no_boot_device.as_deref().unwrap_or_default()
+                )),
+            }
+        }
         QemuEnd::NoBootDevice => Verdict {
             code: 1,
             message: Some(format!(
                 "the firmware found nothing to boot ({:?}); baleen stopped the VM — is PATH a \
-                 bootable output of `baleen build`?",
+                 bootable output of `baleen build` (and under --secure-boot, signed by a \
+                 certificate in db)?",
                 watch.no_boot_device.as_deref().unwrap_or("No bootable device")
             )),
         },
@@ -639,6 +663,24 @@ rted\r\n\
             assert!(v.message.unwrap().contains("found nothing to boot"), "{line}");
         }
         assert!(watch(&["[ 1.0] baleen: init started"]).no_boot_device.is_none());
+    }
+
+    /// Under Secure Boot, OVMF refusing the disk's UKI ends the run at once with a failure
+    /// that says why; other load failures (an empty DVD drive) do not.
+    #[test]
+    fn secure_boot_refusing_the_boot_file_is_a_failure_that_says_so() {
+        let refused = "BdsDxe: failed to load Boot0002 \"UEFI QEMU HARDDISK QM00001 \" from \
+                       PciRoot(0x0)/Pci(0x1F,0x2)/Sata(0x0,0xFFFF,0x0): Access Denied\r";
+        let w = watch(&["\x1b[2J\x1b[01;01H", refused]);
+        let line = w.no_boot_device.as_deref().expect("the refusal is noticed");
+        assert!(line.starts_with("BdsDxe: failed to load Boot0002") && !line.ends_with('\r'));
+        let v = verdict(QemuEnd::NoBootDevice, &w);
+        assert_eq!(v.code, 1);
+        let msg = v.message.unwrap();
+        assert!(msg.contains("refused") && msg.contains("Access Denied"), "{msg}");
+        let not_found = "BdsDxe: failed to load Boot0001 \"UEFI QEMU DVD-ROM QM00005 \" from \
+                         PciRoot(0x0)/Pci(0x1F,0x2)/Sata(0x2,0xFFFF,0x0): Not Found";
+        assert!(watch(&[not_found]).no_boot_device.is_none());
     }
 
     #[test]

@@ -16,11 +16,13 @@
 pub mod accel;
 pub mod budget;
 pub mod console;
+pub mod efivars;
 pub mod flags;
 pub mod iso;
 pub mod plan;
 pub mod prepare;
 pub mod runner;
+pub mod secure_boot;
 
 pub use console::{
     ConsoleWatch, Event, QemuEnd, Timeline, Verdict, EXIT_INTERRUPTED, EXIT_TIMEOUT,
@@ -29,3 +31,4 @@ pub use flags::{AccelChoice, DiskSpec, FlagError};
 pub use plan::{Accel, Arch, BootSource, Disk, Firmware, Networking, Proto, Publish, QemuPlan};
 pub use prepare::{prepare, BootKind, DataSource, PrepareError, Prepared, RunOptions};
 pub use runner::{start_detached, RunConfig, RunError, RunOutcome, StdinMode, Vm, WaitError};
+pub use secure_boot::{SecureBoot, SecureBootError};

@@ -100,6 +100,9 @@ pub enum Firmware {
     /// OVMF: the code image read-only, and (when the firmware comes as code + vars) this VM's own
     /// copy of the variable store, so that one VM's boot entries never leak into another's.
     Uefi { code: PathBuf, vars: Option<PathBuf> },
+    /// OVMF's Secure Boot build (`--secure-boot`): SMM on, the flash's variable store writable
+    /// only from SMM, and this VM's own variable store, whose keys decide what starts.
+    SecureBoot { code: PathBuf, vars: PathBuf },
 }
 
 /// One extra disk.
@@ -194,9 +197,12 @@ impl QemuPlan {
         a.push("-pidfile").push(self.pidfile());
 
         let emulated = self.arch != Arch::host();
+        let secure_boot = matches!(self.firmware, Firmware::SecureBoot { .. });
         match self.arch {
             Arch::X86_64 => {
-                a.push("-machine").push(format!("q35,accel={}", self.accel.as_str()));
+                // OVMF's Secure Boot build keeps its variables in SMM, out of the OS's reach.
+                let smm = if secure_boot { ",smm=on" } else { "" };
+                a.push("-machine").push(format!("q35{smm},accel={}", self.accel.as_str()));
             }
             Arch::Aarch64 => {
                 if self.accel == Accel::Kvm && !emulated {
@@ -264,15 +270,23 @@ impl QemuPlan {
             a.push("-device").push("scsi-cd,drive=data,bus=scsi0.0");
         }
 
-        if let Firmware::Uefi { code, vars } = &self.firmware {
+        let (code, vars) = match &self.firmware {
+            Firmware::Bios => (None, None),
+            Firmware::Uefi { code, vars } => (Some(code), vars.as_ref()),
+            Firmware::SecureBoot { code, vars } => {
+                a.push("-global").push("driver=cfi.pflash01,property=secure,value=on");
+                (Some(code), Some(vars))
+            }
+        };
+        if let Some(code) = code {
             let mut v = OsString::from("if=pflash,format=raw,unit=0,readonly=on,file=");
             v.push(escape_comma(code));
             a.push("-drive").push(v);
-            if let Some(vars) = vars {
-                let mut v = OsString::from("if=pflash,format=raw,unit=1,file=");
-                v.push(escape_comma(vars));
-                a.push("-drive").push(v);
-            }
+        }
+        if let Some(vars) = vars {
+            let mut v = OsString::from("if=pflash,format=raw,unit=1,file=");
+            v.push(escape_comma(vars));
+            a.push("-drive").push(v);
         }
 
         match &self.boot {

@@ -149,6 +149,26 @@ fn uefi_disk_uses_two_pflash_drives_with_a_private_vars_copy() {
 }
 
 #[test]
+fn secure_boot_turns_smm_on_and_locks_the_variable_flash_to_smm() {
+    let mut p = base(BootSource::Disk { path: "x-efi.img".into(), format: "raw".into() });
+    p.firmware = Firmware::SecureBoot {
+        code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd".into(),
+        vars: "/s/OVMF_VARS_4M.enrolled.fd".into(),
+    };
+    let head = HEAD.replace("q35,accel=tcg", "q35,smm=on,accel=tcg");
+    assert_eq!(
+        line(&p),
+        format!(
+            "{head} -drive file=x-efi.img,format=raw,index=0,media=disk \
+             -global driver=cfi.pflash01,property=secure,value=on \
+             -drive if=pflash,format=raw,unit=0,readonly=on,\
+             file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd \
+             -drive if=pflash,format=raw,unit=1,file=/s/OVMF_VARS_4M.enrolled.fd {NET} {TAIL}"
+        )
+    );
+}
+
+#[test]
 fn uki_boots_through_ovmf_kernel_loading() {
     let mut p = base(BootSource::Uki("m.efi".into()));
     p.firmware = Firmware::Uefi { code: "/fw/OVMF.fd".into(), vars: None };

@@ -9,6 +9,7 @@ use crate::accel::{self, AccelError};
 use crate::flags::{AccelChoice, DiskSpec};
 use crate::iso;
 use crate::plan::{Arch, BootSource, Disk, Firmware, Networking, Publish, QemuPlan};
+use crate::secure_boot::{self, SecureBoot, SecureBootError};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,6 +47,9 @@ pub struct RunOptions {
     pub boot_kind: Option<BootKind>,
     pub uefi: bool,
     pub fw: Option<PathBuf>,
+    /// Boot under OVMF's Secure Boot build with these keys (`--secure-boot`, `--enroll`);
+    /// `fw` and `uefi` are then not used.
+    pub secure_boot: Option<SecureBoot>,
     pub gui: bool,
     pub devices: Vec<String>,
     /// Where the accelerator probe keeps its verdict; default `$XDG_CACHE_HOME/baleen`.
@@ -69,6 +73,7 @@ impl RunOptions {
             boot_kind: None,
             uefi: false,
             fw: None,
+            secure_boot: None,
             gui: false,
             devices: Vec::new(),
             cache_dir: None,
@@ -125,6 +130,8 @@ pub enum PrepareError {
     PublishNeedsUser { networking: String },
     #[error("choosing the accelerator")]
     Accel(#[source] AccelError),
+    #[error("--secure-boot")]
+    SecureBoot(#[source] SecureBootError),
 }
 
 /// The plan, and a notice for the user (e.g. the TCG fallback) when there is one.
@@ -353,6 +360,10 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
         };
         return Err(PrepareError::PublishNeedsUser { networking });
     }
+    if opts.secure_boot.is_some() {
+        secure_boot::check_efi(&opts.path, &detected, opts.arch)
+            .map_err(PrepareError::SecureBoot)?;
+    }
     let state_dir = opts
         .state_dir
         .clone()
@@ -360,7 +371,10 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
     std::fs::create_dir_all(&state_dir)
         .map_err(|source| PrepareError::StateDir { path: state_dir.clone(), source })?;
 
-    let firmware = if opts.uefi || detected.needs_uefi || opts.fw.is_some() {
+    let firmware = if let Some(keys) = &opts.secure_boot {
+        secure_boot::firmware(keys, Path::new(secure_boot::OVMF_DIR), &state_dir)
+            .map_err(PrepareError::SecureBoot)?
+    } else if opts.uefi || detected.needs_uefi || opts.fw.is_some() {
         uefi_firmware(opts.arch, opts.fw.as_deref(), &state_dir)?
     } else {
         Firmware::Bios

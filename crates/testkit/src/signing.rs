@@ -56,116 +56,45 @@ pub fn sbverify(cert: &Path, file: &Path) -> Option<(bool, String)> {
     Some((out.status.success(), text))
 }
 
-/// qemu with OVMF's Secure Boot build (SMM) and Debian's snakeoil variable store, whose PK,
-/// KEK and db hold `PkKek-1-snakeoil.pem`: Secure Boot is enforcing, and only binaries signed
-/// by the snakeoil key (or not at all checked: none) start.
-#[derive(Debug)]
-pub struct SecureBootVm {
-    qemu: PathBuf,
-    code: PathBuf,
-    vars: PathBuf,
-    /// The snakeoil key (encrypted, passphrase `snakeoil`) and certificate.
-    key: PathBuf,
-    pub cert: PathBuf,
-}
-
-/// How long one Secure Boot VM may run (TCG with SMM is slow) before the test gives up.
-const SECURE_BOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
-impl SecureBootVm {
-    /// `None` (skipped) when qemu or Debian's ovmf files are missing and tools are not required.
-    pub fn find() -> Option<SecureBootVm> {
-        let qemu = crate::require_tool("qemu-system-x86_64")?;
-        let vm = SecureBootVm {
-            qemu,
-            code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd".into(),
-            vars: "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd".into(),
-            key: "/usr/share/ovmf/PkKek-1-snakeoil.key".into(),
-            cert: "/usr/share/ovmf/PkKek-1-snakeoil.pem".into(),
+/// virt-firmware's `virt-fw-vars`, the reference writer of OVMF variable stores: from `PATH`, or
+/// installed once with `pip install --target` into `target/baleen-test-cache/virt-firmware/`
+/// (Debian bookworm has no python3-virt-firmware). `None` (skipped, saying why) when neither
+/// works and tools are not required.
+pub fn virt_fw_vars() -> Option<Command> {
+    if let Ok(out) = Command::new("virt-fw-vars").arg("--help").output() {
+        if out.status.success() {
+            return Some(Command::new("virt-fw-vars"));
+        }
+    }
+    let dir = crate::kernel::cache_dir().join("virt-firmware");
+    let script = dir.join("bin/virt-fw-vars");
+    if !script.is_file() {
+        // Into a private directory first, renamed into place: concurrent tests race safely.
+        let tmp = dir.with_file_name(format!("virt-firmware.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let out = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .arg(&tmp)
+            .arg("virt-firmware")
+            .output();
+        let failed = match &out {
+            Ok(o) if o.status.success() => None,
+            Ok(o) => Some(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
+            Err(e) => Some(format!("running python3 -m pip: {e}")),
         };
-        let missing: Vec<_> =
-            [&vm.code, &vm.vars, &vm.key, &vm.cert].into_iter().filter(|p| !p.is_file()).collect();
-        if missing.is_empty() {
-            return Some(vm);
+        if let Some(why) = failed {
+            let _ = std::fs::remove_dir_all(&tmp);
+            assert!(!crate::tools_required(), "pip install virt-firmware failed: {why}");
+            eprintln!(
+                "skipping: virt-fw-vars is not installed and pip could not install it: {why}"
+            );
+            return None;
         }
-        assert!(!crate::tools_required(), "{missing:?} missing: install Debian's ovmf");
-        eprintln!("skipping: {missing:?} missing (Debian's ovmf)");
-        None
-    }
-
-    /// The snakeoil key decrypted into `dir` (baleen reads no encrypted keys), to sign what
-    /// should boot.
-    pub fn key(&self, dir: &Path) -> PathBuf {
-        let plain = dir.join("snakeoil.key");
-        let args = [
-            "pkey".as_ref(),
-            "-in".as_ref(),
-            self.key.as_os_str(),
-            "-passin".as_ref(),
-            "pass:snakeoil".as_ref(),
-            "-out".as_ref(),
-            plain.as_os_str(),
-        ];
-        openssl(&args);
-        plain
-    }
-
-    /// Boots `image` (a raw disk, or an ISO when its name ends in `.iso`; a fresh copy of the
-    /// variable store in `dir`) until the console shows `until`, the VM exits, or
-    /// [`SECURE_BOOT_TIMEOUT`] passes; returns the console.
-    pub fn boot(&self, image: &Path, dir: &Path, until: &str) -> String {
-        use std::io::Read;
-        std::fs::create_dir_all(dir).expect("creating the VM dir");
-        let vars = dir.join("vars.fd");
-        std::fs::copy(&self.vars, &vars).expect("copying the variable store");
-        let pflash = |unit: u8, ro: &str, file: &Path| {
-            format!("if=pflash,format=raw,unit={unit}{ro},file={}", file.display())
-        };
-        let media = if image.extension().is_some_and(|e| e == "iso") { "cdrom" } else { "disk" };
-        let mut child = Command::new(&self.qemu)
-            .args(["-machine", "q35,smm=on,accel=tcg", "-m", "512", "-smp", "1"])
-            .args(["-global", "driver=cfi.pflash01,property=secure,value=on"])
-            .args(["-drive", &pflash(0, ",readonly=on", &self.code)])
-            .args(["-drive", &pflash(1, "", &vars)])
-            .args(["-drive", &format!("file={},format=raw,index=0,media={media}", image.display())])
-            .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
-            .args(["-net", "none"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("starting qemu");
-        let mut stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = std::time::Instant::now() + SECURE_BOOT_TIMEOUT;
-        let mut console = Vec::new();
-        loop {
-            match rx.recv_timeout(std::time::Duration::from_millis(200)) {
-                Ok(bytes) => console.extend_from_slice(&bytes),
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            }
-            let text = String::from_utf8_lossy(&console);
-            if text.contains(until) || std::time::Instant::now() > deadline {
-                break;
-            }
+        if std::fs::rename(&tmp, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp); // another test won the race
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = reader.join();
-        while let Ok(bytes) = rx.try_recv() {
-            console.extend_from_slice(&bytes);
-        }
-        let text = String::from_utf8_lossy(&console).into_owned();
-        std::fs::write(dir.join("console.log"), &text).expect("writing the console log");
-        text
     }
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).env("PYTHONPATH", &dir);
+    Some(cmd)
 }

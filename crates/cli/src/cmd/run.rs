@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use baleen_run::flags::{parse_accel, parse_networking, parse_publish, parse_timeout};
 use baleen_run::{
-    AccelChoice, Arch, BootKind, DataSource, DiskSpec, Networking, Publish, RunConfig, RunOptions,
-    StdinMode, Vm,
+    AccelChoice, Arch, BootKind, DataSource, DiskSpec, Networking, PrepareError, Publish,
+    RunConfig, RunOptions, SecureBoot, SecureBootError, StdinMode, Vm,
 };
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -37,15 +37,25 @@ Exit status:
   N      baleen-init reported `poweroff status N` (e.g. 1: an onboot container failed; its
          name is in the message), on the console or through isa-debug-exit (qemu's (N<<1)|1)
   1      qemu could not start, the guest kernel panicked, or the firmware found nothing
-         to boot (a PATH that is no image is refused before qemu starts)
+         to boot or refused it under --secure-boot (a PATH that is no image is refused
+         before qemu starts)
+  2      a usage error, e.g. --secure-boot for an output UEFI cannot start (kernel+initrd,
+         raw-bios, qcow2-bios, iso-bios)
   124    --timeout expired; the VM was stopped
   130    interrupted (SIGINT or SIGTERM to baleen); the VM was stopped
+
+Secure Boot: `--secure-boot` boots an EFI output under OVMF_CODE_4M.secboot.fd (SMM on) with
+its own variable store in the state directory: a copy of OVMF_VARS_4M.ms.fd (Microsoft's
+keys), or with `--enroll CERT.pem` one baleen writes with that certificate as PK, KEK and db.
+An EFI binary the keys do not allow (unsigned, signed by another key, or changed since) is
+refused by the firmware (\"Access Denied\"); baleen then stops the VM and exits 1.
 
 Examples:
   baleen run out/minimal
   baleen run qemu --accel tcg --timeout 2m --measure out/minimal
   baleen run --mem 2048 --disk size=4G --publish 8080:80 out/webserver
-  baleen run --detached --state /tmp/vm1 out/sshd.iso";
+  baleen run --detached --state /tmp/vm1 out/sshd.iso
+  baleen run --secure-boot --enroll db.crt out/signed-efi.img";
 
 /// Boot a kernel+initrd, ISO, disk image or UKI in qemu, console on this terminal.
 #[derive(Debug, Args)]
@@ -105,6 +115,15 @@ pub struct RunArgs {
     /// OVMF_VARS_4M.fd in the state dir].
     #[arg(long, value_name = "FILE")]
     fw: Option<PathBuf>,
+    /// Boot under OVMF's Secure Boot build (SMM, Secure Boot enforcing), with Microsoft's keys
+    /// enrolled (Debian's OVMF_VARS_4M.ms.fd) unless --enroll names a certificate. EFI outputs
+    /// only (uki, raw-efi, qcow2-efi, iso-efi, iso-efi-initrd and the hybrid disks).
+    #[arg(long, conflicts_with = "fw")]
+    secure_boot: bool,
+    /// With --secure-boot: enroll this PEM X.509 certificate as PK, KEK and db (and no other),
+    /// so that only EFI binaries it signed start. The store is rewritten at every run.
+    #[arg(long, value_name = "CERT.pem", requires = "secure_boot")]
+    enroll: Option<PathBuf>,
     /// Guest architecture [default: the host's].
     #[arg(long, value_enum)]
     arch: Option<ArchArg>,
@@ -190,6 +209,11 @@ fn parse(args: RunArgs) -> Result<Parsed> {
     };
     opts.uefi = args.uefi;
     opts.fw = args.fw;
+    opts.secure_boot = match (args.secure_boot, args.enroll) {
+        (false, _) => None,
+        (true, None) => Some(SecureBoot::MicrosoftKeys),
+        (true, Some(cert)) => Some(SecureBoot::Enroll(cert)),
+    };
     opts.gui = args.gui;
     opts.devices = args.device;
     let mut budget = baleen_run::budget::TimeBudget::default();
@@ -215,8 +239,18 @@ fn parse(args: RunArgs) -> Result<Parsed> {
 pub fn run(args: RunArgs) -> Result<i32> {
     let Parsed { opts, detached, console_file, timeout, measure, budget } = parse(args)?;
     let path = opts.path.clone();
-    let prepared = baleen_run::prepare(&opts)
-        .with_context(|| format!("preparing to boot {}", path.display()))?;
+    let prepared = match baleen_run::prepare(&opts) {
+        Ok(p) => p,
+        // An output Secure Boot cannot start is a wrong command line, not a failed boot.
+        Err(PrepareError::SecureBoot(e @ SecureBootError::NotEfi { .. })) => {
+            return Err(crate::exit::UsageError(format!("--secure-boot: {e}")).into())
+        }
+        Err(e) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("preparing to boot {}", path.display()))
+            )
+        }
+    };
     for notice in &prepared.notices {
         eprintln!("{notice}");
     }
@@ -330,6 +364,19 @@ mod tests {
             let err = parse_line(line).err().unwrap_or_else(|| panic!("{line} was accepted"));
             assert!(err.to_string().contains(want), "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn secure_boot_uses_microsofts_keys_unless_a_certificate_is_enrolled() {
+        assert_eq!(parse_line("baleen run x.efi").unwrap().opts.secure_boot, None);
+        assert_eq!(
+            parse_line("baleen run --secure-boot x.efi").unwrap().opts.secure_boot,
+            Some(SecureBoot::MicrosoftKeys)
+        );
+        assert_eq!(
+            parse_line("baleen run --secure-boot --enroll db.crt x.efi").unwrap().opts.secure_boot,
+            Some(SecureBoot::Enroll("db.crt".into()))
+        );
     }
 
     #[test]
