@@ -41,7 +41,7 @@ pub enum DiskError {
     Uki(#[source] baleen_disk::UkiError),
     #[error("signing the UKI")]
     Sign(#[source] baleen_sign::SignError),
-    #[error("the UKI's TPM2 PCR policy")]
+    #[error("making the UKI's TPM2 PCR policy")]
     Tpm(#[from] crate::tpm::TpmError),
     #[error("writing the EFI disk: {0}")]
     Efi(#[source] baleen_disk::EfiDiskError),

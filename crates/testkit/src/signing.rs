@@ -114,6 +114,17 @@ impl SecureBootVm {
     /// variable store in `dir`) until the console shows `until`, the VM exits, or
     /// [`SECURE_BOOT_TIMEOUT`] passes; returns the console.
     pub fn boot(&self, image: &Path, dir: &Path, until: &str) -> String {
+        self.boot_with(image, dir, until, &[])
+    }
+
+    /// [`SecureBootVm::boot`] with `extra` qemu arguments (a TPM).
+    pub fn boot_with(
+        &self,
+        image: &Path,
+        dir: &Path,
+        until: &str,
+        extra: &[std::ffi::OsString],
+    ) -> String {
         use std::io::Read;
         std::fs::create_dir_all(dir).expect("creating the VM dir");
         let vars = dir.join("vars.fd");
@@ -130,6 +141,7 @@ impl SecureBootVm {
             .args(["-drive", &format!("file={},format=raw,index=0,media={media}", image.display())])
             .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
             .args(["-net", "none"])
+            .args(extra)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
