@@ -60,13 +60,13 @@ pub struct Swtpm {
 impl Swtpm {
     /// Starts swtpm for the VM whose state is in `state_dir` and waits for its socket.
     pub fn start(state_dir: &Path) -> Result<Swtpm, TpmError> {
-        let dir = state_dir.join("tpm");
-        std::fs::create_dir_all(&dir)
-            .map_err(|source| TpmError::StateDir { path: dir.clone(), source })?;
         let sock = socket(state_dir);
         if sock.as_os_str().len() >= 108 {
             return Err(TpmError::PathTooLong(sock));
         }
+        let dir = state_dir.join("tpm");
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| TpmError::StateDir { path: dir.clone(), source })?;
         // One left by a killed run would be in the way.
         let _ = std::fs::remove_file(&sock);
         let log = state_dir.join("swtpm.log");
