@@ -96,3 +96,63 @@ pub fn pcr_sections(
     };
     Ok(PcrSections { pcrpkey, pcrsig, pcr11: Pcr11 { value, policy_signed: rsa } })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baleen_testkit::signing::{key_pair, KeyKind};
+    use std::io::Write as _;
+
+    fn pair(dir: &std::path::Path, kind: KeyKind) -> Option<KeyPair> {
+        let (key, cert) = key_pair(dir, "k", kind)?;
+        let read = |p| std::fs::read_to_string(p).unwrap();
+        Some(KeyPair::from_pem(&read(&key), &read(&cert)).unwrap())
+    }
+
+    fn file(bytes: &[u8]) -> File {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        f
+    }
+
+    fn digest(name: &'static str, bytes: &[u8]) -> SectionDigest<'static> {
+        SectionDigest { name, digest: Sha256::digest(bytes).into() }
+    }
+
+    #[test]
+    fn an_rsa_key_measures_its_pcrpkey_and_skips_an_empty_initrd() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(pair) = pair(dir.path(), KeyKind::Rsa2048) else { return };
+        let (mut kernel, mut initrd) = (file(b"kernel"), file(b""));
+        let s = pcr_sections(&pair, &mut kernel, &mut initrd, b"console=ttyS0", b"ID=x\n").unwrap();
+        assert!(s.pcr11.policy_signed && !s.pcrsig.is_empty());
+        let want = pcr11(
+            &[
+                digest(".linux", b"kernel"),
+                digest(".osrel", b"ID=x\n"),
+                digest(".cmdline", b"console=ttyS0"),
+                digest(".pcrpkey", &s.pcrpkey),
+            ],
+            &[],
+        );
+        assert_eq!(s.pcr11.value, want);
+    }
+
+    #[test]
+    fn an_ecdsa_key_predicts_pcr11_but_writes_no_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(pair) = pair(dir.path(), KeyKind::EcP256) else { return };
+        let (mut kernel, mut initrd) = (file(b"kernel"), file(b"initrd"));
+        let s = pcr_sections(&pair, &mut kernel, &mut initrd, b"", b"ID=x\n").unwrap();
+        assert!(!s.pcr11.policy_signed && s.pcrsig.is_empty() && s.pcrpkey.is_empty());
+        let want = pcr11(
+            &[
+                digest(".linux", b"kernel"),
+                digest(".osrel", b"ID=x\n"),
+                digest(".initrd", b"initrd"),
+            ],
+            &[],
+        );
+        assert_eq!(s.pcr11.value, want);
+    }
+}
