@@ -36,12 +36,19 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("sbsigntool", "sbverify/sbsign, cross-checking Secure Boot signatures"),
     ("cryptsetup-bin", "veritysetup, cross-checking dm-verity hash trees"),
     ("python3-pip", "pip install virt-firmware: virt-fw-vars, cross-checking --enroll's store"),
+    ("swtpm", "the TPM 2.0 of the PCR 11 boot test (baleen run --tpm)"),
+    ("swtpm-tools", "swtpm_setup, for TPM state made by hand"),
+    ("systemd", "systemd-measure, cross-checking PCR 11 predictions and .pcrsig"),
+    ("libtss2-esys-3.0.2-0", "the TSS systemd-measure sign computes policies with"),
+    ("libtss2-tcti-swtpm0", "systemd-measure sign talking to swtpm"),
 ];
 
 /// Packages the demo needs beyond a Rust toolchain.
 pub const DEMO_PACKAGES: &[(&str, &str)] = &[
     ("qemu-system-x86", "booting the demo system"),
     ("seabios", "BIOS firmware for the demo boot"),
+    ("swtpm", "baleen run --tpm"),
+    ("swtpm-tools", "swtpm_setup, for TPM state made by hand"),
 ];
 
 /// The musl target the static init is built for.

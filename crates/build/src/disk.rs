@@ -7,7 +7,8 @@
 //! same system give the same bytes. With `--sign-key` the UKI is signed right after it is made
 //! (`sign_uki`), before that hash is taken: every format then embeds the signed one. The stub
 //! comes from the `baleen/systemd-boot` component when the store has one, else from Debian's
-//! `systemd-boot-efi` on the host.
+//! `systemd-boot-efi` on the host. A signed UKI also carries `.pcrpkey` and `.pcrsig`, its
+//! PCR 11 policy signed by the same key ([`crate::tpm`]).
 
 use crate::format::Format;
 use crate::output::Outputs;
@@ -40,6 +41,8 @@ pub enum DiskError {
     Uki(#[source] baleen_disk::UkiError),
     #[error("signing the UKI")]
     Sign(#[source] baleen_sign::SignError),
+    #[error("making the UKI's TPM2 PCR policy")]
+    Tpm(#[from] crate::tpm::TpmError),
     #[error("writing the EFI disk: {0}")]
     Efi(#[source] baleen_disk::EfiDiskError),
     #[error("writing the EFI ISO: {0}")]
@@ -98,6 +101,8 @@ pub struct Uki {
     boot: Boot,
     made: Option<Made>,
     bios: Option<baleen_disk::BiosLoader>,
+    /// What PCR 11 will hold after systemd-stub measured the signed UKI.
+    pcr11: Option<crate::tpm::Pcr11>,
 }
 
 /// A UKI in a temporary file.
@@ -125,7 +130,7 @@ impl Uki {
 
     /// The boot files alone: the BIOS formats need no EFI stub.
     pub fn from_boot(boot: Boot) -> Uki {
-        Uki { boot, made: None, bios: None }
+        Uki { boot, made: None, bios: None, pcr11: None }
     }
 
     /// Makes the UKI, signed by `signer` when given (and looks for SYSLINUX), unless done
@@ -139,7 +144,16 @@ impl Uki {
     ) -> Result<(), DiskError> {
         if self.made.is_none() {
             let stub = find_stub(store, platform)?;
-            let (mut file, mut len, mut seed) = make_uki(&stub, &mut self.boot, name)?;
+            let osrel = baleen_disk::default_osrel(name);
+            let pcr = match signer {
+                Some(pair) => {
+                    let Boot { kernel, initrd, cmdline } = &mut self.boot;
+                    Some(crate::tpm::pcr_sections(pair, kernel, initrd, cmdline, &osrel)?)
+                }
+                None => None,
+            };
+            let (mut file, mut len, mut seed) = make_uki(&stub, &mut self.boot, &osrel, &pcr)?;
+            self.pcr11 = pcr.map(|p| p.pcr11);
             if let Some(pair) = signer {
                 (file, len, seed) = sign_uki(pair, file)?;
             }
@@ -147,6 +161,11 @@ impl Uki {
             self.made = Some(Made { file, len, seed });
         }
         Ok(())
+    }
+
+    /// The PCR 11 value predicted for the signed UKI, once made.
+    pub fn pcr11(&self) -> Option<crate::tpm::Pcr11> {
+        self.pcr11
     }
 
     /// The kernel, initrd and command line.
@@ -306,7 +325,7 @@ fn write_hybrid<W: Write>(uki: &mut Uki, size: Size, out: W) -> Result<u64, Disk
 
 /// The hybrid disk of `uki` on `layout` (from [`hybrid_layout`]) to `out`.
 fn write_hybrid_on<W: Write>(uki: &mut Uki, layout: DiskLayout, out: W) -> Result<(), DiskError> {
-    let Uki { boot, made, bios } = uki;
+    let Uki { boot, made, bios, .. } = uki;
     let Made { file, len, seed } = made.as_mut().expect("Uki::ensure runs first");
     let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
     file.rewind().map_err(io("rewinding the UKI"))?;
@@ -320,7 +339,7 @@ fn write_hybrid_on<W: Write>(uki: &mut Uki, layout: DiskLayout, out: W) -> Resul
 
 /// Where the hybrid disk of `uki` puts its partition and how long it is, for `size`.
 fn hybrid_layout(uki: &Uki, size: Size) -> Result<DiskLayout, DiskError> {
-    let Uki { boot, made, bios } = uki;
+    let Uki { boot, made, bios, .. } = uki;
     let uki_len = made.as_ref().expect("Uki::ensure runs first").len;
     let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
     let len_of = |f: &File| f.metadata().map(|m| m.len()).map_err(io("reading the boot files"));
@@ -383,17 +402,23 @@ impl<W: Write + Seek> Write for Holes<W> {
     }
 }
 
-fn make_uki(stub: &[u8], boot: &mut Boot, name: &str) -> Result<(File, u64, [u8; 32]), DiskError> {
+fn make_uki(
+    stub: &[u8],
+    boot: &mut Boot,
+    osrel: &[u8],
+    pcr: &Option<crate::tpm::PcrSections>,
+) -> Result<(File, u64, [u8; 32]), DiskError> {
     let tmp = crate::scratch::file().map_err(io("creating a temporary file for the UKI"))?;
     let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp));
     boot.kernel.rewind().map_err(io("rewinding the kernel"))?;
     boot.initrd.rewind().map_err(io("rewinding the initrd"))?;
-    let osrel = baleen_disk::default_osrel(name);
     let parts = UkiParts {
         kernel: &mut BufReader::new(&mut boot.kernel),
         initrd: &mut BufReader::new(&mut boot.initrd),
         cmdline: &boot.cmdline,
-        osrel: &osrel,
+        osrel,
+        pcrpkey: pcr.as_ref().map_or(&[][..], |p| &p.pcrpkey),
+        pcrsig: pcr.as_ref().map_or(&[][..], |p| &p.pcrsig),
     };
     write_uki(stub, parts, &mut w).map_err(DiskError::Uki)?;
     let (buf, seed, len) = w.finish();

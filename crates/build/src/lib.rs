@@ -3,7 +3,8 @@
 //!
 //! Key types: [`Format`] (LinuxKit's format names and their output files), [`Outputs`] (files
 //! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]), [`Signing`]
-//! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`]), [`verity`]
+//! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`], with its TPM2 PCR 11
+//! policy, [`tpm`]), [`verity`]
 //! (`--verity`: a dm-verity hash tree after the root image of kernel+squashfs/erofs). The
 //! pipeline pulls every image of the config, renders each container's `config.json`/
 //! `runtime.json` (listing the containers with host-level power, [`privileges`]), streams the image tree into each format's writer, and commits the outputs
@@ -30,6 +31,7 @@ pub mod sbom;
 pub mod scratch;
 pub mod sign;
 mod sparse_file;
+pub mod tpm;
 pub mod verity;
 
 /// What the tree refuses to expand to (`--max-size`, `--max-expansion`), from crates/tree.
@@ -40,7 +42,7 @@ pub mod limits {
 pub use budget::Budget;
 pub use format::Format;
 pub use output::Outputs;
-pub use pipeline::{build, BuildError, Output, Request};
+pub use pipeline::{build, build_report, BuildError, Built, Output, Request};
 pub use privileges::{PrivilegePolicy, Privileged, Privileges};
 pub use sbom::SbomOptions;
 pub use sign::Signing;

@@ -149,8 +149,22 @@ struct Prepared {
     measured: std::cell::RefCell<crate::budget::Measured>,
 }
 
+/// What a build wrote and predicted.
+#[derive(Debug)]
+pub struct Built {
+    /// The files written (empty for stdout).
+    pub files: Vec<PathBuf>,
+    /// PCR 11 of the signed UKI, when the build signed one.
+    pub pcr11: Option<crate::tpm::Pcr11>,
+}
+
 /// Runs the build; returns the files written (empty for stdout).
 pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
+    build_report(req).map(|b| b.files)
+}
+
+/// Runs the build; returns the files written and the PCR 11 value predicted.
+pub fn build_report(req: &Request<'_>) -> Result<Built, BuildError> {
     check_formats(req)?;
     // Before any image is pulled or file written: a bad key fails fast.
     if req.verity {
@@ -185,7 +199,10 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
         measured.outputs = outputs.sizes().map_err(io_err)?;
         crate::budget::check(&req.budget, &measured)?;
     }
-    outputs.commit().map_err(|source| BuildError::Io { format: req.formats[0], source })
+    let pcr11 = uki.as_ref().and_then(crate::disk::Uki::pcr11);
+    let files =
+        outputs.commit().map_err(|source| BuildError::Io { format: req.formats[0], source })?;
+    Ok(Built { files, pcr11 })
 }
 
 fn check_input_tar(req: &Request<'_>, path: &std::path::Path) -> Result<(), BuildError> {

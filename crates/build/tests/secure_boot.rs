@@ -1,16 +1,17 @@
 //! `--sign-key`/`--sign-cert` end to end: the spine system built into a signed UKI and a raw EFI
 //! disk, checked by sbverify (accepted; refused after one byte of `.linux` changes),
 //! byte-identical across two builds, and booted by `baleen run --secure-boot --enroll` under OVMF
-//! with Secure Boot enforcing.
+//! with Secure Boot enforcing; the PCR 11 value the build predicts for it is systemd-measure's for
+//! its sections, and the one a real TPM (swtpm, `baleen run --tpm`) holds when baleen-init runs.
 
-use baleen_build::{BuildError, Format, Signing};
+use baleen_build::{BuildError, Built, Format, Signing};
 use baleen_oci::Store;
 use baleen_run::{secure_boot, SecureBoot};
 use baleen_sign::PeLayout;
 use baleen_testkit::boot::{test_options, BootTest};
 use baleen_testkit::signing::{key_pair, sbverify, KeyKind};
-use common::{boots_to_services, spine_config, spine_store, try_build_signed};
-use std::path::{Path, PathBuf};
+use common::{boots_to_services, spine_config, spine_store, try_build_report, try_build_signed};
+use std::path::Path;
 use std::time::Duration;
 
 mod common;
@@ -36,10 +37,50 @@ fn signed_build(
     out: &Path,
     key: &Path,
     cert: &Path,
-) -> Vec<PathBuf> {
+) -> Built {
     let sign = Signing { key: key.to_owned(), cert: cert.to_owned() };
-    try_build_signed(cfg, store, formats, out, None, Some(sign))
+    try_build_report(cfg, store, formats, out, None, Some(sign))
         .unwrap_or_else(|e| panic!("building {formats:?} signed: {e}"))
+}
+
+/// The PE sections of `pe` by name: their `VirtualSize` bytes, what systemd-stub measures.
+fn sections(pe: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let u16_at = |o: usize| u16::from_le_bytes([pe[o], pe[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(pe[o..o + 4].try_into().unwrap()) as usize;
+    let coff = u32_at(0x3c) + 4;
+    let table = coff + 20 + u16_at(coff + 16);
+    (0..u16_at(coff + 2))
+        .map(|i| {
+            let h = table + i * 40;
+            let name = String::from_utf8_lossy(&pe[h..h + 8]).trim_end_matches('\0').to_owned();
+            let (len, at) = (u32_at(h + 8), u32_at(h + 20));
+            (name, pe[at..at + len].to_vec())
+        })
+        .collect()
+}
+
+/// `systemd-measure calculate --phase=` (Debian's systemd 252) on the UKI's sections: PCR 11
+/// after the stub, in lower-case hex; None when systemd-measure is missing (not required).
+fn systemd_measure(uki: &[u8], dir: &Path) -> Option<String> {
+    const TOOL: &str = "/usr/lib/systemd/systemd-measure";
+    if !Path::new(TOOL).is_file() {
+        assert!(!baleen_testkit::tools_required(), "{TOOL} missing: install systemd");
+        eprintln!("skipping the systemd-measure cross-check: {TOOL} is not installed");
+        return None;
+    }
+    let mut cmd = std::process::Command::new(TOOL);
+    cmd.args(["calculate", "--bank=sha256", "--phase="]);
+    for (name, bytes) in sections(uki) {
+        if [".linux", ".osrel", ".cmdline", ".initrd", ".pcrpkey"].contains(&name.as_str()) {
+            let file = dir.join(&name[1..]);
+            std::fs::write(&file, bytes).unwrap();
+            cmd.arg(format!("--{}={}", &name[1..], file.display()));
+        }
+    }
+    let out = cmd.output().expect("running systemd-measure");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "systemd-measure: {}", String::from_utf8_lossy(&out.stderr));
+    Some(text.trim().strip_prefix("11:sha256=").expect("one sha256 line").to_owned())
 }
 
 /// The file offset of a byte in the middle of the UKI's `.linux` (the last section, by layout).
@@ -60,11 +101,36 @@ fn a_signed_uki_passes_sbverify_is_reproducible_and_fails_with_a_changed_linux_b
     let Some((cfg, store)) = setup(tmp.path()) else { return };
     let Some((key, cert)) = key_pair(tmp.path(), "uki", KeyKind::Rsa2048) else { return };
     let formats = [Format::Uki, Format::RawEfi];
-    let a = signed_build(&cfg, &store, &formats, &tmp.path().join("a"), &key, &cert);
-    let b = signed_build(&cfg, &store, &formats, &tmp.path().join("b"), &key, &cert);
+    let built = signed_build(&cfg, &store, &formats, &tmp.path().join("a"), &key, &cert);
+    let b = signed_build(&cfg, &store, &formats, &tmp.path().join("b"), &key, &cert).files;
+    let a = &built.files;
     for (x, y) in a.iter().zip(&b) {
         assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{} differs", x.display());
     }
+    // The PCR 11 policy, signed with the key, sits in the UKI under the Authenticode signature.
+    let pcr = built.pcr11.expect("a signed build predicts PCR 11");
+    assert!(pcr.policy_signed, "an RSA key signs the PCR policy");
+    let uki = std::fs::read(&a[0]).unwrap();
+    let found = sections(&uki);
+    let section = |n: &str| found.iter().find(|(name, _)| name == n).map(|(_, b)| b.clone());
+    let pcrsig = String::from_utf8(section(".pcrsig").expect("a .pcrsig section")).unwrap();
+    let policy = baleen_sign::pcr::policy_pcr11(&pcr.value);
+    let pol: String = policy.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(pcrsig.contains(&format!("\"pol\":\"{pol}\"")), "{pcrsig}");
+    let pcrpkey = String::from_utf8(section(".pcrpkey").expect("a .pcrpkey section")).unwrap();
+    let cert_pem = baleen_testkit::signing::openssl(
+        &["x509", "-pubkey", "-noout", "-in"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .chain([cert.as_os_str()])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(pcrpkey.as_bytes(), &cert_pem[..], ".pcrpkey is the certificate's public key");
+    if let Some(theirs) = systemd_measure(&uki, tmp.path()) {
+        eprintln!("PCR 11: baleen {} systemd-measure {theirs}", pcr.hex());
+        assert_eq!(pcr.hex(), theirs, "systemd-measure computes another PCR 11");
+    }
+
     let Some((ok, text)) = sbverify(&cert, &a[0]) else { return };
     eprintln!("sbverify spine.efi: {text}");
     assert!(ok, "sbverify refused the signed UKI:\n{text}");
@@ -121,7 +187,8 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
     let Some((cfg, store)) = setup(tmp.path()) else { return };
     let Some((key, cert)) = key_pair(tmp.path(), "db", KeyKind::Rsa2048) else { return };
     let formats = [Format::Uki, Format::RawEfi, Format::IsoEfi];
-    let out = signed_build(&cfg, &store, &formats, &tmp.path().join("out"), &key, &cert);
+    let built = signed_build(&cfg, &store, &formats, &tmp.path().join("out"), &key, &cert);
+    let (out, pcr) = (&built.files, built.pcr11.expect("a signed build predicts PCR 11"));
     let (uki, disk, iso) = (&out[0], &out[1], &out[2]);
     let unsigned =
         try_build_signed(&cfg, &store, &[Format::Uki], &tmp.path().join("plain"), None, None)
@@ -129,16 +196,27 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
 
     // The state dir lives as long as the returned guard (removed then, unless failing).
     let enrolled = SecureBoot::Enroll(cert.clone());
+    // The disk boots with a TPM (`baleen run --tpm`, swtpm) when swtpm is here: init logs the
+    // PCR 11 the stub measured, which must be the one the build predicted.
+    let swtpm = baleen_testkit::require_tool("swtpm").is_some();
     let boot = |name: &str, image: &Path, keys: &SecureBoot| {
         let dir = BootTest::scratch_dir(name);
         let mut opts = test_options(image, &dir);
         opts.secure_boot = Some(keys.clone());
+        opts.tpm = swtpm && name == "secure-disk";
         let vm = BootTest::with_options(name, opts, Duration::from_secs(400));
         (dir, vm.expect("qemu was found above"))
     };
     for (name, image) in [("secure-disk", disk), ("secure-iso", iso)] {
         let (_dir, vm) = boot(name, image, &enrolled);
         vm.wait_for("Secure boot enabled", Duration::from_secs(300));
+        if swtpm && name == "secure-disk" {
+            let console = vm.wait_for("tpm pcr11 sha256 ", Duration::from_secs(300));
+            let logged = console.lines().find_map(|l| l.split("tpm pcr11 sha256 ").nth(1));
+            let logged = logged.unwrap_or_else(|| panic!("init logged no PCR 11:\n{console}"));
+            eprintln!("PCR 11: predicted {} measured {}", pcr.hex(), logged.trim());
+            assert_eq!(logged.trim(), pcr.hex(), "the booted PCR 11 is not the predicted one");
+        }
         boots_to_services(vm);
     }
 

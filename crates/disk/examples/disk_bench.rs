@@ -124,6 +124,8 @@ fn main() {
             initrd: &mut input("initrd"),
             cmdline: b"console=ttyS0",
             osrel: b"ID=baleen\n",
+            pcrpkey: b"",
+            pcrsig: b"",
         };
         write_uki(&stub, parts, &mut w).unwrap();
         let (mut bw, seed, len) = w.finish();

@@ -5,7 +5,9 @@
 //! table in Debian's stub) is dropped, as ukify does. New sections start after the stub's image
 //! at the stub's own section alignment, their file data at its file alignment; `.linux` comes
 //! last so that the kernel has room to grow in place. The PE checksum is recomputed; there is no
-//! timestamp to set (the stub's stays). Non-goals: signing, `.dtb`/`.splash`/`.pcrsig` sections.
+//! timestamp to set (the stub's stays). `.pcrpkey` and `.pcrsig` (a signed PCR policy, made by
+//! the caller) go where ukify puts them: `.pcrpkey` before `.initrd`, `.pcrsig` after it.
+//! Non-goals: signing, `.dtb`/`.splash`/`.uname` sections.
 
 use baleen_sign::PeChecksum;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -35,6 +37,10 @@ pub struct UkiParts<'a, K, I> {
     pub initrd: &'a mut I,
     pub cmdline: &'a [u8],
     pub osrel: &'a [u8],
+    /// The public key PEM of a signed PCR policy (`.pcrpkey`), empty for none.
+    pub pcrpkey: &'a [u8],
+    /// The signed PCR policy JSON (`.pcrsig`), empty for none.
+    pub pcrsig: &'a [u8],
 }
 
 struct StubLayout {
@@ -172,7 +178,17 @@ pub fn write_uki<K: Read + Seek, I: Read + Seek, W: Write>(
             len: parts.cmdline.len() as u64,
             data: Source::Bytes(parts.cmdline),
         },
+        NewSection {
+            name: ".pcrpkey",
+            len: parts.pcrpkey.len() as u64,
+            data: Source::Bytes(parts.pcrpkey),
+        },
         NewSection { name: ".initrd", len: initrd_len, data: Source::Reader(parts.initrd) },
+        NewSection {
+            name: ".pcrsig",
+            len: parts.pcrsig.len() as u64,
+            data: Source::Bytes(parts.pcrsig),
+        },
         NewSection { name: ".linux", len: kernel_len, data: Source::Reader(parts.kernel) },
     ];
     sections.retain(|s| s.len > 0);
@@ -315,7 +331,14 @@ mod tests {
     fn rejects_a_non_pe_stub() {
         let mut k = io::Cursor::new(vec![1u8; 10]);
         let mut i = io::Cursor::new(Vec::new());
-        let parts = UkiParts { kernel: &mut k, initrd: &mut i, cmdline: b"", osrel: b"" };
+        let parts = UkiParts {
+            kernel: &mut k,
+            initrd: &mut i,
+            cmdline: b"",
+            osrel: b"",
+            pcrpkey: b"",
+            pcrsig: b"",
+        };
         let err = write_uki(b"ELF.....", parts, io::sink()).unwrap_err();
         assert!(err.to_string().contains("no MZ signature"), "{err}");
     }

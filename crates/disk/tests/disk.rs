@@ -32,6 +32,8 @@ mod uki {
             initrd: &mut Cursor::new(initrd.to_vec()),
             cmdline,
             osrel: b"ID=baleen\n",
+            pcrpkey: b"",
+            pcrsig: b"",
         };
         let n = write_uki(stub, parts, &mut out).unwrap();
         assert_eq!(n, out.len() as u64);
@@ -468,6 +470,8 @@ mod hostile_stub {
                 initrd: &mut Cursor::new(vec![2u8; 64]),
                 cmdline: b"x",
                 osrel: b"y",
+                pcrpkey: b"",
+                pcrsig: b"",
             };
             let _ = write_uki(s, parts, std::io::sink());
         };

@@ -82,6 +82,7 @@ pub fn run() -> ! {
     event("phase mounts done");
 
     load_modules(&knobs);
+    log_pcr11();
     let etc = std::fs::read_to_string("/etc/hostname").ok();
     let mac = std::fs::read_to_string("/sys/class/net/eth0/address").ok();
     if let Some(h) = boot::hostname(etc.as_deref(), mac.as_deref()) {
@@ -158,6 +159,21 @@ fn sysctl_files() -> Vec<std::path::PathBuf> {
     v
 }
 
+/// Where the kernel shows PCR 11 of the SHA-256 bank (TPM 2.0; kernel 5.12 and later).
+const PCR11: &str = "/sys/class/tpm/tpm0/pcr-sha256/11";
+
+/// Logs PCR 11 as measured by systemd-stub, in lower-case hex like the value `baleen build`
+/// predicts for a signed UKI; nothing when the machine has no TPM 2.0.
+fn log_pcr11() {
+    if let Ok(value) = std::fs::read_to_string(PCR11) {
+        event(&pcr11_event(&value));
+    }
+}
+
+fn pcr11_event(sysfs: &str) -> String {
+    format!("tpm pcr11 sha256 {}", sysfs.trim().to_ascii_lowercase())
+}
+
 fn load_modules(knobs: &cmdline::Knobs) {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let dir = Path::new("/lib/modules").join(release.trim());
@@ -214,5 +230,18 @@ fn load_modules(knobs: &cmdline::Knobs) {
         }
     } else {
         warn(&format!("no modules.alias in {}: hardware modules not probed", dir.display()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pcr11_is_logged_in_the_lower_case_hex_the_build_prints() {
+        // The kernel's sysfs shows upper-case hex and a newline.
+        let sysfs = "4E54C253592FEB61CD004F68102A607EB6AB0BCDAEE7A6320E7CB76EFE87F178\n";
+        assert_eq!(
+            super::pcr11_event(sysfs),
+            "tpm pcr11 sha256 4e54c253592feb61cd004f68102a607eb6ab0bcdaee7a6320e7cb76efe87f178"
+        );
     }
 }

@@ -38,8 +38,10 @@ pub const MAX_MODULE: u64 = 64 << 20;
 
 /// The modules init loads by name whatever an image lists: `button`, the ACPI power button's
 /// driver, so a host's "power off" (qemu `system_powerdown`, SIGTERM to `baleen run`) reaches
-/// init. The kernel component must ship them (the examples' boot test checks pkg/kernel does).
-pub const BY_NAME: &[&str] = &["button"];
+/// init; `tpm_tis` and `tpm_crb`, the TPM drivers (qemu's `tpm-tis`, firmware TPMs), so init
+/// can log PCR 11. The kernel component must ship them or build them in (the examples' boot
+/// test checks pkg/kernel does).
+pub const BY_NAME: &[&str] = &["button", "tpm_tis", "tpm_crb"];
 
 /// The ELF bytes of a module file: `.ko` as it is, `.ko.zst`/`.ko.xz`/`.ko.gz` decompressed.
 pub fn read_module(path: &Path) -> io::Result<Vec<u8>> {

@@ -10,6 +10,8 @@
 //!   and maps the end to a [`Verdict`] through the init↔run protocol ([`console`]): a clean
 //!   poweroff is 0, `poweroff status n` / isa-debug-exit `(n<<1)|1` is n, a timeout is 124.
 //!
+//! - [`tpm`]: `--tpm`, a swtpm TPM 2.0 beside qemu, started before it and stopped after.
+//!
 //! Non-goals: building images (this crate only boots them), cloud backends (later), hyperkit,
 //! virtiofs and `--usb`.
 
@@ -23,6 +25,7 @@ pub mod plan;
 pub mod prepare;
 pub mod runner;
 pub mod secure_boot;
+pub mod tpm;
 
 pub use console::{
     ConsoleWatch, Event, QemuEnd, Timeline, Verdict, EXIT_INTERRUPTED, EXIT_TIMEOUT,

@@ -165,6 +165,8 @@ pub struct QemuPlan {
     pub gui: bool,
     /// Extra raw `-device` values.
     pub devices: Vec<String>,
+    /// Attach a TPM 2.0 (swtpm, its state in the state dir: [`crate::tpm`]).
+    pub tpm: bool,
 }
 
 /// The I/O port of the `isa-debug-exit` device through which init reports a non-zero status.
@@ -351,6 +353,11 @@ impl QemuPlan {
         }
         for d in &self.devices {
             a.push("-device").push(d);
+        }
+        if self.tpm {
+            for arg in crate::tpm::qemu_args(&crate::tpm::socket(&self.state_dir), self.arch) {
+                a.push(arg);
+            }
         }
         if let Some(qmp) = self.qmp_socket() {
             let mut v = OsString::from("unix:");

@@ -20,6 +20,7 @@ fn base(boot: BootSource) -> QemuPlan {
         state_dir: "/s".into(),
         gui: false,
         devices: Vec::new(),
+        tpm: false,
     }
 }
 

@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub secure_boot: Option<SecureBoot>,
     pub gui: bool,
     pub devices: Vec<String>,
+    /// Attach a software TPM 2.0 (`--tpm`).
+    pub tpm: bool,
     /// Where the accelerator probe keeps its verdict; default `$XDG_CACHE_HOME/baleen`.
     pub cache_dir: Option<PathBuf>,
 }
@@ -76,6 +78,7 @@ impl RunOptions {
             secure_boot: None,
             gui: false,
             devices: Vec::new(),
+            tpm: false,
             cache_dir: None,
         }
     }
@@ -417,6 +420,7 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
         state_dir,
         gui: opts.gui,
         devices: opts.devices.clone(),
+        tpm: opts.tpm,
     };
     let (notices, quiet_notices) = split_notices(resolved);
     Ok(Prepared { plan, notices, quiet_notices })

@@ -89,6 +89,8 @@ pub enum RunError {
     Wait { pid: u32, source: io::Error },
     #[error("pressing the power button of qemu (pid {pid}) through its QMP socket")]
     Qmp { pid: u32, source: io::Error },
+    #[error("starting the VM's TPM")]
+    Tpm(#[source] crate::tpm::TpmError),
 }
 
 /// How the run ended.
@@ -130,6 +132,8 @@ pub struct Vm {
     qmp: Option<PathBuf>,
     /// The full command line, for logs and error messages.
     pub command: Vec<OsString>,
+    /// swtpm with `--tpm`; dropped (stopped) after qemu.
+    tpm: Option<crate::tpm::Swtpm>,
 }
 
 impl std::fmt::Debug for Vm {
@@ -165,6 +169,9 @@ pub fn start_detached(plan: &QemuPlan, console_file: Option<&Path>) -> Result<u3
     if let Some(q) = plan.qmp_socket() {
         let _ = std::fs::remove_file(q);
     }
+    // swtpm ends by itself when qemu, the only one who connects, closes the socket.
+    let tpm = plan.tpm.then(|| crate::tpm::Swtpm::start(&plan.state_dir)).transpose();
+    let tpm = tpm.map_err(RunError::Tpm)?;
     let child = Command::new(plan.qemu_binary())
         .args(plan.argv())
         .stdin(Stdio::null())
@@ -174,6 +181,9 @@ pub fn start_detached(plan: &QemuPlan, console_file: Option<&Path>) -> Result<u3
         .process_group(0)
         .spawn()
         .map_err(|source| RunError::Spawn { program: plan.qemu_binary().into(), source })?;
+    if let Some(tpm) = tpm {
+        tpm.detach();
+    }
     Ok(child.id())
 }
 
@@ -189,6 +199,8 @@ impl Vm {
             .map_err(|source| RunError::ConsoleFile { path: console_file.clone(), source })?;
         let argv = plan.argv();
         tracing::info!("{}", display_command(plan));
+        let tpm = plan.tpm.then(|| crate::tpm::Swtpm::start(&plan.state_dir)).transpose();
+        let tpm = tpm.map_err(RunError::Tpm)?;
 
         let saved_termios = if config.stdin == StdinMode::Inherit {
             let stdin = io::stdin();
@@ -231,6 +243,7 @@ impl Vm {
             saved_termios,
             finished: false,
             command,
+            tpm,
         })
     }
 
@@ -443,6 +456,8 @@ impl Vm {
             let mut out = stdout.lock();
             let _ = out.write_all(b"\x1b[?7h").and_then(|_| out.flush());
         }
+        // qemu is gone: stop its TPM.
+        self.tpm = None;
         self.finished = true;
     }
 }

@@ -1,6 +1,7 @@
 //! Real boots under qemu (TCG) of Debian's cloud kernel with a tiny busybox initrd that plays
 //! baleen-init's side of the console protocol. Three boots, a few seconds each: a failing
-//! onboot container reported through isa-debug-exit, a clean poweroff, and a hung guest.
+//! onboot container reported through isa-debug-exit, a clean poweroff, and a hung guest; a
+//! guest with `--tpm`.
 
 use baleen_run::{Event, QemuEnd, EXIT_TIMEOUT};
 use baleen_testkit::boot::{
@@ -72,6 +73,46 @@ poweroff -f
     let tl = out.watch.timeline().expect("a timeline");
     assert_eq!(tl.steps[0].0, "service getty started");
     assert!((tl.steps[0].1 - 0.05).abs() < 1e-6);
+}
+
+/// `--tpm`: the guest's kernel finds a TPM 2.0 (swtpm behind qemu's tpm-tis), whose PCR 11 is
+/// zero since no systemd stub measured anything; swtpm keeps its state in the state dir and is
+/// gone once qemu is.
+#[test]
+fn tpm_gives_the_guest_a_tpm2_whose_state_stays_in_the_state_dir() {
+    if baleen_testkit::require_tool("swtpm").is_none() {
+        return;
+    }
+    let script = r#"
+mkdir -p /sys && mount -t sysfs sysfs /sys
+echo "PCR11=$(cat /sys/class/tpm/tpm0/pcr-sha256/11) pcr11-read"
+poweroff -f
+"#;
+    let Some((dir, kernel, initrd)) = guest("tpm", script) else { return };
+    let prefix = dir.join("vm");
+    std::os::unix::fs::symlink(&kernel, dir.join("vm-kernel")).unwrap();
+    std::os::unix::fs::symlink(&initrd, dir.join("vm-initrd.img")).unwrap();
+    std::fs::write(dir.join("vm-cmdline"), "console=ttyS0 panic=-1").unwrap();
+    let mut opts = test_options(&prefix, &dir);
+    opts.tpm = true;
+    let Some(vm) = BootTest::with_options("tpm", opts, BOOT) else { return };
+    let console = vm.wait_for("pcr11-read", BOOT);
+    let out = vm.wait_exit();
+    assert_eq!(out.end, QemuEnd::Exited(0), "{:?}", out.verdict);
+    assert!(console.contains(&format!("PCR11={} pcr11-read", "0".repeat(64))), "{console}");
+    let state = dir.join("state");
+    let kept = std::fs::read_dir(state.join("tpm")).unwrap().count();
+    assert!(kept > 0, "swtpm left no state in {}", state.display());
+    let log = std::fs::read_to_string(state.join("swtpm.log")).unwrap_or_default();
+    let pids = std::fs::read_dir("/proc").unwrap().filter_map(|e| {
+        let cmd = std::fs::read(e.ok()?.path().join("cmdline")).ok()?;
+        Some(String::from_utf8_lossy(&cmd).into_owned())
+    });
+    let sock = state.join("swtpm.sock").display().to_string();
+    assert!(
+        !pids.into_iter().any(|c| c.starts_with("swtpm") && c.contains(&sock)),
+        "swtpm still runs after qemu ended; its log:\n{log}"
+    );
 }
 
 #[test]

@@ -177,6 +177,11 @@ pub struct KeyPair {
 }
 
 impl KeyPair {
+    /// The certificate's public key (the key's), as DER SubjectPublicKeyInfo.
+    pub fn public_key_der(&self) -> Result<Vec<u8>, KeyError> {
+        self.cert.tbs_certificate.subject_public_key_info.to_der().map_err(KeyError::Certificate)
+    }
+
     /// The key in PEM `key_pem` and the certificate in PEM `cert_pem`; fails unless the
     /// certificate's public key is the key's.
     pub fn from_pem(key_pem: &str, cert_pem: &str) -> Result<KeyPair, KeyError> {

@@ -5,7 +5,8 @@
 //! checked to be a pair), [`sign`] (a PE/COFF file → the same file with an Authenticode
 //! signature appended: the SHA-256 image hash in a PKCS#7 SignedData, in a `WIN_CERTIFICATE`
 //! the security directory points at, and the PE checksum recomputed), [`PeChecksum`] (also what
-//! crates/disk sums its UKIs with), [`pe::PeLayout::digest`] (the Authenticode image hash).
+//! crates/disk sums its UKIs with), [`pe::PeLayout::digest`] (the Authenticode image hash),
+//! [`pcr`] (the PCR 11 value systemd-stub measures for a UKI, and its signed `.pcrsig` policy).
 //!
 //! Invariants: no clock and no randomness. The signed attributes carry no signing time, RSA
 //! PKCS#1 v1.5 is deterministic and ECDSA takes RFC 6979 nonces, so one key and one input give
@@ -16,10 +17,12 @@
 //! what is in `db`), verifying.
 
 mod key;
+pub mod pcr;
 pub mod pe;
 mod pkcs7;
 
 pub use key::{KeyError, KeyPair, SigningKey};
+pub use pcr::PcrError;
 pub use pe::{PeChecksum, PeError, PeLayout};
 pub use pkcs7::Pkcs7Error;
 

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
-use baleen_build::{build, BuildError, Format, Output, Request};
+use baleen_build::{build_report, BuildError, Built, Format, Output, Request};
 use baleen_formats::InitrdCompression;
 use baleen_oci::{Platform, PullOptions, Store};
 use baleen_testkit::boot::BootTest;
@@ -34,7 +34,19 @@ pub fn try_build_signed(
     size: Option<u64>,
     sign: Option<baleen_build::Signing>,
 ) -> Result<Vec<PathBuf>, BuildError> {
-    build(&Request {
+    try_build_report(cfg, store, formats, out, size, sign).map(|b| b.files)
+}
+
+/// [`try_build_signed`], with what the build predicted (PCR 11 of a signed UKI).
+pub fn try_build_report(
+    cfg: &baleen_spec::Config,
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+    size: Option<u64>,
+    sign: Option<baleen_build::Signing>,
+) -> Result<Built, BuildError> {
+    build_report(&Request {
         privileges: Default::default(),
         config: cfg,
         formats: formats.to_vec(),

@@ -65,9 +65,18 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
         },
     };
     let _cleanup = CleanupOnSignal::install()?;
-    let written = baleen_build::build(&request).context("build failed")?;
-    for path in written {
+    let built = baleen_build::build_report(&request).context("build failed")?;
+    for path in built.files {
         println!("{}", path.display());
+    }
+    // On stderr: stdout lists the files written, one a line, for scripts.
+    if let Some(pcr) = built.pcr11 {
+        let policy = if pcr.policy_signed {
+            "signed into the UKI's .pcrsig"
+        } else {
+            "not signed: systemd signs PCR policies with RSA keys only"
+        };
+        eprintln!("PCR 11 (sha256) after systemd-stub measures the UKI: {} ({policy})", pcr.hex());
     }
     Ok(crate::exit::OK)
 }

@@ -133,6 +133,9 @@ pub struct RunArgs {
     /// An extra qemu `-device` value (repeatable).
     #[arg(long, value_name = "DEVICE")]
     device: Vec<String>,
+    /// Attach a TPM 2.0 (swtpm, Debian package swtpm), its state kept in the state dir.
+    #[arg(long)]
+    tpm: bool,
     /// Stop the VM after this long (`90`, `90s`, `5m`) and exit 124.
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     timeout: Option<Duration>,
@@ -216,6 +219,7 @@ fn parse(args: RunArgs) -> Result<Parsed> {
     };
     opts.gui = args.gui;
     opts.devices = args.device;
+    opts.tpm = args.tpm;
     let mut budget = baleen_run::budget::TimeBudget::default();
     for v in &args.budget {
         budget.parse_into(v).map_err(|e| crate::exit::UsageError(e.to_string()))?;
@@ -337,6 +341,12 @@ mod tests {
         assert!(p.opts.uefi && p.measure && !p.detached);
         assert_eq!(p.timeout, Some(Duration::from_secs(120)));
         assert_eq!(p.opts.networking, Networking::User);
+    }
+
+    #[test]
+    fn tpm_attaches_a_tpm() {
+        assert!(parse_line("baleen run --tpm out/m-efi.img").unwrap().opts.tpm);
+        assert!(!parse_line("baleen run out/m-efi.img").unwrap().opts.tpm);
     }
 
     #[test]
