@@ -14,11 +14,13 @@
 
 pub mod bios;
 pub mod disk;
+mod fetch;
 pub mod files;
 pub mod format;
 pub mod images;
 pub mod incremental;
 pub mod iso;
+pub mod lock;
 pub mod oci_volume;
 pub mod output;
 mod pipe;

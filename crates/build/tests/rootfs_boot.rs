@@ -116,6 +116,7 @@ fn build_with(store: &Store, format: Format, out: &Path, verity: bool) {
         size: None,
         sign: None,
         verity,
+        lock: Default::default(),
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {format}: {e}"));
