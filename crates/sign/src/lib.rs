@@ -20,7 +20,7 @@ pub mod pe;
 mod pkcs7;
 
 pub use key::{KeyError, KeyPair, SigningKey};
-pub use pe::{PeChecksum, PeError, PeLayout};
+pub use pe::{PeChecksum, PeError, PeLayout, PeSection};
 pub use pkcs7::Pkcs7Error;
 
 use std::io::{self, Read, Seek, Write};
