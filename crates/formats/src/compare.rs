@@ -322,8 +322,9 @@ impl<R: BufRead> BufRead for Counted<R> {
 
 /// The members of an initrd as the kernel unpacks it: newc cpio archives, each plain or
 /// compressed with gzip or zstd, one after the other (microcode first, then the system), zero
-/// padding between them. Offsets in errors count compressed bytes up to the compressed part,
-/// then decompressed bytes within it.
+/// padding between and after them (the kernel skips it, and the initrd writer aligns its
+/// end). Offsets in errors count the file's bytes, or the decompressed bytes of a compressed
+/// part.
 pub fn initrd_members(r: impl Read) -> Result<Vec<Member>, CompareError> {
     let mut r = Counted { inner: BufReader::with_capacity(1 << 16, r), at: 0 };
     let mut out = Vec::new();
@@ -341,14 +342,16 @@ pub fn initrd_members(r: impl Read) -> Result<Vec<Member>, CompareError> {
         if head.starts_with(&NEWC[..4]) {
             cpio_archive(&mut r, &mut out)?;
         } else if head.starts_with(&[0x1f, 0x8b]) {
-            let gz = flate2::read::MultiGzDecoder::new(r);
+            // One member at a time (bufread leaves what follows it unread): padding may follow.
+            let gz = flate2::bufread::GzDecoder::new(&mut r);
             let mut inner = Counted { inner: BufReader::with_capacity(1 << 16, gz), at: 0 };
-            return cpio_stream(&mut inner, &mut out).map(|()| out);
+            cpio_stream(&mut inner, &mut out)?;
         } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            let zs = zstd::stream::read::Decoder::with_buffer(r)
-                .map_err(|source| CompareError::Read { offset: at, source })?;
+            let zs = zstd::stream::read::Decoder::with_buffer(&mut r)
+                .map_err(|source| CompareError::Read { offset: at, source })?
+                .single_frame();
             let mut inner = Counted { inner: BufReader::with_capacity(1 << 16, zs), at: 0 };
-            return cpio_stream(&mut inner, &mut out).map(|()| out);
+            cpio_stream(&mut inner, &mut out)?;
         } else {
             return Err(CompareError::Malformed {
                 offset: at,
@@ -464,9 +467,10 @@ mod tests {
         let a = cpio(&[("etc/a", b"one", 0o644), ("etc/b", b"two", 0o644)]);
         let b = cpio(&[("etc/a", b"one", 0o644), ("etc/b", b"TWO", 0o644)]);
         // Microcode first, uncompressed, as the kernel reads it.
+        // Zero padding after the gzip member, as the initrd writer aligns the file.
         let ucode = cpio(&[("kernel/x86/microcode/GenuineIntel.bin", b"u", 0o644)]);
-        let output = initrd_members(&[&ucode[..], &gzip(&a)].concat()[..]).unwrap();
-        let rebuilt = initrd_members(&[&ucode[..], &gzip(&b)].concat()[..]).unwrap();
+        let output = initrd_members(&[&ucode[..], &gzip(&a), &[0; 3]].concat()[..]).unwrap();
+        let rebuilt = initrd_members(&[&ucode[..], &gzip(&b), &[0; 3]].concat()[..]).unwrap();
         // The writer adds the parent directories.
         assert_eq!(output.len(), 7, "{output:?}");
         let d = first_difference(&output, &rebuilt).unwrap();
