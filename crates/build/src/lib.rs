@@ -4,7 +4,9 @@
 //! Key types: [`Format`] (LinuxKit's format names and their output files), [`Outputs`] (files
 //! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]), [`Signing`]
 //! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`]), [`verity`]
-//! (`--verity`: a dm-verity hash tree after the root image of kernel+squashfs/erofs). The
+//! (`--verity`: a dm-verity hash tree after the root image of kernel+squashfs/erofs), [`lock`]
+//! (the image digests a build resolved), [`verify`] (`baleen verify`: an output against its
+//! rebuild). The
 //! pipeline pulls every image of the config, renders each container's `config.json`/
 //! `runtime.json` (listing the containers with host-level power, [`privileges`]), streams the image tree into each format's writer, and commits the outputs
 //! together.
@@ -31,6 +33,7 @@ pub mod sbom;
 pub mod scratch;
 pub mod sign;
 mod sparse_file;
+pub mod verify;
 pub mod verity;
 
 /// What the tree refuses to expand to (`--max-size`, `--max-expansion`), from crates/tree.

@@ -227,6 +227,11 @@ pub struct BuildArgs {
     /// refuses to boot a root that does not match.
     #[arg(long)]
     pub verity: bool,
+    /// Also write the digest of every image the build used (the platform manifest each image
+    /// string resolved to) to this JSON file, with the outputs, so that `baleen verify --lock
+    /// FILE` rebuilds from exactly those images. See docs/verify.md.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
     /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -270,6 +275,8 @@ pub struct BuildPlan {
     pub sign: Option<baleen_build::Signing>,
     /// `--verity`.
     pub verity: bool,
+    /// `--lock`: where to record the images' digests.
+    pub lock: Option<PathBuf>,
 }
 
 impl BuildPlan {
@@ -339,6 +346,7 @@ impl BuildPlan {
             limits: limits(a)?,
             sign,
             verity: a.verity,
+            lock: a.lock.clone(),
         })
     }
 }

@@ -8,6 +8,22 @@ use baleen_oci::{Platform, PullOptions, Store};
 use clap::ValueEnum;
 
 pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyhow::Result<i32> {
+    let lock = baleen_build::lock::LockOptions { pins: None, write: plan.lock.clone() };
+    let _cleanup = CleanupOnSignal::install()?;
+    let written = build(plan, cfg, quiet, lock).context("build failed")?;
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(crate::exit::OK)
+}
+
+/// Runs the pipeline for `plan` (with `lock`'s pins and record); returns the files written.
+pub fn build(
+    plan: &BuildPlan,
+    cfg: &baleen_spec::Config,
+    quiet: bool,
+    lock: baleen_build::lock::LockOptions,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let formats = plan
         .formats
         .iter()
@@ -53,6 +69,7 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
         limits: plan.limits,
         sign: plan.sign.clone(),
         verity: plan.verity,
+        lock,
         sbom: baleen_build::SbomOptions {
             enabled: plan.sbom,
             path: plan.sbom_output.as_ref().map(|p| p.to_string_lossy().into_owned()),
@@ -63,24 +80,19 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
             Compress::Zstd => InitrdCompression::Zstd,
         },
     };
-    let _cleanup = CleanupOnSignal::install()?;
-    let written = baleen_build::build(&request).context("build failed")?;
-    for path in written {
-        println!("{}", path.display());
-    }
-    Ok(crate::exit::OK)
+    Ok(baleen_build::build(&request)?)
 }
 
 /// While a build runs, SIGINT and SIGTERM remove its `.partial` outputs before the process dies
 /// of the signal (the default action would leave them in the output directory). Dropping it
 /// restores the default.
-struct CleanupOnSignal {
+pub struct CleanupOnSignal {
     handle: signal_hook::iterator::Handle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl CleanupOnSignal {
-    fn install() -> anyhow::Result<Self> {
+    pub fn install() -> anyhow::Result<Self> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
             .context("installing the SIGINT/SIGTERM handler")?;
