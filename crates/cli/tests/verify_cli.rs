@@ -224,3 +224,46 @@ fn what_cannot_be_rebuilt_is_exit_2_with_the_reason() {
         text(&out)
     );
 }
+
+#[test]
+fn a_signed_uki_is_compared_unsigned_without_the_key_and_whole_with_it() {
+    if !have_stub() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((key, cert)) = baleen_testkit::signing::key_pair(
+        tmp.path(),
+        "db",
+        baleen_testkit::signing::KeyKind::Rsa2048,
+    ) else {
+        return;
+    };
+    store(&tmp.path().join("cache"));
+    std::fs::write(tmp.path().join("sys.yml"), YAML).unwrap();
+    let (key, cert) = (key.to_str().unwrap(), cert.to_str().unwrap());
+    let sign = ["--sign-key", key, "--sign-cert", cert];
+    let mut args =
+        vec!["build", "--cache", "cache", "--dir", "out", "--lock", "sys.lock", "-f", "uki"];
+    args.extend_from_slice(&sign);
+    args.push("sys.yml");
+    let out = baleen(tmp.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = verify(tmp.path(), &["out/sys.efi"], &["--lock", "sys.lock"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).starts_with("out/sys.efi: identical once unsigned"), "{}", text(&out));
+
+    let with_key = [&["--lock", "sys.lock"][..], &sign].concat();
+    let out = verify(tmp.path(), &["out/sys.efi"], &with_key);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(stdout(&out), "out/sys.efi: identical\n");
+
+    std::fs::write(tmp.path().join("sys.yml"), YAML.replace("hello\\n", "HELLO\\n")).unwrap();
+    let out = verify(tmp.path(), &["out/sys.efi"], &["--lock", "sys.lock"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout(&out).starts_with("out/sys.efi: differs: PE section .initrd: content differs"),
+        "{}",
+        text(&out)
+    );
+}
