@@ -267,3 +267,22 @@ fn a_signed_uki_is_compared_unsigned_without_the_key_and_whole_with_it() {
         text(&out)
     );
 }
+
+#[test]
+fn help_says_what_is_compared_and_what_the_exit_codes_mean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = baleen(tmp.path(), &["verify", "--help"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let help = stdout(&out);
+    for says in [
+        "--lock <FILE>",
+        "baleen build --lock FILE",
+        "the path in the tree",
+        "the PE section",
+        "identical once unsigned",
+        "Exit status: 0 every OUTPUT identical, 1 one differs, 2 could not rebuild",
+        "docs/verify.md",
+    ] {
+        assert!(help.contains(says), "--help lacks {says:?}:\n{help}");
+    }
+}
