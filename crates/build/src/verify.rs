@@ -97,7 +97,17 @@ pub fn plan(outputs: &[PathBuf]) -> Result<Vec<Group>, VerifyError> {
     let mut order = Vec::new();
     for (index, path, name, suffix, formats) in found {
         order.push((path.clone(), index));
-        let idx = match groups.iter().position(|g| g.name == name) {
+        // tar and docker are built alone (a single stream): their own rebuild.
+        let alone = formats.len() == 1 && formats[0].streamable();
+        let fits = |g: &Group| {
+            g.name == name
+                && if alone {
+                    g.formats == formats
+                } else {
+                    !g.formats.iter().any(|f| f.streamable())
+                }
+        };
+        let idx = match groups.iter().position(fits) {
             Some(i) => i,
             None => {
                 groups.push(Group { name: name.clone(), formats: vec![], targets: vec![] });
@@ -308,6 +318,10 @@ mod tests {
         // raw-efi brings its UKI along, to compare inside the ESP.
         assert_eq!(names(&["a-efi.img"])[0].1, [Format::RawEfi, Format::Uki]);
         assert_eq!(names(&["a.tar", "b.tar"]).len(), 2);
+        // tar is built alone: a.tar and a-kernel are two rebuilds.
+        let g = names(&["a.tar", "a-kernel", "a.docker"]);
+        let formats: Vec<_> = g.iter().map(|g| g.1.clone()).collect();
+        assert_eq!(formats, [vec![Format::Tar], vec![Format::Docker], vec![Format::KernelInitrd]]);
     }
 
     #[test]

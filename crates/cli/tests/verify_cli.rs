@@ -286,3 +286,27 @@ fn help_says_what_is_compared_and_what_the_exit_codes_mean() {
         assert!(help.contains(says), "--help lacks {says:?}:\n{help}");
     }
 }
+
+#[test]
+fn a_mode_or_a_missing_file_is_told_as_such() {
+    let tmp = built("tar");
+    let yml = tmp.path().join("sys.yml");
+    std::fs::write(&yml, YAML.replace("    contents:", "    mode: \"0644\"\n    contents:"))
+        .unwrap();
+    let out = verify(tmp.path(), &["out/sys.tar"], &["--lock", "sys.lock"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        stdout(&out),
+        // The first difference in the tar's order: the parent directory LinuxKit makes with
+        // the file's mode plus x bits comes before the file.
+        "out/sys.tar: differs: etc: mode differs: output 0700, rebuild 0755\n"
+    );
+
+    let without = YAML.split("files:").next().unwrap().to_string();
+    std::fs::write(&yml, without).unwrap();
+    let out = verify(tmp.path(), &["out/sys.tar"], &["--lock", "sys.lock"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let s = stdout(&out);
+    assert!(s.starts_with("out/sys.tar: differs: etc"), "{s}");
+    assert!(s.contains(": present in the output, not in the rebuild"), "{s}");
+}
