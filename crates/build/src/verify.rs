@@ -10,9 +10,9 @@
 //! What each output is compared as: `tar`, `docker`, `tar-kernel-initrd` → the path of the first
 //! differing entry (formats' `compare`); initrds (`-initrd.img`, `-root-initrd.img`) → the same,
 //! decompressed; `uki` → the PE section (disk's `compare`); `raw-efi` → the GPT partition and,
-//! in the ESP, the UKI's section; the other disks → the GPT partition and an offset in it. The
-//! kernel, cmdline, squashfs/erofs root images, ISOs, qcow2, VHD, VMDK and gcp tars → a byte
-//! offset, said to be one.
+//! in the ESP, the UKI's section; the other disks → the GPT partition and an offset in it; ISOs
+//! → the file (Rock Ridge path), else their metadata. The kernel, cmdline, squashfs/erofs root
+//! images, qcow2, VHD, VMDK and gcp tars → a byte offset, said to be one.
 
 use crate::format::{Format, ALL};
 use baleen_disk::compare::{self as disk_compare, Place, Signature};
@@ -129,8 +129,9 @@ pub fn plan(outputs: &[PathBuf]) -> Result<Vec<Group>, VerifyError> {
     let given = |t: &Target| order.iter().find(|(p, _)| *p == t.path).map_or(0, |(_, i)| *i);
     for g in &mut groups {
         g.targets.sort_by_key(given);
-        // A raw-efi disk is compared file by file inside its ESP: its UKI is rebuilt beside it.
-        if g.formats.contains(&Format::RawEfi) && !g.formats.contains(&Format::Uki) {
+        // raw-efi's and iso-efi's ESPs are compared file-wise: their UKI is rebuilt beside them.
+        let esp = g.formats.iter().any(|f| matches!(f, Format::RawEfi | Format::IsoEfi));
+        if esp && !g.formats.contains(&Format::Uki) {
             g.formats.push(Format::Uki);
         }
         g.formats.sort();
@@ -271,22 +272,34 @@ fn structural(
             disk_compare::compare_pe(&mut o, &mut r, signature).map(place_text).map_err(disk_err)
         }
         "-efi.img" | ".raw" => {
-            let uki_len = match (t.format, uki) {
-                (Format::RawEfi, Some(u)) => Some(
-                    std::fs::metadata(u)
-                        .map_err(|source| VerifyError::Read { path: u.to_path_buf(), source })?
-                        .len(),
-                ),
-                _ => None,
-            };
+            let uki_len = uki_len_of(t.format == Format::RawEfi, uki)?;
             let (mut o, mut r) = (open(&t.path)?, open(rebuilt)?);
             disk_compare::compare_efi_disk(&mut o, &mut r, uki_len, signature)
                 .map(place_text)
                 .map_err(disk_err)
         }
+        ".iso" | "-efi.iso" | "-efi-initrd.iso" => {
+            let (mut o, mut r) = (open(&t.path)?, open(rebuilt)?);
+            let uki_len = uki_len_of(t.format == Format::IsoEfi, uki)?;
+            match disk_compare::compare_iso(&mut o, &mut r, uki_len, signature).map_err(disk_err)? {
+                Some(place) => Ok(Some(place.to_string())),
+                None => Ok(first_byte_difference(&t.path, rebuilt)?
+                    .map(|offset| Place::IsoMetadata { offset }.to_string())),
+            }
+        }
         _ => Ok(first_byte_difference(&t.path, rebuilt)?.map(|offset| {
             format!("bytes differ at offset {offset} (no structure known for {} outputs)", t.suffix)
         })),
+    }
+}
+
+/// The rebuilt UKI's length, when the format holds it in an ESP that is compared file-wise.
+fn uki_len_of(wanted: bool, uki: Option<&Path>) -> Result<Option<u64>, VerifyError> {
+    match uki.filter(|_| wanted) {
+        Some(u) => std::fs::metadata(u)
+            .map(|m| Some(m.len()))
+            .map_err(|source| VerifyError::Read { path: u.to_path_buf(), source }),
+        None => Ok(None),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `baleen verify` as a third party runs it: a fresh build of tar, kernel+initrd and raw-efi is
 //! `identical` (exit 0); built from a YAML with one `files:` entry changed, each output names
-//! that file (exit 1), inside the tar, the initrd's cpio and the UKI in the disk's ESP; a lock
+//! that file (exit 1), inside the tar, the initrd's cpio and the UKI in the ESP of the disk and
+//! of the EFI ISO; a lock
 //! written by `build --lock` pins the images, so a tag moved since the build is no difference;
 //! a YAML that no longer builds is exit 2 with the reason; a signed UKI compares equal with its
 //! signature left out when the key is not given.
@@ -113,7 +114,7 @@ fn a_fresh_build_is_identical() {
     assert_eq!(stdout(&out), "out/sys.tar: identical\n");
 
     // kernel+initrd (and raw-efi) in one build, checked together.
-    let formats = if efi { "kernel+initrd,raw-efi" } else { "kernel+initrd" };
+    let formats = if efi { "kernel+initrd,raw-efi,iso-efi" } else { "kernel+initrd" };
     let out = baleen(
         tmp.path(),
         &["build", "--cache", "cache", "--dir", "kb", "--name", "sys", "-f", formats, "sys.yml"],
@@ -121,7 +122,7 @@ fn a_fresh_build_is_identical() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let mut outputs = vec!["kb/sys-kernel", "kb/sys-initrd.img", "kb/sys-cmdline"];
     if efi {
-        outputs.push("kb/sys-efi.img");
+        outputs.extend(["kb/sys-efi.img", "kb/sys-efi.iso"]);
     }
     let out = verify(tmp.path(), &outputs, &["--lock", "sys.lock"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -134,7 +135,7 @@ fn a_fresh_build_is_identical() {
 fn one_changed_file_is_named_in_every_format() {
     let efi = have_stub();
     let tmp = built("tar");
-    let formats = if efi { "kernel+initrd,raw-efi" } else { "kernel+initrd" };
+    let formats = if efi { "kernel+initrd,raw-efi,iso-efi" } else { "kernel+initrd" };
     let out = baleen(
         tmp.path(),
         &["build", "--cache", "cache", "--dir", "kb", "--name", "sys", "-f", formats, "sys.yml"],
@@ -149,7 +150,7 @@ fn one_changed_file_is_named_in_every_format() {
 
     let mut outputs = vec!["kb/sys-kernel", "kb/sys-initrd.img"];
     if efi {
-        outputs.push("kb/sys-efi.img");
+        outputs.extend(["kb/sys-efi.img", "kb/sys-efi.iso"]);
     }
     let out = verify(tmp.path(), &outputs, &["--lock", "sys.lock"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -164,6 +165,13 @@ fn one_changed_file_is_named_in_every_format() {
             s.contains(
                 "kb/sys-efi.img: differs: partition 1 (\"ESP\"): file EFI/BOOT/BOOTX64.EFI: PE \
                  section .initrd:"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "kb/sys-efi.iso: differs: ISO file /BOOT/EFIBOOT.IMG: file EFI/BOOT/BOOTX64.EFI: \
+                 PE section .initrd:"
             ),
             "{s}"
         );

@@ -29,6 +29,8 @@ pub enum CompareError {
     Pe { which: &'static str, source: PeError },
     #[error("reading the {which} at offset {offset}")]
     Read { which: &'static str, offset: u64, source: io::Error },
+    #[error("reading the {which}'s ISO 9660 directories")]
+    Iso { which: &'static str, source: crate::iso::read::IsoReadError },
 }
 
 /// How a signature is compared.
@@ -78,6 +80,20 @@ pub enum Place {
         path: String,
         inner: Box<Place>,
     },
+    /// A file of an ISO 9660 volume.
+    IsoFile {
+        path: String,
+        what: &'static str,
+    },
+    /// A file of an ISO 9660 volume that is itself a volume (`iso-efi`'s ESP image).
+    IsoImage {
+        path: String,
+        inner: Box<Place>,
+    },
+    /// ISO metadata (descriptors, directories, boot records, padding): bytes at this offset.
+    IsoMetadata {
+        offset: u64,
+    },
     /// FAT metadata (boot sector, tables, directories): bytes at this offset of the volume.
     FatMetadata {
         offset: u64,
@@ -116,6 +132,12 @@ impl fmt::Display for Place {
                 write!(f, "partition {index} ({name:?}): {inner}")
             }
             Place::EspFile { path, inner } => write!(f, "file {path}: {inner}"),
+            Place::IsoFile { path, what } => write!(f, "ISO file {path}: {what}"),
+            Place::IsoImage { path, inner } => write!(f, "ISO file {path}: {inner}"),
+            Place::IsoMetadata { offset } => write!(
+                f,
+                "ISO metadata (volume descriptors, directories, boot records) at byte {offset}"
+            ),
             Place::FatMetadata { offset } => {
                 write!(f, "FAT metadata (boot sector, tables or directories) at byte {offset}")
             }
@@ -305,6 +327,46 @@ fn masked_headers(l: &PeLayout, signature: Signature) -> Vec<u8> {
         h[l.cert_dir_at..l.cert_dir_at + 8].fill(0);
     }
     h
+}
+
+/// Where the ISO 9660 volume `output` first differs from `rebuilt`: a file (by its Rock Ridge
+/// path, in the rebuild's directory order), else `None` (the metadata around the files). With
+/// `uki_len`, the rebuilt UKI's length, `iso-efi`'s ESP image [`crate::iso::EFI_IMAGE`] is
+/// looked into as raw-efi's ESP is.
+pub fn compare_iso<A: Read + Seek, B: Read + Seek>(
+    output: &mut A,
+    rebuilt: &mut B,
+    uki_len: Option<u64>,
+    signature: Signature,
+) -> Result<Option<Place>, CompareError> {
+    use crate::iso::read::files;
+    let fo = files(output).map_err(|source| CompareError::Iso { which: "output", source })?;
+    let fr = files(rebuilt).map_err(|source| CompareError::Iso { which: "rebuild", source })?;
+    let mut pair = Pair { output: &mut *output, rebuilt: &mut *rebuilt };
+    for r in &fr {
+        let Some(o) = fo.iter().find(|o| o.path == r.path) else {
+            return Ok(Some(Place::IsoFile {
+                path: r.path.clone(),
+                what: "missing from the output",
+            }));
+        };
+        if o.len != r.len {
+            return Ok(Some(Place::IsoFile { path: r.path.clone(), what: "length differs" }));
+        }
+        let Some(at) = pair.first_diff(o.offset, r.offset, r.len)? else { continue };
+        if let Some(uki_len) =
+            uki_len.filter(|_| r.path == crate::iso::EFI_IMAGE && o.offset == r.offset)
+        {
+            let inner = esp_place(&mut pair, r.offset, r.len, at, uki_len, signature)?;
+            return Ok(Some(Place::IsoImage { path: r.path.clone(), inner: Box::new(inner) }));
+        }
+        return Ok(Some(Place::IsoFile { path: r.path.clone(), what: "content differs" }));
+    }
+    if let Some(o) = fo.iter().find(|o| !fr.iter().any(|r| r.path == o.path)) {
+        return Ok(Some(Place::IsoFile { path: o.path.clone(), what: "only in the output" }));
+    }
+    // Same files: the first differing byte is in what surrounds them (the caller's offset).
+    Ok(None)
 }
 
 /// One GPT entry as compared.

@@ -30,8 +30,9 @@ What is compared:
     raw-efi     the GPT partition and, in the ESP, EFI/BOOT/BOOTX64.EFI's PE section
     aws, other GPT disks
                 the partition and the offset inside it
+    ISOs        the file (Rock Ridge path), and in iso-efi's boot image the UKI's PE section
   and as a byte offset, said to be one, for the kernel, cmdline, squashfs/erofs root images,
-  ISOs, qcow2, VHD, VMDK and gcp.
+  qcow2, VHD, VMDK and gcp.
 
 Images:
   --lock FILE (written by `baleen build --lock FILE`) pins every image to the platform manifest
