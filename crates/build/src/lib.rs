@@ -5,7 +5,9 @@
 //! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]), [`Signing`]
 //! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`], with its TPM2 PCR 11
 //! policy, [`tpm`]), [`verity`]
-//! (`--verity`: a dm-verity hash tree after the root image of kernel+squashfs/erofs). The
+//! (`--verity`: a dm-verity hash tree after the root image of kernel+squashfs/erofs), [`lock`]
+//! (the image digests a build resolved), [`verify`] (`baleen verify`: an output against its
+//! rebuild). The
 //! pipeline pulls every image of the config, renders each container's `config.json`/
 //! `runtime.json` (listing the containers with host-level power, [`privileges`]), streams the image tree into each format's writer, and commits the outputs
 //! together.
@@ -16,11 +18,13 @@
 pub mod bios;
 pub mod budget;
 pub mod disk;
+mod fetch;
 pub mod files;
 pub mod format;
 pub mod images;
 pub mod incremental;
 pub mod iso;
+pub mod lock;
 pub mod oci_volume;
 pub mod output;
 mod pipe;
@@ -32,6 +36,7 @@ pub mod scratch;
 pub mod sign;
 mod sparse_file;
 pub mod tpm;
+pub mod verify;
 pub mod verity;
 
 /// What the tree refuses to expand to (`--max-size`, `--max-expansion`), from crates/tree.

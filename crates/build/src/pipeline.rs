@@ -8,7 +8,7 @@ use crate::incremental::{IncrementalError, Previous};
 use crate::output::Outputs;
 use crate::sbom::{SbomError, SbomOptions};
 use baleen_formats::{InitrdCompression, InitrdOptions, InitrdWriter, TarWriter};
-use baleen_oci::{Platform, PullOptions, Reference, Store};
+use baleen_oci::{Platform, PullOptions, Store};
 use baleen_spec::{Config, IdMap, ImageConfig};
 use baleen_tree::{
     Bundle, EntrySink, KernelOptions, LimitError, Limits, Section, TreeError, TreeWriter,
@@ -58,6 +58,8 @@ pub struct Request<'a> {
     pub verity: bool,
     /// `--budget`: sizes checked before the outputs are committed.
     pub budget: crate::budget::Budget,
+    /// The images pinned by a lock file, and where to record this build's.
+    pub lock: crate::lock::LockOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,8 @@ pub enum BuildError {
     Verity(#[from] crate::verity::VerityFormatsError),
     #[error(transparent)]
     OverBudget(#[from] crate::budget::OverBudget),
+    #[error("writing the lock file {path}")]
+    WriteLock { path: PathBuf, source: io::Error },
 }
 
 /// One container, rendered.
@@ -178,7 +182,7 @@ pub fn build_report(req: &Request<'_>) -> Result<Built, BuildError> {
         }
         None => None,
     };
-    let images = fetch(req)?;
+    let images = crate::fetch::fetch(req)?;
     let ids = IdMap::new(req.config);
     let containers = render(req.config, &images, &ids)?;
     crate::privileges::enforce(&req.privileges, &privileged(&containers))?;
@@ -187,6 +191,10 @@ pub fn build_report(req: &Request<'_>) -> Result<Built, BuildError> {
     let measured = Default::default();
     let prep = Prepared { images, containers, ids, previous, sbom, oci_volumes, signer, measured };
     let mut outputs = Outputs::default();
+    if let Some(path) = &req.lock.write {
+        let lock = crate::lock::Lock::of(&req.platform, &prep.images);
+        write_lock(&mut outputs, path, &lock)?;
+    }
     // The EFI formats share one UKI, made by the first of them.
     let mut uki = None;
     for &format in &req.formats {
@@ -203,6 +211,17 @@ pub fn build_report(req: &Request<'_>) -> Result<Built, BuildError> {
     let files =
         outputs.commit().map_err(|source| BuildError::Io { format: req.formats[0], source })?;
     Ok(Built { files, pcr11 })
+}
+
+fn write_lock(
+    outputs: &mut Outputs,
+    path: &std::path::Path,
+    lock: &crate::lock::Lock,
+) -> Result<(), BuildError> {
+    let err = |source| BuildError::WriteLock { path: path.to_path_buf(), source };
+    let mut w = outputs.create(path).map_err(err)?;
+    w.write_all(&lock.to_json()).map_err(err)?;
+    w.flush().map_err(err)
 }
 
 fn check_input_tar(req: &Request<'_>, path: &std::path::Path) -> Result<(), BuildError> {
@@ -265,57 +284,6 @@ fn same_output(formats: &[Format]) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Every image of the config, pulled in parallel when missing (or always, with `--pull`).
-fn fetch(req: &Request<'_>) -> Result<HashMap<String, baleen_oci::Image>, BuildError> {
-    let named = images::collect(req.config);
-    let mut refs = Vec::with_capacity(named.len());
-    let mut errors = Vec::new();
-    for (text, location) in &named {
-        match images::parse_reference(text, location) {
-            Ok(r) => refs.push((r, req.platform.clone())),
-            Err(e) => errors.push(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(BuildError::Images(errors));
-    }
-    // Images already in the store are used as they are unless --pull; the rest are pulled.
-    let mut found = HashMap::new();
-    let mut to_pull: Vec<(Reference, Platform)> = Vec::new();
-    let mut to_pull_names = Vec::new();
-    for ((text, location), (r, p)) in named.iter().zip(&refs) {
-        let local = if req.pull.always { None } else { req.store.resolve(r, p).ok().flatten() };
-        match local {
-            Some(img) => {
-                found.insert(text.clone(), img);
-            }
-            None => {
-                to_pull.push((r.clone(), p.clone()));
-                to_pull_names.push((text.clone(), location.clone()));
-            }
-        }
-    }
-    if !to_pull.is_empty() {
-        info!(count = to_pull.len(), "pulling images");
-        let results = baleen_oci::pull_all_blocking(req.store, &to_pull, &req.pull);
-        let mut errors = Vec::new();
-        for ((text, location), ((r, _), result)) in
-            to_pull_names.into_iter().zip(to_pull.iter().zip(results))
-        {
-            match result {
-                Ok(img) => {
-                    found.insert(text, img);
-                }
-                Err(e) => errors.push(format!("{location}: {e}{}", pull_hint(r))),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(BuildError::Pull(errors));
-        }
-    }
-    Ok(found)
-}
-
 /// How to raise the limit a tree error is about (the flags of `baleen build`).
 fn limit_hint(e: &TreeError) -> &'static str {
     match e.limit() {
@@ -331,15 +299,6 @@ fn limit_hint(e: &TreeError) -> &'static str {
         | Some(LimitError::NameTooLong { .. })
         | Some(LimitError::TargetTooLong { .. })
         | None => "",
-    }
-}
-
-fn pull_hint(r: &Reference) -> String {
-    match r.repository.strip_prefix("baleen/") {
-        Some(name) => format!(
-            "\n  hint: baleen's own components are built locally: `baleen pkg build pkg/{name}`"
-        ),
-        None => String::new(),
     }
 }
 

@@ -117,6 +117,7 @@ fn build_with(store: &Store, format: Format, out: &Path, verity: bool) {
         sign: None,
         verity,
         budget: Default::default(),
+        lock: Default::default(),
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {format}: {e}"));

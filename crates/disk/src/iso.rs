@@ -23,9 +23,14 @@
 
 mod efi;
 mod joliet;
+pub mod read;
 mod rock;
 mod tree;
 mod write;
+
+/// Where `iso-efi` keeps its EFI boot image (a FAT ESP holding the UKI), as the ISO reader
+/// names it.
+pub const EFI_IMAGE: &str = "/BOOT/EFIBOOT.IMG";
 
 pub use efi::{esp_image_size, write_efi_iso, IsoError};
 pub use tree::IsoTree;

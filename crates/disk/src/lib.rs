@@ -9,7 +9,8 @@
 //! (stream-optimized); [`write_bios_disk`] (`raw-bios`: MBR + FAT with SYSLINUX installed by
 //! [`syslinux::Syslinux`] without running it) and [`write_hybrid_disk`] (the EFI disk made
 //! BIOS-bootable too: `gptmbr.bin`, SYSLINUX beside the UKI); [`write_efi_iso`] (ISO9660 + El
-//! Torito EFI entry on a FAT image of the UKI), [`write_gcp_tar`] (`disk.raw` in a gzip'd tar, as Compute Engine imports it).
+//! Torito EFI entry on a FAT image of the UKI), [`write_gcp_tar`] (`disk.raw` in a gzip'd tar, as Compute Engine imports it);
+//! [`compare`] says where two UKIs or EFI disks differ (PE section, partition, ESP file).
 //!
 //! Invariants: no host paths, no network, no clocks, no randomness — every byte depends only on
 //! the inputs; identifiers (disk GUIDs, FAT serials) are derived from content hashes; file data
@@ -20,6 +21,7 @@
 //! crates/build signs the UKI it makes).
 
 pub mod bios;
+pub mod compare;
 pub mod efi;
 pub mod fat;
 pub mod gcp;

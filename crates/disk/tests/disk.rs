@@ -485,3 +485,42 @@ mod hostile_stub {
         }
     }
 }
+
+/// verify's PE comparison on systemd's stub: a signed copy equals the unsigned one with the
+/// signature left out (not when compared whole), and a changed byte is named by its section.
+#[test]
+fn compare_pe_strips_a_signature_and_names_a_changed_section() {
+    use baleen_disk::compare::{compare_pe, Place, Signature};
+    use std::io::Cursor;
+    use std::path::Path;
+    let stub = Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub");
+    if !stub.is_file() {
+        assert!(!baleen_testkit::tools_required(), "{} missing", stub.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let kind = baleen_testkit::signing::KeyKind::Rsa2048;
+    let Some((key, cert)) = baleen_testkit::signing::key_pair(tmp.path(), "db", kind) else {
+        return;
+    };
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let pair = baleen_sign::KeyPair::from_pem(&read(&key), &read(&cert)).unwrap();
+    let pe = std::fs::read(stub).unwrap();
+    let signed = baleen_sign::sign_bytes(&pair, &pe).unwrap();
+    let cmp =
+        |a: &[u8], b: &[u8], s| compare_pe(&mut Cursor::new(a), &mut Cursor::new(b), s).unwrap();
+    assert_eq!(cmp(&signed, &pe, Signature::Strip), None);
+    assert!(cmp(&signed, &pe, Signature::Compare).is_some(), "a signature is a difference");
+    assert_eq!(cmp(&signed, &signed, Signature::Compare), None);
+
+    let layout = baleen_sign::PeLayout::read(&mut Cursor::new(&pe)).unwrap();
+    let text = layout.named.iter().find(|s| s.name == ".text").expect("the stub has .text");
+    let mut changed = signed.clone();
+    changed[(text.offset + 100) as usize] ^= 0xff;
+    match cmp(&changed, &pe, Signature::Strip) {
+        Some(Place::Section { name, offset, .. }) => {
+            assert_eq!((name.as_str(), offset), (".text", 100))
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -7,7 +7,8 @@
 //! [`write_tar_kernel_initrd`] (`tar-kernel-initrd`), [`SquashfsWriter`] and [`ErofsWriter`]
 //! (the root images of `kernel+squashfs`/`kernel+erofs`, over `W: Write + Seek`: their
 //! superblocks are written last), [`write_verity_tree`] (a dm-verity hash tree over such an
-//! image, in veritysetup's format). Every writer is an [`baleen_tree::EntrySink`] or a plain
+//! image, in veritysetup's format); [`compare`] tells where two archives of one tree differ,
+//! as a path (`baleen verify`). Every writer is an [`baleen_tree::EntrySink`] or a plain
 //! function over `W: Write`.
 //!
 //! Invariants: no host paths, no network, no clocks — output depends only on the entries; no
@@ -17,6 +18,7 @@
 //! Non-goals: choosing file names or writing files (the build crate does temp + rename), the
 //! Docker-based formats (ISO, disks: later crates or modules).
 
+pub mod compare;
 mod compressibility;
 mod cpio;
 mod erofs;

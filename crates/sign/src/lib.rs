@@ -23,7 +23,7 @@ mod pkcs7;
 
 pub use key::{KeyError, KeyPair, SigningKey};
 pub use pcr::PcrError;
-pub use pe::{PeChecksum, PeError, PeLayout};
+pub use pe::{PeChecksum, PeError, PeLayout, PeSection};
 pub use pkcs7::Pkcs7Error;
 
 use std::io::{self, Read, Seek, Write};

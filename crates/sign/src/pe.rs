@@ -36,9 +36,20 @@ pub struct PeLayout {
     pub cert_dir_at: usize,
     /// Sections with file data, as (PointerToRawData, SizeOfRawData), sorted by pointer.
     pub sections: Vec<(u64, u64)>,
+    /// The same sections with their names (`.linux`, `.initrd`…), in the same order.
+    pub named: Vec<PeSection>,
     /// The certificate table of a signed file, as (file offset, length).
     pub signature: Option<(u64, u64)>,
     /// Length of the file.
+    pub len: u64,
+}
+
+/// A section with file data: its name (the 8-byte field, up to its first NUL) and where its
+/// data lies in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeSection {
+    pub name: String,
+    pub offset: u64,
     pub len: u64,
 }
 
@@ -132,7 +143,7 @@ impl PeLayout {
         }
         let signature = (cert_len != 0).then_some((cert_at, cert_len));
         let table = opt + opt_len;
-        let mut sections = Vec::new();
+        let mut named = Vec::new();
         for i in 0..nsections {
             let at = table + i * SECTION_HEADER_LEN;
             let what = "section table past SizeOfHeaders";
@@ -144,9 +155,15 @@ impl PeLayout {
             if ptr + size > len {
                 return Err(PeError::Malformed { what: "section data past the end", offset: at });
             }
-            sections.push((ptr, size));
+            let raw = usize::try_from(at).ok().and_then(|at| h.get(at..at + 8)).ok_or(
+                PeError::Malformed { what: "section table past SizeOfHeaders", offset: at },
+            )?;
+            let name = raw.split(|b| *b == 0).next().unwrap_or_default();
+            let name = String::from_utf8_lossy(name).into_owned();
+            named.push(PeSection { name, offset: ptr, len: size });
         }
-        sections.sort_unstable();
+        named.sort_unstable_by_key(|s| (s.offset, s.len));
+        let sections = named.iter().map(|s| (s.offset, s.len)).collect();
         let to_usize = |v: u64| {
             usize::try_from(v).map_err(|_| PeError::Malformed { what: "header offset", offset: v })
         };
@@ -155,6 +172,7 @@ impl PeLayout {
             cert_dir_at: to_usize(cert_dir_at)?,
             headers,
             sections,
+            named,
             signature,
             len,
         })

@@ -63,6 +63,7 @@ pub fn try_build_report(
         sign,
         verity: false,
         budget: Default::default(),
+        lock: Default::default(),
     })
 }
 

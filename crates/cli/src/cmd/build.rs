@@ -234,6 +234,11 @@ pub struct BuildArgs {
     /// --budget initrd=64M,kernel=16M,image=200M
     #[arg(long, value_name = "KEY=SIZE,...")]
     pub budget: Vec<String>,
+    /// Also write the digest of every image the build used (the platform manifest each image
+    /// string resolved to) to this JSON file, with the outputs, so that `baleen verify --lock
+    /// FILE` rebuilds from exactly those images. See docs/verify.md.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
     /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -279,6 +284,8 @@ pub struct BuildPlan {
     pub verity: bool,
     /// `--budget`.
     pub budget: baleen_build::Budget,
+    /// `--lock`: where to record the images' digests.
+    pub lock: Option<PathBuf>,
 }
 
 impl BuildPlan {
@@ -349,6 +356,7 @@ impl BuildPlan {
             sign,
             verity: a.verity,
             budget: budget(a)?,
+            lock: a.lock.clone(),
         })
     }
 }

@@ -8,6 +8,32 @@ use baleen_oci::{Platform, PullOptions, Store};
 use clap::ValueEnum;
 
 pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyhow::Result<i32> {
+    let lock = baleen_build::lock::LockOptions { pins: None, write: plan.lock.clone() };
+    let _cleanup = CleanupOnSignal::install()?;
+    let built = build(plan, cfg, quiet, lock).context("build failed")?;
+    for path in built.files {
+        println!("{}", path.display());
+    }
+    // On stderr: stdout lists the files written, one a line, for scripts.
+    if let Some(pcr) = built.pcr11 {
+        let policy = if pcr.policy_signed {
+            "signed into the UKI's .pcrsig"
+        } else {
+            "not signed: systemd signs PCR policies with RSA keys only"
+        };
+        eprintln!("PCR 11 (sha256) after systemd-stub measures the UKI: {} ({policy})", pcr.hex());
+    }
+    Ok(crate::exit::OK)
+}
+
+/// Runs the pipeline for `plan` (with `lock`'s pins and record); returns the files written and
+/// what the build predicted (PCR 11 of a signed UKI).
+pub fn build(
+    plan: &BuildPlan,
+    cfg: &baleen_spec::Config,
+    quiet: bool,
+    lock: baleen_build::lock::LockOptions,
+) -> anyhow::Result<baleen_build::Built> {
     let formats = plan
         .formats
         .iter()
@@ -53,6 +79,7 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
         limits: plan.limits,
         sign: plan.sign.clone(),
         verity: plan.verity,
+        lock,
         budget: plan.budget.clone(),
         sbom: baleen_build::SbomOptions {
             enabled: plan.sbom,
@@ -64,33 +91,19 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
             Compress::Zstd => InitrdCompression::Zstd,
         },
     };
-    let _cleanup = CleanupOnSignal::install()?;
-    let built = baleen_build::build_report(&request).context("build failed")?;
-    for path in built.files {
-        println!("{}", path.display());
-    }
-    // On stderr: stdout lists the files written, one a line, for scripts.
-    if let Some(pcr) = built.pcr11 {
-        let policy = if pcr.policy_signed {
-            "signed into the UKI's .pcrsig"
-        } else {
-            "not signed: systemd signs PCR policies with RSA keys only"
-        };
-        eprintln!("PCR 11 (sha256) after systemd-stub measures the UKI: {} ({policy})", pcr.hex());
-    }
-    Ok(crate::exit::OK)
+    Ok(baleen_build::build_report(&request)?)
 }
 
 /// While a build runs, SIGINT and SIGTERM remove its `.partial` outputs before the process dies
 /// of the signal (the default action would leave them in the output directory). Dropping it
 /// restores the default.
-struct CleanupOnSignal {
+pub struct CleanupOnSignal {
     handle: signal_hook::iterator::Handle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl CleanupOnSignal {
-    fn install() -> anyhow::Result<Self> {
+    pub fn install() -> anyhow::Result<Self> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
             .context("installing the SIGINT/SIGTERM handler")?;

@@ -10,6 +10,7 @@ mod pkg;
 mod run;
 mod shell;
 mod validate;
+mod verify;
 mod version;
 
 /// Build lean, immutable Linux systems out of containers.
@@ -45,6 +46,10 @@ pub enum Command {
     /// Build a system image from LinuxKit YAML files: pull the images, assemble the root
     /// filesystem, write the requested formats (default kernel+initrd).
     Build(build::BuildArgs),
+    /// Rebuild outputs from the same YAML and pinned images, in a temporary directory, and say
+    /// whether each is identical or where it first differs (a path in the tree, a PE section, a
+    /// partition). Exit 0 identical, 1 different, 2 could not rebuild.
+    Verify(verify::VerifyArgs),
     /// Build component images (kernel, init, services) from build.yml directories: Debian
     /// packages, files and workspace binaries, without Docker.
     Pkg(pkg::PkgArgs),
@@ -66,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Validate(args) => validate::run(args, cli.global.quiet),
         Command::Build(args) => build::run(args, cli.global.quiet),
+        Command::Verify(args) => verify::run(args, cli.global.quiet),
         Command::Pkg(args) => pkg::run(args),
         Command::Run(args) => run::run(args),
         Command::Cache(args) => cache::run(args, cli.global.quiet),

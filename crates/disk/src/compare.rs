@@ -1,0 +1,571 @@
+//! Where two UKIs, or two EFI disks, differ: the PE section, or the GPT partition and the file
+//! in its ESP, rather than a byte offset (`baleen verify`).
+//!
+//! Key items: [`compare_pe`] (sections by name, then the headers, the data after the sections,
+//! the signature; [`Signature::Strip`] compares a signed UKI with an unsigned rebuild: the
+//! certificate table, its directory entry, the checksum and sbsign's alignment padding left
+//! out), [`compare_efi_disk`] (the partition table, each partition's bytes, and inside the ESP
+//! written by [`crate::write_efi_disk`] the UKI at `EFI/BOOT/BOOTX64.EFI`, compared as a PE),
+//! [`Place`] (what the caller prints).
+//!
+//! Non-goals: reading FAT directories (the ESP's one file is found where the deterministic FAT
+//! writer puts it, from the rebuilt UKI's length); disks other than `raw-efi`'s layout get the
+//! partition and the offset within it.
+
+use crate::efi::BOOT_PATH;
+use crate::gpt::{self, SECTOR};
+use baleen_sign::{PeError, PeLayout};
+use std::fmt;
+use std::io::{self, Read, Seek, SeekFrom};
+
+/// The Microsoft certificate table is aligned to 8 bytes: sbsign pads the image with at most 7
+/// zeros before it.
+const SIGNATURE_ALIGN: u64 = 8;
+const CHUNK: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("reading the {which} as a PE file")]
+    Pe { which: &'static str, source: PeError },
+    #[error("reading the {which} at offset {offset}")]
+    Read { which: &'static str, offset: u64, source: io::Error },
+    #[error("reading the {which}'s ISO 9660 directories")]
+    Iso { which: &'static str, source: crate::iso::read::IsoReadError },
+}
+
+/// How a signature is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    /// Byte for byte (the rebuild was signed with the same key).
+    Compare,
+    /// Left out of the checked file: the rebuild is unsigned.
+    Strip,
+}
+
+/// Where two files first differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A PE section, by name, and the offset of the first differing byte in it.
+    Section {
+        name: String,
+        offset: u64,
+        output_len: u64,
+        rebuilt_len: u64,
+    },
+    SectionOnlyInOutput(String),
+    SectionOnlyInRebuilt(String),
+    PeHeaders {
+        offset: u64,
+    },
+    AfterSections {
+        offset: u64,
+    },
+    Signature,
+    /// Same content up to the shorter length.
+    Length {
+        output: u64,
+        rebuilt: u64,
+    },
+    PartitionTable {
+        what: String,
+    },
+    /// Partition `index` (from 1), named as its GPT entry.
+    Partition {
+        index: usize,
+        name: String,
+        inner: Box<Place>,
+    },
+    /// A file of a FAT volume.
+    EspFile {
+        path: String,
+        inner: Box<Place>,
+    },
+    /// A file of an ISO 9660 volume.
+    IsoFile {
+        path: String,
+        what: &'static str,
+    },
+    /// A file of an ISO 9660 volume that is itself a volume (`iso-efi`'s ESP image).
+    IsoImage {
+        path: String,
+        inner: Box<Place>,
+    },
+    /// ISO metadata (descriptors, directories, boot records, padding): bytes at this offset.
+    IsoMetadata {
+        offset: u64,
+    },
+    /// FAT metadata (boot sector, tables, directories): bytes at this offset of the volume.
+    FatMetadata {
+        offset: u64,
+    },
+    /// No structure known here: a byte offset.
+    Offset {
+        offset: u64,
+    },
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Section { name, offset, output_len, rebuilt_len }
+                if output_len == rebuilt_len =>
+            {
+                write!(f, "PE section {name}: content differs (from byte {offset} of the section)")
+            }
+            Place::Section { name, output_len, rebuilt_len, .. } => write!(
+                f,
+                "PE section {name}: length differs (output {output_len} bytes, rebuild \
+                 {rebuilt_len} bytes)"
+            ),
+            Place::SectionOnlyInOutput(n) => write!(f, "PE section {n}: only in the output"),
+            Place::SectionOnlyInRebuilt(n) => write!(f, "PE section {n}: missing from the output"),
+            Place::PeHeaders { offset } => write!(f, "PE headers differ (at byte {offset})"),
+            Place::AfterSections { offset } => {
+                write!(f, "data after the PE sections differs (at byte {offset})")
+            }
+            Place::Signature => f.write_str("the Authenticode signature differs"),
+            Place::Length { output, rebuilt } => {
+                write!(f, "length differs: output {output} bytes, rebuild {rebuilt} bytes")
+            }
+            Place::PartitionTable { what } => write!(f, "partition table: {what}"),
+            Place::Partition { index, name, inner } => {
+                write!(f, "partition {index} ({name:?}): {inner}")
+            }
+            Place::EspFile { path, inner } => write!(f, "file {path}: {inner}"),
+            Place::IsoFile { path, what } => write!(f, "ISO file {path}: {what}"),
+            Place::IsoImage { path, inner } => write!(f, "ISO file {path}: {inner}"),
+            Place::IsoMetadata { offset } => write!(
+                f,
+                "ISO metadata (volume descriptors, directories, boot records) at byte {offset}"
+            ),
+            Place::FatMetadata { offset } => {
+                write!(f, "FAT metadata (boot sector, tables or directories) at byte {offset}")
+            }
+            Place::Offset { offset } => {
+                write!(f, "bytes differ at offset {offset} (no structure known there)")
+            }
+        }
+    }
+}
+
+/// A window of a seekable reader: bytes `[start, start + len)` seen as a whole file.
+struct Window<'a, R> {
+    inner: &'a mut R,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<R: Read + Seek> Read for Window<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        self.inner.seek(SeekFrom::Start(self.start + self.pos))?;
+        let got = self.inner.read(&mut buf[..n])?;
+        self.pos += got as u64;
+        Ok(got)
+    }
+}
+
+impl<R: Read + Seek> Seek for Window<'_, R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let new = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = new.ok_or_else(|| io::Error::other("seek before the window's start"))?;
+        Ok(self.pos)
+    }
+}
+
+/// Two readers side by side, named for errors.
+struct Pair<'a, A, B> {
+    output: &'a mut A,
+    rebuilt: &'a mut B,
+}
+
+impl<A: Read + Seek, B: Read + Seek> Pair<'_, A, B> {
+    /// The offset (from `start`) of the first differing byte of `len` bytes at `at_output` and
+    /// `at_rebuilt`; `None` when equal. A short read is a difference where it ends.
+    fn first_diff(
+        &mut self,
+        at_output: u64,
+        at_rebuilt: u64,
+        len: u64,
+    ) -> Result<Option<u64>, CompareError> {
+        let (mut a, mut b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+        let mut done = 0u64;
+        while done < len {
+            let n = usize::try_from(len - done).unwrap_or(CHUNK).min(CHUNK);
+            let ra = read_full(self.output, at_output + done, &mut a[..n], "output")?;
+            let rb = read_full(self.rebuilt, at_rebuilt + done, &mut b[..n], "rebuild")?;
+            if let Some(i) = a[..ra.min(rb)].iter().zip(&b[..ra.min(rb)]).position(|(x, y)| x != y)
+            {
+                return Ok(Some(done + i as u64));
+            }
+            if ra != rb || ra < n {
+                return Ok(Some(done + ra.min(rb) as u64));
+            }
+            done += n as u64;
+        }
+        Ok(None)
+    }
+}
+
+/// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
+fn read_full<R: Read + Seek>(
+    r: &mut R,
+    offset: u64,
+    buf: &mut [u8],
+    which: &'static str,
+) -> Result<usize, CompareError> {
+    let err = |source| CompareError::Read { which, offset, source };
+    r.seek(SeekFrom::Start(offset)).map_err(err)?;
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Ok(got)
+}
+
+/// Where the UKI (or any PE file) `output` first differs from `rebuilt`; `None` when they are
+/// the same (with [`Signature::Strip`], the same but for the output's signature).
+pub fn compare_pe<A: Read + Seek, B: Read + Seek>(
+    output: &mut A,
+    rebuilt: &mut B,
+    signature: Signature,
+) -> Result<Option<Place>, CompareError> {
+    let lo =
+        PeLayout::read(output).map_err(|source| CompareError::Pe { which: "output", source })?;
+    let lr =
+        PeLayout::read(rebuilt).map_err(|source| CompareError::Pe { which: "rebuild", source })?;
+    let mut pair = Pair { output, rebuilt };
+    // Sections by name, in the rebuild's order.
+    for s in &lr.named {
+        let Some(o) = lo.named.iter().find(|o| o.name == s.name) else {
+            return Ok(Some(Place::SectionOnlyInRebuilt(s.name.clone())));
+        };
+        let diff = pair.first_diff(o.offset, s.offset, s.len.min(o.len))?;
+        if diff.is_some() || o.len != s.len {
+            return Ok(Some(Place::Section {
+                name: s.name.clone(),
+                offset: diff.unwrap_or(s.len.min(o.len)),
+                output_len: o.len,
+                rebuilt_len: s.len,
+            }));
+        }
+    }
+    if let Some(o) = lo.named.iter().find(|o| !lr.named.iter().any(|s| s.name == o.name)) {
+        return Ok(Some(Place::SectionOnlyInOutput(o.name.clone())));
+    }
+    // The headers, less what signing rewrites when the signature is left out.
+    let (ho, hr) = (masked_headers(&lo, signature), masked_headers(&lr, signature));
+    if let Some(i) = ho.iter().zip(&hr).position(|(a, b)| a != b) {
+        return Ok(Some(Place::PeHeaders { offset: i as u64 }));
+    }
+    if ho.len() != hr.len() {
+        return Ok(Some(Place::PeHeaders { offset: ho.len().min(hr.len()) as u64 }));
+    }
+    // After the last section: up to the signature (or the end).
+    let body = |l: &PeLayout| l.len - l.signature.map_or(0, |(_, len)| len);
+    let data_end = |l: &PeLayout| {
+        l.named.iter().map(|s| s.offset + s.len).max().unwrap_or(0).max(l.headers.len() as u64)
+    };
+    let (bo, br) = (body(&lo), body(&lr));
+    let from = data_end(&lr);
+    if let Some(i) = pair.first_diff(from, from, bo.min(br).saturating_sub(from))? {
+        return Ok(Some(Place::AfterSections { offset: from + i }));
+    }
+    if bo != br {
+        // sbsign's alignment zeros before the table are part of signing, not of the image.
+        let stripped_padding = signature == Signature::Strip
+            && lo.signature.is_some()
+            && bo > br
+            && bo - br < SIGNATURE_ALIGN
+            && pair.first_diff(br, br, 0)?.is_none()
+            && is_zero(pair.output, br, bo - br)?;
+        if !stripped_padding {
+            return Ok(Some(Place::Length { output: bo, rebuilt: br }));
+        }
+    }
+    if signature == Signature::Compare {
+        match (lo.signature, lr.signature) {
+            (None, None) => {}
+            (Some((ao, lo_len)), Some((ar, lr_len))) if lo_len == lr_len => {
+                if pair.first_diff(ao, ar, lo_len)?.is_some() {
+                    return Ok(Some(Place::Signature));
+                }
+            }
+            _ => return Ok(Some(Place::Signature)),
+        }
+    }
+    Ok(None)
+}
+
+fn is_zero<R: Read + Seek>(r: &mut R, at: u64, len: u64) -> Result<bool, CompareError> {
+    let mut buf = [0u8; SIGNATURE_ALIGN as usize];
+    let n = usize::try_from(len).unwrap_or(0).min(buf.len());
+    let got = read_full(r, at, &mut buf[..n], "output")?;
+    Ok(got == n && buf[..n].iter().all(|b| *b == 0))
+}
+
+/// The headers with the checksum and the certificate directory entry zeroed for
+/// [`Signature::Strip`].
+fn masked_headers(l: &PeLayout, signature: Signature) -> Vec<u8> {
+    let mut h = l.headers.clone();
+    if signature == Signature::Strip {
+        h[l.checksum_at..l.checksum_at + 4].fill(0);
+        h[l.cert_dir_at..l.cert_dir_at + 8].fill(0);
+    }
+    h
+}
+
+/// Where the ISO 9660 volume `output` first differs from `rebuilt`: a file (by its Rock Ridge
+/// path, in the rebuild's directory order), else `None` (the metadata around the files). With
+/// `uki_len`, the rebuilt UKI's length, `iso-efi`'s ESP image [`crate::iso::EFI_IMAGE`] is
+/// looked into as raw-efi's ESP is.
+pub fn compare_iso<A: Read + Seek, B: Read + Seek>(
+    output: &mut A,
+    rebuilt: &mut B,
+    uki_len: Option<u64>,
+    signature: Signature,
+) -> Result<Option<Place>, CompareError> {
+    use crate::iso::read::files;
+    let fo = files(output).map_err(|source| CompareError::Iso { which: "output", source })?;
+    let fr = files(rebuilt).map_err(|source| CompareError::Iso { which: "rebuild", source })?;
+    let mut pair = Pair { output: &mut *output, rebuilt: &mut *rebuilt };
+    for r in &fr {
+        let Some(o) = fo.iter().find(|o| o.path == r.path) else {
+            return Ok(Some(Place::IsoFile {
+                path: r.path.clone(),
+                what: "missing from the output",
+            }));
+        };
+        if o.len != r.len {
+            return Ok(Some(Place::IsoFile { path: r.path.clone(), what: "length differs" }));
+        }
+        let Some(at) = pair.first_diff(o.offset, r.offset, r.len)? else { continue };
+        if let Some(uki_len) =
+            uki_len.filter(|_| r.path == crate::iso::EFI_IMAGE && o.offset == r.offset)
+        {
+            let inner = esp_place(&mut pair, r.offset, r.len, at, uki_len, signature)?;
+            return Ok(Some(Place::IsoImage { path: r.path.clone(), inner: Box::new(inner) }));
+        }
+        return Ok(Some(Place::IsoFile { path: r.path.clone(), what: "content differs" }));
+    }
+    if let Some(o) = fo.iter().find(|o| !fr.iter().any(|r| r.path == o.path)) {
+        return Ok(Some(Place::IsoFile { path: o.path.clone(), what: "only in the output" }));
+    }
+    // Same files: the first differing byte is in what surrounds them (the caller's offset).
+    Ok(None)
+}
+
+/// One GPT entry as compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    type_guid: [u8; 16],
+    first: u64,
+    last: u64,
+    name: String,
+}
+
+/// The used entries of the primary GPT of `r`, or `None` when there is no GPT.
+fn gpt_entries<R: Read + Seek>(
+    r: &mut R,
+    which: &'static str,
+) -> Result<Option<Vec<Entry>>, CompareError> {
+    let mut header = [0u8; 92];
+    if read_full(r, SECTOR, &mut header, which)? < header.len() || &header[..8] != b"EFI PART" {
+        return Ok(None);
+    }
+    let u = |at: usize, n: usize| {
+        header[at..at + n].iter().rev().fold(0u64, |a, b| (a << 8) | u64::from(*b))
+    };
+    let (lba, count, size) = (u(72, 8), u(80, 4), u(84, 4));
+    // A table this crate's writer makes has 128 entries of 128 bytes; refuse nonsense.
+    if !(128..=4096).contains(&size) || count > 1024 {
+        return Ok(None);
+    }
+    let len = usize::try_from(count * size).unwrap_or(0);
+    let mut table = vec![0u8; len];
+    let Some(at) = lba.checked_mul(SECTOR) else { return Ok(None) };
+    if read_full(r, at, &mut table, which)? < len {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for e in table.chunks(usize::try_from(size).unwrap_or(128)) {
+        let mut type_guid = [0u8; 16];
+        type_guid.copy_from_slice(&e[..16]);
+        if type_guid == [0; 16] {
+            continue;
+        }
+        let le = |at: usize| u64::from_le_bytes(e[at..at + 8].try_into().unwrap_or([0; 8]));
+        let name: Vec<u16> = e[56..128]
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .take_while(|c| *c != 0)
+            .collect();
+        out.push(Entry {
+            type_guid,
+            first: le(32),
+            last: le(40),
+            name: String::from_utf16_lossy(&name),
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Where the EFI disk `output` first differs from `rebuilt`. `uki` is the rebuilt UKI (with
+/// its length) when the disk is `raw-efi`'s layout: a difference inside the ESP where the FAT
+/// writer put `EFI/BOOT/BOOTX64.EFI` is then compared as a PE file, with `signature`.
+pub fn compare_efi_disk<A: Read + Seek, B: Read + Seek>(
+    output: &mut A,
+    rebuilt: &mut B,
+    uki_len: Option<u64>,
+    signature: Signature,
+) -> Result<Option<Place>, CompareError> {
+    let len_o = output.seek(SeekFrom::End(0)).map_err(|source| CompareError::Read {
+        which: "output",
+        offset: 0,
+        source,
+    })?;
+    let len_r = rebuilt.seek(SeekFrom::End(0)).map_err(|source| CompareError::Read {
+        which: "rebuild",
+        offset: 0,
+        source,
+    })?;
+    let (po, pr) = (gpt_entries(output, "output")?, gpt_entries(rebuilt, "rebuild")?);
+    let parts = match (po, pr) {
+        (Some(po), Some(pr)) => {
+            if po.len() != pr.len() {
+                let what = format!("output has {} partitions, rebuild {}", po.len(), pr.len());
+                return Ok(Some(Place::PartitionTable { what }));
+            }
+            for (i, (a, b)) in po.iter().zip(&pr).enumerate() {
+                if a != b {
+                    let what = format!(
+                        "partition {} differs: output {:?} sectors {}-{}, rebuild {:?} sectors {}-{}",
+                        i + 1, a.name, a.first, a.last, b.name, b.first, b.last
+                    );
+                    return Ok(Some(Place::PartitionTable { what }));
+                }
+            }
+            pr
+        }
+        (None, None) => {
+            let mut pair = Pair { output: &mut *output, rebuilt: &mut *rebuilt };
+            return Ok(match pair.first_diff(0, 0, len_o.min(len_r))? {
+                Some(offset) => Some(Place::Offset { offset }),
+                None if len_o != len_r => Some(Place::Length { output: len_o, rebuilt: len_r }),
+                None => None,
+            });
+        }
+        _ => {
+            return Ok(Some(Place::PartitionTable { what: "only one of the two has a GPT".into() }))
+        }
+    };
+    let mut pair = Pair { output: &mut *output, rebuilt: &mut *rebuilt };
+    for (i, p) in parts.iter().enumerate() {
+        let (start, len) = (p.first * SECTOR, (p.last + 1 - p.first) * SECTOR);
+        let Some(at) = pair.first_diff(start, start, len)? else { continue };
+        let inner = match uki_len.filter(|_| p.type_guid == gpt::ESP_TYPE) {
+            Some(uki_len) => esp_place(&mut pair, start, len, at, uki_len, signature)?,
+            None => Place::Offset { offset: at },
+        };
+        return Ok(Some(Place::Partition {
+            index: i + 1,
+            name: p.name.clone(),
+            inner: Box::new(inner),
+        }));
+    }
+    // Outside the partitions: the protective MBR, the GPT headers and tables, the gaps.
+    if let Some(at) = pair.first_diff(0, 0, len_o.min(len_r))? {
+        let inside =
+            |s: u64| parts.iter().any(|p| (p.first * SECTOR..(p.last + 1) * SECTOR).contains(&s));
+        if !inside(at) {
+            let what = format!(
+                "bytes outside the partitions differ at offset {at} (MBR, GPT headers or tables)"
+            );
+            return Ok(Some(Place::PartitionTable { what }));
+        }
+    }
+    if len_o != len_r {
+        return Ok(Some(Place::Length { output: len_o, rebuilt: len_r }));
+    }
+    Ok(None)
+}
+
+/// What differs in an ESP at `start` whose first differing byte is `at`: the UKI, else FAT
+/// metadata.
+fn esp_place<A: Read + Seek, B: Read + Seek>(
+    pair: &mut Pair<'_, A, B>,
+    start: u64,
+    len: u64,
+    at: u64,
+    uki_len: u64,
+    signature: Signature,
+) -> Result<Place, CompareError> {
+    let Ok(first) = crate::fat::file_sectors(&[(BOOT_PATH, uki_len)], len) else {
+        return Ok(Place::Offset { offset: at });
+    };
+    let file_at = first.first().copied().unwrap_or(0) * SECTOR;
+    // The UKI first, wherever the first differing byte is: the FAT serial and the disk's GUIDs
+    // are derived from the UKI's hash, so a changed UKI changes the boot sector too.
+    // Both directories are where the rebuild has its entry (the layout depends on the
+    // rebuild's length only): the output's file length is the size field there.
+    let Some(entry) = find_short_name(pair.rebuilt, start, file_at, b"BOOTX64 EFI")? else {
+        return Ok(Place::FatMetadata { offset: at });
+    };
+    let mut size = [0u8; 4];
+    read_full(pair.output, start + entry + 28, &mut size, "output")?;
+    let out_len = u64::from(u32::from_le_bytes(size)).min(len - file_at);
+    let mut o = Window { inner: &mut *pair.output, start: start + file_at, len: out_len, pos: 0 };
+    let mut r = Window { inner: &mut *pair.rebuilt, start: start + file_at, len: uki_len, pos: 0 };
+    let inner = match compare_pe(&mut o, &mut r, signature) {
+        Ok(Some(p)) => p,
+        // The file no longer parses as PE: say where its bytes differ.
+        Err(CompareError::Pe { .. }) => {
+            match (Pair { output: &mut o, rebuilt: &mut r }).first_diff(0, 0, uki_len)? {
+                Some(offset) => Place::Offset { offset },
+                None => Place::Length { output: out_len, rebuilt: uki_len },
+            }
+        }
+        Err(e) => return Err(e),
+        Ok(None) => return Ok(Place::FatMetadata { offset: at }),
+    };
+    Ok(Place::EspFile { path: BOOT_PATH.to_string(), inner: Box::new(inner) })
+}
+
+/// The offset (from `start`) of the 32-byte directory entry with this 8.3 name, searched in
+/// the volume's first `limit` bytes.
+fn find_short_name<R: Read + Seek>(
+    r: &mut R,
+    start: u64,
+    limit: u64,
+    name: &[u8; 11],
+) -> Result<Option<u64>, CompareError> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut at = 0;
+    while at < limit {
+        let n = usize::try_from(limit - at).unwrap_or(CHUNK).min(CHUNK);
+        let got = read_full(r, start + at, &mut buf[..n], "rebuild")?;
+        // Directory entries are 32-byte aligned.
+        if let Some(i) = buf[..got].chunks_exact(32).position(|e| &e[..11] == name) {
+            return Ok(Some(at + 32 * i as u64));
+        }
+        if got < n {
+            break;
+        }
+        at += n as u64;
+    }
+    Ok(None)
+}
