@@ -309,3 +309,20 @@ fn decompress_kernel_gzip_bomb_is_refused_naming_image_and_limit() {
     let c = decompressed_kernel(Limits::NONE, bomb()).unwrap();
     assert_eq!(c.get("boot/kernel").unwrap().1.len(), 4 << 20);
 }
+
+/// Issue 21: a hard link to a file that comes later in the same layer was accepted; tar and
+/// Docker extract in order, so `link(2)` finds no target. Refused, naming layer, link, target.
+#[test]
+fn hard_link_to_a_file_later_in_the_same_layer_is_refused() {
+    let layer = tar_layer(&[hardlink("bin/sh", "bin/busybox"), file("bin/busybox", b"bb")]);
+    let err = flat(vec![layer]).unwrap_err();
+    let text = err.to_string();
+    for want in ["sha256:layer0", "\"bin/sh\"", "\"bin/busybox\"", "comes later in the layer"] {
+        assert!(text.contains(want), "{want:?} missing from: {text}");
+    }
+    // With the target in a lower layer too, Docker links to the lower copy, which the flattened
+    // image no longer holds: refused as well, rather than linking to the other file.
+    let lower = tar_layer(&[file("bin/busybox", b"old")]);
+    let upper = tar_layer(&[hardlink("bin/sh", "bin/busybox"), file("bin/busybox", b"bb")]);
+    assert!(flat(vec![lower, upper]).is_err(), "the upper copy still comes after the link");
+}
