@@ -9,8 +9,11 @@
 //! file is locked (`flock`) by the build writing it from the moment it has that name, so a file
 //! whose lock is free belongs to no live build and is removed ([`remove_stale`]). The lock is
 //! taken under a `.locking` name and the file renamed to `.partial` only then, so no build can
-//! see a live build's file unlocked (a build killed between the two leaves an empty `.locking`
-//! file, which is not swept: its lock cannot prove anything).
+//! see a live build's file unlocked. SIGINT cannot fall between the two ([`abandon_all`] waits
+//! for them); a build killed there (kill -9) leaves an empty `.locking` file, which the next
+//! build removes once it is [`STALE_LOCKING`] old and its lock is free: a live build holds the
+//! name for microseconds, and one stalled that long fails rather than writing into a removed
+//! file.
 //!
 //! The one piece of process-wide state is the list of pending files that [`abandon_all`] removes
 //! (a signal handler cannot reach the `Outputs` on the stack of the thread it interrupted). No
@@ -26,6 +29,8 @@ use tracing::info;
 
 const PARTIAL: &str = ".partial";
 const LOCKING: &str = ".locking";
+/// How old an unlocked `.locking` file must be before a build removes it as stale.
+pub const STALE_LOCKING: std::time::Duration = std::time::Duration::from_secs(600);
 /// tempfile's random part: six letters and digits.
 const RANDOM_LEN: usize = 6;
 
@@ -126,21 +131,25 @@ impl Outputs {
             }
         }
         let name = dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        // Held from before the file exists until it is `.partial` and listed: `abandon_all`
+        // (SIGINT) runs before, and nothing is created, or after, and removes it. Released
+        // between the two, a signal left the `.locking` file behind.
+        let mut reg = registry();
+        if reg.abandoned {
+            return Err(interrupted());
+        }
         let tmp: NamedTempFile = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .rand_bytes(RANDOM_LEN)
             .suffix(LOCKING)
             .tempfile_in(dir)?;
         set_mode_0644(tmp.as_file())?;
-        // A new file: nobody else can hold its lock.
+        // A new file: nobody else can hold its lock (but a sweep of a stale one, see
+        // `remove_stale`, which makes this fail rather than write into an unlinked file).
         try_lock(tmp.as_file())?;
         let (file, locking) = tmp.into_parts();
         let path = partial_name(&locking);
         let writer = file.try_clone()?;
-        let mut reg = registry();
-        if reg.abandoned {
-            return Err(interrupted());
-        }
         persist_noclobber(locking, &path)?;
         reg.paths.push(path.clone());
         drop(reg);
@@ -236,38 +245,59 @@ fn persist_noclobber(from: TempPath, to: &Path) -> io::Result<()> {
     from.persist_noclobber(to).map_err(|e| e.error)
 }
 
-/// Whether `name` is one of our temporary outputs: `.NAME.XXXXXX.partial`.
-fn is_partial(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(PARTIAL)) else {
-        return false;
-    };
-    match rest.rsplit_once('.') {
-        Some((stem, random)) => {
-            !stem.is_empty()
-                && random.len() == RANDOM_LEN
-                && random.bytes().all(|b| b.is_ascii_alphanumeric())
-        }
-        None => false,
-    }
+/// What a name in an output directory is to [`remove_stale`].
+#[derive(Debug, PartialEq, Eq)]
+enum Temporary {
+    /// `.NAME.XXXXXX.partial`: an output being written.
+    Partial,
+    /// `.NAME.XXXXXX.locking`: one being created.
+    Locking,
 }
 
-/// Removes the `.NAME.XXXXXX.partial` files in `dir` whose lock is free: their build died
-/// (a live build holds the lock until it commits or gives up). Returns the files removed.
+/// Whether `name` is one of our temporary outputs, `.NAME.XXXXXX.partial` or `.locking`.
+fn temporary(name: &str) -> Option<Temporary> {
+    let hidden = name.strip_prefix('.')?;
+    let (rest, kind) = match (hidden.strip_suffix(PARTIAL), hidden.strip_suffix(LOCKING)) {
+        (Some(rest), _) => (rest, Temporary::Partial),
+        (None, Some(rest)) => (rest, Temporary::Locking),
+        (None, None) => return None,
+    };
+    let (stem, random) = rest.rsplit_once('.')?;
+    let ours = !stem.is_empty()
+        && random.len() == RANDOM_LEN
+        && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    ours.then_some(kind)
+}
+
+#[cfg(test)]
+fn is_partial(name: &str) -> bool {
+    temporary(name) == Some(Temporary::Partial)
+}
+
+/// Removes the temporary outputs in `dir` that belong to no live build: a `.partial` file whose
+/// lock is free (a live build holds it until it commits or gives up), and a `.locking` file
+/// whose lock is free and that is older than [`STALE_LOCKING`]. Returns the files removed.
 pub fn remove_stale(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for item in std::fs::read_dir(dir)? {
         let item = item?;
-        if !item.file_name().to_str().is_some_and(is_partial) {
-            continue;
-        }
+        let Some(kind) = item.file_name().to_str().and_then(temporary) else { continue };
         let path = item.path();
         // Gone meanwhile (its build finished), or not ours to open: leave it.
         let Ok(file) = File::open(&path) else { continue };
+        if kind == Temporary::Locking && !older_than(&file, STALE_LOCKING) {
+            continue;
+        }
         if try_lock(&file).is_ok() && std::fs::remove_file(&path).is_ok() {
             removed.push(path);
         }
     }
     Ok(removed)
+}
+
+fn older_than(file: &File, age: std::time::Duration) -> bool {
+    let modified = file.metadata().and_then(|m| m.modified());
+    modified.is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age))
 }
 
 /// An exclusive `flock` on the open file, without waiting: held until every descriptor of this
@@ -389,6 +419,31 @@ mod tests {
         assert!(!is_partial(".sys.tar.Ab12.partial"), "not tempfile's random part");
         assert!(!is_partial(".Ab12Cd.partial"));
         assert!(!is_partial(".sys.tar.Ab12Cd.locking"));
+        assert_eq!(temporary(".sys.tar.Ab12Cd.locking"), Some(Temporary::Locking));
+        assert_eq!(temporary(".sys.tar.Ab12.locking"), None);
+        assert_eq!(temporary(".locking"), None);
+    }
+
+    /// Issue 21 follow-up: a build killed (kill -9) between creating its output and renaming
+    /// it to `.partial` left an empty `.locking` file that no build ever removed. One whose lock
+    /// is free and that is old enough goes; a fresh one (a build in that instant) stays.
+    #[test]
+    fn the_next_build_removes_stale_locking_files_but_not_fresh_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".old.tar.Xy12Zw.locking");
+        let fresh = dir.path().join(".new.tar.Ab34Cd.locking");
+        std::fs::write(&fresh, b"").unwrap();
+        let old = std::time::SystemTime::now() - STALE_LOCKING - STALE_LOCKING;
+        File::create(&stale).unwrap().set_modified(old).unwrap();
+        assert_eq!(remove_stale(dir.path()).unwrap(), vec![stale]);
+        assert_eq!(names(dir.path()), [".new.tar.Ab34Cd.locking"]);
+        // Locked (renaming it is this build's next step): kept, however old.
+        let held = File::open(&fresh).unwrap();
+        try_lock(&held).unwrap();
+        File::options().write(true).open(&fresh).unwrap().set_modified(old).unwrap();
+        assert!(remove_stale(dir.path()).unwrap().is_empty());
+        drop(held);
+        assert_eq!(remove_stale(dir.path()).unwrap(), vec![fresh]);
     }
 
     /// Issue 21: an interrupted build left `.NAME.XXXX.partial` files of hundreds of MB in the

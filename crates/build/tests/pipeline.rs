@@ -462,3 +462,48 @@ fn a_decompression_bomb_fails_naming_the_layer_and_flag() {
         assert!(text.contains(want), "{want:?} missing from: {text}");
     }
 }
+
+/// What SIGINT does to a build (`abandon_all`, then exit) while other threads are creating
+/// outputs in `dir`: run in a child process, since `abandon_all` refuses every later output.
+fn abandon_while_creating(dir: &Path) {
+    use baleen_build::output::{abandon_all, Outputs};
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for t in 0..2 {
+        let (dir, stop) = (dir.to_path_buf(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut outs = Outputs::default();
+                let _ = outs.create(&dir.join(format!("out{t}.tar")));
+            }
+        });
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    abandon_all();
+    // The signal handler exits the process here: whatever the threads hold is never dropped.
+    std::process::exit(0);
+}
+
+/// Issue 21 follow-up: a SIGINT while an output was being created left its `.locking` file
+/// (created, not yet renamed to `.partial` nor known to `abandon_all`) behind for good, and no
+/// later build swept it. Each child is interrupted mid-creation; nothing may remain.
+#[test]
+fn sigint_while_outputs_are_created_leaves_no_locking_file() {
+    if let Ok(dir) = std::env::var("BALEEN_TEST_ABANDON_CHILD") {
+        abandon_while_creating(Path::new(&dir));
+    }
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "sigint_while_outputs_are_created_leaves_no_locking_file"])
+            .env("BALEEN_TEST_ABANDON_CHILD", dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "round {round}: the child failed");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(left.is_empty(), "round {round}: left behind: {left:?}");
+    }
+}

@@ -186,12 +186,17 @@ fn verify_finds_damaged_and_missing_blobs_and_repair_makes_them_pullable_again()
     assert!(repaired.contains("removed docker.io/baleen/missing:1"), "{repaired}");
     assert!(!layer.exists());
     let aside = store.join("quarantine").join(format!("sha256-{}", &damaged.layers[0].digest[7..]));
-    assert_eq!(std::fs::read(aside).unwrap(), bytes, "moved aside, not deleted");
+    assert_eq!(std::fs::read(&aside).unwrap(), bytes, "moved aside, not deleted");
     let listed = ok(baleen(&store, &["ls"]));
     assert!(
         listed.contains("intact") && !listed.contains("damaged") && !listed.contains("missing")
     );
     assert_eq!(ok(baleen(&store, &["verify"])), "", "the repaired store verifies clean");
+    // gc drops what quarantine kept, and says so file by file.
+    let gc = baleen(&store, &["gc"]);
+    let said = String::from_utf8_lossy(&gc.stderr);
+    assert!(said.contains(&format!("removed {}", aside.display())), "{said}");
+    assert!(!aside.exists());
 }
 
 /// `cache export` of a multi-platform image (what `pkg build` stores) had no manifest.json, so

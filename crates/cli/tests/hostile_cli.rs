@@ -111,3 +111,104 @@ fn hostile_labels_are_clean_errors() {
         assert!(!tmp.path().join("x.tar").exists(), "{name}: an output was written");
     }
 }
+
+/// What every kind of input carries below: a forged line and a terminal escape.
+const FORGED: &str = "x\nFAKE: build succeeded\x1b[31m";
+
+/// Whether the rendered error shows `FORGED` (or the part of it that the error quotes) escaped,
+/// inside its own line, never a line it forged; else what went wrong.
+fn forged_line_stays_inside(stderr: &str, what: &str) -> Result<(), String> {
+    if stderr.contains("\nFAKE") {
+        return Err(format!("{what}: a newline from the input reached stderr:\n{stderr}"));
+    }
+    if stderr.contains('\x1b') {
+        return Err(format!("{what}: a raw ESC reached stderr:\n{stderr}"));
+    }
+    if !stderr.contains("x\\nFAKE") {
+        return Err(format!("{what}: not shown escaped:\n{stderr}"));
+    }
+    Ok(())
+}
+
+/// A docker-save tar whose manifest.json names a config entry the archive lacks.
+fn docker_save_naming(config: &str) -> Vec<u8> {
+    let manifest = serde_json::json!([{"Config": config, "RepoTags": ["a:1"], "Layers": []}]);
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(bytes.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "manifest.json", &bytes[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// A registry on loopback that answers every request but the probe with 400 and `body`; its
+/// `host:port`.
+fn registry_answering(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            // One read: a request's head comes in one segment, and a TLS hello (baleen tries
+            // https first) must be answered too, not waited on for a blank line.
+            let mut req = [0u8; 4096];
+            let n = conn.read(&mut req).unwrap_or(0);
+            // `/v2/` answers 200 (a registry that speaks plain HTTP); the rest, 400 and `body`.
+            let body = if req[..n].starts_with(b"GET /v2/ ") { "" } else { body };
+            let status = if body.is_empty() { "200 OK" } else { "400 Bad Request" };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(body.as_bytes()));
+        }
+    });
+    host
+}
+
+/// Issue 21 follow-up: control characters were escaped, but newlines were kept (messages are
+/// multi-line on purpose), so a value from an input could forge a line of the error —
+/// `FAKE: build succeeded` on a line of its own. Each kind of input is tried: a YAML value, an
+/// image label, an archive's entry name, a registry's answer.
+#[test]
+fn newlines_from_every_kind_of_input_stay_inside_their_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wrong = Vec::new();
+    let mut check = |out: Output, what: &str| {
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        wrong.extend(forged_line_stays_inside(&String::from_utf8_lossy(&out.stderr), what).err());
+    };
+    // A YAML value (YAML's own escapes make the newline and ESC).
+    let yaml = "services:\n  - name: a\n    image: alpine\n    binds: [\"x\\nFAKE: build succeeded\\e[31m\"]\n";
+    std::fs::write(tmp.path().join("bind.yml"), yaml).unwrap();
+    check(baleen(tmp.path(), &["validate", "bind.yml"]), "yaml value");
+
+    // An image's org.mobyproject.config label.
+    let cache = tmp.path().join("cache");
+    let label = serde_json::json!({"capabilities": [FORGED]}).to_string();
+    ImageBuilder::new()
+        .layer(&[file_mode("bin/svc", b"svc", 0o755)])
+        .config(serde_json::json!({"Labels": {"org.mobyproject.config": label}}))
+        .build()
+        .write_layout(&cache, "docker.io/baleen/hostile:1");
+    let yaml = "services:\n  - name: svc\n    image: baleen/hostile:1\n";
+    std::fs::write(tmp.path().join("sys.yml"), yaml).unwrap();
+    let cache_arg = cache.to_str().unwrap();
+    let args = ["build", "--cache", cache_arg, "-f", "tar", "--o", "x.tar", "sys.yml"];
+    check(baleen(tmp.path(), &args), "label");
+
+    // An entry name in an archive (`cache import` of a docker-save tar).
+    std::fs::write(tmp.path().join("save.tar"), docker_save_naming(FORGED)).unwrap();
+    let args = ["cache", "import", "--cache", cache_arg, "save.tar"];
+    check(baleen(tmp.path(), &args), "archive entry name");
+
+    // A registry's answer.
+    let host = registry_answering("x\nFAKE: build succeeded\x1b[31m");
+    let image = format!("{host}/evil/answer:1");
+    let args = ["cache", "pull", "--cache", cache_arg, "--platform", "linux/amd64", &image];
+    check(baleen(tmp.path(), &args), "registry answer");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}

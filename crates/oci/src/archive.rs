@@ -27,37 +27,57 @@ pub enum ArchiveError {
     Store { what: String, source: Box<StoreError> },
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
-    #[error("importing: archive entry {entry}: {source}")]
+    #[error("importing: archive entry {}: {source}", crate::printable(entry))]
     Entry { entry: String, source: Box<StoreError> },
-    #[error("importing: {file} is larger than {limit} bytes")]
+    #[error("importing: {} is larger than {limit} bytes", crate::printable(file))]
     TooLarge { file: String, limit: u64 },
-    #[error("importing: parsing {file}: {source}")]
+    #[error("importing: parsing {}: {source}", crate::printable(file))]
     Json { file: String, source: serde_json::Error },
-    #[error("importing: {0}")]
+    #[error("importing: {}", crate::printable(.0))]
     Invalid(String),
-    #[error("importing {name}: {role} {digest} is in neither the archive nor the store")]
+    #[error(
+        "importing {}: {role} {} is in neither the archive nor the store",
+        crate::printable(name),
+        crate::printable(digest)
+    )]
     MissingBlob { name: String, role: &'static str, digest: String },
     #[error(
-        "importing {name}: {role} {digest} holds {actual} bytes, its descriptor says {expected}"
+        "importing {}: {role} {} holds {actual} bytes, its descriptor says {expected}",
+        crate::printable(name),
+        crate::printable(digest)
     )]
     WrongSize { name: String, role: &'static str, digest: String, expected: u64, actual: u64 },
-    #[error("importing {name}: {role} {digest} is {size} bytes, past the {limit}-byte limit for a {role}")]
+    #[error(
+        "importing {}: {role} {} is {size} bytes, past the {limit}-byte limit for a {role}",
+        crate::printable(name),
+        crate::printable(digest)
+    )]
     OverLimit { name: String, role: &'static str, digest: String, size: u64, limit: u64 },
-    #[error("importing {name}: the index names no platform manifest that the archive holds")]
+    #[error(
+        "importing {}: the index names no platform manifest that the archive holds",
+        crate::printable(name)
+    )]
     NoPlatform { name: String },
-    #[error("importing {name}: the config lists {diff_ids} rootfs.diff_ids for {layers} layers")]
+    #[error(
+        "importing {}: the config lists {diff_ids} rootfs.diff_ids for {layers} layers",
+        crate::printable(name)
+    )]
     LayerCount { name: String, diff_ids: usize, layers: usize },
-    #[error("importing {name}: layer {index} ({digest}) unpacks to {actual}, but rootfs.diff_ids[{index}] in the config says {expected}")]
+    #[error("importing {}: layer {index} ({}) unpacks to {actual}, but rootfs.diff_ids[{index}] in the config says {}", crate::printable(name), crate::printable(digest), crate::printable(expected))]
     DiffId { name: String, index: usize, digest: String, expected: String, actual: String },
-    #[error("importing {name}: reading layer {digest} to check its diff_id")]
+    #[error(
+        "importing {}: reading layer {} to check its diff_id",
+        crate::printable(name),
+        crate::printable(digest)
+    )]
     LayerRead { name: String, digest: String, source: io::Error },
     /// No cause attached: the tar reader's message quotes the header's bytes, which for a file
     /// that is no tar (`cache import /etc/passwd`) are the file's content.
     #[error("importing: tar header {number} (at byte {offset}) is not a valid tar header: the input is not a tar archive, or is damaged there")]
     NotTar { number: u64, offset: u64 },
-    #[error("importing: manifest.json names {path}, but that archive entry is a symlink to {target}, which points outside the archive")]
+    #[error("importing: manifest.json names {}, but that archive entry is a symlink to {}, which points outside the archive", crate::printable(path), crate::printable(target))]
     EscapingLink { path: String, target: String },
-    #[error("importing: manifest.json names {path}, but that archive entry is a chain of more than {MAX_LINKS} symlinks")]
+    #[error("importing: manifest.json names {}, but that archive entry is a chain of more than {MAX_LINKS} symlinks", crate::printable(path))]
     LinkChain { path: String },
 }
 

@@ -29,6 +29,25 @@ mod reference;
 pub mod registry;
 mod store;
 
+/// Text from an input (a registry's answer, an archive's names, an index's platforms) as an
+/// error message shows it: control characters, newlines included, written as escapes (`\n`,
+/// `\x1b`), so it can neither forge lines of the message nor steer a terminal.
+pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    // As the CLI writes the terminal controls it escapes (`\x1b`), plus `\n` and friends.
+    let escape = |c: char| match c {
+        '\n' => "\\n".to_string(),
+        '\r' => "\\r".to_string(),
+        '\t' => "\\t".to_string(),
+        c if !c.is_control() => c.to_string(),
+        c if u32::from(c) < 0x80 => format!("\\x{:02x}", u32::from(c)),
+        c => format!("\\u{{{:x}}}", u32::from(c)),
+    };
+    std::borrow::Cow::Owned(s.chars().map(escape).collect())
+}
+
 pub use digest::{Digest, DigestError, Hasher};
 /// Descriptor and manifest types, re-exported so callers use the same `oci-spec` version.
 pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
@@ -43,6 +62,6 @@ pub use registry::{Client, RegistryError, RegistryOptions};
 /// The index.json annotations that name cached images.
 pub use store::index::{name_of, CONTAINERD_NAME, REF_NAME};
 pub use store::{
-    Blob, BlobCheck, GcReport, Image, Ingest, Problem, Store, StoreError, VerifiedBlob,
-    VerifyReport, QUARANTINE,
+    Blob, BlobCheck, GcReport, Image, Ingest, MovedAside, Problem, QuarantineBound, Store,
+    StoreError, VerifiedBlob, VerifyReport, QUARANTINE, QUARANTINE_BOUND,
 };

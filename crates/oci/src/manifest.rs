@@ -27,7 +27,7 @@ pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("manifest {digest} is Docker schema 1 ({media_type}), which baleen does not read; re-push the image with a current tool")]
+    #[error("manifest {digest} is Docker schema 1 ({}), which baleen does not read; re-push the image with a current tool", crate::printable(media_type))]
     Schema1 { digest: Digest, media_type: String },
     #[error(
         "manifest {digest} is neither an image manifest nor an index (media type {media_type:?})"
@@ -37,7 +37,7 @@ pub enum ManifestError {
     Parse { digest: Digest, source: serde_json::Error },
     #[error("manifest {digest} names an invalid digest: {source}")]
     BadDigest { digest: Digest, source: DigestError },
-    #[error("image {reference} has no {wanted} variant; it has: {available}")]
+    #[error("image {reference} has no {wanted} variant; it has: {}", crate::printable(available))]
     NoPlatform { reference: String, wanted: Platform, available: String },
 }
 

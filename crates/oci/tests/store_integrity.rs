@@ -124,3 +124,34 @@ fn a_pull_over_a_damaged_manifest_and_config_fetches_them_again() {
     assert!(store.verify(false).unwrap().problems.is_empty(), "the store is whole again");
     assert_eq!(quarantined(dir.path()), 2);
 }
+
+/// Issue 21 follow-up: moving a damaged blob aside renamed it over an earlier damaged copy of
+/// the same digest, so the evidence of the first damage was lost. Both copies are kept, and
+/// `gc` lists what it removed.
+#[test]
+fn a_blob_damaged_twice_keeps_both_copies_in_quarantine() {
+    let img = image();
+    let dir = tempfile::tempdir().unwrap();
+    let name = "docker.io/test/greet:v1";
+    let r = Reference::parse(name).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let blob = store.blob_path(&Digest::parse(&img.layers[0].digest).unwrap());
+    for damage in ["first damage", "second damage"] {
+        img.write_layout(dir.path(), name); // the blob whole again, as a re-pull makes it
+        std::fs::write(&blob, damage).unwrap();
+        archive::export(&store, &r, None, &mut Vec::new()).unwrap_err();
+        assert!(!blob.exists());
+    }
+    let mut kept: Vec<String> = std::fs::read_dir(dir.path().join(QUARANTINE))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["first damage", "second damage"]);
+    let report = store.gc().unwrap();
+    let aside = dir.path().join(QUARANTINE).join(format!("sha256-{}", &img.layers[0].digest[7..]));
+    let mut removed = report.quarantine_removed.clone();
+    removed.sort();
+    let second = PathBuf::from(format!("{}.2", aside.display()));
+    assert_eq!(removed, [aside, second], "gc says which files it removed");
+}

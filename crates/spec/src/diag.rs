@@ -68,14 +68,16 @@ impl fmt::Display for Diagnostic {
     ///   = help: did you mean `capabilities`?
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Each part is one line: values quoted from the YAML (or a label) may hold newlines.
+        let message = one_line(&self.message);
         if self.path.is_empty() {
-            writeln!(f, "error: {}", self.message)?;
+            writeln!(f, "error: {message}")?;
         } else {
-            writeln!(f, "error: {}: {}", self.path, self.message)?;
+            writeln!(f, "error: {}: {message}", one_line(&self.path))?;
         }
         let num = self.line.to_string();
         let pad = " ".repeat(num.len());
-        write!(f, "{pad}--> {}:{}:{}", self.file, self.line, self.col)?;
+        write!(f, "{pad}--> {}:{}:{}", one_line(&self.file), self.line, self.col)?;
         if let Some(line) = &self.source_line {
             // Long lines (minified JSON, hostile input) are cut to a window around the column.
             let chars: Vec<char> = line.chars().collect();
@@ -99,10 +101,30 @@ impl fmt::Display for Diagnostic {
             write!(f, "\n{pad} |\n{num} | {shown}\n{pad} | {lead_prefix}{lead}{carets}")?;
         }
         if let Some(help) = &self.help {
-            write!(f, "\n{pad} = help: {help}")?;
+            write!(f, "\n{pad} = help: {}", one_line(help))?;
         }
         Ok(())
     }
+}
+
+/// `text` with its control characters, newlines included, written as escapes (`\n`, `\x1b`):
+/// a value quoted from an input can neither forge a line of the diagnostic nor steer a
+/// terminal. The source line is shown as it is (it holds no newline); the CLI escapes the
+/// terminal controls in it.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    // As the CLI writes the terminal controls it escapes (`\x1b`), plus `\n` and friends.
+    let escape = |c: char| match c {
+        '\n' => "\\n".to_string(),
+        '\r' => "\\r".to_string(),
+        '\t' => "\\t".to_string(),
+        c if !c.is_control() => c.to_string(),
+        c if u32::from(c) < 0x80 => format!("\\x{:02x}", u32::from(c)),
+        c => format!("\\u{{{:x}}}", u32::from(c)),
+    };
+    std::borrow::Cow::Owned(text.chars().map(escape).collect())
 }
 
 /// Characters of a source line shown around the column.

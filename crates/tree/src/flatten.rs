@@ -201,6 +201,8 @@ pub fn flatten<E: From<LayerError>>(
             tripped: None,
         };
         let mut opaque_here: Vec<String> = Vec::new();
+        // Targets of this layer's links that nothing had named yet → the link's path.
+        let mut not_yet: HashMap<String, String> = HashMap::new();
         let result = for_each_entry(&id, &mut stream, |entry, data| {
             let (dir, base) = split(&entry.path);
             if base == OPAQUE_MARKER {
@@ -216,6 +218,11 @@ pub fn flatten<E: From<LayerError>>(
             } else {
                 entry.path.as_str()
             };
+            // Tar and Docker extract in order: `link(2)` needs the target on disk already.
+            if let Some(path) = not_yet.remove(name).filter(|_| !tombstone) {
+                let target = entry.path;
+                return Err(LayerError::HardLinkForward { layer: id.clone(), path, target }.into());
+            }
             let seen = match (tombstone, &entry.kind) {
                 (true, _) => Seen::Whiteout,
                 (false, EntryKind::Dir) => Seen::Dir,
@@ -236,8 +243,12 @@ pub fn flatten<E: From<LayerError>>(
                     );
                 }
                 match index.lookup(target) {
-                    // In a lower layer, or later in this one: known once every layer is read.
-                    Lookup::Absent => links.push(link()),
+                    // In a lower layer (known once every layer is read), or later in this one
+                    // (refused when it comes).
+                    Lookup::Absent => {
+                        not_yet.entry(target.clone()).or_insert_with(|| entry.path.clone());
+                        links.push(link())
+                    }
                     found => link().check(found)?,
                 }
             }

@@ -63,6 +63,9 @@ pub(crate) enum ImageError {
     Sink { layer: Option<String>, path: String, source: io::Error },
     #[error("{0}")]
     Other(String),
+    /// What a section made itself (the kernel `--decompress-kernel` gunzips) went over a limit.
+    #[error("{what}: {source}")]
+    Limit { what: String, source: crate::limits::LimitError },
 }
 
 /// `layer sha256:…: ` when the entry came from a layer.

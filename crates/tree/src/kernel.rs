@@ -6,6 +6,7 @@
 use crate::entry::{Entry, EntryKind, Mtime, DEFAULT_MTIME, PAX_LOCATION, PAX_SOURCE};
 use crate::image::{image_tar, Emit, Image, ImageError};
 use crate::layer::for_each_entry;
+use crate::limits::{LimitError, Limits};
 use std::io::{self, Read};
 
 /// The `kernel:` section of the YAML, minus the image.
@@ -45,7 +46,7 @@ struct State {
 pub(crate) fn kernel_section(
     image: Image,
     opts: &KernelOptions,
-    expansion: Option<crate::limits::Expansion>,
+    limits: Limits,
     emit: &mut Emit<'_>,
 ) -> Result<(), ImageError> {
     let (binary, tar_name, ucode) = opts.names();
@@ -85,12 +86,21 @@ pub(crate) fn kernel_section(
                 let mut raw = Vec::new();
                 data.read_to_end(&mut raw)
                     .map_err(|e| ImageError::Other(format!("reading kernel {binary:?}: {e}")))?;
-                let plain = decompress_kernel(&raw).map_err(|e| {
+                let payload = gzip_payload(&raw).map_err(|e| {
                     ImageError::Other(format!("decompressing kernel {binary:?}: {e}"))
                 })?;
-                let k =
-                    boot("boot/kernel", EntryKind::File { size: plain.len() as u64 }, entry.mode);
-                return emit(&k, &mut &plain[..]);
+                let size = gunzipped_size(payload, limits).map_err(|e| match e {
+                    Gunzip::Limit(source) => {
+                        ImageError::Limit { what: format!("kernel {binary:?}"), source }
+                    }
+                    Gunzip::Io(e) => {
+                        ImageError::Other(format!("decompressing kernel {binary:?}: gunzip: {e}"))
+                    }
+                })?;
+                // Streamed a second time rather than held: a kernel may be as large as the
+                // limits allow, and memory stays flat.
+                let k = boot("boot/kernel", EntryKind::File { size }, entry.mode);
+                return emit(&k, &mut flate2::read::GzDecoder::new(payload));
             }
             let k = boot("boot/kernel", EntryKind::File { size: entry.size() }, entry.mode);
             return emit(&k, data);
@@ -119,7 +129,7 @@ pub(crate) fn kernel_section(
         }
         Ok(())
     };
-    image_tar("kernel", Some(image), "", None, expansion, &mut filter)?;
+    image_tar("kernel", Some(image), "", None, limits.expansion, &mut filter)?;
     if !st.found_kernel {
         return Err(ImageError::Other(format!(
             "did not find kernel {binary:?} in the kernel image"
@@ -133,17 +143,63 @@ pub(crate) fn kernel_section(
     Ok(())
 }
 
-/// Decompresses a gzip kernel, or the gzip payload of an x86 bzImage (boot protocol ≥ 2.08).
-pub fn decompress_kernel(raw: &[u8]) -> Result<Vec<u8>, String> {
-    fn gunzip(data: &[u8]) -> Result<Vec<u8>, String> {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(data)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("gunzip: {e}"))?;
-        Ok(out)
+/// Decompresses a gzip kernel, or the gzip payload of an x86 bzImage (boot protocol ≥ 2.08),
+/// within `limits` (see [`gunzipped_size`]).
+pub fn decompress_kernel(raw: &[u8], limits: Limits) -> Result<Vec<u8>, String> {
+    let payload = gzip_payload(raw)?;
+    let size = gunzipped_size(payload, limits).map_err(|e| match e {
+        Gunzip::Limit(l) => l.to_string(),
+        Gunzip::Io(e) => format!("gunzip: {e}"),
+    })?;
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    flate2::read::GzDecoder::new(payload)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("gunzip: {e}"))?;
+    Ok(out)
+}
+
+enum Gunzip {
+    Limit(LimitError),
+    Io(io::Error),
+}
+
+/// The size `payload` gunzips to, counted without keeping it, and refused as soon as it goes
+/// past the layers' bounds: more than `expansion.ratio` times the gzip stream once past the
+/// floor (a gzip bomb as the kernel), or more than the whole tree may hold.
+fn gunzipped_size(payload: &[u8], limits: Limits) -> Result<u64, Gunzip> {
+    let compressed = u64::try_from(payload.len()).unwrap_or(u64::MAX);
+    let mut gz = flate2::read::GzDecoder::new(payload);
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0u64;
+    loop {
+        let n = match gz.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Gunzip::Io(e)),
+        };
+        total = total.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        if let Some(b) = limits.expansion {
+            if total > b.floor && total > compressed.saturating_mul(b.ratio) {
+                let (ratio, floor) = (b.ratio, b.floor);
+                return Err(Gunzip::Limit(LimitError::Expands {
+                    expanded: total,
+                    compressed,
+                    ratio,
+                    floor,
+                }));
+            }
+        }
+        if let Some(limit) = limits.max_tree_bytes.filter(|&m| total > m) {
+            return Err(Gunzip::Limit(LimitError::TreeTooLarge { total, limit }));
+        }
     }
+}
+
+/// The gzip stream of a kernel: the whole image, or the payload of a bzImage.
+fn gzip_payload(raw: &[u8]) -> Result<&[u8], String> {
     if raw.starts_with(&[0x1f, 0x8b]) {
-        return gunzip(raw);
+        return Ok(raw);
     }
     let le16 = |o: usize| u16::from_le_bytes([raw[o], raw[o + 1]]);
     let le32 = |o: usize| u32::from_le_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]);
@@ -160,12 +216,13 @@ pub fn decompress_kernel(raw: &[u8]) -> Result<Vec<u8>, String> {
         let offset = u64::from(le32(0x248)) + (setup_sectors + 1) * 512;
         let len = u64::from(le32(0x24c));
         let end = offset + len;
-        if end > raw.len() as u64 {
+        let past = |n: u64| usize::try_from(n).ok().filter(|&n| n <= raw.len());
+        let (Some(start), Some(end)) = (past(offset), past(end)) else {
             return Err("the bzImage payload runs past the end of the image".into());
-        }
-        let payload = &raw[offset as usize..end as usize];
+        };
+        let payload = &raw[start..end];
         if payload.starts_with(&[0x1f, 0x8b]) {
-            return gunzip(payload);
+            return Ok(payload);
         }
         return Err(format!("unsupported bzImage payload format at offset {offset}"));
     }
@@ -194,9 +251,9 @@ mod tests {
         img[0x248..0x24c].copy_from_slice(&0u32.to_le_bytes());
         img[0x24c..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         img.extend_from_slice(&payload);
-        assert_eq!(decompress_kernel(&img).unwrap(), b"vmlinux bytes");
+        assert_eq!(decompress_kernel(&img, Limits::default()).unwrap(), b"vmlinux bytes");
         img[0x206..0x208].copy_from_slice(&0x0204u16.to_le_bytes());
-        assert!(decompress_kernel(&img).unwrap_err().contains("2.04"));
-        assert!(decompress_kernel(b"not a kernel").is_err());
+        assert!(decompress_kernel(&img, Limits::default()).unwrap_err().contains("2.04"));
+        assert!(decompress_kernel(b"not a kernel", Limits::default()).is_err());
     }
 }

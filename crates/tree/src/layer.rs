@@ -75,6 +75,11 @@ pub enum LayerError {
          (not earlier in this layer, nor in a layer below)"
     )]
     HardLinkMissing { layer: String, path: String, target: String },
+    #[error(
+        "layer {layer}: entry {path:?}: hard link target {target:?} comes later in the layer (a \
+         hard link must follow its target, as tar extracts in order)"
+    )]
+    HardLinkForward { layer: String, path: String, target: String },
     #[error("layer {layer}: {source}")]
     Limit { layer: String, source: crate::limits::LimitError },
 }

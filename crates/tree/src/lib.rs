@@ -12,11 +12,11 @@
 //! about ([`TreeError::limit`]).
 //!
 //! Invariants: entry data streams from the layer to the sink (memory is O(paths), never
-//! O(bytes), except the kernel when `--decompress-kernel` asks for it and the small apk
-//! databases); paths from images never contain `..` or a leading `/`; no path reaches a
+//! O(bytes), except the compressed kernel when `--decompress-kernel` asks for it and the small
+//! apk databases); paths from images never contain `..` or a leading `/`; no path reaches a
 //! [`TreeWriter`]'s sink longer than [`PATH_MAX`] or with a component longer than [`NAME_MAX`];
-//! an image with a hard link to itself, to a directory or to nothing is an error (once its
-//! layers are read, for a target that could come from a lower one); synthesized entries carry
+//! an image with a hard link to itself, to a directory, to nothing or to a file later in its own
+//! layer is an error (once its layers are read, for a target that could come from a lower one); synthesized entries carry
 //! [`DEFAULT_MTIME`] and uid/gid 0; the same inputs give the same stream.
 //!
 //! Non-goals: writing any output format (crates/formats), reading YAML or rendering

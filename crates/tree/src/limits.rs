@@ -7,8 +7,10 @@
 //! expansion check runs while a layer is read ([`Expanding`], in `flatten`), the tree's size as
 //! entries enter the sink ([`Bounded`], in `TreeWriter`), before any byte of the entry is written.
 //!
-//! Non-goals: bounding memory (the tree streams), or the kernel decompressed in memory for
-//! `--decompress-kernel` (bounded by the kernel's own size).
+//! The kernel that `--decompress-kernel` gunzips is held to the same two bounds (`kernel.rs`),
+//! counted in a first pass that keeps nothing.
+//!
+//! Non-goal: bounding memory (the tree streams).
 
 use crate::entry::{Entry, EntryKind, EntrySink};
 use std::cell::Cell;
@@ -64,7 +66,7 @@ pub enum LimitError {
     )]
     TreeTooLarge { total: u64, limit: u64 },
     #[error(
-        "the layer expanded to {expanded} bytes from {compressed} compressed, more than \
+        "it expanded to {expanded} bytes from {compressed} compressed, more than \
          {ratio} times its compressed size (past {}): refused as a decompression bomb",
         bytes(*floor)
     )]

@@ -27,6 +27,8 @@ pub enum TreeError {
     Sink { location: String, image: String, layer: Option<String>, path: String, source: io::Error },
     #[error("{location} {image}: {message}")]
     Image { location: String, image: String, message: String },
+    #[error("{location} {image}: {what}: {source}")]
+    Limit { location: String, image: String, what: String, source: LimitError },
     #[error("{location}: {message}")]
     Files { location: String, message: String },
     #[error("{location}: writing {}: {source}", crate::limits::shown(path))]
@@ -44,6 +46,9 @@ impl TreeError {
                 TreeError::Sink { location, image, layer, path, source }
             }
             ImageError::Other(message) => TreeError::Image { location, image, message },
+            ImageError::Limit { what, source } => {
+                TreeError::Limit { location, image, what, source }
+            }
         }
     }
 
@@ -57,6 +62,7 @@ impl TreeError {
             TreeError::Sink { source, .. } | TreeError::FilesSink { source, .. } => {
                 limit_of(source)
             }
+            TreeError::Limit { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -169,7 +175,7 @@ impl<S: EntrySink> TreeWriter<S> {
     pub fn kernel(&mut self, image: Image, opts: &KernelOptions) -> Result<(), TreeError> {
         let reference = image.reference.clone();
         let mut emit = sink_emit(&mut self.sink);
-        kernel_section(image, opts, self.limits.expansion, &mut emit)
+        kernel_section(image, opts, self.limits, &mut emit)
             .map_err(|e| TreeError::from_image("kernel", &reference, e))
     }
 

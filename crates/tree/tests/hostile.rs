@@ -280,3 +280,49 @@ fn a_layer_compressed_twice_or_not_a_tar_says_so() {
     // An empty layer is an empty tar, as before.
     assert!(flat(vec![Vec::new(), tar]).is_ok());
 }
+
+/// The kernel section of `image` through a tree writer within `limits`, gunzipping the kernel.
+fn decompressed_kernel(limits: Limits, image: Image) -> Result<Collect, TreeError> {
+    let opts = KernelOptions { decompress: true, tar: Some("none".into()), ..Default::default() };
+    let mut c = Collect::default();
+    TreeWriter::with_limits(&mut c, limits).kernel(image, &opts)?;
+    Ok(c)
+}
+
+/// Issue 21: `--decompress-kernel` gunzipped the kernel into memory with no bound, so a small
+/// gzip bomb as the kernel expanded without limit. It is held to the layers' bounds.
+#[test]
+fn decompress_kernel_gzip_bomb_is_refused_naming_image_and_limit() {
+    let bomb = || image(vec![tar_layer(&[file("kernel", &gzip(&vec![0u8; 4 << 20]))])]);
+    let limits = Limits { max_tree_bytes: None, expansion: Some(SMALL_FLOOR) };
+    let err = decompressed_kernel(limits, bomb()).unwrap_err();
+    assert!(matches!(err.limit(), Some(LimitError::Expands { ratio: 100, .. })), "{err:?}");
+    let text = err.to_string();
+    for want in ["kernel docker.io/evil/bomb:1", "kernel \"kernel\"", "more than 100 times"] {
+        assert!(text.contains(want), "{want:?} missing from: {text}");
+    }
+    let limits = Limits { max_tree_bytes: Some(1 << 20), expansion: None };
+    let err = decompressed_kernel(limits, bomb()).unwrap_err();
+    assert!(matches!(err.limit(), Some(LimitError::TreeTooLarge { limit: 1048576, .. })));
+    assert!(err.to_string().contains("limit of 1 MiB"), "{err}");
+    // Lifted, the same kernel gunzips whole.
+    let c = decompressed_kernel(Limits::NONE, bomb()).unwrap();
+    assert_eq!(c.get("boot/kernel").unwrap().1.len(), 4 << 20);
+}
+
+/// Issue 21: a hard link to a file that comes later in the same layer was accepted; tar and
+/// Docker extract in order, so `link(2)` finds no target. Refused, naming layer, link, target.
+#[test]
+fn hard_link_to_a_file_later_in_the_same_layer_is_refused() {
+    let layer = tar_layer(&[hardlink("bin/sh", "bin/busybox"), file("bin/busybox", b"bb")]);
+    let err = flat(vec![layer]).unwrap_err();
+    let text = err.to_string();
+    for want in ["sha256:layer0", "\"bin/sh\"", "\"bin/busybox\"", "comes later in the layer"] {
+        assert!(text.contains(want), "{want:?} missing from: {text}");
+    }
+    // With the target in a lower layer too, Docker links to the lower copy, which the flattened
+    // image no longer holds: refused as well, rather than linking to the other file.
+    let lower = tar_layer(&[file("bin/busybox", b"old")]);
+    let upper = tar_layer(&[hardlink("bin/sh", "bin/busybox"), file("bin/busybox", b"bb")]);
+    assert!(flat(vec![lower, upper]).is_err(), "the upper copy still comes after the link");
+}

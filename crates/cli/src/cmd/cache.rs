@@ -225,10 +225,12 @@ pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
                 }
             }
             let report = store.gc()?;
+            say_quarantine_removed(&report);
             eprintln!("removed {} blobs, {} bytes", report.blobs_removed, report.bytes_freed);
         }
         CacheCommand::Gc => {
             let report = store.gc()?;
+            say_quarantine_removed(&report);
             eprintln!(
                 "removed {} blobs, {} bytes; {} blobs in use",
                 report.blobs_removed, report.bytes_freed, report.blobs_kept
@@ -321,6 +323,13 @@ pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
     Ok(crate::exit::OK)
 }
 
+/// One line per damaged blob `gc` removed from quarantine: evidence is never dropped silently.
+fn say_quarantine_removed(report: &baleen_oci::GcReport) {
+    for path in &report.quarantine_removed {
+        eprintln!("removed {} (a damaged blob kept for inspection)", path.display());
+    }
+}
+
 /// `cache verify [--repair]`: problems on stdout, a summary on stderr.
 fn verify(store: &Store, repair: bool) -> anyhow::Result<i32> {
     let report = store.verify(repair)?;
@@ -329,6 +338,14 @@ fn verify(store: &Store, repair: bool) -> anyhow::Result<i32> {
     }
     for path in &report.moved_aside {
         println!("moved aside to {}", path.display());
+    }
+    for path in &report.quarantine_pruned {
+        println!(
+            "removed {} (quarantine keeps at most {} files, {} GiB)",
+            path.display(),
+            baleen_oci::QUARANTINE_BOUND.files,
+            baleen_oci::QUARANTINE_BOUND.bytes >> 30
+        );
     }
     for name in &report.names_removed {
         println!("removed {name} (the next build or pull fetches it again)");

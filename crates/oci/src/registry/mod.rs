@@ -115,9 +115,9 @@ pub enum RegistryError {
     CaCert { path: PathBuf, detail: String },
     #[error("setting up the HTTP client: {0}")]
     Client(String),
-    #[error("connecting to registry {registry}: {detail}")]
+    #[error("connecting to registry {registry}: {}", crate::printable(detail))]
     Connect { registry: String, detail: String },
-    #[error("{what}: registry {registry} answered {status}: {body}")]
+    #[error("{what}: registry {registry} answered {status}: {}", crate::printable(body))]
     Status { what: String, registry: String, status: u16, body: String },
     #[error("manifest unknown: {reference}")]
     ManifestUnknown { reference: String },
@@ -127,21 +127,28 @@ pub enum RegistryError {
     NoCredentials { registry: String, looked: String },
     #[error("registry {registry} rejected the credentials from {source_name} (401 Unauthorized)")]
     BadCredentials { registry: String, source_name: String },
-    #[error("looking up credentials for {registry}: {detail}")]
+    #[error("looking up credentials for {registry}: {}", crate::printable(detail))]
     Credentials { registry: String, detail: String },
-    #[error("registry {registry}: token server {realm}: {detail}")]
+    #[error(
+        "registry {registry}: token server {}: {}",
+        crate::printable(realm),
+        crate::printable(detail)
+    )]
     Token { registry: String, realm: String, detail: String },
     #[error("{what}: larger than the {limit}-byte limit")]
     TooLarge { what: String, limit: u64 },
     #[error("{what}: registry announced {announced} bytes, the descriptor says {expected}")]
     WrongLength { what: String, announced: u64, expected: u64 },
-    #[error("{what}: connection to {registry} lost after {received} bytes: {detail}")]
+    #[error(
+        "{what}: connection to {registry} lost after {received} bytes: {}",
+        crate::printable(detail)
+    )]
     Interrupted { what: String, registry: String, received: u64, detail: String },
     #[error("{what}: registry {registry} {stall} ({received} bytes received); gave up after {attempts} attempts")]
     Stalled { what: String, registry: String, stall: Stall, received: u64, attempts: u32 },
     #[error("{what}: {source}")]
     Store { what: String, source: Box<StoreError> },
-    #[error("{what}: {detail}")]
+    #[error("{what}: {}", crate::printable(detail))]
     Protocol { what: String, detail: String },
 }
 

@@ -78,6 +78,8 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
     /// Blobs (and stray files) moved to `quarantine/` by `repair`.
     pub moved_aside: Vec<PathBuf>,
+    /// Older files quarantine dropped to stay within its bound while `repair` moved blobs in.
+    pub quarantine_pruned: Vec<PathBuf>,
     /// Names removed from index.json by `repair`.
     pub names_removed: Vec<String>,
 }
@@ -140,9 +142,8 @@ impl Store {
                 report.problems.push(Problem::Stray { path: path.clone() });
                 if repair {
                     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-                    let aside =
-                        self.move_aside(&path, &format!("stray-{}", name.unwrap_or_default()))?;
-                    report.moved_aside.push(aside);
+                    let stem = format!("stray-{}", name.unwrap_or_default());
+                    self.move_aside(&path, &stem, report)?;
                 }
                 continue;
             };
@@ -152,9 +153,8 @@ impl Store {
             if actual != digest {
                 report.problems.push(Problem::Damaged { digest: digest.clone(), actual });
                 if repair {
-                    let aside = self
-                        .move_aside(&path, &format!("{}-{}", digest.algorithm(), digest.hex()))?;
-                    report.moved_aside.push(aside);
+                    let stem = format!("{}-{}", digest.algorithm(), digest.hex());
+                    self.move_aside(&path, &stem, report)?;
                 }
                 damaged.insert(digest);
             }
@@ -162,12 +162,16 @@ impl Store {
         Ok(damaged)
     }
 
-    fn move_aside(&self, path: &std::path::Path, as_name: &str) -> Result<PathBuf, StoreError> {
-        let dir = self.dir.join(super::QUARANTINE);
-        std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
-        let aside = dir.join(as_name);
-        std::fs::rename(path, &aside).map_err(io_err("moving aside", path))?;
-        Ok(aside)
+    fn move_aside(
+        &self,
+        path: &std::path::Path,
+        as_name: &str,
+        report: &mut VerifyReport,
+    ) -> Result<(), StoreError> {
+        let moved = self.quarantine(path, as_name)?;
+        report.moved_aside.push(moved.path);
+        report.quarantine_pruned.extend(moved.pruned);
+        Ok(())
     }
 
     /// Walks the blobs `name` needs from its root: the root, (for an index) the platform

@@ -9,9 +9,12 @@ use std::collections::HashSet;
 /// What `gc` removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
+    /// Blobs removed, those of `quarantine/` included.
     pub blobs_removed: usize,
     pub bytes_freed: u64,
     pub blobs_kept: usize,
+    /// The files of `quarantine/` removed (damaged blobs kept for inspection until now).
+    pub quarantine_removed: Vec<std::path::PathBuf>,
 }
 
 impl Store {
@@ -92,6 +95,7 @@ impl Store {
                 std::fs::remove_file(entry.path()).map_err(io_err("removing", &entry.path()))?;
                 report.blobs_removed += 1;
                 report.bytes_freed += size;
+                report.quarantine_removed.push(entry.path());
             }
         }
         let ingest = self.dir.join("ingest");

@@ -6,7 +6,8 @@
 //!                             org.opencontainers.image.ref.name: docker.io/library/alpine:3.20
 //! <dir>/blobs/sha256/<hex>    content, only ever written whole and verified
 //! <dir>/ingest/               temp files of blobs being written (same filesystem, for rename)
-//! <dir>/quarantine/           blobs found damaged when read back (`<alg>-<hex>`), until gc
+//! <dir>/quarantine/           blobs found damaged when read back (`<alg>-<hex>`, `…​.2` for a
+//!                             second copy), bounded, until gc
 //! <dir>/.lock                 flock: held exclusively while index.json is rewritten (LinuxKit's)
 //! <dir>/ingest/.lock          flock: shared while a Store is open, exclusive during gc
 //! ```
@@ -21,12 +22,14 @@ mod check;
 mod gc;
 mod image;
 pub(crate) mod index;
+mod quarantine;
 mod verify;
 
 pub use check::{Problem, VerifyReport};
 pub use gc::GcReport;
 pub use image::{Image, MAX_CONFIG_BYTES};
-pub use verify::{BlobCheck, VerifiedBlob, QUARANTINE};
+pub use quarantine::{MovedAside, QuarantineBound, QUARANTINE, QUARANTINE_BOUND};
+pub use verify::{BlobCheck, VerifiedBlob};
 
 use crate::digest::{Digest, Hasher};
 use crate::manifest::ManifestError;

@@ -5,15 +5,13 @@
 //! A blob found damaged is moved to `quarantine/` (kept for inspection, never read again), so
 //! the store no longer has it and the next pull fetches it anew.
 
-use super::{io_err, Store, StoreError};
+use super::quarantine::{move_aside, QUARANTINE, QUARANTINE_BOUND};
+use super::{Store, StoreError};
 use crate::digest::{Digest, Hasher};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// The directory of the store damaged blobs are moved to.
-pub const QUARANTINE: &str = "quarantine";
 
 /// What a finished check found.
 #[derive(Debug, Clone)]
@@ -40,16 +38,13 @@ struct Check {
 
 impl Check {
     fn damaged(&mut self, found: String) -> Verdict {
-        let quarantined =
-            self.quarantine.join(format!("{}-{}", self.digest.algorithm(), self.digest.hex()));
+        let stem = format!("{}-{}", self.digest.algorithm(), self.digest.hex());
         // Best effort: when the move fails the error still stops this build; the blob stays.
-        let moved = std::fs::create_dir_all(&self.quarantine)
-            .and_then(|()| std::fs::rename(&self.blob_path, &quarantined));
-        let verdict = match moved {
-            Ok(()) => Verdict::Damaged { found, quarantined },
+        let verdict = match move_aside(&self.quarantine, &self.blob_path, &stem, QUARANTINE_BOUND) {
+            Ok(moved) => Verdict::Damaged { found, quarantined: moved.path },
             // Another reader of the same blob moved it first.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Verdict::Damaged { found, quarantined }
+                Verdict::Damaged { found, quarantined: self.quarantine.join(stem) }
             }
             Err(e) => {
                 tracing::warn!("moving damaged blob {} aside: {e}", self.blob_path.display());
@@ -226,11 +221,8 @@ impl Store {
         if actual == *d {
             return Ok(());
         }
-        let dir = self.dir.join(QUARANTINE);
-        let quarantined = dir.join(format!("{}-{}", d.algorithm(), d.hex()));
-        std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
-        let from = self.blob_path(d);
-        std::fs::rename(&from, &quarantined).map_err(io_err("moving aside", &from))?;
+        let stem = format!("{}-{}", d.algorithm(), d.hex());
+        let quarantined = self.quarantine(&self.blob_path(d), &stem)?.path;
         Err(StoreError::Damaged {
             digest: d.clone(),
             found: format!("its content hashes to {actual}"),
