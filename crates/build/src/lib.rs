@@ -10,7 +10,7 @@
 //! rebuild). The
 //! pipeline pulls every image of the config, renders each container's `config.json`/
 //! `runtime.json` (listing the containers with host-level power, [`privileges`]), streams the image tree into each format's writer, and commits the outputs
-//! together.
+//! at the end (every destination checked before the first is replaced; [`output`]).
 //!
 //! Non-goals: parsing command-line flags (crates/cli), knowing how a format is laid out
 //! (crates/formats), how layers are flattened (crates/tree) or how registries speak (crates/oci).

@@ -3,7 +3,9 @@
 //! Each output is written to a temporary file in its destination directory,
 //! `.NAME.XXXXXX.partial`, and renamed over the destination only when the whole build succeeded:
 //! a failed or interrupted build leaves the previous good output in place, and no truncated file
-//! where it was. The temporary file goes away when the build fails ([`Outputs`] is dropped),
+//! where it was. Before the first rename every destination is checked (see [`Outputs::commit`]
+//! for exactly what that guarantees: not an atomic switch of several files, which POSIX has not).
+//! The temporary file goes away when the build fails ([`Outputs`] is dropped),
 //! when the process is told to stop ([`abandon_all`], which the CLI calls on SIGINT/SIGTERM), and
 //! otherwise (kill -9, a crash, a power cut) at the next build into that directory: a `.partial`
 //! file is locked (`flock`) by the build writing it from the moment it has that name, so a file
@@ -93,7 +95,8 @@ impl Drop for Pending {
     }
 }
 
-/// Files being written; committed together by [`Outputs::commit`], discarded on drop.
+/// Files being written; committed by [`Outputs::commit`] (each destination checked before the
+/// first is replaced), discarded on drop.
 #[derive(Debug, Default)]
 pub struct Outputs {
     pending: Vec<Pending>,
@@ -183,7 +186,17 @@ impl Outputs {
             .collect()
     }
 
-    /// Flushes and renames every pending output into place; returns the destinations.
+    /// Flushes every pending output, checks that each destination can be replaced, renames
+    /// them into place and syncs their directories; returns the destinations.
+    ///
+    /// What is guaranteed: when any destination cannot be replaced (it is a directory, another
+    /// filesystem is mounted on it, or its sticky directory forbids it), the error names it and
+    /// no output is replaced. The renames themselves are one at a time (POSIX has no rename of
+    /// several files at once): a rename that fails after those checks (an I/O error, a race
+    /// with another process) leaves the outputs before it new and those after it old, and the
+    /// error lists the ones already replaced. Each rename is atomic: a destination is always
+    /// either its old or its new content, never a mix. After the directories' fsync, the new
+    /// names survive a power cut.
     pub fn commit(mut self) -> io::Result<Vec<PathBuf>> {
         let mut done = Vec::with_capacity(self.pending.len());
         for p in self.pending.iter().filter(|p| !p.direct) {
@@ -193,18 +206,83 @@ impl Outputs {
         if reg.abandoned {
             return Err(interrupted());
         }
+        for p in self.pending.iter().filter(|p| !p.direct) {
+            check_replaceable(p)?;
+        }
+        let (mut dirs, mut replaced): (Vec<PathBuf>, Vec<PathBuf>) = (Vec::new(), Vec::new());
         for p in &mut self.pending {
             if p.direct {
                 done.push(p.dest.clone());
                 continue;
             }
-            std::fs::rename(&p.path, &p.dest)?;
+            if let Err(e) = std::fs::rename(&p.path, &p.dest) {
+                let replaced: Vec<String> =
+                    replaced.iter().map(|d| d.display().to_string()).collect();
+                let replaced =
+                    if replaced.is_empty() { "none".to_string() } else { replaced.join(", ") };
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "renaming {} over {}: {e} (outputs already replaced: {replaced})",
+                        p.path.display(),
+                        p.dest.display()
+                    ),
+                ));
+            }
             p.done = true;
             done.push(p.dest.clone());
+            replaced.push(p.dest.clone());
+            let dir = parent_dir(&p.dest).to_path_buf();
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
         }
         drop(reg);
+        // The renames are directory entries: without this a power cut may undo them.
+        for dir in dirs {
+            File::open(&dir)?.sync_all()?;
+        }
         Ok(done)
     }
+}
+
+/// The directory holding `dest` (and its temporary file, as [`Outputs::create`] puts it).
+fn parent_dir(dest: &Path) -> &Path {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuses a destination that a rename of `p`'s temporary file over it would fail on, before
+/// any output is renamed: a directory (made since the output was started), a mount point
+/// (another filesystem: `EXDEV`/`EBUSY`), a file in a sticky directory owned by someone else.
+fn check_replaceable(p: &Pending) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |why: &str| {
+        io::Error::other(format!(
+            "{} cannot be replaced: {why}; no output was replaced",
+            p.dest.display()
+        ))
+    };
+    let dest = match std::fs::symlink_metadata(&p.dest) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if dest.is_dir() {
+        return Err(refuse("it is a directory"));
+    }
+    if dest.dev() != p.file.metadata()?.dev() {
+        return Err(refuse("it is on another filesystem than its directory (a mount point)"));
+    }
+    let dir = std::fs::metadata(parent_dir(&p.dest))?;
+    let me = rustix::process::geteuid().as_raw();
+    let sticky = dir.mode() & 0o1000 != 0;
+    if sticky && me != 0 && dest.uid() != me && dir.uid() != me {
+        return Err(refuse("its directory is sticky and the file belongs to another user"));
+    }
+    Ok(())
 }
 
 /// `dest` opened for writing in place when it exists and is no regular file (following a
@@ -466,5 +544,30 @@ mod tests {
         assert!(!now.iter().any(|n| n.ends_with(LOCKING)), "{now:?}");
         drop((live, outs));
         assert!(names(dir.path()).is_empty());
+    }
+
+    /// `commit` renamed outputs one at a time with no check first: a destination that had
+    /// become a non-empty directory failed its rename after the outputs before it were
+    /// replaced, leaving a mix of old and new. Now no output is replaced and the error names
+    /// the destination.
+    #[test]
+    fn a_destination_that_cannot_be_replaced_leaves_every_old_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("a-kernel"), dir.path().join("b-initrd.img"));
+        std::fs::write(&first, b"old kernel").unwrap();
+        let mut outs = Outputs::default();
+        for dest in [&first, &second] {
+            let mut w = outs.create(dest).unwrap();
+            w.write_all(b"new").unwrap();
+            w.flush().unwrap();
+        }
+        // Meanwhile (a long build) the second name became a directory with a file in it.
+        std::fs::create_dir(&second).unwrap();
+        std::fs::write(second.join("keep"), b"x").unwrap();
+        let err = outs.commit().expect_err("a directory cannot be replaced").to_string();
+        assert!(err.contains("b-initrd.img") && err.contains("is a directory"), "{err}");
+        assert!(err.contains("no output was replaced"), "{err}");
+        assert_eq!(std::fs::read(&first).unwrap(), b"old kernel", "the first output was replaced");
+        assert_eq!(names(dir.path()), ["a-kernel", "b-initrd.img"], "no temporary file left");
     }
 }

@@ -1,5 +1,5 @@
 //! The pipeline: images pulled once, containers rendered once, then for each format one pass of
-//! the image tree into that format's writer, and all outputs committed together.
+//! the image tree into that format's writer, and all outputs committed at the end (`output::Outputs::commit` says what that guarantees).
 
 use crate::files::{self, FilesError};
 use crate::format::Format;

@@ -335,3 +335,43 @@ fn export_to_a_fifo_writes_into_it_and_keeps_it() {
         std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 2, "nothing beside the store and the FIFO: {left:?}");
 }
+
+/// `cache import --max-size` bounds what `docker save` layers may unpack to while their
+/// diff_ids are checked (a gzip bomb was unpacked whole, once per listing); the error names
+/// the layer and the limit, and `none` lifts it.
+#[test]
+fn import_max_size_bounds_what_layers_unpack_to() {
+    use baleen_testkit::image::sha256;
+    use baleen_testkit::layers::{gzip, tar_layer};
+    let tmp = tempfile::tempdir().unwrap();
+    let layer = tar_layer(&[file("zeros", &vec![0u8; 2 << 20])]);
+    let gz = gzip(&layer);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        sha256(&layer)
+    );
+    let manifest =
+        format!(r#"[{{"Config":"cfg.json","RepoTags":["{NAME}"],"Layers":["l0/layer.tar"]}}]"#);
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in [
+        ("manifest.json", manifest.as_bytes()),
+        ("cfg.json", config.as_bytes()),
+        ("l0/layer.tar", &gz),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    let archive = tmp.path().join("save.tar");
+    std::fs::write(&archive, b.into_inner().unwrap()).unwrap();
+    let store = tmp.path().join("s");
+    let path = archive.to_str().unwrap();
+    let out = baleen(&store, &["import", path, "--max-size", "1M"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("limit of 1048576 bytes") && err.contains(&sha256(&gz)), "{err}");
+    assert!(err.contains("--max-size"), "says how to lift it: {err}");
+    assert!(!ok(baleen(&store, &["ls"])).contains("cache-cli"), "nothing named");
+    assert!(ok(baleen(&store, &["import", path, "--max-size", "none"])).contains(NAME));
+}

@@ -3,7 +3,7 @@
 //! be the ones the config's `diff_ids` describe. Before, such images were named and failed
 //! later, as a network pull of `docker.io/…`.
 
-use baleen_oci::archive::{import, ArchiveError};
+use baleen_oci::archive::{import, import_with, ArchiveError, Expansion, ImportLimits};
 use baleen_oci::Store;
 use baleen_testkit::image::{sha256, BuiltImage, ImageBuilder};
 use baleen_testkit::layers::{file, gzip, tar_layer};
@@ -213,4 +213,123 @@ fn a_docker_save_layer_that_is_a_symlink_out_of_the_archive_says_so() {
     );
     assert!(!err.contains("does not contain"), "{err}");
     assert!(store.list().unwrap().is_empty());
+}
+
+/// A blob entry for each of `blobs`, as `(digest, bytes)`.
+fn blob_entries(blobs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+    blobs.iter().map(|(d, data)| blob_entry(d, data)).collect()
+}
+
+#[test]
+fn an_index_naming_one_manifest_thousands_of_times_is_read_once() {
+    // The hostile shape at small scale: index.json names one image index under 20 names; the
+    // index lists one manifest 300 times; the manifest lists one layer 300 times. Checked per
+    // reference, that was 20 × 300 reads of the manifest and 20 × 300 × 302 stats.
+    let img = image();
+    let layer = &img.layers[0];
+    let layer_desc = serde_json::json!({
+        "mediaType": layer.media_type, "digest": layer.digest, "size": layer.data.len()});
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": img.manifest.media_type,
+        "config": {"mediaType": img.config.media_type, "digest": img.config.digest,
+                   "size": img.config.data.len()},
+        "layers": vec![layer_desc; 300],
+    });
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let child = serde_json::json!({
+        "mediaType": img.manifest.media_type, "digest": sha256(&manifest),
+        "size": manifest.len(), "platform": {"os": "linux", "architecture": "amd64"}});
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": vec![child; 300]});
+    let index = serde_json::to_vec(&index).unwrap();
+    let roots: Vec<_> = (0..20)
+        .map(|i| serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": sha256(&index), "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": format!("docker.io/test/many:v{i}")},
+        }))
+        .collect();
+    let layout = serde_json::json!({"schemaVersion": 2, "manifests": roots});
+    let mut files = vec![("index.json".to_string(), serde_json::to_vec(&layout).unwrap())];
+    files.extend(blob_entries(&[
+        (&sha256(&index), &index),
+        (&sha256(&manifest), &manifest),
+        (&img.config.digest, &img.config.data),
+        (&layer.digest, &layer.data),
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let imported =
+        import_with(&store, &tar_of(&files, &[])[..], None, ImportLimits::default()).unwrap();
+    assert_eq!(imported.names.len(), 20);
+    // Each of the four blobs looked up once; the index and the manifest read once.
+    assert_eq!(imported.work.stats, 4, "{:?}", imported.work);
+    assert_eq!(imported.work.reads, 2, "{:?}", imported.work);
+}
+
+/// A legacy `docker save` tar whose manifest.json lists the one layer `times` times.
+fn docker_save_repeating(layer: &[u8], diff_id: &str, times: usize) -> Vec<u8> {
+    let config = config_with(&vec![diff_id.to_string(); times]);
+    let manifest = serde_json::json!([{"Config": "cfg.json", "RepoTags": [NAME],
+        "Layers": vec!["l0/layer.tar"; times]}]);
+    let files = vec![
+        ("manifest.json".to_string(), serde_json::to_vec(&manifest).unwrap()),
+        ("cfg.json".to_string(), serde_json::to_vec(&config).unwrap()),
+        ("l0/layer.tar".to_string(), layer.to_vec()),
+    ];
+    tar_of(&files, &[])
+}
+
+#[test]
+fn a_docker_save_layer_listed_many_times_is_unpacked_once() {
+    let tar = tar_layer(&[file("etc/one", b"one\n")]);
+    let archive = docker_save_repeating(&gzip(&tar), &sha256(&tar), 200);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let imported = import_with(&store, &archive[..], None, ImportLimits::default()).unwrap();
+    assert_eq!(imported.names.len(), 1);
+    assert_eq!(imported.work.decompressions, 1, "{:?}", imported.work);
+    assert_eq!(imported.work.unpacked_bytes, tar.len() as u64, "{:?}", imported.work);
+}
+
+/// 16 MiB of zeros in one file, gzip'd at its best to about 16 KiB; its tar and the gzip.
+fn gzip_bomb() -> (Vec<u8>, Vec<u8>) {
+    use std::io::Write;
+    let tar = tar_layer(&[file("zeros", &vec![0u8; 16 << 20])]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&tar).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < (16 << 20) / 200, "a bomb: {} bytes", bomb.len());
+    (tar, bomb)
+}
+
+#[test]
+fn a_docker_save_gzip_bomb_is_refused_naming_the_layer_and_the_limit() {
+    let (tar, bomb) = gzip_bomb();
+    let archive = docker_save_repeating(&bomb, &sha256(&tar), 50);
+    let limits = ImportLimits {
+        max_unpacked_bytes: None,
+        expansion: Some(Expansion { ratio: 100, floor: 1 << 20 }),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let err = import_with(&store, &archive[..], None, limits).expect_err("a bomb is refused");
+    let msg = err.to_string();
+    assert!(matches!(err, ArchiveError::Expands { ratio: 100, .. }), "{msg}");
+    assert!(msg.contains(&sha256(&bomb)) && msg.contains("100 times"), "{msg}");
+    assert!(msg.contains("decompression bomb"), "{msg}");
+    assert!(store.list().unwrap().is_empty(), "no name for a refused image");
+
+    // The overall bound: layers that may expand, but not past --max-size.
+    let limits = ImportLimits { max_unpacked_bytes: Some(4 << 20), expansion: None };
+    let err = import_with(&store, &archive[..], None, limits).expect_err("past the size bound");
+    let msg = err.to_string();
+    assert!(matches!(err, ArchiveError::UnpacksTooMuch { limit: 0x40_0000, .. }), "{msg}");
+    assert!(msg.contains(&sha256(&bomb)) && msg.contains("limit of 4194304 bytes"), "{msg}");
+    assert!(store.list().unwrap().is_empty());
+
+    // Allowed, it is unpacked once, not 50 times.
+    let imported = import_with(&store, &archive[..], None, ImportLimits::NONE).unwrap();
+    assert_eq!(imported.work.decompressions, 1, "{:?}", imported.work);
 }

@@ -134,3 +134,106 @@ fn a_registry_that_answers_nothing_fails_at_the_first_contact() {
     let msg = err.to_string();
     assert!(msg.contains("probing registry") && msg.contains("sent no data for 2 s"), "{msg}");
 }
+
+/// What the [`trickling_server`] does with a request, by its path.
+#[derive(Clone, Copy)]
+enum Route {
+    /// `401` with a Bearer challenge whose realm is this server's `/token`.
+    Challenge,
+    /// `200` announcing a body of this many bytes, then sent one byte every 200 ms: never
+    /// silent for the 2 s stall timeout, far below 1 KiB/s.
+    Trickle(usize),
+}
+
+/// A registry of its own (no docker-registry needed) that answers by `route(path)`. TLS hellos
+/// are hung up on, so the client falls back to plain HTTP as it does for any loopback host.
+fn trickling_server(route: fn(&str) -> Route) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let realm = format!("http://{host}/token");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let realm = realm.clone();
+            std::thread::spawn(move || loop {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match conn.read(&mut byte) {
+                        Ok(1) if head.is_empty() && byte[0] == 0x16 => return,
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                let sent = match route(&path) {
+                    Route::Challenge => conn.write_all(
+                        format!(
+                            "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\
+                             WWW-Authenticate: Bearer realm=\"{realm}\",service=\"trickle\"\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    ),
+                    Route::Trickle(len) => {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\
+                             Content-Type: application/json\r\n\r\n"
+                        );
+                        conn.write_all(head.as_bytes()).and_then(|()| {
+                            (0..len).try_for_each(|_| {
+                                std::thread::sleep(Duration::from_millis(200));
+                                conn.write_all(b" ")
+                            })
+                        })
+                    }
+                };
+                if sent.is_err() {
+                    return;
+                }
+            });
+        }
+    });
+    host
+}
+
+/// The registry error of a pull of `host/test/trickle:v1`, under the watchdog.
+fn pull_error(host: &str) -> RegistryError {
+    let r = Reference::parse(&format!("{host}/test/trickle:v1")).unwrap();
+    match pull_with_watchdog(r).expect_err("a trickling registry must fail the pull") {
+        PullError::Registry { source, .. } => *source,
+        other => panic!("not a registry error: {other}"),
+    }
+}
+
+#[test]
+fn a_registry_that_trickles_a_manifest_fails_by_the_minimum_rate() {
+    // 150 bytes at 5 bytes/s: 30 s before, when only blobs were held to the minimum rate (a
+    // 4 MiB manifest at one byte per 29 s would take 4 years); now cut after the 4 s window.
+    let host = trickling_server(|path| match path {
+        "/v2/" => Route::Trickle(0),
+        _ => Route::Trickle(150),
+    });
+    let err = pull_error(&host);
+    let msg = err.to_string();
+    assert!(msg.contains("fetching manifest"), "names what was read: {msg}");
+    assert!(msg.contains("below the minimum of 1024 bytes/s"), "says what happened: {msg}");
+    assert!(matches!(err, RegistryError::Stalled { stall: Stall::Slow { .. }, .. }), "{msg}");
+}
+
+#[test]
+fn a_token_server_that_trickles_fails_by_the_minimum_rate() {
+    let host = trickling_server(|path| {
+        if path.starts_with("/token") {
+            Route::Trickle(150)
+        } else {
+            Route::Challenge
+        }
+    });
+    let err = pull_error(&host);
+    let msg = err.to_string();
+    assert!(msg.contains("fetching a token from http://"), "names what was read: {msg}");
+    assert!(msg.contains("below the minimum of 1024 bytes/s"), "says what happened: {msg}");
+    assert!(matches!(err, RegistryError::Stalled { stall: Stall::Slow { .. }, .. }), "{msg}");
+}

@@ -372,26 +372,36 @@ fn budget(a: &BuildArgs) -> Result<baleen_build::Budget, UsageError> {
 
 /// `--max-size` and `--max-expansion` over the defaults; `none` or 0 lifts either.
 fn limits(a: &BuildArgs) -> Result<baleen_build::limits::Limits, UsageError> {
-    let lifted = |s: &str| s == "none" || s == "0";
     let mut limits = baleen_build::limits::Limits::default();
     if let Some(s) = a.max_size.as_deref() {
-        limits.max_tree_bytes =
-            if lifted(s) { None } else { Some(parse_size_bytes("--max-size", s)?) };
+        limits.max_tree_bytes = parse_max_size(s)?;
     }
     if let Some(s) = a.max_expansion.as_deref() {
-        limits.expansion = if lifted(s) {
-            None
-        } else {
-            let ratio = s.parse().map_err(|_| {
-                UsageError(format!("--max-expansion `{s}`: expected a whole number or `none`"))
-            })?;
-            Some(baleen_build::limits::Expansion {
-                ratio,
-                floor: baleen_build::limits::EXPANSION_FLOOR,
-            })
-        };
+        limits.expansion = parse_max_expansion(s)?.map(|ratio| baleen_build::limits::Expansion {
+            ratio,
+            floor: baleen_build::limits::EXPANSION_FLOOR,
+        });
     }
     Ok(limits)
+}
+
+/// A `--max-size` value (of `build` or `cache import`): bytes, or `None` for `none` or 0.
+pub(crate) fn parse_max_size(s: &str) -> Result<Option<u64>, UsageError> {
+    if s == "none" || s == "0" {
+        return Ok(None);
+    }
+    parse_size_bytes("--max-size", s).map(Some)
+}
+
+/// A `--max-expansion` value (of `build` or `cache import`): the ratio, or `None` for `none`
+/// or 0.
+pub(crate) fn parse_max_expansion(s: &str) -> Result<Option<u64>, UsageError> {
+    if s == "none" || s == "0" {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|_| {
+        UsageError(format!("--max-expansion `{s}`: expected a whole number or `none`"))
+    })
 }
 
 /// `--sign-key` and `--sign-cert`, both or neither, with a format that has a UKI to sign.

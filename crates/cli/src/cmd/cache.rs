@@ -128,7 +128,34 @@ enum CacheCommand {
         /// Name for an image the archive leaves unnamed (or to rename its only image).
         #[arg(long, value_name = "REF")]
         name: Option<String>,
+        /// The most bytes the archive's compressed `docker save` layers may unpack to, all
+        /// together, while their diff_ids are checked (K, M, G or T; MiB when no suffix).
+        /// `none` (or 0) lifts the limit. [default: 64G]
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+        /// Refuse a layer that unpacks to more than RATIO times its compressed size once past
+        /// 1 GiB (a decompression bomb), as `build --max-expansion`. `none` (or 0) turns the
+        /// check off. [default: 100]
+        #[arg(long, value_name = "RATIO")]
+        max_expansion: Option<String>,
     },
+}
+
+/// `cache import --max-size` and `--max-expansion` over the defaults.
+fn import_limits(
+    max_size: Option<&str>,
+    max_expansion: Option<&str>,
+) -> Result<archive::ImportLimits, crate::exit::UsageError> {
+    use super::build::{parse_max_expansion, parse_max_size};
+    let mut limits = archive::ImportLimits::default();
+    if let Some(s) = max_size {
+        limits.max_unpacked_bytes = parse_max_size(s)?;
+    }
+    if let Some(s) = max_expansion {
+        limits.expansion = parse_max_expansion(s)?
+            .map(|ratio| archive::Expansion { ratio, floor: archive::EXPANSION_FLOOR });
+    }
+    Ok(limits)
 }
 
 /// Whether `r` may be dropped under --published-only; says so on stderr when it is kept.
@@ -305,16 +332,18 @@ pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
             };
             notes.say(format_args!("exported {r} to {to}"));
         }
-        CacheCommand::Import { file, name } => {
+        CacheCommand::Import { file, name, max_size, max_expansion } => {
             let name = name.as_deref().map(parse_ref).transpose()?;
-            let names = if file.as_os_str() == "-" {
-                archive::import(&store, std::io::stdin().lock(), name.as_ref())?
+            let limits = import_limits(max_size.as_deref(), max_expansion.as_deref())?;
+            let imported = if file.as_os_str() == "-" {
+                archive::import_with(&store, std::io::stdin().lock(), name.as_ref(), limits)?
             } else {
                 let f = std::fs::File::open(&file)
                     .with_context(|| format!("opening {}", file.display()))?;
-                archive::import(&store, std::io::BufReader::new(f), name.as_ref())
+                archive::import_with(&store, std::io::BufReader::new(f), name.as_ref(), limits)
                     .with_context(|| format!("{}", file.display()))?
             };
+            let names = imported.names;
             for n in names {
                 println!("{n}");
             }

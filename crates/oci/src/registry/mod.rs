@@ -8,7 +8,8 @@
 //!
 //! A registry that sends nothing for [`RegistryOptions::stall_timeout`], or trickles a blob
 //! below [`RegistryOptions::min_rate`], is treated as a dropped connection (retried, bounded)
-//! and said so on stderr.
+//! and said so on stderr. Manifests, indexes and token answers are held to the same two rules
+//! (one attempt: they are small); an error answer's body is read for at most 4 KiB and 30 s.
 //!
 //! A blob whose connection drops resumes with a Range request within the same pull; across
 //! runs only whole verified blobs are reused. Non-goals: OAuth2 refresh tokens; Docker schema 1
@@ -18,7 +19,7 @@ pub mod auth;
 mod stall;
 
 pub use stall::Stall;
-use stall::{Cut, RateWatch};
+use stall::{read_body, Cut, RateWatch};
 
 use crate::digest::Digest;
 use crate::manifest::ACCEPT_MANIFESTS;
@@ -56,8 +57,9 @@ pub struct RegistryOptions {
     /// A registry that sends nothing for this long (no answer, or no byte of a body) is given
     /// up on for this attempt: retried (a blob resumes with a Range request), then failed.
     pub stall_timeout: Duration,
-    /// The slowest a blob may arrive, in bytes per second, averaged over each `rate_window`: a
-    /// registry trickling bytes just often enough never to stall is retried, then failed.
+    /// The slowest a blob, manifest or token answer may arrive, in bytes per second, averaged
+    /// over each `rate_window`: a registry trickling bytes just often enough never to stall is
+    /// retried (a blob), then failed.
     pub min_rate: u64,
     pub rate_window: Duration,
 }
@@ -65,6 +67,9 @@ pub struct RegistryOptions {
 /// The longest wait for any read outside [`RegistryOptions::stall_timeout`]'s watch: a
 /// registry may take a while to acknowledge an upload (it hashes or copies what it received).
 const SLOW_ANSWER: Duration = Duration::from_secs(120);
+
+/// The largest token answer accepted (a JWT is a few KiB).
+const MAX_TOKEN_BYTES: u64 = 1 << 20;
 
 /// Default [`RegistryOptions::stall_timeout`]: long enough for a registry busy assembling a
 /// large blob, short against the 2 minutes a stalled connection used to hang per attempt.
@@ -383,7 +388,18 @@ impl Client {
                         req
                     }
                 };
-                let resp = req.send().await.map_err(|e| token_err(chain(&e)))?;
+                let what = format!("fetching a token from {realm}");
+                let stall = self.opts.stall_timeout;
+                let resp = tokio::time::timeout(stall, req.send())
+                    .await
+                    .map_err(|_| RegistryError::Stalled {
+                        what: what.clone(),
+                        registry: registry.into(),
+                        stall: Stall::Silent(stall),
+                        received: 0,
+                        attempts: 1,
+                    })?
+                    .map_err(|e| token_err(chain(&e)))?;
                 match resp.status() {
                     StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
                         if found.credential.is_some() =>
@@ -402,7 +418,7 @@ impl Client {
                     token: Option<String>,
                     access_token: Option<String>,
                 }
-                let body = resp.bytes().await.map_err(|e| token_err(chain(&e)))?;
+                let body = read_body(resp, &self.opts, MAX_TOKEN_BYTES, &what, registry).await?;
                 let t: TokenAnswer = serde_json::from_slice(&body)
                     .map_err(|e| token_err(format!("unreadable answer: {e}")))?;
                 let token = t
@@ -553,7 +569,7 @@ impl Client {
     /// Turns an unexpected answer into an error carrying the registry's own message.
     pub(crate) async fn unexpected(registry: &str, what: &str, resp: Response) -> RegistryError {
         let status = resp.status().as_u16();
-        let body = resp.text().await.unwrap_or_default();
+        let body = stall::error_body(resp).await;
         let body: String = body.trim().chars().take(400).collect();
         RegistryError::Status { what: what.into(), registry: registry.into(), status, body }
     }
@@ -582,46 +598,13 @@ impl Client {
         if !resp.status().is_success() {
             return Err(Self::unexpected(&r.registry, &what, resp).await);
         }
-        let limit = self.opts.max_manifest_bytes;
-        if resp.content_length().is_some_and(|n| n > limit) {
-            return Err(RegistryError::TooLarge { what, limit });
-        }
         let ctype = resp
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
-        let mut resp = resp;
-        let mut body = Vec::new();
-        loop {
-            let chunk = tokio::time::timeout(self.opts.stall_timeout, resp.chunk()).await;
-            match chunk {
-                Ok(Ok(Some(c))) => {
-                    body.extend_from_slice(&c);
-                    if body.len() as u64 > limit {
-                        return Err(RegistryError::TooLarge { what, limit });
-                    }
-                }
-                Ok(Ok(None)) => break,
-                Ok(Err(e)) => {
-                    return Err(RegistryError::Interrupted {
-                        what,
-                        registry: r.registry.clone(),
-                        received: body.len() as u64,
-                        detail: chain(&e),
-                    })
-                }
-                Err(_) => {
-                    return Err(RegistryError::Stalled {
-                        what,
-                        registry: r.registry.clone(),
-                        stall: Stall::Silent(self.opts.stall_timeout),
-                        received: body.len() as u64,
-                        attempts: 1,
-                    })
-                }
-            }
-        }
+        let limit = self.opts.max_manifest_bytes;
+        let body = read_body(resp, &self.opts, limit, &what, &r.registry).await?;
         Ok((body, ctype))
     }
 

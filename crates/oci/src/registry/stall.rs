@@ -1,7 +1,11 @@
 //! When a registry is too slow to wait on: silent for the stall timeout, or slower than the
-//! minimum rate over a window. Either ends the attempt like a dropped connection.
+//! minimum rate over a window. Either ends the attempt like a dropped connection. The same
+//! watch holds every body baleen reads whole ([`read_body`]: manifests, indexes, token
+//! answers), so a registry sending one byte just inside the stall timeout cannot hold a build
+//! for the years a 4 MiB manifest would take at that pace.
 
-use super::RegistryOptions;
+use super::{chain, RegistryError, RegistryOptions};
+use reqwest::Response;
 use std::time::Duration;
 
 /// How a registry failed to keep a blob coming.
@@ -72,6 +76,72 @@ impl RateWatch {
         self.bytes = 0;
         None
     }
+}
+
+/// Reads a whole body of at most `limit` bytes under the stall timeout and the minimum rate:
+/// the first cut fails the read (these bodies are small; the caller decides whether to ask
+/// again). `what` says what was being fetched, for the error.
+pub(super) async fn read_body(
+    mut resp: Response,
+    opts: &RegistryOptions,
+    limit: u64,
+    what: &str,
+    registry: &str,
+) -> Result<Vec<u8>, RegistryError> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(RegistryError::TooLarge { what: what.into(), limit });
+    }
+    let mut body = Vec::new();
+    let mut rate = RateWatch::new(opts);
+    let stalled = |stall, received: &Vec<u8>| RegistryError::Stalled {
+        what: what.into(),
+        registry: registry.into(),
+        stall,
+        received: u64::try_from(received.len()).unwrap_or(u64::MAX),
+        attempts: 1,
+    };
+    loop {
+        match tokio::time::timeout(opts.stall_timeout, resp.chunk()).await {
+            Ok(Ok(Some(c))) => {
+                body.extend_from_slice(&c);
+                if u64::try_from(body.len()).map_or(true, |n| n > limit) {
+                    return Err(RegistryError::TooLarge { what: what.into(), limit });
+                }
+                if let Some(slow) = rate.arrived(u64::try_from(c.len()).unwrap_or(u64::MAX)) {
+                    return Err(stalled(slow, &body));
+                }
+            }
+            Ok(Ok(None)) => return Ok(body),
+            Ok(Err(e)) => {
+                return Err(RegistryError::Interrupted {
+                    what: what.into(),
+                    registry: registry.into(),
+                    received: u64::try_from(body.len()).unwrap_or(u64::MAX),
+                    detail: chain(&e),
+                })
+            }
+            Err(_) => return Err(stalled(Stall::Silent(opts.stall_timeout), &body)),
+        }
+    }
+}
+
+/// The start of an error answer's body, for the message: at most `ERROR_BODY` bytes, waited
+/// on for at most the default stall timeout in all (a registry's complaint is short; a hostile
+/// one may send nothing, or without end).
+pub(super) async fn error_body(mut resp: Response) -> String {
+    const ERROR_BODY: usize = 4096;
+    let mut body = Vec::new();
+    let read = async {
+        while let Ok(Some(c)) = resp.chunk().await {
+            body.extend_from_slice(&c);
+            if body.len() >= ERROR_BODY {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(super::STALL_TIMEOUT, read).await;
+    body.truncate(ERROR_BODY);
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 #[cfg(test)]

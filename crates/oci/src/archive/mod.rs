@@ -6,8 +6,10 @@
 //! written to index.json at the end, each only after everything it needs was found in the
 //! store, within limits and of the sizes its descriptors say (and, for `docker save`, each
 //! layer is the one the config's `diff_ids` names). A hostile archive can therefore leave
-//! unnamed blobs, which `gc` removes, but never a named image with wrong or missing content. Export is deterministic: entries
-//! sorted, mtimes 0, owner root.
+//! unnamed blobs, which `gc` removes, but never a named image with wrong or missing content.
+//! Those checks (`check.rs`) look at each blob once however often it is named and unpack each
+//! layer once under [`ImportLimits`]. Export is deterministic: entries sorted, mtimes 0, owner
+//! root.
 
 use crate::digest::Digest;
 use crate::manifest::{Manifest, MAX_MANIFEST_BYTES, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
@@ -18,6 +20,13 @@ use crate::store::{Blob, Store, StoreError};
 use oci_spec::image::{Descriptor, MediaType};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
+
+mod check;
+use check::Checker;
+pub use check::{
+    Expansion, ImportLimits, ImportWork, DEFAULT_MAX_EXPANSION, DEFAULT_MAX_UNPACKED_BYTES,
+    EXPANSION_FLOOR,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -65,6 +74,10 @@ pub enum ArchiveError {
     LayerCount { name: String, diff_ids: usize, layers: usize },
     #[error("importing {}: layer {index} ({}) unpacks to {actual}, but rootfs.diff_ids[{index}] in the config says {}", crate::printable(name), crate::printable(digest), crate::printable(expected))]
     DiffId { name: String, index: usize, digest: String, expected: String, actual: String },
+    #[error("importing {}: layer {} unpacked to {expanded} bytes from {compressed} compressed, more than {ratio} times its compressed size (past {floor} bytes): refused as a decompression bomb (`cache import --max-expansion` sets the ratio)", crate::printable(name), crate::printable(digest))]
+    Expands { name: String, digest: String, expanded: u64, compressed: u64, ratio: u64, floor: u64 },
+    #[error("importing {}: the archive's layers unpack to more than the limit of {limit} bytes (reached at {total} bytes, in layer {}; `cache import --max-size` sets the limit)", crate::printable(name), crate::printable(digest))]
+    UnpacksTooMuch { name: String, digest: String, total: u64, limit: u64 },
     #[error(
         "importing {}: reading layer {} to check its diff_id",
         crate::printable(name),
@@ -273,11 +286,30 @@ fn read_small(entry: impl Read, file: &str) -> Result<Vec<u8>, ArchiveError> {
 
 /// Imports an OCI image-layout tar or a `docker save` tar into the store. `name` names an
 /// image the archive leaves unnamed (or renames the only one). Returns the names written.
+/// Layers unpack under the default [`ImportLimits`].
 pub fn import(
     store: &Store,
     r: impl Read,
     name: Option<&Reference>,
 ) -> Result<Vec<Reference>, ArchiveError> {
+    import_with(store, r, name, ImportLimits::default()).map(|i| i.names)
+}
+
+/// What [`import_with`] did: the names written, and the work its checks took.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub names: Vec<Reference>,
+    pub work: ImportWork,
+}
+
+/// [`import`] with the layers' unpacking bounded by `limits` (`cache import --max-size`,
+/// `--max-expansion`).
+pub fn import_with(
+    store: &Store,
+    r: impl Read,
+    name: Option<&Reference>,
+    limits: ImportLimits,
+) -> Result<Imported, ArchiveError> {
     let mut archive = tar::Archive::new(r);
     let mut index_json = None;
     let mut docker_manifest = None;
@@ -342,15 +374,17 @@ pub fn import(
             _ => {}
         }
     }
-    match (index_json, docker_manifest) {
-        (Some(ij), _) if has_names(&ij, name.is_some())? => import_oci(store, &ij, name),
-        (_, Some(dm)) => import_docker(store, &dm, &files, &links, name),
-        (Some(ij), None) => import_oci(store, &ij, name),
+    let mut checker = Checker::new(store, limits);
+    let names = match (index_json, docker_manifest) {
+        (Some(ij), _) if has_names(&ij, name.is_some())? => import_oci(&mut checker, &ij, name),
+        (_, Some(dm)) => import_docker(&mut checker, &dm, &files, &links, name),
+        (Some(ij), None) => import_oci(&mut checker, &ij, name),
         (None, None) => Err(ArchiveError::Invalid(
             "the archive has neither index.json (OCI layout) nor manifest.json (docker save)"
                 .into(),
         )),
-    }
+    }?;
+    Ok(Imported { names, work: checker.work })
 }
 
 /// Where a link entry of the archive points.
@@ -385,7 +419,7 @@ fn has_names(ij: &[u8], have_override: bool) -> Result<bool, ArchiveError> {
 }
 
 fn import_oci(
-    store: &Store,
+    checker: &mut Checker<'_>,
     ij: &[u8],
     name: Option<&Reference>,
 ) -> Result<Vec<Reference>, ArchiveError> {
@@ -403,10 +437,10 @@ fn import_oci(
                 )))
             }
         };
-        check_complete(store, &target, d)?;
+        checker.complete(&target, d)?;
         let mut root = d.clone();
         root.set_annotations(None);
-        store.tag(&target, root).map_err(store_err(format!("importing {target}")))?;
+        checker.store().tag(&target, root).map_err(store_err(format!("importing {target}")))?;
         out.push(target);
     }
     Ok(out)
@@ -422,7 +456,7 @@ struct DockerEntry {
 }
 
 fn import_docker(
-    store: &Store,
+    checker: &mut Checker<'_>,
     dm: &[u8],
     files: &HashMap<String, Blob>,
     links: &HashMap<String, Link>,
@@ -454,6 +488,7 @@ fn import_docker(
             ))
         })
     };
+    let store = checker.store();
     let mut out = Vec::new();
     for e in &entries {
         let config = find(&e.config)?;
@@ -461,7 +496,7 @@ fn import_docker(
         let mut layer_blobs = Vec::new();
         for l in &e.layers {
             let b = find(l)?;
-            let media_type = layer_media_type(store, &b.digest)?;
+            let media_type = checker.layer_media_type(&b.digest)?;
             layers.push(serde_json::json!({"mediaType": media_type, "digest": b.digest.to_string(), "size": b.size}));
             layer_blobs.push((b.digest.clone(), media_type));
         }
@@ -478,8 +513,8 @@ fn import_docker(
         let desc = Descriptor::new(MediaType::ImageManifest, blob.size, blob.digest.to_oci());
         let shown =
             e.repo_tags.iter().flatten().next().cloned().unwrap_or_else(|| e.config.clone());
-        check_complete(store, &shown, &desc)?;
-        check_diff_ids(store, &shown, &config.digest, &layer_blobs)?;
+        checker.complete(&shown, &desc)?;
+        checker.diff_ids(&shown, &config.digest, &layer_blobs)?;
         let mut names: Vec<Reference> = Vec::new();
         match name {
             Some(n) if entries.len() == 1 => names.push(n.clone()),
@@ -505,153 +540,4 @@ fn import_docker(
         }
     }
     Ok(out)
-}
-
-/// Docker saves layers uncompressed, but some tools gzip or zstd them: look at the magic.
-fn layer_media_type(store: &Store, d: &Digest) -> Result<&'static str, ArchiveError> {
-    let mut magic = [0u8; 4];
-    let mut f = store.open_blob(d).map_err(store_err("importing: reading a layer"))?;
-    let n = f
-        .read(&mut magic)
-        .map_err(|e| ArchiveError::Io { what: "importing: reading a layer".into(), source: e })?;
-    Ok(match &magic[..n] {
-        [0x1f, 0x8b, ..] => "application/vnd.oci.image.layer.v1.tar+gzip",
-        [0x28, 0xb5, 0x2f, 0xfd] => "application/vnd.oci.image.layer.v1.tar+zstd",
-        _ => "application/vnd.oci.image.layer.v1.tar",
-    })
-}
-
-/// Checks that everything the name `name` would need is in the store, within limits, with the
-/// sizes its descriptors say: the root, (for an index) the platform manifests the archive holds
-/// — at least one — and their configs and layers. Run before a name is written.
-fn check_complete(
-    store: &Store,
-    name: &impl std::fmt::Display,
-    root: &Descriptor,
-) -> Result<(), ArchiveError> {
-    let name = name.to_string();
-    let mut todo = vec![(root.clone(), "manifest", true)];
-    let mut platforms = None;
-    while let Some((d, role, required)) = todo.pop() {
-        let digest = Digest::from_oci(d.digest())
-            .map_err(|e| ArchiveError::Invalid(format!("{name}: {role}: {e}")))?;
-        let limit = match role {
-            "layer" => None,
-            "config" => Some(crate::store::MAX_CONFIG_BYTES),
-            _ => Some(MAX_MANIFEST_BYTES),
-        };
-        let shown = digest.to_string();
-        if let Some(limit) = limit.filter(|&l| d.size() > l) {
-            let (name, digest, size) = (name.clone(), shown, d.size());
-            return Err(ArchiveError::OverLimit { name, role, digest, size, limit });
-        }
-        let Ok(meta) = std::fs::metadata(store.blob_path(&digest)) else {
-            if required {
-                return Err(ArchiveError::MissingBlob { name, role, digest: shown });
-            }
-            continue;
-        };
-        if meta.len() != d.size() {
-            let (expected, actual) = (d.size(), meta.len());
-            return Err(ArchiveError::WrongSize { name, role, digest: shown, expected, actual });
-        }
-        if role == "platform manifest" {
-            platforms = Some(platforms.unwrap_or(0) + 1);
-        }
-        let Some(limit) = limit.filter(|_| role != "config") else { continue };
-        let what = format!("importing {name}");
-        let bytes = store.read_blob(&digest, limit).map_err(store_err(&what))?;
-        let m = Manifest::parse(&bytes, &digest, Some(d.media_type().as_ref())).map_err(|e| {
-            store_err(&what)(StoreError::Manifest { reference: name.clone(), source: Box::new(e) })
-        })?;
-        match m {
-            Manifest::Index(i) if role == "manifest" => {
-                platforms = Some(0);
-                let children = i.manifests().iter().rev();
-                todo.extend(children.map(|c| (c.clone(), "platform manifest", false)));
-            }
-            Manifest::Index(_) => {
-                return Err(ArchiveError::Invalid(format!(
-                    "{name}: platform manifest {digest} is itself an index"
-                )))
-            }
-            Manifest::Image(m) => {
-                // A stack: the config is checked first, then the layers bottom up.
-                todo.extend(m.layers().iter().rev().map(|l| (l.clone(), "layer", true)));
-                todo.push((m.config().clone(), "config", true));
-            }
-        }
-    }
-    if platforms == Some(0) {
-        return Err(ArchiveError::NoPlatform { name });
-    }
-    Ok(())
-}
-
-/// `docker save` configs name each layer by the digest of its uncompressed tar
-/// (`rootfs.diff_ids`); a layer that is not the one the config describes is refused.
-fn check_diff_ids(
-    store: &Store,
-    name: &str,
-    config: &Digest,
-    layers: &[(Digest, &str)],
-) -> Result<(), ArchiveError> {
-    #[derive(serde::Deserialize)]
-    struct RootFs {
-        #[serde(default)]
-        diff_ids: Vec<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Config {
-        rootfs: Option<RootFs>,
-    }
-    let what = format!("importing {name}");
-    let bytes =
-        store.read_blob(config, crate::store::MAX_CONFIG_BYTES).map_err(store_err(&what))?;
-    let parsed: Config = serde_json::from_slice(&bytes)
-        .map_err(|source| ArchiveError::Json { file: format!("config {config}"), source })?;
-    let diff_ids = parsed.rootfs.map(|r| r.diff_ids).unwrap_or_default();
-    if diff_ids.len() != layers.len() {
-        let (name, diff_ids, layers) = (name.to_string(), diff_ids.len(), layers.len());
-        return Err(ArchiveError::LayerCount { name, diff_ids, layers });
-    }
-    for (index, ((digest, media_type), expected)) in layers.iter().zip(&diff_ids).enumerate() {
-        let read_err = |source| ArchiveError::LayerRead {
-            name: name.to_string(),
-            digest: digest.to_string(),
-            source,
-        };
-        let actual = if media_type.ends_with("tar") {
-            digest.clone()
-        } else {
-            let blob = store.open_verified(digest, None).map_err(store_err(&what))?;
-            let blob = io::BufReader::new(blob);
-            let mut tar: Box<dyn Read> = if media_type.ends_with("gzip") {
-                Box::new(flate2::read::MultiGzDecoder::new(blob))
-            } else {
-                Box::new(zstd::stream::read::Decoder::new(blob).map_err(read_err)?)
-            };
-            let mut h = crate::digest::Hasher::sha256();
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                match tar.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => h.update(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(read_err(e)),
-                }
-            }
-            h.finish()
-        };
-        if actual.to_string() != *expected {
-            return Err(ArchiveError::DiffId {
-                name: name.to_string(),
-                index,
-                digest: digest.to_string(),
-                expected: expected.clone(),
-                actual: actual.to_string(),
-            });
-        }
-    }
-    Ok(())
 }
