@@ -15,7 +15,11 @@
 //! that does not match the root hash reads as EIO, so the probe or the mount fails, and stage 1
 //! stops with one `error stage1: verity: …` line and powers off with status 1.
 //!
-//! Non-goals: `rootflags=`, UUID/LABEL root names, encrypted or network roots, freeing the
+//! `root=` and `baleen.verity_hash=` name a device node or `PARTUUID=U`, the partition whose
+//! `/sys/class/block/*/uevent` says `PARTUUID=U` (the kernel reads the GPT; the EFI disks'
+//! `--root` partitions are found so, [`find_partuuid`]).
+//!
+//! Non-goals: `rootflags=`, filesystem UUID/LABEL root names, encrypted or network roots, freeing the
 //! initramfs after the switch (it holds only init and a dozen modules).
 
 use crate::sys::{ms, Sys};
@@ -65,6 +69,28 @@ pub fn root_arg(cmdline: &str) -> Option<(String, Option<String>)> {
         }
     }
     root.filter(|r| !r.is_empty()).map(|r| (r, fstype))
+}
+
+/// The partition UUID a device name asks for: `PARTUUID=U` → `U`.
+pub fn partuuid(spec: &str) -> Option<&str> {
+    spec.strip_prefix("PARTUUID=").filter(|u| !u.is_empty())
+}
+
+/// The device node of the partition whose uevent (as `/sys/class/block/NAME/uevent` holds
+/// it, given with its NAME) carries `PARTUUID=uuid`, compared without case.
+pub fn find_partuuid(uevents: &[(String, String)], uuid: &str) -> Option<String> {
+    uevents.iter().find_map(|(name, text)| {
+        let mut devname = name.as_str();
+        let mut hit = false;
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("PARTUUID=") {
+                hit = v.trim().eq_ignore_ascii_case(uuid);
+            } else if let Some(v) = line.strip_prefix("DEVNAME=") {
+                devname = v.trim();
+            }
+        }
+        hit.then(|| format!("/dev/{devname}"))
+    })
 }
 
 /// The modules the marker names, one per line (`#` comments and blank lines skipped).
@@ -161,14 +187,35 @@ mod real {
     }
 
     fn wait_for(dev: &Path) -> bool {
+        resolve(dev.to_str().unwrap_or_default()).is_some()
+    }
+
+    /// `(NAME, uevent)` of every block device the kernel knows.
+    fn uevents() -> Vec<(String, String)> {
+        let Ok(rd) = std::fs::read_dir("/sys/class/block") else { return Vec::new() };
+        rd.flatten()
+            .map(|e| {
+                let text = std::fs::read_to_string(e.path().join("uevent")).unwrap_or_default();
+                (e.file_name().to_string_lossy().into_owned(), text)
+            })
+            .collect()
+    }
+
+    /// The node `spec` (a path, or `PARTUUID=U`) names, once it opens; `None` when it has not
+    /// appeared within [`DEVICE_WAIT_MS`].
+    fn resolve(spec: &str) -> Option<String> {
         let step = 50;
         for _ in 0..DEVICE_WAIT_MS / step {
-            if std::fs::File::open(dev).is_ok() {
-                return true;
+            let node = match partuuid(spec) {
+                Some(u) => find_partuuid(&uevents(), u),
+                None => Some(spec.to_owned()),
+            };
+            if let Some(node) = node.filter(|n| std::fs::File::open(n).is_ok()) {
+                return Some(node);
             }
             std::thread::sleep(std::time::Duration::from_millis(step));
         }
-        false
+        None
     }
 
     /// Mounts the root named on the command line and execs its `/init`. Never returns.
@@ -189,13 +236,14 @@ mod real {
         load_modules(&marker_modules(&text));
         event("stage1 modules loaded");
 
-        if !wait_for(Path::new(&root)) {
+        let missing = |what: &str, spec: &str| -> ! {
             fail(&format!(
-                "root device {root} did not appear within {} s; block devices: {}",
+                "{what} {spec} did not appear within {} s; block devices: {}",
                 DEVICE_WAIT_MS / 1000,
                 block_devices()
-            ));
-        }
+            ))
+        };
+        let Some(root) = resolve(&root) else { missing("root device", &root) };
         let verity =
             crate::dm::verity_args(cmdline).unwrap_or_else(|e| fail(&format!("verity: {e}")));
         // What a failure below is blamed on: with verity, a read error is a block that does not
@@ -203,7 +251,10 @@ mod real {
         let (root, why) = match &verity {
             None => (root, String::new()),
             Some(args) => {
-                let node = crate::dm::open_verity(sys, &root, args)
+                let hash = args.hash_device.as_deref().map(|spec| {
+                    resolve(spec).unwrap_or_else(|| missing("verity hash device", spec))
+                });
+                let node = crate::dm::open_verity(sys, &root, hash.as_deref(), args)
                     .unwrap_or_else(|e| fail(&format!("verity: mapping {root}: {e}")));
                 if !wait_for(Path::new(&node)) {
                     fail(&format!("verity: {node} for {root} did not appear"));
@@ -331,6 +382,35 @@ mod tests {
         let e = mount_root(&mut f, "/dev/sr0", "iso9660").unwrap_err();
         assert!(e.contains("/dev/sr0 (iso9660) read-only"), "{e}");
         assert!(f.matching("mount overlay").is_empty(), "nothing mounted over a missing lower");
+    }
+
+    #[test]
+    fn partuuid_names_the_partition_whose_uevent_says_so() {
+        let ev = |name: &str, text: &str| (name.to_owned(), text.to_owned());
+        let uevents = [
+            ev("sda", "MAJOR=8\nMINOR=0\nDEVNAME=sda\nDEVTYPE=disk\n"),
+            ev("sda1", "DEVNAME=sda1\nDEVTYPE=partition\nPARTN=1\nPARTUUID=aaaa-01\n"),
+            ev("sda2", "DEVNAME=sda2\nPARTN=2\nPARTUUID=4f68bce3-0000-4db1-96e7-fbcaf984b709\n"),
+            ev("vdb3", "PARTUUID=cafe\n"),
+        ];
+        assert_eq!(
+            partuuid("PARTUUID=4F68BCE3-0000-4DB1-96E7-FBCAF984B709"),
+            Some("4F68BCE3-0000-4DB1-96E7-FBCAF984B709")
+        );
+        assert_eq!(partuuid("/dev/sda"), None);
+        assert_eq!(partuuid("PARTUUID="), None);
+        assert_eq!(
+            find_partuuid(&uevents, "4F68BCE3-0000-4DB1-96E7-FBCAF984B709").as_deref(),
+            Some("/dev/sda2"),
+            "compared without case"
+        );
+        assert_eq!(
+            find_partuuid(&uevents, "cafe").as_deref(),
+            Some("/dev/vdb3"),
+            "no DEVNAME: the entry's name"
+        );
+        assert_eq!(find_partuuid(&uevents, "aaaa"), None, "a whole UUID, not a prefix");
+        assert_eq!(find_partuuid(&uevents, "beef"), None);
     }
 
     #[test]
