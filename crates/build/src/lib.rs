@@ -4,7 +4,8 @@
 //! Key types: [`Format`] (LinuxKit's format names and their output files), [`Outputs`] (files
 //! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]), [`Signing`]
 //! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`]), [`verity`]
-//! (`--verity`: a dm-verity hash tree after the root image of kernel+squashfs/erofs). The
+//! (`--verity`: a dm-verity hash tree after the root image of kernel+squashfs/erofs, or in a
+//! partition of its own), [`root_partition`] (`--root`: the EFI disks' root partition). The
 //! pipeline pulls every image of the config, renders each container's `config.json`/
 //! `runtime.json` (listing the containers with host-level power, [`privileges`]), streams the image tree into each format's writer, and commits the outputs
 //! together.
@@ -24,6 +25,7 @@ pub mod output;
 mod pipe;
 pub mod pipeline;
 pub mod privileges;
+pub mod root_partition;
 pub mod rootfs;
 pub mod sbom;
 pub mod scratch;
@@ -40,5 +42,6 @@ pub use format::Format;
 pub use output::Outputs;
 pub use pipeline::{build, BuildError, Output, Request};
 pub use privileges::{PrivilegePolicy, Privileged, Privileges};
+pub use root_partition::RootFs;
 pub use sbom::SbomOptions;
 pub use sign::Signing;

@@ -36,6 +36,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
         size: None,
         sign: None,
         verity: false,
+        root: None,
         sbom: Default::default(),
     })
     .expect("building the spine system");

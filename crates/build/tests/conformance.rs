@@ -395,6 +395,7 @@ fn conformance(stem: &str) {
         size: None,
         sign: None,
         verity: false,
+        root: None,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {stem}: {e}"));
@@ -507,6 +508,7 @@ fn input_tar_rebuild_of_a_volume_is_byte_identical() {
             size: None,
             sign: None,
             verity: false,
+            root: None,
             sbom: Default::default(),
         })
         .unwrap();

@@ -51,6 +51,7 @@ fn build_tar(store: &Store, yaml: &str, out: &Path) -> Vec<u8> {
         size: None,
         sign: None,
         verity: false,
+        root: None,
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("{e}"));
@@ -173,6 +174,7 @@ fn unknown_platform_is_an_error_naming_the_volume() {
         size: None,
         sign: None,
         verity: false,
+        root: None,
         sbom: Default::default(),
     })
     .unwrap_err()

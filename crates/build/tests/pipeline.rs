@@ -99,6 +99,7 @@ fn run_limited(
         size: None,
         sign: None,
         verity: false,
+        root: None,
         sbom: Default::default(),
     })
 }
@@ -298,6 +299,7 @@ fn run_incremental(
         size: None,
         sign: None,
         verity: false,
+        root: None,
         sbom: Default::default(),
     })
 }

@@ -168,6 +168,7 @@ fn tar_build(store: &Store, out: &Path, sbom: SbomOptions) -> Vec<u8> {
         size: None,
         sign: None,
         verity: false,
+        root: None,
         sbom,
     })
     .unwrap();
@@ -372,6 +373,7 @@ fn images_without_attestations_still_get_an_empty_sbom() {
         size: None,
         sign: None,
         verity: false,
+        root: None,
         sbom: on(),
     })
     .unwrap();
@@ -418,6 +420,7 @@ fn attestations_are_pulled_with_the_image_and_cached() {
             size: None,
             sign: None,
             verity: false,
+            root: None,
             sbom: on(),
         })
         .unwrap();
@@ -457,6 +460,7 @@ fn docker_format_writes_the_dockerfile_then_the_sbom() {
         size: None,
         sign: None,
         verity: false,
+        root: None,
         sbom: on(),
     })
     .unwrap();
@@ -499,6 +503,7 @@ fn a_statement_damaged_in_the_store_fails_the_build_instead_of_vanishing_from_th
         limits: Default::default(),
         sign: None,
         verity: false,
+        root: None,
     })
     .expect_err("a damaged statement must fail the build")
     .to_string();

@@ -50,6 +50,7 @@ pub fn try_build_signed(
         size,
         sign,
         verity: false,
+        root: None,
     })
 }
 

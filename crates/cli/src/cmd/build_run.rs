@@ -53,6 +53,10 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
         limits: plan.limits,
         sign: plan.sign.clone(),
         verity: plan.verity,
+        root: plan.root.map(|r| match r {
+            super::build::RootFs::Squashfs => baleen_build::RootFs::Squashfs,
+            super::build::RootFs::Erofs => baleen_build::RootFs::Erofs,
+        }),
         sbom: baleen_build::SbomOptions {
             enabled: plan.sbom,
             path: plan.sbom_output.as_ref().map(|p| p.to_string_lossy().into_owned()),
