@@ -15,9 +15,8 @@
 //! that does not match the root hash reads as EIO, so the probe or the mount fails, and stage 1
 //! stops with one `error stage1: verity: …` line and powers off with status 1.
 //!
-//! `root=` and `baleen.verity_hash=` name a device node or `PARTUUID=U`, the partition whose
-//! `/sys/class/block/*/uevent` says `PARTUUID=U` (the kernel reads the GPT; the EFI disks'
-//! `--root` partitions are found so, [`find_partuuid`]).
+//! `root=` and `baleen.verity_hash=` name a device node or `PARTUUID=U`, the GPT partition
+//! with that unique GUID ([`crate::partuuid`]; the EFI disks' `--root` partitions are found so).
 //!
 //! Non-goals: `rootflags=`, filesystem UUID/LABEL root names, encrypted or network roots, freeing the
 //! initramfs after the switch (it holds only init and a dozen modules).
@@ -69,28 +68,6 @@ pub fn root_arg(cmdline: &str) -> Option<(String, Option<String>)> {
         }
     }
     root.filter(|r| !r.is_empty()).map(|r| (r, fstype))
-}
-
-/// The partition UUID a device name asks for: `PARTUUID=U` → `U`.
-pub fn partuuid(spec: &str) -> Option<&str> {
-    spec.strip_prefix("PARTUUID=").filter(|u| !u.is_empty())
-}
-
-/// The device node of the partition whose uevent (as `/sys/class/block/NAME/uevent` holds
-/// it, given with its NAME) carries `PARTUUID=uuid`, compared without case.
-pub fn find_partuuid(uevents: &[(String, String)], uuid: &str) -> Option<String> {
-    uevents.iter().find_map(|(name, text)| {
-        let mut devname = name.as_str();
-        let mut hit = false;
-        for line in text.lines() {
-            if let Some(v) = line.strip_prefix("PARTUUID=") {
-                hit = v.trim().eq_ignore_ascii_case(uuid);
-            } else if let Some(v) = line.strip_prefix("DEVNAME=") {
-                devname = v.trim();
-            }
-        }
-        hit.then(|| format!("/dev/{devname}"))
-    })
 }
 
 /// The modules the marker names, one per line (`#` comments and blank lines skipped).
@@ -190,24 +167,13 @@ mod real {
         resolve(dev.to_str().unwrap_or_default()).is_some()
     }
 
-    /// `(NAME, uevent)` of every block device the kernel knows.
-    fn uevents() -> Vec<(String, String)> {
-        let Ok(rd) = std::fs::read_dir("/sys/class/block") else { return Vec::new() };
-        rd.flatten()
-            .map(|e| {
-                let text = std::fs::read_to_string(e.path().join("uevent")).unwrap_or_default();
-                (e.file_name().to_string_lossy().into_owned(), text)
-            })
-            .collect()
-    }
-
     /// The node `spec` (a path, or `PARTUUID=U`) names, once it opens; `None` when it has not
     /// appeared within [`DEVICE_WAIT_MS`].
     fn resolve(spec: &str) -> Option<String> {
         let step = 50;
         for _ in 0..DEVICE_WAIT_MS / step {
-            let node = match partuuid(spec) {
-                Some(u) => find_partuuid(&uevents(), u),
+            let node = match crate::partuuid::partuuid(spec) {
+                Some(u) => crate::partuuid::find(u),
                 None => Some(spec.to_owned()),
             };
             if let Some(node) = node.filter(|n| std::fs::File::open(n).is_ok()) {
@@ -382,35 +348,6 @@ mod tests {
         let e = mount_root(&mut f, "/dev/sr0", "iso9660").unwrap_err();
         assert!(e.contains("/dev/sr0 (iso9660) read-only"), "{e}");
         assert!(f.matching("mount overlay").is_empty(), "nothing mounted over a missing lower");
-    }
-
-    #[test]
-    fn partuuid_names_the_partition_whose_uevent_says_so() {
-        let ev = |name: &str, text: &str| (name.to_owned(), text.to_owned());
-        let uevents = [
-            ev("sda", "MAJOR=8\nMINOR=0\nDEVNAME=sda\nDEVTYPE=disk\n"),
-            ev("sda1", "DEVNAME=sda1\nDEVTYPE=partition\nPARTN=1\nPARTUUID=aaaa-01\n"),
-            ev("sda2", "DEVNAME=sda2\nPARTN=2\nPARTUUID=4f68bce3-0000-4db1-96e7-fbcaf984b709\n"),
-            ev("vdb3", "PARTUUID=cafe\n"),
-        ];
-        assert_eq!(
-            partuuid("PARTUUID=4F68BCE3-0000-4DB1-96E7-FBCAF984B709"),
-            Some("4F68BCE3-0000-4DB1-96E7-FBCAF984B709")
-        );
-        assert_eq!(partuuid("/dev/sda"), None);
-        assert_eq!(partuuid("PARTUUID="), None);
-        assert_eq!(
-            find_partuuid(&uevents, "4F68BCE3-0000-4DB1-96E7-FBCAF984B709").as_deref(),
-            Some("/dev/sda2"),
-            "compared without case"
-        );
-        assert_eq!(
-            find_partuuid(&uevents, "cafe").as_deref(),
-            Some("/dev/vdb3"),
-            "no DEVNAME: the entry's name"
-        );
-        assert_eq!(find_partuuid(&uevents, "aaaa"), None, "a whole UUID, not a prefix");
-        assert_eq!(find_partuuid(&uevents, "beef"), None);
     }
 
     #[test]
