@@ -478,3 +478,35 @@ fn raw_efi_with_a_verity_root_partition_boots_and_a_changed_byte_stops_it() {
     assert_ne!(outcome.verdict.code, 0, "a changed root is a failed run: {line}");
     eprintln!("efi-root-verity-changed: {line}");
 }
+
+/// `--root erofs` without `--verity`: two partitions, the erofs image in the DPS root
+/// partition, `root=PARTUUID=` of it on the UKI's command line and no verity words.
+#[test]
+fn raw_efi_with_an_erofs_root_partition_and_no_verity() {
+    let Some(kernel) = baleen_testkit::kernel::debian_cloud_kernel() else { return };
+    let Some(_) = baleen_testkit::require_tool("syslinux") else { return };
+    if !Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub").is_file() {
+        assert!(!baleen_testkit::tools_required(), "install systemd-boot-efi");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = spine_store(&tmp.path().join("store"), &kernel);
+    rootfs_kernel(&tmp.path().join("store"), &kernel);
+    let out = tmp.path().join("out");
+    build_root(&store, &[Format::RawEfi], &out, false, Some(baleen_build::RootFs::Erofs));
+    let disk_path = out.join("spine-efi.img");
+    let disk = std::fs::read(&disk_path).unwrap();
+    let parts = gpt_entries(&disk);
+    assert_eq!(parts.len(), 2, "ESP and root: {parts:?}");
+    assert_eq!(parts[1].type_guid, "4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
+    let root = parts[1].start as usize;
+    assert_eq!(disk[root + 1024..root + 1028], 0xE0F5_E1E2u32.to_le_bytes(), "erofs magic");
+    let Some(uki) = common::esp_boot_file(&disk_path, tmp.path()) else { return };
+    let text = String::from_utf8_lossy(&uki);
+    assert!(text.contains(&format!("root=PARTUUID={}", parts[1].guid)), "root= on .cmdline");
+    assert!(!text.contains("roothash="), "no verity words without --verity");
+    if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
+        let text = common::run(std::process::Command::new(&sgdisk).arg("-v").arg(&disk_path));
+        assert!(text.contains("No problems found"), "{text}");
+    }
+}
