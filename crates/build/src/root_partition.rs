@@ -166,7 +166,11 @@ pub fn make(
         let tree = crate::verity::write_separate(&file, len, &hash)
             .map_err(|e| fail(RootfsError::Verity(e)))?;
         let (first, last) = tree.root_hash.split_at(16);
-        let uuid = |b: &[u8]| gpt::guid_from_uuid(b.try_into().expect("16 bytes"));
+        let uuid = |b: &[u8]| {
+            let mut u = [0u8; 16];
+            u.copy_from_slice(b);
+            gpt::guid_from_uuid(u)
+        };
         let verity = Part { file: hash, len: tree.layout.hash_len(), guid: uuid(last) };
         words.push(crate::verity::cmdline_words(&tree));
         let hash_dev = gpt::guid_string(&verity.guid);
