@@ -111,6 +111,17 @@ fn build_root(
     verity: bool,
     root: Option<baleen_build::RootFs>,
 ) {
+    build_signed(store, formats, out, verity, root, None)
+}
+
+fn build_signed(
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+    verity: bool,
+    root: Option<baleen_build::RootFs>,
+    sign: Option<baleen_build::Signing>,
+) {
     let yaml = SPINE_YAML.replace("baleen/spine-kernel:1", "baleen/rootfs-kernel:1");
     let src = baleen_spec::Source { name: "rootfs.yml", text: &yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
@@ -127,7 +138,7 @@ fn build_root(
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
-        sign: None,
+        sign,
         verity,
         root,
         sbom: Default::default(),
@@ -509,4 +520,41 @@ fn raw_efi_with_an_erofs_root_partition_and_no_verity() {
         let text = common::run(std::process::Command::new(&sgdisk).arg("-v").arg(&disk_path));
         assert!(text.contains("No problems found"), "{text}");
     }
+}
+
+/// With `--sign-key`, the root hash is under the Secure Boot signature: the UKI on the ESP of
+/// `raw-efi --root squashfs --verity` passes `sbverify` and carries `roothash=`, and the same
+/// UKI with one digit of that hash changed fails it.
+#[test]
+fn raw_efi_verity_root_hash_is_under_the_secure_boot_signature() {
+    let Some(kernel) = baleen_testkit::kernel::debian_cloud_kernel() else { return };
+    let Some(_) = baleen_testkit::require_tool("syslinux") else { return };
+    if !Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub").is_file() {
+        assert!(!baleen_testkit::tools_required(), "install systemd-boot-efi");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let kind = baleen_testkit::signing::KeyKind::Rsa2048;
+    let Some((key, cert)) = baleen_testkit::signing::key_pair(tmp.path(), "db", kind) else {
+        return;
+    };
+    let store = spine_store(&tmp.path().join("store"), &kernel);
+    rootfs_kernel(&tmp.path().join("store"), &kernel);
+    let out = tmp.path().join("out");
+    let sign = baleen_build::Signing { key, cert: cert.clone() };
+    let squashfs = Some(baleen_build::RootFs::Squashfs);
+    build_signed(&store, &[Format::RawEfi], &out, true, squashfs, Some(sign));
+    let Some(mut uki) = common::esp_boot_file(&out.join("spine-efi.img"), tmp.path()) else {
+        return;
+    };
+    let signed = tmp.path().join("signed.efi");
+    std::fs::write(&signed, &uki).unwrap();
+    let Some((ok, text)) = baleen_testkit::signing::sbverify(&cert, &signed) else { return };
+    assert!(ok, "sbverify refused the signed UKI of the --root disk:\n{text}");
+    let at = uki.windows(9).position(|w| w == b"roothash=").expect("roothash= in the UKI") + 9;
+    uki[at] = if uki[at] == b'0' { b'1' } else { b'0' };
+    let tampered = tmp.path().join("tampered.efi");
+    std::fs::write(&tampered, &uki).unwrap();
+    let (ok, text) = baleen_testkit::signing::sbverify(&cert, &tampered).unwrap();
+    assert!(!ok, "sbverify accepted a UKI whose roothash= was changed:\n{text}");
 }
