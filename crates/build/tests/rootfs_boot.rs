@@ -491,7 +491,8 @@ fn raw_efi_with_a_verity_root_partition_boots_and_a_changed_byte_stops_it() {
 }
 
 /// `--root erofs` without `--verity`: two partitions, the erofs image in the DPS root
-/// partition, `root=PARTUUID=` of it on the UKI's command line and no verity words.
+/// partition, `root=PARTUUID=` of it on the UKI's command line and no verity words; the
+/// qcow2-efi and vmdk of the same build convert back (qemu-img) to that raw disk.
 #[test]
 fn raw_efi_with_an_erofs_root_partition_and_no_verity() {
     let Some(kernel) = baleen_testkit::kernel::debian_cloud_kernel() else { return };
@@ -504,7 +505,8 @@ fn raw_efi_with_an_erofs_root_partition_and_no_verity() {
     let store = spine_store(&tmp.path().join("store"), &kernel);
     rootfs_kernel(&tmp.path().join("store"), &kernel);
     let out = tmp.path().join("out");
-    build_root(&store, &[Format::RawEfi], &out, false, Some(baleen_build::RootFs::Erofs));
+    let formats = [Format::RawEfi, Format::Qcow2Efi, Format::Vmdk];
+    build_root(&store, &formats, &out, false, Some(baleen_build::RootFs::Erofs));
     let disk_path = out.join("spine-efi.img");
     let disk = std::fs::read(&disk_path).unwrap();
     let parts = gpt_entries(&disk);
@@ -512,6 +514,18 @@ fn raw_efi_with_an_erofs_root_partition_and_no_verity() {
     assert_eq!(parts[1].type_guid, "4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
     let root = parts[1].start as usize;
     assert_eq!(disk[root + 1024..root + 1028], 0xE0F5_E1E2u32.to_le_bytes(), "erofs magic");
+    if let Some(qemu_img) = baleen_testkit::require_tool("qemu-img") {
+        for (fmt, name) in [("qcow2", "spine-efi.qcow2"), ("vmdk", "spine.vmdk")] {
+            let back = tmp.path().join(format!("{name}.raw"));
+            common::run(
+                std::process::Command::new(&qemu_img)
+                    .args(["convert", "-f", fmt, "-O", "raw"])
+                    .arg(out.join(name))
+                    .arg(&back),
+            );
+            assert!(std::fs::read(&back).unwrap() == disk, "{name} converts back to the raw disk");
+        }
+    }
     let Some(uki) = common::esp_boot_file(&disk_path, tmp.path()) else { return };
     let text = String::from_utf8_lossy(&uki);
     assert!(text.contains(&format!("root=PARTUUID={}", parts[1].guid)), "root= on .cmdline");
