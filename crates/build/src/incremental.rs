@@ -2,7 +2,8 @@
 //! from the previous build's tar instead of extracting its image again. The previous config is
 //! read back from the tar's metadata file (the `files` entry with `metadata: yaml|json`), so the
 //! config must have one. Sections are matched by their `LINUXKIT.source` and `LINUXKIT.location`
-//! records; the tar is streamed once per copied section and never held in memory.
+//! records. The tar's headers are indexed once ([`baleen_tree::SectionIndex`]), and each copied
+//! section reads only its own bytes; nothing is held in memory.
 
 use baleen_spec::{Config, Image};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub enum IncrementalError {
 #[derive(Debug)]
 pub struct Previous {
     path: PathBuf,
+    /// Where each section lies in the tar.
+    index: baleen_tree::SectionIndex,
     /// The previous build's config, as its metadata file recorded it (references expanded).
     config: Config,
     /// This build's config with references expanded, once, to compare section by section.
@@ -56,15 +59,27 @@ impl Previous {
             file,
             message: d.to_string(),
         })?;
+        let file = std::fs::File::open(path).map_err(|e| read(e.to_string()))?;
+        let index = baleen_tree::SectionIndex::build(std::io::BufReader::new(file))
+            .map_err(|e| read(e.to_string()))?;
         Ok(Previous {
             path: path.to_path_buf(),
+            index,
             config: config.with_expanded_refs(),
             now: cfg.with_expanded_refs(),
         })
     }
 
-    pub fn open(&self) -> std::io::Result<std::fs::File> {
-        std::fs::File::open(&self.path)
+    /// The entries of section `location` of image `source`, as a tar stream of their own, or
+    /// `None` when the tar holds none of them.
+    pub fn section(
+        &self,
+        source: &str,
+        location: &str,
+    ) -> std::io::Result<Option<impl std::io::Read>> {
+        let Some(range) = self.index.range(source, location) else { return Ok(None) };
+        let file = std::io::BufReader::new(std::fs::File::open(&self.path)?);
+        baleen_tree::section_reader(file, range).map(Some)
     }
 
     /// The kernel section (image, cmdline, binary, tar, ucode) is the same.

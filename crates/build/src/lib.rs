@@ -14,6 +14,7 @@
 //! (crates/formats), how layers are flattened (crates/tree) or how registries speak (crates/oci).
 
 pub mod bios;
+pub mod budget;
 pub mod disk;
 pub mod files;
 pub mod format;
@@ -38,6 +39,7 @@ pub mod limits {
     pub use baleen_tree::{Expansion, LimitError, Limits, EXPANSION_FLOOR};
 }
 
+pub use budget::Budget;
 pub use format::Format;
 pub use output::Outputs;
 pub use pipeline::{build, BuildError, Output, Request};

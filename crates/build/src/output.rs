@@ -160,6 +160,20 @@ impl Outputs {
         self.pending.retain(|p| p.dest != dest);
     }
 
+    /// Each pending output's file name and size so far (for `--budget`).
+    pub fn sizes(&self) -> io::Result<Vec<(String, u64)>> {
+        self.pending
+            .iter()
+            .map(|p| {
+                let name = p.dest.file_name().map_or_else(
+                    || p.dest.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                Ok((name, p.file.metadata()?.len()))
+            })
+            .collect()
+    }
+
     /// Flushes and renames every pending output into place; returns the destinations.
     pub fn commit(mut self) -> io::Result<Vec<PathBuf>> {
         let mut done = Vec::with_capacity(self.pending.len());

@@ -60,6 +60,8 @@ pub struct Request<'a> {
     /// `--root`: the EFI disks' system in a root partition of this filesystem, the UKI booting
     /// it through stage 1.
     pub root: Option<crate::root_partition::RootFs>,
+    /// `--budget`: sizes checked before the outputs are committed.
+    pub budget: crate::budget::Budget,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +120,8 @@ pub enum BuildError {
     Verity(#[from] crate::verity::VerityFormatsError),
     #[error(transparent)]
     Root(#[from] crate::root_partition::RootFormatsError),
+    #[error(transparent)]
+    OverBudget(#[from] crate::budget::OverBudget),
 }
 
 /// One container, rendered.
@@ -147,6 +151,8 @@ struct Prepared {
     oci_volumes: Vec<Option<crate::oci_volume::OciVolume>>,
     /// The key pair the UKI is signed with.
     signer: Option<baleen_sign::KeyPair>,
+    /// Sizes noted while writing, for `--budget`.
+    measured: std::cell::RefCell<crate::budget::Measured>,
 }
 
 /// Runs the build; returns the files written (empty for stdout).
@@ -173,13 +179,20 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
     crate::privileges::enforce(&req.privileges, &privileged(&containers))?;
     let sbom = merged_sbom(req, &images, &containers)?;
     let oci_volumes = oci_volumes(req, &images)?;
-    let prep = Prepared { images, containers, ids, previous, sbom, oci_volumes, signer };
+    let measured = Default::default();
+    let prep = Prepared { images, containers, ids, previous, sbom, oci_volumes, signer, measured };
     let mut outputs = Outputs::default();
     // The EFI formats share one UKI, made by the first of them.
     let mut uki = None;
     for &format in &req.formats {
         info!(format = %format, "writing");
         write_format(req, format, &prep, &mut outputs, &mut uki)?;
+    }
+    if !req.budget.is_empty() {
+        let io_err = |source| BuildError::Io { format: req.formats[0], source };
+        let mut measured = prep.measured.take();
+        measured.outputs = outputs.sizes().map_err(io_err)?;
+        crate::budget::check(&req.budget, &measured)?;
     }
     outputs.commit().map_err(|source| BuildError::Io { format: req.formats[0], source })
 }
@@ -599,6 +612,11 @@ fn initrd_into<K: Write, I: Write>(
         other => other,
     })?;
     let out = tw.into_sink().finish().map_err(io_err)?;
+    {
+        let mut m = prep.measured.borrow_mut();
+        crate::budget::Measured::note(&mut m.kernel, out.kernel_len);
+        crate::budget::Measured::note(&mut m.initrd, out.initrd_len);
+    }
     Ok(((out.kernel, out.kernel_len), (out.initrd, out.initrd_len), out.cmdline, out.ucode))
 }
 
@@ -614,6 +632,9 @@ fn assemble<S: EntrySink>(
 
 /// The SBOM entry: mode 0644 at the fixed epoch, no `LINUXKIT.*` records (as LinuxKit's).
 fn write_sbom<S: EntrySink>(prep: &Prepared, tw: &mut TreeWriter<S>) -> Result<(), TreeError> {
+    // The SBOM is the last entry of every tree: with it, the tree's size is the image's.
+    let sbom = prep.sbom.as_ref().map_or(0, |(_, b)| b.len() as u64);
+    crate::budget::Measured::note(&mut prep.measured.borrow_mut().image, tw.tree_bytes() + sbom);
     let Some((path, bytes)) = &prep.sbom else { return Ok(()) };
     let entry = baleen_tree::Entry::new(
         path.clone(),
@@ -712,7 +733,16 @@ fn assemble_sections<S: EntrySink>(
     prep: &Prepared,
     tw: &mut TreeWriter<S>,
 ) -> Result<(), BuildError> {
-    let Prepared { images, containers, ids, previous, sbom: _, oci_volumes, signer: _ } = prep;
+    let Prepared {
+        images,
+        containers,
+        ids,
+        previous,
+        sbom: _,
+        oci_volumes,
+        signer: _,
+        measured: _,
+    } = prep;
     let previous = previous.as_ref();
     let cfg = req.config;
     let tree = |source| BuildError::Tree { format: req.formats[0], source };
@@ -731,9 +761,13 @@ fn assemble_sections<S: EntrySink>(
     let copy = |tw: &mut TreeWriter<S>, image: &str, location: &str, unchanged: bool| {
         let Some(prev) = previous.filter(|_| unchanged) else { return Ok(false) };
         let source = images[image].reference.to_string();
-        let mut tar =
-            prev.open().map_err(|e| BuildError::Io { format: req.formats[0], source: e })?;
-        let copied = tw.copy_from_tar(&mut tar, &source, location).map_err(tree)?;
+        let section = prev
+            .section(&source, location)
+            .map_err(|e| BuildError::Io { format: req.formats[0], source: e })?;
+        let copied = match section {
+            Some(mut tar) => tw.copy_from_tar(&mut tar, &source, location).map_err(tree)?,
+            None => 0,
+        };
         if copied == 0 {
             info!("{location} is not in the input tar: building it");
         } else {

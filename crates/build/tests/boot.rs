@@ -37,6 +37,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
         sbom: Default::default(),
     })
     .expect("building the spine system");

@@ -396,6 +396,7 @@ fn conformance(stem: &str) {
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {stem}: {e}"));
@@ -509,6 +510,7 @@ fn input_tar_rebuild_of_a_volume_is_byte_identical() {
             sign: None,
             verity: false,
             root: None,
+            budget: Default::default(),
             sbom: Default::default(),
         })
         .unwrap();

@@ -36,6 +36,7 @@ fn build_tar(store: &Store, image: &str, out: &Path) -> Result<(), baleen_build:
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
     })
     .map(|_| ())
 }

@@ -52,6 +52,7 @@ fn build_tar(store: &Store, yaml: &str, out: &Path) -> Vec<u8> {
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("{e}"));
@@ -175,6 +176,7 @@ fn unknown_platform_is_an_error_naming_the_volume() {
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
         sbom: Default::default(),
     })
     .unwrap_err()

@@ -100,6 +100,7 @@ fn run_limited(
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
         sbom: Default::default(),
     })
 }
@@ -300,6 +301,7 @@ fn run_incremental(
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
         sbom: Default::default(),
     })
 }

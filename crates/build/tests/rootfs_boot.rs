@@ -141,6 +141,7 @@ fn build_signed(
         sign,
         verity,
         root,
+        budget: Default::default(),
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building {formats:?}: {e}"));

@@ -169,6 +169,7 @@ fn tar_build(store: &Store, out: &Path, sbom: SbomOptions) -> Vec<u8> {
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
         sbom,
     })
     .unwrap();
@@ -374,6 +375,7 @@ fn images_without_attestations_still_get_an_empty_sbom() {
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
         sbom: on(),
     })
     .unwrap();
@@ -421,6 +423,7 @@ fn attestations_are_pulled_with_the_image_and_cached() {
             sign: None,
             verity: false,
             root: None,
+            budget: Default::default(),
             sbom: on(),
         })
         .unwrap();
@@ -461,6 +464,7 @@ fn docker_format_writes_the_dockerfile_then_the_sbom() {
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
         sbom: on(),
     })
     .unwrap();
@@ -504,6 +508,7 @@ fn a_statement_damaged_in_the_store_fails_the_build_instead_of_vanishing_from_th
         sign: None,
         verity: false,
         root: None,
+        budget: Default::default(),
     })
     .expect_err("a damaged statement must fail the build")
     .to_string();

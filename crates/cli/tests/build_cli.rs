@@ -480,3 +480,62 @@ fn root_partition_flag_is_documented_and_verity_without_it_says_so() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("not iso-efi"), "{err}");
 }
+
+/// `--budget`: a build within its budgets writes its outputs; one over them fails with a table
+/// naming what exceeded what, and leaves the previous outputs as they were. A key the format
+/// does not produce fails rather than checking nothing.
+#[test]
+fn budget_fails_the_build_with_a_table_and_keeps_the_old_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    store(&cache);
+    ImageBuilder::new()
+        .layer(&[file("kernel", &vec![7u8; 300 << 10])])
+        .build()
+        .write_layout(&cache, "docker.io/baleen/cli-kernel:budget");
+    let yaml = format!("kernel:\n  image: baleen/cli-kernel:budget\n  tar: none\n{YAML}");
+    std::fs::write(tmp.path().join("b.yml"), yaml).unwrap();
+    let read = |name: &str| std::fs::read(tmp.path().join(name)).unwrap();
+
+    let within = baleen(
+        &cache,
+        tmp.path(),
+        &["--budget", "kernel=300K,initrd=1M", "--budget", "image=1M,output=1M", "b.yml"],
+    );
+    ok(&within);
+    let (kernel, initrd) = (read("b-kernel"), read("b-initrd.img"));
+    assert_eq!(kernel.len(), 300 << 10);
+
+    // Another kernel, one byte over its budget: nothing of this build may replace the old one.
+    ImageBuilder::new()
+        .layer(&[file("kernel", &vec![8u8; (300 << 10) + 1])])
+        .build()
+        .write_layout(&cache, "docker.io/baleen/cli-kernel:budget");
+    let over =
+        baleen(&cache, tmp.path(), &["--budget", "kernel=300K,initrd=1M,output=300K", "b.yml"]);
+    assert_eq!(over.status.code(), Some(1), "{}", String::from_utf8_lossy(&over.stderr));
+    let err = String::from_utf8_lossy(&over.stderr);
+    assert!(err.contains("over budget (nothing was written)"), "{err}");
+    let rows: Vec<&str> =
+        err.lines().filter(|l| l.contains(" KiB") && !l.contains("WHAT")).collect();
+    assert_eq!(rows.len(), 2, "kernel and output b-kernel only: {err}");
+    assert!(rows[0].trim_start().starts_with("kernel ") && rows[0].contains("300.1 KiB"), "{err}");
+    assert!(rows[1].contains("output b-kernel"), "{err}");
+    assert_eq!(read("b-kernel"), kernel, "the old kernel was replaced");
+    assert_eq!(read("b-initrd.img"), initrd);
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // -f tar has no initrd to measure.
+    let none = baleen(&cache, tmp.path(), &["-f", "tar", "--budget", "initrd=1G", "b.yml"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("not built"));
+    // A key that is not one is a usage error (exit 2) before anything is read.
+    let bad = baleen(&cache, tmp.path(), &["--budget", "ram=1G", "b.yml"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown key \"ram\""));
+}

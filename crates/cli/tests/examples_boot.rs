@@ -409,6 +409,9 @@ fn the_kernel_component_ships_every_module_init_loads_by_name() {
 /// SIGTERM to `baleen run` presses the ACPI power button: init shuts down, onshutdown runs and
 /// the guest powers off with status 0. Before, the kernel component had no `button` driver,
 /// nothing happened, and qemu was killed after 15 s with onshutdown never run.
+///
+/// The same boot checks `--budget` end to end: `init=10m` is met, `services=1ms` cannot be, and
+/// the table on stderr names only the missed milestone with the time the console showed.
 #[test]
 fn sigterm_to_baleen_run_shuts_the_guest_down_with_onshutdown() {
     use std::io::{BufRead, BufReader};
@@ -434,15 +437,22 @@ fn sigterm_to_baleen_run_shuts_the_guest_down_with_onshutdown() {
         &[&args[..], &[extra.to_str().unwrap(), "--dir", out.to_str().unwrap()]].concat(),
     );
     let mut run = Command::new(env!("CARGO_BIN_EXE_baleen"))
-        .args(["run", "--accel", "tcg", "--timeout", "300", "--state"])
+        .args(["run", "--accel", "tcg", "--timeout", "300", "--budget", "init=10m,services=1ms"])
+        .arg("--state")
         .arg(dir.path().join("state"))
         .arg(out.join("minimal"))
         .current_dir(baleen_testkit::workspace_root())
         .env("BALEEN_CACHE", store)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("baleen run");
+    let mut stderr = run.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).map(|_| s).unwrap_or_default()
+    });
     let mut console = String::new();
     let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
     let deadline = std::time::Instant::now() + T;
@@ -473,4 +483,13 @@ fn sigterm_to_baleen_run_shuts_the_guest_down_with_onshutdown() {
     // The guest powered off by itself; `baleen run` still says it was asked to stop (130, as
     // documented in `run --help`), not that qemu was killed after the grace.
     assert_eq!(status.code(), Some(130), "baleen run after SIGTERM:\n{console}");
+    let stderr = stderr.join().unwrap();
+    let table = stderr
+        .split_once("boot over its time budget")
+        .map(|(_, t)| t.to_string())
+        .unwrap_or_else(|| panic!("no budget table on stderr:\n{stderr}"));
+    let row = table.lines().find(|l| l.trim_start().starts_with("services")).unwrap_or("");
+    assert!(row.contains("0.001s") && row.contains('s'), "services row: {table}");
+    assert!(!row.contains("never"), "services were started: {table}");
+    assert!(!table.lines().any(|l| l.trim_start().starts_with("init")), "init was met: {table}");
 }

@@ -45,6 +45,7 @@ pub mod stage1;
 #[cfg(target_os = "linux")]
 pub mod supervisor;
 pub mod sys;
+pub mod sysctl;
 pub mod volumes;
 
 #[cfg(target_os = "linux")]

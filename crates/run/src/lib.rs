@@ -14,6 +14,7 @@
 //! virtiofs and `--usb`.
 
 pub mod accel;
+pub mod budget;
 pub mod console;
 pub mod flags;
 pub mod iso;

@@ -35,6 +35,10 @@ pub mod metadata;
 pub mod oci;
 pub mod privileges;
 pub mod runtime;
+/// Which sysctls a container may set: the file baleen-init enforces at container start, included
+/// here so that `baleen build` refuses the same ones first (one rule, one home).
+#[path = "../../init/src/sysctl.rs"]
+pub mod sysctl;
 
 pub mod reference;
 

@@ -7,8 +7,10 @@
 //! which of those grants the YAML alone would have given and which come only from the label, so
 //! that `baleen build` can list them and `--privileges=deny-label` can refuse the label's.
 //!
-//! Non-goals: no judgement of ordinary capabilities, binds of other host paths, or sysctls; the
-//! list is what gives host root in one step.
+//! Non-goals: no judgement of ordinary capabilities or binds of other host paths; the list is
+//! what gives host root in one step. Sysctls and masked paths are not grants: baleen-init
+//! refuses host-wide sysctls ([`crate::sysctl`]) and adds containerd's masked paths to any
+//! the bundle lists, so neither can loosen confinement.
 
 use crate::check::ALL_CAPABILITIES;
 use crate::oci::{RuntimeJson, Spec};
@@ -17,6 +19,16 @@ use std::fmt;
 /// The host paths whose bind gives a container the host itself.
 const HOST_PATHS: [&str; 4] = ["/", "/dev", "/proc", "/sys"];
 
+/// Host directories whose bind, at any depth, gives host root in one step: `/containers` holds
+/// every other container's config.json and root (rewrite a privileged one's), `/run/baleen`
+/// baleen-init's control socket (`exec` into any container).
+const HOST_TREES: [&str; 2] = ["/containers", "/run/baleen"];
+
+/// Capabilities that are host root in one step on their own: loading a kernel module,
+/// `open_by_handle_at` on any host file (the "shocker" escape), raw I/O ports and memory.
+/// `CAP_SYS_PTRACE` is listed only with the host pid namespace, where it reaches init.
+const ROOT_CAPABILITIES: [&str; 3] = ["CAP_SYS_MODULE", "CAP_DAC_READ_SEARCH", "CAP_SYS_RAWIO"];
+
 /// One kind of host-level power.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Grant {
@@ -24,6 +36,9 @@ pub enum Grant {
     AllCapabilities,
     /// `CAP_SYS_ADMIN` without all the others.
     SysAdmin,
+    /// Another capability that is host root alone ([`ROOT_CAPABILITIES`]), or `CAP_SYS_PTRACE`
+    /// with the host pid namespace; without all the others.
+    Capability { name: String },
     /// A device-cgroup rule allowing every device (`kind` `a`), or every block (`b`) or
     /// character (`c`) device: `devices: [{path: all}]` or a `resources.devices` rule without
     /// major/minor.
@@ -36,8 +51,14 @@ pub enum Grant {
     HostPid,
     /// `runtime.mkdir` of an absolute path: a directory made in the host's root.
     HostMkdir { path: String },
-    /// `runtime.mounts` at an absolute destination: a mount in the host's root.
+    /// `runtime.mounts` at an absolute destination, or a `runtime.bindNS` path: a mount in the
+    /// host's root.
     HostMount { destination: String },
+    /// A `proc` or `sysfs` mount elsewhere than `/proc` and `/sys`: masked and read-only paths
+    /// cover only those two, so `/p/sys/kernel/core_pattern` is writable by uid 0.
+    KernelFs { kind: String, destination: String },
+    /// An overlay's `upperdir=`/`workdir=` at an absolute host path: made and written there.
+    HostOverlayDir { path: String },
 }
 
 impl fmt::Display for Grant {
@@ -45,6 +66,7 @@ impl fmt::Display for Grant {
         match self {
             Grant::AllCapabilities => f.write_str("all capabilities"),
             Grant::SysAdmin => f.write_str("CAP_SYS_ADMIN"),
+            Grant::Capability { name } => f.write_str(name),
             Grant::AllDevices { kind } => match kind.as_str() {
                 "b" => f.write_str("all block devices"),
                 "c" => f.write_str("all character devices"),
@@ -54,6 +76,8 @@ impl fmt::Display for Grant {
             Grant::HostPid => f.write_str("host pid namespace"),
             Grant::HostMkdir { path } => write!(f, "host mkdir {path}"),
             Grant::HostMount { destination } => write!(f, "host mount {destination}"),
+            Grant::KernelFs { kind, destination } => write!(f, "{kind} mounted at {destination}"),
+            Grant::HostOverlayDir { path } => write!(f, "overlay directory {path} on the host"),
         }
     }
 }
@@ -86,12 +110,45 @@ pub struct Granted {
 /// The host-level grants of a rendered container (config.json and runtime.json), sorted.
 pub fn grants(spec: &Spec, runtime: &RuntimeJson) -> Vec<Grant> {
     let mut out = Vec::new();
+    let host_pid =
+        spec.linux.as_ref().is_some_and(|l| !l.namespaces.iter().any(|n| n.kind == "pid"));
     if let Some(caps) = spec.process.as_ref().and_then(|p| p.capabilities.as_ref()) {
         let has = |c: &str| caps.bounding.iter().any(|b| b == c);
         if ALL_CAPABILITIES.iter().all(|c| has(c)) {
             out.push(Grant::AllCapabilities);
-        } else if has("CAP_SYS_ADMIN") {
-            out.push(Grant::SysAdmin);
+        } else {
+            if has("CAP_SYS_ADMIN") {
+                out.push(Grant::SysAdmin);
+            }
+            let ptrace = host_pid.then_some("CAP_SYS_PTRACE");
+            for name in ROOT_CAPABILITIES.into_iter().chain(ptrace).filter(|c| has(c)) {
+                out.push(Grant::Capability { name: name.to_string() });
+            }
+        }
+    }
+    for m in spec.mounts.iter().chain(&runtime.mounts) {
+        let kind = m.kind.as_str();
+        let home = match kind {
+            "proc" => "/proc",
+            "sysfs" => "/sys",
+            _ => "",
+        };
+        if !home.is_empty() && lexical_clean(&m.destination) != home {
+            out.push(Grant::KernelFs { kind: kind.into(), destination: m.destination.clone() });
+        }
+        if kind == "overlay" {
+            for o in &m.options {
+                let dir = o.strip_prefix("upperdir=").or_else(|| o.strip_prefix("workdir="));
+                if let Some(path) = dir.filter(|p| p.starts_with('/')) {
+                    out.push(Grant::HostOverlayDir { path: path.to_string() });
+                }
+            }
+        }
+    }
+    let b = &runtime.bind_ns;
+    for path in [&b.cgroup, &b.ipc, &b.mnt, &b.net, &b.pid, &b.user, &b.uts] {
+        if !path.is_empty() {
+            out.push(Grant::HostMount { destination: path.clone() });
         }
     }
     // runtime.json's mounts are made from the root namespace too: `source: /` into the rootfs
@@ -122,7 +179,10 @@ pub fn grants(spec: &Spec, runtime: &RuntimeJson) -> Vec<Grant> {
 fn host_bind(m: &crate::oci::Mount) -> Option<Grant> {
     let is_bind = m.kind == "bind" || m.options.iter().any(|o| o == "bind" || o == "rbind");
     let source = lexical_clean(&m.source);
-    (is_bind && HOST_PATHS.contains(&source.as_str()))
+    let under_tree = HOST_TREES.iter().any(|t| {
+        source.strip_prefix(t).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
+    (is_bind && (HOST_PATHS.contains(&source.as_str()) || under_tree))
         .then(|| Grant::HostBind { source, destination: m.destination.clone() })
 }
 
@@ -216,6 +276,33 @@ mod tests {
             ["all devices (label)"]
         );
         assert_eq!(label_only("{pid: host}"), ["host pid namespace (label)"]);
+        // Found by review: each of these is host root in one step too.
+        assert_eq!(
+            label_only("{capabilities: [CAP_SYS_MODULE, CAP_DAC_READ_SEARCH, CAP_SYS_RAWIO, CAP_SYS_PTRACE]}"),
+            ["CAP_DAC_READ_SEARCH (label)", "CAP_SYS_MODULE (label)", "CAP_SYS_RAWIO (label)"]
+        );
+        assert_eq!(
+            label_only("{pid: host, capabilities: [CAP_SYS_PTRACE]}"),
+            ["CAP_SYS_PTRACE (label)", "host pid namespace (label)"]
+        );
+        assert_eq!(
+            label_only("{mounts: [{type: proc, source: proc, destination: /p}, {type: sysfs, source: sysfs, destination: /s}]}"),
+            ["proc mounted at /p (label)", "sysfs mounted at /s (label)"]
+        );
+        assert_eq!(
+            label_only(
+                "{binds: [/containers/services/x:/x, /run/baleen:/rb, /containersx:/y, /run:/run]}"
+            ),
+            ["bind /containers/services/x at /x (label)", "bind /run/baleen at /rb (label)"]
+        );
+        assert_eq!(
+            label_only("{mounts: [{type: overlay, source: overlay, destination: /o, options: [lowerdir=/a, upperdir=/var/u, workdir=rel]}]}"),
+            ["overlay directory /var/u on the host (label)"]
+        );
+        assert_eq!(
+            label_only("{runtime: {bindNS: {net: /run/netns/x}}}"),
+            ["host mount /run/netns/x (label)"]
+        );
         assert_eq!(label_only("{net: host}"), Vec::<String>::new(), "the default anyway");
         assert_eq!(
             label_only("{runtime: {mkdir: [/var/lib/x, rel/dir], mounts: [{type: bind, source: /a, destination: /b}, {type: bind, source: /a, destination: rel}, {type: bind, source: /, destination: rel2}]}}"),

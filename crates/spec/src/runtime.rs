@@ -48,6 +48,8 @@ pub enum RuntimeError {
     Id { name: String, message: String },
     #[error("container `{name}`: `{field}` = {value} is out of range")]
     Range { name: String, field: &'static str, value: i64 },
+    #[error("container `{name}`: sysctl {key:?} {why}")]
+    Sysctl { name: String, key: String, why: crate::sysctl::Refusal },
 }
 
 /// `yaml ‖ label` for an `Option`.
@@ -93,6 +95,21 @@ pub fn config_to_oci(
 
     let mounts = mounts(name, yaml, label, readonly)?;
     let namespaces = namespaces(yaml, label);
+    let sysctl = pick(&yaml.sysctl, &label.sysctl).cloned().unwrap_or_default();
+    for key in sysctl.keys() {
+        // A namespace joined by path is the container's own unless the path is init's (pid 1)
+        // namespace, the host's; baleen-init checks the joined namespace itself at start.
+        let own = |kind: &str| {
+            namespaces.iter().any(|n| {
+                n.kind == kind && !n.path.starts_with("/proc/1/") && n.path != "/proc/self/ns/net"
+            })
+        };
+        crate::sysctl::check(key, own).map_err(|why| RuntimeError::Sysctl {
+            name: n(),
+            key: key.clone(),
+            why,
+        })?;
+    }
 
     // Capabilities.
     let caps = match &yaml.capabilities {
@@ -188,7 +205,7 @@ pub fn config_to_oci(
         linux: Some(Linux {
             uid_mappings: id_mappings(name, pick(&yaml.uid_mappings, &label.uid_mappings))?,
             gid_mappings: id_mappings(name, pick(&yaml.gid_mappings, &label.gid_mappings))?,
-            sysctl: pick(&yaml.sysctl, &label.sysctl).cloned().unwrap_or_default(),
+            sysctl,
             resources: Some(resources),
             cgroups_path: pick(&yaml.cgroups_path, &label.cgroups_path)
                 .cloned()

@@ -42,7 +42,7 @@ pub use fanout::{Branch, Fanout};
 pub use files::{parent_dir_mode, FileData, FileItem, FileKind};
 pub use flatten::flatten;
 pub use image::{Image, RESOLVCONF_SYMLINK};
-pub use input::{for_each_section_entry, read_tar_file};
+pub use input::{for_each_section_entry, read_tar_file, section_reader, SectionIndex};
 pub use kernel::{decompress_kernel, KernelOptions};
 pub use layer::{clean_path, decompress, format_pax_time, parse_pax_time, Layer, LayerError};
 pub use limits::{

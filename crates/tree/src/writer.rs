@@ -159,6 +159,11 @@ impl<S: EntrySink> TreeWriter<S> {
         self.sink.inner
     }
 
+    /// The bytes of file data written so far (what [`Limits::max_tree_bytes`] bounds).
+    pub fn tree_bytes(&self) -> u64 {
+        self.sink.total
+    }
+
     /// The kernel section: `boot`, `boot/cmdline`, `boot/kernel`, the kernel tar's entries,
     /// `boot/ucode.cpio`, in the order the image holds them.
     pub fn kernel(&mut self, image: Image, opts: &KernelOptions) -> Result<(), TreeError> {

@@ -51,6 +51,7 @@ pub fn try_build_signed(
         sign,
         verity: false,
         root: None,
+        budget: Default::default(),
     })
 }
 

@@ -251,6 +251,13 @@ pub struct BuildArgs {
     /// Stage 1 refuses to boot a root that does not match.
     #[arg(long)]
     pub verity: bool,
+    /// Fail the build, writing nothing, when a size exceeds its budget: KEY=SIZE[,KEY=SIZE...]
+    /// with keys `kernel` and `initrd` (as written, also inside a UKI, ISO or disk), `image`
+    /// (the uncompressed tree's file data) and `output` (each file written); sizes with K, M or
+    /// G (powers of 1024). A key the formats do not produce fails too. Repeatable. Example:
+    /// --budget initrd=64M,kernel=16M,image=200M
+    #[arg(long, value_name = "KEY=SIZE,...")]
+    pub budget: Vec<String>,
     /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -296,6 +303,8 @@ pub struct BuildPlan {
     pub verity: bool,
     /// `--root`.
     pub root: Option<RootFs>,
+    /// `--budget`.
+    pub budget: baleen_build::Budget,
 }
 
 impl BuildPlan {
@@ -370,8 +379,18 @@ impl BuildPlan {
             sign,
             verity: a.verity,
             root: a.root,
+            budget: budget(a)?,
         })
     }
+}
+
+/// Every `--budget` value, later keys replacing earlier ones.
+fn budget(a: &BuildArgs) -> Result<baleen_build::Budget, UsageError> {
+    let mut b = baleen_build::Budget::default();
+    for v in &a.budget {
+        b.parse_into(v).map_err(|e| UsageError(e.to_string()))?;
+    }
+    Ok(b)
 }
 
 /// `--max-size` and `--max-expansion` over the defaults; `none` or 0 lifts either.

@@ -57,6 +57,7 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
             super::build::RootFs::Squashfs => baleen_build::RootFs::Squashfs,
             super::build::RootFs::Erofs => baleen_build::RootFs::Erofs,
         }),
+        budget: plan.budget.clone(),
         sbom: baleen_build::SbomOptions {
             enabled: plan.sbom,
             path: plan.sbom_output.as_ref().map(|p| p.to_string_lossy().into_owned()),

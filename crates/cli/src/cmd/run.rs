@@ -121,6 +121,13 @@ pub struct RunArgs {
     /// service, total) on stderr once services started.
     #[arg(long)]
     measure: bool,
+    /// Exit 1 when the boot misses a time budget: MILESTONE=TIME[,...] with milestones `init`
+    /// (init started), `onboot` (every onboot container exited) and `services` (every service
+    /// started), each from the kernel's start on the guest's clock (as --measure prints it);
+    /// times like 2s, 1500ms, 1m. A milestone never reached misses. Repeatable. The VM runs
+    /// as usual; the check is made when it ends. Example: --budget services=2s
+    #[arg(long, value_name = "MILESTONE=TIME,...")]
+    budget: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -138,6 +145,7 @@ struct Parsed {
     console_file: Option<PathBuf>,
     timeout: Option<Duration>,
     measure: bool,
+    budget: baleen_run::budget::TimeBudget,
 }
 
 fn parse(args: RunArgs) -> Result<Parsed> {
@@ -184,17 +192,28 @@ fn parse(args: RunArgs) -> Result<Parsed> {
     opts.fw = args.fw;
     opts.gui = args.gui;
     opts.devices = args.device;
+    let mut budget = baleen_run::budget::TimeBudget::default();
+    for v in &args.budget {
+        budget.parse_into(v).map_err(|e| crate::exit::UsageError(e.to_string()))?;
+    }
+    if args.detached && !budget.is_empty() {
+        return Err(crate::exit::UsageError(
+            "--budget needs the console: it cannot be combined with --detached".into(),
+        )
+        .into());
+    }
     Ok(Parsed {
         opts,
         detached: args.detached,
         console_file: args.console_file,
         timeout: args.timeout,
         measure: args.measure,
+        budget,
     })
 }
 
 pub fn run(args: RunArgs) -> Result<i32> {
-    let Parsed { opts, detached, console_file, timeout, measure } = parse(args)?;
+    let Parsed { opts, detached, console_file, timeout, measure, budget } = parse(args)?;
     let path = opts.path.clone();
     let prepared = baleen_run::prepare(&opts)
         .with_context(|| format!("preparing to boot {}", path.display()))?;
@@ -231,13 +250,34 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if let Some(msg) = &outcome.verdict.message {
         eprintln!("baleen run: {msg} (console: {})", outcome.console_file.display());
     }
-    Ok(outcome.verdict.code)
+    let missed = baleen_run::budget::check(&budget, outcome.watch.timeline().as_ref());
+    if let Err(table) = &missed {
+        eprintln!("baleen run: {table}");
+    }
+    Ok(exit_with_budget(outcome.verdict.code, missed.is_ok()))
+}
+
+/// A run that ended well but missed a time budget exits 1; any other failure keeps its own code.
+fn exit_with_budget(code: i32, budget_met: bool) -> i32 {
+    if code == crate::exit::OK && !budget_met {
+        1
+    } else {
+        code
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn a_missed_budget_turns_only_success_into_1() {
+        assert_eq!(exit_with_budget(0, false), 1);
+        assert_eq!(exit_with_budget(0, true), 0);
+        assert_eq!(exit_with_budget(124, false), 124);
+        assert_eq!(exit_with_budget(3, false), 3);
+    }
 
     fn parse_line(line: &str) -> Result<Parsed> {
         let cli = crate::cmd::Cli::try_parse_from(line.split_whitespace())?;

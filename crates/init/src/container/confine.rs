@@ -5,9 +5,10 @@
 //! capability: host root). baleen-init closes that here, at start, leaving the bundle (and so
 //! the image tree, equal to LinuxKit's) as it is:
 //!
-//! - [`paths`]: containerd's default masked and read-only paths, when the bundle lists none
-//!   and the container is not granted `CAP_SYS_ADMIN` (which could unmount them again; pkg/
+//! - [`paths`]: containerd's default masked and read-only paths, added to the bundle's own
+//!   unless the container is granted `CAP_SYS_ADMIN` (which could unmount them again; pkg/
 //!   sysctl, format and mount keep their view of `/proc`).
+//! - Sysctls: only those scoped to a namespace the container owns ([`crate::sysctl`]).
 //! - [`root_nodev`]: the container's root mounted `nodev` unless it is granted `CAP_MKNOD`, so
 //!   a device node shipped in an image is inert even where the device cgroup would allow it.
 //! - The device cgroup's default deny lives in [`crate::devcg`].
@@ -44,15 +45,24 @@ fn granted(caps: &CapSets, cap: u32) -> bool {
     any & (1 << cap) != 0
 }
 
-/// The masked and read-only paths the container gets: the bundle's when it lists any, else
-/// containerd's defaults unless it is granted `CAP_SYS_ADMIN`.
+/// The masked and read-only paths the container gets: the bundle's, and containerd's defaults
+/// besides unless it is granted `CAP_SYS_ADMIN`. The bundle's lists add to the defaults and never
+/// replace them: they can come from an image's label, and a label listing only `/proc/kcore`
+/// must not leave `/proc/sys` writable.
 pub fn paths(cfg: &Config, caps: &CapSets) -> (Vec<String>, Vec<String>) {
     let l = &cfg.linux;
-    if !l.masked_paths.is_empty() || !l.readonly_paths.is_empty() || granted(caps, CAP_SYS_ADMIN) {
+    if granted(caps, CAP_SYS_ADMIN) {
         return (l.masked_paths.clone(), l.readonly_paths.clone());
     }
-    let own = |v: &[&str]| v.iter().map(|p| (*p).to_owned()).collect();
-    (own(&DEFAULT_MASKED), own(&DEFAULT_READONLY))
+    let with_defaults = |own: &[String], defaults: &[&str]| {
+        let mut v = own.to_vec();
+        v.extend(defaults.iter().filter(|d| !own.iter().any(|p| p == *d)).map(|d| d.to_string()));
+        v
+    };
+    (
+        with_defaults(&l.masked_paths, &DEFAULT_MASKED),
+        with_defaults(&l.readonly_paths, &DEFAULT_READONLY),
+    )
 }
 
 /// Whether the container's root is remounted `nodev`: unless it is granted `CAP_MKNOD`.
@@ -70,7 +80,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_only_without_sys_admin_and_without_the_bundles_own() {
+    fn defaults_are_added_unless_sys_admin_is_granted() {
         let none = CapSets::default();
         let (m, r) = paths(&cfg(serde_json::json!({})), &none);
         assert!(m.iter().any(|p| p == "/proc/kcore") && m.contains(&"/sys/firmware".into()));
@@ -78,9 +88,15 @@ mod tests {
         // Granted CAP_SYS_ADMIN in any set, even the bounding set alone: today's view.
         let admin = CapSets { bounding: 1 << CAP_SYS_ADMIN, ..CapSets::default() };
         assert_eq!(paths(&cfg(serde_json::json!({})), &admin), (vec![], vec![]));
-        // The bundle's own lists replace the defaults, whatever the capabilities.
-        let own = cfg(serde_json::json!({"maskedPaths": ["/proc/kcore"]}));
-        assert_eq!(paths(&own, &none), (vec!["/proc/kcore".into()], vec![]));
+        // The bundle's own lists add to the defaults: a label listing only /proc/kcore once
+        // left /proc/sys writable (core_pattern, host root).
+        let own = cfg(serde_json::json!({"maskedPaths": ["/proc/kcore", "/proc/x"]}));
+        let (m, r) = paths(&own, &none);
+        assert_eq!(m.iter().filter(|p| *p == "/proc/kcore").count(), 1);
+        assert!(m.contains(&"/proc/x".into()) && m.contains(&"/sys/firmware".into()));
+        assert!(r.contains(&"/proc/sys".into()) && r.contains(&"/proc/sysrq-trigger".into()));
+        // With CAP_SYS_ADMIN, the bundle's own lists alone.
+        assert_eq!(paths(&own, &admin).0, vec!["/proc/kcore".to_string(), "/proc/x".into()]);
     }
 
     #[test]

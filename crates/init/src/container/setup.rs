@@ -41,6 +41,22 @@ pub fn under(root: &Path, path: &str) -> PathBuf {
 
 pub use crate::sys::inroot::secure_join;
 
+/// Whether the container has a namespace of `kind` of its own: a new one, or one joined by path
+/// that is not init's (a bundle may name `/proc/1/ns/net`, the host's, as runc also checks).
+fn owns_namespace(sys: &mut dyn Sys, cfg: &Config, kind: &str) -> bool {
+    let Some(n) = cfg.linux.namespaces.iter().find(|n| n.kind == kind) else { return false };
+    if n.path.as_deref().is_none_or(str::is_empty) {
+        return true;
+    }
+    let file = match kind {
+        "network" => "net",
+        other => other,
+    };
+    let mine = sys.read_link(Path::new(&format!("/proc/self/ns/{file}")));
+    let init = sys.read_link(Path::new(&format!("/proc/1/ns/{file}")));
+    mine.is_some() && mine != init
+}
+
 /// A relative runtime.json path is the image's: resolved inside its rootfs, never through its
 /// symlinks out of it, and then created and mounted only beneath it (`Some(rootfs)`).
 /// Absolute ones come from the image builder's own lines and are trusted (`None`); `baleen
@@ -379,8 +395,16 @@ pub fn setup_child(
 
     // sysctls go through init's /proc, which resolves per-namespace keys (net.*, kernel.*
     // under a new uts/ipc namespace) for the calling process — already in the new namespaces.
+    // Only those runc allows: any other would be written for the host (crate::sysctl).
     for (k, v) in &cfg.linux.sysctl {
-        let p = under(Path::new("/proc/sys"), &k.replace('.', "/"));
+        let p = under(Path::new("/proc/sys"), &crate::sysctl::proc_path(k));
+        crate::sysctl::check(k, |kind| owns_namespace(sys, cfg, kind)).map_err(|why| {
+            SetupError {
+                what: "setting sysctl",
+                path: p.display().to_string(),
+                source: io::Error::new(io::ErrorKind::PermissionDenied, format!("{k:?} {why}")),
+            }
+        })?;
         step("setting sysctl", &p, sys.write_file(&p, v.as_bytes()))?;
     }
     let (masked, readonly) = confine::paths(cfg, caps);

@@ -173,6 +173,7 @@ fn sysctl_hostname_rlimits_and_devices() {
     let mut cfg = linuxkit_config(false);
     cfg.hostname = Some("box".into());
     cfg.linux.namespaces.push(Namespace { kind: "uts".into(), path: None });
+    cfg.linux.namespaces.push(Namespace { kind: "network".into(), path: None });
     cfg.linux.sysctl.insert("net.ipv4.ip_forward".into(), "1".into());
     cfg.process.rlimits.push(crate::spec::Rlimit {
         kind: "RLIMIT_NOFILE".into(),
@@ -201,6 +202,45 @@ fn sysctl_hostname_rlimits_and_devices() {
     ] {
         assert!(f.calls.iter().any(|c| c == want), "missing {want:?} in {:#?}", f.calls);
     }
+}
+
+/// A sysctl is written by the still-privileged setup through /proc: one that is not scoped to a
+/// namespace the container owns would be the host's. `kernel.core_pattern` from an image label
+/// was host root for a container granted nothing; `net.*` in the host network namespace (the
+/// default) rewired the host. Refused as runc refuses them, before anything is written.
+#[test]
+fn sysctls_outside_the_containers_own_namespaces_are_refused() {
+    let refused = |key: &str, namespaces: Vec<Namespace>, links: &[(&str, &str)]| {
+        let mut cfg = linuxkit_config(false);
+        cfg.linux.namespaces.extend(namespaces);
+        cfg.linux.sysctl.insert(key.into(), "|/evil".into());
+        let mut f = fake();
+        for (l, t) in links {
+            f = f.link(l, t);
+        }
+        let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS)
+            .expect_err(key);
+        assert!(!f.calls.iter().any(|c| c.starts_with("write /proc/sys")), "{:#?}", f.calls);
+        e.to_string()
+    };
+    let net = |path: Option<&str>| Namespace { kind: "network".into(), path: path.map(Into::into) };
+    let e = refused("kernel.core_pattern", vec![net(None)], &[]);
+    assert!(e.contains("\"kernel.core_pattern\" is not in a separate kernel namespace"), "{e}");
+    refused("kernel/core_pattern", vec![], &[]);
+    let e = refused("net.ipv4.ip_forward", vec![], &[]);
+    assert!(e.contains("network namespace of the container's own"), "{e}");
+    // Joined by path, but the path is the host's own namespace.
+    let host = [("/proc/self/ns/net", "net:[4026531840]"), ("/proc/1/ns/net", "net:[4026531840]")];
+    refused("net.ipv4.ip_forward", vec![net(Some("/proc/1/ns/net"))], &host);
+    // A namespace of its own, joined by path: allowed.
+    let mut cfg = linuxkit_config(false);
+    cfg.linux.namespaces.push(net(Some("/run/netns/x")));
+    cfg.linux.sysctl.insert("net.ipv4.ip_forward".into(), "1".into());
+    let mut f = fake()
+        .link("/proc/self/ns/net", "net:[4026532000]")
+        .link("/proc/1/ns/net", "net:[4026531840]");
+    setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap();
+    assert!(f.calls.contains(&"write /proc/sys/net/ipv4/ip_forward 1".to_owned()));
 }
 
 #[test]

@@ -45,11 +45,27 @@ fn enable_controllers(cgroup: &str) {
     }
 }
 
+/// Whether to go on with the cgroup when `cgroup2` is (not) mounted. Without it there is no
+/// device program, and a container that has one must not run with every device open to it
+/// (ARCHITECTURE.md: none runs without it); one without (`baleen.devices=rules` and no rules)
+/// runs without limits.
+fn without_cgroup2(cgroup2: bool, has_device_program: bool) -> std::io::Result<bool> {
+    match (cgroup2, has_device_program) {
+        (true, _) => Ok(true),
+        (false, false) => Ok(false),
+        (false, true) => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "no cgroup2 at /sys/fs/cgroup: the container's device rules cannot be enforced",
+        )),
+    }
+}
+
 fn apply_cgroup(b: &Bundle, pid: i32) -> std::io::Result<()> {
     let cg = b.cgroup();
     let dir = Path::new("/sys/fs/cgroup").join(&cg);
-    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        return Ok(()); // no cgroup2 mounted (e.g. a test host): run unconfined
+    let cgroup2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if !without_cgroup2(cgroup2, b.devcg.is_some())? {
+        return Ok(());
     }
     let r = &b.config.linux.resources;
     let limited = r.memory.is_some() || r.cpu.is_some() || r.pids.is_some();
@@ -322,4 +338,18 @@ fn reap(pid: i32) {
     let mut status = 0;
     // SAFETY: waitpid writes the status into a local integer.
     unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A container with a device program once ran with every device open when cgroup2 was
+    /// missing; now it does not start.
+    #[test]
+    fn no_cgroup2_refuses_a_container_with_device_rules() {
+        assert!(without_cgroup2(false, true).is_err());
+        assert!(!without_cgroup2(false, false).unwrap());
+        assert!(without_cgroup2(true, true).unwrap());
+    }
 }
