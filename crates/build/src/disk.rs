@@ -13,7 +13,7 @@
 use crate::format::Format;
 use crate::output::Outputs;
 use baleen_disk::{
-    write_efi_iso, write_gcp_tar, write_hybrid_disk_on, write_qcow2, write_uki, write_vhd,
+    write_efi_iso, write_gcp_tar, write_hybrid_disk_with, write_qcow2, write_uki, write_vhd,
     write_vmdk, DiskLayout, HashingWriter, UkiParts, VhdKind,
 };
 use baleen_oci::{Platform, Store};
@@ -103,6 +103,8 @@ pub struct Uki {
     bios: Option<baleen_disk::BiosLoader>,
     /// What PCR 11 will hold after systemd-stub measured the signed UKI.
     pcr11: Option<crate::tpm::Pcr11>,
+    /// `--root`: the partitions after the ESP (the boot files are then stage 1's).
+    root: Option<crate::root_partition::RootPartitions>,
 }
 
 /// A UKI in a temporary file.
@@ -130,7 +132,12 @@ impl Uki {
 
     /// The boot files alone: the BIOS formats need no EFI stub.
     pub fn from_boot(boot: Boot) -> Uki {
-        Uki { boot, made: None, bios: None, pcr11: None }
+        Uki { boot, made: None, bios: None, pcr11: None, root: None }
+    }
+
+    /// Puts `root` on every disk written from this UKI, after the ESP.
+    pub fn set_root(&mut self, root: crate::root_partition::RootPartitions) {
+        self.root = Some(root);
     }
 
     /// Makes the UKI, signed by `signer` when given (and looks for SYSLINUX), unless done
@@ -325,26 +332,32 @@ fn write_hybrid<W: Write>(uki: &mut Uki, size: Size, out: W) -> Result<u64, Disk
 
 /// The hybrid disk of `uki` on `layout` (from [`hybrid_layout`]) to `out`.
 fn write_hybrid_on<W: Write>(uki: &mut Uki, layout: DiskLayout, out: W) -> Result<(), DiskError> {
-    let Uki { boot, made, bios, .. } = uki;
+    let Uki { boot, made, bios, root, .. } = uki;
     let Made { file, len, seed } = made.as_mut().expect("Uki::ensure runs first");
     let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
     file.rewind().map_err(io("rewinding the UKI"))?;
     let mut uki_reader = BufReader::with_capacity(1 << 20, file);
     let mut slots = (None, None);
     let files = crate::bios::boot_files(boot, &mut slots)?;
-    write_hybrid_disk_on(loader, files, &mut uki_reader, *len, &seed[..], layout, out)
+    let mut data = match root {
+        Some(r) => r.partitions().map_err(io("rewinding the root partition"))?,
+        None => Vec::new(),
+    };
+    write_hybrid_disk_with(loader, files, &mut uki_reader, *len, &seed[..], layout, &mut data, out)
         .map(drop)
         .map_err(DiskError::Bios)
 }
 
 /// Where the hybrid disk of `uki` puts its partition and how long it is, for `size`.
 fn hybrid_layout(uki: &Uki, size: Size) -> Result<DiskLayout, DiskError> {
-    let Uki { boot, made, bios, .. } = uki;
+    let Uki { boot, made, bios, root, .. } = uki;
     let uki_len = made.as_ref().expect("Uki::ensure runs first").len;
     let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
     let len_of = |f: &File| f.metadata().map(|m| m.len()).map_err(io("reading the boot files"));
     let (k, i) = (len_of(&boot.kernel)?, len_of(&boot.initrd)?);
-    let natural = DiskLayout::hybrid(&loader.syslinux, k, i, &boot.cmdline, uki_len);
+    let lens = root.as_ref().map(|r| r.lens()).unwrap_or_default();
+    let natural =
+        DiskLayout::hybrid(&loader.syslinux, k, i, &boot.cmdline, uki_len).with_data(&lens);
     let size = match size {
         Size::Natural => None,
         Size::Exact(n) => Some(n),

@@ -5,7 +5,8 @@
 //! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]), [`Signing`]
 //! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`], with its TPM2 PCR 11
 //! policy, [`tpm`]), [`verity`]
-//! (`--verity`: a dm-verity hash tree after the root image of kernel+squashfs/erofs), [`lock`]
+//! (`--verity`: a dm-verity hash tree after the root image of kernel+squashfs/erofs, or in a
+//! partition of its own), [`root_partition`] (`--root`: the EFI disks' root partition), [`lock`]
 //! (the image digests a build resolved), [`verify`] (`baleen verify`: an output against its
 //! rebuild). The
 //! pipeline pulls every image of the config, renders each container's `config.json`/
@@ -30,6 +31,7 @@ pub mod output;
 mod pipe;
 pub mod pipeline;
 pub mod privileges;
+pub mod root_partition;
 pub mod rootfs;
 pub mod sbom;
 pub mod scratch;
@@ -49,5 +51,6 @@ pub use format::Format;
 pub use output::Outputs;
 pub use pipeline::{build, build_report, BuildError, Built, Output, Request};
 pub use privileges::{PrivilegePolicy, Privileged, Privileges};
+pub use root_partition::RootFs;
 pub use sbom::SbomOptions;
 pub use sign::Signing;

@@ -54,8 +54,12 @@ pub struct Request<'a> {
     pub limits: Limits,
     /// `--sign-key`/`--sign-cert`: sign the UKI for Secure Boot.
     pub sign: Option<crate::sign::Signing>,
-    /// `--verity`: a dm-verity hash tree after the root image (kernel+squashfs/erofs only).
+    /// `--verity`: a dm-verity hash tree after the root image (kernel+squashfs/erofs), or in a
+    /// partition of its own beside the root partition (`root`).
     pub verity: bool,
+    /// `--root`: the EFI disks' system in a root partition of this filesystem, the UKI booting
+    /// it through stage 1.
+    pub root: Option<crate::root_partition::RootFs>,
     /// `--budget`: sizes checked before the outputs are committed.
     pub budget: crate::budget::Budget,
     /// The images pinned by a lock file, and where to record this build's.
@@ -117,6 +121,8 @@ pub enum BuildError {
     #[error(transparent)]
     Verity(#[from] crate::verity::VerityFormatsError),
     #[error(transparent)]
+    Root(#[from] crate::root_partition::RootFormatsError),
+    #[error(transparent)]
     OverBudget(#[from] crate::budget::OverBudget),
     #[error("writing the lock file {path}")]
     WriteLock { path: PathBuf, source: io::Error },
@@ -171,8 +177,11 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
 pub fn build_report(req: &Request<'_>) -> Result<Built, BuildError> {
     check_formats(req)?;
     // Before any image is pulled or file written: a bad key fails fast.
+    if req.root.is_some() {
+        crate::root_partition::check_formats(&req.formats)?;
+    }
     if req.verity {
-        crate::verity::check_formats(&req.formats)?;
+        crate::verity::check_formats(&req.formats, req.root.is_some())?;
     }
     let signer = req.sign.as_ref().map(|s| s.load(&req.formats)).transpose()?;
     let previous = match &req.input_tar {
@@ -491,12 +500,26 @@ fn write_format(
             let disk_err = |source| BuildError::Disk { format, source };
             let signer = prep.signer.as_ref();
             if uki.is_none() {
-                let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
-                let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
-                *uki = Some(
-                    crate::disk::Uki::make(boot, req.store, &req.platform, name, signer)
-                        .map_err(disk_err)?,
-                );
+                let (boot, root) = match req.root {
+                    Some(fs) => {
+                        let (boot, root) =
+                            crate::root_partition::make(fs, req.verity, format, |sink| {
+                                assemble(req, prep, &mut TreeWriter::with_limits(sink, req.limits))
+                            })?;
+                        (boot, Some(root))
+                    }
+                    None => {
+                        let (kernel, initrd, cmdline, _ucode) =
+                            initrd_parts(req, prep, true, format)?;
+                        (crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline }, None)
+                    }
+                };
+                let mut made = crate::disk::Uki::make(boot, req.store, &req.platform, name, signer)
+                    .map_err(disk_err)?;
+                if let Some(root) = root {
+                    made.set_root(root);
+                }
+                *uki = Some(made);
             }
             let uki = uki.as_mut().expect("made above");
             uki.ensure(req.store, &req.platform, name, signer).map_err(disk_err)?;

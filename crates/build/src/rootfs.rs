@@ -72,7 +72,7 @@ pub enum RootfsError {
     Io { what: String, source: io::Error },
 }
 
-fn io_err(what: &str) -> impl FnOnce(io::Error) -> RootfsError + '_ {
+pub(crate) fn io_err(what: &str) -> impl FnOnce(io::Error) -> RootfsError + '_ {
     move |source| RootfsError::Io { what: what.to_string(), source }
 }
 
@@ -331,25 +331,7 @@ pub fn write(
     let base = |suffix: &str| dir.join(format!("{name}{suffix}"));
     let image = base(format.outputs()[2]);
     let out = outputs.create(&image).map_err(|e| fail(io_err("creating the image")(e)))?;
-    let (mut gathered, out) = match format {
-        Format::KernelSquashfs => {
-            let mut fs = SquashfsWriter::new(out).map_err(|e| fail(io_err("squashfs")(e)))?;
-            let mut g = Gather::new(&mut fs).map_err(|e| fail(io_err("temporary files")(e)))?;
-            assemble(&mut g)?;
-            let g = g.finish();
-            let out = fs.finish().map_err(|e| fail(e.into()))?;
-            (g, out)
-        }
-        Format::KernelErofs => {
-            let mut fs = ErofsWriter::new(out).map_err(|e| fail(io_err("erofs")(e)))?;
-            let mut g = Gather::new(&mut fs).map_err(|e| fail(io_err("temporary files")(e)))?;
-            assemble(&mut g)?;
-            let g = g.finish();
-            let out = fs.finish().map_err(|e| fail(e.into()))?;
-            (g, out)
-        }
-        other => return Err(crate::BuildError::Unsupported(other)),
-    };
+    let (mut gathered, out) = write_filesystem(format, format, out, assemble)?;
     if verity {
         append_verity(out, &mut gathered.cmdline).map_err(fail)?;
     } else {
@@ -359,19 +341,54 @@ pub fn write(
     finish_boot_files(format, gathered, dir, name, outputs)
 }
 
+/// One tree pass (`assemble`) into the filesystem `fs` (`kernel+squashfs` or `kernel+erofs`)
+/// written to `out`, for `format`'s output: what stage 1 needs, and `out` at the image's end.
+pub fn write_filesystem<W: Write + Seek>(
+    format: Format,
+    fs: Format,
+    out: W,
+    assemble: impl FnOnce(&mut dyn EntrySink) -> Result<(), crate::BuildError>,
+) -> Result<(Gathered, W), crate::BuildError> {
+    let fail = |source| crate::BuildError::Rootfs { format, source };
+    match fs {
+        Format::KernelSquashfs => {
+            let mut fs = SquashfsWriter::new(out).map_err(|e| fail(io_err("squashfs")(e)))?;
+            let mut g = Gather::new(&mut fs).map_err(|e| fail(io_err("temporary files")(e)))?;
+            assemble(&mut g)?;
+            let g = g.finish();
+            let out = fs.finish().map_err(|e| fail(e.into()))?;
+            Ok((g, out))
+        }
+        Format::KernelErofs => {
+            let mut fs = ErofsWriter::new(out).map_err(|e| fail(io_err("erofs")(e)))?;
+            let mut g = Gather::new(&mut fs).map_err(|e| fail(io_err("temporary files")(e)))?;
+            assemble(&mut g)?;
+            let g = g.finish();
+            let out = fs.finish().map_err(|e| fail(e.into()))?;
+            Ok((g, out))
+        }
+        other => Err(crate::BuildError::Unsupported(other)),
+    }
+}
+
 /// Appends the hash tree after the filesystem in `out` and its words to the command line.
 fn append_verity(mut out: OutputWriter, cmdline: &mut Vec<u8>) -> Result<(), RootfsError> {
     let data_len = out.stream_position().map_err(io_err("flushing the root image"))?;
     let file = out.into_inner().map_err(|e| io_err("flushing the root image")(e.into_error()))?;
     let tree = crate::verity::append(&file, data_len)?;
+    append_words(cmdline, &crate::verity::cmdline_words(&tree));
+    Ok(())
+}
+
+/// `words` after the command line's own, one space between.
+pub fn append_words(cmdline: &mut Vec<u8>, words: &str) {
     while cmdline.last().is_some_and(u8::is_ascii_whitespace) {
         cmdline.pop();
     }
     if !cmdline.is_empty() {
         cmdline.push(b' ');
     }
-    cmdline.extend_from_slice(crate::verity::cmdline_words(&tree).as_bytes());
-    Ok(())
+    cmdline.extend_from_slice(words.as_bytes());
 }
 
 /// `B-kernel`, `B-cmdline` and `B-root-initrd.img` from a gathered pass.

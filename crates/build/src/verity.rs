@@ -1,5 +1,7 @@
 //! `--verity`: a dm-verity hash tree appended to the root image of `kernel+squashfs` and
-//! `kernel+erofs`, and the command-line words stage 1 sets the `verity` target up from.
+//! `kernel+erofs`, or written to a partition of its own beside the root partition of the EFI
+//! disks built with `--root` (crate::root_partition), and the command-line words stage 1 sets
+//! the `verity` target up from.
 //!
 //! Layout of `NAME-squashfs.img` / `NAME-erofs.img` with `--verity`: the filesystem (its writers
 //! pad it to 4 KiB, so its size is `data_blocks` × 4096), then veritysetup's hash area at that
@@ -21,24 +23,30 @@ use std::os::unix::fs::FileExt;
 pub const ROOTHASH: &str = "roothash";
 pub const DATA_BLOCKS: &str = "baleen.verity_data_blocks";
 pub const SALT: &str = "baleen.verity_salt";
+/// The hash device, when it is not the data device (`PARTUUID=…` of the root-verity partition).
+pub const HASH_DEVICE: &str = "baleen.verity_hash";
 
-/// Whether `--verity` applies to `f`.
-pub fn applies_to(f: Format) -> bool {
+/// Whether `--verity` applies to `f`, in a build with `--root` (`root`) or without.
+pub fn applies_to(f: Format, root: bool) -> bool {
     matches!(f, Format::KernelSquashfs | Format::KernelErofs)
+        || (root && crate::root_partition::applies_to(f))
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerityFormatsError {
     #[error(
-        "--verity protects a separate root filesystem image, which only kernel+squashfs and \
-         kernel+erofs write; not {formats}"
+        "--verity protects a separate root filesystem: kernel+squashfs and kernel+erofs write \
+         one, and so do the EFI disk formats ({disks}) given --root squashfs|erofs; not {formats}",
+        disks = crate::root_partition::names()
     )]
     Unsupported { formats: String },
 }
 
-/// An error naming the formats of the build that `--verity` cannot apply to.
-pub fn check_formats(formats: &[Format]) -> Result<(), VerityFormatsError> {
-    let other: Vec<&str> = formats.iter().filter(|f| !applies_to(**f)).map(|f| f.name()).collect();
+/// An error naming the formats of the build that `--verity` cannot apply to; `root`: the
+/// build has `--root`.
+pub fn check_formats(formats: &[Format], root: bool) -> Result<(), VerityFormatsError> {
+    let other: Vec<&str> =
+        formats.iter().filter(|f| !applies_to(**f, root)).map(|f| f.name()).collect();
     if other.is_empty() {
         return Ok(());
     }
@@ -110,17 +118,31 @@ pub fn append(file: &File, data_len: u64) -> Result<VerityTree, VerityError> {
     write_verity_tree(ReadAt { file, at: 0 }.take(data_len), data_len, salt, out)
 }
 
+/// Writes the hash area of the first `data_len` bytes of `file` to `hash` from its first byte
+/// (superblock, then the tree: the root-verity partition), and returns the tree.
+pub fn write_separate(file: &File, data_len: u64, hash: &File) -> Result<VerityTree, VerityError> {
+    let salt = content_salt(ReadAt { file, at: 0 }.take(data_len))?;
+    let out = WriteAt { file: hash, base: 0, at: 0 };
+    write_verity_tree(ReadAt { file, at: 0 }.take(data_len), data_len, salt, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn only_the_root_image_formats_take_verity_and_the_error_names_the_others() {
-        assert!(check_formats(&[Format::KernelSquashfs, Format::KernelErofs]).is_ok());
-        let e = check_formats(&[Format::KernelErofs, Format::Tar, Format::KernelIso]).unwrap_err();
+        assert!(check_formats(&[Format::KernelSquashfs, Format::KernelErofs], false).is_ok());
+        let e = check_formats(&[Format::KernelErofs, Format::Tar, Format::KernelIso], false)
+            .unwrap_err();
         let msg = e.to_string();
         assert!(msg.ends_with("not tar, kernel+iso"), "{msg}");
         assert!(msg.contains("kernel+squashfs and kernel+erofs"), "{msg}");
+        let e = check_formats(&[Format::RawEfi], false).unwrap_err().to_string();
+        assert!(e.contains("given --root squashfs|erofs; not raw-efi"), "{e}");
+        assert!(check_formats(&[Format::RawEfi, Format::Qcow2Efi], true).is_ok());
+        let e = check_formats(&[Format::RawEfi, Format::Uki], true).unwrap_err().to_string();
+        assert!(e.ends_with("not uki"), "a UKI alone has no root partition: {e}");
     }
 
     #[test]

@@ -36,6 +36,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
         size: None,
         sign: None,
         verity: false,
+        root: None,
         budget: Default::default(),
         lock: Default::default(),
         sbom: Default::default(),

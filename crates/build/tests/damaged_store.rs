@@ -35,6 +35,7 @@ fn build_tar(store: &Store, image: &str, out: &Path) -> Result<(), baleen_build:
         limits: Default::default(),
         sign: None,
         verity: false,
+        root: None,
         budget: Default::default(),
         lock: Default::default(),
     })

@@ -6,7 +6,10 @@
 //! writable service reading a `files` entry, and a clean poweroff; the outputs are checked first
 //! without qemu (the stage-1 initrd's contents, every file identical across two builds).
 //! `--verity`: both root formats boot through the verity target, and with one byte of the root
-//! changed stop in stage 1 with the verity line and a non-zero verdict.
+//! changed stop in stage 1 with the verity line and a non-zero verdict. `raw-efi --root
+//! squashfs --verity`: a GPT disk with the ESP, a root and a root-verity partition (checked
+//! without qemu first), booted under OVMF through the UKI's stage 1, and stopped by one changed
+//! byte of the root partition.
 
 use baleen_build::{build, Format, Output, Request};
 use baleen_formats::InitrdCompression;
@@ -98,13 +101,34 @@ fn build_to(store: &Store, format: Format, out: &Path) {
 }
 
 fn build_with(store: &Store, format: Format, out: &Path, verity: bool) {
+    build_root(store, &[format], out, verity, None)
+}
+
+fn build_root(
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+    verity: bool,
+    root: Option<baleen_build::RootFs>,
+) {
+    build_signed(store, formats, out, verity, root, None)
+}
+
+fn build_signed(
+    store: &Store,
+    formats: &[Format],
+    out: &Path,
+    verity: bool,
+    root: Option<baleen_build::RootFs>,
+    sign: Option<baleen_build::Signing>,
+) {
     let yaml = SPINE_YAML.replace("baleen/spine-kernel:1", "baleen/rootfs-kernel:1");
     let src = baleen_spec::Source { name: "rootfs.yml", text: &yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
     build(&Request {
         privileges: Default::default(),
         config: &cfg,
-        formats: vec![format],
+        formats: formats.to_vec(),
         output: Output::Base { dir: out.to_owned(), name: "spine".into() },
         platform: Platform::new("linux", "amd64", None),
         store,
@@ -114,13 +138,14 @@ fn build_with(store: &Store, format: Format, out: &Path, verity: bool) {
         compression: InitrdCompression::Gzip,
         input_tar: None,
         size: None,
-        sign: None,
+        sign,
         verity,
+        root,
         budget: Default::default(),
         lock: Default::default(),
         sbom: Default::default(),
     })
-    .unwrap_or_else(|e| panic!("building {format}: {e}"));
+    .unwrap_or_else(|e| panic!("building {formats:?}: {e}"));
 }
 
 /// The names in the stage-1 initrd (gzip'd newc cpio).
@@ -323,4 +348,229 @@ fn kernel_squashfs_with_verity_boots_and_a_changed_byte_stops_it() {
 #[test]
 fn kernel_erofs_with_verity_boots_and_a_changed_byte_stops_it() {
     verity_boot(Format::KernelErofs, "-erofs.img", "verity-erofs");
+}
+
+/// One GPT entry: type and partition GUID as the kernel prints them, first byte, bytes.
+#[derive(Debug)]
+struct GptEntry {
+    type_guid: String,
+    guid: String,
+    start: u64,
+    len: u64,
+}
+
+fn guid_text(b: &[u8]) -> String {
+    let u = [b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]];
+    let h: String = u.iter().chain(&b[8..16]).map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// The used entries of the primary GPT of `disk` (512-byte sectors, entries at LBA 2).
+fn gpt_entries(disk: &[u8]) -> Vec<GptEntry> {
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    (0..128)
+        .map(|i| &disk[1024 + 128 * i..1024 + 128 * (i + 1)])
+        .filter(|e| e[..16].iter().any(|&b| b != 0))
+        .map(|e| GptEntry {
+            type_guid: guid_text(&e[..16]),
+            guid: guid_text(&e[16..32]),
+            start: u64_at(e, 32) * 512,
+            len: (u64_at(e, 40) - u64_at(e, 32) + 1) * 512,
+        })
+        .collect()
+}
+
+/// `raw-efi --root squashfs --verity` checked without qemu: two builds identical, `sgdisk -v`
+/// happy, the ESP then the DPS root and root-verity partitions whose UUIDs are the halves of
+/// the root hash, the words on the UKI's `.cmdline`, `veritysetup verify` accepting the root
+/// partition against the hash partition. Returns the build's directory, the disk's path, the
+/// root hash and the root partition's first byte.
+fn efi_root_outputs() -> Option<(tempfile::TempDir, std::path::PathBuf, String, u64)> {
+    let kernel = baleen_testkit::kernel::debian_cloud_kernel()?;
+    baleen_testkit::require_tool("syslinux")?;
+    if !Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub").is_file() {
+        assert!(!baleen_testkit::tools_required(), "install systemd-boot-efi");
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = spine_store(&tmp.path().join("store"), &kernel);
+    rootfs_kernel(&tmp.path().join("store"), &kernel);
+    let (out, again) = (tmp.path().join("out"), tmp.path().join("again"));
+    let squashfs = Some(baleen_build::RootFs::Squashfs);
+    build_root(&store, &[Format::RawEfi], &out, true, squashfs);
+    build_root(&store, &[Format::RawEfi], &again, true, squashfs);
+    let disk_path = out.join("spine-efi.img");
+    let disk = std::fs::read(&disk_path).unwrap();
+    assert!(disk == std::fs::read(again.join("spine-efi.img")).unwrap(), "two builds differ");
+    let parts = gpt_entries(&disk);
+    assert_eq!(parts.len(), 3, "ESP, root, root-verity: {parts:?}");
+    assert_eq!(parts[0].type_guid, "c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+    assert_eq!(parts[1].type_guid, "4f68bce3-e8cd-4db1-96e7-fbcaf984b709", "DPS root x86-64");
+    assert_eq!(parts[2].type_guid, "2c7357ed-ebd2-46d9-aec3-23d7f4a0e1e5", "DPS root verity");
+    let root = &disk[parts[1].start as usize..][..parts[1].len as usize];
+    assert_eq!(&root[..4], b"hsqs", "a squashfs in the root partition");
+    let hash = &disk[parts[2].start as usize..][..parts[2].len as usize];
+    assert_eq!(&hash[..8], b"verity\0\0", "the hash partition starts with its superblock");
+
+    let uki = common::esp_boot_file(&disk_path, tmp.path());
+    let text = uki.as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+    let root_hash = match text.find("roothash=") {
+        Some(at) => text[at + 9..at + 9 + 64].to_owned(),
+        // Without mtools: the hash from the partition UUIDs.
+        None => format!("{}{}", parts[1].guid, parts[2].guid).replace('-', ""),
+    };
+    let uuid =
+        |h: &str| format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]);
+    assert_eq!(parts[1].guid, uuid(&root_hash[..32]), "root UUID = first half of the root hash");
+    assert_eq!(parts[2].guid, uuid(&root_hash[32..]), "verity UUID = last half");
+    if uki.is_some() {
+        for word in [
+            format!("root=PARTUUID={}", parts[1].guid),
+            format!("baleen.verity_hash=PARTUUID={}", parts[2].guid),
+            "baleen.verity_data_blocks=".to_owned(),
+        ] {
+            assert!(text.contains(&word), "{word} on the UKI's .cmdline");
+        }
+    }
+    if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
+        let text = common::run(std::process::Command::new(&sgdisk).arg("-v").arg(&disk_path));
+        assert!(text.contains("No problems found"), "{text}");
+    }
+    if baleen_testkit::require_tool("veritysetup").is_some() {
+        let (data, tree) = (tmp.path().join("root.part"), tmp.path().join("hash.part"));
+        std::fs::write(&data, root).unwrap();
+        std::fs::write(&tree, hash).unwrap();
+        common::run(
+            std::process::Command::new("veritysetup")
+                .arg("verify")
+                .arg(&data)
+                .arg(&tree)
+                .arg(&root_hash),
+        );
+    }
+    let start = parts[1].start;
+    Some((tmp, disk_path, root_hash, start))
+}
+
+#[test]
+fn raw_efi_with_a_verity_root_partition_is_reproducible_and_checks_out() {
+    efi_root_outputs();
+}
+
+/// The disk boots through the UKI's stage 1 and the verity target to its services; the same
+/// disk with one byte of the root partition changed stops in stage 1 with the verity line and
+/// a non-zero verdict. Two boots.
+#[test]
+fn raw_efi_with_a_verity_root_partition_boots_and_a_changed_byte_stops_it() {
+    let Some(_) = baleen_testkit::require_tool("busybox") else { return };
+    let Some((_tmp, disk, root, start)) = efi_root_outputs() else { return };
+    let t = Duration::from_secs(300);
+    let Some(vm) = BootTest::path("efi-root-verity", &disk) else { return };
+    let console = vm.wait_for("baleen: stage1 root /dev/dm-0", t);
+    let line = console.lines().find(|l| l.contains("baleen: stage1 verity")).unwrap().to_owned();
+    assert!(line.ends_with(&format!("as /dev/dm-0 roothash={root}")), "{line}");
+    vm.wait_for("spine-onboot-ok", t);
+    vm.wait_for("spine-files-ok", t);
+    vm.wait_for("baleen: poweroff status 0", t);
+    let outcome = vm.wait_exit();
+    assert_eq!(outcome.verdict.code, 0, "the intact disk: {:?}", outcome.verdict.message);
+    eprintln!("efi-root-verity: {line}");
+
+    // Byte 2000 of the root partition lies in its first block, past the squashfs superblock.
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&disk).unwrap();
+    let mut b = [0u8; 1];
+    std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, start + 2000).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[b[0] ^ 0x40], start + 2000).unwrap();
+    drop(f);
+    let Some(vm) = BootTest::path("efi-root-verity-changed", &disk) else { return };
+    let console = vm.wait_for("baleen: error stage1: verity:", t);
+    let line = console.lines().find(|l| l.contains("error stage1")).unwrap().to_owned();
+    assert!(line.contains(&format!("does not match roothash={root}")), "{line}");
+    assert!(!console.contains("baleen: stage1 root mounted"), "nothing mounted: {console}");
+    let outcome = vm.wait_exit();
+    assert_ne!(outcome.verdict.code, 0, "a changed root is a failed run: {line}");
+    eprintln!("efi-root-verity-changed: {line}");
+}
+
+/// `--root erofs` without `--verity`: two partitions, the erofs image in the DPS root
+/// partition, `root=PARTUUID=` of it on the UKI's command line and no verity words; the
+/// qcow2-efi and vmdk of the same build convert back (qemu-img) to that raw disk.
+#[test]
+fn raw_efi_with_an_erofs_root_partition_and_no_verity() {
+    let Some(kernel) = baleen_testkit::kernel::debian_cloud_kernel() else { return };
+    let Some(_) = baleen_testkit::require_tool("syslinux") else { return };
+    if !Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub").is_file() {
+        assert!(!baleen_testkit::tools_required(), "install systemd-boot-efi");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = spine_store(&tmp.path().join("store"), &kernel);
+    rootfs_kernel(&tmp.path().join("store"), &kernel);
+    let out = tmp.path().join("out");
+    let formats = [Format::RawEfi, Format::Qcow2Efi, Format::Vmdk];
+    build_root(&store, &formats, &out, false, Some(baleen_build::RootFs::Erofs));
+    let disk_path = out.join("spine-efi.img");
+    let disk = std::fs::read(&disk_path).unwrap();
+    let parts = gpt_entries(&disk);
+    assert_eq!(parts.len(), 2, "ESP and root: {parts:?}");
+    assert_eq!(parts[1].type_guid, "4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
+    let root = parts[1].start as usize;
+    assert_eq!(disk[root + 1024..root + 1028], 0xE0F5_E1E2u32.to_le_bytes(), "erofs magic");
+    if let Some(qemu_img) = baleen_testkit::require_tool("qemu-img") {
+        for (fmt, name) in [("qcow2", "spine-efi.qcow2"), ("vmdk", "spine.vmdk")] {
+            let back = tmp.path().join(format!("{name}.raw"));
+            common::run(
+                std::process::Command::new(&qemu_img)
+                    .args(["convert", "-f", fmt, "-O", "raw"])
+                    .arg(out.join(name))
+                    .arg(&back),
+            );
+            assert!(std::fs::read(&back).unwrap() == disk, "{name} converts back to the raw disk");
+        }
+    }
+    let Some(uki) = common::esp_boot_file(&disk_path, tmp.path()) else { return };
+    let text = String::from_utf8_lossy(&uki);
+    assert!(text.contains(&format!("root=PARTUUID={}", parts[1].guid)), "root= on .cmdline");
+    assert!(!text.contains("roothash="), "no verity words without --verity");
+    if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
+        let text = common::run(std::process::Command::new(&sgdisk).arg("-v").arg(&disk_path));
+        assert!(text.contains("No problems found"), "{text}");
+    }
+}
+
+/// With `--sign-key`, the root hash is under the Secure Boot signature: the UKI on the ESP of
+/// `raw-efi --root squashfs --verity` passes `sbverify` and carries `roothash=`, and the same
+/// UKI with one digit of that hash changed fails it.
+#[test]
+fn raw_efi_verity_root_hash_is_under_the_secure_boot_signature() {
+    let Some(kernel) = baleen_testkit::kernel::debian_cloud_kernel() else { return };
+    let Some(_) = baleen_testkit::require_tool("syslinux") else { return };
+    if !Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub").is_file() {
+        assert!(!baleen_testkit::tools_required(), "install systemd-boot-efi");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let kind = baleen_testkit::signing::KeyKind::Rsa2048;
+    let Some((key, cert)) = baleen_testkit::signing::key_pair(tmp.path(), "db", kind) else {
+        return;
+    };
+    let store = spine_store(&tmp.path().join("store"), &kernel);
+    rootfs_kernel(&tmp.path().join("store"), &kernel);
+    let out = tmp.path().join("out");
+    let sign = baleen_build::Signing { key, cert: cert.clone() };
+    let squashfs = Some(baleen_build::RootFs::Squashfs);
+    build_signed(&store, &[Format::RawEfi], &out, true, squashfs, Some(sign));
+    let Some(mut uki) = common::esp_boot_file(&out.join("spine-efi.img"), tmp.path()) else {
+        return;
+    };
+    let signed = tmp.path().join("signed.efi");
+    std::fs::write(&signed, &uki).unwrap();
+    let Some((ok, text)) = baleen_testkit::signing::sbverify(&cert, &signed) else { return };
+    assert!(ok, "sbverify refused the signed UKI of the --root disk:\n{text}");
+    let at = uki.windows(9).position(|w| w == b"roothash=").expect("roothash= in the UKI") + 9;
+    uki[at] = if uki[at] == b'0' { b'1' } else { b'0' };
+    let tampered = tmp.path().join("tampered.efi");
+    std::fs::write(&tampered, &uki).unwrap();
+    let (ok, text) = baleen_testkit::signing::sbverify(&cert, &tampered).unwrap();
+    assert!(!ok, "sbverify accepted a UKI whose roothash= was changed:\n{text}");
 }

@@ -444,6 +444,43 @@ fn signing_flags_come_from_the_environment_and_are_checked_before_the_build() {
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing is written");
 }
 
+/// `build --help` documents `--root` (its values, the formats, the DPS types) and the usage
+/// error for `--verity` on an EFI disk without `--root` names the flag that gives it one.
+#[test]
+fn root_partition_flag_is_documented_and_verity_without_it_says_so() {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_baleen")).args(["build", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    for want in [
+        "--root <FS>",
+        "[possible values: squashfs, erofs]",
+        "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
+        "2c7357ed-ebd2-46d9-aec3-23d7f4a0e1e5",
+        "root=PARTUUID=UUID",
+    ] {
+        assert!(help.contains(want), "{want} in build --help:\n{help}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("s.yml"), "kernel:\n  image: k\n").unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_baleen"))
+            .current_dir(tmp.path())
+            .arg("build")
+            .args(args)
+            .arg("s.yml")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["-f", "raw-efi", "--verity"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("given --root squashfs|erofs; not raw-efi"), "{err}");
+    let (code, err) = run(&["-f", "raw-efi,iso-efi", "--root", "erofs"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not iso-efi"), "{err}");
+}
+
 /// `--budget`: a build within its budgets writes its outputs; one over them fails with a table
 /// naming what exceeded what, and leaves the previous outputs as they were. A key the format
 /// does not produce fails rather than checking nothing.

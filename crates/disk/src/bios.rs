@@ -16,6 +16,11 @@
 //!   bootable" attribute (bit 2) on the ESP: gptmbr.bin finds that partition through the GPT and
 //!   hands its LBA to SYSLINUX's boot sector. UEFI firmware ignores both.
 //!
+//! - hybrid with data partitions ([`write_hybrid_disk_with`]): after the ESP, each
+//!   [`DataPartition`] (a read-only root filesystem, its dm-verity hash tree) at a MiB
+//!   boundary, sized to its data rounded up to a MiB, with the type and GUID the caller gives
+//!   (the Discoverable Partitions Specification's, from crates/build).
+//!
 //! The disk signature, GUIDs and FAT serial come from `seed` (a content hash). `--size` grows
 //! the disk (never the partition); a size below what the content needs is an error naming it.
 //!
@@ -50,6 +55,8 @@ pub enum BiosError {
     TooSmall { needed: u64, size: u64 },
     #[error("the boot partition needs {needed} bytes at byte {start} and 1 MiB after it on the disk; the layout gives {size} bytes on a {disk}-byte disk")]
     Partition { needed: u64, start: u64, size: u64, disk: u64 },
+    #[error("the {name} partition's data ended after {got} bytes; {expected} were announced")]
+    ShortData { name: &'static str, expected: u64, got: u64 },
     #[error("{which} boot code is {len} bytes; an MBR has room for 440")]
     Code { which: &'static str, len: usize },
 }
@@ -108,7 +115,30 @@ pub fn syslinux_cfg(cmdline: &[u8]) -> Vec<u8> {
 pub struct DiskLayout {
     pub part_start: u64,
     pub part_size: u64,
+    /// Bytes of the data partitions after the boot partition (each rounded up to a MiB).
+    pub data_size: u64,
     pub disk_size: u64,
+}
+
+/// A partition after the ESP holding `len` bytes of `data` from its first byte, zeros after.
+pub struct DataPartition<'a> {
+    pub type_guid: [u8; 16],
+    /// On-disk order ([`gpt::guid_from_uuid`] turns a written UUID into it).
+    pub guid: [u8; 16],
+    pub name: &'static str,
+    pub len: u64,
+    pub data: &'a mut dyn Read,
+}
+
+impl std::fmt::Debug for DataPartition<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataPartition").field("name", &self.name).field("len", &self.len).finish()
+    }
+}
+
+/// The room a data partition of `len` bytes takes: whole MiB, at least one.
+pub fn data_partition_size(len: u64) -> u64 {
+    len.next_multiple_of(MIB).max(MIB)
 }
 
 fn files(loader: &Syslinux, boot_lens: (u64, u64, u64), uki_len: Option<u64>) -> Vec<(&str, u64)> {
@@ -133,7 +163,7 @@ impl DiskLayout {
         let part = (fat::min_volume_size(&files(loader, (kernel_len, initrd_len, cfg), None))
             + MIB)
             .next_multiple_of(MIB);
-        DiskLayout { part_start: MIB, part_size: part, disk_size: part + 4 * MIB }
+        DiskLayout { part_start: MIB, part_size: part, data_size: 0, disk_size: part + 4 * MIB }
     }
 
     /// The hybrid disk: the EFI disk's ESP (at least 33 MiB, FAT32) holding the BIOS files too,
@@ -148,7 +178,13 @@ impl DiskLayout {
         let cfg = syslinux_cfg(cmdline).len() as u64;
         let all = files(loader, (kernel_len, initrd_len, cfg), Some(uki_len));
         let part = (fat::min_volume_size(&all) + MIB).next_multiple_of(MIB).max(ESP_MIN);
-        DiskLayout { part_start: MIB, part_size: part, disk_size: part + 2 * MIB }
+        DiskLayout { part_start: MIB, part_size: part, data_size: 0, disk_size: part + 2 * MIB }
+    }
+
+    /// The same layout with data partitions of `lens` bytes after the boot partition.
+    pub fn with_data(self, lens: &[u64]) -> Self {
+        let data: u64 = lens.iter().map(|&l| data_partition_size(l)).sum();
+        DiskLayout { data_size: self.data_size + data, disk_size: self.disk_size + data, ..self }
     }
 
     /// The same layout on a disk of exactly `size` bytes (`--size`), which must hold it.
@@ -256,18 +292,37 @@ fn hybrid_need(loader: &BiosLoader, boot: &BootFiles<'_>, uki_len: u64) -> DiskL
 /// disk after it for the backup GPT.
 pub fn write_hybrid_disk_on<W: Write>(
     loader: &BiosLoader,
+    boot: BootFiles<'_>,
+    uki: &mut dyn Read,
+    uki_len: u64,
+    seed: &[u8],
+    layout: DiskLayout,
+    out: W,
+) -> Result<DiskLayout, BiosError> {
+    write_hybrid_disk_with(loader, boot, uki, uki_len, seed, layout, &mut [], out)
+}
+
+/// [`write_hybrid_disk_on`] with `data` partitions after the ESP, in order; `layout` is
+/// [`DiskLayout::with_data`] of their lengths (then [`DiskLayout::sized`] when the disk is
+/// grown).
+#[allow(clippy::too_many_arguments)]
+pub fn write_hybrid_disk_with<W: Write>(
+    loader: &BiosLoader,
     mut boot: BootFiles<'_>,
     uki: &mut dyn Read,
     uki_len: u64,
     seed: &[u8],
     layout: DiskLayout,
+    data: &mut [DataPartition<'_>],
     mut out: W,
 ) -> Result<DiskLayout, BiosError> {
     let need = hybrid_need(loader, &boot, uki_len);
+    let data_size: u64 = data.iter().map(|d| data_partition_size(d.len)).sum();
     if layout.part_start != need.part_start
         || layout.part_size < need.part_size
         || layout.part_size % gpt::SECTOR != 0
-        || layout.disk_size < layout.part_start + layout.part_size + MIB
+        || layout.data_size != data_size
+        || layout.disk_size < layout.part_start + layout.part_size + data_size + MIB
         || layout.disk_size % gpt::SECTOR != 0
     {
         return Err(BiosError::Partition {
@@ -278,17 +333,31 @@ pub fn write_hybrid_disk_on<W: Write>(
         });
     }
     let first = layout.part_start / gpt::SECTOR;
+    let mut partitions = vec![GptPartition {
+        type_guid: gpt::ESP_TYPE,
+        guid: gpt::derived_guid(seed, "gpt-esp"),
+        first_lba: first,
+        last_lba: first + layout.part_size / gpt::SECTOR - 1,
+        attributes: LEGACY_BIOS_BOOTABLE,
+        name: "ESP".into(),
+    }];
+    let mut at = layout.part_start + layout.part_size;
+    for d in data.iter() {
+        let size = data_partition_size(d.len);
+        partitions.push(GptPartition {
+            type_guid: d.type_guid,
+            guid: d.guid,
+            first_lba: at / gpt::SECTOR,
+            last_lba: (at + size) / gpt::SECTOR - 1,
+            attributes: 0,
+            name: d.name.into(),
+        });
+        at += size;
+    }
     let table = Gpt {
         sectors: layout.disk_size / gpt::SECTOR,
         disk_guid: gpt::derived_guid(seed, "gpt-disk"),
-        partitions: vec![GptPartition {
-            type_guid: gpt::ESP_TYPE,
-            guid: gpt::derived_guid(seed, "gpt-esp"),
-            first_lba: first,
-            last_lba: first + layout.part_size / gpt::SECTOR - 1,
-            attributes: LEGACY_BIOS_BOOTABLE,
-            name: "ESP".into(),
-        }],
+        partitions,
     };
     let mut head = table.head();
     head[..loader.gptmbr.len()].copy_from_slice(&loader.gptmbr);
@@ -296,8 +365,15 @@ pub fn write_hybrid_disk_on<W: Write>(
     out.write_all(&head).map_err(w)?;
     write_zeros(&mut out, layout.part_start - head.len() as u64).map_err(w)?;
     write_boot_fat(&loader.syslinux, &mut boot, Some((uki, uki_len)), &layout, seed, &mut out)?;
+    for d in data.iter_mut() {
+        let copied = io::copy(&mut d.data.take(d.len), &mut out).map_err(w)?;
+        if copied != d.len {
+            return Err(BiosError::ShortData { name: d.name, expected: d.len, got: copied });
+        }
+        write_zeros(&mut out, data_partition_size(d.len) - d.len).map_err(w)?;
+    }
     let tail = table.tail();
-    let gap = layout.disk_size - layout.part_start - layout.part_size - tail.len() as u64;
+    let gap = layout.disk_size - at - tail.len() as u64;
     write_zeros(&mut out, gap).map_err(w)?;
     out.write_all(&tail).map_err(w)?;
     Ok(layout)
@@ -317,7 +393,8 @@ mod tests {
 
     #[test]
     fn sized_grows_the_disk_or_refuses() {
-        let l = DiskLayout { part_start: MIB, part_size: 8 * MIB, disk_size: 12 * MIB };
+        let l =
+            DiskLayout { part_start: MIB, part_size: 8 * MIB, data_size: 0, disk_size: 12 * MIB };
         assert_eq!(l.sized(None).unwrap(), l);
         assert_eq!(l.sized(Some(64 * MIB)).unwrap().disk_size, 64 * MIB);
         assert_eq!(l.sized(Some(64 * MIB)).unwrap().part_size, 8 * MIB);

@@ -18,6 +18,35 @@ pub const ESP_TYPE: [u8; 16] = [
     0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b,
 ];
 
+/// The Discoverable Partitions Specification's root partition type for x86-64,
+/// 4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, in on-disk order.
+pub const ROOT_X86_64_TYPE: [u8; 16] = guid_from_uuid([
+    0x4f, 0x68, 0xbc, 0xe3, 0xe8, 0xcd, 0x4d, 0xb1, 0x96, 0xe7, 0xfb, 0xca, 0xf9, 0x84, 0xb7, 0x09,
+]);
+
+/// The Discoverable Partitions Specification's root verity partition type for x86-64,
+/// 2C7357ED-EBD2-46D9-AEC3-23D7F4A0E1E5, in on-disk order.
+pub const ROOT_VERITY_X86_64_TYPE: [u8; 16] = guid_from_uuid([
+    0x2c, 0x73, 0x57, 0xed, 0xeb, 0xd2, 0x46, 0xd9, 0xae, 0xc3, 0x23, 0xd7, 0xf4, 0xa0, 0xe1, 0xe5,
+]);
+
+/// The on-disk (mixed-endian) form of a UUID given in its written byte order: the first three
+/// fields are little-endian in a GPT.
+pub const fn guid_from_uuid(u: [u8; 16]) -> [u8; 16] {
+    [
+        u[3], u[2], u[1], u[0], u[5], u[4], u[7], u[6], u[8], u[9], u[10], u[11], u[12], u[13],
+        u[14], u[15],
+    ]
+}
+
+/// An on-disk GUID as the kernel prints it (`PARTUUID=` in `/sys/class/block/*/uevent`):
+/// lowercase, 8-4-4-4-12.
+pub fn guid_string(g: &[u8; 16]) -> String {
+    let u = guid_from_uuid(*g); // the swap is its own inverse
+    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
 /// A version-4-shaped GUID (on-disk byte order) derived from `seed` and what it is for, so that
 /// the same content always gets the same disk and partition GUIDs, and different roles differ.
 pub fn derived_guid(seed: &[u8], purpose: &str) -> [u8; 16] {
@@ -150,6 +179,13 @@ mod tests {
         assert_ne!(a, derived_guid(b"x", "partition"));
         assert_ne!(a, derived_guid(b"y", "disk"));
         assert_eq!(a[7] >> 4, 4);
+    }
+
+    #[test]
+    fn guids_print_as_the_kernel_prints_partuuids() {
+        assert_eq!(guid_string(&ESP_TYPE), "c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+        assert_eq!(guid_string(&ROOT_X86_64_TYPE), "4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
+        assert_eq!(guid_string(&ROOT_VERITY_X86_64_TYPE), "2c7357ed-ebd2-46d9-aec3-23d7f4a0e1e5");
     }
 
     #[test]

@@ -38,8 +38,8 @@ pub mod vhd;
 pub mod vmdk;
 
 pub use bios::{
-    write_bios_disk, write_hybrid_disk, write_hybrid_disk_on, BiosError, BiosLoader, BootFiles,
-    DiskLayout,
+    write_bios_disk, write_hybrid_disk, write_hybrid_disk_on, write_hybrid_disk_with, BiosError,
+    BiosLoader, BootFiles, DataPartition, DiskLayout,
 };
 pub use efi::{write_efi_disk, write_esp, EfiDiskError, EfiDiskLayout};
 pub use gcp::write_gcp_tar;

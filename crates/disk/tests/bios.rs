@@ -4,7 +4,8 @@
 
 use baleen_disk::bios::write_hybrid_disk_on;
 use baleen_disk::{
-    write_bios_disk, write_hybrid_disk, BiosError, BiosLoader, BootFiles, DiskLayout, Syslinux,
+    gpt, write_bios_disk, write_hybrid_disk, write_hybrid_disk_with, BiosError, BiosLoader,
+    BootFiles, DataPartition, DiskLayout, Syslinux,
 };
 use std::path::Path;
 use std::process::Command;
@@ -214,6 +215,91 @@ fn hybrid_disk_passes_sgdisk_and_holds_both_loaders() {
     assert!(back == uki, "the UKI reads back");
     let k = read_back(&path, "KERNEL", &tmp.path().join("k")).unwrap();
     assert!(k == kernel, "the kernel reads back");
+}
+
+/// Data partitions after the ESP (a root and its verity tree, as `--root` writes them): each
+/// at a MiB boundary with its data then zeros, typed and named as given, the GPT valid for
+/// sgdisk; a grown disk keeps them where they were and moves only the backup GPT.
+#[test]
+fn hybrid_disk_with_data_partitions_passes_sgdisk_and_holds_them() {
+    let Some(loader) = loader() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (kernel, initrd) = payload();
+    let root: Vec<u8> = (0..3 * MIB as usize + 100).map(|i| (i % 251) as u8).collect();
+    let hash = vec![7u8; 8192];
+    let root_guid = gpt::guid_from_uuid([0x11; 16]);
+    let hash_guid = gpt::guid_from_uuid([0x22; 16]);
+    let write = |size| {
+        let files = BootFiles {
+            kernel: &mut &kernel[..],
+            kernel_len: kernel.len() as u64,
+            initrd: &mut &initrd[..],
+            initrd_len: initrd.len() as u64,
+            cmdline: b"console=ttyS0",
+        };
+        let need = DiskLayout::hybrid(
+            &loader.syslinux,
+            kernel.len() as u64,
+            initrd.len() as u64,
+            b"console=ttyS0",
+            5,
+        );
+        let layout = need.with_data(&[root.len() as u64, hash.len() as u64]).sized(size).unwrap();
+        let mut data = [
+            DataPartition {
+                type_guid: gpt::ROOT_X86_64_TYPE,
+                guid: root_guid,
+                name: "root-x86-64",
+                len: root.len() as u64,
+                data: &mut &root[..],
+            },
+            DataPartition {
+                type_guid: gpt::ROOT_VERITY_X86_64_TYPE,
+                guid: hash_guid,
+                name: "root-x86-64-verity",
+                len: hash.len() as u64,
+                data: &mut &hash[..],
+            },
+        ];
+        let mut out = Vec::new();
+        let l = write_hybrid_disk_with(
+            &loader,
+            files,
+            &mut &[3u8; 5][..],
+            5,
+            b"s",
+            layout,
+            &mut data,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len() as u64, l.disk_size);
+        (out, l)
+    };
+    let (disk, layout) = write(None);
+    assert_eq!(layout.data_size, 5 * MIB, "4 MiB of root, 1 MiB of hash tree");
+    let root_at = (layout.part_start + layout.part_size) as usize;
+    assert!(disk[root_at..root_at + root.len()] == root[..], "the root right after the ESP");
+    assert!(disk[root_at + root.len()..root_at + 4 * MIB as usize].iter().all(|&b| b == 0));
+    let hash_at = root_at + 4 * MIB as usize;
+    assert!(disk[hash_at..hash_at + hash.len()] == hash[..], "then the hash tree");
+    let grown = write(Some(200 * MIB)).0;
+    assert!(grown[root_at..hash_at + hash.len()] == disk[root_at..hash_at + hash.len()]);
+    let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") else { return };
+    for (name, bytes) in [("data.img", &disk), ("grown.img", &grown)] {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let text = run(Command::new(&sgdisk).arg("-v").arg(&path));
+        assert!(text.contains("No problems found"), "{name}: {text}");
+        let root_info = run(Command::new(&sgdisk).args(["-i", "2"]).arg(&path));
+        assert!(root_info.contains("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"), "{root_info}");
+        assert!(root_info.contains("11111111-1111-1111-1111-111111111111"), "{root_info}");
+        assert!(root_info.contains(&format!("First sector: {}", root_at / 512)), "{root_info}");
+        assert!(root_info.contains("'root-x86-64'"), "{root_info}");
+        let hash_info = run(Command::new(&sgdisk).args(["-i", "3"]).arg(&path));
+        assert!(hash_info.contains("2C7357ED-EBD2-46D9-AEC3-23D7F4A0E1E5"), "{hash_info}");
+        assert!(hash_info.contains("22222222-2222-2222-2222-222222222222"), "{hash_info}");
+    }
 }
 
 /// A layout of the caller's may give the partition room to spare, never less than its files

@@ -8,8 +8,10 @@
 //!
 //! The root hash, data size and salt come from the kernel command line that `baleen build
 //! --verity` wrote (`roothash=`, `baleen.verity_data_blocks=`, `baleen.verity_salt=`); the hash
-//! tree lies in the same device right after the data (crates/build's `verity` module). Nothing
-//! is read from the on-disk superblock, which the root hash does not cover.
+//! tree lies in the same device right after the data (crates/build's `verity` module), or, with
+//! `baleen.verity_hash=DEVICE` (the EFI disks' `--root`), at the start of that separate device
+//! (its own partition). Nothing is read from the on-disk superblock, which the root hash does
+//! not cover.
 //!
 //! Non-goals: other targets, removing devices, signed root hashes, FEC, `/dev/mapper` names.
 
@@ -38,6 +40,9 @@ pub struct VerityArgs {
     pub root_hash: String,
     pub data_blocks: u64,
     pub salt: String,
+    /// `baleen.verity_hash=`: the hash device (`PARTUUID=…` or a path) when it is not the data
+    /// device.
+    pub hash_device: Option<String>,
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -50,6 +55,7 @@ pub fn verity_args(cmdline: &str) -> Result<Option<VerityArgs>, String> {
     let mut root = None;
     let mut blocks = None;
     let mut salt = None;
+    let mut hash_device = None;
     for w in cmdline.split_whitespace() {
         if let Some(v) = w.strip_prefix("roothash=") {
             root = Some(v);
@@ -57,6 +63,8 @@ pub fn verity_args(cmdline: &str) -> Result<Option<VerityArgs>, String> {
             blocks = Some(v);
         } else if let Some(v) = w.strip_prefix("baleen.verity_salt=") {
             salt = Some(v);
+        } else if let Some(v) = w.strip_prefix("baleen.verity_hash=") {
+            hash_device = Some(v).filter(|v| !v.is_empty()).map(str::to_owned);
         }
     }
     let Some(root) = root else { return Ok(None) };
@@ -73,7 +81,12 @@ pub fn verity_args(cmdline: &str) -> Result<Option<VerityArgs>, String> {
     if !is_hex(salt, 64) {
         return Err(format!("baleen.verity_salt={salt} is not 64 hex digits"));
     }
-    Ok(Some(VerityArgs { root_hash: root.to_owned(), data_blocks: blocks, salt: salt.to_owned() }))
+    Ok(Some(VerityArgs {
+        root_hash: root.to_owned(),
+        data_blocks: blocks,
+        salt: salt.to_owned(),
+        hash_device,
+    }))
 }
 
 impl VerityArgs {
@@ -88,15 +101,17 @@ impl VerityArgs {
         format!("verity: {dev} does not match roothash={} (or cannot be read): ", self.root_hash)
     }
 
-    /// The `verity` target's parameters with `dev` as both data and hash device: the hash
-    /// area's superblock is block `data_blocks`, its tree starts one block later.
-    pub fn table(&self, dev: &str) -> String {
+    /// The `verity` target's parameters over data device `dev`. With `hash` the hash area is
+    /// that device from its start: superblock in block 0, tree from block 1. Without, `dev` is
+    /// both: the superblock is block `data_blocks`, the tree starts one block later.
+    pub fn table(&self, dev: &str, hash: Option<&str>) -> String {
+        let (hash_dev, hash_start) = match hash {
+            Some(h) => (h, 1),
+            None => (dev, self.data_blocks + 1),
+        };
         format!(
-            "1 {dev} {dev} {BLOCK} {BLOCK} {} {} sha256 {} {}",
-            self.data_blocks,
-            self.data_blocks + 1,
-            self.root_hash,
-            self.salt
+            "1 {dev} {hash_dev} {BLOCK} {BLOCK} {} {hash_start} sha256 {} {}",
+            self.data_blocks, self.root_hash, self.salt
         )
     }
 }
@@ -165,11 +180,13 @@ pub fn describe(request: u32, buf: &[u8]) -> String {
     line
 }
 
-/// Maps `dev` through a read-only `verity` target and returns its node (`/dev/dm-N`). The
-/// error names the step and the table.
+/// Maps `dev` through a read-only `verity` target, its tree in `hash` (a device node) or else
+/// after the data, and returns the mapped node (`/dev/dm-N`). The error names the step and
+/// the table.
 pub fn open_verity(
     sys: &mut dyn crate::sys::Sys,
     dev: &str,
+    hash: Option<&str>,
     args: &VerityArgs,
 ) -> Result<String, String> {
     let mut create = ioctl_buffer(NAME, 0, None);
@@ -179,7 +196,7 @@ pub fn open_verity(
     let mut d = [0u8; 8];
     d.copy_from_slice(&create[40..48]);
     let node = format!("/dev/dm-{}", minor(u64::from_ne_bytes(d)));
-    let table = args.table(dev);
+    let table = args.table(dev, hash);
     let mut load = ioctl_buffer(NAME, READONLY_FLAG, Some((args.sectors(), "verity", &table)));
     sys.dm_ioctl(TABLE_LOAD, &mut load)
         .map_err(|e| format!("DM_TABLE_LOAD {NAME} (verity {table}): {e}"))?;
@@ -203,10 +220,18 @@ mod tests {
         let a = verity_args(&line).unwrap().unwrap();
         assert_eq!((a.data_blocks, a.sectors()), (300, 2400));
         assert_eq!(
-            a.table("/dev/sda"),
+            a.table("/dev/sda", None),
             format!("1 /dev/sda /dev/sda 4096 4096 300 301 sha256 {H} {H}"),
             "the tree starts one block after the superblock at the data's end"
         );
+        assert_eq!(a.hash_device, None);
+        assert_eq!(
+            a.table("/dev/sda2", Some("/dev/sda3")),
+            format!("1 /dev/sda2 /dev/sda3 4096 4096 300 1 sha256 {H} {H}"),
+            "a separate hash device: superblock in its block 0, the tree from block 1"
+        );
+        let sep = verity_args(&format!("{line} baleen.verity_hash=PARTUUID=ab-cd")).unwrap();
+        assert_eq!(sep.unwrap().hash_device.as_deref(), Some("PARTUUID=ab-cd"));
         let blame = a.blame("/dev/sda");
         assert!(blame.starts_with("verity: /dev/sda does not match roothash=ab0"), "{blame}");
         assert_eq!(verity_args("root=/dev/sda").unwrap(), None, "no verity without roothash=");
@@ -245,7 +270,7 @@ mod tests {
         let line = format!("roothash={H} baleen.verity_data_blocks=300 baleen.verity_salt={H}");
         let args = verity_args(&line).unwrap().unwrap();
         let mut f = Fake::new();
-        assert_eq!(open_verity(&mut f, "/dev/sda", &args).unwrap(), "/dev/dm-0");
+        assert_eq!(open_verity(&mut f, "/dev/sda", None, &args).unwrap(), "/dev/dm-0");
         assert_eq!(
             f.calls,
             [
@@ -259,7 +284,7 @@ mod tests {
         );
         let mut f = Fake::new();
         f.fail.push("dm TABLE_LOAD".into());
-        let e = open_verity(&mut f, "/dev/sda", &args).unwrap_err();
+        let e = open_verity(&mut f, "/dev/sda", None, &args).unwrap_err();
         assert!(e.starts_with("DM_TABLE_LOAD baleen-root (verity 1 /dev/sda"), "{e}");
         assert_eq!(f.matching("dm DEV_SUSPEND").len(), 0, "no resume without a table");
     }

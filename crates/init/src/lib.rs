@@ -37,6 +37,7 @@ pub mod logs;
 pub mod modules;
 pub mod mountopts;
 pub mod netlink;
+pub mod partuuid;
 pub mod seccomp;
 pub mod shutdown;
 pub mod spec;

@@ -15,7 +15,10 @@
 //! that does not match the root hash reads as EIO, so the probe or the mount fails, and stage 1
 //! stops with one `error stage1: verity: …` line and powers off with status 1.
 //!
-//! Non-goals: `rootflags=`, UUID/LABEL root names, encrypted or network roots, freeing the
+//! `root=` and `baleen.verity_hash=` name a device node or `PARTUUID=U`, the GPT partition
+//! with that unique GUID ([`crate::partuuid`]; the EFI disks' `--root` partitions are found so).
+//!
+//! Non-goals: `rootflags=`, filesystem UUID/LABEL root names, encrypted or network roots, freeing the
 //! initramfs after the switch (it holds only init and a dozen modules).
 
 use crate::sys::{ms, Sys};
@@ -161,14 +164,24 @@ mod real {
     }
 
     fn wait_for(dev: &Path) -> bool {
+        resolve(dev.to_str().unwrap_or_default()).is_some()
+    }
+
+    /// The node `spec` (a path, or `PARTUUID=U`) names, once it opens; `None` when it has not
+    /// appeared within [`DEVICE_WAIT_MS`].
+    fn resolve(spec: &str) -> Option<String> {
         let step = 50;
         for _ in 0..DEVICE_WAIT_MS / step {
-            if std::fs::File::open(dev).is_ok() {
-                return true;
+            let node = match crate::partuuid::partuuid(spec) {
+                Some(u) => crate::partuuid::find(u),
+                None => Some(spec.to_owned()),
+            };
+            if let Some(node) = node.filter(|n| std::fs::File::open(n).is_ok()) {
+                return Some(node);
             }
             std::thread::sleep(std::time::Duration::from_millis(step));
         }
-        false
+        None
     }
 
     /// Mounts the root named on the command line and execs its `/init`. Never returns.
@@ -189,13 +202,14 @@ mod real {
         load_modules(&marker_modules(&text));
         event("stage1 modules loaded");
 
-        if !wait_for(Path::new(&root)) {
+        let missing = |what: &str, spec: &str| -> ! {
             fail(&format!(
-                "root device {root} did not appear within {} s; block devices: {}",
+                "{what} {spec} did not appear within {} s; block devices: {}",
                 DEVICE_WAIT_MS / 1000,
                 block_devices()
-            ));
-        }
+            ))
+        };
+        let Some(root) = resolve(&root) else { missing("root device", &root) };
         let verity =
             crate::dm::verity_args(cmdline).unwrap_or_else(|e| fail(&format!("verity: {e}")));
         // What a failure below is blamed on: with verity, a read error is a block that does not
@@ -203,7 +217,10 @@ mod real {
         let (root, why) = match &verity {
             None => (root, String::new()),
             Some(args) => {
-                let node = crate::dm::open_verity(sys, &root, args)
+                let hash = args.hash_device.as_deref().map(|spec| {
+                    resolve(spec).unwrap_or_else(|| missing("verity hash device", spec))
+                });
+                let node = crate::dm::open_verity(sys, &root, hash.as_deref(), args)
                     .unwrap_or_else(|e| fail(&format!("verity: mapping {root}: {e}")));
                 if !wait_for(Path::new(&node)) {
                     fail(&format!("verity: {node} for {root} did not appear"));

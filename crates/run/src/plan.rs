@@ -190,6 +190,19 @@ impl QemuPlan {
         (p.as_os_str().len() < 100).then_some(p)
     }
 
+    /// The boot disk when it sits on virtio-scsi rather than q35's AHCI: an x86-64 disk under
+    /// UEFI. OVMF boots from either, but a disk whose root is a partition of its own
+    /// (`baleen build --root`) is read by the guest kernel too, and Debian's cloud kernel, baleen's
+    /// default, has no AHCI driver. It is the first SCSI disk (`/dev/sda`).
+    fn scsi_boot_disk(&self) -> Option<(&PathBuf, &str)> {
+        match (&self.boot, &self.firmware, self.arch) {
+            (BootSource::Disk { path, format }, Firmware::Uefi { .. }, Arch::X86_64) => {
+                Some((path, format))
+            }
+            _ => None,
+        }
+    }
+
     /// The qemu arguments (without the program name), in LinuxKit's order.
     pub fn argv(&self) -> Vec<OsString> {
         let mut a = Argv::default();
@@ -221,7 +234,9 @@ impl QemuPlan {
 
         // What the firmware boots from sits where LinuxKit puts it: disk 0 or the CD-ROM on
         // q35's AHCI controller.
+        let scsi_disk = self.scsi_boot_disk();
         match &self.boot {
+            BootSource::Disk { .. } if scsi_disk.is_some() => {}
             BootSource::Disk { path, format } => {
                 a.push("-drive").push(drive(path, Some(format), ",index=0,media=disk"));
             }
@@ -244,8 +259,16 @@ impl QemuPlan {
             }
             _ => None,
         };
-        if !self.disks.is_empty() || self.data_iso.is_some() || scsi_root.is_some() {
+        if !self.disks.is_empty()
+            || self.data_iso.is_some()
+            || scsi_root.is_some()
+            || scsi_disk.is_some()
+        {
             a.push("-device").push("virtio-scsi-pci,id=scsi0");
+        }
+        if let Some((path, format)) = scsi_disk {
+            a.push("-drive").push(drive(path, Some(format), ",if=none,id=boot"));
+            a.push("-device").push("scsi-hd,drive=boot,bus=scsi0.0,bootindex=0");
         }
         // The root first, so that it is /dev/sda (or /dev/sr0) whatever --disk adds.
         if let Some((image, cdrom)) = scsi_root {

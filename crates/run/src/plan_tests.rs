@@ -132,6 +132,8 @@ fn disk_boot_is_disk_zero_with_its_format() {
     );
 }
 
+/// An EFI disk sits on virtio-scsi as the first SCSI disk: a `--root` disk's stage 1 reads its
+/// root partition, and Debian's cloud kernel has no AHCI driver.
 #[test]
 fn uefi_disk_uses_two_pflash_drives_with_a_private_vars_copy() {
     let mut p = base(BootSource::Disk { path: "x-efi.img".into(), format: "raw".into() });
@@ -142,7 +144,9 @@ fn uefi_disk_uses_two_pflash_drives_with_a_private_vars_copy() {
     assert_eq!(
         line(&p),
         format!(
-            "{HEAD} -drive file=x-efi.img,format=raw,index=0,media=disk \
+            "{HEAD} -device virtio-scsi-pci,id=scsi0 \
+             -drive file=x-efi.img,format=raw,if=none,id=boot \
+             -device scsi-hd,drive=boot,bus=scsi0.0,bootindex=0 \
              -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
              -drive if=pflash,format=raw,unit=1,file=/s/OVMF_VARS_4M.fd {NET} {TAIL}"
         )

@@ -62,6 +62,7 @@ pub fn try_build_report(
         size,
         sign,
         verity: false,
+        root: None,
         budget: Default::default(),
         lock: Default::default(),
     })

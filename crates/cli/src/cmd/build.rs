@@ -81,6 +81,13 @@ pub enum Compress {
     Zstd,
 }
 
+/// `--root`: the root filesystem of the EFI disks' root partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RootFs {
+    Squashfs,
+    Erofs,
+}
+
 /// `--privileges`: what a host-level grant asked for only by an image label does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PrivilegePolicy {
@@ -123,6 +130,13 @@ Secure Boot:
   the UKI that every EFI disk and ISO boots. The same key and inputs give the same bytes. How to
   make a key pair and enroll it: docs/security.md
 
+Root partition:
+  --root squashfs|erofs (raw-efi, aws, qcow2-efi, vhd, dynamic-vhd, vmdk, gcp) puts the system in
+  a read-only root partition after the ESP (GPT type 4f68bce3-e8cd-4db1-96e7-fbcaf984b709, the
+  Discoverable Partitions Specification's x86-64 root) instead of in the UKI's initrd; the UKI
+  carries the kernel, the small stage-1 initrd (as NAME-root-initrd.img of kernel+squashfs) and
+  root=PARTUUID=UUID. The system runs on a tmpfs overlay over that root, as with kernel+squashfs.
+
 dm-verity:
   --verity (kernel+squashfs, kernel+erofs) appends a dm-verity hash tree to NAME-squashfs.img /
   NAME-erofs.img, right after the filesystem (hash offset = its size, a multiple of 4096;
@@ -130,7 +144,11 @@ dm-verity:
   baleen.verity_data_blocks=N baleen.verity_salt=HEX on NAME-cmdline. Stage 1 maps the root
   through the kernel's verity target and stops the boot (`verity: ...` on the console) when a
   block does not match. Check it offline with
-  `veritysetup verify IMG IMG ROOTHASH --hash-offset=N*4096`. See docs/security.md
+  `veritysetup verify IMG IMG ROOTHASH --hash-offset=N*4096`.
+  With --root, the hash tree goes in a root-verity partition after the root partition (type
+  2c7357ed-ebd2-46d9-aec3-23d7f4a0e1e5), the partitions' UUIDs are the first and last 128 bits
+  of the root hash, and the words (with baleen.verity_hash=PARTUUID=UUID) go on the UKI's
+  .cmdline, which --sign-key signs. See docs/security.md
 
 Host-level privileges:
   Before writing anything, build lists on stderr the containers that get host-level power, one
@@ -222,9 +240,15 @@ pub struct BuildArgs {
     /// firmware must have it (or its issuer) in db.
     #[arg(long, env = "BALEEN_SIGN_CERT", value_name = "CERT.pem")]
     pub sign_cert: Option<PathBuf>,
-    /// Protect the root filesystem of kernel+squashfs or kernel+erofs with dm-verity: a hash
-    /// tree after the filesystem in the same image, `roothash=` on NAME-cmdline, and stage 1
-    /// refuses to boot a root that does not match.
+    /// Give the EFI disk formats (raw-efi, aws, qcow2-efi, vhd, dynamic-vhd, vmdk, gcp) a
+    /// read-only root partition of this filesystem; the UKI then boots it through a small
+    /// stage-1 initrd. Every format of the build must be one of these.
+    #[arg(long, value_enum, value_name = "FS")]
+    pub root: Option<RootFs>,
+    /// Protect the root filesystem with dm-verity: kernel+squashfs and kernel+erofs get a hash
+    /// tree after the filesystem in the same image and `roothash=` on NAME-cmdline; the EFI
+    /// disks with --root a root-verity partition and `roothash=` on the UKI's command line.
+    /// Stage 1 refuses to boot a root that does not match.
     #[arg(long)]
     pub verity: bool,
     /// Fail the build, writing nothing, when a size exceeds its budget: KEY=SIZE[,KEY=SIZE...]
@@ -282,6 +306,8 @@ pub struct BuildPlan {
     pub sign: Option<baleen_build::Signing>,
     /// `--verity`.
     pub verity: bool,
+    /// `--root`.
+    pub root: Option<RootFs>,
     /// `--budget`.
     pub budget: baleen_build::Budget,
     /// `--lock`: where to record the images' digests.
@@ -329,8 +355,12 @@ impl BuildPlan {
             }
         };
         let sign = signing(a, &formats)?;
+        if a.root.is_some() {
+            baleen_build::root_partition::check_formats(&build_formats(&formats))
+                .map_err(|e| UsageError(e.to_string()))?;
+        }
         if a.verity {
-            baleen_build::verity::check_formats(&build_formats(&formats))
+            baleen_build::verity::check_formats(&build_formats(&formats), a.root.is_some())
                 .map_err(|e| UsageError(e.to_string()))?;
         }
         Ok(BuildPlan {
@@ -355,6 +385,7 @@ impl BuildPlan {
             limits: limits(a)?,
             sign,
             verity: a.verity,
+            root: a.root,
             budget: budget(a)?,
             lock: a.lock.clone(),
         })
@@ -700,11 +731,25 @@ mod tests {
     #[test]
     fn verity_only_with_root_image_formats() {
         let err = plan(&["a.yml", "-f", "kernel+squashfs,raw-efi", "--verity"]).unwrap_err();
-        assert!(err.0.contains("kernel+erofs write; not raw-efi"), "{}", err.0);
+        assert!(err.0.contains("given --root squashfs|erofs; not raw-efi"), "{}", err.0);
         let err = plan(&["a.yml", "--verity"]).unwrap_err();
         assert!(err.0.ends_with("not kernel+initrd"), "the default format: {}", err.0);
         let p = plan(&["a.yml", "-f", "kernel+erofs", "--verity"]).unwrap();
         assert!(p.verity);
         assert!(!plan(&["a.yml", "-f", "kernel+erofs"]).unwrap().verity);
+        let p = plan(&["a.yml", "-f", "raw-efi,qcow2-efi", "--root", "erofs", "--verity"]).unwrap();
+        assert_eq!((p.verity, p.root), (true, Some(RootFs::Erofs)));
+    }
+
+    #[test]
+    fn root_only_with_the_efi_disk_formats() {
+        let p = plan(&["a.yml", "-f", "raw-efi", "--root", "squashfs"]).unwrap();
+        assert_eq!((p.root, p.verity), (Some(RootFs::Squashfs), false));
+        let err = plan(&["a.yml", "-f", "raw-efi,uki", "--root", "squashfs"]).unwrap_err();
+        assert!(err.0.contains("only the EFI disk formats have (raw-efi, aws,"), "{}", err.0);
+        assert!(err.0.ends_with("not uki"), "{}", err.0);
+        let err = plan(&["a.yml", "--root", "erofs"]).unwrap_err();
+        assert!(err.0.ends_with("not kernel+initrd"), "the default format: {}", err.0);
+        assert_eq!(plan(&["a.yml", "-f", "raw-efi"]).unwrap().root, None);
     }
 }

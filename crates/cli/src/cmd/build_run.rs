@@ -80,6 +80,10 @@ pub fn build(
         sign: plan.sign.clone(),
         verity: plan.verity,
         lock,
+        root: plan.root.map(|r| match r {
+            super::build::RootFs::Squashfs => baleen_build::RootFs::Squashfs,
+            super::build::RootFs::Erofs => baleen_build::RootFs::Erofs,
+        }),
         budget: plan.budget.clone(),
         sbom: baleen_build::SbomOptions {
             enabled: plan.sbom,
