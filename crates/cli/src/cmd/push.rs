@@ -31,7 +31,7 @@ enum PushTarget {
     /// push: blobs the registry has are skipped, large ones go in chunks, credentials come
     /// from Docker's config.json. Prints `REF  DIGEST` on stdout.
     #[command(after_help = "Examples:\n  \
-        baleen build -o out minimal.yml && baleen push oci out/minimal registry.example/sys/minimal:1\n  \
+        baleen build --dir out minimal.yml && baleen push oci out/minimal registry.example/sys/minimal:1\n  \
         baleen push oci out/minimal.efi registry.example/sys/minimal:uki\n\n\
         Media types and annotations: docs/push.md.")]
     Oci {
