@@ -26,7 +26,10 @@ fn ok(out: &Output) -> String {
 
 fn failed(out: &Output) -> String {
     assert_ne!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // Shown with --nocapture: the messages a user reads.
+    eprintln!("{stderr}");
+    stderr
 }
 
 /// Builds `sys.yml` as kernel+initrd in `dir` (sys-kernel, sys-initrd.img, sys-cmdline) from
@@ -221,4 +224,52 @@ fn a_disk_is_one_typed_layer_and_a_non_system_path_is_refused() {
     let err = failed(&baleen(&other, tmp.path(), &["push", "oci", "notes.txt", &name]));
     assert!(err.contains("notes.txt is not something qemu can boot"), "{err}");
     assert!(!other.exists(), "no store created for a refused PATH");
+}
+
+/// kernel+squashfs and kernel+erofs prefixes carry their root image and baleen's stage-1
+/// initrd, typed, with the format named on the manifest.
+#[test]
+fn root_image_prefixes_push_kernel_root_stage1_and_cmdline() {
+    let Some(reg) = Registry::plain() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    for (root, format, media_type) in [
+        ("squashfs", "kernel+squashfs", "application/vnd.baleen.system.rootfs.squashfs.v1"),
+        ("erofs", "kernel+erofs", "application/vnd.baleen.system.rootfs.erofs.v1"),
+    ] {
+        let dir = tmp.path().join(root);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (suffix, text) in [
+            ("-kernel", "kernel"),
+            (&format!("-{root}.img") as &str, "root"),
+            ("-root-initrd.img", "stage1"),
+            ("-cmdline", "console=ttyS0"),
+        ] {
+            std::fs::write(dir.join(format!("sys{suffix}")), text).unwrap();
+        }
+        let name = format!("{}/systems/{root}:1", reg.host);
+        let digest = pushed_digest(&ok(&baleen(&cache, &dir, &["push", "oci", "sys", &name])));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(reg.blob_data(&digest)).unwrap()).unwrap();
+        assert_eq!(manifest["annotations"]["org.baleen.system.format"], format);
+        let layers: Vec<(&str, &str)> = manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let title = l["annotations"]["org.opencontainers.image.title"].as_str().unwrap();
+                (title, l["mediaType"].as_str().unwrap())
+            })
+            .collect();
+        let root_file = format!("sys-{root}.img");
+        assert_eq!(
+            layers,
+            [
+                ("sys-kernel", "application/vnd.baleen.system.kernel.v1"),
+                (root_file.as_str(), media_type),
+                ("sys-root-initrd.img", "application/vnd.baleen.system.initrd.v1"),
+                ("sys-cmdline", "application/vnd.baleen.system.cmdline.v1+text"),
+            ]
+        );
+    }
 }
