@@ -86,7 +86,7 @@ impl SystemFile {
 pub enum ArtifactError {
     #[error("{action} {path}")]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("{reference}: the store")]
+    #[error("{reference}: the image store")]
     Store { reference: String, source: Box<StoreError> },
     #[error("pulling {reference}")]
     Registry { reference: String, source: Box<RegistryError> },
@@ -102,6 +102,10 @@ pub enum ArtifactError {
     BadTitle { reference: String, digest: String, title: String, reason: &'static str },
     #[error("{reference}: layer {digest} has no {TITLE} annotation naming its file")]
     NoTitle { reference: String, digest: String },
+    #[error("{path}: its name {title:?} {reason}, so a pull could not write it back")]
+    BadFileName { path: PathBuf, title: String, reason: &'static str },
+    #[error("{reference}: writing the manifest")]
+    Serialise { reference: String, source: serde_json::Error },
     #[error("{reference}: two files are titled {title:?}")]
     DuplicateTitle { reference: String, title: String },
     #[error("pulling {reference}: starting the async runtime")]
@@ -175,8 +179,8 @@ pub fn store_artifact(
     let mut layers = Vec::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
         if let Some(reason) = title_problem(&f.title) {
-            let (digest, title) = (f.path.display().to_string(), f.title.clone());
-            return Err(ArtifactError::BadTitle { reference, digest, title, reason });
+            let (path, title) = (f.path.clone(), f.title.clone());
+            return Err(ArtifactError::BadFileName { path, title, reason });
         }
         if files[..i].iter().any(|o| o.title == f.title) {
             return Err(ArtifactError::DuplicateTitle { reference, title: f.title.clone() });
@@ -208,11 +212,8 @@ pub fn store_artifact(
         layers,
         annotations,
     };
-    let bytes = serde_json::to_vec(&manifest).map_err(|e| ArtifactError::Io {
-        action: "serialising the manifest of",
-        path: PathBuf::from(&reference),
-        source: e.into(),
-    })?;
+    let bytes = serde_json::to_vec(&manifest)
+        .map_err(|source| ArtifactError::Serialise { reference: reference.clone(), source })?;
     let blob = store.write_blob(&bytes[..], None).map_err(store_err)?;
     let desc = Descriptor::new(OCI_MANIFEST.into(), blob.size, blob.digest.to_oci());
     store.tag(name, desc).map_err(store_err)?;
@@ -409,6 +410,21 @@ mod tests {
         for good in ["minimal-kernel", "minimal-initrd.img", "os.efi", "..hidden", "a b"] {
             assert_eq!(title_problem(good), None, "{good:?} refused");
         }
+    }
+
+    #[test]
+    fn a_file_name_pull_would_refuse_is_not_stored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("k");
+        std::fs::write(&path, b"k").unwrap();
+        let files = [ArtifactFile { path, title: "a\nb".into(), media_type: "x".into() }];
+        let store = Store::open(&tmp.path().join("s")).unwrap();
+        let name = Reference::parse("127.0.0.1:5000/sys:1").unwrap();
+        let err = store_artifact(&store, &name, SYSTEM_ARTIFACT_TYPE, &files, &BTreeMap::new())
+            .unwrap_err();
+        assert!(matches!(err, ArtifactError::BadFileName { .. }), "{err}");
+        assert!(err.to_string().contains("control characters"), "{err}");
+        assert!(store.list().unwrap().is_empty(), "nothing named in the store");
     }
 
     #[test]
