@@ -273,3 +273,26 @@ fn root_image_prefixes_push_kernel_root_stage1_and_cmdline() {
         );
     }
 }
+
+/// A registry that serves other bytes than the manifest names: the pull fails on the digest
+/// and writes nothing into `--dir`.
+#[test]
+fn a_file_the_registry_altered_fails_its_digest_and_nothing_is_written() {
+    let Some(reg) = Registry::plain() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("sys-kernel"), b"kernel").unwrap();
+    std::fs::write(out.join("sys-initrd.img"), b"initrd").unwrap();
+    let name = format!("{}/systems/altered:1", reg.host);
+    ok(&baleen(&cache, &out, &["push", "oci", "sys", &name]));
+    let initrd = baleen_testkit::image::sha256(b"initrd");
+    std::fs::write(reg.blob_data(&initrd), b"INITRD").unwrap();
+
+    let dest = tmp.path().join("pulled");
+    let fresh = tmp.path().join("fresh");
+    let err =
+        failed(&baleen(&fresh, tmp.path(), &["pull", &name, "--dir", dest.to_str().unwrap()]));
+    assert!(err.contains(&initrd), "{err}");
+    assert!(!dest.exists(), "nothing written");
+}
