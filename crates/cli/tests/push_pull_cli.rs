@@ -296,3 +296,32 @@ fn a_file_the_registry_altered_fails_its_digest_and_nothing_is_written() {
     assert!(err.contains(&initrd), "{err}");
     assert!(!dest.exists(), "nothing written");
 }
+
+/// Behind bearer-token auth (Docker Hub's flow), push and pull take their credentials from
+/// `--docker-config`; without them the pull says the registry refused and writes nothing.
+#[test]
+fn push_and_pull_authenticate_with_docker_config() {
+    use baleen_testkit::registry::Mode;
+    let (user, password) = ("fleet", "s3cret-pass");
+    let mode = Mode::Token { user: user.into(), password: password.into() };
+    let Some(reg) = Registry::start(mode) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("sys-kernel"), b"kernel").unwrap();
+    std::fs::write(out.join("sys-initrd.img"), b"initrd").unwrap();
+    let creds = reg.docker_config(user, password);
+    let creds = creds.to_str().unwrap();
+    let name = format!("{}/private/sys:1", reg.host);
+    ok(&baleen(&cache, &out, &["push", "oci", "sys", &name, "--docker-config", creds]));
+
+    let dest = tmp.path().join("pulled");
+    let fresh = tmp.path().join("fresh");
+    let d = dest.to_str().unwrap();
+    let err = failed(&baleen(&fresh, tmp.path(), &["pull", &name, "--dir", d]));
+    assert!(err.contains(&format!("pulling {name}")), "{err}");
+    assert!(!dest.exists(), "nothing written");
+    ok(&baleen(&fresh, tmp.path(), &["pull", &name, "--dir", d, "--docker-config", creds]));
+    assert_eq!(std::fs::read(dest.join("sys-initrd.img")).unwrap(), b"initrd");
+    assert!(!err.contains(password));
+}
