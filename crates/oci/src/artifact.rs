@@ -323,7 +323,9 @@ pub async fn pull_artifact(
     if !store.has_blob(&digest) {
         store.write_blob(&bytes[..], Some(&digest)).map_err(store_err)?;
     }
-    let desc = Descriptor::new(OCI_MANIFEST.into(), bytes.len() as u64, digest.to_oci());
+    // At most `max_manifest_bytes` (get_manifest's cap), so it fits.
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    let desc = Descriptor::new(OCI_MANIFEST.into(), size, digest.to_oci());
     store.tag(r, desc).map_err(store_err)?;
     let annotations = m.annotations().clone().unwrap_or_default().into_iter().collect();
     Ok(Pulled { digest, annotations, files })
