@@ -9,6 +9,7 @@
 //! - [`pull`] / [`push`] (async, on tokio; [`pull_blocking`], [`pull_all_blocking`] and
 //!   [`push_blocking`] for synchronous callers), [`archive::export`] / [`archive::import`].
 //!
+//! - [`artifact`]: files (a built system) as an OCI artifact: stored, pushed, pulled.
 //! - [`VerifiedBlob`]: a stored blob read back with its digest checked ([`Store::open_verified`]).
 //!
 //! Invariants, stated as absences: no blob reaches `blobs/` unverified, and none is read back
@@ -20,6 +21,7 @@
 //! blob across runs (only within one pull).
 
 pub mod archive;
+pub mod artifact;
 mod digest;
 pub mod manifest;
 mod platform;

@@ -18,7 +18,7 @@ pub struct CacheArgs {
 
 /// How to reach registries (pull and push).
 #[derive(Debug, Args, Clone)]
-struct RegistryFlags {
+pub(crate) struct RegistryFlags {
     /// Allow plain HTTP and unverified TLS for this registry host[:port] (repeatable).
     /// Loopback registries may always use plain HTTP.
     #[arg(long = "insecure-registry", value_name = "HOST")]
@@ -33,7 +33,7 @@ struct RegistryFlags {
 }
 
 impl RegistryFlags {
-    fn options(&self) -> RegistryOptions {
+    pub(crate) fn options(&self) -> RegistryOptions {
         RegistryOptions {
             insecure: self.insecure.clone(),
             ca_certs: self.cert_files.clone(),
@@ -167,7 +167,7 @@ fn published(store: &Store, r: &Reference, flags: &RegistryFlags) -> anyhow::Res
     Ok(yes)
 }
 
-fn parse_ref(s: &str) -> anyhow::Result<Reference> {
+pub(crate) fn parse_ref(s: &str) -> anyhow::Result<Reference> {
     Reference::parse(s).map_err(|e| crate::exit::UsageError(e.to_string()).into())
 }
 

@@ -7,6 +7,8 @@ mod build_run;
 mod cache;
 mod config_input;
 mod pkg;
+mod pull;
+mod push;
 mod run;
 mod shell;
 mod validate;
@@ -56,6 +58,12 @@ pub enum Command {
     /// Boot an output (kernel+initrd, ISO, disk image, UKI) in qemu with its console here;
     /// exits with the guest's status (0 clean poweroff, N a failed onboot container, 124 timeout).
     Run(run::RunArgs),
+    /// Deliver a built system: `push oci PATH REF` stores it in an OCI registry as an
+    /// artifact (one layer per file), for `baleen pull` on another machine.
+    Push(push::PushArgs),
+    /// Fetch a system that `baleen push oci` stored in a registry, verified through the image
+    /// store, and write its files into a directory, ready for `baleen run`.
+    Pull(pull::PullArgs),
     /// Manage the local image store: ls, rm, clean, gc, pull, push, export, import.
     Cache(cache::CacheArgs),
     /// Print baleen's version and the commit it was built from.
@@ -74,6 +82,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(args) => verify::run(args, cli.global.quiet),
         Command::Pkg(args) => pkg::run(args),
         Command::Run(args) => run::run(args),
+        Command::Push(args) => push::run(args, cli.global.quiet),
+        Command::Pull(args) => pull::run(args, cli.global.quiet),
         Command::Cache(args) => cache::run(args, cli.global.quiet),
         Command::Version(args) => version::run(args),
         Command::Completions(args) => shell::completions(args),

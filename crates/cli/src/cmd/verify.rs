@@ -263,6 +263,7 @@ fn plan(
         verity: args.verity,
         lock: None,
         budget: Vec::new(),
+        root: None,
         dry_run: false,
         json: false,
     };
