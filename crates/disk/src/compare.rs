@@ -249,6 +249,14 @@ pub fn compare_pe<A: Read + Seek, B: Read + Seek>(
     let lr =
         PeLayout::read(rebuilt).map_err(|source| CompareError::Pe { which: "rebuild", source })?;
     let mut pair = Pair { output, rebuilt };
+    // A signed UKI also carries its signed PCR 11 policy (`.pcrsig`) and the key to check it
+    // (`.pcrpkey`), which an unsigned rebuild cannot have. With the signature left out they are
+    // left out too; the headers then differ in the section table and image size, so only the
+    // entry point is compared among them, and every other section byte for byte.
+    const POLICY: [&str; 2] = [".pcrsig", ".pcrpkey"];
+    let policy_only_in_output = signature == Signature::Strip
+        && lo.named.iter().any(|o| POLICY.contains(&o.name.as_str()))
+        && !lr.named.iter().any(|s| POLICY.contains(&s.name.as_str()));
     // Sections by name, in the rebuild's order.
     for s in &lr.named {
         let Some(o) = lo.named.iter().find(|o| o.name == s.name) else {
@@ -264,8 +272,16 @@ pub fn compare_pe<A: Read + Seek, B: Read + Seek>(
             }));
         }
     }
-    if let Some(o) = lo.named.iter().find(|o| !lr.named.iter().any(|s| s.name == o.name)) {
+    let extra = |o: &&baleen_sign::PeSection| {
+        !lr.named.iter().any(|s| s.name == o.name)
+            && !(policy_only_in_output && POLICY.contains(&o.name.as_str()))
+    };
+    if let Some(o) = lo.named.iter().find(extra) {
         return Ok(Some(Place::SectionOnlyInOutput(o.name.clone())));
+    }
+    if policy_only_in_output {
+        let (eo, er) = (entry_point(&lo.headers), entry_point(&lr.headers));
+        return Ok((eo != er).then_some(Place::PeHeaders { offset: 0 }));
     }
     // The headers, less what signing rewrites when the signature is left out.
     let (ho, hr) = (masked_headers(&lo, signature), masked_headers(&lr, signature));
@@ -309,6 +325,13 @@ pub fn compare_pe<A: Read + Seek, B: Read + Seek>(
         }
     }
     Ok(None)
+}
+
+/// `AddressOfEntryPoint` from a PE file's headers (`e_lfanew` + 4 + 20 + 16), if they hold it.
+fn entry_point(headers: &[u8]) -> Option<[u8; 4]> {
+    let pe = u32::from_le_bytes(headers.get(0x3c..0x40)?.try_into().ok()?);
+    let at = usize::try_from(pe).ok()?.checked_add(40)?;
+    headers.get(at..at + 4)?.try_into().ok()
 }
 
 fn is_zero<R: Read + Seek>(r: &mut R, at: u64, len: u64) -> Result<bool, CompareError> {
