@@ -250,8 +250,10 @@ impl Supervisor {
         let _ = shutdown_kill(pid, libc::SIGTERM);
         c.kill_at = Some(Instant::now() + grace);
         c.restart_requested = again;
-        // Stopped by hand: not brought back by its restart policy either.
+        // Stopped by hand: not brought back by its restart policy either, and not a failed
+        // onboot step (`baleen run` would count its SIGTERM status as one).
         c.held = !again;
+        c.stopped = !again && c.kind != Kind::Service;
         let verb = if again { "restarting" } else { "stopping" };
         format!("{verb} {name} (pid {pid})\n")
     }
@@ -357,6 +359,7 @@ mod exec {
 mod tests {
     use super::resolve;
     use crate::supervisor::{Finished, Kind, Restart, Supervisor};
+    use std::os::unix::process::ExitStatusExt;
     use std::time::{Duration, Instant};
 
     /// A supervisor with no socket, children or signals of its own.
@@ -378,6 +381,53 @@ mod tests {
         }
     }
 
+    /// A running container of `kind` named `name`, as a real `sleep` process (its pid is what
+    /// `stop` signals); the bundle has no mounts or hooks, so `finish` touches nothing.
+    fn sleeping_child(s: &mut Supervisor, kind: Kind, name: &str) -> std::process::Child {
+        let proc = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let bundle = crate::container::Bundle {
+            name: name.into(),
+            dir: std::env::temp_dir().join("baleen-no-such-bundle").join(name),
+            config: Default::default(),
+            runtime: Default::default(),
+            caps: Default::default(),
+            seccomp: None,
+            devcg: None,
+        };
+        let child = crate::supervisor::Child {
+            name: name.into(),
+            kind,
+            bundle,
+            fds: Vec::new(),
+            exit: None,
+            kill_at: None,
+            started: Instant::now(),
+            delay: None,
+            stopped: false,
+            restart_requested: false,
+            held: false,
+        };
+        s.children.insert(i32::try_from(proc.id()).unwrap(), child);
+        s.logs.insert(name.into(), crate::logs::Log::new(None, name));
+        proc
+    }
+
+    /// The bug: `baleen-ctl stop` on an onboot container did not mark it stopped, so its
+    /// SIGTERM status (143) counted as a failed boot (`onboot … exited 143`, non-zero
+    /// poweroff status).
+    #[test]
+    fn stopping_an_onboot_container_is_no_boot_failure() {
+        let mut s = supervisor();
+        let mut proc = sleeping_child(&mut s, Kind::Onboot, "000-wait");
+        let pid = i32::try_from(proc.id()).unwrap();
+        let super::Reply::Text(t) = s.ctl_reply("stop wait") else { panic!("not a text reply") };
+        assert_eq!(t, format!("stopping 000-wait (pid {pid})\n"));
+        let status = proc.wait().unwrap();
+        s.children.get_mut(&pid).unwrap().exit = Some(128 + status.signal().unwrap());
+        assert_eq!(s.finish(pid), 128 + libc::SIGTERM);
+        assert!(!s.onboot_failed, "a stopped onboot container is not a failed boot");
+        assert_eq!(s.finished["000-wait"].code, 143, "ps still shows how it ended");
+    }
     /// An answer goes out byte for byte through the client's queue: a log line's own `\r`
     /// (a CRLF-writing program) stays, every line ends with one newline.
     #[test]
