@@ -195,12 +195,13 @@ fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
 
 impl Supervisor {
     pub fn new(knobs: Knobs, sigfd: OwnedFd) -> Supervisor {
-        let ctl = std::fs::create_dir_all("/run/baleen").ok().and_then(|_| {
-            let _ = std::fs::remove_file(CTL_SOCKET);
-            let l = UnixListener::bind(CTL_SOCKET).ok()?;
-            l.set_nonblocking(true).ok()?;
-            Some(l)
-        });
+        let ctl = match ctl::bind_private(Path::new(CTL_SOCKET)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                console::event(&format!("warning baleen-ctl: binding {CTL_SOCKET}: {e}"));
+                None
+            }
+        };
         Supervisor {
             knobs,
             sigfd,

@@ -37,10 +37,14 @@ fn parse_info(reply: &str) -> Option<(i32, PathBuf, String)> {
     }
 }
 
-/// The container's `info`, parsed.
+/// The container's `info`, parsed; the bundle directory is checked to be one of init's
+/// (canonical, under `/containers/`), whatever the server said.
 fn info(name: &str) -> Result<(i32, PathBuf, String), String> {
     let reply = ask(&format!("info {name}"))?;
-    parse_info(&reply).ok_or_else(|| format!("init answered {:?}", reply.trim()))
+    let (pid, dir, cgroup) =
+        parse_info(&reply).ok_or_else(|| format!("init answered {:?}", reply.trim()))?;
+    let dir = super::auth::bundle_dir(&dir.to_string_lossy())?.to_path_buf();
+    Ok((pid, dir, cgroup))
 }
 
 #[allow(unsafe_code)]
@@ -85,13 +89,9 @@ fn join_cgroup(roots: &[&Path], cgroup: &str) -> Result<(), String> {
 fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
     let (pid, dir, cgroup) = info(name)?;
     let pidfd = hold(pid, || info(name).map(|(p, _, _)| p))?;
-    // The bundle as init sees it; a caller that does not bind /containers but shares the
-    // host's pid namespace reaches it through init's root.
-    let dir = if dir.join("config.json").is_file() {
-        dir
-    } else {
-        Path::new("/proc/1/root").join(dir.strip_prefix("/").unwrap_or(&dir))
-    };
+    // The bundle as init sees it, through init's root (the server was checked to be pid 1),
+    // never through a /containers of the caller's that a container might have written.
+    let dir = Path::new("/proc/1/root").join(dir.strip_prefix("/").unwrap_or(&dir));
     let b = Bundle::load(&dir).map_err(|e| e.to_string())?;
     // Init's view of the cgroup tree is the host's /sys/fs/cgroup (getty and sshd bind /sys).
     let roots = [Path::new("/sys/fs/cgroup"), Path::new("/proc/1/root/sys/fs/cgroup")];
