@@ -13,8 +13,10 @@
 //! container has), then starts CMD with the container's user, capabilities, no_new_privs,
 //! seccomp filter and environment, and returns its exit status.
 //!
-//! Non-goals: rlimits, oom_score_adj and AppArmor for `exec`; a terminal of its own (CMD gets
-//! the caller's stdio).
+//! CMD runs in a session of its own, on a new pseudo-terminal when the caller's stdio is a
+//! terminal ([`tty`]).
+//!
+//! Non-goals: rlimits, oom_score_adj and AppArmor for `exec`.
 
 use super::{shutdown_kill, Kind, Supervisor};
 use std::io::{Read, Write};
@@ -361,6 +363,8 @@ fn ask(req: &str) -> Result<String, String> {
 
 #[cfg(target_os = "linux")]
 mod exec;
+#[cfg(target_os = "linux")]
+mod tty;
 #[cfg(not(target_os = "linux"))]
 mod exec {
     pub fn run(_: &str, _: &[String]) -> i32 {

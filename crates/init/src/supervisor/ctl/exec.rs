@@ -7,14 +7,14 @@
 //! process that differs from ours in one setns(2) on the pidfd (Linux 5.8; the mount namespace,
 //! joined with the others, also makes the container's root ours); spawn CMD, which applies the
 //! container's identity between fork and exec (so it is born in the container's pid
-//! namespace, as `nsenter` does); wait.
+//! namespace, as `nsenter` does) in a session and on a terminal of its own ([`tty`]); wait.
 
-use super::ask;
+use super::{ask, tty};
 use crate::container::Bundle;
 use crate::sys::real::Real;
 use crate::sys::{ns, Sys};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 /// Runs `cmd` in the container `name`; its exit status (128 + signal when killed).
@@ -48,7 +48,7 @@ fn info(name: &str) -> Result<(i32, PathBuf, String), String> {
 }
 
 #[allow(unsafe_code)]
-fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+pub(super) fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
@@ -87,6 +87,12 @@ fn join_cgroup(roots: &[&Path], cgroup: &str) -> Result<(), String> {
 }
 
 fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
+    // Not ptraceable by the container once we are in its namespaces, nor CMD until its exec.
+    tty::not_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
+    let mut command = std::process::Command::new(&cmd[0]);
+    // CMD's session and terminal, made before joining the container (the caller's /dev/ptmx).
+    let session = tty::prepare(&mut command, [0, 1, 2])
+        .map_err(|e| format!("preparing CMD's terminal: {e}"))?;
     let (pid, dir, cgroup) = info(name)?;
     let pidfd = hold(pid, || info(name).map(|(p, _, _)| p))?;
     // The bundle as init sees it, through init's root (the server was checked to be pid 1),
@@ -126,7 +132,6 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
 
     let p = &b.config.process;
     let cwd = p.cwd.clone().unwrap_or_else(|| "/".into());
-    let mut command = std::process::Command::new(&cmd[0]);
     command.args(&cmd[1..]).env_clear().current_dir(&cwd);
     for kv in &p.env {
         if let Some((k, v)) = kv.split_once('=') {
@@ -156,8 +161,7 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
             Ok(())
         });
     }
-    let status = command.status().map_err(|e| format!("starting {}: {e}", cmd[0]))?;
-    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    tty::run(command, session).map_err(|e| format!("running {}: {e}", cmd[0]))
 }
 
 #[allow(unsafe_code)]
