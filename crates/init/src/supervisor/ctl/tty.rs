@@ -33,7 +33,6 @@ pub struct Pty {
     pub slave: OwnedFd,
 }
 
-#[allow(unsafe_code)]
 fn check(r: libc::c_int) -> std::io::Result<libc::c_int> {
     if r < 0 {
         Err(std::io::Error::last_os_error())
@@ -113,9 +112,10 @@ pub fn prepare(command: &mut Command, caller: [RawFd; 3]) -> std::io::Result<Ses
         command.stdin(i).stdout(o).stderr(e);
     }
     // The descriptor (0, 1 or 2) that is the slave, to make it CMD's controlling terminal.
-    let ctty = pty.as_ref().and_then(|_| tty.iter().position(|t| *t)).map(|i| i as RawFd);
-    if let (Some(p), Some(i)) = (&pty, ctty) {
-        copy_winsize(caller[i as usize], p.master.as_raw_fd());
+    let first = pty.as_ref().and_then(|_| tty.iter().position(|t| *t));
+    let ctty: Option<RawFd> = first.and_then(|i| RawFd::try_from(i).ok());
+    if let (Some(p), Some(i)) = (&pty, first) {
+        copy_winsize(caller[i], p.master.as_raw_fd());
     }
     // SAFETY: the closure runs between fork and exec and only makes syscalls.
     #[allow(unsafe_code)]
@@ -145,7 +145,7 @@ fn cloexec_above_2() -> std::io::Result<()> {
     let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur.min(1 << 20) as RawFd
+        RawFd::try_from(lim.rlim_cur.min(1 << 20)).unwrap_or(1 << 16)
     } else {
         1 << 16
     };
