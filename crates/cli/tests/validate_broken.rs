@@ -17,6 +17,8 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
     ("onboot_missing_name", "onboot:\n  - image: alpine:3.20\n", "2:5", "onboot[0]", "missing required key `name`"),
     ("onboot_missing_image", "onboot:\n  - name: x\n", "2:5", "onboot[0]", "missing required key `image`"),
     ("image_unknown_key", "services:\n  - name: a\n    image: alpine\n    capabilites: [CAP_CHOWN]\n", "4:5", "services[0].capabilites", "did you mean `capabilities`?"),
+    ("name_whitespace", "services:\n  - name: my svc\n    image: alpine\n", "2:11", "services[0].name", "contains whitespace"),
+    ("service_named_as_onboot_dir", "onboot:\n  - name: x\n    image: alpine\nservices:\n  - name: 000-x\n    image: alpine\n", "5:11", "services[0].name", "is the directory name of onboot container 0"),
     ("image_name_int", "services:\n  - name: 7\n    image: alpine\n", "2:11", "services[0].name", "expected a string, found an integer"),
     ("duplicate_services", "services:\n  - name: a\n    image: alpine\n  - name: a\n    image: busybox\n", "4:11", "services[1].name", "duplicate service name `a`"),
     ("image_uppercase_ref", "onboot:\n  - name: a\n    image: Alpine:3.20\n", "3:12", "onboot[0].image", "must be lowercase"),

@@ -51,8 +51,8 @@ struct Child {
     started: Instant,
     /// The back-off that preceded this start, for the next one.
     delay: Option<Duration>,
-    /// An onboot container stopped because a shutdown was requested while it ran: how it
-    /// ends is not a failure of the boot.
+    /// An onboot or onshutdown container stopped on purpose (a shutdown requested while it
+    /// ran, `baleen-ctl stop`): how it ends is not a failure of the boot.
     stopped: bool,
     /// `baleen-ctl restart`: started again as soon as it has exited.
     restart_requested: bool,
@@ -195,12 +195,13 @@ fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
 
 impl Supervisor {
     pub fn new(knobs: Knobs, sigfd: OwnedFd) -> Supervisor {
-        let ctl = std::fs::create_dir_all("/run/baleen").ok().and_then(|_| {
-            let _ = std::fs::remove_file(CTL_SOCKET);
-            let l = UnixListener::bind(CTL_SOCKET).ok()?;
-            l.set_nonblocking(true).ok()?;
-            Some(l)
-        });
+        let ctl = match ctl::bind_private(Path::new(CTL_SOCKET)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                console::event(&format!("warning baleen-ctl: binding {CTL_SOCKET}: {e}"));
+                None
+            }
+        };
         Supervisor {
             knobs,
             sigfd,
@@ -266,7 +267,7 @@ impl Supervisor {
             }
             let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let w = kind.word();
-            let code = match self.start(kind, &d) {
+            let (code, stopped) = match self.start(kind, &d) {
                 Ok(pid) => {
                     console::event(&format!("{w} {name} started pid {pid}"));
                     while self.children.get(&pid).is_some_and(|c| c.exit.is_none()) {
@@ -277,7 +278,8 @@ impl Supervisor {
                         }
                         self.poll(Duration::from_millis(500));
                     }
-                    self.finish(pid)
+                    let stopped = self.children.get(&pid).is_some_and(|c| c.stopped);
+                    (self.finish(pid), stopped)
                 }
                 Err(e) => {
                     if kind == Kind::Onboot {
@@ -287,10 +289,11 @@ impl Supervisor {
                         console::event(&format!("{w} {name} exited 127"));
                         console::event(&format!("warning {e}"));
                     }
-                    127
+                    (127, false)
                 }
             };
-            if stops_boot(kind, code, self.knobs.onboot_failure) {
+            // A container stopped on purpose (shutdown, `baleen-ctl stop`) did not fail.
+            if !stopped && stops_boot(kind, code, self.knobs.onboot_failure) {
                 self.shutdown.get_or_insert(Action::Poweroff);
                 return false;
             }
@@ -411,7 +414,7 @@ impl Supervisor {
         }
         if c.stopped {
             // Not `exited`: `baleen run` counts a non-zero `onboot … exited` as a failure.
-            console::event(&format!("onboot {} stopped {code}", c.name));
+            console::event(&format!("{} {} stopped {code}", c.kind.word(), c.name));
         } else if c.kind == Kind::Onboot && code != 0 {
             // One line that says it all: `onboot 001-format exited 1: <last stderr lines>`.
             self.onboot_failed = true;

@@ -233,8 +233,11 @@ fn containers() -> Vec<C> {
                  baleen-ctl ps; baleen-ctl logs 001-fail; \
                  baleen-ctl logs fail | grep -q 'no disk found' && echo ctl-logs-yaml-name-ok; \
                  baleen-ctl ps | grep -q '^001-fail onboot - exited 3$' && echo ctl-ps-exit-ok; \
+                 echo ctl-modes $(stat -c %a /run/baleen) $(stat -c %a /run/baleen/ctl.sock); \
                  baleen-ctl exec files sh -c 'cat /etc/test-file; \
                    grep -q files-got-term /proc/1/cmdline && echo ctl-exec-in-pidns; \
+                   read -r _ _ _ _ _ sid _ < /proc/$$/stat; \
+                   [ \"$sid\" = $$ ] && echo ctl-exec-own-session; \
                    grep -qx 0::/baleen/files /proc/self/cgroup && echo ctl-exec-in-cgroup; exit 7'; \
                  echo ctl-exec-status-$?; \
                  timeout 2 baleen-ctl logs -f files | sed 's/^/follow: /'; \
@@ -343,6 +346,8 @@ fn boots_linuxkit_bundles_and_powers_off_with_status() {
         "zz-poweroff: ctl-exec-in-pidns",
         "zz-poweroff: ctl-exec-in-cgroup",
         "zz-poweroff: ctl-exec-status-7",
+        "zz-poweroff: ctl-exec-own-session",
+        "zz-poweroff: ctl-modes 700 600",
         "zz-poweroff: follow: hello from files",
         "zz-poweroff: ctl-started nethost (pid ",
         "zz-poweroff: ctl-restarting nethost (pid ",

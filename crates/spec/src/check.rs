@@ -217,6 +217,13 @@ pub fn container_name(name: &str) -> Result<(), String> {
         "contains `/`"
     } else if name.chars().any(char::is_control) {
         "contains a control character"
+    } else if name.chars().any(char::is_whitespace) {
+        // `baleen-ctl` requests and answers (`ps`, `info`) are whitespace-separated words;
+        // containerd's ids, which LinuxKit uses, allow no whitespace either.
+        return Err(format!(
+            "container name `{name}` contains whitespace: baleen-ctl names containers in \
+             whitespace-separated words"
+        ));
     } else {
         return Ok(());
     };
@@ -279,6 +286,16 @@ mod tests {
         assert!(bind("/a:/b:c:d").is_err());
         assert_eq!(tmpfs("/t:size=1m").unwrap(), ("/t", Some(vec!["size=1m"])));
         assert!(tmpfs("/t:a:b").is_err());
+    }
+
+    /// The bug: a name with a space passed, and `baleen-ctl exec` split init's `info` answer
+    /// on whitespace, so it could not exec into that container (or read a wrong field).
+    #[test]
+    fn container_names_with_whitespace_are_refused() {
+        for bad in ["my svc", "nbsp\u{a0}x", " lead"] {
+            let e = container_name(bad).unwrap_err();
+            assert!(e.contains("contains whitespace"), "{bad:?}: {e}");
+        }
     }
 
     #[test]

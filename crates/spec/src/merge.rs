@@ -82,7 +82,7 @@ pub fn check_merged(cfg: &Config) -> Result<(), Diagnostics> {
     let ids = IdMap::new(cfg);
     let volumes: std::collections::HashMap<&str, &crate::config::Volume> =
         cfg.volumes.iter().map(|v| (v.name.as_str(), v)).collect();
-    let mut diags = Vec::new();
+    let mut diags = dir_name_collisions(cfg);
     for NameUse { name, kind, origin } in &cfg.uses {
         match kind {
             UseKind::Id => {
@@ -112,6 +112,32 @@ pub fn check_merged(cfg: &Config) -> Result<(), Diagnostics> {
     } else {
         Err(Diagnostics(diags))
     }
+}
+
+/// A service named as an onboot or onshutdown container's directory (`000-x` for the first
+/// onboot `x`): init keys logs, `/var/log/NAME.log` and `baleen-ctl` by that name, so the two
+/// would share them.
+fn dir_name_collisions(cfg: &Config) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    for svc in &cfg.services {
+        for (section, list) in [("onboot", &cfg.onboot), ("onshutdown", &cfg.onshutdown)] {
+            let Some((i, other)) =
+                list.iter().enumerate().find(|(i, o)| format!("{i:03}-{}", o.name) == svc.name)
+            else {
+                continue;
+            };
+            let o = &other.origin;
+            let msg = format!(
+                "service name `{}` is the directory name of {section} container {i} (`{}`, {}:{}:{}): \
+                 their logs and baleen-ctl names would be one",
+                svc.name, other.name, o.file, o.line, o.col
+            );
+            let help = "rename the service (a service's directory is its name; an onboot or \
+                        onshutdown container's is `NNN-name`)";
+            diags.push(at_origin(&svc.origin, msg).with_help(Some(help.into())));
+        }
+    }
+    diags
 }
 
 /// Loads every source, merges them left to right and checks the result: what `baleen validate`
@@ -190,6 +216,28 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.0.len(), 2);
         assert_eq!((err.0[0].file.as_str(), err.0[1].file.as_str()), ("a.yml", "b.yml"));
+    }
+
+    /// The bug: a service `000-x` and the first onboot `x` (directory `000-x`) shared their logs,
+    /// their `finished` entry and every `baleen-ctl` request in init.
+    #[test]
+    fn a_service_named_as_an_onboot_directory_is_refused() {
+        let a = "onboot:\n  - name: x\n    image: i\nonshutdown:\n  - name: y\n    image: i\n";
+        let b = "services:\n  - name: 000-x\n    image: i\n  - name: 000-y\n    image: i\n  - name: 001-x\n    image: i\n";
+        let err = load_all(&[src("a.yml", a), src("b.yml", b)], None).unwrap_err();
+        let got: Vec<String> = err
+            .0
+            .iter()
+            .map(|d| format!("{}:{}:{} {}", d.file, d.line, d.col, d.message))
+            .collect();
+        assert_eq!(got.len(), 2, "{got:#?}");
+        assert!(got[0].starts_with("b.yml:2:11 service name `000-x` is the directory name of onboot container 0 (`x`, a.yml:2:11)"), "{got:#?}");
+        assert!(
+            got[1].starts_with(
+                "b.yml:4:11 service name `000-y` is the directory name of onshutdown container 0"
+            ),
+            "{got:#?}"
+        );
     }
 
     #[test]

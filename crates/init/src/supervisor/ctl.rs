@@ -13,8 +13,10 @@
 //! container has), then starts CMD with the container's user, capabilities, no_new_privs,
 //! seccomp filter and environment, and returns its exit status.
 //!
-//! Non-goals: rlimits, oom_score_adj and AppArmor for `exec`; a terminal of its own (CMD gets
-//! the caller's stdio).
+//! CMD runs in a session of its own, on a new pseudo-terminal when the caller's stdio is a
+//! terminal ([`tty`]).
+//!
+//! Non-goals: rlimits, oom_score_adj and AppArmor for `exec`.
 
 use super::{shutdown_kill, Kind, Supervisor};
 use std::io::{Read, Write};
@@ -27,7 +29,9 @@ pub const CTL_SOCKET: &str = "/run/baleen/ctl.sock";
 const USAGE: &str = "usage: baleen-ctl ps | logs [-f] NAME | stop NAME | start NAME | \
                      restart NAME | exec NAME CMD [ARG…]";
 
+mod auth;
 mod follow;
+pub(super) use auth::bind_private;
 pub(super) use follow::{send as send_to_followers, Follower};
 
 /// What the server does with a request.
@@ -114,6 +118,12 @@ impl Supervisor {
     pub(super) fn serve_ctl(&mut self) {
         if let Some(l) = &self.ctl {
             while let Ok((s, _)) = l.accept() {
+                if let Err(e) = auth::client_allowed(&s) {
+                    // Best effort, never blocking: the client learns why it is refused.
+                    let _ = s.set_nonblocking(true);
+                    let _ = (&s).write_all(format!("error: {e}\n").as_bytes());
+                    continue;
+                }
                 if self.requests.len() < MAX_PENDING && s.set_nonblocking(true).is_ok() {
                     let deadline = Instant::now() + REQUEST_BUDGET;
                     self.requests.push(Pending { stream: s, buf: Vec::new(), deadline });
@@ -250,8 +260,10 @@ impl Supervisor {
         let _ = shutdown_kill(pid, libc::SIGTERM);
         c.kill_at = Some(Instant::now() + grace);
         c.restart_requested = again;
-        // Stopped by hand: not brought back by its restart policy either.
+        // Stopped by hand: not brought back by its restart policy either, and not a failed
+        // onboot step (`baleen run` would count its SIGTERM status as one).
         c.held = !again;
+        c.stopped = !again && c.kind != Kind::Service;
         let verb = if again { "restarting" } else { "stopping" };
         format!("{verb} {name} (pid {pid})\n")
     }
@@ -308,31 +320,37 @@ pub fn ctl_main(args: &[String]) -> i32 {
 
 /// Sends one request and copies the answer to stdout as it comes (`logs -f` streams until
 /// the container exits). Exit code 1 when the answer is an error.
-fn request(req: &str) -> std::io::Result<i32> {
-    let mut s = UnixStream::connect(CTL_SOCKET)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("connecting to {CTL_SOCKET}: {e}")))?;
-    s.write_all(format!("{req}\n").as_bytes())?;
+fn request(req: &str) -> Result<i32, String> {
+    let mut s = connect()?;
+    let talk = |e: std::io::Error| format!("talking to init: {e}");
+    s.write_all(format!("{req}\n").as_bytes()).map_err(talk)?;
     let mut out = std::io::stdout().lock();
     let mut buf = [0u8; 8192];
     let mut first = Vec::new();
     loop {
-        let n = s.read(&mut buf)?;
+        let n = s.read(&mut buf).map_err(talk)?;
         if n == 0 {
             break;
         }
         if first.len() < 6 {
             first.extend_from_slice(&buf[..n.min(6 - first.len())]);
         }
-        out.write_all(&buf[..n])?;
-        out.flush()?;
+        out.write_all(&buf[..n]).and_then(|_| out.flush()).map_err(|e| format!("stdout: {e}"))?;
     }
     Ok(i32::from(first.starts_with(b"error:")))
 }
 
+/// A connection to init's socket, checked to be init's (pid 1, uid 0).
+fn connect() -> Result<UnixStream, String> {
+    let s =
+        UnixStream::connect(CTL_SOCKET).map_err(|e| format!("connecting to {CTL_SOCKET}: {e}"))?;
+    auth::served_by_init(&s, CTL_SOCKET)?;
+    Ok(s)
+}
+
 /// One request's whole answer (for `exec`'s `info`).
 fn ask(req: &str) -> Result<String, String> {
-    let mut s =
-        UnixStream::connect(CTL_SOCKET).map_err(|e| format!("connecting to {CTL_SOCKET}: {e}"))?;
+    let mut s = connect()?;
     let mut reply = String::new();
     s.write_all(format!("{req}\n").as_bytes())
         .and_then(|_| s.read_to_string(&mut reply))
@@ -345,6 +363,8 @@ fn ask(req: &str) -> Result<String, String> {
 
 #[cfg(target_os = "linux")]
 mod exec;
+#[cfg(target_os = "linux")]
+mod tty;
 #[cfg(not(target_os = "linux"))]
 mod exec {
     pub fn run(_: &str, _: &[String]) -> i32 {
@@ -357,6 +377,7 @@ mod exec {
 mod tests {
     use super::resolve;
     use crate::supervisor::{Finished, Kind, Restart, Supervisor};
+    use std::os::unix::process::ExitStatusExt;
     use std::time::{Duration, Instant};
 
     /// A supervisor with no socket, children or signals of its own.
@@ -376,6 +397,112 @@ mod tests {
             followers: Vec::new(),
             requests: Vec::new(),
         }
+    }
+
+    /// A running container of `kind` named `name`, as a real `sleep` process (its pid is what
+    /// `stop` signals); the bundle has no mounts or hooks, so `finish` touches nothing.
+    fn sleeping_child(s: &mut Supervisor, kind: Kind, name: &str) -> std::process::Child {
+        let proc = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let bundle = crate::container::Bundle {
+            name: name.into(),
+            dir: std::env::temp_dir().join("baleen-no-such-bundle").join(name),
+            config: Default::default(),
+            runtime: Default::default(),
+            caps: Default::default(),
+            seccomp: None,
+            devcg: None,
+        };
+        let child = crate::supervisor::Child {
+            name: name.into(),
+            kind,
+            bundle,
+            fds: Vec::new(),
+            exit: None,
+            kill_at: None,
+            started: Instant::now(),
+            delay: None,
+            stopped: false,
+            restart_requested: false,
+            held: false,
+        };
+        s.children.insert(i32::try_from(proc.id()).unwrap(), child);
+        s.logs.insert(name.into(), crate::logs::Log::new(None, name));
+        proc
+    }
+
+    /// The bug: `baleen-ctl stop` on an onboot container did not mark it stopped, so its
+    /// SIGTERM status (143) counted as a failed boot (`onboot … exited 143`, non-zero
+    /// poweroff status).
+    #[test]
+    fn stopping_an_onboot_container_is_no_boot_failure() {
+        let mut s = supervisor();
+        let mut proc = sleeping_child(&mut s, Kind::Onboot, "000-wait");
+        let pid = i32::try_from(proc.id()).unwrap();
+        let super::Reply::Text(t) = s.ctl_reply("stop wait") else { panic!("not a text reply") };
+        assert_eq!(t, format!("stopping 000-wait (pid {pid})\n"));
+        let status = proc.wait().unwrap();
+        s.children.get_mut(&pid).unwrap().exit = Some(128 + status.signal().unwrap());
+        assert_eq!(s.finish(pid), 128 + libc::SIGTERM);
+        assert!(!s.onboot_failed, "a stopped onboot container is not a failed boot");
+        assert_eq!(s.finished["000-wait"].code, 143, "ps still shows how it ended");
+    }
+    /// The bug: init served any client that reached its socket. A client that is not uid 0
+    /// (uid 65534, connecting from a child process) is refused: its `start svc` does nothing,
+    /// while root's same request is served.
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_client_that_is_not_root_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        let dir = std::env::temp_dir().join(format!("baleen-ctl-uid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sock = dir.join("ctl.sock");
+        let mut s = supervisor();
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        l.set_nonblocking(true).unwrap();
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).unwrap();
+        s.ctl = Some(l);
+        let bundle = std::env::temp_dir().join("baleen-no-such-bundle/svc");
+        let kind = Kind::Service;
+        s.finished.insert("svc".into(), Finished { kind, code: 1, dir: bundle.clone() });
+        let (at, delay) = (Instant::now() + Duration::from_secs(30), Duration::from_secs(30));
+        s.restarts.push(Restart { dir: bundle, name: "svc".into(), at, delay });
+
+        // SAFETY: sockaddr_un is plain data, filled below within its bounds.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let path = sock.as_os_str().as_encoded_bytes();
+        assert!(path.len() < addr.sun_path.len());
+        for (d, b) in addr.sun_path.iter_mut().zip(path) {
+            *d = *b as libc::c_char;
+        }
+        let mut nobody = std::process::Command::new("true");
+        nobody.uid(65534).gid(65534);
+        // SAFETY: only syscalls between fork and exec; std runs this after setuid/setgid.
+        unsafe {
+            nobody.pre_exec(move || {
+                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+                if fd < 0 || libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) < 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let req = b"start svc\n";
+                libc::write(fd, req.as_ptr().cast(), req.len());
+                Ok(())
+            });
+        }
+        assert!(nobody.status().unwrap().success(), "uid 65534 connected and asked");
+        s.serve_ctl();
+        s.serve_ctl();
+        assert_eq!(s.restarts.len(), 1, "uid 65534's `start svc` was not served");
+
+        let mut root = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        std::io::Write::write_all(&mut root, b"start svc\n").unwrap();
+        s.serve_ctl();
+        assert!(s.restarts.is_empty(), "root's `start svc` was served");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// An answer goes out byte for byte through the client's queue: a log line's own `\r`

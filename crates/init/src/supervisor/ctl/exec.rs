@@ -7,14 +7,14 @@
 //! process that differs from ours in one setns(2) on the pidfd (Linux 5.8; the mount namespace,
 //! joined with the others, also makes the container's root ours); spawn CMD, which applies the
 //! container's identity between fork and exec (so it is born in the container's pid
-//! namespace, as `nsenter` does); wait.
+//! namespace, as `nsenter` does) in a session and on a terminal of its own ([`tty`]); wait.
 
-use super::ask;
+use super::{ask, tty};
 use crate::container::Bundle;
 use crate::sys::real::Real;
 use crate::sys::{ns, Sys};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 /// Runs `cmd` in the container `name`; its exit status (128 + signal when killed).
@@ -37,14 +37,18 @@ fn parse_info(reply: &str) -> Option<(i32, PathBuf, String)> {
     }
 }
 
-/// The container's `info`, parsed.
+/// The container's `info`, parsed; the bundle directory is checked to be one of init's
+/// (canonical, under `/containers/`), whatever the server said.
 fn info(name: &str) -> Result<(i32, PathBuf, String), String> {
     let reply = ask(&format!("info {name}"))?;
-    parse_info(&reply).ok_or_else(|| format!("init answered {:?}", reply.trim()))
+    let (pid, dir, cgroup) =
+        parse_info(&reply).ok_or_else(|| format!("init answered {:?}", reply.trim()))?;
+    let dir = super::auth::bundle_dir(&dir.to_string_lossy())?.to_path_buf();
+    Ok((pid, dir, cgroup))
 }
 
 #[allow(unsafe_code)]
-fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+pub(super) fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
@@ -83,15 +87,17 @@ fn join_cgroup(roots: &[&Path], cgroup: &str) -> Result<(), String> {
 }
 
 fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
+    // Not ptraceable by the container once we are in its namespaces, nor CMD until its exec.
+    tty::not_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
+    let mut command = std::process::Command::new(&cmd[0]);
+    // CMD's session and terminal, made before joining the container (the caller's /dev/ptmx).
+    let session = tty::prepare(&mut command, [0, 1, 2])
+        .map_err(|e| format!("preparing CMD's terminal: {e}"))?;
     let (pid, dir, cgroup) = info(name)?;
     let pidfd = hold(pid, || info(name).map(|(p, _, _)| p))?;
-    // The bundle as init sees it; a caller that does not bind /containers but shares the
-    // host's pid namespace reaches it through init's root.
-    let dir = if dir.join("config.json").is_file() {
-        dir
-    } else {
-        Path::new("/proc/1/root").join(dir.strip_prefix("/").unwrap_or(&dir))
-    };
+    // The bundle as init sees it, through init's root (the server was checked to be pid 1),
+    // never through a /containers of the caller's that a container might have written.
+    let dir = Path::new("/proc/1/root").join(dir.strip_prefix("/").unwrap_or(&dir));
     let b = Bundle::load(&dir).map_err(|e| e.to_string())?;
     // Init's view of the cgroup tree is the host's /sys/fs/cgroup (getty and sshd bind /sys).
     let roots = [Path::new("/sys/fs/cgroup"), Path::new("/proc/1/root/sys/fs/cgroup")];
@@ -126,7 +132,6 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
 
     let p = &b.config.process;
     let cwd = p.cwd.clone().unwrap_or_else(|| "/".into());
-    let mut command = std::process::Command::new(&cmd[0]);
     command.args(&cmd[1..]).env_clear().current_dir(&cwd);
     for kv in &p.env {
         if let Some((k, v)) = kv.split_once('=') {
@@ -156,8 +161,7 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
             Ok(())
         });
     }
-    let status = command.status().map_err(|e| format!("starting {}: {e}", cmd[0]))?;
-    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    tty::run(command, session).map_err(|e| format!("running {}: {e}", cmd[0]))
 }
 
 #[allow(unsafe_code)]
