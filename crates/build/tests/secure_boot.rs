@@ -211,9 +211,18 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
         let (_dir, vm) = boot(name, image, &enrolled);
         vm.wait_for("Secure boot enabled", Duration::from_secs(300));
         if swtpm && name == "secure-disk" {
-            let console = vm.wait_for("tpm pcr11 sha256 ", Duration::from_secs(300));
-            let logged = console.lines().find_map(|l| l.split("tpm pcr11 sha256 ").nth(1));
-            let logged = logged.unwrap_or_else(|| panic!("init logged no PCR 11:\n{console}"));
+            vm.wait_for("tpm pcr11 sha256 ", Duration::from_secs(300));
+            // The console arrives in pieces: read the value once its line has ended.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            let logged = loop {
+                let console = vm.console();
+                let rest = console.split("tpm pcr11 sha256 ").nth(1).unwrap_or_default();
+                if let Some((value, _)) = rest.split_once('\n') {
+                    break value.to_string();
+                }
+                assert!(std::time::Instant::now() < deadline, "a cut PCR 11 line:\n{console}");
+                std::thread::sleep(Duration::from_millis(100));
+            };
             eprintln!("PCR 11: predicted {} measured {}", pcr.hex(), logged.trim());
             assert_eq!(logged.trim(), pcr.hex(), "the booted PCR 11 is not the predicted one");
         }
