@@ -273,8 +273,8 @@ pub fn compare_pe<A: Read + Seek, B: Read + Seek>(
         }
     }
     let extra = |o: &&baleen_sign::PeSection| {
-        !lr.named.iter().any(|s| s.name == o.name)
-            && !(policy_only_in_output && POLICY.contains(&o.name.as_str()))
+        let left_out = policy_only_in_output && POLICY.contains(&o.name.as_str());
+        !left_out && !lr.named.iter().any(|s| s.name == o.name)
     };
     if let Some(o) = lo.named.iter().find(extra) {
         return Ok(Some(Place::SectionOnlyInOutput(o.name.clone())));
