@@ -82,6 +82,8 @@ pub struct Options {
     pub host_root: PathBuf,
     /// Debian architectures overriding build.yml's `arches`.
     pub arches: Option<Vec<String>>,
+    /// How downloads (indexes, `.deb`s) report on stderr; default silent.
+    pub progress: baleen_oci::Progress,
 }
 
 impl Options {
@@ -94,6 +96,7 @@ impl Options {
             cache: baleen_oci::Store::default_dir().join("debian"),
             host_root: PathBuf::from("/"),
             arches: None,
+            progress: baleen_oci::Progress::Silent,
         }
     }
 
@@ -111,7 +114,9 @@ impl Options {
                 sources::mirror_for(&sources::host_sources(&self.host_root), &suite)
             });
         let check = spec.debian.as_ref().is_none_or(|d| d.check_valid_until);
-        let archive = Archive::new(&mirror, &suite, &self.cache).check_valid_until(check);
+        let archive = Archive::new(&mirror, &suite, &self.cache)
+            .check_valid_until(check)
+            .with_progress(self.progress.clone());
         match spec.debian.as_ref().and_then(|d| d.keyring.as_deref()) {
             None => Ok(archive),
             Some(k) => {
@@ -145,7 +150,11 @@ impl Options {
                 found
             }
         });
-        Some(Archive::new(&mirror, &suite, &self.cache).check_valid_until(debian.check_valid_until))
+        Some(
+            Archive::new(&mirror, &suite, &self.cache)
+                .check_valid_until(debian.check_valid_until)
+                .with_progress(self.progress.clone()),
+        )
     }
 }
 

@@ -244,7 +244,7 @@ pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
             let opts = PullOptions {
                 always,
                 registry: registry.options(),
-                progress: baleen_oci::terminal_progress(),
+                progress: baleen_oci::Progress::stderr(quiet),
                 ..PullOptions::default()
             };
             let mut failed = 0;

@@ -66,7 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Validate(args) => validate::run(args, cli.global.quiet),
         Command::Build(args) => build::run(args, cli.global.quiet),
-        Command::Pkg(args) => pkg::run(args),
+        Command::Pkg(args) => pkg::run(args, cli.global.quiet),
         Command::Run(args) => run::run(args),
         Command::Cache(args) => cache::run(args, cli.global.quiet),
         Command::Version(args) => version::run(args),
