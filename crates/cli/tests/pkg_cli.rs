@@ -105,6 +105,12 @@ fn build_push_and_pull_back() {
     ]));
     let remote = format!("{}/{}", reg.host, tag.trim());
     assert!(err.contains(&format!("pushed {remote}")), "{err}");
+    // Each blob pushed (layer, config) is one plain line off a terminal.
+    let blobs = err
+        .lines()
+        .filter(|l| l.starts_with(&format!("pushed {}/baleentest/hello blob ", reg.host)))
+        .count();
+    assert!(blobs >= 2 && !err.contains('\x1b'), "{err:?}");
 
     let other = t.path().join("other");
     let (_, pulled) = ok(baleen(&["cache", "pull", "--cache", s(&other), &remote]));

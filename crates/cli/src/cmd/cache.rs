@@ -272,6 +272,7 @@ pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
             let opts = PushOptions {
                 registry: registry.options(),
                 arch_tags: with_arch_tags,
+                progress: baleen_oci::Progress::stderr(quiet),
                 ..PushOptions::default()
             };
             let digest = baleen_oci::push_blocking(&store, &local, &remote, &opts)?;

@@ -180,6 +180,7 @@ fn build(a: BuildArgs, quiet: bool) -> anyhow::Result<i32> {
                 &b.tag.to_string(),
                 a.registry.as_deref(),
                 &a.insecure_registry,
+                baleen_oci::Progress::stderr(quiet),
             )?;
             eprintln!("pushed {remote}");
         }
