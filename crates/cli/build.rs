@@ -1,14 +1,28 @@
-//! Embeds the commit `baleen version` prints: `BALEEN_COMMIT` (`abc123def456`, with `-dirty`
-//! when tracked files differ from it), from git when the source is a git checkout, else
-//! `unknown`. A packager building from a tarball sets `BALEEN_COMMIT` itself.
+//! Embeds in the `baleen` binary:
 //!
-//! Only the `baleen` binary carries it; nothing it writes (images, SBOMs, archives) does, so
-//! builds of images stay byte-for-byte reproducible whatever commit built the tool.
+//! - the commit `baleen version` prints: `BALEEN_COMMIT` (`abc123def456`, with `-dirty` when
+//!   tracked files differ from it), from git when the source is a git checkout, else `unknown`.
+//!   A packager building from a tarball sets `BALEEN_COMMIT` itself. Only the `baleen` binary
+//!   carries it; nothing it writes (images, SBOMs, archives) does, so builds of images stay
+//!   byte-for-byte reproducible whatever commit built the tool.
+//! - the static `baleen-init` for each musl target the toolchain has (see `init_embed.rs`), so
+//!   `baleen pkg build pkg/init` works with the binary alone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "build/init_embed.rs"]
+mod init_embed;
+#[allow(dead_code)] // the tag's other helpers
+#[path = "../pkg/src/rust_inputs.rs"]
+mod rust_inputs;
+
 fn main() {
+    commit();
+    init_embed::main();
+}
+
+fn commit() {
     println!("cargo:rerun-if-env-changed=BALEEN_COMMIT");
     let commit = match std::env::var("BALEEN_COMMIT") {
         Ok(c) if !c.is_empty() => c,

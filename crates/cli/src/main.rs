@@ -5,6 +5,12 @@ mod cmd;
 mod exit;
 mod linuxkit_argv;
 
+/// The static baleen-init binaries build.rs embedded (`PREBUILT`), for `pkg build pkg/init`
+/// without cargo or the sources.
+mod prebuilt_init {
+    include!(concat!(env!("OUT_DIR"), "/prebuilt_init.rs"));
+}
+
 use clap::{CommandFactory, Parser};
 
 fn main() {
@@ -17,6 +23,7 @@ fn main() {
     };
     let cli = cmd::Cli::parse_from(argv);
     exit::init_logging(cli.global.verbose, cli.global.quiet);
+    baleen_pkg::prebuilt::provide(&prebuilt_init::PREBUILT);
     let code = match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => exit::report(&err),

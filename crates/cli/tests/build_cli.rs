@@ -68,6 +68,9 @@ fn tar_on_stdout_is_the_file_stream_and_nothing_else() {
 
     let to_file = baleen(&cache, tmp.path(), &["--o", "sys.tar", "sys.yml"]);
     ok(&to_file);
+    // Logs to a pipe are plain text: no colour codes in a CI log (they were, always).
+    let log = String::from_utf8_lossy(&to_file.stderr);
+    assert!(log.contains("writing") && !log.contains('\x1b'), "{log:?}");
     let file = std::fs::read(tmp.path().join("sys.tar")).unwrap();
     assert!(file.len() > 1024 && file.len() % 512 == 0, "a tar: {} bytes", file.len());
 

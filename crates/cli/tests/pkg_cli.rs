@@ -105,9 +105,20 @@ fn build_push_and_pull_back() {
     ]));
     let remote = format!("{}/{}", reg.host, tag.trim());
     assert!(err.contains(&format!("pushed {remote}")), "{err}");
+    // Each blob pushed (layer, config) is one plain line off a terminal.
+    let blobs = err
+        .lines()
+        .filter(|l| l.starts_with(&format!("pushed {}/baleentest/hello blob ", reg.host)))
+        .count();
+    assert!(blobs >= 2 && !err.contains('\x1b'), "{err:?}");
 
     let other = t.path().join("other");
-    ok(baleen(&["cache", "pull", "--cache", s(&other), &remote]));
+    let (_, pulled) = ok(baleen(&["cache", "pull", "--cache", s(&other), &remote]));
+    // Not a terminal: one plain line per layer, with its size and rate, no escape codes.
+    let layers: Vec<&str> = pulled.lines().filter(|l| l.starts_with("pulled ")).collect();
+    assert_eq!(layers.len(), 1, "one line for the one layer: {pulled:?}");
+    assert!(layers[0].contains(" layer ") && layers[0].ends_with("/s)"), "{pulled:?}");
+    assert!(!pulled.contains('\x1b'), "{pulled:?}");
     let (listed, _) = ok(baleen(&["cache", "ls", "--cache", s(&other)]));
     let (mine, _) = ok(baleen(&["cache", "ls", "--cache", s(&store)]));
     let digest = |text: &str, name: &str| {
@@ -169,4 +180,50 @@ fn a_tag_is_shown_once_on_a_terminal() {
     assert_eq!(out.status.code(), Some(0), "{shown}");
     assert_eq!(shown.matches(tag.trim()).count(), 1, "{shown}");
     assert!(shown.contains("built sha256:"), "{shown}");
+}
+
+/// `pkg build` downloads said nothing, even with -v. Not on a terminal, each download is one
+/// plain line (what, bytes, rate), with no escape codes.
+#[test]
+fn a_deb_download_is_one_plain_line_when_stderr_is_not_a_terminal() {
+    let t = tempfile::tempdir().unwrap();
+    let root = baleen_testkit::workspace_root();
+    let lock = std::fs::read_to_string(root.join("pkg/init/packages.lock")).unwrap();
+    let busybox = lock
+        .lines()
+        .find(|l| l.starts_with("amd64 busybox-static "))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .unwrap()
+        .to_owned();
+    // A cache holding the shared one's files but busybox's, so exactly that is downloaded.
+    let shared = baleen_testkit::kernel::cache_dir().join("debian");
+    let debian = t.path().join("store/debian");
+    std::fs::create_dir_all(debian.join("by-hash")).unwrap();
+    std::fs::create_dir_all(shared.join("dists")).unwrap();
+    std::os::unix::fs::symlink(shared.join("dists"), debian.join("dists")).unwrap();
+    for e in std::fs::read_dir(shared.join("by-hash")).into_iter().flatten() {
+        let e = e.unwrap();
+        if e.file_name().to_str() != Some(busybox.as_str()) {
+            std::os::unix::fs::symlink(e.path(), debian.join("by-hash").join(e.file_name()))
+                .unwrap();
+        }
+    }
+    let d = package(t.path(), "image: bb\ndebian:\n  packages: [busybox-static]\n");
+    std::fs::write(d.join("packages.lock"), &lock).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_baleen"))
+        .args(["pkg", "build", "--output", s(&t.path().join("oci")), s(&d)])
+        .env("BALEEN_CACHE", t.path().join("store"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    if out.status.code() != Some(0) && err.contains("fetching") && !baleen_testkit::tools_required()
+    {
+        return eprintln!("skipping: the Debian archive is unreachable: {err}");
+    }
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("downloaded ")).collect();
+    assert_eq!(lines.len(), 1, "one download, one line: {err:?}");
+    assert!(lines[0].starts_with("downloaded package busybox-static 1:1.35"), "{err:?}");
+    assert!(lines[0].contains("KiB in ") && lines[0].ends_with("/s)"), "{err:?}");
+    assert!(!err.contains('\x1b'), "{err:?}");
 }

@@ -25,6 +25,7 @@ pub mod artifact;
 mod digest;
 pub mod manifest;
 mod platform;
+mod progress;
 mod pull;
 mod push;
 mod reference;
@@ -54,9 +55,10 @@ pub use digest::{Digest, DigestError, Hasher};
 /// Descriptor and manifest types, re-exported so callers use the same `oci-spec` version.
 pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 pub use platform::{Platform, PlatformError};
+pub use progress::{Progress, Transfer};
 pub use pull::{
     is_published, is_published_blocking, pull, pull_all, pull_all_blocking, pull_blocking,
-    pull_with, terminal_progress, PullError, PullOptions,
+    pull_with, PullError, PullOptions,
 };
 pub use push::{push, push_blocking, PushError, PushOptions};
 pub use reference::{Reference, ReferenceError, DOCKER_HUB};

@@ -18,8 +18,8 @@ pub struct PullOptions {
     /// Ask the registry even when the store has the image (tags move).
     pub always: bool,
     pub registry: RegistryOptions,
-    /// Progress bars for layer downloads; `None` on a non-terminal.
-    pub progress: Option<indicatif::MultiProgress>,
+    /// How layer downloads report on stderr (default: silent).
+    pub progress: crate::Progress,
     /// Blobs of one image downloaded at once.
     pub parallel: usize,
 }
@@ -29,7 +29,7 @@ impl Default for PullOptions {
         PullOptions {
             always: false,
             registry: RegistryOptions::default(),
-            progress: None,
+            progress: crate::Progress::Silent,
             parallel: 6,
         }
     }
@@ -144,12 +144,13 @@ pub async fn pull_with(
             missing.push(l.clone());
         }
     }
-    let bars: Vec<Option<indicatif::ProgressBar>> =
-        missing.iter().map(|l| opts.progress.as_ref().map(|mp| layer_bar(mp, r, l))).collect();
-    stream::iter(missing.iter().zip(bars.iter()))
-        .map(|(l, bar)| async move {
-            let out = client.fetch_blob(r, l, store, bar.as_ref()).await;
-            if let Some(b) = bar {
+    stream::iter(missing.iter())
+        .map(|l| async move {
+            let t = opts.progress.transfer("pulled", layer_what(r, l), l.size());
+            let out = client.fetch_blob(r, l, store, t.bar()).await;
+            if out.is_ok() {
+                t.finish(l.size());
+            } else if let Some(b) = t.bar() {
                 b.finish_and_clear();
             }
             out
@@ -232,22 +233,11 @@ fn bad_digest(reference: &str, e: crate::digest::DigestError) -> PullError {
     }
 }
 
-fn layer_bar(
-    mp: &indicatif::MultiProgress,
-    r: &Reference,
-    l: &Descriptor,
-) -> indicatif::ProgressBar {
-    let pb = mp.add(indicatif::ProgressBar::new(l.size()));
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-    )
-    .expect("valid template")
-    .progress_chars("=> ");
-    pb.set_style(style);
+/// What a layer transfer moves: "docker.io/library/alpine layer 1a2b3c4d5e6f".
+fn layer_what(r: &Reference, l: &Descriptor) -> String {
     let hex = l.digest().to_string();
     let short = hex.split(':').nth(1).unwrap_or(&hex).chars().take(12).collect::<String>();
-    pb.set_prefix(format!("{} {short}", r.repository));
-    pb
+    format!("{}/{} layer {short}", r.registry, r.repository)
 }
 
 /// Gets a manifest by `key` (tag or digest), from the store when `expected` is stored already,
@@ -389,14 +379,6 @@ pub fn pull_all_blocking(
             })
             .collect(),
     }
-}
-
-/// Progress bars on stderr when it is a terminal, else `None` (logs and pipes stay clean).
-pub fn terminal_progress() -> Option<indicatif::MultiProgress> {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal().then(|| {
-        indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
-    })
 }
 
 /// Whether the registry serves, under `r`'s name, exactly the root the store holds for it (what

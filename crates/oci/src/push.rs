@@ -21,6 +21,8 @@ pub struct PushOptions {
     pub chunk_size: u64,
     /// Also tag each platform's manifest `<tag>-<arch>` (LinuxKit's `--with-arch-tags`).
     pub arch_tags: bool,
+    /// How blob uploads report on stderr (default: silent).
+    pub progress: crate::Progress,
 }
 
 impl Default for PushOptions {
@@ -30,6 +32,7 @@ impl Default for PushOptions {
             chunk_threshold: 32 << 20,
             arch_tags: false,
             chunk_size: 16 << 20,
+            progress: crate::Progress::Silent,
         }
     }
 }
@@ -281,6 +284,10 @@ async fn push_blob(cx: &Ctx<'_>, d: &Digest, size: u64) -> Result<(), PushError>
         return Err(cx.reg_err(Client::unexpected(reg, &what, start).await));
     }
     let base = start.url().origin().ascii_serialization();
+    let hex = d.to_string();
+    let short: String = hex.split(':').nth(1).unwrap_or(&hex).chars().take(12).collect();
+    let transfer =
+        cx.opts.progress.transfer("pushed", format!("{} blob {short}", cx.remote.locator()), size);
     // Checked as read: a blob damaged on disk fails the push instead of being published.
     let mut file = cx.store.open_verified(d, Some(size)).map_err(|e| cx.store_err(e))?;
     let read_err =
@@ -317,6 +324,7 @@ async fn push_blob(cx: &Ctx<'_>, d: &Digest, size: u64) -> Result<(), PushError>
             }
             url = location(&base, &resp, &[]).map_err(|e| cx.reg_err(e))?;
             offset += n;
+            transfer.inc(n);
         }
     }
     let mut rest = Vec::new();
@@ -347,6 +355,7 @@ async fn push_blob(cx: &Ctx<'_>, d: &Digest, size: u64) -> Result<(), PushError>
     if resp.status() != StatusCode::CREATED {
         return Err(cx.reg_err(Client::unexpected(reg, &what, resp).await));
     }
+    transfer.finish(size);
     Ok(())
 }
 

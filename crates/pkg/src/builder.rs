@@ -6,6 +6,8 @@ use crate::deb::sources;
 use crate::image::{self, PlatformImage, Sink};
 use crate::layer::{self, LayerBuilder};
 use crate::lock::{self, Lock, Locked};
+use crate::prebuilt::{self, Prebuilt};
+use crate::rust_inputs;
 use crate::spec::{BuildSpec, RustBinary};
 use crate::{kmod, tag};
 use std::io::Write;
@@ -19,7 +21,7 @@ pub const DEFAULT_SUITE: &str = "bookworm";
 pub enum Error {
     #[error("{0}")]
     Spec(crate::spec::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Tag(tag::Error),
     #[error("{0}")]
     Lock(lock::Error),
@@ -80,6 +82,8 @@ pub struct Options {
     pub host_root: PathBuf,
     /// Debian architectures overriding build.yml's `arches`.
     pub arches: Option<Vec<String>>,
+    /// How downloads (indexes, `.deb`s) report on stderr; default silent.
+    pub progress: baleen_oci::Progress,
 }
 
 impl Options {
@@ -92,6 +96,7 @@ impl Options {
             cache: baleen_oci::Store::default_dir().join("debian"),
             host_root: PathBuf::from("/"),
             arches: None,
+            progress: baleen_oci::Progress::Silent,
         }
     }
 
@@ -109,7 +114,9 @@ impl Options {
                 sources::mirror_for(&sources::host_sources(&self.host_root), &suite)
             });
         let check = spec.debian.as_ref().is_none_or(|d| d.check_valid_until);
-        let archive = Archive::new(&mirror, &suite, &self.cache).check_valid_until(check);
+        let archive = Archive::new(&mirror, &suite, &self.cache)
+            .check_valid_until(check)
+            .with_progress(self.progress.clone());
         match spec.debian.as_ref().and_then(|d| d.keyring.as_deref()) {
             None => Ok(archive),
             Some(k) => {
@@ -143,7 +150,11 @@ impl Options {
                 found
             }
         });
-        Some(Archive::new(&mirror, &suite, &self.cache).check_valid_until(debian.check_valid_until))
+        Some(
+            Archive::new(&mirror, &suite, &self.cache)
+                .check_valid_until(debian.check_valid_until)
+                .with_progress(self.progress.clone()),
+        )
     }
 }
 
@@ -376,13 +387,17 @@ fn build_layer(
         }
     }
     for r in &spec.rust {
-        let bin = cargo_build(dir, r, arch)?;
-        let f = std::fs::File::open(&bin).map_err(|cause| Error::Io {
-            dir: dir.to_owned(),
-            what: format!("opening {}", bin.display()),
-            cause,
-        })?;
-        l.add_file(&r.path, 0o755, f).map_err(lerr)?;
+        match rust_binary(dir, r, arch)? {
+            RustBin::Built(bin) => {
+                let f = std::fs::File::open(&bin).map_err(|cause| Error::Io {
+                    dir: dir.to_owned(),
+                    what: format!("opening {}", bin.display()),
+                    cause,
+                })?;
+                l.add_file(&r.path, 0o755, f).map_err(lerr)?;
+            }
+            RustBin::Prebuilt(p) => l.add_file(&r.path, 0o755, p.bytes).map_err(lerr)?,
+        }
     }
     let out = tempfile::tempfile().map_err(|cause| Error::Io {
         dir: dir.to_owned(),
@@ -472,18 +487,93 @@ pub fn musl_target(arch: &str) -> &'static str {
     }
 }
 
-/// Builds a workspace binary with cargo and returns its path. Static binaries use the musl
-/// target and the `release-init` profile (size-optimised, abort on panic, stripped).
-fn cargo_build(dir: &Path, r: &RustBinary, arch: &str) -> Result<PathBuf, Error> {
+/// Where a `rust:` binary's bytes come from.
+enum RustBin {
+    /// Built here by cargo, at this path.
+    Built(PathBuf),
+    /// Embedded in the program ([`prebuilt`]), built from the same sources.
+    Prebuilt(&'static Prebuilt),
+}
+
+/// The binary `r` names, for `arch`: built with cargo in the workspace above `dir`; the
+/// program's prebuilt one when there is no workspace (the tag then already names its sources),
+/// or when cargo is not installed and the prebuilt one was built from this workspace's sources.
+fn rust_binary(dir: &Path, r: &RustBinary, arch: &str) -> Result<RustBin, Error> {
     let err =
         |message: String| Error::Cargo { dir: dir.to_owned(), package: r.package.clone(), message };
-    let root = tag::workspace_root(dir)
-        .ok_or_else(|| err("no Cargo workspace above the package".into()))?;
     let bin = r.bin.clone().unwrap_or_else(|| r.package.clone());
+    let prebuilt = r.static_.then(|| prebuilt::find(&r.package, &bin, arch)).flatten();
+    let Some(root) = tag::workspace_root(dir) else {
+        return prebuilt.map(RustBin::Prebuilt).ok_or_else(|| {
+            err(format!(
+                "{} is not inside a Cargo workspace, so {bin} cannot be built here, and this \
+                 baleen embeds no {bin} for {arch}{}; run `baleen pkg build` on the package \
+                 inside a baleen source checkout (with cargo and `rustup target add {}`)",
+                dir.display(),
+                missing_note(),
+                musl_target(arch),
+            ))
+        });
+    };
+    match cargo_build(&root, dir, r, &bin, arch)? {
+        Some(path) => Ok(RustBin::Built(path)),
+        None => {
+            let no_cargo =
+                "cargo is not installed (not on PATH; install Rust from https://rustup.rs)";
+            let Some(p) = prebuilt else {
+                return Err(err(format!(
+                    "{no_cargo}, and this baleen embeds no {bin} for {arch}{}",
+                    missing_note()
+                )));
+            };
+            let here = rust_inputs::digest(&root, &[r.package.as_str()]).map_err(|e| {
+                err(format!("hashing the sources of {} in {}: {e}", r.package, root.display()))
+            })?;
+            if here != p.inputs {
+                return Err(err(format!(
+                    "{no_cargo}, and the {bin} embedded in this baleen was built from other \
+                     sources than those in {} (it was built from sources hashing to {}, these \
+                     hash to {here}); install cargo, or build a copy of the package outside \
+                     the checkout to use the embedded one",
+                    root.display(),
+                    p.inputs
+                )));
+            }
+            tracing::info!("cargo is not installed: using the {bin} embedded in baleen");
+            Ok(RustBin::Prebuilt(p))
+        }
+    }
+}
+
+/// Why the program embeds no binary for an architecture, as a clause, or nothing.
+fn missing_note() -> String {
+    match prebuilt::provided() {
+        None => String::new(),
+        Some(p) if p.missing.is_empty() => String::new(),
+        Some(p) => format!(" ({})", p.missing),
+    }
+}
+
+/// Builds a workspace binary with cargo and returns its path, or `None` when cargo is not
+/// installed. Static binaries use the musl target and the `release-init` profile
+/// (size-optimised, abort on panic, stripped). `crates/cli/build.rs` builds the `baleen-init`
+/// it embeds with this same command: keep them in step.
+fn cargo_build(
+    root: &Path,
+    dir: &Path,
+    r: &RustBinary,
+    bin: &str,
+    arch: &str,
+) -> Result<Option<PathBuf>, Error> {
+    let err =
+        |message: String| Error::Cargo { dir: dir.to_owned(), package: r.package.clone(), message };
     let target_dir = root.join("target/init-build");
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(&root)
-        .args(["build", "--locked", "-p", &r.package, "--bin", &bin, "--target-dir"])
+    // cargo's progress bar would be drawn into baleen's own output; its warnings and errors
+    // still print.
+    cmd.current_dir(root)
+        .env("CARGO_TERM_PROGRESS_WHEN", "never")
+        .args(["build", "--locked", "-p", &r.package, "--bin", bin, "--target-dir"])
         .arg(&target_dir);
     let out = if r.static_ {
         let triple = musl_target(arch);
@@ -495,17 +585,21 @@ fn cargo_build(dir: &Path, r: &RustBinary, arch: &str) -> Result<PathBuf, Error>
         if !triple.starts_with(std::env::consts::ARCH) && std::env::var_os(&linker).is_none() {
             cmd.env(linker, "rust-lld");
         }
-        target_dir.join(triple).join("release-init").join(&bin)
+        target_dir.join(triple).join("release-init").join(bin)
     } else {
         cmd.arg("--release");
-        target_dir.join("release").join(&bin)
+        target_dir.join("release").join(bin)
     };
     tracing::info!("building {} ({bin}) for {arch}", r.package);
-    let status = cmd.status().map_err(|e| err(format!("running cargo: {e}")))?;
+    let status = match cmd.status() {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(format!("running cargo: {e}"))),
+    };
     if !status.success() {
         return Err(err(format!("cargo build failed ({status}); with static: true the target needs `rustup target add {}`", musl_target(arch))));
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 #[cfg(test)]

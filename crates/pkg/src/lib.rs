@@ -25,6 +25,8 @@ pub mod image;
 pub mod kmod;
 pub mod layer;
 pub mod lock;
+pub mod prebuilt;
+pub mod rust_inputs;
 pub mod spec;
 mod store;
 pub mod tag;

@@ -61,6 +61,7 @@ pub fn push(
     name: &str,
     registry: Option<&str>,
     insecure: &[String],
+    progress: baleen_oci::Progress,
 ) -> Result<String, Error> {
     let local = Reference::parse(name).map_err(|e| store_err(name, e))?;
     let remote_name = match registry {
@@ -70,6 +71,7 @@ pub fn push(
     let remote = Reference::parse(&remote_name).map_err(|e| store_err(&remote_name, e))?;
     let mut opts = baleen_oci::PushOptions::default();
     opts.registry.insecure = insecure.to_vec();
+    opts.progress = progress;
     baleen_oci::push_blocking(store, &local, &remote, &opts)
         .map_err(|e| store_err(&format!("pushing {name}"), e))?;
     Ok(remote.to_string())

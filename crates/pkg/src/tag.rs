@@ -2,15 +2,18 @@
 //!
 //! Inputs, in this order: every file under the package directory (`build.yml`, `packages.lock`,
 //! sources, README…) as sorted relative paths with their mode and bytes (symlinks by target), then
-//! for each workspace Rust binary the files of its crate and of the workspace crates it depends on
-//! by path, the workspace `Cargo.toml` and `Cargo.lock`. LinuxKit hashes the git tree of the
+//! for the workspace Rust binaries the digest of their sources ([`rust_inputs::digest`]: the files
+//! of their crates and of the workspace crates they depend on by path, the workspace `Cargo.toml`
+//! and `Cargo.lock`), or outside a workspace the digest recorded with the prebuilt binary. LinuxKit hashes the git tree of the
 //! directory instead; ours also covers the Rust sources a package compiles and needs no git. The
 //! rustc version is not an input: a toolchain change keeps the tag (documented in docs/pkg.md).
 
+use crate::rust_inputs::{self, hash_tree};
 use crate::spec::{self, BuildSpec};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+pub use crate::rust_inputs::workspace_root;
 
 /// Hex digits of the hash kept in the tag.
 pub const TAG_HEX_LEN: usize = 16;
@@ -19,14 +22,12 @@ pub const TAG_HEX_LEN: usize = 16;
 pub enum Error {
     #[error("{0}")]
     Spec(spec::Error),
-    #[error("hashing {path}: {cause}")]
-    Io { path: PathBuf, cause: std::io::Error },
-    #[error("rust package {package:?} of {dir}: no Cargo workspace above the package directory")]
+    #[error("package {dir}: hashing its files")]
+    Files { dir: PathBuf, source: rust_inputs::Error },
+    #[error("package {dir}: hashing the Rust sources of {packages}")]
+    Sources { dir: PathBuf, packages: String, source: rust_inputs::Error },
+    #[error("rust package {package:?} of {dir}: no Cargo workspace above the package directory, and this baleen embeds no prebuilt {package}")]
     NoWorkspace { package: String, dir: PathBuf },
-    #[error("reading {path}: {message}")]
-    Toml { path: PathBuf, message: String },
-    #[error("rust package {package:?}: no member of the workspace at {root} has that name")]
-    UnknownCrate { package: String, root: PathBuf },
 }
 
 impl From<spec::Error> for Error {
@@ -77,180 +78,33 @@ pub fn tag(dir: &Path) -> Result<Tag, Error> {
 pub fn input_hash(dir: &Path, spec: &BuildSpec) -> Result<String, Error> {
     let mut h = Sha256::new();
     h.update(b"baleen-pkg-tag v1\n");
-    hash_tree(&mut h, "pkg", dir)?;
+    hash_tree(&mut h, "pkg", dir).map_err(|source| Error::Files { dir: dir.to_owned(), source })?;
     if !spec.rust.is_empty() {
-        let root = workspace_root(dir).ok_or_else(|| Error::NoWorkspace {
-            package: spec.rust[0].package.clone(),
-            dir: dir.to_owned(),
-        })?;
-        let ws = Workspace::load(&root)?;
-        let mut crates = BTreeSet::new();
-        for r in &spec.rust {
-            ws.closure(&r.package, &mut crates)?;
-        }
-        for name in &crates {
-            let cdir =
-                &ws.members.iter().find(|(n, _)| n == name).expect("closure names members").1;
-            hash_tree(&mut h, &format!("crate {name}"), cdir)?;
-        }
-        for f in ["Cargo.toml", "Cargo.lock"] {
-            hash_file(&mut h, &format!("workspace {f}"), &root.join(f))?;
-        }
+        h.update(format!("rust {}\n", rust_digest(dir, spec)?).as_bytes());
     }
     Ok(hex::encode(h.finalize()))
 }
 
-/// Feeds `dir`'s files in sorted path order: `kind path mode sha256(bytes)`. Skips `target/` and
-/// dot-directories (`.git`): build output and VCS data are not inputs.
-fn hash_tree(h: &mut Sha256, label: &str, dir: &Path) -> Result<(), Error> {
-    h.update(format!("tree {label}\n").as_bytes());
-    let mut files = Vec::new();
-    walk(dir, dir, &mut files)?;
-    files.sort();
-    for rel in files {
-        hash_file(h, &rel, &dir.join(&rel))?;
-    }
-    Ok(())
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
-    let io = |cause| Error::Io { path: dir.to_owned(), cause };
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let path = entry.path();
-        let ft = entry.file_type().map_err(|cause| Error::Io { path: path.clone(), cause })?;
-        if ft.is_dir() {
-            if name.starts_with('.') || name == "target" {
-                continue;
-            }
-            walk(root, &path, out)?;
-        } else {
-            let rel = path.strip_prefix(root).expect("walk stays under root");
-            out.push(rel.to_string_lossy().into_owned());
+/// The digest of the sources of `spec`'s Rust binaries: from the workspace above `dir`, else,
+/// outside any workspace, the one recorded with the prebuilt binary the program embeds (which
+/// the build then uses), so a copy of `pkg/init` gets the tag of the sources its `/init` came
+/// from.
+fn rust_digest(dir: &Path, spec: &BuildSpec) -> Result<String, Error> {
+    let mut packages: Vec<&str> = spec.rust.iter().map(|r| r.package.as_str()).collect();
+    packages.sort_unstable();
+    packages.dedup();
+    match workspace_root(dir) {
+        Some(root) => rust_inputs::digest(&root, &packages).map_err(|source| Error::Sources {
+            dir: dir.to_owned(),
+            packages: packages.join(", "),
+            source,
+        }),
+        None => match packages.as_slice() {
+            [one] => crate::prebuilt::inputs_of(one).map(str::to_owned),
+            _ => None,
         }
+        .ok_or_else(|| Error::NoWorkspace { package: packages.join(", "), dir: dir.to_owned() }),
     }
-    Ok(())
-}
-
-fn hash_file(h: &mut Sha256, rel: &str, path: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |cause| Error::Io { path: path.to_owned(), cause };
-    let meta = std::fs::symlink_metadata(path).map_err(io)?;
-    if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(path).map_err(io)?;
-        h.update(format!("L {rel}\0{}\n", target.display()).as_bytes());
-        return Ok(());
-    }
-    // Only the executable bit is kept: umask differences between checkouts must not change tags.
-    let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
-    let mut fh = Sha256::new();
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    std::io::copy(&mut f, &mut fh).map_err(io)?;
-    h.update(format!("F {rel}\0{mode:o}\0{}\n", hex::encode(fh.finalize())).as_bytes());
-    Ok(())
-}
-
-/// The nearest ancestor of `dir` whose `Cargo.toml` has a `[workspace]` table.
-pub fn workspace_root(dir: &Path) -> Option<PathBuf> {
-    let abs = std::fs::canonicalize(dir).ok()?;
-    abs.ancestors()
-        .find(|d| {
-            std::fs::read_to_string(d.join("Cargo.toml"))
-                .ok()
-                .and_then(|t| t.parse::<toml::Table>().ok())
-                .is_some_and(|t| t.contains_key("workspace"))
-        })
-        .map(Path::to_path_buf)
-}
-
-/// Just enough of a Cargo workspace to find a package's directory and its path dependencies.
-struct Workspace {
-    root: PathBuf,
-    /// (package name, directory)
-    members: Vec<(String, PathBuf)>,
-    /// `[workspace.dependencies]` names that are path dependencies → package names.
-    path_deps: Vec<String>,
-}
-
-impl Workspace {
-    fn load(root: &Path) -> Result<Workspace, Error> {
-        let top = read_toml(&root.join("Cargo.toml"))?;
-        let ws = top.get("workspace").and_then(|w| w.as_table());
-        let mut members = Vec::new();
-        let patterns = ws
-            .and_then(|w| w.get("members"))
-            .and_then(|m| m.as_array())
-            .cloned()
-            .unwrap_or_default();
-        for p in patterns.iter().filter_map(|p| p.as_str()) {
-            // Cargo allows globs; `dir/*` is the only form we expand.
-            let dirs: Vec<PathBuf> = match p.strip_suffix("/*") {
-                Some(parent) => std::fs::read_dir(root.join(parent))
-                    .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-                    .unwrap_or_default(),
-                None => vec![root.join(p)],
-            };
-            for d in dirs {
-                let manifest = d.join("Cargo.toml");
-                if !manifest.is_file() {
-                    continue;
-                }
-                let t = read_toml(&manifest)?;
-                if let Some(name) =
-                    t.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str())
-                {
-                    members.push((name.to_owned(), d));
-                }
-            }
-        }
-        let path_deps = ws
-            .and_then(|w| w.get("dependencies"))
-            .and_then(|d| d.as_table())
-            .map(|d| {
-                d.iter()
-                    .filter(|(_, v)| v.get("path").is_some())
-                    .map(|(k, v)| v.get("package").and_then(|p| p.as_str()).unwrap_or(k).to_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Workspace { root: root.to_owned(), members, path_deps })
-    }
-
-    /// Adds `package` and the workspace members it depends on (normal and build dependencies) to
-    /// `out`.
-    fn closure(&self, package: &str, out: &mut BTreeSet<String>) -> Result<(), Error> {
-        if out.contains(package) {
-            return Ok(());
-        }
-        let dir =
-            self.members.iter().find(|(n, _)| n == package).map(|(_, d)| d.clone()).ok_or_else(
-                || Error::UnknownCrate { package: package.to_owned(), root: self.root.clone() },
-            )?;
-        out.insert(package.to_owned());
-        let t = read_toml(&dir.join("Cargo.toml"))?;
-        for table in ["dependencies", "build-dependencies"] {
-            let Some(deps) = t.get(table).and_then(|d| d.as_table()) else { continue };
-            for (key, v) in deps {
-                let name = v.get("package").and_then(|p| p.as_str()).unwrap_or(key);
-                let is_path = v.get("path").is_some()
-                    || (v.get("workspace").and_then(|w| w.as_bool()) == Some(true)
-                        && self.path_deps.iter().any(|d| d == name));
-                if is_path && self.members.iter().any(|(n, _)| n == name) {
-                    self.closure(name, out)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn read_toml(path: &Path) -> Result<toml::Table, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|cause| Error::Io { path: path.to_owned(), cause })?;
-    text.parse::<toml::Table>()
-        .map_err(|e| Error::Toml { path: path.to_owned(), message: e.to_string() })
 }
 
 #[cfg(test)]
@@ -329,8 +183,10 @@ mod tests {
         assert_ne!(show_tag(&p).unwrap(), a, "a path dependency's source is an input");
 
         pkg(&p, "image: app\nrust:\n- {package: nope, path: /app}\n");
-        let err = show_tag(&p).unwrap_err().to_string();
-        assert!(err.contains("\"nope\""), "{err}");
+        let err = show_tag(&p).unwrap_err();
+        let cause = std::error::Error::source(&err).map(|c| c.to_string()).unwrap_or_default();
+        assert!(err.to_string().contains("sources of nope"), "{err}");
+        assert!(cause.contains("\"nope\"") && cause.contains("no member"), "{cause}");
     }
 
     #[test]

@@ -253,7 +253,9 @@ fn build_into_the_store_push_and_pull_back() {
     assert_eq!(again.digest, built.digest);
 
     let name = built.tag.to_string();
-    let remote = baleen_pkg::push(&store, &name, Some(&reg.host), &[]).unwrap();
+    let remote =
+        baleen_pkg::push(&store, &name, Some(&reg.host), &[], baleen_oci::Progress::Silent)
+            .unwrap();
     assert_eq!(remote, format!("{}/{name}", reg.host));
 
     let other = baleen_oci::Store::open(&t.path().join("other")).unwrap();

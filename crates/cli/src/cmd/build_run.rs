@@ -54,7 +54,11 @@ pub fn build(
     };
     let store = Store::open(&plan.cache)
         .with_context(|| format!("opening the image cache {}", plan.cache.display()))?;
-    let pull = PullOptions { always: plan.pull, ..PullOptions::default() };
+    let pull = PullOptions {
+        always: plan.pull,
+        progress: baleen_oci::Progress::stderr(quiet),
+        ..PullOptions::default()
+    };
     let report = |list: &[baleen_build::Privileged]| {
         eprint!("{}", super::build::privilege_table(list));
     };

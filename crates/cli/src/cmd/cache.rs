@@ -273,7 +273,7 @@ pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
             let opts = PullOptions {
                 always,
                 registry: registry.options(),
-                progress: baleen_oci::terminal_progress(),
+                progress: baleen_oci::Progress::stderr(quiet),
                 ..PullOptions::default()
             };
             let mut failed = 0;
@@ -301,6 +301,7 @@ pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
             let opts = PushOptions {
                 registry: registry.options(),
                 arch_tags: with_arch_tags,
+                progress: baleen_oci::Progress::stderr(quiet),
                 ..PushOptions::default()
             };
             let digest = baleen_oci::push_blocking(&store, &local, &remote, &opts)?;

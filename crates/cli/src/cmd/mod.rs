@@ -80,7 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Validate(args) => validate::run(args, cli.global.quiet),
         Command::Build(args) => build::run(args, cli.global.quiet),
         Command::Verify(args) => verify::run(args, cli.global.quiet),
-        Command::Pkg(args) => pkg::run(args),
+        Command::Pkg(args) => pkg::run(args, cli.global.quiet),
         Command::Run(args) => run::run(args),
         Command::Push(args) => push::run(args, cli.global.quiet),
         Command::Pull(args) => pull::run(args, cli.global.quiet),

@@ -79,16 +79,16 @@ struct LockArgs {
     archive: ArchiveArgs,
 }
 
-pub fn run(args: PkgArgs) -> anyhow::Result<i32> {
+pub fn run(args: PkgArgs, quiet: bool) -> anyhow::Result<i32> {
     match args.command {
-        PkgCommand::Build(a) => build(a),
+        PkgCommand::Build(a) => build(a, quiet),
         PkgCommand::ShowTag(a) => {
             let tag = baleen_pkg::tag::tag(&a.dir)?;
             println!("{}", if a.canonical { tag.canonical() } else { tag.to_string() });
             Ok(crate::exit::OK)
         }
         PkgCommand::Lock(a) => {
-            let opts = options(&a.archive)?;
+            let opts = options(&a.archive, baleen_oci::Progress::stderr(quiet))?;
             for dir in package_dirs(&a.dirs) {
                 let lock = baleen_pkg::lock(dir, &opts)
                     .with_context(|| format!("locking {}", dir.display()))?;
@@ -117,8 +117,9 @@ fn package_dirs(args: &[PathBuf]) -> Vec<&PathBuf> {
         .collect()
 }
 
-fn options(a: &ArchiveArgs) -> anyhow::Result<baleen_pkg::Options> {
+fn options(a: &ArchiveArgs, progress: baleen_oci::Progress) -> anyhow::Result<baleen_pkg::Options> {
     let mut opts = baleen_pkg::Options::new();
+    opts.progress = progress;
     opts.mirror = a.mirror.clone();
     if !a.platforms.is_empty() {
         let arches = a
@@ -136,8 +137,8 @@ fn options(a: &ArchiveArgs) -> anyhow::Result<baleen_pkg::Options> {
     Ok(opts)
 }
 
-fn build(a: BuildArgs) -> anyhow::Result<i32> {
-    let opts = options(&a.archive)?;
+fn build(a: BuildArgs, quiet: bool) -> anyhow::Result<i32> {
+    let opts = options(&a.archive, baleen_oci::Progress::stderr(quiet))?;
     // Once: each skipped file is noted once.
     let dirs = package_dirs(&a.dirs);
     // Every build.yml is read before anything is created: a typo leaves no empty layout behind.
@@ -179,6 +180,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
                 &b.tag.to_string(),
                 a.registry.as_deref(),
                 &a.insecure_registry,
+                baleen_oci::Progress::stderr(quiet),
             )?;
             eprintln!("pushed {remote}");
         }

@@ -76,6 +76,8 @@ pub struct Archive {
     keyring: std::borrow::Cow<'static, [u8]>,
     /// Whose keys those are, for errors: "a Debian archive key" or "a key of <file>".
     keys: String,
+    /// How downloads report on stderr.
+    progress: baleen_oci::Progress,
 }
 
 impl Archive {
@@ -94,7 +96,14 @@ impl Archive {
             check_valid_until: true,
             keyring: std::borrow::Cow::Borrowed(DEBIAN_KEYRING),
             keys: "a Debian archive key".to_owned(),
+            progress: baleen_oci::Progress::Silent,
         }
+    }
+
+    /// Reports each download (an index, a `.deb`) through `progress`.
+    pub fn with_progress(mut self, progress: baleen_oci::Progress) -> Archive {
+        self.progress = progress;
+        self
     }
 
     /// Trusts the keys of this binary keyring instead of Debian's (a private archive, tests);
@@ -244,6 +253,7 @@ impl Archive {
         let mut reader = self.get(url)?;
         let mut buf = vec![0u8; 1 << 16];
         let mut n: u64 = 0;
+        let transfer = self.progress.transfer("downloaded", what.to_owned(), size);
         loop {
             let k = reader
                 .read(&mut buf)
@@ -251,6 +261,7 @@ impl Archive {
             if k == 0 {
                 break;
             }
+            transfer.inc(k as u64);
             n += k as u64;
             if n > size {
                 break; // more than announced: stop reading, report below
@@ -263,6 +274,7 @@ impl Archive {
             })?;
         }
         check(what, url, truth, sha256, size, &hex::encode(hasher.finalize()), n)?;
+        transfer.finish(n);
         tmp.persist(&dest).map_err(|e| Error::Io {
             action: "storing",
             path: dest.clone(),
