@@ -41,6 +41,9 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("systemd", "systemd-measure, cross-checking PCR 11 predictions and .pcrsig"),
     ("libtss2-esys-3.0.2-0", "the TSS systemd-measure sign computes policies with"),
     ("libtss2-tcti-swtpm0", "systemd-measure sign talking to swtpm"),
+    ("zsh", "loading baleen's zsh completions"),
+    ("fish", "loading baleen's fish completions"),
+    ("man-db", "man --warnings on the generated man pages"),
 ];
 
 /// Packages the demo needs beyond a Rust toolchain.
