@@ -60,6 +60,25 @@ struct Child {
     held: bool,
 }
 
+impl Child {
+    /// A container just started: running, no restart pending, not held down.
+    fn new(name: String, kind: Kind, bundle: Bundle, fds: Vec<(OwnedFd, Stream)>) -> Child {
+        Child {
+            name,
+            kind,
+            bundle,
+            fds,
+            exit: None,
+            kill_at: None,
+            started: Instant::now(),
+            delay: None,
+            stopped: false,
+            restart_requested: false,
+            held: false,
+        }
+    }
+}
+
 /// A container that ran and exited, for `baleen-ctl ps` and `start`.
 #[derive(Debug, Clone)]
 struct Finished {
@@ -241,20 +260,7 @@ impl Supervisor {
         let name = bundle.name.clone();
         self.logs.insert(name.clone(), Log::new(Some(Path::new("/var/log")), &name));
         let fds = vec![(started.stdout, Stream::Stdout), (started.stderr, Stream::Stderr)];
-        let child = Child {
-            name,
-            kind,
-            bundle,
-            fds,
-            exit: None,
-            kill_at: None,
-            started: Instant::now(),
-            delay: None,
-            stopped: false,
-            restart_requested: false,
-            held: false,
-        };
-        self.children.insert(started.pid, child);
+        self.children.insert(started.pid, Child::new(name, kind, bundle, fds));
         Ok(started.pid)
     }
 

@@ -412,19 +412,7 @@ mod tests {
             seccomp: None,
             devcg: None,
         };
-        let child = crate::supervisor::Child {
-            name: name.into(),
-            kind,
-            bundle,
-            fds: Vec::new(),
-            exit: None,
-            kill_at: None,
-            started: Instant::now(),
-            delay: None,
-            stopped: false,
-            restart_requested: false,
-            held: false,
-        };
+        let child = crate::supervisor::Child::new(name.into(), kind, bundle, Vec::new());
         s.children.insert(i32::try_from(proc.id()).unwrap(), child);
         s.logs.insert(name.into(), crate::logs::Log::new(None, name));
         proc
