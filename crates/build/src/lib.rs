@@ -18,6 +18,7 @@
 
 pub mod bios;
 pub mod budget;
+mod checks;
 pub mod disk;
 mod fetch;
 pub mod files;

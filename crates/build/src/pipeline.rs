@@ -175,7 +175,7 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
 
 /// Runs the build; returns the files written and the PCR 11 value predicted.
 pub fn build_report(req: &Request<'_>) -> Result<Built, BuildError> {
-    check_formats(req)?;
+    crate::checks::formats(req)?;
     // Before any image is pulled or file written: a bad key fails fast.
     if req.root.is_some() {
         crate::root_partition::check_formats(&req.formats)?;
@@ -186,7 +186,7 @@ pub fn build_report(req: &Request<'_>) -> Result<Built, BuildError> {
     let signer = req.sign.as_ref().map(|s| s.load(&req.formats)).transpose()?;
     let previous = match &req.input_tar {
         Some(path) => {
-            check_input_tar(req, path)?;
+            crate::checks::input_tar(req, path)?;
             Some(Previous::load(path, req.config)?)
         }
         None => None,
@@ -231,66 +231,6 @@ fn write_lock(
     let mut w = outputs.create(path).map_err(err)?;
     w.write_all(&lock.to_json()).map_err(err)?;
     w.flush().map_err(err)
-}
-
-fn check_input_tar(req: &Request<'_>, path: &std::path::Path) -> Result<(), BuildError> {
-    if req.pull.always {
-        return Err(BuildError::InputTarWithPull);
-    }
-    let same = |out: &std::path::Path| {
-        std::fs::canonicalize(out).ok().is_some_and(|o| std::fs::canonicalize(path).ok() == Some(o))
-    };
-    let outputs: Vec<PathBuf> = match &req.output {
-        Output::Stdout => vec![],
-        Output::File(p) => vec![p.clone()],
-        Output::Base { dir, name } => req
-            .formats
-            .iter()
-            .flat_map(|f| f.outputs().iter().map(|s| dir.join(format!("{name}{s}"))))
-            .collect(),
-    };
-    match outputs.into_iter().find(|o| same(o)) {
-        Some(o) => Err(BuildError::InputTarIsOutput(o)),
-        None => Ok(()),
-    }
-}
-
-fn check_formats(req: &Request<'_>) -> Result<(), BuildError> {
-    for &f in &req.formats {
-        if !f.supported() {
-            return Err(BuildError::Unsupported(f));
-        }
-        if f.streamable() && req.formats.len() > 1 {
-            return Err(BuildError::NotAlone(f));
-        }
-        if !f.streamable() && !matches!(req.output, Output::Base { .. }) {
-            return Err(BuildError::NotStreamable(f));
-        }
-    }
-    same_output(&req.formats)
-}
-
-/// Refuses two formats that would write different contents to one file (`iso-bios` and
-/// `kernel+iso` both write `B.iso`, `vhd` and `dynamic-vhd` both `B.vhd`): the later one would
-/// silently replace the earlier. The kernel, command line and stage-1 initrd that several
-/// formats share are the same bytes whichever writes them.
-fn same_output(formats: &[Format]) -> Result<(), BuildError> {
-    const SHARED: &[&str] = &["-kernel", "-cmdline", crate::rootfs::ROOT_INITRD];
-    for (i, &first) in formats.iter().enumerate() {
-        for &second in &formats[i + 1..] {
-            if first == second {
-                continue;
-            }
-            let clash = first
-                .outputs()
-                .iter()
-                .find(|s| !SHARED.contains(s) && second.outputs().contains(s));
-            if let Some(&suffix) = clash {
-                return Err(BuildError::SameOutput { first, second, suffix });
-            }
-        }
-    }
-    Ok(())
 }
 
 /// How to raise the limit a tree error is about (the flags of `baleen build`).
