@@ -93,14 +93,7 @@ fn hostile_labels_are_clean_errors() {
     ];
     for (name, label, want) in cases {
         let tmp = tempfile::tempdir().unwrap();
-        let cache = tmp.path().join("cache");
-        ImageBuilder::new()
-            .layer(&[file_mode("bin/svc", b"svc", 0o755)])
-            .config(serde_json::json!({"Labels": {"org.mobyproject.config": label}}))
-            .build()
-            .write_layout(&cache, "docker.io/baleen/hostile:1");
-        let yaml = "services:\n  - name: svc\n    image: baleen/hostile:1\n";
-        std::fs::write(tmp.path().join("sys.yml"), yaml).unwrap();
+        let cache = labelled_system(tmp.path(), &label);
         let out = baleen(
             tmp.path(),
             &["build", "--cache", cache.to_str().unwrap(), "-f", "tar", "--o", "x.tar", "sys.yml"],
@@ -187,15 +180,8 @@ fn newlines_from_every_kind_of_input_stay_inside_their_line() {
     check(baleen(tmp.path(), &["validate", "bind.yml"]), "yaml value");
 
     // An image's org.mobyproject.config label.
-    let cache = tmp.path().join("cache");
     let label = serde_json::json!({"capabilities": [FORGED]}).to_string();
-    ImageBuilder::new()
-        .layer(&[file_mode("bin/svc", b"svc", 0o755)])
-        .config(serde_json::json!({"Labels": {"org.mobyproject.config": label}}))
-        .build()
-        .write_layout(&cache, "docker.io/baleen/hostile:1");
-    let yaml = "services:\n  - name: svc\n    image: baleen/hostile:1\n";
-    std::fs::write(tmp.path().join("sys.yml"), yaml).unwrap();
+    let cache = labelled_system(tmp.path(), &label);
     let cache_arg = cache.to_str().unwrap();
     let args = ["build", "--cache", cache_arg, "-f", "tar", "--o", "x.tar", "sys.yml"];
     check(baleen(tmp.path(), &args), "label");
@@ -211,4 +197,18 @@ fn newlines_from_every_kind_of_input_stay_inside_their_line() {
     let args = ["cache", "pull", "--cache", cache_arg, "--platform", "linux/amd64", &image];
     check(baleen(tmp.path(), &args), "registry answer");
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+/// In `dir`: a cache holding `baleen/hostile:1` whose `org.mobyproject.config` label is `label`,
+/// and `sys.yml` running it as a service. Returns the cache.
+fn labelled_system(dir: &std::path::Path, label: &str) -> std::path::PathBuf {
+    let cache = dir.join("cache");
+    ImageBuilder::new()
+        .layer(&[file_mode("bin/svc", b"svc", 0o755)])
+        .config(serde_json::json!({"Labels": {"org.mobyproject.config": label}}))
+        .build()
+        .write_layout(&cache, "docker.io/baleen/hostile:1");
+    let yaml = "services:\n  - name: svc\n    image: baleen/hostile:1\n";
+    std::fs::write(dir.join("sys.yml"), yaml).unwrap();
+    cache
 }
