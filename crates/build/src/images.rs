@@ -106,7 +106,8 @@ pub fn open_for_tree(
             })?;
         checks.push(blob.check());
         let reader = std::io::BufReader::with_capacity(1 << 20, blob);
-        layers.push(baleen_tree::Layer::new(digest, desc.media_type().to_string(), reader));
+        let layer = baleen_tree::Layer::new(digest, desc.media_type().to_string(), reader);
+        layers.push(layer.with_size(desc.size()));
     }
     let tree = baleen_tree::Image { reference: image.reference.to_string(), layers };
     let reference = image.reference.to_string();

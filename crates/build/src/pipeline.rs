@@ -239,7 +239,7 @@ fn limit_hint(e: &TreeError) -> &'static str {
         Some(LimitError::TreeTooLarge { .. }) => {
             "\n  hint: raise the limit with --max-size SIZE, or lift it with --max-size none"
         }
-        Some(LimitError::Expands { .. }) => {
+        Some(LimitError::Expands { .. }) | Some(LimitError::WouldExpand { .. }) => {
             "\n  hint: if the layer is meant to expand so much, allow it with --max-expansion \
              RATIO, or turn the check off with --max-expansion none"
         }

@@ -190,20 +190,28 @@ pub fn flatten<E: From<LayerError>>(
     let mut index = PathIndex::new();
     let mut links: Vec<Link> = Vec::new();
     for layer in layers.into_iter().rev() {
-        let Layer { id, media_type, reader } = layer;
+        let Layer { id, media_type, reader, size } = layer;
         let compressed = Rc::new(Cell::new(0));
+        let expanded = Rc::new(Cell::new(0));
         let counted = Box::new(Counting { inner: reader, count: Rc::clone(&compressed) });
         let mut stream = Expanding {
             inner: decompress(&id, &media_type, counted)?,
             compressed,
             bound: expansion,
-            expanded: 0,
+            expanded: Rc::clone(&expanded),
             tripped: None,
         };
+        // With the layer's size known, a bomb is refused at the header that declares it.
+        let declared_bound = expansion.zip(size);
         let mut opaque_here: Vec<String> = Vec::new();
         // Targets of this layer's links that nothing had named yet → the link's path.
         let mut not_yet: HashMap<String, String> = HashMap::new();
         let result = for_each_entry(&id, &mut stream, |entry, data| {
+            if let Some((bound, size)) = declared_bound {
+                bound
+                    .check_declared(expanded.get(), entry.size(), size)
+                    .map_err(|source| LayerError::Limit { layer: id.clone(), source })?;
+            }
             let (dir, base) = split(&entry.path);
             if base == OPAQUE_MARKER {
                 opaque_here.push(dir.to_string());

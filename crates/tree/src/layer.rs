@@ -14,6 +14,10 @@ pub struct Layer {
     /// or missing media type still works.
     pub media_type: String,
     pub reader: Box<dyn Read>,
+    /// The layer's compressed size, when the caller has checked it (a verified descriptor's
+    /// size): lets `flatten` refuse a bomb from the sizes its entries declare, before it
+    /// decompresses them.
+    pub size: Option<u64>,
 }
 
 impl std::fmt::Debug for Layer {
@@ -28,7 +32,12 @@ impl Layer {
         media_type: impl Into<String>,
         reader: impl Read + 'static,
     ) -> Self {
-        Layer { id: id.into(), media_type: media_type.into(), reader: Box::new(reader) }
+        Layer { id: id.into(), media_type: media_type.into(), reader: Box::new(reader), size: None }
+    }
+
+    /// The same layer, known to be `size` compressed bytes long.
+    pub fn with_size(self, size: u64) -> Self {
+        Layer { size: Some(size), ..self }
     }
 }
 

@@ -47,6 +47,32 @@ impl Limits {
     pub const NONE: Limits = Limits { max_tree_bytes: None, expansion: None };
 }
 
+impl Expansion {
+    /// The bomb verdict on a layer of `compressed` bytes once `expanded` bytes of it have come
+    /// out, if the bound is crossed.
+    fn crossed(self, expanded: u64, compressed: u64) -> bool {
+        expanded > self.floor && expanded > compressed.saturating_mul(self.ratio)
+    }
+
+    /// Refuses a layer whose whole compressed size is `size` as soon as what it has expanded to
+    /// plus what its next entry declares crosses the bound: reading that entry's data would
+    /// cross it anyway (the bytes read so far are at most `size`), so the verdict is the one
+    /// [`Expanding`] would reach, without decompressing a gigabyte first.
+    pub(crate) fn check_declared(
+        self,
+        expanded: u64,
+        declared: u64,
+        size: u64,
+    ) -> Result<(), LimitError> {
+        let declared = expanded.saturating_add(declared);
+        if self.crossed(declared, size) {
+            let (ratio, floor) = (self.ratio, self.floor);
+            return Err(LimitError::WouldExpand { declared, compressed: size, ratio, floor });
+        }
+        Ok(())
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -71,6 +97,12 @@ pub enum LimitError {
         bytes(*floor)
     )]
     Expands { expanded: u64, compressed: u64, ratio: u64, floor: u64 },
+    #[error(
+        "its entries declare {declared} bytes from {compressed} compressed, more than {ratio} \
+         times its compressed size (past {}): refused as a decompression bomb before expanding it",
+        bytes(*floor)
+    )]
+    WouldExpand { declared: u64, compressed: u64, ratio: u64, floor: u64 },
     #[error(
         "the path is {len} bytes long; Linux takes at most {PATH_MAX} (PATH_MAX, with its NUL)"
     )]
@@ -166,7 +198,7 @@ pub(crate) struct Expanding<R> {
     pub inner: R,
     pub compressed: Rc<Cell<u64>>,
     pub bound: Option<Expansion>,
-    pub expanded: u64,
+    pub expanded: Rc<Cell<u64>>,
     pub tripped: Option<LimitError>,
 }
 
@@ -176,16 +208,13 @@ impl<R: Read> Read for Expanding<R> {
             return Err(io::Error::other(e.clone()));
         }
         let n = self.inner.read(buf)?;
-        self.expanded = self.expanded.saturating_add(n as u64);
+        let expanded = self.expanded.get().saturating_add(n as u64);
+        self.expanded.set(expanded);
         if let Some(b) = self.bound {
             let compressed = self.compressed.get();
-            if self.expanded > b.floor && self.expanded > compressed.saturating_mul(b.ratio) {
-                let e = LimitError::Expands {
-                    expanded: self.expanded,
-                    compressed,
-                    ratio: b.ratio,
-                    floor: b.floor,
-                };
+            if b.crossed(expanded, compressed) {
+                let e =
+                    LimitError::Expands { expanded, compressed, ratio: b.ratio, floor: b.floor };
                 self.tripped = Some(e.clone());
                 return Err(io::Error::other(e));
             }

@@ -326,3 +326,47 @@ fn hard_link_to_a_file_later_in_the_same_layer_is_refused() {
     let upper = tar_layer(&[hardlink("bin/sh", "bin/busybox"), file("bin/busybox", b"bb")]);
     assert!(flat(vec![lower, upper]).is_err(), "the upper copy still comes after the link");
 }
+
+/// A tar whose first header declares `size` bytes for `zeros` while only 512 follow: what the
+/// header says is all a size check needs.
+fn declares(size: u64) -> Vec<u8> {
+    let mut tar = tar_layer(&[file("zeros", &[0u8; 512])]);
+    let field = format!("{size:011o}\0");
+    tar[124..136].copy_from_slice(field.as_bytes());
+    tar[148..156].copy_from_slice(b"        ");
+    let sum: u32 = tar[..512].iter().map(|&b| u32::from(b)).sum();
+    tar[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    tar.truncate(1024);
+    gzip(&tar)
+}
+
+/// Issue 21: a 2 GiB bomb was refused only after 1 GiB of it had been decompressed and written
+/// (41 s into an initrd). With the layer's verified size known, the header that declares the
+/// bomb is refused before any of its data is read: here the data is not even there.
+#[test]
+fn a_bomb_is_refused_at_the_header_that_declares_it_when_the_layer_size_is_known() {
+    let layer = declares(2 << 30);
+    let size = layer.len() as u64;
+    let sized = Image {
+        reference: "docker.io/evil/bomb:1".into(),
+        layers: vec![Layer::new("sha256:layer0", "", Cursor::new(layer.clone())).with_size(size)],
+    };
+    let err = init(Limits::default(), sized).unwrap_err();
+    assert!(matches!(err.limit(), Some(LimitError::WouldExpand { ratio: 100, .. })), "{err:?}");
+    let text = err.to_string();
+    for want in ["docker.io/evil/bomb:1", "sha256:layer0", "declare 2147484160 bytes", "bomb"] {
+        assert!(text.contains(want), "{want:?} missing from: {text}");
+    }
+    // Without a size the layer is read as before: the missing data is what fails.
+    let err = init(Limits::default(), image(vec![layer])).unwrap_err();
+    assert!(err.limit().is_none(), "{err:?}");
+    // Under the floor a declared size is no bomb, whatever the ratio: only the missing data fails.
+    let honest = declares(2 << 20);
+    let size = honest.len() as u64;
+    let fine = Image {
+        reference: "docker.io/ok/big:1".into(),
+        layers: vec![Layer::new("sha256:layer0", "", Cursor::new(honest)).with_size(size)],
+    };
+    let err = init(Limits::default(), fine);
+    assert!(err.as_ref().map_or_else(|e| e.limit().is_none(), |_| false), "{err:?}");
+}
