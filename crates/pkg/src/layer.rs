@@ -19,7 +19,7 @@ pub enum Error {
     Read { what: String, cause: std::io::Error },
     #[error("{what}: no data.tar member (is it a .deb?)")]
     NoData { what: String },
-    #[error("{what}: unsupported data archive {member}")]
+    #[error("{what}: unsupported data archive {member:?}")]
     Compression { what: String, member: String },
     #[error("{what}: entry {path:?} leaves the image root")]
     Escape { what: String, path: String },
@@ -278,6 +278,21 @@ pub fn norm(p: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hostile .deb's member name reached the error as raw bytes: an escape sequence or a
+    /// newline could rewrite the user's terminal or forge a second error line.
+    #[test]
+    fn an_unsupported_data_member_is_named_escaped() {
+        let mut ar = ar::Builder::new(Vec::new());
+        let name = b"data.tar.lz\x1b[2J\nerror: forged".to_vec();
+        ar.append(&ar::Header::new(name, 0), &[][..]).unwrap();
+        let deb = ar.into_inner().unwrap();
+        let err = LayerBuilder::new(&[]).unwrap().add_deb_from(&deb[..], "evil.deb").unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Compression { .. }), "{text}");
+        assert!(!text.contains('\x1b') && !text.contains('\n'), "{text:?}");
+        assert!(text.contains("data.tar.lz"), "{text}");
+    }
 
     fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
