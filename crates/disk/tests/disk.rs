@@ -431,6 +431,66 @@ mod gcp {
     }
 }
 
+mod gcp_large {
+    use baleen_disk::write_gcp_tar;
+    use std::io::{Read, Write};
+
+    /// Counts what goes through it and keeps only the first bytes.
+    struct Head {
+        kept: Vec<u8>,
+        len: u64,
+    }
+    impl Write for Head {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room: usize = 64 << 10;
+            let take = buf.len().min(room.saturating_sub(self.kept.len()));
+            self.kept.extend_from_slice(&buf[..take]);
+            self.len += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Zeros at memset speed (`io::repeat` fills byte by byte in a debug build).
+    struct Zeros;
+    impl Read for Zeros {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            buf.fill(0);
+            Ok(buf.len())
+        }
+    }
+
+    /// Issue 23: gcp's hand-made ustar header capped the disk at 8 GiB (its octal size field);
+    /// a bigger disk failed the build. The member's size now goes in a PAX record.
+    #[test]
+    fn a_gcp_disk_over_8_gib_gets_its_size_in_a_pax_record() {
+        let size: u64 = (9 << 30) + 512 * 3 + 17;
+        let mut out = Head { kept: Vec::new(), len: 0 };
+        write_gcp_tar(&mut Zeros.take(size), size, &mut out).unwrap();
+        assert!(out.len < 64 << 20, "zeros compress: {} bytes", out.len);
+        let mut head = Vec::new();
+        let mut gz = flate2::read::GzDecoder::new(&out.kept[..]);
+        let _ = gz.by_ref().take(4096).read_to_end(&mut head);
+        assert!(head.len() >= 2048, "{} bytes decompressed", head.len());
+        assert_eq!(head[156], b'x', "a PAX header first");
+        let record = format!("size={size}\n");
+        let body = String::from_utf8_lossy(&head[512..1024]);
+        assert!(body.contains(&record), "{body:?}");
+        assert_eq!(&head[1024..1032], b"disk.raw");
+        assert_eq!(head[1024 + 156], b'0');
+    }
+
+    /// A raw disk shorter than announced is a read error at the offset where it ended.
+    #[test]
+    fn a_short_raw_disk_is_a_read_error_at_its_end() {
+        let err = write_gcp_tar(&mut std::io::repeat(1).take(1000), 4096, std::io::sink());
+        let text = err.unwrap_err().to_string();
+        assert!(text.contains("1000") && text.contains("too short"), "{text}");
+    }
+}
+
 mod sizing {
     use baleen_disk::iso::esp_image_size;
     use baleen_disk::{write_esp, EfiDiskLayout};

@@ -241,15 +241,13 @@ impl<W: Write> ParallelGzip<W> {
     }
 }
 
-/// Whether every byte of `data` is zero: 8 bytes at a time (which the compiler vectorises),
-/// stopping at the first 4 KiB that holds something, so data is rejected at once.
+/// Whether every byte of `data` is zero, a 4 KiB page at a time, stopping at the first page that
+/// holds something, so data is rejected at once.
 pub fn is_zero(data: &[u8]) -> bool {
-    data.chunks(4096).all(|page| {
-        let words = page.chunks_exact(8);
-        let tail = words.remainder();
-        words.fold(0u64, |acc, w| acc | u64::from_ne_bytes(w.try_into().expect("8 bytes"))) == 0
-            && tail.iter().all(|b| *b == 0)
-    })
+    // Slice equality on bytes is libc's memcmp, fast in any build: a word-folding loop ran at
+    // 180 MB/s in a debug build, where the tests push multi-GiB disks through here.
+    static PAGE: [u8; 4096] = [0; 4096];
+    data.chunks(PAGE.len()).all(|page| page == &PAGE[..page.len()])
 }
 
 impl<W: Write> Write for ParallelGzip<W> {
