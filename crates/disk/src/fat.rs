@@ -43,6 +43,11 @@ pub enum FatError {
     Length { path: String, got: u64, want: u64 },
     #[error("writing the FAT volume: {source}")]
     Write { source: io::Error },
+    #[error(
+        "file {path:?} is {len} bytes; a FAT file holds at most 4 GiB - 1 ({} bytes)",
+        u32::MAX
+    )]
+    FileTooLarge { path: String, len: u64 },
 }
 
 /// One file of the volume: `path` like `EFI/BOOT/BOOTX64.EFI`, `len` bytes read from `data`.
@@ -234,7 +239,11 @@ impl Plan {
         // The directory tree, from the file paths.
         let mut dirs: BTreeMap<String, Dir> = BTreeMap::new();
         dirs.insert(String::new(), Dir::default());
-        for (i, (path, _)) in files.iter().enumerate() {
+        for (i, &(path, len)) in files.iter().enumerate() {
+            // A directory entry's size field is 32 bits: a bigger file would wrap silently.
+            if u32::try_from(len).is_err() {
+                return Err(FatError::FileTooLarge { path: path.to_string(), len });
+            }
             let parts: Vec<&str> = path.split('/').collect();
             let mut parent = String::new();
             for (depth, part) in parts.iter().enumerate() {
@@ -351,7 +360,12 @@ pub fn write_fat<W: Write>(
                         if path.is_empty() { name.clone() } else { format!("{path}/{name}") };
                     dir_entry(short, 0x10, cluster_of(&child), 0)
                 }
-                Some(i) => dir_entry(short, 0x20, file_cluster[i].0 as u32, files[i].len as u32),
+                Some(i) => {
+                    let (path, len) = (&files[i].path, files[i].len);
+                    let too_large = || FatError::FileTooLarge { path: path.clone(), len };
+                    let size = u32::try_from(len).map_err(|_| too_large())?;
+                    dir_entry(short, 0x20, file_cluster[i].0 as u32, size)
+                }
             });
         }
         match dir_cluster.get(path) {
@@ -537,6 +551,18 @@ impl<'w, W: Write> FatStream<'w, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 23: a file of 4 GiB or more got `len as u32` as its directory entry's size, so a
+    /// big initrd on a big enough volume would be written with a wrapped size and no error.
+    #[test]
+    fn a_file_past_4_gib_is_refused_not_wrapped() {
+        let big = (1u64 << 32) + 1;
+        let err = file_sectors(&[("INITRD", big)], 16 << 30).unwrap_err();
+        assert!(matches!(err, FatError::FileTooLarge { len, .. } if len == big), "{err}");
+        assert!(err.to_string().contains("\"INITRD\""), "{err}");
+        let just_fits = file_sectors(&[("INITRD", u64::from(u32::MAX))], 16 << 30);
+        assert!(just_fits.is_ok(), "{just_fits:?}");
+    }
 
     #[test]
     fn type_follows_the_cluster_count() {
