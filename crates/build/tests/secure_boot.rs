@@ -114,9 +114,13 @@ fn a_signed_uki_passes_sbverify_is_reproducible_and_fails_with_a_changed_linux_b
     let found = sections(&uki);
     let section = |n: &str| found.iter().find(|(name, _)| name == n).map(|(_, b)| b.clone());
     let pcrsig = String::from_utf8(section(".pcrsig").expect("a .pcrsig section")).unwrap();
-    let policy = baleen_sign::pcr::policy_pcr11(&pcr.value);
-    let pol: String = policy.iter().map(|b| format!("{b:02x}")).collect();
-    assert!(pcrsig.contains(&format!("\"pol\":\"{pol}\"")), "{pcrsig}");
+    // Signed for the value after `ready` (and the three phase paths before it), not for the
+    // stub's own value: baleen-init measures the phases.
+    let hex = |v: &[u8; 32]| v.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let ready = hex(&baleen_sign::pcr::policy_pcr11(&pcr.ready));
+    assert!(pcrsig.contains(&format!("\"pol\":\"{ready}\"")), "{pcrsig}");
+    let bare = hex(&baleen_sign::pcr::policy_pcr11(&pcr.value));
+    assert!(!pcrsig.contains(&bare), "{pcrsig}");
     let pcrpkey = String::from_utf8(section(".pcrpkey").expect("a .pcrpkey section")).unwrap();
     let cert_pem = baleen_testkit::signing::openssl(
         &["x509", "-pubkey", "-noout", "-in"]
@@ -223,8 +227,13 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
                 assert!(std::time::Instant::now() < deadline, "a cut PCR 11 line:\n{console}");
                 std::thread::sleep(Duration::from_millis(100));
             };
-            eprintln!("PCR 11: predicted {} measured {}", pcr.hex(), logged.trim());
-            assert_eq!(logged.trim(), pcr.hex(), "the booted PCR 11 is not the predicted one");
+            // Logged after `ready`: the stub's measurements, then init's four boot phases.
+            eprintln!("PCR 11: predicted {} measured {}", pcr.ready_hex(), logged.trim());
+            assert_eq!(
+                logged.trim(),
+                pcr.ready_hex(),
+                "the PCR 11 after ready is not the predicted one for the full phase path"
+            );
         }
         boots_to_services(vm);
     }
