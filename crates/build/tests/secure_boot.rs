@@ -173,8 +173,8 @@ fn a_key_that_is_not_the_certificates_fails_before_any_output_is_written() {
 
 /// `baleen run --secure-boot --enroll CERT` (the run library's entry point, as the CLI calls it):
 /// OVMF with Secure Boot enforcing and only a throw-away certificate enrolled as PK, KEK and db.
-/// The raw EFI disk and the EFI ISO signed with its key boot to the spine's containers and a
-/// clean poweroff; the disk with one byte of the UKI's `.linux` changed, and an unsigned UKI,
+/// The raw EFI disk, the EFI ISO and the qcow2-efi disk signed with its key boot to the spine's
+/// containers and a clean poweroff; the disk with one byte of the UKI's `.linux` changed, and an unsigned UKI,
 /// do not start, and the run fails. Under Microsoft's keys (no `--enroll`) the signed disk does
 /// not start either.
 #[test]
@@ -190,10 +190,10 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
     let tmp = tempfile::tempdir().unwrap();
     let Some((cfg, store)) = setup(tmp.path()) else { return };
     let Some((key, cert)) = key_pair(tmp.path(), "db", KeyKind::Rsa2048) else { return };
-    let formats = [Format::Uki, Format::RawEfi, Format::IsoEfi];
+    let formats = [Format::Uki, Format::RawEfi, Format::IsoEfi, Format::Qcow2Efi];
     let built = signed_build(&cfg, &store, &formats, &tmp.path().join("out"), &key, &cert);
     let (out, pcr) = (&built.files, built.pcr11.expect("a signed build predicts PCR 11"));
-    let (uki, disk, iso) = (&out[0], &out[1], &out[2]);
+    let (uki, disk, iso, qcow2) = (&out[0], &out[1], &out[2], &out[3]);
     let unsigned =
         try_build_signed(&cfg, &store, &[Format::Uki], &tmp.path().join("plain"), None, None)
             .expect("building the unsigned UKI");
@@ -211,7 +211,8 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
         let vm = BootTest::with_options(name, opts, Duration::from_secs(400));
         (dir, vm.expect("qemu was found above"))
     };
-    for (name, image) in [("secure-disk", disk), ("secure-iso", iso)] {
+    // qcow2-efi: the same signed UKI in another container, read by qemu's own driver.
+    for (name, image) in [("secure-disk", disk), ("secure-iso", iso), ("secure-qcow2", qcow2)] {
         let (_dir, vm) = boot(name, image, &enrolled);
         vm.wait_for("Secure boot enabled", Duration::from_secs(300));
         if swtpm && name == "secure-disk" {
