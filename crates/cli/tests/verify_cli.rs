@@ -380,7 +380,7 @@ fn a_changed_file_is_named_inside_the_fat_volume_of_every_container_and_iso() {
     if !have_stub() {
         return;
     }
-    let formats = "qcow2-efi,vhd,vmdk,gcp,aws,iso-efi-initrd";
+    let formats = "qcow2-efi,vhd,vmdk,gcp,aws,iso-efi-initrd,raw-bios,qcow2-bios";
     let tmp = built_then_changed(formats, &[]);
     let outputs = [
         "kb/sys-efi.qcow2",
@@ -389,6 +389,8 @@ fn a_changed_file_is_named_inside_the_fat_volume_of_every_container_and_iso() {
         "kb/sys.img.tar.gz",
         "kb/sys.raw",
         "kb/sys-efi-initrd.iso",
+        "kb/sys-bios.img",
+        "kb/sys.qcow2",
     ];
     let out = verify(tmp.path(), &outputs, &["--lock", "sys.lock"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -412,6 +414,15 @@ fn a_changed_file_is_named_inside_the_fat_volume_of_every_container_and_iso() {
         assert!(l.starts_with(&format!("{o}: differs: in the raw disk: {uki}")), "{l}");
     }
     assert!(line("kb/sys.raw").starts_with(&format!("kb/sys.raw: differs: {uki}")), "{s}");
+    // raw-bios and qcow2-bios: an MBR disk whose FAT partition holds the kernel and the
+    // compressed initrd, whose length changes with the file in it.
+    for (o, inside) in [("kb/sys-bios.img", ""), ("kb/sys.qcow2", "in the raw disk: ")] {
+        let want = format!(
+            "{o}: differs: {inside}partition 1 (\"MBR entry 1, type 0x0e\"): file INITRD.IMG: \
+             length differs"
+        );
+        assert!(line(o).starts_with(&want), "{s}");
+    }
     assert!(
         line("kb/sys-efi-initrd.iso").starts_with(
             "kb/sys-efi-initrd.iso: differs: ISO file /BOOT/EFIBOOT.IMG: file \
