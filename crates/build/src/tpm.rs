@@ -3,10 +3,12 @@
 //! signed by this key" (what `systemd-measure sign` and `ukify` would add). The algorithm is
 //! crates/sign's [`baleen_sign::pcr`]; this module feeds it the build's sections.
 //!
-//! baleen-init extends PCR 11 with no boot phase, so the one value signed is the stub's own
-//! (systemd-measure's empty phase): the value PCR 11 holds while the system runs.
+//! baleen-init extends PCR 11 with the boot phase words systemd-pcrphase measures (its `tpm`
+//! module), so the values signed are systemd-measure's defaults, one per phase path of
+//! [`PHASE_PATHS`]; the last, after `ready`, is what PCR 11 holds while the system runs and
+//! what init logs.
 
-use baleen_sign::pcr::{pcr11, pcrsig_json, public_key_pem, SectionDigest};
+use baleen_sign::pcr::{pcr11, pcrsig_json, public_key_pem, SectionDigest, PHASE_PATHS};
 use baleen_sign::{KeyPair, SigningKey};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
@@ -15,7 +17,11 @@ use std::io::{self, Read, Seek};
 /// What the build predicts for PCR 11 (SHA-256 bank) of its signed UKI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pcr11 {
+    /// After systemd-stub's measurements of the UKI (systemd-measure's empty phase).
     pub value: [u8; 32],
+    /// After baleen-init's boot phases too, `enter-initrd:leave-initrd:sysinit:ready`: the
+    /// value of the running system.
+    pub ready: [u8; 32],
     /// Whether the UKI carries `.pcrsig`/`.pcrpkey` for it (RSA keys; systemd 252 signs PCR
     /// policies with nothing else).
     pub policy_signed: bool,
@@ -24,8 +30,17 @@ pub struct Pcr11 {
 impl Pcr11 {
     /// The value in lower-case hex, as systemd-measure prints it.
     pub fn hex(&self) -> String {
-        self.value.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.value)
     }
+
+    /// [`Pcr11::ready`] in lower-case hex.
+    pub fn ready_hex(&self) -> String {
+        hex(&self.ready)
+    }
+}
+
+fn hex(value: &[u8; 32]) -> String {
+    value.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The extra sections of a signed UKI and the PCR 11 value they were made for.
@@ -89,12 +104,14 @@ pub fn pcr_sections(
         }
     }
     let value = pcr11(&digests, &[]);
+    let phases: Vec<[u8; 32]> = PHASE_PATHS.iter().map(|path| pcr11(&digests, path)).collect();
+    let ready = phases[phases.len() - 1];
     let pcrsig = if rsa {
-        pcrsig_json(&pair.key, &spki, &[value]).map_err(TpmError::Policy)?.into_bytes()
+        pcrsig_json(&pair.key, &spki, &phases).map_err(TpmError::Policy)?.into_bytes()
     } else {
         Vec::new()
     };
-    Ok(PcrSections { pcrpkey, pcrsig, pcr11: Pcr11 { value, policy_signed: rsa } })
+    Ok(PcrSections { pcrpkey, pcrsig, pcr11: Pcr11 { value, ready, policy_signed: rsa } })
 }
 
 #[cfg(test)]
@@ -126,16 +143,41 @@ mod tests {
         let (mut kernel, mut initrd) = (file(b"kernel"), file(b""));
         let s = pcr_sections(&pair, &mut kernel, &mut initrd, b"console=ttyS0", b"ID=x\n").unwrap();
         assert!(s.pcr11.policy_signed && !s.pcrsig.is_empty());
-        let want = pcr11(
-            &[
-                digest(".linux", b"kernel"),
-                digest(".osrel", b"ID=x\n"),
-                digest(".cmdline", b"console=ttyS0"),
-                digest(".pcrpkey", &s.pcrpkey),
-            ],
-            &[],
-        );
-        assert_eq!(s.pcr11.value, want);
+        let sections = [
+            digest(".linux", b"kernel"),
+            digest(".osrel", b"ID=x\n"),
+            digest(".cmdline", b"console=ttyS0"),
+            digest(".pcrpkey", &s.pcrpkey),
+        ];
+        assert_eq!(s.pcr11.value, pcr11(&sections, &[]));
+        let full = ["enter-initrd", "leave-initrd", "sysinit", "ready"];
+        assert_eq!(s.pcr11.ready, pcr11(&sections, &full));
+    }
+
+    #[test]
+    fn the_policy_is_signed_for_systemd_measures_four_phase_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(pair) = pair(dir.path(), KeyKind::Rsa2048) else { return };
+        let (mut kernel, mut initrd) = (file(b"kernel"), file(b"initrd"));
+        let s = pcr_sections(&pair, &mut kernel, &mut initrd, b"", b"ID=x\n").unwrap();
+        let json = String::from_utf8(s.pcrsig).unwrap();
+        let sections = [
+            digest(".linux", b"kernel"),
+            digest(".osrel", b"ID=x\n"),
+            digest(".initrd", b"initrd"),
+            digest(".pcrpkey", &s.pcrpkey),
+        ];
+        let mut path = Vec::new();
+        let mut policies = Vec::new();
+        for word in ["enter-initrd", "leave-initrd", "sysinit", "ready"] {
+            path.push(word);
+            let pol = baleen_sign::pcr::policy_pcr11(&pcr11(&sections, &path));
+            policies.push(format!("\"pol\":\"{}\"", hex(&pol)));
+        }
+        // In systemd-measure's order, and nothing else: not the empty phase.
+        let found: Vec<&str> =
+            json.match_indices("\"pol\":\"").map(|(i, _)| &json[i..i + 72]).collect();
+        assert_eq!(found, policies.iter().map(String::as_str).collect::<Vec<_>>(), "{json}");
     }
 
     #[test]

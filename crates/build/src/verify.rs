@@ -9,16 +9,20 @@
 //!
 //! What each output is compared as: `tar`, `docker`, `tar-kernel-initrd` → the path of the first
 //! differing entry (formats' `compare`); initrds (`-initrd.img`, `-root-initrd.img`) → the same,
-//! decompressed; `uki` → the PE section (disk's `compare`); `raw-efi` → the GPT partition and,
-//! in the ESP, the UKI's section; the other disks → the GPT partition and an offset in it; ISOs
-//! → the file (Rock Ridge path), else their metadata. The kernel, cmdline, squashfs/erofs root
-//! images, qcow2, VHD, VMDK and gcp tars → a byte offset, said to be one.
+//! decompressed; `-squashfs.img`, `-erofs.img` → the same, read back by formats' `fsread`;
+//! `uki` → the PE section (disk's `compare`); raw disks → the partition and the file in it
+//! (FAT volumes file by file, an EFI binary by PE section, a `--root` partition by path);
+//! qcow2, VHD, VMDK and gcp → the same on the raw disk read back from each (disk's
+//! `readback`, into scratch files); ISOs → the file (Rock Ridge path) and the file inside a
+//! volume it holds, else their metadata. The kernel and cmdline → a byte offset, said to be
+//! one.
 
 use crate::format::{Format, ALL};
 use baleen_disk::compare::{self as disk_compare, Place, Signature};
+use baleen_disk::readback::{self, Container};
 use baleen_formats::compare as archive;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,12 @@ pub enum VerifyError {
     Archive { path: PathBuf, format: Format, source: archive::CompareError },
     #[error("{path}: reading it as {format}")]
     Disk { path: PathBuf, format: Format, source: disk_compare::CompareError },
+    #[error("{path}: reading its root filesystem as {format}")]
+    Root { path: PathBuf, format: Format, source: baleen_formats::FsReadError },
+    #[error("{path}: reading its raw disk back as {format}")]
+    ReadBack { path: PathBuf, format: Format, source: readback::ReadBackError },
+    #[error("a scratch file for the raw disk of {path}")]
+    Scratch { path: PathBuf, source: io::Error },
 }
 
 /// One output file to check.
@@ -127,11 +137,6 @@ pub fn plan(outputs: &[PathBuf]) -> Result<Vec<Group>, VerifyError> {
     let given = |t: &Target| order.iter().find(|(p, _)| *p == t.path).map_or(0, |(_, i)| *i);
     for g in &mut groups {
         g.targets.sort_by_key(given);
-        // raw-efi's and iso-efi's ESPs are compared file-wise: their UKI is rebuilt beside them.
-        let esp = g.formats.iter().any(|f| matches!(f, Format::RawEfi | Format::IsoEfi));
-        if esp && !g.formats.contains(&Format::Uki) {
-            g.formats.push(Format::Uki);
-        }
         g.formats.sort();
     }
     Ok(groups)
@@ -162,20 +167,15 @@ pub enum Verdict {
     Differs(String),
 }
 
-/// Compares the output `t` with its rebuild `rebuilt` (`uki`: the rebuilt UKI, for a raw-efi
-/// disk). `signature` says whether a signed UKI's signature is compared or left out.
-pub fn compare(
-    t: &Target,
-    rebuilt: &Path,
-    uki: Option<&Path>,
-    signature: Signature,
-) -> Result<Verdict, VerifyError> {
+/// Compares the output `t` with its rebuild `rebuilt`. `signature` says whether a signed UKI's
+/// signature is compared or left out (also the UKI in a disk's or an ISO's ESP).
+pub fn compare(t: &Target, rebuilt: &Path, signature: Signature) -> Result<Verdict, VerifyError> {
     if !rebuilt.exists() {
         // kernel+initrd leaves out an empty kernel, initrd or command line, as LinuxKit does.
         return Ok(Verdict::Differs("the rebuild has no such file (it came out empty)".into()));
     }
     if let Some(offset) = first_byte_difference(&t.path, rebuilt)? {
-        let place = structural(t, rebuilt, uki, signature)?;
+        let place = structural(t, rebuilt, signature)?;
         return Ok(match place {
             Some(text) => Verdict::Differs(text),
             None if signature == Signature::Strip && t.format == Format::Uki => {
@@ -236,14 +236,8 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 fn structural(
     t: &Target,
     rebuilt: &Path,
-    uki: Option<&Path>,
     signature: Signature,
 ) -> Result<Option<String>, VerifyError> {
-    let open = |path: &Path| {
-        File::open(path)
-            .map(|f| BufReader::with_capacity(1 << 20, f))
-            .map_err(|source| VerifyError::Read { path: path.to_path_buf(), source })
-    };
     let archive_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| VerifyError::Archive { path, format: t.format, source }
@@ -264,24 +258,57 @@ fn structural(
             let (o, r) = (members(&t.path, initrd)?, members(rebuilt, initrd)?);
             Ok(archive::first_difference(&o, &r).map(|d| d.to_string()))
         }
+        "-squashfs.img" | "-erofs.img" => {
+            let list = |path: &Path| {
+                let mut r = open(path)?;
+                let listed = if t.suffix == "-squashfs.img" {
+                    baleen_formats::squashfs_members(&mut r)
+                } else {
+                    baleen_formats::erofs_members(&mut r)
+                };
+                listed.map_err(|source| VerifyError::Root {
+                    path: path.to_path_buf(),
+                    format: t.format,
+                    source,
+                })
+            };
+            let (o, r) = (list(&t.path)?, list(rebuilt)?);
+            Ok(archive::first_difference(&o, &r).map(|d| d.to_string()))
+        }
         ".efi" => {
             let (mut o, mut r) = (open(&t.path)?, open(rebuilt)?);
             disk_compare::compare_pe(&mut o, &mut r, signature).map(place_text).map_err(disk_err)
         }
-        "-efi.img" | ".raw" => {
-            let uki_len = uki_len_of(t.format == Format::RawEfi, uki)?;
+        "-efi.img" | ".raw" | "-bios.img" => {
             let (mut o, mut r) = (open(&t.path)?, open(rebuilt)?);
-            disk_compare::compare_efi_disk(&mut o, &mut r, uki_len, signature)
-                .map(place_text)
-                .map_err(disk_err)
+            disk_compare::compare_disk(&mut o, &mut r, signature).map(place_text).map_err(disk_err)
         }
         ".iso" | "-efi.iso" | "-efi-initrd.iso" => {
             let (mut o, mut r) = (open(&t.path)?, open(rebuilt)?);
-            let uki_len = uki_len_of(t.format == Format::IsoEfi, uki)?;
-            match disk_compare::compare_iso(&mut o, &mut r, uki_len, signature).map_err(disk_err)? {
+            match disk_compare::compare_iso(&mut o, &mut r, signature).map_err(disk_err)? {
                 Some(place) => Ok(Some(place.to_string())),
                 None => Ok(first_byte_difference(&t.path, rebuilt)?
                     .map(|offset| Place::IsoMetadata { offset }.to_string())),
+            }
+        }
+        ".qcow2" | "-efi.qcow2" | ".vhd" | ".vmdk" | ".img.tar.gz" => {
+            let container = match t.suffix {
+                ".vhd" => Container::Vhd,
+                ".vmdk" => Container::Vmdk,
+                ".img.tar.gz" => Container::Gcp,
+                _ => Container::Qcow2,
+            };
+            let (mut o, mut r) =
+                (raw_disk(t, &t.path, container)?, raw_disk(t, rebuilt, container)?);
+            match disk_compare::compare_disk(&mut o, &mut r, signature).map_err(disk_err)? {
+                Some(place) => Ok(Some(format!("in the raw disk: {place}"))),
+                None => Ok(first_byte_difference(&t.path, rebuilt)?.map(|offset| {
+                    format!(
+                        "the raw disks inside are the same; the {} file's own bytes differ at \
+                         offset {offset}",
+                        t.format
+                    )
+                })),
             }
         }
         _ => Ok(first_byte_difference(&t.path, rebuilt)?.map(|offset| {
@@ -290,14 +317,29 @@ fn structural(
     }
 }
 
-/// The rebuilt UKI's length, when the format holds it in an ESP that is compared file-wise.
-fn uki_len_of(wanted: bool, uki: Option<&Path>) -> Result<Option<u64>, VerifyError> {
-    match uki.filter(|_| wanted) {
-        Some(u) => std::fs::metadata(u)
-            .map(|m| Some(m.len()))
-            .map_err(|source| VerifyError::Read { path: u.to_path_buf(), source }),
-        None => Ok(None),
-    }
+fn open(path: &Path) -> Result<BufReader<File>, VerifyError> {
+    File::open(path)
+        .map(|f| BufReader::with_capacity(1 << 20, f))
+        .map_err(|source| VerifyError::Read { path: path.to_path_buf(), source })
+}
+
+/// The raw disk inside `path`, read back into an unnamed scratch file (sparse where the disk
+/// has holes), for [`disk_compare::compare_disk`].
+fn raw_disk(t: &Target, path: &Path, container: Container) -> Result<File, VerifyError> {
+    let scratch = |source| VerifyError::Scratch { path: path.to_path_buf(), source };
+    let mut raw = crate::scratch::file().map_err(scratch)?;
+    let mut from = open(path)?;
+    let size = {
+        let mut w = io::BufWriter::with_capacity(1 << 20, &mut raw);
+        let size = readback::read_back(container, &mut from, &mut w).map_err(|source| {
+            VerifyError::ReadBack { path: path.to_path_buf(), format: t.format, source }
+        })?;
+        w.into_inner().map_err(|e| scratch(e.into_error()))?;
+        size
+    };
+    raw.set_len(size).map_err(scratch)?;
+    raw.seek(SeekFrom::Start(0)).map_err(scratch)?;
+    Ok(raw)
 }
 
 #[cfg(test)]
@@ -322,11 +364,11 @@ mod tests {
         assert_eq!(g.1, [Format::KernelSquashfs]);
         assert_eq!(g.2, [Format::KernelSquashfs; 3]);
         // The longest suffix wins: -efi.iso is not .iso, -root-initrd.img not -initrd.img.
-        assert_eq!(names(&["a-efi.iso"])[0].1, [Format::IsoEfi, Format::Uki]);
+        assert_eq!(names(&["a-efi.iso"])[0].1, [Format::IsoEfi]);
         assert_eq!(names(&["a-root-initrd.img", "a-erofs.img"])[0].1, [Format::KernelErofs]);
         assert_eq!(names(&["a.iso"])[0].1, [Format::IsoBios]);
-        // raw-efi (and iso-efi, above) bring their UKI along, to compare inside the ESP.
-        assert_eq!(names(&["a-efi.img"])[0].1, [Format::RawEfi, Format::Uki]);
+        // raw-efi's ESP is read as a FAT volume: no UKI rebuilt beside it.
+        assert_eq!(names(&["a-efi.img"])[0].1, [Format::RawEfi]);
         assert_eq!(names(&["a.tar", "b.tar"]).len(), 2);
         // tar is built alone: a.tar and a-kernel are two rebuilds.
         let g = names(&["a.tar", "a-kernel", "a.docker"]);

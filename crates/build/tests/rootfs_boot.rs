@@ -575,4 +575,26 @@ fn raw_efi_verity_root_hash_is_under_the_secure_boot_signature() {
     std::fs::write(&tampered, &uki).unwrap();
     let (ok, text) = baleen_testkit::signing::sbverify(&cert, &tampered).unwrap();
     assert!(!ok, "sbverify accepted a UKI whose roothash= was changed:\n{text}");
+
+    // And it boots under OVMF with Secure Boot enforcing and the certificate enrolled: the
+    // signed UKI, then stage 1 through the verity root, to the spine's services.
+    let ovmf = Path::new(baleen_run::secure_boot::OVMF_DIR);
+    let firmware = [baleen_run::secure_boot::SECBOOT_CODE, baleen_run::secure_boot::EMPTY_VARS];
+    if let Some(missing) = firmware.iter().map(|f| ovmf.join(f)).find(|p| !p.is_file()) {
+        assert!(!baleen_testkit::tools_required(), "{missing:?} missing: install Debian's ovmf");
+        return;
+    }
+    let dir = BootTest::scratch_dir("secure-root-verity");
+    let mut opts = baleen_testkit::boot::test_options(out.join("spine-efi.img"), &dir);
+    opts.secure_boot = Some(baleen_run::SecureBoot::Enroll(cert));
+    let Some(vm) = BootTest::with_options("secure-root-verity", opts, Duration::from_secs(400))
+    else {
+        return;
+    };
+    let t = Duration::from_secs(300);
+    vm.wait_for("Secure boot enabled", t);
+    vm.wait_for("baleen: stage1 root /dev/dm-0", t);
+    vm.wait_for("spine-files-ok", t);
+    vm.wait_for("baleen: poweroff status 0", t);
+    assert_eq!(vm.wait_exit().verdict.code, 0, "a clean poweroff exits 0");
 }

@@ -114,9 +114,13 @@ fn a_signed_uki_passes_sbverify_is_reproducible_and_fails_with_a_changed_linux_b
     let found = sections(&uki);
     let section = |n: &str| found.iter().find(|(name, _)| name == n).map(|(_, b)| b.clone());
     let pcrsig = String::from_utf8(section(".pcrsig").expect("a .pcrsig section")).unwrap();
-    let policy = baleen_sign::pcr::policy_pcr11(&pcr.value);
-    let pol: String = policy.iter().map(|b| format!("{b:02x}")).collect();
-    assert!(pcrsig.contains(&format!("\"pol\":\"{pol}\"")), "{pcrsig}");
+    // Signed for the value after `ready` (and the three phase paths before it), not for the
+    // stub's own value: baleen-init measures the phases.
+    let hex = |v: &[u8; 32]| v.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let ready = hex(&baleen_sign::pcr::policy_pcr11(&pcr.ready));
+    assert!(pcrsig.contains(&format!("\"pol\":\"{ready}\"")), "{pcrsig}");
+    let bare = hex(&baleen_sign::pcr::policy_pcr11(&pcr.value));
+    assert!(!pcrsig.contains(&bare), "{pcrsig}");
     let pcrpkey = String::from_utf8(section(".pcrpkey").expect("a .pcrpkey section")).unwrap();
     let cert_pem = baleen_testkit::signing::openssl(
         &["x509", "-pubkey", "-noout", "-in"]
@@ -169,8 +173,8 @@ fn a_key_that_is_not_the_certificates_fails_before_any_output_is_written() {
 
 /// `baleen run --secure-boot --enroll CERT` (the run library's entry point, as the CLI calls it):
 /// OVMF with Secure Boot enforcing and only a throw-away certificate enrolled as PK, KEK and db.
-/// The raw EFI disk and the EFI ISO signed with its key boot to the spine's containers and a
-/// clean poweroff; the disk with one byte of the UKI's `.linux` changed, and an unsigned UKI,
+/// The raw EFI disk, the EFI ISO and the qcow2-efi disk signed with its key boot to the spine's
+/// containers and a clean poweroff; the disk with one byte of the UKI's `.linux` changed, and an unsigned UKI,
 /// do not start, and the run fails. Under Microsoft's keys (no `--enroll`) the signed disk does
 /// not start either.
 #[test]
@@ -186,10 +190,10 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
     let tmp = tempfile::tempdir().unwrap();
     let Some((cfg, store)) = setup(tmp.path()) else { return };
     let Some((key, cert)) = key_pair(tmp.path(), "db", KeyKind::Rsa2048) else { return };
-    let formats = [Format::Uki, Format::RawEfi, Format::IsoEfi];
+    let formats = [Format::Uki, Format::RawEfi, Format::IsoEfi, Format::Qcow2Efi];
     let built = signed_build(&cfg, &store, &formats, &tmp.path().join("out"), &key, &cert);
     let (out, pcr) = (&built.files, built.pcr11.expect("a signed build predicts PCR 11"));
-    let (uki, disk, iso) = (&out[0], &out[1], &out[2]);
+    let (uki, disk, iso, qcow2) = (&out[0], &out[1], &out[2], &out[3]);
     let unsigned =
         try_build_signed(&cfg, &store, &[Format::Uki], &tmp.path().join("plain"), None, None)
             .expect("building the unsigned UKI");
@@ -207,7 +211,8 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
         let vm = BootTest::with_options(name, opts, Duration::from_secs(400));
         (dir, vm.expect("qemu was found above"))
     };
-    for (name, image) in [("secure-disk", disk), ("secure-iso", iso)] {
+    // qcow2-efi: the same signed UKI in another container, read by qemu's own driver.
+    for (name, image) in [("secure-disk", disk), ("secure-iso", iso), ("secure-qcow2", qcow2)] {
         let (_dir, vm) = boot(name, image, &enrolled);
         vm.wait_for("Secure boot enabled", Duration::from_secs(300));
         if swtpm && name == "secure-disk" {
@@ -223,8 +228,13 @@ fn run_secure_boot_starts_signed_outputs_and_refuses_changed_and_unsigned_ones()
                 assert!(std::time::Instant::now() < deadline, "a cut PCR 11 line:\n{console}");
                 std::thread::sleep(Duration::from_millis(100));
             };
-            eprintln!("PCR 11: predicted {} measured {}", pcr.hex(), logged.trim());
-            assert_eq!(logged.trim(), pcr.hex(), "the booted PCR 11 is not the predicted one");
+            // Logged after `ready`: the stub's measurements, then init's four boot phases.
+            eprintln!("PCR 11: predicted {} measured {}", pcr.ready_hex(), logged.trim());
+            assert_eq!(
+                logged.trim(),
+                pcr.ready_hex(),
+                "the PCR 11 after ready is not the predicted one for the full phase path"
+            );
         }
         boots_to_services(vm);
     }

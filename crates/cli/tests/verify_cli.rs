@@ -41,7 +41,8 @@ fn store(at: &Path) {
         .build()
         .write_layout(at, "docker.io/baleen/verify-kernel:1");
     ImageBuilder::new()
-        .layer(&[file_mode("init", b"#!/bin/init\n", 0o755), dir("etc")])
+        // A stand-in that names the stage-1 marker: `--root` builds check for it.
+        .layer(&[file_mode("init", b"#!/bin/init /etc/baleen-stage1\n", 0o755), dir("etc")])
         .build()
         .write_layout(at, "docker.io/baleen/verify-init:1");
     svc_image(b"svc one").write_layout(at, "docker.io/baleen/verify-svc:1");
@@ -317,4 +318,146 @@ fn a_mode_or_a_missing_file_is_told_as_such() {
     let s = stdout(&out);
     assert!(s.starts_with("out/sys.tar: differs: etc"), "{s}");
     assert!(s.contains(": present in the output, not in the rebuild"), "{s}");
+}
+
+/// Builds `formats` into `kb/` as `sys` with `extra` flags, then changes the motd in the YAML.
+fn built_then_changed(formats: &str, extra: &[&str]) -> tempfile::TempDir {
+    let tmp = built("tar");
+    let mut args = vec!["build", "--cache", "cache", "--dir", "kb", "--name", "sys", "-f", formats];
+    args.extend_from_slice(extra);
+    args.push("sys.yml");
+    let out = baleen(tmp.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(tmp.path().join("sys.yml"), YAML.replace("hello\\n", "HELLO\\n")).unwrap();
+    tmp
+}
+
+#[test]
+fn a_changed_file_is_named_inside_the_root_partition_of_every_container() {
+    if !have_stub() {
+        return;
+    }
+    let tmp = built_then_changed("raw-efi,qcow2-efi,vhd,vmdk,gcp", &["--root", "squashfs"]);
+    let outputs =
+        ["kb/sys-efi.img", "kb/sys-efi.qcow2", "kb/sys.vhd", "kb/sys.vmdk", "kb/sys.img.tar.gz"];
+    let out = verify(tmp.path(), &outputs, &["--lock", "sys.lock", "--root", "squashfs"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let s = stdout(&out);
+    for o in outputs {
+        let line = s
+            .lines()
+            .find(|l| l.starts_with(&format!("{o}: ")))
+            .unwrap_or_else(|| panic!("{o}: {s}"));
+        // Both partitions differ: the root names the file, and the UKI in the ESP its
+        // command line, whose root=PARTUUID= is derived from the root's content.
+        let inside = if o == "kb/sys-efi.img" { "" } else { "in the raw disk: " };
+        assert!(
+            line.starts_with(&format!(
+                "{o}: differs: {inside}partition 1 (\"ESP\"): file EFI/BOOT/BOOTX64.EFI: PE \
+                 section .cmdline: content differs"
+            )),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(
+                "; partition 2 (\"root-x86-64\"): squashfs etc/motd: content differs (both 6 \
+                 bytes)"
+            ),
+            "{line}"
+        );
+    }
+    // Unchanged, the same outputs are identical, and the root partition needs --root to be
+    // rebuilt as it was.
+    std::fs::write(tmp.path().join("sys.yml"), YAML).unwrap();
+    let out = verify(tmp.path(), &outputs[..2], &["--lock", "sys.lock", "--root", "squashfs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = verify(tmp.path(), &outputs[..1], &["--lock", "sys.lock"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+#[test]
+fn a_changed_file_is_named_inside_the_fat_volume_of_every_container_and_iso() {
+    if !have_stub() {
+        return;
+    }
+    let formats = "qcow2-efi,vhd,vmdk,gcp,aws,iso-efi-initrd,raw-bios,qcow2-bios";
+    let tmp = built_then_changed(formats, &[]);
+    let outputs = [
+        "kb/sys-efi.qcow2",
+        "kb/sys.vhd",
+        "kb/sys.vmdk",
+        "kb/sys.img.tar.gz",
+        "kb/sys.raw",
+        "kb/sys-efi-initrd.iso",
+        "kb/sys-bios.img",
+        "kb/sys.qcow2",
+    ];
+    let out = verify(tmp.path(), &outputs, &["--lock", "sys.lock"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let s = stdout(&out);
+    let line = |o: &str| {
+        s.lines().find(|l| l.starts_with(&format!("{o}: "))).unwrap_or_else(|| panic!("{o}: {s}"))
+    };
+    assert!(
+        line("kb/sys-efi.qcow2").starts_with(
+            "kb/sys-efi.qcow2: differs: in the raw disk: partition 1 (\"ESP\"): file \
+             EFI/BOOT/BOOTX64.EFI: PE section .initrd: content differs"
+        ),
+        "{s}"
+    );
+    // The hybrid disks' FAT partition holds SYSLINUX's files, the kernel, the initrd and the
+    // UKI: the first that differs is named.
+    let uki =
+        "partition 1 (\"ESP\"): file EFI/BOOT/BOOTX64.EFI: PE section .initrd: content differs";
+    for o in ["kb/sys.vhd", "kb/sys.vmdk", "kb/sys.img.tar.gz"] {
+        let l = line(o);
+        assert!(l.starts_with(&format!("{o}: differs: in the raw disk: {uki}")), "{l}");
+    }
+    assert!(line("kb/sys.raw").starts_with(&format!("kb/sys.raw: differs: {uki}")), "{s}");
+    // raw-bios and qcow2-bios: an MBR disk whose FAT partition holds the kernel and the
+    // compressed initrd, whose length changes with the file in it.
+    for (o, inside) in [("kb/sys-bios.img", ""), ("kb/sys.qcow2", "in the raw disk: ")] {
+        let want = format!(
+            "{o}: differs: {inside}partition 1 (\"MBR entry 1, type 0x0e\"): file INITRD.IMG: \
+             length differs"
+        );
+        assert!(line(o).starts_with(&want), "{s}");
+    }
+    assert!(
+        line("kb/sys-efi-initrd.iso").starts_with(
+            "kb/sys-efi-initrd.iso: differs: ISO file /BOOT/EFIBOOT.IMG: file \
+             EFI/BOOT/BOOTX64.EFI: PE section .initrd: content differs"
+        ),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_changed_file_is_named_inside_squashfs_and_erofs_root_images() {
+    let tmp = built("tar");
+    for (dir, format, extra) in
+        [("kb", "kernel+squashfs", None), ("ke", "kernel+erofs", Some("--verity"))]
+    {
+        let mut args =
+            vec!["build", "--cache", "cache", "--dir", dir, "--name", "sys", "-f", format];
+        args.extend(extra);
+        args.push("sys.yml");
+        let out = baleen(tmp.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    std::fs::write(tmp.path().join("sys.yml"), YAML.replace("hello\\n", "HELLO\\n")).unwrap();
+
+    let out = verify(tmp.path(), &["kb/sys-squashfs.img"], &["--lock", "sys.lock"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        stdout(&out),
+        "kb/sys-squashfs.img: differs: etc/motd: content differs (both 6 bytes)\n"
+    );
+    // The verity hash tree after the filesystem differs too; the file is what is named.
+    let out = verify(tmp.path(), &["ke/sys-erofs.img"], &["--lock", "sys.lock", "--verity"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        stdout(&out),
+        "ke/sys-erofs.img: differs: etc/motd: content differs (both 6 bytes)\n"
+    );
 }

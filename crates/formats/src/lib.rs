@@ -8,7 +8,8 @@
 //! (the root images of `kernel+squashfs`/`kernel+erofs`, over `W: Write + Seek`: their
 //! superblocks are written last), [`write_verity_tree`] (a dm-verity hash tree over such an
 //! image, in veritysetup's format); [`compare`] tells where two archives of one tree differ,
-//! as a path (`baleen verify`). Every writer is an [`baleen_tree::EntrySink`] or a plain
+//! as a path (`baleen verify`), and [`squashfs_members`]/[`erofs_members`] list a root image
+//! as such members. Every writer is an [`baleen_tree::EntrySink`] or a plain
 //! function over `W: Write`.
 //!
 //! Invariants: no host paths, no network, no clocks — output depends only on the entries; no
@@ -22,6 +23,7 @@ pub mod compare;
 mod compressibility;
 mod cpio;
 mod erofs;
+mod fsread;
 mod fstree;
 mod gzip;
 mod initrd;
@@ -32,6 +34,7 @@ mod verity;
 pub use crate::compressibility::incompressible;
 pub use crate::cpio::{relative_path, CpioWriter};
 pub use crate::erofs::{ErofsError, ErofsWriter};
+pub use crate::fsread::{erofs_members, squashfs_members, FsReadError};
 pub use crate::fstree::TreeError as FsTreeError;
 pub use crate::gzip::{
     deflate_block, is_zero, stored_deflate, stored_deflate_into, ParallelGzip, BLOCK_SIZE,

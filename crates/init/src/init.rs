@@ -82,7 +82,10 @@ pub fn run() -> ! {
     event("phase mounts done");
 
     load_modules(&knobs);
-    log_pcr11();
+    // The boot phases systemd-pcrphase measures, now that the TPM driver is loaded: baleen has
+    // no initrd stage that unlocks anything (stage 1 only mounts the root), so the initrd's
+    // words come here, in their order, then sysinit; ready once the services are started.
+    measure_phases(&["enter-initrd", "leave-initrd", "sysinit"]);
     let etc = std::fs::read_to_string("/etc/hostname").ok();
     let mac = std::fs::read_to_string("/sys/class/net/eth0/address").ok();
     if let Some(h) = boot::hostname(etc.as_deref(), mac.as_deref()) {
@@ -102,6 +105,8 @@ pub fn run() -> ! {
     if go_on && sup.shutdown.is_none() {
         sup.start_services(Path::new("/containers/services"));
         event("phase services started");
+        measure_phases(&["ready"]);
+        log_pcr11();
     }
     let action = sup.wait_for_shutdown();
     sup.shutdown(action, Path::new("/containers/onshutdown"), || {
@@ -162,8 +167,19 @@ fn sysctl_files() -> Vec<std::path::PathBuf> {
 /// Where the kernel shows PCR 11 of the SHA-256 bank (TPM 2.0; kernel 5.12 and later).
 const PCR11: &str = "/sys/class/tpm/tpm0/pcr-sha256/11";
 
-/// Logs PCR 11 as measured by systemd-stub, in lower-case hex like the value `baleen build`
-/// predicts for a signed UKI; nothing when the machine has no TPM 2.0.
+/// Extends PCR 11 with each boot phase word (crate::tpm); quiet when there is no TPM.
+fn measure_phases(words: &[&str]) {
+    for word in words {
+        if let Err(e) = crate::tpm::measure(word) {
+            warn(&format!("tpm: measuring boot phase {word} into PCR 11: {e}"));
+            return;
+        }
+    }
+}
+
+/// Logs PCR 11 after `ready` (systemd-stub's measurements of the UKI, then the boot phases), in
+/// lower-case hex like the value `baleen build` predicts for a signed UKI; nothing when the
+/// machine has no TPM 2.0.
 fn log_pcr11() {
     if let Ok(value) = std::fs::read_to_string(PCR11) {
         event(&pcr11_event(&value));

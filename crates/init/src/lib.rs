@@ -46,6 +46,7 @@ pub mod stage1;
 pub mod supervisor;
 pub mod sys;
 pub mod sysctl;
+pub mod tpm;
 pub mod volumes;
 
 #[cfg(target_os = "linux")]

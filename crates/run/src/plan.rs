@@ -191,14 +191,16 @@ impl QemuPlan {
     }
 
     /// The boot disk when it sits on virtio-scsi rather than q35's AHCI: an x86-64 disk under
-    /// UEFI. OVMF boots from either, but a disk whose root is a partition of its own
+    /// UEFI, Secure Boot or not. OVMF boots from either, but a disk whose root is a partition of its own
     /// (`baleen build --root`) is read by the guest kernel too, and Debian's cloud kernel, baleen's
     /// default, has no AHCI driver. It is the first SCSI disk (`/dev/sda`).
     fn scsi_boot_disk(&self) -> Option<(&PathBuf, &str)> {
         match (&self.boot, &self.firmware, self.arch) {
-            (BootSource::Disk { path, format }, Firmware::Uefi { .. }, Arch::X86_64) => {
-                Some((path, format))
-            }
+            (
+                BootSource::Disk { path, format },
+                Firmware::Uefi { .. } | Firmware::SecureBoot { .. },
+                Arch::X86_64,
+            ) => Some((path, format)),
             _ => None,
         }
     }

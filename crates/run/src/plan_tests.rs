@@ -153,6 +153,8 @@ fn uefi_disk_uses_two_pflash_drives_with_a_private_vars_copy() {
     );
 }
 
+/// Also under Secure Boot the EFI disk is the first SCSI disk, not on q35's AHCI: a signed
+/// `--root` disk's stage 1 found no block device at all when it was.
 #[test]
 fn secure_boot_turns_smm_on_and_locks_the_variable_flash_to_smm() {
     let mut p = base(BootSource::Disk { path: "x-efi.img".into(), format: "raw".into() });
@@ -164,7 +166,9 @@ fn secure_boot_turns_smm_on_and_locks_the_variable_flash_to_smm() {
     assert_eq!(
         line(&p),
         format!(
-            "{head} -drive file=x-efi.img,format=raw,index=0,media=disk \
+            "{head} -device virtio-scsi-pci,id=scsi0 \
+             -drive file=x-efi.img,format=raw,if=none,id=boot \
+             -device scsi-hd,drive=boot,bus=scsi0.0,bootindex=0 \
              -global driver=cfi.pflash01,property=secure,value=on \
              -drive if=pflash,format=raw,unit=0,readonly=on,\
              file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd \

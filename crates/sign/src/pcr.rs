@@ -7,9 +7,9 @@
 //!   signature of the result) and is not empty, first with SHA-256 of the section's name
 //!   including its NUL, then with SHA-256 of its content (the section's `VirtualSize` bytes);
 //! - `systemd-measure` computes the same from the section files, then extends one word per boot
-//!   phase (`enter-initrd`, …) that `systemd-pcrphase` would measure later. baleen-init measures
-//!   no phase, so the value a running baleen system has is the stub's alone: the value of
-//!   `systemd-measure calculate --phase=` (the empty phase);
+//!   phase (`enter-initrd`, …) that `systemd-pcrphase` measures later; by default it signs the
+//!   four phase paths of [`PHASE_PATHS`]. baleen-init extends PCR 11 with the same words (see
+//!   docs/security.md), so a running baleen system's value after `ready` is the last path's;
 //! - `systemd-measure sign` signs, per value, the TPM2 `PolicyPCR` digest of PCR 11 in the
 //!   SHA-256 bank with the key (RSA PKCS#1 v1.5 over SHA-256 of the digest, what
 //!   `PolicyAuthorize` checks), and writes `{"sha256":[{"pcrs":[11],"pkfp":…,"pol":…,"sig":…}]}`
@@ -29,6 +29,15 @@ pub const PCR_KERNEL_IMAGE: u32 = 11;
 /// The sections systemd-stub 252 measures, in the order it measures them.
 pub const MEASURED_SECTIONS: [&str; 7] =
     [".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey"];
+
+/// The boot phase paths `systemd-measure sign` signs a policy for by default, in its order:
+/// `enter-initrd`, `enter-initrd:leave-initrd`, `…:sysinit`, `…:ready`.
+pub const PHASE_PATHS: [&[&str]; 4] = [
+    &["enter-initrd"],
+    &["enter-initrd", "leave-initrd"],
+    &["enter-initrd", "leave-initrd", "sysinit"],
+    &["enter-initrd", "leave-initrd", "sysinit", "ready"],
+];
 
 /// `TPM_CC_PolicyPCR`.
 const TPM_CC_POLICY_PCR: u32 = 0x0000_017f;

@@ -2,7 +2,7 @@
 //! computes the policy in a TPM trial session, here swtpm's, and signs it with the same openssl
 //! key; baleen's JSON must be the same bytes.
 
-use baleen_sign::pcr::{pcr11, pcrsig_json, public_key_pem, SectionDigest};
+use baleen_sign::pcr::{pcr11, pcrsig_json, public_key_pem, SectionDigest, PHASE_PATHS};
 use baleen_sign::KeyPair;
 use baleen_testkit::signing::{key_pair, KeyKind};
 use sha2::{Digest as _, Sha256};
@@ -69,26 +69,31 @@ fn pcrsig_is_byte_identical_to_systemd_measure_sign() {
             .spawn()
             .expect("starting swtpm"),
     );
-    let mut out = None;
-    // swtpm listens within a moment; systemd-measure fails fast until it does.
-    for _ in 0..50 {
-        let o = Command::new(SYSTEMD_MEASURE)
-            .current_dir(dir.path())
-            .args(["sign", "--linux=linux", "--osrel=osrel", "--cmdline=cmdline"])
-            .args(["--pcrpkey=pcrpkey", "--bank=sha256", "--phase="])
-            .arg(format!("--private-key={}", key.display()))
-            .arg(format!("--tpm2-device=swtpm:host=127.0.0.1,port={port}"))
-            .output()
-            .expect("running systemd-measure");
-        if o.status.success() {
-            out = Some(o.stdout);
-            break;
+    let sign = |phase: Option<&str>| {
+        // swtpm listens within a moment; systemd-measure fails fast until it does.
+        for _ in 0..50 {
+            let o = Command::new(SYSTEMD_MEASURE)
+                .current_dir(dir.path())
+                .args(["sign", "--linux=linux", "--osrel=osrel", "--cmdline=cmdline"])
+                .args(["--pcrpkey=pcrpkey", "--bank=sha256"])
+                .args(phase)
+                .arg(format!("--private-key={}", key.display()))
+                .arg(format!("--tpm2-device=swtpm:host=127.0.0.1,port={port}"))
+                .output()
+                .expect("running systemd-measure");
+            if o.status.success() {
+                return String::from_utf8(o.stdout).unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let theirs = String::from_utf8(out.expect("systemd-measure sign never succeeded")).unwrap();
+        panic!("systemd-measure sign never succeeded");
+    };
     let ours = pcrsig_json(&pair.key, &spki, &[pcr11(&digests, &[])]).unwrap();
-    assert_eq!(ours, theirs);
+    assert_eq!(ours, sign(Some("--phase=")));
+    // Without --phase, systemd-measure signs its default phase paths: what baleen signs.
+    let values: Vec<[u8; 32]> = PHASE_PATHS.iter().map(|p| pcr11(&digests, p)).collect();
+    let ours = pcrsig_json(&pair.key, &spki, &values).unwrap();
+    assert_eq!(ours, sign(None));
 }
 
 #[test]

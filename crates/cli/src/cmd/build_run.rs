@@ -22,6 +22,11 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
             "not signed: systemd signs PCR policies with RSA keys only"
         };
         eprintln!("PCR 11 (sha256) after systemd-stub measures the UKI: {} ({policy})", pcr.hex());
+        eprintln!(
+            "PCR 11 (sha256) after baleen-init's boot phases enter-initrd:leave-initrd:sysinit:ready, \
+             as it logs: {}",
+            pcr.ready_hex()
+        );
     }
     Ok(crate::exit::OK)
 }

@@ -3,7 +3,9 @@
 //! differs. The work is crates/build's `verify` (which format, what to compare) and the
 //! formats' own comparisons; this is flags and printing.
 
-use super::build::{Arch, BuildArgs, BuildPlan, Compress, Format as CliFormat, PrivilegePolicy};
+use super::build::{
+    Arch, BuildArgs, BuildPlan, Compress, Format as CliFormat, PrivilegePolicy, RootFs,
+};
 use super::config_input;
 use anyhow::Context;
 use baleen_build::lock::{Lock, LockOptions, MAX_LOCK_BYTES};
@@ -23,16 +25,15 @@ What is compared:
   Each OUTPUT is recognised by its name as `baleen build` writes it (NAME.tar, NAME-kernel,
   NAME-initrd.img, NAME.efi, NAME-efi.img…) and rebuilt with the other OUTPUTs of the same NAME.
   A difference is told where the format has a structure:
-    tar, docker, tar-kernel-initrd, initrds (cpio, decompressed)
+    tar, docker, tar-kernel-initrd, initrds (cpio, decompressed), squashfs/erofs root images
                 the path in the tree and what differs: content, mode, owner, link target,
                 modification time, presence, order
     uki         the PE section (.linux, .initrd, .cmdline…), the headers or the signature
-    raw-efi     the GPT partition and, in the ESP, EFI/BOOT/BOOTX64.EFI's PE section
-    aws, other GPT disks
-                the partition and the offset inside it
-    ISOs        the file (Rock Ridge path), and in iso-efi's boot image the UKI's PE section
-  and as a byte offset, said to be one, for the kernel, cmdline, squashfs/erofs root images,
-  qcow2, VHD, VMDK and gcp.
+    disks (raw-efi, raw-bios, aws; qcow2, VHD, VMDK and gcp read back to their raw disk)
+                the partition, and in it the file: of a FAT volume by its path (an EFI
+                binary by PE section), of a --root squashfs/erofs partition by its path
+    ISOs        the file (Rock Ridge path), and inside a boot image the file as for disks
+  and as a byte offset, said to be one, for the kernel and cmdline.
 
 Images:
   --lock FILE (written by `baleen build --lock FILE`) pins every image to the platform manifest
@@ -42,7 +43,8 @@ Images:
 
 Flags:
   Give the flags the output was built with that change its bytes: --arch, --compress,
-  --decompress-kernel, --no-sbom, --sbom-output, --size, --verity, and --sign-key/--sign-cert.
+  --decompress-kernel, --no-sbom, --sbom-output, --size, --root, --verity, and
+  --sign-key/--sign-cert.
   A signed UKI can only be rebuilt with its key; without --sign-key, a UKI is compared with
   its signature left out (the certificate table, its directory entry and the checksum) and
   reported as `identical once unsigned`. The signature also changes what an EFI disk derives
@@ -88,6 +90,9 @@ pub struct VerifyArgs {
     /// As for build: the root image carries a dm-verity hash tree.
     #[arg(long)]
     pub verity: bool,
+    /// As for build: the EFI disks hold the system in a root partition of this filesystem.
+    #[arg(long, value_enum, value_name = "FS")]
+    pub root: Option<RootFs>,
     /// The key the UKI was signed with: the rebuild is signed too and compared whole.
     #[arg(long, env = "BALEEN_SIGN_KEY", value_name = "KEY.pem")]
     pub sign_key: Option<PathBuf>,
@@ -157,13 +162,9 @@ fn verify(args: &VerifyArgs, quiet: bool) -> anyhow::Result<i32> {
         let lock = LockOptions { pins: pins.clone(), write: None };
         super::build_run::build(&plan, &cfg, true, lock)
             .with_context(|| format!("rebuilding {}", group.name))?;
-        let uki = group
-            .formats
-            .contains(&baleen_build::Format::Uki)
-            .then(|| dir.join(format!("{}{}", group.name, baleen_build::Format::Uki.outputs()[0])));
         for target in &group.targets {
             let rebuilt = group.rebuilt(dir, target);
-            let verdict = verify::compare(target, &rebuilt, uki.as_deref(), signature)?;
+            let verdict = verify::compare(target, &rebuilt, signature)?;
             let shown =
                 crate::exit::escape_controls(&target.path.display().to_string()).into_owned();
             match verdict {
@@ -263,7 +264,7 @@ fn plan(
         verity: args.verity,
         lock: None,
         budget: Vec::new(),
-        root: None,
+        root: args.root,
         dry_run: false,
         json: false,
     };

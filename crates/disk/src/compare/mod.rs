@@ -1,22 +1,25 @@
-//! Where two UKIs, or two EFI disks, differ: the PE section, or the GPT partition and the file
-//! in its ESP, rather than a byte offset (`baleen verify`).
+//! Where two UKIs, two disks or two ISOs differ: the PE section, the partition and the file
+//! in it, rather than a byte offset (`baleen verify`).
 //!
 //! Key items: [`compare_pe`] (sections by name, then the headers, the data after the sections,
 //! the signature; [`Signature::Strip`] compares a signed UKI with an unsigned rebuild: the
 //! certificate table, its directory entry, the checksum and sbsign's alignment padding left
-//! out), [`compare_efi_disk`] (the partition table, each partition's bytes, and inside the ESP
-//! written by [`crate::write_efi_disk`] the UKI at `EFI/BOOT/BOOTX64.EFI`, compared as a PE),
+//! out), [`compare_disk`] (the GPT, else the MBR, partition table, then each partition's bytes;
+//! a partition that holds a FAT volume is compared file by file, an EFI binary in it by PE
+//! section, and a squashfs or erofs root by the path in its tree: `volume`), [`compare_iso`]
+//! (the file by its Rock Ridge path, and the same look into a file that is a volume),
 //! [`Place`] (what the caller prints).
 //!
-//! Non-goals: reading FAT directories (the ESP's one file is found where the deterministic FAT
-//! writer puts it, from the rebuilt UKI's length); disks other than `raw-efi`'s layout get the
-//! partition and the offset within it.
+//! Non-goals: which bytes of a file differ beyond the first (the path is the answer); volumes
+//! other than FAT, squashfs and erofs (ISO 9660 has its own reader) get the offset.
 
-use crate::efi::BOOT_PATH;
-use crate::gpt::{self, SECTOR};
+mod volume;
+
+use crate::gpt::SECTOR;
 use baleen_sign::{PeError, PeLayout};
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};
+use volume::volume_place;
 
 /// The Microsoft certificate table is aligned to 8 bytes: sbsign pads the image with at most 7
 /// zeros before it.
@@ -75,6 +78,8 @@ pub enum Place {
         name: String,
         inner: Box<Place>,
     },
+    /// Several partitions differ: each [`Place::Partition`], in disk order.
+    Partitions(Vec<Place>),
     /// A file of a FAT volume.
     EspFile {
         path: String,
@@ -96,6 +101,28 @@ pub enum Place {
     },
     /// FAT metadata (boot sector, tables, directories): bytes at this offset of the volume.
     FatMetadata {
+        offset: u64,
+    },
+    /// A file of a FAT volume present in one only, or a file in one and a directory in the
+    /// other.
+    FatFile {
+        path: String,
+        what: &'static str,
+    },
+    /// The content of a file of the same length, from this byte of the file.
+    FileContent {
+        offset: u64,
+    },
+    /// A path in a squashfs or erofs tree, and what differs there.
+    Tree {
+        fs: &'static str,
+        difference: String,
+    },
+    /// A volume that could not be read as the rebuild's kind: why, and the first differing
+    /// byte of the partition or file.
+    Unreadable {
+        what: &'static str,
+        reason: String,
         offset: u64,
     },
     /// No structure known here: a byte offset.
@@ -131,6 +158,15 @@ impl fmt::Display for Place {
             Place::Partition { index, name, inner } => {
                 write!(f, "partition {index} ({name:?}): {inner}")
             }
+            Place::Partitions(all) => {
+                for (i, p) in all.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{p}")?;
+                }
+                Ok(())
+            }
             Place::EspFile { path, inner } => write!(f, "file {path}: {inner}"),
             Place::IsoFile { path, what } => write!(f, "ISO file {path}: {what}"),
             Place::IsoImage { path, inner } => write!(f, "ISO file {path}: {inner}"),
@@ -141,44 +177,18 @@ impl fmt::Display for Place {
             Place::FatMetadata { offset } => {
                 write!(f, "FAT metadata (boot sector, tables or directories) at byte {offset}")
             }
+            Place::FatFile { path, what } => write!(f, "file {path}: {what}"),
+            Place::FileContent { offset } => {
+                write!(f, "content differs (from byte {offset} of the file)")
+            }
+            Place::Tree { fs, difference } => write!(f, "{fs} {difference}"),
+            Place::Unreadable { what, reason, offset } => {
+                write!(f, "bytes differ at offset {offset}; not readable as {what} ({reason})")
+            }
             Place::Offset { offset } => {
                 write!(f, "bytes differ at offset {offset} (no structure known there)")
             }
         }
-    }
-}
-
-/// A window of a seekable reader: bytes `[start, start + len)` seen as a whole file.
-struct Window<'a, R> {
-    inner: &'a mut R,
-    start: u64,
-    len: u64,
-    pos: u64,
-}
-
-impl<R: Read + Seek> Read for Window<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.len.saturating_sub(self.pos);
-        let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-        if n == 0 {
-            return Ok(0);
-        }
-        self.inner.seek(SeekFrom::Start(self.start + self.pos))?;
-        let got = self.inner.read(&mut buf[..n])?;
-        self.pos += got as u64;
-        Ok(got)
-    }
-}
-
-impl<R: Read + Seek> Seek for Window<'_, R> {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let new = match to {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = new.ok_or_else(|| io::Error::other("seek before the window's start"))?;
-        Ok(self.pos)
     }
 }
 
@@ -353,13 +363,12 @@ fn masked_headers(l: &PeLayout, signature: Signature) -> Vec<u8> {
 }
 
 /// Where the ISO 9660 volume `output` first differs from `rebuilt`: a file (by its Rock Ridge
-/// path, in the rebuild's directory order), else `None` (the metadata around the files). With
-/// `uki_len`, the rebuilt UKI's length, `iso-efi`'s ESP image [`crate::iso::EFI_IMAGE`] is
-/// looked into as raw-efi's ESP is.
+/// path, in the rebuild's directory order), and inside a file that is a FAT, squashfs or erofs
+/// volume (`iso-efi`'s and `iso-efi-initrd`'s ESP image, a root image) the file in it; else
+/// `None` (the metadata around the files).
 pub fn compare_iso<A: Read + Seek, B: Read + Seek>(
     output: &mut A,
     rebuilt: &mut B,
-    uki_len: Option<u64>,
     signature: Signature,
 ) -> Result<Option<Place>, CompareError> {
     use crate::iso::read::files;
@@ -373,17 +382,18 @@ pub fn compare_iso<A: Read + Seek, B: Read + Seek>(
                 what: "missing from the output",
             }));
         };
-        if o.len != r.len {
-            return Ok(Some(Place::IsoFile { path: r.path.clone(), what: "length differs" }));
-        }
-        let Some(at) = pair.first_diff(o.offset, r.offset, r.len)? else { continue };
-        if let Some(uki_len) =
-            uki_len.filter(|_| r.path == crate::iso::EFI_IMAGE && o.offset == r.offset)
-        {
-            let inner = esp_place(&mut pair, r.offset, r.len, at, uki_len, signature)?;
+        let common = o.len.min(r.len);
+        let Some(at) =
+            pair.first_diff(o.offset, r.offset, common)?.or((o.len != r.len).then_some(common))
+        else {
+            continue;
+        };
+        let (os, rs) = ((o.offset, o.len), (r.offset, r.len));
+        if let Some(inner) = volume_place(&mut pair, os, rs, at, signature)? {
             return Ok(Some(Place::IsoImage { path: r.path.clone(), inner: Box::new(inner) }));
         }
-        return Ok(Some(Place::IsoFile { path: r.path.clone(), what: "content differs" }));
+        let what = if o.len != r.len { "length differs" } else { "content differs" };
+        return Ok(Some(Place::IsoFile { path: r.path.clone(), what }));
     }
     if let Some(o) = fo.iter().find(|o| !fr.iter().any(|r| r.path == o.path)) {
         return Ok(Some(Place::IsoFile { path: o.path.clone(), what: "only in the output" }));
@@ -447,13 +457,43 @@ fn gpt_entries<R: Read + Seek>(
     Ok(Some(out))
 }
 
-/// Where the EFI disk `output` first differs from `rebuilt`. `uki` is the rebuilt UKI (with
-/// its length) when the disk is `raw-efi`'s layout: a difference inside the ESP where the FAT
-/// writer put `EFI/BOOT/BOOTX64.EFI` is then compared as a PE file, with `signature`.
-pub fn compare_efi_disk<A: Read + Seek, B: Read + Seek>(
+/// The used entries of the MBR of `r` (not a protective one), or `None` when it has none.
+fn mbr_entries<R: Read + Seek>(
+    r: &mut R,
+    which: &'static str,
+) -> Result<Option<Vec<Entry>>, CompareError> {
+    let mut mbr = [0u8; 512];
+    if read_full(r, 0, &mut mbr, which)? < 512 || mbr[510..512] != [0x55, 0xaa] {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for (i, e) in mbr[446..510].chunks_exact(16).enumerate() {
+        let kind = e[4];
+        let le =
+            |at: usize| u64::from(u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]));
+        let (first, count) = (le(8), le(12));
+        if kind == 0 || kind == 0xee || count == 0 {
+            continue;
+        }
+        let mut type_guid = [0u8; 16];
+        type_guid[0] = kind;
+        out.push(Entry {
+            type_guid,
+            first,
+            last: first + count - 1,
+            name: format!("MBR entry {}, type {kind:#04x}", i + 1),
+        });
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// Where the disk `output` first differs from `rebuilt`: the partition table (GPT, else MBR),
+/// then the first partition whose bytes differ and, when it holds a FAT, squashfs or erofs
+/// volume, the file in it (an EFI binary by PE section, compared with `signature`), then the
+/// bytes outside the partitions. A disk with neither table gets a byte offset.
+pub fn compare_disk<A: Read + Seek, B: Read + Seek>(
     output: &mut A,
     rebuilt: &mut B,
-    uki_len: Option<u64>,
     signature: Signature,
 ) -> Result<Option<Place>, CompareError> {
     let len_o = output.seek(SeekFrom::End(0)).map_err(|source| CompareError::Read {
@@ -466,7 +506,10 @@ pub fn compare_efi_disk<A: Read + Seek, B: Read + Seek>(
         offset: 0,
         source,
     })?;
-    let (po, pr) = (gpt_entries(output, "output")?, gpt_entries(rebuilt, "rebuild")?);
+    let (mut po, mut pr) = (gpt_entries(output, "output")?, gpt_entries(rebuilt, "rebuild")?);
+    if po.is_none() && pr.is_none() {
+        (po, pr) = (mbr_entries(output, "output")?, mbr_entries(rebuilt, "rebuild")?);
+    }
     let parts = match (po, pr) {
         (Some(po), Some(pr)) => {
             if po.len() != pr.len() {
@@ -493,22 +536,33 @@ pub fn compare_efi_disk<A: Read + Seek, B: Read + Seek>(
             });
         }
         _ => {
-            return Ok(Some(Place::PartitionTable { what: "only one of the two has a GPT".into() }))
+            return Ok(Some(Place::PartitionTable {
+                what: "only one of the two has a partition table".into(),
+            }))
         }
     };
     let mut pair = Pair { output: &mut *output, rebuilt: &mut *rebuilt };
+    // Every partition that differs: a root partition's change also changes the UKI in the ESP
+    // before it (its `root=PARTUUID=` is derived from the root), and the file in the root is
+    // the answer a reader wants.
+    let mut differing = Vec::new();
     for (i, p) in parts.iter().enumerate() {
         let (start, len) = (p.first * SECTOR, (p.last + 1 - p.first) * SECTOR);
         let Some(at) = pair.first_diff(start, start, len)? else { continue };
-        let inner = match uki_len.filter(|_| p.type_guid == gpt::ESP_TYPE) {
-            Some(uki_len) => esp_place(&mut pair, start, len, at, uki_len, signature)?,
-            None => Place::Offset { offset: at },
-        };
-        return Ok(Some(Place::Partition {
+        let span = (start, len);
+        let inner = volume_place(&mut pair, span, span, at, signature)?
+            .unwrap_or(Place::Offset { offset: at });
+        differing.push(Place::Partition {
             index: i + 1,
             name: p.name.clone(),
             inner: Box::new(inner),
-        }));
+        });
+    }
+    if differing.len() > 1 {
+        return Ok(Some(Place::Partitions(differing)));
+    }
+    if let Some(place) = differing.pop() {
+        return Ok(Some(place));
     }
     // Outside the partitions: the protective MBR, the GPT headers and tables, the gaps.
     if let Some(at) = pair.first_diff(0, 0, len_o.min(len_r))? {
@@ -523,72 +577,6 @@ pub fn compare_efi_disk<A: Read + Seek, B: Read + Seek>(
     }
     if len_o != len_r {
         return Ok(Some(Place::Length { output: len_o, rebuilt: len_r }));
-    }
-    Ok(None)
-}
-
-/// What differs in an ESP at `start` whose first differing byte is `at`: the UKI, else FAT
-/// metadata.
-fn esp_place<A: Read + Seek, B: Read + Seek>(
-    pair: &mut Pair<'_, A, B>,
-    start: u64,
-    len: u64,
-    at: u64,
-    uki_len: u64,
-    signature: Signature,
-) -> Result<Place, CompareError> {
-    let Ok(first) = crate::fat::file_sectors(&[(BOOT_PATH, uki_len)], len) else {
-        return Ok(Place::Offset { offset: at });
-    };
-    let file_at = first.first().copied().unwrap_or(0) * SECTOR;
-    // The UKI first, wherever the first differing byte is: the FAT serial and the disk's GUIDs
-    // are derived from the UKI's hash, so a changed UKI changes the boot sector too.
-    // Both directories are where the rebuild has its entry (the layout depends on the
-    // rebuild's length only): the output's file length is the size field there.
-    let Some(entry) = find_short_name(pair.rebuilt, start, file_at, b"BOOTX64 EFI")? else {
-        return Ok(Place::FatMetadata { offset: at });
-    };
-    let mut size = [0u8; 4];
-    read_full(pair.output, start + entry + 28, &mut size, "output")?;
-    let out_len = u64::from(u32::from_le_bytes(size)).min(len - file_at);
-    let mut o = Window { inner: &mut *pair.output, start: start + file_at, len: out_len, pos: 0 };
-    let mut r = Window { inner: &mut *pair.rebuilt, start: start + file_at, len: uki_len, pos: 0 };
-    let inner = match compare_pe(&mut o, &mut r, signature) {
-        Ok(Some(p)) => p,
-        // The file no longer parses as PE: say where its bytes differ.
-        Err(CompareError::Pe { .. }) => {
-            match (Pair { output: &mut o, rebuilt: &mut r }).first_diff(0, 0, uki_len)? {
-                Some(offset) => Place::Offset { offset },
-                None => Place::Length { output: out_len, rebuilt: uki_len },
-            }
-        }
-        Err(e) => return Err(e),
-        Ok(None) => return Ok(Place::FatMetadata { offset: at }),
-    };
-    Ok(Place::EspFile { path: BOOT_PATH.to_string(), inner: Box::new(inner) })
-}
-
-/// The offset (from `start`) of the 32-byte directory entry with this 8.3 name, searched in
-/// the volume's first `limit` bytes.
-fn find_short_name<R: Read + Seek>(
-    r: &mut R,
-    start: u64,
-    limit: u64,
-    name: &[u8; 11],
-) -> Result<Option<u64>, CompareError> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut at = 0;
-    while at < limit {
-        let n = usize::try_from(limit - at).unwrap_or(CHUNK).min(CHUNK);
-        let got = read_full(r, start + at, &mut buf[..n], "rebuild")?;
-        // Directory entries are 32-byte aligned.
-        if let Some(i) = buf[..got].chunks_exact(32).position(|e| &e[..11] == name) {
-            return Ok(Some(at + 32 * i as u64));
-        }
-        if got < n {
-            break;
-        }
-        at += n as u64;
     }
     Ok(None)
 }

@@ -1,0 +1,93 @@
+//! Readers for the root images baleen writes, squashfs and erofs, that list a whole image as
+//! [`Member`]s (path, kind, mode, owner, mtime, a SHA-256 of the data): what `baleen verify`
+//! compares with [`crate::compare::first_difference`] to name the file that differs inside a
+//! `-squashfs.img`, an `-erofs.img` or a disk's root partition.
+//!
+//! Key items: [`squashfs_members`], [`erofs_members`], [`FsReadError`] (the image, the offset,
+//! what is wrong). Entries come depth first, each directory's children in the order the image
+//! stores them (sorted by name in both formats). Paths are relative (`etc/motd`), the root is
+//! left out.
+//!
+//! Bounded by the image, never by what it claims: metadata is read block by block (a few
+//! recent blocks cached), file data is hashed as it is read, a directory reached twice or
+//! nested deeper than [`MAX_DEPTH`] is an error rather than a loop, and a listing larger than
+//! the image is refused.
+//!
+//! Non-goals: what baleen's writers never write — squashfs compressors other than gzip,
+//! fragments and xattrs; erofs compression, chunked files and xattrs (they are skipped over
+//! where the inode says how long they are). A hostile image gets an error, not a listing.
+
+mod erofs;
+mod squashfs;
+
+pub use erofs::erofs_members;
+pub use squashfs::squashfs_members;
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+/// Directories nested deeper than this are refused (Linux's PATH_MAX allows ~2048 levels of
+/// one-letter names; no root image baleen writes comes near).
+pub const MAX_DEPTH: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsReadError {
+    #[error("reading the {fs} image at offset {offset}")]
+    Read { fs: &'static str, offset: u64, source: io::Error },
+    #[error("the {fs} image at offset {offset}: {what}")]
+    Malformed { fs: &'static str, offset: u64, what: String },
+    #[error("the {fs} image: {what}, which baleen does not write")]
+    Unsupported { fs: &'static str, what: String },
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`.
+fn read_at<R: Read + Seek>(
+    r: &mut R,
+    fs: &'static str,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<(), FsReadError> {
+    let err = |source| FsReadError::Read { fs, offset, source };
+    r.seek(SeekFrom::Start(offset)).map_err(err)?;
+    r.read_exact(buf).map_err(err)
+}
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from(le32(b, at)) | (u64::from(le32(b, at + 4)) << 32)
+}
+
+/// `dir/name`, or `name` at the root.
+fn join(dir: &str, name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    if dir.is_empty() {
+        name.into_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Kernel `new_encode_dev` numbers as compared text.
+fn dev_text(dev: u32) -> String {
+    let major = (dev >> 8) & 0xfff;
+    let minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+    format!("dev {major},{minor}")
+}
+
+/// A file type from the mode's type bits, as the compared kind.
+fn special_kind(mode: u32) -> crate::compare::Kind {
+    let what = match mode & 0o170000 {
+        0o060000 => "block device",
+        0o020000 => "character device",
+        0o010000 => "fifo",
+        0o140000 => "socket",
+        _ => "unknown type",
+    };
+    crate::compare::Kind::Other(what.into())
+}

@@ -1,0 +1,105 @@
+//! PCR 11 boot phases, as systemd-pcrphase measures them: the words `enter-initrd`,
+//! `leave-initrd`, `sysinit` and `ready` extended into PCR 11 at the matching points of boot, so
+//! that a secret sealed to a phase of a signed UKI's policy (`.pcrsig`, which `baleen build`
+//! signs for the four phase paths as `systemd-measure sign` does) unseals only then.
+//!
+//! Through the kernel's TPM resource manager (`/dev/tpmrm0`, else `/dev/tpm0`) with one
+//! `TPM2_PCR_Event` command per word: the TPM hashes the word itself, for every active bank,
+//! which leaves PCR 11 where systemd-pcrphase's `TPM2_PCR_Extend` of SHA-256(word) (and of the
+//! other banks' digests) leaves it, with no hash code in init. Password session, empty
+//! authorization: PCR 11 has no auth value.
+//!
+//! Non-goals: the TPM event log (systemd keeps its own in /run/log/systemd/tpm2-measure.log),
+//! `shutdown` and `final` (measured on the way down; nothing unseals then).
+
+use std::io::{Read, Write};
+
+/// The PCR systemd-stub and systemd-pcrphase measure into.
+pub const PCR: u32 = 11;
+/// Where the TPM is, resource manager first (it cleans up after each client).
+const DEVICES: [&str; 2] = ["/dev/tpmrm0", "/dev/tpm0"];
+const TPM_ST_SESSIONS: u16 = 0x8002;
+const TPM_CC_PCR_EVENT: u32 = 0x0000_013c;
+/// The password session: an empty password authorizes PCR 11.
+const TPM_RS_PW: u32 = 0x4000_0009;
+
+/// The `TPM2_PCR_Event` command that extends `pcr` with the hash of `data` in every bank.
+pub fn pcr_event_command(pcr: u32, data: &[u8]) -> Vec<u8> {
+    let mut c = Vec::with_capacity(33 + data.len());
+    c.extend_from_slice(&TPM_ST_SESSIONS.to_be_bytes());
+    c.extend_from_slice(&[0; 4]); // commandSize, below
+    c.extend_from_slice(&TPM_CC_PCR_EVENT.to_be_bytes());
+    c.extend_from_slice(&pcr.to_be_bytes());
+    // The authorization area: its size, then one TPMS_AUTH_COMMAND (handle, empty nonce,
+    // attributes, empty password).
+    c.extend_from_slice(&9u32.to_be_bytes());
+    c.extend_from_slice(&TPM_RS_PW.to_be_bytes());
+    c.extend_from_slice(&0u16.to_be_bytes());
+    c.push(0);
+    c.extend_from_slice(&0u16.to_be_bytes());
+    // TPM2B_EVENT: at most 1024 bytes; the phase words are a dozen.
+    let n = data.len().min(1024);
+    c.extend_from_slice(&u16::try_from(n).unwrap_or(1024).to_be_bytes());
+    c.extend_from_slice(&data[..n]);
+    let size = u32::try_from(c.len()).unwrap_or(u32::MAX);
+    c[2..6].copy_from_slice(&size.to_be_bytes());
+    c
+}
+
+/// The response code of a TPM response: `Ok` for TPM_RC_SUCCESS.
+pub fn response_code(response: &[u8]) -> Result<(), String> {
+    let Some(rc) = response.get(6..10) else {
+        return Err(format!("a {}-byte response", response.len()));
+    };
+    match u32::from_be_bytes([rc[0], rc[1], rc[2], rc[3]]) {
+        0 => Ok(()),
+        rc => Err(format!("response code {rc:#x}")),
+    }
+}
+
+/// Extends PCR 11 with `word`. `Ok(false)` when the machine has no TPM device.
+pub fn measure(word: &str) -> Result<bool, String> {
+    let Some((path, mut dev)) = DEVICES.iter().find_map(|p| {
+        std::fs::OpenOptions::new().read(true).write(true).open(p).ok().map(|f| (*p, f))
+    }) else {
+        return Ok(false);
+    };
+    dev.write_all(&pcr_event_command(PCR, word.as_bytes()))
+        .map_err(|e| format!("writing to {path}: {e}"))?;
+    let mut response = vec![0u8; 4096];
+    let n = dev.read(&mut response).map_err(|e| format!("reading from {path}: {e}"))?;
+    response_code(&response[..n]).map_err(|e| format!("{path}: {e}"))?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_is_tpm2_pcr_event_on_pcr_11_with_a_password_session() {
+        let c = pcr_event_command(11, b"ready");
+        let want: Vec<u8> = [
+            &[0x80, 0x02][..],   // TPM_ST_SESSIONS
+            &[0, 0, 0, 34],      // size: 10 + 4 + 4 + 9 + 2 + 5
+            &[0, 0, 0x01, 0x3c], // TPM_CC_PCR_Event
+            &[0, 0, 0, 11],      // PCR 11
+            &[0, 0, 0, 9],       // authorization size
+            &[0x40, 0, 0, 0x09], // TPM_RS_PW
+            &[0, 0, 0, 0, 0],    // nonce, attributes, password
+            &[0, 5],             // TPM2B_EVENT size
+            b"ready",
+        ]
+        .concat();
+        assert_eq!(c, want);
+    }
+
+    #[test]
+    fn a_response_code_other_than_success_is_an_error() {
+        let ok = [0x80, 0x02, 0, 0, 0, 10, 0, 0, 0, 0];
+        assert_eq!(response_code(&ok), Ok(()));
+        let locality = [0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x09, 0x07];
+        assert_eq!(response_code(&locality), Err("response code 0x907".into()));
+        assert!(response_code(&[0x80]).is_err());
+    }
+}
