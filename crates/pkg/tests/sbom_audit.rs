@@ -94,7 +94,7 @@ fn attested(layout: &Path, digest: &str) -> Vec<Vec<u8>> {
         let layer = &manifest["layers"][0];
         assert_eq!(layer["mediaType"], "application/vnd.in-toto+json");
         assert_eq!(layer["annotations"]["in-toto.io/predicate-type"], "https://spdx.dev/Document");
-        let p = layout.join("blobs/sha256").join(layer["digest"].as_str().unwrap()[7..].to_owned());
+        let p = layout.join("blobs/sha256").join(&layer["digest"].as_str().unwrap()[7..]);
         out.push(std::fs::read(p).unwrap());
     }
     out
