@@ -90,6 +90,14 @@ fn audit_of_a_package_dir_exit_codes_json_and_lock_update() {
             && out.contains(&format!("origin: {}", d.join("packages.lock").display())),
         "{out}"
     );
+    // docs/audit.md shows this very report: its package lines are these.
+    let doc =
+        std::fs::read_to_string(baleen_testkit::workspace_root().join("docs/audit.md")).unwrap();
+    let shown: Vec<&str> = doc.lines().filter(|l| l.starts_with("  amd64 ")).collect();
+    assert_eq!(shown.len(), 2, "docs/audit.md's example");
+    for line in shown {
+        assert!(out.contains(&format!("{line}\n")), "docs/audit.md shows {line:?}; got {out}");
+    }
     let (code, out, _) = text(&baleen(&cache, &["audit", "--json", "--offline", s(&d)]));
     assert_eq!(code, Some(1));
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();

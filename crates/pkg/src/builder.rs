@@ -476,8 +476,10 @@ fn build_layer(
         }
     }
     for r in &spec.rust {
+        // The binary first: when it cannot be had, that is the error to report.
+        let binary = rust_binary(dir, r, arch)?;
         contents.rust.push(rust_sbom(dir, r, arch)?);
-        match rust_binary(dir, r, arch)? {
+        match binary {
             RustBin::Built(bin) => {
                 let f = std::fs::File::open(&bin).map_err(|cause| Error::Io {
                     dir: dir.to_owned(),
