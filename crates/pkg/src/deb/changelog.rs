@@ -111,8 +111,7 @@ pub fn read_from_deb(path: &std::path::Path, name: &str) -> std::io::Result<Opti
             if !entry.header().entry_type().is_file() {
                 continue;
             }
-            let mut text = String::new();
-            flate2::read::GzDecoder::new(entry).take(MAX_CHANGELOG).read_to_string(&mut text)?;
+            let text = decompress(entry)?;
             if found.as_ref().is_none_or(|(r, _)| rank < *r) {
                 found = Some((rank, text));
             }
@@ -120,6 +119,14 @@ pub fn read_from_deb(path: &std::path::Path, name: &str) -> std::io::Result<Opti
         return Ok(found.map(|(_, t)| t));
     }
     Ok(None)
+}
+
+/// A gzipped changelog as text: old entries are often Latin-1 (maintainers' names), so bytes
+/// that are not UTF-8 become U+FFFD rather than failing the read.
+fn decompress(r: impl Read) -> std::io::Result<String> {
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(r).take(MAX_CHANGELOG).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
@@ -156,6 +163,18 @@ openssl (3.0.11-1~deb12u2) bookworm-security; urgency=medium
         assert!(older.contains(&"CVE-2024-4741".to_owned()), "{older:?}");
         assert!(!older.contains(&"DSA-5532-1".to_owned()), "{older:?}");
         assert!(advisories_since(LOG, "3.0.15-1~deb12u1").is_empty());
+    }
+
+    /// libpam0g's changelog has a Latin-1 name in an old entry: reading it failed with
+    /// "stream did not contain valid UTF-8" and its advisories were lost.
+    #[test]
+    fn a_changelog_that_is_not_utf8_is_still_read() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"pam (1.5.2-6+deb12u3) bookworm-security; urgency=medium\n\n  * CVE-2025-6020.\n\n -- Steve Langasek\n\npam (0.1) unstable; urgency=low\n\n  * Jos\xe9\n").unwrap();
+        let text = decompress(&gz.finish().unwrap()[..]).unwrap();
+        assert_eq!(advisories_since(&text, "1.5.2-6+deb12u2"), ["CVE-2025-6020"]);
+        assert!(text.contains("Jos\u{fffd}"), "{text}");
     }
 
     #[test]
