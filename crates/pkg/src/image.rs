@@ -14,17 +14,11 @@ pub const MT_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MT_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MT_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MT_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// An in-toto statement, the layer of an attestation manifest.
-pub const MT_IN_TOTO: &str = "application/vnd.in-toto+json";
-/// The predicate type of an SPDX document, on the statement and on its layer's annotation.
-pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
-/// BuildKit's annotations: on an attestation layer, and on the index entry of an attestation
-/// manifest (naming the platform manifest it attests). `baleen build`'s `sbom` module and
-/// `baleen-oci`'s pull read the same names.
-pub const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
-pub const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
-pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
-pub const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+/// BuildKit's attestation layout, as `baleen build` reads it: `baleen-oci`'s names.
+pub use baleen_oci::attestation::{
+    ATTESTATION_MANIFEST, IN_TOTO_MEDIA_TYPE as MT_IN_TOTO, PREDICATE_TYPE, REFERENCE_DIGEST,
+    REFERENCE_TYPE, SPDX_PREDICATE,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
