@@ -21,14 +21,11 @@ use serde_json::{Map, Value};
 
 /// `--sbom-output`'s default: the file's path in the tree.
 pub const DEFAULT_PATH: &str = "sbom.spdx.json";
-/// Annotations of buildkit's attestation manifests in an image index.
-pub const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
-pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
-pub const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
-/// Annotation of an attestation layer, and the predicate type of SPDX documents.
-pub const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
-pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
-pub const IN_TOTO_MEDIA_TYPE: &str = "application/vnd.in-toto+json";
+/// BuildKit's attestation layout (annotations, predicate and media types): `baleen-oci`'s names.
+pub use baleen_oci::attestation::{
+    ATTESTATION_MANIFEST, IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE, REFERENCE_DIGEST, REFERENCE_TYPE,
+    SPDX_PREDICATE,
+};
 /// LinuxKit's defaultModTime, as SPDX writes times.
 const DEFAULT_CREATED: &str = "2017-04-18T16:30:00Z";
 /// An attestation statement is JSON text; this bounds what a hostile image can make us parse.

@@ -35,7 +35,7 @@ pub fn main() {
     let mode = std::env::var("BALEEN_EMBED_INIT").unwrap_or_default();
     let (inputs, embedded, missing) = match mode.as_str() {
         "off" => {
-            (String::new(), Vec::new(), vec!["it was built with BALEEN_EMBED_INIT=off".into()])
+            (Inputs::default(), Vec::new(), vec!["it was built with BALEEN_EMBED_INIT=off".into()])
         }
         "" | "auto" => embed(&out_dir, false),
         "require" => embed(&out_dir, true),
@@ -49,8 +49,10 @@ pub fn main() {
     for e in &embedded {
         code.push_str(&format!(
             "        baleen_pkg::prebuilt::Prebuilt {{ package: {PACKAGE:?}, bin: {PACKAGE:?}, \
-             arch: {:?}, inputs: {inputs:?}, bytes: include_bytes!({:?}) }},\n",
+             arch: {:?}, inputs: {:?}, crates: {:?}, bytes: include_bytes!({:?}) }},\n",
             e.arch,
+            inputs.digest,
+            inputs.crates,
             e.path.to_str().expect("OUT_DIR is UTF-8"),
         ));
     }
@@ -58,24 +60,37 @@ pub fn main() {
     std::fs::write(out_dir.join("prebuilt_init.rs"), code).expect("writing prebuilt_init.rs");
 }
 
-/// Builds and copies each target's binary; returns the source digest, what was embedded and
-/// why anything was not. With `require`, x86_64 not embedded is an error.
-fn embed(out_dir: &Path, require: bool) -> (String, Vec<Embedded>, Vec<String>) {
-    let fail = |why: String| -> (String, Vec<Embedded>, Vec<String>) {
+/// What the embedded binaries were built from: the source digest and, for their SBOM, the
+/// crates (`rust_inputs::locked_crates_text`).
+#[derive(Default)]
+struct Inputs {
+    digest: String,
+    crates: String,
+}
+
+/// Builds and copies each target's binary; returns the sources, what was embedded and why
+/// anything was not. With `require`, x86_64 not embedded is an error.
+fn embed(out_dir: &Path, require: bool) -> (Inputs, Vec<Embedded>, Vec<String>) {
+    let fail = |why: String| -> (Inputs, Vec<Embedded>, Vec<String>) {
         if require {
             panic!("BALEEN_EMBED_INIT=require: {why}");
         }
         println!("cargo:warning=baleen-init not embedded: {why}");
-        (String::new(), Vec::new(), vec![why])
+        (Inputs::default(), Vec::new(), vec![why])
     };
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let Some(root) = rust_inputs::workspace_root(&manifest) else {
         return fail("it was built outside a Cargo workspace".into());
     };
-    let inputs = match rust_inputs::digest(&root, &[PACKAGE]) {
+    let digest = match rust_inputs::digest(&root, &[PACKAGE]) {
         Ok(d) => d,
         Err(e) => return fail(format!("hashing its sources: {e}")),
     };
+    let crates = match rust_inputs::locked_crates_text(&root, PACKAGE) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("listing its crates: {e}")),
+    };
+    let inputs = Inputs { digest, crates };
     match rust_inputs::input_paths(&root, &[PACKAGE]) {
         Ok(paths) => {
             for p in paths {

@@ -5,7 +5,7 @@
 use std::process::{Command, Output};
 
 const SUBCOMMANDS: &[&str] =
-    &["validate", "build", "pkg", "run", "push", "pull", "cache", "version"];
+    &["validate", "build", "pkg", "audit", "run", "push", "pull", "cache", "version"];
 
 fn baleen(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_baleen")).args(args).output().unwrap()

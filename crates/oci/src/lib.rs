@@ -22,6 +22,7 @@
 
 pub mod archive;
 pub mod artifact;
+pub mod attestation;
 mod digest;
 pub mod manifest;
 mod platform;

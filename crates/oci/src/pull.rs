@@ -194,11 +194,11 @@ fn attestation_for(i: &oci_spec::image::ImageIndex, d: &Digest) -> Option<Digest
     })
 }
 
-const ATTESTATION_TYPE_KEY: &str = "vnd.docker.reference.type";
-const ATTESTATION_TYPE: &str = "attestation-manifest";
-const ATTESTATION_DIGEST_KEY: &str = "vnd.docker.reference.digest";
-const PREDICATE_TYPE_KEY: &str = "in-toto.io/predicate-type";
-const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
+use crate::attestation::{
+    ATTESTATION_MANIFEST as ATTESTATION_TYPE, PREDICATE_TYPE as PREDICATE_TYPE_KEY,
+    REFERENCE_DIGEST as ATTESTATION_DIGEST_KEY, REFERENCE_TYPE as ATTESTATION_TYPE_KEY,
+    SPDX_PREDICATE,
+};
 
 /// Stores the attestation manifest `att` and its SPDX statement layers (the SBOMs a build
 /// merges), verified like any blob; other attestations (provenance) are not fetched.

@@ -8,6 +8,7 @@ use crate::layer::{self, LayerBuilder};
 use crate::lock::{self, Lock, Locked};
 use crate::prebuilt::{self, Prebuilt};
 use crate::rust_inputs;
+use crate::sbom::{self, DebPackage};
 use crate::spec::{BuildSpec, RustBinary};
 use crate::{kmod, tag};
 use std::io::Write;
@@ -117,45 +118,80 @@ impl Options {
         let archive = Archive::new(&mirror, &suite, &self.cache)
             .check_valid_until(check)
             .with_progress(self.progress.clone());
-        match spec.debian.as_ref().and_then(|d| d.keyring.as_deref()) {
-            None => Ok(archive),
-            Some(k) => {
-                let path = dir.join(k);
-                let err = |message: String| Error::Keyring {
-                    dir: dir.to_owned(),
-                    path: path.clone(),
-                    message,
-                };
-                let keys = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
-                if archive::keyring_keys(&keys) == 0 {
-                    return Err(err(format!(
-                        "no OpenPGP public key in it; it must be a binary keyring (gpg --export KEY > {k})"
-                    )));
-                }
-                Ok(archive.with_keyring(keys, &format!("a key of {}", path.display())))
-            }
-        }
+        Ok(match keyring(dir, spec)? {
+            Some((keys, whose)) => archive.with_keyring(keys, &whose),
+            None => archive,
+        })
     }
 
     /// The `<suite>-security` archive when build.yml asks for it. `--mirror` does not move it:
     /// Debian serves security updates from their own archive.
-    fn security_archive(&self, spec: &BuildSpec) -> Option<Archive> {
-        let debian = spec.debian.as_ref().filter(|d| d.security)?;
+    fn security_archive(&self, dir: &Path, spec: &BuildSpec) -> Result<Option<Archive>, Error> {
+        match spec.debian.as_ref().filter(|d| d.security) {
+            Some(_) => self.security_archive_always(dir, spec).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The `<suite>-security` archive of build.yml's suite, used or not (the audit checks it
+    /// either way). `debian.keyring` is trusted for it too when `security-mirror` names a
+    /// private one; Debian's own security archive is signed by Debian's keys.
+    fn security_archive_always(&self, dir: &Path, spec: &BuildSpec) -> Result<Archive, Error> {
+        let debian = spec.debian.as_ref();
         let suite = format!("{}-security", suite_of(spec));
-        let mirror = debian.security_mirror.clone().unwrap_or_else(|| {
+        let mirror = self.security_mirror(spec);
+        let check = debian.is_none_or(|d| d.check_valid_until);
+        let archive = Archive::new(&mirror, &suite, &self.cache)
+            .check_valid_until(check)
+            .with_progress(self.progress.clone());
+        let private = debian.is_some_and(|d| d.security_mirror.is_some());
+        Ok(match keyring(dir, spec)?.filter(|_| private) {
+            Some((keys, whose)) => archive.with_keyring(keys, &whose),
+            None => archive,
+        })
+    }
+
+    fn security_mirror(&self, spec: &BuildSpec) -> String {
+        let suite = format!("{}-security", suite_of(spec));
+        spec.debian.as_ref().and_then(|d| d.security_mirror.clone()).unwrap_or_else(|| {
             let found = sources::mirror_for(&sources::host_sources(&self.host_root), &suite);
             if found == sources::DEFAULT_MIRROR {
                 DEFAULT_SECURITY_MIRROR.to_owned()
             } else {
                 found
             }
-        });
-        Some(
-            Archive::new(&mirror, &suite, &self.cache)
-                .check_valid_until(debian.check_valid_until)
-                .with_progress(self.progress.clone()),
-        )
+        })
     }
+
+    /// How `baleen audit` reaches the archives of the package in `dir`: its main suite and
+    /// `<suite>-security`, with build.yml's keyring.
+    pub fn audit_archive(
+        &self,
+        dir: &Path,
+        spec: &BuildSpec,
+    ) -> Result<crate::audit::ArchiveSpec, Error> {
+        let main = self.archive(dir, spec)?;
+        Ok(crate::audit::ArchiveSpec {
+            mirror: main.mirror.clone(),
+            suite: main.suite.clone(),
+            security_mirror: self.security_mirror(spec),
+            keyring: keyring(dir, spec)?,
+        })
+    }
+}
+
+/// build.yml's `debian.keyring`: its keys and whose they are (`a key of pkg/x/archive.gpg`).
+fn keyring(dir: &Path, spec: &BuildSpec) -> Result<Option<(Vec<u8>, String)>, Error> {
+    let Some(k) = spec.debian.as_ref().and_then(|d| d.keyring.as_deref()) else { return Ok(None) };
+    let path = dir.join(k);
+    let err = |message: String| Error::Keyring { dir: dir.to_owned(), path: path.clone(), message };
+    let keys = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
+    if archive::keyring_keys(&keys) == 0 {
+        return Err(err(format!(
+            "no OpenPGP public key in it; it must be a binary keyring (gpg --export KEY > {k})"
+        )));
+    }
+    Ok(Some((keys, format!("a key of {}", path.display()))))
 }
 
 /// Debian's security archive, used when the host's apt sources name none.
@@ -181,7 +217,7 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
         return Ok(Lock { request: String::new(), suite, packages: Vec::new() });
     };
     let archive = opts.archive(dir, &spec)?;
-    let security = opts.security_archive(&spec);
+    let security = opts.security_archive(dir, &spec)?;
     let aerr = |cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) };
     let mut packages = Vec::new();
     for arch in &arches {
@@ -212,6 +248,15 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
     let lock = Lock { request: lock::request_hash(debian, &suite, &arches), suite, packages };
     lock.write(dir)?;
     Ok(lock)
+}
+
+/// `pkg lock --update`: resolves build.yml's packages afresh against the newest indexes of its
+/// suites, writes packages.lock and returns it with the lines that changed.
+pub fn update(dir: &Path, opts: &Options) -> Result<(Lock, Vec<lock::Change>), Error> {
+    let before = Lock::load(dir)?;
+    let after = lock(dir, opts)?;
+    let changes = lock::changes(before.as_ref(), &after);
+    Ok((after, changes))
 }
 
 /// What a build produced.
@@ -276,10 +321,10 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
         }
     }
     let archives =
-        Archives { main: opts.archive(dir, &spec)?, security: opts.security_archive(&spec) };
+        Archives { main: opts.archive(dir, &spec)?, security: opts.security_archive(dir, &spec)? };
     let mut platforms = Vec::new();
     for arch in &arches {
-        let layer = build_layer(dir, &spec, arch, locked.as_ref(), &archives)?;
+        let (layer, contents) = build_layer(dir, &spec, arch, locked.as_ref(), &archives)?;
         let mut labels = Vec::new();
         if let Some(l) = spec.label_json() {
             labels.push(("org.mobyproject.config".to_owned(), l));
@@ -290,6 +335,12 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
             layer_tar: layer,
             config: spec.config.clone(),
             labels,
+            sbom: Some(sbom::document(
+                &name,
+                image::oci_arch(arch),
+                &contents.debs,
+                &contents.rust,
+            )),
         });
     }
     let root = image::write_image(sink, &name, platforms)
@@ -333,13 +384,36 @@ impl Archives {
     }
 }
 
+/// What a platform's layer holds, for its SBOM.
+#[derive(Debug, Default)]
+struct Contents {
+    debs: Vec<DebPackage>,
+    rust: Vec<sbom::RustBinary>,
+}
+
+/// Where the SBOM says a locked `.deb` is: the archive build.yml names for its suite, else
+/// Debian's (`--mirror` and the host's apt sources are not inputs of the image).
+fn download_location(spec: &BuildSpec, deb: &archive::DebRef) -> String {
+    let debian = spec.debian.as_ref();
+    let root = match &deb.suite {
+        None => debian
+            .and_then(|d| d.mirror.clone())
+            .unwrap_or_else(|| sources::DEFAULT_MIRROR.to_owned()),
+        Some(_) => debian
+            .and_then(|d| d.security_mirror.clone())
+            .unwrap_or_else(|| DEFAULT_SECURITY_MIRROR.to_owned()),
+    };
+    format!("{}/{}", root.trim_end_matches('/'), deb.filename)
+}
+
 fn build_layer(
     dir: &Path,
     spec: &BuildSpec,
     arch: &str,
     locked: Option<&Lock>,
     archives: &Archives,
-) -> Result<std::fs::File, Error> {
+) -> Result<(std::fs::File, Contents), Error> {
+    let mut contents = Contents::default();
     let lerr = |cause| Error::Layer { dir: dir.to_owned(), cause };
     // A kernel component keeps lib/modules whole until the modules are chosen.
     let drop = if spec.kernel.is_some() { Vec::new() } else { spec.drop_globs() };
@@ -351,8 +425,23 @@ fn build_layer(
                 .map_err(|e| Error::Archive { dir: dir.to_owned(), cause: Box::new(e) })?
                 .fetch_deb(deb)
                 .map_err(|cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) })?;
-            l.add_deb(&path, &format!("{} {} ({})", deb.name, deb.version, deb.filename))
+            let meta = l
+                .add_deb(&path, &format!("{} {} ({})", deb.name, deb.version, deb.filename))
                 .map_err(lerr)?;
+            contents.debs.push(DebPackage {
+                name: deb.name.clone(),
+                version: deb.version.clone(),
+                arch: if meta.architecture.is_empty() {
+                    arch.to_owned()
+                } else {
+                    meta.architecture.clone()
+                },
+                source: meta.source_package(),
+                suite: deb.suite.clone().unwrap_or_else(|| lock.suite.clone()),
+                download: download_location(spec, deb),
+                sha256: deb.sha256.clone(),
+                licenses: meta.copyright.as_deref().and_then(sbom::dep5_licenses),
+            });
         }
     }
     if let Some(k) = &spec.kernel {
@@ -387,7 +476,10 @@ fn build_layer(
         }
     }
     for r in &spec.rust {
-        match rust_binary(dir, r, arch)? {
+        // The binary first: when it cannot be had, that is the error to report.
+        let binary = rust_binary(dir, r, arch)?;
+        contents.rust.push(rust_sbom(dir, r, arch)?);
+        match binary {
             RustBin::Built(bin) => {
                 let f = std::fs::File::open(&bin).map_err(|cause| Error::Io {
                     dir: dir.to_owned(),
@@ -410,11 +502,35 @@ fn build_layer(
         what: "writing the layer".into(),
         cause,
     })?;
-    out.into_inner().map_err(|e| Error::Io {
+    let layer = out.into_inner().map_err(|e| Error::Io {
         dir: dir.to_owned(),
         what: "writing the layer".into(),
         cause: e.into_error(),
-    })
+    })?;
+    Ok((layer, contents))
+}
+
+/// A `rust:` binary as the SBOM lists it: its crate's version and Cargo.lock's crates, from the
+/// workspace above `dir`, else as recorded with the binary embedded in the program (the same
+/// text: an image built either way has the same SBOM).
+fn rust_sbom(dir: &Path, r: &RustBinary, arch: &str) -> Result<sbom::RustBinary, Error> {
+    let err =
+        |message: String| Error::Cargo { dir: dir.to_owned(), package: r.package.clone(), message };
+    let text = match tag::workspace_root(dir) {
+        Some(root) => rust_inputs::locked_crates_text(&root, &r.package).map_err(|e| {
+            err(format!("reading the crates of {} in {}: {e}", r.package, root.display()))
+        })?,
+        None => {
+            let bin = r.bin.clone().unwrap_or_else(|| r.package.clone());
+            match prebuilt::find(&r.package, &bin, arch) {
+                Some(p) => p.crates.to_owned(),
+                // rust_binary says why there is no binary at all.
+                None => String::new(),
+            }
+        }
+    };
+    let (version, crates) = rust_inputs::parse_locked_crates(&text);
+    Ok(sbom::RustBinary { package: r.package.clone(), version, path: r.path.clone(), crates })
 }
 
 /// Turns an unpacked Debian kernel into LinuxKit's kernel image layout: `kernel` (the bzImage)

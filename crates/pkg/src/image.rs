@@ -14,6 +14,11 @@ pub const MT_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MT_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MT_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MT_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// BuildKit's attestation layout, as `baleen build` reads it: `baleen-oci`'s names.
+pub use baleen_oci::attestation::{
+    ATTESTATION_MANIFEST, IN_TOTO_MEDIA_TYPE as MT_IN_TOTO, PREDICATE_TYPE, REFERENCE_DIGEST,
+    REFERENCE_TYPE, SPDX_PREDICATE,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -48,6 +53,8 @@ pub fn index_architectures(index: &[u8]) -> Option<Vec<String>> {
         manifests
             .iter()
             .filter_map(|m| m["platform"]["architecture"].as_str().map(str::to_owned))
+            // Attestation manifests are `unknown/unknown`: not a platform.
+            .filter(|a| a != "unknown")
             .collect(),
     )
 }
@@ -77,6 +84,8 @@ pub struct PlatformImage {
     pub config: crate::spec::ImageConfig,
     /// Image labels, e.g. `org.mobyproject.config`.
     pub labels: Vec<(String, String)>,
+    /// The SPDX document attested for this platform's image ([`crate::sbom::document`]).
+    pub sbom: Option<Value>,
 }
 
 /// The OCI architecture of a Debian one.
@@ -90,12 +99,15 @@ pub fn oci_arch(debian: &str) -> &str {
 }
 
 /// Writes every platform and an index naming them; tags the index `name` and returns it.
+/// A platform's SBOM becomes an attestation manifest after the platform manifests, as BuildKit
+/// lays them out.
 pub fn write_image(
     sink: &mut dyn Sink,
     name: &str,
     platforms: Vec<PlatformImage>,
 ) -> Result<Desc, Error> {
     let mut manifests = Vec::new();
+    let mut attestations = Vec::new();
     for p in platforms {
         let arch = p.arch.clone();
         let (layer, diff_id, mut gz) = compress(p.layer_tar, &arch)?;
@@ -139,11 +151,59 @@ pub fn write_image(
         let mut entry = m.json();
         entry["platform"] = json!({"architecture": oci_arch(&arch), "os": "linux"});
         manifests.push(entry);
+        if let Some(doc) = p.sbom {
+            attestations.push(attest(sink, name, &arch, &m, doc)?);
+        }
     }
+    manifests.extend(attestations);
     let index = json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": manifests});
     let root = put_json(sink, MT_INDEX, &index)?;
     sink.tag(name, &root)?;
     Ok(root)
+}
+
+/// Stores an in-toto statement of `document` about `manifest` and the attestation manifest
+/// holding it; returns the attestation's index entry.
+fn attest(
+    sink: &mut dyn Sink,
+    name: &str,
+    arch: &str,
+    manifest: &Desc,
+    document: Value,
+) -> Result<Value, Error> {
+    // BuildKit's subject: the image as a purl, `pkg:docker/baleen/init@<tag>?platform=…`.
+    let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
+    let subject = format!("pkg:docker/{repo}@{tag}?platform=linux%2F{}", oci_arch(arch));
+    let statement = json!({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": SPDX_PREDICATE,
+        "subject": [{"name": subject, "digest": {"sha256": manifest.digest.trim_start_matches("sha256:")}}],
+        "predicate": document,
+    });
+    let layer = put_json(sink, MT_IN_TOTO, &statement)?;
+    let config = json!({
+        "architecture": "unknown",
+        "os": "unknown",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
+    });
+    let config = put_json(sink, MT_CONFIG, &config)?;
+    let mut layer_entry = layer.json();
+    layer_entry["annotations"] = json!({PREDICATE_TYPE: SPDX_PREDICATE});
+    let att = json!({
+        "schemaVersion": 2,
+        "mediaType": MT_MANIFEST,
+        "config": config.json(),
+        "layers": [layer_entry],
+    });
+    let att = put_json(sink, MT_MANIFEST, &att)?;
+    let mut entry = att.json();
+    entry["annotations"] = json!({
+        REFERENCE_DIGEST: manifest.digest,
+        REFERENCE_TYPE: ATTESTATION_MANIFEST,
+    });
+    entry["platform"] = json!({"architecture": "unknown", "os": "unknown"});
+    Ok(entry)
 }
 
 fn put_json(sink: &mut dyn Sink, media_type: &str, v: &Value) -> Result<Desc, Error> {
@@ -299,6 +359,7 @@ mod tests {
                 ..Default::default()
             },
             labels: vec![("org.mobyproject.config".into(), r#"{"pid":"host"}"#.into())],
+            sbom: None,
         };
         write_image(&mut sink, "baleen/x:1", vec![p]).unwrap()
     }

@@ -13,6 +13,59 @@ use std::path::{Path, PathBuf};
 /// The mtime of every entry: Unix time 0, as `SOURCE_DATE_EPOCH=0` would give.
 pub const EPOCH: u64 = 0;
 
+/// The largest file read aside while unpacking (a `.deb`'s copyright file), and the largest
+/// control file read.
+pub const MAX_CAPTURE: u64 = 1 << 20;
+
+pub use crate::sbom::DebMeta;
+
+/// Whether `add_entries` applies the drop globs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DropMode {
+    Apply,
+    Keep,
+}
+
+/// A `.deb` member (`control.tar.xz`, `data.tar.zst`…) decompressed.
+fn decompress<'a>(
+    member: impl Read + 'a,
+    name: &str,
+    what: &str,
+) -> Result<Box<dyn Read + 'a>, Error> {
+    let read = |cause| Error::Read { what: what.to_owned(), cause };
+    Ok(match name.rsplit_once(".tar").map(|(_, ext)| ext) {
+        Some(".xz") => Box::new(liblzma::read::XzDecoder::new(member)),
+        Some(".zst") => Box::new(zstd::stream::read::Decoder::new(member).map_err(read)?),
+        Some(".gz") => Box::new(flate2::read::GzDecoder::new(member)),
+        Some("") => Box::new(member),
+        _ => return Err(Error::Compression { what: what.to_owned(), member: name.to_owned() }),
+    })
+}
+
+/// `Package`, `Version`, `Architecture` and `Source` of the `control` file in a control tar.
+fn read_control(r: impl Read, what: &str) -> Result<DebMeta, Error> {
+    let read = |cause| Error::Read { what: what.to_owned(), cause };
+    let mut archive = tar::Archive::new(r);
+    for entry in archive.entries().map_err(read)? {
+        let entry = entry.map_err(read)?;
+        if norm(&String::from_utf8_lossy(&entry.path_bytes())).as_deref() != Some("control") {
+            continue;
+        }
+        let mut text = String::new();
+        entry.take(MAX_CAPTURE).read_to_string(&mut text).map_err(read)?;
+        let p = crate::deb::control::parse(&text).into_iter().next().unwrap_or_default();
+        let field = |k: &str| p.get(k).unwrap_or_default().to_owned();
+        return Ok(DebMeta {
+            package: field("Package"),
+            version: field("Version"),
+            architecture: field("Architecture"),
+            source: p.get("Source").map(str::to_owned),
+            copyright: None,
+        });
+    }
+    Ok(DebMeta::default())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("reading {what}: {cause}")]
@@ -80,31 +133,39 @@ impl LayerBuilder {
     }
 
     /// Unpacks the `data.tar.{xz,zst,gz}` member of a `.deb`; `what` names it in errors.
-    pub fn add_deb(&mut self, deb: &Path, what: &str) -> Result<(), Error> {
+    /// Returns what its control file says and its copyright file, read before the drop globs
+    /// leave `usr/share/doc` out (the SBOM's source package and licence).
+    pub fn add_deb(&mut self, deb: &Path, what: &str) -> Result<DebMeta, Error> {
         let read = |cause| Error::Read { what: what.to_owned(), cause };
         let f = File::open(deb).map_err(read)?;
-        self.add_deb_from(std::io::BufReader::new(f), what)
+        self.read_deb(std::io::BufReader::new(f), what)
     }
 
     /// [`LayerBuilder::add_deb`] on a `.deb` already open as a stream: the entry point of the
     /// `deb` fuzz target (fuzz/), which feeds it untrusted bytes without a file.
     pub fn add_deb_from(&mut self, deb: impl Read, what: &str) -> Result<(), Error> {
+        self.read_deb(deb, what).map(|_| ())
+    }
+
+    fn read_deb(&mut self, deb: impl Read, what: &str) -> Result<DebMeta, Error> {
         let read = |cause| Error::Read { what: what.to_owned(), cause };
+        let mut meta = DebMeta::default();
         let mut ar = ar::Archive::new(deb);
         while let Some(member) = ar.next_entry() {
             let member = member.map_err(read)?;
             let name = String::from_utf8_lossy(member.header().identifier()).into_owned();
+            if name.starts_with("control.tar") {
+                meta = read_control(decompress(member, &name, what)?, what)?;
+                continue;
+            }
             if !name.starts_with("data.tar") {
                 continue;
             }
-            let reader: Box<dyn Read> = match name.as_str() {
-                "data.tar.xz" => Box::new(liblzma::read::XzDecoder::new(member)),
-                "data.tar.zst" => Box::new(zstd::stream::read::Decoder::new(member).map_err(read)?),
-                "data.tar.gz" => Box::new(flate2::read::GzDecoder::new(member)),
-                "data.tar" => Box::new(member),
-                _ => return Err(Error::Compression { what: what.to_owned(), member: name }),
-            };
-            return self.add_tar(reader, what, true);
+            let copyright = format!("usr/share/doc/{}/copyright", meta.package);
+            let capture = (!meta.package.is_empty()).then_some(copyright.as_str());
+            meta.copyright =
+                self.add_tar_capturing(decompress(member, &name, what)?, what, capture)?;
+            return Ok(meta);
         }
         Err(Error::NoData { what: what.to_owned() })
     }
@@ -112,7 +173,30 @@ impl LayerBuilder {
     /// Adds every entry of a tar stream. With `apply_drop`, entries matching the drop globs are
     /// skipped.
     pub fn add_tar(&mut self, r: impl Read, what: &str, apply_drop: bool) -> Result<(), Error> {
+        let drop = if apply_drop { DropMode::Apply } else { DropMode::Keep };
+        self.add_entries(r, what, drop, None).map(|_| ())
+    }
+
+    /// [`LayerBuilder::add_tar`] with the drop globs applied, returning the bytes of the regular
+    /// file at `capture` (even when dropped) when it is at most [`MAX_CAPTURE`] bytes.
+    fn add_tar_capturing(
+        &mut self,
+        r: impl Read,
+        what: &str,
+        capture: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        self.add_entries(r, what, DropMode::Apply, capture)
+    }
+
+    fn add_entries(
+        &mut self,
+        r: impl Read,
+        what: &str,
+        drop: DropMode,
+        capture: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, Error> {
         let read = |cause| Error::Read { what: what.to_owned(), cause };
+        let mut captured = None;
         let mut archive = tar::Archive::new(r);
         for entry in archive.entries().map_err(read)? {
             let mut entry = entry.map_err(read)?;
@@ -123,7 +207,18 @@ impl LayerBuilder {
                 }
                 return Err(Error::Escape { what: what.to_owned(), path: raw });
             };
-            if apply_drop && self.dropped(&path) {
+            let wanted = capture == Some(path.as_str())
+                && entry.header().entry_type().is_file()
+                && entry.header().size().is_ok_and(|n| n <= MAX_CAPTURE);
+            let bytes = if wanted {
+                let mut b = Vec::new();
+                entry.read_to_end(&mut b).map_err(read)?;
+                captured = Some(b.clone());
+                Some(b)
+            } else {
+                None
+            };
+            if drop == DropMode::Apply && self.dropped(&path) {
                 continue;
             }
             let h = entry.header();
@@ -153,7 +248,11 @@ impl LayerBuilder {
                     }
                 }
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    let (offset, len) = self.spool_from(&mut entry).map_err(read)?;
+                    let (offset, len) = match &bytes {
+                        Some(b) => self.spool_from(&mut &b[..]),
+                        None => self.spool_from(&mut entry),
+                    }
+                    .map_err(read)?;
                     Kind::File { offset, len }
                 }
                 other => {
@@ -165,7 +264,7 @@ impl LayerBuilder {
             };
             self.nodes.insert(path, Node { kind, mode, uid, gid });
         }
-        Ok(())
+        Ok(captured)
     }
 
     fn spool_from(&mut self, r: &mut impl Read) -> std::io::Result<(u64, u64)> {

@@ -13,12 +13,16 @@
 //! - [`kmod`]: `.modinfo` reading and depmod's text files for the kernel component.
 //! - [`image`]: OCI config/manifest/index writing into an [`image::Sink`] (the `baleen-oci`
 //!   store, or an image-layout directory).
+//! - [`sbom`]: the SPDX document attached to each image (Debian packages with their source and
+//!   DEP-5 licence, workspace binaries with their Cargo.lock crates).
+//! - [`audit`]: which pinned Debian packages the archive's suites now carry newer versions of.
 //! - [`builder`]: `lock` and `build`, tying the above together.
 //!
 //! Non-goals: no Dockerfiles, no maintainer scripts (Debian `postinst` and friends never run: the
 //! image gets what the `.deb` data archives hold plus what `build.yml` declares), no emulation for
 //! foreign architectures (an arm64 image is assembled from arm64 `.deb`s).
 
+pub mod audit;
 pub mod builder;
 pub mod deb;
 pub mod image;
@@ -27,6 +31,7 @@ pub mod layer;
 pub mod lock;
 pub mod prebuilt;
 pub mod rust_inputs;
+pub mod sbom;
 pub mod spec;
 mod store;
 pub mod tag;

@@ -152,6 +152,51 @@ impl Lock {
     }
 }
 
+/// One package whose lock line `pkg lock --update` changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub arch: String,
+    pub name: String,
+    /// `version` or `version (suite)` before and after; `None` when absent on that side.
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".to_owned());
+        write!(f, "{} {}: {} -> {}", self.arch, self.name, side(&self.before), side(&self.after))
+    }
+}
+
+/// The packages whose version, suite or file differ between two locks, by architecture and
+/// name.
+pub fn changes(before: Option<&Lock>, after: &Lock) -> Vec<Change> {
+    use std::collections::BTreeMap;
+    let key = |l: &Locked| (l.arch.clone(), l.deb.name.clone());
+    let show = |l: &Locked| match &l.deb.suite {
+        Some(s) => format!("{} ({s})", l.deb.version),
+        None => l.deb.version.clone(),
+    };
+    type Sides<'a> = (Option<&'a Locked>, Option<&'a Locked>);
+    let mut both: BTreeMap<(String, String), Sides> = BTreeMap::new();
+    for l in before.map(|b| b.packages.as_slice()).unwrap_or_default() {
+        both.entry(key(l)).or_default().0 = Some(l);
+    }
+    for l in &after.packages {
+        both.entry(key(l)).or_default().1 = Some(l);
+    }
+    both.into_iter()
+        .filter(|(_, (b, a))| b.map(|l| &l.deb) != a.map(|l| &l.deb))
+        .map(|((arch, name), (b, a))| Change {
+            arch,
+            name,
+            before: b.map(show),
+            after: a.map(show),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,9 @@ pub struct Prebuilt {
     pub arch: &'static str,
     /// The digest of the sources it was built from.
     pub inputs: &'static str,
+    /// Its crate's version and the crates it is built from, for the SBOM
+    /// ([`crate::rust_inputs::locked_crates_text`]).
+    pub crates: &'static str,
     pub bytes: &'static [u8],
 }
 

@@ -178,6 +178,26 @@ impl Workspace {
         Ok(Workspace { root: root.to_owned(), members, path_deps })
     }
 
+    /// The package names of member `package`'s normal dependencies: `[dependencies]` and
+    /// every `[target.<cfg>.dependencies]`, renames (`package = …`) followed.
+    fn normal_dependencies(&self, package: &str) -> Result<Vec<String>, Error> {
+        let dir =
+            self.members.iter().find(|(n, _)| n == package).map(|(_, d)| d.clone()).ok_or_else(
+                || Error::UnknownCrate { package: package.to_owned(), root: self.root.clone() },
+            )?;
+        let t = read_toml(&dir.join("Cargo.toml"))?;
+        let mut tables: Vec<&toml::Table> =
+            t.get("dependencies").and_then(|d| d.as_table()).into_iter().collect();
+        for (_, target) in t.get("target").and_then(|t| t.as_table()).into_iter().flatten() {
+            tables.extend(target.get("dependencies").and_then(|d| d.as_table()));
+        }
+        Ok(tables
+            .into_iter()
+            .flatten()
+            .map(|(key, v)| v.get("package").and_then(|p| p.as_str()).unwrap_or(key).to_owned())
+            .collect())
+    }
+
     /// Adds `package` and the workspace members it depends on (normal and build dependencies) to
     /// `out`.
     fn closure(&self, package: &str, out: &mut BTreeSet<String>) -> Result<(), Error> {
@@ -211,4 +231,124 @@ fn read_toml(path: &Path) -> Result<toml::Table, Error> {
         .map_err(|source| Error::Io { path: path.to_owned(), source })?;
     text.parse::<toml::Table>()
         .map_err(|e| Error::Toml { path: path.to_owned(), message: e.to_string() })
+}
+
+/// One crate of `Cargo.lock`: name, version, `source` (empty for a workspace crate) and
+/// `checksum` (SHA-256 of the `.crate`, empty for a workspace crate).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LockedCrate {
+    pub name: String,
+    pub version: String,
+    pub source: String,
+    pub checksum: String,
+}
+
+/// The version of workspace member `package` and the crates of `Cargo.lock` it is built from:
+/// from the member, its normal dependencies (`[dependencies]` and `[target.*.dependencies]`,
+/// not dev- or build-dependencies: they are not part of the binary), and from there everything
+/// Cargo.lock lists (for crates outside the workspace Cargo.lock does not say which kind a
+/// dependency is, so their build scripts' and proc macros' crates are included). Sorted by name
+/// and version; the member itself is not in the list.
+pub fn locked_crates(root: &Path, package: &str) -> Result<(String, Vec<LockedCrate>), Error> {
+    let ws = Workspace::load(root)?;
+    let lock_path = root.join("Cargo.lock");
+    let lock = read_toml(&lock_path)?;
+    let entries: Vec<&toml::Table> = lock
+        .get("package")
+        .and_then(|p| p.as_array())
+        .map(|a| a.iter().filter_map(|e| e.as_table()).collect())
+        .unwrap_or_default();
+    let field =
+        |e: &toml::Table, k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    // `name`, `name version` or `name version (source)`, as Cargo.lock writes a dependency.
+    let find = |dep: &str| -> Option<&toml::Table> {
+        let mut w = dep.split_whitespace();
+        let (name, version) = (w.next()?, w.next());
+        entries
+            .iter()
+            .copied()
+            .find(|e| field(e, "name") == name && version.is_none_or(|v| field(e, "version") == v))
+    };
+    let member = find(package).ok_or_else(|| Error::Toml {
+        path: lock_path.clone(),
+        message: format!("no package {package:?} in it"),
+    })?;
+    let version = field(member, "version");
+    let normal = ws.normal_dependencies(package)?;
+    let deps_of = |e: &toml::Table| -> Vec<String> {
+        e.get("dependencies")
+            .and_then(|d| d.as_array())
+            .map(|a| a.iter().filter_map(|d| d.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let mut queue: Vec<String> = deps_of(member)
+        .into_iter()
+        .filter(|d| normal.iter().any(|n| d.split_whitespace().next() == Some(n.as_str())))
+        .collect();
+    let mut seen: BTreeSet<LockedCrate> = BTreeSet::new();
+    while let Some(dep) = queue.pop() {
+        let Some(e) = find(&dep) else { continue };
+        let c = LockedCrate {
+            name: field(e, "name"),
+            version: field(e, "version"),
+            source: field(e, "source"),
+            checksum: field(e, "checksum"),
+        };
+        if seen.contains(&c) {
+            continue;
+        }
+        // A workspace member reached through a path dependency: its own normal dependencies.
+        let next = if c.source.is_empty() {
+            let normal = ws.normal_dependencies(&c.name)?;
+            deps_of(e)
+                .into_iter()
+                .filter(|d| normal.iter().any(|n| d.split_whitespace().next() == Some(n.as_str())))
+                .collect()
+        } else {
+            deps_of(e)
+        };
+        queue.extend(next);
+        seen.insert(c);
+    }
+    Ok((version, seen.into_iter().collect()))
+}
+
+/// [`locked_crates`] as text, one `name version source checksum` line each (`-` for an empty
+/// field), the version first: what the build script records next to an embedded binary.
+pub fn locked_crates_text(root: &Path, package: &str) -> Result<String, Error> {
+    let (version, crates) = locked_crates(root, package)?;
+    let mut s = format!("{version}\n");
+    for c in crates {
+        let or_dash = |f: &str| if f.is_empty() { "-".to_owned() } else { f.to_owned() };
+        s.push_str(&format!(
+            "{} {} {} {}\n",
+            c.name,
+            c.version,
+            or_dash(&c.source),
+            or_dash(&c.checksum)
+        ));
+    }
+    Ok(s)
+}
+
+/// Parses [`locked_crates_text`].
+pub fn parse_locked_crates(text: &str) -> (String, Vec<LockedCrate>) {
+    let mut lines = text.lines();
+    let version = lines.next().unwrap_or_default().to_owned();
+    let undash = |f: &str| if f == "-" { String::new() } else { f.to_owned() };
+    let crates = lines
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w.as_slice() {
+                [n, v, s, c] => Some(LockedCrate {
+                    name: (*n).to_owned(),
+                    version: (*v).to_owned(),
+                    source: undash(s),
+                    checksum: undash(c),
+                }),
+                _ => None,
+            }
+        })
+        .collect();
+    (version, crates)
 }

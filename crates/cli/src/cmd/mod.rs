@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
+mod audit;
 mod build;
 mod build_run;
 mod cache;
@@ -55,6 +56,10 @@ pub enum Command {
     /// Build component images (kernel, init, services) from build.yml directories: Debian
     /// packages, files and workspace binaries, without Docker.
     Pkg(pkg::PkgArgs),
+    /// List every component of a system (package directories, a YAML's images, a built
+    /// output's SBOM), where each came from, and which Debian packages have newer versions in
+    /// the archive's suite or its -security suite. Exit 0 none, 1 some, 2 could not check.
+    Audit(audit::AuditArgs),
     /// Boot an output (kernel+initrd, ISO, disk image, UKI) in qemu with its console here;
     /// exits with the guest's status (0 clean poweroff, N a failed onboot container, 124 timeout).
     Run(run::RunArgs),
@@ -81,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Build(args) => build::run(args, cli.global.quiet),
         Command::Verify(args) => verify::run(args, cli.global.quiet),
         Command::Pkg(args) => pkg::run(args, cli.global.quiet),
+        Command::Audit(args) => audit::run(args, cli.global.quiet),
         Command::Run(args) => run::run(args),
         Command::Push(args) => push::run(args, cli.global.quiet),
         Command::Pull(args) => pull::run(args, cli.global.quiet),

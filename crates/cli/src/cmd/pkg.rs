@@ -1,4 +1,4 @@
-//! `baleen pkg build|show-tag|lock`: component images from `build.yml` directories, no Docker.
+//! `baleen pkg build|show-tag|lock [--update]`: component images from `build.yml` directories, no Docker.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -19,7 +19,9 @@ enum PkgCommand {
     /// Print a package's tag (`<org>/<image>:<hash>`) without building: no network, no git.
     ShowTag(ShowTagArgs),
     /// Resolve build.yml's Debian packages against the archive's signed index and write
-    /// packages.lock (name, version, pool path, SHA-256, size for each architecture).
+    /// packages.lock (name, version, pool path, SHA-256, size for each architecture). Each run
+    /// resolves afresh, to the newest versions in the suites build.yml names; --update also
+    /// prints which lines moved (what `baleen audit` found superseded).
     Lock(LockArgs),
 }
 
@@ -75,6 +77,10 @@ struct ShowTagArgs {
 struct LockArgs {
     #[arg(required = true, value_name = "DIR")]
     dirs: Vec<PathBuf>,
+    /// Print each package whose version (or suite) changed, `arch name: old -> new`, or that
+    /// nothing did: refreshing a component `baleen audit` reports as superseded.
+    #[arg(long)]
+    update: bool,
     #[command(flatten)]
     archive: ArchiveArgs,
 }
@@ -90,6 +96,17 @@ pub fn run(args: PkgArgs, quiet: bool) -> anyhow::Result<i32> {
         PkgCommand::Lock(a) => {
             let opts = options(&a.archive, baleen_oci::Progress::stderr(quiet))?;
             for dir in package_dirs(&a.dirs) {
+                if a.update {
+                    let (_, changes) = baleen_pkg::builder::update(dir, &opts)
+                        .with_context(|| format!("updating {}", dir.display()))?;
+                    if changes.is_empty() {
+                        println!("{}: no changes", dir.display());
+                    }
+                    for c in changes {
+                        println!("{}: {c}", dir.display());
+                    }
+                    continue;
+                }
                 let lock = baleen_pkg::lock(dir, &opts)
                     .with_context(|| format!("locking {}", dir.display()))?;
                 eprintln!(

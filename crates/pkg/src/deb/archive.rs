@@ -51,6 +51,16 @@ pub enum Error {
     Download { what: String, cause: Box<Error> },
     #[error("{url}: Valid-Until {value:?} is not a date like \"Sat, 30 Nov 2024 08:15:01 UTC\"")]
     BadDate { url: String, value: String },
+    #[error("{url}: not in the cache ({cache}) and not fetched (offline); run once with the network to cache it")]
+    NotCached { url: String, cache: PathBuf },
+}
+
+/// How current an index is: the age of the InRelease it was read through, and whether it is a
+/// cached copy used because the archive could not be asked (offline, or unreachable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freshness {
+    pub age: Duration,
+    pub offline: bool,
 }
 
 /// What a `.deb` must be: pool path, size and SHA-256.
@@ -78,6 +88,10 @@ pub struct Archive {
     keys: String,
     /// How downloads report on stderr.
     progress: baleen_oci::Progress,
+    /// Never fetch: only cached InRelease, indexes and `.deb`s.
+    offline: bool,
+    /// Use a cached InRelease when the archive cannot be reached (its `Valid-Until` unchecked).
+    stale_ok: bool,
 }
 
 impl Archive {
@@ -97,7 +111,19 @@ impl Archive {
             keyring: std::borrow::Cow::Borrowed(DEBIAN_KEYRING),
             keys: "a Debian archive key".to_owned(),
             progress: baleen_oci::Progress::Silent,
+            offline: false,
+            stale_ok: false,
         }
+    }
+
+    /// For reports on what is cached (`baleen audit`): with `offline`, nothing is fetched;
+    /// without, a cached InRelease still stands in when the archive cannot be reached. Either
+    /// way a cached InRelease's signature is checked and its `Valid-Until` is not: the caller
+    /// states its age ([`Archive::index_with_freshness`]) instead. Never for builds.
+    pub fn offline(mut self, offline: bool) -> Archive {
+        self.offline = offline;
+        self.stale_ok = true;
+        self
     }
 
     /// Reports each download (an index, a `.deb`) through `progress`.
@@ -123,8 +149,13 @@ impl Archive {
     /// The verified `Packages` index of `main` for `arch`. Parsed once per process for each
     /// `Packages.xz` digest: `pkg lock` of many packages reads the 40 MB index once.
     pub fn index(&self, arch: &str) -> Result<Arc<Index>, Error> {
+        self.index_with_freshness(arch).map(|(idx, _)| idx)
+    }
+
+    /// [`Archive::index`] and how current it is.
+    pub fn index_with_freshness(&self, arch: &str) -> Result<(Arc<Index>, Freshness), Error> {
         let url = format!("{}/dists/{}/InRelease", self.mirror, self.suite);
-        let release = self.inrelease(&url)?;
+        let (release, freshness) = self.inrelease(&url)?;
         let path = format!("main/binary-{arch}/Packages.xz");
         let (sha256, size) = release_entry(&release, &path)
             .ok_or_else(|| Error::NoIndex { url: url.clone(), path: path.clone() })?;
@@ -132,7 +163,7 @@ impl Archive {
         let what = format!("{} {path}", self.suite);
         let memo_key = format!("{arch} {sha256}");
         if let Some(idx) = INDEXES.lock().expect("index memo lock").get(&memo_key) {
-            return Ok(idx.clone());
+            return Ok((idx.clone(), freshness));
         }
         let file = self.fetch_verified(&pkgs_url, &what, &sha256, size, &url)?;
         let f = std::fs::File::open(&file).map_err(|cause| Error::Io {
@@ -146,7 +177,7 @@ impl Archive {
             .map_err(|cause| Error::Decompress { url: pkgs_url.clone(), cause })?;
         let idx = Arc::new(Index::parse(arch, &text));
         INDEXES.lock().expect("index memo lock").insert(memo_key, idx.clone());
-        Ok(idx)
+        Ok((idx, freshness))
     }
 
     /// The path of the verified `.deb` in the cache, downloading it if needed.
@@ -166,44 +197,66 @@ impl Archive {
     }
 
     /// The signed text of InRelease, verified; reused from the cache while fresh.
-    fn inrelease(&self, url: &str) -> Result<String, Error> {
+    fn inrelease(&self, url: &str) -> Result<(String, Freshness), Error> {
         let cached = self
             .cache
             .join("dists")
             .join(&self.suite)
             .join(sanitize(&self.mirror))
             .join("InRelease");
-        let fresh = std::fs::metadata(&cached)
+        let age = std::fs::metadata(&cached)
             .and_then(|m| m.modified())
             .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age < INRELEASE_MAX_AGE);
-        if fresh {
+            .map(|t| t.elapsed().unwrap_or_default());
+        if age.is_some_and(|age| age < INRELEASE_MAX_AGE) || (self.offline && age.is_some()) {
             if let Ok(text) = std::fs::read_to_string(&cached) {
+                let age = age.unwrap_or_default();
                 // Verified on every use, cached or not: the cache is not trusted more than the
                 // network. A cached copy that expired since is fetched again.
-                match self.verified(&text, url) {
+                let checked =
+                    if self.offline { self.signed(&text, url) } else { self.verified(&text, url) };
+                match checked {
                     Err(Error::Expired { .. }) => {}
-                    r => return r,
+                    r => return r.map(|t| (t, Freshness { age, offline: self.offline })),
                 }
             }
         }
+        if self.offline {
+            return Err(Error::NotCached { url: url.to_owned(), cache: cached });
+        }
         let mut text = String::new();
-        self.get(url)?
-            .read_to_string(&mut text)
-            .map_err(|cause| Error::FetchIo { url: url.to_owned(), cause })?;
+        let fetched = self.get(url).and_then(|mut r| {
+            r.read_to_string(&mut text)
+                .map_err(|cause| Error::FetchIo { url: url.to_owned(), cause })
+        });
+        match fetched {
+            Ok(_) => {}
+            Err(e @ (Error::Fetch { .. } | Error::FetchIo { .. })) if self.stale_ok => {
+                let Ok(text) = std::fs::read_to_string(&cached) else { return Err(e) };
+                tracing::warn!("{e}; using the cached copy");
+                let signed = self.signed(&text, url)?;
+                let age = age.unwrap_or_default();
+                return Ok((signed, Freshness { age, offline: true }));
+            }
+            Err(e) => return Err(e),
+        }
         let signed = self.verified(&text, url)?;
         write_atomic(&cached, text.as_bytes())?;
-        Ok(signed)
+        Ok((signed, Freshness { age: Duration::ZERO, offline: false }))
+    }
+
+    /// The signed text of an InRelease, if signed by a trusted key (whatever its dates).
+    fn signed(&self, text: &str, url: &str) -> Result<String, Error> {
+        verify_with(text, &self.keyring).map_err(|message| Error::Signature {
+            url: url.to_owned(),
+            keys: self.keys.clone(),
+            message,
+        })
     }
 
     /// The signed text of an InRelease, if signed by a trusted key and not expired.
     fn verified(&self, text: &str, url: &str) -> Result<String, Error> {
-        let signed = verify_with(text, &self.keyring).map_err(|message| Error::Signature {
-            url: url.to_owned(),
-            keys: self.keys.clone(),
-            message,
-        })?;
+        let signed = self.signed(text, url)?;
         if self.check_valid_until {
             check_valid_until(&signed, std::time::SystemTime::now(), url, &self.suite)?;
         }
@@ -211,6 +264,12 @@ impl Archive {
     }
 
     fn get(&self, url: &str) -> Result<impl Read, Error> {
+        if self.offline {
+            return Err(Error::NotCached {
+                url: url.to_owned(),
+                cache: self.cache.join("by-hash"),
+            });
+        }
         let resp = self
             .agent
             .get(url)

@@ -2,6 +2,7 @@
 //! HTTP client and `.deb` unpacking.
 
 pub mod archive;
+pub mod changelog;
 pub mod control;
 pub mod resolve;
 pub mod sources;

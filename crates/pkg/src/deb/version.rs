@@ -137,6 +137,46 @@ mod tests {
         }
     }
 
+    /// Epochs outrank everything after them, and `~` sorts before anything, even the end:
+    /// the orderings security updates and backports rely on (`1.0-1~deb12u1` < `1.0-1`).
+    /// Checked against `dpkg --compare-versions` too when dpkg is installed.
+    #[test]
+    fn epochs_and_tildes_order_as_dpkg_does() {
+        let cases = [
+            ("1:1.0", "9.9", Greater),
+            ("2:0", "1:99", Greater),
+            ("1:1.0-1", "1:1.0-2", Less),
+            ("0:1.0", "1.0", Equal),
+            ("1.0~", "1.0", Less),
+            ("1.0~~", "1.0~~a", Less),
+            ("1.0~~a", "1.0~", Less),
+            ("1.0~beta", "1.0~alpha", Greater),
+            ("3.0.15-1~deb12u1", "3.0.15-1", Less),
+            ("3.0.15-1~deb12u1", "3.0.14-1", Greater),
+            ("1.0-1~bpo12+1", "1.0-1~deb12u1", Less),
+            ("1:1.35.0-4+deb12u1+b1", "1:1.35.0-4+b1", Greater),
+            ("10:1", "9:2", Greater),
+        ];
+        let dpkg = std::process::Command::new("dpkg").arg("--version").output().is_ok();
+        for (a, b, want) in cases {
+            assert_eq!(compare(a, b), want, "{a} vs {b}");
+            assert_eq!(compare(b, a), want.reverse(), "{b} vs {a}");
+            if dpkg {
+                let op = match want {
+                    Less => "lt",
+                    Equal => "eq",
+                    Greater => "gt",
+                };
+                let ok = std::process::Command::new("dpkg")
+                    .args(["--compare-versions", a, op, b])
+                    .status()
+                    .unwrap()
+                    .success();
+                assert!(ok, "dpkg disagrees: {a} {op} {b}");
+            }
+        }
+    }
+
     #[test]
     fn relations() {
         assert!(Op::Ge.holds("1.2", "1.2"));
