@@ -7,7 +7,7 @@ use crate::images::{self, ImagesError};
 use crate::incremental::{IncrementalError, Previous};
 use crate::output::Outputs;
 use crate::sbom::{SbomError, SbomOptions};
-use baleen_formats::{InitrdCompression, InitrdOptions, InitrdWriter, TarWriter};
+use baleen_formats::{InitrdCompression, InitrdLayout, InitrdOptions, InitrdWriter, TarWriter};
 use baleen_oci::{Platform, PullOptions, Store};
 use baleen_spec::{Config, IdMap, ImageConfig};
 use baleen_tree::{
@@ -40,6 +40,8 @@ pub struct Request<'a> {
     pub pull: PullOptions,
     pub decompress_kernel: bool,
     pub compression: InitrdCompression,
+    /// `--initrd-layout`: one compressed stream (LinuxKit's), or one per section of the tree.
+    pub initrd_layout: InitrdLayout,
     /// `--input-tar`: a previous build's tar to copy unchanged sections from.
     pub input_tar: Option<PathBuf>,
     /// `--no-sbom`, `--sbom-output`, `--sbom-current-time` (spec §3 step 9).
@@ -472,6 +474,7 @@ fn write_format(
                 store: req.store,
                 platform: &req.platform,
                 compression: req.compression,
+                layout: req.initrd_layout,
                 dir,
                 name,
             };
@@ -521,7 +524,12 @@ fn initrd_into<K: Write, I: Write>(
     initrd: I,
 ) -> Result<((K, u64), (I, u64), Vec<u8>, Vec<u8>), BuildError> {
     let io_err = |source| BuildError::Io { format, source };
-    let opts = InitrdOptions { compression: req.compression, threads: 0, prepend_ucode };
+    let opts = InitrdOptions {
+        compression: req.compression,
+        threads: 0,
+        prepend_ucode,
+        layout: req.initrd_layout,
+    };
     let mut tw = TreeWriter::with_limits(InitrdWriter::new(kernel, initrd, opts), req.limits);
     assemble(req, prep, &mut tw).map_err(|e| match e {
         BuildError::Tree { source, .. } => BuildError::Tree { format, source },
@@ -552,6 +560,7 @@ fn write_sbom<S: EntrySink>(prep: &Prepared, tw: &mut TreeWriter<S>) -> Result<(
     let sbom = prep.sbom.as_ref().map_or(0, |(_, b)| b.len() as u64);
     crate::budget::Measured::note(&mut prep.measured.borrow_mut().image, tw.tree_bytes() + sbom);
     let Some((path, bytes)) = &prep.sbom else { return Ok(()) };
+    tw.begin_section("sbom")?;
     let entry = baleen_tree::Entry::new(
         path.clone(),
         baleen_tree::EntryKind::File { size: bytes.len() as u64 },

@@ -3,7 +3,9 @@
 //! differs. The work is crates/build's `verify` (which format, what to compare) and the
 //! formats' own comparisons; this is flags and printing.
 
-use super::build::{Arch, BuildArgs, BuildPlan, Compress, Format as CliFormat, PrivilegePolicy};
+use super::build::{
+    Arch, BuildArgs, BuildPlan, Compress, Format as CliFormat, InitrdLayoutArg, PrivilegePolicy,
+};
 use super::config_input;
 use anyhow::Context;
 use baleen_build::lock::{Lock, LockOptions, MAX_LOCK_BYTES};
@@ -42,7 +44,8 @@ Images:
 
 Flags:
   Give the flags the output was built with that change its bytes: --arch, --compress,
-  --decompress-kernel, --no-sbom, --sbom-output, --size, --verity, and --sign-key/--sign-cert.
+  --initrd-layout, --decompress-kernel, --no-sbom, --sbom-output, --size, --verity, and
+  --sign-key/--sign-cert.
   A signed UKI can only be rebuilt with its key; without --sign-key, a UKI is compared with
   its signature left out (the certificate table, its directory entry and the checksum) and
   reported as `identical once unsigned`. The signature also changes what an EFI disk derives
@@ -76,6 +79,9 @@ pub struct VerifyArgs {
     /// As for build: how the initrd was compressed.
     #[arg(long, value_enum, default_value = "gzip", value_name = "ALGO")]
     pub compress: Compress,
+    /// As for build: how the initrd was laid out.
+    #[arg(long, value_enum, default_value = "segmented", value_name = "LAYOUT")]
+    pub initrd_layout: InitrdLayoutArg,
     /// As for build: the outputs have no SBOM.
     #[arg(long)]
     pub no_sbom: bool,
@@ -249,6 +255,7 @@ fn plan(
         pull: false,
         decompress_kernel: args.decompress_kernel,
         compress: args.compress,
+        initrd_layout: args.initrd_layout,
         input_tar: None,
         cache: args.cache.clone(),
         no_sbom: args.no_sbom,
