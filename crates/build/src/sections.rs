@@ -72,8 +72,15 @@ pub(crate) fn assemble_sections<S: EntrySink>(
                     ucode: k.ucode.clone(),
                     decompress: req.decompress_kernel,
                 };
-                let (image, checks) = open(image, "kernel")?;
-                checked(checks, tw.kernel(image, &opts))?;
+                let mut kernel_key = key("kernel");
+                kernel_key.image(&images[image]);
+                kernel_key.bytes("options", format!("{opts:?}").as_bytes());
+                if !cache.reuse(tw, &kernel_key)? {
+                    cache.begin(tw, kernel_key)?;
+                    let (image, checks) = open(image, "kernel")?;
+                    checked(checks, tw.kernel(image, &opts))?;
+                    cache.end(tw)?;
+                }
             }
         }
     }

@@ -12,10 +12,10 @@
 //! build without the cache writes. The segment's blob is verified whole before it is used (a
 //! damaged one is moved aside and the section built again), and again as it is copied.
 //!
-//! Cached: the init images (one segment), volumes from an image, containers. Not cached: the
-//! kernel's section (its binary goes beside the initrd, not into it), `format: oci` volumes,
-//! `files` and the SBOM (small, and they change most): those are written every time. An
-//! `--input-tar` build uses no cache.
+//! Cached: the kernel's section (its modules' segment, with the kernel binary, command line and
+//! microcode that go beside it), the init images (one segment), volumes from an image,
+//! containers. Not cached: `format: oci` volumes, `files` and the SBOM (small, and they change
+//! most): those are written every time. An `--input-tar` build uses no cache.
 
 use crate::pipeline::BuildError;
 use baleen_formats::{InitrdWriter, SegmentDirs};
@@ -131,8 +131,9 @@ impl Write for Tap {
 pub(crate) struct InitrdCache<'a> {
     pub store: &'a Store,
     pub stats: &'a mut SegmentStats,
-    /// The section being built: its key, its tap, the tree's bytes before it.
-    open: Option<(SectionKey, Tap, u64)>,
+    /// The section being built: its key, its tap, the kernel's tap (the kernel section), the
+    /// tree's bytes before it.
+    open: Option<(SectionKey, Tap, Option<Tap>, u64)>,
 }
 
 impl<'a> InitrdCache<'a> {
@@ -140,6 +141,24 @@ impl<'a> InitrdCache<'a> {
         InitrdCache { store, stats, open: None }
     }
 }
+
+fn new_tap(store: &Store, name: &str) -> Tap {
+    let ingest = match store.ingest(None, None) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            warn!("{name}: not caching the initrd segment: {e}");
+            None
+        }
+    };
+    Tap(Arc::new(Mutex::new(ingest)))
+}
+
+fn take(tap: &Tap) -> Option<Ingest> {
+    tap.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// The kernel section's files beside its segment, as the kernel section emits them.
+const BOOT_FILES: [&str; 3] = ["boot/cmdline", "boot/kernel", "boot/ucode.cpio"];
 
 fn io_error(format: crate::format::Format) -> impl Fn(io::Error) -> BuildError {
     move |source| BuildError::Io { format, source }
@@ -185,9 +204,12 @@ impl<K: Write, I: Write> SegmentCache<InitrdWriter<K, I>> for InitrdCache<'_> {
                 return Ok(false);
             }
         };
-        let (Some((dirs, tree_bytes)), [blob]) = (dirs_from_json(&entry.meta), &entry.blobs[..])
-        else {
-            return Ok(false);
+        let Some((dirs, tree_bytes)) = dirs_from_json(&entry.meta) else { return Ok(false) };
+        let boot = key.name == "kernel";
+        let (blob, beside) = match (&entry.blobs[..], boot) {
+            ([blob], false) => (blob, &[][..]),
+            ([blob, beside @ ..], true) if beside.len() == BOOT_FILES.len() => (blob, beside),
+            _ => return Ok(false),
         };
         tw.begin_section(&key.name).map_err(|source| BuildError::Tree { format, source })?;
         if !dirs.fits(tw.sink_mut().known_dirs()) {
@@ -195,9 +217,29 @@ impl<K: Write, I: Write> SegmentCache<InitrdWriter<K, I>> for InitrdCache<'_> {
             return Ok(false);
         }
         // Whole first: a damaged segment is moved aside and the section built, never used.
-        if let Err(e) = self.store.verify_blob(&blob.digest, Some(blob.size)) {
-            warn!("{}: {e}; writing the section again", key.name);
-            return Ok(false);
+        for b in std::iter::once(blob).chain(beside) {
+            if let Err(e) = self.store.verify_blob(&b.digest, Some(b.size)) {
+                warn!("{}: {e}; writing the section again", key.name);
+                return Ok(false);
+            }
+        }
+        // The kernel's files first, as the kernel section gives them (the microcode before any
+        // segment).
+        let mut replayed = 0;
+        for (path, b) in BOOT_FILES.iter().zip(beside).filter(|(_, b)| b.size > 0) {
+            let mut data = self
+                .store
+                .open_verified(&b.digest, Some(b.size))
+                .map_err(|e| BuildError::Io { format, source: io::Error::other(e) })?;
+            let check = data.check();
+            let entry = baleen_tree::Entry::new(
+                *path,
+                baleen_tree::EntryKind::File { size: b.size },
+                0o644,
+            );
+            tw.raw(&entry, &mut data).map_err(io_error(format))?;
+            check.finish().map_err(|e| BuildError::Io { format, source: io::Error::other(e) })?;
+            replayed += b.size;
         }
         let mut data = self
             .store
@@ -207,7 +249,8 @@ impl<K: Write, I: Write> SegmentCache<InitrdWriter<K, I>> for InitrdCache<'_> {
         tw.sink_mut().splice_segment(&mut data, &dirs).map_err(io_error(format))?;
         // Changed since it was verified: the initrd holds it already, so the build fails.
         check.finish().map_err(|e| BuildError::Io { format, source: io::Error::other(e) })?;
-        tw.account(&key.name, tree_bytes).map_err(|source| BuildError::Tree { format, source })?;
+        tw.account(&key.name, tree_bytes.saturating_sub(replayed))
+            .map_err(|source| BuildError::Tree { format, source })?;
         info!(section = %key.name, bytes = blob.size, "initrd segment taken from the cache");
         self.stats.reused.push(key.name.clone());
         Ok(true)
@@ -220,32 +263,37 @@ impl<K: Write, I: Write> SegmentCache<InitrdWriter<K, I>> for InitrdCache<'_> {
     ) -> Result<(), BuildError> {
         let format = crate::format::Format::KernelInitrd;
         tw.begin_section(&key.name).map_err(|source| BuildError::Tree { format, source })?;
-        let ingest = match self.store.ingest(None, None) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                warn!("{}: not caching the initrd segment: {e}", key.name);
-                None
-            }
-        };
-        let tap = Tap(Arc::new(Mutex::new(ingest)));
+        let tap = new_tap(self.store, &key.name);
         tw.sink_mut().set_tap(Some(Box::new(tap.clone()))).map_err(io_error(format))?;
-        self.open = Some((key, tap, tw.tree_bytes()));
+        let kernel = (key.name == "kernel").then(|| new_tap(self.store, &key.name));
+        if let Some(k) = &kernel {
+            tw.sink_mut().set_kernel_tap(Some(Box::new(k.clone())));
+        }
+        self.open = Some((key, tap, kernel, tw.tree_bytes()));
         Ok(())
     }
 
     fn end(&mut self, tw: &mut TreeWriter<InitrdWriter<K, I>>) -> Result<(), BuildError> {
         let format = crate::format::Format::KernelInitrd;
-        let Some((key, tap, before)) = self.open.take() else { return Ok(()) };
+        let Some((key, tap, kernel, before)) = self.open.take() else { return Ok(()) };
         let dirs = tw.sink_mut().end_segment().map_err(io_error(format))?;
         tw.sink_mut().set_tap(None).map_err(io_error(format))?;
+        tw.sink_mut().set_kernel_tap(None);
         self.stats.written.push(key.name.clone());
-        let ingest = tap.0.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let Some(ingest) = ingest else { return Ok(()) };
-        let stored = ingest.commit(None, None).and_then(|blob| {
+        let Some(ingest) = take(&tap) else { return Ok(()) };
+        let mut blobs = vec![ingest.commit(None, None)];
+        if let Some(kernel) = &kernel {
+            let Some(kernel) = take(kernel) else { return Ok(()) };
+            let (cmdline, ucode) = tw.sink_mut().boot_files();
+            blobs.push(self.store.write_blob(cmdline, None));
+            blobs.push(kernel.commit(None, None));
+            blobs.push(self.store.write_blob(ucode, None));
+        }
+        let stored = blobs.into_iter().collect::<Result<Vec<_>, _>>().and_then(|blobs| {
             self.store.put_derived(&Derived {
                 key: key.hex(),
                 inputs: key.inputs.clone(),
-                blobs: vec![blob],
+                blobs,
                 meta: dirs_to_json(&dirs, tw.tree_bytes() - before),
             })
         });

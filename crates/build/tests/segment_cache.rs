@@ -30,9 +30,9 @@ files:
     contents: "baleen\n"
 "#;
 
-/// The sections a cold build of [`YAML`] writes into the cache (the kernel's, the files and
-/// the SBOM are written every time).
-const CACHED: [&str; 4] = ["init", "onboot[0]", "services[0]", "services[1]"];
+/// The sections a cold build of [`YAML`] writes into the cache (the files and the SBOM are
+/// written every time).
+const CACHED: [&str; 5] = ["kernel", "init", "onboot[0]", "services[0]", "services[1]"];
 
 fn store(at: &Path) -> Store {
     let modules = tar_layer(&[
@@ -66,11 +66,16 @@ fn config(yaml: &str) -> baleen_spec::Config {
 
 /// Builds kernel+initrd into `out`; the initrd's bytes and what the cache did.
 fn run(store: &Store, yaml: &str, out: &Path) -> (Vec<u8>, Built) {
+    run_formats(store, yaml, out, &[Format::KernelInitrd])
+}
+
+/// [`run`] for `formats`: the same initrd path serves them all.
+fn run_formats(store: &Store, yaml: &str, out: &Path, formats: &[Format]) -> (Vec<u8>, Built) {
     let cfg = config(yaml);
     let built = build_report(&Request {
         privileges: Default::default(),
         config: &cfg,
-        formats: vec![Format::KernelInitrd],
+        formats: formats.to_vec(),
         output: Output::Base { dir: out.to_path_buf(), name: "sys".into() },
         platform: Platform::new("linux", "amd64", None),
         store,
@@ -89,7 +94,8 @@ fn run(store: &Store, yaml: &str, out: &Path) -> (Vec<u8>, Built) {
         sbom: Default::default(),
     })
     .unwrap_or_else(|e| panic!("building: {e}"));
-    (std::fs::read(out.join("sys-initrd.img")).unwrap(), built)
+    let initrd = std::fs::read(out.join("sys-initrd.img")).unwrap_or_default();
+    (initrd, built)
 }
 
 #[test]
@@ -178,9 +184,27 @@ fn changing_one_services_image_writes_only_that_service_again() {
     run(&store, YAML, &tmp.path().join("a"));
     let changed = YAML.replace("image: baleen/test-other:1", "image: baleen/test-svc:2");
     let (initrd, built) = run(&store, &changed, &tmp.path().join("b"));
-    assert_eq!(built.segments.reused, ["init", "onboot[0]", "services[0]"]);
+    assert_eq!(built.segments.reused, ["kernel", "init", "onboot[0]", "services[0]"]);
     assert_eq!(built.segments.written, ["services[1]"]);
     let fresh = self::store(&tmp.path().join("fresh-store"));
     let (cold, _) = run(&fresh, &changed, &tmp.path().join("c"));
     assert!(initrd == cold, "the incremental build differs from a cold one");
+}
+
+#[test]
+fn the_kernel_and_its_files_come_back_from_the_cache_for_every_initrd_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(&tmp.path().join("store"));
+    let formats = [Format::KernelInitrd, Format::TarKernelInitrd];
+    let (cold_dir, warm_dir) = (tmp.path().join("cold"), tmp.path().join("warm"));
+    let (_, built) = run_formats(&store, YAML, &cold_dir, &formats);
+    // The second format's initrd already finds what the first one wrote.
+    assert_eq!(built.segments.written, CACHED);
+    assert_eq!(built.segments.reused, CACHED);
+    let (_, built) = run_formats(&store, YAML, &warm_dir, &formats);
+    assert_eq!(built.segments.reused, [CACHED, CACHED].concat());
+    for name in ["sys-kernel", "sys-cmdline", "sys-initrd.img", "sys-initrd.tar"] {
+        let (a, b) = (cold_dir.join(name), warm_dir.join(name));
+        assert!(std::fs::read(a).unwrap() == std::fs::read(b).unwrap(), "{name} differs");
+    }
 }

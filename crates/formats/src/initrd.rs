@@ -204,7 +204,7 @@ fn failed_earlier() -> io::Error {
 
 /// The `kernel+initrd` writer: see the module docs.
 pub struct InitrdWriter<K: Write, I: Write> {
-    kernel: K,
+    kernel: Tapped<K>,
     kernel_len: u64,
     kernel_seen: bool,
     initrd: Initrd<I>,
@@ -215,6 +215,8 @@ pub struct InitrdWriter<K: Write, I: Write> {
     ucode_len: u64,
     cmdline: Vec<u8>,
     ucode: Vec<u8>,
+    /// A copy of the microcode written at the start of the initrd.
+    prepended_ucode: Vec<u8>,
     opts: InitrdOptions,
 }
 
@@ -232,7 +234,7 @@ impl<K: Write, I: Write> InitrdWriter<K, I> {
     pub fn new(kernel: K, initrd: I, opts: InitrdOptions) -> Self {
         let out = Pad4 { inner: Tapped { inner: initrd, tap: None }, n: 0 };
         InitrdWriter {
-            kernel,
+            kernel: Tapped { inner: kernel, tap: None },
             kernel_len: 0,
             kernel_seen: false,
             initrd: Initrd::Idle(out, Vec::new()),
@@ -241,8 +243,23 @@ impl<K: Write, I: Write> InitrdWriter<K, I> {
             ucode_len: 0,
             cmdline: Vec::new(),
             ucode: Vec::new(),
+            prepended_ucode: Vec::new(),
             opts,
         }
+    }
+
+    /// Sets where a copy of the kernel goes as `boot/kernel` streams past; returns the previous.
+    pub fn set_kernel_tap(
+        &mut self,
+        tap: Option<Box<dyn Write + Send>>,
+    ) -> Option<Box<dyn Write + Send>> {
+        std::mem::replace(&mut self.kernel.tap, tap)
+    }
+
+    /// The command line and the microcode seen so far (prepended or kept apart).
+    pub fn boot_files(&self) -> (&[u8], &[u8]) {
+        let ucode = if self.opts.prepend_ucode { &self.prepended_ucode } else { &self.ucode };
+        (&self.cmdline, ucode)
     }
 
     /// The open segment's cpio, opening one (a new compressed stream) when none is.
@@ -348,7 +365,7 @@ impl<K: Write, I: Write> InitrdWriter<K, I> {
         let (tapped, n) = out.finish()?;
         self.kernel.flush()?;
         Ok(InitrdOutput {
-            kernel: self.kernel,
+            kernel: self.kernel.inner,
             kernel_len: self.kernel_len,
             initrd: tapped.inner,
             initrd_len: n + self.ucode_len,
@@ -396,6 +413,7 @@ impl<K: Write, I: Write> EntrySink for InitrdWriter<K, I> {
                     Initrd::Idle(out, _) if self.segments == 0 => {
                         out.inner.inner.write_all(&ucode)?;
                         self.ucode_len += ucode.len() as u64;
+                        self.prepended_ucode = ucode;
                         Ok(())
                     }
                     _ => Err(io::Error::new(
