@@ -208,9 +208,15 @@ impl Bench {
     }
 
     /// `file` with its first service's image swapped for its first onboot container's (both in
-    /// the warm store): a rebuild after one service's image changed. `None` when the example
-    /// has no service or no onboot container.
-    fn one_service_changed(&self, file: &Path, name: &str) -> Result<Option<PathBuf>> {
+    /// the warm store) and its name stamped with `stamp` (so that each run's change is new to
+    /// the cache): a rebuild after one service changed. `None` when the example has no service
+    /// or no onboot container.
+    fn one_service_changed(
+        &self,
+        file: &Path,
+        name: &str,
+        stamp: usize,
+    ) -> Result<Option<PathBuf>> {
         let text = std::fs::read_to_string(file)?;
         let image_after = |key: &str| -> Option<(usize, usize)> {
             let from = text.find(key)? + key.len();
@@ -222,6 +228,12 @@ impl Bench {
             return Ok(None);
         };
         let text = format!("{}{}{}", &text[..svc.0], &text[boot.0..boot.1], &text[svc.1..]);
+        let services = text.find("\nservices:\n").unwrap_or(0);
+        let text = format!(
+            "{}{}",
+            &text[..services],
+            text[services..].replacen("  - name: ", &format!("  - name: run{stamp}-"), 1)
+        );
         let out = self.work.join("examples-changed");
         std::fs::create_dir_all(&out)?;
         let changed = out.join(format!("{name}-service.yml"));
@@ -260,7 +272,7 @@ impl Bench {
                 let changed = self.one_file_changed(file, name, run)?;
                 let changed_out = self.work.join("ex-out-changed").join(name);
                 rows[i].2.push(self.example_build(&changed, name, &warm, &changed_out)?);
-                if let Some(changed) = self.one_service_changed(file, name)? {
+                if let Some(changed) = self.one_service_changed(file, name, run)? {
                     // Back to unchanged first: the changed service's segment is then new.
                     self.example_build(file, name, &warm, &out)?;
                     rows[i].3.push(self.example_build(&changed, name, &warm, &changed_out)?);
