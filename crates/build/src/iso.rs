@@ -19,7 +19,7 @@ use crate::format::Format;
 use crate::output::Outputs;
 use crate::BuildError;
 use baleen_disk::{BiosBoot, IsoOptions, IsoTree, IsoWriteError};
-use baleen_formats::{InitrdCompression, InitrdOptions, InitrdWriter};
+use baleen_formats::{InitrdCompression, InitrdLayout, InitrdOptions, InitrdWriter};
 use baleen_oci::{Platform, Store};
 use baleen_tree::{Entry, EntryKind, EntrySink};
 use std::fs::File;
@@ -69,6 +69,7 @@ pub struct IsoRequest<'a> {
     pub store: &'a Store,
     pub platform: &'a Platform,
     pub compression: InitrdCompression,
+    pub layout: InitrdLayout,
     pub dir: &'a Path,
     pub name: &'a str,
 }
@@ -103,8 +104,12 @@ pub fn write(
             isolinux = find_isolinux(req.store, req.platform).map_err(fail)?;
             let initrd_file =
                 crate::scratch::file().map_err(|e| fail(io_err("creating the initrd")(e)))?;
-            let initrd_opts =
-                InitrdOptions { compression: req.compression, threads: 0, prepend_ucode: true };
+            let initrd_opts = InitrdOptions {
+                compression: req.compression,
+                threads: 0,
+                prepend_ucode: true,
+                layout: req.layout,
+            };
             let initrd = InitrdWriter::new(io::sink(), BufWriter::new(initrd_file), initrd_opts);
             let mut both = Both { iso: &mut tree, initrd };
             assemble(&mut both)?;
@@ -201,6 +206,10 @@ impl EntrySink for Both<'_> {
         self.iso.add(entry, data)?;
         let mut again = self.iso.reread_last()?;
         self.initrd.add(entry, &mut again)
+    }
+    fn section(&mut self, name: &str) -> io::Result<()> {
+        self.iso.section(name)?;
+        self.initrd.section(name)
     }
 }
 

@@ -36,6 +36,8 @@ pub mod root_partition;
 pub mod rootfs;
 pub mod sbom;
 pub mod scratch;
+mod sections;
+pub mod segments;
 pub mod sign;
 mod sparse_file;
 pub mod tpm;

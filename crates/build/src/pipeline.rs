@@ -1,18 +1,17 @@
 //! The pipeline: images pulled once, containers rendered once, then for each format one pass of
 //! the image tree into that format's writer, and all outputs committed at the end (`output::Outputs::commit` says what that guarantees).
 
-use crate::files::{self, FilesError};
+use crate::files::FilesError;
 use crate::format::Format;
 use crate::images::{self, ImagesError};
 use crate::incremental::{IncrementalError, Previous};
 use crate::output::Outputs;
 use crate::sbom::{SbomError, SbomOptions};
-use baleen_formats::{InitrdCompression, InitrdOptions, InitrdWriter, TarWriter};
+use crate::segments::{InitrdCache, NoCache, SegmentCache, SegmentStats};
+use baleen_formats::{InitrdCompression, InitrdLayout, InitrdOptions, InitrdWriter, TarWriter};
 use baleen_oci::{Platform, PullOptions, Store};
 use baleen_spec::{Config, IdMap, ImageConfig};
-use baleen_tree::{
-    Bundle, EntrySink, KernelOptions, LimitError, Limits, Section, TreeError, TreeWriter,
-};
+use baleen_tree::{EntrySink, LimitError, Limits, Section, TreeError, TreeWriter};
 use std::collections::HashMap;
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
@@ -40,6 +39,8 @@ pub struct Request<'a> {
     pub pull: PullOptions,
     pub decompress_kernel: bool,
     pub compression: InitrdCompression,
+    /// `--initrd-layout`: one compressed stream (LinuxKit's), or one per section of the tree.
+    pub initrd_layout: InitrdLayout,
     /// `--input-tar`: a previous build's tar to copy unchanged sections from.
     pub input_tar: Option<PathBuf>,
     /// `--no-sbom`, `--sbom-output`, `--sbom-current-time` (spec §3 step 9).
@@ -129,34 +130,36 @@ pub enum BuildError {
 }
 
 /// One container, rendered.
-struct Container {
-    section: Section,
-    index: usize,
-    name: String,
+pub(crate) struct Container {
+    pub(crate) section: Section,
+    pub(crate) index: usize,
+    pub(crate) name: String,
     /// The image string as the YAML wrote it (the key of the images map).
-    image: String,
-    readonly: bool,
-    config_json: Vec<u8>,
-    runtime: baleen_spec::oci::RuntimeJson,
+    pub(crate) image: String,
+    pub(crate) readonly: bool,
+    pub(crate) config_json: Vec<u8>,
+    pub(crate) runtime: baleen_spec::oci::RuntimeJson,
     /// Host-level grants, each from the YAML or the label.
-    grants: Vec<baleen_spec::privileges::Granted>,
+    pub(crate) grants: Vec<baleen_spec::privileges::Granted>,
 }
 
 /// What every format pass reads, prepared once: the images, the rendered containers, the ids,
 /// and the previous build (`--input-tar`).
-struct Prepared {
-    images: HashMap<String, baleen_oci::Image>,
-    containers: Vec<Container>,
-    ids: IdMap,
-    previous: Option<Previous>,
+pub(crate) struct Prepared {
+    pub(crate) images: HashMap<String, baleen_oci::Image>,
+    pub(crate) containers: Vec<Container>,
+    pub(crate) ids: IdMap,
+    pub(crate) previous: Option<Previous>,
     /// The merged SBOM's path in the tree and bytes, unless `--no-sbom`.
-    sbom: Option<(String, Vec<u8>)>,
+    pub(crate) sbom: Option<(String, Vec<u8>)>,
     /// Per volume, its OCI layout when it is `format: oci`.
-    oci_volumes: Vec<Option<crate::oci_volume::OciVolume>>,
+    pub(crate) oci_volumes: Vec<Option<crate::oci_volume::OciVolume>>,
     /// The key pair the UKI is signed with.
-    signer: Option<baleen_sign::KeyPair>,
+    pub(crate) signer: Option<baleen_sign::KeyPair>,
     /// Sizes noted while writing, for `--budget`.
-    measured: std::cell::RefCell<crate::budget::Measured>,
+    pub(crate) measured: std::cell::RefCell<crate::budget::Measured>,
+    /// The initrd's sections taken from the segment cache, and those written.
+    pub(crate) segments: std::cell::RefCell<SegmentStats>,
 }
 
 /// What a build wrote and predicted.
@@ -166,6 +169,9 @@ pub struct Built {
     pub files: Vec<PathBuf>,
     /// PCR 11 of the signed UKI, when the build signed one.
     pub pcr11: Option<crate::tpm::Pcr11>,
+    /// The initrd's sections taken from the segment cache, and those written (every initrd of
+    /// the build, in order).
+    pub segments: SegmentStats,
 }
 
 /// Runs the build; returns the files written (empty for stdout).
@@ -197,8 +203,18 @@ pub fn build_report(req: &Request<'_>) -> Result<Built, BuildError> {
     crate::privileges::enforce(&req.privileges, &privileged(&containers))?;
     let sbom = merged_sbom(req, &images, &containers)?;
     let oci_volumes = oci_volumes(req, &images)?;
-    let measured = Default::default();
-    let prep = Prepared { images, containers, ids, previous, sbom, oci_volumes, signer, measured };
+    let (measured, segments) = Default::default();
+    let prep = Prepared {
+        images,
+        containers,
+        ids,
+        previous,
+        sbom,
+        oci_volumes,
+        signer,
+        measured,
+        segments,
+    };
     let mut outputs = Outputs::default();
     if let Some(path) = &req.lock.write {
         let lock = crate::lock::Lock::of(&req.platform, &prep.images);
@@ -219,7 +235,7 @@ pub fn build_report(req: &Request<'_>) -> Result<Built, BuildError> {
     let pcr11 = uki.as_ref().and_then(crate::disk::Uki::pcr11);
     let files =
         outputs.commit().map_err(|source| BuildError::Io { format: req.formats[0], source })?;
-    Ok(Built { files, pcr11 })
+    Ok(Built { files, pcr11, segments: prep.segments.take() })
 }
 
 fn write_lock(
@@ -369,9 +385,11 @@ fn write_format(
                 ),
             };
             let mut tw = TreeWriter::with_limits(TarWriter::new(&mut out), req.limits);
-            assemble_sections(req, prep, &mut tw).map_err(|e| match e {
-                BuildError::Tree { source, .. } => tree_err(source),
-                other => other,
+            crate::sections::assemble_sections(req, prep, &mut tw, &mut NoCache).map_err(|e| {
+                match e {
+                    BuildError::Tree { source, .. } => tree_err(source),
+                    other => other,
+                }
             })?;
             if format == Format::Docker {
                 tw.dockerfile().map_err(tree_err)?;
@@ -472,6 +490,7 @@ fn write_format(
                 store: req.store,
                 platform: &req.platform,
                 compression: req.compression,
+                layout: req.initrd_layout,
                 dir,
                 name,
             };
@@ -521,9 +540,19 @@ fn initrd_into<K: Write, I: Write>(
     initrd: I,
 ) -> Result<((K, u64), (I, u64), Vec<u8>, Vec<u8>), BuildError> {
     let io_err = |source| BuildError::Io { format, source };
-    let opts = InitrdOptions { compression: req.compression, threads: 0, prepend_ucode };
+    let opts = InitrdOptions {
+        compression: req.compression,
+        threads: 0,
+        prepend_ucode,
+        layout: req.initrd_layout,
+    };
     let mut tw = TreeWriter::with_limits(InitrdWriter::new(kernel, initrd, opts), req.limits);
-    assemble(req, prep, &mut tw).map_err(|e| match e {
+    let mut stats = prep.segments.borrow_mut();
+    // `--input-tar` copies sections from its tar, not from the cache.
+    let cached = req.initrd_layout == InitrdLayout::Segmented && prep.previous.is_none();
+    let mut cache = InitrdCache::new(req.store, &mut stats);
+    let cache: &mut dyn SegmentCache<_> = if cached { &mut cache } else { &mut NoCache };
+    assemble_with(req, prep, &mut tw, cache).map_err(|e| match e {
         BuildError::Tree { source, .. } => BuildError::Tree { format, source },
         other => other,
     })?;
@@ -542,7 +571,17 @@ fn assemble<S: EntrySink>(
     prep: &Prepared,
     tw: &mut TreeWriter<S>,
 ) -> Result<(), BuildError> {
-    assemble_sections(req, prep, tw)?;
+    assemble_with(req, prep, tw, &mut NoCache)
+}
+
+/// [`assemble`], the sections `cache` has taken from it instead of built.
+fn assemble_with<S: EntrySink>(
+    req: &Request<'_>,
+    prep: &Prepared,
+    tw: &mut TreeWriter<S>,
+    cache: &mut dyn SegmentCache<S>,
+) -> Result<(), BuildError> {
+    crate::sections::assemble_sections(req, prep, tw, cache)?;
     write_sbom(prep, tw).map_err(|source| BuildError::Tree { format: req.formats[0], source })
 }
 
@@ -552,6 +591,7 @@ fn write_sbom<S: EntrySink>(prep: &Prepared, tw: &mut TreeWriter<S>) -> Result<(
     let sbom = prep.sbom.as_ref().map_or(0, |(_, b)| b.len() as u64);
     crate::budget::Measured::note(&mut prep.measured.borrow_mut().image, tw.tree_bytes() + sbom);
     let Some((path, bytes)) = &prep.sbom else { return Ok(()) };
+    tw.begin_section("sbom")?;
     let entry = baleen_tree::Entry::new(
         path.clone(),
         baleen_tree::EntryKind::File { size: bytes.len() as u64 },
@@ -641,145 +681,4 @@ fn oci_volumes(
         });
     }
     Ok(out)
-}
-
-/// The sections of the image tree, in LinuxKit's order, into `tw` (no SBOM).
-fn assemble_sections<S: EntrySink>(
-    req: &Request<'_>,
-    prep: &Prepared,
-    tw: &mut TreeWriter<S>,
-) -> Result<(), BuildError> {
-    let Prepared {
-        images,
-        containers,
-        ids,
-        previous,
-        sbom: _,
-        oci_volumes,
-        signer: _,
-        measured: _,
-    } = prep;
-    let previous = previous.as_ref();
-    let cfg = req.config;
-    let tree = |source| BuildError::Tree { format: req.formats[0], source };
-    let open = |reference: &str, location: &str| {
-        images::open_for_tree(req.store, &images[reference], location)
-            .map_err(|e| BuildError::Images(vec![e]))
-    };
-    // A damaged layer explains whatever the tree made of it: its error comes first.
-    let checked = |checks: images::Checks, result: Result<(), baleen_tree::TreeError>| {
-        checks.finish().map_err(|source| BuildError::Damaged { format: req.formats[0], source })?;
-        result.map_err(tree)
-    };
-    // Copies a section from the previous build when it did not change; false when it must be
-    // built: also when the input tar holds no entry of it (a tar not made from this config's
-    // previous version), which copies nothing. (LinuxKit logs the same line.)
-    let copy = |tw: &mut TreeWriter<S>, image: &str, location: &str, unchanged: bool| {
-        let Some(prev) = previous.filter(|_| unchanged) else { return Ok(false) };
-        let source = images[image].reference.to_string();
-        let section = prev
-            .section(&source, location)
-            .map_err(|e| BuildError::Io { format: req.formats[0], source: e })?;
-        let copied = match section {
-            Some(mut tar) => tw.copy_from_tar(&mut tar, &source, location).map_err(tree)?,
-            None => 0,
-        };
-        if copied == 0 {
-            info!("{location} is not in the input tar: building it");
-        } else {
-            info!("copied {location} from the input tar ({copied} entries)");
-        }
-        Ok::<bool, BuildError>(copied > 0)
-    };
-    if let Some(k) = &cfg.kernel {
-        let unchanged = previous.is_some_and(|p| p.kernel_unchanged());
-        if let Some(image) = k.image.as_deref().filter(|s| !s.is_empty()) {
-            if !copy(tw, image, "kernel", unchanged)? {
-                let opts = KernelOptions {
-                    cmdline: k.cmdline.clone().unwrap_or_default(),
-                    binary: k.binary.clone().unwrap_or_default(),
-                    tar: k.tar.clone(),
-                    ucode: k.ucode.clone(),
-                    decompress: req.decompress_kernel,
-                };
-                let (image, checks) = open(image, "kernel")?;
-                checked(checks, tw.kernel(image, &opts))?;
-            }
-        }
-    }
-    for (i, reference) in cfg.init.iter().enumerate() {
-        let location = format!("init[{i}]");
-        let unchanged = previous.is_some_and(|p| p.init_unchanged(i));
-        if !copy(tw, reference, &location, unchanged)? {
-            let (image, checks) = open(reference, &location)?;
-            checked(checks, tw.init(i, image))?;
-        }
-    }
-    tw.finish_init().map_err(tree)?;
-    for (i, v) in cfg.volumes.iter().enumerate() {
-        if let (Some(layout), Some(image)) = (&oci_volumes[i], v.image.as_deref()) {
-            let unchanged = previous.is_some_and(|p| p.volume_unchanged(i));
-            if copy(tw, image, &format!("volume[{i}]"), unchanged)? {
-                tw.volume_dirs(i, &v.name).map_err(tree)?;
-                continue;
-            }
-            let mut open = |d: &str| layout.open(req.store, d);
-            let layout = baleen_tree::OciLayout {
-                reference: layout.reference.clone(),
-                blobs: layout.blobs.clone(),
-                index_json: layout.index_json.clone(),
-                open: &mut open,
-            };
-            tw.oci_volume(i, &v.name, layout).map_err(tree)?;
-            continue;
-        }
-        let image = v.image.as_deref().filter(|s| !s.is_empty());
-        let unchanged = previous.is_some_and(|p| p.volume_unchanged(i));
-        if let Some(r) = image.filter(|_| unchanged) {
-            if copy(tw, r, &format!("volume[{i}]"), true)? {
-                tw.volume_dirs(i, &v.name).map_err(tree)?;
-                continue;
-            }
-        }
-        match image {
-            Some(r) => {
-                let (image, checks) = open(r, &format!("volumes[{i}]"))?;
-                checked(checks, tw.volume(i, &v.name, Some(image)))?;
-            }
-            None => tw.volume(i, &v.name, None).map_err(tree)?,
-        }
-    }
-    for c in containers {
-        let prefix = c.section.bundle_path(c.index, &c.name);
-        let mut runtime_json = |root: &str| -> Vec<u8> {
-            let rt =
-                baleen_spec::runtime::runtime_json(c.runtime.clone(), &prefix, root, c.readonly);
-            baleen_spec::oci::to_go_json(&rt).into_bytes()
-        };
-        let location = format!("{}[{}]", c.section.name(), c.index);
-        let unchanged = previous.is_some_and(|p| p.container_unchanged(c.section.name(), c.index));
-        if copy(tw, &c.image, &location, unchanged)? {
-            let root = if c.readonly { "rootfs" } else { "lower" };
-            let prefix = c.section.bundle_path(c.index, &c.name);
-            tw.note_copied_bundle(
-                &images[&c.image].reference.to_string(),
-                format!("{prefix}/{root}"),
-            );
-            continue;
-        }
-        let (image, checks) = open(&c.image, &location)?;
-        let result = tw.bundle(Bundle {
-            section: c.section,
-            index: c.index,
-            name: &c.name,
-            image,
-            readonly: c.readonly,
-            config_json: &c.config_json,
-            runtime_json: &mut runtime_json,
-        });
-        checked(checks, result)?;
-    }
-    let items = files::resolve(cfg, ids)?;
-    tw.files(items).map_err(tree)?;
-    Ok(())
 }

@@ -32,6 +32,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
         decompress_kernel: false,
         limits: Default::default(),
         compression,
+        initrd_layout: Default::default(),
         input_tar: None,
         size: None,
         sign: None,

@@ -28,6 +28,7 @@ fn build_tar(store: &Store, image: &str, out: &Path) -> Result<(), baleen_build:
         pull: PullOptions::default(),
         decompress_kernel: false,
         compression: InitrdCompression::Gzip,
+        initrd_layout: Default::default(),
         input_tar: None,
         size: None,
         sbom: Default::default(),

@@ -95,6 +95,7 @@ fn run_limited(
         decompress_kernel: false,
         limits,
         compression: InitrdCompression::Gzip,
+        initrd_layout: Default::default(),
         input_tar: None,
         size: None,
         sign: None,
@@ -193,34 +194,47 @@ fn kernel_initrd_outputs_and_their_cpio() {
     let written = run(&store, &config(YAML), &[Format::KernelInitrd], &out).unwrap();
     assert_eq!(written.len(), 3);
 
+    // One gzip member per section (segmented, the default), each a cpio with its trailer.
     let gz = std::fs::read(out.join("sys-initrd.img")).unwrap();
-    let mut cpio = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut cpio).unwrap();
+    let members = gzip_members(&gz);
+    assert!(members.len() >= 5, "kernel, init, two containers, files, SBOM: {}", members.len());
+    let cpio = members.concat();
     let text = String::from_utf8_lossy(&cpio);
     assert!(text.contains("containers/services/svc/config.json"));
     assert!(!text.contains("boot/kernel"), "boot/ stays out of the initrd");
-    assert!(cpio.windows(10).any(|w| w == b"TRAILER!!!"));
+    assert_eq!(cpio.windows(10).filter(|w| w == b"TRAILER!!!").count(), members.len());
 
     if let Some(cpio_tool) = baleen_testkit::require_tool("cpio") {
-        let listing = std::process::Command::new(cpio_tool)
-            .args(["-it", "--quiet"])
-            .stdin(
-                std::fs::File::open(out.join("sys-initrd.img"))
-                    .map(|_| {
-                        let dec = tmp.path().join("initrd.cpio");
-                        std::fs::write(&dec, &cpio).unwrap();
-                        std::fs::File::open(dec).unwrap()
-                    })
-                    .unwrap(),
-            )
-            .output()
-            .unwrap();
-        assert!(listing.status.success());
-        let listing = String::from_utf8_lossy(&listing.stdout);
+        let mut listing = String::new();
+        for (i, member) in members.iter().enumerate() {
+            let dec = tmp.path().join(format!("initrd-{i}.cpio"));
+            std::fs::write(&dec, member).unwrap();
+            let out = std::process::Command::new(&cpio_tool)
+                .args(["-it", "--quiet"])
+                .stdin(std::fs::File::open(dec).unwrap())
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            listing += &String::from_utf8_lossy(&out.stdout);
+        }
         for p in ["init", "etc/motd", "containers/onboot/000-first/rootfs/bin/svc"] {
             assert!(listing.lines().any(|l| l == p), "cpio -t lacks {p}:\n{listing}");
         }
     }
+}
+
+/// Each gzip member of an initrd, decompressed (the zero padding at the end skipped).
+fn gzip_members(gz: &[u8]) -> Vec<Vec<u8>> {
+    let mut rest = gz;
+    let mut out = Vec::new();
+    while rest.iter().any(|b| *b != 0) {
+        let mut dec = flate2::bufread::GzDecoder::new(rest);
+        let mut data = Vec::new();
+        dec.read_to_end(&mut data).unwrap();
+        rest = dec.into_inner();
+        out.push(data);
+    }
+    out
 }
 
 #[test]
@@ -297,6 +311,7 @@ fn run_incremental(
         decompress_kernel: false,
         limits: Default::default(),
         compression: InitrdCompression::Gzip,
+        initrd_layout: Default::default(),
         input_tar: input_tar.map(Path::to_path_buf),
         size: None,
         sign: None,

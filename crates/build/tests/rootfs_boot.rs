@@ -136,6 +136,7 @@ fn build_signed(
         decompress_kernel: false,
         limits: Default::default(),
         compression: InitrdCompression::Gzip,
+        initrd_layout: Default::default(),
         input_tar: None,
         size: None,
         sign,

@@ -11,10 +11,17 @@
 //! name every directory (every image from a Dockerfile or a Debian package does) are written
 //! exactly as before.
 //!
+//! A segment of a segmented initrd ([`CpioWriter::after`]) is an archive of its own written
+//! after others the kernel has already unpacked: the directories they wrote exist, so it
+//! writes a parent only when no earlier segment wrote it either, exactly the directories the
+//! one-archive initrd would have written there, with the same metadata. [`SegmentDirs`] says
+//! which earlier directories it relied on and which it wrote, so that a cached copy is reused
+//! only where it comes out byte for byte the same.
+//!
 //! Non-goals: reading cpio, the old binary or `070702` (crc) formats.
 
 use baleen_tree::{Entry, EntryKind, EntrySink, Mtime, DEFAULT_MTIME};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::{self, Read, Write};
 
 const FIRST_INODE: u64 = 721;
@@ -33,6 +40,32 @@ pub struct CpioWriter<W: Write> {
     inode: u64,
     /// Directories written so far (memory is O(directories), not O(entries)).
     dirs: HashSet<String>,
+    /// Directories earlier segments wrote (empty for a whole archive).
+    known: HashSet<String>,
+    relied: BTreeSet<String>,
+    synthesized: BTreeSet<String>,
+}
+
+/// How a segment's bytes depend on the directories earlier segments wrote, and what it adds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentDirs {
+    /// Directories of earlier segments that the segment's entries stood on.
+    pub relied: BTreeSet<String>,
+    /// Parents the segment wrote because no segment before it had (0755, root, the epoch).
+    pub synthesized: BTreeSet<String>,
+    /// Every directory the segment wrote, the synthesized ones included.
+    pub defined: BTreeSet<String>,
+}
+
+impl SegmentDirs {
+    /// Whether the segment, written after segments that wrote the directories `known`, comes
+    /// out with the same bytes as when these were recorded: it stands on the same directories
+    /// and has to synthesize the same ones (the walk up from each entry stops at the same
+    /// place).
+    pub fn fits(&self, known: &HashSet<String>) -> bool {
+        self.relied.iter().all(|d| known.contains(d))
+            && !self.synthesized.iter().any(|d| known.contains(d))
+    }
 }
 
 /// Go's `filepath.Rel(base, target)` for two clean relative paths.
@@ -53,7 +86,21 @@ pub fn relative_path(base: &str, target: &str) -> String {
 
 impl<W: Write> CpioWriter<W> {
     pub fn new(out: W) -> Self {
-        CpioWriter { out, written: 0, inode: FIRST_INODE, dirs: HashSet::new() }
+        Self::after(out, HashSet::new())
+    }
+
+    /// A segment written after segments that wrote the directories `known` (see the module
+    /// docs); [`CpioWriter::finish_segment`] gives them back with this segment's own.
+    pub fn after(out: W, known: HashSet<String>) -> Self {
+        CpioWriter {
+            out,
+            written: 0,
+            inode: FIRST_INODE,
+            dirs: HashSet::new(),
+            known,
+            relied: BTreeSet::new(),
+            synthesized: BTreeSet::new(),
+        }
     }
 
     fn put(&mut self, b: &[u8]) -> io::Result<()> {
@@ -116,9 +163,14 @@ impl<W: Write> CpioWriter<W> {
             if dir.is_empty() || dir == "." || self.dirs.contains(dir) {
                 break;
             }
+            if self.known.contains(dir) {
+                self.relied.insert(dir.to_string());
+                break;
+            }
             missing.push(dir);
         }
         for dir in missing.into_iter().rev() {
+            self.synthesized.insert(dir.to_string());
             let e = Entry {
                 mtime: Mtime { secs: DEFAULT_MTIME, nanos: 0 },
                 ..Entry::new(dir, EntryKind::Dir, 0o755)
@@ -129,11 +181,21 @@ impl<W: Write> CpioWriter<W> {
     }
 
     /// Writes the trailer, pads to 512 bytes and returns the writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    pub fn finish(self) -> io::Result<W> {
+        self.finish_segment().map(|(out, _, _)| out)
+    }
+
+    /// [`CpioWriter::finish`] for a segment: also the directories known after it (those of
+    /// earlier segments and its own) and what it relied on and wrote.
+    pub fn finish_segment(mut self) -> io::Result<(W, HashSet<String>, SegmentDirs)> {
         self.header("TRAILER!!!", 0, 0, 0, 1, 0, 0, (0, 0))?;
         self.pad(512)?;
         self.out.flush()?;
-        Ok(self.out)
+        let defined: BTreeSet<String> = self.dirs.into_iter().collect();
+        let mut known = self.known;
+        known.extend(defined.iter().cloned());
+        let dirs = SegmentDirs { relied: self.relied, synthesized: self.synthesized, defined };
+        Ok((self.out, known, dirs))
     }
 }
 
@@ -268,6 +330,31 @@ mod tests {
                 "bin/x/y/z"
             ]
         );
+    }
+
+    #[test]
+    fn a_segment_writes_only_the_parents_no_earlier_segment_wrote() {
+        let f = |p: &str| Entry::new(p, EntryKind::File { size: 0 }, 0o644);
+        let mut first = CpioWriter::new(Vec::new());
+        first.add(&Entry::new("etc", EntryKind::Dir, 0o700), &mut io::empty()).unwrap();
+        first.add(&f("lib/a"), &mut io::empty()).unwrap();
+        let (_, known, dirs) = first.finish_segment().unwrap();
+        assert_eq!(dirs.synthesized.iter().collect::<Vec<_>>(), ["lib"]);
+        let mut second = CpioWriter::after(Vec::new(), known.clone());
+        second.add(&f("etc/motd"), &mut io::empty()).unwrap();
+        second.add(&f("usr/bin/x"), &mut io::empty()).unwrap();
+        let (out, _, dirs) = second.finish_segment().unwrap();
+        // `etc` (0700) is not written again as 0755: the kernel would chmod it.
+        assert_eq!(names(&out), ["etc/motd", "usr", "usr/bin", "usr/bin/x"]);
+        assert_eq!(dirs.relied.iter().collect::<Vec<_>>(), ["etc"]);
+        assert_eq!(dirs.synthesized.iter().collect::<Vec<_>>(), ["usr", "usr/bin"]);
+        assert!(dirs.fits(&known));
+        let mut without_etc = known.clone();
+        without_etc.remove("etc");
+        assert!(!dirs.fits(&without_etc), "it would have to write etc itself");
+        let mut with_usr = known;
+        with_usr.insert("usr".into());
+        assert!(!dirs.fits(&with_usr), "it would not write usr");
     }
 
     #[test]

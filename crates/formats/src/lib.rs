@@ -32,7 +32,7 @@ mod tar;
 mod verity;
 
 pub use crate::compressibility::incompressible;
-pub use crate::cpio::{relative_path, CpioWriter};
+pub use crate::cpio::{relative_path, CpioWriter, SegmentDirs};
 pub use crate::erofs::{ErofsError, ErofsWriter};
 pub use crate::fsread::{erofs_members, squashfs_members, FsReadError};
 pub use crate::fstree::TreeError as FsTreeError;
@@ -41,7 +41,8 @@ pub use crate::gzip::{
     MAX_THREADS,
 };
 pub use crate::initrd::{
-    write_tar_kernel_initrd, InitrdCompression, InitrdOptions, InitrdOutput, InitrdWriter,
+    write_tar_kernel_initrd, InitrdCompression, InitrdLayout, InitrdOptions, InitrdOutput,
+    InitrdWriter,
 };
 pub use crate::squashfs::{SquashfsError, SquashfsWriter};
 pub use crate::tar::{pax_record, pax_time, TarWriter};

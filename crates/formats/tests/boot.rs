@@ -1,7 +1,8 @@
 //! The initrds boot: Debian's cloud kernel with a tree whose init image is Debian's static
 //! busybox, written by `InitrdWriter` as gzip and as zstd, booted under qemu (TCG). The guest
 //! checks a few entries of the tree (a hard link turned relative symlink, a bundle's
-//! config.json, a `files` entry) and prints a marker. Two boots, a few seconds each.
+//! config.json, a `files` entry) and prints a marker. Four boots (one stream and one per
+//! section, each compression), a few seconds each.
 
 use baleen_formats::*;
 use baleen_testkit::boot::BootTest;
@@ -34,7 +35,7 @@ fn layer(entries: &[TestEntry]) -> Vec<Layer> {
     )]
 }
 
-fn boot_with(compression: InitrdCompression, marker: &str) {
+fn boot_with(layout: InitrdLayout, compression: InitrdCompression, marker: &str) {
     let Some(kernel) = debian_cloud_kernel() else { return };
     let Ok(busybox) = std::fs::read("/bin/busybox") else {
         assert!(
@@ -44,7 +45,7 @@ fn boot_with(compression: InitrdCompression, marker: &str) {
         return;
     };
     let vmlinuz = std::fs::read(&kernel.vmlinuz).unwrap();
-    let opts = InitrdOptions { compression, threads: 2, prepend_ucode: true };
+    let opts = InitrdOptions { compression, threads: 2, prepend_ucode: true, layout };
     let mut w = TreeWriter::new(InitrdWriter::new(Vec::new(), Vec::new(), opts));
     let kopts = KernelOptions {
         cmdline: format!("console=ttyS0 panic=-1 marker={marker}"),
@@ -113,10 +114,22 @@ fn boot_with(compression: InitrdCompression, marker: &str) {
 
 #[test]
 fn gzip_initrd_boots() {
-    boot_with(InitrdCompression::Gzip, "gzip");
+    boot_with(InitrdLayout::Single, InitrdCompression::Gzip, "gzip");
 }
 
 #[test]
 fn zstd_initrd_boots() {
-    boot_with(InitrdCompression::Zstd, "zstd");
+    boot_with(InitrdLayout::Single, InitrdCompression::Zstd, "zstd");
+}
+
+/// One gzip member per section (kernel, init, the service, files) after the microcode: the
+/// kernel unpacks them in turn, and the service's bundle and the `files` entry are there.
+#[test]
+fn segmented_gzip_initrd_boots() {
+    boot_with(InitrdLayout::Segmented, InitrdCompression::Gzip, "seggzip");
+}
+
+#[test]
+fn segmented_zstd_initrd_boots() {
+    boot_with(InitrdLayout::Segmented, InitrdCompression::Zstd, "segzstd");
 }

@@ -194,9 +194,49 @@ fn read_newc(mut b: &[u8]) -> Vec<(String, u32, u32, Vec<u8>, u32)> {
     }
 }
 
+/// The initrd in LinuxKit's layout (one compressed stream), whose bytes these tests pin.
 fn initrd(compression: InitrdCompression, threads: usize) -> InitrdOutput<Vec<u8>, Vec<u8>> {
-    let opts = InitrdOptions { compression, threads, prepend_ucode: true };
+    initrd_in(InitrdLayout::Single, compression, threads)
+}
+
+fn initrd_in(
+    layout: InitrdLayout,
+    compression: InitrdCompression,
+    threads: usize,
+) -> InitrdOutput<Vec<u8>, Vec<u8>> {
+    let opts = InitrdOptions { compression, threads, prepend_ucode: true, layout };
     build_tree(InitrdWriter::new(Vec::new(), Vec::new(), opts)).finish().unwrap()
+}
+
+#[test]
+fn a_segmented_initrd_unpacks_to_the_members_of_the_single_one() {
+    for compression in [InitrdCompression::Gzip, InitrdCompression::Zstd] {
+        let single = initrd_in(InitrdLayout::Single, compression, 2);
+        let segmented = initrd_in(InitrdLayout::Segmented, compression, 2);
+        assert_ne!(single.initrd, segmented.initrd);
+        assert_eq!(segmented.initrd_len as usize, segmented.initrd.len());
+        assert_eq!((segmented.initrd.len() - 10) % 4, 0, "padded after the microcode");
+        // After the microcode (a stand-in here, not a cpio).
+        let one = compare::initrd_members(&single.initrd[10..]).unwrap();
+        let many = compare::initrd_members(&segmented.initrd[10..]).unwrap();
+        assert_eq!(format!("{one:?}"), format!("{many:?}"), "{compression:?}");
+        // kernel modules, init, the service, files: four compressed streams after the ucode.
+        let trailers = |b: &[u8]| {
+            // The zero padding at the end reads as a bad next header: what came before counts.
+            let mut cpio = Vec::new();
+            let _ = match compression {
+                InitrdCompression::Gzip => {
+                    flate2::read::MultiGzDecoder::new(&b[10..]).read_to_end(&mut cpio)
+                }
+                InitrdCompression::Zstd => {
+                    zstd::stream::read::Decoder::new(&b[10..]).unwrap().read_to_end(&mut cpio)
+                }
+            };
+            cpio.windows(10).filter(|w| w == b"TRAILER!!!").count()
+        };
+        assert_eq!(trailers(&segmented.initrd), 4, "{compression:?}");
+        assert_eq!(trailers(&single.initrd), 1, "{compression:?}");
+    }
 }
 
 #[test]
@@ -473,13 +513,18 @@ fn tar_matches_go_archive_tar_golden() {
 fn one_pass_into_tar_and_initrd_equals_two_passes() {
     let mut fan = Fanout::new();
     let tar = fan.spawn(TarWriter::new(Vec::new()));
-    let opts =
-        InitrdOptions { compression: InitrdCompression::Gzip, threads: 2, prepend_ucode: true };
+    // Segmented: the fan-out passes the sections on, not only the entries.
+    let opts = InitrdOptions {
+        compression: InitrdCompression::Gzip,
+        threads: 2,
+        prepend_ucode: true,
+        layout: InitrdLayout::Segmented,
+    };
     let initrd = fan.spawn(InitrdWriter::new(Vec::new(), Vec::new(), opts));
     build_tree(fan).close();
     assert!(tar.join().unwrap().finish().unwrap() == tar_bytes());
     let one = initrd.join().unwrap().finish().unwrap();
-    let two = self::initrd(InitrdCompression::Gzip, 2);
+    let two = initrd_in(InitrdLayout::Segmented, InitrdCompression::Gzip, 2);
     assert!(one.initrd == two.initrd && one.kernel == two.kernel && one.cmdline == two.cmdline);
 }
 

@@ -67,6 +67,6 @@ pub use registry::{Client, RegistryError, RegistryOptions};
 /// The index.json annotations that name cached images.
 pub use store::index::{name_of, CONTAINERD_NAME, REF_NAME};
 pub use store::{
-    Blob, BlobCheck, GcReport, Image, Ingest, MovedAside, Problem, QuarantineBound, Store,
+    Blob, BlobCheck, Derived, GcReport, Image, Ingest, MovedAside, Problem, QuarantineBound, Store,
     StoreError, VerifiedBlob, VerifyReport, QUARANTINE, QUARANTINE_BOUND,
 };

@@ -128,17 +128,32 @@ impl Entry {
 /// assume paths are unique: LinuxKit's tree re-emits directories and later entries win.
 pub trait EntrySink {
     fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()>;
+
+    /// The entries that follow belong to the section `name` of the tree (`kernel`, `init`,
+    /// `volume[0]`, `services[2]`, `files`, `sbom`, …), which differs from the previous one's.
+    /// A sink that writes sections apart (the segmented initrd) ends the previous section's
+    /// part here; a sink that is one stream ignores it, and so does the default.
+    fn section(&mut self, name: &str) -> io::Result<()> {
+        let _ = name;
+        Ok(())
+    }
 }
 
 impl<S: EntrySink + ?Sized> EntrySink for &mut S {
     fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
         (**self).add(entry, data)
     }
+    fn section(&mut self, name: &str) -> io::Result<()> {
+        (**self).section(name)
+    }
 }
 
 impl<S: EntrySink + ?Sized> EntrySink for Box<S> {
     fn add(&mut self, entry: &Entry, data: &mut dyn Read) -> io::Result<()> {
         (**self).add(entry, data)
+    }
+    fn section(&mut self, name: &str) -> io::Result<()> {
+        (**self).section(name)
     }
 }
 

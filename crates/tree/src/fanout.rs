@@ -17,6 +17,7 @@ enum Msg {
     Chunk(Arc<[u8]>),
     /// The source failed mid-entry: the branch's reader reports an error.
     Abort(String),
+    Section(String),
     End,
 }
 
@@ -119,6 +120,14 @@ fn run_branch<S: EntrySink>(
                 }
                 r.drain();
             }
+            Msg::Section(name) => {
+                if error.is_none() {
+                    if let Err(err) = sink.section(&name) {
+                        failed.store(true, Ordering::SeqCst);
+                        error = Some(io::Error::new(err.kind(), format!("section {name}: {err}")));
+                    }
+                }
+            }
             Msg::End => break,
             Msg::Chunk(_) | Msg::Abort(_) => {}
         }
@@ -192,5 +201,8 @@ impl EntrySink for Fanout {
             left -= filled as u64;
         }
         Ok(())
+    }
+    fn section(&mut self, name: &str) -> io::Result<()> {
+        self.send_all(|| Msg::Section(name.to_string()))
     }
 }

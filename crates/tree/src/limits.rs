@@ -243,6 +243,22 @@ impl<S: EntrySink> EntrySink for Bounded<S> {
         self.total = total;
         self.inner.add(entry, data)
     }
+    fn section(&mut self, name: &str) -> io::Result<()> {
+        self.inner.section(name)
+    }
+}
+
+impl<S> Bounded<S> {
+    /// Counts `bytes` of file data that reached the sink without passing through `add` (a
+    /// section spliced whole from a cache), within the same limit.
+    pub fn account(&mut self, bytes: u64) -> io::Result<()> {
+        let total = self.total.saturating_add(bytes);
+        if let Some(limit) = self.max.filter(|&m| total > m) {
+            return Err(io::Error::other(LimitError::TreeTooLarge { total, limit }));
+        }
+        self.total = total;
+        Ok(())
+    }
 }
 
 /// The limit inside an `io::Error` from [`Bounded`] or [`Expanding`], if that is what it is.

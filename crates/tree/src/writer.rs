@@ -33,6 +33,10 @@ pub enum TreeError {
     Files { location: String, message: String },
     #[error("{location}: writing {}: {source}", crate::limits::shown(path))]
     FilesSink { location: String, path: String, source: io::Error },
+    #[error("ending the section before {name}: {source}")]
+    Section { name: String, source: io::Error },
+    #[error("{name}: counting the bytes of the section taken from the cache: {source}")]
+    Account { name: String, source: io::Error },
 }
 
 impl TreeError {
@@ -59,9 +63,9 @@ impl TreeError {
                 LayerError::Limit { source, .. } => Some(source),
                 _ => None,
             },
-            TreeError::Sink { source, .. } | TreeError::FilesSink { source, .. } => {
-                limit_of(source)
-            }
+            TreeError::Sink { source, .. }
+            | TreeError::FilesSink { source, .. }
+            | TreeError::Account { source, .. } => limit_of(source),
             TreeError::Limit { source, .. } => Some(source),
             _ => None,
         }
@@ -132,6 +136,8 @@ pub struct TreeWriter<S: EntrySink> {
     /// image reference → where its root was first extracted (de-duplication, §3.2).
     extracted: HashMap<String, String>,
     apk_dbs: Vec<Vec<u8>>,
+    /// The section the entries go to now (see [`EntrySink::section`]); empty before the first.
+    section: String,
 }
 
 fn sink_emit<S: EntrySink>(
@@ -158,7 +164,48 @@ impl<S: EntrySink> TreeWriter<S> {
             limits,
             extracted: HashMap::new(),
             apk_dbs: Vec::new(),
+            section: String::new(),
         }
+    }
+
+    /// The entries that follow belong to section `name` (LinuxKit's sections: `kernel`, `init`
+    /// for every init image, `volume[i]`, `onboot[i]`, `onshutdown[i]`, `services[i]`,
+    /// `files`; the caller's own, such as `sbom`). The sink is told when the section changes;
+    /// each section method calls this itself, so a caller needs it only before [`Self::raw`]
+    /// entries of a section of its own.
+    pub fn begin_section(&mut self, name: &str) -> Result<(), TreeError> {
+        if self.section == name {
+            return Ok(());
+        }
+        self.section = name.to_string();
+        self.sink
+            .inner
+            .section(name)
+            .map_err(|source| TreeError::Section { name: name.to_string(), source })
+    }
+
+    /// The section the entries go to now (empty before the first).
+    pub fn current_section(&self) -> &str {
+        &self.section
+    }
+
+    /// The sink, for what a caller does between sections (splicing a cached section).
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink.inner
+    }
+
+    /// Counts `bytes` of file data a caller put into the sink for section `name` without
+    /// entries (a section spliced whole from a cache), within [`Limits::max_tree_bytes`].
+    pub fn account(&mut self, name: &str, bytes: u64) -> Result<(), TreeError> {
+        self.sink
+            .account(bytes)
+            .map_err(|source| TreeError::Account { name: name.to_string(), source })
+    }
+
+    /// The root a bundle of `reference` extracted first, if any did (later bundles of the
+    /// image share it, §3.2).
+    pub fn extracted_root(&self, reference: &str) -> Option<&str> {
+        self.extracted.get(reference).map(String::as_str)
     }
 
     pub fn into_sink(self) -> S {
@@ -173,6 +220,7 @@ impl<S: EntrySink> TreeWriter<S> {
     /// The kernel section: `boot`, `boot/cmdline`, `boot/kernel`, the kernel tar's entries,
     /// `boot/ucode.cpio`, in the order the image holds them.
     pub fn kernel(&mut self, image: Image, opts: &KernelOptions) -> Result<(), TreeError> {
+        self.begin_section("kernel")?;
         let reference = image.reference.clone();
         let mut emit = sink_emit(&mut self.sink);
         kernel_section(image, opts, self.limits, &mut emit)
@@ -181,6 +229,7 @@ impl<S: EntrySink> TreeWriter<S> {
 
     /// Init image `index`, flattened into `/` with `etc/resolv.conf` as a symlink.
     pub fn init(&mut self, index: usize, image: Image) -> Result<(), TreeError> {
+        self.begin_section("init")?;
         let location = format!("init[{index}]");
         let reference = image.reference.clone();
         let sink = &mut self.sink;
@@ -211,6 +260,7 @@ impl<S: EntrySink> TreeWriter<S> {
         if dbs.len() < 2 {
             return Ok(());
         }
+        self.begin_section("init")?;
         let mut data = Vec::new();
         for db in &dbs {
             data.extend_from_slice(db);
@@ -237,6 +287,7 @@ impl<S: EntrySink> TreeWriter<S> {
         image: Option<Image>,
     ) -> Result<(), TreeError> {
         let location = format!("volume[{index}]");
+        self.begin_section(&location)?;
         let reference = image.as_ref().map_or("empty".to_string(), |i| i.reference.clone());
         let base = format!("containers/volumes/{name}");
         let expansion = self.limits.expansion;
@@ -265,6 +316,7 @@ impl<S: EntrySink> TreeWriter<S> {
         layout: crate::OciLayout<'_>,
     ) -> Result<(), TreeError> {
         let location = format!("volume[{index}]");
+        self.begin_section(&location)?;
         let reference = layout.reference.clone();
         let base = format!("containers/volumes/{name}");
         let mut emit = sink_emit(&mut self.sink);
@@ -285,6 +337,7 @@ impl<S: EntrySink> TreeWriter<S> {
     /// image, so the copy by image and location does not carry them).
     pub fn volume_dirs(&mut self, index: usize, name: &str) -> Result<(), TreeError> {
         let location = format!("volume[{index}]");
+        self.begin_section(&location)?;
         let mut emit = sink_emit(&mut self.sink);
         emit_volume_dirs(&format!("containers/volumes/{name}"), &location, &mut emit)
             .map_err(|e| TreeError::from_image(&location, "linuxkit.volumes", e))
@@ -293,6 +346,7 @@ impl<S: EntrySink> TreeWriter<S> {
     /// One container bundle (LinuxKit's `ImageBundle`).
     pub fn bundle(&mut self, b: Bundle<'_>) -> Result<(), TreeError> {
         let location = format!("{}[{}]", b.section.name(), b.index);
+        self.begin_section(&location)?;
         let reference = b.image.reference.clone();
         let prefix = b.section.bundle_path(b.index, b.name);
         let root_dir = if b.readonly { "rootfs" } else { "lower" };
@@ -349,11 +403,13 @@ impl<S: EntrySink> TreeWriter<S> {
     /// The `files` section (§1.3). Items carry their YAML index; skipped optional files are
     /// simply absent.
     pub fn files(&mut self, items: Vec<FileItem>) -> Result<(), TreeError> {
+        self.begin_section("files")?;
         emit_files(items, &mut self.sink)
     }
 
     /// The `Dockerfile` entry the `docker` format appends (mode 0644, no PAX records).
     pub fn dockerfile(&mut self) -> Result<(), TreeError> {
+        self.begin_section("dockerfile")?;
         let e = Entry::new("Dockerfile", EntryKind::File { size: DOCKERFILE.len() as u64 }, 0o644);
         self.sink.add(&e, &mut DOCKERFILE.as_bytes()).map_err(|source| TreeError::Sink {
             location: "docker".into(),
@@ -387,6 +443,7 @@ impl<S: EntrySink> TreeWriter<S> {
     ) -> Result<u64, TreeError> {
         let mut n = 0u64;
         let is_init = location.starts_with("init[");
+        self.begin_section(if is_init { "init" } else { location })?;
         let sink = &mut self.sink;
         let dbs = &mut self.apk_dbs;
         crate::input::for_each_section_entry(

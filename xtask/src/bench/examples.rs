@@ -191,7 +191,59 @@ impl Bench {
         measure::run(&mut cmd, &self.work.join("logs"))
     }
 
-    /// Each example (kernel+initrd, its default), cold and warm, alternating.
+    /// `file` with one `files` entry whose contents are `stamp` (added to the example's `files`,
+    /// or as its only one): a rebuild after a one-file change.
+    fn one_file_changed(&self, file: &Path, name: &str, stamp: usize) -> Result<PathBuf> {
+        let text = std::fs::read_to_string(file)?;
+        let entry = format!("  - path: etc/bench-stamp\n    contents: \"{stamp}\\n\"\n");
+        let text = match text.find("\nfiles:\n") {
+            Some(i) => format!("{}{entry}{}", &text[..i + 8], &text[i + 8..]),
+            None => format!("{}\nfiles:\n{entry}", text.trim_end()),
+        };
+        let out = self.work.join("examples-changed");
+        std::fs::create_dir_all(&out)?;
+        let changed = out.join(format!("{name}.yml"));
+        std::fs::write(&changed, text)?;
+        Ok(changed)
+    }
+
+    /// `file` with its first service's image swapped for its first onboot container's (both in
+    /// the warm store) and its name stamped with `stamp` (so that each run's change is new to
+    /// the cache): a rebuild after one service changed. `None` when the example has no service
+    /// or no onboot container.
+    fn one_service_changed(
+        &self,
+        file: &Path,
+        name: &str,
+        stamp: usize,
+    ) -> Result<Option<PathBuf>> {
+        let text = std::fs::read_to_string(file)?;
+        let image_after = |key: &str| -> Option<(usize, usize)> {
+            let from = text.find(key)? + key.len();
+            let at = from + text[from..].find("    image: ")? + "    image: ".len();
+            Some((at, at + text[at..].find('\n')?))
+        };
+        let (Some(svc), Some(boot)) = (image_after("\nservices:\n"), image_after("\nonboot:\n"))
+        else {
+            return Ok(None);
+        };
+        let text = format!("{}{}{}", &text[..svc.0], &text[boot.0..boot.1], &text[svc.1..]);
+        let services = text.find("\nservices:\n").unwrap_or(0);
+        let text = format!(
+            "{}{}",
+            &text[..services],
+            text[services..].replacen("  - name: ", &format!("  - name: run{stamp}-"), 1)
+        );
+        let out = self.work.join("examples-changed");
+        std::fs::create_dir_all(&out)?;
+        let changed = out.join(format!("{name}-service.yml"));
+        std::fs::write(&changed, text)?;
+        Ok(Some(changed))
+    }
+
+    /// Each example (kernel+initrd, its default), alternating: cold, warm and unchanged (its
+    /// initrd segments cached), warm after one `files` entry changed, and after one service's image
+    /// changed (each after a warm unchanged build, so that only that change is new).
     fn example_builds(&mut self, yamls: &[(String, PathBuf)]) -> Result<()> {
         let runs = if self.quick { 3 } else { 5 };
         let warm = self.work.join("ex-warm");
@@ -209,14 +261,22 @@ impl Bench {
                 }
             }
         }
-        let mut rows = vec![(Vec::new(), Vec::new()); built.len()];
-        for _ in 0..runs {
+        let mut rows = vec![(Vec::new(), Vec::new(), Vec::new(), Vec::new()); built.len()];
+        for run in 0..runs {
             for (i, (name, file)) in built.iter().enumerate() {
                 let cold = self.work.join("ex-cold");
                 let _ = std::fs::remove_dir_all(&cold);
                 let out = self.work.join("ex-out").join(name);
                 rows[i].0.push(self.example_build(file, name, &cold, &out)?);
                 rows[i].1.push(self.example_build(file, name, &warm, &out)?);
+                let changed = self.one_file_changed(file, name, run)?;
+                let changed_out = self.work.join("ex-out-changed").join(name);
+                rows[i].2.push(self.example_build(&changed, name, &warm, &changed_out)?);
+                if let Some(changed) = self.one_service_changed(file, name, run)? {
+                    // Back to unchanged first: the changed service's segment is then new.
+                    self.example_build(file, name, &warm, &out)?;
+                    rows[i].3.push(self.example_build(&changed, name, &warm, &changed_out)?);
+                }
             }
         }
         let _ = std::fs::remove_dir_all(self.work.join("ex-cold"));
@@ -225,18 +285,25 @@ impl Bench {
             t,
             "### Build time: each example (`baleen build examples/X.yml`, kernel+initrd)\n"
         );
-        let _ = writeln!(t, "Median (min–max) of {runs} runs, alternating. Cold: every component pulled from the loopback registry into an empty `--cache`. Warm: all cached.\n");
-        let _ = writeln!(t, "| example | cold | warm | peak RSS cold | peak RSS warm | initrd |\n|---|---|---|---|---|---|");
-        for ((name, _), (cold, warm)) in built.iter().zip(&rows) {
+        let _ = writeln!(t, "Median (min–max) of {runs} runs, alternating. Cold: every component pulled from the loopback registry into an empty `--cache`. Warm: all cached, the initrd's unchanged sections included (docs/cache.md). One file: warm, after one `files` entry changed (its section and the SBOM's are compressed again). One service: warm, after the first service's image became the first onboot container's (– when the example has none).\n");
+        let _ = writeln!(t, "| example | cold | warm | one file | one service | peak RSS cold | peak RSS warm | peak RSS one file | initrd |\n|---|---|---|---|---|---|---|---|---|");
+        for ((name, _), (cold, warm, one_file, one_service)) in built.iter().zip(&rows) {
+            let service = if one_service.is_empty() {
+                "–".to_string()
+            } else {
+                Stats::of(&secs(one_service)).show("s", 3)
+            };
             let initrd = self.work.join("ex-out").join(name).join(format!("{name}-initrd.img"));
             let size = std::fs::metadata(&initrd).map(|m| bytes(m.len())).unwrap_or("?".into());
             let _ = writeln!(
                 t,
-                "| {name} | {} | {} | {} | {} | {size} |",
+                "| {name} | {} | {} | {} | {service} | {} | {} | {} | {size} |",
                 Stats::of(&secs(cold)).show("s", 3),
                 Stats::of(&secs(warm)).show("s", 3),
+                Stats::of(&secs(one_file)).show("s", 3),
                 Stats::of(&rss_mib(cold)).show("MiB", 1),
                 Stats::of(&rss_mib(warm)).show("MiB", 1),
+                Stats::of(&rss_mib(one_file)).show("MiB", 1),
             );
         }
         self.tables.push_str(&t);

@@ -57,6 +57,7 @@ pub fn try_build_report(
         decompress_kernel: false,
         limits: Default::default(),
         compression: InitrdCompression::Zstd,
+        initrd_layout: Default::default(),
         input_tar: None,
         sbom: Default::default(),
         size,

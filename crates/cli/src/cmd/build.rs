@@ -81,6 +81,15 @@ pub enum Compress {
     Zstd,
 }
 
+/// `--initrd-layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitrdLayoutArg {
+    /// One compressed cpio per section, taken from the cache when the section did not change.
+    Segmented,
+    /// One compressed cpio for the whole image, as LinuxKit writes it.
+    Single,
+}
+
 /// `--root`: the root filesystem of the EFI disks' root partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RootFs {
@@ -194,6 +203,12 @@ pub struct BuildArgs {
     /// faster to unpack at boot; Debian's kernels and most others accept it).
     #[arg(long, value_enum, default_value = "gzip", value_name = "ALGO")]
     pub compress: Compress,
+    /// How the initrd is laid out: `segmented`, one compressed cpio per section of the image
+    /// (kernel modules, init, each container, files, SBOM), back to back, so that a rebuild
+    /// takes the sections that did not change from the cache instead of compressing them again;
+    /// or `single`, one compressed cpio (LinuxKit's bytes). Linux unpacks both to the same files.
+    #[arg(long, value_enum, default_value = "segmented", value_name = "LAYOUT")]
+    pub initrd_layout: InitrdLayoutArg,
     /// A previous build's tar: unchanged parts are reused from it. The YAML needs a `files` entry
     /// with `metadata: yaml` (or `json`): the previous config is read from it, as LinuxKit does.
     #[arg(long, value_name = "TAR")]
@@ -292,6 +307,7 @@ pub struct BuildPlan {
     pub pull: bool,
     pub decompress_kernel: bool,
     pub compress: Compress,
+    pub initrd_layout: InitrdLayoutArg,
     pub input_tar: Option<PathBuf>,
     pub cache: PathBuf,
     pub sbom: bool,
@@ -371,6 +387,7 @@ impl BuildPlan {
             pull: a.pull,
             decompress_kernel: a.decompress_kernel,
             compress: a.compress,
+            initrd_layout: a.initrd_layout,
             input_tar: a.input_tar.clone(),
             cache: a
                 .cache

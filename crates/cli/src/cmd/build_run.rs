@@ -1,9 +1,11 @@
 //! `baleen build` without `--dry-run`: the validated plan handed to the pipeline.
 
-use super::build::{Arch, BuildPlan, Compress, Output as PlanOutput, PrivilegePolicy};
+use super::build::{
+    Arch, BuildPlan, Compress, InitrdLayoutArg, Output as PlanOutput, PrivilegePolicy,
+};
 use anyhow::Context;
 use baleen_build::{Format, Output, Request};
-use baleen_formats::InitrdCompression;
+use baleen_formats::{InitrdCompression, InitrdLayout};
 use baleen_oci::{Platform, PullOptions, Store};
 use clap::ValueEnum;
 
@@ -102,6 +104,10 @@ pub fn build(
         compression: match plan.compress {
             Compress::Gzip => InitrdCompression::Gzip,
             Compress::Zstd => InitrdCompression::Zstd,
+        },
+        initrd_layout: match plan.initrd_layout {
+            InitrdLayoutArg::Single => InitrdLayout::Single,
+            InitrdLayoutArg::Segmented => InitrdLayout::Segmented,
         },
     };
     Ok(baleen_build::build_report(&request)?)

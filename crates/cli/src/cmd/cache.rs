@@ -262,6 +262,12 @@ pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
                 "removed {} blobs, {} bytes; {} blobs in use",
                 report.blobs_removed, report.bytes_freed, report.blobs_kept
             );
+            if report.derived_kept + report.derived_removed > 0 {
+                eprintln!(
+                    "initrd segments: {} kept (their images are cached), {} dropped",
+                    report.derived_kept, report.derived_removed
+                );
+            }
         }
         CacheCommand::Verify { repair } => return verify(&store, repair),
         CacheCommand::Pull { refs, platform, always, registry } => {

@@ -4,7 +4,8 @@
 //! formats' own comparisons; this is flags and printing.
 
 use super::build::{
-    Arch, BuildArgs, BuildPlan, Compress, Format as CliFormat, PrivilegePolicy, RootFs,
+    Arch, BuildArgs, BuildPlan, Compress, Format as CliFormat, InitrdLayoutArg, PrivilegePolicy,
+    RootFs,
 };
 use super::config_input;
 use anyhow::Context;
@@ -43,8 +44,8 @@ Images:
 
 Flags:
   Give the flags the output was built with that change its bytes: --arch, --compress,
-  --decompress-kernel, --no-sbom, --sbom-output, --size, --root, --verity, and
-  --sign-key/--sign-cert.
+  --initrd-layout, --decompress-kernel, --no-sbom, --sbom-output, --size, --root, --verity,
+  and --sign-key/--sign-cert.
   A signed UKI can only be rebuilt with its key; without --sign-key, a UKI is compared with
   its signature left out (the certificate table, its directory entry and the checksum) and
   reported as `identical once unsigned`. The signature also changes what an EFI disk derives
@@ -78,6 +79,9 @@ pub struct VerifyArgs {
     /// As for build: how the initrd was compressed.
     #[arg(long, value_enum, default_value = "gzip", value_name = "ALGO")]
     pub compress: Compress,
+    /// As for build: how the initrd was laid out.
+    #[arg(long, value_enum, default_value = "segmented", value_name = "LAYOUT")]
+    pub initrd_layout: InitrdLayoutArg,
     /// As for build: the outputs have no SBOM.
     #[arg(long)]
     pub no_sbom: bool,
@@ -250,6 +254,7 @@ fn plan(
         pull: false,
         decompress_kernel: args.decompress_kernel,
         compress: args.compress,
+        initrd_layout: args.initrd_layout,
         input_tar: None,
         cache: args.cache.clone(),
         no_sbom: args.no_sbom,

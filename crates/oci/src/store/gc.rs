@@ -1,5 +1,5 @@
-//! Garbage collection: delete blobs that no name in index.json reaches, damaged blobs moved to
-//! `quarantine/`, and stray temp files.
+//! Garbage collection: delete blobs that no name in index.json reaches (nor a derived result
+//! whose images it still names), damaged blobs moved to `quarantine/`, and stray temp files.
 
 use super::index::digest_of;
 use super::{io_err, Store, StoreError};
@@ -15,6 +15,10 @@ pub struct GcReport {
     pub blobs_kept: usize,
     /// The files of `quarantine/` removed (damaged blobs kept for inspection until now).
     pub quarantine_removed: Vec<std::path::PathBuf>,
+    /// Derived results (initrd segments) kept: every image they were made from is still named.
+    pub derived_kept: usize,
+    /// Derived results dropped (their images are gone, or they came from no image).
+    pub derived_removed: usize,
 }
 
 impl Store {
@@ -64,8 +68,9 @@ impl Store {
     }
 
     fn gc_locked(&self) -> Result<GcReport, StoreError> {
-        let keep = self.reachable()?;
+        let mut keep = self.reachable()?;
         let mut report = GcReport::default();
+        (report.derived_kept, report.derived_removed) = self.gc_derived(&mut keep)?;
         let blobs = self.dir.join("blobs");
         for alg in std::fs::read_dir(&blobs).map_err(io_err("listing", &blobs))? {
             let alg = alg.map_err(io_err("listing", &blobs))?;

@@ -5,6 +5,8 @@
 //! <dir>/index.json            one descriptor per cached name, annotated
 //!                             org.opencontainers.image.ref.name: docker.io/library/alpine:3.20
 //! <dir>/blobs/sha256/<hex>    content, only ever written whole and verified
+//! <dir>/derived/<key>         results derived from stored blobs (initrd segments), see
+//!                             `derived.rs`
 //! <dir>/ingest/               temp files of blobs being written (same filesystem, for rename)
 //! <dir>/quarantine/           blobs found damaged when read back (`<alg>-<hex>`, `…​.2` for a
 //!                             second copy), bounded, until gc
@@ -19,6 +21,7 @@
 //! the ones [`crate::Digest`] accepts, and containerd's `ingest` resume format.
 
 mod check;
+mod derived;
 mod gc;
 mod image;
 pub(crate) mod index;
@@ -26,6 +29,7 @@ mod quarantine;
 mod verify;
 
 pub use check::{Problem, VerifyReport};
+pub use derived::Derived;
 pub use gc::GcReport;
 pub use image::{Image, MAX_CONFIG_BYTES};
 pub use quarantine::{MovedAside, QuarantineBound, QUARANTINE, QUARANTINE_BOUND};
@@ -64,6 +68,8 @@ pub enum StoreError {
     Damaged { digest: Digest, found: String, quarantined: PathBuf },
     #[error("no image named {0} in the store")]
     NotFound(String),
+    #[error("derived-result key {0:?} is not 64 lowercase hex digits")]
+    BadDerivedKey(String),
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
