@@ -57,6 +57,8 @@ pub struct HttpServer {
     limits: HttpLimits,
     log: Log,
     slots: Arc<Slots>,
+    /// Connections past the cap being answered 503.
+    refusing: Arc<Slots>,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -75,7 +77,8 @@ impl HttpServer {
     ) -> Result<HttpServer, HttpError> {
         let listener =
             TcpListener::bind(addr).map_err(|source| HttpError::Bind { addr, source })?;
-        Ok(HttpServer { listener, catalog, limits, log, slots: Arc::default() })
+        let (slots, refusing) = (Arc::default(), Arc::default());
+        Ok(HttpServer { listener, catalog, limits, log, slots, refusing })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, HttpError> {
@@ -95,7 +98,7 @@ impl HttpServer {
                 }
             };
             let Some(slot) = self.slots.take(self.limits.max_connections) else {
-                busy(stream);
+                self.refuse_busy(stream);
                 continue;
             };
             let (catalog, limits, log) =
@@ -111,13 +114,33 @@ impl HttpServer {
     }
 }
 
-/// 503 to a connection over the cap, without waiting for it: the answer fits the socket buffer.
-fn busy(stream: TcpStream) {
-    let _ = stream.set_nonblocking(true);
-    let _ = (&stream).write_all(
-        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\
-          Connection: close\r\n\r\n",
-    );
+/// Connections past the cap answered 503 at a time; more are closed unanswered.
+const MAX_REFUSING: usize = 8;
+/// How long a connection past the cap may take to send its request head.
+const REFUSE_DEADLINE: Duration = Duration::from_secs(1);
+
+impl HttpServer {
+    /// 503 to a connection over the cap, once its request head is read (closing a socket with
+    /// unread bytes resets it, and the client would see the reset, not the 503), on a thread
+    /// of a small pool of its own, waiting [`REFUSE_DEADLINE`] at most.
+    fn refuse_busy(&self, stream: TcpStream) {
+        let Some(slot) = self.refusing.take(MAX_REFUSING) else { return };
+        let limits = HttpLimits { head_deadline: REFUSE_DEADLINE, ..self.limits.clone() };
+        let spawned = std::thread::Builder::new().name("http-busy".into()).spawn(move || {
+            let _slot = slot;
+            let mut stream = stream;
+            let _ = stream.set_write_timeout(Some(REFUSE_DEADLINE));
+            if let Ok(Ok(_)) = read_head(&mut stream, &limits) {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\
+                      Connection: close\r\n\r\n",
+                );
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("starting a thread to refuse an HTTP connection: {e}");
+        }
+    }
 }
 
 /// A parsed request head.

@@ -7,7 +7,7 @@
 //! ends. Write requests are refused; so is every name the catalog does not hold exactly.
 
 use crate::catalog::{Catalog, Opened};
-use crate::{printable, Log, Served, Slots};
+use crate::{chain, printable, Log, Served, Slots};
 use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -61,6 +61,33 @@ pub enum TftpError {
     LocalAddr(#[source] std::io::Error),
 }
 
+/// Why one transfer ended early (for the request log; the client got an error packet or
+/// silence).
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("opening a transfer port for {peer}")]
+    Socket { peer: SocketAddr, source: std::io::Error },
+    #[error("not in the catalog")]
+    NotFound,
+    #[error("reading {name}")]
+    Read { name: String, source: std::io::Error },
+    #[error("sending block {block}")]
+    Send { block: u16, source: std::io::Error },
+    #[error("waiting for the acknowledgement of block {block}")]
+    Receive { block: u16, source: std::io::Error },
+    #[error("the client ended the transfer: {message}")]
+    ClientError { message: String },
+    #[error("block {block} not acknowledged after {sends} sends")]
+    Unacknowledged { block: u16, sends: u32 },
+}
+
+/// A request answered with an error packet: its code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
 /// A read request, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadRequest {
@@ -72,12 +99,15 @@ pub struct ReadRequest {
 
 /// Reads an RRQ: `01 name 0 mode 0 [option 0 value 0]…`. Unknown options are ignored (RFC
 /// 2347: the server leaves out of its OACK what it does not do).
-pub fn parse_request(packet: &[u8]) -> Result<ReadRequest, (ErrorCode, String)> {
-    let illegal = |m: &str| (ErrorCode::IllegalOperation, m.to_string());
+pub fn parse_request(packet: &[u8]) -> Result<ReadRequest, Refused> {
+    let refused = |code, message: String| Refused { code, message };
+    let illegal = |m: &str| refused(ErrorCode::IllegalOperation, m.to_string());
     let op = packet.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     match op {
         Some(RRQ) => {}
-        Some(WRQ) => return Err((ErrorCode::AccessViolation, "this server is read-only".into())),
+        Some(WRQ) => {
+            return Err(refused(ErrorCode::AccessViolation, "this server is read-only".into()))
+        }
         _ => return Err(illegal("expected a read request")),
     }
     let rest = &packet[2..];
@@ -88,20 +118,19 @@ pub fn parse_request(packet: &[u8]) -> Result<ReadRequest, (ErrorCode, String)> 
     let name = fields.next().ok_or_else(|| illegal("no file name"))?;
     let mode = fields.next().ok_or_else(|| illegal("no transfer mode"))?;
     if !mode.eq_ignore_ascii_case(b"octet") {
-        return Err((
-            ErrorCode::Undefined,
-            format!("only octet mode is served, not {:?}", printable(mode)),
-        ));
+        let message = format!("only octet mode is served, not {:?}", printable(mode));
+        return Err(refused(ErrorCode::Undefined, message));
     }
     let name = std::str::from_utf8(name)
-        .map_err(|_| (ErrorCode::NotFound, "file not found".to_string()))?
+        .map_err(|_| refused(ErrorCode::NotFound, "file not found".to_string()))?
         .to_string();
     let mut req = ReadRequest { name, blksize: None, tsize: false };
     while let (Some(opt), Some(value)) = (fields.next(), fields.next()) {
         let value = std::str::from_utf8(value).ok();
         if opt.eq_ignore_ascii_case(b"blksize") {
             let Some(n) = value.and_then(|v| v.parse::<usize>().ok()).filter(|n| *n >= 8) else {
-                return Err((ErrorCode::OptionRefused, "blksize must be 8 or more".into()));
+                let message = "blksize must be 8 or more".to_string();
+                return Err(refused(ErrorCode::OptionRefused, message));
             };
             req.blksize = Some(n.min(MAX_BLKSIZE));
         } else if opt.eq_ignore_ascii_case(b"tsize") {
@@ -163,9 +192,9 @@ impl TftpServer {
             };
             let req = match parse_request(&buf[..n]) {
                 Ok(r) => r,
-                Err((code, msg)) => {
-                    send_error(&self.socket, peer, code, &msg);
-                    served.error = Some(msg);
+                Err(Refused { code, message }) => {
+                    send_error(&self.socket, peer, code, &message);
+                    served.error = Some(message);
                     (self.log)(&served);
                     continue;
                 }
@@ -191,7 +220,7 @@ impl TftpServer {
                 let _slot = slot;
                 let result = transfer(local, peer, &req, &catalog, &limits, &mut served);
                 if let Err(e) = result {
-                    served.error = Some(e);
+                    served.error = Some(chain(&e));
                 }
                 log(&served);
             });
@@ -220,19 +249,19 @@ fn transfer(
     catalog: &Catalog,
     limits: &TftpLimits,
     served: &mut Served,
-) -> Result<(), String> {
-    let socket = UdpSocket::bind(local).map_err(|e| format!("binding a transfer port: {e}"))?;
-    socket.connect(peer).map_err(|e| format!("connecting to {peer}: {e}"))?;
-    socket.set_read_timeout(Some(limits.timeout)).map_err(|e| e.to_string())?;
+) -> Result<(), TransferError> {
+    let socket = UdpSocket::bind(local)
+        .and_then(|s| s.connect(peer).map(|()| s))
+        .map_err(|source| TransferError::Socket { peer, source })?;
     let Some((_, content)) = catalog.lookup(&req.name) else {
         send_error(&socket, peer, ErrorCode::NotFound, "file not found");
-        return Err("not found".into());
+        return Err(TransferError::NotFound);
     };
     let Opened { len, mut body } = match Catalog::open(content) {
         Ok(o) => o,
         Err(e) => {
             send_error(&socket, peer, ErrorCode::Undefined, "cannot read the file");
-            return Err(format!("opening {}: {e}", req.name));
+            return Err(TransferError::Read { name: req.name.clone(), source: e });
         }
     };
     let blksize = req.blksize.unwrap_or(DEFAULT_BLKSIZE);
@@ -253,7 +282,7 @@ fn transfer(
         data[..2].copy_from_slice(&DATA.to_be_bytes());
         data[2..4].copy_from_slice(&block.to_be_bytes());
         let n = read_full(&mut body, &mut data[4..])
-            .map_err(|e| format!("reading {}: {e}", req.name))?;
+            .map_err(|source| TransferError::Read { name: req.name.clone(), source })?;
         exchange(&socket, &data[..4 + n], block, limits)?;
         served.bytes += u64::try_from(n).unwrap_or(u64::MAX);
         if n < blksize {
@@ -272,17 +301,19 @@ fn exchange(
     packet: &[u8],
     block: u16,
     limits: &TftpLimits,
-) -> Result<(), String> {
+) -> Result<(), TransferError> {
     let mut buf = [0u8; 516];
     for _ in 0..=limits.retries {
-        socket.send(packet).map_err(|e| format!("sending block {block}: {e}"))?;
+        socket.send(packet).map_err(|source| TransferError::Send { block, source })?;
         let deadline = std::time::Instant::now() + limits.timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 break;
             }
-            socket.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+            socket
+                .set_read_timeout(Some(left))
+                .map_err(|source| TransferError::Receive { block, source })?;
             let n = match socket.recv(&mut buf) {
                 Ok(n) => n,
                 Err(e)
@@ -293,9 +324,7 @@ fn exchange(
                 {
                     break
                 }
-                Err(e) => {
-                    return Err(format!("waiting for the acknowledgement of block {block}: {e}"))
-                }
+                Err(e) => return Err(TransferError::Receive { block, source: e }),
             };
             let op = buf.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
             let num = buf.get(2..4).map(|b| u16::from_be_bytes([b[0], b[1]]));
@@ -309,13 +338,13 @@ fn exchange(
                             .next()
                             .unwrap_or_default(),
                     );
-                    return Err(format!("the client ended the transfer: {msg}"));
+                    return Err(TransferError::ClientError { message: msg });
                 }
                 _ => {}
             }
         }
     }
-    Err(format!("block {block} not acknowledged after {} sends", limits.retries + 1))
+    Err(TransferError::Unacknowledged { block, sends: limits.retries + 1 })
 }
 
 /// Fills `buf` unless the reader ends first; the number of bytes read.
@@ -341,13 +370,13 @@ mod tests {
         let big = parse_request(b"\0\x01k\0OCTET\0blksize\x0065464\0").unwrap();
         assert_eq!(big.blksize, Some(MAX_BLKSIZE), "bounded");
         let err = parse_request(b"\0\x02k\0octet\0").unwrap_err();
-        assert_eq!(err.0, ErrorCode::AccessViolation, "write requests are refused");
-        assert_eq!(parse_request(b"\0\x01k\0netascii\0").unwrap_err().0, ErrorCode::Undefined);
+        assert_eq!(err.code, ErrorCode::AccessViolation, "write requests are refused");
+        assert_eq!(parse_request(b"\0\x01k\0netascii\0").unwrap_err().code, ErrorCode::Undefined);
         assert_eq!(
-            parse_request(b"\0\x01k\0octet\0blksize\x004\0").unwrap_err().0,
+            parse_request(b"\0\x01k\0octet\0blksize\x004\0").unwrap_err().code,
             ErrorCode::OptionRefused
         );
-        assert_eq!(parse_request(b"\0\x01k\0octet").unwrap_err().0, ErrorCode::IllegalOperation);
-        assert_eq!(parse_request(b"\0").unwrap_err().0, ErrorCode::IllegalOperation);
+        assert_eq!(parse_request(b"\0\x01k\0octet").unwrap_err().code, ErrorCode::IllegalOperation);
+        assert_eq!(parse_request(b"\0").unwrap_err().code, ErrorCode::IllegalOperation);
     }
 }
