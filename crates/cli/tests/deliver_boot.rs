@@ -43,7 +43,10 @@ fn system() -> Option<&'static Path> {
             baleen_testkit::require_tool("qemu-system-x86_64")?;
             baleen_testkit::require_tool("busybox")?;
             let kernel = baleen_testkit::kernel::debian_cloud_kernel()?;
-            let dir = tempfile::tempdir().unwrap().keep();
+            // One place, rebuilt at each run of this binary, so no run leaves a copy behind.
+            let dir = baleen_testkit::kernel::cache_dir().join("deliver-system");
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
             let store = dir.join("store");
             write_images(&store, &kernel);
             std::fs::write(dir.join("sys.yml"), YAML).unwrap();

@@ -469,14 +469,15 @@ fn netboot_source(
     Ok((Detected { boot, needs_uefi: false, prefix }, notice))
 }
 
-/// `$XDG_CACHE_HOME/baleen`, `~/.cache/baleen`, or the state dir when neither is known.
-fn default_cache_dir(state_dir: &Path) -> PathBuf {
+/// `$XDG_CACHE_HOME/baleen`, `~/.cache/baleen`, or `fallback` when neither is known: where
+/// the KVM verdict, network boots' state and `run oci://` systems live.
+pub fn default_cache_dir(fallback: &Path) -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .map(|d| d.join("baleen"))
-        .unwrap_or_else(|| state_dir.to_owned())
+        .unwrap_or_else(|| fallback.to_owned())
 }
 
 /// Firmware pairs (code, vars) in order of preference, then single-file images.

@@ -110,11 +110,5 @@ pub(crate) fn fetch_for_run(
 /// `$XDG_CACHE_HOME/baleen/systems`, else `~/.cache/baleen/systems` (beside the KVM verdict
 /// `baleen run` keeps), else under the temporary directory.
 fn systems_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("baleen")
-        .join("systems")
+    baleen_run::prepare::default_cache_dir(&std::env::temp_dir().join("baleen")).join("systems")
 }
