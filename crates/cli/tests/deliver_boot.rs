@@ -1,8 +1,8 @@
 //! Delivery paths end to end, booted: a system built by `baleen build` (Debian's cloud kernel,
 //! the static baleen-init, busybox services) is pushed to Debian's docker-registry on loopback
 //! and booted with `baleen run oci://REF`, and served by `baleen serve` and booted with
-//! `baleen run --netboot URL` through qemu's iPXE ROM (over HTTP, and over TFTP). Each boot
-//! reaches init's services, which power the VM off; `baleen run` exits 0.
+//! `baleen run --netboot URL` through qemu's iPXE ROM (over HTTP under SeaBIOS and OVMF, and
+//! over TFTP). Each boot reaches init's services, which power the VM off; `baleen run` exits 0.
 
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file, file_mode, symlink, tar_layer};
@@ -191,11 +191,13 @@ fn serve(sys: &Path, args: &[&str], n: usize) -> Serving {
     Serving { child, urls }
 }
 
-/// Boots `url` with `baleen run --netboot` and checks the iPXE ROM fetched the script.
-fn netboot(url: &str) -> String {
+/// Boots `url` with `baleen run --netboot` (and `extra` flags) and checks the iPXE ROM fetched
+/// the script.
+fn netboot(url: &str, extra: &[&str]) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let mut args = RUN.to_vec();
+    args.extend(extra);
     args.extend(["--state", state.to_str().unwrap(), "--netboot", url]);
     let out = baleen(&tmp.path().join("store"), tmp.path(), &args, &[]);
     let console = booted_to_services(&out);
@@ -215,7 +217,20 @@ fn run_netboot_boots_a_served_system_over_http() {
     let served = serve(sys, &[], 1);
     let url = &served.urls[0];
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/sys.ipxe"), "{url}");
-    netboot(url);
+    netboot(url, &[]);
+}
+
+/// Under OVMF the same ROM's EFI driver runs iPXE, which starts the kernel through its EFI
+/// stub (the initrd named by the script's `initrd=`).
+#[test]
+fn run_netboot_boots_a_served_system_under_uefi() {
+    let Some(sys) = system() else { return };
+    if !Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd").is_file() {
+        eprintln!("skipping: no OVMF (Debian's ovmf)");
+        return;
+    }
+    let served = serve(sys, &[], 1);
+    netboot(&served.urls[0], &["--uefi"]);
 }
 
 #[test]
@@ -224,5 +239,5 @@ fn run_netboot_boots_a_served_system_over_tftp() {
     let served = serve(sys, &["--tftp", "--tftp-addr", "127.0.0.1:0"], 2);
     let url = &served.urls[1];
     assert!(url.starts_with("tftp://127.0.0.1:") && url.ends_with("/sys.ipxe"), "{url}");
-    netboot(url);
+    netboot(url, &[]);
 }
