@@ -71,7 +71,7 @@ Examples:
 
 /// Boot a kernel+initrd, ISO, disk image or UKI in qemu, console on this terminal.
 #[derive(Debug, Args)]
-#[command(after_long_help = AFTER_HELP, override_usage = "baleen run [OPTIONS] [qemu] <PATH>")]
+#[command(after_long_help = AFTER_HELP, override_usage = "baleen run [OPTIONS] [qemu] <PATH>\n       baleen run [OPTIONS] --netboot <URL>")]
 pub struct RunArgs {
     /// An optional backend (only `qemu` for now) and the output to boot (or `oci://REF`, a
     /// system in a registry); see below.
