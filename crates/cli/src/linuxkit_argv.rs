@@ -47,6 +47,18 @@ const LINUXKIT_ONLY: &[(&str, &[&str], &str)] = &[
          --disk",
     ),
     (
+        "serve",
+        &["port"],
+        "baleen serve listens on --addr IP:PORT (default 127.0.0.1:8080; LinuxKit's `:8080` is \
+         --addr 0.0.0.0:8080)",
+    ),
+    (
+        "serve",
+        &["directory"],
+        "baleen serve takes the outputs themselves (`baleen serve out/minimal`) and serves only \
+         their files, plus an iPXE script each, never a whole directory",
+    ),
+    (
         "pkg",
         &["org", "dev"],
         "baleen takes the image's org from the `org:` key of the package's build.yml",
@@ -258,6 +270,10 @@ mod tests {
         assert!(err.contains("docker load"), "{err}");
         let err = rewritten("run -virtiofs /srv out/x").unwrap_err().0;
         assert!(err.contains("--data"), "{err}");
+        let err = rewritten("serve -port :8080 -directory out").unwrap_err().0;
+        assert!(err.contains("--addr 0.0.0.0:8080"), "{err}");
+        let err = rewritten("serve --directory out").unwrap_err().0;
+        assert!(err.contains("the outputs themselves"), "{err}");
         // The same word is fine where it is a baleen flag or a value.
         assert!(rewritten("build --name docker a.yml").is_ok());
     }

@@ -325,3 +325,45 @@ fn push_and_pull_authenticate_with_docker_config() {
     assert_eq!(std::fs::read(dest.join("sys-initrd.img")).unwrap(), b"initrd");
     assert!(!err.contains(password));
 }
+
+/// `build --push REF` pushes what it built once the build succeeded (the manifest `push oci`
+/// makes of the same files); a build that fails pushes nothing; a format `run` cannot boot and
+/// several formats are refused before anything is built.
+#[test]
+fn build_push_pushes_only_what_a_successful_build_wrote() {
+    let Some(reg) = Registry::plain() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
+    std::fs::create_dir_all(&out).unwrap();
+    build_system(&cache, &out);
+    let c = cache.to_str().unwrap();
+    let name = format!("{}/systems/built:1", reg.host);
+    let stdout = ok(&baleen(&cache, &out, &["build", "--cache", c, "--push", &name, "sys.yml"]));
+    let pushed = stdout.lines().last().expect("REF  DIGEST last");
+    assert!(pushed.starts_with(&name), "{stdout}");
+    let again = ok(&baleen(&tmp.path().join("other"), &out, &["push", "oci", "sys", &name]));
+    assert_eq!(pushed_digest(pushed), pushed_digest(&again), "the files the build wrote");
+
+    // A `files:` source that does not exist: the build fails, nothing reaches the registry.
+    let yaml = std::fs::read_to_string(out.join("sys.yml")).unwrap();
+    let yaml = format!("{yaml}files:\n  - path: etc/x\n    source: /nonexistent/baleen-x\n");
+    std::fs::write(out.join("broken.yml"), yaml).unwrap();
+    let broken = format!("{}/systems/broken:1", reg.host);
+    let err =
+        failed(&baleen(&cache, &out, &["build", "--cache", c, "--push", &broken, "broken.yml"]));
+    assert!(err.contains("build failed"), "{err}");
+    let repos = reg.storage().join("docker/registry/v2/repositories/systems");
+    assert!(repos.join("built").exists() && !repos.join("broken").exists());
+
+    for (args, want) in [
+        (&["-f", "tar"][..], "format `tar` is not one"),
+        (&["-f", "kernel+initrd,raw-bios"][..], "give one format"),
+    ] {
+        let mut all = vec!["build", "--cache", c, "--push", &broken, "--name", "refused"];
+        all.extend_from_slice(args);
+        all.push("sys.yml");
+        let err = failed(&baleen(&cache, &out, &all));
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!out.join("refused-kernel").exists() && !out.join("refused.tar").exists());
+    }
+}

@@ -10,6 +10,7 @@
 //!   and maps the end to a [`Verdict`] through the init↔run protocol ([`console`]): a clean
 //!   poweroff is 0, `poweroff status n` / isa-debug-exit `(n<<1)|1` is n, a timeout is 124.
 //!
+//! - [`netboot`]: `--netboot URL`, an empty VM booted by its NIC's iPXE ROM from URL.
 //! - [`tpm`]: `--tpm`, a swtpm TPM 2.0 beside qemu, started before it and stopped after.
 //!
 //! Non-goals: building images (this crate only boots them), cloud backends (later), hyperkit,
@@ -21,6 +22,7 @@ pub mod console;
 pub mod efivars;
 pub mod flags;
 pub mod iso;
+pub mod netboot;
 pub mod plan;
 pub mod prepare;
 pub mod runner;

@@ -90,6 +90,9 @@ pub enum BootSource {
     Disk { path: PathBuf, format: String },
     /// A unified kernel image: an EFI application that OVMF starts through `-kernel`.
     Uki(PathBuf),
+    /// Nothing local: the NIC's iPXE ROM boots the file at `url` (as the guest reaches it),
+    /// which qemu's user network hands out as the DHCP boot file (`-boot n`).
+    Network { url: String },
 }
 
 /// The firmware the VM starts.
@@ -249,6 +252,9 @@ impl QemuPlan {
                 a.push("-boot").push("d");
                 a.push("-cdrom").push(iso);
             }
+            BootSource::Network { .. } => {
+                a.push("-boot").push("n");
+            }
             BootSource::KernelInitrd { .. } | BootSource::Uki(_) | BootSource::Squashfs { .. } => {}
         }
         // What only the guest kernel reads (--disk, the metadata CD-ROM) sits on virtio-scsi
@@ -335,7 +341,7 @@ impl QemuPlan {
             BootSource::Uki(uki) => {
                 a.push("-kernel").push(uki);
             }
-            BootSource::Iso(_) | BootSource::Disk { .. } => {}
+            BootSource::Iso(_) | BootSource::Disk { .. } | BootSource::Network { .. } => {}
         }
 
         match &self.networking {
@@ -353,6 +359,10 @@ impl QemuPlan {
                                 Proto::Udp => "udp",
                             };
                             v.push_str(&format!(",hostfwd={proto}::{}-:{}", p.host, p.guest));
+                        }
+                        if let BootSource::Network { url } = &self.boot {
+                            // The DHCP boot file; a comma in it is doubled for qemu's parser.
+                            v.push_str(&format!(",bootfile={}", url.replace(',', ",,")));
                         }
                         v
                     }

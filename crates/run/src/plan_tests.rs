@@ -315,3 +315,15 @@ fn argv_is_a_pure_function_of_the_plan() {
     let p = base(BootSource::Iso("a.iso".into()));
     assert_eq!(p.argv(), p.clone().argv());
 }
+
+#[test]
+fn netboot_boots_the_nic_with_the_url_as_the_dhcp_boot_file() {
+    let plan = base(BootSource::Network { url: "http://10.0.2.2:8080/a,b.ipxe".into() });
+    assert_eq!(
+        line(&plan),
+        format!(
+            "{HEAD} -boot n -device virtio-net-pci,netdev=t0,mac=02:00:00:00:00:01 \
+             -netdev user,id=t0,bootfile=http://10.0.2.2:8080/a,,b.ipxe {TAIL}"
+        )
+    );
+}

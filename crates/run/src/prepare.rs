@@ -8,6 +8,7 @@
 use crate::accel::{self, AccelError};
 use crate::flags::{AccelChoice, DiskSpec};
 use crate::iso;
+use crate::netboot::{self, NetbootError};
 use crate::plan::{Arch, BootSource, Disk, Firmware, Networking, Publish, QemuPlan};
 use crate::secure_boot::{self, SecureBoot, SecureBootError};
 use std::io::Read;
@@ -56,6 +57,8 @@ pub struct RunOptions {
     pub tpm: bool,
     /// Where the accelerator probe keeps its verdict; default `$XDG_CACHE_HOME/baleen`.
     pub cache_dir: Option<PathBuf>,
+    /// `--netboot URL`: boot an empty VM from the network instead of `path`.
+    pub netboot: Option<String>,
 }
 
 impl RunOptions {
@@ -80,6 +83,7 @@ impl RunOptions {
             devices: Vec::new(),
             tpm: false,
             cache_dir: None,
+            netboot: None,
         }
     }
 }
@@ -135,6 +139,8 @@ pub enum PrepareError {
     Accel(#[source] AccelError),
     #[error("--secure-boot")]
     SecureBoot(#[source] SecureBootError),
+    #[error("preparing the network boot")]
+    Netboot(#[source] NetbootError),
 }
 
 /// The plan, and a notice for the user (e.g. the TCG fallback) when there is one.
@@ -353,7 +359,15 @@ fn sniff(path: &Path) -> Result<Content, PrepareError> {
 
 /// Prepares the state directory and everything in it, and returns the plan.
 pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
-    let detected = detect(&opts.path, opts.boot_kind)?;
+    let mut url_notice = None;
+    let detected = match &opts.netboot {
+        Some(url) => {
+            let (detected, notice) = netboot_source(opts, url).map_err(PrepareError::Netboot)?;
+            url_notice = notice;
+            detected
+        }
+        None => detect(&opts.path, opts.boot_kind)?,
+    };
     if !opts.publish.is_empty() && opts.networking != Networking::User {
         let networking = match &opts.networking {
             Networking::User => "user".to_owned(),
@@ -422,18 +436,48 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
         devices: opts.devices.clone(),
         tpm: opts.tpm,
     };
-    let (notices, quiet_notices) = split_notices(resolved);
+    let (mut notices, quiet_notices) = split_notices(resolved);
+    notices.extend(url_notice);
     Ok(Prepared { plan, notices, quiet_notices })
 }
 
-/// `$XDG_CACHE_HOME/baleen`, `~/.cache/baleen`, or the state dir when neither is known.
-fn default_cache_dir(state_dir: &Path) -> PathBuf {
+/// `--netboot URL`: the network boot source, its default state directory (under the cache
+/// directory, one per URL, so the MAC persists), and a notice when the URL was rewritten.
+fn netboot_source(
+    opts: &RunOptions,
+    url: &str,
+) -> Result<(Detected, Option<String>), NetbootError> {
+    if opts.networking != Networking::User {
+        let networking = match &opts.networking {
+            Networking::User | Networking::None => "none".to_owned(),
+            Networking::Tap(i) => format!("tap,{i}"),
+            Networking::Bridge(b) => format!("bridge,{b}"),
+        };
+        return Err(NetbootError::NeedsUserNetworking { networking });
+    }
+    netboot::find_rom()?;
+    let guest = netboot::guest_url(url)?;
+    let notice = (guest != url).then(|| {
+        format!("--netboot: the guest fetches {guest} (the host's loopback on qemu's user network)")
+    });
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(url.as_bytes());
+    let short: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let base = opts.cache_dir.clone().unwrap_or_else(|| default_cache_dir(&std::env::temp_dir()));
+    let prefix = base.join(format!("netboot-{short}"));
+    let boot = BootSource::Network { url: guest };
+    Ok((Detected { boot, needs_uefi: false, prefix }, notice))
+}
+
+/// `$XDG_CACHE_HOME/baleen`, `~/.cache/baleen`, or `fallback` when neither is known: where
+/// the KVM verdict, network boots' state and `run oci://` systems live.
+pub fn default_cache_dir(fallback: &Path) -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .map(|d| d.join("baleen"))
-        .unwrap_or_else(|| state_dir.to_owned())
+        .unwrap_or_else(|| fallback.to_owned())
 }
 
 /// Firmware pairs (code, vars) in order of preference, then single-file images.

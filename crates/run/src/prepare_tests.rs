@@ -305,3 +305,30 @@ fn a_cached_kvm_verdict_is_not_repeated() {
     assert_eq!(split_notices(r(false)), (vec!["note: KVM is not usable here".into()], vec![]));
     assert_eq!(split_notices(r(true)), (vec![], vec!["note: KVM is not usable here".into()]));
 }
+
+#[test]
+fn netboot_needs_no_path_rewrites_loopback_and_needs_user_networking() {
+    if crate::netboot::find_rom().is_err() {
+        eprintln!("skipping: no virtio-net iPXE ROM (Debian's ipxe-qemu)");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let mut o = RunOptions::new("");
+    o.accel = AccelChoice::Tcg;
+    o.cache_dir = Some(d.path().join("cache"));
+    o.netboot = Some("http://127.0.0.1:8080/sys.ipxe".into());
+    let prepared = prepare(&o).unwrap();
+    let plan = prepared.plan;
+    assert_eq!(plan.boot, BootSource::Network { url: "http://10.0.2.2:8080/sys.ipxe".into() });
+    assert_eq!(plan.firmware, Firmware::Bios);
+    let state = plan.state_dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(plan.state_dir.starts_with(d.path().join("cache")), "{}", plan.state_dir.display());
+    assert!(state.starts_with("netboot-") && state.ends_with("-state"), "{state}");
+    assert!(prepared.notices.iter().any(|n| n.contains("10.0.2.2:8080")), "{:?}", prepared.notices);
+    assert_eq!(prepare(&o).unwrap().plan.mac, plan.mac, "one state dir per URL: the MAC stays");
+
+    o.networking = Networking::None;
+    let err = prepare(&o).unwrap_err();
+    let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(chain.contains("--netboot needs user networking (got --networking none)"), "{chain}");
+}

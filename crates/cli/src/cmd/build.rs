@@ -278,6 +278,13 @@ pub struct BuildArgs {
     /// FILE` rebuilds from exactly those images. See docs/verify.md.
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
+    /// Once the build succeeded, push its output to an OCI registry as `baleen push oci` does
+    /// (e.g. registry.example/sys/minimal:1): one bootable format, written with --dir/--name.
+    /// A failed build pushes nothing.
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    #[command(flatten)]
+    pub(crate) registry: super::cache::RegistryFlags,
     /// Check and print the merged config (YAML on stdout) and what would be written, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -328,6 +335,9 @@ pub struct BuildPlan {
     pub budget: baleen_build::Budget,
     /// `--lock`: where to record the images' digests.
     pub lock: Option<PathBuf>,
+    /// `--push`: where to push the output once built, and the registry flags for it.
+    pub push: Option<String>,
+    pub(crate) registry: super::cache::RegistryFlags,
 }
 
 impl BuildPlan {
@@ -379,7 +389,9 @@ impl BuildPlan {
             baleen_build::verity::check_formats(&build_formats(&formats), a.root.is_some())
                 .map_err(|e| UsageError(e.to_string()))?;
         }
+        let push = push_target(a, &formats)?;
         Ok(BuildPlan {
+            push,
             files: a.files.clone(),
             formats,
             output,
@@ -405,7 +417,29 @@ impl BuildPlan {
             root: a.root,
             budget: budget(a)?,
             lock: a.lock.clone(),
+            registry: a.registry.clone(),
         })
+    }
+}
+
+/// `--push REF`, checked before anything is built: one format that `baleen run` boots, as files
+/// in a directory.
+fn push_target(a: &BuildArgs, formats: &[Format]) -> Result<Option<String>, UsageError> {
+    let Some(r) = &a.push else { return Ok(None) };
+    let name = |f: &Format| f.to_possible_value().map(|v| v.get_name().to_string());
+    if a.output.is_some() {
+        return Err(UsageError("--push pushes files written with --dir, not --o".into()));
+    }
+    match formats {
+        [Format::Tar | Format::Docker | Format::TarKernelInitrd] => Err(UsageError(format!(
+            "--push stores a system `baleen run` boots; format `{}` is not one",
+            name(&formats[0]).unwrap_or_default()
+        ))),
+        [_] => Ok(Some(r.clone())),
+        _ => Err(UsageError(
+            "--push stores one system: give one format (push the others with `baleen push oci`)"
+                .into(),
+        )),
     }
 }
 

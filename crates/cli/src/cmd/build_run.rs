@@ -13,7 +13,7 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
     let lock = baleen_build::lock::LockOptions { pins: None, write: plan.lock.clone() };
     let _cleanup = CleanupOnSignal::install()?;
     let built = build(plan, cfg, quiet, lock).context("build failed")?;
-    for path in built.files {
+    for path in &built.files {
         println!("{}", path.display());
     }
     // On stderr: stdout lists the files written, one a line, for scripts.
@@ -30,7 +30,40 @@ pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyh
             pcr.ready_hex()
         );
     }
+    if let Some(reference) = &plan.push {
+        push_built(plan, &built.files, reference, quiet)
+            .with_context(|| format!("--push {reference} (the build succeeded)"))?;
+    }
     Ok(crate::exit::OK)
+}
+
+/// `--push`: the output as `baleen run` boots it (a kernel boot by its `-kernel` file, else
+/// the one image written), pushed through the build's store.
+fn push_built(
+    plan: &BuildPlan,
+    files: &[std::path::PathBuf],
+    reference: &str,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let bootable = |p: &&std::path::PathBuf| baleen_run::prepare::detect(p, None).is_ok();
+    let kernel = files.iter().find(|p| p.to_string_lossy().ends_with("-kernel"));
+    let Some(path) = kernel.or_else(|| files.iter().find(bootable)) else {
+        anyhow::bail!("none of the files written is a system `baleen run` boots");
+    };
+    let arch = match plan.arch {
+        Arch::Amd64 => "amd64",
+        Arch::Arm64 => "arm64",
+        Arch::Riscv64 => "riscv64",
+    };
+    super::push::push_system(
+        path,
+        reference,
+        Some(arch.to_string()),
+        Some(plan.cache.clone()),
+        &plan.registry,
+        quiet,
+    )?;
+    Ok(())
 }
 
 /// Runs the pipeline for `plan` (with `lock`'s pins and record); returns the files written and

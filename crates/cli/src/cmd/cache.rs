@@ -17,7 +17,7 @@ pub struct CacheArgs {
 }
 
 /// How to reach registries (pull and push).
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RegistryFlags {
     /// Allow plain HTTP and unverified TLS for this registry host[:port] (repeatable).
     /// Loopback registries may always use plain HTTP.

@@ -11,6 +11,7 @@ mod pkg;
 mod pull;
 mod push;
 mod run;
+mod serve;
 mod shell;
 mod validate;
 mod verify;
@@ -60,7 +61,8 @@ pub enum Command {
     /// output's SBOM), where each came from, and which Debian packages have newer versions in
     /// the archive's suite or its -security suite. Exit 0 none, 1 some, 2 could not check.
     Audit(audit::AuditArgs),
-    /// Boot an output (kernel+initrd, ISO, disk image, UKI) in qemu with its console here;
+    /// Boot an output (kernel+initrd, ISO, disk image, UKI; a system in a registry as
+    /// oci://REF; or, with --netboot URL, from the network) in qemu with its console here;
     /// exits with the guest's status (0 clean poweroff, N a failed onboot container, 124 timeout).
     Run(run::RunArgs),
     /// Deliver a built system: `push oci PATH REF` stores it in an OCI registry as an
@@ -69,6 +71,9 @@ pub enum Command {
     /// Fetch a system that `baleen push oci` stored in a registry, verified through the image
     /// store, and write its files into a directory, ready for `baleen run`.
     Pull(pull::PullArgs),
+    /// Serve built systems over HTTP (and TFTP with --tftp) for machines that boot from the
+    /// network, with an iPXE script per system; `baleen run --netboot URL` boots one here.
+    Serve(serve::ServeArgs),
     /// Manage the local image store: ls, rm, clean, gc, pull, push, export, import.
     Cache(cache::CacheArgs),
     /// Print baleen's version and the commit it was built from.
@@ -90,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(args),
         Command::Push(args) => push::run(args, cli.global.quiet),
         Command::Pull(args) => pull::run(args, cli.global.quiet),
+        Command::Serve(args) => serve::run(args, cli.global.quiet),
         Command::Cache(args) => cache::run(args, cli.global.quiet),
         Command::Version(args) => version::run(args),
         Command::Completions(args) => shell::completions(args),

@@ -58,8 +58,23 @@ enum PushTarget {
 
 pub fn run(args: PushArgs, quiet: bool) -> anyhow::Result<i32> {
     let PushTarget::Oci { path, reference, arch, cache, registry } = args.target;
-    let remote = parse_ref(&reference)?;
-    let (format, files) = system_files(&path)?;
+    push_system(&path, &reference, arch, cache, &registry, quiet)?;
+    Ok(0)
+}
+
+/// Pushes the system at `path` (as `baleen run` reads it) to `reference` through the store at
+/// `cache` (default: BALEEN_CACHE's); prints `REF  DIGEST` on stdout. `baleen build --push`
+/// calls it too, once the build succeeded.
+pub(crate) fn push_system(
+    path: &Path,
+    reference: &str,
+    arch: Option<String>,
+    cache: Option<PathBuf>,
+    registry: &RegistryFlags,
+    quiet: bool,
+) -> anyhow::Result<baleen_oci::Digest> {
+    let remote = parse_ref(reference)?;
+    let (format, files) = system_files(path)?;
     let arch = arch.unwrap_or_else(|| Platform::host().architecture);
     let annotations = BTreeMap::from([
         (ARCH_ANNOTATION.to_string(), arch),
@@ -79,11 +94,11 @@ pub fn run(args: PushArgs, quiet: bool) -> anyhow::Result<i32> {
     let pushed = baleen_oci::push_blocking(&store, &remote, &remote, &opts)?;
     debug_assert_eq!(pushed, digest);
     println!("{remote}  {pushed}");
-    Ok(0)
+    Ok(pushed)
 }
 
 /// The format annotation and the files of the system at `path`, as `baleen run` finds them.
-fn system_files(path: &Path) -> anyhow::Result<(&'static str, Vec<ArtifactFile>)> {
+pub(crate) fn system_files(path: &Path) -> anyhow::Result<(&'static str, Vec<ArtifactFile>)> {
     let detected = baleen_run::prepare::detect(path, None)
         .with_context(|| format!("reading {} as `baleen run` would", path.display()))?;
     let mut files: Vec<(PathBuf, SystemFile)> = Vec::new();
@@ -116,6 +131,9 @@ fn system_files(path: &Path) -> anyhow::Result<(&'static str, Vec<ArtifactFile>)
         BootSource::Uki(p) => {
             files.push((p.clone(), SystemFile::Uki));
             "uki"
+        }
+        BootSource::Network { .. } => {
+            anyhow::bail!("{} is a network boot, not files", path.display())
         }
         BootSource::Disk { path, format } => {
             let disk = match format.as_str() {

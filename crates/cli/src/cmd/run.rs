@@ -1,5 +1,6 @@
 //! `baleen run [qemu] PATH`: boot an output locally, LinuxKit's flags.
 
+use super::cache::RegistryFlags;
 use anyhow::{Context, Result};
 use baleen_run::flags::{parse_accel, parse_networking, parse_publish, parse_timeout};
 use baleen_run::{
@@ -19,6 +20,15 @@ PATH is what `baleen build` (or `linuxkit build`) wrote:
   name.efi            a unified kernel image, started by OVMF (UEFI)
   name.raw/.img/.qcow2/.vhd/.vmdk
                       a disk image, as disk 0 (a name ending in -efi, or --uefi: UEFI)
+  oci://REF           a system `baleen push oci` stored in a registry: pulled as `baleen pull`
+                      does (verified, through the image store) into
+                      ~/.cache/baleen/systems/<digest>/, then booted from there
+
+Network boot: `--netboot URL` (no PATH) starts an empty VM whose NIC's iPXE ROM (Debian's
+ipxe-qemu) gets URL as its DHCP boot file from qemu's user network and fetches it (http:// or
+tftp://; an iPXE script as `baleen serve` writes, or a kernel). A URL on 127.0.0.1 or
+localhost is rewritten to 10.0.2.2, the host as the guest sees it. The state directory is
+~/.cache/baleen/netboot-<hash of URL>-state.
 
 The console is the VM's serial port, on this terminal and in <state>/console.log
 (--console-file). Type into it directly, as with qemu -nographic: Ctrl-C goes to the guest
@@ -55,15 +65,28 @@ Examples:
   baleen run qemu --accel tcg --timeout 2m --measure out/minimal
   baleen run --mem 2048 --disk size=4G --publish 8080:80 out/webserver
   baleen run --detached --state /tmp/vm1 out/sshd.iso
-  baleen run --secure-boot --enroll db.crt out/signed-efi.img";
+  baleen run --secure-boot --enroll db.crt out/signed-efi.img
+  baleen run oci://registry.example/sys/minimal:1
+  baleen run --netboot http://127.0.0.1:8080/minimal.ipxe";
 
 /// Boot a kernel+initrd, ISO, disk image or UKI in qemu, console on this terminal.
 #[derive(Debug, Args)]
-#[command(after_long_help = AFTER_HELP, override_usage = "baleen run [OPTIONS] [qemu] <PATH>")]
+#[command(after_long_help = AFTER_HELP, override_usage = "baleen run [OPTIONS] [qemu] <PATH>\n       baleen run [OPTIONS] --netboot <URL>")]
 pub struct RunArgs {
-    /// An optional backend (only `qemu` for now) and the output to boot; see below.
-    #[arg(value_name = "[qemu] PATH", num_args = 1..=2, required = true)]
+    /// An optional backend (only `qemu` for now) and the output to boot (or `oci://REF`, a
+    /// system in a registry); see below.
+    #[arg(value_name = "[qemu] PATH", num_args = 1..=2, required_unless_present = "netboot")]
     target: Vec<PathBuf>,
+    /// Boot an empty VM from the network instead of PATH: its NIC's iPXE ROM fetches URL
+    /// (http:// or tftp://, e.g. what `baleen serve` prints); 127.0.0.1 becomes 10.0.2.2.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["kernel", "iso", "squashfs", "secure_boot"])]
+    netboot: Option<String>,
+    /// With oci://REF: the image store the system passes through [default: $BALEEN_CACHE or
+    /// ~/.baleen/cache].
+    #[arg(long, env = "BALEEN_CACHE", value_name = "DIR")]
+    cache: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryFlags,
     /// Virtual CPUs.
     #[arg(long, default_value_t = 1)]
     cpus: u32,
@@ -163,6 +186,12 @@ enum ArchArg {
 /// The flags as [`RunOptions`], plus what only the CLI uses.
 struct Parsed {
     opts: RunOptions,
+    /// PATH was `oci://REF`: REF, to fetch before preparing (opts.path is then set).
+    oci: Option<String>,
+    /// `--arch` was given (else an artifact's recorded architecture is used).
+    arch_given: bool,
+    cache: Option<PathBuf>,
+    registry: RegistryFlags,
     detached: bool,
     console_file: Option<PathBuf>,
     timeout: Option<Duration>,
@@ -171,19 +200,21 @@ struct Parsed {
 }
 
 fn parse(args: RunArgs) -> Result<Parsed> {
-    let path = match args.target.as_slice() {
-        [path] => path.clone(),
-        [backend, path] if backend.as_os_str() == "qemu" => path.clone(),
-        [backend, _] => {
-            return Err(crate::exit::UsageError(format!(
-                "unknown run backend {:?}: only `qemu` is supported",
-                backend.to_string_lossy()
-            ))
+    let path = match (args.target.as_slice(), &args.netboot) {
+        ([], Some(_)) => PathBuf::new(),
+        ([backend], Some(_)) if backend.as_os_str() == "qemu" => PathBuf::new(),
+        (_, Some(_)) => {
+            return Err(crate::exit::UsageError(
+                "--netboot boots from the network: give it no PATH".into(),
+            )
             .into())
         }
-        _ => unreachable!("clap takes one or two values"),
+        (target, None) => backend_and_path(target)?,
     };
+    let oci = path.to_str().and_then(|p| p.strip_prefix("oci://")).map(str::to_owned);
     let mut opts = RunOptions::new(path.clone());
+    opts.netboot = args.netboot;
+    let arch_given = args.arch.is_some();
     opts.arch = match args.arch {
         None => Arch::host(),
         Some(ArchArg::X86_64) => Arch::X86_64,
@@ -232,6 +263,10 @@ fn parse(args: RunArgs) -> Result<Parsed> {
     }
     Ok(Parsed {
         opts,
+        oci,
+        arch_given,
+        cache: args.cache,
+        registry: args.registry,
         detached: args.detached,
         console_file: args.console_file,
         timeout: args.timeout,
@@ -240,9 +275,47 @@ fn parse(args: RunArgs) -> Result<Parsed> {
     })
 }
 
+/// `[qemu] PATH` as the user wrote it: the path.
+fn backend_and_path(target: &[PathBuf]) -> Result<PathBuf> {
+    match target {
+        [path] => Ok(path.clone()),
+        [backend, path] if backend.as_os_str() == "qemu" => Ok(path.clone()),
+        [backend, _] => Err(crate::exit::UsageError(format!(
+            "unknown run backend {:?}: only `qemu` is supported",
+            backend.to_string_lossy()
+        ))
+        .into()),
+        _ => unreachable!("clap takes one or two values"),
+    }
+}
+
 pub fn run(args: RunArgs) -> Result<i32> {
-    let Parsed { opts, detached, console_file, timeout, measure, budget } = parse(args)?;
-    let path = opts.path.clone();
+    let Parsed {
+        mut opts,
+        oci,
+        arch_given,
+        cache,
+        registry,
+        detached,
+        console_file,
+        timeout,
+        measure,
+        budget,
+    } = parse(args)?;
+    if let Some(reference) = &oci {
+        let fetched = super::pull::fetch_for_run(reference, cache, &registry, false)
+            .with_context(|| format!("fetching oci://{reference}"))?;
+        opts.path = fetched.path;
+        match fetched.arch.as_deref() {
+            Some("amd64") if !arch_given => opts.arch = Arch::X86_64,
+            Some("arm64") if !arch_given => opts.arch = Arch::Aarch64,
+            _ => {}
+        }
+    }
+    let path = match &opts.netboot {
+        Some(url) => PathBuf::from(url),
+        None => opts.path.clone(),
+    };
     let prepared = match baleen_run::prepare(&opts) {
         Ok(p) => p,
         // An output Secure Boot cannot start is a wrong command line, not a failed boot.
@@ -341,6 +414,23 @@ mod tests {
         assert!(p.opts.uefi && p.measure && !p.detached);
         assert_eq!(p.timeout, Some(Duration::from_secs(120)));
         assert_eq!(p.opts.networking, Networking::User);
+    }
+
+    #[test]
+    fn netboot_takes_no_path_and_oci_refs_are_fetched_first() {
+        let p = parse_line("baleen run --netboot http://127.0.0.1:8080/s.ipxe").unwrap();
+        assert_eq!(p.opts.netboot.as_deref(), Some("http://127.0.0.1:8080/s.ipxe"));
+        assert!(p.oci.is_none());
+        assert!(parse_line("baleen run qemu --netboot http://h/s.ipxe").is_ok());
+        let err = parse_line("baleen run --netboot http://h/s.ipxe out/m").err().unwrap();
+        assert!(err.to_string().contains("give it no PATH"), "{err}");
+        let err = parse_line("baleen run --netboot http://h/s.ipxe --iso").err().unwrap();
+        assert!(err.to_string().contains("cannot be used with"), "{err}");
+        assert!(parse_line("baleen run").is_err(), "PATH or --netboot");
+        let p = parse_line("baleen run oci://127.0.0.1:5000/sys/m:1").unwrap();
+        assert_eq!(p.oci.as_deref(), Some("127.0.0.1:5000/sys/m:1"));
+        assert!(!p.arch_given);
+        assert!(parse_line("baleen run --arch arm64 oci://r/s:1").unwrap().arch_given);
     }
 
     #[test]

@@ -260,6 +260,9 @@ fn plan(
         no_sbom: args.no_sbom,
         sbom_output: args.sbom_output.clone(),
         sbom_current_time: false,
+        // A rebuild to compare is never pushed.
+        push: None,
+        registry: Default::default(),
         size: args.size.clone(),
         privileges: PrivilegePolicy::Allow,
         max_size: Some("none".into()),

@@ -1,0 +1,85 @@
+//! baleen-netboot: serving built systems to machines that boot from the network.
+//!
+//! Key types:
+//! - [`Catalog`]: the files served, each under one plain, URL-safe name. Nothing else is
+//!   reachable: a request names an entry of the catalog exactly or gets "not found", so no
+//!   request path is ever joined to a host directory.
+//! - [`ipxe::script`]: the iPXE script of one system (kernel+initrd, an EFI binary, or a SAN
+//!   image), with names relative to the script's own URL, so it works whichever address the
+//!   machine reached the server by.
+//! - [`http::HttpServer`]: HTTP/1.1 GET and HEAD, one byte range, bounded connections, a
+//!   deadline for the request head and a floor on the transfer rate.
+//! - [`tftp::TftpServer`]: read-only TFTP (RFC 1350, octet mode) with the `blksize` (RFC 2348)
+//!   and `tsize` (RFC 2349) options, bounded transfers and retransmissions.
+//!
+//! Non-goals: directory listings, uploads (TFTP write requests are refused), TLS, DHCP
+//! (the machine's DHCP server, or qemu's user network, hands out the script's URL).
+
+pub mod catalog;
+pub mod http;
+pub mod ipxe;
+pub mod tftp;
+
+pub use catalog::{Catalog, CatalogError, Content};
+
+/// One answered request, for the caller's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub peer: std::net::SocketAddr,
+    /// `GET`, `HEAD`, `RRQ`.
+    pub method: &'static str,
+    /// The path or file name asked for, control characters escaped.
+    pub name: String,
+    /// The HTTP status, or 0 for TFTP (`error` says why a TFTP transfer failed).
+    pub status: u16,
+    pub bytes: u64,
+    pub error: Option<String>,
+}
+
+/// Where a server reports each request; the CLI prints them, tests collect them.
+pub type Log = std::sync::Arc<dyn Fn(&Served) + Send + Sync>;
+
+/// An error and its sources, `: `-joined, for a log line.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// A request's text as a log line shows it: control characters escaped, at most 200 chars.
+pub(crate) fn printable(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.chars().take(200).flat_map(char::escape_default).collect()
+}
+
+/// Counts the live connections or transfers of a server; a slot is given back when dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    active: std::sync::atomic::AtomicUsize,
+}
+
+pub(crate) struct Slot(std::sync::Arc<Slots>);
+
+impl Slots {
+    /// A slot when fewer than `max` are taken.
+    pub(crate) fn take(self: &std::sync::Arc<Self>, max: usize) -> Option<Slot> {
+        use std::sync::atomic::Ordering;
+        let prev = self.active.fetch_add(1, Ordering::SeqCst);
+        if prev >= max {
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot(self.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
