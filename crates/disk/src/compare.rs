@@ -12,7 +12,7 @@
 //! writer puts it, from the rebuilt UKI's length); disks other than `raw-efi`'s layout get the
 //! partition and the offset within it.
 
-use crate::efi::BOOT_PATH;
+use crate::efi::{EfiArch, BOOT_PATH};
 use crate::gpt::{self, SECTOR};
 use baleen_sign::{PeError, PeLayout};
 use std::fmt;
@@ -537,6 +537,7 @@ fn esp_place<A: Read + Seek, B: Read + Seek>(
     uki_len: u64,
     signature: Signature,
 ) -> Result<Place, CompareError> {
+    // The layout depends on the path's length, which is the same for both architectures.
     let Ok(first) = crate::fat::file_sectors(&[(BOOT_PATH, uki_len)], len) else {
         return Ok(Place::Offset { offset: at });
     };
@@ -545,7 +546,14 @@ fn esp_place<A: Read + Seek, B: Read + Seek>(
     // are derived from the UKI's hash, so a changed UKI changes the boot sector too.
     // Both directories are where the rebuild has its entry (the layout depends on the
     // rebuild's length only): the output's file length is the size field there.
-    let Some(entry) = find_short_name(pair.rebuilt, start, file_at, b"BOOTX64 EFI")? else {
+    let mut found = None;
+    for arch in [EfiArch::X64, EfiArch::Aa64] {
+        if let Some(e) = find_short_name(pair.rebuilt, start, file_at, arch.short_name())? {
+            found = Some((e, arch));
+            break;
+        }
+    }
+    let Some((entry, arch)) = found else {
         return Ok(Place::FatMetadata { offset: at });
     };
     let mut size = [0u8; 4];
@@ -565,7 +573,7 @@ fn esp_place<A: Read + Seek, B: Read + Seek>(
         Err(e) => return Err(e),
         Ok(None) => return Ok(Place::FatMetadata { offset: at }),
     };
-    Ok(Place::EspFile { path: BOOT_PATH.to_string(), inner: Box::new(inner) })
+    Ok(Place::EspFile { path: arch.boot_path().to_string(), inner: Box::new(inner) })
 }
 
 /// The offset (from `start`) of the 32-byte directory entry with this 8.3 name, searched in

@@ -1,6 +1,6 @@
 //! `baleen build` without `--dry-run`: the validated plan handed to the pipeline.
 
-use super::build::{Arch, BuildPlan, Compress, Output as PlanOutput, PrivilegePolicy};
+use super::build::{BuildPlan, Compress, Output as PlanOutput, PrivilegePolicy};
 use anyhow::Context;
 use baleen_build::{Format, Output, Request};
 use baleen_formats::InitrdCompression;
@@ -47,11 +47,7 @@ pub fn build(
         PlanOutput::File(p) => Output::File(p.clone()),
         PlanOutput::Dir { dir, name } => Output::Base { dir: dir.clone(), name: name.clone() },
     };
-    let arch = match plan.arch {
-        Arch::Amd64 => "amd64",
-        Arch::Arm64 => "arm64",
-        Arch::Riscv64 => "riscv64",
-    };
+    let arch = plan.arch.oci();
     let store = Store::open(&plan.cache)
         .with_context(|| format!("opening the image cache {}", plan.cache.display()))?;
     let pull = PullOptions {
