@@ -10,8 +10,8 @@
 //! `systemd-boot-efi` on the host: `linuxx64.efi.stub` for amd64, `linuxaa64.efi.stub` for
 //! arm64 ([`stub_path`]). The stub's PE machine type is the UKI's architecture
 //! ([`baleen_disk::EfiArch`]): it decides the ESP's boot path, and whether the disks are the
-//! BIOS-hybrid ones (x86-64) or plain EFI disks (arm64, which has no BIOS). A signed UKI also carries `.pcrpkey` and `.pcrsig`, its
-//! PCR 11 policy signed by the same key ([`crate::tpm`]).
+//! BIOS-hybrid ones (x86-64) or plain EFI disks (arm64, which has no BIOS). A signed UKI also
+//! carries `.pcrpkey` and `.pcrsig`, its PCR 11 policy signed by the same key ([`crate::tpm`]).
 
 use crate::format::Format;
 use crate::output::Outputs;
@@ -25,13 +25,11 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
-/// Where Debian's `systemd-boot-efi` puts the x86-64 stub, inside the component image and on
-/// hosts.
-pub const STUB_PATH: &str = "usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 const COMPONENT: &str = "docker.io/baleen/systemd-boot:";
 
-/// Where `systemd-boot-efi` of OCI architecture `arch` puts its stub: `linuxx64.efi.stub`,
-/// `linuxaa64.efi.stub`, `linuxriscv64.efi.stub` (systemd's EFI architecture names).
+/// Where Debian's `systemd-boot-efi` of OCI architecture `arch` puts its stub, inside the
+/// component image and on hosts: `linuxx64.efi.stub`, `linuxaa64.efi.stub`,
+/// `linuxriscv64.efi.stub` (systemd's EFI architecture names).
 pub fn stub_path(arch: &str) -> String {
     let efi = match arch {
         "amd64" => "x64",
@@ -564,6 +562,13 @@ fn find_stub(store: &Store, platform: &Platform) -> Result<(Vec<u8>, String), Di
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn the_stub_is_systemd_boot_efis_of_the_platform() {
+        assert_eq!(stub_path("amd64"), "usr/lib/systemd/boot/efi/linuxx64.efi.stub");
+        assert_eq!(stub_path("arm64"), "usr/lib/systemd/boot/efi/linuxaa64.efi.stub");
+        assert_eq!(stub_path("riscv64"), "usr/lib/systemd/boot/efi/linuxriscv64.efi.stub");
+    }
 
     #[test]
     fn the_default_disk_is_one_gib_or_whole_gib_beyond() {
