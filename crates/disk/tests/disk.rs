@@ -567,3 +567,29 @@ fn compare_pe_strips_a_signature_and_names_a_changed_section() {
         other => panic!("{other:?}"),
     }
 }
+
+/// verify names an arm64 disk's UKI by its own path: a byte changed in the PE written as
+/// `EFI/BOOT/BOOTAA64.EFI` is reported inside that file, by section.
+#[test]
+fn compare_names_the_uki_of_an_arm64_esp_by_its_path() {
+    use baleen_disk::compare::{compare_efi_disk, Signature};
+    use baleen_disk::{write_efi_disk, EfiArch};
+    use std::io::Cursor;
+    let Some(pe) = uki::stub() else { return };
+    let disk = |uki: &[u8]| {
+        let mut out = Vec::new();
+        write_efi_disk(EfiArch::Aa64, &mut &uki[..], uki.len() as u64, b"s", &mut out).unwrap();
+        out
+    };
+    let layout = baleen_sign::PeLayout::read(&mut Cursor::new(&pe)).unwrap();
+    let text = layout.named.iter().find(|s| s.name == ".text").expect("the stub has .text");
+    let mut changed = pe.clone();
+    changed[(text.offset + 100) as usize] ^= 0xff;
+    let (a, b) = (disk(&changed), disk(&pe));
+    let len = Some(pe.len() as u64);
+    let place = compare_efi_disk(&mut Cursor::new(a), &mut Cursor::new(b), len, Signature::Compare)
+        .unwrap()
+        .expect("the disks differ");
+    let said = place.to_string();
+    assert!(said.contains("file EFI/BOOT/BOOTAA64.EFI: PE section .text"), "{said}");
+}
