@@ -10,7 +10,8 @@
 //!
 //! It also times what a new user waits for with the examples: `baleen pkg build` of each
 //! component they name (cold and warm `.deb` cache), `baleen build` of each `examples/*.yml`
-//! (cold and warm), and boots of two of them; and every format on a 1 GiB system next to `cp`
+//! (cold and warm), and boots of two of them; minimal built for arm64 next to amd64 and booted
+//! under qemu-system-aarch64 (TCG); and every format on a 1 GiB system next to `cp`
 //! of its output (`--format-size`, 256 MiB by default: at 1 GiB that table alone takes half an
 //! hour on 2 cores). `--only SECTION,…` runs some sections; the heading names the command, so a
 //! partial table says what it is.
@@ -19,6 +20,7 @@
 //! binaries (baleen, and xtask itself, whose optimised copy generates the images and is the
 //! parallel-gzip contender) and hands over to them.
 
+mod arm64;
 mod bigformats;
 mod boot;
 mod examples;
@@ -46,6 +48,8 @@ const BENCH_PACKAGES: &[(&str, &str)] = &[
     ("isolinux", "the BIOS loader of iso-bios"),
     ("syslinux-common", "ldlinux.c32 for iso-bios"),
     ("syslinux", "the SYSLINUX of the BIOS disks"),
+    ("qemu-system-arm", "the arm64 boot timeline"),
+    ("qemu-efi-aarch64", "AAVMF, the firmware of the arm64 raw-efi boot"),
 ];
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -88,6 +92,8 @@ pub fn run(args: &[String]) -> Result<()> {
     deps::ensure_packages(BENCH_PACKAGES)?;
     // The systems benchmarked boot baleen-init, a static musl binary.
     deps::ensure_rust_target(deps::MUSL_TARGET)?;
+    // The arm64 section cross-builds it.
+    deps::ensure_rust_target(deps::ARM64_MUSL_TARGET)?;
     let mut bench = sections::Bench::prepare(&root, quick, format_size)?;
     bench.run_all(only.as_deref())?;
     let command = std::iter::once("cargo xtask bench").chain(args.iter().map(String::as_str));

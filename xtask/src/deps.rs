@@ -9,6 +9,8 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("qemu-system-x86", "boot tests"),
     ("ovmf", "UEFI firmware for EFI boot tests"),
     ("seabios", "BIOS firmware for boot tests"),
+    ("qemu-system-arm", "qemu-system-aarch64: the arm64 boot tests"),
+    ("qemu-efi-aarch64", "AAVMF, the UEFI firmware of the arm64 raw-efi boot test"),
     ("qemu-utils", "qemu-img check of disk formats"),
     ("docker-registry", "the real registry the OCI tests talk to"),
     ("apache2-utils", "htpasswd for the registry auth tests"),
@@ -56,7 +58,7 @@ pub const DEMO_PACKAGES: &[(&str, &str)] = &[
 
 /// The musl target the static init is built for.
 pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
-/// The arm64 one, for the test that builds the init component for two platforms.
+/// The arm64 one: the init component for two platforms, and the arm64 boot tests.
 pub const ARM64_MUSL_TARGET: &str = "aarch64-unknown-linux-musl";
 
 pub fn ensure_all() -> Result<()> {

@@ -7,32 +7,49 @@
 //! same system give the same bytes. With `--sign-key` the UKI is signed right after it is made
 //! (`sign_uki`), before that hash is taken: every format then embeds the signed one. The stub
 //! comes from the `baleen/systemd-boot` component when the store has one, else from Debian's
-//! `systemd-boot-efi` on the host. A signed UKI also carries `.pcrpkey` and `.pcrsig`, its
-//! PCR 11 policy signed by the same key ([`crate::tpm`]).
+//! `systemd-boot-efi` on the host: `linuxx64.efi.stub` for amd64, `linuxaa64.efi.stub` for
+//! arm64 ([`stub_path`]). The stub's PE machine type is the UKI's architecture
+//! ([`baleen_disk::EfiArch`]): it decides the ESP's boot path, and whether the disks are the
+//! BIOS-hybrid ones (x86-64) or plain EFI disks (arm64, which has no BIOS). A signed UKI also
+//! carries `.pcrpkey` and `.pcrsig`, its PCR 11 policy signed by the same key ([`crate::tpm`]).
 
 use crate::format::Format;
 use crate::output::Outputs;
 use baleen_disk::{
-    write_efi_iso, write_gcp_tar, write_hybrid_disk_with, write_qcow2, write_uki, write_vhd,
-    write_vmdk, DiskLayout, HashingWriter, UkiParts, VhdKind,
+    write_efi_disk_on, write_efi_iso, write_gcp_tar, write_hybrid_disk_with, write_qcow2,
+    write_uki, write_vhd, write_vmdk, DiskLayout, EfiArch, EfiDiskLayout, HashingWriter, UkiParts,
+    VhdKind,
 };
 use baleen_oci::{Platform, Store};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
-/// Where Debian's `systemd-boot-efi` puts the stub, inside the component image and on hosts.
-pub const STUB_PATH: &str = "usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 const COMPONENT: &str = "docker.io/baleen/systemd-boot:";
+
+/// Where Debian's `systemd-boot-efi` of OCI architecture `arch` puts its stub, inside the
+/// component image and on hosts: `linuxx64.efi.stub`, `linuxaa64.efi.stub`,
+/// `linuxriscv64.efi.stub` (systemd's EFI architecture names).
+pub fn stub_path(arch: &str) -> String {
+    let efi = match arch {
+        "amd64" => "x64",
+        "arm64" => "aa64",
+        "386" => "ia32",
+        other => other,
+    };
+    format!("usr/lib/systemd/boot/efi/linux{efi}.efi.stub")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
     #[error(
-        "no systemd EFI stub: the store has no baleen/systemd-boot image and /{STUB_PATH} is \
+        "no systemd EFI stub: the store has no baleen/systemd-boot image and /{path} is \
          missing; install Debian's systemd-boot-efi or build pkg/systemd-boot \
-         (`baleen pkg build pkg/systemd-boot`)"
+         (`baleen pkg build pkg/systemd-boot`, with --platforms for another architecture)"
     )]
-    NoStub,
+    NoStub { path: String },
+    #[error("the EFI stub {origin} is not an x86-64 or arm64 PE/COFF image")]
+    StubArch { origin: String },
     #[error("reading the EFI stub from {image}: {message}")]
     StubImage { image: String, message: String },
     #[error("reading the EFI stub {path}: {source}")]
@@ -113,6 +130,9 @@ struct Made {
     file: File,
     len: u64,
     seed: [u8; 32],
+    /// The stub's architecture: where the UKI goes on an ESP, and whether the disks have a BIOS
+    /// half.
+    arch: EfiArch,
 }
 
 impl Uki {
@@ -150,7 +170,8 @@ impl Uki {
         signer: Option<&baleen_sign::KeyPair>,
     ) -> Result<(), DiskError> {
         if self.made.is_none() {
-            let stub = find_stub(store, platform)?;
+            let (stub, origin) = find_stub(store, platform)?;
+            let arch = EfiArch::of_pe(&stub).ok_or(DiskError::StubArch { origin })?;
             let osrel = baleen_disk::default_osrel(name);
             let pcr = match signer {
                 Some(pair) => {
@@ -164,8 +185,11 @@ impl Uki {
             if let Some(pair) = signer {
                 (file, len, seed) = sign_uki(pair, file)?;
             }
-            self.bios = crate::bios::find_loader(store, platform)?;
-            self.made = Some(Made { file, len, seed });
+            // SYSLINUX is x86 code: an arm64 disk is EFI alone.
+            if arch == EfiArch::X64 {
+                self.bios = crate::bios::find_loader(store, platform)?;
+            }
+            self.made = Some(Made { file, len, seed, arch });
         }
         Ok(())
     }
@@ -240,8 +264,9 @@ pub fn write_sized(
             out.write_all(&footer).map_err(io("writing the VHD footer"))?;
         }
         Format::IsoEfi | Format::IsoEfiInitrd => {
-            let (len, seed) = (uki.made().len, uki.made().seed);
-            write_efi_iso(&mut uki.reader()?, len, &seed, &mut out).map_err(DiskError::Iso)?;
+            let Made { len, seed, arch, .. } = *uki.made();
+            write_efi_iso(arch, &mut uki.reader()?, len, &seed, &mut out)
+                .map_err(DiskError::Iso)?;
         }
         Format::Vmdk | Format::Gcp => {
             // Both read the raw disk once, front to back: it is converted as it is written,
@@ -251,7 +276,7 @@ pub fn write_sized(
             // gcp's is its natural size rounded up to one; the zeros cost little in the gzip.
             let sizing = if format == Format::Gcp { Size::WholeGib } else { Size::Natural };
             let layout = hybrid_layout(uki, sizing)?;
-            let size = layout.disk_size;
+            let size = layout.disk_size();
             let (mut raw_in, mut raw_out) = crate::pipe::pipe(4);
             let (made, wrapped) = std::thread::scope(|s| {
                 let writer = s.spawn(move || -> Result<(), DiskError> {
@@ -322,21 +347,45 @@ enum Size {
     WholeGib,
 }
 
-/// The hybrid disk of `uki` (BIOS through SYSLINUX, UEFI through the UKI) to `out`, sized
-/// `size`; its length.
+/// The disk of `uki` (on x86-64 the hybrid one: BIOS through SYSLINUX, UEFI through the UKI;
+/// elsewhere the EFI disk alone) to `out`, sized `size`; its length.
 fn write_hybrid<W: Write>(uki: &mut Uki, size: Size, out: W) -> Result<u64, DiskError> {
     let layout = hybrid_layout(uki, size)?;
     write_hybrid_on(uki, layout, out)?;
-    Ok(layout.disk_size)
+    Ok(layout.disk_size())
 }
 
-/// The hybrid disk of `uki` on `layout` (from [`hybrid_layout`]) to `out`.
-fn write_hybrid_on<W: Write>(uki: &mut Uki, layout: DiskLayout, out: W) -> Result<(), DiskError> {
+/// Where a disk puts its partitions: the hybrid one's, or the EFI-only one's (arm64).
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    Hybrid(DiskLayout),
+    Efi(EfiDiskLayout),
+}
+
+impl Layout {
+    fn disk_size(&self) -> u64 {
+        match self {
+            Layout::Hybrid(l) => l.disk_size,
+            Layout::Efi(l) => l.disk_size,
+        }
+    }
+}
+
+/// The disk of `uki` on `layout` (from [`hybrid_layout`]) to `out`.
+fn write_hybrid_on<W: Write>(uki: &mut Uki, layout: Layout, out: W) -> Result<(), DiskError> {
     let Uki { boot, made, bios, root, .. } = uki;
-    let Made { file, len, seed } = made.as_mut().expect("Uki::ensure runs first");
-    let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
+    let Made { file, len, seed, arch } = made.as_mut().expect("Uki::ensure runs first");
     file.rewind().map_err(io("rewinding the UKI"))?;
     let mut uki_reader = BufReader::with_capacity(1 << 20, file);
+    let layout = match layout {
+        Layout::Hybrid(l) => l,
+        Layout::Efi(l) => {
+            return write_efi_disk_on(*arch, l, &mut uki_reader, *len, &seed[..], out)
+                .map(drop)
+                .map_err(DiskError::Efi);
+        }
+    };
+    let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
     let mut slots = (None, None);
     let files = crate::bios::boot_files(boot, &mut slots)?;
     let mut data = match root {
@@ -348,10 +397,21 @@ fn write_hybrid_on<W: Write>(uki: &mut Uki, layout: DiskLayout, out: W) -> Resul
         .map_err(DiskError::Bios)
 }
 
-/// Where the hybrid disk of `uki` puts its partition and how long it is, for `size`.
-fn hybrid_layout(uki: &Uki, size: Size) -> Result<DiskLayout, DiskError> {
+/// Where the disk of `uki` puts its partitions and how long it is, for `size`.
+fn hybrid_layout(uki: &Uki, size: Size) -> Result<Layout, DiskError> {
     let Uki { boot, made, bios, root, .. } = uki;
-    let uki_len = made.as_ref().expect("Uki::ensure runs first").len;
+    let made = made.as_ref().expect("Uki::ensure runs first");
+    let uki_len = made.len;
+    if made.arch != EfiArch::X64 {
+        // `--root` is refused for other architectures before the build (format::check_arch).
+        let natural = EfiDiskLayout::for_uki(made.arch, uki_len);
+        let size = match size {
+            Size::Natural => None,
+            Size::Exact(n) => Some(n),
+            Size::WholeGib => Some(default_disk_size(natural.disk_size)),
+        };
+        return natural.sized(size).map(Layout::Efi).map_err(DiskError::Efi);
+    }
     let loader = bios.as_ref().ok_or(DiskError::NoBiosLoader)?;
     let len_of = |f: &File| f.metadata().map(|m| m.len()).map_err(io("reading the boot files"));
     let (k, i) = (len_of(&boot.kernel)?, len_of(&boot.initrd)?);
@@ -363,7 +423,7 @@ fn hybrid_layout(uki: &Uki, size: Size) -> Result<DiskLayout, DiskError> {
         Size::Exact(n) => Some(n),
         Size::WholeGib => Some(default_disk_size(natural.disk_size)),
     };
-    natural.sized(size).map_err(DiskError::Bios)
+    natural.sized(size).map(Layout::Hybrid).map_err(DiskError::Bios)
 }
 
 /// Turns large all-zero writes into holes in the file (a seek past them), so that raw disks take
@@ -468,8 +528,10 @@ fn sign_uki(
     Ok((file, len, seed))
 }
 
-/// The stub from the newest-named `baleen/systemd-boot` image in the store, else the host's.
-fn find_stub(store: &Store, platform: &Platform) -> Result<Vec<u8>, DiskError> {
+/// The stub for `platform` from the newest-named `baleen/systemd-boot` image in the store, else
+/// the host's; with where it came from.
+fn find_stub(store: &Store, platform: &Platform) -> Result<(Vec<u8>, String), DiskError> {
+    let stub_path = stub_path(&platform.architecture);
     let names = store
         .list()
         .map_err(|e| DiskError::StubImage { image: "the store".into(), message: e.to_string() })?;
@@ -481,17 +543,17 @@ fn find_stub(store: &Store, platform: &Platform) -> Result<Vec<u8>, DiskError> {
             .map_err(|e| err(e.to_string()))?
             .ok_or_else(|| err(format!("no image for {platform}")))?;
         // Top layer first: the last layer that has the file wins.
-        if let Some(bytes) = crate::images::read_file(store, &img, "the EFI stub", STUB_PATH)
+        if let Some(bytes) = crate::images::read_file(store, &img, "the EFI stub", &stub_path)
             .map_err(|e| err(chain(&e)))?
         {
-            return Ok(bytes);
+            return Ok((bytes, format!("/{stub_path} of {image}")));
         }
-        return Err(err(format!("no /{STUB_PATH} in the image")));
+        return Err(err(format!("no /{stub_path} in the image")));
     }
-    let host = Path::new("/").join(STUB_PATH);
+    let host = Path::new("/").join(&stub_path);
     match std::fs::read(&host) {
-        Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DiskError::NoStub),
+        Ok(bytes) => Ok((bytes, host.display().to_string())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DiskError::NoStub { path: stub_path }),
         Err(source) => Err(DiskError::StubFile { path: host, source }),
     }
 }
@@ -500,6 +562,13 @@ fn find_stub(store: &Store, platform: &Platform) -> Result<Vec<u8>, DiskError> {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn the_stub_is_systemd_boot_efis_of_the_platform() {
+        assert_eq!(stub_path("amd64"), "usr/lib/systemd/boot/efi/linuxx64.efi.stub");
+        assert_eq!(stub_path("arm64"), "usr/lib/systemd/boot/efi/linuxaa64.efi.stub");
+        assert_eq!(stub_path("riscv64"), "usr/lib/systemd/boot/efi/linuxriscv64.efi.stub");
+    }
 
     #[test]
     fn the_default_disk_is_one_gib_or_whole_gib_beyond() {

@@ -98,6 +98,11 @@ impl Format {
             || crate::iso::writes(self)
     }
 
+    /// The formats that boot through a PC BIOS (SYSLINUX, ISOLINUX): x86 only.
+    pub fn needs_bios(self) -> bool {
+        matches!(self, Format::RawBios | Format::Qcow2Bios | Format::IsoBios)
+    }
+
     /// `tar` and `docker` are single streams that may go to `--o` / stdout; LinuxKit requires
     /// them to be the only format of a build.
     pub fn streamable(self) -> bool {
@@ -163,5 +168,57 @@ mod tests {
     fn only_tar_and_docker_stream() {
         let streamable: Vec<_> = ALL.iter().filter(|f| f.streamable()).collect();
         assert_eq!(streamable, [&Format::Tar, &Format::Docker]);
+    }
+}
+
+/// What a build for a machine other than x86-64 cannot write.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchError {
+    #[error(
+        "format `{format}` boots through a PC BIOS (SYSLINUX), which {arch} machines do not \
+         have; build an EFI format for {arch} instead (raw-efi, qcow2-efi, iso-efi, uki, …)"
+    )]
+    Bios { format: Format, arch: String },
+    #[error(
+        "--root is written for x86-64 only (the root partition's type is the Discoverable \
+         Partitions Specification's x86-64 root); not for {arch}"
+    )]
+    Root { arch: String },
+}
+
+/// Refuses, before anything is pulled, the formats (and `--root`) that do not exist for `arch`
+/// (an OCI architecture: `amd64`, `arm64`): the BIOS formats are x86 only.
+pub fn check_arch(arch: &str, formats: &[Format], root: bool) -> Result<(), ArchError> {
+    if arch == "amd64" {
+        return Ok(());
+    }
+    if let Some(&format) = formats.iter().find(|f| f.needs_bios()) {
+        return Err(ArchError::Bios { format, arch: arch.to_owned() });
+    }
+    if root {
+        return Err(ArchError::Root { arch: arch.to_owned() });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod arch_tests {
+    use super::*;
+
+    #[test]
+    fn bios_formats_and_root_are_refused_for_arm64_only() {
+        let err = check_arch("arm64", &[Format::RawEfi, Format::RawBios], false).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`raw-bios` boots through a PC BIOS") && msg.contains("arm64"),
+            "{msg}"
+        );
+        for f in [Format::IsoBios, Format::Qcow2Bios] {
+            assert!(check_arch("arm64", &[f], false).is_err(), "{f}");
+            assert!(check_arch("amd64", &[f], true).is_ok(), "{f}");
+        }
+        let root = check_arch("arm64", &[Format::RawEfi], true).unwrap_err().to_string();
+        assert!(root.contains("--root") && root.contains("arm64"), "{root}");
+        assert!(check_arch("arm64", &[Format::RawEfi, Format::Uki, Format::IsoEfi], false).is_ok());
     }
 }

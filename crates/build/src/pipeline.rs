@@ -124,6 +124,8 @@ pub enum BuildError {
     #[error(transparent)]
     Root(#[from] crate::root_partition::RootFormatsError),
     #[error(transparent)]
+    Arch(#[from] crate::format::ArchError),
+    #[error(transparent)]
     OverBudget(#[from] crate::budget::OverBudget),
     #[error("writing the lock file {path}")]
     WriteLock { path: PathBuf, source: io::Error },
@@ -182,6 +184,7 @@ pub fn build(req: &Request<'_>) -> Result<Vec<PathBuf>, BuildError> {
 /// Runs the build; returns the files written and the PCR 11 value predicted.
 pub fn build_report(req: &Request<'_>) -> Result<Built, BuildError> {
     crate::checks::formats(req)?;
+    crate::format::check_arch(&req.platform.architecture, &req.formats, req.root.is_some())?;
     // Before any image is pulled or file written: a bad key fails fast.
     if req.root.is_some() {
         crate::root_partition::check_formats(&req.formats)?;

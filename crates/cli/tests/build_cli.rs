@@ -542,3 +542,22 @@ fn budget_fails_the_build_with_a_table_and_keeps_the_old_outputs() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown key \"ram\""));
 }
+
+/// The BIOS formats do not exist for arm64: `--arch arm64 -f raw-bios` (or iso-bios, or
+/// qcow2-bios among others) is a usage error naming the format and the way out, before the YAML
+/// is read or anything is written; raw-efi for arm64 is not refused by that check.
+#[test]
+fn bios_formats_for_arm64_are_a_usage_error_before_anything_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    for formats in ["raw-bios", "raw-efi,iso-bios", "qcow2-bios"] {
+        let out = baleen(&cache, tmp.path(), &["--arch", "arm64", "-f", formats, "none.yml"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{formats}: {err}");
+        assert!(err.contains("boots through a PC BIOS") && err.contains("arm64"), "{err}");
+        assert!(err.contains("raw-efi"), "names an EFI format instead: {err}");
+    }
+    let out = baleen(&cache, tmp.path(), &["--arch", "arm64", "-f", "raw-efi", "none.yml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("PC BIOS") && err.contains("none.yml"), "the YAML is read: {err}");
+}

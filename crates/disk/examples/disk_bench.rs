@@ -135,7 +135,9 @@ fn main() {
     let (seed, uki_len) = uki;
     let mut size = 0;
     step("raw-efi", "disk-efi.img", &mut |mut o| {
-        size = write_efi_disk(&mut input("uki.efi"), uki_len, &seed, &mut o).unwrap().disk_size;
+        size = write_efi_disk(EfiArch::X64, &mut input("uki.efi"), uki_len, &seed, &mut o)
+            .unwrap()
+            .disk_size;
         o.flush().unwrap();
     });
     step("cp (ref)", "copy.img", &mut |o| {
@@ -192,7 +194,7 @@ fn main() {
         eprintln!("note: no /usr/bin/syslinux or /usr/lib/syslinux/mbr: BIOS writers left out");
     }
     step("iso-efi", "efi.iso", &mut |mut o| {
-        write_efi_iso(&mut input("uki.efi"), uki_len, seed, &mut o).unwrap();
+        write_efi_iso(EfiArch::X64, &mut input("uki.efi"), uki_len, seed, &mut o).unwrap();
         o.flush().unwrap();
     });
 }

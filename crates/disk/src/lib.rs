@@ -4,7 +4,7 @@
 //! Key items: [`write_uki`] (systemd's EFI stub + `.osrel`, `.cmdline`, `.initrd`, `.linux`, laid
 //! out as `ukify` does), [`fat::write_fat`] (FAT16/32 volumes, laid out up front and streamed),
 //! [`gpt::Gpt`] (protective MBR + primary/backup GPT), [`write_efi_disk`] (`raw-efi`: GPT + ESP
-//! with the UKI as `EFI/BOOT/BOOTX64.EFI`), and the wrappers of a raw disk that store only its
+//! with the UKI as `EFI/BOOT/BOOTX64.EFI`, or `BOOTAA64.EFI` by [`EfiArch`]), and the wrappers of a raw disk that store only its
 //! non-zero parts: [`write_qcow2`] (v3), [`write_vhd`] (fixed and dynamic), [`write_vmdk`]
 //! (stream-optimized); [`write_bios_disk`] (`raw-bios`: MBR + FAT with SYSLINUX installed by
 //! [`syslinux::Syslinux`] without running it) and [`write_hybrid_disk`] (the EFI disk made
@@ -43,7 +43,7 @@ pub use bios::{
     write_bios_disk, write_hybrid_disk, write_hybrid_disk_on, write_hybrid_disk_with, BiosError,
     BiosLoader, BootFiles, DataPartition, DiskLayout,
 };
-pub use efi::{write_efi_disk, write_esp, EfiDiskError, EfiDiskLayout};
+pub use efi::{write_efi_disk, write_efi_disk_on, write_esp, EfiArch, EfiDiskError, EfiDiskLayout};
 pub use gcp::write_gcp_tar;
 pub use hashing::HashingWriter;
 pub use iso::{write_efi_iso, BiosBoot, IsoError, IsoOptions, IsoTree, IsoWriteError};

@@ -109,7 +109,7 @@ mod uki {
 }
 
 mod efi_disk {
-    use baleen_disk::{write_efi_disk, EfiDiskLayout};
+    use baleen_disk::{write_efi_disk, EfiArch, EfiDiskLayout};
     use std::io::{Read, Seek, SeekFrom};
     use std::process::Command;
 
@@ -128,7 +128,8 @@ mod efi_disk {
     fn disk(len: usize, seed: &[u8]) -> (Vec<u8>, Vec<u8>, EfiDiskLayout) {
         let uki: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
         let mut out = Vec::new();
-        let layout = write_efi_disk(&mut &uki[..], uki.len() as u64, seed, &mut out).unwrap();
+        let layout =
+            write_efi_disk(EfiArch::X64, &mut &uki[..], uki.len() as u64, seed, &mut out).unwrap();
         assert_eq!(out.len() as u64, layout.disk_size);
         assert_eq!(layout.disk_size % (1 << 20), 0);
         (out, uki, layout)
@@ -158,8 +159,14 @@ mod efi_disk {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("disk-efi.img");
         let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        let layout =
-            write_efi_disk(&mut Pattern { at: 0, len }, len as u64, b"seed", &mut file).unwrap();
+        let layout = write_efi_disk(
+            EfiArch::X64,
+            &mut Pattern { at: 0, len },
+            len as u64,
+            b"seed",
+            &mut file,
+        )
+        .unwrap();
         drop(file);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), layout.disk_size);
         assert!(layout.esp_size >= 33 << 20, "FAT32 needs 65,525 clusters");
@@ -233,6 +240,36 @@ mod efi_disk {
         assert_eq!(check_with_tools((270 << 20) + 12_345), 8);
     }
 
+    /// An arm64 UKI goes where AAVMF looks on removable media, `EFI/BOOT/BOOTAA64.EFI`, and a
+    /// disk sized past its content (`aws`, `gcp`) keeps a valid GPT, its backup at the end.
+    #[test]
+    fn an_arm64_uki_is_bootaa64_efi_and_a_sized_disk_passes_sgdisk() {
+        use baleen_disk::write_efi_disk_on;
+        let len = 123_457;
+        let layout = EfiDiskLayout::for_uki(EfiArch::Aa64, len as u64).sized(Some(64 << 20));
+        let layout = layout.unwrap();
+        assert_eq!(layout.disk_size, 64 << 20);
+        let small = EfiDiskLayout::for_uki(EfiArch::Aa64, len as u64).sized(Some(1 << 20));
+        assert!(small.unwrap_err().to_string().contains("more than the 1048576 bytes asked for"));
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("disk-efi.img");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let mut uki = Pattern { at: 0, len };
+        write_efi_disk_on(EfiArch::Aa64, layout, &mut uki, len as u64, b"seed", &mut file).unwrap();
+        drop(file);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 64 << 20);
+        if let Some(sgdisk) = baleen_testkit::require_tool("sgdisk") {
+            let text = run(Command::new(&sgdisk).arg("-v").arg(&path));
+            assert!(text.contains("No problems found"), "{text}");
+        }
+        if baleen_testkit::require_tool("mdir").is_some() {
+            let spec = format!("{}@@{}", path.display(), layout.esp_start);
+            let dir = run(Command::new("mdir").arg("-i").arg(&spec).arg("::/EFI/BOOT"));
+            assert!(dir.contains("BOOTAA64 EFI") && !dir.contains("BOOTX64"), "{dir}");
+            assert!(dir.contains(&len.to_string()), "{dir}");
+        }
+    }
+
     #[test]
     fn efi_disk_is_deterministic_and_ids_follow_the_seed() {
         let (a, _, _) = disk(100_000, b"one");
@@ -245,7 +282,7 @@ mod efi_disk {
 }
 
 mod wrappers {
-    use baleen_disk::{write_efi_disk, write_qcow2, write_vhd, write_vmdk, VhdKind};
+    use baleen_disk::{write_efi_disk, write_qcow2, write_vhd, write_vmdk, EfiArch, VhdKind};
     use std::path::Path;
     use std::process::Command;
 
@@ -274,7 +311,9 @@ mod wrappers {
         // And 1.5 MB no deflate shrinks (as a kernel or gzip'd initrd): stored vmdk grains.
         uki[7_200_000..8_700_000].copy_from_slice(&baleen_testkit::noise(1_500_000, 0x9e37));
         let mut raw = Vec::new();
-        let layout = write_efi_disk(&mut &uki[..], uki.len() as u64, b"seed", &mut raw).unwrap();
+        let layout =
+            write_efi_disk(EfiArch::X64, &mut &uki[..], uki.len() as u64, b"seed", &mut raw)
+                .unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let raw_path = tmp.path().join("d.raw");
         std::fs::write(&raw_path, &raw).unwrap();
@@ -325,7 +364,7 @@ mod wrappers {
 }
 
 mod iso {
-    use baleen_disk::write_efi_iso;
+    use baleen_disk::{write_efi_iso, EfiArch};
     use std::process::Command;
 
     fn tool(name: &str, args: &[&str], path: &std::path::Path) -> Option<String> {
@@ -353,10 +392,11 @@ mod iso {
     fn efi_iso_passes_xorriso_and_isoinfo_and_holds_the_uki() {
         let uki: Vec<u8> = (0..3_000_000usize).map(|i| (i * 13 % 241) as u8).collect();
         let mut img = Vec::new();
-        let n = write_efi_iso(&mut &uki[..], uki.len() as u64, b"seed", &mut img).unwrap();
+        let n = write_efi_iso(EfiArch::X64, &mut &uki[..], uki.len() as u64, b"seed", &mut img)
+            .unwrap();
         assert_eq!(n, img.len() as u64);
         let mut again = Vec::new();
-        write_efi_iso(&mut &uki[..], uki.len() as u64, b"seed", &mut again).unwrap();
+        write_efi_iso(EfiArch::X64, &mut &uki[..], uki.len() as u64, b"seed", &mut again).unwrap();
         assert!(img == again, "deterministic");
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("x-efi.iso");
@@ -493,7 +533,7 @@ mod gcp_large {
 
 mod sizing {
     use baleen_disk::iso::esp_image_size;
-    use baleen_disk::{write_esp, EfiDiskLayout};
+    use baleen_disk::{write_esp, EfiArch, EfiDiskLayout};
     use std::io::Read;
 
     /// The sizes chosen for the ESP and the ISO's boot image always hold the UKI, on both sides
@@ -506,9 +546,12 @@ mod sizing {
             sizes.extend([(mib << 20) - 1, (mib << 20) + 1]);
         }
         for len in sizes {
-            for size in [EfiDiskLayout::for_uki(len).esp_size, esp_image_size(len)] {
+            for size in [
+                EfiDiskLayout::for_uki(EfiArch::X64, len).esp_size,
+                esp_image_size(EfiArch::X64, len),
+            ] {
                 let mut data = std::io::repeat(7).take(len);
-                write_esp(&mut data, len, size, 0, b"s", std::io::sink())
+                write_esp(EfiArch::X64, &mut data, len, size, 0, b"s", std::io::sink())
                     .unwrap_or_else(|e| panic!("{len} bytes in {size}: {e}"));
             }
         }
@@ -583,4 +626,30 @@ fn compare_pe_strips_a_signature_and_names_a_changed_section() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// verify names an arm64 disk's UKI by its own path: a byte changed in the PE written as
+/// `EFI/BOOT/BOOTAA64.EFI` is reported inside that file, by section.
+#[test]
+fn compare_names_the_uki_of_an_arm64_esp_by_its_path() {
+    use baleen_disk::compare::{compare_efi_disk, Signature};
+    use baleen_disk::{write_efi_disk, EfiArch};
+    use std::io::Cursor;
+    let Some(pe) = uki::stub() else { return };
+    let disk = |uki: &[u8]| {
+        let mut out = Vec::new();
+        write_efi_disk(EfiArch::Aa64, &mut &uki[..], uki.len() as u64, b"s", &mut out).unwrap();
+        out
+    };
+    let layout = baleen_sign::PeLayout::read(&mut Cursor::new(&pe)).unwrap();
+    let text = layout.named.iter().find(|s| s.name == ".text").expect("the stub has .text");
+    let mut changed = pe.clone();
+    changed[(text.offset + 100) as usize] ^= 0xff;
+    let (a, b) = (disk(&changed), disk(&pe));
+    let len = Some(pe.len() as u64);
+    let place = compare_efi_disk(&mut Cursor::new(a), &mut Cursor::new(b), len, Signature::Compare)
+        .unwrap()
+        .expect("the disks differ");
+    let said = place.to_string();
+    assert!(said.contains("file EFI/BOOT/BOOTAA64.EFI: PE section .text"), "{said}");
 }

@@ -355,7 +355,9 @@ fn security_updates_win_when_newer_and_the_lock_names_their_suite() {
 }
 
 /// The ELF machine of the file at `path` inside the first layer of the image `manifest`.
-fn elf_machine(layout: &Path, manifest: &str, path: &str) -> u16 {
+/// The ELF machine of `path` in the image of `manifest`, checked to be a static executable: a
+/// 64-bit little-endian ELF with no `PT_INTERP` program header (no dynamic loader to find).
+fn static_elf_machine(layout: &Path, manifest: &str, path: &str) -> u16 {
     let m = blob_json(layout, manifest);
     for layer in m["layers"].as_array().unwrap() {
         let f = std::fs::File::open(blob(layout, layer["digest"].as_str().unwrap())).unwrap();
@@ -363,10 +365,20 @@ fn elf_machine(layout: &Path, manifest: &str, path: &str) -> u16 {
         for e in a.entries().unwrap() {
             let mut e = e.unwrap();
             if e.path().unwrap().to_str() == Some(path) {
-                let mut head = [0u8; 20];
-                e.read_exact(&mut head).unwrap();
-                assert_eq!(&head[..4], b"\x7fELF", "{path} is an ELF file");
-                return u16::from_le_bytes([head[18], head[19]]);
+                let mut elf = Vec::new();
+                e.read_to_end(&mut elf).unwrap();
+                assert_eq!(&elf[..4], b"\x7fELF", "{path} is an ELF file");
+                assert_eq!(elf[4..6], [2, 1], "{path}: ELF64, little-endian");
+                let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]);
+                let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+                let (size, count) = (u16_at(0x36) as usize, u16_at(0x38) as usize);
+                assert!(count > 0, "{path}: program headers");
+                for i in 0..count {
+                    let at = phoff + i * size;
+                    let kind = u32::from_le_bytes(elf[at..at + 4].try_into().unwrap());
+                    assert_ne!(kind, 3, "{path}: a PT_INTERP header (dynamically linked)");
+                }
+                return u16_at(18);
             }
         }
     }
@@ -375,7 +387,7 @@ fn elf_machine(layout: &Path, manifest: &str, path: &str) -> u16 {
 
 /// `--platforms linux/amd64,linux/arm64` on the real init component: Debian's arm64 busybox and
 /// baleen-init cross-built for aarch64 (static musl, linked by the toolchain's lld), one image
-/// per platform under one index.
+/// per platform under one index, each `/init` and busybox a static ELF of its machine.
 #[test]
 fn the_init_component_builds_for_amd64_and_arm64() {
     let installed = std::process::Command::new("rustup")
@@ -414,8 +426,8 @@ fn the_init_component_builds_for_amd64_and_arm64() {
             "arm64" => 183, // EM_AARCH64
             other => panic!("unexpected platform {other}"),
         };
-        assert_eq!(elf_machine(&out, digest, "init"), want, "{arch} /init");
-        assert_eq!(elf_machine(&out, digest, "bin/busybox"), want, "{arch} busybox");
+        assert_eq!(static_elf_machine(&out, digest, "init"), want, "{arch} /init");
+        assert_eq!(static_elf_machine(&out, digest, "bin/busybox"), want, "{arch} busybox");
         seen.push(arch);
     }
     seen.sort();

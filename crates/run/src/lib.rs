@@ -21,6 +21,7 @@ pub mod budget;
 pub mod console;
 pub mod efivars;
 pub mod flags;
+pub mod guest_arch;
 pub mod iso;
 pub mod netboot;
 pub mod plan;

@@ -229,7 +229,11 @@ impl QemuPlan {
                     a.push("-cpu").push("host");
                     a.push("-machine").push("virt,gic_version=host,accel=kvm");
                 } else {
-                    a.push("-cpu").push("cortex-a57");
+                    // Every feature TCG emulates, pointer authentication with qemu's cheap
+                    // implementation-defined algorithm instead of QARMA (measured: the
+                    // minimal example reaches its services in 6.8 s of guest time either way
+                    // with one vCPU, as with cortex-a57).
+                    a.push("-cpu").push("max,pauth-impdef=on");
                     a.push("-machine").push("virt,accel=tcg");
                 }
             }

@@ -292,7 +292,7 @@ fn aarch64_under_tcg_uses_virt_and_no_isa_device() {
     p.arch = Arch::Aarch64;
     assert_eq!(p.qemu_binary(), "qemu-system-aarch64");
     let l = line(&p);
-    assert!(l.contains(" -cpu cortex-a57 -machine virt,accel=tcg "), "{l}");
+    assert!(l.contains(" -cpu max,pauth-impdef=on -machine virt,accel=tcg "), "{l}");
     assert!(
         !l.contains("isa-debug-exit")
             && l.ends_with(&format!(

@@ -36,7 +36,9 @@ pub enum DataSource {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub path: PathBuf,
-    pub arch: Arch,
+    /// The guest architecture; `None`: the output's own when its bytes say it
+    /// ([`crate::guest_arch`]), else the host's.
+    pub arch: Option<Arch>,
     pub cpus: u32,
     pub mem_mb: u64,
     pub disks: Vec<DiskSpec>,
@@ -66,7 +68,7 @@ impl RunOptions {
     pub fn new(path: impl Into<PathBuf>) -> RunOptions {
         RunOptions {
             path: path.into(),
-            arch: Arch::host(),
+            arch: None,
             cpus: 1,
             mem_mb: 1024,
             disks: Vec::new(),
@@ -368,6 +370,8 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
         }
         None => detect(&opts.path, opts.boot_kind)?,
     };
+    let arch =
+        opts.arch.or_else(|| crate::guest_arch::of_boot(&detected.boot)).unwrap_or_else(Arch::host);
     if !opts.publish.is_empty() && opts.networking != Networking::User {
         let networking = match &opts.networking {
             Networking::User => "user".to_owned(),
@@ -378,8 +382,7 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
         return Err(PrepareError::PublishNeedsUser { networking });
     }
     if opts.secure_boot.is_some() {
-        secure_boot::check_efi(&opts.path, &detected, opts.arch)
-            .map_err(PrepareError::SecureBoot)?;
+        secure_boot::check_efi(&opts.path, &detected, arch).map_err(PrepareError::SecureBoot)?;
     }
     let state_dir = opts
         .state_dir
@@ -392,7 +395,7 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
         secure_boot::firmware(keys, Path::new(secure_boot::OVMF_DIR), &state_dir)
             .map_err(PrepareError::SecureBoot)?
     } else if opts.uefi || detected.needs_uefi || opts.fw.is_some() {
-        uefi_firmware(opts.arch, opts.fw.as_deref(), &state_dir)?
+        uefi_firmware(arch, opts.fw.as_deref(), &state_dir)?
     } else {
         Firmware::Bios
     };
@@ -416,10 +419,9 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
     let mac = persistent_mac(&state_dir)?;
     let uuid = random_uuid()?;
     let cache_dir = opts.cache_dir.clone().unwrap_or_else(|| default_cache_dir(&state_dir));
-    let resolved =
-        accel::resolve(opts.accel, opts.arch, &cache_dir).map_err(PrepareError::Accel)?;
+    let resolved = accel::resolve(opts.accel, arch, &cache_dir).map_err(PrepareError::Accel)?;
     let plan = QemuPlan {
-        arch: opts.arch,
+        arch,
         cpus: opts.cpus,
         mem_mb: opts.mem_mb,
         boot: detected.boot,

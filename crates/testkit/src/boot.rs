@@ -120,8 +120,10 @@ impl BootTest {
 
     /// Boots with options the test adjusted (start from [`test_options`]); the VM is stopped
     /// after `timeout`. Panics when the VM cannot be started.
+    /// With `opts.arch` unset (the output's own architecture), x86-64's qemu is required: a
+    /// test booting another architecture requires its qemu itself.
     pub fn with_options(name: &str, opts: RunOptions, timeout: Duration) -> Option<BootTest> {
-        crate::require_tool("qemu-system-x86_64")?;
+        crate::require_tool(opts.arch.map_or("qemu-system-x86_64", |a| a.qemu_binary()))?;
         let dir = vm_dir(name);
         Some(Self::start(name, opts, &dir, timeout))
     }

@@ -118,7 +118,7 @@ impl Bench {
     /// `compression` needs `size-growth`.
     pub fn run_all(&mut self, only: Option<&[String]>) -> Result<()> {
         type Section = fn(&mut Bench) -> Result<()>;
-        let sections: [(&str, Section); 11] = [
+        let sections: [(&str, Section); 12] = [
             ("builds", Bench::build_times),
             ("sizes", Bench::sizes),
             ("size-growth", Bench::size_growth),
@@ -127,6 +127,7 @@ impl Bench {
             ("pulls", Bench::pulls),
             ("compression", Bench::compression),
             ("examples", Bench::examples),
+            ("arm64", Bench::arm64),
             ("big-formats", Bench::big_formats),
             ("writers", Bench::writers),
             ("formats", |_| Ok(())),

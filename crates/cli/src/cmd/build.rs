@@ -114,6 +114,15 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The OCI architecture name.
+    pub fn oci(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+            Arch::Riscv64 => "riscv64",
+        }
+    }
+
     fn host() -> Self {
         match std::env::consts::ARCH {
             "aarch64" => Arch::Arm64,
@@ -381,6 +390,9 @@ impl BuildPlan {
             }
         };
         let sign = signing(a, &formats)?;
+        let arch = a.arch.unwrap_or_else(Arch::host);
+        baleen_build::format::check_arch(arch.oci(), &build_formats(&formats), a.root.is_some())
+            .map_err(|e| UsageError(e.to_string()))?;
         if a.root.is_some() {
             baleen_build::root_partition::check_formats(&build_formats(&formats))
                 .map_err(|e| UsageError(e.to_string()))?;
@@ -395,7 +407,7 @@ impl BuildPlan {
             files: a.files.clone(),
             formats,
             output,
-            arch: a.arch.unwrap_or_else(Arch::host),
+            arch,
             pull: a.pull,
             decompress_kernel: a.decompress_kernel,
             compress: a.compress,

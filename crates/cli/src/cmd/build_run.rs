@@ -87,11 +87,7 @@ pub fn build(
         PlanOutput::File(p) => Output::File(p.clone()),
         PlanOutput::Dir { dir, name } => Output::Base { dir: dir.clone(), name: name.clone() },
     };
-    let arch = match plan.arch {
-        Arch::Amd64 => "amd64",
-        Arch::Arm64 => "arm64",
-        Arch::Riscv64 => "riscv64",
-    };
+    let arch = plan.arch.oci();
     let store = Store::open(&plan.cache)
         .with_context(|| format!("opening the image cache {}", plan.cache.display()))?;
     let pull = PullOptions {

@@ -147,7 +147,8 @@ pub struct RunArgs {
     /// so that only EFI binaries it signed start. The store is rewritten at every run.
     #[arg(long, value_name = "CERT.pem", requires = "secure_boot")]
     enroll: Option<PathBuf>,
-    /// Guest architecture [default: the host's].
+    /// Guest architecture [default: the output's own, read from its kernel, UKI or ESP; else
+    /// the host's]. aarch64 runs qemu-system-aarch64 (virt machine, AAVMF for EFI outputs).
     #[arg(long, value_enum)]
     arch: Option<ArchArg>,
     /// Open a graphical window; the console is then not on this terminal.
@@ -215,11 +216,10 @@ fn parse(args: RunArgs) -> Result<Parsed> {
     let mut opts = RunOptions::new(path.clone());
     opts.netboot = args.netboot;
     let arch_given = args.arch.is_some();
-    opts.arch = match args.arch {
-        None => Arch::host(),
-        Some(ArchArg::X86_64) => Arch::X86_64,
-        Some(ArchArg::Aarch64) => Arch::Aarch64,
-    };
+    opts.arch = args.arch.map(|a| match a {
+        ArchArg::X86_64 => Arch::X86_64,
+        ArchArg::Aarch64 => Arch::Aarch64,
+    });
     opts.cpus = args.cpus;
     opts.mem_mb = args.mem;
     opts.disks = args.disk;
@@ -307,8 +307,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
             .with_context(|| format!("fetching oci://{reference}"))?;
         opts.path = fetched.path;
         match fetched.arch.as_deref() {
-            Some("amd64") if !arch_given => opts.arch = Arch::X86_64,
-            Some("arm64") if !arch_given => opts.arch = Arch::Aarch64,
+            Some("amd64") if !arch_given => opts.arch = Some(Arch::X86_64),
+            Some("arm64") if !arch_given => opts.arch = Some(Arch::Aarch64),
             _ => {}
         }
     }

@@ -1,5 +1,6 @@
 //! EFI-bootable ISO9660 images (`iso-efi`, `iso-efi-initrd`): an El Torito catalog whose one
-//! entry (platform EFI, no emulation) is a FAT image holding the UKI as `EFI/BOOT/BOOTX64.EFI`.
+//! entry (platform EFI, no emulation) is a FAT image holding the UKI as `EFI/BOOT/BOOTX64.EFI`
+//! (`BOOTAA64.EFI` for an arm64 UKI).
 //! The FAT image is also the file `/BOOT/EFIBOOT.IMG` of the ISO filesystem, as `xorriso -e`
 //! makes it, and the last extent of the image: firmware that reads a catalog sector count of 0
 //! (used when the image is over the 16-bit count's 32 MiB) takes the rest of the volume.
@@ -10,7 +11,7 @@
 //! epoch. Non-goals: Rock Ridge and Joliet (the only names are upper-case 8.3), BIOS boot,
 //! hybrid MBR/GPT.
 
-use crate::efi::write_esp;
+use crate::efi::{write_esp, EfiArch};
 use crate::fat::FatError;
 use std::io::{self, Read, Write};
 
@@ -84,18 +85,19 @@ fn path_table(big_endian: bool) -> Vec<u8> {
 
 /// The size of the FAT boot image for a UKI of `uki_len` bytes: the content and a little
 /// slack, whole MiB.
-pub fn esp_image_size(uki_len: u64) -> u64 {
-    crate::fat::min_volume_size(&[(crate::efi::BOOT_PATH, uki_len)]).next_multiple_of(1 << 20)
+pub fn esp_image_size(arch: EfiArch, uki_len: u64) -> u64 {
+    crate::fat::min_volume_size(&[(arch.boot_path(), uki_len)]).next_multiple_of(1 << 20)
 }
 
 /// Writes an EFI-bootable ISO holding `uki`; `seed` fixes the FAT serial. Returns its length.
 pub fn write_efi_iso<W: Write>(
+    arch: EfiArch,
     uki: &mut dyn Read,
     uki_len: u64,
     seed: &[u8],
     mut out: W,
 ) -> Result<u64, IsoError> {
-    let esp_len = esp_image_size(uki_len);
+    let esp_len = esp_image_size(arch, uki_len);
     let total = ESP_AT + esp_len / SECTOR;
     let path_len = path_table(false).len() as u32;
 
@@ -171,6 +173,6 @@ pub fn write_efi_iso<W: Write>(
     for s in [&pvd, &boot_record, &terminator, &l_table, &m_table, &root, &boot_dir, &catalog] {
         out.write_all(s).map_err(w)?;
     }
-    write_esp(uki, uki_len, esp_len, 0, seed, &mut out).map_err(IsoError::Esp)?;
+    write_esp(arch, uki, uki_len, esp_len, 0, seed, &mut out).map_err(IsoError::Esp)?;
     Ok(total * SECTOR)
 }
