@@ -5,7 +5,9 @@
 
 use baleen_disk::compare::{compare_disk, Place, Signature};
 use baleen_disk::readback::{read_back, Container};
-use baleen_disk::{write_efi_disk, write_gcp_tar, write_qcow2, write_vhd, write_vmdk, VhdKind};
+use baleen_disk::{
+    write_efi_disk, write_gcp_tar, write_qcow2, write_vhd, write_vmdk, EfiArch, VhdKind,
+};
 use std::io::{Cursor, Seek, SeekFrom};
 
 /// Not a PE file: the ESP file is then compared by its bytes.
@@ -15,7 +17,8 @@ fn payload() -> Vec<u8> {
 
 fn disk(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    write_efi_disk(&mut &payload[..], payload.len() as u64, b"seed", &mut out).unwrap();
+    write_efi_disk(EfiArch::X64, &mut &payload[..], payload.len() as u64, b"seed", &mut out)
+        .unwrap();
     out
 }
 
