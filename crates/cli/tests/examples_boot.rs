@@ -314,6 +314,27 @@ fn sntp_server_in_2033() -> u16 {
     port
 }
 
+/// Sends `guest-ping` to the QEMU guest agent on the host end of its port, `sock`, until the
+/// agent answers (it starts with the services); returns the answer line.
+fn guest_agent_ping(sock: &Path) -> String {
+    use std::io::{BufRead, Write};
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        if let Ok(s) = std::os::unix::net::UnixStream::connect(sock) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut w = &s;
+            if w.write_all(b"{\"execute\": \"guest-ping\"}\n").is_ok() {
+                let mut line = String::new();
+                if std::io::BufReader::new(&s).read_line(&mut line).is_ok() && !line.is_empty() {
+                    return line;
+                }
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no guest agent on {}", sock.display());
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 /// Runs `script` as root over SSH with `key` on `port`, retrying until it succeeds (sshd may not
 /// be listening yet); returns its stdout and stderr.
 fn ssh_run(key: &Path, port: u16, script: &str) -> String {
@@ -343,7 +364,8 @@ fn ssh_run(key: &Path, port: u16, script: &str) -> String {
 /// resolv.conf; metadata put the user data's key where sshd logs it in; format + mount put the
 /// blank disk at /var/data; chrony set the clock from an NTP server on the host (2033);
 /// node_exporter's /metrics answers through --publish; rngd feeds from virtio-rng; the
-/// ca-certificates bundle is in /etc; acpid runs; the ACPI power button ends the run cleanly.
+/// ca-certificates bundle is in /etc; the guest agent answers `guest-ping` on its virtio-serial
+/// port; acpid runs; the ACPI power button ends the run cleanly.
 #[test]
 fn server_example_runs_every_component_in_one_boot() {
     let Some(keygen) = baleen_testkit::require_tool("ssh-keygen") else { return };
@@ -383,6 +405,8 @@ fn server_example_runs_every_component_in_one_boot() {
         format: None,
     }];
     opts.devices = vec!["virtio-rng-pci".into()];
+    opts.guest_agent = true;
+    let qga = opts.state_dir.clone().expect("a state dir").join("qga.sock");
     let pubkey = std::fs::read_to_string(tmp.path().join("id.pub")).unwrap();
     opts.data = Some(baleen_run::DataSource::Inline(pubkey));
     let Some(vm) = launch("example-server", opts) else { return };
@@ -390,6 +414,9 @@ fn server_example_runs_every_component_in_one_boot() {
     for step in ["000-sysctl", "001-dhcpcd", "002-metadata", "003-format", "004-mount"] {
         assert!(console.contains(&format!("baleen: onboot {step} exited 0")), "{step}");
     }
+
+    let pong = guest_agent_ping(&qga);
+    assert!(pong.contains("\"return\": {}"), "guest-ping: {pong}");
 
     let metrics = http_get(metrics_port, "/metrics", "node_uname_info", T);
     assert!(metrics.contains("node_filesystem_size_bytes"), "node_exporter: {metrics:.300}");
@@ -418,6 +445,7 @@ fn server_example_runs_every_component_in_one_boot() {
         "ntp service",
         "node_exporter service",
         "acpid service",
+        "qemu-guest-agent service",
     ] {
         assert!(answer.contains(want), "{want:?} missing from the guest's answer:\n{answer}");
     }
