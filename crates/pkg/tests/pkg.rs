@@ -646,17 +646,23 @@ fn an_unreachable_archive_at_build_time_names_the_package() {
     assert_eq!(kept, 0);
 }
 
-/// docs/pkg.md's list of the component library names every directory of `pkg/` (it once left
+/// docs/pkg.md's table of the component library names every directory of `pkg/` (it once left
 /// out httpd) and nothing that is not there.
 #[test]
 fn docs_list_every_component_of_the_library() {
     let root = baleen_testkit::workspace_root();
     let doc = std::fs::read_to_string(root.join("docs/pkg.md")).unwrap();
-    let start = doc.find("The component library lives in `pkg/` (").unwrap();
-    let list = &doc[start..];
-    let list = &list[list.find('(').unwrap() + 1..list.find(')').unwrap()];
-    let mut documented: Vec<String> =
-        list.split(',').map(|s| s.split_whitespace().collect::<String>()).collect();
+    let start = doc.find("## The component library\n").expect("docs/pkg.md has the section");
+    let section = &doc[start + 3..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    // The first cell of each row past the header: one component, or several joined by commas.
+    let mut documented: Vec<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .skip(1)
+        .filter_map(|row| row.split(" |").next())
+        .flat_map(|cell| cell.split(',').map(|s| s.trim().to_owned()))
+        .collect();
     documented.sort();
     let mut dirs: Vec<String> = std::fs::read_dir(root.join("pkg"))
         .unwrap()
