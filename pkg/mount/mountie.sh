@@ -1,5 +1,6 @@
 #!/bin/sh
 # mountie [-label L | -uuid U | -device DEV] [-type T] MOUNTPOINT
+# mountie [-type T] DEVICE MOUNTPOINT     (LinuxKit's positional form)
 # Waits up to 10 s for the device, mounts it at MOUNTPOINT (created if missing). /var is bound
 # rshared from the host, so a mount under /var is seen by the whole system.
 by=""
@@ -10,7 +11,9 @@ while [ $# -gt 1 ]; do
     -uuid) by="UUID=$2"; shift 2;;
     -device) by="$2"; shift 2;;
     -type) type=$2; shift 2;;
-    *) echo "mountie: unknown flag $1" >&2; exit 2;;
+    -*) echo "mountie: unknown flag $1" >&2; exit 2;;
+    *) [ $# -eq 2 ] && [ -z "$by" ] || { echo "mountie: unexpected argument $1" >&2; exit 2; }
+       by=$1; shift;;
   esac
 done
 mnt=$1

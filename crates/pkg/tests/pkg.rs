@@ -663,17 +663,23 @@ fn an_unreachable_archive_at_build_time_names_the_package() {
     assert_eq!(kept, 0);
 }
 
-/// docs/pkg.md's list of the component library names every directory of `pkg/` (it once left
+/// docs/pkg.md's table of the component library names every directory of `pkg/` (it once left
 /// out httpd) and nothing that is not there.
 #[test]
 fn docs_list_every_component_of_the_library() {
     let root = baleen_testkit::workspace_root();
     let doc = std::fs::read_to_string(root.join("docs/pkg.md")).unwrap();
-    let start = doc.find("The component library lives in `pkg/` (").unwrap();
-    let list = &doc[start..];
-    let list = &list[list.find('(').unwrap() + 1..list.find(')').unwrap()];
-    let mut documented: Vec<String> =
-        list.split(',').map(|s| s.split_whitespace().collect::<String>()).collect();
+    let start = doc.find("## The component library\n").expect("docs/pkg.md has the section");
+    let section = &doc[start + 3..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    // The first cell of each row past the header: one component, or several joined by commas.
+    let mut documented: Vec<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .skip(1)
+        .filter_map(|row| row.split(" |").next())
+        .flat_map(|cell| cell.split(',').map(|s| s.trim().to_owned()))
+        .collect();
     documented.sort();
     let mut dirs: Vec<String> = std::fs::read_dir(root.join("pkg"))
         .unwrap()
@@ -683,4 +689,43 @@ fn docs_list_every_component_of_the_library() {
         .collect();
     dirs.sort();
     assert_eq!(documented, dirs, "docs/pkg.md's component list");
+}
+
+/// pkg/ca-certificates ships a bundle made by its bundle.sh, since update-ca-certificates is a
+/// maintainer script: the bundle must be exactly the image's own Mozilla certificates, in
+/// C-locale name order, each ending in a newline (as update-ca-certificates writes it). A lock
+/// moved to a new ca-certificates without rerunning bundle.sh fails here.
+#[test]
+fn ca_certificates_bundle_is_the_locked_debs_certificates() {
+    let dir = baleen_testkit::workspace_root().join("pkg/ca-certificates");
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let mut sink = LayoutDir::create(&out).unwrap();
+    let built = baleen_pkg::build(&dir, &options(), &mut sink, true).unwrap();
+    let index = blob_json(&out, &built.digest);
+    let m = blob_json(&out, index["manifests"][0]["digest"].as_str().unwrap());
+    let f = std::fs::File::open(blob(&out, m["layers"][0]["digest"].as_str().unwrap())).unwrap();
+    let mut certs = std::collections::BTreeMap::new();
+    let mut bundle = None;
+    for e in tar::Archive::new(flate2::read::GzDecoder::new(f)).entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if path == "etc/ssl/certs/ca-certificates.crt" {
+            bundle = Some(data);
+        } else if path.starts_with("usr/share/ca-certificates/mozilla/") && path.ends_with(".crt") {
+            certs.insert(path, data);
+        }
+    }
+    assert!(certs.len() > 100, "Mozilla's certificates in the image: {}", certs.len());
+    let mut want = Vec::new();
+    for mut c in certs.into_values() {
+        if c.last() != Some(&b'\n') {
+            c.push(b'\n');
+        }
+        want.extend(c);
+    }
+    let bundle = bundle.expect("the image has /etc/ssl/certs/ca-certificates.crt");
+    assert!(bundle == want, "the bundle is not the image's certificates: rerun bundle.sh");
 }

@@ -170,7 +170,12 @@ pub struct QemuPlan {
     pub devices: Vec<String>,
     /// Attach a TPM 2.0 (swtpm, its state in the state dir: [`crate::tpm`]).
     pub tpm: bool,
+    /// A virtio-serial port named `org.qemu.guest_agent.0` on [`QemuPlan::guest_agent_socket`].
+    pub guest_agent: bool,
 }
+
+/// The virtio-serial port name the QEMU guest agent looks for (and pkg/qemu-guest-agent finds).
+pub const GUEST_AGENT_PORT: &str = "org.qemu.guest_agent.0";
 
 /// The I/O port of the `isa-debug-exit` device through which init reports a non-zero status.
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
@@ -184,6 +189,11 @@ impl QemuPlan {
     /// Where qemu writes its pid.
     pub fn pidfile(&self) -> PathBuf {
         self.state_dir.join("qemu.pid")
+    }
+
+    /// The host end of the guest agent's port (`--guest-agent`): a Unix socket qemu listens on.
+    pub fn guest_agent_socket(&self) -> PathBuf {
+        self.state_dir.join("qga.sock")
     }
 
     /// qemu's QMP control socket, through which baleen presses the ACPI power button. `None`
@@ -392,6 +402,13 @@ impl QemuPlan {
         }
         for d in &self.devices {
             a.push("-device").push(d);
+        }
+        if self.guest_agent {
+            let mut v = OsString::from("socket,id=qga0,server=on,wait=off,path=");
+            v.push(escape_comma(&self.guest_agent_socket()));
+            a.push("-chardev").push(v);
+            a.push("-device").push("virtio-serial");
+            a.push("-device").push(format!("virtserialport,chardev=qga0,name={GUEST_AGENT_PORT}"));
         }
         if self.tpm {
             for arg in crate::tpm::qemu_args(&crate::tpm::socket(&self.state_dir), self.arch) {

@@ -21,6 +21,7 @@ fn base(boot: BootSource) -> QemuPlan {
         gui: false,
         devices: Vec::new(),
         tpm: false,
+        guest_agent: false,
     }
 }
 
@@ -278,6 +279,21 @@ fn gui_and_extra_devices() {
         "-device virtio-balloon -device usb-kbd -qmp unix:/s/qmp.sock,server=on,wait=off \
          -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot"
     ));
+}
+
+#[test]
+fn guest_agent_is_a_virtio_serial_port_on_a_socket_in_the_state_dir() {
+    let mut p = base(kernel_boot());
+    assert!(!line(&p).contains("qga"), "no port unless asked for");
+    p.guest_agent = true;
+    let l = line(&p);
+    assert!(
+        l.contains(
+            "-chardev socket,id=qga0,server=on,wait=off,path=/s/qga.sock -device virtio-serial \
+             -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0"
+        ),
+        "{l}"
+    );
 }
 
 #[test]

@@ -57,6 +57,9 @@ pub struct RunOptions {
     pub devices: Vec<String>,
     /// Attach a software TPM 2.0 (`--tpm`).
     pub tpm: bool,
+    /// A virtio-serial port for the QEMU guest agent, its socket in the state dir
+    /// (`--guest-agent`).
+    pub guest_agent: bool,
     /// Where the accelerator probe keeps its verdict; default `$XDG_CACHE_HOME/baleen`.
     pub cache_dir: Option<PathBuf>,
     /// `--netboot URL`: boot an empty VM from the network instead of `path`.
@@ -84,6 +87,7 @@ impl RunOptions {
             gui: false,
             devices: Vec::new(),
             tpm: false,
+            guest_agent: false,
             cache_dir: None,
             netboot: None,
         }
@@ -437,6 +441,7 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared, PrepareError> {
         gui: opts.gui,
         devices: opts.devices.clone(),
         tpm: opts.tpm,
+        guest_agent: opts.guest_agent,
     };
     let (mut notices, quiet_notices) = split_notices(resolved);
     notices.extend(url_notice);

@@ -160,6 +160,10 @@ pub struct RunArgs {
     /// Attach a TPM 2.0 (swtpm, Debian package swtpm), its state kept in the state dir.
     #[arg(long)]
     tpm: bool,
+    /// Give the guest a virtio-serial port for the QEMU guest agent (pkg/qemu-guest-agent);
+    /// the host end is the Unix socket STATE/qga.sock.
+    #[arg(long)]
+    guest_agent: bool,
     /// Stop the VM after this long (`90`, `90s`, `5m`) and exit 124.
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     timeout: Option<Duration>,
@@ -251,6 +255,7 @@ fn parse(args: RunArgs) -> Result<Parsed> {
     opts.gui = args.gui;
     opts.devices = args.device;
     opts.tpm = args.tpm;
+    opts.guest_agent = args.guest_agent;
     let mut budget = baleen_run::budget::TimeBudget::default();
     for v in &args.budget {
         budget.parse_into(v).map_err(|e| crate::exit::UsageError(e.to_string()))?;
