@@ -41,6 +41,10 @@ pub struct Request<'a> {
     pub compression: InitrdCompression,
     /// `--initrd-layout`: one compressed stream (LinuxKit's), or one per section of the tree.
     pub initrd_layout: InitrdLayout,
+    /// Whether a segmented initrd reuses (and fills) the store's segment cache. `baleen verify`
+    /// turns it off: a rebuild that read its segments from the store would reproduce a
+    /// tampered or stale cache entry and call the output identical.
+    pub segment_cache: bool,
     /// `--input-tar`: a previous build's tar to copy unchanged sections from.
     pub input_tar: Option<PathBuf>,
     /// `--no-sbom`, `--sbom-output`, `--sbom-current-time` (spec §3 step 9).
@@ -552,7 +556,9 @@ fn initrd_into<K: Write, I: Write>(
     let mut tw = TreeWriter::with_limits(InitrdWriter::new(kernel, initrd, opts), req.limits);
     let mut stats = prep.segments.borrow_mut();
     // `--input-tar` copies sections from its tar, not from the cache.
-    let cached = req.initrd_layout == InitrdLayout::Segmented && prep.previous.is_none();
+    let cached = req.segment_cache
+        && req.initrd_layout == InitrdLayout::Segmented
+        && prep.previous.is_none();
     let mut cache = InitrdCache::new(req.store, &mut stats);
     let cache: &mut dyn SegmentCache<_> = if cached { &mut cache } else { &mut NoCache };
     assemble_with(req, prep, &mut tw, cache).map_err(|e| match e {

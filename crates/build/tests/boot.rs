@@ -33,6 +33,7 @@ fn boot_with(compression: InitrdCompression, name: &str) {
         limits: Default::default(),
         compression,
         initrd_layout: Default::default(),
+        segment_cache: true,
         input_tar: None,
         size: None,
         sign: None,

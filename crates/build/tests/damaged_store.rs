@@ -29,6 +29,7 @@ fn build_tar(store: &Store, image: &str, out: &Path) -> Result<(), baleen_build:
         decompress_kernel: false,
         compression: InitrdCompression::Gzip,
         initrd_layout: Default::default(),
+        segment_cache: true,
         input_tar: None,
         size: None,
         sbom: Default::default(),

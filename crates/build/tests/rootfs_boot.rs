@@ -137,6 +137,7 @@ fn build_signed(
         limits: Default::default(),
         compression: InitrdCompression::Gzip,
         initrd_layout: Default::default(),
+        segment_cache: true,
         input_tar: None,
         size: None,
         sign,

@@ -84,6 +84,7 @@ fn run_formats(store: &Store, yaml: &str, out: &Path, formats: &[Format]) -> (Ve
         limits: Default::default(),
         compression: InitrdCompression::Gzip,
         initrd_layout: Default::default(),
+        segment_cache: true,
         input_tar: None,
         size: None,
         sign: None,

@@ -58,6 +58,7 @@ pub fn try_build_report(
         limits: Default::default(),
         compression: InitrdCompression::Zstd,
         initrd_layout: Default::default(),
+        segment_cache: true,
         input_tar: None,
         sbom: Default::default(),
         size,

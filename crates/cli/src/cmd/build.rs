@@ -324,6 +324,8 @@ pub struct BuildPlan {
     pub decompress_kernel: bool,
     pub compress: Compress,
     pub initrd_layout: InitrdLayoutArg,
+    /// Off for `baleen verify`'s rebuild (see `Request::segment_cache`).
+    pub segment_cache: bool,
     pub input_tar: Option<PathBuf>,
     pub cache: PathBuf,
     pub sbom: bool,
@@ -412,6 +414,7 @@ impl BuildPlan {
             decompress_kernel: a.decompress_kernel,
             compress: a.compress,
             initrd_layout: a.initrd_layout,
+            segment_cache: true,
             input_tar: a.input_tar.clone(),
             cache: a
                 .cache

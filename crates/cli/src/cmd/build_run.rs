@@ -134,6 +134,7 @@ pub fn build(
             Compress::Gzip => InitrdCompression::Gzip,
             Compress::Zstd => InitrdCompression::Zstd,
         },
+        segment_cache: plan.segment_cache,
         initrd_layout: match plan.initrd_layout {
             InitrdLayoutArg::Single => InitrdLayout::Single,
             InitrdLayoutArg::Segmented => InitrdLayout::Segmented,

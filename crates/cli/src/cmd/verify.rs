@@ -276,5 +276,9 @@ fn plan(
         dry_run: false,
         json: false,
     };
-    Ok(BuildPlan::from_args(&build)?)
+    let mut plan = BuildPlan::from_args(&build)?;
+    // The rebuild is made from the images alone: segments cached in the store are neither read
+    // nor written, so a tampered cache entry cannot make an output look identical.
+    plan.segment_cache = false;
+    Ok(plan)
 }
