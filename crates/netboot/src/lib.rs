@@ -83,3 +83,41 @@ impl Drop for Slot {
         self.0.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// Counts the live connections or transfers of each peer address, so that one host cannot
+/// take every slot of a server; a slot is given back when dropped.
+#[derive(Debug, Default)]
+pub(crate) struct PeerSlots {
+    active: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+pub(crate) struct PeerSlot(std::sync::Arc<PeerSlots>, std::net::IpAddr);
+
+impl PeerSlots {
+    /// A slot when `ip` holds fewer than `max`.
+    pub(crate) fn take(
+        self: &std::sync::Arc<Self>,
+        ip: std::net::IpAddr,
+        max: usize,
+    ) -> Option<PeerSlot> {
+        let mut active = self.active.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = active.entry(ip).or_insert(0);
+        if *held >= max {
+            return None;
+        }
+        *held += 1;
+        Some(PeerSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut active = self.0.active.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(held) = active.get_mut(&self.1) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                active.remove(&self.1);
+            }
+        }
+    }
+}
