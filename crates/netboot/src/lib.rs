@@ -7,10 +7,11 @@
 //! - [`ipxe::script`]: the iPXE script of one system (kernel+initrd, an EFI binary, or a SAN
 //!   image), with names relative to the script's own URL, so it works whichever address the
 //!   machine reached the server by.
-//! - [`http::HttpServer`]: HTTP/1.1 GET and HEAD, one byte range, bounded connections, a
-//!   deadline for the request head and a floor on the transfer rate.
+//! - [`http::HttpServer`]: HTTP/1.1 GET and HEAD, one byte range, bounded connections (in all
+//!   and per client address), a deadline for the request head and a floor on the transfer rate.
 //! - [`tftp::TftpServer`]: read-only TFTP (RFC 1350, octet mode) with the `blksize` (RFC 2348)
-//!   and `tsize` (RFC 2349) options, bounded transfers and retransmissions.
+//!   and `tsize` (RFC 2349) options, bounded transfers (in all and per client address) and
+//!   retransmissions; the listening port answers requests only.
 //!
 //! Non-goals: directory listings, uploads (TFTP write requests are refused), TLS, DHCP
 //! (the machine's DHCP server, or qemu's user network, hands out the script's URL).
