@@ -280,8 +280,12 @@ struct ErrorBudget {
 impl ErrorBudget {
     /// Whether one more error packet may be sent this second.
     fn allow(&mut self) -> bool {
-        if self.second.elapsed() >= Duration::from_secs(1) {
-            *self = ErrorBudget { second: Instant::now(), sent: 0 };
+        self.allow_at(Instant::now())
+    }
+
+    fn allow_at(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.second) >= Duration::from_secs(1) {
+            *self = ErrorBudget { second: now, sent: 0 };
         }
         self.sent += 1;
         self.sent <= ERRORS_PER_SECOND
@@ -446,5 +450,16 @@ mod tests {
         );
         assert_eq!(parse_request(b"\0\x01k\0octet").unwrap_err().code, ErrorCode::IllegalOperation);
         assert_eq!(parse_request(b"\0").unwrap_err().code, ErrorCode::IllegalOperation);
+    }
+
+    #[test]
+    fn error_replies_are_capped_per_second() {
+        let start = Instant::now();
+        let mut budget = ErrorBudget { second: start, sent: 0 };
+        let sent = (0..100).filter(|_| budget.allow_at(start)).count();
+        assert_eq!(sent, usize::try_from(ERRORS_PER_SECOND).unwrap());
+        let later = start + Duration::from_millis(999);
+        assert!(!budget.allow_at(later), "still the same second");
+        assert!(budget.allow_at(start + Duration::from_secs(1)), "a new second");
     }
 }
