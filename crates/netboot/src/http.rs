@@ -2,17 +2,26 @@
 //! connection is closed (`Connection: close`; iPXE and curl open a new one per file).
 //!
 //! Why not a crate: what network boot needs is this small (no bodies to read, no keep-alive,
-//! no TLS), and each bound a server on a LAN needs is explicit here: a cap on live connections
-//! (the next one gets 503 at once), a deadline for the whole request head (a client trickling
+//! no TLS), and each bound a server on a LAN needs is explicit here: a cap on live connections,
+//! in all and per client address (the next one gets 503 at once), a deadline for the whole request head (a client trickling
 //! header bytes is dropped), a cap on its size, and a floor on the rate at which a client takes
 //! the body. tiny_http, for one, grows a thread per client with no cap or head deadline.
 
 use crate::catalog::{Catalog, Content, Opened};
-use crate::{printable, Log, Served, Slots};
+use crate::{printable, Log, PeerSlots, Served, Slots};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Live connections one client address may hold: without a share, one host opening 32
+/// connections (and taking the body slowly) left every other machine with 503.
+pub const MAX_CONNECTIONS_PER_PEER: usize = 8;
+/// The most handed to the socket in one write, so that the rate floor is checked often.
+const WRITE_PIECE: usize = 16 << 10;
+/// The shortest wait of one write (a write timeout cannot be zero; a client out of allowance
+/// is dropped before its write, so this only rounds up the last one).
+const MIN_WRITE_WAIT: Duration = Duration::from_millis(50);
 
 /// The bounds of an [`HttpServer`].
 #[derive(Debug, Clone)]
@@ -25,7 +34,9 @@ pub struct HttpLimits {
     pub max_head: usize,
     /// A client that takes no byte for this long is dropped.
     pub stall: Duration,
-    /// …and one slower on average than this many bytes a second, after `stall`.
+    /// …and one slower on average than this many bytes a second, after `stall`: it is dropped
+    /// once `stall` + bytes sent / `min_rate` has passed since the body began, even in the
+    /// middle of a write.
     pub min_rate: u64,
 }
 
@@ -57,6 +68,7 @@ pub struct HttpServer {
     limits: HttpLimits,
     log: Log,
     slots: Arc<Slots>,
+    peers: Arc<PeerSlots>,
     /// Connections past the cap being answered 503.
     refusing: Arc<Slots>,
 }
@@ -77,25 +89,30 @@ impl HttpServer {
     ) -> Result<HttpServer, HttpError> {
         let listener =
             TcpListener::bind(addr).map_err(|source| HttpError::Bind { addr, source })?;
-        let (slots, refusing) = (Arc::default(), Arc::default());
-        Ok(HttpServer { listener, catalog, limits, log, slots, refusing })
+        let (slots, peers, refusing) = (Arc::default(), Arc::default(), Arc::default());
+        Ok(HttpServer { listener, catalog, limits, log, slots, peers, refusing })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, HttpError> {
         self.listener.local_addr().map_err(HttpError::LocalAddr)
     }
 
-    /// Accepts connections forever, one thread each, at most `max_connections` at a time.
+    /// Accepts connections forever, one thread each, at most `max_connections` at a time and
+    /// [`MAX_CONNECTIONS_PER_PEER`] from one address.
     pub fn run(&self) {
         loop {
-            let stream = match self.listener.accept() {
-                Ok((s, _)) => s,
+            let (stream, peer) = match self.listener.accept() {
+                Ok(x) => x,
                 Err(e) => {
                     // Out of descriptors, or a connection reset before accept: wait, go on.
                     tracing::warn!("accepting an HTTP connection: {e}");
                     std::thread::sleep(Duration::from_millis(100));
                     continue;
                 }
+            };
+            let Some(peer_slot) = self.peers.take(peer.ip(), MAX_CONNECTIONS_PER_PEER) else {
+                self.refuse_busy(stream);
+                continue;
             };
             let Some(slot) = self.slots.take(self.limits.max_connections) else {
                 self.refuse_busy(stream);
@@ -104,7 +121,7 @@ impl HttpServer {
             let (catalog, limits, log) =
                 (self.catalog.clone(), self.limits.clone(), self.log.clone());
             let spawned = std::thread::Builder::new().name("http".into()).spawn(move || {
-                let _slot = slot;
+                let _slots = (slot, peer_slot);
                 handle(stream, &catalog, &limits, &log);
             });
             if let Err(e) = spawned {
@@ -370,32 +387,66 @@ fn read_head(
     }
 }
 
-/// Copies `body` to the client; drops a client slower than the rate floor.
+/// Copies `body` to the client; drops a client slower than the rate floor. Each write waits
+/// at most what is left of the client's allowance (and `stall`), so a client taking a few bytes
+/// now and then cannot stretch one write past the floor.
 fn send_body(
     stream: &mut TcpStream,
     body: &mut impl Read,
     limits: &HttpLimits,
 ) -> std::io::Result<u64> {
     let started = Instant::now();
-    let mut buf = vec![0u8; 64 << 10];
+    let rate = u128::from(limits.min_rate.max(1));
+    let mut buf = vec![0u8; WRITE_PIECE];
     let mut sent: u64 = 0;
     loop {
         let n = body.read(&mut buf)?;
         if n == 0 {
             return Ok(sent);
         }
-        stream.write_all(&buf[..n])?;
-        sent += u64::try_from(n).unwrap_or(u64::MAX);
-        let allowed = limits.stall + Duration::from_secs(sent / limits.min_rate.max(1));
-        if started.elapsed() > allowed {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "client took {sent} bytes in {:?}, under {} B/s",
-                    started.elapsed(),
-                    limits.min_rate
-                ),
-            ));
+        let mut piece = &buf[..n];
+        while !piece.is_empty() {
+            let earned = u128::from(sent) * 1000 / rate;
+            let allowed =
+                limits.stall + Duration::from_millis(u64::try_from(earned).unwrap_or(u64::MAX));
+            let left = allowed.saturating_sub(started.elapsed());
+            let too_slow = || {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "client took {sent} bytes in {:?}, under {} B/s",
+                        started.elapsed(),
+                        limits.min_rate
+                    ),
+                )
+            };
+            if left.is_zero() {
+                return Err(too_slow());
+            }
+            stream.set_write_timeout(Some(left.min(limits.stall).max(MIN_WRITE_WAIT)))?;
+            match stream.write(piece) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(k) => {
+                    piece = &piece[k..];
+                    sent += u64::try_from(k).unwrap_or(u64::MAX);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if started.elapsed() >= allowed {
+                        return Err(too_slow());
+                    }
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("client took no data for {:?}", limits.stall),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 }

@@ -7,10 +7,11 @@
 //! - [`ipxe::script`]: the iPXE script of one system (kernel+initrd, an EFI binary, or a SAN
 //!   image), with names relative to the script's own URL, so it works whichever address the
 //!   machine reached the server by.
-//! - [`http::HttpServer`]: HTTP/1.1 GET and HEAD, one byte range, bounded connections, a
-//!   deadline for the request head and a floor on the transfer rate.
+//! - [`http::HttpServer`]: HTTP/1.1 GET and HEAD, one byte range, bounded connections (in all
+//!   and per client address), a deadline for the request head and a floor on the transfer rate.
 //! - [`tftp::TftpServer`]: read-only TFTP (RFC 1350, octet mode) with the `blksize` (RFC 2348)
-//!   and `tsize` (RFC 2349) options, bounded transfers and retransmissions.
+//!   and `tsize` (RFC 2349) options, bounded transfers (in all and per client address) and
+//!   retransmissions; the listening port answers requests only.
 //!
 //! Non-goals: directory listings, uploads (TFTP write requests are refused), TLS, DHCP
 //! (the machine's DHCP server, or qemu's user network, hands out the script's URL).
@@ -81,5 +82,43 @@ impl Slots {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Counts the live connections or transfers of each peer address, so that one host cannot
+/// take every slot of a server; a slot is given back when dropped.
+#[derive(Debug, Default)]
+pub(crate) struct PeerSlots {
+    active: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+pub(crate) struct PeerSlot(std::sync::Arc<PeerSlots>, std::net::IpAddr);
+
+impl PeerSlots {
+    /// A slot when `ip` holds fewer than `max`.
+    pub(crate) fn take(
+        self: &std::sync::Arc<Self>,
+        ip: std::net::IpAddr,
+        max: usize,
+    ) -> Option<PeerSlot> {
+        let mut active = self.active.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = active.entry(ip).or_insert(0);
+        if *held >= max {
+            return None;
+        }
+        *held += 1;
+        Some(PeerSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut active = self.0.active.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(held) = active.get_mut(&self.1) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                active.remove(&self.1);
+            }
+        }
     }
 }

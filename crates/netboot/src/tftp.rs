@@ -2,16 +2,20 @@
 //! and `tsize` (RFC 2349) options that iPXE and PXE ROMs ask for.
 //!
 //! Each read request gets a transfer of its own on a fresh port (the RFC's transfer ID), at
-//! most `max_transfers` at a time (one more is answered with an error). A block not
-//! acknowledged within `timeout` is sent again, `retries` times at most; then the transfer
-//! ends. Write requests are refused; so is every name the catalog does not hold exactly.
+//! most `max_transfers` at a time and [`MAX_PER_PEER`] per client address (one more is
+//! answered with an error). The first packet of a transfer is sent [`FIRST_SENDS`] times at
+//! most, [`FIRST_TIMEOUT`] apart, since the request's source may be spoofed; once the client
+//! has answered, a block not acknowledged within `timeout` is sent again, `retries` times at
+//! most; then the transfer ends. Write requests are refused; so is every name the catalog does
+//! not hold exactly. The listening port answers nothing but read and write requests, and at
+//! most [`ERRORS_PER_SECOND`] error packets a second.
 
 use crate::catalog::{Catalog, Opened};
-use crate::{chain, printable, Log, Served, Slots};
+use crate::{chain, printable, Log, PeerSlots, Served, Slots};
 use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const RRQ: u16 = 1;
 const WRQ: u16 = 2;
@@ -25,6 +29,20 @@ pub const DEFAULT_BLKSIZE: usize = 512;
 /// The largest block this server sends: a jumbo frame's worth, whatever a client asks (RFC 2348
 /// allows 65464; a block is held in memory per transfer, and IP fragments are lost as a whole).
 pub const MAX_BLKSIZE: usize = 8192;
+
+/// Transfers one client address may hold at once: without a share, a host (or a spoofed
+/// source) sending 16 unanswered requests held every slot and every other machine was refused.
+pub const MAX_PER_PEER: usize = 4;
+/// Sends of a transfer's first packet (OACK or block 1) before the client has answered once.
+/// A read request's source may be spoofed: this bounds what a forged request reflects to its
+/// victim (two packets, not six) and how long it holds a slot.
+pub const FIRST_SENDS: u32 = 2;
+/// How long the first packet waits for its answer (a client on the LAN answers in
+/// milliseconds; one whose answer is lost asks again with a new request).
+pub const FIRST_TIMEOUT: Duration = Duration::from_millis(500);
+/// Error packets the listening port sends a second at most (refused requests, the busy
+/// answer), so a flood of requests with a spoofed source is not answered in kind.
+pub const ERRORS_PER_SECOND: u32 = 20;
 
 /// RFC 1350's error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +165,7 @@ pub struct TftpServer {
     limits: TftpLimits,
     log: Log,
     slots: Arc<Slots>,
+    peers: Arc<PeerSlots>,
 }
 
 impl std::fmt::Debug for TftpServer {
@@ -163,7 +182,8 @@ impl TftpServer {
         log: Log,
     ) -> Result<TftpServer, TftpError> {
         let socket = UdpSocket::bind(addr).map_err(|source| TftpError::Bind { addr, source })?;
-        Ok(TftpServer { socket, catalog, limits, log, slots: Arc::default() })
+        let (slots, peers) = (Arc::default(), Arc::default());
+        Ok(TftpServer { socket, catalog, limits, log, slots, peers })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, TftpError> {
@@ -173,6 +193,7 @@ impl TftpServer {
     /// Answers read requests forever, each transfer on a thread and a port of its own.
     pub fn run(&self) {
         let mut buf = [0u8; 1024];
+        let mut errors = ErrorBudget { second: Instant::now(), sent: 0 };
         loop {
             let (n, peer) = match self.socket.recv_from(&mut buf) {
                 Ok(x) => x,
@@ -182,6 +203,12 @@ impl TftpServer {
                     continue;
                 }
             };
+            // Only requests are answered here: an error for an ERROR, ACK, DATA or garbage
+            // packet could bounce between two servers forever (CVE-2024-2169).
+            let op = buf.get(..2).filter(|_| n >= 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+            if !matches!(op, Some(RRQ | WRQ)) {
+                continue;
+            }
             let mut served = Served {
                 peer,
                 method: "RRQ",
@@ -193,16 +220,29 @@ impl TftpServer {
             let req = match parse_request(&buf[..n]) {
                 Ok(r) => r,
                 Err(Refused { code, message }) => {
-                    send_error(&self.socket, peer, code, &message);
+                    if errors.allow() {
+                        send_error(&self.socket, peer, code, &message);
+                    }
                     served.error = Some(message);
                     (self.log)(&served);
                     continue;
                 }
             };
             served.name = printable(req.name.as_bytes());
+            let Some(peer_slot) = self.peers.take(peer.ip(), MAX_PER_PEER) else {
+                let msg = "too many transfers from your address at once; try again";
+                if errors.allow() {
+                    send_error(&self.socket, peer, ErrorCode::Undefined, msg);
+                }
+                served.error = Some(msg.into());
+                (self.log)(&served);
+                continue;
+            };
             let Some(slot) = self.slots.take(self.limits.max_transfers) else {
                 let msg = "too many transfers at once; try again";
-                send_error(&self.socket, peer, ErrorCode::Undefined, msg);
+                if errors.allow() {
+                    send_error(&self.socket, peer, ErrorCode::Undefined, msg);
+                }
                 served.error = Some(msg.into());
                 (self.log)(&served);
                 continue;
@@ -217,7 +257,7 @@ impl TftpServer {
             let (catalog, limits, log) =
                 (self.catalog.clone(), self.limits.clone(), self.log.clone());
             let spawned = std::thread::Builder::new().name("tftp".into()).spawn(move || {
-                let _slot = slot;
+                let _slots = (slot, peer_slot);
                 let result = transfer(local, peer, &req, &catalog, &limits, &mut served);
                 if let Err(e) = result {
                     served.error = Some(chain(&e));
@@ -228,6 +268,27 @@ impl TftpServer {
                 tracing::warn!("starting a thread for a TFTP transfer: {e}");
             }
         }
+    }
+}
+
+/// Counts the error packets of the current second.
+struct ErrorBudget {
+    second: Instant,
+    sent: u32,
+}
+
+impl ErrorBudget {
+    /// Whether one more error packet may be sent this second.
+    fn allow(&mut self) -> bool {
+        self.allow_at(Instant::now())
+    }
+
+    fn allow_at(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.second) >= Duration::from_secs(1) {
+            *self = ErrorBudget { second: now, sent: 0 };
+        }
+        self.sent += 1;
+        self.sent <= ERRORS_PER_SECOND
     }
 }
 
@@ -265,6 +326,8 @@ fn transfer(
         }
     };
     let blksize = req.blksize.unwrap_or(DEFAULT_BLKSIZE);
+    // Whether the client has answered once (see FIRST_SENDS).
+    let mut answered = false;
     if req.blksize.is_some() || req.tsize {
         let mut oack = OACK.to_be_bytes().to_vec();
         if let Some(b) = req.blksize {
@@ -274,7 +337,8 @@ fn transfer(
             oack.extend_from_slice(format!("tsize\0{len}\0").as_bytes());
         }
         // The client acknowledges the OACK as block 0 (or declines it with an error).
-        exchange(&socket, &oack, 0, limits)?;
+        exchange(&socket, &oack, 0, limits, answered)?;
+        answered = true;
     }
     let mut block: u16 = 1;
     let mut data = vec![0u8; 4 + blksize];
@@ -283,7 +347,8 @@ fn transfer(
         data[2..4].copy_from_slice(&block.to_be_bytes());
         let n = read_full(&mut body, &mut data[4..])
             .map_err(|source| TransferError::Read { name: req.name.clone(), source })?;
-        exchange(&socket, &data[..4 + n], block, limits)?;
+        exchange(&socket, &data[..4 + n], block, limits, answered)?;
+        answered = true;
         served.bytes += u64::try_from(n).unwrap_or(u64::MAX);
         if n < blksize {
             return Ok(());
@@ -293,7 +358,8 @@ fn transfer(
     }
 }
 
-/// Sends `packet` until block `block` is acknowledged; gives up after `retries` resends.
+/// Sends `packet` until block `block` is acknowledged; gives up after `retries` resends, or
+/// after [`FIRST_SENDS`] sends [`FIRST_TIMEOUT`] apart when the client has not `answered` yet.
 /// A duplicate acknowledgement of an earlier block is ignored, not answered with a resend
 /// (the Sorcerer's Apprentice bug of RFC 1350).
 fn exchange(
@@ -301,13 +367,19 @@ fn exchange(
     packet: &[u8],
     block: u16,
     limits: &TftpLimits,
+    answered: bool,
 ) -> Result<(), TransferError> {
+    let (sends, timeout) = if answered {
+        (limits.retries.saturating_add(1), limits.timeout)
+    } else {
+        (FIRST_SENDS.min(limits.retries.saturating_add(1)), FIRST_TIMEOUT.min(limits.timeout))
+    };
     let mut buf = [0u8; 516];
-    for _ in 0..=limits.retries {
+    for _ in 0..sends {
         socket.send(packet).map_err(|source| TransferError::Send { block, source })?;
-        let deadline = std::time::Instant::now() + limits.timeout;
+        let deadline = Instant::now() + timeout;
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
@@ -344,7 +416,7 @@ fn exchange(
             }
         }
     }
-    Err(TransferError::Unacknowledged { block, sends: limits.retries + 1 })
+    Err(TransferError::Unacknowledged { block, sends })
 }
 
 /// Fills `buf` unless the reader ends first; the number of bytes read.
@@ -378,5 +450,16 @@ mod tests {
         );
         assert_eq!(parse_request(b"\0\x01k\0octet").unwrap_err().code, ErrorCode::IllegalOperation);
         assert_eq!(parse_request(b"\0").unwrap_err().code, ErrorCode::IllegalOperation);
+    }
+
+    #[test]
+    fn error_replies_are_capped_per_second() {
+        let start = Instant::now();
+        let mut budget = ErrorBudget { second: start, sent: 0 };
+        let sent = (0..100).filter(|_| budget.allow_at(start)).count();
+        assert_eq!(sent, usize::try_from(ERRORS_PER_SECOND).unwrap());
+        let later = start + Duration::from_millis(999);
+        assert!(!budget.allow_at(later), "still the same second");
+        assert!(budget.allow_at(start + Duration::from_secs(1)), "a new second");
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP and TFTP servers over real sockets on 127.0.0.1: whole files, ranges and block
 //! transfers arrive byte for byte; names outside the catalog (`../`, absolute host paths) are
-//! never served; the connection cap, the head deadline and the retransmission bound hold.
+//! never served; the connection caps, the head deadline, the rate floor, the retransmission
+//! bounds and the per-address shares hold; the TFTP port answers requests only.
 
 use baleen_netboot::http::{HttpLimits, HttpServer};
 use baleen_netboot::tftp::{TftpLimits, TftpServer};
@@ -242,17 +243,21 @@ fn tftp_gives_up_on_a_client_that_stops_acknowledging() {
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     sock.send_to(b"\0\x01sys-kernel\0octet\0", addr).unwrap();
     let mut buf = [0u8; 600];
-    // Block 1 comes, again and again, three times in all, and then no more.
+    let (n, from) = sock.recv_from(&mut buf).unwrap();
+    assert_eq!((n, &buf[..4]), (516, &[0u8, 3, 0, 1][..]));
+    sock.send_to(&[0, 4, 0, 1], from).unwrap();
+    // Once the client has answered, block 2 comes again and again, three times in all, and
+    // then no more.
     for _ in 0..3 {
         let n = sock.recv(&mut buf).unwrap();
-        assert_eq!((n, &buf[..4]), (516, &[0u8, 3, 0, 1][..]));
+        assert_eq!((n, &buf[..4]), (516, &[0u8, 3, 0, 2][..]));
     }
     sock.set_read_timeout(Some(Duration::from_millis(600))).unwrap();
     assert!(sock.recv(&mut buf).is_err(), "a fourth send");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let done = seen.lock().unwrap().iter().any(|s| {
-            s.error.as_deref().is_some_and(|e| e.contains("block 1 not acknowledged after 3 sends"))
+            s.error.as_deref().is_some_and(|e| e.contains("block 2 not acknowledged after 3 sends"))
         });
         if done {
             break;
@@ -287,4 +292,163 @@ fn clients_past_the_cap_get_503_not_a_reset() {
         assert!(read.is_ok(), "connection {i}: {read:?} instead of the 503");
         assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 503"), "{i}: {out:?}");
     }
+}
+
+/// Regression (CVE-2024-2169 class): the listening socket answered an ERROR, ACK, DATA or
+/// garbage packet with an ERROR packet, so two TFTP endpoints, or one spoofed source, could
+/// bounce packets between them forever. Only read and write requests are answered now.
+#[test]
+fn tftp_listener_does_not_answer_error_ack_data_or_garbage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (addr, _) = tftp(catalog(tmp.path(), b"k"), TftpLimits::default());
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut buf = [0u8; 600];
+    for packet in
+        [&b"\0\x05\0\0x\0"[..], b"\0\x04\0\x01", b"\0\x03\0\x01data", b"\0\x09", b"\x01", b""]
+    {
+        sock.send_to(packet, addr).unwrap();
+        let answer = sock.recv(&mut buf);
+        assert!(answer.is_err(), "{packet:?} was answered: {:?}", &buf[..answer.unwrap()]);
+    }
+    // The listener still serves.
+    assert_eq!(tftp_get(addr, "sys.ipxe", "").unwrap().1, b"#!ipxe\nboot\n");
+}
+
+/// Regression: an RRQ with a spoofed source had its first block sent 6 times to the victim,
+/// and held a transfer slot for 6 s. Before the peer has answered once, the first block (or
+/// OACK) is sent twice at most.
+#[test]
+fn tftp_sends_the_first_block_twice_at_most_to_a_silent_peer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limits =
+        TftpLimits { timeout: Duration::from_millis(100), retries: 5, ..TftpLimits::default() };
+    let (addr, _) = tftp(catalog(tmp.path(), &baleen_bytes(5000)), limits);
+    for options in ["", "tsize\x000\0"] {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        sock.send_to(format!("\0\x01sys-kernel\0octet\0{options}").as_bytes(), addr).unwrap();
+        let mut buf = [0u8; 600];
+        let mut sends = 0;
+        while sock.recv(&mut buf).is_ok() {
+            sends += 1;
+        }
+        assert_eq!(sends, 2, "first packet sends with options {options:?}");
+    }
+}
+
+/// Regression: 16 unanswered RRQs from one host held all 16 transfer slots, and every other
+/// client was refused. One address holds `max_per_peer` transfers at most.
+#[test]
+fn tftp_one_peer_cannot_take_every_transfer_slot() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Long waits: the hog's transfers stay alive for the whole test.
+    let limits = TftpLimits { timeout: Duration::from_secs(5), ..TftpLimits::default() };
+    let max = limits.max_transfers;
+    let (addr, _) = tftp(catalog(tmp.path(), &baleen_bytes(5000)), limits);
+    let mut buf = [0u8; 600];
+    let mut refused = 0;
+    for _ in 0..max {
+        let hog = UdpSocket::bind("127.0.0.1:0").unwrap();
+        hog.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        hog.send_to(b"\0\x01sys-kernel\0octet\0", addr).unwrap();
+        let n = hog.recv(&mut buf).unwrap();
+        if buf[..2] == [0, 5] {
+            refused += 1;
+            assert!(String::from_utf8_lossy(&buf[4..n]).contains("from your address"));
+        }
+    }
+    assert_eq!(refused, max - baleen_netboot::tftp::MAX_PER_PEER, "transfers refused to the hog");
+    // Another host (127.0.0.2 is loopback too) is still served.
+    let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+    other.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    other.send_to(b"\0\x01sys.ipxe\0octet\0", addr).unwrap();
+    let n = other.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"\0\x03\0\x01#!ipxe\nboot\n", "another host is served");
+}
+
+/// A connection to `addr` from `from` (another loopback address stands for another host), with
+/// a receive buffer of `rcvbuf` bytes when given (set before connecting, so the window stays
+/// that small).
+fn connect_from(from: &str, addr: SocketAddr, rcvbuf: Option<usize>) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    if let Some(size) = rcvbuf {
+        s.set_recv_buffer_size(size).unwrap();
+    }
+    s.bind(&from.parse::<SocketAddr>().unwrap().into()).unwrap();
+    s.connect(&addr.into()).unwrap();
+    s.into()
+}
+
+/// Regression: one host could open all 32 connections and hold them; every other machine got
+/// 503. One address holds `MAX_CONNECTIONS_PER_PEER` at most; another host is still served.
+#[test]
+fn http_one_peer_cannot_take_every_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = http(catalog(tmp.path(), b"k"), HttpLimits::default());
+    let max = baleen_netboot::http::MAX_CONNECTIONS_PER_PEER;
+    // Connections that hold their slot, sending nothing (the head deadline is 10 s).
+    let _held: Vec<TcpStream> = (0..max).map(|_| connect_from("127.0.0.1:0", addr, None)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (head, _) = split(&exchange(addr, "GET /sys-kernel HTTP/1.1\r\n\r\n"));
+    assert!(head.starts_with("HTTP/1.1 503"), "one more from the same host: {head}");
+    let mut other = connect_from("127.0.0.2:0", addr, None);
+    other.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    other.write_all(b"GET /sys-kernel HTTP/1.1\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    other.read_to_end(&mut out).unwrap();
+    let (head, body) = split(&out);
+    assert!(head.starts_with("HTTP/1.1 200"), "another host: {head}");
+    assert_eq!(body, b"k");
+}
+
+/// Regression: the rate floor was checked only between 64 KiB writes, each of which could
+/// wait `stall` for every few bytes the client took: a client reading a little now and then
+/// held its connection for minutes. Each write now waits only for what is left of the client's
+/// allowance (`stall` + bytes sent / `min_rate`), so it is dropped once that is spent.
+#[test]
+fn http_drops_a_client_that_reads_a_little_now_and_then() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Progress comes more often than `stall`, far below `min_rate`.
+    let limits =
+        HttpLimits { stall: Duration::from_secs(5), min_rate: 1 << 20, ..HttpLimits::default() };
+    let (log, seen) = recorder();
+    let server = HttpServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        catalog(tmp.path(), &baleen_bytes(16 << 20)),
+        limits,
+        log,
+    )
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    std::thread::spawn(move || server.run());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let reader = std::thread::spawn(move || {
+        let mut s = connect_from("127.0.0.1:0", addr, Some(1024));
+        s.write_all(b"GET /sys-kernel HTTP/1.1\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut buf = [0u8; 64];
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if matches!(s.read(&mut buf), Ok(0)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    // Watchdog: at 640 B/s, the old code took minutes to give up on this client.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let entry = loop {
+        if let Some(e) = seen.lock().unwrap().first().cloned() {
+            break e;
+        }
+        assert!(std::time::Instant::now() < deadline, "the slow reader was not dropped");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    reader.join().unwrap();
+    assert_eq!(entry.status, 200);
+    let error = entry.error.expect("the transfer ended early");
+    assert!(error.contains("B/s") || error.contains("no data"), "{error}");
 }
