@@ -344,6 +344,40 @@ fn a_signed_inrelease_of_another_suite_is_refused() {
     }
 }
 
+/// A mirror serving a signed InRelease older (by its `Date`) than one already accepted from it
+/// is refused: a replay would otherwise hide the updates made since.
+#[test]
+fn an_inrelease_older_than_the_cached_one_is_refused() {
+    use baleen_pkg::deb::archive::Archive;
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release");
+    let key = std::fs::read(fx.join("test-key.gpg")).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let (root, cache) = (t.path().join("mirror"), t.path().join("cache"));
+    let served = root.join("dists/bookworm-security/InRelease");
+    std::fs::create_dir_all(served.parent().unwrap()).unwrap();
+    // Dated Sat, 23 Nov 2024; the private archive's is dated Tue, 14 Nov 2023.
+    std::fs::copy(fx.join("InRelease-valid"), &served).unwrap();
+    let port = serve_dir(root.clone());
+    let a = Archive::new(&format!("http://127.0.0.1:{port}"), "bookworm-security", &cache)
+        .unwrap()
+        .with_keyring(key, "the test key");
+    let e = a.index("amd64").unwrap_err().to_string();
+    assert!(e.contains("Packages.xz"), "the newer InRelease is accepted: {e}");
+    // Age the cached copy past reuse, so that the mirror is asked again.
+    let dir = cache.join("dists/bookworm-security");
+    let mirror_dir = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7 * 3600);
+    let f = std::fs::File::options().write(true).open(mirror_dir.join("InRelease")).unwrap();
+    f.set_modified(old).unwrap();
+    std::fs::copy(fx.join("private/dists/bookworm-security/InRelease"), &served).unwrap();
+    let e = a.index("amd64").unwrap_err().to_string();
+    assert!(
+        e.contains("dated Tue, 14 Nov 2023 22:13:20 UTC, older than the Sat, 23 Nov 2024")
+            && e.contains("/dists/bookworm-security/InRelease"),
+        "{e}"
+    );
+}
+
 /// With `debian.security: true`, every locked package is the newest of the two suites' versions
 /// and the lock names the suite of those from `bookworm-security` (checked against both real
 /// indexes, so the test holds whatever the archive holds today).

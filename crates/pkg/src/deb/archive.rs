@@ -5,7 +5,10 @@
 //!
 //! Downloads are cached under the cache directory keyed by SHA-256, so a rebuild with a lock file
 //! is offline. An InRelease past its `Valid-Until` date is refused (apt's `Check-Valid-Until`),
-//! unless the caller opts out. Non-goals: key-expiry checks, `by-hash` URLs, diffs (`pdiff`).
+//! unless the caller opts out; so is one signed for another suite (its `Codename` or `Suite`
+//! must be the one asked for), one dated before the cached copy (a replay), and one over
+//! [`MAX_INRELEASE`] bytes. Suite and architecture names are plain Debian names, never paths.
+//! Non-goals: key-expiry checks, `by-hash` URLs, diffs (`pdiff`).
 
 use super::resolve::Index;
 use pgp::composed::{CleartextSignedMessage, Deserializable, SignedPublicKey};
@@ -61,6 +64,8 @@ pub enum Error {
     TooLarge { url: String, limit: u64 },
     #[error("{url}: signed for suite {signed:?} (Codename/Suite), not the requested {requested}; the mirror serves another suite's Release")]
     WrongSuite { url: String, signed: String, requested: String },
+    #[error("{url}: its Release is dated {date}, older than the {newest} one already seen from this mirror; the mirror replays an old Release")]
+    Replayed { url: String, date: String, newest: String },
     #[error("{url}: not in the cache ({cache}) and not fetched (offline); run once with the network to cache it")]
     NotCached { url: String, cache: PathBuf },
 }
@@ -255,6 +260,12 @@ impl Archive {
             Err(e) => return Err(e),
         }
         let signed = self.verified(&text, url)?;
+        // The cached copy is the newest accepted: an older one now is a replay.
+        if let Some(newest) =
+            std::fs::read_to_string(&cached).ok().and_then(|old| self.signed(&old, url).ok())
+        {
+            check_not_older(&signed, &newest, url)?;
+        }
         write_atomic(&cached, text.as_bytes())?;
         Ok((signed, Freshness { age: Duration::ZERO, offline: false }))
     }
@@ -445,6 +456,23 @@ pub fn check_suite(release: &str, url: &str, suite: &str) -> Result<(), Error> {
         signed: names.join(" / "),
         requested: suite.to_owned(),
     })
+}
+
+/// Refuses a (verified) Release whose `Date` is before that of `newest`, the newest Release
+/// accepted so far from the same mirror and suite. Without a parsable `Date` on either side,
+/// nothing is compared.
+pub fn check_not_older(release: &str, newest: &str, url: &str) -> Result<(), Error> {
+    let date = |text: &str| {
+        let para = super::control::parse(text).into_iter().next()?;
+        let value = para.get("Date")?.trim().to_owned();
+        parse_release_date(&value).map(|t| (t, value))
+    };
+    match (date(release), date(newest)) {
+        (Some((t, value)), Some((newest_t, newest))) if t < newest_t => {
+            Err(Error::Replayed { url: url.to_owned(), date: value, newest })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
