@@ -346,14 +346,15 @@ struct Suite {
 }
 
 impl Suite {
-    fn new(mirror: &str, suite: &str, spec: &ArchiveSpec, opts: &Options) -> Suite {
+    fn new(mirror: &str, suite: &str, spec: &ArchiveSpec, opts: &Options) -> Result<Suite, String> {
         let mut archive = Archive::new(mirror, suite, &opts.cache)
+            .map_err(|e| e.to_string())?
             .offline(opts.offline)
             .with_progress(opts.progress.clone());
         if let Some((keys, whose)) = &spec.keyring {
             archive = archive.with_keyring(keys.clone(), whose);
         }
-        Suite { archive, indexes: BTreeMap::new() }
+        Ok(Suite { archive, indexes: BTreeMap::new() })
     }
 
     fn index(&mut self, arch: &str, report: &mut Report) -> Result<Arc<Index>, String> {
@@ -401,14 +402,26 @@ pub fn audit(components: Vec<Component>, opts: &Options) -> Report {
                 });
                 continue;
             };
+            if let Some(why) = refused(p, spec) {
+                findings.push(Finding { pinned: p.clone(), newer: None, unchecked: Some(why) });
+                continue;
+            }
             let security = format!("{}-security", spec.suite);
             let mut best: Option<(crate::deb::resolve::Package, String)> = None;
             let mut unchecked = None;
             for (mirror, suite) in [(&spec.mirror, &spec.suite), (&spec.security_mirror, &security)]
             {
-                let s = suites
-                    .entry((mirror.clone(), suite.clone()))
-                    .or_insert_with(|| Suite::new(mirror, suite, spec, opts));
+                let key = (mirror.clone(), suite.clone());
+                if !suites.contains_key(&key) {
+                    match Suite::new(mirror, suite, spec, opts) {
+                        Ok(s) => suites.insert(key.clone(), s),
+                        Err(e) => {
+                            unchecked = Some(e);
+                            continue;
+                        }
+                    };
+                }
+                let Some(s) = suites.get_mut(&key) else { continue };
                 match s.index(&p.arch, &mut report) {
                     Ok(idx) => {
                         if let Some(have) = idx.get(&p.name) {
@@ -445,6 +458,25 @@ pub fn audit(components: Vec<Component>, opts: &Options) -> Report {
         report.components.push(ComponentReport { component: comp, findings });
     }
     report
+}
+
+/// Why a pinned package is not looked up, if it is not: an SBOM is input like any other, and
+/// its suite and architecture name cache directories and URLs, its mirror what is asked.
+fn refused(p: &Pinned, spec: &ArchiveSpec) -> Option<String> {
+    use crate::deb::archive::valid_name;
+    for (what, name) in [("suite", &p.suite), ("suite", &spec.suite), ("architecture", &p.arch)] {
+        if !valid_name(name) {
+            return Some(format!("its {what} {name:?} is not a Debian {what} name"));
+        }
+    }
+    [&spec.mirror, &spec.security_mirror]
+        .into_iter()
+        .find(|m| !is_http(m))
+        .map(|m| format!("its mirror {m:?} is not an http:// or https:// URL"))
+}
+
+fn is_http(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
 }
 
 /// The newer version with the advisories its changelog names past the pinned version.
@@ -517,7 +549,11 @@ pub fn components_of_spdx(doc: &Value, origin: &str) -> Vec<Component> {
             let Some(p) = by_id.get(id) else { continue };
             match deb_of(p) {
                 Some((pinned, spec)) => {
-                    c.archive.get_or_insert(spec);
+                    // A package naming a suite or mirror that is refused is listed, and not
+                    // checked (see `refused`); it never names the component's archive.
+                    if refused(&pinned, &spec).is_none() {
+                        c.archive.get_or_insert(spec);
+                    }
                     c.debs.push(pinned);
                 }
                 None => c.others.push(format!(
@@ -627,6 +663,58 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An SPDX document of one Debian package with this purl and download location.
+    fn one_deb(purl: &str, location: &str) -> Value {
+        serde_json::json!({
+            "packages": [{
+                "SPDXID": "SPDXRef-x",
+                "name": "libssl3",
+                "versionInfo": "3.0.15-1",
+                "downloadLocation": location,
+                "externalRefs": [{ "referenceLocator": purl }],
+            }],
+        })
+    }
+
+    #[test]
+    fn an_sbom_suite_or_mirror_escaping_the_cache_is_not_checked() {
+        let t = tempfile::tempdir().unwrap();
+        let cache = t.path().join("cache");
+        let opts =
+            Options { cache: cache.clone(), offline: true, progress: baleen_oci::Progress::Silent };
+        let http = "http://deb.example/debian/pool/main/o/openssl/libssl3.deb";
+        let escape = t.path().join("outside");
+        let cases = [
+            ("pkg:deb/debian/libssl3@3.0.15-1?arch=amd64&distro=..%2Fx", http, "suite \"../x\""),
+            (
+                &format!("pkg:deb/debian/libssl3@3.0.15-1?arch=amd64&distro={}", escape.display()),
+                http,
+                "is not a Debian suite name",
+            ),
+            ("pkg:deb/debian/libssl3@3.0.15-1?arch=..%2Fa&distro=bookworm", http, "architecture"),
+            (
+                "pkg:deb/debian/libssl3@3.0.15-1?arch=amd64&distro=bookworm",
+                "file:///etc/pool/main/x.deb",
+                "mirror \"file:///etc\" is not an http:// or https:// URL",
+            ),
+        ];
+        for (purl, location, why) in cases {
+            let comps = components_of_spdx(&one_deb(purl, location), "sbom.spdx.json");
+            assert_eq!(comps[0].debs.len(), 1, "{purl}: listed");
+            assert_eq!(comps[0].archive, None, "{purl}: names no archive");
+            // Even with an archive taken from elsewhere, the package itself is refused.
+            let mut comp = comps[0].clone();
+            let spec = deb_of(&one_deb(purl, location)["packages"][0]).unwrap().1;
+            comp.archive = Some(spec);
+            let report = audit(vec![comp], &opts);
+            let f = &report.components[0].findings[0];
+            let unchecked = f.unchecked.as_deref().unwrap_or_default();
+            assert!(unchecked.contains(why), "{purl} {location}: {unchecked}");
+            assert!(report.incomplete());
+        }
+        assert!(!escape.exists() && !t.path().join("x").exists());
+    }
 
     #[test]
     fn debian_packages_of_an_spdx_document_by_image() {

@@ -116,6 +116,7 @@ impl Options {
             });
         let check = spec.debian.as_ref().is_none_or(|d| d.check_valid_until);
         let archive = Archive::new(&mirror, &suite, &self.cache)
+            .map_err(|e| Error::Archive { dir: dir.to_owned(), cause: Box::new(e) })?
             .check_valid_until(check)
             .with_progress(self.progress.clone());
         Ok(match keyring(dir, spec)? {
@@ -142,6 +143,7 @@ impl Options {
         let mirror = self.security_mirror(spec);
         let check = debian.is_none_or(|d| d.check_valid_until);
         let archive = Archive::new(&mirror, &suite, &self.cache)
+            .map_err(|e| Error::Archive { dir: dir.to_owned(), cause: Box::new(e) })?
             .check_valid_until(check)
             .with_progress(self.progress.clone());
         let private = debian.is_some_and(|d| d.security_mirror.is_some());

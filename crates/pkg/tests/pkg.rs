@@ -288,6 +288,7 @@ fn an_expired_release_is_refused_naming_the_suite_and_the_date() {
             "bookworm-security",
             &cache,
         )
+        .unwrap()
         .check_valid_until(check);
         if let Some(k) = keyring {
             a = a.with_keyring(k.to_vec(), "the test key");
@@ -310,6 +311,73 @@ fn an_expired_release_is_refused_naming_the_suite_and_the_date() {
     assert!(e.contains("no valid signature by a Debian archive key"), "{e}");
 }
 
+/// A genuinely signed InRelease of another suite (the fixture is `bookworm-security`, also
+/// called `stable-security`) served for `bullseye-security` is refused: the signature alone
+/// does not say which suite it is for.
+#[test]
+fn a_signed_inrelease_of_another_suite_is_refused() {
+    use baleen_pkg::deb::archive::Archive;
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release");
+    let key = std::fs::read(fx.join("test-key.gpg")).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let port = serve(std::fs::read(fx.join("InRelease-valid")).unwrap());
+    let index_error = |suite: &str| {
+        Archive::new(&format!("http://127.0.0.1:{port}/debian-security"), suite, t.path())
+            .unwrap()
+            .with_keyring(key.clone(), "the test key")
+            .index("amd64")
+            .unwrap_err()
+            .to_string()
+    };
+    let e = index_error("bullseye-security");
+    assert!(
+        e.contains("signed for suite \"bookworm-security / stable-security\"")
+            && e.contains("not the requested bullseye-security")
+            && e.contains("/dists/bullseye-security/InRelease"),
+        "{e}"
+    );
+    // Either name of the suite is accepted: past the InRelease, the fixture's empty Packages.xz
+    // is what fails.
+    for suite in ["bookworm-security", "stable-security"] {
+        let e = index_error(suite);
+        assert!(e.contains("Packages.xz") && e.contains("says 0"), "{suite}: {e}");
+    }
+}
+
+/// A mirror serving a signed InRelease older (by its `Date`) than one already accepted from it
+/// is refused: a replay would otherwise hide the updates made since.
+#[test]
+fn an_inrelease_older_than_the_cached_one_is_refused() {
+    use baleen_pkg::deb::archive::Archive;
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release");
+    let key = std::fs::read(fx.join("test-key.gpg")).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let (root, cache) = (t.path().join("mirror"), t.path().join("cache"));
+    let served = root.join("dists/bookworm-security/InRelease");
+    std::fs::create_dir_all(served.parent().unwrap()).unwrap();
+    // Dated Sat, 23 Nov 2024; the private archive's is dated Tue, 14 Nov 2023.
+    std::fs::copy(fx.join("InRelease-valid"), &served).unwrap();
+    let port = serve_dir(root.clone());
+    let a = Archive::new(&format!("http://127.0.0.1:{port}"), "bookworm-security", &cache)
+        .unwrap()
+        .with_keyring(key, "the test key");
+    let e = a.index("amd64").unwrap_err().to_string();
+    assert!(e.contains("Packages.xz"), "the newer InRelease is accepted: {e}");
+    // Age the cached copy past reuse, so that the mirror is asked again.
+    let dir = cache.join("dists/bookworm-security");
+    let mirror_dir = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7 * 3600);
+    let f = std::fs::File::options().write(true).open(mirror_dir.join("InRelease")).unwrap();
+    f.set_modified(old).unwrap();
+    std::fs::copy(fx.join("private/dists/bookworm-security/InRelease"), &served).unwrap();
+    let e = a.index("amd64").unwrap_err().to_string();
+    assert!(
+        e.contains("dated Tue, 14 Nov 2023 22:13:20 UTC, older than the Sat, 23 Nov 2024")
+            && e.contains("/dists/bookworm-security/InRelease"),
+        "{e}"
+    );
+}
+
 /// With `debian.security: true`, every locked package is the newest of the two suites' versions
 /// and the lock names the suite of those from `bookworm-security` (checked against both real
 /// indexes, so the test holds whatever the archive holds today).
@@ -330,9 +398,11 @@ fn security_updates_win_when_newer_and_the_lock_names_their_suite() {
         Err(e) => panic!("{e}"),
     };
     let o = options();
-    let main = Archive::new(baleen_pkg::deb::sources::DEFAULT_MIRROR, "bookworm", &o.cache);
+    let main =
+        Archive::new(baleen_pkg::deb::sources::DEFAULT_MIRROR, "bookworm", &o.cache).unwrap();
     let sec =
-        Archive::new(baleen_pkg::builder::DEFAULT_SECURITY_MIRROR, "bookworm-security", &o.cache);
+        Archive::new(baleen_pkg::builder::DEFAULT_SECURITY_MIRROR, "bookworm-security", &o.cache)
+            .unwrap();
     let (main, sec) = (main.index("amd64").unwrap(), sec.index("amd64").unwrap());
     let text = std::fs::read_to_string(d.join("packages.lock")).unwrap();
     let mut from_security = 0;

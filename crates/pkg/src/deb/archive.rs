@@ -5,7 +5,10 @@
 //!
 //! Downloads are cached under the cache directory keyed by SHA-256, so a rebuild with a lock file
 //! is offline. An InRelease past its `Valid-Until` date is refused (apt's `Check-Valid-Until`),
-//! unless the caller opts out. Non-goals: key-expiry checks, `by-hash` URLs, diffs (`pdiff`).
+//! unless the caller opts out; so is one signed for another suite (its `Codename` or `Suite`
+//! must be the one asked for), one dated before the cached copy (a replay), and one over
+//! [`MAX_INRELEASE`] bytes. Suite and architecture names are plain Debian names, never paths.
+//! Non-goals: key-expiry checks, `by-hash` URLs, diffs (`pdiff`).
 
 use super::resolve::Index;
 use pgp::composed::{CleartextSignedMessage, Deserializable, SignedPublicKey};
@@ -24,6 +27,10 @@ const DEBIAN_KEYRING: &[u8] = include_bytes!("../../keys/debian-archive-keyring.
 
 /// How long a fetched InRelease is reused before asking the archive again.
 const INRELEASE_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
+
+/// The largest InRelease read (bytes): Debian's are under 200 KiB; a hostile mirror streaming
+/// without end must not exhaust memory.
+pub const MAX_INRELEASE: u64 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -51,6 +58,14 @@ pub enum Error {
     Download { what: String, cause: Box<Error> },
     #[error("{url}: Valid-Until {value:?} is not a date like \"Sat, 30 Nov 2024 08:15:01 UTC\"")]
     BadDate { url: String, value: String },
+    #[error("{what} {value:?} is not a Debian {what} name (lowercase letters, digits and `.+-`, starting with a letter or digit)")]
+    BadName { what: &'static str, value: String },
+    #[error("fetching {url}: larger than {limit} bytes, the most an InRelease may be")]
+    TooLarge { url: String, limit: u64 },
+    #[error("{url}: signed for suite {signed:?} (Codename/Suite), not the requested {requested}; the mirror serves another suite's Release")]
+    WrongSuite { url: String, signed: String, requested: String },
+    #[error("{url}: its Release is dated {date}, older than the {newest} one already seen from this mirror; the mirror replays an old Release")]
+    Replayed { url: String, date: String, newest: String },
     #[error("{url}: not in the cache ({cache}) and not fetched (offline); run once with the network to cache it")]
     NotCached { url: String, cache: PathBuf },
 }
@@ -96,13 +111,17 @@ pub struct Archive {
 
 impl Archive {
     /// `mirror` is the archive root (`http://deb.debian.org/debian`), `cache` a directory such as
-    /// `~/.baleen/cache/debian`.
-    pub fn new(mirror: &str, suite: &str, cache: &Path) -> Archive {
+    /// `~/.baleen/cache/debian`. The suite names a directory of the cache: one that is not a
+    /// plain Debian name ([`valid_name`]) is refused, so no suite escapes the cache.
+    pub fn new(mirror: &str, suite: &str, cache: &Path) -> Result<Archive, Error> {
+        if !valid_name(suite) {
+            return Err(Error::BadName { what: "suite", value: suite.to_owned() });
+        }
         let config = ureq::Agent::config_builder()
             .timeout_connect(Some(Duration::from_secs(20)))
             .timeout_recv_body(Some(Duration::from_secs(300)))
             .build();
-        Archive {
+        Ok(Archive {
             mirror: mirror.trim_end_matches('/').to_owned(),
             suite: suite.to_owned(),
             cache: cache.to_owned(),
@@ -113,7 +132,7 @@ impl Archive {
             progress: baleen_oci::Progress::Silent,
             offline: false,
             stale_ok: false,
-        }
+        })
     }
 
     /// For reports on what is cached (`baleen audit`): with `offline`, nothing is fetched;
@@ -154,6 +173,9 @@ impl Archive {
 
     /// [`Archive::index`] and how current it is.
     pub fn index_with_freshness(&self, arch: &str) -> Result<(Arc<Index>, Freshness), Error> {
+        if !valid_name(arch) {
+            return Err(Error::BadName { what: "architecture", value: arch.to_owned() });
+        }
         let url = format!("{}/dists/{}/InRelease", self.mirror, self.suite);
         let (release, freshness) = self.inrelease(&url)?;
         let path = format!("main/binary-{arch}/Packages.xz");
@@ -225,10 +247,7 @@ impl Archive {
             return Err(Error::NotCached { url: url.to_owned(), cache: cached });
         }
         let mut text = String::new();
-        let fetched = self.get(url).and_then(|mut r| {
-            r.read_to_string(&mut text)
-                .map_err(|cause| Error::FetchIo { url: url.to_owned(), cause })
-        });
+        let fetched = self.get(url).and_then(|r| read_capped(r, url, MAX_INRELEASE, &mut text));
         match fetched {
             Ok(_) => {}
             Err(e @ (Error::Fetch { .. } | Error::FetchIo { .. })) if self.stale_ok => {
@@ -241,17 +260,26 @@ impl Archive {
             Err(e) => return Err(e),
         }
         let signed = self.verified(&text, url)?;
+        // The cached copy is the newest accepted: an older one now is a replay.
+        if let Some(newest) =
+            std::fs::read_to_string(&cached).ok().and_then(|old| self.signed(&old, url).ok())
+        {
+            check_not_older(&signed, &newest, url)?;
+        }
         write_atomic(&cached, text.as_bytes())?;
         Ok((signed, Freshness { age: Duration::ZERO, offline: false }))
     }
 
-    /// The signed text of an InRelease, if signed by a trusted key (whatever its dates).
+    /// The signed text of an InRelease, if signed by a trusted key for this suite (whatever its
+    /// dates).
     fn signed(&self, text: &str, url: &str) -> Result<String, Error> {
-        verify_with(text, &self.keyring).map_err(|message| Error::Signature {
+        let signed = verify_with(text, &self.keyring).map_err(|message| Error::Signature {
             url: url.to_owned(),
             keys: self.keys.clone(),
             message,
-        })
+        })?;
+        check_suite(&signed, url, &self.suite)?;
+        Ok(signed)
     }
 
     /// The signed text of an InRelease, if signed by a trusted key and not expired.
@@ -389,6 +417,62 @@ pub fn hash_file(path: &Path) -> Result<(String, u64), Error> {
         cause,
     })?;
     Ok((hex::encode(h.finalize()), n))
+}
+
+/// Whether `name` is a plain Debian suite or architecture name: `[a-z0-9][a-z0-9.+-]*`. Such a
+/// name never holds `/` and never starts with `.`, so it is one directory of the cache, never
+/// `..` nor an absolute path.
+pub fn valid_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+}
+
+/// Reads at most `limit` bytes of `r` into `text`; more is an error naming `url` and the limit.
+fn read_capped(r: impl Read, url: &str, limit: u64, text: &mut String) -> Result<(), Error> {
+    let n = r
+        .take(limit.saturating_add(1))
+        .read_to_string(text)
+        .map_err(|cause| Error::FetchIo { url: url.to_owned(), cause })?;
+    if u64::try_from(n).map_or(true, |n| n > limit) {
+        return Err(Error::TooLarge { url: url.to_owned(), limit });
+    }
+    Ok(())
+}
+
+/// Refuses a (verified) Release text signed for another suite: a mirror could otherwise serve a
+/// genuinely signed Release of `bullseye-security` for `bookworm-security`. Debian's Release
+/// carries both `Codename` (`bookworm-security`) and `Suite` (`stable-security`); either may
+/// match, as a suite may be asked for by either name.
+pub fn check_suite(release: &str, url: &str, suite: &str) -> Result<(), Error> {
+    let para = super::control::parse(release).into_iter().next().unwrap_or_default();
+    let names: Vec<&str> =
+        ["Codename", "Suite"].iter().filter_map(|k| para.get(k).map(str::trim)).collect();
+    if names.contains(&suite) {
+        return Ok(());
+    }
+    Err(Error::WrongSuite {
+        url: url.to_owned(),
+        signed: names.join(" / "),
+        requested: suite.to_owned(),
+    })
+}
+
+/// Refuses a (verified) Release whose `Date` is before that of `newest`, the newest Release
+/// accepted so far from the same mirror and suite. Without a parsable `Date` on either side,
+/// nothing is compared.
+pub fn check_not_older(release: &str, newest: &str, url: &str) -> Result<(), Error> {
+    let date = |text: &str| {
+        let para = super::control::parse(text).into_iter().next()?;
+        let value = para.get("Date")?.trim().to_owned();
+        parse_release_date(&value).map(|t| (t, value))
+    };
+    match (date(release), date(newest)) {
+        (Some((t, value)), Some((newest_t, newest))) if t < newest_t => {
+            Err(Error::Replayed { url: url.to_owned(), date: value, newest })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -531,6 +615,70 @@ mod tests {
             parse_release_date("Sat, 30 Nov 2024 08:15:01 UTC")
         );
         assert_eq!(parse_release_date("Sat, 30 Nov 2024 08:15:01 CET"), None);
+    }
+
+    #[test]
+    fn a_suite_or_arch_escaping_the_cache_is_refused() {
+        let cache = Path::new("/cache");
+        for bad in ["../x", "..", "/home/u/.config", "a/b", "", ".hidden", "Bookworm", "a b"] {
+            let e = Archive::new("http://m", bad, cache).unwrap_err().to_string();
+            assert!(e.contains(&format!("suite {bad:?} is not a Debian suite name")), "{e}");
+        }
+        for good in ["bookworm", "bookworm-security", "stable-updates", "1.0+b2"] {
+            assert!(Archive::new("http://m", good, cache).is_ok(), "{good}");
+        }
+        let a = Archive::new("http://m", "bookworm", cache).unwrap().offline(true);
+        let e = a.index("../amd64").unwrap_err().to_string();
+        assert!(e.contains("architecture \"../amd64\" is not a Debian architecture name"), "{e}");
+    }
+
+    #[test]
+    fn an_endless_inrelease_is_cut_off_at_the_limit() {
+        use std::io::Write;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        // Streams a little more than the limit, without a length, then closes: a bounded
+        // stand-in for a mirror streaming forever.
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            let chunk = vec![b'a'; 1 << 16];
+            let mut sent = 0u64;
+            while sent <= MAX_INRELEASE + (1 << 20) {
+                if s.write_all(&chunk).is_err() {
+                    break; // the client stopped reading: what the cap is for
+                }
+                sent += chunk.len() as u64;
+            }
+        });
+        let t = tempfile::tempdir().unwrap();
+        let a =
+            Archive::new(&format!("http://127.0.0.1:{port}/debian"), "bookworm", t.path()).unwrap();
+        let e = a.index("amd64").unwrap_err().to_string();
+        server.join().unwrap();
+        assert!(
+            e.contains(&format!("http://127.0.0.1:{port}/debian/dists/bookworm/InRelease"))
+                && e.contains("larger than 16777216 bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_release_must_be_signed_for_the_requested_suite() {
+        let r = "Origin: Debian\nSuite: stable-security\nCodename: bookworm-security\n";
+        check_suite(r, "u", "bookworm-security").unwrap();
+        check_suite(r, "u", "stable-security").unwrap();
+        let e = check_suite(r, "http://m/dists/bullseye-security/InRelease", "bullseye-security")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"bookworm-security / stable-security\"") && e.contains("bullseye"),
+            "{e}"
+        );
+        // A Release naming no suite at all is not for the requested one either.
+        assert!(check_suite("Origin: x\n", "u", "bookworm").is_err());
     }
 
     #[test]

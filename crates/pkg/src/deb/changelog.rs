@@ -16,6 +16,9 @@ const MAX_CHANGELOG: u64 = 16 << 20;
 /// than `installed`, in first-seen order without repeats.
 pub fn advisories_since(changelog: &str, installed: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    // Repeats are found through a set: a 16 MiB changelog of distinct identifiers would make a
+    // search of `out` quadratic.
+    let mut seen = std::collections::HashSet::new();
     let mut newer = false;
     for line in changelog.lines() {
         if let Some(version) = entry_version(line) {
@@ -26,7 +29,7 @@ pub fn advisories_since(changelog: &str, installed: &str) -> Vec<String> {
             continue;
         }
         for id in identifiers(line) {
-            if !out.contains(&id) {
+            if seen.insert(id.clone()) {
                 out.push(id);
             }
         }
@@ -175,6 +178,25 @@ openssl (3.0.11-1~deb12u2) bookworm-security; urgency=medium
         let text = decompress(&gz.finish().unwrap()[..]).unwrap();
         assert_eq!(advisories_since(&text, "1.5.2-6+deb12u2"), ["CVE-2025-6020"]);
         assert!(text.contains("Jos\u{fffd}"), "{text}");
+    }
+
+    /// Repeats were found by searching the output: a changelog near the 16 MiB cap naming
+    /// distinct identifiers took quadratic time (200 000 of them: minutes; the watchdog makes
+    /// that a failure rather than a hang). First-seen order is kept.
+    #[test]
+    fn many_distinct_identifiers_are_deduplicated_in_linear_time() {
+        let n = 200_000;
+        let mut log = String::from("x (2) bookworm; urgency=low\n");
+        for i in 0..n {
+            log.push_str(&format!("  * CVE-2024-{i} and again CVE-2024-{i}.\n"));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(advisories_since(&log, "1")));
+        let ids = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("deduplicating 200 000 identifiers did not finish: quadratic?");
+        assert_eq!(ids.len(), n);
+        assert_eq!((ids[0].as_str(), ids[n - 1].as_str()), ("CVE-2024-0", "CVE-2024-199999"));
     }
 
     #[test]
