@@ -197,3 +197,21 @@ fn a_vmdk_marker_skipping_past_u64_is_malformed() {
     let msg = malformed(Container::Vmdk, &f);
     assert!(msg.contains("marker"), "{msg}");
 }
+
+#[test]
+fn a_dynamic_vhd_block_mapped_twice_is_malformed() {
+    let mut f = dynamic_vhd(&disk(&payload()));
+    let be64 = |b: &[u8], at: usize| u64::from_be_bytes(b[at..at + 8].try_into().unwrap());
+    let dyn_at = usize::try_from(be64(&f[f.len() - 512..], 16)).unwrap();
+    let table = usize::try_from(be64(&f, dyn_at + 16)).unwrap();
+    let entries = u32::from_be_bytes(f[dyn_at + 28..dyn_at + 32].try_into().unwrap());
+    let used: Vec<usize> = (0..usize::try_from(entries).unwrap())
+        .map(|b| table + 4 * b)
+        .filter(|at| f[*at..*at + 4] != [0xff; 4])
+        .collect();
+    assert!(used.len() >= 2, "the disk has two allocated blocks");
+    let first = f[used[0]..used[0] + 4].to_vec();
+    f[used[1]..used[1] + 4].copy_from_slice(&first);
+    let msg = malformed(Container::Vhd, &f);
+    assert!(msg.contains("mapped twice"), "{msg}");
+}
