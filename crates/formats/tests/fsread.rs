@@ -267,3 +267,18 @@ fn squashfs_tables_at_the_end_of_the_address_space_are_refused() {
     let err = squashfs_members(&mut Cursor::new(&inodes)).unwrap_err().to_string();
     assert!(err.contains("inode reference 0x10000 past the end"), "{err}");
 }
+
+#[test]
+fn a_file_compressing_far_below_the_image_is_listed() {
+    // 8 MiB of zeros squashes to a few KiB: the hashing budget counts the bytes read, not
+    // the bytes they inflate to, so an honest compressible file is no hostile image.
+    let zeros = vec![0u8; 8 << 20];
+    let tree = vec![file("zeros", zeros.clone())];
+    let want = <[u8; 32]>::from(Sha256::digest(&zeros));
+    let img = squashfs(&tree);
+    assert!(img.len() < (1 << 20), "{} bytes", img.len());
+    for list in [squashfs_list(&img), erofs_list(&erofs(&tree))] {
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].size, list[0].sha256), (8 << 20, want));
+    }
+}

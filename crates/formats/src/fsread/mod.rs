@@ -14,7 +14,8 @@
 //! the image is refused. A hostile image repeating small records is bounded too: names over
 //! [`MAX_NAME`] and paths over [`MAX_PATH`] bytes are refused, members and their path bytes are
 //! capped in proportion to the image's length, each file inode is hashed once however many
-//! entries name it, and the bytes hashed in all are capped at 4 × the image's length.
+//! entries name it, and the file bytes read (squashfs: stored bytes, sparse blocks at their
+//! full size) are capped at 4 × the image's length.
 //!
 //! Non-goals: what baleen's writers never write — squashfs compressors other than gzip,
 //! fragments and xattrs; erofs compression, chunked files and xattrs (they are skipped over

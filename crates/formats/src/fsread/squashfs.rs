@@ -371,10 +371,7 @@ impl Walk<'_> {
                 let sha = match self.hashes.get(&r) {
                     Some(sha) => *sha,
                     None => {
-                        let bs = u64::from(img.block_size);
-                        let hashed = (*size).min(bs.saturating_mul(blocks.len() as u64));
-                        self.budget.hash(*start, path, hashed)?;
-                        let sha = file_hash(img, *start, *size, blocks)?;
+                        let sha = file_hash(img, &mut self.budget, path, (*start, *size), blocks)?;
                         self.hashes.insert(r, sha);
                         sha
                     }
@@ -414,11 +411,14 @@ impl Walk<'_> {
     }
 }
 
-/// SHA-256 of a file's data, block by block.
+/// SHA-256 of a file's data, block by block. The budget is charged the bytes read from the
+/// image (a compressed block honestly inflates up to ~1032 times), and a sparse block's zeros
+/// at their full size (they cost the image 4 bytes each; baleen writes none).
 fn file_hash<R: Read + Seek>(
     img: &mut Image<'_, R>,
-    start: u64,
-    size: u64,
+    budget: &mut Budget,
+    path: &str,
+    (start, size): (u64, u64),
     blocks: &[u32],
 ) -> Result<[u8; 32], FsReadError> {
     let bs = u64::from(img.block_size);
@@ -429,6 +429,7 @@ fn file_hash<R: Read + Seek>(
         let want = left.min(bs);
         let want_usize = usize::try_from(want).unwrap_or(usize::MAX);
         let stored = u64::from(b & !UNCOMPRESSED_DATA_BIT);
+        budget.hash(at, path, if stored == 0 { want } else { stored })?;
         let data = if stored == 0 {
             vec![0u8; want_usize]
         } else {
