@@ -86,10 +86,11 @@ impl Budget {
     fn new(fs: &'static str, len: u64) -> Budget {
         Budget {
             fs,
-            // Every entry takes at least 8 bytes of a directory listing, and a path at most
-            // MAX_PATH bytes; an honest listing of deep paths stays well under 16 × the image.
-            members: len / 8 + 64,
-            path_bytes: len.saturating_mul(16).saturating_add(16 << 20),
+            // Every member takes an inode and a directory entry, 40 bytes and more before
+            // squashfs compresses them (honestly, ~4:1 to 10:1): two members per byte of image
+            // and 64 path bytes per byte are far past what an honest image needs, and linear.
+            members: len.saturating_mul(2).saturating_add(1024),
+            path_bytes: len.saturating_mul(64).saturating_add(16 << 20),
             hashed: len.saturating_mul(4),
         }
     }
