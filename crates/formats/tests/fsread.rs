@@ -7,7 +7,7 @@ use baleen_formats::compare::{first_difference, Kind, Member, What};
 use baleen_formats::{erofs_members, squashfs_members, ErofsWriter, SquashfsWriter};
 use baleen_tree::EntryKind;
 use sha2::{Digest as _, Sha256};
-use std::io::Cursor;
+use std::io::{Cursor, Read as _};
 
 mod fs_common;
 use fs_common::*;
@@ -294,4 +294,46 @@ fn many_empty_files_in_deep_directories_are_listed() {
     // ~48 KiB used for 20,004 members: 2.4 bytes of image each, a 361 KB root listing.
     assert_eq!(squashfs_list(&s).len(), tree.len());
     assert_eq!(erofs_list(&erofs(&tree)).len(), tree.len());
+}
+
+#[test]
+fn squashfs_inodes_sharing_one_file_data_are_refused() {
+    // `a` is 512 KiB of noise; each `bNN` 512 KiB of zeros (a few bytes stored). Every `bNN`
+    // inode is made to point at `a`'s blocks: 17 × 512 KiB to read from a ~520 KiB image.
+    let size = 512u32 << 10;
+    let mut tree = vec![file("a", noise(size as usize, 1))];
+    tree.extend((0..16).map(|i| file(&format!("b{i:02}"), vec![0; size as usize])));
+    let mut img = squashfs(&tree);
+    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let le64 = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let (inodes, dirs) = (le64(&img, 64) as usize, le64(&img, 72) as usize);
+    // The inode table, one zlib metadata block: inflated, patched, stored again at the end.
+    let header = usize::from(u16::from_le_bytes([img[inodes], img[inodes + 1]]));
+    assert_eq!(header & 0x8000, 0, "a compressed block");
+    assert_eq!(inodes + 2 + header, dirs, "one metadata block");
+    let mut table = Vec::new();
+    flate2::read::ZlibDecoder::new(&img[inodes + 2..dirs]).read_to_end(&mut table).unwrap();
+    let files: Vec<usize> = (0..table.len().saturating_sub(48))
+        .filter(|&o| {
+            u16::from_le_bytes([table[o], table[o + 1]]) == 2
+                && le32(&table, o + 20) == u32::MAX
+                && le32(&table, o + 28) == size
+        })
+        .collect();
+    assert_eq!(files.len(), 17);
+    let a = *files.iter().find(|&&o| le32(&table, o + 32) & 0xff_ffff > 100_000).unwrap();
+    let a_data = table[a + 16..a + 20].to_vec();
+    let a_blocks = table[a + 32..a + 48].to_vec();
+    for &b in files.iter().filter(|&&o| o != a) {
+        table[b + 16..b + 20].copy_from_slice(&a_data);
+        table[b + 32..b + 48].copy_from_slice(&a_blocks);
+    }
+    let at = img.len() as u64;
+    img.extend_from_slice(&(u16::try_from(table.len()).unwrap() | 0x8000).to_le_bytes());
+    img.extend_from_slice(&table);
+    let used = img.len() as u64;
+    img[64..72].copy_from_slice(&at.to_le_bytes());
+    img[40..48].copy_from_slice(&used.to_le_bytes());
+    let err = squashfs_members(&mut Cursor::new(&img)).unwrap_err().to_string();
+    assert!(err.contains("more file data than 4 × the image's length"), "{err}");
 }
