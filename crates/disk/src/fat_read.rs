@@ -6,8 +6,9 @@
 //! volume). Long names (VFAT) are read when present, 8.3 names otherwise.
 //!
 //! Bounded by the volume: a FAT larger than [`MAX_FAT_BYTES`], a cluster chain longer than the
-//! volume has clusters (a loop), a directory reached twice or nested past [`MAX_DEPTH`] levels
-//! are errors. Non-goals: exFAT, checking the second FAT copy, free-space accounting.
+//! volume has clusters (a loop), a cluster claimed by two chains (cross-linked files, which
+//! would otherwise let many entries share one long chain), a directory reached twice or nested
+//! past [`MAX_DEPTH`] levels are errors. Non-goals: exFAT, checking the second FAT copy, free-space accounting.
 
 use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -134,7 +135,43 @@ impl Volume {
             root,
         })
     }
+}
 
+/// What a walk has claimed: directories entered, and a bit per cluster of the FAT.
+struct Claims {
+    dirs: HashSet<u64>,
+    clusters: Vec<u64>,
+}
+
+impl Claims {
+    fn new(v: &Volume) -> Claims {
+        let entries = match v.width {
+            Width::Fat12 => v.fat.len() * 2 / 3,
+            Width::Fat16 => v.fat.len() / 2,
+            Width::Fat32 => v.fat.len() / 4,
+        };
+        Claims { dirs: HashSet::new(), clusters: vec![0; entries.div_ceil(64)] }
+    }
+
+    /// Claims cluster `c` for the chain from `first`: refused when another chain has it.
+    fn claim(&mut self, c: u32, first: u32) -> Result<(), FatReadError> {
+        let i = usize::try_from(c).map_err(|_| bad("cluster number"))?;
+        let word = self
+            .clusters
+            .get_mut(i / 64)
+            .ok_or_else(|| bad(format!("cluster {c} past the end of the FAT")))?;
+        let bit = 1u64 << (i % 64);
+        if *word & bit != 0 {
+            return Err(bad(format!(
+                "cluster {c} claimed twice (again by the chain from {first})"
+            )));
+        }
+        *word |= bit;
+        Ok(())
+    }
+}
+
+impl Volume {
     /// The FAT entry of cluster `c`: `None` at the end of a chain.
     fn next(&self, c: u32) -> Result<Option<u32>, FatReadError> {
         let i = usize::try_from(c).map_err(|_| bad("cluster number"))?;
@@ -165,7 +202,12 @@ impl Volume {
     }
 
     /// The byte runs of the chain from `first`, `limit` bytes long at most.
-    fn chain(&self, first: u32, limit: u64) -> Result<Vec<(u64, u64)>, FatReadError> {
+    fn chain(
+        &self,
+        first: u32,
+        limit: u64,
+        claims: &mut Claims,
+    ) -> Result<Vec<(u64, u64)>, FatReadError> {
         let mut runs: Vec<(u64, u64)> = Vec::new();
         let mut got = 0u64;
         let mut c = Some(first);
@@ -181,6 +223,7 @@ impl Volume {
             if steps > self.clusters {
                 return Err(bad(format!("cluster chain from {first} loops")));
             }
+            claims.claim(cl, first)?;
             let at = self.data_at + (u64::from(cl) - 2) * self.bytes_per_cluster;
             let n = self.bytes_per_cluster.min(limit - got);
             match runs.last_mut() {
@@ -202,13 +245,13 @@ pub fn fat_files<R: Read + Seek>(
     len: u64,
 ) -> Result<Vec<FatEntry>, FatReadError> {
     let v = Volume::open(r, start, len)?;
+    let mut claims = Claims::new(&v);
     let root = match v.root {
         Root::Fixed(at, n) => vec![(at, n)],
-        Root::Cluster(c) => v.chain(c, MAX_DIR_BYTES)?,
+        Root::Cluster(c) => v.chain(c, MAX_DIR_BYTES, &mut claims)?,
     };
     let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    walk(r, &v, &root, "", 0, &mut seen, &mut out)?;
+    walk(r, &v, &root, "", 0, &mut claims, &mut out)?;
     Ok(out)
 }
 
@@ -228,7 +271,7 @@ fn walk<R: Read + Seek>(
     runs: &[(u64, u64)],
     dir: &str,
     depth: usize,
-    seen: &mut HashSet<u64>,
+    claims: &mut Claims,
     out: &mut Vec<FatEntry>,
 ) -> Result<(), FatReadError> {
     if depth > MAX_DEPTH {
@@ -267,15 +310,15 @@ fn walk<R: Read + Seek>(
         let path = if dir.is_empty() { name } else { format!("{dir}/{name}") };
         let first = u32::try_from((le16(e, 20) << 16) | le16(e, 26)).unwrap_or(0);
         if attr & 0x10 != 0 {
-            let runs = if first == 0 { Vec::new() } else { v.chain(first, MAX_DIR_BYTES)? };
-            if !seen.insert(u64::from(first)) || first == 0 {
+            if !claims.dirs.insert(u64::from(first)) || first == 0 {
                 return Err(bad(format!("directory {path} reached twice (cluster {first})")));
             }
+            let runs = v.chain(first, MAX_DIR_BYTES, claims)?;
             out.push(FatEntry { path: path.clone(), dir: true, size: 0, runs: runs.clone() });
-            walk(r, v, &runs, &path, depth + 1, seen, out)?;
+            walk(r, v, &runs, &path, depth + 1, claims, out)?;
         } else {
             let size = le32(e, 28);
-            let runs = if first == 0 { Vec::new() } else { v.chain(first, size)? };
+            let runs = if first == 0 { Vec::new() } else { v.chain(first, size, claims)? };
             if runs.iter().map(|r| r.1).sum::<u64>() != size {
                 return Err(bad(format!("file {path}: {size} bytes, a shorter cluster chain")));
             }
@@ -306,5 +349,45 @@ fn name_of(e: &[u8], long: &mut Vec<(u8, [u16; 13])>) -> String {
         base
     } else {
         format!("{base}.{ext}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fat::{write_fat, FatFile, FatOptions};
+    use std::io::Cursor;
+
+    fn volume() -> Vec<u8> {
+        let (a, b) = (vec![1u8; 9000], vec![2u8; 9000]);
+        let (mut ra, mut rb) = (&a[..], &b[..]);
+        let mut files = [
+            FatFile { path: "A.BIN".into(), len: 9000, data: &mut ra },
+            FatFile { path: "B.BIN".into(), len: 9000, data: &mut rb },
+        ];
+        let size = 8 << 20;
+        let opts =
+            FatOptions { size, serial: 1, label: "T".into(), hidden_sectors: 0, boot_code: None };
+        let mut vol = Vec::new();
+        write_fat(&mut files, &opts, &mut vol).unwrap();
+        vol
+    }
+
+    fn entry(vol: &[u8], name83: &[u8; 11]) -> usize {
+        vol.windows(11).position(|w| w == name83).expect("the 8.3 entry")
+    }
+
+    #[test]
+    fn two_files_sharing_a_first_cluster_are_refused() {
+        let mut vol = volume();
+        let len = vol.len() as u64;
+        assert_eq!(fat_files(&mut Cursor::new(&vol), 0, len).unwrap().len(), 2);
+        // B.BIN's entry made to start at A.BIN's first cluster: a cross-link.
+        let (a, b) = (entry(&vol, b"A       BIN"), entry(&vol, b"B       BIN"));
+        let first = [vol[a + 20], vol[a + 21], vol[a + 26], vol[a + 27]];
+        assert_ne!(first, [vol[b + 20], vol[b + 21], vol[b + 26], vol[b + 27]]);
+        [vol[b + 20], vol[b + 21], vol[b + 26], vol[b + 27]] = first;
+        let err = fat_files(&mut Cursor::new(&vol), 0, len).unwrap_err().to_string();
+        assert!(err.contains("claimed twice"), "{err}");
     }
 }

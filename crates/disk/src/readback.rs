@@ -5,12 +5,15 @@
 //! size returned). Streaming and bounded: qcow2 keeps its L1 table and one L2 table, a dynamic
 //! VHD its block table, VMDK and gcp are read front to back; data moves one cluster, block or
 //! grain at a time, and runs of zeros are skipped with a seek, so the raw disk stays sparse
-//! (the caller sets its length to the size returned).
+//! (the caller sets its length to the size returned). Hostile inputs are bounded: tables must
+//! fit in the file, a host cluster, block or table is mapped at most once, and the non-zero
+//! bytes written are capped at the input's length (× 1032, deflate's best ratio, for VMDK, gcp).
 //!
 //! Non-goals: what baleen's writers never write — compressed or encrypted qcow2 clusters,
 //! backing files, differencing VHDs, VMDKs other than stream-optimized.
 
 use flate2::read::{MultiGzDecoder, ZlibDecoder};
+use std::collections::HashSet;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 
 /// The containers read back.
@@ -49,15 +52,51 @@ pub enum ReadBackError {
 /// The largest raw disk read back (qcow2's and VHD's size fields are 64-bit): 16 TiB.
 pub const MAX_DISK: u64 = 16 << 40;
 
+/// How much larger than its compressed form deflate data can get (its best ratio, ~1032:1).
+const DEFLATE_RATIO: u64 = 1032;
+
 struct Io<'a, R, W> {
     c: Container,
     r: &'a mut R,
+    out: Out<'a, W>,
+    /// The container file's length: tables must fit in it.
+    len: u64,
+    /// Host clusters, sectors and tables already mapped: each may be mapped once.
+    hosts: HashSet<u64>,
+}
+
+/// The raw disk being written, and the budget of non-zero bytes a hostile container could
+/// otherwise multiply (one cluster mapped at every guest offset of a 16 TiB disk).
+struct Out<'a, W> {
+    c: Container,
     w: &'a mut W,
+    written: u64,
+    limit: u64,
 }
 
 impl<R: Read + Seek, W: Write + Seek> Io<'_, R, W> {
     fn bad(&self, offset: u64, what: impl Into<String>) -> ReadBackError {
         ReadBackError::Malformed { container: self.c.name(), offset, what: what.into() }
+    }
+
+    /// Refuses the host `offset` (of a cluster, block or table) mapped a second time.
+    fn claim(&mut self, offset: u64, what: &str) -> Result<(), ReadBackError> {
+        if self.hosts.insert(offset) {
+            Ok(())
+        } else {
+            Err(self.bad(offset, format!("{what} mapped twice")))
+        }
+    }
+
+    /// Refuses a table of `bytes` at `offset` that does not fit in the file.
+    fn fits(&self, offset: u64, bytes: u64, what: &str) -> Result<(), ReadBackError> {
+        match offset.checked_add(bytes) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(self.bad(
+                offset,
+                format!("{what} of {bytes} bytes past the end of the {}-byte file", self.len),
+            )),
+        }
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ReadBackError> {
@@ -68,22 +107,29 @@ impl<R: Read + Seek, W: Write + Seek> Io<'_, R, W> {
     }
 }
 
-/// Writes `data` at `at` of the raw disk, leaving all-zero stretches unwritten.
-fn put<W: Write + Seek>(
-    w: &mut W,
-    c: Container,
-    at: u64,
-    data: &[u8],
-) -> Result<(), ReadBackError> {
-    let err = |source| ReadBackError::Write { container: c.name(), source };
-    for (i, chunk) in data.chunks(4096).enumerate() {
-        if chunk.iter().all(|b| *b == 0) {
-            continue;
+impl<W: Write + Seek> Out<'_, W> {
+    /// Writes `data` (read at `from` of the container) at `at` of the raw disk, leaving
+    /// all-zero stretches unwritten; refuses more non-zero bytes than the budget.
+    fn put(&mut self, from: u64, at: u64, data: &[u8]) -> Result<(), ReadBackError> {
+        let container = self.c.name();
+        let err = |source| ReadBackError::Write { container, source };
+        for (i, chunk) in data.chunks(4096).enumerate() {
+            if chunk.iter().all(|b| *b == 0) {
+                continue;
+            }
+            self.written += chunk.len() as u64;
+            if self.written > self.limit {
+                let what = format!(
+                    "more than {} non-zero bytes of raw disk, more than the file can hold",
+                    self.limit
+                );
+                return Err(ReadBackError::Malformed { container, offset: from, what });
+            }
+            self.w.seek(SeekFrom::Start(at + 4096 * i as u64)).map_err(err)?;
+            self.w.write_all(chunk).map_err(err)?;
         }
-        w.seek(SeekFrom::Start(at + 4096 * i as u64)).map_err(err)?;
-        w.write_all(chunk).map_err(err)?;
+        Ok(())
     }
-    Ok(())
 }
 
 /// Reads the raw disk out of `r`, a `container` file, onto `w`; returns the disk's size.
@@ -92,14 +138,27 @@ pub fn read_back<R: Read + Seek, W: Write + Seek>(
     r: &mut R,
     w: &mut W,
 ) -> Result<u64, ReadBackError> {
-    let mut io = Io { c: container, r, w };
+    let len = r.seek(SeekFrom::End(0)).map_err(|source| ReadBackError::Read {
+        container: container.name(),
+        offset: 0,
+        source,
+    })?;
+    let limit = match container {
+        Container::Qcow2 | Container::Vhd => len,
+        Container::Vmdk | Container::Gcp => len.saturating_mul(DEFLATE_RATIO),
+    };
+    let out = Out { c: container, w, written: 0, limit };
+    let mut io = Io { c: container, r, out, len, hosts: HashSet::new() };
     let size = match container {
         Container::Qcow2 => qcow2(&mut io)?,
         Container::Vhd => vhd(&mut io)?,
         Container::Vmdk => vmdk(&mut io)?,
         Container::Gcp => gcp(&mut io)?,
     };
-    io.w.flush().map_err(|source| ReadBackError::Write { container: container.name(), source })?;
+    io.out
+        .w
+        .flush()
+        .map_err(|source| ReadBackError::Write { container: container.name(), source })?;
     Ok(size)
 }
 
@@ -136,8 +195,10 @@ fn qcow2<R: Read + Seek, W: Write + Seek>(io: &mut Io<'_, R, W>) -> Result<u64, 
     {
         return Err(io.bad(36, format!("{l1_len} L1 entries for a {size}-byte disk")));
     }
+    let l1_at = be64(&h, 40);
+    io.fits(l1_at, l1_len * 8, "an L1 table")?;
     let mut l1 = vec![0u8; usize::try_from(l1_len * 8).map_err(|_| io.bad(36, "L1 size"))?];
-    io.read_at(be64(&h, 40), &mut l1)?;
+    io.read_at(l1_at, &mut l1)?;
     let cluster_usize = usize::try_from(cluster).map_err(|_| io.bad(20, "cluster size"))?;
     let (mut l2, mut data) = (vec![0u8; cluster_usize], vec![0u8; cluster_usize]);
     const OFFSET: u64 = 0x00ff_ffff_ffff_fe00;
@@ -146,6 +207,7 @@ fn qcow2<R: Read + Seek, W: Write + Seek>(io: &mut Io<'_, R, W>) -> Result<u64, 
         if l2_at == 0 {
             continue;
         }
+        io.claim(l2_at, "an L2 table")?;
         io.read_at(l2_at, &mut l2)?;
         for (i, e) in l2.chunks_exact(8).enumerate() {
             let e = be64(e, 0);
@@ -156,9 +218,11 @@ fn qcow2<R: Read + Seek, W: Write + Seek>(io: &mut Io<'_, R, W>) -> Result<u64, 
             if e & (1 << 62) != 0 {
                 return Err(io.bad(l2_at, format!("a compressed cluster at guest byte {guest}")));
             }
+            let host = e & OFFSET;
+            io.claim(host, &format!("the data cluster of guest byte {guest}"))?;
             let n = usize::try_from(cluster.min(size - guest)).unwrap_or(cluster_usize);
-            io.read_at(e & OFFSET, &mut data[..n])?;
-            put(io.w, io.c, guest, &data[..n])?;
+            io.read_at(host, &mut data[..n])?;
+            io.out.put(host, guest, &data[..n])?;
         }
     }
     Ok(size)
@@ -193,7 +257,7 @@ fn vhd<R: Read + Seek, W: Write + Seek>(io: &mut Io<'_, R, W>) -> Result<u64, Re
             while at < size {
                 let n = usize::try_from((size - at).min(1 << 20)).unwrap_or(1 << 20);
                 io.read_at(at, &mut buf[..n])?;
-                put(io.w, io.c, at, &buf[..n])?;
+                io.out.put(at, at, &buf[..n])?;
                 at += n as u64;
             }
         }
@@ -212,6 +276,7 @@ fn vhd<R: Read + Seek, W: Write + Seek>(io: &mut Io<'_, R, W>) -> Result<u64, Re
                 return Err(io.bad(dyn_at, format!("{entries} blocks of {block} bytes")));
             }
             let bitmap = (block / 512).div_ceil(8).next_multiple_of(512);
+            io.fits(table, entries * 4, "a block table")?;
             let mut bat = vec![0u8; usize::try_from(entries * 4).unwrap_or(0)];
             io.read_at(table, &mut bat)?;
             buf.resize(usize::try_from(block).unwrap_or(0), 0);
@@ -221,9 +286,11 @@ fn vhd<R: Read + Seek, W: Write + Seek>(io: &mut Io<'_, R, W>) -> Result<u64, Re
                 if sector == 0xffff_ffff || guest >= size {
                     continue;
                 }
+                let host = sector * 512 + bitmap;
+                io.claim(host, &format!("the block of guest byte {guest}"))?;
                 let n = usize::try_from(block.min(size - guest)).unwrap_or(0);
-                io.read_at(sector * 512 + bitmap, &mut buf[..n])?;
-                put(io.w, io.c, guest, &buf[..n])?;
+                io.read_at(host, &mut buf[..n])?;
+                io.out.put(host, guest, &buf[..n])?;
             }
         }
         other => return Err(io.bad(len - 452, format!("disk type {other}, not fixed or dynamic"))),
@@ -276,7 +343,10 @@ fn vmdk<R: Read + Seek, W: Write + Seek>(io: &mut Io<'_, R, W>) -> Result<u64, R
             let skip = value.saturating_mul(512);
             io::copy(&mut (&mut r).take(skip), &mut io::sink())
                 .map_err(|source| ReadBackError::Read { container, offset: at, source })?;
-            at += 512 + skip;
+            at = match skip.checked_add(512).and_then(|n| at.checked_add(n)) {
+                Some(next) => next,
+                None => return Err(io.bad(at, format!("a marker skipping {value} sectors"))),
+            };
             continue;
         }
         let guest = value.saturating_mul(512);
@@ -297,7 +367,7 @@ fn vmdk<R: Read + Seek, W: Write + Seek>(io: &mut Io<'_, R, W>) -> Result<u64, R
         if data.len() as u64 > grain_bytes.min(size - guest) {
             return Err(io.bad(at, format!("a grain inflating to {} bytes", data.len())));
         }
-        put(io.w, io.c, guest, &data)?;
+        io.out.put(at, guest, &data)?;
         at += 12 + stored + pad;
     }
     Ok(size)
@@ -338,7 +408,7 @@ fn gcp<R: Read + Seek, W: Write + Seek>(io: &mut Io<'_, R, W>) -> Result<u64, Re
             offset: 512 + at,
             source,
         })?;
-        put(io.w, io.c, at, &buf[..n])?;
+        io.out.put(512 + at, at, &buf[..n])?;
         at += n as u64;
     }
     Ok(size)

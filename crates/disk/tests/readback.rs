@@ -126,3 +126,92 @@ fn a_changed_fat_table_is_fat_metadata_and_a_garbled_container_an_error() {
     assert!(read_back(Container::Vmdk, &mut Cursor::new(v), &mut out).is_err(), "truncated");
     out.seek(SeekFrom::Start(0)).unwrap();
 }
+
+fn malformed(c: Container, file: &[u8]) -> String {
+    let mut raw = Cursor::new(Vec::new());
+    match read_back(c, &mut Cursor::new(file), &mut raw) {
+        Err(e @ baleen_disk::readback::ReadBackError::Malformed { .. }) => e.to_string(),
+        other => panic!("expected a malformed {c:?}, got {:?}", other.map_err(|e| e.to_string())),
+    }
+}
+
+/// A qcow2 of 512-byte clusters whose L2 tables all map one non-zero data cluster: read back,
+/// it would write that cluster at every guest offset (terabytes for a 16 TiB disk).
+#[test]
+fn a_qcow2_data_cluster_mapped_twice_is_malformed() {
+    let (cluster, size) = (512u64, 1u64 << 20);
+    let l2_tables = size / cluster / (cluster / 8);
+    let data_at = (2 + l2_tables) * cluster;
+    let mut f = vec![0u8; usize::try_from(data_at + cluster).unwrap()];
+    f[..4].copy_from_slice(b"QFI\xfb");
+    f[4..8].copy_from_slice(&3u32.to_be_bytes());
+    f[20..24].copy_from_slice(&9u32.to_be_bytes());
+    f[24..32].copy_from_slice(&size.to_be_bytes());
+    f[36..40].copy_from_slice(&u32::try_from(l2_tables).unwrap().to_be_bytes());
+    f[40..48].copy_from_slice(&cluster.to_be_bytes());
+    for t in 0..l2_tables {
+        let l2_at = (2 + t) * cluster;
+        let e = usize::try_from(cluster + 8 * t).unwrap();
+        f[e..e + 8].copy_from_slice(&l2_at.to_be_bytes());
+        for i in 0..cluster / 8 {
+            let e = usize::try_from(l2_at + 8 * i).unwrap();
+            f[e..e + 8].copy_from_slice(&data_at.to_be_bytes());
+        }
+    }
+    let d = usize::try_from(data_at).unwrap();
+    f[d..].fill(0xa5);
+    let msg = malformed(Container::Qcow2, &f);
+    assert!(msg.contains("mapped twice"), "{msg}");
+}
+
+/// A dynamic VHD of 512-byte blocks and a 16 TiB disk, whose block table would take 16 GiB,
+/// in a 1.5 KiB file: refused before the table is allocated.
+#[test]
+fn a_vhd_block_table_larger_than_its_file_is_malformed() {
+    let mut f = vec![0u8; 1536];
+    f[..8].copy_from_slice(b"cxsparse");
+    f[16..24].copy_from_slice(&1024u64.to_be_bytes());
+    f[28..32].copy_from_slice(&u32::MAX.to_be_bytes());
+    f[32..36].copy_from_slice(&512u32.to_be_bytes());
+    let footer = &mut f[1024..];
+    footer[..8].copy_from_slice(b"conectix");
+    footer[16..24].copy_from_slice(&0u64.to_be_bytes());
+    footer[48..56].copy_from_slice(&(16u64 << 40).to_be_bytes());
+    footer[60..64].copy_from_slice(&3u32.to_be_bytes());
+    let msg = malformed(Container::Vhd, &f);
+    assert!(msg.contains("past the end"), "{msg}");
+}
+
+/// A VMDK marker whose sector count overflows the stream offset.
+#[test]
+fn a_vmdk_marker_skipping_past_u64_is_malformed() {
+    let mut f = vec![0u8; 1024];
+    f[..4].copy_from_slice(b"KDMV");
+    f[8..12].copy_from_slice(&(3u32 << 16).to_le_bytes());
+    f[12..20].copy_from_slice(&2048u64.to_le_bytes());
+    f[20..28].copy_from_slice(&128u64.to_le_bytes());
+    f[64..72].copy_from_slice(&1u64.to_le_bytes());
+    // The marker at sector 1: a skip of 2^55 sectors, type 1 (not end of stream).
+    f[512..520].copy_from_slice(&(1u64 << 55).to_le_bytes());
+    f[524..528].copy_from_slice(&1u32.to_le_bytes());
+    let msg = malformed(Container::Vmdk, &f);
+    assert!(msg.contains("marker"), "{msg}");
+}
+
+#[test]
+fn a_dynamic_vhd_block_mapped_twice_is_malformed() {
+    let mut f = dynamic_vhd(&disk(&payload()));
+    let be64 = |b: &[u8], at: usize| u64::from_be_bytes(b[at..at + 8].try_into().unwrap());
+    let dyn_at = usize::try_from(be64(&f[f.len() - 512..], 16)).unwrap();
+    let table = usize::try_from(be64(&f, dyn_at + 16)).unwrap();
+    let entries = u32::from_be_bytes(f[dyn_at + 28..dyn_at + 32].try_into().unwrap());
+    let used: Vec<usize> = (0..usize::try_from(entries).unwrap())
+        .map(|b| table + 4 * b)
+        .filter(|at| f[*at..*at + 4] != [0xff; 4])
+        .collect();
+    assert!(used.len() >= 2, "the disk has two allocated blocks");
+    let first = f[used[0]..used[0] + 4].to_vec();
+    f[used[1]..used[1] + 4].copy_from_slice(&first);
+    let msg = malformed(Container::Vhd, &f);
+    assert!(msg.contains("mapped twice"), "{msg}");
+}

@@ -1,10 +1,10 @@
 //! erofs read back as members: the superblock, compact and extended inodes, flat (plain and
 //! inline) data, directory blocks.
 
-use super::{dev_text, join, le16, le32, le64, read_at, special_kind, FsReadError, MAX_DEPTH};
+use super::{dev_text, le16, le32, le64, read_at, special_kind, Budget, FsReadError, MAX_DEPTH};
 use crate::compare::{Kind, Member};
 use sha2::{Digest as _, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 
 const FS: &str = "erofs";
@@ -67,7 +67,12 @@ pub fn erofs_members<R: Read + Seek>(r: &mut R) -> Result<Vec<Member>, FsReadErr
     let meta = u64::from(le32(&sb, 40)) * block;
     let mut img = Image { r, len, block, meta, build_time: le64(&sb, 24) };
     let root = u64::from(le16(&sb, 14));
-    let mut walk = Walk { out: Vec::new(), dirs: HashSet::new() };
+    let mut walk = Walk {
+        out: Vec::new(),
+        dirs: HashSet::new(),
+        hashes: HashMap::new(),
+        budget: Budget::new(FS, len),
+    };
     walk.dir(&mut img, root, "", 0)?;
     Ok(walk.out)
 }
@@ -77,7 +82,7 @@ impl<R: Read + Seek> Image<'_, R> {
         let at = nid
             .checked_mul(32)
             .and_then(|o| o.checked_add(self.meta))
-            .filter(|a| *a + 32 <= self.len)
+            .filter(|a| a.checked_add(32).is_some_and(|end| end <= self.len))
             .ok_or_else(|| bad(self.meta, format!("inode {nid} past the end")))?;
         let mut b = [0u8; 64];
         read_at(self.r, FS, at, &mut b[..32])?;
@@ -171,6 +176,9 @@ impl<R: Read + Seek> Image<'_, R> {
 struct Walk {
     out: Vec<Member>,
     dirs: HashSet<u64>,
+    /// A file's hash by its nid: hashed once however many entries name it.
+    hashes: HashMap<u64, [u8; 32]>,
+    budget: Budget,
 }
 
 impl Walk {
@@ -195,6 +203,7 @@ impl Walk {
             self.push(path, &ino, Kind::Dir, 0, [0; 32], String::new());
         }
         let runs = img.extents(&ino)?;
+        self.budget.hash(ino.at, path, runs.iter().map(|r| r.1).sum())?;
         let data = img.small(&runs, img.len)?;
         let block = usize::try_from(img.block).unwrap_or(4096);
         for chunk in data.chunks(block) {
@@ -226,12 +235,12 @@ impl Walk {
                     continue;
                 }
                 let child = le64(d, 0);
-                let child_path = join(path, name);
+                let child_path = self.budget.join(ino.at, path, name)?;
                 let ci = img.inode(child)?;
                 if ci.mode & 0o170000 == 0o040000 {
                     self.dir(img, child, &child_path, depth + 1)?;
                 } else {
-                    self.leaf(img, &child_path, &ci)?;
+                    self.leaf(img, &child_path, child, &ci)?;
                 }
             }
         }
@@ -242,33 +251,20 @@ impl Walk {
         &mut self,
         img: &mut Image<'_, R>,
         path: &str,
+        nid: u64,
         ino: &Inode,
     ) -> Result<(), FsReadError> {
         match ino.mode & 0o170000 {
             0o100000 => {
-                let runs = img.extents(ino)?;
-                let mut h = Sha256::new();
-                let mut buf = vec![0u8; 1 << 16];
-                for (at, n) in runs {
-                    img.check(at, n)?;
-                    img.r.seek(SeekFrom::Start(at)).map_err(|source| FsReadError::Read {
-                        fs: FS,
-                        offset: at,
-                        source,
-                    })?;
-                    let mut left = n;
-                    while left > 0 {
-                        let k = usize::try_from(left).unwrap_or(buf.len()).min(buf.len());
-                        img.r.read_exact(&mut buf[..k]).map_err(|source| FsReadError::Read {
-                            fs: FS,
-                            offset: at + n - left,
-                            source,
-                        })?;
-                        h.update(&buf[..k]);
-                        left -= k as u64;
+                let sha = match self.hashes.get(&nid) {
+                    Some(sha) => *sha,
+                    None => {
+                        let sha = self.file_hash(img, path, ino)?;
+                        self.hashes.insert(nid, sha);
+                        sha
                     }
-                }
-                self.push(path, ino, Kind::File, ino.size, h.finalize().into(), String::new());
+                };
+                self.push(path, ino, Kind::File, ino.size, sha, String::new());
             }
             0o120000 => {
                 let runs = img.extents(ino)?;
@@ -282,6 +278,39 @@ impl Walk {
             _ => self.push(path, ino, special_kind(ino.mode), 0, [0; 32], String::new()),
         }
         Ok(())
+    }
+
+    /// SHA-256 of a file's data, run by run.
+    fn file_hash<R: Read + Seek>(
+        &mut self,
+        img: &mut Image<'_, R>,
+        path: &str,
+        ino: &Inode,
+    ) -> Result<[u8; 32], FsReadError> {
+        let runs = img.extents(ino)?;
+        self.budget.hash(ino.at, path, runs.iter().map(|r| r.1).sum())?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        for (at, n) in runs {
+            img.check(at, n)?;
+            img.r.seek(SeekFrom::Start(at)).map_err(|source| FsReadError::Read {
+                fs: FS,
+                offset: at,
+                source,
+            })?;
+            let mut left = n;
+            while left > 0 {
+                let k = usize::try_from(left).unwrap_or(buf.len()).min(buf.len());
+                img.r.read_exact(&mut buf[..k]).map_err(|source| FsReadError::Read {
+                    fs: FS,
+                    offset: at + n - left,
+                    source,
+                })?;
+                h.update(&buf[..k]);
+                left -= k as u64;
+            }
+        }
+        Ok(h.finalize().into())
     }
 
     fn push(

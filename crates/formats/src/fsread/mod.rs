@@ -11,7 +11,11 @@
 //! Bounded by the image, never by what it claims: metadata is read block by block (a few
 //! recent blocks cached), file data is hashed as it is read, a directory reached twice or
 //! nested deeper than [`MAX_DEPTH`] is an error rather than a loop, and a listing larger than
-//! the image is refused.
+//! the image is refused. A hostile image repeating small records is bounded too: names over
+//! [`MAX_NAME`] and paths over [`MAX_PATH`] bytes are refused, members and their path bytes are
+//! capped in proportion to the image's length, each file inode is hashed once however many
+//! entries name it, and the file bytes read (squashfs: stored bytes, sparse blocks at their
+//! full size) are capped at 4 × the image's length.
 //!
 //! Non-goals: what baleen's writers never write — squashfs compressors other than gzip,
 //! fragments and xattrs; erofs compression, chunked files and xattrs (they are skipped over
@@ -28,6 +32,12 @@ use std::io::{self, Read, Seek, SeekFrom};
 /// Directories nested deeper than this are refused (Linux's PATH_MAX allows ~2048 levels of
 /// one-letter names; no root image baleen writes comes near).
 pub const MAX_DEPTH: usize = 1024;
+
+/// Names longer than this are refused (Linux's NAME_MAX).
+pub const MAX_NAME: usize = 255;
+
+/// Paths longer than this are refused (Linux's PATH_MAX).
+pub const MAX_PATH: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsReadError {
@@ -63,13 +73,57 @@ fn le64(b: &[u8], at: usize) -> u64 {
     u64::from(le32(b, at)) | (u64::from(le32(b, at + 4)) << 32)
 }
 
-/// `dir/name`, or `name` at the root.
-fn join(dir: &str, name: &[u8]) -> String {
-    let name = String::from_utf8_lossy(name);
-    if dir.is_empty() {
-        name.into_owned()
-    } else {
-        format!("{dir}/{name}")
+/// What listing an image may cost, in proportion to its length: a hostile image can name one
+/// inode, listing or data run from many places, multiplying what it makes the reader do.
+struct Budget {
+    fs: &'static str,
+    members: u64,
+    path_bytes: u64,
+    hashed: u64,
+}
+
+impl Budget {
+    fn new(fs: &'static str, len: u64) -> Budget {
+        Budget {
+            fs,
+            // Every member takes an inode and a directory entry, 40 bytes and more before
+            // squashfs compresses them (honestly, ~4:1 to 10:1): two members per byte of image
+            // and 64 path bytes per byte are far past what an honest image needs, and linear.
+            members: len.saturating_mul(2).saturating_add(1024),
+            path_bytes: len.saturating_mul(64).saturating_add(16 << 20),
+            hashed: len.saturating_mul(4),
+        }
+    }
+
+    fn bad(&self, offset: u64, what: String) -> FsReadError {
+        FsReadError::Malformed { fs: self.fs, offset, what }
+    }
+
+    /// `dir/name` (or `name` at the root), a member more, refused past the bounds.
+    fn join(&mut self, at: u64, dir: &str, name: &[u8]) -> Result<String, FsReadError> {
+        if name.len() > MAX_NAME {
+            return Err(self.bad(at, format!("{dir}: a name of {} bytes", name.len())));
+        }
+        let name = String::from_utf8_lossy(name);
+        let path = if dir.is_empty() { name.into_owned() } else { format!("{dir}/{name}") };
+        if path.len() > MAX_PATH {
+            return Err(self.bad(at, format!("{dir}: a path of {} bytes", path.len())));
+        }
+        let n = path.len() as u64;
+        if self.members == 0 || self.path_bytes < n {
+            return Err(self.bad(at, format!("{path}: more members than the image can hold")));
+        }
+        self.members -= 1;
+        self.path_bytes -= n;
+        Ok(path)
+    }
+
+    /// `n` bytes more to hash for `path`, refused past 4 × the image's length.
+    fn hash(&mut self, at: u64, path: &str, n: u64) -> Result<(), FsReadError> {
+        self.hashed = self.hashed.checked_sub(n).ok_or_else(|| {
+            self.bad(at, format!("{path}: more file data than 4 × the image's length"))
+        })?;
+        Ok(())
     }
 }
 

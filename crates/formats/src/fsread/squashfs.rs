@@ -1,7 +1,9 @@
 //! squashfs 4.0 read back as members: the superblock, the id table, the inode and directory
 //! tables (8 KiB metadata blocks, zlib or stored) and each file's data blocks.
 
-use super::{dev_text, join, le16, le32, le64, read_at, special_kind, FsReadError, MAX_DEPTH};
+use super::{
+    dev_text, le16, le32, le64, read_at, special_kind, Budget, FsReadError, MAX_DEPTH, MAX_NAME,
+};
 use crate::compare::{Kind, Member};
 use flate2::read::ZlibDecoder;
 use sha2::{Digest as _, Sha256};
@@ -163,7 +165,14 @@ pub fn squashfs_members<R: Read + Seek>(r: &mut R) -> Result<Vec<Member>, FsRead
     }
     let mut img = Image { r, len: sb.bytes_used, block_size: sb.block_size, cache: HashMap::new() };
     let ids = id_table(&mut img, &sb)?;
-    let mut walk = Walk { sb: &sb, ids: &ids, out: Vec::new(), dirs: HashSet::new() };
+    let mut walk = Walk {
+        sb: &sb,
+        ids: &ids,
+        out: Vec::new(),
+        dirs: HashSet::new(),
+        hashes: HashMap::new(),
+        budget: Budget::new(FS, sb.bytes_used),
+    };
     walk.dir(&mut img, sb.root, "", 0)?;
     Ok(walk.out)
 }
@@ -173,7 +182,10 @@ fn id_table<R: Read + Seek>(img: &mut Image<'_, R>, sb: &Super) -> Result<Vec<u3
     let mut ids = Vec::with_capacity(count);
     for (i, chunk_start) in (0..count).step_by(2048).enumerate() {
         let mut ptr = [0u8; 8];
-        read_at(img.r, FS, sb.id_table + 8 * i as u64, &mut ptr)?;
+        let at = (8 * i as u64)
+            .checked_add(sb.id_table)
+            .ok_or_else(|| bad(48, format!("id table at {} past the end", sb.id_table)))?;
+        read_at(img.r, FS, at, &mut ptr)?;
         let n = (count - chunk_start).min(2048);
         let mut cur = Cursor { block: u64::from_le_bytes(ptr), offset: 0 };
         let bytes = img.meta(0, &mut cur, 4 * n)?;
@@ -188,6 +200,9 @@ struct Walk<'a> {
     out: Vec<Member>,
     /// Directory inodes seen: a second visit is a loop.
     dirs: HashSet<u64>,
+    /// A file's hash by its inode reference: hashed once however many entries name it.
+    hashes: HashMap<u64, [u8; 32]>,
+    budget: Budget,
 }
 
 /// One inode, read.
@@ -220,7 +235,9 @@ impl Walk<'_> {
     fn inode<R: Read + Seek>(&self, img: &mut Image<'_, R>, r: u64) -> Result<Inode, FsReadError> {
         let table = self.sb.inode_table;
         let mut cur = Cursor::of_ref(r);
-        let at = table + cur.block;
+        let at = table
+            .checked_add(cur.block)
+            .ok_or_else(|| bad(table, format!("inode reference {r:#x} past the end")))?;
         let h = img.meta(table, &mut cur, 16)?;
         let kind = le16(&h, 0);
         let file_type = match kind {
@@ -310,7 +327,9 @@ impl Walk<'_> {
         }
         // The stored size counts 3 bytes for `.` and `..`.
         let mut left = size.saturating_sub(3);
-        if left > self.sb.bytes_used {
+        // Listings are compressed metadata: an honest one inflates up to deflate's ~1032:1
+        // (entries parsed are capped by the member budget besides).
+        if left > self.sb.bytes_used.saturating_mul(1032) {
             return Err(bad(self.sb.dir_table, format!("{path}: a {size}-byte listing")));
         }
         let table = self.sb.dir_table;
@@ -323,17 +342,20 @@ impl Walk<'_> {
             for _ in 0..count.min(256) {
                 let e = img.meta(table, &mut cur, 8)?;
                 let name_len = usize::from(le16(&e, 6)) + 1;
+                if name_len > MAX_NAME {
+                    return Err(bad(table, format!("{path}: a name of {name_len} bytes")));
+                }
                 let name = img.meta(table, &mut cur, name_len)?;
                 left = left.saturating_sub(8 + name_len as u64);
-                children.push(((start << 16) | u64::from(le16(&e, 0)), name));
+                let child_path = self.budget.join(table, path, &name)?;
+                children.push(((start << 16) | u64::from(le16(&e, 0)), child_path));
             }
         }
-        for (child, name) in children {
-            let child_path = join(path, &name);
+        for (child, child_path) in children {
             let ino = self.inode(img, child)?;
             match ino.kind {
                 1 | 8 => self.dir(img, child, &child_path, depth + 1)?,
-                _ => self.leaf(img, &child_path, ino)?,
+                _ => self.leaf(img, &child_path, child, ino)?,
             }
         }
         Ok(())
@@ -343,11 +365,19 @@ impl Walk<'_> {
         &mut self,
         img: &mut Image<'_, R>,
         path: &str,
+        r: u64,
         ino: Inode,
     ) -> Result<(), FsReadError> {
         let (kind, size, sha, extra) = match &ino.body {
             Body::File { start, size, blocks } => {
-                let sha = file_hash(img, *start, *size, blocks)?;
+                let sha = match self.hashes.get(&r) {
+                    Some(sha) => *sha,
+                    None => {
+                        let sha = file_hash(img, &mut self.budget, path, (*start, *size), blocks)?;
+                        self.hashes.insert(r, sha);
+                        sha
+                    }
+                };
                 (Kind::File, *size, sha, String::new())
             }
             Body::Symlink(t) => {
@@ -383,11 +413,14 @@ impl Walk<'_> {
     }
 }
 
-/// SHA-256 of a file's data, block by block.
+/// SHA-256 of a file's data, block by block. The budget is charged the bytes read from the
+/// image (a compressed block honestly inflates up to ~1032 times), and a sparse block's zeros
+/// at their full size (they cost the image 4 bytes each; baleen writes none).
 fn file_hash<R: Read + Seek>(
     img: &mut Image<'_, R>,
-    start: u64,
-    size: u64,
+    budget: &mut Budget,
+    path: &str,
+    (start, size): (u64, u64),
     blocks: &[u32],
 ) -> Result<[u8; 32], FsReadError> {
     let bs = u64::from(img.block_size);
@@ -398,10 +431,11 @@ fn file_hash<R: Read + Seek>(
         let want = left.min(bs);
         let want_usize = usize::try_from(want).unwrap_or(usize::MAX);
         let stored = u64::from(b & !UNCOMPRESSED_DATA_BIT);
+        budget.hash(at, path, if stored == 0 { want } else { stored })?;
         let data = if stored == 0 {
             vec![0u8; want_usize]
         } else {
-            if stored > bs || at + stored > img.len {
+            if stored > bs || at.checked_add(stored).is_none_or(|end| end > img.len) {
                 return Err(bad(at, format!("a data block of {stored} bytes")));
             }
             let mut raw = vec![0u8; usize::try_from(stored).unwrap_or(0)];
