@@ -5,7 +5,7 @@ use anyhow::Context;
 use baleen_oci::artifact::{self, FORMAT_ANNOTATION, SYSTEM_ARTIFACT_TYPE};
 use baleen_oci::Store;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Fetches REF's manifest, refuses it unless it is a baleen system (artifactType
 /// application/vnd.baleen.system.v1) whose file titles are plain file names, fetches its files
@@ -84,7 +84,9 @@ pub(crate) fn fetch_for_run(
         Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
     let pulled =
         artifact::pull_artifact_blocking(&store, &r, SYSTEM_ARTIFACT_TYPE, &registry.options())?;
-    let dest = systems_dir().join(pulled.digest.to_string().replace(':', "-"));
+    let systems = systems_dir();
+    private_dir(&systems)?;
+    let dest = systems.join(pulled.digest.to_string().replace(':', "-"));
     artifact::write_files(&store, &pulled, &dest)?;
     let kernel = SystemFile::Kernel.media_type();
     let boot = pulled.files.iter().find(|f| f.media_type == kernel).or_else(|| {
@@ -111,4 +113,65 @@ pub(crate) fn fetch_for_run(
 /// `baleen run` keeps), else under the temporary directory.
 fn systems_dir() -> PathBuf {
     baleen_run::prepare::default_cache_dir(&std::env::temp_dir().join("baleen")).join("systems")
+}
+
+/// Creates `systems` (and its parent) 0700 if missing, then refuses it, or its parent, unless
+/// each is a directory of this user that nobody else may write. `run oci://` boots what lands
+/// there, and without HOME the directory is under the shared temporary directory, where another
+/// local user could create it first and plant or swap the files it boots.
+fn private_dir(systems: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(systems)
+        .with_context(|| format!("creating {}", systems.display()))?;
+    // The owner of /proc/self is this process's effective user.
+    let me = std::fs::metadata("/proc/self").context("reading /proc/self")?.uid();
+    for dir in [systems.parent(), Some(systems)].into_iter().flatten() {
+        let link =
+            std::fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+        let meta = std::fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+        let foreign = (link.file_type().is_symlink() && link.uid() != me) || meta.uid() != me;
+        if foreign || !meta.is_dir() || meta.mode() & 0o022 != 0 {
+            anyhow::bail!(
+                "{} is not a private directory of this user (owner {}, mode {:o}): systems pulled \
+                 by `run oci://` are booted from there, so it must belong to you and be writable \
+                 by nobody else; remove it or set XDG_CACHE_HOME",
+                dir.display(),
+                meta.uid(),
+                meta.mode() & 0o7777
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod private_dir_tests {
+    use super::private_dir;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// From a security review: with neither HOME nor XDG_CACHE_HOME, `run oci://` wrote into
+    /// `/tmp/baleen/systems/<digest>/` as found, so a directory another user made there first
+    /// (mode 0777) would hold the files it boots. Such a directory is refused; a new one is 0700.
+    #[test]
+    fn a_systems_directory_others_may_write_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = tmp.path().join("mine/systems");
+        private_dir(&fresh).unwrap();
+        for d in [fresh.as_path(), fresh.parent().unwrap()] {
+            assert_eq!(std::fs::metadata(d).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        let shared = tmp.path().join("shared/systems");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = private_dir(&shared).unwrap_err().to_string();
+        assert!(err.contains("not a private directory") && err.contains("777"), "{err}");
+        // The parent counts too: whoever may write it may swap `systems` itself.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let parent = shared.parent().unwrap();
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(private_dir(&shared).is_err());
+    }
 }
