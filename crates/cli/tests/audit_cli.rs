@@ -3,7 +3,7 @@
 //! crates/pkg/tests/fixtures/release/private served from loopback (baleen-hello 1.0 in
 //! `bookworm`, 1.1 in `bookworm-security`).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -11,30 +11,7 @@ fn fixture() -> PathBuf {
     baleen_testkit::workspace_root().join("crates/pkg/tests/fixtures/release")
 }
 
-/// Serves the files under `root` by request path (404 for anything else) on a loopback port.
-fn serve_dir(root: PathBuf) -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut s in l.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let n = s.read(&mut buf).unwrap_or(0);
-            let head = String::from_utf8_lossy(&buf[..n]);
-            let path = head.split(' ').nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
-            let (status, body) = match std::fs::read(root.join(&path)) {
-                Ok(body) if !path.contains("..") => ("200 OK", body),
-                _ => ("404 Not Found", Vec::new()),
-            };
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = s.write_all(&body);
-        }
-    });
-    port
-}
+use baleen_testkit::http::serve_dir;
 
 fn package(root: &Path, mirror: &str, security: bool) -> PathBuf {
     let d = root.join("hello");

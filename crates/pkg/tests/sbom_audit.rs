@@ -7,43 +7,13 @@ use baleen_pkg::audit::{self, Component};
 use baleen_pkg::image::LayoutDir;
 use baleen_pkg::Options;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release")
 }
 
-/// Serves the files under `root` by request path (404 for anything else) on a loopback port.
-fn serve_dir(root: PathBuf) -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut s in l.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let n = s.read(&mut buf).unwrap_or(0);
-            let head = String::from_utf8_lossy(&buf[..n]);
-            let path = head.split(' ').nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
-            match std::fs::read(root.join(&path)) {
-                Ok(body) if !path.contains("..") => {
-                    let _ = write!(
-                        s,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = s.write_all(&body);
-                }
-                _ => {
-                    let _ = write!(
-                        s,
-                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                }
-            }
-        }
-    });
-    port
-}
+use baleen_testkit::http::serve_dir;
 
 /// A package of the private archive at `mirror`, its security suite there too, trusting the
 /// fixture's key; `security` as build.yml's `debian.security`.

@@ -6,10 +6,12 @@
 //! - [`kernel::debian_cloud_kernel`]: Debian's cloud kernel and modules for boot tests, cached.
 //! - [`init::init_binary`]: the static baleen-init, built once per test process.
 //! - [`boot::BootTest`]: boot under qemu (TCG), wait for console markers, drive, stop.
+//! - [`http::serve_dir`]: a loopback HTTP server of a directory (the signed Debian archive fixture).
 //! - [`registry::Registry`]: Debian's docker-registry on 127.0.0.1 (plain, htpasswd, TLS);
 //!   [`image::ImageBuilder`]: small multi-layer OCI images written as an OCI layout.
 
 pub mod boot;
+pub mod http;
 pub mod image;
 pub mod init;
 pub mod kernel;
