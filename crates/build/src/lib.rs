@@ -41,6 +41,7 @@ pub mod segments;
 pub mod sign;
 mod sparse_file;
 pub mod tpm;
+pub mod tree_file;
 pub mod verify;
 pub mod verity;
 

@@ -33,6 +33,7 @@ pub mod isolinux;
 pub mod mbr;
 pub mod qcow2;
 pub mod readback;
+pub mod runs;
 mod sparse;
 pub mod syslinux;
 pub mod uki;

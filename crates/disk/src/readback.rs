@@ -29,7 +29,8 @@ pub enum Container {
 }
 
 impl Container {
-    fn name(self) -> &'static str {
+    /// As errors name it: `qcow2`, `VHD`, `VMDK`, `gcp tar`.
+    pub fn name(self) -> &'static str {
         match self {
             Container::Qcow2 => "qcow2",
             Container::Vhd => "VHD",

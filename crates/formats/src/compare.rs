@@ -29,6 +29,8 @@ pub enum CompareError {
     Read { offset: u64, source: io::Error },
     #[error("the initrd at offset {offset}: {what}")]
     Malformed { offset: u64, what: String },
+    #[error("{path} is {size} bytes, more than the {max} read")]
+    FileTooLarge { path: String, size: u64, max: u64 },
 }
 
 /// The kind of an entry, with a link's target.
@@ -251,8 +253,83 @@ fn hash(data: &mut dyn Read) -> io::Result<(u64, [u8; 32])> {
 
 /// The members of a tar archive (`tar`, `docker`, a layer), in stream order.
 pub fn tar_members(r: impl Read) -> Result<Vec<Member>, CompareError> {
-    let mut archive = ::tar::Archive::new(r);
     let mut out = Vec::new();
+    tar_walk(r, &mut |mut m, data| {
+        (m.size, m.sha256) = hash(data)?;
+        out.push(m);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// A file of the tree, given without a leading `/` (`sbom.spdx.json`), and the most of its data
+/// read: what [`tar_file`] and [`initrd_file`] look for.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted<'a> {
+    pub path: &'a str,
+    pub max: u64,
+}
+
+impl Wanted<'_> {
+    /// Whether an archive's member path (`./sbom.spdx.json`, `/sbom.spdx.json`) is this one.
+    pub fn is(&self, member: &str) -> bool {
+        member.trim_start_matches("./").trim_start_matches('/') == self.path
+    }
+
+    /// A visitor keeping the data of the last regular file at the path (the one a kernel or
+    /// tar leaves in place); one larger than `max` is noted in `too_large`, not read.
+    fn keep<'s>(
+        &'s self,
+        found: &'s mut Option<Vec<u8>>,
+        too_large: &'s mut Option<u64>,
+    ) -> impl FnMut(Member, &mut dyn Read) -> io::Result<()> + 's {
+        move |m, data| {
+            if m.kind != Kind::File || !self.is(&m.path) {
+                return Ok(());
+            }
+            if m.size > self.max {
+                *too_large = Some(m.size);
+                *found = None;
+                return Ok(());
+            }
+            let mut bytes = Vec::new();
+            data.take(self.max).read_to_end(&mut bytes)?;
+            *found = Some(bytes);
+            *too_large = None;
+            Ok(())
+        }
+    }
+
+    fn result(
+        &self,
+        found: Option<Vec<u8>>,
+        too_large: Option<u64>,
+    ) -> Result<Option<Vec<u8>>, CompareError> {
+        match too_large {
+            Some(size) => {
+                Err(CompareError::FileTooLarge { path: self.path.to_owned(), size, max: self.max })
+            }
+            None => Ok(found),
+        }
+    }
+}
+
+/// The data of the file `want` in a tar archive, streamed (the archive may be gigabytes): the
+/// last member at that path; `None` when there is none.
+pub fn tar_file(r: impl Read, want: Wanted<'_>) -> Result<Option<Vec<u8>>, CompareError> {
+    let (mut found, mut too_large) = (None, None);
+    tar_walk(r, &mut want.keep(&mut found, &mut too_large))?;
+    want.result(found, too_large)
+}
+
+/// Every member of a tar archive in stream order, each handed to `visit` with its data (its
+/// `size` and `sha256` left for the visitor; data it leaves unread is skipped). An error of
+/// `visit` is a read error of the archive.
+pub fn tar_walk(
+    r: impl Read,
+    visit: &mut dyn FnMut(Member, &mut dyn Read) -> io::Result<()>,
+) -> Result<(), CompareError> {
+    let mut archive = ::tar::Archive::new(r);
     for entry in archive.entries().map_err(CompareError::Tar)? {
         let mut entry = entry.map_err(CompareError::Tar)?;
         let path = entry.path().map_err(CompareError::Tar)?.to_string_lossy().into_owned();
@@ -275,6 +352,7 @@ pub fn tar_members(r: impl Read) -> Result<Vec<Member>, CompareError> {
         let uid = header.uid().map_err(CompareError::Tar)?;
         let gid = header.gid().map_err(CompareError::Tar)?;
         let mtime = header.mtime().map_err(CompareError::Tar)?;
+        let size = header.size().map_err(CompareError::Tar)?;
         let mut extra = match (header.device_major(), header.device_minor()) {
             (Ok(Some(a)), Ok(Some(b))) if matches!(kind, Kind::Other(_)) => format!("dev {a},{b}"),
             _ => String::new(),
@@ -290,10 +368,10 @@ pub fn tar_members(r: impl Read) -> Result<Vec<Member>, CompareError> {
                 }
             }
         }
-        let (size, sha256) = hash(&mut entry).map_err(CompareError::Tar)?;
-        out.push(Member { path, kind, mode, uid, gid, mtime, size, sha256, extra });
+        let member = Member { path, kind, mode, uid, gid, mtime, size, sha256: [0; 32], extra };
+        visit(member, &mut entry).map_err(CompareError::Tar)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A reader that counts the bytes it has consumed (for error offsets).
@@ -326,43 +404,48 @@ impl<R: BufRead> BufRead for Counted<R> {
 /// end). Offsets in errors count the file's bytes, or the decompressed bytes of a compressed
 /// part.
 pub fn initrd_members(r: impl Read) -> Result<Vec<Member>, CompareError> {
-    let mut r = Counted { inner: BufReader::with_capacity(1 << 16, r), at: 0 };
     let mut out = Vec::new();
-    loop {
-        let at = r.at;
-        let head = r.fill_buf().map_err(|source| CompareError::Read { offset: at, source })?;
-        if head.is_empty() {
-            return Ok(out);
-        }
-        let zeros = head.iter().take_while(|b| **b == 0).count();
-        if zeros > 0 {
-            r.consume(zeros);
-            continue;
-        }
-        if head.starts_with(&NEWC[..4]) {
-            cpio_archive(&mut r, &mut out)?;
-        } else if head.starts_with(&[0x1f, 0x8b]) {
-            // One member at a time (bufread leaves what follows it unread): padding may follow.
-            let gz = flate2::bufread::GzDecoder::new(&mut r);
-            let mut inner = Counted { inner: BufReader::with_capacity(1 << 16, gz), at: 0 };
-            cpio_stream(&mut inner, &mut out)?;
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            let zs = zstd::stream::read::Decoder::with_buffer(&mut r)
-                .map_err(|source| CompareError::Read { offset: at, source })?
-                .single_frame();
-            let mut inner = Counted { inner: BufReader::with_capacity(1 << 16, zs), at: 0 };
-            cpio_stream(&mut inner, &mut out)?;
-        } else {
-            return Err(CompareError::Malformed {
-                offset: at,
-                what: "neither a newc cpio archive nor gzip or zstd data".into(),
-            });
-        }
-    }
+    initrd_walk(r, &mut |mut m, data| {
+        m.sha256 = hash(data)?.1;
+        out.push(m);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
-/// Every cpio archive of a decompressed stream, to its end.
-fn cpio_stream<R: BufRead>(r: &mut Counted<R>, out: &mut Vec<Member>) -> Result<(), CompareError> {
+/// The data of the file `want` in an initrd (as [`initrd_members`] reads it, streamed): the
+/// last entry at that path, the one the kernel leaves in place; `None` when there is none.
+pub fn initrd_file(r: impl Read, want: Wanted<'_>) -> Result<Option<Vec<u8>>, CompareError> {
+    let (mut found, mut too_large) = (None, None);
+    initrd_walk(r, &mut want.keep(&mut found, &mut too_large))?;
+    want.result(found, too_large)
+}
+
+/// Whether `head`, the first bytes of a file, begins an initrd [`initrd_members`] reads: a newc
+/// cpio archive, or gzip or zstd data that decompresses to one.
+pub fn looks_like_initrd(head: &[u8]) -> bool {
+    let mut start = [0u8; 6];
+    let inflated = if head.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::GzDecoder::new(head).read_exact(&mut start).is_ok()
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::stream::read::Decoder::with_buffer(head)
+            .and_then(|mut d| d.read_exact(&mut start))
+            .is_ok()
+    } else {
+        start.copy_from_slice(head.get(..6).unwrap_or(&[0; 6]));
+        true
+    };
+    inflated && start == *NEWC
+}
+
+/// Every entry of an initrd, in the order the kernel unpacks them, each handed to `visit` with
+/// its data (its `sha256` left for the visitor; data it leaves unread is skipped). An error of
+/// `visit` is a read error at the entry.
+pub fn initrd_walk(
+    r: impl Read,
+    visit: &mut dyn FnMut(Member, &mut dyn Read) -> io::Result<()>,
+) -> Result<(), CompareError> {
+    let mut r = Counted { inner: BufReader::with_capacity(1 << 16, r), at: 0 };
     loop {
         let at = r.at;
         let head = r.fill_buf().map_err(|source| CompareError::Read { offset: at, source })?;
@@ -374,12 +457,53 @@ fn cpio_stream<R: BufRead>(r: &mut Counted<R>, out: &mut Vec<Member>) -> Result<
             r.consume(zeros);
             continue;
         }
-        cpio_archive(r, out)?;
+        if head.starts_with(&NEWC[..4]) {
+            cpio_archive(&mut r, visit)?;
+        } else if head.starts_with(&[0x1f, 0x8b]) {
+            // One member at a time (bufread leaves what follows it unread): padding may follow.
+            let gz = flate2::bufread::GzDecoder::new(&mut r);
+            let mut inner = Counted { inner: BufReader::with_capacity(1 << 16, gz), at: 0 };
+            cpio_stream(&mut inner, visit)?;
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            let zs = zstd::stream::read::Decoder::with_buffer(&mut r)
+                .map_err(|source| CompareError::Read { offset: at, source })?
+                .single_frame();
+            let mut inner = Counted { inner: BufReader::with_capacity(1 << 16, zs), at: 0 };
+            cpio_stream(&mut inner, visit)?;
+        } else {
+            return Err(CompareError::Malformed {
+                offset: at,
+                what: "neither a newc cpio archive nor gzip or zstd data".into(),
+            });
+        }
+    }
+}
+
+/// Every cpio archive of a decompressed stream, to its end.
+fn cpio_stream<R: BufRead>(
+    r: &mut Counted<R>,
+    visit: &mut dyn FnMut(Member, &mut dyn Read) -> io::Result<()>,
+) -> Result<(), CompareError> {
+    loop {
+        let at = r.at;
+        let head = r.fill_buf().map_err(|source| CompareError::Read { offset: at, source })?;
+        if head.is_empty() {
+            return Ok(());
+        }
+        let zeros = head.iter().take_while(|b| **b == 0).count();
+        if zeros > 0 {
+            r.consume(zeros);
+            continue;
+        }
+        cpio_archive(r, visit)?;
     }
 }
 
 /// One newc archive, through its `TRAILER!!!`.
-fn cpio_archive<R: BufRead>(r: &mut Counted<R>, out: &mut Vec<Member>) -> Result<(), CompareError> {
+fn cpio_archive<R: BufRead>(
+    r: &mut Counted<R>,
+    visit: &mut dyn FnMut(Member, &mut dyn Read) -> io::Result<()>,
+) -> Result<(), CompareError> {
     loop {
         let at = r.at;
         let read_err = |source| CompareError::Read { offset: at, source };
@@ -417,28 +541,32 @@ fn cpio_archive<R: BufRead>(r: &mut Counted<R>, out: &mut Vec<Member>) -> Result
             }
             t => Kind::Other(format!("mode {t:06o}")),
         };
-        let (len, sha256) = hash(&mut data).map_err(read_err)?;
-        if !matches!(kind, Kind::Symlink(_)) && len != size {
-            return Err(bad(format!("{path}: {len} of {size} bytes of data")));
-        }
-        let pad = usize::try_from(size.next_multiple_of(4) - size).unwrap_or(0);
-        r.read_exact(&mut [0u8; 4][..pad]).map_err(read_err)?;
+        let symlink = matches!(kind, Kind::Symlink(_));
         let extra = if matches!(kind, Kind::Other(_)) {
             format!("dev {rmajor},{rminor}")
         } else {
             String::new()
         };
-        out.push(Member {
-            path,
+        let member = Member {
+            path: path.clone(),
             kind,
             mode: u32::try_from(mode & 0o7777).unwrap_or(0),
             uid,
             gid,
             mtime,
             size,
-            sha256,
+            sha256: [0; 32],
             extra,
-        });
+        };
+        let mut data = Counted { inner: data, at: 0 };
+        visit(member, &mut data).map_err(read_err)?;
+        io::copy(&mut data, &mut io::sink()).map_err(read_err)?;
+        let len = data.at;
+        if !symlink && len != size {
+            return Err(bad(format!("{path}: {len} of {size} bytes of data")));
+        }
+        let pad = usize::try_from(size.next_multiple_of(4) - size).unwrap_or(0);
+        r.read_exact(&mut [0u8; 4][..pad]).map_err(read_err)?;
     }
 }
 

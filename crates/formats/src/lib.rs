@@ -34,7 +34,7 @@ mod verity;
 pub use crate::compressibility::incompressible;
 pub use crate::cpio::{relative_path, CpioWriter, SegmentDirs};
 pub use crate::erofs::{ErofsError, ErofsWriter};
-pub use crate::fsread::{erofs_members, squashfs_members, FsReadError};
+pub use crate::fsread::{erofs_file, erofs_members, squashfs_file, squashfs_members, FsReadError};
 pub use crate::fstree::TreeError as FsTreeError;
 pub use crate::gzip::{
     deflate_block, is_zero, stored_deflate, stored_deflate_into, ParallelGzip, BLOCK_SIZE,

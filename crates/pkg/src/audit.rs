@@ -23,60 +23,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("reading {path}: {cause}")]
-    Read { path: PathBuf, cause: std::io::Error },
-    #[error(
-        "{path} is neither an SPDX JSON document nor a tar output holding one (sbom.spdx.json)"
-    )]
-    NoSbom { path: PathBuf },
-}
-
-/// The SPDX document of a built output: the file itself when it is SPDX JSON (the
-/// `sbom.spdx.json` of a build, or any SPDX 2.x document), else the `*.spdx.json` member of a
-/// tar output (plain or gzip).
-pub fn spdx_of_output(path: &std::path::Path) -> Result<Value, Error> {
-    use std::io::Read;
-    let read = |cause| Error::Read { path: path.to_owned(), cause };
-    let len = std::fs::metadata(path).map_err(read)?.len();
-    if len <= MAX_SBOM {
-        let bytes = std::fs::read(path).map_err(read)?;
-        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-            if v["spdxVersion"].is_string() {
-                return Ok(v);
-            }
-        }
-    }
-    // A tar output is streamed: it may be gigabytes.
-    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(read)?);
-    let gzip = std::io::BufRead::fill_buf(&mut file).map_err(read)?.starts_with(&[0x1f, 0x8b]);
-    let plain: Box<dyn Read> =
-        if gzip { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
-    let mut archive = tar::Archive::new(plain);
-    // Not a tar: no SBOM, rather than a tar error.
-    let Ok(entries) = archive.entries() else {
-        return Err(Error::NoSbom { path: path.to_owned() });
-    };
-    for entry in entries {
-        let Ok(mut entry) = entry else { break };
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        if !name.ends_with(".spdx.json") || !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let mut text = Vec::new();
-        entry.by_ref().take(MAX_SBOM).read_to_end(&mut text).map_err(read)?;
-        if let Ok(v) = serde_json::from_slice::<Value>(&text) {
-            if v["spdxVersion"].is_string() {
-                return Ok(v);
-            }
-        }
-    }
-    Err(Error::NoSbom { path: path.to_owned() })
+/// The SPDX document in `bytes`, when they are one (SPDX 2.x JSON: `spdxVersion` is set).
+pub fn spdx_document(bytes: &[u8]) -> Option<Value> {
+    serde_json::from_slice::<Value>(bytes).ok().filter(|v| v["spdxVersion"].is_string())
 }
 
 /// The largest SBOM read from an output.
-const MAX_SBOM: u64 = 256 << 20;
+pub const MAX_SBOM: u64 = 256 << 20;
 
 /// The archive a component's `.deb`s come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -623,7 +576,10 @@ fn deb_of(p: &Value) -> Option<(Pinned, ArchiveSpec)> {
             mirror.to_owned()
         },
         suite: main,
-        security_mirror: if from_security {
+        // An SBOM names where each package came from, not where its suite's security updates
+        // are: a Debian mirror's (`…/debian`) are Debian's; another archive (a private one) is
+        // asked for its own `-security` suite.
+        security_mirror: if from_security || !mirror.trim_end_matches('/').ends_with("/debian") {
             mirror.to_owned()
         } else {
             crate::builder::DEFAULT_SECURITY_MIRROR.to_owned()

@@ -16,11 +16,18 @@ Inputs:
   DIR            a package directory (build.yml + packages.lock): its locked .debs
   FILE.yml       a system: each image in the content store, with the SBOM attested for it
                  (`baleen pkg build` attaches one; so do BuildKit and LinuxKit)
-  OUTPUT         a built output's SBOM: sbom.spdx.json, or a tar output holding it
+  OUTPUT         a built output's SBOM: sbom.spdx.json itself, or read from inside any output
+                 that holds the system's tree: tar, tar-kernel-initrd, the -initrd.img of
+                 kernel+initrd, the -squashfs.img/-erofs.img of kernel+squashfs/erofs, a UKI
+                 (.efi), ISOs, raw/qcow2/VHD/VMDK/gcp/aws disks (their ESP or --root partition)
+
+Keys: an SBOM does not say which keys sign the archive its packages came from; Debian's archive
+keys are assumed. --keyring FILE trusts a private archive's keys too, for YAML and OUTPUT inputs
+(a package directory uses its build.yml's keyring).
 
 Exit status: 0 nothing superseded, 1 a package has a newer version in the suite or its
 -security suite, 2 something could not be checked (an archive unreachable with no cached index,
-an image not in the store or without an SBOM).")]
+an image not in the store or without an SBOM, an output with no SBOM or that cannot be read).")]
 pub struct AuditArgs {
     /// Package directories, system YAML files, or built outputs (see below).
     #[arg(required = true, value_name = "INPUT")]
@@ -38,19 +45,47 @@ pub struct AuditArgs {
     /// Architecture of the YAML's images to audit.
     #[arg(long, default_value = "amd64", value_name = "ARCH")]
     arch: String,
+    /// A binary OpenPGP keyring (`gpg --export`) whose keys are trusted beside Debian's for the
+    /// archives of YAML and OUTPUT inputs (repeatable).
+    #[arg(long, value_name = "FILE")]
+    keyring: Vec<PathBuf>,
+    /// As for build: the SBOM's path in the image of an OUTPUT.
+    #[arg(long, value_name = "PATH")]
+    sbom_output: Option<String>,
 }
 
+/// The largest keyring file read.
+const MAX_KEYRING: u64 = 16 << 20;
+
+/// Runs the audit; an input that cannot be read is exit 2 (could not check), with its reason.
 pub fn run(a: AuditArgs, quiet: bool) -> anyhow::Result<i32> {
     let store_dir = a.cache.clone().unwrap_or_else(baleen_oci::Store::default_dir);
     let mut pkg_opts = baleen_pkg::Options::new();
     pkg_opts.cache = store_dir.join("debian");
-    let mut components = Vec::new();
-    for input in &a.inputs {
-        components.extend(
-            components_of(input, &a, &store_dir, &pkg_opts)
-                .with_context(|| format!("auditing {}", input.display()))?,
-        );
-    }
+    let gathered = keyring(&a.keyring).and_then(|keys| {
+        let mut components = Vec::new();
+        for input in &a.inputs {
+            let mut of = components_of(input, &a, &store_dir, &pkg_opts)
+                .with_context(|| format!("auditing {}", input.display()))?;
+            if let (Some(keys), false) = (&keys, input.join("build.yml").is_file()) {
+                for spec in of.iter_mut().filter_map(|c| c.archive.as_mut()) {
+                    spec.keyring.get_or_insert_with(|| keys.clone());
+                }
+            }
+            components.extend(of);
+        }
+        Ok(components)
+    });
+    let components = match gathered {
+        Ok(c) => c,
+        Err(e) => {
+            crate::exit::eprint_error(&format!(
+                "error: could not check: {}",
+                crate::exit::message(&e)
+            ));
+            return Ok(2);
+        }
+    };
     let opts = audit::Options {
         cache: pkg_opts.cache.clone(),
         offline: a.offline,
@@ -85,8 +120,60 @@ fn components_of(
     if yaml {
         return system(input, a, store_dir);
     }
-    let doc = audit::spdx_of_output(input)?;
+    let doc = spdx_of_output(input, a.sbom_output.as_deref())?;
     Ok(audit::components_of_spdx(&doc, &input.display().to_string()))
+}
+
+/// The SBOM of a built output: the file itself when it is an SPDX document, else the tree's
+/// `sbom.spdx.json` (or `--sbom-output`) read from inside it.
+fn spdx_of_output(output: &Path, sbom_path: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    use std::io::Read;
+    let read = || format!("reading {}", output.display());
+    let mut head = Vec::new();
+    std::fs::File::open(output)
+        .with_context(read)?
+        .take(audit::MAX_SBOM)
+        .read_to_end(&mut head)
+        .with_context(read)?;
+    if let Some(doc) = audit::spdx_document(&head) {
+        return Ok(doc);
+    }
+    drop(head);
+    let path = sbom_path.unwrap_or(baleen_build::sbom::DEFAULT_PATH).trim_start_matches('/');
+    let want = baleen_formats::compare::Wanted { path, max: audit::MAX_SBOM };
+    let bytes = baleen_build::tree_file::find(output, want)?;
+    audit::spdx_document(&bytes).ok_or_else(|| {
+        anyhow::anyhow!("{}: its {path} is not an SPDX JSON document", output.display())
+    })
+}
+
+/// `--keyring`'s files and Debian's keys as one keyring, and whose keys they are; `None` when
+/// none is given (Debian's keys alone, the archive's default).
+fn keyring(files: &[PathBuf]) -> anyhow::Result<Option<(Vec<u8>, String)>> {
+    use std::io::Read;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut keys = baleen_pkg::deb::archive::debian_keyring().to_vec();
+    for f in files {
+        let mut bytes = Vec::new();
+        std::fs::File::open(f)
+            .and_then(|file| file.take(MAX_KEYRING + 1).read_to_end(&mut bytes))
+            .with_context(|| format!("--keyring {}: reading it", f.display()))?;
+        if bytes.len() as u64 > MAX_KEYRING {
+            anyhow::bail!("--keyring {}: larger than {MAX_KEYRING} bytes", f.display());
+        }
+        if baleen_pkg::deb::archive::keyring_keys(&bytes) == 0 {
+            anyhow::bail!(
+                "--keyring {}: no OpenPGP public key in it; it must be a binary keyring \
+                 (gpg --export KEY > FILE)",
+                f.display()
+            );
+        }
+        keys.extend_from_slice(&bytes);
+    }
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    Ok(Some((keys, format!("a Debian archive key or a key of {}", names.join(", ")))))
 }
 
 /// A package directory: its packages.lock, checked against the archives build.yml names.

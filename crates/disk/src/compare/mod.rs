@@ -402,6 +402,36 @@ pub fn compare_iso<A: Read + Seek, B: Read + Seek>(
     Ok(None)
 }
 
+/// One partition of a disk, as [`partitions`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// From 1, in table order.
+    pub index: usize,
+    /// The GPT entry's name, or `MBR entry N, type 0xTT`.
+    pub name: String,
+    /// Byte offset and length in the disk.
+    pub start: u64,
+    pub len: u64,
+}
+
+/// The partitions of the disk `r` as [`compare_disk`] reads them: the primary GPT's used
+/// entries, else the MBR's (not a protective one); empty when it has neither table.
+pub fn partitions<R: Read + Seek>(r: &mut R) -> Result<Vec<Partition>, CompareError> {
+    let entries = match gpt_entries(r, "disk")? {
+        Some(e) => e,
+        None => mbr_entries(r, "disk")?.unwrap_or_default(),
+    };
+    Ok(entries
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let start = e.first.checked_mul(SECTOR)?;
+            let len = e.last.checked_add(1)?.checked_sub(e.first)?.checked_mul(SECTOR)?;
+            Some(Partition { index: i + 1, name: e.name, start, len })
+        })
+        .collect())
+}
+
 /// One GPT entry as compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {

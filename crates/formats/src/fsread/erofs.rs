@@ -1,7 +1,9 @@
 //! erofs read back as members: the superblock, compact and extended inodes, flat (plain and
 //! inline) data, directory blocks.
 
-use super::{dev_text, le16, le32, le64, read_at, special_kind, Budget, FsReadError, MAX_DEPTH};
+use super::{
+    dev_text, le16, le32, le64, read_at, special_kind, Budget, Find, FsReadError, MAX_DEPTH,
+};
 use crate::compare::{Kind, Member};
 use sha2::{Digest as _, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -42,6 +44,19 @@ struct Inode {
 
 /// Lists an erofs image (see the module docs of [`super`]).
 pub fn erofs_members<R: Read + Seek>(r: &mut R) -> Result<Vec<Member>, FsReadError> {
+    Ok(walk(r, None)?.out)
+}
+
+/// The data of one regular file of an erofs image (`want.path`, relative to its root), read
+/// through the directories on its way only; `None` when the image has no such file.
+pub fn erofs_file<R: Read + Seek>(
+    r: &mut R,
+    want: crate::compare::Wanted<'_>,
+) -> Result<Option<Vec<u8>>, FsReadError> {
+    Ok(walk(r, Some(Find::new(want)))?.find.and_then(|f| f.data))
+}
+
+fn walk<R: Read + Seek>(r: &mut R, find: Option<Find>) -> Result<Walk, FsReadError> {
     let len = r.seek(SeekFrom::End(0)).map_err(|source| FsReadError::Read {
         fs: FS,
         offset: 0,
@@ -72,9 +87,10 @@ pub fn erofs_members<R: Read + Seek>(r: &mut R) -> Result<Vec<Member>, FsReadErr
         dirs: HashSet::new(),
         hashes: HashMap::new(),
         budget: Budget::new(FS, len),
+        find,
     };
     walk.dir(&mut img, root, "", 0)?;
-    Ok(walk.out)
+    Ok(walk)
 }
 
 impl<R: Read + Seek> Image<'_, R> {
@@ -179,6 +195,8 @@ struct Walk {
     /// A file's hash by its nid: hashed once however many entries name it.
     hashes: HashMap<u64, [u8; 32]>,
     budget: Budget,
+    /// Set when looking for one file rather than listing.
+    find: Option<Find>,
 }
 
 impl Walk {
@@ -236,6 +254,9 @@ impl Walk {
                 }
                 let child = le64(d, 0);
                 let child_path = self.budget.join(ino.at, path, name)?;
+                if self.find.as_ref().is_some_and(|f| !f.on_the_way(&child_path)) {
+                    continue;
+                }
                 let ci = img.inode(child)?;
                 if ci.mode & 0o170000 == 0o040000 {
                     self.dir(img, child, &child_path, depth + 1)?;
@@ -255,6 +276,16 @@ impl Walk {
         ino: &Inode,
     ) -> Result<(), FsReadError> {
         match ino.mode & 0o170000 {
+            0o100000 if self.find.is_some() => {
+                let mut data = Vec::new();
+                if let Some(f) = &self.find {
+                    f.check_size(FS, ino.size)?;
+                }
+                self.file_data(img, path, ino, &mut |b| data.extend_from_slice(b))?;
+                if let Some(f) = self.find.as_mut() {
+                    f.data = Some(data);
+                }
+            }
             0o100000 => {
                 let sha = match self.hashes.get(&nid) {
                     Some(sha) => *sha,
@@ -280,16 +311,28 @@ impl Walk {
         Ok(())
     }
 
-    /// SHA-256 of a file's data, run by run.
+    /// SHA-256 of a file's data (see [`Walk::file_data`]).
     fn file_hash<R: Read + Seek>(
         &mut self,
         img: &mut Image<'_, R>,
         path: &str,
         ino: &Inode,
     ) -> Result<[u8; 32], FsReadError> {
+        let mut h = Sha256::new();
+        self.file_data(img, path, ino, &mut |b| h.update(b))?;
+        Ok(h.finalize().into())
+    }
+
+    /// A file's data, run by run, handed to `sink`.
+    fn file_data<R: Read + Seek>(
+        &mut self,
+        img: &mut Image<'_, R>,
+        path: &str,
+        ino: &Inode,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), FsReadError> {
         let runs = img.extents(ino)?;
         self.budget.hash(ino.at, path, runs.iter().map(|r| r.1).sum())?;
-        let mut h = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         for (at, n) in runs {
             img.check(at, n)?;
@@ -306,11 +349,11 @@ impl Walk {
                     offset: at + n - left,
                     source,
                 })?;
-                h.update(&buf[..k]);
+                sink(&buf[..k]);
                 left -= k as u64;
             }
         }
-        Ok(h.finalize().into())
+        Ok(())
     }
 
     fn push(

@@ -24,8 +24,8 @@
 mod erofs;
 mod squashfs;
 
-pub use erofs::erofs_members;
-pub use squashfs::squashfs_members;
+pub use erofs::{erofs_file, erofs_members};
+pub use squashfs::{squashfs_file, squashfs_members};
 
 use std::io::{self, Read, Seek, SeekFrom};
 
@@ -47,6 +47,41 @@ pub enum FsReadError {
     Malformed { fs: &'static str, offset: u64, what: String },
     #[error("the {fs} image: {what}, which baleen does not write")]
     Unsupported { fs: &'static str, what: String },
+    #[error("the {fs} image's {path} is {size} bytes, more than the {max} read")]
+    FileTooLarge { fs: &'static str, path: String, size: u64, max: u64 },
+}
+
+/// The one file a walk looks for (`squashfs_file`, `erofs_file`) instead of listing the image:
+/// only the directories on its way are read, and only its data.
+struct Find {
+    path: String,
+    max: u64,
+    data: Option<Vec<u8>>,
+}
+
+impl Find {
+    fn new(want: crate::compare::Wanted<'_>) -> Find {
+        Find { path: want.path.trim_start_matches('/').to_owned(), max: want.max, data: None }
+    }
+
+    /// Whether the walk goes to `path`: the file itself, or a directory on its way.
+    fn on_the_way(&self, path: &str) -> bool {
+        self.path == path
+            || (self.path.starts_with(path) && self.path.as_bytes().get(path.len()) == Some(&b'/'))
+    }
+
+    /// Refuses a file larger than what is read.
+    fn check_size(&self, fs: &'static str, size: u64) -> Result<(), FsReadError> {
+        if size > self.max {
+            return Err(FsReadError::FileTooLarge {
+                fs,
+                path: self.path.clone(),
+                size,
+                max: self.max,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`.

@@ -2,7 +2,8 @@
 //! tables (8 KiB metadata blocks, zlib or stored) and each file's data blocks.
 
 use super::{
-    dev_text, le16, le32, le64, read_at, special_kind, Budget, FsReadError, MAX_DEPTH, MAX_NAME,
+    dev_text, le16, le32, le64, read_at, special_kind, Budget, Find, FsReadError, MAX_DEPTH,
+    MAX_NAME,
 };
 use crate::compare::{Kind, Member};
 use flate2::read::ZlibDecoder;
@@ -152,8 +153,9 @@ fn superblock<R: Read + Seek>(r: &mut R) -> Result<Super, FsReadError> {
     })
 }
 
-/// Lists a squashfs image (see the module docs of [`super`]).
-pub fn squashfs_members<R: Read + Seek>(r: &mut R) -> Result<Vec<Member>, FsReadError> {
+type Walked = (Vec<Member>, Option<Find>);
+
+fn walk<R: Read + Seek>(r: &mut R, find: Option<Find>) -> Result<Walked, FsReadError> {
     let len = r.seek(std::io::SeekFrom::End(0)).map_err(|source| FsReadError::Read {
         fs: FS,
         offset: 0,
@@ -172,9 +174,24 @@ pub fn squashfs_members<R: Read + Seek>(r: &mut R) -> Result<Vec<Member>, FsRead
         dirs: HashSet::new(),
         hashes: HashMap::new(),
         budget: Budget::new(FS, sb.bytes_used),
+        find,
     };
     walk.dir(&mut img, sb.root, "", 0)?;
-    Ok(walk.out)
+    Ok((walk.out, walk.find))
+}
+
+/// Lists a squashfs image (see the module docs of [`super`]).
+pub fn squashfs_members<R: Read + Seek>(r: &mut R) -> Result<Vec<Member>, FsReadError> {
+    Ok(walk(r, None)?.0)
+}
+
+/// The data of one regular file of a squashfs image (`want.path`, relative to its root), read
+/// through the directories on its way only; `None` when the image has no such file.
+pub fn squashfs_file<R: Read + Seek>(
+    r: &mut R,
+    want: crate::compare::Wanted<'_>,
+) -> Result<Option<Vec<u8>>, FsReadError> {
+    Ok(walk(r, Some(Find::new(want)))?.1.and_then(|f| f.data))
 }
 
 fn id_table<R: Read + Seek>(img: &mut Image<'_, R>, sb: &Super) -> Result<Vec<u32>, FsReadError> {
@@ -203,6 +220,8 @@ struct Walk<'a> {
     /// A file's hash by its inode reference: hashed once however many entries name it.
     hashes: HashMap<u64, [u8; 32]>,
     budget: Budget,
+    /// Set when looking for one file rather than listing.
+    find: Option<Find>,
 }
 
 /// One inode, read.
@@ -352,6 +371,9 @@ impl Walk<'_> {
             }
         }
         for (child, child_path) in children {
+            if self.find.as_ref().is_some_and(|f| !f.on_the_way(&child_path)) {
+                continue;
+            }
             let ino = self.inode(img, child)?;
             match ino.kind {
                 1 | 8 => self.dir(img, child, &child_path, depth + 1)?,
@@ -368,6 +390,18 @@ impl Walk<'_> {
         r: u64,
         ino: Inode,
     ) -> Result<(), FsReadError> {
+        if let (Some(find), Body::File { start, size, blocks }) = (&self.find, &ino.body) {
+            find.check_size(FS, *size)?;
+            let mut data = Vec::new();
+            let span = (*start, *size);
+            file_data(img, &mut self.budget, path, span, blocks, &mut |b| {
+                data.extend_from_slice(b)
+            })?;
+            if let Some(f) = self.find.as_mut() {
+                f.data = Some(data);
+            }
+            return Ok(());
+        }
         let (kind, size, sha, extra) = match &ino.body {
             Body::File { start, size, blocks } => {
                 let sha = match self.hashes.get(&r) {
@@ -413,18 +447,31 @@ impl Walk<'_> {
     }
 }
 
-/// SHA-256 of a file's data, block by block. The budget is charged the bytes read from the
+/// SHA-256 of a file's data (see [`file_data`]).
+fn file_hash<R: Read + Seek>(
+    img: &mut Image<'_, R>,
+    budget: &mut Budget,
+    path: &str,
+    span: (u64, u64),
+    blocks: &[u32],
+) -> Result<[u8; 32], FsReadError> {
+    let mut h = Sha256::new();
+    file_data(img, budget, path, span, blocks, &mut |b| h.update(b))?;
+    Ok(h.finalize().into())
+}
+
+/// A file's data, block by block, handed to `sink`. The budget is charged the bytes read from the
 /// image (a compressed block honestly inflates up to ~1032 times), and a sparse block's zeros
 /// at their full size (they cost the image 4 bytes each; baleen writes none).
-fn file_hash<R: Read + Seek>(
+fn file_data<R: Read + Seek>(
     img: &mut Image<'_, R>,
     budget: &mut Budget,
     path: &str,
     (start, size): (u64, u64),
     blocks: &[u32],
-) -> Result<[u8; 32], FsReadError> {
+    sink: &mut dyn FnMut(&[u8]),
+) -> Result<(), FsReadError> {
     let bs = u64::from(img.block_size);
-    let mut h = Sha256::new();
     let mut at = start;
     let mut left = size;
     for &b in blocks {
@@ -450,8 +497,8 @@ fn file_hash<R: Read + Seek>(
         if data.len() as u64 != want {
             return Err(bad(at, format!("a data block of {} bytes, {want} expected", data.len())));
         }
-        h.update(&data);
+        sink(&data);
         left -= want;
     }
-    Ok(h.finalize().into())
+    Ok(())
 }

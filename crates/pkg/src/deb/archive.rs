@@ -510,6 +510,12 @@ pub fn verify_inrelease(text: &str) -> Result<String, String> {
     verify_with(text, DEBIAN_KEYRING)
 }
 
+/// Debian's archive keys as a binary keyring: what an archive is checked with unless given
+/// another (`baleen audit --keyring` trusts more keys beside them).
+pub fn debian_keyring() -> &'static [u8] {
+    DEBIAN_KEYRING
+}
+
 /// How many OpenPGP public keys a binary keyring holds (0 for an armored or foreign file).
 pub fn keyring_keys(keyring: &[u8]) -> usize {
     SignedPublicKey::from_bytes_many(keyring).map_or(0, |keys| keys.filter(Result::is_ok).count())

@@ -1,0 +1,472 @@
+//! One file of the system's tree (`sbom.spdx.json`) found inside any output `baleen build`
+//! writes: what `baleen audit OUTPUT` reads the SBOM through.
+//!
+//! The output is told by its bytes, not its name, and looked into level by level with the
+//! readers `baleen verify` compares through: a tar (`tar`, and the initrd of
+//! `tar-kernel-initrd`), an initrd (single or segmented newc cpio, plain, gzip or zstd), a
+//! squashfs or erofs root image, a UKI (its `.initrd` section), an ISO 9660 volume (its files,
+//! and the FAT, initrd or root images among them), a disk's partitions (GPT, else MBR: the
+//! ESP's FAT volume, a `--root` partition), and qcow2, VHD, VMDK and gcp read back to their raw
+//! disk in an unnamed scratch file. The file itself is looked for first at each level; then the
+//! volumes inside, in order.
+//!
+//! Streamed and bounded: archives are read as streams, volumes through byte runs of the output
+//! (never loaded whole), the file wanted is read only up to its `max`, nesting stops at
+//! [`MAX_DEPTH`], and at most [`MAX_SNIFFED`] files of one volume are looked into. A hostile or
+//! damaged output gets an error naming the place in it that could not be read.
+//!
+//! Non-goals: outputs that hold no tree (a kernel, a command line), `docker` outputs (their
+//! layers are not the system's tree), file systems baleen does not write.
+
+use baleen_disk::compare::{partitions, CompareError as DiskCompareError};
+use baleen_disk::fat_read::{fat_files, looks_like_fat, FatReadError};
+use baleen_disk::iso::read::{files as iso_files, IsoReadError};
+use baleen_disk::readback::{self, Container, ReadBackError};
+use baleen_disk::runs::Runs;
+use baleen_formats::compare::{self as archive, CompareError, Wanted};
+use baleen_formats::FsReadError;
+use baleen_sign::{PeError, PeLayout};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Volumes nested deeper than this are not looked into (a qcow2's disk's ESP's UKI's initrd is
+/// five levels).
+pub const MAX_DEPTH: usize = 8;
+/// Files of one FAT or ISO volume looked into for a volume inside.
+pub const MAX_SNIFFED: usize = 4096;
+/// Bytes read from the start of a file to tell what it is.
+const HEAD: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TreeFileError {
+    #[error("opening {path}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("{place}: reading it at offset {offset}")]
+    Read { place: String, offset: u64, source: io::Error },
+    #[error("{place}: reading it as an initrd")]
+    Initrd { place: String, source: CompareError },
+    #[error("{place}: reading it as a tar archive")]
+    Tar { place: String, source: CompareError },
+    #[error("{place}: reading its root file system")]
+    Root { place: String, source: FsReadError },
+    #[error("{place}: reading its FAT volume")]
+    Fat { place: String, source: FatReadError },
+    #[error("{place}: reading its ISO 9660 directories")]
+    Iso { place: String, source: IsoReadError },
+    #[error("{place}: reading its partition table")]
+    Partitions { place: String, source: DiskCompareError },
+    #[error("{place}: reading it as a PE file")]
+    Pe { place: String, source: PeError },
+    #[error("{place}: reading its raw disk back as {container}")]
+    ReadBack { place: String, container: &'static str, source: ReadBackError },
+    #[error("{place}: a scratch file for its raw disk")]
+    Scratch { place: String, source: io::Error },
+    #[error("{place}: its {path} is {size} bytes, more than the {max} read")]
+    TooLarge { place: String, path: String, size: u64, max: u64 },
+    #[error(
+        "{place} is a kernel, which holds no file of the system: give the initrd, the root \
+         image or the disk built with it"
+    )]
+    Kernel { place: String },
+    #[error("{place}: volumes nested more than {MAX_DEPTH} deep")]
+    TooDeep { place: String },
+    #[error("{place}: no {path} found (looked into: {looked})")]
+    NotFound { place: String, path: String, looked: String },
+}
+
+/// What a file is, told from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Iso,
+    Disk,
+    Fat,
+    Squashfs,
+    Erofs,
+    Pe,
+    Initrd,
+    Tar,
+    /// A gzip'd tar: gcp's (`disk.raw` first) or a tar output compressed.
+    GzipTar,
+    Container(Container),
+    Kernel,
+    Other,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Iso => "ISO 9660 volume",
+            Kind::Disk => "disk",
+            Kind::Fat => "FAT volume",
+            Kind::Squashfs => "squashfs image",
+            Kind::Erofs => "erofs image",
+            Kind::Pe => "PE file",
+            Kind::Initrd => "initrd",
+            Kind::Tar => "tar archive",
+            Kind::GzipTar => "gzip'd tar archive",
+            Kind::Container(c) => c.name(),
+            Kind::Kernel => "kernel",
+            Kind::Other => "not a volume or archive baleen writes",
+        })
+    }
+}
+
+/// `Read + Seek` as one object type, to nest byte runs of byte runs.
+trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
+
+/// The data of the file `want` of the tree inside the output `path` (see the module docs).
+pub fn find(path: &Path, want: Wanted<'_>) -> Result<Vec<u8>, TreeFileError> {
+    let mut file =
+        File::open(path).map_err(|source| TreeFileError::Open { path: path.into(), source })?;
+    let place = path.display().to_string();
+    let mut finder = Finder { want, looked: Vec::new() };
+    match finder.look(&mut file, &place, 0)? {
+        Some(data) => Ok(data),
+        None => {
+            let mut looked = finder.looked;
+            if looked.is_empty() {
+                looked.push(
+                    "nothing: it is no tar, initrd, squashfs, erofs, UKI, ISO or disk baleen \
+                     writes"
+                        .into(),
+                );
+            }
+            if looked.len() > 12 {
+                let more = looked.len() - 12;
+                looked.truncate(12);
+                looked.push(format!("{more} more"));
+            }
+            Err(TreeFileError::NotFound {
+                place,
+                path: want.path.to_owned(),
+                looked: looked.join("; "),
+            })
+        }
+    }
+}
+
+/// A file of a FAT or ISO volume: its path, length and byte runs in the volume.
+type VolumeFile = (String, u64, Vec<(u64, u64)>);
+
+struct Finder<'w> {
+    want: Wanted<'w>,
+    /// What was looked into, for the error when nothing is found.
+    looked: Vec<String>,
+}
+
+/// Reads up to `buf.len()` bytes at `offset`; fewer only at the end.
+fn read_head(r: &mut dyn ReadSeek, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    r.seek(SeekFrom::Start(offset))?;
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// What `r` is, from its first [`HEAD`] bytes (and ISO 9660's descriptor at 32 KiB).
+fn sniff(r: &mut dyn ReadSeek, place: &str) -> Result<Kind, TreeFileError> {
+    let read = |offset, source| TreeFileError::Read { place: place.to_owned(), offset, source };
+    let mut head = vec![0u8; HEAD];
+    let n = read_head(r, 0, &mut head).map_err(|e| read(0, e))?;
+    head.truncate(n);
+    let mut cd = [0u8; 6];
+    if read_head(r, 16 * 2048, &mut cd).map_err(|e| read(16 * 2048, e))? == 6
+        && &cd[1..6] == b"CD001"
+    {
+        return Ok(Kind::Iso);
+    }
+    let at = |o: usize, magic: &[u8]| head.get(o..o + magic.len()) == Some(magic);
+    Ok(if at(0, b"hsqs") {
+        Kind::Squashfs
+    } else if at(1024, &0xE0F5_E1E2u32.to_le_bytes()) {
+        Kind::Erofs
+    } else if at(0, b"QFI\xfb") {
+        Kind::Container(Container::Qcow2)
+    } else if at(0, b"conectix") {
+        Kind::Container(Container::Vhd)
+    } else if at(0, b"KDMV") {
+        Kind::Container(Container::Vmdk)
+    } else if head.len() >= 512 && looks_like_fat(&head[..512]) {
+        Kind::Fat
+    } else if at(512, b"EFI PART") || at(510, &[0x55, 0xaa]) {
+        Kind::Disk
+    } else if at(0x202, b"HdrS") || at(0x38, b"ARM\x64") {
+        Kind::Kernel
+    } else if at(0, b"MZ") {
+        Kind::Pe
+    } else if archive::looks_like_initrd(&head) {
+        Kind::Initrd
+    } else if at(257, b"ustar") {
+        Kind::Tar
+    } else if at(0, &[0x1f, 0x8b]) && gzip_tar(&head) {
+        Kind::GzipTar
+    } else {
+        Kind::Other
+    })
+}
+
+/// Whether gzip data decompresses to a tar header.
+fn gzip_tar(head: &[u8]) -> bool {
+    let mut block = [0u8; 512];
+    flate2::read::GzDecoder::new(head).read_exact(&mut block).is_ok()
+        && &block[257..262] == b"ustar"
+}
+
+impl Finder<'_> {
+    fn look(
+        &mut self,
+        r: &mut dyn ReadSeek,
+        place: &str,
+        depth: usize,
+    ) -> Result<Option<Vec<u8>>, TreeFileError> {
+        if depth > MAX_DEPTH {
+            return Err(TreeFileError::TooDeep { place: place.to_owned() });
+        }
+        let kind = sniff(r, place)?;
+        if kind != Kind::Other {
+            self.looked.push(format!("{place}: {kind}"));
+        }
+        let want = self.want;
+        let p = || place.to_owned();
+        let start = |r: &mut dyn ReadSeek| {
+            r.seek(SeekFrom::Start(0)).map_err(|source| TreeFileError::Read {
+                place: place.to_owned(),
+                offset: 0,
+                source,
+            })
+        };
+        match kind {
+            Kind::Other => Ok(None),
+            Kind::Kernel if depth == 0 => Err(TreeFileError::Kernel { place: p() }),
+            Kind::Kernel => Ok(None),
+            Kind::Initrd => {
+                start(r)?;
+                archive::initrd_file(BufReader::with_capacity(1 << 16, r), want)
+                    .map_err(|source| archive_error(place, source))
+            }
+            Kind::Tar => {
+                start(r)?;
+                self.tar(BufReader::with_capacity(1 << 16, r), place, depth)
+            }
+            Kind::GzipTar => {
+                start(r)?;
+                let mut gz =
+                    flate2::read::GzDecoder::new(BufReader::with_capacity(1 << 16, &mut *r));
+                let mut first = [0u8; 512];
+                let gcp = gz.read_exact(&mut first).is_ok() && first.starts_with(b"disk.raw\0");
+                if gcp {
+                    return self.read_back(r, Container::Gcp, place, depth);
+                }
+                start(r)?;
+                let gz = flate2::read::GzDecoder::new(BufReader::with_capacity(1 << 16, r));
+                self.tar(gz, place, depth)
+            }
+            Kind::Squashfs | Kind::Erofs => {
+                let mut r = r;
+                let found = if kind == Kind::Squashfs {
+                    baleen_formats::squashfs_file(&mut r, want)
+                } else {
+                    baleen_formats::erofs_file(&mut r, want)
+                };
+                found.map_err(|source| match source {
+                    FsReadError::FileTooLarge { path, size, max, .. } => {
+                        TreeFileError::TooLarge { place: p(), path, size, max }
+                    }
+                    source => TreeFileError::Root { place: p(), source },
+                })
+            }
+            Kind::Container(c) => self.read_back(r, c, place, depth),
+            Kind::Pe => {
+                let layout = PeLayout::read(&mut &mut *r)
+                    .map_err(|source| TreeFileError::Pe { place: p(), source })?;
+                let Some(s) = layout.named.iter().find(|s| s.name == ".initrd") else {
+                    self.looked.push(format!("{place}: no .initrd section"));
+                    return Ok(None);
+                };
+                let mut section = Runs::new(r, vec![(s.offset, s.len)]);
+                self.look(&mut section, &format!("{place}, section .initrd"), depth + 1)
+            }
+            Kind::Disk => {
+                let parts = partitions(&mut &mut *r)
+                    .map_err(|source| TreeFileError::Partitions { place: p(), source })?;
+                for part in parts {
+                    let mut inner = Runs::new(&mut *r, vec![(part.start, part.len)]);
+                    let at = format!("{place}, partition {} ({:?})", part.index, part.name);
+                    if let Some(data) = self.look(&mut inner, &at, depth + 1)? {
+                        return Ok(Some(data));
+                    }
+                }
+                Ok(None)
+            }
+            Kind::Fat => {
+                let len = r.seek(SeekFrom::End(0)).map_err(|source| TreeFileError::Read {
+                    place: p(),
+                    offset: 0,
+                    source,
+                })?;
+                let entries = fat_files(&mut &mut *r, 0, len)
+                    .map_err(|source| TreeFileError::Fat { place: p(), source })?;
+                let files: Vec<VolumeFile> = entries
+                    .into_iter()
+                    .filter(|e| !e.dir)
+                    .map(|e| (e.path, e.size, e.runs))
+                    .collect();
+                self.volume(r, files, place, depth)
+            }
+            Kind::Iso => {
+                let files = iso_files(&mut &mut *r)
+                    .map_err(|source| TreeFileError::Iso { place: p(), source })?;
+                let files = files
+                    .into_iter()
+                    .map(|f| {
+                        (f.path.trim_start_matches('/').to_owned(), f.len, vec![(f.offset, f.len)])
+                    })
+                    .collect();
+                self.volume(r, files, place, depth)
+            }
+        }
+    }
+
+    /// A volume's files (path, length, byte runs): the file wanted, else what is inside each.
+    fn volume(
+        &mut self,
+        r: &mut dyn ReadSeek,
+        files: Vec<VolumeFile>,
+        place: &str,
+        depth: usize,
+    ) -> Result<Option<Vec<u8>>, TreeFileError> {
+        if let Some((path, size, runs)) = files.iter().find(|f| self.want.is(&f.0)) {
+            if *size > self.want.max {
+                return Err(TreeFileError::TooLarge {
+                    place: place.to_owned(),
+                    path: path.clone(),
+                    size: *size,
+                    max: self.want.max,
+                });
+            }
+            let mut data = Vec::new();
+            Runs::new(r, runs.clone()).read_to_end(&mut data).map_err(|source| {
+                TreeFileError::Read { place: format!("{place}, file {path}"), offset: 0, source }
+            })?;
+            return Ok(Some(data));
+        }
+        for (path, _, runs) in files.into_iter().take(MAX_SNIFFED) {
+            let mut inner = Runs::new(&mut *r, runs);
+            if let Some(data) =
+                self.look(&mut inner, &format!("{place}, file {path}"), depth + 1)?
+            {
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A tar stream: the file wanted at its path, else inside an initrd member
+    /// (`tar-kernel-initrd`'s `boot/initrd.img`).
+    fn tar(
+        &mut self,
+        r: impl Read,
+        place: &str,
+        depth: usize,
+    ) -> Result<Option<Vec<u8>>, TreeFileError> {
+        let want = self.want;
+        let (mut direct, mut nested) = (None, None);
+        let mut failed: Option<TreeFileError> = None;
+        let mut inner_looked = Vec::new();
+        let walked = archive::tar_walk(r, &mut |m, data| {
+            if m.kind != archive::Kind::File {
+                return Ok(());
+            }
+            if want.is(&m.path) {
+                if m.size > want.max {
+                    failed = Some(TreeFileError::TooLarge {
+                        place: place.to_owned(),
+                        path: m.path.clone(),
+                        size: m.size,
+                        max: want.max,
+                    });
+                    return Err(io::Error::other("stopped"));
+                }
+                let mut bytes = Vec::new();
+                data.take(want.max).read_to_end(&mut bytes)?;
+                direct = Some(bytes);
+                return Ok(());
+            }
+            if nested.is_some() || depth >= MAX_DEPTH {
+                return Ok(());
+            }
+            let mut head = Vec::with_capacity(HEAD);
+            (&mut *data).take(HEAD as u64).read_to_end(&mut head)?;
+            if !archive::looks_like_initrd(&head) {
+                return Ok(());
+            }
+            let at = format!("{place}, member {}", m.path);
+            inner_looked.push(format!("{at}: initrd"));
+            match archive::initrd_file(io::Cursor::new(head).chain(data), want) {
+                Ok(found) => nested = found,
+                Err(source) => {
+                    failed = Some(archive_error(&at, source));
+                    return Err(io::Error::other("stopped"));
+                }
+            }
+            Ok(())
+        });
+        self.looked.extend(inner_looked);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        walked.map_err(|source| TreeFileError::Tar { place: place.to_owned(), source })?;
+        Ok(direct.or(nested))
+    }
+
+    /// A qcow2, VHD, VMDK or gcp output read back to its raw disk in a scratch file, then that.
+    fn read_back(
+        &mut self,
+        r: &mut dyn ReadSeek,
+        container: Container,
+        place: &str,
+        depth: usize,
+    ) -> Result<Option<Vec<u8>>, TreeFileError> {
+        let scratch = |source| TreeFileError::Scratch { place: place.to_owned(), source };
+        let mut raw = crate::scratch::file().map_err(scratch)?;
+        r.seek(SeekFrom::Start(0)).map_err(|source| TreeFileError::Read {
+            place: place.to_owned(),
+            offset: 0,
+            source,
+        })?;
+        let size = {
+            let mut from = BufReader::with_capacity(1 << 20, &mut *r);
+            let mut w = io::BufWriter::with_capacity(1 << 20, &mut raw);
+            let size = readback::read_back(container, &mut from, &mut w).map_err(|source| {
+                TreeFileError::ReadBack {
+                    place: place.to_owned(),
+                    container: container.name(),
+                    source,
+                }
+            })?;
+            w.into_inner().map_err(|e| scratch(e.into_error()))?;
+            size
+        };
+        raw.set_len(size).map_err(scratch)?;
+        self.look(&mut raw, &format!("{place}, its raw disk"), depth + 1)
+    }
+}
+
+/// An initrd's error: a file too large to read said as such.
+fn archive_error(place: &str, source: CompareError) -> TreeFileError {
+    match source {
+        CompareError::FileTooLarge { path, size, max } => {
+            TreeFileError::TooLarge { place: place.to_owned(), path, size, max }
+        }
+        source => TreeFileError::Initrd { place: place.to_owned(), source },
+    }
+}
