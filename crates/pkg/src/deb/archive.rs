@@ -50,6 +50,8 @@ pub enum Error {
     Io { action: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("decompressing {url}: {cause}")]
     Decompress { url: String, cause: std::io::Error },
+    #[error("decompressing {url}: more than {limit} bytes, the most a Packages index of its size may be")]
+    IndexTooLarge { url: String, limit: u64 },
     #[error("{url}: the {suite} suite's Release expired on {valid_until} (its Valid-Until); the mirror is stale or replays an old Release: use another mirror, or allow it with `check-valid-until: false` in build.yml's debian section")]
     Expired { url: String, suite: String, valid_until: String },
     #[error("package {package} is locked from suite {suite}, which build.yml does not use (debian.security); run `baleen pkg lock`")]
@@ -193,10 +195,7 @@ impl Archive {
             path: file.clone(),
             cause,
         })?;
-        let mut text = String::new();
-        liblzma::read::XzDecoder::new(std::io::BufReader::new(f))
-            .read_to_string(&mut text)
-            .map_err(|cause| Error::Decompress { url: pkgs_url.clone(), cause })?;
+        let text = read_packages(std::io::BufReader::new(f), &pkgs_url, packages_limit(size))?;
         let idx = Arc::new(Index::parse(arch, &text));
         INDEXES.lock().expect("index memo lock").insert(memo_key, idx.clone());
         Ok((idx, freshness))
@@ -440,6 +439,29 @@ fn read_capped(r: impl Read, url: &str, limit: u64, text: &mut String) -> Result
     Ok(())
 }
 
+/// The most any `Packages` index is decompressed to (Debian's largest is under 100 MB).
+pub const MAX_PACKAGES: u64 = 1 << 30;
+
+/// The most a `Packages.xz` of `xz_size` bytes may decompress to: 100 times its size (Debian's
+/// compress about 5:1), at least 64 MiB, at most [`MAX_PACKAGES`].
+pub fn packages_limit(xz_size: u64) -> u64 {
+    xz_size.saturating_mul(100).clamp(64 << 20, MAX_PACKAGES)
+}
+
+/// The text of a `Packages.xz` (verified against InRelease), decompressed up to `limit` bytes:
+/// a verified file is bounded compressed, but a few KiB of xz can expand to gigabytes.
+fn read_packages(xz: impl Read, url: &str, limit: u64) -> Result<String, Error> {
+    let mut text = String::new();
+    let n = liblzma::read::XzDecoder::new(xz)
+        .take(limit.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(|cause| Error::Decompress { url: url.to_owned(), cause })?;
+    if u64::try_from(n).map_or(true, |n| n > limit) {
+        return Err(Error::IndexTooLarge { url: url.to_owned(), limit });
+    }
+    Ok(text)
+}
+
 /// Refuses a (verified) Release text signed for another suite: a mirror could otherwise serve a
 /// genuinely signed Release of `bullseye-security` for `bookworm-security`. Debian's Release
 /// carries both `Codename` (`bookworm-security`) and `Suite` (`stable-security`); either may
@@ -592,6 +614,34 @@ pub fn release_entry(release: &str, path: &str) -> Option<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A verified `Packages.xz` is bounded compressed (InRelease gives its size), but xz turns
+    /// a few KiB of zeros into gigabytes: decompressing must stop at a limit, not fill memory.
+    #[test]
+    fn a_packages_xz_bomb_is_refused_past_the_limit() {
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..8 {
+            std::io::Write::write_all(&mut xz, &zeros).unwrap();
+        }
+        let bomb = xz.finish().unwrap();
+        assert!(bomb.len() < 4096, "{} bytes", bomb.len());
+        let url = "http://mirror/dists/bookworm/main/binary-amd64/Packages.xz";
+        let err = read_packages(&bomb[..], url, 1 << 20).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "decompressing {url}: more than 1048576 bytes, the most a Packages index of its \
+                 size may be"
+            )
+        );
+        // Under the limit, the same text comes back.
+        assert_eq!(read_packages(&bomb[..], url, 8 << 20).unwrap().len(), 8 << 20);
+        // Debian's bookworm main/amd64 index, 9.6 MB compressed and 47 MB plain, fits.
+        assert!(packages_limit(9_600_000) >= 400_000_000);
+        assert!(packages_limit(4000) >= 64 << 20, "a small index still gets room");
+        assert_eq!(packages_limit(u64::MAX), 1 << 30);
+    }
 
     #[test]
     fn release_entries() {
