@@ -222,6 +222,12 @@ fn a_damaged_output_a_kernel_and_no_sbom_are_exit_2_saying_why() {
     assert!(audit(&junk).contains("no sbom.spdx.json found"));
 
     if Path::new(STUB).is_file() {
+        // Not found in a disk: each place looked into is named, down to the UKI's initrd.
+        build(&cache, &yml, &n, "raw-efi", &["--no-sbom"]);
+        let p = n.join("sys-efi.img");
+        let err = audit(&p);
+        let uki = format!("{}, partition 1 (\"ESP\"), file EFI/BOOT/BOOTX64.EFI", p.display());
+        assert!(err.contains(&format!("{uki}: PE file; {uki}, section .initrd: initrd")), "{err}");
         // A qcow2 whose header is damaged: the container is named.
         build(&cache, &yml, &a, "qcow2-efi", &[]);
         let mut q = std::fs::read(a.join("sys-efi.qcow2")).unwrap();
