@@ -12,7 +12,8 @@
 //!
 //! Streamed and bounded: archives are read as streams, volumes through byte runs of the output
 //! (never loaded whole), the file wanted is read only up to its `max`, nesting stops at
-//! [`MAX_DEPTH`], and at most [`MAX_SNIFFED`] files of one volume are looked into. A hostile or
+//! [`MAX_DEPTH`], at most [`MAX_SNIFFED`] files of one volume and [`MAX_LOOKS`] in all are looked
+//! into (an ISO's files may share one extent). A hostile or
 //! damaged output gets an error naming the place in it that could not be read.
 //!
 //! Non-goals: outputs that hold no tree (a kernel, a command line), `docker` outputs (their
@@ -36,6 +37,9 @@ use std::path::{Path, PathBuf};
 pub const MAX_DEPTH: usize = 8;
 /// Files of one FAT or ISO volume looked into for a volume inside.
 pub const MAX_SNIFFED: usize = 4096;
+/// Files and volumes looked into in all: an ISO's files may share one extent, so a hostile
+/// output could otherwise nest the same volume many times over.
+pub const MAX_LOOKS: usize = 16384;
 /// Bytes read from the start of a file to tell what it is.
 const HEAD: usize = 4096;
 
@@ -72,6 +76,8 @@ pub enum TreeFileError {
     Kernel { place: String },
     #[error("{place}: volumes nested more than {MAX_DEPTH} deep")]
     TooDeep { place: String },
+    #[error("{place}: more than {MAX_LOOKS} files and volumes to look into")]
+    TooMany { place: String },
     #[error("{place}: no {path} found (looked into: {looked})")]
     NotFound { place: String, path: String, looked: String },
 }
@@ -122,7 +128,7 @@ pub fn find(path: &Path, want: Wanted<'_>) -> Result<Vec<u8>, TreeFileError> {
     let mut file =
         File::open(path).map_err(|source| TreeFileError::Open { path: path.into(), source })?;
     let place = path.display().to_string();
-    let mut finder = Finder { want, looked: Vec::new() };
+    let mut finder = Finder { want, looked: Vec::new(), looks: 0 };
     match finder.look(&mut file, &place, 0)? {
         Some(data) => Ok(data),
         None => {
@@ -155,6 +161,8 @@ struct Finder<'w> {
     want: Wanted<'w>,
     /// What was looked into, for the error when nothing is found.
     looked: Vec<String>,
+    /// How many files and volumes were, against [`MAX_LOOKS`].
+    looks: usize,
 }
 
 /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end.
@@ -230,6 +238,10 @@ impl Finder<'_> {
     ) -> Result<Option<Vec<u8>>, TreeFileError> {
         if depth > MAX_DEPTH {
             return Err(TreeFileError::TooDeep { place: place.to_owned() });
+        }
+        self.looks += 1;
+        if self.looks > MAX_LOOKS {
+            return Err(TreeFileError::TooMany { place: place.to_owned() });
         }
         let kind = sniff(r, place)?;
         if kind != Kind::Other {
@@ -468,5 +480,78 @@ fn archive_error(place: &str, source: CompareError) -> TreeFileError {
             TreeFileError::TooLarge { place: place.to_owned(), path, size, max }
         }
         source => TreeFileError::Initrd { place: place.to_owned(), source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut t = tar::Builder::new(Vec::new());
+        for (path, data) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_cksum();
+            t.append_data(&mut h, path, *data).unwrap();
+        }
+        t.into_inner().unwrap()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn cpio(path: &str, data: &[u8]) -> Vec<u8> {
+        use baleen_tree::{Entry, EntryKind, EntrySink};
+        let mut w = baleen_formats::CpioWriter::new(Vec::new());
+        let e = Entry::new(path, EntryKind::File { size: data.len() as u64 }, 0o644);
+        w.add(&e, &mut &data[..]).unwrap();
+        w.finish().unwrap()
+    }
+
+    const WANT: Wanted<'static> = Wanted { path: "sbom.spdx.json", max: 64 };
+
+    fn find_in(bytes: &[u8]) -> (PathBuf, Result<Vec<u8>, TreeFileError>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        std::fs::write(&path, bytes).unwrap();
+        let found = find(&path, WANT);
+        (path, found, dir)
+    }
+
+    #[test]
+    fn a_gzip_tar_and_a_tar_holding_an_initrd_give_the_file() {
+        let (_, found, _d) = find_in(&gzip(&tar(&[("./sbom.spdx.json", b"{}")])));
+        assert_eq!(found.unwrap(), b"{}");
+        // tar-kernel-initrd: the file is in the initrd member.
+        let initrd = gzip(&cpio("sbom.spdx.json", b"[1]"));
+        let (_, found, _d) = find_in(&tar(&[("boot/kernel", b"k"), ("boot/initrd.img", &initrd)]));
+        assert_eq!(found.unwrap(), b"[1]");
+    }
+
+    #[test]
+    fn a_file_too_large_or_a_broken_initrd_member_is_named() {
+        let (p, found, _d) = find_in(&tar(&[("sbom.spdx.json", &[b' '; 65])]));
+        assert_eq!(
+            found.unwrap_err().to_string(),
+            format!("{}: its sbom.spdx.json is 65 bytes, more than the 64 read", p.display())
+        );
+        let initrd = gzip(&cpio("sbom.spdx.json", &[b' '; 200]));
+        let cut = &initrd[..initrd.len() - 20];
+        let (p, found, _d) = find_in(&tar(&[("boot/initrd.img", cut)]));
+        let err = found.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("{}, member boot/initrd.img: reading it as an initrd", p.display()),
+            "{err}"
+        );
     }
 }

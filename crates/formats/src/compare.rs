@@ -619,6 +619,37 @@ mod tests {
         assert_eq!((d.path.as_str(), d.what), ("b", What::Order));
     }
 
+    /// `initrd_file` and `tar_file`: the last entry at the path wins (the one the kernel and
+    /// tar leave in place), a leading `./` or `/` is the same path, a file past `max` is
+    /// refused by name; `looks_like_initrd` tells cpio, gzip and zstd cpio from other data.
+    #[test]
+    fn one_file_is_read_from_an_initrd_and_a_tar_bounded() {
+        let first = cpio(&[("sbom.spdx.json", b"old", 0o644)]);
+        let second = cpio(&[("./sbom.spdx.json", b"new", 0o644), ("etc/a", b"1", 0o644)]);
+        let initrd = [&first[..], &gzip(&second)].concat();
+        let want = Wanted { path: "sbom.spdx.json", max: 10 };
+        assert_eq!(initrd_file(&initrd[..], want).unwrap().as_deref(), Some(&b"new"[..]));
+        assert_eq!(initrd_file(&initrd[..], Wanted { path: "etc/b", max: 10 }).unwrap(), None);
+        let err = initrd_file(&initrd[..], Wanted { path: "etc/a", max: 0 }).unwrap_err();
+        assert_eq!(err.to_string(), "etc/a is 1 bytes, more than the 0 read");
+        assert!(looks_like_initrd(&first) && looks_like_initrd(&gzip(&second)));
+        assert!(!looks_like_initrd(&gzip(b"not a cpio archive")) && !looks_like_initrd(b"07"));
+
+        let mut t = ::tar::Builder::new(Vec::new());
+        for (path, data) in [("sbom.spdx.json", &b"one"[..]), ("sbom.spdx.json", b"two")] {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_cksum();
+            t.append_data(&mut h, path, data).unwrap();
+        }
+        let tar = t.into_inner().unwrap();
+        assert_eq!(tar_file(&tar[..], want).unwrap().as_deref(), Some(&b"two"[..]));
+    }
+
     #[test]
     fn a_truncated_initrd_is_an_error_with_its_offset() {
         let a = cpio(&[("etc/a", b"one", 0o644)]);

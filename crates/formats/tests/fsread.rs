@@ -337,3 +337,42 @@ fn squashfs_inodes_sharing_one_file_data_are_refused() {
     let err = squashfs_members(&mut Cursor::new(&img)).unwrap_err().to_string();
     assert!(err.contains("more file data than 4 × the image's length"), "{err}");
 }
+
+/// `squashfs_file` and `erofs_file` (what `baleen audit` reads an SBOM through): the file at
+/// its path, with a large file of it (inline and in blocks); `None` for a path the image does
+/// not hold or that is a directory; a file past `max` refused by name, not read.
+#[test]
+fn one_file_is_read_by_its_path_and_bounded() {
+    use baleen_formats::compare::Wanted;
+    use baleen_formats::{erofs_file, squashfs_file};
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let tree = [
+        dir("etc"),
+        file("etc/motd", b"hello\n".to_vec()),
+        dir("var"),
+        file("var/big", big.clone()),
+        file("sbom.spdx.json", b"{\"spdxVersion\":\"SPDX-2.3\"}".to_vec()),
+    ];
+    let want = |path| Wanted { path, max: 1 << 20 };
+    for (fs, img) in [("squashfs", squashfs(&tree)), ("erofs", erofs(&tree))] {
+        let read = |w: Wanted<'_>| {
+            let mut c = Cursor::new(&img[..]);
+            if fs == "squashfs" {
+                squashfs_file(&mut c, w)
+            } else {
+                erofs_file(&mut c, w)
+            }
+        };
+        assert_eq!(read(want("etc/motd")).unwrap().as_deref(), Some(&b"hello\n"[..]), "{fs}");
+        assert_eq!(read(want("var/big")).unwrap(), Some(big.clone()), "{fs}");
+        assert_eq!(read(want("/sbom.spdx.json")).unwrap().map(|d| d.len()), Some(26), "{fs}");
+        assert_eq!(read(want("etc/nothing")).unwrap(), None, "{fs}");
+        assert_eq!(read(want("etc")).unwrap(), None, "{fs}: a directory is no file");
+        let err = read(Wanted { path: "var/big", max: 1000 }).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("the {fs} image's var/big is 300000 bytes, more than the 1000 read"),
+            "{fs}"
+        );
+    }
+}
