@@ -42,6 +42,10 @@ pub const MAX_SNIFFED: usize = 4096;
 pub const MAX_LOOKS: usize = 16384;
 /// Bytes read from the start of a file to tell what it is.
 const HEAD: usize = 4096;
+/// ... when it is zstd data: a zstd block (up to 128 KiB) decompresses only whole, and the
+/// first one must be read to see a cpio header.
+const ZSTD_HEAD: u64 = 256 << 10;
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TreeFileError {
@@ -186,6 +190,11 @@ fn sniff(r: &mut dyn ReadSeek, place: &str) -> Result<Kind, TreeFileError> {
     let mut head = vec![0u8; HEAD];
     let n = read_head(r, 0, &mut head).map_err(|e| read(0, e))?;
     head.truncate(n);
+    if head.starts_with(&ZSTD_MAGIC) {
+        head.resize(usize::try_from(ZSTD_HEAD).unwrap_or(HEAD), 0);
+        let n = read_head(r, 0, &mut head).map_err(|e| read(0, e))?;
+        head.truncate(n);
+    }
     let mut cd = [0u8; 6];
     if read_head(r, 16 * 2048, &mut cd).map_err(|e| read(16 * 2048, e))? == 6
         && &cd[1..6] == b"CD001"
@@ -418,6 +427,9 @@ impl Finder<'_> {
             }
             let mut head = Vec::with_capacity(HEAD);
             (&mut *data).take(HEAD as u64).read_to_end(&mut head)?;
+            if head.starts_with(&ZSTD_MAGIC) {
+                (&mut *data).take(ZSTD_HEAD - HEAD as u64).read_to_end(&mut head)?;
+            }
             if !archive::looks_like_initrd(&head) {
                 return Ok(());
             }
@@ -535,6 +547,19 @@ mod tests {
         let initrd = gzip(&cpio("sbom.spdx.json", b"[1]"));
         let (_, found, _d) = find_in(&tar(&[("boot/kernel", b"k"), ("boot/initrd.img", &initrd)]));
         assert_eq!(found.unwrap(), b"[1]");
+    }
+
+    /// zstd decompresses a block only whole: with 4 KiB read, an initrd whose first block is
+    /// larger was not told from other data (and its SBOM not found).
+    #[test]
+    fn a_zstd_initrd_with_a_large_first_block_is_read() {
+        let noise: Vec<u8> =
+            (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let tree = [cpio("big", &noise), cpio("sbom.spdx.json", b"{}")].concat();
+        let z = zstd::stream::encode_all(&tree[..], 3).unwrap();
+        assert!(!archive::looks_like_initrd(&z[..HEAD]), "the first block is past 4 KiB");
+        let (_, found, _d) = find_in(&z);
+        assert_eq!(found.unwrap(), b"{}");
     }
 
     #[test]

@@ -135,6 +135,10 @@ fn every_output_family_gives_the_packages_of_its_yaml() {
     outputs.push(b.join("sys-squashfs.img"));
     build(&cache, &yml, &c, "kernel+erofs", &[]);
     outputs.push(c.join("sys-erofs.img"));
+    // A zstd initrd, in one stream: its first block is larger than gzip's first bytes.
+    let z = t.path().join("z");
+    build(&cache, &yml, &z, "kernel+initrd", &["--compress", "zstd", "--initrd-layout", "single"]);
+    outputs.push(z.join("sys-initrd.img"));
     if efi {
         // The ESP's UKI holds the stage-1 initrd only: the SBOM is in the root partition.
         let r = t.path().join("r");
