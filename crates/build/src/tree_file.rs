@@ -214,10 +214,11 @@ fn sniff(r: &mut dyn ReadSeek, place: &str) -> Result<Kind, TreeFileError> {
         Kind::Container(Container::Vmdk)
     } else if head.len() >= 512 && looks_like_fat(&head[..512]) {
         Kind::Fat
+    } else if at(0x202, b"HdrS") || at(0x38, b"ARM\x64") {
+        // Before the MBR: a bzImage's boot sector ends in 0x55AA too.
+        Kind::Kernel
     } else if at(512, b"EFI PART") || at(510, &[0x55, 0xaa]) {
         Kind::Disk
-    } else if at(0x202, b"HdrS") || at(0x38, b"ARM\x64") {
-        Kind::Kernel
     } else if at(0, b"MZ") {
         Kind::Pe
     } else if archive::looks_like_initrd(&head) {

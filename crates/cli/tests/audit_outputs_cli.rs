@@ -185,10 +185,12 @@ fn a_damaged_output_a_kernel_and_no_sbom_are_exit_2_saying_why() {
         assert_eq!(out.status.code(), Some(2), "{}: {}", p.display(), text(&out));
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    // The stand-in kernel is text: a real one is told by its boot header ("HdrS" at 0x202).
+    // The stand-in kernel is text: a real one is told by its boot header ("HdrS" at 0x202),
+    // though its boot sector ends in 0x55AA as an MBR does.
     let kernel = t.path().join("vmlinuz");
     let mut bz = vec![0u8; 8192];
     bz[0x202..0x206].copy_from_slice(b"HdrS");
+    bz[510..512].copy_from_slice(&[0x55, 0xaa]);
     std::fs::write(&kernel, bz).unwrap();
     let err = audit(&kernel);
     assert!(err.contains("is a kernel, which holds no file of the system"), "{err}");
