@@ -1,4 +1,5 @@
-//! `baleen audit OUTPUT` for every output family that holds the system's tree: the SBOM read
+//! `baleen audit OUTPUT` for every output format that holds the system's tree (all but
+//! `docker`; `tar` is audit_cli's): the SBOM read
 //! from inside it lists the same Debian packages as `baleen audit FILE.yml`; a damaged output,
 //! a kernel, or an output without an SBOM is exit 2 naming what was wrong. `--keyring` checks
 //! the packages of the signed private fixture archive, which Debian's keys cannot.
@@ -123,7 +124,11 @@ fn every_output_family_gives_the_packages_of_its_yaml() {
     let mut formats = "kernel+initrd,tar-kernel-initrd".to_owned();
     if efi {
         formats.push_str(",iso-efi,iso-efi-initrd,raw-efi,qcow2-efi,vhd,vmdk,gcp,uki");
+        formats.push_str(",aws,raw-bios,qcow2-bios,iso-bios");
         for o in ["sys-efi.iso", "sys-efi-initrd.iso", "sys-efi.img", "sys-efi.qcow2"] {
+            outputs.push(a.join(o));
+        }
+        for o in ["sys.raw", "sys-bios.img", "sys.qcow2", "sys.iso"] {
             outputs.push(a.join(o));
         }
         for o in ["sys.vhd", "sys.vmdk", "sys.img.tar.gz", "sys.efi"] {
@@ -135,6 +140,10 @@ fn every_output_family_gives_the_packages_of_its_yaml() {
     outputs.push(b.join("sys-squashfs.img"));
     build(&cache, &yml, &c, "kernel+erofs", &[]);
     outputs.push(c.join("sys-erofs.img"));
+    // kernel+iso: the tree is the ISO's own files.
+    let i = t.path().join("i");
+    build(&cache, &yml, &i, "kernel+iso", &[]);
+    outputs.push(i.join("sys.iso"));
     // A zstd initrd, in one stream: its first block is larger than gzip's first bytes.
     let z = t.path().join("z");
     build(&cache, &yml, &z, "kernel+initrd", &["--compress", "zstd", "--initrd-layout", "single"]);
@@ -144,6 +153,10 @@ fn every_output_family_gives_the_packages_of_its_yaml() {
         let r = t.path().join("r");
         build(&cache, &yml, &r, "raw-efi", &["--root", "squashfs"]);
         outputs.push(r.join("sys-efi.img"));
+        // A dynamic VHD (its name is a fixed one's): read back through its block table.
+        let v = t.path().join("v");
+        build(&cache, &yml, &v, "dynamic-vhd", &[]);
+        outputs.push(v.join("sys.vhd"));
     }
     for o in &outputs {
         let out = baleen(&cache, &["audit", "--json", s(o)]);
