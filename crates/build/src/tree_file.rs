@@ -563,6 +563,27 @@ mod tests {
         assert_eq!(found.unwrap(), b"{}");
     }
 
+    /// A hostile disk whose MBR partition is the whole disk again: each level finds the same
+    /// disk inside; the look stops at [`MAX_DEPTH`] with an error, not a loop.
+    #[test]
+    fn a_disk_that_holds_itself_stops_at_the_depth_limit() {
+        let mut disk = vec![0u8; 1024];
+        disk[446 + 4] = 0x83;
+        disk[446 + 12] = 2; // two sectors from LBA 0: the disk itself
+        disk[510..512].copy_from_slice(&[0x55, 0xaa]);
+        let (p, found, _d) = find_in(&disk);
+        let err = found.unwrap_err().to_string();
+        let inner = ", partition 1 (\"MBR entry 1, type 0x83\")";
+        assert_eq!(
+            err,
+            format!(
+                "{}{}: volumes nested more than {MAX_DEPTH} deep",
+                p.display(),
+                inner.repeat(9)
+            ),
+        );
+    }
+
     #[test]
     fn a_file_too_large_or_a_broken_initrd_member_is_named() {
         let (p, found, _d) = find_in(&tar(&[("sbom.spdx.json", &[b' '; 65])]));
