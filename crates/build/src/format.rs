@@ -26,6 +26,8 @@ pub enum Format {
     Gcp,
     Aws,
     Uki,
+    /// baleen's: an SD card for the Raspberry Pi 4 (arm64 only).
+    Rpi4,
 }
 
 /// Every format, in LinuxKit's documentation order.
@@ -50,6 +52,7 @@ pub const ALL: &[Format] = &[
     Format::Gcp,
     Format::Aws,
     Format::Uki,
+    Format::Rpi4,
 ];
 
 impl Format {
@@ -75,6 +78,7 @@ impl Format {
             Format::Gcp => "gcp",
             Format::Aws => "aws",
             Format::Uki => "uki",
+            Format::Rpi4 => "rpi4",
         }
     }
 
@@ -96,6 +100,7 @@ impl Format {
         ) || crate::disk::writes(self)
             || crate::bios::writes(self)
             || crate::iso::writes(self)
+            || crate::rpi::writes(self)
     }
 
     /// The formats that boot through a PC BIOS (SYSLINUX, ISOLINUX): x86 only.
@@ -132,6 +137,7 @@ impl Format {
             Format::Gcp => &[".img.tar.gz"],
             Format::Aws => &[".raw"],
             Format::Uki => &[".efi"],
+            Format::Rpi4 => &["-rpi4.img"],
         }
     }
 }
@@ -180,6 +186,11 @@ pub enum ArchError {
     )]
     Bios { format: Format, arch: String },
     #[error(
+        "format `rpi4` is an SD card for the Raspberry Pi 4, an arm64 machine; build it with \
+         --arch arm64 (this build is for {arch})"
+    )]
+    Rpi { arch: String },
+    #[error(
         "--root is written for x86-64 only (the root partition's type is the Discoverable \
          Partitions Specification's x86-64 root); not for {arch}"
     )]
@@ -187,8 +198,11 @@ pub enum ArchError {
 }
 
 /// Refuses, before anything is pulled, the formats (and `--root`) that do not exist for `arch`
-/// (an OCI architecture: `amd64`, `arm64`): the BIOS formats are x86 only.
+/// (an OCI architecture: `amd64`, `arm64`): the BIOS formats are x86 only, `rpi4` arm64 only.
 pub fn check_arch(arch: &str, formats: &[Format], root: bool) -> Result<(), ArchError> {
+    if arch != "arm64" && formats.contains(&Format::Rpi4) {
+        return Err(ArchError::Rpi { arch: arch.to_owned() });
+    }
     if arch == "amd64" {
         return Ok(());
     }
@@ -220,5 +234,13 @@ mod arch_tests {
         let root = check_arch("arm64", &[Format::RawEfi], true).unwrap_err().to_string();
         assert!(root.contains("--root") && root.contains("arm64"), "{root}");
         assert!(check_arch("arm64", &[Format::RawEfi, Format::Uki, Format::IsoEfi], false).is_ok());
+    }
+
+    #[test]
+    fn rpi4_is_refused_for_any_arch_but_arm64() {
+        let msg = check_arch("amd64", &[Format::KernelInitrd, Format::Rpi4], false).unwrap_err();
+        let msg = msg.to_string();
+        assert!(msg.contains("`rpi4`") && msg.contains("--arch arm64") && msg.contains("amd64"));
+        assert!(check_arch("arm64", &[Format::Rpi4, Format::RawEfi], false).is_ok());
     }
 }

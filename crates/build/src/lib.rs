@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod privileges;
 pub mod root_partition;
 pub mod rootfs;
+pub mod rpi;
 pub mod sbom;
 pub mod scratch;
 mod sections;

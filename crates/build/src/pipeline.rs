@@ -118,6 +118,8 @@ pub enum BuildError {
     #[error("writing {format}: {source}")]
     Disk { format: Format, source: crate::disk::DiskError },
     #[error("writing {format}: {source}")]
+    Rpi { format: Format, source: crate::rpi::RpiBuildError },
+    #[error("writing {format}: {source}")]
     Rootfs { format: Format, source: crate::rootfs::RootfsError },
     #[error("writing {format}: {source}")]
     Iso { format: Format, source: crate::iso::IsoBuildError },
@@ -459,6 +461,20 @@ fn write_format(
             let boot = uki.as_mut().expect("made above").boot_mut();
             crate::bios::write(f, boot, req.store, &req.platform, req.size, dir, name, outputs)
                 .map_err(|source| BuildError::Disk { format, source })
+        }
+        f if crate::rpi::writes(f) => {
+            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
+            // The boot files are the disk formats' shared ones.
+            if uki.is_none() {
+                let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
+                let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
+                *uki = Some(crate::disk::Uki::from_boot(boot));
+            }
+            let boot = uki.as_mut().expect("made above").boot_mut();
+            let kernel = req.config.kernel.as_ref().and_then(|k| k.image.as_deref());
+            let image = kernel.and_then(|r| prep.images.get(r));
+            crate::rpi::write(boot, req.store, &req.platform, image, dir, name, outputs)
+                .map_err(|source| BuildError::Rpi { format, source })
         }
         f if crate::disk::writes(f) => {
             let Output::Base { dir, name } = &req.output else { unreachable!("checked") };

@@ -1,9 +1,10 @@
 //! arm64 end to end on this x86-64 host, with no emulation at build time: the components of
 //! `examples/minimal.yml` built for linux/arm64 (Debian's arm64 `.deb`s, baleen-init
 //! cross-compiled for aarch64-unknown-linux-musl), the unchanged example built with `--arch
-//! arm64` as kernel+initrd and raw-efi (twice, to the same bytes), and each booted under
-//! qemu-system-aarch64 (virt, TCG; AAVMF for the disk) to init's `services started` and a clean
-//! poweroff. `baleen run`'s `--arch` is left out: the outputs say their architecture.
+//! arm64` as kernel+initrd, raw-efi, qcow2-efi, iso-efi and uki in one build (twice, to the
+//! same bytes), and each booted under qemu-system-aarch64 (virt, TCG; AAVMF for all but
+//! kernel+initrd) to init's `services started` and a clean poweroff. `baleen run`'s `--arch` is
+//! left out: the outputs say their architecture.
 //! The arm64 components live in their own store under target/baleen-test-cache/, so an
 //! unchanged component is not rebuilt on the next run.
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 /// TCG emulates arm64 on x86-64: several times slower than an x86-64 guest.
 const T: Duration = Duration::from_secs(400);
-const FORMATS: &str = "kernel+initrd,raw-efi";
+const FORMATS: &str = "kernel+initrd,raw-efi,qcow2-efi,iso-efi,uki";
 
 fn baleen(store: &Path, args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_baleen"))
@@ -116,6 +117,21 @@ fn minimal_for_arm64_boots_from_raw_efi_under_aavmf() {
     boot_and_power_off("minimal-efi.img");
 }
 
+#[test]
+fn minimal_for_arm64_boots_from_qcow2_efi_under_aavmf() {
+    boot_and_power_off("minimal-efi.qcow2");
+}
+
+#[test]
+fn minimal_for_arm64_boots_from_iso_efi_under_aavmf() {
+    boot_and_power_off("minimal-efi.iso");
+}
+
+#[test]
+fn minimal_for_arm64_boots_as_a_uki_under_aavmf() {
+    boot_and_power_off("minimal.efi");
+}
+
 /// A second arm64 build gives the same bytes, every file of it; the kernel is Debian's arm64
 /// Image, the disk's ESP holds `BOOTAA64.EFI`; and no arm64 code can have run on the host
 /// (no binfmt_misc handler for aarch64 is registered).
@@ -140,7 +156,15 @@ fn arm64_builds_are_byte_identical_and_need_no_emulation() {
     names.sort();
     assert_eq!(
         names,
-        ["minimal-cmdline", "minimal-efi.img", "minimal-initrd.img", "minimal-kernel"],
+        [
+            "minimal-cmdline",
+            "minimal-efi.img",
+            "minimal-efi.iso",
+            "minimal-efi.qcow2",
+            "minimal-initrd.img",
+            "minimal-kernel",
+            "minimal.efi"
+        ],
         "the outputs of {FORMATS}"
     );
     for n in &names {

@@ -14,7 +14,9 @@
 //! keeps the two tables at 0.2% of any volume over 260 MiB (at 512-byte clusters, 1.6%: a 1 GiB
 //! volume would carry 16 MiB of tables, to write and, for vmdk and gcp, to compress). Just over
 //! 32 MiB, where FAT32 would get too few clusters to count as FAT32, FAT16 takes 1 KiB clusters.
-//! Non-goals: long file names (every name must be an upper-case 8.3 name), FAT12, editing.
+//! Names are 8.3 names; a lower-case base or extension (`config.txt`) is stored upper case with
+//! Windows NT's case flags, as Windows writes it, and reads back lower case on Linux.
+//! Non-goals: long file names, FAT12, editing.
 
 use crate::uki::write_zeros;
 use std::collections::BTreeMap;
@@ -29,7 +31,10 @@ const FAT16_ROOT_ENTRIES: u64 = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FatError {
-    #[error("FAT name {path:?}: each part must be an upper-case 8.3 name (A-Z 0-9 _ -)")]
+    #[error(
+        "FAT name {path:?}: each part must be an 8.3 name whose base and extension are each \
+         all upper or all lower case (A-Z a-z 0-9 _ -)"
+    )]
     BadName { path: String },
     #[error("FAT path {path:?} is both a file and a directory")]
     Clash { path: String },
@@ -178,21 +183,32 @@ pub fn min_volume_size(files: &[(&str, u64)]) -> u64 {
     (data + dirs + overhead).max(4 << 20)
 }
 
-fn check_name(part: &str, path: &str) -> Result<[u8; 11], FatError> {
+/// Byte 12 of a directory entry: the name's base, its extension, is lower case (Windows NT's
+/// flags, which Linux's vfat and mtools honour): `config.txt` stays one 8.3 entry.
+const LOWER_BASE: u8 = 0x08;
+const LOWER_EXT: u8 = 0x10;
+
+/// The 11-byte short name of `part` and its case flags. Each of base and extension is upper
+/// case or lower case as a whole (digits, `_` and `-` go with either).
+fn check_name(part: &str, path: &str) -> Result<([u8; 11], u8), FatError> {
     let bad = || FatError::BadName { path: path.to_string() };
     let (base, ext) = part.split_once('.').unwrap_or((part, ""));
+    let plain = |b: u8| b.is_ascii_digit() || b == b'_' || b == b'-';
     let ok = |s: &str, max: usize| {
         s.len() <= max
-            && s.bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            && (s.bytes().all(|b| b.is_ascii_uppercase() || plain(b))
+                || s.bytes().all(|b| b.is_ascii_lowercase() || plain(b)))
     };
     if base.is_empty() || !ok(base, 8) || !ok(ext, 3) {
         return Err(bad());
     }
+    let lower =
+        |s: &str, flag: u8| if s.bytes().any(|b| b.is_ascii_lowercase()) { flag } else { 0 };
+    let flags = lower(base, LOWER_BASE) | lower(ext, LOWER_EXT);
     let mut name = [b' '; 11];
-    name[..base.len()].copy_from_slice(base.as_bytes());
-    name[8..8 + ext.len()].copy_from_slice(ext.as_bytes());
-    Ok(name)
+    name[..base.len()].copy_from_slice(base.to_ascii_uppercase().as_bytes());
+    name[8..8 + ext.len()].copy_from_slice(ext.to_ascii_uppercase().as_bytes());
+    Ok((name, flags))
 }
 
 fn dir_entry(name: [u8; 11], attr: u8, cluster: u32, size: u32) -> [u8; 32] {
@@ -253,6 +269,11 @@ impl Plan {
                 let last = depth + 1 == parts.len();
                 let clash = FatError::Clash { path: here.clone() };
                 let entry = dirs.get_mut(&parent).expect("parents are made first");
+                // `config.txt` and `CONFIG.TXT` would be one short name twice.
+                let mut names = entry.dirs.keys().chain(entry.files.keys());
+                if names.any(|k| k != part && k.eq_ignore_ascii_case(part)) {
+                    return Err(clash);
+                }
                 if last {
                     if entry.dirs.contains_key(*part)
                         || entry.files.insert(part.to_string(), i).is_some()
@@ -353,8 +374,8 @@ pub fn write_fat<W: Write>(
             .collect();
         names.sort();
         for (name, file) in names {
-            let short = check_name(name, name)?;
-            bytes.extend_from_slice(&match file {
+            let (short, case) = check_name(name, name)?;
+            let mut entry = match file {
                 None => {
                     let child =
                         if path.is_empty() { name.clone() } else { format!("{path}/{name}") };
@@ -366,7 +387,9 @@ pub fn write_fat<W: Write>(
                     let size = u32::try_from(len).map_err(|_| too_large())?;
                     dir_entry(short, 0x20, file_cluster[i].0 as u32, size)
                 }
-            });
+            };
+            entry[12] = case;
+            bytes.extend_from_slice(&entry);
         }
         match dir_cluster.get(path) {
             Some(&(_, n)) => {
@@ -737,10 +760,33 @@ mod tests {
     }
 
     #[test]
-    fn names_must_be_8_3_upper_case() {
-        assert!(check_name("BOOTX64.EFI", "x").is_ok());
-        assert!(check_name("bootx64.efi", "x").is_err());
+    fn names_must_be_8_3_each_part_in_one_case() {
+        assert_eq!(check_name("BOOTX64.EFI", "x").unwrap(), (*b"BOOTX64 EFI", 0));
         assert!(check_name("LONGERTHAN8.EFI", "x").is_err());
-        assert_eq!(&check_name("EFI", "x").unwrap(), b"EFI        ");
+        assert!(check_name("Config.txt", "x").is_err());
+        assert!(check_name("bcm2711-rpi-4-b.dtb", "x").is_err());
+        assert_eq!(&check_name("EFI", "x").unwrap().0, b"EFI        ");
+    }
+
+    #[test]
+    fn a_lower_case_name_is_its_short_name_with_the_nt_case_flags() {
+        assert_eq!(check_name("config.txt", "x").unwrap(), (*b"CONFIG  TXT", 0x18));
+        assert_eq!(check_name("start4.ELF", "x").unwrap(), (*b"START4  ELF", 0x08));
+        assert_eq!(check_name("kernel8", "x").unwrap(), (*b"KERNEL8    ", 0x08));
+        let mut a: &[u8] = b"a";
+        let mut b: &[u8] = b"b";
+        let mut files = [
+            FatFile { path: "CONFIG.TXT".into(), len: 1, data: &mut a },
+            FatFile { path: "config.txt".into(), len: 1, data: &mut b },
+        ];
+        let opts = FatOptions {
+            size: 8 << 20,
+            serial: 1,
+            label: "BOOT".into(),
+            hidden_sectors: 0,
+            boot_code: None,
+        };
+        let err = write_fat(&mut files, &opts, std::io::sink()).unwrap_err();
+        assert!(matches!(err, FatError::Clash { .. }), "{err}");
     }
 }

@@ -10,6 +10,7 @@
 //! [`syslinux::Syslinux`] without running it) and [`write_hybrid_disk`] (the EFI disk made
 //! BIOS-bootable too: `gptmbr.bin`, SYSLINUX beside the UKI); [`write_efi_iso`] (ISO9660 + El
 //! Torito EFI entry on a FAT image of the UKI), [`write_gcp_tar`] (`disk.raw` in a gzip'd tar, as Compute Engine imports it);
+//! [`write_rpi_disk`] (`rpi4`: MBR + FAT32 with the Pi's firmware, config.txt, kernel, initrd);
 //! [`compare`] says where two UKIs or EFI disks differ (PE section, partition, ESP file).
 //!
 //! Invariants: no host paths, no network, no clocks, no randomness — every byte depends only on
@@ -33,7 +34,11 @@ pub mod isolinux;
 pub mod mbr;
 pub mod qcow2;
 pub mod readback;
+<<<<<<< HEAD
 pub mod runs;
+=======
+pub mod rpi;
+>>>>>>> rpi
 mod sparse;
 pub mod syslinux;
 pub mod uki;
@@ -49,6 +54,7 @@ pub use gcp::write_gcp_tar;
 pub use hashing::HashingWriter;
 pub use iso::{write_efi_iso, BiosBoot, IsoError, IsoOptions, IsoTree, IsoWriteError};
 pub use qcow2::write_qcow2;
+pub use rpi::{write_rpi_disk, RpiBoot, RpiError};
 pub use sparse::SparseError;
 pub use syslinux::{Syslinux, SyslinuxError};
 pub use uki::{default_osrel, write_uki, UkiError, UkiParts};

@@ -48,6 +48,8 @@ pub enum Error {
     NoPackagesForArch { dir: PathBuf, arch: String },
     #[error("package {dir}: kernel: no boot/vmlinuz-* in the Debian packages")]
     NoKernel { dir: PathBuf },
+    #[error("package {dir}: kernel.dtbs: no /{path} in the Debian packages")]
+    NoDtb { dir: PathBuf, path: String },
     #[error("package {dir}: rust {package}: {message}")]
     Cargo { dir: PathBuf, package: String, message: String },
     #[error("package {dir}: {what}: {cause}")]
@@ -115,8 +117,11 @@ impl Options {
                 sources::mirror_for(&sources::host_sources(&self.host_root), &suite)
             });
         let check = spec.debian.as_ref().is_none_or(|d| d.check_valid_until);
+        let components = spec.debian.as_ref().map(|d| &d.components[..]).unwrap_or_default();
+        let archive_err = |e| Error::Archive { dir: dir.to_owned(), cause: Box::new(e) };
         let archive = Archive::new(&mirror, &suite, &self.cache)
-            .map_err(|e| Error::Archive { dir: dir.to_owned(), cause: Box::new(e) })?
+            .and_then(|a| a.with_components(components))
+            .map_err(archive_err)?
             .check_valid_until(check)
             .with_progress(self.progress.clone());
         Ok(match keyring(dir, spec)? {
@@ -447,7 +452,7 @@ fn build_layer(
         }
     }
     if let Some(k) = &spec.kernel {
-        l = kernel_layout(dir, l, &k.modules)?;
+        l = kernel_layout(dir, l, &k.modules, &k.dtbs)?;
     }
     for (i, f) in spec.files.iter().enumerate() {
         let mode = f.mode.map(|m| m.0);
@@ -541,6 +546,7 @@ fn kernel_layout(
     dir: &Path,
     mut debs: LayerBuilder,
     wanted: &[String],
+    dtbs: &[String],
 ) -> Result<LayerBuilder, Error> {
     let lerr = |cause| Error::Layer { dir: dir.to_owned(), cause };
     let kerr = |cause| Error::Kmod { dir: dir.to_owned(), cause };
@@ -593,6 +599,17 @@ fn kernel_layout(
     let kernel = debs.read(&vmlinuz).unwrap_or_default();
     out.add_file("kernel", 0o644, &kernel[..]).map_err(lerr)?;
     out.add_file("kernel.tar", 0o644, &kt[..]).map_err(lerr)?;
+    for dtb in dtbs {
+        let path = format!("usr/lib/linux-image-{release}/{dtb}");
+        let bytes = debs.read(&path).ok_or_else(|| Error::NoDtb { dir: dir.to_owned(), path })?;
+        let mut parent = "dtbs".to_owned();
+        out.add_dir(&parent, 0o755).map_err(lerr)?;
+        for part in dtb.split('/').take(dtb.split('/').count() - 1) {
+            parent = format!("{parent}/{part}");
+            out.add_dir(&parent, 0o755).map_err(lerr)?;
+        }
+        out.add_file(&format!("dtbs/{dtb}"), 0o644, &bytes[..]).map_err(lerr)?;
+    }
     Ok(out)
 }
 
@@ -745,7 +762,7 @@ mod tests {
             }
         }
         let wanted = ["virtio-net".to_owned(), "overlay".to_owned(), "ext4".to_owned()];
-        let mut out = kernel_layout(Path::new("pkg/kernel"), debs, &wanted).unwrap();
+        let mut out = kernel_layout(Path::new("pkg/kernel"), debs, &wanted, &[]).unwrap();
         let kernel = out.read("kernel").unwrap();
         assert_eq!(kernel, std::fs::read(&k.vmlinuz).unwrap());
         let kt = out.read("kernel.tar").unwrap();
@@ -770,7 +787,30 @@ mod tests {
         assert!(kos < 10, "{kos} modules: {:?}", files.keys().collect::<Vec<_>>());
 
         let debs = LayerBuilder::new(&[]).unwrap();
-        let err = kernel_layout(Path::new("pkg/kernel"), debs, &wanted).unwrap_err().to_string();
+        let err =
+            kernel_layout(Path::new("pkg/kernel"), debs, &wanted, &[]).unwrap_err().to_string();
         assert!(err.contains("no boot/vmlinuz-*"), "{err}");
+    }
+
+    /// `kernel.dtbs`: the named device trees, from Debian's per-release directory, under
+    /// `dtbs/` of the image (where the rpi4 format reads the Pi's); a missing one is named.
+    #[test]
+    fn kernel_dtbs_are_copied_under_dtbs_and_a_missing_one_is_named() {
+        let release = "6.1.0-50-arm64";
+        let debs = || {
+            let mut debs = LayerBuilder::new(&[]).unwrap();
+            debs.add_file(&format!("boot/vmlinuz-{release}"), 0o644, &b"Image"[..]).unwrap();
+            let dtb = format!("usr/lib/linux-image-{release}/broadcom/bcm2711-rpi-4-b.dtb");
+            debs.add_file(&dtb, 0o644, &b"\xd0\x0d\xfe\xed"[..]).unwrap();
+            debs
+        };
+        let dtbs = ["broadcom/bcm2711-rpi-4-b.dtb".to_owned()];
+        let mut out = kernel_layout(Path::new("pkg/kernel-rpi"), debs(), &[], &dtbs).unwrap();
+        assert_eq!(out.read("dtbs/broadcom/bcm2711-rpi-4-b.dtb").unwrap(), b"\xd0\x0d\xfe\xed");
+        assert_eq!(out.read("kernel").unwrap(), b"Image");
+        let missing = ["broadcom/bcm2712-rpi-5-b.dtb".to_owned()];
+        let err = kernel_layout(Path::new("pkg/kernel-rpi"), debs(), &[], &missing).unwrap_err();
+        let err = err.to_string();
+        assert!(err.contains("/usr/lib/linux-image-6.1.0-50-arm64/broadcom/bcm2712-rpi-5-b.dtb"));
     }
 }

@@ -63,6 +63,10 @@ pub fn request_hash(debian: &Debian, suite: &str, arches: &[String]) -> String {
             h.update(format!("arch-package {a} {p}\n").as_bytes());
         }
     }
+    // Only when given, so that locks written before the option existed stay fresh.
+    for c in &debian.components {
+        h.update(format!("component {c}\n").as_bytes());
+    }
     // Only when on, so that locks written before the option existed stay fresh.
     if debian.security {
         h.update(b"security\n");
@@ -242,6 +246,7 @@ mod tests {
             security_mirror: None,
             keyring: None,
             arch_packages: Default::default(),
+            components: vec![],
         };
         let a = request_hash(&d, "bookworm", &["amd64".into()]);
         assert_ne!(a, request_hash(&d, "trixie", &["amd64".into()]));
@@ -253,6 +258,8 @@ mod tests {
         assert_eq!(a, request_hash(&d3, "bookworm", &["amd64".into()]));
         let d4 = Debian { security: true, ..d.clone() };
         assert_ne!(a, request_hash(&d4, "bookworm", &["amd64".into()]));
+        let d6 = Debian { components: vec!["non-free-firmware".into()], ..d.clone() };
+        assert_ne!(a, request_hash(&d6, "bookworm", &["amd64".into()]));
         let d5 = Debian {
             arch_packages: [("arm64".to_owned(), vec!["k".to_owned()])].into_iter().collect(),
             ..d

@@ -94,6 +94,10 @@ pub struct Debian {
     /// Packages left out of the closure even when something depends on them.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Archive components read besides `main` (`non-free-firmware`: Debian's firmware, such as
+    /// `raspi-firmware`). Default: `main` only.
+    #[serde(default)]
+    pub components: Vec<String>,
     /// Suite, default `bookworm`.
     #[serde(default)]
     pub suite: Option<String>,
@@ -219,6 +223,10 @@ pub struct KernelSpec {
     /// dependencies. Empty: every module.
     #[serde(default)]
     pub modules: Vec<String>,
+    /// Device trees put in the image under `dtbs/`, by their paths below Debian's
+    /// `/usr/lib/linux-image-<release>/` (`broadcom/bcm2711-rpi-4-b.dtb`, which `rpi4` reads).
+    #[serde(default)]
+    pub dtbs: Vec<String>,
 }
 
 fn default_org() -> String {

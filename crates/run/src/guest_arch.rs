@@ -6,8 +6,11 @@
 //! removable-media file name (`BOOTAA64.EFI`, `BOOTX64.EFI`) as a FAT directory entry in the
 //! first [`SCAN`] bytes, where baleen's ESP puts it.
 //!
-//! Non-goals: gzip-compressed kernels, qcow2/VHD/VMDK containers (their clusters would have to
-//! be mapped): those boot as the host's architecture unless `--arch` says otherwise.
+//! A qcow2 disk is read through its cluster tables ([`qcow2_head`]): the same first [`SCAN`]
+//! bytes of the guest's disk, as qemu would show them.
+//!
+//! Non-goals: gzip-compressed kernels, compressed qcow2 clusters, VHD/VMDK containers: those
+//! boot as the host's architecture unless `--arch` says otherwise.
 
 use crate::plan::{Arch, BootSource};
 use std::io::Read;
@@ -27,6 +30,7 @@ pub fn of_boot(boot: &BootSource) -> Option<Arch> {
         BootSource::Uki(path) => of_pe(&head(path, 4096)?),
         BootSource::Iso(path) => of_esp(&head(path, SCAN)?),
         BootSource::Disk { path, format } if format == "raw" => of_esp(&head(path, SCAN)?),
+        BootSource::Disk { path, format } if format == "qcow2" => of_esp(&qcow2_head(path, SCAN)?),
         // Nothing local to read: the network's system is the host's unless --arch says.
         BootSource::Disk { .. } | BootSource::Network { .. } => None,
     }
@@ -36,6 +40,53 @@ fn head(path: &Path, len: u64) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     std::fs::File::open(path).ok()?.take(len).read_to_end(&mut buf).ok()?;
     Some(buf)
+}
+
+/// The first `len` bytes of the guest disk held in the qcow2 file at `path` (versions 2 and 3),
+/// unallocated clusters reading as zeros. `None` when it is not a qcow2 file, a table points
+/// outside it, or a cluster it needs is compressed.
+fn qcow2_head(path: &Path, len: u64) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    const OFFSET: u64 = 0x00ff_ffff_ffff_fe00;
+    const COMPRESSED: u64 = 1 << 62;
+    let f = std::fs::File::open(path).ok()?;
+    let u64_at = |off: u64| -> Option<u64> {
+        let mut b = [0u8; 8];
+        f.read_exact_at(&mut b, off).ok()?;
+        Some(u64::from_be_bytes(b))
+    };
+    let mut h = [0u8; 48];
+    f.read_exact_at(&mut h, 0).ok()?;
+    let be32 = |o: usize| Some(u32::from_be_bytes(h.get(o..o + 4)?.try_into().ok()?));
+    if !at(&h, 0, b"QFI\xfb") {
+        return None;
+    }
+    let bits = be32(20)?;
+    if !(9..=21).contains(&bits) {
+        return None;
+    }
+    let cluster = 1u64 << bits;
+    let (l1_size, l1_at) = (u64::from(be32(36)?), u64_at(40)?);
+    let mut out = vec![0u8; usize::try_from(len).ok()?];
+    for (i, chunk) in out.chunks_mut(usize::try_from(cluster).ok()?).enumerate() {
+        let (l1_index, l2_index) = (i as u64 / (cluster / 8), i as u64 % (cluster / 8));
+        if l1_index >= l1_size {
+            break;
+        }
+        let l2_at = u64_at(l1_at.checked_add(8 * l1_index)?)? & OFFSET;
+        if l2_at == 0 {
+            continue;
+        }
+        let entry = u64_at(l2_at.checked_add(8 * l2_index)?)?;
+        if entry & COMPRESSED != 0 {
+            return None;
+        }
+        let data_at = entry & OFFSET;
+        if data_at != 0 {
+            f.read_exact_at(chunk, data_at).ok()?;
+        }
+    }
+    Some(out)
 }
 
 fn at(head: &[u8], off: usize, magic: &[u8]) -> bool {
@@ -122,6 +173,24 @@ mod tests {
         assert_eq!(of_pe(&pe(0x8664)), Some(Arch::X86_64));
         assert_eq!(of_pe(&pe(0x14c)), None);
         assert_eq!(of_pe(&pe(0xaa64)[..0x44]), None, "cut short");
+    }
+
+    /// An arm64 qcow2-efi booted under qemu-system-x86_64: the architecture was read from raw
+    /// disks only.
+    #[test]
+    fn a_qcow2_disk_is_the_boot_file_of_the_esp_inside_it() {
+        let mut raw = vec![0u8; 4 << 20];
+        let entry = (3 << 20) + 64;
+        raw[entry..entry + 11].copy_from_slice(b"BOOTAA64EFI");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.qcow2");
+        let mut out = std::fs::File::create(&path).unwrap();
+        baleen_disk::write_qcow2(&mut std::io::Cursor::new(&raw), raw.len() as u64, &mut out)
+            .unwrap();
+        let boot = BootSource::Disk { path: path.clone(), format: "qcow2".into() };
+        assert_eq!(of_boot(&boot), Some(Arch::Aarch64));
+        assert_eq!(qcow2_head(&path, 4 << 20).unwrap(), raw, "the guest's bytes, read back");
+        assert_eq!(qcow2_head(&dir.path().join("missing"), 512), None);
     }
 
     #[test]

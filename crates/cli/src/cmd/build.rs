@@ -64,6 +64,8 @@ pub enum Format {
     /// Unified kernel image: one EFI binary with kernel, initrd and cmdline, `NAME.efi`
     /// (baleen's addition).
     Uki,
+    /// SD-card image for the Raspberry Pi 4, `NAME-rpi4.img` (arm64 only; baleen's addition).
+    Rpi4,
 }
 
 impl Format {

@@ -109,6 +109,8 @@ pub struct Archive {
     offline: bool,
     /// Use a cached InRelease when the archive cannot be reached (its `Valid-Until` unchecked).
     stale_ok: bool,
+    /// The archive components whose indexes are read, `main` first.
+    components: Vec<String>,
 }
 
 impl Archive {
@@ -134,7 +136,22 @@ impl Archive {
             progress: baleen_oci::Progress::Silent,
             offline: false,
             stale_ok: false,
+            components: vec!["main".to_owned()],
         })
+    }
+
+    /// Reads the `Packages` indexes of `extra` components too (`non-free-firmware`), after
+    /// `main`'s. Each must be a plain Debian name.
+    pub fn with_components(mut self, extra: &[String]) -> Result<Archive, Error> {
+        for c in extra {
+            if !valid_name(c) {
+                return Err(Error::BadName { what: "component", value: c.clone() });
+            }
+            if !self.components.contains(c) {
+                self.components.push(c.clone());
+            }
+        }
+        Ok(self)
     }
 
     /// For reports on what is cached (`baleen audit`): with `offline`, nothing is fetched;
@@ -167,7 +184,8 @@ impl Archive {
         self
     }
 
-    /// The verified `Packages` index of `main` for `arch`. Parsed once per process for each
+    /// The verified `Packages` index of `main` (and the components added by
+    /// [`Archive::with_components`]) for `arch`. Parsed once per process for each
     /// `Packages.xz` digest: `pkg lock` of many packages reads the 40 MB index once.
     pub fn index(&self, arch: &str) -> Result<Arc<Index>, Error> {
         self.index_with_freshness(arch).map(|(idx, _)| idx)
@@ -180,22 +198,39 @@ impl Archive {
         }
         let url = format!("{}/dists/{}/InRelease", self.mirror, self.suite);
         let (release, freshness) = self.inrelease(&url)?;
-        let path = format!("main/binary-{arch}/Packages.xz");
-        let (sha256, size) = release_entry(&release, &path)
-            .ok_or_else(|| Error::NoIndex { url: url.clone(), path: path.clone() })?;
-        let pkgs_url = format!("{}/dists/{}/{path}", self.mirror, self.suite);
-        let what = format!("{} {path}", self.suite);
-        let memo_key = format!("{arch} {sha256}");
+        // Every component's index, verified, then parsed as one: a package is looked up in
+        // all of them.
+        let mut entries = Vec::new();
+        for component in &self.components {
+            let path = format!("{component}/binary-{arch}/Packages.xz");
+            let (sha256, size) = release_entry(&release, &path)
+                .ok_or_else(|| Error::NoIndex { url: url.clone(), path: path.clone() })?;
+            entries.push((path, sha256, size));
+        }
+        let memo_key = std::iter::once(arch.to_owned())
+            .chain(entries.iter().map(|(_, sha256, _)| sha256.clone()))
+            .collect::<Vec<_>>()
+            .join(" ");
         if let Some(idx) = INDEXES.lock().expect("index memo lock").get(&memo_key) {
             return Ok((idx.clone(), freshness));
         }
-        let file = self.fetch_verified(&pkgs_url, &what, &sha256, size, &url)?;
-        let f = std::fs::File::open(&file).map_err(|cause| Error::Io {
-            action: "opening",
-            path: file.clone(),
-            cause,
-        })?;
-        let text = read_packages(std::io::BufReader::new(f), &pkgs_url, packages_limit(size))?;
+        let mut text = String::new();
+        for (path, sha256, size) in &entries {
+            let pkgs_url = format!("{}/dists/{}/{path}", self.mirror, self.suite);
+            let what = format!("{} {path}", self.suite);
+            let file = self.fetch_verified(&pkgs_url, &what, sha256, *size, &url)?;
+            let f = std::fs::File::open(&file).map_err(|cause| Error::Io {
+                action: "opening",
+                path: file.clone(),
+                cause,
+            })?;
+            text.push_str(&read_packages(
+                std::io::BufReader::new(f),
+                &pkgs_url,
+                packages_limit(*size),
+            )?);
+            text.push('\n');
+        }
         let idx = Arc::new(Index::parse(arch, &text));
         INDEXES.lock().expect("index memo lock").insert(memo_key, idx.clone());
         Ok((idx, freshness))
