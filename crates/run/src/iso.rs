@@ -163,6 +163,23 @@ mod tests {
         assert_eq!(image(&[7u8; SECTOR]).len(), (DATA as usize + 1) * SECTOR);
     }
 
+    /// The bytes of the data ISO, pinned (taken before it was written by disk's ISO writer):
+    /// an empty file, a short one, one of exactly a sector and one over a sector.
+    #[test]
+    fn data_iso_bytes_are_pinned() {
+        use sha2::{Digest, Sha256};
+        let hex = |data: &[u8]| format!("{:x}", Sha256::digest(image(data)));
+        let long: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let got = [hex(b""), hex(b"hello"), hex(&[7u8; SECTOR]), hex(&long)];
+        let want = [
+            "23cc2c7586bc1796db0c31f9ab4f1147f9a844aa8648813619bd6392ec60186c",
+            "b5a33587a40bf1ab8fe3014b5636788e028d6417846e6d66bf3b17bd1b7912b0",
+            "19da726e76c9a7fbe25c5745eac455202db98b087605819c9320ac991dbae139",
+            "9b3735e1f2ea29cb5385ad4681806f0ef004a426ddbad0e576736c1dccee93db",
+        ];
+        assert_eq!(got, want);
+    }
+
     /// isoinfo (genisoimage) is the independent reader: it must list `CONFIG.;1` and extract the
     /// exact bytes.
     #[test]
