@@ -12,14 +12,42 @@
 
 use super::rock::{both16, both32};
 use super::IsoWriteError;
+use baleen_tree::{Civil, DEFAULT_MTIME};
 use std::io::{self, Write};
 
 pub(super) const SECTOR: usize = 2048;
 /// Where the primary volume descriptor is, after the 16-sector system area.
 pub(super) const PVD_LBA: u32 = 16;
 /// LinuxKit's epoch as a volume descriptor date (digits, hundredths, offset from GMT).
-const VOL_DATE: &[u8; 17] = b"2017041816300000\0";
+const VOL_DATE: [u8; 17] = volume_date(Civil::of(DEFAULT_MTIME));
 const NO_DATE: &[u8; 17] = b"0000000000000000\0";
+
+/// `YYYYMMDDHHMMSS`, hundredths `00`, GMT offset 0 (ECMA-119 8.4.26.1), for a year 0–9999.
+const fn volume_date(c: Civil) -> [u8; 17] {
+    let fields = [
+        (c.year, 4),
+        (c.month as i64, 2),
+        (c.day as i64, 2),
+        (c.hour as i64, 2),
+        (c.minute as i64, 2),
+        (c.second as i64, 2),
+        (0, 2),
+    ];
+    let mut d = [0u8; 17];
+    let (mut at, mut f) = (0, 0);
+    while f < fields.len() {
+        let (mut value, width) = fields[f];
+        let mut k = width;
+        while k > 0 {
+            k -= 1;
+            d[at + k] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        at += width;
+        f += 1;
+    }
+    d
+}
 
 /// A directory record; `su` is its system-use area (Rock Ridge), empty for plain volumes.
 pub(super) fn record(
@@ -110,8 +138,8 @@ pub(super) fn primary(p: &Primary<'_>) -> Vec<u8> {
     pvd[156..190].copy_from_slice(p.root);
     pvd[190..813].fill(b' ');
     pvd[574..702].copy_from_slice(&padded("BALEEN", 128));
-    pvd[813..830].copy_from_slice(VOL_DATE);
-    pvd[830..847].copy_from_slice(VOL_DATE);
+    pvd[813..830].copy_from_slice(&VOL_DATE);
+    pvd[830..847].copy_from_slice(&VOL_DATE);
     pvd[847..864].copy_from_slice(NO_DATE);
     pvd[864..881].copy_from_slice(NO_DATE);
     pvd[881] = 1;
@@ -266,4 +294,14 @@ pub(super) fn emit<W: Write, E: From<IsoWriteError>>(
     debug_assert_eq!(out.n, layout.total);
     out.flush().map_err(w)?;
     Ok(layout.total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_volume_date_is_the_epoch_in_digits() {
+        assert_eq!(&VOL_DATE, b"2017041816300000\0");
+    }
 }
