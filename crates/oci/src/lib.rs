@@ -32,6 +32,7 @@ mod push;
 mod reference;
 pub mod registry;
 mod store;
+pub mod written;
 
 /// Text from an input (a registry's answer, an archive's names, an index's platforms) as an
 /// error message shows it: control characters, newlines included, written as escapes (`\n`,
