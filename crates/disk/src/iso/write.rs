@@ -13,9 +13,9 @@
 //! Directory records sort by ISO 9660 identifier (ECMA-119 9.3); identifiers come from the POSIX
 //! names (see `rock::Names`), the names themselves are in Rock Ridge `NM`.
 
-use super::joliet::{self, JDir};
+use super::joliet;
 use super::rock::{self, record_date, sort_key, Names};
-use super::tree::{Kind, Meta, ROOT};
+use super::tree::{Dir, Kind, Meta, ROOT};
 use super::volume::{
     boot_record, emit, pad_to_sector, path_table, primary, put_records, record, sectors_of,
     terminator, Extent, Layout, Primary, PVD_LBA, SECTOR,
@@ -52,19 +52,6 @@ pub struct BiosBoot<'a> {
 /// A directory's records and its continuation areas.
 type Records = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 
-struct Dir {
-    node: u32,
-    /// Its ISO 9660 identifier in its parent (`\0` for the root).
-    id: Vec<u8>,
-    /// Index of the parent in the directory list (the root is its own parent).
-    parent: usize,
-    /// Children as (ISO identifier, node), in record order.
-    children: Vec<(Vec<u8>, u32)>,
-    subdirs: u32,
-    lba: u32,
-    sectors: u32,
-}
-
 /// Where each thing lives, once known.
 struct Places {
     dir_of: Vec<u32>,
@@ -81,7 +68,7 @@ struct Plan {
     ce_allocs: Vec<(u32, u32)>,
     ce_sectors: u32,
     ce_lba: u32,
-    jdirs: Vec<JDir>,
+    jdirs: Vec<Dir>,
     jdir_of: Vec<u32>,
     path_table_len: usize,
     l_table: u32,
@@ -99,15 +86,12 @@ struct Plan {
 struct Sizes {
     ce_allocs: Vec<(u32, u32)>,
     ce_sectors: u32,
-    jdirs: Vec<JDir>,
+    jdirs: Vec<Dir>,
     jdir_of: Vec<u32>,
 }
 
-fn iso_path_table(dirs: &[Dir], big: bool) -> Vec<u8> {
-    path_table(dirs.iter().map(|d| (&d.id[..], d.lba, d.parent)), big)
-}
-
-fn joliet_path_table(dirs: &[JDir], big: bool) -> Vec<u8> {
+/// The path table of one hierarchy.
+fn table(dirs: &[Dir], big: bool) -> Vec<u8> {
     path_table(dirs.iter().map(|d| (&d.id[..], d.lba, d.parent)), big)
 }
 
@@ -137,22 +121,10 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         parts.join("/")
     }
 
-    /// The directories, breadth first, each with its children's identifiers in record order.
+    /// The ISO 9660 directories, breadth first, each with its children's identifiers in record
+    /// order.
     fn directories(&self) -> Vec<Dir> {
-        let mut dirs = vec![Dir {
-            node: ROOT,
-            id: vec![0],
-            parent: 0,
-            children: vec![],
-            subdirs: 0,
-            lba: 0,
-            sectors: 0,
-        }];
-        let mut i = 0;
-        while i < dirs.len() {
-            let Kind::Dir(children) = &self.nodes[dirs[i].node as usize].kind else {
-                unreachable!("only directories are queued")
-            };
+        self.breadth_first(|children| {
             let mut names = Names::default();
             let mut kids: Vec<(Vec<u8>, u32)> = children
                 .iter()
@@ -162,26 +134,8 @@ impl<S: Read + Write + Seek> IsoTree<S> {
                 })
                 .collect();
             kids.sort_by(|a, b| sort_key(&a.0).cmp(&sort_key(&b.0)));
-            let mut subdirs = 0;
-            for (iso_id, id) in &kids {
-                if matches!(self.nodes[*id as usize].kind, Kind::Dir(_)) {
-                    subdirs += 1;
-                    dirs.push(Dir {
-                        node: *id,
-                        id: iso_id.clone(),
-                        parent: i,
-                        children: vec![],
-                        subdirs: 0,
-                        lba: 0,
-                        sectors: 0,
-                    });
-                }
-            }
-            dirs[i].children = kids;
-            dirs[i].subdirs = subdirs;
-            i += 1;
-        }
-        dirs
+            kids
+        })
     }
 
     /// The Rock Ridge entries of a record for `node` (`name` is None for `.` and `..`).
@@ -270,14 +224,14 @@ impl<S: Read + Write + Seek> IsoTree<S> {
     /// Joliet tree's own).
     fn joliet_records(
         &self,
-        jdirs: &[JDir],
+        jdirs: &[Dir],
         jdir_of: &[u32],
         j: usize,
         extent: &dyn Fn(u32) -> (u32, u32),
     ) -> Vec<Vec<u8>> {
         let d = &jdirs[j];
         let date = |node: u32| record_date(self.nodes[node as usize].meta.mtime);
-        let place = |d: &JDir| (d.lba, d.sectors * SECTOR as u32);
+        let place = |d: &Dir| (d.lba, d.sectors * SECTOR as u32);
         let parent = &jdirs[d.parent];
         let mut records = Vec::with_capacity(d.children.len() + 2);
         let (e, s) = place(d);
@@ -374,9 +328,9 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             self.size(&mut dirs, &places, opts.joliet)?;
 
         // Placement.
-        let path_table_len = iso_path_table(&dirs, false).len();
+        let path_table_len = table(&dirs, false).len();
         let pt_sectors = path_table_len.div_ceil(SECTOR) as u32;
-        let j_path_table_len = joliet_path_table(&jdirs, false).len();
+        let j_path_table_len = table(&jdirs, false).len();
         let j_pt_sectors = if opts.joliet { j_path_table_len.div_ceil(SECTOR) as u32 } else { 0 };
         let descriptors = 1 + u32::from(opts.bios.is_some()) + u32::from(opts.joliet) + 1;
         let mut lba = PVD_LBA + descriptors;
@@ -508,12 +462,12 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         head.extend(terminator());
         // Path tables.
         for big in [false, true] {
-            head.extend(iso_path_table(dirs, big));
+            head.extend(table(dirs, big));
             pad_to_sector(&mut head);
         }
         if opts.joliet {
             for big in [false, true] {
-                head.extend(joliet_path_table(jdirs, big));
+                head.extend(table(jdirs, big));
                 pad_to_sector(&mut head);
             }
         }
