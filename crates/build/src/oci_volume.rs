@@ -17,8 +17,7 @@ use baleen_oci::{Digest, Platform, PullOptions, Reference, Store};
 use serde_json::{json, Value};
 use std::io::{self, Read};
 
-const MAX_MANIFEST_BYTES: u64 = 4 << 20;
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+use baleen_oci::manifest::{MAX_MANIFEST_BYTES, OCI_INDEX};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OciVolumeError {

@@ -17,6 +17,7 @@
 //! referrers (`subject`) — LinuxKit reads buildkit's attestation manifests only.
 
 use baleen_oci::{Digest, Image, Store};
+use baleen_tree::{Civil, DEFAULT_MTIME};
 use serde_json::{Map, Value};
 
 /// `--sbom-output`'s default: the file's path in the tree.
@@ -26,8 +27,6 @@ pub use baleen_oci::attestation::{
     ATTESTATION_MANIFEST, IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE, REFERENCE_DIGEST, REFERENCE_TYPE,
     SPDX_PREDICATE,
 };
-/// LinuxKit's defaultModTime, as SPDX writes times.
-const DEFAULT_CREATED: &str = "2017-04-18T16:30:00Z";
 /// An attestation statement is JSON text; this bounds what a hostile image can make us parse.
 const MAX_STATEMENT_BYTES: u64 = 256 << 20;
 const MAX_MANIFEST_BYTES: u64 = 4 << 20;
@@ -266,33 +265,21 @@ pub fn merge(inputs: &[Input], created: &str) -> Vec<u8> {
 /// `created`: LinuxKit's fixed epoch, or now with `--sbom-current-time`.
 pub fn created(current_time: bool) -> String {
     if !current_time {
-        return DEFAULT_CREATED.to_string();
+        return format_utc(DEFAULT_MTIME);
     }
     // The one clock read of a build, asked for by the user.
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     format_utc(secs)
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time (Howard Hinnant's civil-from-days).
-fn format_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+/// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time.
+fn format_utc(secs: i64) -> String {
+    let c = Civil::of(secs);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
     )
 }
 
@@ -397,7 +384,7 @@ mod tests {
 
     #[test]
     fn utc_formatting() {
-        assert_eq!(format_utc(1_492_533_000), DEFAULT_CREATED);
+        assert_eq!(format_utc(DEFAULT_MTIME), "2017-04-18T16:30:00Z");
         assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
     }

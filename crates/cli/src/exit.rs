@@ -48,24 +48,7 @@ pub fn eprint_error(text: &str) {
 /// are shown as `\x1b` / `\u{202e}` instead. Newlines are kept: multi-line messages (one problem
 /// per line, rustc-style diagnostics) are built that way on purpose.
 pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    let hostile = |c: char| {
-        (c.is_control() && c != '\n' && c != '\t')
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(hostile) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if !hostile(c) {
-            out.push(c);
-        } else if u32::from(c) < 0x80 {
-            out.push_str(&format!("\\x{:02x}", u32::from(c)));
-        } else {
-            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-        }
-    }
-    std::borrow::Cow::Owned(out)
+    baleen_spec::escape::escaped(text, true)
 }
 
 /// A command-line mistake that clap could not catch (conflicting values, a missing file

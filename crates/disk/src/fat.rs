@@ -19,13 +19,17 @@
 //! Non-goals: long file names, FAT12, editing.
 
 use crate::uki::write_zeros;
+use baleen_tree::{Civil, DEFAULT_MTIME};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 pub const SECTOR: u64 = 512;
-/// 2017-04-18 16:30:00, LinuxKit's build epoch, as FAT's date and time fields.
-const FAT_DATE: u16 = ((2017 - 1980) << 9) | (4 << 5) | 18;
-const FAT_TIME: u16 = (16 << 11) | (30 << 5);
+/// LinuxKit's epoch (2017-04-18 16:30:00) as FAT's date and time fields.
+const EPOCH: Civil = Civil::of(DEFAULT_MTIME);
+const FAT_DATE: u16 =
+    (((EPOCH.year - 1980) as u16) << 9) | ((EPOCH.month as u16) << 5) | EPOCH.day as u16;
+const FAT_TIME: u16 =
+    ((EPOCH.hour as u16) << 11) | ((EPOCH.minute as u16) << 5) | (EPOCH.second as u16 / 2);
 const FAT16_MAX_CLUSTERS: u64 = 65_524;
 const FAT16_ROOT_ENTRIES: u64 = 512;
 

@@ -8,12 +8,9 @@
 
 use crate::sparse::SparseError;
 use baleen_formats::{ParallelGzip, TarWriter};
-use baleen_tree::{Entry, EntryKind, EntrySink, Mtime};
+use baleen_tree::{Entry, EntryKind, EntrySink, Mtime, DEFAULT_MTIME};
 use flate2::Compression;
 use std::io::{self, BufReader, Read, Write};
-
-/// 2017-04-18T16:30:00Z.
-const EPOCH: i64 = 1_492_533_000;
 
 /// Writes `disk.raw` (the `size`-byte raw image, read from `raw` once from where it stands: it
 /// can be a pipe) as a gzip'd tar to `out`.
@@ -25,7 +22,7 @@ pub fn write_gcp_tar<R: Read, W: Write>(raw: &mut R, size: u64, out: W) -> Resul
     // five times as long (8 against 45 MiB/s on a core) to make the archive 0.4–1 % smaller.
     let mut tar = TarWriter::new(ParallelGzip::new(out, Compression::default(), 0));
     let mut entry = Entry::new("disk.raw", EntryKind::File { size }, 0o644);
-    entry.mtime = Mtime::secs(EPOCH);
+    entry.mtime = Mtime::secs(DEFAULT_MTIME);
     // Whole gzip blocks at a time from the source: most of a GiB disk is zeros, which the gzip
     // writer deflates once and reuses, so 8 KiB reads from a pipe would dominate.
     let inner = BufReader::with_capacity(baleen_formats::BLOCK_SIZE, raw.take(size));

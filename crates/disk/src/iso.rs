@@ -9,7 +9,11 @@
 //! an `isohybrid` MBR. Deterministic: dates are LinuxKit's epoch or the entries' mtimes, order
 //! is sorted, the hybrid disk id is taken from a hash of the tree.
 //!
-//! [`write_efi_iso`] is the fixed-layout EFI ISO of `iso-efi`/`iso-efi-initrd` (module `efi`).
+//! [`write_efi_iso`] is the fixed-layout EFI ISO of `iso-efi`/`iso-efi-initrd` (module `efi`),
+//! a [`PlainIso`]: a handful of files under given identifiers ([`write_plain`], which run's
+//! metadata CD-ROM uses too). Every volume is laid out first (pure arithmetic, module
+//! `volume`'s `Layout`) and then emitted by one function, which shares the descriptors,
+//! records and path tables between the two kinds.
 //!
 //! Why not `hadris-iso` (3.0 is a release candidate): its writer builds from an in-memory or
 //! on-disk input tree and writes through `Read + Write + Seek`, where ours must take the tree's
@@ -23,9 +27,11 @@
 
 mod efi;
 mod joliet;
+mod plain;
 pub mod read;
 mod rock;
 mod tree;
+mod volume;
 mod write;
 
 /// Where `iso-efi` keeps its EFI boot image (a FAT ESP holding the UKI), as the ISO reader
@@ -33,7 +39,10 @@ mod write;
 pub const EFI_IMAGE: &str = "/BOOT/EFIBOOT.IMG";
 
 pub use efi::{esp_image_size, write_efi_iso, IsoError};
+pub use plain::{write_plain, PlainBoot, PlainDir, PlainEntry, PlainIso};
 pub use tree::IsoTree;
+pub(crate) use volume::catalog;
+pub use volume::{PLATFORM_EFI, PLATFORM_X86};
 pub use write::{BiosBoot, IsoOptions};
 
 use std::io;
@@ -66,4 +75,15 @@ pub enum IsoWriteError {
     Spool(#[source] io::Error),
     #[error("writing the ISO: {0}")]
     Write(#[source] io::Error),
+}
+
+/// For callers of [`write_plain`] that speak `io::Error` (run's data CD-ROM): a write error
+/// stays itself, any other is wrapped whole.
+impl From<IsoWriteError> for io::Error {
+    fn from(e: IsoWriteError) -> io::Error {
+        match e {
+            IsoWriteError::Write(e) => e,
+            e => io::Error::other(e),
+        }
+    }
 }

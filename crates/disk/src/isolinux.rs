@@ -26,19 +26,7 @@ pub enum IsolinuxError {
 /// bootable no-emulation default entry loading `load_sectors` 512-byte sectors from `image_lba`
 /// at the default segment (0x7c0).
 pub fn bios_catalog(image_lba: u32, load_sectors: u16) -> Vec<u8> {
-    let mut c = vec![0u8; 2048];
-    c[0] = 1; // validation entry
-    c[1] = 0; // platform: 80x86
-    c[30] = 0x55;
-    c[31] = 0xaa;
-    let sum = c[..32].chunks(2).fold(0u16, |s, w| s.wrapping_add(u16::from_le_bytes([w[0], w[1]])));
-    c[28..30].copy_from_slice(&0u16.wrapping_sub(sum).to_le_bytes());
-    let e = &mut c[32..64];
-    e[0] = 0x88; // bootable
-    e[1] = 0; // no emulation
-    e[6..8].copy_from_slice(&load_sectors.to_le_bytes());
-    e[8..12].copy_from_slice(&image_lba.to_le_bytes());
-    c
+    crate::iso::catalog(crate::iso::PLATFORM_X86, b"", load_sectors, image_lba)
 }
 
 /// Writes the boot info table into `image` (the whole boot file) as `-boot-info-table` does:

@@ -34,11 +34,8 @@ pub mod isolinux;
 pub mod mbr;
 pub mod qcow2;
 pub mod readback;
-<<<<<<< HEAD
-pub mod runs;
-=======
 pub mod rpi;
->>>>>>> rpi
+pub mod runs;
 mod sparse;
 pub mod syslinux;
 pub mod uki;

@@ -12,8 +12,12 @@ use crate::sparse::{copy_cluster, nonzero_clusters, SparseError};
 use std::io::{self, Read, Seek, Write};
 
 const BLOCK: u64 = 2 << 20;
-/// 2017-04-18T16:30:00Z in seconds since 2000-01-01T00:00:00Z, VHD's epoch.
-const TIMESTAMP: u32 = 1_492_533_000 - 946_684_800;
+/// LinuxKit's epoch in seconds since 2000-01-01T00:00:00Z, VHD's epoch.
+const TIMESTAMP: u32 = {
+    let since_2000 = baleen_tree::DEFAULT_MTIME - 946_684_800;
+    assert!(since_2000 >= 0 && since_2000 <= u32::MAX as i64);
+    since_2000 as u32
+};
 const NO_OFFSET: u64 = u64::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,6 +33,7 @@ pub mod container;
 pub mod devcg;
 pub mod dm;
 pub mod hooks;
+pub mod lexical;
 pub mod logs;
 pub mod modules;
 pub mod mountopts;

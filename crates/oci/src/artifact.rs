@@ -17,6 +17,7 @@ use crate::manifest::{Manifest, ManifestError, OCI_MANIFEST};
 use crate::reference::Reference;
 use crate::registry::{Client, RegistryError, RegistryOptions};
 use crate::store::{Store, StoreError};
+use crate::written::{WrittenDescriptor, WrittenManifest};
 use oci_spec::image::Descriptor;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -120,32 +121,6 @@ pub struct ArtifactFile {
     pub media_type: String,
 }
 
-/// The manifest as written: serde keeps this field order and `BTreeMap` sorts annotations, so
-/// the bytes depend on the files alone.
-#[derive(serde::Serialize)]
-struct OutManifest<'a> {
-    #[serde(rename = "schemaVersion")]
-    schema_version: u32,
-    #[serde(rename = "mediaType")]
-    media_type: &'a str,
-    #[serde(rename = "artifactType")]
-    artifact_type: &'a str,
-    config: OutDescriptor<'a>,
-    layers: Vec<OutDescriptor<'a>>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: &'a BTreeMap<String, String>,
-}
-
-#[derive(serde::Serialize)]
-struct OutDescriptor<'a> {
-    #[serde(rename = "mediaType")]
-    media_type: &'a str,
-    digest: String,
-    size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    annotations: Option<BTreeMap<&'a str, &'a str>>,
-}
-
 /// Checks a title names one plain file: `None` when it does, else why not.
 pub fn title_problem(title: &str) -> Option<&'static str> {
     if title.is_empty() {
@@ -176,7 +151,7 @@ pub fn store_artifact(
     let reference = name.to_string();
     let store_err =
         |source| ArtifactError::Store { reference: reference.clone(), source: Box::new(source) };
-    let mut layers = Vec::with_capacity(files.len());
+    let mut blobs = Vec::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
         if let Some(reason) = title_problem(&f.title) {
             let (path, title) = (f.path.clone(), f.title.clone());
@@ -191,26 +166,25 @@ pub fn store_artifact(
             source,
         })?;
         let blob = store.write_blob(file, None).map_err(store_err)?;
-        layers.push(OutDescriptor {
-            media_type: &f.media_type,
-            digest: blob.digest.to_string(),
-            size: blob.size,
-            annotations: Some(BTreeMap::from([(TITLE, f.title.as_str())])),
-        });
+        blobs.push((blob.digest.to_string(), blob.size));
     }
+    let layers = files
+        .iter()
+        .zip(&blobs)
+        .map(|(f, (digest, size))| WrittenDescriptor {
+            annotations: BTreeMap::from([(TITLE, f.title.as_str())]),
+            ..WrittenDescriptor::new(&f.media_type, digest, *size)
+        })
+        .collect();
     let config = store.write_blob(EMPTY_JSON, None).map_err(store_err)?;
-    let manifest = OutManifest {
+    let config_digest = config.digest.to_string();
+    let manifest = WrittenManifest {
         schema_version: 2,
         media_type: OCI_MANIFEST,
-        artifact_type,
-        config: OutDescriptor {
-            media_type: EMPTY_CONFIG,
-            digest: config.digest.to_string(),
-            size: config.size,
-            annotations: None,
-        },
+        artifact_type: Some(artifact_type),
+        config: WrittenDescriptor::new(EMPTY_CONFIG, &config_digest, config.size),
         layers,
-        annotations,
+        annotations: annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
     };
     let bytes = serde_json::to_vec(&manifest)
         .map_err(|source| ArtifactError::Serialise { reference: reference.clone(), source })?;

@@ -32,25 +32,18 @@ mod push;
 mod reference;
 pub mod registry;
 mod store;
+pub mod written;
 
 /// Text from an input (a registry's answer, an archive's names, an index's platforms) as an
 /// error message shows it: control characters, newlines included, written as escapes (`\n`,
 /// `\x1b`), so it can neither forge lines of the message nor steer a terminal.
 pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    // As the CLI writes the terminal controls it escapes (`\x1b`), plus `\n` and friends.
-    let escape = |c: char| match c {
-        '\n' => "\\n".to_string(),
-        '\r' => "\\r".to_string(),
-        '\t' => "\\t".to_string(),
-        c if !c.is_control() => c.to_string(),
-        c if u32::from(c) < 0x80 => format!("\\x{:02x}", u32::from(c)),
-        c => format!("\\u{{{:x}}}", u32::from(c)),
-    };
-    std::borrow::Cow::Owned(s.chars().map(escape).collect())
+    escape::escaped(s, false)
 }
+
+/// The escaping rule: `baleen-spec`'s file, included so that it has one home (see its doc).
+#[path = "../../spec/src/escape.rs"]
+mod escape;
 
 pub use digest::{Digest, DigestError, Hasher};
 /// Descriptor and manifest types, re-exported so callers use the same `oci-spec` version.

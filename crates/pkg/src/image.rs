@@ -10,15 +10,18 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-pub const MT_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const MT_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MT_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const MT_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// BuildKit's attestation layout, as `baleen build` reads it: `baleen-oci`'s names.
 pub use baleen_oci::attestation::{
     ATTESTATION_MANIFEST, IN_TOTO_MEDIA_TYPE as MT_IN_TOTO, PREDICATE_TYPE, REFERENCE_DIGEST,
     REFERENCE_TYPE, SPDX_PREDICATE,
 };
+/// OCI's media types: `baleen-oci`'s names.
+pub use baleen_oci::manifest::{
+    OCI_CONFIG as MT_CONFIG, OCI_INDEX as MT_INDEX, OCI_LAYER_GZIP as MT_LAYER_GZIP,
+    OCI_MANIFEST as MT_MANIFEST,
+};
+use baleen_oci::written::{WrittenDescriptor, WrittenIndex, WrittenManifest, WrittenPlatform};
+use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,9 +43,29 @@ pub struct Desc {
 }
 
 impl Desc {
-    fn json(&self) -> Value {
-        json!({"mediaType": self.media_type, "digest": self.digest, "size": self.size})
+    fn written(&self) -> WrittenDescriptor<'_> {
+        WrittenDescriptor::new(&self.media_type, &self.digest, self.size)
     }
+}
+
+/// A manifest of one config and one layer, as every image and attestation here has.
+fn manifest<'a>(config: &'a Desc, layer: WrittenDescriptor<'a>) -> WrittenManifest<'a> {
+    WrittenManifest {
+        schema_version: 2,
+        media_type: MT_MANIFEST,
+        artifact_type: None,
+        config: config.written(),
+        layers: vec![layer],
+        annotations: BTreeMap::new(),
+    }
+}
+
+/// An index entry: a manifest, what it attests (for an attestation manifest) and its platform.
+struct Entry {
+    manifest: Desc,
+    attests: Option<String>,
+    architecture: String,
+    os: &'static str,
 }
 
 /// The architectures an OCI index (JSON bytes) names.
@@ -141,43 +164,53 @@ pub fn write_image(
             "history": [{"created_by": "baleen pkg build", "comment": "Debian packages, files and binaries from build.yml"}],
         });
         let config = put_json(sink, MT_CONFIG, &config)?;
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": MT_MANIFEST,
-            "config": config.json(),
-            "layers": [layer.json()],
-        });
-        let m = put_json(sink, MT_MANIFEST, &manifest)?;
-        let mut entry = m.json();
-        entry["platform"] = json!({"architecture": oci_arch(&arch), "os": "linux"});
-        manifests.push(entry);
+        let m = put_json(sink, MT_MANIFEST, &manifest(&config, layer.written()))?;
         if let Some(doc) = p.sbom {
             attestations.push(attest(sink, name, &arch, &m, doc)?);
         }
+        let architecture = oci_arch(&arch).to_string();
+        manifests.push(Entry { manifest: m, attests: None, architecture, os: "linux" });
     }
     manifests.extend(attestations);
-    let index = json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": manifests});
+    let index = WrittenIndex {
+        schema_version: 2,
+        media_type: MT_INDEX,
+        manifests: manifests
+            .iter()
+            .map(|e| WrittenDescriptor {
+                annotations: match &e.attests {
+                    Some(digest) => BTreeMap::from([
+                        (REFERENCE_DIGEST, digest.as_str()),
+                        (REFERENCE_TYPE, ATTESTATION_MANIFEST),
+                    ]),
+                    None => BTreeMap::new(),
+                },
+                platform: Some(WrittenPlatform { architecture: &e.architecture, os: e.os }),
+                ..e.manifest.written()
+            })
+            .collect(),
+    };
     let root = put_json(sink, MT_INDEX, &index)?;
     sink.tag(name, &root)?;
     Ok(root)
 }
 
-/// Stores an in-toto statement of `document` about `manifest` and the attestation manifest
+/// Stores an in-toto statement of `document` about the manifest `image` and the attestation manifest
 /// holding it; returns the attestation's index entry.
 fn attest(
     sink: &mut dyn Sink,
     name: &str,
     arch: &str,
-    manifest: &Desc,
+    image: &Desc,
     document: Value,
-) -> Result<Value, Error> {
+) -> Result<Entry, Error> {
     // BuildKit's subject: the image as a purl, `pkg:docker/baleen/init@<tag>?platform=…`.
     let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
     let subject = format!("pkg:docker/{repo}@{tag}?platform=linux%2F{}", oci_arch(arch));
     let statement = json!({
         "_type": "https://in-toto.io/Statement/v0.1",
         "predicateType": SPDX_PREDICATE,
-        "subject": [{"name": subject, "digest": {"sha256": manifest.digest.trim_start_matches("sha256:")}}],
+        "subject": [{"name": subject, "digest": {"sha256": image.digest.trim_start_matches("sha256:")}}],
         "predicate": document,
     });
     let layer = put_json(sink, MT_IN_TOTO, &statement)?;
@@ -188,26 +221,25 @@ fn attest(
         "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
     });
     let config = put_json(sink, MT_CONFIG, &config)?;
-    let mut layer_entry = layer.json();
-    layer_entry["annotations"] = json!({PREDICATE_TYPE: SPDX_PREDICATE});
-    let att = json!({
-        "schemaVersion": 2,
-        "mediaType": MT_MANIFEST,
-        "config": config.json(),
-        "layers": [layer_entry],
-    });
-    let att = put_json(sink, MT_MANIFEST, &att)?;
-    let mut entry = att.json();
-    entry["annotations"] = json!({
-        REFERENCE_DIGEST: manifest.digest,
-        REFERENCE_TYPE: ATTESTATION_MANIFEST,
-    });
-    entry["platform"] = json!({"architecture": "unknown", "os": "unknown"});
-    Ok(entry)
+    let layer_entry = WrittenDescriptor {
+        annotations: BTreeMap::from([(PREDICATE_TYPE, SPDX_PREDICATE)]),
+        ..layer.written()
+    };
+    let att = put_json(sink, MT_MANIFEST, &manifest(&config, layer_entry))?;
+    Ok(Entry {
+        manifest: att,
+        attests: Some(image.digest.clone()),
+        architecture: "unknown".to_string(),
+        os: "unknown",
+    })
 }
 
-fn put_json(sink: &mut dyn Sink, media_type: &str, v: &Value) -> Result<Desc, Error> {
-    let bytes = serde_json::to_vec(v).expect("JSON values serialise");
+fn put_json<T: serde::Serialize>(
+    sink: &mut dyn Sink,
+    media_type: &str,
+    v: &T,
+) -> Result<Desc, Error> {
+    let bytes = serde_json::to_vec(v).expect("JSON values and manifests serialise");
     let d = Desc {
         media_type: media_type.to_owned(),
         digest: sha256_digest(&bytes),
@@ -329,8 +361,11 @@ impl Sink for LayoutDir {
         let mut index: Value = self
             .index()
             .unwrap_or_else(|| json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": []}));
-        let mut entry = root.json();
-        entry["annotations"] = json!({"org.opencontainers.image.ref.name": name});
+        let entry = WrittenDescriptor {
+            annotations: BTreeMap::from([("org.opencontainers.image.ref.name", name)]),
+            ..root.written()
+        };
+        let entry = serde_json::to_value(entry).expect("descriptors serialise");
         let list = index["manifests"].as_array_mut().expect("index.json has a manifests list");
         list.retain(|d| d["annotations"]["org.opencontainers.image.ref.name"] != name);
         list.push(entry);
@@ -362,6 +397,40 @@ mod tests {
             sbom: None,
         };
         write_image(&mut sink, "baleen/x:1", vec![p]).unwrap()
+    }
+
+    /// The bytes of a two-platform image with an SBOM attestation, and of the layout's
+    /// index.json, pinned (taken before the manifests were written through baleen-oci's types).
+    #[test]
+    fn image_and_index_bytes_are_pinned() {
+        let t = tempfile::tempdir().unwrap();
+        let mut sink = LayoutDir::create(t.path()).unwrap();
+        let platform = |arch: &str, content: &[u8]| PlatformImage {
+            arch: arch.into(),
+            layer_tar: layer(content),
+            config: crate::spec::ImageConfig {
+                entrypoint: Some(vec!["/init".into()]),
+                env: vec!["A=1".into()],
+                workdir: Some("/".into()),
+                ..Default::default()
+            },
+            labels: vec![("org.mobyproject.config".into(), r#"{"pid":"host"}"#.into())],
+            sbom: Some(serde_json::json!({"spdxVersion": "SPDX-2.3", "name": arch})),
+        };
+        let root = write_image(
+            &mut sink,
+            "baleen/x:1",
+            vec![platform("amd64", b"one"), platform("arm64", b"two")],
+        )
+        .unwrap();
+        let index = std::fs::read(t.path().join("index.json")).unwrap();
+        assert_eq!(
+            (root.digest.as_str(), sha256_digest(&index).as_str()),
+            (
+                "sha256:19be572d100a8a2a1f709fd0ab5d762129a0b3f217f7f19411e5fde1f24ca234",
+                "sha256:c0e8a078391648e5362dc3493365693c5cd67fd7d571edcb8cbc85d8c7179145"
+            )
+        );
     }
 
     #[test]

@@ -112,19 +112,7 @@ impl fmt::Display for Diagnostic {
 /// terminal. The source line is shown as it is (it holds no newline); the CLI escapes the
 /// terminal controls in it.
 pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    // As the CLI writes the terminal controls it escapes (`\x1b`), plus `\n` and friends.
-    let escape = |c: char| match c {
-        '\n' => "\\n".to_string(),
-        '\r' => "\\r".to_string(),
-        '\t' => "\\t".to_string(),
-        c if !c.is_control() => c.to_string(),
-        c if u32::from(c) < 0x80 => format!("\\x{:02x}", u32::from(c)),
-        c => format!("\\u{{{:x}}}", u32::from(c)),
-    };
-    std::borrow::Cow::Owned(text.chars().map(escape).collect())
+    crate::escape::escaped(text, false)
 }
 
 /// Characters of a source line shown around the column.

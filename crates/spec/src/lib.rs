@@ -31,6 +31,10 @@ mod merge;
 mod node;
 mod schema;
 
+pub mod escape;
+/// Lexical path cleaning: baleen-init's file, included (as `sysctl`) so the rule has one home.
+#[path = "../../init/src/lexical.rs"]
+mod lexical;
 pub mod metadata;
 pub mod oci;
 pub mod privileges;

@@ -201,16 +201,7 @@ pub fn attribute(merged: Vec<Grant>, yaml_only: &[Grant]) -> Vec<Granted> {
 /// `path` with `.`, empty components and `..` resolved lexically (`/dev/../` → `/`), so that a
 /// spelling cannot hide a bind of the root.
 fn lexical_clean(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
+    let parts = crate::lexical::clean_components(path);
     if !path.starts_with('/') {
         return parts.join("/");
     }

@@ -2,8 +2,47 @@
 
 use std::io::{self, Read};
 
-/// LinuxKit's fixed epoch for every synthesized entry: 2017-04-18T16:30:00Z.
+/// LinuxKit's fixed epoch for every synthesized entry: 2017-04-18T16:30:00Z. The one
+/// declaration: every format that writes a fixed date (ISO, FAT, VHD, the SBOM) derives it.
 pub const DEFAULT_MTIME: i64 = 1_492_533_000;
+
+/// A Unix time as a UTC calendar date and time of day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+impl Civil {
+    /// `secs` since the Unix epoch in the proleptic Gregorian calendar (Howard Hinnant's
+    /// civil-from-days).
+    pub const fn of(secs: i64) -> Civil {
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+        // Every field below is in range by construction (1–31, 1–12, 0–23, 0–59).
+        Civil {
+            year,
+            month: month as u8,
+            day: day as u8,
+            hour: (rem / 3600) as u8,
+            minute: (rem / 60 % 60) as u8,
+            second: (rem % 60) as u8,
+        }
+    }
+}
 
 /// PAX record naming where an entry came from (an image reference, `linuxkit.files`, ...).
 pub const PAX_SOURCE: &str = "LINUXKIT.source";
@@ -180,5 +219,20 @@ impl Collect {
     /// The last entry at `path` (later entries win, as on extraction).
     pub fn get(&self, path: &str) -> Option<&(Entry, Vec<u8>)> {
         self.entries.iter().rev().find(|(e, _)| e.path == path)
+    }
+}
+
+#[cfg(test)]
+mod civil_tests {
+    use super::*;
+
+    #[test]
+    fn the_epoch_is_2017_04_18_16_30_utc() {
+        let c = Civil::of(DEFAULT_MTIME);
+        assert_eq!((c.year, c.month, c.day, c.hour, c.minute, c.second), (2017, 4, 18, 16, 30, 0));
+        let leap = Civil::of(951_825_600); // 2000-02-29T12:00:00Z
+        assert_eq!((leap.year, leap.month, leap.day, leap.hour), (2000, 2, 29, 12));
+        let before = Civil::of(-1); // 1969-12-31T23:59:59Z
+        assert_eq!((before.year, before.month, before.day, before.second), (1969, 12, 31, 59));
     }
 }

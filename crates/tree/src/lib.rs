@@ -36,7 +36,7 @@ mod oci_layout;
 mod writer;
 
 pub use entry::{
-    Collect, Entry, EntryKind, EntrySink, Mtime, DEFAULT_MTIME, PAX_LOCATION, PAX_SOURCE,
+    Civil, Collect, Entry, EntryKind, EntrySink, Mtime, DEFAULT_MTIME, PAX_LOCATION, PAX_SOURCE,
 };
 pub use fanout::{Branch, Fanout};
 pub use files::{parent_dir_mode, FileData, FileItem, FileKind};

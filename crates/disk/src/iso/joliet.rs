@@ -6,22 +6,12 @@
 //! genisoimage leaves them out too). Characters Joliet forbids (`* / : ; ? \`) and those outside
 //! the BMP become `_`; names are made unique per directory by numbering.
 
-use super::tree::{Kind, ROOT};
+use super::tree::{Dir, Kind};
 use super::IsoTree;
 use std::collections::HashSet;
 
 /// `-joliet-long`'s limit, in UCS-2 characters, without `;1`.
 const MAX_NAME: usize = 103;
-
-pub(super) struct JDir {
-    pub node: u32,
-    pub id: Vec<u8>,
-    pub parent: usize,
-    pub children: Vec<(Vec<u8>, u32)>,
-    pub subdirs: u32,
-    pub lba: u32,
-    pub sectors: u32,
-}
 
 fn ucs2(name: &str, dir: bool, n: u32) -> Vec<u8> {
     let mut units: Vec<u16> = name
@@ -43,21 +33,8 @@ fn ucs2(name: &str, dir: bool, n: u32) -> Vec<u8> {
 }
 
 /// The Joliet directories, breadth first with children sorted by identifier (path table order).
-pub(super) fn directories<S>(tree: &IsoTree<S>) -> Vec<JDir> {
-    let mut dirs = vec![JDir {
-        node: ROOT,
-        id: vec![0],
-        parent: 0,
-        children: vec![],
-        subdirs: 0,
-        lba: 0,
-        sectors: 0,
-    }];
-    let mut i = 0;
-    while i < dirs.len() {
-        let Kind::Dir(children) = &tree.nodes[dirs[i].node as usize].kind else {
-            unreachable!("only directories are queued")
-        };
+pub(super) fn directories<S>(tree: &IsoTree<S>) -> Vec<Dir> {
+    tree.breadth_first(|children| {
         let mut used = HashSet::new();
         let mut kids = Vec::new();
         for (name, &id) in children {
@@ -75,26 +52,8 @@ pub(super) fn directories<S>(tree: &IsoTree<S>) -> Vec<JDir> {
             kids.push((jid, id));
         }
         kids.sort();
-        let mut subdirs = 0;
-        for (jid, id) in &kids {
-            if matches!(tree.nodes[*id as usize].kind, Kind::Dir(_)) {
-                subdirs += 1;
-                dirs.push(JDir {
-                    node: *id,
-                    id: jid.clone(),
-                    parent: i,
-                    children: vec![],
-                    subdirs: 0,
-                    lba: 0,
-                    sectors: 0,
-                });
-            }
-        }
-        dirs[i].children = kids;
-        dirs[i].subdirs = subdirs;
-        i += 1;
-    }
-    dirs
+        kids
+    })
 }
 
 /// The supplementary volume descriptor: the primary's fields, UCS-2 level 3 escape sequences,

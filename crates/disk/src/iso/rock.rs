@@ -7,6 +7,7 @@
 //! are written where they are: Linux, libisofs and libarchive read them), `RR` (RRIP 1.09
 //! only, and Linux stops reading a record's entries at an `RR` without flags), `SF`, `ZF`.
 
+use baleen_tree::Civil;
 use std::collections::HashSet;
 
 /// Longest ISO 9660 identifier we write, without `;1` (as `mkisofs -l`).
@@ -28,33 +29,14 @@ pub(super) fn both32(v: u32) -> [u8; 8] {
 /// Unix seconds as a directory-record date (years since 1900, month, day, h, m, s, GMT
 /// offset 0), clamped to the 1900–2155 the year byte holds.
 pub(super) fn record_date(secs: i64) -> [u8; 7] {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    if year < 1900 {
+    let c = Civil::of(secs);
+    if c.year < 1900 {
         return [0, 1, 1, 0, 0, 0, 0];
     }
-    if year > 2155 {
+    if c.year > 2155 {
         return [255, 12, 31, 23, 59, 59, 0];
     }
-    [
-        (year - 1900) as u8,
-        month as u8,
-        day as u8,
-        (rem / 3600) as u8,
-        (rem / 60 % 60) as u8,
-        (rem % 60) as u8,
-        0,
-    ]
+    [(c.year - 1900) as u8, c.month, c.day, c.hour, c.minute, c.second, 0]
 }
 
 /// Picks ISO 9660 identifiers (d-characters, `NAME.EXT;1` for files, `NAME` for directories)
@@ -302,7 +284,7 @@ mod tests {
     #[test]
     fn dates_are_civil_utc() {
         // LinuxKit's epoch, 2017-04-18 16:30:00.
-        assert_eq!(record_date(1_492_533_000), [117, 4, 18, 16, 30, 0, 0]);
+        assert_eq!(record_date(baleen_tree::DEFAULT_MTIME), [117, 4, 18, 16, 30, 0, 0]);
         assert_eq!(record_date(0), [70, 1, 1, 0, 0, 0, 0]);
         assert_eq!(record_date(951_782_400), [100, 2, 29, 0, 0, 0, 0], "2000-02-29");
         assert_eq!(record_date(-3_000_000_000)[0], 0, "before 1900 clamps");

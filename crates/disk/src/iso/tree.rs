@@ -79,6 +79,59 @@ pub struct IsoTree<S> {
 
 pub(super) const ROOT: u32 = 0;
 
+/// A directory of one hierarchy (ISO 9660's or Joliet's) as the writer lays it out.
+pub(super) struct Dir {
+    pub node: u32,
+    /// Its identifier in its parent (`\0` for the root).
+    pub id: Vec<u8>,
+    /// Index of the parent in the directory list (the root is its own parent).
+    pub parent: usize,
+    /// Children as (identifier, node), in record order.
+    pub children: Vec<(Vec<u8>, u32)>,
+    pub subdirs: u32,
+    pub lba: u32,
+    pub sectors: u32,
+}
+
+impl<S> IsoTree<S> {
+    /// The directories breadth first (the path table's order). `ids` gives a directory's
+    /// children as (identifier, node) in record order, leaving out what the hierarchy cannot
+    /// hold.
+    pub(super) fn breadth_first(
+        &self,
+        mut ids: impl FnMut(&BTreeMap<String, u32>) -> Vec<(Vec<u8>, u32)>,
+    ) -> Vec<Dir> {
+        let dir = |node, id, parent| Dir {
+            node,
+            id,
+            parent,
+            children: vec![],
+            subdirs: 0,
+            lba: 0,
+            sectors: 0,
+        };
+        let mut dirs = vec![dir(ROOT, vec![0], 0)];
+        let mut i = 0;
+        while i < dirs.len() {
+            let Kind::Dir(children) = &self.nodes[dirs[i].node as usize].kind else {
+                unreachable!("only directories are queued")
+            };
+            let kids = ids(children);
+            let mut subdirs = 0;
+            for (id, node) in &kids {
+                if matches!(self.nodes[*node as usize].kind, Kind::Dir(_)) {
+                    subdirs += 1;
+                    dirs.push(dir(*node, id.clone(), i));
+                }
+            }
+            dirs[i].children = kids;
+            dirs[i].subdirs = subdirs;
+            i += 1;
+        }
+        dirs
+    }
+}
+
 fn bad(e: IsoWriteError) -> io::Error {
     io::Error::other(e)
 }

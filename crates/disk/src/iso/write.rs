@@ -1,4 +1,6 @@
-//! Pass 2 of the ISO writer: [`IsoTree::write`] lays the volume out and streams it.
+//! Pass 2 of the ISO writer: [`IsoTree::write`] lays the volume out (`plan`: sizes and LBAs,
+//! pure arithmetic over the metadata; `head`: the bytes before the file data) and has the
+//! shared `volume::emit` stream it, copying file data back from the spool.
 //!
 //! Layout, in 2048-byte sectors: 0–15 system area (zeros, or the hybrid MBR), 16 primary volume
 //! descriptor, 17 El Torito boot record (BIOS boot only: El Torito wants it at 17), the Joliet
@@ -11,19 +13,17 @@
 //! Directory records sort by ISO 9660 identifier (ECMA-119 9.3); identifiers come from the POSIX
 //! names (see `rock::Names`), the names themselves are in Rock Ridge `NM`.
 
-use super::joliet::{self, JDir};
-use super::rock::{self, both16, both32, record_date, sort_key, Names};
-use super::tree::{Kind, Meta, ROOT};
+use super::joliet;
+use super::rock::{self, record_date, sort_key, Names};
+use super::tree::{Dir, Kind, Meta, ROOT};
+use super::volume::{
+    boot_record, emit, pad_to_sector, path_table, primary, put_records, record, sectors_of,
+    terminator, Extent, Layout, Primary, PVD_LBA, SECTOR,
+};
 use super::{IsoTree, IsoWriteError};
 use crate::isolinux;
 use sha2::Digest;
 use std::io::{Read, Seek, SeekFrom, Write};
-
-const SECTOR: usize = 2048;
-/// LinuxKit's epoch as a volume descriptor date (digits, hundredths, offset from GMT).
-const VOL_DATE: &[u8; 17] = b"2017041816300000\0";
-const NO_DATE: &[u8; 17] = b"0000000000000000\0";
-const PVD_LBA: u32 = 16;
 
 /// What the volume is called and how it boots.
 #[derive(Debug, Clone)]
@@ -52,25 +52,47 @@ pub struct BiosBoot<'a> {
 /// A directory's records and its continuation areas.
 type Records = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 
-struct Dir {
-    node: u32,
-    /// Its ISO 9660 identifier in its parent (`\0` for the root).
-    id: Vec<u8>,
-    /// Index of the parent in the directory list (the root is its own parent).
-    parent: usize,
-    /// Children as (ISO identifier, node), in record order.
-    children: Vec<(Vec<u8>, u32)>,
-    subdirs: u32,
-    lba: u32,
-    sectors: u32,
-}
-
 /// Where each thing lives, once known.
 struct Places {
     dir_of: Vec<u32>,
     blob_lba: Vec<u32>,
     nlink: Vec<u32>,
     catalog_lba: u32,
+}
+
+/// The volume's arithmetic: every directory's and file's place, before any byte is made.
+struct Plan {
+    dirs: Vec<Dir>,
+    places: Places,
+    /// Where `dir_records` put each continuation area, as (sector, offset) in the CE area.
+    ce_allocs: Vec<(u32, u32)>,
+    ce_sectors: u32,
+    ce_lba: u32,
+    jdirs: Vec<Dir>,
+    jdir_of: Vec<u32>,
+    path_table_len: usize,
+    l_table: u32,
+    m_table: u32,
+    j_path_table_len: usize,
+    j_l_table: u32,
+    j_m_table: u32,
+    /// The blobs in extent order.
+    order: Vec<u32>,
+    total: u64,
+    total_sectors: u32,
+}
+
+/// What sizing finds: the continuation areas and the Joliet directories, sized.
+struct Sizes {
+    ce_allocs: Vec<(u32, u32)>,
+    ce_sectors: u32,
+    jdirs: Vec<Dir>,
+    jdir_of: Vec<u32>,
+}
+
+/// The path table of one hierarchy.
+fn table(dirs: &[Dir], big: bool) -> Vec<u8> {
+    path_table(dirs.iter().map(|d| (&d.id[..], d.lba, d.parent)), big)
 }
 
 fn type_bits(kind: &Kind) -> u32 {
@@ -81,52 +103,6 @@ fn type_bits(kind: &Kind) -> u32 {
         Kind::Char(..) => 0o020000,
         Kind::Block(..) => 0o060000,
         Kind::Fifo => 0o010000,
-    }
-}
-
-fn record(id: &[u8], extent: u32, size: u32, date: [u8; 7], dir: bool, su: &[u8]) -> Vec<u8> {
-    let base = 33 + id.len() + (id.len() + 1) % 2;
-    let mut len = base + su.len();
-    len += len % 2;
-    let mut r = vec![0u8; len];
-    r[0] = len as u8;
-    r[2..10].copy_from_slice(&both32(extent));
-    r[10..18].copy_from_slice(&both32(size));
-    r[18..25].copy_from_slice(&date);
-    r[25] = if dir { 2 } else { 0 };
-    r[28..32].copy_from_slice(&both16(1));
-    r[32] = id.len() as u8;
-    r[33..33 + id.len()].copy_from_slice(id);
-    r[base..base + su.len()].copy_from_slice(su);
-    r
-}
-
-fn padded(text: &str, len: usize) -> Vec<u8> {
-    let mut v = text.as_bytes().to_vec();
-    v.truncate(len);
-    v.resize(len, b' ');
-    v
-}
-
-/// Counts what is written, to check the layout's arithmetic against the bytes.
-struct Counting<W> {
-    inner: W,
-    n: u64,
-}
-
-impl<W: Write> Counting<W> {
-    fn put(&mut self, b: &[u8]) -> Result<(), IsoWriteError> {
-        self.inner.write_all(b).map_err(IsoWriteError::Write)?;
-        self.n += b.len() as u64;
-        Ok(())
-    }
-
-    fn pad_to_sector(&mut self) -> Result<(), IsoWriteError> {
-        let rem = (self.n % SECTOR as u64) as usize;
-        if rem != 0 {
-            self.put(&vec![0u8; SECTOR - rem])?;
-        }
-        Ok(())
     }
 }
 
@@ -145,22 +121,10 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         parts.join("/")
     }
 
-    /// The directories, breadth first, each with its children's identifiers in record order.
+    /// The ISO 9660 directories, breadth first, each with its children's identifiers in record
+    /// order.
     fn directories(&self) -> Vec<Dir> {
-        let mut dirs = vec![Dir {
-            node: ROOT,
-            id: vec![0],
-            parent: 0,
-            children: vec![],
-            subdirs: 0,
-            lba: 0,
-            sectors: 0,
-        }];
-        let mut i = 0;
-        while i < dirs.len() {
-            let Kind::Dir(children) = &self.nodes[dirs[i].node as usize].kind else {
-                unreachable!("only directories are queued")
-            };
+        self.breadth_first(|children| {
             let mut names = Names::default();
             let mut kids: Vec<(Vec<u8>, u32)> = children
                 .iter()
@@ -170,26 +134,8 @@ impl<S: Read + Write + Seek> IsoTree<S> {
                 })
                 .collect();
             kids.sort_by(|a, b| sort_key(&a.0).cmp(&sort_key(&b.0)));
-            let mut subdirs = 0;
-            for (iso_id, id) in &kids {
-                if matches!(self.nodes[*id as usize].kind, Kind::Dir(_)) {
-                    subdirs += 1;
-                    dirs.push(Dir {
-                        node: *id,
-                        id: iso_id.clone(),
-                        parent: i,
-                        children: vec![],
-                        subdirs: 0,
-                        lba: 0,
-                        sectors: 0,
-                    });
-                }
-            }
-            dirs[i].children = kids;
-            dirs[i].subdirs = subdirs;
-            i += 1;
-        }
-        dirs
+            kids
+        })
     }
 
     /// The Rock Ridge entries of a record for `node` (`name` is None for `.` and `..`).
@@ -278,14 +224,14 @@ impl<S: Read + Write + Seek> IsoTree<S> {
     /// Joliet tree's own).
     fn joliet_records(
         &self,
-        jdirs: &[JDir],
+        jdirs: &[Dir],
         jdir_of: &[u32],
         j: usize,
         extent: &dyn Fn(u32) -> (u32, u32),
     ) -> Vec<Vec<u8>> {
         let d = &jdirs[j];
         let date = |node: u32| record_date(self.nodes[node as usize].meta.mtime);
-        let place = |d: &JDir| (d.lba, d.sectors * SECTOR as u32);
+        let place = |d: &Dir| (d.lba, d.sectors * SECTOR as u32);
         let parent = &jdirs[d.parent];
         let mut records = Vec::with_capacity(d.children.len() + 2);
         let (e, s) = place(d);
@@ -301,25 +247,64 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         records
     }
 
-    /// Writes the volume to `out`; returns its length in bytes.
-    pub fn write<W: Write>(mut self, opts: &IsoOptions<'_>, out: W) -> Result<u64, IsoWriteError> {
-        // The catalog is a file of the tree, so that it is visible (and not overwritten).
-        let boot_blob = match &opts.bios {
-            Some(b) => {
-                let (parent, name) = self.parent_of(b.catalog)?;
-                let node = super::tree::Node {
-                    name: name.to_string(),
-                    meta: Meta::synthesized(0o444),
-                    kind: Kind::Catalog,
-                };
-                self.place(parent, node);
-                match self.lookup(b.image).map(|n| &self.nodes[n as usize].kind) {
-                    Some(Kind::File(blob)) => Some(*blob),
-                    _ => return Err(IsoWriteError::NoBootImage { path: b.image.to_string() }),
-                }
-            }
-            None => None,
+    /// Adds the El Torito catalog as a file of the tree, so that it is visible (and not
+    /// overwritten); returns the boot file's blob.
+    fn add_catalog(&mut self, opts: &IsoOptions<'_>) -> Result<Option<u32>, IsoWriteError> {
+        let Some(b) = &opts.bios else { return Ok(None) };
+        let (parent, name) = self.parent_of(b.catalog)?;
+        let node = super::tree::Node {
+            name: name.to_string(),
+            meta: Meta::synthesized(0o444),
+            kind: Kind::Catalog,
         };
+        self.place(parent, node);
+        match self.lookup(b.image).map(|n| &self.nodes[n as usize].kind) {
+            Some(Kind::File(blob)) => Ok(Some(*blob)),
+            _ => Err(IsoWriteError::NoBootImage { path: b.image.to_string() }),
+        }
+    }
+
+    /// Sizes the directories (ISO and Joliet) and the continuation areas: their lengths do
+    /// not depend on extents, so records are made once with every extent 0.
+    fn size(
+        &self,
+        dirs: &mut [Dir],
+        places: &Places,
+        joliet: bool,
+    ) -> Result<Sizes, IsoWriteError> {
+        let mut ce_allocs: Vec<(u32, u32)> = Vec::new();
+        let mut ce_cursor = (0u32, 0u32);
+        for di in 0..dirs.len() {
+            let mut alloc = |len: usize| {
+                if ce_cursor.1 as usize + len > SECTOR {
+                    ce_cursor = (ce_cursor.0 + 1, 0);
+                }
+                let at = ce_cursor;
+                ce_cursor.1 += len as u32;
+                ce_allocs.push(at);
+                at
+            };
+            let (records, _) = self.dir_records(dirs, di, places, &|_| (0, 0), &mut alloc)?;
+            dirs[di].sectors = sectors_of(&records);
+        }
+        let ce_sectors = if ce_allocs.is_empty() { 0 } else { ce_cursor.0 + 1 };
+        let mut jdirs = if joliet { joliet::directories(self) } else { Vec::new() };
+        let mut jdir_of = vec![u32::MAX; if joliet { self.nodes.len() } else { 0 }];
+        for (i, d) in jdirs.iter().enumerate() {
+            jdir_of[d.node as usize] = i as u32;
+        }
+        for j in 0..jdirs.len() {
+            let records = self.joliet_records(&jdirs, &jdir_of, j, &|_| (0, 0));
+            jdirs[j].sectors = sectors_of(&records);
+        }
+
+        Ok(Sizes { ce_allocs, ce_sectors, jdirs, jdir_of })
+    }
+
+    /// Sizes every directory and places every directory, continuation area, path table and
+    /// file (see the module doc for the order). Long only by its result's literal: the steps
+    /// run in the order the volume is laid out, and read best in one place.
+    fn plan(&self, opts: &IsoOptions<'_>) -> Result<Plan, IsoWriteError> {
         let mut dirs = self.directories();
         if dirs.len() > usize::from(u16::MAX) {
             return Err(IsoWriteError::TooManyDirectories { count: dirs.len() });
@@ -339,42 +324,14 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             }
         }
 
-        // Sizing: directory lengths and continuation areas do not depend on extents.
-        let mut ce_allocs: Vec<(u32, u32)> = Vec::new();
-        let mut ce_cursor = (0u32, 0u32);
-        for di in 0..dirs.len() {
-            let mut alloc = |len: usize| {
-                if ce_cursor.1 as usize + len > SECTOR {
-                    ce_cursor = (ce_cursor.0 + 1, 0);
-                }
-                let at = ce_cursor;
-                ce_cursor.1 += len as u32;
-                ce_allocs.push(at);
-                at
-            };
-            let (records, _) = self.dir_records(&dirs, di, &places, &|_| (0, 0), &mut alloc)?;
-            dirs[di].sectors = sectors_of(&records);
-        }
-        let ce_sectors = if ce_allocs.is_empty() { 0 } else { ce_cursor.0 + 1 };
-        let mut jdirs = if opts.joliet { joliet::directories(&self) } else { Vec::new() };
-        let mut jdir_of = vec![u32::MAX; if opts.joliet { self.nodes.len() } else { 0 }];
-        for (i, d) in jdirs.iter().enumerate() {
-            jdir_of[d.node as usize] = i as u32;
-        }
-        for j in 0..jdirs.len() {
-            let records = self.joliet_records(&jdirs, &jdir_of, j, &|_| (0, 0));
-            jdirs[j].sectors = sectors_of(&records);
-        }
+        let Sizes { ce_allocs, ce_sectors, mut jdirs, jdir_of } =
+            self.size(&mut dirs, &places, opts.joliet)?;
 
         // Placement.
-        let iso_pt =
-            |dirs: &[Dir], big| path_table(dirs.iter().map(|d| (&d.id[..], d.lba, d.parent)), big);
-        let j_pt =
-            |dirs: &[JDir], big| path_table(dirs.iter().map(|d| (&d.id[..], d.lba, d.parent)), big);
-        let path_table_len = iso_pt(&dirs, false).len();
+        let path_table_len = table(&dirs, false).len();
         let pt_sectors = path_table_len.div_ceil(SECTOR) as u32;
-        let j_pt_len = j_pt(&jdirs, false).len();
-        let j_pt_sectors = if opts.joliet { j_pt_len.div_ceil(SECTOR) as u32 } else { 0 };
+        let j_path_table_len = table(&jdirs, false).len();
+        let j_pt_sectors = if opts.joliet { j_path_table_len.div_ceil(SECTOR) as u32 } else { 0 };
         let descriptors = 1 + u32::from(opts.bios.is_some()) + u32::from(opts.joliet) + 1;
         let mut lba = PVD_LBA + descriptors;
         let (l_table, m_table) = (lba, lba + pt_sectors);
@@ -417,213 +374,185 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             }
         }
         let mut total = u64::from(lba) * SECTOR as u64;
-        let hybrid = opts.bios.as_ref().and_then(|b| b.hybrid_mbr);
-        if hybrid.is_some() {
+        if opts.bios.as_ref().and_then(|b| b.hybrid_mbr).is_some() {
             total = total.next_multiple_of(isolinux::HYBRID_ALIGN);
         }
         let total_sectors = u32::try_from(total / SECTOR as u64)
             .map_err(|_| IsoWriteError::VolumeTooLarge { bytes: total })?;
+        Ok(Plan {
+            dirs,
+            places,
+            ce_allocs,
+            ce_sectors,
+            ce_lba,
+            jdirs,
+            jdir_of,
+            path_table_len,
+            l_table,
+            m_table,
+            j_path_table_len,
+            j_l_table,
+            j_m_table,
+            order,
+            total,
+            total_sectors,
+        })
+    }
 
-        let extent = |node: u32| -> (u32, u32) {
-            match &self.nodes[node as usize].kind {
-                Kind::Dir(_) => {
-                    let d = &dirs[places.dir_of[node as usize] as usize];
-                    (d.lba, d.sectors * SECTOR as u32)
-                }
-                Kind::File(b) => (places.blob_lba[*b as usize], self.blobs[*b as usize].len as u32),
-                Kind::Catalog => (places.catalog_lba, SECTOR as u32),
-                _ => (0, 0),
+    /// A node's (extent, size) once `plan` has placed everything.
+    fn extent(&self, plan: &Plan, node: u32) -> (u32, u32) {
+        match &self.nodes[node as usize].kind {
+            Kind::Dir(_) => {
+                let d = &plan.dirs[plan.places.dir_of[node as usize] as usize];
+                (d.lba, d.sectors * SECTOR as u32)
             }
-        };
+            Kind::File(b) => {
+                (plan.places.blob_lba[*b as usize], self.blobs[*b as usize].len as u32)
+            }
+            Kind::Catalog => (plan.places.catalog_lba, SECTOR as u32),
+            _ => (0, 0),
+        }
+    }
 
-        let mut out = Counting { inner: out, n: 0 };
+    /// The bytes before the file data: system area, descriptors, path tables, directories,
+    /// continuation areas, Joliet directories and the boot catalog.
+    fn head(
+        &self,
+        plan: &Plan,
+        opts: &IsoOptions<'_>,
+        boot_blob: Option<u32>,
+    ) -> Result<Vec<u8>, IsoWriteError> {
+        let Plan { dirs, places, jdirs, .. } = plan;
+        let extent = |node: u32| self.extent(plan, node);
+        let mut head = vec![0u8; PVD_LBA as usize * SECTOR];
         // System area.
-        let mut system = vec![0u8; 16 * SECTOR];
+        let hybrid = opts.bios.as_ref().and_then(|b| b.hybrid_mbr);
         if let (Some(tpl), Some(blob)) = (hybrid, boot_blob) {
             let mut h = self.hash.clone();
             h.update(self.data_crc.sum().to_le_bytes());
             h.update(self.data_crc.amount().to_le_bytes());
             let id = u32::from_le_bytes(h.finalize()[..4].try_into().expect("4 bytes"));
-            let mbr = isolinux::isohybrid_mbr(tpl, places.blob_lba[blob as usize], total, id)
+            let mbr = isolinux::isohybrid_mbr(tpl, places.blob_lba[blob as usize], plan.total, id)
                 .map_err(IsoWriteError::Boot)?;
-            system[..512].copy_from_slice(&mbr);
+            head[..512].copy_from_slice(&mbr);
         }
-        out.put(&system)?;
         // Volume descriptors.
-        let root = &dirs[0];
-        let mut pvd = vec![0u8; SECTOR];
-        pvd[0] = 1;
-        pvd[1..6].copy_from_slice(b"CD001");
-        pvd[6] = 1;
-        pvd[8..40].copy_from_slice(&padded("LINUX", 32));
-        pvd[40..72].copy_from_slice(&padded(opts.volume_id, 32));
-        pvd[80..88].copy_from_slice(&both32(total_sectors));
-        pvd[120..124].copy_from_slice(&both16(1));
-        pvd[124..128].copy_from_slice(&both16(1));
-        pvd[128..132].copy_from_slice(&both16(SECTOR as u16));
-        pvd[132..140].copy_from_slice(&both32(path_table_len as u32));
-        pvd[140..144].copy_from_slice(&l_table.to_le_bytes());
-        pvd[148..152].copy_from_slice(&m_table.to_be_bytes());
         let root_date = record_date(self.nodes[ROOT as usize].meta.mtime);
-        pvd[156..190].copy_from_slice(&record(
-            &[0],
-            root.lba,
-            root.sectors * SECTOR as u32,
-            root_date,
-            true,
-            &[],
-        ));
-        pvd[190..813].fill(b' ');
-        pvd[574..702].copy_from_slice(&padded("BALEEN", 128));
-        pvd[813..830].copy_from_slice(VOL_DATE);
-        pvd[830..847].copy_from_slice(VOL_DATE);
-        pvd[847..864].copy_from_slice(NO_DATE);
-        pvd[864..881].copy_from_slice(NO_DATE);
-        pvd[881] = 1;
-        out.put(&pvd)?;
-        let svd = opts.joliet.then(|| {
-            let root = &jdirs[0];
-            let rec = record(&[0], root.lba, root.sectors * SECTOR as u32, root_date, true, &[]);
-            joliet::svd(&pvd, opts.volume_id, j_pt_len as u32, j_l_table, j_m_table, &rec)
+        let root = &dirs[0];
+        let pvd = primary(&Primary {
+            system_id: "LINUX",
+            volume_id: opts.volume_id,
+            total_sectors: plan.total_sectors,
+            path_table_len: plan.path_table_len as u32,
+            l_table: plan.l_table,
+            m_table: plan.m_table,
+            root: &record(&[0], root.lba, root.sectors * SECTOR as u32, root_date, true, &[]),
         });
+        head.extend_from_slice(&pvd);
         if opts.bios.is_some() {
-            let mut br = vec![0u8; SECTOR];
-            br[1..6].copy_from_slice(b"CD001");
-            br[6] = 1;
-            br[7..30].copy_from_slice(b"EL TORITO SPECIFICATION");
-            br[71..75].copy_from_slice(&places.catalog_lba.to_le_bytes());
-            out.put(&br)?;
+            head.extend(boot_record(places.catalog_lba));
         }
         // After the boot record, which El Torito wants at sector 17.
-        if let Some(svd) = &svd {
-            out.put(svd)?;
+        if opts.joliet {
+            let root = &jdirs[0];
+            let rec = record(&[0], root.lba, root.sectors * SECTOR as u32, root_date, true, &[]);
+            let (len, l, m) = (plan.j_path_table_len as u32, plan.j_l_table, plan.j_m_table);
+            head.extend(joliet::svd(&pvd, opts.volume_id, len, l, m, &rec));
         }
-        let mut term = vec![0u8; SECTOR];
-        term[0] = 255;
-        term[1..6].copy_from_slice(b"CD001");
-        term[6] = 1;
-        out.put(&term)?;
+        head.extend(terminator());
         // Path tables.
         for big in [false, true] {
-            out.put(&iso_pt(&dirs, big))?;
-            out.pad_to_sector()?;
+            head.extend(table(dirs, big));
+            pad_to_sector(&mut head);
         }
         if opts.joliet {
             for big in [false, true] {
-                out.put(&j_pt(&jdirs, big))?;
-                out.pad_to_sector()?;
+                head.extend(table(jdirs, big));
+                pad_to_sector(&mut head);
             }
         }
         // Directories, then their continuation areas.
-        let mut ce_area = vec![0u8; ce_sectors as usize * SECTOR];
-        let mut next = ce_allocs.iter();
+        let mut ce_area = vec![0u8; plan.ce_sectors as usize * SECTOR];
+        let mut next = plan.ce_allocs.iter();
         for di in 0..dirs.len() {
             let mut placed = Vec::new();
             let mut alloc = |_len: usize| {
                 let at = *next.next().expect("the same continuation areas as when sizing");
                 placed.push(at);
-                (ce_lba + at.0, at.1)
+                (plan.ce_lba + at.0, at.1)
             };
-            let (records, areas) = self.dir_records(&dirs, di, &places, &extent, &mut alloc)?;
+            let (records, areas) = self.dir_records(dirs, di, places, &extent, &mut alloc)?;
             for (at, area) in placed.iter().zip(&areas) {
                 let start = at.0 as usize * SECTOR + at.1 as usize;
                 ce_area[start..start + area.len()].copy_from_slice(area);
             }
-            write_records(&mut out, &records)?;
-            debug_assert_eq!(out.n, u64::from(dirs[di].lba + dirs[di].sectors) * SECTOR as u64);
+            put_records(&mut head, &records);
+            debug_assert_eq!(head.len(), (dirs[di].lba + dirs[di].sectors) as usize * SECTOR);
         }
-        out.put(&ce_area)?;
+        head.extend(ce_area);
         for j in 0..jdirs.len() {
-            let records = self.joliet_records(&jdirs, &jdir_of, j, &extent);
-            write_records(&mut out, &records)?;
+            put_records(&mut head, &self.joliet_records(jdirs, &plan.jdir_of, j, &extent));
         }
         if let (Some(b), Some(blob)) = (&opts.bios, boot_blob) {
-            out.put(&isolinux::bios_catalog(places.blob_lba[blob as usize], b.load_sectors))?;
+            head.extend(isolinux::bios_catalog(places.blob_lba[blob as usize], b.load_sectors));
         }
-        // File data.
+        Ok(head)
+    }
+
+    /// Lays the volume out: its head and the extents of the files, in order.
+    fn layout(
+        &self,
+        opts: &IsoOptions<'_>,
+        boot_blob: Option<u32>,
+    ) -> Result<Layout, IsoWriteError> {
+        let plan = self.plan(opts)?;
+        let head = self.head(&plan, opts, boot_blob)?;
+        let files = plan
+            .order
+            .iter()
+            .map(|&b| Extent {
+                file: b,
+                lba: plan.places.blob_lba[b as usize],
+                len: self.blobs[b as usize].len,
+            })
+            .collect();
+        Ok(Layout { head, files, total: plan.total })
+    }
+
+    /// Copies a blob from the spool to `out`, the boot file with its boot info table patched.
+    fn copy_blob(
+        &mut self,
+        extent: &Extent,
+        boot_blob: Option<u32>,
+        buf: &mut [u8],
+        out: &mut dyn Write,
+    ) -> Result<(), IsoWriteError> {
+        let blob = self.blobs[extent.file as usize];
+        self.spool.seek(SeekFrom::Start(blob.offset)).map_err(IsoWriteError::Spool)?;
+        if Some(extent.file) == boot_blob {
+            let mut image = vec![0u8; blob.len as usize];
+            self.spool.read_exact(&mut image).map_err(IsoWriteError::Spool)?;
+            isolinux::patch_boot_info_table(&mut image, PVD_LBA, extent.lba)
+                .map_err(IsoWriteError::Boot)?;
+            return out.write_all(&image).map_err(IsoWriteError::Write);
+        }
+        let mut left = blob.len;
+        while left > 0 {
+            let k = left.min(buf.len() as u64) as usize;
+            self.spool.read_exact(&mut buf[..k]).map_err(IsoWriteError::Spool)?;
+            out.write_all(&buf[..k]).map_err(IsoWriteError::Write)?;
+            left -= k as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes the volume to `out`; returns its length in bytes.
+    pub fn write<W: Write>(mut self, opts: &IsoOptions<'_>, out: W) -> Result<u64, IsoWriteError> {
+        let boot_blob = self.add_catalog(opts)?;
+        let layout = self.layout(opts, boot_blob)?;
         let mut buf = vec![0u8; 256 * 1024];
-        for b in order {
-            let blob = self.blobs[b as usize];
-            self.spool.seek(SeekFrom::Start(blob.offset)).map_err(IsoWriteError::Spool)?;
-            if Some(b) == boot_blob {
-                let mut image = vec![0u8; blob.len as usize];
-                self.spool.read_exact(&mut image).map_err(IsoWriteError::Spool)?;
-                isolinux::patch_boot_info_table(&mut image, PVD_LBA, places.blob_lba[b as usize])
-                    .map_err(IsoWriteError::Boot)?;
-                out.put(&image)?;
-            } else {
-                let mut left = blob.len;
-                while left > 0 {
-                    let k = left.min(buf.len() as u64) as usize;
-                    self.spool.read_exact(&mut buf[..k]).map_err(IsoWriteError::Spool)?;
-                    out.put(&buf[..k])?;
-                    left -= k as u64;
-                }
-            }
-            out.pad_to_sector()?;
-        }
-        let zeros = vec![0u8; 256 * 1024];
-        while out.n < total {
-            let k = (total - out.n).min(zeros.len() as u64) as usize;
-            out.put(&zeros[..k])?;
-        }
-        debug_assert_eq!(out.n, total);
-        out.inner.flush().map_err(IsoWriteError::Write)?;
-        Ok(total)
+        emit(&layout, out, &mut |extent, out| self.copy_blob(extent, boot_blob, &mut buf, out))
     }
-}
-
-/// A directory's records, none split across sectors, padded to a whole sector.
-fn write_records<W: Write>(
-    out: &mut Counting<W>,
-    records: &[Vec<u8>],
-) -> Result<(), IsoWriteError> {
-    let mut used = 0usize;
-    for r in records {
-        if used + r.len() > SECTOR {
-            out.put(&vec![0u8; SECTOR - used])?;
-            used = 0;
-        }
-        out.put(r)?;
-        used += r.len();
-    }
-    out.pad_to_sector()
-}
-
-fn sectors_of(records: &[Vec<u8>]) -> u32 {
-    let mut sectors = 1;
-    let mut used = 0usize;
-    for r in records {
-        if used + r.len() > SECTOR {
-            sectors += 1;
-            used = 0;
-        }
-        used += r.len();
-    }
-    sectors
-}
-
-/// The path table, little- or big-endian: every directory in breadth-first order, with its
-/// parent's number (1-based).
-fn path_table<'a>(dirs: impl Iterator<Item = (&'a [u8], u32, usize)>, big: bool) -> Vec<u8> {
-    let mut t = Vec::new();
-    for (id, lba, parent) in dirs {
-        t.push(id.len() as u8);
-        t.push(0);
-        let parent = (parent + 1) as u16;
-        if big {
-            t.extend_from_slice(&lba.to_be_bytes());
-            t.extend_from_slice(&parent.to_be_bytes());
-        } else {
-            t.extend_from_slice(&lba.to_le_bytes());
-            t.extend_from_slice(&parent.to_le_bytes());
-        }
-        t.extend_from_slice(id);
-        if id.len() % 2 == 1 {
-            t.push(0);
-        }
-    }
-    t
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use super::{
     dev_text, le16, le32, le64, read_at, special_kind, Budget, Find, FsReadError, MAX_DEPTH,
 };
+use super::{member, Stat};
 use crate::compare::{Kind, Member};
 use sha2::{Digest as _, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -218,7 +219,7 @@ impl Walk {
             return Err(bad(ino.at, format!("{path:?} is listed as a directory")));
         }
         if !path.is_empty() {
-            self.push(path, &ino, Kind::Dir, 0, [0; 32], String::new());
+            self.out.push(member(path, ino.stat(), Kind::Dir, 0, [0; 32], String::new()));
         }
         let runs = img.extents(&ino)?;
         self.budget.hash(ino.at, path, runs.iter().map(|r| r.1).sum())?;
@@ -295,18 +296,30 @@ impl Walk {
                         sha
                     }
                 };
-                self.push(path, ino, Kind::File, ino.size, sha, String::new());
+                self.out.push(member(path, ino.stat(), Kind::File, ino.size, sha, String::new()));
             }
             0o120000 => {
                 let runs = img.extents(ino)?;
                 let target = img.small(&runs, 4096)?;
                 let kind = Kind::Symlink(String::from_utf8_lossy(&target).into_owned());
-                self.push(path, ino, kind, 0, [0; 32], String::new());
+                self.out.push(member(path, ino.stat(), kind, 0, [0; 32], String::new()));
             }
-            0o060000 | 0o020000 => {
-                self.push(path, ino, special_kind(ino.mode), 0, [0; 32], dev_text(ino.raw))
-            }
-            _ => self.push(path, ino, special_kind(ino.mode), 0, [0; 32], String::new()),
+            0o060000 | 0o020000 => self.out.push(member(
+                path,
+                ino.stat(),
+                special_kind(ino.mode),
+                0,
+                [0; 32],
+                dev_text(ino.raw),
+            )),
+            _ => self.out.push(member(
+                path,
+                ino.stat(),
+                special_kind(ino.mode),
+                0,
+                [0; 32],
+                String::new(),
+            )),
         }
         Ok(())
     }
@@ -355,26 +368,10 @@ impl Walk {
         }
         Ok(())
     }
+}
 
-    fn push(
-        &mut self,
-        path: &str,
-        ino: &Inode,
-        kind: Kind,
-        size: u64,
-        sha: [u8; 32],
-        extra: String,
-    ) {
-        self.out.push(Member {
-            path: path.to_string(),
-            kind,
-            mode: ino.mode & 0o7777,
-            uid: ino.uid,
-            gid: ino.gid,
-            mtime: ino.mtime,
-            size,
-            sha256: sha,
-            extra,
-        });
+impl Inode {
+    fn stat(&self) -> Stat {
+        Stat { mode: self.mode, uid: self.uid, gid: self.gid, mtime: self.mtime }
     }
 }

@@ -162,6 +162,37 @@ impl Budget {
     }
 }
 
+/// An inode's mode, owner and mtime: what every member takes from it, in either format.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+}
+
+/// The member at `path`: `stat`'s permission bits, owner and mtime, and what the reader found.
+fn member(
+    path: &str,
+    stat: Stat,
+    kind: crate::compare::Kind,
+    size: u64,
+    sha256: [u8; 32],
+    extra: String,
+) -> crate::compare::Member {
+    crate::compare::Member {
+        path: path.to_string(),
+        kind,
+        mode: stat.mode & 0o7777,
+        uid: stat.uid,
+        gid: stat.gid,
+        mtime: stat.mtime,
+        size,
+        sha256,
+        extra,
+    }
+}
+
 /// Kernel `new_encode_dev` numbers as compared text.
 fn dev_text(dev: u32) -> String {
     let major = (dev >> 8) & 0xfff;

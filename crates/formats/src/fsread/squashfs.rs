@@ -5,6 +5,7 @@ use super::{
     dev_text, le16, le32, le64, read_at, special_kind, Budget, Find, FsReadError, MAX_DEPTH,
     MAX_NAME,
 };
+use super::{member, Stat};
 use crate::compare::{Kind, Member};
 use flate2::read::ZlibDecoder;
 use sha2::{Digest as _, Sha256};
@@ -342,7 +343,7 @@ impl Walk<'_> {
             return Err(bad(self.sb.inode_table, format!("{path:?} is listed as a directory")));
         };
         if !path.is_empty() {
-            self.push(path, &ino, Kind::Dir, 0, [0; 32], String::new());
+            self.out.push(member(path, ino.stat(), Kind::Dir, 0, [0; 32], String::new()));
         }
         // The stored size counts 3 bytes for `.` and `..`.
         let mut left = size.saturating_sub(3);
@@ -420,30 +421,8 @@ impl Walk<'_> {
             Body::Dev(d) => (special_kind(ino.mode), 0, [0; 32], dev_text(*d)),
             _ => (special_kind(ino.mode), 0, [0; 32], String::new()),
         };
-        self.push(path, &ino, kind, size, sha, extra);
+        self.out.push(member(path, ino.stat(), kind, size, sha, extra));
         Ok(())
-    }
-
-    fn push(
-        &mut self,
-        path: &str,
-        ino: &Inode,
-        kind: Kind,
-        size: u64,
-        sha: [u8; 32],
-        extra: String,
-    ) {
-        self.out.push(Member {
-            path: path.to_string(),
-            kind,
-            mode: ino.mode & 0o7777,
-            uid: ino.uid,
-            gid: ino.gid,
-            mtime: ino.mtime,
-            size,
-            sha256: sha,
-            extra,
-        });
     }
 }
 
@@ -501,4 +480,10 @@ fn file_data<R: Read + Seek>(
         left -= want;
     }
     Ok(())
+}
+
+impl Inode {
+    fn stat(&self) -> Stat {
+        Stat { mode: self.mode, uid: self.uid, gid: self.gid, mtime: self.mtime }
+    }
 }

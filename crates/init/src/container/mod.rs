@@ -154,17 +154,7 @@ impl Bundle {
 /// rooted there, as runc cleans it: `..` cannot climb out of /sys/fs/cgroup (`../../../tmp/x`
 /// made `/tmp/x` on the host, with memory.max and cgroup.procs files in it). Empty: the root.
 pub fn cgroup_under_root(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    parts.join("/")
+    crate::lexical::clean_components(path).join("/")
 }
 
 /// Unmounts what [`setup::prepare_host`] mounted for a finished container (best effort, as

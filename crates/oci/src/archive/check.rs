@@ -226,9 +226,9 @@ impl<'s> Checker<'s> {
             source: e,
         })?;
         let mt = match &magic[..n] {
-            [0x1f, 0x8b, ..] => "application/vnd.oci.image.layer.v1.tar+gzip",
-            [0x28, 0xb5, 0x2f, 0xfd] => "application/vnd.oci.image.layer.v1.tar+zstd",
-            _ => "application/vnd.oci.image.layer.v1.tar",
+            [0x1f, 0x8b, ..] => crate::manifest::OCI_LAYER_GZIP,
+            [0x28, 0xb5, 0x2f, 0xfd] => crate::manifest::OCI_LAYER_ZSTD,
+            _ => crate::manifest::OCI_LAYER,
         };
         self.media_types.insert(d.clone(), mt);
         Ok(mt)
