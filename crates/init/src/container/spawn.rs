@@ -11,7 +11,7 @@ use crate::sys::real::{cstr, Real};
 use crate::sys::Sys;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// A started container.
@@ -24,13 +24,7 @@ pub struct Started {
 }
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a two-element array for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 returned two new descriptors that nothing else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
 fn enable_controllers(cgroup: &str) {
@@ -159,7 +153,9 @@ fn lookup(prog: &str, env: &[String]) -> String {
         .unwrap_or_else(|| prog.to_owned())
 }
 
-/// The child between clone and exec. Returns only with an error message.
+/// The child between clone and exec. Returns only with an error message. Unsafe for the
+/// signal reset and execve, which rustix has no safe form of.
+#[allow(unsafe_code)]
 fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: OwnedFd) -> String {
     let mut byte = [0u8; 1];
     if File::from(go).read_exact(&mut byte).is_err() || byte[0] != b'g' {
@@ -174,16 +170,20 @@ fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: Owned
         for sig in 1..32 {
             libc::signal(sig, libc::SIG_DFL);
         }
-        libc::setsid();
     }
+    let _ = rustix::process::setsid();
     let null = match File::options().read(true).open("/dev/null") {
         Ok(f) => f,
         Err(e) => return format!("opening /dev/null: {e}"),
     };
-    for (fd, target) in [(null.as_raw_fd(), 0), (stdout.as_raw_fd(), 1), (stderr.as_raw_fd(), 2)] {
-        // SAFETY: dup2 onto the standard descriptors; both are open descriptors we own.
-        if unsafe { libc::dup2(fd, target) } < 0 {
-            return format!("redirecting fd {target}: {}", std::io::Error::last_os_error());
+    let redirects = [
+        (0, rustix::stdio::dup2_stdin(&null)),
+        (1, rustix::stdio::dup2_stdout(&stdout)),
+        (2, rustix::stdio::dup2_stderr(&stderr)),
+    ];
+    for (target, r) in redirects {
+        if let Err(e) = r {
+            return format!("redirecting fd {target}: {}", std::io::Error::from(e));
         }
     }
     // Our pid as init sees it, for the hooks' state: /proc is still init's here.
@@ -221,7 +221,9 @@ fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: Owned
     format!("exec {prog}: {}", std::io::Error::last_os_error())
 }
 
-/// Starts the bundle's process. On success the process has exec'd its program.
+/// Starts the bundle's process. On success the process has exec'd its program. Unsafe for the
+/// raw clone(2) and the child's _exit.
+#[allow(unsafe_code)]
 pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
     let start_err = |what: &str, source| ContainerError::Start {
         bundle: b.dir.clone(),
@@ -335,9 +337,10 @@ pub fn hook_state(b: &Bundle, status: &'static str, pid: Option<i32>) -> HookSta
 }
 
 fn reap(pid: i32) {
-    let mut status = 0;
-    // SAFETY: waitpid writes the status into a local integer.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    // Never `None` (any child) for a pid that is not one.
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+    }
 }
 
 #[cfg(test)]
