@@ -171,6 +171,7 @@ const PCR11: &str = "/sys/class/tpm/tpm0/pcr-sha256/11";
 fn measure_phases(words: &[&str]) {
     for word in words {
         if let Err(e) = crate::tpm::measure(word) {
+            let e = crate::console::chain(&e);
             warn(&format!("tpm: measuring boot phase {word} into PCR 11: {e}"));
             return;
         }
