@@ -107,9 +107,27 @@ fn apply_cgroup(b: &Bundle, pid: i32) -> std::io::Result<()> {
     set("cgroup.procs", pid.to_string())
 }
 
+/// A step of init's side of a start (between clone and releasing the child) that failed; the
+/// cause is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ParentError {
+    #[error("writing {path}")]
+    IdMap { path: String, source: std::io::Error },
+    #[error("placing pid {pid} in its cgroup")]
+    Cgroup { pid: i32, source: std::io::Error },
+    #[error("runtime.json interfaces")]
+    Interface { source: crate::netlink::NetlinkError },
+    #[error("creating {path}")]
+    BindTarget { path: String, source: std::io::Error },
+    #[error("binding {ns} namespace at {path}")]
+    BindNs { ns: String, path: String, source: std::io::Error },
+    #[error("OCI hooks")]
+    Hooks { source: hooks::HookError },
+}
+
 /// Writes the new user namespace's uid/gid maps (`linux.uidMappings`/`gidMappings`; the
 /// identity map when none are given, so "user: new" alone still runs).
-fn id_maps(b: &Bundle, pid: i32) -> Result<(), String> {
+fn id_maps(b: &Bundle, pid: i32) -> Result<(), ParentError> {
     let l = &b.config.linux;
     for (file, maps) in [("uid_map", &l.uid_mappings), ("gid_map", &l.gid_mappings)] {
         let text: String = if maps.is_empty() {
@@ -118,22 +136,54 @@ fn id_maps(b: &Bundle, pid: i32) -> Result<(), String> {
             maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
         };
         let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, text).map_err(|e| format!("writing {path}: {e}"))?;
+        if let Err(source) = std::fs::write(&path, text) {
+            return Err(ParentError::IdMap { path, source });
+        }
     }
     Ok(())
 }
 
-fn bind_namespaces(b: &Bundle, pid: i32) -> Result<(), String> {
+fn bind_namespaces(b: &Bundle, pid: i32) -> Result<(), ParentError> {
     let mut sys = Real;
     for (ns, path) in b.runtime.bind_ns.entries() {
         let p = Path::new(path);
+        let target = |source| ParentError::BindTarget { path: path.to_owned(), source };
         if let Some(d) = p.parent() {
-            sys.mkdir_all(d, 0o755).map_err(|e| format!("creating {}: {e}", d.display()))?;
+            sys.mkdir_all(d, 0o755).map_err(|source| ParentError::BindTarget {
+                path: d.display().to_string(),
+                source,
+            })?;
         }
-        sys.touch(p).map_err(|e| format!("creating {path}: {e}"))?;
+        sys.touch(p).map_err(target)?;
         let src = format!("/proc/{pid}/ns/{ns}");
-        sys.mount(Some(&src), p, None, crate::sys::ms::BIND, None)
-            .map_err(|e| format!("binding {ns} namespace at {path}: {e}"))?;
+        sys.mount(Some(&src), p, None, crate::sys::ms::BIND, None).map_err(|source| {
+            ParentError::BindNs { ns: ns.to_owned(), path: path.to_owned(), source }
+        })?;
+    }
+    Ok(())
+}
+
+/// Init's side while the cloned child waits on the go pipe: user namespace maps, cgroup,
+/// interfaces, bound namespaces, then the prestart and createRuntime hooks, which see all of
+/// it.
+fn parent_side(b: &Bundle, pid: i32, flags: i32) -> Result<(), ParentError> {
+    if flags & crate::sys::ns::NEWUSER != 0 {
+        id_maps(b, pid)?;
+    }
+    apply_cgroup(b, pid).map_err(|source| ParentError::Cgroup { pid, source })?;
+    for i in &b.runtime.interfaces {
+        crate::netlink::apply_interface(i, pid)
+            .map_err(|source| ParentError::Interface { source })?;
+    }
+    bind_namespaces(b, pid)?;
+    // The namespaces exist and the process waits: prestart + createRuntime hooks.
+    if let Some(h) = &b.config.hooks {
+        let state = hook_state(b, "creating", Some(pid));
+        let state = state.as_state();
+        for (phase, list) in [("prestart", &h.prestart), ("createRuntime", &h.create_runtime)] {
+            hooks::run_all(&mut hooks::Exec, phase, list, &state)
+                .map_err(|source| ParentError::Hooks { source })?;
+        }
     }
     Ok(())
 }
@@ -275,28 +325,10 @@ pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
     drop((go_r, err_w, out_w, serr_w));
     let mut go = File::from(go_w);
 
-    let parent_side = (|| -> Result<(), String> {
-        if flags & crate::sys::ns::NEWUSER != 0 {
-            id_maps(b, pid)?;
-        }
-        apply_cgroup(b, pid).map_err(|e| format!("placing pid {pid} in its cgroup: {e}"))?;
-        for i in &b.runtime.interfaces {
-            crate::netlink::apply_interface(i, pid).map_err(|e| e.to_string())?;
-        }
-        bind_namespaces(b, pid)?;
-        // The namespaces exist and the process waits: prestart + createRuntime hooks.
-        if let Some(h) = &b.config.hooks {
-            let state = hook_state(b, "creating", Some(pid));
-            let state = state.as_state();
-            for (phase, list) in [("prestart", &h.prestart), ("createRuntime", &h.create_runtime)] {
-                hooks::run_all(&mut hooks::Exec, phase, list, &state).map_err(|e| e.to_string())?;
-            }
-        }
-        Ok(())
-    })();
-    if let Err(message) = parent_side {
+    if let Err(e) = parent_side(b, pid, flags) {
         drop(go); // the child reads EOF and exits
         reap(pid);
+        let message = crate::console::chain(&e);
         return Err(ContainerError::Child { bundle: b.dir.clone(), message });
     }
     go.write_all(b"g").map_err(|e| start_err("releasing the child", e))?;
