@@ -30,14 +30,8 @@ pub fn uptime() -> f64 {
 }
 
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 fn boottime() -> f64 {
-    // SAFETY: timespec is plain data that clock_gettime fills.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: ts is a valid timespec for the call.
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
-        return 0.0;
-    }
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 

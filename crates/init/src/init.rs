@@ -15,10 +15,9 @@ fn warn(msg: &str) {
     event(&format!("warning {msg}"));
 }
 
-#[allow(unsafe_code)]
+/// Ctrl-Alt-Del then arrives as SIGINT to PID 1.
 fn disable_ctrl_alt_del() {
-    // SAFETY: reboot(2) with a constant command; CAD then arrives as SIGINT to PID 1.
-    unsafe { libc::reboot(libc::RB_DISABLE_CAD) };
+    let _ = rustix::system::reboot(rustix::system::RebootCommand::CadOff);
 }
 
 /// Runs PID 1. Never returns: the machine powers off or reboots at the end.

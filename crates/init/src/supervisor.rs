@@ -585,19 +585,13 @@ impl Supervisor {
     }
 
     /// Reaps every exited child; records exit codes of containers, drops orphans.
-    #[allow(unsafe_code)]
     fn reap(&mut self) {
-        loop {
-            let mut status = 0;
-            // SAFETY: waitpid writes the status into a local integer.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                break;
-            }
-            let code = if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                128 + libc::WTERMSIG(status)
+        use rustix::process::{waitpid, WaitOptions};
+        while let Ok(Some((pid, status))) = waitpid(None, WaitOptions::NOHANG) {
+            let pid = pid.as_raw_nonzero().get();
+            let code = match status.exit_status() {
+                Some(code) => code,
+                None => 128 + status.terminating_signal().unwrap_or(0),
             };
             if let Some(c) = self.children.get_mut(&pid) {
                 c.exit = Some(code);
