@@ -451,7 +451,7 @@ impl Supervisor {
             let state = state.as_state();
             let mut exec = crate::hooks::Exec;
             for e in crate::hooks::run_all_warn(&mut exec, "poststop", &h.poststop, &state) {
-                console::event(&format!("warning {}: {e}", c.name));
+                console::event(&format!("warning {}: {}", c.name, console::chain(&e)));
             }
         }
         code

@@ -343,7 +343,7 @@ pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
         let state = hook_state(b, "running", Some(pid));
         for e in hooks::run_all_warn(&mut hooks::Exec, "poststart", &h.poststart, &state.as_state())
         {
-            crate::console::event(&format!("warning {}: {e}", b.name));
+            crate::console::event(&format!("warning {}: {}", b.name, crate::console::chain(&e)));
         }
     }
     Ok(Started { pid, stdout: out_r, stderr: serr_r })

@@ -304,7 +304,7 @@ impl Sys for Real {
         state: &[u8],
     ) -> io::Result<()> {
         crate::hooks::run_stdin(&mut crate::hooks::Exec, phase, hooks, state)
-            .map_err(|e| io::Error::other(e.to_string()))
+            .map_err(|e| io::Error::other(crate::console::chain(&e)))
     }
 
     #[allow(unsafe_code)]
