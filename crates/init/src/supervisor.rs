@@ -237,8 +237,8 @@ impl Supervisor {
         }
     }
 
-    fn start(&mut self, kind: Kind, dir: &Path) -> Result<i32, String> {
-        let mut bundle = Bundle::load(dir).map_err(|e| e.to_string())?;
+    fn start(&mut self, kind: Kind, dir: &Path) -> Result<i32, container::ContainerError> {
+        let mut bundle = Bundle::load(dir)?;
         if !self.knobs.strict_devices && bundle.config.linux.resources.devices.is_empty() {
             // `baleen.devices=rules`: the old leniency for bundles without rules.
             bundle.devcg = None;
@@ -246,13 +246,13 @@ impl Supervisor {
         let mut sys = Real;
         if let Err(e) = setup::prepare_host(&mut sys, &bundle.rootfs(), &bundle.runtime) {
             container::cleanup(&mut sys, &bundle);
-            return Err(format!("preparing {}: {e}", dir.display()));
+            return Err(container::ContainerError::Prepare { bundle: dir.into(), source: e });
         }
         let started = match spawn::spawn(&bundle) {
             Ok(s) => s,
             Err(e) => {
                 container::cleanup(&mut sys, &bundle);
-                return Err(e.to_string());
+                return Err(e);
             }
         };
         set_nonblocking(&started.stdout);
