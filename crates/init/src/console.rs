@@ -4,6 +4,19 @@
 
 use std::io::Write;
 
+/// `e` and its causes, outermost first: `a: b: c`. Each error's message holds only its own
+/// layer's context, so the chain names every step once.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// Seconds since boot (CLOCK_BOOTTIME), 0 where unavailable.
 pub fn uptime() -> f64 {
     #[cfg(target_os = "linux")]
@@ -17,14 +30,8 @@ pub fn uptime() -> f64 {
 }
 
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 fn boottime() -> f64 {
-    // SAFETY: timespec is plain data that clock_gettime fills.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: ts is a valid timespec for the call.
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
-        return 0.0;
-    }
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 

@@ -180,6 +180,17 @@ pub fn describe(request: u32, buf: &[u8]) -> String {
     line
 }
 
+/// A device-mapper ioctl of [`open_verity`] that failed; the kernel's answer is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum DmError {
+    #[error("DM_DEV_CREATE {NAME} on /dev/mapper/control (is dm_mod loaded?)")]
+    Create { source: std::io::Error },
+    #[error("DM_TABLE_LOAD {NAME} (verity {table})")]
+    Load { table: String, source: std::io::Error },
+    #[error("DM_DEV_SUSPEND (resume) {NAME}")]
+    Resume { source: std::io::Error },
+}
+
 /// Maps `dev` through a read-only `verity` target, its tree in `hash` (a device node) or else
 /// after the data, and returns the mapped node (`/dev/dm-N`). The error names the step and
 /// the table.
@@ -188,21 +199,19 @@ pub fn open_verity(
     dev: &str,
     hash: Option<&str>,
     args: &VerityArgs,
-) -> Result<String, String> {
+) -> Result<String, DmError> {
     let mut create = ioctl_buffer(NAME, 0, None);
-    sys.dm_ioctl(DEV_CREATE, &mut create).map_err(|e| {
-        format!("DM_DEV_CREATE {NAME} on /dev/mapper/control (is dm_mod loaded?): {e}")
-    })?;
+    sys.dm_ioctl(DEV_CREATE, &mut create).map_err(|source| DmError::Create { source })?;
     let mut d = [0u8; 8];
     d.copy_from_slice(&create[40..48]);
     let node = format!("/dev/dm-{}", minor(u64::from_ne_bytes(d)));
     let table = args.table(dev, hash);
     let mut load = ioctl_buffer(NAME, READONLY_FLAG, Some((args.sectors(), "verity", &table)));
-    sys.dm_ioctl(TABLE_LOAD, &mut load)
-        .map_err(|e| format!("DM_TABLE_LOAD {NAME} (verity {table}): {e}"))?;
+    if let Err(source) = sys.dm_ioctl(TABLE_LOAD, &mut load) {
+        return Err(DmError::Load { table, source });
+    }
     let mut resume = ioctl_buffer(NAME, 0, None);
-    sys.dm_ioctl(DEV_SUSPEND, &mut resume)
-        .map_err(|e| format!("DM_DEV_SUSPEND (resume) {NAME}: {e}"))?;
+    sys.dm_ioctl(DEV_SUSPEND, &mut resume).map_err(|source| DmError::Resume { source })?;
     Ok(node)
 }
 
@@ -284,7 +293,7 @@ mod tests {
         );
         let mut f = Fake::new();
         f.fail.push("dm TABLE_LOAD".into());
-        let e = open_verity(&mut f, "/dev/sda", None, &args).unwrap_err();
+        let e = open_verity(&mut f, "/dev/sda", None, &args).unwrap_err().to_string();
         assert!(e.starts_with("DM_TABLE_LOAD baleen-root (verity 1 /dev/sda"), "{e}");
         assert_eq!(f.matching("dm DEV_SUSPEND").len(), 0, "no resume without a table");
     }

@@ -46,10 +46,23 @@ pub struct Hook {
 /// A hook that failed, or hooks a bundle may not carry.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("{phase} hook {path}: {why}")]
-    Failed { phase: &'static str, path: String, why: String },
+    #[error("{phase} hook {path}")]
+    Failed { phase: &'static str, path: String, source: RunError },
     #[error("{phase} hook {path}: timeout {timeout} must be positive")]
     Timeout { phase: &'static str, path: String, timeout: i64 },
+}
+
+/// Why one run of a hook failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("starting")]
+    Start(#[source] std::io::Error),
+    #[error("exited with {0}")]
+    Exit(std::process::ExitStatus),
+    #[error("timed out after {0} s, killed")]
+    TimedOut(u64),
+    #[error("waiting")]
+    Wait(#[source] std::io::Error),
 }
 
 /// How long a hook without a `timeout` may run. The spec sets no limit, but a hook that never
@@ -83,7 +96,7 @@ impl State<'_> {
 
 /// Runs one hook with `stdin` for at most `timeout`; `Err` says why it failed.
 pub trait Runner {
-    fn run(&mut self, hook: &Hook, stdin: &[u8], timeout: Duration) -> Result<(), String>;
+    fn run(&mut self, hook: &Hook, stdin: &[u8], timeout: Duration) -> Result<(), RunError>;
 }
 
 /// Refuses a non-positive `timeout` (the spec requires one greater than zero).
@@ -127,10 +140,10 @@ pub fn run_stdin(
     stdin: &[u8],
 ) -> Result<(), HookError> {
     for h in hooks {
-        runner.run(h, stdin, timeout_of(h)).map_err(|why| HookError::Failed {
+        runner.run(h, stdin, timeout_of(h)).map_err(|source| HookError::Failed {
             phase,
             path: h.path.clone(),
-            why,
+            source,
         })?;
     }
     Ok(())
@@ -148,10 +161,10 @@ pub fn run_all_warn(
     hooks
         .iter()
         .filter_map(|h| {
-            runner.run(h, &stdin, timeout_of(h)).err().map(|why| HookError::Failed {
+            runner.run(h, &stdin, timeout_of(h)).err().map(|source| HookError::Failed {
                 phase,
                 path: h.path.clone(),
-                why,
+                source,
             })
         })
         .collect()
@@ -163,7 +176,7 @@ pub struct Exec;
 
 #[cfg(target_os = "linux")]
 impl Runner for Exec {
-    fn run(&mut self, hook: &Hook, stdin: &[u8], timeout: Duration) -> Result<(), String> {
+    fn run(&mut self, hook: &Hook, stdin: &[u8], timeout: Duration) -> Result<(), RunError> {
         use std::io::Write;
         use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
@@ -176,11 +189,8 @@ impl Runner for Exec {
             let (k, v) = e.split_once('=').unwrap_or((e, ""));
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("starting: {e}"))?;
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::null()).spawn().map_err(RunError::Start)?;
         if let Some(mut pipe) = child.stdin.take() {
             // A hook that does not read its state closes the pipe: not an error.
             let _ = pipe.write_all(stdin);
@@ -189,14 +199,14 @@ impl Runner for Exec {
         loop {
             match child.try_wait() {
                 Ok(Some(s)) if s.success() => return Ok(()),
-                Ok(Some(s)) => return Err(format!("exited with {s}")),
+                Ok(Some(s)) => return Err(RunError::Exit(s)),
                 Ok(None) if std::time::Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!("timed out after {} s, killed", timeout.as_secs()));
+                    return Err(RunError::TimedOut(timeout.as_secs()));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => return Err(format!("waiting: {e}")),
+                Err(e) => return Err(RunError::Wait(e)),
             }
         }
     }
@@ -214,11 +224,12 @@ mod tests {
     }
 
     impl Runner for Record {
-        fn run(&mut self, h: &Hook, stdin: &[u8], timeout: Duration) -> Result<(), String> {
+        fn run(&mut self, h: &Hook, stdin: &[u8], timeout: Duration) -> Result<(), RunError> {
+            use std::os::unix::process::ExitStatusExt;
             let s = String::from_utf8_lossy(stdin);
             self.runs.push(format!("{} {:?} {}s {s}", h.path, h.args, timeout.as_secs()));
             if self.fail.contains(&h.path.as_str()) {
-                Err("exited with exit status: 1".into())
+                Err(RunError::Exit(std::process::ExitStatus::from_raw(1 << 8)))
             } else {
                 Ok(())
             }
@@ -253,7 +264,9 @@ mod tests {
         let hooks = [hook("/a", Some(5)), hook("/b", None), hook("/c", None)];
         let mut r = Record { fail: vec!["/b"], ..Record::default() };
         let e = run_all(&mut r, "createRuntime", &hooks, &STATE).unwrap_err();
-        assert_eq!(e.to_string(), "createRuntime hook /b: exited with exit status: 1");
+        assert_eq!(e.to_string(), "createRuntime hook /b");
+        let chain = crate::console::chain(&e);
+        assert_eq!(chain, "createRuntime hook /b: exited with exit status: 1");
         let json = String::from_utf8(STATE.json()).unwrap();
         assert_eq!(
             r.runs,
@@ -263,7 +276,7 @@ mod tests {
         let mut r = Record { fail: vec!["/a", "/c"], ..Record::default() };
         let w = run_all_warn(&mut r, "poststop", &hooks, &STATE);
         assert_eq!(r.runs.len(), 3);
-        let w: Vec<String> = w.iter().map(|e| e.to_string()).collect();
+        let w: Vec<String> = w.iter().map(|e| crate::console::chain(e)).collect();
         assert_eq!(w.len(), 2);
         assert!(w[0].starts_with("poststop hook /a:") && w[1].starts_with("poststop hook /c:"));
     }
@@ -303,17 +316,20 @@ mod tests {
 
         let fails = Hook { args: vec!["sh".into(), "-c".into(), "exit 3".into()], ..h_sh() };
         let e = run_all(&mut Exec, "prestart", &[fails], &STATE).unwrap_err();
-        assert!(e.to_string().contains("exit status: 3"), "{e}");
+        let e = crate::console::chain(&e);
+        assert!(e.contains("exit status: 3"), "{e}");
         let hangs = Hook {
             args: vec!["sh".into(), "-c".into(), "sleep 30".into()],
             timeout: Some(1),
             ..h_sh()
         };
         let e = run_all(&mut Exec, "prestart", &[hangs], &STATE).unwrap_err();
-        assert!(e.to_string().contains("timed out"), "{e}");
+        let e = crate::console::chain(&e);
+        assert!(e.contains("timed out"), "{e}");
         let missing = Hook { path: "/nonexistent/hook".into(), ..h_sh() };
         let e = run_all(&mut Exec, "prestart", &[missing], &STATE).unwrap_err();
-        assert!(e.to_string().contains("starting"), "{e}");
+        let e = crate::console::chain(&e);
+        assert!(e.contains("starting: "), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

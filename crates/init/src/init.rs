@@ -15,10 +15,9 @@ fn warn(msg: &str) {
     event(&format!("warning {msg}"));
 }
 
-#[allow(unsafe_code)]
+/// Ctrl-Alt-Del then arrives as SIGINT to PID 1.
 fn disable_ctrl_alt_del() {
-    // SAFETY: reboot(2) with a constant command; CAD then arrives as SIGINT to PID 1.
-    unsafe { libc::reboot(libc::RB_DISABLE_CAD) };
+    let _ = rustix::system::reboot(rustix::system::RebootCommand::CadOff);
 }
 
 /// Runs PID 1. Never returns: the machine powers off or reboots at the end.
@@ -37,25 +36,7 @@ pub fn run() -> ! {
     };
     disable_ctrl_alt_del();
     let mut sys = Real;
-    if let Err(e) = boot::mount_proc(&mut sys) {
-        warn(&format!("mounting /proc: {e}"));
-    }
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    // The small initrd of kernel+squashfs/erofs/iso: mount the real root and exec its init.
-    let proc_cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let marker = Path::new(crate::stage1::MARKER).exists();
-    if crate::stage1::wanted(boot::root_is_initramfs(&mounts), marker, &proc_cmdline) {
-        crate::stage1::run(&mut sys, &proc_cmdline);
-    }
-    if boot::root_is_initramfs(&mounts) {
-        let _ = sys.umount(Path::new("/proc"), true);
-        if let Err(e) = boot::switch_to_tmpfs(&mut sys) {
-            warn(&format!("moving the initramfs to a tmpfs: {e}; containers may not start"));
-        }
-        if let Err(e) = boot::mount_proc(&mut sys) {
-            warn(&format!("mounting /proc: {e}"));
-        }
-    }
+    enter_root(&mut sys);
     for w in boot::early_mounts(&mut sys) {
         warn(&w);
     }
@@ -64,21 +45,7 @@ pub fn run() -> ! {
     for w in unknown {
         warn(&w);
     }
-    // LinuxKit's rc.init limits: NOFILE 1048576, NPROC unlimited (numbers as in rlimit_number).
-    let _ = sys.setrlimit(7, 1_048_576, 1_048_576);
-    let _ = sys.setrlimit(6, u64::MAX, u64::MAX);
-    resolv_conf();
-    for f in sysctl_files() {
-        let text = std::fs::read_to_string(&f).unwrap_or_default();
-        for (path, value) in boot::sysctl_lines(&text) {
-            if let Err(e) = sys.write_file(Path::new(&path), value.as_bytes()) {
-                warn(&format!("sysctl {path} from {}: {e}", f.display()));
-            }
-        }
-    }
-    if let Err(e) = crate::netlink::link_up("lo") {
-        warn(&format!("bringing up lo: {e}"));
-    }
+    system_settings(&mut sys);
     event("phase mounts done");
 
     load_modules(&knobs);
@@ -112,6 +79,50 @@ pub fn run() -> ! {
     sup.shutdown(action, Path::new("/containers/onshutdown"), || {
         run_scripts(Path::new("/etc/shutdown.d"))
     })
+}
+
+/// Where the system runs from: stage 1's real root (exec'd, never returns here) when the
+/// initramfs is marked for it, else the initramfs moved to a tmpfs; /proc mounted either way.
+fn enter_root(sys: &mut Real) {
+    if let Err(e) = boot::mount_proc(sys) {
+        warn(&format!("mounting /proc: {e}"));
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    // The small initrd of kernel+squashfs/erofs/iso: mount the real root and exec its init.
+    let proc_cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let marker = Path::new(crate::stage1::MARKER).exists();
+    if crate::stage1::wanted(boot::root_is_initramfs(&mounts), marker, &proc_cmdline) {
+        crate::stage1::run(sys, &proc_cmdline);
+    }
+    if boot::root_is_initramfs(&mounts) {
+        let _ = sys.umount(Path::new("/proc"), true);
+        if let Err(e) = boot::switch_to_tmpfs(sys) {
+            warn(&format!("moving the initramfs to a tmpfs: {e}; containers may not start"));
+        }
+        if let Err(e) = boot::mount_proc(sys) {
+            warn(&format!("mounting /proc: {e}"));
+        }
+    }
+}
+
+/// LinuxKit's rc.init settings once the API filesystems are up: rlimits, resolv.conf,
+/// /etc/sysctl.d, loopback.
+fn system_settings(sys: &mut Real) {
+    // LinuxKit's rc.init limits: NOFILE 1048576, NPROC unlimited (numbers as in rlimit_number).
+    let _ = sys.setrlimit(7, 1_048_576, 1_048_576);
+    let _ = sys.setrlimit(6, u64::MAX, u64::MAX);
+    resolv_conf();
+    for f in sysctl_files() {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for (path, value) in boot::sysctl_lines(&text) {
+            if let Err(e) = sys.write_file(Path::new(&path), value.as_bytes()) {
+                warn(&format!("sysctl {path} from {}: {e}", f.display()));
+            }
+        }
+    }
+    if let Err(e) = crate::netlink::link_up("lo") {
+        warn(&format!("bringing up lo: {e}"));
+    }
 }
 
 /// Runs each executable regular file in `dir`, in name order, to completion, with the console
@@ -171,6 +182,7 @@ const PCR11: &str = "/sys/class/tpm/tpm0/pcr-sha256/11";
 fn measure_phases(words: &[&str]) {
     for word in words {
         if let Err(e) = crate::tpm::measure(word) {
+            let e = crate::console::chain(&e);
             warn(&format!("tpm: measuring boot phase {word} into PCR 11: {e}"));
             return;
         }

@@ -147,49 +147,30 @@ pub fn up_request(index: i32) -> Vec<u8> {
 }
 
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 mod socket {
+    use rustix::net::{netlink, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
     use std::io;
 
     /// Sends one request on a fresh NETLINK_ROUTE socket and waits for its ACK.
     pub fn request(msg: &[u8]) -> io::Result<()> {
-        // SAFETY: socket() with constant arguments.
-        let fd = unsafe {
-            libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd was just returned by socket() and is owned by nothing else.
-        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        use std::os::fd::AsRawFd;
-        // SAFETY: sockaddr_nl is plain data; zeroed means "the kernel" (pid 0, no groups).
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as _;
-        let alen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-        // SAFETY: msg and addr are valid for the lengths given.
-        let n = unsafe {
-            libc::sendto(
-                fd.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&addr as *const libc::sockaddr_nl).cast(),
-                alen,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // NETLINK_ROUTE is protocol 0: rustix takes it as `None`.
+        let fd = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::RAW,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        // pid 0, no groups: the kernel.
+        let kernel = netlink::SocketAddrNetlink::new(0, 0);
+        rustix::net::sendto(&fd, msg, SendFlags::empty(), &kernel)?;
         let mut buf = [0u8; 4096];
-        // SAFETY: buf is writable for its length.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        super::parse_ack(&buf[..n as usize])
+        let (_, n) = rustix::net::recv(&fd, &mut buf, RecvFlags::empty())?;
+        super::parse_ack(&buf[..n.min(buf.len())])
     }
 
+    /// if_nametoindex(3): rustix's equivalent needs a socket of the caller's; libc opens its
+    /// own.
+    #[allow(unsafe_code)]
     pub fn index(name: &str) -> io::Result<i32> {
         let c = crate::sys::real::cstr(name)?;
         // SAFETY: c is a NUL-terminated string alive for the call.

@@ -110,18 +110,18 @@ pub fn status(onboot_failed: bool) -> u8 {
 /// isa-debug-exit port first (qemu then exits with `(n << 1) | 1`); without that device the
 /// write does nothing and the normal power-off follows.
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 pub fn power(action: Action, status: u8) -> ! {
+    use rustix::system::RebootCommand;
     if action == Action::Poweroff && status != 0 {
         debug_exit(status);
     }
     let cmd = match action {
-        Action::Poweroff => libc::RB_POWER_OFF,
-        Action::Reboot => libc::RB_AUTOBOOT,
-        Action::Halt => libc::RB_HALT_SYSTEM,
+        Action::Poweroff => RebootCommand::PowerOff,
+        Action::Reboot => RebootCommand::Restart,
+        Action::Halt => RebootCommand::Halt,
     };
-    // SAFETY: reboot(2) with a constant command; it returns only on failure.
-    unsafe { libc::reboot(cmd) };
+    // It returns only on failure.
+    let _ = rustix::system::reboot(cmd);
     // PID 1 must not exit (the kernel would panic); wait for the power to go.
     loop {
         std::thread::sleep(Duration::from_secs(3600));

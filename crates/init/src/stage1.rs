@@ -89,28 +89,42 @@ pub fn wanted(root_is_initramfs: bool, marker_present: bool, cmdline: &str) -> b
     root_is_initramfs && marker_present && root_arg(cmdline).is_some()
 }
 
+/// A step of [`mount_root`] or [`switch_root`] that failed; the kernel's answer is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    #[error("mounting {root} ({fstype}) read-only on {LOWER}")]
+    Lower { root: String, fstype: String, source: std::io::Error },
+    #[error("mounting a tmpfs on {RW}")]
+    Tmpfs { source: std::io::Error },
+    #[error("mounting the overlay {options} on {NEW_ROOT}")]
+    Overlay { options: String, source: std::io::Error },
+    #[error("switching to the root on {NEW_ROOT}")]
+    Switch { source: std::io::Error },
+}
+
 /// Mounts `root` read-only as `fstype` on [`LOWER`], a tmpfs on [`RW`], and the overlay of both
 /// on [`NEW_ROOT`]. The error says which step failed on what.
-pub fn mount_root(sys: &mut dyn Sys, root: &str, fstype: &str) -> Result<(), String> {
+pub fn mount_root(sys: &mut dyn Sys, root: &str, fstype: &str) -> Result<(), RootError> {
     for d in [LOWER, RW, NEW_ROOT] {
         let _ = sys.mkdir_all(Path::new(d), 0o755);
     }
-    sys.mount(Some(root), Path::new(LOWER), Some(fstype), ms::RDONLY, None)
-        .map_err(|e| format!("mounting {root} ({fstype}) read-only on {LOWER}: {e}"))?;
+    sys.mount(Some(root), Path::new(LOWER), Some(fstype), ms::RDONLY, None).map_err(|source| {
+        RootError::Lower { root: root.to_owned(), fstype: fstype.to_owned(), source }
+    })?;
     sys.mount(Some("tmpfs"), Path::new(RW), Some("tmpfs"), 0, Some("mode=755"))
-        .map_err(|e| format!("mounting a tmpfs on {RW}: {e}"))?;
+        .map_err(|source| RootError::Tmpfs { source })?;
     for d in ["upper", "work"] {
         let _ = sys.mkdir_all(&Path::new(RW).join(d), 0o755);
     }
-    let opts = overlay_options(LOWER, RW);
-    sys.mount(Some("overlay"), Path::new(NEW_ROOT), Some("overlay"), 0, Some(&opts))
-        .map_err(|e| format!("mounting the overlay {opts} on {NEW_ROOT}: {e}"))
+    let options = overlay_options(LOWER, RW);
+    sys.mount(Some("overlay"), Path::new(NEW_ROOT), Some("overlay"), 0, Some(&options))
+        .map_err(|source| RootError::Overlay { options, source })
 }
 
 /// Drops stage 1's API mounts (the root's init makes its own) and makes [`NEW_ROOT`] the root:
 /// chdir, move it onto `/`, chroot, chdir — what busybox's `switch_root` does, minus deleting
 /// the initramfs.
-pub fn switch_root(sys: &mut dyn Sys) -> Result<(), String> {
+pub fn switch_root(sys: &mut dyn Sys) -> Result<(), RootError> {
     for d in ["/sys", "/proc", "/dev"] {
         let _ = sys.umount(Path::new(d), true);
     }
@@ -118,7 +132,7 @@ pub fn switch_root(sys: &mut dyn Sys) -> Result<(), String> {
         .and_then(|()| sys.mount(Some("."), Path::new("/"), None, ms::MOVE, None))
         .and_then(|()| sys.chroot(Path::new(".")))
         .and_then(|()| sys.chdir(Path::new("/")))
-        .map_err(|e| format!("switching to the root on {NEW_ROOT}: {e}"))
+        .map_err(|source| RootError::Switch { source })
 }
 
 #[cfg(target_os = "linux")]
@@ -127,7 +141,7 @@ pub use real::run;
 #[cfg(target_os = "linux")]
 mod real {
     use super::*;
-    use crate::console::event;
+    use crate::console::{chain, event};
     use crate::modules;
     use std::io::Read;
     use std::os::unix::process::CommandExt;
@@ -221,7 +235,7 @@ mod real {
                     resolve(spec).unwrap_or_else(|| missing("verity hash device", spec))
                 });
                 let node = crate::dm::open_verity(sys, &root, hash.as_deref(), args)
-                    .unwrap_or_else(|e| fail(&format!("verity: mapping {root}: {e}")));
+                    .unwrap_or_else(|e| fail(&format!("verity: mapping {root}: {}", chain(&e))));
                 if !wait_for(Path::new(&node)) {
                     fail(&format!("verity: {node} for {root} did not appear"));
                 }
@@ -245,12 +259,12 @@ mod real {
         event(&format!("stage1 root {root} {fstype}"));
 
         if let Err(e) = mount_root(sys, &root, &fstype) {
-            fail(&format!("{why}{e}"));
+            fail(&format!("{why}{}", chain(&e)));
         }
         event("stage1 root mounted");
 
         if let Err(e) = switch_root(sys) {
-            fail(&e);
+            fail(&chain(&e));
         }
         event("stage1 switching root");
         let e = std::process::Command::new("/init").exec();
@@ -346,7 +360,8 @@ mod tests {
         let mut f = Fake::new();
         f.fail.push("mount /dev/sr0".into());
         let e = mount_root(&mut f, "/dev/sr0", "iso9660").unwrap_err();
-        assert!(e.contains("/dev/sr0 (iso9660) read-only"), "{e}");
+        let e = crate::console::chain(&e);
+        assert!(e.starts_with("mounting /dev/sr0 (iso9660) read-only on"), "{e}");
         assert!(f.matching("mount overlay").is_empty(), "nothing mounted over a missing lower");
     }
 

@@ -237,8 +237,8 @@ impl Supervisor {
         }
     }
 
-    fn start(&mut self, kind: Kind, dir: &Path) -> Result<i32, String> {
-        let mut bundle = Bundle::load(dir).map_err(|e| e.to_string())?;
+    fn start(&mut self, kind: Kind, dir: &Path) -> Result<i32, container::ContainerError> {
+        let mut bundle = Bundle::load(dir)?;
         if !self.knobs.strict_devices && bundle.config.linux.resources.devices.is_empty() {
             // `baleen.devices=rules`: the old leniency for bundles without rules.
             bundle.devcg = None;
@@ -246,13 +246,13 @@ impl Supervisor {
         let mut sys = Real;
         if let Err(e) = setup::prepare_host(&mut sys, &bundle.rootfs(), &bundle.runtime) {
             container::cleanup(&mut sys, &bundle);
-            return Err(format!("preparing {}: {e}", dir.display()));
+            return Err(container::ContainerError::Prepare { bundle: dir.into(), source: e });
         }
         let started = match spawn::spawn(&bundle) {
             Ok(s) => s,
             Err(e) => {
                 container::cleanup(&mut sys, &bundle);
-                return Err(e.to_string());
+                return Err(e);
             }
         };
         set_nonblocking(&started.stdout);
@@ -451,7 +451,7 @@ impl Supervisor {
             let state = state.as_state();
             let mut exec = crate::hooks::Exec;
             for e in crate::hooks::run_all_warn(&mut exec, "poststop", &h.poststop, &state) {
-                console::event(&format!("warning {}: {e}", c.name));
+                console::event(&format!("warning {}: {}", c.name, console::chain(&e)));
             }
         }
         code
@@ -585,20 +585,8 @@ impl Supervisor {
     }
 
     /// Reaps every exited child; records exit codes of containers, drops orphans.
-    #[allow(unsafe_code)]
     fn reap(&mut self) {
-        loop {
-            let mut status = 0;
-            // SAFETY: waitpid writes the status into a local integer.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                break;
-            }
-            let code = if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                128 + libc::WTERMSIG(status)
-            };
+        while let Some((pid, code)) = reap_any() {
             if let Some(c) = self.children.get_mut(&pid) {
                 c.exit = Some(code);
             }
@@ -656,9 +644,60 @@ fn shutdown_kill(pid: i32, sig: i32) -> std::io::Result<()> {
     crate::sys::Sys::kill(&mut Real, pid, sig)
 }
 
+/// One exited child of init, whichever it is (`waitpid(-1, WNOHANG)`): its pid and exit code,
+/// 128 + the signal for one killed. `None` when no child has exited.
+fn reap_any() -> Option<(i32, i32)> {
+    // rustix's `wait` is waitpid(-1): any child. (Its `waitpid(None)` is waitpid(0), only the
+    // children in init's own process group, which every container leaves by setsid.)
+    use rustix::process::{wait, WaitOptions};
+    let (pid, status) = wait(WaitOptions::NOHANG).ok()??;
+    let code = match status.exit_status() {
+        Some(code) => code,
+        None => 128 + status.terminating_signal().unwrap_or(0),
+    };
+    Some((pid.as_raw_nonzero().get(), code))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bug: reaping asked for waitpid(0), the children of init's own process group; a
+    /// container leaves it by setsid, so its exit was never seen and the boot hung. Run in a
+    /// forked child so that reaping "any child" cannot take another test's.
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_child_in_another_process_group_is_reaped() {
+        // SAFETY: the forked child only makes syscalls (fork, setpgid, wait4, nanosleep) and
+        // leaves with _exit, never returning into the test harness.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            // SAFETY: as above; the grandchild leaves init-like process group 0 and exits 7.
+            let grandchild = unsafe { libc::fork() };
+            if grandchild == 0 {
+                // SAFETY: integer-only calls in the forked grandchild.
+                unsafe {
+                    libc::setpgid(0, 0);
+                    libc::_exit(7)
+                }
+            }
+            let mut verdict = 2; // nothing reaped within 5 s
+            for _ in 0..500 {
+                if let Some((pid, code)) = reap_any() {
+                    verdict = if pid == grandchild && code == 7 { 0 } else { 1 };
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // SAFETY: leaves the forked child without running the harness's code.
+            unsafe { libc::_exit(verdict) }
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above, writing a local integer.
+        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+        assert!(libc::WIFEXITED(status), "status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "0: reaped; 1: wrong pid or code; 2: none");
+    }
 
     #[test]
     fn restart_policy_and_back_off() {

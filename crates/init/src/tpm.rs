@@ -46,29 +46,49 @@ pub fn pcr_event_command(pcr: u32, data: &[u8]) -> Vec<u8> {
     c
 }
 
+/// What is wrong with a TPM response.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseError {
+    #[error("a {0}-byte response")]
+    Short(usize),
+    #[error("response code {0:#x}")]
+    Code(u32),
+}
+
+/// A measurement that failed, naming the TPM device; the cause is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum TpmError {
+    #[error("writing to {path}")]
+    Write { path: &'static str, source: std::io::Error },
+    #[error("reading from {path}")]
+    Read { path: &'static str, source: std::io::Error },
+    #[error("{path}")]
+    Response { path: &'static str, source: ResponseError },
+}
+
 /// The response code of a TPM response: `Ok` for TPM_RC_SUCCESS.
-pub fn response_code(response: &[u8]) -> Result<(), String> {
+pub fn response_code(response: &[u8]) -> Result<(), ResponseError> {
     let Some(rc) = response.get(6..10) else {
-        return Err(format!("a {}-byte response", response.len()));
+        return Err(ResponseError::Short(response.len()));
     };
     match u32::from_be_bytes([rc[0], rc[1], rc[2], rc[3]]) {
         0 => Ok(()),
-        rc => Err(format!("response code {rc:#x}")),
+        rc => Err(ResponseError::Code(rc)),
     }
 }
 
 /// Extends PCR 11 with `word`. `Ok(false)` when the machine has no TPM device.
-pub fn measure(word: &str) -> Result<bool, String> {
+pub fn measure(word: &str) -> Result<bool, TpmError> {
     let Some((path, mut dev)) = DEVICES.iter().find_map(|p| {
         std::fs::OpenOptions::new().read(true).write(true).open(p).ok().map(|f| (*p, f))
     }) else {
         return Ok(false);
     };
     dev.write_all(&pcr_event_command(PCR, word.as_bytes()))
-        .map_err(|e| format!("writing to {path}: {e}"))?;
+        .map_err(|source| TpmError::Write { path, source })?;
     let mut response = vec![0u8; 4096];
-    let n = dev.read(&mut response).map_err(|e| format!("reading from {path}: {e}"))?;
-    response_code(&response[..n]).map_err(|e| format!("{path}: {e}"))?;
+    let n = dev.read(&mut response).map_err(|source| TpmError::Read { path, source })?;
+    response_code(&response[..n]).map_err(|source| TpmError::Response { path, source })?;
     Ok(true)
 }
 
@@ -99,7 +119,8 @@ mod tests {
         let ok = [0x80, 0x02, 0, 0, 0, 10, 0, 0, 0, 0];
         assert_eq!(response_code(&ok), Ok(()));
         let locality = [0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x09, 0x07];
-        assert_eq!(response_code(&locality), Err("response code 0x907".into()));
+        assert_eq!(response_code(&locality), Err(ResponseError::Code(0x907)));
+        assert_eq!(ResponseError::Code(0x907).to_string(), "response code 0x907");
         assert!(response_code(&[0x80]).is_err());
     }
 }

@@ -9,7 +9,6 @@
 pub mod confine;
 pub mod setup;
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 pub mod spawn;
 
 use crate::caps::{self, CapError};

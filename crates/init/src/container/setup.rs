@@ -5,15 +5,22 @@
 //! - [`setup_child`]: in the new process, inside its namespaces, before exec — the config.json
 //!   mounts, devices, pivot_root, masked/readonly paths, sysctl, read-only root, rlimits, ids,
 //!   capabilities, no_new_privs. The order follows runc's, so a LinuxKit bundle behaves as
-//!   under runc.
+//!   under runc. Its phases live in their own modules, as youki's `rootfs/` splits them:
+//!   `mount` (the root and config.json's mounts), `device` (/dev nodes), `masking` (sysctls,
+//!   masked and read-only paths), `pivot` (pivot_root), `identity` (user namespace root,
+//!   hostname, rlimits, cwd, ids, capabilities, seccomp).
 //!
 //! Non-goals: AppArmor/SELinux. User namespaces get their id maps from the parent
 //! ([`crate::container::spawn`]); here they only change what may be mounted or created.
 
-use super::confine;
-use crate::mountopts;
-use crate::spec::{Config, Mount, Runtime};
-use crate::sys::{ms, ns, CapSets, DevKind, Node, Pinned, Sys};
+mod device;
+mod identity;
+mod masking;
+mod mount;
+mod pivot;
+
+use crate::spec::{Config, Runtime};
+use crate::sys::{ns, CapSets, Node, Sys};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -40,22 +47,6 @@ pub fn under(root: &Path, path: &str) -> PathBuf {
 }
 
 pub use crate::sys::inroot::secure_join;
-
-/// Whether the container has a namespace of `kind` of its own: a new one, or one joined by path
-/// that is not init's (a bundle may name `/proc/1/ns/net`, the host's, as runc also checks).
-fn owns_namespace(sys: &mut dyn Sys, cfg: &Config, kind: &str) -> bool {
-    let Some(n) = cfg.linux.namespaces.iter().find(|n| n.kind == kind) else { return false };
-    if n.path.as_deref().is_none_or(str::is_empty) {
-        return true;
-    }
-    let file = match kind {
-        "network" => "net",
-        other => other,
-    };
-    let mine = sys.read_link(Path::new(&format!("/proc/self/ns/{file}")));
-    let init = sys.read_link(Path::new(&format!("/proc/1/ns/{file}")));
-    mine.is_some() && mine != init
-}
 
 /// A relative runtime.json path is the image's: resolved inside its rootfs, never through its
 /// symlinks out of it, and then created and mounted only beneath it (`Some(rootfs)`).
@@ -99,7 +90,7 @@ pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<()
                 }
             }
         }
-        mount_one(sys, m, &dest, root)?;
+        mount::mount_one(sys, m, &dest, root)?;
     }
     for d in &rt.mkdir {
         let (d, root) = host_path(sys, rootfs, d)?;
@@ -112,161 +103,10 @@ pub fn prepare_host(sys: &mut dyn Sys, rootfs: &Path, rt: &Runtime) -> Result<()
     Ok(())
 }
 
-/// One mount entry at an absolute destination: the main call, then a read-only/flag remount
-/// for binds (the kernel ignores flags on the first bind call), then the propagation change.
-/// With `root` (the container's), each call names the destination as [`Sys::pin`] gives it,
-/// opened again right before the call — so the follow-up calls reach the new mount on top, not
-/// the directory under it. Messages name `dest`.
-fn mount_one(
-    sys: &mut dyn Sys,
-    m: &Mount,
-    dest: &Path,
-    root: Option<&Path>,
-) -> Result<(), SetupError> {
-    let at = |sys: &mut dyn Sys| match root {
-        Some(r) => step("opening mount point", dest, sys.pin(r, dest)),
-        None => Ok(Pinned::plain(dest)),
-    };
-    let p = mountopts::parse(&m.options);
-    let kind = m.kind.as_deref().unwrap_or("");
-    let bind = p.flags & ms::BIND != 0 || kind == "bind";
-    if bind {
-        let src = m.source.as_deref().unwrap_or("");
-        let flags = ms::BIND | (p.flags & ms::REC);
-        let target = at(sys)?;
-        step("bind-mounting onto", dest, sys.mount(Some(src), &target, None, flags, None))?;
-        let rest = p.plain() & !(ms::BIND | ms::REC);
-        if rest != 0 {
-            let target = at(sys)?;
-            step("remounting", dest, remount_bind(sys, &target, rest))?;
-        }
-    } else if p.flags & ms::REMOUNT != 0 || (kind.is_empty() && m.source.is_none()) {
-        // LinuxKit's `{destination, options: [remount, private]}`: a remount and/or a
-        // propagation change of an existing mount.
-        if p.plain() & ms::REMOUNT != 0 {
-            let target = at(sys)?;
-            let r = sys.mount(None, &target, None, p.plain(), p.data.as_deref());
-            step("remounting", dest, r)?;
-        }
-    } else {
-        let (src, fstype) = match kind {
-            // Only the unified hierarchy exists under baleen-init (cgroup v1 is a non-goal).
-            "cgroup" | "cgroup2" => ("cgroup2", "cgroup2"),
-            _ => (m.source.as_deref().unwrap_or(kind), kind),
-        };
-        let target = at(sys)?;
-        let mut r = sys.mount(Some(src), &target, Some(fstype), p.plain(), p.data.as_deref());
-        // The fallbacks bind where the refused mount would have gone (nothing on top yet).
-        let fallback =
-            if fstype == "sysfs" && r.as_ref().is_err_and(|e| e.raw_os_error() == Some(1)) {
-                // sysfs belongs to the network namespace's owner: a user namespace sharing the
-                // host's network gets the host's /sys bound instead (runc does the same).
-                Some("/sys")
-            } else if fstype == "cgroup2" && r.as_ref().is_err_and(cgroup2_refused) {
-                // As runc: a fresh cgroup2 mount is refused where `/sys` came in by an rbind
-                // (EBUSY: getty-style images bind the host's /sys) or outside a cgroup namespace
-                // (EPERM); the host's hierarchy is bound instead, read-only when asked.
-                Some("/sys/fs/cgroup")
-            } else {
-                None
-            };
-        if let Some(host) = fallback {
-            r = sys.mount(Some(host), &target, None, ms::BIND | ms::REC, None);
-            if r.is_ok() && p.plain() & ms::RDONLY != 0 {
-                let target = at(sys)?;
-                r = remount_bind(sys, &target, ms::RDONLY);
-            }
-        }
-        step("mounting", dest, r)?;
-    }
-    if p.propagation() != 0 {
-        let target = at(sys)?;
-        let r = sys.mount(None, &target, None, p.propagation(), None);
-        step("changing propagation of", dest, r)?;
-    }
-    Ok(())
-}
-
-/// Remounts the bind mount at `dest` with `flags` added to the ones it already has. A user
-/// namespace may not drop nosuid/nodev/noexec/atime flags a mount came in with (the kernel
-/// locks them: EPERM), so a read-only remount must repeat them, as runc does.
-fn remount_bind(sys: &mut dyn Sys, dest: &Path, flags: u64) -> io::Result<()> {
-    const KEEP: u64 =
-        ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::NOATIME | ms::NODIRATIME | ms::RELATIME;
-    let have = sys.mount_flags(dest) & KEEP;
-    sys.mount(None, dest, None, ms::REMOUNT | ms::BIND | flags | have, None)
-}
-
-fn cgroup2_refused(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(16 /* EBUSY */) | Some(1 /* EPERM */))
-}
-
-/// The device nodes runc creates in a container's tmpfs `/dev`: (name, major, minor).
-const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
-
-const DEV_LINKS: [(&str, &str); 5] = [
-    ("fd", "/proc/self/fd"),
-    ("stdin", "/proc/self/fd/0"),
-    ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"),
-    ("ptmx", "pts/ptmx"),
-];
-
 /// `path` inside the container's root ([`Sys::resolve_in_root`]), as a setup step.
 fn resolve(sys: &mut dyn Sys, rootfs: &Path, path: &str) -> Result<PathBuf, SetupError> {
     let r = sys.resolve_in_root(rootfs, path);
     step("resolving in the container's root", Path::new(path), r)
-}
-
-/// runc's default nodes and links in the container's tmpfs `/dev`, made beneath the root.
-fn default_devices(sys: &mut dyn Sys, rootfs: &Path) -> Result<(), SetupError> {
-    let dev = resolve(sys, rootfs, "/dev")?;
-    for (name, major, minor) in DEFAULT_DEVICES {
-        let p = dev.join(name);
-        let node = Node::Device { kind: DevKind::Char, mode: 0o666, major, minor, owner: None };
-        let mut r = sys.create_in(rootfs, &p, node);
-        if r.as_ref().is_err_and(|e| e.raw_os_error() == Some(1 /* EPERM */)) {
-            // In a user namespace nodes cannot be made: bind the host's, as runc does.
-            let host = format!("/dev/{name}");
-            r = sys.create_in(rootfs, &p, Node::File).and_then(|_| {
-                let at = sys.pin(rootfs, &p)?;
-                sys.mount(Some(&host), &at, None, ms::BIND, None)
-            });
-        }
-        step("creating device", &p, r)?;
-    }
-    for (name, target) in DEV_LINKS {
-        let p = dev.join(name);
-        step("creating symlink", &p, sys.create_in(rootfs, &p, Node::Symlink(target)))?;
-    }
-    Ok(())
-}
-
-/// A `linux.devices` node made on the container's root, which is `nodev` unless it is granted
-/// `CAP_MKNOD` ([`confine::root_nodev`]): bound onto itself and that bind remounted without
-/// `nodev` (but `nosuid`, `noexec`, and read-only with a read-only root), so this node works as
-/// under runc (whose root is not `nodev`) and every other node in the image stays inert.
-fn usable_device(
-    sys: &mut dyn Sys,
-    rootfs: &Path,
-    node: &Path,
-    readonly: bool,
-) -> Result<(), SetupError> {
-    let at = step("opening device", node, sys.pin(rootfs, node))?;
-    let src = at.to_string_lossy().into_owned();
-    step("bind-mounting device", node, sys.mount(Some(&src), &at, None, ms::BIND, None))?;
-    // Opened again: the remount is for the bind just made on top.
-    let at = step("opening device", node, sys.pin(rootfs, node))?;
-    let ro = if readonly { ms::RDONLY } else { 0 };
-    let flags = ms::REMOUNT | ms::BIND | ms::NOSUID | ms::NOEXEC | ro;
-    step("remounting device without nodev", node, sys.mount(None, &at, None, flags, None))
 }
 
 /// Joins the namespaces that config.json names by path (the new ones were created by clone).
@@ -323,6 +163,22 @@ pub fn in_pid_namespace<S: Sys + ?Sized, T>(
 }
 
 /// Everything between clone and exec, in the child. `rootfs` is the absolute bundle rootfs.
+///
+/// The phases run in this order, each relying on the ones before it:
+/// 1. [`identity::become_namespace_root`]: root of a new user namespace, so the rest may make
+///    files on the container's own mounts.
+/// 2. [`mount::prepare_root`]: propagation cut from init's namespace, the root a mount point
+///    (`nodev` for the unprivileged) — before any mount, so none leaks back to init.
+/// 3. [`mount::config_mounts`]: config.json's mounts in order, beneath the root.
+/// 4. [`device::make_devices`]: nodes in the `/dev` just mounted; then
+///    [`mount::seal_read_only_tmpfs`] makes a read-only `/dev` read-only once it is filled.
+/// 5. [`masking::sysctls`] and [`masking::mask_paths`]: after every mount, so no mount covers a
+///    mask; through init's `/proc`, so before pivot_root.
+/// 6. [`identity::hostname`], then the `createContainer` hooks (which see the finished tree).
+/// 7. [`pivot::enter_root`]: into the container's root, init's detached.
+/// 8. [`identity::process_state`] and [`identity::drop_privileges`]: limits and cwd while still
+///    privileged, then bounding set, ids, capabilities, no_new_privs; seccomp last (or before
+///    the capabilities go, without no_new_privs); then the `startContainer` hooks.
 pub fn setup_child(
     sys: &mut dyn Sys,
     cfg: &Config,
@@ -331,208 +187,26 @@ pub fn setup_child(
     seccomp: Option<&[crate::seccomp::Insn]>,
     hook_state: &crate::hooks::State,
 ) -> Result<(), SetupError> {
-    let root = Path::new("/");
     let hooks = cfg.hooks.as_ref();
-    if cfg.linux.namespaces.iter().any(|n| n.kind == "user") {
-        // Init's uid 0 is not mapped in the container's user namespace: become its root, or
-        // files made on its own mounts (the /dev tmpfs) would fail with EOVERFLOW.
-        step("becoming root of the user namespace", root, sys.set_ids(0, 0, &[]))?;
-    }
-    // Mounts made for the container must not propagate back to init's namespace (/ is shared).
-    let prop = match cfg.linux.rootfs_propagation.as_deref() {
-        Some("shared") | Some("rshared") => ms::SHARED | ms::REC,
-        Some("private") | Some("rprivate") => ms::PRIVATE | ms::REC,
-        _ => ms::SLAVE | ms::REC,
-    };
-    step("setting propagation of", root, sys.mount(None, root, None, prop, None))?;
-    if prop & ms::SHARED != 0 {
-        // pivot_root refuses a new root whose parent mount is shared (EINVAL). As runc does,
-        // the mount already at the root (runtime.json's overlay or bind) is made private on its
-        // own, so binds from the host below it stay shared. Not a mount point: nothing to do.
-        let _ = sys.mount(None, rootfs, None, ms::PRIVATE, None);
-    }
-    // pivot_root needs the new root to be a mount point.
-    let r = sys.mount(Some(&rootfs.to_string_lossy()), rootfs, None, ms::BIND | ms::REC, None);
-    step("bind-mounting the root", rootfs, r)?;
-    if confine::root_nodev(caps) {
-        // A device node shipped in the image stays inert (the mounts on top keep their own
-        // flags: the /dev tmpfs still serves its nodes).
-        // It keeps read-only when it is (a bind of a path on init's read-only root is): in a
-        // user namespace the kernel locks that flag, and clearing it is EPERM.
-        let ro = sys.mount_flags(rootfs) & ms::RDONLY;
-        step("remounting nodev", rootfs, remount_bind(sys, rootfs, ms::NODEV | ro))?;
-    }
-
-    let mut ro_tmpfs = Vec::new();
-    let mut dev_is_bind = false;
-    // Where config.json mounts go: a device node below one is not on the (nodev) root.
-    let mut mounted = Vec::new();
-    for m in &cfg.mounts {
-        let dest = resolve(sys, rootfs, &m.destination)?;
-        mounted.push(dest.clone());
-        let mut p = mountopts::parse(&m.options);
-        let bind = p.flags & ms::BIND != 0 || m.kind.as_deref() == Some("bind");
-        // A file bind needs a file to mount on; everything else a directory.
-        let file = bind && sys.probe(Path::new(m.source.as_deref().unwrap_or(""))) == Some(false);
-        let node = if file { Node::File } else { Node::Dir(0o755) };
-        step("creating mount point", &dest, sys.create_in(rootfs, &dest, node))?;
-        dev_is_bind |= bind && m.destination.trim_end_matches('/') == "/dev";
-        let mut m = m.clone();
-        // A read-only tmpfs (LinuxKit's /dev for readonly containers) is filled first and made
-        // read-only at the end, as runc does, with the flags it was mounted with (a plain
-        // remount clears the nosuid/nodev/noexec it is not given).
-        let ro = m.kind.as_deref() == Some("tmpfs") && p.flags & ms::RDONLY != 0;
-        if ro {
-            m.options.retain(|o| o != "ro");
-            p.flags &= !ms::RDONLY;
-        }
-        mount_one(sys, &m, &dest, Some(rootfs))?;
-        if ro {
-            // Held from right after the mount: the remount reaches this tmpfs even if the path
-            // is swapped (for a symlink, another mount) meanwhile.
-            let at = step("opening", &dest, sys.pin(rootfs, &dest))?;
-            ro_tmpfs.push((dest, at, p.plain()));
-        }
-    }
-
-    let has_dev_mount = cfg.mounts.iter().any(|m| m.destination.trim_end_matches('/') == "/dev");
-    if has_dev_mount && !dev_is_bind {
-        default_devices(sys, rootfs)?;
-    }
-    // As runc: with the host's /dev bound in, its nodes are used as they are.
-    for d in cfg.linux.devices.iter().filter(|_| !dev_is_bind) {
-        let p = resolve(sys, rootfs, &d.path)?;
-        let kind = match d.kind.as_str() {
-            "c" | "u" => DevKind::Char,
-            "b" => DevKind::Block,
-            "p" => DevKind::Fifo,
-            other => return Err(unsupported("creating a device of type", other)),
-        };
-        if let Some(parent) = p.parent() {
-            let r = sys.create_in(rootfs, parent, Node::Dir(0o755));
-            step("creating device directory", parent, r)?;
-        }
-        let owner =
-            (d.uid.is_some() || d.gid.is_some()).then(|| (d.uid.unwrap_or(0), d.gid.unwrap_or(0)));
-        let mode = d.file_mode.unwrap_or(0o666);
-        let node = Node::Device { kind, mode, major: d.major, minor: d.minor, owner };
-        step("creating device", &p, sys.create_in(rootfs, &p, node))?;
-        if confine::root_nodev(caps) && !mounted.iter().any(|m| p.starts_with(m)) {
-            usable_device(sys, rootfs, &p, cfg.root.readonly)?;
-        }
-    }
-    for (d, at, flags) in ro_tmpfs {
-        let r = sys.mount(None, &at, None, ms::REMOUNT | ms::RDONLY | flags, None);
-        step("remounting read-only", &d, r)?;
-    }
-
-    // sysctls go through init's /proc, which resolves per-namespace keys (net.*, kernel.*
-    // under a new uts/ipc namespace) for the calling process — already in the new namespaces.
-    // Only those runc allows: any other would be written for the host (crate::sysctl).
-    for (k, v) in &cfg.linux.sysctl {
-        let p = under(Path::new("/proc/sys"), &crate::sysctl::proc_path(k));
-        crate::sysctl::check(k, |kind| owns_namespace(sys, cfg, kind)).map_err(|why| {
-            SetupError {
-                what: "setting sysctl",
-                path: p.display().to_string(),
-                source: io::Error::new(io::ErrorKind::PermissionDenied, format!("{k:?} {why}")),
-            }
-        })?;
-        step("setting sysctl", &p, sys.write_file(&p, v.as_bytes()))?;
-    }
-    let (masked, readonly) = confine::paths(cfg, caps);
-    for mp in &masked {
-        let p = resolve(sys, rootfs, mp)?;
-        let Some(dir) = sys.probe(&p) else { continue };
-        let at = step("opening", &p, sys.pin(rootfs, &p))?;
-        let r = if dir {
-            sys.mount(Some("tmpfs"), &at, Some("tmpfs"), ms::RDONLY, None)
-        } else {
-            sys.mount(Some("/dev/null"), &at, None, ms::BIND, None)
-        };
-        step("masking", &p, r)?;
-    }
-    for rp in &readonly {
-        let p = resolve(sys, rootfs, rp)?;
-        if sys.probe(&p).is_none() {
-            continue;
-        }
-        let at = step("opening", &p, sys.pin(rootfs, &p))?;
-        let s = at.to_string_lossy().into_owned();
-        let r = sys.mount(Some(&s), &at, None, ms::BIND | ms::REC, None);
-        step("bind-mounting read-only", &p, r)?;
-        // Opened again: the remount is for the bind just made on top.
-        let at = step("opening", &p, sys.pin(rootfs, &p))?;
-        step("remounting read-only", &p, remount_bind(sys, &at, ms::RDONLY | ms::REC))?;
-    }
-
-    if let Some(h) = cfg.hostname.as_deref().filter(|h| !h.is_empty()) {
-        if cfg.linux.namespaces.iter().any(|n| n.kind == "uts" && n.path.is_none()) {
-            step("setting hostname", Path::new(h), sys.sethostname(h))?;
-        }
-    }
-
+    identity::become_namespace_root(sys, cfg)?;
+    mount::prepare_root(sys, cfg, rootfs, caps)?;
+    let mounted = mount::config_mounts(sys, cfg, rootfs)?;
+    device::make_devices(sys, cfg, rootfs, caps, &mounted)?;
+    mount::seal_read_only_tmpfs(sys, mounted)?;
+    masking::sysctls(sys, cfg)?;
+    masking::mask_paths(sys, cfg, rootfs, caps)?;
+    identity::hostname(sys, cfg)?;
     if let Some(h) = hooks.filter(|h| !h.create_container.is_empty()) {
         let r = sys.run_hooks("createContainer", &h.create_container, &hook_state.json());
         step("running hooks before pivot_root in", rootfs, r)?;
     }
-
-    // runc's trick: pivot_root(".", ".") stacks the old root on top of the new one at /;
-    // detaching it leaves only the container's tree, with no directory needed for the old root.
-    // "." must be the old root for the rslave (so its unmount cannot propagate to init): after
-    // the pivot the working directory is still the new root, whose rshared binds would become
-    // slaves and stop carrying mounts out (LinuxKit's mount image relies on them). So, as runc
-    // does, come back into the old root through a descriptor opened before the pivot.
-    let old_root = step("opening the old root", root, sys.open_dir(root))?;
-    step("entering", rootfs, sys.chdir(rootfs))?;
-    let dot = Path::new(".");
-    step("pivot_root to", rootfs, sys.pivot_root(dot, dot))?;
-    step("entering the old root", root, sys.fchdir(&old_root))?;
-    drop(old_root);
-    step("detaching the old root", root, sys.mount(None, dot, None, ms::SLAVE | ms::REC, None))?;
-    step("detaching the old root", root, sys.umount(dot, true))?;
-    step("entering", root, sys.chdir(root))?;
-    if cfg.root.readonly {
-        step("remounting read-only", root, remount_bind(sys, root, ms::RDONLY))?;
-    }
-
-    for rl in &cfg.process.rlimits {
-        let Some(res) = rlimit_number(&rl.kind) else {
-            return Err(unsupported("setting rlimit", &rl.kind));
-        };
-        step("setting rlimit", Path::new(&rl.kind), sys.setrlimit(res, rl.soft, rl.hard))?;
-    }
-    if let Some(adj) = cfg.process.oom_score_adj {
-        let p = Path::new("/proc/self/oom_score_adj");
-        step("setting", p, sys.write_file(p, adj.to_string().as_bytes()))?;
-    }
-    let cwd = cfg.process.cwd.as_deref().unwrap_or("/");
-    step("changing directory to", Path::new(cwd), sys.chdir(Path::new(cwd)))?;
-    // runc's check for CVE-2024-21626: a cwd reached through a descriptor that leaked from
-    // outside (`/proc/self/fd/N`) lies outside the new root, and getcwd says so.
-    step("checking the working directory", Path::new(cwd), sys.getcwd())?;
-
-    // Without no_new_privs only a privileged process may install a filter, so it goes in
-    // before the capabilities are dropped (runc does the same); with it, as late as possible.
-    let nnp = cfg.process.no_new_privileges;
-    if let (Some(prog), false) = (seccomp, nnp) {
-        step("installing the seccomp filter", root, sys.seccomp(prog))?;
-    }
-    step("dropping bounding capabilities", root, sys.drop_bounding(caps.bounding))?;
-    let u = &cfg.process.user;
-    let r = sys.set_ids(u.uid, u.gid, &u.additional_gids);
-    step("switching to uid", Path::new(&u.uid.to_string()), r)?;
-    step("setting capabilities", root, sys.set_caps(caps))?;
-    if nnp {
-        step("setting no_new_privs", root, sys.no_new_privs())?;
-        if let Some(prog) = seccomp {
-            step("installing the seccomp filter", root, sys.seccomp(prog))?;
-        }
-    }
+    pivot::enter_root(sys, cfg, rootfs)?;
+    identity::process_state(sys, cfg)?;
+    identity::drop_privileges(sys, cfg, caps, seccomp)?;
     if let Some(h) = hooks.filter(|h| !h.start_container.is_empty()) {
         let started = crate::hooks::State { status: "created", ..hook_state.clone() };
         let r = sys.run_hooks("startContainer", &h.start_container, &started.json());
-        step("running hooks in", root, r)?;
+        step("running hooks in", Path::new("/"), r)?;
     }
     Ok(())
 }

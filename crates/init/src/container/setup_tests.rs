@@ -1,5 +1,5 @@
 use super::*;
-use crate::spec::{Capabilities, Namespace};
+use crate::spec::{Capabilities, Mount, Namespace};
 use crate::sys::fake::Fake;
 
 const ROOT: &str = "/containers/services/x/rootfs";

@@ -11,7 +11,7 @@ use crate::sys::real::{cstr, Real};
 use crate::sys::Sys;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// A started container.
@@ -24,13 +24,7 @@ pub struct Started {
 }
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a two-element array for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 returned two new descriptors that nothing else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
 fn enable_controllers(cgroup: &str) {
@@ -113,9 +107,27 @@ fn apply_cgroup(b: &Bundle, pid: i32) -> std::io::Result<()> {
     set("cgroup.procs", pid.to_string())
 }
 
+/// A step of init's side of a start (between clone and releasing the child) that failed; the
+/// cause is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ParentError {
+    #[error("writing {path}")]
+    IdMap { path: String, source: std::io::Error },
+    #[error("placing pid {pid} in its cgroup")]
+    Cgroup { pid: i32, source: std::io::Error },
+    #[error("runtime.json interfaces")]
+    Interface { source: crate::netlink::NetlinkError },
+    #[error("creating {path}")]
+    BindTarget { path: String, source: std::io::Error },
+    #[error("binding {ns} namespace at {path}")]
+    BindNs { ns: String, path: String, source: std::io::Error },
+    #[error("OCI hooks")]
+    Hooks { source: hooks::HookError },
+}
+
 /// Writes the new user namespace's uid/gid maps (`linux.uidMappings`/`gidMappings`; the
 /// identity map when none are given, so "user: new" alone still runs).
-fn id_maps(b: &Bundle, pid: i32) -> Result<(), String> {
+fn id_maps(b: &Bundle, pid: i32) -> Result<(), ParentError> {
     let l = &b.config.linux;
     for (file, maps) in [("uid_map", &l.uid_mappings), ("gid_map", &l.gid_mappings)] {
         let text: String = if maps.is_empty() {
@@ -124,22 +136,54 @@ fn id_maps(b: &Bundle, pid: i32) -> Result<(), String> {
             maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
         };
         let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, text).map_err(|e| format!("writing {path}: {e}"))?;
+        if let Err(source) = std::fs::write(&path, text) {
+            return Err(ParentError::IdMap { path, source });
+        }
     }
     Ok(())
 }
 
-fn bind_namespaces(b: &Bundle, pid: i32) -> Result<(), String> {
+fn bind_namespaces(b: &Bundle, pid: i32) -> Result<(), ParentError> {
     let mut sys = Real;
     for (ns, path) in b.runtime.bind_ns.entries() {
         let p = Path::new(path);
+        let target = |source| ParentError::BindTarget { path: path.to_owned(), source };
         if let Some(d) = p.parent() {
-            sys.mkdir_all(d, 0o755).map_err(|e| format!("creating {}: {e}", d.display()))?;
+            sys.mkdir_all(d, 0o755).map_err(|source| ParentError::BindTarget {
+                path: d.display().to_string(),
+                source,
+            })?;
         }
-        sys.touch(p).map_err(|e| format!("creating {path}: {e}"))?;
+        sys.touch(p).map_err(target)?;
         let src = format!("/proc/{pid}/ns/{ns}");
-        sys.mount(Some(&src), p, None, crate::sys::ms::BIND, None)
-            .map_err(|e| format!("binding {ns} namespace at {path}: {e}"))?;
+        sys.mount(Some(&src), p, None, crate::sys::ms::BIND, None).map_err(|source| {
+            ParentError::BindNs { ns: ns.to_owned(), path: path.to_owned(), source }
+        })?;
+    }
+    Ok(())
+}
+
+/// Init's side while the cloned child waits on the go pipe: user namespace maps, cgroup,
+/// interfaces, bound namespaces, then the prestart and createRuntime hooks, which see all of
+/// it.
+fn parent_side(b: &Bundle, pid: i32, flags: i32) -> Result<(), ParentError> {
+    if flags & crate::sys::ns::NEWUSER != 0 {
+        id_maps(b, pid)?;
+    }
+    apply_cgroup(b, pid).map_err(|source| ParentError::Cgroup { pid, source })?;
+    for i in &b.runtime.interfaces {
+        crate::netlink::apply_interface(i, pid)
+            .map_err(|source| ParentError::Interface { source })?;
+    }
+    bind_namespaces(b, pid)?;
+    // The namespaces exist and the process waits: prestart + createRuntime hooks.
+    if let Some(h) = &b.config.hooks {
+        let state = hook_state(b, "creating", Some(pid));
+        let state = state.as_state();
+        for (phase, list) in [("prestart", &h.prestart), ("createRuntime", &h.create_runtime)] {
+            hooks::run_all(&mut hooks::Exec, phase, list, &state)
+                .map_err(|source| ParentError::Hooks { source })?;
+        }
     }
     Ok(())
 }
@@ -159,7 +203,9 @@ fn lookup(prog: &str, env: &[String]) -> String {
         .unwrap_or_else(|| prog.to_owned())
 }
 
-/// The child between clone and exec. Returns only with an error message.
+/// The child between clone and exec. Returns only with an error message. Unsafe for the
+/// signal reset and execve, which rustix has no safe form of.
+#[allow(unsafe_code)]
 fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: OwnedFd) -> String {
     let mut byte = [0u8; 1];
     if File::from(go).read_exact(&mut byte).is_err() || byte[0] != b'g' {
@@ -174,16 +220,20 @@ fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: Owned
         for sig in 1..32 {
             libc::signal(sig, libc::SIG_DFL);
         }
-        libc::setsid();
     }
+    let _ = rustix::process::setsid();
     let null = match File::options().read(true).open("/dev/null") {
         Ok(f) => f,
         Err(e) => return format!("opening /dev/null: {e}"),
     };
-    for (fd, target) in [(null.as_raw_fd(), 0), (stdout.as_raw_fd(), 1), (stderr.as_raw_fd(), 2)] {
-        // SAFETY: dup2 onto the standard descriptors; both are open descriptors we own.
-        if unsafe { libc::dup2(fd, target) } < 0 {
-            return format!("redirecting fd {target}: {}", std::io::Error::last_os_error());
+    let redirects = [
+        (0, rustix::stdio::dup2_stdin(&null)),
+        (1, rustix::stdio::dup2_stdout(&stdout)),
+        (2, rustix::stdio::dup2_stderr(&stderr)),
+    ];
+    for (target, r) in redirects {
+        if let Err(e) = r {
+            return format!("redirecting fd {target}: {}", std::io::Error::from(e));
         }
     }
     // Our pid as init sees it, for the hooks' state: /proc is still init's here.
@@ -221,7 +271,9 @@ fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: Owned
     format!("exec {prog}: {}", std::io::Error::last_os_error())
 }
 
-/// Starts the bundle's process. On success the process has exec'd its program.
+/// Starts the bundle's process. On success the process has exec'd its program. Unsafe for the
+/// raw clone(2) and the child's _exit.
+#[allow(unsafe_code)]
 pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
     let start_err = |what: &str, source| ContainerError::Start {
         bundle: b.dir.clone(),
@@ -273,28 +325,10 @@ pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
     drop((go_r, err_w, out_w, serr_w));
     let mut go = File::from(go_w);
 
-    let parent_side = (|| -> Result<(), String> {
-        if flags & crate::sys::ns::NEWUSER != 0 {
-            id_maps(b, pid)?;
-        }
-        apply_cgroup(b, pid).map_err(|e| format!("placing pid {pid} in its cgroup: {e}"))?;
-        for i in &b.runtime.interfaces {
-            crate::netlink::apply_interface(i, pid).map_err(|e| e.to_string())?;
-        }
-        bind_namespaces(b, pid)?;
-        // The namespaces exist and the process waits: prestart + createRuntime hooks.
-        if let Some(h) = &b.config.hooks {
-            let state = hook_state(b, "creating", Some(pid));
-            let state = state.as_state();
-            for (phase, list) in [("prestart", &h.prestart), ("createRuntime", &h.create_runtime)] {
-                hooks::run_all(&mut hooks::Exec, phase, list, &state).map_err(|e| e.to_string())?;
-            }
-        }
-        Ok(())
-    })();
-    if let Err(message) = parent_side {
+    if let Err(e) = parent_side(b, pid, flags) {
         drop(go); // the child reads EOF and exits
         reap(pid);
+        let message = crate::console::chain(&e);
         return Err(ContainerError::Child { bundle: b.dir.clone(), message });
     }
     go.write_all(b"g").map_err(|e| start_err("releasing the child", e))?;
@@ -309,7 +343,7 @@ pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
         let state = hook_state(b, "running", Some(pid));
         for e in hooks::run_all_warn(&mut hooks::Exec, "poststart", &h.poststart, &state.as_state())
         {
-            crate::console::event(&format!("warning {}: {e}", b.name));
+            crate::console::event(&format!("warning {}: {}", b.name, crate::console::chain(&e)));
         }
     }
     Ok(Started { pid, stdout: out_r, stderr: serr_r })
@@ -335,9 +369,10 @@ pub fn hook_state(b: &Bundle, status: &'static str, pid: Option<i32>) -> HookSta
 }
 
 fn reap(pid: i32) {
-    let mut status = 0;
-    // SAFETY: waitpid writes the status into a local integer.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    // Never `None` (any child) for a pid that is not one.
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+    }
 }
 
 #[cfg(test)]

@@ -72,58 +72,49 @@ pub fn under_root<'a>(root: &Path, path: &'a Path) -> io::Result<Vec<&'a std::ff
         .collect()
 }
 
+/// `openat2(dir, rel, O_PATH | O_CLOEXEC [| O_NOFOLLOW], resolve)`, `.` for an empty `rel`.
+#[cfg(target_os = "linux")]
+fn open_path(
+    dir: std::os::fd::BorrowedFd<'_>,
+    rel: &Path,
+    nofollow: bool,
+    resolve: rustix::fs::ResolveFlags,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+    if nofollow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    Ok(rustix::fs::openat2(dir, rel, flags, Mode::empty(), resolve)?)
+}
+
+/// `root` opened `O_PATH | O_DIRECTORY`, the descriptor every walk below starts from. The root
+/// itself is the bundle's, named by init.
+#[cfg(target_os = "linux")]
+fn open_root(root: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(root, flags, Mode::empty())?)
+}
+
 /// The kernel's answer: the longest existing prefix of `path` opened with `openat2(O_PATH,
 /// RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` below `root`, read back through
 /// `/proc/self/fd`, with the missing rest appended. `None` when the kernel cannot answer
 /// (no openat2, no /proc) or the walk must (a dangling symlink on the way, whose target the
 /// kernel does not report; `..` in the missing rest).
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 pub fn kernel_resolve(root: &Path, path: &str) -> Option<PathBuf> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::fs::OpenOptionsExt;
+    use rustix::fs::ResolveFlags;
+    use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-    /// openat2's `struct open_how`.
-    #[repr(C)]
-    struct OpenHow {
-        flags: u64,
-        mode: u64,
-        resolve: u64,
-    }
-    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-    const RESOLVE_IN_ROOT: u64 = 0x10;
-
-    let open = |dir: &OwnedFd, rel: &str, nofollow: bool| -> std::io::Result<OwnedFd> {
-        let c = crate::sys::real::cstr(if rel.is_empty() { "." } else { rel })?;
-        let mut flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-        if nofollow {
-            flags |= libc::O_NOFOLLOW as u64;
-        }
-        let how = OpenHow { flags, mode: 0, resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-        // SAFETY: c is NUL-terminated and how a live open_how of the size passed.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: openat2 returned a new descriptor that nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    let in_root = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let open = |dir: &OwnedFd, rel: &str, nofollow: bool| {
+        open_path(dir.as_fd(), Path::new(rel), nofollow, in_root)
     };
     let real = |fd: &OwnedFd| std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()));
 
-    let dir: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(root)
-        .ok()?
-        .into();
+    let dir = open_root(root).ok()?;
     let root_real = real(&dir).ok()?;
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     for n in (0..=parts.len()).rev() {
@@ -161,53 +152,74 @@ pub fn kernel_resolve(root: &Path, path: &str) -> Option<PathBuf> {
 /// swapped in since resolution fails (ELOOP); without openat2 (ENOSYS), `path` itself. The
 /// descriptor lives as long as the [`Pinned`] (close-on-exec).
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 pub fn pin(root: &Path, path: &Path) -> std::io::Result<Pinned> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    #[repr(C)]
-    struct OpenHow {
-        flags: u64,
-        mode: u64,
-        resolve: u64,
-    }
-    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-    const RESOLVE_BENEATH: u64 = 0x08;
+    use rustix::fs::ResolveFlags;
+    use std::os::fd::AsFd;
     let rel = path.strip_prefix(root).map_err(|_| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not under the root")
     })?;
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
-    let dir = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(root)?;
-    let c = crate::sys::real::cpath(rel)?;
-    let how = OpenHow {
-        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: c is NUL-terminated and how a live open_how of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENOSYS) => Ok(Pinned::plain(path)),
-            _ => Err(e),
-        };
+    let dir = open_root(root)?;
+    let beneath = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    match open_path(dir.as_fd(), rel, false, beneath) {
+        Ok(fd) => Ok(Pinned::fd(fd)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => Ok(Pinned::plain(path)),
+        Err(e) => Err(e),
     }
-    // SAFETY: openat2 returned a new descriptor that nothing else owns.
-    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
-    Ok(Pinned::fd(fd))
+}
+
+/// The kernel's device number for `major:minor`, or InvalidInput when either is too large.
+#[cfg(target_os = "linux")]
+pub(crate) fn dev_number(major: u64, minor: u64) -> io::Result<rustix::fs::Dev> {
+    let (major, minor) = (u32::try_from(major), u32::try_from(minor));
+    let (Ok(major), Ok(minor)) = (major, minor) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "device number too large"));
+    };
+    Ok(rustix::fs::makedev(major, minor))
+}
+
+/// The file type mknod(2) makes for `kind`.
+#[cfg(target_os = "linux")]
+pub(crate) fn file_type(kind: DevKind) -> rustix::fs::FileType {
+    match kind {
+        DevKind::Char => rustix::fs::FileType::CharacterDevice,
+        DevKind::Block => rustix::fs::FileType::BlockDevice,
+        DevKind::Fifo => rustix::fs::FileType::Fifo,
+    }
+}
+
+/// Whether `name` in `dir` is a symlink (not followed).
+#[cfg(target_os = "linux")]
+fn is_link(dir: std::os::fd::BorrowedFd<'_>, name: &std::ffi::OsStr) -> bool {
+    rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink
+    })
+}
+
+/// The directory `name` in `dir`, opened without following a symlink; made (with `mode`) when
+/// missing. A symlink in its place is ELOOP, not "not a directory".
+#[cfg(target_os = "linux")]
+fn step_into(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    mode: u32,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let open_dir = || -> io::Result<std::os::fd::OwnedFd> {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?)
+    };
+    let loop_err = || io::Error::from_raw_os_error(ELOOP);
+    match open_dir() {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            match rustix::fs::mkdirat(dir, name, Mode::from_bits_retain(mode)) {
+                Err(e) if e != rustix::io::Errno::EXIST => return Err(e.into()),
+                _ => {}
+            }
+            open_dir().map_err(|e| if is_link(dir, name) { loop_err() } else { e })
+        }
+        Err(_) if is_link(dir, name) => Err(loop_err()),
+        r => r,
+    }
 }
 
 /// Makes `node` at `path` (under `root`, as the resolvers give it) without ever following a
@@ -217,66 +229,14 @@ pub fn pin(root: &Path, path: &Path) -> std::io::Result<Pinned> {
 /// directory opened. A symlink met on the way is ELOOP: a tree changed since resolution fails
 /// the start instead of reaching outside the root.
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 pub fn create_beneath(root: &Path, path: &Path, node: Node<'_>) -> io::Result<()> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
+    use rustix::fs::{AtFlags, Mode, OFlags};
+    use rustix::io::Errno;
+    use std::os::fd::AsFd;
 
     let names = under_root(root, path)?;
-    let cname = |n: &std::ffi::OsStr| {
-        std::ffi::CString::new(n.as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-    };
-    let check = |rc: libc::c_int| if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) };
-    // A symlink where a directory or a new node must be: name it as one (ELOOP), not as
-    // "not a directory" or "exists".
-    let is_link = |dir: &OwnedFd, c: &std::ffi::CStr| {
-        // SAFETY: st is plain data that fstatat fills; c is NUL-terminated.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: dir is a live descriptor, c NUL-terminated, st valid for writes.
-        let rc = unsafe {
-            libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW)
-        };
-        rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
-    };
     let loop_err = || io::Error::from_raw_os_error(ELOOP);
-    let open_dir = |dir: &OwnedFd, c: &std::ffi::CStr| -> io::Result<OwnedFd> {
-        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: dir is a live descriptor and c NUL-terminated.
-        let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: openat returned a new descriptor that nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    };
-    let step_into = |dir: &OwnedFd, c: &std::ffi::CStr, mode: u32| -> io::Result<OwnedFd> {
-        match open_dir(dir, c) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                // SAFETY: dir is a live descriptor and c NUL-terminated.
-                match check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode) }) {
-                    Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
-                    _ => {}
-                }
-                open_dir(dir, c).map_err(|e| if is_link(dir, c) { loop_err() } else { e })
-            }
-            Err(e) if is_link(dir, c) => {
-                let _ = e;
-                Err(loop_err())
-            }
-            r => r,
-        }
-    };
-
-    let rootc = crate::sys::real::cpath(root)?;
-    // SAFETY: rootc is NUL-terminated. The root itself is the bundle's, named by init.
-    let fd =
-        unsafe { libc::open(rootc.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: open returned a new descriptor that nothing else owns.
-    let mut dir = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut dir = open_root(root)?;
     let Some((last, parents)) = names.split_last() else {
         // The root itself: it exists, and only a directory may be asked of it.
         return match node {
@@ -289,60 +249,42 @@ pub fn create_beneath(root: &Path, path: &Path, node: Node<'_>) -> io::Result<()
         _ => 0o755,
     };
     for n in parents {
-        dir = step_into(&dir, &cname(n)?, dir_mode)?;
+        dir = step_into(dir.as_fd(), n, dir_mode)?;
     }
-    let c = cname(last)?;
-    let at = dir.as_raw_fd();
+    let at = dir.as_fd();
     match node {
-        Node::Dir(mode) => step_into(&dir, &c, mode).map(drop),
+        Node::Dir(mode) => step_into(at, last, mode).map(drop),
         Node::File => {
-            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
-            // SAFETY: at is a live descriptor and c NUL-terminated.
-            match check(unsafe { libc::openat(at, c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) }) {
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match rustix::fs::openat(at, *last, flags, Mode::from_bits_retain(0o644)) {
                 Ok(fd) => {
-                    // SAFETY: openat returned a new descriptor that nothing else owns.
-                    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+                    drop(fd);
                     Ok(())
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    if is_link(&dir, &c) {
-                        Err(loop_err())
-                    } else {
-                        Ok(())
-                    }
-                }
-                Err(e) => Err(e),
+                Err(Errno::EXIST) if is_link(at, last) => Err(loop_err()),
+                Err(Errno::EXIST) => Ok(()),
+                Err(e) => Err(e.into()),
             }
         }
         Node::Device { kind, mode, major, minor, owner } => {
-            let fmt = match kind {
-                DevKind::Char => libc::S_IFCHR,
-                DevKind::Block => libc::S_IFBLK,
-                DevKind::Fifo => libc::S_IFIFO,
-            };
-            let (major, minor) = (u32::try_from(major), u32::try_from(minor));
-            let (Ok(major), Ok(minor)) = (major, minor) else {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "device number too large"));
-            };
-            let dev = libc::makedev(major, minor);
-            // SAFETY: at is a live descriptor and c NUL-terminated.
-            match check(unsafe { libc::mknodat(at, c.as_ptr(), fmt | (mode & 0o7777), dev) }) {
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) && !is_link(&dir, &c) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Err(loop_err()),
-                r => r.map(drop)?,
+            let dev = dev_number(major, minor)?;
+            let perm = Mode::from_bits_retain(mode & 0o7777);
+            match rustix::fs::mknodat(at, *last, file_type(kind), perm, dev) {
+                Err(Errno::EXIST) if !is_link(at, last) => {}
+                Err(Errno::EXIST) => return Err(loop_err()),
+                r => r?,
             }
             if let Some((uid, gid)) = owner {
-                let nofollow = libc::AT_SYMLINK_NOFOLLOW;
-                // SAFETY: at is a live descriptor and c NUL-terminated.
-                check(unsafe { libc::fchownat(at, c.as_ptr(), uid, gid, nofollow) })?;
+                // -1 leaves an id as it is, for chownat as for fchownat(2).
+                let uid = (uid != u32::MAX).then(|| rustix::fs::Uid::from_raw(uid));
+                let gid = (gid != u32::MAX).then(|| rustix::fs::Gid::from_raw(gid));
+                let nofollow = AtFlags::SYMLINK_NOFOLLOW;
+                rustix::fs::chownat(at, *last, uid, gid, nofollow)?;
             }
             Ok(())
         }
-        Node::Symlink(target) => {
-            let t = crate::sys::real::cstr(target)?;
-            // SAFETY: both strings are NUL-terminated and at a live descriptor.
-            check(unsafe { libc::symlinkat(t.as_ptr(), at, c.as_ptr()) }).map(drop)
-        }
+        Node::Symlink(target) => Ok(rustix::fs::symlinkat(target, at, *last)?),
     }
 }
 

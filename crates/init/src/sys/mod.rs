@@ -12,7 +12,6 @@ use std::path::Path;
 pub mod fake;
 pub mod inroot;
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 pub mod real;
 
 /// Capability sets as bit masks (bit n = capability number n).
@@ -81,29 +80,32 @@ impl std::ops::Deref for Pinned {
     }
 }
 
-/// Mount flags, the kernel's `MS_*` values (kept here so the crate builds on any host).
+/// Mount flags: the kernel's `MS_*` values as linux-raw-sys (rustix's own source) gives them,
+/// widened to the `u64` word [`Sys::mount`] takes. linux-raw-sys is plain constants, so the
+/// crate still builds off Linux (`baleen-init plan`).
 pub mod ms {
-    pub const RDONLY: u64 = 1;
-    pub const NOSUID: u64 = 2;
-    pub const NODEV: u64 = 4;
-    pub const NOEXEC: u64 = 8;
-    pub const SYNCHRONOUS: u64 = 16;
-    pub const REMOUNT: u64 = 32;
-    pub const MANDLOCK: u64 = 64;
-    pub const DIRSYNC: u64 = 128;
-    pub const NOSYMFOLLOW: u64 = 256;
-    pub const NOATIME: u64 = 1024;
-    pub const NODIRATIME: u64 = 2048;
-    pub const BIND: u64 = 4096;
-    pub const MOVE: u64 = 8192;
-    pub const REC: u64 = 16384;
-    pub const SILENT: u64 = 32768;
-    pub const UNBINDABLE: u64 = 1 << 17;
-    pub const PRIVATE: u64 = 1 << 18;
-    pub const SLAVE: u64 = 1 << 19;
-    pub const SHARED: u64 = 1 << 20;
-    pub const RELATIME: u64 = 1 << 21;
-    pub const STRICTATIME: u64 = 1 << 24;
+    use linux_raw_sys::general as k;
+    pub const RDONLY: u64 = k::MS_RDONLY as u64;
+    pub const NOSUID: u64 = k::MS_NOSUID as u64;
+    pub const NODEV: u64 = k::MS_NODEV as u64;
+    pub const NOEXEC: u64 = k::MS_NOEXEC as u64;
+    pub const SYNCHRONOUS: u64 = k::MS_SYNCHRONOUS as u64;
+    pub const REMOUNT: u64 = k::MS_REMOUNT as u64;
+    pub const MANDLOCK: u64 = k::MS_MANDLOCK as u64;
+    pub const DIRSYNC: u64 = k::MS_DIRSYNC as u64;
+    pub const NOSYMFOLLOW: u64 = k::MS_NOSYMFOLLOW as u64;
+    pub const NOATIME: u64 = k::MS_NOATIME as u64;
+    pub const NODIRATIME: u64 = k::MS_NODIRATIME as u64;
+    pub const BIND: u64 = k::MS_BIND as u64;
+    pub const MOVE: u64 = k::MS_MOVE as u64;
+    pub const REC: u64 = k::MS_REC as u64;
+    pub const SILENT: u64 = k::MS_SILENT as u64;
+    pub const UNBINDABLE: u64 = k::MS_UNBINDABLE as u64;
+    pub const PRIVATE: u64 = k::MS_PRIVATE as u64;
+    pub const SLAVE: u64 = k::MS_SLAVE as u64;
+    pub const SHARED: u64 = k::MS_SHARED as u64;
+    pub const RELATIME: u64 = k::MS_RELATIME as u64;
+    pub const STRICTATIME: u64 = k::MS_STRICTATIME as u64;
     /// Propagation-type flags: the kernel applies them in a mount call of their own.
     pub const PROPAGATION: u64 = UNBINDABLE | PRIVATE | SLAVE | SHARED;
 
@@ -142,15 +144,17 @@ pub mod ms {
     }
 }
 
-/// Namespace kinds, the kernel's `CLONE_NEW*` values.
+/// Namespace kinds, the kernel's `CLONE_NEW*` values (linux-raw-sys's, as `int`s for setns;
+/// each is below 2^31).
 pub mod ns {
-    pub const NEWNS: i32 = 0x0002_0000;
-    pub const NEWCGROUP: i32 = 0x0200_0000;
-    pub const NEWUTS: i32 = 0x0400_0000;
-    pub const NEWIPC: i32 = 0x0800_0000;
-    pub const NEWUSER: i32 = 0x1000_0000;
-    pub const NEWPID: i32 = 0x2000_0000;
-    pub const NEWNET: i32 = 0x4000_0000;
+    use linux_raw_sys::general as k;
+    pub const NEWNS: i32 = k::CLONE_NEWNS as i32;
+    pub const NEWCGROUP: i32 = k::CLONE_NEWCGROUP as i32;
+    pub const NEWUTS: i32 = k::CLONE_NEWUTS as i32;
+    pub const NEWIPC: i32 = k::CLONE_NEWIPC as i32;
+    pub const NEWUSER: i32 = k::CLONE_NEWUSER as i32;
+    pub const NEWPID: i32 = k::CLONE_NEWPID as i32;
+    pub const NEWNET: i32 = k::CLONE_NEWNET as i32;
 }
 
 /// The privileged calls init makes. Paths are absolute unless a method says otherwise.

@@ -1,19 +1,22 @@
-//! The kernel-backed [`Sys`]: thin wrappers over libc. Each `unsafe` block passes pointers to
-//! NUL-terminated strings or plain structs that outlive the call.
+//! The kernel-backed [`Sys`]: rustix's safe calls where it has them (mount, umount, statvfs,
+//! getcwd, mknod, fchdir, pivot_root, sethostname, setns, capset, prctl, sync), libc where it
+//! has not or differs. libc stays for: setgroups/setresgid/setresuid (rustix's are per-thread
+//! raw syscalls; libc's apply to every thread, as POSIX says), setrlimit (rustix's `Resource`
+//! cannot be made from the number config.json names), seccomp, kill (rustix has no `kill(-1)`)
+//! and the device-mapper ioctl. Those items carry `allow(unsafe_code)` and each block a
+//! `// SAFETY:` comment.
 
-use super::{CapSets, DevKind, Sys};
+use super::{ms, ns, CapSets, DevKind, Sys};
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::thread::CapabilitySet;
 use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 /// The real kernel.
 #[derive(Debug, Default)]
 pub struct Real;
-
-pub(crate) fn cpath(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::ErrorKind::InvalidInput.into())
-}
 
 pub(crate) fn cstr(s: &str) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::ErrorKind::InvalidInput.into())
@@ -35,18 +38,56 @@ fn check_long(rc: libc::c_long) -> io::Result<()> {
     }
 }
 
-/// `prctl` with integer arguments.
-pub(crate) fn prctl(op: libc::c_int, a: libc::c_ulong, b: libc::c_ulong) -> io::Result<()> {
-    // SAFETY: prctl with integer-only arguments reads and writes no user memory.
-    check(unsafe { libc::prctl(op, a, b, 0 as libc::c_ulong, 0 as libc::c_ulong) })
-}
-
 /// The highest capability number the running kernel knows.
 pub(crate) fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40)
+}
+
+/// `cap` as rustix's one-capability set (what its bounding and ambient calls take).
+fn one_cap(cap: u32) -> CapabilitySet {
+    CapabilitySet::from_bits_retain(1 << cap)
+}
+
+/// mount(2) the way [`Sys::mount`] takes it, one `MS_*` word, through rustix's call for each
+/// of the kernel's cases, tested in the kernel's own order (`path_mount`): a remount (of a
+/// bind or not), a bind, a propagation change, a move, else a new mount. Each passes the
+/// kernel the same flags; the source and type the kernel ignores in a case are not passed.
+fn mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: u64,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let bits = u32::try_from(flags).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let src = source.map(cstr).transpose()?;
+    let src = src.as_deref().unwrap_or(c"");
+    if flags & ms::REMOUNT != 0 {
+        // Without data, an empty option string, which every filesystem parses as none.
+        let data = data.map(cstr).transpose()?;
+        let rest = MountFlags::from_bits_retain(bits & !(ms::REMOUNT as u32));
+        Ok(rustix::mount::mount_remount(target, rest, data.as_deref().unwrap_or(c""))?)
+    } else if flags & ms::BIND != 0 {
+        // The kernel reads only MS_REC beside MS_BIND here.
+        if flags & ms::REC != 0 {
+            Ok(rustix::mount::mount_bind_recursive(src, target)?)
+        } else {
+            Ok(rustix::mount::mount_bind(src, target)?)
+        }
+    } else if flags & ms::PROPAGATION != 0 {
+        Ok(rustix::mount::mount_change(target, MountPropagationFlags::from_bits_retain(bits))?)
+    } else if flags & ms::MOVE != 0 {
+        Ok(rustix::mount::mount_move(src, target)?)
+    } else {
+        // The kernel refuses a new mount without a type (EINVAL), as it would a NULL one.
+        let fstype = fstype.ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let data = data.map(cstr).transpose()?;
+        let f = MountFlags::from_bits_retain(bits);
+        Ok(rustix::mount::mount(src, target, fstype, f, data.as_deref())?)
+    }
 }
 
 impl Sys for Real {
@@ -58,22 +99,12 @@ impl Sys for Real {
         flags: u64,
         data: Option<&str>,
     ) -> io::Result<()> {
-        let src = source.map(cstr).transpose()?;
-        let tgt = cpath(target)?;
-        let fst = fstype.map(cstr).transpose()?;
-        let dat = data.map(cstr).transpose()?;
-        let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
-        // SAFETY: every pointer is NULL or a NUL-terminated string alive for the call.
-        check(unsafe {
-            libc::mount(p(&src), tgt.as_ptr(), p(&fst), flags as libc::c_ulong, p(&dat).cast())
-        })
+        mount(source, target, fstype, flags, data)
     }
 
     fn umount(&mut self, target: &Path, detach: bool) -> io::Result<()> {
-        let tgt = cpath(target)?;
-        let flags = if detach { libc::MNT_DETACH } else { 0 };
-        // SAFETY: tgt is a NUL-terminated string alive for the call.
-        check(unsafe { libc::umount2(tgt.as_ptr(), flags) })
+        let flags = if detach { UnmountFlags::DETACH } else { UnmountFlags::empty() };
+        Ok(rustix::mount::unmount(target, flags)?)
     }
 
     fn mkdir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
@@ -93,26 +124,20 @@ impl Sys for Real {
     }
 
     fn mount_flags(&mut self, path: &Path) -> u64 {
-        let Ok(p) = cpath(path) else { return 0 };
-        // SAFETY: statvfs is plain data that the call fills.
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: p is NUL-terminated and st a valid statvfs, both alive for the call.
-        if unsafe { libc::statvfs(p.as_ptr(), &mut st) } != 0 {
-            return 0;
-        }
-        use super::ms;
-        const ST: [(u64, u64); 8] = [
-            (1, ms::RDONLY),
-            (2, ms::NOSUID),
-            (4, ms::NODEV),
-            (8, ms::NOEXEC),
-            (16, ms::SYNCHRONOUS),
-            (1024, ms::NOATIME),
-            (2048, ms::NODIRATIME),
-            (4096, ms::RELATIME),
+        use rustix::fs::StatVfsMountFlags as St;
+        let Ok(st) = rustix::fs::statvfs(path) else { return 0 };
+        // statvfs reports `ST_*` bits, which are not all the `MS_*` ones (ST_RELATIME).
+        let table = [
+            (St::RDONLY, ms::RDONLY),
+            (St::NOSUID, ms::NOSUID),
+            (St::NODEV, ms::NODEV),
+            (St::NOEXEC, ms::NOEXEC),
+            (St::SYNCHRONOUS, ms::SYNCHRONOUS),
+            (St::NOATIME, ms::NOATIME),
+            (St::NODIRATIME, ms::NODIRATIME),
+            (St::RELATIME, ms::RELATIME),
         ];
-        let f = st.f_flag as u64;
-        ST.iter().filter(|(st, _)| f & st != 0).fold(0, |acc, (_, m)| acc | m)
+        table.iter().filter(|(s, _)| st.f_flag.contains(*s)).fold(0, |acc, (_, m)| acc | m)
     }
 
     fn read_link(&mut self, path: &Path) -> Option<String> {
@@ -136,14 +161,9 @@ impl Sys for Real {
 
     fn getcwd(&mut self) -> io::Result<std::path::PathBuf> {
         use std::os::unix::ffi::OsStringExt;
-        let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
-        // The raw call, not libc's getcwd: the check must not depend on whether the C library
-        // turns the kernel's "(unreachable)" answer into an error.
-        // SAFETY: buf is valid for writes of its length.
-        let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
-        check_long(n)?;
-        let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        buf.truncate(len);
+        // rustix makes the raw call, not libc's getcwd: the check must not depend on whether
+        // the C library turns the kernel's "(unreachable)" answer into an error.
+        let buf = rustix::process::getcwd(Vec::new())?.into_bytes();
         if buf.first() != Some(&b'/') {
             let shown = String::from_utf8_lossy(&buf).into_owned();
             return Err(io::Error::new(
@@ -171,15 +191,10 @@ impl Sys for Real {
         major: u64,
         minor: u64,
     ) -> io::Result<()> {
-        let p = cpath(path)?;
-        let fmt = match kind {
-            DevKind::Char => libc::S_IFCHR,
-            DevKind::Block => libc::S_IFBLK,
-            DevKind::Fifo => libc::S_IFIFO,
-        };
-        let dev = libc::makedev(major as u32, minor as u32);
-        // SAFETY: p is a NUL-terminated string alive for the call.
-        check(unsafe { libc::mknod(p.as_ptr(), fmt | (mode & 0o7777), dev) })
+        let dev = super::inroot::dev_number(major, minor)?;
+        let mode = rustix::fs::Mode::from_bits_retain(mode & 0o7777);
+        let cwd = rustix::fs::CWD;
+        Ok(rustix::fs::mknodat(cwd, path, super::inroot::file_type(kind), mode, dev)?)
     }
 
     fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
@@ -199,16 +214,11 @@ impl Sys for Real {
     }
 
     fn fchdir(&mut self, dir: &std::fs::File) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor belongs to `dir`, which outlives the call.
-        check(unsafe { libc::fchdir(dir.as_raw_fd()) })
+        Ok(rustix::process::fchdir(dir)?)
     }
 
     fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()> {
-        let a = cpath(new_root)?;
-        let b = cpath(put_old)?;
-        // SAFETY: both arguments are NUL-terminated strings alive for the call.
-        check_long(unsafe { libc::syscall(libc::SYS_pivot_root, a.as_ptr(), b.as_ptr()) })
+        Ok(rustix::process::pivot_root(new_root, put_old)?)
     }
 
     fn chroot(&mut self, path: &Path) -> io::Result<()> {
@@ -216,25 +226,36 @@ impl Sys for Real {
     }
 
     fn sethostname(&mut self, name: &str) -> io::Result<()> {
-        // SAFETY: the pointer and length describe `name`'s bytes.
-        check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })
+        Ok(rustix::system::sethostname(name.as_bytes())?)
     }
 
     fn setns(&mut self, path: &Path, nstype: i32) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
+        use rustix::thread::LinkNameSpaceType as T;
+        let kind = match nstype {
+            0 => None,
+            ns::NEWNS => Some(T::Mount),
+            ns::NEWCGROUP => Some(T::ControlGroup),
+            ns::NEWUTS => Some(T::HostNameAndNISDomainName),
+            ns::NEWIPC => Some(T::InterProcessCommunication),
+            ns::NEWUSER => Some(T::User),
+            ns::NEWPID => Some(T::ProcessID),
+            ns::NEWNET => Some(T::Network),
+            _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        };
         let f = std::fs::File::open(path)?;
-        // SAFETY: setns takes a file descriptor we own for the duration of the call.
-        check(unsafe { libc::setns(f.as_raw_fd(), nstype) })
+        Ok(rustix::thread::move_into_link_name_space(f.as_fd(), kind)?)
     }
 
+    #[allow(unsafe_code)]
     fn setrlimit(&mut self, resource: u32, soft: u64, hard: u64) -> io::Result<()> {
         let lim = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
         // SAFETY: lim is a valid rlimit struct alive for the call.
         check(unsafe { libc::setrlimit(resource as _, &lim) })
     }
 
+    #[allow(unsafe_code)]
     fn set_ids(&mut self, uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
-        prctl(libc::PR_SET_KEEPCAPS, 1, 0)?;
+        rustix::thread::set_keep_capabilities(true)?;
         // SAFETY: the pointer and length describe `groups`, a slice of gid_t-sized integers.
         check(unsafe { libc::setgroups(groups.len() as _, groups.as_ptr()) })?;
         // SAFETY: integer-only syscall.
@@ -244,11 +265,11 @@ impl Sys for Real {
     }
 
     fn drop_bounding(&mut self, keep: u64) -> io::Result<()> {
-        for cap in 0..=last_cap() {
+        for cap in 0..=last_cap().min(63) {
             if keep & (1 << cap) == 0 {
-                match prctl(libc::PR_CAPBSET_DROP, cap.into(), 0) {
+                match rustix::thread::remove_capability_from_bounding_set(one_cap(cap)) {
                     // A capability the kernel does not know is not in the set anyway.
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                    Err(rustix::io::Errno::INVAL) => {}
                     r => r?,
                 }
             }
@@ -257,38 +278,23 @@ impl Sys for Real {
     }
 
     fn set_caps(&mut self, c: &CapSets) -> io::Result<()> {
-        #[repr(C)]
-        struct Header {
-            version: u32,
-            pid: i32,
-        }
-        #[repr(C)]
-        #[derive(Clone, Copy)]
-        struct Data {
-            effective: u32,
-            permitted: u32,
-            inheritable: u32,
-        }
-        let hdr = Header { version: 0x2008_0522, pid: 0 }; // _LINUX_CAPABILITY_VERSION_3
-        let word = |m: u64, i: u32| (m >> (32 * i)) as u32;
-        let data = [0, 1].map(|i| Data {
-            effective: word(c.effective, i),
-            permitted: word(c.permitted, i),
-            inheritable: word(c.inheritable, i),
-        });
-        // SAFETY: hdr and the two-element data array are the v3 layout capset expects.
-        check_long(unsafe { libc::syscall(libc::SYS_capset, &hdr, data.as_ptr()) })?;
-        prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as _, 0)?;
-        for cap in 0..64u64 {
+        let sets = rustix::thread::CapabilitySets {
+            effective: CapabilitySet::from_bits_retain(c.effective),
+            permitted: CapabilitySet::from_bits_retain(c.permitted),
+            inheritable: CapabilitySet::from_bits_retain(c.inheritable),
+        };
+        rustix::thread::set_capabilities(None, sets)?;
+        rustix::thread::clear_ambient_capability_set()?;
+        for cap in 0..64u32 {
             if c.ambient & (1 << cap) != 0 {
-                prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as _, cap as _)?;
+                rustix::thread::configure_capability_in_ambient_set(one_cap(cap), true)?;
             }
         }
         Ok(())
     }
 
     fn no_new_privs(&mut self) -> io::Result<()> {
-        prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
+        Ok(rustix::thread::set_no_new_privs(true)?)
     }
 
     fn run_hooks(
@@ -298,9 +304,10 @@ impl Sys for Real {
         state: &[u8],
     ) -> io::Result<()> {
         crate::hooks::run_stdin(&mut crate::hooks::Exec, phase, hooks, state)
-            .map_err(|e| io::Error::other(e.to_string()))
+            .map_err(|e| io::Error::other(crate::console::chain(&e)))
     }
 
+    #[allow(unsafe_code)]
     fn seccomp(&mut self, prog: &[crate::seccomp::Insn]) -> io::Result<()> {
         #[repr(C)]
         struct Fprog {
@@ -317,15 +324,16 @@ impl Sys for Real {
     }
 
     fn sync(&mut self) {
-        // SAFETY: sync takes no arguments.
-        unsafe { libc::sync() }
+        rustix::fs::sync()
     }
 
+    #[allow(unsafe_code)]
     fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()> {
         // SAFETY: integer-only syscall.
         check(unsafe { libc::kill(pid, sig) })
     }
 
+    #[allow(unsafe_code)]
     fn dm_ioctl(&mut self, request: u32, buf: &mut [u8]) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         if buf.len() < crate::dm::IOCTL_SIZE {

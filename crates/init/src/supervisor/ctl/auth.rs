@@ -51,7 +51,6 @@ pub fn client_allowed(s: &UnixStream) -> Result<(), String> {
 /// Binds `sock` in a directory only root can enter: the directory is created 0700 (or, when it
 /// exists, must be a real directory owned by root, and is made 0700), the socket is created
 /// 0600 by binding under a 0177 umask.
-#[allow(unsafe_code)]
 pub fn bind_private(sock: &Path) -> std::io::Result<UnixListener> {
     let dir = sock.parent().unwrap_or(Path::new("/"));
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
@@ -59,8 +58,7 @@ pub fn bind_private(sock: &Path) -> std::io::Result<UnixListener> {
         _ => {}
     }
     let meta = std::fs::symlink_metadata(dir)?;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     if !meta.is_dir() || meta.uid() != me {
         return Err(std::io::Error::other(format!(
             "{} is not a directory owned by uid {me}",
@@ -72,12 +70,11 @@ pub fn bind_private(sock: &Path) -> std::io::Result<UnixListener> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    // SAFETY: umask only swaps the process's file mode mask; init is single-threaded, so no
-    // other thread creates a file meanwhile.
-    let old = unsafe { libc::umask(0o177) };
+    // umask swaps the process's file mode mask; init is single-threaded, so no other thread
+    // creates a file meanwhile.
+    let old = rustix::process::umask(rustix::fs::Mode::from_bits_retain(0o177));
     let bound = UnixListener::bind(sock);
-    // SAFETY: as above, restoring the mask.
-    unsafe { libc::umask(old) };
+    rustix::process::umask(old);
     let l = bound?;
     l.set_nonblocking(true)?;
     Ok(l)

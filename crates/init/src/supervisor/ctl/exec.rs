@@ -13,7 +13,7 @@ use super::{ask, tty};
 use crate::container::Bundle;
 use crate::sys::real::Real;
 use crate::sys::{ns, Sys};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
@@ -47,16 +47,12 @@ fn info(name: &str) -> Result<(i32, PathBuf, String), String> {
     Ok((pid, dir, cgroup))
 }
 
-#[allow(unsafe_code)]
 pub(super) fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let fd = i32::try_from(fd).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))?;
-    // SAFETY: the kernel returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // The kernel's answer for a pid that is not positive.
+    let pid = rustix::process::Pid::from_raw(pid)
+        .filter(|p| p.as_raw_nonzero().get() > 0)
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    Ok(rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?)
 }
 
 /// A pidfd for `pid`, checked against init's record (`again`: its pid for the container now).
@@ -164,13 +160,12 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
     tty::run(command, session).map_err(|e| format!("running {}: {e}", cmd[0]))
 }
 
-#[allow(unsafe_code)]
 fn setns(pidfd: &OwnedFd, kinds: i32) -> std::io::Result<()> {
-    // SAFETY: pidfd is an open pidfd; setns reads nothing else.
-    if unsafe { libc::setns(pidfd.as_raw_fd(), kinds) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    use rustix::thread::ThreadNameSpaceType;
+    let kinds =
+        u32::try_from(kinds).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let kinds = ThreadNameSpaceType::from_bits_retain(kinds);
+    Ok(rustix::thread::move_into_thread_name_spaces(pidfd.as_fd(), kinds)?)
 }
 
 #[cfg(test)]
