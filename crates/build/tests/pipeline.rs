@@ -271,15 +271,6 @@ fn a_missing_image_names_the_container_and_keeps_the_old_output() {
     assert_eq!(std::fs::read(out.join("sys.tar")).unwrap(), good, "the previous output is intact");
 }
 
-/// This was `unsupported_formats_say_so`, on iso-bios; since the ISO formats landed, every
-/// LinuxKit format name baleen accepts is written (rpi3, arm64-only, is not accepted).
-#[test]
-fn every_format_is_written() {
-    for f in baleen_build::format::ALL {
-        assert!(f.supported(), "{f} is accepted but not written");
-    }
-}
-
 #[test]
 fn two_formats_writing_one_file_are_refused_before_anything_is_written() {
     let tmp = tempfile::tempdir().unwrap();
