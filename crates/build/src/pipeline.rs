@@ -71,6 +71,45 @@ pub struct Request<'a> {
     pub lock: crate::lock::LockOptions,
 }
 
+impl<'a> Request<'a> {
+    /// A build of `formats` of `config` from `store` for `platform` into `output`, every other
+    /// field at its default: no `--pull`, gzip, the segmented initrd with the segment cache, no
+    /// SBOM (`SbomOptions::default`), LinuxKit's privilege policy with no report, the default
+    /// limits, and no `--size`, `--sign-key`, `--verity`, `--root`, `--budget`, `--lock` or
+    /// `--input-tar`. Set the others with struct update syntax:
+    /// `Request { size: Some(n), ..Request::new(…) }`.
+    pub fn new(
+        config: &'a Config,
+        store: &'a Store,
+        formats: Vec<Format>,
+        output: Output,
+        platform: Platform,
+    ) -> Self {
+        Request {
+            config,
+            formats,
+            output,
+            platform,
+            store,
+            pull: PullOptions::default(),
+            decompress_kernel: false,
+            compression: InitrdCompression::Gzip,
+            initrd_layout: InitrdLayout::default(),
+            segment_cache: true,
+            input_tar: None,
+            sbom: SbomOptions::default(),
+            privileges: crate::privileges::Privileges::default(),
+            size: None,
+            limits: Limits::default(),
+            sign: None,
+            verity: false,
+            root: None,
+            budget: crate::budget::Budget::default(),
+            lock: crate::lock::LockOptions::default(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("format `{0}` is a single stream and must be the only format of the build")]

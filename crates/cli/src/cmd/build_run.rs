@@ -98,11 +98,6 @@ pub fn build(
             policy,
             report: if quiet { None } else { Some(&report) },
         },
-        config: cfg,
-        formats: plan.formats.clone(),
-        output,
-        platform: Platform::new("linux", arch, None),
-        store: &store,
         pull,
         decompress_kernel: plan.decompress_kernel,
         input_tar: plan.input_tar.clone(),
@@ -130,6 +125,13 @@ pub fn build(
             InitrdLayoutArg::Single => InitrdLayout::Single,
             InitrdLayoutArg::Segmented => InitrdLayout::Segmented,
         },
+        ..Request::new(
+            cfg,
+            &store,
+            plan.formats.clone(),
+            output,
+            Platform::new("linux", arch, None),
+        )
     };
     Ok(baleen_build::build_report(&request)?)
 }
