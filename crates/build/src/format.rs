@@ -2,9 +2,9 @@
 //! LinuxKit name, the writer that makes it ([`Family`]), the files it writes, the machines it
 //! exists for and its `--help` line (`linuxkit-compat.md` §6).
 //!
-//! Adding a format: a variant here, its row in [`Format::spec`] and [`Format::ALL`], and its arm in the
-//! writer module its family names (a new variant of that module's kind enum). The CLI's
-//! `--format` values, `--help` and `build --list-formats` come from [`Format::ALL`].
+//! Adding a format: a variant here, its row in [`Format::spec`] and [`Format::ALL`], and its
+//! arm in the writer module its family names (a new variant of that module's kind enum). The
+//! CLI's `--format` values, `--help` and `build --list-formats` come from [`Format::ALL`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -118,153 +118,154 @@ impl Format {
         use crate::iso::IsoKind;
         use crate::root_partition::RootFs;
         use Arches::Any;
-        let (name, family, outputs, arches, help) = match self {
-            Format::KernelInitrd => (
-                "kernel+initrd",
-                Family::KernelInitrd,
-                &["-kernel", "-initrd.img", "-cmdline"][..],
-                Any,
-                "`NAME-kernel`, `NAME-initrd.img`, `NAME-cmdline` (the default)",
-            ),
-            Format::Tar => (
-                "tar",
-                Family::Stream { dockerfile: false },
-                &[".tar"][..],
-                Any,
-                "The whole filesystem as one tar (`NAME.tar`, or `--o`)",
-            ),
-            Format::Docker => (
-                "docker",
-                Family::Stream { dockerfile: true },
-                &[".docker"][..],
-                Any,
-                "The tar plus a Dockerfile entry, for `docker import` (`NAME.docker`, or `--o`)",
-            ),
-            Format::TarKernelInitrd => (
-                "tar-kernel-initrd",
-                Family::TarKernelInitrd,
-                &["-initrd.tar"][..],
-                Any,
-                "`NAME-initrd.tar` holding kernel, initrd.img and cmdline",
-            ),
+        match self {
+            Format::KernelInitrd => Spec {
+                name: "kernel+initrd",
+                family: Family::KernelInitrd,
+                outputs: &["-kernel", "-initrd.img", "-cmdline"],
+                arches: Any,
+                help: "`NAME-kernel`, `NAME-initrd.img`, `NAME-cmdline` (the default)",
+            },
+            Format::Tar => Spec {
+                name: "tar",
+                family: Family::Stream { dockerfile: false },
+                outputs: &[".tar"],
+                arches: Any,
+                help: "The whole filesystem as one tar (`NAME.tar`, or `--o`)",
+            },
+            Format::Docker => Spec {
+                name: "docker",
+                family: Family::Stream { dockerfile: true },
+                outputs: &[".docker"],
+                arches: Any,
+                help: "The tar plus a Dockerfile entry, for `docker import` (`NAME.docker`, \
+                       or `--o`)",
+            },
+            Format::TarKernelInitrd => Spec {
+                name: "tar-kernel-initrd",
+                family: Family::TarKernelInitrd,
+                outputs: &["-initrd.tar"],
+                arches: Any,
+                help: "`NAME-initrd.tar` holding kernel, initrd.img and cmdline",
+            },
             // baleen adds the stage-1 initrd that mounts the root (crate::rootfs).
-            Format::KernelSquashfs => (
-                "kernel+squashfs",
-                Family::RootImage(RootFs::Squashfs),
-                &["-kernel", "-cmdline", "-squashfs.img", "-root-initrd.img"][..],
-                Any,
-                "`NAME-kernel`, `NAME-cmdline`, `NAME-squashfs.img`, and `NAME-root-initrd.img` \
-                 (stage 1)",
-            ),
-            Format::KernelErofs => (
-                "kernel+erofs",
-                Family::RootImage(RootFs::Erofs),
-                &["-kernel", "-cmdline", "-erofs.img", "-root-initrd.img"][..],
-                Any,
-                "`NAME-kernel`, `NAME-cmdline`, `NAME-erofs.img`, and `NAME-root-initrd.img` \
-                 (stage 1)",
-            ),
-            Format::KernelIso => (
-                "kernel+iso",
-                Family::Iso(IsoKind::KernelIso),
-                &["-kernel", "-cmdline", ".iso", "-root-initrd.img"][..],
-                Any,
-                "`NAME-kernel`, `NAME-cmdline`, `NAME.iso`, and `NAME-root-initrd.img` (stage 1)",
-            ),
-            Format::IsoBios => (
-                "iso-bios",
-                Family::Iso(IsoKind::Bios),
-                &[".iso"][..],
-                X86,
-                "Bootable BIOS ISO, `NAME.iso`",
-            ),
-            Format::IsoEfi => (
-                "iso-efi",
-                Family::Efi(EfiOutput::Iso),
-                &["-efi.iso"][..],
-                Any,
-                "Bootable EFI ISO, `NAME-efi.iso`",
-            ),
-            Format::IsoEfiInitrd => (
-                "iso-efi-initrd",
-                Family::Efi(EfiOutput::Iso),
-                &["-efi-initrd.iso"][..],
-                Any,
-                "EFI ISO booting kernel+initrd, `NAME-efi-initrd.iso`",
-            ),
-            Format::RawBios => (
-                "raw-bios",
-                Family::Bios(BiosDisk::Raw),
-                &["-bios.img"][..],
-                X86,
-                "BIOS disk image, `NAME-bios.img`",
-            ),
-            Format::RawEfi => (
-                "raw-efi",
-                Family::Efi(EfiOutput::Raw),
-                &["-efi.img"][..],
-                Any,
-                "EFI disk image, `NAME-efi.img`",
-            ),
-            Format::Qcow2Bios => (
-                "qcow2-bios",
-                Family::Bios(BiosDisk::Qcow2),
-                &[".qcow2"][..],
-                X86,
-                "BIOS qcow2 disk, `NAME.qcow2` (sized by `--size`)",
-            ),
-            Format::Qcow2Efi => (
-                "qcow2-efi",
-                Family::Efi(EfiOutput::Qcow2),
-                &["-efi.qcow2"][..],
-                Any,
-                "EFI qcow2 disk, `NAME-efi.qcow2`",
-            ),
-            Format::Aws => (
-                "aws",
-                Family::Efi(EfiOutput::Aws),
-                &[".raw"][..],
-                Any,
-                "Raw disk for AWS, `NAME.raw` (sized by `--size`)",
-            ),
-            Format::Gcp => (
-                "gcp",
-                Family::Efi(EfiOutput::Gcp),
-                &[".img.tar.gz"][..],
-                Any,
-                "Google Cloud image, `NAME.img.tar.gz`",
-            ),
-            Format::Vhd => (
-                "vhd",
-                Family::Efi(EfiOutput::Vhd),
-                &[".vhd"][..],
-                Any,
-                "Fixed-size VHD, `NAME.vhd`",
-            ),
-            Format::DynamicVhd => (
-                "dynamic-vhd",
-                Family::Efi(EfiOutput::DynamicVhd),
-                &[".vhd"][..],
-                Any,
-                "Dynamic VHD, `NAME.vhd`",
-            ),
-            Format::Vmdk => (
-                "vmdk",
-                Family::Efi(EfiOutput::Vmdk),
-                &[".vmdk"][..],
-                Any,
-                "VMware disk, `NAME.vmdk`",
-            ),
-            Format::Uki => (
-                "uki",
-                Family::Efi(EfiOutput::Uki),
-                &[".efi"][..],
-                Any,
-                "Unified kernel image: one EFI binary with kernel, initrd and cmdline, \
+            Format::KernelSquashfs => Spec {
+                name: "kernel+squashfs",
+                family: Family::RootImage(RootFs::Squashfs),
+                outputs: &["-kernel", "-cmdline", "-squashfs.img", "-root-initrd.img"],
+                arches: Any,
+                help: "`NAME-kernel`, `NAME-cmdline`, `NAME-squashfs.img`, and \
+                       `NAME-root-initrd.img` (stage 1)",
+            },
+            Format::KernelErofs => Spec {
+                name: "kernel+erofs",
+                family: Family::RootImage(RootFs::Erofs),
+                outputs: &["-kernel", "-cmdline", "-erofs.img", "-root-initrd.img"],
+                arches: Any,
+                help: "`NAME-kernel`, `NAME-cmdline`, `NAME-erofs.img`, and \
+                       `NAME-root-initrd.img` (stage 1)",
+            },
+            Format::KernelIso => Spec {
+                name: "kernel+iso",
+                family: Family::Iso(IsoKind::KernelIso),
+                outputs: &["-kernel", "-cmdline", ".iso", "-root-initrd.img"],
+                arches: Any,
+                help: "`NAME-kernel`, `NAME-cmdline`, `NAME.iso`, and `NAME-root-initrd.img` \
+                       (stage 1)",
+            },
+            Format::IsoBios => Spec {
+                name: "iso-bios",
+                family: Family::Iso(IsoKind::Bios),
+                outputs: &[".iso"],
+                arches: X86,
+                help: "Bootable BIOS ISO, `NAME.iso`",
+            },
+            Format::IsoEfi => Spec {
+                name: "iso-efi",
+                family: Family::Efi(EfiOutput::Iso),
+                outputs: &["-efi.iso"],
+                arches: Any,
+                help: "Bootable EFI ISO, `NAME-efi.iso`",
+            },
+            Format::IsoEfiInitrd => Spec {
+                name: "iso-efi-initrd",
+                family: Family::Efi(EfiOutput::Iso),
+                outputs: &["-efi-initrd.iso"],
+                arches: Any,
+                help: "EFI ISO booting kernel+initrd, `NAME-efi-initrd.iso`",
+            },
+            Format::RawBios => Spec {
+                name: "raw-bios",
+                family: Family::Bios(BiosDisk::Raw),
+                outputs: &["-bios.img"],
+                arches: X86,
+                help: "BIOS disk image, `NAME-bios.img`",
+            },
+            Format::RawEfi => Spec {
+                name: "raw-efi",
+                family: Family::Efi(EfiOutput::Raw),
+                outputs: &["-efi.img"],
+                arches: Any,
+                help: "EFI disk image, `NAME-efi.img`",
+            },
+            Format::Qcow2Bios => Spec {
+                name: "qcow2-bios",
+                family: Family::Bios(BiosDisk::Qcow2),
+                outputs: &[".qcow2"],
+                arches: X86,
+                help: "BIOS qcow2 disk, `NAME.qcow2` (sized by `--size`)",
+            },
+            Format::Qcow2Efi => Spec {
+                name: "qcow2-efi",
+                family: Family::Efi(EfiOutput::Qcow2),
+                outputs: &["-efi.qcow2"],
+                arches: Any,
+                help: "EFI qcow2 disk, `NAME-efi.qcow2`",
+            },
+            Format::Aws => Spec {
+                name: "aws",
+                family: Family::Efi(EfiOutput::Aws),
+                outputs: &[".raw"],
+                arches: Any,
+                help: "Raw disk for AWS, `NAME.raw` (sized by `--size`)",
+            },
+            Format::Gcp => Spec {
+                name: "gcp",
+                family: Family::Efi(EfiOutput::Gcp),
+                outputs: &[".img.tar.gz"],
+                arches: Any,
+                help: "Google Cloud image, `NAME.img.tar.gz`",
+            },
+            Format::Vhd => Spec {
+                name: "vhd",
+                family: Family::Efi(EfiOutput::Vhd),
+                outputs: &[".vhd"],
+                arches: Any,
+                help: "Fixed-size VHD, `NAME.vhd`",
+            },
+            Format::DynamicVhd => Spec {
+                name: "dynamic-vhd",
+                family: Family::Efi(EfiOutput::DynamicVhd),
+                outputs: &[".vhd"],
+                arches: Any,
+                help: "Dynamic VHD, `NAME.vhd`",
+            },
+            Format::Vmdk => Spec {
+                name: "vmdk",
+                family: Family::Efi(EfiOutput::Vmdk),
+                outputs: &[".vmdk"],
+                arches: Any,
+                help: "VMware disk, `NAME.vmdk`",
+            },
+            Format::Uki => Spec {
+                name: "uki",
+                family: Family::Efi(EfiOutput::Uki),
+                outputs: &[".efi"],
+                arches: Any,
+                help: "Unified kernel image: one EFI binary with kernel, initrd and cmdline, \
                  `NAME.efi` (baleen's addition)",
-            ),
-        };
-        Spec { name, family, outputs, arches, help }
+            },
+        }
     }
 
     pub fn name(self) -> &'static str {
