@@ -6,7 +6,7 @@
 //! newest-named tag), else from the host's Debian `syslinux` and `syslinux-common` packages at
 //! the same paths. `/usr/bin/syslinux` is read as data and never run.
 //!
-//! Key items: [`find_loader`], [`write`], [`BiosDisk`]. The seed of the raw-bios disk signature
+//! Key items: [`find_loader`], [`write()`], [`BiosDisk`]. The seed of the raw-bios disk signature
 //! and FAT serial is the BLAKE3 hash of kernel, initrd and command line.
 
 use crate::disk::{Boot, DiskError};
