@@ -6,12 +6,12 @@
 //! newest-named tag), else from the host's Debian `syslinux` and `syslinux-common` packages at
 //! the same paths. `/usr/bin/syslinux` is read as data and never run.
 //!
-//! Key items: [`find_loader`], [`write`], [`writes`]. The seed of the raw-bios disk signature
+//! Key items: [`find_loader`], [`write()`], [`BiosDisk`]. The seed of the raw-bios disk signature
 //! and FAT serial is the BLAKE3 hash of kernel, initrd and command line.
 
 use crate::disk::{Boot, DiskError};
-use crate::format::Format;
-use crate::output::Outputs;
+use crate::format::Target;
+use crate::pipeline::Request;
 use baleen_disk::{write_bios_disk, write_qcow2, BiosLoader, BootFiles, HashingWriter, Syslinux};
 use baleen_oci::{Platform, Store};
 use std::fs::File;
@@ -25,9 +25,13 @@ pub const SYSLINUX_BIN: &str = "usr/bin/syslinux";
 pub const MBR_BIN: &str = "usr/lib/syslinux/mbr/mbr.bin";
 pub const GPTMBR_BIN: &str = "usr/lib/syslinux/mbr/gptmbr.bin";
 
-/// The formats written here.
-pub fn writes(f: Format) -> bool {
-    matches!(f, Format::RawBios | Format::Qcow2Bios)
+/// The formats written here (`crate::format::Family::Bios`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BiosDisk {
+    /// `raw-bios`.
+    Raw,
+    /// `qcow2-bios`.
+    Qcow2,
 }
 
 fn loader_err(image: &str) -> impl Fn(String) -> DiskError + '_ {
@@ -124,33 +128,28 @@ pub fn boot_files<'a>(
     Ok(BootFiles { kernel: k, kernel_len, initrd: i, initrd_len, cmdline })
 }
 
-/// Writes `raw-bios` or `qcow2-bios` for base name `<dir>/<name>`; `size` (`--size`, bytes)
-/// fixes qcow2-bios's virtual size (default: [`crate::disk::default_disk_size`]).
-#[allow(clippy::too_many_arguments)]
+/// Writes the `disk` to `target`; `req.size` (`--size`, bytes) fixes qcow2-bios's virtual size
+/// (default: [`crate::disk::default_disk_size`]).
 pub fn write(
-    format: Format,
+    disk: BiosDisk,
+    target: &mut Target<'_>,
     boot: &mut Boot,
-    store: &Store,
-    platform: &Platform,
-    size: Option<u64>,
-    dir: &Path,
-    name: &str,
-    outputs: &mut Outputs,
+    req: &Request<'_>,
 ) -> Result<(), DiskError> {
-    let loader = require_loader(store, platform)?;
+    let loader = require_loader(req.store, &req.platform)?;
     let seed = seed(boot)?;
-    let dest = dir.join(format!("{name}{}", format.outputs()[0]));
-    let mut out = outputs.create(&dest).map_err(io_err("creating the output"))?;
+    let mut out =
+        target.create(target.format.outputs()[0]).map_err(io_err("creating the output"))?;
     let mut slots = (None, None);
-    match format {
-        Format::RawBios => {
+    match disk {
+        BiosDisk::Raw => {
             let files = boot_files(boot, &mut slots)?;
             let sparse = crate::output::is_regular(&out);
             let mut holes = crate::disk::Holes::with_sparse(&mut out, sparse);
             write_bios_disk(&loader, files, &seed, None, &mut holes).map_err(DiskError::Bios)?;
             holes.finish().map_err(io_err("writing the raw disk"))?;
         }
-        Format::Qcow2Bios => {
+        BiosDisk::Qcow2 => {
             let tmp = crate::scratch::file().map_err(io_err("creating a temporary raw disk"))?;
             let mut w = BufWriter::with_capacity(1 << 20, tmp);
             let files = boot_files(boot, &mut slots)?;
@@ -159,14 +158,14 @@ pub fn write(
             // nothing at its end), which the qcow2 writer reads from memory, not from a file.
             let natural = write_bios_disk(&loader, files, &seed, None, &mut holes)
                 .map_err(DiskError::Bios)?;
-            let size = size.unwrap_or_else(|| crate::disk::default_disk_size(natural.disk_size));
+            let size =
+                req.size.unwrap_or_else(|| crate::disk::default_disk_size(natural.disk_size));
             let layout = natural.sized(Some(size)).map_err(DiskError::Bios)?;
             holes.finish().map_err(io_err("writing the raw disk"))?;
             let raw = w.into_inner().map_err(|e| io_err("writing the raw disk")(e.into_error()))?;
             let mut raw = ZeroExtended { inner: raw, len: natural.disk_size, pos: 0 };
             write_qcow2(&mut raw, layout.disk_size, &mut out).map(drop).map_err(DiskError::Wrap)?;
         }
-        other => unreachable!("{other} is not a BIOS disk format"),
     }
     out.flush().map_err(io_err("writing the output"))
 }

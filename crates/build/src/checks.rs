@@ -30,9 +30,6 @@ pub(crate) fn input_tar(req: &Request<'_>, path: &std::path::Path) -> Result<(),
 
 pub(crate) fn formats(req: &Request<'_>) -> Result<(), BuildError> {
     for &f in &req.formats {
-        if !f.supported() {
-            return Err(BuildError::Unsupported(f));
-        }
         if f.streamable() && req.formats.len() > 1 {
             return Err(BuildError::NotAlone(f));
         }

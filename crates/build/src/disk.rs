@@ -13,8 +13,7 @@
 //! BIOS-hybrid ones (x86-64) or plain EFI disks (arm64, which has no BIOS). A signed UKI also
 //! carries `.pcrpkey` and `.pcrsig`, its PCR 11 policy signed by the same key ([`crate::tpm`]).
 
-use crate::format::Format;
-use crate::output::Outputs;
+use crate::format::Target;
 use baleen_disk::{
     write_efi_disk_on, write_efi_iso, write_gcp_tar, write_hybrid_disk_with, write_qcow2,
     write_uki, write_vhd, write_vmdk, DiskLayout, EfiArch, EfiDiskLayout, HashingWriter, UkiParts,
@@ -85,21 +84,27 @@ fn io(what: &str) -> impl FnOnce(io::Error) -> DiskError + '_ {
     move |source| DiskError::Io { what: what.to_string(), source }
 }
 
-/// The formats written here.
-pub fn writes(f: Format) -> bool {
-    matches!(
-        f,
-        Format::Uki
-            | Format::RawEfi
-            | Format::Aws
-            | Format::Qcow2Efi
-            | Format::Vhd
-            | Format::DynamicVhd
-            | Format::Vmdk
-            | Format::IsoEfi
-            | Format::IsoEfiInitrd
-            | Format::Gcp
-    )
+/// The formats written here (`crate::format::Family::Efi`), each from the build's UKI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EfiOutput {
+    /// `uki`: the UKI itself.
+    Uki,
+    /// `raw-efi`.
+    Raw,
+    /// `aws`: the raw disk, sized by `--size`.
+    Aws,
+    /// `qcow2-efi`.
+    Qcow2,
+    /// `vhd`.
+    Vhd,
+    /// `dynamic-vhd`.
+    DynamicVhd,
+    /// `vmdk`.
+    Vmdk,
+    /// `gcp`.
+    Gcp,
+    /// `iso-efi`, `iso-efi-initrd`: the same ISO under two names.
+    Iso,
 }
 
 /// What the kernel-booting part of the pipeline produced.
@@ -215,46 +220,32 @@ impl Uki {
     }
 }
 
-/// Writes `format`'s output for base name `<dir>/<name>`.
+/// Writes `kind`'s output to `target`; `size` (`--size`, bytes) fixes the length of the `aws`
+/// disk as LinuxKit's does; the other formats keep their natural size.
 pub fn write(
-    format: Format,
-    uki: &mut Uki,
-    dir: &Path,
-    name: &str,
-    outputs: &mut Outputs,
-) -> Result<(), DiskError> {
-    write_sized(format, uki, None, dir, name, outputs)
-}
-
-/// [`write`], with `size` (`--size`, bytes) fixing the length of the `aws` disk as LinuxKit's
-/// does; the other formats keep their natural size.
-pub fn write_sized(
-    format: Format,
+    kind: EfiOutput,
+    target: &mut Target<'_>,
     uki: &mut Uki,
     size: Option<u64>,
-    dir: &Path,
-    name: &str,
-    outputs: &mut Outputs,
 ) -> Result<(), DiskError> {
-    let dest = dir.join(format!("{name}{}", format.outputs()[0]));
-    let mut out = outputs.create(&dest).map_err(io("creating the output"))?;
-    match format {
-        Format::Uki => {
+    let mut out = target.create(target.format.outputs()[0]).map_err(io("creating the output"))?;
+    match kind {
+        EfiOutput::Uki => {
             io::copy(&mut uki.reader()?, &mut out).map_err(io("copying the UKI"))?;
         }
-        Format::RawEfi | Format::Aws => {
+        EfiOutput::Raw | EfiOutput::Aws => {
             let sparse = crate::output::is_regular(&out);
             let mut holes = Holes::with_sparse(&mut out, sparse);
-            let size = match (format, size) {
-                (Format::Aws, Some(n)) => Size::Exact(n),
+            let size = match (kind, size) {
+                (EfiOutput::Aws, Some(n)) => Size::Exact(n),
                 // LinuxKit's 1 GiB, or whole GiB for a system that needs more.
-                (Format::Aws, None) => Size::WholeGib,
+                (EfiOutput::Aws, None) => Size::WholeGib,
                 _ => Size::Natural,
             };
             write_hybrid(uki, size, &mut holes)?;
             holes.finish().map_err(io("writing the raw disk"))?;
         }
-        Format::Vhd => {
+        EfiOutput::Vhd => {
             // A fixed VHD is the raw disk and a footer: written as raw-efi is, no read-back.
             let sparse = crate::output::is_regular(&out);
             let mut holes = Holes::with_sparse(&mut out, sparse);
@@ -263,18 +254,19 @@ pub fn write_sized(
             let footer = baleen_disk::vhd::fixed_vhd_footer(size, &uki.made().seed);
             out.write_all(&footer).map_err(io("writing the VHD footer"))?;
         }
-        Format::IsoEfi | Format::IsoEfiInitrd => {
+        EfiOutput::Iso => {
             let Made { len, seed, arch, .. } = *uki.made();
             write_efi_iso(arch, &mut uki.reader()?, len, &seed, &mut out)
                 .map_err(DiskError::Iso)?;
         }
-        Format::Vmdk | Format::Gcp => {
+        EfiOutput::Vmdk | EfiOutput::Gcp => {
             // Both read the raw disk once, front to back: it is converted as it is written,
             // through a pipe, with no scratch copy.
             let seed = uki.made().seed;
+            let vmdk_name = format!("{}.vmdk", target.name);
             // Compute Engine imports only disks of whole GiB (LinuxKit's are always 1 GiB):
             // gcp's is its natural size rounded up to one; the zeros cost little in the gzip.
-            let sizing = if format == Format::Gcp { Size::WholeGib } else { Size::Natural };
+            let sizing = if kind == EfiOutput::Gcp { Size::WholeGib } else { Size::Natural };
             let layout = hybrid_layout(uki, sizing)?;
             let size = layout.disk_size();
             let (mut raw_in, mut raw_out) = crate::pipe::pipe(4);
@@ -283,10 +275,10 @@ pub fn write_sized(
                     write_hybrid_on(uki, layout, &mut raw_in)?;
                     raw_in.flush().map_err(io("writing the raw disk"))
                 });
-                let wrapped = if format == Format::Gcp {
+                let wrapped = if kind == EfiOutput::Gcp {
                     write_gcp_tar(&mut raw_out, size, &mut out)
                 } else {
-                    write_vmdk(&mut raw_out, size, &format!("{name}.vmdk"), &seed, &mut out)
+                    write_vmdk(&mut raw_out, size, &vmdk_name, &seed, &mut out)
                 };
                 drop(raw_out); // a writer still sending sees a broken pipe and stops
                 (writer.join().expect("the raw disk writer panicked"), wrapped)
@@ -302,7 +294,7 @@ pub fn write_sized(
                 (Ok(()), Err(e)) => return Err(DiskError::Wrap(e)),
             }
         }
-        Format::Qcow2Efi | Format::DynamicVhd => {
+        EfiOutput::Qcow2 | EfiOutput::DynamicVhd => {
             // The wrappers read the raw disk twice (which clusters hold data, then the data):
             // it goes to a temporary file first.
             let tmp = crate::scratch::file().map_err(io("creating a temporary raw disk"))?;
@@ -315,14 +307,13 @@ pub fn write_sized(
             let mut raw =
                 crate::sparse_file::SparseFile::new(raw).map_err(io("reading the raw disk"))?;
             let wrap = DiskError::Wrap;
-            match format {
-                Format::Qcow2Efi => {
+            match kind {
+                EfiOutput::Qcow2 => {
                     write_qcow2(&mut raw, size, &mut out).map(drop).map_err(wrap)?
                 }
                 _ => write_vhd(&mut raw, size, VhdKind::Dynamic, &seed, &mut out).map_err(wrap)?,
             }
         }
-        other => unreachable!("{other} is not a disk format"),
     }
     out.flush().map_err(io("writing the output"))
 }

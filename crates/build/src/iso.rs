@@ -15,11 +15,11 @@
 //! from the `baleen/isolinux` component in the store, else from the host's Debian `isolinux` and
 //! `syslinux-common`.
 
-use crate::format::Format;
-use crate::output::Outputs;
+use crate::format::{Format, Target};
+use crate::pipeline::Request;
 use crate::BuildError;
 use baleen_disk::{BiosBoot, IsoOptions, IsoTree, IsoWriteError};
-use baleen_formats::{InitrdCompression, InitrdLayout, InitrdOptions, InitrdWriter};
+use baleen_formats::{InitrdOptions, InitrdWriter};
 use baleen_oci::{Platform, Store};
 use baleen_tree::{Entry, EntryKind, EntrySink};
 use std::fs::File;
@@ -58,39 +58,33 @@ fn io_err(what: &str) -> impl FnOnce(io::Error) -> IsoBuildError + '_ {
     move |source| IsoBuildError::Io { what: what.to_string(), source }
 }
 
-/// The formats written here.
-pub fn writes(f: Format) -> bool {
-    matches!(f, Format::KernelIso | Format::IsoBios)
+/// The formats written here (`crate::format::Family::Iso`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsoKind {
+    /// `kernel+iso`: the tree minus `boot/`, with the kernel and stage 1 beside it.
+    KernelIso,
+    /// `iso-bios`: the whole tree, the initrd and ISOLINUX.
+    Bios,
 }
 
-/// What the build passes down: where the outputs go and how the tree is produced.
-pub struct IsoRequest<'a> {
-    pub format: Format,
-    pub store: &'a Store,
-    pub platform: &'a Platform,
-    pub compression: InitrdCompression,
-    pub layout: InitrdLayout,
-    pub dir: &'a Path,
-    pub name: &'a str,
-}
-
-/// Writes `req.format`'s files; `assemble` runs the one tree pass into the sink it is given.
+/// Writes `kind`'s files to `target`; `assemble` runs the one tree pass into the sink it is
+/// given.
 pub fn write(
-    req: &IsoRequest<'_>,
-    outputs: &mut Outputs,
+    kind: IsoKind,
+    target: &mut Target<'_>,
+    req: &Request<'_>,
     assemble: impl FnOnce(&mut dyn EntrySink) -> Result<(), BuildError>,
 ) -> Result<(), BuildError> {
-    let format = req.format;
+    let format = target.format;
     let fail = |source| BuildError::Iso { format, source };
-    let base = |suffix: &str| req.dir.join(format!("{}{suffix}", req.name));
     // The spool is as big as the ISO: a scratch file, not on /tmp (see crate::scratch).
     let spool = crate::scratch::file().map_err(|e| fail(io_err("creating the ISO spool")(e)))?;
     let mut tree = IsoTree::new(spool);
     let opts;
     let isolinux;
     let mut gathered = None;
-    match format {
-        Format::KernelIso => {
+    match kind {
+        IsoKind::KernelIso => {
             // B's root-filesystem split: boot/ aside, the rest to the ISO, and what the
             // stage-1 initrd needs (init, the root modules) copied on the way.
             let mut g = crate::rootfs::Gather::new(&mut tree)
@@ -99,16 +93,16 @@ pub fn write(
             gathered = Some(g.finish());
             opts = IsoOptions { volume_id: VOLUME_ID, joliet: true, bios: None };
         }
-        Format::IsoBios => {
+        IsoKind::Bios => {
             // Found first: a missing boot loader should not cost a whole tree pass.
-            isolinux = find_isolinux(req.store, req.platform).map_err(fail)?;
+            isolinux = find_isolinux(req.store, &req.platform).map_err(fail)?;
             let initrd_file =
                 crate::scratch::file().map_err(|e| fail(io_err("creating the initrd")(e)))?;
             let initrd_opts = InitrdOptions {
                 compression: req.compression,
                 threads: 0,
                 prepend_ucode: true,
-                layout: req.layout,
+                layout: req.initrd_layout,
             };
             let initrd = InitrdWriter::new(io::sink(), BufWriter::new(initrd_file), initrd_opts);
             let mut both = Both { iso: &mut tree, initrd };
@@ -160,15 +154,14 @@ pub fn write(
                 }),
             };
         }
-        other => return Err(BuildError::Unsupported(other)),
     }
-    let out = outputs.create(&base(".iso")).map_err(|e| fail(io_err("creating B.iso")(e)))?;
+    let out = target.create(".iso").map_err(|e| fail(io_err("creating B.iso")(e)))?;
     let mut out = BufWriter::with_capacity(1 << 20, out);
     tree.write(&opts, &mut out).map_err(|e| fail(IsoBuildError::Iso(e)))?;
     out.flush().map_err(|e| fail(io_err("writing B.iso")(e)))?;
     match gathered {
         // B-kernel, B-cmdline and B-root-initrd.img, as kernel+squashfs writes them.
-        Some(g) => crate::rootfs::finish_boot_files(format, g, req.dir, req.name, outputs),
+        Some(g) => crate::rootfs::finish_boot_files(target, g),
         None => Ok(()),
     }
 }

@@ -1,7 +1,9 @@
 //! The build pipeline: a validated [`baleen_spec::Config`] and the content store in, the requested
 //! output files out.
 //!
-//! Key types: [`Format`] (LinuxKit's format names and their output files), [`Outputs`] (files
+//! Key types: [`Format`] (the one table of output formats: names, writer family, output files,
+//! `--help` lines; [`format::Target`] is where a writer puts its files), [`Request`] (a build,
+//! [`Request::new`] and defaults), [`Outputs`] (files
 //! that appear whole or not at all), [`SbomOptions`] (the merged SPDX SBOM, [`sbom`]), [`Signing`]
 //! (`--sign-key`/`--sign-cert`: the UKI signed for Secure Boot, [`sign`], with its TPM2 PCR 11
 //! policy, [`tpm`]), [`verity`]

@@ -2,7 +2,7 @@
 //! the image tree into that format's writer, and all outputs committed at the end (`output::Outputs::commit` says what that guarantees).
 
 use crate::files::FilesError;
-use crate::format::Format;
+use crate::format::{Family, Format, Target};
 use crate::images::{self, ImagesError};
 use crate::incremental::{IncrementalError, Previous};
 use crate::output::Outputs;
@@ -71,10 +71,47 @@ pub struct Request<'a> {
     pub lock: crate::lock::LockOptions,
 }
 
+impl<'a> Request<'a> {
+    /// A build of `formats` of `config` from `store` for `platform` into `output`, every other
+    /// field at its default: no `--pull`, gzip, the segmented initrd with the segment cache, no
+    /// SBOM (`SbomOptions::default`), LinuxKit's privilege policy with no report, the default
+    /// limits, and no `--size`, `--sign-key`, `--verity`, `--root`, `--budget`, `--lock` or
+    /// `--input-tar`. Set the others with struct update syntax:
+    /// `Request { size: Some(n), ..Request::new(…) }`.
+    pub fn new(
+        config: &'a Config,
+        store: &'a Store,
+        formats: Vec<Format>,
+        output: Output,
+        platform: Platform,
+    ) -> Self {
+        Request {
+            config,
+            formats,
+            output,
+            platform,
+            store,
+            pull: PullOptions::default(),
+            decompress_kernel: false,
+            compression: InitrdCompression::Gzip,
+            initrd_layout: InitrdLayout::default(),
+            segment_cache: true,
+            input_tar: None,
+            sbom: SbomOptions::default(),
+            privileges: crate::privileges::Privileges::default(),
+            size: None,
+            limits: Limits::default(),
+            sign: None,
+            verity: false,
+            root: None,
+            budget: crate::budget::Budget::default(),
+            lock: crate::lock::LockOptions::default(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("format `{0}` is not supported yet (baleen writes: {names})", names = crate::format::supported_names())]
-    Unsupported(Format),
     #[error("format `{0}` is a single stream and must be the only format of the build")]
     NotAlone(Format),
     #[error("format `{0}` cannot be written to a single file or stdout; use --dir/--name")]
@@ -373,6 +410,7 @@ fn image_defaults(image: &baleen_oci::Image) -> baleen_spec::runtime::ImageDefau
     }
 }
 
+/// Writes `format`'s files: the one dispatch from a format to its writer, by family.
 fn write_format(
     req: &Request<'_>,
     format: Format,
@@ -380,155 +418,174 @@ fn write_format(
     outputs: &mut Outputs,
     uki: &mut Option<crate::disk::Uki>,
 ) -> Result<(), BuildError> {
-    let io_err = |source| BuildError::Io { format, source };
-    let tree_err = |source| BuildError::Tree { format, source };
-    match format {
-        Format::Tar | Format::Docker => {
-            let mut out: Box<dyn Write> = match &req.output {
-                Output::Stdout => Box::new(io::BufWriter::new(io::stdout().lock())),
-                Output::File(p) => Box::new(outputs.create(p).map_err(io_err)?),
-                Output::Base { dir, name } => Box::new(
-                    outputs
-                        .create(&dir.join(format!("{name}{}", format.outputs()[0])))
-                        .map_err(io_err)?,
-                ),
-            };
-            let mut tw = TreeWriter::with_limits(TarWriter::new(&mut out), req.limits);
-            crate::sections::assemble_sections(req, prep, &mut tw, &mut NoCache).map_err(|e| {
-                match e {
-                    BuildError::Tree { source, .. } => tree_err(source),
-                    other => other,
-                }
-            })?;
-            if format == Format::Docker {
-                tw.dockerfile().map_err(tree_err)?;
-            }
-            // LinuxKit writes the SBOM last, after the Dockerfile.
-            write_sbom(prep, &mut tw).map_err(tree_err)?;
-            tw.into_sink().finish().map_err(io_err)?;
-            out.flush().map_err(io_err)
-        }
-        Format::KernelInitrd => {
-            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
-            let base = |suffix: &str| dir.join(format!("{name}{suffix}"));
-            // Straight into the outputs, in one pass. LinuxKit writes only the non-empty ones,
-            // which is known at the end: an empty one is given up then.
-            let (kernel_path, initrd_path) = (base("-kernel"), base("-initrd.img"));
-            let kernel = outputs.create(&kernel_path).map_err(io_err)?;
-            let initrd = outputs.create(&initrd_path).map_err(io_err)?;
-            let (kernel, initrd, cmdline, _ucode) =
-                initrd_into(req, prep, true, format, kernel, initrd)?;
-            for (path, (mut w, len)) in [(kernel_path, kernel), (initrd_path, initrd)] {
-                w.flush().map_err(io_err)?;
-                if len == 0 {
-                    drop(w);
-                    outputs.discard(&path);
-                }
-            }
-            if !cmdline.is_empty() {
-                let mut w = outputs.create(&base("-cmdline")).map_err(io_err)?;
-                w.write_all(&cmdline).map_err(io_err)?;
-                w.flush().map_err(io_err)?;
-            }
-            Ok(())
-        }
-        Format::TarKernelInitrd => {
-            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
-            let (mut kernel, mut initrd, cmdline, ucode) = initrd_parts(req, prep, false, format)?;
-            kernel.0.rewind().map_err(io_err)?;
-            initrd.0.rewind().map_err(io_err)?;
-            let mut w = outputs.create(&dir.join(format!("{name}-initrd.tar"))).map_err(io_err)?;
-            baleen_formats::write_tar_kernel_initrd(
-                &mut w,
-                &mut kernel.0,
-                kernel.1,
-                &mut initrd.0,
-                initrd.1,
-                &cmdline,
-                &ucode,
-            )
-            .map_err(io_err)?;
-            w.flush().map_err(io_err)
-        }
-        f if crate::bios::writes(f) => {
-            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
+    let Output::Base { dir, name } = &req.output else {
+        // `--o FILE` or stdout: a stream, alone (`checks::formats`).
+        return match format.family() {
+            Family::Stream { dockerfile } => write_stream(req, format, dockerfile, prep, outputs),
+            _ => Err(BuildError::NotStreamable(format)),
+        };
+    };
+    let target = &mut Target { format, dir, name, outputs };
+    let disk_err = |source| BuildError::Disk { format, source };
+    let tree_pass = |sink: &mut dyn EntrySink| {
+        assemble(req, prep, &mut TreeWriter::with_limits(sink, req.limits))
+    };
+    match format.family() {
+        Family::Stream { dockerfile } => write_stream(req, format, dockerfile, prep, outputs),
+        Family::KernelInitrd => write_kernel_initrd(req, target, prep),
+        Family::TarKernelInitrd => write_tar_kernel_initrd(req, target, prep),
+        Family::RootImage(fs) => crate::rootfs::write(fs, target, req.verity, tree_pass),
+        Family::Iso(kind) => crate::iso::write(kind, target, req, tree_pass),
+        Family::Bios(disk) => {
             // The disk formats share one tree pass: the first of them makes the boot files.
-            if uki.is_none() {
-                let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
-                let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
-                *uki = Some(crate::disk::Uki::from_boot(boot));
-            }
-            let boot = uki.as_mut().expect("made above").boot_mut();
-            crate::bios::write(f, boot, req.store, &req.platform, req.size, dir, name, outputs)
-                .map_err(|source| BuildError::Disk { format, source })
+            let uki = match uki {
+                Some(uki) => uki,
+                None => {
+                    let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
+                    let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
+                    uki.insert(crate::disk::Uki::from_boot(boot))
+                }
+            };
+            crate::bios::write(disk, target, uki.boot_mut(), req).map_err(disk_err)
         }
-        f if crate::rpi::writes(f) => {
-            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
+        Family::Rpi => {
             // The boot files are the disk formats' shared ones.
-            if uki.is_none() {
-                let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
-                let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
-                *uki = Some(crate::disk::Uki::from_boot(boot));
-            }
-            let boot = uki.as_mut().expect("made above").boot_mut();
+            let uki = match uki {
+                Some(uki) => uki,
+                None => {
+                    let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
+                    let boot = crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline };
+                    uki.insert(crate::disk::Uki::from_boot(boot))
+                }
+            };
             let kernel = req.config.kernel.as_ref().and_then(|k| k.image.as_deref());
             let image = kernel.and_then(|r| prep.images.get(r));
-            crate::rpi::write(boot, req.store, &req.platform, image, dir, name, outputs)
+            crate::rpi::write(target, uki.boot_mut(), req.store, &req.platform, image)
                 .map_err(|source| BuildError::Rpi { format, source })
         }
-        f if crate::disk::writes(f) => {
-            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
-            let disk_err = |source| BuildError::Disk { format, source };
+        Family::Efi(kind) => {
             let signer = prep.signer.as_ref();
-            if uki.is_none() {
-                let (boot, root) = match req.root {
-                    Some(fs) => {
-                        let (boot, root) =
-                            crate::root_partition::make(fs, req.verity, format, |sink| {
-                                assemble(req, prep, &mut TreeWriter::with_limits(sink, req.limits))
-                            })?;
-                        (boot, Some(root))
-                    }
-                    None => {
-                        let (kernel, initrd, cmdline, _ucode) =
-                            initrd_parts(req, prep, true, format)?;
-                        (crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline }, None)
-                    }
-                };
-                let mut made = crate::disk::Uki::make(boot, req.store, &req.platform, name, signer)
-                    .map_err(disk_err)?;
-                if let Some(root) = root {
-                    made.set_root(root);
-                }
-                *uki = Some(made);
-            }
-            let uki = uki.as_mut().expect("made above");
-            uki.ensure(req.store, &req.platform, name, signer).map_err(disk_err)?;
-            crate::disk::write_sized(f, uki, req.size, dir, name, outputs).map_err(disk_err)
-        }
-        Format::KernelIso | Format::IsoBios => {
-            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
-            let iso = crate::iso::IsoRequest {
-                format,
-                store: req.store,
-                platform: &req.platform,
-                compression: req.compression,
-                layout: req.initrd_layout,
-                dir,
-                name,
+            let uki = match uki {
+                Some(uki) => uki,
+                None => uki.insert(make_uki(req, prep, format, name)?),
             };
-            crate::iso::write(&iso, outputs, |sink| {
-                assemble(req, prep, &mut TreeWriter::with_limits(sink, req.limits))
-            })
+            uki.ensure(req.store, &req.platform, name, signer).map_err(disk_err)?;
+            crate::disk::write(kind, target, uki, req.size).map_err(disk_err)
         }
-        Format::KernelSquashfs | Format::KernelErofs => {
-            let Output::Base { dir, name } = &req.output else { unreachable!("checked") };
-            crate::rootfs::write(format, req.verity, dir, name, outputs, |sink| {
-                assemble(req, prep, &mut TreeWriter::with_limits(sink, req.limits))
-            })
-        }
-        other => Err(BuildError::Unsupported(other)),
     }
+}
+
+/// `tar` or `docker` (`dockerfile`): the tree as one tar, to `--o`, stdout or `B.tar`.
+fn write_stream(
+    req: &Request<'_>,
+    format: Format,
+    dockerfile: bool,
+    prep: &Prepared,
+    outputs: &mut Outputs,
+) -> Result<(), BuildError> {
+    let io_err = |source| BuildError::Io { format, source };
+    let tree_err = |source| BuildError::Tree { format, source };
+    let mut out: Box<dyn Write> = match &req.output {
+        Output::Stdout => Box::new(io::BufWriter::new(io::stdout().lock())),
+        Output::File(p) => Box::new(outputs.create(p).map_err(io_err)?),
+        Output::Base { dir, name } => Box::new(
+            outputs.create(&dir.join(format!("{name}{}", format.outputs()[0]))).map_err(io_err)?,
+        ),
+    };
+    let mut tw = TreeWriter::with_limits(TarWriter::new(&mut out), req.limits);
+    crate::sections::assemble_sections(req, prep, &mut tw, &mut NoCache).map_err(|e| match e {
+        BuildError::Tree { source, .. } => tree_err(source),
+        other => other,
+    })?;
+    if dockerfile {
+        tw.dockerfile().map_err(tree_err)?;
+    }
+    // LinuxKit writes the SBOM last, after the Dockerfile.
+    write_sbom(prep, &mut tw).map_err(tree_err)?;
+    tw.into_sink().finish().map_err(io_err)?;
+    out.flush().map_err(io_err)
+}
+
+/// `B-kernel`, `B-initrd.img`, `B-cmdline`: straight into the outputs, in one pass. LinuxKit
+/// writes only the non-empty ones, which is known at the end: an empty one is given up then.
+fn write_kernel_initrd(
+    req: &Request<'_>,
+    target: &mut Target<'_>,
+    prep: &Prepared,
+) -> Result<(), BuildError> {
+    let format = target.format;
+    let io_err = |source| BuildError::Io { format, source };
+    let (kernel_path, initrd_path) = (target.path("-kernel"), target.path("-initrd.img"));
+    let kernel = target.outputs.create(&kernel_path).map_err(io_err)?;
+    let initrd = target.outputs.create(&initrd_path).map_err(io_err)?;
+    let (kernel, initrd, cmdline, _ucode) = initrd_into(req, prep, true, format, kernel, initrd)?;
+    for (path, (mut w, len)) in [(kernel_path, kernel), (initrd_path, initrd)] {
+        w.flush().map_err(io_err)?;
+        if len == 0 {
+            drop(w);
+            target.outputs.discard(&path);
+        }
+    }
+    if !cmdline.is_empty() {
+        let mut w = target.create("-cmdline").map_err(io_err)?;
+        w.write_all(&cmdline).map_err(io_err)?;
+        w.flush().map_err(io_err)?;
+    }
+    Ok(())
+}
+
+/// `B-initrd.tar`: kernel, initrd and command line, from one pass into temporary files.
+fn write_tar_kernel_initrd(
+    req: &Request<'_>,
+    target: &mut Target<'_>,
+    prep: &Prepared,
+) -> Result<(), BuildError> {
+    let format = target.format;
+    let io_err = |source| BuildError::Io { format, source };
+    let (mut kernel, mut initrd, cmdline, ucode) = initrd_parts(req, prep, false, format)?;
+    kernel.0.rewind().map_err(io_err)?;
+    initrd.0.rewind().map_err(io_err)?;
+    let mut w = target.create("-initrd.tar").map_err(io_err)?;
+    baleen_formats::write_tar_kernel_initrd(
+        &mut w,
+        &mut kernel.0,
+        kernel.1,
+        &mut initrd.0,
+        initrd.1,
+        &cmdline,
+        &ucode,
+    )
+    .map_err(io_err)?;
+    w.flush().map_err(io_err)
+}
+
+/// The UKI every EFI format of the build shares, made by the first of them (`format`): from the
+/// kernel and initrd of one tree pass, or, with `--root`, from stage 1 beside a root partition.
+fn make_uki(
+    req: &Request<'_>,
+    prep: &Prepared,
+    format: Format,
+    name: &str,
+) -> Result<crate::disk::Uki, BuildError> {
+    let (boot, root) = match req.root {
+        Some(fs) => {
+            let (boot, root) = crate::root_partition::make(fs, req.verity, format, |sink| {
+                assemble(req, prep, &mut TreeWriter::with_limits(sink, req.limits))
+            })?;
+            (boot, Some(root))
+        }
+        None => {
+            let (kernel, initrd, cmdline, _ucode) = initrd_parts(req, prep, true, format)?;
+            (crate::disk::Boot { kernel: kernel.0, initrd: initrd.0, cmdline }, None)
+        }
+    };
+    let signer = prep.signer.as_ref();
+    let mut made = crate::disk::Uki::make(boot, req.store, &req.platform, name, signer)
+        .map_err(|source| BuildError::Disk { format, source })?;
+    if let Some(root) = root {
+        made.set_root(root);
+    }
+    Ok(made)
 }
 
 type Part = (std::fs::File, u64);

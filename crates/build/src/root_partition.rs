@@ -43,14 +43,6 @@ impl RootFs {
     pub fn parse(s: &str) -> Option<RootFs> {
         [RootFs::Squashfs, RootFs::Erofs].into_iter().find(|f| f.name() == s)
     }
-
-    /// The format whose filesystem writer this is.
-    fn writer(self) -> Format {
-        match self {
-            RootFs::Squashfs => Format::KernelSquashfs,
-            RootFs::Erofs => Format::KernelErofs,
-        }
-    }
 }
 
 /// The formats that can hold a root partition: the GPT disks beside whose ESP it goes.
@@ -155,7 +147,7 @@ pub fn make(
     let fail = |source| crate::BuildError::Rootfs { format, source };
     let scratch = || crate::scratch::file().map_err(|e| fail(io_err("a temporary file")(e)));
     let out = BufWriter::with_capacity(1 << 20, scratch()?);
-    let (mut g, mut out) = crate::rootfs::write_filesystem(format, fs.writer(), out, assemble)?;
+    let (mut g, mut out) = crate::rootfs::write_filesystem(format, fs, out, assemble)?;
     let len = out.stream_position().map_err(|e| fail(io_err("writing the root filesystem")(e)))?;
     let file = out
         .into_inner()

@@ -18,14 +18,14 @@
 //!
 //! Non-goals: microcode (LinuxKit drops `boot/` whole).
 
-use crate::format::Format;
-use crate::output::{OutputWriter, Outputs};
+use crate::format::{Format, Target};
+use crate::output::OutputWriter;
+use crate::root_partition::RootFs;
 use baleen_formats::{CpioWriter, ErofsWriter, SquashfsWriter};
 use baleen_tree::{Entry, EntryKind, EntrySink};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
 
 /// The suffix of the stage-1 initrd (cannot clash with `kernel+initrd`'s `-initrd.img`).
 pub const ROOT_INITRD: &str = "-root-initrd.img";
@@ -320,38 +320,37 @@ pub fn stage1_initrd<W: Write>(
 /// One tree pass (`assemble`) into the format's filesystem writer, then `B-kernel`,
 /// `B-cmdline` (each only when non-empty, as `kernel+initrd`) and `B-root-initrd.img`.
 pub fn write(
-    format: Format,
+    fs: RootFs,
+    target: &mut Target<'_>,
     verity: bool,
-    dir: &Path,
-    name: &str,
-    outputs: &mut Outputs,
     assemble: impl FnOnce(&mut dyn EntrySink) -> Result<(), crate::BuildError>,
 ) -> Result<(), crate::BuildError> {
+    let format = target.format;
     let fail = |source| crate::BuildError::Rootfs { format, source };
-    let base = |suffix: &str| dir.join(format!("{name}{suffix}"));
-    let image = base(format.outputs()[2]);
-    let out = outputs.create(&image).map_err(|e| fail(io_err("creating the image")(e)))?;
-    let (mut gathered, out) = write_filesystem(format, format, out, assemble)?;
+    let out = target.create(format.outputs()[2]);
+    let out = out.map_err(|e| fail(io_err("creating the image")(e)))?;
+    let (mut gathered, out) = write_filesystem(format, fs, out, assemble)?;
     if verity {
         append_verity(out, &mut gathered.cmdline).map_err(fail)?;
     } else {
         let mut out = out;
         out.flush().map_err(|e| fail(io_err("flushing")(e)))?;
     }
-    finish_boot_files(format, gathered, dir, name, outputs)
+    finish_boot_files(target, gathered)
 }
 
-/// One tree pass (`assemble`) into the filesystem `fs` (`kernel+squashfs` or `kernel+erofs`)
-/// written to `out`, for `format`'s output: what stage 1 needs, and `out` at the image's end.
+/// One tree pass (`assemble`) into the filesystem `fs` (`kernel+squashfs`'s or
+/// `kernel+erofs`'s) written to `out`, for `format`'s output: what stage 1 needs, and `out` at
+/// the image's end.
 pub fn write_filesystem<W: Write + Seek>(
     format: Format,
-    fs: Format,
+    fs: RootFs,
     out: W,
     assemble: impl FnOnce(&mut dyn EntrySink) -> Result<(), crate::BuildError>,
 ) -> Result<(Gathered, W), crate::BuildError> {
     let fail = |source| crate::BuildError::Rootfs { format, source };
     match fs {
-        Format::KernelSquashfs => {
+        RootFs::Squashfs => {
             let mut fs = SquashfsWriter::new(out).map_err(|e| fail(io_err("squashfs")(e)))?;
             let mut g = Gather::new(&mut fs).map_err(|e| fail(io_err("temporary files")(e)))?;
             assemble(&mut g)?;
@@ -359,7 +358,7 @@ pub fn write_filesystem<W: Write + Seek>(
             let out = fs.finish().map_err(|e| fail(e.into()))?;
             Ok((g, out))
         }
-        Format::KernelErofs => {
+        RootFs::Erofs => {
             let mut fs = ErofsWriter::new(out).map_err(|e| fail(io_err("erofs")(e)))?;
             let mut g = Gather::new(&mut fs).map_err(|e| fail(io_err("temporary files")(e)))?;
             assemble(&mut g)?;
@@ -367,7 +366,6 @@ pub fn write_filesystem<W: Write + Seek>(
             let out = fs.finish().map_err(|e| fail(e.into()))?;
             Ok((g, out))
         }
-        other => Err(crate::BuildError::Unsupported(other)),
     }
 }
 
@@ -393,40 +391,31 @@ pub fn append_words(cmdline: &mut Vec<u8>, words: &str) {
 
 /// `B-kernel`, `B-cmdline` and `B-root-initrd.img` from a gathered pass.
 pub fn finish_boot_files(
-    format: Format,
+    target: &mut Target<'_>,
     mut g: Gathered,
-    dir: &Path,
-    name: &str,
-    outputs: &mut Outputs,
 ) -> Result<(), crate::BuildError> {
+    let format = target.format;
     let fail = |source| crate::BuildError::Rootfs { format, source };
-    let base = |suffix: &str| dir.join(format!("{name}{suffix}"));
     if g.kernel_len == 0 {
         return Err(fail(RootfsError::NoKernel(format)));
     }
-    let mut w = outputs.create(&base("-kernel")).map_err(|e| fail(io_err("B-kernel")(e)))?;
+    let mut w = target.create("-kernel").map_err(|e| fail(io_err("B-kernel")(e)))?;
     g.kernel.rewind().map_err(|e| fail(io_err("B-kernel")(e)))?;
     io::copy(&mut g.kernel, &mut w).map_err(|e| fail(io_err("B-kernel")(e)))?;
     w.flush().map_err(|e| fail(io_err("B-kernel")(e)))?;
     if !g.cmdline.is_empty() {
-        let mut w = outputs.create(&base("-cmdline")).map_err(|e| fail(io_err("B-cmdline")(e)))?;
+        let mut w = target.create("-cmdline").map_err(|e| fail(io_err("B-cmdline")(e)))?;
         w.write_all(&g.cmdline).map_err(|e| fail(io_err("B-cmdline")(e)))?;
         w.flush().map_err(|e| fail(io_err("B-cmdline")(e)))?;
     }
-    write_stage1(format, g, dir, name, outputs)
+    write_stage1(target, g)
 }
 
 /// `B-root-initrd.img` from a gathered pass.
-fn write_stage1(
-    format: Format,
-    mut g: Gathered,
-    dir: &Path,
-    name: &str,
-    outputs: &mut Outputs,
-) -> Result<(), crate::BuildError> {
+fn write_stage1(target: &mut Target<'_>, mut g: Gathered) -> Result<(), crate::BuildError> {
+    let format = target.format;
     let fail = |source| crate::BuildError::Rootfs { format, source };
-    let path = dir.join(format!("{name}{ROOT_INITRD}"));
-    let w = outputs.create(&path).map_err(|e| fail(io_err(ROOT_INITRD)(e)))?;
+    let w = target.create(ROOT_INITRD).map_err(|e| fail(io_err(ROOT_INITRD)(e)))?;
     let mut w = stage1_initrd(format, g.init.as_deref(), &mut g.modules, w).map_err(fail)?;
     w.flush().map_err(|e| fail(io_err(ROOT_INITRD)(e)))
 }

@@ -11,8 +11,7 @@
 //! line, firmware and device tree: the same inputs give the same bytes.
 
 use crate::disk::Boot;
-use crate::format::Format;
-use crate::output::Outputs;
+use crate::format::{Format, Target};
 use baleen_disk::{write_rpi_disk, HashingWriter, RpiBoot};
 use baleen_oci::{Image, Platform, Store};
 use std::io::{self, BufReader, Seek, Write};
@@ -57,21 +56,14 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RpiBuildError {
     move |source| RpiBuildError::Io { what, source }
 }
 
-/// The formats written here.
-pub fn writes(f: Format) -> bool {
-    f == Format::Rpi4
-}
-
 /// Writes `NAME-rpi4.img` from `boot`, the firmware found for `store`/`platform` and the device
 /// tree of `kernel_image`.
 pub fn write(
+    target: &mut Target<'_>,
     boot: &mut Boot,
     store: &Store,
     platform: &Platform,
     kernel_image: Option<&Image>,
-    dir: &Path,
-    name: &str,
-    outputs: &mut Outputs,
 ) -> Result<(), RpiBuildError> {
     let firmware = find_firmware(store, platform)?;
     let image = kernel_image.ok_or(RpiBuildError::NoKernel)?;
@@ -96,8 +88,8 @@ pub fn write(
         initrd_len,
         cmdline,
     };
-    let dest = dir.join(format!("{name}{}", Format::Rpi4.outputs()[0]));
-    let mut out = outputs.create(&dest).map_err(io_err("creating the output"))?;
+    let mut out =
+        target.create(Format::Rpi4.outputs()[0]).map_err(io_err("creating the output"))?;
     write_rpi_disk(card, &seed, &mut out).map_err(RpiBuildError::Disk)?;
     out.flush().map_err(io_err("writing the output"))
 }

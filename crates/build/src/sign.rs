@@ -4,7 +4,7 @@
 //! The UKI is signed once, where it is made (`disk::Uki`), so every EFI format of a build boots
 //! the same signed binary. The signature itself is crates/sign's.
 
-use crate::format::{Format, ALL};
+use crate::format::Format;
 use baleen_sign::{KeyError, KeyPair};
 use std::io;
 use std::path::PathBuf;
@@ -32,12 +32,12 @@ pub enum SigningError {
 /// Whether `f`'s output holds the build's UKI (as the file itself or as the boot file of a disk
 /// or ISO): the formats `--sign-key` applies to.
 pub fn carries_uki(f: Format) -> bool {
-    crate::disk::writes(f)
+    matches!(f.family(), crate::format::Family::Efi(_))
 }
 
 /// The formats that can be signed, comma-separated, for errors and help.
 pub fn signable_names() -> String {
-    ALL.iter().filter(|f| carries_uki(**f)).map(|f| f.name()).collect::<Vec<_>>().join(", ")
+    Format::ALL.iter().filter(|f| carries_uki(**f)).map(|f| f.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// An error unless one of `formats` carries a UKI to sign.
@@ -80,7 +80,7 @@ mod tests {
     fn the_uki_and_every_efi_disk_and_iso_are_signable() {
         assert_eq!(
             signable_names(),
-            "iso-efi, iso-efi-initrd, raw-efi, qcow2-efi, vhd, dynamic-vhd, vmdk, gcp, aws, uki"
+            "iso-efi, iso-efi-initrd, raw-efi, qcow2-efi, aws, gcp, vhd, dynamic-vhd, vmdk, uki"
         );
     }
 

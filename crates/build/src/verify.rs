@@ -17,7 +17,7 @@
 //! volume it holds, else their metadata. The kernel and cmdline → a byte offset, said to be
 //! one.
 
-use crate::format::{Format, ALL};
+use crate::format::Format;
 use baleen_disk::compare::{self as disk_compare, Place, Signature};
 use baleen_disk::readback::{self, Container};
 use baleen_formats::compare as archive;
@@ -70,7 +70,7 @@ impl Group {
 /// The formats whose outputs end in the longest suffix `file` ends in, with that suffix.
 fn candidates(file: &str) -> Option<(&'static str, Vec<Format>)> {
     let mut best: Option<(&'static str, Vec<Format>)> = None;
-    for &f in ALL.iter().filter(|f| f.supported()) {
+    for &f in Format::ALL {
         for &s in f.outputs() {
             if file.len() <= s.len() || !file.ends_with(s) {
                 continue;

@@ -28,7 +28,7 @@ pub const HASH_DEVICE: &str = "baleen.verity_hash";
 
 /// Whether `--verity` applies to `f`, in a build with `--root` (`root`) or without.
 pub fn applies_to(f: Format, root: bool) -> bool {
-    matches!(f, Format::KernelSquashfs | Format::KernelErofs)
+    matches!(f.family(), crate::format::Family::RootImage(_))
         || (root && crate::root_partition::applies_to(f))
 }
 

@@ -6,7 +6,7 @@
 
 use baleen_build::{build, Format, Output, Request};
 use baleen_formats::InitrdCompression;
-use baleen_oci::{Platform, PullOptions};
+use baleen_oci::Platform;
 use baleen_testkit::boot::BootTest;
 use std::time::Duration;
 
@@ -22,26 +22,14 @@ fn boot_with(compression: InitrdCompression, name: &str) {
     let cfg = spine_config();
     let out = tmp.path().join("out");
     build(&Request {
-        privileges: Default::default(),
-        config: &cfg,
-        formats: vec![Format::KernelInitrd],
-        output: Output::Base { dir: out.clone(), name: "spine".into() },
-        platform: Platform::new("linux", "amd64", None),
-        store: &store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
         compression,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
-        sbom: Default::default(),
+        ..Request::new(
+            &cfg,
+            &store,
+            vec![Format::KernelInitrd],
+            Output::Base { dir: out.clone(), name: "spine".into() },
+            Platform::new("linux", "amd64", None),
+        )
     })
     .expect("building the spine system");
     let cmdline = std::fs::read_to_string(out.join("spine-cmdline")).unwrap();

@@ -12,8 +12,7 @@
 //! review the diff against spec §2–3 before committing.
 
 use baleen_build::{build, Format, Output, Request};
-use baleen_formats::InitrdCompression;
-use baleen_oci::{Platform, PullOptions, Store};
+use baleen_oci::{Platform, Store};
 use baleen_testkit::image::{sha256, ImageBuilder};
 use baleen_testkit::layers::{dir, file, file_mode, hardlink, symlink, tar_layer, whiteout};
 use std::io::Read;
@@ -380,28 +379,13 @@ fn conformance(stem: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let store = stand_ins(&tmp.path().join("store"));
     let out = tmp.path().join("out.tar");
-    build(&Request {
-        privileges: Default::default(),
-        config: &cfg,
-        formats: vec![Format::Tar],
-        output: Output::File(out.clone()),
-        platform: Platform::new("linux", "amd64", None),
-        store: &store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
-        sbom: Default::default(),
-    })
+    build(&Request::new(
+        &cfg,
+        &store,
+        vec![Format::Tar],
+        Output::File(out.clone()),
+        Platform::new("linux", "amd64", None),
+    ))
     .unwrap_or_else(|e| panic!("building {stem}: {e}"));
     let metadata: Vec<String> =
         cfg.files.iter().filter(|f| f.metadata.is_some()).map(|f| f.path.clone()).collect();
@@ -498,26 +482,14 @@ fn input_tar_rebuild_of_a_volume_is_byte_identical() {
     let store = stand_ins(&tmp.path().join("store"));
     let run = |out: &Path, input: Option<&Path>| {
         build(&Request {
-            privileges: Default::default(),
-            config: &cfg,
-            formats: vec![Format::Tar],
-            output: Output::File(out.to_path_buf()),
-            platform: Platform::new("linux", "amd64", None),
-            store: &store,
-            pull: PullOptions::default(),
-            decompress_kernel: false,
-            limits: Default::default(),
-            compression: InitrdCompression::Gzip,
-            initrd_layout: Default::default(),
-            segment_cache: true,
             input_tar: input.map(Path::to_path_buf),
-            size: None,
-            sign: None,
-            verity: false,
-            root: None,
-            budget: Default::default(),
-            lock: Default::default(),
-            sbom: Default::default(),
+            ..Request::new(
+                &cfg,
+                &store,
+                vec![Format::Tar],
+                Output::File(out.to_path_buf()),
+                Platform::new("linux", "amd64", None),
+            )
         })
         .unwrap();
         std::fs::read(out).unwrap()

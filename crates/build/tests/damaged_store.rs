@@ -3,7 +3,6 @@
 //! next pull from a real registry (Debian's docker-registry on 127.0.0.1) heal the store.
 
 use baleen_build::{build, Format, Output, Request};
-use baleen_formats::InitrdCompression;
 use baleen_oci::{pull_blocking, push_blocking, Digest, Platform, PullOptions, Reference, Store};
 use baleen_testkit::boot::chain;
 use baleen_testkit::image::ImageBuilder;
@@ -19,29 +18,8 @@ fn build_tar(store: &Store, image: &str, out: &Path) -> Result<(), baleen_build:
     let yaml = format!("onboot:\n  - name: greet\n    image: {image}\n");
     let src = baleen_spec::Source { name: "d.yml", text: &yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
-    build(&Request {
-        config: &cfg,
-        formats: vec![Format::Tar],
-        output: Output::File(out.to_path_buf()),
-        platform: amd64(),
-        store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
-        sbom: Default::default(),
-        privileges: Default::default(),
-        limits: Default::default(),
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
-    })
-    .map(|_| ())
+    build(&Request::new(&cfg, store, vec![Format::Tar], Output::File(out.to_path_buf()), amd64()))
+        .map(|_| ())
 }
 
 #[test]

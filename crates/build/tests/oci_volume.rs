@@ -4,8 +4,7 @@
 //! platforms a build did not pull are pulled from a local registry.
 
 use baleen_build::{build, Format, Output, Request};
-use baleen_formats::InitrdCompression;
-use baleen_oci::{Digest, Platform, PullOptions, Reference, Store};
+use baleen_oci::{Digest, Platform, Reference, Store};
 use baleen_testkit::image::{index_of, sha256, BuiltIndex, ImageBuilder};
 use baleen_testkit::layers::file;
 use std::collections::BTreeMap;
@@ -36,28 +35,13 @@ fn yaml(image: &str) -> String {
 fn build_tar(store: &Store, yaml: &str, out: &Path) -> Vec<u8> {
     let src = baleen_spec::Source { name: "v.yml", text: yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
-    build(&Request {
-        privileges: Default::default(),
-        config: &cfg,
-        formats: vec![Format::Tar],
-        output: Output::File(out.to_path_buf()),
-        platform: Platform::new("linux", "amd64", None),
+    build(&Request::new(
+        &cfg,
         store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
-        sbom: Default::default(),
-    })
+        vec![Format::Tar],
+        Output::File(out.to_path_buf()),
+        Platform::new("linux", "amd64", None),
+    ))
     .unwrap_or_else(|e| panic!("{e}"));
     std::fs::read(out).unwrap()
 }
@@ -163,28 +147,13 @@ fn unknown_platform_is_an_error_naming_the_volume() {
     let yaml = "volumes:\n  - name: v\n    image: baleen/multi:1\n    format: oci\n    platforms: [linux/s390x]\n";
     let src = baleen_spec::Source { name: "v.yml", text: yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap();
-    let err = build(&Request {
-        privileges: Default::default(),
-        config: &cfg,
-        formats: vec![Format::Tar],
-        output: Output::File(tmp.path().join("x.tar")),
-        platform: Platform::new("linux", "amd64", None),
-        store: &store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
-        sbom: Default::default(),
-    })
+    let err = build(&Request::new(
+        &cfg,
+        &store,
+        vec![Format::Tar],
+        Output::File(tmp.path().join("x.tar")),
+        Platform::new("linux", "amd64", None),
+    ))
     .unwrap_err()
     .to_string();
     assert!(

@@ -3,8 +3,7 @@
 
 use baleen_build::limits::Limits;
 use baleen_build::{build, Format, Output, Request};
-use baleen_formats::InitrdCompression;
-use baleen_oci::{Platform, PullOptions, Store};
+use baleen_oci::{Platform, Store};
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file, file_mode, tar_layer};
 use std::collections::BTreeMap;
@@ -85,26 +84,14 @@ fn run_limited(
     limits: Limits,
 ) -> Result<Vec<std::path::PathBuf>, baleen_build::BuildError> {
     build(&Request {
-        privileges: Default::default(),
-        config: cfg,
-        formats: formats.to_vec(),
-        output: Output::Base { dir: out.to_path_buf(), name: "sys".into() },
-        platform: Platform::new("linux", "amd64", None),
-        store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
         limits,
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
-        sbom: Default::default(),
+        ..Request::new(
+            cfg,
+            store,
+            formats.to_vec(),
+            Output::Base { dir: out.to_path_buf(), name: "sys".into() },
+            Platform::new("linux", "amd64", None),
+        )
     })
 }
 
@@ -271,15 +258,6 @@ fn a_missing_image_names_the_container_and_keeps_the_old_output() {
     assert_eq!(std::fs::read(out.join("sys.tar")).unwrap(), good, "the previous output is intact");
 }
 
-/// This was `unsupported_formats_say_so`, on iso-bios; since the ISO formats landed, every
-/// LinuxKit format name baleen accepts is written (rpi3, arm64-only, is not accepted).
-#[test]
-fn every_format_is_written() {
-    for f in baleen_build::format::ALL {
-        assert!(f.supported(), "{f} is accepted but not written");
-    }
-}
-
 #[test]
 fn two_formats_writing_one_file_are_refused_before_anything_is_written() {
     let tmp = tempfile::tempdir().unwrap();
@@ -302,26 +280,14 @@ fn run_incremental(
     input_tar: Option<&Path>,
 ) -> Result<Vec<std::path::PathBuf>, baleen_build::BuildError> {
     build(&Request {
-        privileges: Default::default(),
-        config: cfg,
-        formats: vec![Format::Tar],
-        output: Output::Base { dir: out.to_path_buf(), name: "sys".into() },
-        platform: Platform::new("linux", "amd64", None),
-        store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
         input_tar: input_tar.map(Path::to_path_buf),
-        size: None,
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
-        sbom: Default::default(),
+        ..Request::new(
+            cfg,
+            store,
+            vec![Format::Tar],
+            Output::Base { dir: out.to_path_buf(), name: "sys".into() },
+            Platform::new("linux", "amd64", None),
+        )
     })
 }
 

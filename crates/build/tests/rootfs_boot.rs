@@ -12,8 +12,7 @@
 //! byte of the root partition.
 
 use baleen_build::{build, Format, Output, Request};
-use baleen_formats::InitrdCompression;
-use baleen_oci::{Platform, PullOptions, Store};
+use baleen_oci::{Platform, Store};
 use baleen_testkit::boot::BootTest;
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file, tar_layer, TestEntry};
@@ -126,26 +125,16 @@ fn build_signed(
     let src = baleen_spec::Source { name: "rootfs.yml", text: &yaml, template_dir: None };
     let cfg = baleen_spec::load_all(&[src], None).unwrap_or_else(|d| panic!("{d}"));
     build(&Request {
-        privileges: Default::default(),
-        config: &cfg,
-        formats: formats.to_vec(),
-        output: Output::Base { dir: out.to_owned(), name: "spine".into() },
-        platform: Platform::new("linux", "amd64", None),
-        store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
         sign,
         verity,
         root,
-        budget: Default::default(),
-        lock: Default::default(),
-        sbom: Default::default(),
+        ..Request::new(
+            &cfg,
+            store,
+            formats.to_vec(),
+            Output::Base { dir: out.to_owned(), name: "spine".into() },
+            Platform::new("linux", "amd64", None),
+        )
     })
     .unwrap_or_else(|e| panic!("building {formats:?}: {e}"));
 }

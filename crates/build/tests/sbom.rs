@@ -3,8 +3,7 @@
 //! reads them. Checked field by field, for determinism, `--sbom-output` and `--no-sbom`.
 
 use baleen_build::{build, Format, Output, Request, SbomOptions};
-use baleen_formats::InitrdCompression;
-use baleen_oci::{Platform, PullOptions, Store};
+use baleen_oci::{Platform, Store};
 use baleen_testkit::image::{sha256, ImageBuilder, OCI_INDEX, OCI_MANIFEST};
 use baleen_testkit::layers::{dir, file, file_mode, tar_layer};
 use serde_json::{json, Value};
@@ -154,26 +153,14 @@ fn config() -> baleen_spec::Config {
 fn tar_build(store: &Store, out: &Path, sbom: SbomOptions) -> Vec<u8> {
     let cfg = config();
     build(&Request {
-        privileges: Default::default(),
-        config: &cfg,
-        formats: vec![Format::Tar],
-        output: Output::File(out.to_path_buf()),
-        platform: Platform::new("linux", "amd64", None),
-        store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
         sbom,
+        ..Request::new(
+            &cfg,
+            store,
+            vec![Format::Tar],
+            Output::File(out.to_path_buf()),
+            Platform::new("linux", "amd64", None),
+        )
     })
     .unwrap();
     std::fs::read(out).unwrap()
@@ -363,26 +350,14 @@ fn images_without_attestations_still_get_an_empty_sbom() {
     let cfg = baleen_spec::load_all(&[src], None).unwrap();
     let out = tmp.path().join("p.tar");
     build(&Request {
-        privileges: Default::default(),
-        config: &cfg,
-        formats: vec![Format::Tar],
-        output: Output::File(out.clone()),
-        platform: Platform::new("linux", "amd64", None),
-        store: &store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
         sbom: on(),
+        ..Request::new(
+            &cfg,
+            &store,
+            vec![Format::Tar],
+            Output::File(out.clone()),
+            Platform::new("linux", "amd64", None),
+        )
     })
     .unwrap();
     let last = entries(&std::fs::read(out).unwrap()).pop().unwrap();
@@ -414,26 +389,14 @@ fn attestations_are_pulled_with_the_image_and_cached() {
     let cfg = baleen_spec::load_all(&[src], None).unwrap();
     let run = |out: &Path| {
         build(&Request {
-            privileges: Default::default(),
-            config: &cfg,
-            formats: vec![Format::Tar],
-            output: Output::File(out.to_path_buf()),
-            platform: Platform::new("linux", "amd64", None),
-            store: &store,
-            pull: PullOptions::default(),
-            decompress_kernel: false,
-            limits: Default::default(),
-            compression: InitrdCompression::Gzip,
-            initrd_layout: Default::default(),
-            segment_cache: true,
-            input_tar: None,
-            size: None,
-            sign: None,
-            verity: false,
-            root: None,
-            budget: Default::default(),
-            lock: Default::default(),
             sbom: on(),
+            ..Request::new(
+                &cfg,
+                &store,
+                vec![Format::Tar],
+                Output::File(out.to_path_buf()),
+                Platform::new("linux", "amd64", None),
+            )
         })
         .unwrap();
         entries(&std::fs::read(out).unwrap()).pop().unwrap().4
@@ -458,26 +421,14 @@ fn docker_format_writes_the_dockerfile_then_the_sbom() {
     let cfg = config();
     let out = tmp.path().join("d.docker");
     build(&Request {
-        privileges: Default::default(),
-        config: &cfg,
-        formats: vec![Format::Docker],
-        output: Output::File(out.clone()),
-        platform: Platform::new("linux", "amd64", None),
-        store: &store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
         sbom: on(),
+        ..Request::new(
+            &cfg,
+            &store,
+            vec![Format::Docker],
+            Output::File(out.clone()),
+            Platform::new("linux", "amd64", None),
+        )
     })
     .unwrap();
     let all = entries(&std::fs::read(out).unwrap());
@@ -504,26 +455,14 @@ fn a_statement_damaged_in_the_store_fails_the_build_instead_of_vanishing_from_th
     let cfg = config();
     let out = tmp.path().join("a.tar");
     let err = build(&Request {
-        config: &cfg,
-        formats: vec![Format::Tar],
-        output: Output::File(out.clone()),
-        platform: Platform::new("linux", "amd64", None),
-        store: &store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
         sbom: on(),
-        privileges: Default::default(),
-        limits: Default::default(),
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
+        ..Request::new(
+            &cfg,
+            &store,
+            vec![Format::Tar],
+            Output::File(out.clone()),
+            Platform::new("linux", "amd64", None),
+        )
     })
     .expect_err("a damaged statement must fail the build")
     .to_string();

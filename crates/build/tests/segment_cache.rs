@@ -2,8 +2,7 @@
 //! output never depends on it. Images made by the test; no network, no qemu.
 
 use baleen_build::{build_report, Built, Format, Output, Request};
-use baleen_formats::InitrdCompression;
-use baleen_oci::{Platform, PullOptions, Store};
+use baleen_oci::{Platform, Store};
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file, file_mode, tar_layer};
 use std::path::Path;
@@ -72,28 +71,13 @@ fn run(store: &Store, yaml: &str, out: &Path) -> (Vec<u8>, Built) {
 /// [`run`] for `formats`: the same initrd path serves them all.
 fn run_formats(store: &Store, yaml: &str, out: &Path, formats: &[Format]) -> (Vec<u8>, Built) {
     let cfg = config(yaml);
-    let built = build_report(&Request {
-        privileges: Default::default(),
-        config: &cfg,
-        formats: formats.to_vec(),
-        output: Output::Base { dir: out.to_path_buf(), name: "sys".into() },
-        platform: Platform::new("linux", "amd64", None),
+    let built = build_report(&Request::new(
+        &cfg,
         store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
-        compression: InitrdCompression::Gzip,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        size: None,
-        sign: None,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
-        sbom: Default::default(),
-    })
+        formats.to_vec(),
+        Output::Base { dir: out.to_path_buf(), name: "sys".into() },
+        Platform::new("linux", "amd64", None),
+    ))
     .unwrap_or_else(|e| panic!("building: {e}"));
     let initrd = std::fs::read(out.join("sys-initrd.img")).unwrap_or_default();
     (initrd, built)

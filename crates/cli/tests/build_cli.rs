@@ -561,3 +561,32 @@ fn bios_formats_for_arm64_are_a_usage_error_before_anything_is_read() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("PC BIOS") && err.contains("none.yml"), "the YAML is read: {err}");
 }
+
+/// `--list-formats` (what `cargo xtask bench` reads) prints crates/build's `Format::ALL`, one a
+/// line, in `--help`'s order, and each name is one `-f` takes; it stands alone.
+#[test]
+fn list_formats_prints_every_format_the_flag_takes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_baleen")).arg("build").args(args).output().unwrap()
+    };
+    let out = run(&["--list-formats"]);
+    ok(&out);
+    let listed: Vec<String> =
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    let all: Vec<&str> = baleen_build::Format::ALL.iter().map(|f| f.name()).collect();
+    assert_eq!(listed, all);
+    let help = String::from_utf8(run(&["--help"]).stdout).unwrap();
+    let mut at = help.find("Possible values:").expect("--format's values in --help");
+    for name in &listed {
+        let item = format!("- {name}:");
+        let found = help[at..].find(&item).unwrap_or_else(|| panic!("--help lacks {item}"));
+        at += found;
+        let yaml = tmp.path().join("x.yml");
+        std::fs::write(&yaml, "init: []\n").unwrap();
+        let dry = run(&["-f", name, "--dry-run", "--arch", "amd64", yaml.to_str().unwrap()]);
+        ok(&dry);
+    }
+    let err = run(&["--list-formats", "x.yml"]);
+    assert_eq!(err.status.code(), Some(2), "--list-formats takes no other argument");
+}

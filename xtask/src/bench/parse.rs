@@ -1,40 +1,32 @@
-//! Reading what baleen prints: the format names of `baleen build --help` and the boot timeline
+//! Reading what baleen prints: the format names of `baleen build --list-formats` and the boot
+//! timeline
 //! of `baleen run --measure`.
 
 use anyhow::{bail, Result};
 use std::path::Path;
 use std::process::Command;
 
-/// Every format `baleen build` names, read from its `--help` ("Possible values:" of
-/// `--format`), so formats added to baleen are benchmarked without touching the bench. Those it
-/// names but does not write yet fail the probe and go to the notes.
+/// Every format `baleen build` takes, from `baleen build --list-formats` (one name a line, from
+/// crates/build's `Format::ALL`), so formats added to baleen are benchmarked without touching
+/// the bench.
 pub(super) fn format_names(baleen: &Path) -> Result<Vec<String>> {
-    let out = Command::new(baleen).args(["build", "--help"]).output()?;
-    let names = possible_formats(&String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(baleen).args(["build", "--list-formats"]).output()?;
+    if !out.status.success() {
+        bail!(
+            "`baleen build --list-formats` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let names = listed_formats(&String::from_utf8_lossy(&out.stdout));
     if names.is_empty() {
-        bail!("`baleen build --help` lists no formats under --format's possible values");
+        bail!("`baleen build --list-formats` lists no formats");
     }
     Ok(names)
 }
 
-/// The `- NAME: …` items of the first "Possible values:" list after `--format`.
-fn possible_formats(help: &str) -> Vec<String> {
-    let Some(at) = help.find("--format") else { return Vec::new() };
-    let Some(list) = help[at..].find("Possible values:") else { return Vec::new() };
-    let mut names = Vec::new();
-    for line in help[at + list..].lines().skip(1) {
-        let line = line.trim();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(item) = line.strip_prefix("- ") {
-            let name = item.split(':').next().unwrap_or("").trim();
-            if !name.is_empty() && !name.contains(' ') {
-                names.push(name.to_string());
-            }
-        }
-    }
-    names
+/// The names of `--list-formats`' output, one a line.
+fn listed_formats(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
 
 /// The figures the boot table shows.
@@ -92,9 +84,8 @@ mod tests {
     }
 
     #[test]
-    fn formats_are_read_from_the_help_text() {
-        let help = "Options:\n  -f, --format <FORMAT>\n          Output formats.\n\n          Possible values:\n          - kernel+initrd:     `NAME-kernel`, `NAME-initrd.img`, `NAME-cmdline` (the default)\n          - docker:            The tar plus a Dockerfile entry, for `docker import` (`NAME.docker`,\n            or `--o`)\n          - uki:               Unified kernel image\n\n  -v, --verbose...\n          Possible values:\n          - nope: x\n";
-        assert_eq!(possible_formats(help), ["kernel+initrd", "docker", "uki"]);
-        assert!(possible_formats("no formats here").is_empty());
+    fn formats_are_read_one_a_line() {
+        assert_eq!(listed_formats("kernel+initrd\ntar\n\nuki\n"), ["kernel+initrd", "tar", "uki"]);
+        assert!(listed_formats("").is_empty());
     }
 }

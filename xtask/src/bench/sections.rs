@@ -32,7 +32,7 @@ pub struct Bench {
     pub(super) xtask: PathBuf,
     init: PathBuf,
     pub(super) registry: Registry,
-    /// The formats that built in the probe, in `baleen build --help`'s order.
+    /// The formats that built in the probe, in `baleen build --list-formats`' order.
     pub(super) formats: Vec<String>,
     pub(super) tables: String,
     pub(super) notes: Vec<String>,
@@ -168,7 +168,7 @@ impl Bench {
 
     fn probe_formats(&mut self) -> Result<()> {
         let yaml = minimal_yaml("");
-        let (mut not_yet, mut failed) = (Vec::new(), Vec::new());
+        let mut failed = Vec::new();
         for f in format_names(&self.baleen)? {
             let out = self.work.join("probe").join(&f);
             match self.build(&yaml, "minimal", &self.store.clone(), &out, &["-f", &f]) {
@@ -177,22 +177,12 @@ impl Bench {
                     let msg = format!("{e:#}");
                     let line =
                         msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-                    if line.contains("is not supported yet") {
-                        not_yet.push(format!("`{f}`"));
-                    } else {
-                        failed.push(format!("`{f}` ({})", line.trim_start_matches("error: ")));
-                    }
+                    failed.push(format!("`{f}` ({})", line.trim_start_matches("error: ")));
                 }
             }
         }
         if self.formats.is_empty() {
             bail!("no output format builds; see {}", self.work.join("logs").display());
-        }
-        if !not_yet.is_empty() {
-            self.notes.push(format!(
-                "Formats `baleen build --help` names that baleen does not write yet, left out: {}.",
-                not_yet.join(", ")
-            ));
         }
         if !failed.is_empty() {
             self.notes.push(format!(

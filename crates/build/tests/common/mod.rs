@@ -6,7 +6,7 @@
 
 use baleen_build::{build_report, BuildError, Built, Format, Output, Request};
 use baleen_formats::InitrdCompression;
-use baleen_oci::{Platform, PullOptions, Store};
+use baleen_oci::{Platform, Store};
 use baleen_testkit::boot::BootTest;
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file, file_mode, symlink, tar_layer};
@@ -47,26 +47,16 @@ pub fn try_build_report(
     sign: Option<baleen_build::Signing>,
 ) -> Result<Built, BuildError> {
     build_report(&Request {
-        privileges: Default::default(),
-        config: cfg,
-        formats: formats.to_vec(),
-        output: Output::Base { dir: out.to_path_buf(), name: "spine".into() },
-        platform: Platform::new("linux", "amd64", None),
-        store,
-        pull: PullOptions::default(),
-        decompress_kernel: false,
-        limits: Default::default(),
         compression: InitrdCompression::Zstd,
-        initrd_layout: Default::default(),
-        segment_cache: true,
-        input_tar: None,
-        sbom: Default::default(),
         size,
         sign,
-        verity: false,
-        root: None,
-        budget: Default::default(),
-        lock: Default::default(),
+        ..Request::new(
+            cfg,
+            store,
+            formats.to_vec(),
+            Output::Base { dir: out.to_path_buf(), name: "spine".into() },
+            Platform::new("linux", "amd64", None),
+        )
     })
 }
 

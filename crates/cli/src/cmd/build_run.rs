@@ -4,10 +4,9 @@ use super::build::{
     Arch, BuildPlan, Compress, InitrdLayoutArg, Output as PlanOutput, PrivilegePolicy,
 };
 use anyhow::Context;
-use baleen_build::{Format, Output, Request};
+use baleen_build::{Output, Request};
 use baleen_formats::{InitrdCompression, InitrdLayout};
 use baleen_oci::{Platform, PullOptions, Store};
-use clap::ValueEnum;
 
 pub fn execute(plan: &BuildPlan, cfg: &baleen_spec::Config, quiet: bool) -> anyhow::Result<i32> {
     let lock = baleen_build::lock::LockOptions { pins: None, write: plan.lock.clone() };
@@ -74,14 +73,6 @@ pub fn build(
     quiet: bool,
     lock: baleen_build::lock::LockOptions,
 ) -> anyhow::Result<baleen_build::Built> {
-    let formats = plan
-        .formats
-        .iter()
-        .map(|f| {
-            let name = f.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
-            Format::parse(&name).with_context(|| format!("unknown format `{name}`"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let output = match &plan.output {
         PlanOutput::Stdout => Output::Stdout,
         PlanOutput::File(p) => Output::File(p.clone()),
@@ -107,11 +98,6 @@ pub fn build(
             policy,
             report: if quiet { None } else { Some(&report) },
         },
-        config: cfg,
-        formats,
-        output,
-        platform: Platform::new("linux", arch, None),
-        store: &store,
         pull,
         decompress_kernel: plan.decompress_kernel,
         input_tar: plan.input_tar.clone(),
@@ -139,6 +125,13 @@ pub fn build(
             InitrdLayoutArg::Single => InitrdLayout::Single,
             InitrdLayoutArg::Segmented => InitrdLayout::Segmented,
         },
+        ..Request::new(
+            cfg,
+            &store,
+            plan.formats.clone(),
+            output,
+            Platform::new("linux", arch, None),
+        )
     };
     Ok(baleen_build::build_report(&request)?)
 }

@@ -4,8 +4,7 @@
 //! formats' own comparisons; this is flags and printing.
 
 use super::build::{
-    Arch, BuildArgs, BuildPlan, Compress, Format as CliFormat, InitrdLayoutArg, PrivilegePolicy,
-    RootFs,
+    Arch, BuildArgs, BuildPlan, Compress, InitrdLayoutArg, PrivilegePolicy, RootFs,
 };
 use super::config_input;
 use anyhow::Context;
@@ -236,17 +235,9 @@ fn plan(
     arch: Option<Arch>,
     dir: &std::path::Path,
 ) -> anyhow::Result<BuildPlan> {
-    let formats = group
-        .formats
-        .iter()
-        .map(|f| {
-            CliFormat::from_str(f.name(), false)
-                .map_err(|_| anyhow::anyhow!("format {f} has no command-line name"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let build = BuildArgs {
         files: args.files.clone(),
-        formats,
+        formats: group.formats.clone(),
         output: None,
         dir: Some(dir.to_path_buf()),
         name: Some(group.name.clone()),
@@ -275,6 +266,7 @@ fn plan(
         root: args.root,
         dry_run: false,
         json: false,
+        list_formats: false,
     };
     let mut plan = BuildPlan::from_args(&build)?;
     // The rebuild is made from the images alone: segments cached in the store are neither read
