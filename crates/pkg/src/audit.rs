@@ -24,9 +24,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("reading {path}: {cause}")]
-    Read { path: PathBuf, cause: std::io::Error },
+pub enum AuditError {
+    #[error("reading {path}")]
+    Read { path: PathBuf, source: std::io::Error },
     #[error(
         "{path} is neither an SPDX JSON document nor a tar output holding one (sbom.spdx.json)"
     )]
@@ -36,9 +36,9 @@ pub enum Error {
 /// The SPDX document of a built output: the file itself when it is SPDX JSON (the
 /// `sbom.spdx.json` of a build, or any SPDX 2.x document), else the `*.spdx.json` member of a
 /// tar output (plain or gzip).
-pub fn spdx_of_output(path: &std::path::Path) -> Result<Value, Error> {
+pub fn spdx_of_output(path: &std::path::Path) -> Result<Value, AuditError> {
     use std::io::Read;
-    let read = |cause| Error::Read { path: path.to_owned(), cause };
+    let read = |source| AuditError::Read { path: path.to_owned(), source };
     let len = std::fs::metadata(path).map_err(read)?.len();
     if len <= MAX_SBOM {
         let bytes = std::fs::read(path).map_err(read)?;
@@ -56,7 +56,7 @@ pub fn spdx_of_output(path: &std::path::Path) -> Result<Value, Error> {
     let mut archive = tar::Archive::new(plain);
     // Not a tar: no SBOM, rather than a tar error.
     let Ok(entries) = archive.entries() else {
-        return Err(Error::NoSbom { path: path.to_owned() });
+        return Err(AuditError::NoSbom { path: path.to_owned() });
     };
     for entry in entries {
         let Ok(mut entry) = entry else { break };
@@ -72,7 +72,7 @@ pub fn spdx_of_output(path: &std::path::Path) -> Result<Value, Error> {
             }
         }
     }
-    Err(Error::NoSbom { path: path.to_owned() })
+    Err(AuditError::NoSbom { path: path.to_owned() })
 }
 
 /// The largest SBOM read from an output.
@@ -348,7 +348,7 @@ struct Suite {
 impl Suite {
     fn new(mirror: &str, suite: &str, spec: &ArchiveSpec, opts: &Options) -> Result<Suite, String> {
         let mut archive = Archive::new(mirror, suite, &opts.cache)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| crate::with_causes(&e))?
             .offline(opts.offline)
             .with_progress(opts.progress.clone());
         if let Some((keys, whose)) = &spec.keyring {
@@ -373,11 +373,12 @@ impl Suite {
             Err(e) => {
                 let unreachable = matches!(
                     e,
-                    crate::deb::archive::Error::Fetch { .. }
-                        | crate::deb::archive::Error::FetchIo { .. }
+                    crate::deb::archive::ArchiveError::Fetch { .. }
+                        | crate::deb::archive::ArchiveError::FetchIo { .. }
                 );
                 let note = if unreachable { "; no cached copy to fall back on" } else { "" };
-                let msg = format!("the {} index for {arch}: {e}{note}", self.archive.suite);
+                let suite = &self.archive.suite;
+                let msg = format!("the {suite} index for {arch}: {}{note}", crate::with_causes(&e));
                 report.problems.push(msg.clone());
                 Err(msg)
             }
@@ -500,9 +501,9 @@ fn advisories(
         advisories: Vec::new(),
         advisories_unknown: None,
     };
-    let log = archive.fetch_deb(&deb).map_err(|e| e.to_string()).and_then(|path| {
+    let log = archive.fetch_deb(&deb).map_err(|e| crate::with_causes(&e)).and_then(|path| {
         crate::deb::changelog::read_from_deb(&path, &pkg.name)
-            .map_err(|e| format!("reading {}: {e}", path.display()))
+            .map_err(|e| format!("reading {}: {}", path.display(), crate::with_causes(&e)))
     });
     match log {
         Ok(Some(text)) => {
