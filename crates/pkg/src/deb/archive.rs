@@ -38,8 +38,8 @@ pub enum ArchiveError {
     Fetch { url: String, message: String },
     #[error("fetching {url}")]
     FetchIo { url: String, source: std::io::Error },
-    #[error("{url}: no valid signature by {keys} ({message})")]
-    Signature { url: String, keys: String, message: String },
+    #[error("{url}: no valid signature by {keys}")]
+    Signature { url: String, keys: String, source: SignatureError },
     #[error("{url} lists no SHA256 entry for {path}")]
     NoIndex { url: String, path: String },
     #[error("{what} from {url}: SHA-256 {actual}, but {source_of_truth} says {expected}")]
@@ -278,8 +278,8 @@ impl Archive {
     /// The signed text of an InRelease, if signed by a trusted key for this suite (whatever its
     /// dates).
     fn signed(&self, text: &str, url: &str) -> Result<String, ArchiveError> {
-        let signed = verify_with(text, &self.keyring).map_err(|message| {
-            ArchiveError::Signature { url: url.to_owned(), keys: self.keys.clone(), message }
+        let signed = verify_with(text, &self.keyring).map_err(|source| {
+            ArchiveError::Signature { url: url.to_owned(), keys: self.keys.clone(), source }
         })?;
         check_suite(&signed, url, &self.suite)?;
         Ok(signed)
@@ -507,9 +507,20 @@ fn sanitize(url: &str) -> String {
     url.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect()
 }
 
+/// Why an InRelease's signature was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("not a clear-signed message")]
+    NotClearSigned(#[source] pgp::errors::Error),
+    #[error("reading the keyring")]
+    Keyring(#[source] pgp::errors::Error),
+    #[error("{signatures} signature(s), none made by one of {keys} trusted keys")]
+    Untrusted { signatures: usize, keys: usize },
+}
+
 /// Verifies a clear-signed InRelease against Debian's archive keys (primary keys and subkeys) and
 /// returns the signed text. Any one valid signature suffices, as with apt.
-pub fn verify_inrelease(text: &str) -> Result<String, String> {
+pub fn verify_inrelease(text: &str) -> Result<String, SignatureError> {
     verify_with(text, DEBIAN_KEYRING)
 }
 
@@ -519,11 +530,11 @@ pub fn keyring_keys(keyring: &[u8]) -> usize {
 }
 
 /// [`verify_inrelease`] with another binary keyring (tests).
-pub fn verify_with(text: &str, keyring: &[u8]) -> Result<String, String> {
-    let (msg, _) = CleartextSignedMessage::from_string(text)
-        .map_err(|e| format!("not a clear-signed message: {e}"))?;
+pub fn verify_with(text: &str, keyring: &[u8]) -> Result<String, SignatureError> {
+    let (msg, _) =
+        CleartextSignedMessage::from_string(text).map_err(SignatureError::NotClearSigned)?;
     let keys: Vec<SignedPublicKey> = SignedPublicKey::from_bytes_many(keyring)
-        .map_err(|e| format!("reading the keyring: {e}"))?
+        .map_err(SignatureError::Keyring)?
         .filter_map(Result::ok)
         .collect();
     for key in &keys {
@@ -536,11 +547,7 @@ pub fn verify_with(text: &str, keyring: &[u8]) -> Result<String, String> {
             }
         }
     }
-    Err(format!(
-        "{} signature(s), none made by one of {} trusted keys",
-        msg.signatures().len(),
-        keys.len()
-    ))
+    Err(SignatureError::Untrusted { signatures: msg.signatures().len(), keys: keys.len() })
 }
 
 /// Refuses a (verified) Release text whose `Valid-Until` is before `now`. A Release without the
@@ -696,7 +703,8 @@ mod tests {
 
     #[test]
     fn unsigned_or_tampered_text_is_rejected() {
-        assert!(verify_inrelease("Origin: Debian\n").unwrap_err().contains("not a clear-signed"));
+        let err = verify_inrelease("Origin: Debian\n").unwrap_err();
+        assert!(matches!(err, SignatureError::NotClearSigned(_)), "{err}");
     }
 
     #[test]
