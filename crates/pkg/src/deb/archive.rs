@@ -511,9 +511,9 @@ fn sanitize(url: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
     #[error("not a clear-signed message")]
-    NotClearSigned(#[source] pgp::errors::Error),
+    NotClearSigned(#[source] Box<pgp::errors::Error>),
     #[error("reading the keyring")]
-    Keyring(#[source] pgp::errors::Error),
+    Keyring(#[source] Box<pgp::errors::Error>),
     #[error("{signatures} signature(s), none made by one of {keys} trusted keys")]
     Untrusted { signatures: usize, keys: usize },
 }
@@ -531,10 +531,10 @@ pub fn keyring_keys(keyring: &[u8]) -> usize {
 
 /// [`verify_inrelease`] with another binary keyring (tests).
 pub fn verify_with(text: &str, keyring: &[u8]) -> Result<String, SignatureError> {
-    let (msg, _) =
-        CleartextSignedMessage::from_string(text).map_err(SignatureError::NotClearSigned)?;
+    let (msg, _) = CleartextSignedMessage::from_string(text)
+        .map_err(|e| SignatureError::NotClearSigned(Box::new(e)))?;
     let keys: Vec<SignedPublicKey> = SignedPublicKey::from_bytes_many(keyring)
-        .map_err(SignatureError::Keyring)?
+        .map_err(|e| SignatureError::Keyring(Box::new(e)))?
         .filter_map(Result::ok)
         .collect();
     for key in &keys {
