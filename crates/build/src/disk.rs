@@ -51,19 +51,19 @@ pub enum DiskError {
     StubArch { origin: String },
     #[error("reading the EFI stub from {image}: {message}")]
     StubImage { image: String, message: String },
-    #[error("reading the EFI stub {path}: {source}")]
+    #[error("reading the EFI stub {path}")]
     StubFile { path: PathBuf, source: io::Error },
-    #[error("building the UKI: {0}")]
+    #[error("building the UKI")]
     Uki(#[source] baleen_disk::UkiError),
     #[error("signing the UKI")]
     Sign(#[source] baleen_sign::SignError),
     #[error("making the UKI's TPM2 PCR policy")]
     Tpm(#[from] crate::tpm::TpmError),
-    #[error("writing the EFI disk: {0}")]
+    #[error("writing the EFI disk")]
     Efi(#[source] baleen_disk::EfiDiskError),
-    #[error("writing the EFI ISO: {0}")]
+    #[error("writing the EFI ISO")]
     Iso(#[source] baleen_disk::IsoError),
-    #[error("converting the raw EFI disk: {0}")]
+    #[error("converting the raw EFI disk")]
     Wrap(#[source] baleen_disk::SparseError),
     #[error(
         "no SYSLINUX for the BIOS boot of this disk: the store has no baleen/isolinux image and \
@@ -74,9 +74,9 @@ pub enum DiskError {
     NoBiosLoader,
     #[error("reading SYSLINUX from {image}: {message}")]
     BiosLoader { image: String, message: String },
-    #[error("writing the BIOS-bootable disk: {0}")]
+    #[error("writing the BIOS-bootable disk")]
     Bios(#[source] baleen_disk::BiosError),
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io { what: String, source: io::Error },
 }
 
@@ -523,15 +523,17 @@ fn sign_uki(
 /// the host's; with where it came from.
 fn find_stub(store: &Store, platform: &Platform) -> Result<(Vec<u8>, String), DiskError> {
     let stub_path = stub_path(&platform.architecture);
-    let names = store
-        .list()
-        .map_err(|e| DiskError::StubImage { image: "the store".into(), message: e.to_string() })?;
+    let names = store.list().map_err(|e| DiskError::StubImage {
+        image: "the store".into(),
+        message: crate::disk::chain(&e),
+    })?;
     if let Some((image, _)) = names.iter().rev().find(|(n, _)| n.starts_with(COMPONENT)) {
         let err = |message: String| DiskError::StubImage { image: image.clone(), message };
-        let reference = baleen_oci::Reference::parse(image).map_err(|e| err(e.to_string()))?;
+        let reference =
+            baleen_oci::Reference::parse(image).map_err(|e| err(crate::disk::chain(&e)))?;
         let img = store
             .resolve(&reference, platform)
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| err(crate::disk::chain(&e)))?
             .ok_or_else(|| err(format!("no image for {platform}")))?;
         // Top layer first: the last layer that has the file wins.
         if let Some(bytes) = crate::images::read_file(store, &img, "the EFI stub", &stub_path)

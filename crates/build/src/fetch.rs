@@ -68,7 +68,9 @@ pub(crate) fn fetch(req: &Request<'_>) -> Result<HashMap<String, baleen_oci::Ima
                 Ok(img) => {
                     found.insert(text, img);
                 }
-                Err(e) => errors.push(format!("{location}: {e}{}", pull_hint(r))),
+                Err(e) => {
+                    errors.push(format!("{location}: {}{}", crate::disk::chain(&e), pull_hint(r)))
+                }
             }
         }
         if !errors.is_empty() {

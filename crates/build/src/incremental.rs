@@ -44,13 +44,13 @@ impl Previous {
             .map(|f| f.path.trim_start_matches('/').to_string())
             .ok_or(IncrementalError::NoMetadata)?;
         let read = |message: String| IncrementalError::Read { path: path.to_path_buf(), message };
-        let mut tar = std::fs::File::open(path).map_err(|e| read(e.to_string()))?;
+        let mut tar = std::fs::File::open(path).map_err(|e| read(crate::disk::chain(&e)))?;
         let bytes = baleen_tree::read_tar_file(&mut tar, &file)
-            .map_err(|e| read(e.to_string()))?
+            .map_err(|e| read(crate::disk::chain(&e)))?
             .ok_or_else(|| IncrementalError::MissingMetadata {
-            path: path.to_path_buf(),
-            file: file.clone(),
-        })?;
+                path: path.to_path_buf(),
+                file: file.clone(),
+            })?;
         let text = String::from_utf8_lossy(&bytes);
         let name = format!("{}:{file}", path.display());
         let src = baleen_spec::Source { name: &name, text: &text, template_dir: None };
@@ -59,9 +59,9 @@ impl Previous {
             file,
             message: d.to_string(),
         })?;
-        let file = std::fs::File::open(path).map_err(|e| read(e.to_string()))?;
+        let file = std::fs::File::open(path).map_err(|e| read(crate::disk::chain(&e)))?;
         let index = baleen_tree::SectionIndex::build(std::io::BufReader::new(file))
-            .map_err(|e| read(e.to_string()))?;
+            .map_err(|e| read(crate::disk::chain(&e)))?;
         Ok(Previous {
             path: path.to_path_buf(),
             index,

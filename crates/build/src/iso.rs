@@ -44,13 +44,13 @@ pub enum IsoBuildError {
     NoIsolinux,
     #[error("reading ISOLINUX from {image}: {message}")]
     Component { image: String, message: String },
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Host { path: PathBuf, source: io::Error },
     #[error("the image tree has no boot/kernel: {0} needs a kernel section")]
     NoKernel(Format),
-    #[error("{0}")]
-    Iso(#[source] IsoWriteError),
-    #[error("{what}: {source}")]
+    #[error(transparent)]
+    Iso(IsoWriteError),
+    #[error("{what}")]
     Io { what: String, source: io::Error },
 }
 

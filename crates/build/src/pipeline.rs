@@ -148,17 +148,17 @@ pub enum BuildError {
     InputTarWithPull,
     #[error("--input-tar {0} is also an output of this build: give the new build another name")]
     InputTarIsOutput(PathBuf),
-    #[error("writing {format}: {source}{}", limit_hint(source))]
+    #[error("writing {format}{}", limit_hint(source))]
     Tree { format: Format, source: TreeError },
-    #[error("writing {format} output: {source}")]
+    #[error("writing {format} output")]
     Io { format: Format, source: io::Error },
-    #[error("writing {format}: {source}")]
+    #[error("writing {format}")]
     Disk { format: Format, source: crate::disk::DiskError },
-    #[error("writing {format}: {source}")]
+    #[error("writing {format}")]
     Rpi { format: Format, source: crate::rpi::RpiBuildError },
-    #[error("writing {format}: {source}")]
+    #[error("writing {format}")]
     Rootfs { format: Format, source: crate::rootfs::RootfsError },
-    #[error("writing {format}: {source}")]
+    #[error("writing {format}")]
     Iso { format: Format, source: crate::iso::IsoBuildError },
     #[error(transparent)]
     Signing(#[from] crate::sign::SigningError),
@@ -355,7 +355,7 @@ fn render(
             })
             .map_err(|e| BuildError::Container {
                 location: location.clone(),
-                message: e.to_string(),
+                message: crate::disk::chain(&e),
             })?;
             let readonly = spec.root.as_ref().is_some_and(|r| r.readonly);
             out.push(Container {

@@ -62,13 +62,13 @@ pub enum RootfsError {
     NotBaleenInit { format: Format },
     #[error("the image tree has no boot/kernel: {0} needs a kernel section")]
     NoKernel(Format),
-    #[error("writing the squashfs: {0}")]
+    #[error("writing the squashfs")]
     Squashfs(#[from] baleen_formats::SquashfsError),
-    #[error("writing the erofs image: {0}")]
+    #[error("writing the erofs image")]
     Erofs(#[from] baleen_formats::ErofsError),
     #[error("appending the dm-verity hash tree to the root image")]
     Verity(#[from] baleen_formats::VerityError),
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io { what: String, source: io::Error },
 }
 

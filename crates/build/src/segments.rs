@@ -146,7 +146,7 @@ fn new_tap(store: &Store, name: &str) -> Tap {
     let ingest = match store.ingest(None, None) {
         Ok(i) => Some(i),
         Err(e) => {
-            warn!("{name}: not caching the initrd segment: {e}");
+            warn!("{name}: not caching the initrd segment: {}", crate::disk::chain(&e));
             None
         }
     };
@@ -219,7 +219,7 @@ impl<K: Write, I: Write> SegmentCache<InitrdWriter<K, I>> for InitrdCache<'_> {
         // Whole first: a damaged segment is moved aside and the section built, never used.
         for b in std::iter::once(blob).chain(beside) {
             if let Err(e) = self.store.verify_blob(&b.digest, Some(b.size)) {
-                warn!("{}: {e}; writing the section again", key.name);
+                warn!("{}: {}; writing the section again", key.name, crate::disk::chain(&e));
                 return Ok(false);
             }
         }
@@ -298,7 +298,7 @@ impl<K: Write, I: Write> SegmentCache<InitrdWriter<K, I>> for InitrdCache<'_> {
             })
         });
         if let Err(e) = stored {
-            warn!("{}: not caching the initrd segment: {e}", key.name);
+            warn!("{}: not caching the initrd segment: {}", key.name, crate::disk::chain(&e));
         }
         Ok(())
     }

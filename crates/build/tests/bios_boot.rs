@@ -8,6 +8,7 @@ use baleen_oci::Store;
 use baleen_testkit::boot::BootTest;
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file};
+use baleen_testkit::Chain;
 use common::{boots_to_services, build_into, run, spine_config, spine_store, try_build};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -156,7 +157,7 @@ fn size_fixes_the_disk_length_and_refuses_too_small() {
     }
     let err = try_build(&cfg, &store, &[Format::Qcow2Bios], &tmp.path().join("b"), Some(8 * MIB))
         .unwrap_err()
-        .to_string();
+        .chain();
     assert!(err.contains("the disk needs") && err.contains("more than the 8388608 bytes"), "{err}");
 }
 

@@ -7,6 +7,7 @@ use baleen_build::{build, Format, Output, Request};
 use baleen_oci::{Digest, Platform, Reference, Store};
 use baleen_testkit::image::{index_of, sha256, BuiltIndex, ImageBuilder};
 use baleen_testkit::layers::file;
+use baleen_testkit::Chain;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -155,7 +156,7 @@ fn unknown_platform_is_an_error_naming_the_volume() {
         Platform::new("linux", "amd64", None),
     ))
     .unwrap_err()
-    .to_string();
+    .chain();
     assert!(
         err.contains("volumes[0] \"v\"")
             && err.contains("linux/s390x")

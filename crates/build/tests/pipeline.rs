@@ -6,6 +6,7 @@ use baleen_build::{build, Format, Output, Request};
 use baleen_oci::{Platform, Store};
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file, file_mode, tar_layer};
+use baleen_testkit::Chain;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -252,7 +253,7 @@ fn a_missing_image_names_the_container_and_keeps_the_old_output() {
         "baleen/test-svc:1\n    capabilities",
         "127.0.0.1:9/none/missing:1\n    capabilities",
     );
-    let err = run(&store, &config(&broken), &[Format::Tar], &out).unwrap_err().to_string();
+    let err = run(&store, &config(&broken), &[Format::Tar], &out).unwrap_err().chain();
     assert!(err.contains("services[0] \"svc\""), "{err}");
     assert!(err.contains("127.0.0.1:9/none/missing:1"), "{err}");
     assert_eq!(std::fs::read(out.join("sys.tar")).unwrap(), good, "the previous output is intact");
@@ -267,7 +268,7 @@ fn two_formats_writing_one_file_are_refused_before_anything_is_written() {
         [(Format::IsoBios, Format::KernelIso, ".iso"), (Format::Vhd, Format::DynamicVhd, ".vhd")]
     {
         let err = run(&store, &config(YAML), &[Format::KernelInitrd, a, b], &out).unwrap_err();
-        let text = err.to_string();
+        let text = err.chain();
         assert!(text.contains(&format!("`{a}` and `{b}` both write NAME{suffix}")), "{text}");
     }
     assert!(!out.exists(), "nothing is written when the formats clash");
@@ -391,7 +392,7 @@ fn input_tar_needs_a_metadata_file() {
     let err =
         run_incremental(&store, &config(YAML), &tmp.path().join("b"), Some(&out.join("sys.tar")))
             .unwrap_err()
-            .to_string();
+            .chain();
     assert!(err.contains("needs a `files` entry with `metadata: yaml`"), "{err}");
 }
 
@@ -405,7 +406,7 @@ fn a_tree_past_max_size_fails_naming_image_layer_and_flag() {
     let limits = Limits { max_tree_bytes: Some(10), expansion: None };
     for format in [Format::Tar, Format::KernelInitrd] {
         let err = run_limited(&store, &config(YAML), &[format], &out, limits).unwrap_err();
-        let text = err.to_string();
+        let text = err.chain();
         for want in [
             "docker.io/baleen/test-kernel:1",
             "layer sha256:",
@@ -437,7 +438,7 @@ fn a_decompression_bomb_fails_naming_the_layer_and_flag() {
     let limits =
         Limits { max_tree_bytes: None, expansion: Some(Expansion { ratio: 100, floor: 1 << 20 }) };
     let err = run_limited(&store, &config(&yaml), &[Format::Tar], &out, limits).unwrap_err();
-    let text = err.to_string();
+    let text = err.chain();
     for want in [
         "services[0] docker.io/baleen/test-bomb:1",
         "layer sha256:",

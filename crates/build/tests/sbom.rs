@@ -6,6 +6,7 @@ use baleen_build::{build, Format, Output, Request, SbomOptions};
 use baleen_oci::{Platform, Store};
 use baleen_testkit::image::{sha256, ImageBuilder, OCI_INDEX, OCI_MANIFEST};
 use baleen_testkit::layers::{dir, file, file_mode, tar_layer};
+use baleen_testkit::Chain;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::path::Path;
@@ -465,7 +466,7 @@ fn a_statement_damaged_in_the_store_fails_the_build_instead_of_vanishing_from_th
         )
     })
     .expect_err("a damaged statement must fail the build")
-    .to_string();
+    .chain();
     let hex = statement.file_name().unwrap().to_string_lossy().into_owned();
     assert!(err.contains(&hex) && err.contains("damaged"), "{err}");
     assert!(err.contains("baleen/sbom-app:1"), "names the image: {err}");

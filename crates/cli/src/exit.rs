@@ -19,21 +19,35 @@ pub fn report(err: &anyhow::Error) -> i32 {
     }
 }
 
-/// The error chain as one line, `outer: inner: …`. The library errors name their cause in their
-/// own message (so that each reads whole when logged alone), so a cause is kept only when the
-/// text so far does not already hold it: nothing is said twice.
+/// The error chain as one line, `outer: inner: …`, every cause printed once. Library messages
+/// hold only their own layer's context and leave the cause to `source()` (ARCHITECTURE.md,
+/// "Errors"), so nothing here needs deduplicating. A message's `\n  hint: …` lines (what flag
+/// or command would help) come after the whole chain, where the reader ends up.
 pub fn message(err: &anyhow::Error) -> String {
+    join(err.chain())
+}
+
+/// [`message`] for an error that is printed without being returned (one failure of several).
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    join(std::iter::successors(Some(err), |e| e.source()))
+}
+
+fn join<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
     let mut text = String::new();
-    for cause in err.chain() {
+    let mut hints = String::new();
+    for cause in chain {
         let m = cause.to_string();
-        if !text.contains(&m) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&m);
+        let (own, hint) = match m.find("\n  hint: ") {
+            Some(at) => m.split_at(at),
+            None => (m.as_str(), ""),
+        };
+        if !text.is_empty() {
+            text.push_str(": ");
         }
+        text.push_str(own);
+        hints.push_str(hint);
     }
-    text
+    text + &hints
 }
 
 /// Prints an error text on stderr with [`escape_controls`]: every error that reaches the user goes
@@ -103,7 +117,7 @@ mod tests {
     struct Outer(Inner);
     impl std::fmt::Display for Outer {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "pulling alpine: {}", self.0)
+            f.write_str("pulling alpine")
         }
     }
     impl std::error::Error for Outer {
@@ -113,11 +127,31 @@ mod tests {
     }
 
     #[test]
-    fn a_cause_already_in_the_message_is_not_repeated() {
+    fn every_cause_is_printed_once_in_order() {
         let err = anyhow::Error::new(Outer(Inner)).context("building minimal.yml");
         assert_eq!(message(&err), "building minimal.yml: pulling alpine: connection refused");
         let plain = anyhow::Error::new(Inner).context("pulling alpine");
         assert_eq!(message(&plain), "pulling alpine: connection refused");
+    }
+
+    /// Issue 23: the printer dropped a cause whose text already appeared in an earlier message,
+    /// so a cause that happened to be a substring of the top message was lost.
+    #[test]
+    fn a_cause_whose_text_is_in_the_top_message_is_still_printed() {
+        let err = anyhow::Error::new(Inner).context("retrying after connection refused");
+        assert_eq!(message(&err), "retrying after connection refused: connection refused");
+    }
+
+    #[test]
+    fn a_hint_comes_after_the_whole_chain() {
+        let err = anyhow::Error::new(Inner)
+            .context("writing tar\n  hint: raise the limit with --max-size SIZE")
+            .context("building minimal.yml");
+        assert_eq!(
+            message(&err),
+            "building minimal.yml: writing tar: connection refused\n  hint: raise the limit with \
+             --max-size SIZE"
+        );
     }
 
     #[test]

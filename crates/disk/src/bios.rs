@@ -45,11 +45,11 @@ pub const INITRD: &str = "INITRD.IMG";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BiosError {
-    #[error("installing SYSLINUX: {0}")]
+    #[error("installing SYSLINUX")]
     Syslinux(#[source] SyslinuxError),
-    #[error("writing the boot partition: {0}")]
+    #[error("writing the boot partition")]
     Fat(#[source] FatError),
-    #[error("writing the disk: {0}")]
+    #[error("writing the disk")]
     Write(#[source] io::Error),
     #[error("the disk needs {needed} bytes ({mib} MiB), more than the {size} bytes asked for", mib = needed.div_ceil(MIB))]
     TooSmall { needed: u64, size: u64 },

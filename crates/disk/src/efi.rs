@@ -62,10 +62,10 @@ impl EfiArch {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EfiDiskError {
-    #[error("writing the EFI system partition: {0}")]
-    Fat(FatError),
-    #[error("writing the EFI disk's partition table: {0}")]
-    Write(io::Error),
+    #[error("writing the EFI system partition")]
+    Fat(#[source] FatError),
+    #[error("writing the EFI disk's partition table")]
+    Write(#[source] io::Error),
     #[error("the disk needs {needed} bytes, more than the {size} bytes asked for (or not whole 512-byte sectors)")]
     TooSmall { needed: u64, size: u64 },
 }

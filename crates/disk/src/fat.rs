@@ -46,11 +46,11 @@ pub enum FatError {
     TooSmall { needed: u64, size: u64 },
     #[error("FAT volume of {size} bytes is too small (at least 4 MiB)")]
     Tiny { size: u64 },
-    #[error("reading {path:?} into the FAT volume: {source}")]
+    #[error("reading {path:?} into the FAT volume")]
     Read { path: String, source: io::Error },
     #[error("file {path:?} gave {got} bytes, {want} were announced")]
     Length { path: String, got: u64, want: u64 },
-    #[error("writing the FAT volume: {source}")]
+    #[error("writing the FAT volume")]
     Write { source: io::Error },
     #[error(
         "file {path:?} is {len} bytes; a FAT file holds at most 4 GiB - 1 ({} bytes)",

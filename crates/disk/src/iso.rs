@@ -69,11 +69,11 @@ pub enum IsoWriteError {
     VolumeTooLarge { bytes: u64 },
     #[error("writing the ISO: the El Torito boot file {path:?} is not a regular file of the tree")]
     NoBootImage { path: String },
-    #[error("writing the ISO's BIOS boot: {0}")]
+    #[error("writing the ISO's BIOS boot")]
     Boot(#[source] crate::isolinux::IsolinuxError),
-    #[error("reading the ISO's spooled file data: {0}")]
+    #[error("reading the ISO's spooled file data")]
     Spool(#[source] io::Error),
-    #[error("writing the ISO: {0}")]
+    #[error("writing the ISO")]
     Write(#[source] io::Error),
 }
 

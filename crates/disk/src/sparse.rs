@@ -4,9 +4,9 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SparseError {
-    #[error("reading the raw disk at offset {offset}: {source}")]
+    #[error("reading the raw disk at offset {offset}")]
     Read { offset: u64, source: io::Error },
-    #[error("writing the disk image: {source}")]
+    #[error("writing the disk image")]
     Write { source: io::Error },
 }
 

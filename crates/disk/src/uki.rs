@@ -24,9 +24,9 @@ pub enum UkiError {
     NoRoom { room: usize, need: usize },
     #[error("UKI section {name} ({len} bytes) does not fit a PE32+ image (4 GiB)")]
     TooLarge { name: &'static str, len: u64 },
-    #[error("reading {name} for the UKI: {source}")]
+    #[error("reading {name} for the UKI")]
     Read { name: &'static str, source: io::Error },
-    #[error("writing the UKI: {source}")]
+    #[error("writing the UKI")]
     Write { source: io::Error },
 }
 

@@ -268,7 +268,8 @@ mod tests {
         // After the grains come over 4 KiB of tables, directory, footer and markers.
         for fail_at in [0, 100, 64 << 10, 3 << 20, (8 << 20) + 100_000, whole.at - 1000] {
             let e = write(Some(fail_at)).expect_err("a write failed");
-            assert!(e.to_string().contains("disk full"), "{fail_at}: {e}");
+            let e = baleen_testkit::boot::chain(&e);
+            assert!(e.contains("disk full"), "{fail_at}: {e}");
         }
         write(None).unwrap();
     }

@@ -526,7 +526,7 @@ mod gcp_large {
     #[test]
     fn a_short_raw_disk_is_a_read_error_at_its_end() {
         let err = write_gcp_tar(&mut std::io::repeat(1).take(1000), 4096, std::io::sink());
-        let text = err.unwrap_err().to_string();
+        let text = baleen_testkit::boot::chain(&err.unwrap_err());
         assert!(text.contains("1000") && text.contains("too short"), "{text}");
     }
 }

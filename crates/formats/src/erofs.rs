@@ -31,7 +31,7 @@ const LAYOUT_FLAT_INLINE: u16 = 2;
 /// What went wrong writing an erofs image.
 #[derive(Debug, thiserror::Error)]
 pub enum ErofsError {
-    #[error("erofs: writing the image: {0}")]
+    #[error("erofs: writing the image")]
     Io(#[from] io::Error),
     #[error("erofs: the image needs more than 2^32 blocks of 4 KiB")]
     TooBig,

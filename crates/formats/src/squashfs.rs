@@ -39,7 +39,7 @@ const COMPRESSION_GZIP: u16 = 1;
 /// What went wrong writing a squashfs image.
 #[derive(Debug, thiserror::Error)]
 pub enum SquashfsError {
-    #[error("squashfs: writing the image: {0}")]
+    #[error("squashfs: writing the image")]
     Io(#[from] io::Error),
     #[error("squashfs: more than 65536 distinct uids and gids")]
     TooManyIds,

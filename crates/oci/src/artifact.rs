@@ -399,7 +399,7 @@ mod tests {
         let err = store_artifact(&store, &name, SYSTEM_ARTIFACT_TYPE, &files, &BTreeMap::new())
             .unwrap_err();
         assert!(matches!(err, ArtifactError::BadFileName { .. }), "{err}");
-        assert!(err.to_string().contains("control characters"), "{err}");
+        assert!(baleen_testkit::boot::chain(&err).contains("control characters"), "{err}");
         assert!(store.list().unwrap().is_empty(), "nothing named in the store");
     }
 

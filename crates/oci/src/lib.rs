@@ -34,6 +34,19 @@ pub mod registry;
 mod store;
 pub mod written;
 
+/// An error and every cause under it, `: `-joined, for a log line or a report entry that does not
+/// go through the CLI's chain printer (messages hold only their own layer's context).
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// Text from an input (a registry's answer, an archive's names, an index's platforms) as an
 /// error message shows it: control characters, newlines included, written as escapes (`\n`,
 /// `\x1b`), so it can neither forge lines of the message nor steer a terminal.

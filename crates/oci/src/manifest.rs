@@ -36,9 +36,9 @@ pub enum ManifestError {
         "manifest {digest} is neither an image manifest nor an index (media type {media_type:?})"
     )]
     UnknownKind { digest: Digest, media_type: String },
-    #[error("parsing manifest {digest}: {source}")]
+    #[error("parsing manifest {digest}")]
     Parse { digest: Digest, source: serde_json::Error },
-    #[error("manifest {digest} names an invalid digest: {source}")]
+    #[error("manifest {digest} names an invalid digest")]
     BadDigest { digest: Digest, source: DigestError },
     #[error("image {reference} has no {wanted} variant; it has: {}", crate::printable(available))]
     NoPlatform { reference: String, wanted: Platform, available: String },

@@ -37,11 +37,11 @@ impl Default for PullOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
-    #[error("pulling {reference}: {source}")]
+    #[error("pulling {reference}")]
     Registry { reference: String, source: Box<RegistryError> },
-    #[error("pulling {reference}: {source}")]
+    #[error("pulling {reference}")]
     Store { reference: String, source: Box<StoreError> },
-    #[error("pulling {reference}: {source}")]
+    #[error("pulling {reference}")]
     Manifest { reference: String, source: Box<ManifestError> },
     #[error("pulling {reference}: the registry sent manifest {actual} when asked for {expected}; nothing was stored")]
     ManifestDigest { reference: String, expected: Digest, actual: Digest },
@@ -162,6 +162,7 @@ pub async fn pull_with(
     if let Some(att) = attestation {
         // SBOMs are advisory: an image whose attestation cannot be fetched still builds.
         if let Err(e) = fetch_spdx_attestation(client, store, r, &att).await {
+            let e = crate::with_causes(&e);
             tracing::warn!(%reference, "not using its SBOM attestation: {e}");
         }
     }

@@ -41,9 +41,9 @@ impl Default for PushOptions {
 pub enum PushError {
     #[error("pushing {local}: no image of that name in the store")]
     NotFound { local: String },
-    #[error("pushing {local} to {remote}: {source}")]
+    #[error("pushing {local} to {remote}")]
     Store { local: String, remote: String, source: Box<StoreError> },
-    #[error("pushing {local} to {remote}: {source}")]
+    #[error("pushing {local} to {remote}")]
     Registry { local: String, remote: String, source: Box<RegistryError> },
     #[error("pushing {local}: the store has only some platforms of this index (missing manifests {missing}); pull them or push a single platform")]
     Incomplete { local: String, missing: String },

@@ -16,7 +16,7 @@ use std::str::FromStr;
 pub enum ReferenceError {
     #[error("image reference is empty")]
     Empty,
-    #[error("image reference {reference:?}: {source}")]
+    #[error("image reference {reference:?}")]
     Digest { reference: String, source: DigestError },
     #[error("image reference {reference:?}: repository {repository:?} must be lowercase letters, digits and separators (. _ __ -), one or more components separated by /")]
     Repository { reference: String, repository: String },

@@ -75,7 +75,8 @@ fn an_oci_archive_missing_a_layer_names_nothing() {
     let img = image();
     let missing = img.layers[1].digest.clone();
     let (_dir, store, result) = import_into_fresh(&oci_tar(&img, root_of(&img), &[&missing]));
-    let err = result.expect_err("a missing layer must fail the import").to_string();
+    let err =
+        baleen_testkit::boot::chain(&result.expect_err("a missing layer must fail the import"));
     assert!(err.contains(&missing) && err.contains(NAME) && err.contains("layer"), "{err}");
     assert!(store.list().unwrap().is_empty(), "no name for an incomplete image");
 }
@@ -85,7 +86,8 @@ fn an_oci_archive_missing_its_config_names_nothing() {
     let img = image();
     let missing = img.config.digest.clone();
     let (_dir, store, result) = import_into_fresh(&oci_tar(&img, root_of(&img), &[&missing]));
-    let err = result.expect_err("a missing config must fail the import").to_string();
+    let err =
+        baleen_testkit::boot::chain(&result.expect_err("a missing config must fail the import"));
     assert!(err.contains(&missing) && err.contains("config"), "{err}");
     assert!(store.list().unwrap().is_empty());
 }
@@ -112,7 +114,7 @@ fn an_oci_archive_whose_descriptor_size_lies_names_nothing() {
     b.append_data(&mut h, path, &data[..]).unwrap();
     let archive = b.into_inner().unwrap();
     let (_dir, store, result) = import_into_fresh(&archive);
-    let err = result.expect_err("a wrong size must fail the import").to_string();
+    let err = baleen_testkit::boot::chain(&result.expect_err("a wrong size must fail the import"));
     assert!(err.contains(&img.layers[0].digest) && err.contains("descriptor says"), "{err}");
     assert!(store.list().unwrap().is_empty());
 }
@@ -123,7 +125,7 @@ fn an_oci_archive_past_the_manifest_or_config_limits_names_nothing() {
     let mut huge_root = root_of(&img);
     huge_root["size"] = (5u64 << 20).into();
     let (_dir, store, result) = import_into_fresh(&oci_tar(&img, huge_root, &[]));
-    let err = result.expect_err("a 5 MiB manifest is past the limit").to_string();
+    let err = baleen_testkit::boot::chain(&result.expect_err("a 5 MiB manifest is past the limit"));
     assert!(err.contains("limit") && err.contains(&img.manifest.digest), "{err}");
     assert!(store.list().unwrap().is_empty());
 
@@ -144,7 +146,7 @@ fn an_oci_archive_past_the_manifest_or_config_limits_names_nothing() {
         files.push(blob_entry(&b.digest, &b.data));
     }
     let (_dir, store, result) = import_into_fresh(&tar_of(&files, &[]));
-    let err = result.expect_err("a 17 MiB config is past the limit").to_string();
+    let err = baleen_testkit::boot::chain(&result.expect_err("a 17 MiB config is past the limit"));
     assert!(err.contains("config") && err.contains("limit"), "{err}");
     assert!(store.list().unwrap().is_empty());
 }
@@ -184,13 +186,13 @@ fn a_docker_save_whose_layers_are_not_the_configs_diff_ids_names_nothing() {
     let swapped =
         docker_save(&config_with(&[sha256(&two), sha256(&one)]), &[one.clone(), two.clone()], &[]);
     let (_dir, store, result) = import_into_fresh(&swapped);
-    let err = result.expect_err("layers in the wrong order").to_string();
+    let err = baleen_testkit::boot::chain(&result.expect_err("layers in the wrong order"));
     assert!(err.contains("diff_ids[0]") && err.contains(&sha256(&two)), "{err}");
     assert!(store.list().unwrap().is_empty());
 
     let short = docker_save(&config_with(&[sha256(&one)]), &[one, two], &[]);
     let (_dir, store, result) = import_into_fresh(&short);
-    let err = result.expect_err("one diff_id for two layers").to_string();
+    let err = baleen_testkit::boot::chain(&result.expect_err("one diff_id for two layers"));
     assert!(err.contains("1 rootfs.diff_ids for 2 layers"), "{err}");
     assert!(store.list().unwrap().is_empty());
 }
@@ -204,7 +206,7 @@ fn a_docker_save_layer_that_is_a_symlink_out_of_the_archive_says_so() {
         &[("l0/layer.tar", "../../../etc/passwd")],
     );
     let (_dir, store, result) = import_into_fresh(&archive);
-    let err = result.expect_err("an escaping symlink").to_string();
+    let err = baleen_testkit::boot::chain(&result.expect_err("an escaping symlink"));
     assert!(
         err.contains("l0/layer.tar")
             && err.contains("symlink to ../../../etc/passwd")
@@ -315,7 +317,7 @@ fn a_docker_save_gzip_bomb_is_refused_naming_the_layer_and_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let err = import_with(&store, &archive[..], None, limits).expect_err("a bomb is refused");
-    let msg = err.to_string();
+    let msg = baleen_testkit::boot::chain(&err);
     assert!(matches!(err, ArchiveError::Expands { ratio: 100, .. }), "{msg}");
     assert!(msg.contains(&sha256(&bomb)) && msg.contains("100 times"), "{msg}");
     assert!(msg.contains("decompression bomb"), "{msg}");
@@ -324,7 +326,7 @@ fn a_docker_save_gzip_bomb_is_refused_naming_the_layer_and_the_limit() {
     // The overall bound: layers that may expand, but not past --max-size.
     let limits = ImportLimits { max_unpacked_bytes: Some(4 << 20), expansion: None };
     let err = import_with(&store, &archive[..], None, limits).expect_err("past the size bound");
-    let msg = err.to_string();
+    let msg = baleen_testkit::boot::chain(&err);
     assert!(matches!(err, ArchiveError::UnpacksTooMuch { limit: 0x40_0000, .. }), "{msg}");
     assert!(msg.contains(&sha256(&bomb)) && msg.contains("limit of 4194304 bytes"), "{msg}");
     assert!(store.list().unwrap().is_empty());

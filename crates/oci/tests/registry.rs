@@ -9,6 +9,7 @@ use baleen_oci::{
 use baleen_testkit::image::{index_of, BuiltImage, ImageBuilder};
 use baleen_testkit::layers::file;
 use baleen_testkit::registry::{Mode, Proxy, Registry};
+use baleen_testkit::Chain;
 use std::path::Path;
 
 fn amd64() -> Platform {
@@ -126,7 +127,8 @@ fn push_then_pull_round_trips_and_second_pull_stays_local() {
     let again = pull_blocking(&store, &r, &amd64(), &opts()).unwrap();
     assert_eq!(again.manifest_digest, got.manifest_digest);
     let always = PullOptions { always: true, ..opts() };
-    let err = pull_blocking(&store, &r, &amd64(), &always).unwrap_err().to_string();
+    let err =
+        baleen_testkit::boot::chain(&pull_blocking(&store, &r, &amd64(), &always).unwrap_err());
     assert!(err.contains(&reg.host) && err.contains("connecting"), "{err}");
 }
 
@@ -176,7 +178,7 @@ fn index_selects_platform_and_names_the_ones_it_has() {
 
     let err = pull_blocking(&store, &r, &Platform::parse("linux/arm64").unwrap(), &opts())
         .unwrap_err()
-        .to_string();
+        .chain();
     assert!(err.contains("has no linux/arm64 variant; it has: linux/amd64, linux/arm/v7"), "{err}");
 
     // --with-arch-tags: each platform's manifest also under <tag>-<arch>.
@@ -194,7 +196,9 @@ fn index_selects_platform_and_names_the_ones_it_has() {
 
     // Pushing the partial local copy refuses rather than publishing a broken index.
     let elsewhere = Reference::parse(&format!("{}/test/partial:1", reg.host)).unwrap();
-    let err = push_blocking(&store, &r, &elsewhere, &push_opts()).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(
+        &push_blocking(&store, &r, &elsewhere, &push_opts()).unwrap_err(),
+    );
     assert!(err.contains("only some platforms"), "{err}");
 }
 
@@ -204,7 +208,8 @@ fn unknown_manifest_is_reported_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let r = Reference::parse(&format!("{}/test/nope:v9", reg.host)).unwrap();
-    let err = pull_blocking(&store, &r, &amd64(), &opts()).unwrap_err().to_string();
+    let err =
+        baleen_testkit::boot::chain(&pull_blocking(&store, &r, &amd64(), &opts()).unwrap_err());
     assert!(err.contains(&format!("manifest unknown: {}/test/nope:v9", reg.host)), "{err}");
 }
 
@@ -219,7 +224,8 @@ fn pull_tampered(tamper: impl FnOnce(&Path), want: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let r = Reference::parse(&name).unwrap();
-    let err = pull_blocking(&store, &r, &amd64(), &opts()).unwrap_err().to_string();
+    let err =
+        baleen_testkit::boot::chain(&pull_blocking(&store, &r, &amd64(), &opts()).unwrap_err());
     eprintln!("{err}");
     for w in want {
         assert!(err.contains(w), "expected {w:?} in: {err}");
@@ -284,7 +290,7 @@ fn oversized_manifest_is_refused() {
     };
     let err = pull_blocking(&store, &Reference::parse(&name).unwrap(), &amd64(), &small)
         .unwrap_err()
-        .to_string();
+        .chain();
     assert!(err.contains("larger than the 100-byte limit"), "{err}");
     assert!(blob_files(dir.path()).is_empty());
 }
@@ -311,7 +317,7 @@ fn basic_auth_uses_docker_config_and_names_where_it_looked() {
     let r = Reference::parse(&name).unwrap();
     let err = pull_blocking(&store, &r, &amd64(), &PullOptions { registry: with(&bad), ..opts() })
         .unwrap_err()
-        .to_string();
+        .chain();
     eprintln!("{err}");
     assert!(err.contains(&format!("registry {} rejected the credentials", reg.host)), "{err}");
     assert!(err.contains(&bad.join("config.json").display().to_string()), "{err}");
@@ -323,7 +329,7 @@ fn basic_auth_uses_docker_config_and_names_where_it_looked() {
         &PullOptions { registry: with(empty.path()), ..opts() },
     )
     .unwrap_err()
-    .to_string();
+    .chain();
     assert!(
         err.contains("no credentials")
             && err.contains(&empty.path().join("config.json").display().to_string()),
@@ -347,7 +353,8 @@ fn tls_registry_needs_its_ca() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let r = Reference::parse(&name).unwrap();
-    let err = pull_blocking(&store, &r, &amd64(), &opts()).unwrap_err().to_string();
+    let err =
+        baleen_testkit::boot::chain(&pull_blocking(&store, &r, &amd64(), &opts()).unwrap_err());
     eprintln!("{err}");
     assert!(err.to_lowercase().contains("certificate"), "{err}");
     let got =
@@ -370,7 +377,8 @@ fn registry_killed_mid_pull_then_rerun_completes_reusing_verified_blobs() {
     let r = Reference::parse(&format!("{}/{repo}", proxy.host)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let err = pull_blocking(&store, &r, &amd64(), &opts()).unwrap_err().to_string();
+    let err =
+        baleen_testkit::boot::chain(&pull_blocking(&store, &r, &amd64(), &opts()).unwrap_err());
     eprintln!("{err}");
     assert!(proxy.tripped());
     assert!(err.contains(&img.layers[1].digest) || err.contains("connecting"), "{err}");
@@ -468,9 +476,8 @@ fn export_import_and_gc() {
     let pos = bad.windows(needle.len()).position(|w| w == needle).unwrap();
     bad[pos] ^= 1;
     let other = tempfile::tempdir().unwrap();
-    let err = archive::import(&Store::open(other.path()).unwrap(), &bad[..], None)
-        .unwrap_err()
-        .to_string();
+    let err =
+        archive::import(&Store::open(other.path()).unwrap(), &bad[..], None).unwrap_err().chain();
     assert!(err.contains("does not match its digest"), "{err}");
 
     // gc: drop b's name, its blobs go, a's stay.
@@ -595,7 +602,7 @@ fn bearer_token_flow_with_docker_config_credentials() {
     let r = Reference::parse(&name).unwrap();
     let err = pull_blocking(&store, &r, &amd64(), &PullOptions { registry: with(&bad), ..opts() })
         .unwrap_err()
-        .to_string();
+        .chain();
     assert!(err.contains(&format!("registry {} rejected the credentials", reg.host)), "{err}");
     let before = reg.tokens_issued();
     let got = pull_blocking(&store, &r, &amd64(), &PullOptions { registry: with(&good), ..opts() })
@@ -620,7 +627,7 @@ fn bearer_token_flow_with_docker_config_credentials() {
         &PullOptions { registry: with(&wrong), always: true, ..opts() },
     )
     .unwrap_err()
-    .to_string();
+    .chain();
     eprintln!("{err}");
     assert!(err.contains("rejected the credentials"), "{err}");
     assert!(err.contains(&wrong.join("config.json").display().to_string()), "{err}");
@@ -649,7 +656,9 @@ fn server_errors_are_retried_a_bounded_number_of_times() {
     proxy.fail_next(4);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let err = pull_blocking(&store, &r, &amd64(), &with_retries(0)).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(
+        &pull_blocking(&store, &r, &amd64(), &with_retries(0)).unwrap_err(),
+    );
     assert!(err.contains("503"), "{err}");
 }
 
@@ -707,7 +716,9 @@ fn reads_a_linuxkit_style_cache_with_docker_media_types() {
     assert_eq!(got.manifest_digest.to_string(), md);
     assert_eq!(got.layers.len(), 2);
     assert!(store.resolve(&r, &Platform::parse("linux/arm/v7").unwrap()).unwrap().is_none());
-    let err = store.resolve(&r, &Platform::parse("linux/arm64").unwrap()).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(
+        &store.resolve(&r, &Platform::parse("linux/arm64").unwrap()).unwrap_err(),
+    );
     assert!(err.contains("has no linux/arm64 variant; it has: linux/amd64, linux/arm/v7"), "{err}");
     // gc keeps everything the list reaches locally.
     assert_eq!(store.gc().unwrap().blobs_removed, 0);
@@ -752,7 +763,7 @@ fn pull_all_fetches_repeated_images_once() {
     for i in [0, 2, 3] {
         assert_eq!(results[i].as_ref().unwrap().manifest_digest.to_string(), img.manifest.digest);
     }
-    let err = results[1].as_ref().unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&results[1].as_ref().unwrap_err());
     assert!(err.contains("manifest unknown"), "{err}");
     let layers: u64 = img.layers.iter().map(|l| l.data.len() as u64).sum();
     assert!(
@@ -792,7 +803,7 @@ fn imports_archives_that_skopeo_writes() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let f = || std::io::BufReader::new(std::fs::File::open(&oci).unwrap());
-    let err = archive::import(&store, f(), None).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&archive::import(&store, f(), None).unwrap_err());
     assert!(err.contains("pass a name"), "{err}");
     let named = Reference::parse("example.org/imported/sko:v1").unwrap();
     assert_eq!(archive::import(&store, f(), Some(&named)).unwrap(), vec![named.clone()]);

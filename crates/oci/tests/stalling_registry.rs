@@ -89,7 +89,7 @@ fn a_registry_that_goes_silent_mid_blob_fails_the_pull_after_bounded_retries() {
     proxy.stall_after(64 << 10);
     let r = Reference::parse(&format!("{}/test/silent:v1", proxy.host)).unwrap();
     let err = pull_with_watchdog(r).expect_err("a silent registry must fail the pull");
-    let msg = err.to_string();
+    let msg = baleen_testkit::boot::chain(&err);
     assert!(msg.contains(&img.layers[0].digest), "names the blob: {msg}");
     assert!(msg.contains("sent no data for 2 s"), "says what happened: {msg}");
     assert_eq!(stalled(&err), Some((&Stall::Silent(Duration::from_secs(2)), 2)), "{msg}");
@@ -105,7 +105,7 @@ fn a_registry_that_trickles_fails_the_pull_by_the_minimum_rate() {
     proxy.trickle_after(64 << 10, Duration::from_millis(200));
     let r = Reference::parse(&format!("{}/test/trickle:v1", proxy.host)).unwrap();
     let err = pull_with_watchdog(r).expect_err("a trickling registry must fail the pull");
-    let msg = err.to_string();
+    let msg = baleen_testkit::boot::chain(&err);
     assert!(msg.contains("below the minimum of 1024 bytes/s"), "says what happened: {msg}");
     assert!(matches!(stalled(&err), Some((Stall::Slow { .. }, 2))), "{msg}");
 }
@@ -119,7 +119,7 @@ fn a_registry_that_never_answers_a_manifest_request_fails_after_bounded_retries(
     proxy.stall_requests("/manifests/");
     let r = Reference::parse(&format!("{}/test/mute:v1", proxy.host)).unwrap();
     let err = pull_with_watchdog(r).expect_err("an unanswered request must fail the pull");
-    let msg = err.to_string();
+    let msg = baleen_testkit::boot::chain(&err);
     assert!(msg.contains("fetching manifest") && msg.contains("sent no data for 2 s"), "{msg}");
     assert_eq!(stalled(&err), Some((&Stall::Silent(Duration::from_secs(2)), 2)), "{msg}");
 }
@@ -131,7 +131,7 @@ fn a_registry_that_answers_nothing_fails_at_the_first_contact() {
     proxy.stall_requests("GET ");
     let r = Reference::parse(&format!("{}/test/none:v1", proxy.host)).unwrap();
     let err = pull_with_watchdog(r).expect_err("a silent registry must fail the pull");
-    let msg = err.to_string();
+    let msg = baleen_testkit::boot::chain(&err);
     assert!(msg.contains("probing registry") && msg.contains("sent no data for 2 s"), "{msg}");
 }
 
@@ -216,7 +216,7 @@ fn a_registry_that_trickles_a_manifest_fails_by_the_minimum_rate() {
         _ => Route::Trickle(150),
     });
     let err = pull_error(&host);
-    let msg = err.to_string();
+    let msg = baleen_testkit::boot::chain(&err);
     assert!(msg.contains("fetching manifest"), "names what was read: {msg}");
     assert!(msg.contains("below the minimum of 1024 bytes/s"), "says what happened: {msg}");
     assert!(matches!(err, RegistryError::Stalled { stall: Stall::Slow { .. }, .. }), "{msg}");
@@ -232,7 +232,7 @@ fn a_token_server_that_trickles_fails_by_the_minimum_rate() {
         }
     });
     let err = pull_error(&host);
-    let msg = err.to_string();
+    let msg = baleen_testkit::boot::chain(&err);
     assert!(msg.contains("fetching a token from http://"), "names what was read: {msg}");
     assert!(msg.contains("below the minimum of 1024 bytes/s"), "says what happened: {msg}");
     assert!(matches!(err, RegistryError::Stalled { stall: Stall::Slow { .. }, .. }), "{msg}");

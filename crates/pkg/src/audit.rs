@@ -301,7 +301,7 @@ struct Suite {
 impl Suite {
     fn new(mirror: &str, suite: &str, spec: &ArchiveSpec, opts: &Options) -> Result<Suite, String> {
         let mut archive = Archive::new(mirror, suite, &opts.cache)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| crate::with_causes(&e))?
             .offline(opts.offline)
             .with_progress(opts.progress.clone());
         if let Some((keys, whose)) = &spec.keyring {
@@ -326,11 +326,12 @@ impl Suite {
             Err(e) => {
                 let unreachable = matches!(
                     e,
-                    crate::deb::archive::Error::Fetch { .. }
-                        | crate::deb::archive::Error::FetchIo { .. }
+                    crate::deb::archive::ArchiveError::Fetch { .. }
+                        | crate::deb::archive::ArchiveError::FetchIo { .. }
                 );
                 let note = if unreachable { "; no cached copy to fall back on" } else { "" };
-                let msg = format!("the {} index for {arch}: {e}{note}", self.archive.suite);
+                let suite = &self.archive.suite;
+                let msg = format!("the {suite} index for {arch}: {}{note}", crate::with_causes(&e));
                 report.problems.push(msg.clone());
                 Err(msg)
             }
@@ -453,9 +454,9 @@ fn advisories(
         advisories: Vec::new(),
         advisories_unknown: None,
     };
-    let log = archive.fetch_deb(&deb).map_err(|e| e.to_string()).and_then(|path| {
+    let log = archive.fetch_deb(&deb).map_err(|e| crate::with_causes(&e)).and_then(|path| {
         crate::deb::changelog::read_from_deb(&path, &pkg.name)
-            .map_err(|e| format!("reading {}: {e}", path.display()))
+            .map_err(|e| format!("reading {}: {}", path.display(), crate::with_causes(&e)))
     });
     match log {
         Ok(Some(text)) => {

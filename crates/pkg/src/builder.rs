@@ -19,29 +19,29 @@ use std::process::Command;
 pub const DEFAULT_SUITE: &str = "bookworm";
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Spec(crate::spec::Error),
+pub enum PackageError {
     #[error(transparent)]
-    Tag(tag::Error),
-    #[error("{0}")]
-    Lock(lock::Error),
-    #[error("package {dir}: {cause}")]
-    Archive { dir: PathBuf, cause: Box<archive::Error> },
-    #[error("package {dir}: {cause}")]
-    Resolve { dir: PathBuf, cause: crate::deb::resolve::Error },
-    #[error("package {dir}: {cause}")]
-    Layer { dir: PathBuf, cause: layer::Error },
-    #[error("package {dir}: {cause}")]
-    Kmod { dir: PathBuf, cause: kmod::Error },
-    #[error("package {dir}: {cause}")]
-    Image { dir: PathBuf, cause: image::Error },
+    Spec(crate::spec::SpecError),
+    #[error(transparent)]
+    Tag(tag::TagError),
+    #[error(transparent)]
+    Lock(lock::LockError),
+    #[error("package {dir}")]
+    Archive { dir: PathBuf, source: Box<archive::ArchiveError> },
+    #[error("package {dir}")]
+    Resolve { dir: PathBuf, source: crate::deb::resolve::ResolveError },
+    #[error("package {dir}")]
+    Layer { dir: PathBuf, source: layer::LayerError },
+    #[error("package {dir}")]
+    Kmod { dir: PathBuf, source: kmod::KmodError },
+    #[error("package {dir}")]
+    Image { dir: PathBuf, source: image::ImageError },
     #[error("{path} is stale: build.yml's debian section changed since it was written; run `baleen pkg lock {dir}`")]
     StaleLock { path: PathBuf, dir: PathBuf },
     #[error("{path} has no {arch} packages; run `baleen pkg lock --platforms` with every platform you build, e.g. linux/amd64,linux/{arch}, on {dir}")]
     LockMissingArch { path: PathBuf, arch: String, dir: PathBuf },
-    #[error("package {dir}: files[{index}]: reading {path}: {cause}")]
-    Source { dir: PathBuf, index: usize, path: PathBuf, cause: std::io::Error },
+    #[error("package {dir}: files[{index}]: reading {path}")]
+    Source { dir: PathBuf, index: usize, path: PathBuf, source: std::io::Error },
     #[error("package {dir}: debian.keyring {path}: {message}")]
     Keyring { dir: PathBuf, path: PathBuf, message: String },
     #[error("package {dir}: debian: no package for {arch} (packages is empty and arch-packages has no {arch} entry)")]
@@ -52,25 +52,25 @@ pub enum Error {
     NoDtb { dir: PathBuf, path: String },
     #[error("package {dir}: rust {package}: {message}")]
     Cargo { dir: PathBuf, package: String, message: String },
-    #[error("package {dir}: {what}: {cause}")]
-    Io { dir: PathBuf, what: String, cause: std::io::Error },
+    #[error("package {dir}: {what}")]
+    Io { dir: PathBuf, what: String, source: std::io::Error },
 }
 
-impl From<crate::spec::Error> for Error {
-    fn from(e: crate::spec::Error) -> Self {
-        Error::Spec(e)
+impl From<crate::spec::SpecError> for PackageError {
+    fn from(e: crate::spec::SpecError) -> Self {
+        PackageError::Spec(e)
     }
 }
 
-impl From<tag::Error> for Error {
-    fn from(e: tag::Error) -> Self {
-        Error::Tag(e)
+impl From<tag::TagError> for PackageError {
+    fn from(e: tag::TagError) -> Self {
+        PackageError::Tag(e)
     }
 }
 
-impl From<lock::Error> for Error {
-    fn from(e: lock::Error) -> Self {
-        Error::Lock(e)
+impl From<lock::LockError> for PackageError {
+    fn from(e: lock::LockError) -> Self {
+        PackageError::Lock(e)
     }
 }
 
@@ -107,7 +107,7 @@ impl Options {
         self.arches.clone().unwrap_or_else(|| spec.arches.clone())
     }
 
-    fn archive(&self, dir: &Path, spec: &BuildSpec) -> Result<Archive, Error> {
+    fn archive(&self, dir: &Path, spec: &BuildSpec) -> Result<Archive, PackageError> {
         let suite = suite_of(spec);
         let mirror = self
             .mirror
@@ -118,7 +118,7 @@ impl Options {
             });
         let check = spec.debian.as_ref().is_none_or(|d| d.check_valid_until);
         let components = spec.debian.as_ref().map(|d| &d.components[..]).unwrap_or_default();
-        let archive_err = |e| Error::Archive { dir: dir.to_owned(), cause: Box::new(e) };
+        let archive_err = |e| PackageError::Archive { dir: dir.to_owned(), source: Box::new(e) };
         let archive = Archive::new(&mirror, &suite, &self.cache)
             .and_then(|a| a.with_components(components))
             .map_err(archive_err)?
@@ -132,7 +132,11 @@ impl Options {
 
     /// The `<suite>-security` archive when build.yml asks for it. `--mirror` does not move it:
     /// Debian serves security updates from their own archive.
-    fn security_archive(&self, dir: &Path, spec: &BuildSpec) -> Result<Option<Archive>, Error> {
+    fn security_archive(
+        &self,
+        dir: &Path,
+        spec: &BuildSpec,
+    ) -> Result<Option<Archive>, PackageError> {
         match spec.debian.as_ref().filter(|d| d.security) {
             Some(_) => self.security_archive_always(dir, spec).map(Some),
             None => Ok(None),
@@ -142,13 +146,17 @@ impl Options {
     /// The `<suite>-security` archive of build.yml's suite, used or not (the audit checks it
     /// either way). `debian.keyring` is trusted for it too when `security-mirror` names a
     /// private one; Debian's own security archive is signed by Debian's keys.
-    fn security_archive_always(&self, dir: &Path, spec: &BuildSpec) -> Result<Archive, Error> {
+    fn security_archive_always(
+        &self,
+        dir: &Path,
+        spec: &BuildSpec,
+    ) -> Result<Archive, PackageError> {
         let debian = spec.debian.as_ref();
         let suite = format!("{}-security", suite_of(spec));
         let mirror = self.security_mirror(spec);
         let check = debian.is_none_or(|d| d.check_valid_until);
         let archive = Archive::new(&mirror, &suite, &self.cache)
-            .map_err(|e| Error::Archive { dir: dir.to_owned(), cause: Box::new(e) })?
+            .map_err(|e| PackageError::Archive { dir: dir.to_owned(), source: Box::new(e) })?
             .check_valid_until(check)
             .with_progress(self.progress.clone());
         let private = debian.is_some_and(|d| d.security_mirror.is_some());
@@ -176,7 +184,7 @@ impl Options {
         &self,
         dir: &Path,
         spec: &BuildSpec,
-    ) -> Result<crate::audit::ArchiveSpec, Error> {
+    ) -> Result<crate::audit::ArchiveSpec, PackageError> {
         let main = self.archive(dir, spec)?;
         Ok(crate::audit::ArchiveSpec {
             mirror: main.mirror.clone(),
@@ -188,10 +196,14 @@ impl Options {
 }
 
 /// build.yml's `debian.keyring`: its keys and whose they are (`a key of pkg/x/archive.gpg`).
-fn keyring(dir: &Path, spec: &BuildSpec) -> Result<Option<(Vec<u8>, String)>, Error> {
+fn keyring(dir: &Path, spec: &BuildSpec) -> Result<Option<(Vec<u8>, String)>, PackageError> {
     let Some(k) = spec.debian.as_ref().and_then(|d| d.keyring.as_deref()) else { return Ok(None) };
     let path = dir.join(k);
-    let err = |message: String| Error::Keyring { dir: dir.to_owned(), path: path.clone(), message };
+    let err = |message: String| PackageError::Keyring {
+        dir: dir.to_owned(),
+        path: path.clone(),
+        message,
+    };
     let keys = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
     if archive::keyring_keys(&keys) == 0 {
         return Err(err(format!(
@@ -216,7 +228,7 @@ fn suite_of(spec: &BuildSpec) -> String {
 
 /// Resolves build.yml's Debian packages for every architecture against the archive's signed
 /// index and writes `packages.lock`. Returns the lock (empty when there are no packages).
-pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
+pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, PackageError> {
     let spec = BuildSpec::load(dir)?;
     let arches = opts.arches(&spec);
     let suite = suite_of(&spec);
@@ -225,12 +237,15 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
     };
     let archive = opts.archive(dir, &spec)?;
     let security = opts.security_archive(dir, &spec)?;
-    let aerr = |cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) };
+    let aerr = |source| PackageError::Archive { dir: dir.to_owned(), source: Box::new(source) };
     let mut packages = Vec::new();
     for arch in &arches {
         let wanted = debian.for_arch(arch);
         if wanted.is_empty() {
-            return Err(Error::NoPackagesForArch { dir: dir.to_owned(), arch: arch.clone() });
+            return Err(PackageError::NoPackagesForArch {
+                dir: dir.to_owned(),
+                arch: arch.clone(),
+            });
         }
         let mut index = archive.index(arch).map_err(aerr)?;
         if let Some(sec) = &security {
@@ -239,7 +254,7 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
         }
         let closure = index
             .resolve(&wanted, &debian.exclude)
-            .map_err(|cause| Error::Resolve { dir: dir.to_owned(), cause })?;
+            .map_err(|source| PackageError::Resolve { dir: dir.to_owned(), source })?;
         packages.extend(closure.into_iter().map(|p| Locked {
             arch: arch.clone(),
             deb: archive::DebRef {
@@ -259,7 +274,7 @@ pub fn lock(dir: &Path, opts: &Options) -> Result<Lock, Error> {
 
 /// `pkg lock --update`: resolves build.yml's packages afresh against the newest indexes of its
 /// suites, writes packages.lock and returns it with the lines that changed.
-pub fn update(dir: &Path, opts: &Options) -> Result<(Lock, Vec<lock::Change>), Error> {
+pub fn update(dir: &Path, opts: &Options) -> Result<(Lock, Vec<lock::Change>), PackageError> {
     let before = Lock::load(dir)?;
     let after = lock(dir, opts)?;
     let changes = lock::changes(before.as_ref(), &after);
@@ -278,7 +293,12 @@ pub struct Built {
 
 /// Builds the package in `dir` into `sink`. Writes `packages.lock` first when there is none.
 /// Skips the build when `sink` already has the tag, unless `force`.
-pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Result<Built, Error> {
+pub fn build(
+    dir: &Path,
+    opts: &Options,
+    sink: &mut dyn Sink,
+    force: bool,
+) -> Result<Built, PackageError> {
     let spec = BuildSpec::load(dir)?;
     let arches = opts.arches(&spec);
     let locked = match &spec.debian {
@@ -294,7 +314,7 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
             };
             for a in &arches {
                 if l.for_arch(a).next().is_none() {
-                    return Err(Error::LockMissingArch {
+                    return Err(PackageError::LockMissingArch {
                         path: path.clone(),
                         arch: a.clone(),
                         dir: dir.to_owned(),
@@ -303,7 +323,7 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
             }
             // Checked after the architectures: a missing one is the more useful message.
             if l.request != lock::request_hash(debian, &suite_of(&spec), &l_arches(&l, &arches)) {
-                return Err(Error::StaleLock { path, dir: dir.to_owned() });
+                return Err(PackageError::StaleLock { path, dir: dir.to_owned() });
             }
             Some(l)
         }
@@ -351,7 +371,7 @@ pub fn build(dir: &Path, opts: &Options, sink: &mut dyn Sink, force: bool) -> Re
         });
     }
     let root = image::write_image(sink, &name, platforms)
-        .map_err(|cause| Error::Image { dir: dir.to_owned(), cause })?;
+        .map_err(|source| PackageError::Image { dir: dir.to_owned(), source })?;
     Ok(Built { tag, digest: root.digest, built: true })
 }
 
@@ -378,11 +398,11 @@ struct Archives {
 
 impl Archives {
     /// The archive serving a locked package's suite.
-    fn for_deb(&self, deb: &archive::DebRef) -> Result<&Archive, archive::Error> {
+    fn for_deb(&self, deb: &archive::DebRef) -> Result<&Archive, archive::ArchiveError> {
         match &deb.suite {
             None => Ok(&self.main),
             Some(s) => self.security.as_ref().filter(|a| &a.suite == s).ok_or_else(|| {
-                archive::Error::UnknownSuite {
+                archive::ArchiveError::UnknownSuite {
                     package: format!("{} {}", deb.name, deb.version),
                     suite: s.clone(),
                 }
@@ -419,9 +439,9 @@ fn build_layer(
     arch: &str,
     locked: Option<&Lock>,
     archives: &Archives,
-) -> Result<(std::fs::File, Contents), Error> {
+) -> Result<(std::fs::File, Contents), PackageError> {
     let mut contents = Contents::default();
-    let lerr = |cause| Error::Layer { dir: dir.to_owned(), cause };
+    let lerr = |source| PackageError::Layer { dir: dir.to_owned(), source };
     // A kernel component keeps lib/modules whole until the modules are chosen.
     let drop = if spec.kernel.is_some() { Vec::new() } else { spec.drop_globs() };
     let mut l = LayerBuilder::new(&drop).map_err(lerr)?;
@@ -429,9 +449,12 @@ fn build_layer(
         for deb in lock.for_arch(arch) {
             let path = archives
                 .for_deb(deb)
-                .map_err(|e| Error::Archive { dir: dir.to_owned(), cause: Box::new(e) })?
+                .map_err(|e| PackageError::Archive { dir: dir.to_owned(), source: Box::new(e) })?
                 .fetch_deb(deb)
-                .map_err(|cause| Error::Archive { dir: dir.to_owned(), cause: Box::new(cause) })?;
+                .map_err(|source| PackageError::Archive {
+                    dir: dir.to_owned(),
+                    source: Box::new(source),
+                })?;
             let meta = l
                 .add_deb(&path, &format!("{} {} ({})", deb.name, deb.version, deb.filename))
                 .map_err(lerr)?;
@@ -458,11 +481,11 @@ fn build_layer(
         let mode = f.mode.map(|m| m.0);
         if let Some(src) = &f.source {
             let p = dir.join(src);
-            let file = std::fs::File::open(&p).map_err(|cause| Error::Source {
+            let file = std::fs::File::open(&p).map_err(|source| PackageError::Source {
                 dir: dir.to_owned(),
                 index: i,
                 path: p.clone(),
-                cause,
+                source,
             })?;
             use std::os::unix::fs::PermissionsExt;
             let exec =
@@ -488,31 +511,31 @@ fn build_layer(
         contents.rust.push(rust_sbom(dir, r, arch)?);
         match binary {
             RustBin::Built(bin) => {
-                let f = std::fs::File::open(&bin).map_err(|cause| Error::Io {
+                let f = std::fs::File::open(&bin).map_err(|source| PackageError::Io {
                     dir: dir.to_owned(),
                     what: format!("opening {}", bin.display()),
-                    cause,
+                    source,
                 })?;
                 l.add_file(&r.path, 0o755, f).map_err(lerr)?;
             }
             RustBin::Prebuilt(p) => l.add_file(&r.path, 0o755, p.bytes).map_err(lerr)?,
         }
     }
-    let out = tempfile::tempfile().map_err(|cause| Error::Io {
+    let out = tempfile::tempfile().map_err(|source| PackageError::Io {
         dir: dir.to_owned(),
         what: "creating a temp file".into(),
-        cause,
+        source,
     })?;
     let mut out = l.write_tar(std::io::BufWriter::new(out)).map_err(lerr)?;
-    out.flush().map_err(|cause| Error::Io {
+    out.flush().map_err(|source| PackageError::Io {
         dir: dir.to_owned(),
         what: "writing the layer".into(),
-        cause,
+        source,
     })?;
-    let layer = out.into_inner().map_err(|e| Error::Io {
+    let layer = out.into_inner().map_err(|e| PackageError::Io {
         dir: dir.to_owned(),
         what: "writing the layer".into(),
-        cause: e.into_error(),
+        source: e.into_error(),
     })?;
     Ok((layer, contents))
 }
@@ -520,11 +543,15 @@ fn build_layer(
 /// A `rust:` binary as the SBOM lists it: its crate's version and Cargo.lock's crates, from the
 /// workspace above `dir`, else as recorded with the binary embedded in the program (the same
 /// text: an image built either way has the same SBOM).
-fn rust_sbom(dir: &Path, r: &RustBinary, arch: &str) -> Result<sbom::RustBinary, Error> {
-    let err =
-        |message: String| Error::Cargo { dir: dir.to_owned(), package: r.package.clone(), message };
+fn rust_sbom(dir: &Path, r: &RustBinary, arch: &str) -> Result<sbom::RustBinary, PackageError> {
+    let err = |message: String| PackageError::Cargo {
+        dir: dir.to_owned(),
+        package: r.package.clone(),
+        message,
+    };
     let text = match tag::workspace_root(dir) {
         Some(root) => rust_inputs::locked_crates_text(&root, &r.package).map_err(|e| {
+            let e = crate::with_causes(&e);
             err(format!("reading the crates of {} in {}: {e}", r.package, root.display()))
         })?,
         None => {
@@ -547,15 +574,15 @@ fn kernel_layout(
     mut debs: LayerBuilder,
     wanted: &[String],
     dtbs: &[String],
-) -> Result<LayerBuilder, Error> {
-    let lerr = |cause| Error::Layer { dir: dir.to_owned(), cause };
-    let kerr = |cause| Error::Kmod { dir: dir.to_owned(), cause };
+) -> Result<LayerBuilder, PackageError> {
+    let lerr = |source| PackageError::Layer { dir: dir.to_owned(), source };
+    let kerr = |source| PackageError::Kmod { dir: dir.to_owned(), source };
     let vmlinuz = debs
         .nodes()
         .keys()
         .find(|p| p.starts_with("boot/vmlinuz-"))
         .cloned()
-        .ok_or_else(|| Error::NoKernel { dir: dir.to_owned() })?;
+        .ok_or_else(|| PackageError::NoKernel { dir: dir.to_owned() })?;
     let release = vmlinuz.trim_start_matches("boot/vmlinuz-").to_owned();
     let moddir = format!("lib/modules/{release}/");
     let mut mods = kmod::Modules { release: release.clone(), ..Default::default() };
@@ -601,7 +628,8 @@ fn kernel_layout(
     out.add_file("kernel.tar", 0o644, &kt[..]).map_err(lerr)?;
     for dtb in dtbs {
         let path = format!("usr/lib/linux-image-{release}/{dtb}");
-        let bytes = debs.read(&path).ok_or_else(|| Error::NoDtb { dir: dir.to_owned(), path })?;
+        let bytes =
+            debs.read(&path).ok_or_else(|| PackageError::NoDtb { dir: dir.to_owned(), path })?;
         let mut parent = "dtbs".to_owned();
         out.add_dir(&parent, 0o755).map_err(lerr)?;
         for part in dtb.split('/').take(dtb.split('/').count() - 1) {
@@ -633,9 +661,12 @@ enum RustBin {
 /// The binary `r` names, for `arch`: built with cargo in the workspace above `dir`; the
 /// program's prebuilt one when there is no workspace (the tag then already names its sources),
 /// or when cargo is not installed and the prebuilt one was built from this workspace's sources.
-fn rust_binary(dir: &Path, r: &RustBinary, arch: &str) -> Result<RustBin, Error> {
-    let err =
-        |message: String| Error::Cargo { dir: dir.to_owned(), package: r.package.clone(), message };
+fn rust_binary(dir: &Path, r: &RustBinary, arch: &str) -> Result<RustBin, PackageError> {
+    let err = |message: String| PackageError::Cargo {
+        dir: dir.to_owned(),
+        package: r.package.clone(),
+        message,
+    };
     let bin = r.bin.clone().unwrap_or_else(|| r.package.clone());
     let prebuilt = r.static_.then(|| prebuilt::find(&r.package, &bin, arch)).flatten();
     let Some(root) = tag::workspace_root(dir) else {
@@ -662,6 +693,7 @@ fn rust_binary(dir: &Path, r: &RustBinary, arch: &str) -> Result<RustBin, Error>
                 )));
             };
             let here = rust_inputs::digest(&root, &[r.package.as_str()]).map_err(|e| {
+                let e = crate::with_causes(&e);
                 err(format!("hashing the sources of {} in {}: {e}", r.package, root.display()))
             })?;
             if here != p.inputs {
@@ -699,9 +731,12 @@ fn cargo_build(
     r: &RustBinary,
     bin: &str,
     arch: &str,
-) -> Result<Option<PathBuf>, Error> {
-    let err =
-        |message: String| Error::Cargo { dir: dir.to_owned(), package: r.package.clone(), message };
+) -> Result<Option<PathBuf>, PackageError> {
+    let err = |message: String| PackageError::Cargo {
+        dir: dir.to_owned(),
+        package: r.package.clone(),
+        message,
+    };
     let target_dir = root.join("target/init-build");
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     // cargo's progress bar would be drawn into baleen's own output; its warnings and errors
@@ -740,6 +775,7 @@ fn cargo_build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baleen_testkit::Chain;
 
     /// The kernel layout from Debian's real cloud kernel (unpacked and cached by testkit):
     /// modules chosen with their dependencies, depmod's files generated.
@@ -787,8 +823,7 @@ mod tests {
         assert!(kos < 10, "{kos} modules: {:?}", files.keys().collect::<Vec<_>>());
 
         let debs = LayerBuilder::new(&[]).unwrap();
-        let err =
-            kernel_layout(Path::new("pkg/kernel"), debs, &wanted, &[]).unwrap_err().to_string();
+        let err = kernel_layout(Path::new("pkg/kernel"), debs, &wanted, &[]).unwrap_err().chain();
         assert!(err.contains("no boot/vmlinuz-*"), "{err}");
     }
 

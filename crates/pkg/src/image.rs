@@ -24,11 +24,11 @@ use baleen_oci::written::{WrittenDescriptor, WrittenIndex, WrittenManifest, Writ
 use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{action} {path}: {cause}")]
-    Io { action: &'static str, path: PathBuf, cause: std::io::Error },
-    #[error("compressing the {arch} layer: {cause}")]
-    Compress { arch: String, cause: std::io::Error },
+pub enum ImageError {
+    #[error("{action} {path}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("compressing the {arch} layer")]
+    Compress { arch: String, source: std::io::Error },
     #[error("storing {what}: {message}")]
     Store { what: String, message: String },
 }
@@ -85,9 +85,9 @@ pub fn index_architectures(index: &[u8]) -> Option<Vec<String>> {
 /// Where the image's blobs and name go.
 pub trait Sink {
     /// Stores `size` bytes with digest `digest` read from `r`.
-    fn put_blob(&mut self, digest: &str, size: u64, r: &mut dyn Read) -> Result<(), Error>;
+    fn put_blob(&mut self, digest: &str, size: u64, r: &mut dyn Read) -> Result<(), ImageError>;
     /// Names the root (an index) `name` (`org/image:tag`).
-    fn tag(&mut self, name: &str, root: &Desc) -> Result<(), Error>;
+    fn tag(&mut self, name: &str, root: &Desc) -> Result<(), ImageError>;
     /// The root named `name`, when the sink has it (a build with that tag is then skipped).
     fn lookup(&self, name: &str) -> Option<Desc>;
     /// The OCI architectures the index `root` names, when the sink can read it back. A tag
@@ -128,14 +128,14 @@ pub fn write_image(
     sink: &mut dyn Sink,
     name: &str,
     platforms: Vec<PlatformImage>,
-) -> Result<Desc, Error> {
+) -> Result<Desc, ImageError> {
     let mut manifests = Vec::new();
     let mut attestations = Vec::new();
     for p in platforms {
         let arch = p.arch.clone();
         let (layer, diff_id, mut gz) = compress(p.layer_tar, &arch)?;
         gz.seek(SeekFrom::Start(0))
-            .map_err(|cause| Error::Compress { arch: arch.clone(), cause })?;
+            .map_err(|source| ImageError::Compress { arch: arch.clone(), source })?;
         sink.put_blob(&layer.digest, layer.size, &mut gz)?;
 
         let mut cfg = serde_json::Map::new();
@@ -203,7 +203,7 @@ fn attest(
     arch: &str,
     image: &Desc,
     document: Value,
-) -> Result<Entry, Error> {
+) -> Result<Entry, ImageError> {
     // BuildKit's subject: the image as a purl, `pkg:docker/baleen/init@<tag>?platform=…`.
     let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
     let subject = format!("pkg:docker/{repo}@{tag}?platform=linux%2F{}", oci_arch(arch));
@@ -238,7 +238,7 @@ fn put_json<T: serde::Serialize>(
     sink: &mut dyn Sink,
     media_type: &str,
     v: &T,
-) -> Result<Desc, Error> {
+) -> Result<Desc, ImageError> {
     let bytes = serde_json::to_vec(v).expect("JSON values and manifests serialise");
     let d = Desc {
         media_type: media_type.to_owned(),
@@ -273,8 +273,11 @@ impl<W: Write> Write for HashWriter<W> {
 }
 
 /// Gzips the tar into a temp file: returns the layer descriptor, the diff ID, and the file.
-fn compress(mut tar: std::fs::File, arch: &str) -> Result<(Desc, String, std::fs::File), Error> {
-    let err = |cause| Error::Compress { arch: arch.to_owned(), cause };
+fn compress(
+    mut tar: std::fs::File,
+    arch: &str,
+) -> Result<(Desc, String, std::fs::File), ImageError> {
+    let err = |source| ImageError::Compress { arch: arch.to_owned(), source };
     tar.seek(SeekFrom::Start(0)).map_err(err)?;
     let out = tempfile::tempfile().map_err(err)?;
     let compressed = HashWriter { inner: out, hash: Sha256::new(), n: 0 };
@@ -303,16 +306,16 @@ pub struct LayoutDir {
 }
 
 impl LayoutDir {
-    pub fn create(dir: &Path) -> Result<LayoutDir, Error> {
+    pub fn create(dir: &Path) -> Result<LayoutDir, ImageError> {
         let blobs = dir.join("blobs/sha256");
-        std::fs::create_dir_all(&blobs).map_err(|cause| Error::Io {
+        std::fs::create_dir_all(&blobs).map_err(|source| ImageError::Io {
             action: "creating",
             path: blobs,
-            cause,
+            source,
         })?;
         let layout = dir.join("oci-layout");
         std::fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
-            .map_err(|cause| Error::Io { action: "writing", path: layout, cause })?;
+            .map_err(|source| ImageError::Io { action: "writing", path: layout, source })?;
         Ok(LayoutDir { dir: dir.to_owned() })
     }
 }
@@ -344,19 +347,23 @@ impl Sink for LayoutDir {
         })
     }
 
-    fn put_blob(&mut self, digest: &str, _size: u64, r: &mut dyn Read) -> Result<(), Error> {
+    fn put_blob(&mut self, digest: &str, _size: u64, r: &mut dyn Read) -> Result<(), ImageError> {
         let hex = digest.trim_start_matches("sha256:");
         let path = self.dir.join("blobs/sha256").join(hex);
-        let mut f = std::fs::File::create(&path).map_err(|cause| Error::Io {
+        let mut f = std::fs::File::create(&path).map_err(|source| ImageError::Io {
             action: "creating",
             path: path.clone(),
-            cause,
+            source,
         })?;
-        std::io::copy(r, &mut f).map_err(|cause| Error::Io { action: "writing", path, cause })?;
+        std::io::copy(r, &mut f).map_err(|source| ImageError::Io {
+            action: "writing",
+            path,
+            source,
+        })?;
         Ok(())
     }
 
-    fn tag(&mut self, name: &str, root: &Desc) -> Result<(), Error> {
+    fn tag(&mut self, name: &str, root: &Desc) -> Result<(), ImageError> {
         let path = self.dir.join("index.json");
         let mut index: Value = self
             .index()
@@ -370,7 +377,11 @@ impl Sink for LayoutDir {
         list.retain(|d| d["annotations"]["org.opencontainers.image.ref.name"] != name);
         list.push(entry);
         let bytes = serde_json::to_vec(&index).expect("JSON values serialise");
-        std::fs::write(&path, bytes).map_err(|cause| Error::Io { action: "writing", path, cause })
+        std::fs::write(&path, bytes).map_err(|source| ImageError::Io {
+            action: "writing",
+            path,
+            source,
+        })
     }
 }
 

@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum KmodError {
     #[error("{path}: {message}")]
     Elf { path: String, message: String },
-    #[error("decompressing {path}: {cause}")]
-    Decompress { path: String, cause: std::io::Error },
+    #[error("decompressing {path}")]
+    Decompress { path: String, source: std::io::Error },
     #[error("kernel module {name:?} is neither a module of {release} nor built into it")]
     Unknown { name: String, release: String },
 }
@@ -41,8 +41,8 @@ pub fn module_name(path: &str) -> Option<String> {
 }
 
 /// The uncompressed ELF of a module file, by its extension.
-pub fn decompress(path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, Error> {
-    let err = |cause| Error::Decompress { path: path.to_owned(), cause };
+pub fn decompress(path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, KmodError> {
+    let err = |source| KmodError::Decompress { path: path.to_owned(), source };
     let mut out = Vec::new();
     if path.ends_with(".xz") {
         liblzma::read::XzDecoder::new(&bytes[..]).read_to_end(&mut out).map_err(err)?;
@@ -60,9 +60,9 @@ pub fn decompress(path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, Error> {
 }
 
 /// Reads `.modinfo` of an (uncompressed) module ELF.
-pub fn modinfo(path: &str, elf: &[u8]) -> Result<ModInfo, Error> {
+pub fn modinfo(path: &str, elf: &[u8]) -> Result<ModInfo, KmodError> {
     use object::{Object, ObjectSection};
-    let err = |message: String| Error::Elf { path: path.to_owned(), message };
+    let err = |message: String| KmodError::Elf { path: path.to_owned(), message };
     let file = object::File::parse(elf).map_err(|e| err(format!("not an ELF file: {e}")))?;
     let section =
         file.section_by_name(".modinfo").ok_or_else(|| err("no .modinfo section".into()))?;
@@ -115,7 +115,7 @@ impl Modules {
     /// `wanted` and everything they need (`depends`) or ask for (`softdep`, when present), by
     /// name. Built-in names are accepted and add nothing; unknown names are an error. Empty
     /// `wanted` selects every module.
-    pub fn select(&self, wanted: &[String]) -> Result<BTreeSet<String>, Error> {
+    pub fn select(&self, wanted: &[String]) -> Result<BTreeSet<String>, KmodError> {
         if wanted.is_empty() {
             return Ok(self.modules.keys().cloned().collect());
         }
@@ -138,7 +138,7 @@ impl Modules {
                     );
                 }
                 None if self.builtin.contains(&name) || !required => {}
-                None => return Err(Error::Unknown { name, release: self.release.clone() }),
+                None => return Err(KmodError::Unknown { name, release: self.release.clone() }),
             }
         }
         Ok(out)
@@ -215,6 +215,7 @@ impl Modules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baleen_testkit::Chain;
 
     fn m(path: &str, depends: &[&str]) -> (String, (String, ModInfo)) {
         let info = ModInfo {
@@ -257,7 +258,7 @@ mod tests {
             "{dep}"
         );
         assert!(dep.contains("kernel/net/core/failover.ko:\n"), "{dep}");
-        let err = ms.select(&["nope".into()]).unwrap_err().to_string();
+        let err = ms.select(&["nope".into()]).unwrap_err().chain();
         assert!(err.contains("\"nope\"") && err.contains("6.1.0-x"), "{err}");
     }
 
@@ -286,7 +287,7 @@ mod tests {
         let info = modinfo(&ps, &elf).unwrap();
         assert!(info.depends.contains(&"net_failover".to_owned()), "{info:?}");
         assert!(info.aliases.iter().any(|a| a.starts_with("virtio:d00000001")), "{info:?}");
-        let err = modinfo("x", b"not elf").unwrap_err().to_string();
+        let err = modinfo("x", b"not elf").unwrap_err().chain();
         assert!(err.contains("not an ELF"), "{err}");
     }
 }

@@ -31,20 +31,22 @@ fn decompress<'a>(
     member: impl Read + 'a,
     name: &str,
     what: &str,
-) -> Result<Box<dyn Read + 'a>, Error> {
-    let read = |cause| Error::Read { what: what.to_owned(), cause };
+) -> Result<Box<dyn Read + 'a>, LayerError> {
+    let read = |source| LayerError::Read { what: what.to_owned(), source };
     Ok(match name.rsplit_once(".tar").map(|(_, ext)| ext) {
         Some(".xz") => Box::new(liblzma::read::XzDecoder::new(member)),
         Some(".zst") => Box::new(zstd::stream::read::Decoder::new(member).map_err(read)?),
         Some(".gz") => Box::new(flate2::read::GzDecoder::new(member)),
         Some("") => Box::new(member),
-        _ => return Err(Error::Compression { what: what.to_owned(), member: name.to_owned() }),
+        _ => {
+            return Err(LayerError::Compression { what: what.to_owned(), member: name.to_owned() })
+        }
     })
 }
 
 /// `Package`, `Version`, `Architecture` and `Source` of the `control` file in a control tar.
-fn read_control(r: impl Read, what: &str) -> Result<DebMeta, Error> {
-    let read = |cause| Error::Read { what: what.to_owned(), cause };
+fn read_control(r: impl Read, what: &str) -> Result<DebMeta, LayerError> {
+    let read = |source| LayerError::Read { what: what.to_owned(), source };
     let mut archive = tar::Archive::new(r);
     for entry in archive.entries().map_err(read)? {
         let entry = entry.map_err(read)?;
@@ -67,9 +69,9 @@ fn read_control(r: impl Read, what: &str) -> Result<DebMeta, Error> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("reading {what}: {cause}")]
-    Read { what: String, cause: std::io::Error },
+pub enum LayerError {
+    #[error("reading {what}")]
+    Read { what: String, source: std::io::Error },
     #[error("{what}: no data.tar member (is it a .deb?)")]
     NoData { what: String },
     #[error("{what}: unsupported data archive {member:?}")]
@@ -78,10 +80,10 @@ pub enum Error {
     Escape { what: String, path: String },
     #[error("drop glob {glob:?}: {message}")]
     Glob { glob: String, message: String },
-    #[error("spooling layer data in {dir}: {cause}")]
-    Spool { dir: PathBuf, cause: std::io::Error },
-    #[error("writing the layer tar: {0}")]
-    Write(std::io::Error),
+    #[error("spooling layer data in {dir}")]
+    Spool { dir: PathBuf, source: std::io::Error },
+    #[error("writing the layer tar")]
+    Write(#[source] std::io::Error),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,16 +116,16 @@ pub struct LayerBuilder {
 
 impl LayerBuilder {
     /// `drop`: globs of relative paths (`usr/share/doc/**`) left out of `.deb` contents.
-    pub fn new(drop: &[String]) -> Result<LayerBuilder, Error> {
+    pub fn new(drop: &[String]) -> Result<LayerBuilder, LayerError> {
         let drop = drop
             .iter()
             .map(|g| {
                 glob::Pattern::new(g)
-                    .map_err(|e| Error::Glob { glob: g.clone(), message: e.to_string() })
+                    .map_err(|e| LayerError::Glob { glob: g.clone(), message: e.to_string() })
             })
             .collect::<Result<_, _>>()?;
         let dir = std::env::temp_dir();
-        let spool = tempfile::tempfile().map_err(|cause| Error::Spool { dir, cause })?;
+        let spool = tempfile::tempfile().map_err(|source| LayerError::Spool { dir, source })?;
         Ok(LayerBuilder { spool, spool_len: 0, nodes: BTreeMap::new(), drop })
     }
 
@@ -135,20 +137,20 @@ impl LayerBuilder {
     /// Unpacks the `data.tar.{xz,zst,gz}` member of a `.deb`; `what` names it in errors.
     /// Returns what its control file says and its copyright file, read before the drop globs
     /// leave `usr/share/doc` out (the SBOM's source package and licence).
-    pub fn add_deb(&mut self, deb: &Path, what: &str) -> Result<DebMeta, Error> {
-        let read = |cause| Error::Read { what: what.to_owned(), cause };
+    pub fn add_deb(&mut self, deb: &Path, what: &str) -> Result<DebMeta, LayerError> {
+        let read = |source| LayerError::Read { what: what.to_owned(), source };
         let f = File::open(deb).map_err(read)?;
         self.read_deb(std::io::BufReader::new(f), what)
     }
 
     /// [`LayerBuilder::add_deb`] on a `.deb` already open as a stream: the entry point of the
     /// `deb` fuzz target (fuzz/), which feeds it untrusted bytes without a file.
-    pub fn add_deb_from(&mut self, deb: impl Read, what: &str) -> Result<(), Error> {
+    pub fn add_deb_from(&mut self, deb: impl Read, what: &str) -> Result<(), LayerError> {
         self.read_deb(deb, what).map(|_| ())
     }
 
-    fn read_deb(&mut self, deb: impl Read, what: &str) -> Result<DebMeta, Error> {
-        let read = |cause| Error::Read { what: what.to_owned(), cause };
+    fn read_deb(&mut self, deb: impl Read, what: &str) -> Result<DebMeta, LayerError> {
+        let read = |source| LayerError::Read { what: what.to_owned(), source };
         let mut meta = DebMeta::default();
         let mut ar = ar::Archive::new(deb);
         while let Some(member) = ar.next_entry() {
@@ -167,12 +169,17 @@ impl LayerBuilder {
                 self.add_tar_capturing(decompress(member, &name, what)?, what, capture)?;
             return Ok(meta);
         }
-        Err(Error::NoData { what: what.to_owned() })
+        Err(LayerError::NoData { what: what.to_owned() })
     }
 
     /// Adds every entry of a tar stream. With `apply_drop`, entries matching the drop globs are
     /// skipped.
-    pub fn add_tar(&mut self, r: impl Read, what: &str, apply_drop: bool) -> Result<(), Error> {
+    pub fn add_tar(
+        &mut self,
+        r: impl Read,
+        what: &str,
+        apply_drop: bool,
+    ) -> Result<(), LayerError> {
         let drop = if apply_drop { DropMode::Apply } else { DropMode::Keep };
         self.add_entries(r, what, drop, None).map(|_| ())
     }
@@ -184,7 +191,7 @@ impl LayerBuilder {
         r: impl Read,
         what: &str,
         capture: Option<&str>,
-    ) -> Result<Option<Vec<u8>>, Error> {
+    ) -> Result<Option<Vec<u8>>, LayerError> {
         self.add_entries(r, what, DropMode::Apply, capture)
     }
 
@@ -194,8 +201,8 @@ impl LayerBuilder {
         what: &str,
         drop: DropMode,
         capture: Option<&str>,
-    ) -> Result<Option<Vec<u8>>, Error> {
-        let read = |cause| Error::Read { what: what.to_owned(), cause };
+    ) -> Result<Option<Vec<u8>>, LayerError> {
+        let read = |source| LayerError::Read { what: what.to_owned(), source };
         let mut captured = None;
         let mut archive = tar::Archive::new(r);
         for entry in archive.entries().map_err(read)? {
@@ -205,7 +212,7 @@ impl LayerBuilder {
                 if raw.trim_start_matches("./").trim_matches('/').is_empty() {
                     continue; // the archive's own root "./"
                 }
-                return Err(Error::Escape { what: what.to_owned(), path: raw });
+                return Err(LayerError::Escape { what: what.to_owned(), path: raw });
             };
             let wanted = capture == Some(path.as_str())
                 && entry.header().entry_type().is_file()
@@ -276,25 +283,32 @@ impl LayerBuilder {
     }
 
     /// Adds a regular file (owned by root) from a reader.
-    pub fn add_file(&mut self, path: &str, mode: u32, mut r: impl Read) -> Result<(), Error> {
-        let path = norm(path)
-            .ok_or_else(|| Error::Escape { what: "build.yml".into(), path: path.to_owned() })?;
-        let (offset, len) =
-            self.spool_from(&mut r).map_err(|cause| Error::Read { what: path.clone(), cause })?;
+    pub fn add_file(&mut self, path: &str, mode: u32, mut r: impl Read) -> Result<(), LayerError> {
+        let path = norm(path).ok_or_else(|| LayerError::Escape {
+            what: "build.yml".into(),
+            path: path.to_owned(),
+        })?;
+        let (offset, len) = self
+            .spool_from(&mut r)
+            .map_err(|source| LayerError::Read { what: path.clone(), source })?;
         self.nodes.insert(path, Node { kind: Kind::File { offset, len }, mode, uid: 0, gid: 0 });
         Ok(())
     }
 
-    pub fn add_dir(&mut self, path: &str, mode: u32) -> Result<(), Error> {
-        let path = norm(path)
-            .ok_or_else(|| Error::Escape { what: "build.yml".into(), path: path.to_owned() })?;
+    pub fn add_dir(&mut self, path: &str, mode: u32) -> Result<(), LayerError> {
+        let path = norm(path).ok_or_else(|| LayerError::Escape {
+            what: "build.yml".into(),
+            path: path.to_owned(),
+        })?;
         self.nodes.insert(path, Node { kind: Kind::Dir, mode, uid: 0, gid: 0 });
         Ok(())
     }
 
-    pub fn add_symlink(&mut self, path: &str, target: &str) -> Result<(), Error> {
-        let path = norm(path)
-            .ok_or_else(|| Error::Escape { what: "build.yml".into(), path: path.to_owned() })?;
+    pub fn add_symlink(&mut self, path: &str, target: &str) -> Result<(), LayerError> {
+        let path = norm(path).ok_or_else(|| LayerError::Escape {
+            what: "build.yml".into(),
+            path: path.to_owned(),
+        })?;
         self.nodes.insert(
             path,
             Node { kind: Kind::Symlink(target.to_owned()), mode: 0o777, uid: 0, gid: 0 },
@@ -322,7 +336,7 @@ impl LayerBuilder {
     }
 
     /// Writes the layer as an uncompressed tar: sorted, parents implied, mtimes fixed.
-    pub fn write_tar<W: Write>(&mut self, w: W) -> Result<W, Error> {
+    pub fn write_tar<W: Write>(&mut self, w: W) -> Result<W, LayerError> {
         let mut all: BTreeMap<String, Node> = BTreeMap::new();
         for (path, node) in &self.nodes {
             let mut parent = Path::new(path).parent();
@@ -359,13 +373,13 @@ impl LayerBuilder {
                 Kind::File { offset, len } => {
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_size(*len);
-                    self.spool.seek(SeekFrom::Start(*offset)).map_err(Error::Write)?;
+                    self.spool.seek(SeekFrom::Start(*offset)).map_err(LayerError::Write)?;
                     b.append_data(&mut h, path, (&mut self.spool).take(*len))
                 }
             };
-            res.map_err(Error::Write)?;
+            res.map_err(LayerError::Write)?;
         }
-        b.into_inner().map_err(Error::Write)
+        b.into_inner().map_err(LayerError::Write)
     }
 }
 
@@ -377,6 +391,7 @@ pub fn norm(p: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baleen_testkit::Chain;
 
     /// A hostile .deb's member name reached the error as raw bytes: an escape sequence or a
     /// newline could rewrite the user's terminal or forge a second error line.
@@ -387,8 +402,8 @@ mod tests {
         ar.append(&ar::Header::new(name, 0), &[][..]).unwrap();
         let deb = ar.into_inner().unwrap();
         let err = LayerBuilder::new(&[]).unwrap().add_deb_from(&deb[..], "evil.deb").unwrap_err();
-        let text = err.to_string();
-        assert!(matches!(err, Error::Compression { .. }), "{text}");
+        let text = err.chain();
+        assert!(matches!(err, LayerError::Compression { .. }), "{text}");
         assert!(!text.contains('\x1b') && !text.contains('\n'), "{text:?}");
         assert!(text.contains("data.tar.lz"), "{text}");
     }
@@ -465,7 +480,7 @@ mod tests {
         h.set_cksum();
         let mut raw = h.as_bytes().to_vec();
         raw.extend_from_slice(&[0u8; 1024]);
-        let err = l.add_tar(&raw[..], "evil.deb", true).unwrap_err().to_string();
+        let err = l.add_tar(&raw[..], "evil.deb", true).unwrap_err().chain();
         assert!(err.contains("evil.deb") && err.contains("../escape"), "{err}");
     }
 

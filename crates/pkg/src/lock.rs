@@ -21,11 +21,11 @@ use std::path::{Path, PathBuf};
 pub const LOCK_FILE: &str = "packages.lock";
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("reading {path}: {cause}")]
-    Read { path: PathBuf, cause: std::io::Error },
-    #[error("writing {path}: {cause}")]
-    Write { path: PathBuf, cause: std::io::Error },
+pub enum LockError {
+    #[error("reading {path}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("writing {path}")]
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Syntax { path: PathBuf, line: usize, message: String },
 }
@@ -93,26 +93,26 @@ impl Lock {
         s
     }
 
-    pub fn write(&self, dir: &Path) -> Result<(), Error> {
+    pub fn write(&self, dir: &Path) -> Result<(), LockError> {
         let path = dir.join(LOCK_FILE);
-        std::fs::write(&path, self.render()).map_err(|cause| Error::Write { path, cause })
+        std::fs::write(&path, self.render()).map_err(|source| LockError::Write { path, source })
     }
 
     /// Reads `<dir>/packages.lock`; `None` when there is none.
-    pub fn load(dir: &Path) -> Result<Option<Lock>, Error> {
+    pub fn load(dir: &Path) -> Result<Option<Lock>, LockError> {
         let path = dir.join(LOCK_FILE);
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::parse(&text, &path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(cause) => Err(Error::Read { path, cause }),
+            Err(source) => Err(LockError::Read { path, source }),
         }
     }
 
-    pub fn parse(text: &str, path: &Path) -> Result<Lock, Error> {
+    pub fn parse(text: &str, path: &Path) -> Result<Lock, LockError> {
         let mut lock = Lock { request: String::new(), suite: String::new(), packages: Vec::new() };
         for (i, line) in text.lines().enumerate() {
             let syntax =
-                |message: String| Error::Syntax { path: path.to_owned(), line: i + 1, message };
+                |message: String| LockError::Syntax { path: path.to_owned(), line: i + 1, message };
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -204,6 +204,7 @@ pub fn changes(before: Option<&Lock>, after: &Lock) -> Vec<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baleen_testkit::Chain;
 
     #[test]
     fn round_trip_and_errors() {
@@ -228,9 +229,8 @@ mod tests {
         sec.packages[0].deb.suite = Some("bookworm-security".into());
         assert!(sec.render().contains(" 123 bookworm-security\n"), "{}", sec.render());
         assert_eq!(Lock::parse(&sec.render(), p).unwrap(), sec);
-        let err = Lock::parse("suite bookworm\namd64 x 1 pool/x.deb nothex 3\n", p)
-            .unwrap_err()
-            .to_string();
+        let err =
+            Lock::parse("suite bookworm\namd64 x 1 pool/x.deb nothex 3\n", p).unwrap_err().chain();
         assert!(err.starts_with("pkg/init/packages.lock:2:") && err.contains("x:"), "{err}");
     }
 

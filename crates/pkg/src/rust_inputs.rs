@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum RustInputsError {
     #[error("hashing {path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("reading {path}: {message}")]
@@ -23,7 +23,7 @@ pub enum Error {
 }
 
 /// The SHA-256 (hex) of the sources the workspace at `root` builds `packages` from.
-pub fn digest(root: &Path, packages: &[&str]) -> Result<String, Error> {
+pub fn digest(root: &Path, packages: &[&str]) -> Result<String, RustInputsError> {
     let ws = Workspace::load(root)?;
     let mut h = Sha256::new();
     h.update(b"baleen rust inputs v1\n");
@@ -37,7 +37,7 @@ pub fn digest(root: &Path, packages: &[&str]) -> Result<String, Error> {
 }
 
 /// The files and directories [`digest`] reads, for a build script's `rerun-if-changed`.
-pub fn input_paths(root: &Path, packages: &[&str]) -> Result<Vec<PathBuf>, Error> {
+pub fn input_paths(root: &Path, packages: &[&str]) -> Result<Vec<PathBuf>, RustInputsError> {
     let ws = Workspace::load(root)?;
     let mut paths: Vec<PathBuf> = ws.crates(packages)?.into_iter().map(|(_, d)| d).collect();
     paths.extend(["Cargo.toml", "Cargo.lock"].map(|f| root.join(f)));
@@ -46,7 +46,7 @@ pub fn input_paths(root: &Path, packages: &[&str]) -> Result<Vec<PathBuf>, Error
 
 /// Feeds `dir`'s files in sorted path order: `kind path mode sha256(bytes)`. Skips `target/` and
 /// dot-directories (`.git`): build output and VCS data are not inputs.
-pub fn hash_tree(h: &mut Sha256, label: &str, dir: &Path) -> Result<(), Error> {
+pub fn hash_tree(h: &mut Sha256, label: &str, dir: &Path) -> Result<(), RustInputsError> {
     h.update(format!("tree {label}\n").as_bytes());
     let mut files = Vec::new();
     walk(dir, dir, &mut files)?;
@@ -57,14 +57,16 @@ pub fn hash_tree(h: &mut Sha256, label: &str, dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
-    let io = |source| Error::Io { path: dir.to_owned(), source };
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), RustInputsError> {
+    let io = |source| RustInputsError::Io { path: dir.to_owned(), source };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let path = entry.path();
-        let ft = entry.file_type().map_err(|source| Error::Io { path: path.clone(), source })?;
+        let ft = entry
+            .file_type()
+            .map_err(|source| RustInputsError::Io { path: path.clone(), source })?;
         if ft.is_dir() {
             if name.starts_with('.') || name == "target" {
                 continue;
@@ -78,9 +80,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
     Ok(())
 }
 
-fn hash_file(h: &mut Sha256, rel: &str, path: &Path) -> Result<(), Error> {
+fn hash_file(h: &mut Sha256, rel: &str, path: &Path) -> Result<(), RustInputsError> {
     use std::os::unix::fs::PermissionsExt;
-    let io = |source| Error::Io { path: path.to_owned(), source };
+    let io = |source| RustInputsError::Io { path: path.to_owned(), source };
     let meta = std::fs::symlink_metadata(path).map_err(io)?;
     if meta.file_type().is_symlink() {
         let target = std::fs::read_link(path).map_err(io)?;
@@ -121,7 +123,7 @@ struct Workspace {
 impl Workspace {
     /// `packages` and the workspace crates they depend on by path, by name, with their
     /// directories.
-    fn crates(&self, packages: &[&str]) -> Result<Vec<(String, PathBuf)>, Error> {
+    fn crates(&self, packages: &[&str]) -> Result<Vec<(String, PathBuf)>, RustInputsError> {
         let mut names = BTreeSet::new();
         for p in packages {
             self.closure(p, &mut names)?;
@@ -135,7 +137,7 @@ impl Workspace {
             .collect())
     }
 
-    fn load(root: &Path) -> Result<Workspace, Error> {
+    fn load(root: &Path) -> Result<Workspace, RustInputsError> {
         let top = read_toml(&root.join("Cargo.toml"))?;
         let ws = top.get("workspace").and_then(|w| w.as_table());
         let mut members = Vec::new();
@@ -180,10 +182,13 @@ impl Workspace {
 
     /// The package names of member `package`'s normal dependencies: `[dependencies]` and
     /// every `[target.<cfg>.dependencies]`, renames (`package = …`) followed.
-    fn normal_dependencies(&self, package: &str) -> Result<Vec<String>, Error> {
+    fn normal_dependencies(&self, package: &str) -> Result<Vec<String>, RustInputsError> {
         let dir =
             self.members.iter().find(|(n, _)| n == package).map(|(_, d)| d.clone()).ok_or_else(
-                || Error::UnknownCrate { package: package.to_owned(), root: self.root.clone() },
+                || RustInputsError::UnknownCrate {
+                    package: package.to_owned(),
+                    root: self.root.clone(),
+                },
             )?;
         let t = read_toml(&dir.join("Cargo.toml"))?;
         let mut tables: Vec<&toml::Table> =
@@ -200,13 +205,16 @@ impl Workspace {
 
     /// Adds `package` and the workspace members it depends on (normal and build dependencies) to
     /// `out`.
-    fn closure(&self, package: &str, out: &mut BTreeSet<String>) -> Result<(), Error> {
+    fn closure(&self, package: &str, out: &mut BTreeSet<String>) -> Result<(), RustInputsError> {
         if out.contains(package) {
             return Ok(());
         }
         let dir =
             self.members.iter().find(|(n, _)| n == package).map(|(_, d)| d.clone()).ok_or_else(
-                || Error::UnknownCrate { package: package.to_owned(), root: self.root.clone() },
+                || RustInputsError::UnknownCrate {
+                    package: package.to_owned(),
+                    root: self.root.clone(),
+                },
             )?;
         out.insert(package.to_owned());
         let t = read_toml(&dir.join("Cargo.toml"))?;
@@ -226,11 +234,11 @@ impl Workspace {
     }
 }
 
-fn read_toml(path: &Path) -> Result<toml::Table, Error> {
+fn read_toml(path: &Path) -> Result<toml::Table, RustInputsError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        .map_err(|source| RustInputsError::Io { path: path.to_owned(), source })?;
     text.parse::<toml::Table>()
-        .map_err(|e| Error::Toml { path: path.to_owned(), message: e.to_string() })
+        .map_err(|e| RustInputsError::Toml { path: path.to_owned(), message: e.to_string() })
 }
 
 /// One crate of `Cargo.lock`: name, version, `source` (empty for a workspace crate) and
@@ -249,7 +257,10 @@ pub struct LockedCrate {
 /// Cargo.lock lists (for crates outside the workspace Cargo.lock does not say which kind a
 /// dependency is, so their build scripts' and proc macros' crates are included). Sorted by name
 /// and version; the member itself is not in the list.
-pub fn locked_crates(root: &Path, package: &str) -> Result<(String, Vec<LockedCrate>), Error> {
+pub fn locked_crates(
+    root: &Path,
+    package: &str,
+) -> Result<(String, Vec<LockedCrate>), RustInputsError> {
     let ws = Workspace::load(root)?;
     let lock_path = root.join("Cargo.lock");
     let lock = read_toml(&lock_path)?;
@@ -269,7 +280,7 @@ pub fn locked_crates(root: &Path, package: &str) -> Result<(String, Vec<LockedCr
             .copied()
             .find(|e| field(e, "name") == name && version.is_none_or(|v| field(e, "version") == v))
     };
-    let member = find(package).ok_or_else(|| Error::Toml {
+    let member = find(package).ok_or_else(|| RustInputsError::Toml {
         path: lock_path.clone(),
         message: format!("no package {package:?} in it"),
     })?;
@@ -315,7 +326,7 @@ pub fn locked_crates(root: &Path, package: &str) -> Result<(String, Vec<LockedCr
 
 /// [`locked_crates`] as text, one `name version source checksum` line each (`-` for an empty
 /// field), the version first: what the build script records next to an embedded binary.
-pub fn locked_crates_text(root: &Path, package: &str) -> Result<String, Error> {
+pub fn locked_crates_text(root: &Path, package: &str) -> Result<String, RustInputsError> {
     let (version, crates) = locked_crates(root, package)?;
     let mut s = format!("{version}\n");
     for c in crates {

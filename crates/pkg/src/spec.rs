@@ -28,9 +28,9 @@ pub const DEFAULT_DROP: &[&str] = &[
 ];
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("reading {path}: {cause}")]
-    Read { path: PathBuf, cause: std::io::Error },
+pub enum SpecError {
+    #[error("reading {path}")]
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {what}")]
@@ -242,14 +242,14 @@ fn yes() -> bool {
 impl BuildSpec {
     /// Reads and validates `<dir>/build.yml`. A LinuxKit package (a Dockerfile beside a
     /// build.yml that declares no content) is refused: built as ours, it would be an empty image.
-    pub fn load(dir: &Path) -> Result<BuildSpec, Error> {
+    pub fn load(dir: &Path) -> Result<BuildSpec, SpecError> {
         let path = dir.join(BUILD_YML);
         let text = std::fs::read_to_string(&path)
-            .map_err(|cause| Error::Read { path: path.clone(), cause })?;
+            .map_err(|source| SpecError::Read { path: path.clone(), source })?;
         let dockerfile = dir.join("Dockerfile").is_file();
         let spec = Self::parse(&text, &path).map_err(|e| match e {
             // LinuxKit's own keys (network, buildArgs, dockerfile…) are unknown here: say why.
-            Error::Parse { path, message } if dockerfile => Error::Parse {
+            SpecError::Parse { path, message } if dockerfile => SpecError::Parse {
                 path,
                 message: format!(
                     "{message}\n(the directory holds a Dockerfile: LinuxKit packages are not \
@@ -259,7 +259,7 @@ impl BuildSpec {
             e => e,
         })?;
         if dockerfile && !spec.has_content() {
-            return Err(Error::DockerfilePackage { dir: dir.to_owned() });
+            return Err(SpecError::DockerfilePackage { dir: dir.to_owned() });
         }
         Ok(spec)
     }
@@ -274,20 +274,20 @@ impl BuildSpec {
     }
 
     /// Parses and validates build.yml text; `path` names it in errors.
-    pub fn parse(text: &str, path: &Path) -> Result<BuildSpec, Error> {
+    pub fn parse(text: &str, path: &Path) -> Result<BuildSpec, SpecError> {
         let spec: BuildSpec = serde_saphyr::from_str(text).map_err(|e| {
             // serde-saphyr's snippet names the file `<input>` and starts with its own
             // "error: "; the CLI prints that prefix already.
             let message = e.to_string().replace("<input>", &path.display().to_string());
             let message = message.trim_start_matches("error: ").to_owned();
-            Error::Parse { path: path.to_owned(), message }
+            SpecError::Parse { path: path.to_owned(), message }
         })?;
         spec.validate(path)?;
         Ok(spec)
     }
 
-    fn validate(&self, path: &Path) -> Result<(), Error> {
-        let invalid = |what: String| Err(Error::Invalid { path: path.to_owned(), what });
+    fn validate(&self, path: &Path) -> Result<(), SpecError> {
+        let invalid = |what: String| Err(SpecError::Invalid { path: path.to_owned(), what });
         let name_ok = |s: &str| {
             !s.is_empty()
                 && s.chars()
@@ -417,8 +417,9 @@ pub fn image_path(p: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baleen_testkit::Chain;
 
-    fn parse(s: &str) -> Result<BuildSpec, Error> {
+    fn parse(s: &str) -> Result<BuildSpec, SpecError> {
         BuildSpec::parse(s, Path::new("pkg/x/build.yml"))
     }
 
@@ -432,7 +433,7 @@ mod tests {
 
     #[test]
     fn unknown_key_names_line_and_column() {
-        let err = parse("image: getty\nfiels: []\n").unwrap_err().to_string();
+        let err = parse("image: getty\nfiels: []\n").unwrap_err().chain();
         assert!(err.contains("pkg/x/build.yml"), "{err}");
         assert!(err.contains("fiels"), "{err}");
         assert!(err.contains('2'), "line number missing: {err}");
@@ -468,15 +469,14 @@ mod tests {
         assert_eq!(d.arch_packages["arm64"], ["linux-image-cloud-arm64"]);
         assert_eq!(d.for_arch("amd64"), ["linux-image-cloud-amd64"]);
         assert!(d.for_arch("riscv64").is_empty());
-        let err =
-            parse("image: k\ndebian:\n  arch-packages: {i386: [x]}\n").unwrap_err().to_string();
+        let err = parse("image: k\ndebian:\n  arch-packages: {i386: [x]}\n").unwrap_err().chain();
         assert!(err.contains("arch-packages") && err.contains("i386"), "{err}");
-        let err = parse("image: k\ndebian:\n  suite: bookworm\n").unwrap_err().to_string();
+        let err = parse("image: k\ndebian:\n  suite: bookworm\n").unwrap_err().chain();
         assert!(err.contains("names no package"), "{err}");
         let keyring =
             |k: &str| parse(&format!("image: p\ndebian:\n  packages: [a]\n  keyring: {k}\n"));
         assert!(keyring("keys/archive.gpg").is_ok());
-        let err = keyring("../../etc/apt/trusted.gpg").unwrap_err().to_string();
+        let err = keyring("../../etc/apt/trusted.gpg").unwrap_err().chain();
         assert!(err.contains("debian.keyring") && err.contains("stay inside"), "{err}");
     }
 

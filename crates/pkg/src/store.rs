@@ -1,33 +1,34 @@
 //! The content store of `baleen-oci` as an image [`Sink`]: `pkg build` output lands where
 //! `baleen build` looks for images, under the canonical name (`docker.io/baleen/init:<tag>`).
 
-use crate::image::{Desc, Error, Sink};
+use crate::image::{Desc, ImageError, Sink};
 use baleen_oci::{Descriptor, Digest, MediaType, Reference, Store};
 use std::io::Read;
 
-fn store_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Store { what: what.to_owned(), message: e.to_string() }
+fn store_err(what: &str, e: &dyn std::error::Error) -> ImageError {
+    ImageError::Store { what: what.to_owned(), message: crate::with_causes(e) }
 }
 
 impl Sink for Store {
-    fn put_blob(&mut self, digest: &str, size: u64, r: &mut dyn Read) -> Result<(), Error> {
-        let d = Digest::parse(digest).map_err(|e| store_err(digest, e))?;
+    fn put_blob(&mut self, digest: &str, size: u64, r: &mut dyn Read) -> Result<(), ImageError> {
+        let d = Digest::parse(digest).map_err(|e| store_err(digest, &e))?;
         if self.has_blob(&d) {
             return Ok(());
         }
-        let blob = self.write_blob(r, Some(&d)).map_err(|e| store_err(digest, e))?;
+        let blob = self.write_blob(r, Some(&d)).map_err(|e| store_err(digest, &e))?;
         if blob.size != size {
-            return Err(store_err(digest, format!("{} bytes stored, {size} expected", blob.size)));
+            let message = format!("{} bytes stored, {size} expected", blob.size);
+            return Err(ImageError::Store { what: digest.to_owned(), message });
         }
         Ok(())
     }
 
-    fn tag(&mut self, name: &str, root: &Desc) -> Result<(), Error> {
-        let r = Reference::parse(name).map_err(|e| store_err(name, e))?;
-        let d = Digest::parse(&root.digest).map_err(|e| store_err(name, e))?;
+    fn tag(&mut self, name: &str, root: &Desc) -> Result<(), ImageError> {
+        let r = Reference::parse(name).map_err(|e| store_err(name, &e))?;
+        let d = Digest::parse(&root.digest).map_err(|e| store_err(name, &e))?;
         let desc =
             Descriptor::new(MediaType::from(root.media_type.as_str()), root.size, d.to_oci());
-        Store::tag(self, &r, desc).map_err(|e| store_err(name, e))
+        Store::tag(self, &r, desc).map_err(|e| store_err(name, &e))
     }
 
     fn lookup(&self, name: &str) -> Option<Desc> {
@@ -49,9 +50,9 @@ impl Sink for Store {
 }
 
 /// Opens the content store at `dir`, or the default one (`$BALEEN_CACHE`, `~/.baleen/cache`).
-pub fn open_store(dir: Option<&std::path::Path>) -> Result<Store, Error> {
+pub fn open_store(dir: Option<&std::path::Path>) -> Result<Store, ImageError> {
     let dir = dir.map(std::path::Path::to_path_buf).unwrap_or_else(Store::default_dir);
-    Store::open(&dir).map_err(|e| store_err(&format!("opening the store {}", dir.display()), e))
+    Store::open(&dir).map_err(|e| store_err(&format!("opening the store {}", dir.display()), &e))
 }
 
 /// Pushes the built image `name` (`org/image:tag`) from the store to `registry` (a host, e.g.
@@ -62,17 +63,17 @@ pub fn push(
     registry: Option<&str>,
     insecure: &[String],
     progress: baleen_oci::Progress,
-) -> Result<String, Error> {
-    let local = Reference::parse(name).map_err(|e| store_err(name, e))?;
+) -> Result<String, ImageError> {
+    let local = Reference::parse(name).map_err(|e| store_err(name, &e))?;
     let remote_name = match registry {
         Some(host) => format!("{host}/{name}"),
         None => name.to_owned(),
     };
-    let remote = Reference::parse(&remote_name).map_err(|e| store_err(&remote_name, e))?;
+    let remote = Reference::parse(&remote_name).map_err(|e| store_err(&remote_name, &e))?;
     let mut opts = baleen_oci::PushOptions::default();
     opts.registry.insecure = insecure.to_vec();
     opts.progress = progress;
     baleen_oci::push_blocking(store, &local, &remote, &opts)
-        .map_err(|e| store_err(&format!("pushing {name}"), e))?;
+        .map_err(|e| store_err(&format!("pushing {name}"), &e))?;
     Ok(remote.to_string())
 }

@@ -19,20 +19,20 @@ pub use crate::rust_inputs::workspace_root;
 pub const TAG_HEX_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Spec(spec::Error),
+pub enum TagError {
+    #[error(transparent)]
+    Spec(spec::SpecError),
     #[error("package {dir}: hashing its files")]
-    Files { dir: PathBuf, source: rust_inputs::Error },
+    Files { dir: PathBuf, source: rust_inputs::RustInputsError },
     #[error("package {dir}: hashing the Rust sources of {packages}")]
-    Sources { dir: PathBuf, packages: String, source: rust_inputs::Error },
+    Sources { dir: PathBuf, packages: String, source: rust_inputs::RustInputsError },
     #[error("rust package {package:?} of {dir}: no Cargo workspace above the package directory, and this baleen embeds no prebuilt {package}")]
     NoWorkspace { package: String, dir: PathBuf },
 }
 
-impl From<spec::Error> for Error {
-    fn from(e: spec::Error) -> Self {
-        Error::Spec(e)
+impl From<spec::SpecError> for TagError {
+    fn from(e: spec::SpecError) -> Self {
+        TagError::Spec(e)
     }
 }
 
@@ -59,12 +59,12 @@ impl std::fmt::Display for Tag {
 
 /// The tag of the package in `dir`, `<org>/<image>:<16 hex>`. Same inputs, same tag; any byte of
 /// any input changed, a new tag. Reads files only.
-pub fn show_tag(dir: &Path) -> Result<String, Error> {
+pub fn show_tag(dir: &Path) -> Result<String, TagError> {
     Ok(tag(dir)?.to_string())
 }
 
 /// [`show_tag`] as a structured [`Tag`].
-pub fn tag(dir: &Path) -> Result<Tag, Error> {
+pub fn tag(dir: &Path) -> Result<Tag, TagError> {
     let spec = BuildSpec::load(dir)?;
     let hash = input_hash(dir, &spec)?;
     Ok(Tag {
@@ -75,10 +75,11 @@ pub fn tag(dir: &Path) -> Result<Tag, Error> {
 }
 
 /// The full hex SHA-256 over the package's inputs.
-pub fn input_hash(dir: &Path, spec: &BuildSpec) -> Result<String, Error> {
+pub fn input_hash(dir: &Path, spec: &BuildSpec) -> Result<String, TagError> {
     let mut h = Sha256::new();
     h.update(b"baleen-pkg-tag v1\n");
-    hash_tree(&mut h, "pkg", dir).map_err(|source| Error::Files { dir: dir.to_owned(), source })?;
+    hash_tree(&mut h, "pkg", dir)
+        .map_err(|source| TagError::Files { dir: dir.to_owned(), source })?;
     if !spec.rust.is_empty() {
         h.update(format!("rust {}\n", rust_digest(dir, spec)?).as_bytes());
     }
@@ -89,12 +90,12 @@ pub fn input_hash(dir: &Path, spec: &BuildSpec) -> Result<String, Error> {
 /// outside any workspace, the one recorded with the prebuilt binary the program embeds (which
 /// the build then uses), so a copy of `pkg/init` gets the tag of the sources its `/init` came
 /// from.
-fn rust_digest(dir: &Path, spec: &BuildSpec) -> Result<String, Error> {
+fn rust_digest(dir: &Path, spec: &BuildSpec) -> Result<String, TagError> {
     let mut packages: Vec<&str> = spec.rust.iter().map(|r| r.package.as_str()).collect();
     packages.sort_unstable();
     packages.dedup();
     match workspace_root(dir) {
-        Some(root) => rust_inputs::digest(&root, &packages).map_err(|source| Error::Sources {
+        Some(root) => rust_inputs::digest(&root, &packages).map_err(|source| TagError::Sources {
             dir: dir.to_owned(),
             packages: packages.join(", "),
             source,
@@ -103,13 +104,14 @@ fn rust_digest(dir: &Path, spec: &BuildSpec) -> Result<String, Error> {
             [one] => crate::prebuilt::inputs_of(one).map(str::to_owned),
             _ => None,
         }
-        .ok_or_else(|| Error::NoWorkspace { package: packages.join(", "), dir: dir.to_owned() }),
+        .ok_or_else(|| TagError::NoWorkspace { package: packages.join(", "), dir: dir.to_owned() }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baleen_testkit::Chain;
 
     fn pkg(dir: &Path, yml: &str) {
         std::fs::create_dir_all(dir).unwrap();
@@ -184,15 +186,15 @@ mod tests {
 
         pkg(&p, "image: app\nrust:\n- {package: nope, path: /app}\n");
         let err = show_tag(&p).unwrap_err();
-        let cause = std::error::Error::source(&err).map(|c| c.to_string()).unwrap_or_default();
-        assert!(err.to_string().contains("sources of nope"), "{err}");
-        assert!(cause.contains("\"nope\"") && cause.contains("no member"), "{cause}");
+        let source = std::error::Error::source(&err).map(|c| c.to_string()).unwrap_or_default();
+        assert!(err.chain().contains("sources of nope"), "{err}");
+        assert!(source.contains("\"nope\"") && source.contains("no member"), "{source}");
     }
 
     #[test]
     fn missing_build_yml_names_the_file() {
         let t = tempfile::tempdir().unwrap();
-        let err = show_tag(t.path()).unwrap_err().to_string();
+        let err = show_tag(t.path()).unwrap_err().chain();
         assert!(err.contains("build.yml"), "{err}");
     }
 }

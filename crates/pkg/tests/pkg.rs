@@ -4,6 +4,7 @@
 
 use baleen_pkg::image::{LayoutDir, Sink};
 use baleen_pkg::Options;
+use baleen_testkit::Chain;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -52,7 +53,7 @@ fn locked_busybox(root: &Path) -> Option<PathBuf> {
         let d = pkg_dir(t.path(), BUSYBOX_PKG);
         match baleen_pkg::lock(&d, &options()) {
             Ok(_) => Some(std::fs::read_to_string(d.join("packages.lock")).unwrap()),
-            Err(e) if !baleen_testkit::tools_required() && e.to_string().contains("fetching") => {
+            Err(e) if !baleen_testkit::tools_required() && e.chain().contains("fetching") => {
                 eprintln!("skipping: the Debian archive is unreachable: {e}");
                 None
             }
@@ -125,7 +126,7 @@ fn a_stale_lock_is_refused_with_the_command_that_fixes_it() {
     )
     .unwrap();
     let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
-    let err = baleen_pkg::build(&d, &options(), &mut sink, false).unwrap_err().to_string();
+    let err = baleen_pkg::build(&d, &options(), &mut sink, false).unwrap_err().chain();
     assert!(err.contains("packages.lock is stale") && err.contains("baleen pkg lock"), "{err}");
 }
 
@@ -140,11 +141,10 @@ fn an_unknown_debian_package_is_named() {
         "image: x\ndebian:\n  packages: [busybox-static, no-such-package-baleen]\n",
     );
     match baleen_pkg::lock(&d, &options()) {
-        Err(e) if e.to_string().contains("fetching") && !baleen_testkit::tools_required() => {}
-        Err(e) => assert!(
-            e.to_string().contains("unknown Debian package \"no-such-package-baleen\""),
-            "{e}"
-        ),
+        Err(e) if e.chain().contains("fetching") && !baleen_testkit::tools_required() => {}
+        Err(e) => {
+            assert!(e.chain().contains("unknown Debian package \"no-such-package-baleen\""), "{e}")
+        }
         Ok(_) => panic!("locking an unknown package succeeded"),
     }
 }
@@ -156,7 +156,7 @@ fn an_unreachable_archive_names_the_url() {
     // A port nothing listens on: bind, read the port, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let o = mirror_options(t.path().join("cache"), port);
-    let err = baleen_pkg::lock(&d, &o).unwrap_err().to_string();
+    let err = baleen_pkg::lock(&d, &o).unwrap_err().chain();
     assert!(
         err.contains(&format!("http://127.0.0.1:{port}/debian/dists/bookworm/InRelease")),
         "{err}"
@@ -198,7 +198,7 @@ fn a_tampered_deb_is_rejected_naming_the_package() {
     let port = serve(bytes);
     let o = mirror_options(t.path().join("empty-cache"), port);
     let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
-    let err = baleen_pkg::build(&d, &o, &mut sink, true).unwrap_err().to_string();
+    let err = baleen_pkg::build(&d, &o, &mut sink, true).unwrap_err().chain();
     assert!(
         err.contains("package busybox-static")
             && err.contains("SHA-256")
@@ -220,7 +220,7 @@ fn a_tampered_inrelease_fails_verification() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(baleen_pkg::deb::archive::verify_inrelease(&text).is_ok());
     let tampered = text.replacen("Packages.xz", "Packages.xy", 1);
-    let err = baleen_pkg::deb::archive::verify_inrelease(&tampered).unwrap_err();
+    let err = baleen_pkg::deb::archive::verify_inrelease(&tampered).unwrap_err().to_string();
     assert!(err.contains("none made by"), "{err}");
 }
 
@@ -231,7 +231,7 @@ fn a_platform_missing_from_the_lock_is_named() {
     let mut o = options();
     o.arches = Some(vec!["amd64".into(), "arm64".into()]);
     let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
-    let err = baleen_pkg::build(&d, &o, &mut sink, false).unwrap_err().to_string();
+    let err = baleen_pkg::build(&d, &o, &mut sink, false).unwrap_err().chain();
     assert!(
         err.contains("no arm64 packages") && err.contains("baleen pkg lock --platforms"),
         "{err}"
@@ -293,7 +293,7 @@ fn an_expired_release_is_refused_naming_the_suite_and_the_date() {
         if let Some(k) = keyring {
             a = a.with_keyring(k.to_vec(), "the test key");
         }
-        a.index("amd64").unwrap_err().to_string()
+        a.index("amd64").unwrap_err().chain()
     };
     let e = index_error("InRelease-expired", true, Some(&key));
     assert!(
@@ -327,7 +327,7 @@ fn a_signed_inrelease_of_another_suite_is_refused() {
             .with_keyring(key.clone(), "the test key")
             .index("amd64")
             .unwrap_err()
-            .to_string()
+            .chain()
     };
     let e = index_error("bullseye-security");
     assert!(
@@ -361,7 +361,7 @@ fn an_inrelease_older_than_the_cached_one_is_refused() {
     let a = Archive::new(&format!("http://127.0.0.1:{port}"), "bookworm-security", &cache)
         .unwrap()
         .with_keyring(key, "the test key");
-    let e = a.index("amd64").unwrap_err().to_string();
+    let e = a.index("amd64").unwrap_err().chain();
     assert!(e.contains("Packages.xz"), "the newer InRelease is accepted: {e}");
     // Age the cached copy past reuse, so that the mirror is asked again.
     let dir = cache.join("dists/bookworm-security");
@@ -370,7 +370,7 @@ fn an_inrelease_older_than_the_cached_one_is_refused() {
     let f = std::fs::File::options().write(true).open(mirror_dir.join("InRelease")).unwrap();
     f.set_modified(old).unwrap();
     std::fs::copy(fx.join("private/dists/bookworm-security/InRelease"), &served).unwrap();
-    let e = a.index("amd64").unwrap_err().to_string();
+    let e = a.index("amd64").unwrap_err().chain();
     assert!(
         e.contains("dated Tue, 14 Nov 2023 22:13:20 UTC, older than the Sat, 23 Nov 2024")
             && e.contains("/dists/bookworm-security/InRelease"),
@@ -391,7 +391,7 @@ fn security_updates_win_when_newer_and_the_lock_names_their_suite() {
     );
     let lock = match baleen_pkg::lock(&d, &options()) {
         Ok(l) => l,
-        Err(e) if !baleen_testkit::tools_required() && e.to_string().contains("fetching") => {
+        Err(e) if !baleen_testkit::tools_required() && e.chain().contains("fetching") => {
             eprintln!("skipping: the Debian archive is unreachable: {e}");
             return;
         }
@@ -584,7 +584,7 @@ fn a_private_archive_signed_by_the_keyring_named_in_build_yml() {
     // (armored text) is refused before any download.
     let relock = |name: &str| {
         let o = private_options(&t.path().join(name));
-        baleen_pkg::lock(&d, &o).unwrap_err().to_string()
+        baleen_pkg::lock(&d, &o).unwrap_err().chain()
     };
     let debian_keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys/debian-archive-keyring.gpg");
     std::fs::copy(&debian_keys, d.join("test-key.gpg")).unwrap();
@@ -655,7 +655,7 @@ fn arch_packages_are_locked_and_installed_per_platform() {
     // A platform that arch-packages leaves without any package is an error, not an empty image.
     let mut riscv = o.clone();
     riscv.arches = Some(vec!["riscv64".into()]);
-    let err = baleen_pkg::lock(&d, &riscv).unwrap_err().to_string();
+    let err = baleen_pkg::lock(&d, &riscv).unwrap_err().chain();
     assert!(err.contains("no package for riscv64"), "{err}");
     let got = file_per_platform(&t.path().join("out"), &built.digest, "greeting");
     assert_eq!(
@@ -673,7 +673,7 @@ fn arch_packages_are_locked_and_installed_per_platform() {
 fn an_unsatisfiable_dependency_is_named_by_pkg_lock() {
     let t = tempfile::tempdir().unwrap();
     let d = private_archive_pkg(t.path(), "packages: [baleen-app]");
-    let err = baleen_pkg::lock(&d, &private_options(t.path())).unwrap_err().to_string();
+    let err = baleen_pkg::lock(&d, &private_options(t.path())).unwrap_err().chain();
     assert!(
         err.contains(
             r#"cannot satisfy baleen-app 2.0's dependency "libbaleen (>= 2.0) | baleen-compat""#
@@ -694,7 +694,7 @@ fn an_unreachable_archive_at_build_time_names_the_package() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let o = mirror_options(t.path().join("empty-cache"), port);
     let mut sink = LayoutDir::create(&t.path().join("out")).unwrap();
-    let err = baleen_pkg::build(&d, &o, &mut sink, true).unwrap_err().to_string();
+    let err = baleen_pkg::build(&d, &o, &mut sink, true).unwrap_err().chain();
     assert!(
         err.contains("downloading package busybox-static ")
             && err.contains(&format!("http://127.0.0.1:{port}/debian/pool/main/b/busybox/")),

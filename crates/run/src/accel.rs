@@ -23,7 +23,7 @@ const PROBE_STATUS: i32 = (0x2a << 1) | 1;
 /// Choosing an accelerator failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccelError {
-    #[error("--accel kvm: cannot open /dev/kvm: {0}")]
+    #[error("--accel kvm: cannot open /dev/kvm")]
     NoKvm(#[source] std::io::Error),
     #[error("--accel kvm: {arch} guests cannot use KVM on this {host} host")]
     ForeignArch { arch: Arch, host: Arch },

@@ -9,6 +9,8 @@
 //! - [`http::serve_dir`]: a loopback HTTP server of a directory (the signed Debian archive fixture).
 //! - [`registry::Registry`]: Debian's docker-registry on 127.0.0.1 (plain, htpasswd, TLS);
 //!   [`image::ImageBuilder`]: small multi-layer OCI images written as an OCI layout.
+//! - [`Chain`]: an error with its causes, `: `-joined, as the CLI prints it (messages hold only
+//!   their own layer's context, so a test looking for a cause reads the chain).
 
 pub mod boot;
 pub mod http;
@@ -20,6 +22,24 @@ pub mod registry;
 pub mod signing;
 
 use std::path::PathBuf;
+
+/// An error and every cause under it on one line, `outer: inner: …`, as the CLI prints it.
+pub trait Chain {
+    fn chain(&self) -> String;
+}
+
+impl<E: std::error::Error + ?Sized> Chain for E {
+    fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = self.source();
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
+    }
+}
 
 /// `len` deterministic bytes no deflate can shrink (xorshift64, low byte of each step), as
 /// already-compressed data is; `seed` picks the sequence.

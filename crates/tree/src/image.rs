@@ -57,14 +57,14 @@ const TOUCH: &[(&str, &str)] = &[
 /// Errors while one image is written; the caller adds the image reference.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ImageError {
-    #[error("{0}")]
+    #[error(transparent)]
     Layer(#[from] LayerError),
-    #[error("{}writing entry {}: {source}", in_layer(layer), crate::limits::shown(path))]
+    #[error("{}writing entry {}", in_layer(layer), crate::limits::shown(path))]
     Sink { layer: Option<String>, path: String, source: io::Error },
     #[error("{0}")]
     Other(String),
     /// What a section made itself (the kernel `--decompress-kernel` gunzips) went over a limit.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Limit { what: String, source: crate::limits::LimitError },
 }
 

@@ -143,18 +143,33 @@ pub(crate) fn kernel_section(
     Ok(())
 }
 
+/// Why a kernel could not be decompressed.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("unsupported bzImage boot protocol {major}.{minor:02}")]
+    Protocol { major: u16, minor: u16 },
+    #[error("the bzImage payload runs past the end of the image")]
+    PastEnd,
+    #[error("unsupported bzImage payload format at offset {offset}")]
+    PayloadFormat { offset: u64 },
+    #[error("not a gzip kernel nor a bzImage with a gzip payload")]
+    NotGzip,
+    #[error("gunzip")]
+    Gunzip(#[source] io::Error),
+    #[error("gunzip")]
+    Limit(#[source] LimitError),
+}
+
 /// Decompresses a gzip kernel, or the gzip payload of an x86 bzImage (boot protocol ≥ 2.08),
 /// within `limits` (see [`gunzipped_size`]).
-pub fn decompress_kernel(raw: &[u8], limits: Limits) -> Result<Vec<u8>, String> {
+pub fn decompress_kernel(raw: &[u8], limits: Limits) -> Result<Vec<u8>, KernelError> {
     let payload = gzip_payload(raw)?;
     let size = gunzipped_size(payload, limits).map_err(|e| match e {
-        Gunzip::Limit(l) => l.to_string(),
-        Gunzip::Io(e) => format!("gunzip: {e}"),
+        Gunzip::Limit(l) => KernelError::Limit(l),
+        Gunzip::Io(e) => KernelError::Gunzip(e),
     })?;
     let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    flate2::read::GzDecoder::new(payload)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("gunzip: {e}"))?;
+    flate2::read::GzDecoder::new(payload).read_to_end(&mut out).map_err(KernelError::Gunzip)?;
     Ok(out)
 }
 
@@ -197,7 +212,7 @@ fn gunzipped_size(payload: &[u8], limits: Limits) -> Result<u64, Gunzip> {
 }
 
 /// The gzip stream of a kernel: the whole image, or the payload of a bzImage.
-fn gzip_payload(raw: &[u8]) -> Result<&[u8], String> {
+fn gzip_payload(raw: &[u8]) -> Result<&[u8], KernelError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
@@ -206,11 +221,7 @@ fn gzip_payload(raw: &[u8]) -> Result<&[u8], String> {
     if raw.len() > 0x250 && le16(0x1fe) == 0xaa55 && &raw[0x202..0x206] == b"HdrS" {
         let version = le16(0x206);
         if version < 0x0208 {
-            return Err(format!(
-                "unsupported bzImage boot protocol {}.{:02}",
-                version >> 8,
-                version & 0xff
-            ));
+            return Err(KernelError::Protocol { major: version >> 8, minor: version & 0xff });
         }
         let setup_sectors = u64::from(raw[0x1f1]);
         let offset = u64::from(le32(0x248)) + (setup_sectors + 1) * 512;
@@ -218,15 +229,15 @@ fn gzip_payload(raw: &[u8]) -> Result<&[u8], String> {
         let end = offset + len;
         let past = |n: u64| usize::try_from(n).ok().filter(|&n| n <= raw.len());
         let (Some(start), Some(end)) = (past(offset), past(end)) else {
-            return Err("the bzImage payload runs past the end of the image".into());
+            return Err(KernelError::PastEnd);
         };
         let payload = &raw[start..end];
         if payload.starts_with(&[0x1f, 0x8b]) {
             return Ok(payload);
         }
-        return Err(format!("unsupported bzImage payload format at offset {offset}"));
+        return Err(KernelError::PayloadFormat { offset });
     }
-    Err("not a gzip kernel nor a bzImage with a gzip payload".into())
+    Err(KernelError::NotGzip)
 }
 
 #[cfg(test)]
@@ -253,7 +264,10 @@ mod tests {
         img.extend_from_slice(&payload);
         assert_eq!(decompress_kernel(&img, Limits::default()).unwrap(), b"vmlinux bytes");
         img[0x206..0x208].copy_from_slice(&0x0204u16.to_le_bytes());
-        assert!(decompress_kernel(&img, Limits::default()).unwrap_err().contains("2.04"));
+        assert!(decompress_kernel(&img, Limits::default())
+            .unwrap_err()
+            .to_string()
+            .contains("2.04"));
         assert!(decompress_kernel(b"not a kernel", Limits::default()).is_err());
     }
 }

@@ -43,9 +43,9 @@ impl Layer {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    #[error("layer {layer}: reading the layer stream: {source}")]
+    #[error("layer {layer}: reading the layer stream")]
     Read { layer: String, source: io::Error },
-    #[error("layer {layer}: entry {path:?}: reading its data: {source}")]
+    #[error("layer {layer}: entry {path:?}: reading its data")]
     Data { layer: String, path: String, source: io::Error },
     #[error("layer {layer}: entry {path:?}: the header claims {size} bytes but the stream ended after {got}")]
     Truncated { layer: String, path: String, size: u64, got: u64 },
@@ -89,7 +89,7 @@ pub enum LayerError {
          hard link must follow its target, as tar extracts in order)"
     )]
     HardLinkForward { layer: String, path: String, target: String },
-    #[error("layer {layer}: {source}")]
+    #[error("layer {layer}")]
     Limit { layer: String, source: crate::limits::LimitError },
 }
 

@@ -43,7 +43,7 @@ pub use files::{parent_dir_mode, FileData, FileItem, FileKind};
 pub use flatten::flatten;
 pub use image::{Image, RESOLVCONF_SYMLINK};
 pub use input::{for_each_section_entry, read_tar_file, section_reader, SectionIndex};
-pub use kernel::{decompress_kernel, KernelOptions};
+pub use kernel::{decompress_kernel, KernelError, KernelOptions};
 pub use layer::{clean_path, decompress, format_pax_time, parse_pax_time, Layer, LayerError};
 pub use limits::{
     bytes, shown, Expansion, LimitError, Limits, DEFAULT_MAX_EXPANSION, DEFAULT_MAX_TREE_BYTES,

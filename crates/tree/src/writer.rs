@@ -17,25 +17,25 @@ use std::io::{self, Read};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
-    #[error("{location} {image}: {source}")]
+    #[error("{location} {image}")]
     Layer { location: String, image: String, source: Box<LayerError> },
     #[error(
-        "{location} {image}: {}writing entry {}: {source}",
+        "{location} {image}: {}writing entry {}",
         crate::image::in_layer(layer),
         crate::limits::shown(path)
     )]
     Sink { location: String, image: String, layer: Option<String>, path: String, source: io::Error },
     #[error("{location} {image}: {message}")]
     Image { location: String, image: String, message: String },
-    #[error("{location} {image}: {what}: {source}")]
+    #[error("{location} {image}: {what}")]
     Limit { location: String, image: String, what: String, source: LimitError },
     #[error("{location}: {message}")]
     Files { location: String, message: String },
-    #[error("{location}: writing {}: {source}", crate::limits::shown(path))]
+    #[error("{location}: writing {}", crate::limits::shown(path))]
     FilesSink { location: String, path: String, source: io::Error },
-    #[error("ending the section before {name}: {source}")]
+    #[error("ending the section before {name}")]
     Section { name: String, source: io::Error },
-    #[error("{name}: counting the bytes of the section taken from the cache: {source}")]
+    #[error("{name}: counting the bytes of the section taken from the cache")]
     Account { name: String, source: io::Error },
 }
 

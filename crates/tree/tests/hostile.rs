@@ -36,7 +36,7 @@ fn a_layer_expanding_past_the_ratio_is_refused_naming_image_layer_and_limit() {
     let limits = Limits { max_tree_bytes: None, expansion: Some(SMALL_FLOOR) };
     let err = init(limits, image(vec![tar_layer(&[file("a", b"a")]), zeros_layer()])).unwrap_err();
     assert!(matches!(err.limit(), Some(LimitError::Expands { ratio: 100, .. })), "{err:?}");
-    let text = err.to_string();
+    let text = baleen_testkit::boot::chain(&err);
     for want in ["init[0]", "docker.io/evil/bomb:1", "sha256:layer1", "more than 100 times"] {
         assert!(text.contains(want), "{want:?} missing from: {text}");
     }
@@ -61,7 +61,7 @@ fn a_tree_past_max_size_is_refused_before_the_entry_is_written() {
     let mut w = TreeWriter::with_limits(&mut c, limits);
     let err = w.init(0, image(vec![layer])).unwrap_err();
     assert!(matches!(err.limit(), Some(LimitError::TreeTooLarge { limit: 1048576, .. })));
-    let text = err.to_string();
+    let text = baleen_testkit::boot::chain(&err);
     for want in ["docker.io/evil/bomb:1", "sha256:layer0", "\"two\"", "limit of 1 MiB"] {
         assert!(text.contains(want), "{want:?} missing from: {text}");
     }
@@ -85,7 +85,7 @@ fn max_size_counts_every_section_and_none_lifts_it() {
     let mut w = TreeWriter::with_limits(Collect::default(), limits);
     let err = w.files(files(1001)).unwrap_err();
     assert!(matches!(err.limit(), Some(LimitError::TreeTooLarge { .. })), "{err}");
-    assert!(err.to_string().contains("files[3]"), "{err}");
+    assert!(baleen_testkit::boot::chain(&err).contains("files[3]"), "{err}");
     let mut w = TreeWriter::with_limits(Collect::default(), Limits::NONE);
     w.files(files(1001)).unwrap();
 }
@@ -103,22 +103,22 @@ fn own_paths(c: &Collect) -> Vec<&str> {
 #[test]
 fn hard_link_to_a_directory_is_refused_naming_layer_and_entry() {
     let err = flat(vec![tar_layer(&[dir("etc"), hardlink("bin/etc", "etc")])]).unwrap_err();
-    let text = err.to_string();
+    let text = baleen_testkit::boot::chain(&err);
     for want in ["docker.io/evil/bomb:1", "sha256:layer0", "\"bin/etc\"", "is a directory"] {
         assert!(text.contains(want), "{want:?} missing from: {text}");
     }
     // A directory from a lower layer, or one only implied by the paths below it.
     let lower = tar_layer(&[dir("usr"), file("usr/lib/x", b"x")]);
     let err = flat(vec![lower.clone(), tar_layer(&[hardlink("a", "usr")])]).unwrap_err();
-    assert!(err.to_string().contains("is a directory"), "{err}");
+    assert!(baleen_testkit::boot::chain(&err).contains("is a directory"), "{err}");
     let err = flat(vec![lower, tar_layer(&[hardlink("a", "usr/lib")])]).unwrap_err();
-    assert!(err.to_string().contains("is a directory"), "{err}");
+    assert!(baleen_testkit::boot::chain(&err).contains("is a directory"), "{err}");
 }
 
 #[test]
 fn hard_link_to_itself_is_refused() {
     let err = flat(vec![tar_layer(&[hardlink("bin/sh", "./bin/sh")])]).unwrap_err();
-    let text = err.to_string();
+    let text = baleen_testkit::boot::chain(&err);
     assert!(text.contains("sha256:layer0") && text.contains("\"bin/sh\""), "{text}");
     assert!(text.contains("links to itself"), "{text}");
 }
@@ -126,7 +126,7 @@ fn hard_link_to_itself_is_refused() {
 #[test]
 fn hard_link_to_a_missing_or_whited_out_target_is_refused() {
     let err = flat(vec![tar_layer(&[hardlink("bin/sh", "bin/busybox")])]).unwrap_err();
-    let text = err.to_string();
+    let text = baleen_testkit::boot::chain(&err);
     for want in ["sha256:layer0", "\"bin/sh\"", "\"bin/busybox\"", "no such file"] {
         assert!(text.contains(want), "{want:?} missing from: {text}");
     }
@@ -135,7 +135,7 @@ fn hard_link_to_a_missing_or_whited_out_target_is_refused() {
     let upper = tar_layer(&[whiteout("bin/busybox")]);
     let top = tar_layer(&[hardlink("bin/sh", "bin/busybox")]);
     let err = flat(vec![lower, upper, top]).unwrap_err();
-    assert!(err.to_string().contains("sha256:layer2"), "{err}");
+    assert!(baleen_testkit::boot::chain(&err).contains("sha256:layer2"), "{err}");
 }
 
 #[test]
@@ -186,7 +186,7 @@ fn one_file(path: &str) -> Image {
 fn a_path_longer_than_path_max_is_refused_naming_layer_and_shortened_path() {
     assert!(init(Limits::NONE, one_file(&long_path(4095))).is_ok());
     let err = init(Limits::NONE, one_file(&long_path(4096))).unwrap_err();
-    let text = err.to_string();
+    let text = baleen_testkit::boot::chain(&err);
     for want in ["init[0]", "docker.io/evil/bomb:1", "sha256:layer0", "4096 bytes", "PATH_MAX"] {
         assert!(text.contains(want), "{want:?} missing from: {text}");
     }
@@ -206,14 +206,14 @@ fn a_path_longer_than_path_max_is_refused_naming_layer_and_shortened_path() {
             runtime_json: &mut rt,
         })
         .unwrap_err();
-    assert!(err.to_string().contains("PATH_MAX"), "{err}");
+    assert!(baleen_testkit::boot::chain(&err).contains("PATH_MAX"), "{err}");
 }
 
 #[test]
 fn a_name_longer_than_name_max_or_a_symlink_target_past_path_max_is_refused() {
     let name = |n: usize| format!("etc/{}", "n".repeat(n));
     assert!(init(Limits::NONE, one_file(&name(255))).is_ok());
-    let err = init(Limits::NONE, one_file(&name(256))).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&init(Limits::NONE, one_file(&name(256))).unwrap_err());
     assert!(err.contains("sha256:layer0") && err.contains("NAME_MAX"), "{err}");
     assert!(err.contains("256 bytes"), "{err}");
     // Test layers keep link names in the 100-byte header field: the files section makes the
@@ -230,7 +230,7 @@ fn a_name_longer_than_name_max_or_a_symlink_target_past_path_max_is_refused() {
         }]
     };
     w.files(items(4095)).unwrap();
-    let err = w.files(items(4096)).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&w.files(items(4096)).unwrap_err());
     assert!(err.contains("files[0]") && err.contains("symlink target"), "{err}");
 }
 
@@ -252,7 +252,7 @@ fn bad_symlink_target() -> Vec<u8> {
 /// though the name was fine.
 #[test]
 fn a_symlink_target_that_is_not_utf8_is_blamed_not_the_name() {
-    let err = flat(vec![bad_symlink_target()]).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&flat(vec![bad_symlink_target()]).unwrap_err());
     assert!(err.contains("\"etc/l\"") && err.contains("link target"), "{err}");
     assert!(err.contains("not UTF-8") && !err.contains("the name is"), "{err}");
 }
@@ -262,20 +262,21 @@ fn a_symlink_target_that_is_not_utf8_is_blamed_not_the_name() {
 #[test]
 fn a_layer_compressed_twice_or_not_a_tar_says_so() {
     let tar = tar_layer(&[file("a", b"a")]);
-    let err = flat(vec![gzip(&gzip(&tar))]).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&flat(vec![gzip(&gzip(&tar))]).unwrap_err());
     assert!(err.contains("sha256:layer0") && err.contains("compressed twice"), "{err}");
     assert!(err.contains("gzip inside gzip"), "{err}");
-    let err = flat(vec![zstd(&gzip(&tar))]).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&flat(vec![zstd(&gzip(&tar))]).unwrap_err());
     assert!(err.contains("gzip inside zstd"), "{err}");
-    let err = flat(vec![baleen_testkit::noise(4096, 3)]).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&flat(vec![baleen_testkit::noise(4096, 3)]).unwrap_err());
     assert!(err.contains("sha256:layer0") && err.contains("not a tar archive"), "{err}");
-    let err = flat(vec![b"{\"not\": \"a tar\"}".to_vec()]).unwrap_err().to_string();
+    let err =
+        baleen_testkit::boot::chain(&flat(vec![b"{\"not\": \"a tar\"}".to_vec()]).unwrap_err());
     assert!(err.contains("not a tar archive"), "{err}");
     let mut xz = b"\xfd7zXZ\0".to_vec();
     xz.extend_from_slice(&[0u8; 600]);
-    let err = flat(vec![xz.clone()]).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&flat(vec![xz.clone()]).unwrap_err());
     assert!(err.contains("compressed with xz"), "{err}");
-    let err = flat(vec![gzip(&xz)]).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&flat(vec![gzip(&xz)]).unwrap_err());
     assert!(err.contains("xz inside gzip"), "{err}");
     // An empty layer is an empty tar, as before.
     assert!(flat(vec![Vec::new(), tar]).is_ok());
@@ -297,14 +298,14 @@ fn decompress_kernel_gzip_bomb_is_refused_naming_image_and_limit() {
     let limits = Limits { max_tree_bytes: None, expansion: Some(SMALL_FLOOR) };
     let err = decompressed_kernel(limits, bomb()).unwrap_err();
     assert!(matches!(err.limit(), Some(LimitError::Expands { ratio: 100, .. })), "{err:?}");
-    let text = err.to_string();
+    let text = baleen_testkit::boot::chain(&err);
     for want in ["kernel docker.io/evil/bomb:1", "kernel \"kernel\"", "more than 100 times"] {
         assert!(text.contains(want), "{want:?} missing from: {text}");
     }
     let limits = Limits { max_tree_bytes: Some(1 << 20), expansion: None };
     let err = decompressed_kernel(limits, bomb()).unwrap_err();
     assert!(matches!(err.limit(), Some(LimitError::TreeTooLarge { limit: 1048576, .. })));
-    assert!(err.to_string().contains("limit of 1 MiB"), "{err}");
+    assert!(baleen_testkit::boot::chain(&err).contains("limit of 1 MiB"), "{err}");
     // Lifted, the same kernel gunzips whole.
     let c = decompressed_kernel(Limits::NONE, bomb()).unwrap();
     assert_eq!(c.get("boot/kernel").unwrap().1.len(), 4 << 20);
@@ -316,7 +317,7 @@ fn decompress_kernel_gzip_bomb_is_refused_naming_image_and_limit() {
 fn hard_link_to_a_file_later_in_the_same_layer_is_refused() {
     let layer = tar_layer(&[hardlink("bin/sh", "bin/busybox"), file("bin/busybox", b"bb")]);
     let err = flat(vec![layer]).unwrap_err();
-    let text = err.to_string();
+    let text = baleen_testkit::boot::chain(&err);
     for want in ["sha256:layer0", "\"bin/sh\"", "\"bin/busybox\"", "comes later in the layer"] {
         assert!(text.contains(want), "{want:?} missing from: {text}");
     }
@@ -353,7 +354,7 @@ fn a_bomb_is_refused_at_the_header_that_declares_it_when_the_layer_size_is_known
     };
     let err = init(Limits::default(), sized).unwrap_err();
     assert!(matches!(err.limit(), Some(LimitError::WouldExpand { ratio: 100, .. })), "{err:?}");
-    let text = err.to_string();
+    let text = baleen_testkit::boot::chain(&err);
     for want in ["docker.io/evil/bomb:1", "sha256:layer0", "declare 2147484160 bytes", "bomb"] {
         assert!(text.contains(want), "{want:?} missing from: {text}");
     }

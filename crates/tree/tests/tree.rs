@@ -81,7 +81,7 @@ fn flatten_duplicates_in_one_layer_keep_the_first_like_linuxkit() {
 #[test]
 fn hostile_dotdot_path_names_layer_and_entry() {
     let l = tar_layer(&[file("ok", b"1"), file("../../etc/shadow", b"x")]);
-    let err = flat(vec![gzip(&l)]).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&flat(vec![gzip(&l)]).unwrap_err());
     assert!(
         err.contains("sha256:layer0")
             && err.contains("../../etc/shadow")
@@ -99,7 +99,7 @@ fn hostile_absolute_path_is_made_relative() {
 #[test]
 fn hostile_hard_link_outside_the_root_is_an_error() {
     let l = tar_layer(&[hardlink("bin/sh", "../../../etc/passwd")]);
-    let err = flat(vec![l]).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&flat(vec![l]).unwrap_err());
     assert!(err.contains("bin/sh") && err.contains("hard link target"), "{err}");
 }
 
@@ -124,7 +124,7 @@ fn truncated_gzip_names_the_layer() {
     let big: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
     let gz = gzip(&tar_layer(&[file("big", &big)]));
     let cut = gz[..gz.len() / 2].to_vec();
-    let err = flat(vec![cut]).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&flat(vec![cut]).unwrap_err());
     assert!(err.contains("sha256:layer0"), "{err}");
 }
 
@@ -134,7 +134,7 @@ fn a_header_claiming_more_bytes_than_the_stream_has_is_an_error() {
     t.truncate(512 + 1000);
     let err = flat(vec![t]).unwrap_err();
     assert!(matches!(err, LayerError::Truncated { size: 4096, .. }), "{err}");
-    assert!(err.to_string().contains("claims"));
+    assert!(baleen_testkit::boot::chain(&err).contains("claims"));
 }
 
 fn run(
@@ -274,7 +274,9 @@ fn kernel_errors_missing_kernel_missing_tar() {
         .to_string();
     assert!(err.contains("kernel.tar") && err.contains("docker.io/linuxkit/kernel:6.1"), "{err}");
     let opts = KernelOptions { binary: "vmlinuz".into(), ..Default::default() };
-    let err = run(|w| w.kernel(kernel_image(true, false), &opts)).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(
+        &run(|w| w.kernel(kernel_image(true, false), &opts)).unwrap_err(),
+    );
     assert!(err.contains("did not find kernel \"vmlinuz\""), "{err}");
     // Two `kernel` entries in one layer: the first wins, as LinuxKit's flattening does.
     let c = run(|w| w.kernel(kernel_image(true, true), &KernelOptions::default())).unwrap();
@@ -525,7 +527,7 @@ fn a_kernel_that_is_a_symlink_says_what_to_name() {
     let img =
         image("k", vec![tar_layer(&[symlink("kernel", "vmlinuz-6.1"), file("vmlinuz-6.1", b"k")])]);
     let opts = KernelOptions { tar: Some("none".into()), ..Default::default() };
-    let err = run(|w| w.kernel(img, &opts)).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&run(|w| w.kernel(img, &opts)).unwrap_err());
     assert!(err.contains("vmlinuz-6.1") && err.contains("kernel.binary"), "{err}");
 }
 
@@ -594,7 +596,7 @@ fn fanout_reports_a_failing_source_to_the_caller_and_the_branches() {
     let mut fan = Fanout::new();
     let a = fan.spawn(Collect::default());
     let mut w = TreeWriter::new(fan);
-    let err = w.init(0, image("img", vec![t])).unwrap_err().to_string();
+    let err = baleen_testkit::boot::chain(&w.init(0, image("img", vec![t])).unwrap_err());
     assert!(err.contains("claims"), "{err}");
     w.into_sink().close();
     assert!(a.join().is_err());

@@ -168,12 +168,14 @@ fn published(store: &Store, r: &Reference, flags: &RegistryFlags) -> anyhow::Res
 }
 
 pub(crate) fn parse_ref(s: &str) -> anyhow::Result<Reference> {
-    Reference::parse(s).map_err(|e| crate::exit::UsageError(e.to_string()).into())
+    Reference::parse(s).map_err(|e| crate::exit::UsageError(crate::exit::chain(&e)).into())
 }
 
 fn parse_platform(s: Option<&str>) -> anyhow::Result<Platform> {
     match s {
-        Some(p) => Platform::parse(p).map_err(|e| crate::exit::UsageError(e.to_string()).into()),
+        Some(p) => {
+            Platform::parse(p).map_err(|e| crate::exit::UsageError(crate::exit::chain(&e)).into())
+        }
         None => Ok(Platform::host()),
     }
 }
@@ -289,7 +291,7 @@ pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
                 match result {
                     Ok(img) => println!("{r}  {}", img.manifest_digest),
                     Err(e) => {
-                        crate::exit::eprint_error(&format!("error: {e}"));
+                        crate::exit::eprint_error(&format!("error: {}", crate::exit::chain(&e)));
                         failed += 1;
                     }
                 }

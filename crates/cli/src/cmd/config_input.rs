@@ -61,7 +61,7 @@ struct PkgResolver;
 
 impl TemplateResolver for PkgResolver {
     fn pkg_tag(&self, dir: &Path) -> Result<String, String> {
-        let tag = baleen_pkg::show_tag(dir).map_err(|e| e.to_string())?;
+        let tag = baleen_pkg::show_tag(dir).map_err(|e| crate::exit::chain(&e))?;
         Ok(baleen_spec::reference::expand(&tag))
     }
 }

@@ -32,15 +32,15 @@ pub use check::{
 pub enum ArchiveError {
     #[error("exporting {reference}: no image of that name in the store")]
     NotFound { reference: String },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Store { what: String, source: Box<StoreError> },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io { what: String, source: io::Error },
-    #[error("importing: archive entry {}: {source}", crate::printable(entry))]
+    #[error("importing: archive entry {}", crate::printable(entry))]
     Entry { entry: String, source: Box<StoreError> },
     #[error("importing: {} is larger than {limit} bytes", crate::printable(file))]
     TooLarge { file: String, limit: u64 },
-    #[error("importing: parsing {}: {source}", crate::printable(file))]
+    #[error("importing: parsing {}", crate::printable(file))]
     Json { file: String, source: serde_json::Error },
     #[error("importing: {}", crate::printable(.0))]
     Invalid(String),

@@ -151,7 +151,7 @@ pub enum RegistryError {
     Interrupted { what: String, registry: String, received: u64, detail: String },
     #[error("{what}: registry {registry} {stall} ({received} bytes received); gave up after {attempts} attempts")]
     Stalled { what: String, registry: String, stall: Stall, received: u64, attempts: u32 },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Store { what: String, source: Box<StoreError> },
     #[error("{what}: {}", crate::printable(detail))]
     Protocol { what: String, detail: String },

@@ -195,7 +195,7 @@ impl Store {
             let digest = match Digest::from_oci(d.digest()) {
                 Ok(digest) => digest,
                 Err(e) => {
-                    report.problems.push(unreadable(e.to_string()));
+                    report.problems.push(unreadable(crate::with_causes(&e)));
                     continue;
                 }
             };
@@ -231,9 +231,10 @@ impl Store {
             }
             let parsed = self
                 .read_blob(&digest, MAX_MANIFEST_BYTES)
-                .map_err(|e| e.to_string())
+                .map_err(|e| crate::with_causes(&e))
                 .and_then(|bytes| {
-                    Manifest::parse(&bytes, &digest, Some(mt.as_str())).map_err(|e| e.to_string())
+                    Manifest::parse(&bytes, &digest, Some(mt.as_str()))
+                        .map_err(|e| crate::with_causes(&e))
                 });
             match parsed {
                 Err(detail) => report.problems.push(unreadable(detail)),

@@ -44,9 +44,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io { action: &'static str, path: PathBuf, source: io::Error },
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Json { path: PathBuf, source: serde_json::Error },
     #[error("blob {digest} is not in the store {store}")]
     BlobMissing { digest: Digest, store: PathBuf },
@@ -56,13 +56,13 @@ pub enum StoreError {
     SizeMismatch { digest: String, expected: u64, actual: u64 },
     #[error("blob {digest} is larger than the {limit} bytes allowed for it; nothing was stored")]
     TooLarge { digest: String, limit: u64 },
-    #[error("image {reference}: {source}")]
+    #[error("image {reference}")]
     Manifest { reference: String, source: Box<ManifestError> },
     #[error(
         "image {reference}: manifest {digest} names config/layer digest {bad:?}, which is invalid"
     )]
     BadDescriptor { reference: String, digest: Digest, bad: String },
-    #[error("image {reference}: parsing config {digest}: {source}")]
+    #[error("image {reference}: parsing config {digest}")]
     Config { reference: String, digest: Digest, source: serde_json::Error },
     #[error("blob {digest} in the store is damaged ({found}); moved it aside to {quarantined}, so that pulling the image again fetches it anew")]
     Damaged { digest: Digest, found: String, quarantined: PathBuf },

@@ -33,31 +33,31 @@ const INRELEASE_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
 pub const MAX_INRELEASE: u64 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum ArchiveError {
     #[error("fetching {url}: {message}")]
     Fetch { url: String, message: String },
-    #[error("fetching {url}: {cause}")]
-    FetchIo { url: String, cause: std::io::Error },
-    #[error("{url}: no valid signature by {keys} ({message})")]
-    Signature { url: String, keys: String, message: String },
+    #[error("fetching {url}")]
+    FetchIo { url: String, source: std::io::Error },
+    #[error("{url}: no valid signature by {keys}")]
+    Signature { url: String, keys: String, source: SignatureError },
     #[error("{url} lists no SHA256 entry for {path}")]
     NoIndex { url: String, path: String },
     #[error("{what} from {url}: SHA-256 {actual}, but {source_of_truth} says {expected}")]
     Hash { what: String, url: String, actual: String, expected: String, source_of_truth: String },
     #[error("{what} from {url}: {actual} bytes, but {source_of_truth} says {expected}")]
     Size { what: String, url: String, actual: u64, expected: u64, source_of_truth: String },
-    #[error("{action} {path}: {cause}")]
-    Io { action: &'static str, path: PathBuf, cause: std::io::Error },
-    #[error("decompressing {url}: {cause}")]
-    Decompress { url: String, cause: std::io::Error },
+    #[error("{action} {path}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("decompressing {url}")]
+    Decompress { url: String, source: std::io::Error },
     #[error("decompressing {url}: more than {limit} bytes, the most a Packages index of its size may be")]
     IndexTooLarge { url: String, limit: u64 },
     #[error("{url}: the {suite} suite's Release expired on {valid_until} (its Valid-Until); the mirror is stale or replays an old Release: use another mirror, or allow it with `check-valid-until: false` in build.yml's debian section")]
     Expired { url: String, suite: String, valid_until: String },
     #[error("package {package} is locked from suite {suite}, which build.yml does not use (debian.security); run `baleen pkg lock`")]
     UnknownSuite { package: String, suite: String },
-    #[error("downloading {what}: {cause}")]
-    Download { what: String, cause: Box<Error> },
+    #[error("downloading {what}")]
+    Download { what: String, source: Box<ArchiveError> },
     #[error("{url}: Valid-Until {value:?} is not a date like \"Sat, 30 Nov 2024 08:15:01 UTC\"")]
     BadDate { url: String, value: String },
     #[error("{what} {value:?} is not a Debian {what} name (lowercase letters, digits and `.+-`, starting with a letter or digit)")]
@@ -117,9 +117,9 @@ impl Archive {
     /// `mirror` is the archive root (`http://deb.debian.org/debian`), `cache` a directory such as
     /// `~/.baleen/cache/debian`. The suite names a directory of the cache: one that is not a
     /// plain Debian name ([`valid_name`]) is refused, so no suite escapes the cache.
-    pub fn new(mirror: &str, suite: &str, cache: &Path) -> Result<Archive, Error> {
+    pub fn new(mirror: &str, suite: &str, cache: &Path) -> Result<Archive, ArchiveError> {
         if !valid_name(suite) {
-            return Err(Error::BadName { what: "suite", value: suite.to_owned() });
+            return Err(ArchiveError::BadName { what: "suite", value: suite.to_owned() });
         }
         let config = ureq::Agent::config_builder()
             .timeout_connect(Some(Duration::from_secs(20)))
@@ -142,10 +142,10 @@ impl Archive {
 
     /// Reads the `Packages` indexes of `extra` components too (`non-free-firmware`), after
     /// `main`'s. Each must be a plain Debian name.
-    pub fn with_components(mut self, extra: &[String]) -> Result<Archive, Error> {
+    pub fn with_components(mut self, extra: &[String]) -> Result<Archive, ArchiveError> {
         for c in extra {
             if !valid_name(c) {
-                return Err(Error::BadName { what: "component", value: c.clone() });
+                return Err(ArchiveError::BadName { what: "component", value: c.clone() });
             }
             if !self.components.contains(c) {
                 self.components.push(c.clone());
@@ -187,14 +187,17 @@ impl Archive {
     /// The verified `Packages` index of `main` (and the components added by
     /// [`Archive::with_components`]) for `arch`. Parsed once per process for each
     /// `Packages.xz` digest: `pkg lock` of many packages reads the 40 MB index once.
-    pub fn index(&self, arch: &str) -> Result<Arc<Index>, Error> {
+    pub fn index(&self, arch: &str) -> Result<Arc<Index>, ArchiveError> {
         self.index_with_freshness(arch).map(|(idx, _)| idx)
     }
 
     /// [`Archive::index`] and how current it is.
-    pub fn index_with_freshness(&self, arch: &str) -> Result<(Arc<Index>, Freshness), Error> {
+    pub fn index_with_freshness(
+        &self,
+        arch: &str,
+    ) -> Result<(Arc<Index>, Freshness), ArchiveError> {
         if !valid_name(arch) {
-            return Err(Error::BadName { what: "architecture", value: arch.to_owned() });
+            return Err(ArchiveError::BadName { what: "architecture", value: arch.to_owned() });
         }
         let url = format!("{}/dists/{}/InRelease", self.mirror, self.suite);
         let (release, freshness) = self.inrelease(&url)?;
@@ -204,7 +207,7 @@ impl Archive {
         for component in &self.components {
             let path = format!("{component}/binary-{arch}/Packages.xz");
             let (sha256, size) = release_entry(&release, &path)
-                .ok_or_else(|| Error::NoIndex { url: url.clone(), path: path.clone() })?;
+                .ok_or_else(|| ArchiveError::NoIndex { url: url.clone(), path: path.clone() })?;
             entries.push((path, sha256, size));
         }
         let memo_key = std::iter::once(arch.to_owned())
@@ -219,10 +222,10 @@ impl Archive {
             let pkgs_url = format!("{}/dists/{}/{path}", self.mirror, self.suite);
             let what = format!("{} {path}", self.suite);
             let file = self.fetch_verified(&pkgs_url, &what, sha256, *size, &url)?;
-            let f = std::fs::File::open(&file).map_err(|cause| Error::Io {
+            let f = std::fs::File::open(&file).map_err(|source| ArchiveError::Io {
                 action: "opening",
                 path: file.clone(),
-                cause,
+                source,
             })?;
             text.push_str(&read_packages(
                 std::io::BufReader::new(f),
@@ -237,15 +240,15 @@ impl Archive {
     }
 
     /// The path of the verified `.deb` in the cache, downloading it if needed.
-    pub fn fetch_deb(&self, deb: &DebRef) -> Result<PathBuf, Error> {
+    pub fn fetch_deb(&self, deb: &DebRef) -> Result<PathBuf, ArchiveError> {
         let url = format!("{}/{}", self.mirror, deb.filename);
         let what = format!("package {} {}", deb.name, deb.version);
         self.fetch_verified(&url, &what, &deb.sha256, deb.size, "the package index").map_err(|e| {
             match e {
                 // The transfer failed: say which package it was for (a hash or size mismatch
                 // already names it).
-                Error::Fetch { .. } | Error::FetchIo { .. } => {
-                    Error::Download { what, cause: Box::new(e) }
+                ArchiveError::Fetch { .. } | ArchiveError::FetchIo { .. } => {
+                    ArchiveError::Download { what, source: Box::new(e) }
                 }
                 e => e,
             }
@@ -253,7 +256,7 @@ impl Archive {
     }
 
     /// The signed text of InRelease, verified; reused from the cache while fresh.
-    fn inrelease(&self, url: &str) -> Result<(String, Freshness), Error> {
+    fn inrelease(&self, url: &str) -> Result<(String, Freshness), ArchiveError> {
         let cached = self
             .cache
             .join("dists")
@@ -272,21 +275,23 @@ impl Archive {
                 let checked =
                     if self.offline { self.signed(&text, url) } else { self.verified(&text, url) };
                 match checked {
-                    Err(Error::Expired { .. }) => {}
+                    Err(ArchiveError::Expired { .. }) => {}
                     r => return r.map(|t| (t, Freshness { age, offline: self.offline })),
                 }
             }
         }
         if self.offline {
-            return Err(Error::NotCached { url: url.to_owned(), cache: cached });
+            return Err(ArchiveError::NotCached { url: url.to_owned(), cache: cached });
         }
         let mut text = String::new();
         let fetched = self.get(url).and_then(|r| read_capped(r, url, MAX_INRELEASE, &mut text));
         match fetched {
             Ok(_) => {}
-            Err(e @ (Error::Fetch { .. } | Error::FetchIo { .. })) if self.stale_ok => {
+            Err(e @ (ArchiveError::Fetch { .. } | ArchiveError::FetchIo { .. }))
+                if self.stale_ok =>
+            {
                 let Ok(text) = std::fs::read_to_string(&cached) else { return Err(e) };
-                tracing::warn!("{e}; using the cached copy");
+                tracing::warn!("{}; using the cached copy", crate::with_causes(&e));
                 let signed = self.signed(&text, url)?;
                 let age = age.unwrap_or_default();
                 return Ok((signed, Freshness { age, offline: true }));
@@ -306,18 +311,16 @@ impl Archive {
 
     /// The signed text of an InRelease, if signed by a trusted key for this suite (whatever its
     /// dates).
-    fn signed(&self, text: &str, url: &str) -> Result<String, Error> {
-        let signed = verify_with(text, &self.keyring).map_err(|message| Error::Signature {
-            url: url.to_owned(),
-            keys: self.keys.clone(),
-            message,
+    fn signed(&self, text: &str, url: &str) -> Result<String, ArchiveError> {
+        let signed = verify_with(text, &self.keyring).map_err(|source| {
+            ArchiveError::Signature { url: url.to_owned(), keys: self.keys.clone(), source }
         })?;
         check_suite(&signed, url, &self.suite)?;
         Ok(signed)
     }
 
     /// The signed text of an InRelease, if signed by a trusted key and not expired.
-    fn verified(&self, text: &str, url: &str) -> Result<String, Error> {
+    fn verified(&self, text: &str, url: &str) -> Result<String, ArchiveError> {
         let signed = self.signed(text, url)?;
         if self.check_valid_until {
             check_valid_until(&signed, std::time::SystemTime::now(), url, &self.suite)?;
@@ -325,9 +328,9 @@ impl Archive {
         Ok(signed)
     }
 
-    fn get(&self, url: &str) -> Result<impl Read, Error> {
+    fn get(&self, url: &str) -> Result<impl Read, ArchiveError> {
         if self.offline {
-            return Err(Error::NotCached {
+            return Err(ArchiveError::NotCached {
                 url: url.to_owned(),
                 cache: self.cache.join("by-hash"),
             });
@@ -336,7 +339,7 @@ impl Archive {
             .agent
             .get(url)
             .call()
-            .map_err(|e| Error::Fetch { url: url.to_owned(), message: e.to_string() })?;
+            .map_err(|e| ArchiveError::Fetch { url: url.to_owned(), message: e.to_string() })?;
         Ok(resp.into_body().into_with_config().limit(u64::MAX).reader())
     }
 
@@ -349,7 +352,7 @@ impl Archive {
         sha256: &str,
         size: u64,
         truth: &str,
-    ) -> Result<PathBuf, Error> {
+    ) -> Result<PathBuf, ArchiveError> {
         let dest = self.cache.join("by-hash").join(sha256);
         if dest.is_file() {
             let (actual, n) = hash_file(&dest)?;
@@ -360,15 +363,15 @@ impl Archive {
             tracing::warn!("cached {what} at {} is damaged; fetching it again", dest.display());
         }
         let dir = dest.parent().expect("by-hash has a parent");
-        std::fs::create_dir_all(dir).map_err(|cause| Error::Io {
+        std::fs::create_dir_all(dir).map_err(|source| ArchiveError::Io {
             action: "creating",
             path: dir.to_owned(),
-            cause,
+            source,
         })?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|cause| Error::Io {
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|source| ArchiveError::Io {
             action: "creating a file in",
             path: dir.to_owned(),
-            cause,
+            source,
         })?;
         let mut hasher = Sha256::new();
         let mut reader = self.get(url)?;
@@ -378,7 +381,7 @@ impl Archive {
         loop {
             let k = reader
                 .read(&mut buf)
-                .map_err(|cause| Error::FetchIo { url: url.to_owned(), cause })?;
+                .map_err(|source| ArchiveError::FetchIo { url: url.to_owned(), source })?;
             if k == 0 {
                 break;
             }
@@ -388,18 +391,18 @@ impl Archive {
                 break; // more than announced: stop reading, report below
             }
             hasher.update(&buf[..k]);
-            tmp.write_all(&buf[..k]).map_err(|cause| Error::Io {
+            tmp.write_all(&buf[..k]).map_err(|source| ArchiveError::Io {
                 action: "writing",
                 path: tmp.path().to_owned(),
-                cause,
+                source,
             })?;
         }
         check(what, url, truth, sha256, size, &hex::encode(hasher.finalize()), n)?;
         transfer.finish(n);
-        tmp.persist(&dest).map_err(|e| Error::Io {
+        tmp.persist(&dest).map_err(|e| ArchiveError::Io {
             action: "storing",
             path: dest.clone(),
-            cause: e.error,
+            source: e.error,
         })?;
         Ok(dest)
     }
@@ -415,9 +418,9 @@ pub fn check(
     size: u64,
     actual: &str,
     n: u64,
-) -> Result<(), Error> {
+) -> Result<(), ArchiveError> {
     if n != size {
-        return Err(Error::Size {
+        return Err(ArchiveError::Size {
             what: what.to_owned(),
             url: url.to_owned(),
             actual: n,
@@ -426,7 +429,7 @@ pub fn check(
         });
     }
     if actual != sha256 {
-        return Err(Error::Hash {
+        return Err(ArchiveError::Hash {
             what: what.to_owned(),
             url: url.to_owned(),
             actual: actual.to_owned(),
@@ -438,17 +441,17 @@ pub fn check(
 }
 
 /// SHA-256 and length of a file.
-pub fn hash_file(path: &Path) -> Result<(String, u64), Error> {
-    let mut f = std::fs::File::open(path).map_err(|cause| Error::Io {
+pub fn hash_file(path: &Path) -> Result<(String, u64), ArchiveError> {
+    let mut f = std::fs::File::open(path).map_err(|source| ArchiveError::Io {
         action: "opening",
         path: path.to_owned(),
-        cause,
+        source,
     })?;
     let mut h = Sha256::new();
-    let n = std::io::copy(&mut f, &mut h).map_err(|cause| Error::Io {
+    let n = std::io::copy(&mut f, &mut h).map_err(|source| ArchiveError::Io {
         action: "reading",
         path: path.to_owned(),
-        cause,
+        source,
     })?;
     Ok((hex::encode(h.finalize()), n))
 }
@@ -463,13 +466,13 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// Reads at most `limit` bytes of `r` into `text`; more is an error naming `url` and the limit.
-fn read_capped(r: impl Read, url: &str, limit: u64, text: &mut String) -> Result<(), Error> {
+fn read_capped(r: impl Read, url: &str, limit: u64, text: &mut String) -> Result<(), ArchiveError> {
     let n = r
         .take(limit.saturating_add(1))
         .read_to_string(text)
-        .map_err(|cause| Error::FetchIo { url: url.to_owned(), cause })?;
+        .map_err(|source| ArchiveError::FetchIo { url: url.to_owned(), source })?;
     if u64::try_from(n).map_or(true, |n| n > limit) {
-        return Err(Error::TooLarge { url: url.to_owned(), limit });
+        return Err(ArchiveError::TooLarge { url: url.to_owned(), limit });
     }
     Ok(())
 }
@@ -485,14 +488,14 @@ pub fn packages_limit(xz_size: u64) -> u64 {
 
 /// The text of a `Packages.xz` (verified against InRelease), decompressed up to `limit` bytes:
 /// a verified file is bounded compressed, but a few KiB of xz can expand to gigabytes.
-fn read_packages(xz: impl Read, url: &str, limit: u64) -> Result<String, Error> {
+fn read_packages(xz: impl Read, url: &str, limit: u64) -> Result<String, ArchiveError> {
     let mut text = String::new();
     let n = liblzma::read::XzDecoder::new(xz)
         .take(limit.saturating_add(1))
         .read_to_string(&mut text)
-        .map_err(|cause| Error::Decompress { url: url.to_owned(), cause })?;
+        .map_err(|source| ArchiveError::Decompress { url: url.to_owned(), source })?;
     if u64::try_from(n).map_or(true, |n| n > limit) {
-        return Err(Error::IndexTooLarge { url: url.to_owned(), limit });
+        return Err(ArchiveError::IndexTooLarge { url: url.to_owned(), limit });
     }
     Ok(text)
 }
@@ -501,14 +504,14 @@ fn read_packages(xz: impl Read, url: &str, limit: u64) -> Result<String, Error> 
 /// genuinely signed Release of `bullseye-security` for `bookworm-security`. Debian's Release
 /// carries both `Codename` (`bookworm-security`) and `Suite` (`stable-security`); either may
 /// match, as a suite may be asked for by either name.
-pub fn check_suite(release: &str, url: &str, suite: &str) -> Result<(), Error> {
+pub fn check_suite(release: &str, url: &str, suite: &str) -> Result<(), ArchiveError> {
     let para = super::control::parse(release).into_iter().next().unwrap_or_default();
     let names: Vec<&str> =
         ["Codename", "Suite"].iter().filter_map(|k| para.get(k).map(str::trim)).collect();
     if names.contains(&suite) {
         return Ok(());
     }
-    Err(Error::WrongSuite {
+    Err(ArchiveError::WrongSuite {
         url: url.to_owned(),
         signed: names.join(" / "),
         requested: suite.to_owned(),
@@ -518,7 +521,7 @@ pub fn check_suite(release: &str, url: &str, suite: &str) -> Result<(), Error> {
 /// Refuses a (verified) Release whose `Date` is before that of `newest`, the newest Release
 /// accepted so far from the same mirror and suite. Without a parsable `Date` on either side,
 /// nothing is compared.
-pub fn check_not_older(release: &str, newest: &str, url: &str) -> Result<(), Error> {
+pub fn check_not_older(release: &str, newest: &str, url: &str) -> Result<(), ArchiveError> {
     let date = |text: &str| {
         let para = super::control::parse(text).into_iter().next()?;
         let value = para.get("Date")?.trim().to_owned();
@@ -526,33 +529,33 @@ pub fn check_not_older(release: &str, newest: &str, url: &str) -> Result<(), Err
     };
     match (date(release), date(newest)) {
         (Some((t, value)), Some((newest_t, newest))) if t < newest_t => {
-            Err(Error::Replayed { url: url.to_owned(), date: value, newest })
+            Err(ArchiveError::Replayed { url: url.to_owned(), date: value, newest })
         }
         _ => Ok(()),
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArchiveError> {
     let dir = path.parent().expect("cache paths have parents");
-    std::fs::create_dir_all(dir).map_err(|cause| Error::Io {
+    std::fs::create_dir_all(dir).map_err(|source| ArchiveError::Io {
         action: "creating",
         path: dir.to_owned(),
-        cause,
+        source,
     })?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|cause| Error::Io {
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|source| ArchiveError::Io {
         action: "creating a file in",
         path: dir.to_owned(),
-        cause,
+        source,
     })?;
-    tmp.write_all(bytes).map_err(|cause| Error::Io {
+    tmp.write_all(bytes).map_err(|source| ArchiveError::Io {
         action: "writing",
         path: path.to_owned(),
-        cause,
+        source,
     })?;
-    tmp.persist(path).map_err(|e| Error::Io {
+    tmp.persist(path).map_err(|e| ArchiveError::Io {
         action: "storing",
         path: path.to_owned(),
-        cause: e.error,
+        source: e.error,
     })?;
     Ok(())
 }
@@ -561,9 +564,20 @@ fn sanitize(url: &str) -> String {
     url.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect()
 }
 
+/// Why an InRelease's signature was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("not a clear-signed message")]
+    NotClearSigned(#[source] Box<pgp::errors::Error>),
+    #[error("reading the keyring")]
+    Keyring(#[source] Box<pgp::errors::Error>),
+    #[error("{signatures} signature(s), none made by one of {keys} trusted keys")]
+    Untrusted { signatures: usize, keys: usize },
+}
+
 /// Verifies a clear-signed InRelease against Debian's archive keys (primary keys and subkeys) and
 /// returns the signed text. Any one valid signature suffices, as with apt.
-pub fn verify_inrelease(text: &str) -> Result<String, String> {
+pub fn verify_inrelease(text: &str) -> Result<String, SignatureError> {
     verify_with(text, DEBIAN_KEYRING)
 }
 
@@ -579,11 +593,11 @@ pub fn keyring_keys(keyring: &[u8]) -> usize {
 }
 
 /// [`verify_inrelease`] with another binary keyring (tests).
-pub fn verify_with(text: &str, keyring: &[u8]) -> Result<String, String> {
+pub fn verify_with(text: &str, keyring: &[u8]) -> Result<String, SignatureError> {
     let (msg, _) = CleartextSignedMessage::from_string(text)
-        .map_err(|e| format!("not a clear-signed message: {e}"))?;
+        .map_err(|e| SignatureError::NotClearSigned(Box::new(e)))?;
     let keys: Vec<SignedPublicKey> = SignedPublicKey::from_bytes_many(keyring)
-        .map_err(|e| format!("reading the keyring: {e}"))?
+        .map_err(|e| SignatureError::Keyring(Box::new(e)))?
         .filter_map(Result::ok)
         .collect();
     for key in &keys {
@@ -596,11 +610,7 @@ pub fn verify_with(text: &str, keyring: &[u8]) -> Result<String, String> {
             }
         }
     }
-    Err(format!(
-        "{} signature(s), none made by one of {} trusted keys",
-        msg.signatures().len(),
-        keys.len()
-    ))
+    Err(SignatureError::Untrusted { signatures: msg.signatures().len(), keys: keys.len() })
 }
 
 /// Refuses a (verified) Release text whose `Valid-Until` is before `now`. A Release without the
@@ -611,13 +621,13 @@ pub fn check_valid_until(
     now: std::time::SystemTime,
     url: &str,
     suite: &str,
-) -> Result<(), Error> {
+) -> Result<(), ArchiveError> {
     let Some(para) = super::control::parse(release).into_iter().next() else { return Ok(()) };
     let Some(value) = para.get("Valid-Until").map(str::trim) else { return Ok(()) };
     let until = parse_release_date(value)
-        .ok_or_else(|| Error::BadDate { url: url.to_owned(), value: value.to_owned() })?;
+        .ok_or_else(|| ArchiveError::BadDate { url: url.to_owned(), value: value.to_owned() })?;
     if now > until {
-        return Err(Error::Expired {
+        return Err(ArchiveError::Expired {
             url: url.to_owned(),
             suite: suite.to_owned(),
             valid_until: value.to_owned(),
@@ -649,6 +659,7 @@ pub fn release_entry(release: &str, path: &str) -> Option<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baleen_testkit::Chain;
 
     /// A verified `Packages.xz` is bounded compressed (InRelease gives its size), but xz turns
     /// a few KiB of zeros into gigabytes: decompressing must stop at a limit, not fill memory.
@@ -694,13 +705,13 @@ mod tests {
         check_valid_until(r, before, "http://m/dists/bookworm/InRelease", "bookworm").unwrap();
         let e = check_valid_until(r, after, "http://m/dists/bookworm/InRelease", "bookworm")
             .unwrap_err()
-            .to_string();
+            .chain();
         assert!(e.contains("bookworm suite") && e.contains("Sat, 30 Nov 2024 08:15:01 UTC"), "{e}");
         assert!(e.contains("check-valid-until: false"), "the opt-out is named: {e}");
         // No field: never expires (Debian's main suites carry none; -security and -updates do).
         check_valid_until("Suite: bookworm\n", after, "u", "bookworm").unwrap();
         let e = check_valid_until("Valid-Until: tomorrow\n", after, "u", "s").unwrap_err();
-        assert!(e.to_string().contains("\"tomorrow\""), "{e}");
+        assert!(e.chain().contains("\"tomorrow\""), "{e}");
         assert_eq!(
             parse_release_date("Sat, 30 Nov 2024 08:15:01 +0000"),
             parse_release_date("Sat, 30 Nov 2024 08:15:01 UTC")
@@ -712,14 +723,14 @@ mod tests {
     fn a_suite_or_arch_escaping_the_cache_is_refused() {
         let cache = Path::new("/cache");
         for bad in ["../x", "..", "/home/u/.config", "a/b", "", ".hidden", "Bookworm", "a b"] {
-            let e = Archive::new("http://m", bad, cache).unwrap_err().to_string();
+            let e = Archive::new("http://m", bad, cache).unwrap_err().chain();
             assert!(e.contains(&format!("suite {bad:?} is not a Debian suite name")), "{e}");
         }
         for good in ["bookworm", "bookworm-security", "stable-updates", "1.0+b2"] {
             assert!(Archive::new("http://m", good, cache).is_ok(), "{good}");
         }
         let a = Archive::new("http://m", "bookworm", cache).unwrap().offline(true);
-        let e = a.index("../amd64").unwrap_err().to_string();
+        let e = a.index("../amd64").unwrap_err().chain();
         assert!(e.contains("architecture \"../amd64\" is not a Debian architecture name"), "{e}");
     }
 
@@ -747,7 +758,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let a =
             Archive::new(&format!("http://127.0.0.1:{port}/debian"), "bookworm", t.path()).unwrap();
-        let e = a.index("amd64").unwrap_err().to_string();
+        let e = a.index("amd64").unwrap_err().chain();
         server.join().unwrap();
         assert!(
             e.contains(&format!("http://127.0.0.1:{port}/debian/dists/bookworm/InRelease"))
@@ -763,7 +774,7 @@ mod tests {
         check_suite(r, "u", "stable-security").unwrap();
         let e = check_suite(r, "http://m/dists/bullseye-security/InRelease", "bullseye-security")
             .unwrap_err()
-            .to_string();
+            .chain();
         assert!(
             e.contains("\"bookworm-security / stable-security\"") && e.contains("bullseye"),
             "{e}"
@@ -783,21 +794,22 @@ mod tests {
 
     #[test]
     fn unsigned_or_tampered_text_is_rejected() {
-        assert!(verify_inrelease("Origin: Debian\n").unwrap_err().contains("not a clear-signed"));
+        let err = verify_inrelease("Origin: Debian\n").unwrap_err();
+        assert!(matches!(err, SignatureError::NotClearSigned(_)), "{err}");
     }
 
     #[test]
     fn size_before_hash() {
         let e = check("package x 1", "http://a/x.deb", "packages.lock", "aa", 10, "bb", 9)
             .unwrap_err()
-            .to_string();
+            .chain();
         assert!(
             e.contains("package x 1") && e.contains("9 bytes") && e.contains("packages.lock"),
             "{e}"
         );
         let e = check("package x 1", "http://a/x.deb", "packages.lock", "aa", 10, "bb", 10)
             .unwrap_err()
-            .to_string();
+            .chain();
         assert!(e.contains("SHA-256 bb") && e.contains("says aa"), "{e}");
     }
 }

@@ -14,23 +14,23 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 const BACKTRACK_BUDGET: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum ResolveError {
     #[error("unknown Debian package {name:?}: the archive index for {arch} has no package or provider of that name")]
     UnknownPackage { name: String, arch: String },
     #[error("cannot satisfy {package}'s dependency \"{dependency}\": {why}")]
     Unsatisfiable { package: String, dependency: String, why: String },
 }
 
-impl Error {
+impl ResolveError {
     /// The error once the backtracking budget ran out: other choices were left untried.
-    fn gave_up(self) -> Error {
+    fn gave_up(self) -> ResolveError {
         match self {
-            Error::Unsatisfiable { package, dependency, why } if !why.contains(GAVE_UP) => {
+            ResolveError::Unsatisfiable { package, dependency, why } if !why.contains(GAVE_UP) => {
                 let why = format!(
                     "{why}{GAVE_UP} {BACKTRACK_BUDGET} other alternatives of earlier `a | b` \
                      dependencies (name the one you want in packages, or exclude the others)"
                 );
-                Error::Unsatisfiable { package, dependency, why }
+                ResolveError::Unsatisfiable { package, dependency, why }
             }
             e => e,
         }
@@ -232,7 +232,11 @@ impl Index {
     }
 
     /// The closure of `roots` under `Pre-Depends`/`Depends`, minus `exclude`, sorted by name.
-    pub fn resolve(&self, roots: &[String], exclude: &[String]) -> Result<Vec<Package>, Error> {
+    pub fn resolve(
+        &self,
+        roots: &[String],
+        exclude: &[String],
+    ) -> Result<Vec<Package>, ResolveError> {
         let mut chosen: BTreeMap<String, &Package> = BTreeMap::new();
         let mut queue: VecDeque<(&Package, Clause)> = VecDeque::new();
         for root in roots {
@@ -241,7 +245,7 @@ impl Index {
             }
             let pkg =
                 self.get(root).or_else(|| self.first_provider(root, None)).ok_or_else(|| {
-                    Error::UnknownPackage { name: root.clone(), arch: self.arch.clone() }
+                    ResolveError::UnknownPackage { name: root.clone(), arch: self.arch.clone() }
                 })?;
             self.choose(pkg, &mut chosen, &mut queue);
         }
@@ -261,7 +265,7 @@ impl Index {
         mut queue: VecDeque<(&'a Package, Clause)>,
         exclude: &[String],
         budget: &mut usize,
-    ) -> Result<BTreeMap<String, &'a Package>, Error> {
+    ) -> Result<BTreeMap<String, &'a Package>, ResolveError> {
         while let Some((from, clause)) = queue.pop_front() {
             let satisfied = clause.iter().any(|r| {
                 exclude.contains(&r.name)
@@ -289,7 +293,7 @@ impl Index {
                 .collect();
             match picks.as_slice() {
                 [] => {
-                    return Err(Error::Unsatisfiable {
+                    return Err(ResolveError::Unsatisfiable {
                         package: format!("{} {}", from.name, from.version),
                         dependency: clause_text(&clause),
                         why: self.why(&clause, &chosen),
@@ -400,6 +404,7 @@ fn op_text(op: Op) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baleen_testkit::Chain;
 
     const PACKAGES: &str = "\
 Package: app
@@ -516,7 +521,7 @@ Depends: libc6 (>= 3.0)
     #[test]
     fn unknown_package_is_named() {
         let idx = Index::parse("amd64", PACKAGES);
-        let err = idx.resolve(&["app".into(), "no-such-pkg".into()], &[]).unwrap_err().to_string();
+        let err = idx.resolve(&["app".into(), "no-such-pkg".into()], &[]).unwrap_err().chain();
         assert!(err.contains("unknown Debian package \"no-such-pkg\""), "{err}");
     }
 
@@ -557,7 +562,7 @@ Depends: first | second
         let got = idx.resolve(&["app".into()], &[]).unwrap();
         assert_eq!(names(&got), ["app=1", "base=1", "second=1", "tail=1"]);
         // With no way out, the error is about the first alternative, as without backtracking.
-        let err = idx.resolve(&["first".into()], &[]).unwrap_err().to_string();
+        let err = idx.resolve(&["first".into()], &[]).unwrap_err().chain();
         assert!(err.contains("first 1's dependency \"gone (>= 2)\""), "{err}");
     }
 
@@ -575,7 +580,7 @@ Depends: first | second
         }
         text.push_str("Package: last\nVersion: 1\nArchitecture: amd64\nDepends: gone\n");
         let idx = Index::parse("amd64", &text);
-        let err = idx.resolve(&["app".into()], &[]).unwrap_err().to_string();
+        let err = idx.resolve(&["app".into()], &[]).unwrap_err().chain();
         assert!(err.contains("last 1's dependency \"gone\""), "{err}");
         assert!(err.contains("gave up after trying 1000 other alternatives"), "{err}");
     }
@@ -583,7 +588,7 @@ Depends: first | second
     #[test]
     fn unsatisfiable_dependency_names_package_and_versions() {
         let idx = Index::parse("amd64", PACKAGES);
-        let err = idx.resolve(&["old".into()], &[]).unwrap_err().to_string();
+        let err = idx.resolve(&["old".into()], &[]).unwrap_err().chain();
         assert!(err.contains("old 1"), "{err}");
         assert!(err.contains("libc6 (>= 3.0)"), "{err}");
         assert!(err.contains("2.36-9+deb12u10"), "{err}");
@@ -630,7 +635,7 @@ Filename: pool/updates/main/e/exim4/exim4-daemon-light_4.96_amd64.deb
     fn a_chosen_version_is_not_replaced() {
         let text = format!("{PACKAGES}\nPackage: pin\nVersion: 1\nArchitecture: amd64\nDepends: libc6 (= 2.36-9+deb12u9)\n");
         let idx = Index::parse("amd64", &text);
-        let err = idx.resolve(&["libc6".into(), "pin".into()], &[]).unwrap_err().to_string();
+        let err = idx.resolve(&["libc6".into(), "pin".into()], &[]).unwrap_err().chain();
         assert!(err.contains("already chosen"), "{err}");
     }
 }
