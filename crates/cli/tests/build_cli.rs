@@ -584,7 +584,10 @@ fn list_formats_prints_every_format_the_flag_takes() {
         at += found;
         let yaml = tmp.path().join("x.yml");
         std::fs::write(&yaml, "init: []\n").unwrap();
-        let dry = run(&["-f", name, "--dry-run", "--arch", "amd64", yaml.to_str().unwrap()]);
+        // Each format for a machine it exists on (the BIOS ones are x86 only, rpi4 arm64 only).
+        let format = baleen_build::Format::parse(name).unwrap();
+        let arch = if format.arches().allows("amd64") { "amd64" } else { "arm64" };
+        let dry = run(&["-f", name, "--dry-run", "--arch", arch, yaml.to_str().unwrap()]);
         ok(&dry);
     }
     let err = run(&["--list-formats", "x.yml"]);
