@@ -371,21 +371,22 @@ impl Finder<'_> {
             if *size > self.want.max {
                 return Err(TreeFileError::TooLarge {
                     place: place.to_owned(),
-                    path: path.clone(),
+                    path: shown(path),
                     size: *size,
                     max: self.want.max,
                 });
             }
             let mut data = Vec::new();
             Runs::new(r, runs.clone()).read_to_end(&mut data).map_err(|source| {
-                TreeFileError::Read { place: format!("{place}, file {path}"), offset: 0, source }
+                let place = format!("{place}, file {}", shown(path));
+                TreeFileError::Read { place, offset: 0, source }
             })?;
             return Ok(Some(data));
         }
         for (path, _, runs) in files.into_iter().take(MAX_SNIFFED) {
             let mut inner = Runs::new(&mut *r, runs);
             if let Some(data) =
-                self.look(&mut inner, &format!("{place}, file {path}"), depth + 1)?
+                self.look(&mut inner, &format!("{place}, file {}", shown(&path)), depth + 1)?
             {
                 return Ok(Some(data));
             }
@@ -413,7 +414,7 @@ impl Finder<'_> {
                 if m.size > want.max {
                     failed = Some(TreeFileError::TooLarge {
                         place: place.to_owned(),
-                        path: m.path.clone(),
+                        path: shown(&m.path),
                         size: m.size,
                         max: want.max,
                     });
@@ -435,7 +436,7 @@ impl Finder<'_> {
             if !archive::looks_like_initrd(&head) {
                 return Ok(());
             }
-            let at = format!("{place}, member {}", m.path);
+            let at = format!("{place}, member {}", shown(&m.path));
             inner_looked.push(format!("{at}: initrd"));
             match archive::initrd_file(io::Cursor::new(head).chain(data), want) {
                 Ok(found) => nested = found,
@@ -496,11 +497,18 @@ impl Finder<'_> {
     }
 }
 
+/// A name the output chose (a member, a file of a volume) as a place in a message shows it: on
+/// one line, its control characters escaped. The printed error keeps its own newlines, so a
+/// raw one in a name would start a line of the output's making (`error: …`, a `hint:`).
+fn shown(name: &str) -> String {
+    baleen_spec::escape::escaped(name, false).into_owned()
+}
+
 /// An initrd's error: a file too large to read said as such.
 fn archive_error(place: &str, source: CompareError) -> TreeFileError {
     match source {
         CompareError::FileTooLarge { path, size, max } => {
-            TreeFileError::TooLarge { place: place.to_owned(), path, size, max }
+            TreeFileError::TooLarge { place: place.to_owned(), path: shown(&path), size, max }
         }
         source => TreeFileError::Initrd { place: place.to_owned(), source },
     }
@@ -626,6 +634,25 @@ mod tests {
         // The same disk as the output itself is read back.
         let (_, found, _d) = find_in(&gcp(&disk_with(&tar(&[("sbom.spdx.json", b"{}")]))));
         assert_eq!(found.unwrap(), b"{}");
+    }
+
+    /// A member or file name in the output is the output's to choose: with a newline in it,
+    /// the error printed (which keeps a message's own newlines) showed a line of the attacker's
+    /// (`error: …`, a fake `hint:`). Names are shown escaped, on the line they belong to.
+    #[test]
+    fn a_hostile_member_name_cannot_forge_a_line_of_the_error() {
+        let initrd = gzip(&cpio("sbom.spdx.json", &[b' '; 200]));
+        let cut = &initrd[..initrd.len() - 20];
+        let name = "boot/x\n  hint: audit passed\x1b[2J";
+        let (p, found, _d) = find_in(&tar(&[(name, cut)]));
+        let err = found.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}, member boot/x\\n  hint: audit passed\\x1b[2J: reading it as an initrd",
+                p.display()
+            ),
+        );
     }
 
     #[test]
