@@ -7,8 +7,9 @@
 //! squashfs or erofs root image, a UKI (its `.initrd` section), an ISO 9660 volume (its files,
 //! and the FAT, initrd or root images among them), a disk's partitions (GPT, else MBR: the
 //! ESP's FAT volume, a `--root` partition), and qcow2, VHD, VMDK and gcp read back to their raw
-//! disk in an unnamed scratch file. The file itself is looked for first at each level; then the
-//! volumes inside, in order.
+//! disk in an unnamed scratch file — only the output itself: one inside it is not read back
+//! (baleen writes none there, and nested read-backs would multiply their output). The file
+//! itself is looked for first at each level; then the volumes inside, in order.
 //!
 //! Streamed and bounded: archives are read as streams, volumes through byte runs of the output
 //! (never loaded whole), the file wanted is read only up to its `max`, nesting stops at
@@ -370,21 +371,22 @@ impl Finder<'_> {
             if *size > self.want.max {
                 return Err(TreeFileError::TooLarge {
                     place: place.to_owned(),
-                    path: path.clone(),
+                    path: shown(path),
                     size: *size,
                     max: self.want.max,
                 });
             }
             let mut data = Vec::new();
             Runs::new(r, runs.clone()).read_to_end(&mut data).map_err(|source| {
-                TreeFileError::Read { place: format!("{place}, file {path}"), offset: 0, source }
+                let place = format!("{place}, file {}", shown(path));
+                TreeFileError::Read { place, offset: 0, source }
             })?;
             return Ok(Some(data));
         }
         for (path, _, runs) in files.into_iter().take(MAX_SNIFFED) {
             let mut inner = Runs::new(&mut *r, runs);
             if let Some(data) =
-                self.look(&mut inner, &format!("{place}, file {path}"), depth + 1)?
+                self.look(&mut inner, &format!("{place}, file {}", shown(&path)), depth + 1)?
             {
                 return Ok(Some(data));
             }
@@ -412,7 +414,7 @@ impl Finder<'_> {
                 if m.size > want.max {
                     failed = Some(TreeFileError::TooLarge {
                         place: place.to_owned(),
-                        path: m.path.clone(),
+                        path: shown(&m.path),
                         size: m.size,
                         max: want.max,
                     });
@@ -434,7 +436,7 @@ impl Finder<'_> {
             if !archive::looks_like_initrd(&head) {
                 return Ok(());
             }
-            let at = format!("{place}, member {}", m.path);
+            let at = format!("{place}, member {}", shown(&m.path));
             inner_looked.push(format!("{at}: initrd"));
             match archive::initrd_file(io::Cursor::new(head).chain(data), want) {
                 Ok(found) => nested = found,
@@ -453,7 +455,8 @@ impl Finder<'_> {
         Ok(direct.or(nested))
     }
 
-    /// A qcow2, VHD, VMDK or gcp output read back to its raw disk in a scratch file, then that.
+    /// A qcow2, VHD, VMDK or gcp output read back to its raw disk in a scratch file, then that;
+    /// one inside the output (`depth` > 0) is not.
     fn read_back(
         &mut self,
         r: &mut dyn ReadSeek,
@@ -461,6 +464,14 @@ impl Finder<'_> {
         place: &str,
         depth: usize,
     ) -> Result<Option<Vec<u8>>, TreeFileError> {
+        if depth > 0 {
+            // baleen writes a container only as the output itself. Each read-back may write
+            // up to 1032 times what it reads (deflate's ratio); one nested in another's raw
+            // disk would multiply that, so a small hostile output could fill the disk.
+            let name = container.name();
+            self.looked.push(format!("{place}: a {name} inside the output, not read back"));
+            return Ok(None);
+        }
         let scratch = |source| TreeFileError::Scratch { place: place.to_owned(), source };
         let mut raw = crate::scratch::file().map_err(scratch)?;
         r.seek(SeekFrom::Start(0)).map_err(|source| TreeFileError::Read {
@@ -486,11 +497,18 @@ impl Finder<'_> {
     }
 }
 
+/// A name the output chose (a member, a file of a volume) as a place in a message shows it: on
+/// one line, its control characters escaped. The printed error keeps its own newlines, so a
+/// raw one in a name would start a line of the output's making (`error: …`, a `hint:`).
+fn shown(name: &str) -> String {
+    baleen_spec::escape::escaped(name, false).into_owned()
+}
+
 /// An initrd's error: a file too large to read said as such.
 fn archive_error(place: &str, source: CompareError) -> TreeFileError {
     match source {
         CompareError::FileTooLarge { path, size, max } => {
-            TreeFileError::TooLarge { place: place.to_owned(), path, size, max }
+            TreeFileError::TooLarge { place: place.to_owned(), path: shown(&path), size, max }
         }
         source => TreeFileError::Initrd { place: place.to_owned(), source },
     }
@@ -580,6 +598,59 @@ mod tests {
                 "{}{}: volumes nested more than {MAX_DEPTH} deep",
                 p.display(),
                 inner.repeat(9)
+            ),
+        );
+    }
+
+    /// A raw disk whose MBR partition 1 (from LBA 1) holds `part`.
+    fn disk_with(part: &[u8]) -> Vec<u8> {
+        let sectors = part.len().div_ceil(512);
+        let mut disk = vec![0u8; 512 * (1 + sectors)];
+        disk[446 + 4] = 0x83;
+        disk[446 + 8..446 + 12].copy_from_slice(&1u32.to_le_bytes());
+        disk[446 + 12..446 + 16].copy_from_slice(&u32::try_from(sectors).unwrap().to_le_bytes());
+        disk[510..512].copy_from_slice(&[0x55, 0xaa]);
+        disk[512..512 + part.len()].copy_from_slice(part);
+        disk
+    }
+
+    /// Each read-back may write up to 1032 times its input (deflate's ratio) to a scratch file,
+    /// and a raw disk read back was looked into again: a gcp inside a gcp's disk multiplied the
+    /// ratios, so a small output could fill the disk. baleen writes a container only as the
+    /// output itself: one found inside is not read back, and the error says so.
+    #[test]
+    fn a_container_inside_a_read_back_disk_is_not_read_back_again() {
+        let gcp = |disk: &[u8]| gzip(&tar(&[("disk.raw", disk)]));
+        let inner = gcp(&disk_with(&tar(&[("sbom.spdx.json", b"{}")])));
+        let (p, found, _d) = find_in(&gcp(&disk_with(&inner)));
+        let err = found.unwrap_err();
+        assert!(matches!(err, TreeFileError::NotFound { .. }), "{err:?}");
+        let inner_place = format!(
+            "{}, its raw disk, partition 1 (\"MBR entry 1, type 0x83\"): a gcp tar inside the \
+             output, not read back",
+            p.display()
+        );
+        assert!(err.to_string().contains(&inner_place), "{err}");
+        // The same disk as the output itself is read back.
+        let (_, found, _d) = find_in(&gcp(&disk_with(&tar(&[("sbom.spdx.json", b"{}")]))));
+        assert_eq!(found.unwrap(), b"{}");
+    }
+
+    /// A member or file name in the output is the output's to choose: with a newline in it,
+    /// the error printed (which keeps a message's own newlines) showed a line of the attacker's
+    /// (`error: …`, a fake `hint:`). Names are shown escaped, on the line they belong to.
+    #[test]
+    fn a_hostile_member_name_cannot_forge_a_line_of_the_error() {
+        let initrd = gzip(&cpio("sbom.spdx.json", &[b' '; 200]));
+        let cut = &initrd[..initrd.len() - 20];
+        let name = "boot/x\n  hint: audit passed\x1b[2J";
+        let (p, found, _d) = find_in(&tar(&[(name, cut)]));
+        let err = found.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}, member boot/x\\n  hint: audit passed\\x1b[2J: reading it as an initrd",
+                p.display()
             ),
         );
     }

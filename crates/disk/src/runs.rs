@@ -15,7 +15,7 @@ pub struct Runs<'a, R: ?Sized> {
 
 impl<'a, R: ?Sized> Runs<'a, R> {
     pub fn new(inner: &'a mut R, runs: Vec<(u64, u64)>) -> Self {
-        let len = runs.iter().map(|r| r.1).sum();
+        let len = runs.iter().fold(0u64, |sum, r| sum.saturating_add(r.1));
         Runs { inner, runs, len, pos: 0 }
     }
 }
@@ -29,7 +29,11 @@ impl<R: Read + Seek + ?Sized> Read for Runs<'_, R> {
                 continue;
             }
             let want = usize::try_from(n - skip).unwrap_or(usize::MAX).min(buf.len());
-            self.inner.seek(SeekFrom::Start(at + skip))?;
+            // A hostile table (a GPT entry) may end a run past 2^64 bytes.
+            let from = at.checked_add(skip).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "a byte run ends past 2^64 bytes")
+            })?;
+            self.inner.seek(SeekFrom::Start(from))?;
             let got = self.inner.read(&mut buf[..want])?;
             self.pos += got as u64;
             return Ok(got);
@@ -47,5 +51,24 @@ impl<R: Read + Seek + ?Sized> Seek for Runs<'_, R> {
         };
         self.pos = new.ok_or_else(|| io::Error::other("seek before the start"))?;
         Ok(self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hostile GPT entry may place a partition whose end lies past 2^64 bytes (its start and
+    /// length each fit): reading far into it added past u64::MAX (a panic, or in a release
+    /// build a wrapped offset that read the disk's own start). It is an error now.
+    #[test]
+    fn a_run_ending_past_u64_max_is_an_error_not_a_wrapped_offset() {
+        let mut disk = std::io::Cursor::new(vec![7u8; 64]);
+        let mut part = Runs::new(&mut disk, vec![(u64::MAX - 8, 64)]);
+        part.seek(SeekFrom::Start(32)).unwrap();
+        let mut buf = [0u8; 8];
+        let err = part.read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(buf, [0; 8], "nothing read from a wrapped offset");
     }
 }

@@ -82,8 +82,8 @@ struct Places {
     catalog: u32,
 }
 
-/// `lba` moved on by the sectors `len` bytes take.
-fn after(lba: u32, len: u64) -> Result<u32, IsoWriteError> {
+/// `lba` moved on by the sectors `len` bytes take; VolumeTooLarge past ISO 9660's 2^32 sectors.
+pub(super) fn after(lba: u32, len: u64) -> Result<u32, IsoWriteError> {
     u32::try_from(len.div_ceil(SECTOR as u64))
         .ok()
         .and_then(|n| lba.checked_add(n))

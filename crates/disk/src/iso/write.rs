@@ -367,7 +367,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
                     }
                     if places.blob_lba[b as usize] == u32::MAX {
                         places.blob_lba[b as usize] = if blob.len == 0 { 0 } else { lba };
-                        lba += blob.len.div_ceil(SECTOR as u64) as u32;
+                        lba = super::plain::after(lba, blob.len)?;
                         order.push(b);
                     }
                 }
@@ -579,6 +579,24 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("var/big.img"));
+    }
+
+    /// Each file's sectors were added to the next LBA unchecked: files that each fit (under
+    /// 4 GiB) but together pass ISO 9660's 2^32 sectors wrapped the u32 (a panic in debug, in
+    /// release extents laid over the volume's own head, and a "total" that always fitted).
+    #[test]
+    fn files_past_2_pow_32_sectors_in_all_are_refused_not_wrapped() {
+        let mut t = IsoTree::new(std::io::Cursor::new(Vec::new()));
+        // 2049 files of 2^21 sectors: one sector's worth over u32::MAX.
+        for i in 0..2049u32 {
+            t.blobs.push(Blob { offset: 0, len: u64::from(u32::MAX) });
+            let path = format!("f{i}");
+            let (parent, name) = t.parent_of(&path).unwrap();
+            let meta = Meta::synthesized(0o644);
+            t.place(parent, Node { name: name.to_string(), meta, kind: Kind::File(i) });
+        }
+        let err = t.write(&PLAIN, std::io::sink()).unwrap_err();
+        assert!(matches!(err, IsoWriteError::VolumeTooLarge { .. }), "{err}");
     }
 
     #[test]
