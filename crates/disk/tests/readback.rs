@@ -215,3 +215,28 @@ fn a_dynamic_vhd_block_mapped_twice_is_malformed() {
     let msg = malformed(Container::Vhd, &f);
     assert!(msg.contains("mapped twice"), "{msg}");
 }
+
+#[test]
+fn a_disk_whose_partition_runs_past_its_end_does_not_differ_from_itself() {
+    // An MBR naming sectors 2-101 of an 8-sector file: both sides end at the same byte, so
+    // there is nothing to tell apart (a short read on one side only would be a difference).
+    let mut raw = vec![0u8; 4096];
+    raw[446 + 4] = 0x0c;
+    raw[446 + 8..446 + 12].copy_from_slice(&2u32.to_le_bytes());
+    raw[446 + 12..446 + 16].copy_from_slice(&100u32.to_le_bytes());
+    raw[510..512].copy_from_slice(&[0x55, 0xaa]);
+    raw[1024..1536].copy_from_slice(&baleen_testkit::noise(512, 3));
+    let place = compare_disk(
+        &mut Cursor::new(raw.clone()),
+        &mut Cursor::new(raw.clone()),
+        Signature::Compare,
+    )
+    .unwrap();
+    assert!(place.is_none(), "{}", place.unwrap());
+    // One byte changed inside the partition is still found.
+    let mut changed = raw.clone();
+    changed[2000] ^= 1;
+    let place =
+        compare_disk(&mut Cursor::new(raw), &mut Cursor::new(changed), Signature::Compare).unwrap();
+    assert!(place.is_some_and(|p| p.to_string().contains("partition 1")));
+}

@@ -200,7 +200,9 @@ struct Pair<'a, A, B> {
 
 impl<A: Read + Seek, B: Read + Seek> Pair<'_, A, B> {
     /// The offset (from `start`) of the first differing byte of `len` bytes at `at_output` and
-    /// `at_rebuilt`; `None` when equal. A short read is a difference where it ends.
+    /// `at_rebuilt`; `None` when equal. A read short on one side only is a difference where it
+    /// ends; both sides ending at the same byte is not (a partition that runs past the end of
+    /// both files: the lengths, compared apart, say whether the files differ).
     fn first_diff(
         &mut self,
         at_output: u64,
@@ -217,8 +219,11 @@ impl<A: Read + Seek, B: Read + Seek> Pair<'_, A, B> {
             {
                 return Ok(Some(done + i as u64));
             }
-            if ra != rb || ra < n {
+            if ra != rb {
                 return Ok(Some(done + ra.min(rb) as u64));
+            }
+            if ra < n {
+                break;
             }
             done += n as u64;
         }
