@@ -452,12 +452,13 @@ fn gpt_entries<R: Read + Seek>(
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .take_while(|c| *c != 0)
             .collect();
-        out.push(Entry {
-            type_guid,
-            first: le(32),
-            last: le(40),
-            name: String::from_utf16_lossy(&name),
-        });
+        let (first, last) = (le(32), le(40));
+        // An entry ending before it starts, or past the last byte a u64 offset can name, is
+        // not a table this crate's writer makes (and its size would not compute).
+        if last < first || last.checked_add(1).and_then(|n| n.checked_mul(SECTOR)).is_none() {
+            return Ok(None);
+        }
+        out.push(Entry { type_guid, first, last, name: String::from_utf16_lossy(&name) });
     }
     Ok(Some(out))
 }
