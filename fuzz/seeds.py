@@ -2,8 +2,12 @@
 """Writes small valid inputs into fuzz/corpus/<target>/ so that short runs start past the
 first header checks (the corpus directory is not committed). Run from anywhere:
     python3 fuzz/seeds.py
-Needs gcc (for a kernel-module-shaped ELF), xz and zstd on PATH."""
-import gzip, hashlib, io, json, os, subprocess, tarfile, tempfile
+Needs gcc (for a kernel-module-shaped ELF), xz and zstd on PATH, and for the readers of
+`baleen verify`: cargo (the images baleen's own writers make come from
+`crates/disk/examples/fuzz_seeds.rs`), mkfs.vfat, mtools and sfdisk (FAT12 volumes and
+GPT/MBR disks smaller than baleen's FAT writer makes), and gpg (a clear-signed InRelease; left
+out without it)."""
+import gzip, hashlib, io, json, os, shutil, subprocess, tarfile, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEP = b"\n--LAYER--\n"
@@ -134,4 +138,76 @@ write("init_config", "seccomp", json.dumps(seccomp).encode())
 write("init_config", "runtime", json.dumps({"cgroups": ["x"], "mounts": [{"destination": "/a", "options": ["bind"]}], "mkdir": ["/b"],
                                             "interfaces": [{"name": "eth0", "add": "veth", "peer": "p", "createInRoot": False}],
                                             "bindNs": {"net": "/run/netns/x"}, "namespace": "x"}).encode())
+
+# The readers of `baleen verify`: images written by baleen's own writers (squashfs, erofs,
+# cpio, tar, ISO, a UKI, qcow2/VHD/VMDK/gcp), then what they cannot make small.
+root = os.path.dirname(HERE)
+subprocess.run(["nice", "-n", "19", "cargo", "run", "-q", "-p", "baleen-disk", "--example", "fuzz_seeds",
+                "--", os.path.join(HERE, "corpus")], cwd=root, check=True)
+cpio = open(os.path.join(HERE, "corpus", "verify_archives", "cpio"), "rb").read()
+write("verify_archives", "cpio_zstd", pipe(["zstd", "-q", "-c"], cpio))
+with tempfile.TemporaryDirectory() as d:
+    fat = os.path.join(d, "fat.img")
+    subprocess.run(["mkfs.vfat", "-C", "-n", "EFI", "-i", "12345678", fat, "160"], check=True, stdout=subprocess.DEVNULL)
+    for sub in ["::/EFI", "::/EFI/BOOT", "::/loader"]:
+        subprocess.run(["mmd", "-i", fat, sub], check=True)
+    for name, data in [("::/EFI/BOOT/BOOTX64.EFI", b"MZ" + bytes(3000)), ("::/loader/A long file name.conf", b"timeout 3\n"),
+                       ("::/SHORT.TXT", b"x" * 5000)]:
+        src = os.path.join(d, "f")
+        open(src, "wb").write(data)
+        subprocess.run(["mcopy", "-i", fat, src, name], check=True)
+    fat_bytes = open(fat, "rb").read()
+    write("disk_volumes", "fat12", bytes(4) + fat_bytes)
+    for label in ["gpt", "dos"]:
+        disk = os.path.join(d, label + ".img")
+        with open(disk, "wb") as f:
+            f.truncate(64 * 512 + len(fat_bytes) + 64 * 512)
+        kind = "U" if label == "gpt" else "ef"
+        subprocess.run(["sfdisk", "-q", disk], input=f"label: {label}\nstart=64, size={len(fat_bytes) // 512}, type={kind}\n".encode(),
+                       check=True)
+        with open(disk, "r+b") as f:
+            f.seek(64 * 512)
+            f.write(fat_bytes)
+        # The byte to flip: in the FAT's root directory area, so the compare looks inside.
+        flip = 64 * 512 + 4096
+        write("disk_volumes", label, flip.to_bytes(4, "little") + open(disk, "rb").read())
+
+write("netboot_requests", "get", b"GET /boot/kernel?x=1 HTTP/1.1\r\nHost: a\r\nRange: bytes=0-99\r\n\r\n")
+write("netboot_requests", "head", b"HEAD /ipxe HTTP/1.0\r\nrange: bytes=-5\r\n\r\n")
+write("netboot_requests", "rrq", b"\x00\x01kernel\x00octet\x00blksize\x001468\x00tsize\x000\x00")
+write("netboot_requests", "wrq", b"\x00\x02x\x00netascii\x00")
+
+spdx = {"spdxVersion": "SPDX-2.3", "packages": [
+    {"SPDXID": "SPDXRef-image", "name": "docker.io/x/y", "versionInfo": "1", "primaryPackagePurpose": "CONTAINER"},
+    {"SPDXID": "SPDXRef-deb-a", "name": "openssl", "versionInfo": "3.0.15-1~deb12u1",
+     "downloadLocation": "http://deb.debian.org/debian/pool/main/o/openssl/openssl_3.0.15-1~deb12u1_amd64.deb",
+     "externalRefs": [{"referenceType": "purl", "referenceLocator": "pkg:deb/debian/openssl@3.0.15-1~deb12u1?arch=amd64&distro=bookworm-security"}]},
+    {"SPDXID": "SPDXRef-cargo", "name": "serde", "versionInfo": "1.0.0"}],
+    "relationships": [{"spdxElementId": "SPDXRef-image", "relationshipType": "CONTAINS", "relatedSpdxElement": "SPDXRef-deb-a"},
+                      {"spdxElementId": "SPDXRef-deb-a", "relationshipType": "DEPENDS_ON", "relatedSpdxElement": "SPDXRef-cargo"}]}
+spdx = json.dumps(spdx).encode()
+log = (b"openssl (3.0.16-1~deb12u1) bookworm-security; urgency=medium\n\n  * Fix CVE-2024-12345 and CVE-2024-9.\n"
+       b"  * DSA-5678-1, DLA-3456-1\n\n -- Someone <a@b>  Sat, 30 Nov 2024 08:15:01 +0000\n\n"
+       b"openssl (3.0.15-1~deb12u1) bookworm-security; urgency=medium\n\n  * CVE-2023-1-2\n")
+write("pkg_audit", "spdx", b"\x00" + spdx)
+write("pkg_audit", "output_json", b"\x01" + spdx)
+write("pkg_audit", "output_tar_gz", b"\x01" + gzip.compress(tar([("sbom.spdx.json", "f", spdx)]), mtime=0))
+write("pkg_audit", "changelog", b"\x02" + log)
+deb_data = tar([("./usr/share/doc/p/changelog.Debian.gz", "f", gzip.compress(log, mtime=0)),
+                ("./usr/share/doc/p/changelog.gz", "f", gzip.compress(b"p (1) x; u\n  * DSA-1\n", mtime=0))])
+write("pkg_audit", "deb", b"\x03" + ar([("debian-binary", b"2.0\n"), ("data.tar.gz", gzip.compress(deb_data, mtime=0))]))
+release = (b"Origin: Debian\nSuite: stable\nCodename: bookworm\nDate: Sat, 30 Nov 2024 08:15:01 UTC\n"
+           b"Valid-Until: Sat, 07 Dec 2024 08:15:01 UTC\nSHA256:\n abcd 42 main/binary-amd64/Packages.xz\n")
+write("pkg_audit", "release", b"\x04" + release)
+if shutil.which("gpg"):
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, GNUPGHOME=home)
+        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "fuzz <f@z>", "ed25519", "sign", "never"],
+                       env=env, check=True, stderr=subprocess.DEVNULL)
+        signed = subprocess.run(["gpg", "--batch", "--clearsign"], input=release, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, check=True).stdout
+        write("pkg_audit", "inrelease", b"\x04" + signed)
+write("pkg_audit", "dep5", b"\x05Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+      b"Files: *\nCopyright: x\nLicense: GPL-2+\n\nFiles: a/*\nLicense: MIT or Apache-2.0\n\nLicense: GPL-2+\n text\n")
+
 print("seeds written under", os.path.join(HERE, "corpus"))

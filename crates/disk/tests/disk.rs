@@ -652,3 +652,45 @@ fn compare_names_the_uki_of_an_arm64_esp_by_its_path() {
     let said = place.to_string();
     assert!(said.contains("file EFI/BOOT/BOOTAA64.EFI: PE section .text"), "{said}");
 }
+
+/// A PE32+ file with two sections named `.initrd` (0x200 bytes at 0x200, 0x400 at 0x400).
+fn pe_with_a_repeated_section_name() -> Vec<u8> {
+    let mut f = baleen_testkit::noise(0x800, 5);
+    f[..0x200].fill(0);
+    f[..2].copy_from_slice(b"MZ");
+    f[0x3c..0x40].copy_from_slice(&0x40u32.to_le_bytes());
+    f[0x40..0x44].copy_from_slice(b"PE\0\0");
+    f[0x46..0x48].copy_from_slice(&2u16.to_le_bytes()); // sections
+    f[0x54..0x56].copy_from_slice(&240u16.to_le_bytes()); // SizeOfOptionalHeader
+    f[0x58..0x5a].copy_from_slice(&0x20bu16.to_le_bytes()); // PE32+
+    f[0x94..0x98].copy_from_slice(&0x200u32.to_le_bytes()); // SizeOfHeaders
+    f[0xc4..0xc8].copy_from_slice(&16u32.to_le_bytes()); // data directories
+    for (i, (ptr, len)) in [(0x200u32, 0x200u32), (0x400, 0x400)].into_iter().enumerate() {
+        let at = 0x148 + 40 * i;
+        f[at..at + 7].copy_from_slice(b".initrd");
+        f[at + 16..at + 20].copy_from_slice(&len.to_le_bytes());
+        f[at + 20..at + 24].copy_from_slice(&ptr.to_le_bytes());
+    }
+    f
+}
+
+#[test]
+fn sections_of_one_name_are_compared_in_their_order_not_all_with_the_first() {
+    use baleen_disk::compare::{compare_pe, Place, Signature};
+    use std::io::Cursor;
+    let pe = pe_with_a_repeated_section_name();
+    let same = compare_pe(&mut Cursor::new(&pe), &mut Cursor::new(&pe), Signature::Compare);
+    assert_eq!(same.unwrap(), None);
+    let mut changed = pe.clone();
+    changed[0x500] ^= 1;
+    let place = compare_pe(&mut Cursor::new(&pe), &mut Cursor::new(&changed), Signature::Compare);
+    assert_eq!(
+        place.unwrap(),
+        Some(Place::Section {
+            name: ".initrd".into(),
+            offset: 0x100,
+            output_len: 0x400,
+            rebuilt_len: 0x400
+        })
+    );
+}

@@ -215,3 +215,58 @@ fn a_dynamic_vhd_block_mapped_twice_is_malformed() {
     let msg = malformed(Container::Vhd, &f);
     assert!(msg.contains("mapped twice"), "{msg}");
 }
+
+#[test]
+fn a_disk_whose_partition_runs_past_its_end_does_not_differ_from_itself() {
+    // An MBR naming sectors 2-101 of an 8-sector file: both sides end at the same byte, so
+    // there is nothing to tell apart (a short read on one side only would be a difference).
+    let mut raw = vec![0u8; 4096];
+    raw[446 + 4] = 0x0c;
+    raw[446 + 8..446 + 12].copy_from_slice(&2u32.to_le_bytes());
+    raw[446 + 12..446 + 16].copy_from_slice(&100u32.to_le_bytes());
+    raw[510..512].copy_from_slice(&[0x55, 0xaa]);
+    raw[1024..1536].copy_from_slice(&baleen_testkit::noise(512, 3));
+    let place = compare_disk(
+        &mut Cursor::new(raw.clone()),
+        &mut Cursor::new(raw.clone()),
+        Signature::Compare,
+    )
+    .unwrap();
+    assert!(place.is_none(), "{}", place.unwrap());
+    // One byte changed inside the partition is still found.
+    let mut changed = raw.clone();
+    changed[2000] ^= 1;
+    let place =
+        compare_disk(&mut Cursor::new(raw), &mut Cursor::new(changed), Signature::Compare).unwrap();
+    assert!(place.is_some_and(|p| p.to_string().contains("partition 1")));
+}
+
+#[test]
+fn a_gpt_entry_ending_before_it_starts_is_no_partition_and_no_panic() {
+    // A GPT (header at sector 1, one 128-byte entry at sector 2) whose entry runs from sector
+    // 10 back to sector 5, or to the last u64 sector: the size computation underflowed or
+    // overflowed before.
+    for (first, last) in [(10u64, 5u64), (10, u64::MAX), (u64::MAX / 256, u64::MAX / 256)] {
+        let mut raw = vec![0u8; 8192];
+        raw[512..520].copy_from_slice(b"EFI PART");
+        raw[512 + 72..512 + 80].copy_from_slice(&2u64.to_le_bytes());
+        raw[512 + 80..512 + 84].copy_from_slice(&1u32.to_le_bytes());
+        raw[512 + 84..512 + 88].copy_from_slice(&128u32.to_le_bytes());
+        raw[1024] = 0xaa; // a type GUID that is not all zeros
+        raw[1024 + 32..1024 + 40].copy_from_slice(&first.to_le_bytes());
+        raw[1024 + 40..1024 + 48].copy_from_slice(&last.to_le_bytes());
+        let mut changed = raw.clone();
+        changed[6000] ^= 1;
+        let same = compare_disk(
+            &mut Cursor::new(raw.clone()),
+            &mut Cursor::new(raw.clone()),
+            Signature::Compare,
+        )
+        .unwrap();
+        assert!(same.is_none(), "{first}-{last}: {}", same.unwrap());
+        let place =
+            compare_disk(&mut Cursor::new(raw), &mut Cursor::new(changed), Signature::Compare)
+                .unwrap();
+        assert!(place.is_some(), "{first}-{last}: the changed byte is not found");
+    }
+}

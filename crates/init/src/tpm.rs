@@ -23,8 +23,18 @@ const TPM_CC_PCR_EVENT: u32 = 0x0000_013c;
 /// The password session: an empty password authorizes PCR 11.
 const TPM_RS_PW: u32 = 0x4000_0009;
 
-/// The `TPM2_PCR_Event` command that extends `pcr` with the hash of `data` in every bank.
-pub fn pcr_event_command(pcr: u32, data: &[u8]) -> Vec<u8> {
+/// The most a `TPM2_PCR_Event` takes (TPM2B_EVENT's bound in the TPM 2.0 specification).
+pub const MAX_EVENT: usize = 1024;
+
+/// The `TPM2_PCR_Event` command that extends `pcr` with the hash of `data` in every bank; an
+/// error for `data` over [`MAX_EVENT`] bytes. Such a word is refused rather than cut or hashed
+/// first: either would extend PCR 11 with something other than SHA-256(word), the value
+/// `baleen build` predicts and systemd-pcrphase measures (the phase words are a dozen bytes).
+pub fn pcr_event_command(pcr: u32, data: &[u8]) -> Result<Vec<u8>, TpmError> {
+    let n = u16::try_from(data.len())
+        .ok()
+        .filter(|n| usize::from(*n) <= MAX_EVENT)
+        .ok_or(TpmError::TooLong { len: data.len() })?;
     let mut c = Vec::with_capacity(33 + data.len());
     c.extend_from_slice(&TPM_ST_SESSIONS.to_be_bytes());
     c.extend_from_slice(&[0; 4]); // commandSize, below
@@ -37,14 +47,13 @@ pub fn pcr_event_command(pcr: u32, data: &[u8]) -> Vec<u8> {
     c.extend_from_slice(&0u16.to_be_bytes());
     c.push(0);
     c.extend_from_slice(&0u16.to_be_bytes());
-    // TPM2B_EVENT: at most 1024 bytes; the phase words are a dozen.
-    let n = data.len().min(1024);
-    c.extend_from_slice(&u16::try_from(n).unwrap_or(1024).to_be_bytes());
-    c.extend_from_slice(&data[..n]);
+    c.extend_from_slice(&n.to_be_bytes());
+    c.extend_from_slice(data);
     let size = u32::try_from(c.len()).unwrap_or(u32::MAX);
     c[2..6].copy_from_slice(&size.to_be_bytes());
-    c
+    Ok(c)
 }
+
 
 /// What is wrong with a TPM response.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +73,8 @@ pub enum TpmError {
     Read { path: &'static str, source: std::io::Error },
     #[error("{path}")]
     Response { path: &'static str, source: ResponseError },
+    #[error("a word of {len} bytes: TPM2_PCR_Event takes at most {MAX_EVENT}")]
+    TooLong { len: usize },
 }
 
 /// The response code of a TPM response: `Ok` for TPM_RC_SUCCESS.
@@ -84,8 +95,8 @@ pub fn measure(word: &str) -> Result<bool, TpmError> {
     }) else {
         return Ok(false);
     };
-    dev.write_all(&pcr_event_command(PCR, word.as_bytes()))
-        .map_err(|source| TpmError::Write { path, source })?;
+    let command = pcr_event_command(PCR, word.as_bytes())?;
+    dev.write_all(&command).map_err(|source| TpmError::Write { path, source })?;
     let mut response = vec![0u8; 4096];
     let n = dev.read(&mut response).map_err(|source| TpmError::Read { path, source })?;
     response_code(&response[..n]).map_err(|source| TpmError::Response { path, source })?;
@@ -98,7 +109,7 @@ mod tests {
 
     #[test]
     fn the_command_is_tpm2_pcr_event_on_pcr_11_with_a_password_session() {
-        let c = pcr_event_command(11, b"ready");
+        let c = pcr_event_command(11, b"ready").unwrap();
         let want: Vec<u8> = [
             &[0x80, 0x02][..],   // TPM_ST_SESSIONS
             &[0, 0, 0, 34],      // size: 10 + 4 + 4 + 9 + 2 + 5
@@ -112,6 +123,15 @@ mod tests {
         ]
         .concat();
         assert_eq!(c, want);
+    }
+
+    #[test]
+    fn a_word_over_1024_bytes_is_refused_not_truncated() {
+        let longest = pcr_event_command(11, &[b'x'; MAX_EVENT]).unwrap();
+        assert_eq!(&longest[27..29], &1024u16.to_be_bytes());
+        assert_eq!(longest.len(), 29 + MAX_EVENT);
+        let err = pcr_event_command(11, &[b'x'; MAX_EVENT + 1]).unwrap_err().to_string();
+        assert!(err.contains("1025 bytes") && err.contains("at most 1024"), "{err}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod volume;
 
 use crate::gpt::SECTOR;
 use baleen_sign::{PeError, PeLayout};
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};
 use volume::volume_place;
@@ -200,7 +201,9 @@ struct Pair<'a, A, B> {
 
 impl<A: Read + Seek, B: Read + Seek> Pair<'_, A, B> {
     /// The offset (from `start`) of the first differing byte of `len` bytes at `at_output` and
-    /// `at_rebuilt`; `None` when equal. A short read is a difference where it ends.
+    /// `at_rebuilt`; `None` when equal. A read short on one side only is a difference where it
+    /// ends; both sides ending at the same byte is not (a partition that runs past the end of
+    /// both files: the lengths, compared apart, say whether the files differ).
     fn first_diff(
         &mut self,
         at_output: u64,
@@ -217,8 +220,11 @@ impl<A: Read + Seek, B: Read + Seek> Pair<'_, A, B> {
             {
                 return Ok(Some(done + i as u64));
             }
-            if ra != rb || ra < n {
+            if ra != rb {
                 return Ok(Some(done + ra.min(rb) as u64));
+            }
+            if ra < n {
+                break;
             }
             done += n as u64;
         }
@@ -267,11 +273,16 @@ pub fn compare_pe<A: Read + Seek, B: Read + Seek>(
     let policy_only_in_output = signature == Signature::Strip
         && lo.named.iter().any(|o| POLICY.contains(&o.name.as_str()))
         && !lr.named.iter().any(|s| POLICY.contains(&s.name.as_str()));
-    // Sections by name, in the rebuild's order.
+    // Sections by name, in the rebuild's order; the k-th of a name (in file order) with the
+    // output's k-th of that name, so that repeated names pair up as they lie.
+    let (mo, mr) = (by_name(&lo), by_name(&lr));
+    let mut nth: HashMap<&str, usize> = HashMap::new();
     for s in &lr.named {
-        let Some(o) = lo.named.iter().find(|o| o.name == s.name) else {
+        let k = nth.entry(s.name.as_str()).or_insert(0);
+        let Some(o) = mo.get(s.name.as_str()).and_then(|v| v.get(*k)) else {
             return Ok(Some(Place::SectionOnlyInRebuilt(s.name.clone())));
         };
+        *k += 1;
         let diff = pair.first_diff(o.offset, s.offset, s.len.min(o.len))?;
         if diff.is_some() || o.len != s.len {
             return Ok(Some(Place::Section {
@@ -282,12 +293,15 @@ pub fn compare_pe<A: Read + Seek, B: Read + Seek>(
             }));
         }
     }
-    let extra = |o: &&baleen_sign::PeSection| {
+    // An output section past the rebuild's count of its name.
+    let mut nth: HashMap<&str, usize> = HashMap::new();
+    for o in &lo.named {
+        let k = nth.entry(o.name.as_str()).or_insert(0);
+        *k += 1;
         let left_out = policy_only_in_output && POLICY.contains(&o.name.as_str());
-        !left_out && !lr.named.iter().any(|s| s.name == o.name)
-    };
-    if let Some(o) = lo.named.iter().find(extra) {
-        return Ok(Some(Place::SectionOnlyInOutput(o.name.clone())));
+        if !left_out && *k > mr.get(o.name.as_str()).map_or(0, Vec::len) {
+            return Ok(Some(Place::SectionOnlyInOutput(o.name.clone())));
+        }
     }
     if policy_only_in_output {
         let (eo, er) = (entry_point(&lo.headers), entry_point(&lr.headers));
@@ -335,6 +349,15 @@ pub fn compare_pe<A: Read + Seek, B: Read + Seek>(
         }
     }
     Ok(None)
+}
+
+/// A PE file's sections by name, each name's in file order.
+fn by_name(l: &PeLayout) -> HashMap<&str, Vec<&baleen_sign::PeSection>> {
+    let mut m: HashMap<&str, Vec<_>> = HashMap::new();
+    for s in &l.named {
+        m.entry(s.name.as_str()).or_default().push(s);
+    }
+    m
 }
 
 /// `AddressOfEntryPoint` from a PE file's headers (`e_lfanew` + 4 + 20 + 16), if they hold it.
@@ -477,12 +500,13 @@ fn gpt_entries<R: Read + Seek>(
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .take_while(|c| *c != 0)
             .collect();
-        out.push(Entry {
-            type_guid,
-            first: le(32),
-            last: le(40),
-            name: String::from_utf16_lossy(&name),
-        });
+        let (first, last) = (le(32), le(40));
+        // An entry ending before it starts, or past the last byte a u64 offset can name, is
+        // not a table this crate's writer makes (and its size would not compute).
+        if last < first || last.checked_add(1).and_then(|n| n.checked_mul(SECTOR)).is_none() {
+            return Ok(None);
+        }
+        out.push(Entry { type_guid, first, last, name: String::from_utf16_lossy(&name) });
     }
     Ok(Some(out))
 }

@@ -2,8 +2,12 @@
 //! tree, with Rock Ridge `NM` names where the volume has them, each file as its path, the byte
 //! offset of its extent and its length.
 //!
+//! Bounded: a directory is entered once (a second time is a loop, an error), nested at most
+//! 64 deep, at most 64 MiB long; at most 2^20 files are listed.
+//!
 //! Non-goals: Joliet (the same files under UCS-2 names), multi-extent files, interleaving.
 
+use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
 
 const BLOCK: u64 = 2048;
@@ -52,7 +56,8 @@ pub fn files<R: Read + Seek>(r: &mut R) -> Result<Vec<IsoFile>, IsoReadError> {
     }
     let root = &pvd[156..190];
     let mut out = Vec::new();
-    walk(r, u32le(root, 2), u32le(root, 10), "", 0, &mut out)?;
+    let mut seen = HashSet::new();
+    walk(r, u32le(root, 2), u32le(root, 10), "", 0, &mut seen, &mut out)?;
     Ok(out)
 }
 
@@ -62,11 +67,17 @@ fn walk<R: Read + Seek>(
     len: u64,
     path: &str,
     depth: usize,
+    seen: &mut HashSet<u64>,
     out: &mut Vec<IsoFile>,
 ) -> Result<(), IsoReadError> {
     let bad = |what| IsoReadError::Directory { path: format!("{path}/"), what };
     if depth > MAX_DEPTH {
         return Err(bad("nested too deep"));
+    }
+    // A directory entered again is a loop: walking it again would repeat (a directory that
+    // names itself twice doubles the walk at every level).
+    if !seen.insert(extent) {
+        return Err(bad("a directory reached twice (a loop)"));
     }
     if len > MAX_DIR_BYTES {
         return Err(bad("directory extent too large"));
@@ -102,7 +113,7 @@ fn walk<R: Read + Seek>(
     }
     for (child, extent, len, is_dir) in children {
         if is_dir {
-            walk(r, extent, len, &child, depth + 1, out)?;
+            walk(r, extent, len, &child, depth + 1, seen, out)?;
         } else {
             if out.len() >= MAX_FILES {
                 return Err(bad("too many files"));
@@ -144,4 +155,72 @@ fn rock_name<R: Read + Seek>(r: &mut R, su: &[u8]) -> Result<Option<String>, Iso
         read_at(r, at, &mut area)?;
     }
     Ok((!name.is_empty()).then(|| String::from_utf8_lossy(&name).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// A reader that fails after `left` reads: a walk that would take too long fails fast.
+    struct Budgeted {
+        inner: Cursor<Vec<u8>>,
+        left: usize,
+    }
+
+    impl Read for Budgeted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.left = self.left.checked_sub(1).ok_or_else(|| io::Error::other("read budget"))?;
+            self.inner.read(buf)
+        }
+    }
+
+    impl Seek for Budgeted {
+        fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(to)
+        }
+    }
+
+    /// A directory record: its extent, length, flags and one-byte name.
+    fn record(extent: u32, len: u32, dir: bool, name: u8) -> Vec<u8> {
+        let mut r = vec![0u8; 34];
+        r[0] = 34;
+        r[2..6].copy_from_slice(&extent.to_le_bytes());
+        r[10..14].copy_from_slice(&len.to_le_bytes());
+        r[25] = if dir { 2 } else { 0 };
+        r[32] = 1;
+        r[33] = name;
+        r
+    }
+
+    /// A volume whose root directory (sector 18) holds `.`, `..` and `loops` subdirectories
+    /// that are the root itself.
+    fn looping_volume(loops: u8) -> Vec<u8> {
+        let mut iso = vec![0u8; 19 * BLOCK as usize];
+        let pvd = 16 * BLOCK as usize;
+        iso[pvd] = 1;
+        iso[pvd + 1..pvd + 6].copy_from_slice(b"CD001");
+        iso[pvd + 156..pvd + 190].copy_from_slice(&record(18, 2048, true, 0));
+        let mut dir = [record(18, 2048, true, 0), record(18, 2048, true, 1)].concat();
+        for i in 0..loops {
+            dir.extend(record(18, 2048, true, b'A' + i));
+        }
+        iso[18 * BLOCK as usize..][..dir.len()].copy_from_slice(&dir);
+        iso
+    }
+
+    #[test]
+    fn a_directory_that_contains_itself_is_a_loop_not_an_exponential_walk() {
+        // Two self-references made 2^64 walks before the fix (a hang): each directory is now
+        // entered once, so a handful of reads name the loop.
+        for loops in [1, 2, 40] {
+            let mut r = Budgeted { inner: Cursor::new(looping_volume(loops)), left: 1000 };
+            let err = files(&mut r).unwrap_err();
+            assert!(
+                matches!(&err, IsoReadError::Directory { path, what }
+                    if path == "/A/" && what.contains("reached twice")),
+                "{loops} loops: {err}"
+            );
+        }
+    }
 }
