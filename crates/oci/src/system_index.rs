@@ -148,3 +148,47 @@ pub fn choose(index: &ImageIndex, wanted: &Platform, max_bytes: u64) -> Result<D
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(arch: &str, byte: u8) -> IndexEntry {
+        IndexEntry {
+            digest: Digest::sha256_of(&[byte]),
+            size: 100,
+            architecture: arch.into(),
+            format: "kernel+initrd".into(),
+            label: format!("{arch}/sys"),
+        }
+    }
+
+    #[test]
+    fn the_same_systems_in_any_order_give_the_same_index_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let name = Reference::parse("127.0.0.1:5000/sys:1").unwrap();
+        let (amd, arm) = (entry("amd64", 1), entry("aarch64", 2));
+        let one = store_index(&store, &name, &[amd.clone(), arm.clone()]).unwrap();
+        let two = store_index(&store, &name, &[arm, amd.clone()]).unwrap();
+        assert_eq!(one, two);
+        let text = String::from_utf8(store.read_blob(&one, 1 << 20).unwrap()).unwrap();
+        let want = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":100,"annotations":{{"org.baleen.system.format":"kernel+initrd"}},"platform":{{"architecture":"amd64","os":"linux"}}}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":100,"annotations":{{"org.baleen.system.format":"kernel+initrd"}},"platform":{{"architecture":"arm64","os":"linux"}}}}]}}"#,
+            amd.digest,
+            Digest::sha256_of(&[2]),
+        );
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn two_systems_of_one_architecture_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let name = Reference::parse("127.0.0.1:5000/sys:1").unwrap();
+        let err = store_index(&store, &name, &[entry("amd64", 1), entry("x86_64", 2)]).unwrap_err();
+        let ArtifactError::Index { source, .. } = &err else { panic!("{err}") };
+        assert!(matches!(**source, IndexError::SamePlatform { .. }), "{source}");
+        assert!(store.list().unwrap().is_empty(), "nothing named in the store");
+    }
+}
