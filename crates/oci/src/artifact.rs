@@ -9,11 +9,13 @@
 //! each must be one plain path component (no `/`, no `..`, no control characters).
 //!
 //! What baleen stores this way is a built system: [`SYSTEM_ARTIFACT_TYPE`] and [`SystemFile`]
-//! name its media types (docs/push.md). Non-goals: an index of several architectures, artifacts
-//! with a real config, the referrers API.
+//! name its media types (docs/push.md). Several systems, one per architecture, go under one
+//! image index ([`crate::system_index`]); [`pull_artifact`] picks the entry for its platform.
+//! Non-goals: artifacts with a real config, the referrers API.
 
 use crate::digest::Digest;
 use crate::manifest::{Manifest, ManifestError, OCI_MANIFEST};
+use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::{Client, RegistryError, RegistryOptions};
 use crate::store::{Store, StoreError};
@@ -109,6 +111,8 @@ pub enum ArtifactError {
     Serialise { reference: String, source: serde_json::Error },
     #[error("{reference}: two files are titled {title:?}")]
     DuplicateTitle { reference: String, title: String },
+    #[error("{reference}")]
+    Index { reference: String, source: Box<crate::system_index::IndexError> },
     #[error("pulling {reference}: starting the async runtime")]
     Runtime { reference: String, source: std::io::Error },
 }
@@ -148,6 +152,24 @@ pub fn store_artifact(
     files: &[ArtifactFile],
     annotations: &BTreeMap<String, String>,
 ) -> Result<Digest, ArtifactError> {
+    let blob = write_artifact(store, name, artifact_type, files, annotations)?;
+    let desc = Descriptor::new(OCI_MANIFEST.into(), blob.size, blob.digest.to_oci());
+    store.tag(name, desc).map_err(|source| ArtifactError::Store {
+        reference: name.to_string(),
+        source: Box::new(source),
+    })?;
+    Ok(blob.digest)
+}
+
+/// [`store_artifact`] without naming the manifest in the store: the manifest of one entry of an
+/// index (`name` only says which push it is for, in errors). Returns the manifest's blob.
+pub fn write_artifact(
+    store: &Store,
+    name: &Reference,
+    artifact_type: &str,
+    files: &[ArtifactFile],
+    annotations: &BTreeMap<String, String>,
+) -> Result<crate::Blob, ArtifactError> {
     let reference = name.to_string();
     let store_err =
         |source| ArtifactError::Store { reference: reference.clone(), source: Box::new(source) };
@@ -188,16 +210,15 @@ pub fn store_artifact(
     };
     let bytes = serde_json::to_vec(&manifest)
         .map_err(|source| ArtifactError::Serialise { reference: reference.clone(), source })?;
-    let blob = store.write_blob(&bytes[..], None).map_err(store_err)?;
-    let desc = Descriptor::new(OCI_MANIFEST.into(), blob.size, blob.digest.to_oci());
-    store.tag(name, desc).map_err(store_err)?;
-    Ok(blob.digest)
+    store.write_blob(&bytes[..], None).map_err(store_err)
 }
 
 /// A fetched artifact: its manifest digest, annotations and files (all in the store).
 #[derive(Debug, Clone)]
 pub struct Pulled {
     pub digest: Digest,
+    /// The index it was picked from, when the reference named one.
+    pub index: Option<Digest>,
     pub annotations: BTreeMap<String, String>,
     pub files: Vec<PulledFile>,
 }
@@ -212,11 +233,14 @@ pub struct PulledFile {
 
 /// Fetches the artifact `r` names, refusing anything whose `artifactType` is not
 /// `artifact_type` and any title that is not one plain file name, before a layer is fetched.
-/// Every blob goes through the store (verified); blobs it has already are not fetched again.
+/// When `r` names an image index, its entry for `platform` is fetched instead (the index is
+/// checked first, [`crate::system_index::choose`]). Every blob goes through the store
+/// (verified); blobs it has already are not fetched again.
 pub async fn pull_artifact(
     store: &Store,
     r: &Reference,
     artifact_type: &str,
+    platform: &Platform,
     opts: &RegistryOptions,
 ) -> Result<Pulled, ArtifactError> {
     let reference = r.to_string();
@@ -225,34 +249,27 @@ pub async fn pull_artifact(
     let store_err =
         |source| ArtifactError::Store { reference: reference.clone(), source: Box::new(source) };
     let client = Client::new(opts).map_err(reg_err)?;
-    let (bytes, hint) = client.get_manifest(r, &r.manifest_key()).await.map_err(reg_err)?;
-    let digest = match &r.digest {
-        Some(expected) => {
-            let mut h = expected.hasher();
-            h.update(&bytes);
-            let actual = h.finish();
-            if actual != *expected {
-                return Err(ArtifactError::ManifestDigest {
-                    reference,
-                    expected: expected.clone(),
-                    actual,
-                });
-            }
-            actual
-        }
-        None => Digest::sha256_of(&bytes),
-    };
-    let manifest = Manifest::parse(&bytes, &digest, hint.as_deref()).map_err(|source| {
-        ArtifactError::Manifest { reference: reference.clone(), source: Box::new(source) }
-    })?;
+    let (mut bytes, mut digest, manifest) =
+        fetch_manifest(&client, r, &r.manifest_key(), r.digest.as_ref()).await?;
+    let mut index = None;
     let m = match manifest {
         Manifest::Image(m) => m,
-        Manifest::Index(_) => {
-            return Err(ArtifactError::NotArtifact {
-                reference,
-                found: "an image index (several platforms)".into(),
-                wanted: artifact_type.into(),
-            })
+        Manifest::Index(i) => {
+            let entry =
+                crate::system_index::choose(&i, platform, opts.max_manifest_bytes).map_err(
+                    |e| ArtifactError::Index { reference: reference.clone(), source: Box::new(e) },
+                )?;
+            let (child_bytes, child, m) =
+                fetch_manifest(&client, r, &entry.to_string(), Some(&entry)).await?;
+            index = Some(std::mem::replace(&mut digest, child));
+            bytes = child_bytes;
+            match m {
+                Manifest::Image(m) => m,
+                Manifest::Index(_) => {
+                    let source = Box::new(crate::system_index::IndexError::Nested { entry });
+                    return Err(ArtifactError::Index { reference, source });
+                }
+            }
         }
     };
     let found = m.artifact_type().as_ref().map(|t| t.to_string());
@@ -302,7 +319,40 @@ pub async fn pull_artifact(
     let desc = Descriptor::new(OCI_MANIFEST.into(), size, digest.to_oci());
     store.tag(r, desc).map_err(store_err)?;
     let annotations = m.annotations().clone().unwrap_or_default().into_iter().collect();
-    Ok(Pulled { digest, annotations, files })
+    Ok(Pulled { digest, index, annotations, files })
+}
+
+/// Fetches and parses the manifest `key` (a tag or digest) of `r`'s repository, checked against
+/// `expected` when there is one: its bytes, digest and parsed form.
+async fn fetch_manifest(
+    client: &Client,
+    r: &Reference,
+    key: &str,
+    expected: Option<&Digest>,
+) -> Result<(Vec<u8>, Digest, Manifest), ArtifactError> {
+    let reference = r.to_string();
+    let (bytes, hint) = client.get_manifest(r, key).await.map_err(|source| {
+        ArtifactError::Registry { reference: reference.clone(), source: Box::new(source) }
+    })?;
+    let digest = match expected {
+        Some(expected) => {
+            let mut h = expected.hasher();
+            h.update(&bytes);
+            let actual = h.finish();
+            if actual != *expected {
+                return Err(ArtifactError::ManifestDigest {
+                    reference,
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+            actual
+        }
+        None => Digest::sha256_of(&bytes),
+    };
+    let manifest = Manifest::parse(&bytes, &digest, hint.as_deref())
+        .map_err(|source| ArtifactError::Manifest { reference, source: Box::new(source) })?;
+    Ok((bytes, digest, manifest))
 }
 
 /// [`pull_artifact`] for callers without an async runtime.
@@ -310,11 +360,12 @@ pub fn pull_artifact_blocking(
     store: &Store,
     r: &Reference,
     artifact_type: &str,
+    platform: &Platform,
     opts: &RegistryOptions,
 ) -> Result<Pulled, ArtifactError> {
     let rt = crate::pull::runtime()
         .map_err(|source| ArtifactError::Runtime { reference: r.to_string(), source })?;
-    rt.block_on(pull_artifact(store, r, artifact_type, opts))
+    rt.block_on(pull_artifact(store, r, artifact_type, platform, opts))
 }
 
 /// Copies the pulled files out of the store into `dir` (created when missing), each checked

@@ -32,6 +32,7 @@ mod push;
 mod reference;
 pub mod registry;
 mod store;
+pub mod system_index;
 pub mod written;
 
 /// An error and every cause under it, `: `-joined, for a log line or a report entry that does not

@@ -2,8 +2,8 @@
 
 use super::cache::{parse_ref, RegistryFlags};
 use anyhow::Context;
-use baleen_oci::artifact::{self, FORMAT_ANNOTATION, SYSTEM_ARTIFACT_TYPE};
-use baleen_oci::Store;
+use baleen_oci::artifact::{self, ARCH_ANNOTATION, FORMAT_ANNOTATION, SYSTEM_ARTIFACT_TYPE};
+use baleen_oci::{Platform, Store};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 /// into the image store (each checked against its digest; ones the store has are not fetched
 /// again), then writes them into DIR under their titles, each to a temporary file renamed into
 /// place. Prints each path written on stdout.
+///
+/// When REF is an image index (`baleen push oci` of several systems), the entry for --arch is
+/// fetched; none for it is an error naming the platforms the index has.
 ///
 /// Container images are pulled with `baleen cache pull`, not here.
 #[derive(Debug, Args)]
@@ -25,6 +28,10 @@ pub struct PullArgs {
     /// Where to write its files (created when missing). Files of the same names are replaced.
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
+    /// When REF is an index of several systems: the architecture of the one to fetch
+    /// [default: this machine's].
+    #[arg(long, value_name = "ARCH", value_parser = ["amd64", "arm64", "riscv64"])]
+    arch: Option<String>,
     /// The image store the files pass through [default: $BALEEN_CACHE or ~/.baleen/cache].
     #[arg(long, env = "BALEEN_CACHE", value_name = "DIR")]
     cache: Option<PathBuf>,
@@ -37,10 +44,15 @@ pub fn run(args: PullArgs, quiet: bool) -> anyhow::Result<i32> {
     let dir = args.cache.clone().unwrap_or_else(Store::default_dir);
     let store =
         Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
+    let platform = match &args.arch {
+        Some(a) => Platform::new("linux", a, None),
+        None => Platform::host(),
+    };
     let pulled = artifact::pull_artifact_blocking(
         &store,
         &r,
         SYSTEM_ARTIFACT_TYPE,
+        &platform,
         &args.registry.options(),
     )?;
     let written = artifact::write_files(&store, &pulled, &args.dir)?;
@@ -48,15 +60,26 @@ pub fn run(args: PullArgs, quiet: bool) -> anyhow::Result<i32> {
         println!("{}", p.display());
     }
     if !quiet {
-        let format = pulled.annotations.get(FORMAT_ANNOTATION).map_or("?", String::as_str);
         eprintln!(
-            "pulled {r} ({}, {format}): {} files into {}",
-            pulled.digest,
+            "pulled {r} ({}): {} files into {}",
+            describe(&pulled),
             written.len(),
             args.dir.display()
         );
     }
     Ok(0)
+}
+
+/// `DIGEST, FORMAT`, and the architecture and index when it came from one.
+fn describe(pulled: &artifact::Pulled) -> String {
+    let format = pulled.annotations.get(FORMAT_ANNOTATION).map_or("?", String::as_str);
+    match &pulled.index {
+        Some(index) => {
+            let arch = pulled.annotations.get(ARCH_ANNOTATION).map_or("?", String::as_str);
+            format!("{}, {format}, linux/{arch} of index {index}", pulled.digest)
+        }
+        None => format!("{}, {format}", pulled.digest),
+    }
 }
 
 /// A system fetched for `baleen run oci://REF`.
@@ -70,20 +93,26 @@ pub(crate) struct Fetched {
 /// `baleen run oci://REF`: pulls REF as `baleen pull` does (verified, through the store at
 /// `cache`) into `<systems>/<digest>/`, a directory per manifest digest under baleen's cache
 /// directory, so the same system lands in the same place (and keeps its `-state` directory,
-/// hence its MAC address) from one run to the next.
+/// hence its MAC address) from one run to the next. An index's entry for `platform` is taken.
 pub(crate) fn fetch_for_run(
     reference: &str,
+    platform: &Platform,
     cache: Option<PathBuf>,
     registry: &RegistryFlags,
     quiet: bool,
 ) -> anyhow::Result<Fetched> {
-    use baleen_oci::artifact::{SystemFile, ARCH_ANNOTATION};
+    use baleen_oci::artifact::SystemFile;
     let r = parse_ref(reference)?;
     let dir = cache.unwrap_or_else(Store::default_dir);
     let store =
         Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
-    let pulled =
-        artifact::pull_artifact_blocking(&store, &r, SYSTEM_ARTIFACT_TYPE, &registry.options())?;
+    let pulled = artifact::pull_artifact_blocking(
+        &store,
+        &r,
+        SYSTEM_ARTIFACT_TYPE,
+        platform,
+        &registry.options(),
+    )?;
     let systems = systems_dir();
     private_dir(&systems)?;
     let dest = systems.join(pulled.digest.to_string().replace(':', "-"));
@@ -100,8 +129,7 @@ pub(crate) fn fetch_for_run(
         anyhow::bail!("{r} ({}) holds no kernel, UKI, ISO or disk image to boot", pulled.digest);
     };
     if !quiet {
-        let format = pulled.annotations.get(FORMAT_ANNOTATION).map_or("?", String::as_str);
-        eprintln!("pulled {r} ({}, {format}) into {}", pulled.digest, dest.display());
+        eprintln!("pulled {r} ({}) into {}", describe(&pulled), dest.display());
     }
     Ok(Fetched {
         path: dest.join(&boot.title),

@@ -1,4 +1,5 @@
-//! `baleen push oci PATH REF`: a built system into an OCI registry, as an artifact.
+//! `baleen push oci PATH… REF`: built systems into an OCI registry, as artifacts (several: one
+//! per architecture, under an image index).
 //!
 //! PATH is read as `baleen run` reads it (`baleen_run::prepare::detect`), so whatever boots
 //! with `run` can be pushed, and the files pushed are the ones `run` would use.
@@ -9,6 +10,7 @@ use baleen_oci::artifact::{
     self, ArtifactFile, DiskFormat, SystemFile, ARCH_ANNOTATION, FORMAT_ANNOTATION,
     SYSTEM_ARTIFACT_TYPE,
 };
+use baleen_oci::system_index::{self, IndexEntry};
 use baleen_oci::{Platform, PushOptions, Store};
 use baleen_run::BootSource;
 use clap::{Args, Subcommand};
@@ -27,24 +29,32 @@ enum PushTarget {
     /// application/vnd.baleen.system.v1): one layer per file, each titled with its file name,
     /// so `baleen pull REF --dir DIR` writes the same files back. Same files, same digest.
     ///
+    /// Several PATHs (one system per architecture, as `docker buildx imagetools create` makes
+    /// a multi-platform image) push one artifact each and an OCI image index over them, each
+    /// entry with its platform (linux/ARCH, ARCH read from the system's kernel, UKI or ESP as
+    /// `baleen run` reads it); `baleen pull` and `baleen run oci://` pick the entry for their
+    /// --arch. Two systems of one architecture are refused. Same systems, same index digest.
+    ///
     /// The files go through the image store first (named REF there), then up as any image
     /// push: blobs the registry has are skipped, large ones go in chunks, credentials come
     /// from Docker's config.json. Prints `REF  DIGEST` on stdout.
     #[command(after_help = "Examples:\n  \
         baleen build --dir out minimal.yml && baleen push oci out/minimal registry.example/sys/minimal:1\n  \
-        baleen push oci out/minimal.efi registry.example/sys/minimal:uki\n\n\
+        baleen push oci out/minimal.efi registry.example/sys/minimal:uki\n  \
+        baleen push oci amd64/minimal arm64/minimal registry.example/sys/minimal:1   # one index\n\n\
         Media types and annotations: docs/push.md.")]
     Oci {
         /// What `baleen run` boots: a kernel+initrd prefix (out/minimal for out/minimal-kernel,
         /// -initrd.img, -cmdline), a kernel+squashfs/erofs/iso prefix, an ISO, a UKI (.efi), or
-        /// a raw/qcow2/vhd/vmdk disk image.
-        #[arg(value_name = "PATH")]
-        path: PathBuf,
+        /// a raw/qcow2/vhd/vmdk disk image. Several: one per architecture, under an index.
+        #[arg(value_name = "PATH", required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
         /// Where to push it, e.g. registry.example/sys/minimal:1.
         #[arg(value_name = "REF")]
         reference: String,
         /// The architecture the system is for, recorded in the manifest
-        /// (org.baleen.system.architecture) [default: this machine's].
+        /// (org.baleen.system.architecture) [default: read from its kernel, UKI or ESP as
+        /// `baleen run` does, else this machine's]. One PATH only.
         #[arg(long, value_name = "ARCH", value_parser = ["amd64", "arm64"])]
         arch: Option<String>,
         /// The image store the artifact passes through [default: $BALEEN_CACHE or
@@ -57,8 +67,19 @@ enum PushTarget {
 }
 
 pub fn run(args: PushArgs, quiet: bool) -> anyhow::Result<i32> {
-    let PushTarget::Oci { path, reference, arch, cache, registry } = args.target;
-    push_system(&path, &reference, arch, cache, &registry, quiet)?;
+    let PushTarget::Oci { paths, reference, arch, cache, registry } = args.target;
+    match paths.as_slice() {
+        [path] => push_system(path, &reference, arch, cache, &registry, quiet)?,
+        _ if arch.is_some() => {
+            return Err(crate::exit::UsageError(
+                "--arch names the architecture of one PATH; with several, each system's is read \
+                 from its kernel, UKI or ESP"
+                    .into(),
+            )
+            .into())
+        }
+        _ => push_index(&paths, &reference, cache, &registry, quiet)?,
+    };
     Ok(0)
 }
 
@@ -74,19 +95,18 @@ pub(crate) fn push_system(
     quiet: bool,
 ) -> anyhow::Result<baleen_oci::Digest> {
     let remote = parse_ref(reference)?;
-    let (format, files) = system_files(path)?;
-    let arch = arch.unwrap_or_else(|| Platform::host().architecture);
-    let annotations = BTreeMap::from([
-        (ARCH_ANNOTATION.to_string(), arch),
-        (FORMAT_ANNOTATION.to_string(), format.to_string()),
-    ]);
-    let dir = cache.unwrap_or_else(Store::default_dir);
-    let store =
-        Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
-    let digest =
-        artifact::store_artifact(&store, &remote, SYSTEM_ARTIFACT_TYPE, &files, &annotations)?;
+    let system = system_files(path)?;
+    let arch = arch.or(system.arch).unwrap_or_else(|| Platform::host().architecture);
+    let store = open_store(cache)?;
+    let digest = artifact::store_artifact(
+        &store,
+        &remote,
+        SYSTEM_ARTIFACT_TYPE,
+        &system.files,
+        &annotations(&arch, system.format),
+    )?;
     if !quiet {
-        for f in &files {
+        for f in &system.files {
             eprintln!("{}  {}", f.title, f.media_type);
         }
     }
@@ -97,10 +117,87 @@ pub(crate) fn push_system(
     Ok(pushed)
 }
 
-/// The format annotation and the files of the system at `path`, as `baleen run` finds them.
-pub(crate) fn system_files(path: &Path) -> anyhow::Result<(&'static str, Vec<ArtifactFile>)> {
+/// Pushes the systems at `paths`, one artifact each, under an image index at `reference`:
+/// each entry's platform is its system's architecture as read from its bytes (refused when
+/// they do not say), two of one architecture are refused. Prints `REF  DIGEST` (the index's).
+fn push_index(
+    paths: &[PathBuf],
+    reference: &str,
+    cache: Option<PathBuf>,
+    registry: &RegistryFlags,
+    quiet: bool,
+) -> anyhow::Result<baleen_oci::Digest> {
+    let remote = parse_ref(reference)?;
+    let systems = paths
+        .iter()
+        .map(|p| {
+            let system = system_files(p)?;
+            let Some(arch) = system.arch.clone() else {
+                anyhow::bail!(
+                    "cannot tell which architecture {} is for: its kernel, UKI or ESP does not \
+                     say (a gzip kernel, a VHD or VMDK disk); push it alone with --arch",
+                    p.display()
+                );
+            };
+            Ok((p, arch, system))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let store = open_store(cache)?;
+    let mut entries = Vec::with_capacity(systems.len());
+    for (path, arch, system) in &systems {
+        let ann = annotations(arch, system.format);
+        let blob =
+            artifact::write_artifact(&store, &remote, SYSTEM_ARTIFACT_TYPE, &system.files, &ann)?;
+        if !quiet {
+            eprintln!("linux/{arch}  {}  {}  {}", system.format, blob.digest, path.display());
+        }
+        entries.push(IndexEntry {
+            digest: blob.digest,
+            size: blob.size,
+            architecture: arch.clone(),
+            format: system.format.to_string(),
+            label: path.display().to_string(),
+        });
+    }
+    let digest = system_index::store_index(&store, &remote, &entries)?;
+    let opts = PushOptions { registry: registry.options(), ..PushOptions::default() };
+    let pushed = baleen_oci::push_blocking(&store, &remote, &remote, &opts)?;
+    debug_assert_eq!(pushed, digest);
+    println!("{remote}  {pushed}");
+    Ok(pushed)
+}
+
+fn open_store(cache: Option<PathBuf>) -> anyhow::Result<Store> {
+    let dir = cache.unwrap_or_else(Store::default_dir);
+    Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))
+}
+
+/// The manifest annotations of a system.
+fn annotations(arch: &str, format: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (ARCH_ANNOTATION.to_string(), arch.to_string()),
+        (FORMAT_ANNOTATION.to_string(), format.to_string()),
+    ])
+}
+
+/// A system as `baleen run` finds it at a PATH.
+pub(crate) struct System {
+    /// What the files boot as (`kernel+initrd`, `uki`, …).
+    pub format: &'static str,
+    pub files: Vec<ArtifactFile>,
+    /// The architecture its bytes say (OCI's name), as `baleen run` reads it.
+    pub arch: Option<String>,
+}
+
+/// The format annotation, files and architecture of the system at `path`, as `baleen run`
+/// finds them.
+pub(crate) fn system_files(path: &Path) -> anyhow::Result<System> {
     let detected = baleen_run::prepare::detect(path, None)
         .with_context(|| format!("reading {} as `baleen run` would", path.display()))?;
+    let arch = baleen_run::guest_arch::of_boot(&detected.boot).map(|a| match a {
+        baleen_run::Arch::X86_64 => "amd64".to_string(),
+        baleen_run::Arch::Aarch64 => "arm64".to_string(),
+    });
     let mut files: Vec<(PathBuf, SystemFile)> = Vec::new();
     let format = match &detected.boot {
         BootSource::KernelInitrd { kernel, initrd, .. } => {
@@ -163,5 +260,5 @@ pub(crate) fn system_files(path: &Path) -> anyhow::Result<(&'static str, Vec<Art
             ArtifactFile { path, title, media_type: kind.media_type().to_string() }
         })
         .collect();
-    Ok((format, files))
+    Ok(System { format, files, arch })
 }

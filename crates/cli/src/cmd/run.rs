@@ -308,7 +308,14 @@ pub fn run(args: RunArgs) -> Result<i32> {
         budget,
     } = parse(args)?;
     if let Some(reference) = &oci {
-        let fetched = super::pull::fetch_for_run(reference, cache, &registry, false)
+        // An index's entry: for --arch, else the host's (what `run` boots without --arch when
+        // no file says otherwise).
+        let platform = match opts.arch {
+            Some(Arch::Aarch64) => baleen_oci::Platform::new("linux", "arm64", None),
+            Some(Arch::X86_64) => baleen_oci::Platform::new("linux", "amd64", None),
+            None => baleen_oci::Platform::host(),
+        };
+        let fetched = super::pull::fetch_for_run(reference, &platform, cache, &registry, false)
             .with_context(|| format!("fetching oci://{reference}"))?;
         opts.path = fetched.path;
         match fetched.arch.as_deref() {
