@@ -44,21 +44,21 @@ type Found = (String, Vec<Vec<u8>>);
 /// Reads the loader files from the newest `baleen/isolinux` image of the store: `None` when
 /// the store has none.
 fn from_component(store: &Store, platform: &Platform) -> Result<Option<Found>, DiskError> {
-    let names = store.list().map_err(|e| loader_err("the store")(crate::disk::chain(&e)))?;
+    let names = store.list().map_err(|e| loader_err("the store")(baleen_spec::chain(&e)))?;
     let Some((image, _)) = names.iter().rev().find(|(n, _)| n.starts_with(COMPONENT)) else {
         return Ok(None);
     };
     let err = loader_err(image);
-    let reference = baleen_oci::Reference::parse(image).map_err(|e| err(crate::disk::chain(&e)))?;
+    let reference = baleen_oci::Reference::parse(image).map_err(|e| err(baleen_spec::chain(&e)))?;
     let img = store
         .resolve(&reference, platform)
-        .map_err(|e| err(crate::disk::chain(&e)))?
+        .map_err(|e| err(baleen_spec::chain(&e)))?
         .ok_or_else(|| err(format!("no image for {platform}")))?;
     let mut found = Vec::new();
     for path in [SYSLINUX_BIN, MBR_BIN, GPTMBR_BIN] {
         // Top layer first: the last layer that has the file wins.
         let bytes = crate::images::read_file(store, &img, "the BIOS loader", path)
-            .map_err(|e| err(crate::disk::chain(&e)))?;
+            .map_err(|e| err(baleen_spec::chain(&e)))?;
         found.push(bytes.ok_or_else(|| err(format!("no /{path} in the image")))?);
     }
     Ok(Some((image.clone(), found)))
@@ -87,7 +87,7 @@ pub fn find_loader(store: &Store, platform: &Platform) -> Result<Option<BiosLoad
     let [syslinux, mbr, gptmbr]: [Vec<u8>; 3] = files.try_into().expect("three paths");
     let syslinux =
         Syslinux::from_installer(&syslinux).map_err(|e| err(format!("/{SYSLINUX_BIN}: {e}")))?;
-    BiosLoader::new(syslinux, mbr, gptmbr).map_err(|e| err(crate::disk::chain(&e))).map(Some)
+    BiosLoader::new(syslinux, mbr, gptmbr).map_err(|e| err(baleen_spec::chain(&e))).map(Some)
 }
 
 /// The loader, or the error saying how to get one.

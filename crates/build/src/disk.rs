@@ -490,18 +490,6 @@ fn make_uki(
     Ok((file, len, seed))
 }
 
-/// An error and its causes on one line, for the messages that carry a cause as text.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 /// The UKI in `unsigned` with an Authenticode signature by `pair`, in a new temporary file; its
 /// length and hash, which seed the disks' GUIDs (so a signed build's disks differ from an
 /// unsigned one's, and two signed builds with one key are identical).
@@ -525,19 +513,19 @@ fn find_stub(store: &Store, platform: &Platform) -> Result<(Vec<u8>, String), Di
     let stub_path = stub_path(&platform.architecture);
     let names = store.list().map_err(|e| DiskError::StubImage {
         image: "the store".into(),
-        message: crate::disk::chain(&e),
+        message: baleen_spec::chain(&e),
     })?;
     if let Some((image, _)) = names.iter().rev().find(|(n, _)| n.starts_with(COMPONENT)) {
         let err = |message: String| DiskError::StubImage { image: image.clone(), message };
         let reference =
-            baleen_oci::Reference::parse(image).map_err(|e| err(crate::disk::chain(&e)))?;
+            baleen_oci::Reference::parse(image).map_err(|e| err(baleen_spec::chain(&e)))?;
         let img = store
             .resolve(&reference, platform)
-            .map_err(|e| err(crate::disk::chain(&e)))?
+            .map_err(|e| err(baleen_spec::chain(&e)))?
             .ok_or_else(|| err(format!("no image for {platform}")))?;
         // Top layer first: the last layer that has the file wins.
         if let Some(bytes) = crate::images::read_file(store, &img, "the EFI stub", &stub_path)
-            .map_err(|e| err(chain(&e)))?
+            .map_err(|e| err(baleen_spec::chain(&e)))?
         {
             return Ok((bytes, format!("/{stub_path} of {image}")));
         }

@@ -69,7 +69,7 @@ pub(crate) fn fetch(req: &Request<'_>) -> Result<HashMap<String, baleen_oci::Ima
                     found.insert(text, img);
                 }
                 Err(e) => {
-                    errors.push(format!("{location}: {}{}", crate::disk::chain(&e), pull_hint(r)))
+                    errors.push(format!("{location}: {}{}", baleen_spec::chain(&e), pull_hint(r)))
                 }
             }
         }

@@ -76,7 +76,7 @@ pub fn parse_reference(reference: &str, location: &str) -> Result<Reference, Ima
     Reference::parse(reference).map_err(|e| ImagesError::Reference {
         location: location.to_string(),
         reference: reference.to_string(),
-        message: crate::disk::chain(&e),
+        message: baleen_spec::chain(&e),
     })
 }
 
@@ -95,14 +95,14 @@ pub fn open_for_tree(
             location: location.to_string(),
             reference: image.reference.to_string(),
             digest: digest.clone(),
-            message: crate::disk::chain(&e),
+            message: baleen_spec::chain(&e),
         })?;
         let blob =
             store.open_verified(&parsed, Some(desc.size())).map_err(|e| ImagesError::Layer {
                 location: location.to_string(),
                 reference: image.reference.to_string(),
                 digest: digest.clone(),
-                message: crate::disk::chain(&e),
+                message: baleen_spec::chain(&e),
             })?;
         checks.push(blob.check());
         let reader = std::io::BufReader::with_capacity(1 << 20, blob);
@@ -138,10 +138,10 @@ pub fn read_file(
             message,
         };
         let parsed =
-            baleen_oci::Digest::parse(&digest).map_err(|e| layer_err(crate::disk::chain(&e)))?;
+            baleen_oci::Digest::parse(&digest).map_err(|e| layer_err(baleen_spec::chain(&e)))?;
         let blob = store
             .open_verified(&parsed, Some(desc.size()))
-            .map_err(|e| layer_err(crate::disk::chain(&e)))?;
+            .map_err(|e| layer_err(baleen_spec::chain(&e)))?;
         let check = Checks {
             location: location.to_string(),
             reference: reference.clone(),
@@ -150,7 +150,7 @@ pub fn read_file(
         let found = baleen_tree::decompress(&digest, desc.media_type().as_ref(), Box::new(blob))
             .and_then(|mut tar| baleen_tree::read_tar_file(&mut tar, path));
         check.finish()?;
-        if let Some(bytes) = found.map_err(|e| layer_err(crate::disk::chain(&e)))? {
+        if let Some(bytes) = found.map_err(|e| layer_err(baleen_spec::chain(&e)))? {
             return Ok(Some(bytes));
         }
     }

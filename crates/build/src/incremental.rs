@@ -44,9 +44,9 @@ impl Previous {
             .map(|f| f.path.trim_start_matches('/').to_string())
             .ok_or(IncrementalError::NoMetadata)?;
         let read = |message: String| IncrementalError::Read { path: path.to_path_buf(), message };
-        let mut tar = std::fs::File::open(path).map_err(|e| read(crate::disk::chain(&e)))?;
+        let mut tar = std::fs::File::open(path).map_err(|e| read(baleen_spec::chain(&e)))?;
         let bytes = baleen_tree::read_tar_file(&mut tar, &file)
-            .map_err(|e| read(crate::disk::chain(&e)))?
+            .map_err(|e| read(baleen_spec::chain(&e)))?
             .ok_or_else(|| IncrementalError::MissingMetadata {
                 path: path.to_path_buf(),
                 file: file.clone(),
@@ -59,9 +59,9 @@ impl Previous {
             file,
             message: d.to_string(),
         })?;
-        let file = std::fs::File::open(path).map_err(|e| read(crate::disk::chain(&e)))?;
+        let file = std::fs::File::open(path).map_err(|e| read(baleen_spec::chain(&e)))?;
         let index = baleen_tree::SectionIndex::build(std::io::BufReader::new(file))
-            .map_err(|e| read(crate::disk::chain(&e)))?;
+            .map_err(|e| read(baleen_spec::chain(&e)))?;
         Ok(Previous {
             path: path.to_path_buf(),
             index,

@@ -258,7 +258,7 @@ fn from_component(
     for path in paths {
         // Top layer first: the last layer that has the file wins.
         let bytes = crate::images::read_file(store, &img, "the ISO loader", path)
-            .map_err(|e| err(crate::disk::chain(&e)))?;
+            .map_err(|e| err(baleen_spec::chain(&e)))?;
         found.push(bytes.ok_or_else(|| err(format!("no /{path} in the image")))?);
     }
     Ok(found)

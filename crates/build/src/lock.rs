@@ -124,7 +124,7 @@ impl Lock {
                 (field("image")?, field("reference")?, field("manifest")?);
             let manifest = Digest::parse(&manifest).map_err(|e| LockError::Entry {
                 index,
-                message: format!("manifest {manifest:?}: {}", crate::disk::chain(&e)),
+                message: format!("manifest {manifest:?}: {}", baleen_spec::chain(&e)),
             })?;
             if images.insert(text.clone(), Pin { reference, manifest }).is_some() {
                 return Err(LockError::Entry {

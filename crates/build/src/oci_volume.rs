@@ -74,7 +74,7 @@ pub fn prepare(
         .collect::<Result<_, _>>()?;
     let root = store
         .lookup(reference)
-        .map_err(|e| err(crate::disk::chain(&e)))?
+        .map_err(|e| err(baleen_spec::chain(&e)))?
         .ok_or_else(|| err("not in the image cache".into()))?;
     let root_digest = root.digest().to_string();
     let root_bytes = read(store, &root_digest).map_err(&err)?;
@@ -212,7 +212,7 @@ fn read(store: &Store, digest: &str) -> Result<Vec<u8>, String> {
     let d = Digest::parse(digest).map_err(|e| format!("manifest digest {digest:?}: {e}"))?;
     store
         .read_blob(&d, MAX_MANIFEST_BYTES)
-        .map_err(|e| format!("reading manifest {digest}: {}", crate::disk::chain(&e)))
+        .map_err(|e| format!("reading manifest {digest}: {}", baleen_spec::chain(&e)))
 }
 
 /// Whether the manifest `digest` and all its blobs are in the store.

@@ -355,7 +355,7 @@ fn render(
             })
             .map_err(|e| BuildError::Container {
                 location: location.clone(),
-                message: crate::disk::chain(&e),
+                message: baleen_spec::chain(&e),
             })?;
             let readonly = spec.root.as_ref().is_some_and(|r| r.readonly);
             out.push(Container {

@@ -70,7 +70,7 @@ pub fn write(
     let reference = image.reference.to_string();
     let dtb_err = |message: String| RpiBuildError::Dtb { image: reference.clone(), message };
     let dtb = crate::images::read_file(store, image, "the device tree", DTB_PATH)
-        .map_err(|e| dtb_err(crate::disk::chain(&e)))?
+        .map_err(|e| dtb_err(baleen_spec::chain(&e)))?
         .ok_or_else(|| RpiBuildError::NoDtb { image: reference.clone() })?;
     let seed = seed(boot, &firmware, &dtb)?;
     let Boot { kernel, initrd, cmdline } = boot;
@@ -136,7 +136,7 @@ fn find_firmware(
         for name in FIRMWARE {
             let path = format!("{FIRMWARE_DIR}/{name}");
             let bytes = crate::images::read_file(store, &img, "the Raspberry Pi firmware", &path)
-                .map_err(|e| err(crate::disk::chain(&e)))?
+                .map_err(|e| err(baleen_spec::chain(&e)))?
                 .ok_or_else(|| err(format!("no /{path} in the image")))?;
             found.push((name.to_string(), bytes));
         }

@@ -146,7 +146,7 @@ fn new_tap(store: &Store, name: &str) -> Tap {
     let ingest = match store.ingest(None, None) {
         Ok(i) => Some(i),
         Err(e) => {
-            warn!("{name}: not caching the initrd segment: {}", crate::disk::chain(&e));
+            warn!("{name}: not caching the initrd segment: {}", baleen_spec::chain(&e));
             None
         }
     };
@@ -219,7 +219,7 @@ impl<K: Write, I: Write> SegmentCache<InitrdWriter<K, I>> for InitrdCache<'_> {
         // Whole first: a damaged segment is moved aside and the section built, never used.
         for b in std::iter::once(blob).chain(beside) {
             if let Err(e) = self.store.verify_blob(&b.digest, Some(b.size)) {
-                warn!("{}: {}; writing the section again", key.name, crate::disk::chain(&e));
+                warn!("{}: {}; writing the section again", key.name, baleen_spec::chain(&e));
                 return Ok(false);
             }
         }
@@ -298,7 +298,7 @@ impl<K: Write, I: Write> SegmentCache<InitrdWriter<K, I>> for InitrdCache<'_> {
             })
         });
         if let Err(e) = stored {
-            warn!("{}: not caching the initrd segment: {}", key.name, crate::disk::chain(&e));
+            warn!("{}: not caching the initrd segment: {}", key.name, baleen_spec::chain(&e));
         }
         Ok(())
     }

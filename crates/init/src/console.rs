@@ -4,18 +4,8 @@
 
 use std::io::Write;
 
-/// `e` and its causes, outermost first: `a: b: c`. Each error's message holds only its own
-/// layer's context, so the chain names every step once.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
-}
+/// `e` and its causes, outermost first: `a: b: c` (every console line that shows an error).
+pub use crate::chain::chain;
 
 /// Seconds since boot (CLOCK_BOOTTIME), 0 where unavailable.
 pub fn uptime() -> f64 {

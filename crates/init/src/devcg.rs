@@ -43,9 +43,9 @@ pub enum DevcgError {
     Access { index: usize, access: String },
     #[error("linux.resources.devices[{index}]: device number {value} out of range")]
     Number { index: usize, value: i64 },
-    #[error("loading the device cgroup program for {cgroup}: {source}{log}")]
+    #[error("loading the device cgroup program for {cgroup}{log}")]
     Load { cgroup: String, source: std::io::Error, log: String },
-    #[error("attaching the device cgroup program to {cgroup}: {source}")]
+    #[error("attaching the device cgroup program to {cgroup}")]
     Attach { cgroup: String, source: std::io::Error },
 }
 

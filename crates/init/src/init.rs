@@ -121,7 +121,7 @@ fn system_settings(sys: &mut Real) {
         }
     }
     if let Err(e) = crate::netlink::link_up("lo") {
-        warn(&format!("bringing up lo: {e}"));
+        warn(&format!("bringing up lo: {}", crate::console::chain(&e)));
     }
 }
 

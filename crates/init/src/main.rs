@@ -17,7 +17,7 @@ fn main() {
             match baleen_init::container::plan(std::path::Path::new(&args[2])) {
                 Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
                 Err(e) => {
-                    eprintln!("baleen-init plan: {e}");
+                    eprintln!("baleen-init plan: {}", baleen_init::console::chain(&e));
                     std::process::exit(1);
                 }
             }

@@ -11,7 +11,7 @@ use std::io;
 /// Errors talking to the kernel's routing socket.
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
-    #[error("{what} {name}: {source}")]
+    #[error("{what} {name}")]
     Io { what: &'static str, name: String, source: io::Error },
     #[error("interface entry has no name")]
     NoName,

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 /// Errors reading a bundle.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("parsing {path}: {source}")]
+    #[error("parsing {path}")]
     Parse { path: PathBuf, source: serde_json::Error },
 }
 

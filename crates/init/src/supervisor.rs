@@ -289,11 +289,11 @@ impl Supervisor {
                 }
                 Err(e) => {
                     if kind == Kind::Onboot {
-                        console::event(&format!("{w} {name} exited 127: {e}"));
+                        console::event(&format!("{w} {name} exited 127: {}", console::chain(&e)));
                         self.onboot_failed = true;
                     } else {
                         console::event(&format!("{w} {name} exited 127"));
-                        console::event(&format!("warning {e}"));
+                        console::event(&format!("warning {}", console::chain(&e)));
                     }
                     (127, false)
                 }
@@ -343,7 +343,7 @@ impl Supervisor {
             }
             Err(e) => {
                 console::event(&format!("service {name} exited 127"));
-                console::event(&format!("warning {e}"));
+                console::event(&format!("warning {}", console::chain(&e)));
                 None
             }
         }

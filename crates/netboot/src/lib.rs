@@ -21,6 +21,11 @@ pub mod http;
 pub mod ipxe;
 pub mod tftp;
 
+/// The error chain on one line: `baleen-spec`'s file, included so that it has one home.
+#[path = "../../spec/src/chain.rs"]
+mod chain;
+use chain::chain;
+
 pub use catalog::{Catalog, CatalogError, Content};
 
 /// One answered request, for the caller's log.
@@ -39,18 +44,6 @@ pub struct Served {
 
 /// Where a server reports each request; the CLI prints them, tests collect them.
 pub type Log = std::sync::Arc<dyn Fn(&Served) + Send + Sync>;
-
-/// An error and its sources, `: `-joined, for a log line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
 
 /// A request's text as a log line shows it: control characters escaped, at most 200 chars.
 pub(crate) fn printable(bytes: &[u8]) -> String {

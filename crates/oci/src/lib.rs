@@ -35,19 +35,6 @@ mod store;
 pub mod system_index;
 pub mod written;
 
-/// An error and every cause under it, `: `-joined, for a log line or a report entry that does not
-/// go through the CLI's chain printer (messages hold only their own layer's context).
-pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
-
 /// Text from an input (a registry's answer, an archive's names, an index's platforms) as an
 /// error message shows it: control characters, newlines included, written as escapes (`\n`,
 /// `\x1b`), so it can neither forge lines of the message nor steer a terminal.
@@ -58,6 +45,11 @@ pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 /// The escaping rule: `baleen-spec`'s file, included so that it has one home (see its doc).
 #[path = "../../spec/src/escape.rs"]
 mod escape;
+
+/// The error chain on one line: `baleen-spec`'s file, included so that it has one home.
+#[path = "../../spec/src/chain.rs"]
+mod chain;
+use chain::chain;
 
 pub use digest::{Digest, DigestError, Hasher};
 /// Descriptor and manifest types, re-exported so callers use the same `oci-spec` version.

@@ -162,7 +162,7 @@ pub async fn pull_with(
     if let Some(att) = attestation {
         // SBOMs are advisory: an image whose attestation cannot be fetched still builds.
         if let Err(e) = fetch_spdx_attestation(client, store, r, &att).await {
-            let e = crate::with_causes(&e);
+            let e = crate::chain(&e);
             tracing::warn!(%reference, "not using its SBOM attestation: {e}");
         }
     }

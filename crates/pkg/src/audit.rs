@@ -301,7 +301,7 @@ struct Suite {
 impl Suite {
     fn new(mirror: &str, suite: &str, spec: &ArchiveSpec, opts: &Options) -> Result<Suite, String> {
         let mut archive = Archive::new(mirror, suite, &opts.cache)
-            .map_err(|e| crate::with_causes(&e))?
+            .map_err(|e| crate::chain(&e))?
             .offline(opts.offline)
             .with_progress(opts.progress.clone());
         if let Some((keys, whose)) = &spec.keyring {
@@ -331,7 +331,7 @@ impl Suite {
                 );
                 let note = if unreachable { "; no cached copy to fall back on" } else { "" };
                 let suite = &self.archive.suite;
-                let msg = format!("the {suite} index for {arch}: {}{note}", crate::with_causes(&e));
+                let msg = format!("the {suite} index for {arch}: {}{note}", crate::chain(&e));
                 report.problems.push(msg.clone());
                 Err(msg)
             }
@@ -454,9 +454,9 @@ fn advisories(
         advisories: Vec::new(),
         advisories_unknown: None,
     };
-    let log = archive.fetch_deb(&deb).map_err(|e| crate::with_causes(&e)).and_then(|path| {
+    let log = archive.fetch_deb(&deb).map_err(|e| crate::chain(&e)).and_then(|path| {
         crate::deb::changelog::read_from_deb(&path, &pkg.name)
-            .map_err(|e| format!("reading {}: {}", path.display(), crate::with_causes(&e)))
+            .map_err(|e| format!("reading {}: {}", path.display(), crate::chain(&e)))
     });
     match log {
         Ok(Some(text)) => {

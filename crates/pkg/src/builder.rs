@@ -551,7 +551,7 @@ fn rust_sbom(dir: &Path, r: &RustBinary, arch: &str) -> Result<sbom::RustBinary,
     };
     let text = match tag::workspace_root(dir) {
         Some(root) => rust_inputs::locked_crates_text(&root, &r.package).map_err(|e| {
-            let e = crate::with_causes(&e);
+            let e = crate::chain(&e);
             err(format!("reading the crates of {} in {}: {e}", r.package, root.display()))
         })?,
         None => {
@@ -693,7 +693,7 @@ fn rust_binary(dir: &Path, r: &RustBinary, arch: &str) -> Result<RustBin, Packag
                 )));
             };
             let here = rust_inputs::digest(&root, &[r.package.as_str()]).map_err(|e| {
-                let e = crate::with_causes(&e);
+                let e = crate::chain(&e);
                 err(format!("hashing the sources of {} in {}: {e}", r.package, root.display()))
             })?;
             if here != p.inputs {

@@ -24,6 +24,9 @@
 
 pub mod audit;
 pub mod builder;
+/// The error chain on one line: `baleen-spec`'s file, included so that it has one home.
+#[path = "../../spec/src/chain.rs"]
+mod chain;
 pub mod deb;
 pub mod image;
 pub mod kmod;
@@ -34,22 +37,11 @@ pub mod rust_inputs;
 pub mod sbom;
 pub mod spec;
 mod store;
+use chain::chain;
 pub mod tag;
 
 pub use builder::{build, lock, Built, Options};
 
-/// An error and every cause under it, `: `-joined, for text that does not go through the CLI's
-/// chain printer (a log line, an audit report entry, a message field).
-pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
 pub use spec::BuildSpec;
 pub use store::{open_store, push};
 pub use tag::{show_tag, Tag};

@@ -6,7 +6,7 @@ use baleen_oci::{Descriptor, Digest, MediaType, Reference, Store};
 use std::io::Read;
 
 fn store_err(what: &str, e: &dyn std::error::Error) -> ImageError {
-    ImageError::Store { what: what.to_owned(), message: crate::with_causes(e) }
+    ImageError::Store { what: what.to_owned(), message: crate::chain(e) }
 }
 
 impl Sink for Store {

@@ -31,6 +31,7 @@ mod merge;
 mod node;
 mod schema;
 
+pub mod chain;
 pub mod escape;
 /// Lexical path cleaning: baleen-init's file, included (as `sysctl`) so the rule has one home.
 #[path = "../../init/src/lexical.rs"]
@@ -46,6 +47,7 @@ pub mod sysctl;
 
 pub mod reference;
 
+pub use chain::chain;
 pub use check::{bind, expand_capabilities, rlimit, tmpfs, Bind, Rlimit, ALL_CAPABILITIES};
 pub use config::*;
 pub use diag::{Diagnostic, Diagnostics};

@@ -10,8 +10,9 @@ use std::path::Path;
 /// Computes what an `@pkg:PATH` template stands for: the image reference (`docker.io/org/name:tag`)
 /// that `baleen pkg show-tag` prints for the package directory. Supplied by the caller, because
 /// that needs the filesystem.
+/// Its error is shown in the diagnostic with every cause ([`crate::chain`]).
 pub trait TemplateResolver {
-    fn pkg_tag(&self, dir: &Path) -> Result<String, String>;
+    fn pkg_tag(&self, dir: &Path) -> Result<String, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// One configuration document handed over by the caller.
@@ -72,6 +73,7 @@ fn expand_templates(
                 match resolver.pkg_tag(&dir.join(pkg)) {
                     Ok(tag) => *text = tag,
                     Err(e) => {
+                        let e = crate::chain(e.as_ref());
                         d.error(node.pos, path, format!("cannot expand template `{text}`: {e}"))
                     }
                 }
@@ -139,10 +141,10 @@ mod tests {
 
     struct Fixed;
     impl TemplateResolver for Fixed {
-        fn pkg_tag(&self, dir: &Path) -> Result<String, String> {
+        fn pkg_tag(&self, dir: &Path) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
             match dir.file_name().and_then(|n| n.to_str()) {
                 Some("getty") => Ok("docker.io/baleen/getty:0123456789abcdef".into()),
-                _ => Err(format!("no package in {}", dir.display())),
+                _ => Err(format!("no package in {}", dir.display()).into()),
             }
         }
     }

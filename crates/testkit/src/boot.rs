@@ -277,17 +277,8 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// An error and its causes on one line, as the CLI prints them.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
+/// An error and its causes on one line, as the CLI prints them (`crates/spec/src/chain.rs`).
+pub use crate::chain_file::chain;
 
 /// Builds an uncompressed newc initrd from Debian's static busybox: `/bin/busybox`, an `/init`
 /// shell script (`#!/bin/busybox sh`, installing the applets first is up to the script), and

@@ -13,6 +13,9 @@
 //!   their own layer's context, so a test looking for a cause reads the chain).
 
 pub mod boot;
+/// The error chain on one line: `baleen-spec`'s file, included so that it has one home.
+#[path = "../../spec/src/chain.rs"]
+mod chain_file;
 pub mod http;
 pub mod image;
 pub mod init;

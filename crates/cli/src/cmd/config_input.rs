@@ -60,8 +60,8 @@ pub fn read_inputs(files: &[String]) -> anyhow::Result<Vec<Input>> {
 struct PkgResolver;
 
 impl TemplateResolver for PkgResolver {
-    fn pkg_tag(&self, dir: &Path) -> Result<String, String> {
-        let tag = baleen_pkg::show_tag(dir).map_err(|e| crate::exit::chain(&e))?;
+    fn pkg_tag(&self, dir: &Path) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let tag = baleen_pkg::show_tag(dir)?;
         Ok(baleen_spec::reference::expand(&tag))
     }
 }

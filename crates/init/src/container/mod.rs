@@ -19,23 +19,23 @@ use std::path::{Path, PathBuf};
 /// Errors loading or starting a container.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
-    #[error("loading bundle {bundle}: {source}")]
+    #[error("loading bundle {bundle}")]
     Spec { bundle: PathBuf, source: SpecError },
-    #[error("bundle {bundle}: {source}")]
+    #[error("bundle {bundle}")]
     Caps { bundle: PathBuf, source: CapError },
-    #[error("bundle {bundle}: {source}")]
+    #[error("bundle {bundle}")]
     Seccomp { bundle: PathBuf, source: crate::seccomp::SeccompError },
-    #[error("bundle {bundle}: {source}")]
+    #[error("bundle {bundle}")]
     Devices { bundle: PathBuf, source: crate::devcg::DevcgError },
-    #[error("bundle {bundle}: {source}")]
+    #[error("bundle {bundle}")]
     Hooks { bundle: PathBuf, source: crate::hooks::HookError },
     #[error("bundle {bundle}: config.json has no process.args")]
     NoArgs { bundle: PathBuf },
     #[error("bundle {bundle}: linux.cgroupsPath {path:?} names the root cgroup")]
     RootCgroup { bundle: PathBuf, path: String },
-    #[error("preparing {bundle}: {source}")]
+    #[error("preparing {bundle}")]
     Prepare { bundle: PathBuf, source: setup::SetupError },
-    #[error("starting {bundle}: {what}: {source}")]
+    #[error("starting {bundle}: {what}")]
     Start { bundle: PathBuf, what: String, source: std::io::Error },
     #[error("starting {bundle}: {message}")]
     Child { bundle: PathBuf, message: String },
@@ -213,7 +213,7 @@ pub fn plan(dir: &Path) -> Result<Vec<String>, ContainerError> {
     });
     out.extend(f.calls.drain(..).map(|c| format!("child: {c}")));
     if let Err(e) = child {
-        out.push(format!("child: error: {e}"));
+        out.push(format!("child: error: {}", crate::console::chain(&e)));
     }
     out.push(format!("exec {:?}", b.config.process.args));
     Ok(out)

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 /// A step of container setup that failed: what was being done, to what, and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} {path}: {source}")]
+#[error("{what} {path}")]
 pub struct SetupError {
     pub what: &'static str,
     pub path: String,

@@ -222,7 +222,7 @@ fn sysctls_outside_the_containers_own_namespaces_are_refused() {
         let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS)
             .expect_err(key);
         assert!(!f.calls.iter().any(|c| c.starts_with("write /proc/sys")), "{:#?}", f.calls);
-        e.to_string()
+        crate::console::chain(&e)
     };
     let net = |path: Option<&str>| Namespace { kind: "network".into(), path: path.map(Into::into) };
     let e = refused("kernel.core_pattern", vec![net(None)], &[]);
@@ -250,7 +250,10 @@ fn a_failing_step_names_itself() {
     let mut f = fake();
     f.fail.push("mount proc".into());
     let e = setup_child(&mut f, &cfg, Path::new(ROOT), &CapSets::default(), None, &HS).unwrap_err();
-    assert_eq!(e.to_string(), format!("mounting {ROOT}/proc: {}", io::Error::from_raw_os_error(1)));
+    // The step is the message, the errno its source (printed once, by the chain).
+    assert_eq!(e.to_string(), format!("mounting {ROOT}/proc"));
+    let errno = io::Error::from_raw_os_error(1);
+    assert_eq!(crate::console::chain(&e), format!("mounting {ROOT}/proc: {errno}"));
 }
 
 #[test]
@@ -641,8 +644,8 @@ fn only_sysctls_of_the_containers_own_namespaces_are_set() {
     let mut cfg = linuxkit_config(false);
     cfg.linux.sysctl.insert("kernel.core_pattern".into(), "|/bin/evil".into());
     let e = setup_child(&mut fake(), &cfg, Path::new(ROOT), &CapSets::default(), None, &HS)
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    let e = crate::console::chain(&e);
     assert!(e.starts_with("setting sysctl /proc/sys/kernel/core_pattern: "), "{e}");
 
     let ns = |kinds: &[&str]| -> Vec<Namespace> {

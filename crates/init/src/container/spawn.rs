@@ -102,7 +102,8 @@ fn apply_cgroup(b: &Bundle, pid: i32) -> std::io::Result<()> {
         }
     }
     if let Some(prog) = &b.devcg {
-        crate::devcg::attach(&dir, prog).map_err(|e| std::io::Error::other(e.to_string()))?;
+        crate::devcg::attach(&dir, prog)
+            .map_err(|e| std::io::Error::other(crate::console::chain(&e)))?;
     }
     set("cgroup.procs", pid.to_string())
 }
@@ -242,17 +243,17 @@ fn child(b: &Bundle, go: OwnedFd, err: &mut File, stdout: OwnedFd, stderr: Owned
     let state = hook_state(b, "creating", host_pid);
     let mut sys = Real;
     if let Err(e) = setup::join_namespaces(&mut sys, &b.config) {
-        return e.to_string();
+        return crate::console::chain(&e);
     }
     if b.new_net() {
         if let Err(e) = crate::netlink::link_up("lo") {
-            return format!("bringing up lo: {e}");
+            return format!("bringing up lo: {}", crate::console::chain(&e));
         }
     }
     let state = state.as_state();
     let seccomp = b.seccomp.as_deref();
     if let Err(e) = setup::setup_child(&mut sys, &b.config, &b.rootfs(), &b.caps, seccomp, &state) {
-        return e.to_string();
+        return crate::console::chain(&e);
     }
     let p = &b.config.process;
     let prog = lookup(&p.args[0], &p.env);
@@ -316,8 +317,8 @@ pub fn spawn(b: &Bundle) -> Result<Started, ContainerError> {
         }
         (pid, std::io::Error::last_os_error(), fds)
     });
-    let (pid, clone_err, (go_r, go_w, err_r, err_w, out_r, out_w, serr_r, serr_w)) = cloned
-        .map_err(|e| ContainerError::Child { bundle: b.dir.clone(), message: e.to_string() })?;
+    let (pid, clone_err, (go_r, go_w, err_r, err_w, out_r, out_w, serr_r, serr_w)) =
+        cloned.map_err(|source| ContainerError::Prepare { bundle: b.dir.clone(), source })?;
     if pid < 0 {
         return Err(start_err("clone", clone_err));
     }

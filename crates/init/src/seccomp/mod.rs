@@ -19,7 +19,7 @@ use serde::Deserialize;
 /// Errors compiling a profile.
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
-    #[error("reading linux.seccomp: {0}")]
+    #[error("reading linux.seccomp")]
     Parse(#[from] serde_json::Error),
     #[error("seccomp action {0:?} is not supported")]
     Action(String),

@@ -30,8 +30,10 @@ const USAGE: &str = "usage: baleen-ctl ps | logs [-f] NAME | stop NAME | start N
                      restart NAME | exec NAME CMD [ARG…]";
 
 mod auth;
+mod error;
 mod follow;
 pub(super) use auth::bind_private;
+pub(crate) use error::CtlError;
 pub(super) use follow::{send as send_to_followers, Follower};
 
 /// What the server does with a request.
@@ -121,6 +123,7 @@ impl Supervisor {
                 if let Err(e) = auth::client_allowed(&s) {
                     // Best effort, never blocking: the client learns why it is refused.
                     let _ = s.set_nonblocking(true);
+                    let e = crate::console::chain(&e);
                     let _ = (&s).write_all(format!("error: {e}\n").as_bytes());
                     continue;
                 }
@@ -311,7 +314,7 @@ pub fn ctl_main(args: &[String]) -> i32 {
         Some(_) => match request(&args.join(" ")) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("baleen-ctl: {e}");
+                eprintln!("baleen-ctl: {}", crate::console::chain(&e));
                 1
             }
         },
@@ -320,43 +323,42 @@ pub fn ctl_main(args: &[String]) -> i32 {
 
 /// Sends one request and copies the answer to stdout as it comes (`logs -f` streams until
 /// the container exits). Exit code 1 when the answer is an error.
-fn request(req: &str) -> Result<i32, String> {
+fn request(req: &str) -> Result<i32, CtlError> {
     let mut s = connect()?;
-    let talk = |e: std::io::Error| format!("talking to init: {e}");
-    s.write_all(format!("{req}\n").as_bytes()).map_err(talk)?;
+    s.write_all(format!("{req}\n").as_bytes()).map_err(CtlError::Talk)?;
     let mut out = std::io::stdout().lock();
     let mut buf = [0u8; 8192];
     let mut first = Vec::new();
     loop {
-        let n = s.read(&mut buf).map_err(talk)?;
+        let n = s.read(&mut buf).map_err(CtlError::Talk)?;
         if n == 0 {
             break;
         }
         if first.len() < 6 {
             first.extend_from_slice(&buf[..n.min(6 - first.len())]);
         }
-        out.write_all(&buf[..n]).and_then(|_| out.flush()).map_err(|e| format!("stdout: {e}"))?;
+        out.write_all(&buf[..n]).and_then(|_| out.flush()).map_err(CtlError::Stdout)?;
     }
     Ok(i32::from(first.starts_with(b"error:")))
 }
 
 /// A connection to init's socket, checked to be init's (pid 1, uid 0).
-fn connect() -> Result<UnixStream, String> {
-    let s =
-        UnixStream::connect(CTL_SOCKET).map_err(|e| format!("connecting to {CTL_SOCKET}: {e}"))?;
+fn connect() -> Result<UnixStream, CtlError> {
+    let s = UnixStream::connect(CTL_SOCKET)
+        .map_err(|source| CtlError::Connect { sock: CTL_SOCKET, source })?;
     auth::served_by_init(&s, CTL_SOCKET)?;
     Ok(s)
 }
 
 /// One request's whole answer (for `exec`'s `info`).
-fn ask(req: &str) -> Result<String, String> {
+fn ask(req: &str) -> Result<String, CtlError> {
     let mut s = connect()?;
     let mut reply = String::new();
     s.write_all(format!("{req}\n").as_bytes())
         .and_then(|_| s.read_to_string(&mut reply))
-        .map_err(|e| format!("talking to init: {e}"))?;
+        .map_err(CtlError::Talk)?;
     match reply.strip_prefix("error: ") {
-        Some(e) => Err(e.trim().to_owned()),
+        Some(e) => Err(CtlError::Answer(e.trim().to_owned())),
         None => Ok(reply),
     }
 }

@@ -195,7 +195,7 @@ impl Store {
             let digest = match Digest::from_oci(d.digest()) {
                 Ok(digest) => digest,
                 Err(e) => {
-                    report.problems.push(unreadable(crate::with_causes(&e)));
+                    report.problems.push(unreadable(crate::chain(&e)));
                     continue;
                 }
             };
@@ -231,10 +231,10 @@ impl Store {
             }
             let parsed = self
                 .read_blob(&digest, MAX_MANIFEST_BYTES)
-                .map_err(|e| crate::with_causes(&e))
+                .map_err(|e| crate::chain(&e))
                 .and_then(|bytes| {
                     Manifest::parse(&bytes, &digest, Some(mt.as_str()))
-                        .map_err(|e| crate::with_causes(&e))
+                        .map_err(|e| crate::chain(&e))
                 });
             match parsed {
                 Err(detail) => report.problems.push(unreadable(detail)),

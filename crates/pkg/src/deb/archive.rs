@@ -291,7 +291,7 @@ impl Archive {
                 if self.stale_ok =>
             {
                 let Ok(text) = std::fs::read_to_string(&cached) else { return Err(e) };
-                tracing::warn!("{}; using the cached copy", crate::with_causes(&e));
+                tracing::warn!("{}; using the cached copy", crate::chain(&e));
                 let signed = self.signed(&text, url)?;
                 let age = age.unwrap_or_default();
                 return Ok((signed, Freshness { age, offline: true }));

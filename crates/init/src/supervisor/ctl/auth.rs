@@ -12,6 +12,7 @@
 //! which only init's listen() can give), and that the directory it is told is a canonical path
 //! under `/containers/`.
 
+use super::CtlError;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -40,11 +41,11 @@ pub fn peer_cred(s: &UnixStream) -> std::io::Result<libc::ucred> {
 }
 
 /// Whether the server serves this client: only uid 0.
-pub fn client_allowed(s: &UnixStream) -> Result<(), String> {
+pub fn client_allowed(s: &UnixStream) -> Result<(), CtlError> {
     match peer_cred(s) {
         Ok(c) if c.uid == 0 => Ok(()),
-        Ok(c) => Err(format!("baleen-ctl needs uid 0 (this client is uid {})", c.uid)),
-        Err(e) => Err(format!("reading the client's credentials: {e}")),
+        Ok(c) => Err(CtlError::NotRoot { uid: c.uid }),
+        Err(source) => Err(CtlError::Credentials { who: "the client".into(), source }),
     }
 }
 
@@ -81,13 +82,11 @@ pub fn bind_private(sock: &Path) -> std::io::Result<UnixListener> {
 }
 
 /// The client's check of the server: init, pid 1, as uid 0.
-pub fn served_by_init(s: &UnixStream, sock: &str) -> Result<(), String> {
-    let c = peer_cred(s).map_err(|e| format!("reading {sock}'s credentials: {e}"))?;
+pub fn served_by_init(s: &UnixStream, sock: &str) -> Result<(), CtlError> {
+    let c =
+        peer_cred(s).map_err(|source| CtlError::Credentials { who: sock.to_owned(), source })?;
     if c.pid != 1 || c.uid != 0 {
-        return Err(format!(
-            "{sock} is served by pid {} uid {}, not by init (pid 1, uid 0): refusing to trust it",
-            c.pid, c.uid
-        ));
+        return Err(CtlError::NotInit { sock: sock.to_owned(), pid: c.pid, uid: c.uid });
     }
     Ok(())
 }
@@ -97,9 +96,9 @@ pub const CONTAINERS: &str = "/containers";
 
 /// Checks that `dir` (from init's `info`) is a canonical path below [`CONTAINERS`]: absolute,
 /// no `.`, `..` or empty component, at least one component below it.
-pub fn bundle_dir(dir: &str) -> Result<&Path, String> {
+pub fn bundle_dir(dir: &str) -> Result<&Path, CtlError> {
     let p = Path::new(dir);
-    let refuse = || format!("init named the bundle {dir:?}, not a directory under {CONTAINERS}/");
+    let refuse = || CtlError::BundleDir { dir: dir.to_owned() };
     let rest = dir.strip_prefix(CONTAINERS).and_then(|r| r.strip_prefix('/')).ok_or_else(refuse)?;
     if rest.is_empty() || rest.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
         return Err(refuse());
@@ -156,6 +155,7 @@ mod tests {
         let (a, _b) = UnixStream::pair().unwrap();
         let e = served_by_init(&a, "/run/baleen/ctl.sock").unwrap_err();
         let want = format!("/run/baleen/ctl.sock is served by pid {} uid", std::process::id());
+        let e = e.to_string();
         assert!(e.starts_with(&want) && e.ends_with("refusing to trust it"), "{e}");
     }
 
@@ -178,7 +178,7 @@ mod tests {
             "/containers/services/sshd/",
             "//containers/services/sshd",
         ] {
-            let e = bundle_dir(bad).unwrap_err();
+            let e = bundle_dir(bad).unwrap_err().to_string();
             assert!(e.contains("not a directory under /containers/"), "{bad}: {e}");
         }
     }

@@ -9,7 +9,7 @@
 //! container's identity between fork and exec (so it is born in the container's pid
 //! namespace, as `nsenter` does) in a session and on a terminal of its own ([`tty`]); wait.
 
-use super::{ask, tty};
+use super::{ask, tty, CtlError};
 use crate::container::Bundle;
 use crate::sys::real::Real;
 use crate::sys::{ns, Sys};
@@ -22,7 +22,7 @@ pub fn run(name: &str, cmd: &[String]) -> i32 {
     match exec(name, cmd) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("baleen-ctl exec {name}: {e}");
+            eprintln!("baleen-ctl exec {name}: {}", crate::console::chain(&e));
             126
         }
     }
@@ -39,10 +39,10 @@ fn parse_info(reply: &str) -> Option<(i32, PathBuf, String)> {
 
 /// The container's `info`, parsed; the bundle directory is checked to be one of init's
 /// (canonical, under `/containers/`), whatever the server said.
-fn info(name: &str) -> Result<(i32, PathBuf, String), String> {
+fn info(name: &str) -> Result<(i32, PathBuf, String), CtlError> {
     let reply = ask(&format!("info {name}"))?;
     let (pid, dir, cgroup) =
-        parse_info(&reply).ok_or_else(|| format!("init answered {:?}", reply.trim()))?;
+        parse_info(&reply).ok_or_else(|| CtlError::Unexpected(reply.trim().to_owned()))?;
     let dir = super::auth::bundle_dir(&dir.to_string_lossy())?.to_path_buf();
     Ok((pid, dir, cgroup))
 }
@@ -59,18 +59,18 @@ pub(super) fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
 /// A pid read from init may have been reused by another process by the time it is opened; once
 /// it is held, the process cannot be reaped and its pid not reused, so init still naming that
 /// pid means the pidfd is the container's.
-fn hold(pid: i32, again: impl FnOnce() -> Result<i32, String>) -> Result<OwnedFd, String> {
-    let fd = pidfd_open(pid).map_err(|e| format!("opening process {pid}: {e}"))?;
+fn hold(pid: i32, again: impl FnOnce() -> Result<i32, CtlError>) -> Result<OwnedFd, CtlError> {
+    let fd = pidfd_open(pid).map_err(|source| CtlError::Pidfd { pid, source })?;
     match again()? {
         now if now == pid => Ok(fd),
-        now => Err(format!("it restarted meanwhile (pid {pid}, now {now}); try again")),
+        now => Err(CtlError::Restarted { pid, now }),
     }
 }
 
 /// Moves this process into the cgroup `cgroup`, below the first of `roots` that takes it: the
 /// caller's /sys/fs/cgroup, else init's (a getty or sshd container may see the tree
 /// read-only). The error names every attempt.
-fn join_cgroup(roots: &[&Path], cgroup: &str) -> Result<(), String> {
+fn join_cgroup(roots: &[&Path], cgroup: &str) -> Result<(), CtlError> {
     let mut tried = Vec::new();
     for root in roots {
         let procs = root.join(cgroup).join("cgroup.procs");
@@ -79,22 +79,21 @@ fn join_cgroup(roots: &[&Path], cgroup: &str) -> Result<(), String> {
             Err(e) => tried.push(format!("{}: {e}", procs.display())),
         }
     }
-    Err(format!("joining its cgroup ({})", tried.join("; ")))
+    Err(CtlError::Cgroup { tried })
 }
 
-fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
+fn exec(name: &str, cmd: &[String]) -> Result<i32, CtlError> {
     // Not ptraceable by the container once we are in its namespaces, nor CMD until its exec.
-    tty::not_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
+    tty::not_dumpable().map_err(CtlError::Dumpable)?;
     let mut command = std::process::Command::new(&cmd[0]);
     // CMD's session and terminal, made before joining the container (the caller's /dev/ptmx).
-    let session = tty::prepare(&mut command, [0, 1, 2])
-        .map_err(|e| format!("preparing CMD's terminal: {e}"))?;
+    let session = tty::prepare(&mut command, [0, 1, 2]).map_err(CtlError::Terminal)?;
     let (pid, dir, cgroup) = info(name)?;
     let pidfd = hold(pid, || info(name).map(|(p, _, _)| p))?;
     // The bundle as init sees it, through init's root (the server was checked to be pid 1),
     // never through a /containers of the caller's that a container might have written.
     let dir = Path::new("/proc/1/root").join(dir.strip_prefix("/").unwrap_or(&dir));
-    let b = Bundle::load(&dir).map_err(|e| e.to_string())?;
+    let b = Bundle::load(&dir).map_err(CtlError::Bundle)?;
     // Init's view of the cgroup tree is the host's /sys/fs/cgroup (getty and sshd bind /sys).
     let roots = [Path::new("/sys/fs/cgroup"), Path::new("/proc/1/root/sys/fs/cgroup")];
     join_cgroup(&roots, &cgroup)?;
@@ -114,15 +113,15 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
         let theirs = PathBuf::from(format!("/proc/{pid}/ns/{file}"));
         let ours = PathBuf::from(format!("/proc/self/ns/{file}"));
         let link = std::fs::read_link(&theirs)
-            .map_err(|e| format!("reading {}: {e}", theirs.display()))?;
+            .map_err(|source| CtlError::Namespace { path: theirs.clone(), source })?;
         if std::fs::read_link(&ours).ok() != Some(link) {
             kinds |= kind;
         }
     }
     if kinds != 0 {
-        setns(&pidfd, kinds).map_err(|e| match e.raw_os_error() {
-            Some(libc::EINVAL) => format!("joining its namespaces (needs Linux 5.8): {e}"),
-            _ => format!("joining its namespaces: {e}"),
+        setns(&pidfd, kinds).map_err(|source| CtlError::Setns {
+            old_kernel: source.raw_os_error() == Some(libc::EINVAL),
+            source,
         })?;
     }
 
@@ -157,7 +156,7 @@ fn exec(name: &str, cmd: &[String]) -> Result<i32, String> {
             Ok(())
         });
     }
-    tty::run(command, session).map_err(|e| format!("running {}: {e}", cmd[0]))
+    tty::run(command, session).map_err(|source| CtlError::Run { cmd: cmd[0].clone(), source })
 }
 
 fn setns(pidfd: &OwnedFd, kinds: i32) -> std::io::Result<()> {
@@ -176,7 +175,7 @@ mod tests {
     fn a_failed_cgroup_join_fails_the_exec() {
         let root = std::env::temp_dir().join(format!("baleen-exec-cg-{}", std::process::id()));
         let (a, b) = (root.join("a"), root.join("b"));
-        let e = super::join_cgroup(&[&a, &b], "baleen/gone").unwrap_err();
+        let e = super::join_cgroup(&[&a, &b], "baleen/gone").unwrap_err().to_string();
         let (pa, pb) = (a.join("baleen/gone/cgroup.procs"), b.join("baleen/gone/cgroup.procs"));
         let want = format!("joining its cgroup ({}: ", pa.display());
         assert!(e.starts_with(&want) && e.contains(&format!("; {}: ", pb.display())), "{e}");
@@ -197,9 +196,10 @@ mod tests {
         let fdinfo = format!("/proc/self/fdinfo/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
         let fdinfo = std::fs::read_to_string(fdinfo).unwrap();
         assert!(fdinfo.lines().any(|l| l == format!("Pid:\t{me}")), "{fdinfo}");
-        let e = super::hold(me, || Ok(me + 1)).unwrap_err();
+        let e = super::hold(me, || Ok(me + 1)).unwrap_err().to_string();
         assert!(e.contains("restarted meanwhile"), "{e}");
-        let e = super::hold(me, || Err("it is not running".into())).unwrap_err();
+        let not_running = || Err(super::CtlError::Answer("it is not running".into()));
+        let e = super::hold(me, not_running).unwrap_err().to_string();
         assert_eq!(e, "it is not running");
     }
 
