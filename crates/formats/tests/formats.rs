@@ -4,6 +4,7 @@
 use baleen_formats::*;
 use baleen_testkit::layers::*;
 use baleen_testkit::require_tool;
+use baleen_testkit::Chain;
 use baleen_tree::*;
 use std::io::{Cursor, Read, Write};
 use std::process::{Command, Stdio};
@@ -699,7 +700,7 @@ fn directories_nested_past_path_max_are_refused_quickly() {
             layers: vec![Layer::new("sha256:deep", "", Cursor::new(layer))],
         };
         let mut w = TreeWriter::new(InitrdWriter::new(Vec::new(), Vec::new(), Default::default()));
-        tx.send(w.init(0, img).map_err(|e| e.to_string())).unwrap();
+        tx.send(w.init(0, img).map_err(|e| e.chain())).unwrap();
     });
     let result = rx
         .recv_timeout(std::time::Duration::from_secs(60))
