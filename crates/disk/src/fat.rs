@@ -57,6 +57,11 @@ pub enum FatError {
         u32::MAX
     )]
     FileTooLarge { path: String, len: u64 },
+    #[error(
+        "FAT volume of {size} bytes is too large: its sector count is 32-bit, at most {} bytes",
+        u64::from(u32::MAX) * SECTOR
+    )]
+    VolumeTooLarge { size: u64 },
 }
 
 /// One file of the volume: `path` like `EFI/BOOT/BOOTX64.EFI`, `len` bytes read from `data`.
@@ -117,6 +122,11 @@ impl Geometry {
         let sectors = size / SECTOR;
         if sectors < 8192 {
             return Err(FatError::Tiny { size });
+        }
+        // The boot sector counts sectors in 32 bits; every cluster number, FAT size and free
+        // count below is smaller than that, so they fit their 32-bit fields too.
+        if u32::try_from(sectors).is_err() {
+            return Err(FatError::VolumeTooLarge { size });
         }
         // FAT16 keeps one 512-byte cluster: its volumes are small. FAT32 follows the
         // specification's table, so that the volume looks like any formatted by mkfs.fat or
@@ -589,6 +599,16 @@ mod tests {
         assert!(err.to_string().contains("\"INITRD\""), "{err}");
         let just_fits = file_sectors(&[("INITRD", u64::from(u32::MAX))], 16 << 30);
         assert!(just_fits.is_ok(), "{just_fits:?}");
+    }
+
+    /// Issue 23: the boot sector's total-sectors field got `sectors as u32`, so a volume of
+    /// 2 TiB or more was written with a wrapped size (a 2 TiB volume claimed 0 sectors).
+    #[test]
+    fn a_volume_past_2_tib_is_refused_not_wrapped() {
+        let size = (1u64 << 32) * SECTOR;
+        let err = fat_type(size).unwrap_err();
+        assert!(matches!(err, FatError::VolumeTooLarge { size: s } if s == size), "{err}");
+        assert!(fat_type(size - SECTOR).is_ok());
     }
 
     #[test]
