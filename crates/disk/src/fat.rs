@@ -18,6 +18,7 @@
 //! Windows NT's case flags, as Windows writes it, and reads back lower case on Linux.
 //! Non-goals: long file names, FAT12, editing.
 
+use crate::num::usize_of;
 use crate::uki::write_zeros;
 use baleen_tree::{Civil, DEFAULT_MTIME};
 use std::collections::BTreeMap;
@@ -407,7 +408,7 @@ pub fn write_fat<W: Write>(
         }
         match dir_cluster.get(path) {
             Some(&(_, n)) => {
-                bytes.resize((n * cluster_bytes) as usize, 0);
+                bytes.resize(usize_of(n * cluster_bytes), 0);
                 extents.push(Extent::Dir(bytes));
             }
             None => root16 = bytes,
@@ -420,7 +421,7 @@ pub fn write_fat<W: Write>(
     let w = |source| FatError::Write { source };
     // Boot sector, FSInfo and backups.
     let boot = boot_sector(&geo, opts);
-    let mut reserved = vec![0u8; (geo.reserved * SECTOR) as usize];
+    let mut reserved = vec![0u8; usize_of(geo.reserved * SECTOR)];
     reserved[..512].copy_from_slice(&boot);
     if geo.kind == FatType::Fat32 {
         let info = fs_info(geo.clusters - used, next);
@@ -459,7 +460,7 @@ pub fn write_fat<W: Write>(
         write_zeros(&mut out, total_bytes - written * entry).map_err(w)?;
     }
     if geo.kind == FatType::Fat16 {
-        root16.resize((geo.root_sectors * SECTOR) as usize, 0);
+        root16.resize(usize_of(geo.root_sectors * SECTOR), 0);
         out.write_all(&root16).map_err(w)?;
     }
 
@@ -720,14 +721,14 @@ mod tests {
         assert_eq!(head.total, size);
         let vol = head.bytes;
         assert_eq!(vol[13], 8, "4 KiB clusters");
-        let sector = |i: usize| (at[i] * SECTOR) as usize;
+        let sector = |i: usize| usize_of(at[i] * SECTOR);
         assert_eq!(&vol[sector(0)..sector(0) + b.len()], &b[..], "B.BIN");
         assert_eq!(&vol[sector(1)..sector(1) + a.len()], &a[..], "A.BIN");
         assert_eq!(sector(0) - sector(1), 3 * 4096, "A.BIN's 9000 bytes take three clusters");
         // The FAT: root (cluster 2) alone, A.BIN 3 → 4 → 5 → end, B.BIN 6 → end.
         let reserved = u64::from(u16::from_le_bytes([vol[14], vol[15]])) * SECTOR;
         let fat = |c: usize| {
-            let at = reserved as usize + 4 * c;
+            let at = usize_of(reserved) + 4 * c;
             u32::from_le_bytes(vol[at..at + 4].try_into().unwrap())
         };
         let chain: Vec<u32> = (2..8).map(fat).collect();
@@ -755,7 +756,7 @@ mod tests {
             };
             let mut vol = Vec::new();
             write_fat(&mut files, &opts, &mut vol).unwrap();
-            let sector = |i: usize| (at[i] * SECTOR) as usize;
+            let sector = |i: usize| usize_of(at[i] * SECTOR);
             assert_eq!(&vol[sector(0)..sector(0) + b.len()], &b[..], "{size}: Z/B.BIN");
             assert_eq!(&vol[sector(1)..sector(1) + a.len()], &a[..], "{size}: A.BIN");
             assert_eq!(at[2], 0, "an empty file has no sectors");

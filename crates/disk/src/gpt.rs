@@ -3,6 +3,7 @@
 //!
 //! Non-goals: reading or editing existing tables, hybrid MBRs, sector sizes other than 512.
 
+use crate::num::usize_of;
 use sha2::{Digest, Sha256};
 
 pub const SECTOR: u64 = 512;
@@ -99,9 +100,9 @@ impl Gpt {
     }
 
     fn entries(&self) -> Vec<u8> {
-        let mut out = vec![0u8; (ENTRIES * ENTRY_LEN) as usize];
+        let mut out = vec![0u8; usize_of(ENTRIES * ENTRY_LEN)];
         for (i, p) in self.partitions.iter().enumerate() {
-            let e = &mut out[i * ENTRY_LEN as usize..(i + 1) * ENTRY_LEN as usize];
+            let e = &mut out[i * usize_of(ENTRY_LEN)..(i + 1) * usize_of(ENTRY_LEN)];
             e[..16].copy_from_slice(&p.type_guid);
             e[16..32].copy_from_slice(&p.guid);
             e[32..40].copy_from_slice(&p.first_lba.to_le_bytes());
@@ -142,7 +143,7 @@ impl Gpt {
     pub fn head(&self) -> Vec<u8> {
         let entries = self.entries();
         let crc = crc32(&entries);
-        let mut out = vec![0u8; (FIRST_USABLE * SECTOR) as usize];
+        let mut out = vec![0u8; usize_of(FIRST_USABLE * SECTOR)];
         let mbr = &mut out[..512];
         // One partition of type 0xEE covering the disk (or as much as 32 bits can say).
         let p = &mut mbr[446..462];

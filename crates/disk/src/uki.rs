@@ -9,6 +9,7 @@
 //! the caller) go where ukify puts them: `.pcrpkey` before `.initrd`, `.pcrsig` after it.
 //! Non-goals: signing, `.dtb`/`.splash`/`.uname` sections.
 
+use crate::num::usize_of;
 use baleen_sign::PeChecksum;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
@@ -116,7 +117,7 @@ fn parse_stub(stub: &[u8]) -> Result<StubLayout, UkiError> {
         let raw_ptr = u64::from(u32_at(stub, h + 20, what)?);
         if raw_size > 0 {
             raw_end = raw_end.max(raw_ptr + raw_size);
-            first_raw = first_raw.min(raw_ptr as usize);
+            first_raw = first_raw.min(usize_of(raw_ptr));
         }
         va_end = va_end.max(va + vsize);
     }
@@ -200,7 +201,7 @@ pub fn write_uki<K: Read + Seek, I: Read + Seek, W: Write>(
         return Err(UkiError::NoRoom { room, need: sections.len() });
     }
 
-    let mut head = stub[..layout.raw_end as usize].to_vec();
+    let mut head = stub[..usize_of(layout.raw_end)].to_vec();
     let mut va = layout.va_end;
     let mut raw = round_up(layout.raw_end, layout.file_align);
     let mut placed = Vec::with_capacity(sections.len());
@@ -311,7 +312,7 @@ fn read_full(r: &mut dyn ReadSeek, buf: &mut [u8]) -> io::Result<usize> {
 pub(crate) fn write_zeros<W: Write + ?Sized>(out: &mut W, mut n: u64) -> io::Result<()> {
     const ZEROS: [u8; 4096] = [0; 4096];
     while n > 0 {
-        let k = n.min(ZEROS.len() as u64) as usize;
+        let k = usize_of(n.min(ZEROS.len() as u64));
         out.write_all(&ZEROS[..k])?;
         n -= k as u64;
     }

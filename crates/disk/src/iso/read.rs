@@ -4,6 +4,7 @@
 //!
 //! Non-goals: Joliet (the same files under UCS-2 names), multi-extent files, interleaving.
 
+use crate::num::usize_of;
 use std::io::{self, Read, Seek, SeekFrom};
 
 const BLOCK: u64 = 2048;
@@ -45,7 +46,7 @@ fn u32le(b: &[u8], at: usize) -> u64 {
 
 /// The files of the volume `r`, in directory order (depth first).
 pub fn files<R: Read + Seek>(r: &mut R) -> Result<Vec<IsoFile>, IsoReadError> {
-    let mut pvd = [0u8; BLOCK as usize];
+    let mut pvd = [0u8; usize_of(BLOCK)];
     read_at(r, 16 * BLOCK, &mut pvd)?;
     if pvd[0] != 1 || &pvd[1..6] != b"CD001" {
         return Err(IsoReadError::NotIso("no primary volume descriptor at sector 16"));
@@ -79,7 +80,7 @@ fn walk<R: Read + Seek>(
         let rec_len = usize::from(dir[at]);
         if rec_len == 0 {
             // Records do not cross sectors: the rest of this one is padding.
-            at = (at / BLOCK as usize + 1) * BLOCK as usize;
+            at = (at / usize_of(BLOCK) + 1) * usize_of(BLOCK);
             continue;
         }
         let rec = dir.get(at..at + rec_len).ok_or_else(|| bad("record past the extent"))?;
