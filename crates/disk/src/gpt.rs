@@ -131,8 +131,8 @@ impl Gpt {
         h[48..56].copy_from_slice(&self.last_usable().to_le_bytes());
         h[56..72].copy_from_slice(&self.disk_guid);
         h[72..80].copy_from_slice(&entries_lba.to_le_bytes());
-        h[80..84].copy_from_slice(&(ENTRIES as u32).to_le_bytes());
-        h[84..88].copy_from_slice(&(ENTRY_LEN as u32).to_le_bytes());
+        h[80..84].copy_from_slice(&ENTRIES.to_le_bytes()[..4]); // 128: fits 32 bits
+        h[84..88].copy_from_slice(&ENTRY_LEN.to_le_bytes()[..4]); // 128
         h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
         let crc = crc32(&h[..92]);
         h[16..20].copy_from_slice(&crc.to_le_bytes());
@@ -151,7 +151,7 @@ impl Gpt {
         p[4] = 0xee;
         p[5..8].copy_from_slice(&[0xff, 0xff, 0xff]);
         p[8..12].copy_from_slice(&1u32.to_le_bytes());
-        let size = (self.sectors - 1).min(u64::from(u32::MAX)) as u32;
+        let size = u32::try_from(self.sectors - 1).unwrap_or(u32::MAX);
         p[12..16].copy_from_slice(&size.to_le_bytes());
         mbr[510] = 0x55;
         mbr[511] = 0xaa;

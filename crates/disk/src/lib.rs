@@ -21,7 +21,7 @@
 //! finding the boot loader binaries (the caller passes their bytes), signing (crates/sign;
 //! crates/build signs the UKI it makes).
 
-#![warn(
+#![deny(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
     clippy::cast_possible_wrap,
