@@ -27,6 +27,7 @@ mod fsread;
 mod fstree;
 mod gzip;
 mod initrd;
+mod num;
 mod squashfs;
 mod tar;
 mod verity;
