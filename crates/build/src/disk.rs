@@ -285,8 +285,9 @@ pub fn write(
             });
             match (made, wrapped) {
                 (Ok(()), Ok(())) => {}
-                // The converter's own failure (writing the output) made the writer stop.
-                (_, Err(e @ baleen_disk::SparseError::Write { .. })) => {
+                // The converter's own failure (writing the output, a field too small for the
+                // disk) made the writer stop.
+                (_, Err(e)) if !matches!(e, baleen_disk::SparseError::Read { .. }) => {
                     return Err(DiskError::Wrap(e))
                 }
                 // A short raw disk: the writer's error says why.

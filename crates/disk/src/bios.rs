@@ -51,6 +51,10 @@ pub enum BiosError {
     Fat(#[source] FatError),
     #[error("writing the disk")]
     Write(#[source] io::Error),
+    #[error(
+        "the boot partition's {field} is {sectors} sectors, past an MBR's 32-bit field (2 TiB)"
+    )]
+    PastMbr { field: &'static str, sectors: u64 },
     #[error("the disk needs {needed} bytes ({mib} MiB), more than the {size} bytes asked for", mib = needed.div_ceil(MIB))]
     TooSmall { needed: u64, size: u64 },
     #[error("the boot partition needs {needed} bytes at byte {start} and 1 MiB after it on the disk; the layout gives {size} bytes on a {disk}-byte disk")]
@@ -229,10 +233,16 @@ fn write_boot_fat<W: Write>(
         size: layout.part_size,
         serial: gpt::derived_u32(seed, "fat-serial"),
         label: if uki_len.is_some() { "EFI" } else { "BOOT" }.into(),
-        hidden_sectors: (layout.part_start / gpt::SECTOR) as u32,
+        hidden_sectors: mbr_field("start", layout.part_start)?,
         boot_code: Some(boot_code),
     };
     fat::write_fat(&mut list, &opts, out).map_err(BiosError::Fat)
+}
+
+/// `bytes` in sectors for a 32-bit MBR (or BPB) field of the boot partition.
+fn mbr_field(field: &'static str, bytes: u64) -> Result<u32, BiosError> {
+    let sectors = bytes / gpt::SECTOR;
+    u32::try_from(sectors).map_err(|_| BiosError::PastMbr { field, sectors })
 }
 
 /// `raw-bios`: MBR with `mbr.bin` and one active FAT partition at 1 MiB booting SYSLINUX.
@@ -254,8 +264,8 @@ pub fn write_bios_disk<W: Write>(
     let part = MbrPartition {
         bootable: true,
         kind,
-        first_lba: (layout.part_start / gpt::SECTOR) as u32,
-        sectors: (layout.part_size / gpt::SECTOR) as u32,
+        first_lba: mbr_field("start", layout.part_start)?,
+        sectors: mbr_field("size", layout.part_size)?,
     };
     let sector0 = mbr::mbr_sector(&loader.mbr, gpt::derived_u32(seed, "mbr-signature"), &[part]);
     let w = BiosError::Write;

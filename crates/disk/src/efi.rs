@@ -68,6 +68,8 @@ pub enum EfiDiskError {
     Write(#[source] io::Error),
     #[error("the disk needs {needed} bytes, more than the {size} bytes asked for (or not whole 512-byte sectors)")]
     TooSmall { needed: u64, size: u64 },
+    #[error("the EFI system partition starts at sector {sector}, past its boot sector's 32-bit hidden-sector count")]
+    StartTooFar { sector: u64 },
 }
 
 /// Sizes of an EFI disk holding one UKI of `uki_len` bytes.
@@ -160,7 +162,8 @@ pub fn write_efi_disk_on<W: Write>(
     let head = table.head();
     out.write_all(&head).map_err(EfiDiskError::Write)?;
     write_zeros(&mut out, layout.esp_start - head.len() as u64).map_err(EfiDiskError::Write)?;
-    write_esp(arch, uki, uki_len, layout.esp_size, first as u32, seed, &mut out)
+    let hidden = u32::try_from(first).map_err(|_| EfiDiskError::StartTooFar { sector: first })?;
+    write_esp(arch, uki, uki_len, layout.esp_size, hidden, seed, &mut out)
         .map_err(EfiDiskError::Fat)?;
     let tail = table.tail();
     let gap = layout.disk_size - layout.esp_start - layout.esp_size - tail.len() as u64;

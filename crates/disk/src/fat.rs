@@ -18,6 +18,7 @@
 //! Windows NT's case flags, as Windows writes it, and reads back lower case on Linux.
 //! Non-goals: long file names, FAT12, editing.
 
+use crate::num::usize_of;
 use crate::uki::write_zeros;
 use baleen_tree::{Civil, DEFAULT_MTIME};
 use std::collections::BTreeMap;
@@ -26,10 +27,13 @@ use std::io::{self, Read, Write};
 pub const SECTOR: u64 = 512;
 /// LinuxKit's epoch (2017-04-18 16:30:00) as FAT's date and time fields.
 const EPOCH: Civil = Civil::of(DEFAULT_MTIME);
+// 2017 - 1980 fits the date's 7-bit year; the other fields are u8 already.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 const FAT_DATE: u16 =
     (((EPOCH.year - 1980) as u16) << 9) | ((EPOCH.month as u16) << 5) | EPOCH.day as u16;
-const FAT_TIME: u16 =
-    ((EPOCH.hour as u16) << 11) | ((EPOCH.minute as u16) << 5) | (EPOCH.second as u16 / 2);
+const FAT_TIME: u16 = (u16::from_le_bytes([EPOCH.hour, 0]) << 11)
+    | (u16::from_le_bytes([EPOCH.minute, 0]) << 5)
+    | (u16::from_le_bytes([EPOCH.second, 0]) / 2);
 const FAT16_MAX_CLUSTERS: u64 = 65_524;
 const FAT16_ROOT_ENTRIES: u64 = 512;
 
@@ -57,6 +61,11 @@ pub enum FatError {
         u32::MAX
     )]
     FileTooLarge { path: String, len: u64 },
+    #[error(
+        "FAT volume of {size} bytes is too large: its sector count is 32-bit, at most {} bytes",
+        u64::from(u32::MAX) * SECTOR
+    )]
+    VolumeTooLarge { size: u64 },
 }
 
 /// One file of the volume: `path` like `EFI/BOOT/BOOTX64.EFI`, `len` bytes read from `data`.
@@ -117,6 +126,11 @@ impl Geometry {
         let sectors = size / SECTOR;
         if sectors < 8192 {
             return Err(FatError::Tiny { size });
+        }
+        // The boot sector counts sectors in 32 bits; every cluster number, FAT size and free
+        // count below is smaller than that, so they fit their 32-bit fields too.
+        if u32::try_from(sectors).is_err() {
+            return Err(FatError::VolumeTooLarge { size });
         }
         // FAT16 keeps one 512-byte cluster: its volumes are small. FAT32 follows the
         // specification's table, so that the volume looks like any formatted by mkfs.fat or
@@ -222,10 +236,11 @@ fn dir_entry(name: [u8; 11], attr: u8, cluster: u32, size: u32) -> [u8; 32] {
     e[14..16].copy_from_slice(&FAT_TIME.to_le_bytes());
     e[16..18].copy_from_slice(&FAT_DATE.to_le_bytes());
     e[18..20].copy_from_slice(&FAT_DATE.to_le_bytes());
-    e[20..22].copy_from_slice(&((cluster >> 16) as u16).to_le_bytes());
+    let cluster = cluster.to_le_bytes();
+    e[20..22].copy_from_slice(&cluster[2..4]); // high half
     e[22..24].copy_from_slice(&FAT_TIME.to_le_bytes());
     e[24..26].copy_from_slice(&FAT_DATE.to_le_bytes());
-    e[26..28].copy_from_slice(&(cluster as u16).to_le_bytes());
+    e[26..28].copy_from_slice(&cluster[..2]); // low half
     e[28..32].copy_from_slice(&size.to_le_bytes());
     e
 }
@@ -356,7 +371,7 @@ pub fn write_fat<W: Write>(
     let cluster_bytes = geo.cluster_bytes();
 
     // Directory contents.
-    let cluster_of = |path: &str| dir_cluster.get(path).map_or(0, |c| c.0) as u32;
+    let cluster_of = |path: &str| field32(dir_cluster.get(path).map_or(0, |c| c.0));
     let mut extents = Vec::new();
     let mut root16 = Vec::new();
     for (path, d) in &dirs {
@@ -389,7 +404,7 @@ pub fn write_fat<W: Write>(
                     let (path, len) = (&files[i].path, files[i].len);
                     let too_large = || FatError::FileTooLarge { path: path.clone(), len };
                     let size = u32::try_from(len).map_err(|_| too_large())?;
-                    dir_entry(short, 0x20, file_cluster[i].0 as u32, size)
+                    dir_entry(short, 0x20, field32(file_cluster[i].0), size)
                 }
             };
             entry[12] = case;
@@ -397,7 +412,7 @@ pub fn write_fat<W: Write>(
         }
         match dir_cluster.get(path) {
             Some(&(_, n)) => {
-                bytes.resize((n * cluster_bytes) as usize, 0);
+                bytes.resize(usize_of(n * cluster_bytes), 0);
                 extents.push(Extent::Dir(bytes));
             }
             None => root16 = bytes,
@@ -410,7 +425,7 @@ pub fn write_fat<W: Write>(
     let w = |source| FatError::Write { source };
     // Boot sector, FSInfo and backups.
     let boot = boot_sector(&geo, opts);
-    let mut reserved = vec![0u8; (geo.reserved * SECTOR) as usize];
+    let mut reserved = vec![0u8; usize_of(geo.reserved * SECTOR)];
     reserved[..512].copy_from_slice(&boot);
     if geo.kind == FatType::Fat32 {
         let info = fs_info(geo.clusters - used, next);
@@ -438,7 +453,7 @@ pub fn write_fat<W: Write>(
         .map_err(w)?;
         for &(start, n) in &runs {
             for c in start..start + n {
-                let v = if c + 1 == start + n { fat.eoc() } else { (c + 1) as u32 };
+                let v = if c + 1 == start + n { fat.eoc() } else { field32(c + 1) };
                 fat.push(v).map_err(w)?;
             }
         }
@@ -449,7 +464,7 @@ pub fn write_fat<W: Write>(
         write_zeros(&mut out, total_bytes - written * entry).map_err(w)?;
     }
     if geo.kind == FatType::Fat16 {
-        root16.resize((geo.root_sectors * SECTOR) as usize, 0);
+        root16.resize(usize_of(geo.root_sectors * SECTOR), 0);
         out.write_all(&root16).map_err(w)?;
     }
 
@@ -481,6 +496,9 @@ fn label_name(label: &str) -> [u8; 11] {
     name
 }
 
+// The narrow fields fit: sectors per cluster <= 64, reserved sectors <= 95, FAT16's sector
+// count is written as u16 only under 65,536, its FATs take at most 256 sectors.
+#[allow(clippy::cast_possible_truncation)]
 fn boot_sector(geo: &Geometry, opts: &FatOptions) -> [u8; 512] {
     let mut b = [0u8; 512];
     let fat32 = geo.kind == FatType::Fat32;
@@ -495,7 +513,7 @@ fn boot_sector(geo: &Geometry, opts: &FatOptions) -> [u8; 512] {
     if geo.sectors < 65_536 && !fat32 {
         b[19..21].copy_from_slice(&(geo.sectors as u16).to_le_bytes());
     } else {
-        b[32..36].copy_from_slice(&(geo.sectors as u32).to_le_bytes());
+        b[32..36].copy_from_slice(&field32(geo.sectors).to_le_bytes());
     }
     b[21] = 0xf8;
     if !fat32 {
@@ -505,7 +523,7 @@ fn boot_sector(geo: &Geometry, opts: &FatOptions) -> [u8; 512] {
     b[26..28].copy_from_slice(&64u16.to_le_bytes()); // heads
     b[28..32].copy_from_slice(&opts.hidden_sectors.to_le_bytes());
     let ext = if fat32 {
-        b[36..40].copy_from_slice(&(geo.fat_sectors as u32).to_le_bytes());
+        b[36..40].copy_from_slice(&field32(geo.fat_sectors).to_le_bytes());
         b[44..48].copy_from_slice(&2u32.to_le_bytes()); // root cluster
         b[48..50].copy_from_slice(&1u16.to_le_bytes()); // FSInfo sector
         b[50..52].copy_from_slice(&6u16.to_le_bytes()); // backup boot sector
@@ -530,12 +548,20 @@ fn boot_sector(geo: &Geometry, opts: &FatOptions) -> [u8; 512] {
     b
 }
 
+/// A sector or cluster count or number of this volume as its 32-bit field. Geometry::new
+/// refuses volumes past u32::MAX sectors, and every such number is smaller.
+#[allow(clippy::cast_possible_truncation)]
+fn field32(n: u64) -> u32 {
+    debug_assert!(u32::try_from(n).is_ok(), "{n} past a FAT volume's 32-bit numbers");
+    n as u32
+}
+
 fn fs_info(free: u64, next_free: u64) -> [u8; 512] {
     let mut b = [0u8; 512];
     b[..4].copy_from_slice(&0x4161_5252u32.to_le_bytes());
     b[484..488].copy_from_slice(&0x6141_7272u32.to_le_bytes());
-    b[488..492].copy_from_slice(&(free as u32).to_le_bytes());
-    b[492..496].copy_from_slice(&(next_free as u32).to_le_bytes());
+    b[488..492].copy_from_slice(&field32(free).to_le_bytes());
+    b[492..496].copy_from_slice(&field32(next_free).to_le_bytes());
     b[508..512].copy_from_slice(&0xaa55_0000u32.to_le_bytes());
     b
 }
@@ -560,7 +586,8 @@ impl<'w, W: Write> FatStream<'w, W> {
     }
     fn push(&mut self, v: u32) -> io::Result<()> {
         match self.kind {
-            FatType::Fat16 => self.buf.extend_from_slice(&(v as u16).to_le_bytes()),
+            // FAT16 entries are under 0x10000: at most 65,524 clusters, markers 0xfff8-0xffff.
+            FatType::Fat16 => self.buf.extend_from_slice(&v.to_le_bytes()[..2]),
             FatType::Fat32 => self.buf.extend_from_slice(&v.to_le_bytes()),
         }
         self.count += 1;
@@ -589,6 +616,16 @@ mod tests {
         assert!(err.to_string().contains("\"INITRD\""), "{err}");
         let just_fits = file_sectors(&[("INITRD", u64::from(u32::MAX))], 16 << 30);
         assert!(just_fits.is_ok(), "{just_fits:?}");
+    }
+
+    /// Issue 23: the boot sector's total-sectors field got `sectors as u32`, so a volume of
+    /// 2 TiB or more was written with a wrapped size (a 2 TiB volume claimed 0 sectors).
+    #[test]
+    fn a_volume_past_2_tib_is_refused_not_wrapped() {
+        let size = (1u64 << 32) * SECTOR;
+        let err = fat_type(size).unwrap_err();
+        assert!(matches!(err, FatError::VolumeTooLarge { size: s } if s == size), "{err}");
+        assert!(fat_type(size - SECTOR).is_ok());
     }
 
     #[test]
@@ -700,14 +737,14 @@ mod tests {
         assert_eq!(head.total, size);
         let vol = head.bytes;
         assert_eq!(vol[13], 8, "4 KiB clusters");
-        let sector = |i: usize| (at[i] * SECTOR) as usize;
+        let sector = |i: usize| usize_of(at[i] * SECTOR);
         assert_eq!(&vol[sector(0)..sector(0) + b.len()], &b[..], "B.BIN");
         assert_eq!(&vol[sector(1)..sector(1) + a.len()], &a[..], "A.BIN");
         assert_eq!(sector(0) - sector(1), 3 * 4096, "A.BIN's 9000 bytes take three clusters");
         // The FAT: root (cluster 2) alone, A.BIN 3 → 4 → 5 → end, B.BIN 6 → end.
         let reserved = u64::from(u16::from_le_bytes([vol[14], vol[15]])) * SECTOR;
         let fat = |c: usize| {
-            let at = reserved as usize + 4 * c;
+            let at = usize_of(reserved) + 4 * c;
             u32::from_le_bytes(vol[at..at + 4].try_into().unwrap())
         };
         let chain: Vec<u32> = (2..8).map(fat).collect();
@@ -735,7 +772,7 @@ mod tests {
             };
             let mut vol = Vec::new();
             write_fat(&mut files, &opts, &mut vol).unwrap();
-            let sector = |i: usize| (at[i] * SECTOR) as usize;
+            let sector = |i: usize| usize_of(at[i] * SECTOR);
             assert_eq!(&vol[sector(0)..sector(0) + b.len()], &b[..], "{size}: Z/B.BIN");
             assert_eq!(&vol[sector(1)..sector(1) + a.len()], &a[..], "{size}: A.BIN");
             assert_eq!(at[2], 0, "an empty file has no sectors");

@@ -3,6 +3,7 @@
 //!
 //! Non-goals: reading or editing existing tables, hybrid MBRs, sector sizes other than 512.
 
+use crate::num::usize_of;
 use sha2::{Digest, Sha256};
 
 pub const SECTOR: u64 = 512;
@@ -99,9 +100,9 @@ impl Gpt {
     }
 
     fn entries(&self) -> Vec<u8> {
-        let mut out = vec![0u8; (ENTRIES * ENTRY_LEN) as usize];
+        let mut out = vec![0u8; usize_of(ENTRIES * ENTRY_LEN)];
         for (i, p) in self.partitions.iter().enumerate() {
-            let e = &mut out[i * ENTRY_LEN as usize..(i + 1) * ENTRY_LEN as usize];
+            let e = &mut out[i * usize_of(ENTRY_LEN)..(i + 1) * usize_of(ENTRY_LEN)];
             e[..16].copy_from_slice(&p.type_guid);
             e[16..32].copy_from_slice(&p.guid);
             e[32..40].copy_from_slice(&p.first_lba.to_le_bytes());
@@ -130,8 +131,8 @@ impl Gpt {
         h[48..56].copy_from_slice(&self.last_usable().to_le_bytes());
         h[56..72].copy_from_slice(&self.disk_guid);
         h[72..80].copy_from_slice(&entries_lba.to_le_bytes());
-        h[80..84].copy_from_slice(&(ENTRIES as u32).to_le_bytes());
-        h[84..88].copy_from_slice(&(ENTRY_LEN as u32).to_le_bytes());
+        h[80..84].copy_from_slice(&ENTRIES.to_le_bytes()[..4]); // 128: fits 32 bits
+        h[84..88].copy_from_slice(&ENTRY_LEN.to_le_bytes()[..4]); // 128
         h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
         let crc = crc32(&h[..92]);
         h[16..20].copy_from_slice(&crc.to_le_bytes());
@@ -142,7 +143,7 @@ impl Gpt {
     pub fn head(&self) -> Vec<u8> {
         let entries = self.entries();
         let crc = crc32(&entries);
-        let mut out = vec![0u8; (FIRST_USABLE * SECTOR) as usize];
+        let mut out = vec![0u8; usize_of(FIRST_USABLE * SECTOR)];
         let mbr = &mut out[..512];
         // One partition of type 0xEE covering the disk (or as much as 32 bits can say).
         let p = &mut mbr[446..462];
@@ -150,7 +151,7 @@ impl Gpt {
         p[4] = 0xee;
         p[5..8].copy_from_slice(&[0xff, 0xff, 0xff]);
         p[8..12].copy_from_slice(&1u32.to_le_bytes());
-        let size = (self.sectors - 1).min(u64::from(u32::MAX)) as u32;
+        let size = u32::try_from(self.sectors - 1).unwrap_or(u32::MAX);
         p[12..16].copy_from_slice(&size.to_le_bytes());
         mbr[510] = 0x55;
         mbr[511] = 0xaa;

@@ -61,6 +61,10 @@ pub enum IsoWriteError {
          (multi-extent files are not written)"
     )]
     FileTooLarge { path: String, size: u64 },
+    #[error("adding {path:?} to the ISO: owner id {id} does not fit Rock Ridge's 32-bit uid/gid")]
+    BigId { path: String, id: u64 },
+    #[error("adding {path:?} to the ISO: over 2^32 files and directories")]
+    TooManyEntries { path: String },
     #[error("writing {path:?} to the ISO: its name and symlink target overflow a Rock Ridge continuation area (2 KiB)")]
     TooLong { path: String },
     #[error("writing the ISO: {count} directories, over the path table's 65535")]

@@ -20,6 +20,16 @@ pub enum IsolinuxError {
     ShortTemplate { len: usize },
     #[error("the boot image is {len} bytes; ISOLINUX's boot info table needs at least 64")]
     ShortImage { len: usize },
+    #[error(
+        "the boot image is {len} bytes; ISOLINUX's boot info table says its length in 32 bits"
+    )]
+    LargeImage { len: usize },
+    #[error(
+        "a hybrid ISO of {bytes} bytes is past its MBR partition's 32-bit sector count (2 TiB)"
+    )]
+    TooLarge { bytes: u64 },
+    #[error("the boot file at ISO sector {image_lba} is past the hybrid MBR's 32-bit 512-byte sector (2 TiB)")]
+    BootPastMbr { image_lba: u32 },
 }
 
 /// An El Torito boot catalog (one 2048-byte sector): a validation entry for platform x86 and a
@@ -47,7 +57,8 @@ pub fn patch_boot_info_table(
     });
     image[8..12].copy_from_slice(&pvd_lba.to_le_bytes());
     image[12..16].copy_from_slice(&image_lba.to_le_bytes());
-    let len = image.len() as u32;
+    let len =
+        u32::try_from(image.len()).map_err(|_| IsolinuxError::LargeImage { len: image.len() })?;
     image[16..20].copy_from_slice(&len.to_le_bytes());
     image[20..24].copy_from_slice(&sum.to_le_bytes());
     image[24..64].fill(0);
@@ -71,10 +82,12 @@ pub fn isohybrid_mbr(
     }
     let mut m = [0u8; 512];
     m[..MBR_CODE].copy_from_slice(&template[..MBR_CODE]);
-    m[432..436].copy_from_slice(&(image_lba.wrapping_mul(4)).to_le_bytes());
+    let image_sector = image_lba.checked_mul(4).ok_or(IsolinuxError::BootPastMbr { image_lba })?;
+    m[432..436].copy_from_slice(&image_sector.to_le_bytes());
     m[440..444].copy_from_slice(&id.to_le_bytes());
     let cylinders = total_bytes.div_ceil(HEADS * SECTORS * 512).clamp(1, 1024);
-    let sectors = (total_bytes / 512) as u32;
+    let sectors = u32::try_from(total_bytes / 512)
+        .map_err(|_| IsolinuxError::TooLarge { bytes: total_bytes })?;
     let p = &mut m[446..462];
     p[0] = 0x80;
     // Start: CHS 0/0/1.
@@ -84,9 +97,10 @@ pub fn isohybrid_mbr(
     p[4] = 0x17;
     // End: last head, last sector of the last cylinder (its top two bits in the sector byte).
     let c = cylinders - 1;
-    p[5] = (HEADS - 1) as u8;
-    p[6] = (SECTORS as u8) | (((c & 0x300) >> 2) as u8);
-    p[7] = (c & 0xff) as u8;
+    // Head 63, sector 32, and the cylinder (under 1024) masked into its two bytes.
+    #[allow(clippy::cast_possible_truncation)]
+    let chs = [(HEADS - 1) as u8, (SECTORS as u8) | (((c & 0x300) >> 2) as u8), (c & 0xff) as u8];
+    p[5..8].copy_from_slice(&chs);
     p[8..12].copy_from_slice(&0u32.to_le_bytes());
     p[12..16].copy_from_slice(&sectors.to_le_bytes());
     m[510] = 0x55;
@@ -132,5 +146,20 @@ mod tests {
         assert_eq!(&m[462..510], &[0; 48]);
         assert_eq!(&m[510..], &[0x55, 0xaa]);
         assert!(isohybrid_mbr(&[0; 100], 1, HYBRID_ALIGN, 0).is_err());
+    }
+
+    /// Issue 23: the partition's sector count was `(total_bytes / 512) as u32` and the boot
+    /// file's sector `image_lba.wrapping_mul(4)`, so a hybrid ISO of 2 TiB or more got an MBR
+    /// that wrapped both (a 2 TiB image claimed a 0-sector partition).
+    #[test]
+    fn a_hybrid_iso_past_2_tib_is_refused_not_wrapped() {
+        let tpl = vec![0u8; 512];
+        let big = (1u64 << 32) * 512;
+        let err = isohybrid_mbr(&tpl, 35, big, 0).unwrap_err();
+        assert!(matches!(err, IsolinuxError::TooLarge { bytes } if bytes == big), "{err}");
+        let late = 1u32 << 30;
+        let err = isohybrid_mbr(&tpl, late, 3 * HYBRID_ALIGN, 0).unwrap_err();
+        assert!(matches!(err, IsolinuxError::BootPastMbr { image_lba } if image_lba == late));
+        assert!(isohybrid_mbr(&tpl, late - 1, big - HYBRID_ALIGN, 0).is_ok());
     }
 }

@@ -21,6 +21,13 @@
 //! finding the boot loader binaries (the caller passes their bytes), signing (crates/sign;
 //! crates/build signs the UKI it makes).
 
+#![deny(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 pub mod bios;
 pub mod compare;
 pub mod efi;
@@ -32,6 +39,7 @@ mod hashing;
 pub mod iso;
 pub mod isolinux;
 pub mod mbr;
+mod num;
 pub mod qcow2;
 pub mod readback;
 pub mod rpi;

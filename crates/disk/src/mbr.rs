@@ -32,7 +32,11 @@ fn chs(lba: u64) -> [u8; 3] {
     }
     let head = (lba / SECTORS_PER_TRACK) % HEADS;
     let sector = lba % SECTORS_PER_TRACK + 1;
-    [head as u8, (sector as u8) | (((cylinder >> 8) as u8) << 6), cylinder as u8]
+    // head < 64, sector <= 32, cylinder <= 1023: its low byte, and its top two bits in the
+    // sector byte.
+    #[allow(clippy::cast_possible_truncation)]
+    let packed = [head as u8, (sector as u8) | (((cylinder >> 8) as u8) << 6), cylinder as u8];
+    packed
 }
 
 /// Sector 0 of a disk: `code` (at most [`CODE_LEN`] bytes, zero-padded), the 32-bit disk

@@ -5,7 +5,8 @@
 //! that is kept), one to copy them after the metadata, which is laid out up front in this
 //! order: header, L1 table, refcount table, refcount blocks, L2 tables, data in guest order.
 
-use crate::sparse::{copy_cluster, nonzero_clusters, SparseError};
+use crate::num::usize_of;
+use crate::sparse::{copy_cluster, field32, nonzero_clusters, SparseError};
 use std::io::{Read, Seek, Write};
 
 const CLUSTER_BITS: u32 = 16;
@@ -34,7 +35,7 @@ pub fn write_qcow2<R: Read + Seek, W: Write>(
     let l2_used: Vec<bool> = (0..l1_entries)
         .map(|t| {
             let end = ((t + 1) * L2_ENTRIES).min(guest_clusters);
-            (t * L2_ENTRIES..end).any(|c| used[c as usize])
+            (t * L2_ENTRIES..end).any(|c| used[usize_of(c)])
         })
         .collect();
     let l2_count = l2_used.iter().filter(|u| **u).count() as u64;
@@ -59,21 +60,22 @@ pub fn write_qcow2<R: Read + Seek, W: Write>(
     let data_at = l2_at + l2_count;
 
     let w = |source| SparseError::Write { source };
-    let mut header = vec![0u8; CLUSTER as usize];
+    let mut header = vec![0u8; usize_of(CLUSTER)];
     header[..4].copy_from_slice(b"QFI\xfb");
     header[4..8].copy_from_slice(&3u32.to_be_bytes());
     header[20..24].copy_from_slice(&CLUSTER_BITS.to_be_bytes());
     header[24..32].copy_from_slice(&size.to_be_bytes());
-    header[36..40].copy_from_slice(&(l1_entries as u32).to_be_bytes());
+    header[36..40].copy_from_slice(&field32("qcow2", "L1 size", l1_entries)?.to_be_bytes());
     header[40..48].copy_from_slice(&(l1_at * CLUSTER).to_be_bytes());
     header[48..56].copy_from_slice(&(rt_at * CLUSTER).to_be_bytes());
-    header[56..60].copy_from_slice(&(rt_clusters as u32).to_be_bytes());
+    header[56..60]
+        .copy_from_slice(&field32("qcow2", "refcount table clusters", rt_clusters)?.to_be_bytes());
     header[96..100].copy_from_slice(&4u32.to_be_bytes()); // refcount_order: 16 bits
     header[100..104].copy_from_slice(&104u32.to_be_bytes()); // header length
                                                              // Bytes 104..112 stay zero: the end of the (empty) header extension list.
     out.write_all(&header).map_err(w)?;
 
-    let mut l1 = vec![0u8; (l1_clusters * CLUSTER) as usize];
+    let mut l1 = vec![0u8; usize_of(l1_clusters * CLUSTER)];
     let mut next_l2 = l2_at;
     for (t, &u) in l2_used.iter().enumerate() {
         if u {
@@ -84,14 +86,14 @@ pub fn write_qcow2<R: Read + Seek, W: Write>(
     }
     out.write_all(&l1).map_err(w)?;
 
-    let mut rt = vec![0u8; (rt_clusters * CLUSTER) as usize];
+    let mut rt = vec![0u8; usize_of(rt_clusters * CLUSTER)];
     for b in 0..rb_clusters {
-        let at = (b * 8) as usize;
+        let at = usize_of(b * 8);
         rt[at..at + 8].copy_from_slice(&((rb_at + b) * CLUSTER).to_be_bytes());
     }
     out.write_all(&rt).map_err(w)?;
-    let mut rb = vec![0u8; (rb_clusters * CLUSTER) as usize];
-    for c in 0..host_clusters as usize {
+    let mut rb = vec![0u8; usize_of(rb_clusters * CLUSTER)];
+    for c in 0..usize_of(host_clusters) {
         rb[c * 2..c * 2 + 2].copy_from_slice(&1u16.to_be_bytes());
     }
     out.write_all(&rb).map_err(w)?;
@@ -101,19 +103,19 @@ pub fn write_qcow2<R: Read + Seek, W: Write>(
         if !u {
             continue;
         }
-        let mut l2 = vec![0u8; CLUSTER as usize];
+        let mut l2 = vec![0u8; usize_of(CLUSTER)];
         let start = t as u64 * L2_ENTRIES;
         for i in 0..L2_ENTRIES.min(guest_clusters - start) {
-            if used[(start + i) as usize] {
+            if used[usize_of(start + i)] {
                 let e = (next_data * CLUSTER) | OFLAG_COPIED;
-                l2[(i * 8) as usize..(i * 8 + 8) as usize].copy_from_slice(&e.to_be_bytes());
+                l2[usize_of(i * 8)..usize_of(i * 8 + 8)].copy_from_slice(&e.to_be_bytes());
                 next_data += 1;
             }
         }
         out.write_all(&l2).map_err(w)?;
     }
 
-    let mut buf = vec![0u8; CLUSTER as usize];
+    let mut buf = vec![0u8; usize_of(CLUSTER)];
     for (c, &u) in used.iter().enumerate() {
         if u {
             copy_cluster(raw, size, c as u64, &mut buf)?;

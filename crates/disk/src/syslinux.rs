@@ -24,6 +24,7 @@
 /// `LDLINUX_MAGIC` (syslxint.h): the patch area's first dword, and the checksum's target.
 const LDLINUX_MAGIC: u32 = 0x3eb2_02fe;
 const SECTOR: usize = 512;
+const SECTOR_U32: u32 = 512;
 /// The ADV (auxiliary data vector) magics, syslxint.h.
 const ADV_MAGIC1: u32 = 0x5a2d_2fa5;
 const ADV_MAGIC2: u32 = 0xa304_1767;
@@ -48,6 +49,8 @@ pub enum SyslinuxError {
     NoModule,
     #[error("ldlinux.sys needs {needed} extents on disk, its patch area holds {room}")]
     Extents { needed: usize, room: usize },
+    #[error("ldlinux.sys is {len} bytes; its header counts its sectors in 16 bits (32 MiB)")]
+    TooLarge { len: usize },
 }
 
 /// The patch area's offsets into the image and the boot sector, read once.
@@ -198,11 +201,13 @@ impl Syslinux {
         let mut boot = self.boot_sector.clone();
         let total = self.image.len() / SECTOR + 2; // with the two ADV sectors
         let sectors: Vec<u64> = (first_sector..first_sector + total as u64).collect();
-        boot[p.sect1_lo..p.sect1_lo + 4].copy_from_slice(&(sectors[0] as u32).to_le_bytes());
-        boot[p.sect1_hi..p.sect1_hi + 4]
-            .copy_from_slice(&((sectors[0] >> 32) as u32).to_le_bytes());
-        let dwords = (image.len() / 4) as u32;
-        image[p.at + 8..p.at + 10].copy_from_slice(&((total - 2) as u16).to_le_bytes());
+        let sect1 = sectors[0].to_le_bytes();
+        boot[p.sect1_lo..p.sect1_lo + 4].copy_from_slice(&sect1[..4]);
+        boot[p.sect1_hi..p.sect1_hi + 4].copy_from_slice(&sect1[4..]);
+        let too_large = |_| SyslinuxError::TooLarge { len: image.len() };
+        let dwords = u32::try_from(image.len() / 4).map_err(too_large)?;
+        let image_sectors = u16::try_from(total - 2).map_err(too_large)?;
+        image[p.at + 8..p.at + 10].copy_from_slice(&image_sectors.to_le_bytes());
         image[p.at + 10..p.at + 12].copy_from_slice(&2u16.to_le_bytes());
         image[p.at + 12..p.at + 16].copy_from_slice(&dwords.to_le_bytes());
 
@@ -239,26 +244,32 @@ fn extents(sectors: &[u64]) -> Vec<(u64, u16)> {
     let (mut addr, mut base, mut lba, mut len) = (LOAD_ADDRESS, LOAD_ADDRESS, 0u64, 0u32);
     for &sect in sectors {
         if len > 0 {
-            let bytes = (len + 1) * SECTOR as u32;
+            let bytes = (len + 1) * SECTOR_U32;
             if sect == lba + u64::from(len)
                 && bytes < 65_536
                 && (addr ^ (base + bytes - 1)) & 0xffff_0000 == 0
             {
                 len += 1;
-                addr += SECTOR as u32;
+                addr += SECTOR_U32;
                 continue;
             }
-            out.push((lba, len as u16));
+            out.push((lba, extent_len(len)));
         }
         base = addr;
         lba = sect;
         len = 1;
-        addr += SECTOR as u32;
+        addr += SECTOR_U32;
     }
     if len > 0 {
-        out.push((lba, len as u16));
+        out.push((lba, extent_len(len)));
     }
     out
+}
+
+/// An extent's sector count: `extents` keeps each under 64 KiB, 128 sectors.
+#[allow(clippy::cast_possible_truncation)]
+fn extent_len(len: u32) -> u16 {
+    len as u16
 }
 
 /// An ADV sector with no data: head magic, checksum, tail magic (syslinux_reset_adv).

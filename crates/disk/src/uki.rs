@@ -9,6 +9,7 @@
 //! the caller) go where ukify puts them: `.pcrpkey` before `.initrd`, `.pcrsig` after it.
 //! Non-goals: signing, `.dtb`/`.splash`/`.uname` sections.
 
+use crate::num::usize_of;
 use baleen_sign::PeChecksum;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
@@ -24,6 +25,8 @@ pub enum UkiError {
     NoRoom { room: usize, need: usize },
     #[error("UKI section {name} ({len} bytes) does not fit a PE32+ image (4 GiB)")]
     TooLarge { name: &'static str, len: u64 },
+    #[error("the UKI's sections end at {size} bytes in memory, past PE's 32-bit SizeOfImage")]
+    ImageTooLarge { size: u64 },
     #[error("reading {name} for the UKI")]
     Read { name: &'static str, source: io::Error },
     #[error("writing the UKI")]
@@ -116,7 +119,7 @@ fn parse_stub(stub: &[u8]) -> Result<StubLayout, UkiError> {
         let raw_ptr = u64::from(u32_at(stub, h + 20, what)?);
         if raw_size > 0 {
             raw_end = raw_end.max(raw_ptr + raw_size);
-            first_raw = first_raw.min(raw_ptr as usize);
+            first_raw = first_raw.min(usize_of(raw_ptr));
         }
         va_end = va_end.max(va + vsize);
     }
@@ -200,7 +203,7 @@ pub fn write_uki<K: Read + Seek, I: Read + Seek, W: Write>(
         return Err(UkiError::NoRoom { room, need: sections.len() });
     }
 
-    let mut head = stub[..layout.raw_end as usize].to_vec();
+    let mut head = stub[..usize_of(layout.raw_end)].to_vec();
     let mut va = layout.va_end;
     let mut raw = round_up(layout.raw_end, layout.file_align);
     let mut placed = Vec::with_capacity(sections.len());
@@ -209,12 +212,14 @@ pub fn write_uki<K: Read + Seek, I: Read + Seek, W: Write>(
         if va + s.len > u64::from(u32::MAX) || raw + raw_size > u64::from(u32::MAX) {
             return Err(UkiError::TooLarge { name: s.name, len: s.len });
         }
+        let field =
+            |v: u64| u32::try_from(v).map_err(|_| UkiError::TooLarge { name: s.name, len: s.len });
         let mut h = [0u8; SECTION_HEADER_LEN];
         h[..s.name.len()].copy_from_slice(s.name.as_bytes());
-        h[8..12].copy_from_slice(&(s.len as u32).to_le_bytes());
-        h[12..16].copy_from_slice(&(va as u32).to_le_bytes());
-        h[16..20].copy_from_slice(&(raw_size as u32).to_le_bytes());
-        h[20..24].copy_from_slice(&(raw as u32).to_le_bytes());
+        h[8..12].copy_from_slice(&field(s.len)?.to_le_bytes());
+        h[12..16].copy_from_slice(&field(va)?.to_le_bytes());
+        h[16..20].copy_from_slice(&field(raw_size)?.to_le_bytes());
+        h[20..24].copy_from_slice(&field(raw)?.to_le_bytes());
         h[36..40].copy_from_slice(&SECTION_FLAGS.to_le_bytes());
         let at = table_end + i * SECTION_HEADER_LEN;
         head[at..at + SECTION_HEADER_LEN].copy_from_slice(&h);
@@ -226,12 +231,15 @@ pub fn write_uki<K: Read + Seek, I: Read + Seek, W: Write>(
     let set32 = |head: &mut Vec<u8>, off: usize, v: u32| {
         head[off..off + 4].copy_from_slice(&v.to_le_bytes());
     };
-    let nsections = (layout.nsections + sections.len()) as u16;
+    let nsections = u16::try_from(layout.nsections + sections.len()).map_err(|_| {
+        UkiError::NoRoom { room: usize::from(u16::MAX) - layout.nsections, need: sections.len() }
+    })?;
+    let size_of_image = u32::try_from(va).map_err(|_| UkiError::ImageTooLarge { size: va })?;
     head[layout.coff + 2..layout.coff + 4].copy_from_slice(&nsections.to_le_bytes());
     // The symbol table was cut off with everything after the last section.
     set32(&mut head, layout.coff + 8, 0);
     set32(&mut head, layout.coff + 12, 0);
-    set32(&mut head, layout.opt + 56, va as u32); // SizeOfImage
+    set32(&mut head, layout.opt + 56, size_of_image);
     set32(&mut head, layout.opt + 64, 0); // CheckSum, summed as zero
                                           // A signature over the stub would not cover the new sections: drop the certificate table.
     let dirs = layout.opt + 112;
@@ -311,7 +319,7 @@ fn read_full(r: &mut dyn ReadSeek, buf: &mut [u8]) -> io::Result<usize> {
 pub(crate) fn write_zeros<W: Write + ?Sized>(out: &mut W, mut n: u64) -> io::Result<()> {
     const ZEROS: [u8; 4096] = [0; 4096];
     while n > 0 {
-        let k = n.min(ZEROS.len() as u64) as usize;
+        let k = usize_of(n.min(ZEROS.len() as u64));
         out.write_all(&ZEROS[..k])?;
         n -= k as u64;
     }

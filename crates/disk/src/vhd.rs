@@ -8,15 +8,20 @@
 //! from the CHS geometry, which cannot express every size.
 
 use crate::gpt::derived_guid;
-use crate::sparse::{copy_cluster, nonzero_clusters, SparseError};
+use crate::num::usize_of;
+use crate::sparse::{copy_cluster, field32, nonzero_clusters, SparseError};
 use std::io::{self, Read, Seek, Write};
 
 const BLOCK: u64 = 2 << 20;
+const BLOCK_U32: u32 = 2 << 20;
 /// LinuxKit's epoch in seconds since 2000-01-01T00:00:00Z, VHD's epoch.
 const TIMESTAMP: u32 = {
     let since_2000 = baleen_tree::DEFAULT_MTIME - 946_684_800;
     assert!(since_2000 >= 0 && since_2000 <= u32::MAX as i64);
-    since_2000 as u32
+    // In range: asserted just above, at compile time.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let t = since_2000 as u32;
+    t
 };
 const NO_OFFSET: u64 = u64::MAX;
 
@@ -56,7 +61,10 @@ fn geometry(size: u64) -> (u16, u8, u8) {
         heads = h;
         cyl_heads = ch;
     }
-    ((cyl_heads / heads) as u16, heads as u8, spt as u8)
+    // The algorithm caps the geometry at 65535 cylinders, 16 heads, 255 sectors a track.
+    #[allow(clippy::cast_possible_truncation)]
+    let chs = ((cyl_heads / heads) as u16, heads as u8, spt as u8);
+    chs
 }
 
 fn footer(size: u64, kind: VhdKind, data_offset: u64, seed: &[u8]) -> [u8; 512] {
@@ -134,24 +142,25 @@ fn write_dynamic<R: Read + Seek, W: Write>(
     h[8..16].copy_from_slice(&NO_OFFSET.to_be_bytes());
     h[16..24].copy_from_slice(&bat_at.to_be_bytes());
     h[24..28].copy_from_slice(&0x0001_0000u32.to_be_bytes());
-    h[28..32].copy_from_slice(&(entries as u32).to_be_bytes());
-    h[32..36].copy_from_slice(&(BLOCK as u32).to_be_bytes());
+    h[28..32].copy_from_slice(&field32("VHD", "block count", entries)?.to_be_bytes());
+    h[32..36].copy_from_slice(&BLOCK_U32.to_be_bytes());
     let sum = checksum(&h);
     h[36..40].copy_from_slice(&sum.to_be_bytes());
     out.write_all(&h).map_err(w)?;
 
     // Each present block: a 512-byte sector bitmap (all present) then its 2 MiB.
-    let mut bat = vec![0xffu8; bat_len as usize];
+    let mut bat = vec![0xffu8; usize_of(bat_len)];
     let mut next_sector = (bat_at + bat_len) / 512;
     for (i, &u) in used.iter().enumerate() {
         if u {
-            bat[i * 4..i * 4 + 4].copy_from_slice(&(next_sector as u32).to_be_bytes());
+            let sector = field32("VHD", "block sector", next_sector)?;
+            bat[i * 4..i * 4 + 4].copy_from_slice(&sector.to_be_bytes());
             next_sector += (512 + BLOCK) / 512;
         }
     }
     out.write_all(&bat).map_err(w)?;
     let bitmap = [0xffu8; 512];
-    let mut buf = vec![0u8; BLOCK as usize];
+    let mut buf = vec![0u8; usize_of(BLOCK)];
     for (i, &u) in used.iter().enumerate() {
         if u {
             copy_cluster(raw, size, i as u64, &mut buf)?;

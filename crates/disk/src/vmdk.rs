@@ -7,7 +7,8 @@
 //! are kept in memory.
 
 use crate::gpt::derived_u32;
-use crate::sparse::{read_cluster, SparseError};
+use crate::num::usize_of;
+use crate::sparse::{field32, read_cluster, SparseError};
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 use std::io::{Read, Write};
@@ -16,6 +17,7 @@ const SECTOR: u64 = 512;
 const GRAIN_SECTORS: u64 = 128;
 const GRAIN: u64 = GRAIN_SECTORS * SECTOR;
 const GT_ENTRIES: u64 = 512;
+const GT_ENTRIES_U32: u32 = 512;
 const GD_AT_END: u64 = u64::MAX;
 const MARKER_GT: u32 = 1;
 const MARKER_GD: u32 = 2;
@@ -31,7 +33,7 @@ fn header(capacity: u64, descriptor_sectors: u64, gd_offset: u64) -> [u8; 512] {
     h[20..28].copy_from_slice(&GRAIN_SECTORS.to_le_bytes());
     h[28..36].copy_from_slice(&1u64.to_le_bytes()); // descriptor at sector 1
     h[36..44].copy_from_slice(&descriptor_sectors.to_le_bytes());
-    h[44..48].copy_from_slice(&(GT_ENTRIES as u32).to_le_bytes());
+    h[44..48].copy_from_slice(&GT_ENTRIES_U32.to_le_bytes());
     h[56..64].copy_from_slice(&gd_offset.to_le_bytes());
     let overhead = (1 + descriptor_sectors).next_multiple_of(GRAIN_SECTORS);
     h[64..72].copy_from_slice(&overhead.to_le_bytes());
@@ -59,7 +61,7 @@ fn descriptor(capacity: u64, file_name: &str, seed: &[u8]) -> Vec<u8> {
         derived_u32(seed, "vmdk-cid")
     );
     let mut bytes = text.into_bytes();
-    bytes.resize(bytes.len().next_multiple_of(SECTOR as usize), 0);
+    bytes.resize(bytes.len().next_multiple_of(usize_of(SECTOR)), 0);
     bytes
 }
 
@@ -72,7 +74,7 @@ const RUN: usize = 16;
 /// `bytes`, each packed ([`pack`]).
 fn pack_run(grains: &[u64], bytes: &[u8]) -> Vec<std::io::Result<Vec<u8>>> {
     let all_stored = grains.len() == RUN && baleen_formats::incompressible(bytes);
-    let each = bytes.chunks(GRAIN as usize);
+    let each = bytes.chunks(usize_of(GRAIN));
     let store = |data| all_stored || baleen_formats::incompressible(data);
     grains.iter().zip(each).map(|(g, data)| pack(*g, data, store(data))).collect()
 }
@@ -80,7 +82,7 @@ fn pack_run(grains: &[u64], bytes: &[u8]) -> Vec<std::io::Result<Vec<u8>>> {
 /// One grain behind its marker (grain LBA, compressed length), padded to a sector; `store`
 /// stores its bytes rather than deflate them.
 fn pack(g: u64, data: &[u8], store: bool) -> std::io::Result<Vec<u8>> {
-    let mut packed = Vec::with_capacity(GRAIN as usize + 1024);
+    let mut packed = Vec::with_capacity(usize_of(GRAIN) + 1024);
     packed.extend_from_slice(&(g * GRAIN_SECTORS).to_le_bytes());
     packed.extend_from_slice(&[0; 4]);
     let mut packed = if store {
@@ -96,9 +98,11 @@ fn pack(g: u64, data: &[u8], store: bool) -> std::io::Result<Vec<u8>> {
         z.write_all(data)?;
         z.finish()?
     };
+    // A grain is 64 KiB, and zlib's worst case for it a few bytes more: far under 4 GiB.
+    #[allow(clippy::cast_possible_truncation)]
     let clen = (packed.len() - 12) as u32;
     packed[8..12].copy_from_slice(&clen.to_le_bytes());
-    packed.resize(packed.len().next_multiple_of(SECTOR as usize), 0);
+    packed.resize(packed.len().next_multiple_of(usize_of(SECTOR)), 0);
     Ok(packed)
 }
 
@@ -124,7 +128,7 @@ pub fn write_vmdk<R: Read, W: Write + Send>(
     crate::uki::write_zeros(&mut out, (overhead - at) * SECTOR).map_err(w)?;
     at = overhead;
 
-    let mut gt = vec![0u32; (grains as usize).next_multiple_of(GT_ENTRIES as usize)];
+    let mut gt = vec![0u32; usize_of(grains).next_multiple_of(usize_of(GT_ENTRIES))];
     // Grains are compressed on every core, a run of them per thread, and written in grain
     // order, so the bytes do not depend on the thread count; a batch bounds the memory held.
     // A thread of its own writes each batch while the next is read and packed.
@@ -139,14 +143,14 @@ pub fn write_vmdk<R: Read, W: Write + Send>(
             }
             Ok(())
         });
-        let mut bytes = vec![0u8; batch * GRAIN as usize];
+        let mut bytes = vec![0u8; batch * usize_of(GRAIN)];
         let (mut group, mut next) = (Vec::with_capacity(batch), 0u64);
         loop {
             // The next `batch` grains that hold a non-zero byte (all-zero ones are left out:
             // readers take a grain with no table entry as zeros), read in order.
             group.clear();
             while group.len() < batch && next < grains {
-                let slot = &mut bytes[group.len() * GRAIN as usize..][..GRAIN as usize];
+                let slot = &mut bytes[group.len() * usize_of(GRAIN)..][..usize_of(GRAIN)];
                 read_cluster(raw, size, next, slot)?;
                 if !baleen_formats::is_zero(slot) {
                     group.push(next);
@@ -156,9 +160,9 @@ pub fn write_vmdk<R: Read, W: Write + Send>(
             if group.is_empty() {
                 break;
             }
-            let bytes = &bytes[..group.len() * GRAIN as usize];
+            let bytes = &bytes[..group.len() * usize_of(GRAIN)];
             let packed: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
-                let runs = group.chunks(RUN).zip(bytes.chunks(RUN * GRAIN as usize));
+                let runs = group.chunks(RUN).zip(bytes.chunks(RUN * usize_of(GRAIN)));
                 let handles: Vec<_> =
                     runs.map(|(gs, b)| s.spawn(move || pack_run(gs, b))).collect();
                 handles
@@ -168,7 +172,7 @@ pub fn write_vmdk<R: Read, W: Write + Send>(
             });
             let packed = packed.into_iter().collect::<std::io::Result<Vec<_>>>().map_err(w)?;
             for (g, p) in group.iter().zip(&packed) {
-                gt[*g as usize] = at as u32;
+                gt[usize_of(*g)] = field32("VMDK", "grain sector", at)?;
                 at += p.len() as u64 / SECTOR;
             }
             if batches.send(packed).is_err() {
@@ -181,20 +185,20 @@ pub fn write_vmdk<R: Read, W: Write + Send>(
 
     // Grain tables (only those with a grain), then the directory pointing at them.
     let gt_sectors = GT_ENTRIES * 4 / SECTOR;
-    let mut gd = vec![0u32; gt.len() / GT_ENTRIES as usize];
-    for (t, table) in gt.chunks(GT_ENTRIES as usize).enumerate() {
+    let mut gd = vec![0u32; gt.len() / usize_of(GT_ENTRIES)];
+    for (t, table) in gt.chunks(usize_of(GT_ENTRIES)).enumerate() {
         if table.iter().all(|e| *e == 0) {
             continue;
         }
         out.write_all(&marker(gt_sectors, MARKER_GT)).map_err(w)?;
         at += 1;
-        gd[t] = at as u32;
+        gd[t] = field32("VMDK", "grain table sector", at)?;
         let bytes: Vec<u8> = table.iter().flat_map(|e| e.to_le_bytes()).collect();
         out.write_all(&bytes).map_err(w)?;
         at += gt_sectors;
     }
     let mut gd_bytes: Vec<u8> = gd.iter().flat_map(|e| e.to_le_bytes()).collect();
-    gd_bytes.resize(gd_bytes.len().next_multiple_of(SECTOR as usize), 0);
+    gd_bytes.resize(gd_bytes.len().next_multiple_of(usize_of(SECTOR)), 0);
     let gd_sectors = gd_bytes.len() as u64 / SECTOR;
     out.write_all(&marker(gd_sectors, MARKER_GD)).map_err(w)?;
     at += 1;
@@ -219,14 +223,14 @@ mod tests {
 
     #[test]
     fn an_incompressible_grain_is_stored_and_a_compressible_one_deflated() {
-        let noise = baleen_testkit::noise(GRAIN as usize, 0x9e37_79b9_7f4a_7c15);
+        let noise = baleen_testkit::noise(usize_of(GRAIN), 0x9e37_79b9_7f4a_7c15);
         let stored = pack_run(&[3], &noise).pop().unwrap().unwrap();
         assert_eq!(&stored[..8], &(3 * GRAIN_SECTORS).to_le_bytes(), "grain LBA");
         assert_eq!(&stored[12..14], &[0x78, 0x01], "our zlib header: stored, not zlib's");
-        assert_eq!(stored.len() % SECTOR as usize, 0);
+        assert_eq!(stored.len() % usize_of(SECTOR), 0);
         assert!(unpack(&stored) == noise);
 
-        let text: Vec<u8> = (0..GRAIN as usize).map(|i| b"grain "[i % 6]).collect();
+        let text: Vec<u8> = (0..usize_of(GRAIN)).map(|i| b"grain "[i % 6]).collect();
         let deflated = pack_run(&[4], &text).pop().unwrap().unwrap();
         assert!(deflated.len() < 4096, "{} bytes", deflated.len());
         assert!(unpack(&deflated) == text);
@@ -276,7 +280,7 @@ mod tests {
 
     #[test]
     fn a_run_of_noise_is_stored_whole_and_a_mixed_run_grain_by_grain() {
-        let grain = GRAIN as usize;
+        let grain = usize_of(GRAIN);
         let noise = baleen_testkit::noise(RUN * grain, 7);
         let grains: Vec<u64> = (10..10 + RUN as u64).collect();
         let packed = pack_run(&grains, &noise);

@@ -58,6 +58,58 @@ mod uki {
         (sum + file.len() as u64) as u32
     }
 
+    /// Zeros of a stated length, never held: a kernel too large to allocate.
+    struct Zeros {
+        len: u64,
+        at: u64,
+    }
+
+    impl std::io::Read for Zeros {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(usize::try_from(self.len - self.at).unwrap_or(usize::MAX));
+            buf[..n].fill(0);
+            self.at += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl std::io::Seek for Zeros {
+        fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.at = match to {
+                std::io::SeekFrom::Start(n) => n,
+                std::io::SeekFrom::End(d) => self.len.checked_add_signed(d).unwrap(),
+                std::io::SeekFrom::Current(d) => self.at.checked_add_signed(d).unwrap(),
+            };
+            Ok(self.at)
+        }
+    }
+
+    /// Issue 23: SizeOfImage took `va as u32` after the last section's end was rounded up to
+    /// the section alignment, so a kernel ending just under 4 GiB in memory gave a UKI whose
+    /// SizeOfImage wrapped to 0 (the section checks passed: they test the unrounded end).
+    #[test]
+    fn a_size_of_image_of_4_gib_is_refused_not_wrapped() {
+        let Some(stub) = stub() else { return };
+        // .linux comes last, at a VA that does not depend on its length.
+        let uki = build(&stub, b"k", b"i", b"");
+        let pe = PeFile64::parse(&*uki).unwrap();
+        let va = pe.section_by_name(".linux").unwrap().address() - pe.relative_address_base();
+        let len = u64::from(u32::MAX) - va; // ends at 2^32 - 1, rounds up to 2^32
+        let parts = UkiParts {
+            kernel: &mut Zeros { len, at: 0 },
+            initrd: &mut Cursor::new(b"i".to_vec()),
+            cmdline: b"",
+            osrel: b"ID=baleen\n",
+            pcrpkey: b"",
+            pcrsig: b"",
+        };
+        let err = write_uki(&stub, parts, std::io::sink()).unwrap_err();
+        assert!(
+            matches!(err, baleen_disk::UkiError::ImageTooLarge { size } if size == 1 << 32),
+            "{err}"
+        );
+    }
+
     #[test]
     fn uki_sections_parse_back_with_their_contents() {
         let Some(stub) = stub() else { return };

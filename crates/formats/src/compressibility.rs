@@ -25,7 +25,9 @@ pub fn incompressible(data: &[u8]) -> bool {
     let n = (data.len() / (4 * SAMPLE)).clamp(3, 16);
     let stride = (data.len() - SAMPLE) / (n - 1);
     let saved: i64 = (0..n).map(|i| sample_savings(&data[i * stride..][..SAMPLE])).sum();
-    saved * 100 < (n * SAMPLE) as i64
+    #[allow(clippy::cast_possible_wrap)] // at most 16 samples of 4 KiB
+    let sampled = (n * SAMPLE) as i64;
+    saved * 100 < sampled
 }
 
 /// About how many bytes deflate would save on `sample` (4 KiB) as part of a larger block: the
@@ -33,7 +35,9 @@ pub fn incompressible(data: &[u8]) -> bool {
 /// compressible region does not cancel it) and the LZ77 one added (they overlap on runs, which
 /// are compressible either way).
 fn sample_savings(sample: &[u8]) -> i64 {
-    huffman_savings(sample).max(0) + lz_savings(sample) as i64
+    #[allow(clippy::cast_possible_wrap)] // under the sample's length, 4 KiB
+    let lz = lz_savings(sample) as i64;
+    huffman_savings(sample).max(0) + lz
 }
 
 /// log2(x) in 32.32 fixed point, for 1 ≤ x < 2^31: the integer part from the highest set bit,
@@ -44,7 +48,10 @@ const fn log2_q32(x: u64) -> u64 {
     let mut frac = 0u64;
     let mut i = 0;
     while i < 32 {
-        m = ((m as u128 * m as u128) >> 32) as u64;
+        // m < 2^33, so m^2 >> 32 < 2^34.
+        #[allow(clippy::cast_possible_truncation)]
+        let squared = ((m as u128 * m as u128) >> 32) as u64;
+        m = squared;
         frac <<= 1;
         if m >= 1 << 33 {
             m >>= 1;
@@ -91,7 +98,9 @@ fn huffman_savings(sample: &[u8]) -> i64 {
         (0..256).map(|v| C_LOG_C[counts.iter().map(|t| usize::from(t[v])).sum::<usize>()]).sum();
     // log2(4096) − 8 = 4 bits a byte, in 32.32.
     let bits = sum - ((4 * SAMPLE as u64) << 32);
-    (bits >> 35) as i64 - HUFFMAN_SHORTFALL
+    #[allow(clippy::cast_possible_wrap)] // bits >> 35 < 2^29
+    let saved = (bits >> 35) as i64;
+    saved - HUFFMAN_SHORTFALL
 }
 
 /// About how many bytes LZ77 would save on `sample` (under 64 KiB): greedy matches of 4 bytes
@@ -106,7 +115,9 @@ fn lz_savings(sample: &[u8]) -> usize {
         let key = u32::from_le_bytes(sample[i..i + 4].try_into().expect("4 bytes"));
         let slot = (key.wrapping_mul(0x9e37_79b1) >> (32 - BITS)) as usize;
         let (was, at) = seen[slot];
-        seen[slot] = (key, (i + 1) as u16);
+        #[allow(clippy::cast_possible_truncation)] // the sample is under 64 KiB
+        let pos = (i + 1) as u16;
+        seen[slot] = (key, pos);
         if at > 0 && was == key {
             let from = usize::from(at) - 1;
             let same = sample[from + 4..].iter().zip(&sample[i + 4..]);
@@ -164,7 +175,11 @@ mod tests {
         // Noise over 224 of the 256 byte values, no repeats: Huffman codes save ~2 %.
         let narrow: Vec<u8> = n.iter().map(|b| b % 224).collect();
         assert!(lz_savings(&narrow) < 10);
-        assert!(sample_savings(&narrow) * 100 > SAMPLE as i64, "{}", sample_savings(&narrow));
+        assert!(
+            sample_savings(&narrow) * 100 > i64::try_from(SAMPLE).unwrap(),
+            "{}",
+            sample_savings(&narrow)
+        );
         assert!(zlib(&narrow) * 100 < SAMPLE * 99, "zlib agrees: {} bytes", zlib(&narrow));
     }
 

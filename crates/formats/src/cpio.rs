@@ -20,6 +20,7 @@
 //!
 //! Non-goals: reading cpio, the old binary or `070702` (crc) formats.
 
+use crate::num::usize_of;
 use baleen_tree::{Entry, EntryKind, EntrySink, Mtime, DEFAULT_MTIME};
 use std::collections::{BTreeSet, HashSet};
 use std::io::{self, Read, Write};
@@ -110,7 +111,7 @@ impl<W: Write> CpioWriter<W> {
     }
 
     fn pad(&mut self, to: u64) -> io::Result<()> {
-        let n = ((to - self.written % to) % to) as usize;
+        let n = usize_of((to - self.written % to) % to);
         self.put(&vec![0u8; n])
     }
 
@@ -127,16 +128,30 @@ impl<W: Write> CpioWriter<W> {
         rdev: (u32, u32),
     ) -> io::Result<()> {
         self.pad(4)?;
-        // Fields are 8 hex digits; ids and times beyond 32 bits are cut, as they cannot be said.
+        // Fields are 8 hex digits. Ids and sizes past 32 bits cannot be said and are refused
+        // (cutting them would give the file another owner or length); times are clamped.
+        let field = |what: &str, v: u64| {
+            u32::try_from(v).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("entry {name:?}: {what} {v} does not fit a newc cpio's 32 bits"),
+                )
+            })
+        };
+        let (uid, gid, size) = (field("uid", uid)?, field("gid", gid)?, field("size", size)?);
+        let mtime = u32::try_from(mtime.max(0)).unwrap_or(u32::MAX);
+        // Inode numbers only tell entries apart; past 2^32 entries they wrap, as in cpio(1).
+        #[allow(clippy::cast_possible_truncation)]
+        let inode = self.inode as u32;
         let h = format!(
             "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
-            self.inode as u32,
+            inode,
             mode,
-            uid as u32,
-            gid as u32,
+            uid,
+            gid,
             nlink,
-            mtime.max(0) as u32,
-            size as u32,
+            mtime,
+            size,
             3,
             1,
             rdev.0,
@@ -363,6 +378,22 @@ mod tests {
         assert_eq!(relative_path("usr/bin", "bin/busybox"), "../../bin/busybox");
         assert_eq!(relative_path("", "bin/busybox"), "bin/busybox");
         assert_eq!(relative_path("a/b", "a/c/d"), "../c/d");
+    }
+
+    /// Issue 23: the header took `uid as u32` and `gid as u32`, so an owner id past 32 bits
+    /// (a PAX tar can carry one) went into the initrd wrapped, as another user.
+    #[test]
+    fn an_owner_id_past_32_bits_is_refused_not_wrapped() {
+        let big = (1u64 << 32) + 7;
+        let mut w = CpioWriter::new(Vec::new());
+        let e = Entry { uid: big, ..Entry::new("a", EntryKind::File { size: 0 }, 0o644) };
+        let err = w.add(&e, &mut &b""[..]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("\"a\"") && err.to_string().contains("uid"), "{err}");
+        let e = Entry { gid: big, ..Entry::new("b", EntryKind::Dir, 0o755) };
+        assert!(w.add(&e, &mut &b""[..]).is_err());
+        let e = Entry { uid: u64::from(u32::MAX), ..Entry::new("c", EntryKind::Dir, 0o755) };
+        w.add(&e, &mut &b""[..]).unwrap();
     }
 
     #[test]

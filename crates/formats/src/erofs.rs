@@ -17,6 +17,7 @@
 //! Non-goals: compression, xattrs, chunk-based files, a superblock checksum.
 
 use crate::fstree::{encode_dev, FsTree, Kind};
+use crate::num::usize_of;
 use baleen_tree::{Entry, EntryKind, EntrySink, DEFAULT_MTIME};
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -51,7 +52,7 @@ pub struct ErofsWriter<W: Write + Seek> {
 impl<W: Write + Seek> ErofsWriter<W> {
     /// Starts an image at the current start of `out` (block 0 is written at the end).
     pub fn new(mut out: W) -> io::Result<Self> {
-        out.write_all(&[0u8; BLOCK as usize])?;
+        out.write_all(&[0u8; usize_of(BLOCK)])?;
         Ok(ErofsWriter { out, tree: FsTree::new(), pos: BLOCK })
     }
 
@@ -77,7 +78,7 @@ impl<W: Write + Seek> ErofsWriter<W> {
         put64(&mut sb, 16, layout.order.len() as u64); // inos
         put64(&mut sb, 24, DEFAULT_MTIME as u64); // build_time
         put32(&mut sb, 36, blocks);
-        put32(&mut sb, 40, meta_blk as u32);
+        put32(&mut sb, 40, u32::try_from(meta_blk).map_err(|_| ErofsError::TooBig)?);
         self.out.seek(SeekFrom::Start(SUPER_OFFSET))?;
         self.out.write_all(&sb)?;
         self.out.seek(SeekFrom::Start(u64::from(blocks) * BLOCK))?;
@@ -197,7 +198,7 @@ impl Layout {
                 Kind::Symlink(t) => t.clone(),
                 _ => Vec::new(),
             };
-            let ino = i as u32 + 1;
+            let ino = u32::try_from(i + 1).map_err(|_| ErofsError::TooBig)?;
             slot.insert(n, Slot { offset, extended, layout, data, tail_blk, ino });
         }
         if meta_blk + meta_len / BLOCK + extra_blocks > u64::from(u32::MAX) {
@@ -208,12 +209,14 @@ impl Layout {
 
     /// The metadata area followed by the non-inline directory and symlink blocks.
     fn emit(&self, tree: &FsTree<u32>) -> Result<Vec<u8>, ErofsError> {
-        let mut meta = vec![0u8; self.meta_len as usize];
+        let mut meta = vec![0u8; usize_of(self.meta_len)];
         let mut extra = Vec::new();
         let extra_base = self.meta_blk + self.meta_len / BLOCK;
         for &n in &self.order {
             let node = &tree.nodes[n];
             let s = &self.slot[&n];
+            // File type and permission bits: 16 bits (S_IFMT is 0o170000).
+            #[allow(clippy::cast_possible_truncation)]
             let mode = (node.ifmt() | node.perm) as u16;
             let size = match node.kind {
                 Kind::File { size, .. } => size,
@@ -223,12 +226,12 @@ impl Layout {
                 Kind::File { data, .. } => *data,
                 Kind::Char(ma, mi) | Kind::Block(ma, mi) => encode_dev(*ma, *mi),
                 Kind::Dir(_) | Kind::Symlink(_) if s.layout == LAYOUT_FLAT_PLAIN => {
-                    (extra_base + s.tail_blk) as u32
+                    u32::try_from(extra_base + s.tail_blk).map_err(|_| ErofsError::TooBig)?
                 }
                 _ => 0,
             };
             let nlink = tree.nlink(n, &self.names);
-            let o = s.offset as usize;
+            let o = usize_of(s.offset);
             let format = u16::from(s.extended) | (s.layout << 1);
             let ino = &mut meta[o..o + if s.extended { 64 } else { 32 }];
             put16(ino, 0, format);
@@ -239,16 +242,21 @@ impl Layout {
                 put32(ino, 20, s.ino);
                 put32(ino, 24, node.uid);
                 put32(ino, 28, node.gid);
-                put64(ino, 32, node.mtime.secs as u64);
+                // Two's complement: the kernel reads it back as a signed time64_t.
+                put64(ino, 32, u64::from_le_bytes(node.mtime.secs.to_le_bytes()));
                 put32(ino, 40, node.mtime.nanos);
                 put32(ino, 44, nlink);
             } else {
-                put16(ino, 6, nlink as u16);
-                put32(ino, 8, size as u32);
+                // A compact inode only when these fit: see `extended` in the layout.
+                #[allow(clippy::cast_possible_truncation)]
+                let (nlink, size, uid, gid) =
+                    (nlink as u16, size as u32, node.uid as u16, node.gid as u16);
+                put16(ino, 6, nlink);
+                put32(ino, 8, size);
                 put32(ino, 16, iu);
                 put32(ino, 20, s.ino);
-                put16(ino, 24, node.uid as u16);
-                put16(ino, 26, node.gid as u16);
+                put16(ino, 24, uid);
+                put16(ino, 26, gid);
             }
             if matches!(node.kind, Kind::Dir(_) | Kind::Symlink(_)) {
                 if s.layout == LAYOUT_FLAT_INLINE {
@@ -256,7 +264,7 @@ impl Layout {
                     meta[at..at + s.data.len()].copy_from_slice(&s.data);
                 } else {
                     let mut d = s.data.clone();
-                    d.resize(d.len().next_multiple_of(BLOCK as usize), 0);
+                    d.resize(d.len().next_multiple_of(usize_of(BLOCK)), 0);
                     extra.extend_from_slice(&d);
                 }
             }
@@ -274,7 +282,7 @@ fn pack<'a>(names: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<&'a [u8]>> {
     let mut blocks: Vec<Vec<&[u8]>> = vec![Vec::new()];
     let mut used = 0usize;
     for name in all {
-        if used + DIRENT + name.len() > BLOCK as usize {
+        if used + DIRENT + name.len() > usize_of(BLOCK) {
             blocks.push(Vec::new());
             used = 0;
         }
@@ -329,7 +337,10 @@ fn dir_blocks(
                 other => nids[other],
             };
             out.extend_from_slice(&nid.to_le_bytes());
-            out.extend_from_slice(&(nameoff as u16).to_le_bytes());
+            // Within the 4 KiB block `pack` filled.
+            #[allow(clippy::cast_possible_truncation)]
+            let off = nameoff as u16;
+            out.extend_from_slice(&off.to_le_bytes());
             out.push(ft);
             out.push(0);
             nameoff += name.len();
@@ -338,7 +349,7 @@ fn dir_blocks(
             out.extend_from_slice(name);
         }
         if i + 1 < count {
-            out.resize(start + BLOCK as usize, 0);
+            out.resize(start + usize_of(BLOCK), 0);
         }
     }
     out

@@ -206,8 +206,10 @@ impl<D> FsTree<D> {
     pub fn nlink(&self, n: usize, names: &[u32]) -> u32 {
         match self.nodes[n].children() {
             Some(c) => {
-                2 + c.values().filter(|&&k| matches!(self.nodes[k].kind, Kind::Dir(_))).count()
-                    as u32
+                let subdirs =
+                    c.values().filter(|&&k| matches!(self.nodes[k].kind, Kind::Dir(_))).count();
+                // Saturates, as link counts do, rather than wrap.
+                u32::try_from(subdirs).map_or(u32::MAX, |s| s.saturating_add(2))
             }
             None => names[n],
         }

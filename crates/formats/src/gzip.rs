@@ -10,6 +10,7 @@
 //! Memory: at most `2 × threads` blocks in flight (input and output), so a few MiB.
 
 use crate::compressibility::incompressible;
+use crate::num::usize_of;
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -73,6 +74,7 @@ pub fn stored_deflate_into(data: &[u8], last: bool, out: &mut Vec<u8>) {
     }
     while let Some(chunk) = chunks.next() {
         let final_block = last && chunks.peek().is_none();
+        #[allow(clippy::cast_possible_truncation)] // chunks of at most 65535 bytes
         let len = chunk.len() as u16;
         out.push(u8::from(final_block));
         out.extend_from_slice(&len.to_le_bytes());
@@ -91,10 +93,10 @@ pub fn deflate_block(data: &[u8], last: bool, level: Compression) -> io::Result<
     let mut out = Vec::with_capacity(data.len() / 2 + 1024);
     let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
     loop {
-        let consumed = c.total_in() as usize;
+        let consumed = usize_of(c.total_in());
         let status =
             c.compress_vec(&data[consumed..], &mut out, flush).map_err(io::Error::other)?;
-        let done_input = c.total_in() as usize == data.len();
+        let done_input = usize_of(c.total_in()) == data.len();
         let room_left = out.len() < out.capacity();
         match status {
             Status::StreamEnd => break,
@@ -330,7 +332,9 @@ mod tests {
             let mut crc = Crc::new();
             crc.update(&data);
             out.extend(crc.sum().to_le_bytes());
-            out.extend((data.len() as u32).to_le_bytes());
+            #[allow(clippy::cast_possible_truncation)] // ISIZE: the length modulo 2^32
+            let isize = data.len() as u32;
+            out.extend(isize.to_le_bytes());
             out
         };
         for threads in [1, 3] {
@@ -369,7 +373,7 @@ mod tests {
             let z = stored_deflate(data, last);
             let st = d.decompress_vec(&z, &mut back, flate2::FlushDecompress::Sync).unwrap();
             assert_eq!(back, data, "len {} last {last}", data.len());
-            assert_eq!(d.total_in() as usize, z.len());
+            assert_eq!(usize_of(d.total_in()), z.len());
             assert_eq!(st == Status::StreamEnd, last);
         }
         // Mostly-compressible and tiny inputs are deflated as before.
@@ -389,7 +393,8 @@ mod tests {
         assert!(!incompressible(&spotted), "noise where a few samples look is not enough");
         // A FAT of one contiguous file: sequential u32 cluster numbers, no repeats for LZ77 to
         // find, but skewed bytes that Huffman coding shrinks to ~60 %.
-        let fat: Vec<u8> = (2..BLOCK_SIZE as u32 / 4 + 2).flat_map(u32::to_le_bytes).collect();
+        let fat: Vec<u8> =
+            (2..u32::try_from(BLOCK_SIZE).unwrap() / 4 + 2).flat_map(u32::to_le_bytes).collect();
         assert!(!incompressible(&fat), "a FAT table is compressible");
         // Noise repeated every 1000 bytes: each 4 KiB sample sees every byte value about four
         // times over (skewed counts) and long repeats.

@@ -19,6 +19,13 @@
 //! Non-goals: choosing file names or writing files (the build crate does temp + rename), the
 //! Docker-based formats (ISO, disks: later crates or modules).
 
+#![deny(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 pub mod compare;
 mod compressibility;
 mod cpio;
@@ -27,6 +34,7 @@ mod fsread;
 mod fstree;
 mod gzip;
 mod initrd;
+mod num;
 mod squashfs;
 mod tar;
 mod verity;

@@ -19,12 +19,21 @@
 //! duplicate detection, sparse blocks, directory indexes (lookups scan the listing).
 
 use crate::fstree::{encode_dev, FsTree, Kind};
+use crate::num::usize_of;
 use baleen_tree::{Entry, EntryKind, EntrySink, DEFAULT_MTIME};
 use flate2::write::ZlibEncoder;
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 const BLOCK_SIZE: usize = 128 * 1024;
+const BLOCK_SIZE_U32: u32 = 128 * 1024;
+/// The superblock's creation time: LinuxKit's epoch, which fits its 32 bits.
+const MKFS_TIME: u32 = {
+    assert!(DEFAULT_MTIME >= 0 && DEFAULT_MTIME <= u32::MAX as i64);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let t = DEFAULT_MTIME as u32;
+    t
+};
 const BLOCK_LOG: u16 = 17;
 const META_BLOCK: usize = 8192;
 const MAGIC: u32 = 0x7371_7368;
@@ -43,6 +52,13 @@ pub enum SquashfsError {
     Io(#[from] io::Error),
     #[error("squashfs: more than 65536 distinct uids and gids")]
     TooManyIds,
+    #[error("squashfs: {what} would be {value}, more than its field holds")]
+    TooLarge { what: &'static str, value: u64 },
+}
+
+/// `value` for one of squashfs's 32-bit fields, or the error naming it.
+fn field32(what: &'static str, value: u64) -> Result<u32, SquashfsError> {
+    u32::try_from(value).map_err(|_| SquashfsError::TooLarge { what, value })
 }
 
 /// Where a file's blocks went.
@@ -109,7 +125,7 @@ impl<W: Write + Seek> SquashfsWriter<W> {
         self.files.push(Blocks { start: 0, sizes: Vec::new() });
         let mut left = size;
         while left > 0 {
-            let want = left.min(BLOCK_SIZE as u64) as usize;
+            let want = usize_of(left.min(BLOCK_SIZE as u64));
             let mut chunk = vec![0u8; want];
             data.read_exact(&mut chunk).map_err(|e| {
                 io::Error::new(
@@ -169,7 +185,10 @@ impl<W: Write + Seek> SquashfsWriter<W> {
             if file.sizes.is_empty() {
                 file.start = self.pos;
             }
-            file.sizes.push(bytes.len() as u32 | stored);
+            // At most BLOCK_SIZE (128 KiB): one block, compressed only if smaller.
+            #[allow(clippy::cast_possible_truncation)]
+            let len = bytes.len() as u32;
+            file.sizes.push(len | stored);
             self.out.write_all(&bytes)?;
             self.pos += bytes.len() as u64;
         }
@@ -180,8 +199,8 @@ impl<W: Write + Seek> SquashfsWriter<W> {
     pub fn finish(mut self) -> Result<W, SquashfsError> {
         self.flush()?;
         let (order, names) = self.tree.reachable();
-        let numbers: HashMap<usize, u32> =
-            order.iter().enumerate().map(|(i, &n)| (n, i as u32 + 1)).collect();
+        let count = field32("the inode count", order.len() as u64)?;
+        let numbers: HashMap<usize, u32> = (1..=count).zip(&order).map(|(i, &n)| (n, i)).collect();
         let mut t = Tables {
             tree: &self.tree,
             files: &self.files,
@@ -193,7 +212,7 @@ impl<W: Write + Seek> SquashfsWriter<W> {
             id_index: HashMap::new(),
             refs: HashMap::new(),
         };
-        let root = t.dir(0, order.len() as u32 + 1)?;
+        let root = t.dir(0, field32("the inode count", order.len() as u64 + 1)?)?;
         let inode_table = self.pos;
         let inodes = t.inodes.finish()?;
         let dir_table = inode_table + inodes.len() as u64;
@@ -216,18 +235,21 @@ impl<W: Write + Seek> SquashfsWriter<W> {
         }
         let used = id_table + index.len() as u64;
         let padded = used.next_multiple_of(4096);
-        self.out.write_all(&vec![0u8; (padded - used) as usize])?;
+        self.out.write_all(&vec![0u8; usize_of(padded - used)])?;
 
         let mut sb = Vec::with_capacity(96);
         sb.extend_from_slice(&MAGIC.to_le_bytes());
-        sb.extend_from_slice(&(order.len() as u32).to_le_bytes());
-        sb.extend_from_slice(&(DEFAULT_MTIME as u32).to_le_bytes());
-        sb.extend_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
+        sb.extend_from_slice(&count.to_le_bytes());
+        sb.extend_from_slice(&MKFS_TIME.to_le_bytes());
+        sb.extend_from_slice(&BLOCK_SIZE_U32.to_le_bytes());
         sb.extend_from_slice(&0u32.to_le_bytes()); // fragments
         sb.extend_from_slice(&COMPRESSION_GZIP.to_le_bytes());
         sb.extend_from_slice(&BLOCK_LOG.to_le_bytes());
         sb.extend_from_slice(&(FLAG_NO_FRAGMENTS | FLAG_NO_XATTRS).to_le_bytes());
-        sb.extend_from_slice(&(t.ids.len() as u16).to_le_bytes());
+        // `id` refuses more than 65536 ids.
+        #[allow(clippy::cast_possible_truncation)]
+        let ids = t.ids.len() as u16;
+        sb.extend_from_slice(&ids.to_le_bytes());
         sb.extend_from_slice(&4u16.to_le_bytes());
         sb.extend_from_slice(&0u16.to_le_bytes());
         sb.extend_from_slice(&root.to_le_bytes());
@@ -269,6 +291,8 @@ impl Meta {
     }
 
     /// Where the next byte goes: (stored offset of its block, offset inside the block).
+    // `cur` is flushed at META_BLOCK (8 KiB), so its length fits 16 bits.
+    #[allow(clippy::cast_possible_truncation)]
     fn here(&self) -> (u64, u16) {
         (self.done.len() as u64, self.cur.len() as u16)
     }
@@ -283,6 +307,8 @@ impl Meta {
         Ok(())
     }
 
+    // A block is at most META_BLOCK (8 KiB), compressed only if smaller: its length fits 16 bits.
+    #[allow(clippy::cast_possible_truncation)]
     fn flush_block(&mut self) -> io::Result<()> {
         let (bytes, header) = match compress(&self.cur, self.level)? {
             Some(c) => {
@@ -349,10 +375,14 @@ impl Tables<'_> {
         let (block, offset) = self.inodes.here();
         let mut h = Vec::with_capacity(16);
         h.extend_from_slice(&kind.to_le_bytes());
-        h.extend_from_slice(&(node.perm as u16).to_le_bytes());
+        // Permission bits with setuid/setgid/sticky: 12 bits.
+        #[allow(clippy::cast_possible_truncation)]
+        let perm = node.perm as u16;
+        h.extend_from_slice(&perm.to_le_bytes());
         h.extend_from_slice(&uid.to_le_bytes());
         h.extend_from_slice(&gid.to_le_bytes());
-        h.extend_from_slice(&(node.mtime.secs.clamp(0, u32::MAX.into()) as u32).to_le_bytes());
+        let mtime = u32::try_from(node.mtime.secs.max(0)).unwrap_or(u32::MAX); // clamped
+        h.extend_from_slice(&mtime.to_le_bytes());
         h.extend_from_slice(&self.numbers[&n].to_le_bytes());
         self.inodes.push(&h)?;
         Ok((block << 16) | u64::from(offset))
@@ -371,10 +401,10 @@ impl Tables<'_> {
                 let sizes = data.sizes.iter().flat_map(|s| s.to_le_bytes());
                 if nlink == 1 && *size <= u64::from(u32::MAX) && data.start <= u64::from(u32::MAX) {
                     let r = self.header(n, 2)?;
-                    body.extend_from_slice(&(data.start as u32).to_le_bytes());
+                    body.extend_from_slice(&field32("a file's start", data.start)?.to_le_bytes());
                     body.extend_from_slice(&NO_FRAGMENT.to_le_bytes());
                     body.extend_from_slice(&0u32.to_le_bytes());
-                    body.extend_from_slice(&(*size as u32).to_le_bytes());
+                    body.extend_from_slice(&field32("a file's size", *size)?.to_le_bytes());
                     body.extend(sizes);
                     r
                 } else {
@@ -393,7 +423,8 @@ impl Tables<'_> {
             Kind::Symlink(target) => {
                 let r = self.header(n, 3)?;
                 body.extend_from_slice(&nlink.to_le_bytes());
-                body.extend_from_slice(&(target.len() as u32).to_le_bytes());
+                let len = field32("a symlink target's length", target.len() as u64)?;
+                body.extend_from_slice(&len.to_le_bytes());
                 body.extend_from_slice(target);
                 r
             }
@@ -445,15 +476,23 @@ impl Tables<'_> {
             {
                 j += 1;
             }
-            listing.extend_from_slice(&((j - i - 1) as u32).to_le_bytes());
-            listing.extend_from_slice(&(block as u32).to_le_bytes());
+            #[allow(clippy::cast_possible_truncation)] // at most 255: j - i <= 256
+            let run = (j - i - 1) as u32;
+            listing.extend_from_slice(&run.to_le_bytes());
+            listing.extend_from_slice(&field32("the inode table", block)?.to_le_bytes());
             listing.extend_from_slice(&base.to_le_bytes());
             for (name, k, r) in &entries[i..j] {
-                let delta = (i64::from(self.numbers[k]) - i64::from(base)) as i16;
-                listing.extend_from_slice(&((r & 0xffff) as u16).to_le_bytes());
+                // Within an i16 of `base`, as the run was cut; the offset is the low 16 bits.
+                #[allow(clippy::cast_possible_truncation)]
+                let (delta, offset) =
+                    ((i64::from(self.numbers[k]) - i64::from(base)) as i16, *r as u16);
+                listing.extend_from_slice(&offset.to_le_bytes());
                 listing.extend_from_slice(&delta.to_le_bytes());
                 listing.extend_from_slice(&basic_type(&tree.nodes[*k].kind).to_le_bytes());
-                listing.extend_from_slice(&((name.len() - 1) as u16).to_le_bytes());
+                let name_len = u16::try_from(name.len() - 1).map_err(|_| {
+                    SquashfsError::TooLarge { what: "a name's length", value: name.len() as u64 }
+                })?;
+                listing.extend_from_slice(&name_len.to_le_bytes());
                 listing.extend_from_slice(name);
             }
             i = j;
@@ -464,17 +503,19 @@ impl Tables<'_> {
         let mut body = Vec::new();
         let r = if size <= 0xffff && start_block <= u64::from(u32::MAX) {
             let r = self.header(n, 1)?;
-            body.extend_from_slice(&(start_block as u32).to_le_bytes());
+            body.extend_from_slice(&field32("the directory table", start_block)?.to_le_bytes());
             body.extend_from_slice(&nlink.to_le_bytes());
-            body.extend_from_slice(&(size as u16).to_le_bytes());
+            #[allow(clippy::cast_possible_truncation)] // size <= 0xffff: this branch's condition
+            let size = size as u16;
+            body.extend_from_slice(&size.to_le_bytes());
             body.extend_from_slice(&start_offset.to_le_bytes());
             body.extend_from_slice(&parent_number.to_le_bytes());
             r
         } else {
             let r = self.header(n, 8)?;
             body.extend_from_slice(&nlink.to_le_bytes());
-            body.extend_from_slice(&(size as u32).to_le_bytes());
-            body.extend_from_slice(&(start_block as u32).to_le_bytes());
+            body.extend_from_slice(&field32("a directory listing's size", size)?.to_le_bytes());
+            body.extend_from_slice(&field32("the directory table", start_block)?.to_le_bytes());
             body.extend_from_slice(&parent_number.to_le_bytes());
             body.extend_from_slice(&0u16.to_le_bytes()); // no index
             body.extend_from_slice(&start_offset.to_le_bytes());
@@ -502,7 +543,7 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 if (i / BLOCK_SIZE) % 2 == 0 {
-                    x as u8
+                    x.to_le_bytes()[0]
                 } else {
                     b'a'
                 }

@@ -13,6 +13,7 @@
 //! entry without records is plain USTAR (long names split into prefix/name when possible). The
 //! archive ends with two zero blocks and no record padding.
 
+use crate::num::usize_of;
 use baleen_tree::{Entry, EntryKind, EntrySink};
 use std::io::{self, Read, Write};
 
@@ -132,7 +133,7 @@ impl<W: Write> TarWriter<W> {
     }
 
     fn pad(&mut self) -> io::Result<()> {
-        let rem = (self.written % BLOCK as u64) as usize;
+        let rem = usize_of(self.written % BLOCK as u64);
         if rem != 0 {
             self.put(&[0u8; BLOCK][..BLOCK - rem])?;
         }

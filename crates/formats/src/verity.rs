@@ -15,6 +15,7 @@
 //! Non-goals: other hashes or block sizes, format version 0 (Chrome OS), forward error
 //! correction, verifying an existing tree (the kernel and `veritysetup verify` do).
 
+use crate::num::usize_of;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
@@ -26,6 +27,12 @@ const PER_BLOCK: u64 = VERITY_BLOCK / DIGEST as u64;
 const PER_BLOCK_BITS: u32 = PER_BLOCK.trailing_zeros();
 /// veritysetup refuses more levels than this.
 const MAX_LEVELS: usize = 63;
+
+/// A tree level (at most [`MAX_LEVELS`]) as a shift count.
+#[allow(clippy::cast_possible_truncation)]
+const fn level_u32(level: usize) -> u32 {
+    level as u32
+}
 
 /// What went wrong writing a hash tree.
 #[derive(Debug, thiserror::Error)]
@@ -60,15 +67,15 @@ impl VerityLayout {
             return Err(VerityError::Empty);
         }
         let data_blocks = data_len.div_ceil(VERITY_BLOCK);
-        let mut count = 0usize;
+        let mut count = 0;
         while count < MAX_LEVELS
-            && (data_blocks - 1).checked_shr(PER_BLOCK_BITS * count as u32).unwrap_or(0) != 0
+            && (data_blocks - 1).checked_shr(PER_BLOCK_BITS * level_u32(count)).unwrap_or(0) != 0
         {
             count += 1;
         }
         let mut sizes = Vec::with_capacity(count);
         for i in 0..count {
-            let shift = PER_BLOCK_BITS * (i as u32 + 1);
+            let shift = PER_BLOCK_BITS * level_u32(i + 1);
             let size = match 1u64.checked_shl(shift) {
                 Some(span) if shift < 64 => data_blocks.div_ceil(span),
                 _ => 1,
@@ -162,11 +169,14 @@ fn superblock(tree: &VerityTree) -> [u8; 512] {
     sb[12..16].copy_from_slice(&1u32.to_le_bytes()); // hash type: normal (salt first)
     sb[16..32].copy_from_slice(&tree.uuid);
     sb[32..38].copy_from_slice(b"sha256");
+    #[allow(clippy::cast_possible_truncation)] // 4096
     let block = VERITY_BLOCK as u32;
     sb[64..68].copy_from_slice(&block.to_le_bytes());
     sb[68..72].copy_from_slice(&block.to_le_bytes());
     sb[72..80].copy_from_slice(&tree.layout.data_blocks.to_le_bytes());
-    sb[80..82].copy_from_slice(&(DIGEST as u16).to_le_bytes());
+    #[allow(clippy::cast_possible_truncation)] // 32
+    let digest = DIGEST as u16;
+    sb[80..82].copy_from_slice(&digest.to_le_bytes());
     sb[88..88 + DIGEST].copy_from_slice(&tree.salt);
     sb
 }
@@ -200,7 +210,7 @@ impl<W: Write + Seek> Emitter<'_, W> {
     /// Writes `level`'s block (zero-padded) and pushes its digest to the level above.
     fn emit(&mut self, level: usize) -> Result<(), VerityError> {
         let l = &mut self.levels[level];
-        l.buf.resize(VERITY_BLOCK as usize, 0);
+        l.buf.resize(usize_of(VERITY_BLOCK), 0);
         let at = (1 + l.first + l.written) * VERITY_BLOCK;
         self.out.seek(SeekFrom::Start(at)).map_err(VerityError::Write)?;
         self.out.write_all(&l.buf).map_err(VerityError::Write)?;
@@ -232,13 +242,13 @@ pub fn write_tree<R: Read, W: Write + Seek>(
         .levels
         .iter()
         .map(|&(first, _)| Level {
-            buf: Vec::with_capacity(VERITY_BLOCK as usize),
+            buf: Vec::with_capacity(usize_of(VERITY_BLOCK)),
             written: 0,
             first,
         })
         .collect();
     let mut e = Emitter { out, salted: &salted, levels, root: None };
-    let block = VERITY_BLOCK as usize;
+    let block = usize_of(VERITY_BLOCK);
     let mut buf = vec![0u8; 1 << 20];
     let mut at = 0u64;
     let mut filled = 0usize;

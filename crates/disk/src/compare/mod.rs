@@ -16,6 +16,7 @@
 mod volume;
 
 use crate::gpt::SECTOR;
+use crate::num::usize_of;
 use baleen_sign::{PeError, PeLayout};
 use std::collections::HashMap;
 use std::fmt;
@@ -368,7 +369,7 @@ fn entry_point(headers: &[u8]) -> Option<[u8; 4]> {
 }
 
 fn is_zero<R: Read + Seek>(r: &mut R, at: u64, len: u64) -> Result<bool, CompareError> {
-    let mut buf = [0u8; SIGNATURE_ALIGN as usize];
+    let mut buf = [0u8; usize_of(SIGNATURE_ALIGN)];
     let n = usize::try_from(len).unwrap_or(0).min(buf.len());
     let got = read_full(r, at, &mut buf[..n], "output")?;
     Ok(got == n && buf[..n].iter().all(|b| *b == 0))

@@ -17,8 +17,8 @@ fn ucs2(name: &str, dir: bool, n: u32) -> Vec<u8> {
     let mut units: Vec<u16> = name
         .chars()
         .map(|c| match c {
-            '*' | '/' | ':' | ';' | '?' | '\\' => b'_' as u16,
-            c if (c as u32) < 0x20 || (c as u32) > 0xffff => b'_' as u16,
+            '*' | '/' | ':' | ';' | '?' | '\\' => u16::from(b'_'),
+            c if (c as u32) < 0x20 || (c as u32) > 0xffff => u16::from(b'_'),
             c => c as u16,
         })
         .collect();

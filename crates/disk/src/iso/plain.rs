@@ -11,8 +11,9 @@
 
 use super::rock::record_date;
 use super::volume::{
-    boot_record, catalog, emit, pad_to_sector, path_table, primary, put_records, record,
-    sectors_of, terminator, Extent, Layout, Primary, PVD_LBA, SECTOR,
+    after, boot_record, catalog, dir_bytes, emit, len32, pad_to_sector, path_table, primary,
+    put_records, record, sectors_of, terminator, Extent, Layout, Primary, PVD_LBA, SECTOR,
+    SECTOR_U32,
 };
 use super::IsoWriteError;
 use baleen_tree::DEFAULT_MTIME;
@@ -82,14 +83,6 @@ struct Places {
     catalog: u32,
 }
 
-/// `lba` moved on by the sectors `len` bytes take; VolumeTooLarge past ISO 9660's 2^32 sectors.
-pub(super) fn after(lba: u32, len: u64) -> Result<u32, IsoWriteError> {
-    u32::try_from(len.div_ceil(SECTOR as u64))
-        .ok()
-        .and_then(|n| lba.checked_add(n))
-        .ok_or(IsoWriteError::VolumeTooLarge { bytes: u64::from(lba) * SECTOR as u64 + len })
-}
-
 /// The records of directory `d`, after `.` and `..`, with the extents of `places`.
 fn records(iso: &PlainIso<'_>, d: usize, first_file: usize, places: &Places) -> Vec<Vec<u8>> {
     let date = record_date(DEFAULT_MTIME);
@@ -108,9 +101,7 @@ fn records(iso: &PlainIso<'_>, d: usize, first_file: usize, places: &Places) -> 
                 file += 1;
                 record(id, places.files[file - 1], len, date, false, &[])
             }
-            PlainEntry::Catalog { id } => {
-                record(id, places.catalog, SECTOR as u32, date, false, &[])
-            }
+            PlainEntry::Catalog { id } => record(id, places.catalog, SECTOR_U32, date, false, &[]),
         });
     }
     r
@@ -131,15 +122,15 @@ pub(super) fn plain_layout(iso: &PlainIso<'_>) -> Result<Layout, IsoWriteError> 
     // Sizing: no length depends on an extent.
     let mut places =
         Places { dirs: vec![(0, 0); iso.dirs.len()], files: vec![0; lens.len()], catalog: 0 };
-    let pt_len = table(&places, false).len();
-    let pt_sectors = pt_len.div_ceil(SECTOR) as u32;
+    let pt_len = len32(table(&places, false).len())?;
+    let pt_sectors = pt_len.div_ceil(SECTOR_U32);
     let l_table = PVD_LBA + 2 + u32::from(iso.boot.is_some());
     let m_table = l_table + pt_sectors;
     // Placement.
     let mut lba = m_table + pt_sectors;
     for (d, &first) in first.iter().enumerate() {
         let sectors = sectors_of(&records(iso, d, first, &places));
-        places.dirs[d] = (lba, sectors * SECTOR as u32);
+        places.dirs[d] = (lba, dir_bytes(sectors)?);
         lba += sectors;
     }
     if iso.boot.is_some() {
@@ -149,7 +140,7 @@ pub(super) fn plain_layout(iso: &PlainIso<'_>) -> Result<Layout, IsoWriteError> 
     let mut files = Vec::with_capacity(lens.len());
     for (i, &len) in lens.iter().enumerate() {
         places.files[i] = lba;
-        files.push(Extent { file: i as u32, lba, len: u64::from(len) });
+        files.push(Extent { file: len32(i)?, lba, len: u64::from(len) });
         lba = after(lba, u64::from(len))?;
     }
     // The bytes before the files.
@@ -160,7 +151,7 @@ pub(super) fn plain_layout(iso: &PlainIso<'_>) -> Result<Layout, IsoWriteError> 
         system_id: iso.system_id,
         volume_id: iso.volume_id,
         total_sectors: lba,
-        path_table_len: pt_len as u32,
+        path_table_len: pt_len,
         l_table,
         m_table,
         root: &root,

@@ -8,6 +8,7 @@
 //! Non-goals: Joliet (the same files under UCS-2 names), multi-extent files, interleaving.
 
 use std::collections::HashSet;
+use crate::num::usize_of;
 use std::io::{self, Read, Seek, SeekFrom};
 
 const BLOCK: u64 = 2048;
@@ -49,7 +50,7 @@ fn u32le(b: &[u8], at: usize) -> u64 {
 
 /// The files of the volume `r`, in directory order (depth first).
 pub fn files<R: Read + Seek>(r: &mut R) -> Result<Vec<IsoFile>, IsoReadError> {
-    let mut pvd = [0u8; BLOCK as usize];
+    let mut pvd = [0u8; usize_of(BLOCK)];
     read_at(r, 16 * BLOCK, &mut pvd)?;
     if pvd[0] != 1 || &pvd[1..6] != b"CD001" {
         return Err(IsoReadError::NotIso("no primary volume descriptor at sector 16"));
@@ -90,7 +91,7 @@ fn walk<R: Read + Seek>(
         let rec_len = usize::from(dir[at]);
         if rec_len == 0 {
             // Records do not cross sectors: the rest of this one is padding.
-            at = (at / BLOCK as usize + 1) * BLOCK as usize;
+            at = (at / usize_of(BLOCK) + 1) * usize_of(BLOCK);
             continue;
         }
         let rec = dir.get(at..at + rec_len).ok_or_else(|| bad("record past the extent"))?;
@@ -196,8 +197,8 @@ mod tests {
     /// A volume whose root directory (sector 18) holds `.`, `..` and `loops` subdirectories
     /// that are the root itself.
     fn looping_volume(loops: u8) -> Vec<u8> {
-        let mut iso = vec![0u8; 19 * BLOCK as usize];
-        let pvd = 16 * BLOCK as usize;
+        let mut iso = vec![0u8; usize_of(19 * BLOCK)];
+        let pvd = usize_of(16 * BLOCK);
         iso[pvd] = 1;
         iso[pvd + 1..pvd + 6].copy_from_slice(b"CD001");
         iso[pvd + 156..pvd + 190].copy_from_slice(&record(18, 2048, true, 0));
@@ -205,7 +206,7 @@ mod tests {
         for i in 0..loops {
             dir.extend(record(18, 2048, true, b'A' + i));
         }
-        iso[18 * BLOCK as usize..][..dir.len()].copy_from_slice(&dir);
+        iso[usize_of(18 * BLOCK)..][..dir.len()].copy_from_slice(&dir);
         iso
     }
 

@@ -36,7 +36,10 @@ pub(super) fn record_date(secs: i64) -> [u8; 7] {
     if c.year > 2155 {
         return [255, 12, 31, 23, 59, 59, 0];
     }
-    [(c.year - 1900) as u8, c.month, c.day, c.hour, c.minute, c.second, 0]
+    // 0..=255: the years outside 1900..=2155 returned above.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let year = (c.year - 1900) as u8;
+    [year, c.month, c.day, c.hour, c.minute, c.second, 0]
 }
 
 /// Picks ISO 9660 identifiers (d-characters, `NAME.EXT;1` for files, `NAME` for directories)
@@ -116,7 +119,10 @@ pub(super) fn sort_key(id: &[u8]) -> (&[u8], &[u8]) {
 fn entry(sig: &[u8; 2], body: &[u8]) -> Vec<u8> {
     let mut e = Vec::with_capacity(4 + body.len());
     e.extend_from_slice(sig);
-    e.push((4 + body.len()) as u8);
+    // Under 255: bodies are fixed-size or NM/SL pieces of at most CHUNK + 10 bytes.
+    #[allow(clippy::cast_possible_truncation)]
+    let len = (4 + body.len()) as u8;
+    e.push(len);
     e.push(1);
     e.extend_from_slice(body);
     e
@@ -134,6 +140,8 @@ pub(super) fn er() -> Vec<u8> {
         b"THE ROCK RIDGE INTERCHANGE PROTOCOL PROVIDES SUPPORT FOR POSIX FILE SYSTEM SEMANTICS";
     const SRC: &[u8] = b"PLEASE CONTACT DISC PUBLISHER FOR SPECIFICATION SOURCE.  SEE PUBLISHER \
 IDENTIFIER IN PRIMARY VOLUME DESCRIPTOR FOR CONTACT INFORMATION.";
+    // Constant lengths of 10, 84 and 135 bytes.
+    #[allow(clippy::cast_possible_truncation)]
     let mut body = vec![ID.len() as u8, DES.len() as u8, SRC.len() as u8, 1];
     body.extend_from_slice(ID);
     body.extend_from_slice(DES);
@@ -168,8 +176,9 @@ pub(super) fn pn(major: u32, minor: u32) -> Vec<u8> {
     let dev =
         ((ma & 0xffff_f000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffff_ff00) << 12) | (mi & 0xff);
     let mut body = Vec::with_capacity(16);
-    body.extend_from_slice(&both32((dev >> 32) as u32));
-    body.extend_from_slice(&both32(dev as u32));
+    let [h0, h1, h2, h3, l0, l1, l2, l3] = dev.to_be_bytes();
+    body.extend_from_slice(&both32(u32::from_be_bytes([h0, h1, h2, h3])));
+    body.extend_from_slice(&both32(u32::from_be_bytes([l0, l1, l2, l3])));
     entry(b"PN", &body)
 }
 
@@ -204,6 +213,8 @@ pub(super) fn nm(name: &str) -> Vec<Vec<u8>> {
 /// break carries the component CONTINUE flag, an empty one if need be): Linux adds a `/` at an
 /// entry break after a complete component, libarchive never does, and this way both read the
 /// same target.
+// `len() as u8`: every component piece is shorter than CAP (130 bytes).
+#[allow(clippy::cast_possible_truncation)]
 pub(super) fn sl(target: &str) -> Vec<Vec<u8>> {
     // Component records (flag, bytes).
     let mut comps: Vec<(u8, &[u8])> = Vec::new();

@@ -24,8 +24,11 @@ pub(super) struct Meta {
 }
 
 impl Meta {
-    fn of(e: &Entry) -> Meta {
-        Meta { perm: e.perm(), uid: e.uid as u32, gid: e.gid as u32, mtime: e.mtime.secs }
+    fn of(e: &Entry) -> Result<Meta, IsoWriteError> {
+        let id = |id: u64| {
+            u32::try_from(id).map_err(|_| IsoWriteError::BigId { path: e.path.clone(), id })
+        };
+        Ok(Meta { perm: e.perm(), uid: id(e.uid)?, gid: id(e.gid)?, mtime: e.mtime.secs })
     }
 
     pub(super) fn synthesized(perm: u32) -> Meta {
@@ -191,6 +194,8 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             }
             return old;
         }
+        // Fits: add_entry refuses an entry that could take the ids past u32::MAX.
+        #[allow(clippy::cast_possible_truncation)]
         let id = self.nodes.len() as u32;
         let name = node.name.clone();
         self.nodes.push(node);
@@ -277,7 +282,12 @@ impl<S: Read + Write + Seek> IsoTree<S> {
     fn add_entry(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<(), io::Error> {
         self.last = None;
         let (parent, name) = self.parent_of(&entry.path).map_err(bad)?;
-        let meta = Meta::of(entry);
+        // Node and blob ids are u32: keep room for this entry, its parents and the catalog.
+        let room = self.nodes.len() + entry.path.split('/').count() + 2;
+        if u32::try_from(room).is_err() {
+            return Err(bad(IsoWriteError::TooManyEntries { path: entry.path.clone() }));
+        }
+        let meta = Meta::of(entry).map_err(bad)?;
         self.hash.update(entry.path.as_bytes());
         self.hash.update([0]);
         self.hash.update(format!(
@@ -301,7 +311,10 @@ impl<S: Read + Write + Seek> IsoTree<S> {
                 let blob = Blob { offset, len: n };
                 self.last = Some(blob);
                 self.blobs.push(blob);
-                Kind::File(self.blobs.len() as u32 - 1)
+                // Fits: there are fewer blobs than nodes, whose ids add_entry keeps in u32.
+                #[allow(clippy::cast_possible_truncation)]
+                let blob = self.blobs.len() as u32 - 1;
+                Kind::File(blob)
             }
             EntryKind::Symlink { target } => Kind::Symlink(target.clone()),
             EntryKind::HardLink { target } => {
@@ -377,6 +390,7 @@ impl<S: Read + Write + Seek> EntrySink for IsoTree<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::num::usize_of;
 
     fn add(t: &mut IsoTree<io::Cursor<Vec<u8>>>, path: &str, kind: EntryKind) {
         let data = vec![b'x'; kind_size(&kind)];
@@ -385,9 +399,28 @@ mod tests {
 
     fn kind_size(k: &EntryKind) -> usize {
         match k {
-            EntryKind::File { size } => *size as usize,
+            EntryKind::File { size } => usize_of(*size),
             _ => 0,
         }
+    }
+
+    /// Issue 23: `Meta::of` took `uid as u32`, so an owner id past 32 bits (a PAX tar can
+    /// carry one) was written into Rock Ridge's PX entry wrapped, as another user.
+    #[test]
+    fn an_owner_id_past_32_bits_is_refused_not_wrapped() {
+        let mut t = IsoTree::new(io::Cursor::new(Vec::new()));
+        let big = (1u64 << 32) + 7;
+        let entry = Entry { uid: big, ..Entry::new("etc/x", EntryKind::File { size: 0 }, 0o644) };
+        let err = t.add(&entry, &mut &[][..]).unwrap_err();
+        let inner = err.get_ref().and_then(|e| e.downcast_ref::<IsoWriteError>());
+        assert!(
+            matches!(inner, Some(IsoWriteError::BigId { path, id }) if path == "etc/x" && *id == big),
+            "{err:?}"
+        );
+        let gid = Entry { gid: big, ..Entry::new("etc/y", EntryKind::Dir, 0o755) };
+        assert!(t.add(&gid, &mut &[][..]).is_err());
+        let fits = Entry { uid: u64::from(u32::MAX), ..Entry::new("etc/z", EntryKind::Dir, 0o755) };
+        t.add(&fits, &mut &[][..]).unwrap();
     }
 
     #[test]

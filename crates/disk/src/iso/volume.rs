@@ -12,10 +12,35 @@
 
 use super::rock::{both16, both32};
 use super::IsoWriteError;
+use crate::num::usize_of;
 use baleen_tree::{Civil, DEFAULT_MTIME};
 use std::io::{self, Write};
 
 pub(super) const SECTOR: usize = 2048;
+/// [`SECTOR`] for the 32-bit fields.
+pub(super) const SECTOR_U32: u32 = 2048;
+
+/// An in-memory length (a path table, a directory) as ISO 9660's 32-bit field; one past it
+/// could not be described, like a volume past 2^32 sectors.
+pub(super) fn len32(len: usize) -> Result<u32, super::IsoWriteError> {
+    u32::try_from(len).map_err(|_| super::IsoWriteError::VolumeTooLarge { bytes: len as u64 })
+}
+
+/// `lba` moved on by the sectors `len` bytes take.
+pub(super) fn after(lba: u32, len: u64) -> Result<u32, IsoWriteError> {
+    u32::try_from(len.div_ceil(SECTOR as u64))
+        .ok()
+        .and_then(|n| lba.checked_add(n))
+        .ok_or(IsoWriteError::VolumeTooLarge { bytes: u64::from(lba) * SECTOR as u64 + len })
+}
+
+/// The byte size of a directory of `sectors` sectors, for its records' 32-bit size field.
+pub(super) fn dir_bytes(sectors: u32) -> Result<u32, super::IsoWriteError> {
+    sectors.checked_mul(SECTOR_U32).ok_or(super::IsoWriteError::VolumeTooLarge {
+        bytes: u64::from(sectors) * u64::from(SECTOR_U32),
+    })
+}
+
 /// Where the primary volume descriptor is, after the 16-sector system area.
 pub(super) const PVD_LBA: u32 = 16;
 /// LinuxKit's epoch as a volume descriptor date (digits, hundredths, offset from GMT).
@@ -40,7 +65,10 @@ const fn volume_date(c: Civil) -> [u8; 17] {
         let mut k = width;
         while k > 0 {
             k -= 1;
-            d[at + k] = b'0' + (value % 10) as u8;
+            // A digit: evaluated at compile time on LinuxKit's epoch, no field is negative.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let digit = (value % 10) as u8;
+            d[at + k] = b'0' + digit;
             value /= 10;
         }
         at += width;
@@ -62,13 +90,17 @@ pub(super) fn record(
     let mut len = base + su.len();
     len += len % 2;
     let mut r = vec![0u8; len];
-    r[0] = len as u8;
+    // At most 255: identifiers are at most 128 bytes (Joliet's 64 UCS-2 characters) and
+    // Rock Ridge keeps inline entries within the 254-byte record (the rest goes to a CE area).
+    #[allow(clippy::cast_possible_truncation)]
+    let (len8, id8) = (len as u8, id.len() as u8);
+    r[0] = len8;
     r[2..10].copy_from_slice(&both32(extent));
     r[10..18].copy_from_slice(&both32(size));
     r[18..25].copy_from_slice(&date);
     r[25] = if dir { 2 } else { 0 };
     r[28..32].copy_from_slice(&both16(1));
-    r[32] = id.len() as u8;
+    r[32] = id8;
     r[33..33 + id.len()].copy_from_slice(id);
     r[base..base + su.len()].copy_from_slice(su);
     r
@@ -90,9 +122,11 @@ pub(super) fn path_table<'a>(
 ) -> Vec<u8> {
     let mut t = Vec::new();
     for (id, lba, parent) in dirs {
-        t.push(id.len() as u8);
+        // Identifiers are at most 128 bytes; the writers refuse over 65535 directories.
+        #[allow(clippy::cast_possible_truncation)]
+        let (id_len, parent) = (id.len() as u8, (parent + 1) as u16);
+        t.push(id_len);
         t.push(0);
-        let parent = (parent + 1) as u16;
         if big {
             t.extend_from_slice(&lba.to_be_bytes());
             t.extend_from_slice(&parent.to_be_bytes());
@@ -131,7 +165,7 @@ pub(super) fn primary(p: &Primary<'_>) -> Vec<u8> {
     pvd[80..88].copy_from_slice(&both32(p.total_sectors));
     pvd[120..124].copy_from_slice(&both16(1));
     pvd[124..128].copy_from_slice(&both16(1));
-    pvd[128..132].copy_from_slice(&both16(SECTOR as u16));
+    pvd[128..132].copy_from_slice(&both16(2048)); // logical block size: SECTOR
     pvd[132..140].copy_from_slice(&both32(p.path_table_len));
     pvd[140..144].copy_from_slice(&p.l_table.to_le_bytes());
     pvd[148..152].copy_from_slice(&p.m_table.to_be_bytes());
@@ -282,13 +316,13 @@ pub(super) fn emit<W: Write, E: From<IsoWriteError>>(
         debug_assert!(extent.len == 0 || start == u64::from(extent.lba) * SECTOR as u64);
         data(extent, &mut out)?;
         debug_assert_eq!(out.n, start + extent.len);
-        let rem = (out.n % SECTOR as u64) as usize;
+        let rem = usize_of(out.n % SECTOR as u64);
         if rem != 0 {
             out.write_all(&zeros[..SECTOR - rem]).map_err(w)?;
         }
     }
     while out.n < layout.total {
-        let k = (layout.total - out.n).min(zeros.len() as u64) as usize;
+        let k = usize_of((layout.total - out.n).min(zeros.len() as u64));
         out.write_all(&zeros[..k]).map_err(w)?;
     }
     debug_assert_eq!(out.n, layout.total);

@@ -17,11 +17,12 @@ use super::joliet;
 use super::rock::{self, record_date, sort_key, Names};
 use super::tree::{Dir, Kind, Meta, ROOT};
 use super::volume::{
-    boot_record, emit, pad_to_sector, path_table, primary, put_records, record, sectors_of,
-    terminator, Extent, Layout, Primary, PVD_LBA, SECTOR,
+    after, boot_record, dir_bytes, emit, len32, pad_to_sector, path_table, primary, put_records,
+    record, sectors_of, terminator, Extent, Layout, Primary, PVD_LBA, SECTOR, SECTOR_U32,
 };
 use super::{IsoTree, IsoWriteError};
 use crate::isolinux;
+use crate::num::usize_of;
 use sha2::Digest;
 use std::io::{Read, Seek, SeekFrom, Write};
 
@@ -70,10 +71,10 @@ struct Plan {
     ce_lba: u32,
     jdirs: Vec<Dir>,
     jdir_of: Vec<u32>,
-    path_table_len: usize,
+    path_table_len: u32,
     l_table: u32,
     m_table: u32,
-    j_path_table_len: usize,
+    j_path_table_len: u32,
     j_l_table: u32,
     j_m_table: u32,
     /// The blobs in extent order.
@@ -183,7 +184,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             dot.insert(0, rock::sp());
             let er = rock::er();
             let (lba, off) = ce(er.len());
-            dot.push(rock::ce(lba, off, er.len() as u32));
+            dot.push(rock::ce(lba, off, len32(er.len())?));
             areas.push(er);
         }
         records.push(record(&[0], ext, size, date, true, &dot.concat()));
@@ -210,7 +211,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
                     });
                 }
                 let (lba, off) = ce(rest);
-                su.extend_from_slice(&rock::ce(lba, off, rest as u32));
+                su.extend_from_slice(&rock::ce(lba, off, len32(rest)?));
                 areas.push(entries[inline..].concat());
             }
             let (ext, size) = extent(*child);
@@ -231,7 +232,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
     ) -> Vec<Vec<u8>> {
         let d = &jdirs[j];
         let date = |node: u32| record_date(self.nodes[node as usize].meta.mtime);
-        let place = |d: &Dir| (d.lba, d.sectors * SECTOR as u32);
+        let place = |d: &Dir| (d.lba, d.sectors * SECTOR_U32);
         let parent = &jdirs[d.parent];
         let mut records = Vec::with_capacity(d.children.len() + 2);
         let (e, s) = place(d);
@@ -280,22 +281,27 @@ impl<S: Read + Write + Seek> IsoTree<S> {
                     ce_cursor = (ce_cursor.0 + 1, 0);
                 }
                 let at = ce_cursor;
-                ce_cursor.1 += len as u32;
+                // At most SECTOR: dir_records refuses longer areas (TooLong) before asking.
+                #[allow(clippy::cast_possible_truncation)]
+                let len = len as u32;
+                ce_cursor.1 += len;
                 ce_allocs.push(at);
                 at
             };
             let (records, _) = self.dir_records(dirs, di, places, &|_| (0, 0), &mut alloc)?;
             dirs[di].sectors = sectors_of(&records);
+            dir_bytes(dirs[di].sectors)?;
         }
         let ce_sectors = if ce_allocs.is_empty() { 0 } else { ce_cursor.0 + 1 };
         let mut jdirs = if joliet { joliet::directories(self) } else { Vec::new() };
         let mut jdir_of = vec![u32::MAX; if joliet { self.nodes.len() } else { 0 }];
         for (i, d) in jdirs.iter().enumerate() {
-            jdir_of[d.node as usize] = i as u32;
+            jdir_of[d.node as usize] = len32(i)?;
         }
         for j in 0..jdirs.len() {
             let records = self.joliet_records(&jdirs, &jdir_of, j, &|_| (0, 0));
             jdirs[j].sectors = sectors_of(&records);
+            dir_bytes(jdirs[j].sectors)?;
         }
 
         Ok(Sizes { ce_allocs, ce_sectors, jdirs, jdir_of })
@@ -316,7 +322,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             catalog_lba: 0,
         };
         for (i, d) in dirs.iter().enumerate() {
-            places.dir_of[d.node as usize] = i as u32;
+            places.dir_of[d.node as usize] = len32(i)?;
             for (_, c) in &d.children {
                 if let Kind::File(b) = self.nodes[*c as usize].kind {
                     places.nlink[b as usize] += 1;
@@ -328,10 +334,10 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             self.size(&mut dirs, &places, opts.joliet)?;
 
         // Placement.
-        let path_table_len = table(&dirs, false).len();
-        let pt_sectors = path_table_len.div_ceil(SECTOR) as u32;
-        let j_path_table_len = table(&jdirs, false).len();
-        let j_pt_sectors = if opts.joliet { j_path_table_len.div_ceil(SECTOR) as u32 } else { 0 };
+        let path_table_len = len32(table(&dirs, false).len())?;
+        let pt_sectors = path_table_len.div_ceil(SECTOR_U32);
+        let j_path_table_len = len32(table(&jdirs, false).len())?;
+        let j_pt_sectors = if opts.joliet { j_path_table_len.div_ceil(SECTOR_U32) } else { 0 };
         let descriptors = 1 + u32::from(opts.bios.is_some()) + u32::from(opts.joliet) + 1;
         let mut lba = PVD_LBA + descriptors;
         let (l_table, m_table) = (lba, lba + pt_sectors);
@@ -367,7 +373,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
                     }
                     if places.blob_lba[b as usize] == u32::MAX {
                         places.blob_lba[b as usize] = if blob.len == 0 { 0 } else { lba };
-                        lba = super::plain::after(lba, blob.len)?;
+                        lba = after(lba, blob.len)?;
                         order.push(b);
                     }
                 }
@@ -400,16 +406,18 @@ impl<S: Read + Write + Seek> IsoTree<S> {
     }
 
     /// A node's (extent, size) once `plan` has placed everything.
+    // `len as u32`: `plan` refused every blob over u32::MAX bytes (FileTooLarge).
+    #[allow(clippy::cast_possible_truncation)]
     fn extent(&self, plan: &Plan, node: u32) -> (u32, u32) {
         match &self.nodes[node as usize].kind {
             Kind::Dir(_) => {
                 let d = &plan.dirs[plan.places.dir_of[node as usize] as usize];
-                (d.lba, d.sectors * SECTOR as u32)
+                (d.lba, d.sectors * SECTOR_U32)
             }
             Kind::File(b) => {
                 (plan.places.blob_lba[*b as usize], self.blobs[*b as usize].len as u32)
             }
-            Kind::Catalog => (plan.places.catalog_lba, SECTOR as u32),
+            Kind::Catalog => (plan.places.catalog_lba, SECTOR_U32),
             _ => (0, 0),
         }
     }
@@ -443,10 +451,10 @@ impl<S: Read + Write + Seek> IsoTree<S> {
             system_id: "LINUX",
             volume_id: opts.volume_id,
             total_sectors: plan.total_sectors,
-            path_table_len: plan.path_table_len as u32,
+            path_table_len: plan.path_table_len,
             l_table: plan.l_table,
             m_table: plan.m_table,
-            root: &record(&[0], root.lba, root.sectors * SECTOR as u32, root_date, true, &[]),
+            root: &record(&[0], root.lba, root.sectors * SECTOR_U32, root_date, true, &[]),
         });
         head.extend_from_slice(&pvd);
         if opts.bios.is_some() {
@@ -455,8 +463,8 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         // After the boot record, which El Torito wants at sector 17.
         if opts.joliet {
             let root = &jdirs[0];
-            let rec = record(&[0], root.lba, root.sectors * SECTOR as u32, root_date, true, &[]);
-            let (len, l, m) = (plan.j_path_table_len as u32, plan.j_l_table, plan.j_m_table);
+            let rec = record(&[0], root.lba, root.sectors * SECTOR_U32, root_date, true, &[]);
+            let (len, l, m) = (plan.j_path_table_len, plan.j_l_table, plan.j_m_table);
             head.extend(joliet::svd(&pvd, opts.volume_id, len, l, m, &rec));
         }
         head.extend(terminator());
@@ -530,7 +538,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         let blob = self.blobs[extent.file as usize];
         self.spool.seek(SeekFrom::Start(blob.offset)).map_err(IsoWriteError::Spool)?;
         if Some(extent.file) == boot_blob {
-            let mut image = vec![0u8; blob.len as usize];
+            let mut image = vec![0u8; usize_of(blob.len)];
             self.spool.read_exact(&mut image).map_err(IsoWriteError::Spool)?;
             isolinux::patch_boot_info_table(&mut image, PVD_LBA, extent.lba)
                 .map_err(IsoWriteError::Boot)?;
@@ -538,7 +546,7 @@ impl<S: Read + Write + Seek> IsoTree<S> {
         }
         let mut left = blob.len;
         while left > 0 {
-            let k = left.min(buf.len() as u64) as usize;
+            let k = usize_of(left.min(buf.len() as u64));
             self.spool.read_exact(&mut buf[..k]).map_err(IsoWriteError::Spool)?;
             out.write_all(&buf[..k]).map_err(IsoWriteError::Write)?;
             left -= k as u64;

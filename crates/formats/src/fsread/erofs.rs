@@ -6,6 +6,7 @@ use super::{
 };
 use super::{member, Stat};
 use crate::compare::{Kind, Member};
+use crate::num::usize_of;
 use sha2::{Digest as _, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
@@ -176,7 +177,7 @@ impl<R: Read + Seek> Image<'_, R> {
         for &(at, n) in runs {
             self.check(at, n)?;
             let from = out.len();
-            out.resize(from + n as usize, 0);
+            out.resize(from + usize_of(n), 0);
             read_at(self.r, FS, at, &mut out[from..])?;
         }
         Ok(out)
