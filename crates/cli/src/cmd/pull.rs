@@ -25,16 +25,15 @@ pub struct PullArgs {
     /// Where to write its files (created when missing). Files of the same names are replaced.
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
-    /// The image store the files pass through [default: $BALEEN_CACHE or ~/.baleen/cache].
-    #[arg(long, env = "BALEEN_CACHE", value_name = "DIR")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    store: super::store::StoreArgs,
     #[command(flatten)]
     registry: RegistryFlags,
 }
 
 pub fn run(args: PullArgs, quiet: bool) -> anyhow::Result<i32> {
     let r = parse_ref(&args.reference)?;
-    let dir = args.cache.clone().unwrap_or_else(Store::default_dir);
+    let dir = args.store.dir();
     let store =
         Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
     let pulled = artifact::pull_artifact_blocking(
@@ -73,13 +72,12 @@ pub(crate) struct Fetched {
 /// hence its MAC address) from one run to the next.
 pub(crate) fn fetch_for_run(
     reference: &str,
-    cache: Option<PathBuf>,
+    dir: PathBuf,
     registry: &RegistryFlags,
     quiet: bool,
 ) -> anyhow::Result<Fetched> {
     use baleen_oci::artifact::{SystemFile, ARCH_ANNOTATION};
     let r = parse_ref(reference)?;
-    let dir = cache.unwrap_or_else(Store::default_dir);
     let store =
         Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
     let pulled =

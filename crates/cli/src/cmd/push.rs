@@ -47,29 +47,27 @@ enum PushTarget {
         /// (org.baleen.system.architecture) [default: this machine's].
         #[arg(long, value_name = "ARCH", value_parser = ["amd64", "arm64"])]
         arch: Option<String>,
-        /// The image store the artifact passes through [default: $BALEEN_CACHE or
-        /// ~/.baleen/cache].
-        #[arg(long, env = "BALEEN_CACHE", value_name = "DIR")]
-        cache: Option<PathBuf>,
+        #[command(flatten)]
+        store: super::store::StoreArgs,
         #[command(flatten)]
         registry: RegistryFlags,
     },
 }
 
 pub fn run(args: PushArgs, quiet: bool) -> anyhow::Result<i32> {
-    let PushTarget::Oci { path, reference, arch, cache, registry } = args.target;
-    push_system(&path, &reference, arch, cache, &registry, quiet)?;
+    let PushTarget::Oci { path, reference, arch, store, registry } = args.target;
+    push_system(&path, &reference, arch, store.dir(), &registry, quiet)?;
     Ok(0)
 }
 
 /// Pushes the system at `path` (as `baleen run` reads it) to `reference` through the store at
-/// `cache` (default: BALEEN_CACHE's); prints `REF  DIGEST` on stdout. `baleen build --push`
+/// `dir`; prints `REF  DIGEST` on stdout. `baleen build --push`
 /// calls it too, once the build succeeded.
 pub(crate) fn push_system(
     path: &Path,
     reference: &str,
     arch: Option<String>,
-    cache: Option<PathBuf>,
+    dir: PathBuf,
     registry: &RegistryFlags,
     quiet: bool,
 ) -> anyhow::Result<baleen_oci::Digest> {
@@ -80,7 +78,6 @@ pub(crate) fn push_system(
         (ARCH_ANNOTATION.to_string(), arch),
         (FORMAT_ANNOTATION.to_string(), format.to_string()),
     ]);
-    let dir = cache.unwrap_or_else(Store::default_dir);
     let store =
         Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
     let digest =
