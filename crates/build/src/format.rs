@@ -1,6 +1,6 @@
 //! Output formats: the one list of them, and what each is, in one table ([`Format::spec`]): its
 //! LinuxKit name, the writer that makes it ([`Family`]), the files it writes, the machines it
-//! exists for and its `--help` line (`linuxkit-compat.md` §6).
+//! exists for and its `--help` line (docs/formats.md; differences in docs/compat.md, "Formats").
 //!
 //! Adding a format: a variant here, its row in [`Format::spec`] and [`Format::ALL`], and its
 //! arm in the writer module its family names (a new variant of that module's kind enum). The

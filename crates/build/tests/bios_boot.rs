@@ -13,7 +13,7 @@ use common::{boots_to_services, build_into, run, spine_config, spine_store, try_
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 const MIB: u64 = 1 << 20;

@@ -10,7 +10,7 @@ use baleen_oci::Platform;
 use baleen_testkit::boot::BootTest;
 use std::time::Duration;
 
-mod common;
+use crate::common;
 use common::{spine_config, spine_store};
 
 fn boot_with(compression: InitrdCompression, name: &str) {

@@ -12,7 +12,7 @@ use common::{boots_to_services, build_into, run, spine_config, spine_store};
 use std::path::Path;
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 

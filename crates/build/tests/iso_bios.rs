@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-mod common;
+use crate::common;
 
 /// The spine system's store, or None (skipped) when the kernel, busybox or ISOLINUX are missing.
 fn setup(tmp: &Path) -> Option<(baleen_spec::Config, Store)> {

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-mod common;
+use crate::common;
 use common::{spine_store, SPINE_YAML};
 
 /// What stage 1 needs from Debian's modules, with what they depend on (read from `.modinfo`).

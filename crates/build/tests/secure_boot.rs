@@ -14,7 +14,7 @@ use common::{boots_to_services, spine_config, spine_store, try_build_report, try
 use std::path::Path;
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 

@@ -375,3 +375,36 @@ fn import_max_size_bounds_what_layers_unpack_to() {
     assert!(!ok(baleen(&store, &["ls"])).contains("cache-cli"), "nothing named");
     assert!(ok(baleen(&store, &["import", path, "--max-size", "none"])).contains(NAME));
 }
+
+/// `~/x` names `$HOME/x` for `build` and `cache` alike, from `--cache` and from BALEEN_CACHE:
+/// `cache` (and `run`, `push`, `pull`, `audit`, `pkg`) used to read it as a directory named `~`
+/// in the working directory, while `build` expanded it.
+#[test]
+fn tilde_in_the_cache_dir_is_home_for_build_and_cache_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, work) = (tmp.path().join("home"), tmp.path().join("work"));
+    std::fs::create_dir_all(&work).unwrap();
+    ImageBuilder::new()
+        .layer(&[file_mode("init", b"#!/bin/init\n", 0o755)])
+        .build()
+        .write_layout(&home.join("x"), NAME);
+    std::fs::write(work.join("sys.yml"), format!("init:\n  - {NAME}\n")).unwrap();
+    let run = |args: &[&str], env: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_baleen"));
+        cmd.current_dir(&work).env("HOME", &home).env_remove("BALEEN_CACHE").args(args);
+        if env {
+            cmd.env("BALEEN_CACHE", "~/x");
+        } else {
+            cmd.args(["--cache", "~/x"]);
+        }
+        cmd.output().unwrap()
+    };
+    for env in [false, true] {
+        let listed = ok(run(&["cache", "ls"], env));
+        assert!(listed.contains(NAME), "cache ls (BALEEN_CACHE: {env}): {listed}");
+        ok(run(&["build", "-f", "tar", "-o", "sys.tar", "sys.yml"], env));
+        assert!(work.join("sys.tar").is_file());
+        std::fs::remove_file(work.join("sys.tar")).unwrap();
+    }
+    assert!(!work.join("~").exists(), "a directory named ~ was made in the working directory");
+}

@@ -1,5 +1,5 @@
-//! Early boot, LinuxKit's `init` + `rc.init` (linuxkit-compat.md §13) in one place: leave the
-//! initramfs for a tmpfs (pivot_root refuses the initial rootfs, and every container needs
+//! Early boot, LinuxKit's `init` + `rc.init` (docs/init.md, "Boot sequence") in one place: leave
+//! the initramfs for a tmpfs (pivot_root refuses the initial rootfs, and every container needs
 //! pivot_root), mount the API filesystems, then hostname, resolv.conf target, sysctl.
 //!
 //! The mount table is data ([`early_mounts`]) driven through [`Sys`], so its order is

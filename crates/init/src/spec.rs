@@ -1,4 +1,4 @@
-//! The bundle files LinuxKit writes (linuxkit-compat.md §2, §2.6): `config.json` (the subset
+//! The bundle files LinuxKit writes (docs/init.md, "Containers"): `config.json` (the subset
 //! of the OCI runtime spec that LinuxKit generates) and `runtime.json`. Unknown keys are
 //! ignored, as runc ignores them; missing keys take the OCI defaults.
 //!

@@ -54,7 +54,6 @@ pub fn pcr_event_command(pcr: u32, data: &[u8]) -> Result<Vec<u8>, TpmError> {
     Ok(c)
 }
 
-
 /// What is wrong with a TPM response.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ResponseError {

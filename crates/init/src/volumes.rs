@@ -1,7 +1,8 @@
-//! `containers/volumes/<name>` (YAML `volumes`, linuxkit-compat.md §1.4, §3): before any
-//! container starts, each volume's `merged/` becomes what binds see — an overlay of `lower/`
-//! with a tmpfs upper when the volume has a `tmp/` directory (LinuxKit's build always writes
-//! one), else a read-only bind of `lower/`. As LinuxKit's `005-volumes` step.
+//! `containers/volumes/<name>` (YAML `volumes`; docs/init.md, "Containers", and docs/compat.md,
+//! "Volume `tmp` and `merged` directories"): before any container starts, each volume's
+//! `merged/` becomes what binds see — an overlay of `lower/` with a tmpfs upper when the volume
+//! has a `tmp/` directory (LinuxKit's build always writes one), else a read-only bind of
+//! `lower/`. As LinuxKit's `005-volumes` step.
 
 use crate::sys::{ms, Sys};
 use std::path::{Path, PathBuf};

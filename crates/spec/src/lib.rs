@@ -1,4 +1,5 @@
-//! LinuxKit's YAML language for baleen (spec `linuxkit-compat.md` §1–2).
+//! LinuxKit's YAML language for baleen (docs/yaml.md; where baleen differs: docs/compat.md,
+//! "Configuration").
 //!
 //! - [`Config`] and friends ([`Image`], [`ImageConfig`], [`File`], [`Volume`]): the typed
 //!   configuration, every key of LinuxKit's schema and nothing else.

@@ -2,7 +2,7 @@
 //! static baleen-init, and Debian's static busybox as the containers' userland, written as OCI
 //! images into a store; and the YAML that names them.
 
-#![allow(dead_code)] // each test binary uses its own part
+#![allow(dead_code)] // each test file uses its own part; conformance.rs none of it
 
 use baleen_build::{build_report, BuildError, Built, Format, Output, Request};
 use baleen_formats::InitrdCompression;

@@ -38,10 +38,9 @@ pub struct AuditArgs {
     /// Do not ask the archives: use the cached indexes only (their age is printed).
     #[arg(long)]
     offline: bool,
-    /// Content store the YAML's images are looked up in, and whose debian/ holds the index
-    /// cache (default $BALEEN_CACHE, else ~/.baleen/cache).
-    #[arg(long, visible_alias = "store", value_name = "DIR")]
-    cache: Option<PathBuf>,
+    // The store holds the YAML's images, and its debian/ the index cache.
+    #[command(flatten)]
+    store: super::store::StoreArgs,
     /// Architecture of the YAML's images to audit.
     #[arg(long, default_value = "amd64", value_name = "ARCH")]
     arch: String,
@@ -59,7 +58,7 @@ const MAX_KEYRING: u64 = 16 << 20;
 
 /// Runs the audit; an input that cannot be read is exit 2 (could not check), with its reason.
 pub fn run(a: AuditArgs, quiet: bool) -> anyhow::Result<i32> {
-    let store_dir = a.cache.clone().unwrap_or_else(baleen_oci::Store::default_dir);
+    let store_dir = a.store.dir();
     let mut pkg_opts = baleen_pkg::Options::new();
     pkg_opts.cache = store_dir.join("debian");
     let gathered = keyring(&a.keyring).and_then(|keys| {

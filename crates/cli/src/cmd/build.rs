@@ -172,10 +172,8 @@ pub struct BuildArgs {
     /// with `metadata: yaml` (or `json`): the previous config is read from it, as LinuxKit does.
     #[arg(long, value_name = "TAR")]
     pub input_tar: Option<PathBuf>,
-    /// Image cache directory: an OCI image layout in LinuxKit's cache format, so
-    /// `--cache ~/.linuxkit/cache` shares LinuxKit's. Default: ~/.baleen/cache.
-    #[arg(long, env = "BALEEN_CACHE", value_name = "DIR")]
-    pub cache: Option<String>,
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
     /// Do not add an SBOM of the images to the output.
     #[arg(long)]
     pub no_sbom: bool,
@@ -369,11 +367,7 @@ impl BuildPlan {
             initrd_layout: a.initrd_layout,
             segment_cache: true,
             input_tar: a.input_tar.clone(),
-            cache: a
-                .cache
-                .as_deref()
-                .map(baleen_build::files::expand_home)
-                .unwrap_or_else(baleen_oci::Store::default_dir),
+            cache: a.store.dir(),
             sbom: !a.no_sbom,
             sbom_output: a.sbom_output.clone(),
             sbom_current_time: a.sbom_current_time,

@@ -58,7 +58,7 @@ fn push_built(
         path,
         reference,
         Some(arch.to_string()),
-        Some(plan.cache.clone()),
+        plan.cache.clone(),
         &plan.registry,
         quiet,
     )?;

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct CacheArgs {
-    /// The image store: an OCI image layout directory (LinuxKit's ~/.linuxkit/cache works too).
-    /// Default ~/.baleen/cache. Only pull and import create it; other commands refuse a
-    /// directory that is not a store (the default one not made yet is empty for ls and gc).
-    #[arg(long, global = true, env = "BALEEN_CACHE", value_name = "DIR")]
-    cache: Option<PathBuf>,
+    // Only pull and import create the store; other commands refuse a directory that is not
+    // one (the default one not made yet is empty for ls and gc).
+    #[command(flatten)]
+    store: super::store::StoreArgs,
     #[command(subcommand)]
     command: CacheCommand,
 }
@@ -194,12 +193,12 @@ impl Notes {
 }
 
 pub fn run(args: CacheArgs, quiet: bool) -> anyhow::Result<i32> {
-    let dir = args.cache.clone().unwrap_or_else(Store::default_dir);
+    let dir = args.store.dir();
     // Only pull and import add images; every other command on a directory that is no store
     // (a mistyped --cache) would otherwise create an empty one there and report nothing.
     let adds = matches!(args.command, CacheCommand::Pull { .. } | CacheCommand::Import { .. });
     let reads_all = matches!(args.command, CacheCommand::Ls | CacheCommand::Gc);
-    if !adds && reads_all && args.cache.is_none() && !dir.exists() {
+    if !adds && reads_all && !args.store.given() && !dir.exists() {
         // A fresh machine: the default store is simply empty, not mistyped.
         if matches!(args.command, CacheCommand::Ls) {
             println!("IMAGE  DIGEST");

@@ -13,6 +13,7 @@ mod push;
 mod run;
 mod serve;
 mod shell;
+mod store;
 mod validate;
 mod verify;
 mod version;
@@ -75,6 +76,9 @@ pub enum Command {
     /// network, with an iPXE script per system; `baleen run --netboot URL` boots one here.
     Serve(serve::ServeArgs),
     /// Manage the local image store: ls, rm, clean, gc, pull, push, export, import.
+    ///
+    /// Only pull and import create the store; the other subcommands refuse a directory that is
+    /// not one (the default store not made yet is empty for ls and gc).
     Cache(cache::CacheArgs),
     /// Print baleen's version and the commit it was built from.
     Version(version::VersionArgs),

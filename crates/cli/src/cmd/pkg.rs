@@ -48,8 +48,9 @@ struct BuildArgs {
     force: bool,
     /// Content store directory (default $BALEEN_CACHE, else ~/.baleen/cache). `--cache` works
     /// too, as for `baleen build` and `baleen cache`.
+    // Not StoreArgs: BALEEN_CACHE must not count as a `--store` that `--output` conflicts with.
     #[arg(long, visible_alias = "cache", value_name = "DIR")]
-    store: Option<PathBuf>,
+    store: Option<String>,
     /// Write an OCI image layout directory instead of using the content store.
     #[arg(long, value_name = "DIR", conflicts_with = "store")]
     output: Option<PathBuf>,
@@ -170,7 +171,7 @@ fn build(a: BuildArgs, quiet: bool) -> anyhow::Result<i32> {
             &mut layout
         }
         None => {
-            store = baleen_pkg::open_store(a.store.as_deref())?;
+            store = baleen_pkg::open_store(Some(&super::store::resolve(a.store.as_deref())))?;
             &mut store
         }
     };
@@ -190,7 +191,7 @@ fn build(a: BuildArgs, quiet: bool) -> anyhow::Result<i32> {
         built.push(b);
     }
     if a.push {
-        let store = baleen_pkg::open_store(a.store.as_deref())?;
+        let store = baleen_pkg::open_store(Some(&super::store::resolve(a.store.as_deref())))?;
         for b in &built {
             let remote = baleen_pkg::push(
                 &store,

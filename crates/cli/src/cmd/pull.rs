@@ -32,16 +32,15 @@ pub struct PullArgs {
     /// [default: this machine's].
     #[arg(long, value_name = "ARCH", value_parser = ["amd64", "arm64", "riscv64"])]
     arch: Option<String>,
-    /// The image store the files pass through [default: $BALEEN_CACHE or ~/.baleen/cache].
-    #[arg(long, env = "BALEEN_CACHE", value_name = "DIR")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    store: super::store::StoreArgs,
     #[command(flatten)]
     registry: RegistryFlags,
 }
 
 pub fn run(args: PullArgs, quiet: bool) -> anyhow::Result<i32> {
     let r = parse_ref(&args.reference)?;
-    let dir = args.cache.clone().unwrap_or_else(Store::default_dir);
+    let dir = args.store.dir();
     let store =
         Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
     let platform = match &args.arch {
@@ -97,13 +96,12 @@ pub(crate) struct Fetched {
 pub(crate) fn fetch_for_run(
     reference: &str,
     platform: &Platform,
-    cache: Option<PathBuf>,
+    dir: PathBuf,
     registry: &RegistryFlags,
     quiet: bool,
 ) -> anyhow::Result<Fetched> {
     use baleen_oci::artifact::SystemFile;
     let r = parse_ref(reference)?;
-    let dir = cache.unwrap_or_else(Store::default_dir);
     let store =
         Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))?;
     let pulled = artifact::pull_artifact_blocking(

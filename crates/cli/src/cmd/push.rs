@@ -57,19 +57,17 @@ enum PushTarget {
         /// `baleen run` does, else this machine's]. One PATH only.
         #[arg(long, value_name = "ARCH", value_parser = ["amd64", "arm64"])]
         arch: Option<String>,
-        /// The image store the artifact passes through [default: $BALEEN_CACHE or
-        /// ~/.baleen/cache].
-        #[arg(long, env = "BALEEN_CACHE", value_name = "DIR")]
-        cache: Option<PathBuf>,
+        #[command(flatten)]
+        store: super::store::StoreArgs,
         #[command(flatten)]
         registry: RegistryFlags,
     },
 }
 
 pub fn run(args: PushArgs, quiet: bool) -> anyhow::Result<i32> {
-    let PushTarget::Oci { paths, reference, arch, cache, registry } = args.target;
+    let PushTarget::Oci { paths, reference, arch, store, registry } = args.target;
     match paths.as_slice() {
-        [path] => push_system(path, &reference, arch, cache, &registry, quiet)?,
+        [path] => push_system(path, &reference, arch, store.dir(), &registry, quiet)?,
         _ if arch.is_some() => {
             return Err(crate::exit::UsageError(
                 "--arch names the architecture of one PATH; with several, each system's is read \
@@ -78,26 +76,26 @@ pub fn run(args: PushArgs, quiet: bool) -> anyhow::Result<i32> {
             )
             .into())
         }
-        _ => push_index(&paths, &reference, cache, &registry, quiet)?,
+        _ => push_index(&paths, &reference, store.dir(), &registry, quiet)?,
     };
     Ok(0)
 }
 
 /// Pushes the system at `path` (as `baleen run` reads it) to `reference` through the store at
-/// `cache` (default: BALEEN_CACHE's); prints `REF  DIGEST` on stdout. `baleen build --push`
+/// `dir`; prints `REF  DIGEST` on stdout. `baleen build --push`
 /// calls it too, once the build succeeded.
 pub(crate) fn push_system(
     path: &Path,
     reference: &str,
     arch: Option<String>,
-    cache: Option<PathBuf>,
+    dir: PathBuf,
     registry: &RegistryFlags,
     quiet: bool,
 ) -> anyhow::Result<baleen_oci::Digest> {
     let remote = parse_ref(reference)?;
     let system = system_files(path)?;
     let arch = arch.or(system.arch).unwrap_or_else(|| Platform::host().architecture);
-    let store = open_store(cache)?;
+    let store = open_store(dir)?;
     let digest = artifact::store_artifact(
         &store,
         &remote,
@@ -123,7 +121,7 @@ pub(crate) fn push_system(
 fn push_index(
     paths: &[PathBuf],
     reference: &str,
-    cache: Option<PathBuf>,
+    dir: PathBuf,
     registry: &RegistryFlags,
     quiet: bool,
 ) -> anyhow::Result<baleen_oci::Digest> {
@@ -142,7 +140,7 @@ fn push_index(
             Ok((p, arch, system))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = open_store(cache)?;
+    let store = open_store(dir)?;
     let mut entries = Vec::with_capacity(systems.len());
     for (path, arch, system) in &systems {
         let ann = annotations(arch, system.format);
@@ -167,8 +165,7 @@ fn push_index(
     Ok(pushed)
 }
 
-fn open_store(cache: Option<PathBuf>) -> anyhow::Result<Store> {
-    let dir = cache.unwrap_or_else(Store::default_dir);
+fn open_store(dir: PathBuf) -> anyhow::Result<Store> {
     Store::open(&dir).with_context(|| format!("opening the image store {}", dir.display()))
 }
 

@@ -81,10 +81,8 @@ pub struct RunArgs {
     /// (http:// or tftp://, e.g. what `baleen serve` prints); 127.0.0.1 becomes 10.0.2.2.
     #[arg(long, value_name = "URL", conflicts_with_all = ["kernel", "iso", "squashfs", "secure_boot"])]
     netboot: Option<String>,
-    /// With oci://REF: the image store the system passes through [default: $BALEEN_CACHE or
-    /// ~/.baleen/cache].
-    #[arg(long, env = "BALEEN_CACHE", value_name = "DIR")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    store: super::store::StoreArgs,
     #[command(flatten)]
     registry: RegistryFlags,
     /// Virtual CPUs.
@@ -195,7 +193,7 @@ struct Parsed {
     oci: Option<String>,
     /// `--arch` was given (else an artifact's recorded architecture is used).
     arch_given: bool,
-    cache: Option<PathBuf>,
+    cache: PathBuf,
     registry: RegistryFlags,
     detached: bool,
     console_file: Option<PathBuf>,
@@ -270,7 +268,7 @@ fn parse(args: RunArgs) -> Result<Parsed> {
         opts,
         oci,
         arch_given,
-        cache: args.cache,
+        cache: args.store.dir(),
         registry: args.registry,
         detached: args.detached,
         console_file: args.console_file,

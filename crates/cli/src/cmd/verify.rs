@@ -66,9 +66,8 @@ pub struct VerifyArgs {
     /// The lock file the build wrote with `--lock`: every image pinned to its digest.
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
-    /// Image cache directory (as for build). Default: ~/.baleen/cache.
-    #[arg(long, env = "BALEEN_CACHE", value_name = "DIR")]
-    pub cache: Option<String>,
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
     /// Architecture the outputs were built for [default: the lock's, else the host's].
     #[arg(long, value_enum)]
     pub arch: Option<Arch>,
@@ -247,7 +246,7 @@ fn plan(
         compress: args.compress,
         initrd_layout: args.initrd_layout,
         input_tar: None,
-        cache: args.cache.clone(),
+        store: args.store.clone(),
         no_sbom: args.no_sbom,
         sbom_output: args.sbom_output.clone(),
         sbom_current_time: false,

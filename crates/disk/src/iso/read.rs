@@ -7,8 +7,8 @@
 //!
 //! Non-goals: Joliet (the same files under UCS-2 names), multi-extent files, interleaving.
 
-use std::collections::HashSet;
 use crate::num::usize_of;
+use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
 
 const BLOCK: u64 = 2048;

@@ -1,5 +1,5 @@
 //! The qemu harness of the init boot tests: bundles written as LinuxKit writes them
-//! (config.json/runtime.json by hand, linuxkit-compat.md §2, §3.2), an initrd of them with the
+//! (config.json/runtime.json by hand, docs/init.md, "Containers"), an initrd of them with the
 //! static init, busybox and kernel modules, and a boot under qemu (TCG) read back from the
 //! console.
 

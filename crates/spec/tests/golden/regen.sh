@@ -1,6 +1,6 @@
 #!/bin/sh
 # Rewrites the expected config.json/runtime.json files from the current code. Read the diff
-# against spec §2 (linuxkit-compat.md) before committing: a golden file nobody reviewed proves
+# against docs/yaml.md and docs/compat.md before committing: a golden file nobody reviewed proves
 # nothing.
 set -eu
 cd "$(dirname "$0")/../../../.."

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Rewrites the conformance golden files (tree listings, config.json/runtime.json, metadata files)
-# from the current code. Read the diff against spec §2–3 (linuxkit-compat.md) before committing:
-# a golden file nobody reviewed proves nothing.
+# from the current code. Read the diff against docs/compat.md (Image tree) and docs/init.md
+# (Containers) before committing: a golden file nobody reviewed proves nothing.
 set -eu
 cd "$(dirname "$0")/../../../../.."
 BALEEN_REGEN_GOLDEN=1 cargo test -p baleen-build --test conformance
