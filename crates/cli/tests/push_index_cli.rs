@@ -8,6 +8,7 @@
 //! `baleen run` reads their architecture from (x86's bzImage `HdrS` at 0x202, arm64's `ARMd` at
 //! 0x38), so no arm64 build is needed.
 
+use crate::push_pull_cli::{failed, ok};
 use baleen_testkit::registry::Registry;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,18 +22,6 @@ fn baleen(store: &Path, cwd: &Path, args: &[&str]) -> Output {
         .env("XDG_CACHE_HOME", cwd.join("xdg"))
         .output()
         .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn failed(out: &Output) -> String {
-    assert_ne!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    eprintln!("{stderr}");
-    stderr
 }
 
 fn pushed_digest(stdout: &str) -> String {
