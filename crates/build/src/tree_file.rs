@@ -173,16 +173,7 @@ struct Finder<'w> {
 /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end.
 fn read_head(r: &mut dyn ReadSeek, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
     r.seek(SeekFrom::Start(offset))?;
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
+    crate::verify::fill(r, buf)
 }
 
 /// What `r` is, from its first [`HEAD`] bytes (and ISO 9660's descriptor at 32 KiB).

@@ -219,7 +219,8 @@ fn first_byte_difference(a: &Path, b: &Path) -> Result<Option<u64>, VerifyError>
     }
 }
 
-fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the input ends; the count read.
+pub(crate) fn fill(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
