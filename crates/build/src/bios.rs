@@ -102,12 +102,7 @@ fn io_err(what: &str) -> impl FnOnce(io::Error) -> DiskError + '_ {
 /// The BLAKE3 hash of the kernel, initrd and command line: the raw-bios disk's seed.
 fn seed(boot: &mut Boot) -> Result<[u8; 32], DiskError> {
     let mut h = HashingWriter::new(io::sink());
-    for f in [&mut boot.kernel, &mut boot.initrd] {
-        f.rewind().map_err(io_err("rewinding the kernel and initrd"))?;
-        io::copy(&mut BufReader::new(&mut *f), &mut h)
-            .map_err(io_err("hashing the kernel and initrd"))?;
-    }
-    h.write_all(&boot.cmdline).map_err(io_err("hashing the command line"))?;
+    boot.hash_into(&mut h).map_err(io_err("hashing the kernel, initrd and command line"))?;
     Ok(h.finish().1)
 }
 

@@ -115,6 +115,18 @@ pub struct Boot {
     pub cmdline: Vec<u8>,
 }
 
+impl Boot {
+    /// Writes the kernel, the initrd and the command line into `h`, in that order: the part of
+    /// a disk's seed (raw-bios, rpi4) that every boot disk shares.
+    pub fn hash_into(&mut self, h: &mut impl Write) -> io::Result<()> {
+        for f in [&mut self.kernel, &mut self.initrd] {
+            f.rewind()?;
+            io::copy(&mut BufReader::new(&mut *f), h)?;
+        }
+        h.write_all(&self.cmdline)
+    }
+}
+
 /// The build's kernel, initrd and command line, shared by every disk format of a build (one
 /// tree pass for all of them); the UKI made of them, once an EFI format asks for it, with the
 /// hash of its bytes; and SYSLINUX when found, for the BIOS half of the hybrid disks.

@@ -101,12 +101,7 @@ fn seed(
     dtb: &[u8],
 ) -> Result<[u8; 32], RpiBuildError> {
     let mut h = HashingWriter::new(io::sink());
-    for f in [&mut boot.kernel, &mut boot.initrd] {
-        f.rewind().map_err(io_err("rewinding the kernel and initrd"))?;
-        io::copy(&mut BufReader::new(&mut *f), &mut h)
-            .map_err(io_err("hashing the kernel and initrd"))?;
-    }
-    h.write_all(&boot.cmdline).map_err(io_err("hashing the command line"))?;
+    boot.hash_into(&mut h).map_err(io_err("hashing the kernel, initrd and command line"))?;
     for (name, bytes) in firmware {
         h.write_all(name.as_bytes()).map_err(io_err("hashing the firmware"))?;
         h.write_all(bytes).map_err(io_err("hashing the firmware"))?;
