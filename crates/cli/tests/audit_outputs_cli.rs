@@ -4,6 +4,7 @@
 //! a kernel, or an output without an SBOM is exit 2 naming what was wrong. `--keyring` checks
 //! the packages of the signed private fixture archive, which Debian's keys cannot.
 
+use crate::verify_cli::text;
 use baleen_testkit::http::serve_dir;
 use baleen_testkit::image::ImageBuilder;
 use baleen_testkit::layers::{dir, file_mode};
@@ -27,15 +28,6 @@ fn baleen(cache: &Path, args: &[&str]) -> Output {
         .env("TMPDIR", cache.parent().unwrap())
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn s(p: &Path) -> &str {
