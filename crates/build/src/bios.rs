@@ -44,16 +44,12 @@ type Found = (String, Vec<Vec<u8>>);
 /// Reads the loader files from the newest `baleen/isolinux` image of the store: `None` when
 /// the store has none.
 fn from_component(store: &Store, platform: &Platform) -> Result<Option<Found>, DiskError> {
-    let names = store.list().map_err(|e| loader_err("the store")(baleen_spec::chain(&e)))?;
-    let Some((image, _)) = names.iter().rev().find(|(n, _)| n.starts_with(COMPONENT)) else {
+    let Some((image, img)) = crate::images::component(store, COMPONENT, platform)
+        .map_err(|(image, message)| loader_err(&image)(message))?
+    else {
         return Ok(None);
     };
-    let err = loader_err(image);
-    let reference = baleen_oci::Reference::parse(image).map_err(|e| err(baleen_spec::chain(&e)))?;
-    let img = store
-        .resolve(&reference, platform)
-        .map_err(|e| err(baleen_spec::chain(&e)))?
-        .ok_or_else(|| err(format!("no image for {platform}")))?;
+    let err = loader_err(&image);
     let mut found = Vec::new();
     for path in [SYSLINUX_BIN, MBR_BIN, GPTMBR_BIN] {
         // Top layer first: the last layer that has the file wins.

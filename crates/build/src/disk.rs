@@ -524,18 +524,10 @@ fn sign_uki(
 /// the host's; with where it came from.
 fn find_stub(store: &Store, platform: &Platform) -> Result<(Vec<u8>, String), DiskError> {
     let stub_path = stub_path(&platform.architecture);
-    let names = store.list().map_err(|e| DiskError::StubImage {
-        image: "the store".into(),
-        message: baleen_spec::chain(&e),
-    })?;
-    if let Some((image, _)) = names.iter().rev().find(|(n, _)| n.starts_with(COMPONENT)) {
+    let component = crate::images::component(store, COMPONENT, platform)
+        .map_err(|(image, message)| DiskError::StubImage { image, message })?;
+    if let Some((image, img)) = component {
         let err = |message: String| DiskError::StubImage { image: image.clone(), message };
-        let reference =
-            baleen_oci::Reference::parse(image).map_err(|e| err(baleen_spec::chain(&e)))?;
-        let img = store
-            .resolve(&reference, platform)
-            .map_err(|e| err(baleen_spec::chain(&e)))?
-            .ok_or_else(|| err(format!("no image for {platform}")))?;
         // Top layer first: the last layer that has the file wins.
         if let Some(bytes) = crate::images::read_file(store, &img, "the EFI stub", &stub_path)
             .map_err(|e| err(baleen_spec::chain(&e)))?

@@ -1,7 +1,7 @@
 //! The images a config names: collected once each, and opened as layer streams for the tree
 //! (resolving and pulling them is the pipeline's `fetch`).
 
-use baleen_oci::{Image, Reference, Store};
+use baleen_oci::{Image, Platform, Reference, Store};
 use std::collections::BTreeMap;
 
 /// The `org.mobyproject.config` label: LinuxKit's runtime defaults carried by an image.
@@ -155,4 +155,28 @@ pub fn read_file(
         }
     }
     Ok(None)
+}
+
+/// Where a component lookup failed: `"the store"` or the image's name, and what went wrong.
+pub(crate) type ComponentError = (String, String);
+
+/// The image of one of baleen's boot-file components (`prefix` is `docker.io/baleen/NAME:`)
+/// in `store`, resolved for `platform`: the tag that sorts last, as isolinux, systemd-boot and
+/// rpi-firmware have always been picked. `None` when the store holds no such tag.
+pub(crate) fn component(
+    store: &Store,
+    prefix: &str,
+    platform: &Platform,
+) -> Result<Option<(String, Image)>, ComponentError> {
+    let names = store.list().map_err(|e| ("the store".to_owned(), baleen_spec::chain(&e)))?;
+    let Some((name, _)) = names.iter().rev().find(|(n, _)| n.starts_with(prefix)) else {
+        return Ok(None);
+    };
+    let err = |message: String| (name.clone(), message);
+    let reference = Reference::parse(name).map_err(|e| err(baleen_spec::chain(&e)))?;
+    let image = store
+        .resolve(&reference, platform)
+        .map_err(|e| err(baleen_spec::chain(&e)))?
+        .ok_or_else(|| err(format!("no image for {platform}")))?;
+    Ok(Some((name.clone(), image)))
 }

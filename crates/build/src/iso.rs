@@ -217,12 +217,10 @@ pub struct Isolinux {
 /// ISOLINUX from the newest `baleen/isolinux` image in the store, else from the host.
 pub fn find_isolinux(store: &Store, platform: &Platform) -> Result<Isolinux, IsoBuildError> {
     let paths = [ISOLINUX_BIN, ISOHDPFX_BIN, LDLINUX_C32];
-    let names = store.list().map_err(|e| IsoBuildError::Component {
-        image: "the store".into(),
-        message: e.to_string(),
-    })?;
-    let files = match names.iter().rev().find(|(n, _)| n.starts_with(COMPONENT)) {
-        Some((image, _)) => from_component(store, platform, image, &paths)?,
+    let component = crate::images::component(store, COMPONENT, platform)
+        .map_err(|(image, message)| IsoBuildError::Component { image, message })?;
+    let files = match component {
+        Some((image, img)) => from_component(store, &image, &img, &paths)?,
         None => {
             let mut files = Vec::new();
             for p in paths {
@@ -244,20 +242,15 @@ pub fn find_isolinux(store: &Store, platform: &Platform) -> Result<Isolinux, Iso
 
 fn from_component(
     store: &Store,
-    platform: &Platform,
     image: &str,
+    img: &baleen_oci::Image,
     paths: &[&str],
 ) -> Result<Vec<Vec<u8>>, IsoBuildError> {
     let err = |message: String| IsoBuildError::Component { image: image.to_string(), message };
-    let reference = baleen_oci::Reference::parse(image).map_err(|e| err(e.to_string()))?;
-    let img = store
-        .resolve(&reference, platform)
-        .map_err(|e| err(e.to_string()))?
-        .ok_or_else(|| err(format!("no image for {platform}")))?;
     let mut found = Vec::new();
     for path in paths {
         // Top layer first: the last layer that has the file wins.
-        let bytes = crate::images::read_file(store, &img, "the ISO loader", path)
+        let bytes = crate::images::read_file(store, img, "the ISO loader", path)
             .map_err(|e| err(baleen_spec::chain(&e)))?;
         found.push(bytes.ok_or_else(|| err(format!("no /{path} in the image")))?);
     }

@@ -116,18 +116,11 @@ fn find_firmware(
     store: &Store,
     platform: &Platform,
 ) -> Result<Vec<(String, Vec<u8>)>, RpiBuildError> {
-    let names = store.list().map_err(|e| RpiBuildError::Firmware {
-        origin: "the store".into(),
-        message: e.to_string(),
-    })?;
+    let component = crate::images::component(store, COMPONENT, platform)
+        .map_err(|(origin, message)| RpiBuildError::Firmware { origin, message })?;
     let mut found = Vec::new();
-    if let Some((image, _)) = names.iter().rev().find(|(n, _)| n.starts_with(COMPONENT)) {
+    if let Some((image, img)) = component {
         let err = |message: String| RpiBuildError::Firmware { origin: image.clone(), message };
-        let reference = baleen_oci::Reference::parse(image).map_err(|e| err(e.to_string()))?;
-        let img = store
-            .resolve(&reference, platform)
-            .map_err(|e| err(e.to_string()))?
-            .ok_or_else(|| err(format!("no image for {platform}")))?;
         for name in FIRMWARE {
             let path = format!("{FIRMWARE_DIR}/{name}");
             let bytes = crate::images::read_file(store, &img, "the Raspberry Pi firmware", &path)
